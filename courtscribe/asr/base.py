@@ -1,0 +1,69 @@
+"""The one interface every ASR engine implements, so the embedded Whisper engine and the production
+FunASR engine are interchangeable plug-ins.
+
+Two passes, as courtroom streaming needs them:
+- ``Engine.transcribe`` is the accurate pass over one VAD segment (whole files, and the final of a
+  live utterance): punctuated text with token timestamps, in absolute hearing time.
+- ``Engine.open_stream`` returns an :class:`EngineStream` for the online pass: audio chunks in,
+  partial hypotheses out, and ``finalize`` at the VAD endpoint.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..records.model import Token
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    language: str = "zh"
+    hotwords: tuple[str, ...] = ()
+    beam_size: int = 5
+
+
+@dataclass
+class Hypothesis:
+    """Engine output for a stretch of audio. Times are absolute ms (segment offset already added)."""
+
+    text: str
+    start_ms: int
+    end_ms: int
+    tokens: list[Token] = field(default_factory=list)
+    language: str | None = None
+    is_final: bool = True
+    confidence: float | None = None
+
+
+class EngineStream(ABC):
+    """Per-connection online state. Not thread-safe: one stream is fed by one caller."""
+
+    @abstractmethod
+    def accept(self, audio: np.ndarray) -> Hypothesis | None:
+        """Add 16 kHz float32 audio; return a partial hypothesis when one is ready."""
+
+    @abstractmethod
+    def finalize(self) -> list[Hypothesis]:
+        """End the current utterance: accurate final hypotheses, then reset for the next one."""
+
+
+class Engine(ABC):
+    name: str
+    model_name: str
+    sample_rate: int = 16_000
+
+    @abstractmethod
+    def transcribe(self, audio: np.ndarray, *, offset_ms: int = 0,
+                   options: DecodeOptions = DecodeOptions()) -> list[Hypothesis]:
+        """Accurate pass over one speech segment; may return several sentence-level hypotheses."""
+
+    def transcribe_many(self, pieces: list[tuple[np.ndarray, int]],
+                        options: DecodeOptions = DecodeOptions()) -> list[list[Hypothesis]]:
+        """Accurate pass over several segments ``(audio, offset_ms)``; engines that can batch override it."""
+        return [self.transcribe(a, offset_ms=off, options=options) for a, off in pieces]
+
+    @abstractmethod
+    def open_stream(self, *, offset_ms: int = 0, options: DecodeOptions = DecodeOptions()) -> EngineStream:
+        """Online pass for one audio source."""

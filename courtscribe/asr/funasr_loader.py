@@ -1,0 +1,81 @@
+"""Load FunASR models without importing all of FunASR.
+
+``import funasr`` walks and imports every sub-module of the package (every model, tokenizer and
+trainer, pulling in transformers, sklearn and more): about 13 s on a 2-core machine, before any
+model is built. A FunASR model only needs the modules its config.yaml names. ``auto_model`` puts
+a bare ``funasr`` package in ``sys.modules`` (same files, without the import-everything
+``__init__``), imports the modules for the classes a config names, and builds the model through
+FunASR's own ``AutoModel`` — the production loading path, just without the start-up cost.
+If FunASR has already been imported normally, that import is used as is.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import io
+import logging
+import os
+import sys
+import threading
+import types
+from pathlib import Path
+
+import yaml
+
+_lock = threading.Lock()
+
+# Registered class name (as written in config.yaml) -> module that registers it.
+CLASS_MODULES = {
+    "FsmnVADStreaming": "funasr.models.fsmn_vad_streaming.model",
+    "FSMN": "funasr.models.fsmn_vad_streaming.encoder",
+    "WavFrontend": "funasr.frontends.wav_frontend",
+    "WavFrontendOnline": "funasr.frontends.wav_frontend",
+}
+
+
+def _bare_package() -> None:
+    if "funasr" in sys.modules:
+        return
+    spec = importlib.util.find_spec("funasr")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("funasr is not installed")
+    pkg = types.ModuleType("funasr")
+    pkg.__path__ = list(spec.submodule_search_locations)
+    pkg.__file__ = spec.origin
+    pkg.__spec__ = spec
+    pkg.__version__ = Path(pkg.__path__[0], "version.txt").read_text().strip()
+    sys.modules["funasr"] = pkg
+
+
+def _modules_for(config: dict) -> list[str]:
+    names = [config.get(k) for k in ("model", "encoder", "decoder", "predictor", "frontend", "tokenizer",
+                                     "specaug", "normalize", "seaco_decoder", "bias_encoder")]
+    missing = [n for n in names if isinstance(n, str) and n not in CLASS_MODULES]
+    if missing:
+        raise KeyError(f"no module known for FunASR classes {missing}; add them to CLASS_MODULES")
+    return sorted({CLASS_MODULES[n] for n in names if isinstance(n, str)})
+
+
+@contextlib.contextmanager
+def _quiet_logging():
+    """FunASR logs its loading steps at INFO on the root logger; keep them out of our output."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def auto_model(model_dir: Path, **kwargs):
+    """``funasr.AutoModel(model=model_dir, **kwargs)`` with only the needed modules imported."""
+    config = yaml.safe_load(Path(model_dir, "config.yaml").read_text())
+    with _lock, contextlib.redirect_stdout(io.StringIO()), _quiet_logging():  # FunASR prints banners
+        os.environ.setdefault("MODELSCOPE_OFFLINE", "1")
+        _bare_package()
+        for module in _modules_for(config):
+            importlib.import_module(module)
+        from funasr.auto.auto_model import AutoModel
+
+        return AutoModel(model=str(model_dir), disable_update=True, disable_pbar=True, log_level="ERROR", **kwargs)

@@ -1,0 +1,55 @@
+"""Text clean-up shared by engines: Simplified Chinese only, Chinese punctuation, tidy spacing.
+
+Whisper writes Traditional characters for some Mandarin and ASCII punctuation; a 笔录 needs
+Simplified characters and full-width punctuation between Chinese characters.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import opencc
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff"
+_FULLWIDTH = {",": "，", ".": "。", "?": "？", "!": "！", ":": "：", ";": "；"}
+_PUNCT_AFTER_CJK = re.compile(rf"(?<=[{_CJK}，。？！：；])\s*([,.?!:;])(?!\d)")
+_SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}，。？！：；、])\s+(?=[{_CJK}])")
+_REPEAT_PUNCT = re.compile(r"([，。？！：；、])[，。？！：；、]+")
+_NON_CONTENT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    return _t2s().convert(text)
+
+
+def tidy(text: str) -> str:
+    """Simplified characters, full-width punctuation after Chinese, no stray spaces between Chinese."""
+    text = to_simplified(text.strip())
+    while (converted := _PUNCT_AFTER_CJK.sub(lambda m: _FULLWIDTH[m.group(1)], text)) != text:
+        text = converted  # a run of ASCII marks after Chinese converts one mark per pass
+    text = _SPACE_BETWEEN_CJK.sub("", text)
+    text = _REPEAT_PUNCT.sub(r"\1", text)
+    return text.strip()
+
+
+def join_pieces(pieces: list[str]) -> str:
+    """Concatenate sentence pieces: no space between Chinese, one space between Latin words."""
+    out = ""
+    for p in pieces:
+        p = p.strip()
+        if not p:
+            continue
+        if out and re.match(r"[A-Za-z0-9]", p[0]) and re.match(r"[A-Za-z0-9,.?!]", out[-1]):
+            out += " "
+        out += p
+    return tidy(out)
+
+
+def for_scoring(text: str) -> str:
+    """The form CER is scored on: Simplified, no punctuation or spaces, English lower-cased."""
+    return _NON_CONTENT.sub("", to_simplified(text).lower())

@@ -1,0 +1,164 @@
+"""The ``courtscribe`` command: transcribe files, manage models, run the service."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .config import get_settings
+from .logs import configure
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
+models_app = typer.Typer(no_args_is_help=True, help="List, verify and fetch the models courtscribe uses.")
+app.add_typer(models_app, name="models")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _parse_speakers(value: str):
+    if value == "auto":
+        return "auto"
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        _fail(f"--speakers takes 'auto' or a positive number, not {value!r}")
+    return n
+
+
+def _parse_roles(values: list[str]):
+    from .records.model import Role
+
+    roles = {}
+    for item in values:
+        ch, _, role = item.partition("=")
+        try:
+            roles[int(ch)] = Role.parse(role)
+        except ValueError as err:
+            _fail(f"--channel-role {item!r}: {err}" if ch.isdigit() else
+                  f"--channel-role takes CHANNEL=ROLE (e.g. 0=审判长), not {item!r}")
+    return roles
+
+
+@app.command()
+def transcribe(
+    audio: Path = typer.Argument(..., help="Recording: WAV, FLAC, OGG, MP3, M4A... any rate and channel count."),
+    format: str = typer.Option("json", "--format", "-f", help="json | txt | srt | vtt | docx"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (default: stdout; docx needs -o)."),
+    speakers: str = typer.Option("auto", help="Single-channel diarization: 'auto' or the number of speakers."),
+    channels: bool = typer.Option(False, "--channels/--mix", help="Keep each channel apart (mic per seat group)."),
+    channel_role: list[str] = typer.Option([], "--channel-role", help="CHANNEL=ROLE, e.g. 0=审判长 1=原告代理人."),
+    language: Optional[str] = typer.Option(None, help="zh (default), en, or auto."),
+    hotword: list[str] = typer.Option([], "--hotword", help="Names and terms to favour (repeatable)."),
+    title: Optional[str] = typer.Option(None, help="Hearing title for the record header."),
+    case_number: Optional[str] = typer.Option(None, help="案号"),
+    progress: bool = typer.Option(True, "--progress/--quiet"),
+) -> None:
+    """Transcribe a hearing recording into a time-aligned court record."""
+    import uuid
+
+    from .asr.base import DecodeOptions
+    from .audio import AudioError, decode
+    from .models import ModelError
+    from .records import Hearing, formats
+    from .transcribe import load_components, transcribe_audio
+
+    settings = get_settings()
+    configure(settings.log_level if progress else "WARNING", settings.log_format)
+    if format not in formats.FORMATS:
+        _fail(f"unknown format {format!r}; choose one of {', '.join(formats.FORMATS)}")
+    if format == "docx" and output is None:
+        _fail("docx output is binary: give a file with -o")
+    n_speakers, roles = _parse_speakers(speakers), _parse_roles(channel_role)
+    lang = language or settings.language
+    try:
+        pcm = decode(audio, mono=not channels)  # bad input fails here, before any model loads
+        comp = load_components(settings)
+        record = transcribe_audio(
+            pcm, comp, speakers=n_speakers, roles=roles, source_path=str(audio), progress=progress,
+            hearing=Hearing(id=uuid.uuid4().hex[:12], title=title or audio.stem, case_number=case_number, language=lang),
+            options=DecodeOptions(language=lang, hotwords=tuple(hotword), beam_size=settings.beam_size))
+    except (AudioError, ModelError) as err:
+        _fail(str(err))
+    if output is None:
+        sys.stdout.write(formats.render(record, format))  # type: ignore[arg-type]
+    else:
+        formats.write(record, format, output)
+        typer.echo(f"wrote {output} ({len(record.utterances)} utterances)", err=True)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Every model courtscribe knows, where it comes from, and whether it is available here."""
+    from .models import ModelError, default_registry
+
+    reg = default_registry()
+    for spec in reg.specs.values():
+        try:
+            where = str(reg.resolve(spec.name))
+            state = "available"
+        except ModelError:
+            where, state = "-", "missing"
+        src = spec.source
+        origin = getattr(src, "model_id", None) or getattr(src, "repo", None) or f"wheel:{src.package}"
+        typer.echo(f"{spec.name:26} {spec.kind:14} {state:10} {origin}  [{spec.licence}]  {where}")
+
+
+@models_app.command("verify")
+def models_verify(
+    names: list[str] = typer.Argument(None, help="Models to verify (default: every available one)."),
+    embedded: bool = typer.Option(False, "--embedded", help="Only the embedded defaults (must all pass)."),
+) -> None:
+    """Rehash model files against the pinned SHA-256; exit 1 on any mismatch."""
+    from .models import default_registry
+
+    reg = default_registry()
+    chosen = names or [s.name for s in reg.specs.values() if s.embedded or not embedded]
+    failed = False
+    for name in chosen:
+        spec = reg.get(name)
+        res = reg.verify(name)
+        if res.ok:
+            typer.echo(f"ok       {name}  {res.path}")
+        elif res.path is None and not spec.embedded and not names:
+            typer.echo(f"missing  {name}  (production model, not installed)")
+        else:
+            failed = True
+            for problem in res.problems:
+                typer.echo(f"FAILED   {name}  {problem}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@models_app.command("fetch")
+def models_fetch(name: str) -> None:
+    """Download a production model from ModelScope into $COURTSCRIBE_MODEL_DIR (needs the hub)."""
+    from .models import ModelError, default_registry
+
+    try:
+        typer.echo(default_registry().fetch(name))
+    except ModelError as err:
+        _fail(str(err))
+
+
+@app.command()
+def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None)) -> None:
+    """Run the HTTP service on the configured engine (embedded Whisper by default)."""
+    import uvicorn
+
+    from .streaming.app import create_app
+
+    settings = get_settings()
+    configure(settings.log_level, settings.log_format)
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+                log_level=settings.log_level.lower())
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,38 @@
+"""Structured logging: key=value on a console, one JSON object per line in production.
+
+Logs never contain transcript text or audio: hearing content is court data.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+
+def configure(level: str = "INFO", fmt: str = "console") -> None:
+    # Third-party libraries must not phone home or flood the log.
+    os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("MODELSCOPE_OFFLINE", "1")
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
+    for noisy in ("funasr", "modelscope", "faster_whisper", "jieba", "numba", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    renderer = (structlog.processors.JSONRenderer(ensure_ascii=False) if fmt == "json"
+                else structlog.dev.ConsoleRenderer(colors=False))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+
+
+def get_logger(name: str):
+    return structlog.get_logger(name)

@@ -1,0 +1,132 @@
+"""The court record as data: Hearing, Participant, Role, Utterance, Token, Record.
+
+JSON (``Record.model_dump_json``) is the canonical form; every other format is written from it.
+Times are integer milliseconds from the start of the hearing recording.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "courtscribe.record/1"
+
+
+class Role(str, Enum):
+    """Procedural roles as they appear in a 庭审笔录. Values are stable ids; ``label`` is what is printed."""
+
+    presiding_judge = "presiding_judge"
+    judge = "judge"
+    juror = "juror"
+    clerk = "clerk"
+    plaintiff = "plaintiff"
+    plaintiff_agent = "plaintiff_agent"
+    defendant = "defendant"
+    defendant_agent = "defendant_agent"
+    prosecutor = "prosecutor"
+    defender = "defender"
+    third_party = "third_party"
+    witness = "witness"
+    other = "other"
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+    @classmethod
+    def parse(cls, text: str) -> "Role":
+        """Accept an id (``plaintiff_agent``) or the Chinese label (``原告代理人``)."""
+        for role in cls:
+            if text in (role.value, role.label):
+                return role
+        choices = ", ".join(f"{r.value}/{r.label}" for r in cls)
+        raise ValueError(f"unknown role {text!r}; expected one of: {choices}")
+
+
+_LABELS = {
+    Role.presiding_judge: "审判长", Role.judge: "审判员", Role.juror: "人民陪审员", Role.clerk: "书记员",
+    Role.plaintiff: "原告", Role.plaintiff_agent: "原告代理人", Role.defendant: "被告",
+    Role.defendant_agent: "被告代理人", Role.prosecutor: "公诉人", Role.defender: "辩护人",
+    Role.third_party: "第三人", Role.witness: "证人", Role.other: "其他",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+class Token(_Model):
+    """A word (English) or character/word piece (Chinese) with its time, as the engine aligned it."""
+
+    text: str
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    prob: float | None = None
+
+
+class Utterance(_Model):
+    id: str
+    start_ms: int = Field(ge=0)
+    end_ms: int = Field(ge=0)
+    channel: int = Field(default=0, ge=0)
+    speaker: str
+    role: Role | None = None
+    text: str
+    tokens: list[Token] = Field(default_factory=list)
+    language: str | None = None
+    confidence: float | None = Field(default=None, description="Mean token probability, 0..1")
+
+    @property
+    def speaker_label(self) -> str:
+        """How the line is attributed on paper: the role (and name) when known, else the speaker label."""
+        return self.role.label if self.role else self.speaker
+
+
+class Participant(_Model):
+    name: str | None = None
+    role: Role
+    channel: int | None = None
+    speaker: str | None = None
+
+
+class Source(_Model):
+    path: str | None = None
+    duration_ms: int = Field(ge=0)
+    sample_rate: int
+    channels: int
+
+
+class Hearing(_Model):
+    id: str
+    title: str | None = None
+    case_number: str | None = None
+    court: str | None = None
+    courtroom: str | None = None
+    started_at: dt.datetime | None = None
+    language: str = "zh"
+
+
+class Pipeline(_Model):
+    """Which models produced the record, so a reader can judge and reproduce it."""
+
+    engine: str
+    model: str
+    vad: str
+    diarizer: str
+
+
+class Record(_Model):
+    schema_version: str = SCHEMA_VERSION
+    hearing: Hearing
+    source: Source
+    pipeline: Pipeline
+    participants: list[Participant] = Field(default_factory=list)
+    utterances: list[Utterance] = Field(default_factory=list)
+    created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    def speakers(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for u in self.utterances:
+            seen.setdefault(u.speaker_label, None)
+        return list(seen)

@@ -1,0 +1,159 @@
+"""Whole-recording transcription: audio → VAD → ASR engine → diarizer → Record.
+
+This is what ``courtscribe transcribe`` and the HTTP file API run. Components are built once by
+:func:`load_components` and shared; they are plug-ins chosen by settings.
+"""
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from tqdm import tqdm
+
+from . import audio as audio_mod
+from .asr.base import DecodeOptions, Engine
+from .asr.vad import Vad, decode_windows
+from .config import Settings, get_settings
+from .diarization.base import ChannelDiarizer, Diarizer
+from .models import Registry, default_registry
+from .records.model import Hearing, Pipeline, Record, Role, Source, Utterance
+
+Speakers = int | Literal["auto"]
+BATCH = 8  # speech windows per engine call: batched decoding, and a progress update per batch
+
+
+@dataclass
+class Components:
+    engine: Engine
+    vad: Vad
+    registry: Registry
+    settings: Settings
+    _encoder: Future | None = None
+
+    def warm_speaker_encoder(self) -> Future:
+        """Start loading the speaker-embedding model in the background (only mono recordings need it);
+        its imports and first run take seconds that overlap with VAD and ASR this way."""
+        if self._encoder is None:
+            self._encoder = _background.submit(self._load_encoder)
+        return self._encoder
+
+    def speaker_encoder(self):
+        return self.warm_speaker_encoder().result()
+
+    def _load_encoder(self):
+        from .diarization.embedding import ResemblyzerEncoder
+
+        enc = ResemblyzerEncoder(self.registry.resolve("resemblyzer-ge2e") / "pretrained.pt", device=self.settings.device)
+        enc.embed(np.zeros(16_000, np.float32))  # first call pays for lazy imports
+        return enc
+
+
+_background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="courtscribe-load")
+
+
+def load_engine(settings: Settings, registry: Registry) -> Engine:
+    if settings.engine == "whisper":
+        from .asr.whisper_engine import WhisperEngine
+
+        return WhisperEngine(registry.resolve("whisper-base"), device=settings.device,
+                             cpu_threads=settings.cpu_threads)
+    raise ValueError(f"unknown engine {settings.engine!r}: the embedded engine is 'whisper'")
+
+
+def load_vad(settings: Settings, registry: Registry) -> Vad:
+    from .asr.vad import FsmnVad, SileroVad
+
+    max_ms = int(settings.max_segment_s * 1000)
+    if settings.vad == "fsmn-vad":
+        name = "fsmn-vad" if settings.model_dir and (settings.model_dir / "fsmn-vad").is_dir() else "fsmn-vad-embedded"
+        return FsmnVad(registry.resolve(name), max_segment_ms=max_ms, device=settings.device)
+    if settings.vad == "silero":
+        return SileroVad(max_segment_ms=max_ms)
+    raise ValueError(f"unknown VAD {settings.vad!r}: choose fsmn-vad or silero")
+
+
+def load_components(settings: Settings | None = None) -> Components:
+    settings = settings or get_settings()
+    registry = default_registry(settings)
+    vad = _background.submit(load_vad, settings, registry)  # loads while the engine loads
+    engine = load_engine(settings, registry)
+    return Components(engine, vad.result(), registry, settings)
+
+
+def make_diarizer(comp: Components, audio: audio_mod.Audio, speakers: Speakers,
+                  roles: dict[int, Role] | None) -> Diarizer:
+    """Several channels: one seat group each. One channel: cluster voices unless told there is one."""
+    if audio.channels > 1 or speakers == 1:
+        return ChannelDiarizer(roles)
+    from .diarization.embedding import EmbeddingDiarizer
+
+    return EmbeddingDiarizer(comp.speaker_encoder(), num_speakers=None if speakers == "auto" else int(speakers))
+
+
+def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: DecodeOptions | None = None,
+                     speakers: Speakers = "auto", roles: dict[int, Role] | None = None,
+                     hearing: Hearing | None = None, source_path: str | None = None,
+                     progress: bool = False) -> Record:
+    options = options or DecodeOptions(language=comp.settings.language, beam_size=comp.settings.beam_size)
+    if audio.channels == 1 and speakers != 1:
+        comp.warm_speaker_encoder()
+    max_ms = int(comp.settings.max_segment_s * 1000)
+    total_s = audio.channels * audio.frames / audio.sample_rate
+    bar = tqdm(total=round(total_s, 1), unit="s", desc="speech detection", disable=not progress,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
+    spans: list[tuple[int, list[tuple[int, int]]]] = []
+    for ch in range(audio.channels):
+        found = comp.vad.segments(audio.channel(ch), progress=lambda n: bar.update(n / audio.sample_rate))
+        spans.append((ch, decode_windows(found, max_ms=max_ms, total_ms=audio.duration_ms)))
+    bar.close()
+    speech_s = sum((e - s) / 1000 for _, segs in spans for s, e in segs)
+    bar = tqdm(total=round(speech_s, 1), unit="s", desc="transcription", disable=not progress,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s speech [{elapsed}<{remaining}]")
+    utterances: list[Utterance] = []
+    sr = audio.sample_rate
+    jobs = [(ch, s, e) for ch, segs in spans for s, e in segs]
+    for i in range(0, len(jobs), BATCH):
+        batch = jobs[i:i + BATCH]
+        pieces = [(audio.channel(ch)[s * sr // 1000: e * sr // 1000], s) for ch, s, e in batch]
+        for (ch, s, e), hyps in zip(batch, comp.engine.transcribe_many(pieces, options)):
+            utterances += [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker="", text=h.text,
+                                     tokens=h.tokens, language=h.language, confidence=h.confidence) for h in hyps]
+            bar.update((e - s) / 1000)
+    bar.close()
+    diarizer = make_diarizer(comp, audio, speakers, roles)
+    utterances = _tidy_timeline(diarizer.assign(utterances, audio), audio.duration_ms)
+    return Record(
+        hearing=hearing or Hearing(id=uuid.uuid4().hex[:12], title=Path(source_path).stem if source_path else None,
+                                   language=options.language),
+        source=Source(path=source_path, duration_ms=audio.duration_ms, sample_rate=audio.source_rate,
+                      channels=audio.source_channels),
+        pipeline=Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=comp.vad.name,
+                          diarizer=diarizer.name),
+        utterances=utterances,
+    )
+
+
+def _tidy_timeline(utterances: list[Utterance], duration_ms: int) -> list[Utterance]:
+    """Order by time, keep inside the audio, never overlap within one speaker, number the lines."""
+    out: list[Utterance] = []
+    last_end: dict[str, int] = {}
+    for u in sorted(utterances, key=lambda u: (u.start_ms, u.channel)):
+        start = max(u.start_ms, last_end.get(u.speaker, 0))
+        end = min(max(u.end_ms, start), duration_ms)
+        start = min(start, end)
+        last_end[u.speaker] = end
+        tokens = [t.model_copy(update={"start_ms": int(np.clip(t.start_ms, start, end)),
+                                       "end_ms": int(np.clip(t.end_ms, start, end))}) for t in u.tokens]
+        out.append(u.model_copy(update={"id": f"u{len(out) + 1:05d}", "start_ms": start, "end_ms": end,
+                                        "tokens": tokens}))
+    return out
+
+
+def transcribe_file(path: str | Path, comp: Components, *, split_channels: bool = False,
+                    **kwargs) -> Record:
+    audio = audio_mod.decode(path, mono=not split_channels)
+    return transcribe_audio(audio, comp, source_path=str(path), **kwargs)

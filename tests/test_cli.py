@@ -1,0 +1,85 @@
+"""The `courtscribe` command as a user runs it: a real subprocess, real files."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args, timeout=300):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "courtscribe", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_transcribe_market_clip_to_json(data_dir, tmp_path):
+    out = tmp_path / "market.json"
+    t = time.perf_counter()
+    proc = run("transcribe", str(data_dir / "zh-smoke" / "market_25s.wav"), "--format", "json", "-o", str(out))
+    wall = time.perf_counter() - t
+    assert proc.returncode == 0, proc.stderr
+    assert "transcription" in proc.stderr and "100%" in proc.stderr  # the progress bar
+    record = json.loads(out.read_text())
+    utts = record["utterances"]
+    assert utts and record["source"]["duration_ms"] == 25008
+    assert set(utts[0]) >= {"id", "start_ms", "end_ms", "channel", "speaker", "role", "text", "tokens"}
+    assert all(0 <= u["start_ms"] <= u["end_ms"] <= 25008 and u["text"] for u in utts)
+    assert [u["start_ms"] for u in utts] == sorted(u["start_ms"] for u in utts)
+    assert all(a["end_ms"] <= b["start_ms"] for a, b in zip(utts, utts[1:]) if a["speaker"] == b["speaker"])
+    assert all(set(t) == {"text", "start_ms", "end_ms", "prob"} for u in utts for t in u["tokens"])
+    print(f"\nmarket_25s.wav: {wall:.1f} s wall for 25.0 s of audio (RTF {wall / 25.0:.2f}, start-up included)")
+
+
+def test_stdout_carries_only_the_record(data_dir):
+    proc = run("transcribe", str(data_dir / "zh-smoke" / "news_kfc.wav"), "--format", "srt", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("1\n00:00:")  # nothing printed before the SRT (e.g. FunASR banners)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty"),
+    (b"PK\x03\x04 this is a zip, not audio" * 20, "not a readable audio file"),
+])
+def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, content, message):
+    path = tmp_path / "bad.wav"
+    path.write_bytes(content)
+    proc = run("transcribe", str(path))
+    assert proc.returncode == 2
+    assert f"error: {path}: " in proc.stderr and message in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_bad_options(data_dir):
+    clip = str(data_dir / "zh-smoke" / "news_kfc.wav")
+    assert "--speakers takes 'auto' or a positive number" in run("transcribe", clip, "--speakers", "0").stderr
+    assert "unknown role '法警'" in run("transcribe", clip, "--channel-role", "0=法警").stderr
+    assert "docx output is binary" in run("transcribe", clip, "-f", "docx").stderr
+    assert "unknown format 'pdf'" in run("transcribe", clip, "-f", "pdf").stderr
+
+
+def test_models_list_and_verify():
+    listing = run("models", "list")
+    assert listing.returncode == 0
+    assert "whisper-base" in listing.stdout and "available" in listing.stdout
+    assert "paraformer-zh-streaming" in listing.stdout and "missing" in listing.stdout
+    verify = run("models", "verify", "--embedded")
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stdout.count("ok ") == 3
+
+
+def test_verify_reports_corruption(tmp_path):
+    env_dir = tmp_path / "cache"
+    env = {**os.environ, "COURTSCRIBE_MODEL_CACHE_DIR": str(env_dir)}
+    ok = subprocess.run([sys.executable, "-m", "courtscribe", "models", "verify", "whisper-base"],
+                        capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+    with open(env_dir / "whisper-base" / "config.json", "a") as f:
+        f.write(" ")
+    bad = subprocess.run([sys.executable, "-m", "courtscribe", "models", "verify", "whisper-base"],
+                         capture_output=True, text=True, env=env)
+    assert bad.returncode == 1
+    assert "FAILED" in bad.stderr and "config.json: corrupt" in bad.stderr

@@ -1,0 +1,82 @@
+import io
+
+import docx
+import pytest
+import srt
+import webvtt
+
+from courtscribe.records import Hearing, Pipeline, Record, Role, Source, Token, Utterance
+from courtscribe.records import formats
+
+
+@pytest.fixture()
+def record() -> Record:
+    return Record(
+        hearing=Hearing(id="h1", title="张三诉李四民间借贷纠纷", case_number="（2026）京0105民初12345号",
+                        court="北京市朝阳区人民法院", courtroom="第三法庭"),
+        source=Source(path="hearing.wav", duration_ms=9000, sample_rate=16000, channels=2),
+        pipeline=Pipeline(engine="whisper", model="whisper-base", vad="silero", diarizer="channel"),
+        utterances=[
+            Utterance(id="u00001", start_ms=0, end_ms=2500, channel=0, speaker="审判长", role=Role.presiding_judge,
+                      text="现在开庭。", tokens=[Token(text="现在", start_ms=0, end_ms=900, prob=0.9),
+                                               Token(text="开庭。", start_ms=900, end_ms=2500, prob=0.8)]),
+            Utterance(id="u00002", start_ms=3000, end_ms=6400, channel=1, speaker="说话人2",
+                      text="原告代理人<王五>到庭 & 出示证据。"),
+            Utterance(id="u00003", start_ms=7000, end_ms=9000, channel=0, speaker="审判长", role=Role.presiding_judge,
+                      text="请被告陈述。"),
+        ],
+    )
+
+
+def test_json_is_canonical_and_round_trips(record):
+    text = formats.render(record, "json")
+    back = Record.model_validate_json(text)
+    assert back == record
+    assert '"schema_version": "courtscribe.record/1"' in text
+    assert '"role": "presiding_judge"' in text and '"role": null' in text
+
+
+def test_srt_parses_back(record):
+    subs = list(srt.parse(formats.render(record, "srt")))
+    assert [s.content for s in subs] == ["审判长：现在开庭。", "说话人2：原告代理人<王五>到庭 & 出示证据。", "审判长：请被告陈述。"]
+    assert subs[1].start.total_seconds() == 3.0 and subs[1].end.total_seconds() == 6.4
+
+
+def test_vtt_parses_back_with_voice_tags(record):
+    text = formats.render(record, "vtt")
+    assert text.startswith("WEBVTT")
+    assert "<v 审判长>现在开庭。" in text
+    captions = webvtt.from_buffer(io.StringIO(text)).captions
+    assert len(captions) == 3
+    assert captions[0].start == "00:00:00.000" and captions[2].end == "00:00:09.000"
+    assert captions[0].voice == "审判长"
+    assert "&lt;王五&gt;" in captions[1].raw_text  # markup in speech cannot break the cue
+
+
+def test_docx_opens_and_holds_every_turn(record, tmp_path):
+    path = tmp_path / "r.docx"
+    formats.write(record, "docx", path)
+    document = docx.Document(str(path))
+    body = "\n".join(p.text for p in document.paragraphs)
+    table = "\n".join(c.text for row in document.tables[0].rows for c in row.cells)
+    assert "庭 审 笔 录" in body
+    for u in record.utterances:
+        assert f"{u.speaker_label}：{u.text}" in body
+    assert "（2026）京0105民初12345号" in table and "第三法庭" in table
+
+
+def test_txt(record):
+    lines = formats.render(record, "txt").splitlines()
+    assert lines[1] == "[00:00:00.000 - 00:00:02.500] 审判长：现在开庭。"
+
+
+def test_unknown_format(record):
+    with pytest.raises(ValueError, match="unknown format 'pdf'"):
+        formats.render(record, "pdf")
+
+
+def test_role_parse_accepts_ids_and_labels():
+    assert Role.parse("原告代理人") is Role.plaintiff_agent
+    assert Role.parse("clerk").label == "书记员"
+    with pytest.raises(ValueError, match="unknown role '法警'"):
+        Role.parse("法警")

@@ -1,0 +1,25 @@
+from courtscribe.asr.text import for_scoring, join_pieces, tidy
+
+
+def test_traditional_becomes_simplified():
+    assert tidy("我們接受現實的相對正義") == "我们接受现实的相对正义"
+
+
+def test_chinese_punctuation_after_chinese_only():
+    assert tidy("我想问,我在滨海新区有房.") == "我想问，我在滨海新区有房。"
+    assert tidy("He must be home now, for the light is on.") == "He must be home now, for the light is on."
+    assert tidy("金额为3.5万元") == "金额为3.5万元"
+
+
+def test_spaces_between_chinese_removed_and_repeats_collapsed():
+    assert tidy("现在 开庭 ,, 请坐") == "现在开庭，请坐"
+
+
+def test_join_pieces_spaces_latin_words_only():
+    assert join_pieces(["He must be", "home now.", "他一定在家"]) == "He must be home now.他一定在家"
+    assert join_pieces(["审判长", "请", ""]) == "审判长请"
+
+
+def test_scoring_form():
+    assert for_scoring("He must, 他一定在家。") == "hemust他一定在家"
+    assert for_scoring("說話") == "说话"
