@@ -5,6 +5,7 @@ This is what ``courtscribe transcribe`` and the HTTP file API run. Components ar
 """
 from __future__ import annotations
 
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,10 +20,12 @@ from .asr.base import DecodeOptions, Engine
 from .asr.vad import Vad, decode_windows
 from .config import Settings, get_settings
 from .diarization.base import ChannelDiarizer, Diarizer
+from .logs import get_logger
 from .models import Registry, default_registry
 from .records.model import Hearing, Pipeline, Record, Role, Source, Utterance
 
 Speakers = int | Literal["auto"]
+log = get_logger(__name__)
 BATCH = 8  # speech windows per engine call: batched decoding, and a progress update per batch
 
 
@@ -99,6 +102,7 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
                      hearing: Hearing | None = None, source_path: str | None = None,
                      progress: bool = False) -> Record:
     options = options or DecodeOptions(language=comp.settings.language, beam_size=comp.settings.beam_size)
+    started = time.perf_counter()
     if audio.channels == 1 and speakers != 1:
         comp.warm_speaker_encoder()
     max_ms = int(comp.settings.max_segment_s * 1000)
@@ -126,6 +130,10 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
     bar.close()
     diarizer = make_diarizer(comp, audio, speakers, roles)
     utterances = _tidy_timeline(diarizer.assign(utterances, audio), audio.duration_ms)
+    elapsed = time.perf_counter() - started
+    log.info("transcribed", audio_s=round(audio.duration_ms / 1000, 1), speech_s=round(speech_s, 1),
+             utterances=len(utterances), seconds=round(elapsed, 2),
+             rtf=round(elapsed / max(audio.duration_ms / 1000, 1e-3), 3), diarizer=diarizer.name)
     return Record(
         hearing=hearing or Hearing(id=uuid.uuid4().hex[:12], title=Path(source_path).stem if source_path else None,
                                    language=options.language),
