@@ -147,6 +147,41 @@ def models_fetch(name: str) -> None:
         _fail(str(err))
 
 
+@app.command("stream")
+def stream_cmd(
+    audio: Path = typer.Argument(..., help="Audio file to replay as a live source."),
+    url: str = typer.Option("ws://127.0.0.1:8000/v1/stream", help="The server's native streaming endpoint."),
+    speed: float = typer.Option(1.0, help="Replay speed: 1 = real time, 2 = twice as fast, 0 = as fast as accepted."),
+    hearing: Optional[str] = typer.Option(None, help="Hearing id, so subscribers of that hearing see this audio."),
+    channel: int = typer.Option(0, help="Courtroom channel this source is."),
+    role: Optional[str] = typer.Option(None, help="Role of the speaker on this channel, e.g. 审判长."),
+    hotword: list[str] = typer.Option([], "--hotword"),
+) -> None:
+    """Stream a file to a running server in real time; partials update in place, finals print as lines."""
+    import asyncio
+
+    from .audio import AudioError
+    from .clients.stream_client import stream_file
+
+    def show(event: dict) -> None:
+        if event["type"] == "partial":
+            sys.stderr.write(f"\r\033[K… {event['speaker']}：{event['text']}")
+        elif event["type"] == "final":
+            u = event["utterance"]
+            sys.stderr.write("\r\033[K")
+            typer.echo(f"[{u['start_ms'] / 1000:7.2f}–{u['end_ms'] / 1000:7.2f}] {u['speaker']}：{u['text']}")
+        elif event["type"] == "error":
+            sys.stderr.write(f"\r\033[Kserver: {event['code']}: {event['message']}\n")
+
+    try:
+        asyncio.run(stream_file(url, audio, speed=speed, hearing_id=hearing, channel=channel, role=role,
+                                hotwords=hotword, on_event=show))
+    except AudioError as err:
+        _fail(str(err))
+    except (OSError, RuntimeError) as err:
+        _fail(f"cannot stream to {url}: {err}")
+
+
 @app.command()
 def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None)) -> None:
     """Run the HTTP service on the configured engine (embedded Whisper by default)."""

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "INFO"
     max_upload_mb: int = Field(default=2048, ge=1)
+    max_streams: int = Field(default=4, ge=1, description="Live streams admitted at once; more get 'busy'.")
+    idle_timeout_s: float = Field(default=60.0, gt=0, description="A silent or half-open connection is closed after this.")
+    stream_vad_silence_ms: int = Field(default=800, ge=100, description="End-of-utterance silence for live streams.")
 
 
 @lru_cache(maxsize=1)

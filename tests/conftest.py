@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import httpx
 
 import pytest
 
@@ -32,3 +38,37 @@ def components():
     from courtscribe.transcribe import load_components
 
     return load_components(Settings())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """`courtscribe serve` in a real process on a free loopback port (2 live streams at most)."""
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COURTSCRIBE_MAX_STREAMS": "2", "COURTSCRIBE_IDLE_TIMEOUT_S": "5"}
+    proc = subprocess.Popen([sys.executable, "-m", "courtscribe", "serve", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"server exited: {log.read()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        pytest.fail("server did not start in 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.seek(0)
+    assert "Traceback" not in log.read(), "the server logged a traceback"

@@ -98,11 +98,12 @@ class WhisperEngine(Engine):
         self._lock = threading.Lock()
 
     def _decode(self, audio: np.ndarray, offset_ms: int, options: DecodeOptions, *, beam_size: int,
-                words: bool) -> list[Hypothesis]:
-        return self._decode_many([(audio, offset_ms)], options, beam_size=beam_size, words=words)[0]
+                words: bool, fallback: bool = True) -> list[Hypothesis]:
+        return self._decode_many([(audio, offset_ms)], options, beam_size=beam_size, words=words,
+                                 fallback=fallback)[0]
 
     def _decode_many(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions, *, beam_size: int,
-                     words: bool) -> list[list[Hypothesis]]:
+                     words: bool, fallback: bool = True) -> list[list[Hypothesis]]:
         """Decode several speech windows (each ≤ 30 s): batched, each exactly once, then Whisper's
         temperature fallback for the windows whose greedy result failed.
 
@@ -131,11 +132,14 @@ class WhisperEngine(Engine):
                 max_new_tokens=_token_budget(max(c["end"] - c["start"] for c in clips)), **kw)
             per_clip: list[list] = [[] for _ in live]
             for seg in segments:
-                k = int(np.searchsorted(bounds, round(seg.start * self.sample_rate), side="right")) - 1
+                # by the segment's midpoint: reported starts are rounded and can fall just before
+                # their clip's first sample
+                mid = round((seg.start + seg.end) / 2 * self.sample_rate)
+                k = int(np.searchsorted(bounds, mid, side="right")) - 1
                 per_clip[min(max(k, 0), len(live) - 1)].append(seg)
             for k, i in enumerate(live):
                 base = bounds[k] / self.sample_rate
-                if any(_failed(seg) for seg in per_clip[k]):
+                if fallback and any(_failed(seg) for seg in per_clip[k]):
                     ctranslate2.set_random_seed(SEED)
                     redo, _ = self.model.transcribe(pieces[i][0], condition_on_previous_text=False,
                                                     max_new_tokens=_token_budget(clips[k]["end"] - clips[k]["start"]),
@@ -196,14 +200,17 @@ class WhisperStream(EngineStream):
         self._frames = 0
         self._since_partial = 0
 
-    def accept(self, audio: np.ndarray) -> Hypothesis | None:
+    def accept(self, audio: np.ndarray, decode: bool = True) -> Hypothesis | None:
         self._buf.append(audio.astype(np.float32, copy=False))
         self._frames += audio.size
         self._since_partial += audio.size
-        if self._since_partial * 1000 < self.partial_every * self.engine.sample_rate:
+        if not decode or self._since_partial * 1000 < self.partial_every * self.engine.sample_rate:
             return None
         self._since_partial = 0
-        hyps = self.engine._decode(np.concatenate(self._buf), self.offset_ms, self.options, beam_size=1, words=False)
+        # A partial is a preview: greedy, no word alignment, no fallback re-decodes (a failed
+        # partial is simply not shown; the final decodes properly).
+        hyps = self.engine._decode(np.concatenate(self._buf), self.offset_ms, self.options, beam_size=1, words=False,
+                                   fallback=False)
         if not hyps:
             return None
         end = self.offset_ms + self._frames * 1000 // self.engine.sample_rate

@@ -12,7 +12,9 @@ import threading
 from contextlib import asynccontextmanager
 from typing import Literal
 
-from fastapi import FastAPI, File, Form, HTTPException, UploadFile
+import numpy as np
+
+from fastapi import FastAPI, File, Form, HTTPException, UploadFile, WebSocket
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..asr.base import DecodeOptions
@@ -20,7 +22,12 @@ from ..audio import AudioError, decode
 from ..config import Settings, get_settings
 from ..records import formats
 from ..records.model import Record
+from ..asr.vad import FsmnVad
 from ..transcribe import Components, load_components, transcribe_audio
+from .funasr_compat import funasr_stream
+from .hub import Hub
+from .live import Live, hearing_events, native_stream
+from .scheduler import DecodeScheduler
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 
@@ -62,17 +69,48 @@ def create_app(settings: Settings | None = None, components: Components | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.components = components or await asyncio.to_thread(load_components, settings)
+        comp = components or await asyncio.to_thread(load_components, settings)
+        app.state.components = comp
+        # The first decode of a fresh process pays for allocations; pay it before the first hearing.
+        await asyncio.to_thread(comp.engine.transcribe, np.zeros(16000, np.float32))
         app.state.pool = WorkerPool(workers=1, queue=4)
+        # Live streams use the streaming FSMN-VAD whatever VAD files use.
+        vad = comp.vad if isinstance(comp.vad, FsmnVad) else await asyncio.to_thread(
+            FsmnVad, comp.registry.resolve("fsmn-vad-embedded"), max_end_silence_ms=settings.stream_vad_silence_ms,
+            max_segment_ms=int(settings.max_segment_s * 1000), device=settings.device)
+        scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams)
+        app.state.live = Live(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s)
         yield
+        await scheduler.close()
 
     app = FastAPI(title="courtscribe", version="0.1.0", lifespan=lifespan,
                   description="Speech recognition for courtrooms: recordings and live audio into court records.")
 
+    @app.websocket("/v1/stream")
+    async def stream(ws: WebSocket) -> None:
+        """Native protocol: one audio source (see docs/protocol.md)."""
+        await native_stream(ws, app.state.live)
+
+    @app.websocket("/v1/hearings/{hearing_id}/events")
+    async def events(ws: WebSocket, hearing_id: str) -> None:
+        """Every channel's partials and finals of one hearing, for clerk screens and caption feeds."""
+        await hearing_events(ws, app.state.live, hearing_id)
+
+    @app.websocket("/")
+    async def funasr_root(ws: WebSocket) -> None:
+        """FunASR clients connect to ws://host:port with no path."""
+        await funasr_stream(ws, app.state.live)
+
+    @app.websocket("/funasr")
+    async def funasr_path(ws: WebSocket) -> None:
+        await funasr_stream(ws, app.state.live)
+
     @app.get("/healthz")
     async def healthz() -> dict:
         comp: Components = app.state.components
-        return {"status": "ok", "engine": comp.engine.name, "model": comp.engine.model_name, "vad": comp.vad.name}
+        live: Live = app.state.live
+        return {"status": "ok", "engine": comp.engine.name, "model": comp.engine.model_name, "vad": comp.vad.name,
+                "live_streams": live.scheduler.active_streams, "max_streams": live.scheduler.max_streams}
 
     @app.get("/v1/models")
     async def models() -> dict:

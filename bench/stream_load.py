@@ -1,0 +1,126 @@
+"""Live streaming under load: N concurrent real-time streams of zh-smoke/justice.wav into one server.
+
+    .venv/bin/python bench/stream_load.py [--streams 1 2 4 8] [--clip justice.wav]
+
+For each N it starts a fresh `courtscribe serve` (embedded engine), streams N clients in real time
+(starts staggered by 250 ms) and reports:
+- partial latency: a partial's arrival − the moment the audio up to its end had been sent;
+- final latency: a final's arrival − the VAD endpoint (utterance end + the 800 ms end-silence the
+  VAD waits for, or the end of the stream); also from the end of speech itself;
+- CER of each client's finals (complete finals at every N), server RSS per connection.
+Prints a table, writes bench/out/stream_load.json, and names the largest N with p95 final ≤ 2 s.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DATA, cer, save, table  # noqa: E402
+
+from courtscribe.clients import stream_file  # noqa: E402
+
+END_SILENCE_MS = 800
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_server(max_streams: int) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "COURTSCRIBE_MAX_STREAMS": str(max_streams), "COURTSCRIBE_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "courtscribe", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(xs, q)) if xs else float("nan")
+
+
+async def run_n(url: str, clip: Path, n: int):
+    async def one(i: int):
+        await asyncio.sleep(0.25 * i)
+        return await stream_file(url.replace("http", "ws") + "/v1/stream", clip, hearing_id=f"bench-{i}")
+    return await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def measure(n: int, clip: Path, ref: str) -> dict:
+    proc, url = start_server(max_streams=max(n, 1))
+    try:
+        asyncio.run(run_n(url, clip, 1))  # warm the engine
+        base = rss_mb(proc.pid)
+        results = asyncio.run(run_n(url, clip, n))
+        peak = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    partial_lag, final_lag, final_after_speech, cers = [], [], [], []
+    for r in results:
+        last_sent = r.sent_at[-1]
+        stream_end = last_sent[1]
+
+        def sent_time(ms: int) -> float:
+            for t, sent in r.sent_at:
+                if sent >= ms:
+                    return t
+            return last_sent[0]
+
+        for p in r.partials:
+            partial_lag.append(p["_received"] - sent_time(p["end_ms"]))
+        for f in r.finals:
+            end = f["utterance"]["end_ms"]
+            endpoint = min(end + END_SILENCE_MS, stream_end)
+            final_lag.append(f["_received"] - sent_time(endpoint))
+            final_after_speech.append(f["_received"] - sent_time(end))
+        cers.append(cer([ref], [r.text]))
+    return {"streams": n, "partials": len(partial_lag), "partial_p50_s": pct(partial_lag, 50),
+            "partial_p95_s": pct(partial_lag, 95), "final_p50_s": pct(final_lag, 50), "final_p95_s": pct(final_lag, 95),
+            "final_after_speech_p95_s": pct(final_after_speech, 95), "cer_worst": max(cers), "cer_mean": float(np.mean(cers)),
+            "rss_per_stream_mb": (peak - base) / n, "server_rss_mb": peak}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8])
+    ap.add_argument("--clip", default="justice.wav")
+    args = ap.parse_args()
+    clip = DATA / "zh-smoke" / args.clip
+    ref = next(json.loads(line)["text"] for line in (DATA / "zh-smoke" / "manifest.jsonl").read_text().splitlines()
+               if json.loads(line)["audio"] == args.clip)
+    rows = []
+    for n in args.streams:
+        rows.append(measure(n, clip, ref))
+        print(f"N={n} done", file=sys.stderr)
+    print(table(rows, ["streams", "partials", "partial_p50_s", "partial_p95_s", "final_p50_s", "final_p95_s",
+                       "final_after_speech_p95_s", "cer_mean", "cer_worst", "rss_per_stream_mb"]))
+    ok = [r["streams"] for r in rows if r["final_p95_s"] <= 2.0 and r["cer_worst"] <= 0.25]
+    print(f"largest N with p95 final ≤ 2 s and complete finals: {max(ok) if ok else 'none'}")
+    print(f"wrote {save('stream_load', {'clip': args.clip, 'rows': rows, 'largest_ok': max(ok) if ok else None})}")
+
+
+if __name__ == "__main__":
+    main()

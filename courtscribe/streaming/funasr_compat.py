@@ -1,0 +1,177 @@
+"""FunASR's WebSocket protocol (runtime/docs/websocket_protocol.md), so FunASR's own Python and
+HTML5 clients work against courtscribe unchanged, at ``/`` and ``/funasr``.
+
+Client: a JSON config ``{mode, wav_name, wav_format, audio_fs, chunk_size, hotwords, itn,
+is_speaking}``, binary audio, ``{"is_speaking": false}`` at the end. Server: ``{mode, wav_name,
+text, is_final, timestamp, stamp_sents}`` where ``mode`` is ``2pass-online``/``2pass-offline`` in
+2pass mode, else the requested mode. Online texts are increments that FunASR clients append.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import numpy as np
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..asr.base import DecodeOptions
+from ..asr.text import join_pieces
+from ..asr.vad import decode_windows
+from ..audio import AudioError, decode
+from ..records.model import Token
+from .live import Live, PcmInput, _send, close_session, open_session, receive
+from .protocol import SAMPLE_RATES, StreamError
+from .session import SessionConfig
+
+_PUNCT = "，。？！、；：,.?!;:"
+MAX_OFFLINE_BYTES = 512 << 20
+
+
+def parse_hotwords(value) -> tuple[str, ...]:
+    """FunASR sends hotwords as a JSON string ``{"word": weight}`` (or space-separated words)."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return tuple(w for w in re.split(r"\s+", value) if w)
+    if isinstance(value, dict):
+        return tuple(str(k) for k in value)
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return ()
+
+
+def timestamp(tokens: list[Token]) -> str:
+    return json.dumps([[t.start_ms, t.end_ms] for t in tokens])
+
+
+def stamp_sents(tokens: list[Token]) -> list[dict]:
+    """Sentences as FunASR reports them: characters space-separated, their punctuation, times."""
+    sents, cur = [], []
+    for t in tokens:
+        cur.append(t)
+        if t.text.strip()[-1:] in _PUNCT:
+            sents.append(cur)
+            cur = []
+    if cur:
+        sents.append(cur)
+    out = []
+    for s in sents:
+        text = "".join(t.text for t in s).strip()
+        punc = text[-1] if text[-1:] in _PUNCT else ""
+        body = text.rstrip(_PUNCT)
+        seg = " ".join(body.split()) if re.search(r"[A-Za-z]", body) else " ".join(ch for ch in body if not ch.isspace())
+        out.append({"text_seg": seg, "punc": punc, "start": s[0].start_ms, "end": s[-1].end_ms,
+                    "ts_list": [[t.start_ms, t.end_ms] for t in s]})
+    return out
+
+
+class _Config:
+    def __init__(self, data: dict):
+        self.mode = data.get("mode", "2pass")
+        if self.mode not in ("online", "offline", "2pass"):
+            raise StreamError("bad_message", f"mode must be online, offline or 2pass, not {self.mode!r}", fatal=True)
+        self.wav_name = str(data.get("wav_name", "microphone"))
+        self.wav_format = str(data.get("wav_format", "pcm")).lower()
+        self.audio_fs = int(data.get("audio_fs", 16000) or 16000)
+        if self.audio_fs not in SAMPLE_RATES:
+            raise StreamError("bad_sample_rate", f"audio_fs {self.audio_fs} is not supported", fatal=True)
+        self.hotwords = parse_hotwords(data.get("hotwords"))
+
+
+async def funasr_stream(ws: WebSocket, live: Live) -> None:
+    await ws.accept()
+    cfg: _Config | None = None
+    session = None
+    offline: list[bytes] = []
+    sent: dict[str, str] = {}
+
+    async def emit(event: dict) -> None:
+        if cfg is None:
+            return
+        live_mode = "2pass-online" if cfg.mode == "2pass" else cfg.mode
+        if event["type"] == "partial":
+            prev, text = sent.get(event["utterance_id"], ""), event["text"]
+            if text.startswith(prev) and len(text) > len(prev):  # FunASR clients append increments
+                sent[event["utterance_id"]] = text
+                await _send(ws, {"mode": live_mode, "wav_name": cfg.wav_name, "text": text[len(prev):],
+                                 "is_final": False, "timestamp": "[]", "stamp_sents": []})
+        elif event["type"] == "final":
+            u = event["utterance"]
+            tokens = [Token(**t) for t in u["tokens"]]
+            if cfg.mode == "2pass":
+                sent.pop(event["utterance_id"], None)
+                await _send(ws, {"mode": "2pass-offline", "wav_name": cfg.wav_name, "text": u["text"],
+                                 "is_final": False, "timestamp": timestamp(tokens), "stamp_sents": stamp_sents(tokens)})
+            else:  # online: the rest of the line, as an increment
+                prev = sent.pop(event["utterance_id"], "")
+                rest = u["text"][len(prev):] if u["text"].startswith(prev) else ""
+                if rest:
+                    await _send(ws, {"mode": "online", "wav_name": cfg.wav_name, "text": rest, "is_final": False,
+                                     "timestamp": "[]", "stamp_sents": []})
+
+    try:
+        while True:
+            msg = await receive(ws, live.idle_timeout_s)
+            if msg.get("text") is not None:
+                try:
+                    data = json.loads(msg["text"])
+                except ValueError:
+                    continue  # FunASR's server ignores what it cannot parse
+                if not isinstance(data, dict):
+                    continue
+                if cfg is None:
+                    cfg = _Config(data)
+                    if cfg.mode != "offline":
+                        session = open_session(live, SessionConfig(
+                            options=DecodeOptions(hotwords=cfg.hotwords)), emit)
+                        pcm = PcmInput(cfg.audio_fs)
+                if data.get("is_speaking") is False:
+                    break
+            elif msg.get("bytes") is not None and cfg is not None:
+                if cfg.mode == "offline":
+                    offline.append(msg["bytes"])
+                    if sum(map(len, offline)) > MAX_OFFLINE_BYTES:
+                        raise StreamError("frame_too_large", "offline upload exceeds 512 MB", fatal=True)
+                else:
+                    audio, _ = pcm.convert(msg["bytes"])
+                    await session.feed(audio)
+    except (WebSocketDisconnect, StreamError):
+        pass
+    finally:
+        await close_session(live, session)
+    if cfg is None:
+        return
+    if cfg.mode == "offline":
+        await _offline(ws, live, cfg, b"".join(offline))
+    else:
+        await _send(ws, {"mode": "2pass-offline" if cfg.mode == "2pass" else "online", "wav_name": cfg.wav_name,
+                         "text": "", "is_final": True, "timestamp": "[]", "stamp_sents": []})
+    try:
+        await ws.close(1000)
+    except RuntimeError:
+        pass
+
+
+async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> None:
+    """Offline mode: a whole file (PCM or any container) decoded in one go, one reply."""
+    try:
+        if cfg.wav_format == "pcm":
+            audio = PcmInput(cfg.audio_fs).convert(data[: len(data) // 2 * 2])[0] if data else np.zeros(0, np.float32)
+        else:
+            audio = decode(data).channel(0)
+    except (AudioError, StreamError) as err:
+        await _send(ws, {"mode": "offline", "wav_name": cfg.wav_name, "text": "", "is_final": True,
+                         "timestamp": "[]", "stamp_sents": [], "error": str(err)})
+        return
+    spans = await asyncio.to_thread(live.vad.segments, audio)
+    windows = decode_windows(spans, max_ms=30_000, total_ms=audio.size * 1000 // 16000)
+    pieces = [(audio[s * 16: e * 16], s) for s, e in windows]
+    hyps = [h for group in (await live.scheduler.final(pieces, DecodeOptions(hotwords=cfg.hotwords)) if pieces else [])
+            for h in group]
+    tokens = [t for h in hyps for t in h.tokens]
+    await _send(ws, {"mode": "offline", "wav_name": cfg.wav_name, "text": join_pieces([h.text for h in hyps]),
+                     "is_final": True, "timestamp": timestamp(tokens), "stamp_sents": stamp_sents(tokens)})

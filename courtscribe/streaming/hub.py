@@ -1,0 +1,68 @@
+"""Fan-out of a hearing's live events to its subscribers (clerk screens, caption feeds).
+
+Each subscriber has a bounded queue: a subscriber that stops reading loses its oldest partials
+first and is disconnected if finals would be lost, so one slow screen never holds up the hearing.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+QUEUE_SIZE = 1000
+
+
+class SlowSubscriber(Exception):
+    pass
+
+
+class Subscriber:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[dict] = asyncio.Queue(QUEUE_SIZE)
+        self.overflowed = False
+
+    def offer(self, event: dict) -> None:
+        if self.queue.full():
+            # make room by dropping a queued partial; if there is none, this subscriber is too slow
+            kept = [e for e in _drain(self.queue) if e.get("type") != "partial"]
+            if len(kept) >= QUEUE_SIZE:
+                self.overflowed = True
+                return
+            for e in kept:
+                self.queue.put_nowait(e)
+        self.queue.put_nowait(event)
+
+    async def next(self) -> dict:
+        if self.overflowed:
+            raise SlowSubscriber("subscriber fell too far behind")
+        return await self.queue.get()
+
+
+def _drain(q: asyncio.Queue) -> list[dict]:
+    items = []
+    while not q.empty():
+        items.append(q.get_nowait())
+    return items
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._subs: dict[str, set[Subscriber]] = defaultdict(set)
+
+    def subscribe(self, hearing_id: str) -> Subscriber:
+        sub = Subscriber()
+        self._subs[hearing_id].add(sub)
+        return sub
+
+    def unsubscribe(self, hearing_id: str, sub: Subscriber) -> None:
+        self._subs[hearing_id].discard(sub)
+        if not self._subs[hearing_id]:
+            del self._subs[hearing_id]
+
+    def publish(self, hearing_id: str | None, event: dict) -> None:
+        if hearing_id is None:
+            return
+        for sub in list(self._subs.get(hearing_id, ())):
+            sub.offer(event)
+
+    def subscribers(self, hearing_id: str) -> int:
+        return len(self._subs.get(hearing_id, ()))

@@ -1,0 +1,176 @@
+"""WebSocket endpoints of the native protocol: audio sources at /v1/stream, subscribers at
+/v1/hearings/{id}/events. Wire-level checks live here; the audio work lives in StreamSession."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import numpy as np
+import soxr
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ..asr.base import DecodeOptions, Engine
+from ..asr.vad import Vad
+from ..audio import AudioError, pcm16_to_float
+from .hub import Hub, SlowSubscriber
+from .protocol import (MAX_FRAME_BYTES, PROTOCOL, ErrorCode, KeepAlive, Start, Stop, StreamError, error_event,
+                       parse_control)
+from .scheduler import DecodeScheduler
+from .session import SessionConfig, StreamSession
+
+IDLE_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Live:
+    """What every live connection shares: one engine, one streaming VAD model, one scheduler, one hub."""
+
+    engine: Engine
+    vad: Vad
+    scheduler: DecodeScheduler
+    hub: Hub
+    idle_timeout_s: float = IDLE_TIMEOUT_S
+
+
+class PcmInput:
+    """Turns binary frames into 16 kHz float32, resampling a continuous stream when needed."""
+
+    def __init__(self, rate: int):
+        self.rate = rate
+        self._rs = soxr.ResampleStream(rate, 16000, 1, dtype="float32") if rate != 16000 else None
+
+    def convert(self, data: bytes) -> tuple[np.ndarray, str | None]:
+        if len(data) > MAX_FRAME_BYTES:
+            raise StreamError(ErrorCode.FRAME_TOO_LARGE,
+                              f"audio frame of {len(data)} bytes exceeds {MAX_FRAME_BYTES}; send ≤ 1 s per frame")
+        warning = None
+        if len(data) % 2:
+            warning = f"frame of {len(data)} bytes is not whole PCM16 samples; its last byte was dropped"
+            data = data[:-1]
+        try:
+            x = pcm16_to_float(data)
+        except AudioError as err:  # pragma: no cover - length already fixed
+            raise StreamError(ErrorCode.ODD_PCM, str(err)) from None
+        if self._rs is not None:
+            x = self._rs.resample_chunk(x)
+        return x, warning
+
+
+async def _send(ws: WebSocket, event: dict) -> bool:
+    if ws.application_state != WebSocketState.CONNECTED or ws.client_state != WebSocketState.CONNECTED:
+        return False
+    try:
+        await ws.send_json(event)
+        return True
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return False
+
+
+async def receive(ws: WebSocket, timeout: float) -> dict:
+    """The next client message; a disconnect or an idle client ends the loop with StreamError."""
+    try:
+        msg = await asyncio.wait_for(ws.receive(), timeout)
+    except asyncio.TimeoutError:
+        raise StreamError(ErrorCode.IDLE_TIMEOUT, f"no message for {timeout:.0f} s", fatal=True) from None
+    if msg["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(msg.get("code", 1000))
+    return msg
+
+
+def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Awaitable[None]]) -> StreamSession:
+    sid = live.scheduler.admit()
+    return StreamSession(live.engine, live.vad, live.scheduler, sid, cfg, emit)
+
+
+async def close_session(live: Live, session: StreamSession | None) -> None:
+    if session is None:
+        return
+    try:
+        await session.finish()
+    finally:
+        live.scheduler.release(session.sid)
+
+
+async def native_stream(ws: WebSocket, live: Live) -> None:
+    await ws.accept()
+    session: StreamSession | None = None
+    pcm: PcmInput | None = None
+    start: Start | None = None
+
+    async def emit(event: dict) -> None:
+        live.hub.publish(start.hearing_id if start else None, event)
+        await _send(ws, event)
+
+    try:
+        while True:
+            try:
+                msg = await receive(ws, live.idle_timeout_s)
+                if msg.get("text") is not None:
+                    ctl = parse_control(msg["text"])
+                    if isinstance(ctl, Start):
+                        if session is not None:
+                            raise StreamError(ErrorCode.ALREADY_STARTED, "this connection has already started")
+                        start, pcm = ctl, PcmInput(ctl.sample_rate)
+                        cfg = SessionConfig(hearing_id=ctl.hearing_id, channel=ctl.channel, role=ctl.role,
+                                            speaker=ctl.speaker,
+                                            options=DecodeOptions(language=ctl.language, hotwords=tuple(ctl.hotwords)))
+                        session = open_session(live, cfg, emit)
+                        await _send(ws, {"type": "ready", "protocol": PROTOCOL, "session_id": session.label,
+                                         "hearing_id": ctl.hearing_id, "channel": ctl.channel,
+                                         "speaker": session.speaker, "sample_rate": ctl.sample_rate})
+                    elif isinstance(ctl, Stop):
+                        break
+                    elif isinstance(ctl, KeepAlive):
+                        await _send(ws, {"type": "keepalive"})
+                elif msg.get("bytes") is not None:
+                    if session is None or pcm is None:
+                        raise StreamError(ErrorCode.NOT_STARTED, "send a start message before audio")
+                    audio, warning = pcm.convert(msg["bytes"])
+                    if warning:
+                        await _send(ws, error_event(ErrorCode.ODD_PCM, warning))
+                    await session.feed(audio)
+            except StreamError as err:
+                await _send(ws, error_event(err.code, err.message))
+                if err.fatal:
+                    break
+    except WebSocketDisconnect:
+        pass  # abrupt disconnect: what was received is still finalized below
+    finally:
+        utterances = session.utterances if session else []
+        await close_session(live, session)
+        if await _send(ws, {"type": "end", "utterances": len(utterances)}):
+            await ws.close(1000)
+
+
+async def hearing_events(ws: WebSocket, live: Live, hearing_id: str) -> None:
+    await ws.accept()
+    sub = live.hub.subscribe(hearing_id)
+    await _send(ws, {"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL})
+    reader = asyncio.create_task(_drain_client(ws))
+    try:
+        while not reader.done():
+            getter = asyncio.create_task(sub.next())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            if not await _send(ws, getter.result()):
+                break
+    except SlowSubscriber as err:
+        await _send(ws, error_event("slow_subscriber", str(err)))
+        await ws.close(1008)
+    finally:
+        reader.cancel()
+        live.hub.unsubscribe(hearing_id, sub)
+
+
+async def _drain_client(ws: WebSocket) -> None:
+    """Subscribers send nothing but keepalives; returning means the client went away."""
+    try:
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+    except (WebSocketDisconnect, RuntimeError):
+        return

@@ -1,0 +1,104 @@
+"""The native streaming protocol, version ``courtscribe.stream/1`` (documented in docs/protocol.md).
+
+Client → server: one JSON ``start``, then binary PCM16 little-endian mono frames, ``keepalive`` at
+will, ``stop`` to end. Server → client: ``ready``, ``partial``, ``final``, ``error``, ``end``.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..records.model import Role, Utterance
+
+PROTOCOL = "courtscribe.stream/1"
+MAX_FRAME_BYTES = 1 << 20  # 32 s of 16 kHz PCM16: more in one frame is a broken or hostile client
+SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+class ErrorCode:
+    BAD_JSON = "bad_json"
+    BAD_MESSAGE = "bad_message"
+    NOT_STARTED = "not_started"
+    ALREADY_STARTED = "already_started"
+    BAD_SAMPLE_RATE = "bad_sample_rate"
+    ODD_PCM = "odd_pcm"
+    FRAME_TOO_LARGE = "frame_too_large"
+    BUSY = "busy"
+    IDLE_TIMEOUT = "idle_timeout"
+    ENGINE = "engine_error"
+
+
+class StreamError(Exception):
+    def __init__(self, code: str, message: str, fatal: bool = False):
+        super().__init__(message)
+        self.code, self.message, self.fatal = code, message, fatal
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Start(_Msg):
+    type: Literal["start"]
+    hearing_id: str | None = Field(default=None, max_length=128)
+    channel: int = Field(default=0, ge=0, le=63)
+    role: Role | None = None
+    speaker: str | None = Field(default=None, max_length=64)
+    sample_rate: int = 16000
+    hotwords: list[str] = Field(default_factory=list, max_length=1000)
+    language: str = "zh"
+
+    @field_validator("sample_rate")
+    @classmethod
+    def _rate(cls, v: int) -> int:
+        if v not in SAMPLE_RATES:
+            raise ValueError(f"sample_rate {v} is not supported; use one of {SAMPLE_RATES}")
+        return v
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _role(cls, v):
+        return Role.parse(v) if isinstance(v, str) else v
+
+
+class Stop(_Msg):
+    type: Literal["stop"]
+
+
+class KeepAlive(_Msg):
+    type: Literal["keepalive"]
+
+
+def parse_control(text: str) -> Start | Stop | KeepAlive:
+    """Parse a client text frame, raising :class:`StreamError` with a code the client can act on."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise StreamError(ErrorCode.BAD_JSON, f"text frames must be JSON: {err}") from None
+    if not isinstance(data, dict) or data.get("type") not in ("start", "stop", "keepalive"):
+        raise StreamError(ErrorCode.BAD_MESSAGE, "expected an object with type start, stop or keepalive")
+    model = {"start": Start, "stop": Stop, "keepalive": KeepAlive}[data["type"]]
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in err.errors())
+        code = ErrorCode.BAD_SAMPLE_RATE if any(e["loc"] == ("sample_rate",) for e in err.errors()) else ErrorCode.BAD_MESSAGE
+        raise StreamError(code, problems) from None
+
+
+def partial_event(utterance_id: str, channel: int, speaker: str, start_ms: int, end_ms: int, text: str,
+                  hearing_id: str | None) -> dict:
+    return {"type": "partial", "hearing_id": hearing_id, "utterance_id": utterance_id, "channel": channel,
+            "speaker": speaker, "start_ms": start_ms, "end_ms": end_ms, "text": text}
+
+
+def final_event(utterance: Utterance, hearing_id: str | None) -> dict:
+    return {"type": "final", "hearing_id": hearing_id, "utterance_id": utterance.id,
+            "utterance": utterance.model_dump(mode="json")}
+
+
+def error_event(code: str, message: str) -> dict:
+    return {"type": "error", "code": code, "message": message}

@@ -1,0 +1,152 @@
+"""One decode worker shared by every live stream.
+
+Engine work is CPU-bound: on a 2-core machine two decodes at once only slow each other, so all
+streams share one worker (``workers`` for a GPU). Finals go first and are batched across streams
+into one engine call; partials are coalesced per stream (a stream has at most one partial queued,
+which decodes all the audio that arrived meanwhile) and served round-robin. Admission is bounded:
+past ``max_streams`` a new stream is told "busy" instead of slowing everyone down.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..asr.base import DecodeOptions, Engine, Hypothesis
+from .protocol import ErrorCode, StreamError
+
+
+@dataclass
+class _Final:
+    pieces: list[tuple[np.ndarray, int]]
+    options: DecodeOptions
+    future: asyncio.Future
+    queued_at: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class _Partial:
+    fn: Callable[[], Any]
+    future: asyncio.Future
+
+
+class DecodeScheduler:
+    def __init__(self, engine: Engine, *, max_streams: int = 8, final_batch: int = 8, workers: int = 1):
+        self.engine, self.max_streams, self.final_batch, self.workers = engine, max_streams, final_batch, workers
+        self._finals: deque[_Final] = deque()
+        self._partials: dict[str, _Partial] = {}
+        self._order: deque[str] = deque()
+        self._wake = asyncio.Event()
+        self._streams: set[str] = set()
+        self._tasks: list[asyncio.Task] = []
+        self._ids = itertools.count(1)
+        self.stats = {"finals": 0, "final_batches": 0, "partials": 0, "partials_skipped": 0}
+
+    # -- admission --------------------------------------------------------------------------
+    def admit(self) -> str:
+        if len(self._streams) >= self.max_streams:
+            raise StreamError(ErrorCode.BUSY, f"the server is at its limit of {self.max_streams} live streams; "
+                              "retry later", fatal=True)
+        sid = f"s{next(self._ids)}"
+        self._streams.add(sid)
+        return sid
+
+    def release(self, sid: str) -> None:
+        self._streams.discard(sid)
+        job = self._partials.pop(sid, None)
+        if job and not job.future.done():
+            job.future.set_result(None)
+
+    @property
+    def active_streams(self) -> int:
+        return len(self._streams)
+
+    # -- jobs -------------------------------------------------------------------------------
+    async def final(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions) -> list[list[Hypothesis]]:
+        self._ensure_started()
+        job = _Final(pieces, options, asyncio.get_running_loop().create_future())
+        self._finals.append(job)
+        self._wake.set()
+        return await job.future
+
+    def partial(self, sid: str, fn: Callable[[], Any]) -> asyncio.Future | None:
+        """Queue ``fn`` (run in the worker thread) unless this stream already has one queued."""
+        if sid in self._partials:
+            self.stats["partials_skipped"] += 1
+            return None
+        self._ensure_started()
+        job = _Partial(fn, asyncio.get_running_loop().create_future())
+        self._partials[sid] = job
+        self._order.append(sid)
+        self._wake.set()
+        return job.future
+
+    # -- worker -----------------------------------------------------------------------------
+    def _ensure_started(self) -> None:
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._work(), name=f"decode-worker-{i}") for i in range(self.workers)]
+
+    async def close(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _work(self) -> None:
+        while True:
+            if not self._finals and not self._partials:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self._finals:
+                await self._run_finals()
+            else:
+                await self._run_partial()
+
+    async def _run_finals(self) -> None:
+        first = self._finals.popleft()
+        batch = [first]
+        for job in list(self._finals):  # same options (language, hotwords) decode together
+            if len(batch) >= self.final_batch:
+                break
+            if job.options == first.options:
+                self._finals.remove(job)
+                batch.append(job)
+        pieces = [p for job in batch for p in job.pieces]
+        try:
+            results = await asyncio.to_thread(self.engine.transcribe_many, pieces, first.options)
+        except Exception as err:  # noqa: BLE001 - an engine failure fails these jobs, not the worker
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(err)
+            return
+        self.stats["finals"] += len(batch)
+        self.stats["final_batches"] += 1
+        pos = 0
+        for job in batch:
+            n = len(job.pieces)
+            if not job.future.done():
+                job.future.set_result(results[pos:pos + n])
+            pos += n
+
+    async def _run_partial(self) -> None:
+        while self._order:
+            sid = self._order.popleft()
+            job = self._partials.pop(sid, None)
+            if job is None:
+                continue
+            try:
+                result = await asyncio.to_thread(job.fn)
+            except Exception as err:  # noqa: BLE001
+                if not job.future.done():
+                    job.future.set_exception(err)
+                return
+            self.stats["partials"] += 1
+            if not job.future.done():
+                job.future.set_result(result)
+            return

@@ -1,0 +1,183 @@
+"""One live audio source: streaming VAD cuts utterances, partials while they run, a final at each end.
+
+Audio time is counted from the first sample of the stream (ms). The session keeps only the audio
+of the utterance in progress plus a second of context, so memory stays flat however long a hearing
+runs or however fast a client replays a file.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import numpy as np
+
+from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
+from ..asr.text import join_pieces
+from ..asr.vad import Vad
+from ..records.model import Role, Utterance
+from .protocol import ErrorCode, error_event, final_event, partial_event
+from .scheduler import DecodeScheduler
+
+SR = 16_000
+MAX_PENDING_FINALS = 4  # a client replaying faster than the engine decodes waits here (backpressure)
+_session_ids = itertools.count(1)
+
+
+@dataclass
+class _Open:
+    id: str
+    start_ms: int
+    stream: EngineStream
+    fed: int  # absolute sample up to which the engine stream has been fed
+    closed: bool = False
+    partial_text: str = ""
+
+
+@dataclass
+class SessionConfig:
+    hearing_id: str | None = None
+    channel: int = 0
+    role: Role | None = None
+    speaker: str | None = None
+    options: DecodeOptions = field(default_factory=DecodeOptions)
+
+
+class StreamSession:
+    def __init__(self, engine: Engine, vad: Vad, scheduler: DecodeScheduler, sid: str, config: SessionConfig,
+                 emit: Callable[[dict], Awaitable[None]]):
+        self.engine, self.scheduler, self.sid, self.cfg, self.emit = engine, scheduler, sid, config, emit
+        self.vad = vad.open_stream(chunk_ms=200)
+        self.label = f"c{config.channel}-{next(_session_ids)}"
+        self._n = itertools.count(1)
+        self._lock = threading.Lock()
+        self._buf = np.zeros(0, np.float32)
+        self._buf_start = 0  # absolute sample index of _buf[0]
+        self.samples = 0
+        self._utt: _Open | None = None
+        self._finals: set[asyncio.Task] = set()
+        self.utterances: list[Utterance] = []
+        self.speech_end_at: dict[str, float] = {}  # utterance id -> wall time its end was detected
+
+    @property
+    def speaker(self) -> str:
+        if self.cfg.role:
+            return self.cfg.role.label
+        return self.cfg.speaker or f"说话人{self.cfg.channel + 1}"
+
+    # -- audio in ---------------------------------------------------------------------------
+    async def feed(self, audio: np.ndarray) -> None:
+        with self._lock:
+            self._buf = np.concatenate([self._buf, audio.astype(np.float32, copy=False)])
+            self.samples += audio.size
+        events = await asyncio.to_thread(self.vad.feed, audio)
+        await self._handle_vad(events)
+        if self._utt and not self._utt.closed:
+            self._want_partial(self._utt)
+        self._trim()
+        while len(self._finals) >= MAX_PENDING_FINALS:
+            await asyncio.wait(self._finals, return_when=asyncio.FIRST_COMPLETED)
+
+    async def finish(self) -> list[Utterance]:
+        """End of stream: flush the VAD, finalize the open utterance, wait for every final."""
+        events = await asyncio.to_thread(self.vad.feed, np.zeros(0, np.float32), final=True)
+        await self._handle_vad(events)
+        if self._utt and not self._utt.closed:
+            self._close(self.samples * 1000 // SR)
+        if self._finals:
+            await asyncio.gather(*self._finals, return_exceptions=True)
+        return self.utterances
+
+    async def _handle_vad(self, events) -> None:
+        for ev in events:
+            if ev.start_ms is not None:
+                if self._utt and not self._utt.closed:
+                    self._close(ev.start_ms)
+                self._open(ev.start_ms)
+            if ev.end_ms is not None and self._utt and not self._utt.closed:
+                self._close(ev.end_ms)
+
+    def _open(self, start_ms: int) -> None:
+        start = max(start_ms * SR // 1000, self._buf_start)
+        uid = f"{self.label}-{next(self._n):04d}"
+        self._utt = _Open(uid, start * 1000 // SR, self.engine.open_stream(offset_ms=start * 1000 // SR,
+                                                                        options=self.cfg.options), fed=start)
+
+    def _close(self, end_ms: int) -> None:
+        utt = self._utt
+        assert utt is not None
+        utt.closed = True
+        end = max(utt.start_ms * SR // 1000, min(end_ms * SR // 1000, self.samples))
+        audio = self._slice(utt.start_ms * SR // 1000, end)
+        self.speech_end_at[utt.id] = time.perf_counter() - (self.samples - end) / SR
+        task = asyncio.create_task(self._final(utt, audio, end * 1000 // SR))
+        self._finals.add(task)
+        task.add_done_callback(self._finals.discard)
+
+    # -- partials ---------------------------------------------------------------------------
+    def _want_partial(self, utt: _Open) -> None:
+        fut = self.scheduler.partial(self.sid, lambda: self._run_partial(utt))
+        if fut is not None:
+            fut.add_done_callback(lambda f: self._partial_done(utt, f))
+
+    def _run_partial(self, utt: _Open) -> Hypothesis | None:
+        """Runs in the decode worker: feeds the engine stream all audio that arrived since last time."""
+        if utt.closed:
+            return None
+        with self._lock:
+            audio = self._slice_locked(utt.fed, self.samples)
+            utt.fed = self.samples
+        return utt.stream.accept(audio) if audio.size else None
+
+    def _partial_done(self, utt: _Open, fut: asyncio.Future) -> None:
+        if fut.cancelled() or fut.exception() or fut.result() is None or utt.closed:
+            return
+        hyp: Hypothesis = fut.result()
+        if not hyp.text or hyp.text == utt.partial_text:
+            return
+        utt.partial_text = hyp.text
+        asyncio.ensure_future(self.emit(partial_event(utt.id, self.cfg.channel, self.speaker, utt.start_ms,
+                                                      hyp.end_ms, hyp.text, self.cfg.hearing_id)))
+
+    # -- finals -----------------------------------------------------------------------------
+    async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int) -> None:
+        try:
+            [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.cfg.options)
+        except Exception as err:  # noqa: BLE001 - one failed decode must not end the hearing
+            await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}"))
+            return
+        u = self._utterance(utt, hyps, end_ms)
+        self.utterances.append(u)
+        await self.emit(final_event(u, self.cfg.hearing_id))
+
+    def _utterance(self, utt: _Open, hyps: list[Hypothesis], end_ms: int) -> Utterance:
+        tokens = [t for h in hyps for t in h.tokens]
+        probs = [t.prob for t in tokens if t.prob is not None]
+        return Utterance(id=utt.id, start_ms=utt.start_ms, end_ms=max(utt.start_ms, end_ms),
+                         channel=self.cfg.channel, speaker=self.speaker, role=self.cfg.role,
+                         text=join_pieces([h.text for h in hyps]), tokens=tokens,
+                         language=hyps[0].language if hyps else self.cfg.options.language,
+                         confidence=round(float(np.mean(probs)), 4) if probs else None)
+
+    # -- buffer -----------------------------------------------------------------------------
+    def _slice(self, a: int, b: int) -> np.ndarray:
+        with self._lock:
+            return self._slice_locked(a, b)
+
+    def _slice_locked(self, a: int, b: int) -> np.ndarray:
+        lo, hi = max(0, a - self._buf_start), max(0, b - self._buf_start)
+        return self._buf[lo:hi].copy()
+
+    def _trim(self) -> None:
+        """Drop audio nobody needs any more: before the open utterance, keeping 1 s of context."""
+        keep_from = self.samples - SR
+        if self._utt and not self._utt.closed:
+            keep_from = min(keep_from, self._utt.start_ms * SR // 1000)
+        with self._lock:
+            cut = keep_from - self._buf_start
+            if cut > 0:
+                self._buf = self._buf[cut:]
+                self._buf_start += cut

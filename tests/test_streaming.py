@@ -1,0 +1,232 @@
+"""Live streaming end to end: a real server process, real WebSockets, real clips in real time."""
+import asyncio
+import json
+import time
+
+import jiwer
+import numpy as np
+import pytest
+import websockets
+
+from courtscribe.asr.text import for_scoring
+from courtscribe.audio import decode, float_to_pcm16
+from courtscribe.clients import stream_file
+
+pytestmark = pytest.mark.slow
+
+
+def ws_url(server: str, path: str) -> str:
+    return server.replace("http://", "ws://") + path
+
+
+async def collect_subscriber(url: str, until_finals: int, timeout: float = 60) -> list[dict]:
+    events = []
+    async with websockets.connect(url) as ws:
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        deadline = time.monotonic() + timeout
+        while sum(e["type"] == "final" for e in events) < until_finals and time.monotonic() < deadline:
+            try:
+                events.append(json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic())))
+            except asyncio.TimeoutError:
+                break
+    return events
+
+
+def test_native_protocol_real_time_with_subscriber(server, data_dir, manifest):
+    async def main():
+        sub = asyncio.create_task(collect_subscriber(ws_url(server, "/v1/hearings/h-native/events"), 3))
+        await asyncio.sleep(0.3)
+        result = await stream_file(ws_url(server, "/v1/stream"), data_dir / "zh-smoke" / "justice.wav",
+                                   hearing_id="h-native", role="审判长")
+        return result, await sub
+
+    result, seen = asyncio.run(main())
+    assert result.events[-1]["type"] == "end"
+    finals = result.finals
+    assert finals, result.events
+    text = result.text
+    assert jiwer.cer(for_scoring(manifest["justice.wav"]["text"]), for_scoring(text)) <= 0.25, text
+    for f in finals:
+        u = f["utterance"]
+        assert 0 <= u["start_ms"] <= u["end_ms"] <= 13100
+        assert u["speaker"] == "审判长" and u["role"] == "presiding_judge"
+        assert all(u["start_ms"] <= t["start_ms"] <= t["end_ms"] <= u["end_ms"] for t in u["tokens"])
+    # partials come while the utterance is still being spoken, and carry the id of their final
+    early = 0
+    for f in finals:
+        uid, end_ms = f["utterance_id"], f["utterance"]["end_ms"]
+        mine = [p for p in result.partials if p["utterance_id"] == uid]
+        if mine and result.audio_time_sent_at(mine[0]["_received"]) < end_ms:
+            early += 1
+    assert early >= 1, "no partial arrived before its utterance ended"
+    assert {e["utterance_id"] for e in result.partials} <= {f["utterance_id"] for f in finals}
+    # the subscriber saw the same finals without sending audio
+    assert [e["utterance"]["text"] for e in seen if e["type"] == "final"] == [f["utterance"]["text"] for f in finals]
+
+
+def test_funasr_compatible_2pass(server, data_dir, manifest):
+    """What FunASR's funasr_wss_client.py sends and expects, byte for byte in shape."""
+    audio = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)
+    pcm = float_to_pcm16(audio)
+
+    async def main():
+        msgs = []
+        async with websockets.connect(ws_url(server, "/"), subprotocols=["binary"]) as ws:
+            await ws.send(json.dumps({"mode": "2pass", "chunk_size": [5, 10, 5], "chunk_interval": 10,
+                                      "encoder_chunk_look_back": 4, "decoder_chunk_look_back": 0,
+                                      "audio_fs": 16000, "wav_name": "justice", "wav_format": "pcm",
+                                      "is_speaking": True, "hotwords": json.dumps({"正义": 20}), "itn": True}))
+            stride = 16000 * 60 * 5 // 1000 // 10 * 2  # 60 ms of PCM16, as the client sends it
+            t0 = time.perf_counter()
+            for i in range(0, len(pcm), stride):
+                await ws.send(pcm[i:i + stride])
+                await asyncio.sleep(max(0.0, t0 + (i + stride) / 32000 - time.perf_counter()))
+                while True:
+                    try:
+                        msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 0.001)))
+                    except asyncio.TimeoutError:
+                        break
+            await ws.send(json.dumps({"is_speaking": False}))
+            async for raw in ws:
+                msgs.append(json.loads(raw))
+                if msgs[-1]["is_final"]:
+                    break
+        return msgs
+
+    msgs = asyncio.run(main())
+    assert all(set(m) == {"mode", "wav_name", "text", "is_final", "timestamp", "stamp_sents"} for m in msgs)
+    assert {m["mode"] for m in msgs} <= {"2pass-online", "2pass-offline"}
+    online = [m for m in msgs if m["mode"] == "2pass-online"]
+    offline = [m for m in msgs if m["mode"] == "2pass-offline" and m["text"]]
+    assert online and offline
+    assert msgs[-1]["is_final"] is True and sum(m["is_final"] for m in msgs) == 1
+    text = "".join(m["text"] for m in offline)
+    assert jiwer.cer(for_scoring(manifest["justice.wav"]["text"]), for_scoring(text)) <= 0.25, text
+    for m in offline:
+        stamps = json.loads(m["timestamp"])
+        assert stamps and all(0 <= a <= b <= 13100 for a, b in stamps)
+        assert m["stamp_sents"] and {"text_seg", "punc", "start", "end", "ts_list"} == set(m["stamp_sents"][0])
+
+
+def test_funasr_offline_mode_whole_file(server, data_dir):
+    wav = (data_dir / "zh-smoke" / "news_kfc.wav").read_bytes()
+
+    async def main():
+        async with websockets.connect(ws_url(server, "/funasr")) as ws:
+            await ws.send(json.dumps({"mode": "offline", "wav_name": "kfc", "wav_format": "wav", "is_speaking": True}))
+            await ws.send(wav)
+            await ws.send(json.dumps({"is_speaking": False}))
+            return json.loads(await asyncio.wait_for(ws.recv(), 60))
+
+    reply = asyncio.run(main())
+    assert reply["mode"] == "offline" and reply["is_final"] is True and reply["wav_name"] == "kfc"
+    assert "肯德基" in reply["text"]
+
+
+async def _send_start(ws, **extra):
+    await ws.send(json.dumps({"type": "start", "sample_rate": 16000, **extra}))
+    return json.loads(await ws.recv())
+
+
+def test_bad_input_gets_error_codes_and_the_stream_goes_on(server, data_dir):
+    clip = decode(data_dir / "zh-smoke" / "news_kfc.wav").channel(0)
+
+    async def main():
+        codes = []
+        async with websockets.connect(ws_url(server, "/v1/stream"), max_size=None) as ws:
+            await ws.send(b"\x00\x01" * 100)  # audio before start
+            codes.append(json.loads(await ws.recv())["code"])
+            await ws.send("{not json")
+            codes.append(json.loads(await ws.recv())["code"])
+            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "colour": "red"}))
+            codes.append(json.loads(await ws.recv())["code"])
+            await ws.send(json.dumps({"type": "start", "sample_rate": 12345}))
+            codes.append(json.loads(await ws.recv())["code"])
+            assert (await _send_start(ws, hearing_id="h-bad"))["type"] == "ready"
+            await ws.send(b"\x00" * (2 << 20))  # 2 MB in one frame
+            codes.append(json.loads(await ws.recv())["code"])
+            await ws.send(float_to_pcm16(clip[:1600]) + b"\x07")  # odd length
+            codes.append(json.loads(await ws.recv())["code"])
+            for i in range(0, clip.size, 3200):  # the stream still works
+                await ws.send(float_to_pcm16(clip[i:i + 3200]))
+            await ws.send(json.dumps({"type": "stop"}))
+            events = [json.loads(m) async for m in ws]
+        return codes, events
+
+    codes, events = asyncio.run(main())
+    assert codes == ["not_started", "bad_json", "bad_message", "bad_sample_rate", "frame_too_large", "odd_pcm"]
+    assert any(e["type"] == "final" and "肯德基" in e["utterance"]["text"] for e in events), events
+    assert events[-1]["type"] == "end"
+
+
+def test_8khz_source_is_resampled(server, data_dir):
+    x = decode(data_dir / "zh-smoke" / "news_kfc.wav", sample_rate=8000).channel(0)
+
+    async def main():
+        async with websockets.connect(ws_url(server, "/v1/stream")) as ws:
+            assert (await _send_start(ws, sample_rate=8000))["sample_rate"] == 8000
+            for i in range(0, x.size, 1600):
+                await ws.send(float_to_pcm16(x[i:i + 1600]))
+            await ws.send(json.dumps({"type": "stop"}))
+            return [json.loads(m) async for m in ws]
+
+    events = asyncio.run(main())
+    text = "".join(e["utterance"]["text"] for e in events if e["type"] == "final")
+    assert "大学生" in text and "漏洞" in text, text  # telephone-band audio: the gist, not every character
+
+
+def test_disconnect_mid_utterance_still_finalizes_for_subscribers(server, data_dir):
+    clip = decode(data_dir / "zh-smoke" / "news_foxconn.wav").channel(0)
+
+    async def main():
+        sub = asyncio.create_task(collect_subscriber(ws_url(server, "/v1/hearings/h-cut/events"), 1, timeout=60))
+        await asyncio.sleep(0.3)
+        ws = await websockets.connect(ws_url(server, "/v1/stream"))
+        await _send_start(ws, hearing_id="h-cut")
+        for i in range(0, 16000 * 5, 3200):  # 5 s of an 8 s sentence, then the cable is pulled
+            await ws.send(float_to_pcm16(clip[i:i + 3200]))
+        ws.transport.abort()
+        return await sub
+
+    seen = asyncio.run(main())
+    finals = [e for e in seen if e["type"] == "final"]
+    assert finals and finals[0]["utterance"]["text"], seen
+    assert finals[0]["utterance"]["end_ms"] <= 5000
+
+
+def test_busy_when_full_and_idle_timeout(server):
+    async def main():
+        a = await websockets.connect(ws_url(server, "/v1/stream"))
+        b = await websockets.connect(ws_url(server, "/v1/stream"))
+        c = await websockets.connect(ws_url(server, "/v1/stream"))
+        assert (await _send_start(a))["type"] == "ready"
+        assert (await _send_start(b))["type"] == "ready"
+        busy = await _send_start(c)
+        rest_c = [json.loads(m) async for m in c]
+        # a and b send nothing: the server closes them after its idle timeout (5 s in tests)
+        rest_a = [json.loads(m) async for m in a]
+        await b.close()
+        return busy, rest_c, rest_a
+
+    busy, rest_c, rest_a = asyncio.run(main())
+    assert busy == {"type": "error", "code": "busy", "message": busy["message"]}
+    assert rest_c[-1]["type"] == "end"
+    assert [e.get("code") for e in rest_a if e["type"] == "error"] == ["idle_timeout"]
+
+
+def test_pcm_never_reaches_memory_without_bound(server, data_dir):
+    """A client replaying 60 s of audio as fast as it can: accepted, and the server stays healthy."""
+    clip = decode(data_dir / "zh-smoke" / "market_25s.wav").channel(0)
+    long = np.concatenate([clip, clip, clip[: 16000 * 10]])
+
+    async def main():
+        async def chunks():
+            for i in range(0, long.size, 3200):
+                yield long[i:i + 3200]
+        from courtscribe.clients import stream
+
+        return await stream(ws_url(server, "/v1/stream"), chunks(), speed=0)
+
+    result = asyncio.run(main())
+    assert len(result.finals) >= 2
+    assert all(f["utterance"]["end_ms"] <= 60_100 for f in result.finals)
