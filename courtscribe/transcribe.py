@@ -107,7 +107,7 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
         comp.warm_speaker_encoder()
     max_ms = int(comp.settings.max_segment_s * 1000)
     total_s = audio.channels * audio.frames / audio.sample_rate
-    bar = tqdm(total=round(total_s, 1), unit="s", desc="speech detection", disable=not progress,
+    bar = tqdm(total=total_s, unit="s", desc="speech detection", disable=not progress,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
     spans: list[tuple[int, list[tuple[int, int]]]] = []
     for ch in range(audio.channels):
@@ -115,7 +115,7 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
         spans.append((ch, decode_windows(found, max_ms=max_ms, total_ms=audio.duration_ms)))
     bar.close()
     speech_s = sum((e - s) / 1000 for _, segs in spans for s, e in segs)
-    bar = tqdm(total=round(speech_s, 1), unit="s", desc="transcription", disable=not progress,
+    bar = tqdm(total=speech_s, unit="s", desc="transcription", disable=not progress,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s speech [{elapsed}<{remaining}]")
     utterances: list[Utterance] = []
     sr = audio.sample_rate
