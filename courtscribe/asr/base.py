@@ -45,11 +45,6 @@ class EngineStream(ABC):
         """Add 16 kHz float32 audio; return a partial hypothesis when one is ready. ``decode=False``
         only buffers (the caller knows no new text is coming, e.g. during a pause)."""
 
-    def final_from_partial(self, end_ms: int) -> list[Hypothesis] | None:
-        """Final hypotheses for the utterance ending at ``end_ms`` if the online pass already has
-        them at final quality (then no accurate re-decode is needed); None otherwise."""
-        return None
-
     @abstractmethod
     def finalize(self) -> list[Hypothesis]:
         """End the current utterance: accurate final hypotheses, then reset for the next one."""

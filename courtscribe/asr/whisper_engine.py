@@ -190,14 +190,8 @@ class WhisperEngine(Engine):
 
 
 class WhisperStream(EngineStream):
-    """Online pass for Whisper: Whisper is not a streaming model, so a partial re-decodes the
-    utterance so far, at most every ``partial_every_ms`` of new audio.
-
-    Partials decode at final quality (same beam, word timestamps, no fallback): on a 2-core CPU
-    the 30 s encoder window is ~85% of a decode's cost, so this costs little, and a partial that
-    already covers the whole utterance when the VAD calls its end *is* the final
-    (:meth:`final_from_partial`) — no second decode, so the final is out as soon as the VAD speaks.
-    """
+    """Online pass for Whisper: Whisper is not a streaming model, so partials re-decode the utterance
+    so far (greedy, no word alignment) at most every ``partial_every_ms`` of new audio."""
 
     def __init__(self, engine: WhisperEngine, offset_ms: int, options: DecodeOptions, partial_every_ms: int = 600):
         self.engine, self.options, self.partial_every = engine, options, partial_every_ms
@@ -205,7 +199,6 @@ class WhisperStream(EngineStream):
         self._buf: list[np.ndarray] = []
         self._frames = 0
         self._since_partial = 0
-        self._last: tuple[list[Hypothesis], int] | None = None  # (hypotheses, audio end they cover)
 
     def accept(self, audio: np.ndarray, decode: bool = True) -> Hypothesis | None:
         self._buf.append(audio.astype(np.float32, copy=False))
@@ -214,27 +207,15 @@ class WhisperStream(EngineStream):
         if not decode or self._since_partial * 1000 < self.partial_every * self.engine.sample_rate:
             return None
         self._since_partial = 0
-        end = self.offset_ms + self._frames * 1000 // self.engine.sample_rate
-        hyps = self.engine._decode(np.concatenate(self._buf), self.offset_ms, self.options,
-                                   beam_size=self.options.beam_size, words=self.engine.word_timestamps, fallback=False)
-        self._last = (hyps, end)
+        # A partial is a preview: greedy, no word alignment, no fallback re-decodes (a failed
+        # partial is simply not shown; the final decodes properly).
+        hyps = self.engine._decode(np.concatenate(self._buf), self.offset_ms, self.options, beam_size=1, words=False,
+                                   fallback=False)
         if not hyps:
             return None
-        return Hypothesis(text=join_pieces([h.text for h in hyps]), start_ms=hyps[0].start_ms, end_ms=end,
-                          tokens=[t for h in hyps for t in h.tokens], language=hyps[0].language, is_final=False)
-
-    def final_from_partial(self, end_ms: int) -> list[Hypothesis] | None:
-        """The last partial's hypotheses if they cover the utterance up to ``end_ms``, cut there."""
-        if self._last is None or self._last[1] < end_ms or not self._last[0]:
-            return None
-        out = []
-        for h in self._last[0]:
-            if h.start_ms >= end_ms:
-                continue
-            tokens = [t for t in h.tokens if t.start_ms < end_ms]
-            out.append(Hypothesis(text=h.text, start_ms=h.start_ms, end_ms=min(h.end_ms, end_ms), tokens=tokens,
-                                  language=h.language, is_final=True, confidence=h.confidence))
-        return out or None
+        end = self.offset_ms + self._frames * 1000 // self.engine.sample_rate
+        return Hypothesis(text="".join(h.text for h in hyps), start_ms=hyps[0].start_ms, end_ms=end,
+                          language=hyps[0].language, is_final=False)
 
     def finalize(self) -> list[Hypothesis]:
         audio = np.concatenate(self._buf) if self._buf else np.zeros(0, np.float32)

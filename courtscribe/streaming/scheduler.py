@@ -26,7 +26,6 @@ class _Final:
     pieces: list[tuple[np.ndarray, int]]
     options: DecodeOptions
     future: asyncio.Future
-    shortcut: Callable[[], list[list[Hypothesis]] | None] | None = None
     queued_at: float = field(default_factory=time.perf_counter)
 
 
@@ -46,8 +45,7 @@ class DecodeScheduler:
         self._streams: set[str] = set()
         self._tasks: list[asyncio.Task] = []
         self._ids = itertools.count(1)
-        self.stats = {"finals": 0, "final_batches": 0, "finals_from_partials": 0, "partials": 0,
-                      "partials_skipped": 0}
+        self.stats = {"finals": 0, "final_batches": 0, "partials": 0, "partials_skipped": 0}
 
     # -- admission --------------------------------------------------------------------------
     def admit(self) -> str:
@@ -69,12 +67,9 @@ class DecodeScheduler:
         return len(self._streams)
 
     # -- jobs -------------------------------------------------------------------------------
-    async def final(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions,
-                    shortcut: Callable[[], list[list[Hypothesis]] | None] | None = None) -> list[list[Hypothesis]]:
-        """Accurate pass over ``pieces``. ``shortcut`` is asked first, when the worker reaches the job
-        (after any partial of the same stream has finished): a result from it skips the decode."""
+    async def final(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions) -> list[list[Hypothesis]]:
         self._ensure_started()
-        job = _Final(pieces, options, asyncio.get_running_loop().create_future(), shortcut)
+        job = _Final(pieces, options, asyncio.get_running_loop().create_future())
         self._finals.append(job)
         self._wake.set()
         return await job.future
@@ -114,13 +109,6 @@ class DecodeScheduler:
                 await self._run_partial()
 
     async def _run_finals(self) -> None:
-        for job in list(self._finals):
-            if job.shortcut is not None and (ready := job.shortcut()) is not None:
-                self._finals.remove(job)
-                self.stats["finals_from_partials"] += 1
-                job.future.set_result(ready)
-        if not self._finals:
-            return
         first = self._finals.popleft()
         batch = [first]
         for job in list(self._finals):  # same options (language, hotwords) decode together

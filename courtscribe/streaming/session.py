@@ -145,11 +145,7 @@ class StreamSession:
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int) -> None:
         try:
-            def reuse():
-                ready = utt.stream.final_from_partial(end_ms)
-                return None if ready is None else [ready]
-
-            [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.cfg.options, shortcut=reuse)
+            [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.cfg.options)
         except Exception as err:  # noqa: BLE001 - one failed decode must not end the hearing
             await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}"))
             return
