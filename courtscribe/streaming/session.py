@@ -18,11 +18,13 @@ import numpy as np
 from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
 from ..asr.text import join_pieces
 from ..asr.vad import Vad
+from ..logs import get_logger
 from ..records.model import Role, Utterance
 from .protocol import ErrorCode, error_event, final_event, partial_event
 from .scheduler import DecodeScheduler
 
 SR = 16_000
+log = get_logger(__name__)
 MAX_PENDING_FINALS = 4  # a client replaying faster than the engine decodes waits here (backpressure)
 _session_ids = itertools.count(1)
 
@@ -133,7 +135,12 @@ class StreamSession:
         return utt.stream.accept(audio) if audio.size else None
 
     def _partial_done(self, utt: _Open, fut: asyncio.Future) -> None:
-        if fut.cancelled() or fut.exception() or fut.result() is None or utt.closed:
+        if fut.cancelled():
+            return
+        if fut.exception() is not None:  # a failed preview is not shown; the final still comes
+            log.warning("partial decode failed", session=self.label, error=repr(fut.exception()))
+            return
+        if fut.result() is None or utt.closed:
             return
         hyp: Hypothesis = fut.result()
         if not hyp.text or hyp.text == utt.partial_text:
