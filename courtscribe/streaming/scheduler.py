@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -26,7 +25,6 @@ class _Final:
     pieces: list[tuple[np.ndarray, int]]
     options: DecodeOptions
     future: asyncio.Future
-    queued_at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -62,7 +61,6 @@ class StreamSession:
         self._utt: _Open | None = None
         self._finals: set[asyncio.Task] = set()
         self.utterances: list[Utterance] = []
-        self.speech_end_at: dict[str, float] = {}  # utterance id -> wall time its end was detected
 
     @property
     def speaker(self) -> str:
@@ -114,7 +112,6 @@ class StreamSession:
         utt.closed = True
         end = max(utt.start_ms * SR // 1000, min(end_ms * SR // 1000, self.samples))
         audio = self._slice(utt.start_ms * SR // 1000, end)
-        self.speech_end_at[utt.id] = time.perf_counter() - (self.samples - end) / SR
         task = asyncio.create_task(self._final(utt, audio, end * 1000 // SR))
         self._finals.add(task)
         task.add_done_callback(self._finals.discard)
