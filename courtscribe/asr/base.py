@@ -41,9 +41,8 @@ class EngineStream(ABC):
     """Per-connection online state. Not thread-safe: one stream is fed by one caller."""
 
     @abstractmethod
-    def accept(self, audio: np.ndarray, decode: bool = True) -> Hypothesis | None:
-        """Add 16 kHz float32 audio; return a partial hypothesis when one is ready. ``decode=False``
-        only buffers (the caller knows no new text is coming, e.g. during a pause)."""
+    def accept(self, audio: np.ndarray) -> Hypothesis | None:
+        """Add 16 kHz float32 audio; return a partial hypothesis when one is ready."""
 
     @abstractmethod
     def finalize(self) -> list[Hypothesis]:

@@ -200,11 +200,11 @@ class WhisperStream(EngineStream):
         self._frames = 0
         self._since_partial = 0
 
-    def accept(self, audio: np.ndarray, decode: bool = True) -> Hypothesis | None:
+    def accept(self, audio: np.ndarray) -> Hypothesis | None:
         self._buf.append(audio.astype(np.float32, copy=False))
         self._frames += audio.size
         self._since_partial += audio.size
-        if not decode or self._since_partial * 1000 < self.partial_every * self.engine.sample_rate:
+        if self._since_partial * 1000 < self.partial_every * self.engine.sample_rate:
             return None
         self._since_partial = 0
         # A partial is a preview: greedy, no word alignment, no fallback re-decodes (a failed

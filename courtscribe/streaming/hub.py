@@ -63,6 +63,3 @@ class Hub:
             return
         for sub in list(self._subs.get(hearing_id, ())):
             sub.offer(event)
-
-    def subscribers(self, hearing_id: str) -> int:
-        return len(self._subs.get(hearing_id, ()))

@@ -12,7 +12,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..asr.base import DecodeOptions, Engine
 from ..asr.vad import Vad
-from ..audio import AudioError, pcm16_to_float
+from ..audio import pcm16_to_float
 from .hub import Hub, SlowSubscriber
 from .protocol import (MAX_FRAME_BYTES, PROTOCOL, ErrorCode, KeepAlive, Start, Stop, StreamError, error_event,
                        parse_control)
@@ -37,7 +37,6 @@ class PcmInput:
     """Turns binary frames into 16 kHz float32, resampling a continuous stream when needed."""
 
     def __init__(self, rate: int):
-        self.rate = rate
         self._rs = soxr.ResampleStream(rate, 16000, 1, dtype="float32") if rate != 16000 else None
 
     def convert(self, data: bytes) -> tuple[np.ndarray, str | None]:
@@ -48,10 +47,7 @@ class PcmInput:
         if len(data) % 2:
             warning = f"frame of {len(data)} bytes is not whole PCM16 samples; its last byte was dropped"
             data = data[:-1]
-        try:
-            x = pcm16_to_float(data)
-        except AudioError as err:  # pragma: no cover - length already fixed
-            raise StreamError(ErrorCode.ODD_PCM, str(err)) from None
+        x = pcm16_to_float(data)
         if self._rs is not None:
             x = self._rs.resample_chunk(x)
         return x, warning
@@ -68,7 +64,8 @@ async def _send(ws: WebSocket, event: dict) -> bool:
 
 
 async def receive(ws: WebSocket, timeout: float) -> dict:
-    """The next client message; a disconnect or an idle client ends the loop with StreamError."""
+    """The next client message. Raises WebSocketDisconnect when the client went away and a fatal
+    StreamError (idle_timeout) when it sent nothing for ``timeout`` seconds."""
     try:
         msg = await asyncio.wait_for(ws.receive(), timeout)
     except asyncio.TimeoutError:

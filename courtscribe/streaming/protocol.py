@@ -5,6 +5,7 @@ will, ``stop`` to end. Server → client: ``ready``, ``partial``, ``final``, ``e
 """
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -72,8 +73,6 @@ class KeepAlive(_Msg):
 
 def parse_control(text: str) -> Start | Stop | KeepAlive:
     """Parse a client text frame, raising :class:`StreamError` with a code the client can act on."""
-    import json
-
     try:
         data = json.loads(text)
     except ValueError as err:
