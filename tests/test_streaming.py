@@ -230,3 +230,25 @@ def test_pcm_never_reaches_memory_without_bound(server, data_dir):
     result = asyncio.run(main())
     assert len(result.finals) >= 2
     assert all(f["utterance"]["end_ms"] <= 60_100 for f in result.finals)
+
+
+def test_funasr_offline_mode_long_pcm(server, data_dir):
+    """A whole 30 s recording as raw 48 kHz PCM (2.9 MB): more than one live frame may hold."""
+    import soundfile as sf
+
+    x, rate = sf.read(data_dir / "zh-smoke" / "vad_30s_48k.wav", dtype="int16")
+    pcm = x.tobytes()
+
+    async def main():
+        async with websockets.connect(ws_url(server, "/funasr"), max_size=None) as ws:
+            await ws.send(json.dumps({"mode": "offline", "wav_name": "long", "wav_format": "pcm",
+                                      "audio_fs": rate, "is_speaking": True}))
+            for i in range(0, len(pcm), 96000):
+                await ws.send(pcm[i:i + 96000])
+            await ws.send(json.dumps({"is_speaking": False}))
+            return json.loads(await asyncio.wait_for(ws.recv(), 120))
+
+    reply = asyncio.run(main())
+    assert "error" not in reply, reply
+    assert reply["is_final"] is True and len(reply["text"]) > 10
+    assert all(0 <= a <= b <= 31000 for a, b in json.loads(reply["timestamp"]))

@@ -12,13 +12,12 @@ import asyncio
 import json
 import re
 
-import numpy as np
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
 from ..asr.text import join_pieces
 from ..asr.vad import decode_windows
-from ..audio import AudioError, decode
+from ..audio import SAMPLE_RATE, AudioError, decode, pcm16_to_float, resample
 from ..records.model import Token
 from .live import Live, PcmInput, _send, close_session, open_session, receive
 from .protocol import SAMPLE_RATES, StreamError
@@ -159,17 +158,17 @@ async def funasr_stream(ws: WebSocket, live: Live) -> None:
 async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> None:
     """Offline mode: a whole file (PCM or any container) decoded in one go, one reply."""
     try:
-        if cfg.wav_format == "pcm":
-            audio = PcmInput(cfg.audio_fs).convert(data[: len(data) // 2 * 2])[0] if data else np.zeros(0, np.float32)
+        if cfg.wav_format == "pcm":  # a whole recording: not subject to the live per-frame limit
+            audio = resample(pcm16_to_float(data[: len(data) // 2 * 2]), cfg.audio_fs)
         else:
             audio = decode(data).channel(0)
-    except (AudioError, StreamError) as err:
+    except AudioError as err:
         await _send(ws, {"mode": "offline", "wav_name": cfg.wav_name, "text": "", "is_final": True,
                          "timestamp": "[]", "stamp_sents": [], "error": str(err)})
         return
     spans = await asyncio.to_thread(live.vad.segments, audio)
-    windows = decode_windows(spans, max_ms=30_000, total_ms=audio.size * 1000 // 16000)
-    pieces = [(audio[s * 16: e * 16], s) for s, e in windows]
+    windows = decode_windows(spans, max_ms=30_000, total_ms=audio.size * 1000 // SAMPLE_RATE)
+    pieces = [(audio[s * SAMPLE_RATE // 1000: e * SAMPLE_RATE // 1000], s) for s, e in windows]
     hyps = [h for group in (await live.scheduler.final(pieces, DecodeOptions(hotwords=cfg.hotwords)) if pieces else [])
             for h in group]
     tokens = [t for h in hyps for t in h.tokens]
