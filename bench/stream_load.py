@@ -7,6 +7,7 @@ For each N it starts a fresh `courtscribe serve` (embedded engine), streams N cl
 - partial latency: a partial's arrival − the moment the audio up to its end had been sent;
 - final latency: a final's arrival − the VAD endpoint (utterance end + the 800 ms end-silence the
   VAD waits for, or the end of the stream); also from the end of speech itself;
+- how many finals had a partial before the utterance ended (audio sent < its end);
 - CER of each client's finals (complete finals at every N), server RSS per connection.
 Prints a table, writes bench/out/stream_load.json, and names the largest N with p95 final ≤ 2 s.
 """
@@ -78,7 +79,7 @@ def measure(n: int, clip: Path, ref: str) -> dict:
     finally:
         proc.terminate()
         proc.wait(30)
-    partial_lag, final_lag, final_after_speech, cers = [], [], [], []
+    partial_lag, final_lag, final_after_speech, cers, early = [], [], [], [], 0
     for r in results:
         last_sent = r.sent_at[-1]
         stream_end = last_sent[1]
@@ -93,11 +94,14 @@ def measure(n: int, clip: Path, ref: str) -> dict:
             partial_lag.append(p["_received"] - sent_time(p["end_ms"]))
         for f in r.finals:
             end = f["utterance"]["end_ms"]
+            mine = [p for p in r.partials if p["utterance_id"] == f["utterance_id"]]
+            early += bool(mine and r.audio_time_sent_at(mine[0]["_received"]) < end)
             endpoint = min(end + END_SILENCE_MS, stream_end)
             final_lag.append(f["_received"] - sent_time(endpoint))
             final_after_speech.append(f["_received"] - sent_time(end))
         cers.append(cer([ref], [r.text]))
-    return {"streams": n, "partials": len(partial_lag), "partial_p50_s": pct(partial_lag, 50),
+    return {"streams": n, "partials": len(partial_lag), "finals": len(final_lag),
+            "finals_with_early_partial": early, "partial_p50_s": pct(partial_lag, 50),
             "partial_p95_s": pct(partial_lag, 95), "final_p50_s": pct(final_lag, 50), "final_p95_s": pct(final_lag, 95),
             "final_after_speech_p95_s": pct(final_after_speech, 95), "cer_worst": max(cers), "cer_mean": float(np.mean(cers)),
             "rss_per_stream_mb": (peak - base) / n, "server_rss_mb": peak}
@@ -115,7 +119,7 @@ def main() -> None:
     for n in args.streams:
         rows.append(measure(n, clip, ref))
         print(f"N={n} done", file=sys.stderr)
-    print(table(rows, ["streams", "partials", "partial_p50_s", "partial_p95_s", "final_p50_s", "final_p95_s",
+    print(table(rows, ["streams", "partials", "finals", "finals_with_early_partial", "partial_p50_s", "partial_p95_s", "final_p50_s", "final_p95_s",
                        "final_after_speech_p95_s", "cer_mean", "cer_worst", "rss_per_stream_mb"]))
     ok = [r["streams"] for r in rows if r["final_p95_s"] <= 2.0 and r["cer_worst"] <= 0.25]
     print(f"largest N with p95 final ≤ 2 s and complete finals: {max(ok) if ok else 'none'}")
