@@ -22,6 +22,9 @@ class DecodeOptions:
     language: str = "zh"
     hotwords: tuple[str, ...] = ()
     beam_size: int = 5
+    # A live screen is waiting: engines may trade a little accuracy for latency (Whisper fits its
+    # encoder window to the utterance instead of always encoding 30 s). Files keep the full pass.
+    live: bool = False
 
 
 @dataclass

@@ -96,10 +96,12 @@ class FsmnVad(Vad):
     name = "fsmn-vad"
 
     def __init__(self, model_dir: Path, *, max_end_silence_ms: int = 800, max_segment_ms: int = 60_000,
-                 device: str = "cpu"):
+                 device: str = "cpu", threads: int = 1):
         from .funasr_loader import auto_model
 
-        self.model = auto_model(model_dir, device=device, max_single_segment_time=max_segment_ms)
+        # ``ncpu``: FunASR otherwise sets torch to 4 threads, which on 2 cores fight CTranslate2's
+        # decode threads; a live partial then finishes after its utterance closed and is lost.
+        self.model = auto_model(model_dir, device=device, max_single_segment_time=max_segment_ms, ncpu=threads)
         self.max_end_silence_ms = max_end_silence_ms
         self._lock = threading.Lock()  # torch modules are shared; per-stream state lives in each cache
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
 
 import numpy as np
@@ -52,6 +52,7 @@ class StreamSession:
                  emit: Callable[[dict], Awaitable[None]]):
         self.engine, self.scheduler, self.sid, self.cfg, self.emit = engine, scheduler, sid, config, emit
         self.vad = vad.open_stream(chunk_ms=200)
+        self.options = replace(config.options, live=True)  # a screen is waiting: the engine's fast path
         self.label = f"c{config.channel}-{next(_session_ids)}"
         self._n = itertools.count(1)
         self._lock = threading.Lock()
@@ -104,7 +105,7 @@ class StreamSession:
         start = max(start_ms * SR // 1000, self._buf_start)
         uid = f"{self.label}-{next(self._n):04d}"
         self._utt = _Open(uid, start * 1000 // SR, self.engine.open_stream(offset_ms=start * 1000 // SR,
-                                                                        options=self.cfg.options), fed=start)
+                                                                        options=self.options), fed=start)
 
     def _close(self, end_ms: int) -> None:
         utt = self._utt
@@ -149,7 +150,7 @@ class StreamSession:
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int) -> None:
         try:
-            [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.cfg.options)
+            [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.options)
         except Exception as err:  # noqa: BLE001 - one failed decode must not end the hearing
             await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}"))
             return
@@ -163,7 +164,7 @@ class StreamSession:
         return Utterance(id=utt.id, start_ms=utt.start_ms, end_ms=max(utt.start_ms, end_ms),
                          channel=self.cfg.channel, speaker=self.speaker, role=self.cfg.role,
                          text=join_pieces([h.text for h in hyps]), tokens=tokens,
-                         language=hyps[0].language if hyps else self.cfg.options.language,
+                         language=hyps[0].language if hyps else self.options.language,
                          confidence=round(float(np.mean(probs)), 4) if probs else None)
 
     # -- buffer -----------------------------------------------------------------------------

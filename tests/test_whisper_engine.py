@@ -1,0 +1,73 @@
+"""The embedded Whisper engine's live fast path: encoder windows fitted to the utterance, loop guard."""
+import jiwer
+import pytest
+
+from courtscribe.asr.base import DecodeOptions
+from courtscribe.asr.text import for_scoring
+from courtscribe.asr.whisper_engine import _looped, window_frames
+from courtscribe.audio import decode
+
+
+def test_window_frames_hold_the_audio_plus_a_second():
+    assert window_frames(2.4) == 800
+    assert window_frames(7.0) == 800
+    assert window_frames(7.5) == 1500
+    assert window_frames(14.0) == 1500
+    assert window_frames(14.5) == 3000
+    assert window_frames(45.0) == 3000
+
+
+@pytest.mark.parametrize("text", ["大学生利用漏洞免费吃肯德基或行大学生利用漏洞免费吃肯德基或行大学生利用漏洞免费吃肯",
+                                  "每一天都要快乐。每一天都要快乐。", "we are here we are here we are"])
+def test_loops_are_detected(text):
+    assert _looped(text)
+
+
+@pytest.mark.parametrize("text", ["正是因为存在绝对正义，所以我们接受现实的相对正义。", "对对对，是的是的。", "", "好"])
+def test_ordinary_text_is_not_a_loop(text):
+    assert not _looped(text)
+
+
+@pytest.fixture
+def encoded(components, monkeypatch) -> list[int]:
+    """Frames of every window the engine's encoder sees during the test."""
+    seen: list[int] = []
+    encode = components.engine.model.encode
+    monkeypatch.setattr(components.engine.model, "encode", lambda features: seen.append(features.shape[-1]) or encode(features))
+    return seen
+
+
+@pytest.mark.slow
+def test_live_decodes_encode_a_fitted_window(components, data_dir, encoded):
+    engine, seen = components.engine, encoded
+    x = decode(data_dir / "zh-smoke" / "welcome.wav").channel(0)  # 5.5 s
+    live = engine.transcribe(x, options=DecodeOptions(live=True))
+    assert seen == [800]
+    whole = engine.transcribe(x)
+    assert seen == [800, 3000]
+    assert live and whole
+    assert jiwer.cer(for_scoring(whole[0].text), for_scoring(live[0].text)) <= 0.1, (live, whole)
+    assert all(0 <= t.start_ms <= t.end_ms <= 5547 for h in live for t in h.tokens)
+
+
+@pytest.mark.slow
+def test_a_live_decode_that_loops_is_decoded_again_with_the_full_window(components, data_dir, encoded):
+    """news_kfc.wav in an 8 s window reads the padding as more speech and repeats itself (measured)."""
+    engine, seen = components.engine, encoded
+    x = decode(data_dir / "zh-smoke" / "news_kfc.wav").channel(0)
+    [hyp] = engine.transcribe(x, options=DecodeOptions(live=True))
+    assert seen[:2] == [800, 3000]
+    assert not _looped(hyp.text) and hyp.text.count("肯德基") == 1, hyp.text
+
+
+@pytest.mark.slow
+def test_a_full_30_s_window_with_many_hotwords_fits_whisper_context(components, data_dir):
+    """A 29.5 s window asked for more tokens than Whisper's context holds once the prompt was in."""
+    import numpy as np
+
+    market = decode(data_dir / "zh-smoke" / "market_25s.wav").channel(0)
+    justice = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)
+    window = np.concatenate([market, justice])[:int(29.5 * 16000)]
+    hotwords = tuple(f"当事人{i}号" for i in range(200))  # a long court lexicon: trimmed, not fatal
+    [hyps] = components.engine.transcribe_many([(window, 0)], DecodeOptions(hotwords=hotwords))
+    assert hyps and hyps[-1].end_ms <= 29500
