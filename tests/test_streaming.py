@@ -51,7 +51,14 @@ def test_native_protocol_real_time_with_subscriber(server, data_dir, manifest):
         assert 0 <= u["start_ms"] <= u["end_ms"] <= 13100
         assert u["speaker"] == "审判长" and u["role"] == "presiding_judge"
         assert all(u["start_ms"] <= t["start_ms"] <= t["end_ms"] <= u["end_ms"] for t in u["tokens"])
-    # partials carry the id of their final (how early they come is timing: bench/stream_load.py)
+    # partials come while the utterance is still being spoken, and carry the id of their final
+    early = 0
+    for f in finals:
+        uid, end_ms = f["utterance_id"], f["utterance"]["end_ms"]
+        mine = [p for p in result.partials if p["utterance_id"] == uid]
+        if mine and result.audio_time_sent_at(mine[0]["_received"]) < end_ms:
+            early += 1
+    assert early >= 1, "no partial arrived before its utterance ended"
     assert {e["utterance_id"] for e in result.partials} <= {f["utterance_id"] for f in finals}
     # the subscriber saw the same finals without sending audio
     assert [e["utterance"]["text"] for e in seen if e["type"] == "final"] == [f["utterance"]["text"] for f in finals]
@@ -89,8 +96,9 @@ def test_funasr_compatible_2pass(server, data_dir, manifest):
     msgs = asyncio.run(main())
     assert all(set(m) == {"mode", "wav_name", "text", "is_final", "timestamp", "stamp_sents"} for m in msgs)
     assert {m["mode"] for m in msgs} <= {"2pass-online", "2pass-offline"}
+    online = [m for m in msgs if m["mode"] == "2pass-online"]
     offline = [m for m in msgs if m["mode"] == "2pass-offline" and m["text"]]
-    assert offline  # 2pass-online increments depend on decode timing: bench/stream_load.py counts them
+    assert online and offline
     assert msgs[-1]["is_final"] is True and sum(m["is_final"] for m in msgs) == 1
     text = "".join(m["text"] for m in offline)
     assert jiwer.cer(for_scoring(manifest["justice.wav"]["text"]), for_scoring(text)) <= 0.25, text
@@ -244,3 +252,34 @@ def test_funasr_offline_mode_long_pcm(server, data_dir):
     assert "error" not in reply, reply
     assert reply["is_final"] is True and len(reply["text"]) > 10
     assert all(0 <= a <= b <= 31000 for a, b in json.loads(reply["timestamp"]))
+
+
+def _cli(*args, timeout=120):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "courtscribe", "stream", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_cli_streams_a_file_and_prints_finals_as_lines(server, data_dir):
+    proc = _cli(str(data_dir / "zh-smoke" / "news_kfc.wav"), "--url", ws_url(server, "/v1/stream"), "--speed", "0",
+                "--role", "原告")
+    assert proc.returncode == 0, proc.stderr
+    [line] = proc.stdout.splitlines()
+    assert line.startswith("[") and "原告：" in line and "肯德基" in line, line
+
+
+def test_cli_streams_a_live_input_device(server, data_dir):
+    """--mic reads an FFmpeg input device; a lavfi graph playing a clip stands in for the microphone."""
+    device = f"lavfi:amovie={data_dir / 'zh-smoke' / 'news_kfc.wav'}"
+    proc = _cli("--mic", "--device", device, "--url", ws_url(server, "/v1/stream"))
+    assert proc.returncode == 0, proc.stderr
+    assert "肯德基" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_cli_names_a_device_it_cannot_open(server):
+    proc = _cli("--mic", "--device", "alsa:no-such-card", "--url", ws_url(server, "/v1/stream"))
+    assert proc.returncode != 0
+    assert "cannot open audio device 'alsa:no-such-card'" in proc.stderr
+    proc = _cli("--mic", "--device", "nonsense", "--url", ws_url(server, "/v1/stream"))
+    assert proc.returncode != 0 and "expected FORMAT:NAME" in proc.stderr
