@@ -149,7 +149,9 @@ def models_fetch(name: str) -> None:
 
 @app.command("stream")
 def stream_cmd(
-    audio: Path = typer.Argument(..., help="Audio file to replay as a live source."),
+    audio: Optional[Path] = typer.Argument(None, help="Audio file to replay as a live source (or use --mic)."),
+    mic: bool = typer.Option(False, "--mic", help="Stream a live input device instead of a file; Ctrl-C ends."),
+    device: str = typer.Option("alsa:default", help="Input device for --mic as FORMAT:NAME, e.g. alsa:hw:1,0."),
     url: str = typer.Option("ws://127.0.0.1:8000/v1/stream", help="The server's native streaming endpoint."),
     speed: float = typer.Option(1.0, help="Replay speed: 1 = real time, 2 = twice as fast, 0 = as fast as accepted."),
     hearing: Optional[str] = typer.Option(None, help="Hearing id, so subscribers of that hearing see this audio."),
@@ -157,11 +159,17 @@ def stream_cmd(
     role: Optional[str] = typer.Option(None, help="Role of the speaker on this channel, e.g. 审判长."),
     hotword: list[str] = typer.Option([], "--hotword"),
 ) -> None:
-    """Stream a file to a running server in real time; partials update in place, finals print as lines."""
+    """Stream a file (in real time) or a microphone to a running server; partials update in place,
+    finals print as lines."""
     import asyncio
+    import signal
 
     from .audio import AudioError
-    from .clients.stream_client import stream_file
+    from .clients.capture import CaptureError, chunks_from_device
+    from .clients.stream_client import chunks_from_file, stream
+
+    if mic == (audio is not None):
+        _fail("give either an audio file or --mic")
 
     def show(event: dict) -> None:
         if event["type"] == "partial":
@@ -173,10 +181,16 @@ def stream_cmd(
         elif event["type"] == "error":
             sys.stderr.write(f"\r\033[Kserver: {event['code']}: {event['message']}\n")
 
+    async def main() -> None:
+        stop = asyncio.Event()  # Ctrl-C ends the source; the server still sends the last finals
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
+        chunks = chunks_from_device(device, stop=stop) if mic else chunks_from_file(audio)
+        await stream(url, chunks, speed=0 if mic else speed, hearing_id=hearing, channel=channel, role=role,
+                     hotwords=hotword, on_event=show, stop=stop)
+
     try:
-        asyncio.run(stream_file(url, audio, speed=speed, hearing_id=hearing, channel=channel, role=role,
-                                hotwords=hotword, on_event=show))
-    except AudioError as err:
+        asyncio.run(main())
+    except (AudioError, CaptureError) as err:
         _fail(str(err))
     except (OSError, RuntimeError) as err:
         _fail(f"cannot stream to {url}: {err}")

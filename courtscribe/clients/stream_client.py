@@ -53,8 +53,10 @@ async def chunks_from_file(path: str | Path, chunk_ms: int = 200) -> AsyncIterat
 
 async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str | None = None, channel: int = 0,
                  role: str | None = None, hotwords: list[str] | None = None, speed: float = 1.0,
-                 on_event: Callable[[dict], None] | None = None, extra_headers: dict | None = None) -> StreamResult:
-    """Send audio paced at ``speed`` × real time (0 = as fast as the server accepts) and collect events."""
+                 on_event: Callable[[dict], None] | None = None, extra_headers: dict | None = None,
+                 stop: asyncio.Event | None = None) -> StreamResult:
+    """Send audio paced at ``speed`` × real time (0 = as fast as the server accepts) and collect events.
+    Setting ``stop`` ends the audio early; the stream still closes properly and waits for its finals."""
     result = StreamResult()
     start = {"type": "start", "hearing_id": hearing_id, "channel": channel, "sample_rate": SR,
              "hotwords": hotwords or []}
@@ -79,6 +81,8 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
         task = asyncio.create_task(reader())
         t0, sent_ms = time.perf_counter(), 0
         async for chunk in chunks:
+            if stop is not None and stop.is_set():
+                break
             await ws.send(float_to_pcm16(chunk))
             sent_ms += chunk.size * 1000 // SR
             result.sent_at.append((time.perf_counter(), sent_ms))
