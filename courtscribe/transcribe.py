@@ -9,6 +9,7 @@ import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import audio as audio_mod
-from .asr.base import DecodeOptions, Engine
+from .asr.base import DecodeOptions, Engine, Hypothesis
 from .asr.vad import Vad, decode_windows
 from .config import Settings, get_settings
 from .diarization.base import ChannelDiarizer, Diarizer
@@ -25,6 +26,7 @@ from .models import Registry, default_registry
 from .records.model import Hearing, Pipeline, Record, Role, Source, Utterance
 
 Speakers = int | Literal["auto"]
+Decode = Callable[[list[tuple[np.ndarray, int]], DecodeOptions], list[list[Hypothesis]]]
 log = get_logger(__name__)
 BATCH = 8  # speech windows per engine call: batched decoding, and a progress update per batch
 
@@ -82,6 +84,7 @@ def load_vad(settings: Settings, registry: Registry) -> Vad:
 def load_components(settings: Settings | None = None) -> Components:
     settings = settings or get_settings()
     registry = default_registry(settings)
+    import faster_whisper  # noqa: F401 - both loaders import it: first here, or their threads deadlock on its module locks
     vad = _background.submit(load_vad, settings, registry)  # loads while the engine loads
     engine = load_engine(settings, registry)
     return Components(engine, vad.result(), registry, settings)
@@ -100,7 +103,13 @@ def make_diarizer(comp: Components, audio: audio_mod.Audio, speakers: Speakers,
 def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: DecodeOptions | None = None,
                      speakers: Speakers = "auto", roles: dict[int, Role] | None = None,
                      hearing: Hearing | None = None, source_path: str | None = None,
-                     progress: bool = False) -> Record:
+                     progress: bool = False, on_progress: Callable[[str, float], None] | None = None,
+                     decode: Decode | None = None, batch: int = BATCH) -> Record:
+    """``on_progress(stage, fraction)`` reports for job status; ``decode`` replaces the direct
+    engine call (the server routes file work through its scheduler, behind live streams), and
+    ``batch`` is how many speech windows go to it at once."""
+    decode = decode or comp.engine.transcribe_many
+    report = on_progress or (lambda stage, fraction: None)
     options = options or DecodeOptions(language=comp.settings.language, beam_size=comp.settings.beam_size)
     started = time.perf_counter()
     if audio.channels == 1 and speakers != 1:
@@ -110,8 +119,16 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
     bar = tqdm(total=total_s, unit="s", desc="speech detection", disable=not progress,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
     spans: list[tuple[int, list[tuple[int, int]]]] = []
+    scanned_s = 0.0
+
+    def scanned(n: int) -> None:
+        nonlocal scanned_s
+        scanned_s += n / audio.sample_rate
+        bar.update(n / audio.sample_rate)
+        report("speech detection", scanned_s / max(total_s, 1e-9))
+
     for ch in range(audio.channels):
-        found = comp.vad.segments(audio.channel(ch), progress=lambda n: bar.update(n / audio.sample_rate))
+        found = comp.vad.segments(audio.channel(ch), progress=scanned)
         spans.append((ch, decode_windows(found, max_ms=max_ms, total_ms=audio.duration_ms)))
     bar.close()
     speech_s = sum((e - s) / 1000 for _, segs in spans for s, e in segs)
@@ -120,14 +137,18 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
     utterances: list[Utterance] = []
     sr = audio.sample_rate
     jobs = [(ch, s, e) for ch, segs in spans for s, e in segs]
-    for i in range(0, len(jobs), BATCH):
-        batch = jobs[i:i + BATCH]
-        pieces = [(audio.channel(ch)[s * sr // 1000: e * sr // 1000], s) for ch, s, e in batch]
-        for (ch, s, e), hyps in zip(batch, comp.engine.transcribe_many(pieces, options)):
+    done_s = 0.0  # the bar counts nothing when it is hidden
+    for i in range(0, len(jobs), batch):
+        group = jobs[i:i + batch]
+        pieces = [(audio.channel(ch)[s * sr // 1000: e * sr // 1000], s) for ch, s, e in group]
+        for (ch, s, e), hyps in zip(group, decode(pieces, options)):
             utterances += [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker="", text=h.text,
                                      tokens=h.tokens, language=h.language, confidence=h.confidence) for h in hyps]
             bar.update((e - s) / 1000)
+            done_s += (e - s) / 1000
+        report("transcription", done_s / max(speech_s, 1e-9))
     bar.close()
+    report("diarization", 0.0)
     diarizer = make_diarizer(comp, audio, speakers, roles)
     utterances = _tidy_timeline(diarizer.assign(utterances, audio), audio.duration_ms)
     elapsed = time.perf_counter() - started

@@ -49,3 +49,67 @@ def test_bad_audio_is_a_400_with_a_code(server, tmp_path):
     assert r.json()["detail"]["code"] == "bad_audio"
     r = post(server, bad, fmt="docx")
     assert r.status_code == 422  # not an OpenAI response format
+
+
+def test_the_openai_sdk_works_against_the_server(server, data_dir):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{server}/v1", api_key="unused-for-now")
+    with open(data_dir / "zh-smoke" / "news_kfc.wav", "rb") as f:
+        out = client.audio.transcriptions.create(model="whisper-base", file=f, language="zh")
+    assert "肯德基" in out.text
+    with open(data_dir / "zh-smoke" / "news_kfc.wav", "rb") as f:
+        vtt = client.audio.transcriptions.create(model="whisper-base", file=f, response_format="vtt")
+    assert vtt.startswith("WEBVTT") and "<v 说话人1>" in vtt
+
+
+def submit_job(url, path):
+    with open(path, "rb") as f:
+        return httpx.post(f"{url}/v1/jobs", files={"file": (path.name, f, "audio/wav")}, timeout=60)
+
+
+def test_long_file_job_reports_progress_then_the_record(server, data_dir, tmp_path):
+    import time
+
+    import numpy as np
+    import soundfile as sf
+
+    clips = [sf.read(data_dir / "zh-smoke" / name, dtype="float32")[0] for name in
+             ("market_25s.wav", "justice.wav", "news_foxconn.wav", "market_25s.wav")]
+    long = tmp_path / "hearing.flac"
+    sf.write(long, np.concatenate(clips), 16000)  # 71 s: three or more speech windows
+    r = submit_job(server, long)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == f"/v1/jobs/{job['id']}" and job["status"] == "queued"
+    assert job["audio_seconds"] == pytest.approx(sum(c.size for c in clips) / 16000, abs=0.01)
+    seen, deadline = [], time.monotonic() + 180
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = httpx.get(f"{server}/v1/jobs/{job['id']}").json()
+        seen.append((job["stage"], job["progress"]))
+    assert job["status"] == "done", job["error"]
+    assert job["progress"] == 1.0 and job["result_url"] and job["utterances"] > 0
+    assert any(stage == "transcription" and 0 < p < 1 for stage, p in seen), sorted(set(seen))  # progress while it ran
+    record = httpx.get(f"{server}{job['result_url']}").json()
+    assert record["schema_version"].startswith("courtscribe.record/") and len(record["utterances"]) == job["utterances"]
+    subs = list(srt.parse(httpx.get(f"{server}{job['result_url']}", params={"format": "srt"}).text))
+    assert len(subs) == job["utterances"]
+    docx = httpx.get(f"{server}{job['result_url']}", params={"format": "docx"})
+    assert docx.status_code == 200 and docx.content[:2] == b"PK"
+    assert job["id"] in [j["id"] for j in httpx.get(f"{server}/v1/jobs").json()["data"]]
+
+
+def test_queued_jobs_can_be_cancelled_and_unknown_jobs_are_404(server, data_dir):
+    first = submit_job(server, data_dir / "zh-smoke" / "market_25s.wav").json()
+    second = submit_job(server, data_dir / "zh-smoke" / "news_kfc.wav").json()
+    cancelled = httpx.delete(f"{server}/v1/jobs/{second['id']}").json()
+    assert cancelled["status"] == "cancelled"
+    r = httpx.get(f"{server}/v1/jobs/{second['id']}/result")
+    assert r.status_code == 409 and r.json()["detail"]["code"] == "job_cancelled"
+    running = httpx.delete(f"{server}/v1/jobs/{first['id']}").json()  # stops at its next window
+    assert running["status"] in ("queued", "running", "cancelled")
+    r = httpx.get(f"{server}/v1/jobs/job-nope")
+    assert r.status_code == 404 and r.json()["detail"]["code"] == "no_such_job"
+    bad = submit_job(server, data_dir / "README.md")
+    assert bad.status_code == 400 and bad.json()["detail"]["code"] == "bad_audio"

@@ -3,7 +3,9 @@
 Engine work is CPU-bound: on a 2-core machine two decodes at once only slow each other, so all
 streams share one worker (``workers`` for a GPU). Finals go first and are batched across streams
 into one engine call; partials are coalesced per stream (a stream has at most one partial queued,
-which decodes all the audio that arrived meanwhile) and served round-robin. Admission is bounded:
+which decodes all the audio that arrived meanwhile) and served round-robin. File transcriptions
+come last, one speech window per turn, so an uploaded recording never holds up a live screen for
+more than one window's decode. Admission is bounded:
 past ``max_streams`` a new stream is told "busy" instead of slowing everyone down.
 """
 from __future__ import annotations
@@ -37,13 +39,14 @@ class DecodeScheduler:
     def __init__(self, engine: Engine, *, max_streams: int = 8, final_batch: int = 8, workers: int = 1):
         self.engine, self.max_streams, self.final_batch, self.workers = engine, max_streams, final_batch, workers
         self._finals: deque[_Final] = deque()
+        self._files: deque[_Final] = deque()
         self._partials: dict[str, _Partial] = {}
         self._order: deque[str] = deque()
         self._wake = asyncio.Event()
         self._streams: set[str] = set()
         self._tasks: list[asyncio.Task] = []
         self._ids = itertools.count(1)
-        self.stats = {"finals": 0, "final_batches": 0, "partials": 0, "partials_skipped": 0}
+        self.stats = {"finals": 0, "final_batches": 0, "partials": 0, "partials_skipped": 0, "file_windows": 0}
 
     # -- admission --------------------------------------------------------------------------
     def admit(self) -> str:
@@ -72,6 +75,17 @@ class DecodeScheduler:
         self._wake.set()
         return await job.future
 
+    async def file_windows(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions) -> list[list[Hypothesis]]:
+        """Decode a file's speech windows when no live work waits, one window per turn."""
+        self._ensure_started()
+        out: list[list[Hypothesis]] = []
+        for piece in pieces:
+            job = _Final([piece], options, asyncio.get_running_loop().create_future())
+            self._files.append(job)
+            self._wake.set()
+            out += await job.future
+        return out
+
     def partial(self, sid: str, fn: Callable[[], Any]) -> asyncio.Future | None:
         """Queue ``fn`` (run in the worker thread) unless this stream already has one queued."""
         if sid in self._partials:
@@ -97,14 +111,22 @@ class DecodeScheduler:
 
     async def _work(self) -> None:
         while True:
-            if not self._finals and not self._partials:
+            if not self._finals and not self._partials and not self._files:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             if self._finals:
                 await self._run_finals()
-            else:
+            elif self._partials:
                 await self._run_partial()
+            else:
+                await self._run_file_window()
+
+    async def _run_file_window(self) -> None:
+        job = self._files.popleft()
+        if not job.future.done():  # its job may have been cancelled meanwhile
+            await self._decode([job], job.options)
+            self.stats["file_windows"] += 1
 
     async def _run_finals(self) -> None:
         first = self._finals.popleft()
@@ -115,22 +137,27 @@ class DecodeScheduler:
             if job.options == first.options:
                 self._finals.remove(job)
                 batch.append(job)
+        if await self._decode(batch, first.options):
+            self.stats["finals"] += len(batch)
+            self.stats["final_batches"] += 1
+
+    async def _decode(self, batch: list[_Final], options: DecodeOptions) -> bool:
+        """One engine call for the jobs' pieces; each job's future gets its share (or the error)."""
         pieces = [p for job in batch for p in job.pieces]
         try:
-            results = await asyncio.to_thread(self.engine.transcribe_many, pieces, first.options)
+            results = await asyncio.to_thread(self.engine.transcribe_many, pieces, options)
         except Exception as err:  # noqa: BLE001 - an engine failure fails these jobs, not the worker
             for job in batch:
                 if not job.future.done():
                     job.future.set_exception(err)
-            return
-        self.stats["finals"] += len(batch)
-        self.stats["final_batches"] += 1
+            return False
         pos = 0
         for job in batch:
             n = len(job.pieces)
             if not job.future.done():
                 job.future.set_result(results[pos:pos + n])
             pos += n
+        return True
 
     async def _run_partial(self) -> None:
         while self._order:

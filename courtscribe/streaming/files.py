@@ -1,0 +1,159 @@
+"""The HTTP file API: OpenAI-shaped ``/v1/audio/transcriptions`` for short files, and jobs with
+progress for long recordings.
+
+Both run the file pipeline (VAD → engine → diarizer) in a bounded worker pool off the event loop;
+its engine work goes through the live decode scheduler's file tier, so an upload never delays a
+live screen by more than one speech window. A full pool or queue answers 503 "busy" at once.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Literal
+
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from ..asr.base import DecodeOptions
+from ..audio import Audio, AudioError, decode
+from ..records import formats
+from ..records.model import Record
+from ..transcribe import transcribe_audio
+from .jobs import Job, JobStatus, QueueFull
+
+ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+ResultFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "record", "txt", "docx"]
+router = APIRouter()
+
+
+class WorkerPool:
+    """At most ``workers`` jobs run and ``queue`` wait; beyond that, callers are told to come back."""
+
+    def __init__(self, workers: int, queue: int):
+        self._slots = threading.BoundedSemaphore(workers + queue)
+        self._run = asyncio.Semaphore(workers)
+
+    async def submit(self, fn, *args, **kwargs):
+        if not self._slots.acquire(blocking=False):
+            raise HTTPException(503, detail={"code": "busy", "message": "all transcription workers are busy; retry later"})
+        try:
+            async with self._run:
+                return await asyncio.to_thread(fn, *args, **kwargs)
+        finally:
+            self._slots.release()
+
+
+def _openai_json(record: Record, verbose: bool) -> dict:
+    text = "".join(u.text for u in record.utterances)
+    if not verbose:
+        return {"text": text}
+    return {
+        "task": "transcribe", "language": record.hearing.language, "duration": record.source.duration_ms / 1000,
+        "text": text,
+        "segments": [{"id": i, "start": u.start_ms / 1000, "end": u.end_ms / 1000, "text": u.text,
+                      "speaker": u.speaker, "avg_logprob": None, "confidence": u.confidence}
+                     for i, u in enumerate(record.utterances)],
+        "words": [{"word": t.text, "start": t.start_ms / 1000, "end": t.end_ms / 1000}
+                  for u in record.utterances for t in u.tokens],
+    }
+
+
+def respond(record: Record, fmt: str) -> Response:
+    """A finished record in an OpenAI response format, or one of the record's own formats."""
+    if fmt in ("json", "verbose_json"):
+        return JSONResponse(_openai_json(record, fmt == "verbose_json"))
+    if fmt == "text":
+        return PlainTextResponse("".join(u.text for u in record.utterances) + "\n")
+    if fmt == "record":
+        return Response(formats.render(record, "json"), media_type="application/json")
+    if fmt == "docx":
+        return Response(formats.render(record, "docx"), headers={"Content-Disposition": "attachment; filename=record.docx"},
+                        media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    return PlainTextResponse(formats.render(record, fmt), media_type="text/vtt" if fmt == "vtt" else "text/plain")
+
+
+async def _upload(request: Request, file: UploadFile) -> Audio:
+    settings = request.app.state.settings
+    limit = settings.max_upload_mb * 1024 * 1024
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(413, detail={"code": "too_large", "message": f"upload exceeds {settings.max_upload_mb} MB"})
+    try:
+        return await asyncio.to_thread(decode, data)
+    except AudioError as err:
+        raise HTTPException(400, detail={"code": "bad_audio", "message": str(err)}) from None
+
+
+def _file_run(request: Request, audio: Audio, filename: str | None, language: str | None, prompt: str | None):
+    """The pipeline call for one upload, its engine work routed through the live scheduler."""
+    comp, live, settings = request.app.state.components, request.app.state.live, request.app.state.settings
+    loop = asyncio.get_running_loop()
+    options = DecodeOptions(language=language or settings.language,
+                            hotwords=tuple(w for w in (prompt or "").split() if w), beam_size=settings.beam_size)
+
+    def decode_windows(pieces, opts):
+        return asyncio.run_coroutine_threadsafe(live.scheduler.file_windows(pieces, opts), loop).result()
+
+    def run(on_progress=None) -> Record:
+        # one window at a time: the scheduler decodes file windows singly anyway, and progress moves
+        return transcribe_audio(audio, comp, options=options, source_path=filename, decode=decode_windows,
+                                on_progress=on_progress, batch=1)
+    return run
+
+
+@router.post("/v1/audio/transcriptions")
+async def transcriptions(request: Request, file: UploadFile = File(...), model: str = Form("whisper-base"),
+                         language: str | None = Form(None), response_format: ResponseFormat = Form("json"),
+                         prompt: str | None = Form(None)) -> Response:
+    """OpenAI-compatible file transcription; ``verbose_json`` adds speakers and word times. For long
+    recordings use ``POST /v1/jobs`` and poll."""
+    audio = await _upload(request, file)
+    record = await request.app.state.pool.submit(_file_run(request, audio, file.filename, language, prompt))
+    return respond(record, response_format)
+
+
+@router.post("/v1/jobs", status_code=202)
+async def create_job(request: Request, file: UploadFile = File(...), language: str | None = Form(None),
+                     prompt: str | None = Form(None)) -> JSONResponse:
+    """Queue a long recording; the answer names the job to poll at ``GET /v1/jobs/{id}``."""
+    audio = await _upload(request, file)
+    try:
+        job = request.app.state.jobs.submit(_file_run(request, audio, file.filename, language, prompt),
+                                            filename=file.filename, audio_s=audio.duration_ms / 1000)
+    except QueueFull as err:
+        raise HTTPException(503, detail={"code": "busy", "message": str(err)}) from None
+    return JSONResponse(job.view(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+def _job(request: Request, job_id: str) -> Job:
+    job = request.app.state.jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, detail={"code": "no_such_job", "message": f"no job {job_id!r} (finished jobs are "
+                                         "kept for a while, then forgotten)"})
+    return job
+
+
+@router.get("/v1/jobs")
+async def list_jobs(request: Request) -> dict:
+    return {"object": "list", "data": [j.view() for j in request.app.state.jobs.all()]}
+
+
+@router.get("/v1/jobs/{job_id}")
+async def get_job(request: Request, job_id: str) -> dict:
+    return _job(request, job_id).view()
+
+
+@router.get("/v1/jobs/{job_id}/result")
+async def job_result(request: Request, job_id: str, format: ResultFormat = Query("record")) -> Response:
+    job = _job(request, job_id)
+    if job.status is not JobStatus.DONE or job.record is None:
+        raise HTTPException(409, detail={"code": f"job_{job.status.value}", "message": job.error or
+                                         f"job {job_id} is {job.status.value} ({job.stage}, {job.progress:.0%})"})
+    return respond(job.record, format)
+
+
+@router.delete("/v1/jobs/{job_id}")
+async def cancel_job(request: Request, job_id: str) -> dict:
+    """Cancel a queued or running job (a running one stops at its next window)."""
+    _job(request, job_id)
+    return request.app.state.jobs.cancel(job_id).view()

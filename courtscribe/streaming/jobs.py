@@ -1,0 +1,147 @@
+"""Transcription jobs for long recordings: submit, poll progress, fetch the record when it is done.
+
+A whole-day hearing takes longer than an HTTP request should stay open, so ``POST /v1/jobs``
+answers at once with a job id; ``GET /v1/jobs/{id}`` reports the stage and a fraction done.
+Jobs run one at a time, behind live streams (their engine work goes through the decode
+scheduler's file tier). The queue is bounded: past it, a new job is refused with "busy".
+Finished jobs are kept in memory (the last ``keep``) until the record store takes them over.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ..logs import get_logger
+from ..records.model import Record
+
+log = get_logger(__name__)
+
+
+class JobStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobCancelled(Exception):
+    pass
+
+
+class QueueFull(Exception):
+    pass
+
+
+@dataclass
+class Job:
+    id: str
+    filename: str | None
+    audio_s: float
+    run: Callable[[Callable[[str, float], None]], Record]  # called with a progress callback
+    status: JobStatus = JobStatus.QUEUED
+    stage: str = "queued"
+    progress: float = 0.0
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    error: str | None = None
+    record: Record | None = None
+    cancel_requested: bool = False
+
+    def view(self) -> dict:
+        seconds = ((self.finished_at or dt.datetime.now(dt.timezone.utc)) - self.started_at).total_seconds() \
+            if self.started_at else None
+        return {"id": self.id, "object": "transcription.job", "status": self.status.value, "stage": self.stage,
+                "progress": round(self.progress, 3), "filename": self.filename, "audio_seconds": round(self.audio_s, 2),
+                "created_at": self.created_at.isoformat(), "started_at": _iso(self.started_at),
+                "finished_at": _iso(self.finished_at), "processing_seconds": round(seconds, 2) if seconds else None,
+                "error": self.error, "utterances": len(self.record.utterances) if self.record else None,
+                "result_url": f"/v1/jobs/{self.id}/result" if self.status is JobStatus.DONE else None}
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return t.isoformat() if t else None
+
+
+class Jobs:
+    def __init__(self, *, queue: int = 16, keep: int = 100):
+        self.queue_limit, self.keep = queue, keep
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._pending: asyncio.Queue[Job] = asyncio.Queue()
+        self._seq = itertools.count(1)
+        self._worker: asyncio.Task | None = None
+
+    def submit(self, run: Callable[[Callable[[str, float], None]], Record], *, filename: str | None,
+               audio_s: float) -> Job:
+        if sum(j.status is JobStatus.QUEUED for j in self._jobs.values()) >= self.queue_limit:
+            raise QueueFull(f"{self.queue_limit} transcription jobs are already waiting; retry later")
+        job = Job(id=f"job-{next(self._seq):05d}-{secrets.token_hex(4)}", filename=filename, audio_s=audio_s, run=run)
+        self._jobs[job.id] = job
+        self._pending.put_nowait(job)
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work(), name="transcription-jobs")
+        self._forget_old()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def all(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def cancel(self, job_id: str) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            job.cancel_requested = True
+            if job.status is JobStatus.QUEUED:
+                self._finish(job, JobStatus.CANCELLED)
+        return job
+
+    async def close(self) -> None:
+        if self._worker:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._pending.get()
+            if job.status is not JobStatus.QUEUED:
+                continue
+            job.status, job.stage, job.started_at = JobStatus.RUNNING, "starting", dt.datetime.now(dt.timezone.utc)
+            started = time.perf_counter()
+
+            def progress(stage: str, fraction: float, job: Job = job) -> None:
+                if job.cancel_requested:
+                    raise JobCancelled()
+                job.stage, job.progress = stage, min(1.0, fraction)
+
+            try:
+                job.record = await asyncio.to_thread(job.run, progress)
+            except JobCancelled:
+                self._finish(job, JobStatus.CANCELLED)
+            except Exception as err:  # noqa: BLE001 - a failed job is reported, the worker goes on
+                job.error = f"{type(err).__name__}: {err}"
+                self._finish(job, JobStatus.FAILED)
+                log.error("transcription job failed", job=job.id, error=job.error)
+            else:
+                job.progress = 1.0
+                self._finish(job, JobStatus.DONE)
+                log.info("transcription job done", job=job.id, audio_s=round(job.audio_s, 1),
+                         seconds=round(time.perf_counter() - started, 1))
+
+    @staticmethod
+    def _finish(job: Job, status: JobStatus) -> None:
+        job.status, job.stage, job.finished_at = status, status.value, dt.datetime.now(dt.timezone.utc)
+
+    def _forget_old(self) -> None:
+        finished = [j for j in self._jobs.values() if j.status not in (JobStatus.QUEUED, JobStatus.RUNNING)]
+        for job in finished[:max(0, len(finished) - self.keep)]:
+            del self._jobs[job.id]
