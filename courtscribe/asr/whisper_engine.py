@@ -12,6 +12,7 @@ Decoding choices, measured on ../shared/data/zh-smoke (bench/cer.py):
 """
 from __future__ import annotations
 
+import functools
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -178,7 +179,7 @@ class WhisperEngine(Engine):
         kw = dict(language=language, initial_prompt=PROMPTS.get(language or ""), beam_size=beam_size,
                   hotwords=" ".join(options.hotwords) or None, word_timestamps=words, without_timestamps=False,
                   vad_filter=False)
-        room = self._fit_prompt(kw)
+        kw["hotwords"], room = self._fit_prompt(kw["initial_prompt"], kw["hotwords"])
         with self._lock:
             for fitted in ((True, False) if options.live else (False,)):
                 if not todo:
@@ -202,22 +203,23 @@ class WhisperEngine(Engine):
                 todo = retry
         return results
 
-    def _fit_prompt(self, kw: dict) -> int:
-        """Keep the hotwords within ``HOTWORD_TOKENS`` (whole words, in the order given) and return
-        the tokens left for the text once faster-whisper's prompt is in (its get_prompt: the
-        initial prompt, the hotwords, 5 special tokens). Without this a 28 s window with the
-        code-switch prompt asked for 465 of Whisper's 448 tokens and failed."""
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - one engine per process; partials re-ask every 600 ms
+    def _fit_prompt(self, initial_prompt: str | None, hotwords: str | None) -> tuple[str | None, int]:
+        """The hotwords kept within ``HOTWORD_TOKENS`` (whole words, in the order given), and the
+        tokens left for the text once faster-whisper's prompt is in (its get_prompt: the initial
+        prompt, the hotwords, 5 special tokens). Without this a 28 s window with the code-switch
+        prompt asked for 465 of Whisper's 448 tokens and failed."""
         def n(text: str) -> int:
             return len(self.model.hf_tokenizer.encode(text, add_special_tokens=False).ids)
 
         words: list[str] = []
-        for word in (kw["hotwords"] or "").split():
+        for word in (hotwords or "").split():
             if n(" " + " ".join(words + [word])) > HOTWORD_TOKENS:
                 break
             words.append(word)
-        kw["hotwords"] = " ".join(words) or None
-        used = n(kw["initial_prompt"] or "") + (n(" " + kw["hotwords"]) if kw["hotwords"] else 0) + 5
-        return self.model.max_length - used
+        kept = " ".join(words) or None
+        used = n(initial_prompt or "") + (n(" " + kept) if kept else 0) + 5
+        return kept, self.model.max_length - used
 
     def _batch(self, clips_audio: list[np.ndarray], kw: dict, room: int) -> list[tuple[list, str, float]]:
         """One batched decode of several clips: each clip's segments, language and start in the batch."""
