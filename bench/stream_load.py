@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -45,7 +46,8 @@ def start_server(max_streams: int) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "COURTSCRIBE_MAX_STREAMS": str(max_streams), "COURTSCRIBE_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "COURTSCRIBE_MAX_STREAMS": str(max_streams), "COURTSCRIBE_LOG_LEVEL": "WARNING",
+           "COURTSCRIBE_DATA_DIR": tempfile.mkdtemp(prefix="courtscribe-bench-")}  # hearings stored apart
     proc = subprocess.Popen([sys.executable, "-m", "courtscribe", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

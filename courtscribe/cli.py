@@ -9,10 +9,12 @@ import typer
 
 from .config import get_settings
 from .logs import configure
+from .records.cli import app as records_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 models_app = typer.Typer(no_args_is_help=True, help="List, verify and fetch the models courtscribe uses.")
 app.add_typer(models_app, name="models")
+app.add_typer(records_app, name="records")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -49,8 +51,8 @@ def _parse_roles(values: list[str]):
 @app.command()
 def transcribe(
     audio: Path = typer.Argument(..., help="Recording: WAV, FLAC, OGG, MP3, M4A... any rate and channel count."),
-    format: str = typer.Option("json", "--format", "-f", help="json | txt | srt | vtt | docx"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (default: stdout; docx needs -o)."),
+    format: str = typer.Option("json", "--format", "-f", help="json | txt | srt | vtt | docx | pdf"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (default: stdout; docx and pdf need -o)."),
     speakers: str = typer.Option("auto", help="Single-channel diarization: 'auto' or the number of speakers."),
     channels: bool = typer.Option(False, "--channels/--mix", help="Keep each channel apart (mic per seat group)."),
     channel_role: list[str] = typer.Option([], "--channel-role", help="CHANNEL=ROLE, e.g. 0=审判长 1=原告代理人."),
@@ -73,8 +75,8 @@ def transcribe(
     configure(settings.log_level if progress else "WARNING", settings.log_format)
     if format not in formats.FORMATS:
         _fail(f"unknown format {format!r}; choose one of {', '.join(formats.FORMATS)}")
-    if format == "docx" and output is None:
-        _fail("docx output is binary: give a file with -o")
+    if format in ("docx", "pdf") and output is None:
+        _fail(f"{format} output is binary: give a file with -o")
     n_speakers, roles = _parse_speakers(speakers), _parse_roles(channel_role)
     lang = language or settings.language
     try:

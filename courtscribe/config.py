@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     max_streams: int = Field(default=4, ge=1, description="Live streams admitted at once; more get 'busy'.")
     idle_timeout_s: float = Field(default=60.0, gt=0, description="A silent or half-open connection is closed after this.")
     stream_vad_silence_ms: int = Field(default=800, ge=100, description="End-of-utterance silence for live streams.")
+    database_url: str | None = Field(default=None, description=(
+        "SQLAlchemy URL of the record store, e.g. postgresql+psycopg://user@host/courtscribe; "
+        "default: SQLite (WAL) at DATA_DIR/courtscribe.db."))
+
+    @property
+    def records_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'courtscribe.db'}"
 
 
 @lru_cache(maxsize=1)

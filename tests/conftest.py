@@ -50,8 +50,10 @@ def free_port() -> int:
 def server(tmp_path_factory):
     """`courtscribe serve` in a real process on a free loopback port (2 live streams at most)."""
     port = free_port()
-    log = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COURTSCRIBE_MAX_STREAMS": "2", "COURTSCRIBE_IDLE_TIMEOUT_S": "5"}
+    home = tmp_path_factory.mktemp("server")
+    log = open(home / "server.log", "w+")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COURTSCRIBE_MAX_STREAMS": "2", "COURTSCRIBE_IDLE_TIMEOUT_S": "5",
+           "COURTSCRIBE_DATA_DIR": str(home / "data")}
     proc = subprocess.Popen([sys.executable, "-m", "courtscribe", "serve", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -72,3 +74,36 @@ def server(tmp_path_factory):
     proc.wait(timeout=30)
     log.seek(0)
     assert "Traceback" not in log.read(), "the server logged a traceback"
+
+
+def _run_as_postgres(args: list, **kw) -> None:
+    """PostgreSQL refuses to run as root: the test cluster runs as the postgres user there."""
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(prefix + [str(a) for a in args], check=True, capture_output=True, **kw)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server on loopback, started for this test run (Debian's postgresql)."""
+    import glob
+    import shutil
+    import tempfile
+
+    initdb = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
+    if initdb is None:
+        pytest.skip("PostgreSQL is not installed on this machine (Debian: apt-get install postgresql); "
+                    "the PostgreSQL runs of the record-store tests are skipped")
+    bindir = Path(os.path.realpath(initdb)).parent
+    root = Path(tempfile.mkdtemp(prefix="courtscribe-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    data, port = root / "data", free_port()
+    _run_as_postgres([bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
+    _run_as_postgres([bindir / "pg_ctl", "-D", data, "-l", root / "server.log", "-w", "-o",
+                      f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+    try:
+        _run_as_postgres([bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "courtscribe_test"])
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/courtscribe_test"
+    finally:
+        _run_as_postgres([bindir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"])
+        shutil.rmtree(root, ignore_errors=True)

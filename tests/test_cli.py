@@ -58,7 +58,7 @@ def test_bad_options(data_dir):
     assert "--speakers takes 'auto' or a positive number" in run("transcribe", clip, "--speakers", "0").stderr
     assert "unknown role '法警'" in run("transcribe", clip, "--channel-role", "0=法警").stderr
     assert "docx output is binary" in run("transcribe", clip, "-f", "docx").stderr
-    assert "unknown format 'pdf'" in run("transcribe", clip, "-f", "pdf").stderr
+    assert "unknown format 'odt'" in run("transcribe", clip, "-f", "odt").stderr
 
 
 def test_models_list_and_verify():

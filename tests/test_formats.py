@@ -71,8 +71,8 @@ def test_txt(record):
 
 
 def test_unknown_format(record):
-    with pytest.raises(ValueError, match="unknown format 'pdf'"):
-        formats.render(record, "pdf")
+    with pytest.raises(ValueError, match="unknown format 'odt'"):
+        formats.render(record, "odt")
 
 
 def test_role_parse_accepts_ids_and_labels():

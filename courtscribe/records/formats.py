@@ -1,4 +1,4 @@
-"""Writers that turn a :class:`Record` into the files people read: JSON, TXT, SRT, WebVTT, DOCX.
+"""Writers that turn a :class:`Record` into the files people read: JSON, TXT, SRT, WebVTT, DOCX, PDF.
 
 JSON is canonical and lossless; the others are views for reading, captioning and printing.
 """
@@ -16,9 +16,10 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Pt
 
+from . import layout
 from .model import Record, Utterance
 
-FORMATS = ("json", "txt", "srt", "vtt", "docx")
+FORMATS = ("json", "txt", "srt", "vtt", "docx", "pdf")
 
 
 def clock(ms: int, sep: str = ".") -> str:
@@ -65,44 +66,47 @@ def to_vtt(record: Record) -> str:
 
 
 def to_docx(record: Record) -> bytes:
-    """A draft 庭审笔录: header facts, then one paragraph per turn. Signing comes with the records store."""
+    """The 庭审笔录 a clerk prints, reads back and has signed (content: layout.blocks)."""
     doc = Document()
     style = doc.styles["Normal"]
     style.font.name = "SimSun"
     style.element.rPr.rFonts.set(qn("w:eastAsia"), "宋体")
     style.font.size = Pt(12)
-    title = doc.add_paragraph()
-    title.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    run = title.add_run("庭 审 笔 录（机器转写稿）")
-    run.bold = True
-    run.font.size = Pt(18)
-    h = record.hearing
-    facts = [("案号", h.case_number), ("法院", h.court), ("法庭", h.courtroom), ("标题", h.title or h.id),
-             ("录音", record.source.path), ("时长", clock(record.source.duration_ms)),
-             ("转写", f"{record.pipeline.engine}/{record.pipeline.model}，{record.pipeline.diarizer}")]
-    table = doc.add_table(rows=0, cols=2)
-    table.style = "Table Grid"
-    for key, value in facts:
-        if value:
-            cells = table.add_row().cells
-            cells[0].text, cells[1].text = key, str(value)
-    doc.add_paragraph()
-    for u in record.utterances:
-        p = doc.add_paragraph()
-        stamp = p.add_run(f"[{clock(u.start_ms)[:8]}] ")
-        stamp.font.size = Pt(9)
-        who = p.add_run(f"{u.speaker_label}：")
-        who.bold = True
-        p.add_run(u.text)
-    doc.add_paragraph()
-    doc.add_paragraph("本稿由语音识别生成，经审核签名后方可作为庭审笔录。")
+    for block in layout.blocks(record):
+        if block.kind == "title":
+            p = doc.add_paragraph()
+            p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+            run = p.add_run(block.text)
+            run.bold, run.font.size = True, Pt(18)
+        elif block.kind in ("facts", "signatures"):
+            table = doc.add_table(rows=0, cols=2)
+            table.style = "Table Grid"
+            for key, value in block.rows or []:
+                cells = table.add_row().cells
+                cells[0].text, cells[1].text = key, value
+            doc.add_paragraph()
+        elif block.kind == "turn":
+            p = doc.add_paragraph()
+            p.add_run(f"[{block.stamp}] ").font.size = Pt(9)
+            p.add_run(f"{block.who}：").bold = True
+            p.add_run(block.text)
+        elif block.kind == "heading":
+            doc.add_paragraph().add_run(block.text).bold = True
+        else:  # note, item, footer
+            doc.add_paragraph(block.text)
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()
 
 
+def to_pdf(record: Record) -> bytes:
+    from .pdf import render_pdf
+
+    return render_pdf(layout.blocks(record))
+
+
 _WRITERS: dict[str, Callable[[Record], str | bytes]] = {
-    "json": to_json, "txt": to_txt, "srt": to_srt, "vtt": to_vtt, "docx": to_docx,
+    "json": to_json, "txt": to_txt, "srt": to_srt, "vtt": to_vtt, "docx": to_docx, "pdf": to_pdf,
 }
 
 

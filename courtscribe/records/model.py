@@ -35,6 +35,10 @@ class Role(str, Enum):
         return _LABELS[self]
 
     @classmethod
+    def _missing_(cls, value):  # Role("原告代理人") works as Role("plaintiff_agent"): APIs accept either
+        return next((r for r in cls if r.label == value), None)
+
+    @classmethod
     def parse(cls, text: str) -> "Role":
         """Accept an id (``plaintiff_agent``) or the Chinese label (``原告代理人``)."""
         for role in cls:
@@ -65,6 +69,16 @@ class Token(_Model):
     prob: float | None = None
 
 
+class UtteranceStatus(str, Enum):
+    """partial: still being spoken; final: the engine's accurate pass; edited: a person changed the
+    text (which then wins over any later machine text); confirmed: a person checked it as is."""
+
+    partial = "partial"
+    final = "final"
+    edited = "edited"
+    confirmed = "confirmed"
+
+
 class Utterance(_Model):
     id: str
     start_ms: int = Field(ge=0)
@@ -76,10 +90,15 @@ class Utterance(_Model):
     tokens: list[Token] = Field(default_factory=list)
     language: str | None = None
     confidence: float | None = Field(default=None, description="Mean token probability, 0..1")
+    status: UtteranceStatus = UtteranceStatus.final
+    machine_text: str | None = Field(default=None, description="The engine's text, kept beside a human edit")
+    participant: str | None = Field(default=None, description="Name of the participant the line is attributed to")
 
     @property
     def speaker_label(self) -> str:
         """How the line is attributed on paper: the role (and name) when known, else the speaker label."""
+        if self.role and self.participant:
+            return f"{self.role.label}{self.participant}"
         return self.role.label if self.role else self.speaker
 
 
@@ -100,11 +119,55 @@ class Source(_Model):
 class Hearing(_Model):
     id: str
     title: str | None = None
-    case_number: str | None = None
+    case_number: str | None = Field(default=None, description="案号")
+    cause: str | None = Field(default=None, description="案由")
     court: str | None = None
     courtroom: str | None = None
-    started_at: dt.datetime | None = None
+    public: bool | None = Field(default=None, description="公开审理 (True) or 不公开 (False)")
+    scheduled_at: dt.datetime | None = None
+    started_at: dt.datetime | None = Field(default=None, description="When the hearing actually opened")
+    closed_at: dt.datetime | None = None
     language: str = "zh"
+
+
+class Correction(_Model):
+    """One human change to a line: never overwrites, the record keeps every step."""
+
+    utterance_id: str
+    at: dt.datetime
+    by: str
+    field: str = Field(description="text or speaker")
+    before: str | None
+    after: str
+    reason: str | None = None
+
+
+class Interruption(_Model):
+    """Recording paused or resumed (法释〔2017〕5号 requires the record to show it, with the reason)."""
+
+    at: dt.datetime
+    at_ms: int = Field(ge=0, description="Hearing time of the pause or resumption")
+    kind: str = Field(pattern="^(paused|resumed)$")
+    reason: str
+    by: str
+
+
+class Signature(_Model):
+    by: str
+    role: Role
+    at: dt.datetime
+    digest: str = Field(description="SHA-256 of the record's canonical JSON that was read back and signed")
+
+
+class CorrectionRequest(_Model):
+    """补正申请 after sign-off: appended beside the signed text, never replacing it."""
+
+    utterance_id: str | None
+    at: dt.datetime
+    by: str
+    role: Role | None = None
+    text: str
+    reason: str
 
 
 class Pipeline(_Model):
@@ -123,6 +186,10 @@ class Record(_Model):
     pipeline: Pipeline
     participants: list[Participant] = Field(default_factory=list)
     utterances: list[Utterance] = Field(default_factory=list)
+    corrections: list[Correction] = Field(default_factory=list)
+    interruptions: list[Interruption] = Field(default_factory=list)
+    signatures: list[Signature] = Field(default_factory=list)
+    correction_requests: list[CorrectionRequest] = Field(default_factory=list)
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     def speakers(self) -> list[str]:

@@ -15,6 +15,9 @@ from fastapi import FastAPI, WebSocket
 
 from ..asr.vad import FsmnVad
 from ..config import Settings, get_settings
+from ..records import api as records_api
+from ..records.model import Pipeline
+from ..records.store import RecordError, RecordStore
 from ..transcribe import Components, load_components
 from . import files
 from .files import WorkerPool
@@ -25,7 +28,8 @@ from .live import Live, hearing_events, native_stream
 from .scheduler import DecodeScheduler
 
 
-def create_app(settings: Settings | None = None, components: Components | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, components: Components | None = None,
+               records: RecordStore | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -41,14 +45,20 @@ def create_app(settings: Settings | None = None, components: Components | None =
             FsmnVad, comp.registry.resolve("fsmn-vad-embedded"), max_end_silence_ms=settings.stream_vad_silence_ms,
             max_segment_ms=int(settings.max_segment_s * 1000), device=settings.device)
         scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams)
-        app.state.live = Live(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s)
+        app.state.records = records or await asyncio.to_thread(RecordStore, settings.records_url)
+        pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")
+        app.state.live = Live(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s,
+                              records=app.state.records, pipeline=pipeline)
         yield
         await app.state.jobs.close()
         await scheduler.close()
+        app.state.records.close()
 
     app = FastAPI(title="courtscribe", version="0.1.0", lifespan=lifespan,
                   description="Speech recognition for courtrooms: recordings and live audio into court records.")
     app.include_router(files.router)
+    app.include_router(records_api.router)
+    app.add_exception_handler(RecordError, records_api.record_error)
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:

@@ -125,7 +125,7 @@ async def funasr_stream(ws: WebSocket, live: Live) -> None:
                 if cfg is None:
                     cfg = _Config(data)
                     if cfg.mode != "offline":
-                        session = open_session(live, SessionConfig(
+                        session = await open_session(live, SessionConfig(
                             options=DecodeOptions(hotwords=cfg.hotwords)), emit)
                         pcm = PcmInput(cfg.audio_fs)
                 if data.get("is_speaking") is False:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -13,6 +14,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from ..asr.base import DecodeOptions, Engine
 from ..asr.vad import Vad
 from ..audio import pcm16_to_float
+from ..records.model import Pipeline, Utterance
+from ..records.store import Locked, RecordStore
 from .hub import Hub, SlowSubscriber
 from .protocol import (MAX_FRAME_BYTES, PROTOCOL, ErrorCode, KeepAlive, Start, Stop, StreamError, error_event,
                        parse_control)
@@ -31,6 +34,8 @@ class Live:
     scheduler: DecodeScheduler
     hub: Hub
     idle_timeout_s: float = IDLE_TIMEOUT_S
+    records: RecordStore | None = None  # where finals of streams that name a hearing are kept
+    pipeline: Pipeline | None = None
 
 
 class PcmInput:
@@ -75,9 +80,32 @@ async def receive(ws: WebSocket, timeout: float) -> dict:
     return msg
 
 
-def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Awaitable[None]]) -> StreamSession:
+async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Awaitable[None]]) -> StreamSession:
+    """Admit a stream; one that names a hearing joins it in the record store: its lines are stored
+    before they are announced and its times continue the hearing's timeline."""
     sid = live.scheduler.admit()
+    try:
+        if live.records is not None and cfg.hearing_id:
+            await _join_hearing(live, cfg)
+    except BaseException:
+        live.scheduler.release(sid)
+        raise
     return StreamSession(live.engine, live.vad, live.scheduler, sid, cfg, emit)
+
+
+async def _join_hearing(live: Live, cfg: SessionConfig) -> None:
+    records, hearing_id = live.records, cfg.hearing_id
+    try:
+        opened = await asyncio.to_thread(records.join_live, hearing_id, actor=f"channel {cfg.channel}",
+                                         pipeline=live.pipeline)
+    except Locked as err:
+        raise StreamError(ErrorCode.HEARING_CLOSED, str(err), fatal=True) from None
+    if opened is not None:  # joining a hearing that is already running: continue its timeline
+        cfg.offset_ms = max(0, int((dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000))
+
+    async def store_final(u: Utterance) -> None:
+        await asyncio.to_thread(records.machine_final, hearing_id, u)
+    cfg.on_final = store_final
 
 
 async def close_session(live: Live, session: StreamSession | None) -> None:
@@ -112,7 +140,7 @@ async def native_stream(ws: WebSocket, live: Live) -> None:
                         cfg = SessionConfig(hearing_id=ctl.hearing_id, channel=ctl.channel, role=ctl.role,
                                             speaker=ctl.speaker,
                                             options=DecodeOptions(language=ctl.language, hotwords=tuple(ctl.hotwords)))
-                        session = open_session(live, cfg, emit)
+                        session = await open_session(live, cfg, emit)
                         await _send(ws, {"type": "ready", "protocol": PROTOCOL, "session_id": session.label,
                                          "hearing_id": ctl.hearing_id, "channel": ctl.channel,
                                          "speaker": session.speaker, "sample_rate": ctl.sample_rate})

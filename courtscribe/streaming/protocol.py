@@ -28,6 +28,8 @@ class ErrorCode:
     BUSY = "busy"
     IDLE_TIMEOUT = "idle_timeout"
     ENGINE = "engine_error"
+    STORE = "store_error"
+    HEARING_CLOSED = "hearing_closed"
 
 
 class StreamError(Exception):

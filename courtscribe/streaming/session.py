@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
@@ -25,7 +26,6 @@ from .scheduler import DecodeScheduler
 SR = 16_000
 log = get_logger(__name__)
 MAX_PENDING_FINALS = 4  # a client replaying faster than the engine decodes waits here (backpressure)
-_session_ids = itertools.count(1)
 
 
 @dataclass
@@ -45,6 +45,8 @@ class SessionConfig:
     role: Role | None = None
     speaker: str | None = None
     options: DecodeOptions = field(default_factory=DecodeOptions)
+    offset_ms: int = 0  # hearing time of the stream's first sample (a reconnect continues the timeline)
+    on_final: Callable[[Utterance], Awaitable[None]] | None = None  # persists a final before it is announced
 
 
 class StreamSession:
@@ -53,7 +55,8 @@ class StreamSession:
         self.engine, self.scheduler, self.sid, self.cfg, self.emit = engine, scheduler, sid, config, emit
         self.vad = vad.open_stream(chunk_ms=200)
         self.options = replace(config.options, live=True)  # a screen is waiting: the engine's fast path
-        self.label = f"c{config.channel}-{next(_session_ids)}"
+        # unique across restarts too: a hearing's lines keep their ids in the record store
+        self.label = f"c{config.channel}-{secrets.token_hex(3)}"
         self._n = itertools.count(1)
         self._lock = threading.Lock()
         self._buf = np.zeros(0, np.float32)
@@ -144,8 +147,9 @@ class StreamSession:
         if not hyp.text or hyp.text == utt.partial_text:
             return
         utt.partial_text = hyp.text
-        asyncio.ensure_future(self.emit(partial_event(utt.id, self.cfg.channel, self.speaker, utt.start_ms,
-                                                      hyp.end_ms, hyp.text, self.cfg.hearing_id)))
+        off = self.cfg.offset_ms
+        asyncio.ensure_future(self.emit(partial_event(utt.id, self.cfg.channel, self.speaker, utt.start_ms + off,
+                                                      hyp.end_ms + off, hyp.text, self.cfg.hearing_id)))
 
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int) -> None:
@@ -156,12 +160,20 @@ class StreamSession:
             return
         u = self._utterance(utt, hyps, end_ms)
         self.utterances.append(u)
+        if self.cfg.on_final:
+            try:
+                await self.cfg.on_final(u)
+            except Exception as err:  # noqa: BLE001 - the clerk must hear of it; the line is still shown
+                log.error("final not stored", session=self.label, utterance=u.id, error=repr(err))
+                await self.emit(error_event(ErrorCode.STORE, f"utterance {u.id} could not be stored: {err}"))
         await self.emit(final_event(u, self.cfg.hearing_id))
 
     def _utterance(self, utt: _Open, hyps: list[Hypothesis], end_ms: int) -> Utterance:
-        tokens = [t for h in hyps for t in h.tokens]
+        off = self.cfg.offset_ms
+        tokens = [t.model_copy(update={"start_ms": t.start_ms + off, "end_ms": t.end_ms + off})
+                  for h in hyps for t in h.tokens]
         probs = [t.prob for t in tokens if t.prob is not None]
-        return Utterance(id=utt.id, start_ms=utt.start_ms, end_ms=max(utt.start_ms, end_ms),
+        return Utterance(id=utt.id, start_ms=utt.start_ms + off, end_ms=max(utt.start_ms, end_ms) + off,
                          channel=self.cfg.channel, speaker=self.speaker, role=self.cfg.role,
                          text=join_pieces([h.text for h in hyps]), tokens=tokens,
                          language=hyps[0].language if hyps else self.options.language,

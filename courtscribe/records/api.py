@@ -1,0 +1,192 @@
+"""REST API of the record store: hearings, participants, lines, corrections, interruptions,
+sign-off, exports and verification (documented in the app's OpenAPI spec at /docs).
+
+Who did something is taken from the ``X-Courtscribe-User`` header (percent-encoded UTF-8) for
+now; issue 8's scoped tokens replace it with the token's identity.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from . import formats, package
+from .model import Pipeline, Record, Role
+from .store import RecordError, RecordStore
+
+router = APIRouter(prefix="/v1/hearings", tags=["records"])
+MEDIA = {"json": "application/json", "txt": "text/plain; charset=utf-8", "srt": "text/plain; charset=utf-8",
+         "vtt": "text/vtt; charset=utf-8", "pdf": "application/pdf", "package": "application/zip",
+         "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+
+
+def actor(x_courtscribe_user: str = Header("anonymous", description="Who acts, percent-encoded UTF-8 "
+                                           "(HTTP headers are ASCII): 赵书记员 → %E8%B5%B5%E4%B9%A6%E8%AE%B0%E5%91%98")) -> str:
+    return unquote(x_courtscribe_user)
+
+
+Actor = Depends(actor)
+
+
+class HearingIn(BaseModel):
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    case_number: str | None = None
+    cause: str | None = None
+    court: str | None = None
+    parties: list[str] = []
+    title: str | None = None
+    courtroom: str | None = None
+    public: bool | None = True
+    scheduled_at: dt.datetime | None = None
+    channels: dict[int, Role] = {}
+    hotwords: list[str] = []
+    language: str = "zh"
+
+
+class ParticipantIn(BaseModel):
+    role: Role
+    name: str | None = None
+    channel: int | None = Field(default=None, ge=0)
+
+
+class InterruptionIn(BaseModel):
+    kind: Literal["paused", "resumed"]
+    at_ms: int = Field(ge=0)
+    reason: str = Field(min_length=1)
+
+
+class LineChange(BaseModel):
+    """A clerk's change to one line: new text, a speaker, or both. ``channel``/``start_ms``/
+    ``end_ms``/``speaker`` place a line whose final has not arrived yet (an edited partial)."""
+    text: str | None = None
+    speaker: str | None = None
+    role: Role | None = None
+    participant: str | None = None
+    reason: str | None = None
+    channel: int | None = Field(default=None, ge=0)
+    start_ms: int | None = Field(default=None, ge=0)
+    end_ms: int | None = Field(default=None, ge=0)
+
+
+class SignatureIn(BaseModel):
+    by: str = Field(min_length=1)
+    role: Role
+
+
+class CorrectionRequestIn(BaseModel):
+    text: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    role: Role | None = None
+    utterance_id: str | None = None
+
+
+def store(request: Request) -> RecordStore:
+    return request.app.state.records
+
+
+async def record_error(_request: Request, err: RecordError) -> JSONResponse:
+    return JSONResponse({"detail": {"code": err.code, "message": str(err)}}, status_code=err.status)
+
+
+@router.post("", status_code=201)
+def create_hearing(body: HearingIn, request: Request, actor: str = Actor) -> dict:
+    comp = request.app.state.components
+    pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad="fsmn-vad", diarizer="channel")
+    h = store(request).create_hearing(actor=actor, hearing_id=body.id, pipeline=pipeline,
+                                      **body.model_dump(exclude={"id"}))
+    return h.model_dump(mode="json")
+
+
+@router.get("")
+def list_hearings(request: Request) -> dict:
+    return {"data": store(request).hearings()}
+
+
+@router.get("/{hearing_id}", response_model=Record)
+def get_record(hearing_id: str, request: Request) -> Record:
+    return store(request).record(hearing_id)
+
+
+@router.post("/{hearing_id}/open")
+def open_hearing(hearing_id: str, request: Request, actor: str = Actor) -> dict:
+    store(request).open_hearing(hearing_id, actor=actor)
+    return {"status": store(request).status(hearing_id)}
+
+
+@router.post("/{hearing_id}/close")
+def close_hearing(hearing_id: str, request: Request, actor: str = Actor) -> dict:
+    store(request).close_hearing(hearing_id, actor=actor)
+    return {"status": store(request).status(hearing_id)}
+
+
+@router.post("/{hearing_id}/participants", status_code=201)
+def add_participant(hearing_id: str, body: ParticipantIn, request: Request, actor: str = Actor) -> dict:
+    return store(request).add_participant(hearing_id, actor=actor, **body.model_dump()).model_dump(mode="json")
+
+
+@router.post("/{hearing_id}/interruptions", status_code=201)
+def add_interruption(hearing_id: str, body: InterruptionIn, request: Request, actor: str = Actor) -> dict:
+    store(request).interruption(hearing_id, actor=actor, **body.model_dump())
+    return store(request).record(hearing_id).interruptions[-1].model_dump(mode="json")
+
+
+@router.patch("/{hearing_id}/utterances/{uid}")
+def change_line(hearing_id: str, uid: str, body: LineChange, request: Request, actor: str = Actor) -> dict:
+    s = store(request)
+    if body.text is None and body.speaker is None:
+        raise RecordError("give the new text, the speaker, or both")
+    if body.text is not None:
+        s.edit(hearing_id, uid, body.text, actor=actor, reason=body.reason, channel=body.channel,
+               start_ms=body.start_ms, end_ms=body.end_ms, speaker=body.speaker)
+    if body.speaker is not None:
+        s.assign_speaker(hearing_id, uid, actor=actor, speaker=body.speaker, role=body.role,
+                         participant=body.participant, reason=body.reason)
+    return _line(s, hearing_id, uid)
+
+
+@router.post("/{hearing_id}/utterances/{uid}/confirm")
+def confirm_line(hearing_id: str, uid: str, request: Request, actor: str = Actor) -> dict:
+    store(request).confirm(hearing_id, uid, actor=actor)
+    return _line(store(request), hearing_id, uid)
+
+
+def _line(s: RecordStore, hearing_id: str, uid: str) -> dict:
+    return next(u for u in s.record(hearing_id).utterances if u.id == uid).model_dump(mode="json")
+
+
+@router.get("/{hearing_id}/corrections")
+def corrections(hearing_id: str, request: Request) -> dict:
+    record = store(request).record(hearing_id)
+    return {"corrections": [c.model_dump(mode="json") for c in record.corrections],
+            "correction_requests": [c.model_dump(mode="json") for c in record.correction_requests]}
+
+
+@router.post("/{hearing_id}/signatures", status_code=201)
+def sign(hearing_id: str, body: SignatureIn, request: Request) -> dict:
+    return {"digest": store(request).sign(hearing_id, by=body.by, role=body.role), "status": "signed"}
+
+
+@router.post("/{hearing_id}/correction-requests", status_code=201)
+def correction_request(hearing_id: str, body: CorrectionRequestIn, request: Request, actor: str = Actor) -> dict:
+    store(request).request_correction(hearing_id, by=actor, **body.model_dump())
+    return store(request).record(hearing_id).correction_requests[-1].model_dump(mode="json")
+
+
+@router.get("/{hearing_id}/export")
+def export(hearing_id: str, request: Request,
+           format: Literal["json", "txt", "srt", "vtt", "docx", "pdf", "package"] = "docx") -> Response:
+    record = store(request).record(hearing_id)
+    data = package.build(record) if format == "package" else formats.render(record, format)
+    ext = "zip" if format == "package" else format
+    return Response(data, media_type=MEDIA[format],
+                    headers={"Content-Disposition": f'attachment; filename="{hearing_id}.{ext}"'})
+
+
+@router.get("/{hearing_id}/verify")
+def verify(hearing_id: str, request: Request) -> dict:
+    return vars(store(request).verify(hearing_id))

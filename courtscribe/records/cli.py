@@ -1,0 +1,147 @@
+"""`courtscribe records ...`: the record store from a shell, for clerks' scripts and court IT.
+
+Writes go to the database the server uses (``COURTSCRIBE_DATABASE_URL``, or SQLite under
+``COURTSCRIBE_DATA_DIR``); every change is a ledger entry like the same change made over HTTP.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from ..config import get_settings
+from . import formats, package
+from .model import Record, Role
+from .store import RecordError, RecordStore
+
+app = typer.Typer(no_args_is_help=True, help="Hearings, corrections, sign-off, exports and verification.")
+BY = typer.Option(..., "--by", help="Who does this (name as printed on the record).")
+
+
+def _store() -> RecordStore:
+    return RecordStore(get_settings().records_url)
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except (RecordError, ValueError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _role(text: str) -> Role:
+    return _run(Role.parse, text)
+
+
+@app.command("list")
+def list_hearings() -> None:
+    for h in _store().hearings():
+        typer.echo(f"{h['id']}\t{h['status']}\t{h['courtroom'] or '-'}\t{h['title'] or ''}")
+
+
+@app.command()
+def create(hearing: str, by: str = BY, case_number: str = typer.Option(None, help="案号"),
+           cause: str = typer.Option(None, help="案由"), court: str = typer.Option(None),
+           courtroom: str = typer.Option(None), title: str = typer.Option(None),
+           public: bool = typer.Option(True, "--public/--closed", help="公开 or 不公开审理"),
+           channel_role: list[str] = typer.Option([], "--channel-role", help="CHANNEL=ROLE, e.g. 0=审判长"),
+           hotword: list[str] = typer.Option([], "--hotword")) -> None:
+    """Schedule a hearing (live sources that name it join it)."""
+    channels = {int(c): _role(r) for c, r in (item.split("=", 1) for item in channel_role)}
+    _run(_store().create_hearing, actor=by, hearing_id=hearing, case_number=case_number, cause=cause, court=court,
+         courtroom=courtroom, title=title, public=public, channels=channels, hotwords=hotword)
+    typer.echo(hearing)
+
+
+@app.command("open")
+def open_(hearing: str, by: str = BY) -> None:
+    _run(_store().open_hearing, hearing, actor=by)
+
+
+@app.command()
+def close(hearing: str, by: str = BY) -> None:
+    _run(_store().close_hearing, hearing, actor=by)
+
+
+@app.command()
+def participant(hearing: str, by: str = BY, role: str = typer.Option(...), name: str = typer.Option(None),
+                channel: int = typer.Option(None)) -> None:
+    _run(_store().add_participant, hearing, actor=by, role=_role(role), name=name, channel=channel)
+
+
+@app.command()
+def pause(hearing: str, by: str = BY, at_ms: int = typer.Option(...), reason: str = typer.Option(...),
+          resumed: bool = typer.Option(False, "--resumed", help="Log the resumption instead of the pause.")) -> None:
+    """Log that recording paused (or resumed) and why, as the record must show."""
+    _run(_store().interruption, hearing, actor=by, kind="resumed" if resumed else "paused", at_ms=at_ms, reason=reason)
+
+
+@app.command()
+def edit(hearing: str, utterance: str, text: str, by: str = BY, reason: str = typer.Option(None)) -> None:
+    _run(_store().edit, hearing, utterance, text, actor=by, reason=reason)
+
+
+@app.command()
+def sign(hearing: str, by: str = BY, role: str = typer.Option(...)) -> None:
+    """Sign the closed, read-back record; prints the SHA-256 digest signed."""
+    typer.echo(_run(_store().sign, hearing, by=by, role=_role(role)))
+
+
+@app.command("request-correction")
+def request_correction(hearing: str, by: str = BY, text: str = typer.Option(...), reason: str = typer.Option(...),
+                       utterance: str = typer.Option(None), role: str = typer.Option(None)) -> None:
+    """补正申请 on a signed record: appended beside the original, never replacing it."""
+    _run(_store().request_correction, hearing, by=by, text=text, reason=reason, utterance_id=utterance,
+         role=_role(role) if role else None)
+
+
+@app.command()
+def export(hearing: str, format: str = typer.Option("docx", "--format", "-f",
+                                                    help="docx | pdf | json | txt | srt | vtt | package"),
+           output: Path = typer.Option(None, "--output", "-o")) -> None:
+    record = _run(_store().record, hearing)
+    data = package.build(record) if format == "package" else _run(formats.render, record, format)
+    if output:
+        output.write_bytes(data if isinstance(data, bytes) else data.encode())
+    elif isinstance(data, bytes):
+        typer.echo("error: binary formats need -o FILE", err=True)
+        raise typer.Exit(2)
+    else:
+        sys.stdout.write(data)
+
+
+@app.command("import")
+def import_(record_json: Path, by: str = BY, hearing: str = typer.Option(None, help="Id (default: the record's).")) -> None:
+    """Store a record written by `courtscribe transcribe -f json` as a hearing of its own."""
+    record = _run(Record.model_validate_json, record_json.read_text())
+    store, hid = _store(), hearing or record.hearing.id
+    h = record.hearing
+    _run(store.create_hearing, actor=by, hearing_id=hid, case_number=h.case_number, cause=h.cause, court=h.court,
+         courtroom=h.courtroom, title=h.title, public=h.public, language=h.language, pipeline=record.pipeline)
+    for u in record.utterances:
+        store.machine_final(hid, u, actor=f"{record.pipeline.engine}/{record.pipeline.model}")
+    typer.echo(f"{hid}: {len(record.utterances)} lines")
+
+
+@app.command()
+def verify(hearing: str) -> None:
+    """Check the hash chain, the stored lines and every signature; exit 1 at the first broken link."""
+    report = _run(_store().verify, hearing)
+    if report.ok:
+        typer.echo(f"ok: {hearing}, {report.entries} ledger entries, chain intact")
+        return
+    where = f" (ledger entry {report.broken_seq})" if report.broken_seq else ""
+    typer.echo(f"BROKEN{where}: {report.problem}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command("verify-package")
+def verify_package(path: Path) -> None:
+    problems = package.verify(path)
+    for p in problems:
+        typer.echo(f"BROKEN: {p}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"ok: {path}: every file matches the manifest")

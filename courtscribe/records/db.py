@@ -1,0 +1,129 @@
+"""Storage of court records: SQLAlchemy 2 tables, SQLite (WAL) by default, the same code on PostgreSQL.
+
+The ``ledger`` is the truth: every change to a hearing is one appended, hash-chained entry. The
+other tables are its materialised state for fast reads; ``RecordStore.verify`` replays the ledger
+and checks both the chain and that the state tables still agree with it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text,
+                        UniqueConstraint, create_engine, event)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_number: Mapped[str] = mapped_column(String(128), unique=True)  # 案号
+    cause: Mapped[str | None] = mapped_column(String(256))  # 案由
+    court: Mapped[str | None] = mapped_column(String(256))
+    parties: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HearingRow(Base):
+    __tablename__ = "hearings"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    title: Mapped[str | None] = mapped_column(String(256))
+    courtroom: Mapped[str | None] = mapped_column(String(128))
+    public: Mapped[bool | None] = mapped_column(Boolean)
+    language: Mapped[str] = mapped_column(String(16), default="zh")
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled|open|closed|signed
+    channels: Mapped[dict] = mapped_column(JSON, default=dict)  # {"0": "presiding_judge", ...}
+    hotwords: Mapped[list] = mapped_column(JSON, default=list)
+    pipeline: Mapped[dict] = mapped_column(JSON, default=dict)
+    scheduled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ParticipantRow(Base):
+    __tablename__ = "participants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[int | None] = mapped_column(Integer)
+    voice: Mapped[bytes | None] = mapped_column(LargeBinary)  # enrolled speaker embedding; never leaves the store
+
+
+class UtteranceRow(Base):
+    __tablename__ = "utterances"
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[int] = mapped_column(Integer, default=0)
+    start_ms: Mapped[int] = mapped_column(Integer, default=0)
+    end_ms: Mapped[int] = mapped_column(Integer, default=0)
+    speaker: Mapped[str] = mapped_column(String(64), default="")
+    role: Mapped[str | None] = mapped_column(String(32))
+    participant: Mapped[str | None] = mapped_column(String(128))
+    speaker_by: Mapped[str] = mapped_column(String(16), default="machine")  # machine|human
+    machine_speaker: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text, default="")
+    text_by: Mapped[str] = mapped_column(String(16), default="machine")  # machine|human: who the text is from
+    machine_text: Mapped[str | None] = mapped_column(Text)
+    tokens: Mapped[list] = mapped_column(JSON, default=list)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    language: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="final")
+
+
+class EntryRow(Base):
+    __tablename__ = "ledger"
+    __table_args__ = (UniqueConstraint("hearing_id", "seq", name="uq_ledger_hearing_seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hearing_id: Mapped[str] = mapped_column(ForeignKey("hearings.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[str] = mapped_column(String(40))  # ISO 8601, as hashed
+    actor: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    utterance_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)  # canonical JSON, as hashed
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL (readers never block the live writer), full
+    fsync on commit (a final that was acknowledged survives a crash) and foreign keys."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _record) -> None:
+            cur = conn.cursor()
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+                cur.execute(f"PRAGMA {pragma}")
+            cur.close()
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest alembic revision (a new database gets every table)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

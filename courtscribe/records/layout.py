@@ -1,0 +1,100 @@
+"""What a printed 庭审笔录 says, in order, independent of the file type (DOCX and PDF both render it).
+
+Header facts, then the turns in time order with interruption notes where they happened, lines a
+person corrected marked "（已更正）", then the correction log, correction requests made after
+sign-off, and the signature lines (with the signed digest once signed).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from .model import Record, Role
+
+ZH_TZ = dt.timezone(dt.timedelta(hours=8))  # courts print Beijing time
+CORRECTED = "（已更正）"
+
+
+@dataclass
+class Block:
+    kind: str  # title | facts | turn | note | heading | item | signatures | footer
+    text: str = ""
+    who: str = ""
+    stamp: str = ""
+    rows: list[tuple[str, str]] | None = None
+
+
+def minute(t: dt.datetime | None) -> str | None:
+    if t is None:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return t.astimezone(ZH_TZ).strftime("%Y年%m月%d日 %H:%M")
+
+
+def hms(ms: int) -> str:
+    h, rem = divmod(int(ms) // 1000, 3600)
+    return f"{h:02d}:{rem // 60:02d}:{rem % 60:02d}"
+
+
+def _names(record: Record, *roles: Role) -> str | None:
+    names = [f"{p.role.label}{p.name or ''}" for p in record.participants if p.role in roles]
+    return "、".join(names) or None
+
+
+def facts(record: Record) -> list[tuple[str, str]]:
+    h = record.hearing
+    public = None if h.public is None else ("公开审理" if h.public else "不公开审理")
+    rows = [("法院", h.court), ("案号", h.case_number), ("案由", h.cause), ("法庭", h.courtroom),
+            ("标题", h.title), ("开庭时间", minute(h.started_at)), ("闭庭时间", minute(h.closed_at)),
+            ("审理方式", public), ("审判人员", _names(record, Role.presiding_judge, Role.judge, Role.juror)),
+            ("书记员", _names(record, Role.clerk)),
+            ("到庭人员", _names(record, Role.plaintiff, Role.plaintiff_agent, Role.defendant, Role.defendant_agent,
+                             Role.prosecutor, Role.defender, Role.third_party, Role.witness, Role.other)),
+            ("录音时长", hms(record.source.duration_ms)),
+            ("转写", f"{record.pipeline.engine}/{record.pipeline.model}")]
+    return [(k, v) for k, v in rows if v]
+
+
+def blocks(record: Record) -> list[Block]:
+    signed = bool(record.signatures)
+    out = [Block("title", "庭 审 笔 录" if signed else "庭 审 笔 录（待签名稿）"), Block("facts", rows=facts(record))]
+    pending = sorted(record.interruptions, key=lambda i: i.at_ms)
+    corrected = {c.utterance_id for c in record.corrections}
+    for u in record.utterances:
+        while pending and pending[0].at_ms <= u.start_ms:
+            out.append(_interruption(pending.pop(0)))
+        text = u.text + (CORRECTED if u.id in corrected else "")
+        out.append(Block("turn", text=text, who=u.speaker_label, stamp=hms(u.start_ms)))
+    out += [_interruption(i) for i in pending]
+    if record.corrections:
+        out.append(Block("heading", "更正记录"))
+        out += [Block("item", f"{hms(_start(record, c.utterance_id))} {('内容' if c.field == 'text' else '发言人')}："
+                              f"“{c.before or '（无）'}” 更正为 “{c.after}”（{c.by}，{minute(c.at)}"
+                              f"{'，' + c.reason if c.reason else ''}）") for c in record.corrections]
+    if record.correction_requests:
+        out.append(Block("heading", "补正申请（签名后提出，附于原文之后）"))
+        out += [Block("item", f"{r.by}{'（' + r.role.label + '）' if r.role else ''}，{minute(r.at)}："
+                              f"{r.text}（理由：{r.reason}）") for r in record.correction_requests]
+    out.append(Block("signatures", rows=_signature_rows(record)))
+    footer = (f"本笔录已经宣读并签名。签名摘要 SHA-256：{record.signatures[0].digest}" if signed
+              else "本稿由语音识别生成，经宣读、核对并签名后方为庭审笔录。")
+    out.append(Block("footer", footer))
+    return out
+
+
+def _start(record: Record, uid: str) -> int:
+    return next((u.start_ms for u in record.utterances if u.id == uid), 0)
+
+
+def _interruption(i) -> Block:
+    word = "暂停录音" if i.kind == "paused" else "恢复录音"
+    return Block("note", f"【{word}　{hms(i.at_ms)}　原因：{i.reason}　记录人：{i.by}】")
+
+
+def _signature_rows(record: Record) -> list[tuple[str, str]]:
+    signed = {s.role: f"{s.by}（{minute(s.at)}）" for s in record.signatures}
+    roles = [Role.presiding_judge, Role.clerk] + [p.role for p in record.participants
+                                                  if p.role not in (Role.presiding_judge, Role.clerk)]
+    seen: dict[Role, None] = dict.fromkeys(roles)
+    return [(f"{r.label}（签名）", signed.get(r, "＿＿＿＿＿＿＿＿")) for r in seen]

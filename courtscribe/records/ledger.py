@@ -1,0 +1,77 @@
+"""The hash-chained ledger of a hearing and the rules that turn its entries into the record.
+
+Every change is an entry ``(seq, at, actor, kind, utterance_id, payload)``; its hash covers the
+previous entry's hash and its own canonical JSON, so editing or deleting any entry breaks every
+link after it. ``apply`` is the only place where entries change utterance state: the store uses it
+when writing and ``verify`` uses it to replay, so the two cannot drift apart.
+
+Merge rules (docs/records.md), for lines that people and machines both touch:
+1. A human edit always wins over machine text that arrives later (an accurate final after the
+   clerk already fixed the partial); the machine text is kept beside it as ``machine_text``.
+2. An edit may come before the line's final exists (the clerk corrects a partial): the line is
+   created from the edit, and the final fills in times, tokens and ``machine_text`` only.
+3. A speaker set by a person wins over later diarization relabels; the machine's label is kept
+   as ``machine_speaker``.
+4. After the first signature nothing changes: only correction requests are appended.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+GENESIS = "0" * 64
+HUMAN_KINDS = ("edit", "assign_speaker", "confirm")
+
+
+def canonical(obj: Any) -> str:
+    """The one JSON spelling that is hashed: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def sha256(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def entry_hash(prev_hash: str, seq: int, at: str, actor: str, kind: str, utterance_id: str | None,
+               payload: str) -> str:
+    body = canonical({"seq": seq, "at": at, "actor": actor, "kind": kind, "utterance_id": utterance_id,
+                      "payload": json.loads(payload)})
+    return sha256(prev_hash + "\n" + body)
+
+
+def new_line(uid: str) -> dict:
+    return {"id": uid, "channel": 0, "start_ms": 0, "end_ms": 0, "speaker": "", "role": None, "participant": None,
+            "speaker_by": "machine", "machine_speaker": None, "text": "", "text_by": "machine", "machine_text": None, "tokens": [],
+            "confidence": None, "language": None, "status": "final"}
+
+
+def apply(lines: dict[str, dict], kind: str, uid: str | None, p: dict) -> None:
+    """Apply one entry to the utterance state ``lines`` (id → line dict). Other kinds (hearing
+    facts, participants, interruptions, signatures) do not touch lines and are ignored here."""
+    if uid is None or kind not in ("final", "edit", "relabel", "assign_speaker", "confirm"):
+        return
+    line = lines.setdefault(uid, new_line(uid))
+    if kind == "final":
+        line.update({k: p[k] for k in ("channel", "start_ms", "end_ms", "tokens", "confidence", "language")})
+        line["machine_text"] = p["text"]
+        if line["text_by"] != "human":  # rule 1
+            line["text"], line["status"] = p["text"], "final"
+        _machine_speaker(line, p)
+    elif kind == "edit":
+        if line["machine_text"] is None:  # rule 2: a line that has no final yet takes its place from the edit
+            line.update({k: p[k] for k in ("channel", "start_ms", "end_ms", "speaker") if p.get(k) is not None})
+        line.update(text=p["after"], status="edited", text_by="human")
+    elif kind == "relabel":
+        _machine_speaker(line, p)
+    elif kind == "assign_speaker":
+        line.update(speaker=p["speaker"], role=p.get("role"), participant=p.get("participant"), speaker_by="human")
+    elif kind == "confirm":
+        line.update(status="edited" if line["status"] == "edited" else "confirmed", text_by="human")
+
+
+def _machine_speaker(line: dict, p: dict) -> None:
+    if line["speaker_by"] == "human":  # rule 3
+        line["machine_speaker"] = p["speaker"]
+    else:
+        line.update(speaker=p["speaker"], role=p.get("role"), participant=p.get("participant"))

@@ -1,0 +1,366 @@
+"""The record store: hearings and their lines, written only through the hash-chained ledger.
+
+One method per thing that happens in a courtroom (a hearing is scheduled, opened, a participant
+is named, the engine finalises a line, a clerk corrects it, recording pauses, the record is
+signed, a correction is requested after signing). Each appends one ledger entry and updates the
+materialised tables in the same transaction, so a crash leaves either both or neither.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow, make_engine, migrate, utcnow
+from .ledger import GENESIS, apply, canonical, entry_hash, new_line, sha256
+from .model import (Correction, CorrectionRequest, Hearing, Interruption, Participant, Pipeline, Record, Role, Signature,
+                    Source, Token, Utterance, UtteranceStatus)
+
+LINE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm")
+LINE_FIELDS = tuple(new_line("x"))
+
+
+class RecordError(Exception):
+    status, code = 400, "bad_request"
+
+
+class NotFound(RecordError):
+    status, code = 404, "not_found"
+
+
+class Locked(RecordError):
+    status, code = 409, "locked"
+
+
+class Conflict(RecordError):
+    status, code = 409, "conflict"
+
+
+@dataclass
+class Verification:
+    hearing_id: str
+    entries: int
+    ok: bool
+    broken_seq: int | None = None
+    problem: str | None = None
+
+
+def record_digest(record: Record) -> str:
+    """SHA-256 of what is read back and signed: the record without its signatures, correction
+    requests and render time."""
+    body = record.model_dump(mode="json", exclude={"signatures", "correction_requests", "created_at"})
+    return sha256(canonical(body))
+
+
+def _line(row: UtteranceRow) -> dict:
+    return {k: getattr(row, k) for k in LINE_FIELDS}
+
+
+class RecordStore:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        migrate(self.engine)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._lock = threading.RLock()  # one writer per process; PostgreSQL also locks the hearing row
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing ----------------------------------------------------------------------------
+    def _hearing(self, s: Session, hearing_id: str, *, lock: bool = False) -> HearingRow:
+        q = select(HearingRow).where(HearingRow.id == hearing_id)
+        row = s.execute(q.with_for_update() if lock else q).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"no hearing {hearing_id!r}")
+        return row
+
+    def _append(self, s: Session, h: HearingRow, actor: str, kind: str, payload: dict, uid: str | None = None) -> None:
+        last = s.execute(select(EntryRow).where(EntryRow.hearing_id == h.id).order_by(EntryRow.seq.desc())
+                         .limit(1)).scalar_one_or_none()
+        seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+        at, body = utcnow().isoformat(timespec="milliseconds"), canonical(payload)
+        s.add(EntryRow(hearing_id=h.id, seq=seq, at=at, actor=actor, kind=kind, utterance_id=uid, payload=body,
+                       prev_hash=prev, hash=entry_hash(prev, seq, at, actor, kind, uid, body)))
+        if uid is not None and kind in LINE_KINDS:
+            row = s.get(UtteranceRow, (h.id, uid))
+            lines = {uid: _line(row)} if row else {}
+            apply(lines, kind, uid, json.loads(body))
+            if row is None:
+                row = UtteranceRow(hearing_id=h.id, id=uid)
+                s.add(row)
+            for k, v in lines[uid].items():
+                setattr(row, k, v)
+
+    def _write(self, hearing_id: str, actor: str, kind: str, payload: dict, uid: str | None = None, *,
+               signed_ok: bool = False, change=None) -> None:
+        with self._lock, self._session.begin() as s:
+            h = self._hearing(s, hearing_id, lock=True)
+            if h.status == "signed" and not signed_ok:
+                raise Locked(f"hearing {hearing_id} is signed: only correction requests (补正申请) can be added")
+            if change:
+                change(s, h)
+            self._append(s, h, actor, kind, payload, uid)
+
+    def create_hearing(self, *, actor: str, hearing_id: str | None = None, case_number: str | None = None,
+                       cause: str | None = None, court: str | None = None, parties: list[str] | None = None,
+                       title: str | None = None, courtroom: str | None = None, public: bool | None = True,
+                       scheduled_at=None, channels: dict[int, Role] | None = None, hotwords: list[str] | None = None,
+                       language: str = "zh", pipeline: Pipeline | None = None) -> Hearing:
+        hid = hearing_id or uuid.uuid4().hex[:12]
+        with self._lock, self._session.begin() as s:
+            if s.get(HearingRow, hid) is not None:
+                raise Conflict(f"hearing {hid!r} already exists")
+            case = None
+            if case_number:
+                case = s.execute(select(CaseRow).where(CaseRow.case_number == case_number)).scalar_one_or_none()
+                if case is None:
+                    case = CaseRow(case_number=case_number, cause=cause, court=court, parties=parties or [])
+                    s.add(case)
+                    s.flush()
+            chans = {str(c): Role(r).value for c, r in (channels or {}).items()}
+            h = HearingRow(id=hid, case_id=case.id if case else None, title=title, courtroom=courtroom, public=public,
+                           language=language, channels=chans, hotwords=list(hotwords or []),
+                           pipeline=pipeline.model_dump() if pipeline else {}, scheduled_at=scheduled_at)
+            s.add(h)
+            s.flush()
+            self._append(s, h, actor, "hearing_created", {
+                "case_number": case_number, "cause": cause, "court": court, "parties": parties or [], "title": title,
+                "courtroom": courtroom, "public": public, "channels": chans, "hotwords": list(hotwords or []),
+                "scheduled_at": scheduled_at.isoformat() if scheduled_at else None, "language": language})
+        return self.record(hid).hearing
+
+    def open_hearing(self, hearing_id: str, *, actor: str) -> None:
+        def change(s, h):
+            if h.status not in ("scheduled", "open"):
+                raise Conflict(f"hearing {hearing_id} is {h.status}")
+            h.status, h.opened_at = "open", h.opened_at or utcnow()
+        self._write(hearing_id, actor, "opened", {}, change=change)
+
+    def join_live(self, hearing_id: str, *, actor: str, pipeline: Pipeline | None = None) -> dt.datetime | None:
+        """A live source joins: the hearing is created if nobody scheduled it, opened if it was only
+        scheduled. Returns when it opened (the zero of hearing time), or None when this source opened
+        it (its first sample is the zero). Closed hearings refuse audio."""
+        with self._session() as s:
+            exists = s.get(HearingRow, hearing_id)
+        if exists is None:
+            try:
+                self.create_hearing(actor=actor, hearing_id=hearing_id, title=hearing_id, pipeline=pipeline)
+            except Conflict:
+                pass  # another channel of the same hearing created it first
+        with self._session() as s:
+            status = self._hearing(s, hearing_id).status
+        if status not in ("scheduled", "open"):
+            raise Locked(f"hearing {hearing_id} is {status}: it takes no more audio")
+        if pipeline:
+            self.set_pipeline(hearing_id, pipeline)
+        if status == "scheduled":
+            self.open_hearing(hearing_id, actor=actor)
+            return None
+        with self._session() as s:
+            opened = self._hearing(s, hearing_id).opened_at
+        return opened if opened.tzinfo else opened.replace(tzinfo=dt.timezone.utc)
+
+    def close_hearing(self, hearing_id: str, *, actor: str) -> None:
+        def change(s, h):
+            h.status, h.closed_at = "closed", utcnow()
+        self._write(hearing_id, actor, "closed", {}, change=change)
+
+    def set_pipeline(self, hearing_id: str, pipeline: Pipeline) -> None:
+        """Which models write this hearing's lines (recorded once, by the first live source)."""
+        with self._lock, self._session.begin() as s:
+            h = self._hearing(s, hearing_id)
+            if h.pipeline != pipeline.model_dump():
+                h.pipeline = pipeline.model_dump()
+
+    def add_participant(self, hearing_id: str, *, actor: str, role: Role, name: str | None = None,
+                        channel: int | None = None) -> Participant:
+        payload = {"name": name, "role": Role(role).value, "channel": channel}
+
+        def change(s, h):
+            s.add(ParticipantRow(hearing_id=h.id, name=name, role=Role(role).value, channel=channel))
+        self._write(hearing_id, actor, "participant_added", payload, change=change)
+        return Participant(name=name, role=role, channel=channel)
+
+    def interruption(self, hearing_id: str, *, actor: str, kind: str, at_ms: int, reason: str) -> None:
+        if kind not in ("paused", "resumed") or not reason.strip():
+            raise RecordError("an interruption is 'paused' or 'resumed' and needs a reason")
+        self._write(hearing_id, actor, "interruption", {"kind": kind, "at_ms": int(at_ms), "reason": reason})
+
+    # -- lines ------------------------------------------------------------------------------
+    def machine_final(self, hearing_id: str, u: Utterance, *, actor: str = "asr") -> None:
+        payload = {"text": u.text, "tokens": [t.model_dump() for t in u.tokens], "channel": u.channel,
+                   "start_ms": u.start_ms, "end_ms": u.end_ms, "speaker": u.speaker,
+                   "role": u.role.value if u.role else None, "participant": u.participant,
+                   "confidence": u.confidence, "language": u.language}
+        self._write(hearing_id, actor, "final", payload, u.id)
+
+    def relabel(self, hearing_id: str, uid: str, *, speaker: str, role: Role | None = None,
+                participant: str | None = None, actor: str = "diarizer") -> None:
+        self._write(hearing_id, actor, "relabel", {"speaker": speaker, "role": role.value if role else None,
+                                                   "participant": participant}, uid)
+
+    def edit(self, hearing_id: str, uid: str, text: str, *, actor: str, reason: str | None = None,
+             channel: int | None = None, start_ms: int | None = None, end_ms: int | None = None,
+             speaker: str | None = None) -> None:
+        """A clerk's correction; for a line whose final has not arrived, where it sits (rule 2)."""
+        before = self._current(hearing_id, uid, "text")
+        self._write(hearing_id, actor, "edit", {"before": before, "after": text, "reason": reason, "channel": channel,
+                                                "start_ms": start_ms, "end_ms": end_ms, "speaker": speaker}, uid)
+
+    def assign_speaker(self, hearing_id: str, uid: str, *, actor: str, speaker: str, role: Role | None = None,
+                       participant: str | None = None, reason: str | None = None) -> None:
+        before = self._current(hearing_id, uid, "speaker")
+        self._write(hearing_id, actor, "assign_speaker", {"before": before, "speaker": speaker, "reason": reason,
+                                                          "role": role.value if role else None,
+                                                          "participant": participant}, uid)
+
+    def confirm(self, hearing_id: str, uid: str, *, actor: str) -> None:
+        if self._current(hearing_id, uid, "text") is None:
+            raise NotFound(f"no line {uid!r} in hearing {hearing_id}")
+        self._write(hearing_id, actor, "confirm", {}, uid)
+
+    def _current(self, hearing_id: str, uid: str, field: str):
+        with self._session() as s:
+            row = s.get(UtteranceRow, (hearing_id, uid))
+            return getattr(row, field) if row else None
+
+    # -- sign-off ---------------------------------------------------------------------------
+    def sign(self, hearing_id: str, *, by: str, role: Role) -> str:
+        """Sign what was read back: the hearing must be closed; the first signature locks it."""
+        digest = record_digest(self.record(hearing_id))
+
+        def change(s, h):
+            if h.status not in ("closed", "signed"):
+                raise Conflict(f"hearing {hearing_id} is {h.status}: close it and read the record back before signing")
+            h.status = "signed"
+        self._write(hearing_id, by, "signed", {"by": by, "role": Role(role).value, "digest": digest},
+                    signed_ok=True, change=change)
+        return digest
+
+    def request_correction(self, hearing_id: str, *, by: str, text: str, reason: str, role: Role | None = None,
+                           utterance_id: str | None = None) -> None:
+        def change(s, h):
+            if h.status != "signed":
+                raise Conflict("before sign-off, correct the line itself; 补正申请 are for signed records")
+        self._write(hearing_id, by, "correction_request", {"utterance_id": utterance_id, "text": text,
+                                                          "reason": reason, "role": role.value if role else None},
+                    signed_ok=True, change=change)
+
+    # -- reading ----------------------------------------------------------------------------
+    def hearings(self) -> list[dict]:
+        with self._session() as s:
+            rows = s.execute(select(HearingRow).order_by(HearingRow.created_at)).scalars()
+            return [{"id": h.id, "title": h.title, "courtroom": h.courtroom, "status": h.status, "public": h.public}
+                    for h in rows]
+
+    def status(self, hearing_id: str) -> str:
+        with self._session() as s:
+            return self._hearing(s, hearing_id).status
+
+    def entries(self, hearing_id: str) -> list[EntryRow]:
+        with self._session() as s:
+            self._hearing(s, hearing_id)
+            return list(s.execute(select(EntryRow).where(EntryRow.hearing_id == hearing_id)
+                                  .order_by(EntryRow.seq)).scalars())
+
+    def record(self, hearing_id: str) -> Record:
+        with self._session() as s:
+            h = self._hearing(s, hearing_id)
+            case = s.get(CaseRow, h.case_id) if h.case_id else None
+            parts = s.execute(select(ParticipantRow).where(ParticipantRow.hearing_id == h.id)
+                              .order_by(ParticipantRow.id)).scalars()
+            rows = s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == h.id)).scalars()
+            utts = sorted((self._utterance(r) for r in rows), key=lambda u: (u.start_ms, u.channel, u.id))
+            entries = s.execute(select(EntryRow).where(EntryRow.hearing_id == h.id).order_by(EntryRow.seq)).scalars()
+            extra = _from_entries(list(entries))
+            participants = [Participant(name=p.name, role=Role(p.role), channel=p.channel) for p in parts]
+        hearing = Hearing(id=h.id, title=h.title, case_number=case.case_number if case else None,
+                          cause=case.cause if case else None, court=case.court if case else None,
+                          courtroom=h.courtroom, public=h.public, scheduled_at=h.scheduled_at,
+                          started_at=h.opened_at, closed_at=h.closed_at, language=h.language)
+        pipeline = Pipeline(**h.pipeline) if h.pipeline else Pipeline(engine="-", model="-", vad="-", diarizer="-")
+        source = Source(duration_ms=max((u.end_ms for u in utts), default=0), sample_rate=16000,
+                        channels=max(1, len(h.channels)))
+        return Record(hearing=hearing, source=source, pipeline=pipeline, participants=participants, utterances=utts,
+                      created_at=h.created_at, **extra)
+
+    @staticmethod
+    def _utterance(r: UtteranceRow) -> Utterance:
+        return Utterance(id=r.id, start_ms=r.start_ms, end_ms=max(r.start_ms, r.end_ms), channel=r.channel,
+                         speaker=r.speaker or "", role=Role(r.role) if r.role else None, text=r.text,
+                         tokens=[Token(**t) for t in r.tokens], language=r.language, confidence=r.confidence,
+                         status=UtteranceStatus(r.status), participant=r.participant,
+                         machine_text=r.machine_text if r.machine_text != r.text else None)
+
+    def verify(self, hearing_id: str) -> Verification:
+        """Check the chain link by link, then that the stored lines and participants are what the
+        ledger says, then that every signature still matches the record."""
+        entries = self.entries(hearing_id)
+        prev = GENESIS
+        for n, e in enumerate(entries, 1):
+            if e.seq != n or e.prev_hash != prev or entry_hash(prev, e.seq, e.at, e.actor, e.kind, e.utterance_id,
+                                                                 e.payload) != e.hash:
+                return Verification(hearing_id, len(entries), False, e.seq, f"ledger entry {e.seq} ({e.kind}) "
+                                    "does not match its hash chain: altered, inserted or removed")
+            prev = e.hash
+        lines: dict[str, dict] = {}
+        people = []
+        for e in entries:
+            payload = json.loads(e.payload)
+            apply(lines, e.kind, e.utterance_id, payload)
+            if e.kind == "participant_added":
+                people.append((payload["name"], payload["role"], payload["channel"]))
+        with self._session() as s:
+            rows = {r.id: _line(r) for r in s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == hearing_id))
+                    .scalars()}
+            stored_people = [(p.name, p.role, p.channel) for p in s.execute(
+                select(ParticipantRow).where(ParticipantRow.hearing_id == hearing_id).order_by(ParticipantRow.id)).scalars()]
+        for uid in sorted(set(lines) | set(rows)):
+            if lines.get(uid) != rows.get(uid):
+                last = max((e.seq for e in entries if e.utterance_id == uid), default=None)
+                return Verification(hearing_id, len(entries), False, last,
+                                    f"line {uid} differs from what the ledger records for it")
+        if stored_people != people:
+            return Verification(hearing_id, len(entries), False, None, "participants differ from the ledger")
+        status = "scheduled"
+        for e in entries:
+            status = {"opened": "open", "closed": "closed", "signed": "signed"}.get(e.kind, status)
+        if status != self.status(hearing_id):
+            return Verification(hearing_id, len(entries), False, len(entries),
+                                f"the hearing is marked {self.status(hearing_id)} but its ledger ends {status}: "
+                                "entries are missing from the end")
+        digest = record_digest(self.record(hearing_id))
+        for e in entries:
+            if e.kind == "signed" and json.loads(e.payload)["digest"] != digest:
+                return Verification(hearing_id, len(entries), False, e.seq,
+                                    f"the record no longer matches the digest signed at entry {e.seq}")
+        return Verification(hearing_id, len(entries), True)
+
+
+def _from_entries(entries: list[EntryRow]) -> dict:
+    """Corrections, interruptions, signatures and correction requests, in ledger order."""
+    out: dict[str, list] = {"corrections": [], "interruptions": [], "signatures": [], "correction_requests": []}
+    for e in entries:
+        p, at = json.loads(e.payload), e.at
+        if e.kind == "edit":
+            out["corrections"].append(Correction(utterance_id=e.utterance_id, at=at, by=e.actor, field="text",
+                                                 before=p["before"], after=p["after"], reason=p["reason"]))
+        elif e.kind == "assign_speaker":
+            out["corrections"].append(Correction(utterance_id=e.utterance_id, at=at, by=e.actor, field="speaker",
+                                                 before=p["before"], after=p["speaker"], reason=p.get("reason")))
+        elif e.kind == "interruption":
+            out["interruptions"].append(Interruption(at=at, at_ms=p["at_ms"], kind=p["kind"], reason=p["reason"],
+                                                     by=e.actor))
+        elif e.kind == "signed":
+            out["signatures"].append(Signature(by=p["by"], role=Role(p["role"]), at=at, digest=p["digest"]))
+        elif e.kind == "correction_request":
+            out["correction_requests"].append(CorrectionRequest(utterance_id=p["utterance_id"], at=at, by=e.actor,
+                                                                role=Role(p["role"]) if p["role"] else None,
+                                                                text=p["text"], reason=p["reason"]))
+    return out

@@ -1,0 +1,104 @@
+"""Exports into the e-case file: the printed 笔录 (DOCX, PDF), captions, and the verified package."""
+import datetime as dt
+import io
+import zipfile
+
+import docx
+import pypdf
+import pytest
+import srt
+import webvtt
+
+from courtscribe.records import formats, package
+from courtscribe.records.model import Role, Utterance
+from courtscribe.records.store import RecordStore
+
+TURNS = [("u1", 0, "现在开庭。", Role.presiding_judge), ("u2", 1, "原告代理人陈述诉讼请求。", Role.plaintiff_agent),
+         ("u3", 2, "被告对此有何意见？", Role.presiding_judge), ("u4", 3, "我方不同意原告的请求。", Role.defendant_agent)]
+
+
+@pytest.fixture
+def signed(tmp_path):
+    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    hid = "h-export"
+    store.create_hearing(actor="书记员甲", hearing_id=hid, case_number="(2026)京0105民初123号", cause="民间借贷纠纷",
+                         court="北京市朝阳区人民法院", courtroom="第三法庭", title="张三诉李四", public=False,
+                         scheduled_at=dt.datetime(2026, 11, 22, 1, 30, tzinfo=dt.timezone.utc))
+    store.open_hearing(hid, actor="书记员甲")
+    for role, name in [(Role.presiding_judge, "王法官"), (Role.clerk, "赵书记员"), (Role.plaintiff_agent, "陈律师"),
+                       (Role.defendant_agent, "刘律师")]:
+        store.add_participant(hid, actor="书记员甲", role=role, name=name)
+    for uid, i, text, role in TURNS:
+        store.machine_final(hid, Utterance(id=uid, start_ms=i * 4000, end_ms=i * 4000 + 3000, channel=i % 2,
+                                           speaker=role.label, role=role, text=text))
+    store.edit(hid, "u4", "我方不同意原告的全部请求。", actor="赵书记员", reason="漏字")
+    store.interruption(hid, actor="赵书记员", kind="paused", at_ms=9000, reason="休庭十分钟")
+    store.interruption(hid, actor="赵书记员", kind="resumed", at_ms=11000, reason="继续开庭")
+    store.close_hearing(hid, actor="赵书记员")
+    store.sign(hid, by="王法官", role=Role.presiding_judge)
+    store.request_correction(hid, by="刘律师", role=Role.defendant_agent, utterance_id="u4", text="应补充“及利息”",
+                             reason="表述不完整")
+    yield store.record(hid)
+    store.close()
+
+
+HEADER = ["北京市朝阳区人民法院", "(2026)京0105民初123号", "民间借贷纠纷", "第三法庭", "张三诉李四", "不公开审理",
+          "审判长王法官", "书记员赵书记员", "原告代理人陈律师", "被告代理人刘律师", "开庭时间", "闭庭时间"]
+
+
+def _expected_lines(record):
+    return ["审判长：现在开庭。", "原告代理人：原告代理人陈述诉讼请求。", "审判长：被告对此有何意见？",
+            "被告代理人：我方不同意原告的全部请求。（已更正）"]
+
+
+def test_docx_holds_every_header_field_turn_note_and_signature(signed):
+    d = docx.Document(io.BytesIO(formats.render(signed, "docx")))
+    cells = "\n".join(c.text for t in d.tables for row in t.rows for c in row.cells)
+    body = "\n".join(p.text for p in d.paragraphs)
+    for field in HEADER:
+        assert field in cells, field
+    for turn in _expected_lines(signed):
+        assert turn in body, turn
+    assert "暂停录音" in body and "休庭十分钟" in body and "恢复录音" in body
+    assert "“我方不同意原告的请求。” 更正为 “我方不同意原告的全部请求。”" in body
+    assert "补正申请" in body and "应补充“及利息”" in body
+    assert "审判长（签名）" in cells and "王法官" in cells and "书记员（签名）" in cells
+    assert signed.signatures[0].digest in body
+    assert body.index("现在开庭") < body.index("被告对此有何意见") < body.index("暂停录音") < body.index("我方不同意")
+
+
+def test_pdf_has_the_same_text(signed):
+    pdf = pypdf.PdfReader(io.BytesIO(formats.render(signed, "pdf")))
+    text = "".join(page.extract_text() for page in pdf.pages).replace("\n", "")
+    for field in HEADER:
+        assert field in text, field
+    for turn in _expected_lines(signed):
+        assert turn in text.replace(" ", ""), turn
+    assert "休庭十分钟" in text and signed.signatures[0].digest in text
+
+
+def test_captions_parse_back(signed):
+    subs = list(srt.parse(formats.render(signed, "srt")))
+    assert [s.content for s in subs] == [f"{u.speaker_label}：{u.text}" for u in signed.utterances]
+    vtt = webvtt.from_buffer(io.StringIO(formats.render(signed, "vtt")))
+    assert [c.voice for c in vtt.captions] == [u.speaker_label for u in signed.utterances]
+
+
+def test_package_manifest_verifies_and_a_tampered_file_is_found(signed, tmp_path, data_dir):
+    path = tmp_path / "卷宗.zip"
+    path.write_bytes(package.build(signed, [data_dir / "zh-smoke" / "news_kfc.wav"]))
+    assert package.verify(path) == []
+    names = set(zipfile.ZipFile(path).namelist())
+    assert {"record.json", "笔录.docx", "笔录.pdf", "record.srt", "record.vtt", "record.txt", "interruptions.json",
+            "audio/news_kfc.wav", "manifest.json"} == names
+    forged = tmp_path / "forged.zip"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(forged, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "record.json":
+                data = data.replace("全部请求".encode(), "部分请求".encode())
+            dst.writestr(name, data)
+    problems = package.verify(forged)
+    assert "record.json: SHA-256 differs from the manifest (altered)" in problems
+    assert "record.json no longer matches the digest it was signed with" in problems
+    assert package.verify(tmp_path / "nothing.zip")[0].startswith("not a readable ZIP package")

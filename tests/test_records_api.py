@@ -1,0 +1,80 @@
+"""The record store over HTTP, fed by a real live stream: what a clerk's screen and the e-case
+file system do against `make serve`."""
+import asyncio
+import io
+import json
+from urllib.parse import quote
+
+import docx
+import httpx
+import pytest
+import websockets
+
+from courtscribe.clients import stream_file
+from courtscribe.records import package
+
+pytestmark = pytest.mark.slow
+CLERK = {"X-Courtscribe-User": quote("赵书记员")}
+
+
+def ws(server, path):
+    return server.replace("http://", "ws://") + path
+
+
+def test_a_live_hearing_is_stored_corrected_signed_and_exported(server, data_dir, tmp_path):
+    api = f"{server}/v1/hearings"
+    r = httpx.post(api, headers=CLERK, json={"id": "h-api", "case_number": "(2026)京0105民初77号", "cause": "合同纠纷",
+                                              "court": "北京市朝阳区人民法院", "courtroom": "第一法庭", "title": "甲诉乙",
+                                              "channels": {"0": "presiding_judge"}})
+    assert r.status_code == 201, r.text
+    assert httpx.post(api, headers=CLERK, json={"id": "h-api"}).json()["detail"]["code"] == "conflict"
+    for role, name in [("presiding_judge", "王法官"), ("clerk", "赵书记员")]:
+        assert httpx.post(f"{api}/h-api/participants", headers=CLERK, json={"role": role, "name": name}).status_code == 201
+
+    result = asyncio.run(stream_file(ws(server, "/v1/stream"), data_dir / "zh-smoke" / "justice.wav", speed=0,
+                                     hearing_id="h-api", role="审判长"))
+    finals = [f["utterance"] for f in result.finals]
+    record = httpx.get(f"{api}/h-api").json()
+    assert [u["id"] for u in record["utterances"]] == [u["id"] for u in finals]  # stored before announced
+    assert [u["text"] for u in record["utterances"]] == [u["text"] for u in finals]
+    assert record["hearing"]["started_at"] and all(u["status"] == "final" for u in record["utterances"])
+
+    first, second = finals[0]["id"], finals[1]["id"]
+    r = httpx.patch(f"{api}/h-api/utterances/{first}", headers=CLERK, json={"text": "正是因为存在绝对正义，", "reason": "标点"})
+    assert r.status_code == 200 and r.json()["status"] == "edited" and r.json()["machine_text"] == finals[0]["text"]
+    r = httpx.patch(f"{api}/h-api/utterances/{second}", headers=CLERK,
+                    json={"speaker": "审判长", "role": "presiding_judge", "participant": "王法官"})
+    assert r.json()["speaker"] == "审判长"
+    assert httpx.post(f"{api}/h-api/utterances/{finals[-1]['id']}/confirm", headers=CLERK).json()["status"] == "confirmed"
+    assert httpx.post(f"{api}/h-api/interruptions", headers=CLERK,
+                      json={"kind": "paused", "at_ms": 12000, "reason": "休庭"}).status_code == 201
+    corrections = httpx.get(f"{api}/h-api/corrections").json()["corrections"]
+    assert [(c["field"], c["by"]) for c in corrections] == [("text", "赵书记员"), ("speaker", "赵书记员")]
+
+    assert httpx.post(f"{api}/h-api/signatures", json={"by": "王法官", "role": "审判长"}).status_code == 409  # open
+    assert httpx.post(f"{api}/h-api/close", headers=CLERK).json()["status"] == "closed"
+    signed = httpx.post(f"{api}/h-api/signatures", json={"by": "王法官", "role": "presiding_judge"})
+    assert signed.status_code == 201 and len(signed.json()["digest"]) == 64
+    late = httpx.patch(f"{api}/h-api/utterances/{first}", headers=CLERK, json={"text": "改"})
+    assert late.status_code == 409 and late.json()["detail"]["code"] == "locked"
+    assert httpx.post(f"{api}/h-api/correction-requests", headers={"X-Courtscribe-User": quote("乙方律师")},
+                      json={"text": "补充", "reason": "遗漏", "utterance_id": first}).status_code == 201
+    assert httpx.get(f"{api}/h-api/verify").json()["ok"] is True
+
+    d = docx.Document(io.BytesIO(httpx.get(f"{api}/h-api/export", params={"format": "docx"}).content))
+    body = "\n".join(p.text for p in d.paragraphs)
+    assert "正是因为存在绝对正义，（已更正）" in body and "补正申请" in body
+    pdf = httpx.get(f"{api}/h-api/export", params={"format": "pdf"})
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    zpath = tmp_path / "h-api.zip"
+    zpath.write_bytes(httpx.get(f"{api}/h-api/export", params={"format": "package"}).content)
+    assert package.verify(zpath) == []
+
+    async def into_closed():
+        async with websockets.connect(ws(server, "/v1/stream")) as sock:
+            await sock.send(json.dumps({"type": "start", "sample_rate": 16000, "hearing_id": "h-api"}))
+            return json.loads(await sock.recv())
+    refused = asyncio.run(into_closed())
+    assert refused["type"] == "error" and refused["code"] == "hearing_closed"
+    assert httpx.get(f"{api}/nope").json()["detail"]["code"] == "not_found"
+    assert "h-api" in [h["id"] for h in httpx.get(api).json()["data"]]

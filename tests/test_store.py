@@ -1,0 +1,167 @@
+"""The record store's rules, each against SQLite and a real PostgreSQL server."""
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from courtscribe.records.model import Role, Token, Utterance, UtteranceStatus
+from courtscribe.records.store import Conflict, Locked, NotFound, RecordStore
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'records.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    s = RecordStore(url)
+    yield s
+    s.close()
+
+
+def line(uid, text, start=0, end=1000, channel=0, speaker="说话人1", role=None):
+    return Utterance(id=uid, start_ms=start, end_ms=end, channel=channel, speaker=speaker, role=role, text=text,
+                     tokens=[Token(text=text[:1], start_ms=start, end_ms=min(end, start + 200), prob=0.9)],
+                     confidence=0.9, language="zh")
+
+
+@pytest.fixture
+def hearing(store):
+    hid = f"h-{uuid.uuid4().hex[:8]}"
+    store.create_hearing(actor="书记员甲", hearing_id=hid, case_number=f"(2026)京0105民初{uuid.uuid4().int % 10000}号",
+                         cause="民间借贷纠纷", court="北京市朝阳区人民法院", courtroom="第三法庭", title="张三诉李四",
+                         channels={0: Role.presiding_judge, 1: Role.plaintiff_agent})
+    store.open_hearing(hid, actor="书记员甲")
+    return hid
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    s = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    with s.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+
+
+def test_a_final_becomes_a_line_with_its_tokens(store, hearing):
+    store.machine_final(hearing, line("c0-a-0001", "现在开庭。", role=Role.presiding_judge, speaker="审判长"))
+    [u] = store.record(hearing).utterances
+    assert (u.text, u.status, u.speaker_label, u.machine_text) == ("现在开庭。", UtteranceStatus.final, "审判长", None)
+    assert u.tokens[0].text == "现" and store.verify(hearing).ok
+
+
+def test_a_human_edit_wins_over_a_later_final_and_the_machine_text_is_kept(store, hearing):
+    store.machine_final(hearing, line("u1", "现在开停"))
+    store.edit(hearing, "u1", "现在开庭。", actor="书记员甲", reason="同音字")
+    store.machine_final(hearing, line("u1", "现在开停了", end=1500))  # a late re-decode of the same line
+    [u] = store.record(hearing).utterances
+    assert u.text == "现在开庭。" and u.machine_text == "现在开停了" and u.status is UtteranceStatus.edited
+    assert u.end_ms == 1500  # times and tokens still come from the machine
+    [c] = store.record(hearing).corrections
+    assert (c.before, c.after, c.by, c.reason) == ("现在开停", "现在开庭。", "书记员甲", "同音字")
+
+
+def test_an_edit_before_the_final_arrives_is_not_lost(store, hearing):
+    store.edit(hearing, "u2", "原告代理人陈述诉讼请求。", actor="书记员甲", channel=1, start_ms=5000, end_ms=6000)
+    store.machine_final(hearing, line("u2", "原告代理人陈述诉讼请", start=5100, end=7000, channel=1))
+    [u] = store.record(hearing).utterances
+    assert u.text == "原告代理人陈述诉讼请求。" and u.machine_text == "原告代理人陈述诉讼请"
+    assert (u.start_ms, u.end_ms, u.channel) == (5100, 7000, 1)
+    assert store.verify(hearing).ok
+
+
+def test_a_speaker_set_by_the_clerk_survives_diarization_relabels(store, hearing):
+    store.machine_final(hearing, line("u3", "我方请求判令被告还款。", speaker="说话人2"))
+    store.assign_speaker(hearing, "u3", actor="书记员甲", speaker="原告代理人", role=Role.plaintiff_agent,
+                         participant="陈律师")
+    store.relabel(hearing, "u3", speaker="说话人3")
+    store.machine_final(hearing, line("u3", "我方请求判令被告还款。", speaker="说话人4"))
+    [u] = store.record(hearing).utterances
+    assert u.speaker == "原告代理人" and u.role is Role.plaintiff_agent and u.speaker_label == "原告代理人陈律师"
+    assert store.verify(hearing).ok
+
+
+def test_a_machine_relabel_applies_when_no_person_chose(store, hearing):
+    store.machine_final(hearing, line("u4", "好的。", speaker="说话人1"))
+    store.relabel(hearing, "u4", speaker="说话人2")
+    assert store.record(hearing).utterances[0].speaker == "说话人2"
+
+
+def test_confirmed_text_is_kept_against_a_later_final(store, hearing):
+    store.machine_final(hearing, line("u5", "被告是否到庭？"))
+    store.confirm(hearing, "u5", actor="书记员甲")
+    store.machine_final(hearing, line("u5", "被告是否到停"))
+    u = store.record(hearing).utterances[0]
+    assert u.text == "被告是否到庭？" and u.status is UtteranceStatus.confirmed
+    with pytest.raises(NotFound):
+        store.confirm(hearing, "no-such-line", actor="书记员甲")
+
+
+def test_sign_off_locks_the_record_and_only_correction_requests_follow(store, hearing):
+    store.add_participant(hearing, actor="书记员甲", role=Role.presiding_judge, name="王法官", channel=0)
+    store.machine_final(hearing, line("u6", "现在宣布闭庭。"))
+    store.interruption(hearing, actor="书记员甲", kind="paused", at_ms=500, reason="休庭十分钟")
+    with pytest.raises(Conflict):
+        store.sign(hearing, by="王法官", role=Role.presiding_judge)  # still open: not read back yet
+    with pytest.raises(Conflict):
+        store.request_correction(hearing, by="陈律师", text="x", reason="y")  # before sign-off: edit instead
+    store.close_hearing(hearing, actor="书记员甲")
+    digest = store.sign(hearing, by="王法官", role=Role.presiding_judge)
+    assert store.sign(hearing, by="书记员甲", role=Role.clerk) == digest
+    with pytest.raises(Locked):
+        store.edit(hearing, "u6", "改了", actor="书记员甲")
+    with pytest.raises(Locked):
+        store.machine_final(hearing, line("u7", "迟到的一句"))
+    store.request_correction(hearing, by="陈律师", role=Role.plaintiff_agent, utterance_id="u6",
+                             text="应为“现在宣布休庭”", reason="记录有误")
+    record = store.record(hearing)
+    assert record.utterances[0].text == "现在宣布闭庭。"  # the signed text stands
+    assert [r.text for r in record.correction_requests] == ["应为“现在宣布休庭”"]
+    assert [s.digest for s in record.signatures] == [digest, digest]
+    assert record.interruptions[0].reason == "休庭十分钟"
+    assert store.verify(hearing).ok
+
+
+def test_a_tampered_line_and_a_tampered_ledger_entry_are_found(store, hearing):
+    store.machine_final(hearing, line("u8", "我不认可这份证据。"))
+    store.machine_final(hearing, line("u9", "请出示原件。", start=2000, end=3000))
+    assert store.verify(hearing).ok
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE utterances SET text='我认可这份证据。' WHERE hearing_id=:h AND id='u8'"),
+                     {"h": hearing})
+    report = store.verify(hearing)
+    assert not report.ok and "u8" in report.problem and report.broken_seq == 3
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE utterances SET text='我不认可这份证据。' WHERE hearing_id=:h AND id='u8'"),
+                     {"h": hearing})
+        conn.execute(text("UPDATE ledger SET actor='someone else' WHERE hearing_id=:h AND seq=3"), {"h": hearing})
+    report = store.verify(hearing)
+    assert not report.ok and report.broken_seq == 3 and "hash chain" in report.problem
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM ledger WHERE hearing_id=:h AND seq=2"), {"h": hearing})
+    assert store.verify(hearing).broken_seq == 3  # a removed entry breaks the next link
+
+
+def test_entries_cut_from_the_end_of_a_signed_ledger_are_found(store, hearing):
+    """Removing the last entries leaves a valid chain; the hearing's state gives the cut away."""
+    store.machine_final(hearing, line("u10", "原告的诉讼请求不成立。"))
+    store.close_hearing(hearing, actor="书记员甲")
+    store.sign(hearing, by="王法官", role=Role.presiding_judge)
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM ledger WHERE hearing_id=:h AND kind='signed'"), {"h": hearing})
+    report = store.verify(hearing)
+    assert not report.ok and "missing from the end" in report.problem
+
+
+def test_unknown_hearings_and_duplicate_ids(store, hearing):
+    with pytest.raises(NotFound):
+        store.record("no-such-hearing")
+    with pytest.raises(Conflict):
+        store.create_hearing(actor="x", hearing_id=hearing)
+
+
+def test_joining_live_creates_opens_and_refuses_closed_hearings(store):
+    hid = f"live-{uuid.uuid4().hex[:6]}"
+    assert store.join_live(hid, actor="channel 0") is None  # this source opened it: its first sample is time 0
+    opened = store.record(hid).hearing.started_at
+    assert store.status(hid) == "open" and store.join_live(hid, actor="channel 1").replace(tzinfo=None) == \
+        opened.replace(tzinfo=None)
+    store.close_hearing(hid, actor="书记员甲")
+    with pytest.raises(Locked):
+        store.join_live(hid, actor="channel 0")
