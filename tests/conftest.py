@@ -46,14 +46,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """`courtscribe serve` in a real process on a free loopback port (2 live streams at most)."""
+def start_server(home: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """`courtscribe serve` in a real process on a free loopback port, data under ``home``."""
     port = free_port()
-    home = tmp_path_factory.mktemp("server")
-    log = open(home / "server.log", "w+")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COURTSCRIBE_MAX_STREAMS": "2", "COURTSCRIBE_IDLE_TIMEOUT_S": "5",
-           "COURTSCRIBE_DATA_DIR": str(home / "data")}
+    log = open(home / "server.log", "a+")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COURTSCRIBE_DATA_DIR": str(home / "data"), **env_extra}
     proc = subprocess.Popen([sys.executable, "-m", "courtscribe", "serve", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -64,16 +61,22 @@ def server(tmp_path_factory):
             pytest.fail(f"server exited: {log.read()}")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
+                return proc, url
         except httpx.HTTPError:
             time.sleep(0.3)
-    else:
-        pytest.fail("server did not start in 120 s")
+    proc.kill()
+    pytest.fail("server did not start in 120 s")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The service as `make serve` runs it (2 live streams at most, 5 s idle timeout)."""
+    home = tmp_path_factory.mktemp("server")
+    proc, url = start_server(home, COURTSCRIBE_MAX_STREAMS="2", COURTSCRIBE_IDLE_TIMEOUT_S="5")
     yield url
     proc.terminate()
     proc.wait(timeout=30)
-    log.seek(0)
-    assert "Traceback" not in log.read(), "the server logged a traceback"
+    assert "Traceback" not in (home / "server.log").read_text(), "the server logged a traceback"
 
 
 def _run_as_postgres(args: list, **kw) -> None:

@@ -7,17 +7,18 @@ now; issue 8's scoped tokens replace it with the token's identity.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Literal
-
 from urllib.parse import unquote
 
+import soundfile as sf
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from . import formats, package
+from . import archive, formats, package
 from .model import Pipeline, Record, Role
-from .store import RecordError, RecordStore
+from .store import NotFound, RecordError, RecordStore
 
 router = APIRouter(prefix="/v1/hearings", tags=["records"])
 MEDIA = {"json": "application/json", "txt": "text/plain; charset=utf-8", "srt": "text/plain; charset=utf-8",
@@ -157,6 +158,18 @@ def confirm_line(hearing_id: str, uid: str, request: Request, actor: str = Actor
 
 def _line(s: RecordStore, hearing_id: str, uid: str) -> dict:
     return next(u for u in s.record(hearing_id).utterances if u.id == uid).model_dump(mode="json")
+
+
+@router.get("/{hearing_id}/utterances/{uid}/audio")
+def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = 300) -> Response:
+    """The archived audio of one line (WAV), for click-to-replay on the clerk's screen."""
+    u = next((u for u in store(request).record(hearing_id).utterances if u.id == uid), None)
+    if u is None:
+        raise NotFound(f"no line {uid!r} in hearing {hearing_id}")
+    audio = archive.read(request.app.state.archive, hearing_id, u.channel, max(0, u.start_ms - pad_ms), u.end_ms + pad_ms)
+    buf = io.BytesIO()
+    sf.write(buf, audio, archive.SR, format="WAV", subtype="PCM_16")
+    return Response(buf.getvalue(), media_type="audio/wav")
 
 
 @router.get("/{hearing_id}/corrections")

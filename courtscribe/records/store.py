@@ -16,10 +16,32 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow, make_engine, migrate, utcnow
+from .db import (
+    CaseRow,
+    EntryRow,
+    HearingRow,
+    ParticipantRow,
+    UtteranceRow,
+    make_engine,
+    migrate,
+    utcnow,
+)
 from .ledger import GENESIS, apply, canonical, entry_hash, new_line, sha256
-from .model import (Correction, CorrectionRequest, Hearing, Interruption, Participant, Pipeline, Record, Role, Signature,
-                    Source, Token, Utterance, UtteranceStatus)
+from .model import (
+    Correction,
+    CorrectionRequest,
+    Hearing,
+    Interruption,
+    Participant,
+    Pipeline,
+    Record,
+    Role,
+    Signature,
+    Source,
+    Token,
+    Utterance,
+    UtteranceStatus,
+)
 
 LINE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm")
 LINE_FIELDS = tuple(new_line("x"))

@@ -15,7 +15,9 @@ from fastapi import FastAPI, WebSocket
 
 from ..asr.vad import FsmnVad
 from ..config import Settings, get_settings
+from ..logs import get_logger
 from ..records import api as records_api
+from ..records import archive
 from ..records.model import Pipeline
 from ..records.store import RecordError, RecordStore
 from ..transcribe import Components, load_components
@@ -26,6 +28,8 @@ from .hub import Hub
 from .jobs import Jobs
 from .live import Live, hearing_events, native_stream
 from .scheduler import DecodeScheduler
+
+log = get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None, components: Components | None = None,
@@ -47,8 +51,12 @@ def create_app(settings: Settings | None = None, components: Components | None =
         scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams)
         app.state.records = records or await asyncio.to_thread(RecordStore, settings.records_url)
         pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")
+        app.state.archive = settings.data_dir / "archive"
+        finished = await asyncio.to_thread(archive.recover, app.state.archive)  # segments a crash left open
+        if finished:
+            log.warning("finished audio segments left open by a crash", segments=len(finished))
         app.state.live = Live(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s,
-                              records=app.state.records, pipeline=pipeline)
+                              records=app.state.records, pipeline=pipeline, archive=app.state.archive)
         yield
         await app.state.jobs.close()
         await scheduler.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Awaitable, Callable
 
 import numpy as np
@@ -14,11 +15,21 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from ..asr.base import DecodeOptions, Engine
 from ..asr.vad import Vad
 from ..audio import pcm16_to_float
+from ..records.archive import ChannelRecorder
 from ..records.model import Pipeline, Utterance
 from ..records.store import Locked, RecordStore
 from .hub import Hub, SlowSubscriber
-from .protocol import (MAX_FRAME_BYTES, PROTOCOL, ErrorCode, KeepAlive, Start, Stop, StreamError, error_event,
-                       parse_control)
+from .protocol import (
+    MAX_FRAME_BYTES,
+    PROTOCOL,
+    ErrorCode,
+    KeepAlive,
+    Start,
+    Stop,
+    StreamError,
+    error_event,
+    parse_control,
+)
 from .scheduler import DecodeScheduler
 from .session import SessionConfig, StreamSession
 
@@ -35,6 +46,7 @@ class Live:
     hub: Hub
     idle_timeout_s: float = IDLE_TIMEOUT_S
     records: RecordStore | None = None  # where finals of streams that name a hearing are kept
+    archive: Path | None = None  # where their audio is kept
     pipeline: Pipeline | None = None
 
 
@@ -106,6 +118,8 @@ async def _join_hearing(live: Live, cfg: SessionConfig) -> None:
     async def store_final(u: Utterance) -> None:
         await asyncio.to_thread(records.machine_final, hearing_id, u)
     cfg.on_final = store_final
+    if live.archive is not None:
+        cfg.recorder = ChannelRecorder(live.archive, hearing_id, cfg.channel, cfg.offset_ms)
 
 
 async def close_session(live: Live, session: StreamSession | None) -> None:

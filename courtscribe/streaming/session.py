@@ -11,7 +11,7 @@ import itertools
 import secrets
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Protocol
 
 import numpy as np
 
@@ -38,6 +38,11 @@ class _Open:
     partial_text: str = ""
 
 
+class Recorder(Protocol):
+    def write(self, audio: np.ndarray) -> None: ...
+    def close(self) -> None: ...
+
+
 @dataclass
 class SessionConfig:
     hearing_id: str | None = None
@@ -47,6 +52,7 @@ class SessionConfig:
     options: DecodeOptions = field(default_factory=DecodeOptions)
     offset_ms: int = 0  # hearing time of the stream's first sample (a reconnect continues the timeline)
     on_final: Callable[[Utterance], Awaitable[None]] | None = None  # persists a final before it is announced
+    recorder: Recorder | None = None  # archives the raw audio as it arrives
 
 
 class StreamSession:
@@ -77,13 +83,19 @@ class StreamSession:
         with self._lock:
             self._buf = np.concatenate([self._buf, audio.astype(np.float32, copy=False)])
             self.samples += audio.size
-        events = await asyncio.to_thread(self.vad.feed, audio)
+        events = await asyncio.to_thread(self._take, audio)
         await self._handle_vad(events)
         if self._utt and not self._utt.closed:
             self._want_partial(self._utt)
         self._trim()
         while len(self._finals) >= MAX_PENDING_FINALS:
             await asyncio.wait(self._finals, return_when=asyncio.FIRST_COMPLETED)
+
+    def _take(self, audio: np.ndarray):
+        """In a worker thread: archive the audio first (it is court data), then run the VAD."""
+        if self.cfg.recorder is not None:
+            self.cfg.recorder.write(audio)
+        return self.vad.feed(audio)
 
     async def finish(self) -> list[Utterance]:
         """End of stream: flush the VAD, finalize the open utterance, wait for every final."""
@@ -93,6 +105,8 @@ class StreamSession:
             self._close(self.samples * 1000 // SR)
         if self._finals:
             await asyncio.gather(*self._finals, return_exceptions=True)
+        if self.cfg.recorder is not None:
+            await asyncio.to_thread(self.cfg.recorder.close)
         return self.utterances
 
     async def _handle_vad(self, events) -> None:

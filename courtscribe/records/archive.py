@@ -1,0 +1,120 @@
+"""The audio archive: every channel of a hearing kept as it arrives, crash-safe.
+
+Layout: ``DATA_DIR/archive/HEARING/chN/TTTTTTTTTTTT.flac``, one FLAC segment per ``segment_s``
+of audio, named by the hearing time (ms) of its first sample. The segment being recorded is raw
+PCM16 (``.part``) fsync'd at least every ``sync_s``: a FLAC header is only valid once a file is
+finished, raw PCM is valid up to its last synced byte. A finished segment is encoded to FLAC and
+renamed into place atomically; after a crash, ``recover`` finishes the leftover ``.part`` files.
+Every line's (channel, start_ms, end_ms) finds its audio here: ``read`` serves replay.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..audio import float_to_pcm16, pcm16_to_float
+
+SR = 16_000
+_SEGMENT = re.compile(r"^(\d{12})\.(flac|part)$")
+
+
+class ChannelRecorder:
+    def __init__(self, root: Path, hearing_id: str, channel: int, start_ms: int, *, segment_s: float = 60.0,
+                 sync_s: float = 2.0):
+        self.dir = Path(root) / hearing_id / f"ch{channel}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.segment_samples, self.sync_s = int(segment_s * SR), sync_s
+        self._next_ms = start_ms  # hearing time of the next sample to write
+        self._file = None
+        self._part: Path | None = None
+        self._in_segment = 0
+        self._synced = time.monotonic()
+
+    def write(self, audio: np.ndarray) -> None:
+        """Append 16 kHz float32 audio (called from a worker thread, never the event loop)."""
+        pcm = np.frombuffer(float_to_pcm16(audio), np.int16)
+        while pcm.size:
+            if self._file is None:
+                self._part = self.dir / f"{self._next_ms:012d}.part"
+                self._file = open(self._part, "ab")
+                self._in_segment = 0
+            take = pcm[:self.segment_samples - self._in_segment]
+            self._file.write(take.tobytes())
+            self._in_segment += take.size
+            self._next_ms += take.size * 1000 // SR
+            pcm = pcm[take.size:]
+            if self._in_segment >= self.segment_samples:
+                self._finish()
+        if self._file is not None and time.monotonic() - self._synced >= self.sync_s:
+            self._sync()
+
+    def _sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._synced = time.monotonic()
+
+    def _finish(self) -> None:
+        self._sync()
+        self._file.close()
+        finish_segment(self._part)
+        self._file, self._part = None, None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._finish()
+
+
+def finish_segment(part: Path) -> Path:
+    """``.part`` (raw PCM16) → ``.flac``, atomically; an empty part is just removed."""
+    data = part.read_bytes()
+    data = data[: len(data) // 2 * 2]
+    flac = part.with_suffix(".flac")
+    if data:
+        tmp = part.with_suffix(".flac.tmp")
+        sf.write(tmp, np.frombuffer(data, np.int16), SR, format="FLAC", subtype="PCM_16")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, flac)
+    part.unlink()
+    return flac
+
+
+def recover(root: Path) -> list[Path]:
+    """Finish the segments a crash left open (their audio up to the last sync is kept)."""
+    return [finish_segment(p) for p in sorted(Path(root).glob("*/ch*/*.part"))] if Path(root).is_dir() else []
+
+
+def segments(root: Path, hearing_id: str, channel: int) -> list[tuple[int, Path]]:
+    d = Path(root) / hearing_id / f"ch{channel}"
+    found = [(int(m.group(1)), p) for p in d.glob("*") if (m := _SEGMENT.match(p.name))] if d.is_dir() else []
+    return sorted(found)
+
+
+def read(root: Path, hearing_id: str, channel: int, start_ms: int, end_ms: int) -> np.ndarray:
+    """The archived audio of one channel between two hearing times (silence where none was recorded)."""
+    out = np.zeros(max(0, (end_ms - start_ms) * SR // 1000), np.float32)
+    for seg_ms, path in segments(root, hearing_id, channel):
+        if path.suffix == ".flac":
+            audio = sf.read(path, dtype="float32")[0]
+        else:  # being recorded: what has reached the disk so far
+            raw = path.read_bytes()
+            audio = pcm16_to_float(raw[: len(raw) // 2 * 2])
+        lo = (seg_ms - start_ms) * SR // 1000  # where the segment starts in ``out``
+        a, b = max(0, -lo), min(audio.size, out.size - lo)
+        if a < b:
+            out[lo + a: lo + b] = audio[a:b]
+    return out
+
+
+def recorded_ms(root: Path, hearing_id: str, channel: int) -> int:
+    """Hearing time up to which a channel's audio is on disk."""
+    end = 0
+    for seg_ms, path in segments(root, hearing_id, channel):
+        n = sf.info(path).frames if path.suffix == ".flac" else path.stat().st_size // 2
+        end = max(end, seg_ms + n * 1000 // SR)
+    return end

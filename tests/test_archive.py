@@ -1,0 +1,40 @@
+"""The audio archive: segments as audio arrives, fsync'd, FLAC when finished, recovered after a crash."""
+import numpy as np
+import soundfile as sf
+
+from courtscribe.audio import float_to_pcm16, pcm16_to_float
+from courtscribe.records import archive
+
+
+def _pcm_roundtrip(x):
+    return pcm16_to_float(float_to_pcm16(x))
+
+
+def test_segments_rotate_and_read_back_across_them(tmp_path):
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(16000 * 25) * 0.1).astype(np.float32)
+    rec = archive.ChannelRecorder(tmp_path, "h1", 2, start_ms=5000, segment_s=10)
+    for i in range(0, audio.size, 3200):
+        rec.write(audio[i:i + 3200])
+    kinds = [p.suffix for _, p in archive.segments(tmp_path, "h1", 2)]
+    assert kinds == [".flac", ".flac", ".part"]  # the third is still being recorded
+    assert archive.recorded_ms(tmp_path, "h1", 2) == 30000
+    got = archive.read(tmp_path, "h1", 2, 12000, 27000)  # spans all three segments, the open one too
+    np.testing.assert_array_equal(got, _pcm_roundtrip(audio[7 * 16000:22 * 16000]))
+    rec.close()
+    assert [(ms, p.name) for ms, p in archive.segments(tmp_path, "h1", 2)] == [
+        (5000, "000000005000.flac"), (15000, "000000015000.flac"), (25000, "000000025000.flac")]
+    assert sf.info(tmp_path / "h1" / "ch2" / "000000025000.flac").frames == 16000 * 5
+    before = archive.read(tmp_path, "h1", 2, 0, 6000)
+    assert not before[:16000 * 5].any() and before[16000 * 5:].any()  # silence where nothing was recorded
+
+
+def test_an_open_segment_left_by_a_crash_is_finished_on_recovery(tmp_path):
+    audio = (np.sin(np.arange(16000 * 3) / 10) * 0.3).astype(np.float32)
+    rec = archive.ChannelRecorder(tmp_path, "h2", 0, start_ms=0, sync_s=0)  # fsync every write
+    rec.write(audio)
+    del rec  # the process dies: no close()
+    finished = archive.recover(tmp_path)
+    assert [p.name for p in finished] == ["000000000000.flac"]
+    np.testing.assert_array_equal(archive.read(tmp_path, "h2", 0, 0, 3000), _pcm_roundtrip(audio))
+    assert archive.recover(tmp_path) == []
