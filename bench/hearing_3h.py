@@ -26,7 +26,6 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 from common import DATA, OUT, save, table  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
@@ -63,7 +62,7 @@ def main() -> None:
     store.open_hearing(hid, actor="bench")
     clip_ms, total_ms = len(clip) * 1000 // 16000, int(args.hours * 3600 * 1000)
     recorders = [archive.ChannelRecorder(work / "archive", hid, ch, 0) for ch in range(args.channels)]
-    samples, n_lines, rss, t0 = [], 0, [], time.perf_counter()
+    samples, n_lines, t0 = [], 0, time.perf_counter()
     loops = total_ms // clip_ms
     for k in tqdm(range(loops), desc="ingest", unit="clip"):
         base = k * clip_ms

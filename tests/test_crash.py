@@ -3,12 +3,13 @@ is in the record, the audio is there up to the last flush, and the hearing goes 
 import asyncio
 import os
 import signal
+import zipfile
 
 import httpx
 import pytest
 
 from courtscribe.clients import stream_file
-from courtscribe.records import archive
+from courtscribe.records import archive, package
 
 from conftest import start_server
 
@@ -56,6 +57,11 @@ def test_kill_9_mid_hearing_loses_no_final_and_no_flushed_audio(tmp_path, data_d
         assert len(lines) == len(stored) + len(again.finals) and "肯德基" in lines[-1]["text"]
         replay = httpx.get(f"{url}/v1/hearings/h-crash/utterances/{finals[0]['id']}/audio")
         assert replay.headers["content-type"] == "audio/wav" and len(replay.content) > 16000
+        zpath = tmp_path / "h-crash.zip"
+        zpath.write_bytes(httpx.get(f"{url}/v1/hearings/h-crash/export", params={"format": "package"}).content)
+        assert package.verify(zpath) == []
+        names = zipfile.ZipFile(zpath).namelist()
+        assert any(n.startswith("audio/ch0/") and n.endswith(".flac") for n in names), names
     finally:
         proc.terminate()
         proc.wait(timeout=30)

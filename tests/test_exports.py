@@ -86,11 +86,11 @@ def test_captions_parse_back(signed):
 
 def test_package_manifest_verifies_and_a_tampered_file_is_found(signed, tmp_path, data_dir):
     path = tmp_path / "卷宗.zip"
-    path.write_bytes(package.build(signed, [data_dir / "zh-smoke" / "news_kfc.wav"]))
+    path.write_bytes(package.build(signed, [("ch0/news_kfc.wav", data_dir / "zh-smoke" / "news_kfc.wav")]))
     assert package.verify(path) == []
     names = set(zipfile.ZipFile(path).namelist())
     assert {"record.json", "笔录.docx", "笔录.pdf", "record.srt", "record.vtt", "record.txt", "interruptions.json",
-            "audio/news_kfc.wav", "manifest.json"} == names
+            "audio/ch0/news_kfc.wav", "manifest.json"} == names
     forged = tmp_path / "forged.zip"
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(forged, "w") as dst:
         for name in src.namelist():

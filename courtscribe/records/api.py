@@ -194,7 +194,10 @@ def correction_request(hearing_id: str, body: CorrectionRequestIn, request: Requ
 def export(hearing_id: str, request: Request,
            format: Literal["json", "txt", "srt", "vtt", "docx", "pdf", "package"] = "docx") -> Response:
     record = store(request).record(hearing_id)
-    data = package.build(record) if format == "package" else formats.render(record, format)
+    if format == "package":
+        data = package.build(record, archive.hearing_files(request.app.state.archive, hearing_id))
+    else:
+        data = formats.render(record, format)
     ext = "zip" if format == "package" else format
     return Response(data, media_type=MEDIA[format],
                     headers={"Content-Disposition": f'attachment; filename="{hearing_id}.{ext}"'})

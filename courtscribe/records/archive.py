@@ -95,6 +95,12 @@ def segments(root: Path, hearing_id: str, channel: int) -> list[tuple[int, Path]
     return sorted(found)
 
 
+def hearing_files(root: Path, hearing_id: str) -> list[tuple[str, Path]]:
+    """Every finished segment of a hearing as (``chN/TTTT.flac``, path), for the e-case-file package."""
+    d = Path(root) / hearing_id
+    return [(str(p.relative_to(d)), p) for p in sorted(d.glob("ch*/*.flac"))] if d.is_dir() else []
+
+
 def read(root: Path, hearing_id: str, channel: int, start_ms: int, end_ms: int) -> np.ndarray:
     """The archived audio of one channel between two hearing times (silence where none was recorded)."""
     out = np.zeros(max(0, (end_ms - start_ms) * SR // 1000), np.float32)

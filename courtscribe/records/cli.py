@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from ..config import get_settings
-from . import formats, package
+from . import archive, formats, package
 from .model import Record, Role
 from .store import RecordError, RecordStore
 
@@ -102,7 +102,10 @@ def export(hearing: str, format: str = typer.Option("docx", "--format", "-f",
                                                     help="docx | pdf | json | txt | srt | vtt | package"),
            output: Path = typer.Option(None, "--output", "-o")) -> None:
     record = _run(_store().record, hearing)
-    data = package.build(record) if format == "package" else _run(formats.render, record, format)
+    if format == "package":
+        data = package.build(record, archive.hearing_files(get_settings().data_dir / "archive", hearing))
+    else:
+        data = _run(formats.render, record, format)
     if output:
         output.write_bytes(data if isinstance(data, bytes) else data.encode())
     elif isinstance(data, bytes):

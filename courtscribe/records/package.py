@@ -17,7 +17,8 @@ MANIFEST = "manifest.json"
 PACKAGE_SCHEMA = "courtscribe.package/1"
 
 
-def build(record: Record, audio: list[Path] | None = None) -> bytes:
+def build(record: Record, audio: list[tuple[str, Path]] | None = None) -> bytes:
+    """``audio``: (name inside ``audio/``, file) pairs, e.g. the hearing's archived FLAC segments."""
     files: dict[str, bytes] = {
         "record.json": formats.render(record, "json").encode(),
         "笔录.docx": formats.render(record, "docx"),
@@ -34,8 +35,8 @@ def build(record: Record, audio: list[Path] | None = None) -> bytes:
         for name, data in files.items():
             zf.writestr(name, data)
             entries[name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-        for path in audio or []:
-            name = f"audio/{path.name}"
+        for arcname, path in audio or []:
+            name = f"audio/{arcname}"
             zf.write(path, name, compress_type=zipfile.ZIP_STORED)  # FLAC is compressed already
             entries[name] = {"sha256": _file_sha256(path), "bytes": path.stat().st_size}
         manifest = {"schema": PACKAGE_SCHEMA, "hearing_id": record.hearing.id, "case_number": record.hearing.case_number,
