@@ -61,6 +61,8 @@ def transcribe(
     title: Optional[str] = typer.Option(None, help="Hearing title for the record header."),
     case_number: Optional[str] = typer.Option(None, help="案号"),
     progress: bool = typer.Option(True, "--progress/--quiet"),
+    store: Optional[str] = typer.Option(None, "--store", help="Also keep it in the record store as this hearing id "
+                                        "(lines, and the audio in the archive)."),
 ) -> None:
     """Transcribe a hearing recording into a time-aligned court record."""
     import uuid
@@ -88,11 +90,27 @@ def transcribe(
             options=DecodeOptions(language=lang, hotwords=tuple(hotword), beam_size=settings.beam_size))
     except (AudioError, ModelError) as err:
         _fail(str(err))
+    if store:
+        _keep(record, pcm, store)
     if output is None:
         sys.stdout.write(formats.render(record, format))  # type: ignore[arg-type]
     else:
         formats.write(record, format, output)
         typer.echo(f"wrote {output} ({len(record.utterances)} utterances)", err=True)
+
+
+def _keep(record, pcm, hearing_id: str) -> None:
+    from .records import archive
+    from .records.store import RecordError, RecordStore
+
+    settings = get_settings()
+    try:
+        RecordStore(settings.records_url).import_record(record, actor="courtscribe transcribe", hearing_id=hearing_id)
+    except RecordError as err:
+        _fail(str(err))
+    archive.store_recording(settings.data_dir / "archive", hearing_id,
+                            [pcm.channel(c) for c in range(pcm.channels)])
+    typer.echo(f"stored as hearing {hearing_id}", err=True)
 
 
 @models_app.command("list")

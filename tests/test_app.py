@@ -113,3 +113,23 @@ def test_queued_jobs_can_be_cancelled_and_unknown_jobs_are_404(server, data_dir)
     assert r.status_code == 404 and r.json()["detail"]["code"] == "no_such_job"
     bad = submit_job(server, data_dir / "README.md")
     assert bad.status_code == 400 and bad.json()["detail"]["code"] == "bad_audio"
+
+
+def test_a_job_can_become_a_hearing_in_the_record_store(server, data_dir):
+    import time
+
+    path = data_dir / "zh-smoke" / "news_kfc.wav"
+    with open(path, "rb") as f:
+        job = httpx.post(f"{server}/v1/jobs", files={"file": (path.name, f, "audio/wav")},
+                         data={"hearing_id": "h-from-job"}, timeout=60).json()
+    deadline = time.monotonic() + 120
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = httpx.get(f"{server}/v1/jobs/{job['id']}").json()
+    assert job["status"] == "done", job["error"]
+    record = httpx.get(f"{server}/v1/hearings/h-from-job").json()
+    assert "肯德基" in "".join(u["text"] for u in record["utterances"])
+    first = record["utterances"][0]["id"]
+    wav = httpx.get(f"{server}/v1/hearings/h-from-job/utterances/{first}/audio")
+    assert wav.status_code == 200 and len(wav.content) > 16000 * 2  # the line's audio, from the archive
+    assert httpx.get(f"{server}/v1/hearings/h-from-job/verify").json()["ok"] is True

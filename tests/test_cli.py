@@ -10,8 +10,8 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def run(*args, timeout=300):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def run(*args, timeout=300, **env_extra):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
     return subprocess.run([sys.executable, "-m", "courtscribe", *args], capture_output=True, text=True,
                           timeout=timeout, env=env)
 
@@ -83,3 +83,23 @@ def test_verify_reports_corruption(tmp_path):
                          capture_output=True, text=True, env=env)
     assert bad.returncode == 1
     assert "FAILED" in bad.stderr and "config.json: corrupt" in bad.stderr
+
+
+def test_transcribe_into_the_record_store_then_records_commands(data_dir, tmp_path):
+    env = {"COURTSCRIBE_DATA_DIR": str(tmp_path / "data")}
+    proc = run("transcribe", str(data_dir / "zh-smoke" / "news_kfc.wav"), "--store", "h-cli", "--quiet", "-f", "txt",
+               **env)
+    assert proc.returncode == 0, proc.stderr
+    assert "stored as hearing h-cli" in proc.stderr
+    assert run("records", "close", "h-cli", "--by", "书记员", **env).returncode == 0
+    signed = run("records", "sign", "h-cli", "--by", "王法官", "--role", "审判长", **env)
+    assert signed.returncode == 0 and len(signed.stdout.strip()) == 64
+    assert "chain intact" in run("records", "verify", "h-cli", **env).stdout
+    assert "肯德基" in run("records", "export", "h-cli", "-f", "txt", **env).stdout
+    package = tmp_path / "h-cli.zip"
+    assert run("records", "export", "h-cli", "-f", "package", "-o", str(package), **env).returncode == 0
+    assert "every file matches" in run("records", "verify-package", str(package), **env).stdout
+    refused = run("records", "edit", "h-cli", "u00001", "改", "--by", "x", **env)
+    assert refused.returncode == 2 and "signed" in refused.stderr
+    listing = run("records", "list", **env).stdout
+    assert listing.startswith("h-cli\tsigned")

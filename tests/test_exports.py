@@ -22,6 +22,7 @@ def signed(tmp_path):
     store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
     hid = "h-export"
     store.create_hearing(actor="书记员甲", hearing_id=hid, case_number="(2026)京0105民初123号", cause="民间借贷纠纷",
+                         parties=["原告张三", "被告李四"],
                          court="北京市朝阳区人民法院", courtroom="第三法庭", title="张三诉李四", public=False,
                          scheduled_at=dt.datetime(2026, 11, 22, 1, 30, tzinfo=dt.timezone.utc))
     store.open_hearing(hid, actor="书记员甲")
@@ -42,7 +43,7 @@ def signed(tmp_path):
     store.close()
 
 
-HEADER = ["北京市朝阳区人民法院", "(2026)京0105民初123号", "民间借贷纠纷", "第三法庭", "张三诉李四", "不公开审理",
+HEADER = ["北京市朝阳区人民法院", "(2026)京0105民初123号", "民间借贷纠纷", "原告张三、被告李四", "第三法庭", "张三诉李四", "不公开审理",
           "审判长王法官", "书记员赵书记员", "原告代理人陈律师", "被告代理人刘律师", "开庭时间", "闭庭时间"]
 
 

@@ -165,3 +165,19 @@ def test_joining_live_creates_opens_and_refuses_closed_hearings(store):
     store.close_hearing(hid, actor="书记员甲")
     with pytest.raises(Locked):
         store.join_live(hid, actor="channel 0")
+
+
+def test_a_transcribed_file_imports_as_a_hearing(store):
+    from courtscribe.records.model import Hearing, Participant, Pipeline, Record, Source
+
+    hid = f"file-{uuid.uuid4().hex[:6]}"
+    record = Record(hearing=Hearing(id=hid, title="录音", case_number=f"(2026)测{uuid.uuid4().int % 9999}号"),
+                    source=Source(duration_ms=9000, sample_rate=16000, channels=2),
+                    pipeline=Pipeline(engine="whisper", model="whisper-base", vad="silero", diarizer="channel"),
+                    participants=[Participant(name="王法官", role=Role.presiding_judge, channel=0)],
+                    utterances=[line("u00001", "现在开庭。"), line("u00002", "原告到庭。", 2000, 3000, channel=1)])
+    assert store.import_record(record, actor="courtscribe transcribe") == hid
+    stored = store.record(hid)
+    assert [u.text for u in stored.utterances] == ["现在开庭。", "原告到庭。"]
+    assert stored.pipeline.model == "whisper-base" and stored.participants[0].name == "王法官"
+    assert stored.hearing.case_number == record.hearing.case_number and store.verify(hid).ok

@@ -69,6 +69,15 @@ class ChannelRecorder:
             self._finish()
 
 
+def store_recording(root: Path, hearing_id: str, channels: list[np.ndarray], start_ms: int = 0) -> None:
+    """Archive a whole recording (a transcribed file) the way live audio is archived."""
+    for ch, audio in enumerate(channels):
+        rec = ChannelRecorder(root, hearing_id, ch, start_ms)
+        for i in range(0, audio.size, SR * 10):
+            rec.write(audio[i:i + SR * 10])
+        rec.close()
+
+
 def finish_segment(part: Path) -> Path:
     """``.part`` (raw PCM16) → ``.flac``, atomically; an empty part is just removed."""
     data = part.read_bytes()

@@ -119,12 +119,7 @@ def export(hearing: str, format: str = typer.Option("docx", "--format", "-f",
 def import_(record_json: Path, by: str = BY, hearing: str = typer.Option(None, help="Id (default: the record's).")) -> None:
     """Store a record written by `courtscribe transcribe -f json` as a hearing of its own."""
     record = _run(Record.model_validate_json, record_json.read_text())
-    store, hid = _store(), hearing or record.hearing.id
-    h = record.hearing
-    _run(store.create_hearing, actor=by, hearing_id=hid, case_number=h.case_number, cause=h.cause, court=h.court,
-         courtroom=h.courtroom, title=h.title, public=h.public, language=h.language, pipeline=record.pipeline)
-    for u in record.utterances:
-        store.machine_final(hid, u, actor=f"{record.pipeline.engine}/{record.pipeline.model}")
+    hid = _run(_store().import_record, record, actor=by, hearing_id=hearing)
     typer.echo(f"{hid}: {len(record.utterances)} lines")
 
 

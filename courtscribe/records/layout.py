@@ -45,7 +45,8 @@ def _names(record: Record, *roles: Role) -> str | None:
 def facts(record: Record) -> list[tuple[str, str]]:
     h = record.hearing
     public = None if h.public is None else ("公开审理" if h.public else "不公开审理")
-    rows = [("法院", h.court), ("案号", h.case_number), ("案由", h.cause), ("法庭", h.courtroom),
+    rows = [("法院", h.court), ("案号", h.case_number), ("案由", h.cause), ("当事人", "、".join(h.parties) or None),
+            ("法庭", h.courtroom),
             ("标题", h.title), ("开庭时间", minute(h.started_at)), ("闭庭时间", minute(h.closed_at)),
             ("审理方式", public), ("审判人员", _names(record, Role.presiding_judge, Role.judge, Role.juror)),
             ("书记员", _names(record, Role.clerk)),

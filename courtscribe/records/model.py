@@ -121,6 +121,7 @@ class Hearing(_Model):
     title: str | None = None
     case_number: str | None = Field(default=None, description="案号")
     cause: str | None = Field(default=None, description="案由")
+    parties: list[str] = Field(default_factory=list, description="The case's parties (当事人) as named in the case")
     court: str | None = None
     courtroom: str | None = None
     public: bool | None = Field(default=None, description="公开审理 (True) or 不公开 (False)")

@@ -214,6 +214,21 @@ class RecordStore:
             raise RecordError("an interruption is 'paused' or 'resumed' and needs a reason")
         self._write(hearing_id, actor, "interruption", {"kind": kind, "at_ms": int(at_ms), "reason": reason})
 
+    def import_record(self, record: Record, *, actor: str, hearing_id: str | None = None) -> str:
+        """A file transcription becomes a hearing of its own: its facts, participants and lines
+        (each line a ``final`` entry by the engine that wrote it)."""
+        h = record.hearing
+        hid = hearing_id or h.id
+        self.create_hearing(actor=actor, hearing_id=hid, case_number=h.case_number, cause=h.cause, court=h.court,
+                            parties=h.parties, courtroom=h.courtroom, title=h.title, public=h.public, language=h.language,
+                            pipeline=record.pipeline)
+        for p in record.participants:
+            self.add_participant(hid, actor=actor, role=p.role, name=p.name, channel=p.channel)
+        engine = f"{record.pipeline.engine}/{record.pipeline.model}"
+        for u in record.utterances:
+            self.machine_final(hid, u, actor=engine)
+        return hid
+
     # -- lines ------------------------------------------------------------------------------
     def machine_final(self, hearing_id: str, u: Utterance, *, actor: str = "asr") -> None:
         payload = {"text": u.text, "tokens": [t.model_dump() for t in u.tokens], "channel": u.channel,
@@ -304,6 +319,7 @@ class RecordStore:
             participants = [Participant(name=p.name, role=Role(p.role), channel=p.channel) for p in parts]
         hearing = Hearing(id=h.id, title=h.title, case_number=case.case_number if case else None,
                           cause=case.cause if case else None, court=case.court if case else None,
+                          parties=list(case.parties) if case else [],
                           courtroom=h.courtroom, public=h.public, scheduled_at=h.scheduled_at,
                           started_at=h.opened_at, closed_at=h.closed_at, language=h.language)
         pipeline = Pipeline(**h.pipeline) if h.pipeline else Pipeline(engine="-", model="-", vad="-", diarizer="-")

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..asr.base import DecodeOptions
 from ..audio import Audio, AudioError, decode
-from ..records import formats
+from ..records import archive, formats
 from ..records.model import Record
 from ..transcribe import transcribe_audio
 from .jobs import Job, JobStatus, QueueFull
@@ -84,8 +84,10 @@ async def _upload(request: Request, file: UploadFile) -> Audio:
         raise HTTPException(400, detail={"code": "bad_audio", "message": str(err)}) from None
 
 
-def _file_run(request: Request, audio: Audio, filename: str | None, language: str | None, prompt: str | None):
-    """The pipeline call for one upload, its engine work routed through the live scheduler."""
+def _file_run(request: Request, audio: Audio, filename: str | None, language: str | None, prompt: str | None,
+              hearing_id: str | None = None):
+    """The pipeline call for one upload, its engine work routed through the live scheduler; with a
+    ``hearing_id`` the record and its audio are also kept in the record store and archive."""
     comp, live, settings = request.app.state.components, request.app.state.live, request.app.state.settings
     loop = asyncio.get_running_loop()
     options = DecodeOptions(language=language or settings.language,
@@ -96,8 +98,14 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
 
     def run(on_progress=None) -> Record:
         # one window at a time: the scheduler decodes file windows singly anyway, and progress moves
-        return transcribe_audio(audio, comp, options=options, source_path=filename, decode=decode_windows,
-                                on_progress=on_progress, batch=1)
+        record = transcribe_audio(audio, comp, options=options, source_path=filename, decode=decode_windows,
+                                  on_progress=on_progress, batch=1)
+        if hearing_id:
+            request.app.state.records.import_record(record, actor=f"job {filename or ''}".strip(),
+                                                    hearing_id=hearing_id)
+            archive.store_recording(request.app.state.archive, hearing_id,
+                                    [audio.channel(c) for c in range(audio.channels)])
+        return record
     return run
 
 
@@ -114,11 +122,13 @@ async def transcriptions(request: Request, file: UploadFile = File(...), model: 
 
 @router.post("/v1/jobs", status_code=202)
 async def create_job(request: Request, file: UploadFile = File(...), language: str | None = Form(None),
-                     prompt: str | None = Form(None)) -> JSONResponse:
-    """Queue a long recording; the answer names the job to poll at ``GET /v1/jobs/{id}``."""
+                     prompt: str | None = Form(None),
+                     hearing_id: str | None = Form(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")) -> JSONResponse:
+    """Queue a long recording; the answer names the job to poll at ``GET /v1/jobs/{id}``. With
+    ``hearing_id`` the finished record becomes that hearing in the record store."""
     audio = await _upload(request, file)
     try:
-        job = request.app.state.jobs.submit(_file_run(request, audio, file.filename, language, prompt),
+        job = request.app.state.jobs.submit(_file_run(request, audio, file.filename, language, prompt, hearing_id),
                                             filename=file.filename, audio_s=audio.duration_ms / 1000)
     except QueueFull as err:
         raise HTTPException(503, detail={"code": "busy", "message": str(err)}) from None
