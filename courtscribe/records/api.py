@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from . import archive, formats, package
 from .model import Pipeline, Record, Role
-from .store import NotFound, RecordError, RecordStore
+from .store import RecordError, RecordStore
 
 router = APIRouter(prefix="/v1/hearings", tags=["records"])
 MEDIA = {"json": "application/json", "txt": "text/plain; charset=utf-8", "srt": "text/plain; charset=utf-8",
@@ -157,15 +157,13 @@ def confirm_line(hearing_id: str, uid: str, request: Request, actor: str = Actor
 
 
 def _line(s: RecordStore, hearing_id: str, uid: str) -> dict:
-    return next(u for u in s.record(hearing_id).utterances if u.id == uid).model_dump(mode="json")
+    return s.line(hearing_id, uid).model_dump(mode="json")
 
 
 @router.get("/{hearing_id}/utterances/{uid}/audio")
 def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = 300) -> Response:
     """The archived audio of one line (WAV), for click-to-replay on the clerk's screen."""
-    u = next((u for u in store(request).record(hearing_id).utterances if u.id == uid), None)
-    if u is None:
-        raise NotFound(f"no line {uid!r} in hearing {hearing_id}")
+    u = store(request).line(hearing_id, uid)
     audio = archive.read(request.app.state.archive, hearing_id, u.channel, max(0, u.start_ms - pad_ms), u.end_ms + pad_ms)
     buf = io.BytesIO()
     sf.write(buf, audio, archive.SR, format="WAV", subtype="PCM_16")

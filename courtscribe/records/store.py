@@ -328,6 +328,16 @@ class RecordStore:
         return Record(hearing=hearing, source=source, pipeline=pipeline, participants=participants, utterances=utts,
                       created_at=h.created_at, **extra)
 
+    def line(self, hearing_id: str, uid: str) -> Utterance:
+        """One line as the record shows it, without rebuilding the whole record (a clerk's edit or
+        replay click on a 3-hour hearing would otherwise load thousands of lines)."""
+        with self._session() as s:
+            self._hearing(s, hearing_id)
+            row = s.get(UtteranceRow, (hearing_id, uid))
+            if row is None:
+                raise NotFound(f"no line {uid!r} in hearing {hearing_id}")
+            return self._utterance(row)
+
     @staticmethod
     def _utterance(r: UtteranceRow) -> Utterance:
         return Utterance(id=r.id, start_ms=r.start_ms, end_ms=max(r.start_ms, r.end_ms), channel=r.channel,
