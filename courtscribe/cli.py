@@ -22,6 +22,19 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+ENGINE_HELP = ("whisper (embedded, CPU) or funasr (production Paraformer 2-pass; models from COURTSCRIBE_MODEL_DIR). "
+               "Default: COURTSCRIBE_ENGINE or whisper.")
+
+
+def _settings(engine: str | None):
+    settings = get_settings()
+    if engine is None:
+        return settings
+    if engine not in ("whisper", "funasr"):
+        _fail(f"unknown engine {engine!r}: choose whisper (embedded) or funasr (production)")
+    return settings.model_copy(update={"engine": engine})
+
+
 def _parse_speakers(value: str):
     if value == "auto":
         return "auto"
@@ -63,6 +76,7 @@ def transcribe(
     progress: bool = typer.Option(True, "--progress/--quiet"),
     store: Optional[str] = typer.Option(None, "--store", help="Also keep it in the record store as this hearing id "
                                         "(lines, and the audio in the archive)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help=ENGINE_HELP),
 ) -> None:
     """Transcribe a hearing recording into a time-aligned court record."""
     import uuid
@@ -73,7 +87,7 @@ def transcribe(
     from .records import Hearing, formats
     from .transcribe import load_components, transcribe_audio
 
-    settings = get_settings()
+    settings = _settings(engine)
     configure(settings.log_level if progress else "WARNING", settings.log_format)
     if format not in formats.FORMATS:
         _fail(f"unknown format {format!r}; choose one of {', '.join(formats.FORMATS)}")
@@ -88,7 +102,7 @@ def transcribe(
             pcm, comp, speakers=n_speakers, roles=roles, source_path=str(audio), progress=progress,
             hearing=Hearing(id=uuid.uuid4().hex[:12], title=title or audio.stem, case_number=case_number, language=lang),
             options=DecodeOptions(language=lang, hotwords=tuple(hotword), beam_size=settings.beam_size))
-    except (AudioError, ModelError) as err:
+    except (AudioError, ModelError, ValueError) as err:
         _fail(str(err))
     if store:
         _keep(record, pcm, store)
@@ -217,13 +231,14 @@ def stream_cmd(
 
 
 @app.command()
-def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None)) -> None:
+def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None),
+          engine: Optional[str] = typer.Option(None, "--engine", help=ENGINE_HELP)) -> None:
     """Run the HTTP service on the configured engine (embedded Whisper by default)."""
     import uvicorn
 
     from .streaming.app import create_app
 
-    settings = get_settings()
+    settings = _settings(engine)
     configure(settings.log_level, settings.log_format)
     uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level.lower())

@@ -33,8 +33,19 @@ class Settings(BaseSettings):
     device: str = "cpu"
     cpu_threads: int = Field(default=2, ge=1)
     beam_size: int = Field(default=5, ge=1, le=10)
-    max_segment_s: float = Field(default=30.0, gt=1.0,
-                                 description="Longest stretch the engine decodes at once; longer VAD segments are split.")
+    max_segment_s: float | None = Field(default=None, gt=1.0, description=(
+        "Longest stretch the engine decodes at once; longer VAD segments are split. Default: the engine's "
+        "own limit (30 s, Whisper's window; 60 s for FunASR)."))
+    itn: bool = Field(default=True, description="Inverse text normalization of FunASR output (二零二四年 → 2024年).")
+    fp16: bool = Field(default=False, description="Half precision for FunASR models on a CUDA device.")
+    lexicon_file: Path | None = Field(default=None, description=(
+        "Court-wide legal lexicon, one term per line: hotwords for every hearing."))
+    final_batch: int = Field(default=8, ge=1, le=64, description="Most finals decoded in one engine call.")
+    final_wait_ms: int = Field(default=0, ge=0, le=200, description=(
+        "How long the decode worker waits for more finals to batch with the first (0: take what is queued). "
+        "A few ms helps a GPU serving many streams."))
+    model_fetch: bool = Field(default=False, description=(
+        "Download missing production models from ModelScope at start-up (needs the hub; off: no outbound calls)."))
     host: str = "127.0.0.1"
     port: int = 8000
     log_format: str = Field(default="console", pattern="^(console|json)$")
@@ -46,6 +57,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description=(
         "SQLAlchemy URL of the record store, e.g. postgresql+psycopg://user@host/courtscribe; "
         "default: SQLite (WAL) at DATA_DIR/courtscribe.db."))
+
+    @property
+    def segment_s(self) -> float:
+        return self.max_segment_s or (60.0 if self.engine == "funasr" else 30.0)
 
     @property
     def records_url(self) -> str:

@@ -66,13 +66,32 @@ def load_engine(settings: Settings, registry: Registry) -> Engine:
 
         return WhisperEngine(registry.resolve("whisper-base"), device=settings.device,
                              cpu_threads=settings.cpu_threads)
-    raise ValueError(f"unknown engine {settings.engine!r}: the embedded engine is 'whisper'")
+    if settings.engine == "funasr":
+        from .asr.funasr_engine import FunasrEngine
+
+        online, offline, punc = (_production_model(registry, n, settings.model_fetch)
+                                 for n in ("paraformer-zh-streaming", "paraformer-zh", "ct-punc"))
+        return FunasrEngine(online, offline, punc, device=settings.device, fp16=settings.fp16,
+                            cpu_threads=settings.cpu_threads, use_itn=settings.itn, max_batch=settings.final_batch)
+    raise ValueError(f"unknown engine {settings.engine!r}: choose whisper (embedded) or funasr (production)")
+
+
+def _production_model(registry: Registry, name: str, fetch: bool):
+    """The local copy of a production model; downloaded first only when court IT allowed it."""
+    from .models import ModelError
+
+    try:
+        return registry.resolve(name)
+    except ModelError:
+        if not fetch:
+            raise
+        return registry.fetch(name)
 
 
 def load_vad(settings: Settings, registry: Registry) -> Vad:
     from .asr.vad import FsmnVad, SileroVad
 
-    max_ms = int(settings.max_segment_s * 1000)
+    max_ms = int(settings.segment_s * 1000)
     if settings.vad == "fsmn-vad":
         name = "fsmn-vad" if settings.model_dir and (settings.model_dir / "fsmn-vad").is_dir() else "fsmn-vad-embedded"
         return FsmnVad(registry.resolve(name), max_segment_ms=max_ms, device=settings.device)
@@ -114,7 +133,7 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
     started = time.perf_counter()
     if audio.channels == 1 and speakers != 1:
         comp.warm_speaker_encoder()
-    max_ms = int(comp.settings.max_segment_s * 1000)
+    max_ms = int(comp.settings.segment_s * 1000)
     total_s = audio.channels * audio.frames / audio.sample_rate
     bar = tqdm(total=total_s, unit="s", desc="speech detection", disable=not progress,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")

@@ -31,6 +31,17 @@ CLASS_MODULES = {
     "FSMN": "funasr.models.fsmn_vad_streaming.encoder",
     "WavFrontend": "funasr.frontends.wav_frontend",
     "WavFrontendOnline": "funasr.frontends.wav_frontend",
+    "ParaformerStreaming": "funasr.models.paraformer_streaming.model",
+    "SeacoParaformer": "funasr.models.seaco_paraformer.model",
+    "Paraformer": "funasr.models.paraformer.model",
+    "SANMEncoder": "funasr.models.sanm.encoder",
+    "SANMEncoderChunkOpt": "funasr.models.scama.encoder",
+    "ParaformerSANMDecoder": "funasr.models.paraformer.decoder",
+    "CifPredictorV2": "funasr.models.paraformer.cif_predictor",
+    "CifPredictorV3": "funasr.models.bicif_paraformer.cif_predictor",
+    "CTTransformer": "funasr.models.ct_transformer.model",
+    "CharTokenizer": "funasr.tokenizer.char_tokenizer",
+    "SpecAugLFR": "funasr.models.specaug.specaug",
 }
 
 

@@ -296,6 +296,18 @@ class RecordStore:
             return [{"id": h.id, "title": h.title, "courtroom": h.courtroom, "status": h.status, "public": h.public}
                     for h in rows]
 
+    def vocabulary(self, hearing_id: str) -> list[str]:
+        """What the engine should be biased towards in this hearing: its hotwords, the case's
+        parties and 案由, and the participants' names."""
+        with self._session() as s:
+            h = self._hearing(s, hearing_id)
+            case = s.get(CaseRow, h.case_id) if h.case_id else None
+            names = s.execute(select(ParticipantRow.name).where(ParticipantRow.hearing_id == hearing_id)).scalars()
+            words = list(h.hotwords or []) + list(case.parties or [] if case else []) + [n for n in names if n]
+            if case and case.cause:
+                words.append(case.cause)
+            return words
+
     def status(self, hearing_id: str) -> str:
         with self._session() as s:
             return self._hearing(s, hearing_id).status

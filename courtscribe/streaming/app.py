@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 import numpy as np
 from fastapi import FastAPI, WebSocket
 
+from ..asr.hotwords import load_lexicon
 from ..asr.vad import FsmnVad
 from ..config import Settings, get_settings
 from ..logs import get_logger
@@ -47,8 +48,9 @@ def create_app(settings: Settings | None = None, components: Components | None =
         # Live streams use the streaming FSMN-VAD whatever VAD files use.
         vad = comp.vad if isinstance(comp.vad, FsmnVad) else await asyncio.to_thread(
             FsmnVad, comp.registry.resolve("fsmn-vad-embedded"), max_end_silence_ms=settings.stream_vad_silence_ms,
-            max_segment_ms=int(settings.max_segment_s * 1000), device=settings.device)
-        scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams)
+            max_segment_ms=int(settings.segment_s * 1000), device=settings.device)
+        scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams, final_batch=settings.final_batch,
+                                     final_wait_ms=settings.final_wait_ms)
         app.state.records = records or await asyncio.to_thread(RecordStore, settings.records_url)
         pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")
         app.state.archive = settings.data_dir / "archive"
@@ -56,7 +58,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
         if finished:
             log.warning("finished audio segments left open by a crash", segments=len(finished))
         app.state.live = Live(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s,
-                              records=app.state.records, pipeline=pipeline, archive=app.state.archive)
+                              records=app.state.records, pipeline=pipeline, archive=app.state.archive,
+                              lexicon=load_lexicon(settings.lexicon_file), max_segment_ms=int(settings.segment_s * 1000))
         yield
         await app.state.jobs.close()
         await scheduler.close()

@@ -15,6 +15,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..asr.base import DecodeOptions
+from ..asr.hotwords import merge
 from ..audio import Audio, AudioError, decode
 from ..records import archive, formats
 from ..records.model import Record
@@ -91,7 +92,7 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
     comp, live, settings = request.app.state.components, request.app.state.live, request.app.state.settings
     loop = asyncio.get_running_loop()
     options = DecodeOptions(language=language or settings.language,
-                            hotwords=tuple(w for w in (prompt or "").split() if w), beam_size=settings.beam_size)
+                            hotwords=merge((prompt or "").split(), live.lexicon), beam_size=settings.beam_size)
 
     def decode_windows(pieces, opts):
         return asyncio.run_coroutine_threadsafe(live.scheduler.file_windows(pieces, opts), loop).result()

@@ -15,6 +15,7 @@ import re
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
+from ..asr.hotwords import HotwordError, parse_weighted
 from ..asr.text import join_pieces
 from ..asr.vad import decode_windows
 from ..audio import SAMPLE_RATE, AudioError, decode, pcm16_to_float, resample
@@ -27,20 +28,13 @@ _PUNCT = "，。？！、；：,.?!;:"
 MAX_OFFLINE_BYTES = 512 << 20
 
 
-def parse_hotwords(value) -> tuple[str, ...]:
-    """FunASR sends hotwords as a JSON string ``{"word": weight}`` (or space-separated words)."""
-    if not value:
-        return ()
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return tuple(w for w in re.split(r"\s+", value) if w)
-    if isinstance(value, dict):
-        return tuple(str(k) for k in value)
-    if isinstance(value, list):
-        return tuple(str(v) for v in value)
-    return ()
+def parse_hotwords(value) -> tuple[tuple[str, ...], str | None]:
+    """FunASR sends hotwords as a JSON string ``{"word": weight}`` (or space-separated words).
+    Returns the usable words and, when some entries were refused, why."""
+    try:
+        return tuple(parse_weighted(value)), None
+    except HotwordError as err:
+        return tuple(err.usable), str(err)
 
 
 def timestamp(tokens: list[Token]) -> str:
@@ -78,7 +72,7 @@ class _Config:
         self.audio_fs = int(data.get("audio_fs", 16000) or 16000)
         if self.audio_fs not in SAMPLE_RATES:
             raise StreamError("bad_sample_rate", f"audio_fs {self.audio_fs} is not supported", fatal=True)
-        self.hotwords = parse_hotwords(data.get("hotwords"))
+        self.hotwords, self.hotword_problem = parse_hotwords(data.get("hotwords"))
 
 
 async def funasr_stream(ws: WebSocket, live: Live) -> None:
@@ -124,6 +118,9 @@ async def funasr_stream(ws: WebSocket, live: Live) -> None:
                     continue
                 if cfg is None:
                     cfg = _Config(data)
+                    if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
+                        await _send(ws, {"mode": cfg.mode, "wav_name": cfg.wav_name, "text": "", "is_final": False,
+                                         "timestamp": "[]", "stamp_sents": [], "warning": cfg.hotword_problem})
                     if cfg.mode != "offline":
                         session = await open_session(live, SessionConfig(
                             options=DecodeOptions(hotwords=cfg.hotwords)), emit)
@@ -167,7 +164,7 @@ async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> None
                          "timestamp": "[]", "stamp_sents": [], "error": str(err)})
         return
     spans = await asyncio.to_thread(live.vad.segments, audio)
-    windows = decode_windows(spans, max_ms=30_000, total_ms=audio.size * 1000 // SAMPLE_RATE)
+    windows = decode_windows(spans, max_ms=live.max_segment_ms, total_ms=audio.size * 1000 // SAMPLE_RATE)
     pieces = [(audio[s * SAMPLE_RATE // 1000: e * SAMPLE_RATE // 1000], s) for s, e in windows]
     hyps = [h for group in (await live.scheduler.final(pieces, DecodeOptions(hotwords=cfg.hotwords)) if pieces else [])
             for h in group]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -13,6 +13,7 @@ import soxr
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..asr.base import DecodeOptions, Engine
+from ..asr.hotwords import merge
 from ..asr.vad import Vad
 from ..audio import pcm16_to_float
 from ..records.archive import ChannelRecorder
@@ -48,6 +49,8 @@ class Live:
     records: RecordStore | None = None  # where finals of streams that name a hearing are kept
     archive: Path | None = None  # where their audio is kept
     pipeline: Pipeline | None = None
+    lexicon: tuple[str, ...] = ()  # the court-wide legal lexicon: hotwords of every stream
+    max_segment_ms: int = 30_000  # the engine's longest decode window
 
 
 class PcmInput:
@@ -97,15 +100,18 @@ async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Aw
     before they are announced and its times continue the hearing's timeline."""
     sid = live.scheduler.admit()
     try:
+        vocabulary: list[str] = []
         if live.records is not None and cfg.hearing_id:
-            await _join_hearing(live, cfg)
+            vocabulary = await _join_hearing(live, cfg)
+        cfg.options = replace(cfg.options, hotwords=merge(cfg.options.hotwords, vocabulary, live.lexicon))
     except BaseException:
         live.scheduler.release(sid)
         raise
     return StreamSession(live.engine, live.vad, live.scheduler, sid, cfg, emit)
 
 
-async def _join_hearing(live: Live, cfg: SessionConfig) -> None:
+async def _join_hearing(live: Live, cfg: SessionConfig) -> list[str]:
+    """Join the hearing in the store; returns its vocabulary (hotwords, parties, names, 案由)."""
     records, hearing_id = live.records, cfg.hearing_id
     try:
         opened = await asyncio.to_thread(records.join_live, hearing_id, actor=f"channel {cfg.channel}",
@@ -120,6 +126,7 @@ async def _join_hearing(live: Live, cfg: SessionConfig) -> None:
     cfg.on_final = store_final
     if live.archive is not None:
         cfg.recorder = ChannelRecorder(live.archive, hearing_id, cfg.channel, cfg.offset_ms)
+    return await asyncio.to_thread(records.vocabulary, hearing_id)
 
 
 async def close_session(live: Live, session: StreamSession | None) -> None:

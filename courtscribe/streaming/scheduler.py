@@ -2,8 +2,9 @@
 
 Engine work is CPU-bound: on a 2-core machine two decodes at once only slow each other, so all
 streams share one worker (``workers`` for a GPU). Finals go first and are batched across streams
-into one engine call; partials are coalesced per stream (a stream has at most one partial queued,
-which decodes all the audio that arrived meanwhile) and served round-robin. File transcriptions
+into one engine call (optionally waiting ``final_wait_ms`` for more to join); partials are
+coalesced per stream (a stream has at most one partial queued, which decodes all the audio that
+arrived meanwhile) and served round-robin. File transcriptions
 come last, one speech window per turn, so an uploaded recording never holds up a live screen for
 more than one window's decode. Admission is bounded:
 past ``max_streams`` a new stream is told "busy" instead of slowing everyone down.
@@ -36,8 +37,10 @@ class _Partial:
 
 
 class DecodeScheduler:
-    def __init__(self, engine: Engine, *, max_streams: int = 8, final_batch: int = 8, workers: int = 1):
+    def __init__(self, engine: Engine, *, max_streams: int = 8, final_batch: int = 8, workers: int = 1,
+                 final_wait_ms: int = 0):
         self.engine, self.max_streams, self.final_batch, self.workers = engine, max_streams, final_batch, workers
+        self.final_wait_s = final_wait_ms / 1000
         self._finals: deque[_Final] = deque()
         self._files: deque[_Final] = deque()
         self._partials: dict[str, _Partial] = {}
@@ -129,6 +132,8 @@ class DecodeScheduler:
             self.stats["file_windows"] += 1
 
     async def _run_finals(self) -> None:
+        if self.final_wait_s and len(self._finals) < self.final_batch:
+            await asyncio.sleep(self.final_wait_s)  # dynamic batching: let other streams' finals join
         first = self._finals.popleft()
         batch = [first]
         for job in list(self._finals):  # same options (language, hotwords) decode together

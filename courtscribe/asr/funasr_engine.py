@@ -1,0 +1,265 @@
+"""The production engine: FunASR's streaming Paraformer (online pass) and SeACo-Paraformer-large
+(offline pass) with CT-Transformer punctuation and inverse text normalization.
+
+Same :class:`Engine` interface as the embedded Whisper engine, so ``--engine funasr`` changes
+nothing else. The 2-pass split is FunASR's own: partials from the streaming model every 600 ms chunk
+(its encoder/decoder caches kept per stream), and at each VAD endpoint the utterance re-decoded by
+the large model with character timestamps, then punctuated and normalized.
+
+Batching: ``transcribe_many`` decodes the finals of many streams in one forward call (the decode
+scheduler collects them); FunASR's own runtime decodes one utterance at a time. Online chunks are
+not batched: each stream's cache has batch size one in FunASR's streaming model.
+
+Models load through :func:`courtscribe.asr.funasr_loader.auto_model` from local directories
+(ModelScope downloads or the GPU image's baked-in copies). Tests load random-weight models of the
+same classes through this very code (``courtscribe.models.random_init``).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..records.model import Token
+from .base import DecodeOptions, Engine, EngineStream, Hypothesis
+from .funasr_loader import auto_model
+from .hotwords import PartialBiaser, clean
+from .itn import itn
+from .text import join_pieces
+
+SR = 16_000
+MIN_SAMPLES = 1_600  # under 100 ms the frontend yields no frame: nothing to decode
+SENTENCE_END = "。？！?!"
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    """FunASR's streaming knobs: [0, 10, 5] = 600 ms chunks with 300 ms look-ahead."""
+
+    chunk_size: tuple[int, int, int] = (0, 10, 5)
+    encoder_chunk_look_back: int = 4
+    decoder_chunk_look_back: int = 1
+
+    @property
+    def chunk_samples(self) -> int:
+        return self.chunk_size[1] * 960
+
+
+class _Model:
+    """One FunASR AutoModel and the lock its calls need (AutoModel keeps per-call settings on itself,
+    and SeACo keeps the hotword list on the model)."""
+
+    def __init__(self, path: Path, **kwargs):
+        self.path = Path(path)
+        self.auto = auto_model(self.path, **kwargs)
+        self.lock = threading.Lock()
+
+    def generate(self, data, **kwargs) -> list[dict]:
+        with self.lock:
+            return self.auto.generate(input=data, **kwargs)
+
+
+def _exact_batching(model) -> None:
+    """Make a batched offline pass give what one-at-a-time gives (to float tolerance).
+
+    FunASR pads a batch to its longest piece and leaves encoder output in the padding: the CIF
+    predictor's convolution then reads it at each shorter piece's last frame (its last token
+    changes), and the timestamp predictor's BLSTM runs backwards from the padded end (its times
+    change). Zeroing the padding is what a lone piece sees; timestamps are predicted per piece on
+    its own frames (a small network next to the encoder and decoder).
+    """
+    import torch
+
+    encode, timestamps = model.encode, getattr(model, "calc_predictor_timestamp", None)
+
+    def masked_encode(speech, speech_lengths, *args, **kwargs):
+        out, lens = encode(speech, speech_lengths, *args, **kwargs)
+        enc = out[0] if isinstance(out, tuple) else out
+        if enc.size(0) > 1:
+            keep = torch.arange(enc.size(1), device=enc.device)[None, :] < lens[:, None]
+            enc = enc * keep[..., None].to(enc.dtype)
+            out = (enc, *out[1:]) if isinstance(out, tuple) else enc
+        return out, lens
+
+    def per_piece_timestamps(encoder_out, encoder_out_lens, token_num):
+        if encoder_out.size(0) == 1:
+            return timestamps(encoder_out, encoder_out_lens, token_num)
+        parts = [timestamps(encoder_out[i:i + 1, :n], encoder_out_lens[i:i + 1], token_num[i:i + 1])
+                 for i, n in enumerate(encoder_out_lens.tolist())]
+        return tuple(_pad_stack([p[k][0] for p in parts]) for k in range(len(parts[0])))
+
+    model.encode = masked_encode
+    if timestamps is not None:
+        model.calc_predictor_timestamp = per_piece_timestamps
+
+
+def pack(lengths: list[int], max_batch: int, max_padding: float) -> list[list[int]]:
+    """Indices grouped into batches of similar length. A batch costs about its size times its
+    longest piece, so a piece joins the current batch (shortest first) only while the padding stays
+    under ``max_padding`` of the real audio: on a CPU, batching 2 s with 20 s utterances is slower
+    than decoding them apart (bench/funasr_engine.py); equal lengths batch ~2× faster even there."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for i in order:
+        n = lengths[i]
+        if current and (len(current) >= max_batch or (len(current) + 1) * n > (1 + max_padding) * (total + n)):
+            batches.append(current)
+            current, total = [], 0
+        current.append(i)
+        total += n
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _pad_stack(rows):
+    import torch
+
+    width = max(r.size(0) for r in rows)
+    return torch.stack([torch.nn.functional.pad(r, (0, width - r.size(0))) for r in rows])
+
+
+class FunasrEngine(Engine):
+    name = "funasr"
+
+    def __init__(self, online_dir: Path, offline_dir: Path, punc_dir: Path | None = None, *, device: str = "cpu",
+                 fp16: bool = False, cpu_threads: int = 2, use_itn: bool = True, max_batch: int = 16,
+                 max_padding: float = 0.25, streaming: StreamingConfig = StreamingConfig()):
+        if fp16 and not device.startswith("cuda"):
+            raise ValueError("fp16 needs a CUDA device")
+        # Dither is a training-time augmentation, and the streaming model's published config leaves
+        # it at FunASR's default (on): inference must be deterministic, so it is off here.
+        common = dict(device=device, ncpu=cpu_threads, fp16=fp16, frontend_conf={"dither": 0.0})
+        self.online = _Model(online_dir, **common)
+        self.offline = _Model(offline_dir, **common)
+        _exact_batching(self.offline.auto.model)
+        self.punc = _Model(punc_dir, device=device, ncpu=cpu_threads) if punc_dir else None
+        self.device, self.fp16, self.use_itn, self.streaming = device, fp16, use_itn, streaming
+        self.max_batch, self.max_padding = max_batch, max_padding
+        self.model_name = f"{Path(offline_dir).name}+{Path(online_dir).name}" + (f"+{Path(punc_dir).name}" if punc_dir else "")
+        punc_list = self.punc.auto.model.punc_list if self.punc else []
+        self._no_punc = {i for i, p in enumerate(punc_list) if p in ("_", "<unk>")}
+        self._punc_list = punc_list
+
+    # -- offline pass -------------------------------------------------------------------------
+    def transcribe(self, audio: np.ndarray, *, offset_ms: int = 0,
+                   options: DecodeOptions = DecodeOptions()) -> list[Hypothesis]:
+        return self.transcribe_many([(audio, offset_ms)], options)[0]
+
+    def transcribe_many(self, pieces: list[tuple[np.ndarray, int]],
+                        options: DecodeOptions = DecodeOptions()) -> list[list[Hypothesis]]:
+        """The given pieces in as few forward calls as padding allows (see :func:`pack`); results
+        in the order given."""
+        out: list[list[Hypothesis]] = [[] for _ in pieces]
+        todo = [i for i, (a, _) in enumerate(pieces) if a.size >= MIN_SAMPLES]
+        hotword = " ".join(clean(options.hotwords)) or None
+        for idx in pack([pieces[i][0].size for i in todo], self.max_batch, self.max_padding):
+            idx = [todo[k] for k in idx]
+            results = self.offline.generate([pieces[i][0].astype(np.float32, copy=False) for i in idx],
+                                            batch_size=len(idx), hotword=hotword, disable_pbar=True)
+            if not results:  # FunASR returns nothing when no piece of the batch holds a token
+                continue
+            if len(results) != len(idx):
+                raise RuntimeError(f"FunASR returned {len(results)} results for a batch of {len(idx)}")
+            for i, result in zip(idx, results):
+                out[i] = self._sentences(result, pieces[i][1])
+        return out
+
+    def _sentences(self, result: dict, offset_ms: int) -> list[Hypothesis]:
+        """Timestamped characters → punctuation → sentence hypotheses in absolute time."""
+        words = result.get("text", "").split()
+        stamps = result.get("timestamp") or []
+        if not words:
+            return []
+        if len(stamps) != len(words):  # no per-token times: spread the tokens evenly over the stamps' span
+            lo, hi = (stamps[0][0], stamps[-1][1]) if stamps else (0, 0)
+            step = (hi - lo) / len(words)
+            stamps = [[int(lo + k * step), int(lo + (k + 1) * step)] for k in range(len(words))]
+        tokens = [Token(text=w, start_ms=offset_ms + int(s), end_ms=offset_ms + int(e)) for w, (s, e) in zip(words, stamps)]
+        marks = self._punctuate(words)
+        sentences, current = [], []
+        for tok, mark in zip(tokens, marks):
+            current.append(tok.model_copy(update={"text": tok.text + mark}) if mark else tok)
+            if mark and mark in SENTENCE_END:
+                sentences.append(current)
+                current = []
+        if current:
+            sentences.append(current)
+        return [self._hypothesis(s) for s in sentences]
+
+    def _punctuate(self, words: list[str]) -> list[str]:
+        """The punctuation mark after each word ('' for none), from CT-Transformer's per-word classes."""
+        if self.punc is None:
+            return [""] * len(words)
+        # A list, not a bare string: FunASR reads a bare string that names a file or URL as one.
+        [res] = self.punc.generate([" ".join(words)], disable_pbar=True) or [{}]
+        classes = res.get("punc_array")
+        classes = classes.tolist() if classes is not None else []
+        if len(classes) != len(words):
+            return [""] * len(words)
+        return ["" if c in self._no_punc else self._punc_list[c] for c in classes]
+
+    def _hypothesis(self, tokens: list[Token]) -> Hypothesis:
+        text = join_pieces([t.text for t in tokens])
+        return Hypothesis(text=itn(text) if self.use_itn else text, start_ms=tokens[0].start_ms,
+                          end_ms=tokens[-1].end_ms, tokens=tokens, language="zh")
+
+    # -- online pass --------------------------------------------------------------------------
+    def open_stream(self, *, offset_ms: int = 0, options: DecodeOptions = DecodeOptions()) -> EngineStream:
+        return ParaformerStream(self, offset_ms, options)
+
+    def online_chunk(self, chunk: np.ndarray, cache: dict, *, is_final: bool) -> str:
+        s = self.streaming
+        [res] = self.online.generate(chunk.astype(np.float32, copy=False), cache=cache, is_final=is_final,
+                                     chunk_size=list(s.chunk_size), encoder_chunk_look_back=s.encoder_chunk_look_back,
+                                     decoder_chunk_look_back=s.decoder_chunk_look_back, disable_pbar=True) or [{}]
+        return res.get("text", "")
+
+
+class ParaformerStream(EngineStream):
+    """Online pass for one audio source: 600 ms chunks through the streaming model, its cache kept
+    across chunks; the text so far, hotword-biased, is the partial."""
+
+    def __init__(self, engine: FunasrEngine, offset_ms: int, options: DecodeOptions):
+        self.engine, self.options, self.offset_ms = engine, options, offset_ms
+        self.bias = PartialBiaser(clean(options.hotwords))
+        self._reset()
+
+    def _reset(self) -> None:
+        self.cache: dict = {}
+        self._pending = np.zeros(0, np.float32)
+        self._audio: list[np.ndarray] = []
+        self._samples = 0
+        self._text = ""
+
+    def accept(self, audio: np.ndarray) -> Hypothesis | None:
+        audio = audio.astype(np.float32, copy=False)
+        self._audio.append(audio)
+        self._samples += audio.size
+        self._pending = np.concatenate([self._pending, audio])
+        step = self.engine.streaming.chunk_samples
+        if self._pending.size < step:
+            return None
+        n = self._pending.size // step * step
+        chunk, self._pending = self._pending[:n], self._pending[n:]
+        self._text += self.engine.online_chunk(chunk, self.cache, is_final=False)
+        return self._partial()
+
+    def _partial(self) -> Hypothesis | None:
+        if not self._text:
+            return None
+        end = self.offset_ms + self._samples * 1000 // SR
+        return Hypothesis(text=self.bias(join_pieces([self._text])), start_ms=self.offset_ms, end_ms=end,
+                          language="zh", is_final=False)
+
+    def finalize(self) -> list[Hypothesis]:
+        """The utterance's accurate pass (offline model), then a fresh cache for the next one."""
+        audio = np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
+        hyps = self.engine.transcribe(audio, offset_ms=self.offset_ms, options=self.options)
+        self.offset_ms += self._samples * 1000 // SR
+        self._reset()
+        return hyps

@@ -1,0 +1,134 @@
+"""Hotwords: the names and terms a hearing must get right, from every source, made safe for engines.
+
+Sources, merged in this order: the session's own list, the hearing's list, the case's parties and
+participants' names, the 案由, and a court-wide legal lexicon file. Engines receive plain words:
+FunASR's SeACo-Paraformer treats a hotword string ending in ``.txt`` as a file to read and one
+starting with ``http`` as a URL to download, so only word-shaped entries ever reach it.
+
+Streaming Paraformer ignores hotwords, so partials go through :class:`PartialBiaser`: a stretch of
+the partial that sounds the same as a hotword (same toneless pinyin, allowing the usual
+Mandarin confusions zh/z, ch/c, sh/s, n/l, -ng/-n) is replaced by the hotword. Cheap enough for
+every 600 ms chunk, and names show correctly while people speak.
+"""
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+MAX_HOTWORDS = 200
+_WORD = re.compile(r"^[\w\u3400-\u4dbf\u4e00-\u9fff·\-'.]{1,32}$")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+class HotwordError(ValueError):
+    """A hotword list cannot be used as given; ``usable`` keeps the entries that were fine."""
+
+    def __init__(self, message: str, usable: dict[str, float] | None = None):
+        super().__init__(message)
+        self.usable = usable or {}
+
+
+def parse_weighted(value) -> dict[str, float]:
+    """FunASR's hotword forms: a JSON object ``{"word": weight}`` (as a string or parsed), a JSON
+    list, or space-separated words (weight 1). Weights must be numbers: FunASR's own C++ server
+    silently drops a string weight such as ``"20"``; we say so instead."""
+    if value is None or value == "" or value == {}:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {w: 1.0 for w in value.split()}
+    if isinstance(value, list):
+        value = {str(v): 1.0 for v in value}
+    if not isinstance(value, dict):
+        raise HotwordError("hotwords must be a JSON object {\"word\": weight}, a list, or space-separated words")
+    out: dict[str, float] = {}
+    bad = []
+    for word, weight in value.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            bad.append(f"{word!r}: {weight!r}")
+        else:
+            out[str(word)] = float(weight)
+    if bad:
+        raise HotwordError(f"hotword weights must be numbers, e.g. {{\"张三\": 20}}; not used: {', '.join(bad)} "
+                           "(FunASR's own server drops these silently)", out)
+    return out
+
+
+def clean(words) -> tuple[str, ...]:
+    """Word-shaped, de-duplicated, at most MAX_HOTWORDS, order kept. Anything else is dropped."""
+    out: dict[str, None] = {}
+    for w in words:
+        w = str(w).strip()
+        if not w or not _WORD.match(w) or w.lower().startswith("http") or w.lower().endswith(".txt"):
+            continue
+        out.setdefault(w)
+        if len(out) >= MAX_HOTWORDS:
+            break
+    return tuple(out)
+
+
+def load_lexicon(path: Path | None) -> tuple[str, ...]:
+    """A court-wide legal lexicon: one term per line (an optional weight after it), ``#`` comments."""
+    if path is None:
+        return ()
+    terms = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            terms.append(line.split()[0])
+    return clean(terms)
+
+
+def merge(*sources) -> tuple[str, ...]:
+    """Every source's words, earlier sources first (a session's own words win the size limit)."""
+    return clean(w for src in sources for w in (src or ()))
+
+
+# -- partials ---------------------------------------------------------------------------------
+_FUZZY = [("zh", "z"), ("ch", "c"), ("sh", "s"), ("ang", "an"), ("eng", "en"), ("ing", "in")]
+
+
+def _fold(syllable: str) -> str:
+    s = syllable.replace("l", "n") if syllable.startswith("l") else syllable
+    for a, b in _FUZZY:
+        s = s.replace(a, b)
+    return s
+
+
+@lru_cache(maxsize=8192)
+def _sound(ch: str) -> str:
+    """Toneless, confusion-folded pinyin of one character (the character itself if not Chinese)."""
+    if not _CJK.match(ch):
+        return ch
+    from pypinyin import Style, lazy_pinyin
+
+    return _fold(lazy_pinyin(ch, style=Style.NORMAL)[0])
+
+
+class PartialBiaser:
+    """Replaces stretches of a partial that sound like a hotword with the hotword itself."""
+
+    def __init__(self, hotwords: tuple[str, ...]):
+        # Longest first, so 张三丰 wins over 张三. Only Chinese words of 2+ characters: a single
+        # character matches far too often.
+        words = sorted((w for w in hotwords if len(w) >= 2 and all(_CJK.match(c) for c in w)), key=len, reverse=True)
+        self.words = [(w, tuple(_sound(c) for c in w)) for w in words]
+
+    def __call__(self, text: str) -> str:
+        if not self.words or not text:
+            return text
+        chars = list(text)
+        sounds = [_sound(c) for c in chars]
+        fixed = [False] * len(chars)
+        for word, sound in self.words:
+            n = len(sound)
+            for i in range(len(chars) - n + 1):
+                if any(fixed[i:i + n]) or tuple(sounds[i:i + n]) != sound:
+                    continue
+                chars[i:i + n] = list(word)
+                fixed[i:i + n] = [True] * n
+        return "".join(chars)

@@ -1,0 +1,65 @@
+"""Inverse text normalization for the record: 二零二四年三月五日 → 2024年3月5日, 第一百零三条 → 第103条.
+
+FunASR's models write numbers as spoken Chinese. WeNet's WeTextProcessing FSTs (the ``wetext``
+runtime, grammars inside its wheel) do the context-aware part (一下, 第一被告 stay as they are);
+their written forms are a web style (2024/03/05, ¥125000, 03:15:00p.m., 123.5m) that a 笔录 does
+not use, so each span is re-written in court style by its type, or left as spoken where a court
+record keeps words (times of day, fractions, units).
+"""
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+
+_DIGITS = re.compile(r"\d+")
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _normalizer():
+    from wetext import Normalizer
+
+    return Normalizer(lang="zh", operator="itn")
+
+
+def _date(spoken: str, written: str) -> str:
+    parts = [str(int(p)) for p in _DIGITS.findall(written)]
+    units = [u for u in "年月日" if u in spoken]
+    if len(parts) != len(units):
+        return spoken
+    return "".join(p + u for p, u in zip(parts, units))
+
+
+def _money(spoken: str, written: str) -> str:
+    amount = written.lstrip("¥$€£")
+    if not re.fullmatch(r"\d+(\.\d+)?", amount) or not spoken.endswith("元"):
+        return spoken
+    return amount + "元"
+
+
+def _span(kind: str, spoken: str, written: str) -> str:
+    if kind == "date":
+        return _date(spoken, written)
+    if kind == "money":
+        return _money(spoken, written)
+    if kind in ("time", "fraction") or re.search(r"[A-Za-z]", written):
+        return spoken  # 下午三点十五分, 四分之三, 米/公斤: a record keeps the words
+    return written
+
+
+def itn(text: str) -> str:
+    """Court-style written form of a spoken-form sentence (unchanged when nothing applies)."""
+    if not text or not re.search(r"[零〇一二两三四五六七八九十百千万亿]", text):
+        return text
+    with _lock:  # the FST runtime is not documented as thread-safe
+        result = _normalizer().normalize_with_mapping(text)
+    out, pos = [], 0
+    for m in result.mappings:
+        if m.kind != "replace":
+            continue
+        out.append(text[pos:m.input_start])
+        out.append(_span(m.token_type, m.input_text, m.output_text))
+        pos = m.input_end
+    out.append(text[pos:])
+    return "".join(out)
