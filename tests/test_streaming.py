@@ -194,7 +194,18 @@ def test_disconnect_mid_utterance_still_finalizes_for_subscribers(server, data_d
     assert finals[0]["utterance"]["end_ms"] <= 5000
 
 
+def wait_until_idle(server: str, timeout: float = 60) -> None:
+    """Streams of earlier tests finish their last finals before their slot is free again."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while httpx.get(f"{server}/healthz").json()["live_streams"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def test_busy_when_full_and_idle_timeout(server):
+    wait_until_idle(server)
+
     async def main():
         a = await websockets.connect(ws_url(server, "/v1/stream"))
         b = await websockets.connect(ws_url(server, "/v1/stream"))
