@@ -20,6 +20,7 @@ from . import audio as audio_mod
 from .asr.base import DecodeOptions, Engine, Hypothesis
 from .asr.vad import Vad, decode_windows
 from .config import Settings, get_settings
+from .diarization import bleed
 from .diarization.base import ChannelDiarizer, Diarizer
 from .logs import get_logger
 from .models import Registry, default_registry
@@ -50,11 +51,19 @@ class Components:
         return self.warm_speaker_encoder().result()
 
     def _load_encoder(self):
-        from .diarization.embedding import ResemblyzerEncoder
-
-        enc = ResemblyzerEncoder(self.registry.resolve("resemblyzer-ge2e") / "pretrained.pt", device=self.settings.device)
+        enc = load_speaker_encoder(self.settings, self.registry)
         enc.embed(np.zeros(16_000, np.float32))  # first call pays for lazy imports
         return enc
+
+
+def load_speaker_encoder(settings: Settings, registry: Registry):
+    from .diarization.embedding import CampplusEncoder, ResemblyzerEncoder
+
+    if settings.speaker_encoder == "campplus":
+        return CampplusEncoder(registry.resolve("campplus-zh-en") / "campplus_cn_en_common.pt", device=settings.device)
+    if settings.speaker_encoder == "resemblyzer":
+        return ResemblyzerEncoder(registry.resolve("resemblyzer-ge2e") / "pretrained.pt", device=settings.device)
+    raise ValueError(f"unknown speaker encoder {settings.speaker_encoder!r}: choose campplus or resemblyzer")
 
 
 _background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="courtscribe-load")
@@ -114,9 +123,9 @@ def make_diarizer(comp: Components, audio: audio_mod.Audio, speakers: Speakers,
     """Several channels: one seat group each. One channel: cluster voices unless told there is one."""
     if audio.channels > 1 or speakers == 1:
         return ChannelDiarizer(roles)
-    from .diarization.embedding import EmbeddingDiarizer
+    from .diarization.cluster import WindowDiarizer
 
-    return EmbeddingDiarizer(comp.speaker_encoder(), num_speakers=None if speakers == "auto" else int(speakers))
+    return WindowDiarizer(comp.speaker_encoder(), num_speakers=None if speakers == "auto" else int(speakers))
 
 
 def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: DecodeOptions | None = None,
@@ -146,9 +155,13 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
         bar.update(n / audio.sample_rate)
         report("speech detection", scanned_s / max(total_s, 1e-9))
 
-    for ch in range(audio.channels):
-        found = comp.vad.segments(audio.channel(ch), progress=scanned)
-        spans.append((ch, decode_windows(found, max_ms=max_ms, total_ms=audio.duration_ms)))
+    found = [comp.vad.segments(audio.channel(ch), progress=scanned) for ch in range(audio.channels)]
+    channel_audio = [audio.channel(ch) for ch in range(audio.channels)]
+    if audio.channels > 1:  # a seat mic's copy of a neighbour's speech is not a second sentence
+        found = bleed.suppress(channel_audio, found)
+        channel_audio = [bleed.mute_outside(x, spans_) for x, spans_ in zip(channel_audio, found)]
+    for ch, chan_spans in enumerate(found):
+        spans.append((ch, decode_windows(chan_spans, max_ms=max_ms, total_ms=audio.duration_ms)))
     bar.close()
     speech_s = sum((e - s) / 1000 for _, segs in spans for s, e in segs)
     bar = tqdm(total=speech_s, unit="s", desc="transcription", disable=not progress,
@@ -159,7 +172,7 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
     done_s = 0.0  # the bar counts nothing when it is hidden
     for i in range(0, len(jobs), batch):
         group = jobs[i:i + batch]
-        pieces = [(audio.channel(ch)[s * sr // 1000: e * sr // 1000], s) for ch, s, e in group]
+        pieces = [(channel_audio[ch][s * sr // 1000: e * sr // 1000], s) for ch, s, e in group]
         for (ch, s, e), hyps in zip(group, decode(pieces, options)):
             utterances += [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker="", text=h.text,
                                      tokens=h.tokens, language=h.language, confidence=h.confidence) for h in hyps]

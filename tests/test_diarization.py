@@ -5,7 +5,7 @@ import pytest
 
 from courtscribe.audio import Audio, decode
 from courtscribe.diarization import ChannelDiarizer
-from courtscribe.diarization.embedding import EmbeddingDiarizer
+from courtscribe.diarization.cluster import WindowDiarizer
 from courtscribe.records import Role, Utterance
 
 
@@ -37,11 +37,11 @@ def sample(data_dir):
     return decode(data_dir / "diarization" / "sample.wav"), rttm_turns(data_dir / "diarization" / "sample.rttm")
 
 
-def test_embedding_diarizer_separates_the_two_reference_speakers(components, sample):
+def test_window_diarizer_separates_the_two_reference_speakers(components, sample):
     """Utterances cut at the reference turns: the two RTTM speakers get two different labels."""
     audio, turns = sample
     utterances = [utt(i, s, e) for i, (s, e, _) in enumerate(turns)]
-    out = EmbeddingDiarizer(components.speaker_encoder(), num_speakers=2).assign(utterances, audio)
+    out = WindowDiarizer(components.speaker_encoder(), num_speakers=2).assign(utterances, audio)
     mapping: dict[str, set[str]] = {}
     for (_, _, ref), u in zip(turns, out):
         mapping.setdefault(ref, set()).add(u.speaker)
@@ -50,20 +50,68 @@ def test_embedding_diarizer_separates_the_two_reference_speakers(components, sam
     assert out[0].speaker == "说话人1"  # numbered by first appearance
 
 
-def test_embedding_diarizer_auto_keeps_one_speaker_as_one(components, data_dir):
+def test_window_diarizer_auto_keeps_one_speaker_as_one(components, data_dir):
     audio = decode(data_dir / "zh-smoke" / "justice.wav")
     utterances = [utt(1, 100, 4690), utt(2, 5020, 10030), utt(3, 10310, 13030)]
-    out = EmbeddingDiarizer(components.speaker_encoder()).assign(utterances, audio)
+    out = WindowDiarizer(components.speaker_encoder()).assign(utterances, audio)
     assert {u.speaker for u in out} == {"说话人1"}
 
 
 def test_short_utterances_follow_the_previous_speaker(components, sample):
     audio, _ = sample
-    out = EmbeddingDiarizer(components.speaker_encoder(), num_speakers=2).assign(
-        [utt(1, 10570, 14700), utt(2, 14700, 15000)], audio)
+    out = WindowDiarizer(components.speaker_encoder(), num_speakers=2).assign(
+        [utt(1, 10570, 14000), utt(2, 16000, 16300)], audio)  # 300 ms alone: too short to embed
     assert out[1].speaker == out[0].speaker
 
 
 def test_bad_speaker_count():
     with pytest.raises(ValueError):
-        EmbeddingDiarizer(encoder=None, num_speakers=0)
+        WindowDiarizer(encoder=None, num_speakers=0)
+
+
+# -- live diarization and enrollment ----------------------------------------------------------
+from courtscribe.diarization.embedding import EncoderError, enrollment_embedding  # noqa: E402
+from courtscribe.diarization.online import OnlineDiarizer  # noqa: E402
+
+
+
+
+@pytest.fixture(scope="module")
+def voices(data_dir):
+    """Three different people (the zh-smoke clips' speakers: foxconn and kfc share a news anchor)."""
+    return {n: decode(data_dir / "zh-smoke" / f"{n}.wav").channel(0) for n in ("justice", "market_25s", "custody")}
+
+
+def test_online_diarizer_labels_turns_as_they_come(components, voices):
+    d = OnlineDiarizer(components.speaker_encoder())
+    a, b = voices["justice"], voices["market_25s"]
+    turns = [("u1", a[:64_000]), ("u2", b[:80_000]), ("u3", a[64_000:160_000]), ("u4", b[80_000:240_000])]
+    got = [d.add(uid, x, i * 10_000).speaker for i, (uid, x) in enumerate(turns)]
+    assert got == ["说话人1", "说话人2", "说话人1", "说话人2"]
+    assert d.add("u5", a[:3_000], 50_000).speaker is None  # 190 ms: too short to tell anyone apart
+
+
+def test_enrolled_people_get_their_names_from_the_first_line(components, voices):
+    enc = components.speaker_encoder()
+    d = OnlineDiarizer(enc)
+    d.enroll("张三", enrollment_embedding(enc, voices["justice"][:80_000]))
+    d.enroll("李四", enrollment_embedding(enc, voices["market_25s"][:80_000]))
+    assert d.add("u1", voices["market_25s"][160_000:300_000], 0).speaker == "李四"
+    assert d.add("u2", voices["justice"][100_000:200_000], 9_000).speaker == "张三"
+    assert d.add("u3", voices["custody"], 20_000).speaker == "说话人1"  # nobody enrolled this voice
+
+
+def test_a_line_a_person_labelled_is_never_relabelled(components, voices):
+    d = OnlineDiarizer(components.speaker_encoder())
+    d.add("u1", voices["justice"][:64_000], 0)
+    d.fix("u1", "书记员")
+    for i in range(4):
+        assert all(uid != "u1" for uid, _ in d.add(f"v{i}", voices["market_25s"][i * 64_000:(i + 1) * 64_000], i).updates)
+
+
+def test_enrollment_refuses_short_or_silent_audio(components, voices):
+    enc = components.speaker_encoder()
+    with pytest.raises(EncoderError, match="at least 1500 ms"):
+        enrollment_embedding(enc, voices["justice"][:16_000])
+    with pytest.raises(EncoderError, match="silence"):
+        enrollment_embedding(enc, np.zeros(5 * 16_000, np.float32))

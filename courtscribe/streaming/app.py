@@ -17,6 +17,7 @@ from ..asr.hotwords import load_lexicon
 from ..asr.vad import FsmnVad
 from ..config import Settings, get_settings
 from ..logs import get_logger
+from ..diarization import api as speakers_api
 from ..records import api as records_api
 from ..records import archive
 from ..records.model import Pipeline
@@ -59,7 +60,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
             log.warning("finished audio segments left open by a crash", segments=len(finished))
         app.state.live = Live(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s,
                               records=app.state.records, pipeline=pipeline, archive=app.state.archive,
-                              lexicon=load_lexicon(settings.lexicon_file), max_segment_ms=int(settings.segment_s * 1000))
+                              lexicon=load_lexicon(settings.lexicon_file), max_segment_ms=int(settings.segment_s * 1000),
+                              speaker_encoder=await asyncio.to_thread(comp.speaker_encoder))
         yield
         await app.state.jobs.close()
         await scheduler.close()
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
                   description="Speech recognition for courtrooms: recordings and live audio into court records.")
     app.include_router(files.router)
     app.include_router(records_api.router)
+    app.include_router(speakers_api.router)
     app.add_exception_handler(RecordError, records_api.record_error)
 
     @app.websocket("/v1/stream")

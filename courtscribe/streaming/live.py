@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -16,6 +16,7 @@ from ..asr.base import DecodeOptions, Engine
 from ..asr.hotwords import merge
 from ..asr.vad import Vad
 from ..audio import pcm16_to_float
+from ..diarization.embedding import SpeakerEncoder
 from ..records.archive import ChannelRecorder
 from ..records.model import Pipeline, Utterance
 from ..records.store import Locked, RecordStore
@@ -33,6 +34,7 @@ from .protocol import (
 )
 from .scheduler import DecodeScheduler
 from .session import SessionConfig, StreamSession
+from .speakers import Label, LiveSpeakers
 
 IDLE_TIMEOUT_S = 60.0
 
@@ -51,6 +53,14 @@ class Live:
     pipeline: Pipeline | None = None
     lexicon: tuple[str, ...] = ()  # the court-wide legal lexicon: hotwords of every stream
     max_segment_ms: int = 30_000  # the engine's longest decode window
+    speaker_encoder: SpeakerEncoder | None = None  # labels the lines of mixed-channel sources
+    diarized: dict[str, set[LiveSpeakers]] = field(default_factory=dict)  # hearing id → its mixed sources
+
+    def enrolled(self, hearing_id: str, name: str, voice: np.ndarray, records: RecordStore) -> None:
+        """A voice enrolled during the hearing: its running mixed-channel sources know it at once."""
+        person = next((p for p, _ in records.voices(hearing_id) if p.name == name), None)
+        for speakers in self.diarized.get(hearing_id, ()):
+            speakers.enroll(person, voice)
 
 
 class PcmInput:
@@ -104,6 +114,11 @@ async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Aw
         if live.records is not None and cfg.hearing_id:
             vocabulary = await _join_hearing(live, cfg)
         cfg.options = replace(cfg.options, hotwords=merge(cfg.options.hotwords, vocabulary, live.lexicon))
+        if live.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
+            voices = await asyncio.to_thread(live.records.voices, cfg.hearing_id) if cfg.on_final else []
+            cfg.speakers = LiveSpeakers(live.speaker_encoder, voices)
+            if cfg.hearing_id:
+                live.diarized.setdefault(cfg.hearing_id, set()).add(cfg.speakers)
     except BaseException:
         live.scheduler.release(sid)
         raise
@@ -123,7 +138,11 @@ async def _join_hearing(live: Live, cfg: SessionConfig) -> list[str]:
 
     async def store_final(u: Utterance) -> None:
         await asyncio.to_thread(records.machine_final, hearing_id, u)
-    cfg.on_final = store_final
+
+    async def store_relabel(uid: str, label: Label) -> None:
+        await asyncio.to_thread(records.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,
+                                participant=label.participant)
+    cfg.on_final, cfg.on_relabel = store_final, store_relabel
     if live.archive is not None:
         cfg.recorder = ChannelRecorder(live.archive, hearing_id, cfg.channel, cfg.offset_ms)
     return await asyncio.to_thread(records.vocabulary, hearing_id)
@@ -136,6 +155,8 @@ async def close_session(live: Live, session: StreamSession | None) -> None:
         await session.finish()
     finally:
         live.scheduler.release(session.sid)
+        if session.cfg.speakers is not None:
+            live.diarized.get(session.cfg.hearing_id, set()).discard(session.cfg.speakers)
 
 
 async def native_stream(ws: WebSocket, live: Live) -> None:

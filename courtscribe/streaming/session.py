@@ -22,6 +22,7 @@ from ..logs import get_logger
 from ..records.model import Role, Utterance
 from .protocol import ErrorCode, error_event, final_event, partial_event
 from .scheduler import DecodeScheduler
+from .speakers import Label, LiveSpeakers
 
 SR = 16_000
 log = get_logger(__name__)
@@ -53,6 +54,8 @@ class SessionConfig:
     offset_ms: int = 0  # hearing time of the stream's first sample (a reconnect continues the timeline)
     on_final: Callable[[Utterance], Awaitable[None]] | None = None  # persists a final before it is announced
     recorder: Recorder | None = None  # archives the raw audio as it arrives
+    speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each line (online diarization)
+    on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
 
 
 class StreamSession:
@@ -76,6 +79,8 @@ class StreamSession:
     def speaker(self) -> str:
         if self.cfg.role:
             return self.cfg.role.label
+        if self.cfg.speakers and self.cfg.speakers.last:  # partials show the current turn's speaker
+            return self.cfg.speakers.last.speaker
         return self.cfg.speaker or f"说话人{self.cfg.channel + 1}"
 
     # -- audio in ---------------------------------------------------------------------------
@@ -173,6 +178,12 @@ class StreamSession:
             await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}"))
             return
         u = self._utterance(utt, hyps, end_ms)
+        updates = []
+        if self.cfg.speakers is not None and audio.size:
+            try:
+                u, updates = await self.cfg.speakers.assign(u, audio)
+            except Exception as err:  # noqa: BLE001 - a line without a speaker beats no line
+                log.error("speaker not assigned", session=self.label, utterance=u.id, error=repr(err))
         self.utterances.append(u)
         if self.cfg.on_final:
             try:
@@ -181,6 +192,14 @@ class StreamSession:
                 log.error("final not stored", session=self.label, utterance=u.id, error=repr(err))
                 await self.emit(error_event(ErrorCode.STORE, f"utterance {u.id} could not be stored: {err}"))
         await self.emit(final_event(u, self.cfg.hearing_id))
+        for uid, label in updates:
+            if self.cfg.on_relabel:
+                try:
+                    await self.cfg.on_relabel(uid, label)
+                except Exception as err:  # noqa: BLE001
+                    log.error("speaker update not stored", session=self.label, utterance=uid, error=repr(err))
+                    continue
+            await self.emit(label.event(uid, self.cfg.hearing_id))
 
     def _utterance(self, utt: _Open, hyps: list[Hypothesis], end_ms: int) -> Utterance:
         off = self.cfg.offset_ms

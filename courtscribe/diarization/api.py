@@ -1,0 +1,95 @@
+"""REST endpoints for who-is-who: enroll a participant's voice, refine a hearing's speaker labels.
+
+Voice prints are computed here and kept only in the record store (participants.voice); audio is
+taken from an upload or from the hearing's own archive. Live sessions of the hearing pick up a new
+enrollment at once.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ..audio import AudioError, decode
+from ..records import archive
+from ..records.api import Actor, store
+from .embedding import EncoderError, enrollment_embedding
+from .refine import propose
+
+router = APIRouter(prefix="/v1/hearings", tags=["speakers"])
+MAX_ENROLL_BYTES = 20 << 20
+
+
+class Stretch(BaseModel):
+    """A stretch of the hearing's own recording in which only this person speaks."""
+
+    channel: int = Field(0, ge=0, le=63)
+    from_ms: int = Field(ge=0)
+    to_ms: int = Field(gt=0)
+
+
+def _encoder(request: Request):
+    return request.app.state.live.speaker_encoder
+
+
+async def _enroll(request: Request, hearing_id: str, name: str, audio: np.ndarray, source: str, actor: str) -> dict:
+    try:
+        voice = await asyncio.to_thread(enrollment_embedding, _encoder(request), audio)
+    except EncoderError as err:
+        return JSONResponse({"error": "bad_enrollment_audio", "message": str(err)}, status_code=422)
+    await asyncio.to_thread(store(request).enroll_voice, hearing_id, name, voice, actor=actor, source=source)
+    request.app.state.live.enrolled(hearing_id, name, voice, store(request))
+    return {"hearing_id": hearing_id, "participant": name, "enrolled": True, "source": source}
+
+
+@router.put("/{hearing_id}/participants/{name}/voice")
+async def enroll_upload(hearing_id: str, name: str, request: Request, actor: str = Actor):
+    """Enroll from a recording of the person (any audio format, a few seconds of speech)."""
+    body = await request.body()
+    if len(body) > MAX_ENROLL_BYTES:
+        return JSONResponse({"error": "too_large", "message": "enrollment audio is limited to 20 MB"}, status_code=413)
+    try:
+        audio = (await asyncio.to_thread(decode, body)).channel(0)
+    except AudioError as err:
+        return JSONResponse({"error": "bad_audio", "message": str(err)}, status_code=422)
+    return await _enroll(request, hearing_id, name, audio, "upload", actor)
+
+
+@router.post("/{hearing_id}/participants/{name}/voice")
+async def enroll_from_hearing(hearing_id: str, name: str, body: Stretch, request: Request, actor: str = Actor):
+    """Enroll from a stretch of the hearing's archive the clerk picked (e.g. a line of this person)."""
+    if body.to_ms - body.from_ms > 60_000 or body.to_ms <= body.from_ms:
+        return JSONResponse({"error": "bad_stretch", "message": "pick 1.5 to 60 s of the recording"}, status_code=422)
+    audio = await asyncio.to_thread(archive.read, request.app.state.archive, hearing_id, body.channel,
+                                    body.from_ms, body.to_ms)
+    return await _enroll(request, hearing_id, name, audio, f"hearing c{body.channel} {body.from_ms}-{body.to_ms} ms",
+                         actor)
+
+
+@router.post("/{hearing_id}/speakers/refine")
+async def refine(hearing_id: str, request: Request, apply: bool = False, speakers: int | None = None,
+                 actor: str = Actor) -> dict:
+    """Re-diarize the hearing's mixed-channel lines over the whole recording; propose relabels
+    (``apply=true`` writes them). Lines a person labelled keep their labels."""
+    s = store(request)
+    record = await asyncio.to_thread(s.record, hearing_id)
+    human = await asyncio.to_thread(s.human_speakers, hearing_id)
+    voices = [(p, np.frombuffer(v, np.float32)) for p, v in await asyncio.to_thread(s.voices, hearing_id)]
+    mapped = set(await asyncio.to_thread(s.channel_roles, hearing_id))  # seat mics: their role is their speaker
+    proposals = []
+    for ch in sorted({u.channel for u in record.utterances} - mapped):
+        lines = [u for u in record.utterances if u.channel == ch and (u.role is None or u.participant)]
+        if not lines:
+            continue
+        audio = await asyncio.to_thread(archive.read, request.app.state.archive, hearing_id, ch, 0,
+                                        max(u.end_ms for u in lines))
+        proposals += await asyncio.to_thread(propose, lines, audio, _encoder(request), voices=voices,
+                                             num_speakers=speakers, human=human)
+    if apply:
+        for p in proposals:
+            await asyncio.to_thread(s.relabel, hearing_id, p.utterance_id, speaker=p.after, role=p.role,
+                                    participant=p.participant, actor=f"refinement ({actor})")
+    return {"hearing_id": hearing_id, "applied": apply, "proposals": [p.as_dict() for p in proposals]}

@@ -1,0 +1,131 @@
+"""Live speaker labels for one mixed channel: each final utterance gets a speaker as it is produced.
+
+Each utterance's 1.5 s windows are embedded; a window joins the speaker whose centroid it is
+closest to when the cosine similarity reaches ``threshold``, otherwise it starts a new speaker
+(说话人N). The utterance takes the speaker holding most of its windows. As centroids sharpen, the
+recent utterances are checked again, and any whose speaker changed is reported as an update (the
+clerk's screen relabels that line in place; lines a person labelled are never touched).
+
+Enrolled participants start as fixed centroids carrying their names, so their voices get their
+names from the first sentence on; a voice nobody enrolled stays 说话人N until a clerk names it.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .base import speaker_label
+from .embedding import SpeakerEncoder, owned, window_audio, windows
+
+THRESHOLD = 0.4  # cosine similarity to a speaker's centroid to count as that speaker
+HISTORY = 12  # recent utterances re-checked when the centroids move
+
+
+@dataclass
+class Speaker:
+    key: str  # 说话人N, or an enrolled participant's key
+    total: np.ndarray
+    count: int = 0
+    enrolled: bool = False
+
+    @property
+    def centroid(self) -> np.ndarray:
+        return self.total / max(np.linalg.norm(self.total), 1e-9)
+
+
+@dataclass
+class _Utt:
+    id: str
+    start_ms: int
+    wins: list[tuple[int, int]]
+    X: np.ndarray
+    labels: list[str] = field(default_factory=list)
+    speaker: str | None = None
+    fixed: bool = False  # a person set this line's speaker
+
+
+@dataclass
+class Assignment:
+    speaker: str | None  # None: too short to tell (the caller keeps the previous speaker)
+    updates: list[tuple[str, str]]  # (utterance id, new speaker) for earlier lines
+
+
+class OnlineDiarizer:
+    def __init__(self, encoder: SpeakerEncoder, *, threshold: float = THRESHOLD, history: int = HISTORY):
+        self.encoder, self.threshold, self.history = encoder, threshold, history
+        self.speakers: list[Speaker] = []
+        self._utts: list[_Utt] = []
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def enroll(self, key: str, embedding: np.ndarray) -> None:
+        with self._lock:
+            self.speakers = [s for s in self.speakers if s.key != key]
+            self.speakers.append(Speaker(key, np.asarray(embedding, np.float32) * 50, 50, enrolled=True))
+
+    def fix(self, utterance_id: str, speaker: str) -> None:
+        """A person labelled this line: keep it, and never relabel it again."""
+        with self._lock:
+            for u in self._utts:
+                if u.id == utterance_id:
+                    u.fixed, u.speaker = True, speaker
+
+    def add(self, utterance_id: str, audio: np.ndarray, start_ms: int) -> Assignment:
+        """``audio`` is the utterance (16 kHz), ``start_ms`` its hearing time."""
+        dur = audio.size * 1000 // 16_000
+        wins = windows([(0, dur)])
+        X = self.encoder.embed_many(window_audio(audio, wins)) if wins else np.zeros((0, self.encoder.dim))
+        with self._lock:
+            u = _Utt(utterance_id, start_ms, wins, X)
+            u.labels = [self._place(x) for x in X]
+            u.speaker = _majority(wins, u.labels)
+            self._utts = (self._utts + [u])[-self.history:]
+            return Assignment(u.speaker, self._recheck(exclude=u))
+
+    def segments(self) -> list[tuple[int, int, str]]:
+        """Who spoke when, for the recent utterances (window resolution, hearing time)."""
+        with self._lock:
+            out = []
+            for u in self._utts:
+                for (a, b), lab in zip(owned(u.wins), u.labels):
+                    out.append((u.start_ms + a, u.start_ms + b, lab))
+            return out
+
+    # -- internals (lock held) --------------------------------------------------------------
+    def _place(self, x: np.ndarray) -> str:
+        if self.speakers:
+            sims = [float(x @ s.centroid) for s in self.speakers]
+            best = int(np.argmax(sims))
+            if sims[best] >= self.threshold:
+                s = self.speakers[best]
+                if not s.enrolled:
+                    s.total, s.count = s.total + x, s.count + 1
+                return s.key
+        self._n += 1
+        self.speakers.append(Speaker(speaker_label(self._n), x.copy(), 1))
+        return self.speakers[-1].key
+
+    def _nearest(self, x: np.ndarray) -> str:
+        return self.speakers[int(np.argmax([float(x @ s.centroid) for s in self.speakers]))].key
+
+    def _recheck(self, exclude: _Utt) -> list[tuple[str, str]]:
+        updates = []
+        for u in self._utts:
+            if u is exclude or u.fixed or not len(u.X):
+                continue
+            labels = [self._nearest(x) for x in u.X]
+            speaker = _majority(u.wins, labels)
+            u.labels = labels
+            if speaker != u.speaker:
+                u.speaker = speaker
+                updates.append((u.id, speaker))
+        return updates
+
+
+def _majority(wins: list[tuple[int, int]], labels: list[str]) -> str | None:
+    held: dict[str, int] = {}
+    for (a, b), lab in zip(owned(wins), labels):
+        held[lab] = held.get(lab, 0) + (b - a)
+    return max(held, key=held.__getitem__) if held else None
