@@ -56,3 +56,46 @@ def test_every_utterance_lands_once_under_the_right_seat(data_dir, components, m
         assert all(at - 0.5 <= u.start_ms / 1000 and u.end_ms / 1000 <= end + 0.5 for u in lines), (name, lines)
         said = for_scoring("".join(u.text for u in lines))
         assert jiwer.cer(for_scoring(manifest[name]["text"]), said) < 0.35, (name, said)
+
+
+def test_live_seat_mics_record_each_sentence_once(server, data_dir):
+    """Two seat mics of one hearing streaming at once over the real server: the judge's sentences
+    leak into the plaintiff agent's mic at -12 dB, and the agent's into the judge's; each sentence
+    is stored once, under the seat that spoke it."""
+    import asyncio
+
+    import httpx
+
+    from courtscribe.clients.stream_client import stream
+
+    judge = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)
+    agent = decode(data_dir / "zh-smoke" / "custody.wav").channel(0)
+    total = judge.size + agent.size + 2 * SR
+    direct = np.zeros((2, total), np.float32)
+    direct[0, :judge.size] = judge
+    direct[1, judge.size + SR: judge.size + SR + agent.size] = agent
+    d = 3 * SR // 1000
+    mics = direct.copy()
+    mics[1, d:] += direct[0, :-d] * 10 ** (-12 / 20)
+    mics[0, d:] += direct[1, :-d] * 10 ** (-12 / 20)
+
+    async def chunks(x):
+        for i in range(0, x.size, 3_200):
+            yield x[i:i + 3_200]
+
+    async def main():
+        return await asyncio.gather(*(stream(server.replace("http", "ws") + "/v1/stream", chunks(mics[ch]), speed=2,
+                                             hearing_id="h-seats", channel=ch, role=role)
+                                      for ch, role in ((0, "审判长"), (1, "原告代理人"))))
+
+    asyncio.run(main())
+    lines = httpx.get(f"{server}/v1/hearings/h-seats").json()["utterances"]
+    assert lines
+    for u in lines:
+        if u["channel"] == 0:
+            assert u["end_ms"] <= judge.size / 16 + 1_000, u  # the judge's seat: only while the judge spoke
+        else:
+            assert u["start_ms"] >= judge.size / 16 - 500, u  # the agent's seat: none of the judge's bleed
+    judge_text = for_scoring("".join(u["text"] for u in lines if u["channel"] == 0))
+    agent_text = for_scoring("".join(u["text"] for u in lines if u["channel"] == 1))
+    assert judge_text and agent_text

@@ -10,6 +10,8 @@ stay.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 SR = 16_000
@@ -37,13 +39,13 @@ def _rms(x: np.ndarray) -> float:
 
 
 def is_bleed(block: np.ndarray, others: list[np.ndarray], *, margin_db: float = MARGIN_DB,
-             min_correlation: float = MIN_CORRELATION) -> bool:
+             min_correlation: float = MIN_CORRELATION, max_lag_ms: int = MAX_LAG_MS) -> bool:
     own = _rms(block)
     if own == 0.0:
         return False
     for other in others:
         if _rms(other) >= own * 10 ** (margin_db / 20) and \
-                correlation(block, other, MAX_LAG_MS * SR // 1000) >= min_correlation:
+                correlation(block, other, max_lag_ms * SR // 1000) >= min_correlation:
             return True
     return False
 
@@ -77,3 +79,63 @@ def mute_outside(x: np.ndarray, spans: list[Span], pad_ms: int = 100) -> np.ndar
     for s, e in spans:
         keep[max(0, (s - pad_ms) * SR // 1000): (e + pad_ms) * SR // 1000] = True
     return np.where(keep, x, 0.0).astype(x.dtype)
+
+
+class RoomAudio:
+    """The last ``keep_s`` of every seat mic of one live hearing, in hearing time, so a channel's
+    utterance can be checked against its neighbours' audio before it is decoded. Live channels are
+    aligned by the wall clock they joined at, so lags up to 250 ms are searched."""
+
+    LIVE_LAG_MS = 250
+
+    def __init__(self, keep_s: float = 120.0):
+        self.keep = int(keep_s * SR)
+        self._chans: dict[int, tuple[int, np.ndarray]] = {}  # channel -> (first sample, audio)
+        self._lock = threading.Lock()
+
+    def write(self, channel: int, at: int, audio: np.ndarray) -> None:
+        """``at``: hearing-time sample index of ``audio[0]``."""
+        with self._lock:
+            start, buf = self._chans.get(channel, (at, np.zeros(0, np.float32)))
+            end = start + buf.size
+            if at > end:  # a gap (reconnect later): silence in between
+                buf = np.concatenate([buf, np.zeros(at - end, np.float32)])
+            elif at < end:  # a reconnect restarting earlier: the new audio wins
+                buf = buf[:max(0, at - start)]
+            buf = np.concatenate([buf, audio.astype(np.float32, copy=False)])
+            if buf.size > self.keep:
+                start, buf = start + buf.size - self.keep, buf[-self.keep:]
+            self._chans[channel] = (start, buf)
+
+    def remove(self, channel: int) -> bool:
+        """Forget a channel that left; True when no channel is left."""
+        with self._lock:
+            self._chans.pop(channel, None)
+            return not self._chans
+
+    def _read(self, channel: int, a: int, b: int) -> np.ndarray:
+        start, buf = self._chans[channel]
+        out = np.zeros(b - a, np.float32)
+        lo, hi = max(a, start), min(b, start + buf.size)
+        if hi > lo:
+            out[lo - a:hi - a] = buf[lo - start:hi - start]
+        return out
+
+    def bleed_blocks(self, channel: int, start_ms: int, audio: np.ndarray) -> np.ndarray:
+        """For each 500 ms block of ``audio`` (this channel from ``start_ms``): is it a neighbour's bleed?"""
+        block, a0 = BLOCK_MS * SR // 1000, start_ms * SR // 1000
+        with self._lock:
+            others = [k for k in self._chans if k != channel]
+            out = []
+            for a in range(0, audio.size, block):
+                b = min(a + block, audio.size)
+                near = [self._read(k, a0 + a, a0 + b) for k in others]
+                out.append(is_bleed(audio[a:b], near, max_lag_ms=self.LIVE_LAG_MS))
+        return np.array(out, bool)
+
+    def mute(self, audio: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        out = audio.copy()
+        block = BLOCK_MS * SR // 1000
+        for i in np.flatnonzero(blocks):
+            out[i * block:(i + 1) * block] = 0.0
+        return out

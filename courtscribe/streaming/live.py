@@ -16,6 +16,7 @@ from ..asr.base import DecodeOptions, Engine
 from ..asr.hotwords import merge
 from ..asr.vad import Vad
 from ..audio import pcm16_to_float
+from ..diarization.bleed import RoomAudio
 from ..diarization.embedding import SpeakerEncoder
 from ..records.archive import ChannelRecorder
 from ..records.model import Pipeline, Utterance
@@ -55,6 +56,7 @@ class Live:
     max_segment_ms: int = 30_000  # the engine's longest decode window
     speaker_encoder: SpeakerEncoder | None = None  # labels the lines of mixed-channel sources
     diarized: dict[str, set[LiveSpeakers]] = field(default_factory=dict)  # hearing id → its mixed sources
+    rooms: dict[str, RoomAudio] = field(default_factory=dict)  # hearing id → its seat mics' recent audio
 
     def enrolled(self, hearing_id: str, name: str, voice: np.ndarray, records: RecordStore) -> None:
         """A voice enrolled during the hearing: its running mixed-channel sources know it at once."""
@@ -114,6 +116,8 @@ async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Aw
         if live.records is not None and cfg.hearing_id:
             vocabulary = await _join_hearing(live, cfg)
         cfg.options = replace(cfg.options, hotwords=merge(cfg.options.hotwords, vocabulary, live.lexicon))
+        if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
+            cfg.room = live.rooms.setdefault(cfg.hearing_id, RoomAudio())
         if live.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
             voices = await asyncio.to_thread(live.records.voices, cfg.hearing_id) if cfg.on_final else []
             cfg.speakers = LiveSpeakers(live.speaker_encoder, voices)
@@ -157,6 +161,8 @@ async def close_session(live: Live, session: StreamSession | None) -> None:
         live.scheduler.release(session.sid)
         if session.cfg.speakers is not None:
             live.diarized.get(session.cfg.hearing_id, set()).discard(session.cfg.speakers)
+        if session.cfg.room is not None and session.cfg.room.remove(session.cfg.channel):
+            live.rooms.pop(session.cfg.hearing_id, None)
 
 
 async def native_stream(ws: WebSocket, live: Live) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
 from ..asr.text import join_pieces
 from ..asr.vad import Vad
+from ..diarization.bleed import RoomAudio
 from ..logs import get_logger
 from ..records.model import Role, Utterance
 from .protocol import ErrorCode, error_event, final_event, partial_event
@@ -26,6 +27,7 @@ from .speakers import Label, LiveSpeakers
 
 SR = 16_000
 log = get_logger(__name__)
+BLEED_SHARE = 0.8  # an utterance mostly made of a neighbour's bleed is not recorded on this seat
 MAX_PENDING_FINALS = 4  # a client replaying faster than the engine decodes waits here (backpressure)
 
 
@@ -55,6 +57,7 @@ class SessionConfig:
     on_final: Callable[[Utterance], Awaitable[None]] | None = None  # persists a final before it is announced
     recorder: Recorder | None = None  # archives the raw audio as it arrives
     speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each line (online diarization)
+    room: RoomAudio | None = None  # a seat mic: its neighbours' audio, to drop their bleed
     on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
 
 
@@ -87,8 +90,9 @@ class StreamSession:
     async def feed(self, audio: np.ndarray) -> None:
         with self._lock:
             self._buf = np.concatenate([self._buf, audio.astype(np.float32, copy=False)])
+            at = self.cfg.offset_ms * SR // 1000 + self.samples
             self.samples += audio.size
-        events = await asyncio.to_thread(self._take, audio)
+        events = await asyncio.to_thread(self._take, audio, at)
         await self._handle_vad(events)
         if self._utt and not self._utt.closed:
             self._want_partial(self._utt)
@@ -96,10 +100,12 @@ class StreamSession:
         while len(self._finals) >= MAX_PENDING_FINALS:
             await asyncio.wait(self._finals, return_when=asyncio.FIRST_COMPLETED)
 
-    def _take(self, audio: np.ndarray):
+    def _take(self, audio: np.ndarray, at: int):
         """In a worker thread: archive the audio first (it is court data), then run the VAD."""
         if self.cfg.recorder is not None:
             self.cfg.recorder.write(audio)
+        if self.cfg.room is not None:
+            self.cfg.room.write(self.cfg.channel, at, audio)
         return self.vad.feed(audio)
 
     async def finish(self) -> list[Utterance]:
@@ -172,6 +178,14 @@ class StreamSession:
 
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int) -> None:
+        if self.cfg.room is not None and audio.size:
+            bleed = await asyncio.to_thread(self.cfg.room.bleed_blocks, self.cfg.channel,
+                                            utt.start_ms + self.cfg.offset_ms, audio)
+            if bleed.size and bleed.mean() >= BLEED_SHARE:  # a neighbour's sentence: theirs to record
+                log.info("bleed suppressed", session=self.label, utterance=utt.id)
+                await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))  # clears the partial
+                return
+            audio = self.cfg.room.mute(audio, bleed)
         try:
             [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.options)
         except Exception as err:  # noqa: BLE001 - one failed decode must not end the hearing
