@@ -26,6 +26,8 @@ def test_enroll_stream_and_refine(server, data_dir, tmp_path):
     api = f"{server}/v1/hearings"
     justice = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)
     market = decode(data_dir / "zh-smoke" / "market_25s.wav").channel(0)
+    r = httpx.post(api, headers=CLERK, json={"id": "h-bad", "channels": {"0": "审判长", "1": "法警"}})
+    assert r.status_code == 422 and "法警" in r.text  # a channel map naming an unknown role
     assert httpx.post(api, headers=CLERK, json={"id": "h-spk", "parties": ["张三", "李四"]}).status_code == 201
     for role, name in [("plaintiff", "张三"), ("defendant", "李四")]:
         assert httpx.post(f"{api}/h-spk/participants", headers=CLERK, json={"role": role, "name": name}).status_code == 201
