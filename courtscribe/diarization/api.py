@@ -41,7 +41,7 @@ async def _enroll(request: Request, hearing_id: str, name: str, audio: np.ndarra
     except EncoderError as err:
         return JSONResponse({"error": "bad_enrollment_audio", "message": str(err)}, status_code=422)
     await asyncio.to_thread(store(request).enroll_voice, hearing_id, name, voice, actor=actor, source=source)
-    request.app.state.live.enrolled(hearing_id, name, voice, store(request))
+    await asyncio.to_thread(request.app.state.live.enrolled, hearing_id, name, voice, store(request))
     return {"hearing_id": hearing_id, "participant": name, "enrolled": True, "source": source}
 
 

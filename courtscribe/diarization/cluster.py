@@ -36,17 +36,19 @@ def cluster(X: np.ndarray, num_speakers: int | None = None, threshold: float = T
 
 
 def to_segments(wins: list[tuple[int, int]], labels) -> list[Segment]:
-    """Windows' owned stretches, adjacent ones of the same speaker merged."""
+    """Windows' owned stretches, adjacent ones of the same speaker merged (labels: cluster
+    numbers, or the online diarizer's speaker keys)."""
     out: list[Segment] = []
     for (a, b), lab in zip(owned(wins), labels):
+        lab = lab.item() if isinstance(lab, np.generic) else lab
         if out and out[-1][2] == lab and a - out[-1][1] <= 10:
-            out[-1] = (out[-1][0], b, int(lab))
+            out[-1] = (out[-1][0], b, lab)
         else:
-            out.append((a, b, int(lab)))
+            out.append((a, b, lab))
     return out
 
 
-def majority(start_ms: int, end_ms: int, segments: list[Segment]) -> int | None:
+def majority(start_ms: int, end_ms: int, segments: list[Segment]):
     """The speaker holding most of [start, end), or None when no segment touches it."""
     held: dict[int, int] = {}
     for a, b, lab in segments:

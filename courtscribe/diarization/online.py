@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .base import speaker_label
+from .cluster import majority, to_segments
 from .embedding import SpeakerEncoder, owned, window_audio, windows
 
 THRESHOLD = 0.4  # cosine similarity to a speaker's centroid to count as that speaker
@@ -125,7 +126,4 @@ class OnlineDiarizer:
 
 
 def _majority(wins: list[tuple[int, int]], labels: list[str]) -> str | None:
-    held: dict[str, int] = {}
-    for (a, b), lab in zip(owned(wins), labels):
-        held[lab] = held.get(lab, 0) + (b - a)
-    return max(held, key=held.__getitem__) if held else None
+    return majority(0, wins[-1][1], to_segments(wins, labels)) if wins else None
