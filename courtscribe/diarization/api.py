@@ -40,8 +40,8 @@ async def _enroll(request: Request, hearing_id: str, name: str, audio: np.ndarra
         voice = await asyncio.to_thread(enrollment_embedding, _encoder(request), audio)
     except EncoderError as err:
         return JSONResponse({"error": "bad_enrollment_audio", "message": str(err)}, status_code=422)
-    await asyncio.to_thread(store(request).enroll_voice, hearing_id, name, voice, actor=actor, source=source)
-    await asyncio.to_thread(request.app.state.live.enrolled, hearing_id, name, voice, store(request))
+    person = await asyncio.to_thread(store(request).enroll_voice, hearing_id, name, voice, actor=actor, source=source)
+    request.app.state.live.enrolled(hearing_id, person, voice)
     return {"hearing_id": hearing_id, "participant": name, "enrolled": True, "source": source}
 
 

@@ -209,12 +209,13 @@ class RecordStore:
         self._write(hearing_id, actor, "participant_added", payload, change=change)
         return Participant(name=name, role=role, channel=channel)
 
-    def enroll_voice(self, hearing_id: str, name: str, embedding, *, actor: str, source: str) -> None:
+    def enroll_voice(self, hearing_id: str, name: str, embedding, *, actor: str, source: str) -> Participant:
         """Keep a participant's voice print with the hearing (never sent anywhere). The ledger
         records that it was enrolled, from what and its hash, not the print itself."""
         import numpy as np
 
         data = np.asarray(embedding, np.float32).tobytes()
+        enrolled: list[Participant] = []
 
         def change(s, h):
             row = s.execute(select(ParticipantRow).where(ParticipantRow.hearing_id == h.id,
@@ -222,8 +223,10 @@ class RecordStore:
             if row is None:
                 raise NotFound(f"hearing {hearing_id} has no participant named {name!r}; add them first")
             row.voice = data
+            enrolled.append(Participant(name=row.name, role=Role(row.role), channel=row.channel))
         self._write(hearing_id, actor, "voice_enrolled", {"name": name, "source": source, "sha256": sha256(data)},
                     change=change)
+        return enrolled[0]
 
     def voices(self, hearing_id: str) -> list[tuple[Participant, bytes]]:
         """Enrolled participants and their voice prints (float32 bytes)."""

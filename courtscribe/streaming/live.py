@@ -19,7 +19,7 @@ from ..audio import pcm16_to_float
 from ..diarization.bleed import RoomAudio
 from ..diarization.embedding import SpeakerEncoder
 from ..records.archive import ChannelRecorder
-from ..records.model import Pipeline, Utterance
+from ..records.model import Participant, Pipeline, Utterance
 from ..records.store import Locked, RecordStore
 from .hub import Hub, SlowSubscriber
 from .protocol import (
@@ -58,9 +58,8 @@ class Live:
     diarized: dict[str, set[LiveSpeakers]] = field(default_factory=dict)  # hearing id → its mixed sources
     rooms: dict[str, RoomAudio] = field(default_factory=dict)  # hearing id → its seat mics' recent audio
 
-    def enrolled(self, hearing_id: str, name: str, voice: np.ndarray, records: RecordStore) -> None:
+    def enrolled(self, hearing_id: str, person: Participant, voice: np.ndarray) -> None:
         """A voice enrolled during the hearing: its running mixed-channel sources know it at once."""
-        person = next((p for p, _ in records.voices(hearing_id) if p.name == name), None)
         for speakers in self.diarized.get(hearing_id, ()):
             speakers.enroll(person, voice)
 
@@ -119,7 +118,8 @@ async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Aw
         if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
             cfg.room = live.rooms.setdefault(cfg.hearing_id, RoomAudio())
         if live.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
-            voices = await asyncio.to_thread(live.records.voices, cfg.hearing_id) if cfg.on_final else []
+            voices = (await asyncio.to_thread(live.records.voices, cfg.hearing_id)
+                      if live.records is not None and cfg.hearing_id else [])
             cfg.speakers = LiveSpeakers(live.speaker_encoder, voices)
             if cfg.hearing_id:
                 live.diarized.setdefault(cfg.hearing_id, set()).add(cfg.speakers)

@@ -38,9 +38,7 @@ class LiveSpeakers:
             self.enroll(person, np.frombuffer(voice, np.float32))
         self.last: Label | None = None
 
-    def enroll(self, person: Participant | None, voice: np.ndarray) -> None:
-        if person is None:
-            return
+    def enroll(self, person: Participant, voice: np.ndarray) -> None:
         key = person.name or person.role.label
         self.labels[key] = Label(key, person.role, person.name)
         self.diarizer.enroll(key, voice)
