@@ -9,12 +9,15 @@ import typer
 
 from .config import get_settings
 from .logs import configure
+from .access.cli import audit_app, tokens_app
 from .records.cli import app as records_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 models_app = typer.Typer(no_args_is_help=True, help="List, verify and fetch the models courtscribe uses.")
 app.add_typer(models_app, name="models")
 app.add_typer(records_app, name="records")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(audit_app, name="audit")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -192,11 +195,14 @@ def stream_cmd(
     channel: int = typer.Option(0, help="Courtroom channel this source is."),
     role: Optional[str] = typer.Option(None, help="Role of the speaker on this channel, e.g. 审判长."),
     hotword: list[str] = typer.Option([], "--hotword"),
+    token: Optional[str] = typer.Option(None, envvar="COURTSCRIBE_TOKEN", help="This recorder's access token."),
+    cafile: Optional[Path] = typer.Option(None, help="CA certificate to trust for a wss:// server (PEM)."),
 ) -> None:
     """Stream a file (in real time) or a microphone to a running server; partials update in place,
     finals print as lines."""
     import asyncio
     import signal
+    import ssl
 
     from .audio import AudioError
     from .clients.capture import CaptureError, chunks_from_device
@@ -219,8 +225,9 @@ def stream_cmd(
         stop = asyncio.Event()  # Ctrl-C ends the source; the server still sends the last finals
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
         chunks = chunks_from_device(device, stop=stop) if mic else chunks_from_file(audio)
+        tls = ssl.create_default_context(cafile=str(cafile)) if cafile else None
         await stream(url, chunks, speed=0 if mic else speed, hearing_id=hearing, channel=channel, role=role,
-                     hotwords=hotword, on_event=show, stop=stop)
+                     hotwords=hotword, on_event=show, stop=stop, token=token, ssl=tls)
 
     try:
         asyncio.run(main())
@@ -232,16 +239,34 @@ def stream_cmd(
 
 @app.command()
 def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None),
-          engine: Optional[str] = typer.Option(None, "--engine", help=ENGINE_HELP)) -> None:
+          engine: Optional[str] = typer.Option(None, "--engine", help=ENGINE_HELP),
+          insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth", help=(
+              "No token checks: local development only, refused unless bound to a loopback address.")),
+          ssl_certfile: Optional[Path] = typer.Option(None, help="TLS certificate (PEM): https:// and wss://."),
+          ssl_keyfile: Optional[Path] = typer.Option(None, help="TLS private key (PEM).")) -> None:
     """Run the HTTP service on the configured engine (embedded Whisper by default)."""
     import uvicorn
 
-    from .streaming.app import create_app
+    from .streaming.app import InsecureBind, create_app
+    from .streaming.protocol import MAX_FRAME_BYTES
 
     settings = _settings(engine)
+    update = {k: v for k, v in (("host", host), ("port", port), ("ssl_certfile", ssl_certfile),
+                                ("ssl_keyfile", ssl_keyfile)) if v is not None}
+    if insecure_no_auth:
+        update["insecure_no_auth"] = True
+    settings = settings.model_copy(update=update)
+    if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
+        _fail("TLS needs both --ssl-certfile and --ssl-keyfile")
     configure(settings.log_level, settings.log_format)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level.lower())
+    try:
+        application = create_app(settings)
+    except InsecureBind as err:
+        _fail(str(err))
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                ssl_certfile=settings.ssl_certfile, ssl_keyfile=settings.ssl_keyfile,
+                ws_max_size=MAX_FRAME_BYTES + 4096, timeout_keep_alive=5, server_header=False,
+                limit_concurrency=settings.max_connections)
 
 
 def main() -> None:

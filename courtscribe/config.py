@@ -57,6 +57,20 @@ class Settings(BaseSettings):
     max_streams: int = Field(default=4, ge=1, description="Live streams admitted at once; more get 'busy'.")
     idle_timeout_s: float = Field(default=60.0, gt=0, description="A silent or half-open connection is closed after this.")
     stream_vad_silence_ms: int = Field(default=800, ge=100, description="End-of-utterance silence for live streams.")
+    insecure_no_auth: bool = Field(default=False, description=(
+        "Turn token checks off (local development and tests only): refused unless the server binds only "
+        "loopback addresses."))
+    jwt_key: str | None = Field(default=None, description="Shared secret (HS256) of JWTs issued by the court's identity system.")
+    jwt_public_key: Path | None = Field(default=None, description="PEM public key (RS256/ES256/EdDSA) of such JWTs.")
+    jwt_audience: str = "courtscribe"
+    recorder_hosts: dict[str, dict[str, str]] = Field(default_factory=dict, description=(
+        'Courtroom PCs allowed on the FunASR endpoint without a token: {"10.1.2.3": {"court": "…", "room": "…"}}.'))
+    rate_limit: str = Field(default="1200/minute", description="Requests and connections per token.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed cross-site (none by default).")
+    ssl_certfile: Path | None = Field(default=None, description="TLS certificate (PEM): serve https:// and wss://.")
+    ssl_keyfile: Path | None = None
+    max_connections: int = Field(default=4096, ge=16, description="Open connections at most (then 503).")
+    max_body_kb: int = Field(default=1024, ge=1, description="Largest request body outside audio uploads.")
     database_url: str | None = Field(default=None, description=(
         "SQLAlchemy URL of the record store, e.g. postgresql+psycopg://user@host/courtscribe; "
         "default: SQLite (WAL) at DATA_DIR/courtscribe.db."))
@@ -64,6 +78,15 @@ class Settings(BaseSettings):
     @property
     def segment_s(self) -> float:
         return self.max_segment_s or (60.0 if self.engine == "funasr" else 30.0)
+
+    @property
+    def audit_file(self) -> Path:
+        return self.data_dir / "audit" / "audit.jsonl"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Finals that could not be stored (database away) wait here, on disk, in order."""
+        return self.data_dir / "spool"
 
     @property
     def records_url(self) -> str:

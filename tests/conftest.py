@@ -47,20 +47,24 @@ def free_port() -> int:
 
 
 def start_server(home: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
-    """`courtscribe serve` in a real process on a free loopback port, data under ``home``."""
+    """`courtscribe serve` in a real process on a free loopback port, data under ``home``. Token
+    checks are off (loopback only) unless ``COURTSCRIBE_INSECURE_NO_AUTH="0"``: tests of access
+    control turn them on (tests/test_access.py)."""
     port = free_port()
     log = open(home / "server.log", "a+")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COURTSCRIBE_DATA_DIR": str(home / "data"), **env_extra}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COURTSCRIBE_DATA_DIR": str(home / "data"),
+           "COURTSCRIBE_INSECURE_NO_AUTH": "1", **env_extra}
     proc = subprocess.Popen([sys.executable, "-m", "courtscribe", "serve", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    cert = env.get("COURTSCRIBE_SSL_CERTFILE")  # TLS: https:// and wss://, trusting that certificate
+    url = f"{'https' if cert else 'http'}://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             log.seek(0)
             pytest.fail(f"server exited: {log.read()}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1, verify=cert or True).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.3)

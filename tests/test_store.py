@@ -36,7 +36,7 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     s = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
     with s.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
 def test_a_final_becomes_a_line_with_its_tokens(store, hearing):

@@ -54,15 +54,18 @@ async def chunks_from_file(path: str | Path, chunk_ms: int = 200) -> AsyncIterat
 async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str | None = None, channel: int = 0,
                  role: str | None = None, hotwords: list[str] | None = None, speed: float = 1.0,
                  on_event: Callable[[dict], None] | None = None, extra_headers: dict | None = None,
-                 stop: asyncio.Event | None = None) -> StreamResult:
+                 stop: asyncio.Event | None = None, token: str | None = None, ssl=None) -> StreamResult:
     """Send audio paced at ``speed`` × real time (0 = as fast as the server accepts) and collect events.
-    Setting ``stop`` ends the audio early; the stream still closes properly and waits for its finals."""
+    Setting ``stop`` ends the audio early; the stream still closes properly and waits for its finals.
+    ``token``: the recorder's access token; ``ssl``: an SSLContext for a wss:// server."""
     result = StreamResult()
     start = {"type": "start", "hearing_id": hearing_id, "channel": channel, "sample_rate": SR,
              "hotwords": hotwords or []}
     if role:
         start["role"] = role
-    async with websockets.connect(url, max_size=None, additional_headers=extra_headers) as ws:
+    headers = {**(extra_headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+    async with websockets.connect(url, max_size=None, additional_headers=headers or None,
+                                  **({"ssl": ssl} if ssl is not None else {})) as ws:
         await ws.send(json.dumps(start))
         ready = json.loads(await ws.recv())
         if ready.get("type") != "ready":

@@ -15,7 +15,9 @@ from pydantic import BaseModel, Field
 
 from ..audio import AudioError, decode
 from ..records import archive
-from ..records.api import Actor, store
+from ..access.guard import on_hearing
+from ..access.scopes import Action, Principal
+from ..records.api import store
 from .embedding import EncoderError, enrollment_embedding
 from .refine import propose
 
@@ -46,7 +48,7 @@ async def _enroll(request: Request, hearing_id: str, name: str, audio: np.ndarra
 
 
 @router.put("/{hearing_id}/participants/{name}/voice")
-async def enroll_upload(hearing_id: str, name: str, request: Request, actor: str = Actor):
+async def enroll_upload(hearing_id: str, name: str, request: Request, who: Principal = on_hearing(Action.edit)):
     """Enroll from a recording of the person (any audio format, a few seconds of speech)."""
     body = await request.body()
     if len(body) > MAX_ENROLL_BYTES:
@@ -55,23 +57,23 @@ async def enroll_upload(hearing_id: str, name: str, request: Request, actor: str
         audio = (await asyncio.to_thread(decode, body)).channel(0)
     except AudioError as err:
         return JSONResponse({"error": "bad_audio", "message": str(err)}, status_code=422)
-    return await _enroll(request, hearing_id, name, audio, "upload", actor)
+    return await _enroll(request, hearing_id, name, audio, "upload", who.name)
 
 
 @router.post("/{hearing_id}/participants/{name}/voice")
-async def enroll_from_hearing(hearing_id: str, name: str, body: Stretch, request: Request, actor: str = Actor):
+async def enroll_from_hearing(hearing_id: str, name: str, body: Stretch, request: Request, who: Principal = on_hearing(Action.edit)):
     """Enroll from a stretch of the hearing's archive the clerk picked (e.g. a line of this person)."""
     if body.to_ms - body.from_ms > 60_000 or body.to_ms <= body.from_ms:
         return JSONResponse({"error": "bad_stretch", "message": "pick 1.5 to 60 s of the recording"}, status_code=422)
     audio = await asyncio.to_thread(archive.read, request.app.state.archive, hearing_id, body.channel,
                                     body.from_ms, body.to_ms)
     return await _enroll(request, hearing_id, name, audio, f"hearing c{body.channel} {body.from_ms}-{body.to_ms} ms",
-                         actor)
+                         who.name)
 
 
 @router.post("/{hearing_id}/speakers/refine")
 async def refine(hearing_id: str, request: Request, apply: bool = False, speakers: int | None = None,
-                 actor: str = Actor) -> dict:
+                 who: Principal = on_hearing(Action.edit)) -> dict:
     """Re-diarize the hearing's mixed-channel lines over the whole recording; propose relabels
     (``apply=true`` writes them). Lines a person labelled keep their labels."""
     s = store(request)
@@ -91,5 +93,5 @@ async def refine(hearing_id: str, request: Request, apply: bool = False, speaker
     if apply:
         for p in proposals:
             await asyncio.to_thread(s.relabel, hearing_id, p.utterance_id, speaker=p.after, role=p.role,
-                                    participant=p.participant, actor=f"refinement ({actor})")
+                                    participant=p.participant, actor=f"refinement ({who.name})")
     return {"hearing_id": hearing_id, "applied": apply, "proposals": [p.as_dict() for p in proposals]}

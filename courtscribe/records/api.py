@@ -1,21 +1,23 @@
 """REST API of the record store: hearings, participants, lines, corrections, interruptions,
 sign-off, exports and verification (documented in the app's OpenAPI spec at /docs).
 
-Who did something is taken from the ``X-Courtscribe-User`` header (percent-encoded UTF-8) for
-now; issue 8's scoped tokens replace it with the token's identity.
+Every endpoint checks the caller's token against the hearing (access/guard.py); who did something
+is the token's name. With auth off (local development) it is the ``X-Courtscribe-User`` header
+(percent-encoded UTF-8), else "anonymous".
 """
 from __future__ import annotations
 
 import datetime as dt
 import io
 from typing import Literal
-from urllib.parse import unquote
 
 import soundfile as sf
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from ..access.guard import allow, on_hearing
+from ..access.scopes import AccessRole, Action, HearingScope, Principal
 from . import archive, formats, package
 from .model import Pipeline, Record, Role
 from .store import RecordError, RecordStore
@@ -24,14 +26,6 @@ router = APIRouter(prefix="/v1/hearings", tags=["records"])
 MEDIA = {"json": "application/json", "txt": "text/plain; charset=utf-8", "srt": "text/plain; charset=utf-8",
          "vtt": "text/vtt; charset=utf-8", "pdf": "application/pdf", "package": "application/zip",
          "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
-
-
-def actor(x_courtscribe_user: str = Header("anonymous", description="Who acts, percent-encoded UTF-8 "
-                                           "(HTTP headers are ASCII): 赵书记员 → %E8%B5%B5%E4%B9%A6%E8%AE%B0%E5%91%98")) -> str:
-    return unquote(x_courtscribe_user)
-
-
-Actor = Depends(actor)
 
 
 class HearingIn(BaseModel):
@@ -95,64 +89,84 @@ async def record_error(_request: Request, err: RecordError) -> JSONResponse:
 
 
 @router.post("", status_code=201)
-def create_hearing(body: HearingIn, request: Request, actor: str = Actor) -> dict:
+def create_hearing(body: HearingIn, request: Request, who: Principal = allow(Action.manage)) -> dict:
+    body = _in_scope(body, who)
     comp = request.app.state.components
     pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad="fsmn-vad", diarizer="channel")
-    h = store(request).create_hearing(actor=actor, hearing_id=body.id, pipeline=pipeline,
+    h = store(request).create_hearing(actor=who.name, hearing_id=body.id, pipeline=pipeline,
                                       **body.model_dump(exclude={"id"}))
     return h.model_dump(mode="json")
 
 
+def _in_scope(body: HearingIn, who: Principal) -> HearingIn:
+    """A hearing is scheduled inside the scheduler's own court (and room): filled in when left out."""
+    for field, mine in (("court", who.court), ("courtroom", who.room)):
+        given = getattr(body, field)
+        if mine is not None and given not in (None, mine):
+            raise HTTPException(403, detail={"code": "forbidden", "message": f"this token may only schedule "
+                                             f"hearings in {field} {mine}, not {given}"})
+        if given is None and mine is not None:
+            body = body.model_copy(update={field: mine})
+    return body
+
+
 @router.get("")
-def list_hearings(request: Request) -> dict:
-    return {"data": store(request).hearings()}
+def list_hearings(request: Request, who: Principal = allow(None)) -> dict:
+    """The hearings this token may see (a caption token: public ones only)."""
+    action = Action.caption if who.role is AccessRole.caption else Action.read
+    return {"data": [h for h in store(request).hearings()
+                     if who.refusal(action, _scope(h)) is None]}
+
+
+def _scope(h: dict) -> HearingScope:
+    return HearingScope(h["id"], h["court"], h["courtroom"], h["public"])
 
 
 @router.get("/{hearing_id}", response_model=Record)
-def get_record(hearing_id: str, request: Request) -> Record:
+def get_record(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> Record:
     return store(request).record(hearing_id)
 
 
 @router.post("/{hearing_id}/open")
-def open_hearing(hearing_id: str, request: Request, actor: str = Actor) -> dict:
-    store(request).open_hearing(hearing_id, actor=actor)
+def open_hearing(hearing_id: str, request: Request, who: Principal = on_hearing(Action.manage)) -> dict:
+    store(request).open_hearing(hearing_id, actor=who.name)
     return {"status": store(request).status(hearing_id)}
 
 
 @router.post("/{hearing_id}/close")
-def close_hearing(hearing_id: str, request: Request, actor: str = Actor) -> dict:
-    store(request).close_hearing(hearing_id, actor=actor)
+def close_hearing(hearing_id: str, request: Request, who: Principal = on_hearing(Action.manage)) -> dict:
+    store(request).close_hearing(hearing_id, actor=who.name)
     return {"status": store(request).status(hearing_id)}
 
 
 @router.post("/{hearing_id}/participants", status_code=201)
-def add_participant(hearing_id: str, body: ParticipantIn, request: Request, actor: str = Actor) -> dict:
-    return store(request).add_participant(hearing_id, actor=actor, **body.model_dump()).model_dump(mode="json")
+def add_participant(hearing_id: str, body: ParticipantIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+    return store(request).add_participant(hearing_id, actor=who.name, **body.model_dump()).model_dump(mode="json")
 
 
 @router.post("/{hearing_id}/interruptions", status_code=201)
-def add_interruption(hearing_id: str, body: InterruptionIn, request: Request, actor: str = Actor) -> dict:
-    store(request).interruption(hearing_id, actor=actor, **body.model_dump())
+def add_interruption(hearing_id: str, body: InterruptionIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+    store(request).interruption(hearing_id, actor=who.name, **body.model_dump())
     return store(request).record(hearing_id).interruptions[-1].model_dump(mode="json")
 
 
 @router.patch("/{hearing_id}/utterances/{uid}")
-def change_line(hearing_id: str, uid: str, body: LineChange, request: Request, actor: str = Actor) -> dict:
+def change_line(hearing_id: str, uid: str, body: LineChange, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
     s = store(request)
     if body.text is None and body.speaker is None:
         raise RecordError("give the new text, the speaker, or both")
     if body.text is not None:
-        s.edit(hearing_id, uid, body.text, actor=actor, reason=body.reason, channel=body.channel,
+        s.edit(hearing_id, uid, body.text, actor=who.name, reason=body.reason, channel=body.channel,
                start_ms=body.start_ms, end_ms=body.end_ms, speaker=body.speaker)
     if body.speaker is not None:
-        s.assign_speaker(hearing_id, uid, actor=actor, speaker=body.speaker, role=body.role,
+        s.assign_speaker(hearing_id, uid, actor=who.name, speaker=body.speaker, role=body.role,
                          participant=body.participant, reason=body.reason)
     return _line(s, hearing_id, uid)
 
 
 @router.post("/{hearing_id}/utterances/{uid}/confirm")
-def confirm_line(hearing_id: str, uid: str, request: Request, actor: str = Actor) -> dict:
-    store(request).confirm(hearing_id, uid, actor=actor)
+def confirm_line(hearing_id: str, uid: str, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+    store(request).confirm(hearing_id, uid, actor=who.name)
     return _line(store(request), hearing_id, uid)
 
 
@@ -161,7 +175,7 @@ def _line(s: RecordStore, hearing_id: str, uid: str) -> dict:
 
 
 @router.get("/{hearing_id}/utterances/{uid}/audio")
-def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = 300) -> Response:
+def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = 300, who: Principal = on_hearing(Action.read)) -> Response:
     """The archived audio of one line (WAV), for click-to-replay on the clerk's screen."""
     u = store(request).line(hearing_id, uid)
     audio = archive.read(request.app.state.archive, hearing_id, u.channel, max(0, u.start_ms - pad_ms), u.end_ms + pad_ms)
@@ -171,25 +185,25 @@ def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = 300) -
 
 
 @router.get("/{hearing_id}/corrections")
-def corrections(hearing_id: str, request: Request) -> dict:
+def corrections(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
     record = store(request).record(hearing_id)
     return {"corrections": [c.model_dump(mode="json") for c in record.corrections],
             "correction_requests": [c.model_dump(mode="json") for c in record.correction_requests]}
 
 
 @router.post("/{hearing_id}/signatures", status_code=201)
-def sign(hearing_id: str, body: SignatureIn, request: Request) -> dict:
+def sign(hearing_id: str, body: SignatureIn, request: Request, who: Principal = on_hearing(Action.sign)) -> dict:
     return {"digest": store(request).sign(hearing_id, by=body.by, role=body.role), "status": "signed"}
 
 
 @router.post("/{hearing_id}/correction-requests", status_code=201)
-def correction_request(hearing_id: str, body: CorrectionRequestIn, request: Request, actor: str = Actor) -> dict:
-    store(request).request_correction(hearing_id, by=actor, **body.model_dump())
+def correction_request(hearing_id: str, body: CorrectionRequestIn, request: Request, who: Principal = on_hearing(Action.sign)) -> dict:
+    store(request).request_correction(hearing_id, by=who.name, **body.model_dump())
     return store(request).record(hearing_id).correction_requests[-1].model_dump(mode="json")
 
 
 @router.get("/{hearing_id}/export")
-def export(hearing_id: str, request: Request,
+def export(hearing_id: str, request: Request, who: Principal = on_hearing(Action.export),
            format: Literal["json", "txt", "srt", "vtt", "docx", "pdf", "package"] = "docx") -> Response:
     record = store(request).record(hearing_id)
     if format == "package":
@@ -202,5 +216,5 @@ def export(hearing_id: str, request: Request,
 
 
 @router.get("/{hearing_id}/verify")
-def verify(hearing_id: str, request: Request) -> dict:
+def verify(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
     return vars(store(request).verify(hearing_id))

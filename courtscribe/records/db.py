@@ -42,6 +42,7 @@ class HearingRow(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     title: Mapped[str | None] = mapped_column(String(256))
+    court: Mapped[str | None] = mapped_column(String(256))  # the case's, or the recorder's for an unscheduled hearing
     courtroom: Mapped[str | None] = mapped_column(String(128))
     public: Mapped[bool | None] = mapped_column(Boolean)
     language: Mapped[str] = mapped_column(String(16), default="zh")

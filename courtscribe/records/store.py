@@ -147,6 +147,7 @@ class RecordStore:
                     s.flush()
             chans = {str(c): Role(r).value for c, r in (channels or {}).items()}
             h = HearingRow(id=hid, case_id=case.id if case else None, title=title, courtroom=courtroom, public=public,
+                           court=(case.court if case else None) or court,
                            language=language, channels=chans, hotwords=list(hotwords or []),
                            pipeline=pipeline.model_dump() if pipeline else {}, scheduled_at=scheduled_at)
             s.add(h)
@@ -164,15 +165,18 @@ class RecordStore:
             h.status, h.opened_at = "open", h.opened_at or utcnow()
         self._write(hearing_id, actor, "opened", {}, change=change)
 
-    def join_live(self, hearing_id: str, *, actor: str, pipeline: Pipeline | None = None) -> dt.datetime | None:
+    def join_live(self, hearing_id: str, *, actor: str, pipeline: Pipeline | None = None, court: str | None = None,
+                  courtroom: str | None = None) -> dt.datetime | None:
         """A live source joins: the hearing is created if nobody scheduled it, opened if it was only
         scheduled. Returns when it opened (the zero of hearing time), or None when this source opened
-        it (its first sample is the zero). Closed hearings refuse audio."""
+        it (its first sample is the zero). Closed hearings refuse audio. An unscheduled hearing is
+        created in the recorder's court and courtroom."""
         with self._session() as s:
             exists = s.get(HearingRow, hearing_id)
         if exists is None:
             try:
-                self.create_hearing(actor=actor, hearing_id=hearing_id, title=hearing_id, pipeline=pipeline)
+                self.create_hearing(actor=actor, hearing_id=hearing_id, title=hearing_id, pipeline=pipeline, court=court,
+                                    courtroom=courtroom, public=None)  # not known to be public: no captions
             except Conflict:
                 pass  # another channel of the same hearing created it first
         with self._session() as s:
@@ -329,8 +333,14 @@ class RecordStore:
     def hearings(self) -> list[dict]:
         with self._session() as s:
             rows = s.execute(select(HearingRow).order_by(HearingRow.created_at)).scalars()
-            return [{"id": h.id, "title": h.title, "courtroom": h.courtroom, "status": h.status, "public": h.public}
-                    for h in rows]
+            return [{"id": h.id, "title": h.title, "court": h.court, "courtroom": h.courtroom, "status": h.status,
+                     "public": h.public} for h in rows]
+
+    def scope(self, hearing_id: str) -> tuple[str | None, str | None, bool | None] | None:
+        """(court, courtroom, public) of a hearing, for access checks; None when there is no such hearing."""
+        with self._session() as s:
+            h = s.get(HearingRow, hearing_id)
+            return None if h is None else (h.court, h.courtroom, h.public)
 
     def vocabulary(self, hearing_id: str) -> list[str]:
         """What the engine should be biased towards in this hearing: its hotwords, the case's
@@ -366,7 +376,7 @@ class RecordStore:
             extra = _from_entries(list(entries))
             participants = [Participant(name=p.name, role=Role(p.role), channel=p.channel) for p in parts]
         hearing = Hearing(id=h.id, title=h.title, case_number=case.case_number if case else None,
-                          cause=case.cause if case else None, court=case.court if case else None,
+                          cause=case.cause if case else None, court=h.court or (case.court if case else None),
                           parties=list(case.parties) if case else [],
                           courtroom=h.courtroom, public=h.public, scheduled_at=h.scheduled_at,
                           started_at=h.opened_at, closed_at=h.closed_at, language=h.language)

@@ -1,7 +1,8 @@
 """The courtscribe service (FastAPI): loads the engines once, then wires live WebSocket streaming
 (native and FunASR-compatible), hearing subscribers and the file API (files.py) onto one app.
 
-CPU-bound work runs off the event loop: live decodes in the shared DecodeScheduler, file
+Every endpoint checks a scoped token (access/guard.py); WebSockets are accepted, then identified,
+so a refused client is told why before the socket closes. CPU-bound work runs off the event loop: live decodes in the shared DecodeScheduler, file
 pipelines in a bounded worker pool; when either is full a client gets "busy" at once instead of
 everyone slowing down.
 """
@@ -12,6 +13,12 @@ from contextlib import asynccontextmanager
 
 import numpy as np
 from fastapi import FastAPI, WebSocket
+from fastapi.middleware.cors import CORSMiddleware
+
+from ..access import guard
+from ..access.guard import Access, Denied, ws_deny, ws_enter
+from ..access.middleware import Guard
+from ..access.scopes import AccessRole, Action, Principal
 
 from ..asr.hotwords import load_lexicon
 from ..asr.vad import FsmnVad
@@ -29,14 +36,26 @@ from .funasr_compat import funasr_stream
 from .hub import Hub
 from .jobs import Jobs
 from .live import Live, hearing_events, native_stream
+from .protocol import StreamError
 from .scheduler import DecodeScheduler
 
 log = get_logger(__name__)
 
 
+class InsecureBind(RuntimeError):
+    """--insecure-no-auth on an address other hosts can reach."""
+
+
 def create_app(settings: Settings | None = None, components: Components | None = None,
                records: RecordStore | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if settings.insecure_no_auth:
+        if not guard.is_loopback(settings.host):
+            raise InsecureBind(f"--insecure-no-auth is refused on {settings.host}: without tokens the server may "
+                               "only listen on a loopback address (127.0.0.1, ::1)")
+        log.warning("AUTHENTICATION IS OFF (--insecure-no-auth): anyone on this machine can read and change "
+                    "court records. Never run a courtroom like this.")
+    access = guard.build(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -53,6 +72,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
         scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams, final_batch=settings.final_batch,
                                      final_wait_ms=settings.final_wait_ms)
         app.state.records = records or await asyncio.to_thread(RecordStore, settings.records_url)
+        access.attach(app.state.records)
         pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")
         app.state.archive = settings.data_dir / "archive"
         finished = await asyncio.to_thread(archive.recover, app.state.archive)  # segments a crash left open
@@ -69,29 +89,62 @@ def create_app(settings: Settings | None = None, components: Components | None =
 
     app = FastAPI(title="courtscribe", version="0.1.0", lifespan=lifespan,
                   description="Speech recognition for courtrooms: recordings and live audio into court records.")
+    app.state.access = access
+    app.add_middleware(Guard, access=access, max_body=settings.max_body_kb * 1024,
+                       max_upload=settings.max_upload_mb * 1024 * 1024)
+    if settings.cors_origins:  # closed unless court IT names the origins of its own pages
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_exception_handler(Denied, guard.denied)
     app.include_router(files.router)
     app.include_router(records_api.router)
     app.include_router(speakers_api.router)
     app.add_exception_handler(RecordError, records_api.record_error)
 
+    def gate(who: Principal):
+        """May ``who`` send audio into this hearing (None: audio of no hearing)?"""
+        async def check(hearing_id: str | None) -> tuple[str | None, str | None]:
+            try:
+                await access.check(who, Action.send_audio if hearing_id else Action.dictate, hearing_id,
+                                   missing_ok=True)
+            except Denied as err:
+                access.audit.record("denied", who, hearing=hearing_id, outcome=err.code, reason=err.message)
+                raise StreamError(err.code, err.message, fatal=True) from None
+            access.audit.record("send_audio", who, hearing=hearing_id)
+            return who.court, who.room
+        return check
+
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:
         """Native protocol: one audio source (see docs/protocol.md)."""
-        await native_stream(ws, app.state.live)
+        if who := await ws_enter(ws, access):
+            await native_stream(ws, app.state.live, gate(who))
 
     @app.websocket("/v1/hearings/{hearing_id}/events")
     async def events(ws: WebSocket, hearing_id: str) -> None:
         """Every channel's partials and finals of one hearing, for clerk screens and caption feeds."""
+        if not (who := await ws_enter(ws, access)):
+            return
+        try:
+            await access.check(who, Action.caption if who.role is AccessRole.caption else Action.read, hearing_id)
+        except Denied as err:
+            await ws_deny(ws, access, err, who, hearing=hearing_id)
+            return
         await hearing_events(ws, app.state.live, hearing_id)
+
+    async def funasr(ws: WebSocket) -> None:
+        if who := await ws_enter(ws, access, legacy=True):
+            await funasr_stream(ws, app.state.live, gate(who), hearing_id=ws.query_params.get("hearing"))
 
     @app.websocket("/")
     async def funasr_root(ws: WebSocket) -> None:
-        """FunASR clients connect to ws://host:port with no path."""
-        await funasr_stream(ws, app.state.live)
+        """FunASR clients connect to ws://host:port with no path (token: ?token=…, or a listed recorder host)."""
+        await funasr(ws)
 
     @app.websocket("/funasr")
     async def funasr_path(ws: WebSocket) -> None:
-        await funasr_stream(ws, app.state.live)
+        await funasr(ws)
 
     @app.get("/healthz")
     async def healthz() -> dict:

@@ -14,6 +14,8 @@ from typing import Literal
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from ..access.guard import allow
+from ..access.scopes import AccessRole, Action, Principal
 from ..asr.base import DecodeOptions
 from ..asr.hotwords import merge
 from ..audio import Audio, AudioError, decode
@@ -86,9 +88,10 @@ async def _upload(request: Request, file: UploadFile) -> Audio:
 
 
 def _file_run(request: Request, audio: Audio, filename: str | None, language: str | None, prompt: str | None,
-              hearing_id: str | None = None):
+              hearing_id: str | None = None, who: Principal | None = None):
     """The pipeline call for one upload, its engine work routed through the live scheduler; with a
-    ``hearing_id`` the record and its audio are also kept in the record store and archive."""
+    ``hearing_id`` the record and its audio are also kept in the record store and archive, in the
+    submitter's court and courtroom."""
     comp, live, settings = request.app.state.components, request.app.state.live, request.app.state.settings
     loop = asyncio.get_running_loop()
     options = DecodeOptions(language=language or settings.language,
@@ -102,7 +105,10 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
         record = transcribe_audio(audio, comp, options=options, source_path=filename, decode=decode_windows,
                                   on_progress=on_progress, batch=1)
         if hearing_id:
-            request.app.state.records.import_record(record, actor=f"job {filename or ''}".strip(),
+            if who is not None:
+                record.hearing.court = record.hearing.court or who.court
+                record.hearing.courtroom = record.hearing.courtroom or who.room
+            request.app.state.records.import_record(record, actor=f"job {filename or ''} ({who.name if who else '-'})",
                                                     hearing_id=hearing_id)
             archive.store_recording(request.app.state.archive, hearing_id,
                                     [audio.channel(c) for c in range(audio.channels)])
@@ -113,7 +119,7 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
 @router.post("/v1/audio/transcriptions")
 async def transcriptions(request: Request, file: UploadFile = File(...), model: str = Form("whisper-base"),
                          language: str | None = Form(None), response_format: ResponseFormat = Form("json"),
-                         prompt: str | None = Form(None)) -> Response:
+                         prompt: str | None = Form(None), who: Principal = allow(Action.transcribe)) -> Response:
     """OpenAI-compatible file transcription; ``verbose_json`` adds speakers and word times. For long
     recordings use ``POST /v1/jobs`` and poll."""
     audio = await _upload(request, file)
@@ -124,39 +130,48 @@ async def transcriptions(request: Request, file: UploadFile = File(...), model: 
 @router.post("/v1/jobs", status_code=202)
 async def create_job(request: Request, file: UploadFile = File(...), language: str | None = Form(None),
                      prompt: str | None = Form(None),
-                     hearing_id: str | None = Form(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")) -> JSONResponse:
+                     hearing_id: str | None = Form(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
+                     who: Principal = allow(Action.transcribe)) -> JSONResponse:
     """Queue a long recording; the answer names the job to poll at ``GET /v1/jobs/{id}``. With
-    ``hearing_id`` the finished record becomes that hearing in the record store."""
+    ``hearing_id`` the finished record becomes that (new) hearing in the record store."""
+    if hearing_id:
+        await request.app.state.access.check(who, Action.manage, hearing_id, missing_ok=True)
     audio = await _upload(request, file)
     try:
-        job = request.app.state.jobs.submit(_file_run(request, audio, file.filename, language, prompt, hearing_id),
-                                            filename=file.filename, audio_s=audio.duration_ms / 1000)
+        job = request.app.state.jobs.submit(_file_run(request, audio, file.filename, language, prompt, hearing_id, who),
+                                            filename=file.filename, audio_s=audio.duration_ms / 1000,
+                                            owner=who.token_id)
     except QueueFull as err:
         raise HTTPException(503, detail={"code": "busy", "message": str(err)}) from None
     return JSONResponse(job.view(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
-def _job(request: Request, job_id: str) -> Job:
+def _mine(job: Job, who: Principal) -> bool:
+    return who.role is AccessRole.admin or job.owner == who.token_id
+
+
+def _job(request: Request, job_id: str, who: Principal) -> Job:
     job = request.app.state.jobs.get(job_id)
-    if job is None:
+    if job is None or not _mine(job, who):
         raise HTTPException(404, detail={"code": "no_such_job", "message": f"no job {job_id!r} (finished jobs are "
                                          "kept for a while, then forgotten)"})
     return job
 
 
 @router.get("/v1/jobs")
-async def list_jobs(request: Request) -> dict:
-    return {"object": "list", "data": [j.view() for j in request.app.state.jobs.all()]}
+async def list_jobs(request: Request, who: Principal = allow(Action.transcribe)) -> dict:
+    return {"object": "list", "data": [j.view() for j in request.app.state.jobs.all() if _mine(j, who)]}
 
 
 @router.get("/v1/jobs/{job_id}")
-async def get_job(request: Request, job_id: str) -> dict:
-    return _job(request, job_id).view()
+async def get_job(request: Request, job_id: str, who: Principal = allow(Action.transcribe)) -> dict:
+    return _job(request, job_id, who).view()
 
 
 @router.get("/v1/jobs/{job_id}/result")
-async def job_result(request: Request, job_id: str, format: ResultFormat = Query("record")) -> Response:
-    job = _job(request, job_id)
+async def job_result(request: Request, job_id: str, format: ResultFormat = Query("record"),
+                     who: Principal = allow(Action.transcribe)) -> Response:
+    job = _job(request, job_id, who)
     if job.status is not JobStatus.DONE or job.record is None:
         raise HTTPException(409, detail={"code": f"job_{job.status.value}", "message": job.error or
                                          f"job {job_id} is {job.status.value} ({job.stage}, {job.progress:.0%})"})
@@ -164,7 +179,7 @@ async def job_result(request: Request, job_id: str, format: ResultFormat = Query
 
 
 @router.delete("/v1/jobs/{job_id}")
-async def cancel_job(request: Request, job_id: str) -> dict:
+async def cancel_job(request: Request, job_id: str, who: Principal = allow(Action.transcribe)) -> dict:
     """Cancel a queued or running job (a running one stops at its next window)."""
-    _job(request, job_id)
+    _job(request, job_id, who)
     return request.app.state.jobs.cancel(job_id).view()

@@ -20,7 +20,7 @@ from ..asr.text import join_pieces
 from ..asr.vad import decode_windows
 from ..audio import SAMPLE_RATE, AudioError, decode, pcm16_to_float, resample
 from ..records.model import Token
-from .live import Live, PcmInput, _send, close_session, open_session, receive
+from .live import Gate, Live, PcmInput, _send, close_session, open_gate, open_session, receive
 from .protocol import SAMPLE_RATES, StreamError
 from .session import SessionConfig
 
@@ -75,8 +75,9 @@ class _Config:
         self.hotwords, self.hotword_problem = parse_hotwords(data.get("hotwords"))
 
 
-async def funasr_stream(ws: WebSocket, live: Live) -> None:
-    await ws.accept()
+async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
+    """An accepted FunASR client's socket; ``hearing_id`` (``?hearing=`` on the URL, an extension
+    FunASR clients need not know) puts its audio and lines into that hearing's record."""
     cfg: _Config | None = None
     session = None
     offline: list[bytes] = []
@@ -121,8 +122,10 @@ async def funasr_stream(ws: WebSocket, live: Live) -> None:
                     if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
                         await _send(ws, {"mode": cfg.mode, "wav_name": cfg.wav_name, "text": "", "is_final": False,
                                          "timestamp": "[]", "stamp_sents": [], "warning": cfg.hotword_problem})
+                    court, courtroom = await gate(hearing_id if cfg.mode != "offline" else None)
                     if cfg.mode != "offline":
                         session = await open_session(live, SessionConfig(
+                            hearing_id=hearing_id, court=court, courtroom=courtroom,
                             options=DecodeOptions(hotwords=cfg.hotwords)), emit)
                         pcm = PcmInput(cfg.audio_fs)
                 if data.get("is_speaking") is False:
@@ -135,8 +138,15 @@ async def funasr_stream(ws: WebSocket, live: Live) -> None:
                 else:
                     audio, _ = pcm.convert(msg["bytes"])
                     await session.feed(audio)
-    except (WebSocketDisconnect, StreamError):
+    except WebSocketDisconnect:
         pass
+    except StreamError as err:
+        if err.code in ("forbidden", "unauthorized"):  # said in FunASR's reply shape, then the socket closes
+            await _send(ws, {"mode": cfg.mode if cfg else "2pass", "wav_name": cfg.wav_name if cfg else "", "text": "",
+                             "is_final": True, "timestamp": "[]", "stamp_sents": [], "error": err.message})
+            await close_session(live, session)
+            await ws.close(4403)
+            return
     finally:
         await close_session(live, session)
     if cfg is None:

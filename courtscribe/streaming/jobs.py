@@ -55,6 +55,7 @@ class Job:
     error: str | None = None
     record: Record | None = None
     cancel_requested: bool = False
+    owner: str = "-"  # the token that submitted it: only it (or an admin) sees the job
 
     def view(self) -> dict:
         seconds = ((self.finished_at or dt.datetime.now(dt.timezone.utc)) - self.started_at).total_seconds() \
@@ -80,10 +81,11 @@ class Jobs:
         self._worker: asyncio.Task | None = None
 
     def submit(self, run: Callable[[Callable[[str, float], None]], Record], *, filename: str | None,
-               audio_s: float) -> Job:
+               audio_s: float, owner: str = "-") -> Job:
         if sum(j.status is JobStatus.QUEUED for j in self._jobs.values()) >= self.queue_limit:
             raise QueueFull(f"{self.queue_limit} transcription jobs are already waiting; retry later")
-        job = Job(id=f"job-{next(self._seq):05d}-{secrets.token_hex(4)}", filename=filename, audio_s=audio_s, run=run)
+        job = Job(id=f"job-{next(self._seq):05d}-{secrets.token_hex(4)}", filename=filename, audio_s=audio_s, run=run,
+                  owner=owner)
         self._jobs[job.id] = job
         self._pending.put_nowait(job)
         if self._worker is None:

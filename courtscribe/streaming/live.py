@@ -38,6 +38,13 @@ from .session import SessionConfig, StreamSession
 from .speakers import Label, LiveSpeakers
 
 IDLE_TIMEOUT_S = 60.0
+# Called with a stream's hearing id (None: no hearing) before it starts: raises a fatal StreamError when the
+# client may not send that audio, else returns (court, courtroom) for a hearing the stream creates.
+Gate = Callable[[str | None], Awaitable[tuple[str | None, str | None]]]
+
+
+async def open_gate(hearing_id: str | None) -> tuple[str | None, str | None]:
+    return None, None
 
 
 @dataclass
@@ -134,7 +141,7 @@ async def _join_hearing(live: Live, cfg: SessionConfig) -> list[str]:
     records, hearing_id = live.records, cfg.hearing_id
     try:
         opened = await asyncio.to_thread(records.join_live, hearing_id, actor=f"channel {cfg.channel}",
-                                         pipeline=live.pipeline)
+                                         pipeline=live.pipeline, court=cfg.court, courtroom=cfg.courtroom)
     except Locked as err:
         raise StreamError(ErrorCode.HEARING_CLOSED, str(err), fatal=True) from None
     if opened is not None:  # joining a hearing that is already running: continue its timeline
@@ -165,8 +172,8 @@ async def close_session(live: Live, session: StreamSession | None) -> None:
             live.rooms.pop(session.cfg.hearing_id, None)
 
 
-async def native_stream(ws: WebSocket, live: Live) -> None:
-    await ws.accept()
+async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> None:
+    """An accepted socket of one audio source; ``gate`` decides whether it may send its start's audio."""
     session: StreamSession | None = None
     pcm: PcmInput | None = None
     start: Start | None = None
@@ -184,9 +191,10 @@ async def native_stream(ws: WebSocket, live: Live) -> None:
                     if isinstance(ctl, Start):
                         if session is not None:
                             raise StreamError(ErrorCode.ALREADY_STARTED, "this connection has already started")
+                        court, courtroom = await gate(ctl.hearing_id)
                         start, pcm = ctl, PcmInput(ctl.sample_rate)
                         cfg = SessionConfig(hearing_id=ctl.hearing_id, channel=ctl.channel, role=ctl.role,
-                                            speaker=ctl.speaker,
+                                            speaker=ctl.speaker, court=court, courtroom=courtroom,
                                             options=DecodeOptions(language=ctl.language, hotwords=tuple(ctl.hotwords)))
                         session = await open_session(live, cfg, emit)
                         await _send(ws, {"type": "ready", "protocol": PROTOCOL, "session_id": session.label,
@@ -217,7 +225,7 @@ async def native_stream(ws: WebSocket, live: Live) -> None:
 
 
 async def hearing_events(ws: WebSocket, live: Live, hearing_id: str) -> None:
-    await ws.accept()
+    """An accepted subscriber's socket: every event of the hearing until it goes away."""
     sub = live.hub.subscribe(hearing_id)
     await _send(ws, {"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL})
     reader = asyncio.create_task(_drain_client(ws))

@@ -59,6 +59,8 @@ class SessionConfig:
     speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each line (online diarization)
     room: RoomAudio | None = None  # a seat mic: its neighbours' audio, to drop their bleed
     on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
+    court: str | None = None  # where a hearing this stream creates belongs (its recorder's scope)
+    courtroom: str | None = None
 
 
 class StreamSession:

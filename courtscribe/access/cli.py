@@ -1,0 +1,83 @@
+"""`courtscribe tokens …` and `courtscribe audit …`: court IT issues and revokes tokens on the
+server's own machine (database access is the credential) and checks the audit chain."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..config import get_settings
+from ..records.store import RecordStore
+from .audit import AuditLog
+from .scopes import AccessRole, Principal
+from .tokens import TokenError, Tokens
+
+tokens_app = typer.Typer(no_args_is_help=True, help="Issue, list and revoke access tokens.")
+audit_app = typer.Typer(no_args_is_help=True, help="Read and verify the audit log.")
+CLI = Principal(token_id="cli", role=AccessRole.admin, name="courtscribe tokens (server console)")
+
+
+def _tokens() -> Tokens:
+    return Tokens(RecordStore(get_settings().records_url).engine)
+
+
+def _audit() -> AuditLog:
+    return AuditLog(get_settings().audit_file)
+
+
+@tokens_app.command("issue")
+def issue(role: AccessRole = typer.Option(..., "--role", help="recorder | clerk | judge | viewer | caption | admin"),
+          name: str = typer.Option(..., "--name", help="Who or what holds it, as the audit log and records name it."),
+          court: Optional[str] = typer.Option(None, "--court", help="Court it is limited to (all but admin need one)."),
+          room: Optional[str] = typer.Option(None, "--room", help="Courtroom it is limited to."),
+          hearing: Optional[str] = typer.Option(None, "--hearing", help="Single hearing it is limited to."),
+          days: Optional[float] = typer.Option(None, "--days", help="Expires after this many days (default: never)."),
+          as_json: bool = typer.Option(False, "--json", help="Print the token and its scope as JSON.")) -> None:
+    """Issue a token; it is printed once (only its hash is stored)."""
+    try:
+        out = _tokens().issue(role, name=name, court=court, room=room, hearing=hearing, days=days)
+    except TokenError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    _audit().record("token_issued", CLI, token_id=out.id, role=role.value, name=name, court=court, room=room,
+                    hearing=hearing, expires_at=out.expires_at.isoformat() if out.expires_at else None)
+    if as_json:
+        typer.echo(json.dumps({"token": out.token, "id": out.id, "role": role.value, "scope": out.principal.scope_text()},
+                              ensure_ascii=False))
+    else:
+        typer.echo(out.token)
+        typer.echo(f"id {out.id}: {role.value} for {name}, {out.principal.scope_text()}", err=True)
+
+
+@tokens_app.command("revoke")
+def revoke(token_id: str = typer.Argument(..., help="The token's id (or a JWT's jti).")) -> None:
+    known = _tokens().revoke(token_id)
+    _audit().record("token_revoked", CLI, token_id=token_id, known=known)
+    typer.echo(f"revoked {token_id}" + ("" if known else " (no such API token: recorded as a revoked JWT id)"))
+
+
+@tokens_app.command("list")
+def list_tokens() -> None:
+    for t in _tokens().list():
+        state = "revoked" if t.revoked_at else "active"
+        scope = ", ".join(f"{k} {v}" for k, v in (("court", t.court), ("room", t.room), ("hearing", t.hearing)) if v)
+        typer.echo(f"{t.id}\t{t.role}\t{state}\t{t.name}\t{scope or 'server-wide'}")
+
+
+@audit_app.command("verify")
+def verify(path: Optional[Path] = typer.Option(None, "--file", help="Audit log (default: the server's).")) -> None:
+    """Check the audit log's hash chain; exit 1 when any entry was altered, removed or inserted."""
+    log = AuditLog(path) if path else _audit()
+    problems = log.verify()
+    for p in problems:
+        typer.echo(f"line {p.line}: {p.message}")
+    typer.echo(f"{len(log.entries())} entries, {'chain intact' if not problems else f'{len(problems)} problems'}")
+    raise typer.Exit(1 if problems else 0)
+
+
+@audit_app.command("show")
+def show(last: int = typer.Option(20, "--last", help="How many of the newest entries.")) -> None:
+    for e in _audit().entries()[-last:]:
+        typer.echo(json.dumps(e, ensure_ascii=False))

@@ -1,0 +1,215 @@
+"""Checks every request against its token before it reaches an endpoint, and writes the audit log.
+
+HTTP: ``Authorization: Bearer <token>``. WebSocket: the same header (programs), or the
+subprotocol ``bearer.<token>`` beside ``courtscribe.v1`` (browsers cannot set headers), or — on
+the FunASR-compatible endpoint only, whose clients can do neither — ``?token=`` or a courtroom
+PC's address from the recorder-host allow-list. A WebSocket that fails the check is accepted,
+told why in an ``error`` frame and closed with 4401 (who are you?), 4403 (not yours) or 4429
+(too many requests), so a browser page can tell the clerk what is wrong.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+from limits import parse as parse_limit
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.websockets import WebSocket
+
+from ..logs import get_logger
+from .audit import AuditLog
+from .scopes import AccessRole, Action, HearingScope, Principal
+from .tokens import TokenError, Tokens
+
+log = get_logger(__name__)
+SUBPROTOCOL = "courtscribe.v1"
+BEARER = "bearer."
+FAILED_AUTH_LIMIT = "30/minute"  # wrong tokens from one address: slows guessing, never locks a room out
+
+
+class Denied(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    @property
+    def ws_code(self) -> int:
+        return 4000 + self.status
+
+
+@dataclass(frozen=True)
+class RecorderHost:
+    court: str
+    room: str
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Access:
+    """What the app needs to decide: the token store, the audit log, limits. ``tokens`` None: auth off."""
+    tokens: Tokens | None
+    audit: AuditLog
+    rate: str = "1200/minute"
+    recorder_hosts: dict[str, RecorderHost] = field(default_factory=dict)
+    scope_of: object = None  # hearing id → (court, courtroom, public) | None: the record store's scope()
+
+    def attach(self, records) -> None:
+        """Once the record store is open: hearing scopes come from it, tokens live in its database."""
+        self.scope_of = records.scope
+        if self.tokens is not None:
+            self.tokens.bind(records.engine)
+
+    def __post_init__(self) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limit, self._failed = parse_limit(self.rate), parse_limit(FAILED_AUTH_LIMIT)
+
+    @property
+    def enabled(self) -> bool:
+        return self.tokens is not None
+
+    # -- who -------------------------------------------------------------------------------
+    def identify(self, token: str | None, client: str, *, local_name: str = "local") -> Principal:
+        """The principal behind a token; raises Denied (401/429)."""
+        if not self.enabled:
+            return Principal(token_id="-", role=AccessRole.admin, name=local_name)
+        if not self._limiter.test(self._failed, "failed", client):
+            raise Denied(429, "rate_limited", "too many failed sign-ins from this address; wait a minute")
+        if not token:
+            self._limiter.hit(self._failed, "failed", client)
+            raise Denied(401, "unauthorized", "this endpoint needs a token (Authorization: Bearer …)")
+        try:
+            who = self.tokens.verify(token)
+        except TokenError as err:
+            self._limiter.hit(self._failed, "failed", client)
+            raise Denied(401, "unauthorized", str(err)) from None
+        if not self._limiter.hit(self._limit, "token", who.token_id):
+            raise Denied(429, "rate_limited", f"token {who.token_id} exceeded {self.rate}")
+        return who
+
+    def listed_recorder(self, client: str) -> Principal | None:
+        host = self.recorder_hosts.get(client)
+        if host is None:
+            return None
+        return Principal(token_id=f"host:{client}", role=AccessRole.recorder, name=f"{host.room} 录音主机 {client}",
+                         court=host.court, room=host.room)
+
+    # -- may they --------------------------------------------------------------------------
+    async def check(self, who: Principal, action: Action | None, hearing_id: str | None = None, *,
+                    missing_ok: bool = False) -> HearingScope | None:
+        """Raises Denied (403/404) unless ``who`` may do ``action`` (on the hearing); action None: any
+        valid token will do."""
+        if not self.enabled or action is None:
+            return None
+        scope = None
+        if hearing_id is not None:
+            found = await asyncio.to_thread(self.scope_of, hearing_id)
+            scope = HearingScope(hearing_id, *found) if found is not None else None
+            if scope is None:
+                if not missing_ok:
+                    raise Denied(404, "not_found", f"no hearing {hearing_id!r}")
+                scope = HearingScope(hearing_id, who.court, who.room, None)  # it will be created in this scope
+        why = who.refusal(action, scope)
+        if why:
+            raise Denied(403, "forbidden", why)
+        return scope
+
+
+def bearer(header: str | None) -> str | None:
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return None
+
+
+def _client(conn) -> str:
+    return conn.client.host if conn.client else ""
+
+
+async def authorize(request: Request, action: Action | None, hearing_id: str | None = None) -> Principal:
+    """Raises Denied (answered by ``denied``) unless the request's token may do ``action``."""
+    access: Access = request.app.state.access
+    local = unquote(request.headers.get("x-courtscribe-user", "anonymous"))
+    request.state.principal = None
+    who = access.identify(bearer(request.headers.get("authorization")), _client(request), local_name=local)
+    request.state.principal = who
+    await access.check(who, action, hearing_id)
+    return who
+
+
+async def denied(request: Request, err: Denied) -> JSONResponse:
+    """The app's answer to Denied: the status, a code and why (WWW-Authenticate on 401)."""
+    request.state.denied = err
+    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else {}
+    if err.status == 429:
+        headers["Retry-After"] = "60"
+    return JSONResponse({"detail": {"code": err.code, "message": err.message}}, status_code=err.status,
+                        headers=headers)
+
+
+def allow(action: Action | None):
+    """Dependency: the caller's principal, when it may do ``action`` (no hearing involved; None: any
+    valid token)."""
+    async def dep(request: Request) -> Principal:
+        return await authorize(request, action)
+    return Depends(dep)
+
+
+def on_hearing(action: Action):
+    """Dependency: the caller's principal, when it may do ``action`` on the path's hearing."""
+    async def dep(request: Request, hearing_id: str) -> Principal:
+        return await authorize(request, action, hearing_id)
+    return Depends(dep)
+
+
+async def ws_enter(ws: WebSocket, access: Access, *, legacy: bool = False) -> Principal | None:
+    """Accept the socket and identify its client; on failure it is told why and closed (None).
+    ``legacy``: the FunASR endpoint, where ``?token=`` and the recorder-host list are accepted."""
+    offered = ws.scope.get("subprotocols") or []
+    token = bearer(ws.headers.get("authorization"))
+    token = token or next((p[len(BEARER):] for p in offered if p.startswith(BEARER)), None)
+    if legacy:
+        token = token or ws.query_params.get("token")
+    chosen = SUBPROTOCOL if SUBPROTOCOL in offered else next(iter(offered), None)
+    await ws.accept(subprotocol=chosen)
+    client = _client(ws)
+    try:
+        who = access.listed_recorder(client) if legacy and access.enabled and not token else None
+        who = who or access.identify(token, client)
+    except Denied as err:
+        await ws_deny(ws, access, err, None, path=ws.url.path)
+        return None
+    access.audit.record("connect", who, path=ws.url.path, client=client)
+    return who
+
+
+async def ws_deny(ws: WebSocket, access: Access, err: Denied, who: Principal | None, **detail) -> None:
+    access.audit.record("denied", who, outcome=err.code, reason=err.message, **detail)
+    try:
+        await ws.send_json({"type": "error", "code": err.code, "message": err.message, "fatal": True})
+        await ws.close(err.ws_code)
+    except (RuntimeError, OSError):
+        pass
+
+
+def build(settings) -> Access:
+    """The app's Access from settings (the record store is attached at start-up)."""
+    tokens = None
+    if not settings.insecure_no_auth:
+        tokens = Tokens(None, jwt_key=settings.jwt_key, jwt_public_key=settings.jwt_public_key,
+                        jwt_audience=settings.jwt_audience)
+    hosts = {ip: RecorderHost(**v) for ip, v in settings.recorder_hosts.items()}
+    return Access(tokens=tokens, audit=AuditLog(Path(settings.audit_file)), rate=settings.rate_limit,
+                  recorder_hosts=hosts)

@@ -1,0 +1,79 @@
+"""One ASGI layer in front of every HTTP request: body-size limits, secure response headers, and
+an audit entry for each request that presented (or failed to present) a token."""
+from __future__ import annotations
+
+import json
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .guard import Access
+
+# Audio uploads may be large; everything else is small JSON.
+UPLOADS = re.compile(r"^/v1/(audio/transcriptions|jobs|hearings/[^/]+/participants/[^/]+/voice)$")
+SECURE_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                  (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store"),
+                  (b"cross-origin-resource-policy", b"same-origin")]
+UNAUDITED = ("/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, access: Access, *, max_body: int, max_upload: int):
+        self.app, self.access, self.max_body, self.max_upload = app, access, max_body, max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_upload if UPLOADS.match(scope["path"]) else self.max_body
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(send, limit)
+            return
+        seen, status, started = 0, 0, False
+
+        async def counted() -> Message:
+            nonlocal seen
+            msg = await receive()
+            seen += len(msg.get("body", b""))
+            if seen > limit:
+                raise _TooLarge
+            return msg
+
+        async def secured(msg: Message) -> None:
+            nonlocal status, started
+            if msg["type"] == "http.response.start":
+                started, status = True, msg["status"]
+                names = {k.lower() for k, _ in msg.get("headers", [])}
+                msg["headers"] = list(msg.get("headers", [])) + [h for h in SECURE_HEADERS if h[0] not in names]
+            await send(msg)
+
+        try:
+            await self.app(scope, counted, secured)
+        except _TooLarge:
+            if not started:
+                await _too_large(send, limit)
+            status = 413
+        finally:
+            self._audit(scope, status)
+
+    def _audit(self, scope: Scope, status: int) -> None:
+        state = scope.get("state") or {}
+        if "principal" not in state or scope["path"] in UNAUDITED:
+            return  # the route checked no token (health, docs)
+        denied = state.get("denied")
+        self.access.audit.record(f"{scope['method']} {scope['path']}", state.get("principal"),
+                                 hearing=(scope.get("path_params") or {}).get("hearing_id"),
+                                 outcome=denied.code if denied else ("ok" if status < 400 else f"http {status}"),
+                                 status=status, client=scope["client"][0] if scope.get("client") else None)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"detail": {"code": "too_large", "message": f"request body exceeds {limit} bytes"}}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

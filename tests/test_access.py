@@ -1,0 +1,322 @@
+"""Scoped tokens on a real server over TLS: every role and scope rule, positive and negative, on
+HTTP and on the WebSocket endpoints (native, events, FunASR-compatible), tokens issued and revoked
+with the admin CLI, JWTs, rate limits, the audit log and the --insecure-no-auth guard rail."""
+import asyncio
+import datetime as dt
+import json
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+import websockets
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from courtscribe.clients import stream_file
+
+from conftest import ZH, start_server
+
+COURT_A, COURT_B = "北京市第一中级人民法院", "上海市浦东新区人民法院"
+JWT_KEY = "test-signing-key-of-the-court-identity-system-0123456789"
+
+
+def self_signed(home: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "courtscribe.test")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+                           critical=False).sign(key, hashes.SHA256()))
+    crt, pem = home / "cert.pem", home / "key.pem"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    return crt, pem
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {"COURTSCRIBE_DATA_DIR": str(home / "data"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "courtscribe", *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def issue(home: Path, role: str, name: str, *scope: str) -> str:
+    out = cli(home, "tokens", "issue", "--role", role, "--name", name, "--json", *scope)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["token"]
+
+
+class Court:
+    """The server under test and a token per role and scope."""
+
+    def __init__(self, home: Path, url: str, cert: Path):
+        self.home, self.url, self.ws = home, url, url.replace("https://", "wss://")
+        self.tls = ssl.create_default_context(cafile=str(cert))
+        self.http = httpx.Client(base_url=url, verify=self.tls, timeout=30)
+
+    def as_(self, token: str | None, method: str, path: str, headers: dict | None = None, **kw) -> httpx.Response:
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.http.request(method, path, headers={**auth, **(headers or {})}, **kw)
+
+
+@pytest.fixture(scope="module")
+def court(tmp_path_factory):
+    home = tmp_path_factory.mktemp("access")
+    crt, key = self_signed(home)
+    t = {"admin": issue(home, "admin", "信息中心管理员"),
+         "clerk": issue(home, "clerk", "赵书记员", "--court", COURT_A),
+         "clerk_b": issue(home, "clerk", "钱书记员", "--court", COURT_B),
+         "judge": issue(home, "judge", "孙法官", "--court", COURT_A),
+         "viewer": issue(home, "viewer", "旁听终端", "--court", COURT_A),
+         "caption": issue(home, "caption", "直播导播", "--court", COURT_A),
+         "rec_r1": issue(home, "recorder", "第一法庭录音", "--court", COURT_A, "--room", "第一法庭"),
+         "rec_r2": issue(home, "recorder", "第二法庭录音", "--court", COURT_A, "--room", "第二法庭"),
+         "busy": issue(home, "viewer", "刷新过快的终端", "--court", COURT_A)}
+    hosts = json.dumps({"127.0.0.2": {"court": COURT_A, "room": "第一法庭"}})
+    proc, url = start_server(home, COURTSCRIBE_INSECURE_NO_AUTH="0", COURTSCRIBE_SSL_CERTFILE=str(crt),
+                             COURTSCRIBE_SSL_KEYFILE=str(key), COURTSCRIBE_JWT_KEY=JWT_KEY,
+                             COURTSCRIBE_RECORDER_HOSTS=hosts, COURTSCRIBE_RATE_LIMIT="40/minute")
+    c = Court(home, url, crt)
+    c.t = t
+    for hid, court_, room, public in (("h-pub", COURT_A, "第一法庭", True), ("h-closed", COURT_A, "第一法庭", False),
+                                      ("h-b", COURT_B, "第三法庭", True), ("h-sign", COURT_A, "第一法庭", True)):
+        r = c.as_(t["admin"], "POST", "/v1/hearings", json={"id": hid, "court": court_, "courtroom": room,
+                                                           "public": public})
+        assert r.status_code == 201, r.text
+    yield c
+    c.http.close()
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_no_token_or_a_bad_one_is_401_and_health_stays_open(court):
+    r = court.as_(None, "GET", "/v1/hearings")
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert court.as_("cst_000000000000_forged", "GET", "/v1/hearings").status_code == 401
+    assert court.as_(court.t["clerk"] + "x", "GET", "/v1/hearings").status_code == 401
+    assert court.http.get("/healthz").status_code == 200
+    r = court.as_(None, "POST", "/v1/audio/transcriptions", files={"file": ("a.wav", b"RIFF")})
+    assert r.status_code == 401
+
+
+def test_scopes_follow_court_and_role(court):
+    t = court.t
+    assert court.as_(t["clerk"], "GET", "/v1/hearings/h-pub").status_code == 200
+    r = court.as_(t["clerk"], "GET", "/v1/hearings/h-b")
+    assert r.status_code == 403 and "outside this token's scope" in r.json()["detail"]["message"]
+    assert court.as_(t["clerk_b"], "GET", "/v1/hearings/h-b").status_code == 200
+    ids = {h["id"] for h in court.as_(t["clerk"], "GET", "/v1/hearings").json()["data"]}
+    assert {"h-pub", "h-closed"} <= ids and "h-b" not in ids
+    # a clerk schedules inside its own court only; the court is filled in when left out
+    assert court.as_(t["clerk"], "POST", "/v1/hearings", json={"id": "h-x", "court": COURT_B}).status_code == 403
+    r = court.as_(t["clerk"], "POST", "/v1/hearings", json={"id": "h-own"})
+    assert r.status_code == 201 and r.json()["court"] == COURT_A
+    # viewer: reads, never writes
+    assert court.as_(t["viewer"], "GET", "/v1/hearings/h-pub").status_code == 200
+    for method, path, body in (("PATCH", "/v1/hearings/h-pub/utterances/u1", {"text": "改"}),
+                               ("POST", "/v1/hearings/h-pub/signatures", {"by": "x", "role": "clerk"}),
+                               ("POST", "/v1/hearings/h-pub/close", None),
+                               ("POST", "/v1/hearings/h-pub/participants", {"role": "原告", "name": "张三"})):
+        assert court.as_(t["viewer"], method, path, json=body).status_code == 403, (method, path)
+    assert court.as_(t["viewer"], "GET", "/v1/hearings/h-pub/export", params={"format": "txt"}).status_code == 403
+    # judge: signs and exports, does not edit lines
+    assert court.as_(t["judge"], "PATCH", "/v1/hearings/h-pub/utterances/u1", json={"text": "改"}).status_code == 403
+    assert court.as_(t["judge"], "GET", "/v1/hearings/h-pub/export", params={"format": "txt"}).status_code == 200
+    assert court.as_(t["judge"], "POST", "/v1/hearings/h-sign/close").status_code == 403  # the clerk closes
+    assert court.as_(t["clerk"], "POST", "/v1/hearings/h-sign/close").status_code == 200
+    assert court.as_(t["judge"], "POST", "/v1/hearings/h-sign/signatures",
+                     json={"by": "孙法官", "role": "presiding_judge"}).status_code == 201
+    # caption and recorder tokens never read records
+    for role in ("caption", "rec_r1"):
+        assert court.as_(t[role], "GET", "/v1/hearings/h-pub").status_code == 403
+        assert court.as_(t[role], "POST", "/v1/audio/transcriptions",
+                         files={"file": ("a.wav", b"RIFF")}).status_code == 403
+    assert {h["id"] for h in court.as_(t["caption"], "GET", "/v1/hearings").json()["data"]} == {"h-pub", "h-sign", "h-own"}
+    # the clerk's edit is recorded under the token's name
+    r = court.as_(t["clerk"], "PATCH", "/v1/hearings/h-pub/utterances/u1",
+                  json={"text": "本庭现在开庭。", "channel": 0, "start_ms": 0, "end_ms": 1000, "speaker": "审判长"})
+    assert r.status_code == 200, r.text
+    fixes = court.as_(t["clerk"], "GET", "/v1/hearings/h-pub/corrections").json()["corrections"]
+    assert fixes[-1]["by"] == "赵书记员"
+
+
+async def _events(court: Court, token: str, hearing: str) -> tuple[dict, int | None]:
+    async with websockets.connect(f"{court.ws}/v1/hearings/{hearing}/events", ssl=court.tls,
+                                  subprotocols=["courtscribe.v1", f"bearer.{token}"]) as ws:
+        assert ws.subprotocol == "courtscribe.v1"  # the token is never echoed back
+        first = json.loads(await ws.recv())
+        try:
+            await asyncio.wait_for(ws.recv(), 2)
+        except (websockets.ConnectionClosed, asyncio.TimeoutError):
+            pass
+        return first, ws.close_code
+
+
+def test_events_socket_caption_sees_only_public_hearings(court):
+    t = court.t
+    first, _ = asyncio.run(_events(court, t["caption"], "h-pub"))
+    assert first["type"] == "subscribed"
+    first, code = asyncio.run(_events(court, t["caption"], "h-closed"))
+    assert first == {"type": "error", "code": "forbidden", "fatal": True,
+                     "message": "hearing h-closed is not public: it has no captions"} and code == 4403
+    first, code = asyncio.run(_events(court, t["clerk_b"], "h-pub"))
+    assert first["code"] == "forbidden" and code == 4403
+    first, code = asyncio.run(_events(court, "cst_nope_nope", "h-pub"))
+    assert first["code"] == "unauthorized" and code == 4401
+
+
+async def _start(court: Court, token: str | None, hearing: str | None, **connect) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with websockets.connect(f"{court.ws}/v1/stream", ssl=court.tls, additional_headers=headers,
+                                  **connect) as ws:
+        try:
+            await ws.send(json.dumps({"type": "start", "hearing_id": hearing, "role": "审判长"}))
+        except websockets.ConnectionClosed:
+            pass  # refused at the door: the reason is already waiting
+        reply = json.loads(await ws.recv())
+        if reply["type"] == "ready":
+            await ws.send(json.dumps({"type": "stop"}))
+        return reply
+
+
+def test_recorder_pushes_audio_into_its_own_room_only(court, data_dir):
+    t = court.t
+    assert asyncio.run(_start(court, t["rec_r1"], "h-pub"))["type"] == "ready"
+    refused = asyncio.run(_start(court, t["rec_r2"], "h-pub"))
+    assert refused["type"] == "error" and refused["code"] == "forbidden" and "room 第二法庭" in refused["message"]
+    assert asyncio.run(_start(court, t["rec_r1"], "h-b"))["code"] == "forbidden"
+    assert asyncio.run(_start(court, t["viewer"], "h-pub"))["code"] == "forbidden"
+    assert asyncio.run(_start(court, None, "h-pub"))["code"] == "unauthorized"
+    # a query-string token is for FunASR clients only
+    assert asyncio.run(_query_native(court, t["rec_r1"]))["code"] == "unauthorized"
+    # an unscheduled hearing a recorder starts belongs to its court and room: its clerk sees it
+    result = asyncio.run(stream_file(f"{court.ws}/v1/stream", data_dir / ZH / "justice.wav", hearing_id="h-walkin",
+                                     role="审判长", speed=0, token=t["rec_r1"], ssl=court.tls))
+    assert result.finals
+    record = court.as_(t["clerk"], "GET", "/v1/hearings/h-walkin").json()
+    assert record["hearing"]["court"] == COURT_A and record["hearing"]["courtroom"] == "第一法庭"
+    assert record["hearing"]["public"] is None  # not known to be public: no captions
+    assert court.as_(t["clerk_b"], "GET", "/v1/hearings/h-walkin").status_code == 403
+    assert court.as_(t["clerk"], "GET", f"/v1/hearings/h-walkin/utterances/{record['utterances'][0]['id']}/audio"
+                     ).headers["content-type"] == "audio/wav"
+
+
+async def _query_native(court: Court, token: str) -> dict:
+    async with websockets.connect(f"{court.ws}/v1/stream?token={token}", ssl=court.tls) as ws:
+        return json.loads(await ws.recv())
+
+
+async def _funasr(court: Court, query: str, local: str = "127.0.0.1") -> list[dict]:
+    port = int(court.url.rsplit(":", 1)[1])
+    async with websockets.connect(f"{court.ws}/{query}", ssl=court.tls, local_addr=(local, 0)) as ws:
+        await ws.send(json.dumps({"mode": "2pass", "wav_name": "court", "is_speaking": True, "chunk_size": [5, 10, 5]}))
+        await ws.send(b"\0\0" * 16000)
+        await ws.send(json.dumps({"is_speaking": False}))
+        replies = []
+        try:
+            async for raw in ws:
+                replies.append(json.loads(raw))
+        except websockets.ConnectionClosed:
+            pass
+        return replies + [{"close_code": ws.close_code, "port": port}]
+
+
+def test_funasr_endpoint_takes_query_token_or_listed_host_over_wss(court):
+    ok = asyncio.run(_funasr(court, f"?token={court.t['rec_r1']}"))
+    assert ok[-2]["is_final"] is True and ok[-1]["close_code"] == 1000
+    listed = asyncio.run(_funasr(court, "", local="127.0.0.2"))  # a courtroom PC on the allow-list
+    assert listed[-2]["is_final"] is True and "error" not in listed[-2]
+    refused = asyncio.run(_funasr(court, ""))  # 127.0.0.1 is not on the list and has no token
+    assert refused[0]["code"] == "unauthorized" and refused[-1]["close_code"] == 4401
+    other_room = asyncio.run(_funasr(court, f"?token={court.t['rec_r2']}&hearing=h-pub"))
+    assert "room 第二法庭" in other_room[0]["error"] and other_room[-1]["close_code"] == 4403
+
+
+def test_revoked_and_expired_tokens_stop_working(court):
+    token = issue(court.home, "viewer", "临时终端", "--court", COURT_A)
+    assert court.as_(token, "GET", "/v1/hearings/h-pub").status_code == 200
+    tid = token.split("_")[1]
+    assert cli(court.home, "tokens", "revoke", tid).returncode == 0
+    deadline = time.monotonic() + 15  # another process revoked it: the server's cache holds ≤ 10 s
+    while court.as_(token, "GET", "/v1/hearings/h-pub").status_code == 200:
+        assert time.monotonic() < deadline, "a revoked token still works after 15 s"
+        time.sleep(1)
+    r = court.as_(token, "GET", "/v1/hearings/h-pub")
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]["message"]
+    short = issue(court.home, "viewer", "一秒终端", "--court", COURT_A, "--days", "0.00001")
+    time.sleep(1.5)
+    r = court.as_(short, "GET", "/v1/hearings/h-pub")
+    assert r.status_code == 401 and "expired" in r.json()["detail"]["message"]
+    listing = cli(court.home, "tokens", "list").stdout
+    assert f"{tid}\tviewer\trevoked\t临时终端" in listing
+
+
+def test_jwt_from_the_court_identity_system(court):
+    def make(key=JWT_KEY, **claims):
+        body = {"sub": "李书记员", "role": "clerk", "court": COURT_A, "aud": "courtscribe", "jti": claims.pop("jti", "j1"),
+                "exp": int(time.time()) + 600, **claims}
+        return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm="HS256")
+
+    assert court.as_(make(), "GET", "/v1/hearings/h-pub").status_code == 200
+    assert court.as_(make(court=COURT_B), "GET", "/v1/hearings/h-pub").status_code == 403
+    assert court.as_(make(key="another-key-0123456789-0123456789-0123"), "GET", "/v1/hearings").status_code == 401
+    assert court.as_(make(exp=None), "GET", "/v1/hearings").status_code == 401
+    assert court.as_(make(exp=int(time.time()) - 5), "GET", "/v1/hearings").status_code == 401
+    assert court.as_(make(role="superuser"), "GET", "/v1/hearings").status_code == 401
+    assert court.as_(make(court=None), "GET", "/v1/hearings").status_code == 401  # only admins are server-wide
+    assert cli(court.home, "tokens", "revoke", "j2").returncode == 0
+    r = court.as_(make(jti="j2"), "GET", "/v1/hearings")
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]["message"]
+
+
+def test_rate_limit_is_per_token(court):
+    codes = [court.as_(court.t["busy"], "GET", "/v1/hearings").status_code for _ in range(45)]
+    assert codes[:40] == [200] * 40 and codes[-1] == 429
+    assert court.as_(court.t["viewer"], "GET", "/v1/hearings").status_code == 200  # others unaffected
+
+
+def test_secure_defaults_headers_cors_and_sizes(court):
+    r = court.as_(court.t["clerk"], "GET", "/v1/hearings/h-pub")
+    assert r.headers["x-content-type-options"] == "nosniff" and r.headers["cache-control"] == "no-store"
+    assert "server" not in r.headers
+    pre = court.http.options("/v1/hearings", headers={"Origin": "https://evil.example",
+                                                      "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in pre.headers
+    big = court.as_(court.t["clerk"], "POST", "/v1/hearings", content=b"{" + b" " * (2 << 20) + b"}",
+                    headers={"content-type": "application/json"})
+    assert big.status_code == 413 and big.json()["detail"]["code"] == "too_large"
+    assert court.http.get("/v1/hearings/", follow_redirects=True).status_code == 401  # nothing listed without a token
+
+
+def test_audit_log_records_who_did_what_and_is_chained(court):
+    entries = [json.loads(line) for line in (court.home / "data" / "audit" / "audit.jsonl").read_text().splitlines()]
+    actions = {e["action"] for e in entries}
+    assert {"token_issued", "connect", "send_audio", "denied", "PATCH /v1/hearings/h-pub/utterances/u1",
+            "GET /v1/hearings/h-pub/export"} <= actions
+    edit = next(e for e in entries if e["action"] == "PATCH /v1/hearings/h-pub/utterances/u1" and e["outcome"] == "ok")
+    assert edit["name"] == "赵书记员" and edit["hearing"] == "h-pub" and edit["court"] == COURT_A
+    assert any(e["outcome"] == "unauthorized" and e["token"] is None for e in entries)
+    assert cli(court.home, "audit", "verify").returncode == 0
+    tampered = court.home / "tampered.jsonl"
+    lines = (court.home / "data" / "audit" / "audit.jsonl").read_text().splitlines()
+    lines[3] = lines[3].replace("赵书记员", "钱书记员") if "赵书记员" in lines[3] else lines[3].replace('"ok"', '"no"')
+    del lines[5]
+    tampered.write_text("\n".join(lines) + "\n")
+    out = cli(court.home, "audit", "verify", "--file", str(tampered))
+    assert out.returncode == 1 and "altered" in out.stdout and "chain broken" in out.stdout
+
+
+def test_insecure_no_auth_is_refused_off_loopback(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "courtscribe", "serve", "--insecure-no-auth", "--host", "0.0.0.0"],
+                         capture_output=True, text=True, timeout=60,
+                         env={"COURTSCRIBE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 2 and "refused on 0.0.0.0" in out.stderr
