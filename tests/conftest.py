@@ -89,9 +89,30 @@ def _run_as_postgres(args: list, **kw) -> None:
     subprocess.run(prefix + [str(a) for a in args], check=True, capture_output=True, **kw)
 
 
+class PgServer:
+    """A real PostgreSQL server on loopback, started for this test run (Debian's postgresql); tests
+    of outages stop and start it."""
+
+    def __init__(self, bindir: Path, root: Path):
+        self.bindir, self.root, self.data, self.port = bindir, root, root / "data", free_port()
+        _run_as_postgres([bindir / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                          "--no-sync"])
+        self.start()
+
+    def start(self) -> None:
+        _run_as_postgres([self.bindir / "pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "-o",
+                          f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+
+    def stop(self) -> None:
+        _run_as_postgres([self.bindir / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"])
+
+    def createdb(self, name: str) -> str:
+        _run_as_postgres([self.bindir / "createdb", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres", name])
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+
 @pytest.fixture(scope="session")
-def postgres_url():
-    """A real PostgreSQL server on loopback, started for this test run (Debian's postgresql)."""
+def postgres():
     import glob
     import shutil
     import tempfile
@@ -100,17 +121,17 @@ def postgres_url():
     if initdb is None:
         pytest.skip("PostgreSQL is not installed on this machine (Debian: apt-get install postgresql); "
                     "the PostgreSQL runs of the record-store tests are skipped")
-    bindir = Path(os.path.realpath(initdb)).parent
     root = Path(tempfile.mkdtemp(prefix="courtscribe-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-    data, port = root / "data", free_port()
-    _run_as_postgres([bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
-    _run_as_postgres([bindir / "pg_ctl", "-D", data, "-l", root / "server.log", "-w", "-o",
-                      f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+    server = PgServer(Path(os.path.realpath(initdb)).parent, root)
     try:
-        _run_as_postgres([bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "courtscribe_test"])
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/courtscribe_test"
+        yield server
     finally:
-        _run_as_postgres([bindir / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop"])
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres):
+    return postgres.createdb("courtscribe_test")

@@ -199,7 +199,7 @@ def test_recorder_pushes_audio_into_its_own_room_only(court, data_dir):
     # a query-string token is for FunASR clients only
     assert asyncio.run(_query_native(court, t["rec_r1"]))["code"] == "unauthorized"
     # an unscheduled hearing a recorder starts belongs to its court and room: its clerk sees it
-    result = asyncio.run(stream_file(f"{court.ws}/v1/stream", data_dir / ZH / "justice.wav", hearing_id="h-walkin",
+    result = asyncio.run(stream_file(f"{court.ws}/v1/stream", ZH / "justice.wav", hearing_id="h-walkin",
                                      role="审判长", speed=0, token=t["rec_r1"], ssl=court.tls))
     assert result.finals
     record = court.as_(t["clerk"], "GET", "/v1/hearings/h-walkin").json()

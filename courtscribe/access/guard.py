@@ -116,7 +116,10 @@ class Access:
             return None
         scope = None
         if hearing_id is not None:
-            found = await asyncio.to_thread(self.scope_of, hearing_id)
+            try:
+                found = await asyncio.to_thread(self.scope_of, hearing_id)
+            except Exception as err:  # noqa: BLE001 - the database is away: say so, do not guess
+                raise Denied(503, "store_unavailable", f"the record store cannot be reached: {type(err).__name__}") from None
             scope = HearingScope(hearing_id, *found) if found is not None else None
             if scope is None:
                 if not missing_ok:

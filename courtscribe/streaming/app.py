@@ -28,6 +28,7 @@ from ..diarization import api as speakers_api
 from ..records import api as records_api
 from ..records import archive
 from ..records.model import Pipeline
+from ..records.spool import Spool
 from ..records.store import RecordError, RecordStore
 from ..transcribe import Components, load_components
 from . import files
@@ -40,6 +41,24 @@ from .protocol import StreamError
 from .scheduler import DecodeScheduler
 
 log = get_logger(__name__)
+
+
+SPOOL_RETRY_S = 1.0
+
+
+async def _flush_spool(live: Live) -> None:
+    """Finals that waited on disk (database away, or a crash during an outage) reach the store as
+    soon as it is back; the hearing's screens are told."""
+    loop, spool = asyncio.get_running_loop(), live.spool
+    spool.on_flushed = lambda hid, n: loop.call_soon_threadsafe(
+        live.hub.publish, hid, {"type": "store_recovered", "hearing_id": hid, "lines": n})
+    while True:
+        if spool.pending:
+            try:
+                await asyncio.to_thread(spool.flush)
+            except Exception as err:  # noqa: BLE001 - keep trying; the lines are safe on disk
+                log.error("spool flush failed", error=repr(err))
+        await asyncio.sleep(SPOOL_RETRY_S)
 
 
 class InsecureBind(RuntimeError):
@@ -81,8 +100,11 @@ def create_app(settings: Settings | None = None, components: Components | None =
         app.state.live = Live(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s,
                               records=app.state.records, pipeline=pipeline, archive=app.state.archive,
                               lexicon=load_lexicon(settings.lexicon_file), max_segment_ms=int(settings.segment_s * 1000),
-                              speaker_encoder=await asyncio.to_thread(comp.speaker_encoder))
+                              speaker_encoder=await asyncio.to_thread(comp.speaker_encoder),
+                              spool=Spool(settings.spool_dir, app.state.records))
+        flusher = asyncio.create_task(_flush_spool(app.state.live))
         yield
+        flusher.cancel()
         await app.state.jobs.close()
         await scheduler.close()
         app.state.records.close()

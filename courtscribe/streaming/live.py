@@ -20,6 +20,7 @@ from ..diarization.bleed import RoomAudio
 from ..diarization.embedding import SpeakerEncoder
 from ..records.archive import ChannelRecorder
 from ..records.model import Participant, Pipeline, Utterance
+from ..records.spool import Spool, unavailable
 from ..records.store import Locked, RecordStore
 from .hub import Hub, SlowSubscriber
 from .protocol import (
@@ -64,6 +65,7 @@ class Live:
     speaker_encoder: SpeakerEncoder | None = None  # labels the lines of mixed-channel sources
     diarized: dict[str, set[LiveSpeakers]] = field(default_factory=dict)  # hearing id → its mixed sources
     rooms: dict[str, RoomAudio] = field(default_factory=dict)  # hearing id → its seat mics' recent audio
+    spool: Spool | None = None  # where finals wait while the record store is away
 
     def enrolled(self, hearing_id: str, person: Participant, voice: np.ndarray) -> None:
         """A voice enrolled during the hearing: its running mixed-channel sources know it at once."""
@@ -144,14 +146,21 @@ async def _join_hearing(live: Live, cfg: SessionConfig) -> list[str]:
                                          pipeline=live.pipeline, court=cfg.court, courtroom=cfg.courtroom)
     except Locked as err:
         raise StreamError(ErrorCode.HEARING_CLOSED, str(err), fatal=True) from None
+    except Exception as err:
+        if not unavailable(err):
+            raise
+        raise StreamError(ErrorCode.STORE_UNAVAILABLE, "the record store cannot be reached right now; the source "
+                          "should reconnect in a few seconds", fatal=True) from None
     if opened is not None:  # joining a hearing that is already running: continue its timeline
         cfg.offset_ms = max(0, int((dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000))
 
-    async def store_final(u: Utterance) -> None:
-        await asyncio.to_thread(records.machine_final, hearing_id, u)
+    writer = live.spool or records  # the spool waits on disk when the store is away
+
+    async def store_final(u: Utterance) -> bool | None:
+        return await asyncio.to_thread(writer.machine_final, hearing_id, u)
 
     async def store_relabel(uid: str, label: Label) -> None:
-        await asyncio.to_thread(records.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,
+        await asyncio.to_thread(writer.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,
                                 participant=label.participant)
     cfg.on_final, cfg.on_relabel = store_final, store_relabel
     if live.archive is not None:
@@ -212,7 +221,8 @@ async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> No
                         await _send(ws, error_event(ErrorCode.ODD_PCM, warning))
                     await session.feed(audio)
             except StreamError as err:
-                await _send(ws, error_event(err.code, err.message))
+                if not err.announced:
+                    await _send(ws, error_event(err.code, err.message))
                 if err.fatal:
                     break
     except WebSocketDisconnect:

@@ -30,12 +30,17 @@ class ErrorCode:
     ENGINE = "engine_error"
     STORE = "store_error"
     HEARING_CLOSED = "hearing_closed"
+    DISK_FULL = "disk_full"  # the audio archive could not be written: recording stopped
+    ARCHIVE = "archive_error"
+    STORE_UNAVAILABLE = "store_unavailable"
+    STORE_DELAYED = "store_delayed"  # the record store is away: finals wait on disk and are stored later
 
 
 class StreamError(Exception):
-    def __init__(self, code: str, message: str, fatal: bool = False):
+    def __init__(self, code: str, message: str, fatal: bool = False, announced: bool = False):
         super().__init__(message)
         self.code, self.message, self.fatal = code, message, fatal
+        self.announced = announced  # already told to the client and the hearing's subscribers
 
 
 class _Msg(BaseModel):
@@ -101,5 +106,5 @@ def final_event(utterance: Utterance, hearing_id: str | None) -> dict:
             "utterance": utterance.model_dump(mode="json")}
 
 
-def error_event(code: str, message: str) -> dict:
-    return {"type": "error", "code": code, "message": message}
+def error_event(code: str, message: str, **extra) -> dict:
+    return {"type": "error", "code": code, "message": message, **extra}

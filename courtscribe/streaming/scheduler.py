@@ -20,7 +20,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ..asr.base import DecodeOptions, Engine, Hypothesis
+from ..logs import get_logger
 from .protocol import ErrorCode, StreamError
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -152,6 +155,10 @@ class DecodeScheduler:
         try:
             results = await asyncio.to_thread(self.engine.transcribe_many, pieces, options)
         except Exception as err:  # noqa: BLE001 - an engine failure fails these jobs, not the worker
+            if len(batch) > 1:  # one stream's bad audio must not fail the others batched with it
+                log.warning("batched decode failed; decoding its jobs one by one", jobs=len(batch), error=repr(err))
+                done = [await self._decode([job], options) for job in batch]
+                return any(done)
             for job in batch:
                 if not job.future.done():
                     job.future.set_exception(err)

@@ -7,6 +7,7 @@ runs or however fast a client replays a file.
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import secrets
 import threading
@@ -21,7 +22,7 @@ from ..asr.vad import Vad
 from ..diarization.bleed import RoomAudio
 from ..logs import get_logger
 from ..records.model import Role, Utterance
-from .protocol import ErrorCode, error_event, final_event, partial_event
+from .protocol import ErrorCode, StreamError, error_event, final_event, partial_event
 from .scheduler import DecodeScheduler
 from .speakers import Label, LiveSpeakers
 
@@ -54,7 +55,8 @@ class SessionConfig:
     speaker: str | None = None
     options: DecodeOptions = field(default_factory=DecodeOptions)
     offset_ms: int = 0  # hearing time of the stream's first sample (a reconnect continues the timeline)
-    on_final: Callable[[Utterance], Awaitable[None]] | None = None  # persists a final before it is announced
+    # persists a final before it is announced; False: it waits on disk until the store is back
+    on_final: Callable[[Utterance], Awaitable[bool | None]] | None = None
     recorder: Recorder | None = None  # archives the raw audio as it arrives
     speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each line (online diarization)
     room: RoomAudio | None = None  # a seat mic: its neighbours' audio, to drop their bleed
@@ -94,7 +96,10 @@ class StreamSession:
             self._buf = np.concatenate([self._buf, audio.astype(np.float32, copy=False)])
             at = self.cfg.offset_ms * SR // 1000 + self.samples
             self.samples += audio.size
-        events = await asyncio.to_thread(self._take, audio, at)
+        try:
+            events = await asyncio.to_thread(self._take, audio, at)
+        except OSError as err:
+            await self._archive_failed(err)
         await self._handle_vad(events)
         if self._utt and not self._utt.closed:
             self._want_partial(self._utt)
@@ -110,6 +115,18 @@ class StreamSession:
             self.cfg.room.write(self.cfg.channel, at, audio)
         return self.vad.feed(audio)
 
+    async def _archive_failed(self, err: OSError) -> None:
+        """Audio that cannot be archived is not court record: stop this source loudly. What was
+        written stays valid (raw PCM up to the last whole sample; the open segment is finished
+        by the next start-up's recovery)."""
+        self.cfg.recorder = None
+        code = ErrorCode.DISK_FULL if err.errno == errno.ENOSPC else ErrorCode.ARCHIVE
+        message = (f"recording of channel {self.cfg.channel} stopped at {self.samples * 1000 // SR} ms: the audio "
+                   f"archive cannot be written ({err.strerror or err}). Free space, then reconnect the source.")
+        log.error("recording stopped", session=self.label, hearing=self.cfg.hearing_id, error=repr(err))
+        await self.emit(error_event(code, message, fatal=True, channel=self.cfg.channel, hearing_id=self.cfg.hearing_id))
+        raise StreamError(code, message, fatal=True, announced=True)
+
     async def finish(self) -> list[Utterance]:
         """End of stream: flush the VAD, finalize the open utterance, wait for every final."""
         events = await asyncio.to_thread(self.vad.feed, np.zeros(0, np.float32), final=True)
@@ -119,7 +136,10 @@ class StreamSession:
         if self._finals:
             await asyncio.gather(*self._finals, return_exceptions=True)
         if self.cfg.recorder is not None:
-            await asyncio.to_thread(self.cfg.recorder.close)
+            try:
+                await asyncio.to_thread(self.cfg.recorder.close)
+            except OSError as err:  # the open segment stays raw PCM; start-up recovery finishes it
+                log.error("audio segment not finished", session=self.label, error=repr(err))
         return self.utterances
 
     async def _handle_vad(self, events) -> None:
@@ -203,7 +223,10 @@ class StreamSession:
         self.utterances.append(u)
         if self.cfg.on_final:
             try:
-                await self.cfg.on_final(u)
+                if await self.cfg.on_final(u) is False:
+                    await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: line {u.id} is "
+                                                "kept on disk and will be stored when it is back",
+                                                utterance_id=u.id))
             except Exception as err:  # noqa: BLE001 - the clerk must hear of it; the line is still shown
                 log.error("final not stored", session=self.label, utterance=u.id, error=repr(err))
                 await self.emit(error_event(ErrorCode.STORE, f"utterance {u.id} could not be stored: {err}"))

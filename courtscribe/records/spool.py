@@ -1,0 +1,121 @@
+"""Live writes that wait on disk while the record store is away, then reach it in order.
+
+A final the clerk has already seen must not be lost because PostgreSQL restarted or SQLite was
+locked for a moment. ``Spool.write`` tries the store; when the database cannot be reached (or
+earlier writes are still waiting, so order is kept) the write is appended to a JSON-lines file
+and fsync'd, and ``flush`` replays it later — also at the next start-up after a crash. A write
+the store refuses for good (e.g. the hearing was signed meanwhile) goes to ``rejected.jsonl``
+beside it instead of blocking the queue.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from ..logs import get_logger
+from .model import Role, Utterance
+from .store import RecordError, RecordStore
+
+log = get_logger(__name__)
+
+
+def unavailable(err: BaseException) -> bool:
+    """Whether an error means "the database is away for now" rather than "this write is wrong"."""
+    return isinstance(err, (OperationalError, InterfaceError)) or (
+        isinstance(err, DBAPIError) and err.connection_invalidated)
+
+
+class Spool:
+    def __init__(self, directory: Path, store: RecordStore):
+        self.dir, self.store = Path(directory), store
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path, self.rejected = self.dir / "pending.jsonl", self.dir / "rejected.jsonl"
+        self._lock = threading.Lock()
+        self.on_flushed: Callable[[str, int], None] | None = None  # hearing id, lines now stored
+
+    @property
+    def pending(self) -> int:
+        if not self.path.exists():
+            return 0
+        with open(self.path, encoding="utf-8") as f:
+            return sum(1 for line in f if line.strip())
+
+    # -- writing ----------------------------------------------------------------------------
+    def machine_final(self, hearing_id: str, u: Utterance) -> bool:
+        """Store a live final; False when it had to wait on disk (the caller tells the clerk)."""
+        return self._write({"op": "final", "hearing_id": hearing_id, "utterance": u.model_dump(mode="json")})
+
+    def relabel(self, hearing_id: str, uid: str, *, speaker: str, role: Role | None = None,
+                participant: str | None = None) -> bool:
+        return self._write({"op": "relabel", "hearing_id": hearing_id, "uid": uid, "speaker": speaker,
+                            "role": role.value if role else None, "participant": participant})
+
+    def _write(self, entry: dict) -> bool:
+        with self._lock:
+            if self.path.exists() and self.path.stat().st_size:
+                self._append(entry)  # others are waiting: keep the order
+                return False
+            try:
+                self._apply(entry)
+                return True
+            except Exception as err:  # noqa: BLE001 - classified below
+                if not unavailable(err):
+                    raise
+                log.warning("record store unavailable: write kept on disk", hearing=entry["hearing_id"],
+                            error=str(err).splitlines()[0])
+                self._append(entry)
+                return False
+
+    def _append(self, entry: dict, path: Path | None = None) -> None:
+        with open(path or self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _apply(self, e: dict) -> None:
+        if e["op"] == "final":
+            self.store.machine_final(e["hearing_id"], Utterance.model_validate(e["utterance"]))
+        elif e["op"] == "relabel":
+            self.store.relabel(e["hearing_id"], e["uid"], speaker=e["speaker"],
+                               role=Role(e["role"]) if e["role"] else None, participant=e["participant"])
+        else:
+            raise RecordError(f"unknown spooled operation {e['op']!r}")
+
+    # -- replaying --------------------------------------------------------------------------
+    def flush(self) -> int:
+        """Replay waiting writes in order until the store fails again; returns how many were stored."""
+        with self._lock:
+            if not self.path.exists():
+                return 0
+            with open(self.path, encoding="utf-8") as f:
+                entries = [json.loads(line) for line in f if line.strip()]
+            done, stored = 0, {}
+            for e in entries:
+                try:
+                    self._apply(e)
+                    stored[e["hearing_id"]] = stored.get(e["hearing_id"], 0) + 1
+                except Exception as err:  # noqa: BLE001
+                    if unavailable(err):
+                        break
+                    log.error("spooled write refused by the record store", hearing=e["hearing_id"], error=repr(err))
+                    self._append({**e, "refused": str(err)}, self.rejected)
+                done += 1
+            rest = entries[done:]
+            tmp = self.path.with_suffix(".tmp")
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in rest)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            if not rest:
+                self.path.unlink()
+        for hearing_id, n in stored.items():
+            log.info("spooled writes stored", hearing=hearing_id, lines=n)
+            if self.on_flushed:
+                self.on_flushed(hearing_id, n)
+        return sum(stored.values())
