@@ -61,7 +61,8 @@ async def enroll_upload(hearing_id: str, name: str, request: Request, who: Princ
 
 
 @router.post("/{hearing_id}/participants/{name}/voice")
-async def enroll_from_hearing(hearing_id: str, name: str, body: Stretch, request: Request, who: Principal = on_hearing(Action.edit)):
+async def enroll_from_hearing(hearing_id: str, name: str, body: Stretch, request: Request,
+                              who: Principal = on_hearing(Action.edit)):
     """Enroll from a stretch of the hearing's archive the clerk picked (e.g. a line of this person)."""
     if body.to_ms - body.from_ms > 60_000 or body.to_ms <= body.from_ms:
         return JSONResponse({"error": "bad_stretch", "message": "pick 1.5 to 60 s of the recording"}, status_code=422)

@@ -16,7 +16,7 @@ from fastapi import FastAPI, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 
 from ..access import guard
-from ..access.guard import Access, Denied, ws_deny, ws_enter
+from ..access.guard import Denied, ws_deny, ws_enter
 from ..access.middleware import Guard
 from ..access.scopes import AccessRole, Action, Principal
 
