@@ -22,12 +22,10 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.websockets import WebSocket
 
-from ..logs import get_logger
 from .audit import AuditLog
 from .scopes import AccessRole, Action, HearingScope, Principal
 from .tokens import TokenError, Tokens
 
-log = get_logger(__name__)
 SUBPROTOCOL = "courtscribe.v1"
 BEARER = "bearer."
 FAILED_AUTH_LIMIT = "30/minute"  # wrong tokens from one address: slows guessing, never locks a room out
@@ -120,11 +118,11 @@ class Access:
                 found = await asyncio.to_thread(self.scope_of, hearing_id)
             except Exception as err:  # noqa: BLE001 - the database is away: say so, do not guess
                 raise Denied(503, "store_unavailable", f"the record store cannot be reached: {type(err).__name__}") from None
-            scope = HearingScope(hearing_id, *found) if found is not None else None
-            if scope is None:
+            if found is None:
                 if not missing_ok:
                     raise Denied(404, "not_found", f"no hearing {hearing_id!r}")
-                scope = HearingScope(hearing_id, who.court, who.room, None)  # it will be created in this scope
+                found = (who.court, who.room, None)  # it will be created in this scope
+            scope = HearingScope(hearing_id, *found)
         why = who.refusal(action, scope)
         if why:
             raise Denied(403, "forbidden", why)
