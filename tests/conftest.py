@@ -72,6 +72,20 @@ def start_server(home: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
     pytest.fail("server did not start in 120 s")
 
 
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    """`courtscribe ARGS` as court IT runs it, on the data under ``home``."""
+    env = {"COURTSCRIBE_DATA_DIR": str(home / "data"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "courtscribe", *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def issue(home: Path, role: str, name: str, *scope: str) -> str:
+    """A new token from the admin CLI (`courtscribe tokens issue`)."""
+    out = cli(home, "tokens", "issue", "--role", role, "--name", name, "--json", *scope)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["token"]
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """The service as `make serve` runs it (2 live streams at most, 5 s idle timeout)."""
@@ -135,3 +149,14 @@ def postgres():
 @pytest.fixture(scope="session")
 def postgres_url(postgres):
     return postgres.createdb("courtscribe_test")
+
+
+# Counts the fuzz tests collect (tests/test_fuzz.py); printed at the end of every run, beside pass/fail.
+FUZZ_COUNTS: dict[str, dict] = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FUZZ_COUNTS:
+        terminalreporter.section("fuzzing: inputs tried, server errors and crashes")
+        for name, counts in FUZZ_COUNTS.items():
+            terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))

@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from courtscribe.clients import stream_file
 
-from conftest import ZH, start_server
+from conftest import ZH, cli, issue, start_server
 
 COURT_A, COURT_B = "北京市第一中级人民法院", "上海市浦东新区人民法院"
 JWT_KEY = "test-signing-key-of-the-court-identity-system-0123456789"
@@ -41,18 +41,6 @@ def self_signed(home: Path) -> tuple[Path, Path]:
     pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                       serialization.NoEncryption()))
     return crt, pem
-
-
-def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {"COURTSCRIBE_DATA_DIR": str(home / "data"), "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "courtscribe", *args], capture_output=True, text=True, env=env,
-                          timeout=60)
-
-
-def issue(home: Path, role: str, name: str, *scope: str) -> str:
-    out = cli(home, "tokens", "issue", "--role", role, "--name", name, "--json", *scope)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)["token"]
 
 
 class Court:

@@ -39,7 +39,7 @@ def parse_weighted(value) -> dict[str, float]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             return {w: 1.0 for w in value.split()}
     if isinstance(value, list):
         value = {str(v): 1.0 for v in value}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -18,6 +18,7 @@ from ..records import archive
 from ..access.guard import on_hearing
 from ..access.scopes import Action, Principal
 from ..records.api import store
+from ..records.model import Channel, Millis
 from .embedding import EncoderError, enrollment_embedding
 from .refine import propose
 
@@ -28,9 +29,9 @@ MAX_ENROLL_BYTES = 20 << 20
 class Stretch(BaseModel):
     """A stretch of the hearing's own recording in which only this person speaks."""
 
-    channel: int = Field(0, ge=0, le=63)
-    from_ms: int = Field(ge=0)
-    to_ms: int = Field(gt=0)
+    channel: Channel = 0
+    from_ms: Millis
+    to_ms: Millis = Field(gt=0)
 
 
 def _encoder(request: Request):
@@ -73,7 +74,7 @@ async def enroll_from_hearing(hearing_id: str, name: str, body: Stretch, request
 
 
 @router.post("/{hearing_id}/speakers/refine")
-async def refine(hearing_id: str, request: Request, apply: bool = False, speakers: int | None = None,
+async def refine(hearing_id: str, request: Request, apply: bool = False, speakers: int | None = Query(None, ge=1, le=64),
                  who: Principal = on_hearing(Action.edit)) -> dict:
     """Re-diarize the hearing's mixed-channel lines over the whole recording; propose relabels
     (``apply=true`` writes them). Lines a person labelled keep their labels."""

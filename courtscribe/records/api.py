@@ -12,14 +12,14 @@ import io
 from typing import Literal
 
 import soundfile as sf
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ..access.guard import allow, on_hearing
 from ..access.scopes import AccessRole, Action, HearingScope, Principal
 from . import archive, formats, package
-from .model import Pipeline, Record, Role
+from .model import Channel, HearingId, Millis, Name, Pipeline, Record, Role, Text
 from .store import RecordError, RecordStore
 
 router = APIRouter(prefix="/v1/hearings", tags=["records"])
@@ -29,55 +29,55 @@ MEDIA = {"json": "application/json", "txt": "text/plain; charset=utf-8", "srt": 
 
 
 class HearingIn(BaseModel):
-    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    case_number: str | None = None
-    cause: str | None = None
-    court: str | None = None
-    parties: list[str] = []
-    title: str | None = None
-    courtroom: str | None = None
+    id: HearingId | None = None
+    case_number: Name | None = None
+    cause: Name | None = None
+    court: Name | None = None
+    parties: list[Name] = Field(default=[], max_length=100)
+    title: Name | None = None
+    courtroom: Name | None = None
     public: bool | None = True
     scheduled_at: dt.datetime | None = None
-    channels: dict[int, Role] = {}
-    hotwords: list[str] = []
-    language: str = "zh"
+    channels: dict[Channel, Role] = {}
+    hotwords: list[Name] = Field(default=[], max_length=1000)
+    language: str = Field(default="zh", pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 
 
 class ParticipantIn(BaseModel):
     role: Role
-    name: str | None = None
-    channel: int | None = Field(default=None, ge=0)
+    name: Name | None = None
+    channel: Channel | None = None
 
 
 class InterruptionIn(BaseModel):
     kind: Literal["paused", "resumed"]
-    at_ms: int = Field(ge=0)
-    reason: str = Field(min_length=1)
+    at_ms: Millis
+    reason: Name = Field(min_length=1)
 
 
 class LineChange(BaseModel):
     """A clerk's change to one line: new text, a speaker, or both. ``channel``/``start_ms``/
     ``end_ms``/``speaker`` place a line whose final has not arrived yet (an edited partial)."""
-    text: str | None = None
-    speaker: str | None = None
+    text: Text | None = None
+    speaker: Name | None = None
     role: Role | None = None
-    participant: str | None = None
-    reason: str | None = None
-    channel: int | None = Field(default=None, ge=0)
-    start_ms: int | None = Field(default=None, ge=0)
-    end_ms: int | None = Field(default=None, ge=0)
+    participant: Name | None = None
+    reason: Name | None = None
+    channel: Channel | None = None
+    start_ms: Millis | None = None
+    end_ms: Millis | None = None
 
 
 class SignatureIn(BaseModel):
-    by: str = Field(min_length=1)
+    by: Name = Field(min_length=1)
     role: Role
 
 
 class CorrectionRequestIn(BaseModel):
-    text: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    text: Text = Field(min_length=1)
+    reason: Name = Field(min_length=1)
     role: Role | None = None
-    utterance_id: str | None = None
+    utterance_id: Name | None = None
 
 
 def store(request: Request) -> RecordStore:
@@ -175,7 +175,7 @@ def _line(s: RecordStore, hearing_id: str, uid: str) -> dict:
 
 
 @router.get("/{hearing_id}/utterances/{uid}/audio")
-def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = 300, who: Principal = on_hearing(Action.read)) -> Response:
+def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = Query(300, ge=0, le=10_000), who: Principal = on_hearing(Action.read)) -> Response:
     """The archived audio of one line (WAV), for click-to-replay on the clerk's screen."""
     u = store(request).line(hearing_id, uid)
     audio = archive.read(request.app.state.archive, hearing_id, u.channel, max(0, u.start_ms - pad_ms), u.end_ms + pad_ms)

@@ -18,15 +18,24 @@ import numpy as np
 import soundfile as sf
 
 from ..audio import float_to_pcm16, pcm16_to_float
+from .model import HEARING_ID
 
 SR = 16_000
 _SEGMENT = re.compile(r"^(\d{12})\.(flac|part)$")
 
 
+def hearing_dir(root: Path, hearing_id: str) -> Path:
+    """The hearing's folder; an id that would leave the archive (``..``, ``/``) is refused here
+    whatever the caller checked."""
+    if not re.fullmatch(HEARING_ID, hearing_id):
+        raise ValueError(f"not a hearing id: {hearing_id!r}")
+    return Path(root) / hearing_id
+
+
 class ChannelRecorder:
     def __init__(self, root: Path, hearing_id: str, channel: int, start_ms: int, *, segment_s: float = 60.0,
                  sync_s: float = 2.0):
-        self.dir = Path(root) / hearing_id / f"ch{channel}"
+        self.dir = hearing_dir(root, hearing_id) / f"ch{channel}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.segment_samples, self.sync_s = int(segment_s * SR), sync_s
         self._next_ms = start_ms  # hearing time of the next sample to write
@@ -99,14 +108,14 @@ def recover(root: Path) -> list[Path]:
 
 
 def segments(root: Path, hearing_id: str, channel: int) -> list[tuple[int, Path]]:
-    d = Path(root) / hearing_id / f"ch{channel}"
+    d = hearing_dir(root, hearing_id) / f"ch{channel}"
     found = [(int(m.group(1)), p) for p in d.glob("*") if (m := _SEGMENT.match(p.name))] if d.is_dir() else []
     return sorted(found)
 
 
 def hearing_files(root: Path, hearing_id: str) -> list[tuple[str, Path]]:
     """Every finished segment of a hearing as (``chN/TTTT.flac``, path), for the e-case-file package."""
-    d = Path(root) / hearing_id
+    d = hearing_dir(root, hearing_id)
     return [(str(p.relative_to(d)), p) for p in sorted(d.glob("ch*/*.flac"))] if d.is_dir() else []
 
 

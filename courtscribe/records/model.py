@@ -7,10 +7,22 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = "courtscribe.record/1"
+
+# Bounds every value that reaches the database has: a 64-bit column cannot hold an unbounded integer, and a
+# request is refused with 422 rather than failing in the store.
+Channel = Annotated[int, Field(ge=0, le=63)]
+# names a folder in the audio archive: word characters, '.', '-'; never '/', '..' or a leading dot
+HEARING_ID = r"^\w[\w.-]{0,63}$"
+HearingId = Annotated[str, Field(pattern=HEARING_ID, description="Word characters (汉字 too), '.', '-'; 64 at most")]
+Millis = Annotated[int, Field(ge=0, le=10**11)]  # three years of hearing time
+# no control characters: a record must print (DOCX/PDF are XML and refuse them); Text may hold line breaks
+Name = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f\ufffe\uffff]*$")]
+Text = Annotated[str, Field(max_length=20_000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]*$")]
 
 
 class Role(str, Enum):
@@ -81,9 +93,9 @@ class UtteranceStatus(str, Enum):
 
 class Utterance(_Model):
     id: str
-    start_ms: int = Field(ge=0)
-    end_ms: int = Field(ge=0)
-    channel: int = Field(default=0, ge=0)
+    start_ms: Millis
+    end_ms: Millis
+    channel: Channel = 0
     speaker: str
     role: Role | None = None
     text: str

@@ -9,6 +9,7 @@ everyone slowing down.
 from __future__ import annotations
 
 import asyncio
+import re
 from contextlib import asynccontextmanager
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..logs import get_logger
 from ..diarization import api as speakers_api
 from ..records import api as records_api
 from ..records import archive
-from ..records.model import Pipeline
+from ..records.model import HEARING_ID, Pipeline
 from ..records.spool import Spool
 from ..records.store import RecordError, RecordStore
 from ..transcribe import Components, load_components
@@ -157,7 +158,11 @@ def create_app(settings: Settings | None = None, components: Components | None =
 
     async def funasr(ws: WebSocket) -> None:
         if who := await ws_enter(ws, access, legacy=True):
-            await funasr_stream(ws, app.state.live, gate(who), hearing_id=ws.query_params.get("hearing"))
+            hearing_id = ws.query_params.get("hearing")
+            if hearing_id is not None and not re.fullmatch(HEARING_ID, hearing_id):
+                await ws_deny(ws, access, Denied(400, "bad_message", f"?hearing={hearing_id!r} is not a hearing id"), who)
+                return
+            await funasr_stream(ws, app.state.live, gate(who), hearing_id=hearing_id)
 
     @app.websocket("/")
     async def funasr_root(ws: WebSocket) -> None:

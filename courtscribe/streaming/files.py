@@ -20,7 +20,7 @@ from ..asr.base import DecodeOptions
 from ..asr.hotwords import merge
 from ..audio import Audio, AudioError, decode
 from ..records import archive, formats
-from ..records.model import Record
+from ..records.model import HEARING_ID, Record
 from ..transcribe import transcribe_audio
 from .jobs import Job, JobStatus, QueueFull
 
@@ -130,7 +130,7 @@ async def transcriptions(request: Request, file: UploadFile = File(...), model: 
 @router.post("/v1/jobs", status_code=202)
 async def create_job(request: Request, file: UploadFile = File(...), language: str | None = Form(None),
                      prompt: str | None = Form(None),
-                     hearing_id: str | None = Form(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
+                     hearing_id: str | None = Form(None, pattern=HEARING_ID),
                      who: Principal = allow(Action.transcribe)) -> JSONResponse:
     """Queue a long recording; the answer names the job to poll at ``GET /v1/jobs/{id}``. With
     ``hearing_id`` the finished record becomes that (new) hearing in the record store."""

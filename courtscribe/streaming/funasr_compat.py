@@ -62,6 +62,12 @@ def stamp_sents(tokens: list[Token]) -> list[dict]:
     return out
 
 
+def _reply(cfg: "_Config | None", *, text: str = "", is_final: bool = False, mode: str | None = None, **extra) -> dict:
+    """One message in the shape FunASR clients read (``extra``: our ``warning``/``error``/``code``)."""
+    return {"mode": mode or (cfg.mode if cfg else "2pass"), "wav_name": cfg.wav_name if cfg else "", "text": text,
+            "is_final": is_final, "timestamp": "[]", "stamp_sents": [], **extra}
+
+
 class _Config:
     def __init__(self, data: dict):
         self.mode = data.get("mode", "2pass")
@@ -69,7 +75,10 @@ class _Config:
             raise StreamError("bad_message", f"mode must be online, offline or 2pass, not {self.mode!r}", fatal=True)
         self.wav_name = str(data.get("wav_name", "microphone"))
         self.wav_format = str(data.get("wav_format", "pcm")).lower()
-        self.audio_fs = int(data.get("audio_fs", 16000) or 16000)
+        try:
+            self.audio_fs = int(data.get("audio_fs", 16000) or 16000)
+        except (TypeError, ValueError, OverflowError):
+            self.audio_fs = 0
         if self.audio_fs not in SAMPLE_RATES:
             raise StreamError("bad_sample_rate", f"audio_fs {self.audio_fs} is not supported", fatal=True)
         self.hotwords, self.hotword_problem = parse_hotwords(data.get("hotwords"))
@@ -91,71 +100,75 @@ async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, heari
             prev, text = sent.get(event["utterance_id"], ""), event["text"]
             if text.startswith(prev) and len(text) > len(prev):  # FunASR clients append increments
                 sent[event["utterance_id"]] = text
-                await _send(ws, {"mode": live_mode, "wav_name": cfg.wav_name, "text": text[len(prev):],
-                                 "is_final": False, "timestamp": "[]", "stamp_sents": []})
+                await _send(ws, _reply(cfg, mode=live_mode, text=text[len(prev):]))
         elif event["type"] == "final":
             u = event["utterance"]
             tokens = [Token(**t) for t in u["tokens"]]
             if cfg.mode == "2pass":
                 sent.pop(event["utterance_id"], None)
-                await _send(ws, {"mode": "2pass-offline", "wav_name": cfg.wav_name, "text": u["text"],
-                                 "is_final": False, "timestamp": timestamp(tokens), "stamp_sents": stamp_sents(tokens)})
+                await _send(ws, _reply(cfg, mode="2pass-offline", text=u["text"], timestamp=timestamp(tokens),
+                                       stamp_sents=stamp_sents(tokens)))
             else:  # online: the rest of the line, as an increment
                 prev = sent.pop(event["utterance_id"], "")
                 rest = u["text"][len(prev):] if u["text"].startswith(prev) else ""
                 if rest:
-                    await _send(ws, {"mode": "online", "wav_name": cfg.wav_name, "text": rest, "is_final": False,
-                                     "timestamp": "[]", "stamp_sents": []})
+                    await _send(ws, _reply(cfg, mode="online", text=rest))
+        elif event["type"] == "error":  # an utterance the engine failed on, a full archive disk…
+            await _send(ws, _reply(cfg, mode=live_mode, is_final=bool(event.get("fatal")), error=event["message"],
+                                   code=event["code"]))
 
     try:
         while True:
-            msg = await receive(ws, live.idle_timeout_s)
-            if msg.get("text") is not None:
-                try:
-                    data = json.loads(msg["text"])
-                except ValueError:
-                    continue  # FunASR's server ignores what it cannot parse
-                if not isinstance(data, dict):
-                    continue
-                if cfg is None:
-                    cfg = _Config(data)
-                    if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
-                        await _send(ws, {"mode": cfg.mode, "wav_name": cfg.wav_name, "text": "", "is_final": False,
-                                         "timestamp": "[]", "stamp_sents": [], "warning": cfg.hotword_problem})
-                    court, courtroom = await gate(hearing_id if cfg.mode != "offline" else None)
-                    if cfg.mode != "offline":
-                        session = await open_session(live, SessionConfig(
-                            hearing_id=hearing_id, court=court, courtroom=courtroom,
-                            options=DecodeOptions(hotwords=cfg.hotwords)), emit)
-                        pcm = PcmInput(cfg.audio_fs)
-                if data.get("is_speaking") is False:
+            try:
+                msg = await receive(ws, live.idle_timeout_s)
+                if msg.get("text") is not None:
+                    try:
+                        data = json.loads(msg["text"])
+                    except (ValueError, RecursionError):
+                        continue  # FunASR's server ignores what it cannot parse
+                    if not isinstance(data, dict):
+                        continue
+                    if cfg is None:
+                        cfg = _Config(data)
+                        if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
+                            await _send(ws, _reply(cfg, warning=cfg.hotword_problem))
+                        court, courtroom = await gate(hearing_id if cfg.mode != "offline" else None)
+                        if cfg.mode != "offline":
+                            session = await open_session(live, SessionConfig(
+                                hearing_id=hearing_id, court=court, courtroom=courtroom,
+                                options=DecodeOptions(hotwords=cfg.hotwords)), emit)
+                            pcm = PcmInput(cfg.audio_fs)
+                    if data.get("is_speaking") is False:
+                        break
+                elif msg.get("bytes") is not None and cfg is not None:
+                    if cfg.mode == "offline":
+                        offline.append(msg["bytes"])
+                        if sum(map(len, offline)) > MAX_OFFLINE_BYTES:
+                            raise StreamError("frame_too_large", "offline upload exceeds 512 MB", fatal=True)
+                    else:
+                        audio, warning = pcm.convert(msg["bytes"])
+                        if warning:
+                            await _send(ws, _reply(cfg, warning=warning))
+                        await session.feed(audio)
+            except StreamError as err:
+                if not err.announced:  # said in FunASR's reply shape, which its clients show
+                    await _send(ws, _reply(cfg, is_final=err.fatal, error=err.message, code=err.code))
+                if err.code in ("forbidden", "unauthorized"):
+                    await close_session(live, session)
+                    await ws.close(4403)
+                    return
+                if err.fatal:
                     break
-            elif msg.get("bytes") is not None and cfg is not None:
-                if cfg.mode == "offline":
-                    offline.append(msg["bytes"])
-                    if sum(map(len, offline)) > MAX_OFFLINE_BYTES:
-                        raise StreamError("frame_too_large", "offline upload exceeds 512 MB", fatal=True)
-                else:
-                    audio, _ = pcm.convert(msg["bytes"])
-                    await session.feed(audio)
     except WebSocketDisconnect:
         pass
-    except StreamError as err:
-        if err.code in ("forbidden", "unauthorized"):  # said in FunASR's reply shape, then the socket closes
-            await _send(ws, {"mode": cfg.mode if cfg else "2pass", "wav_name": cfg.wav_name if cfg else "", "text": "",
-                             "is_final": True, "timestamp": "[]", "stamp_sents": [], "error": err.message})
-            await close_session(live, session)
-            await ws.close(4403)
-            return
     finally:
         await close_session(live, session)
     if cfg is None:
-        return
-    if cfg.mode == "offline":
+        pass  # the config was refused (said above) or never came
+    elif cfg.mode == "offline":
         await _offline(ws, live, cfg, b"".join(offline))
     else:
-        await _send(ws, {"mode": "2pass-offline" if cfg.mode == "2pass" else "online", "wav_name": cfg.wav_name,
-                         "text": "", "is_final": True, "timestamp": "[]", "stamp_sents": []})
+        await _send(ws, _reply(cfg, mode="2pass-offline" if cfg.mode == "2pass" else "online", is_final=True))
     try:
         await ws.close(1000)
     except RuntimeError:
@@ -170,8 +183,7 @@ async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> None
         else:
             audio = decode(data).channel(0)
     except AudioError as err:
-        await _send(ws, {"mode": "offline", "wav_name": cfg.wav_name, "text": "", "is_final": True,
-                         "timestamp": "[]", "stamp_sents": [], "error": str(err)})
+        await _send(ws, _reply(cfg, is_final=True, error=str(err), code="bad_audio"))
         return
     spans = await asyncio.to_thread(live.vad.segments, audio)
     windows = decode_windows(spans, max_ms=live.max_segment_ms, total_ms=audio.size * 1000 // SAMPLE_RATE)
@@ -179,5 +191,5 @@ async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> None
     hyps = [h for group in (await live.scheduler.final(pieces, DecodeOptions(hotwords=cfg.hotwords)) if pieces else [])
             for h in group]
     tokens = [t for h in hyps for t in h.tokens]
-    await _send(ws, {"mode": "offline", "wav_name": cfg.wav_name, "text": join_pieces([h.text for h in hyps]),
-                     "is_final": True, "timestamp": timestamp(tokens), "stamp_sents": stamp_sents(tokens)})
+    await _send(ws, _reply(cfg, text=join_pieces([h.text for h in hyps]), is_final=True, timestamp=timestamp(tokens),
+                           stamp_sents=stamp_sents(tokens)))

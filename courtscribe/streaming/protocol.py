@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..records.model import Role, Utterance
+from ..records.model import HearingId, Role, Utterance
 
 PROTOCOL = "courtscribe.stream/1"
 MAX_FRAME_BYTES = 1 << 20  # 32 s of 16 kHz PCM16: more in one frame is a broken or hostile client
@@ -49,7 +49,7 @@ class _Msg(BaseModel):
 
 class Start(_Msg):
     type: Literal["start"]
-    hearing_id: str | None = Field(default=None, max_length=128)
+    hearing_id: HearingId | None = None
     channel: int = Field(default=0, ge=0, le=63)
     role: Role | None = None
     speaker: str | None = Field(default=None, max_length=64)
@@ -82,8 +82,8 @@ def parse_control(text: str) -> Start | Stop | KeepAlive:
     """Parse a client text frame, raising :class:`StreamError` with a code the client can act on."""
     try:
         data = json.loads(text)
-    except ValueError as err:
-        raise StreamError(ErrorCode.BAD_JSON, f"text frames must be JSON: {err}") from None
+    except (ValueError, RecursionError) as err:  # RecursionError: nesting deeper than the parser's stack
+        raise StreamError(ErrorCode.BAD_JSON, f"text frames must be JSON: {err}"[:300]) from None
     if not isinstance(data, dict) or data.get("type") not in ("start", "stop", "keepalive"):
         raise StreamError(ErrorCode.BAD_MESSAGE, "expected an object with type start, stop or keepalive")
     model = {"start": Start, "stop": Stop, "keepalive": KeepAlive}[data["type"]]
