@@ -266,7 +266,8 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 ssl_certfile=settings.ssl_certfile, ssl_keyfile=settings.ssl_keyfile,
                 ws_max_size=4 * MAX_FRAME_BYTES, timeout_keep_alive=5, server_header=False,
-                limit_concurrency=settings.max_connections)
+                limit_concurrency=settings.max_connections,
+                timeout_graceful_shutdown=15)  # SIGTERM: open streams get 15 s to finish their finals, then go
 
 
 def main() -> None:

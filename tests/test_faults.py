@@ -5,6 +5,7 @@ import asyncio
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -13,18 +14,18 @@ import websockets
 
 from courtscribe.asr.base import DecodeOptions
 from courtscribe.audio import decode, float_to_pcm16
-from courtscribe.clients.stream_client import stream
+from courtscribe.clients.stream_client import stream, stream_file
 from courtscribe.records import archive
 from courtscribe.streaming.scheduler import DecodeScheduler
 
 from conftest import ZH, start_server
 
-POISON = "__fail_once__"  # a hotword that makes the wrapped engine fail its first final
+POISON = "__fail_once__"  # a hotword that makes the server's engine fail its first final (tests/faultinject)
+FAULTINJECT = Path(__file__).resolve().parent / "faultinject"
 
 
 class Flaky:
-    """The real engine, with one injected failure: the first final decoded with the POISON hotword raises
-    (and, for the scheduler test, any call containing a piece of exactly ``bad_len`` samples)."""
+    """The real engine, with one injected failure: any call containing a piece of exactly ``bad_len`` samples."""
 
     def __init__(self, engine, bad_len: int = -1):
         self._engine, self.bad_len, self.calls, self.failed = engine, bad_len, [], 0
@@ -34,7 +35,7 @@ class Flaky:
 
     def transcribe_many(self, pieces, options=DecodeOptions()):
         self.calls.append(len(pieces))
-        if any(a.size == self.bad_len for a, _ in pieces) or (POISON in options.hotwords and not self.failed):
+        if any(a.size == self.bad_len for a, _ in pieces):
             self.failed += 1
             raise RuntimeError("CUDA error: an illegal memory access was encountered (injected)")
         return self._engine.transcribe_many(pieces, options)
@@ -57,6 +58,59 @@ def test_a_failed_batch_is_retried_piece_by_piece(components):
     assert engine.calls[0] == 2, engine.calls  # they were batched together, the batch failed...
     assert "肯德基" in good[0][0].text  # ...and the good stream's final still came
     assert isinstance(bad, RuntimeError)
+
+
+def test_an_engine_failure_on_one_live_stream_is_told_to_it_alone(tmp_path):
+    """Two recorders stream at once into a real server whose engine fails one utterance of the
+    first: that stream gets an engine_error naming the line, then its next utterances as usual;
+    the other stream sees nothing of it."""
+    proc, url = start_server(tmp_path, PYTHONPATH=str(FAULTINJECT), COURTSCRIBE_TEST_FAIL_HOTWORD=POISON,
+                             COURTSCRIBE_MAX_STREAMS="2")
+    ws = url.replace("http", "ws") + "/v1/stream"
+
+    async def both():
+        return await asyncio.gather(
+            stream_file(ws, ZH / "justice.wav", hearing_id="h-engine-a", hotwords=[POISON], speed=0),
+            stream_file(ws, ZH / "justice.wav", hearing_id="h-engine-b", speed=0))
+    try:
+        hit, other = asyncio.run(both())
+        assert httpx.get(f"{url}/healthz").json()["status"] == "ok"
+        stored = {u["id"] for u in httpx.get(f"{url}/v1/hearings/h-engine-a").json()["utterances"]}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    errors = [e for e in hit.events if e["type"] == "error"]
+    assert [e["code"] for e in errors] == ["engine_error"] and "injected" in errors[0]["message"]
+    failed = errors[0]["utterance_id"]
+    assert failed not in {f["utterance_id"] for f in hit.finals}
+    later = [f for f in hit.finals if f["utterance"]["start_ms"] > 0 and hit.events.index(f) > hit.events.index(errors[0])]
+    assert later and "正义" in "".join(f["utterance"]["text"] for f in later)  # the stream went on
+    assert not [e for e in other.events if e["type"] == "error"]
+    assert len(other.finals) == len(hit.finals) + 1 and "正义" in other.text
+    assert stored == {f["utterance_id"] for f in hit.finals}  # the record holds every line but the failed one
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
+
+
+def test_finals_with_different_hotwords_queue_and_batch_without_stalling(components):
+    """Three streams' finals wait at once, the middle one with other hotwords: the first and third
+    decode together, the middle one alone, and the worker goes on (it once died comparing jobs'
+    audio arrays while taking the third out of the queue, and every live stream stalled)."""
+    kfc = decode(ZH / "news_kfc.wav").channel(0)
+    engine = Flaky(components.engine)
+
+    async def main():
+        sched = DecodeScheduler(engine, max_streams=4, final_batch=8, final_wait_ms=50)
+        try:
+            jobs = [sched.final([(kfc, 0)], DecodeOptions()),
+                    sched.final([(kfc[:32_000], 0)], DecodeOptions(hotwords=("肯德基",))),
+                    sched.final([(kfc[16_000:], 0)], DecodeOptions())]
+            return await asyncio.wait_for(asyncio.gather(*jobs), 120)
+        finally:
+            await sched.close()
+
+    first, middle, third = asyncio.run(main())
+    assert sorted(engine.calls) == [1, 2]
+    assert "肯德基" in "".join(h.text for h in first[0]) and third[0] and len(middle) == 1
 
 
 async def _watch(url: str, hearing: str, seen: list, stop: asyncio.Event) -> None:

@@ -26,14 +26,14 @@ from .protocol import ErrorCode, StreamError
 log = get_logger(__name__)
 
 
-@dataclass
+@dataclass(eq=False)  # a job is itself: comparing fields would compare audio arrays (deque.remove does)
 class _Final:
     pieces: list[tuple[np.ndarray, int]]
     options: DecodeOptions
     future: asyncio.Future
 
 
-@dataclass
+@dataclass(eq=False)
 class _Partial:
     fn: Callable[[], Any]
     future: asyncio.Future
@@ -121,12 +121,15 @@ class DecodeScheduler:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            if self._finals:
-                await self._run_finals()
-            elif self._partials:
-                await self._run_partial()
-            else:
-                await self._run_file_window()
+            try:
+                if self._finals:
+                    await self._run_finals()
+                elif self._partials:
+                    await self._run_partial()
+                else:
+                    await self._run_file_window()
+            except Exception:  # noqa: BLE001 - the worker is every stream's: it must outlive any one job
+                log.exception("decode worker step failed")
 
     async def _run_file_window(self) -> None:
         job = self._files.popleft()

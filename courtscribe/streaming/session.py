@@ -211,7 +211,10 @@ class StreamSession:
         try:
             [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.options)
         except Exception as err:  # noqa: BLE001 - one failed decode must not end the hearing
-            await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}"))
+            log.error("final decode failed", session=self.label, utterance=utt.id, error=repr(err))
+            await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}",
+                                        utterance_id=utt.id, hearing_id=self.cfg.hearing_id,
+                                        start_ms=utt.start_ms + self.cfg.offset_ms, end_ms=end_ms + self.cfg.offset_ms))
             return
         u = self._utterance(utt, hyps, end_ms)
         updates = []
