@@ -42,12 +42,14 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_server(max_streams: int) -> tuple[subprocess.Popen, str]:
+def start_server(max_streams: int, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """A fresh `courtscribe serve` on a loopback port; token checks off unless ``env_extra`` turns them on."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "COURTSCRIBE_MAX_STREAMS": str(max_streams), "COURTSCRIBE_LOG_LEVEL": "WARNING",
-           "COURTSCRIBE_DATA_DIR": tempfile.mkdtemp(prefix="courtscribe-bench-")}  # hearings stored apart
+           "COURTSCRIBE_INSECURE_NO_AUTH": "1",
+           "COURTSCRIBE_DATA_DIR": tempfile.mkdtemp(prefix="courtscribe-bench-"), **env_extra}  # hearings apart
     proc = subprocess.Popen([sys.executable, "-m", "courtscribe", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -62,6 +64,30 @@ def start_server(max_streams: int) -> tuple[subprocess.Popen, str]:
 
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
+
+
+def latencies(r) -> dict:
+    """One client's partial and final latencies (s), measured against when its audio was sent."""
+    last_sent = r.sent_at[-1]
+    stream_end = last_sent[1]
+    offset = r.ready.get("offset_ms", 0)  # a stream joining a running hearing: event times are hearing times
+
+    def sent_time(ms: int) -> float:
+        ms -= offset
+        for t, sent in r.sent_at:
+            if sent >= ms:
+                return t
+        return last_sent[0]
+
+    out = {"partial": [p["_received"] - sent_time(p["end_ms"]) for p in r.partials],
+           "final": [], "final_after_speech": [], "early": 0}
+    for f in r.finals:
+        end = f["utterance"]["end_ms"]
+        mine = [p for p in r.partials if p["utterance_id"] == f["utterance_id"]]
+        out["early"] += bool(mine and r.audio_time_sent_at(mine[0]["_received"]) + offset < end)
+        out["final"].append(f["_received"] - sent_time(min(end + END_SILENCE_MS, stream_end + offset)))
+        out["final_after_speech"].append(f["_received"] - sent_time(end))
+    return out
 
 
 async def run_n(url: str, clip: Path, n: int):
@@ -83,24 +109,11 @@ def measure(n: int, clip: Path, ref: str) -> dict:
         proc.wait(30)
     partial_lag, final_lag, final_after_speech, cers, early = [], [], [], [], 0
     for r in results:
-        last_sent = r.sent_at[-1]
-        stream_end = last_sent[1]
-
-        def sent_time(ms: int) -> float:
-            for t, sent in r.sent_at:
-                if sent >= ms:
-                    return t
-            return last_sent[0]
-
-        for p in r.partials:
-            partial_lag.append(p["_received"] - sent_time(p["end_ms"]))
-        for f in r.finals:
-            end = f["utterance"]["end_ms"]
-            mine = [p for p in r.partials if p["utterance_id"] == f["utterance_id"]]
-            early += bool(mine and r.audio_time_sent_at(mine[0]["_received"]) < end)
-            endpoint = min(end + END_SILENCE_MS, stream_end)
-            final_lag.append(f["_received"] - sent_time(endpoint))
-            final_after_speech.append(f["_received"] - sent_time(end))
+        lags = latencies(r)
+        partial_lag += lags["partial"]
+        final_lag += lags["final"]
+        final_after_speech += lags["final_after_speech"]
+        early += lags["early"]
         cers.append(cer([ref], [r.text]))
     return {"streams": n, "partials": len(partial_lag), "finals": len(final_lag),
             "finals_with_early_partial": early, "partial_p50_s": pct(partial_lag, 50),

@@ -52,6 +52,7 @@ def test_kill_9_mid_hearing_loses_no_final_and_no_flushed_audio(tmp_path, data_d
         # the hearing continues: a reconnecting source carries on its timeline
         again = asyncio.run(stream_file(url.replace("http://", "ws://") + "/v1/stream",
                                         data_dir / "zh-smoke" / "news_kfc.wav", hearing_id="h-crash", speed=0))
+        assert again.ready["offset_ms"] > finals[-1]["end_ms"]  # ready says where in the hearing it resumes
         assert again.finals and again.finals[0]["utterance"]["start_ms"] > finals[-1]["end_ms"]
         lines = httpx.get(f"{url}/v1/hearings/h-crash").json()["utterances"]
         assert len(lines) == len(stored) + len(again.finals) and "肯德基" in lines[-1]["text"]

@@ -78,3 +78,14 @@ def test_a_live_hearing_is_stored_corrected_signed_and_exported(server, data_dir
     assert refused["type"] == "error" and refused["code"] == "hearing_closed"
     assert httpx.get(f"{api}/nope").json()["detail"]["code"] == "not_found"
     assert "h-api" in [h["id"] for h in httpx.get(api).json()["data"]]
+
+
+def test_hearing_ids_may_be_chinese_but_never_leave_the_archive(server):
+    api = f"{server}/v1/hearings"
+    hid = "（2026）京0105民初77号-1".replace("（", "").replace("）", "")  # word characters and '-'
+    assert httpx.post(api, headers=CLERK, json={"id": hid, "title": "甲诉乙"}).status_code == 201
+    r = httpx.get(f"{api}/{hid}/export", headers=CLERK, params={"format": "json"})
+    assert r.status_code == 200
+    assert r.headers["content-disposition"].endswith("filename*=UTF-8''" + quote(f"{hid}.json"))
+    for bad in ("..", "../x", ".hidden", "a/b", "x" * 65, "a b"):
+        assert httpx.post(api, headers=CLERK, json={"id": bad}).status_code == 422, bad

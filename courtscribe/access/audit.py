@@ -7,6 +7,7 @@ It lives beside the records but outside the database: a database outage is when 
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import fcntl
 import json
@@ -71,6 +72,10 @@ class AuditLog:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
         return body
+
+    async def arecord(self, action: str, who: Principal | None = None, **kw: Any) -> dict:
+        """``record`` from the event loop: the fsync waits in a worker thread, not in front of every socket."""
+        return await asyncio.to_thread(self.record, action, who, **kw)
 
     def entries(self) -> list[dict]:
         if not self.path.exists():

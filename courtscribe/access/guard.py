@@ -98,6 +98,11 @@ class Access:
             raise Denied(429, "rate_limited", f"token {who.token_id} exceeded {self.rate}")
         return who
 
+    async def aidentify(self, token: str | None, client: str, **kw) -> Principal:
+        """``identify`` from the event loop: a token not in the cache is looked up in the database,
+        which must not hold up every other socket."""
+        return await asyncio.to_thread(self.identify, token, client, **kw)
+
     def listed_recorder(self, client: str) -> Principal | None:
         host = self.recorder_hosts.get(client)
         if host is None:
@@ -144,7 +149,7 @@ async def authorize(request: Request, action: Action | None, hearing_id: str | N
     access: Access = request.app.state.access
     local = unquote(request.headers.get("x-courtscribe-user", "anonymous"))
     request.state.principal = None
-    who = access.identify(bearer(request.headers.get("authorization")), _client(request), local_name=local)
+    who = await access.aidentify(bearer(request.headers.get("authorization")), _client(request), local_name=local)
     request.state.principal = who
     await access.check(who, action, hearing_id)
     return who
@@ -188,16 +193,16 @@ async def ws_enter(ws: WebSocket, access: Access, *, legacy: bool = False) -> Pr
     client = _client(ws)
     try:
         who = access.listed_recorder(client) if legacy and access.enabled and not token else None
-        who = who or access.identify(token, client)
+        who = who or await access.aidentify(token, client)
     except Denied as err:
         await ws_deny(ws, access, err, None, path=ws.url.path)
         return None
-    access.audit.record("connect", who, path=ws.url.path, client=client)
+    await access.audit.arecord("connect", who, path=ws.url.path, client=client)
     return who
 
 
 async def ws_deny(ws: WebSocket, access: Access, err: Denied, who: Principal | None, **detail) -> None:
-    access.audit.record("denied", who, outcome=err.code, reason=err.message, **detail)
+    await access.audit.arecord("denied", who, outcome=err.code, reason=err.message, **detail)
     try:
         await ws.send_json({"type": "error", "code": err.code, "message": err.message, "fatal": True})
         await ws.close(err.ws_code)

@@ -59,14 +59,14 @@ class Guard:
                 await _too_large(send, limit)
             status = 413
         finally:
-            self._audit(scope, status)
+            await self._audit(scope, status)
 
-    def _audit(self, scope: Scope, status: int) -> None:
+    async def _audit(self, scope: Scope, status: int) -> None:
         state = scope.get("state") or {}
         if "principal" not in state or scope["path"] in UNAUDITED:
             return  # the route checked no token (health, docs)
         denied = state.get("denied")
-        self.access.audit.record(f"{scope['method']} {scope['path']}", state.get("principal"),
+        await self.access.audit.arecord(f"{scope['method']} {scope['path']}", state.get("principal"),
                                  hearing=(scope.get("path_params") or {}).get("hearing_id"),
                                  outcome=denied.code if denied else ("ok" if status < 400 else f"http {status}"),
                                  status=status, client=scope["client"][0] if scope.get("client") else None)

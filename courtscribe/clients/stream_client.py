@@ -21,6 +21,7 @@ SR = 16_000
 class StreamResult:
     events: list[dict] = field(default_factory=list)
     sent_at: list[tuple[float, int]] = field(default_factory=list)  # (wall time, audio ms sent so far)
+    ready: dict = field(default_factory=dict)  # the server's ready message (offset_ms: where in the hearing it starts)
 
     @property
     def finals(self) -> list[dict]:
@@ -70,6 +71,7 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
         ready = json.loads(await ws.recv())
         if ready.get("type") != "ready":
             raise RuntimeError(f"server refused the stream: {ready}")
+        result.ready = ready
 
         async def reader() -> None:
             async for raw in ws:

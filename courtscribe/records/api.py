@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from urllib.parse import quote
 from typing import Literal
 
 import soundfile as sf
@@ -211,8 +212,10 @@ def export(hearing_id: str, request: Request, who: Principal = on_hearing(Action
     else:
         data = formats.render(record, format)
     ext = "zip" if format == "package" else format
-    return Response(data, media_type=MEDIA[format],
-                    headers={"Content-Disposition": f'attachment; filename="{hearing_id}.{ext}"'})
+    name = f"{hearing_id}.{ext}"  # a hearing id may be Chinese: RFC 6266 filename* beside an ASCII fallback
+    fallback = name.encode("ascii", "replace").decode().replace("?", "_")
+    return Response(data, media_type=MEDIA[format], headers={
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"})
 
 
 @router.get("/{hearing_id}/verify")

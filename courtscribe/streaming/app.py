@@ -132,9 +132,9 @@ def create_app(settings: Settings | None = None, components: Components | None =
                 await access.check(who, Action.send_audio if hearing_id else Action.dictate, hearing_id,
                                    missing_ok=True)
             except Denied as err:
-                access.audit.record("denied", who, hearing=hearing_id, outcome=err.code, reason=err.message)
+                await access.audit.arecord("denied", who, hearing=hearing_id, outcome=err.code, reason=err.message)
                 raise StreamError(err.code, err.message, fatal=True) from None
-            access.audit.record("send_audio", who, hearing=hearing_id)
+            await access.audit.arecord("send_audio", who, hearing=hearing_id)
             return who.court, who.room
         return check
 

@@ -208,7 +208,8 @@ async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> No
                         session = await open_session(live, cfg, emit)
                         await _send(ws, {"type": "ready", "protocol": PROTOCOL, "session_id": session.label,
                                          "hearing_id": ctl.hearing_id, "channel": ctl.channel,
-                                         "speaker": session.speaker, "sample_rate": ctl.sample_rate})
+                                         "speaker": session.speaker, "sample_rate": ctl.sample_rate,
+                                         "offset_ms": cfg.offset_ms})
                     elif isinstance(ctl, Stop):
                         break
                     elif isinstance(ctl, KeepAlive):
