@@ -153,8 +153,7 @@ async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, heari
             except StreamError as err:
                 if not err.announced:  # said in FunASR's reply shape, which its clients show
                     await _send(ws, _reply(cfg, is_final=err.fatal, error=err.message, code=err.code))
-                if err.code in ("forbidden", "unauthorized"):
-                    await close_session(live, session)
+                if err.code in ("forbidden", "unauthorized"):  # (the session, if any, is closed below)
                     await ws.close(4403)
                     return
                 if err.fatal:
@@ -163,11 +162,9 @@ async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, heari
         pass
     finally:
         await close_session(live, session)
-    if cfg is None:
-        pass  # the config was refused (said above) or never came
-    elif cfg.mode == "offline":
+    if cfg is not None and cfg.mode == "offline":  # (no cfg: it was refused, said above, or never came)
         await _offline(ws, live, cfg, b"".join(offline))
-    else:
+    elif cfg is not None:
         await _send(ws, _reply(cfg, mode="2pass-offline" if cfg.mode == "2pass" else "online", is_final=True))
     try:
         await ws.close(1000)
