@@ -8,7 +8,9 @@ One server, a 1-minute warm-up (not measured), then two phases side by side in o
    one talker at a time while all 4 streams carry audio (VAD, archive, scheduling) throughout;
 2. *soak*: 1,000 clerk/viewer screens subscribe to hearing event feeds (50 idle hearings) and stay
    connected doing nothing (the server pings them), while the same 4 recorders stream for 10 minutes.
-Reports final latency p50/p95 per phase (final arrival − VAD endpoint as sent, see stream_load.py),
+Reports final latency p50/p95 per phase (final arrival − VAD endpoint as sent, see stream_load.py)
+and, because a p95 of a few dozen finals swings with which long sentences fall in it, the same
+sentences compared across phases (median over sentences of soak/alone latency),
 server RSS sampled every 10 s (slope over the soak's second half), error events, idle
 sockets lost, and the audit log's growth. Targets: p95 within 20 % of alone, 0 errors, memory flat.
 Prints a table, writes bench/out/soak.json and bench/out/soak.png (RSS and latency over time).
@@ -115,6 +117,25 @@ async def sample_rss(pid: int, samples: list, stop: asyncio.Event, t0: float) ->
             pass
 
 
+def by_utterance(results: list, round_ms: int) -> dict[tuple[int, int], list[float]]:
+    """Final latencies keyed by seat and place in the round: the same sentence in every round and
+    phase, so the phases can be compared sentence by sentence (a long sentence's final is slow in any phase)."""
+    out: dict[tuple[int, int], list[float]] = {}
+    for seat, r in enumerate(results):
+        offset = r.ready.get("offset_ms", 0)
+        for f, lag in zip(r.finals, latencies(r)["final"]):
+            place = (f["utterance"]["start_ms"] - offset) % round_ms // 500
+            out.setdefault((seat, place), []).append(lag)
+    return out
+
+
+def paired_ratio(alone: dict, soak: dict) -> tuple[float, int]:
+    """Median over sentences heard in both phases of (median latency in soak / median alone)."""
+    ratios = [float(np.median(soak[k]) / np.median(alone[k])) for k in alone.keys() & soak.keys()
+              if np.median(alone[k]) > 0]
+    return (float(np.median(ratios)) if ratios else float("nan")), len(ratios)
+
+
 def summarize(phase: str, results: list, seconds: float) -> dict:
     finals, errors = [], []
     for r in results:
@@ -145,12 +166,15 @@ async def soak(url: str, token: str, pid: int, args) -> tuple[list[dict], dict]:
     stop.set()
     await sampler
     rows = [summarize("alone", alone, args.alone_minutes * 60), summarize("soak", busy, args.minutes * 60)]
+    clips = [decode(DATA / "zh-smoke" / CLIPS[i % len(CLIPS)]).channel(0) for i in range(args.streams)]
+    round_ms = sum(c.size for c in clips) * 1000 // SR + 1000 * len(clips)
+    paired, sentences = paired_ratio(by_utterance(alone, round_ms), by_utterance(busy, round_ms))
     rows[0].update(idle_sockets=0)
     rows[1].update(idle_sockets=len(screens.socks))
     # memory flat: the slope over the soak's second half (the first half includes settling to a plateau)
     during = [(t, m) for t, m in samples if t >= soak_start + args.minutes * 30]
     slope = float(np.polyfit([t for t, _ in during], [m for _, m in during], 1)[0] * 60) if len(during) > 3 else float("nan")
-    extra = {"idle_requested": args.idle, "idle_connected": len(screens.socks), "idle_failed_connects": screens.failed_connects,
+    extra = {"paired_median_ratio": paired, "paired_sentences": sentences, "idle_requested": args.idle, "idle_connected": len(screens.socks), "idle_failed_connects": screens.failed_connects,
              "idle_still_open_at_end": still, "idle_lost": lost, "idle_unexpected": screens.unexpected[:10], "idle_open_s": open_s,
              "rss_before_idle_mb": rss_before_idle, "rss_with_idle_mb": rss_with_idle,
              "rss_per_idle_socket_kb": (rss_with_idle - rss_before_idle) * 1024 / max(1, len(screens.socks)),
@@ -216,6 +240,7 @@ def main() -> None:
                  "rss_per_idle_socket_kb", "rss_soak_first_mb", "rss_soak_last_mb", "rss_slope_mb_per_min",
                  "audit_entries"]))
     verdict = {"p95_ratio_soak_vs_alone": ratio, "p95_within_20pct": ratio <= 1.2,
+               "same_sentence_median_ratio": extra["paired_median_ratio"],
                "zero_errors": rows[1]["error_events"] == 0 and extra["idle_failed_connects"] == 0
                and extra["idle_still_open_at_end"] == extra["idle_connected"],
                "memory_flat": abs(extra["rss_slope_mb_per_min"]) < 2.0}
