@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -56,20 +57,20 @@ async def turns(clips: list[np.ndarray], me: int, seconds: float, chunk_ms: int 
                 return
 
 
-async def recorders(url: str, token: str, n: int, seconds: float, phase: str) -> list:
-    """``n`` seat microphones of one hearing, streaming in real time for ``seconds``."""
-    clips = [decode(DATA / "zh-smoke" / CLIPS[i % len(CLIPS)]).channel(0) for i in range(n)]
+async def recorders(url: str, token: str, clips: list[np.ndarray], seconds: float, phase: str) -> list:
+    """One seat microphone per clip, all in one hearing, streaming in real time for ``seconds``."""
     return await asyncio.gather(*(stream(url + "/v1/stream", turns(clips, i, seconds), hearing_id=f"soak-{phase}",
-                                         channel=i, role=SEATS[i % len(SEATS)], token=token) for i in range(n)))
+                                         channel=i, role=SEATS[i % len(SEATS)], token=token)
+                                  for i in range(len(clips))))
 
 
 class IdleScreens:
-    """Sockets subscribed to idle hearings' event feeds, doing nothing; counts what they receive."""
+    """Sockets subscribed to idle hearings' event feeds, doing nothing."""
 
     def __init__(self, url: str, token: str, n: int):
         self.url, self.token, self.n = url, token, n
         self.socks: list = []
-        self.failed_connects = self.messages = 0
+        self.failed_connects = 0
         self.unexpected: list[str] = []
 
     async def open(self) -> None:
@@ -91,9 +92,6 @@ class IdleScreens:
                     self.failed_connects += 1
                     self.unexpected.append(repr(err)[:200])
         await asyncio.gather(*(one(i) for i in range(self.n)))
-
-    def still_open(self) -> int:
-        return sum(ws.state is websockets.protocol.State.OPEN for ws in self.socks)
 
     def lost(self) -> dict[str, int]:
         """How the sockets that did not stay open ended (close code and reason)."""
@@ -151,8 +149,10 @@ async def soak(url: str, token: str, pid: int, args) -> tuple[list[dict], dict]:
     samples: list = []
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_rss(pid, samples, stop, t0))
-    await recorders(url, token, args.streams, 60, "warm-up")  # first decodes of each length allocate: not measured
-    alone = await recorders(url, token, args.streams, args.alone_minutes * 60, "alone")
+    clips = [decode(DATA / "zh-smoke" / CLIPS[i % len(CLIPS)]).channel(0) for i in range(args.streams)]
+    round_ms = sum(c.size for c in clips) * 1000 // SR + 1000 * len(clips)  # one turn of every seat
+    await recorders(url, token, clips, 60, "warm-up")  # first decodes of each length allocate: not measured
+    alone = await recorders(url, token, clips, args.alone_minutes * 60, "alone")
     rss_before_idle = rss_mb(pid)
     screens = IdleScreens(url, token, args.idle)
     opened = time.monotonic()
@@ -160,14 +160,13 @@ async def soak(url: str, token: str, pid: int, args) -> tuple[list[dict], dict]:
     open_s = time.monotonic() - opened
     rss_with_idle = rss_mb(pid)
     soak_start = time.monotonic() - t0
-    busy = await recorders(url, token, args.streams, args.minutes * 60, "soak")
-    still, lost = screens.still_open(), screens.lost()
+    busy = await recorders(url, token, clips, args.minutes * 60, "soak")
+    lost = screens.lost()
+    still = len(screens.socks) - sum(lost.values())
     await screens.close()
     stop.set()
     await sampler
     rows = [summarize("alone", alone, args.alone_minutes * 60), summarize("soak", busy, args.minutes * 60)]
-    clips = [decode(DATA / "zh-smoke" / CLIPS[i % len(CLIPS)]).channel(0) for i in range(args.streams)]
-    round_ms = sum(c.size for c in clips) * 1000 // SR + 1000 * len(clips)
     paired, sentences = paired_ratio(by_utterance(alone, round_ms), by_utterance(busy, round_ms))
     rows[0].update(idle_sockets=0)
     rows[1].update(idle_sockets=len(screens.socks))
@@ -217,7 +216,7 @@ def main() -> None:
     env = {"COURTSCRIBE_DATA_DIR": str(home), "COURTSCRIBE_INSECURE_NO_AUTH": "0",
            "COURTSCRIBE_RATE_LIMIT": "100000/minute", "COURTSCRIBE_IDLE_TIMEOUT_S": "60"}
     issued = subprocess.run([sys.executable, "-m", "courtscribe", "tokens", "issue", "--role", "admin", "--name", "soak",
-                             "--json"], env={**__import__("os").environ, **env}, capture_output=True, text=True, check=True)
+                             "--json"], env={**os.environ, **env}, capture_output=True, text=True, check=True)
     token = json.loads(issued.stdout)["token"]
     proc, http = start_server(args.streams, **env)
     url = http.replace("http", "ws")
