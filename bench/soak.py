@@ -2,17 +2,20 @@
 
     .venv/bin/python bench/soak.py [--minutes 10] [--idle 1000] [--streams 4] [--alone-minutes 3]
 
-One server, a 1-minute warm-up (not measured), then two phases side by side in one run:
+One server, a 1-minute warm-up (not measured), then three phases side by side in one run:
 1. *alone*: the 4 seat microphones of one hearing stream real-time audio with nothing else connected;
    the seats speak in turn (zh-smoke clips, 1 s apart), as in a courtroom, so the engine's load is
    one talker at a time while all 4 streams carry audio (VAD, archive, scheduling) throughout;
 2. *soak*: 1,000 clerk/viewer screens subscribe to hearing event feeds (50 idle hearings) and stay
-   connected doing nothing (the server pings them), while the same 4 recorders stream for 10 minutes.
-Reports final latency p50/p95 per phase (final arrival − VAD endpoint as sent, see stream_load.py)
-and, because a p95 of a few dozen finals swings with which long sentences fall in it, the same
-sentences compared across phases (median over sentences of soak/alone latency),
-server RSS sampled every 10 s (slope over the soak's second half), error events, idle
-sockets lost, and the audit log's growth. Targets: p95 within 20 % of alone, 0 errors, memory flat.
+   connected doing nothing (the server pings them), while the same 4 recorders stream for 10 minutes;
+3. *alone again* after the idle sockets have closed, so drift over the server's life (caches, a growing
+   database) is not mistaken for the sockets' cost: "alone" below pools phases 1 and 3.
+Reports final latency p50/p95 per phase (final arrival − VAD endpoint as sent, see stream_load.py),
+the server's CPU per phase (what the idle sockets cost, free of latency noise) and, because a p95 of a
+few dozen finals swings with which long sentences fall in it, the same sentences compared across
+phases (median over sentences of soak/alone latency), server RSS sampled every 10 s (slope over the
+soak's second half), error events, idle sockets lost, and the audit log's growth.
+Targets: latency within 20 % of alone, 0 errors, memory flat.
 Prints a table, writes bench/out/soak.json and bench/out/soak.png (RSS and latency over time).
 """
 from __future__ import annotations
@@ -106,6 +109,19 @@ class IdleScreens:
         await asyncio.gather(*(ws.close() for ws in self.socks), return_exceptions=True)
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measured(pid: int, work) -> tuple[list, float]:
+    """Run one phase's recorders; returns their results and the server's CPU use meanwhile (% of a core)."""
+    c0, t0 = cpu_s(pid), time.monotonic()
+    results = await work
+    return results, 100 * (cpu_s(pid) - c0) / (time.monotonic() - t0)
+
+
 async def sample_rss(pid: int, samples: list, stop: asyncio.Event, t0: float) -> None:
     while not stop.is_set():
         samples.append((time.monotonic() - t0, rss_mb(pid)))
@@ -134,12 +150,12 @@ def paired_ratio(alone: dict, soak: dict) -> tuple[float, int]:
     return (float(np.median(ratios)) if ratios else float("nan")), len(ratios)
 
 
-def summarize(phase: str, results: list, seconds: float) -> dict:
+def summarize(phase: str, results: list, seconds: float, cpu: float) -> dict:
     finals, errors = [], []
     for r in results:
         finals += latencies(r)["final"]
         errors += [e for e in r.events if e["type"] == "error"]
-    return {"phase": phase, "seconds": seconds, "finals": len(finals), "final_p50_s": pct(finals, 50),
+    return {"phase": phase, "seconds": seconds, "server_cpu_pct": cpu, "finals": len(finals), "final_p50_s": pct(finals, 50),
             "final_p95_s": pct(finals, 95), "final_max_s": max(finals) if finals else float("nan"),
             "error_events": len(errors), "error_codes": sorted({e["code"] for e in errors})}
 
@@ -152,7 +168,7 @@ async def soak(url: str, token: str, pid: int, args) -> tuple[list[dict], dict]:
     clips = [decode(DATA / "zh-smoke" / CLIPS[i % len(CLIPS)]).channel(0) for i in range(args.streams)]
     round_ms = sum(c.size for c in clips) * 1000 // SR + 1000 * len(clips)  # one turn of every seat
     await recorders(url, token, clips, 60, "warm-up")  # first decodes of each length allocate: not measured
-    alone = await recorders(url, token, clips, args.alone_minutes * 60, "alone")
+    alone, cpu_alone = await measured(pid, recorders(url, token, clips, args.alone_minutes * 60, "alone"))
     rss_before_idle = rss_mb(pid)
     screens = IdleScreens(url, token, args.idle)
     opened = time.monotonic()
@@ -160,16 +176,23 @@ async def soak(url: str, token: str, pid: int, args) -> tuple[list[dict], dict]:
     open_s = time.monotonic() - opened
     rss_with_idle = rss_mb(pid)
     soak_start = time.monotonic() - t0
-    busy = await recorders(url, token, clips, args.minutes * 60, "soak")
+    busy, cpu_busy = await measured(pid, recorders(url, token, clips, args.minutes * 60, "soak"))
     lost = screens.lost()
     still = len(screens.socks) - sum(lost.values())
     await screens.close()
+    after, cpu_after = await measured(pid, recorders(url, token, clips, args.alone_minutes * 60, "after"))
     stop.set()
     await sampler
-    rows = [summarize("alone", alone, args.alone_minutes * 60), summarize("soak", busy, args.minutes * 60)]
-    paired, sentences = paired_ratio(by_utterance(alone, round_ms), by_utterance(busy, round_ms))
-    rows[0].update(idle_sockets=0)
-    rows[1].update(idle_sockets=len(screens.socks))
+    rows = [summarize("alone", alone, args.alone_minutes * 60, cpu_alone),
+            summarize("soak", busy, args.minutes * 60, cpu_busy),
+            summarize("alone again", after, args.alone_minutes * 60, cpu_after),
+            summarize("alone (both)", alone + after, args.alone_minutes * 120, (cpu_alone + cpu_after) / 2)]
+    by_sentence = by_utterance(alone, round_ms)
+    for key, lags in by_utterance(after, round_ms).items():
+        by_sentence.setdefault(key, []).extend(lags)
+    paired, sentences = paired_ratio(by_sentence, by_utterance(busy, round_ms))
+    for row in rows:
+        row["idle_sockets"] = len(screens.socks) if row["phase"] == "soak" else 0
     # memory flat: the slope over the soak's second half (the first half includes settling to a plateau)
     during = [(t, m) for t, m in samples if t >= soak_start + args.minutes * 30]
     slope = float(np.polyfit([t for t, _ in during], [m for _, m in during], 1)[0] * 60) if len(during) > 3 else float("nan")
@@ -196,7 +219,7 @@ def plot(extra: dict, soak_rows: list[dict], path: Path) -> None:
     if pts:
         x0 = pts[0][0]
         b.plot([(x - x0) / 60 for x, _ in pts], [y for _, y in pts], ".", ms=3)
-    b.axhline(soak_rows[0]["final_p95_s"], color="grey", ls="--", label="p95 alone")
+    b.axhline(soak_rows[-1]["final_p95_s"], color="grey", ls="--", label="p95 alone (before and after)")
     b.set(ylabel="final latency (s)", xlabel="minutes into the soak phase")
     b.legend()
     fig.tight_layout()
@@ -231,16 +254,19 @@ def main() -> None:
         proc.wait(60)
     audit = home / "audit" / "audit.jsonl"
     extra["audit_entries"] = sum(1 for _ in audit.open()) if audit.exists() else 0
-    ratio = rows[1]["final_p95_s"] / rows[0]["final_p95_s"]
-    print(table(rows, ["phase", "seconds", "idle_sockets", "finals", "final_p50_s", "final_p95_s", "final_max_s",
-                       "error_events"]))
+    alone, busy = rows[-1], rows[1]
+    ratio = busy["final_p95_s"] / alone["final_p95_s"]
+    print(table(rows, ["phase", "seconds", "idle_sockets", "server_cpu_pct", "finals", "final_p50_s", "final_p95_s",
+                       "final_max_s", "error_events"]))
     print(table([{k: v for k, v in extra.items() if not isinstance(v, list)}],
                 ["idle_connected", "idle_failed_connects", "idle_still_open_at_end", "idle_open_s",
                  "rss_per_idle_socket_kb", "rss_soak_first_mb", "rss_soak_last_mb", "rss_slope_mb_per_min",
                  "audit_entries"]))
     verdict = {"p95_ratio_soak_vs_alone": ratio, "p95_within_20pct": ratio <= 1.2,
                "same_sentence_median_ratio": extra["paired_median_ratio"],
-               "zero_errors": rows[1]["error_events"] == 0 and extra["idle_failed_connects"] == 0
+               "same_sentence_within_20pct": extra["paired_median_ratio"] <= 1.2,
+               "server_cpu_ratio_soak_vs_alone": busy["server_cpu_pct"] / alone["server_cpu_pct"],
+               "zero_errors": all(r["error_events"] == 0 for r in rows) and extra["idle_failed_connects"] == 0
                and extra["idle_still_open_at_end"] == extra["idle_connected"],
                "memory_flat": abs(extra["rss_slope_mb_per_min"]) < 2.0}
     print(" · ".join(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}" for k, v in verdict.items()))
