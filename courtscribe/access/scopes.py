@@ -28,6 +28,7 @@ class Action(str, Enum):
     export = "export"  # DOCX/PDF/package exports
     manage = "manage"  # schedule, open, close hearings
     caption = "caption"  # the caption feed
+    blank_captions = "blank_captions"  # the kill switch: captions off when the court orders it
     transcribe = "transcribe"  # file transcription API and jobs
     admin = "admin"  # token management, audit log
 
@@ -35,9 +36,9 @@ class Action(str, Enum):
 PERMISSIONS: dict[AccessRole, frozenset[Action]] = {
     AccessRole.recorder: frozenset({Action.send_audio, Action.dictate}),
     AccessRole.clerk: frozenset({Action.read, Action.edit, Action.sign, Action.export, Action.manage,
-                                 Action.caption, Action.dictate, Action.transcribe}),
-    AccessRole.judge: frozenset({Action.read, Action.sign, Action.export, Action.caption, Action.dictate,
-                                 Action.transcribe}),
+                                 Action.caption, Action.blank_captions, Action.dictate, Action.transcribe}),
+    AccessRole.judge: frozenset({Action.read, Action.sign, Action.export, Action.caption, Action.blank_captions,
+                                 Action.dictate, Action.transcribe}),
     AccessRole.viewer: frozenset({Action.read}),
     AccessRole.caption: frozenset({Action.caption}),
     AccessRole.admin: frozenset(Action),

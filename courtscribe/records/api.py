@@ -85,6 +85,20 @@ def store(request: Request) -> RecordStore:
     return request.app.state.records
 
 
+def notify(request: Request, hearing_id: str, event: dict) -> None:
+    """Tell the hearing's open screens about a change made here (another clerk's edit, a sign-off),
+    through the same event feed that carries the live lines."""
+    live = getattr(request.app.state, "live", None)
+    if live is not None:
+        live.hub.publish(hearing_id, {**event, "hearing_id": hearing_id})
+
+
+def _status(request: Request, hearing_id: str) -> dict:
+    status = store(request).status(hearing_id)
+    notify(request, hearing_id, {"type": "status", "status": status})
+    return {"status": status}
+
+
 async def record_error(_request: Request, err: RecordError) -> JSONResponse:
     return JSONResponse({"detail": {"code": err.code, "message": str(err)}}, status_code=err.status)
 
@@ -128,27 +142,37 @@ def get_record(hearing_id: str, request: Request, who: Principal = on_hearing(Ac
     return store(request).record(hearing_id)
 
 
+@router.get("/{hearing_id}/status")
+def hearing_status(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
+    """scheduled, open, closed or signed (a signed record is locked)."""
+    return {"status": store(request).status(hearing_id)}
+
+
 @router.post("/{hearing_id}/open")
 def open_hearing(hearing_id: str, request: Request, who: Principal = on_hearing(Action.manage)) -> dict:
     store(request).open_hearing(hearing_id, actor=who.name)
-    return {"status": store(request).status(hearing_id)}
+    return _status(request, hearing_id)
 
 
 @router.post("/{hearing_id}/close")
 def close_hearing(hearing_id: str, request: Request, who: Principal = on_hearing(Action.manage)) -> dict:
     store(request).close_hearing(hearing_id, actor=who.name)
-    return {"status": store(request).status(hearing_id)}
+    return _status(request, hearing_id)
 
 
 @router.post("/{hearing_id}/participants", status_code=201)
 def add_participant(hearing_id: str, body: ParticipantIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
-    return store(request).add_participant(hearing_id, actor=who.name, **body.model_dump()).model_dump(mode="json")
+    added = store(request).add_participant(hearing_id, actor=who.name, **body.model_dump()).model_dump(mode="json")
+    notify(request, hearing_id, {"type": "participant", "participant": added})
+    return added
 
 
 @router.post("/{hearing_id}/interruptions", status_code=201)
 def add_interruption(hearing_id: str, body: InterruptionIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
     store(request).interruption(hearing_id, actor=who.name, **body.model_dump())
-    return store(request).record(hearing_id).interruptions[-1].model_dump(mode="json")
+    added = store(request).record(hearing_id).interruptions[-1].model_dump(mode="json")
+    notify(request, hearing_id, {"type": "interruption", "interruption": added})
+    return added
 
 
 @router.patch("/{hearing_id}/utterances/{uid}")
@@ -162,27 +186,39 @@ def change_line(hearing_id: str, uid: str, body: LineChange, request: Request, w
     if body.speaker is not None:
         s.assign_speaker(hearing_id, uid, actor=who.name, speaker=body.speaker, role=body.role,
                          participant=body.participant, reason=body.reason)
-    return _line(s, hearing_id, uid)
+    return _line(request, hearing_id, uid)
 
 
 @router.post("/{hearing_id}/utterances/{uid}/confirm")
 def confirm_line(hearing_id: str, uid: str, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
     store(request).confirm(hearing_id, uid, actor=who.name)
-    return _line(store(request), hearing_id, uid)
+    return _line(request, hearing_id, uid)
 
 
-def _line(s: RecordStore, hearing_id: str, uid: str) -> dict:
-    return s.line(hearing_id, uid).model_dump(mode="json")
+def _line(request: Request, hearing_id: str, uid: str) -> dict:
+    """The changed line as stored, also sent to the hearing's screens as a ``line`` event."""
+    line = store(request).line(hearing_id, uid).model_dump(mode="json")
+    notify(request, hearing_id, {"type": "line", "utterance_id": uid, "utterance": line})
+    return line
 
 
 @router.get("/{hearing_id}/utterances/{uid}/audio")
 def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = Query(300, ge=0, le=10_000), who: Principal = on_hearing(Action.read)) -> Response:
     """The archived audio of one line (WAV), for click-to-replay on the clerk's screen."""
     u = store(request).line(hearing_id, uid)
-    audio = archive.read(request.app.state.archive, hearing_id, u.channel, max(0, u.start_ms - pad_ms), u.end_ms + pad_ms)
+    start = max(0, u.start_ms - pad_ms)
+    audio = archive.read(request.app.state.archive, hearing_id, u.channel, start, u.end_ms + pad_ms)
     buf = io.BytesIO()
     sf.write(buf, audio, archive.SR, format="WAV", subtype="PCM_16")
-    return Response(buf.getvalue(), media_type="audio/wav")
+    # where the line begins inside this clip: a player seeks there so replay starts at the line itself
+    return Response(buf.getvalue(), media_type="audio/wav", headers={
+        "X-Audio-Start-Ms": str(start), "X-Line-Offset-Ms": str(u.start_ms - start)})
+
+
+@router.get("/{hearing_id}/hotwords")
+def hotwords(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
+    """What the engine is biased towards in this hearing: its hotwords, parties, names and 案由."""
+    return {"hearing_id": hearing_id, "words": store(request).vocabulary(hearing_id)}
 
 
 @router.get("/{hearing_id}/corrections")
@@ -194,7 +230,8 @@ def corrections(hearing_id: str, request: Request, who: Principal = on_hearing(A
 
 @router.post("/{hearing_id}/signatures", status_code=201)
 def sign(hearing_id: str, body: SignatureIn, request: Request, who: Principal = on_hearing(Action.sign)) -> dict:
-    return {"digest": store(request).sign(hearing_id, by=body.by, role=body.role), "status": "signed"}
+    digest = store(request).sign(hearing_id, by=body.by, role=body.role)
+    return {"digest": digest, **_status(request, hearing_id)}
 
 
 @router.post("/{hearing_id}/correction-requests", status_code=201)

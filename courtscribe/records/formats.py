@@ -57,9 +57,14 @@ def _voice(u: Utterance) -> str:
 
 
 def to_vtt(record: Record) -> str:
+    return vtt_cues([(u.start_ms, u.end_ms, _voice(u)) for u in record.utterances])
+
+
+def vtt_cues(cues: list[tuple[int, int, str]]) -> str:
+    """WebVTT of (start_ms, end_ms, text) cues; the text may hold line breaks."""
     doc = webvtt.WebVTT()
-    for u in record.utterances:
-        doc.captions.append(webvtt.Caption(clock(u.start_ms), clock(max(u.end_ms, u.start_ms + 1)), _voice(u)))
+    for start, end, text in cues:
+        doc.captions.append(webvtt.Caption(clock(start), clock(max(end, start + 1)), text))
     buf = io.StringIO()
     doc.write(buf)
     return buf.getvalue()

@@ -13,7 +13,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import (
@@ -353,6 +353,24 @@ class RecordStore:
             if case and case.cause:
                 words.append(case.cause)
             return words
+
+    def opened_at(self, hearing_id: str) -> dt.datetime | None:
+        """When the hearing opened: hearing time 0 on the wall clock (UTC)."""
+        with self._session() as s:
+            opened = self._hearing(s, hearing_id).opened_at
+            return opened.replace(tzinfo=opened.tzinfo or dt.timezone.utc) if opened else None
+
+    def heard_ms(self, hearing_id: str) -> int:
+        """Hearing time of the end of the last line stored (0 before any)."""
+        with self._session() as s:
+            last = s.execute(select(func.max(UtteranceRow.end_ms)).where(UtteranceRow.hearing_id == hearing_id)).scalar()
+            return int(last or 0)
+
+    def note(self, hearing_id: str, *, actor: str, kind: str, payload: dict) -> None:
+        """A ledger entry about the hearing that changes no line (e.g. the caption kill switch)."""
+        if kind in LINE_KINDS:
+            raise ValueError(f"{kind} entries change lines: use the method for it")
+        self._write(hearing_id, actor, kind, payload)
 
     def status(self, hearing_id: str) -> str:
         with self._session() as s:

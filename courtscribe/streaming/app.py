@@ -22,6 +22,7 @@ from ..access.middleware import Guard
 from ..access.scopes import AccessRole, Action, Principal
 
 from ..asr.hotwords import load_lexicon
+from ..clients import web
 from ..asr.vad import FsmnVad
 from ..config import Settings, get_settings
 from ..logs import get_logger
@@ -32,7 +33,7 @@ from ..records.model import HEARING_ID, Pipeline
 from ..records.spool import Spool
 from ..records.store import RecordError, RecordStore
 from ..transcribe import Components, load_components
-from . import files
+from . import captions, files
 from .files import WorkerPool
 from .funasr_compat import funasr_stream
 from .hub import Hub
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app.include_router(files.router)
     app.include_router(records_api.router)
     app.include_router(speakers_api.router)
+    app.include_router(captions.router)
+    app.include_router(web.router)
     app.add_exception_handler(RecordError, records_api.record_error)
 
     def gate(who: Principal):

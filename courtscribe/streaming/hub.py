@@ -45,8 +45,15 @@ def _drain(q: asyncio.Queue) -> list[dict]:
 
 
 class Hub:
+    """Subscribers per hearing. Created on the server's event loop; ``publish`` may also be called from
+    a worker thread (the REST API's endpoints run there), which hands the event to the loop."""
+
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscriber]] = defaultdict(set)
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     def subscribe(self, hearing_id: str) -> Subscriber:
         sub = Subscriber()
@@ -61,5 +68,15 @@ class Hub:
     def publish(self, hearing_id: str | None, event: dict) -> None:
         if hearing_id is None:
             return
+        if self._loop is not None and not _on(self._loop):
+            self._loop.call_soon_threadsafe(self.publish, hearing_id, event)
+            return
         for sub in list(self._subs.get(hearing_id, ())):
             sub.offer(event)
+
+
+def _on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -12,6 +12,7 @@ import numpy as np
 import soxr
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from ..asr import commands
 from ..asr.base import DecodeOptions, Engine
 from ..asr.hotwords import merge
 from ..asr.vad import Vad
@@ -151,8 +152,12 @@ async def _join_hearing(live: Live, cfg: SessionConfig) -> list[str]:
             raise
         raise StreamError(ErrorCode.STORE_UNAVAILABLE, "the record store cannot be reached right now; the source "
                           "should reconnect in a few seconds", fatal=True) from None
-    if opened is not None:  # joining a hearing that is already running: continue its timeline
-        cfg.offset_ms = max(0, int((dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000))
+    if opened is None:  # this source opened the hearing: its screens show it running
+        live.hub.publish(hearing_id, {"type": "status", "hearing_id": hearing_id, "status": "open"})
+    else:  # joining a hearing that is already running: continue its timeline (never before its last line:
+        # a source that sent faster than real time has already filled that stretch)
+        wall = int((dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000)
+        cfg.offset_ms = max(0, wall, await asyncio.to_thread(records.heard_ms, hearing_id))
 
     writer = live.spool or records  # the spool waits on disk when the store is away
 
@@ -188,6 +193,8 @@ async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> No
     start: Start | None = None
 
     async def emit(event: dict) -> None:
+        if start and start.dictation and event["type"] == "final":
+            event = {**event, "dictation": commands.parse(event["utterance"]["text"])}
         live.hub.publish(start.hearing_id if start else None, event)
         await _send(ws, event)
 
@@ -237,24 +244,34 @@ async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> No
 
 async def hearing_events(ws: WebSocket, live: Live, hearing_id: str) -> None:
     """An accepted subscriber's socket: every event of the hearing until it goes away."""
-    sub = live.hub.subscribe(hearing_id)
-    await _send(ws, {"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL})
+    await follow(ws, live.hub, hearing_id, lambda event: _send(ws, event),
+                 hello={"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL})
+
+
+async def follow(ws: WebSocket, hub: Hub, hearing_id: str, deliver: Callable[[dict], Awaitable[bool]], *,
+                 hello: dict) -> None:
+    """Subscribe, say ``hello``, then hand every event of the hearing to ``deliver`` until the client
+    goes away or ``deliver`` returns False. A subscriber that falls behind is told and closed (1008)."""
+    sub = hub.subscribe(hearing_id)
     reader = asyncio.create_task(_drain_client(ws))
     try:
-        while not reader.done():
-            getter = asyncio.create_task(sub.next())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                break
-            if not await _send(ws, getter.result()):
-                break
+        if await _send(ws, hello):
+            while not reader.done():
+                getter = asyncio.create_task(sub.next())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                if not await deliver(getter.result()):
+                    break
     except SlowSubscriber as err:
         await _send(ws, error_event("slow_subscriber", str(err)))
         await ws.close(1008)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # the client went away mid-send
     finally:
         reader.cancel()
-        live.hub.unsubscribe(hearing_id, sub)
+        hub.unsubscribe(hearing_id, sub)
 
 
 async def _drain_client(ws: WebSocket) -> None:

@@ -56,6 +56,7 @@ class Start(_Msg):
     sample_rate: int = 16000
     hotwords: list[str] = Field(default_factory=list, max_length=1000)
     language: str = "zh"
+    dictation: bool = False  # finals carry the document edits their voice commands mean (asr/commands.py)
 
     @field_validator("sample_rate")
     @classmethod

@@ -1,0 +1,418 @@
+// The clerk's live screen (书记员): the hearing's lines as they are spoken, corrected in place.
+// State is one map of lines keyed by utterance id; every source (live partials and finals, other
+// screens' edits, the backfill after a reconnect) is applied to it the same idempotent way, so a
+// line can never appear twice and a human edit is never overwritten by machine text.
+import { ApiError, ROLES, api, clock, download, el, liveSocket, params } from "./common.js";
+
+const hearingId = params.get("hearing");
+const base = `/v1/hearings/${encodeURIComponent(hearingId)}`;
+const LOW = 0.5; // a token below this probability is marked for checking
+const $ = (id) => document.getElementById(id);
+
+const lines = new Map(); // uid → {u: utterance, status: partial|final|edited|confirmed, humanSpeaker}
+const participants = [];
+const channels = new Map(); // channel → last activity (ms since epoch)
+let status = "scheduled";
+let selected = null;
+let editing = null;
+
+// -- rendering ---------------------------------------------------------------------------------
+function who(u) {
+  const role = u.role ? ROLES[u.role] || u.role : null;
+  if (role && u.participant) return `${role} ${u.participant}`;
+  return role || u.speaker || "—";
+}
+
+function textNodes(u, status) {
+  if (status === "partial" || !u.tokens || !u.tokens.length || status === "edited") return [u.text];
+  // mark low-confidence words; tokens carry the engine's text pieces, the line's text is punctuated:
+  // walk the text and wrap each token's characters where they are found in order
+  const out = [];
+  let at = 0;
+  for (const t of u.tokens) {
+    const piece = t.text.trim();
+    if (!piece) continue;
+    const found = u.text.indexOf(piece, at);
+    if (found < 0) continue;
+    if (found > at) out.push(u.text.slice(at, found));
+    const low = t.prob !== null && t.prob !== undefined && t.prob < LOW;
+    out.push(low ? el("mark", { class: "low", title: `置信度 ${(t.prob * 100).toFixed(0)}%` }, piece) : piece);
+    at = found + piece.length;
+  }
+  if (at < u.text.length) out.push(u.text.slice(at));
+  return out;
+}
+
+function render(uid) {
+  const line = lines.get(uid);
+  let li = document.querySelector(`li[data-uid="${CSS.escape(uid)}"]`);
+  if (!line) {
+    li && li.remove();
+    return;
+  }
+  const { u, status: st } = line;
+  const fresh = el("li", { class: `line ${st}`, dataset: { uid, start: u.start_ms, channel: u.channel } },
+    el("button", { class: "time", type: "button", title: "回放这一行", onclick: () => replay(uid) }, clock(u.start_ms)),
+    el("span", { class: "who", onclick: () => { select(uid); chooseSpeaker(); } }, who(u)),
+    el("span", { class: "text" }, ...textNodes(u, st)));
+  if (uid === selected) fresh.classList.add("selected");
+  if (li) {
+    if (li.classList.contains("playing")) fresh.classList.add("playing");
+    if (editing === uid) return; // the editor stays; the line is redrawn when editing ends
+    li.replaceWith(fresh);
+  } else {
+    // keep hearing-time order: insert before the first line that starts later
+    const later = [...$("lines").children].find((x) => Number(x.dataset.start) > u.start_ms);
+    $("lines").insertBefore(fresh, later || null);
+  }
+  applySearch();
+}
+
+// -- applying events ---------------------------------------------------------------------------
+function upsert(uid, u, st, { authoritative = false } = {}) {
+  const line = lines.get(uid);
+  if (line && !authoritative) {
+    if (line.status === "edited" || line.status === "confirmed") {
+      // a person's text wins over any later machine text; times and tokens still come in
+      line.u = { ...line.u, ...u, text: line.u.text, speaker: line.humanSpeaker ? line.u.speaker : u.speaker,
+                 role: line.humanSpeaker ? line.u.role : u.role, participant: line.humanSpeaker ? line.u.participant : u.participant };
+      render(uid);
+      return;
+    }
+    if (line.status !== "partial" && st === "partial") return; // a late partial never replaces a final
+  }
+  lines.set(uid, { u, status: st, humanSpeaker: line ? line.humanSpeaker : false });
+  channels.set(u.channel, Date.now());
+  render(uid);
+}
+
+const handlers = {
+  partial(e) {
+    upsert(e.utterance_id, { id: e.utterance_id, channel: e.channel, speaker: e.speaker, role: e.role,
+                             start_ms: e.start_ms, end_ms: e.end_ms, text: e.text, tokens: [] }, "partial");
+  },
+  final(e) {
+    const line = lines.get(e.utterance_id);
+    if (!e.utterance.text && !(line && line.status === "edited")) {
+      lines.delete(e.utterance_id); // the stretch held no words
+      render(e.utterance_id);
+      return;
+    }
+    upsert(e.utterance_id, e.utterance, e.utterance.status || "final");
+  },
+  line(e) { // the store's view of a line a person changed (here or on another screen)
+    const human = e.utterance.status === "edited" || e.utterance.status === "confirmed";
+    lines.set(e.utterance_id, { u: e.utterance, status: e.utterance.status, humanSpeaker: human || !!(lines.get(e.utterance_id) || {}).humanSpeaker });
+    render(e.utterance_id);
+  },
+  speaker_update(e) {
+    const line = lines.get(e.utterance_id);
+    if (!line || line.humanSpeaker) return;
+    line.u = { ...line.u, speaker: e.speaker, role: e.role, participant: e.participant };
+    render(e.utterance_id);
+  },
+  status(e) { setStatus(e.status); },
+  participant(e) { addParticipant(e.participant); },
+  interruption(e) { addInterruption(e.interruption); },
+  captions(e) { $("captions-state").hidden = !e.blanked; $("blank").textContent = e.blanked ? "恢复字幕" : "屏蔽字幕"; },
+  store_recovered() { backfill(); },
+  error(e) {
+    if (e.utterance_id && lines.has(e.utterance_id)) {
+      document.querySelector(`li[data-uid="${CSS.escape(e.utterance_id)}"]`)?.classList.add("failed");
+    }
+    notice(`${e.code}: ${e.message}`);
+  },
+};
+
+async function backfill() {
+  const record = await api(base);
+  $("title").textContent = record.hearing.title || record.hearing.case_number || record.hearing.id;
+  for (const u of record.utterances) {
+    const line = lines.get(u.id);
+    // the store is the truth for every line it has; a local edit still being saved keeps its text
+    if (!line || line.status !== "edited" || u.status === "edited") {
+      lines.set(u.id, { u, status: u.status, humanSpeaker: line ? line.humanSpeaker : false });
+      render(u.id);
+    }
+  }
+  participants.length = 0;
+  $("participants").replaceChildren();
+  record.participants.forEach(addParticipant);
+  $("interruptions").replaceChildren();
+  record.interruptions.forEach(addInterruption);
+  setStatus((await api(`${base}/status`)).status);
+  try {
+    const vocab = await api(`${base}/hotwords`);
+    $("hotwords").replaceChildren(...vocab.words.map((w) => el("li", {}, w)));
+  } catch { /* an older server: no vocabulary endpoint */ }
+}
+
+// -- status, participants, interruptions --------------------------------------------------------
+const STATUS = { scheduled: "未开庭", open: "庭审中", closed: "已闭庭", signed: "已签名 · 已锁定" };
+
+function setStatus(s) {
+  status = s;
+  $("status").textContent = STATUS[s] || s;
+  document.body.classList.toggle("locked", s === "signed");
+  for (const id of ["pause", "sign", "enroll"]) $(id).disabled = s === "signed" || (id === "enroll" && !selected);
+}
+
+function addParticipant(p) {
+  participants.push(p);
+  $("participants").append(el("li", {}, `${ROLES[p.role] || p.role}${p.name ? " " + p.name : ""}`,
+    p.channel !== null && p.channel !== undefined ? el("small", {}, ` 通道 ${p.channel}`) : null));
+}
+
+function addInterruption(i) {
+  $("interruptions").append(el("li", {}, `${clock(i.at_ms)} ${i.kind === "paused" ? "休庭" : "继续开庭"}：${i.reason}`));
+  $("pause").textContent = i.kind === "paused" ? "继续开庭" : "休庭";
+  $("pause").dataset.kind = i.kind === "paused" ? "resumed" : "paused";
+}
+
+function notice(text, sticky = false) {
+  const b = $("banner");
+  b.textContent = text;
+  b.hidden = false;
+  b.dataset.sticky = sticky ? "1" : "";
+  if (!sticky) setTimeout(() => { if (!b.dataset.sticky) b.hidden = true; }, 6000);
+}
+
+// -- selection and editing ----------------------------------------------------------------------
+function select(uid) {
+  document.querySelector("li.selected")?.classList.remove("selected");
+  selected = uid;
+  const li = uid && document.querySelector(`li[data-uid="${CSS.escape(uid)}"]`);
+  if (li) {
+    li.classList.add("selected");
+    li.scrollIntoView({ block: "nearest" });
+  }
+  $("enroll").disabled = !uid || status === "signed";
+}
+
+function move(step) {
+  const visible = [...$("lines").children].filter((li) => !li.hidden);
+  const at = visible.findIndex((li) => li.dataset.uid === selected);
+  const next = visible[Math.max(0, Math.min(visible.length - 1, at < 0 ? (step > 0 ? 0 : visible.length - 1) : at + step))];
+  if (next) select(next.dataset.uid);
+}
+
+function startEdit() {
+  if (!selected || status === "signed") return;
+  const line = lines.get(selected);
+  const li = document.querySelector(`li[data-uid="${CSS.escape(selected)}"]`);
+  editing = selected;
+  const box = el("textarea", { class: "editor", rows: 2, "aria-label": "修改这一行" });
+  box.value = line.u.text;
+  li.querySelector(".text").replaceWith(box);
+  box.focus();
+  box.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); saveEdit(box.value); }
+    else if (ev.key === "Escape") { ev.preventDefault(); endEdit(); }
+    else if (ev.key === "Tab") { ev.preventDefault(); nextLowWord(box, line.u); }
+  });
+}
+
+function nextLowWord(box, u) {
+  // select the next low-confidence token after the caret, wrapping to the start
+  const spans = [];
+  let at = 0;
+  for (const t of u.tokens || []) {
+    const piece = t.text.trim();
+    const found = piece ? box.value.indexOf(piece, at) : -1;
+    if (found < 0) continue;
+    if (t.prob !== null && t.prob !== undefined && t.prob < LOW) spans.push([found, found + piece.length]);
+    at = found + piece.length;
+  }
+  const next = spans.find(([a]) => a > box.selectionStart) || spans[0];
+  if (next) box.setSelectionRange(next[0], next[1]);
+}
+
+function endEdit() {
+  const uid = editing;
+  editing = null;
+  render(uid);
+  $("lines").focus();
+}
+
+async function saveEdit(text) {
+  const uid = editing;
+  const line = lines.get(uid);
+  // the edit shows at once and is saved in the background; a final arriving meanwhile keeps it
+  line.u = { ...line.u, text };
+  const wasPartial = line.status === "partial";
+  line.status = "edited";
+  endEdit();
+  const body = { text };
+  if (wasPartial) Object.assign(body, { channel: line.u.channel, start_ms: line.u.start_ms, end_ms: line.u.end_ms, speaker: line.u.speaker });
+  try {
+    handlers.line({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`, { method: "PATCH", body }) });
+  } catch (err) {
+    notice(`修改未保存：${err.message}`, true);
+  }
+}
+
+function chooseSpeaker() {
+  if (!selected || status === "signed") return;
+  const choice = $("speaker-choice");
+  choice.replaceChildren(...participants.map((p, i) => el("option", { value: i }, `${ROLES[p.role]}${p.name ? " " + p.name : ""}`)));
+  const dialog = $("speaker-dialog");
+  dialog.onclose = async () => {
+    if (dialog.returnValue !== "ok" || !participants.length) return;
+    const p = participants[Number(choice.value)];
+    const uid = selected;
+    const line = lines.get(uid);
+    line.humanSpeaker = true;
+    const speaker = p.name ? `${ROLES[p.role]} ${p.name}` : ROLES[p.role];
+    line.u = { ...line.u, speaker, role: p.role, participant: p.name };
+    render(uid);
+    try {
+      handlers.line({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`,
+        { method: "PATCH", body: { speaker, role: p.role, participant: p.name } }) });
+    } catch (err) { notice(`说话人未保存：${err.message}`, true); }
+  };
+  dialog.showModal();
+}
+
+// -- replay -------------------------------------------------------------------------------------
+async function replay(uid) {
+  select(uid);
+  const player = $("player");
+  const res = await api(`${base}/utterances/${encodeURIComponent(uid)}/audio`, { raw: true });
+  const offset = Number(res.headers.get("X-Line-Offset-Ms") || 0) / 1000;
+  if (player.src) URL.revokeObjectURL(player.src);
+  player.src = URL.createObjectURL(await res.blob());
+  player.dataset.uid = uid;
+  player.dataset.offset = offset;
+  await new Promise((ok) => player.addEventListener("loadedmetadata", ok, { once: true }));
+  player.currentTime = offset; // start at the line itself, not at the padding before it
+  document.querySelectorAll("li.playing").forEach((li) => li.classList.remove("playing"));
+  document.querySelector(`li[data-uid="${CSS.escape(uid)}"]`)?.classList.add("playing");
+  await player.play();
+}
+
+function stopHighlight() {
+  document.querySelectorAll("li.playing").forEach((li) => li.classList.remove("playing"));
+}
+
+// -- search, read-back, sign-off, exports, pauses -----------------------------------------------
+function applySearch() {
+  const q = $("search").value.trim();
+  let hits = 0;
+  for (const li of $("lines").children) {
+    const match = !q || li.textContent.includes(q);
+    li.hidden = !match;
+    hits += match && q ? 1 : 0;
+  }
+  $("hits").textContent = q ? `${hits} 处` : "";
+}
+
+async function signOff() {
+  $("sign-role").replaceChildren(...Object.entries(ROLES).map(([id, label]) => el("option", { value: id }, label)));
+  $("sign-role").value = "clerk";
+  const dialog = $("sign-dialog");
+  dialog.onclose = async () => {
+    if (dialog.returnValue !== "ok") return;
+    try {
+      if (status !== "closed") await api(`${base}/close`, { method: "POST" });
+      const signed = await api(`${base}/signatures`, { method: "POST", body: { by: $("sign-name").value, role: $("sign-role").value } });
+      setStatus(signed.status);
+      notice(`已签名，笔录摘要 ${signed.digest.slice(0, 12)}…`);
+    } catch (err) { notice(`签名失败：${err.message}`, true); }
+  };
+  dialog.showModal();
+}
+
+async function pauseOrResume() {
+  const kind = $("pause").dataset.kind || "paused";
+  const reason = prompt(kind === "paused" ? "休庭原因" : "继续开庭说明", kind === "paused" ? "合议庭评议" : "继续开庭");
+  if (!reason) return;
+  const atMs = Math.max(0, ...[...lines.values()].map((l) => l.u.end_ms));
+  try { await api(`${base}/interruptions`, { method: "POST", body: { kind, at_ms: atMs, reason } }); }
+  catch (err) { notice(err.message, true); }
+}
+
+function channelStatus() {
+  const now = Date.now();
+  $("channels").replaceChildren(...[...channels.entries()].sort((a, b) => a[0] - b[0]).map(([ch, at]) => {
+    const quiet = Math.round((now - at) / 1000);
+    return el("li", { class: quiet > 30 ? "quiet" : "live" }, `通道 ${ch}：`, quiet < 3 ? "有声音" : `静默 ${quiet} 秒`);
+  }));
+}
+
+// -- wiring -------------------------------------------------------------------------------------
+function keys(ev) {
+  if (editing || ev.target.closest("input, textarea, select, dialog")) return;
+  const k = ev.key;
+  if (k === "ArrowDown") { ev.preventDefault(); move(1); }
+  else if (k === "ArrowUp") { ev.preventDefault(); move(-1); }
+  else if (k === "Enter") { ev.preventDefault(); startEdit(); }
+  else if (k === "s" || k === "S") { ev.preventDefault(); chooseSpeaker(); }
+  else if (k === " " && selected) { ev.preventDefault(); replay(selected); }
+  else if (k === "/") { ev.preventDefault(); $("search").focus(); }
+}
+
+function main() {
+  if (!hearingId) {
+    notice("请在地址中指定庭审：/ui/clerk?hearing=…", true);
+    return;
+  }
+  document.addEventListener("keydown", keys);
+  $("lines").addEventListener("click", (ev) => { const li = ev.target.closest("li"); if (li) select(li.dataset.uid); });
+  $("search").addEventListener("input", applySearch);
+  $("readback").addEventListener("click", () => {
+    const on = document.body.classList.toggle("readback");
+    $("readback").setAttribute("aria-pressed", String(on));
+    $("readback").textContent = on ? "返回编辑" : "核对朗读";
+  });
+  $("sign").addEventListener("click", signOff);
+  $("pause").addEventListener("click", pauseOrResume);
+  $("blank").addEventListener("click", async () => {
+    const on = $("captions-state").hidden;
+    try { await api(`${base}/captions/switch`, { method: "POST", body: { blanked: on, reason: on ? "不公开内容" : null } }); }
+    catch (err) { notice(err.message, true); }
+  });
+  for (const b of document.querySelectorAll("button.export")) {
+    b.addEventListener("click", () => download(`${base}/export?format=${b.dataset.format}`).catch((err) => notice(err.message, true)));
+  }
+  $("add-participant").role.replaceChildren(...Object.entries(ROLES).map(([id, label]) => el("option", { value: id }, label)));
+  $("add-participant").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    const body = { role: f.role.value, name: f.name.value || null, channel: f.channel.value === "" ? null : Number(f.channel.value) };
+    try { await api(`${base}/participants`, { method: "POST", body }); f.reset(); }
+    catch (err) { notice(err.message, true); }
+  });
+  $("enroll").addEventListener("click", async () => {
+    const line = selected && lines.get(selected);
+    const name = line && (line.u.participant || prompt("登记谁的声纹？（姓名）"));
+    if (!name) return;
+    try {
+      await api(`${base}/participants/${encodeURIComponent(name)}/voice`, { method: "POST",
+        body: { channel: line.u.channel, from_ms: line.u.start_ms, to_ms: line.u.end_ms } });
+      notice(`已登记 ${name} 的声纹`);
+    } catch (err) { notice(`声纹登记失败：${err.message}`, true); }
+  });
+  const player = $("player");
+  player.addEventListener("ended", stopHighlight);
+  player.addEventListener("pause", stopHighlight);
+  setInterval(channelStatus, 1000);
+  liveSocket(`${base}/events`, {
+    onEvent: (e) => (handlers[e.type] || (() => {}))(e),
+    onOpen: () => backfill().then(() => {
+      const b = $("banner");
+      if (b.dataset.sticky === "down") { b.hidden = true; b.dataset.sticky = ""; }
+      document.body.dataset.connection = "open";
+    }).catch((err) => notice(err instanceof ApiError ? err.message : String(err), true)),
+    onState: (s, e) => {
+      if (s === "down") {
+        document.body.dataset.connection = "down";
+        const b = $("banner");
+        b.textContent = e && e.code >= 4400 ? `无法连接：${e.reason || e.code}` : "连接已断开，正在重新连接…（笔录不会丢失）";
+        b.hidden = false;
+        b.dataset.sticky = "down";
+      }
+    },
+  });
+}
+
+main();

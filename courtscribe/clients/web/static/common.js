@@ -1,0 +1,112 @@
+// Shared by every page: the token, API calls, event sockets that reconnect, hearing-time clocks.
+// The token comes in the URL fragment (#token=…), which browsers never send to a server; it is kept in
+// this tab's sessionStorage and the fragment is removed so it does not linger in the address bar.
+
+const KEY = "courtscribe-token";
+
+export const token = (() => {
+  const m = location.hash.match(/token=([^&]+)/);
+  if (m) {
+    sessionStorage.setItem(KEY, decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(KEY);
+})();
+
+export const params = new URLSearchParams(location.search);
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function authHeaders(extra = {}) {
+  return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
+}
+
+/** Fetch a JSON API; the error a server gave is thrown as ApiError with its code and message. */
+export async function api(path, { method = "GET", body, raw = false } = {}) {
+  const init = { method, headers: authHeaders(body !== undefined ? { "Content-Type": "application/json" } : {}) };
+  if (body !== undefined) init.body = JSON.stringify(body);
+  const res = await fetch(path, init);
+  if (!res.ok) {
+    let detail = {};
+    try { detail = (await res.json()).detail || {}; } catch { /* not JSON */ }
+    if (typeof detail === "string") detail = { message: detail };
+    throw new ApiError(res.status, detail.code || `http_${res.status}`, detail.message || JSON.stringify(detail) || res.statusText);
+  }
+  return raw ? res : res.json();
+}
+
+/** Save what an endpoint returns as a file (exports), keeping the server's file name. */
+export async function download(path) {
+  const res = await api(path, { raw: true });
+  const disposition = res.headers.get("Content-Disposition") || "";
+  const star = disposition.match(/filename\*=UTF-8''([^;]+)/);
+  const plain = disposition.match(/filename="([^"]+)"/);
+  const name = star ? decodeURIComponent(star[1]) : plain ? plain[1] : "export";
+  const url = URL.createObjectURL(await res.blob());
+  const a = Object.assign(document.createElement("a"), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return name;
+}
+
+/**
+ * A WebSocket that comes back: after a drop it reconnects (0.5 s, doubling to 5 s) and calls onOpen
+ * again, where a page backfills what it missed. onState(state) gets "open" | "down".
+ */
+export function liveSocket(path, { onEvent, onOpen = () => {}, onState = () => {} }) {
+  let ws = null;
+  let delay = 500;
+  let stopped = false;
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
+  const connect = () => {
+    ws = new WebSocket(url, token ? ["courtscribe.v1", `bearer.${token}`] : ["courtscribe.v1"]);
+    ws.onmessage = (m) => {
+      const event = JSON.parse(m.data);
+      if (event.type === "subscribed") {
+        delay = 500;
+        onState("open");
+        onOpen(event);
+      }
+      onEvent(event);
+    };
+    ws.onclose = (e) => {
+      if (stopped) return;
+      onState("down", e);
+      if (e.code === 4401 || e.code === 4403) return; // refused: reconnecting cannot help
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 5000);
+    };
+  };
+  connect();
+  return { close() { stopped = true; ws && ws.close(); }, get socket() { return ws; } };
+}
+
+/** Hearing time as HH:MM:SS. */
+export function clock(ms) {
+  const s = Math.floor(ms / 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${pad(Math.floor(s / 3600))}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
+}
+
+/** Courtroom roles, id → label (审判长 …), from the server: one list for the record, the API and the pages. */
+export const ROLES = await (await fetch("/ui/roles.json")).json();
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
+  }
+  node.append(...children.filter((c) => c !== undefined && c !== null));
+  return node;
+}

@@ -1,0 +1,112 @@
+"""Live captions: cutting finals into broadcast lines, the kill switch, and the feeds of a real server."""
+import asyncio
+import io
+import json
+
+import httpx
+import pytest
+import webvtt
+import websockets
+
+from courtscribe.clients import stream_file
+from courtscribe.records.store import RecordStore
+from courtscribe.streaming.captions import MAX_CHARS, blanked, blanks, caption_lines, cues
+
+
+def _letters(s: str) -> str:
+    return "".join(ch for ch in s if ch not in "，。、；：,.;: ")
+
+
+@pytest.mark.parametrize("text", [
+    "正是因为存在绝对正义，所以我们接受社会的相对正义，但是不能因为现实的相对正义，我们就认为这个社会不存在绝对正义。",
+    "原告请求判令被告偿还借款本金人民币一百二十三万四千五百六十七元及利息",  # no punctuation at all
+    "被告代理人：我方对证据三的真实性有异议？对关联性也有异议！",
+    "KFC和McDonald's在2024年的营业额是12345678901234567890元",
+])
+def test_caption_lines_are_short_and_lose_no_words(text):
+    lines = caption_lines(text)
+    assert lines and all(0 < len(line) <= MAX_CHARS for line in lines)
+    assert _letters("".join(lines)) == _letters(text)  # only line-end commas and full stops are dropped
+    assert not any(line[-1] in "，。、" for line in lines)
+
+
+def test_caption_lines_break_at_punctuation_and_not_inside_words():
+    assert caption_lines("我认为，这个合同是有效的。被告不同意。") == ["我认为，这个合同是有效的", "被告不同意"]
+    lines = caption_lines("请出示编号为ABCDEFGHIJ的证据材料")
+    assert all("ABCDEFGHIJ" in line or not any(c.isascii() for c in line) for line in lines)
+
+
+def test_cues_pair_lines_share_out_the_time_and_name_the_role():
+    u = {"id": "u1", "start_ms": 1000, "end_ms": 9000, "role": "presiding_judge",
+         "text": "现在开庭。核对当事人身份，原告陈述诉讼请求，被告进行答辩，然后进入法庭调查阶段。"}
+    out = cues(u, prefix=True)
+    assert out[0]["lines"][0].startswith("审判长：") and out[0]["who"] == "审判长"
+    assert all(1 <= len(c["lines"]) <= 2 and all(len(x) <= MAX_CHARS for x in c["lines"]) for c in out)
+    assert out[0]["start_ms"] == 1000 and out[-1]["end_ms"] == 9000
+    assert all(a["end_ms"] == b["start_ms"] for a, b in zip(out, out[1:]))  # contiguous, in order
+    assert [c["id"] for c in out] == [f"u1.{k}" for k in range(len(out))]
+    assert "审判长" not in "".join(cues(u)[0]["lines"])  # no prefix unless asked
+
+
+def test_the_kill_switch_is_kept_in_the_ledger_and_hides_its_stretch(tmp_path):
+    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    store.create_hearing(actor="t", hearing_id="h", public=True)
+    store.note("h", actor="审判长", kind="captions", payload={"blanked": True, "at_ms": 5000, "reason": "不公开内容"})
+    store.note("h", actor="审判长", kind="captions", payload={"blanked": False, "at_ms": 9000, "reason": None})
+    store.note("h", actor="审判长", kind="captions", payload={"blanked": True, "at_ms": 20000, "reason": "涉及隐私"})
+    stretches = blanks(store, "h")
+    assert stretches == [(5000, 9000), (20000, None)]
+    assert not blanked({"start_ms": 0, "end_ms": 5000}, stretches)
+    assert blanked({"start_ms": 4000, "end_ms": 6000}, stretches)
+    assert not blanked({"start_ms": 9000, "end_ms": 19000}, stretches)
+    assert blanked({"start_ms": 30000, "end_ms": 31000}, stretches)
+    assert store.verify("h").ok  # the switch is part of the hash-chained record
+    with pytest.raises(ValueError):
+        store.note("h", actor="x", kind="edit", payload={})
+
+
+@pytest.mark.slow
+def test_caption_feeds_of_a_live_hearing_and_the_switch(server, data_dir):
+    api, wsurl = f"{server}/v1/hearings", server.replace("http://", "ws://")
+    assert httpx.post(api, json={"id": "cap-1", "public": True, "title": "公开庭审"}).status_code == 201
+    assert httpx.post(api, json={"id": "cap-closed", "public": False}).status_code == 201
+
+    async def watch_and_speak() -> tuple[list[dict], dict]:
+        async with websockets.connect(f"{wsurl}/v1/hearings/cap-1/captions?prefix=true") as sock:
+            hello = json.loads(await sock.recv())
+            result = await stream_file(f"{wsurl}/v1/stream", data_dir / "zh-smoke" / "justice.wav", speed=0,
+                                       hearing_id="cap-1", role="presiding_judge")
+            switched = httpx.post(f"{api}/cap-1/captions/switch", json={"blanked": True, "reason": "不公开内容"})
+            assert switched.status_code == 200
+            got = []
+            while not got or got[-1]["type"] != "blank":  # every cue of the clip, then the switch
+                got.append(json.loads(await asyncio.wait_for(sock.recv(), 30)))
+            said = {f["utterance_id"] for f in result.finals if f["utterance"]["text"]}
+            assert {c["utterance_id"] for c in got[:-1]} == said
+            blank = got.pop()
+            return [hello] + got, blank
+
+    events, blank = asyncio.run(watch_and_speak())
+    hello, live = events[0], events[1:]
+    assert hello == {"type": "subscribed", "hearing_id": "cap-1", "blanked": False}
+    assert live and all(e["type"] == "cue" for e in live)
+    assert live[0]["lines"][0].startswith("审判长：")
+    assert all(len(line) <= MAX_CHARS for e in live for line in e["lines"])
+    # wall-clock stamps for the overlay's delay and latency (true wall times for real-time sources)
+    assert all(isinstance(e["speech_end_at"], float) and e["spoken_at"] <= e["speech_end_at"] for e in live)
+    assert blank == {"type": "blank", "blanked": True, "reason": "不公开内容"}
+
+    feed = httpx.get(f"{api}/cap-1/captions.json", params={"prefix": True}).json()["cues"]
+    assert [c["lines"] for c in feed] == [e["lines"] for e in live]  # the archive feed says what the overlay said
+    plain = httpx.get(f"{api}/cap-1/captions.json").json()["cues"]
+    vtt = webvtt.from_buffer(io.StringIO(httpx.get(f"{api}/cap-1/captions.vtt").text))
+    assert [c.text.split("\n") for c in vtt.captions] == [c["lines"] for c in plain] and all(len(line) <= MAX_CHARS for c in vtt.captions for line in c.lines)
+
+    # while blanked, nothing said reaches any feed
+    asyncio.run(stream_file(f"{wsurl}/v1/stream", data_dir / "zh-smoke" / "news_kfc.wav", speed=0,
+                            hearing_id="cap-1", role="presiding_judge"))
+    assert httpx.get(f"{api}/cap-1/captions.json", params={"prefix": True}).json()["cues"] == feed
+
+    # a hearing that is not public has no captions, whoever asks
+    refused = httpx.get(f"{api}/cap-closed/captions.json")
+    assert refused.status_code == 403 and refused.json()["detail"]["code"] == "not_public"

@@ -1,0 +1,223 @@
+"""The screens in real headless Chromium (Debian's, driven by Playwright) against a real server with
+tokens on, fed by real clips streamed in real time: the clerk's live screen and the caption overlay.
+Each test saves a screenshot (bench/out/screens; the README shows copies)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from browser import CHROMIUM_ARGS, SCREENS, Recorder, Relay, chromium_path
+from conftest import ZH, issue, start_server
+
+pytestmark = pytest.mark.slow
+COURT, ROOM = "北京市朝阳区人民法院", "第一法庭"
+
+
+@dataclass
+class Site:
+    url: str  # through the relay: what the browser uses
+    ws: str  # straight to the server: what the courtroom microphones use
+    relay: Relay
+    tokens: dict[str, str]
+
+    def api(self, method: str, path: str, role: str = "admin", **kw) -> httpx.Response:
+        return httpx.request(method, self.url + path, headers={"Authorization": f"Bearer {self.tokens[role]}"},
+                             timeout=30, **kw)
+
+    def hearing(self, hid: str, **fields) -> str:
+        r = self.api("POST", "/v1/hearings", json={"id": hid, "court": COURT, "courtroom": ROOM, "title": f"{hid} 民间借贷纠纷",
+                                                   "public": True, **fields})
+        assert r.status_code == 201, r.text
+        for role, name in (("presiding_judge", "王法官"), ("plaintiff", "张三"), ("defendant", "李四")):
+            assert self.api("POST", f"/v1/hearings/{hid}/participants", json={"role": role, "name": name}).status_code == 201
+        return hid
+
+    def page_url(self, page: str, hid: str, role: str, extra: str = "") -> str:
+        return f"{self.url}/ui/{page}?hearing={hid}{extra}#token={self.tokens[role]}"
+
+    def record(self, hid: str) -> dict:
+        return self.api("GET", f"/v1/hearings/{hid}").json()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    home = tmp_path_factory.mktemp("web")
+    proc, url = start_server(home, COURTSCRIBE_INSECURE_NO_AUTH="0", COURTSCRIBE_MAX_STREAMS="4")
+    tokens = {"admin": issue(home, "admin", "信息中心"),
+              "clerk": issue(home, "clerk", "赵书记员", "--court", COURT, "--room", ROOM),
+              "recorder": issue(home, "recorder", "第一法庭录音主机", "--court", COURT, "--room", ROOM),
+              "caption": issue(home, "caption", "直播导播台", "--court", COURT)}
+    relay = Relay(int(url.rsplit(":", 1)[1]))
+    yield Site(f"http://127.0.0.1:{relay.port}", url.replace("http://", "ws://"), relay, tokens)
+    relay.close()
+    proc.terminate()
+    proc.wait(timeout=30)
+    assert "Traceback" not in (home / "server.log").read_text(), "the server logged a traceback"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = chromium_path()
+    if path is None:
+        pytest.fail("Chromium is missing: `make test` installs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN", accept_downloads=True)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert not errors, f"the page threw: {errors}"
+
+
+def shot(pg, name: str) -> None:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SCREENS / f"{name}.png"))
+
+
+def lines_on(pg) -> list[dict]:
+    return pg.eval_on_selector_all("#lines li", "els => els.map(li => ({uid: li.dataset.uid, cls: li.className, "
+                                   "text: li.querySelector('.text') ? li.querySelector('.text').textContent : null}))")
+
+
+# -- the clerk's screen -------------------------------------------------------------------------
+def test_clerk_sees_lines_live_and_an_edit_made_before_the_final_survives_it(site, page):
+    hid = site.hearing("web-live")
+    page.goto(site.page_url("clerk", hid, "clerk"))
+    page.wait_for_selector("body[data-connection=open]")
+    mic = Recorder(site.ws, ZH / "justice.wav", hearing_id=hid, token=site.tokens["recorder"])
+    mic.start()
+    partial = page.wait_for_selector("#lines li.partial", timeout=20_000)
+    assert mic.is_alive(), "the line should appear while the clip is still streaming"
+    uid = partial.get_attribute("data-uid")
+    partial.click()
+    page.keyboard.press("Enter")
+    editor = page.wait_for_selector("textarea.editor")
+    assert page.query_selector(f'li[data-uid="{uid}"]').get_attribute("class").count("partial")  # not final yet
+    corrected = "正是因为存在绝对正义（书记员更正）"
+    editor.fill(corrected)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'li[data-uid="{uid}"].edited')
+    shot(page, "clerk-live")
+    result = mic.finish()
+
+    finals = {f["utterance_id"]: f["utterance"] for f in result.finals}
+    assert uid in finals and finals[uid]["text"] != corrected  # the engine's final came after the edit...
+    page.wait_for_function("n => document.querySelectorAll('#lines li.final, #lines li.edited').length >= n",
+                           arg=len([f for f in finals.values() if f["text"]]))
+    shown = {x["uid"]: x for x in lines_on(page)}
+    assert shown[uid]["text"] == corrected and "edited" in shown[uid]["cls"]  # ...and did not overwrite it
+    stored = {u["id"]: u for u in site.record(hid)["utterances"]}
+    assert stored[uid]["text"] == corrected and stored[uid]["status"] == "edited"
+    assert stored[uid]["machine_text"] == finals[uid]["text"]  # the machine text is kept beside the edit
+    assert not page.query_selector("#lines li.partial")  # every partial was replaced in place
+
+    # replay: a click on a line's time plays its audio from the archive, from the line's own start
+    other = next(u for u in finals if u != uid and finals[u]["text"])
+    with page.expect_response(lambda r: f"/utterances/{other}/audio" in r.url) as got:
+        page.click(f'li[data-uid="{other}"] .time')
+    offset_ms = int(got.value.headers["x-line-offset-ms"])
+    assert offset_ms == min(300, stored[other]["start_ms"])
+    page.wait_for_selector(f'li[data-uid="{other}"].playing')
+    page.wait_for_function("() => { const p = document.getElementById('player'); return !p.paused && p.currentTime > 0; }")
+    at = page.evaluate("() => document.getElementById('player').currentTime")
+    assert at >= offset_ms / 1000 - 0.05  # started at the line, not at the padding before it
+
+
+def test_a_dropped_connection_is_shown_then_backfilled_without_loss_or_duplicates(site, page):
+    hid = site.hearing("web-drop")
+    page.goto(site.page_url("clerk", hid, "clerk"))
+    page.wait_for_selector("body[data-connection=open]")
+    mic = Recorder(site.ws, ZH / "justice.wav", hearing_id=hid, token=site.tokens["recorder"])
+    mic.start()
+    page.wait_for_selector("#lines li", timeout=20_000)
+    site.relay.down = True  # the network between the screen and the server goes away for a while
+    site.relay.cut()
+    page.wait_for_selector("body[data-connection=down]")
+    assert "连接已断开" in page.inner_text("#banner")
+    shot(page, "clerk-disconnected")
+    time.sleep(4)  # lines are spoken and finalized while the screen is away
+    site.relay.down = False
+    page.wait_for_selector("body[data-connection=open]", timeout=20_000)
+    result = mic.finish()
+    said = [f["utterance_id"] for f in result.finals if f["utterance"]["text"]]
+    page.wait_for_function("n => document.querySelectorAll('#lines li.final').length >= n", arg=len(said))
+    shown = [x["uid"] for x in lines_on(page)]
+    assert sorted(shown) == sorted(said)  # nothing lost, nothing twice
+    assert shown == [u["id"] for u in site.record(hid)["utterances"]]  # in hearing-time order, as stored
+    assert page.is_hidden("#banner")
+
+
+def test_sign_off_locks_the_screen_and_exports_work(site, page):
+    hid = site.hearing("web-sign")
+    Recorder(site.ws, ZH / "news_kfc.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()
+    page.goto(site.page_url("clerk", hid, "clerk"))
+    page.wait_for_selector("#lines li.final")
+    page.fill("#search", "肯德基")
+    assert page.inner_text("#hits").endswith("处")
+    page.fill("#search", "")
+    page.click("#readback")
+    shot(page, "clerk-readback")
+    page.click("#readback")
+    with page.expect_download() as dl:
+        page.click("button.export[data-format=docx]")
+    assert dl.value.suggested_filename == f"{hid}.docx"
+
+    page.click("#sign")
+    page.fill("#sign-name", "赵书记员")
+    page.click("#sign-dialog button[value=ok]")
+    page.wait_for_selector("body.locked")
+    assert "已签名" in page.inner_text("#status")
+    shot(page, "clerk-signed")
+    page.click("#lines li")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    assert page.query_selector("textarea.editor") is None  # a signed record cannot be edited here...
+    uid = page.get_attribute("#lines li", "data-uid")
+    late = site.api("PATCH", f"/v1/hearings/{hid}/utterances/{uid}", "clerk", json={"text": "改"})
+    assert late.status_code == 409 and late.json()["detail"]["code"] == "locked"  # ...nor anywhere else
+
+
+# -- the caption overlay ------------------------------------------------------------------------
+def test_caption_overlay_lines_are_short_and_the_kill_switch_blanks_within_a_second(site, page):
+    hid = site.hearing("web-cap")
+    page.goto(site.page_url("captions", hid, "caption", "&prefix=1&operator=1"))
+    page.wait_for_selector("body[data-connection=open]", state="attached")  # all its content is fixed: no height
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"  # OBS keys it out
+    page.evaluate("""() => { window.seen = [];
+        new MutationObserver(() => window.seen.push([...document.querySelectorAll('#caption-box .cap')].map(e => e.textContent)))
+          .observe(document.getElementById('caption-box'), {childList: true, subtree: true}); }""")
+    mic = Recorder(site.ws, ZH / "justice.wav", hearing_id=hid, token=site.tokens["recorder"])
+    mic.start()
+    page.wait_for_selector("#caption-box .cap", timeout=30_000)
+    shot(page, "captions")
+    mic.finish()
+    page.wait_for_function("() => Number(document.body.dataset.shown || 0) >= 2", timeout=30_000)
+    seen = [s for s in page.evaluate("window.seen") if s]
+    assert seen and all(len(screen) <= 2 and all(len(line) <= 16 for line in screen) for screen in seen)
+    assert seen[0][0].startswith("审判长：")
+    assert "字幕延迟" in page.inner_text("#operator")
+
+    # the court orders non-public content: captions go blank at once, and stay blank
+    Recorder(site.ws, ZH / "news_kfc.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()
+    page.wait_for_selector("#caption-box .cap")
+    t0 = time.monotonic()
+    assert site.api("POST", f"/v1/hearings/{hid}/captions/switch", "clerk", json={"blanked": True, "reason": "涉及个人隐私"}).status_code == 200
+    page.wait_for_function("() => document.querySelectorAll('#caption-box .cap').length === 0", timeout=1000)
+    blank_s = time.monotonic() - t0
+    assert blank_s < 1.0
+    Recorder(site.ws, ZH / "news_foxconn.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()
+    page.wait_for_timeout(1500)
+    assert page.query_selector("#caption-box .cap") is None and page.get_attribute("body", "data-blanked") == "1"
