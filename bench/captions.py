@@ -61,8 +61,9 @@ def main() -> None:
             page.wait_for_selector("body[data-connection=open]", state="attached")
             # the recorder runs in a thread of its own: Playwright's loop owns this one
             result = {}
-            t = threading.Thread(target=lambda: result.update(r=asyncio.run(stream(
-                http.replace("http", "ws") + "/v1/stream", chunks(args.rounds), hearing_id=hid, role="presiding_judge")))))
+            speak = stream(http.replace("http", "ws") + "/v1/stream", chunks(args.rounds), hearing_id=hid,
+                           role="presiding_judge")
+            t = threading.Thread(target=lambda: result.update(r=asyncio.run(speak)))
             t.start()
             while t.is_alive():
                 page.wait_for_timeout(500)
@@ -74,7 +75,8 @@ def main() -> None:
         proc.terminate()
         proc.wait(60)
     r = result["r"]
-    finals = [lag for f, lag in zip(r.finals, latencies(r)["final"]) if f["utterance"]["text"]]
+    said = [(f["utterance"]["text"], lag) for f, lag in zip(r.finals, latencies(r)["final"]) if f["utterance"]["text"]]
+    finals = [lag for _, lag in said]
     rows = [{"measure": "caption shown (speech end → on screen)", "n": len(shown), "p50_s": pct(shown, 50),
              "p95_s": pct(shown, 95), "max_s": max(shown) if shown else float("nan")},
             {"measure": "final at recorder (VAD endpoint → final)", "n": len(finals), "p50_s": pct(finals, 50),
@@ -83,7 +85,7 @@ def main() -> None:
     verdict = {"caption_p95_s": rows[0]["p95_s"], "within_3s": rows[0]["p95_s"] <= 3.0}
     print(" · ".join(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}" for k, v in verdict.items()))
     plot(shown, finals, OUT / "captions.png")
-    print(f"wrote {save('captions', {'args': vars(args), 'rows': rows, 'caption_latencies_s': shown, **verdict})} "
+    print(f"wrote {save('captions', {'args': vars(args), 'rows': rows, 'caption_latencies_s': shown, 'finals': said, **verdict})} "
           f"and {OUT / 'captions.png'}")
 
 

@@ -3,11 +3,24 @@ tokens on, fed by real clips streamed in real time: the clerk's live screen and 
 Each test saves a screenshot (bench/out/screens; the README shows copies)."""
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+import docx
 import httpx
+import jiwer
+import numpy as np
 import pytest
+import soundfile as sf
+import websockets
+from playwright.sync_api import sync_playwright
+
+from courtscribe.asr.text import for_scoring
+from courtscribe.audio import decode
+from courtscribe.clients.stream_client import chunks_from_file
 
 from browser import CHROMIUM_ARGS, SCREENS, Recorder, Relay, chromium_path
 from conftest import ZH, issue, start_server
@@ -22,6 +35,7 @@ class Site:
     ws: str  # straight to the server: what the courtroom microphones use
     relay: Relay
     tokens: dict[str, str]
+    home: Path
 
     def api(self, method: str, path: str, role: str = "admin", **kw) -> httpx.Response:
         return httpx.request(method, self.url + path, headers={"Authorization": f"Bearer {self.tokens[role]}"},
@@ -51,7 +65,7 @@ def site(tmp_path_factory):
               "recorder": issue(home, "recorder", "第一法庭录音主机", "--court", COURT, "--room", ROOM),
               "caption": issue(home, "caption", "直播导播台", "--court", COURT)}
     relay = Relay(int(url.rsplit(":", 1)[1]))
-    yield Site(f"http://127.0.0.1:{relay.port}", url.replace("http://", "ws://"), relay, tokens)
+    yield Site(f"http://127.0.0.1:{relay.port}", url.replace("http://", "ws://"), relay, tokens, home)
     relay.close()
     proc.terminate()
     proc.wait(timeout=30)
@@ -63,8 +77,6 @@ def browser():
     path = chromium_path()
     if path is None:
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield b
@@ -221,3 +233,63 @@ def test_caption_overlay_lines_are_short_and_the_kill_switch_blanks_within_a_sec
     Recorder(site.ws, ZH / "news_foxconn.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()
     page.wait_for_timeout(1500)
     assert page.query_selector("#caption-box .cap") is None and page.get_attribute("body", "data-blanked") == "1"
+
+
+# -- judge dictation ------------------------------------------------------------------------------
+def test_dictation_from_a_browser_microphone_writes_text_and_applies_edits(site, tmp_path):
+    """Chromium's fake microphone plays a real clip (welcome.wav, then silence) into getUserMedia; the page
+    streams it as PCM16 over the native protocol and writes the finals into its editor. The edits of the
+    voice commands go through the same code as the page's 删除上一句 and 撤销 buttons, used here."""
+    clip = decode(ZH / "welcome.wav").channel(0)
+    mic = tmp_path / "mic.wav"
+    sf.write(mic, np.concatenate([np.zeros(8000, np.float32), clip, np.zeros(48000, np.float32)]), 16000, subtype="PCM_16")
+    site.tokens.setdefault("judge", issue(site.home, "judge", "王法官", "--court", COURT))
+    args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                            f"--use-file-for-fake-audio-capture={mic}%noloop"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=args)
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, permissions=["microphone"],
+                                      accept_downloads=True)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{site.url}/ui/dictation#token={site.tokens['judge']}")
+        page.fill("#hotwords", "达摩院")
+        page.click("#record")
+        page.wait_for_selector("body.recording")
+        page.wait_for_function("() => document.getElementById('editor').value.length >= 8", timeout=40_000)
+        page.click("#record")  # stop: the server finalizes what was said
+        page.wait_for_selector("body:not(.recording)")
+        page.wait_for_timeout(500)
+        text = page.input_value("#editor")
+        assert jiwer.cer(for_scoring("欢迎大家来体验达摩院推出的语音识别模型"), for_scoring(text)) < 0.3, text
+        shot(page, "dictation")
+
+        page.click("#editor")
+        page.keyboard.press("End")
+        page.keyboard.type("第二句。")
+        page.click("#delete-sentence")
+        assert page.input_value("#editor") == text  # only the last sentence went
+        page.click("#undo")
+        assert page.input_value("#editor") == text + "第二句。"
+        with page.expect_download() as dl:
+            page.click("#export")
+        assert dl.value.suggested_filename.endswith(".docx")
+        assert text.strip("。") in "".join(par.text for par in docx.Document(dl.value.path()).paragraphs)
+        browser.close()
+    assert not errors, errors
+
+
+def test_a_dictation_stream_carries_the_edits_of_its_voice_commands(site):
+    """Over the protocol: a dictation source's finals come with their edits (insert, here: no command was said)."""
+    async def dictate() -> list[dict]:
+        async with websockets.connect(f"{site.ws}/v1/stream", subprotocols=["courtscribe.v1", f"bearer.{site.tokens['recorder']}"]) as ws:
+            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "role": "judge", "dictation": True}))
+            assert json.loads(await ws.recv())["type"] == "ready"
+            async for chunk in chunks_from_file(ZH / "custody.wav"):
+                await ws.send((chunk * 32767).astype("<i2").tobytes())
+            await ws.send(json.dumps({"type": "stop"}))
+            return [json.loads(m) async for m in ws]
+
+    finals = [e for e in asyncio.run(dictate()) if e["type"] == "final" and e["utterance"]["text"]]
+    assert finals and all(e["dictation"] == [{"op": "insert", "text": e["utterance"]["text"]}] for e in finals)

@@ -70,19 +70,35 @@ def vtt_cues(cues: list[tuple[int, int, str]]) -> str:
     return buf.getvalue()
 
 
-def to_docx(record: Record) -> bytes:
-    """The 庭审笔录 a clerk prints, reads back and has signed (content: layout.blocks)."""
+def court_document() -> Document:
+    """An empty Word document in the court's type: 宋体 12 pt."""
     doc = Document()
     style = doc.styles["Normal"]
     style.font.name = "SimSun"
     style.element.rPr.rFonts.set(qn("w:eastAsia"), "宋体")
     style.font.size = Pt(12)
+    return doc
+
+
+def title_paragraph(doc: Document, text: str) -> None:
+    p = doc.add_paragraph()
+    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    run = p.add_run(text)
+    run.bold, run.font.size = True, Pt(18)
+
+
+def docx_bytes(doc: Document) -> bytes:
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def to_docx(record: Record) -> bytes:
+    """The 庭审笔录 a clerk prints, reads back and has signed (content: layout.blocks)."""
+    doc = court_document()
     for block in layout.blocks(record):
         if block.kind == "title":
-            p = doc.add_paragraph()
-            p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-            run = p.add_run(block.text)
-            run.bold, run.font.size = True, Pt(18)
+            title_paragraph(doc, block.text)
         elif block.kind in ("facts", "signatures"):
             table = doc.add_table(rows=0, cols=2)
             table.style = "Table Grid"
@@ -99,9 +115,7 @@ def to_docx(record: Record) -> bytes:
             doc.add_paragraph().add_run(block.text).bold = True
         else:  # note, item, footer
             doc.add_paragraph(block.text)
-    buf = io.BytesIO()
-    doc.save(buf)
-    return buf.getvalue()
+    return docx_bytes(doc)
 
 
 def to_pdf(record: Record) -> bytes:

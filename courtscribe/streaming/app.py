@@ -28,7 +28,7 @@ from ..config import Settings, get_settings
 from ..logs import get_logger
 from ..diarization import api as speakers_api
 from ..records import api as records_api
-from ..records import archive
+from ..records import archive, documents
 from ..records.model import HEARING_ID, Pipeline
 from ..records.spool import Spool
 from ..records.store import RecordError, RecordStore
@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app.include_router(records_api.router)
     app.include_router(speakers_api.router)
     app.include_router(captions.router)
+    app.include_router(documents.router)
     app.include_router(web.router)
     app.add_exception_handler(RecordError, records_api.record_error)
 

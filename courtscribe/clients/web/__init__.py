@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from ...records.model import Role
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGES = {"clerk": "clerk.html", "captions": "captions.html", "": "index.html"}
+PAGES = {"clerk": "clerk.html", "captions": "captions.html", "dictation": "dictation.html", "": "index.html"}
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8",
          ".svg": "image/svg+xml"}
 # Only this server: no CDN, no inline script, no other host for sockets or media.

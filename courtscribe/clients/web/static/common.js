@@ -42,8 +42,8 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
 }
 
 /** Save what an endpoint returns as a file (exports), keeping the server's file name. */
-export async function download(path) {
-  const res = await api(path, { raw: true });
+export async function download(path, init = {}) {
+  const res = await api(path, { ...init, raw: true });
   const disposition = res.headers.get("Content-Disposition") || "";
   const star = disposition.match(/filename\*=UTF-8''([^;]+)/);
   const plain = disposition.match(/filename="([^"]+)"/);

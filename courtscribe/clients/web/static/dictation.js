@@ -1,0 +1,118 @@
+// Judge dictation (法官语音录入): one browser microphone → PCM16 over the native protocol → text in
+// the document at the caret. The server turns spoken commands into edits (asr/commands.py); this page
+// applies them, keeping an undo stack so 撤销 takes back the last dictated change.
+import { download, token } from "./common.js";
+
+const $ = (id) => document.getElementById(id);
+const editor = $("editor");
+const undoStack = []; // {value, caret} before each applied change
+let session = null;
+
+// -- applying the server's edits --------------------------------------------------------------------
+function remember() {
+  undoStack.push({ value: editor.value, caret: editor.selectionStart });
+  if (undoStack.length > 200) undoStack.shift();
+}
+
+function insert(text) {
+  remember();
+  const at = editor.selectionStart;
+  editor.setRangeText(text, at, editor.selectionEnd, "end");
+}
+
+function deleteSentence() {
+  // the sentence ending at the caret (or the one before it): back to the previous end mark or line break
+  const at = editor.selectionStart;
+  const before = editor.value.slice(0, at).replace(/\s+$/, "");
+  if (!before) return;
+  const cut = Math.max(...["。", "？", "！", "\n"].map((ch) => before.lastIndexOf(ch, before.length - 2)));
+  remember();
+  editor.setRangeText("", cut + 1, at, "end");
+}
+
+function undo() {
+  const last = undoStack.pop();
+  if (!last) return;
+  editor.value = last.value;
+  editor.setSelectionRange(last.caret, last.caret);
+}
+
+const OPS = { insert: (op) => insert(op.text), delete_sentence: deleteSentence, undo };
+
+export function apply(ops) {
+  for (const op of ops) (OPS[op.op] || (() => {}))(op);
+  document.body.dataset.applied = String(Number(document.body.dataset.applied || 0) + ops.length);
+}
+
+// -- the microphone and the stream --------------------------------------------------------------------
+function notice(text) {
+  $("banner").textContent = text;
+  $("banner").hidden = !text;
+}
+
+function setState(text, recording) {
+  $("state").textContent = text;
+  document.body.classList.toggle("recording", recording);
+  $("record").textContent = recording ? "停止录音" : "开始录音";
+}
+
+async function start() {
+  notice("");
+  const mic = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: false,
+    noiseSuppression: false, autoGainControl: false } });
+  const ctx = new AudioContext({ sampleRate: 16000 }); // the browser resamples the microphone for us
+  await ctx.audioWorklet.addModule("/ui/static/pcm-worklet.js");
+  const node = new AudioWorkletNode(ctx, "pcm-blocks");
+  ctx.createMediaStreamSource(mic).connect(node);
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream`;
+  const ws = new WebSocket(url, token ? ["courtscribe.v1", `bearer.${token}`] : ["courtscribe.v1"]);
+  ws.binaryType = "arraybuffer";
+  let ready = false;
+  session = { mic, ctx, ws };
+  ws.onopen = () => {
+    const hotwords = $("hotwords").value.split(/[,，、\s]+/).filter(Boolean);
+    ws.send(JSON.stringify({ type: "start", sample_rate: ctx.sampleRate, role: "judge", hotwords, dictation: true }));
+  };
+  ws.onmessage = (m) => {
+    const e = JSON.parse(m.data);
+    if (e.type === "ready") { ready = true; setState("录音中", true); }
+    else if (e.type === "partial") $("partial").textContent = e.text;
+    else if (e.type === "final") { $("partial").textContent = ""; apply(e.dictation || []); }
+    else if (e.type === "error") notice(`${e.code}: ${e.message}`);
+    else if (e.type === "end") ws.close();
+  };
+  ws.onclose = (e) => {
+    if (session && session.ws === ws) release();
+    if (e.code !== 1000) notice(`录音连接已断开（${e.reason || e.code}），已录入的文字保留。`);
+  };
+  node.port.onmessage = ({ data }) => {
+    if (!ready || ws.readyState !== WebSocket.OPEN) return;
+    const pcm = new Int16Array(data.length);
+    for (let i = 0; i < data.length; i++) pcm[i] = Math.max(-1, Math.min(1, data[i])) * 0x7fff;
+    ws.send(pcm.buffer);
+  };
+}
+
+function release() {
+  if (!session) return;
+  session.mic.getTracks().forEach((t) => t.stop());
+  session.ctx.close();
+  session = null;
+  setState("未录音", false);
+}
+
+function stop() {
+  // the server finalizes what was said so far, sends its final, then "end" and closes
+  if (session && session.ws.readyState === WebSocket.OPEN) session.ws.send(JSON.stringify({ type: "stop" }));
+  if (session) { session.mic.getTracks().forEach((t) => t.stop()); setState("正在结束…", false); }
+}
+
+$("record").addEventListener("click", () => (session ? stop() : start().catch((err) => { release(); notice(`无法录音：${err.message}`); })));
+$("undo").addEventListener("click", undo);
+$("delete-sentence").addEventListener("click", deleteSentence);
+$("export").addEventListener("click", async () => {
+  try {
+    await download("/v1/documents/docx", { method: "POST", body: { title: $("doc-title").value, text: editor.value } });
+  } catch (err) { notice(`导出失败：${err.message}`); }
+});
+
