@@ -105,12 +105,18 @@ def lines_on(pg) -> list[dict]:
 
 
 # -- the clerk's screen -------------------------------------------------------------------------
-def test_clerk_sees_lines_live_and_an_edit_made_before_the_final_survives_it(site, page):
-    hid = site.hearing("web-live")
+def clerk_watches_a_clip(site: Site, page, hid: str, clip: str) -> tuple[str, Recorder]:
+    """A new hearing open on the clerk's screen, and its presiding judge's microphone starting to speak."""
+    site.hearing(hid)
     page.goto(site.page_url("clerk", hid, "clerk"))
     page.wait_for_selector("body[data-connection=open]")
-    mic = Recorder(site.ws, ZH / "justice.wav", hearing_id=hid, token=site.tokens["recorder"])
+    mic = Recorder(site.ws, ZH / clip, hearing_id=hid, token=site.tokens["recorder"])
     mic.start()
+    return hid, mic
+
+
+def test_clerk_sees_lines_live_and_an_edit_made_before_the_final_survives_it(site, page):
+    hid, mic = clerk_watches_a_clip(site, page, "web-live", "justice.wav")
     partial = page.wait_for_selector("#lines li.partial", timeout=20_000)
     assert mic.is_alive(), "the line should appear while the clip is still streaming"
     uid = partial.get_attribute("data-uid")
@@ -149,11 +155,7 @@ def test_clerk_sees_lines_live_and_an_edit_made_before_the_final_survives_it(sit
 
 
 def test_a_dropped_connection_is_shown_then_backfilled_without_loss_or_duplicates(site, page):
-    hid = site.hearing("web-drop")
-    page.goto(site.page_url("clerk", hid, "clerk"))
-    page.wait_for_selector("body[data-connection=open]")
-    mic = Recorder(site.ws, ZH / "justice.wav", hearing_id=hid, token=site.tokens["recorder"])
-    mic.start()
+    hid, mic = clerk_watches_a_clip(site, page, "web-drop", "justice.wav")
     page.wait_for_selector("#lines li", timeout=20_000)
     site.relay.down = True  # the network between the screen and the server goes away for a while
     site.relay.cut()

@@ -20,6 +20,8 @@ import hashlib
 import json
 from typing import Any
 
+from .model import Correction, CorrectionRequest, Interruption, Record, Role, Signature
+
 GENESIS = "0" * 64
 HUMAN_KINDS = ("edit", "assign_speaker", "confirm")
 
@@ -75,3 +77,33 @@ def _machine_speaker(line: dict, p: dict) -> None:
         line["machine_speaker"] = p["speaker"]
     else:
         line.update(speaker=p["speaker"], role=p.get("role"), participant=p.get("participant"))
+
+
+def record_digest(record: Record) -> str:
+    """SHA-256 of what is read back and signed: the record without its signatures, correction
+    requests and render time."""
+    body = record.model_dump(mode="json", exclude={"signatures", "correction_requests", "created_at"})
+    return sha256(canonical(body))
+
+
+def record_parts(entries: list) -> dict:
+    """Corrections, interruptions, signatures and correction requests, in ledger order."""
+    out: dict[str, list] = {"corrections": [], "interruptions": [], "signatures": [], "correction_requests": []}
+    for e in entries:
+        p, at = json.loads(e.payload), e.at
+        if e.kind == "edit":
+            out["corrections"].append(Correction(utterance_id=e.utterance_id, at=at, by=e.actor, field="text",
+                                                 before=p["before"], after=p["after"], reason=p["reason"]))
+        elif e.kind == "assign_speaker":
+            out["corrections"].append(Correction(utterance_id=e.utterance_id, at=at, by=e.actor, field="speaker",
+                                                 before=p["before"], after=p["speaker"], reason=p.get("reason")))
+        elif e.kind == "interruption":
+            out["interruptions"].append(Interruption(at=at, at_ms=p["at_ms"], kind=p["kind"], reason=p["reason"],
+                                                     by=e.actor))
+        elif e.kind == "signed":
+            out["signatures"].append(Signature(by=p["by"], role=Role(p["role"]), at=at, digest=p["digest"]))
+        elif e.kind == "correction_request":
+            out["correction_requests"].append(CorrectionRequest(utterance_id=p["utterance_id"], at=at, by=e.actor,
+                                                                role=Role(p["role"]) if p["role"] else None,
+                                                                text=p["text"], reason=p["reason"]))
+    return out

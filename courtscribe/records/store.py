@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import threading
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,17 +25,14 @@ from .db import (
     migrate,
     utcnow,
 )
-from .ledger import GENESIS, apply, canonical, entry_hash, new_line, sha256
+from .ledger import GENESIS, apply, canonical, entry_hash, new_line, record_digest, record_parts, sha256
+from .verify import Verification, verify
 from .model import (
-    Correction,
-    CorrectionRequest,
     Hearing,
-    Interruption,
     Participant,
     Pipeline,
     Record,
     Role,
-    Signature,
     Source,
     Token,
     Utterance,
@@ -61,22 +57,6 @@ class Locked(RecordError):
 
 class Conflict(RecordError):
     status, code = 409, "conflict"
-
-
-@dataclass
-class Verification:
-    hearing_id: str
-    entries: int
-    ok: bool
-    broken_seq: int | None = None
-    problem: str | None = None
-
-
-def record_digest(record: Record) -> str:
-    """SHA-256 of what is read back and signed: the record without its signatures, correction
-    requests and render time."""
-    body = record.model_dump(mode="json", exclude={"signatures", "correction_requests", "created_at"})
-    return sha256(canonical(body))
 
 
 def _line(row: UtteranceRow) -> dict:
@@ -391,7 +371,7 @@ class RecordStore:
             rows = s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == h.id)).scalars()
             utts = sorted((self._utterance(r) for r in rows), key=lambda u: (u.start_ms, u.channel, u.id))
             entries = s.execute(select(EntryRow).where(EntryRow.hearing_id == h.id).order_by(EntryRow.seq)).scalars()
-            extra = _from_entries(list(entries))
+            extra = record_parts(list(entries))
             participants = [Participant(name=p.name, role=Role(p.role), channel=p.channel) for p in parts]
         hearing = Hearing(id=h.id, title=h.title, case_number=case.case_number if case else None,
                           cause=case.cause if case else None, court=h.court or (case.court if case else None),
@@ -423,68 +403,14 @@ class RecordStore:
                          machine_text=r.machine_text if r.machine_text != r.text else None)
 
     def verify(self, hearing_id: str) -> Verification:
-        """Check the chain link by link, then that the stored lines and participants are what the
-        ledger says, then that every signature still matches the record."""
-        entries = self.entries(hearing_id)
-        prev = GENESIS
-        for n, e in enumerate(entries, 1):
-            if e.seq != n or e.prev_hash != prev or entry_hash(prev, e.seq, e.at, e.actor, e.kind, e.utterance_id,
-                                                                 e.payload) != e.hash:
-                return Verification(hearing_id, len(entries), False, e.seq, f"ledger entry {e.seq} ({e.kind}) "
-                                    "does not match its hash chain: altered, inserted or removed")
-            prev = e.hash
-        lines: dict[str, dict] = {}
-        people = []
-        for e in entries:
-            payload = json.loads(e.payload)
-            apply(lines, e.kind, e.utterance_id, payload)
-            if e.kind == "participant_added":
-                people.append((payload["name"], payload["role"], payload["channel"]))
+        """Check the chain, the stored lines and participants against it, and every signature."""
+        return verify(self, hearing_id)
+
+    def stored(self, hearing_id: str) -> tuple[dict[str, dict], list[tuple]]:
+        """The materialised lines (id → fields) and participants (name, role, channel), as stored."""
         with self._session() as s:
             rows = {r.id: _line(r) for r in s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == hearing_id))
                     .scalars()}
-            stored_people = [(p.name, p.role, p.channel) for p in s.execute(
+            people = [(p.name, p.role, p.channel) for p in s.execute(
                 select(ParticipantRow).where(ParticipantRow.hearing_id == hearing_id).order_by(ParticipantRow.id)).scalars()]
-        for uid in sorted(set(lines) | set(rows)):
-            if lines.get(uid) != rows.get(uid):
-                last = max((e.seq for e in entries if e.utterance_id == uid), default=None)
-                return Verification(hearing_id, len(entries), False, last,
-                                    f"line {uid} differs from what the ledger records for it")
-        if stored_people != people:
-            return Verification(hearing_id, len(entries), False, None, "participants differ from the ledger")
-        status = "scheduled"
-        for e in entries:
-            status = {"opened": "open", "closed": "closed", "signed": "signed"}.get(e.kind, status)
-        if status != self.status(hearing_id):
-            return Verification(hearing_id, len(entries), False, len(entries),
-                                f"the hearing is marked {self.status(hearing_id)} but its ledger ends {status}: "
-                                "entries are missing from the end")
-        digest = record_digest(self.record(hearing_id))
-        for e in entries:
-            if e.kind == "signed" and json.loads(e.payload)["digest"] != digest:
-                return Verification(hearing_id, len(entries), False, e.seq,
-                                    f"the record no longer matches the digest signed at entry {e.seq}")
-        return Verification(hearing_id, len(entries), True)
-
-
-def _from_entries(entries: list[EntryRow]) -> dict:
-    """Corrections, interruptions, signatures and correction requests, in ledger order."""
-    out: dict[str, list] = {"corrections": [], "interruptions": [], "signatures": [], "correction_requests": []}
-    for e in entries:
-        p, at = json.loads(e.payload), e.at
-        if e.kind == "edit":
-            out["corrections"].append(Correction(utterance_id=e.utterance_id, at=at, by=e.actor, field="text",
-                                                 before=p["before"], after=p["after"], reason=p["reason"]))
-        elif e.kind == "assign_speaker":
-            out["corrections"].append(Correction(utterance_id=e.utterance_id, at=at, by=e.actor, field="speaker",
-                                                 before=p["before"], after=p["speaker"], reason=p.get("reason")))
-        elif e.kind == "interruption":
-            out["interruptions"].append(Interruption(at=at, at_ms=p["at_ms"], kind=p["kind"], reason=p["reason"],
-                                                     by=e.actor))
-        elif e.kind == "signed":
-            out["signatures"].append(Signature(by=p["by"], role=Role(p["role"]), at=at, digest=p["digest"]))
-        elif e.kind == "correction_request":
-            out["correction_requests"].append(CorrectionRequest(utterance_id=p["utterance_id"], at=at, by=e.actor,
-                                                                role=Role(p["role"]) if p["role"] else None,
-                                                                text=p["text"], reason=p["reason"]))
-    return out
+        return rows, people

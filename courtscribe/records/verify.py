@@ -1,0 +1,60 @@
+"""Verifying a hearing's record: the hash chain link by link, the stored lines and participants
+against a replay of the ledger, the hearing's status against the ledger's end, and every signature
+against the record as it is now. Court IT runs it (`courtscribe records verify`) before an export
+goes into the electronic case file."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .ledger import GENESIS, apply, entry_hash, record_digest
+
+
+@dataclass
+class Verification:
+    hearing_id: str
+    entries: int
+    ok: bool
+    broken_seq: int | None = None
+    problem: str | None = None
+
+
+def verify(store, hearing_id: str) -> Verification:
+    """Check the chain link by link, then that the stored lines and participants are what the
+    ledger says, then that every signature still matches the record."""
+    entries = store.entries(hearing_id)
+    prev = GENESIS
+    for n, e in enumerate(entries, 1):
+        if e.seq != n or e.prev_hash != prev or entry_hash(prev, e.seq, e.at, e.actor, e.kind, e.utterance_id,
+                                                             e.payload) != e.hash:
+            return Verification(hearing_id, len(entries), False, e.seq, f"ledger entry {e.seq} ({e.kind}) "
+                                "does not match its hash chain: altered, inserted or removed")
+        prev = e.hash
+    lines: dict[str, dict] = {}
+    people = []
+    for e in entries:
+        payload = json.loads(e.payload)
+        apply(lines, e.kind, e.utterance_id, payload)
+        if e.kind == "participant_added":
+            people.append((payload["name"], payload["role"], payload["channel"]))
+    rows, stored_people = store.stored(hearing_id)
+    for uid in sorted(set(lines) | set(rows)):
+        if lines.get(uid) != rows.get(uid):
+            last = max((e.seq for e in entries if e.utterance_id == uid), default=None)
+            return Verification(hearing_id, len(entries), False, last,
+                                f"line {uid} differs from what the ledger records for it")
+    if stored_people != people:
+        return Verification(hearing_id, len(entries), False, None, "participants differ from the ledger")
+    status = "scheduled"
+    for e in entries:
+        status = {"opened": "open", "closed": "closed", "signed": "signed"}.get(e.kind, status)
+    if status != store.status(hearing_id):
+        return Verification(hearing_id, len(entries), False, len(entries),
+                            f"the hearing is marked {store.status(hearing_id)} but its ledger ends {status}: "
+                            "entries are missing from the end")
+    digest = record_digest(store.record(hearing_id))
+    for e in entries:
+        if e.kind == "signed" and json.loads(e.payload)["digest"] != digest:
+            return Verification(hearing_id, len(entries), False, e.seq,
+                                f"the record no longer matches the digest signed at entry {e.seq}")
+    return Verification(hearing_id, len(entries), True)
