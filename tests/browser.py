@@ -79,6 +79,25 @@ class Relay:
         self._listener.close()
 
 
+def in_thread(coroutine_function, timeout: float = 120):
+    """Run ``coroutine_function()`` to completion in a thread of its own and return its result:
+    Playwright's sync API keeps an event loop in the test's thread, so asyncio.run cannot go there."""
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["result"] = asyncio.run(coroutine_function())
+        except BaseException as err:  # noqa: BLE001 - re-raised in the test's thread
+            box["error"] = err
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "the coroutine did not finish"
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
 class Recorder(threading.Thread):
     """A courtroom microphone: streams a clip into a hearing in real time, in the background."""
 

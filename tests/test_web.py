@@ -3,7 +3,6 @@ tokens on, fed by real clips streamed in real time: the clerk's live screen and 
 Each test saves a screenshot (bench/out/screens; the README shows copies)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from courtscribe.asr.text import for_scoring
 from courtscribe.audio import decode
 from courtscribe.clients.stream_client import chunks_from_file
 
-from browser import CHROMIUM_ARGS, SCREENS, Recorder, Relay, chromium_path
+from browser import CHROMIUM_ARGS, SCREENS, Recorder, Relay, chromium_path, in_thread
 from conftest import ZH, issue, start_server
 
 pytestmark = pytest.mark.slow
@@ -73,14 +72,18 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    path = chromium_path()
-    if path is None:
+def playwright():
+    if chromium_path() is None:
         pytest.fail("Chromium is missing: `make test` installs Debian's chromium (apt-get install chromium)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+    yield b
+    b.close()
 
 
 @pytest.fixture
@@ -182,6 +185,14 @@ def test_sign_off_locks_the_screen_and_exports_work(site, page):
     page.fill("#search", "肯德基")
     assert page.inner_text("#hits").endswith("处")
     page.fill("#search", "")
+    # reassign the line's speaker from the participant list, keyboard first (S, choose, Enter)
+    page.click("#lines li .text")
+    page.keyboard.press("s")
+    page.select_option("#speaker-choice", label="原告 张三")
+    page.click("#speaker-dialog button[value=ok]")
+    page.wait_for_function("() => document.querySelector('#lines li .who').textContent === '原告 张三'")
+    stored = site.record(hid)["utterances"][0]
+    assert (stored["role"], stored["participant"]) == ("plaintiff", "张三")
     page.click("#readback")
     shot(page, "clerk-readback")
     page.click("#readback")
@@ -238,7 +249,7 @@ def test_caption_overlay_lines_are_short_and_the_kill_switch_blanks_within_a_sec
 
 
 # -- judge dictation ------------------------------------------------------------------------------
-def test_dictation_from_a_browser_microphone_writes_text_and_applies_edits(site, tmp_path):
+def test_dictation_from_a_browser_microphone_writes_text_and_applies_edits(site, playwright, tmp_path):
     """Chromium's fake microphone plays a real clip (welcome.wav, then silence) into getUserMedia; the page
     streams it as PCM16 over the native protocol and writes the finals into its editor. The edits of the
     voice commands go through the same code as the page's 删除上一句 and 撤销 buttons, used here."""
@@ -248,8 +259,8 @@ def test_dictation_from_a_browser_microphone_writes_text_and_applies_edits(site,
     site.tokens.setdefault("judge", issue(site.home, "judge", "王法官", "--court", COURT))
     args = CHROMIUM_ARGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                             f"--use-file-for-fake-audio-capture={mic}%noloop"]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=args)
+    browser = playwright.chromium.launch(executable_path=chromium_path(), args=args)
+    try:
         context = browser.new_context(viewport={"width": 1280, "height": 800}, permissions=["microphone"],
                                       accept_downloads=True)
         page = context.new_page()
@@ -278,6 +289,7 @@ def test_dictation_from_a_browser_microphone_writes_text_and_applies_edits(site,
             page.click("#export")
         assert dl.value.suggested_filename.endswith(".docx")
         assert text.strip("。") in "".join(par.text for par in docx.Document(dl.value.path()).paragraphs)
+    finally:
         browser.close()
     assert not errors, errors
 
@@ -293,5 +305,5 @@ def test_a_dictation_stream_carries_the_edits_of_its_voice_commands(site):
             await ws.send(json.dumps({"type": "stop"}))
             return [json.loads(m) async for m in ws]
 
-    finals = [e for e in asyncio.run(dictate()) if e["type"] == "final" and e["utterance"]["text"]]
+    finals = [e for e in in_thread(dictate) if e["type"] == "final" and e["utterance"]["text"]]
     assert finals and all(e["dictation"] == [{"op": "insert", "text": e["utterance"]["text"]}] for e in finals)

@@ -172,8 +172,8 @@ class WhisperEngine(Engine):
 
         Live decodes try the fitted encoder window first; a clip whose text loops there (Whisper,
         short of its usual 30 s, may read the padding as more speech and repeat the sentence:
-        zh-smoke/news_kfc.wav in an 8 s window) is decoded again with a repetition penalty, and if
-        it still loops, with the full window (see ``_rescue``).
+        zh-smoke/news_kfc.wav in an 8 s window) is decoded again with the full window. A live window
+        whose decode fails is tried once with a repetition penalty before the fallback (``_rescue``).
         """
         results: list[list[Hypothesis]] = [[] for _ in pieces]
         todo = [i for i, (a, _) in enumerate(pieces) if a.size >= self.sample_rate // 10]
@@ -190,47 +190,43 @@ class WhisperEngine(Engine):
                 window = window_frames(longest) if fitted else None
                 with _encoder_window(window):
                     decoded = self._batch([pieces[i][0] for i in todo], kw, room)
-                failed = []
+                retry, failed = [], []
                 for i, (segments, lang, base) in zip(todo, decoded):
-                    if (fitted and any(_looped(seg.text) for seg in segments)) or (
-                            fallback and any(_failed(seg) for seg in segments)):
+                    if fitted and any(_looped(seg.text) for seg in segments):
+                        retry.append(i)
+                    elif fallback and any(_failed(seg) for seg in segments):
                         failed.append((i, pieces[i], (segments, lang, base)))
                     else:
                         results[i] = self._hypotheses(list(segments), lang, base_s=base, offset_ms=pieces[i][1],
                                                       audio_ms=1000 * pieces[i][0].size // self.sample_rate)
-                retry = self._rescue(failed, results, kw, room, window, fallback=fallback,
-                                     penalty=options.live) if failed else []
+                if failed:
+                    self._rescue(failed, results, kw, room, window, penalty=options.live)
                 todo = retry
         return results
 
     def _rescue(self, failed: list[tuple[int, tuple[np.ndarray, int], tuple]], results: list, kw: dict, room: int,
-                window: int | None, *, fallback: bool, penalty: bool) -> list[int]:
+                window: int | None, *, penalty: bool) -> None:
         """Windows whose decode failed (a repetition loop, a garbled pass). Live (``penalty``): once
-        more, batched, with a repetition penalty; still looping in a fitted window: returned, to be
-        tried in the full window. Still failing: Whisper's temperature fallback. The penalty pass costs
-        one decode, the fallback up to six, sequential: zh-smoke/lamp.wav (English, then Mandarin)
-        looped on its English sentence as a live final and the fallback took 15 s; the penalty pass
-        read both languages in 0.9 s (2-core CPU). Files, where the fallback's accuracy matters more
-        than seconds, go straight to it, as before."""
+        more, batched, with a repetition penalty; what still fails takes Whisper's temperature
+        fallback (up to six sequential decodes). zh-smoke/lamp.wav (English, then Mandarin) looped on
+        its English sentence as a live final and the fallback took 15 s; the penalty pass read both
+        languages in 1.9 s (2-core CPU). Not for the first try of every window: the penalty also
+        pushes away genuine repeats (肯德基 became 肯德鸡 in news_kfc.wav). Files, where the fallback's
+        accuracy matters more than seconds, go straight to it, as before."""
         if penalty:
             with _encoder_window(window):
                 again = self._batch([audio for _, (audio, _), _ in failed],
                                     {**kw, "repetition_penalty": REPETITION_PENALTY}, room)
         else:
             again = [first for _, _, first in failed]
-        full_window_next = []
         for (i, (audio, offset_ms), _), (segments, lang, base) in zip(failed, again):
-            if window is not None and any(_looped(seg.text) for seg in segments):
-                full_window_next.append(i)
-                continue
-            if fallback and any(_failed(seg) for seg in segments):
+            if any(_failed(seg) for seg in segments):
                 ctranslate2.set_random_seed(SEED)
                 segments, _ = self.model.transcribe(audio, condition_on_previous_text=False,
                                                     max_new_tokens=_token_budget(audio.size / self.sample_rate, room), **kw)
                 base = 0.0
             results[i] = self._hypotheses(list(segments), lang, base_s=base, offset_ms=offset_ms,
                                           audio_ms=1000 * audio.size // self.sample_rate)
-        return full_window_next
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one engine per process; partials re-ask every 600 ms
     def _fit_prompt(self, initial_prompt: str | None, hotwords: str | None) -> tuple[str | None, int]:
