@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from ..access.guard import Denied, on_hearing, ws_deny, ws_enter
 from ..access.scopes import Action
 from ..records import formats
+from ..records.api import notify
 from ..records.model import Name, Role
 from ..records.store import RecordStore
 from .live import follow
@@ -136,11 +137,9 @@ def switch(hearing_id: str, body: CaptionSwitch, request: Request, who=on_hearin
     at_ms = max(hearing_ms(store.opened_at(hearing_id)), store.heard_ms(hearing_id))
     store.note(hearing_id, actor=who.name, kind="captions",
                payload={"blanked": body.blanked, "at_ms": at_ms, "reason": body.reason})
-    live = getattr(request.app.state, "live", None)
     event = {"type": "captions", "hearing_id": hearing_id, "blanked": body.blanked, "at_ms": at_ms,
              "reason": body.reason}
-    if live is not None:
-        live.hub.publish(hearing_id, event)
+    notify(request, hearing_id, event)
     return event
 
 
