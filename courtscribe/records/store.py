@@ -340,11 +340,14 @@ class RecordStore:
             opened = self._hearing(s, hearing_id).opened_at
             return opened.replace(tzinfo=opened.tzinfo or dt.timezone.utc) if opened else None
 
-    def heard_ms(self, hearing_id: str) -> int:
-        """Hearing time of the end of the last line stored (0 before any)."""
+    def now_ms(self, hearing_id: str) -> int:
+        """Hearing time now: ms since it opened on the wall clock, but never before the end of its last
+        stored line (a source that sent faster than real time has already filled that stretch)."""
+        opened = self.opened_at(hearing_id)
         with self._session() as s:
             last = s.execute(select(func.max(UtteranceRow.end_ms)).where(UtteranceRow.hearing_id == hearing_id)).scalar()
-            return int(last or 0)
+        wall = (dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000 if opened else 0
+        return max(0, int(wall), int(last or 0))
 
     def note(self, hearing_id: str, *, actor: str, kind: str, payload: dict) -> None:
         """A ledger entry about the hearing that changes no line (e.g. the caption kill switch)."""

@@ -112,13 +112,6 @@ def blanked(cue: dict, stretches: list[tuple[int, int | None]]) -> bool:
     return any(cue["end_ms"] > a and (b is None or cue["start_ms"] < b) for a, b in stretches)
 
 
-def hearing_ms(opened: dt.datetime | None) -> int:
-    """Hearing time now (ms since it opened)."""
-    if opened is None:
-        return 0
-    return max(0, int((dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000))
-
-
 def _wall(opened: dt.datetime | None, ms: int) -> float | None:
     """Hearing time as wall-clock seconds (the epoch), for streams that arrive in real time."""
     return opened.timestamp() + ms / 1000 if opened else None
@@ -133,8 +126,7 @@ class CaptionSwitch(BaseModel):
 def switch(hearing_id: str, body: CaptionSwitch, request: Request, who=on_hearing(Action.blank_captions)) -> dict:
     """The court orders captions off (不公开内容) or back on. Takes effect at once on every overlay."""
     store: RecordStore = request.app.state.records
-    # now in hearing time; never before the last line already heard (a source that sent faster than real time)
-    at_ms = max(hearing_ms(store.opened_at(hearing_id)), store.heard_ms(hearing_id))
+    at_ms = store.now_ms(hearing_id)
     store.note(hearing_id, actor=who.name, kind="captions",
                payload={"blanked": body.blanked, "at_ms": at_ms, "reason": body.reason})
     event = {"type": "captions", "hearing_id": hearing_id, "blanked": body.blanked, "at_ms": at_ms,

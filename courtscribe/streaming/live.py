@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -154,10 +153,8 @@ async def _join_hearing(live: Live, cfg: SessionConfig) -> list[str]:
                           "should reconnect in a few seconds", fatal=True) from None
     if opened is None:  # this source opened the hearing: its screens show it running
         live.hub.publish(hearing_id, {"type": "status", "hearing_id": hearing_id, "status": "open"})
-    else:  # joining a hearing that is already running: continue its timeline (never before its last line:
-        # a source that sent faster than real time has already filled that stretch)
-        wall = int((dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000)
-        cfg.offset_ms = max(0, wall, await asyncio.to_thread(records.heard_ms, hearing_id))
+    else:  # joining a hearing that is already running: continue its timeline
+        cfg.offset_ms = await asyncio.to_thread(records.now_ms, hearing_id)
 
     writer = live.spool or records  # the spool waits on disk when the store is away
 
