@@ -23,21 +23,30 @@ function who(u) {
   return role || u.speaker || "—";
 }
 
+/** Where each token of ``tokens`` sits in ``text`` (found in order): [start, end, low-confidence?]. */
+function tokenSpans(text, tokens) {
+  const spans = [];
+  let at = 0;
+  for (const t of tokens || []) {
+    const piece = t.text.trim();
+    const found = piece ? text.indexOf(piece, at) : -1;
+    if (found < 0) continue;
+    spans.push([found, found + piece.length, t.prob !== null && t.prob !== undefined && t.prob < LOW, t.prob]);
+    at = found + piece.length;
+  }
+  return spans;
+}
+
 function textNodes(u, status) {
   if (status === "partial" || !u.tokens || !u.tokens.length || status === "edited") return [u.text];
-  // mark low-confidence words; tokens carry the engine's text pieces, the line's text is punctuated:
-  // walk the text and wrap each token's characters where they are found in order
+  // mark low-confidence words; tokens carry the engine's text pieces, the line's text is punctuated
   const out = [];
   let at = 0;
-  for (const t of u.tokens) {
-    const piece = t.text.trim();
-    if (!piece) continue;
-    const found = u.text.indexOf(piece, at);
-    if (found < 0) continue;
-    if (found > at) out.push(u.text.slice(at, found));
-    const low = t.prob !== null && t.prob !== undefined && t.prob < LOW;
-    out.push(low ? el("mark", { class: "low", title: `置信度 ${(t.prob * 100).toFixed(0)}%` }, piece) : piece);
-    at = found + piece.length;
+  for (const [start, end, low, prob] of tokenSpans(u.text, u.tokens)) {
+    if (start > at) out.push(u.text.slice(at, start));
+    const piece = u.text.slice(start, end);
+    out.push(low ? el("mark", { class: "low", title: `置信度 ${(prob * 100).toFixed(0)}%` }, piece) : piece);
+    at = end;
   }
   if (at < u.text.length) out.push(u.text.slice(at));
   return out;
@@ -214,15 +223,7 @@ function startEdit() {
 
 function nextLowWord(box, u) {
   // select the next low-confidence token after the caret, wrapping to the start
-  const spans = [];
-  let at = 0;
-  for (const t of u.tokens || []) {
-    const piece = t.text.trim();
-    const found = piece ? box.value.indexOf(piece, at) : -1;
-    if (found < 0) continue;
-    if (t.prob !== null && t.prob !== undefined && t.prob < LOW) spans.push([found, found + piece.length]);
-    at = found + piece.length;
-  }
+  const spans = tokenSpans(box.value, u.tokens).filter(([, , low]) => low);
   const next = spans.find(([a]) => a > box.selectionStart) || spans[0];
   if (next) box.setSelectionRange(next[0], next[1]);
 }
