@@ -174,12 +174,13 @@ def models_verify(
 
 
 @models_app.command("fetch")
-def models_fetch(name: str) -> None:
+def models_fetch(name: str, model_id: Optional[str] = typer.Option(None, "--model-id", help="ModelScope id instead of the catalog's."),
+                 revision: Optional[str] = typer.Option(None, help="ModelScope revision instead of the catalog's.")) -> None:
     """Download a production model from ModelScope into $COURTSCRIBE_MODEL_DIR (needs the hub)."""
     from .models import ModelError, default_registry
 
     try:
-        typer.echo(default_registry().fetch(name))
+        typer.echo(default_registry().fetch(name, model_id=model_id, revision=revision))
     except ModelError as err:
         _fail(str(err))
 
@@ -243,8 +244,14 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
           insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth", help=(
               "No token checks: local development only, refused unless bound to a loopback address.")),
           ssl_certfile: Optional[Path] = typer.Option(None, help="TLS certificate (PEM): https:// and wss://."),
-          ssl_keyfile: Optional[Path] = typer.Option(None, help="TLS private key (PEM).")) -> None:
-    """Run the HTTP service on the configured engine (embedded Whisper by default)."""
+          ssl_keyfile: Optional[Path] = typer.Option(None, help="TLS private key (PEM)."),
+          cluster: Optional[str] = typer.Option(None, "--cluster", help=(
+              "Serve on Ray: 'ray' starts (or joins) a cluster here, 'ray://host:10001' or 'host:6379' joins one. "
+              "Engines become Serve deployments that batch across streams; clients see the same API.")),
+          serve_config: Optional[Path] = typer.Option(None, "--serve-config", help=(
+              "Ray Serve config file (default: the CPU variant shipped in courtscribe/cluster/configs)."))) -> None:
+    """Run the HTTP service on the configured engine (embedded Whisper by default), in this process
+    or (--cluster) on a Ray cluster."""
     import uvicorn
 
     from .streaming.app import InsecureBind, create_app
@@ -259,6 +266,9 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
         _fail("TLS needs both --ssl-certfile and --ssl-keyfile")
     configure(settings.log_level, settings.log_format)
+    if cluster:
+        _serve_cluster(cluster, serve_config, settings, engine, insecure_no_auth)
+        return
     try:
         application = create_app(settings)
     except InsecureBind as err:
@@ -268,6 +278,20 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
                 ws_max_size=4 * MAX_FRAME_BYTES, timeout_keep_alive=5, server_header=False,
                 limit_concurrency=settings.max_connections,
                 timeout_graceful_shutdown=15)  # SIGTERM: open streams get 15 s to finish their finals, then go
+
+
+def _serve_cluster(address: str, config: Optional[Path], settings, engine: Optional[str], insecure: bool) -> None:
+    from .access.guard import is_loopback
+    from .cluster.app import serve_cluster
+
+    if insecure and not is_loopback(settings.host):
+        _fail(f"--insecure-no-auth is refused on {settings.host}: loopback addresses only")
+    if settings.ssl_certfile:
+        _fail("TLS on a cluster terminates at its ingress (load balancer, Kubernetes Ingress), not in courtscribe")
+    overrides = {"host": settings.host, **({"engine": engine} if engine else {})}
+    if insecure:
+        overrides["insecure_no_auth"] = True
+    serve_cluster(address, config, host=settings.host, port=settings.port, settings=overrides)
 
 
 def main() -> None:

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     final_wait_ms: int = Field(default=0, ge=0, le=200, description=(
         "How long the decode worker waits for more finals to batch with the first (0: take what is queued). "
         "A few ms helps a GPU serving many streams."))
+    decode_workers: int = Field(default=1, ge=1, le=256, description=(
+        "Decode calls in flight at once. 1 on a CPU box (two decodes only slow each other); on a Ray "
+        "cluster the gateway keeps many in flight so the engine replicas can batch across streams."))
     model_fetch: bool = Field(default=False, description=(
         "Download missing production models from ModelScope at start-up (needs the hub; off: no outbound calls)."))
     host: str = "127.0.0.1"

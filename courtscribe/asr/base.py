@@ -70,3 +70,17 @@ class Engine(ABC):
     @abstractmethod
     def open_stream(self, *, offset_ms: int = 0, options: DecodeOptions = DecodeOptions()) -> EngineStream:
         """Online pass for one audio source."""
+
+    def preview_many(self, pieces: list[tuple[np.ndarray, int]],
+                     options: DecodeOptions = DecodeOptions()) -> list[Hypothesis | None]:
+        """Stateless partials: one preview of each utterance-so-far ``(audio, offset_ms)``.
+
+        Remote engine replicas serve these (a stream's state stays with its gateway, so any replica
+        can answer, and a retry after a replica dies is the same call again). The default replays
+        the audio through a fresh online stream; engines that can batch override it."""
+        out: list[Hypothesis | None] = []
+        for audio, offset in pieces:
+            hyp = self.open_stream(offset_ms=offset, options=options).accept(audio)
+            out.append(hyp if hyp is None else Hypothesis(hyp.text, offset, offset + audio.size * 1000 // self.sample_rate,
+                                                           language=hyp.language, is_final=False))
+        return out

@@ -305,6 +305,18 @@ class WhisperEngine(Engine):
     def open_stream(self, *, offset_ms: int = 0, options: DecodeOptions = DecodeOptions()) -> EngineStream:
         return WhisperStream(self, offset_ms, options)
 
+    def preview_many(self, pieces: list[tuple[np.ndarray, int]],
+                     options: DecodeOptions = DecodeOptions()) -> list[Hypothesis | None]:
+        """A partial is a preview: greedy, no word alignment, no fallback re-decodes (a failed
+        partial is simply not shown; the final decodes properly). Several streams' previews batch."""
+        decoded = self._decode_many(pieces, options, beam_size=1, words=False, fallback=False)
+        out: list[Hypothesis | None] = []
+        for (audio, offset), hyps in zip(pieces, decoded):
+            end = offset + audio.size * 1000 // self.sample_rate
+            out.append(Hypothesis(text="".join(h.text for h in hyps), start_ms=hyps[0].start_ms, end_ms=end,
+                                  language=hyps[0].language, is_final=False) if hyps else None)
+        return out
+
 
 class WhisperStream(EngineStream):
     """Online pass for Whisper: Whisper is not a streaming model, so partials re-decode the utterance
@@ -324,15 +336,7 @@ class WhisperStream(EngineStream):
         if self._since_partial * 1000 < self.partial_every * self.engine.sample_rate:
             return None
         self._since_partial = 0
-        # A partial is a preview: greedy, no word alignment, no fallback re-decodes (a failed
-        # partial is simply not shown; the final decodes properly).
-        hyps = self.engine._decode(np.concatenate(self._buf), self.offset_ms, self.options, beam_size=1, words=False,
-                                   fallback=False)
-        if not hyps:
-            return None
-        end = self.offset_ms + self._frames * 1000 // self.engine.sample_rate
-        return Hypothesis(text="".join(h.text for h in hyps), start_ms=hyps[0].start_ms, end_ms=end,
-                          language=hyps[0].language, is_final=False)
+        return self.engine.preview_many([(np.concatenate(self._buf), self.offset_ms)], self.options)[0]
 
     def finalize(self) -> list[Hypothesis]:
         audio = np.concatenate(self._buf) if self._buf else np.zeros(0, np.float32)

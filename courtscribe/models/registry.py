@@ -11,7 +11,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace, field
 from pathlib import Path
 from typing import Literal
 
@@ -200,11 +200,14 @@ class Registry:
     def _missing_message(self, spec: ModelSpec) -> str:
         return f"model {spec.name!r} ({spec.description}) is not available offline. " + self._how_to_provide(spec)
 
-    def fetch(self, name: str) -> Path:
-        """Download a production model from ModelScope into ``model_dir`` (needs the hub)."""
+    def fetch(self, name: str, *, model_id: str | None = None, revision: str | None = None) -> Path:
+        """Download a production model from ModelScope into ``model_dir`` (needs the hub). ``model_id``
+        and ``revision`` replace the catalog's (an image build pins its own, e.g. a fine-tuned model)."""
         spec = self.get(name)
         if not isinstance(spec.source, ModelScope):
             return self.resolve(name)
+        if model_id or revision:
+            spec = replace(spec, source=ModelScope(model_id or spec.source.model_id, revision or spec.source.revision))
         if self.model_dir is None:
             raise ModelError("set COURTSCRIBE_MODEL_DIR to the directory that should hold production models")
         try:

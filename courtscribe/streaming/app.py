@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import numpy as np
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, Response, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 
 from ..access import guard
@@ -23,6 +24,7 @@ from ..access.scopes import AccessRole, Action, Principal
 
 from ..asr.hotwords import load_lexicon
 from ..clients import web
+from ..cluster import metrics
 from ..asr.vad import FsmnVad
 from ..config import Settings, get_settings
 from ..logs import get_logger
@@ -80,6 +82,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if settings.decode_workers > 1:  # remote decodes wait in threads: room for all of them and the VAD's
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2 * settings.decode_workers + 8))
         comp = components or await asyncio.to_thread(load_components, settings)
         app.state.components, app.state.settings = comp, settings
         # The first decode of a fresh process pays for allocations; pay it before the first hearing.
@@ -91,7 +95,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
             FsmnVad, comp.registry.resolve("fsmn-vad-embedded"), max_end_silence_ms=settings.stream_vad_silence_ms,
             max_segment_ms=int(settings.segment_s * 1000), device=settings.device)
         scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams, final_batch=settings.final_batch,
-                                     final_wait_ms=settings.final_wait_ms)
+                                     final_wait_ms=settings.final_wait_ms, workers=settings.decode_workers)
         app.state.records = records or await asyncio.to_thread(RecordStore, settings.records_url)
         access.attach(app.state.records)
         pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")
@@ -183,6 +187,12 @@ def create_app(settings: Settings | None = None, components: Components | None =
         live: Live = app.state.live
         return {"status": "ok", "engine": comp.engine.name, "model": comp.engine.model_name, "vad": comp.vad.name,
                 "live_streams": live.scheduler.active_streams, "max_streams": live.scheduler.max_streams}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus(who: Principal = guard.allow(Action.admin)) -> Response:
+        """Prometheus exposition (scrape with an admin token): stage latencies, queues, streams, RTF."""
+        body, media = metrics.exposition()
+        return Response(body, media_type=media)
 
     @app.get("/v1/models")
     async def models() -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -20,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..asr.base import DecodeOptions, Engine, Hypothesis
+from ..cluster import metrics
 from ..logs import get_logger
 from .protocol import ErrorCode, StreamError
 
@@ -48,11 +50,14 @@ class DecodeScheduler:
         self._files: deque[_Final] = deque()
         self._partials: dict[str, _Partial] = {}
         self._order: deque[str] = deque()
+        self._previewing: set[str] = set()  # streams whose partial is running: one at a time per stream
         self._wake = asyncio.Event()
         self._streams: set[str] = set()
         self._tasks: list[asyncio.Task] = []
         self._ids = itertools.count(1)
         self.stats = {"finals": 0, "final_batches": 0, "partials": 0, "partials_skipped": 0, "file_windows": 0}
+        metrics.watch({"finals": lambda: len(self._finals), "partials": lambda: len(self._partials),
+                       "files": lambda: len(self._files)}, lambda: len(self._streams))
 
     # -- admission --------------------------------------------------------------------------
     def admit(self) -> str:
@@ -117,14 +122,14 @@ class DecodeScheduler:
 
     async def _work(self) -> None:
         while True:
-            if not self._finals and not self._partials and not self._files:
+            if not self._finals and not self._runnable() and not self._files:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             try:
                 if self._finals:
                     await self._run_finals()
-                elif self._partials:
+                elif self._runnable():
                     await self._run_partial()
                 else:
                     await self._run_file_window()
@@ -155,6 +160,7 @@ class DecodeScheduler:
     async def _decode(self, batch: list[_Final], options: DecodeOptions) -> bool:
         """One engine call for the jobs' pieces; each job's future gets its share (or the error)."""
         pieces = [p for job in batch for p in job.pieces]
+        started = time.perf_counter()
         try:
             results = await asyncio.to_thread(self.engine.transcribe_many, pieces, options)
         except Exception as err:  # noqa: BLE001 - an engine failure fails these jobs, not the worker
@@ -166,6 +172,11 @@ class DecodeScheduler:
                 if not job.future.done():
                     job.future.set_exception(err)
             return False
+        took, audio_s = time.perf_counter() - started, sum(a.size for a, _ in pieces) / self.engine.sample_rate
+        metrics.STAGE_SECONDS.labels("final").observe(took)
+        metrics.FINALS.inc(len(pieces))
+        if audio_s > 0:
+            metrics.RTF.observe(took / audio_s)
         pos = 0
         for job in batch:
             n = len(job.pieces)
@@ -174,18 +185,31 @@ class DecodeScheduler:
             pos += n
         return True
 
+    def _runnable(self) -> bool:
+        """A queued partial whose stream has none running (an online stream is fed by one caller)."""
+        return any(sid not in self._previewing for sid in self._partials)
+
     async def _run_partial(self) -> None:
-        while self._order:
+        for _ in range(len(self._order)):
             sid = self._order.popleft()
+            if sid in self._previewing:  # its stream's previous partial still runs: keep its place
+                self._order.append(sid)
+                continue
             job = self._partials.pop(sid, None)
             if job is None:
                 continue
+            self._previewing.add(sid)
+            started = time.perf_counter()
             try:
                 result = await asyncio.to_thread(job.fn)
+                metrics.STAGE_SECONDS.labels("partial").observe(time.perf_counter() - started)
             except Exception as err:  # noqa: BLE001
                 if not job.future.done():
                     job.future.set_exception(err)
                 return
+            finally:
+                self._previewing.discard(sid)
+                self._wake.set()  # a partial of this stream may have queued meanwhile
             self.stats["partials"] += 1
             if not job.future.done():
                 job.future.set_result(result)

@@ -19,6 +19,7 @@ import numpy as np
 from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
 from ..asr.text import join_pieces
 from ..asr.vad import Vad
+from ..cluster import metrics
 from ..diarization.bleed import RoomAudio
 from ..logs import get_logger
 from ..records.model import Role, Utterance
@@ -113,7 +114,9 @@ class StreamSession:
             self.cfg.recorder.write(audio)
         if self.cfg.room is not None:
             self.cfg.room.write(self.cfg.channel, at, audio)
-        return self.vad.feed(audio)
+        metrics.AUDIO_SECONDS.inc(audio.size / SR)
+        with metrics.STAGE_SECONDS.labels("vad").time():
+            return self.vad.feed(audio)
 
     async def _archive_failed(self, err: OSError) -> None:
         """Audio that cannot be archived is not court record: stop this source loudly. What was

@@ -1,0 +1,112 @@
+"""The courtscribe Serve application and ``courtscribe serve --cluster``.
+
+One YAML (a Ray Serve config file: ``deploy/serve-cpu.yaml``, ``deploy/serve-gpu.yaml``) says how
+many replicas of each deployment run, with what CPU/GPU share, autoscaling and batching. The same
+file goes to ``serve deploy`` or a KubeRay RayService; ``courtscribe serve --cluster`` deploys it
+through Serve's own config path (what ``serve run config.yaml`` does), so there is one way to
+describe a deployment, not two.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..logs import get_logger
+
+log = get_logger(__name__)
+APP_NAME = "courtscribe"
+CONFIGS = Path(__file__).resolve().parent / "configs"
+# Nothing leaves the machine: Ray's usage stats and pyannote's telemetry are off in every worker.
+QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "PYANNOTE_METRICS_ENABLED": "0", "HF_HUB_OFFLINE": "1",
+             "MODELSCOPE_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+def build(args: dict[str, Any]):
+    """Serve application builder (``import_path: courtscribe.cluster.app:build``). ``args.settings``
+    are courtscribe settings for every replica (else each reads its COURTSCRIBE_* environment)."""
+    from .deployments import Gateway, OfflineASR, OnlineASR, SpeakerEmbedding
+
+    settings = dict((args or {}).get("settings") or {})
+    return Gateway.bind(settings, OfflineASR.bind(settings), OnlineASR.bind(settings), SpeakerEmbedding.bind(settings))
+
+
+def load_config(path: Path, *, host: str | None = None, port: int | None = None,
+                settings: dict[str, Any] | None = None) -> dict:
+    """The Serve config file, with the command line's address and settings folded in."""
+    config = yaml.safe_load(Path(path).read_text())
+    http = config.setdefault("http_options", {})
+    if host:
+        http["host"] = host
+    if port:
+        http["port"] = port
+    for app in config.get("applications", []):
+        if app.get("name") == APP_NAME and settings:
+            args = app.setdefault("args", {})
+            args["settings"] = {**(args.get("settings") or {}), **settings}
+        env = app.setdefault("runtime_env", {}).setdefault("env_vars", {})
+        for key, value in QUIET_ENV.items():
+            env.setdefault(key, value)
+    return config
+
+
+def connect(address: str, *, num_cpus: int | None = None) -> None:
+    """``ray``: join the cluster this machine belongs to, else start one here; ``ray://…`` or
+    ``host:port``: join that cluster."""
+    os.environ.update({k: v for k, v in QUIET_ENV.items() if k not in os.environ})
+    import ray
+
+    if ray.is_initialized():
+        return
+    kw: dict[str, Any] = {"namespace": "serve", "include_dashboard": False, "log_to_driver": False}
+    if address in ("ray", "local"):
+        try:
+            ray.init(address="auto", namespace="serve", log_to_driver=False)
+            return
+        except ConnectionError:
+            ray.init(num_cpus=num_cpus, **kw)
+            return
+    ray.init(address=address, namespace="serve", log_to_driver=False)
+
+
+def deploy(config: dict, *, timeout_s: float = 600.0) -> None:
+    """Deploy a Serve config (dict) on the connected cluster and wait until it is running."""
+    from ray import serve
+    from ray.serve._private import api as serve_api
+    from ray.serve.config import ProxyLocation, gRPCOptions
+    from ray.serve.schema import ServeDeploySchema
+
+    schema = ServeDeploySchema.model_validate(config)
+    client = serve_api.serve_start(http_options=schema.http_options.model_dump(),
+                                   proxy_location=schema.proxy_location or ProxyLocation.EveryNode,
+                                   grpc_options=gRPCOptions(**schema.grpc_options.model_dump()))
+    client.deploy_apps(schema, _blocking=False)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        app = serve.status().applications.get(APP_NAME)
+        state = getattr(app, "status", None)
+        if state == "RUNNING":
+            return
+        if state in ("DEPLOY_FAILED", "UNHEALTHY"):
+            raise RuntimeError(f"courtscribe did not deploy ({state}): {app.message}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"courtscribe not running after {timeout_s:.0f} s (state {state})")
+        time.sleep(1.0)
+
+
+def serve_cluster(address: str, config_path: Path | None, *, host: str, port: int,
+                  settings: dict[str, Any], num_cpus: int | None = None) -> None:
+    """``courtscribe serve --cluster …``: deploy, then keep the driver alive until interrupted."""
+    from ray import serve
+
+    connect(address, num_cpus=num_cpus)
+    deploy(load_config(config_path or CONFIGS / "serve-cpu.yaml", host=host, port=port, settings=settings))
+    log.info("courtscribe is serving on the Ray cluster", url=f"http://{host}:{port}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        serve.shutdown()

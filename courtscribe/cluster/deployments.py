@@ -1,0 +1,163 @@
+"""Ray Serve deployments: engine replicas that batch across streams, and the gateway.
+
+- ``OfflineASR``: the accurate pass (finals of live utterances, file windows).
+- ``OnlineASR``: the online pass (partials: a stateless preview of an utterance so far).
+- ``SpeakerEmbedding``: voice embeddings for mixed-channel diarization and enrollment.
+- ``Gateway``: the whole courtscribe app (WebSockets, REST, pages, record store) with the engines
+  above behind the same interfaces as in-process. A WebSocket stays on the replica that accepted it,
+  so a stream's state (VAD, utterance audio, speaker turns) lives in one gateway.
+
+Each engine deployment gathers calls from every stream of every gateway with ``@serve.batch`` and
+decodes them in one engine call; batch size and wait window come from its ``user_config``, so court
+IT tunes them in the Serve config file without a restart.
+"""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future
+from itertools import groupby
+from typing import Any
+
+import numpy as np
+from ray import serve
+
+from ..asr.base import DecodeOptions, Hypothesis
+from ..config import Settings
+from ..logs import get_logger
+
+log = get_logger(__name__)
+Piece = tuple[np.ndarray, int]
+
+
+def _settings(overrides: dict | None) -> Settings:
+    return Settings(**(overrides or {}))
+
+
+def _by_options(options: list[DecodeOptions]) -> list[list[int]]:
+    """Indices of calls grouped by equal decode options (language, hotwords decode together)."""
+    order = sorted(range(len(options)), key=lambda i: repr(options[i]))
+    return [list(g) for _, g in groupby(order, key=lambda i: repr(options[i]))]
+
+
+class _Batching:
+    """``user_config`` → the batch queue's size and wait window (live-tunable), and batch counts."""
+
+    batched: tuple[str, ...] = ()
+    counts: dict[str, int]
+
+    def _counted(self, n: int) -> None:
+        self.counts = getattr(self, "counts", {"batches": 0, "requests": 0})
+        self.counts["batches"] += 1
+        self.counts["requests"] += n
+
+    def batch_stats(self, reset: bool = False) -> dict:
+        """Requests and engine batches since the last reset (the bench reports the mean batch)."""
+        out = dict(getattr(self, "counts", {"batches": 0, "requests": 0}))
+        if reset:
+            self.counts = {"batches": 0, "requests": 0}
+        return out
+
+    def reconfigure(self, config: dict) -> None:
+        for name in self.batched:
+            method = getattr(self, name)
+            method.set_max_batch_size(int(config.get("max_batch_size", 8)))
+            method.set_batch_wait_timeout_s(float(config.get("batch_wait_timeout_s", 0.01)))
+
+
+def _load_engine(settings: dict | None):
+    from ..models import default_registry
+    from ..transcribe import load_engine
+
+    s = _settings(settings)
+    engine = load_engine(s, default_registry(s))
+    engine.transcribe(np.zeros(16_000, np.float32))  # a fresh replica pays its first-call allocations now
+    return engine
+
+
+@serve.deployment(name="OfflineASR", max_ongoing_requests=64)
+class OfflineASR(_Batching):
+    batched = ("transcribe",)
+
+    def __init__(self, settings: dict | None = None):
+        self.engine = _load_engine(settings)
+
+    def describe(self) -> dict:
+        return {"name": self.engine.name, "model": self.engine.model_name, "sample_rate": self.engine.sample_rate}
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def transcribe(self, pieces: list[list[Piece]], options: list[DecodeOptions]) -> list[list[list[Hypothesis]]]:
+        out: list[Any] = [None] * len(pieces)
+        self._counted(len(pieces))
+        for group in _by_options(options):
+            flat = [p for i in group for p in pieces[i]]
+            decoded = await asyncio.to_thread(self.engine.transcribe_many, flat, options[group[0]])
+            pos = 0
+            for i in group:
+                out[i], pos = decoded[pos:pos + len(pieces[i])], pos + len(pieces[i])
+        return out
+
+
+@serve.deployment(name="OnlineASR", max_ongoing_requests=64)
+class OnlineASR(_Batching):
+    batched = ("preview",)
+
+    def __init__(self, settings: dict | None = None):
+        self.engine = _load_engine(settings)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
+    async def preview(self, audio: list[np.ndarray], offset: list[int],
+                      options: list[DecodeOptions]) -> list[Hypothesis | None]:
+        out: list[Hypothesis | None] = [None] * len(audio)
+        self._counted(len(audio))
+        for group in _by_options(options):
+            got = await asyncio.to_thread(self.engine.preview_many, [(audio[i], offset[i]) for i in group],
+                                          options[group[0]])
+            for i, hyp in zip(group, got):
+                out[i] = hyp
+        return out
+
+
+@serve.deployment(name="SpeakerEmbedding", max_ongoing_requests=64)
+class SpeakerEmbedding:
+    def __init__(self, settings: dict | None = None):
+        from ..models import default_registry
+        from ..transcribe import load_speaker_encoder
+
+        s = _settings(settings)
+        self.encoder = load_speaker_encoder(s, default_registry(s))
+
+    def describe(self) -> dict:
+        return {"name": self.encoder.name, "dim": self.encoder.dim}
+
+    async def embed_many(self, pieces: list[np.ndarray]) -> np.ndarray:
+        return await asyncio.to_thread(self.encoder.embed_many, pieces)
+
+
+@serve.deployment(name="Gateway", max_ongoing_requests=4096)
+@serve.ingress()
+class Gateway:
+    """The courtscribe app on a replica; engines are Serve handles (see ``remote.py``)."""
+
+    async def __init__(self, settings: dict | None, offline: Any, online: Any, speaker: Any):
+        self.settings, self.handles = settings or {}, (offline, online, speaker)
+        # what the engines serve, asked once (the app is built on the replica's event loop: await here)
+        self.info, self.voice = await offline.describe.remote(), await speaker.describe.remote()
+
+    def __serve_build_asgi_app__(self):
+        from ..models import default_registry
+        from ..streaming.app import create_app
+        from ..transcribe import Components, load_vad
+        from .remote import RemoteEngine, RemoteSpeakerEncoder
+
+        offline, online, speaker = self.handles
+        # every final is its own request: the engine replica batches across streams *and* gateways
+        s = _settings({"decode_workers": 32, **self.settings, "final_batch": 1})
+        registry = default_registry(s)
+        info, voice = self.info, self.voice
+        engine = RemoteEngine(offline, online, name=info["name"], model_name=info["model"],
+                              sample_rate=info["sample_rate"])
+        encoder: Future = Future()
+        encoder.set_result(RemoteSpeakerEncoder(speaker, name=voice["name"], dim=voice["dim"]))
+        comp = Components(engine, load_vad(s, registry), registry, s, _encoder=encoder)
+        log.info("gateway replica ready", engine=engine.name, model=engine.model_name, speakers=voice["name"])
+        return create_app(s, components=comp)

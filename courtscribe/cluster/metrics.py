@@ -1,0 +1,38 @@
+"""Prometheus metrics of one courtscribe process (the in-process server, or one gateway replica).
+
+Court IT watches the same names on a laptop and on a cluster: per-stage latency, queue depths,
+live streams, real-time factor. Engine replicas on Ray are also watched through Ray Serve's own
+metrics (``ray_serve_*``: queued requests, replicas, processing latency); ``deploy/grafana.json``
+shows both. Counts and timings only: no text, no hearing ids (metrics leave the court's hands more
+easily than records do).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0)
+
+STAGE_SECONDS = Histogram("courtscribe_stage_seconds", "Time per pipeline stage call (queue wait included)",
+                          ["stage"], buckets=_LATENCY_BUCKETS)
+RTF = Histogram("courtscribe_realtime_factor", "Decode time over audio duration, per final batch",
+                buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0))
+AUDIO_SECONDS = Counter("courtscribe_audio_seconds_total", "Seconds of live audio received")
+FINALS = Counter("courtscribe_finals_total", "Final lines decoded")
+RETRIES = Counter("courtscribe_engine_retries_total", "Engine calls retried after a replica was lost", ["stage"])
+IN_FLIGHT = Gauge("courtscribe_engine_calls_in_flight", "Calls waiting on engine replicas (cluster)", ["stage"])
+QUEUE_DEPTH = Gauge("courtscribe_queue_depth", "Jobs waiting for the decode worker", ["queue"])
+ACTIVE_STREAMS = Gauge("courtscribe_active_streams", "Live audio streams admitted")
+
+
+def watch(queues: dict[str, Callable[[], int]], streams: Callable[[], int]) -> None:
+    """Read queue depths and live streams from their owner when scraped (the newest owner wins:
+    a process serves one app; tests build several)."""
+    for name, fn in queues.items():
+        QUEUE_DEPTH.labels(name).set_function(fn)
+    ACTIVE_STREAMS.set_function(streams)
+
+
+def exposition() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,107 @@
+"""The Ray Serve deployment end to end: a real local Ray cluster (2 CPUs), the embedded engine as
+Serve deployments, real WebSockets through Serve's proxy to the gateway, and a replica killed
+mid-stream."""
+import asyncio
+import threading
+import time
+
+import httpx
+import pytest
+
+from courtscribe.clients import stream_file
+from courtscribe.cluster import app as cluster_app
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+CLIPS = ("welcome.wav", "news_kfc.wav")
+LONG = "market_25s.wav"
+
+
+def lines(result) -> list[tuple[int, int, str]]:
+    return [(u["start_ms"], u["end_ms"], u["text"]) for u in (f["utterance"] for f in result.finals)]
+
+
+def stream_all(url: str, paths: list, **kw) -> list:
+    async def main():
+        return await asyncio.gather(*(stream_file(url, p, speed=0, **kw) for p in paths))
+    return asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """courtscribe deployed from the shipped CPU Serve config: 2 finals replicas (one may die), 1 partials."""
+    import ray
+
+    home = tmp_path_factory.mktemp("cluster")
+    port = free_port()
+    cluster_app.connect("ray", num_cpus=2)
+    config = cluster_app.load_config(cluster_app.CONFIGS / "serve-cpu.yaml", port=port, settings={
+        "insecure_no_auth": True, "data_dir": str(home / "data"), "max_streams": 4})
+    for d in config["applications"][0]["deployments"]:
+        if d["name"] in ("OfflineASR", "OnlineASR"):
+            d.pop("autoscaling_config")
+            d["num_replicas"] = 2 if d["name"] == "OfflineASR" else 1
+    cluster_app.deploy(config)
+    yield f"http://127.0.0.1:{port}"
+    ray.shutdown()  # the local cluster this test started goes with it (faster than serve.shutdown's drain)
+
+
+def replicas(deployment: str) -> list:
+    import ray
+
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+             if a["name"].startswith(f"SERVE_REPLICA::{cluster_app.APP_NAME}#{deployment}#")]
+    return [ray.get_actor(n, namespace="serve") for n in names]
+
+
+def test_two_streams_through_the_gateway_equal_the_in_process_server(server, cluster, data_dir):
+    paths = [data_dir / "zh-smoke" / c for c in CLIPS]
+    alone = stream_all(server.replace("http", "ws") + "/v1/stream", paths)
+    on_ray = stream_all(cluster.replace("http", "ws") + "/v1/stream", paths)
+    for a, b in zip(alone, on_ray):
+        assert lines(a) and lines(b) == lines(a)
+    health = httpx.get(f"{cluster}/healthz").json()
+    assert health["engine"] == "whisper" and health["max_streams"] == 4
+    scraped = httpx.get(f"{cluster}/metrics").text
+    assert 'courtscribe_stage_seconds_count{stage="remote_final"}' in scraped
+    assert 'courtscribe_queue_depth{queue="finals"}' in scraped
+
+
+def scrape(url: str, name: str) -> float:
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, cluster, data_dir):
+    import ray
+
+    path = data_dir / "zh-smoke" / LONG
+    [alone] = stream_all(server.replace("http", "ws") + "/v1/stream", [path])
+    victims = replicas("OfflineASR")
+    assert len(victims) == 2
+    first_final, killed, done = threading.Event(), threading.Event(), threading.Event()
+
+    def killer() -> None:  # mid-stream, while a final is being decoded: kill every finals replica
+        while not done.is_set():
+            if first_final.is_set() and scrape(cluster, 'courtscribe_engine_calls_in_flight{stage="final"}') >= 1:
+                for actor in victims:
+                    ray.kill(actor, no_restart=True)
+                killed.set()
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    try:
+        [result] = stream_all(cluster.replace("http", "ws") + "/v1/stream", [path],
+                              on_event=lambda e: e["type"] == "final" and first_final.set())
+    finally:
+        done.set()
+        thread.join()
+    assert killed.is_set(), "no final was in flight after the first one"
+    assert lines(result) == lines(alone)  # every utterance, each decoded once, none lost
+    assert not [e for e in result.events if e["type"] == "error"]
+    assert scrape(cluster, 'courtscribe_engine_retries_total{stage="final"}') >= 1  # the lost calls were made again
+    assert len(replicas("OfflineASR")) == 2  # Serve replaced them
