@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test bench lock clean browser
+.PHONY: serve test bench bench-suite lock clean browser
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ browser:
 bench: $(STAMP)
 	$(BIN)/python bench/cer.py
 	$(BIN)/python bench/rtf.py
+
+# Everything side by side in one run (CER, DER, latency vs streams, in-process vs Ray, batching): ~15 min.
+bench-suite: $(STAMP)
+	$(BIN)/python bench/suite.py
 
 # Regenerate requirements.lock (needs network to PyPI; uv comes from the venv's pip).
 lock: $(STAMP)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -51,6 +51,7 @@ class DecodeScheduler:
         self._partials: dict[str, _Partial] = {}
         self._order: deque[str] = deque()
         self._previewing: set[str] = set()  # streams whose partial is running: one at a time per stream
+        self._finalizing: Counter[str] = Counter()  # streams with a final queued or decoding
         self._wake = asyncio.Event()
         self._streams: set[str] = set()
         self._tasks: list[asyncio.Task] = []
@@ -79,12 +80,24 @@ class DecodeScheduler:
         return len(self._streams)
 
     # -- jobs -------------------------------------------------------------------------------
-    async def final(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions) -> list[list[Hypothesis]]:
+    async def final(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions,
+                    sid: str | None = None) -> list[list[Hypothesis]]:
+        """``sid``: the stream's partials wait while its final decodes (finals first, also when
+        several workers run at once and partials go to other engine replicas sharing the CPU)."""
         self._ensure_started()
         job = _Final(pieces, options, asyncio.get_running_loop().create_future())
         self._finals.append(job)
+        if sid:
+            self._finalizing[sid] += 1
         self._wake.set()
-        return await job.future
+        try:
+            return await job.future
+        finally:
+            if sid:
+                self._finalizing[sid] -= 1
+                if self._finalizing[sid] <= 0:
+                    del self._finalizing[sid]
+                self._wake.set()
 
     async def file_windows(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions) -> list[list[Hypothesis]]:
         """Decode a file's speech windows when no live work waits, one window per turn."""
@@ -187,12 +200,12 @@ class DecodeScheduler:
 
     def _runnable(self) -> bool:
         """A queued partial whose stream has none running (an online stream is fed by one caller)."""
-        return any(sid not in self._previewing for sid in self._partials)
+        return any(sid not in self._previewing and sid not in self._finalizing for sid in self._partials)
 
     async def _run_partial(self) -> None:
         for _ in range(len(self._order)):
             sid = self._order.popleft()
-            if sid in self._previewing:  # its stream's previous partial still runs: keep its place
+            if sid in self._previewing or sid in self._finalizing:  # its stream is busy: keep its place
                 self._order.append(sid)
                 continue
             job = self._partials.pop(sid, None)

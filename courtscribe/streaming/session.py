@@ -212,7 +212,7 @@ class StreamSession:
                 return
             audio = self.cfg.room.mute(audio, bleed)
         try:
-            [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.options)
+            [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.options, sid=self.sid)
         except Exception as err:  # noqa: BLE001 - one failed decode must not end the hearing
             log.error("final decode failed", session=self.label, utterance=utt.id, error=repr(err))
             await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}",
