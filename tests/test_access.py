@@ -96,6 +96,14 @@ def test_no_token_or_a_bad_one_is_401_and_health_stays_open(court):
     assert r.status_code == 401
 
 
+def test_metrics_are_for_the_admin_token_only(court):
+    assert court.as_(None, "GET", "/metrics").status_code == 401
+    assert court.as_(court.t["clerk"], "GET", "/metrics").status_code == 403
+    r = court.as_(court.t["admin"], "GET", "/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert "courtscribe_active_streams" in r.text and "# TYPE courtscribe_stage_seconds histogram" in r.text
+
+
 def test_scopes_follow_court_and_role(court):
     t = court.t
     assert court.as_(t["clerk"], "GET", "/v1/hearings/h-pub").status_code == 200

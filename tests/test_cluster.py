@@ -12,7 +12,7 @@ from courtscribe.clients import stream_file
 from courtscribe.cluster import app as cluster_app
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.slow
+
 CLIPS = ("welcome.wav", "news_kfc.wav")
 LONG = "market_25s.wav"
 
@@ -54,6 +54,7 @@ def replicas(deployment: str) -> list:
     return [ray.get_actor(n, namespace="serve") for n in names]
 
 
+@pytest.mark.slow
 def test_two_streams_through_the_gateway_equal_the_in_process_server(server, cluster, data_dir):
     paths = [data_dir / "zh-smoke" / c for c in CLIPS]
     alone = stream_all(server.replace("http", "ws") + "/v1/stream", paths)
@@ -74,6 +75,7 @@ def scrape(url: str, name: str) -> float:
     return 0.0
 
 
+@pytest.mark.slow
 def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, cluster, data_dir):
     import ray
 
@@ -105,3 +107,29 @@ def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, clust
     assert not [e for e in result.events if e["type"] == "error"]
     assert scrape(cluster, 'courtscribe_engine_retries_total{stage="final"}') >= 1  # the lost calls were made again
     assert len(replicas("OfflineASR")) == 2  # Serve replaced them
+
+
+@pytest.mark.parametrize("variant", ["serve-cpu.yaml", "serve-gpu.yaml"])
+def test_the_shipped_serve_configs_are_valid_and_take_the_command_line(variant):
+    from ray.serve.schema import ServeDeploySchema
+
+    config = cluster_app.load_config(cluster_app.CONFIGS / variant, host="10.0.0.5", port=9000,
+                                     settings={"engine": "whisper"})
+    schema = ServeDeploySchema.model_validate(config)
+    assert (schema.http_options.host, schema.http_options.port) == ("10.0.0.5", 9000)
+    [app] = schema.applications
+    assert app.import_path == "courtscribe.cluster.app:build" and app.args["settings"]["engine"] == "whisper"
+    assert app.runtime_env["env_vars"]["RAY_USAGE_STATS_ENABLED"] == "0"  # no telemetry from any worker
+    assert {d.name for d in app.deployments} == {"Gateway", "OfflineASR", "OnlineASR", "SpeakerEmbedding"}
+    batched = {d.name: d.user_config for d in app.deployments if isinstance(d.user_config, dict)}
+    assert set(batched) == {"OfflineASR", "OnlineASR"} and all(c["max_batch_size"] >= 8 for c in batched.values())
+
+
+def test_the_kuberay_manifest_carries_a_valid_serve_config():
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    manifest = yaml.safe_load((cluster_app.CONFIGS.parents[2] / "deploy" / "kuberay-rayservice.yaml").read_text())
+    schema = ServeDeploySchema.model_validate(yaml.safe_load(manifest["spec"]["serveConfigV2"]))
+    assert schema.applications[0].import_path == "courtscribe.cluster.app:build"
+    assert manifest["spec"]["rayClusterConfig"]["rayVersion"] == __import__("ray").__version__

@@ -84,3 +84,32 @@ class Engine(ABC):
             out.append(hyp if hyp is None else Hypothesis(hyp.text, offset, offset + audio.size * 1000 // self.sample_rate,
                                                            language=hyp.language, is_final=False))
         return out
+
+
+class PreviewStream(EngineStream):
+    """The online pass of an engine without streaming state (Whisper, or any engine on remote
+    replicas): it keeps the utterance's audio, previews all of it every ``partial_every_ms`` of new
+    audio (``preview_many``, which such an engine must implement) and decodes it whole at the end."""
+
+    def __init__(self, engine: Engine, offset_ms: int, options: DecodeOptions, partial_every_ms: int = 600):
+        self.engine, self.options, self.partial_every = engine, options, partial_every_ms
+        self.offset_ms = offset_ms  # absolute time of the buffer's first sample
+        self._buf: list[np.ndarray] = []
+        self._frames = 0
+        self._since_partial = 0
+
+    def accept(self, audio: np.ndarray) -> Hypothesis | None:
+        self._buf.append(audio.astype(np.float32, copy=False))
+        self._frames += audio.size
+        self._since_partial += audio.size
+        if self._since_partial * 1000 < self.partial_every * self.engine.sample_rate:
+            return None
+        self._since_partial = 0
+        return self.engine.preview_many([(np.concatenate(self._buf), self.offset_ms)], self.options)[0]
+
+    def finalize(self) -> list[Hypothesis]:
+        audio = np.concatenate(self._buf) if self._buf else np.zeros(0, np.float32)
+        hyps = self.engine.transcribe(audio, offset_ms=self.offset_ms, options=self.options)
+        self.offset_ms += self._frames * 1000 // self.engine.sample_rate
+        self._buf, self._frames, self._since_partial = [], 0, 0
+        return hyps

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import Future
 from itertools import groupby
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from ray import serve
@@ -33,10 +33,16 @@ def _settings(overrides: dict | None) -> Settings:
     return Settings(**(overrides or {}))
 
 
-def _by_options(options: list[DecodeOptions]) -> list[list[int]]:
-    """Indices of calls grouped by equal decode options (language, hotwords decode together)."""
+async def _per_options(options: list[DecodeOptions], run: Callable[[list[int], DecodeOptions], list]) -> list:
+    """One engine call per set of equal decode options (language, hotwords decode together), in a
+    worker thread; ``run(indices, options)`` returns one result per index."""
+    out: list[Any] = [None] * len(options)
     order = sorted(range(len(options)), key=lambda i: repr(options[i]))
-    return [list(g) for _, g in groupby(order, key=lambda i: repr(options[i]))]
+    for _, group in groupby(order, key=lambda i: repr(options[i])):
+        group = list(group)
+        for i, result in zip(group, await asyncio.to_thread(run, group, options[group[0]])):
+            out[i] = result
+    return out
 
 
 class _Batching:
@@ -86,15 +92,15 @@ class OfflineASR(_Batching):
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def transcribe(self, pieces: list[list[Piece]], options: list[DecodeOptions]) -> list[list[list[Hypothesis]]]:
-        out: list[Any] = [None] * len(pieces)
         self._counted(len(pieces))
-        for group in _by_options(options):
-            flat = [p for i in group for p in pieces[i]]
-            decoded = await asyncio.to_thread(self.engine.transcribe_many, flat, options[group[0]])
-            pos = 0
-            for i in group:
-                out[i], pos = decoded[pos:pos + len(pieces[i])], pos + len(pieces[i])
-        return out
+
+        def decode(group: list[int], opts: DecodeOptions) -> list[list[list[Hypothesis]]]:
+            decoded, out = self.engine.transcribe_many([p for i in group for p in pieces[i]], opts), []
+            for i in group:  # each request gets back as many results as it sent pieces
+                out.append(decoded[:len(pieces[i])])
+                decoded = decoded[len(pieces[i]):]
+            return out
+        return await _per_options(options, decode)
 
 
 @serve.deployment(name="OnlineASR", max_ongoing_requests=64)
@@ -107,14 +113,9 @@ class OnlineASR(_Batching):
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def preview(self, audio: list[np.ndarray], offset: list[int],
                       options: list[DecodeOptions]) -> list[Hypothesis | None]:
-        out: list[Hypothesis | None] = [None] * len(audio)
         self._counted(len(audio))
-        for group in _by_options(options):
-            got = await asyncio.to_thread(self.engine.preview_many, [(audio[i], offset[i]) for i in group],
-                                          options[group[0]])
-            for i, hyp in zip(group, got):
-                out[i] = hyp
-        return out
+        return await _per_options(options, lambda group, opts: self.engine.preview_many(
+            [(audio[i], offset[i]) for i in group], opts))
 
 
 @serve.deployment(name="SpeakerEmbedding", max_ongoing_requests=64)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
+from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis, PreviewStream
 from ..diarization.embedding import SpeakerEncoder
 from ..logs import get_logger
 from . import metrics
@@ -70,31 +70,7 @@ class RemoteEngine(Engine):
         return [call(self.online, "preview", audio, offset, options, stage="partial") for audio, offset in pieces]
 
     def open_stream(self, *, offset_ms: int = 0, options: DecodeOptions = DecodeOptions()) -> EngineStream:
-        return RemoteStream(self, offset_ms, options)
-
-class RemoteStream(EngineStream):
-    """Keeps the utterance's audio; previews it remotely every ``partial_every_ms`` of new audio."""
-
-    def __init__(self, engine: RemoteEngine, offset_ms: int, options: DecodeOptions):
-        self.engine, self.offset_ms, self.options = engine, offset_ms, options
-        self._buf: list[np.ndarray] = []
-        self._frames = self._since = 0
-
-    def accept(self, audio: np.ndarray) -> Hypothesis | None:
-        self._buf.append(audio.astype(np.float32, copy=False))
-        self._frames += audio.size
-        self._since += audio.size
-        if self._since * 1000 < self.engine.partial_every_ms * self.engine.sample_rate:
-            return None
-        self._since = 0
-        return self.engine.preview_many([(np.concatenate(self._buf), self.offset_ms)], self.options)[0]
-
-    def finalize(self) -> list[Hypothesis]:
-        audio = np.concatenate(self._buf) if self._buf else np.zeros(0, np.float32)
-        hyps = self.engine.transcribe(audio, offset_ms=self.offset_ms, options=self.options)
-        self.offset_ms += self._frames * 1000 // self.engine.sample_rate
-        self._buf, self._frames, self._since = [], 0, 0
-        return hyps
+        return PreviewStream(self, offset_ms, options, self.partial_every_ms)
 
 class RemoteSpeakerEncoder(SpeakerEncoder):
     """Speaker embeddings from the embedding deployment (CAM++ or Resemblyzer on its replicas)."""
