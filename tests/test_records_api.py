@@ -89,3 +89,44 @@ def test_hearing_ids_may_be_chinese_but_never_leave_the_archive(server):
     assert r.headers["content-disposition"].endswith("filename*=UTF-8''" + quote(f"{hid}.json"))
     for bad in ("..", "../x", ".hidden", "a/b", "x" * 65, "a b"):
         assert httpx.post(api, headers=CLERK, json={"id": bad}).status_code == 422, bad
+
+
+def test_a_clerk_adds_hotwords_mid_hearing_and_the_running_source_takes_them(server, data_dir):
+    api = f"{server}/v1/hearings"
+    assert httpx.post(api, headers=CLERK, json={"id": "h-hot", "parties": ["张三"], "case_number": "(2026)京0105民初88号",
+                                              "hotwords": ["不当得利"]}).status_code == 201
+
+    async def main():
+        events: list[dict] = []
+
+        async def watch():
+            async with websockets.connect(ws(server, "/v1/hearings/h-hot/events")) as sub:
+                async for raw in sub:
+                    events.append(json.loads(raw))
+                    if events[-1]["type"] == "hotwords":
+                        return
+        watcher = asyncio.create_task(watch())
+        streaming = asyncio.create_task(stream_file(ws(server, "/v1/stream"), data_dir / "zh-smoke" / "welcome.wav",
+                                                    hearing_id="h-hot", role="审判长"))
+        await asyncio.sleep(2.0)  # mid-utterance
+        r = await asyncio.to_thread(httpx.put, f"{api}/h-hot/hotwords", headers=CLERK,
+                                    json={"words": ["达摩院", "不当得利", " 达摩院 "]})
+        await asyncio.wait_for(watcher, 10)
+        await streaming
+        return r, events
+    r, events = asyncio.run(main())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["hotwords"] == ["达摩院", "不当得利"] and body["running_sources"] == 1  # the live source took them
+    assert "达摩院" in body["words"] and "张三" in body["words"]  # with the parties' names
+    assert events[-1]["words"] == body["words"]  # every open screen's panel
+    assert httpx.get(f"{api}/h-hot/hotwords").json()["hotwords"] == ["达摩院", "不当得利"]
+    before = httpx.get(f"{api}/h-hot/verify").json()["entries"]
+    r = httpx.put(f"{api}/h-hot/hotwords", headers=CLERK, json={"words": ["达摩院"]})
+    assert r.json()["hotwords"] == ["达摩院"] and r.json()["running_sources"] == 0  # the stream has ended
+    after = httpx.get(f"{api}/h-hot/verify").json()
+    assert after["entries"] == before + 1 and after["ok"] is True  # each change is a ledger entry
+    httpx.post(f"{api}/h-hot/close", headers=CLERK)
+    httpx.post(f"{api}/h-hot/signatures", json={"by": "王法官", "role": "presiding_judge"})
+    late = httpx.put(f"{api}/h-hot/hotwords", headers=CLERK, json={"words": ["改"]})
+    assert late.status_code == 409 and late.json()["detail"]["code"] == "locked"

@@ -193,6 +193,14 @@ def test_sign_off_locks_the_screen_and_exports_work(site, page):
     page.wait_for_function("() => document.querySelector('#lines li .who').textContent === '原告 张三'")
     stored = site.record(hid)["utterances"][0]
     assert (stored["role"], stored["participant"]) == ("plaintiff", "张三")
+    # the hotwords panel: add a word the engine keeps missing, then remove it again
+    page.fill("#add-hotword input[name=word]", "肯德基")
+    page.click("#add-hotword button")
+    page.wait_for_selector("#hotwords li.own button[aria-label='删除热词 肯德基']")
+    assert site.api("GET", f"/v1/hearings/{hid}/hotwords", "clerk").json()["hotwords"] == ["肯德基"]
+    page.click("#hotwords li.own button")
+    page.wait_for_function("() => !document.querySelector('#hotwords li.own')")
+    assert site.api("GET", f"/v1/hearings/{hid}/hotwords", "clerk").json()["hotwords"] == []
     page.click("#readback")
     shot(page, "clerk-readback")
     page.click("#readback")

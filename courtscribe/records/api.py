@@ -50,6 +50,10 @@ class ParticipantIn(BaseModel):
     channel: Channel | None = None
 
 
+class HotwordsIn(BaseModel):
+    words: list[Name] = Field(max_length=1000)
+
+
 class InterruptionIn(BaseModel):
     kind: Literal["paused", "resumed"]
     at_ms: Millis
@@ -164,6 +168,8 @@ def close_hearing(hearing_id: str, request: Request, who: Principal = on_hearing
 def add_participant(hearing_id: str, body: ParticipantIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
     added = store(request).add_participant(hearing_id, actor=who.name, **body.model_dump()).model_dump(mode="json")
     notify(request, hearing_id, {"type": "participant", "participant": added})
+    if added.get("name"):  # a name is a hotword of the hearing
+        vocabulary_changed(request, hearing_id)
     return added
 
 
@@ -218,7 +224,26 @@ def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = Query(
 @router.get("/{hearing_id}/hotwords")
 def hotwords(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
     """What the engine is biased towards in this hearing: its hotwords, parties, names and 案由."""
-    return {"hearing_id": hearing_id, "words": store(request).vocabulary(hearing_id)}
+    return {"hearing_id": hearing_id, "hotwords": store(request).hotwords(hearing_id),
+            "words": store(request).vocabulary(hearing_id)}
+
+
+@router.put("/{hearing_id}/hotwords")
+def set_hotwords(hearing_id: str, body: HotwordsIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+    """Replace the hearing's own hotwords (a name the engine keeps missing): running sources use
+    them from their next utterance on."""
+    store(request).set_hotwords(hearing_id, body.words, actor=who.name)
+    return vocabulary_changed(request, hearing_id)
+
+
+def vocabulary_changed(request: Request, hearing_id: str) -> dict:
+    """Hotwords or participants changed: the hearing's running sources and open screens learn it."""
+    words = store(request).vocabulary(hearing_id)
+    live = getattr(request.app.state, "live", None)
+    running = live.vocabulary_changed(hearing_id, words) if live is not None else 0
+    notify(request, hearing_id, {"type": "hotwords", "words": words})
+    return {"hearing_id": hearing_id, "hotwords": store(request).hotwords(hearing_id), "words": words,
+            "running_sources": running}
 
 
 @router.get("/{hearing_id}/corrections")

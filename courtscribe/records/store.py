@@ -349,6 +349,19 @@ class RecordStore:
         wall = (dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000 if opened else 0
         return max(0, int(wall), int(last or 0))
 
+    def hotwords(self, hearing_id: str) -> list[str]:
+        """The hearing's own hotwords (without the parties and names its vocabulary adds)."""
+        with self._session() as s:
+            return list(self._hearing(s, hearing_id).hotwords or [])
+
+    def set_hotwords(self, hearing_id: str, words: list[str], *, actor: str) -> None:
+        """The hearing's own hotwords, replaced (a ledger entry: who changed the engine's bias, when)."""
+        words = list(dict.fromkeys(w.strip() for w in words if w.strip()))
+
+        def change(s, h):
+            h.hotwords = words
+        self._write(hearing_id, actor, "hotwords_set", {"words": words}, change=change)
+
     def note(self, hearing_id: str, *, actor: str, kind: str, payload: dict) -> None:
         """A ledger entry about the hearing that changes no line (e.g. the caption kill switch)."""
         if kind in LINE_KINDS:

@@ -66,6 +66,16 @@ class Live:
     diarized: dict[str, set[LiveSpeakers]] = field(default_factory=dict)  # hearing id → its mixed sources
     rooms: dict[str, RoomAudio] = field(default_factory=dict)  # hearing id → its seat mics' recent audio
     spool: Spool | None = None  # where finals wait while the record store is away
+    sources: dict[str, dict[StreamSession, tuple[str, ...]]] = field(default_factory=dict)  # hearing → its
+    # running sources, each with the hotwords its client sent
+
+    def vocabulary_changed(self, hearing_id: str, vocabulary: list[str]) -> int:
+        """The hearing's hotwords or participants changed: its running sources decode their next
+        utterances with the new words (the clerk adds the name the engine kept missing)."""
+        running = self.sources.get(hearing_id, {})
+        for session, own in list(running.items()):
+            session.use_hotwords(merge(own, vocabulary, self.lexicon))
+        return len(running)
 
     def enrolled(self, hearing_id: str, person: Participant, voice: np.ndarray) -> None:
         """A voice enrolled during the hearing: its running mixed-channel sources know it at once."""
@@ -123,7 +133,8 @@ async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Aw
         vocabulary: list[str] = []
         if live.records is not None and cfg.hearing_id:
             vocabulary = await _join_hearing(live, cfg)
-        cfg.options = replace(cfg.options, hotwords=merge(cfg.options.hotwords, vocabulary, live.lexicon))
+        own = tuple(cfg.options.hotwords)
+        cfg.options = replace(cfg.options, hotwords=merge(own, vocabulary, live.lexicon))
         if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
             cfg.room = live.rooms.setdefault(cfg.hearing_id, RoomAudio())
         if live.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
@@ -135,7 +146,10 @@ async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Aw
     except BaseException:
         live.scheduler.release(sid)
         raise
-    return StreamSession(live.engine, live.vad, live.scheduler, sid, cfg, emit)
+    session = StreamSession(live.engine, live.vad, live.scheduler, sid, cfg, emit)
+    if cfg.hearing_id:
+        live.sources.setdefault(cfg.hearing_id, {})[session] = own
+    return session
 
 
 async def _join_hearing(live: Live, cfg: SessionConfig) -> list[str]:
@@ -177,6 +191,7 @@ async def close_session(live: Live, session: StreamSession | None) -> None:
         await session.finish()
     finally:
         live.scheduler.release(session.sid)
+        live.sources.get(session.cfg.hearing_id, {}).pop(session, None)
         if session.cfg.speakers is not None:
             live.diarized.get(session.cfg.hearing_id, set()).discard(session.cfg.speakers)
         if session.cfg.room is not None and session.cfg.room.remove(session.cfg.channel):

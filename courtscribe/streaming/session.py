@@ -81,7 +81,12 @@ class StreamSession:
         self.samples = 0
         self._utt: _Open | None = None
         self._finals: set[asyncio.Task] = set()
+        self._last_final: asyncio.Task | None = None  # finals decode side by side but are announced in order
         self.utterances: list[Utterance] = []
+
+    def use_hotwords(self, words: tuple[str, ...]) -> None:
+        """New hotwords from the hearing: the next utterance (and finals not yet queued) use them."""
+        self.options = replace(self.options, hotwords=tuple(words))
 
     @property
     def speaker(self) -> str:
@@ -166,7 +171,8 @@ class StreamSession:
         utt.closed = True
         end = max(utt.start_ms * SR // 1000, min(end_ms * SR // 1000, self.samples))
         audio = self._slice(utt.start_ms * SR // 1000, end)
-        task = asyncio.create_task(self._final(utt, audio, end * 1000 // SR))
+        task = asyncio.create_task(self._final(utt, audio, end * 1000 // SR, self._last_final))
+        self._last_final = task
         self._finals.add(task)
         task.add_done_callback(self._finals.discard)
 
@@ -202,23 +208,26 @@ class StreamSession:
                                                       hyp.end_ms + off, hyp.text, self.cfg.hearing_id)))
 
     # -- finals -----------------------------------------------------------------------------
-    async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int) -> None:
+    async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int, previous: asyncio.Task | None) -> None:
         if self.cfg.room is not None and audio.size:
             bleed = await asyncio.to_thread(self.cfg.room.bleed_blocks, self.cfg.channel,
                                             utt.start_ms + self.cfg.offset_ms, audio)
             if bleed.size and bleed.mean() >= BLEED_SHARE:  # a neighbour's sentence: theirs to record
                 log.info("bleed suppressed", session=self.label, utterance=utt.id)
+                await _after(previous)
                 await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))  # clears the partial
                 return
             audio = self.cfg.room.mute(audio, bleed)
         try:
             [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.options, sid=self.sid)
         except Exception as err:  # noqa: BLE001 - one failed decode must not end the hearing
+            await _after(previous)
             log.error("final decode failed", session=self.label, utterance=utt.id, error=repr(err))
             await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}",
                                         utterance_id=utt.id, hearing_id=self.cfg.hearing_id,
                                         start_ms=utt.start_ms + self.cfg.offset_ms, end_ms=end_ms + self.cfg.offset_ms))
             return
+        await _after(previous)  # a decode retried on another replica must not let later lines overtake it
         u = self._utterance(utt, hyps, end_ms)
         updates = []
         if self.cfg.speakers is not None and audio.size:
@@ -276,3 +285,9 @@ class StreamSession:
             if cut > 0:
                 self._buf = self._buf[cut:]
                 self._buf_start += cut
+
+
+async def _after(task: asyncio.Task | None) -> None:
+    """Wait until an earlier final of the stream is stored and announced (whatever became of it)."""
+    if task is not None and not task.done():
+        await asyncio.wait([task])

@@ -122,6 +122,7 @@ const handlers = {
   },
   status(e) { setStatus(e.status); },
   participant(e) { addParticipant(e.participant); },
+  hotwords(e) { showHotwords(e); },
   interruption(e) { addInterruption(e.interruption); },
   captions(e) { $("captions-state").hidden = !e.blanked; $("blank").textContent = e.blanked ? "恢复字幕" : "屏蔽字幕"; },
   store_recovered() { backfill(); },
@@ -150,10 +151,21 @@ async function backfill() {
   $("interruptions").replaceChildren();
   record.interruptions.forEach(addInterruption);
   setStatus((await api(`${base}/status`)).status);
-  try {
-    const vocab = await api(`${base}/hotwords`);
-    $("hotwords").replaceChildren(...vocab.words.map((w) => el("li", {}, w)));
-  } catch { /* an older server: no vocabulary endpoint */ }
+  try { showHotwords(await api(`${base}/hotwords`)); } catch { /* an older server: no vocabulary endpoint */ }
+}
+
+// The hearing's own hotwords can be removed (×); parties' and participants' names come with them.
+let ownHotwords = [];
+function showHotwords(v) {
+  if (v.hotwords) ownHotwords = v.hotwords;
+  $("hotwords").replaceChildren(...v.words.map((w) => ownHotwords.includes(w)
+    ? el("li", { class: "own" }, w, el("button", { type: "button", title: "删除热词", "aria-label": `删除热词 ${w}`,
+      onclick: () => saveHotwords(ownHotwords.filter((x) => x !== w)) }, "×"))
+    : el("li", {}, w)));
+}
+async function saveHotwords(words) {
+  try { showHotwords(await api(`${base}/hotwords`, { method: "PUT", body: { words } })); }
+  catch (err) { notice(err.message, true); }
 }
 
 // -- status, participants, interruptions --------------------------------------------------------
@@ -382,6 +394,12 @@ function main() {
     const body = { role: f.role.value, name: f.name.value || null, channel: f.channel.value === "" ? null : Number(f.channel.value) };
     try { await api(`${base}/participants`, { method: "POST", body }); f.reset(); }
     catch (err) { notice(err.message, true); }
+  });
+  $("add-hotword").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const word = ev.target.word.value.trim();
+    if (word && !ownHotwords.includes(word)) await saveHotwords([...ownHotwords, word]);
+    ev.target.reset();
   });
   $("enroll").addEventListener("click", async () => {
     const line = selected && lines.get(selected);
