@@ -21,6 +21,7 @@ from . import metrics
 log = get_logger(__name__)
 RETRY_FOR_S = 60.0  # a replica restart (model load) fits in this; past it the utterance reports an engine error
 
+
 def _gone(err: BaseException) -> bool:
     """Errors that mean "that replica is gone or unreachable", not "this audio cannot be decoded"."""
     from ray import exceptions as rx
@@ -28,6 +29,7 @@ def _gone(err: BaseException) -> bool:
     return isinstance(err, (rx.RayActorError, rx.ActorUnavailableError, rx.WorkerCrashedError,
                             rx.NodeDiedError, rx.ObjectLostError)) or type(err).__name__ in (
         "DeploymentUnavailableError", "BackPressureError")
+
 
 def call(handle: Any, method: str, *args, stage: str) -> Any:
     """One deployment call from a gateway worker thread, retried while replicas come and go."""
@@ -47,6 +49,7 @@ def call(handle: Any, method: str, *args, stage: str) -> Any:
             continue
         metrics.STAGE_SECONDS.labels(f"remote_{stage}").observe(time.perf_counter() - started)
         return result
+
 
 class RemoteEngine(Engine):
     """An :class:`Engine` whose decodes run on the offline (finals) and online (partials) deployments."""
@@ -71,6 +74,7 @@ class RemoteEngine(Engine):
 
     def open_stream(self, *, offset_ms: int = 0, options: DecodeOptions = DecodeOptions()) -> EngineStream:
         return PreviewStream(self, offset_ms, options, self.partial_every_ms)
+
 
 class RemoteSpeakerEncoder(SpeakerEncoder):
     """Speaker embeddings from the embedding deployment (CAM++ or Resemblyzer on its replicas)."""
