@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, OUT, ROOT, cer, save, table  # noqa: E402
+from common import DATA, OUT, ROOT, cer, save, scored_clips, table  # noqa: E402
 from stream_load import latencies, pct, rss_mb, start_server  # noqa: E402
 
 from courtscribe.clients import stream_file  # noqa: E402
@@ -39,8 +39,7 @@ TPUT_COLS = ["system", "streams", "audio_s", "wall_s", "audio_s_per_wall_s", "me
 
 
 def refs() -> dict[str, str]:
-    rows = [json.loads(line) for line in (DATA / "zh-smoke" / "manifest.jsonl").read_text().splitlines() if line]
-    return {r["audio"]: r["text"] for r in rows if r.get("text")}
+    return {c["audio"]: c["text"] for c in scored_clips()}
 
 
 def sub_bench(script: str) -> dict:

@@ -191,7 +191,9 @@ async def close_session(live: Live, session: StreamSession | None) -> None:
         await session.finish()
     finally:
         live.scheduler.release(session.sid)
-        live.sources.get(session.cfg.hearing_id, {}).pop(session, None)
+        running = live.sources.get(session.cfg.hearing_id)
+        if running is not None and running.pop(session, None) is not None and not running:
+            live.sources.pop(session.cfg.hearing_id, None)  # a hearing without sources keeps no entry
         if session.cfg.speakers is not None:
             live.diarized.get(session.cfg.hearing_id, set()).discard(session.cfg.speakers)
         if session.cfg.room is not None and session.cfg.room.remove(session.cfg.channel):
