@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from courtscribe.records.model import Role, Token, Utterance, UtteranceStatus
-from courtscribe.records.store import Conflict, Locked, NotFound, RecordStore
+from courtscribe.records.store import Conflict, Locked, NotFound, RecordError, RecordStore
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -181,3 +181,49 @@ def test_a_transcribed_file_imports_as_a_hearing(store):
     assert [u.text for u in stored.utterances] == ["现在开庭。", "原告到庭。"]
     assert stored.pipeline.model == "whisper-base" and stored.participants[0].name == "王法官"
     assert stored.hearing.case_number == record.hearing.case_number and store.verify(hid).ok
+
+
+def spoken(uid, text, start, channel=0):
+    """A final whose characters were each spoken 200 ms apart (the engine's word times)."""
+    tokens = [Token(text=ch, start_ms=start + 200 * i, end_ms=start + 200 * i + 180, prob=0.9) for i, ch in enumerate(text)]
+    return Utterance(id=uid, start_ms=start, end_ms=start + 200 * len(text), channel=channel, speaker="审判长",
+                     role=Role.presiding_judge, text=text, tokens=tokens, confidence=0.9, language="zh")
+
+
+def test_a_line_split_in_two_and_merged_back_keeps_words_times_and_the_ledger(store, hearing):
+    store.machine_final(hearing, spoken("c0-x-0001", "现在开庭。请原告陈述。", 1000))
+    second = store.split(hearing, "c0-x-0001", 5, actor="书记员甲")  # before 请: the 6th character
+    a, b = store.record(hearing).utterances
+    assert (a.id, a.text, a.start_ms, a.end_ms) == ("c0-x-0001", "现在开庭。", 1000, 2000)
+    assert (b.id, b.text, b.start_ms, b.end_ms) == (second, "请原告陈述。", 2000, 3200)  # cut at 请's own start
+    assert "".join(t.text for t in a.tokens) == "现在开庭。" and "".join(t.text for t in b.tokens) == "请原告陈述。"
+    assert b.role is Role.presiding_judge and a.status is b.status is UtteranceStatus.edited
+    assert store.verify(hearing).ok
+
+    assert store.merge(hearing, second, "c0-x-0001", actor="书记员甲") == "c0-x-0001"  # the earlier line is kept
+    [u] = store.record(hearing).utterances
+    assert (u.text, u.start_ms, u.end_ms, len(u.tokens)) == ("现在开庭。请原告陈述。", 1000, 3200, 11)
+    split, merge = store.record(hearing).corrections
+    assert (split.field, split.before, split.after) == ("split", "现在开庭。请原告陈述。", "现在开庭。 ‖ 请原告陈述。")
+    assert (merge.field, merge.after) == ("merge", "现在开庭。请原告陈述。")
+    store.relabel(hearing, second, speaker="说话人2")  # the diarizer's late word on the line merged away
+    assert [x.id for x in store.record(hearing).utterances] == ["c0-x-0001"] and store.verify(hearing).ok
+
+
+def test_split_and_merge_refuse_what_would_lose_words(store, hearing):
+    store.machine_final(hearing, spoken("c0-y-0001", "休庭。", 0))
+    store.machine_final(hearing, spoken("c1-y-0001", "同意。", 900, channel=1))
+    store.edit(hearing, "c0-y-0002", "正在说的话", actor="书记员甲", start_ms=2000, end_ms=3000)  # no final yet
+    with pytest.raises(Conflict):
+        store.split(hearing, "c0-y-0002", 2, actor="书记员甲")  # a late final would land on half a line
+    with pytest.raises(Conflict):
+        store.merge(hearing, "c0-y-0001", "c1-y-0001", actor="书记员甲")  # two channels: replay could not play both
+    with pytest.raises(RecordError):
+        store.split(hearing, "c0-y-0001", 3, actor="书记员甲")  # nothing after the cut
+    with pytest.raises(NotFound):
+        store.merge(hearing, "c0-y-0001", "nope", actor="书记员甲")
+    store.close_hearing(hearing, actor="书记员甲")
+    store.sign(hearing, by="书记员甲", role=Role.clerk)
+    with pytest.raises(Locked):
+        store.split(hearing, "c0-y-0001", 1, actor="书记员甲")
+    assert store.verify(hearing).ok

@@ -3,6 +3,7 @@ import asyncio
 import json
 import time
 
+import httpx
 import jiwer
 import numpy as np
 import pytest
@@ -36,11 +37,20 @@ def test_native_protocol_real_time_with_subscriber(server, data_dir, manifest):
     async def main():
         sub = asyncio.create_task(collect_subscriber(ws_url(server, "/v1/hearings/h-native/events"), 3))
         await asyncio.sleep(0.3)
-        result = await stream_file(ws_url(server, "/v1/stream"), data_dir / "zh-smoke" / "justice.wav",
-                                   hearing_id="h-native", role="审判长")
-        return result, await sub
+        source = asyncio.create_task(stream_file(ws_url(server, "/v1/stream"), data_dir / "zh-smoke" / "justice.wav",
+                                                 hearing_id="h-native", role="审判长"))
+        await asyncio.sleep(2.0)
+        status = (await asyncio.to_thread(httpx.get, f"{server}/v1/hearings/h-native/status")).json()
+        return await source, await sub, status
 
-    result, seen = asyncio.run(main())
+    result, seen, status = asyncio.run(main())
+    assert status["sources"] == [{"channel": 0, "speaker": "审判长"}]  # what a screen opened now shows
+    # the channel panel's feed: the source connected, its level a few times a second, louder while speaking
+    assert {"type": "channel", "hearing_id": "h-native", "channel": 0, "speaker": "审判长", "connected": True} in seen
+    levels = [e for e in seen if e["type"] == "level"]
+    assert len(levels) >= 8 and all(-90 <= e["rms_db"] <= e["peak_db"] <= 0 for e in levels)
+    assert max(e["rms_db"] for e in levels if e["speech"]) > -40
+    assert not [e for e in result.events if e["type"] in ("level", "channel")]  # screens only, not the source
     assert result.events[-1]["type"] == "end"
     finals = result.finals
     assert finals, result.events

@@ -120,6 +120,9 @@ def clerk_watches_a_clip(site: Site, page, hid: str, clip: str) -> tuple[str, Re
 
 def test_clerk_sees_lines_live_and_an_edit_made_before_the_final_survives_it(site, page):
     hid, mic = clerk_watches_a_clip(site, page, "web-live", "justice.wav")
+    # the channel panel: the judge's microphone is connected, its meter moves while the judge speaks
+    page.wait_for_function("() => Number(document.querySelector('#channels li[data-channel=\"0\"] meter')?.value) > -50")
+    assert page.inner_text('#channels li[data-channel="0"] .name') == "通道 0 审判长"
     partial = page.wait_for_selector("#lines li.partial", timeout=20_000)
     assert mic.is_alive(), "the line should appear while the clip is still streaming"
     uid = partial.get_attribute("data-uid")
@@ -133,6 +136,8 @@ def test_clerk_sees_lines_live_and_an_edit_made_before_the_final_survives_it(sit
     page.wait_for_selector(f'li[data-uid="{uid}"].edited')
     shot(page, "clerk-live")
     result = mic.finish()
+    page.wait_for_selector('#channels li.down[data-channel="0"]')
+    assert page.inner_text('#channels li[data-channel="0"] .state') == "已断开"
 
     finals = {f["utterance_id"]: f["utterance"] for f in result.finals}
     assert uid in finals and finals[uid]["text"] != corrected  # the engine's final came after the edit...
@@ -221,6 +226,57 @@ def test_sign_off_locks_the_screen_and_exports_work(site, page):
     uid = page.get_attribute("#lines li", "data-uid")
     late = site.api("PATCH", f"/v1/hearings/{hid}/utterances/{uid}", "clerk", json={"text": "改"})
     assert late.status_code == 409 and late.json()["detail"]["code"] == "locked"  # ...nor anywhere else
+
+
+def test_the_keyboard_finds_doubtful_words_splits_and_merges_lines_and_enrolls_a_voice(site, page):
+    hid = site.hearing("web-keys")
+    Recorder(site.ws, ZH / "lamp.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()
+    stored = site.record(hid)["utterances"]
+    page.goto(site.page_url("clerk", hid, "clerk"))
+    page.wait_for_function("n => document.querySelectorAll('#lines li.final').length === n", arg=len(stored))
+
+    # Tab in the editor selects the next word the engine was unsure of
+    doubtful = next((u, t) for u in stored for t in u["tokens"] if t["prob"] is not None and t["prob"] < 0.5 and t["text"].strip())
+    page.click(f'li[data-uid="{doubtful[0]["id"]}"] .text')
+    assert page.inner_text(f'li[data-uid="{doubtful[0]["id"]}"] mark.low')  # and it is marked on screen
+    page.keyboard.press("Enter")
+    page.keyboard.press("Home")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => { const b = document.querySelector('textarea.editor'); "
+                         "return b.value.slice(b.selectionStart, b.selectionEnd); }") == doubtful[1]["text"].strip()
+    page.keyboard.press("Escape")
+
+    # Ctrl+Enter splits the line at the caret; M merges it back with the next line
+    u = next(x for x in stored if "，" in x["text"].rstrip("，。"))
+    cut = u["text"].index("，") + 1
+    page.click(f'li[data-uid="{u["id"]}"] .text')
+    page.keyboard.press("Enter")
+    page.evaluate("n => document.querySelector('textarea.editor').setSelectionRange(n, n)", cut)
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function("n => document.querySelectorAll('#lines li').length === n + 1", arg=len(stored))
+    after = site.record(hid)["utterances"]
+    first = next(x for x in after if x["id"] == u["id"])
+    second = after[after.index(first) + 1]
+    assert (first["text"], second["text"]) == (u["text"][:cut], u["text"][cut:])
+    assert u["start_ms"] < first["end_ms"] == second["start_ms"] < u["end_ms"]
+    assert page.get_attribute(f'li[data-uid="{second["id"]}"]', "class").count("selected")  # the new line
+    shot(page, "clerk-split")
+    page.click(f'li[data-uid="{u["id"]}"] .text')
+    page.keyboard.press("m")
+    page.wait_for_function("n => document.querySelectorAll('#lines li').length === n", arg=len(stored))
+    merged = next(x for x in site.record(hid)["utterances"] if x["id"] == u["id"])
+    assert (merged["text"], merged["start_ms"], merged["end_ms"]) == (u["text"], u["start_ms"], u["end_ms"])
+    assert page.query_selector(f'li[data-uid="{second["id"]}"]') is None
+    assert site.api("GET", f"/v1/hearings/{hid}/verify", "clerk").json()["ok"] is True
+
+    # enrol the presiding judge's voice from the longest line
+    longest = max(stored, key=lambda x: x["end_ms"] - x["start_ms"])
+    page.click(f'li[data-uid="{longest["id"]}"] .text')
+    page.once("dialog", lambda d: d.accept("王法官"))  # the line names no participant: the page asks who
+    with page.expect_response(lambda r: "/participants/" in r.url and r.url.endswith("/voice")) as enrolled:
+        page.click("#enroll")
+    assert enrolled.value.status == 200 and enrolled.value.json()["enrolled"] is True
+    page.wait_for_function("() => document.getElementById('banner').textContent.includes('已登记 王法官 的声纹')")
 
 
 # -- the caption overlay ------------------------------------------------------------------------

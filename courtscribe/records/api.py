@@ -73,6 +73,14 @@ class LineChange(BaseModel):
     end_ms: Millis | None = None
 
 
+class SplitIn(BaseModel):
+    at: int = Field(ge=1, le=100_000, description="cut before this character of the line's text")
+
+
+class MergeIn(BaseModel):
+    other: Name = Field(description="the line to join with this one (the earlier of the two is kept)")
+
+
 class SignatureIn(BaseModel):
     by: Name = Field(min_length=1)
     role: Role
@@ -148,8 +156,13 @@ def get_record(hearing_id: str, request: Request, who: Principal = on_hearing(Ac
 
 @router.get("/{hearing_id}/status")
 def hearing_status(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
-    """scheduled, open, closed or signed (a signed record is locked)."""
-    return {"status": store(request).status(hearing_id)}
+    """scheduled, open, closed or signed (a signed record is locked), and the audio sources
+    connected now (a screen opened mid-hearing fills its channel panel from them)."""
+    live = getattr(request.app.state, "live", None)
+    running = live.sources.get(hearing_id, {}) if live is not None else {}
+    return {"status": store(request).status(hearing_id),
+            "sources": sorted(({"channel": s.cfg.channel, "speaker": s.speaker} for s in list(running)),
+                              key=lambda x: x["channel"])}
 
 
 @router.post("/{hearing_id}/open")
@@ -199,6 +212,23 @@ def change_line(hearing_id: str, uid: str, body: LineChange, request: Request, w
 def confirm_line(hearing_id: str, uid: str, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
     store(request).confirm(hearing_id, uid, actor=who.name)
     return _line(request, hearing_id, uid)
+
+
+@router.post("/{hearing_id}/utterances/{uid}/split")
+def split_line(hearing_id: str, uid: str, body: SplitIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+    """Cut a line in two (two sentences or two speakers the VAD ran together); both are ``line`` events."""
+    second = store(request).split(hearing_id, uid, body.at, actor=who.name)
+    return {"lines": [_line(request, hearing_id, uid), _line(request, hearing_id, second)]}
+
+
+@router.post("/{hearing_id}/utterances/{uid}/merge")
+def merge_lines(hearing_id: str, uid: str, body: MergeIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+    """Join two lines of a channel into the earlier one; screens drop the other (``line_removed``)."""
+    s = store(request)
+    kept = s.merge(hearing_id, uid, body.other, actor=who.name)
+    gone = body.other if kept == uid else uid
+    notify(request, hearing_id, {"type": "line_removed", "utterance_id": gone, "merged_into": kept})
+    return {"line": _line(request, hearing_id, kept), "removed": gone}
 
 
 def _line(request: Request, hearing_id: str, uid: str) -> dict:

@@ -57,6 +57,9 @@ def facts(record: Record) -> list[tuple[str, str]]:
     return [(k, v) for k, v in rows if v]
 
 
+FIELDS = {"text": "内容", "speaker": "发言人", "split": "拆分", "merge": "合并"}
+
+
 def blocks(record: Record) -> list[Block]:
     signed = bool(record.signatures)
     out = [Block("title", "庭 审 笔 录" if signed else "庭 审 笔 录（待签名稿）"), Block("facts", rows=facts(record))]
@@ -70,7 +73,7 @@ def blocks(record: Record) -> list[Block]:
     out += [_interruption(i) for i in pending]
     if record.corrections:
         out.append(Block("heading", "更正记录"))
-        out += [Block("item", f"{hms(_start(record, c.utterance_id))} {('内容' if c.field == 'text' else '发言人')}："
+        out += [Block("item", f"{hms(_start(record, c.utterance_id))} {FIELDS.get(c.field, c.field)}："
                               f"“{c.before or '（无）'}” 更正为 “{c.after}”（{c.by}，{minute(c.at)}"
                               f"{'，' + c.reason if c.reason else ''}）") for c in record.corrections]
     if record.correction_requests:

@@ -13,6 +13,9 @@ Merge rules (docs/records.md), for lines that people and machines both touch:
 3. A speaker set by a person wins over later diarization relabels; the machine's label is kept
    as ``machine_speaker``.
 4. After the first signature nothing changes: only correction requests are appended.
+5. A person may split a line in two or merge two lines once their finals are in. The entry carries
+   the resulting texts and the cut time, so a replay needs no text rules; the engine's word times
+   go with the half they belong to.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from typing import Any
 from .model import Correction, CorrectionRequest, Interruption, Record, Role, Signature
 
 GENESIS = "0" * 64
-HUMAN_KINDS = ("edit", "assign_speaker", "confirm")
+LINKED = {"split": "new_id", "merge": "other"}  # the second line a split makes or a merge removes
 
 
 def canonical(obj: Any) -> str:
@@ -51,7 +54,9 @@ def new_line(uid: str) -> dict:
 def apply(lines: dict[str, dict], kind: str, uid: str | None, p: dict) -> None:
     """Apply one entry to the utterance state ``lines`` (id → line dict). Other kinds (hearing
     facts, participants, interruptions, signatures) do not touch lines and are ignored here."""
-    if uid is None or kind not in ("final", "edit", "relabel", "assign_speaker", "confirm"):
+    if uid is None or kind not in ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge"):
+        return
+    if kind == "relabel" and uid not in lines:  # a diarizer's late word on a line merged away
         return
     line = lines.setdefault(uid, new_line(uid))
     if kind == "final":
@@ -70,6 +75,35 @@ def apply(lines: dict[str, dict], kind: str, uid: str | None, p: dict) -> None:
         line.update(speaker=p["speaker"], role=p.get("role"), participant=p.get("participant"), speaker_by="human")
     elif kind == "confirm":
         line.update(status="edited" if line["status"] == "edited" else "confirmed", text_by="human")
+    elif kind == "split":
+        cut = p["at_ms"]
+        lines[p["new_id"]] = {**line, "id": p["new_id"], "start_ms": cut, "text": p["second"], "machine_text": "",
+                              "tokens": [t for t in line["tokens"] if t["start_ms"] >= cut],
+                              "status": "edited", "text_by": "human"}
+        line.update(end_ms=cut, text=p["first"], tokens=[t for t in line["tokens"] if t["start_ms"] < cut],
+                    status="edited", text_by="human")
+    elif kind == "merge":
+        other = lines.pop(p["other"])
+        line.update(text=p["text"], start_ms=min(line["start_ms"], other["start_ms"]),
+                    end_ms=max(line["end_ms"], other["end_ms"]), tokens=line["tokens"] + other["tokens"],
+                    machine_text=(line["machine_text"] or "") + (other["machine_text"] or ""),
+                    status="edited", text_by="human")
+
+
+def split_ms(line: dict, at: int) -> int:
+    """Where in time a cut before character ``at`` of the line's text falls: the start of the first
+    engine word at or after it; without word times, shared out by characters."""
+    text, start, end = line["text"], line["start_ms"], line["end_ms"]
+    pos = 0
+    for t in line["tokens"]:
+        piece = t["text"].strip()
+        found = text.find(piece, pos) if piece else -1
+        if found < 0:
+            continue
+        if found >= at:
+            return max(start + 1, min(end - 1, t["start_ms"]))
+        pos = found + len(piece)
+    return start + (end - start) * at // max(1, len(text))
 
 
 def _machine_speaker(line: dict, p: dict) -> None:
@@ -97,6 +131,12 @@ def record_parts(entries: list) -> dict:
         elif e.kind == "assign_speaker":
             out["corrections"].append(Correction(utterance_id=e.utterance_id, at=at, by=e.actor, field="speaker",
                                                  before=p["before"], after=p["speaker"], reason=p.get("reason")))
+        elif e.kind == "split":
+            out["corrections"].append(Correction(utterance_id=e.utterance_id, at=at, by=e.actor, field="split",
+                                                 before=p["before"], after=f"{p['first']} ‖ {p['second']}"))
+        elif e.kind == "merge":
+            out["corrections"].append(Correction(utterance_id=e.utterance_id, at=at, by=e.actor, field="merge",
+                                                 before=f"{p['before']} ‖ {p['other_text']}", after=p["text"]))
         elif e.kind == "interruption":
             out["interruptions"].append(Interruption(at=at, at_ms=p["at_ms"], kind=p["kind"], reason=p["reason"],
                                                      by=e.actor))

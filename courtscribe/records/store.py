@@ -9,61 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import threading
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db import (
-    CaseRow,
-    EntryRow,
-    HearingRow,
-    ParticipantRow,
-    UtteranceRow,
-    make_engine,
-    migrate,
-    utcnow,
-)
-from .ledger import GENESIS, apply, canonical, entry_hash, new_line, record_digest, record_parts, sha256
-from .verify import Verification, verify
-from .model import (
-    Hearing,
-    Participant,
-    Pipeline,
-    Record,
-    Role,
-    Source,
-    Token,
-    Utterance,
-    UtteranceStatus,
-)
+from ..asr.text import join_pieces
+from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow, make_engine, migrate, utcnow
+from .ledger import GENESIS, LINKED, apply, canonical, entry_hash, record_digest, sha256, split_ms
+from .model import Hearing, Participant, Pipeline, Record, Role, Utterance
+from .reading import Conflict, Locked, NotFound, Reading, RecordError, _line
 
-LINE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm")
-LINE_FIELDS = tuple(new_line("x"))
+__all__ = ["Conflict", "Locked", "NotFound", "RecordError", "RecordStore"]
+
+LINE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")
 
 
-class RecordError(Exception):
-    status, code = 400, "bad_request"
-
-
-class NotFound(RecordError):
-    status, code = 404, "not_found"
-
-
-class Locked(RecordError):
-    status, code = 409, "locked"
-
-
-class Conflict(RecordError):
-    status, code = 409, "conflict"
-
-
-def _line(row: UtteranceRow) -> dict:
-    return {k: getattr(row, k) for k in LINE_FIELDS}
-
-
-class RecordStore:
+class RecordStore(Reading):
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
@@ -75,13 +39,6 @@ class RecordStore:
         self.engine.dispose()
 
     # -- writing ----------------------------------------------------------------------------
-    def _hearing(self, s: Session, hearing_id: str, *, lock: bool = False) -> HearingRow:
-        q = select(HearingRow).where(HearingRow.id == hearing_id)
-        row = s.execute(q.with_for_update() if lock else q).scalar_one_or_none()
-        if row is None:
-            raise NotFound(f"no hearing {hearing_id!r}")
-        return row
-
     def _append(self, s: Session, h: HearingRow, actor: str, kind: str, payload: dict, uid: str | None = None) -> None:
         last = s.execute(select(EntryRow).where(EntryRow.hearing_id == h.id).order_by(EntryRow.seq.desc())
                          .limit(1)).scalar_one_or_none()
@@ -90,14 +47,21 @@ class RecordStore:
         s.add(EntryRow(hearing_id=h.id, seq=seq, at=at, actor=actor, kind=kind, utterance_id=uid, payload=body,
                        prev_hash=prev, hash=entry_hash(prev, seq, at, actor, kind, uid, body)))
         if uid is not None and kind in LINE_KINDS:
-            row = s.get(UtteranceRow, (h.id, uid))
-            lines = {uid: _line(row)} if row else {}
-            apply(lines, kind, uid, json.loads(body))
-            if row is None:
-                row = UtteranceRow(hearing_id=h.id, id=uid)
-                s.add(row)
-            for k, v in lines[uid].items():
-                setattr(row, k, v)
+            p = json.loads(body)
+            ids = [uid] + ([p[LINKED[kind]]] if kind in LINKED else [])  # a split makes a line, a merge removes one
+            rows = {i: s.get(UtteranceRow, (h.id, i)) for i in ids}
+            lines = {i: _line(r) for i, r in rows.items() if r is not None}
+            apply(lines, kind, uid, p)
+            for i, row in rows.items():
+                if i not in lines:
+                    if row is not None:
+                        s.delete(row)
+                    continue
+                if row is None:
+                    row = UtteranceRow(hearing_id=h.id, id=i)
+                    s.add(row)
+                for k, v in lines[i].items():
+                    setattr(row, k, v)
 
     def _write(self, hearing_id: str, actor: str, kind: str, payload: dict, uid: str | None = None, *,
                signed_ok: bool = False, change=None) -> None:
@@ -212,23 +176,6 @@ class RecordStore:
                     change=change)
         return enrolled[0]
 
-    def voices(self, hearing_id: str) -> list[tuple[Participant, bytes]]:
-        """Enrolled participants and their voice prints (float32 bytes)."""
-        with self._session() as s:
-            rows = s.execute(select(ParticipantRow).where(ParticipantRow.hearing_id == hearing_id,
-                                                          ParticipantRow.voice.is_not(None))).scalars()
-            return [(Participant(name=r.name, role=Role(r.role), channel=r.channel), r.voice) for r in rows]
-
-    def channel_roles(self, hearing_id: str) -> dict[int, Role]:
-        with self._session() as s:
-            return {int(ch): Role(r) for ch, r in (self._hearing(s, hearing_id).channels or {}).items() if r}
-
-    def human_speakers(self, hearing_id: str) -> set[str]:
-        """Lines whose speaker a person set: refinement proposes nothing for them."""
-        with self._session() as s:
-            return set(s.execute(select(UtteranceRow.id).where(UtteranceRow.hearing_id == hearing_id,
-                                                               UtteranceRow.speaker_by == "human")).scalars())
-
     def interruption(self, hearing_id: str, *, actor: str, kind: str, at_ms: int, reason: str) -> None:
         if kind not in ("paused", "resumed") or not reason.strip():
             raise RecordError("an interruption is 'paused' or 'resumed' and needs a reason")
@@ -282,6 +229,43 @@ class RecordStore:
             raise NotFound(f"no line {uid!r} in hearing {hearing_id}")
         self._write(hearing_id, actor, "confirm", {}, uid)
 
+    def split(self, hearing_id: str, uid: str, at: int, *, actor: str) -> str:
+        """Cut a line in two before character ``at`` (the VAD joined two sentences, or two speakers
+        spoke without a pause). The cut's time comes from the engine's word times; returns the new
+        second line's id."""
+        line = self._final_line(hearing_id, uid)
+        first, second = line["text"][:at].strip(), line["text"][at:].strip()
+        if not first or not second:
+            raise RecordError(f"cut line {uid} between words: both halves need text (at={at})")
+        new_id = f"{uid.split('.')[0]}.{secrets.token_hex(3)}"
+        self._write(hearing_id, actor, "split", {"new_id": new_id, "before": line["text"], "first": first,
+                                                 "second": second, "at_ms": split_ms(line, at)}, uid)
+        return new_id
+
+    def merge(self, hearing_id: str, uid: str, other: str, *, actor: str) -> str:
+        """Join two lines of one channel into the earlier one (the VAD cut a sentence at a pause);
+        the later line is gone from the record, its words and times kept in the ledger. Returns the
+        kept line's id."""
+        a, b = sorted((self._final_line(hearing_id, uid), self._final_line(hearing_id, other)),
+                      key=lambda x: (x["start_ms"], x["id"]))
+        if a["id"] == b["id"] or a["channel"] != b["channel"]:
+            raise Conflict("merge two different lines of the same channel")
+        self._write(hearing_id, actor, "merge", {"other": b["id"], "before": a["text"], "other_text": b["text"],
+                                                 "text": join_pieces([a["text"], b["text"]])}, a["id"])
+        return a["id"]
+
+    def _final_line(self, hearing_id: str, uid: str) -> dict:
+        """A line whose final is in: only those are split or merged (a late final must not land on a
+        line that was cut or joined meanwhile)."""
+        with self._session() as s:
+            self._hearing(s, hearing_id)
+            row = s.get(UtteranceRow, (hearing_id, uid))
+            if row is None:
+                raise NotFound(f"no line {uid!r} in hearing {hearing_id}")
+            if row.machine_text is None:
+                raise Conflict(f"line {uid} is still being recognised: split or merge it once its final is in")
+            return _line(row)
+
     def _current(self, hearing_id: str, uid: str, field: str):
         with self._session() as s:
             row = s.get(UtteranceRow, (hearing_id, uid))
@@ -309,51 +293,6 @@ class RecordStore:
                                                           "reason": reason, "role": role.value if role else None},
                     signed_ok=True, change=change)
 
-    # -- reading ----------------------------------------------------------------------------
-    def hearings(self) -> list[dict]:
-        with self._session() as s:
-            rows = s.execute(select(HearingRow).order_by(HearingRow.created_at)).scalars()
-            return [{"id": h.id, "title": h.title, "court": h.court, "courtroom": h.courtroom, "status": h.status,
-                     "public": h.public} for h in rows]
-
-    def scope(self, hearing_id: str) -> tuple[str | None, str | None, bool | None] | None:
-        """(court, courtroom, public) of a hearing, for access checks; None when there is no such hearing."""
-        with self._session() as s:
-            h = s.get(HearingRow, hearing_id)
-            return None if h is None else (h.court, h.courtroom, h.public)
-
-    def vocabulary(self, hearing_id: str) -> list[str]:
-        """What the engine should be biased towards in this hearing: its hotwords, the case's
-        parties and 案由, and the participants' names."""
-        with self._session() as s:
-            h = self._hearing(s, hearing_id)
-            case = s.get(CaseRow, h.case_id) if h.case_id else None
-            names = s.execute(select(ParticipantRow.name).where(ParticipantRow.hearing_id == hearing_id)).scalars()
-            words = list(h.hotwords or []) + list(case.parties or [] if case else []) + [n for n in names if n]
-            if case and case.cause:
-                words.append(case.cause)
-            return words
-
-    def opened_at(self, hearing_id: str) -> dt.datetime | None:
-        """When the hearing opened: hearing time 0 on the wall clock (UTC)."""
-        with self._session() as s:
-            opened = self._hearing(s, hearing_id).opened_at
-            return opened.replace(tzinfo=opened.tzinfo or dt.timezone.utc) if opened else None
-
-    def now_ms(self, hearing_id: str) -> int:
-        """Hearing time now: ms since it opened on the wall clock, but never before the end of its last
-        stored line (a source that sent faster than real time has already filled that stretch)."""
-        opened = self.opened_at(hearing_id)
-        with self._session() as s:
-            last = s.execute(select(func.max(UtteranceRow.end_ms)).where(UtteranceRow.hearing_id == hearing_id)).scalar()
-        wall = (dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000 if opened else 0
-        return max(0, int(wall), int(last or 0))
-
-    def hotwords(self, hearing_id: str) -> list[str]:
-        """The hearing's own hotwords (without the parties and names its vocabulary adds)."""
-        with self._session() as s:
-            return list(self._hearing(s, hearing_id).hotwords or [])
-
     def set_hotwords(self, hearing_id: str, words: list[str], *, actor: str) -> None:
         """The hearing's own hotwords, replaced (a ledger entry: who changed the engine's bias, when)."""
         words = list(dict.fromkeys(w.strip() for w in words if w.strip()))
@@ -368,65 +307,3 @@ class RecordStore:
             raise ValueError(f"{kind} entries change lines: use the method for it")
         self._write(hearing_id, actor, kind, payload)
 
-    def status(self, hearing_id: str) -> str:
-        with self._session() as s:
-            return self._hearing(s, hearing_id).status
-
-    def entries(self, hearing_id: str) -> list[EntryRow]:
-        with self._session() as s:
-            self._hearing(s, hearing_id)
-            return list(s.execute(select(EntryRow).where(EntryRow.hearing_id == hearing_id)
-                                  .order_by(EntryRow.seq)).scalars())
-
-    def record(self, hearing_id: str) -> Record:
-        with self._session() as s:
-            h = self._hearing(s, hearing_id)
-            case = s.get(CaseRow, h.case_id) if h.case_id else None
-            parts = s.execute(select(ParticipantRow).where(ParticipantRow.hearing_id == h.id)
-                              .order_by(ParticipantRow.id)).scalars()
-            rows = s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == h.id)).scalars()
-            utts = sorted((self._utterance(r) for r in rows), key=lambda u: (u.start_ms, u.channel, u.id))
-            entries = s.execute(select(EntryRow).where(EntryRow.hearing_id == h.id).order_by(EntryRow.seq)).scalars()
-            extra = record_parts(list(entries))
-            participants = [Participant(name=p.name, role=Role(p.role), channel=p.channel) for p in parts]
-        hearing = Hearing(id=h.id, title=h.title, case_number=case.case_number if case else None,
-                          cause=case.cause if case else None, court=h.court or (case.court if case else None),
-                          parties=list(case.parties) if case else [],
-                          courtroom=h.courtroom, public=h.public, scheduled_at=h.scheduled_at,
-                          started_at=h.opened_at, closed_at=h.closed_at, language=h.language)
-        pipeline = Pipeline(**h.pipeline) if h.pipeline else Pipeline(engine="-", model="-", vad="-", diarizer="-")
-        source = Source(duration_ms=max((u.end_ms for u in utts), default=0), sample_rate=16000,
-                        channels=max(1, len(h.channels)))
-        return Record(hearing=hearing, source=source, pipeline=pipeline, participants=participants, utterances=utts,
-                      created_at=h.created_at, **extra)
-
-    def line(self, hearing_id: str, uid: str) -> Utterance:
-        """One line as the record shows it, without rebuilding the whole record (a clerk's edit or
-        replay click on a 3-hour hearing would otherwise load thousands of lines)."""
-        with self._session() as s:
-            self._hearing(s, hearing_id)
-            row = s.get(UtteranceRow, (hearing_id, uid))
-            if row is None:
-                raise NotFound(f"no line {uid!r} in hearing {hearing_id}")
-            return self._utterance(row)
-
-    @staticmethod
-    def _utterance(r: UtteranceRow) -> Utterance:
-        return Utterance(id=r.id, start_ms=r.start_ms, end_ms=max(r.start_ms, r.end_ms), channel=r.channel,
-                         speaker=r.speaker or "", role=Role(r.role) if r.role else None, text=r.text,
-                         tokens=[Token(**t) for t in r.tokens], language=r.language, confidence=r.confidence,
-                         status=UtteranceStatus(r.status), participant=r.participant,
-                         machine_text=r.machine_text if r.machine_text != r.text else None)
-
-    def verify(self, hearing_id: str) -> Verification:
-        """Check the chain, the stored lines and participants against it, and every signature."""
-        return verify(self, hearing_id)
-
-    def stored(self, hearing_id: str) -> tuple[dict[str, dict], list[tuple]]:
-        """The materialised lines (id → fields) and participants (name, role, channel), as stored."""
-        with self._session() as s:
-            rows = {r.id: _line(r) for r in s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == hearing_id))
-                    .scalars()}
-            people = [(p.name, p.role, p.channel) for p in s.execute(
-                select(ParticipantRow).where(ParticipantRow.hearing_id == hearing_id).order_by(ParticipantRow.id)).scalars()]
-        return rows, people

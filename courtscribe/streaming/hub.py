@@ -1,7 +1,7 @@
 """Fan-out of a hearing's live events to its subscribers (clerk screens, caption feeds).
 
-Each subscriber has a bounded queue: a subscriber that stops reading loses its oldest partials
-first and is disconnected if finals would be lost, so one slow screen never holds up the hearing.
+Each subscriber has a bounded queue: a subscriber that stops reading loses its oldest partials and
+levels first and is disconnected if finals would be lost, so one slow screen never holds up the hearing.
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import asyncio
 from collections import defaultdict
 
 QUEUE_SIZE = 1000
+DROPPABLE = ("partial", "level")  # superseded by the next one: what a slow screen loses first
 
 
 class SlowSubscriber(Exception):
@@ -23,7 +24,7 @@ class Subscriber:
     def offer(self, event: dict) -> None:
         if self.queue.full():
             # make room by dropping a queued partial; if there is none, this subscriber is too slow
-            kept = [e for e in _drain(self.queue) if e.get("type") != "partial"]
+            kept = [e for e in _drain(self.queue) if e.get("type") not in DROPPABLE]
             if len(kept) >= QUEUE_SIZE:
                 self.overflowed = True
                 return

@@ -146,10 +146,19 @@ async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Aw
     except BaseException:
         live.scheduler.release(sid)
         raise
+    if cfg.hearing_id:
+        cfg.on_level = lambda event: live.hub.publish(cfg.hearing_id, event)
     session = StreamSession(live.engine, live.vad, live.scheduler, sid, cfg, emit)
     if cfg.hearing_id:
         live.sources.setdefault(cfg.hearing_id, {})[session] = own
+        live.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
     return session
+
+
+def channel_event(session: StreamSession, *, connected: bool) -> dict:
+    """A source of the hearing came or went: the clerk's channel panel shows 已连接/已断开."""
+    return {"type": "channel", "hearing_id": session.cfg.hearing_id, "channel": session.cfg.channel,
+            "speaker": session.speaker, "connected": connected}
 
 
 async def _join_hearing(live: Live, cfg: SessionConfig) -> list[str]:
@@ -192,8 +201,10 @@ async def close_session(live: Live, session: StreamSession | None) -> None:
     finally:
         live.scheduler.release(session.sid)
         running = live.sources.get(session.cfg.hearing_id)
-        if running is not None and running.pop(session, None) is not None and not running:
-            live.sources.pop(session.cfg.hearing_id, None)  # a hearing without sources keeps no entry
+        if running is not None and running.pop(session, None) is not None:
+            live.hub.publish(session.cfg.hearing_id, channel_event(session, connected=False))
+            if not running:
+                live.sources.pop(session.cfg.hearing_id, None)  # a hearing without sources keeps no entry
         if session.cfg.speakers is not None:
             live.diarized.get(session.cfg.hearing_id, set()).discard(session.cfg.speakers)
         if session.cfg.room is not None and session.cfg.room.remove(session.cfg.channel):

@@ -24,6 +24,7 @@ from ..diarization.bleed import RoomAudio
 from ..logs import get_logger
 from ..records.model import Role, Utterance
 from .protocol import ErrorCode, StreamError, error_event, final_event, partial_event
+from .levels import LevelMeter
 from .scheduler import DecodeScheduler
 from .speakers import Label, LiveSpeakers
 
@@ -62,6 +63,7 @@ class SessionConfig:
     speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each line (online diarization)
     room: RoomAudio | None = None  # a seat mic: its neighbours' audio, to drop their bleed
     on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
+    on_level: Callable[[dict], None] | None = None  # the channel panel's level meter (screens only)
     court: str | None = None  # where a hearing this stream creates belongs (its recorder's scope)
     courtroom: str | None = None
 
@@ -83,6 +85,7 @@ class StreamSession:
         self._finals: set[asyncio.Task] = set()
         self._last_final: asyncio.Task | None = None  # finals decode side by side but are announced in order
         self.utterances: list[Utterance] = []
+        self.meter = LevelMeter()
 
     def use_hotwords(self, words: tuple[str, ...]) -> None:
         """New hotwords from the hearing: the next utterance (and finals not yet queued) use them."""
@@ -107,8 +110,13 @@ class StreamSession:
         except OSError as err:
             await self._archive_failed(err)
         await self._handle_vad(events)
-        if self._utt and not self._utt.closed:
+        speaking = self._utt is not None and not self._utt.closed
+        if speaking:
             self._want_partial(self._utt)
+        if self.cfg.on_level is not None and (reading := self.meter.feed(audio)):
+            self.cfg.on_level({"type": "level", "hearing_id": self.cfg.hearing_id, "channel": self.cfg.channel,
+                               "speaker": self.speaker, "rms_db": reading[0], "peak_db": reading[1],
+                               "speech": speaking, "at_ms": self.cfg.offset_ms + self.samples * 1000 // SR})
         self._trim()
         while len(self._finals) >= MAX_PENDING_FINALS:
             await asyncio.wait(self._finals, return_when=asyncio.FIRST_COMPLETED)

@@ -11,7 +11,7 @@ const $ = (id) => document.getElementById(id);
 
 const lines = new Map(); // uid → {u: utterance, status: partial|final|edited|confirmed, humanSpeaker}
 const participants = [];
-const channels = new Map(); // channel → last activity (ms since epoch)
+const channels = new Map(); // channel → {speaker, connected, rms, peak, voiceAt: last speech (ms since epoch)}
 let status = "scheduled";
 let selected = null;
 let editing = null;
@@ -91,7 +91,7 @@ function upsert(uid, u, st, { authoritative = false } = {}) {
     if (line.status !== "partial" && st === "partial") return; // a late partial never replaces a final
   }
   lines.set(uid, { u, status: st, humanSpeaker: line ? line.humanSpeaker : false });
-  channels.set(u.channel, Date.now());
+  if (st === "partial") channel(u.channel, { voiceAt: Date.now() });
   render(uid);
 }
 
@@ -114,6 +114,11 @@ const handlers = {
     lines.set(e.utterance_id, { u: e.utterance, status: e.utterance.status, humanSpeaker: human || !!(lines.get(e.utterance_id) || {}).humanSpeaker });
     render(e.utterance_id);
   },
+  line_removed(e) { // merged into another line, here or on another screen
+    lines.delete(e.utterance_id);
+    render(e.utterance_id);
+    if (selected === e.utterance_id) select(e.merged_into);
+  },
   speaker_update(e) {
     const line = lines.get(e.utterance_id);
     if (!line || line.humanSpeaker) return;
@@ -121,6 +126,11 @@ const handlers = {
     render(e.utterance_id);
   },
   status(e) { setStatus(e.status); },
+  level(e) {
+    channel(e.channel, { speaker: e.speaker, connected: true, rms: e.rms_db, peak: e.peak_db,
+                         ...(e.speech ? { voiceAt: Date.now() } : {}) });
+  },
+  channel(e) { channel(e.channel, { speaker: e.speaker, connected: e.connected, ...(e.connected ? {} : { rms: -90 }) }); },
   participant(e) { addParticipant(e.participant); },
   hotwords(e) { showHotwords(e); },
   interruption(e) { addInterruption(e.interruption); },
@@ -136,6 +146,12 @@ const handlers = {
 
 async function backfill() {
   const record = await api(base);
+  for (const [uid, line] of lines) { // merged away while this screen was not listening: inside a stored line
+    if (line.status !== "partial" && !record.utterances.some((u) => u.id === uid)
+        && record.utterances.some((u) => u.channel === line.u.channel && u.start_ms <= line.u.start_ms && u.end_ms >= line.u.end_ms)) {
+      handlers.line_removed({ utterance_id: uid });
+    }
+  }
   $("title").textContent = record.hearing.title || record.hearing.case_number || record.hearing.id;
   for (const u of record.utterances) {
     const line = lines.get(u.id);
@@ -150,7 +166,10 @@ async function backfill() {
   record.participants.forEach(addParticipant);
   $("interruptions").replaceChildren();
   record.interruptions.forEach(addInterruption);
-  setStatus((await api(`${base}/status`)).status);
+  const now = await api(`${base}/status`);
+  setStatus(now.status);
+  for (const ch of channels.keys()) if (!(now.sources || []).some((x) => x.channel === ch)) channel(ch, { connected: false });
+  for (const x of now.sources || []) channel(x.channel, { speaker: x.speaker, connected: true });
   try { showHotwords(await api(`${base}/hotwords`)); } catch { /* an older server: no vocabulary endpoint */ }
 }
 
@@ -227,16 +246,18 @@ function startEdit() {
   li.querySelector(".text").replaceWith(box);
   box.focus();
   box.addEventListener("keydown", (ev) => {
-    if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); saveEdit(box.value); }
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.ctrlKey) { ev.preventDefault(); saveEdit(box.value); }
     else if (ev.key === "Escape") { ev.preventDefault(); endEdit(); }
     else if (ev.key === "Tab") { ev.preventDefault(); nextLowWord(box, line.u); }
+    else if (ev.key === "Enter" && ev.ctrlKey) { ev.preventDefault(); splitHere(box); }
   });
 }
 
 function nextLowWord(box, u) {
   // select the next low-confidence token after the caret, wrapping to the start
   const spans = tokenSpans(box.value, u.tokens).filter(([, , low]) => low);
-  const next = spans.find(([a]) => a > box.selectionStart) || spans[0];
+  const from = box.selectionEnd > box.selectionStart ? box.selectionStart + 1 : box.selectionStart; // past a selected word
+  const next = spans.find(([a]) => a >= from) || spans[0];
   if (next) box.setSelectionRange(next[0], next[1]);
 }
 
@@ -262,6 +283,37 @@ async function saveEdit(text) {
   } catch (err) {
     notice(`修改未保存：${err.message}`, true);
   }
+}
+
+// Split at the caret (Ctrl+Enter while editing) and merge with the next line (M): for sentences or
+// speakers the VAD ran together or cut apart. Only lines whose final is in; the server cuts the time
+// at the engine's word times and says so to every screen.
+const enc = encodeURIComponent;
+
+async function splitHere(box) {
+  const uid = editing;
+  const line = lines.get(uid);
+  if (line.status === "partial") { notice("这一行还在识别中，识别完成后再拆分", true); return; }
+  const at = [...box.value.slice(0, box.selectionStart)].length; // characters, as the server counts them
+  if (box.value !== line.u.text) await saveEdit(box.value); else endEdit();
+  try {
+    const res = await api(`${base}/utterances/${enc(uid)}/split`, { method: "POST", body: { at } });
+    res.lines.forEach((u) => handlers.line({ utterance_id: u.id, utterance: u }));
+    select(res.lines[1].id);
+  } catch (err) { notice(`拆分未完成：${err.message}`, true); }
+}
+
+async function mergeNext() {
+  if (!selected || status === "signed") return;
+  const visible = [...$("lines").children].filter((li) => !li.hidden);
+  const next = visible[visible.findIndex((li) => li.dataset.uid === selected) + 1];
+  if (!next) { notice("下面没有可以合并的行"); return; }
+  try {
+    const res = await api(`${base}/utterances/${enc(selected)}/merge`, { method: "POST", body: { other: next.dataset.uid } });
+    handlers.line_removed({ utterance_id: res.removed, merged_into: res.line.id });
+    handlers.line({ utterance_id: res.line.id, utterance: res.line });
+    select(res.line.id);
+  } catch (err) { notice(`合并未完成：${err.message}`, true); }
 }
 
 function chooseSpeaker() {
@@ -344,11 +396,25 @@ async function pauseOrResume() {
   catch (err) { notice(err.message, true); }
 }
 
+// The channel panel: each microphone's state, level meter and how long it has been silent.
+const SILENT_DB = -60;
+function channel(ch, change) {
+  const was = channels.get(ch) || { speaker: null, connected: false, rms: -90, peak: -90, voiceAt: null };
+  channels.set(ch, { ...was, ...change, speaker: change.speaker || was.speaker });
+  channelStatus();
+}
+
 function channelStatus() {
   const now = Date.now();
-  $("channels").replaceChildren(...[...channels.entries()].sort((a, b) => a[0] - b[0]).map(([ch, at]) => {
-    const quiet = Math.round((now - at) / 1000);
-    return el("li", { class: quiet > 30 ? "quiet" : "live" }, `通道 ${ch}：`, quiet < 3 ? "有声音" : `静默 ${quiet} 秒`);
+  $("channels").replaceChildren(...[...channels.entries()].sort((a, b) => a[0] - b[0]).map(([ch, c]) => {
+    const quiet = c.voiceAt ? Math.round((now - c.voiceAt) / 1000) : null;
+    const state = !c.connected ? "已断开" : quiet !== null && quiet < 3 ? "有声音" : quiet === null ? "已连接" : `静默 ${quiet} 秒`;
+    const cls = !c.connected ? "down" : c.rms <= SILENT_DB ? "quiet" : "live";
+    return el("li", { class: cls, dataset: { channel: ch } },
+      el("span", { class: "name" }, `通道 ${ch}${c.speaker ? " " + c.speaker : ""}`),
+      el("meter", { min: -60, max: 0, low: -40, high: -6, optimum: -20, value: Math.max(-60, c.rms),
+                    title: `电平 ${c.rms.toFixed(0)} dBFS，峰值 ${c.peak.toFixed(0)} dBFS`, "aria-label": `通道 ${ch} 电平` }),
+      el("span", { class: "state" }, state));
   }));
 }
 
@@ -360,6 +426,7 @@ function keys(ev) {
   else if (k === "ArrowUp") { ev.preventDefault(); move(-1); }
   else if (k === "Enter") { ev.preventDefault(); startEdit(); }
   else if (k === "s" || k === "S") { ev.preventDefault(); chooseSpeaker(); }
+  else if (k === "m" || k === "M") { ev.preventDefault(); mergeNext(); }
   else if (k === " " && selected) { ev.preventDefault(); replay(selected); }
   else if (k === "/") { ev.preventDefault(); $("search").focus(); }
 }

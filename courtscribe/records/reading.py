@@ -1,0 +1,177 @@
+"""Reading a hearing's record: the queries every screen, export and check makes. Writes go through
+the ledger in store.py; this side never changes anything."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
+from .ledger import new_line, record_parts
+from .model import Hearing, Participant, Pipeline, Record, Role, Source, Token, Utterance, UtteranceStatus
+from .verify import Verification, verify
+
+LINE_FIELDS = tuple(new_line("x"))
+
+
+class RecordError(Exception):
+    status, code = 400, "bad_request"
+
+
+class NotFound(RecordError):
+    status, code = 404, "not_found"
+
+
+class Locked(RecordError):
+    status, code = 409, "locked"
+
+
+class Conflict(RecordError):
+    status, code = 409, "conflict"
+
+
+def _line(row: UtteranceRow) -> dict:
+    return {k: getattr(row, k) for k in LINE_FIELDS}
+
+
+def _line(row: UtteranceRow) -> dict:
+    return {k: getattr(row, k) for k in LINE_FIELDS}
+
+
+class Reading:
+    """The read side of :class:`~courtscribe.records.store.RecordStore` (which sets ``_session``)."""
+
+    _session: object
+
+    def _hearing(self, s: Session, hearing_id: str, *, lock: bool = False) -> HearingRow:
+        q = select(HearingRow).where(HearingRow.id == hearing_id)
+        row = s.execute(q.with_for_update() if lock else q).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"no hearing {hearing_id!r}")
+        return row
+
+    def voices(self, hearing_id: str) -> list[tuple[Participant, bytes]]:
+        """Enrolled participants and their voice prints (float32 bytes)."""
+        with self._session() as s:
+            rows = s.execute(select(ParticipantRow).where(ParticipantRow.hearing_id == hearing_id,
+                                                          ParticipantRow.voice.is_not(None))).scalars()
+            return [(Participant(name=r.name, role=Role(r.role), channel=r.channel), r.voice) for r in rows]
+
+    def channel_roles(self, hearing_id: str) -> dict[int, Role]:
+        with self._session() as s:
+            return {int(ch): Role(r) for ch, r in (self._hearing(s, hearing_id).channels or {}).items() if r}
+
+    def human_speakers(self, hearing_id: str) -> set[str]:
+        """Lines whose speaker a person set: refinement proposes nothing for them."""
+        with self._session() as s:
+            return set(s.execute(select(UtteranceRow.id).where(UtteranceRow.hearing_id == hearing_id,
+                                                               UtteranceRow.speaker_by == "human")).scalars())
+
+    # -- reading ----------------------------------------------------------------------------
+    def hearings(self) -> list[dict]:
+        with self._session() as s:
+            rows = s.execute(select(HearingRow).order_by(HearingRow.created_at)).scalars()
+            return [{"id": h.id, "title": h.title, "court": h.court, "courtroom": h.courtroom, "status": h.status,
+                     "public": h.public} for h in rows]
+
+    def scope(self, hearing_id: str) -> tuple[str | None, str | None, bool | None] | None:
+        """(court, courtroom, public) of a hearing, for access checks; None when there is no such hearing."""
+        with self._session() as s:
+            h = s.get(HearingRow, hearing_id)
+            return None if h is None else (h.court, h.courtroom, h.public)
+
+    def vocabulary(self, hearing_id: str) -> list[str]:
+        """What the engine should be biased towards in this hearing: its hotwords, the case's
+        parties and 案由, and the participants' names."""
+        with self._session() as s:
+            h = self._hearing(s, hearing_id)
+            case = s.get(CaseRow, h.case_id) if h.case_id else None
+            names = s.execute(select(ParticipantRow.name).where(ParticipantRow.hearing_id == hearing_id)).scalars()
+            words = list(h.hotwords or []) + list(case.parties or [] if case else []) + [n for n in names if n]
+            if case and case.cause:
+                words.append(case.cause)
+            return words
+
+    def opened_at(self, hearing_id: str) -> dt.datetime | None:
+        """When the hearing opened: hearing time 0 on the wall clock (UTC)."""
+        with self._session() as s:
+            opened = self._hearing(s, hearing_id).opened_at
+            return opened.replace(tzinfo=opened.tzinfo or dt.timezone.utc) if opened else None
+
+    def now_ms(self, hearing_id: str) -> int:
+        """Hearing time now: ms since it opened on the wall clock, but never before the end of its last
+        stored line (a source that sent faster than real time has already filled that stretch)."""
+        opened = self.opened_at(hearing_id)
+        with self._session() as s:
+            last = s.execute(select(func.max(UtteranceRow.end_ms)).where(UtteranceRow.hearing_id == hearing_id)).scalar()
+        wall = (dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000 if opened else 0
+        return max(0, int(wall), int(last or 0))
+
+    def hotwords(self, hearing_id: str) -> list[str]:
+        """The hearing's own hotwords (without the parties and names its vocabulary adds)."""
+        with self._session() as s:
+            return list(self._hearing(s, hearing_id).hotwords or [])
+
+    def status(self, hearing_id: str) -> str:
+        with self._session() as s:
+            return self._hearing(s, hearing_id).status
+
+    def entries(self, hearing_id: str) -> list[EntryRow]:
+        with self._session() as s:
+            self._hearing(s, hearing_id)
+            return list(s.execute(select(EntryRow).where(EntryRow.hearing_id == hearing_id)
+                                  .order_by(EntryRow.seq)).scalars())
+
+    def record(self, hearing_id: str) -> Record:
+        with self._session() as s:
+            h = self._hearing(s, hearing_id)
+            case = s.get(CaseRow, h.case_id) if h.case_id else None
+            parts = s.execute(select(ParticipantRow).where(ParticipantRow.hearing_id == h.id)
+                              .order_by(ParticipantRow.id)).scalars()
+            rows = s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == h.id)).scalars()
+            utts = sorted((self._utterance(r) for r in rows), key=lambda u: (u.start_ms, u.channel, u.id))
+            entries = s.execute(select(EntryRow).where(EntryRow.hearing_id == h.id).order_by(EntryRow.seq)).scalars()
+            extra = record_parts(list(entries))
+            participants = [Participant(name=p.name, role=Role(p.role), channel=p.channel) for p in parts]
+        hearing = Hearing(id=h.id, title=h.title, case_number=case.case_number if case else None,
+                          cause=case.cause if case else None, court=h.court or (case.court if case else None),
+                          parties=list(case.parties) if case else [],
+                          courtroom=h.courtroom, public=h.public, scheduled_at=h.scheduled_at,
+                          started_at=h.opened_at, closed_at=h.closed_at, language=h.language)
+        pipeline = Pipeline(**h.pipeline) if h.pipeline else Pipeline(engine="-", model="-", vad="-", diarizer="-")
+        source = Source(duration_ms=max((u.end_ms for u in utts), default=0), sample_rate=16000,
+                        channels=max(1, len(h.channels)))
+        return Record(hearing=hearing, source=source, pipeline=pipeline, participants=participants, utterances=utts,
+                      created_at=h.created_at, **extra)
+
+    def line(self, hearing_id: str, uid: str) -> Utterance:
+        """One line as the record shows it, without rebuilding the whole record (a clerk's edit or
+        replay click on a 3-hour hearing would otherwise load thousands of lines)."""
+        with self._session() as s:
+            self._hearing(s, hearing_id)
+            row = s.get(UtteranceRow, (hearing_id, uid))
+            if row is None:
+                raise NotFound(f"no line {uid!r} in hearing {hearing_id}")
+            return self._utterance(row)
+
+    @staticmethod
+    def _utterance(r: UtteranceRow) -> Utterance:
+        return Utterance(id=r.id, start_ms=r.start_ms, end_ms=max(r.start_ms, r.end_ms), channel=r.channel,
+                         speaker=r.speaker or "", role=Role(r.role) if r.role else None, text=r.text,
+                         tokens=[Token(**t) for t in r.tokens], language=r.language, confidence=r.confidence,
+                         status=UtteranceStatus(r.status), participant=r.participant,
+                         machine_text=r.machine_text if r.machine_text and r.machine_text != r.text else None)
+
+    def verify(self, hearing_id: str) -> Verification:
+        """Check the chain, the stored lines and participants against it, and every signature."""
+        return verify(self, hearing_id)
+
+    def stored(self, hearing_id: str) -> tuple[dict[str, dict], list[tuple]]:
+        """The materialised lines (id → fields) and participants (name, role, channel), as stored."""
+        with self._session() as s:
+            rows = {r.id: _line(r) for r in s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == hearing_id))
+                    .scalars()}
+            people = [(p.name, p.role, p.channel) for p in s.execute(
+                select(ParticipantRow).where(ParticipantRow.hearing_id == hearing_id).order_by(ParticipantRow.id)).scalars()]
+        return rows, people
