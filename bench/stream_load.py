@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import sys
@@ -28,7 +27,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, cer, save, table  # noqa: E402
+from common import DATA, cer, free_port, save, table  # noqa: E402
 
 from courtscribe.clients import stream_file  # noqa: E402
 
@@ -44,9 +43,7 @@ def rss_mb(pid: int) -> float:
 
 def start_server(max_streams: int, **env_extra: str) -> tuple[subprocess.Popen, str]:
     """A fresh `courtscribe serve` on a loopback port; token checks off unless ``env_extra`` turns them on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "COURTSCRIBE_MAX_STREAMS": str(max_streams), "COURTSCRIBE_LOG_LEVEL": "WARNING",
            "COURTSCRIBE_INSECURE_NO_AUTH": "1",
            "COURTSCRIBE_DATA_DIR": tempfile.mkdtemp(prefix="courtscribe-bench-"), **env_extra}  # hearings apart

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, OUT, ROOT, cer, save, scored_clips, table  # noqa: E402
+from common import DATA, OUT, ROOT, cer, free_port, save, scored_clips, table  # noqa: E402
 from stream_load import latencies, pct, rss_mb, start_server  # noqa: E402
 
 from courtscribe.clients import stream_file  # noqa: E402
@@ -239,13 +239,6 @@ def main() -> None:
     report["wall_s"] = time.perf_counter() - t0
     write(report)
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def targets(latency: list[dict], tput: list[dict], stage: list[dict]) -> dict:

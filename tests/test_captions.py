@@ -4,13 +4,16 @@ import io
 import json
 
 import httpx
+import jiwer
 import pytest
 import webvtt
 import websockets
 
+from courtscribe.asr.text import for_scoring
 from courtscribe.clients import stream_file
 from courtscribe.records.store import RecordStore
-from courtscribe.streaming.captions import MAX_CHARS, blanked, blanks, caption_lines, cues
+from courtscribe.streaming.captioner import MAX_CHARS, Captioner, caption_lines, cues
+from courtscribe.streaming.captions import blanked, blanks
 
 
 def _letters(s: str) -> str:
@@ -46,6 +49,69 @@ def test_cues_pair_lines_share_out_the_time_and_name_the_role():
     assert all(a["end_ms"] == b["start_ms"] for a, b in zip(out, out[1:]))  # contiguous, in order
     assert [c["id"] for c in out] == [f"u1.{k}" for k in range(len(out))]
     assert "审判长" not in "".join(cues(u)[0]["lines"])  # no prefix unless asked
+
+
+def _partial(text: str, end_ms: int) -> dict:
+    return {"type": "partial", "utterance_id": "u1", "start_ms": 0, "end_ms": end_ms, "text": text,
+            "role": "presiding_judge"}
+
+
+def test_live_lines_come_from_partials_once_two_agree_and_the_final_adds_only_the_rest():
+    cap = Captioner(prefix=True)
+    assert cap.partial(_partial("现在开庭，核对", 1200)) == []  # nothing agreed yet
+    shown = cap.partial(_partial("现在开庭，核对当事", 1800))
+    assert [x["text"] for x in shown] == ["审判长：现在开庭"]  # two agree, and it is complete (ends at a comma)
+    assert shown[0]["stable"] == "partial" and 0 < shown[0]["end_ms"] < 1800
+    assert cap.partial(_partial("现在开庭，核对当事人的身份。原告", 3000)) == []  # "核对当事" may still grow
+    # a partial that rewrites what was shown never takes it back; the final fills in the rest
+    cap.partial(_partial("现在开停，核对当事人的身份。原告", 3300))
+    rest = cap.final({"type": "final", "utterance_id": "u1", "utterance": {
+        "start_ms": 0, "end_ms": 4000, "role": "presiding_judge", "text": "现在开庭，核对当事人的身份。原告陈述。"}})
+    assert [x["text"] for x in rest] == ["核对当事人的身份。原告陈述"]
+    assert rest[-1]["last"] and rest[-1]["end_ms"] == 4000 and rest[-1]["stable"] == "final"
+    assert [x["id"] for x in shown + rest] == ["u1.0", "u1.1"]
+
+
+def test_agreement_tolerates_a_word_flipping_back_and_forth_and_a_changed_mark():
+    """As Whisper's previews of news_foxconn.wav did: 富士康 / 故事康 alternating, 。 becoming ，."""
+    cap = Captioner()
+    out = []
+    for n, text in enumerate(["富士康在印度工厂出现大规模感染。", "故事康在印度工厂出现大规模感染，目前公。",
+                              "富士康在印度工厂出现大规模感染，目前工厂产量。"]):
+        out += cap.partial({**_partial(text, 4000 + 600 * n), "role": None})
+    assert [x["text"] for x in out] == ["富士康在印度工厂出现大规模感染"]  # agreed with the one two back
+
+
+def test_a_slow_final_does_not_hold_the_overlay_the_last_partial_goes_out_and_the_final_adds_the_rest():
+    cap = Captioner()
+    cap.partial({**_partial("他一定在家，因为", 1500), "role": None})
+    first = cap.partial({**_partial("他一定在家，因为灯亮着", 2500), "role": None})
+    assert [x["text"] for x in first] == ["他一定在家"]
+    flushed = cap.flush("u1")  # the endpoint came a while ago and no final yet
+    assert [x["text"] for x in flushed] == ["因为灯亮着"] and flushed[-1]["last"] and flushed[-1]["stable"] == "endpoint"
+    assert cap.flush("u1") == []  # nothing twice
+    rest = cap.final({"type": "final", "utterance_id": "u1", "utterance": {
+        "start_ms": 0, "end_ms": 3200, "role": None, "text": "他一定在家，因为灯亮着呢。"}})
+    assert [x["text"] for x in rest] == ["呢"]
+    assert cap.flush("u1") == [] and cap.flush("never-heard") == []
+    # the preview's closing "。" is not the end of what was said (zh-smoke/lamp.wav, live)
+    cap.partial({**_partial("就是有一种推理或者解释的。", 7600), "role": None})
+    cap.flush("u1")
+    rest = cap.final({"type": "final", "utterance_id": "u1", "utterance": {
+        "start_ms": 0, "end_ms": 8400, "role": None, "text": "就是有一种推理或者解释的一种感觉。"}})
+    assert [x["text"] for x in rest] == ["一种感觉"]
+
+
+def test_a_long_phrase_without_punctuation_goes_out_a_full_line_at_a_time():
+    cap = Captioner()
+    said = "原告请求判令被告偿还借款本金人民币一百二十三万元及利息"
+    out = []
+    for n in range(8, len(said) + 1, 4):
+        out += cap.partial({**_partial(said[:n], n * 200), "role": None})
+    assert [x["text"] for x in out] == [said[:16]] and out[0]["who"] is None
+    rest = cap.final({"type": "final", "utterance_id": "u1", "utterance": {
+        "start_ms": 0, "end_ms": 6000, "role": None, "text": said + "。"}})
+    assert "".join(x["text"] for x in out + rest) == said
 
 
 def test_the_kill_switch_is_kept_in_the_ledger_and_hides_its_stretch(tmp_path):
@@ -91,13 +157,16 @@ def test_caption_feeds_of_a_live_hearing_and_the_switch(server, data_dir):
     assert hello == {"type": "subscribed", "hearing_id": "cap-1", "blanked": False}
     assert live and all(e["type"] == "cue" for e in live)
     assert live[0]["lines"][0].startswith("审判长：")
-    assert all(len(line) <= MAX_CHARS for e in live for line in e["lines"])
+    assert all(len(e["lines"]) == 1 and len(e["lines"][0]) <= MAX_CHARS for e in live)
     # wall-clock stamps for the overlay's delay and latency (true wall times for real-time sources)
     assert all(isinstance(e["speech_end_at"], float) and e["spoken_at"] <= e["speech_end_at"] for e in live)
     assert blank == {"type": "blank", "blanked": True, "reason": "不公开内容"}
 
     feed = httpx.get(f"{api}/cap-1/captions.json", params={"prefix": True}).json()["cues"]
-    assert [c["lines"] for c in feed] == [e["lines"] for e in live]  # the archive feed says what the overlay said
+    # the archive feed is cut from the finals; the overlay said nearly the same words, partly earlier
+    archived, shown = ("".join(line for c in x for line in c["lines"]) for x in (feed, live))
+    assert jiwer.cer(for_scoring(archived), for_scoring(shown)) <= 0.15, (archived, shown)
+    assert sum(e["last"] for e in live) == len({e["utterance_id"] for e in live})  # each utterance ends once
     plain = httpx.get(f"{api}/cap-1/captions.json").json()["cues"]
     vtt = webvtt.from_buffer(io.StringIO(httpx.get(f"{api}/cap-1/captions.vtt").text))
     assert [c.text.split("\n") for c in vtt.captions] == [c["lines"] for c in plain] and all(len(line) <= MAX_CHARS for c in vtt.captions for line in c.lines)

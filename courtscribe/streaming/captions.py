@@ -1,12 +1,11 @@
-"""Live captions of public hearings (庭审直播): short, stable lines cut from finals, their feeds
-(WebSocket for the overlay, WebVTT and JSON for players and archives) and the court's kill switch.
+"""Live captions of public hearings (庭审直播): the overlay's feed, the WebVTT and JSON feeds for
+players and archives, and the court's kill switch.
 
-Only finals become captions: a partial's words change as the speaker goes on, and a broadcast
-caption that rewrites itself is unreadable. A final is cut at punctuation into lines of at most
-16 characters, two lines a cue (the broadcast norm); its time span is shared out by characters.
-The kill switch is a ledger entry (``captions``: blanked or not, at hearing time, by whom, why):
-every feed leaves out what was said while captions were blanked, an open overlay blanks at once,
-and a hearing that is not public has no captions at all, whoever asks.
+The overlay gets lines as they become stable (stabilized partials, then the final: captioner.py);
+the archive feeds are cut from the finals, the record's own text. The kill switch is a ledger entry
+(``captions``: blanked or not, at hearing time, by whom, why): every feed leaves out what was said
+while captions were blanked, an open overlay blanks at once, and a hearing that is not public has no
+captions at all, whoever asks.
 """
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ import json
 import time
 
 from fastapi import APIRouter, Request, WebSocket
+from starlette.websockets import WebSocketDisconnect
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -23,74 +23,13 @@ from ..access.guard import Denied, on_hearing, ws_deny, ws_enter
 from ..access.scopes import Action
 from ..records import formats
 from ..records.api import notify
-from ..records.model import Name, Role
+from ..records.model import Name
 from ..records.store import RecordStore
+from .captioner import Captioner, cues
 from .live import follow
 
-MAX_CHARS = 16
-LINES_PER_CUE = 2
-_BREAKS = set("，。！？；：、,.!?;:")
-_DROPPED_AT_LINE_END = "，。、；：,.;: "  # captions end lines without commas and full stops
-
 router = APIRouter(prefix="/v1/hearings", tags=["captions"])
-
-
-# -- cutting finals into caption lines -------------------------------------------------------
-def caption_lines(text: str, max_chars: int = MAX_CHARS) -> list[str]:
-    """Lines of at most ``max_chars`` characters, broken after punctuation where possible and never
-    inside a Latin word or a number unless it alone is longer than a line."""
-    phrases, current = [], ""
-    for ch in text.strip():
-        current += ch
-        if ch in _BREAKS:
-            phrases.append(current.strip())
-            current = ""
-    if current.strip():
-        phrases.append(current.strip())
-    lines, line = [], ""
-    for phrase in phrases:
-        if len((line + phrase).rstrip(_DROPPED_AT_LINE_END)) <= max_chars:
-            line += phrase
-            continue
-        if line:
-            lines.append(line)
-        while len(phrase.rstrip(_DROPPED_AT_LINE_END)) > max_chars:
-            cut = _cut(phrase, max_chars)
-            lines.append(phrase[:cut])
-            phrase = phrase[cut:].lstrip()
-        line = phrase
-    lines.append(line)
-    return [s for s in (x.rstrip(_DROPPED_AT_LINE_END).strip() for x in lines) if s]
-
-
-def _cut(s: str, n: int) -> int:
-    """Where to break ``s`` at most ``n`` characters in: before a Latin word or number that would be split."""
-    cut = n
-    while cut > 0 and _wordish(s[cut - 1]) and _wordish(s[cut]):
-        cut -= 1
-    return cut or n
-
-
-def _wordish(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
-
-
-def cues(u: dict, *, prefix: bool = False) -> list[dict]:
-    """One final (a record-format utterance) as caption cues of up to two lines each."""
-    who = Role(u["role"]).label if u.get("role") else None
-    text = f"{who}：{u['text']}" if prefix and who else u["text"]
-    lines = caption_lines(text)
-    groups = [lines[i:i + LINES_PER_CUE] for i in range(0, len(lines), LINES_PER_CUE)]
-    total = sum(len("".join(g)) for g in groups) or 1
-    start, span = u["start_ms"], max(1, u["end_ms"] - u["start_ms"])
-    out, done = [], 0
-    for k, group in enumerate(groups):
-        done += len("".join(group))
-        end = u["end_ms"] if k == len(groups) - 1 else u["start_ms"] + span * done // total
-        out.append({"id": f"{u['id']}.{k}", "utterance_id": u["id"], "start_ms": start, "end_ms": end,
-                    "lines": group, "who": who})
-        start = end
-    return out
+FINAL_WAIT_S = 0.8  # after the VAD's endpoint, how long the overlay waits for the final before the last partial
 
 
 # -- the kill switch ------------------------------------------------------------------------
@@ -166,7 +105,8 @@ def captions_vtt(hearing_id: str, request: Request, prefix: bool = False, who=on
 
 @router.websocket("/{hearing_id}/captions")
 async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) -> None:
-    """The overlay's feed: ``cue`` messages as finals arrive, ``blank`` when the court switches."""
+    """The overlay's feed: a ``cue`` per caption line as it becomes stable (captioner.py), ``blank``
+    when the court switches."""
     access, live = ws.app.state.access, ws.app.state.live
     store: RecordStore = ws.app.state.records
     if not (who := await ws_enter(ws, access)):
@@ -179,18 +119,43 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
         await ws_deny(ws, access, err, who, hearing=hearing_id)
         return
     state = {"dark": bool(stretches) and stretches[-1][1] is None, "opened": None}
+    captioner, sending, waits = Captioner(prefix=prefix), asyncio.Lock(), set()
+
+    async def send(lines: list[dict]) -> None:
+        if not lines or state["dark"]:  # what is said while blanked is followed, never shown
+            return
+        opened = state["opened"] = state["opened"] or await asyncio.to_thread(store.opened_at, hearing_id)
+        async with sending:
+            for line in lines:  # wall-clock times of the line's words let an overlay delay and measure
+                await ws.send_json({"type": "cue", **line, "lines": [line["text"]],
+                                    "spoken_at": _wall(opened, line["start_ms"]),
+                                    "speech_end_at": _wall(opened, line["end_ms"]), "sent_at": time.time()})
+
+    async def flush_later(utterance_id: str) -> None:
+        await asyncio.sleep(FINAL_WAIT_S)
+        try:
+            await send(captioner.flush(utterance_id))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the overlay went away; follow() ends the feed
 
     async def deliver(event: dict) -> bool:
-        if event["type"] == "captions":
+        kind = event["type"]
+        if kind == "captions":
             state["dark"] = event["blanked"]
-            await ws.send_json({"type": "blank", "blanked": event["blanked"], "reason": event.get("reason")})
-        elif event["type"] == "final" and not state["dark"] and event["utterance"]["text"]:
-            opened = state["opened"] = state["opened"] or await asyncio.to_thread(store.opened_at, hearing_id)
-            for cue in cues(event["utterance"], prefix=prefix):  # wall-clock times let an overlay delay and measure
-                await ws.send_json({"type": "cue", **cue, "spoken_at": _wall(opened, cue["start_ms"]),
-                                    "speech_end_at": _wall(opened, event["utterance"]["end_ms"]),
-                                    "sent_at": time.time()})
+            async with sending:
+                await ws.send_json({"type": "blank", "blanked": event["blanked"], "reason": event.get("reason")})
+        elif kind == "partial":
+            await send(captioner.partial(event))
+        elif kind == "final":
+            await send(captioner.final(event))
+        elif kind == "endpoint":
+            waits.add(task := asyncio.create_task(flush_later(event["utterance_id"])))
+            task.add_done_callback(waits.discard)
         return True
 
-    await follow(ws, live.hub, hearing_id, deliver,
-                 hello={"type": "subscribed", "hearing_id": hearing_id, "blanked": state["dark"]})
+    try:
+        await follow(ws, live.hub, hearing_id, deliver,
+                     hello={"type": "subscribed", "hearing_id": hearing_id, "blanked": state["dark"]})
+    finally:
+        for task in list(waits):
+            task.cancel()

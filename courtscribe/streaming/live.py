@@ -63,7 +63,6 @@ class Live:
     lexicon: tuple[str, ...] = ()  # the court-wide legal lexicon: hotwords of every stream
     max_segment_ms: int = 30_000  # the engine's longest decode window
     speaker_encoder: SpeakerEncoder | None = None  # labels the lines of mixed-channel sources
-    diarized: dict[str, set[LiveSpeakers]] = field(default_factory=dict)  # hearing id → its mixed sources
     rooms: dict[str, RoomAudio] = field(default_factory=dict)  # hearing id → its seat mics' recent audio
     spool: Spool | None = None  # where finals wait while the record store is away
     sources: dict[str, dict[StreamSession, tuple[str, ...]]] = field(default_factory=dict)  # hearing → its
@@ -79,8 +78,9 @@ class Live:
 
     def enrolled(self, hearing_id: str, person: Participant, voice: np.ndarray) -> None:
         """A voice enrolled during the hearing: its running mixed-channel sources know it at once."""
-        for speakers in self.diarized.get(hearing_id, ()):
-            speakers.enroll(person, voice)
+        for session in list(self.sources.get(hearing_id, {})):
+            if session.cfg.speakers is not None:  # a mixed source: its diarizer learns the voice
+                session.cfg.speakers.enroll(person, voice)
 
 
 class PcmInput:
@@ -141,13 +141,11 @@ async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Aw
             voices = (await asyncio.to_thread(live.records.voices, cfg.hearing_id)
                       if live.records is not None and cfg.hearing_id else [])
             cfg.speakers = LiveSpeakers(live.speaker_encoder, voices)
-            if cfg.hearing_id:
-                live.diarized.setdefault(cfg.hearing_id, set()).add(cfg.speakers)
     except BaseException:
         live.scheduler.release(sid)
         raise
     if cfg.hearing_id:
-        cfg.on_level = lambda event: live.hub.publish(cfg.hearing_id, event)
+        cfg.on_screen = lambda event: live.hub.publish(cfg.hearing_id, event)
     session = StreamSession(live.engine, live.vad, live.scheduler, sid, cfg, emit)
     if cfg.hearing_id:
         live.sources.setdefault(cfg.hearing_id, {})[session] = own
@@ -205,8 +203,6 @@ async def close_session(live: Live, session: StreamSession | None) -> None:
             live.hub.publish(session.cfg.hearing_id, channel_event(session, connected=False))
             if not running:
                 live.sources.pop(session.cfg.hearing_id, None)  # a hearing without sources keeps no entry
-        if session.cfg.speakers is not None:
-            live.diarized.get(session.cfg.hearing_id, set()).discard(session.cfg.speakers)
         if session.cfg.room is not None and session.cfg.room.remove(session.cfg.channel):
             live.rooms.pop(session.cfg.hearing_id, None)
 

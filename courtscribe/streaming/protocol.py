@@ -97,9 +97,10 @@ def parse_control(text: str) -> Start | Stop | KeepAlive:
 
 
 def partial_event(utterance_id: str, channel: int, speaker: str, start_ms: int, end_ms: int, text: str,
-                  hearing_id: str | None) -> dict:
+                  hearing_id: str | None, role: Role | None = None) -> dict:
     return {"type": "partial", "hearing_id": hearing_id, "utterance_id": utterance_id, "channel": channel,
-            "speaker": speaker, "start_ms": start_ms, "end_ms": end_ms, "text": text}
+            "speaker": speaker, "role": role.value if role else None, "start_ms": start_ms, "end_ms": end_ms,
+            "text": text}
 
 
 def final_event(utterance: Utterance, hearing_id: str | None) -> dict:

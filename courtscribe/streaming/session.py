@@ -63,7 +63,7 @@ class SessionConfig:
     speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each line (online diarization)
     room: RoomAudio | None = None  # a seat mic: its neighbours' audio, to drop their bleed
     on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
-    on_level: Callable[[dict], None] | None = None  # the channel panel's level meter (screens only)
+    on_screen: Callable[[dict], None] | None = None  # to the hearing's screens only: levels, endpoints
     court: str | None = None  # where a hearing this stream creates belongs (its recorder's scope)
     courtroom: str | None = None
 
@@ -113,8 +113,8 @@ class StreamSession:
         speaking = self._utt is not None and not self._utt.closed
         if speaking:
             self._want_partial(self._utt)
-        if self.cfg.on_level is not None and (reading := self.meter.feed(audio)):
-            self.cfg.on_level({"type": "level", "hearing_id": self.cfg.hearing_id, "channel": self.cfg.channel,
+        if self.cfg.on_screen is not None and (reading := self.meter.feed(audio)):
+            self.cfg.on_screen({"type": "level", "hearing_id": self.cfg.hearing_id, "channel": self.cfg.channel,
                                "speaker": self.speaker, "rms_db": reading[0], "peak_db": reading[1],
                                "speech": speaking, "at_ms": self.cfg.offset_ms + self.samples * 1000 // SR})
         self._trim()
@@ -179,6 +179,9 @@ class StreamSession:
         utt.closed = True
         end = max(utt.start_ms * SR // 1000, min(end_ms * SR // 1000, self.samples))
         audio = self._slice(utt.start_ms * SR // 1000, end)
+        if self.cfg.on_screen is not None:  # captions may show the last partial if the final is slow
+            self.cfg.on_screen({"type": "endpoint", "hearing_id": self.cfg.hearing_id, "utterance_id": utt.id,
+                                "channel": self.cfg.channel, "end_ms": end * 1000 // SR + self.cfg.offset_ms})
         task = asyncio.create_task(self._final(utt, audio, end * 1000 // SR, self._last_final))
         self._last_final = task
         self._finals.add(task)
@@ -213,7 +216,8 @@ class StreamSession:
         utt.partial_text = hyp.text
         off = self.cfg.offset_ms
         asyncio.ensure_future(self.emit(partial_event(utt.id, self.cfg.channel, self.speaker, utt.start_ms + off,
-                                                      hyp.end_ms + off, hyp.text, self.cfg.hearing_id)))
+                                                      hyp.end_ms + off, hyp.text, self.cfg.hearing_id,
+                                                      self.cfg.role)))
 
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int, previous: asyncio.Task | None) -> None:

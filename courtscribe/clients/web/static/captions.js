@@ -1,40 +1,47 @@
 // Caption overlay for a livestream (庭审直播), made for an OBS browser source.
 // Query: hearing=ID, prefix=1 (role before the words), delay=S (seconds the broadcast video runs behind
 // the courtroom: a cue shows S s after it was spoken, never before it arrives), operator=1 (latency panel).
-// Cues come ready-cut from the server (two lines of at most 16 characters); this page only paces them.
+// Lines come ready-cut from the server (at most 16 characters each, never changed once sent: stabilized
+// partials, then the rest from the final); this page rolls them up, two on screen, and paces them.
 import { liveSocket, params } from "./common.js";
 
 const hearingId = params.get("hearing");
 const delay = Number(params.get("delay") || 0);
-const MIN_HOLD_S = 1.5; // a cue stays at least this long so it can be read
-const LINGER_S = 4; // and clears this long after the last one if nobody speaks
+const ROWS = 2; // two lines on screen, the newest at the bottom (roll-up)
+const STEP_S = 0.5; // a burst of lines scrolls in no faster than this (each stays up two steps at least)
+const CATCH_UP_S = 0.15; // unless more lines wait than fit on screen: then the overlay catches up with the speech
+const LINGER_S = 5; // the lines clear this long after the last one if nobody speaks
 const box = document.getElementById("caption-box");
 const operator = document.getElementById("operator");
 operator.hidden = params.get("operator") !== "1";
 
 const queue = [];
-const latencies = []; // speech end → first cue of the utterance on screen (s)
+const latencies = []; // each line: end of its words → on screen (s)
+const endLatencies = []; // each utterance: speech end → its last words on screen (s)
+const lineLog = []; // per line, for the latency benchmark: which utterance, how late, from what
 let dark = false;
-let showingSince = 0;
+let shownAt = 0;
 let clearTimer = null;
 let pump = null;
 
 function show(cue) {
-  box.replaceChildren(...cue.lines.map((text) => {
-    const div = document.createElement("div");
-    div.className = "cap";
-    div.textContent = text;
-    const wrap = document.createElement("div");
-    wrap.append(div);
-    return wrap;
-  }));
-  showingSince = performance.now();
-  if (cue.id.endsWith(".0") && cue.speech_end_at) {
-    latencies.push(Date.now() / 1000 - cue.speech_end_at);
+  const div = document.createElement("div");
+  div.className = "cap";
+  div.textContent = cue.lines.join("");
+  const wrap = document.createElement("div");
+  wrap.append(div);
+  box.append(wrap);
+  while (box.children.length > ROWS) box.firstElementChild.remove();
+  shownAt = performance.now();
+  if (cue.speech_end_at) {
+    const lag = Date.now() / 1000 - cue.speech_end_at;
+    latencies.push(lag);
+    if (cue.last) endLatencies.push(lag);
+    lineLog.push({ utterance_id: cue.utterance_id, lag, stable: cue.stable, last: !!cue.last });
     document.body.dataset.shown = String(latencies.length);
   }
   clearTimeout(clearTimer);
-  clearTimer = setTimeout(() => box.replaceChildren(), (MIN_HOLD_S + LINGER_S) * 1000);
+  clearTimer = setTimeout(() => box.replaceChildren(), LINGER_S * 1000);
   report();
 }
 
@@ -44,15 +51,17 @@ function next() {
   const cue = queue[0];
   const due = Math.max(
     cue.spoken_at ? (cue.spoken_at + delay) * 1000 - Date.now() : 0,
-    showingSince ? MIN_HOLD_S * 1000 - (performance.now() - showingSince) : 0,
+    shownAt ? step() * 1000 - (performance.now() - shownAt) : 0,
   );
   if (due > 0) {
     pump = setTimeout(next, due);
     return;
   }
   show(queue.shift());
-  pump = setTimeout(next, MIN_HOLD_S * 1000);
+  if (queue.length) pump = setTimeout(next, step() * 1000);
 }
+
+function step() { return queue.length > ROWS ? CATCH_UP_S : STEP_S; }
 
 function blank(on) {
   dark = on;
@@ -75,8 +84,10 @@ function pct(xs, q) {
 function report() {
   const f = (x) => (Number.isFinite(x) ? `${x.toFixed(1)} s` : "—");
   operator.textContent = `字幕延迟 最近 ${f(latencies.at(-1))} · 中位 ${f(pct(latencies, 50))} · p95 ${f(pct(latencies, 95))}` +
-    ` · ${latencies.length} 句${dark ? " · 已屏蔽" : ""}`;
+    ` · 句末 p95 ${f(pct(endLatencies, 95))} · ${latencies.length} 行${dark ? " · 已屏蔽" : ""}`;
   window.captionLatencies = latencies; // the operator's numbers, also read by the latency benchmark
+  window.captionEndLatencies = endLatencies;
+  window.captionLines = lineLog;
 }
 
 if (!hearingId) {

@@ -1,0 +1,204 @@
+"""Caption text: lines of at most 16 characters, the archive's cues cut from finals, and the live
+overlay's lines that never change once shown, out early from stabilized partials, then finals.
+
+A partial's words change as the speaker goes on, and a caption that rewrites itself is unreadable;
+waiting for finals alone puts every line ~1–4 s behind the speech end (the VAD's end silence plus the
+final decode). So a line goes out as soon as it is *stable*: the new partial agrees on it with one of
+the two before (local agreement, as in whisper_streaming, tolerant of Whisper flipping a word back and
+forth: 富士康/故事康) and it is complete — it ends at punctuation (any mark: a preview's "。" may
+become "，"), or fills a line.
+The final then supplies only what the partials had not stabilized, aligned against what was shown.
+If the final is slow (a hard utterance can take seconds to decode on a CPU), the overlay does not wait:
+``flush``, called a moment after the VAD's endpoint, shows the last partial's remaining words.
+Lines shown are never taken back; the captions.json/vtt archive feeds use the finals (the record).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+from ..records.model import Role
+
+MAX_CHARS = 16
+LINES_PER_CUE = 2
+_BREAKS = set("，。！？；：、,.!?;:")
+_DROPPED_AT_LINE_END = "，。、；：,.;: "  # captions end lines without commas and full stops
+MAX_OPEN = 64  # utterances whose partials are followed at once (an overlay per hearing: a few channels)
+
+
+# -- cutting text into caption lines ---------------------------------------------------------
+def caption_lines(text: str, max_chars: int = MAX_CHARS) -> list[str]:
+    """Lines of at most ``max_chars`` characters, broken after punctuation where possible and never
+    inside a Latin word or a number unless it alone is longer than a line."""
+    phrases, current = [], ""
+    for ch in text.strip():
+        current += ch
+        if ch in _BREAKS:
+            phrases.append(current.strip())
+            current = ""
+    if current.strip():
+        phrases.append(current.strip())
+    lines, line = [], ""
+    for phrase in phrases:
+        if len((line + phrase).rstrip(_DROPPED_AT_LINE_END)) <= max_chars:
+            line += phrase
+            continue
+        if line:
+            lines.append(line)
+        while len(phrase.rstrip(_DROPPED_AT_LINE_END)) > max_chars:
+            cut = _cut(phrase, max_chars)
+            lines.append(phrase[:cut])
+            phrase = phrase[cut:].lstrip()
+        line = phrase
+    lines.append(line)
+    return [s for s in (x.rstrip(_DROPPED_AT_LINE_END).strip() for x in lines) if s]
+
+
+def _cut(s: str, n: int) -> int:
+    """Where to break ``s`` at most ``n`` characters in: before a Latin word or number that would be split."""
+    cut = n
+    while cut > 0 and _wordish(s[cut - 1]) and _wordish(s[cut]):
+        cut -= 1
+    return cut or n
+
+
+def _wordish(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+def cues(u: dict, *, prefix: bool = False) -> list[dict]:
+    """One final (a record-format utterance) as caption cues of up to two lines each."""
+    who = Role(u["role"]).label if u.get("role") else None
+    text = f"{who}：{u['text']}" if prefix and who else u["text"]
+    lines = caption_lines(text)
+    groups = [lines[i:i + LINES_PER_CUE] for i in range(0, len(lines), LINES_PER_CUE)]
+    total = sum(len("".join(g)) for g in groups) or 1
+    start, span = u["start_ms"], max(1, u["end_ms"] - u["start_ms"])
+    out, done = [], 0
+    for k, group in enumerate(groups):
+        done += len("".join(group))
+        end = u["end_ms"] if k == len(groups) - 1 else u["start_ms"] + span * done // total
+        out.append({"id": f"{u['id']}.{k}", "utterance_id": u["id"], "start_ms": start, "end_ms": end,
+                    "lines": group, "who": who})
+        start = end
+    return out
+
+
+# -- live lines from partials and finals ---------------------------------------------------------
+@dataclass
+class _Open:
+    seen: list[str] = field(default_factory=list)  # the two partials before, newest last
+    event: dict | None = None  # the previous partial
+    shown: str = ""  # the partial text already out as lines (a prefix of what partials agree on)
+    lines: int = 0
+
+
+@dataclass
+class Captioner:
+    """One overlay's view of a hearing. ``partial``/``final`` take the hub's events and return the
+    lines to show now: ``{"id", "utterance_id", "text", "start_ms", "end_ms", "who", "stable", "last"}``
+    (``stable``: partial, endpoint or final; ``last``: the utterance's words are all out, as far as known)."""
+
+    prefix: bool = False
+    _open: dict[str, _Open] = field(default_factory=dict)
+
+    def partial(self, e: dict) -> list[dict]:
+        u = self._open.setdefault(e["utterance_id"], _Open())
+        if len(self._open) > MAX_OPEN:  # a source vanished without its finals: forget the oldest
+            self._open.pop(next(iter(self._open)))
+        agreed = max((_agreed(old, e["text"]) for old in u.seen), key=len, default="")
+        u.seen, u.event = (u.seen + [e["text"]])[-2:], e
+        if not agreed.startswith(u.shown):  # the partials changed what was shown: wait for the final
+            return []
+        out = []
+        for piece in _complete(agreed[len(u.shown):]):
+            u.shown += piece
+            out += self._lines(e, u, piece, len(u.shown), len(e["text"]), "partial")
+        return out
+
+    def flush(self, utterance_id: str) -> list[dict]:
+        """The speaker has stopped and the final is late: show the rest of the last partial now (the
+        final then adds only what it has beyond that)."""
+        u = self._open.get(utterance_id)
+        if u is None or u.event is None:
+            return []
+        last = u.event["text"]
+        piece = last[_aligned_end(u.shown, last):] if u.shown else last
+        u.shown = last
+        if not piece.strip():
+            return []
+        return self._lines(u.event, u, piece, len(last), len(last), "endpoint", last=True)
+
+    def final(self, e: dict) -> list[dict]:
+        u = self._open.pop(e["utterance_id"], _Open())
+        text = e["utterance"]["text"]
+        rest = text[_aligned_end(u.shown, text):] if u.shown else text
+        return self._lines({**e["utterance"], "utterance_id": e["utterance_id"], "text": text}, u, rest,
+                           len(text), len(text), "final", last=True)
+
+    def _lines(self, e: dict, u: _Open, piece: str, upto: int, total: int, stable: str, last: bool = False) -> list[dict]:
+        """``piece`` (ending at character ``upto`` of the ``total`` the speaker has said so far) as caption lines."""
+        who = Role(e["role"]).label if e.get("role") else None
+        first = u.lines == 0
+        text = f"{who}：{piece.strip()}" if self.prefix and who and first and piece.strip() else piece
+        lines = caption_lines(text)
+        start, span = e["start_ms"], max(1, e["end_ms"] - e["start_ms"])
+        begin = upto - len(piece)
+        out, done = [], 0
+        for k, line in enumerate(lines):
+            done += len(line)
+            at = upto if k == len(lines) - 1 else begin + min(len(piece), round(done * len(piece) / max(1, len(text))))
+            out.append({"id": f"{e['utterance_id']}.{u.lines}", "utterance_id": e["utterance_id"], "text": line,
+                        "start_ms": start + span * max(0, at - len(line)) // max(1, total),
+                        "end_ms": start + span * at // max(1, total), "who": who, "stable": stable,
+                        "last": last and k == len(lines) - 1})
+            u.lines += 1
+        return out
+
+
+def _agreed(a: str, b: str) -> str:
+    """What two partials agree on, from the start, in ``b``'s spelling. Marks do not have to match
+    (a preview's "。" may become "，", or go): words do; the agreement ends at a mark only where
+    both have one."""
+    i = j = n = 0  # n: where the agreement ends in b
+    while True:
+        ma, mb = i < len(a) and a[i] in _BREAKS, j < len(b) and b[j] in _BREAKS
+        if ma and mb:
+            i, j, n = i + 1, j + 1, j + 1
+        elif ma or mb:
+            i, j = i + ma, j + mb
+        elif i < len(a) and j < len(b) and a[i] == b[j]:
+            i, j, n = i + 1, j + 1, j + 1
+        else:
+            return b[:n]
+
+
+def _complete(text: str) -> list[str]:
+    """The leading pieces of ``text`` that can be shown: phrases ending at punctuation, and a full
+    line's worth of a phrase that goes on without one. What may still grow stays behind."""
+    out, current = [], ""
+    for ch in text:
+        current += ch
+        if ch in _BREAKS:
+            out.append(current)
+            current = ""
+    while len(current) > MAX_CHARS:
+        cut = _cut(current, MAX_CHARS)
+        out.append(current[:cut])
+        current = current[cut:]
+    return out
+
+
+def _aligned_end(shown: str, final: str) -> int:
+    """Where, in the final's text, what the partials already showed ends. A preview's closing mark
+    is not a word said: "…解释的。" shown must not match the final's last "。" and swallow "一种感觉"."""
+    shown = shown.rstrip("".join(_BREAKS) + " ")
+    m = SequenceMatcher(None, shown, final, autojunk=False)
+    blocks = [b for b in m.get_matching_blocks() if b.size]
+    if not blocks:
+        return 0
+    a, b, size = blocks[-1]
+    end = min(len(final), b + size + (len(shown) - a - size))
+    while end < len(final) and (final[end] in _BREAKS or final[end].isspace()):
+        end += 1  # the rest starts at a word, not at the mark after what was shown
+    return end
