@@ -15,9 +15,9 @@ import json
 import time
 
 from fastapi import APIRouter, Request, WebSocket
-from starlette.websockets import WebSocketDisconnect
 from fastapi.responses import Response
 from pydantic import BaseModel
+from starlette.websockets import WebSocketDisconnect
 
 from ..access.guard import Denied, on_hearing, ws_deny, ws_enter
 from ..access.scopes import Action
