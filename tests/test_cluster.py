@@ -23,6 +23,18 @@ def lines(result) -> list[tuple[int, int, str]]:
     return [(u["start_ms"], u["end_ms"], u["text"]) for u in (f["utterance"] for f in result.finals)]
 
 
+def same_utterances(got, want, *, max_cer: float) -> None:
+    """Every utterance once, in order, at the same span (the VAD is deterministic), with the same
+    words up to Whisper's numerics: a borderline beam tips with batch size and the CPU's kernels
+    (welcome.wav's 达摩院 read 达摩愿 in-process and 达默怨 on Ray on an AMD EPYC), so text is
+    compared by CER over the stream, and every line must have words."""
+    g, w = lines(got), lines(want)
+    assert w and [(s, e) for s, e, _ in g] == [(s, e) for s, e, _ in w], (g, w)
+    assert all(t for _, _, t in g), g
+    joined = [for_scoring("".join(t for _, _, t in x)) for x in (w, g)]
+    assert jiwer.cer(*joined) <= max_cer, (g, w)
+
+
 def stream_all(url: str, paths: list, **kw) -> list:
     async def main():
         return await asyncio.gather(*(stream_file(url, p, speed=0, **kw) for p in paths))
@@ -62,7 +74,7 @@ def test_two_streams_through_the_gateway_equal_the_in_process_server(server, clu
     alone = stream_all(server.replace("http", "ws") + "/v1/stream", paths)
     on_ray = stream_all(cluster.replace("http", "ws") + "/v1/stream", paths)
     for a, b in zip(alone, on_ray):
-        assert lines(a) and lines(b) == lines(a)
+        same_utterances(b, a, max_cer=0.15)
     health = httpx.get(f"{cluster}/healthz").json()
     assert health["engine"] == "whisper" and health["max_streams"] == 4
     scraped = httpx.get(f"{cluster}/metrics").text
@@ -109,13 +121,7 @@ def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, clust
         done.set()
         thread.join()
     assert killed.is_set(), "no final was in flight after the first one"
-    got, want = lines(result), lines(alone)
-    assert [(s, e) for s, e, _ in got] == [(s, e) for s, e, _ in want]  # every utterance, once, in order
-    # every line has its words back; Whisper's text on a replica is close to in-process, not bit-equal
-    # (a borderline beam can tip with thread count or batch: seen "，" for "。", and a repeated clause)
-    assert all(g for _, _, g in got), got
-    joined = [for_scoring("".join(t for _, _, t in x)) for x in (want, got)]
-    assert jiwer.cer(*joined) <= 0.2, (got, want)
+    same_utterances(result, alone, max_cer=0.2)  # the lines decoded again may tip a little more
     assert not [e for e in result.events if e["type"] == "error"]
     assert scrape(cluster, retried) > before  # the lost calls were made again
     deadline = time.monotonic() + 60

@@ -109,7 +109,10 @@ def test_finals_with_different_hotwords_queue_and_batch_without_stalling(compone
 
     first, middle, third = asyncio.run(main())
     assert sorted(engine.calls) == [1, 2]
-    assert "肯德基" in "".join(h.text for h in first[0]) and third[0] and len(middle) == 1
+    assert "肯德基" in "".join(h.text for h in first[0])
+    # one answer per job; the cut-off third piece (it starts mid-word) reads as text on some CPUs and as
+    # nothing on others (AMD EPYC: Whisper drops it), so only its presence is checked
+    assert len(middle) == 1 and len(third) == 1
 
 
 async def _watch(url: str, hearing: str, seen: list, stop: asyncio.Event) -> None:

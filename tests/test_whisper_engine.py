@@ -46,7 +46,9 @@ def test_live_decodes_encode_a_fitted_window(components, data_dir, encoded):
     whole = engine.transcribe(x)
     assert seen == [800, 3000]
     assert live and whole
-    assert jiwer.cer(for_scoring(whole[0].text), for_scoring(live[0].text)) <= 0.1, (live, whole)
+    # close, not equal: a borderline character tips with the window and the CPU's kernels (达摩院 read as
+    # 达默怨 in the fitted window on an AMD EPYC: 2 of 19 characters)
+    assert jiwer.cer(for_scoring(whole[0].text), for_scoring(live[0].text)) <= 0.15, (live, whole)
     assert all(0 <= t.start_ms <= t.end_ms <= 5547 for h in live for t in h.tokens)
 
 
