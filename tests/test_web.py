@@ -206,6 +206,16 @@ def test_sign_off_locks_the_screen_and_exports_work(site, page):
     page.click("#hotwords li.own button")
     page.wait_for_function("() => !document.querySelector('#hotwords li.own')")
     assert site.api("GET", f"/v1/hearings/{hid}/hotwords", "clerk").json()["hotwords"] == []
+    # 休庭 and 继续开庭, each with its reason, into the record (法释〔2017〕5号)
+    page.once("dialog", lambda d: d.accept("合议庭评议"))
+    page.click("#pause")
+    page.wait_for_function("() => document.getElementById('interruptions').textContent.includes('休庭：合议庭评议')")
+    assert page.inner_text("#pause") == "继续开庭"
+    page.once("dialog", lambda d: d.accept("评议结束"))
+    page.click("#pause")
+    page.wait_for_function("() => document.getElementById('interruptions').textContent.includes('继续开庭：评议结束')")
+    assert [(i["kind"], i["reason"]) for i in site.record(hid)["interruptions"]] == [("paused", "合议庭评议"),
+                                                                                    ("resumed", "评议结束")]
     page.click("#readback")
     shot(page, "clerk-readback")
     page.click("#readback")
