@@ -26,6 +26,7 @@ from typing import Any
 from .model import Correction, CorrectionRequest, Interruption, Record, Role, Signature
 
 GENESIS = "0" * 64
+LINE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change lines
 LINKED = {"split": "new_id", "merge": "other"}  # the second line a split makes or a merge removes
 
 
@@ -54,7 +55,7 @@ def new_line(uid: str) -> dict:
 def apply(lines: dict[str, dict], kind: str, uid: str | None, p: dict) -> None:
     """Apply one entry to the utterance state ``lines`` (id → line dict). Other kinds (hearing
     facts, participants, interruptions, signatures) do not touch lines and are ignored here."""
-    if uid is None or kind not in ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge"):
+    if uid is None or kind not in LINE_KINDS:
         return
     if kind == "relabel" and uid not in lines:  # a diarizer's late word on a line merged away
         return

@@ -18,13 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..asr.text import join_pieces
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow, make_engine, migrate, utcnow
-from .ledger import GENESIS, LINKED, apply, canonical, entry_hash, record_digest, sha256, split_ms
+from .ledger import GENESIS, LINE_KINDS, LINKED, apply, canonical, entry_hash, record_digest, sha256, split_ms
 from .model import Hearing, Participant, Pipeline, Record, Role, Utterance
 from .reading import Conflict, Locked, NotFound, Reading, RecordError, _line
 
 __all__ = ["Conflict", "Locked", "NotFound", "RecordError", "RecordStore"]
-
-LINE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")
 
 
 class RecordStore(Reading):
