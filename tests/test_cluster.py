@@ -35,14 +35,14 @@ def same_utterances(got, want, *, max_cer: float) -> None:
     assert jiwer.cer(*joined) <= max_cer, (g, w)
 
 
-def stream_all(url: str, paths: list, **kw) -> list:
+def stream_all(url: str, paths: list, *, speed: float = 0, **kw) -> list:
     async def main():
-        return await asyncio.gather(*(stream_file(url, p, speed=0, **kw) for p in paths))
+        return await asyncio.gather(*(stream_file(url, p, speed=speed, **kw) for p in paths))
     return asyncio.run(main())
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def deployed(tmp_path_factory):
     """courtscribe deployed from the shipped CPU Serve config: 2 finals replicas (one may die), 1 partials."""
     import ray
 
@@ -56,8 +56,13 @@ def cluster(tmp_path_factory):
             d.pop("autoscaling_config")
             d["num_replicas"] = 2 if d["name"] == "OfflineASR" else 1
     cluster_app.deploy(config)
-    yield f"http://127.0.0.1:{port}"
+    yield {"url": f"http://127.0.0.1:{port}", "config": config}
     ray.shutdown()  # the local cluster this test started goes with it (faster than serve.shutdown's drain)
+
+
+@pytest.fixture(scope="module")
+def cluster(deployed) -> str:
+    return deployed["url"]
 
 
 def replicas(deployment: str) -> list:
@@ -130,6 +135,58 @@ def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, clust
     assert len(replicas("OfflineASR")) == 2  # Serve replaced them
 
 
+def running(deployment: str) -> int:
+    from ray import serve
+
+    status = serve.status().applications[cluster_app.APP_NAME].deployments[deployment]
+    return status.replica_states.get("RUNNING", 0)
+
+
+@pytest.mark.slow
+def test_partials_scale_out_under_load_and_back_without_dropping_a_stream(deployed, server, data_dir):
+    """Autoscaling on ongoing requests, as the shipped config asks for it, with short delays: four
+    streams at once keep more previews in flight than one partials replica's target, Serve adds a
+    second replica while they run, the streams complete unharmed, and it goes once they end."""
+    config, url = deployed["config"], deployed["url"]
+    for d in config["applications"][0]["deployments"]:
+        if d["name"] == "OfflineASR":
+            d["num_replicas"] = 1  # frees the CPU share a second partials replica needs on 2 CPUs
+        if d["name"] == "OnlineASR":
+            d.pop("num_replicas", None)
+            d["autoscaling_config"] = {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 1,
+                                       "metrics_interval_s": 0.5, "look_back_period_s": 2.0,
+                                       "upscale_delay_s": 1.0, "downscale_delay_s": 3.0}
+    cluster_app.deploy(config)
+    clips = (LONG, LONG, LONG, "welcome.wav")  # ~25 s of load: a new replica takes ~10 s to be counted, load and run
+    paths = [data_dir / "zh-smoke" / c for c in clips]
+    unique = sorted(set(clips))
+    alone = dict(zip(unique, stream_all(server.replace("http", "ws") + "/v1/stream",
+                                        [data_dir / "zh-smoke" / c for c in unique])))
+    seen, done = [], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.append(running("OnlineASR"))
+            time.sleep(0.25)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    try:
+        results = stream_all(url.replace("http", "ws") + "/v1/stream", paths, speed=1.0)
+    finally:
+        done.set()
+        thread.join()
+    assert max(seen) == 2, seen  # scaled out while the streams ran
+    for got, clip in zip(results, clips):
+        same_utterances(got, alone[clip], max_cer=0.15)
+        assert not [e for e in got.events if e["type"] == "error"]
+        assert any(e["type"] == "partial" for e in got.events)
+    deadline = time.monotonic() + 60
+    while running("OnlineASR") != 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert running("OnlineASR") == 1  # and back in once idle
+
+
 @pytest.mark.parametrize("variant", ["serve-cpu.yaml", "serve-gpu.yaml"])
 def test_the_shipped_serve_configs_are_valid_and_take_the_command_line(variant):
     from ray.serve.schema import ServeDeploySchema
@@ -144,6 +201,10 @@ def test_the_shipped_serve_configs_are_valid_and_take_the_command_line(variant):
     assert {d.name for d in app.deployments} == {"Gateway", "OfflineASR", "OnlineASR", "SpeakerEmbedding"}
     batched = {d.name: d.user_config for d in app.deployments if isinstance(d.user_config, dict)}
     assert set(batched) == {"OfflineASR", "OnlineASR"} and all(c["max_batch_size"] >= 8 for c in batched.values())
+    scaled = {d["name"]: d["autoscaling_config"] for d in config["applications"][0]["deployments"]
+              if "autoscaling_config" in d}
+    assert set(scaled) == {"OfflineASR", "OnlineASR"}
+    assert all(c["max_replicas"] > c["min_replicas"] and c["upscale_delay_s"] <= 30 for c in scaled.values())
 
 
 def test_the_kuberay_manifest_carries_a_valid_serve_config():
