@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
@@ -45,6 +45,11 @@ class Reading:
     _session: object
 
     def _hearing(self, s: Session, hearing_id: str, *, lock: bool = False) -> HearingRow:
+        if lock and s.get_bind().dialect.name == "sqlite":
+            # SQLite has no row locks: a no-op write first takes the file's write lock, so another
+            # process (a second gateway replica) cannot append to the ledger between this
+            # transaction's read of its head and its append (PostgreSQL: FOR UPDATE below)
+            s.execute(update(HearingRow).where(HearingRow.id == hearing_id).values(id=HearingRow.id))
         q = select(HearingRow).where(HearingRow.id == hearing_id)
         row = s.execute(q.with_for_update() if lock else q).scalar_one_or_none()
         if row is None:
