@@ -5,7 +5,8 @@
 - ``SpeakerEmbedding``: voice embeddings for mixed-channel diarization and enrollment.
 - ``Gateway``: the whole courtscribe app (WebSockets, REST, pages, record store) with the engines
   above behind the same interfaces as in-process. A WebSocket stays on the replica that accepted it,
-  so a stream's state (VAD, utterance audio, speaker turns) lives in one gateway.
+  so a stream's state (VAD, utterance audio, speaker turns) lives in one gateway; with several
+  replicas, a hearing's events and the clerk's changes reach the others through ``Events`` (bus.py).
 
 Each engine deployment gathers calls from every stream of every gateway with ``@serve.batch`` and
 decodes them in one engine call; batch size and wait window come from its ``user_config``, so court
@@ -139,8 +140,8 @@ class SpeakerEmbedding:
 class Gateway:
     """The courtscribe app on a replica; engines are Serve handles (see ``remote.py``)."""
 
-    async def __init__(self, settings: dict | None, offline: Any, online: Any, speaker: Any):
-        self.settings, self.handles = settings or {}, (offline, online, speaker)
+    async def __init__(self, settings: dict | None, offline: Any, online: Any, speaker: Any, events: Any):
+        self.settings, self.handles, self.events = settings or {}, (offline, online, speaker), events
         # what the engines serve, asked once (the app is built on the replica's event loop: await here)
         self.info, self.voice = await offline.describe.remote(), await speaker.describe.remote()
 
@@ -148,6 +149,7 @@ class Gateway:
         from ..models import default_registry
         from ..streaming.app import create_app
         from ..transcribe import Components, load_vad
+        from .bus import link
         from .remote import RemoteEngine, RemoteSpeakerEncoder
 
         offline, online, speaker = self.handles
@@ -160,5 +162,7 @@ class Gateway:
         encoder: Future = Future()
         encoder.set_result(RemoteSpeakerEncoder(speaker, name=voice["name"], dim=voice["dim"]))
         comp = Components(engine, load_vad(s, registry), registry, s, _encoder=encoder)
-        log.info("gateway replica ready", engine=engine.name, model=engine.model_name, speakers=voice["name"])
-        return create_app(s, components=comp)
+        origin = serve.get_replica_context().replica_id.unique_id
+        log.info("gateway replica ready", engine=engine.name, model=engine.model_name, speakers=voice["name"],
+                 gateway=origin)
+        return create_app(s, components=comp, peers=link(self.events, origin))

@@ -159,10 +159,7 @@ def hearing_status(hearing_id: str, request: Request, who: Principal = on_hearin
     """scheduled, open, closed or signed (a signed record is locked), and the audio sources
     connected now (a screen opened mid-hearing fills its channel panel from them)."""
     live = getattr(request.app.state, "live", None)
-    running = live.sources.get(hearing_id, {}) if live is not None else {}
-    return {"status": store(request).status(hearing_id),
-            "sources": sorted(({"channel": s.cfg.channel, "speaker": s.speaker} for s in list(running)),
-                              key=lambda x: x["channel"])}
+    return {"status": store(request).status(hearing_id), "sources": live.connected(hearing_id) if live else []}
 
 
 @router.post("/{hearing_id}/open")

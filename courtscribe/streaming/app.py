@@ -41,6 +41,7 @@ from .funasr_compat import funasr_stream
 from .hub import Hub
 from .jobs import Jobs
 from .live import Live, hearing_events, native_stream
+from .peers import Peers
 from .protocol import StreamError
 from .scheduler import DecodeScheduler
 
@@ -70,7 +71,8 @@ class InsecureBind(RuntimeError):
 
 
 def create_app(settings: Settings | None = None, components: Components | None = None,
-               records: RecordStore | None = None) -> FastAPI:
+               records: RecordStore | None = None, peers: Peers | None = None) -> FastAPI:
+    """The whole server. ``peers``: this is one gateway replica of several (``cluster/``)."""
     settings = settings or get_settings()
     if settings.insecure_no_auth:
         if not guard.is_loopback(settings.host):
@@ -108,9 +110,13 @@ def create_app(settings: Settings | None = None, components: Components | None =
                               lexicon=load_lexicon(settings.lexicon_file), max_segment_ms=int(settings.segment_s * 1000),
                               speaker_encoder=await asyncio.to_thread(comp.speaker_encoder),
                               spool=Spool(settings.spool_dir, app.state.records))
-        flusher = asyncio.create_task(_flush_spool(app.state.live))
+        tasks = [asyncio.create_task(_flush_spool(app.state.live))]
+        if peers is not None:
+            peers.attach(app.state.live)
+            tasks.append(asyncio.create_task(peers.run()))
         yield
-        flusher.cancel()
+        for task in tasks:
+            task.cancel()
         await app.state.jobs.close()
         await scheduler.close()
         app.state.records.close()
@@ -186,7 +192,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
         comp: Components = app.state.components
         live: Live = app.state.live
         return {"status": "ok", "engine": comp.engine.name, "model": comp.engine.model_name, "vad": comp.vad.name,
-                "live_streams": live.scheduler.active_streams, "max_streams": live.scheduler.max_streams}
+                "live_streams": live.scheduler.active_streams, "max_streams": live.scheduler.max_streams,
+                **live.gateway}
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(who: Principal = guard.allow(Action.admin)) -> Response:

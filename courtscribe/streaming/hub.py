@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Callable
 
 QUEUE_SIZE = 1000
 DROPPABLE = ("partial", "level")  # superseded by the next one: what a slow screen loses first
@@ -51,6 +52,8 @@ class Hub:
 
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscriber]] = defaultdict(set)
+        # a gateway replica among several: what is published here goes to the others too (peers.py)
+        self.relay: Callable[[str, dict], None] | None = None
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -72,6 +75,12 @@ class Hub:
         if self._loop is not None and not _on(self._loop):
             self._loop.call_soon_threadsafe(self.publish, hearing_id, event)
             return
+        self.deliver(hearing_id, event)
+        if self.relay is not None:
+            self.relay(hearing_id, event)
+
+    def deliver(self, hearing_id: str, event: dict) -> None:
+        """To this process's subscribers only (an event another gateway published)."""
         for sub in list(self._subs.get(hearing_id, ())):
             sub.offer(event)
 

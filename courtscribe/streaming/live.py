@@ -23,6 +23,7 @@ from ..records.model import Participant, Pipeline, Utterance
 from ..records.spool import Spool, unavailable
 from ..records.store import Locked, RecordStore
 from .hub import Hub, SlowSubscriber
+from .peers import Peers
 from .protocol import (
     MAX_FRAME_BYTES,
     PROTOCOL,
@@ -67,20 +68,43 @@ class Live:
     spool: Spool | None = None  # where finals wait while the record store is away
     sources: dict[str, dict[StreamSession, tuple[str, ...]]] = field(default_factory=dict)  # hearing → its
     # running sources, each with the hotwords its client sent
+    peers: Peers | None = None  # the other gateway replicas, when there are several
 
-    def vocabulary_changed(self, hearing_id: str, vocabulary: list[str]) -> int:
+    def vocabulary_changed(self, hearing_id: str, vocabulary: list[str], *, relay: bool = True) -> int:
         """The hearing's hotwords or participants changed: its running sources decode their next
-        utterances with the new words (the clerk adds the name the engine kept missing)."""
+        utterances with the new words (the clerk adds the name the engine kept missing), here and
+        on the other gateways. Returns how many sources run with them."""
         running = self.sources.get(hearing_id, {})
         for session, own in list(running.items()):
             session.use_hotwords(merge(own, vocabulary, self.lexicon))
-        return len(running)
+        if relay and self.peers is not None:
+            self.peers.command(hearing_id, "vocabulary", words=vocabulary)
+        return len(running) + (len(self.peers.sources(hearing_id)) if relay and self.peers else 0)
 
-    def enrolled(self, hearing_id: str, person: Participant, voice: np.ndarray) -> None:
+    def enrolled(self, hearing_id: str, person: Participant, voice: np.ndarray, *, relay: bool = True) -> None:
         """A voice enrolled during the hearing: its running mixed-channel sources know it at once."""
         for session in list(self.sources.get(hearing_id, {})):
             if session.cfg.speakers is not None:  # a mixed source: its diarizer learns the voice
                 session.cfg.speakers.enroll(person, voice)
+        if relay and self.peers is not None:
+            self.peers.command(hearing_id, "enrolled", person=person, voice=voice)
+
+    def apply(self, hearing_id: str, command: dict) -> None:
+        """Another gateway's command for this hearing's sources here."""
+        if command["command"] == "vocabulary":
+            self.vocabulary_changed(hearing_id, command["words"], relay=False)
+        elif command["command"] == "enrolled":
+            self.enrolled(hearing_id, command["person"], np.asarray(command["voice"], np.float32), relay=False)
+
+    def connected(self, hearing_id: str) -> list[dict]:
+        """The hearing's sources connected now, on this gateway and the others."""
+        here = [{"channel": s.cfg.channel, "speaker": s.speaker} for s in list(self.sources.get(hearing_id, {}))]
+        return sorted(here + (self.peers.sources(hearing_id) if self.peers else []), key=lambda x: x["channel"])
+
+    @property
+    def gateway(self) -> dict:
+        """Which gateway replica a socket reached (court IT's logs, the cluster tests), when there are several."""
+        return {"gateway": self.peers.origin} if self.peers else {}
 
 
 class PcmInput:
@@ -237,7 +261,7 @@ async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> No
                         await _send(ws, {"type": "ready", "protocol": PROTOCOL, "session_id": session.label,
                                          "hearing_id": ctl.hearing_id, "channel": ctl.channel,
                                          "speaker": session.speaker, "sample_rate": ctl.sample_rate,
-                                         "offset_ms": cfg.offset_ms})
+                                         "offset_ms": cfg.offset_ms, **live.gateway})
                     elif isinstance(ctl, Stop):
                         break
                     elif isinstance(ctl, KeepAlive):
@@ -266,7 +290,7 @@ async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> No
 async def hearing_events(ws: WebSocket, live: Live, hearing_id: str) -> None:
     """An accepted subscriber's socket: every event of the hearing until it goes away."""
     await follow(ws, live.hub, hearing_id, lambda event: _send(ws, event),
-                 hello={"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL})
+                 hello={"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL, **live.gateway})
 
 
 async def follow(ws: WebSocket, hub: Hub, hearing_id: str, deliver: Callable[[dict], Awaitable[bool]], *,

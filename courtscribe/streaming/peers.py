@@ -1,0 +1,128 @@
+"""The other gateway processes of one deployment, as this one sees them.
+
+With several gateway replicas (Ray Serve routes each WebSocket and request on its own) a hearing's
+audio sources and its screens may sit in different processes. Over a shared bus each gateway
+- sends every event it publishes, and delivers the other gateways' events to its own screens (a
+  clerk sees every channel, whichever gateway took it);
+- applies the changes that running sources must act on (new hotwords, a voice enrolled) wherever
+  the sources are;
+- knows which sources the others hold (the channel panel, ``/status``) from their ``channel`` events.
+
+Messages are plain dicts. The transport is two coroutines: ``post(origin, messages)`` and
+``poll(origin, cursor) -> (cursor, [(origin, message), …])``, a long poll that answers with the
+other gateways' messages since ``cursor`` (``None``: what is connected now). In a cluster they are
+calls to the ``Events`` deployment (``cluster/bus.py``).
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable
+
+from ..logs import get_logger
+
+log = get_logger(__name__)
+Post = Callable[[str, list[dict]], Awaitable[None]]
+Poll = Callable[[str, Any], Awaitable[tuple[Any, list[tuple[str, dict]]]]]
+RETRY_S = 1.0
+MAX_BATCH = 500
+
+
+class Peers:
+    """This gateway's link to the others: queues what goes out, applies what comes in."""
+
+    def __init__(self, origin: str, post: Post, poll: Poll):
+        self.origin = origin
+        self._post, self._poll = post, poll
+        self._out: list[dict] = []
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.live: Any = None
+        self._sources: dict[str, dict[tuple[str, Any], dict]] = {}  # hearing → (origin, channel) → source
+
+    def attach(self, live: Any) -> None:
+        """Join ``live`` (on the server's event loop): its hub's events go out, the others' come in."""
+        self.live, live.peers, live.hub.relay = live, self, self.event
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+
+    def event(self, hearing_id: str, event: dict) -> None:
+        self._push({"hearing": hearing_id, "event": event})
+
+    def command(self, hearing_id: str, name: str, **payload: Any) -> None:
+        """Something every gateway with sources of the hearing must do (``Live.apply``)."""
+        self._push({"hearing": hearing_id, "command": name, **payload})
+
+    def sources(self, hearing_id: str) -> list[dict]:
+        """The hearing's sources connected to other gateways: ``{"channel", "speaker"}`` each."""
+        return list(self._sources.get(hearing_id, {}).values())
+
+    def _push(self, message: dict) -> None:
+        if self._loop is None:
+            return  # not attached yet: nothing runs that could need it
+        try:
+            here = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            here = False
+        if not here:  # a REST endpoint's worker thread
+            self._loop.call_soon_threadsafe(self._push, message)
+            return
+        self._out.append(message)
+        self._wake.set()
+
+    def receive(self, origin: str, message: dict) -> None:
+        if message.get("reset"):  # a snapshot follows (this gateway is new, or the bus restarted)
+            self._sources.clear()
+            return
+        hearing_id = message["hearing"]
+        if "event" in message:
+            event = message["event"]
+            if event.get("type") == "channel":
+                self._track(origin, hearing_id, event)
+            self.live.hub.deliver(hearing_id, event)
+        elif "command" in message:
+            self.live.apply(hearing_id, message)
+
+    def _track(self, origin: str, hearing_id: str, event: dict) -> None:
+        held = self._sources.setdefault(hearing_id, {})
+        key = (origin, event.get("channel"))
+        if event.get("connected"):
+            held[key] = {"channel": event.get("channel"), "speaker": event.get("speaker")}
+        else:
+            held.pop(key, None)
+            if not held:
+                del self._sources[hearing_id]
+
+    async def run(self) -> None:
+        """Send and receive until cancelled; a bus that is away is retried, the hearing goes on."""
+        await asyncio.gather(self._sending(), self._receiving())
+
+    async def _sending(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._out:
+                batch, self._out = self._out[:MAX_BATCH], self._out[MAX_BATCH:]
+                try:
+                    await self._post(self.origin, batch)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - the bus restarts; local screens are unaffected
+                    log.warning("event bus unreachable: events for other gateways dropped", error=repr(err),
+                                events=len(batch))
+                    await asyncio.sleep(RETRY_S)
+
+    async def _receiving(self) -> None:
+        cursor: Any = None
+        while True:
+            try:
+                cursor, messages = await self._poll(self.origin, cursor)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001
+                log.warning("event bus unreachable: retrying", error=repr(err))
+                await asyncio.sleep(RETRY_S)
+                continue
+            for origin, message in messages:
+                try:
+                    self.receive(origin, message)
+                except Exception as err:  # noqa: BLE001 - one odd message must not stop the feed
+                    log.error("message from another gateway not applied", error=repr(err), origin=origin)

@@ -1,0 +1,124 @@
+"""The gateways' event bus (cluster/bus.py Board) and a gateway's side of it (streaming/peers.py),
+without Ray: two gateways' Live objects joined by one Board in memory."""
+import asyncio
+
+import numpy as np
+
+from courtscribe.cluster.bus import Board
+from courtscribe.records.model import Participant, Role
+from courtscribe.streaming.hub import Hub
+from courtscribe.streaming.peers import Peers
+
+
+def channel(hid, ch, connected, speaker="审判长"):
+    return {"hearing": hid, "event": {"type": "channel", "hearing_id": hid, "channel": ch, "speaker": speaker,
+                                      "connected": connected}}
+
+
+def test_a_gateway_gets_the_others_messages_in_order_and_never_its_own():
+    b = Board()
+    first, _ = b.since("A", None, 0.0)
+    b.post("A", [{"hearing": "h", "event": {"type": "final", "n": 1}}], 0.1)
+    b.post("B", [{"hearing": "h", "event": {"type": "final", "n": 2}}], 0.2)
+    b.post("A", [{"hearing": "h", "event": {"type": "final", "n": 3}}], 0.3)
+    cursor, got = b.since("B", first, 0.4)
+    assert [(o, m["event"]["n"]) for o, m in got] == [("A", 1), ("A", 3)]
+    assert b.since("B", cursor, 0.5)[1] == []
+
+
+def test_a_late_gateway_learns_the_sources_connected_now():
+    b = Board()
+    b.post("A", [channel("h", 0, True), channel("h", 1, True), channel("h", 1, False)], 0.0)
+    _, got = b.since("C", None, 1.0)
+    assert got[0] == ("", {"reset": True})
+    assert [(o, m["event"]["channel"]) for o, m in got[1:]] == [("A", 0)]
+
+
+def test_a_gateway_that_fell_behind_the_log_or_a_restarted_bus_resyncs():
+    b = Board(size=3)
+    cursor, _ = b.since("B", None, 0.0)
+    b.post("A", [channel("h", 0, True)] + [{"hearing": "h", "event": {"type": "partial"}}] * 5, 0.1)
+    _, got = b.since("B", cursor, 0.2)
+    assert got[0][1] == {"reset": True} and got[1][1]["event"]["type"] == "channel"
+    _, got = Board().since("B", cursor, 0.3)  # another epoch: the bus restarted
+    assert got == [("", {"reset": True})]
+
+
+def test_a_silent_gateway_is_taken_for_dead_and_its_sources_announced_gone():
+    b = Board(dead_after_s=15)
+    cursor, _ = b.since("B", None, 0.0)
+    b.post("A", [channel("h", 2, True)], 0.0)
+    cursor, got = b.since("B", cursor, 1.0)
+    assert got[0][1]["event"]["connected"] is True
+    cursor, got = b.since("B", cursor, 20.0)  # A has not polled or posted for 20 s
+    assert [(o, m["event"]["channel"], m["event"]["connected"]) for o, m in got] == [("A", 2, False)]
+    assert b.connected == {}
+
+
+class FakeSession:
+    """What Live reads of a running source (the real one needs an engine; these tests are about routing)."""
+
+    def __init__(self, channel, speaker):
+        self.cfg = type("Cfg", (), {"channel": channel, "speakers": None})()
+        self.speaker, self.hotwords = speaker, None
+
+    def use_hotwords(self, words):
+        self.hotwords = words
+
+
+def two_gateways():
+    """Two Live objects (as two gateway replicas have) whose Peers talk through one Board."""
+    from courtscribe.streaming.live import Live
+
+    board = Board()
+
+    async def post(origin, messages):
+        board.post(origin, messages, asyncio.get_running_loop().time())
+
+    async def poll(origin, cursor):
+        await asyncio.sleep(0.01)
+        return board.since(origin, cursor, asyncio.get_running_loop().time())
+
+    lives = []
+    for name in ("A", "B"):
+        live = Live(engine=None, vad=None, scheduler=None, hub=Hub(), lexicon=("本院",))
+        Peers(name, post, poll).attach(live)
+        lives.append(live)
+    return lives
+
+
+async def settle():
+    await asyncio.sleep(0.15)
+
+
+def test_events_cross_gateways_and_commands_reach_the_sources_where_they_run():
+    async def main():
+        a, b = two_gateways()
+        runs = [asyncio.create_task(x.peers.run()) for x in (a, b)]
+        await settle()  # both have joined the bus
+        screen = b.hub.subscribe("h")  # the clerk's screen reached gateway B
+        source = FakeSession(0, "审判长")  # the judge's microphone reached gateway A
+        room = FakeSession(1, None)  # and a mixed-channel room microphone, with its diarizer
+        enrolled = []
+        room.cfg.speakers = type("Speakers", (), {"enroll": lambda self, p, v: enrolled.append((p.name, v))})()
+        a.sources["h"] = {source: ("张三",), room: ()}
+        a.hub.publish("h", {"type": "channel", "hearing_id": "h", "channel": 0, "speaker": "审判长", "connected": True})
+        a.hub.publish("h", {"type": "final", "hearing_id": "h", "utterance": {"text": "现在开庭"}})
+        await settle()
+        got = [screen.queue.get_nowait() for _ in range(screen.queue.qsize())]
+        assert [e["type"] for e in got] == ["channel", "final"]
+        assert b.connected("h") == [{"channel": 0, "speaker": "审判长"}]  # /status on B lists A's source
+        # the clerk, on B, adds a name: the source on A decodes with it from its next utterance
+        assert b.vocabulary_changed("h", ["李四"]) == 1  # B knows A's announced source
+        voice = np.ones(4, np.float32)
+        b.enrolled("h", Participant(name="王法官", role=Role.presiding_judge), voice)
+        await settle()
+        assert source.hotwords == ("张三", "李四", "本院") and room.hotwords == ("李四", "本院")
+        assert [(n, v.dtype, v.tolist()) for n, v in enrolled] == [("王法官", np.float32, [1.0] * 4)]
+        a.hub.publish("h", {"type": "channel", "hearing_id": "h", "channel": 0, "speaker": "审判长",
+                            "connected": False})
+        await settle()
+        assert b.connected("h") == []
+        for r in runs:
+            r.cancel()
+    asyncio.run(main())
