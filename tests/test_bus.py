@@ -79,10 +79,13 @@ def two_gateways():
         await asyncio.sleep(0.01)
         return board.since(origin, cursor, asyncio.get_running_loop().time())
 
+    async def fetch(job_id):
+        return board.job(job_id)
+
     lives = []
     for name in ("A", "B"):
         live = Live(engine=None, vad=None, scheduler=None, hub=Hub(), lexicon=("本院",))
-        Peers(name, post, poll).attach(live)
+        Peers(name, post, poll, fetch).attach(live)
         lives.append(live)
     return lives
 
@@ -119,6 +122,74 @@ def test_events_cross_gateways_and_commands_reach_the_sources_where_they_run():
                             "connected": False})
         await settle()
         assert b.connected("h") == []
+        for r in runs:
+            r.cancel()
+    asyncio.run(main())
+
+
+def a_record(title: str):
+    from courtscribe.records.model import Hearing, Pipeline, Record, Source
+
+    return Record(hearing=Hearing(id="file-1", title=title), source=Source(duration_ms=5000, sample_rate=16000, channels=1),
+                  pipeline=Pipeline(engine="whisper", model="whisper-base", vad="fsmn", diarizer="channel"))
+
+
+def test_the_board_keeps_a_finished_jobs_record_aside_and_fails_the_jobs_of_a_dead_gateway():
+    b = Board(dead_after_s=15)
+    cursor, _ = b.since("B", None, 0.0)
+    view = {"id": "job-1", "status": "running", "stage": "decoding", "progress": 0.5, "error": None}
+    b.post("A", [{"job": view, "owner": "tok", "record": None},
+                 {"job": {**view, "id": "job-2", "status": "done"}, "owner": "tok", "record": {"big": 1}}], 0.0)
+    cursor, got = b.since("B", cursor, 1.0)
+    assert [m["job"]["id"] for _, m in got] == ["job-1", "job-2"] and all("record" not in m for _, m in got)
+    assert b.job("job-2")["record"] == {"big": 1}
+    _, late = b.since("C", None, 2.0)  # a replica that starts now still learns of both jobs
+    assert sorted(m["job"]["id"] for _, m in late if "job" in m) == ["job-1", "job-2"]
+    _, got = b.since("B", cursor, 30.0)  # A went silent: its running job failed, the finished one kept
+    assert [(m["job"]["id"], m["job"]["status"]) for _, m in got] == [("job-1", "failed")]
+
+
+def test_a_job_is_polled_fetched_and_cancelled_through_any_gateway():
+    import time
+
+    from courtscribe.streaming.jobs import Jobs, JobStatus
+
+    async def main():
+        a, b = two_gateways()
+        jobs = {x: Jobs() for x in ("A", "B")}
+        for live, name in ((a, "A"), (b, "B")):
+            live.peers.attach(live, jobs[name])
+        runs = [asyncio.create_task(x.peers.run()) for x in (a, b)]
+        await settle()
+
+        def quick(progress):
+            progress("decoding", 0.5)
+            return a_record("一号录音")
+
+        def slow(progress):
+            for k in range(100):
+                progress("decoding", k / 100)
+                time.sleep(0.05)
+            return a_record("二号录音")
+
+        done = jobs["A"].submit(quick, filename="1.wav", audio_s=5.0, owner="tok")
+        await asyncio.sleep(0.3)
+        await settle()
+        seen = jobs["B"].get(done.id)  # B answers the poll of a job A ran
+        assert seen.status is JobStatus.DONE and seen.owner == "tok" and seen.view()["utterances"] == 0
+        assert (await jobs["B"].record(seen)).hearing.title == "一号录音"
+        running = jobs["A"].submit(slow, filename="2.wav", audio_s=60.0, owner="tok")
+        await asyncio.sleep(0.5)
+        await settle()
+        assert jobs["B"].get(running.id).status is JobStatus.RUNNING
+        assert {j.id for j in jobs["B"].all()} == {done.id, running.id}
+        jobs["B"].cancel(running.id)  # the clerk cancels through B: A stops it at its next window
+        for _ in range(40):
+            await asyncio.sleep(0.1)
+            if jobs["B"].get(running.id).status is JobStatus.CANCELLED:
+                break
+        assert running.status is JobStatus.CANCELLED and jobs["B"].get(running.id).status is JobStatus.CANCELLED
+        await jobs["A"].close()
         for r in runs:
             r.cancel()
     asyncio.run(main())

@@ -291,3 +291,27 @@ def test_the_kuberay_manifest_carries_a_valid_serve_config():
     schema = ServeDeploySchema.model_validate(yaml.safe_load(manifest["spec"]["serveConfigV2"]))
     assert schema.applications[0].import_path == "courtscribe.cluster.app:build"
     assert manifest["spec"]["rayClusterConfig"]["rayVersion"] == __import__("ray").__version__
+
+
+@pytest.mark.slow
+def test_a_file_job_is_answered_by_every_gateway_replica(cluster, data_dir):
+    """A job runs on the replica that took the upload; its polls, listing and result are answered
+    by whichever replica Serve picks (half of them would be 404 without the bus)."""
+    gateways = {httpx.get(f"{cluster}/healthz").json()["gateway"] for _ in range(16)}
+    assert len(gateways) == 2  # requests do reach both replicas
+    with open(data_dir / "zh-smoke" / "welcome.wav", "rb") as f:
+        r = httpx.post(f"{cluster}/v1/jobs", files={"file": ("welcome.wav", f, "audio/wav")}, timeout=60)
+    assert r.status_code == 202, r.text
+    job_id, polls = r.json()["id"], []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        polls.append(httpx.get(f"{cluster}/v1/jobs/{job_id}"))
+        if polls[-1].status_code == 200 and polls[-1].json()["status"] == "done":
+            break
+        time.sleep(0.2)
+    assert [p.status_code for p in polls] == [200] * len(polls) and polls[-1].json()["status"] == "done"
+    results = [httpx.get(f"{cluster}/v1/jobs/{job_id}/result") for _ in range(6)]
+    assert [x.status_code for x in results] == [200] * 6
+    texts = {"".join(u["text"] for u in x.json()["utterances"]) for x in results}
+    assert len(texts) == 1 and texts.pop()  # the same record from either replica, with words
+    assert all(job_id in [j["id"] for j in httpx.get(f"{cluster}/v1/jobs").json()["data"]] for _ in range(4))

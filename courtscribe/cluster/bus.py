@@ -1,17 +1,19 @@
 """The gateways' shared event bus: one small ``Events`` replica that every gateway posts to and
 long-polls (``streaming/peers.py`` is the gateway's side).
 
-It keeps the last ``size`` messages in order, and which sources each gateway holds (from its
-``channel`` events), so a gateway that starts late, or finds the bus restarted, learns what is
-connected now. A gateway that stops polling is taken for dead: its sources are announced gone.
-Messages are tiny (events, hotwords, a voice print); the bus holds no court data beyond them.
+It keeps the last ``size`` messages in order, which sources each gateway holds (from its
+``channel`` events) and the last word on each file job, so a gateway that starts late, or finds
+the bus restarted, learns what is connected and running now. A gateway that stops polling is taken
+for dead: its sources are announced gone and its unfinished jobs failed. Messages are small
+(events, hotwords, a voice print, job progress); a finished job's record stays here, out of the
+log, until a gateway asks for it.
 """
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from itertools import islice
 from typing import Any
 
@@ -20,6 +22,7 @@ from ray import serve
 Cursor = tuple[str, int]  # (the board's epoch, the last sequence number seen)
 DEAD_AFTER_S = 15.0  # gateways poll every second or so
 POLL_WAIT_S = 1.0
+KEEP_JOBS = 200
 
 
 class Board:
@@ -29,6 +32,7 @@ class Board:
         self.epoch, self.seq, self.dead_after_s = uuid.uuid4().hex, 0, dead_after_s
         self.log: deque[tuple[int, str, dict]] = deque(maxlen=size)
         self.connected: dict[str, dict[tuple[str, Any], dict]] = {}  # origin → (hearing, channel) → message
+        self.jobs: OrderedDict[str, tuple[str, dict]] = OrderedDict()  # job id → (origin, its last message)
         self.seen: dict[str, float] = {}
 
     def post(self, origin: str, messages: list[dict], now: float) -> None:
@@ -38,6 +42,12 @@ class Board:
         self.expire(now)
 
     def _append(self, origin: str, message: dict) -> None:
+        if "job" in message:  # the record (if any) waits here for ``job``; the log carries the rest
+            self.jobs[message["job"]["id"]] = (origin, message)
+            self.jobs.move_to_end(message["job"]["id"])
+            while len(self.jobs) > KEEP_JOBS:
+                self.jobs.popitem(last=False)
+            message = {k: v for k, v in message.items() if k != "record"}
         self.seq += 1
         self.log.append((self.seq, origin, message))
         event = message.get("event") or {}
@@ -56,6 +66,7 @@ class Board:
         first = self.log[0][0] if self.log else self.seq + 1
         if cursor is None or cursor[0] != self.epoch or cursor[1] + 1 < first:
             snapshot = [(o, m) for o, held in self.connected.items() if o != origin for m in held.values()]
+            snapshot += [(o, {k: v for k, v in m.items() if k != "record"}) for o, m in self.jobs.values() if o != origin]
             return (self.epoch, self.seq), [("", {"reset": True})] + snapshot
         start = max(cursor[1] + 1 - first, 0)
         return (self.epoch, self.seq), [(o, m) for _, o, m in islice(self.log, start, None) if o != origin]
@@ -67,6 +78,16 @@ class Board:
                 del self.seen[origin]
                 for (hearing_id, _), message in list(self.connected.pop(origin, {}).items()):
                     self._append(origin, {"hearing": hearing_id, "event": {**message["event"], "connected": False}})
+                for owner, message in list(self.jobs.values()):
+                    if owner == origin and message["job"]["status"] in ("queued", "running"):
+                        self._append(origin, {**message, "job": {
+                            **message["job"], "status": "failed", "stage": "failed",
+                            "error": "the gateway replica running it stopped; submit the recording again"}})
+
+    def job(self, job_id: str) -> dict | None:
+        """A job's last message, with its record when it is done."""
+        got = self.jobs.get(job_id)
+        return got[1] if got else None
 
 
 @serve.deployment(name="Events", num_replicas=1, max_ongoing_requests=4096, ray_actor_options={"num_cpus": 0})
@@ -95,6 +116,10 @@ class Events:
         return self.board.since(origin, got[0], time.monotonic())
 
 
+    async def job(self, job_id: str) -> dict | None:
+        return self.board.job(job_id)
+
+
 def link(handle: Any, origin: str):
     """``Peers`` for a gateway replica, over the ``Events`` deployment's handle."""
     from ..streaming.peers import Peers
@@ -105,4 +130,7 @@ def link(handle: Any, origin: str):
     async def poll(who: str, cursor: Cursor | None):
         return await handle.poll.remote(who, cursor)
 
-    return Peers(origin, post, poll)
+    async def fetch(job_id: str) -> dict | None:
+        return await handle.job.remote(job_id)
+
+    return Peers(origin, post, poll, fetch)

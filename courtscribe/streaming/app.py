@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
                               spool=Spool(settings.spool_dir, app.state.records))
         tasks = [asyncio.create_task(_flush_spool(app.state.live))]
         if peers is not None:
-            peers.attach(app.state.live)
+            peers.attach(app.state.live, app.state.jobs)
             tasks.append(asyncio.create_task(peers.run()))
         yield
         for task in tasks:

@@ -22,7 +22,7 @@ from ..audio import Audio, AudioError, decode
 from ..records import archive, formats
 from ..records.model import HEARING_ID, Record
 from ..transcribe import transcribe_audio
-from .jobs import Job, JobStatus, QueueFull
+from .jobs import Job, JobStatus, Mirrored, QueueFull
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 ResultFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "record", "txt", "docx"]
@@ -146,11 +146,11 @@ async def create_job(request: Request, file: UploadFile = File(...), language: s
     return JSONResponse(job.view(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
-def _mine(job: Job, who: Principal) -> bool:
+def _mine(job: Job | Mirrored, who: Principal) -> bool:
     return who.role is AccessRole.admin or job.owner == who.token_id
 
 
-def _job(request: Request, job_id: str, who: Principal) -> Job:
+def _job(request: Request, job_id: str, who: Principal) -> Job | Mirrored:
     job = request.app.state.jobs.get(job_id)
     if job is None or not _mine(job, who):
         raise HTTPException(404, detail={"code": "no_such_job", "message": f"no job {job_id!r} (finished jobs are "
@@ -172,10 +172,11 @@ async def get_job(request: Request, job_id: str, who: Principal = allow(Action.t
 async def job_result(request: Request, job_id: str, format: ResultFormat = Query("record"),
                      who: Principal = allow(Action.transcribe)) -> Response:
     job = _job(request, job_id, who)
-    if job.status is not JobStatus.DONE or job.record is None:
+    record = await request.app.state.jobs.record(job) if job.status is JobStatus.DONE else None
+    if record is None:
         raise HTTPException(409, detail={"code": f"job_{job.status.value}", "message": job.error or
                                          f"job {job_id} is {job.status.value} ({job.stage}, {job.progress:.0%})"})
-    return respond(job.record, format)
+    return respond(record, format)
 
 
 @router.delete("/v1/jobs/{job_id}")

@@ -5,6 +5,10 @@ answers at once with a job id; ``GET /v1/jobs/{id}`` reports the stage and a fra
 Jobs run one at a time, behind live streams (their engine work goes through the decode
 scheduler's file tier). The queue is bounded: past it, a new job is refused with "busy".
 Finished jobs are kept in memory (the last ``keep``) until the record store takes them over.
+
+With several gateway replicas a job runs where it was submitted, and is announced to the others
+(``peers.py``): any replica answers its polls and lists it, passes a cancel on to the owner, and
+fetches its record from the bus when asked for the result.
 """
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ import itertools
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from ..logs import get_logger
 from ..records.model import Record
@@ -72,13 +77,69 @@ def _iso(t: dt.datetime | None) -> str | None:
     return t.isoformat() if t else None
 
 
+@dataclass
+class Mirrored:
+    """A job another gateway replica runs, as that replica last announced it."""
+
+    id: str
+    owner: str
+    snapshot: dict
+
+    @property
+    def status(self) -> JobStatus:
+        return JobStatus(self.snapshot["status"])
+
+    @property
+    def stage(self) -> str:
+        return self.snapshot["stage"]
+
+    @property
+    def progress(self) -> float:
+        return self.snapshot["progress"]
+
+    @property
+    def error(self) -> str | None:
+        return self.snapshot["error"]
+
+    def view(self) -> dict:
+        return self.snapshot
+
+
+ANNOUNCE_EVERY_S = 0.5  # progress reaches the other replicas at most this often
+
+
 class Jobs:
     def __init__(self, *, queue: int = 16, keep: int = 100):
         self.queue_limit, self.keep = queue, keep
         self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._mirrored: OrderedDict[str, Mirrored] = OrderedDict()
         self._pending: asyncio.Queue[Job] = asyncio.Queue()
         self._seq = itertools.count(1)
         self._worker: asyncio.Task | None = None
+        # set by ``Peers.attach`` on a gateway replica among several
+        self.announce: Callable[[dict], None] | None = None
+        self.ask_cancel: Callable[[str], None] | None = None
+        self.fetch: Callable[[str], Awaitable[dict | None]] | None = None
+
+    def _announce(self, job: Job, *, done: bool = False) -> None:
+        if self.announce is not None:
+            self.announce({"job": job.view(), "owner": job.owner,
+                           "record": job.record.model_dump(mode="json") if done and job.record else None})
+
+    def mirror(self, message: dict) -> None:
+        """Another replica's job changed."""
+        view = message["job"]
+        self._mirrored[view["id"]] = Mirrored(view["id"], message["owner"], view)
+        self._mirrored.move_to_end(view["id"])
+        while len(self._mirrored) > self.keep:
+            self._mirrored.popitem(last=False)
+
+    async def record(self, job: Job | Mirrored) -> Record | None:
+        """A finished job's record, wherever the job ran."""
+        if isinstance(job, Job):
+            return job.record
+        got = await self.fetch(job.id) if self.fetch else None
+        return Record.model_validate(got["record"]) if got and got.get("record") else None
 
     def submit(self, run: Callable[[Callable[[str, float], None]], Record], *, filename: str | None,
                audio_s: float, owner: str = "-") -> Job:
@@ -87,20 +148,26 @@ class Jobs:
         job = Job(id=f"job-{next(self._seq):05d}-{secrets.token_hex(4)}", filename=filename, audio_s=audio_s, run=run,
                   owner=owner)
         self._jobs[job.id] = job
+        self._announce(job)
         self._pending.put_nowait(job)
         if self._worker is None:
             self._worker = asyncio.create_task(self._work(), name="transcription-jobs")
         self._forget_old()
         return job
 
-    def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
+    def get(self, job_id: str) -> Job | Mirrored | None:
+        return self._jobs.get(job_id) or self._mirrored.get(job_id)
 
-    def all(self) -> list[Job]:
-        return list(self._jobs.values())
+    def all(self) -> list[Job | Mirrored]:
+        return list(self._jobs.values()) + [m for m in self._mirrored.values() if m.id not in self._jobs]
 
-    def cancel(self, job_id: str) -> Job | None:
-        job = self._jobs.get(job_id)
+    def cancel(self, job_id: str) -> Job | Mirrored | None:
+        """Cancel here, or ask the replica running it (its next announcement says cancelled)."""
+        job = self.get(job_id)
+        if isinstance(job, Mirrored):
+            if job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and self.ask_cancel is not None:
+                self.ask_cancel(job_id)
+            return job
         if job and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
             job.cancel_requested = True
             if job.status is JobStatus.QUEUED:
@@ -118,12 +185,18 @@ class Jobs:
             if job.status is not JobStatus.QUEUED:
                 continue
             job.status, job.stage, job.started_at = JobStatus.RUNNING, "starting", dt.datetime.now(dt.timezone.utc)
+            self._announce(job)
             started = time.perf_counter()
+            said = [started]
 
             def progress(stage: str, fraction: float, job: Job = job) -> None:
                 if job.cancel_requested:
                     raise JobCancelled()
+                changed = stage != job.stage
                 job.stage, job.progress = stage, min(1.0, fraction)
+                if changed or time.perf_counter() - said[0] >= ANNOUNCE_EVERY_S:
+                    said[0] = time.perf_counter()
+                    self._announce(job)
 
             try:
                 job.record = await asyncio.to_thread(job.run, progress)
@@ -139,9 +212,9 @@ class Jobs:
                 log.info("transcription job done", job=job.id, audio_s=round(job.audio_s, 1),
                          seconds=round(time.perf_counter() - started, 1))
 
-    @staticmethod
-    def _finish(job: Job, status: JobStatus) -> None:
+    def _finish(self, job: Job, status: JobStatus) -> None:
         job.status, job.stage, job.finished_at = status, status.value, dt.datetime.now(dt.timezone.utc)
+        self._announce(job, done=True)
 
     def _forget_old(self) -> None:
         finished = [j for j in self._jobs.values() if j.status not in (JobStatus.QUEUED, JobStatus.RUNNING)]

@@ -6,12 +6,13 @@ audio sources and its screens may sit in different processes. Over a shared bus 
   clerk sees every channel, whichever gateway took it);
 - applies the changes that running sources must act on (new hotwords, a voice enrolled) wherever
   the sources are;
-- knows which sources the others hold (the channel panel, ``/status``) from their ``channel`` events.
+- knows which sources the others hold (the channel panel, ``/status``) from their ``channel`` events;
+- announces its file jobs, so any replica answers a job's polls (``jobs.py``).
 
-Messages are plain dicts. The transport is two coroutines: ``post(origin, messages)`` and
+Messages are plain dicts. The transport is three coroutines: ``post(origin, messages)``,
 ``poll(origin, cursor) -> (cursor, [(origin, message), …])``, a long poll that answers with the
-other gateways' messages since ``cursor`` (``None``: what is connected now). In a cluster they are
-calls to the ``Events`` deployment (``cluster/bus.py``).
+other gateways' messages since ``cursor`` (``None``: what is connected now), and ``fetch(job_id)``,
+a finished job's record. In a cluster they are calls to the ``Events`` deployment (``cluster/bus.py``).
 """
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ import asyncio
 from typing import Any, Awaitable, Callable
 
 from ..logs import get_logger
+from .jobs import Job, Jobs
 
 log = get_logger(__name__)
 Post = Callable[[str, list[dict]], Awaitable[None]]
 Poll = Callable[[str, Any], Awaitable[tuple[Any, list[tuple[str, dict]]]]]
+Fetch = Callable[[str], Awaitable[dict | None]]
 RETRY_S = 1.0
 MAX_BATCH = 500
 
@@ -30,19 +33,24 @@ MAX_BATCH = 500
 class Peers:
     """This gateway's link to the others: queues what goes out, applies what comes in."""
 
-    def __init__(self, origin: str, post: Post, poll: Poll):
+    def __init__(self, origin: str, post: Post, poll: Poll, fetch: Fetch | None = None):
         self.origin = origin
-        self._post, self._poll = post, poll
+        self._post, self._poll, self._fetch = post, poll, fetch
         self._out: list[dict] = []
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.live: Any = None
+        self.jobs: Jobs | None = None
         self._sources: dict[str, dict[tuple[str, Any], dict]] = {}  # hearing → (origin, channel) → source
 
-    def attach(self, live: Any) -> None:
-        """Join ``live`` (on the server's event loop): its hub's events go out, the others' come in."""
+    def attach(self, live: Any, jobs: Jobs | None = None) -> None:
+        """Join ``live`` (on the server's event loop): its hub's events go out, the others' come in;
+        so do ``jobs``' announcements."""
         self.live, live.peers, live.hub.relay = live, self, self.event
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        if jobs is not None:
+            self.jobs, jobs.announce, jobs.fetch = jobs, self._push, self._fetch
+            jobs.ask_cancel = lambda job_id: self._push({"command": "cancel_job", "id": job_id})
 
     def event(self, hearing_id: str, event: dict) -> None:
         self._push({"hearing": hearing_id, "event": event})
@@ -72,6 +80,10 @@ class Peers:
         if message.get("reset"):  # a snapshot follows (this gateway is new, or the bus restarted)
             self._sources.clear()
             return
+        if "job" in message or message.get("command") == "cancel_job":
+            if self.jobs is not None:
+                self._job(message)
+            return
         hearing_id = message["hearing"]
         if "event" in message:
             event = message["event"]
@@ -80,6 +92,12 @@ class Peers:
             self.live.hub.deliver(hearing_id, event)
         elif "command" in message:
             self.live.apply(hearing_id, message)
+
+    def _job(self, message: dict) -> None:
+        if "job" in message:
+            self.jobs.mirror(message)
+        elif isinstance(self.jobs.get(message["id"]), Job):  # only the replica running it cancels it
+            self.jobs.cancel(message["id"])
 
     def _track(self, origin: str, hearing_id: str, event: dict) -> None:
         held = self._sources.setdefault(hearing_id, {})
