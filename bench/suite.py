@@ -73,13 +73,13 @@ def latency_row(system: str, runs: list[list], ref: dict[str, str], clips: list[
             "cer_worst": max(cers)}
 
 
-def latency_at(system: str, url: str, n: int, ref: dict, pid_of) -> dict:
+def latency_at(system: str, url: str, n: int, ref: dict, pids_of) -> dict:
     """N clients in real time, each the playlist (twice at N=1, for enough finals); memory per stream."""
     clips = list(PLAYLIST) * (2 if n == 1 else 1)
     clients(url, 1, ["welcome.wav"], speed=0)  # warm
-    base = rss_mb(pid_of())
+    base = sum(map(rss_mb, pids_of()))  # Ray: every gateway replica
     row = latency_row(system, clients(url, n, clips, speed=1.0), ref, clips)
-    row["rss_per_stream_mb"] = (rss_mb(pid_of()) - base) / n
+    row["rss_per_stream_mb"] = (sum(map(rss_mb, pids_of())) - base) / n
     return row
 
 
@@ -186,7 +186,7 @@ def main() -> None:
     for n in counts:
         proc, url = start_server(max_streams=max(n, 1))
         try:
-            latency.append(latency_at("in-process", url, n, ref, lambda: proc.pid))
+            latency.append(latency_at("in-process", url, n, ref, lambda: [proc.pid]))
         finally:
             proc.terminate()
             proc.wait(30)
@@ -220,13 +220,13 @@ def main() -> None:
     port = free_port()
     config = ray_cluster(port, Path(tempfile.mkdtemp(prefix="courtscribe-suite-")))
     url = f"http://127.0.0.1:{port}"
-    gateway = lambda: int(subprocess.run(["pgrep", "-f", "ServeReplica:courtscribe:Gateway"], capture_output=True,  # noqa: E731
-                                         text=True).stdout.split()[0])
+    gateways = lambda: [int(p) for p in subprocess.run(["pgrep", "-f", "ServeReplica:courtscribe:Gateway"],  # noqa: E731
+                                                       capture_output=True, text=True).stdout.split()]
     offline = serve.get_deployment_handle("OfflineASR", app_name=cluster_app.APP_NAME)
     stats = lambda reset=False: offline.batch_stats.remote(reset).result()  # noqa: E731
     try:
         for n in counts:
-            latency.append(latency_at("ray serve", url, n, ref, gateway))
+            latency.append(latency_at("ray serve", url, n, ref, gateways))
         for size, name in ((8, "ray serve, @serve.batch 8"), (1, "ray serve, unbatched")):
             set_batch(config, size)
             tput.append(throughput(name, url, n_tp, ref, stats))

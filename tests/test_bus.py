@@ -193,3 +193,44 @@ def test_a_job_is_polled_fetched_and_cancelled_through_any_gateway():
         for r in runs:
             r.cancel()
     asyncio.run(main())
+
+
+def test_seat_audio_goes_only_to_gateways_holding_the_hearings_sources():
+    b = Board()
+    cursors = {g: b.since(g, None, 0.0)[0] for g in ("B", "C")}
+    b.post("B", [channel("h", 1, True)], 0.1)
+    b.post("A", [{"hearing": "h", "room": 0, "at": 0, "pcm": b"\0\0" * 4}], 0.2)
+    got = {g: [m for _, m in b.since(g, cursors[g], 0.3)[1]] for g in ("B", "C")}
+    assert [m.get("room") for m in got["B"]] == [0]  # B holds channel 1 of the hearing
+    assert not [m for m in got["C"] if "room" in m]  # C holds none of it
+
+
+def test_a_neighbours_bleed_is_recognised_when_the_seats_reached_different_gateways(data_dir):
+    """The judge's seat mic reached gateway A, the agent's gateway B: B still finds the judge's
+    sentence leaking into the agent's mic, from the judge's audio that A shared."""
+    from courtscribe.audio import decode
+
+    judge = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)[:16_000 * 3]
+    bleed = np.concatenate([np.zeros(48, np.float32), judge[:-48]]) * 10 ** (-12 / 20)
+
+    async def main():
+        a, b = two_gateways()
+        runs = [asyncio.create_task(x.peers.run()) for x in (a, b)]
+        await settle()
+        for live, ch in ((a, 0), (b, 1)):
+            live.room("h")
+            live.hub.publish("h", {"type": "channel", "hearing_id": "h", "channel": ch, "speaker": "x", "connected": True})
+        await settle()
+        for k in range(0, judge.size, 3_200):  # as the judge's session writes it, chunk by chunk
+            a.rooms["h"].write(0, k, judge[k:k + 3_200])
+        b.rooms["h"].write(1, 0, bleed)
+        await settle()
+        found = b.rooms["h"].bleed_blocks(1, 0, bleed)
+        a.hub.publish("h", {"type": "channel", "hearing_id": "h", "channel": 0, "speaker": "x", "connected": False})
+        await settle()
+        gone = b.rooms["h"].bleed_blocks(1, 0, bleed)  # the judge's seat left: nothing to compare with
+        for r in runs:
+            r.cancel()
+        return found, gone
+    found, gone = asyncio.run(main())
+    assert found.mean() > 0.8 and not gone.any()

@@ -315,3 +315,72 @@ def test_a_file_job_is_answered_by_every_gateway_replica(cluster, data_dir):
     texts = {"".join(u["text"] for u in x.json()["utterances"]) for x in results}
     assert len(texts) == 1 and texts.pop()  # the same record from either replica, with words
     assert all(job_id in [j["id"] for j in httpx.get(f"{cluster}/v1/jobs").json()["data"]] for _ in range(4))
+
+
+async def _seat_mics_on_two_gateways(url: str, mics, roles: list[str], tries: int = 12) -> tuple[str, list, list]:
+    """Seat microphones of one new hearing, connected together (so their hearing times line up), on
+    different gateway replicas: a fresh hearing is tried until Serve routed them apart. Each then
+    sends its audio at 2× real time (native protocol). Returns (hearing id, gateways, events per mic)."""
+    import json
+
+    import numpy as np
+    import websockets
+
+    for attempt in range(tries):
+        hid = f"seats-{time.time_ns()}"
+        socks = [await websockets.connect(f"{url}/v1/stream", max_size=None) for _ in roles]
+        for ch, (ws, role) in enumerate(zip(socks, roles)):
+            await ws.send(json.dumps({"type": "start", "hearing_id": hid, "channel": ch, "role": role,
+                                      "sample_rate": 16000}))
+        readies = [json.loads(await ws.recv()) for ws in socks]
+        assert all(r["type"] == "ready" for r in readies), readies
+        gateways = [r["gateway"] for r in readies]
+        if len(set(gateways)) == len(roles):
+            break
+        for ws in socks:
+            await ws.close()
+    else:
+        raise AssertionError(f"Serve never routed {len(roles)} seat mics to different gateways")
+
+    async def send(ws, audio) -> list:
+        for i in range(0, audio.size, 3_200):
+            await ws.send((np.clip(audio[i:i + 3_200], -1, 1) * 32767).astype("<i2").tobytes())
+            await asyncio.sleep(0.1)
+        await ws.send(json.dumps({"type": "stop"}))
+        events = []
+        async for raw in ws:
+            events.append(json.loads(raw))
+            if events[-1]["type"] == "end":
+                break
+        await ws.close()
+        return events
+
+    return hid, gateways, await asyncio.gather(*(send(ws, m) for ws, m in zip(socks, mics)))
+
+
+@pytest.mark.slow
+def test_seat_mics_on_different_gateways_still_record_each_sentence_once(cluster, data_dir):
+    """tests/test_bleed.py's courtroom (the judge's sentences leak into the agent's seat at -12 dB
+    and back), with the two seat mics on different gateway replicas: the bus carries each seat's
+    audio to the other, so each sentence is still stored once, under the seat that spoke it."""
+    import numpy as np
+
+    from courtscribe.audio import decode
+
+    judge = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)
+    agent = decode(data_dir / "zh-smoke" / "custody.wav").channel(0)
+    direct = np.zeros((2, judge.size + agent.size + 32_000), np.float32)
+    direct[0, :judge.size] = judge
+    direct[1, judge.size + 16_000: judge.size + 16_000 + agent.size] = agent
+    mics, d = direct.copy(), 48
+    mics[1, d:] += direct[0, :-d] * 10 ** (-12 / 20)
+    mics[0, d:] += direct[1, :-d] * 10 ** (-12 / 20)
+    hid, gateways, _ = asyncio.run(_seat_mics_on_two_gateways(cluster.replace("http", "ws"), mics,
+                                                              ["审判长", "原告代理人"]))
+    lines = httpx.get(f"{cluster}/v1/hearings/{hid}").json()["utterances"]
+    for u in lines:
+        if u["channel"] == 0:
+            assert u["end_ms"] <= judge.size / 16 + 1_000, u  # the judge's seat: only while the judge spoke
+        else:
+            assert u["start_ms"] >= judge.size / 16 - 500, u  # the agent's seat: none of the judge's bleed
+    assert {u["channel"] for u in lines} == {0, 1}

@@ -39,29 +39,32 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
 
 
-def _finals_from_another_process(url: str, hearing_id: str, channel: int, n: int) -> None:
+def _source_in_another_process(url: str, hearing_id: str, channel: int, n: int, barrier) -> None:
     s = RecordStore(url)
+    barrier.wait(30)  # both join the (new) hearing at the same moment: one creates it, one joins
+    s.join_live(hearing_id, actor=f"channel {channel}")
     for k in range(n):
         s.machine_final(hearing_id, line(f"p{channel}-{k}", f"第{k}句", start=k * 1000, end=k * 1000 + 900,
                                          channel=channel))
     s.close()
 
 
-def test_two_processes_append_to_one_hearing_without_forking_its_ledger(store, hearing):
-    """Two gateway replicas (processes) store finals of one hearing at once, SQLite included: the
-    ledger stays one chain and no line is lost."""
+def test_two_processes_open_and_append_to_one_hearing_without_forking_its_ledger(store):
+    """Two gateway replicas (processes) take the first two sources of a new hearing at once and
+    store their finals, SQLite included: one hearing, one ledger chain, no line lost."""
     import multiprocessing
 
-    url = str(store.engine.url.render_as_string(hide_password=False))
+    url, hid = store.engine.url.render_as_string(hide_password=False), f"h-{uuid.uuid4().hex[:8]}"
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_finals_from_another_process, args=(url, hearing, ch, 40)) for ch in (0, 1)]
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_source_in_another_process, args=(url, hid, ch, 40, barrier)) for ch in (0, 1)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
     assert [p.exitcode for p in procs] == [0, 0]
-    record = store.record(hearing)
-    assert len(record.utterances) == 80 and store.verify(hearing).ok
+    record = store.record(hid)
+    assert len(record.utterances) == 80 and store.verify(hid).ok
 
 
 def test_a_final_becomes_a_line_with_its_tokens(store, hearing):

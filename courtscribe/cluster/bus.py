@@ -3,7 +3,8 @@ long-polls (``streaming/peers.py`` is the gateway's side).
 
 It keeps the last ``size`` messages in order, which sources each gateway holds (from its
 ``channel`` events) and the last word on each file job, so a gateway that starts late, or finds
-the bus restarted, learns what is connected and running now. A gateway that stops polling is taken
+the bus restarted, learns what is connected and running now. Seat-mic audio goes only to the
+gateways that hold sources of its hearing. A gateway that stops polling is taken
 for dead: its sources are announced gone and its unfinished jobs failed. Messages are small
 (events, hotwords, a voice print, job progress); a finished job's record stays here, out of the
 log, until a gateway asks for it.
@@ -69,7 +70,9 @@ class Board:
             snapshot += [(o, {k: v for k, v in m.items() if k != "record"}) for o, m in self.jobs.values() if o != origin]
             return (self.epoch, self.seq), [("", {"reset": True})] + snapshot
         start = max(cursor[1] + 1 - first, 0)
-        return (self.epoch, self.seq), [(o, m) for _, o, m in islice(self.log, start, None) if o != origin]
+        seats = {hearing_id for hearing_id, _ in self.connected.get(origin, {})}
+        return (self.epoch, self.seq), [(o, m) for _, o, m in islice(self.log, start, None)
+                                        if o != origin and ("room" not in m or m["hearing"] in seats)]
 
     def expire(self, now: float) -> None:
         """Gateways silent for ``dead_after_s``: their sources are announced disconnected."""

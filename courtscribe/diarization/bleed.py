@@ -11,6 +11,7 @@ stay.
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 import numpy as np
 
@@ -92,9 +93,14 @@ class RoomAudio:
         self.keep = int(keep_s * SR)
         self._chans: dict[int, tuple[int, np.ndarray]] = {}  # channel -> (first sample, audio)
         self._lock = threading.Lock()
+        # a gateway replica among several: seat audio written here also goes to the gateways that
+        # hold the hearing's other seat mics (streaming/peers.py), and theirs comes here
+        self.relay: Callable[[int, int, np.ndarray], None] | None = None
 
-    def write(self, channel: int, at: int, audio: np.ndarray) -> None:
+    def write(self, channel: int, at: int, audio: np.ndarray, *, relay: bool = True) -> None:
         """``at``: hearing-time sample index of ``audio[0]``."""
+        if relay and self.relay is not None:
+            self.relay(channel, at, audio)
         with self._lock:
             start, buf = self._chans.get(channel, (at, np.zeros(0, np.float32)))
             end = start + buf.size

@@ -14,6 +14,7 @@ import threading
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..asr.text import join_pieces
@@ -77,6 +78,20 @@ class RecordStore(Reading):
                        scheduled_at=None, channels: dict[int, Role] | None = None, hotwords: list[str] | None = None,
                        language: str = "zh", pipeline: Pipeline | None = None) -> Hearing:
         hid = hearing_id or uuid.uuid4().hex[:12]
+        try:
+            self._create(hid, actor, case_number=case_number, cause=cause, court=court, parties=parties, title=title,
+                         courtroom=courtroom, public=public, scheduled_at=scheduled_at, channels=channels,
+                         hotwords=hotwords, language=language, pipeline=pipeline)
+        except IntegrityError:
+            with self._session() as s:
+                if s.get(HearingRow, hid) is None:
+                    raise
+            # another process (a second gateway replica) created it between our check and our insert
+            raise Conflict(f"hearing {hid!r} already exists") from None
+        return self.record(hid).hearing
+
+    def _create(self, hid: str, actor: str, *, case_number, cause, court, parties, title, courtroom, public,
+                scheduled_at, channels, hotwords, language, pipeline) -> None:
         with self._lock, self._session.begin() as s:
             if s.get(HearingRow, hid) is not None:
                 raise Conflict(f"hearing {hid!r} already exists")
@@ -98,7 +113,6 @@ class RecordStore(Reading):
                 "case_number": case_number, "cause": cause, "court": court, "parties": parties or [], "title": title,
                 "courtroom": courtroom, "public": public, "channels": chans, "hotwords": list(hotwords or []),
                 "scheduled_at": scheduled_at.isoformat() if scheduled_at else None, "language": language})
-        return self.record(hid).hearing
 
     def open_hearing(self, hearing_id: str, *, actor: str) -> None:
         def change(s, h):

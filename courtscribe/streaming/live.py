@@ -89,6 +89,15 @@ class Live:
         if relay and self.peers is not None:
             self.peers.command(hearing_id, "enrolled", person=person, voice=voice)
 
+    def room(self, hearing_id: str) -> RoomAudio:
+        """The hearing's seat-mic audio here (its seats on other gateways included, through the peers)."""
+        room = self.rooms.get(hearing_id)
+        if room is None:
+            room = self.rooms[hearing_id] = RoomAudio()
+            if self.peers is not None:
+                room.relay = lambda channel, at, audio: self.peers.room_audio(hearing_id, channel, at, audio)
+        return room
+
     def apply(self, hearing_id: str, command: dict) -> None:
         """Another gateway's command for this hearing's sources here."""
         if command["command"] == "vocabulary":
@@ -160,7 +169,7 @@ async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Aw
         own = tuple(cfg.options.hotwords)
         cfg.options = replace(cfg.options, hotwords=merge(own, vocabulary, live.lexicon))
         if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
-            cfg.room = live.rooms.setdefault(cfg.hearing_id, RoomAudio())
+            cfg.room = live.room(cfg.hearing_id)
         if live.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
             voices = (await asyncio.to_thread(live.records.voices, cfg.hearing_id)
                       if live.records is not None and cfg.hearing_id else [])

@@ -7,6 +7,8 @@ audio sources and its screens may sit in different processes. Over a shared bus 
 - applies the changes that running sources must act on (new hotwords, a voice enrolled) wherever
   the sources are;
 - knows which sources the others hold (the channel panel, ``/status``) from their ``channel`` events;
+- shares a hearing's seat-mic audio with the gateways that hold its other seats, so a neighbour's
+  bleed is recognised whichever gateway each microphone reached (only those gateways get it);
 - announces its file jobs, so any replica answers a job's polls (``jobs.py``).
 
 Messages are plain dicts. The transport is three coroutines: ``post(origin, messages)``,
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any, Awaitable, Callable
+
+import numpy as np
 
 from ..logs import get_logger
 from .jobs import Job, Jobs
@@ -59,6 +63,12 @@ class Peers:
         """Something every gateway with sources of the hearing must do (``Live.apply``)."""
         self._push({"hearing": hearing_id, "command": name, **payload})
 
+    def room_audio(self, hearing_id: str, channel: int, at: int, audio: np.ndarray) -> None:
+        """A seat mic's audio (any thread), for the hearing's seats on other gateways, if any."""
+        if self._sources.get(hearing_id):
+            pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+            self._push({"hearing": hearing_id, "room": channel, "at": at, "pcm": pcm})
+
     def sources(self, hearing_id: str) -> list[dict]:
         """The hearing's sources connected to other gateways: ``{"channel", "speaker"}`` each."""
         return list(self._sources.get(hearing_id, {}).values())
@@ -85,6 +95,12 @@ class Peers:
                 self._job(message)
             return
         hearing_id = message["hearing"]
+        if "room" in message:
+            room = self.live.rooms.get(hearing_id)
+            if room is not None:  # a seat mic of the hearing is here: compare with the others' audio
+                audio = np.frombuffer(message["pcm"], "<i2").astype(np.float32) / 32768.0
+                room.write(message["room"], message["at"], audio, relay=False)
+            return
         if "event" in message:
             event = message["event"]
             if event.get("type") == "channel":
@@ -108,6 +124,9 @@ class Peers:
             held.pop(key, None)
             if not held:
                 del self._sources[hearing_id]
+            room = self.live.rooms.get(hearing_id)
+            if room is not None:  # that seat's audio is no use any more
+                room.remove(event.get("channel"))
 
     async def run(self) -> None:
         """Send and receive until cancelled; a bus that is away is retried, the hearing goes on."""
