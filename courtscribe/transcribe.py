@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from tqdm import tqdm
@@ -25,6 +25,9 @@ from .diarization.base import ChannelDiarizer, Diarizer
 from .logs import get_logger
 from .models import Registry, default_registry
 from .records.model import Hearing, Pipeline, Record, Role, Source, Utterance
+
+if TYPE_CHECKING:
+    from .asr.punctuation import Punctuator
 
 Speakers = int | Literal["auto"]
 Decode = Callable[[list[tuple[np.ndarray, int]], DecodeOptions], list[list[Hypothesis]]]
@@ -69,7 +72,9 @@ def load_speaker_encoder(settings: Settings, registry: Registry):
 _background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="courtscribe-load")
 
 
-def load_engine(settings: Settings, registry: Registry) -> Engine:
+def load_engine(settings: Settings, registry: Registry, punctuator: Punctuator | None = None) -> Engine:
+    """The configured engine. FunASR's punctuation runs in-process unless ``punctuator`` is given
+    (the cluster's Punctuation deployment)."""
     if settings.engine == "whisper":
         from .asr.whisper_engine import WhisperEngine
 
@@ -78,11 +83,20 @@ def load_engine(settings: Settings, registry: Registry) -> Engine:
     if settings.engine == "funasr":
         from .asr.funasr_engine import FunasrEngine
 
-        online, offline, punc = (_production_model(registry, n, settings.model_fetch)
-                                 for n in ("paraformer-zh-streaming", "paraformer-zh", "ct-punc"))
+        online, offline = (_production_model(registry, n, settings.model_fetch)
+                           for n in ("paraformer-zh-streaming", "paraformer-zh"))
+        punc = punctuator or _production_model(registry, "ct-punc", settings.model_fetch)
         return FunasrEngine(online, offline, punc, device=settings.device, fp16=settings.fp16,
                             cpu_threads=settings.cpu_threads, use_itn=settings.itn, max_batch=settings.final_batch)
     raise ValueError(f"unknown engine {settings.engine!r}: choose whisper (embedded) or funasr (production)")
+
+
+def load_punctuator(settings: Settings, registry: Registry) -> Punctuator:
+    """CT-Transformer punctuation on its own (the cluster's Punctuation deployment)."""
+    from .asr.punctuation import CtPunctuator
+
+    return CtPunctuator(_production_model(registry, "ct-punc", settings.model_fetch), device=settings.device,
+                        cpu_threads=settings.cpu_threads)
 
 
 def _production_model(registry: Registry, name: str, fetch: bool):

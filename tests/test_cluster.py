@@ -272,14 +272,15 @@ def test_the_shipped_serve_configs_are_valid_and_take_the_command_line(variant):
     [app] = schema.applications
     assert app.import_path == "courtscribe.cluster.app:build" and app.args["settings"]["engine"] == "whisper"
     assert app.runtime_env["env_vars"]["RAY_USAGE_STATS_ENABLED"] == "0"  # no telemetry from any worker
-    assert {d.name for d in app.deployments} == {"Gateway", "OfflineASR", "OnlineASR", "SpeakerEmbedding", "Events"}
+    engines = {"OfflineASR", "OnlineASR"} | ({"Punctuation"} if variant == "serve-gpu.yaml" else set())  # FunASR's
+    assert {d.name for d in app.deployments} == engines | {"Gateway", "SpeakerEmbedding", "Events"}
     by_name = {d.name: d for d in app.deployments}
     assert by_name["Gateway"].num_replicas >= 2 and by_name["Events"].num_replicas == 1
     batched = {d.name: d.user_config for d in app.deployments if isinstance(d.user_config, dict)}
-    assert set(batched) == {"OfflineASR", "OnlineASR"} and all(c["max_batch_size"] >= 8 for c in batched.values())
+    assert set(batched) == engines and all(c["max_batch_size"] >= 8 for c in batched.values())
     scaled = {d["name"]: d["autoscaling_config"] for d in config["applications"][0]["deployments"]
               if "autoscaling_config" in d}
-    assert set(scaled) == {"OfflineASR", "OnlineASR"}
+    assert set(scaled) == engines
     assert all(c["max_replicas"] > c["min_replicas"] and c["upscale_delay_s"] <= 30 for c in scaled.values())
 
 

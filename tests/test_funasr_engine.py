@@ -57,7 +57,7 @@ def test_loads_through_the_production_path(engine):
     assert engine.model_name == "paraformer-zh+paraformer-zh-streaming+ct-punc"
     assert type(engine.online.auto.model).__name__ == "ParaformerStreaming"
     assert type(engine.offline.auto.model).__name__ == "SeacoParaformer"
-    assert type(engine.punc.auto.model).__name__ == "CTTransformer"
+    assert type(engine.punctuator.model.auto.model).__name__ == "CTTransformer"
 
 
 def test_a_missing_model_is_a_clear_startup_error(tmp_path):

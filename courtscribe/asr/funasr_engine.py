@@ -24,9 +24,10 @@ import numpy as np
 
 from ..records.model import Token
 from .base import DecodeOptions, Engine, EngineStream, Hypothesis
-from .funasr_loader import auto_model
+from .funasr_loader import LockedModel
 from .hotwords import PartialBiaser, clean
 from .itn import itn
+from .punctuation import CtPunctuator, Punctuator
 from .text import join_pieces
 
 SR = 16_000
@@ -45,20 +46,6 @@ class StreamingConfig:
     @property
     def chunk_samples(self) -> int:
         return self.chunk_size[1] * 960
-
-
-class _Model:
-    """One FunASR AutoModel and the lock its calls need (AutoModel keeps per-call settings on itself,
-    and SeACo keeps the hotword list on the model)."""
-
-    def __init__(self, path: Path, **kwargs):
-        self.path = Path(path)
-        self.auto = auto_model(self.path, **kwargs)
-        self.lock = threading.Lock()
-
-    def generate(self, data, **kwargs) -> list[dict]:
-        with self.lock:
-            return self.auto.generate(input=data, **kwargs)
 
 
 def _exact_batching(model) -> None:
@@ -126,7 +113,7 @@ def _pad_stack(rows):
 class FunasrEngine(Engine):
     name = "funasr"
 
-    def __init__(self, online_dir: Path, offline_dir: Path, punc_dir: Path | None = None, *, device: str = "cpu",
+    def __init__(self, online_dir: Path, offline_dir: Path, punc: Punctuator | Path | None = None, *, device: str = "cpu",
                  fp16: bool = False, cpu_threads: int = 2, use_itn: bool = True, max_batch: int = 16,
                  max_padding: float = 0.25, streaming: StreamingConfig = StreamingConfig()):
         if fp16 and not device.startswith("cuda"):
@@ -134,16 +121,16 @@ class FunasrEngine(Engine):
         # Dither is a training-time augmentation, and the streaming model's published config leaves
         # it at FunASR's default (on): inference must be deterministic, so it is off here.
         common = dict(device=device, ncpu=cpu_threads, fp16=fp16, frontend_conf={"dither": 0.0})
-        self.online = _Model(online_dir, **common)
-        self.offline = _Model(offline_dir, **common)
+        self.online = LockedModel(online_dir, **common)
+        self.offline = LockedModel(offline_dir, **common)
         _exact_batching(self.offline.auto.model)
-        self.punc = _Model(punc_dir, device=device, ncpu=cpu_threads) if punc_dir else None
+        # a model directory: CT-Transformer here; a Punctuator: e.g. the cluster's Punctuation deployment
+        self.punctuator = CtPunctuator(punc, device=device, cpu_threads=cpu_threads) \
+            if isinstance(punc, (str, Path)) else punc
         self.device, self.fp16, self.use_itn, self.streaming = device, fp16, use_itn, streaming
         self.max_batch, self.max_padding = max_batch, max_padding
-        self.model_name = f"{Path(offline_dir).name}+{Path(online_dir).name}" + (f"+{Path(punc_dir).name}" if punc_dir else "")
-        punc_list = self.punc.auto.model.punc_list if self.punc else []
-        self._no_punc = {i for i, p in enumerate(punc_list) if p in ("_", "<unk>")}
-        self._punc_list = punc_list
+        self.model_name = f"{Path(offline_dir).name}+{Path(online_dir).name}" + \
+            (f"+{self.punctuator.name}" if self.punctuator else "")
 
     # -- offline pass -------------------------------------------------------------------------
     def transcribe(self, audio: np.ndarray, *, offset_ms: int = 0,
@@ -152,11 +139,12 @@ class FunasrEngine(Engine):
 
     def transcribe_many(self, pieces: list[tuple[np.ndarray, int]],
                         options: DecodeOptions = DecodeOptions()) -> list[list[Hypothesis]]:
-        """The given pieces in as few forward calls as padding allows (see :func:`pack`); results
-        in the order given."""
+        """The given pieces in as few forward calls as padding allows (see :func:`pack`), then all
+        their punctuation in one call; results in the order given."""
         out: list[list[Hypothesis]] = [[] for _ in pieces]
         todo = [i for i, (a, _) in enumerate(pieces) if a.size >= MIN_SAMPLES]
         hotword = " ".join(clean(options.hotwords)) or None
+        decoded: list[tuple[int, dict]] = []
         for idx in pack([pieces[i][0].size for i in todo], self.max_batch, self.max_padding):
             idx = [todo[k] for k in idx]
             results = self.offline.generate([pieces[i][0].astype(np.float32, copy=False) for i in idx],
@@ -165,22 +153,20 @@ class FunasrEngine(Engine):
                 continue
             if len(results) != len(idx):
                 raise RuntimeError(f"FunASR returned {len(results)} results for a batch of {len(idx)}")
-            for i, result in zip(idx, results):
-                out[i] = self._sentences(result, pieces[i][1])
+            decoded += [(i, r) for i, r in zip(idx, results) if r.get("text", "").split()]
+        words = [r["text"].split() for _, r in decoded]
+        marks = self.punctuator.marks_many(words) if self.punctuator and words else [[""] * len(w) for w in words]
+        for (i, result), w, m in zip(decoded, words, marks):
+            out[i] = self._sentences(w, m, result.get("timestamp") or [], pieces[i][1])
         return out
 
-    def _sentences(self, result: dict, offset_ms: int) -> list[Hypothesis]:
-        """Timestamped characters → punctuation → sentence hypotheses in absolute time."""
-        words = result.get("text", "").split()
-        stamps = result.get("timestamp") or []
-        if not words:
-            return []
+    def _sentences(self, words: list[str], marks: list[str], stamps: list, offset_ms: int) -> list[Hypothesis]:
+        """Timestamped characters with their punctuation → sentence hypotheses in absolute time."""
         if len(stamps) != len(words):  # no per-token times: spread the tokens evenly over the stamps' span
             lo, hi = (stamps[0][0], stamps[-1][1]) if stamps else (0, 0)
             step = (hi - lo) / len(words)
             stamps = [[int(lo + k * step), int(lo + (k + 1) * step)] for k in range(len(words))]
         tokens = [Token(text=w, start_ms=offset_ms + int(s), end_ms=offset_ms + int(e)) for w, (s, e) in zip(words, stamps)]
-        marks = self._punctuate(words)
         sentences, current = [], []
         for tok, mark in zip(tokens, marks):
             current.append(tok.model_copy(update={"text": tok.text + mark}) if mark else tok)
@@ -190,18 +176,6 @@ class FunasrEngine(Engine):
         if current:
             sentences.append(current)
         return [self._hypothesis(s) for s in sentences]
-
-    def _punctuate(self, words: list[str]) -> list[str]:
-        """The punctuation mark after each word ('' for none), from CT-Transformer's per-word classes."""
-        if self.punc is None:
-            return [""] * len(words)
-        # A list, not a bare string: FunASR reads a bare string that names a file or URL as one.
-        [res] = self.punc.generate([" ".join(words)], disable_pbar=True) or [{}]
-        classes = res.get("punc_array")
-        classes = classes.tolist() if classes is not None else []
-        if len(classes) != len(words):
-            return [""] * len(words)
-        return ["" if c in self._no_punc else self._punc_list[c] for c in classes]
 
     def _hypothesis(self, tokens: list[Token]) -> Hypothesis:
         text = join_pieces([t.text for t in tokens])

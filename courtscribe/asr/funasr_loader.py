@@ -98,3 +98,17 @@ def auto_model(model_dir: Path, **kwargs):
         from funasr.auto.auto_model import AutoModel
 
         return AutoModel(model=str(model_dir), disable_update=True, disable_pbar=True, log_level="ERROR", **kwargs)
+
+
+class LockedModel:
+    """One FunASR AutoModel and the lock its calls need (AutoModel keeps per-call settings on itself,
+    and SeACo keeps the hotword list on the model)."""
+
+    def __init__(self, path: Path, **kwargs):
+        self.path = Path(path)
+        self.auto = auto_model(self.path, **kwargs)
+        self.lock = threading.Lock()
+
+    def generate(self, data, **kwargs) -> list[dict]:
+        with self.lock:
+            return self.auto.generate(input=data, **kwargs)

@@ -28,12 +28,15 @@ QUIET_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "PYANNOTE_METRICS_ENABLED": "0", "H
 def build(args: dict[str, Any]):
     """Serve application builder (``import_path: courtscribe.cluster.app:build``). ``args.settings``
     are courtscribe settings for every replica (else each reads its COURTSCRIBE_* environment)."""
+    from ..config import Settings
     from .bus import Events
-    from .deployments import Gateway, OfflineASR, OnlineASR, SpeakerEmbedding
+    from .deployments import Gateway, OfflineASR, OnlineASR, Punctuation, SpeakerEmbedding
 
     settings = dict((args or {}).get("settings") or {})
-    return Gateway.bind(settings, OfflineASR.bind(settings), OnlineASR.bind(settings), SpeakerEmbedding.bind(settings),
-                        Events.bind())
+    # FunASR's finals are punctuated by a deployment of their own; Whisper writes its own marks
+    funasr = Settings(**settings).engine == "funasr"
+    offline = OfflineASR.bind(settings, Punctuation.bind(settings)) if funasr else OfflineASR.bind(settings)
+    return Gateway.bind(settings, offline, OnlineASR.bind(settings), SpeakerEmbedding.bind(settings), Events.bind())
 
 
 def load_config(path: Path, *, host: str | None = None, port: int | None = None,

@@ -3,6 +3,8 @@
 - ``OfflineASR``: the accurate pass (finals of live utterances, file windows).
 - ``OnlineASR``: the online pass (partials: a stateless preview of an utterance so far).
 - ``SpeakerEmbedding``: voice embeddings for mixed-channel diarization and enrollment.
+- ``Punctuation``: CT-Transformer for the FunASR engine's finals, batched across the finals
+  replicas (its own GPU share and replica count; Whisper writes its own punctuation).
 - ``Gateway``: the whole courtscribe app (WebSockets, REST, pages, record store) with the engines
   above behind the same interfaces as in-process. A WebSocket stays on the replica that accepted it,
   so a stream's state (VAD, utterance audio, speaker turns) lives in one gateway; with several
@@ -71,12 +73,12 @@ class _Batching:
             method.set_batch_wait_timeout_s(float(config.get("batch_wait_timeout_s", 0.01)))
 
 
-def _load_engine(settings: dict | None):
+def _load_engine(settings: dict | None, punctuator: Any = None):
     from ..models import default_registry
     from ..transcribe import load_engine
 
     s = _settings(settings)
-    engine = load_engine(s, default_registry(s))
+    engine = load_engine(s, default_registry(s), punctuator)
     engine.transcribe(np.zeros(16_000, np.float32))  # a fresh replica pays its first-call allocations now
     return engine
 
@@ -85,8 +87,14 @@ def _load_engine(settings: dict | None):
 class OfflineASR(_Batching):
     batched = ("transcribe",)
 
-    def __init__(self, settings: dict | None = None):
-        self.engine = _load_engine(settings)
+    async def __init__(self, settings: dict | None = None, punctuation: Any = None):
+        from .remote import RemotePunctuator
+
+        # FunASR: its finals' punctuation is the Punctuation deployment's (named once, here: on the
+        # replica's event loop a handle is awaited; the engine calls it from its worker thread)
+        punctuator = RemotePunctuator(punctuation, (await punctuation.describe.remote())["name"]) \
+            if punctuation is not None else None
+        self.engine = await asyncio.to_thread(_load_engine, settings, punctuator)
 
     def describe(self) -> dict:
         return {"name": self.engine.name, "model": self.engine.model_name, "sample_rate": self.engine.sample_rate}
@@ -117,6 +125,32 @@ class OnlineASR(_Batching):
         self._counted(len(audio))
         return await _per_options(options, lambda group, opts: self.engine.preview_many(
             [(audio[i], offset[i]) for i in group], opts))
+
+
+@serve.deployment(name="Punctuation", max_ongoing_requests=256)
+class Punctuation(_Batching):
+    batched = ("marks_many",)
+
+    def __init__(self, settings: dict | None = None):
+        from ..models import default_registry
+        from ..transcribe import load_punctuator
+
+        s = _settings(settings)
+        self.punctuator = load_punctuator(s, default_registry(s))
+
+    def describe(self) -> dict:
+        return {"name": self.punctuator.name}
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    async def marks_many(self, texts: list[list[list[str]]]) -> list[list[list[str]]]:
+        """Each request is one engine batch's word sequences; all requests' sequences in one call."""
+        self._counted(len(texts))
+        flat = await asyncio.to_thread(self.punctuator.marks_many, [words for request in texts for words in request])
+        out = []
+        for request in texts:
+            out.append(flat[:len(request)])
+            flat = flat[len(request):]
+        return out
 
 
 @serve.deployment(name="SpeakerEmbedding", max_ongoing_requests=64)

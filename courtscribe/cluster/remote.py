@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis, PreviewStream
+from ..asr.punctuation import Punctuator
 from ..diarization.embedding import SpeakerEncoder
 from ..logs import get_logger
 from . import metrics
@@ -74,6 +75,16 @@ class RemoteEngine(Engine):
 
     def open_stream(self, *, offset_ms: int = 0, options: DecodeOptions = DecodeOptions()) -> EngineStream:
         return PreviewStream(self, offset_ms, options, self.partial_every_ms)
+
+
+class RemotePunctuator(Punctuator):
+    """Punctuation from the Punctuation deployment (called from a finals replica's worker thread)."""
+
+    def __init__(self, handle: Any, name: str):
+        self.handle, self.name = handle, name
+
+    def marks_many(self, texts: list[list[str]]) -> list[list[str]]:
+        return call(self.handle, "marks_many", texts, stage="punctuation") if texts else []
 
 
 class RemoteSpeakerEncoder(SpeakerEncoder):

@@ -1,0 +1,63 @@
+"""The production engine on Ray Serve: FunASR's finals replica calls punctuation on a deployment of
+its own. Random-weight, shape-true models of FunASR's own classes (as tests/test_funasr_engine.py),
+a real local Ray cluster (2 CPUs), real WebSockets through Serve's proxy; the same stream through
+the in-process server is the reference."""
+import asyncio
+
+import httpx
+import pytest
+
+from courtscribe.clients import stream_file
+from courtscribe.cluster import app as cluster_app
+from tests.conftest import ZH, free_port, start_server
+
+CLIP = ZH / "market_25s.wav"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from courtscribe.models.random_init import write_all
+
+    return write_all(tmp_path_factory.mktemp("funasr-models"), size="tiny")
+
+
+def finals(url: str) -> list[tuple[int, int, str]]:
+    result = asyncio.run(stream_file(url.replace("http", "ws") + "/v1/stream", CLIP, speed=0))
+    return [(u["start_ms"], u["end_ms"], u["text"]) for u in (f["utterance"] for f in result.finals)]
+
+
+@pytest.mark.slow
+def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, tmp_path_factory):
+    import ray
+    from ray import serve
+
+    home = tmp_path_factory.mktemp("funasr-ray")
+    proc, local = start_server(home, COURTSCRIBE_ENGINE="funasr", COURTSCRIBE_MODEL_DIR=str(model_dir))
+    try:
+        alone = finals(local)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    port = free_port()
+    cluster_app.connect("ray", num_cpus=2)
+    try:
+        config = cluster_app.load_config(cluster_app.CONFIGS / "serve-cpu.yaml", port=port, settings={
+            "engine": "funasr", "model_dir": str(model_dir), "insecure_no_auth": True,
+            "data_dir": str(home / "ray-data"), "max_streams": 4})
+        deployments = config["applications"][0]["deployments"]
+        for d in deployments:
+            if d["name"] in ("OfflineASR", "OnlineASR"):
+                d.pop("autoscaling_config")
+                d["num_replicas"] = 1
+        deployments.append({"name": "Punctuation", "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1},
+                            "user_config": {"max_batch_size": 16, "batch_wait_timeout_s": 0.005}})
+        cluster_app.deploy(config)
+        url = f"http://127.0.0.1:{port}"
+        health = httpx.get(f"{url}/healthz").json()
+        assert health["engine"] == "funasr" and health["model"].endswith("+ct-punc")  # named by the deployment
+        on_ray = finals(url)
+        stats = serve.get_deployment_handle("Punctuation", app_name=cluster_app.APP_NAME).batch_stats.remote().result()
+    finally:
+        ray.shutdown()
+    assert alone and on_ray == alone  # same utterances, spans and (punctuated) text as in-process
+    assert stats["requests"] >= len({(s, e) for s, e, _ in alone}) // 2  # the finals were punctuated there
