@@ -42,6 +42,7 @@ class Components:
     registry: Registry
     settings: Settings
     _encoder: Future | None = None
+    stream_vad: Vad | None = None  # live sources' VAD when not loaded here (the cluster's VAD deployment)
 
     def warm_speaker_encoder(self) -> Future:
         """Start loading the speaker-embedding model in the background (only mono recordings need it);
@@ -111,16 +112,30 @@ def _production_model(registry: Registry, name: str, fetch: bool):
         return registry.fetch(name)
 
 
+def _fsmn_dir(settings: Settings, registry: Registry) -> Path:
+    """The production FSMN-VAD when court IT provided it, else the embedded wheel's."""
+    name = "fsmn-vad" if settings.model_dir and (settings.model_dir / "fsmn-vad").is_dir() else "fsmn-vad-embedded"
+    return registry.resolve(name)
+
+
 def load_vad(settings: Settings, registry: Registry) -> Vad:
     from .asr.vad import FsmnVad, SileroVad
 
     max_ms = int(settings.segment_s * 1000)
     if settings.vad == "fsmn-vad":
-        name = "fsmn-vad" if settings.model_dir and (settings.model_dir / "fsmn-vad").is_dir() else "fsmn-vad-embedded"
-        return FsmnVad(registry.resolve(name), max_segment_ms=max_ms, device=settings.device)
+        return FsmnVad(_fsmn_dir(settings, registry), max_segment_ms=max_ms, device=settings.device)
     if settings.vad == "silero":
         return SileroVad(max_segment_ms=max_ms)
     raise ValueError(f"unknown VAD {settings.vad!r}: choose fsmn-vad or silero")
+
+
+def load_stream_vad(settings: Settings, registry: Registry) -> Vad:
+    """Live sources' VAD, whatever VAD files use: FSMN-VAD in streaming mode, ending an utterance
+    after ``stream_vad_silence_ms`` of silence."""
+    from .asr.vad import FsmnVad
+
+    return FsmnVad(_fsmn_dir(settings, registry), max_end_silence_ms=settings.stream_vad_silence_ms,
+                   max_segment_ms=int(settings.segment_s * 1000), device=settings.device)
 
 
 def load_components(settings: Settings | None = None) -> Components:

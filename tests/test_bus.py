@@ -79,8 +79,8 @@ def two_gateways():
         await asyncio.sleep(0.01)
         return board.since(origin, cursor, asyncio.get_running_loop().time())
 
-    async def fetch(job_id):
-        return board.job(job_id)
+    async def fetch(what, key):
+        return board.fetch(what, key)
 
     lives = []
     for name in ("A", "B"):
@@ -142,7 +142,7 @@ def test_the_board_keeps_a_finished_jobs_record_aside_and_fails_the_jobs_of_a_de
                  {"job": {**view, "id": "job-2", "status": "done"}, "owner": "tok", "record": {"big": 1}}], 0.0)
     cursor, got = b.since("B", cursor, 1.0)
     assert [m["job"]["id"] for _, m in got] == ["job-1", "job-2"] and all("record" not in m for _, m in got)
-    assert b.job("job-2")["record"] == {"big": 1}
+    assert b.fetch("job", "job-2")["record"] == {"big": 1}
     _, late = b.since("C", None, 2.0)  # a replica that starts now still learns of both jobs
     assert sorted(m["job"]["id"] for _, m in late if "job" in m) == ["job-1", "job-2"]
     _, got = b.since("B", cursor, 30.0)  # A went silent: its running job failed, the finished one kept

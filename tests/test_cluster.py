@@ -81,21 +81,30 @@ def test_two_streams_through_the_gateway_equal_the_in_process_server(server, clu
     for a, b in zip(alone, on_ray):
         same_utterances(b, a, max_cer=0.15)
     health = httpx.get(f"{cluster}/healthz").json()
-    assert health["engine"] == "whisper" and health["max_streams"] == 4
-    scraped = httpx.get(f"{cluster}/metrics").text
-    assert 'courtscribe_stage_seconds_count{stage="remote_final"}' in scraped
-    assert 'courtscribe_queue_depth{queue="finals"}' in scraped
+    assert health["engine"] == "whisper" and health["max_streams"] == 4 and health["vad"] == "fsmn-vad"
+    from ray import serve
+
+    vad = serve.get_deployment_handle("VAD", app_name=cluster_app.APP_NAME).describe.remote().result()
+    assert vad["streams"] >= 2  # the gateways hold no VAD: every stream's state lived on the VAD replica
+    from prometheus_client.parser import text_string_to_metric_families
+
+    time.sleep(1.5)  # every replica has reported since the streams ended
+    samples = [s for f in text_string_to_metric_families(httpx.get(f"{cluster}/metrics").text) for s in f.samples]
+    assert len({s.labels.get("gateway") for s in samples}) == 2  # one scrape shows both replicas
+    finals = sum(s.value for s in samples if s.name == "courtscribe_stage_seconds_count"
+                 and s.labels.get("stage") == "remote_final")
+    assert finals >= len(lines(on_ray[0])) + len(lines(on_ray[1]))  # however the streams were spread
+    assert any(s.name == "courtscribe_queue_depth" and s.labels.get("queue") == "finals" for s in samples)
 
 
-def scrape(url: str, name: str, asks: int = 8) -> float:
-    """A metric of the gateways: each replica counts its own, and Serve routes each request to one
-    of them, so ask a few times and take the highest."""
-    best = 0.0
-    for _ in range(asks):
-        for line in httpx.get(f"{url}/metrics").text.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                best = max(best, float(line.split()[-1]))
-    return best
+def scrape(url: str, name: str, **labels: str) -> float:
+    """A metric of the gateways, the highest over all replicas (any replica's /metrics carries every
+    replica's, labelled ``gateway``)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values = [s.value for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text)
+              for s in family.samples if s.name == name and labels.items() <= s.labels.items()]
+    return max(values, default=0.0)
 
 
 async def _screens_on_every_gateway(url: str, hearing_id: str, gateways: int = 2, tries: int = 16) -> list:
@@ -175,34 +184,47 @@ def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, clust
     path = data_dir / "zh-smoke" / LONG
     [alone] = stream_all(server.replace("http", "ws") + "/v1/stream", [path])
     assert len(replicas("OfflineASR")) == 2
-    retried = 'courtscribe_engine_retries_total{stage="final"}'
-    before = scrape(cluster, retried)
-    first_final, killed, done = threading.Event(), threading.Event(), threading.Event()
+    retried = dict(name="courtscribe_engine_retries_total", stage="final")
+    before = scrape(cluster, **retried)
+    hid, killed = f"kill-{time.time_ns()}", threading.Event()
+    assert httpx.post(f"{cluster}/v1/hearings", json={"id": hid}).status_code == 201
 
-    def killer() -> None:
-        """Mid-stream, while a final is being decoded, kill every finals replica. A decode can finish
-        between the gauge's read and the kill landing; then nothing was lost, so kill again at the
-        next final in flight until a lost call has been made again."""
-        while not done.is_set() and scrape(cluster, retried) <= before:
-            if first_final.is_set() and scrape(cluster, 'courtscribe_engine_calls_in_flight{stage="final"}') >= 1:
-                for actor in replicas("OfflineASR"):
-                    ray.kill(actor, no_restart=True)
-                killed.set()
-                time.sleep(1.0)  # the retry backs off; give it time to be counted
-            time.sleep(0.02)
+    async def killer() -> None:
+        """A clerk's screen on the hearing: after its first final, at the VAD's next endpoint (that
+        utterance's final is being decoded now) kill every finals replica. A decode can finish before
+        the kill lands; then nothing was lost, so kill again at the next endpoint until a lost call
+        has been made again."""
+        import json
 
-    thread = threading.Thread(target=killer)
-    thread.start()
-    try:
-        [result] = stream_all(cluster.replace("http", "ws") + "/v1/stream", [path],
-                              on_event=lambda e: e["type"] == "final" and first_final.set())
-    finally:
-        done.set()
-        thread.join()
-    assert killed.is_set(), "no final was in flight after the first one"
+        import websockets
+
+        async with websockets.connect(f"{cluster.replace('http', 'ws')}/v1/hearings/{hid}/events") as ws:
+            finals = 0
+            async for raw in ws:
+                event = json.loads(raw)
+                finals += event["type"] == "final"
+                if event["type"] == "endpoint" and finals:
+                    for actor in replicas("OfflineASR"):
+                        ray.kill(actor, no_restart=True)
+                    killed.set()
+                    for _ in range(100):  # the lost call is noticed, retried and reported
+                        await asyncio.sleep(0.2)
+                        if scrape(cluster, **retried) > before:
+                            return
+
+    async def main():
+        watch = asyncio.create_task(killer())
+        await asyncio.sleep(0.5)
+        try:
+            return await stream_file(cluster.replace("http", "ws") + "/v1/stream", path, speed=1.0, hearing_id=hid)
+        finally:
+            watch.cancel()
+
+    result = asyncio.run(main())
+    assert killed.is_set(), "no utterance ended after the first final"
     same_utterances(result, alone, max_cer=0.2)  # the lines decoded again may tip a little more
     assert not [e for e in result.events if e["type"] == "error"]
-    assert scrape(cluster, retried) > before  # the lost calls were made again
+    assert scrape(cluster, **retried) > before  # the lost calls were made again
     deadline = time.monotonic() + 60
     while len(replicas("OfflineASR")) != 2 and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -273,14 +295,14 @@ def test_the_shipped_serve_configs_are_valid_and_take_the_command_line(variant):
     assert app.import_path == "courtscribe.cluster.app:build" and app.args["settings"]["engine"] == "whisper"
     assert app.runtime_env["env_vars"]["RAY_USAGE_STATS_ENABLED"] == "0"  # no telemetry from any worker
     engines = {"OfflineASR", "OnlineASR"} | ({"Punctuation"} if variant == "serve-gpu.yaml" else set())  # FunASR's
-    assert {d.name for d in app.deployments} == engines | {"Gateway", "SpeakerEmbedding", "Events"}
+    assert {d.name for d in app.deployments} == engines | {"Gateway", "SpeakerEmbedding", "VAD", "Events"}
     by_name = {d.name: d for d in app.deployments}
     assert by_name["Gateway"].num_replicas >= 2 and by_name["Events"].num_replicas == 1
     batched = {d.name: d.user_config for d in app.deployments if isinstance(d.user_config, dict)}
     assert set(batched) == engines and all(c["max_batch_size"] >= 8 for c in batched.values())
     scaled = {d["name"]: d["autoscaling_config"] for d in config["applications"][0]["deployments"]
               if "autoscaling_config" in d}
-    assert set(scaled) == engines
+    assert engines <= set(scaled)  # the GPU variant also scales its VAD
     assert all(c["max_replicas"] > c["min_replicas"] and c["upscale_delay_s"] <= 30 for c in scaled.values())
 
 

@@ -30,13 +30,14 @@ def build(args: dict[str, Any]):
     are courtscribe settings for every replica (else each reads its COURTSCRIBE_* environment)."""
     from ..config import Settings
     from .bus import Events
-    from .deployments import Gateway, OfflineASR, OnlineASR, Punctuation, SpeakerEmbedding
+    from .deployments import VAD, Gateway, OfflineASR, OnlineASR, Punctuation, SpeakerEmbedding
 
     settings = dict((args or {}).get("settings") or {})
     # FunASR's finals are punctuated by a deployment of their own; Whisper writes its own marks
     funasr = Settings(**settings).engine == "funasr"
     offline = OfflineASR.bind(settings, Punctuation.bind(settings)) if funasr else OfflineASR.bind(settings)
-    return Gateway.bind(settings, offline, OnlineASR.bind(settings), SpeakerEmbedding.bind(settings), Events.bind())
+    return Gateway.bind(settings, offline, OnlineASR.bind(settings), SpeakerEmbedding.bind(settings), VAD.bind(settings),
+                        Events.bind())
 
 
 def load_config(path: Path, *, host: str | None = None, port: int | None = None,

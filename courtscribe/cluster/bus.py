@@ -34,6 +34,7 @@ class Board:
         self.log: deque[tuple[int, str, dict]] = deque(maxlen=size)
         self.connected: dict[str, dict[tuple[str, Any], dict]] = {}  # origin → (hearing, channel) → message
         self.jobs: OrderedDict[str, tuple[str, dict]] = OrderedDict()  # job id → (origin, its last message)
+        self.metrics: dict[str, str] = {}  # origin → its latest Prometheus exposition (not logged)
         self.seen: dict[str, float] = {}
 
     def post(self, origin: str, messages: list[dict], now: float) -> None:
@@ -43,6 +44,9 @@ class Board:
         self.expire(now)
 
     def _append(self, origin: str, message: dict) -> None:
+        if "metrics" in message:
+            self.metrics[origin] = message["metrics"]
+            return
         if "job" in message:  # the record (if any) waits here for ``job``; the log carries the rest
             self.jobs[message["job"]["id"]] = (origin, message)
             self.jobs.move_to_end(message["job"]["id"])
@@ -79,6 +83,7 @@ class Board:
         for origin, last in list(self.seen.items()):
             if now - last > self.dead_after_s:
                 del self.seen[origin]
+                self.metrics.pop(origin, None)
                 for (hearing_id, _), message in list(self.connected.pop(origin, {}).items()):
                     self._append(origin, {"hearing": hearing_id, "event": {**message["event"], "connected": False}})
                 for owner, message in list(self.jobs.values()):
@@ -87,9 +92,12 @@ class Board:
                             **message["job"], "status": "failed", "stage": "failed",
                             "error": "the gateway replica running it stopped; submit the recording again"}})
 
-    def job(self, job_id: str) -> dict | None:
-        """A job's last message, with its record when it is done."""
-        got = self.jobs.get(job_id)
+    def fetch(self, what: str, key: str | None = None) -> Any:
+        """``job``: a job's last message, with its record when it is done; ``metrics``: every
+        gateway's latest exposition."""
+        if what == "metrics":
+            return dict(self.metrics)
+        got = self.jobs.get(key)
         return got[1] if got else None
 
 
@@ -119,8 +127,8 @@ class Events:
         return self.board.since(origin, got[0], time.monotonic())
 
 
-    async def job(self, job_id: str) -> dict | None:
-        return self.board.job(job_id)
+    async def fetch(self, what: str, key: str | None = None) -> Any:
+        return self.board.fetch(what, key)
 
 
 def link(handle: Any, origin: str):
@@ -133,7 +141,7 @@ def link(handle: Any, origin: str):
     async def poll(who: str, cursor: Cursor | None):
         return await handle.poll.remote(who, cursor)
 
-    async def fetch(job_id: str) -> dict | None:
-        return await handle.job.remote(job_id)
+    async def fetch(what: str, key: str | None = None) -> Any:
+        return await handle.fetch.remote(what, key)
 
     return Peers(origin, post, poll, fetch)

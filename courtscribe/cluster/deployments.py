@@ -5,6 +5,9 @@
 - ``SpeakerEmbedding``: voice embeddings for mixed-channel diarization and enrollment.
 - ``Punctuation``: CT-Transformer for the FunASR engine's finals, batched across the finals
   replicas (its own GPU share and replica count; Whisper writes its own punctuation).
+- ``VAD``: streaming FSMN-VAD for every live source and file job. A source's VAD state lives on
+  one replica: Serve's model multiplexing routes all of a stream's chunks there (the stream's key
+  is the "model"), so gateways hold no model at all.
 - ``Gateway``: the whole courtscribe app (WebSockets, REST, pages, record store) with the engines
   above behind the same interfaces as in-process. A WebSocket stays on the replica that accepted it,
   so a stream's state (VAD, utterance audio, speaker turns) lives in one gateway; with several
@@ -153,6 +156,42 @@ class Punctuation(_Batching):
         return out
 
 
+class _Held:
+    """One stream's VAD state on this replica, opened by its first chunk."""
+
+    stream: Any = None
+    base_ms: int = 0
+
+
+@serve.deployment(name="VAD", max_ongoing_requests=1024)
+class VAD:
+    def __init__(self, settings: dict | None = None):
+        from ..models import default_registry
+        from ..transcribe import load_stream_vad
+
+        s = _settings(settings)
+        self.vad = load_stream_vad(s, default_registry(s))
+        self.streams = 0
+
+    def describe(self) -> dict:
+        return {"name": self.vad.name, "streams": self.streams}
+
+    @serve.multiplexed(max_num_models_per_replica=4096)
+    async def _state(self, key: str) -> _Held:
+        self.streams += 1
+        return _Held()
+
+    async def feed(self, chunk_ms: int, at_ms: int, audio: np.ndarray, final: bool) -> list[tuple[int | None, int | None]]:
+        """One chunk of the stream named by the request's multiplexed id; events in stream time. A
+        state opened mid-stream (its replica was lost) counts from ``at_ms``."""
+        held = await self._state(serve.get_multiplexed_model_id())
+        if held.stream is None:
+            held.stream, held.base_ms = self.vad.open_stream(chunk_ms), at_ms
+        events = await asyncio.to_thread(held.stream.feed, audio, final=final)
+        shift = lambda t: None if t is None else t + held.base_ms  # noqa: E731
+        return [(shift(e.start_ms), shift(e.end_ms)) for e in events]
+
+
 @serve.deployment(name="SpeakerEmbedding", max_ongoing_requests=64)
 class SpeakerEmbedding:
     def __init__(self, settings: dict | None = None):
@@ -174,19 +213,20 @@ class SpeakerEmbedding:
 class Gateway:
     """The courtscribe app on a replica; engines are Serve handles (see ``remote.py``)."""
 
-    async def __init__(self, settings: dict | None, offline: Any, online: Any, speaker: Any, events: Any):
-        self.settings, self.handles, self.events = settings or {}, (offline, online, speaker), events
+    async def __init__(self, settings: dict | None, offline: Any, online: Any, speaker: Any, vad: Any, events: Any):
+        self.settings, self.handles, self.events = settings or {}, (offline, online, speaker, vad), events
         # what the engines serve, asked once (the app is built on the replica's event loop: await here)
         self.info, self.voice = await offline.describe.remote(), await speaker.describe.remote()
+        self.vad_name = (await vad.describe.remote())["name"]
 
     def __serve_build_asgi_app__(self):
         from ..models import default_registry
         from ..streaming.app import create_app
-        from ..transcribe import Components, load_vad
+        from ..transcribe import Components
         from .bus import link
-        from .remote import RemoteEngine, RemoteSpeakerEncoder
+        from .remote import RemoteEngine, RemoteSpeakerEncoder, RemoteVad
 
-        offline, online, speaker = self.handles
+        offline, online, speaker, vad = self.handles
         # every final is its own request: the engine replica batches across streams *and* gateways
         s = _settings({"decode_workers": 32, **self.settings, "final_batch": 1})
         registry = default_registry(s)
@@ -195,7 +235,8 @@ class Gateway:
                               sample_rate=info["sample_rate"])
         encoder: Future = Future()
         encoder.set_result(RemoteSpeakerEncoder(speaker, name=voice["name"], dim=voice["dim"]))
-        comp = Components(engine, load_vad(s, registry), registry, s, _encoder=encoder)
+        remote_vad = RemoteVad(vad, self.vad_name)  # live sources and file jobs alike
+        comp = Components(engine, remote_vad, registry, s, _encoder=encoder, stream_vad=remote_vad)
         origin = serve.get_replica_context().replica_id.unique_id
         log.info("gateway replica ready", engine=engine.name, model=engine.model_name, speakers=voice["name"],
                  gateway=origin)

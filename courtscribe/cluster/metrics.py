@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 34.0)
 
@@ -34,5 +36,27 @@ def watch(queues: dict[str, Callable[[], int]], streams: Callable[[], int]) -> N
     ACTIVE_STREAMS.set_function(streams)
 
 
-def exposition() -> tuple[bytes, str]:
-    return generate_latest(), CONTENT_TYPE_LATEST
+def exposition(snapshots: dict[str, str] | None = None) -> tuple[bytes, str]:
+    """This process's metrics; with ``snapshots`` (gateway replica → its exposition, this one's
+    included), all gateways' as one scrape, each sample labelled with its ``gateway``: Serve's proxy
+    sends a scrape to one replica, and Prometheus must still see every one."""
+    if snapshots is None:
+        return generate_latest(), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Merged(snapshots))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _Merged:
+    def __init__(self, snapshots: dict[str, str]):
+        self.snapshots = snapshots
+
+    def collect(self):
+        families: dict[str, Metric] = {}
+        for gateway, text in sorted(self.snapshots.items()):
+            for family in text_string_to_metric_families(text):
+                out = families.setdefault(family.name, Metric(family.name, family.documentation, family.type,
+                                                              family.unit))
+                for sample in family.samples:
+                    out.add_sample(sample.name, {**sample.labels, "gateway": gateway}, sample.value, sample.timestamp)
+        yield from families.values()

@@ -9,12 +9,14 @@ a call whose replica died is simply made again; Serve routes the retry to a live
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import numpy as np
 
 from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis, PreviewStream
 from ..asr.punctuation import Punctuator
+from ..asr.vad import SR, Vad, VadEvent, VadStream
 from ..diarization.embedding import SpeakerEncoder
 from ..logs import get_logger
 from . import metrics
@@ -85,6 +87,29 @@ class RemotePunctuator(Punctuator):
 
     def marks_many(self, texts: list[list[str]]) -> list[list[str]]:
         return call(self.handle, "marks_many", texts, stage="punctuation") if texts else []
+
+
+class RemoteVad(Vad):
+    """The VAD deployment: each stream's chunks go to the replica holding its state."""
+
+    def __init__(self, handle: Any, name: str):
+        self.handle, self.name = handle, name
+
+    def open_stream(self, chunk_ms: int = 200) -> VadStream:
+        return _RemoteVadStream(self.handle.options(multiplexed_model_id=uuid.uuid4().hex), chunk_ms)
+
+
+class _RemoteVadStream(VadStream):
+    def __init__(self, handle: Any, chunk_ms: int):
+        self.handle, self.chunk_ms, self.fed = handle, chunk_ms, 0
+
+    def feed(self, audio: np.ndarray, *, final: bool = False) -> list[VadEvent]:
+        at_ms = self.fed * 1000 // SR
+        self.fed += audio.size
+        if audio.size == 0 and not final:
+            return []
+        got = call(self.handle, "feed", self.chunk_ms, at_ms, audio.astype(np.float32, copy=False), final, stage="vad")
+        return [VadEvent(start, end) for start, end in got]
 
 
 class RemoteSpeakerEncoder(SpeakerEncoder):

@@ -25,7 +25,6 @@ from ..access.scopes import AccessRole, Action, Principal
 from ..asr.hotwords import load_lexicon
 from ..clients import web
 from ..cluster import metrics
-from ..asr.vad import FsmnVad
 from ..config import Settings, get_settings
 from ..logs import get_logger
 from ..diarization import api as speakers_api
@@ -34,7 +33,7 @@ from ..records import archive, documents
 from ..records.model import HEARING_ID, Pipeline
 from ..records.spool import Spool
 from ..records.store import RecordError, RecordStore
-from ..transcribe import Components, load_components
+from ..transcribe import Components, load_components, load_stream_vad
 from . import captions, files
 from .files import WorkerPool
 from .funasr_compat import funasr_stream
@@ -92,10 +91,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
         await asyncio.to_thread(comp.engine.transcribe, np.zeros(16000, np.float32))
         app.state.pool = WorkerPool(workers=1, queue=4)
         app.state.jobs = Jobs()
-        # Live streams use the streaming FSMN-VAD whatever VAD files use.
-        vad = comp.vad if isinstance(comp.vad, FsmnVad) else await asyncio.to_thread(
-            FsmnVad, comp.registry.resolve("fsmn-vad-embedded"), max_end_silence_ms=settings.stream_vad_silence_ms,
-            max_segment_ms=int(settings.segment_s * 1000), device=settings.device)
+        # Live streams use the streaming FSMN-VAD whatever VAD files use (in a cluster: its VAD deployment).
+        vad = comp.stream_vad or await asyncio.to_thread(load_stream_vad, settings, comp.registry)
         scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams, final_batch=settings.final_batch,
                                      final_wait_ms=settings.final_wait_ms, workers=settings.decode_workers)
         app.state.records = records or await asyncio.to_thread(RecordStore, settings.records_url)
@@ -198,7 +195,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
     @app.get("/metrics", include_in_schema=False)
     async def prometheus(who: Principal = guard.allow(Action.admin)) -> Response:
         """Prometheus exposition (scrape with an admin token): stage latencies, queues, streams, RTF."""
-        body, media = metrics.exposition()
+        peers = app.state.live.peers  # one gateway replica of several: all of theirs, labelled
+        body, media = metrics.exposition(await peers.metrics() if peers else None)
         return Response(body, media_type=media)
 
     @app.get("/v1/models")

@@ -119,7 +119,7 @@ class Jobs:
         # set by ``Peers.attach`` on a gateway replica among several
         self.announce: Callable[[dict], None] | None = None
         self.ask_cancel: Callable[[str], None] | None = None
-        self.fetch: Callable[[str], Awaitable[dict | None]] | None = None
+        self.fetch: Callable[[str], Awaitable[dict | None]] | None = None  # job id → its last message
 
     def _announce(self, job: Job, *, done: bool = False) -> None:
         if self.announce is not None:

@@ -9,12 +9,13 @@ audio sources and its screens may sit in different processes. Over a shared bus 
 - knows which sources the others hold (the channel panel, ``/status``) from their ``channel`` events;
 - shares a hearing's seat-mic audio with the gateways that hold its other seats, so a neighbour's
   bleed is recognised whichever gateway each microphone reached (only those gateways get it);
-- announces its file jobs, so any replica answers a job's polls (``jobs.py``).
+- announces its file jobs, so any replica answers a job's polls (``jobs.py``);
+- reports its metrics every second, so a scrape of any replica shows every replica.
 
 Messages are plain dicts. The transport is three coroutines: ``post(origin, messages)``,
 ``poll(origin, cursor) -> (cursor, [(origin, message), …])``, a long poll that answers with the
-other gateways' messages since ``cursor`` (``None``: what is connected now), and ``fetch(job_id)``,
-a finished job's record. In a cluster they are calls to the ``Events`` deployment (``cluster/bus.py``).
+other gateways' messages since ``cursor`` (``None``: what is connected now), and
+``fetch(what, key)``: a job's last word with its record (``"job"``), every gateway's metrics (``"metrics"``). In a cluster they are calls to the ``Events`` deployment (``cluster/bus.py``).
 """
 from __future__ import annotations
 
@@ -23,15 +24,17 @@ from typing import Any, Awaitable, Callable
 
 import numpy as np
 
+from ..cluster import metrics
 from ..logs import get_logger
 from .jobs import Job, Jobs
 
 log = get_logger(__name__)
 Post = Callable[[str, list[dict]], Awaitable[None]]
 Poll = Callable[[str, Any], Awaitable[tuple[Any, list[tuple[str, dict]]]]]
-Fetch = Callable[[str], Awaitable[dict | None]]
+Fetch = Callable[[str, str | None], Awaitable[Any]]
 RETRY_S = 1.0
 MAX_BATCH = 500
+METRICS_EVERY_S = 1.0
 
 
 class Peers:
@@ -53,7 +56,8 @@ class Peers:
         self.live, live.peers, live.hub.relay = live, self, self.event
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
         if jobs is not None:
-            self.jobs, jobs.announce, jobs.fetch = jobs, self._push, self._fetch
+            self.jobs, jobs.announce = jobs, self._push
+            jobs.fetch = lambda job_id: self._fetch("job", job_id)
             jobs.ask_cancel = lambda job_id: self._push({"command": "cancel_job", "id": job_id})
 
     def event(self, hearing_id: str, event: dict) -> None:
@@ -128,9 +132,19 @@ class Peers:
             if room is not None:  # that seat's audio is no use any more
                 room.remove(event.get("channel"))
 
+    async def metrics(self) -> dict[str, str]:
+        """Every gateway's Prometheus exposition: this one's now, the others' last report."""
+        others = await self._fetch("metrics", None) if self._fetch else {}
+        return {**others, self.origin: metrics.exposition()[0].decode()}
+
     async def run(self) -> None:
         """Send and receive until cancelled; a bus that is away is retried, the hearing goes on."""
-        await asyncio.gather(self._sending(), self._receiving())
+        await asyncio.gather(self._sending(), self._receiving(), self._reporting())
+
+    async def _reporting(self) -> None:
+        while True:
+            self._push({"metrics": metrics.exposition()[0].decode()})
+            await asyncio.sleep(METRICS_EVERY_S)
 
     async def _sending(self) -> None:
         while True:
