@@ -9,7 +9,8 @@ Sections (each also a bench of its own):
 3. Live streaming latency p50/p95 and server memory per stream vs concurrent real-time streams,
    in-process (``bench/stream_load.py``) and through Ray Serve (gateway + engine deployments).
 4. Throughput (audio seconds per wall second) at 8 streams sent as fast as the server takes them:
-   in-process, Ray with ``@serve.batch`` (batch 8) and Ray unbatched (batch 1, same replicas).
+   in-process, Ray with ``@serve.batch`` (batch 8) and Ray unbatched (batch 1, same replicas);
+   and each engine stage on its own (finals: the streams' utterances; partials: their previews).
 Targets on a 2-core CPU: Ray overhead ≤ 10 % of in-process latency at 1 stream; batching ≥ 1.5×
 unbatched throughput at 8 streams. Writes bench/out/suite.json, suite.md and suite-*.png.
 """
@@ -113,6 +114,11 @@ def engine_pieces(n: int) -> list[list[tuple]]:
     return out
 
 
+def preview_pieces(streams: list[list[tuple]], step: int = 19_200) -> list[list[tuple]]:
+    """What the same streams ask the partials engine: each utterance so far, every 1.2 s of it."""
+    return [[(a[:c], off) for a, off in stream for c in range(step, a.size + step, step)] for stream in streams]
+
+
 def engine_throughput(system: str, call, streams: list[list], audio_s: float, stats=None) -> dict:
     """Each stream sends its utterances one after another (a final waits for the previous one), all
     streams at once: the finals engine's throughput, the stage where batching applies."""
@@ -211,6 +217,13 @@ def main() -> None:
     stage.append(engine_throughput("in-process engine, the streams' utterances batched", lambda r, o: engine.transcribe_many(r, o),
                                    [rounds], pieces_s))
     stage[-1]["mean_batch"] = sum(map(len, rounds)) / len(rounds)
+    previews = preview_pieces(pieces)
+    previews_s = sum(a.size for stream in previews for a, _ in stream) / 16000
+    stage.append(engine_throughput("in-process engine, one preview per call", lambda p, o: engine.preview_many([p], o),
+                                   [[p for s in previews for p in s]], previews_s))
+    batches = [[p for s in previews for p in s][k:k + 8] for k in range(0, sum(map(len, previews)), 8)]
+    stage.append(engine_throughput("in-process engine, previews 8 at a time", lambda r, o: engine.preview_many(r, o),
+                                   [batches], previews_s))
     engine = None  # its memory back before Ray starts
 
     print("4/4 Ray Serve …", file=sys.stderr)
@@ -223,7 +236,9 @@ def main() -> None:
     gateways = lambda: [int(p) for p in subprocess.run(["pgrep", "-f", "ServeReplica:courtscribe:Gateway"],  # noqa: E731
                                                        capture_output=True, text=True).stdout.split()]
     offline = serve.get_deployment_handle("OfflineASR", app_name=cluster_app.APP_NAME)
+    online = serve.get_deployment_handle("OnlineASR", app_name=cluster_app.APP_NAME)
     stats = lambda reset=False: offline.batch_stats.remote(reset).result()  # noqa: E731
+    online_stats = lambda reset=False: online.batch_stats.remote(reset).result()  # noqa: E731
     try:
         for n in counts:
             latency.append(latency_at("ray serve", url, n, ref, gateways))
@@ -232,6 +247,9 @@ def main() -> None:
             tput.append(throughput(name, url, n_tp, ref, stats))
             stage.append(engine_throughput(f"{name}: finals deployment", lambda p, o: offline.transcribe.remote([p], o).result(),
                                            pieces, pieces_s, stats))
+            stage.append(engine_throughput(f"{name}: partials deployment",
+                                           lambda p, o: online.preview.remote(p[0], p[1], o).result(),
+                                           previews, previews_s, online_stats))
     finally:
         ray.shutdown()
     report |= {"latency": latency, "throughput": tput, "engine_throughput": stage}
@@ -249,7 +267,9 @@ def targets(latency: list[dict], tput: list[dict], stage: list[dict]) -> dict:
         for key in ("final_p50_s", "partial_p50_s"):
             out[f"ray_overhead_{key}"] = remote[key] / local[key] - 1
         out["ray_overhead_ok (final p50 ≤ +10 %)"] = out["ray_overhead_final_p50_s"] <= 0.10
-    for name, rows in (("end_to_end", tput), ("finals_stage", stage)):
+    finals = [r for r in stage if "partials" not in r["system"]]
+    partials = [r for r in stage if "partials" in r["system"]]
+    for name, rows in (("end_to_end", tput), ("finals_stage", finals), ("partials_stage", partials)):
         by = {r["system"].split(":")[0]: r["audio_s_per_wall_s"] for r in rows}
         batched, plain = by.get("ray serve, @serve.batch 8"), by.get("ray serve, unbatched")
         if batched and plain:
@@ -268,7 +288,8 @@ def write(report: dict) -> None:
          table(report["latency"], LAT_COLS)),
         (f"End-to-end throughput: streams of {report['throughput_clip']} sent as fast as taken",
          table(report["throughput"], TPUT_COLS)),
-        ("Finals-stage throughput: each stream's utterances back to back, all streams at once",
+        ("Engine-stage throughput: each stream's utterances (finals) or utterances-so-far every 1.2 s "
+         "(partials) back to back, all streams at once",
          table(report["engine_throughput"], TPUT_COLS)),
         ("Targets", "\n".join(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}"
                               for k, v in report["targets"].items())),

@@ -190,10 +190,10 @@ def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, clust
     assert httpx.post(f"{cluster}/v1/hearings", json={"id": hid}).status_code == 201
 
     async def killer() -> None:
-        """A clerk's screen on the hearing: after its first final, at the VAD's next endpoint (that
-        utterance's final is being decoded now) kill every finals replica. A decode can finish before
-        the kill lands; then nothing was lost, so kill again at the next endpoint until a lost call
-        has been made again."""
+        """A clerk's screen on the hearing: after its first final, just after the VAD's next endpoint
+        (that utterance's final is being decoded now) kill every finals replica. The kill can land
+        before the request or after the decode; then nothing was lost, so kill again at the next
+        endpoint until a lost call has been made again."""
         import json
 
         import websockets
@@ -204,10 +204,11 @@ def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, clust
                 event = json.loads(raw)
                 finals += event["type"] == "final"
                 if event["type"] == "endpoint" and finals:
+                    await asyncio.sleep(0.15)  # the final's request has reached a replica: kill mid-decode
                     for actor in replicas("OfflineASR"):
                         ray.kill(actor, no_restart=True)
                     killed.set()
-                    for _ in range(100):  # the lost call is noticed, retried and reported
+                    for _ in range(25):  # the lost call is noticed, retried and reported
                         await asyncio.sleep(0.2)
                         if scrape(cluster, **retried) > before:
                             return

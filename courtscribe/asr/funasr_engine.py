@@ -16,7 +16,6 @@ same classes through this very code (``courtscribe.models.random_init``).
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
