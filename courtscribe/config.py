@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_streams: int = Field(default=4, ge=1, description="Live streams admitted at once; more get 'busy'.")
     idle_timeout_s: float = Field(default=60.0, gt=0, description="A silent or half-open connection is closed after this.")
     stream_vad_silence_ms: int = Field(default=800, ge=100, description="End-of-utterance silence for live streams.")
+    stream_vad: str = Field(default="gateway", pattern="^(gateway|deployment)$", description=(
+        "Cluster only: where live sources' streaming VAD runs — in each gateway replica (one box: no extra "
+        "hop per 200 ms chunk) or on the VAD deployment (thin gateways for a cluster)."))
     insecure_no_auth: bool = Field(default=False, description=(
         "Turn token checks off (local development and tests only): refused unless the server binds only "
         "loopback addresses."))

@@ -43,14 +43,19 @@ def stream_all(url: str, paths: list, *, speed: float = 0, **kw) -> list:
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    """courtscribe deployed from the shipped CPU Serve config: 2 finals replicas (one may die), 1 partials."""
+    """courtscribe deployed from the shipped CPU Serve config: 2 finals replicas (one may die), 1 partials,
+    and live VAD on the VAD deployment (the GPU config's choice; tests/test_cluster_funasr.py runs it
+    in the gateways, the CPU config's)."""
     import ray
 
     home = tmp_path_factory.mktemp("cluster")
     port = free_port()
     cluster_app.connect("ray", num_cpus=2)
     config = cluster_app.load_config(cluster_app.CONFIGS / "serve-cpu.yaml", port=port, settings={
-        "insecure_no_auth": True, "data_dir": str(home / "data"), "max_streams": 4})
+        "insecure_no_auth": True, "data_dir": str(home / "data"), "max_streams": 4,
+        "stream_vad": "deployment"})  # as the GPU config: live VAD on its own deployment
+    config["applications"][0]["deployments"].append({"name": "VAD", "num_replicas": 1,
+                                                      "ray_actor_options": {"num_cpus": 0.1}})
     for d in config["applications"][0]["deployments"]:
         if d["name"] in ("OfflineASR", "OnlineASR"):
             d.pop("autoscaling_config")
@@ -81,7 +86,7 @@ def test_two_streams_through_the_gateway_equal_the_in_process_server(server, clu
     for a, b in zip(alone, on_ray):
         same_utterances(b, a, max_cer=0.15)
     health = httpx.get(f"{cluster}/healthz").json()
-    assert health["engine"] == "whisper" and health["max_streams"] == 4 and health["vad"] == "fsmn-vad"
+    assert health["engine"] == "whisper" and health["max_streams"] == 4
     from ray import serve
 
     vad = serve.get_deployment_handle("VAD", app_name=cluster_app.APP_NAME).describe.remote().result()
@@ -296,7 +301,9 @@ def test_the_shipped_serve_configs_are_valid_and_take_the_command_line(variant):
     assert app.import_path == "courtscribe.cluster.app:build" and app.args["settings"]["engine"] == "whisper"
     assert app.runtime_env["env_vars"]["RAY_USAGE_STATS_ENABLED"] == "0"  # no telemetry from any worker
     engines = {"OfflineASR", "OnlineASR"} | ({"Punctuation"} if variant == "serve-gpu.yaml" else set())  # FunASR's
-    assert {d.name for d in app.deployments} == engines | {"Gateway", "SpeakerEmbedding", "VAD", "Events"}
+    vad = {"VAD"} if variant == "serve-gpu.yaml" else set()  # live VAD: a deployment, or in the gateways
+    assert app.args["settings"]["stream_vad"] == ("deployment" if vad else "gateway")
+    assert {d.name for d in app.deployments} == engines | vad | {"Gateway", "SpeakerEmbedding", "Events"}
     by_name = {d.name: d for d in app.deployments}
     assert by_name["Gateway"].num_replicas >= 2 and by_name["Events"].num_replicas == 1
     batched = {d.name: d.user_config for d in app.deployments if isinstance(d.user_config, dict)}

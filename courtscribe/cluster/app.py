@@ -33,10 +33,12 @@ def build(args: dict[str, Any]):
     from .deployments import VAD, Gateway, OfflineASR, OnlineASR, Punctuation, SpeakerEmbedding
 
     settings = dict((args or {}).get("settings") or {})
+    chosen = Settings(**settings)
     # FunASR's finals are punctuated by a deployment of their own; Whisper writes its own marks
-    funasr = Settings(**settings).engine == "funasr"
-    offline = OfflineASR.bind(settings, Punctuation.bind(settings)) if funasr else OfflineASR.bind(settings)
-    return Gateway.bind(settings, offline, OnlineASR.bind(settings), SpeakerEmbedding.bind(settings), VAD.bind(settings),
+    offline = OfflineASR.bind(settings, Punctuation.bind(settings)) if chosen.engine == "funasr" else \
+        OfflineASR.bind(settings)
+    vad = VAD.bind(settings) if chosen.stream_vad == "deployment" else None
+    return Gateway.bind(settings, offline, OnlineASR.bind(settings), SpeakerEmbedding.bind(settings), vad,
                         Events.bind())
 
 

@@ -15,7 +15,6 @@ import asyncio
 import time
 import uuid
 from collections import OrderedDict, deque
-from itertools import islice
 from typing import Any
 
 from ray import serve
@@ -73,10 +72,15 @@ class Board:
             snapshot = [(o, m) for o, held in self.connected.items() if o != origin for m in held.values()]
             snapshot += [(o, {k: v for k, v in m.items() if k != "record"}) for o, m in self.jobs.values() if o != origin]
             return (self.epoch, self.seq), [("", {"reset": True})] + snapshot
-        start = max(cursor[1] + 1 - first, 0)
         seats = {hearing_id for hearing_id, _ in self.connected.get(origin, {})}
-        return (self.epoch, self.seq), [(o, m) for _, o, m in islice(self.log, start, None)
-                                        if o != origin and ("room" not in m or m["hearing"] in seats)]
+        new = []
+        for seq, o, m in reversed(self.log):  # the news is at the end: cost by what is new, not by the log
+            if seq <= cursor[1]:
+                break
+            if o != origin and ("room" not in m or m["hearing"] in seats):
+                new.append((o, m))
+        new.reverse()
+        return (self.epoch, self.seq), new
 
     def expire(self, now: float) -> None:
         """Gateways silent for ``dead_after_s``: their sources are announced disconnected."""

@@ -5,9 +5,9 @@
 - ``SpeakerEmbedding``: voice embeddings for mixed-channel diarization and enrollment.
 - ``Punctuation``: CT-Transformer for the FunASR engine's finals, batched across the finals
   replicas (its own GPU share and replica count; Whisper writes its own punctuation).
-- ``VAD``: streaming FSMN-VAD for every live source and file job. A source's VAD state lives on
-  one replica: Serve's model multiplexing routes all of a stream's chunks there (the stream's key
-  is the "model"), so gateways hold no model at all.
+- ``VAD`` (``stream_vad: deployment``): streaming FSMN-VAD for every live source. A source's VAD
+  state lives on one replica: Serve's model multiplexing routes all of a stream's chunks there
+  (the stream's key is the "model"), so gateways hold no streaming model.
 - ``Gateway``: the whole courtscribe app (WebSockets, REST, pages, record store) with the engines
   above behind the same interfaces as in-process. A WebSocket stays on the replica that accepted it,
   so a stream's state (VAD, utterance audio, speaker turns) lives in one gateway; with several
@@ -217,12 +217,12 @@ class Gateway:
         self.settings, self.handles, self.events = settings or {}, (offline, online, speaker, vad), events
         # what the engines serve, asked once (the app is built on the replica's event loop: await here)
         self.info, self.voice = await offline.describe.remote(), await speaker.describe.remote()
-        self.vad_name = (await vad.describe.remote())["name"]
+        self.vad_name = (await vad.describe.remote())["name"] if vad is not None else None
 
     def __serve_build_asgi_app__(self):
         from ..models import default_registry
         from ..streaming.app import create_app
-        from ..transcribe import Components
+        from ..transcribe import Components, load_vad
         from .bus import link
         from .remote import RemoteEngine, RemoteSpeakerEncoder, RemoteVad
 
@@ -235,8 +235,10 @@ class Gateway:
                               sample_rate=info["sample_rate"])
         encoder: Future = Future()
         encoder.set_result(RemoteSpeakerEncoder(speaker, name=voice["name"], dim=voice["dim"]))
-        remote_vad = RemoteVad(vad, self.vad_name)  # live sources and file jobs alike
-        comp = Components(engine, remote_vad, registry, s, _encoder=encoder, stream_vad=remote_vad)
+        # files keep their VAD here (silero by default: ONNX, light); live sources' streaming VAD is
+        # the VAD deployment's when the config says so, else loaded here by the app
+        comp = Components(engine, load_vad(s, registry), registry, s, _encoder=encoder,
+                          stream_vad=RemoteVad(vad, self.vad_name) if vad is not None else None)
         origin = serve.get_replica_context().replica_id.unique_id
         log.info("gateway replica ready", engine=engine.name, model=engine.model_name, speakers=voice["name"],
                  gateway=origin)

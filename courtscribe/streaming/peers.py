@@ -34,6 +34,7 @@ Poll = Callable[[str, Any], Awaitable[tuple[Any, list[tuple[str, dict]]]]]
 Fetch = Callable[[str, str | None], Awaitable[Any]]
 RETRY_S = 1.0
 MAX_BATCH = 500
+MAX_WAITING = 20_000  # messages held while the bus is away; past it the oldest go (screens backfill)
 METRICS_EVERY_S = 1.0
 
 
@@ -88,6 +89,8 @@ class Peers:
             self._loop.call_soon_threadsafe(self._push, message)
             return
         self._out.append(message)
+        if len(self._out) > MAX_WAITING:
+            del self._out[:len(self._out) - MAX_WAITING]
         self._wake.set()
 
     def receive(self, origin: str, message: dict) -> None:
