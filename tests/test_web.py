@@ -269,7 +269,8 @@ def test_the_keyboard_finds_doubtful_words_splits_and_merges_lines_and_enrolls_a
     second = after[after.index(first) + 1]
     assert (first["text"], second["text"]) == (u["text"][:cut], u["text"][cut:])
     assert u["start_ms"] < first["end_ms"] == second["start_ms"] < u["end_ms"]
-    assert page.get_attribute(f'li[data-uid="{second["id"]}"]', "class").count("selected")  # the new line
+    # the new line is selected once the split's answer is in (its `line` event can draw it first)
+    page.wait_for_selector(f'li[data-uid="{second["id"]}"].selected', timeout=5_000)
     shot(page, "clerk-split")
     page.click(f'li[data-uid="{u["id"]}"] .text')
     page.keyboard.press("m")
