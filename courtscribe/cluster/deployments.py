@@ -51,6 +51,16 @@ async def _per_options(options: list[DecodeOptions], run: Callable[[list[int], D
     return out
 
 
+def _per_request(flat: list, requests: list[list]) -> list[list]:
+    """Results of several requests' items decoded in one call, handed back to each request in order
+    (each gets as many as it sent)."""
+    out, k = [], 0
+    for request in requests:
+        out.append(flat[k:k + len(request)])
+        k += len(request)
+    return out
+
+
 class _Batching:
     """``user_config`` → the batch queue's size and wait window (live-tunable), and batch counts."""
 
@@ -107,11 +117,8 @@ class OfflineASR(_Batching):
         self._counted(len(pieces))
 
         def decode(group: list[int], opts: DecodeOptions) -> list[list[list[Hypothesis]]]:
-            decoded, out = self.engine.transcribe_many([p for i in group for p in pieces[i]], opts), []
-            for i in group:  # each request gets back as many results as it sent pieces
-                out.append(decoded[:len(pieces[i])])
-                decoded = decoded[len(pieces[i]):]
-            return out
+            decoded = self.engine.transcribe_many([p for i in group for p in pieces[i]], opts)
+            return _per_request(decoded, [pieces[i] for i in group])
         return await _per_options(options, decode)
 
 
@@ -149,11 +156,7 @@ class Punctuation(_Batching):
         """Each request is one engine batch's word sequences; all requests' sequences in one call."""
         self._counted(len(texts))
         flat = await asyncio.to_thread(self.punctuator.marks_many, [words for request in texts for words in request])
-        out = []
-        for request in texts:
-            out.append(flat[:len(request)])
-            flat = flat[len(request):]
-        return out
+        return _per_request(flat, texts)
 
 
 class _Held:
