@@ -8,15 +8,24 @@ machine (CUDA with fp16 when a GPU is present):
 - online pass RTF at 1 stream (600 ms chunks, the stream's cache kept);
 - offline pass RTF at 1 stream (each utterance alone);
 - offline pass throughput, audio seconds per wall second, at batch 1/4/8/16 over the same
-  utterances (VAD segments of the zh-smoke clips, in arrival order), as a ratio to unbatched.
+  utterances (VAD segments of the zh-smoke clips, in arrival order), as a ratio to unbatched;
+- online streams: N streams fed round-robin, one 600 ms chunk each per round (each with its own
+  cache, one at a time: FunASR's streaming cache has batch size one). A round must finish within
+  600 ms for every stream's partial to keep real time: the table gives the round's p50/p95 and the
+  streams one device sustains (chunk throughput × 0.6 s).
 
 The text these models write is noise: accuracy is not measured here.
 
     .venv/bin/python bench/funasr_engine.py [--batches 1 4 8 16] [--rounds 2] [--model-dir DIR]
+        [--streams 1 4 8] [--segments bench/out/funasr_engine.json]
+
+``--segments`` reuses the utterance boundaries of an earlier run's JSON (a GPU machine need not
+carry the VAD: bench/out/funasr_engine.json of a CPU run holds them).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -32,16 +41,22 @@ CLIPS = ["market_25s.wav", "news_foxconn.wav", "news_kfc.wav", "custody.wav", "j
          "aishell_S0916W0427.wav"]
 
 
-def utterances(copies: int = 4) -> list[np.ndarray]:
-    """Utterances as live finals bring them: the speech segments of the zh-smoke clips (silero VAD,
-    ≤ 30 s each), in order, the set repeated ``copies`` times so batches of 16 fill."""
+def segments() -> dict[str, list[tuple[int, int]]]:
+    """The speech segments (ms) of each clip: silero VAD, ≤ 30 s each."""
     from courtscribe.asr.vad import SileroVad
 
     vad = SileroVad(max_segment_ms=30_000)
+    return {name: [tuple(seg) for seg in vad.segments(decode(DATA / "zh-smoke" / name).channel(0))]
+            for name in CLIPS}
+
+
+def utterances(spans: dict[str, list], copies: int = 4) -> list[np.ndarray]:
+    """Utterances as live finals bring them: the clips' speech segments in order, the set repeated
+    ``copies`` times so batches of 16 fill."""
     out = []
     for name in CLIPS:
         x = decode(DATA / "zh-smoke" / name).channel(0)
-        out += [x[s * 16: e * 16] for s, e in vad.segments(x)]
+        out += [x[s * 16: e * 16] for s, e in spans[name]]
     return out * copies
 
 
@@ -52,6 +67,25 @@ def online_rtf(engine: FunasrEngine, audio: np.ndarray) -> float:
     for i in range(0, audio.size, step):
         stream.accept(audio[i:i + step])
     return (time.perf_counter() - t) / (audio.size / 16_000)
+
+
+def online_streams(engine: FunasrEngine, audio: np.ndarray, n: int) -> dict:
+    """``n`` streams of ``audio`` fed round-robin, a 600 ms chunk each per round, each its own cache."""
+    step = engine.streaming.chunk_samples
+    caches: list[dict] = [{} for _ in range(n)]
+    rounds, chunks = [], 0
+    t0 = time.perf_counter()
+    for i in range(0, audio.size - step + 1, step):
+        t = time.perf_counter()
+        for cache in caches:
+            engine.online_chunk(audio[i:i + step], cache, is_final=False)
+            chunks += 1
+        rounds.append(time.perf_counter() - t)
+    per_s = chunks / (time.perf_counter() - t0)
+    chunk_s = step / 16_000
+    return {"streams": n, "round p50 s": float(np.percentile(rounds, 50)), "round p95 s": float(np.percentile(rounds, 95)),
+            "chunks/s": per_s, "real-time": bool(np.percentile(rounds, 95) <= chunk_s),
+            "streams sustained": int(per_s * chunk_s)}
 
 
 def offline_throughput(engine: FunasrEngine, pieces: list[np.ndarray], batch: int) -> float:
@@ -69,24 +103,31 @@ def main() -> None:
     ap.add_argument("--model-dir", type=Path, help="reuse full-size random models written earlier")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--streams", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--fp32", action="store_true", help="full precision on CUDA too")
+    ap.add_argument("--size", choices=["full", "tiny"], default="full", help="tiny: a smoke test of the bench itself")
+    ap.add_argument("--copies", type=int, default=4, help="times the utterance set is repeated")
+    ap.add_argument("--segments", type=Path, help="an earlier run's JSON: its utterance boundaries")
     args = ap.parse_args()
 
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    device_name = torch.cuda.get_device_name() if device == "cuda" else f"CPU × {args.threads} threads"
     tmp = None
     if args.model_dir and (args.model_dir / "paraformer-zh").is_dir():
         root = args.model_dir
     else:
         root = args.model_dir or Path(tmp := tempfile.mkdtemp(prefix="funasr-full-"))
         t = time.perf_counter()
-        write_all(root, size="full")
-        print(f"wrote full-size random models to {root} in {time.perf_counter() - t:.0f} s")
+        write_all(root, size=args.size)
+        print(f"wrote {args.size} random models to {root} in {time.perf_counter() - t:.0f} s")
     engine = FunasrEngine(root / "paraformer-zh-streaming", root / "paraformer-zh", root / "ct-punc", device=device,
-                          fp16=device == "cuda", cpu_threads=args.threads)
+                          fp16=device == "cuda" and not args.fp32, cpu_threads=args.threads)
     params = {name: sum(p.numel() for p in m.auto.model.parameters()) / 1e6
               for name, m in (("online", engine.online), ("offline", engine.offline))}
-    pieces = utterances()
+    spans = json.loads(args.segments.read_text())["segments"] if args.segments else segments()
+    pieces = utterances(spans, args.copies)
     engine.transcribe(pieces[0][:16_000])  # first call pays for allocations
     long_clip = decode(DATA / "zh-smoke" / "market_25s.wav").channel(0)
 
@@ -101,17 +142,20 @@ def main() -> None:
     alone = best.get(1) or offline_throughput(engine, pieces, 1)
     rows.append({"pass": "offline (SeACo-Paraformer + punc + ITN)", "batch": 1, "RTF": 1 / alone})
     through = [{"batch": b, "audio s / wall s": x, "× unbatched": x / alone} for b, x in sorted(best.items())]
+    streams = [online_streams(engine, long_clip, n) for n in args.streams]
 
-    print(f"\ndevice: {device}{' fp16' if device == 'cuda' else f', {args.threads} threads'}; "
+    print(f"\ndevice: {device_name}{' fp16' if engine.fp16 else ' fp32'}; "
           f"params: online {params['online']:.0f} M, offline {params['offline']:.0f} M; "
           f"{len(pieces)} utterances, {sum(p.size for p in pieces) / 16_000:.0f} s of speech\n")
     print(table(rows, ["pass", "batch", "RTF"]))
     print()
     print(table(through, ["batch", "audio s / wall s", "× unbatched"]))
+    print()
+    print(table(streams, ["streams", "round p50 s", "round p95 s", "chunks/s", "real-time", "streams sustained"]))
     print("\nrandom weights: speed only, accuracy not measured")
-    path = save("funasr_engine", {"device": device, "params_m": params, "utterances": len(pieces),
+    path = save("funasr_engine", {"device": device, "device_name": device_name, "fp16": engine.fp16, "params_m": params, "utterances": len(pieces),
                                   "speech_s": sum(p.size for p in pieces) / 16_000, "rtf": rows,
-                                  "offline_throughput": through})
+                                  "offline_throughput": through, "online_streams": streams, "segments": spans})
     print(f"wrote {path}")
     if tmp:
         import shutil

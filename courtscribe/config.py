@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         "VAD for files: silero (ONNX, in faster-whisper) or fsmn-vad (FunASR). silero is the default by "
         "measurement: lower CER on zh-smoke and no torch/FunASR start-up cost (bench/cer.py)."))
     language: str = "zh"
+    languages: list[str] = Field(default_factory=lambda: ["zh", "en"], description=(
+        "Languages a hearing may hear (JSON list, e.g. [\"zh\",\"en\"]): each utterance is checked, and one "
+        "confidently in another of these languages is transcribed in it instead of in `language`."))
     device: str = "cpu"
     cpu_threads: int = Field(default=2, ge=1)
     beam_size: int = Field(default=5, ge=1, le=10)

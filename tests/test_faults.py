@@ -61,8 +61,8 @@ def test_a_failed_batch_is_retried_piece_by_piece(components):
 
 def test_an_engine_failure_on_one_live_stream_is_told_to_it_alone(tmp_path):
     """Two recorders stream at once into a real server whose engine fails one utterance of the
-    first: that stream gets an engine_error naming the line, then its next utterances as usual;
-    the other stream sees nothing of it."""
+    first: that stream gets an engine_error naming the line and the line itself, flagged for the
+    clerk, then its next utterances as usual; the other stream sees nothing of it."""
     proc, url = start_server(tmp_path, PYTHONPATH=str(FAULTINJECT), COURTSCRIBE_TEST_FAIL_HOTWORD=POISON,
                              COURTSCRIBE_MAX_STREAMS="2")
     ws = url.replace("http", "ws") + "/v1/stream"
@@ -81,12 +81,15 @@ def test_an_engine_failure_on_one_live_stream_is_told_to_it_alone(tmp_path):
     errors = [e for e in hit.events if e["type"] == "error"]
     assert [e["code"] for e in errors] == ["engine_error"] and "injected" in errors[0]["message"]
     failed = errors[0]["utterance_id"]
-    assert failed not in {f["utterance_id"] for f in hit.finals}
+    # the utterance is not lost: it is a flagged line the clerk can replay and type
+    [gap] = [f["utterance"] for f in hit.finals if f["utterance_id"] == failed]
+    assert gap["text"] == "" and gap["flags"] == ["unrecognized", "engine_error"] and gap["confidence"] == 0.0
+    assert gap["end_ms"] > gap["start_ms"]
     later = [f for f in hit.finals if f["utterance"]["start_ms"] > 0 and hit.events.index(f) > hit.events.index(errors[0])]
     assert later and "正义" in "".join(f["utterance"]["text"] for f in later)  # the stream went on
     assert not [e for e in other.events if e["type"] == "error"]
-    assert len(other.finals) == len(hit.finals) + 1 and "正义" in other.text
-    assert stored == {f["utterance_id"] for f in hit.finals}  # the record holds every line but the failed one
+    assert len(other.finals) == len(hit.finals) and "正义" in other.text
+    assert stored == {f["utterance_id"] for f in hit.finals}  # the record holds every line, the failed one flagged
     assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 

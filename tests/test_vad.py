@@ -88,6 +88,6 @@ def test_decode_windows_merge_split_and_pad():
     assert windows[0] == (800, 4200)  # merged across a 0.5 s gap, padded 200 ms
     assert windows[1] == (8800, 10200)  # 5 s gap: its own window
     long = windows[2:]
-    assert len(long) == 3 and all(e - s <= 30400 for s, e in long)
+    assert len(long) == 3 and all(e - s <= 30000 for s, e in long)  # padded, still within Whisper's 30 s
     assert long[0][0] == 19800 and long[-1][1] == 95200
     assert all(a[1] <= b[0] for a, b in zip(windows, windows[1:]))  # padding never overlaps

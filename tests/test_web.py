@@ -182,6 +182,37 @@ def test_a_dropped_connection_is_shown_then_backfilled_without_loss_or_duplicate
     assert page.is_hidden("#banner")
 
 
+def test_an_unrecognized_stretch_is_a_highlighted_line_the_clerk_replays_and_types(site, page):
+    """Speech the engine gave no text for is a line on the screen, marked, with its time to replay;
+    the clerk types it like any other line, and the record keeps that it was typed from the audio."""
+    from courtscribe.records.model import Role, Utterance
+    from courtscribe.records.store import RecordStore
+
+    hid = site.hearing("web-gap")
+    Recorder(site.ws, ZH / "news_kfc.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()
+    # the line the live path writes when a decode gives nothing usable (tests/test_completeness.py)
+    store = RecordStore(f"sqlite:///{site.home / 'data' / 'courtscribe.db'}")
+    store.machine_final(hid, Utterance(id="c0-gap-0001", start_ms=400, end_ms=2400, channel=0, speaker="审判长",
+                                       role=Role.presiding_judge, text="", confidence=0.0,
+                                       flags=["unrecognized", "empty"]), actor="whisper/whisper-base")
+    page.goto(site.page_url("clerk", hid, "clerk"))
+    gap = page.wait_for_selector('#lines li.unrecognized[data-uid="c0-gap-0001"]')
+    assert gap.inner_text().endswith("〔00:00–00:02 未能识别，请核听录音〕")
+    assert page.query_selector('li[data-uid="c0-gap-0001"] mark.gap') is not None
+    shot(page, "clerk-unrecognized")
+    with page.expect_response(lambda r: "/utterances/c0-gap-0001/audio" in r.url) as got:
+        page.click('li[data-uid="c0-gap-0001"] .time')
+    assert got.value.status == 200 and got.value.headers["content-type"] == "audio/wav"
+    page.click('li[data-uid="c0-gap-0001"] .text')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("textarea.editor").fill("大学生利用漏洞免费吃肯德基。")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('li[data-uid="c0-gap-0001"].edited:not(.unrecognized)')
+    stored = {u["id"]: u for u in site.record(hid)["utterances"]}["c0-gap-0001"]
+    assert stored["text"] == "大学生利用漏洞免费吃肯德基。" and stored["flags"] == ["unrecognized", "empty"]
+    assert "大学生利用漏洞免费吃肯德基。" in site.api("GET", f"/v1/hearings/{hid}/export?format=txt").text
+
+
 def test_sign_off_locks_the_screen_and_exports_work(site, page):
     hid = site.hearing("web-sign")
     Recorder(site.ws, ZH / "news_kfc.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()

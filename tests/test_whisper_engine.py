@@ -41,14 +41,20 @@ def encoded(components, monkeypatch) -> list[int]:
 def test_live_decodes_encode_a_fitted_window(components, data_dir, encoded):
     engine, seen = components.engine, encoded
     x = decode(data_dir / "zh-smoke" / "welcome.wav").channel(0)  # 5.5 s
-    live = engine.transcribe(x, options=DecodeOptions(live=True))
+    zh = ("zh",)  # no language check: only the decode's own windows
+    live = engine.transcribe(x, options=DecodeOptions(live=True, languages=zh))
     assert seen == [800]
-    whole = engine.transcribe(x)
+    whole = engine.transcribe(x, options=DecodeOptions(languages=zh))
     assert seen == [800, 3000]
+    seen.clear()  # the language check (zh or en?) encodes the fitted window too, files and live alike
+    engine.transcribe(x, options=DecodeOptions(live=True))
+    engine.transcribe(x)
+    assert seen == [800, 800, 800, 3000]
     assert live and whole
-    # close, not equal: a borderline character tips with the window and the CPU's kernels (达摩院 read as
-    # 达默怨 in the fitted window on an AMD EPYC: 2 of 19 characters)
-    assert jiwer.cer(for_scoring(whole[0].text), for_scoring(live[0].text)) <= 0.15, (live, whole)
+    # close, not equal: the clip's one proper name (达摩院, 3 of its 19 characters) is borderline and tips
+    # with the window and the CPU's kernels (达默怨, 达摩愿, 大魔院 seen on AMD EPYCs, 0.105–0.158); a broken
+    # window loses far more than a name
+    assert jiwer.cer(for_scoring(whole[0].text), for_scoring(live[0].text)) <= 0.25, (live, whole)
     assert all(0 <= t.start_ms <= t.end_ms <= 5547 for h in live for t in h.tokens)
 
 
@@ -57,7 +63,7 @@ def test_a_live_decode_that_loops_is_decoded_again_with_the_full_window(componen
     """news_kfc.wav in an 8 s window reads the padding as more speech and repeats itself (measured)."""
     engine, seen = components.engine, encoded
     x = decode(data_dir / "zh-smoke" / "news_kfc.wav").channel(0)
-    [hyp] = engine.transcribe(x, options=DecodeOptions(live=True))
+    [hyp] = engine.transcribe(x, options=DecodeOptions(live=True, languages=("zh",)))
     assert seen[:2] == [800, 3000]
     assert not _looped(hyp.text) and hyp.text.count("肯德基") == 1, hyp.text
 

@@ -20,10 +20,14 @@ from ..records.model import Token
 @dataclass(frozen=True)
 class DecodeOptions:
     language: str = "zh"
+    # other languages an utterance may be in (courts hear English, interpreters): an engine that can
+    # tell transcribes an utterance that is confidently in one of them in that language
+    languages: tuple[str, ...] = ("zh", "en")
     hotwords: tuple[str, ...] = ()
     beam_size: int = 5
-    # A live screen is waiting: engines may trade a little accuracy for latency (Whisper fits its
-    # encoder window to the utterance instead of always encoding 30 s). Files keep the full pass.
+    # One utterance per piece (live streams, and files, which are decoded utterance by utterance too):
+    # engines may fit their work to it (Whisper encodes a window fitted to the utterance instead of
+    # always 30 s).
     live: bool = False
 
 
@@ -38,6 +42,7 @@ class Hypothesis:
     language: str | None = None
     is_final: bool = True
     confidence: float | None = None
+    flags: tuple[str, ...] = ()  # e.g. ("unrecognized", "loop"): see asr/coverage.py
 
 
 class EngineStream(ABC):

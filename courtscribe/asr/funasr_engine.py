@@ -24,7 +24,7 @@ import numpy as np
 from ..records.model import Token
 from .base import DecodeOptions, Engine, EngineStream, Hypothesis
 from .funasr_loader import LockedModel
-from .hotwords import PartialBiaser, clean
+from .hotwords import clean, corrector
 from .itn import itn
 from .punctuation import CtPunctuator, Punctuator
 from .text import join_pieces
@@ -199,7 +199,7 @@ class ParaformerStream(EngineStream):
 
     def __init__(self, engine: FunasrEngine, offset_ms: int, options: DecodeOptions):
         self.engine, self.options, self.offset_ms = engine, options, offset_ms
-        self.bias = PartialBiaser(clean(options.hotwords))
+        self.bias = corrector(clean(options.hotwords))
         self._reset()
 
     def _reset(self) -> None:

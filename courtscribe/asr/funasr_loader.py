@@ -104,11 +104,22 @@ class LockedModel:
     """One FunASR AutoModel and the lock its calls need (AutoModel keeps per-call settings on itself,
     and SeACo keeps the hotword list on the model)."""
 
-    def __init__(self, path: Path, **kwargs):
+    def __init__(self, path: Path, *, fp16: bool = False, **kwargs):
         self.path = Path(path)
+        # Half precision through autocast, not FunASR's own ``fp16`` (which halves the weights but
+        # feeds them float features: "expected scalar type Float but found Half" in the first
+        # LayerNorm, seen on an H200). Autocast keeps norms and reductions in float32.
+        self.fp16 = fp16
         self.auto = auto_model(self.path, **kwargs)
         self.lock = threading.Lock()
 
     def generate(self, data, **kwargs) -> list[dict]:
-        with self.lock:
+        with self.lock, self._precision():
             return self.auto.generate(input=data, **kwargs)
+
+    def _precision(self):
+        if not self.fp16:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast(device_type="cuda", dtype=torch.float16)

@@ -71,16 +71,28 @@ def clean(words) -> tuple[str, ...]:
     return tuple(out)
 
 
-def load_lexicon(path: Path | None) -> tuple[str, ...]:
-    """A court-wide legal lexicon: one term per line (an optional weight after it), ``#`` comments."""
-    if path is None:
-        return ()
+COURT_LEXICON = Path(__file__).parent / "lexicon" / "court.txt"
+
+
+def _terms(path: Path) -> list[str]:
     terms = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             terms.append(line.split()[0])
-    return clean(terms)
+    return terms
+
+
+@lru_cache(maxsize=1)
+def court_lexicon() -> tuple[str, ...]:
+    """The court vocabulary shipped in the package (roles, procedure, 案由, 罪名, laws)."""
+    return clean(_terms(COURT_LEXICON))
+
+
+def load_lexicon(path: Path | None) -> tuple[str, ...]:
+    """A court's own legal lexicon (one term per line, an optional weight after it, ``#`` comments)
+    first, then the shipped court vocabulary."""
+    return merge(_terms(path) if path is not None else (), court_lexicon())
 
 
 def merge(*sources) -> tuple[str, ...]:
@@ -109,26 +121,68 @@ def _sound(ch: str) -> str:
     return _fold(lazy_pinyin(ch, style=Style.NORMAL)[0])
 
 
-class PartialBiaser:
-    """Replaces stretches of a partial that sound like a hotword with the hotword itself."""
+@lru_cache(maxsize=1)
+def _dictionary():
+    """jieba's dictionary of Chinese words (with their frequencies), loaded once."""
+    import logging
 
-    def __init__(self, hotwords: tuple[str, ...]):
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba.dt
+
+
+def is_word(text: str) -> bool:
+    """A word of the language in its own right (意义, 调节), which no sound-alike rule may replace."""
+    return bool(_dictionary().FREQ.get(text))
+
+
+class PartialBiaser:
+    """Replaces stretches of a text that sound like a hotword with the hotword itself.
+
+    The hearing's own words (names, its hotwords) replace whatever sounds like them: 章三 → 张三.
+    Words of the shared court vocabulary (``general``) are looser targets, since one lexicon serves
+    every hearing: they replace only a stretch that is no word of its own (宿宋 → 诉讼, 修停 → 休庭,
+    but 意义 stays 意义 and 调节 stays 调节).
+    """
+
+    def __init__(self, hotwords: tuple[str, ...], general: frozenset[str] = frozenset()):
         # Longest first, so 张三丰 wins over 张三. Only Chinese words of 2+ characters: a single
-        # character matches far too often.
-        words = sorted((w for w in hotwords if len(w) >= 2 and all(_CJK.match(c) for c in w)), key=len, reverse=True)
-        self.words = [(w, tuple(_sound(c) for c in w)) for w in words]
+        # character matches far too often. Indexed by (length, first sound): a final is checked
+        # against a few candidates per character, not the whole vocabulary.
+        self.index: dict[tuple[int, str], list[tuple[str, tuple[str, ...], bool]]] = {}
+        for w in hotwords:
+            if len(w) >= 2 and all(_CJK.match(c) for c in w):
+                sound = tuple(_sound(c) for c in w)
+                self.index.setdefault((len(w), sound[0]), []).append((w, sound, w in general))
+        self.lengths = sorted({n for n, _ in self.index}, reverse=True)
+
+    @property
+    def words(self) -> list[str]:
+        return [w for entries in self.index.values() for w, _, _ in entries]
 
     def __call__(self, text: str) -> str:
-        if not self.words or not text:
+        if not self.index or not text:
             return text
         chars = list(text)
         sounds = [_sound(c) for c in chars]
         fixed = [False] * len(chars)
-        for word, sound in self.words:
-            n = len(sound)
+        for n in self.lengths:
             for i in range(len(chars) - n + 1):
-                if any(fixed[i:i + n]) or tuple(sounds[i:i + n]) != sound:
-                    continue
-                chars[i:i + n] = list(word)
-                fixed[i:i + n] = [True] * n
+                for word, sound, general in self.index.get((n, sounds[i]), ()):
+                    if any(fixed[i:i + n]) or tuple(sounds[i:i + n]) != sound:
+                        continue
+                    heard = "".join(chars[i:i + n])
+                    if general and heard != word and is_word(heard):
+                        continue
+                    chars[i:i + n] = list(word)
+                    fixed[i:i + n] = [True] * n
+                    break
         return "".join(chars)
+
+
+def corrector(hotwords: tuple[str, ...]) -> PartialBiaser:
+    """The sound-alike pass for a stream's or a file's words: the shipped court vocabulary among them
+    is matched the careful way (see :class:`PartialBiaser`)."""
+    return PartialBiaser(hotwords, frozenset(court_lexicon()))

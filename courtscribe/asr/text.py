@@ -53,3 +53,19 @@ def join_pieces(pieces: list[str]) -> str:
 def for_scoring(text: str) -> str:
     """The form CER is scored on: Simplified, no punctuation or spaces, English lower-cased."""
     return _NON_CONTENT.sub("", to_simplified(text).lower())
+
+
+
+_SHORT_LOOP = re.compile(r"(.{1,3}?)\1{3,}")  # a unit of 1–3 characters, 4 times or more in a row
+_LONG_LOOP = re.compile(r"(.{4,40}?)\1{2,}")  # a longer stretch, 3 times or more in a row
+
+
+def looped(text: str, *, min_chars: int = 8) -> bool:
+    """An engine stuck in a loop anywhere in the text: a unit of 1–3 characters said over and over
+    ("证证证证证证证证", "对不起对不起对不起对不起"), or a longer stretch three times back to back.
+    People do repeat themselves ("对对对", "我不知道我不知道"); a unit has to come back far more often
+    than speech does before a line counts as a loop."""
+    t = _NON_CONTENT.sub("", text)
+    if len(t) < min_chars:
+        return False
+    return any(len(m.group(0)) >= min_chars for m in _SHORT_LOOP.finditer(t)) or bool(_LONG_LOOP.search(t))

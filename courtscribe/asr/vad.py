@@ -163,6 +163,7 @@ def decode_windows(spans: list[Span], *, max_ms: int, max_gap_ms: int = 2000, pa
     each window gets ``pad_ms`` of context on both sides, and a span longer than ``max_ms`` is cut
     into near-equal pieces.
     """
+    max_ms -= 2 * pad_ms  # a padded window must still fit: Whisper drops what lies past 30 s
     merged: list[list[int]] = []
     for s, e in spans:
         if merged and s - merged[-1][1] <= max_gap_ms and e - merged[-1][0] <= max_ms:

@@ -24,7 +24,8 @@ from faster_whisper.audio import pad_or_trim as _fw_pad_or_trim
 
 from ..records.model import Token
 from .base import DecodeOptions, Engine, EngineStream, Hypothesis, PreviewStream
-from .text import join_pieces, tidy, to_simplified
+from .hotwords import court_lexicon
+from .text import join_pieces, looped, tidy, to_simplified
 
 PROMPTS = {
     "zh": "以下是普通话的句子,其中可能夹杂English words。",
@@ -42,6 +43,7 @@ TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 BATCH_SIZE = 8
 HOTWORD_TOKENS = 100  # of Whisper's 448-token context; the rest is for the prompt and the text
 LIVE_WINDOWS_S = (8, 15, 30)  # encoder windows for live decodes; each holds the audio plus >= 1 s
+LANGUAGE_SWITCH = 0.6  # Whisper's probability above which an utterance is decoded in another hearing language
 SEED = 20170301  # 法释〔2017〕5号 took effect on 1 March 2017
 
 
@@ -104,6 +106,16 @@ def split_sentences(hyp: Hypothesis, min_chars: int = 6, soft_max_ms: int = 8000
                        tokens=toks, language=hyp.language, is_final=hyp.is_final,
                        confidence=round(float(np.mean([t.prob for t in toks if t.prob is not None] or [0.0])), 4))
             for toks in pieces]
+
+
+def _prompt_words(hotwords: tuple[str, ...]) -> str | None:
+    """The words Whisper's prompt carries: the hearing's own (names, its hotwords, 案由, case number),
+    not the shipped court vocabulary. Measured on zh-smoke (bench/cer.py): with just the first 8
+    vocabulary terms (the roles) in the prompt CER rose from 0.180 to 0.228, Whisper base dropping
+    the English of a code-switched clip; the vocabulary is applied to finals by sound instead
+    (asr/finals.py), which leaves zh-smoke as it was."""
+    skip = set(court_lexicon())
+    return " ".join(w for w in hotwords if w not in skip) or None
 
 
 def _token_budget(seconds: float, room: int) -> int:
@@ -180,30 +192,52 @@ class WhisperEngine(Engine):
         """
         results: list[list[Hypothesis]] = [[] for _ in pieces]
         todo = [i for i, (a, _) in enumerate(pieces) if a.size >= self.sample_rate // 10]
-        language = None if options.language in ("", "auto") else options.language
-        kw = dict(language=language, initial_prompt=PROMPTS.get(language or ""), beam_size=beam_size,
-                  hotwords=" ".join(options.hotwords) or None, word_timestamps=words, without_timestamps=False,
-                  vad_filter=False)
-        kw["hotwords"], room = self._fit_prompt(kw["initial_prompt"], kw["hotwords"])
         with self._lock:
-            for fitted in ((True, False) if options.live else (False,)):
-                retry = []
-                for window, group in self._windows(todo, pieces, fitted):
-                    with _encoder_window(window):
-                        decoded = self._batch([pieces[i][0] for i in group], kw, room)
-                    failed = []
-                    for i, (segments, lang, base) in zip(group, decoded):
-                        if fitted and any(_looped(seg.text) for seg in segments):
-                            retry.append(i)
-                        elif fallback and any(_failed(seg) for seg in segments):
-                            failed.append((i, pieces[i], (segments, lang, base)))
-                        else:
-                            results[i] = self._hypotheses(list(segments), lang, base_s=base, offset_ms=pieces[i][1],
-                                                          audio_ms=1000 * pieces[i][0].size // self.sample_rate)
-                    if failed:
-                        self._rescue(failed, results, kw, room, window, penalty=options.live)
-                todo = retry
+            for language, group in self._by_language(pieces, todo, options).items():
+                kw = dict(language=language, initial_prompt=PROMPTS.get(language or ""), beam_size=beam_size,
+                          hotwords=_prompt_words(options.hotwords) if language == "zh" else None, word_timestamps=words,
+                          without_timestamps=False, vad_filter=False)
+                kw["hotwords"], room = self._fit_prompt(kw["initial_prompt"], kw["hotwords"])
+                for fitted in ((True, False) if options.live else (False,)):
+                    retry = []
+                    for window, batch in self._windows(group, pieces, fitted):
+                        with _encoder_window(window):
+                            decoded = self._batch([pieces[i][0] for i in batch], kw, room)
+                        failed = []
+                        for i, (segments, lang, base) in zip(batch, decoded):
+                            if fitted and any(_looped(seg.text) or looped(seg.text) for seg in segments):
+                                retry.append(i)
+                            elif fallback and any(_failed(seg) for seg in segments):
+                                failed.append((i, pieces[i], (segments, lang, base)))
+                            else:
+                                results[i] = self._hypotheses(list(segments), lang, base_s=base, offset_ms=pieces[i][1],
+                                                              audio_ms=1000 * pieces[i][0].size // self.sample_rate)
+                        if failed:
+                            self._rescue(failed, results, kw, room, window, penalty=options.live)
+                    group = retry
         return results
+
+    def _by_language(self, pieces: list[tuple[np.ndarray, int]], todo: list[int],
+                     options: DecodeOptions) -> dict[str | None, list[int]]:
+        """The pieces grouped by the language each is decoded in. Whisper's own language detection,
+        per piece on its fitted window (batched): a piece confidently (≥ ``LANGUAGE_SWITCH``) in
+        another of ``options.languages`` is decoded in that language; forcing Mandarin on English
+        speech makes Whisper drop it or translate it, and the record would lose what was said."""
+        language = None if options.language in ("", "auto") else options.language
+        others = [lang for lang in options.languages if lang != language]
+        if not todo or not others:
+            return {language: todo} if todo else {}
+        groups: dict[str | None, list[int]] = {}
+        for window, batch in self._windows(todo, pieces, True):
+            feats = [_pad_or_trim(self.model.feature_extractor(pieces[i][0]), window) for i in batch]
+            with _encoder_window(window):
+                found = self.model.model.detect_language(self.model.encode(np.stack(feats)))
+            for i, ranked in zip(batch, found):
+                probs = {token[2:-2]: p for token, p in ranked}
+                best = max(others, key=lambda lang: probs.get(lang, 0.0))
+                pick = best if probs.get(best, 0.0) >= LANGUAGE_SWITCH or language is None else language
+                groups.setdefault(pick, []).append(i)
+        return groups
 
     def _windows(self, todo: list[int], pieces: list[tuple[np.ndarray, int]],
                  fitted: bool) -> list[tuple[int | None, list[int]]]:

@@ -37,14 +37,14 @@ def to_json(record: Record) -> str:
 def to_txt(record: Record) -> str:
     lines = [f"# {record.hearing.title or record.hearing.id}"]
     for u in record.utterances:
-        lines.append(f"[{clock(u.start_ms)} - {clock(u.end_ms)}] {u.speaker_label}：{u.text}")
+        lines.append(f"[{clock(u.start_ms)} - {clock(u.end_ms)}] {u.speaker_label}：{u.shown_text}")
     return "\n".join(lines) + "\n"
 
 
 def to_srt(record: Record) -> str:
     subs = [srt.Subtitle(index=i, start=dt.timedelta(milliseconds=u.start_ms),
                          end=dt.timedelta(milliseconds=max(u.end_ms, u.start_ms + 1)),
-                         content=f"{u.speaker_label}：{u.text}")
+                         content=f"{u.speaker_label}：{u.shown_text}")
             for i, u in enumerate(record.utterances, 1)]
     return srt.compose(subs)
 
@@ -52,7 +52,7 @@ def to_srt(record: Record) -> str:
 def _voice(u: Utterance) -> str:
     # '<' '>' '&' would break the cue; speaker labels never need them.
     name = u.speaker_label.replace("<", "").replace(">", "").replace("&", "")
-    text = u.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = u.shown_text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return f"<v {name}>{text}"
 
 

@@ -16,6 +16,9 @@ Merge rules (docs/records.md), for lines that people and machines both touch:
 5. A person may split a line in two or merge two lines once their finals are in. The entry carries
    the resulting texts and the cut time, so a replay needs no text rules; the engine's word times
    go with the half they belong to.
+6. A final says why a person must look at it (``flags``: speech without usable text is an
+   ``unrecognized`` line, never a missing one); the flags stay when the clerk types the text, so the
+   record shows the line was typed from the audio.
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ def entry_hash(prev_hash: str, seq: int, at: str, actor: str, kind: str, utteran
 def new_line(uid: str) -> dict:
     return {"id": uid, "channel": 0, "start_ms": 0, "end_ms": 0, "speaker": "", "role": None, "participant": None,
             "speaker_by": "machine", "machine_speaker": None, "text": "", "text_by": "machine", "machine_text": None, "tokens": [],
-            "confidence": None, "language": None, "status": "final"}
+            "confidence": None, "language": None, "status": "final", "flags": []}
 
 
 def apply(lines: dict[str, dict], kind: str, uid: str | None, p: dict) -> None:
@@ -62,6 +65,7 @@ def apply(lines: dict[str, dict], kind: str, uid: str | None, p: dict) -> None:
     line = lines.setdefault(uid, new_line(uid))
     if kind == "final":
         line.update({k: p[k] for k in ("channel", "start_ms", "end_ms", "tokens", "confidence", "language")})
+        line["flags"] = p.get("flags") or []  # rule 6: a gap line's flags (entries before flags existed: none)
         line["machine_text"] = p["text"]
         if line["text_by"] != "human":  # rule 1
             line["text"], line["status"] = p["text"], "final"

@@ -12,6 +12,15 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = "courtscribe.record/1"
+UNRECOGNIZED = "unrecognized"  # see asr/coverage.py
+
+
+def gap_note(start_ms: int, end_ms: int) -> str:
+    """The visible gap every export writes where speech was not recognized: 〔00:17–00:28 未能识别，请核听录音〕."""
+    def mmss(ms: int) -> str:
+        h, rem = divmod(ms // 1000, 3600)
+        return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60:02d}:{rem % 60:02d}"
+    return f"〔{mmss(start_ms)}–{mmss(end_ms)} 未能识别，请核听录音〕"
 
 # Bounds every value that reaches the database has: a 64-bit column cannot hold an unbounded integer, and a
 # request is refused with 422 rather than failing in the store.
@@ -105,6 +114,19 @@ class Utterance(_Model):
     status: UtteranceStatus = UtteranceStatus.final
     machine_text: str | None = Field(default=None, description="The engine's text, kept beside a human edit")
     participant: str | None = Field(default=None, description="Name of the participant the line is attributed to")
+    flags: list[str] = Field(default_factory=list, description=(
+        "Why a line needs a person: 'unrecognized' (speech without usable text: listen and type it), "
+        "with the reason 'empty', 'loop' or 'engine_error'"))
+
+    @property
+    def unrecognized(self) -> bool:
+        """Speech the engine gave no usable text for, and nobody has typed yet."""
+        return UNRECOGNIZED in self.flags and not self.text.strip()
+
+    @property
+    def shown_text(self) -> str:
+        """What a reader sees: the text, or for an unrecognized stretch a visible gap to replay."""
+        return gap_note(self.start_ms, self.end_ms) if self.unrecognized else self.text
 
     @property
     def speaker_label(self) -> str:

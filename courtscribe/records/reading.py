@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ..asr.numbers import case_word
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import new_line, record_parts
 from .model import Hearing, Participant, Pipeline, Record, Role, Source, Token, Utterance, UtteranceStatus
@@ -32,11 +33,9 @@ class Conflict(RecordError):
 
 
 def _line(row: UtteranceRow) -> dict:
-    return {k: getattr(row, k) for k in LINE_FIELDS}
-
-
-def _line(row: UtteranceRow) -> dict:
-    return {k: getattr(row, k) for k in LINE_FIELDS}
+    line = {k: getattr(row, k) for k in LINE_FIELDS}
+    line["flags"] = line["flags"] or []  # rows stored before lines had flags
+    return line
 
 
 class Reading:
@@ -96,6 +95,8 @@ class Reading:
             words = list(h.hotwords or []) + list(case.parties or [] if case else []) + [n for n in names if n]
             if case and case.cause:
                 words.append(case.cause)
+            if case and case.case_number:
+                words.append(case_word(case.case_number))
             return words
 
     def opened_at(self, hearing_id: str) -> dt.datetime | None:
@@ -165,7 +166,7 @@ class Reading:
         return Utterance(id=r.id, start_ms=r.start_ms, end_ms=max(r.start_ms, r.end_ms), channel=r.channel,
                          speaker=r.speaker or "", role=Role(r.role) if r.role else None, text=r.text,
                          tokens=[Token(**t) for t in r.tokens], language=r.language, confidence=r.confidence,
-                         status=UtteranceStatus(r.status), participant=r.participant,
+                         status=UtteranceStatus(r.status), participant=r.participant, flags=list(r.flags or []),
                          machine_text=r.machine_text if r.machine_text and r.machine_text != r.text else None)
 
     def verify(self, hearing_id: str) -> Verification:

@@ -214,6 +214,8 @@ class RecordStore(Reading):
                    "start_ms": u.start_ms, "end_ms": u.end_ms, "speaker": u.speaker,
                    "role": u.role.value if u.role else None, "participant": u.participant,
                    "confidence": u.confidence, "language": u.language}
+        if u.flags:
+            payload["flags"] = list(u.flags)
         self._write(hearing_id, actor, "final", payload, u.id)
 
     def relabel(self, hearing_id: str, uid: str, *, speaker: str, role: Role | None = None,

@@ -104,7 +104,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
             log.warning("finished audio segments left open by a crash", segments=len(finished))
         app.state.live = Live(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s,
                               records=app.state.records, pipeline=pipeline, archive=app.state.archive,
-                              lexicon=load_lexicon(settings.lexicon_file), max_segment_ms=int(settings.segment_s * 1000),
+                              lexicon=load_lexicon(settings.lexicon_file), languages=tuple(settings.languages),
+                              max_segment_ms=int(settings.segment_s * 1000),
                               speaker_encoder=await asyncio.to_thread(comp.speaker_encoder),
                               spool=Spool(settings.spool_dir, app.state.records))
         tasks = [asyncio.create_task(_flush_spool(app.state.live))]

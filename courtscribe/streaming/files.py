@@ -94,7 +94,7 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
     submitter's court and courtroom."""
     comp, live, settings = request.app.state.components, request.app.state.live, request.app.state.settings
     loop = asyncio.get_running_loop()
-    options = DecodeOptions(language=language or settings.language,
+    options = DecodeOptions(language=language or settings.language, languages=tuple(settings.languages),
                             hotwords=merge((prompt or "").split(), live.lexicon), beam_size=settings.beam_size)
 
     def decode_windows(pieces, opts):

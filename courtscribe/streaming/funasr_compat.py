@@ -15,13 +15,14 @@ import re
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
-from ..asr.hotwords import HotwordError, parse_weighted
+from ..asr.hotwords import HotwordError, merge, parse_weighted
 from ..asr.text import join_pieces
 from ..asr.vad import decode_windows
 from ..audio import SAMPLE_RATE, AudioError, decode, pcm16_to_float, resample
 from ..records.model import Token
 from .live import Gate, Live, PcmInput, _send, close_session, open_gate, open_session, receive
 from .protocol import SAMPLE_RATES, StreamError
+from ..transcribe import transcribe_speech
 from .session import SessionConfig
 
 _PUNCT = "，。？！、；：,.?!;:"
@@ -184,9 +185,15 @@ async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> None
         return
     spans = await asyncio.to_thread(live.vad.segments, audio)
     windows = decode_windows(spans, max_ms=live.max_segment_ms, total_ms=audio.size * 1000 // SAMPLE_RATE)
-    pieces = [(audio[s * SAMPLE_RATE // 1000: e * SAMPLE_RATE // 1000], s) for s, e in windows]
-    hyps = [h for group in (await live.scheduler.final(pieces, DecodeOptions(hotwords=cfg.hotwords)) if pieces else [])
-            for h in group]
-    tokens = [t for h in hyps for t in h.tokens]
-    await _send(ws, _reply(cfg, text=join_pieces([h.text for h in hyps]), is_final=True, timestamp=timestamp(tokens),
-                           stamp_sents=stamp_sents(tokens)))
+    loop = asyncio.get_running_loop()
+
+    def engine(pieces, options):
+        return asyncio.run_coroutine_threadsafe(live.scheduler.final(pieces, options), loop).result()
+
+    options = DecodeOptions(hotwords=merge(cfg.hotwords, live.lexicon), languages=live.languages)
+    lines = await asyncio.to_thread(transcribe_speech, [(0, s, e) for s, e in windows], [spans], [audio],
+                                    SAMPLE_RATE, engine, options)
+    tokens = [t for u in lines for t in u.tokens]
+    # a stretch without text is written as the record writes it, so the client's text shows the gap
+    await _send(ws, _reply(cfg, text=join_pieces([u.shown_text for u in lines]), is_final=True,
+                           timestamp=timestamp(tokens), stamp_sents=stamp_sents(tokens)))

@@ -62,6 +62,7 @@ class Live:
     archive: Path | None = None  # where their audio is kept
     pipeline: Pipeline | None = None
     lexicon: tuple[str, ...] = ()  # the court-wide legal lexicon: hotwords of every stream
+    languages: tuple[str, ...] = ("zh", "en")  # what a hearing may hear (Settings.languages)
     max_segment_ms: int = 30_000  # the engine's longest decode window
     speaker_encoder: SpeakerEncoder | None = None  # labels the lines of mixed-channel sources
     rooms: dict[str, RoomAudio] = field(default_factory=dict)  # hearing id → its seat mics' recent audio
@@ -167,7 +168,7 @@ async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Aw
         if live.records is not None and cfg.hearing_id:
             vocabulary = await _join_hearing(live, cfg)
         own = tuple(cfg.options.hotwords)
-        cfg.options = replace(cfg.options, hotwords=merge(own, vocabulary, live.lexicon))
+        cfg.options = replace(cfg.options, hotwords=merge(own, vocabulary, live.lexicon), languages=live.languages)
         if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
             cfg.room = live.room(cfg.hearing_id)
         if live.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
@@ -248,7 +249,8 @@ async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> No
 
     async def emit(event: dict) -> None:
         if start and start.dictation and event["type"] == "final":
-            event = {**event, "dictation": commands.parse(event["utterance"]["text"])}
+            # a stretch not recognized goes into the document as its gap note, visibly
+            event = {**event, "dictation": commands.parse(Utterance.model_validate(event["utterance"]).shown_text)}
         live.hub.publish(start.hearing_id if start else None, event)
         await _send(ws, event)
 

@@ -17,6 +17,8 @@ from typing import Awaitable, Callable, Protocol
 import numpy as np
 
 from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
+from ..asr.coverage import ENGINE_ERROR
+from ..asr.finals import finish, polish_partial
 from ..asr.text import join_pieces
 from ..asr.vad import Vad
 from ..cluster import metrics
@@ -208,9 +210,9 @@ class StreamSession:
         if fut.exception() is not None:  # a failed preview is not shown; the final still comes
             log.warning("partial decode failed", session=self.label, error=repr(fut.exception()))
             return
-        if fut.result() is None or utt.closed:
+        hyp = polish_partial(fut.result(), self.options.hotwords)
+        if hyp is None or utt.closed:
             return
-        hyp: Hypothesis = fut.result()
         if not hyp.text or hyp.text == utt.partial_text:
             return
         utt.partial_text = hyp.text
@@ -230,19 +232,31 @@ class StreamSession:
                 await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))  # clears the partial
                 return
             audio = self.cfg.room.mute(audio, bleed)
+        failed = None
         try:
             [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.options, sid=self.sid)
-        except Exception as err:  # noqa: BLE001 - one failed decode must not end the hearing
-            await _after(previous)
+        except Exception as err:  # noqa: BLE001 - one failed decode must not end the hearing, nor lose the line
+            hyps, failed = [], ENGINE_ERROR
             log.error("final decode failed", session=self.label, utterance=utt.id, error=repr(err))
-            await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}",
-                                        utterance_id=utt.id, hearing_id=self.cfg.hearing_id,
-                                        start_ms=utt.start_ms + self.cfg.offset_ms, end_ms=end_ms + self.cfg.offset_ms))
-            return
+            await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}; it is "
+                                        "recorded as a flagged line to replay", utterance_id=utt.id,
+                                        hearing_id=self.cfg.hearing_id, start_ms=utt.start_ms + self.cfg.offset_ms,
+                                        end_ms=end_ms + self.cfg.offset_ms))
         await _after(previous)  # a decode retried on another replica must not let later lines overtake it
-        u = self._utterance(utt, hyps, end_ms)
+        lines = finish(hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed, language=self.options.language)
+        main = [h for h in lines if not h.flags] or lines[:1]
+        gaps = [h for h in lines if h.flags and h not in main]
+        await self._line(self._utterance(utt, main, end_ms), audio)
+        for k, h in enumerate(gaps, 1):  # speech inside the utterance the engine gave no text for
+            await self._line(Utterance(id=f"{utt.id}-g{k}", start_ms=h.start_ms + self.cfg.offset_ms,
+                                       end_ms=h.end_ms + self.cfg.offset_ms, channel=self.cfg.channel,
+                                       speaker=self.speaker, role=self.cfg.role, text="", language=h.language,
+                                       confidence=0.0, flags=list(h.flags)), None)
+
+    async def _line(self, u: Utterance, audio: np.ndarray | None) -> None:
+        """Who said it, stored, announced (and any relabels diarization made of earlier lines)."""
         updates = []
-        if self.cfg.speakers is not None and audio.size:
+        if self.cfg.speakers is not None and audio is not None and audio.size:
             try:
                 u, updates = await self.cfg.speakers.assign(u, audio)
             except Exception as err:  # noqa: BLE001 - a line without a speaker beats no line
@@ -272,11 +286,13 @@ class StreamSession:
         tokens = [t.model_copy(update={"start_ms": t.start_ms + off, "end_ms": t.end_ms + off})
                   for h in hyps for t in h.tokens]
         probs = [t.prob for t in tokens if t.prob is not None]
+        flags = list(dict.fromkeys(f for h in hyps for f in h.flags))
         return Utterance(id=utt.id, start_ms=utt.start_ms + off, end_ms=max(utt.start_ms, end_ms) + off,
                          channel=self.cfg.channel, speaker=self.speaker, role=self.cfg.role,
                          text=join_pieces([h.text for h in hyps]), tokens=tokens,
                          language=hyps[0].language if hyps else self.options.language,
-                         confidence=round(float(np.mean(probs)), 4) if probs else None)
+                         confidence=0.0 if flags else round(float(np.mean(probs)), 4) if probs else None,
+                         flags=flags)
 
     # -- buffer -----------------------------------------------------------------------------
     def _slice(self, a: int, b: int) -> np.ndarray:

@@ -37,7 +37,22 @@ function tokenSpans(text, tokens) {
   return spans;
 }
 
+/** Speech the engine gave no usable text for, and nobody has typed yet (flags: docs/record-format.md). */
+function unrecognized(u) {
+  return (u.flags || []).includes("unrecognized") && !(u.text || "").trim();
+}
+
+/** The visible gap the record writes for such a line: 〔00:17–00:28 未能识别，请核听录音〕. */
+function gapNote(u) {
+  const mmss = (ms) => {
+    const s = Math.floor(ms / 1000), pad = (n) => String(n).padStart(2, "0");
+    return s >= 3600 ? `${Math.floor(s / 3600)}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}` : `${pad(Math.floor(s / 60))}:${pad(s % 60)}`;
+  };
+  return `〔${mmss(u.start_ms)}–${mmss(u.end_ms)} 未能识别，请核听录音〕`;
+}
+
 function textNodes(u, status) {
+  if (unrecognized(u)) return [el("mark", { class: "gap", title: "未能识别：点时间回放，按 Enter 录入" }, gapNote(u))];
   if (status === "partial" || !u.tokens || !u.tokens.length || status === "edited") return [u.text];
   // mark low-confidence words; tokens carry the engine's text pieces, the line's text is punctuated
   const out = [];
@@ -60,7 +75,7 @@ function render(uid) {
     return;
   }
   const { u, status: st } = line;
-  const fresh = el("li", { class: `line ${st}`, dataset: { uid, start: u.start_ms, channel: u.channel } },
+  const fresh = el("li", { class: `line ${st}${unrecognized(u) ? " unrecognized" : ""}`, dataset: { uid, start: u.start_ms, channel: u.channel } },
     el("button", { class: "time", type: "button", title: "回放这一行", onclick: () => replay(uid) }, clock(u.start_ms)),
     el("span", { class: "who", onclick: () => { select(uid); chooseSpeaker(); } }, who(u)),
     el("span", { class: "text" }, ...textNodes(u, st)));
@@ -102,8 +117,8 @@ const handlers = {
   },
   final(e) {
     const line = lines.get(e.utterance_id);
-    if (!e.utterance.text && !(line && line.status === "edited")) {
-      lines.delete(e.utterance_id); // the stretch held no words
+    if (!e.utterance.text && !unrecognized(e.utterance) && !(line && line.status === "edited")) {
+      lines.delete(e.utterance_id); // the stretch held no words (a click, a neighbour's bleed)
       render(e.utterance_id);
       return;
     }

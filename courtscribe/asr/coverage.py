@@ -1,0 +1,61 @@
+"""Nothing said may vanish: every stretch the VAD called speech ends up in the record.
+
+Engines do not always give text for what they hear: an empty decode, a loop, a hallucination filter
+that threw a segment away, a 30 s window whose middle sentence was skipped, an engine error. The
+record must then show a flagged gap the clerk can replay and type (``〔00:17–00:28 未能识别，请核听
+录音〕``), never a hole. :func:`complete` is the one place that decides it, for files and live
+streams alike: what the engine returned for a speech span, plus a flagged hypothesis for each stretch
+of it that no usable hypothesis covers.
+"""
+from __future__ import annotations
+
+from ..records.model import UNRECOGNIZED  # the flag every gap line carries; the second flag says why
+from .base import Hypothesis
+from .text import looped
+
+EMPTY, LOOP, ENGINE_ERROR = "empty", "loop", "engine_error"
+MIN_GAP_MS = 1500  # an uncovered stretch inside a span with text: shorter ones are timestamp slack
+MIN_SPAN_MS = 300  # a whole span without text: shorter is a click or breath, not speech
+SLACK_MS = 300  # word and segment times are approximate by about this much
+
+
+def gap(start_ms: int, end_ms: int, reason: str, language: str | None = None) -> Hypothesis:
+    """A flagged line standing for speech nobody has text for yet."""
+    return Hypothesis(text="", start_ms=start_ms, end_ms=max(start_ms, end_ms), language=language,
+                      confidence=0.0, flags=(UNRECOGNIZED, reason))
+
+
+def usable(h: Hypothesis) -> bool:
+    return bool(h.text.strip()) and not looped(h.text) and UNRECOGNIZED not in h.flags
+
+
+def _heard(h: Hypothesis) -> list[tuple[int, int]]:
+    """Where a hypothesis has words: its tokens' times when the engine aligned them (a Whisper segment
+    can start at 0 s although its first words were skipped), else its own span."""
+    return [(t.start_ms, t.end_ms) for t in h.tokens] or [(h.start_ms, h.end_ms)]
+
+
+def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str | None = None,
+             language: str | None = None) -> list[Hypothesis]:
+    """``hyps`` (the engine's answer for the speech span ``start_ms``–``end_ms``) without loops, plus
+    a flagged gap for each stretch of the span that no usable hypothesis covers. ``reason`` says
+    why a span has nothing at all (e.g. the engine failed); by default it is read off the hypotheses."""
+    kept = [h for h in hyps if usable(h)]
+    flagged = [h for h in hyps if UNRECOGNIZED in h.flags]
+    if not kept:
+        if end_ms - start_ms < MIN_SPAN_MS and not flagged and reason is None:
+            return []
+        why = reason or (LOOP if any(looped(h.text) for h in hyps) else EMPTY)
+        return flagged or [gap(start_ms, end_ms, why, language)]
+    covered = sorted((lo, hi) for h in kept + flagged for a, b in _heard(h)
+                     if (lo := max(start_ms, a - SLACK_MS)) < (hi := min(end_ms, b + SLACK_MS)))
+    holes, pos = [], start_ms
+    for s, e in covered:
+        if s - pos >= MIN_GAP_MS:
+            holes.append((pos, s))
+        pos = max(pos, e)
+    if end_ms - pos >= MIN_GAP_MS:
+        holes.append((pos, end_ms))
+    why = LOOP if any(looped(h.text) for h in hyps) else EMPTY
+    lang = language or kept[0].language
+    return sorted(kept + flagged + [gap(s, e, why, lang) for s, e in holes], key=lambda h: h.start_ms)

@@ -1,0 +1,67 @@
+"""No speech span vanishes (asr/coverage.py, asr/finals.py): gaps are flagged lines, loops never pass."""
+from courtscribe.asr.base import Hypothesis
+from courtscribe.asr.coverage import ENGINE_ERROR, EMPTY, LOOP, UNRECOGNIZED, complete
+from courtscribe.asr.finals import finish, polish_partial
+from courtscribe.asr.text import looped
+from courtscribe.records.model import Utterance, gap_note
+
+
+def hyp(text, start, end):
+    return Hypothesis(text=text, start_ms=start, end_ms=end, language="zh")
+
+
+def test_a_span_without_text_is_a_flagged_line():
+    [line] = complete([], 17_000, 28_000)
+    assert (line.start_ms, line.end_ms, line.text, line.confidence) == (17_000, 28_000, "", 0.0)
+    assert line.flags == (UNRECOGNIZED, EMPTY)
+
+
+def test_engine_error_and_loop_are_the_reasons():
+    assert complete([], 0, 2000, reason=ENGINE_ERROR)[0].flags == (UNRECOGNIZED, ENGINE_ERROR)
+    [line] = complete([hyp("证证证证证证证证证证证证", 0, 2000)], 0, 2000)
+    assert line.flags == (UNRECOGNIZED, LOOP) and line.text == ""
+
+
+def test_a_skipped_sentence_inside_a_span_becomes_a_gap_between_the_others():
+    lines = complete([hyp("第一句。", 0, 3000), hyp("第三句。", 9000, 12_000)], 0, 12_000)
+    assert [(h.text, h.start_ms, h.end_ms) for h in lines] == [
+        ("第一句。", 0, 3000), ("", 3300, 8700), ("第三句。", 9000, 12_000)]
+    assert lines[1].flags == (UNRECOGNIZED, EMPTY)
+
+
+def test_words_decide_what_is_covered_and_only_inside_the_span():
+    from courtscribe.records.model import Token
+
+    words = [Token(text=c, start_ms=a, end_ms=a + 300) for c, a in (("我", 500), ("想", 800), ("在", 4000), ("家", 4300))]
+    h = Hypothesis(text="我想在家", start_ms=0, end_ms=4600, tokens=words, language="zh")
+    # the segment claims 0–4600 ms, its words leave 1.4–3.7 s without text: that is a gap
+    assert [(g.start_ms, g.end_ms) for g in complete([h], 0, 4600) if g.flags] == [(1400, 3700)]
+    # a span the hypothesis only partly lies in: its words outside the span count for nothing
+    assert [(g.start_ms, g.end_ms) for g in complete([h], 1000, 3200) if g.flags] == [(1400, 3200)]
+
+
+def test_timestamp_slack_and_blips_are_not_gaps():
+    assert complete([hyp("好的。", 400, 2600)], 0, 3000) == [hyp("好的。", 400, 2600)]
+    assert complete([], 0, 200) == []  # a click, not speech
+
+
+def test_finish_polishes_sentences_and_keeps_other_languages_as_they_are():
+    words = ("诉讼", "休庭")
+    lines = finish([hyp("宿宋请求", 0, 1000), Hypothesis("The witness is here.", 1000, 2000, language="en")],
+                   0, 2000, words)
+    assert [h.text for h in lines] == ["诉讼请求", "The witness is here."]
+
+
+def test_loops_never_reach_a_screen():
+    assert polish_partial(hyp("证证证证证证证证证证证证", 0, 1000)) is None
+    assert polish_partial(hyp("我说", 0, 1000)).text == "我说"
+    assert looped("好的好的好的好的") and looped("对不起对不起对不起对不起")
+    assert not looped("对对对") and not looped("我不知道我不知道") and not looped("今天天气很好我们开庭")
+
+
+def test_an_unrecognized_line_shows_a_gap_until_someone_types_it():
+    u = Utterance(id="u1", start_ms=17_000, end_ms=28_000, speaker="原告", text="", flags=[UNRECOGNIZED, EMPTY])
+    assert u.unrecognized and u.shown_text == "〔00:17–00:28 未能识别，请核听录音〕" == gap_note(17_000, 28_000)
+    typed = u.model_copy(update={"text": "我同意。"})
+    assert not typed.unrecognized and typed.shown_text == "我同意。"
+    assert gap_note(3_600_000, 3_605_000) == "〔1:00:00–1:00:05 未能识别，请核听录音〕"
