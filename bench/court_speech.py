@@ -77,7 +77,7 @@ def live(path: Path) -> list[dict]:
     finally:
         proc.terminate()
         proc.wait(30)
-    return [f["utterance"] for f in r.finals()]
+    return [f["utterance"] for f in r.finals]
 
 
 def utterances(kind: str, comp_for) -> list[dict]:

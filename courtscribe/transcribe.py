@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from . import audio as audio_mod
 from .asr.base import DecodeOptions, Engine, Hypothesis
-from .asr.coverage import ENGINE_ERROR, complete, usable
+from .asr.coverage import ENGINE_ERROR, MIN_GAP_MS, complete, usable
 from .asr.finals import finish, polish_all
 from .asr.hotwords import load_lexicon, merge
 from .asr.numbers import case_word
@@ -250,7 +250,8 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
         kept = polish_all(hyps, options.hotwords)
         out += [(ch, h) for h in kept if usable(h)]
         holes = [(g.start_ms, g.end_ms) for a, b in inside
-                 for g in complete([h for h in kept if h.start_ms < b and h.end_ms > a], max(a, s), min(b, e)) if g.flags]
+                 for g in complete([h for h in kept if h.start_ms < b and h.end_ms > a], max(a, s), min(b, e))
+                 if g.flags and not _neighbours_bleed((g.start_ms, g.end_ms), ch, speech)]
         if holes:
             log.info("re-decoding speech a window left without text", channel=ch, spans=holes, engine_failed=failed)
         again = [(ch, max(0, a - PAD_MS), b + PAD_MS) for a, b in holes]
@@ -259,6 +260,14 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
             out += [(ch, h) for h in finish(hyps2, a, b, options.hotwords, reason=failed2, language=options.language)]
     return [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker="", text=h.text, tokens=h.tokens,
                       language=h.language, confidence=h.confidence, flags=list(h.flags)) for ch, h in out]
+
+
+def _neighbours_bleed(hole: tuple[int, int], ch: int, speech: list[list[tuple[int, int]]]) -> bool:
+    """A short stretch without text on one seat while another seat has speech: what is left of the
+    neighbour's voice after bleed suppression (bleed.py), which that seat records. Someone really
+    speaking over a neighbour says more than ``MIN_GAP_MS`` and stays flagged."""
+    a, b = hole
+    return b - a < MIN_GAP_MS and any(s < b and e > a for c, spans in enumerate(speech) if c != ch for s, e in spans)
 
 
 def _decode_all(jobs: list[tuple[int, int, int]], channel_audio: list[np.ndarray], sr: int, decode: Decode,

@@ -294,6 +294,15 @@ def test_secure_defaults_headers_cors_and_sizes(court):
 
 
 def test_audit_log_records_who_did_what_and_is_chained(court):
+    t = court.t  # what the log must show is done here, so the test stands alone in any order
+    assert asyncio.run(_start(court, t["rec_r1"], "h-pub"))["type"] == "ready"  # connect, send_audio
+    assert asyncio.run(_start(court, t["rec_r2"], "h-pub"))["code"] == "forbidden"  # denied: another room
+    assert court.as_(t["viewer"], "PATCH", "/v1/hearings/h-pub/utterances/u1", json={"text": "改"}).status_code == 403
+    assert court.as_(None, "GET", "/v1/hearings/h-pub").status_code == 401
+    assert court.as_(t["clerk"], "PATCH", "/v1/hearings/h-pub/utterances/u1",
+                     json={"text": "本庭现在开庭。", "channel": 0, "start_ms": 0, "end_ms": 1000, "speaker": "审判长"}
+                     ).status_code == 200
+    assert court.as_(t["judge"], "GET", "/v1/hearings/h-pub/export", params={"format": "txt"}).status_code == 200
     entries = [json.loads(line) for line in (court.home / "data" / "audit" / "audit.jsonl").read_text().splitlines()]
     actions = {e["action"] for e in entries}
     assert {"token_issued", "connect", "send_audio", "denied", "PATCH /v1/hearings/h-pub/utterances/u1",

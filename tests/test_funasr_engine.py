@@ -251,7 +251,7 @@ def test_2pass_over_the_funasr_protocol(funasr_server, clip):
 
 
 def test_a_stream_joining_a_hearing_gets_its_vocabulary(engine, tmp_path):
-    """Session words first, then the hearing's hotwords, parties, participants' names, 案由, lexicon."""
+    """Session words first, then the hearing's hotwords, parties, participants' names, 案由, case number, lexicon."""
     from courtscribe.asr.vad import FsmnVad
     from courtscribe.records.model import Role
     from courtscribe.records.store import RecordStore
@@ -275,4 +275,4 @@ def test_a_stream_joining_a_hearing_gets_its_vocabulary(engine, tmp_path):
         await live.scheduler.close()
         return session.options.hotwords
 
-    assert asyncio.run(run()) == ("赵六", "借款合同", "张三", "李四", "王五", "民间借贷纠纷", "民法典")
+    assert asyncio.run(run()) == ("赵六", "借款合同", "张三", "李四", "王五", "民间借贷纠纷", "2026京0105民初1号", "民法典")

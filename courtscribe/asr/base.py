@@ -10,7 +10,7 @@ Two passes, as courtroom streaming needs them:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -96,8 +96,11 @@ class PreviewStream(EngineStream):
     replicas): it keeps the utterance's audio, previews all of it every ``partial_every_ms`` of new
     audio (``preview_many``, which such an engine must implement) and decodes it whole at the end."""
 
+    PIN_LANGUAGE_MS = 1200  # a preview of this much speech settles the utterance's language for the next ones
+
     def __init__(self, engine: Engine, offset_ms: int, options: DecodeOptions, partial_every_ms: int = 600):
         self.engine, self.options, self.partial_every = engine, options, partial_every_ms
+        self._preview_options = options
         self.offset_ms = offset_ms  # absolute time of the buffer's first sample
         self._buf: list[np.ndarray] = []
         self._frames = 0
@@ -110,11 +113,18 @@ class PreviewStream(EngineStream):
         if self._since_partial * 1000 < self.partial_every * self.engine.sample_rate:
             return None
         self._since_partial = 0
-        return self.engine.preview_many([(np.concatenate(self._buf), self.offset_ms)], self.options)[0]
+        hyp = self.engine.preview_many([(np.concatenate(self._buf), self.offset_ms)], self._preview_options)[0]
+        if hyp is not None and hyp.language and len(self._preview_options.languages) > 1 and \
+                self._frames * 1000 >= self.PIN_LANGUAGE_MS * self.engine.sample_rate:
+            # later previews decode in the language found instead of checking again each time (an
+            # encoder pass per preview); the final checks the whole utterance once more
+            self._preview_options = replace(self.options, language=hyp.language, languages=(hyp.language,))
+        return hyp
 
     def finalize(self) -> list[Hypothesis]:
         audio = np.concatenate(self._buf) if self._buf else np.zeros(0, np.float32)
         hyps = self.engine.transcribe(audio, offset_ms=self.offset_ms, options=self.options)
         self.offset_ms += self._frames * 1000 // self.engine.sample_rate
         self._buf, self._frames, self._since_partial = [], 0, 0
+        self._preview_options = self.options
         return hyps

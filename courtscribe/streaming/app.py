@@ -22,6 +22,7 @@ from ..access.guard import Denied, ws_deny, ws_enter
 from ..access.middleware import Guard
 from ..access.scopes import AccessRole, Action, Principal
 
+from ..asr import finals
 from ..asr.hotwords import load_lexicon
 from ..clients import web
 from ..cluster import metrics
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
         await asyncio.to_thread(comp.engine.transcribe, np.zeros(16000, np.float32))
         app.state.pool = WorkerPool(workers=1, queue=4)
         app.state.jobs = Jobs()
+        warming = asyncio.get_running_loop().run_in_executor(None, finals.warm)  # beside the other loading
         # Live streams use the streaming FSMN-VAD whatever VAD files use (in a cluster: its VAD deployment).
         vad = comp.stream_vad or await asyncio.to_thread(load_stream_vad, settings, comp.registry)
         scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams, final_batch=settings.final_batch,
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
                               max_segment_ms=int(settings.segment_s * 1000),
                               speaker_encoder=await asyncio.to_thread(comp.speaker_encoder),
                               spool=Spool(settings.spool_dir, app.state.records))
+        await warming
         tasks = [asyncio.create_task(_flush_spool(app.state.live))]
         if peers is not None:
             peers.attach(app.state.live, app.state.jobs)

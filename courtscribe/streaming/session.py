@@ -17,7 +17,7 @@ from typing import Awaitable, Callable, Protocol
 import numpy as np
 
 from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
-from ..asr.coverage import ENGINE_ERROR
+from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS
 from ..asr.finals import finish, polish_partial
 from ..asr.text import join_pieces
 from ..asr.vad import Vad
@@ -202,7 +202,7 @@ class StreamSession:
         with self._lock:
             audio = self._slice_locked(utt.fed, self.samples)
             utt.fed = self.samples
-        return utt.stream.accept(audio) if audio.size else None
+        return polish_partial(utt.stream.accept(audio), self.options.hotwords) if audio.size else None
 
     def _partial_done(self, utt: _Open, fut: asyncio.Future) -> None:
         if fut.cancelled():
@@ -210,7 +210,7 @@ class StreamSession:
         if fut.exception() is not None:  # a failed preview is not shown; the final still comes
             log.warning("partial decode failed", session=self.label, error=repr(fut.exception()))
             return
-        hyp = polish_partial(fut.result(), self.options.hotwords)
+        hyp: Hypothesis | None = fut.result()  # polished in the worker (_run_partial)
         if hyp is None or utt.closed:
             return
         if not hyp.text or hyp.text == utt.partial_text:
@@ -223,6 +223,7 @@ class StreamSession:
 
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int, previous: asyncio.Task | None) -> None:
+        muted = False  # a neighbour's bleed was cut out of this utterance
         if self.cfg.room is not None and audio.size:
             bleed = await asyncio.to_thread(self.cfg.room.bleed_blocks, self.cfg.channel,
                                             utt.start_ms + self.cfg.offset_ms, audio)
@@ -232,6 +233,7 @@ class StreamSession:
                 await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))  # clears the partial
                 return
             audio = self.cfg.room.mute(audio, bleed)
+            muted = bool(bleed.any())
         failed = None
         try:
             [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.options, sid=self.sid)
@@ -243,7 +245,10 @@ class StreamSession:
                                         hearing_id=self.cfg.hearing_id, start_ms=utt.start_ms + self.cfg.offset_ms,
                                         end_ms=end_ms + self.cfg.offset_ms))
         await _after(previous)  # a decode retried on another replica must not let later lines overtake it
-        lines = finish(hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed, language=self.options.language)
+        lines = await asyncio.to_thread(finish, hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed,
+                                        language=self.options.language)
+        if muted:  # a short stretch without text where a neighbour's voice was cut out: that seat records it
+            lines = [h for h in lines if not h.flags or h.end_ms - h.start_ms >= MIN_GAP_MS]
         main = [h for h in lines if not h.flags] or lines[:1]
         gaps = [h for h in lines if h.flags and h not in main]
         await self._line(self._utterance(utt, main, end_ms), audio)
