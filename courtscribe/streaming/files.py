@@ -150,8 +150,8 @@ def _mine(job: Job | Mirrored, who: Principal) -> bool:
     return who.role is AccessRole.admin or job.owner == who.token_id
 
 
-def _job(request: Request, job_id: str, who: Principal) -> Job | Mirrored:
-    job = request.app.state.jobs.get(job_id)
+async def _job(request: Request, job_id: str, who: Principal) -> Job | Mirrored:
+    job = await request.app.state.jobs.find(job_id)
     if job is None or not _mine(job, who):
         raise HTTPException(404, detail={"code": "no_such_job", "message": f"no job {job_id!r} (finished jobs are "
                                          "kept for a while, then forgotten)"})
@@ -165,13 +165,13 @@ async def list_jobs(request: Request, who: Principal = allow(Action.transcribe))
 
 @router.get("/v1/jobs/{job_id}")
 async def get_job(request: Request, job_id: str, who: Principal = allow(Action.transcribe)) -> dict:
-    return _job(request, job_id, who).view()
+    return (await _job(request, job_id, who)).view()
 
 
 @router.get("/v1/jobs/{job_id}/result")
 async def job_result(request: Request, job_id: str, format: ResultFormat = Query("record"),
                      who: Principal = allow(Action.transcribe)) -> Response:
-    job = _job(request, job_id, who)
+    job = await _job(request, job_id, who)
     record = await request.app.state.jobs.record(job) if job.status is JobStatus.DONE else None
     if record is None:
         raise HTTPException(409, detail={"code": f"job_{job.status.value}", "message": job.error or
@@ -182,5 +182,5 @@ async def job_result(request: Request, job_id: str, format: ResultFormat = Query
 @router.delete("/v1/jobs/{job_id}")
 async def cancel_job(request: Request, job_id: str, who: Principal = allow(Action.transcribe)) -> dict:
     """Cancel a queued or running job (a running one stops at its next window)."""
-    _job(request, job_id, who)
+    await _job(request, job_id, who)
     return request.app.state.jobs.cancel(job_id).view()

@@ -157,6 +157,21 @@ class Jobs:
     def get(self, job_id: str) -> Job | Mirrored | None:
         return self._jobs.get(job_id) or self._mirrored.get(job_id)
 
+    async def find(self, job_id: str, *, tries: int = 6, wait_s: float = 0.25) -> Job | Mirrored | None:
+        """A job here, or one another replica has just taken: its announcement may still be on its way
+        to this replica (a poll right after the upload's 202 reaches the other replica first), so the
+        bus is asked directly, a few times, before the job is called unknown."""
+        if (job := self.get(job_id)) is not None or self.fetch is None:
+            return job
+        for attempt in range(tries):
+            got = await self.fetch(job_id)
+            if got and "job" in got:
+                self.mirror(got)
+                return self.get(job_id)
+            if attempt + 1 < tries:
+                await asyncio.sleep(wait_s)
+        return None
+
     def all(self) -> list[Job | Mirrored]:
         return list(self._jobs.values()) + [m for m in self._mirrored.values() if m.id not in self._jobs]
 

@@ -249,8 +249,7 @@ async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> No
 
     async def emit(event: dict) -> None:
         if start and start.dictation and event["type"] == "final":
-            # a stretch not recognized goes into the document as its gap note, visibly
-            event = {**event, "dictation": commands.parse(Utterance.model_validate(event["utterance"]).shown_text)}
+            event = {**event, "dictation": commands.parse(event["utterance"]["text"])}
         live.hub.publish(start.hearing_id if start else None, event)
         await _send(ws, event)
 

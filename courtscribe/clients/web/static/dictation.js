@@ -45,6 +45,12 @@ export function apply(ops) {
 }
 
 // -- the microphone and the stream --------------------------------------------------------------------
+/** The note for a stretch the engine could not recognize (the record flags the same line). */
+function unrecognized(u) {
+  const mmss = (ms) => `${String(Math.floor(ms / 60000)).padStart(2, "0")}:${String(Math.floor(ms / 1000) % 60).padStart(2, "0")}`;
+  return `${mmss(u.start_ms)}–${mmss(u.end_ms)} 未能识别，请重说这一句。`;
+}
+
 function notice(text) {
   $("banner").textContent = text;
   $("banner").hidden = !text;
@@ -77,7 +83,12 @@ async function start() {
     const e = JSON.parse(m.data);
     if (e.type === "ready") { ready = true; setState("录音中", true); }
     else if (e.type === "partial") $("partial").textContent = e.text;
-    else if (e.type === "final") { $("partial").textContent = ""; apply(e.dictation || []); }
+    else if (e.type === "final") {
+      $("partial").textContent = "";
+      apply(e.dictation || []);
+      // speech without usable text: said on the page, not written into the judge's document
+      if ((e.utterance.flags || []).includes("unrecognized") && !e.utterance.text) notice(unrecognized(e.utterance));
+    }
     else if (e.type === "error") notice(`${e.code}: ${e.message}`);
     else if (e.type === "end") ws.close();
   };
