@@ -245,19 +245,20 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
     line covers is decoded again on its own, and what still has no text becomes a flagged line
     (asr/coverage.py)."""
     out: list[tuple[int, Hypothesis]] = []
+    holes: list[tuple[int, int, int]] = []  # (channel, start_ms, end_ms) of speech the first pass left without text
     for ch, (hyps, failed), (s, e) in _decode_all(windows, channel_audio, sr, decode, options, batch, decoded):
         inside = [span for span in speech[ch] if span[0] < e and span[1] > s]
         kept = polish_all(hyps, options.hotwords)
         out += [(ch, h) for h in kept if usable(h)]
-        holes = [(g.start_ms, g.end_ms) for a, b in inside
-                 for g in complete([h for h in kept if h.start_ms < b and h.end_ms > a], max(a, s), min(b, e))
-                 if g.flags and not _neighbours_bleed((g.start_ms, g.end_ms), ch, speech)]
-        if holes:
-            log.info("re-decoding speech a window left without text", channel=ch, spans=holes, engine_failed=failed)
-        again = [(ch, max(0, a - PAD_MS), b + PAD_MS) for a, b in holes]
-        for (a, b), (_, (hyps2, failed2), _) in zip(holes, _decode_all(again, channel_audio, sr, decode, options,
-                                                                        batch, None)):
-            out += [(ch, h) for h in finish(hyps2, a, b, options.hotwords, reason=failed2, language=options.language)]
+        holes += [(ch, g.start_ms, g.end_ms) for a, b in inside
+                  for g in complete([h for h in kept if h.start_ms < b and h.end_ms > a], max(a, s), min(b, e))
+                  if g.flags and not _neighbours_bleed((g.start_ms, g.end_ms), ch, speech)]
+    if holes:
+        log.info("re-decoding speech the windows left without text", spans=holes)
+    again = [(ch, max(0, a - PAD_MS), b + PAD_MS) for ch, a, b in holes]  # all of them batched together
+    for (ch, a, b), (_, (hyps, failed), _) in zip(holes, _decode_all(again, channel_audio, sr, decode, options,
+                                                                      batch, None)):
+        out += [(ch, h) for h in finish(hyps, a, b, options.hotwords, reason=failed, language=options.language)]
     return [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker="", text=h.text, tokens=h.tokens,
                       language=h.language, confidence=h.confidence, flags=list(h.flags)) for ch, h in out]
 

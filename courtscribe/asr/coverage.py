@@ -42,11 +42,11 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     why a span has nothing at all (e.g. the engine failed); by default it is read off the hypotheses."""
     kept = [h for h in hyps if usable(h)]
     flagged = [h for h in hyps if UNRECOGNIZED in h.flags]
+    why = LOOP if any(looped(h.text) for h in hyps) else EMPTY
     if not kept:
         if end_ms - start_ms < MIN_SPAN_MS and not flagged and reason is None:
             return []
-        why = reason or (LOOP if any(looped(h.text) for h in hyps) else EMPTY)
-        return flagged or [gap(start_ms, end_ms, why, language)]
+        return flagged or [gap(start_ms, end_ms, reason or why, language)]
     covered = sorted((lo, hi) for h in kept + flagged for a, b in _heard(h)
                      if (lo := max(start_ms, a - SLACK_MS)) < (hi := min(end_ms, b + SLACK_MS)))
     holes, pos = [], start_ms
@@ -56,6 +56,5 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
         pos = max(pos, e)
     if end_ms - pos >= MIN_GAP_MS:
         holes.append((pos, end_ms))
-    why = LOOP if any(looped(h.text) for h in hyps) else EMPTY
     lang = language or kept[0].language
     return sorted(kept + flagged + [gap(s, e, why, lang) for s, e in holes], key=lambda h: h.start_ms)

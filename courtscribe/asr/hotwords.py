@@ -89,6 +89,12 @@ def court_lexicon() -> tuple[str, ...]:
     return clean(_terms(COURT_LEXICON))
 
 
+@lru_cache(maxsize=1)
+def court_terms() -> frozenset[str]:
+    """The shipped court vocabulary as a set, for the checks every decode makes."""
+    return frozenset(court_lexicon())
+
+
 def load_lexicon(path: Path | None) -> tuple[str, ...]:
     """A court's own legal lexicon (one term per line, an optional weight after it, ``#`` comments)
     first, then the shipped court vocabulary."""
@@ -185,4 +191,4 @@ class PartialBiaser:
 def corrector(hotwords: tuple[str, ...]) -> PartialBiaser:
     """The sound-alike pass for a stream's or a file's words: the shipped court vocabulary among them
     is matched the careful way (see :class:`PartialBiaser`)."""
-    return PartialBiaser(hotwords, frozenset(court_lexicon()))
+    return PartialBiaser(hotwords, court_terms())

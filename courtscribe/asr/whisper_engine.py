@@ -24,7 +24,7 @@ from faster_whisper.audio import pad_or_trim as _fw_pad_or_trim
 
 from ..records.model import Token
 from .base import DecodeOptions, Engine, EngineStream, Hypothesis, PreviewStream
-from .hotwords import court_lexicon
+from .hotwords import court_terms
 from .text import join_pieces, looped, tidy, to_simplified
 
 PROMPTS = {
@@ -114,8 +114,7 @@ def _prompt_words(hotwords: tuple[str, ...]) -> str | None:
     vocabulary terms (the roles) in the prompt CER rose from 0.180 to 0.228, Whisper base dropping
     the English of a code-switched clip; the vocabulary is applied to finals by sound instead
     (asr/finals.py), which leaves zh-smoke as it was."""
-    skip = set(court_lexicon())
-    return " ".join(w for w in hotwords if w not in skip) or None
+    return " ".join(w for w in hotwords if w not in court_terms()) or None
 
 
 def _token_budget(seconds: float, room: int) -> int:
