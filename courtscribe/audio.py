@@ -20,6 +20,10 @@ class AudioError(ValueError):
     """The input is not usable audio. The message says why, in words a clerk or IT person can act on."""
 
 
+class AudioTooLong(AudioError):
+    """The recording decodes to more than the caller allows."""
+
+
 @dataclass(frozen=True)
 class Audio:
     """Decoded audio: ``samples`` is (channels, frames) float32 at ``sample_rate``."""
@@ -68,12 +72,21 @@ def float_to_pcm16(x: np.ndarray) -> bytes:
     return (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
-def _read_soundfile(src) -> tuple[np.ndarray, int]:
-    data, rate = sf.read(src, dtype="float32", always_2d=True)
-    return data.T, int(rate)
+def _read_soundfile(src, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    with sf.SoundFile(src) as f:
+        limit = -1 if max_seconds is None else int(max_seconds * f.samplerate) + 1
+        data = f.read(frames=limit, dtype="float32", always_2d=True)
+        if max_seconds is not None and len(data) >= limit:
+            raise AudioTooLong(f"the recording is longer than {_hms(max_seconds)}, the most one upload may "
+                               "decode to (COURTSCRIBE_MAX_AUDIO_S): split it, or stream it live")
+        return data.T, int(f.samplerate)
 
 
-def _read_pyav(src) -> tuple[np.ndarray, int]:
+def _hms(seconds: float) -> str:
+    return f"{int(seconds)} s ({int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min)"
+
+
+def _read_pyav(src, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     """Compressed containers libsndfile cannot read (m4a/aac, wma, video files): decode with PyAV's FFmpeg."""
     import av
 
@@ -83,8 +96,12 @@ def _read_pyav(src) -> tuple[np.ndarray, int]:
             raise AudioError("the file has no audio stream")
         stream = streams[0]
         rate = int(stream.codec_context.sample_rate or stream.rate or 0)
-        chunks = []
+        chunks, frames = [], 0
         for frame in container.decode(stream):
+            frames += frame.samples
+            if max_seconds is not None and frames > max_seconds * (rate or frame.sample_rate):
+                raise AudioTooLong(f"the recording is longer than {_hms(max_seconds)}, the most one upload may "
+                                   "decode to (COURTSCRIBE_MAX_AUDIO_S): split it, or stream it live")
             arr = frame.to_ndarray()
             if arr.dtype.kind in "iu":
                 arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
@@ -98,11 +115,13 @@ def _read_pyav(src) -> tuple[np.ndarray, int]:
     return np.concatenate(chunks, axis=1), rate
 
 
-def decode(src: str | Path | bytes, *, mono: bool = True, sample_rate: int = SAMPLE_RATE) -> Audio:
+def decode(src: str | Path | bytes, *, mono: bool = True, sample_rate: int = SAMPLE_RATE,
+           max_seconds: float | None = None) -> Audio:
     """Decode a file path or in-memory file into :class:`Audio` at ``sample_rate``.
 
     ``mono=True`` averages channels (one mixed channel); ``mono=False`` keeps each channel, as a
-    courtroom mixer delivers one microphone group per channel.
+    courtroom mixer delivers one microphone group per channel. ``max_seconds``: decoding stops with
+    AudioTooLong past it (a small compressed upload must not unpack into gigabytes).
     """
     name = "uploaded data" if isinstance(src, bytes) else str(src)
     if isinstance(src, (str, Path)):
@@ -119,10 +138,12 @@ def decode(src: str | Path | bytes, *, mono: bool = True, sample_rate: int = SAM
             raise AudioError("the uploaded data is empty (0 bytes)")
         opener = lambda: io.BytesIO(src)  # noqa: E731
     try:
-        data, rate = _read_soundfile(opener())
+        data, rate = _read_soundfile(opener(), max_seconds)
     except (sf.LibsndfileError, RuntimeError, TypeError) as first:
         try:
-            data, rate = _read_pyav(opener())
+            data, rate = _read_pyav(opener(), max_seconds)
+        except AudioTooLong:
+            raise
         except AudioError as err:
             raise AudioError(f"{name}: {err}") from None
         except Exception:  # noqa: BLE001 - any decoder failure means "not audio we can read"

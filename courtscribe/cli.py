@@ -120,10 +120,11 @@ def transcribe(
 def _keep(record, pcm, hearing_id: str) -> None:
     from .records import archive
     from .records.store import RecordError, RecordStore
+    from .seal import load_key
 
     settings = get_settings()
     try:
-        RecordStore(settings.records_url).import_record(record, actor="courtscribe transcribe", hearing_id=hearing_id)
+        RecordStore(settings.records_url, load_key(settings)).import_record(record, actor="courtscribe transcribe", hearing_id=hearing_id)
     except RecordError as err:
         _fail(str(err))
     archive.store_recording(settings.data_dir / "archive", hearing_id,
@@ -274,11 +275,38 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
         application = create_app(settings)
     except InsecureBind as err:
         _fail(str(err))
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                ssl_certfile=settings.ssl_certfile, ssl_keyfile=settings.ssl_keyfile,
-                ws_max_size=4 * MAX_FRAME_BYTES, timeout_keep_alive=5, server_header=False,
-                limit_concurrency=settings.max_connections,
-                timeout_graceful_shutdown=15)  # SIGTERM: open streams get 15 s to finish their finals, then go
+    config = uvicorn.Config(application, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                            ssl_certfile=settings.ssl_certfile, ssl_keyfile=settings.ssl_keyfile,
+                            ws_max_size=4 * MAX_FRAME_BYTES, timeout_keep_alive=5, server_header=False,
+                            limit_concurrency=settings.max_connections,
+                            # X-Forwarded-For only from proxies court IT names (none by default)
+                            proxy_headers=bool(settings.forwarded_allow_ips),
+                            forwarded_allow_ips=settings.forwarded_allow_ips or None,
+                            timeout_graceful_shutdown=15)  # SIGTERM: streams get 15 s to finish their finals
+    server = _loopback_server()(config) if settings.insecure_no_auth else uvicorn.Server(config)
+    server.run()
+    if getattr(server, "refused", None):
+        _fail(server.refused)
+
+
+def _loopback_server():
+    import uvicorn
+
+    from .access.guard import is_loopback
+
+    class LoopbackServer(uvicorn.Server):
+        """Without tokens: after binding, every bound address must be a loopback one, else stop."""
+        refused: str | None = None
+
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            bound = [sock.getsockname()[0] for srv in getattr(self, "servers", []) for sock in (srv.sockets or [])]
+            wide = [a for a in bound if not is_loopback(a)]
+            if wide:
+                self.refused = (f"--insecure-no-auth is refused: the server was bound to {', '.join(wide)}, "
+                                "which other hosts can reach; loopback addresses only")
+                self.should_exit = True
+    return LoopbackServer
 
 
 def _serve_cluster(address: str, config: Optional[Path], settings, engine: Optional[str], insecure: bool) -> None:

@@ -80,6 +80,25 @@ class Settings(BaseSettings):
     ssl_keyfile: Path | None = None
     max_connections: int = Field(default=4096, ge=16, description="Open connections at most (then 503).")
     max_body_kb: int = Field(default=1024, ge=1, description="Largest request body outside audio uploads.")
+    forwarded_allow_ips: list[str] = Field(default_factory=list, description=(
+        "Reverse proxies whose X-Forwarded-For/-Proto headers are believed (JSON list of addresses). Empty: "
+        "none, so no client can pose as a courtroom PC's address by sending the header."))
+    ws_origins: list[str] = Field(default_factory=list, description=(
+        "Web origins (scheme://host:port) whose pages may open WebSockets besides the server's own pages "
+        "(cors_origins count too). A browser socket from any other origin is refused (CSWSH)."))
+    max_streams_per_token: int = Field(default=2, ge=1, description=(
+        "Live streams one token may hold at once (recorder tokens excepted: a courtroom's seat mics)."))
+    recorder_reserved_streams: int | None = Field(default=None, ge=0, description=(
+        "Live stream slots only courtroom recorders may take (default: a quarter of max_streams, at least 1), "
+        "so dictation or ad-hoc streams never leave a hearing without its recorder."))
+    max_audio_s: float = Field(default=6 * 3600, gt=0, description=(
+        "Longest recording one upload may decode to (seconds): a small compressed file must not unpack into "
+        "gigabytes. Longer hearings: split the recording or stream it live."))
+    max_replay_s: float = Field(default=600, gt=0, description=(
+        "Longest stretch of audio one replay request returns (a line made 2 h long by hand is cut here)."))
+    seal_key: str | None = Field(default=None, description=(
+        "Key (text) that seals signed records and the audit log (HMAC). Default: a random key kept in "
+        "DATA_DIR/keys/seal.key (0600). Keep it outside the database and its backups."))
     database_url: str | None = Field(default=None, description=(
         "SQLAlchemy URL of the record store, e.g. postgresql+psycopg://user@host/courtscribe; "
         "default: SQLite (WAL) at DATA_DIR/courtscribe.db."))
@@ -87,6 +106,16 @@ class Settings(BaseSettings):
     @property
     def segment_s(self) -> float:
         return self.max_segment_s or (60.0 if self.engine == "funasr" else 30.0)
+
+    @property
+    def reserved_streams(self) -> int:
+        if self.recorder_reserved_streams is not None:
+            return min(self.recorder_reserved_streams, self.max_streams - 1)
+        return min(max(1, self.max_streams // 4), self.max_streams - 1)
+
+    @property
+    def seal_key_file(self) -> Path:
+        return self.data_dir / "keys" / "seal.key"
 
     @property
     def audit_file(self) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 
 import structlog
@@ -18,6 +19,7 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("MODELSCOPE_OFFLINE", "1")
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
+    redact_queries()
     for noisy in ("funasr", "modelscope", "faster_whisper", "jieba", "numba", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     renderer = (structlog.processors.JSONRenderer(ensure_ascii=False) if fmt == "json"
@@ -32,6 +34,28 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
+
+
+class RedactQueries(logging.Filter):
+    """Query strings never reach a log: uvicorn writes each request's path with its query, and
+    FunASR clients carry their token as ``?token=…``."""
+
+    QUERY = re.compile(r"\?[^\s\"'?]*=[^\s\"']*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.QUERY.sub("?[redacted]", a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str) and not record.args:
+            record.msg = self.QUERY.sub("?[redacted]", record.msg)
+        return True
+
+
+def redact_queries() -> None:
+    """Install the filter on the web server's loggers (again after uvicorn configured them: idempotent)."""
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQueries) for f in logger.filters):
+            logger.addFilter(RedactQueries())
 
 
 def get_logger(name: str):

@@ -1,15 +1,22 @@
 """Shared fixtures: the real test data beside the checkout, and the embedded models loaded once."""
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 import pytest
 
@@ -160,3 +167,69 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("fuzzing: inputs tried, server errors and crashes")
         for name, counts in FUZZ_COUNTS.items():
             terminalreporter.write_line(f"{name}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+COURT_A, COURT_B = "北京市第一中级人民法院", "上海市浦东新区人民法院"
+JWT_KEY = "test-signing-key-of-the-court-identity-system-0123456789"
+
+
+def self_signed(home: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "courtscribe.test")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False).sign(key, hashes.SHA256()))
+    crt, pem = home / "cert.pem", home / "key.pem"
+    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    return crt, pem
+
+
+class Court:
+    """The server under test and a token per role and scope."""
+
+    def __init__(self, home: Path, url: str, cert: Path):
+        self.home, self.url, self.ws = home, url, url.replace("https://", "wss://")
+        self.tls = ssl.create_default_context(cafile=str(cert))
+        self.http = httpx.Client(base_url=url, verify=self.tls, timeout=30)
+
+    def as_(self, token: str | None, method: str, path: str, headers: dict | None = None, **kw) -> httpx.Response:
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.http.request(method, path, headers={**auth, **(headers or {})}, **kw)
+
+
+@pytest.fixture(scope="session")
+def court(tmp_path_factory):
+    """One real server over TLS with tokens on, shared by the access and security tests (each test
+    issues what it changes for itself, so any order works)."""
+    home = tmp_path_factory.mktemp("access")
+    crt, key = self_signed(home)
+    t = {"admin": issue(home, "admin", "信息中心管理员"),
+         "clerk": issue(home, "clerk", "赵书记员", "--court", COURT_A),
+         "clerk_b": issue(home, "clerk", "钱书记员", "--court", COURT_B),
+         "judge": issue(home, "judge", "孙法官", "--court", COURT_A),
+         "viewer": issue(home, "viewer", "旁听终端", "--court", COURT_A),
+         "caption": issue(home, "caption", "直播导播", "--court", COURT_A),
+         "rec_r1": issue(home, "recorder", "第一法庭录音", "--court", COURT_A, "--room", "第一法庭"),
+         "rec_r2": issue(home, "recorder", "第二法庭录音", "--court", COURT_A, "--room", "第二法庭"),
+         "busy": issue(home, "viewer", "刷新过快的终端", "--court", COURT_A)}
+    hosts = json.dumps({"127.0.0.2": {"court": COURT_A, "room": "第一法庭"}})
+    proc, url = start_server(home, COURTSCRIBE_INSECURE_NO_AUTH="0", COURTSCRIBE_SSL_CERTFILE=str(crt),
+                             COURTSCRIBE_SSL_KEYFILE=str(key), COURTSCRIBE_JWT_KEY=JWT_KEY,
+                             COURTSCRIBE_RECORDER_HOSTS=hosts, COURTSCRIBE_RATE_LIMIT="40/minute",
+                             COURTSCRIBE_MAX_AUDIO_S="600", COURTSCRIBE_MAX_REPLAY_S="60")
+    c = Court(home, url, crt)
+    c.t = t
+    for hid, court_, room, public in (("h-pub", COURT_A, "第一法庭", True), ("h-closed", COURT_A, "第一法庭", False),
+                                      ("h-b", COURT_B, "第三法庭", True), ("h-sign", COURT_A, "第一法庭", True)):
+        r = c.as_(t["admin"], "POST", "/v1/hearings", json={"id": hid, "court": court_, "courtroom": room,
+                                                           "public": public})
+        assert r.status_code == 201, r.text
+    yield c
+    c.http.close()
+    proc.terminate()
+    proc.wait(timeout=30)

@@ -2,88 +2,17 @@
 HTTP and on the WebSocket endpoints (native, events, FunASR-compatible), tokens issued and revoked
 with the admin CLI, JWTs, rate limits, the audit log and the --insecure-no-auth guard rail."""
 import asyncio
-import datetime as dt
 import json
-import ssl
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import httpx
 import jwt
-import pytest
 import websockets
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from courtscribe.clients import stream_file
 
-from conftest import ZH, cli, issue, start_server
-
-COURT_A, COURT_B = "北京市第一中级人民法院", "上海市浦东新区人民法院"
-JWT_KEY = "test-signing-key-of-the-court-identity-system-0123456789"
-
-
-def self_signed(home: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "courtscribe.test")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
-                           critical=False).sign(key, hashes.SHA256()))
-    crt, pem = home / "cert.pem", home / "key.pem"
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
-    return crt, pem
-
-
-class Court:
-    """The server under test and a token per role and scope."""
-
-    def __init__(self, home: Path, url: str, cert: Path):
-        self.home, self.url, self.ws = home, url, url.replace("https://", "wss://")
-        self.tls = ssl.create_default_context(cafile=str(cert))
-        self.http = httpx.Client(base_url=url, verify=self.tls, timeout=30)
-
-    def as_(self, token: str | None, method: str, path: str, headers: dict | None = None, **kw) -> httpx.Response:
-        auth = {"Authorization": f"Bearer {token}"} if token else {}
-        return self.http.request(method, path, headers={**auth, **(headers or {})}, **kw)
-
-
-@pytest.fixture(scope="module")
-def court(tmp_path_factory):
-    home = tmp_path_factory.mktemp("access")
-    crt, key = self_signed(home)
-    t = {"admin": issue(home, "admin", "信息中心管理员"),
-         "clerk": issue(home, "clerk", "赵书记员", "--court", COURT_A),
-         "clerk_b": issue(home, "clerk", "钱书记员", "--court", COURT_B),
-         "judge": issue(home, "judge", "孙法官", "--court", COURT_A),
-         "viewer": issue(home, "viewer", "旁听终端", "--court", COURT_A),
-         "caption": issue(home, "caption", "直播导播", "--court", COURT_A),
-         "rec_r1": issue(home, "recorder", "第一法庭录音", "--court", COURT_A, "--room", "第一法庭"),
-         "rec_r2": issue(home, "recorder", "第二法庭录音", "--court", COURT_A, "--room", "第二法庭"),
-         "busy": issue(home, "viewer", "刷新过快的终端", "--court", COURT_A)}
-    hosts = json.dumps({"127.0.0.2": {"court": COURT_A, "room": "第一法庭"}})
-    proc, url = start_server(home, COURTSCRIBE_INSECURE_NO_AUTH="0", COURTSCRIBE_SSL_CERTFILE=str(crt),
-                             COURTSCRIBE_SSL_KEYFILE=str(key), COURTSCRIBE_JWT_KEY=JWT_KEY,
-                             COURTSCRIBE_RECORDER_HOSTS=hosts, COURTSCRIBE_RATE_LIMIT="40/minute")
-    c = Court(home, url, crt)
-    c.t = t
-    for hid, court_, room, public in (("h-pub", COURT_A, "第一法庭", True), ("h-closed", COURT_A, "第一法庭", False),
-                                      ("h-b", COURT_B, "第三法庭", True), ("h-sign", COURT_A, "第一法庭", True)):
-        r = c.as_(t["admin"], "POST", "/v1/hearings", json={"id": hid, "court": court_, "courtroom": room,
-                                                           "public": public})
-        assert r.status_code == 201, r.text
-    yield c
-    c.http.close()
-    proc.terminate()
-    proc.wait(timeout=30)
+from conftest import COURT_A, COURT_B, JWT_KEY, ZH, Court, cli, issue
 
 
 def test_no_token_or_a_bad_one_is_401_and_health_stays_open(court):
@@ -107,8 +36,9 @@ def test_metrics_are_for_the_admin_token_only(court):
 def test_scopes_follow_court_and_role(court):
     t = court.t
     assert court.as_(t["clerk"], "GET", "/v1/hearings/h-pub").status_code == 200
-    r = court.as_(t["clerk"], "GET", "/v1/hearings/h-b")
-    assert r.status_code == 403 and "outside this token's scope" in r.json()["detail"]["message"]
+    r = court.as_(t["clerk"], "GET", "/v1/hearings/h-b")  # another court's hearing reads as a missing one
+    assert r.status_code == 404 and r.json() == court.as_(t["clerk"], "GET", "/v1/hearings/h-none").json() | {
+        "detail": {"code": "not_found", "message": "no hearing 'h-b'"}}
     assert court.as_(t["clerk_b"], "GET", "/v1/hearings/h-b").status_code == 200
     ids = {h["id"] for h in court.as_(t["clerk"], "GET", "/v1/hearings").json()["data"]}
     assert {"h-pub", "h-closed"} <= ids and "h-b" not in ids
@@ -136,7 +66,9 @@ def test_scopes_follow_court_and_role(court):
         assert court.as_(t[role], "GET", "/v1/hearings/h-pub").status_code == 403
         assert court.as_(t[role], "POST", "/v1/audio/transcriptions",
                          files={"file": ("a.wav", b"RIFF")}).status_code == 403
-    assert {h["id"] for h in court.as_(t["caption"], "GET", "/v1/hearings").json()["data"]} == {"h-pub", "h-sign", "h-own"}
+    # h-own was scheduled without saying 公开: not public, so no captions
+    listed = {h["id"] for h in court.as_(t["caption"], "GET", "/v1/hearings").json()["data"]}
+    assert {"h-pub", "h-sign"} <= listed and not {"h-own", "h-closed", "h-b"} & listed
     # the clerk's edit is recorded under the token's name
     r = court.as_(t["clerk"], "PATCH", "/v1/hearings/h-pub/utterances/u1",
                   json={"text": "本庭现在开庭。", "channel": 0, "start_ms": 0, "end_ms": 1000, "speaker": "审判长"})
@@ -157,15 +89,15 @@ async def _events(court: Court, token: str, hearing: str) -> tuple[dict, int | N
         return first, ws.close_code
 
 
-def test_events_socket_caption_sees_only_public_hearings(court):
+def test_events_socket_is_for_readers_of_the_hearing(court):
     t = court.t
-    first, _ = asyncio.run(_events(court, t["caption"], "h-pub"))
+    first, _ = asyncio.run(_events(court, t["viewer"], "h-pub"))
     assert first["type"] == "subscribed"
-    first, code = asyncio.run(_events(court, t["caption"], "h-closed"))
-    assert first == {"type": "error", "code": "forbidden", "fatal": True,
-                     "message": "hearing h-closed is not public: it has no captions"} and code == 4403
-    first, code = asyncio.run(_events(court, t["clerk_b"], "h-pub"))
-    assert first["code"] == "forbidden" and code == 4403
+    for hearing in ("h-pub", "h-closed"):  # captions read the caption feed, never every partial and final
+        first, code = asyncio.run(_events(court, t["caption"], hearing))
+        assert first["code"] == "forbidden" and "caption feed" in first["message"] and code == 4403
+    first, code = asyncio.run(_events(court, t["clerk_b"], "h-pub"))  # another court's: as if it did not exist
+    assert first["code"] == "not_found" and code == 4404
     first, code = asyncio.run(_events(court, "cst_nope_nope", "h-pub"))
     assert first["code"] == "unauthorized" and code == 4401
 
@@ -201,7 +133,7 @@ def test_recorder_pushes_audio_into_its_own_room_only(court, data_dir):
     record = court.as_(t["clerk"], "GET", "/v1/hearings/h-walkin").json()
     assert record["hearing"]["court"] == COURT_A and record["hearing"]["courtroom"] == "第一法庭"
     assert record["hearing"]["public"] is None  # not known to be public: no captions
-    assert court.as_(t["clerk_b"], "GET", "/v1/hearings/h-walkin").status_code == 403
+    assert court.as_(t["clerk_b"], "GET", "/v1/hearings/h-walkin").status_code == 404
     assert court.as_(t["clerk"], "GET", f"/v1/hearings/h-walkin/utterances/{record['utterances'][0]['id']}/audio"
                      ).headers["content-type"] == "audio/wav"
 
@@ -216,11 +148,13 @@ async def _funasr(court: Court, query: str, local: str = "127.0.0.1") -> list[di
     async with websockets.connect(f"{court.ws}/{query}", ssl=court.tls, local_addr=(local, 0)) as ws:
         await ws.send(json.dumps({"mode": "2pass", "wav_name": "court", "is_speaking": True, "chunk_size": [5, 10, 5]}))
         await ws.send(b"\0\0" * 16000)
-        await ws.send(json.dumps({"is_speaking": False}))
+        await ws.send(json.dumps({"is_speaking": False, "is_end": True}))
         replies = []
         try:
-            async for raw in ws:
+            async for raw in ws:  # until the end-of-input acknowledgement (or the server closes: refused)
                 replies.append(json.loads(raw))
+                if replies[-1].get("is_end"):
+                    await ws.close()
         except websockets.ConnectionClosed:
             pass
         return replies + [{"close_code": ws.close_code, "port": port}]
@@ -228,7 +162,8 @@ async def _funasr(court: Court, query: str, local: str = "127.0.0.1") -> list[di
 
 def test_funasr_endpoint_takes_query_token_or_listed_host_over_wss(court):
     ok = asyncio.run(_funasr(court, f"?token={court.t['rec_r1']}"))
-    assert ok[-2]["is_final"] is True and ok[-1]["close_code"] == 1000
+    assert ok[-2] == {"mode": "2pass", "wav_name": "court", "is_final": True, "is_end": True}
+    assert ok[-1]["close_code"] == 1000
     listed = asyncio.run(_funasr(court, "", local="127.0.0.2"))  # a courtroom PC on the allow-list
     assert listed[-2]["is_final"] is True and "error" not in listed[-2]
     refused = asyncio.run(_funasr(court, ""))  # 127.0.0.1 is not on the list and has no token
@@ -263,7 +198,7 @@ def test_jwt_from_the_court_identity_system(court):
         return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm="HS256")
 
     assert court.as_(make(), "GET", "/v1/hearings/h-pub").status_code == 200
-    assert court.as_(make(court=COURT_B), "GET", "/v1/hearings/h-pub").status_code == 403
+    assert court.as_(make(court=COURT_B), "GET", "/v1/hearings/h-pub").status_code == 404
     assert court.as_(make(key="another-key-0123456789-0123456789-0123"), "GET", "/v1/hearings").status_code == 401
     assert court.as_(make(exp=None), "GET", "/v1/hearings").status_code == 401
     assert court.as_(make(exp=int(time.time()) - 5), "GET", "/v1/hearings").status_code == 401

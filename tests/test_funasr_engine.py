@@ -233,13 +233,10 @@ def test_2pass_over_the_funasr_protocol(funasr_server, clip):
             await ws.send(json.dumps({"mode": "2pass", "chunk_size": [5, 10, 5], "wav_name": "t", "is_speaking": True,
                                       "hotwords": json.dumps({"张三": 20, "李四": "20"}), "audio_fs": 16000}))
             await _send_clip(ws, clip, 12)
-            await ws.send(json.dumps({"is_speaking": False}))
-            try:
-                while True:
-                    msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
-            except (websockets.ConnectionClosed, asyncio.TimeoutError):
-                pass
-        return msgs
+            await ws.send(json.dumps({"is_speaking": False, "is_end": True}))
+            while not msgs or not msgs[-1].get("is_end"):  # until the end-of-input acknowledgement
+                msgs.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+        return msgs[:-1]
 
     msgs = asyncio.run(run())
     assert "李四" in msgs[0]["warning"] and "numbers" in msgs[0]["warning"]

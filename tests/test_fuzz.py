@@ -100,12 +100,16 @@ async def _converse(url: str, token: str, sent: list, counts: collections.Counte
         async def read():
             async for reply in ws:
                 event = json.loads(reply)
+                if event.get("is_end"):  # FunASR: the end-of-input acknowledgement; the socket stays open
+                    await ws.close()
                 counts["replies"] += 1
                 if "type" in event:  # native protocol
                     assert event["type"] in SERVER_EVENTS, event
                     if event["type"] == "error":
                         assert event["code"] in ERROR_CODES, event
                         counts[f"error:{event['code']}"] += 1
+                elif event.get("is_end"):  # FunASR's end-of-input acknowledgement
+                    assert {"mode", "wav_name", "is_final"} <= event.keys(), event
                 else:  # FunASR protocol: its reply shape, whatever came in
                     assert {"mode", "text", "is_final"} <= event.keys(), event
         reader = asyncio.create_task(read())
@@ -113,7 +117,8 @@ async def _converse(url: str, token: str, sent: list, counts: collections.Counte
             for frame in sent:
                 await ws.send(frame)
                 counts["frames"] += 1
-            await ws.send(json.dumps({"type": "stop"}) if "/v1/" in url else json.dumps({"is_speaking": False}))
+            await ws.send(json.dumps({"type": "stop"}) if "/v1/" in url
+                          else json.dumps({"is_speaking": False, "is_end": True}))
         except websockets.ConnectionClosed:
             pass
         done, _ = await asyncio.wait({reader}, timeout=30)

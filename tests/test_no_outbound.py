@@ -52,8 +52,11 @@ async def _funasr_2pass(url: str, path: Path) -> list[dict]:
         await ws.send(json.dumps({"mode": "2pass", "wav_name": "t", "is_speaking": True, "chunk_size": [5, 10, 5]}))
         for i in range(0, audio.size, 3200):
             await ws.send(float_to_pcm16(audio[i:i + 3200]))
-        await ws.send(json.dumps({"is_speaking": False}))
-        return [json.loads(m) async for m in ws]
+        await ws.send(json.dumps({"is_speaking": False, "is_end": True}))
+        replies = []
+        while not replies or not replies[-1].get("is_end"):  # until the end-of-input acknowledgement
+            replies.append(json.loads(await ws.recv()))
+        return replies
 
 
 def _exercise(url: str) -> None:

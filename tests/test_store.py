@@ -36,7 +36,7 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     s = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
     with s.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
 
 
 def _source_in_another_process(url: str, hearing_id: str, channel: int, n: int, barrier) -> None:
@@ -130,8 +130,8 @@ def test_sign_off_locks_the_record_and_only_correction_requests_follow(store, he
     with pytest.raises(Conflict):
         store.request_correction(hearing, by="陈律师", text="x", reason="y")  # before sign-off: edit instead
     store.close_hearing(hearing, actor="书记员甲")
-    digest = store.sign(hearing, by="王法官", role=Role.presiding_judge)
-    assert store.sign(hearing, by="书记员甲", role=Role.clerk) == digest
+    digest = store.sign(hearing, by="王法官", role=Role.presiding_judge).digest
+    assert store.sign(hearing, by="书记员甲", role=Role.clerk).digest == digest
     with pytest.raises(Locked):
         store.edit(hearing, "u6", "改了", actor="书记员甲")
     with pytest.raises(Locked):

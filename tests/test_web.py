@@ -254,8 +254,10 @@ def test_sign_off_locks_the_screen_and_exports_work(site, page):
         page.click("button.export[data-format=docx]")
     assert dl.value.suggested_filename == f"{hid}.docx"
 
-    page.click("#sign")
-    page.fill("#sign-name", "赵书记员")
+    page.click("#sign")  # the signer is the token's holder, in the roles the token holds
+    page.wait_for_function("() => document.querySelector('#sign-name').value === '赵书记员'")
+    assert page.eval_on_selector("#sign-name", "e => e.readOnly")
+    assert page.eval_on_selector_all("#sign-role option", "os => os.map(o => o.value)") == ["clerk"]
     page.click("#sign-dialog button[value=ok]")
     page.wait_for_selector("body.locked")
     assert "已签名" in page.inner_text("#status")

@@ -10,6 +10,7 @@ import typer
 
 from ..config import get_settings
 from ..records.store import RecordStore
+from ..seal import load_key
 from .audit import AuditLog
 from .scopes import AccessRole, Principal
 from .tokens import TokenError, Tokens
@@ -24,7 +25,8 @@ def _tokens() -> Tokens:
 
 
 def _audit() -> AuditLog:
-    return AuditLog(get_settings().audit_file)
+    settings = get_settings()
+    return AuditLog(settings.audit_file, load_key(settings))
 
 
 @tokens_app.command("issue")
@@ -69,7 +71,7 @@ def list_tokens() -> None:
 @audit_app.command("verify")
 def verify(path: Optional[Path] = typer.Option(None, "--file", help="Audit log (default: the server's).")) -> None:
     """Check the audit log's hash chain; exit 1 when any entry was altered, removed or inserted."""
-    log = AuditLog(path) if path else _audit()
+    log = AuditLog(path, load_key(get_settings())) if path else _audit()
     problems = log.verify()
     for p in problems:
         typer.echo(f"line {p.line}: {p.message}")

@@ -22,6 +22,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.websockets import WebSocket
 
+from ..seal import load_key
 from .audit import AuditLog
 from .scopes import AccessRole, Action, HearingScope, Principal
 from .tokens import TokenError, Tokens
@@ -48,8 +49,8 @@ class RecorderHost:
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
+    """Only a literal loopback address: "" and "0.0.0.0" mean every interface, and a name such as
+    "localhost" can resolve to anything."""
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
@@ -64,6 +65,7 @@ class Access:
     rate: str = "1200/minute"
     recorder_hosts: dict[str, RecorderHost] = field(default_factory=dict)
     scope_of: object = None  # hearing id → (court, courtroom, public) | None: the record store's scope()
+    origins: frozenset[str] = frozenset()  # web pages allowed to open sockets besides the server's own
 
     def attach(self, records) -> None:
         """Once the record store is open: hearing scopes come from it, tokens live in its database."""
@@ -84,8 +86,9 @@ class Access:
         """The principal behind a token; raises Denied (401/429)."""
         if not self.enabled:
             return Principal(token_id="-", role=AccessRole.admin, name=local_name)
-        if not self._limiter.test(self._failed, "failed", client):
-            raise Denied(429, "rate_limited", "too many failed sign-ins from this address; wait a minute")
+        # Many wrong tokens from one address slow that address's guessing down (429), but a valid
+        # token is always let in: a courtroom behind the same NAT is never locked out by address.
+        guessing = not self._limiter.test(self._failed, "failed", client)
         if not token:
             self._limiter.hit(self._failed, "failed", client)
             raise Denied(401, "unauthorized", "this endpoint needs a token (Authorization: Bearer …)")
@@ -93,6 +96,8 @@ class Access:
             who = self.tokens.verify(token)
         except TokenError as err:
             self._limiter.hit(self._failed, "failed", client)
+            if guessing:
+                raise Denied(429, "rate_limited", "too many failed sign-ins from this address; wait a minute") from None
             raise Denied(401, "unauthorized", str(err)) from None
         if not self._limiter.hit(self._limit, "token", who.token_id):
             raise Denied(429, "rate_limited", f"token {who.token_id} exceeded {self.rate}")
@@ -102,6 +107,15 @@ class Access:
         """``identify`` from the event loop: a token not in the cache is looked up in the database,
         which must not hold up every other socket."""
         return await asyncio.to_thread(self.identify, token, client, **kw)
+
+    async def audited(self, action: str, who: Principal | None, **kw) -> None:
+        """Write the audit entry of something about to happen; raises Denied (503) when it cannot be
+        written (a full disk): nothing happens unaudited."""
+        try:
+            await self.audit.arecord(action, who, **kw)
+        except (OSError, ValueError) as err:
+            raise Denied(503, "audit_unavailable", f"the audit log cannot be written ({type(err).__name__}); "
+                         "nothing was changed") from None
 
     def listed_recorder(self, client: str) -> Principal | None:
         host = self.recorder_hosts.get(client)
@@ -128,6 +142,11 @@ class Access:
                     raise Denied(404, "not_found", f"no hearing {hearing_id!r}")
                 found = (who.court, who.room, None)  # it will be created in this scope
             scope = HearingScope(hearing_id, *found)
+            if who.court is not None and scope.court != who.court:  # another court's hearing reads as a
+                # missing one: its ids cannot be probed
+                if missing_ok:
+                    raise Denied(403, "forbidden", f"hearing id {hearing_id!r} cannot be used with this token")
+                raise Denied(404, "not_found", f"no hearing {hearing_id!r}")
         why = who.refusal(action, scope)
         if why:
             raise Denied(403, "forbidden", why)
@@ -144,14 +163,26 @@ def _client(conn) -> str:
     return conn.client.host if conn.client else ""
 
 
-async def authorize(request: Request, action: Action | None, hearing_id: str | None = None) -> Principal:
-    """Raises Denied (answered by ``denied``) unless the request's token may do ``action``."""
-    access: Access = request.app.state.access
+async def identify_request(request, access: Access) -> Principal:
+    """The principal of an HTTP request (the body-size layer may have identified it already, before
+    reading the body)."""
+    if (who := getattr(request.state, "principal", None)) is not None:
+        return who
     local = unquote(request.headers.get("x-courtscribe-user", "anonymous"))
     request.state.principal = None
     who = await access.aidentify(bearer(request.headers.get("authorization")), _client(request), local_name=local)
     request.state.principal = who
+    return who
+
+
+async def authorize(request: Request, action: Action | None, hearing_id: str | None = None) -> Principal:
+    """Raises Denied (answered by ``denied``) unless the request's token may do ``action``. A change
+    is written to the audit log before it is made; when the log cannot be written it is refused."""
+    access: Access = request.app.state.access
+    who = await identify_request(request, access)
     await access.check(who, action, hearing_id)
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        await access.audited(f"{request.method} {request.url.path}", who, hearing=hearing_id, outcome="begin")
     return who
 
 
@@ -188,21 +219,39 @@ async def ws_enter(ws: WebSocket, access: Access, *, legacy: bool = False) -> Pr
     token = token or next((p[len(BEARER):] for p in offered if p.startswith(BEARER)), None)
     if legacy:
         token = token or ws.query_params.get("token")
-    chosen = SUBPROTOCOL if SUBPROTOCOL in offered else next(iter(offered), None)
+    # the chosen subprotocol is echoed in the handshake: never one that carries a token
+    chosen = SUBPROTOCOL if SUBPROTOCOL in offered else next((p for p in offered if not p.startswith(BEARER)), None)
     await ws.accept(subprotocol=chosen)
     client = _client(ws)
     try:
+        foreign_page(ws, access)
         who = access.listed_recorder(client) if legacy and access.enabled and not token else None
         who = who or await access.aidentify(token, client)
+        await access.audited("connect", who, path=ws.url.path, client=client)
     except Denied as err:
         await ws_deny(ws, access, err, None, path=ws.url.path)
         return None
-    await access.audit.arecord("connect", who, path=ws.url.path, client=client)
     return who
 
 
+def foreign_page(ws: WebSocket, access: Access) -> None:
+    """Raises Denied (403) for a browser socket opened by a page of another site (cross-site
+    WebSocket hijacking): its Origin must be this server's or one court IT allowed. Programs send
+    no Origin."""
+    origin = ws.headers.get("origin")
+    if origin is None or origin in access.origins:
+        return
+    host = ws.headers.get("host", "")
+    if origin.split("://", 1)[-1] == host:
+        return
+    raise Denied(403, "forbidden_origin", f"sockets from pages of {origin} are not allowed (COURTSCRIBE_WS_ORIGINS)")
+
+
 async def ws_deny(ws: WebSocket, access: Access, err: Denied, who: Principal | None, **detail) -> None:
-    await access.audit.arecord("denied", who, outcome=err.code, reason=err.message, **detail)
+    try:
+        await access.audit.arecord("denied", who, outcome=err.code, reason=err.message, **detail)
+    except (OSError, ValueError):
+        pass  # the refusal stands; the audit log's own failure is reported where it is written
     try:
         await ws.send_json({"type": "error", "code": err.code, "message": err.message, "fatal": True})
         await ws.close(err.ws_code)
@@ -217,5 +266,5 @@ def build(settings) -> Access:
         tokens = Tokens(None, jwt_key=settings.jwt_key, jwt_public_key=settings.jwt_public_key,
                         jwt_audience=settings.jwt_audience)
     hosts = {ip: RecorderHost(**v) for ip, v in settings.recorder_hosts.items()}
-    return Access(tokens=tokens, audit=AuditLog(Path(settings.audit_file)), rate=settings.rate_limit,
-                  recorder_hosts=hosts)
+    return Access(tokens=tokens, audit=AuditLog(Path(settings.audit_file), load_key(settings)), rate=settings.rate_limit,
+                  recorder_hosts=hosts, origins=frozenset(settings.ws_origins) | frozenset(settings.cors_origins))

@@ -1,5 +1,7 @@
-"""One ASGI layer in front of every HTTP request: body-size limits, secure response headers, and
-an audit entry for each request that presented (or failed to present) a token."""
+"""One ASGI layer in front of every HTTP request: the token of a request with a body is checked
+before one byte of the body is read, each route's body is capped at what it needs, secure
+response headers, and an audit entry for each request that presented (or failed to present) a
+token."""
 from __future__ import annotations
 
 import json
@@ -7,10 +9,14 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .guard import Access
+from ..logs import get_logger
+from .guard import Access, Denied, bearer
 
-# Audio uploads may be large; everything else is small JSON.
-UPLOADS = re.compile(r"^/v1/(audio/transcriptions|jobs|hearings/[^/]+/participants/[^/]+/voice)$")
+log = get_logger(__name__)
+# Audio uploads may be large; a voice sample a few seconds; everything else is small JSON.
+UPLOADS = re.compile(r"^/v1/(audio/transcriptions|jobs)$")
+VOICE = re.compile(r"^/v1/hearings/[^/]+/participants/[^/]+/voice$")
+VOICE_BYTES = 20 << 20
 SECURE_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                   (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store"),
                   (b"cross-origin-resource-policy", b"same-origin")]
@@ -29,8 +35,12 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_upload if UPLOADS.match(scope["path"]) else self.max_body
-        declared = dict(scope["headers"]).get(b"content-length")
+        limit = self._limit(scope)
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if self.access.enabled and (declared not in (None, b"0") or b"transfer-encoding" in headers):
+            if not await self._identified(scope, headers, send):
+                return
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _too_large(send, limit)
             return
@@ -61,15 +71,47 @@ class Guard:
         finally:
             await self._audit(scope, status)
 
+    def _limit(self, scope: Scope) -> int:
+        if UPLOADS.match(scope["path"]):
+            return self.max_upload
+        if scope["method"] == "PUT" and VOICE.match(scope["path"]):
+            return min(VOICE_BYTES, self.max_upload)
+        return self.max_body
+
+    async def _identified(self, scope: Scope, headers: dict, send: Send) -> bool:
+        """A request with a body: whose is it? Refused (401/429) before the body is read."""
+        state = scope.setdefault("state", {})
+        client = scope["client"][0] if scope.get("client") else ""
+        token = bearer(headers.get(b"authorization", b"").decode("latin-1"))
+        try:
+            state["principal"] = await self.access.aidentify(token, client)
+            return True
+        except Denied as err:
+            state["principal"], state["denied"] = None, err
+            headers_out = [(b"content-type", b"application/json")]
+            if err.status == 401:
+                headers_out.append((b"www-authenticate", b"Bearer"))
+            elif err.status == 429:
+                headers_out.append((b"retry-after", b"60"))
+            body = json.dumps({"detail": {"code": err.code, "message": err.message}}).encode()
+            await send({"type": "http.response.start", "status": err.status,
+                        "headers": headers_out + [(b"content-length", str(len(body)).encode())] + SECURE_HEADERS})
+            await send({"type": "http.response.body", "body": body})
+            await self._audit(scope, err.status)
+            return False
+
     async def _audit(self, scope: Scope, status: int) -> None:
         state = scope.get("state") or {}
         if "principal" not in state or scope["path"] in UNAUDITED:
             return  # the route checked no token (health, docs)
         denied = state.get("denied")
-        await self.access.audit.arecord(f"{scope['method']} {scope['path']}", state.get("principal"),
-                                 hearing=(scope.get("path_params") or {}).get("hearing_id"),
-                                 outcome=denied.code if denied else ("ok" if status < 400 else f"http {status}"),
-                                 status=status, client=scope["client"][0] if scope.get("client") else None)
+        try:
+            await self.access.audit.arecord(f"{scope['method']} {scope['path']}", state.get("principal"),
+                                            hearing=(scope.get("path_params") or {}).get("hearing_id"),
+                                            outcome=denied.code if denied else ("ok" if status < 400 else f"http {status}"),
+                                            status=status, client=scope["client"][0] if scope.get("client") else None)
+        except (OSError, ValueError) as err:  # changes were refused before they were made (guard.authorize)
+            log.error("audit log cannot be written", error=repr(err), path=scope["path"], status=status)
 
 
 async def _too_large(send: Send, limit: int) -> None:

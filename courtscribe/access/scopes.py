@@ -45,6 +45,14 @@ PERMISSIONS: dict[AccessRole, frozenset[Action]] = {
 }
 
 
+# Which courtroom roles (records.model.Role values) a token's holder may sign a record as: the
+# signer is the token's holder, never a name typed into the request.
+SIGNS_AS: dict[AccessRole, tuple[str, ...]] = {
+    AccessRole.judge: ("presiding_judge", "judge", "juror"),
+    AccessRole.clerk: ("clerk",),
+}
+
+
 @dataclass(frozen=True)
 class HearingScope:
     """What access decisions need to know about a hearing."""
@@ -82,6 +90,17 @@ class Principal:
             return f"hearing {h.id} is outside this token's scope ({self.scope_text()})"
         if self.role is AccessRole.caption and h.public is not True:
             return f"hearing {h.id} is not public: it has no captions"
+        return None
+
+    def signing_refusal(self, role: str | None, name: str | None) -> str | None:
+        """Why this principal may not sign as ``role`` under ``name`` (None: it may)."""
+        allowed = SIGNS_AS.get(self.role, ())
+        if not allowed:
+            return f"a {self.role.value} token holds no courtroom role: sign with the judge's or clerk's own token"
+        if role is not None and role not in allowed:
+            return f"a {self.role.value} token signs as {' / '.join(allowed)}, not as {role}"
+        if name is not None and name != self.name:
+            return f"a record is signed by the token's holder ({self.name}), not by {name}"
         return None
 
     def scope_text(self) -> str:

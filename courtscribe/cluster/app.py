@@ -70,14 +70,26 @@ def connect(address: str, *, num_cpus: int | None = None) -> None:
     if ray.is_initialized():
         return
     kw: dict[str, Any] = {"namespace": "serve", "include_dashboard": False, "log_to_driver": False}
-    if address in ("ray", "local"):
-        try:
-            ray.init(address="auto", namespace="serve", log_to_driver=False)
-            return
-        except ConnectionError:
-            ray.init(num_cpus=num_cpus, **kw)
-            return
-    ray.init(address=address, namespace="serve", log_to_driver=False)
+    try:
+        if address in ("ray", "local"):
+            try:
+                ray.init(address="auto", namespace="serve", log_to_driver=False)
+            except ConnectionError:
+                ray.init(num_cpus=num_cpus, **kw)
+        else:
+            ray.init(address=address, namespace="serve", log_to_driver=False)
+    finally:
+        private_token_file()
+
+
+RAY_TOKEN_FILE = Path.home() / ".ray" / "auth_token"
+
+
+def private_token_file(path: Path = RAY_TOKEN_FILE) -> None:
+    """Ray writes its cluster token (the key to run code on every node) readable by all local users:
+    owner only."""
+    if path.exists() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
 
 
 def deploy(config: dict, *, timeout_s: float = 600.0) -> None:

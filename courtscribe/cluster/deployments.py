@@ -212,6 +212,15 @@ class SpeakerEmbedding:
 
 
 @serve.deployment(name="Gateway", max_ongoing_requests=4096)
+async def _proxy_host() -> str:
+    """The host Serve's HTTP proxies bind (the controller's HTTP options)."""
+    import ray
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    controller = ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+    return (await controller.get_http_config.remote()).host
+
+
 @serve.ingress()
 class Gateway:
     """The courtscribe app on a replica; engines are Serve handles (see ``remote.py``)."""
@@ -221,6 +230,8 @@ class Gateway:
         # what the engines serve, asked once (the app is built on the replica's event loop: await here)
         self.info, self.voice = await offline.describe.remote(), await speaker.describe.remote()
         self.vad_name = (await vad.describe.remote())["name"] if vad is not None else None
+        self.proxy_host = await _proxy_host()
+
 
     def __serve_build_asgi_app__(self):
         from ..models import default_registry
@@ -231,7 +242,8 @@ class Gateway:
 
         offline, online, speaker, vad = self.handles
         # every final is its own request: the engine replica batches across streams *and* gateways
-        s = _settings({"decode_workers": 32, **self.settings, "final_batch": 1})
+        # the address Serve's proxies really listen on decides what --insecure-no-auth may do, not the settings'
+        s = _settings({"decode_workers": 32, **self.settings, "final_batch": 1, "host": self.proxy_host})
         registry = default_registry(s)
         info, voice = self.info, self.voice
         engine = RemoteEngine(offline, online, name=info["name"], model_name=info["model"],

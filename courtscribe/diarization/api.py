@@ -24,6 +24,7 @@ from .refine import propose
 
 router = APIRouter(prefix="/v1/hearings", tags=["speakers"])
 MAX_ENROLL_BYTES = 20 << 20
+MAX_ENROLL_S = 300  # a voice sample is seconds long; more is refused, not decoded
 
 
 class Stretch(BaseModel):
@@ -55,7 +56,7 @@ async def enroll_upload(hearing_id: str, name: str, request: Request, who: Princ
     if len(body) > MAX_ENROLL_BYTES:
         return JSONResponse({"error": "too_large", "message": "enrollment audio is limited to 20 MB"}, status_code=413)
     try:
-        audio = (await asyncio.to_thread(decode, body)).channel(0)
+        audio = (await asyncio.to_thread(decode, body, max_seconds=MAX_ENROLL_S)).channel(0)
     except AudioError as err:
         return JSONResponse({"error": "bad_audio", "message": str(err)}, status_code=422)
     return await _enroll(request, hearing_id, name, audio, "upload", who.name)
@@ -85,11 +86,14 @@ async def refine(hearing_id: str, request: Request, apply: bool = False, speaker
     mapped = set(await asyncio.to_thread(s.channel_roles, hearing_id))  # seat mics: their role is their speaker
     proposals = []
     for ch in sorted({u.channel for u in record.utterances} - mapped):
-        lines = [u for u in record.utterances if u.channel == ch and (u.role is None or u.participant)]
+        # only what was recorded: a line whose times were typed past the recording has no audio to compare
+        recorded = await asyncio.to_thread(archive.recorded_ms, request.app.state.archive, hearing_id, ch)
+        lines = [u for u in record.utterances if u.channel == ch and (u.role is None or u.participant)
+                 and u.start_ms < recorded]
         if not lines:
             continue
         audio = await asyncio.to_thread(archive.read, request.app.state.archive, hearing_id, ch, 0,
-                                        max(u.end_ms for u in lines))
+                                        min(recorded, max(u.end_ms for u in lines)))
         proposals += await asyncio.to_thread(propose, lines, audio, _encoder(request), voices=voices,
                                              num_speakers=speakers, human=human)
     if apply:

@@ -18,12 +18,15 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ..access.guard import allow, on_hearing
-from ..access.scopes import AccessRole, Action, HearingScope, Principal
+from ..access.scopes import SIGNS_AS, AccessRole, Action, HearingScope, Principal
+from ..logs import get_logger
 from . import archive, formats, package
 from .model import Channel, HearingId, Millis, Name, Pipeline, Record, Role, Text
 from .store import RecordError, RecordStore
 
 router = APIRouter(prefix="/v1/hearings", tags=["records"])
+log = get_logger(__name__)
+ANCHOR = "ledger_anchor"  # audit entry: a signed ledger's head
 MEDIA = {"json": "application/json", "txt": "text/plain; charset=utf-8", "srt": "text/plain; charset=utf-8",
          "vtt": "text/vtt; charset=utf-8", "pdf": "application/pdf", "package": "application/zip",
          "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
@@ -37,7 +40,7 @@ class HearingIn(BaseModel):
     parties: list[Name] = Field(default=[], max_length=100)
     title: Name | None = None
     courtroom: Name | None = None
-    public: bool | None = True
+    public: bool = False  # 不公开 unless the court says 公开: an unknown hearing gets no captions
     scheduled_at: dt.datetime | None = None
     channels: dict[Channel, Role] = {}
     hotwords: list[Name] = Field(default=[], max_length=1000)
@@ -82,8 +85,10 @@ class MergeIn(BaseModel):
 
 
 class SignatureIn(BaseModel):
-    by: Name = Field(min_length=1)
-    role: Role
+    """With tokens the signer is the token's holder: ``by`` may be left out (when given it must be
+    that name) and ``role`` must be one the token holds (a judge token: 审判长/审判员/人民陪审员)."""
+    by: Name | None = Field(default=None, min_length=1)
+    role: Role | None = None
 
 
 class CorrectionRequestIn(BaseModel):
@@ -240,12 +245,17 @@ def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = Query(
     """The archived audio of one line (WAV), for click-to-replay on the clerk's screen."""
     u = store(request).line(hearing_id, uid)
     start = max(0, u.start_ms - pad_ms)
-    audio = archive.read(request.app.state.archive, hearing_id, u.channel, start, u.end_ms + pad_ms)
+    end = u.end_ms + pad_ms
+    longest = int(request.app.state.settings.max_replay_s * 1000)
+    cut = end - start > longest  # a line stretched by hand to hours is replayed from its start, so far
+    end = min(end, start + longest)
+    audio = archive.read(request.app.state.archive, hearing_id, u.channel, start, end)
     buf = io.BytesIO()
     sf.write(buf, audio, archive.SR, format="WAV", subtype="PCM_16")
     # where the line begins inside this clip: a player seeks there so replay starts at the line itself
     return Response(buf.getvalue(), media_type="audio/wav", headers={
-        "X-Audio-Start-Ms": str(start), "X-Line-Offset-Ms": str(u.start_ms - start)})
+        "X-Audio-Start-Ms": str(start), "X-Line-Offset-Ms": str(u.start_ms - start),
+        **({"X-Audio-Truncated-At-Ms": str(end)} if cut else {})})
 
 
 @router.get("/{hearing_id}/hotwords")
@@ -282,8 +292,27 @@ def corrections(hearing_id: str, request: Request, who: Principal = on_hearing(A
 
 @router.post("/{hearing_id}/signatures", status_code=201)
 def sign(hearing_id: str, body: SignatureIn, request: Request, who: Principal = on_hearing(Action.sign)) -> dict:
-    digest = store(request).sign(hearing_id, by=body.by, role=body.role)
-    return {"digest": digest, **_status(request, hearing_id)}
+    by, role = body.by, body.role
+    if request.app.state.access.enabled:
+        why = who.signing_refusal(role.value if role else None, by)
+        if why:
+            raise HTTPException(403, detail={"code": "forbidden", "message": why})
+        by, role = who.name, role or Role(SIGNS_AS[who.role][0])
+    if by is None or role is None:
+        raise HTTPException(422, detail={"code": "bad_signature", "message": "name the signer (by) and their role"})
+    signed = store(request).sign(hearing_id, by=by, role=role, token=who.token_id)
+    _anchor(request, hearing_id, signed, who)
+    return {"digest": signed.digest, **_status(request, hearing_id)}
+
+
+def _anchor(request: Request, hearing_id: str, signed, who: Principal) -> None:
+    """The signed ledger's head also goes into the audit log (a file outside the database): a
+    database rewritten later no longer matches it (``verify``)."""
+    try:
+        request.app.state.access.audit.record(ANCHOR, who, hearing=hearing_id, seq=signed.seq, hash=signed.hash,
+                                              digest=signed.digest)
+    except (OSError, ValueError) as err:  # the signature stands; the ledger's own seal still guards it
+        log.error("ledger anchor not written to the audit log", hearing=hearing_id, error=repr(err))
 
 
 @router.post("/{hearing_id}/correction-requests", status_code=201)
@@ -309,4 +338,16 @@ def export(hearing_id: str, request: Request, who: Principal = on_hearing(Action
 
 @router.get("/{hearing_id}/verify")
 def verify(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
-    return vars(store(request).verify(hearing_id))
+    """The ledger's chain, lines, status, signatures and seals; then the heads anchored in the audit
+    log at each signature must still be in the ledger (a consistently rewritten database is not)."""
+    result = store(request).verify(hearing_id)
+    if result.ok:
+        heads = {e.seq: e.hash for e in store(request).entries(hearing_id)}
+        for a in request.app.state.access.audit.entries():
+            d = a.get("detail") or {}
+            if a.get("action") == ANCHOR and a.get("hearing") == hearing_id and heads.get(d.get("seq")) != d.get("hash"):
+                result.ok, result.broken_seq = False, d.get("seq")
+                result.problem = (f"the ledger's entry {d.get('seq')} is not the one anchored in the audit log when "
+                                  "the record was signed: the database was rewritten")
+                break
+    return vars(result)

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from ..config import get_settings
+from ..seal import load_key
 from . import archive, formats, package
 from .model import Record, Role
 from .store import RecordError, RecordStore
@@ -20,7 +21,8 @@ BY = typer.Option(..., "--by", help="Who does this (name as printed on the recor
 
 
 def _store() -> RecordStore:
-    return RecordStore(get_settings().records_url)
+    settings = get_settings()
+    return RecordStore(settings.records_url, load_key(settings))
 
 
 def _run(fn, *args, **kwargs):
@@ -45,7 +47,7 @@ def list_hearings() -> None:
 def create(hearing: str, by: str = BY, case_number: str = typer.Option(None, help="案号"),
            cause: str = typer.Option(None, help="案由"), court: str = typer.Option(None),
            courtroom: str = typer.Option(None), title: str = typer.Option(None),
-           public: bool = typer.Option(True, "--public/--closed", help="公开 or 不公开审理"),
+           public: bool = typer.Option(False, "--public/--closed", help="公开 or 不公开审理"),
            channel_role: list[str] = typer.Option([], "--channel-role", help="CHANNEL=ROLE, e.g. 0=审判长"),
            hotword: list[str] = typer.Option([], "--hotword")) -> None:
     """Schedule a hearing (live sources that name it join it)."""
@@ -86,7 +88,7 @@ def edit(hearing: str, utterance: str, text: str, by: str = BY, reason: str = ty
 @app.command()
 def sign(hearing: str, by: str = BY, role: str = typer.Option(...)) -> None:
     """Sign the closed, read-back record; prints the SHA-256 digest signed."""
-    typer.echo(_run(_store().sign, hearing, by=by, role=_role(role)))
+    typer.echo(_run(_store().sign, hearing, by=by, role=_role(role)).digest)
 
 
 @app.command("request-correction")

@@ -29,8 +29,9 @@ class Base(DeclarativeBase):
 
 class CaseRow(Base):
     __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("court", "case_number", name="uq_cases_court_case_number"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    case_number: Mapped[str] = mapped_column(String(128), unique=True)  # 案号
+    case_number: Mapped[str] = mapped_column(String(128))  # 案号: unique within its court
     cause: Mapped[str | None] = mapped_column(String(256))  # 案由
     court: Mapped[str | None] = mapped_column(String(256))
     parties: Mapped[list] = mapped_column(JSON, default=list)

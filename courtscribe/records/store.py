@@ -12,12 +12,14 @@ import json
 import secrets
 import threading
 import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..asr.text import join_pieces
+from ..seal import seal
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow, make_engine, migrate, utcnow
 from .ledger import GENESIS, LINE_KINDS, LINKED, apply, canonical, entry_hash, record_digest, sha256, split_ms
 from .model import Hearing, Participant, Pipeline, Record, Role, Utterance
@@ -26,9 +28,18 @@ from .reading import Conflict, Locked, NotFound, Reading, RecordError, _line
 __all__ = ["Conflict", "Locked", "NotFound", "RecordError", "RecordStore"]
 
 
+@dataclass(frozen=True)
+class Signed:
+    """A signature as the ledger holds it: the record's digest and the ledger's head after it."""
+    digest: str
+    seq: int
+    hash: str
+
+
 class RecordStore(Reading):
-    def __init__(self, url: str):
-        self.url = url
+    def __init__(self, url: str, seal_key: bytes | None = None):
+        """``seal_key``: the server's key (``seal.py``); signatures are then sealed with it."""
+        self.url, self.seal_key = url, seal_key
         self.engine = make_engine(url)
         migrate(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
@@ -38,13 +49,17 @@ class RecordStore(Reading):
         self.engine.dispose()
 
     # -- writing ----------------------------------------------------------------------------
-    def _append(self, s: Session, h: HearingRow, actor: str, kind: str, payload: dict, uid: str | None = None) -> None:
+    def _append(self, s: Session, h: HearingRow, actor: str, kind: str, payload: dict,
+                uid: str | None = None) -> EntryRow:
         last = s.execute(select(EntryRow).where(EntryRow.hearing_id == h.id).order_by(EntryRow.seq.desc())
                          .limit(1)).scalar_one_or_none()
         seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+        if kind == "signed" and self.seal_key:  # the ledger up to here, sealed with a key the database lacks
+            payload = {**payload, "seal": seal(self.seal_key, h.id, prev, payload["digest"])}
         at, body = utcnow().isoformat(timespec="milliseconds"), canonical(payload)
-        s.add(EntryRow(hearing_id=h.id, seq=seq, at=at, actor=actor, kind=kind, utterance_id=uid, payload=body,
-                       prev_hash=prev, hash=entry_hash(prev, seq, at, actor, kind, uid, body)))
+        entry = EntryRow(hearing_id=h.id, seq=seq, at=at, actor=actor, kind=kind, utterance_id=uid, payload=body,
+                         prev_hash=prev, hash=entry_hash(prev, seq, at, actor, kind, uid, body))
+        s.add(entry)
         if uid is not None and kind in LINE_KINDS:
             p = json.loads(body)
             ids = [uid] + ([p[LINKED[kind]]] if kind in LINKED else [])  # a split makes a line, a merge removes one
@@ -61,20 +76,21 @@ class RecordStore(Reading):
                     s.add(row)
                 for k, v in lines[i].items():
                     setattr(row, k, v)
+        return entry
 
     def _write(self, hearing_id: str, actor: str, kind: str, payload: dict, uid: str | None = None, *,
-               signed_ok: bool = False, change=None) -> None:
+               signed_ok: bool = False, change=None) -> EntryRow:
         with self._lock, self._session.begin() as s:
             h = self._hearing(s, hearing_id, lock=True)
             if h.status == "signed" and not signed_ok:
                 raise Locked(f"hearing {hearing_id} is signed: only correction requests (补正申请) can be added")
             if change:
                 change(s, h)
-            self._append(s, h, actor, kind, payload, uid)
+            return self._append(s, h, actor, kind, payload, uid)
 
     def create_hearing(self, *, actor: str, hearing_id: str | None = None, case_number: str | None = None,
                        cause: str | None = None, court: str | None = None, parties: list[str] | None = None,
-                       title: str | None = None, courtroom: str | None = None, public: bool | None = True,
+                       title: str | None = None, courtroom: str | None = None, public: bool | None = False,
                        scheduled_at=None, channels: dict[int, Role] | None = None, hotwords: list[str] | None = None,
                        language: str = "zh", pipeline: Pipeline | None = None) -> Hearing:
         hid = hearing_id or uuid.uuid4().hex[:12]
@@ -97,7 +113,9 @@ class RecordStore(Reading):
                 raise Conflict(f"hearing {hid!r} already exists")
             case = None
             if case_number:
-                case = s.execute(select(CaseRow).where(CaseRow.case_number == case_number)).scalar_one_or_none()
+                # a case is found in the hearing's own court only: another court's case is never echoed
+                same_court = CaseRow.court.is_(None) if court is None else CaseRow.court == court
+                case = s.execute(select(CaseRow).where(CaseRow.case_number == case_number, same_court)).scalar_one_or_none()
                 if case is None:
                     case = CaseRow(case_number=case_number, cause=cause, court=court, parties=parties or [])
                     s.add(case)
@@ -286,17 +304,28 @@ class RecordStore(Reading):
             return getattr(row, field) if row else None
 
     # -- sign-off ---------------------------------------------------------------------------
-    def sign(self, hearing_id: str, *, by: str, role: Role) -> str:
-        """Sign what was read back: the hearing must be closed; the first signature locks it."""
-        digest = record_digest(self.record(hearing_id))
+    def sign(self, hearing_id: str, *, by: str, role: Role, token: str | None = None) -> Signed:
+        """Sign what was read back: the hearing must be closed; the first signature locks it. The
+        digest is taken under the write lock, and the ledger must not have grown since (another
+        process's write): what is signed is exactly what was digested."""
+        with self._lock:
+            seen = len(self.entries(hearing_id))
+            digest = record_digest(self.record(hearing_id))
 
-        def change(s, h):
-            if h.status not in ("closed", "signed"):
-                raise Conflict(f"hearing {hearing_id} is {h.status}: close it and read the record back before signing")
-            h.status = "signed"
-        self._write(hearing_id, by, "signed", {"by": by, "role": Role(role).value, "digest": digest},
-                    signed_ok=True, change=change)
-        return digest
+            def change(s, h):
+                if h.status not in ("closed", "signed"):
+                    raise Conflict(f"hearing {hearing_id} is {h.status}: close it and read the record back before signing")
+                if self._head_seq(s, hearing_id) != seen:
+                    raise Conflict(f"the record of {hearing_id} changed while it was being signed: read it back and sign again")
+                h.status = "signed"
+            entry = self._write(hearing_id, by, "signed", {"by": by, "role": Role(role).value, "digest": digest,
+                                                           **({"token": token} if token else {})},
+                                signed_ok=True, change=change)
+        return Signed(digest, entry.seq, entry.hash)
+
+    @staticmethod
+    def _head_seq(s: Session, hearing_id: str) -> int:
+        return s.execute(select(func.max(EntryRow.seq)).where(EntryRow.hearing_id == hearing_id)).scalar() or 0
 
     def request_correction(self, hearing_id: str, *, by: str, text: str, reason: str, role: Role | None = None,
                            utterance_id: str | None = None) -> None:

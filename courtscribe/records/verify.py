@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ..seal import sealed
 from .ledger import GENESIS, apply, entry_hash, record_digest
 
 
@@ -53,8 +54,16 @@ def verify(store, hearing_id: str) -> Verification:
                             f"the hearing is marked {store.status(hearing_id)} but its ledger ends {status}: "
                             "entries are missing from the end")
     digest = record_digest(store.record(hearing_id))
+    key = getattr(store, "seal_key", None)
     for e in entries:
-        if e.kind == "signed" and json.loads(e.payload)["digest"] != digest:
+        if e.kind != "signed":
+            continue
+        payload = json.loads(e.payload)
+        if payload["digest"] != digest:
             return Verification(hearing_id, len(entries), False, e.seq,
                                 f"the record no longer matches the digest signed at entry {e.seq}")
+        if key and not sealed(key, payload.get("seal"), hearing_id, e.prev_hash, payload["digest"]):
+            return Verification(hearing_id, len(entries), False, e.seq,
+                                f"the signature at entry {e.seq} is not sealed by this server's key: the ledger "
+                                "was rewritten (or signed by another server)")
     return Verification(hearing_id, len(entries), True)

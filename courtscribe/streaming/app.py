@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 
 import numpy as np
 from fastapi import FastAPI, Response, WebSocket
@@ -20,20 +20,22 @@ from fastapi.middleware.cors import CORSMiddleware
 from ..access import guard
 from ..access.guard import Denied, ws_deny, ws_enter
 from ..access.middleware import Guard
-from ..access.scopes import AccessRole, Action, Principal
+from ..access.quota import StreamQuota
+from ..access.scopes import SIGNS_AS, AccessRole, Action, Principal
 
 from ..asr import finals
 from ..asr.hotwords import load_lexicon
 from ..clients import web
 from ..cluster import metrics
 from ..config import Settings, get_settings
-from ..logs import get_logger
+from ..logs import get_logger, redact_queries
 from ..diarization import api as speakers_api
 from ..records import api as records_api
 from ..records import archive, documents
 from ..records.model import HEARING_ID, Pipeline
 from ..records.spool import Spool
 from ..records.store import RecordError, RecordStore
+from ..seal import load_key
 from ..transcribe import Components, load_components, load_stream_vad
 from . import captions, files
 from .files import WorkerPool
@@ -42,7 +44,8 @@ from .hub import Hub
 from .jobs import Jobs
 from .live import Live, hearing_events, native_stream
 from .peers import Peers
-from .protocol import StreamError
+from .protocol import ErrorCode, StreamError
+from .realtime import realtime_stream
 from .scheduler import DecodeScheduler
 
 log = get_logger(__name__)
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        redact_queries()  # uvicorn has configured its loggers by now
         if settings.decode_workers > 1:  # remote decodes wait in threads: room for all of them and the VAD's
             asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2 * settings.decode_workers + 8))
         comp = components or await asyncio.to_thread(load_components, settings)
@@ -97,7 +101,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
         vad = comp.stream_vad or await asyncio.to_thread(load_stream_vad, settings, comp.registry)
         scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams, final_batch=settings.final_batch,
                                      final_wait_ms=settings.final_wait_ms, workers=settings.decode_workers)
-        app.state.records = records or await asyncio.to_thread(RecordStore, settings.records_url)
+        app.state.records = records or await asyncio.to_thread(RecordStore, settings.records_url, load_key(settings))
         access.attach(app.state.records)
         pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")
         app.state.archive = settings.data_dir / "archive"
@@ -139,25 +143,46 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app.include_router(documents.router)
     app.include_router(web.router)
     app.add_exception_handler(RecordError, records_api.record_error)
+    quota = StreamQuota(max_streams=settings.max_streams, per_token=settings.max_streams_per_token,
+                        reserved=settings.reserved_streams)
 
+    @contextmanager
     def gate(who: Principal):
-        """May ``who`` send audio into this hearing (None: audio of no hearing)?"""
+        """May ``who`` send audio into this hearing (None: audio of no hearing)? The connection holds
+        one stream slot of ``who``'s quota from its first start until it closes."""
+        held: list[Principal] = []
+
         async def check(hearing_id: str | None) -> tuple[str | None, str | None]:
             try:
                 await access.check(who, Action.send_audio if hearing_id else Action.dictate, hearing_id,
                                    missing_ok=True)
+                if access.enabled and not held:
+                    if why := quota.take(who):
+                        raise Denied(503, ErrorCode.BUSY, why)
+                    held.append(who)
+                await access.audited("send_audio", who, hearing=hearing_id)
             except Denied as err:
-                await access.audit.arecord("denied", who, hearing=hearing_id, outcome=err.code, reason=err.message)
+                await ws_deny_note(who, hearing_id, err)
                 raise StreamError(err.code, err.message, fatal=True) from None
-            await access.audit.arecord("send_audio", who, hearing=hearing_id)
             return who.court, who.room
-        return check
+        try:
+            yield check
+        finally:
+            for holder in held:
+                quota.give(holder)
+
+    async def ws_deny_note(who: Principal, hearing_id: str | None, err: Denied) -> None:
+        try:
+            await access.audit.arecord("denied", who, hearing=hearing_id, outcome=err.code, reason=err.message)
+        except (OSError, ValueError):
+            log.error("audit log cannot be written", refused=err.code)
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:
         """Native protocol: one audio source (see docs/protocol.md)."""
         if who := await ws_enter(ws, access):
-            await native_stream(ws, app.state.live, gate(who))
+            with gate(who) as check:
+                await native_stream(ws, app.state.live, check)
 
     @app.websocket("/v1/hearings/{hearing_id}/events")
     async def events(ws: WebSocket, hearing_id: str) -> None:
@@ -165,7 +190,10 @@ def create_app(settings: Settings | None = None, components: Components | None =
         if not (who := await ws_enter(ws, access)):
             return
         try:
-            await access.check(who, Action.caption if who.role is AccessRole.caption else Action.read, hearing_id)
+            if who.role is AccessRole.caption:  # every partial and final, blanked or not: never a caption feed
+                raise Denied(403, "forbidden", f"a caption token reads the caption feed "
+                             f"(/v1/hearings/{hearing_id}/captions), not the hearing's events")
+            await access.check(who, Action.read, hearing_id)
         except Denied as err:
             await ws_deny(ws, access, err, who, hearing=hearing_id)
             return
@@ -177,7 +205,21 @@ def create_app(settings: Settings | None = None, components: Components | None =
             if hearing_id is not None and not re.fullmatch(HEARING_ID, hearing_id):
                 await ws_deny(ws, access, Denied(400, "bad_message", f"?hearing={hearing_id!r} is not a hearing id"), who)
                 return
-            await funasr_stream(ws, app.state.live, gate(who), hearing_id=hearing_id)
+            with gate(who) as check:
+                await funasr_stream(ws, app.state.live, check, hearing_id=hearing_id)
+
+    @app.websocket("/v1/realtime")
+    async def realtime(ws: WebSocket) -> None:
+        """OpenAI's Realtime transcription protocol (``?intent=transcription``; ``&hearing=ID``)."""
+        if not (who := await ws_enter(ws, access)):
+            return
+        hearing_id = ws.query_params.get("hearing")
+        if ws.query_params.get("intent") != "transcription" or (hearing_id and not re.fullmatch(HEARING_ID, hearing_id)):
+            await ws_deny(ws, access, Denied(400, "bad_request", "only transcription sessions are served here: "
+                                             "/v1/realtime?intent=transcription (optionally &hearing=ID)"), who)
+            return
+        with gate(who) as check:
+            await realtime_stream(ws, app.state.live, check, hearing_id=hearing_id)
 
     @app.websocket("/")
     async def funasr_root(ws: WebSocket) -> None:
@@ -203,8 +245,14 @@ def create_app(settings: Settings | None = None, components: Components | None =
         body, media = metrics.exposition(await peers.metrics() if peers else None)
         return Response(body, media_type=media)
 
+    @app.get("/v1/whoami")
+    async def whoami(who: Principal = guard.allow(None)) -> dict:
+        """Who the token is and what it may sign as (a page fills the signer in; None: tokens are off)."""
+        return {"name": who.name, "role": who.role.value, "court": who.court, "room": who.room,
+                "hearing": who.hearing, "signs_as": list(SIGNS_AS.get(who.role, ())) if access.enabled else None}
+
     @app.get("/v1/models")
-    async def models() -> dict:
+    async def models(who: Principal = guard.allow(None)) -> dict:
         comp: Components = app.state.components
         return {"object": "list", "data": [{"id": s.name, "object": "model", "kind": s.kind, "owned_by": s.licence}
                                            for s in comp.registry.specs.values()]}

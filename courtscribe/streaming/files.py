@@ -8,17 +8,20 @@ live screen by more than one speech window. A full pool or queue answers 503 "bu
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
-from typing import Literal
+from typing import AsyncIterator, Callable, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from ..access.guard import allow
 from ..access.scopes import AccessRole, Action, Principal
+from ..asr import finals
 from ..asr.base import DecodeOptions
 from ..asr.hotwords import merge
-from ..audio import Audio, AudioError, decode
+from ..asr.text import join_pieces
+from ..audio import Audio, AudioError, AudioTooLong, decode
 from ..records import archive, formats
 from ..records.model import HEARING_ID, Record
 from ..transcribe import transcribe_audio
@@ -27,6 +30,7 @@ from .jobs import Job, JobStatus, Mirrored, QueueFull
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 ResultFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "record", "txt", "docx"]
 router = APIRouter()
+STREAM_WINDOW_MS = 10_000  # a streamed answer: text every ≤ 10 s of speech (files otherwise: 30 s windows)
 
 
 class WorkerPool:
@@ -36,14 +40,22 @@ class WorkerPool:
         self._slots = threading.BoundedSemaphore(workers + queue)
         self._run = asyncio.Semaphore(workers)
 
-    async def submit(self, fn, *args, **kwargs):
+    def take(self) -> None:
+        """A place in the pool, or 503 busy at once (a streamed answer asks before its 200 is sent)."""
         if not self._slots.acquire(blocking=False):
             raise HTTPException(503, detail={"code": "busy", "message": "all transcription workers are busy; retry later"})
+
+    async def run(self, fn, *args, **kwargs):
+        """Run ``fn`` in the place ``take`` got (given back when it ends)."""
         try:
             async with self._run:
                 return await asyncio.to_thread(fn, *args, **kwargs)
         finally:
             self._slots.release()
+
+    async def submit(self, fn, *args, **kwargs):
+        self.take()
+        return await self.run(fn, *args, **kwargs)
 
 
 def _openai_json(record: Record, verbose: bool) -> dict:
@@ -82,28 +94,37 @@ async def _upload(request: Request, file: UploadFile) -> Audio:
     if len(data) > limit:
         raise HTTPException(413, detail={"code": "too_large", "message": f"upload exceeds {settings.max_upload_mb} MB"})
     try:
-        return await asyncio.to_thread(decode, data)
+        return await asyncio.to_thread(decode, data, max_seconds=settings.max_audio_s)
+    except AudioTooLong as err:
+        raise HTTPException(413, detail={"code": "too_long", "message": str(err)}) from None
     except AudioError as err:
         raise HTTPException(400, detail={"code": "bad_audio", "message": str(err)}) from None
 
 
 def _file_run(request: Request, audio: Audio, filename: str | None, language: str | None, prompt: str | None,
-              hearing_id: str | None = None, who: Principal | None = None):
+              hearing_id: str | None = None, who: Principal | None = None,
+              on_text: Callable[[str], None] | None = None):
     """The pipeline call for one upload, its engine work routed through the live scheduler; with a
     ``hearing_id`` the record and its audio are also kept in the record store and archive, in the
-    submitter's court and courtroom."""
+    submitter's court and courtroom. ``on_text``: each decoded window's text as it comes (a
+    streamed answer's deltas)."""
     comp, live, settings = request.app.state.components, request.app.state.live, request.app.state.settings
     loop = asyncio.get_running_loop()
     options = DecodeOptions(language=language or settings.language, languages=tuple(settings.languages),
                             hotwords=merge((prompt or "").split(), live.lexicon), beam_size=settings.beam_size)
 
     def decode_windows(pieces, opts):
-        return asyncio.run_coroutine_threadsafe(live.scheduler.file_windows(pieces, opts), loop).result()
+        result = asyncio.run_coroutine_threadsafe(live.scheduler.file_windows(pieces, opts), loop).result()
+        if on_text is not None:
+            for hyps in result:
+                if text := join_pieces([h.text for h in finals.polish_all(hyps, opts.hotwords)]):
+                    on_text(text)
+        return result
 
     def run(on_progress=None) -> Record:
         # one window at a time: the scheduler decodes file windows singly anyway, and progress moves
         record = transcribe_audio(audio, comp, options=options, source_path=filename, decode=decode_windows,
-                                  on_progress=on_progress, batch=1)
+                                  on_progress=on_progress, batch=1, window_ms=STREAM_WINDOW_MS if on_text else None)
         if hearing_id:
             if who is not None:
                 record.hearing.court = record.hearing.court or who.court
@@ -119,12 +140,46 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
 @router.post("/v1/audio/transcriptions")
 async def transcriptions(request: Request, file: UploadFile = File(...), model: str = Form("whisper-base"),
                          language: str | None = Form(None), response_format: ResponseFormat = Form("json"),
-                         prompt: str | None = Form(None), who: Principal = allow(Action.transcribe)) -> Response:
-    """OpenAI-compatible file transcription; ``verbose_json`` adds speakers and word times. For long
-    recordings use ``POST /v1/jobs`` and poll."""
+                         prompt: str | None = Form(None), stream: bool = Form(False),
+                         who: Principal = allow(Action.transcribe)) -> Response:
+    """OpenAI-compatible file transcription; ``verbose_json`` adds speakers and word times;
+    ``stream=true`` answers with server-sent events (``transcript.text.delta`` as the recording is
+    decoded, then ``transcript.text.done``). For long recordings use ``POST /v1/jobs`` and poll."""
     audio = await _upload(request, file)
+    if stream:
+        request.app.state.pool.take()
+        return StreamingResponse(_events(request, audio, file.filename, language, prompt),
+                                 media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
     record = await request.app.state.pool.submit(_file_run(request, audio, file.filename, language, prompt))
     return respond(record, response_format)
+
+
+def _sse(event: dict) -> bytes:
+    return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
+
+
+async def _events(request: Request, audio: Audio, filename: str | None, language: str | None,
+                  prompt: str | None) -> AsyncIterator[bytes]:
+    """OpenAI's transcription stream: a delta per decoded window, then the whole text (what the JSON
+    answer would say); a failure is an ``error`` event, never a silently short text."""
+    loop, texts = asyncio.get_running_loop(), asyncio.Queue()
+    run = _file_run(request, audio, filename, language, prompt,
+                    on_text=lambda text: loop.call_soon_threadsafe(texts.put_nowait, text))
+    work = asyncio.ensure_future(request.app.state.pool.run(run))
+    while not work.done() or not texts.empty():
+        getter = asyncio.ensure_future(texts.get())
+        await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            yield _sse({"type": "transcript.text.delta", "delta": getter.result()})
+        else:
+            getter.cancel()
+    try:
+        record = work.result()
+    except Exception as err:  # noqa: BLE001 - told to the client in the stream's own terms
+        yield _sse({"type": "error", "error": {"type": "server_error", "code": "transcription_failed",
+                                               "message": f"{type(err).__name__}: {err}"}})
+        return
+    yield _sse({"type": "transcript.text.done", "text": "".join(u.text for u in record.utterances)})
 
 
 @router.post("/v1/jobs", status_code=202)
@@ -140,14 +195,15 @@ async def create_job(request: Request, file: UploadFile = File(...), language: s
     try:
         job = request.app.state.jobs.submit(_file_run(request, audio, file.filename, language, prompt, hearing_id, who),
                                             filename=file.filename, audio_s=audio.duration_ms / 1000,
-                                            owner=who.token_id)
+                                            owner=who.token_id, court=who.court)
     except QueueFull as err:
         raise HTTPException(503, detail={"code": "busy", "message": str(err)}) from None
     return JSONResponse(job.view(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
 def _mine(job: Job | Mirrored, who: Principal) -> bool:
-    return who.role is AccessRole.admin or job.owner == who.token_id
+    """Its submitter's, or an admin's of the submitter's court (only a server-wide admin sees all)."""
+    return job.owner == who.token_id or (who.role is AccessRole.admin and who.court in (None, job.court))
 
 
 async def _job(request: Request, job_id: str, who: Principal) -> Job | Mirrored:

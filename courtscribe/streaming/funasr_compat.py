@@ -2,9 +2,11 @@
 HTML5 clients work against courtscribe unchanged, at ``/`` and ``/funasr``.
 
 Client: a JSON config ``{mode, wav_name, wav_format, audio_fs, chunk_size, hotwords, itn,
-is_speaking}``, binary audio, ``{"is_speaking": false}`` at the end. Server: ``{mode, wav_name,
-text, is_final, timestamp, stamp_sents}`` where ``mode`` is ``2pass-online``/``2pass-offline`` in
-2pass mode, else the requested mode. Online texts are increments that FunASR clients append.
+is_speaking}``, binary audio, ``{"is_speaking": false}`` (current clients: ``"is_end": true``) at
+the end of each file, then the next file's config over the same socket. Server: ``{mode,
+wav_name, text, is_final, timestamp, stamp_sents}`` where ``mode`` is ``2pass-online``/
+``2pass-offline`` in 2pass mode, else the requested mode; online texts are increments that FunASR
+clients append; ``{mode, wav_name, is_final, is_end: true}`` acknowledges an ``is_end``.
 """
 from __future__ import annotations
 
@@ -85,39 +87,27 @@ class _Config:
         self.hotwords, self.hotword_problem = parse_hotwords(data.get("hotwords"))
 
 
+class _File:
+    """One utterance stream of a connection (a FunASR client sends several files over one socket):
+    its config, its live session or offline bytes, what was sent of each line, what went wrong."""
+
+    def __init__(self, cfg: _Config):
+        self.cfg, self.session, self.pcm = cfg, None, None
+        self.offline: list[bytes] = []
+        self.sent: dict[str, str] = {}
+        self.errors: list[str] = []
+
+
 async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
     """An accepted FunASR client's socket; ``hearing_id`` (``?hearing=`` on the URL, an extension
-    FunASR clients need not know) puts its audio and lines into that hearing's record."""
-    cfg: _Config | None = None
-    session = None
-    offline: list[bytes] = []
-    sent: dict[str, str] = {}
+    FunASR clients need not know) puts its audio and lines into that hearing's record.
 
-    async def emit(event: dict) -> None:
-        if cfg is None:
-            return
-        live_mode = "2pass-online" if cfg.mode == "2pass" else cfg.mode
-        if event["type"] == "partial":
-            prev, text = sent.get(event["utterance_id"], ""), event["text"]
-            if text.startswith(prev) and len(text) > len(prev):  # FunASR clients append increments
-                sent[event["utterance_id"]] = text
-                await _send(ws, _reply(cfg, mode=live_mode, text=text[len(prev):]))
-        elif event["type"] == "final":
-            u = event["utterance"]
-            tokens = [Token(**t) for t in u["tokens"]]
-            if cfg.mode == "2pass":
-                sent.pop(event["utterance_id"], None)
-                await _send(ws, _reply(cfg, mode="2pass-offline", text=u["text"], timestamp=timestamp(tokens),
-                                       stamp_sents=stamp_sents(tokens)))
-            else:  # online: the rest of the line, as an increment
-                prev = sent.pop(event["utterance_id"], "")
-                rest = u["text"][len(prev):] if u["text"].startswith(prev) else ""
-                if rest:
-                    await _send(ws, _reply(cfg, mode="online", text=rest))
-        elif event["type"] == "error":  # an utterance the engine failed on, a full archive disk…
-            await _send(ws, _reply(cfg, mode=live_mode, is_final=bool(event.get("fatal")), error=event["message"],
-                                   code=event["code"]))
-
+    As FunASR's own server (runtime/python/websocket, since its PR #3440): ``is_speaking: false``
+    finishes the current file (its last lines, then an empty ``is_final`` reply); with ``is_end:
+    true`` an acknowledgement ``{mode, wav_name, is_final: true, is_end: true}`` follows
+    (``is_final: false`` and ``error`` when the file had a failure). The socket stays open for the
+    next file's config until the client closes it (or is idle past the timeout)."""
+    file: _File | None = None
     try:
         while True:
             try:
@@ -129,52 +119,119 @@ async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, heari
                         continue  # FunASR's server ignores what it cannot parse
                     if not isinstance(data, dict):
                         continue
-                    if cfg is None:
-                        cfg = _Config(data)
-                        if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
-                            await _send(ws, _reply(cfg, warning=cfg.hotword_problem))
-                        court, courtroom = await gate(hearing_id if cfg.mode != "offline" else None)
-                        if cfg.mode != "offline":
-                            session = await open_session(live, SessionConfig(
-                                hearing_id=hearing_id, court=court, courtroom=courtroom,
-                                options=DecodeOptions(hotwords=cfg.hotwords)), emit)
-                            pcm = PcmInput(cfg.audio_fs)
+                    if file is None and data.get("is_speaking") is not False:
+                        file = _File(_Config(data))
+                        await _begin(ws, live, file, gate, hearing_id)
                     if data.get("is_speaking") is False:
-                        break
-                elif msg.get("bytes") is not None and cfg is not None:
-                    if cfg.mode == "offline":
-                        offline.append(msg["bytes"])
-                        if sum(map(len, offline)) > MAX_OFFLINE_BYTES:
-                            raise StreamError("frame_too_large", "offline upload exceeds 512 MB", fatal=True)
-                    else:
-                        audio, warning = pcm.convert(msg["bytes"])
-                        if warning:
-                            await _send(ws, _reply(cfg, warning=warning))
-                        await session.feed(audio)
+                        done, file = file, None
+                        await _finish(ws, live, done, ack=bool(data.get("is_end")), wav_name=data.get("wav_name"))
+                elif msg.get("bytes") is not None and file is not None:
+                    await _audio(ws, file, msg["bytes"])
             except StreamError as err:
                 if not err.announced:  # said in FunASR's reply shape, which its clients show
-                    await _send(ws, _reply(cfg, is_final=err.fatal, error=err.message, code=err.code))
-                if err.code in ("forbidden", "unauthorized"):  # (the session, if any, is closed below)
+                    await _send(ws, _reply(file.cfg if file else None, is_final=err.fatal, error=err.message,
+                                           code=err.code))
+                if file is not None and not err.fatal:
+                    file.errors.append(err.message)
+                if err.code in ("forbidden", "unauthorized"):
+                    if file is not None:
+                        await close_session(live, file.session)
                     await ws.close(4403)
                     return
                 if err.fatal:
                     break
     except WebSocketDisconnect:
-        pass
-    finally:
-        await close_session(live, session)
-    if cfg is not None and cfg.mode == "offline":  # (no cfg: it was refused, said above, or never came)
-        await _offline(ws, live, cfg, b"".join(offline))
-    elif cfg is not None:
-        await _send(ws, _reply(cfg, mode="2pass-offline" if cfg.mode == "2pass" else "online", is_final=True))
+        if file is not None:
+            await close_session(live, file.session)  # what was received is still stored
+        return
+    if file is not None:  # a fatal error (or idle) mid-file: finish what came, then close
+        await _finish(ws, live, file, ack=False)
     try:
         await ws.close(1000)
-    except RuntimeError:
-        pass
+    except (RuntimeError, WebSocketDisconnect):
+        pass  # the client went away first
 
 
-async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> None:
-    """Offline mode: a whole file (PCM or any container) decoded in one go, one reply."""
+async def _begin(ws: WebSocket, live: Live, file: _File, gate: Gate, hearing_id: str | None) -> None:
+    cfg = file.cfg
+
+    async def emit(event: dict) -> None:  # bound to this file: its last finals come after the next begins
+        await _deliver(ws, file, event)
+
+    if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
+        await _send(ws, _reply(cfg, warning=cfg.hotword_problem))
+    court, courtroom = await gate(hearing_id if cfg.mode != "offline" else None)
+    if cfg.mode != "offline":
+        file.session = await open_session(live, SessionConfig(
+            hearing_id=hearing_id, court=court, courtroom=courtroom, options=DecodeOptions(hotwords=cfg.hotwords)),
+            emit)
+        file.pcm = PcmInput(cfg.audio_fs)
+
+
+async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:
+    if file.cfg.mode == "offline":
+        file.offline.append(data)
+        if sum(map(len, file.offline)) > MAX_OFFLINE_BYTES:
+            raise StreamError("frame_too_large", "offline upload exceeds 512 MB", fatal=True)
+        return
+    audio, warning = file.pcm.convert(data)
+    if warning:
+        await _send(ws, _reply(file.cfg, warning=warning))
+    await file.session.feed(audio)
+
+
+async def _deliver(ws: WebSocket, file: _File, event: dict) -> None:
+    """A live event in FunASR's reply shape (online texts as increments, 2pass finals whole)."""
+    cfg, sent = file.cfg, file.sent
+    live_mode = "2pass-online" if cfg.mode == "2pass" else cfg.mode
+    if event["type"] == "partial":
+        prev, text = sent.get(event["utterance_id"], ""), event["text"]
+        if text.startswith(prev) and len(text) > len(prev):  # FunASR clients append increments
+            sent[event["utterance_id"]] = text
+            await _send(ws, _reply(cfg, mode=live_mode, text=text[len(prev):]))
+    elif event["type"] == "final":
+        u = event["utterance"]
+        tokens = [Token(**t) for t in u["tokens"]]
+        if cfg.mode == "2pass":
+            sent.pop(event["utterance_id"], None)
+            await _send(ws, _reply(cfg, mode="2pass-offline", text=u["text"], timestamp=timestamp(tokens),
+                                   stamp_sents=stamp_sents(tokens)))
+        else:  # online: the rest of the line, as an increment
+            prev = sent.pop(event["utterance_id"], "")
+            rest = u["text"][len(prev):] if u["text"].startswith(prev) else ""
+            if rest:
+                await _send(ws, _reply(cfg, mode="online", text=rest))
+    elif event["type"] == "error":  # an utterance the engine failed on, a full archive disk…
+        file.errors.append(event["message"])
+        await _send(ws, _reply(cfg, mode=live_mode, is_final=bool(event.get("fatal")), error=event["message"],
+                               code=event["code"]))
+
+
+async def _finish(ws: WebSocket, live: Live, file: _File | None, *, ack: bool, wav_name=None) -> None:
+    """End one file: its last lines, FunASR's closing ``is_final`` reply, and (``is_end``) the
+    acknowledgement its current clients wait for before sending the next file."""
+    if file is not None:
+        await close_session(live, file.session)
+        cfg = file.cfg
+        if cfg.mode == "offline":
+            err = await _offline(ws, live, cfg, b"".join(file.offline))
+            if err:
+                file.errors.append(err)
+        else:
+            await _send(ws, _reply(cfg, mode="2pass-offline" if cfg.mode == "2pass" else "online", is_final=True))
+    if ack:
+        errors = file.errors if file else []
+        reply = {"mode": file.cfg.mode if file else "2pass",
+                 "wav_name": file.cfg.wav_name if file else str(wav_name or "microphone"),
+                 "is_final": not errors, "is_end": True}
+        if errors:
+            reply["error"] = "; ".join(dict.fromkeys(errors))
+        await _send(ws, reply)
+
+
+async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> str | None:
+    """Offline mode: a whole file (PCM or any container) decoded in one go, one reply; returns
+    what went wrong, if anything."""
     try:
         if cfg.wav_format == "pcm":  # a whole recording: not subject to the live per-frame limit
             audio = resample(pcm16_to_float(data[: len(data) // 2 * 2]), cfg.audio_fs)
@@ -182,7 +239,7 @@ async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> None
             audio = decode(data).channel(0)
     except AudioError as err:
         await _send(ws, _reply(cfg, is_final=True, error=str(err), code="bad_audio"))
-        return
+        return str(err)
     spans = await asyncio.to_thread(live.vad.segments, audio)
     windows = decode_windows(spans, max_ms=live.max_segment_ms, total_ms=audio.size * 1000 // SAMPLE_RATE)
     loop = asyncio.get_running_loop()
@@ -197,3 +254,5 @@ async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> None
     # a stretch without text is written as the record writes it, so the client's text shows the gap
     await _send(ws, _reply(cfg, text=join_pieces([u.shown_text for u in lines]), is_final=True,
                            timestamp=timestamp(tokens), stamp_sents=stamp_sents(tokens)))
+    failed = [u for u in lines if "engine_error" in u.flags]
+    return f"{len(failed)} stretch(es) could not be decoded (engine error)" if failed else None

@@ -49,7 +49,8 @@ class Job:
     id: str
     filename: str | None
     audio_s: float
-    run: Callable[[Callable[[str, float], None]], Record]  # called with a progress callback
+    run: Callable[[Callable[[str, float], None]], Record] | None  # called with a progress callback; None
+    # once the job has ended (its closure holds the upload's audio: freed then, not when forgotten)
     status: JobStatus = JobStatus.QUEUED
     stage: str = "queued"
     progress: float = 0.0
@@ -59,7 +60,8 @@ class Job:
     error: str | None = None
     record: Record | None = None
     cancel_requested: bool = False
-    owner: str = "-"  # the token that submitted it: only it (or an admin) sees the job
+    owner: str = "-"  # the token that submitted it: only it (or an admin of its court) sees the job
+    court: str | None = None  # the submitter's court
 
     def view(self) -> dict:
         seconds = ((self.finished_at or dt.datetime.now(dt.timezone.utc)) - self.started_at).total_seconds() \
@@ -83,6 +85,7 @@ class Mirrored:
     id: str
     owner: str
     snapshot: dict
+    court: str | None = None
 
     @property
     def status(self) -> JobStatus:
@@ -122,13 +125,13 @@ class Jobs:
 
     def _announce(self, job: Job, *, done: bool = False) -> None:
         if self.announce is not None:
-            self.announce({"job": job.view(), "owner": job.owner,
+            self.announce({"job": job.view(), "owner": job.owner, "court": job.court,
                            "record": job.record.model_dump(mode="json") if done and job.record else None})
 
     def mirror(self, message: dict) -> None:
         """Another replica's job changed."""
         view = message["job"]
-        self._mirrored[view["id"]] = Mirrored(view["id"], message["owner"], view)
+        self._mirrored[view["id"]] = Mirrored(view["id"], message["owner"], view, message.get("court"))
         self._mirrored.move_to_end(view["id"])
         while len(self._mirrored) > self.keep:
             self._mirrored.popitem(last=False)
@@ -141,11 +144,11 @@ class Jobs:
         return Record.model_validate(got["record"]) if got and got.get("record") else None
 
     def submit(self, run: Callable[[Callable[[str, float], None]], Record], *, filename: str | None,
-               audio_s: float, owner: str = "-") -> Job:
+               audio_s: float, owner: str = "-", court: str | None = None) -> Job:
         if sum(j.status is JobStatus.QUEUED for j in self._jobs.values()) >= self.queue_limit:
             raise QueueFull(f"{self.queue_limit} transcription jobs are already waiting; retry later")
         job = Job(id=f"job-{next(self._seq):05d}-{secrets.token_hex(4)}", filename=filename, audio_s=audio_s, run=run,
-                  owner=owner)
+                  owner=owner, court=court)
         self._jobs[job.id] = job
         self._announce(job)
         self._pending.put_nowait(job)
@@ -228,6 +231,7 @@ class Jobs:
 
     def _finish(self, job: Job, status: JobStatus) -> None:
         job.status, job.stage, job.finished_at = status, status.value, dt.datetime.now(dt.timezone.utc)
+        job.run = None  # the audio goes with it
         self._announce(job, done=True)
 
     def _forget_old(self) -> None:

@@ -387,8 +387,12 @@ function applySearch() {
 }
 
 async function signOff() {
-  $("sign-role").replaceChildren(...Object.entries(ROLES).map(([id, label]) => el("option", { value: id }, label)));
-  $("sign-role").value = "clerk";
+  // with tokens the signer is the token's holder, in a role the token holds
+  const me = await api("/v1/whoami").catch(() => ({ signs_as: null }));
+  const roles = Object.entries(ROLES).filter(([id]) => !me.signs_as || me.signs_as.includes(id));
+  $("sign-role").replaceChildren(...roles.map(([id, label]) => el("option", { value: id }, label)));
+  $("sign-role").value = me.signs_as ? me.signs_as[0] : "clerk";
+  if (me.signs_as) { $("sign-name").value = me.name; $("sign-name").readOnly = true; }
   const dialog = $("sign-dialog");
   dialog.onclose = async () => {
     if (dialog.returnValue !== "ok") return;

@@ -1,0 +1,41 @@
+"""The server's sealing key: an HMAC key kept outside the database.
+
+Hash chains (the ledger of each hearing, the audit log) show that an entry was changed, but
+someone who can write the database can recompute a whole chain consistently. A seal is an HMAC
+of a chain's head under a key the database does not hold, so a rewritten history no longer
+verifies unless the key was stolen too. The key comes from ``COURTSCRIBE_SEAL_KEY`` or a file
+created once with mode 0600 (court IT may keep it on another volume or in a secrets store).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+
+def load_key(settings) -> bytes:
+    """The key from settings, else from its file (made on first use, readable by its owner only)."""
+    if settings.seal_key:
+        return settings.seal_key.encode()
+    return key_file(settings.seal_key_file)
+
+
+def key_file(path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
+    return path.read_bytes().strip()
+
+
+def seal(key: bytes, *parts: str) -> str:
+    return hmac.new(key, "\n".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def sealed(key: bytes, mac: str | None, *parts: str) -> bool:
+    return mac is not None and hmac.compare_digest(mac, seal(key, *parts))

@@ -1,0 +1,179 @@
+"""OpenAI's Realtime transcription protocol at ``/v1/realtime?intent=transcription``, backed by the
+same live sessions as the native protocol (so a hearing, its hotwords and diarization work
+through it too: ``&hearing=ID``, an extension OpenAI clients need not know).
+
+Client: ``session.update`` (GA) or ``transcription_session.update`` (beta) with the input format
+(PCM16, 24 kHz by default), the transcription's language and prompt; ``input_audio_buffer.append``
+with base64 PCM16; ``input_audio_buffer.commit`` ends the current speech at once. Server: the
+``…created``/``…updated`` session, then per utterance the server-VAD events
+``input_audio_buffer.speech_started``/``speech_stopped``/``committed`` and
+``conversation.item.input_audio_transcription.delta`` (text as it grows) and ``.completed`` (the
+final line; a stretch that could not be recognized says so in the transcript, never a silent hole).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+from dataclasses import dataclass, field
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..asr.base import DecodeOptions
+from ..asr.hotwords import merge
+from ..records.model import Utterance
+from .live import Gate, Live, PcmInput, _send, close_session, open_gate, open_session, receive
+from .protocol import StreamError
+from .session import SessionConfig
+
+DEFAULT_RATE = 24_000  # OpenAI's pcm16
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def event(kind: str, **fields) -> dict:
+    return {"type": kind, "event_id": _id("event"), **fields}
+
+
+def error(code: str, message: str) -> dict:
+    return event("error", error={"type": "invalid_request_error", "code": code, "message": message})
+
+
+@dataclass
+class Settings:
+    """What the client configured (both the GA and the beta shapes of ``session``)."""
+    rate: int = DEFAULT_RATE
+    language: str | None = None
+    prompt: str | None = None
+    model: str = "whisper-base"
+
+    def update(self, session: dict) -> None:
+        audio_in = (session.get("audio") or {}).get("input") or {}  # GA
+        fmt = audio_in.get("format") or session.get("input_audio_format")
+        if isinstance(fmt, dict) and fmt.get("rate"):
+            self.rate = int(fmt["rate"])
+        elif fmt in ("pcm16", "audio/pcm"):
+            self.rate = DEFAULT_RATE
+        elif fmt is not None:
+            raise StreamError("unsupported_format", f"input audio format {fmt!r}: only PCM16 is served")
+        transcription = audio_in.get("transcription") or session.get("input_audio_transcription") or {}
+        self.language = transcription.get("language", self.language)
+        self.prompt = transcription.get("prompt", self.prompt)
+        self.model = transcription.get("model", self.model)
+
+    def view(self, ga: bool) -> dict:
+        transcription = {"model": self.model, "language": self.language, "prompt": self.prompt or ""}
+        if ga:
+            return {"type": "transcription", "object": "realtime.transcription_session", "id": "session",
+                    "audio": {"input": {"format": {"type": "audio/pcm", "rate": self.rate},
+                                        "transcription": transcription,
+                                        "turn_detection": {"type": "server_vad"}}}}
+        return {"object": "realtime.transcription_session", "id": "session", "input_audio_format": "pcm16",
+                "input_audio_transcription": transcription, "turn_detection": {"type": "server_vad"}}
+
+
+@dataclass
+class _Items:
+    """Our utterance ids as OpenAI conversation items, and what each has been told so far."""
+    ids: dict[str, str] = field(default_factory=dict)
+    said: dict[str, str] = field(default_factory=dict)
+    last: str | None = None
+
+    def item(self, uid: str) -> tuple[str, bool]:
+        """The item of a line (a flagged stretch of an utterance, ``<id>-g1``, is an item of its own)."""
+        new = uid not in self.ids
+        if new:
+            self.ids[uid] = _id("item")
+        return self.ids[uid], new
+
+
+async def realtime_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
+    """An accepted Realtime client's socket."""
+    cfg, items = Settings(), _Items()
+    session = pcm = None
+    ga = True
+    await _send(ws, event("session.created", session=cfg.view(ga=True)))
+
+    async def emit(ev: dict) -> None:
+        await _deliver(ws, items, ev)
+
+    try:
+        while True:
+            try:
+                msg = await receive(ws, live.idle_timeout_s)
+                if msg.get("text") is None:
+                    raise StreamError("invalid_event", "send JSON events (audio goes base64 in input_audio_buffer.append)")
+                try:
+                    data = json.loads(msg["text"])
+                except (ValueError, RecursionError):
+                    raise StreamError("invalid_json", "the event is not JSON") from None
+                kind = data.get("type") if isinstance(data, dict) else None
+                if kind in ("session.update", "transcription_session.update"):
+                    ga = kind == "session.update"
+                    cfg.update(data.get("session") or {})
+                    if session is not None:
+                        session.use_hotwords(merge(tuple((cfg.prompt or "").split()), live.lexicon))
+                    await _send(ws, event(kind.replace("update", "updated"), session=cfg.view(ga)))
+                elif kind == "input_audio_buffer.append":
+                    try:
+                        raw = base64.b64decode(data.get("audio") or "", validate=True)
+                    except (binascii.Error, TypeError):
+                        raise StreamError("invalid_audio", "audio must be base64 PCM16") from None
+                    if session is None:
+                        court, courtroom = await gate(hearing_id)
+                        options = DecodeOptions(language=cfg.language or "zh",
+                                                hotwords=tuple((cfg.prompt or "").split()))
+                        session = await open_session(live, SessionConfig(hearing_id=hearing_id, court=court,
+                                                                         courtroom=courtroom, options=options), emit)
+                        pcm = PcmInput(cfg.rate)
+                    audio, warning = pcm.convert(raw)
+                    if warning:
+                        await _send(ws, error("odd_pcm", warning))
+                    await session.feed(audio)
+                elif kind == "input_audio_buffer.commit":  # end the speech now: its lines come out
+                    await close_session(live, session)
+                    session = None
+                elif kind == "input_audio_buffer.clear":
+                    await _send(ws, event("input_audio_buffer.cleared"))
+                else:
+                    raise StreamError("unknown_event", f"event type {kind!r} is not served here (transcription only)")
+            except StreamError as err:
+                await _send(ws, error(err.code, err.message))
+                if err.fatal:
+                    break
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await close_session(live, session)
+    try:
+        await ws.close(1000)
+    except (RuntimeError, WebSocketDisconnect):
+        pass  # the client went away first
+
+
+async def _deliver(ws: WebSocket, items: _Items, ev: dict) -> None:
+    """A live session's event in OpenAI's terms."""
+    if ev["type"] == "partial":
+        item, new = items.item(ev["utterance_id"])
+        if new:
+            await _send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.get("start_ms", 0)))
+        prev, text = items.said.get(item, ""), ev["text"]
+        if text.startswith(prev) and len(text) > len(prev):  # deltas only ever append
+            items.said[item] = text
+            await _send(ws, event("conversation.item.input_audio_transcription.delta", item_id=item,
+                                  content_index=0, delta=text[len(prev):]))
+    elif ev["type"] == "final":
+        u = Utterance.model_validate(ev["utterance"])
+        item, new = items.item(ev["utterance_id"])
+        if new:
+            await _send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=u.start_ms))
+        await _send(ws, event("input_audio_buffer.speech_stopped", item_id=item, audio_end_ms=u.end_ms))
+        await _send(ws, event("input_audio_buffer.committed", item_id=item, previous_item_id=items.last))
+        await _send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
+                              transcript=u.shown_text))
+        items.last, items.said[item] = item, "done"
+    elif ev["type"] == "error":
+        await _send(ws, error(ev.get("code", "error"), ev.get("message", "")))

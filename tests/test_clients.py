@@ -1,0 +1,206 @@
+"""Clients courts already have, unchanged, against a real server: FunASR's protocol as its current
+Python client speaks it (several files over one connection, the end-of-input acknowledgement),
+FunASR's PyPI client, FunASR's HTML5 page protocol in Chromium, and the OpenAI SDK."""
+import asyncio
+import base64
+import json
+
+import httpx
+import numpy as np
+import pytest
+import websockets
+
+from courtscribe.audio import decode, float_to_pcm16
+
+from browser import CHROMIUM_ARGS, chromium_path
+from conftest import ZH
+
+CLIPS = ["aishell_S0916W0427.wav", "welcome.wav", "custody.wav"]
+
+
+def _pcm(name: str) -> bytes:
+    return float_to_pcm16(decode(ZH / name).channel(0))
+
+
+async def _head_client(url: str, files: list[tuple[str, bytes, dict]]) -> list[list[dict]]:
+    """The message sequence of FunASR's current Python client (runtime/python/websocket,
+    funasr_wss_client.py since its PR #3440) for a wav.scp: per file a config, 60 ms PCM chunks,
+    ``{"is_speaking": false, "is_end": true}``, then wait for the acknowledgement before the next
+    file, all over one connection. Returns each file's replies, the acknowledgement last."""
+    out = []
+    async with websockets.connect(url, subprotocols=["binary"], max_size=None) as ws:
+        for name, pcm, config in files:
+            await ws.send(json.dumps({"mode": "2pass", "chunk_size": [5, 10, 5], "chunk_interval": 10,
+                                      "encoder_chunk_look_back": 4, "decoder_chunk_look_back": 0, "audio_fs": 16000,
+                                      "wav_name": name, "wav_format": "pcm", "is_speaking": True, "hotwords": "",
+                                      "itn": True, **config}))
+            for i in range(0, len(pcm), 1920):
+                await ws.send(pcm[i:i + 1920])
+            await ws.send(json.dumps({"is_speaking": False, "is_end": True}))
+            replies = []
+            while not replies or not replies[-1].get("is_end"):
+                replies.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+            out.append(replies)
+    return out
+
+
+@pytest.mark.parametrize("mode", ["2pass", "offline"])
+def test_funasr_head_client_sends_several_files_over_one_connection(server, mode):
+    files = [(name.split(".")[0], _pcm(name), {"mode": mode}) for name in CLIPS]
+    results = asyncio.run(_head_client(server.replace("http", "ws") + "/", files))
+    assert len(results) == len(files)
+    for (name, _, _), replies in zip(files, results):
+        ack = replies[-1]
+        assert ack == {"mode": mode, "wav_name": name, "is_final": True, "is_end": True}
+        assert {r["wav_name"] for r in replies} == {name}  # state reset between files: nothing of the last
+        final = "2pass-offline" if mode == "2pass" else "offline"
+        text = "".join(r.get("text", "") for r in replies if r.get("mode") == final)
+        assert text, (name, replies)
+    assert results[0] != results[1]
+
+
+def test_funasr_acknowledges_a_failed_file_with_its_error_and_goes_on(server):
+    files = [("garbage", b"\x00\x01not audio" * 100, {"mode": "offline", "wav_format": "wav"}),
+             ("welcome", _pcm("welcome.wav"), {"mode": "offline"})]
+    bad, good = asyncio.run(_head_client(server.replace("http", "ws") + "/", files))
+    assert bad[-1]["is_end"] is True and bad[-1]["is_final"] is False and bad[-1]["error"]
+    assert good[-1] == {"mode": "offline", "wav_name": "welcome", "is_final": True, "is_end": True}
+    assert "".join(r.get("text", "") for r in good[:-1])
+
+
+def test_funasr_older_clients_still_get_their_final_and_close_when_they_like(server):
+    async def old_client() -> list[dict]:
+        async with websockets.connect(server.replace("http", "ws") + "/") as ws:
+            await ws.send(json.dumps({"mode": "2pass", "wav_name": "old", "is_speaking": True, "chunk_size": [5, 10, 5]}))
+            pcm = _pcm("welcome.wav")
+            for i in range(0, len(pcm), 1920):
+                await ws.send(pcm[i:i + 1920])
+            await ws.send(json.dumps({"is_speaking": False}))  # no is_end: the protocol before PR #3440
+            replies = []
+            while not replies or not replies[-1]["is_final"]:
+                replies.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+            return replies
+    replies = asyncio.run(old_client())
+    assert "is_end" not in replies[-1] and replies[-1]["mode"] == "2pass-offline"
+    assert "".join(r["text"] for r in replies if r["mode"] == "2pass-offline")
+
+
+@pytest.mark.parametrize("mode", ["2pass", "offline"])
+def test_funasr_pypi_client_transcribes_a_file(server, mode):
+    """funasr-client 0.1.6 (PyPI), its asyncio API (its blocking one deadlocks in its own close():
+    ``close`` holds its lock and calls ``signal_close``, which takes it again — whatever the server)."""
+    from funasr_client import async_file_asr_stream
+
+    async def run() -> list[dict]:
+        stream = async_file_asr_stream(ZH / "custody.wav", uri=server.replace("http", "ws") + "/", mode=mode)
+        return [m async for m in stream]
+    replies = asyncio.run(asyncio.wait_for(run(), 120))
+    assert replies[-1]["is_final"] and {m["wav_name"] for m in replies} == {"custody.wav"}
+    final = "2pass-offline" if mode == "2pass" else "offline"
+    assert "".join(m["text"] for m in replies if m["mode"] == final)
+
+
+@pytest.fixture
+def browser_page():
+    """A Chromium page (function scope: Playwright's sync API owns the thread's event loop while open)."""
+    from playwright.sync_api import sync_playwright
+
+    if chromium_path() is None:
+        pytest.fail("Chromium is missing: `make test` installs Debian's chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser.new_page()
+        browser.close()
+
+
+def test_funasr_html5_page_protocol_in_chromium(server, browser_page):
+    """FunASR's HTML5 client (runtime/html5/static: wsconnecter.js, main.js) opens the socket with no
+    subprotocol, sends its 2pass config, 16 kHz PCM in 960-sample chunks, then is_speaking false."""
+    page = browser_page
+    page.goto(f"{server}/ui/")
+    pcm = list(np.frombuffer(_pcm("welcome.wav"), np.int16).tolist())
+    replies = page.evaluate("""async ([url, samples]) => {
+        const ws = new WebSocket(url);
+        const got = [];
+        await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = fail; });
+        ws.onmessage = (e) => got.push(JSON.parse(e.data));
+        ws.send(JSON.stringify({chunk_size: [5, 10, 5], wav_name: "h5", is_speaking: true, chunk_interval: 10,
+                                itn: false, mode: "2pass", hotwords: "{\\"达摩院\\":20}"}));
+        const pcm = Int16Array.from(samples);
+        for (let i = 0; i < pcm.length; i += 960) ws.send(pcm.slice(i, i + 960).buffer);
+        ws.send(JSON.stringify({is_speaking: false}));
+        const deadline = Date.now() + 120000;
+        while (!got.some((m) => m.is_final) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        ws.close();
+        return got;
+    }""", [server.replace("http", "ws") + "/", pcm])
+    modes = {r["mode"] for r in replies}
+    assert "2pass-offline" in modes and replies[-1]["is_final"] is True
+    assert "".join(r["text"] for r in replies if r["mode"] == "2pass-offline")
+
+
+def test_openai_sdk_streams_a_transcription_as_server_sent_events(server):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{server}/v1", api_key="not-needed-with-tokens-off", max_retries=0)
+    with open(ZH / "news_kfc.wav", "rb") as f:
+        events = list(client.audio.transcriptions.create(model="whisper-base", file=f, stream=True, language="zh"))
+    types = [e.type for e in events]
+    assert types[-1] == "transcript.text.done" and set(types[:-1]) == {"transcript.text.delta"}, types
+    with open(ZH / "news_kfc.wav", "rb") as f:
+        plain = client.audio.transcriptions.create(model="whisper-base", file=f, language="zh")
+    assert events[-1].text == plain.text  # the stream ends with exactly what the JSON answer says
+    assert "".join(e.delta for e in events[:-1])  # text arrived before the end
+
+
+def _pcm24(name: str) -> bytes:
+    return float_to_pcm16(decode(ZH / name, sample_rate=24000).channel(0))
+
+
+def test_openai_realtime_transcription_with_the_sdk(server):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{server}/v1", api_key="not-needed-with-tokens-off", max_retries=0)
+    pcm, events = _pcm24("welcome.wav"), []
+    with client.realtime.connect(extra_query={"intent": "transcription"}, max_retries=0) as conn:
+        conn.send({"type": "session.update", "session": {"type": "transcription", "audio": {"input": {
+            "format": {"type": "audio/pcm", "rate": 24000},
+            "transcription": {"model": "whisper-base", "language": "zh", "prompt": "达摩院"}}}}})
+        for i in range(0, len(pcm), 9600):  # 200 ms of 24 kHz PCM16 per event
+            conn.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm[i:i + 9600]).decode()})
+        conn.send({"type": "input_audio_buffer.commit"})
+        for ev in conn:
+            events.append(ev)
+            if ev.type == "conversation.item.input_audio_transcription.completed":
+                break
+    types = [e.type for e in events]
+    assert types[:2] == ["session.created", "session.updated"]
+    order = ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped", "input_audio_buffer.committed",
+             "conversation.item.input_audio_transcription.completed"]
+    assert [t for t in types if t in order] == order
+    done = events[-1]
+    assert done.transcript and done.item_id == next(e.item_id for e in events if e.type == "input_audio_buffer.committed")
+
+
+def test_openai_realtime_beta_events_feed_a_hearing(server):
+    """The beta event names, raw over a socket, with ``&hearing=``: the lines are the hearing's record."""
+    async def run() -> list[dict]:
+        url = server.replace("http", "ws") + "/v1/realtime?intent=transcription&hearing=rt-hearing"
+        got = []
+        async with websockets.connect(url, max_size=None) as ws:
+            await ws.send(json.dumps({"type": "transcription_session.update", "session": {
+                "input_audio_format": "pcm16", "input_audio_transcription": {"model": "whisper-base", "language": "zh"}}}))
+            pcm = _pcm24("custody.wav")
+            for i in range(0, len(pcm), 9600):
+                await ws.send(json.dumps({"type": "input_audio_buffer.append",
+                                          "audio": base64.b64encode(pcm[i:i + 9600]).decode()}))
+            await ws.send(json.dumps({"type": "no.such.event"}))
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            while not got or got[-1]["type"] != "conversation.item.input_audio_transcription.completed":
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+        return got
+    got = asyncio.run(run())
+    assert got[1]["type"] == "transcription_session.updated"
+    assert any(e["type"] == "error" and e["error"]["code"] == "unknown_event" for e in got)
+    record = httpx.get(f"{server}/v1/hearings/rt-hearing").json()
+    assert got[-1]["transcript"] in [u["text"] for u in record["utterances"]]
