@@ -166,11 +166,10 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
                      speakers: Speakers = "auto", roles: dict[int, Role] | None = None,
                      hearing: Hearing | None = None, source_path: str | None = None,
                      progress: bool = False, on_progress: Callable[[str, float], None] | None = None,
-                     decode: Decode | None = None, batch: int = BATCH, window_ms: int | None = None) -> Record:
+                     decode: Decode | None = None, batch: int = BATCH) -> Record:
     """``on_progress(stage, fraction)`` reports for job status; ``decode`` replaces the direct
     engine call (the server routes file work through its scheduler, behind live streams), and
-    ``batch`` is how many speech windows go to it at once; ``window_ms`` caps a window below the
-    engine's limit (a streamed answer's text comes window by window)."""
+    ``batch`` is how many speech windows go to it at once."""
     decode = decode or comp.engine.transcribe_many
     report = on_progress or (lambda stage, fraction: None)
     options = options or DecodeOptions(language=comp.settings.language, languages=tuple(comp.settings.languages),
@@ -181,7 +180,7 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
     started = time.perf_counter()
     if audio.channels == 1 and speakers != 1:
         comp.warm_speaker_encoder()
-    max_ms = min(int(comp.settings.segment_s * 1000), window_ms or 10**9)
+    max_ms = int(comp.settings.segment_s * 1000)
     total_s = audio.channels * audio.frames / audio.sample_rate
     bar = tqdm(total=total_s, unit="s", desc="speech detection", disable=not progress,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")

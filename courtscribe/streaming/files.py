@@ -30,7 +30,6 @@ from .jobs import Job, JobStatus, Mirrored, QueueFull
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 ResultFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "record", "txt", "docx"]
 router = APIRouter()
-STREAM_WINDOW_MS = 10_000  # a streamed answer: text every ≤ 10 s of speech (files otherwise: 30 s windows)
 
 
 class WorkerPool:
@@ -124,7 +123,7 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
     def run(on_progress=None) -> Record:
         # one window at a time: the scheduler decodes file windows singly anyway, and progress moves
         record = transcribe_audio(audio, comp, options=options, source_path=filename, decode=decode_windows,
-                                  on_progress=on_progress, batch=1, window_ms=STREAM_WINDOW_MS if on_text else None)
+                                  on_progress=on_progress, batch=1)
         if hearing_id:
             if who is not None:
                 record.hearing.court = record.hearing.court or who.court
