@@ -324,7 +324,8 @@ def test_the_kuberay_manifest_carries_a_valid_serve_config():
     import yaml
     from ray.serve.schema import ServeDeploySchema
 
-    manifest = yaml.safe_load((cluster_app.CONFIGS.parents[2] / "deploy" / "kuberay-rayservice.yaml").read_text())
+    docs = yaml.safe_load_all((cluster_app.CONFIGS.parents[2] / "deploy" / "kuberay-rayservice.yaml").read_text())
+    manifest = next(d for d in docs if d["kind"] == "RayService")  # beside its Service and NetworkPolicy
     schema = ServeDeploySchema.model_validate(yaml.safe_load(manifest["spec"]["serveConfigV2"]))
     assert schema.applications[0].import_path == "courtscribe.cluster.app:build"
     assert manifest["spec"]["rayClusterConfig"]["rayVersion"] == __import__("ray").__version__

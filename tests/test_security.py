@@ -374,3 +374,22 @@ def test_a_consistently_rewritten_database_or_a_cut_audit_log_no_longer_verifies
     out = cli(court.home, "audit", "verify", "--file", str(tmp_path / "cut.jsonl"))
     assert out.returncode == 1 and "cut off the end" in out.stdout
     assert cli(court.home, "audit", "verify").returncode == 0
+
+
+# the endpoints added beside the review take tokens as the others do ------------------------------
+def test_realtime_transcription_takes_tokens_as_every_other_socket(court):
+    reply, code, _ = asyncio.run(_first(court, "/v1/realtime?intent=transcription", None))
+    assert code == 4401 and reply["code"] == "unauthorized"
+    append = {"type": "input_audio_buffer.append", "audio": "AAAAAA=="}
+    reply, code, _ = asyncio.run(_first(court, "/v1/realtime?intent=transcription", court.t["clerk"]))
+    assert reply["type"] == "session.created"
+    refused = asyncio.run(_realtime_refused(court, court.t["viewer"], append))
+    assert refused["type"] == "error" and refused["error"]["code"] == "forbidden"  # a viewer sends no audio
+
+
+async def _realtime_refused(court: Court, token: str, first: dict) -> dict:
+    async with websockets.connect(f"{court.ws}/v1/realtime?intent=transcription", ssl=court.tls,
+                                  additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+        await ws.send(json.dumps(first))
+        return json.loads(await asyncio.wait_for(ws.recv(), 30))

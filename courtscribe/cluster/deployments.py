@@ -211,7 +211,6 @@ class SpeakerEmbedding:
         return await asyncio.to_thread(self.encoder.embed_many, pieces)
 
 
-@serve.deployment(name="Gateway", max_ongoing_requests=4096)
 async def _proxy_host() -> str:
     """The host Serve's HTTP proxies bind (the controller's HTTP options)."""
     import ray
@@ -221,6 +220,7 @@ async def _proxy_host() -> str:
     return (await controller.get_http_config.remote()).host
 
 
+@serve.deployment(name="Gateway", max_ongoing_requests=4096)
 @serve.ingress()
 class Gateway:
     """The courtscribe app on a replica; engines are Serve handles (see ``remote.py``)."""
