@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     recorder_hosts: dict[str, dict[str, str]] = Field(default_factory=dict, description=(
         'Courtroom PCs allowed on the FunASR endpoint without a token: {"10.1.2.3": {"court": "…", "room": "…"}}.'))
     rate_limit: str = Field(default="1200/minute", description="Requests and connections per token.")
+    failed_auth_limit: str = Field(default="30/minute", description=(
+        "Wrong or missing tokens from one address before further wrong ones get 429 (a valid token is "
+        "always let in)."))
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed cross-site (none by default).")
     ssl_certfile: Path | None = Field(default=None, description="TLS certificate (PEM): serve https:// and wss://.")
     ssl_keyfile: Path | None = None

@@ -170,6 +170,8 @@ def pytest_terminal_summary(terminalreporter):
 
 
 COURT_A, COURT_B = "北京市第一中级人民法院", "上海市浦东新区人民法院"
+FAILED_AUTH_LIMIT = 200  # wrong tokens a minute from one address, on the shared access-test server
+TOKEN_RATE_LIMIT = 150  # requests a minute per token there: above what any test's own use of a token needs
 JWT_KEY = "test-signing-key-of-the-court-identity-system-0123456789"
 
 
@@ -220,8 +222,11 @@ def court(tmp_path_factory):
     hosts = json.dumps({"127.0.0.2": {"court": COURT_A, "room": "第一法庭"}})
     proc, url = start_server(home, COURTSCRIBE_INSECURE_NO_AUTH="0", COURTSCRIBE_SSL_CERTFILE=str(crt),
                              COURTSCRIBE_SSL_KEYFILE=str(key), COURTSCRIBE_JWT_KEY=JWT_KEY,
-                             COURTSCRIBE_RECORDER_HOSTS=hosts, COURTSCRIBE_RATE_LIMIT="40/minute",
-                             COURTSCRIBE_MAX_AUDIO_S="600", COURTSCRIBE_MAX_REPLAY_S="60")
+                             COURTSCRIBE_RECORDER_HOSTS=hosts, COURTSCRIBE_RATE_LIMIT=f"{TOKEN_RATE_LIMIT}/minute",
+                             COURTSCRIBE_MAX_AUDIO_S="600", COURTSCRIBE_MAX_REPLAY_S="60",
+                             # the tests' own wrong tokens (dozens a minute, all from 127.0.0.1) must not
+                             # trip the per-address limit; test_security checks it from another address
+                             COURTSCRIBE_FAILED_AUTH_LIMIT=f"{FAILED_AUTH_LIMIT}/minute")
     c = Court(home, url, crt)
     c.t = t
     for hid, court_, room, public in (("h-pub", COURT_A, "第一法庭", True), ("h-closed", COURT_A, "第一法庭", False),

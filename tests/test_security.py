@@ -24,14 +24,17 @@ from courtscribe.records.ledger import entry_hash, record_digest
 from courtscribe.records.store import RecordStore
 from courtscribe.streaming.jobs import Jobs
 
-from conftest import COURT_A, COURT_B, ROOT, Court, cli, issue
+from conftest import COURT_A, COURT_B, FAILED_AUTH_LIMIT, ROOT, Court, cli, issue
 
 
 def _tokens(court: Court) -> dict:
     """Tokens only these tests use (issued once per server)."""
     if not hasattr(court, "sec"):
         court.sec = {"admin_a": issue(court.home, "admin", "甲院信息中心", "--court", COURT_A),
-                     "judge2": issue(court.home, "judge", "周法官", "--court", COURT_A)}
+                     "judge2": issue(court.home, "judge", "周法官", "--court", COURT_A),
+                     # tokens of their own: the shared ones may be near the server's 40/minute per token
+                     "clerk_rt": issue(court.home, "clerk", "吴书记员", "--court", COURT_A),
+                     "viewer_rt": issue(court.home, "viewer", "旁听终端二", "--court", COURT_A)}
     return court.sec
 
 
@@ -240,7 +243,7 @@ def test_failed_tokens_from_an_address_never_lock_out_a_valid_one(court):
     transport = httpx.HTTPTransport(verify=court.tls, local_address="127.0.0.3")  # an address of its own
     with httpx.Client(base_url=court.url, transport=transport, timeout=30) as nat:
         codes = [nat.get("/v1/hearings", headers={"Authorization": "Bearer cst_000000000000_guess"}).status_code
-                 for _ in range(32)]
+                 for _ in range(FAILED_AUTH_LIMIT + 2)]
         assert codes[0] == 401 and codes[-1] == 429
         ok = nat.get("/v1/hearings", headers={"Authorization": f"Bearer {court.t['viewer']}"})
         assert ok.status_code == 200
@@ -381,9 +384,9 @@ def test_realtime_transcription_takes_tokens_as_every_other_socket(court):
     reply, code, _ = asyncio.run(_first(court, "/v1/realtime?intent=transcription", None))
     assert code == 4401 and reply["code"] == "unauthorized"
     append = {"type": "input_audio_buffer.append", "audio": "AAAAAA=="}
-    reply, code, _ = asyncio.run(_first(court, "/v1/realtime?intent=transcription", court.t["clerk"]))
+    reply, code, _ = asyncio.run(_first(court, "/v1/realtime?intent=transcription", _tokens(court)["clerk_rt"]))
     assert reply["type"] == "session.created"
-    refused = asyncio.run(_realtime_refused(court, court.t["viewer"], append))
+    refused = asyncio.run(_realtime_refused(court, _tokens(court)["viewer_rt"], append))
     assert refused["type"] == "error" and refused["error"]["code"] == "forbidden"  # a viewer sends no audio
 
 

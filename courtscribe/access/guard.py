@@ -22,14 +22,15 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.websockets import WebSocket
 
+from ..logs import get_logger
 from ..seal import load_key
 from .audit import AuditLog
 from .scopes import AccessRole, Action, HearingScope, Principal
 from .tokens import TokenError, Tokens
 
+log = get_logger(__name__)
 SUBPROTOCOL = "courtscribe.v1"
 BEARER = "bearer."
-FAILED_AUTH_LIMIT = "30/minute"  # wrong tokens from one address: slows guessing, never locks a room out
 
 
 class Denied(Exception):
@@ -63,6 +64,7 @@ class Access:
     tokens: Tokens | None
     audit: AuditLog
     rate: str = "1200/minute"
+    failed_rate: str = "30/minute"  # wrong tokens from one address: slows guessing, never locks a room out
     recorder_hosts: dict[str, RecorderHost] = field(default_factory=dict)
     scope_of: object = None  # hearing id → (court, courtroom, public) | None: the record store's scope()
     origins: frozenset[str] = frozenset()  # web pages allowed to open sockets besides the server's own
@@ -75,7 +77,7 @@ class Access:
 
     def __post_init__(self) -> None:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._limit, self._failed = parse_limit(self.rate), parse_limit(FAILED_AUTH_LIMIT)
+        self._limit, self._failed = parse_limit(self.rate), parse_limit(self.failed_rate)
 
     @property
     def enabled(self) -> bool:
@@ -247,11 +249,16 @@ def foreign_page(ws: WebSocket, access: Access) -> None:
     raise Denied(403, "forbidden_origin", f"sockets from pages of {origin} are not allowed (COURTSCRIBE_WS_ORIGINS)")
 
 
-async def ws_deny(ws: WebSocket, access: Access, err: Denied, who: Principal | None, **detail) -> None:
+async def note_denied(access: Access, who: Principal | None, err: Denied, **detail) -> None:
+    """Audit a refusal; the refusal stands even when the log cannot be written (that is logged)."""
     try:
         await access.audit.arecord("denied", who, outcome=err.code, reason=err.message, **detail)
-    except (OSError, ValueError):
-        pass  # the refusal stands; the audit log's own failure is reported where it is written
+    except (OSError, ValueError) as failure:
+        log.error("audit log cannot be written", refused=err.code, error=repr(failure))
+
+
+async def ws_deny(ws: WebSocket, access: Access, err: Denied, who: Principal | None, **detail) -> None:
+    await note_denied(access, who, err, **detail)
     try:
         await ws.send_json({"type": "error", "code": err.code, "message": err.message, "fatal": True})
         await ws.close(err.ws_code)
@@ -267,4 +274,5 @@ def build(settings) -> Access:
                         jwt_audience=settings.jwt_audience)
     hosts = {ip: RecorderHost(**v) for ip, v in settings.recorder_hosts.items()}
     return Access(tokens=tokens, audit=AuditLog(Path(settings.audit_file), load_key(settings)), rate=settings.rate_limit,
-                  recorder_hosts=hosts, origins=frozenset(settings.ws_origins) | frozenset(settings.cors_origins))
+                  failed_rate=settings.failed_auth_limit, recorder_hosts=hosts,
+                  origins=frozenset(settings.ws_origins) | frozenset(settings.cors_origins))

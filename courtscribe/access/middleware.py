@@ -88,15 +88,8 @@ class Guard:
             return True
         except Denied as err:
             state["principal"], state["denied"] = None, err
-            headers_out = [(b"content-type", b"application/json")]
-            if err.status == 401:
-                headers_out.append((b"www-authenticate", b"Bearer"))
-            elif err.status == 429:
-                headers_out.append((b"retry-after", b"60"))
-            body = json.dumps({"detail": {"code": err.code, "message": err.message}}).encode()
-            await send({"type": "http.response.start", "status": err.status,
-                        "headers": headers_out + [(b"content-length", str(len(body)).encode())] + SECURE_HEADERS})
-            await send({"type": "http.response.body", "body": body})
+            extra = {401: [(b"www-authenticate", b"Bearer")], 429: [(b"retry-after", b"60")]}.get(err.status, [])
+            await _answer(send, err.status, err.code, err.message, extra + SECURE_HEADERS)
             await self._audit(scope, err.status)
             return False
 
@@ -115,7 +108,13 @@ class Guard:
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": {"code": "too_large", "message": f"request body exceeds {limit} bytes"}}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await _answer(send, 413, "too_large", f"request body exceeds {limit} bytes")
+
+
+async def _answer(send: Send, status: int, code: str, message: str, headers: list | None = None) -> None:
+    """An error answered here, before the app: the app's own ``{"detail": {code, message}}`` shape."""
+    body = json.dumps({"detail": {"code": code, "message": message}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": body})

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Response, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 
 from ..access import guard
-from ..access.guard import Denied, ws_deny, ws_enter
+from ..access.guard import Denied, note_denied, ws_deny, ws_enter
 from ..access.middleware import Guard
 from ..access.quota import StreamQuota
 from ..access.scopes import SIGNS_AS, AccessRole, Action, Principal
@@ -162,7 +162,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
                     held.append(who)
                 await access.audited("send_audio", who, hearing=hearing_id)
             except Denied as err:
-                await ws_deny_note(who, hearing_id, err)
+                await note_denied(access, who, err, hearing=hearing_id)
                 raise StreamError(err.code, err.message, fatal=True) from None
             return who.court, who.room
         try:
@@ -170,12 +170,6 @@ def create_app(settings: Settings | None = None, components: Components | None =
         finally:
             for holder in held:
                 quota.give(holder)
-
-    async def ws_deny_note(who: Principal, hearing_id: str | None, err: Denied) -> None:
-        try:
-            await access.audit.arecord("denied", who, hearing=hearing_id, outcome=err.code, reason=err.message)
-        except (OSError, ValueError):
-            log.error("audit log cannot be written", refused=err.code)
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket) -> None:

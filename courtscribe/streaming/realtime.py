@@ -43,7 +43,7 @@ def error(code: str, message: str) -> dict:
 
 
 @dataclass
-class Settings:
+class Setup:
     """What the client configured (both the GA and the beta shapes of ``session``)."""
     rate: int = DEFAULT_RATE
     language: str | None = None
@@ -92,7 +92,7 @@ class _Items:
 
 async def realtime_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
     """An accepted Realtime client's socket."""
-    cfg, items = Settings(), _Items()
+    cfg, items = Setup(), _Items()
     session = pcm = None
     ga = True
     await _send(ws, event("session.created", session=cfg.view(ga=True)))
