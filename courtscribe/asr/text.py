@@ -50,6 +50,12 @@ def join_pieces(pieces: list[str]) -> str:
     return tidy(out)
 
 
+def grown(before: str, now: str) -> str:
+    """What ``now`` adds to ``before`` when it only grew ("" when it was revised or did not grow):
+    the increment an append-only client (FunASR's, OpenAI's deltas) may be sent."""
+    return now[len(before):] if now.startswith(before) else ""
+
+
 def for_scoring(text: str) -> str:
     """The form CER is scored on: Simplified, no punctuation or spaces, English lower-cased."""
     return _NON_CONTENT.sub("", to_simplified(text).lower())

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
 from ..asr.hotwords import HotwordError, merge, parse_weighted
-from ..asr.text import join_pieces
+from ..asr.text import grown, join_pieces
 from ..asr.vad import decode_windows
 from ..audio import SAMPLE_RATE, AudioError, decode, pcm16_to_float, resample
 from ..records.model import Token
@@ -185,10 +185,9 @@ async def _deliver(ws: WebSocket, file: _File, event: dict) -> None:
     cfg, sent = file.cfg, file.sent
     live_mode = "2pass-online" if cfg.mode == "2pass" else cfg.mode
     if event["type"] == "partial":
-        prev, text = sent.get(event["utterance_id"], ""), event["text"]
-        if text.startswith(prev) and len(text) > len(prev):  # FunASR clients append increments
-            sent[event["utterance_id"]] = text
-            await _send(ws, _reply(cfg, mode=live_mode, text=text[len(prev):]))
+        if more := grown(sent.get(event["utterance_id"], ""), event["text"]):  # FunASR clients append increments
+            sent[event["utterance_id"]] = event["text"]
+            await _send(ws, _reply(cfg, mode=live_mode, text=more))
     elif event["type"] == "final":
         u = event["utterance"]
         tokens = [Token(**t) for t in u["tokens"]]
@@ -197,9 +196,7 @@ async def _deliver(ws: WebSocket, file: _File, event: dict) -> None:
             await _send(ws, _reply(cfg, mode="2pass-offline", text=u["text"], timestamp=timestamp(tokens),
                                    stamp_sents=stamp_sents(tokens)))
         else:  # online: the rest of the line, as an increment
-            prev = sent.pop(event["utterance_id"], "")
-            rest = u["text"][len(prev):] if u["text"].startswith(prev) else ""
-            if rest:
+            if rest := grown(sent.pop(event["utterance_id"], ""), u["text"]):
                 await _send(ws, _reply(cfg, mode="online", text=rest))
     elif event["type"] == "error":  # an utterance the engine failed on, a full archive disk…
         file.errors.append(event["message"])

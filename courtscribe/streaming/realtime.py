@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
 from ..asr.hotwords import merge
+from ..asr.text import grown
 from ..records.model import Utterance
 from .live import Gate, Live, PcmInput, _send, close_session, open_gate, open_session, receive
 from .protocol import StreamError
@@ -160,11 +161,10 @@ async def _deliver(ws: WebSocket, items: _Items, ev: dict) -> None:
         item, new = items.item(ev["utterance_id"])
         if new:
             await _send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.get("start_ms", 0)))
-        prev, text = items.said.get(item, ""), ev["text"]
-        if text.startswith(prev) and len(text) > len(prev):  # deltas only ever append
-            items.said[item] = text
+        if more := grown(items.said.get(item, ""), ev["text"]):  # deltas only ever append
+            items.said[item] = ev["text"]
             await _send(ws, event("conversation.item.input_audio_transcription.delta", item_id=item,
-                                  content_index=0, delta=text[len(prev):]))
+                                  content_index=0, delta=more))
     elif ev["type"] == "final":
         u = Utterance.model_validate(ev["utterance"])
         item, new = items.item(ev["utterance_id"])
