@@ -1,6 +1,6 @@
-"""What the web-page tests need beside the server: Debian's Chromium driven by Playwright, a TCP
-relay whose connections a test can cut (a network drop between a screen and the server), and a
-recorder that streams a real clip in the background."""
+"""What the web-page tests need beside the server: Debian's Chromium driven by Playwright (the
+fixtures are in conftest.py), a TCP relay whose connections a test can cut (a network drop between
+a screen and the server), and a recorder that streams a real clip in the background."""
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +9,7 @@ import shutil
 import socket
 import threading
 from pathlib import Path
+
 
 from courtscribe.clients import stream_file
 
@@ -21,6 +22,11 @@ SCREENS = Path(os.environ.get("COURTSCRIBE_SCREENSHOTS", Path(__file__).resolve(
 
 def chromium_path() -> str | None:
     return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
+def shot(pg, name: str) -> None:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SCREENS / f"{name}.png"))
 
 
 class Relay:

@@ -20,6 +20,8 @@ from cryptography.x509.oid import NameOID
 
 import pytest
 
+import browser as browser_tools
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("COURTSCRIBE_TEST_DATA", ROOT.parent / "shared" / "data"))
 ZH = DATA / "zh-smoke"
@@ -91,6 +93,31 @@ def issue(home: Path, role: str, name: str, *scope: str) -> str:
     out = cli(home, "tokens", "issue", "--role", role, "--name", name, "--json", *scope)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)["token"]
+
+
+_ISSUE_MANY = """
+import json, sys
+from typer.testing import CliRunner
+from courtscribe.cli import app
+out = {}
+for key, args in json.loads(sys.argv[1]).items():
+    r = CliRunner().invoke(app, ["tokens", "issue", "--json", *args])
+    if r.exit_code:
+        sys.exit(r.output)
+    out[key] = json.loads(r.stdout)["token"]
+print(json.dumps(out))
+"""
+
+
+def issue_tokens(home: Path, **specs: tuple[str, ...]) -> dict[str, str]:
+    """Several tokens from the same `courtscribe tokens issue` command, run in one process (one
+    interpreter start instead of one per token): ``name=(role, holder, *scope)``."""
+    args = {k: ["--role", role, "--name", holder, *scope] for k, (role, holder, *scope) in specs.items()}
+    env = {"COURTSCRIBE_DATA_DIR": str(home / "data"), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", _ISSUE_MANY, json.dumps(args)], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
 
 @pytest.fixture(scope="session")
@@ -210,15 +237,15 @@ def court(tmp_path_factory):
     issues what it changes for itself, so any order works)."""
     home = tmp_path_factory.mktemp("access")
     crt, key = self_signed(home)
-    t = {"admin": issue(home, "admin", "信息中心管理员"),
-         "clerk": issue(home, "clerk", "赵书记员", "--court", COURT_A),
-         "clerk_b": issue(home, "clerk", "钱书记员", "--court", COURT_B),
-         "judge": issue(home, "judge", "孙法官", "--court", COURT_A),
-         "viewer": issue(home, "viewer", "旁听终端", "--court", COURT_A),
-         "caption": issue(home, "caption", "直播导播", "--court", COURT_A),
-         "rec_r1": issue(home, "recorder", "第一法庭录音", "--court", COURT_A, "--room", "第一法庭"),
-         "rec_r2": issue(home, "recorder", "第二法庭录音", "--court", COURT_A, "--room", "第二法庭"),
-         "busy": issue(home, "viewer", "刷新过快的终端", "--court", COURT_A)}
+    t = issue_tokens(home, admin=("admin", "信息中心管理员"),
+                     clerk=("clerk", "赵书记员", "--court", COURT_A),
+                     clerk_b=("clerk", "钱书记员", "--court", COURT_B),
+                     judge=("judge", "孙法官", "--court", COURT_A),
+                     viewer=("viewer", "旁听终端", "--court", COURT_A),
+                     caption=("caption", "直播导播", "--court", COURT_A),
+                     rec_r1=("recorder", "第一法庭录音", "--court", COURT_A, "--room", "第一法庭"),
+                     rec_r2=("recorder", "第二法庭录音", "--court", COURT_A, "--room", "第二法庭"),
+                     busy=("viewer", "刷新过快的终端", "--court", COURT_A))
     hosts = json.dumps({"127.0.0.2": {"court": COURT_A, "room": "第一法庭"}})
     proc, url = start_server(home, COURTSCRIBE_INSECURE_NO_AUTH="0", COURTSCRIBE_SSL_CERTFILE=str(crt),
                              COURTSCRIBE_SSL_KEYFILE=str(key), COURTSCRIBE_JWT_KEY=JWT_KEY,
@@ -238,3 +265,35 @@ def court(tmp_path_factory):
     c.http.close()
     proc.terminate()
     proc.wait(timeout=30)
+
+
+# -- Chromium for the page tests (tests/test_web.py, tests/test_front_page.py) ---------------------
+@pytest.fixture(scope="module")
+def playwright():
+    if browser_tools.chromium_path() is None:
+        pytest.fail("Chromium is missing: `make test` installs Debian's chromium (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=browser_tools.chromium_path(), args=browser_tools.CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh tab (its own cookies and sessionStorage); a script error on it fails the test. Accepts
+    the test server's self-signed certificate (tests/conftest.py ``court``)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN", accept_downloads=True,
+                                  ignore_https_errors=True)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert not errors, f"the page threw: {errors}"

@@ -24,17 +24,17 @@ from courtscribe.records.ledger import entry_hash, record_digest
 from courtscribe.records.store import RecordStore
 from courtscribe.streaming.jobs import Jobs
 
-from conftest import COURT_A, COURT_B, FAILED_AUTH_LIMIT, ROOT, Court, cli, issue
+from conftest import COURT_A, COURT_B, FAILED_AUTH_LIMIT, ROOT, Court, cli, issue_tokens
 
 
 def _tokens(court: Court) -> dict:
     """Tokens only these tests use (issued once per server)."""
     if not hasattr(court, "sec"):
-        court.sec = {"admin_a": issue(court.home, "admin", "甲院信息中心", "--court", COURT_A),
-                     "judge2": issue(court.home, "judge", "周法官", "--court", COURT_A),
-                     # tokens of their own: the shared ones may be near the server's 40/minute per token
-                     "clerk_rt": issue(court.home, "clerk", "吴书记员", "--court", COURT_A),
-                     "viewer_rt": issue(court.home, "viewer", "旁听终端二", "--court", COURT_A)}
+        court.sec = issue_tokens(court.home, admin_a=("admin", "甲院信息中心", "--court", COURT_A),
+                                 judge2=("judge", "周法官", "--court", COURT_A),
+                                 # tokens of their own: the shared ones are used by the other tests too
+                                 clerk_rt=("clerk", "吴书记员", "--court", COURT_A),
+                                 viewer_rt=("viewer", "旁听终端二", "--court", COURT_A))
     return court.sec
 
 

@@ -36,7 +36,7 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     s = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
     with s.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
 
 
 def _source_in_another_process(url: str, hearing_id: str, channel: int, n: int, barrier) -> None:

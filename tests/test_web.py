@@ -15,14 +15,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import websockets
-from playwright.sync_api import sync_playwright
 
 from courtscribe.asr.text import for_scoring
 from courtscribe.audio import decode
 from courtscribe.clients.stream_client import chunks_from_file
 
-from browser import CHROMIUM_ARGS, SCREENS, Recorder, Relay, chromium_path, in_thread
-from conftest import ZH, issue, start_server
+from browser import CHROMIUM_ARGS, Recorder, Relay, chromium_path, in_thread, shot
+from conftest import ZH, issue, issue_tokens, start_server
 
 pytestmark = pytest.mark.slow
 COURT, ROOM = "北京市朝阳区人民法院", "第一法庭"
@@ -59,47 +58,16 @@ class Site:
 def site(tmp_path_factory):
     home = tmp_path_factory.mktemp("web")
     proc, url = start_server(home, COURTSCRIBE_INSECURE_NO_AUTH="0", COURTSCRIBE_MAX_STREAMS="4")
-    tokens = {"admin": issue(home, "admin", "信息中心"),
-              "clerk": issue(home, "clerk", "赵书记员", "--court", COURT, "--room", ROOM),
-              "recorder": issue(home, "recorder", "第一法庭录音主机", "--court", COURT, "--room", ROOM),
-              "caption": issue(home, "caption", "直播导播台", "--court", COURT)}
+    tokens = issue_tokens(home, admin=("admin", "信息中心"),
+                          clerk=("clerk", "赵书记员", "--court", COURT, "--room", ROOM),
+                          recorder=("recorder", "第一法庭录音主机", "--court", COURT, "--room", ROOM),
+                          caption=("caption", "直播导播台", "--court", COURT))
     relay = Relay(int(url.rsplit(":", 1)[1]))
     yield Site(f"http://127.0.0.1:{relay.port}", url.replace("http://", "ws://"), relay, tokens, home)
     relay.close()
     proc.terminate()
     proc.wait(timeout=30)
     assert "Traceback" not in (home / "server.log").read_text(), "the server logged a traceback"
-
-
-@pytest.fixture(scope="module")
-def playwright():
-    if chromium_path() is None:
-        pytest.fail("Chromium is missing: `make test` installs Debian's chromium (apt-get install chromium)")
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright):
-    b = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN", accept_downloads=True)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    yield pg
-    context.close()
-    assert not errors, f"the page threw: {errors}"
-
-
-def shot(pg, name: str) -> None:
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(SCREENS / f"{name}.png"))
 
 
 def lines_on(pg) -> list[dict]:

@@ -15,21 +15,30 @@ from typing import Literal
 import soundfile as sf
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from ..access.guard import allow, on_hearing
 from ..access.scopes import SIGNS_AS, AccessRole, Action, HearingScope, Principal
 from ..logs import get_logger
-from . import archive, formats, package
-from .model import Channel, HearingId, Millis, Name, Pipeline, Record, Role, Text
+from . import archive, cases, formats, package
+from .finder import STATUSES, HearingFilter
+from .model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
 from .store import RecordError, RecordStore
 
 router = APIRouter(prefix="/v1/hearings", tags=["records"])
 log = get_logger(__name__)
+PARTIES = (Role.plaintiff, Role.defendant, Role.third_party)  # the case's 当事人 (agents act for them)
+EARLIEST, LATEST = dt.date(1949, 10, 1), dt.date(2199, 12, 31)  # dates a hearing list may be asked for
 ANCHOR = "ledger_anchor"  # audit entry: a signed ledger's head
 MEDIA = {"json": "application/json", "txt": "text/plain; charset=utf-8", "srt": "text/plain; charset=utf-8",
          "vtt": "text/vtt; charset=utf-8", "pdf": "application/pdf", "package": "application/zip",
          "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
+
+
+class ParticipantIn(BaseModel):
+    role: Role
+    name: Name | None = None
+    channel: Channel | None = None
 
 
 class HearingIn(BaseModel):
@@ -45,12 +54,15 @@ class HearingIn(BaseModel):
     channels: dict[Channel, Role] = {}
     hotwords: list[Name] = Field(default=[], max_length=1000)
     language: str = Field(default="zh", pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+    participants: list[ParticipantIn] = Field(default=[], max_length=100,
+                                              description="parties, agents and the bench, added with the hearing")
 
-
-class ParticipantIn(BaseModel):
-    role: Role
-    name: Name | None = None
-    channel: Channel | None = None
+    @field_validator("case_number")
+    @classmethod
+    def _case_number(cls, value: str | None) -> str | None:
+        if value is not None and (why := cases.problem(value)):
+            raise ValueError(why)
+        return value.strip() if value else value
 
 
 class HotwordsIn(BaseModel):
@@ -125,8 +137,10 @@ def create_hearing(body: HearingIn, request: Request, who: Principal = allow(Act
     body = _in_scope(body, who)
     comp = request.app.state.components
     pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad="fsmn-vad", diarizer="channel")
-    h = store(request).create_hearing(actor=who.name, hearing_id=body.id, pipeline=pipeline,
-                                      **body.model_dump(exclude={"id"}))
+    people = [Participant(role=p.role, name=p.name, channel=p.channel) for p in body.participants]
+    parties = body.parties or [p.name for p in people if p.name and p.role in PARTIES]
+    h = store(request).create_hearing(actor=who.name, hearing_id=body.id, pipeline=pipeline, participants=people,
+                                      parties=parties, **body.model_dump(exclude={"id", "participants", "parties"}))
     return h.model_dump(mode="json")
 
 
@@ -143,11 +157,24 @@ def _in_scope(body: HearingIn, who: Principal) -> HearingIn:
 
 
 @router.get("")
-def list_hearings(request: Request, who: Principal = allow(None)) -> dict:
-    """The hearings this token may see (a caption token: public ones only)."""
+def list_hearings(request: Request, who: Principal = allow(None),
+                  status: Literal[STATUSES] | None = Query(None, description="scheduled | open | closed | signed"),
+                  since: dt.date | None = Query(None, ge=EARLIEST, le=LATEST,
+                                                description="开庭 on or after this day (Beijing time)"),
+                  until: dt.date | None = Query(None, ge=EARLIEST, le=LATEST, description="开庭 on or before this day"),
+                  q: str | None = Query(None, max_length=100, description="案号, 案由, title, a party or participant, "
+                                                                           "or words said in the hearing"),
+                  limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=1_000_000)) -> dict:
+    """The hearings this token may see (a caption token: public ones only), newest first, a page at a
+    time; ``total`` counts every match."""
     action = Action.caption if who.role is AccessRole.caption else Action.read
-    return {"data": [h for h in store(request).hearings()
-                     if who.refusal(action, _scope(h)) is None]}
+    if not who.may(action):
+        return {"data": [], "total": 0, "limit": limit, "offset": offset}
+    f = HearingFilter(court=who.court, room=who.room, hearing=who.hearing, public_only=action is Action.caption,
+                      status=status, since=since, until=until, q=q)
+    total, page = store(request).find_hearings(f, limit=limit, offset=offset)
+    return {"data": [h for h in page if who.refusal(action, _scope(h)) is None], "total": total,
+            "limit": limit, "offset": offset}
 
 
 def _scope(h: dict) -> HearingScope:

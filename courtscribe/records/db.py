@@ -7,6 +7,7 @@ and checks both the chain and that the state tables still agree with it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 from alembic import command
@@ -111,7 +112,7 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_json)
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _record) -> None:
@@ -120,7 +121,12 @@ def make_engine(url: str) -> Engine:
                 cur.execute(f"PRAGMA {pragma}")
             cur.close()
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, json_serializer=_json)
+
+
+def _json(value) -> str:
+    """JSON columns keep Chinese as written (not \\u escapes): searchable with LIKE, readable in psql."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def migrate(engine: Engine) -> None:

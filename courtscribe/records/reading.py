@@ -8,7 +8,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..asr.numbers import case_word
+from . import finder
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
+from .finder import HearingFilter
 from .ledger import new_line, record_parts
 from .model import Hearing, Participant, Pipeline, Record, Role, Source, Token, Utterance, UtteranceStatus
 from .verify import Verification, verify
@@ -78,6 +80,11 @@ class Reading:
             rows = s.execute(select(HearingRow).order_by(HearingRow.created_at)).scalars()
             return [{"id": h.id, "title": h.title, "court": h.court, "courtroom": h.courtroom, "status": h.status,
                      "public": h.public} for h in rows]
+
+    def find_hearings(self, f: HearingFilter, *, limit: int = 50, offset: int = 0) -> tuple[int, list[dict]]:
+        """(how many match, one page of them) for the court's list: finder.py."""
+        with self._session() as s:
+            return finder.find(s, f, limit=limit, offset=offset)
 
     def scope(self, hearing_id: str) -> tuple[str | None, str | None, bool | None] | None:
         """(court, courtroom, public) of a hearing, for access checks; None when there is no such hearing."""

@@ -92,12 +92,17 @@ class RecordStore(Reading):
                        cause: str | None = None, court: str | None = None, parties: list[str] | None = None,
                        title: str | None = None, courtroom: str | None = None, public: bool | None = False,
                        scheduled_at=None, channels: dict[int, Role] | None = None, hotwords: list[str] | None = None,
-                       language: str = "zh", pipeline: Pipeline | None = None) -> Hearing:
+                       language: str = "zh", pipeline: Pipeline | None = None,
+                       participants: list[Participant] = ()) -> Hearing:
+        """A hearing (and its case, found or made within the same court); ``participants`` are added
+        in the same transaction, so a scheduled hearing never lacks the people it was scheduled with."""
         hid = hearing_id or uuid.uuid4().hex[:12]
+        if scheduled_at is not None and scheduled_at.tzinfo is not None:
+            scheduled_at = scheduled_at.astimezone(dt.timezone.utc)  # one zone in the column: dates compare
         try:
             self._create(hid, actor, case_number=case_number, cause=cause, court=court, parties=parties, title=title,
                          courtroom=courtroom, public=public, scheduled_at=scheduled_at, channels=channels,
-                         hotwords=hotwords, language=language, pipeline=pipeline)
+                         hotwords=hotwords, language=language, pipeline=pipeline, participants=participants)
         except IntegrityError:
             with self._session() as s:
                 if s.get(HearingRow, hid) is None:
@@ -107,7 +112,7 @@ class RecordStore(Reading):
         return self.record(hid).hearing
 
     def _create(self, hid: str, actor: str, *, case_number, cause, court, parties, title, courtroom, public,
-                scheduled_at, channels, hotwords, language, pipeline) -> None:
+                scheduled_at, channels, hotwords, language, pipeline, participants) -> None:
         with self._lock, self._session.begin() as s:
             if s.get(HearingRow, hid) is not None:
                 raise Conflict(f"hearing {hid!r} already exists")
@@ -131,6 +136,9 @@ class RecordStore(Reading):
                 "case_number": case_number, "cause": cause, "court": court, "parties": parties or [], "title": title,
                 "courtroom": courtroom, "public": public, "channels": chans, "hotwords": list(hotwords or []),
                 "scheduled_at": scheduled_at.isoformat() if scheduled_at else None, "language": language})
+            for p in participants:
+                s.add(ParticipantRow(hearing_id=hid, name=p.name, role=Role(p.role).value, channel=p.channel))
+                self._append(s, h, actor, "participant_added", _participant(p.role, p.name, p.channel))
 
     def open_hearing(self, hearing_id: str, *, actor: str) -> None:
         def change(s, h):
@@ -180,11 +188,9 @@ class RecordStore(Reading):
 
     def add_participant(self, hearing_id: str, *, actor: str, role: Role, name: str | None = None,
                         channel: int | None = None) -> Participant:
-        payload = {"name": name, "role": Role(role).value, "channel": channel}
-
         def change(s, h):
             s.add(ParticipantRow(hearing_id=h.id, name=name, role=Role(role).value, channel=channel))
-        self._write(hearing_id, actor, "participant_added", payload, change=change)
+        self._write(hearing_id, actor, "participant_added", _participant(role, name, channel), change=change)
         return Participant(name=name, role=role, channel=channel)
 
     def enroll_voice(self, hearing_id: str, name: str, embedding, *, actor: str, source: str) -> Participant:
@@ -350,3 +356,7 @@ class RecordStore(Reading):
             raise ValueError(f"{kind} entries change lines: use the method for it")
         self._write(hearing_id, actor, kind, payload)
 
+
+
+def _participant(role: Role, name: str | None, channel: int | None) -> dict:
+    return {"name": name, "role": Role(role).value, "channel": channel}

@@ -243,7 +243,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
     async def whoami(who: Principal = guard.allow(None)) -> dict:
         """Who the token is and what it may sign as (a page fills the signer in; None: tokens are off)."""
         return {"name": who.name, "role": who.role.value, "court": who.court, "room": who.room,
-                "hearing": who.hearing, "signs_as": list(SIGNS_AS.get(who.role, ())) if access.enabled else None}
+                "hearing": who.hearing, "signs_as": list(SIGNS_AS.get(who.role, ())) if access.enabled else None,
+                "may": sorted(a.value for a in Action if who.may(a))}  # pages offer only what the token may do
 
     @app.get("/v1/models")
     async def models(who: Principal = guard.allow(None)) -> dict:

@@ -463,6 +463,7 @@ function main() {
     $("readback").setAttribute("aria-pressed", String(on));
     $("readback").textContent = on ? "返回编辑" : "核对朗读";
   });
+  if (params.get("readback")) $("readback").click(); // opened as the read-back view (from the front page)
   $("sign").addEventListener("click", signOff);
   $("pause").addEventListener("click", pauseOrResume);
   $("blank").addEventListener("click", async () => {

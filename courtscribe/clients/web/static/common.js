@@ -16,10 +16,11 @@ export const token = (() => {
 export const params = new URLSearchParams(location.search);
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, detail) {
     super(message);
     this.status = status;
     this.code = code;
+    this.detail = detail; // a 422's list of {loc, msg}: a form shows each at its field
   }
 }
 
@@ -36,7 +37,7 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
     let detail = {};
     try { detail = (await res.json()).detail || {}; } catch { /* not JSON */ }
     if (typeof detail === "string") detail = { message: detail };
-    throw new ApiError(res.status, detail.code || `http_${res.status}`, detail.message || JSON.stringify(detail) || res.statusText);
+    throw new ApiError(res.status, detail.code || `http_${res.status}`, detail.message || JSON.stringify(detail) || res.statusText, detail);
   }
   return raw ? res : res.json();
 }
