@@ -9,7 +9,7 @@ FROM python:3.11-slim-bookworm AS base
 ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 \
     COURTSCRIBE_DATA_DIR=/data COURTSCRIBE_MODEL_CACHE_DIR=/models COURTSCRIBE_HOST=0.0.0.0 \
     HF_HUB_OFFLINE=1 MODELSCOPE_OFFLINE=1 PYANNOTE_METRICS_ENABLED=0 RAY_USAGE_STATS_ENABLED=0
-RUN apt-get update && apt-get install -y --no-install-recommends build-essential libsndfile1 \
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential libsndfile1 fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 

@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test bench bench-suite lock clean browser
+.PHONY: serve test bench bench-suite lock clean browser fonts
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/courtscribe models verify --embedded
 	touch $(STAMP)
 
-serve: $(STAMP)
+serve: $(STAMP) fonts
 	$(BIN)/courtscribe serve --host 127.0.0.1 --port 8000
+
+# The 笔录 font (PDF and OFD embed it): Debian's fonts-noto-cjk, pinned by hash (`courtscribe models verify`).
+fonts:
+	@test -f /usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq fonts-noto-cjk >/dev/null; }
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q

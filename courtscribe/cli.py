@@ -67,8 +67,8 @@ def _parse_roles(values: list[str]):
 @app.command()
 def transcribe(
     audio: Path = typer.Argument(..., help="Recording: WAV, FLAC, OGG, MP3, M4A... any rate and channel count."),
-    format: str = typer.Option("json", "--format", "-f", help="json | txt | srt | vtt | docx | pdf"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (default: stdout; docx and pdf need -o)."),
+    format: str = typer.Option("json", "--format", "-f", help="json | txt | srt | vtt | docx | pdf | ofd"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (default: stdout; docx, pdf, ofd need -o)."),
     speakers: str = typer.Option("auto", help="Single-channel diarization: 'auto' or the number of speakers."),
     channels: bool = typer.Option(False, "--channels/--mix", help="Keep each channel apart (mic per seat group)."),
     channel_role: list[str] = typer.Option([], "--channel-role", help="CHANNEL=ROLE, e.g. 0=审判长 1=原告代理人."),
@@ -78,7 +78,8 @@ def transcribe(
     case_number: Optional[str] = typer.Option(None, help="案号"),
     progress: bool = typer.Option(True, "--progress/--quiet"),
     store: Optional[str] = typer.Option(None, "--store", help="Also keep it in the record store as this hearing id "
-                                        "(lines, and the audio in the archive)."),
+                                        "(lines, and the audio in the archive); a hearing scheduled beforehand "
+                                        "takes it after what it has recorded."),
     engine: Optional[str] = typer.Option(None, "--engine", help=ENGINE_HELP),
 ) -> None:
     """Transcribe a hearing recording into a time-aligned court record."""
@@ -94,7 +95,7 @@ def transcribe(
     configure(settings.log_level if progress else "WARNING", settings.log_format)
     if format not in formats.FORMATS:
         _fail(f"unknown format {format!r}; choose one of {', '.join(formats.FORMATS)}")
-    if format in ("docx", "pdf") and output is None:
+    if format in ("docx", "pdf", "ofd") and output is None:
         _fail(f"{format} output is binary: give a file with -o")
     n_speakers, roles = _parse_speakers(speakers), _parse_roles(channel_role)
     lang = language or settings.language
@@ -113,23 +114,29 @@ def transcribe(
     if output is None:
         sys.stdout.write(formats.render(record, format))  # type: ignore[arg-type]
     else:
-        formats.write(record, format, output)
+        from .records.fonts import FontMissing
+
+        try:
+            formats.write(record, format, output)
+        except FontMissing as err:
+            _fail(str(err))
         typer.echo(f"wrote {output} ({len(record.utterances)} utterances)", err=True)
 
 
 def _keep(record, pcm, hearing_id: str) -> None:
-    from .records import archive
+    """Into the record store: a new hearing, or the one the clerk scheduled (records/intake.py)."""
+    from .records import intake
     from .records.store import RecordError, RecordStore
     from .seal import load_key
 
     settings = get_settings()
     try:
-        RecordStore(settings.records_url, load_key(settings)).import_record(record, actor="courtscribe transcribe", hearing_id=hearing_id)
+        offset = intake.keep(RecordStore(settings.records_url, load_key(settings)), settings.data_dir / "archive", record,
+                             [pcm.channel(c) for c in range(pcm.channels)], hearing_id, actor="courtscribe transcribe")
     except RecordError as err:
         _fail(str(err))
-    archive.store_recording(settings.data_dir / "archive", hearing_id,
-                            [pcm.channel(c) for c in range(pcm.channels)])
-    typer.echo(f"stored as hearing {hearing_id}", err=True)
+    where = f" from {offset / 1000:.1f} s of hearing time" if offset else ""
+    typer.echo(f"stored as hearing {hearing_id}{where}", err=True)
 
 
 @models_app.command("list")
@@ -171,6 +178,15 @@ def models_verify(
             failed = True
             for problem in res.problems:
                 typer.echo(f"FAILED   {name}  {problem}", err=True)
+    if not names:  # the font printed 笔录 embed is pinned like the models
+        from .records import fonts
+
+        try:
+            ok, what = fonts.verify()
+            typer.echo(f"{'ok' if ok else 'FAILED':<8} bilu-font  {what}", err=not ok)
+            failed |= not ok
+        except fonts.FontMissing as err:
+            typer.echo(f"missing  bilu-font  ({err})")
     if failed:
         raise typer.Exit(1)
 

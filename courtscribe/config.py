@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     seal_key: str | None = Field(default=None, description=(
         "Key (text) that seals signed records and the audit log (HMAC). Default: a random key kept in "
         "DATA_DIR/keys/seal.key (0600). Keep it outside the database and its backups."))
+    page_signing: bool = Field(default=False, description=(
+        "Printed 笔录 (PDF, OFD, DOCX) carry a signing strip at the foot of every page, where the "
+        "participants sign or initial each page."))
     database_url: str | None = Field(default=None, description=(
         "SQLAlchemy URL of the record store, e.g. postgresql+psycopg://user@host/courtscribe; "
         "default: SQLite (WAL) at DATA_DIR/courtscribe.db."))

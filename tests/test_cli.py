@@ -87,10 +87,14 @@ def test_verify_reports_corruption(tmp_path):
 
 def test_transcribe_into_the_record_store_then_records_commands(data_dir, tmp_path):
     env = {"COURTSCRIBE_DATA_DIR": str(tmp_path / "data")}
+    # the clerk scheduled the hearing beforehand; the recording joins it
+    made = run("records", "create", "h-cli", "--by", "书记员", "--case-number", "（2026）京0105民初9号", **env)
+    assert made.returncode == 0, made.stderr
     proc = run("transcribe", str(data_dir / "zh-smoke" / "news_kfc.wav"), "--store", "h-cli", "--quiet", "-f", "txt",
                **env)
     assert proc.returncode == 0, proc.stderr
     assert "stored as hearing h-cli" in proc.stderr
+    assert "（2026）京0105民初9号" in run("records", "export", "h-cli", "-f", "json", **env).stdout
     assert run("records", "close", "h-cli", "--by", "书记员", **env).returncode == 0
     signed = run("records", "sign", "h-cli", "--by", "王法官", "--role", "审判长", **env)
     assert signed.returncode == 0 and len(signed.stdout.strip()) == 64
@@ -99,7 +103,11 @@ def test_transcribe_into_the_record_store_then_records_commands(data_dir, tmp_pa
     package = tmp_path / "h-cli.zip"
     assert run("records", "export", "h-cli", "-f", "package", "-o", str(package), **env).returncode == 0
     assert "every file matches" in run("records", "verify-package", str(package), **env).stdout
-    refused = run("records", "edit", "h-cli", "u00001", "改", "--by", "x", **env)
+    first = json.loads(run("records", "export", "h-cli", "-f", "json", **env).stdout)["utterances"][0]["id"]
+    ofd = tmp_path / "h-cli.ofd"
+    assert run("records", "export", "h-cli", "-f", "ofd", "-o", str(ofd), **env).returncode == 0
+    assert ofd.read_bytes()[:2] == b"PK"
+    refused = run("records", "edit", "h-cli", first, "改", "--by", "x", **env)
     assert refused.returncode == 2 and "signed" in refused.stderr
     listing = run("records", "list", **env).stdout
     assert listing.startswith("h-cli\tsigned")

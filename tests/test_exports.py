@@ -9,7 +9,7 @@ import pytest
 import srt
 import webvtt
 
-from courtscribe.records import formats, package
+from courtscribe.records import formats, layout, package
 from courtscribe.records.model import Role, Utterance
 from courtscribe.records.store import RecordStore
 
@@ -47,6 +47,9 @@ HEADER = ["北京市朝阳区人民法院", "(2026)京0105民初123号", "民间
           "审判长王法官", "书记员赵书记员", "原告代理人陈律师", "被告代理人刘律师", "开庭时间", "闭庭时间"]
 
 
+SIGNERS = ["审判长王法官（签名）", "书记员赵书记员（签名）", "原告代理人陈律师（签名）", "被告代理人刘律师（签名）"]
+
+
 def _expected_lines(record):
     return ["审判长：现在开庭。", "原告代理人：原告代理人陈述诉讼请求。", "审判长：被告对此有何意见？",
             "被告代理人：我方不同意原告的全部请求。（已更正）"]
@@ -63,7 +66,9 @@ def test_docx_holds_every_header_field_turn_note_and_signature(signed):
     assert "暂停录音" in body and "休庭十分钟" in body and "恢复录音" in body
     assert "“我方不同意原告的请求。” 更正为 “我方不同意原告的全部请求。”" in body
     assert "补正申请" in body and "应补充“及利息”" in body
-    assert "审判长（签名）" in cells and "王法官" in cells and "书记员（签名）" in cells
+    for line in SIGNERS:  # every participant signs, each on a line of its own
+        assert line in cells, line
+    assert "王法官（2026年" in cells and cells.count(layout.BLANK) == 3  # the judge has signed, three have not
     assert signed.signatures[0].digest in body
     assert body.index("现在开庭") < body.index("被告对此有何意见") < body.index("暂停录音") < body.index("我方不同意")
 
@@ -90,7 +95,7 @@ def test_package_manifest_verifies_and_a_tampered_file_is_found(signed, tmp_path
     path.write_bytes(package.build(signed, [("ch0/news_kfc.wav", data_dir / "zh-smoke" / "news_kfc.wav")]))
     assert package.verify(path) == []
     names = set(zipfile.ZipFile(path).namelist())
-    assert {"record.json", "笔录.docx", "笔录.pdf", "record.srt", "record.vtt", "record.txt", "interruptions.json",
+    assert {"record.json", "笔录.docx", "笔录.pdf", "笔录.ofd", "record.srt", "record.vtt", "record.txt", "interruptions.json",
             "audio/ch0/news_kfc.wav", "manifest.json"} == names
     forged = tmp_path / "forged.zip"
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(forged, "w") as dst:

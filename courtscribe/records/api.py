@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, field_validator
 from ..access.guard import allow, on_hearing
 from ..access.scopes import SIGNS_AS, AccessRole, Action, HearingScope, Principal
 from ..logs import get_logger
-from . import archive, cases, formats, package
+from . import archive, cases, fonts, formats, package
 from .finder import STATUSES, HearingFilter
 from .model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
 from .store import RecordError, RecordStore
@@ -31,7 +31,7 @@ PARTIES = (Role.plaintiff, Role.defendant, Role.third_party)  # the case's å½“äº
 EARLIEST, LATEST = dt.date(1949, 10, 1), dt.date(2199, 12, 31)  # dates a hearing list may be asked for
 ANCHOR = "ledger_anchor"  # audit entry: a signed ledger's head
 MEDIA = {"json": "application/json", "txt": "text/plain; charset=utf-8", "srt": "text/plain; charset=utf-8",
-         "vtt": "text/vtt; charset=utf-8", "pdf": "application/pdf", "package": "application/zip",
+         "vtt": "text/vtt; charset=utf-8", "pdf": "application/pdf", "ofd": "application/ofd", "package": "application/zip",
          "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 
 
@@ -350,12 +350,15 @@ def correction_request(hearing_id: str, body: CorrectionRequestIn, request: Requ
 
 @router.get("/{hearing_id}/export")
 def export(hearing_id: str, request: Request, who: Principal = on_hearing(Action.export),
-           format: Literal["json", "txt", "srt", "vtt", "docx", "pdf", "package"] = "docx") -> Response:
+           format: Literal["json", "txt", "srt", "vtt", "docx", "pdf", "ofd", "package"] = "docx") -> Response:
     record = store(request).record(hearing_id)
-    if format == "package":
-        data = package.build(record, archive.hearing_files(request.app.state.archive, hearing_id))
-    else:
-        data = formats.render(record, format)
+    try:
+        if format == "package":
+            data = package.build(record, archive.hearing_files(request.app.state.archive, hearing_id))
+        else:
+            data = formats.render(record, format)
+    except fonts.FontMissing as err:  # a record nobody could read is not printed
+        raise HTTPException(503, detail={"code": "font_missing", "message": str(err)}) from None
     ext = "zip" if format == "package" else format
     name = f"{hearing_id}.{ext}"  # a hearing id may be Chinese: RFC 6266 filename* beside an ASCII fallback
     fallback = name.encode("ascii", "replace").decode().replace("?", "_")

@@ -13,6 +13,7 @@ import typer
 from ..config import get_settings
 from ..seal import load_key
 from . import archive, formats, package
+from .fonts import FontMissing
 from .model import Record, Role
 from .store import RecordError, RecordStore
 
@@ -28,7 +29,7 @@ def _store() -> RecordStore:
 def _run(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
-    except (RecordError, ValueError) as err:
+    except (RecordError, ValueError, FontMissing) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
 
@@ -101,11 +102,11 @@ def request_correction(hearing: str, by: str = BY, text: str = typer.Option(...)
 
 @app.command()
 def export(hearing: str, format: str = typer.Option("docx", "--format", "-f",
-                                                    help="docx | pdf | json | txt | srt | vtt | package"),
+                                                    help="docx | pdf | ofd | json | txt | srt | vtt | package"),
            output: Path = typer.Option(None, "--output", "-o")) -> None:
     record = _run(_store().record, hearing)
     if format == "package":
-        data = package.build(record, archive.hearing_files(get_settings().data_dir / "archive", hearing))
+        data = _run(package.build, record, archive.hearing_files(get_settings().data_dir / "archive", hearing))
     else:
         data = _run(formats.render, record, format)
     if output:

@@ -1,4 +1,4 @@
-"""Writers that turn a :class:`Record` into the files people read: JSON, TXT, SRT, WebVTT, DOCX, PDF.
+"""Writers that turn a :class:`Record` into the files people read: JSON, TXT, SRT, WebVTT, DOCX, PDF, OFD.
 
 JSON is canonical and lossless; the others are views for reading, captioning and printing.
 """
@@ -13,13 +13,14 @@ import srt
 import webvtt
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Pt
 
 from . import layout
 from .model import Record, Utterance
 
-FORMATS = ("json", "txt", "srt", "vtt", "docx", "pdf")
+FORMATS = ("json", "txt", "srt", "vtt", "docx", "pdf", "ofd")
 
 
 def clock(ms: int, sep: str = ".") -> str:
@@ -93,9 +94,33 @@ def docx_bytes(doc: Document) -> bytes:
     return buf.getvalue()
 
 
+def _page_footer(doc: Document, page_signing: bool) -> None:
+    """第 N 页 共 M 页 on every page (Word's PAGE and NUMPAGES fields), and the signing strip."""
+    footer = doc.sections[0].footer
+    p = footer.paragraphs[0]
+    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    for text, field in (("第 ", None), (None, "PAGE"), (" 页 共 ", None), (None, "NUMPAGES"), (" 页", None)):
+        run = p.add_run(text or "")
+        if field:
+            for kind, extra in (("begin", None), ("instr", field), ("separate", None), ("end", None)):
+                if kind == "instr":
+                    el = OxmlElement("w:instrText")
+                    el.set(qn("xml:space"), "preserve")
+                    el.text = f" {extra} "
+                else:
+                    el = OxmlElement("w:fldChar")
+                    el.set(qn("w:fldCharType"), kind)
+                run._r.append(el)
+    if page_signing:
+        footer.add_paragraph(f"本页签名：{'＿' * 24}")
+
+
 def to_docx(record: Record) -> bytes:
     """The 庭审笔录 a clerk prints, reads back and has signed (content: layout.blocks)."""
+    from ..config import get_settings
+
     doc = court_document()
+    _page_footer(doc, get_settings().page_signing)
     for block in layout.blocks(record):
         if block.kind == "title":
             title_paragraph(doc, block.text)
@@ -119,13 +144,22 @@ def to_docx(record: Record) -> bytes:
 
 
 def to_pdf(record: Record) -> bytes:
+    from ..config import get_settings
     from .pdf import render_pdf
 
-    return render_pdf(layout.blocks(record))
+    return render_pdf(layout.blocks(record), page_signing=get_settings().page_signing)
+
+
+def to_ofd(record: Record) -> bytes:
+    from ..config import get_settings
+    from .ofd import render_ofd
+
+    return render_ofd(layout.blocks(record), page_signing=get_settings().page_signing,
+                      title=f"庭审笔录 {record.hearing.case_number or record.hearing.title or record.hearing.id}")
 
 
 _WRITERS: dict[str, Callable[[Record], str | bytes]] = {
-    "json": to_json, "txt": to_txt, "srt": to_srt, "vtt": to_vtt, "docx": to_docx, "pdf": to_pdf,
+    "json": to_json, "txt": to_txt, "srt": to_srt, "vtt": to_vtt, "docx": to_docx, "pdf": to_pdf, "ofd": to_ofd,
 }
 
 

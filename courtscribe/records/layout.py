@@ -97,8 +97,33 @@ def _interruption(i) -> Block:
 
 
 def _signature_rows(record: Record) -> list[tuple[str, str]]:
-    signed = {s.role: f"{s.by}（{minute(s.at)}）" for s in record.signatures}
-    roles = [Role.presiding_judge, Role.clerk] + [p.role for p in record.participants
-                                                  if p.role not in (Role.presiding_judge, Role.clerk)]
-    seen: dict[Role, None] = dict.fromkeys(roles)
-    return [(f"{r.label}（签名）", signed.get(r, "＿＿＿＿＿＿＿＿")) for r in seen]
+    """A line for everyone who must sign (民事诉讼法: the record is signed or sealed by the parties
+    and other participants): the presiding judge and the clerk always, then each participant by
+    name; a line is filled in once that person (or, unnamed, that role) has signed."""
+    people = [(p.role, p.name) for p in record.participants]
+    for role in (Role.clerk, Role.presiding_judge):
+        if role not in {r for r, _ in people}:
+            people.insert(0, (role, None))
+    people.sort(key=lambda p: p[0] not in (Role.presiding_judge, Role.clerk))  # the bench's two first
+    pending = list(record.signatures)
+    rows = []
+    for role, name in dict.fromkeys(people):
+        signed = next((s for s in pending if s.role == role and (name is None or s.by == name)), None) \
+            or next((s for s in pending if s.role == role), None)
+        if signed:
+            pending.remove(signed)
+        rows.append((f"{role.label}{name or ''}（签名）", f"{signed.by}（{minute(signed.at)}）" if signed else BLANK))
+    return rows
+
+
+BLANK = "＿＿＿＿＿＿＿＿"
+
+
+def characters(blocks: list[Block]) -> str:
+    """Every character the blocks print (what a document's embedded font must hold)."""
+    parts = [b.text + b.who + b.stamp + "".join(k + v for k, v in b.rows or []) for b in blocks]
+    return "".join(sorted(set("".join(parts))))
+
+
+def page_number(n: int, total: int) -> str:
+    return f"第 {n} 页 共 {total} 页"

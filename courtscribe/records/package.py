@@ -23,6 +23,7 @@ def build(record: Record, audio: list[tuple[str, Path]] | None = None) -> bytes:
         "record.json": formats.render(record, "json").encode(),
         "笔录.docx": formats.render(record, "docx"),
         "笔录.pdf": formats.render(record, "pdf"),
+        "笔录.ofd": formats.render(record, "ofd"),  # GB/T 33190, what 电子卷宗 systems file
         "record.srt": formats.render(record, "srt").encode(),
         "record.vtt": formats.render(record, "vtt").encode(),
         "record.txt": formats.render(record, "txt").encode(),

@@ -22,7 +22,7 @@ from ..asr.base import DecodeOptions
 from ..asr.hotwords import merge
 from ..asr.text import join_pieces
 from ..audio import Audio, AudioError, AudioTooLong, decode
-from ..records import archive, formats
+from ..records import formats, intake
 from ..records.model import HEARING_ID, Record
 from ..transcribe import transcribe_audio
 from .jobs import Job, JobStatus, Mirrored, QueueFull
@@ -128,10 +128,9 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
             if who is not None:
                 record.hearing.court = record.hearing.court or who.court
                 record.hearing.courtroom = record.hearing.courtroom or who.room
-            request.app.state.records.import_record(record, actor=f"job {filename or ''} ({who.name if who else '-'})",
-                                                    hearing_id=hearing_id)
-            archive.store_recording(request.app.state.archive, hearing_id,
-                                    [audio.channel(c) for c in range(audio.channels)])
+            intake.keep(request.app.state.records, request.app.state.archive, record,
+                        [audio.channel(c) for c in range(audio.channels)], hearing_id,
+                        actor=f"job {filename or ''} ({who.name if who else '-'})")
         return record
     return run
 
@@ -187,7 +186,8 @@ async def create_job(request: Request, file: UploadFile = File(...), language: s
                      hearing_id: str | None = Form(None, pattern=HEARING_ID),
                      who: Principal = allow(Action.transcribe)) -> JSONResponse:
     """Queue a long recording; the answer names the job to poll at ``GET /v1/jobs/{id}``. With
-    ``hearing_id`` the finished record becomes that (new) hearing in the record store."""
+    ``hearing_id`` the finished record becomes that hearing in the record store: a new one, or one
+    scheduled beforehand (not yet signed), whose record it joins after what is already recorded."""
     if hearing_id:
         await request.app.state.access.check(who, Action.manage, hearing_id, missing_ok=True)
     audio = await _upload(request, file)

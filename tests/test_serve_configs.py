@@ -1,0 +1,41 @@
+"""The shipped Ray Serve configs and the KubeRay manifest, validated by Ray Serve's own schema (no
+cluster needed: tests/test_cluster.py runs them)."""
+import pytest
+
+from courtscribe.cluster import app as cluster_app
+
+
+@pytest.mark.parametrize("variant", ["serve-cpu.yaml", "serve-gpu.yaml"])
+def test_the_shipped_serve_configs_are_valid_and_take_the_command_line(variant):
+    from ray.serve.schema import ServeDeploySchema
+
+    config = cluster_app.load_config(cluster_app.CONFIGS / variant, host="10.0.0.5", port=9000,
+                                     settings={"engine": "whisper"})
+    schema = ServeDeploySchema.model_validate(config)
+    assert (schema.http_options.host, schema.http_options.port) == ("10.0.0.5", 9000)
+    [app] = schema.applications
+    assert app.import_path == "courtscribe.cluster.app:build" and app.args["settings"]["engine"] == "whisper"
+    assert app.runtime_env["env_vars"]["RAY_USAGE_STATS_ENABLED"] == "0"  # no telemetry from any worker
+    engines = {"OfflineASR", "OnlineASR"} | ({"Punctuation"} if variant == "serve-gpu.yaml" else set())  # FunASR's
+    vad = {"VAD"} if variant == "serve-gpu.yaml" else set()  # live VAD: a deployment, or in the gateways
+    assert app.args["settings"]["stream_vad"] == ("deployment" if vad else "gateway")
+    assert {d.name for d in app.deployments} == engines | vad | {"Gateway", "SpeakerEmbedding", "Events"}
+    by_name = {d.name: d for d in app.deployments}
+    assert by_name["Gateway"].num_replicas >= 2 and by_name["Events"].num_replicas == 1
+    batched = {d.name: d.user_config for d in app.deployments if isinstance(d.user_config, dict)}
+    assert set(batched) == engines and all(c["max_batch_size"] >= 8 for c in batched.values())
+    scaled = {d["name"]: d["autoscaling_config"] for d in config["applications"][0]["deployments"]
+              if "autoscaling_config" in d}
+    assert engines <= set(scaled)  # the GPU variant also scales its VAD
+    assert all(c["max_replicas"] > c["min_replicas"] and c["upscale_delay_s"] <= 30 for c in scaled.values())
+
+
+def test_the_kuberay_manifest_carries_a_valid_serve_config():
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    docs = yaml.safe_load_all((cluster_app.CONFIGS.parents[2] / "deploy" / "kuberay-rayservice.yaml").read_text())
+    manifest = next(d for d in docs if d["kind"] == "RayService")  # beside its Service and NetworkPolicy
+    schema = ServeDeploySchema.model_validate(yaml.safe_load(manifest["spec"]["serveConfigV2"]))
+    assert schema.applications[0].import_path == "courtscribe.cluster.app:build"
+    assert manifest["spec"]["rayClusterConfig"]["rayVersion"] == __import__("ray").__version__
