@@ -119,6 +119,9 @@ def test_a_job_can_become_a_hearing_in_the_record_store(server, data_dir):
     import time
 
     path = data_dir / "zh-smoke" / "news_kfc.wav"
+    scheduled = httpx.post(f"{server}/v1/hearings", json={"id": "h-from-job", "case_number": "（2026）京0105民初5号",
+                                                          "participants": [{"role": "presiding_judge", "name": "王法官"}]})
+    assert scheduled.status_code == 201, scheduled.text  # the clerk set it up; the recording joins it
     with open(path, "rb") as f:
         job = httpx.post(f"{server}/v1/jobs", files={"file": (path.name, f, "audio/wav")},
                          data={"hearing_id": "h-from-job"}, timeout=60).json()
@@ -129,6 +132,7 @@ def test_a_job_can_become_a_hearing_in_the_record_store(server, data_dir):
     assert job["status"] == "done", job["error"]
     record = httpx.get(f"{server}/v1/hearings/h-from-job").json()
     assert "肯德基" in "".join(u["text"] for u in record["utterances"])
+    assert record["hearing"]["case_number"] == "（2026）京0105民初5号" and record["participants"][0]["name"] == "王法官"
     first = record["utterances"][0]["id"]
     wav = httpx.get(f"{server}/v1/hearings/h-from-job/utterances/{first}/audio")
     assert wav.status_code == 200 and len(wav.content) > 16000 * 2  # the line's audio, from the archive

@@ -2,6 +2,7 @@
 Serve deployments, real WebSockets through Serve's proxy to the gateway, and a replica killed
 mid-stream."""
 import asyncio
+import copy
 import threading
 import time
 
@@ -43,8 +44,8 @@ def stream_all(url: str, paths: list, *, speed: float = 0, **kw) -> list:
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    """courtscribe deployed from the shipped CPU Serve config: 2 finals replicas (one may die), 1–2
-    partials replicas (autoscaled on load; test_partials_scale_out… watches it), and live VAD on the VAD deployment (the GPU config's choice; tests/test_cluster_funasr.py runs it
+    """courtscribe deployed from the shipped CPU Serve config: 2 finals replicas (one may die), 1 partials,
+    and live VAD on the VAD deployment (the GPU config's choice; tests/test_cluster_funasr.py runs it
     in the gateways, the CPU config's)."""
     import ray
 
@@ -57,14 +58,9 @@ def deployed(tmp_path_factory):
     config["applications"][0]["deployments"].append({"name": "VAD", "num_replicas": 1,
                                                       "ray_actor_options": {"num_cpus": 0.1}})
     for d in config["applications"][0]["deployments"]:
-        if d["name"] == "OfflineASR":
+        if d["name"] in ("OfflineASR", "OnlineASR"):
             d.pop("autoscaling_config")
-            d["num_replicas"] = 2
-        if d["name"] == "OnlineASR":  # autoscaling as shipped, with short delays (a quarter CPU: room for 2 on 2 CPUs)
-            d["autoscaling_config"] = {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 1,
-                                       "metrics_interval_s": 0.5, "look_back_period_s": 2.0,
-                                       "upscale_delay_s": 1.0, "downscale_delay_s": 3.0}
-            d["ray_actor_options"] = {"num_cpus": 0.25}
+            d["num_replicas"] = 2 if d["name"] == "OfflineASR" else 1
     cluster_app.deploy(config)
     yield {"url": f"http://127.0.0.1:{port}", "config": config}
     ray.shutdown()  # the local cluster this test started goes with it (faster than serve.shutdown's drain)
@@ -250,6 +246,29 @@ def running(deployment: str, *states: str) -> int:
     return sum(status.replica_states.get(state, 0) for state in states or ("RUNNING",))
 
 
+@pytest.mark.slow
+def test_partials_scale_out_under_load_and_back_without_dropping_a_stream(deployed, server, data_dir):
+    """Autoscaling on ongoing requests, as the shipped config asks for it, with short delays: four
+    streams at once keep more previews in flight than one partials replica's target, Serve adds a
+    second replica while they run, the streams complete unharmed, and it goes once they end."""
+    url = deployed["url"]
+    config = copy.deepcopy(deployed["config"])  # the module's deployment is restored afterwards
+    for d in config["applications"][0]["deployments"]:
+        if d["name"] == "OfflineASR":
+            d["num_replicas"] = 1  # frees the CPU share a second partials replica needs on 2 CPUs
+        if d["name"] == "OnlineASR":
+            d.pop("num_replicas", None)
+            d["autoscaling_config"] = {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 1,
+                                       "metrics_interval_s": 0.5, "look_back_period_s": 2.0,
+                                       "upscale_delay_s": 1.0, "downscale_delay_s": 3.0}
+    cluster_app.deploy(config)
+    try:
+        _scale_out_and_back(url, server, data_dir)
+    finally:  # the other tests of this module see the deployment as the fixture made it
+        cluster_app.deploy(deployed["config"])
+        _wait_for(lambda: running("OfflineASR") == 2 and running("OnlineASR") == 1)
+
+
 def _wait_for(ok, timeout_s: float = 60) -> bool:
     deadline = time.monotonic() + timeout_s
     while not ok() and time.monotonic() < deadline:
@@ -257,13 +276,7 @@ def _wait_for(ok, timeout_s: float = 60) -> bool:
     return ok()
 
 
-@pytest.mark.slow
-def test_partials_scale_out_under_load_and_back_without_dropping_a_stream(deployed, server, data_dir):
-    """Autoscaling on ongoing requests, as the shipped config asks for it, with short delays (the
-    module's deployment): four streams at once keep more previews in flight than one partials
-    replica's target, Serve adds a second replica while they run, the streams complete unharmed, and
-    it goes once they end."""
-    url = deployed["url"]
+def _scale_out_and_back(url: str, server: str, data_dir) -> None:
     clips = (LONG, LONG, LONG, "welcome.wav")  # ~25 s of load: a new replica takes ~10 s to be counted, load and run
     paths = [data_dir / "zh-smoke" / c for c in clips]
     unique = sorted(set(clips))
