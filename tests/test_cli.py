@@ -68,7 +68,7 @@ def test_models_list_and_verify():
     assert "paraformer-zh-streaming" in listing.stdout and "missing" in listing.stdout
     verify = run("models", "verify", "--embedded")
     assert verify.returncode == 0, verify.stderr
-    assert verify.stdout.count("ok ") == 4  # whisper-base, fsmn-vad, campplus-zh-en, resemblyzer
+    assert verify.stdout.count("ok ") == 5 and "bilu-font" in verify.stdout  # whisper-base, fsmn-vad, campplus, resemblyzer; the 笔录 font
 
 
 def test_verify_reports_corruption(tmp_path):
