@@ -81,3 +81,18 @@ def test_filters_pages_and_scope(store, court):
     signed = store.find_hearings(HearingFilter(court=court, status="signed"))[1][0]
     assert signed["correction_requests"] == 1 and signed["parties"] == []
     assert {p["name"] for p in signed["participants"]} == {"原告0号", "代理人0号"}
+
+
+def test_an_sqlite_without_the_index_still_finds_words_by_scanning(tmp_path):
+    """Migration 0005 skips the FTS5 index where SQLite lacks FTS5 or its trigram tokenizer."""
+    from sqlalchemy import text
+
+    s = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    with s.engine.begin() as conn:
+        for name in ("insert", "delete", "update"):
+            conn.execute(text(f"DROP TRIGGER utterances_fts_{name}"))
+        conn.execute(text("DROP TABLE utterance_fts"))
+    s.create_hearing(actor="书记员", hearing_id="h1", court="甲院")
+    s.machine_final("h1", Utterance(id="u1", start_ms=0, end_ms=1000, speaker="审判长", text="现在宣布开庭"))
+    assert ids(s, court="甲院", q="宣布开庭") == ["h1"]
+    s.close()

@@ -51,9 +51,15 @@ def _day(d: dt.date) -> dt.datetime:
     return dt.datetime.combine(d, dt.time(), ZH_TZ).astimezone(dt.timezone.utc)
 
 
+def _has_index(s: Session) -> bool:
+    """Whether this SQLite database has the lines' FTS5 index (migration 0005 skips it where SQLite
+    lacks FTS5 or the trigram tokenizer)."""
+    return s.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'utterance_fts'")).first() is not None
+
+
 def _said(s: Session, q: str):
     """Hearings in which a line says ``q``."""
-    if s.bind.dialect.name == "sqlite" and len(q) >= 3:
+    if s.bind.dialect.name == "sqlite" and len(q) >= 3 and _has_index(s):
         phrase = '"' + q.replace('"', '""') + '"'
         return text("SELECT u.hearing_id FROM utterance_fts f JOIN utterances u ON u.rowid = f.rowid "
                     "WHERE utterance_fts MATCH :phrase").bindparams(phrase=phrase).columns(hearing_id=String)

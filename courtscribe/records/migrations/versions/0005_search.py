@@ -31,11 +31,23 @@ SQLITE = [
 ]
 
 
+def _fts5_trigram() -> bool:
+    """Whether the SQLite library Python uses has FTS5 with the trigram tokenizer."""
+    import sqlite3
+
+    try:
+        sqlite3.connect(":memory:").execute("CREATE VIRTUAL TABLE probe USING fts5(x, tokenize='trigram')")
+        return True
+    except sqlite3.OperationalError:
+        return False
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
-        for statement in SQLITE:
-            op.execute(statement)
+        if _fts5_trigram():  # else (no FTS5, or SQLite < 3.34): the finder scans instead
+            for statement in SQLITE:
+                op.execute(statement)
     elif bind.dialect.name == "postgresql":
         available = bind.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")).scalar()
         if available:
