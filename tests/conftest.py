@@ -185,6 +185,17 @@ def postgres_url(postgres):
     return postgres.createdb("courtscribe_test")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """A record store on SQLite and on the session's PostgreSQL server (tests run once on each)."""
+    from courtscribe.records.store import RecordStore
+
+    url = f"sqlite:///{tmp_path / 'records.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    s = RecordStore(url)
+    yield s
+    s.close()
+
+
 # Counts the fuzz tests collect (tests/test_fuzz.py); printed at the end of every run, beside pass/fail.
 FUZZ_COUNTS: dict[str, dict] = {}
 

@@ -13,14 +13,6 @@ from courtscribe.records.store import RecordStore
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'records.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    s = RecordStore(url)
-    yield s
-    s.close()
-
-
 @pytest.fixture
 def court(store) -> str:
     """A court of this test's own (the PostgreSQL database is shared by the session's tests)."""

@@ -8,14 +8,6 @@ from courtscribe.records.model import Role, Token, Utterance, UtteranceStatus
 from courtscribe.records.store import Conflict, Locked, NotFound, RecordError, RecordStore
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'records.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    s = RecordStore(url)
-    yield s
-    s.close()
-
-
 def line(uid, text, start=0, end=1000, channel=0, speaker="说话人1", role=None):
     return Utterance(id=uid, start_ms=start, end_ms=end, channel=channel, speaker=speaker, role=role, text=text,
                      tokens=[Token(text=text[:1], start_ms=start, end_ms=min(end, start + 200), prob=0.9)],
