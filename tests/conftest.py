@@ -90,9 +90,7 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess:
 
 def issue(home: Path, role: str, name: str, *scope: str) -> str:
     """A new token from the admin CLI (`courtscribe tokens issue`)."""
-    out = cli(home, "tokens", "issue", "--role", role, "--name", name, "--json", *scope)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)["token"]
+    return issue_tokens(home, token=(role, name, *scope))["token"]
 
 
 _ISSUE_MANY = """

@@ -37,6 +37,11 @@ def _like(q: str) -> str:
     return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _contains(column, q: str):
+    """``column`` holds ``q`` literally (its % and _ are no wildcards), in any letter case."""
+    return column.ilike(_like(q), escape="\\")
+
+
 def _bare(case_number):
     """A 案号 without its brackets, either width: （2026）京… and (2026)京… and 2026京… are one case."""
     if isinstance(case_number, str):
@@ -63,7 +68,7 @@ def _said(s: Session, q: str):
         phrase = '"' + q.replace('"', '""') + '"'
         return text("SELECT u.hearing_id FROM utterance_fts f JOIN utterances u ON u.rowid = f.rowid "
                     "WHERE utterance_fts MATCH :phrase").bindparams(phrase=phrase).columns(hearing_id=String)
-    return select(UtteranceRow.hearing_id).where(UtteranceRow.text.ilike(_like(q), escape="\\"))
+    return select(UtteranceRow.hearing_id).where(_contains(UtteranceRow.text, q))
 
 
 def find(s: Session, f: HearingFilter, *, limit: int, offset: int) -> tuple[int, list[dict]]:
@@ -82,14 +87,11 @@ def find(s: Session, f: HearingFilter, *, limit: int, offset: int) -> tuple[int,
         conds.append(when < _day(f.until + dt.timedelta(days=1)))
     q = (f.q or "").strip()
     if q:
-        pattern = _like(q)
         said = _said(s, q).subquery()
-        conds.append(or_(HearingRow.id == q, HearingRow.title.ilike(pattern, escape="\\"),
-                         _bare(CaseRow.case_number).ilike(_like(_bare(q)), escape="\\"),
-                         CaseRow.cause.ilike(pattern, escape="\\"),
-                         cast(CaseRow.parties, String).ilike(pattern, escape="\\"),
-                         HearingRow.id.in_(select(ParticipantRow.hearing_id)
-                                           .where(ParticipantRow.name.ilike(pattern, escape="\\"))),
+        conds.append(or_(HearingRow.id == q, _contains(HearingRow.title, q),
+                         _contains(_bare(CaseRow.case_number), _bare(q)), _contains(CaseRow.cause, q),
+                         _contains(cast(CaseRow.parties, String), q),
+                         HearingRow.id.in_(select(ParticipantRow.hearing_id).where(_contains(ParticipantRow.name, q))),
                          HearingRow.id.in_(select(said.c.hearing_id))))
     base = select(HearingRow, CaseRow).outerjoin(CaseRow, HearingRow.case_id == CaseRow.id).where(and_(*conds))
     total = s.execute(select(func.count()).select_from(base.subquery())).scalar_one()
@@ -118,7 +120,7 @@ def find(s: Session, f: HearingFilter, *, limit: int, offset: int) -> tuple[int,
 def _first_line(s: Session, hid: str, q: str) -> dict | None:
     """The first line of the hearing that says ``q`` (the list shows it; a click opens it)."""
     row = s.execute(select(UtteranceRow.id, UtteranceRow.start_ms, UtteranceRow.text)
-                    .where(UtteranceRow.hearing_id == hid, UtteranceRow.text.ilike(_like(q), escape="\\"))
+                    .where(UtteranceRow.hearing_id == hid, _contains(UtteranceRow.text, q))
                     .order_by(UtteranceRow.start_ms).limit(1)).first()
     return None if row is None else {"id": row.id, "start_ms": row.start_ms, "text": row.text}
 

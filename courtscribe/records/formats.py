@@ -112,7 +112,7 @@ def _page_footer(doc: Document, page_signing: bool) -> None:
                     el.set(qn("w:fldCharType"), kind)
                 run._r.append(el)
     if page_signing:
-        footer.add_paragraph(f"本页签名：{'＿' * 24}")
+        footer.add_paragraph(f"{layout.SIGNING_STRIP}{'＿' * 24}")
 
 
 def to_docx(record: Record) -> bytes:

@@ -30,9 +30,7 @@ def keep(store: RecordStore, archive_root: Path, record: Record, channels: list[
 
 
 def _recorded_until(store: RecordStore, root: Path, hearing_id: str, n_channels: int) -> int:
-    lines = store.record(hearing_id).utterances
-    heard = max((u.end_ms for u in lines), default=0)
-    return max([heard] + [archive.recorded_ms(root, hearing_id, c) for c in range(n_channels)])
+    return max([store.last_end_ms(hearing_id)] + [archive.recorded_ms(root, hearing_id, c) for c in range(n_channels)])
 
 
 def add_recording(store: RecordStore, hearing_id: str, record: Record, *, actor: str, offset_ms: int) -> list[str]:

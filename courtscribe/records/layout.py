@@ -125,5 +125,8 @@ def characters(blocks: list[Block]) -> str:
     return "".join(sorted(set("".join(parts))))
 
 
+SIGNING_STRIP = "本页签名："  # the per-page strip (COURTSCRIBE_PAGE_SIGNING): PDF, OFD and DOCX print it
+
+
 def page_number(n: int, total: int) -> str:
     return f"第 {n} 页 共 {total} 页"

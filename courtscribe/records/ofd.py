@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from . import fonts
-from .layout import Block, characters, page_number
+from .layout import SIGNING_STRIP as STRIP, Block, characters, page_number
 
 NS = "http://www.ofdspec.org/2016"
 PAGE_W, PAGE_H, MARGIN, TOP, BOTTOM = 210.0, 297.0, 20.0, 20.0, 22.0  # mm
 PT = 25.4 / 72  # one point in mm
-STRIP = "本页签名："
 
 
 @dataclass

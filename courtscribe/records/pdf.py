@@ -22,10 +22,9 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from . import fonts
-from .layout import Block, characters, page_number
+from .layout import SIGNING_STRIP as STRIP, Block, characters, page_number
 
 MARGIN = 20 * mm
-STRIP = "本页签名："
 
 
 _REGISTRY = threading.Lock()  # reportlab's font registry is global: one PDF build at a time uses it

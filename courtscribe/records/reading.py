@@ -116,10 +116,14 @@ class Reading:
         """Hearing time now: ms since it opened on the wall clock, but never before the end of its last
         stored line (a source that sent faster than real time has already filled that stretch)."""
         opened = self.opened_at(hearing_id)
+        wall = (dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000 if opened else 0
+        return max(0, int(wall), self.last_end_ms(hearing_id))
+
+    def last_end_ms(self, hearing_id: str) -> int:
+        """Where the hearing's last stored line ends (0 without lines)."""
         with self._session() as s:
             last = s.execute(select(func.max(UtteranceRow.end_ms)).where(UtteranceRow.hearing_id == hearing_id)).scalar()
-        wall = (dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000 if opened else 0
-        return max(0, int(wall), int(last or 0))
+        return int(last or 0)
 
     def hotwords(self, hearing_id: str) -> list[str]:
         """The hearing's own hotwords (without the parties and names its vocabulary adds)."""
