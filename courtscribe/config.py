@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     final_wait_ms: int = Field(default=0, ge=0, le=200, description=(
         "How long the decode worker waits for more finals to batch with the first (0: take what is queued). "
         "A few ms helps a GPU serving many streams."))
+    partial_batch: int = Field(default=16, ge=1, le=256, description=(
+        "Most live streams one online engine call advances (engines that batch them: FunASR's streaming pass)."))
+    partial_deadline_ms: int = Field(default=600, ge=50, le=10_000, description=(
+        "A partial waiting longer than this goes before queued finals (one round), and counts as late."))
     decode_workers: int = Field(default=1, ge=1, le=256, description=(
         "Decode calls in flight at once. 1 on a CPU box (two decodes only slow each other); on a Ray "
         "cluster the gateway keeps many in flight so the engine replicas can batch across streams."))

@@ -49,6 +49,26 @@ def components():
     return load_components(Settings())
 
 
+@pytest.fixture(scope="session")
+def funasr_models(tmp_path_factory) -> Path:
+    """Tiny random-weight models of FunASR's own classes (streaming Paraformer, SeACo-Paraformer,
+    CT-punc), as the production loader finds them in COURTSCRIBE_MODEL_DIR."""
+    from courtscribe.models.random_init import write_all
+
+    return write_all(tmp_path_factory.mktemp("funasr-models"), size="tiny")
+
+
+@pytest.fixture(scope="session")
+def funasr_engine(funasr_models, tmp_path_factory):
+    """The production FunASR engine on those models, loaded through ``load_engine``."""
+    from courtscribe.config import Settings
+    from courtscribe.models import default_registry
+    from courtscribe.transcribe import load_engine
+
+    settings = Settings(engine="funasr", model_dir=funasr_models, model_cache_dir=tmp_path_factory.mktemp("cache"))
+    return load_engine(settings, default_registry(settings))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,5 +1,5 @@
 """The production engine on Ray Serve: FunASR's finals replica calls punctuation on a deployment of
-its own. Random-weight, shape-true models of FunASR's own classes (as tests/test_funasr_engine.py),
+its own; its partials advance streaming caches held on the online replica. Random-weight, shape-true models of FunASR's own classes (as tests/test_funasr_engine.py),
 a real local Ray cluster (2 CPUs), real WebSockets through Serve's proxy; the same stream through
 the in-process server is the reference."""
 import asyncio
@@ -14,11 +14,9 @@ from tests.conftest import ZH, free_port, start_server
 CLIP = ZH / "market_25s.wav"
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from courtscribe.models.random_init import write_all
-
-    return write_all(tmp_path_factory.mktemp("funasr-models"), size="tiny")
+@pytest.fixture
+def model_dir(funasr_models):
+    return funasr_models
 
 
 def finals(url: str) -> list[tuple[int, int, str]]:
@@ -57,7 +55,12 @@ def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, 
         assert health["engine"] == "funasr" and health["model"].endswith("+ct-punc")  # named by the deployment
         on_ray = finals(url)
         stats = serve.get_deployment_handle("Punctuation", app_name=cluster_app.APP_NAME).batch_stats.remote().result()
+        online = serve.get_deployment_handle("OnlineASR", app_name=cluster_app.APP_NAME)
+        held = online.describe.remote().result()
+        partials = online.batch_stats.remote().result()
     finally:
         ray.shutdown()
     assert alone and on_ray == alone  # same utterances, spans and (punctuated) text as in-process
     assert stats["requests"] >= len({(s, e) for s, e, _ in alone}) // 2  # the finals were punctuated there
+    # partials: each utterance's streaming cache held on the online replica, advanced there in batches
+    assert held["stateful"] and partials["requests"] > 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -25,17 +26,14 @@ from courtscribe.transcribe import load_engine
 from conftest import ZH, start_server
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from courtscribe.models.random_init import write_all
-
-    return write_all(tmp_path_factory.mktemp("funasr-models"), size="tiny")
+@pytest.fixture
+def model_dir(funasr_models):
+    return funasr_models
 
 
-@pytest.fixture(scope="module")
-def engine(model_dir, tmp_path_factory):
-    settings = Settings(engine="funasr", model_dir=model_dir, model_cache_dir=tmp_path_factory.mktemp("cache"))
-    return load_engine(settings, default_registry(settings))
+@pytest.fixture
+def engine(funasr_engine):
+    return funasr_engine
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +147,25 @@ def test_streaming_cache_carries_across_chunks(engine, clip):
     assert stream_text(engine, clip, 9_600, reset_every_chunk=True) != a
 
 
+def test_streams_advanced_together_partial_as_each_alone(engine, clip, monkeypatch):
+    """``accept_many`` (what the decode worker calls) puts the chunks due of several streams through
+    one forward pass each round; fed 50 ms at a time together, 100–250 ms frames alone."""
+    sources = [clip, clip[48_000:], clip[::-1].copy()]
+    frames = [1_600, 3_200, 4_000]
+    want = [stream_text(engine, audio, frame) for audio, frame in zip(sources, frames)]
+    batches: list[int] = []
+    step = engine.online_step
+    monkeypatch.setattr(engine, "online_step", lambda streams: (batches.append(len(streams)), step(streams)))
+    streams = [engine.open_stream() for _ in sources]
+    got = [""] * len(sources)
+    for i in range(0, 96_000, 800):
+        work = [(s, a[i:i + 800]) for s, a in zip(streams, sources)]
+        for k, hyp in enumerate(engine.accept_many(work)):
+            got[k] = hyp.text if hyp else got[k]
+    assert got == want and all(want)
+    assert max(batches) == len(sources)
+
+
 def test_stream_partials_then_final_in_absolute_time(engine, clip):
     s = engine.open_stream(offset_ms=7_000)
     partials = [h for i in range(0, 64_000, 3_200) if (h := s.accept(clip[i:i + 3_200]))]
@@ -195,6 +212,64 @@ def test_the_decode_worker_waits_for_finals_to_batch(engine, clip):
     batches, second = asyncio.run(run(100))
     assert batches == 1 and second[0]
     assert asyncio.run(run(0))[0] == 2
+
+
+def queue_partials(scheduler, streams, audio, order):
+    """Each stream's partial queued with the scheduler as a live session does (take, then finish)."""
+    futures = []
+    for k, stream in enumerate(streams):
+        def finish(hyp, k=k):
+            order.append(f"partial{k}")
+            return hyp
+        futures.append(scheduler.partial(f"s{k}", lambda stream=stream, k=k: (stream, audio[k]), finish))
+    return futures
+
+
+def test_the_decode_worker_advances_every_due_stream_in_one_engine_call(engine, clip, monkeypatch):
+    from courtscribe.streaming.scheduler import DecodeScheduler
+
+    audio = [clip[:19_200], clip[19_200:38_400], clip[38_400:57_600]]
+    want = [engine.open_stream().accept(a).text for a in audio]
+    calls: list[int] = []
+    accept = engine.accept_many
+    monkeypatch.setattr(engine, "accept_many", lambda work: (calls.append(len(work)), accept(work))[1])
+
+    async def run():
+        scheduler = DecodeScheduler(engine)
+        hyps = await asyncio.gather(*queue_partials(scheduler, [engine.open_stream() for _ in audio], audio, []))
+        await scheduler.close()
+        return hyps, scheduler.stats
+
+    hyps, stats = asyncio.run(run())
+    assert [h.text for h in hyps] == want
+    assert calls == [3] and stats["partials"] == 3 and stats["partial_batches"] == 1
+
+
+@pytest.mark.parametrize("deadline_ms, busy_s, first", [(10_000, 0, "final"), (20, 0, "partial0"), (20, 5, "final")])
+def test_a_partial_past_its_deadline_goes_before_queued_finals(engine, clip, monkeypatch, deadline_ms, busy_s, first):
+    """Finals go first while partials are on time; a partial that waited past its deadline gets one
+    round before the finals (it is delayed, never dropped, and counted late) — unless the worker has
+    been busy all along (the box is behind): then the record comes first."""
+    from courtscribe.streaming.scheduler import DecodeScheduler
+
+    order: list[str] = []
+    transcribe = engine.transcribe_many
+    monkeypatch.setattr(engine, "transcribe_many", lambda *a, **k: (order.append("final"), transcribe(*a, **k))[1])
+
+    async def run():
+        scheduler = DecodeScheduler(engine, partial_deadline_ms=deadline_ms)
+        if busy_s:
+            scheduler._worked(time.monotonic() - busy_s)  # as if it had decoded for the last 5 s
+        final = asyncio.ensure_future(scheduler.final([(clip[:32_000], 0)], DecodeOptions()))  # queues first
+        [partial] = queue_partials(scheduler, [engine.open_stream()], [clip[:19_200]], order)
+        time.sleep(0.05)  # the partial waits: the event loop, and so the worker, is held
+        await asyncio.gather(partial, final)
+        await scheduler.close()
+        return scheduler.stats
+
+    stats = asyncio.run(run())
+    assert order[0] == first and sorted(order) == ["final", "partial0"]
+    assert stats["partials_late"] == (1 if deadline_ms < 50 else 0)
 
 
 def test_fp16_needs_cuda(model_dir):

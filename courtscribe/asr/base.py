@@ -61,6 +61,9 @@ class Engine(ABC):
     name: str
     model_name: str
     sample_rate: int = 16_000
+    # how many streams' online passes one ``accept_many`` call should carry: 1 unless the engine
+    # advances many streams in one forward pass (the decode worker then hands it all that are due)
+    partial_batch: int = 1
 
     @abstractmethod
     def transcribe(self, audio: np.ndarray, *, offset_ms: int = 0,
@@ -75,6 +78,11 @@ class Engine(ABC):
     @abstractmethod
     def open_stream(self, *, offset_ms: int = 0, options: DecodeOptions = DecodeOptions()) -> EngineStream:
         """Online pass for one audio source."""
+
+    def accept_many(self, work: list[tuple[EngineStream, np.ndarray]]) -> list[Hypothesis | None]:
+        """New audio for several of this engine's streams, each stream at most once; each one's
+        partial (or None). Engines that batch streams override it."""
+        return [stream.accept(audio) for stream, audio in work]
 
     def preview_many(self, pieces: list[tuple[np.ndarray, int]],
                      options: DecodeOptions = DecodeOptions()) -> list[Hypothesis | None]:

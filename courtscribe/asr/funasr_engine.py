@@ -7,8 +7,10 @@ nothing else. The 2-pass split is FunASR's own: partials from the streaming mode
 the large model with character timestamps, then punctuated and normalized.
 
 Batching: ``transcribe_many`` decodes the finals of many streams in one forward call (the decode
-scheduler collects them); FunASR's own runtime decodes one utterance at a time. Online chunks are
-not batched: each stream's cache has batch size one in FunASR's streaming model.
+scheduler collects them); FunASR's own runtime decodes one utterance at a time. ``accept_many``
+advances many streams' online passes together: the chunks due go through the streaming model in
+one forward pass (:mod:`courtscribe.asr.online_batch`, each stream's FunASR cache gathered and
+scattered back), where FunASR's runtime runs one stream's chunk at a time.
 
 Models load through :func:`courtscribe.asr.funasr_loader.auto_model` from local directories
 (ModelScope downloads or the GPU image's baked-in copies). Tests load random-weight models of the
@@ -22,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ..records.model import Token
+from ..logs import get_logger
+from . import online_batch
 from .base import DecodeOptions, Engine, EngineStream, Hypothesis
 from .funasr_loader import LockedModel
 from .hotwords import clean, corrector
@@ -32,6 +36,7 @@ from .text import join_pieces
 SR = 16_000
 MIN_SAMPLES = 1_600  # under 100 ms the frontend yields no frame: nothing to decode
 SENTENCE_END = "。？！?!"
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,9 @@ class StreamingConfig:
     @property
     def chunk_samples(self) -> int:
         return self.chunk_size[1] * 960
+
+    def batched(self) -> online_batch.Streaming:
+        return online_batch.Streaming(self.chunk_size, self.encoder_chunk_look_back, self.decoder_chunk_look_back)
 
 
 def _exact_batching(model) -> None:
@@ -128,6 +136,7 @@ class FunasrEngine(Engine):
             if isinstance(punc, (str, Path)) else punc
         self.device, self.fp16, self.use_itn, self.streaming = device, fp16, use_itn, streaming
         self.max_batch, self.max_padding = max_batch, max_padding
+        self.partial_batch = max_batch
         self.model_name = f"{Path(offline_dir).name}+{Path(online_dir).name}" + \
             (f"+{self.punctuator.name}" if self.punctuator else "")
 
@@ -185,12 +194,36 @@ class FunasrEngine(Engine):
     def open_stream(self, *, offset_ms: int = 0, options: DecodeOptions = DecodeOptions()) -> EngineStream:
         return ParaformerStream(self, offset_ms, options)
 
-    def online_chunk(self, chunk: np.ndarray, cache: dict, *, is_final: bool) -> str:
-        s = self.streaming
-        [res] = self.online.generate(chunk.astype(np.float32, copy=False), cache=cache, is_final=is_final,
-                                     chunk_size=list(s.chunk_size), encoder_chunk_look_back=s.encoder_chunk_look_back,
-                                     decoder_chunk_look_back=s.decoder_chunk_look_back, disable_pbar=True) or [{}]
-        return res.get("text", "")
+    def accept_many(self, work: list[tuple[EngineStream, np.ndarray]]) -> list[Hypothesis | None]:
+        """Each stream's new audio; then, round after round, every stream with a whole chunk due
+        advances by one chunk, up to ``max_batch`` streams per forward pass. A stream that had
+        several chunks due (the box fell behind) gives one partial for all of them."""
+        streams = [stream for stream, _ in work]
+        for stream, audio in work:
+            stream.take(audio)
+        advanced: set[int] = set()
+        while due := [s for s in streams if s.due]:
+            advanced.update(map(id, due))
+            for k in range(0, len(due), self.max_batch):
+                self.online_step(due[k:k + self.max_batch])
+        return [s.partial() if id(s) in advanced else None for s in streams]
+
+    def online_step(self, streams: list["ParaformerStream"]) -> None:
+        """One chunk of each stream through the streaming model in one forward pass."""
+        model, kwargs = self.online.auto.model, self.online.auto.kwargs
+        for s in streams:
+            if not s.cache:
+                s.cache = online_batch.new_cache(model, kwargs, self.streaming.batched())
+        chunks = [(s.next_chunk(), s.cache) for s in streams]
+        try:
+            with self.online.lock, self.online.precision():
+                fired = online_batch.step(model, kwargs, chunks)
+        except Exception:
+            for s in streams:  # a half-updated cache would garble what follows: start afresh
+                s.cache = {}
+            raise
+        for s, tokens in zip(streams, fired):
+            s.tokens += tokens
 
 
 class ParaformerStream(EngineStream):
@@ -207,26 +240,35 @@ class ParaformerStream(EngineStream):
         self._pending = np.zeros(0, np.float32)
         self._audio: list[np.ndarray] = []
         self._samples = 0
-        self._text = ""
+        self.tokens: list[str] = []
 
     def accept(self, audio: np.ndarray) -> Hypothesis | None:
+        return self.engine.accept_many([(self, audio)])[0]
+
+    def take(self, audio: np.ndarray) -> None:
         audio = audio.astype(np.float32, copy=False)
         self._audio.append(audio)
         self._samples += audio.size
         self._pending = np.concatenate([self._pending, audio])
-        step = self.engine.streaming.chunk_samples
-        if self._pending.size < step:
-            return None
-        n = self._pending.size // step * step
-        chunk, self._pending = self._pending[:n], self._pending[n:]
-        self._text += self.engine.online_chunk(chunk, self.cache, is_final=False)
-        return self._partial()
 
-    def _partial(self) -> Hypothesis | None:
-        if not self._text:
+    @property
+    def due(self) -> bool:
+        return self._pending.size >= self.engine.streaming.chunk_samples
+
+    def next_chunk(self) -> np.ndarray:
+        step = self.engine.streaming.chunk_samples
+        chunk, self._pending = self._pending[:step], self._pending[step:]
+        return chunk
+
+    def partial(self) -> Hypothesis | None:
+        """The text of the chunks decoded so far, timed to the last whole chunk."""
+        if not self.tokens:
             return None
-        end = self.offset_ms + self._samples * 1000 // SR
-        return Hypothesis(text=self.bias(join_pieces([self._text])), start_ms=self.offset_ms, end_ms=end,
+        from funasr.utils.postprocess_utils import sentence_postprocess
+
+        text = sentence_postprocess(self.tokens)[0]
+        end = self.offset_ms + (self._samples - self._pending.size) * 1000 // SR
+        return Hypothesis(text=self.bias(join_pieces([text])), start_ms=self.offset_ms, end_ms=end,
                           language="zh", is_final=False)
 
     def finalize(self) -> list[Hypothesis]:

@@ -114,10 +114,10 @@ class LockedModel:
         self.lock = threading.Lock()
 
     def generate(self, data, **kwargs) -> list[dict]:
-        with self.lock, self._precision():
+        with self.lock, self.precision():
             return self.auto.generate(input=data, **kwargs)
 
-    def _precision(self):
+    def precision(self):
         if not self.fp16:
             return contextlib.nullcontext()
         import torch

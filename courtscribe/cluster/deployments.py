@@ -1,7 +1,10 @@
 """Ray Serve deployments: engine replicas that batch across streams, and the gateway.
 
 - ``OfflineASR``: the accurate pass (finals of live utterances, file windows).
-- ``OnlineASR``: the online pass (partials: a stateless preview of an utterance so far).
+- ``OnlineASR``: the online pass. Engines without streaming state (Whisper) preview the utterance
+  so far, statelessly; engines with a cache (FunASR) keep each stream on one replica (Serve's model
+  multiplexing routes its chunks there, as for the VAD) and advance every due stream, from every
+  gateway, in one forward pass (``online.py``).
 - ``SpeakerEmbedding``: voice embeddings for mixed-channel diarization and enrollment.
 - ``Punctuation``: CT-Transformer for the FunASR engine's finals, batched across the finals
   replicas (its own GPU share and replica count; Whisper writes its own punctuation).
@@ -122,12 +125,19 @@ class OfflineASR(_Batching):
         return await _per_options(options, decode)
 
 
-@serve.deployment(name="OnlineASR", max_ongoing_requests=64)
+@serve.deployment(name="OnlineASR", max_ongoing_requests=256)
 class OnlineASR(_Batching):
-    batched = ("preview",)
+    batched = ("preview", "_advance")
 
     def __init__(self, settings: dict | None = None):
+        from .online import OnlineStreams
+
         self.engine = _load_engine(settings)
+        self.streams = OnlineStreams(self.engine)
+
+    def describe(self) -> dict:
+        # a cache per stream: streams stay on a replica (advance); else any replica previews
+        return {"stateful": self.engine.partial_batch > 1}
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def preview(self, audio: list[np.ndarray], offset: list[int],
@@ -135,6 +145,25 @@ class OnlineASR(_Batching):
         self._counted(len(audio))
         return await _per_options(options, lambda group, opts: self.engine.preview_many(
             [(audio[i], offset[i]) for i in group], opts))
+
+    @serve.multiplexed(max_num_models_per_replica=4096)
+    async def _route(self, key: str) -> str:
+        return key  # nothing to load: multiplexing is what keeps a stream's chunks on this replica
+
+    async def advance(self, key: str, audio: np.ndarray, at: int, offset_ms: int, options: DecodeOptions):
+        """The next audio of the stream named by the request's multiplexed id; its partial, or LOST."""
+        from .online import Request
+
+        await self._route(serve.get_multiplexed_model_id())
+        return await self._advance(Request(key, audio, at, offset_ms, options))
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)
+    async def _advance(self, requests: list) -> list:
+        self._counted(len(requests))
+        return await asyncio.to_thread(self.streams.advance, requests)
+
+    def close(self, key: str) -> None:
+        self.streams.close(key)
 
 
 @serve.deployment(name="Punctuation", max_ongoing_requests=256)
@@ -229,6 +258,7 @@ class Gateway:
         self.settings, self.handles, self.events = settings or {}, (offline, online, speaker, vad), events
         # what the engines serve, asked once (the app is built on the replica's event loop: await here)
         self.info, self.voice = await offline.describe.remote(), await speaker.describe.remote()
+        self.stateful_online = (await online.describe.remote())["stateful"]
         self.vad_name = (await vad.describe.remote())["name"] if vad is not None else None
         self.proxy_host = await _proxy_host()
 
@@ -247,7 +277,7 @@ class Gateway:
         registry = default_registry(s)
         info, voice = self.info, self.voice
         engine = RemoteEngine(offline, online, name=info["name"], model_name=info["model"],
-                              sample_rate=info["sample_rate"])
+                              sample_rate=info["sample_rate"], stateful_online=self.stateful_online)
         encoder: Future = Future()
         encoder.set_result(RemoteSpeakerEncoder(speaker, name=voice["name"], dim=voice["dim"]))
         # files keep their VAD here (silero by default: ONNX, light); live sources' streaming VAD is

@@ -24,6 +24,14 @@ AUDIO_SECONDS = Counter("courtscribe_audio_seconds_total", "Seconds of live audi
 FINALS = Counter("courtscribe_finals_total", "Final lines decoded")
 RETRIES = Counter("courtscribe_engine_retries_total", "Engine calls retried after a replica was lost", ["stage"])
 IN_FLIGHT = Gauge("courtscribe_engine_calls_in_flight", "Calls waiting on engine replicas (cluster)", ["stage"])
+PARTIAL_WAIT = Histogram("courtscribe_partial_wait_seconds", "From a stream wanting a partial to its decode "
+                         "(queue wait included)", buckets=_LATENCY_BUCKETS)
+PARTIAL_BATCH = Histogram("courtscribe_partial_batch_streams", "Streams advanced by one online engine call",
+                          buckets=(1, 2, 4, 8, 16, 32, 64))
+PARTIALS_LATE = Counter("courtscribe_partials_late_total", "Partials decoded past their deadline (the box is "
+                        "behind: a stream's chunks merge into fewer partials; no audio is skipped)")
+DECODE_LOAD = Gauge("courtscribe_decode_load", "Share of the last 5 s the decode worker spent decoding (near 1: "
+                    "the box is behind; finals go strictly first)")
 QUEUE_DEPTH = Gauge("courtscribe_queue_depth", "Jobs waiting for the decode worker", ["queue"])
 ACTIVE_STREAMS = Gauge("courtscribe_active_streams", "Live audio streams admitted")
 

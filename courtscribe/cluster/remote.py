@@ -2,9 +2,12 @@
 (:class:`Engine`, :class:`EngineStream`, :class:`SpeakerEncoder`), each call a Serve handle call.
 
 Everything a stream remembers stays here, in the gateway that holds its WebSocket: the audio of
-the utterance in progress, the VAD state, the speaker turns. Engine calls are stateless (a final
-decodes a whole utterance, a partial previews the utterance so far), so any replica can answer and
-a call whose replica died is simply made again; Serve routes the retry to a live replica.
+the utterance in progress, the VAD state, the speaker turns. Finals are stateless (a final decodes
+a whole utterance), so any replica can answer and a call whose replica died is simply made again;
+Serve routes the retry to a live replica. Partials are too for engines without streaming state (a
+preview of the utterance so far); an engine with a cache per stream (FunASR) keeps it on one online
+replica, and a replica that lost it says so: the gateway sends the utterance so far again
+(``online.py``).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from ..asr.vad import SR, Vad, VadEvent, VadStream
 from ..diarization.embedding import SpeakerEncoder
 from ..logs import get_logger
 from . import metrics
+from .online import LOST
 
 log = get_logger(__name__)
 RETRY_FOR_S = 60.0  # a replica restart (model load) fits in this; past it the utterance reports an engine error
@@ -58,10 +62,10 @@ class RemoteEngine(Engine):
     """An :class:`Engine` whose decodes run on the offline (finals) and online (partials) deployments."""
 
     def __init__(self, offline: Any, online: Any, *, name: str, model_name: str, sample_rate: int = 16_000,
-                 partial_every_ms: int = 600):
+                 partial_every_ms: int = 600, stateful_online: bool = False):
         self.offline, self.online = offline, online
         self.name, self.model_name, self.sample_rate = name, model_name, sample_rate
-        self.partial_every_ms = partial_every_ms
+        self.partial_every_ms, self.stateful_online = partial_every_ms, stateful_online
 
     def transcribe_many(self, pieces: list[tuple[np.ndarray, int]],
                         options: DecodeOptions = DecodeOptions()) -> list[list[Hypothesis]]:
@@ -76,7 +80,42 @@ class RemoteEngine(Engine):
         return [call(self.online, "preview", audio, offset, options, stage="partial") for audio, offset in pieces]
 
     def open_stream(self, *, offset_ms: int = 0, options: DecodeOptions = DecodeOptions()) -> EngineStream:
+        if self.stateful_online:
+            return _RemoteOnlineStream(self, offset_ms, options)
         return PreviewStream(self, offset_ms, options, self.partial_every_ms)
+
+
+class _RemoteOnlineStream(EngineStream):
+    """A stream whose online state lives on the online replica its utterance was routed to."""
+
+    def __init__(self, engine: RemoteEngine, offset_ms: int, options: DecodeOptions):
+        self.engine, self.offset_ms, self.options = engine, offset_ms, options
+        self._begin()
+
+    def _begin(self) -> None:
+        self.key = uuid.uuid4().hex  # one per utterance: its replica may change between utterances
+        self.handle = self.engine.online.options(multiplexed_model_id=self.key)
+        self._audio: list[np.ndarray] = []
+        self.fed = 0
+
+    def accept(self, audio: np.ndarray) -> Hypothesis | None:
+        audio = audio.astype(np.float32, copy=False)
+        self._audio.append(audio)
+        got = call(self.handle, "advance", self.key, audio, self.fed, self.offset_ms, self.options, stage="partial")
+        if got == LOST:  # that replica no longer holds this utterance: all of it again, from the start
+            metrics.RETRIES.labels("partial").inc()
+            got = call(self.handle, "advance", self.key, np.concatenate(self._audio), 0, self.offset_ms, self.options,
+                       stage="partial")
+        self.fed += audio.size
+        return got if isinstance(got, Hypothesis) else None
+
+    def finalize(self) -> list[Hypothesis]:
+        audio = np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
+        hyps = self.engine.transcribe(audio, offset_ms=self.offset_ms, options=self.options)
+        self.handle.close.remote(self.key)  # the replica's state for it can go (unanswered: nothing waits)
+        self.offset_ms += audio.size * 1000 // SR
+        self._begin()
+        return hyps
 
 
 class RemotePunctuator(Punctuator):

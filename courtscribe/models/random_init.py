@@ -158,3 +158,9 @@ def write_all(root: Path, size: Size = "tiny", seed: int = 0) -> Path:
     for i, kind in enumerate(("paraformer-zh-streaming", "paraformer-zh", "ct-punc")):
         write_model(kind, Path(root) / kind, size, seed + i)  # type: ignore[arg-type]
     return Path(root)
+
+
+if __name__ == "__main__":  # python -m courtscribe.models.random_init DIR [tiny|full]: models for benches
+    import sys
+
+    print(write_all(Path(sys.argv[1]), size=sys.argv[2] if len(sys.argv) > 2 else "tiny"))  # type: ignore[arg-type]

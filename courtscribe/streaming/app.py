@@ -100,7 +100,9 @@ def create_app(settings: Settings | None = None, components: Components | None =
         # Live streams use the streaming FSMN-VAD whatever VAD files use (in a cluster: its VAD deployment).
         vad = comp.stream_vad or await asyncio.to_thread(load_stream_vad, settings, comp.registry)
         scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams, final_batch=settings.final_batch,
-                                     final_wait_ms=settings.final_wait_ms, workers=settings.decode_workers)
+                                     final_wait_ms=settings.final_wait_ms, workers=settings.decode_workers,
+                                     partial_deadline_ms=settings.partial_deadline_ms,
+                                     partial_batch=settings.partial_batch)
         app.state.records = records or await asyncio.to_thread(RecordStore, settings.records_url, load_key(settings))
         access.attach(app.state.records)
         pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")

@@ -2,9 +2,16 @@
 
 Engine work is CPU-bound: on a 2-core machine two decodes at once only slow each other, so all
 streams share one worker (``workers`` for a GPU). Finals go first and are batched across streams
-into one engine call (optionally waiting ``final_wait_ms`` for more to join); partials are
-coalesced per stream (a stream has at most one partial queued, which decodes all the audio that
-arrived meanwhile) and served round-robin. File transcriptions
+into one engine call (optionally waiting ``final_wait_ms`` for more to join) — unless a partial
+has waited past its deadline (``partial_deadline_ms``) while the worker keeps up: then one round
+of partials runs first, so a run of finals delays partials without starving them. When the worker
+has been busy for nearly all of the last few seconds (``OVERLOAD``), the box cannot keep up with
+both and the record comes first: finals strictly before partials until it can. Partials are coalesced per stream (a stream
+has at most one queued, which takes all the audio that arrived meanwhile) and served round-robin;
+an engine that advances many streams in one forward pass (``Engine.partial_batch``) gets every
+stream that is due in one call. A partial decoded past its deadline is counted
+(``courtscribe_partials_late_total``): its stream's chunks merge into fewer partials, none of its
+audio is skipped. File transcriptions
 come last, one speech window per turn, so an uploaded recording never holds up a live screen for
 more than one window's decode. Admission is bounded:
 past ``max_streams`` a new stream is told "busy" instead of slowing everyone down.
@@ -20,12 +27,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..asr.base import DecodeOptions, Engine, Hypothesis
+from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
 from ..cluster import metrics
 from ..logs import get_logger
 from .protocol import ErrorCode, StreamError
 
 log = get_logger(__name__)
+LOAD_WINDOW_S = 5.0
+OVERLOAD = 0.9  # share of the window the worker was decoding: beyond it, partials wait for every final
 
 
 @dataclass(eq=False)  # a job is itself: comparing fields would compare audio arrays (deque.remove does)
@@ -37,15 +46,19 @@ class _Final:
 
 @dataclass(eq=False)
 class _Partial:
-    fn: Callable[[], Any]
+    take: Callable[[], tuple[EngineStream, np.ndarray] | None]  # in the worker: the stream and its new audio
+    finish: Callable[[Hypothesis | None], Any]  # in the worker: the engine's partial → the job's result
     future: asyncio.Future
+    queued: float  # monotonic time the stream first wanted it
 
 
 class DecodeScheduler:
     def __init__(self, engine: Engine, *, max_streams: int = 8, final_batch: int = 8, workers: int = 1,
-                 final_wait_ms: int = 0):
+                 final_wait_ms: int = 0, partial_deadline_ms: int = 600, partial_batch: int = 16):
         self.engine, self.max_streams, self.final_batch, self.workers = engine, max_streams, final_batch, workers
         self.final_wait_s = final_wait_ms / 1000
+        self.partial_deadline_s = partial_deadline_ms / 1000
+        self.partial_batch = max(1, min(partial_batch, getattr(engine, "partial_batch", 1)))
         self._finals: deque[_Final] = deque()
         self._files: deque[_Final] = deque()
         self._partials: dict[str, _Partial] = {}
@@ -56,7 +69,10 @@ class DecodeScheduler:
         self._streams: set[str] = set()
         self._tasks: list[asyncio.Task] = []
         self._ids = itertools.count(1)
-        self.stats = {"finals": 0, "final_batches": 0, "partials": 0, "partials_skipped": 0, "file_windows": 0}
+        self._busy: deque[tuple[float, float]] = deque()  # (start, end) of recent engine calls
+        metrics.DECODE_LOAD.set_function(self.load)
+        self.stats = {"finals": 0, "final_batches": 0, "partials": 0, "partial_batches": 0, "partials_skipped": 0,
+                      "partials_late": 0, "file_windows": 0}
         metrics.watch({"finals": lambda: len(self._finals), "partials": lambda: len(self._partials),
                        "files": lambda: len(self._files)}, lambda: len(self._streams))
 
@@ -71,6 +87,8 @@ class DecodeScheduler:
 
     def release(self, sid: str) -> None:
         self._streams.discard(sid)
+        if sid in self._order:
+            self._order.remove(sid)
         job = self._partials.pop(sid, None)
         if job and not job.future.done():
             job.future.set_result(None)
@@ -110,15 +128,18 @@ class DecodeScheduler:
             out += await job.future
         return out
 
-    def partial(self, sid: str, fn: Callable[[], Any]) -> asyncio.Future | None:
-        """Queue ``fn`` (run in the worker thread) unless this stream already has one queued."""
+    def partial(self, sid: str, take: Callable[[], tuple[EngineStream, np.ndarray] | None],
+                finish: Callable[[Hypothesis | None], Any]) -> asyncio.Future | None:
+        """Queue a partial of stream ``sid`` unless it already has one queued (which will take this
+        audio too). ``take`` and ``finish`` run in the worker thread, around the engine call."""
         if sid in self._partials:
             self.stats["partials_skipped"] += 1
             return None
         self._ensure_started()
-        job = _Partial(fn, asyncio.get_running_loop().create_future())
+        job = _Partial(take, finish, asyncio.get_running_loop().create_future(), time.monotonic())
         self._partials[sid] = job
-        self._order.append(sid)
+        if sid not in self._order:
+            self._order.append(sid)
         self._wake.set()
         return job.future
 
@@ -140,10 +161,12 @@ class DecodeScheduler:
                 await self._wake.wait()
                 continue
             try:
-                if self._finals:
+                if self._finals and not self._overdue():
                     await self._run_finals()
                 elif self._runnable():
-                    await self._run_partial()
+                    await self._run_partials()
+                elif self._finals:
+                    await self._run_finals()
                 else:
                     await self._run_file_window()
             except Exception:  # noqa: BLE001 - the worker is every stream's: it must outlive any one job
@@ -173,7 +196,7 @@ class DecodeScheduler:
     async def _decode(self, batch: list[_Final], options: DecodeOptions) -> bool:
         """One engine call for the jobs' pieces; each job's future gets its share (or the error)."""
         pieces = [p for job in batch for p in job.pieces]
-        started = time.perf_counter()
+        started, began = time.perf_counter(), time.monotonic()
         try:
             results = await asyncio.to_thread(self.engine.transcribe_many, pieces, options)
         except Exception as err:  # noqa: BLE001 - an engine failure fails these jobs, not the worker
@@ -185,6 +208,7 @@ class DecodeScheduler:
                 if not job.future.done():
                     job.future.set_exception(err)
             return False
+        self._worked(began)
         took, audio_s = time.perf_counter() - started, sum(a.size for a, _ in pieces) / self.engine.sample_rate
         metrics.STAGE_SECONDS.labels("final").observe(took)
         metrics.FINALS.inc(len(pieces))
@@ -198,32 +222,70 @@ class DecodeScheduler:
             pos += n
         return True
 
-    def _runnable(self) -> bool:
-        """A queued partial whose stream has none running (an online stream is fed by one caller)."""
-        return any(sid not in self._previewing and sid not in self._finalizing for sid in self._partials)
+    def _ready(self) -> list[str]:
+        """Streams with a queued partial and none running or finalizing (an online stream is fed by
+        one caller), in round-robin order."""
+        return [sid for sid in self._order if sid in self._partials and sid not in self._previewing
+                and sid not in self._finalizing]
 
-    async def _run_partial(self) -> None:
-        for _ in range(len(self._order)):
-            sid = self._order.popleft()
-            if sid in self._previewing or sid in self._finalizing:  # its stream is busy: keep its place
-                self._order.append(sid)
+    def _runnable(self) -> bool:
+        return bool(self._ready())
+
+    def _worked(self, started: float) -> None:
+        now = time.monotonic()
+        self._busy.append((started, now))
+        while self._busy and self._busy[0][1] < now - LOAD_WINDOW_S:
+            self._busy.popleft()
+
+    def load(self) -> float:
+        """Share of the last ``LOAD_WINDOW_S`` seconds the worker(s) spent in engine calls."""
+        now = time.monotonic()
+        since = now - LOAD_WINDOW_S
+        return sum(end - max(start, since) for start, end in self._busy if end > since) / (LOAD_WINDOW_S * self.workers)
+
+    def _overdue(self) -> bool:
+        if self.load() >= OVERLOAD:  # behind on everything: the record first
+            return False
+        limit = time.monotonic() - self.partial_deadline_s
+        return any(self._partials[sid].queued < limit for sid in self._ready())
+
+    async def _run_partials(self) -> None:
+        """One engine call for up to ``partial_batch`` streams' partials."""
+        sids = self._ready()[:self.partial_batch]
+        for sid in sids:  # they go to the back of the round
+            self._order.remove(sid)
+            self._order.append(sid)
+        jobs = [self._partials.pop(sid) for sid in sids]
+        self._previewing.update(sids)
+        started, began = time.perf_counter(), time.monotonic()
+        try:
+            results = await asyncio.to_thread(self._advance, jobs)
+            metrics.STAGE_SECONDS.labels("partial").observe(time.perf_counter() - started)
+        except Exception as err:  # noqa: BLE001 - a failed preview fails these partials only
+            results = [err] * len(jobs)
+        finally:
+            self._worked(began)
+            self._previewing.difference_update(sids)
+            self._wake.set()  # partials of these streams may have queued meanwhile
+        now = time.monotonic()
+        late = sum(now - job.queued > self.partial_deadline_s for job in jobs)
+        self.stats["partials"] += len(jobs)
+        self.stats["partial_batches"] += 1
+        self.stats["partials_late"] += late
+        metrics.PARTIALS_LATE.inc(late)
+        metrics.PARTIAL_BATCH.observe(len(jobs))
+        for job, result in zip(jobs, results):
+            metrics.PARTIAL_WAIT.observe(now - job.queued)
+            if job.future.done():
                 continue
-            job = self._partials.pop(sid, None)
-            if job is None:
-                continue
-            self._previewing.add(sid)
-            started = time.perf_counter()
-            try:
-                result = await asyncio.to_thread(job.fn)
-                metrics.STAGE_SECONDS.labels("partial").observe(time.perf_counter() - started)
-            except Exception as err:  # noqa: BLE001
-                if not job.future.done():
-                    job.future.set_exception(err)
-                return
-            finally:
-                self._previewing.discard(sid)
-                self._wake.set()  # a partial of this stream may have queued meanwhile
-            self.stats["partials"] += 1
-            if not job.future.done():
+            if isinstance(result, Exception):
+                job.future.set_exception(result)
+            else:
                 job.future.set_result(result)
-            return
+
+    def _advance(self, jobs: list[_Partial]) -> list[Any]:
+        """In the worker thread: each job's new audio into its stream, all streams through the engine
+        in one call, each partial finished by its job."""
+        taken = [job.take() for job in jobs]
+        hyps = iter(self.engine.accept_many([t for t in taken if t is not None]))
+        return [job.finish(next(hyps) if t is not None else None) for job, t in zip(jobs, taken)]

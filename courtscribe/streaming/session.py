@@ -191,18 +191,19 @@ class StreamSession:
 
     # -- partials ---------------------------------------------------------------------------
     def _want_partial(self, utt: _Open) -> None:
-        fut = self.scheduler.partial(self.sid, lambda: self._run_partial(utt))
+        fut = self.scheduler.partial(self.sid, lambda: self._take_partial(utt),
+                                     lambda hyp: polish_partial(hyp, self.options.hotwords))
         if fut is not None:
             fut.add_done_callback(lambda f: self._partial_done(utt, f))
 
-    def _run_partial(self, utt: _Open) -> Hypothesis | None:
-        """Runs in the decode worker: feeds the engine stream all audio that arrived since last time."""
+    def _take_partial(self, utt: _Open) -> tuple[EngineStream, np.ndarray] | None:
+        """Runs in the decode worker: all audio that arrived since last time, for the engine stream."""
         if utt.closed:
             return None
         with self._lock:
             audio = self._slice_locked(utt.fed, self.samples)
             utt.fed = self.samples
-        return polish_partial(utt.stream.accept(audio), self.options.hotwords) if audio.size else None
+        return (utt.stream, audio) if audio.size else None
 
     def _partial_done(self, utt: _Open, fut: asyncio.Future) -> None:
         if fut.cancelled():
@@ -210,7 +211,7 @@ class StreamSession:
         if fut.exception() is not None:  # a failed preview is not shown; the final still comes
             log.warning("partial decode failed", session=self.label, error=repr(fut.exception()))
             return
-        hyp: Hypothesis | None = fut.result()  # polished in the worker (_run_partial)
+        hyp: Hypothesis | None = fut.result()  # polished in the worker (_want_partial's finish)
         if hyp is None or utt.closed:
             return
         if not hyp.text or hyp.text == utt.partial_text:
