@@ -6,12 +6,12 @@ into one engine call (optionally waiting ``final_wait_ms`` for more to join) —
 has waited past its deadline (``partial_deadline_ms``) while the worker keeps up: then one round
 of partials runs first, so a run of finals delays partials without starving them. When the worker
 has been busy for nearly all of the last few seconds (``OVERLOAD``), the box cannot keep up with
-both and the record comes first: finals strictly before partials until it can. Partials are coalesced per stream (a stream
-has at most one queued, which takes all the audio that arrived meanwhile) and served round-robin;
-an engine that advances many streams in one forward pass (``Engine.partial_batch``) gets every
-stream that is due in one call. A partial decoded past its deadline is counted
-(``courtscribe_partials_late_total``): its stream's chunks merge into fewer partials, none of its
-audio is skipped. File transcriptions
+both and the record comes first: finals strictly before partials until it can. Partials are
+coalesced per stream (a stream has at most one queued, which takes all the audio that arrived
+meanwhile) and served round-robin; an engine that advances many streams in one forward pass
+(``Engine.partial_batch``) gets every stream that is due in one call. A partial decoded past its
+deadline is counted (``courtscribe_partials_late_total``): its stream's chunks merge into fewer
+partials, none of its audio is skipped. File transcriptions
 come last, one speech window per turn, so an uploaded recording never holds up a live screen for
 more than one window's decode. Admission is bounded:
 past ``max_streams`` a new stream is told "busy" instead of slowing everyone down.
