@@ -14,7 +14,7 @@ from tests.conftest import ZH, free_port, start_server
 CLIP = ZH / "market_25s.wav"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model_dir(funasr_models):
     return funasr_models
 

@@ -26,12 +26,12 @@ from courtscribe.transcribe import load_engine
 from conftest import ZH, start_server
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def model_dir(funasr_models):
     return funasr_models
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def engine(funasr_engine):
     return funasr_engine
 
