@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     partial_batch: int = Field(default=16, ge=1, le=256, description=(
         "Most live streams one online engine call advances (engines that batch them: FunASR's streaming pass)."))
     partial_deadline_ms: int = Field(default=600, ge=50, le=10_000, description=(
-        "A partial waiting longer than this goes before queued finals (one round), and counts as late."))
+        "An incremental partial (FunASR's streaming pass) waiting longer than this goes before queued finals "
+        "(one round) while the box keeps up; any partial waiting longer counts as late."))
     decode_workers: int = Field(default=1, ge=1, le=256, description=(
         "Decode calls in flight at once. 1 on a CPU box (two decodes only slow each other); on a Ray "
         "cluster the gateway keeps many in flight so the engine replicas can batch across streams."))

@@ -64,6 +64,10 @@ class Engine(ABC):
     # how many streams' online passes one ``accept_many`` call should carry: 1 unless the engine
     # advances many streams in one forward pass (the decode worker then hands it all that are due)
     partial_batch: int = 1
+    # partials advance a state chunk by chunk (a chunk left now must be decoded later anyway, so
+    # serving it on time costs nothing overall), rather than re-decoding the utterance so far (a
+    # late preview is work the final makes moot): only the former are worth a deadline
+    incremental_partials: bool = False
 
     @abstractmethod
     def transcribe(self, audio: np.ndarray, *, offset_ms: int = 0,

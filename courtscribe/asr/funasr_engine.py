@@ -119,6 +119,7 @@ def _pad_stack(rows):
 
 class FunasrEngine(Engine):
     name = "funasr"
+    incremental_partials = True
 
     def __init__(self, online_dir: Path, offline_dir: Path, punc: Punctuator | Path | None = None, *, device: str = "cpu",
                  fp16: bool = False, cpu_threads: int = 2, use_itn: bool = True, max_batch: int = 16,

@@ -66,6 +66,7 @@ class RemoteEngine(Engine):
         self.offline, self.online = offline, online
         self.name, self.model_name, self.sample_rate = name, model_name, sample_rate
         self.partial_every_ms, self.stateful_online = partial_every_ms, stateful_online
+        self.incremental_partials = stateful_online
 
     def transcribe_many(self, pieces: list[tuple[np.ndarray, int]],
                         options: DecodeOptions = DecodeOptions()) -> list[list[Hypothesis]]:

@@ -2,9 +2,11 @@
 
 Engine work is CPU-bound: on a 2-core machine two decodes at once only slow each other, so all
 streams share one worker (``workers`` for a GPU). Finals go first and are batched across streams
-into one engine call (optionally waiting ``final_wait_ms`` for more to join) — unless a partial
-has waited past its deadline (``partial_deadline_ms``) while the worker keeps up: then one round
-of partials runs first, so a run of finals delays partials without starving them. When the worker
+into one engine call (optionally waiting ``final_wait_ms`` for more to join) — unless the engine's
+partials are incremental (``Engine.incremental_partials``: FunASR's streaming pass) and one has
+waited past its deadline (``partial_deadline_ms``) while the worker keeps up: then one round of
+partials runs first, so a run of finals delays partials without starving them (previews that
+re-decode the utterance, Whisper's, keep waiting: the final makes a late one moot). When the worker
 has been busy for nearly all of the last few seconds (``OVERLOAD``), the box cannot keep up with
 both and the record comes first: finals strictly before partials until it can. Partials are
 coalesced per stream (a stream has at most one queued, which takes all the audio that arrived
@@ -59,6 +61,7 @@ class DecodeScheduler:
         self.final_wait_s = final_wait_ms / 1000
         self.partial_deadline_s = partial_deadline_ms / 1000
         self.partial_batch = max(1, min(partial_batch, getattr(engine, "partial_batch", 1)))
+        self.deadlines = getattr(engine, "incremental_partials", False)
         self._finals: deque[_Final] = deque()
         self._files: deque[_Final] = deque()
         self._partials: dict[str, _Partial] = {}
@@ -244,7 +247,7 @@ class DecodeScheduler:
         return sum(end - max(start, since) for start, end in self._busy if end > since) / (LOAD_WINDOW_S * self.workers)
 
     def _overdue(self) -> bool:
-        if self.load() >= OVERLOAD:  # behind on everything: the record first
+        if not self.deadlines or self.load() >= OVERLOAD:  # previews, or behind on everything: the record first
             return False
         limit = time.monotonic() - self.partial_deadline_s
         return any(self._partials[sid].queued < limit for sid in self._ready())
