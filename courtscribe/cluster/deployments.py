@@ -137,7 +137,7 @@ class OnlineASR(_Batching):
 
     def describe(self) -> dict:
         # a cache per stream: streams stay on a replica (advance); else any replica previews
-        return {"stateful": self.engine.partial_batch > 1}
+        return {"stateful": self.engine.incremental_partials}
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
     async def preview(self, audio: list[np.ndarray], offset: list[int],

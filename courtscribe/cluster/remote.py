@@ -65,8 +65,8 @@ class RemoteEngine(Engine):
                  partial_every_ms: int = 600, stateful_online: bool = False):
         self.offline, self.online = offline, online
         self.name, self.model_name, self.sample_rate = name, model_name, sample_rate
-        self.partial_every_ms, self.stateful_online = partial_every_ms, stateful_online
-        self.incremental_partials = stateful_online
+        # the online replicas hold a cache per stream (FunASR) rather than preview the utterance so far
+        self.partial_every_ms, self.incremental_partials = partial_every_ms, stateful_online
 
     def transcribe_many(self, pieces: list[tuple[np.ndarray, int]],
                         options: DecodeOptions = DecodeOptions()) -> list[list[Hypothesis]]:
@@ -81,7 +81,7 @@ class RemoteEngine(Engine):
         return [call(self.online, "preview", audio, offset, options, stage="partial") for audio, offset in pieces]
 
     def open_stream(self, *, offset_ms: int = 0, options: DecodeOptions = DecodeOptions()) -> EngineStream:
-        if self.stateful_online:
+        if self.incremental_partials:
             return _RemoteOnlineStream(self, offset_ms, options)
         return PreviewStream(self, offset_ms, options, self.partial_every_ms)
 
