@@ -88,11 +88,15 @@ class RoomAudio:
     aligned by the wall clock they joined at, so lags up to 250 ms are searched."""
 
     LIVE_LAG_MS = 250
+    # a neighbour's audio relayed from another gateway replica can arrive after this channel's VAD
+    # has closed an utterance: its check waits this long for their audio to cover the utterance
+    PEER_WAIT_S = 2.0
 
     def __init__(self, keep_s: float = 120.0):
         self.keep = int(keep_s * SR)
         self._chans: dict[int, tuple[int, np.ndarray]] = {}  # channel -> (first sample, audio)
         self._lock = threading.Lock()
+        self._written = threading.Condition(self._lock)
         # a gateway replica among several: seat audio written here also goes to the gateways that
         # hold the hearing's other seat mics (streaming/peers.py), and theirs comes here
         self.relay: Callable[[int, int, np.ndarray], None] | None = None
@@ -112,11 +116,13 @@ class RoomAudio:
             if buf.size > self.keep:
                 start, buf = start + buf.size - self.keep, buf[-self.keep:]
             self._chans[channel] = (start, buf)
+            self._written.notify_all()
 
     def remove(self, channel: int) -> bool:
         """Forget a channel that left; True when no channel is left."""
         with self._lock:
             self._chans.pop(channel, None)
+            self._written.notify_all()
             return not self._chans
 
     def _read(self, channel: int, a: int, b: int) -> np.ndarray:
@@ -130,7 +136,10 @@ class RoomAudio:
     def bleed_blocks(self, channel: int, start_ms: int, audio: np.ndarray) -> np.ndarray:
         """For each 500 ms block of ``audio`` (this channel from ``start_ms``): is it a neighbour's bleed?"""
         block, a0 = BLOCK_MS * SR // 1000, start_ms * SR // 1000
+        end = a0 + audio.size
         with self._lock:
+            self._written.wait_for(lambda: all(first + buf.size >= end for k, (first, buf) in self._chans.items()
+                                               if k != channel), timeout=self.PEER_WAIT_S)
             others = [k for k in self._chans if k != channel]
             out = []
             for a in range(0, audio.size, block):
