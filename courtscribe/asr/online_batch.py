@@ -112,21 +112,9 @@ def _encoder_layer(layer, x, valid, lens, caches, chunk_size, look_back):
     new = caches
     mask = valid
     if chunk_size is not None and look_back > 0 or look_back == -1:
-        keep = look_back * chunk_size[1]
-        past_k = [c["k"][0] if c is not None else k.new_zeros(att.h, 0, att.d_k) for c in caches]
-        past_v = [c["v"][0] if c is not None else v.new_zeros(att.h, 0, att.d_k) for c in caches]
-        new = []
-        for b, n in enumerate(lens):
-            stride = n - chunk_size[2]
-            nk = torch.cat((past_k[b], k[b, :, :stride]), dim=1)
-            nv = torch.cat((past_v[b], v[b, :, :stride]), dim=1)
-            if look_back != -1:
-                nk, nv = nk[:, -keep:], nv[:, -keep:]
-            new.append({"k": nk[None], "v": nv[None]})
-        pk, pmask = _left_pad(past_k, x.device)
-        pv, _ = _left_pad(past_v, x.device)
-        k, v = torch.cat((pk, k), dim=2), torch.cat((pv, v), dim=2)
-        mask = torch.cat((pmask, valid), dim=1)
+        keep = look_back * chunk_size[1] if look_back != -1 else None
+        k, v, past, new = _look_back(att, k, v, caches, [n - chunk_size[2] for n in lens], keep)
+        mask = torch.cat((past, valid), dim=1)
     fsmn = att.forward_fsmn(v_flat, valid.to(x.dtype))  # zeros past each stream's end, as pad_fn gives
     scores = torch.matmul(q * att.d_k ** (-0.5), k.transpose(-2, -1))
     attn = att.forward_attention(v, scores, mask[:, None, :]) + fsmn
@@ -219,18 +207,25 @@ def _cross_attention(att, x, mem, mem_valid, caches, chunk_size, look_back):
     q, k, v = att.forward_qkv(x, mem)
     mask, new = mem_valid, caches
     if chunk_size is not None and look_back > 0:
-        keep = look_back * chunk_size[1]
-        lens = mem_valid.sum(dim=1).tolist()
-        past_k = [c["k"][0] if c is not None else k.new_zeros(att.h, 0, att.d_k) for c in caches]
-        past_v = [c["v"][0] if c is not None else v.new_zeros(att.h, 0, att.d_k) for c in caches]
-        new = [{"k": torch.cat((past_k[b], k[b, :, :n]), dim=1)[:, -keep:][None],
-                "v": torch.cat((past_v[b], v[b, :, :n]), dim=1)[:, -keep:][None]} for b, n in enumerate(lens)]
-        pk, pmask = _left_pad(past_k, x.device)
-        pv, _ = _left_pad(past_v, x.device)
-        k, v = torch.cat((pk, k), dim=2), torch.cat((pv, v), dim=2)
-        mask = torch.cat((pmask, mem_valid), dim=1)
+        k, v, past, new = _look_back(att, k, v, caches, mem_valid.sum(dim=1).tolist(), look_back * chunk_size[1])
+        mask = torch.cat((past, mem_valid), dim=1)
     scores = torch.matmul(q * att.d_k ** (-0.5), k.transpose(-2, -1))
     return att.forward_attention(v, scores, mask[:, None, :]), new
+
+
+# -- look-back and padding --------------------------------------------------------------------------
+def _look_back(att, k, v, caches, kept: list[int], keep: int | None):
+    """Each stream's cached keys/values put before this chunk's (left-padded; which past positions
+    are real), and its next cache: the past plus its first ``kept[b]`` positions of this chunk, the
+    last ``keep`` of them (None: all), in FunASR's layout."""
+    past_k = [c["k"][0] if c is not None else k.new_zeros(att.h, 0, att.d_k) for c in caches]
+    past_v = [c["v"][0] if c is not None else v.new_zeros(att.h, 0, att.d_k) for c in caches]
+    trim = slice(-keep, None) if keep else slice(None)
+    new = [{"k": torch.cat((past_k[b], k[b, :, :n]), dim=1)[:, trim][None],
+            "v": torch.cat((past_v[b], v[b, :, :n]), dim=1)[:, trim][None]} for b, n in enumerate(kept)]
+    pk, real = _left_pad(past_k, k.device)
+    pv, _ = _left_pad(past_v, k.device)
+    return torch.cat((pk, k), dim=2), torch.cat((pv, v), dim=2), real, new
 
 
 # -- padding ----------------------------------------------------------------------------------------
