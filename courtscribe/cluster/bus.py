@@ -20,8 +20,8 @@ from typing import Any
 from ray import serve
 
 Cursor = tuple[str, int]  # (the board's epoch, the last sequence number seen)
-DEAD_AFTER_S = 15.0  # gateways poll every second or so
-POLL_WAIT_S = 1.0
+DEAD_AFTER_S = 15.0  # gateways poll every few seconds (and post their metrics every second)
+POLL_WAIT_S = 4.0  # news answers a poll at once; an idle gateway asks again this often
 KEEP_JOBS = 200
 
 
@@ -115,8 +115,9 @@ class Events:
 
     async def post(self, origin: str, messages: list[dict]) -> None:
         self.board.post(origin, messages, time.monotonic())
-        self._changed.set()
-        self._changed = asyncio.Event()
+        if any("metrics" not in m for m in messages):  # a metrics report is no news for the pollers
+            self._changed.set()
+            self._changed = asyncio.Event()
 
     async def poll(self, origin: str, cursor: Cursor | None,
                    wait_s: float = POLL_WAIT_S) -> tuple[Cursor, list[tuple[str, dict]]]:

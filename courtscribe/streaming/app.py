@@ -92,13 +92,16 @@ def create_app(settings: Settings | None = None, components: Components | None =
             asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2 * settings.decode_workers + 8))
         comp = components or await asyncio.to_thread(load_components, settings)
         app.state.components, app.state.settings = comp, settings
+        # Live streams use the streaming FSMN-VAD whatever VAD files use (in a cluster: its VAD deployment);
+        # it loads (mostly imports) while the engine's first decode runs in C++ and the word lists warm.
+        vad_loading = None if comp.stream_vad else asyncio.create_task(
+            asyncio.to_thread(load_stream_vad, settings, comp.registry))
+        warming = asyncio.get_running_loop().run_in_executor(None, finals.warm)
         # The first decode of a fresh process pays for allocations; pay it before the first hearing.
         await asyncio.to_thread(comp.engine.transcribe, np.zeros(16000, np.float32))
         app.state.pool = WorkerPool(workers=1, queue=4)
         app.state.jobs = Jobs()
-        warming = asyncio.get_running_loop().run_in_executor(None, finals.warm)  # beside the other loading
-        # Live streams use the streaming FSMN-VAD whatever VAD files use (in a cluster: its VAD deployment).
-        vad = comp.stream_vad or await asyncio.to_thread(load_stream_vad, settings, comp.registry)
+        vad = comp.stream_vad or await vad_loading
         scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams, final_batch=settings.final_batch,
                                      final_wait_ms=settings.final_wait_ms, workers=settings.decode_workers,
                                      partial_deadline_ms=settings.partial_deadline_ms,
