@@ -69,6 +69,17 @@ def funasr_engine(funasr_models, tmp_path_factory):
     return load_engine(settings, default_registry(settings))
 
 
+@pytest.fixture(scope="session")
+def funasr_server(funasr_models, tmp_path_factory):
+    """`courtscribe serve` on the production engine (those models), shared by the FunASR tests."""
+    home = tmp_path_factory.mktemp("funasr-server")
+    proc, url = start_server(home, COURTSCRIBE_ENGINE="funasr", COURTSCRIBE_MODEL_DIR=str(funasr_models))
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    assert "Traceback" not in (home / "server.log").read_text(), "the server logged a traceback"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

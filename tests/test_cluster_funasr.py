@@ -9,7 +9,7 @@ import pytest
 
 from courtscribe.clients import stream_file
 from courtscribe.cluster import app as cluster_app
-from tests.conftest import ZH, free_port, start_server
+from tests.conftest import ZH, free_port
 
 CLIP = ZH / "market_25s.wav"
 
@@ -25,17 +25,12 @@ def finals(url: str) -> list[tuple[int, int, str]]:
 
 
 @pytest.mark.slow
-def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, tmp_path_factory):
+def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, funasr_server, tmp_path_factory):
     import ray
     from ray import serve
 
     home = tmp_path_factory.mktemp("funasr-ray")
-    proc, local = start_server(home, COURTSCRIBE_ENGINE="funasr", COURTSCRIBE_MODEL_DIR=str(model_dir))
-    try:
-        alone = finals(local)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    alone = finals(funasr_server)
     port = free_port()
     cluster_app.connect("ray", num_cpus=2)
     try:
@@ -46,6 +41,7 @@ def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, 
         for d in deployments:
             if d["name"] in ("OfflineASR", "OnlineASR"):
                 d.pop("autoscaling_config")
+            if d["name"] in ("OfflineASR", "OnlineASR", "Gateway"):  # one gateway: tests/test_cluster.py has two
                 d["num_replicas"] = 1
         deployments.append({"name": "Punctuation", "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1},
                             "user_config": {"max_batch_size": 16, "batch_wait_timeout_s": 0.005}})

@@ -23,7 +23,7 @@ from courtscribe.config import Settings
 from courtscribe.models import ModelError, default_registry
 from courtscribe.transcribe import load_engine
 
-from conftest import ZH, start_server
+from conftest import ZH
 
 
 @pytest.fixture(scope="module")
@@ -279,17 +279,7 @@ def test_fp16_needs_cuda(model_dir):
         FunasrEngine(model_dir / "paraformer-zh-streaming", model_dir / "paraformer-zh", fp16=True)
 
 
-# -- through the real server --------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def funasr_server(model_dir, tmp_path_factory):
-    home = tmp_path_factory.mktemp("funasr-server")
-    proc, url = start_server(home, COURTSCRIBE_ENGINE="funasr", COURTSCRIBE_MODEL_DIR=str(model_dir))
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    assert "Traceback" not in (home / "server.log").read_text()
-
-
+# -- through the real server (conftest.py ``funasr_server``) ------------------------------------
 async def _send_clip(ws, clip, seconds: float, frame_ms: int = 100, speed: float = 2.5):
     """At ``speed`` × real time: much faster and a loaded CI machine decodes only finals (partials of
     a stream that is behind are skipped by design), so the online pass would go unseen."""

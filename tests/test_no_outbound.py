@@ -78,13 +78,10 @@ def _exercise(url: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ["embedded", "funasr"])
-def test_no_contact_beyond_loopback_while_serving(engine, tmp_path, tmp_path_factory):
+def test_no_contact_beyond_loopback_while_serving(engine, tmp_path, request):
     env = watched(tmp_path)
     if engine == "funasr":  # production's code path, on shape-true tiny models in a local directory
-        from courtscribe.models.random_init import write_all
-
-        env |= {"COURTSCRIBE_ENGINE": "funasr",
-                "COURTSCRIBE_MODEL_DIR": str(write_all(tmp_path_factory.mktemp("models"), size="tiny"))}
+        env |= {"COURTSCRIBE_ENGINE": "funasr", "COURTSCRIBE_MODEL_DIR": str(request.getfixturevalue("funasr_models"))}
     proc, url = start_server(tmp_path, **env)
     try:
         _exercise(url)
