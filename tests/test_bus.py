@@ -55,6 +55,14 @@ def test_a_silent_gateway_is_taken_for_dead_and_its_sources_announced_gone():
     assert b.connected == {}
 
 
+def test_a_metrics_report_is_no_news_but_a_gateway_found_dead_meanwhile_is():
+    """What wakes the long polls: a post that put something in the log."""
+    b = Board(dead_after_s=15)
+    assert b.post("A", [channel("h", 2, True)], 0.0) is True
+    assert b.post("B", [{"metrics": "# HELP x\n"}], 1.0) is False and b.metrics == {"B": "# HELP x\n"}
+    assert b.post("B", [{"metrics": "# HELP x\n"}], 20.0) is True  # A silent for 20 s: its source goes
+
+
 class FakeSession:
     """What Live reads of a running source (the real one needs an engine; these tests are about routing)."""
 

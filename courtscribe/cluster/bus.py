@@ -36,11 +36,14 @@ class Board:
         self.metrics: dict[str, str] = {}  # origin → its latest Prometheus exposition (not logged)
         self.seen: dict[str, float] = {}
 
-    def post(self, origin: str, messages: list[dict], now: float) -> None:
-        self.seen[origin] = now
+    def post(self, origin: str, messages: list[dict], now: float) -> bool:
+        """Whether the log has news for the pollers now (a metrics report is kept apart: none; a gateway
+        found dead meanwhile: its sources' disconnections)."""
+        self.seen[origin], before = now, self.seq
         for message in messages:
             self._append(origin, message)
         self.expire(now)
+        return self.seq != before
 
     def _append(self, origin: str, message: dict) -> None:
         if "metrics" in message:
@@ -114,8 +117,7 @@ class Events:
         self._changed = asyncio.Event()
 
     async def post(self, origin: str, messages: list[dict]) -> None:
-        self.board.post(origin, messages, time.monotonic())
-        if any("metrics" not in m for m in messages):  # a metrics report is no news for the pollers
+        if self.board.post(origin, messages, time.monotonic()):
             self._changed.set()
             self._changed = asyncio.Event()
 
