@@ -225,8 +225,48 @@ def store(request, tmp_path):
     s.close()
 
 
-# Counts the fuzz tests collect (tests/test_fuzz.py); printed at the end of every run, beside pass/fail.
+# -- Two workers: `make test` runs `pytest -n 2` (pytest-xdist) ----------------------------------
+# Run serially the suite keeps 2 cores ~75 % busy (streams paced in real time, servers starting,
+# Ray idling): two workers overlap that. A file's tests stay on one worker (its module fixtures
+# start once). Some files go together as one unit: the Ray files (one local Ray cluster at a time:
+# a second `ray.init(address="auto")` would join the first's) with the other users of the FunASR
+# session fixtures, and the users of the TLS `court` server, so that these start once. Units go out
+# longest first, as measured on this suite (how soon the run ends depends on it, never a result);
+# other files follow in their usual order.
+UNITS = {"ray": ("test_cluster.py", "test_cluster_funasr.py", "test_funasr_engine.py", "test_cluster_online.py"),
+         "court": ("test_access.py", "test_security.py", "test_fuzz.py", "test_finder.py", "test_front_page.py")}
+UNIT_OF = {name: unit for unit, names in UNITS.items() for name in names}
+LONGEST_FIRST = (*UNITS["ray"], *UNITS["court"], "test_web.py", "test_faults.py", "test_streaming.py", "test_cli.py",
+                 "test_no_outbound.py", "test_app.py", "test_clients.py", "test_crash.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadFileScheduling
+
+    class ByUnit(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return UNIT_OF.get(path.rsplit("/", 1)[-1], path)
+
+    config.option.loadscopereorder = False  # keep the order above, not "most tests first"
+    return ByUnit(config, log)
+
+
+# Counts the fuzz tests collect (tests/test_fuzz.py) as `record_property("fuzz", {name: counts})`:
+# reports carry them from the workers; printed at the end of every run, beside pass/fail.
 FUZZ_COUNTS: dict[str, dict] = {}
+
+
+def pytest_runtest_logreport(report):
+    for key, value in report.user_properties:
+        if key == "fuzz":
+            FUZZ_COUNTS.update(value)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -135,7 +135,9 @@ async def _screens_on_every_gateway(url: str, hearing_id: str, gateways: int = 2
 
     held: dict[str, object] = {}
     for _ in range(tries):
-        ws = await websockets.connect(f"{url}/v1/hearings/{hearing_id}/events")
+        # no keepalive pings: on a loaded machine (the suite runs two workers) a pong can come late,
+        # and what these screens check is the events, not keepalive (tests/test_streaming.py does)
+        ws = await websockets.connect(f"{url}/v1/hearings/{hearing_id}/events", ping_interval=None)
         hello = json.loads(await ws.recv())
         if hello["gateway"] in held:
             await ws.close()
@@ -166,22 +168,25 @@ def test_a_hearing_seen_from_every_gateway_replica(cluster, data_dir):
             hotwords.append((await client.put(f"{cluster}/v1/hearings/{hid}/hotwords",
                                               json={"words": ["达摩院"]})).json()["running_sources"])
 
+    async def watch(ws) -> list[dict]:
+        """A clerk's screen reads its events as they come (one left unread stops reading its socket,
+        and on a slow machine the server's keepalive then gives up on it), until the source leaves."""
+        events: list[dict] = []
+        while not any(e["type"] == "channel" and not e["connected"] for e in events):
+            events.append(json.loads(await asyncio.wait_for(ws.recv(), 60)))
+        await ws.close()
+        return events
+
     async def main():
         screens = await _screens_on_every_gateway(ws_url, hid)
         assert len(screens) == 2, "Serve never routed a screen to the second gateway"
+        watching = {gateway: asyncio.create_task(watch(ws)) for gateway, ws in screens}
         source = asyncio.create_task(stream_file(f"{ws_url}/v1/stream", data_dir / "zh-smoke" / LONG, speed=2.0,
                                                  hearing_id=hid))
         await asyncio.sleep(1.5)  # connected and speaking; it speaks for 12 s more
         await clerk_asks()
         result = await source
-        got = {}
-        for gateway, ws in screens:
-            events = []
-            while not any(e["type"] == "channel" and not e["connected"] for e in events):
-                events.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
-            await ws.close()
-            got[gateway] = events
-        return result, got
+        return result, {gateway: await task for gateway, task in watching.items()}
 
     result, got = asyncio.run(main())
     holder = result.ready["gateway"]
@@ -213,17 +218,20 @@ def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, clust
         """A clerk's screen on the hearing: after its first final, just after the VAD's next endpoint
         (that utterance's final is being decoded now) kill every finals replica. The kill can land
         before the request or after the decode; then nothing was lost, so kill again at the next
-        endpoint until a lost call has been made again."""
+        endpoint until a lost call has been made again. On a loaded machine finals lag behind the
+        endpoints: from the second endpoint on, a final is in flight whether or not one came back."""
         import json
 
         import websockets
 
-        async with websockets.connect(f"{cluster.replace('http', 'ws')}/v1/hearings/{hid}/events") as ws:
-            finals = 0
+        async with websockets.connect(f"{cluster.replace('http', 'ws')}/v1/hearings/{hid}/events",
+                                      ping_interval=None) as ws:
+            finals = endpoints = 0
             async for raw in ws:
                 event = json.loads(raw)
                 finals += event["type"] == "final"
-                if event["type"] == "endpoint" and finals:
+                endpoints += event["type"] == "endpoint"
+                if event["type"] == "endpoint" and (finals or endpoints > 1):
                     await asyncio.sleep(0.15)  # the final's request has reached a replica: kill mid-decode
                     for actor in replicas("OfflineASR"):
                         ray.kill(actor, no_restart=True)
@@ -242,7 +250,7 @@ def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, clust
             watch.cancel()
 
     result = asyncio.run(main())
-    assert killed.is_set(), "no utterance ended after the first final"
+    assert killed.is_set(), "no second endpoint: the clip's sentences were not found"
     same_utterances(result, alone, max_cer=0.2)  # the lines decoded again may tip a little more
     assert not [e for e in result.events if e["type"] == "error"]
     assert scrape(cluster, **retried) > before  # the lost calls were made again

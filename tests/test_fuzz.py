@@ -1,6 +1,7 @@
 """Hostile input against a real server with tokens on: hypothesis over both WebSocket protocols'
 messages and PCM frames, schemathesis over the OpenAPI spec. Zero 5xx, zero internal-error closes,
-zero tracebacks; the counts are printed in the run's summary (conftest.FUZZ_COUNTS)."""
+zero tracebacks; the counts are printed in the run's summary (conftest.FUZZ_COUNTS, from
+`record_property("fuzz", …)`)."""
 import asyncio
 import collections
 import json
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from courtscribe.clients import stream_file
 from courtscribe.streaming.protocol import MAX_FRAME_BYTES, ErrorCode, StreamError, parse_control
 
-from conftest import FUZZ_COUNTS, ZH, issue, start_server
+from conftest import ZH, issue, start_server
 
 ERROR_CODES = {v for k, v in vars(ErrorCode).items() if not k.startswith("_")}
 SERVER_EVENTS = {"ready", "partial", "final", "error", "end", "keepalive", "speaker_update", "store_delayed"}
@@ -135,7 +136,7 @@ async def _converse(url: str, token: str, sent: list, counts: collections.Counte
     assert code not in (INTERNAL_ERROR, ABNORMAL), f"the server closed with {code} after {sent!r:.300}"
 
 
-def _fuzz(name: str, court: Court, url: str, strategy, to_frames, examples: int) -> None:
+def _fuzz(name: str, court: Court, url: str, strategy, to_frames, examples: int) -> dict:
     counts = collections.Counter()
 
     @given(strategy)
@@ -147,8 +148,8 @@ def _fuzz(name: str, court: Court, url: str, strategy, to_frames, examples: int)
         assert not crash, crash[-3000:]
 
     run()
-    FUZZ_COUNTS[name] = dict(sorted(counts.items()))
-    print(name, FUZZ_COUNTS[name])
+    print(name, dict(counts))
+    return {name: dict(sorted(counts.items()))}
 
 
 def _still_serves(court: Court) -> None:
@@ -159,32 +160,32 @@ def _still_serves(court: Court) -> None:
     assert result.finals and "正义" in result.text
 
 
-def test_native_protocol_survives_any_conversation(court):
-    _fuzz("native /v1/stream", court, court.url.replace("http", "ws") + "/v1/stream", conversations, lambda c: c, 80)
+def test_native_protocol_survives_any_conversation(court, record_property):
+    record_property("fuzz", _fuzz("native /v1/stream", court, court.url.replace("http", "ws") + "/v1/stream", conversations, lambda c: c, 80))
     _still_serves(court)
 
 
-def test_funasr_protocol_survives_any_conversation(court):
-    _fuzz("funasr /", court, court.url.replace("http", "ws") + "/?token=" + court.token, funasr_conversations,
-          lambda c: [c[0], *c[1]], 80)
+def test_funasr_protocol_survives_any_conversation(court, record_property):
+    record_property("fuzz", _fuzz("funasr /", court, court.url.replace("http", "ws") + "/?token=" + court.token, funasr_conversations,
+          lambda c: [c[0], *c[1]], 80))
     _still_serves(court)
 
 
-def test_openapi_spec_under_schemathesis(court, tmp_path):
+def test_openapi_spec_under_schemathesis(court, tmp_path, record_property):
     """Every HTTP operation in /openapi.json, positive and negative inputs and stateful sequences
     (create a hearing, then use its id): no response is a 5xx."""
     url, token = court.url, court.token
     report = tmp_path / "schemathesis.json"
     run = subprocess.run([sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
                           "-H", f"Authorization: Bearer {token}", "--checks", "not_a_server_error",
-                          "--phases", "coverage,fuzzing,stateful", "-n", "15", "-w", "1", "--seed", "20261122",
+                          "--phases", "coverage,fuzzing,stateful", "-n", "8", "-w", "1", "--seed", "20261122",
                           "--request-timeout", "60", "--report", "json", "--report-json-path", str(report)],
                          capture_output=True, text=True, timeout=900)
     summary = json.loads(report.read_text())
     cases = summary["test_cases"]
-    FUZZ_COUNTS["schemathesis /openapi.json"] = {
+    record_property("fuzz", {"schemathesis /openapi.json": {
         "operations": summary["operations"]["tested"], "cases": cases["generated"],
-        "server_errors": cases["with_failures"], "errored": cases["errored"] + len(summary["errors"])}
+        "server_errors": cases["with_failures"], "errored": cases["errored"] + len(summary["errors"])}})
     print(run.stdout[-3000:])
     assert summary["operations"]["tested"] == summary["operations"]["total"] > 20
     assert cases["generated"] > 500

@@ -24,6 +24,7 @@ from ..access.quota import StreamQuota
 from ..access.scopes import SIGNS_AS, AccessRole, Action, Principal
 
 from ..asr import finals
+from ..asr.base import DecodeOptions
 from ..asr.hotwords import load_lexicon
 from ..clients import web
 from ..cluster import metrics
@@ -97,8 +98,11 @@ def create_app(settings: Settings | None = None, components: Components | None =
         vad_loading = None if comp.stream_vad else asyncio.create_task(
             asyncio.to_thread(load_stream_vad, settings, comp.registry))
         warming = asyncio.get_running_loop().run_in_executor(None, finals.warm)
-        # The first decode of a fresh process pays for allocations; pay it before the first hearing.
-        await asyncio.to_thread(comp.engine.transcribe, np.zeros(16000, np.float32))
+        # The engine's first call (a cluster's: the first round trip to its replicas) before the first
+        # hearing's: a greedy preview of 1 s of silence, 0.5 s on 2 cores. A full decode of silence
+        # (1.9 s: it runs Whisper's fallback) bought nothing more: the first real final took 0.97 s
+        # without it and 0.92 s after it (zh-smoke/welcome.wav, live options).
+        await asyncio.to_thread(comp.engine.preview_many, [(np.zeros(16000, np.float32), 0)], DecodeOptions(live=True))
         app.state.pool = WorkerPool(workers=1, queue=4)
         app.state.jobs = Jobs()
         vad = comp.stream_vad or await vad_loading
