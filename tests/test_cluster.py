@@ -192,9 +192,12 @@ def test_a_hearing_seen_from_every_gateway_replica(cluster, data_dir):
     holder = result.ready["gateway"]
     finals = [f["utterance"]["id"] for f in result.finals]
     assert finals
+    # partials are previews a loaded machine may skip (a late one is moot once the final comes): a
+    # screen must see partials whenever the source was sent some, however many that was
+    previewed = any(e["type"] == "partial" for e in result.events)
     for gateway, events in got.items():
         kinds = [e["type"] for e in events]
-        assert "partial" in kinds and "level" in kinds, (gateway, kinds)
+        assert "level" in kinds and ("partial" in kinds or not previewed), (gateway, kinds)
         assert [e["utterance"]["id"] for e in events if e["type"] == "final"] == finals, (gateway, holder)
     assert holder in got  # one screen shared the source's gateway, the other saw it through the bus
     assert all([x["channel"] for x in s] == [0] for s in seen_status), seen_status
