@@ -198,10 +198,7 @@ def test_a_job_is_polled_fetched_and_cancelled_through_any_gateway():
         assert jobs["B"].get(running.id).status is JobStatus.RUNNING
         assert {j.id for j in jobs["B"].all()} == {done.id, running.id}
         jobs["B"].cancel(running.id)  # the clerk cancels through B: A stops it at its next window
-        for _ in range(40):
-            await asyncio.sleep(0.1)
-            if jobs["B"].get(running.id).status is JobStatus.CANCELLED:
-                break
+        await until(lambda: jobs["B"].get(running.id).status is JobStatus.CANCELLED)
         assert running.status is JobStatus.CANCELLED and jobs["B"].get(running.id).status is JobStatus.CANCELLED
         await jobs["A"].close()
         for r in runs:
