@@ -45,6 +45,42 @@ def test_correlated_louder_copy_is_bleed_and_real_overlap_is_not(data_dir):
     assert not bleed.is_bleed(a(2, 11.5), [a(0, 11.5), a(1, 11.5)])
 
 
+def test_a_late_neighbour_is_waited_for_and_a_stalled_one_leaves_the_line_flagged(data_dir):
+    """A seat's check waits for a neighbour's audio that is still coming (a loaded link between
+    gateways is late, not gone), however far behind; a neighbour that stops sending leaves the
+    check incomplete, which the session flags on the line instead of dropping or trusting it."""
+    import threading
+    import time
+
+    audio, _ = courtroom(data_dir)
+    judge, agent = audio.channel(0)[: 6 * SR], audio.channel(1)[: 6 * SR]
+    room = bleed.RoomAudio()
+    room.PEER_STALL_S = 10.0  # each step below comes well within it
+    room.write(1, 0, agent)
+    room.write(0, 0, judge[:SR])  # the judge's gateway is 5 s behind...
+
+    def catch_up():  # ...and catches up in 100 ms steps, each one a wake-up for the waiting check
+        for k in range(SR, judge.size, SR // 10):
+            time.sleep(0.02)  # pacing only: the check waits however long the steps take
+            room.write(0, k, judge[k:k + SR // 10])
+
+    feeder = threading.Thread(target=catch_up)
+    feeder.start()
+    check = room.bleed_blocks(1, 0, agent)
+    feeder.join()
+    assert check.complete and check.blocks[2:].mean() > 0.8  # from 1 s, the judge's words on the agent's seat: bleed
+
+    stalled = bleed.RoomAudio()
+    stalled.PEER_STALL_S = 0.2
+    stalled.write(1, 0, agent)
+    stalled.write(0, 0, judge[:SR])  # and nothing more
+    check = stalled.bleed_blocks(1, 0, agent)
+    assert not check.complete
+    assert not check.blocks[2:].any()  # nothing to compare with there: kept, and the line is flagged
+    stalled.remove(0)
+    assert stalled.bleed_blocks(1, 0, agent).complete  # a neighbour that left is not waited for
+
+
 def test_every_utterance_lands_once_under_the_right_seat(data_dir, components, manifest):
     audio, clips = courtroom(data_dir)
     record = transcribe_audio(audio, components, roles={ch: role for ch, (_, _, role) in SEATS.items()})
@@ -99,3 +135,74 @@ def test_live_seat_mics_record_each_sentence_once(server, data_dir):
     judge_text = for_scoring("".join(u["text"] for u in lines if u["channel"] == 0))
     agent_text = for_scoring("".join(u["text"] for u in lines if u["channel"] == 1))
     assert judge_text and agent_text
+
+
+def test_a_seat_whose_neighbour_stalls_keeps_its_lines_flagged_as_possible_crosstalk(server, data_dir):
+    """The judge's link stops sending audio (held open by keepalives) while the agent's mic carries
+    the judge's bleed: the agent's seat cannot be checked against the judge's audio, so what it
+    hears is kept (never a hole) but flagged crosstalk_unchecked for the clerk; when the judge's
+    audio comes again, the agent's later lines are checked (bleed: not stored on that seat) and the
+    judge's own lines are stored as usual, unflagged."""
+    import asyncio
+    import json
+
+    import httpx
+    import websockets
+
+    from courtscribe.audio import float_to_pcm16
+    from courtscribe.clients.stream_client import stream
+    from courtscribe.records.model import CROSSTALK_UNCHECKED
+
+    judge = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)
+    mics = np.zeros((2, judge.size + SR), np.float32)
+    mics[0, :judge.size] = judge
+    d = 3 * SR // 1000
+    mics[1, d:judge.size + d] = judge * 10 ** (-12 / 20)
+    url = server.replace("http", "ws") + "/v1/stream"
+
+    async def main():
+        flagged = asyncio.Event()  # the agent's seat stored a line it could not check
+
+        def on_agent(e):
+            if e["type"] == "final" and e["utterance"]["text"]:
+                flagged.set()
+
+        async def judge_seat():
+            async with websockets.connect(url) as ws:
+                await ws.send(json.dumps({"type": "start", "hearing_id": "h-stall", "channel": 0, "sample_rate": SR,
+                                          "role": "审判长"}))
+                assert json.loads(await ws.recv())["type"] == "ready"
+                await ws.send(float_to_pcm16(mics[0, :SR]))
+                while not flagged.is_set():  # the stalled link: open, but no audio
+                    await ws.send(json.dumps({"type": "keepalive"}))
+                    try:
+                        await asyncio.wait_for(flagged.wait(), 1.0)
+                    except TimeoutError:
+                        pass
+                for i in range(SR, mics.shape[1], 3_200):
+                    await ws.send(float_to_pcm16(mics[0, i:i + 3_200]))
+                await ws.send(json.dumps({"type": "stop"}))
+                async for raw in ws:
+                    if json.loads(raw)["type"] == "end":
+                        break
+
+        async def agent_seat():
+            async def chunks():
+                for i in range(0, mics.shape[1], 3_200):
+                    yield mics[1, i:i + 3_200]
+            try:
+                return await stream(url, chunks(), speed=0, hearing_id="h-stall", channel=1, role="原告代理人",
+                                    on_event=on_agent)
+            finally:
+                flagged.set()
+
+        return (await asyncio.gather(judge_seat(), agent_seat()))[1]
+
+    heard = asyncio.run(main())
+    lines = httpx.get(f"{server}/v1/hearings/h-stall").json()["utterances"]
+    seat = [u for u in lines if u["channel"] == 1]
+    assert seat, "the agent's seat heard the bleed and could not check it: its first line is kept"
+    assert all(CROSSTALK_UNCHECKED in u["flags"] for u in seat), seat
+    assert all(CROSSTALK_UNCHECKED in f["utterance"]["flags"] for f in heard.finals if f["utterance"]["text"])
+    assert [u for u in lines if u["channel"] == 0 and u["text"]]  # the judge's lines...
+    assert not any(CROSSTALK_UNCHECKED in u["flags"] for u in lines if u["channel"] == 0)  # ...unflagged

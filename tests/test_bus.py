@@ -236,10 +236,10 @@ def test_a_neighbours_bleed_is_recognised_when_the_seats_reached_different_gatew
             a.rooms["h"].write(0, k, judge[k:k + 3_200])
         b.rooms["h"].write(1, 0, bleed)
         await settle()
-        found = b.rooms["h"].bleed_blocks(1, 0, bleed)
+        found = b.rooms["h"].bleed_blocks(1, 0, bleed).blocks
         a.hub.publish("h", {"type": "channel", "hearing_id": "h", "channel": 0, "speaker": "x", "connected": False})
         await settle()
-        gone = b.rooms["h"].bleed_blocks(1, 0, bleed)  # the judge's seat left: nothing to compare with
+        gone = b.rooms["h"].bleed_blocks(1, 0, bleed).blocks  # the judge's seat left: nothing to compare with
         for r in runs:
             r.cancel()
         return found, gone

@@ -409,5 +409,7 @@ def test_seat_mics_on_different_gateways_still_record_each_sentence_once(cluster
         if u["channel"] == 0:
             assert u["end_ms"] <= judge.size / 16 + 1_000, u  # the judge's seat: only while the judge spoke
         else:
-            assert u["start_ms"] >= judge.size / 16 - 500, u  # the agent's seat: none of the judge's bleed
-    assert {u["channel"] for u in lines} == {0, 1}
+            # the agent's seat: none of the judge's bleed, unless the judge's audio stalled on its way
+            # between the gateways: then the line is kept and flagged for the clerk (bleed.py)
+            assert u["start_ms"] >= judge.size / 16 - 500 or "crosstalk_unchecked" in u["flags"], u
+    assert {u["channel"] for u in lines if not u["flags"]} == {0, 1}

@@ -1,6 +1,7 @@
 """Regression tests of an outside security review, each against the real server process of the
 access tests (tokens on, TLS): what got through then must not get through now."""
 import asyncio
+import fcntl
 import io
 import json
 import shutil
@@ -266,8 +267,9 @@ def test_a_finished_or_cancelled_job_lets_go_of_its_audio():
 def test_a_torn_audit_line_is_set_aside_and_an_unwritable_log_refuses_changes(court):
     log = court.home / "data" / "audit" / "audit.jsonl"
     _hearing(court, "s-audit")
-    with open(log, "ab") as f:
-        f.write(b'{"at":"2026-11-26T03:00:00.000+00:00","action":"PATC')  # a crash mid-write
+    with open(log, "ab") as f:  # a writer that crashed mid-write: it held the log's lock, as every writer does
+        fcntl.flock(f, fcntl.LOCK_EX)  # (the server may still be auditing the request before: it goes first)
+        f.write(b'{"at":"2026-11-26T03:00:00.000+00:00","action":"PATC')
     r = court.as_(court.t["clerk"], "PATCH", "/v1/hearings/s-audit/utterances/u1",
                   json={"text": "第一句。", "channel": 0, "start_ms": 0, "end_ms": 1000, "speaker": "审判长"})
     assert r.status_code == 200

@@ -94,7 +94,7 @@ def test_clerk_sees_lines_live_and_an_edit_made_before_the_final_survives_it(sit
     partial = page.wait_for_selector("#lines li.partial", timeout=20_000)
     assert mic.is_alive(), "the line should appear while the clip is still streaming"
     uid = partial.get_attribute("data-uid")
-    partial.click()
+    page.click(f'#lines li[data-uid="{uid}"]')  # the line is redrawn with each partial: found afresh
     page.keyboard.press("Enter")
     editor = page.wait_for_selector("textarea.editor")
     assert page.query_selector(f'li[data-uid="{uid}"]').get_attribute("class").count("partial")  # not final yet
@@ -152,7 +152,8 @@ def test_a_dropped_connection_is_shown_then_backfilled_without_loss_or_duplicate
 
 def test_an_unrecognized_stretch_is_a_highlighted_line_the_clerk_replays_and_types(site, page):
     """Speech the engine gave no text for is a line on the screen, marked, with its time to replay;
-    the clerk types it like any other line, and the record keeps that it was typed from the audio."""
+    the clerk types it like any other line, and the record keeps that it was typed from the audio.
+    A line that may be a neighbouring seat's crosstalk is marked too."""
     from courtscribe.records.model import Role, Utterance
     from courtscribe.records.store import RecordStore
 
@@ -163,7 +164,13 @@ def test_an_unrecognized_stretch_is_a_highlighted_line_the_clerk_replays_and_typ
     store.machine_final(hid, Utterance(id="c0-gap-0001", start_ms=400, end_ms=2400, channel=0, speaker="审判长",
                                        role=Role.presiding_judge, text="", confidence=0.0,
                                        flags=["unrecognized", "empty"]), actor="whisper/whisper-base")
+    # a seat's line its neighbour's audio came too late to check for bleed (diarization/bleed.py)
+    store.machine_final(hid, Utterance(id="c1-x-0001", start_ms=2600, end_ms=3600, channel=1, speaker="原告代理人",
+                                       role=Role.plaintiff_agent, text="正是因为", confidence=0.9,
+                                       flags=["crosstalk_unchecked"]), actor="whisper/whisper-base")
     page.goto(site.page_url("clerk", hid, "clerk"))
+    assert page.wait_for_selector('li[data-uid="c1-x-0001"] mark.crosstalk').inner_text() == "可能串音"
+    assert page.inner_text('li[data-uid="c1-x-0001"] .text').startswith("正是因为")
     gap = page.wait_for_selector('#lines li.unrecognized[data-uid="c0-gap-0001"]')
     assert gap.inner_text().endswith("〔00:00–00:02 未能识别，请核听录音〕")
     assert page.query_selector('li[data-uid="c0-gap-0001"] mark.gap') is not None

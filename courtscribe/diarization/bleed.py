@@ -11,6 +11,8 @@ stay.
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -82,6 +84,15 @@ def mute_outside(x: np.ndarray, spans: list[Span], pad_ms: int = 100) -> np.ndar
     return np.where(keep, x, 0.0).astype(x.dtype)
 
 
+@dataclass
+class BleedCheck:
+    """Which 500 ms blocks are a neighbour's bleed, and whether every neighbour's audio was there
+    to compare with (``complete`` False: a neighbour's audio stalled, bleed may have been missed)."""
+
+    blocks: np.ndarray
+    complete: bool = True
+
+
 class RoomAudio:
     """The last ``keep_s`` of every seat mic of one live hearing, in hearing time, so a channel's
     utterance can be checked against its neighbours' audio before it is decoded. Live channels are
@@ -89,8 +100,11 @@ class RoomAudio:
 
     LIVE_LAG_MS = 250
     # a neighbour's audio relayed from another gateway replica can arrive after this channel's VAD
-    # has closed an utterance: its check waits this long for their audio to cover the utterance
-    PEER_WAIT_S = 2.0
+    # has closed an utterance: its check waits for their audio to cover the utterance while it keeps
+    # coming (a loaded bus is late, not gone), and gives up when a neighbour sends nothing for
+    # PEER_STALL_S or after PEER_MAX_WAIT_S in all: the line is then kept and flagged, never dropped
+    PEER_STALL_S = 2.0
+    PEER_MAX_WAIT_S = 15.0
 
     def __init__(self, keep_s: float = 120.0):
         self.keep = int(keep_s * SR)
@@ -133,20 +147,36 @@ class RoomAudio:
             out[lo - a:hi - a] = buf[lo - start:hi - start]
         return out
 
-    def bleed_blocks(self, channel: int, start_ms: int, audio: np.ndarray) -> np.ndarray:
+    def _ends(self, channel: int) -> dict[int, int]:
+        return {k: first + buf.size for k, (first, buf) in self._chans.items() if k != channel}
+
+    def _await_neighbours(self, channel: int, end: int) -> bool:
+        """Hold the lock until every neighbour's audio reaches ``end``; False when one stalled behind it."""
+        deadline = time.monotonic() + self.PEER_MAX_WAIT_S
+        while True:
+            behind = {k: e for k, e in self._ends(channel).items() if e < end}
+            left = deadline - time.monotonic()
+            if not behind:
+                return True
+            if left <= 0:
+                return False
+            moved = self._written.wait_for(lambda: any(self._ends(channel).get(k, end) > e for k, e in behind.items()),
+                                           timeout=min(self.PEER_STALL_S, left))
+            if not moved:
+                return False
+
+    def bleed_blocks(self, channel: int, start_ms: int, audio: np.ndarray) -> BleedCheck:
         """For each 500 ms block of ``audio`` (this channel from ``start_ms``): is it a neighbour's bleed?"""
         block, a0 = BLOCK_MS * SR // 1000, start_ms * SR // 1000
-        end = a0 + audio.size
         with self._lock:
-            self._written.wait_for(lambda: all(first + buf.size >= end for k, (first, buf) in self._chans.items()
-                                               if k != channel), timeout=self.PEER_WAIT_S)
+            complete = self._await_neighbours(channel, a0 + audio.size)
             others = [k for k in self._chans if k != channel]
             out = []
             for a in range(0, audio.size, block):
                 b = min(a + block, audio.size)
                 near = [self._read(k, a0 + a, a0 + b) for k in others]
                 out.append(is_bleed(audio[a:b], near, max_lag_ms=self.LIVE_LAG_MS))
-        return np.array(out, bool)
+        return BleedCheck(np.array(out, bool), complete)
 
     def mute(self, audio: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         out = audio.copy()

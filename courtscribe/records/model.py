@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = "courtscribe.record/1"
 UNRECOGNIZED = "unrecognized"  # see asr/coverage.py
+CROSSTALK_UNCHECKED = "crosstalk_unchecked"  # see diarization/bleed.py RoomAudio
 
 
 def gap_note(start_ms: int, end_ms: int) -> str:
@@ -116,7 +117,8 @@ class Utterance(_Model):
     participant: str | None = Field(default=None, description="Name of the participant the line is attributed to")
     flags: list[str] = Field(default_factory=list, description=(
         "Why a line needs a person: 'unrecognized' (speech without usable text: listen and type it), "
-        "with the reason 'empty', 'loop' or 'engine_error'"))
+        "with the reason 'empty', 'loop' or 'engine_error'; 'crosstalk_unchecked' (a neighbouring seat's "
+        "audio arrived too late to check this line for its bleed: it may repeat that seat's words)"))
 
     @property
     def unrecognized(self) -> bool:

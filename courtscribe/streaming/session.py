@@ -24,7 +24,7 @@ from ..asr.vad import Vad
 from ..cluster import metrics
 from ..diarization.bleed import RoomAudio
 from ..logs import get_logger
-from ..records.model import Role, Utterance
+from ..records.model import CROSSTALK_UNCHECKED, Role, Utterance
 from .protocol import ErrorCode, StreamError, error_event, final_event, partial_event
 from .levels import LevelMeter
 from .scheduler import DecodeScheduler
@@ -224,15 +224,18 @@ class StreamSession:
 
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int, previous: asyncio.Task | None) -> None:
-        muted = False  # a neighbour's bleed was cut out of this utterance
+        muted, unchecked = False, False  # a neighbour's bleed was cut out / could not be checked for
         if self.cfg.room is not None and audio.size:
-            bleed = await asyncio.to_thread(self.cfg.room.bleed_blocks, self.cfg.channel,
+            check = await asyncio.to_thread(self.cfg.room.bleed_blocks, self.cfg.channel,
                                             utt.start_ms + self.cfg.offset_ms, audio)
+            bleed, unchecked = check.blocks, not check.complete
             if bleed.size and bleed.mean() >= BLEED_SHARE:  # a neighbour's sentence: theirs to record
                 log.info("bleed suppressed", session=self.label, utterance=utt.id)
                 await _after(previous)
                 await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))  # clears the partial
                 return
+            if unchecked:
+                log.warning("neighbour audio late: bleed not checked", session=self.label, utterance=utt.id)
             audio = self.cfg.room.mute(audio, bleed)
             muted = bool(bleed.any())
         failed = None
@@ -252,7 +255,10 @@ class StreamSession:
             lines = [h for h in lines if not h.flags or h.end_ms - h.start_ms >= MIN_GAP_MS]
         main = [h for h in lines if not h.flags] or lines[:1]
         gaps = [h for h in lines if h.flags and h not in main]
-        await self._line(self._utterance(utt, main, end_ms), audio)
+        line = self._utterance(utt, main, end_ms)
+        if unchecked:  # kept (never a hole), flagged for the clerk: it may repeat a neighbour's words
+            line = line.model_copy(update={"flags": [*line.flags, CROSSTALK_UNCHECKED]})
+        await self._line(line, audio)
         for k, h in enumerate(gaps, 1):  # speech inside the utterance the engine gave no text for
             await self._line(Utterance(id=f"{utt.id}-g{k}", start_ms=h.start_ms + self.cfg.offset_ms,
                                        end_ms=h.end_ms + self.cfg.offset_ms, channel=self.cfg.channel,

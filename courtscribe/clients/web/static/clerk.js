@@ -51,7 +51,17 @@ function gapNote(u) {
   return `〔${mmss(u.start_ms)}–${mmss(u.end_ms)} 未能识别，请核听录音〕`;
 }
 
+/** A line whose neighbouring seat's audio came too late to check it for that seat's bleed. */
+function crosstalkNote(u) {
+  if (!(u.flags || []).includes("crosstalk_unchecked")) return [];
+  return [" ", el("mark", { class: "crosstalk", title: "邻座麦克风的声音迟到，未能核对串音：这一行可能重复了另一席位的话，请核听" }, "可能串音")];
+}
+
 function textNodes(u, status) {
+  return [...lineText(u, status), ...crosstalkNote(u)];
+}
+
+function lineText(u, status) {
   if (unrecognized(u)) return [el("mark", { class: "gap", title: "未能识别：点时间回放，按 Enter 录入" }, gapNote(u))];
   if (status === "partial" || !u.tokens || !u.tokens.length || status === "edited") return [u.text];
   // mark low-confidence words; tokens carry the engine's text pieces, the line's text is punctuated
