@@ -39,3 +39,47 @@ def test_the_kuberay_manifest_carries_a_valid_serve_config():
     schema = ServeDeploySchema.model_validate(yaml.safe_load(manifest["spec"]["serveConfigV2"]))
     assert schema.applications[0].import_path == "courtscribe.cluster.app:build"
     assert manifest["spec"]["rayClusterConfig"]["rayVersion"] == __import__("ray").__version__
+
+
+def test_a_local_cluster_that_misses_its_start_is_stopped_and_started_again(tmp_path, monkeypatch):
+    """Ray gives its raylet a fixed 30 s to register; on a busy machine it can miss them ("timed out
+    during startup"), leaving the half-started GCS and monitor running. The start is tried again,
+    with those stopped first (they name their session directory); any other failure is raised."""
+    import subprocess
+    import sys
+
+    import ray
+
+    session = tmp_path / "session_2026-11-26_00-00-00_000000_1"
+    session.mkdir()
+    (tmp_path / "session_latest").symlink_to(session)
+    leftover = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", f"--log_dir={session}/logs"])
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    calls = []
+
+    def init(**kw):
+        calls.append(kw)
+        if len(calls) == 1:
+            raise Exception("The current node timed out during startup. This could happen because ...")
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    try:
+        cluster_app._start_local(2, {"_temp_dir": str(tmp_path), "namespace": "serve"})
+        assert len(calls) == 2 and calls[1]["num_cpus"] == 2
+        assert leftover.wait(timeout=60) != 0  # killed
+        assert bystander.poll() is None  # another process is left alone
+
+        def broken(**kw):
+            calls.append(kw)
+            raise OSError("no space left on /dev/shm")
+
+        calls.clear()
+        monkeypatch.setattr(ray, "init", broken)
+        with pytest.raises(OSError):
+            cluster_app._start_local(2, {"_temp_dir": str(tmp_path)})
+        assert len(calls) == 1  # not a start-up timeout: not retried
+    finally:
+        for p in (leftover, bystander):
+            p.kill()
+            p.wait()

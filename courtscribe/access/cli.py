@@ -1,5 +1,8 @@
 """`courtscribe tokens …` and `courtscribe audit …`: court IT issues and revokes tokens on the
-server's own machine (database access is the credential) and checks the audit chain."""
+server's own machine (database access is the credential) and checks the audit chain.
+
+The record store and the token codec load in the commands that use them: ``audit verify`` is a
+court IT person's quick check and need not load SQLAlchemy, alembic and JWT (~1 s a call)."""
 from __future__ import annotations
 
 import json
@@ -9,18 +12,19 @@ from typing import Optional
 import typer
 
 from ..config import get_settings
-from ..records.store import RecordStore
 from ..seal import load_key
 from .audit import AuditLog
 from .scopes import AccessRole, Principal
-from .tokens import TokenError, Tokens
 
 tokens_app = typer.Typer(no_args_is_help=True, help="Issue, list and revoke access tokens.")
 audit_app = typer.Typer(no_args_is_help=True, help="Read and verify the audit log.")
 CLI = Principal(token_id="cli", role=AccessRole.admin, name="courtscribe tokens (server console)")
 
 
-def _tokens() -> Tokens:
+def _tokens():
+    from ..records.store import RecordStore
+    from .tokens import Tokens
+
     return Tokens(RecordStore(get_settings().records_url).engine)
 
 
@@ -38,6 +42,8 @@ def issue(role: AccessRole = typer.Option(..., "--role", help="recorder | clerk 
           days: Optional[float] = typer.Option(None, "--days", help="Expires after this many days (default: never)."),
           as_json: bool = typer.Option(False, "--json", help="Print the token and its scope as JSON.")) -> None:
     """Issue a token; it is printed once (only its hash is stored)."""
+    from .tokens import TokenError
+
     try:
         out = _tokens().issue(role, name=name, court=court, room=room, hearing=hearing, days=days)
     except TokenError as err:

@@ -75,11 +75,45 @@ def connect(address: str, *, num_cpus: int | None = None) -> None:
             try:
                 ray.init(address="auto", namespace="serve", log_to_driver=False)
             except ConnectionError:
-                ray.init(num_cpus=num_cpus, **kw)
+                _start_local(num_cpus, kw)
         else:
             ray.init(address=address, namespace="serve", log_to_driver=False)
     finally:
         private_token_file()
+
+
+def _start_local(num_cpus: int | None, kw: dict[str, Any], tries: int = 2) -> None:
+    """Start a one-machine cluster. On a busy machine Ray's raylet can miss its fixed 30 s to
+    register ("The current node timed out during startup"): the half-started processes are
+    stopped and the start is tried again, as court IT would by hand."""
+    import ray
+
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(num_cpus=num_cpus, **kw)
+            return
+        except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception for this
+            ray.shutdown()
+            _stop_session(Path(kw.get("_temp_dir") or "/tmp/ray") / "session_latest")
+            if attempt == tries or "timed out during startup" not in str(err):
+                raise
+            log.warning("local Ray cluster did not start in time; starting it again", error=str(err))
+
+
+def _stop_session(latest: Path) -> None:
+    """Stop what a failed start left running (its GCS, monitor, dashboard): ``ray.shutdown`` does
+    not know them, since ``ray.init`` never returned. They name their session's directory."""
+    import psutil
+
+    if not latest.exists():
+        return
+    session = str(latest.resolve())
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if p.pid != os.getpid() and any(session in part for part in p.info["cmdline"] or ()):
+                p.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
 
 
 RAY_TOKEN_FILE = Path.home() / ".ray" / "auth_token"

@@ -2,6 +2,7 @@
 
 Writes go to the database the server uses (``COURTSCRIBE_DATABASE_URL``, or SQLite under
 ``COURTSCRIBE_DATA_DIR``); every change is a ledger entry like the same change made over HTTP.
+The document writers (docx, fonts, packages) load in the commands that write documents.
 """
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import typer
 
 from ..config import get_settings
 from ..seal import load_key
-from . import archive, formats, package
-from .fonts import FontMissing
 from .model import Record, Role
 from .store import RecordError, RecordStore
 
@@ -29,7 +28,7 @@ def _store() -> RecordStore:
 def _run(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
-    except (RecordError, ValueError, FontMissing) as err:
+    except (RecordError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
 
@@ -100,15 +99,23 @@ def request_correction(hearing: str, by: str = BY, text: str = typer.Option(...)
          role=_role(role) if role else None)
 
 
+def _render(record: Record, format: str, hearing: str) -> bytes | str:
+    from . import archive, formats, package
+    from .fonts import FontMissing
+
+    try:
+        if format == "package":
+            return package.build(record, archive.hearing_files(get_settings().data_dir / "archive", hearing))
+        return formats.render(record, format)
+    except FontMissing as err:  # no embeddable CJK font: the message says how to get one
+        raise ValueError(str(err)) from err
+
+
 @app.command()
 def export(hearing: str, format: str = typer.Option("docx", "--format", "-f",
                                                     help="docx | pdf | ofd | json | txt | srt | vtt | package"),
            output: Path = typer.Option(None, "--output", "-o")) -> None:
-    record = _run(_store().record, hearing)
-    if format == "package":
-        data = _run(package.build, record, archive.hearing_files(get_settings().data_dir / "archive", hearing))
-    else:
-        data = _run(formats.render, record, format)
+    data = _run(_render, _run(_store().record, hearing), format, hearing)
     if output:
         output.write_bytes(data if isinstance(data, bytes) else data.encode())
     elif isinstance(data, bytes):
@@ -140,6 +147,8 @@ def verify(hearing: str) -> None:
 
 @app.command("verify-package")
 def verify_package(path: Path) -> None:
+    from . import package
+
     problems = package.verify(path)
     for p in problems:
         typer.echo(f"BROKEN: {p}", err=True)
