@@ -24,7 +24,7 @@ fonts:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq fonts-noto-cjk >/dev/null; }
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # The page tests drive Debian's Chromium (Playwright's own browser download is not used); CJK fonts
 # so the screenshots show the Chinese UI.

@@ -68,10 +68,10 @@ def test_enroll_stream_and_refine(server, data_dir, tmp_path):
     first = min(lines, key=lambda u: u["start_ms"])["id"]
     assert httpx.patch(f"{api}/h-spk/utterances/{first}", headers=CLERK,
                        json={"speaker": "李四", "role": "defendant", "participant": "李四"}).status_code == 200
-    r = httpx.post(f"{api}/h-spk/speakers/refine", headers=CLERK)
+    r = httpx.post(f"{api}/h-spk/speakers/refine", headers=CLERK, timeout=120)  # re-embeds every line: seconds on a loaded CPU
     assert r.status_code == 200 and r.json()["applied"] is False
     assert all(p["utterance_id"] != first for p in r.json()["proposals"])
-    r = httpx.post(f"{api}/h-spk/speakers/refine", headers=CLERK, params={"apply": "true"})
+    r = httpx.post(f"{api}/h-spk/speakers/refine", headers=CLERK, params={"apply": "true"}, timeout=120)
     after = {u["id"]: u for u in httpx.get(f"{api}/h-spk").json()["utterances"]}
     assert after[first]["speaker"] == "李四"
     for p in r.json()["proposals"]:
