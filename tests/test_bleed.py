@@ -45,6 +45,33 @@ def test_correlated_louder_copy_is_bleed_and_real_overlap_is_not(data_dir):
     assert not bleed.is_bleed(a(2, 11.5), [a(0, 11.5), a(1, 11.5)])
 
 
+def test_the_pauses_between_a_neighbours_words_do_not_make_its_bleed_this_seats_line(data_dir):
+    """An utterance the VAD closed on a seat carrying only a neighbour's bleed, with that
+    neighbour's pauses in it: the pauses are bleed of nothing (not bleed blocks), but they carry
+    nothing on this seat either, so the share that decides is over voiced blocks. A seat's own words
+    with some bleed beside them stay its own."""
+    judge = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)[: 4 * SR]
+    own = decode(data_dir / "zh-smoke" / "custody.wav").channel(0)[SR: 5 * SR]
+    rng = np.random.default_rng(0)
+    pause = rng.normal(0, 1e-4, 2 * SR).astype(np.float32)
+    speaker = np.concatenate([judge[: 2 * SR], pause, judge[2 * SR:]])  # 2 s of the judge's silence inside
+    d = 3 * SR // 1000
+    seat = np.concatenate([np.zeros(d, np.float32), speaker[:-d]]) * 10 ** (-12 / 20) + rng.normal(0, 1e-4, speaker.size).astype(np.float32)
+    room = bleed.RoomAudio()
+    room.write(0, 0, speaker)
+    room.write(1, 0, seat)
+    check = room.bleed_blocks(1, 0, seat)
+    assert check.complete and check.blocks.mean() < 0.8  # the pauses are not bleed blocks...
+    assert bleed.voiced_share(seat, check.blocks) >= 0.8  # ...and do not count: the judge's, not this seat's
+    talking = seat.copy()
+    talking[-own.size:] += own  # the seat's own words over the judge's last 4 s
+    mixed = bleed.RoomAudio()
+    mixed.write(0, 0, speaker)
+    mixed.write(1, 0, talking)
+    assert bleed.voiced_share(talking, mixed.bleed_blocks(1, 0, talking).blocks) < 0.8
+    assert bleed.voiced_share(np.zeros(SR, np.float32), np.zeros(2, bool)) == 0.0
+
+
 def test_a_late_neighbour_is_waited_for_and_a_stalled_one_leaves_the_line_flagged(data_dir):
     """A seat's check waits for a neighbour's audio that is still coming (a loaded link between
     gateways is late, not gone), however far behind; a neighbour that stops sending leaves the

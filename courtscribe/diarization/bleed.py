@@ -53,6 +53,16 @@ def is_bleed(block: np.ndarray, others: list[np.ndarray], *, margin_db: float = 
     return False
 
 
+def voiced_share(audio: np.ndarray, blocks: np.ndarray, quiet_db: float = 20.0) -> float:
+    """The share of an utterance's voiced 500 ms blocks that are bleed. Blocks more than
+    ``quiet_db`` below its loudest (the pauses between a neighbour's words, which carry nothing on
+    this seat either) count for neither side."""
+    block = BLOCK_MS * SR // 1000
+    rms = np.array([_rms(audio[i * block:(i + 1) * block]) for i in range(blocks.size)])
+    voiced = rms >= rms.max(initial=0.0) * 10 ** (-quiet_db / 20)
+    return float(blocks[voiced].mean()) if voiced.any() and rms.max() > 0 else 0.0
+
+
 def suppress(channels: list[np.ndarray], spans: list[list[Span]], **kwargs) -> list[list[Span]]:
     """Each channel's speech spans with the bleed cut out (pieces under 300 ms dropped)."""
     if len(channels) < 2:

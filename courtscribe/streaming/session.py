@@ -22,7 +22,7 @@ from ..asr.finals import finish, polish_partial
 from ..asr.text import join_pieces
 from ..asr.vad import Vad
 from ..cluster import metrics
-from ..diarization.bleed import RoomAudio
+from ..diarization.bleed import RoomAudio, voiced_share
 from ..logs import get_logger
 from ..records.model import CROSSTALK_UNCHECKED, Role, Utterance
 from .protocol import ErrorCode, StreamError, error_event, final_event, partial_event
@@ -32,7 +32,7 @@ from .speakers import Label, LiveSpeakers
 
 SR = 16_000
 log = get_logger(__name__)
-BLEED_SHARE = 0.8  # an utterance mostly made of a neighbour's bleed is not recorded on this seat
+BLEED_SHARE = 0.8  # an utterance mostly made of a neighbour's bleed (voiced blocks) is not recorded on this seat
 MAX_PENDING_FINALS = 4  # a client replaying faster than the engine decodes waits here (backpressure)
 
 
@@ -229,7 +229,7 @@ class StreamSession:
             check = await asyncio.to_thread(self.cfg.room.bleed_blocks, self.cfg.channel,
                                             utt.start_ms + self.cfg.offset_ms, audio)
             bleed, unchecked = check.blocks, not check.complete
-            if bleed.size and bleed.mean() >= BLEED_SHARE:  # a neighbour's sentence: theirs to record
+            if bleed.size and voiced_share(audio, bleed) >= BLEED_SHARE:  # a neighbour's sentence: theirs to record
                 log.info("bleed suppressed", session=self.label, utterance=utt.id)
                 await _after(previous)
                 await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))  # clears the partial
