@@ -225,6 +225,50 @@ def store(request, tmp_path):
     s.close()
 
 
+# -- One local Ray cluster for the Ray tests -------------------------------------------------------
+# Starting Ray and Serve (GCS, raylet, controller, proxy) costs tens of seconds on a busy machine, and
+# an idle cluster keeps ~0.4 of a core busy. The modules marked `ray` share one cluster and one Serve
+# instance (one HTTP port): each deploys its application on it and deletes it when done; the cluster
+# stops after the last consecutive `ray` test, so it neither starts twice nor idles through the rest.
+class RayCluster:
+    port: int | None = None
+
+    @classmethod
+    def serve_port(cls) -> int:
+        """The port Serve's proxy listens on, the local cluster started (or joined) first."""
+        import ray
+
+        from courtscribe.cluster import app as cluster_app
+
+        if cls.port is None or not ray.is_initialized():
+            cluster_app.connect("ray", num_cpus=2)
+            cls.port = free_port()
+        return cls.port
+
+    @staticmethod
+    def undeploy() -> None:
+        """Remove this module's application (its replicas stop); Serve and the cluster stay up."""
+        from ray import serve
+
+        from courtscribe.cluster import app as cluster_app
+
+        serve.delete(cluster_app.APP_NAME)
+
+    @classmethod
+    def stop(cls) -> None:
+        import ray
+
+        ray.shutdown()  # the local cluster this run started goes with it
+        cls.port = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield  # the module's fixtures (its deployment) are torn down first
+    if RayCluster.port is not None and (nextitem is None or nextitem.get_closest_marker("ray") is None):
+        RayCluster.stop()
+
+
 # -- Two workers: `make test` runs `pytest -n 2` (pytest-xdist) ----------------------------------
 # Run serially the suite keeps 2 cores ~75 % busy (streams paced in real time, servers starting,
 # Ray idling): two workers overlap that. A file's tests stay on one worker (its module fixtures

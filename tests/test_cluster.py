@@ -12,7 +12,9 @@ import pytest
 from courtscribe.asr.text import for_scoring
 from courtscribe.clients import stream_file
 from courtscribe.cluster import app as cluster_app
-from tests.conftest import free_port
+from tests.conftest import RayCluster
+
+pytestmark = pytest.mark.ray
 
 
 CLIPS = ("welcome.wav", "news_kfc.wav")
@@ -56,11 +58,8 @@ def deployed(tmp_path_factory):
     """courtscribe deployed from the shipped CPU Serve config: 2 finals replicas (one may die), 1-2
     partials, and live VAD on the VAD deployment (the GPU config's choice; tests/test_cluster_funasr.py
     runs it in the gateways, the CPU config's)."""
-    import ray
-
     home = tmp_path_factory.mktemp("cluster")
-    port = free_port()
-    cluster_app.connect("ray", num_cpus=2)
+    port = RayCluster.serve_port()
     config = cluster_app.load_config(cluster_app.CONFIGS / "serve-cpu.yaml", port=port, settings={
         "insecure_no_auth": True, "data_dir": str(home / "data"), "max_streams": 4,
         "stream_vad": "deployment"})  # as the GPU config: live VAD on its own deployment
@@ -76,7 +75,7 @@ def deployed(tmp_path_factory):
             d["ray_actor_options"] = {**d.get("ray_actor_options", {}), "num_cpus": CPU_SHARES[d["name"]]}
     cluster_app.deploy(config)
     yield {"url": f"http://127.0.0.1:{port}", "config": config}
-    ray.shutdown()  # the local cluster this test started goes with it (faster than serve.shutdown's drain)
+    RayCluster.undeploy()
 
 
 @pytest.fixture(scope="module")

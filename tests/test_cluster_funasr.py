@@ -1,7 +1,8 @@
 """The production engine on Ray Serve: FunASR's finals replica calls punctuation on a deployment of
-its own; its partials advance streaming caches held on the online replica. Random-weight, shape-true models of FunASR's own classes (as tests/test_funasr_engine.py),
-a real local Ray cluster (2 CPUs), real WebSockets through Serve's proxy; the same stream through
-the in-process server is the reference."""
+its own; its partials advance streaming caches held on the online replica. Random-weight, shape-true
+models of FunASR's own classes (as tests/test_funasr_engine.py), the shared local Ray cluster (2 CPUs;
+tests/conftest.py), real WebSockets through Serve's proxy; the same stream through the in-process
+server is the reference."""
 import asyncio
 
 import httpx
@@ -9,9 +10,10 @@ import pytest
 
 from courtscribe.clients import stream_file
 from courtscribe.cluster import app as cluster_app
-from tests.conftest import ZH, free_port
+from tests.conftest import ZH, RayCluster
 
 CLIP = ZH / "market_25s.wav"
+pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +28,11 @@ def finals(url: str) -> list[tuple[int, int, str]]:
 
 @pytest.mark.slow
 def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, funasr_server, tmp_path_factory):
-    import ray
     from ray import serve
 
     home = tmp_path_factory.mktemp("funasr-ray")
     alone = finals(funasr_server)
-    port = free_port()
-    cluster_app.connect("ray", num_cpus=2)
+    port = RayCluster.serve_port()  # tests/test_cluster.py's cluster and Serve instance, when they ran just before
     try:
         config = cluster_app.load_config(cluster_app.CONFIGS / "serve-cpu.yaml", port=port, settings={
             "engine": "funasr", "model_dir": str(model_dir), "insecure_no_auth": True,
@@ -55,7 +55,7 @@ def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, 
         held = online.describe.remote().result()
         partials = online.batch_stats.remote().result()
     finally:
-        ray.shutdown()
+        RayCluster.undeploy()
     assert alone and on_ray == alone  # same utterances, spans and (punctuated) text as in-process
     assert stats["requests"] >= len({(s, e) for s, e, _ in alone}) // 2  # the finals were punctuated there
     # partials: each utterance's streaming cache held on the online replica, advanced there in batches
