@@ -35,7 +35,8 @@ from common import cer, save, scored_clips, table  # noqa: E402
 
 from courtscribe.config import Settings  # noqa: E402
 from courtscribe.records.model import Hearing, Role  # noqa: E402
-from courtscribe.transcribe import load_components, transcribe_file  # noqa: E402
+from courtscribe.components import load_components  # noqa: E402
+from courtscribe.transcribe import transcribe_file  # noqa: E402
 
 HERE = Path(__file__).resolve().parent / "court"
 # what the clerk scheduled before the hearing: the case's number, cause and parties

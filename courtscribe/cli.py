@@ -33,8 +33,10 @@ def _settings(engine: str | None):
     settings = get_settings()
     if engine is None:
         return settings
-    if engine not in ("whisper", "funasr"):
-        _fail(f"unknown engine {engine!r}: choose whisper (embedded) or funasr (production)")
+    from .components import ENGINES
+
+    if engine not in ENGINES:
+        _fail(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
     return settings.model_copy(update={"engine": engine})
 
 
@@ -88,8 +90,9 @@ def transcribe(
     from .asr.base import DecodeOptions
     from .audio import AudioError, decode
     from .models import ModelError
+    from .components import load_components
     from .records import Hearing, formats
-    from .transcribe import load_components, transcribe_audio
+    from .transcribe import transcribe_audio
 
     settings = _settings(engine)
     configure(settings.log_level if progress else "WARNING", settings.log_format)
@@ -272,7 +275,7 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     or (--cluster) on a Ray cluster."""
     import uvicorn
 
-    from .streaming.app import InsecureBind, create_app
+    from .server.app import InsecureBind, create_app
     from .streaming.protocol import MAX_FRAME_BYTES  # up to 4×: a clear frame_too_large; beyond: closed (1009)
 
     settings = _settings(engine)

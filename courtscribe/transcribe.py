@@ -1,155 +1,38 @@
 """Whole-recording transcription: audio → VAD → ASR engine → diarizer → Record.
 
-This is what ``courtscribe transcribe`` and the HTTP file API run. Components are built once by
-:func:`load_components` and shared; they are plug-ins chosen by settings.
+This is what ``courtscribe transcribe`` and the HTTP file API run, on Components built once
+(components.py: the parts are plug-ins chosen by settings).
 """
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 from tqdm import tqdm
 
 from . import audio as audio_mod
-from .asr.base import DecodeOptions, Engine, Hypothesis
+from .asr.base import DecodeOptions, Hypothesis
 from .asr.coverage import ENGINE_ERROR, MIN_GAP_MS, complete, usable
 from .asr.finals import finish, polish_all
 from .asr.hotwords import load_lexicon, merge
 from .asr.numbers import case_word
-from .asr.vad import Vad, decode_windows
-from .config import Settings, get_settings
+from .asr.vad import decode_windows
+from .components import Components
 from .diarization import bleed
 from .diarization.base import ChannelDiarizer, Diarizer
 from .logs import get_logger
-from .models import Registry, default_registry
 from .records.model import Hearing, Pipeline, Record, Role, Source, Utterance
-
-if TYPE_CHECKING:
-    from .asr.punctuation import Punctuator
 
 Speakers = int | Literal["auto"]
 Decode = Callable[[list[tuple[np.ndarray, int]], DecodeOptions], list[list[Hypothesis]]]
 log = get_logger(__name__)
 PAD_MS = 200  # context either side of a span decoded on its own
 BATCH = 8  # speech windows per engine call: batched decoding, and a progress update per batch
-
-
-@dataclass
-class Components:
-    engine: Engine
-    vad: Vad
-    registry: Registry
-    settings: Settings
-    _encoder: Future | None = None
-    stream_vad: Vad | None = None  # live sources' VAD when not loaded here (the cluster's VAD deployment)
-
-    def warm_speaker_encoder(self) -> Future:
-        """Start loading the speaker-embedding model in the background (only mono recordings need it);
-        its imports and first run take seconds that overlap with VAD and ASR this way."""
-        if self._encoder is None:
-            self._encoder = _background.submit(self._load_encoder)
-        return self._encoder
-
-    def speaker_encoder(self):
-        return self.warm_speaker_encoder().result()
-
-    def _load_encoder(self):
-        enc = load_speaker_encoder(self.settings, self.registry)
-        enc.embed(np.zeros(16_000, np.float32))  # first call pays for lazy imports
-        return enc
-
-
-def load_speaker_encoder(settings: Settings, registry: Registry):
-    from .diarization.embedding import CampplusEncoder, ResemblyzerEncoder
-
-    if settings.speaker_encoder == "campplus":
-        return CampplusEncoder(registry.resolve("campplus-zh-en") / "campplus_cn_en_common.pt", device=settings.device)
-    if settings.speaker_encoder == "resemblyzer":
-        return ResemblyzerEncoder(registry.resolve("resemblyzer-ge2e") / "pretrained.pt", device=settings.device)
-    raise ValueError(f"unknown speaker encoder {settings.speaker_encoder!r}: choose campplus or resemblyzer")
-
-
-_background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="courtscribe-load")
-
-
-def load_engine(settings: Settings, registry: Registry, punctuator: Punctuator | None = None) -> Engine:
-    """The configured engine. FunASR's punctuation runs in-process unless ``punctuator`` is given
-    (the cluster's Punctuation deployment)."""
-    if settings.engine == "whisper":
-        from .asr.whisper_engine import WhisperEngine
-
-        return WhisperEngine(registry.resolve("whisper-base"), device=settings.device,
-                             cpu_threads=settings.cpu_threads)
-    if settings.engine == "funasr":
-        from .asr.funasr_engine import FunasrEngine
-
-        online, offline = (_production_model(registry, n, settings.model_fetch)
-                           for n in ("paraformer-zh-streaming", "paraformer-zh"))
-        punc = punctuator or _production_model(registry, "ct-punc", settings.model_fetch)
-        return FunasrEngine(online, offline, punc, device=settings.device, fp16=settings.fp16,
-                            cpu_threads=settings.cpu_threads, use_itn=settings.itn, max_batch=settings.final_batch)
-    raise ValueError(f"unknown engine {settings.engine!r}: choose whisper (embedded) or funasr (production)")
-
-
-def load_punctuator(settings: Settings, registry: Registry) -> Punctuator:
-    """CT-Transformer punctuation on its own (the cluster's Punctuation deployment)."""
-    from .asr.punctuation import CtPunctuator
-
-    return CtPunctuator(_production_model(registry, "ct-punc", settings.model_fetch), device=settings.device,
-                        cpu_threads=settings.cpu_threads)
-
-
-def _production_model(registry: Registry, name: str, fetch: bool):
-    """The local copy of a production model; downloaded first only when court IT allowed it."""
-    from .models import ModelError
-
-    try:
-        return registry.resolve(name)
-    except ModelError:
-        if not fetch:
-            raise
-        return registry.fetch(name)
-
-
-def _fsmn_dir(settings: Settings, registry: Registry) -> Path:
-    """The production FSMN-VAD when court IT provided it, else the embedded wheel's."""
-    name = "fsmn-vad" if settings.model_dir and (settings.model_dir / "fsmn-vad").is_dir() else "fsmn-vad-embedded"
-    return registry.resolve(name)
-
-
-def load_vad(settings: Settings, registry: Registry) -> Vad:
-    from .asr.vad import FsmnVad, SileroVad
-
-    max_ms = int(settings.segment_s * 1000)
-    if settings.vad == "fsmn-vad":
-        return FsmnVad(_fsmn_dir(settings, registry), max_segment_ms=max_ms, device=settings.device)
-    if settings.vad == "silero":
-        return SileroVad(max_segment_ms=max_ms)
-    raise ValueError(f"unknown VAD {settings.vad!r}: choose fsmn-vad or silero")
-
-
-def load_stream_vad(settings: Settings, registry: Registry) -> Vad:
-    """Live sources' VAD, whatever VAD files use: FSMN-VAD in streaming mode, ending an utterance
-    after ``stream_vad_silence_ms`` of silence."""
-    from .asr.vad import FsmnVad
-
-    return FsmnVad(_fsmn_dir(settings, registry), max_end_silence_ms=settings.stream_vad_silence_ms,
-                   max_segment_ms=int(settings.segment_s * 1000), device=settings.device)
-
-
-def load_components(settings: Settings | None = None) -> Components:
-    settings = settings or get_settings()
-    registry = default_registry(settings)
-    import faster_whisper  # noqa: F401 - both loaders import it: first here, or their threads deadlock on its module locks
-    vad = _background.submit(load_vad, settings, registry)  # loads while the engine loads
-    engine = load_engine(settings, registry)
-    return Components(engine, vad.result(), registry, settings)
 
 
 def make_diarizer(comp: Components, audio: audio_mod.Audio, speakers: Speakers,

@@ -21,7 +21,7 @@ from courtscribe.asr.base import DecodeOptions
 from courtscribe.audio import decode, float_to_pcm16
 from courtscribe.config import Settings
 from courtscribe.models import ModelError, default_registry
-from courtscribe.transcribe import load_engine
+from courtscribe.components import load_engine
 
 from conftest import ZH
 

@@ -1,5 +1,7 @@
-"""WebSocket endpoints of the native protocol: audio sources at /v1/stream, subscribers at
-/v1/hearings/{id}/events. Wire-level checks live here; the audio work lives in StreamSession."""
+"""The live hearings a server runs: what every live connection shares (``Live``), and a source's
+way in and out (``open_session``/``close_session``): admitted, joined to its hearing in the record
+store, its vocabulary, seat room and voices set up. Protocols (server/stream_socket.py,
+funasr_socket.py, realtime.py) speak to clients; the audio work lives in StreamSession."""
 from __future__ import annotations
 
 import asyncio
@@ -9,10 +11,8 @@ from typing import Awaitable, Callable
 
 import numpy as np
 import soxr
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ..asr import commands
-from ..asr.base import DecodeOptions, Engine
+from ..asr.base import Engine
 from ..asr.hotwords import merge
 from ..asr.vad import Vad
 from ..audio import pcm16_to_float
@@ -22,19 +22,9 @@ from ..records.archive import ChannelRecorder
 from ..records.model import Participant, Pipeline, Utterance
 from ..records.spool import Spool, unavailable
 from ..records.store import Locked, RecordStore
-from .hub import Hub, SlowSubscriber
+from .hub import Hub
 from .peers import Peers
-from .protocol import (
-    MAX_FRAME_BYTES,
-    PROTOCOL,
-    ErrorCode,
-    KeepAlive,
-    Start,
-    Stop,
-    StreamError,
-    error_event,
-    parse_control,
-)
+from .protocol import MAX_FRAME_BYTES, ErrorCode, StreamError
 from .scheduler import DecodeScheduler
 from .session import SessionConfig, StreamSession
 from .speakers import Label, LiveSpeakers
@@ -137,28 +127,6 @@ class PcmInput:
         return x, warning
 
 
-async def _send(ws: WebSocket, event: dict) -> bool:
-    if ws.application_state != WebSocketState.CONNECTED or ws.client_state != WebSocketState.CONNECTED:
-        return False
-    try:
-        await ws.send_json(event)
-        return True
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        return False
-
-
-async def receive(ws: WebSocket, timeout: float) -> dict:
-    """The next client message. Raises WebSocketDisconnect when the client went away and a fatal
-    StreamError (idle_timeout) when it sent nothing for ``timeout`` seconds."""
-    try:
-        msg = await asyncio.wait_for(ws.receive(), timeout)
-    except asyncio.TimeoutError:
-        raise StreamError(ErrorCode.IDLE_TIMEOUT, f"no message for {timeout:.0f} s", fatal=True) from None
-    if msg["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(msg.get("code", 1000))
-    return msg
-
-
 async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Awaitable[None]]) -> StreamSession:
     """Admit a stream; one that names a hearing joins it in the record store: its lines are stored
     before they are announced and its times continue the hearing's timeline."""
@@ -239,102 +207,3 @@ async def close_session(live: Live, session: StreamSession | None) -> None:
                 live.sources.pop(session.cfg.hearing_id, None)  # a hearing without sources keeps no entry
         if session.cfg.room is not None and session.cfg.room.remove(session.cfg.channel):
             live.rooms.pop(session.cfg.hearing_id, None)
-
-
-async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> None:
-    """An accepted socket of one audio source; ``gate`` decides whether it may send its start's audio."""
-    session: StreamSession | None = None
-    pcm: PcmInput | None = None
-    start: Start | None = None
-
-    async def emit(event: dict) -> None:
-        if start and start.dictation and event["type"] == "final":
-            event = {**event, "dictation": commands.parse(event["utterance"]["text"])}
-        live.hub.publish(start.hearing_id if start else None, event)
-        await _send(ws, event)
-
-    try:
-        while True:
-            try:
-                msg = await receive(ws, live.idle_timeout_s)
-                if msg.get("text") is not None:
-                    ctl = parse_control(msg["text"])
-                    if isinstance(ctl, Start):
-                        if session is not None:
-                            raise StreamError(ErrorCode.ALREADY_STARTED, "this connection has already started")
-                        court, courtroom = await gate(ctl.hearing_id)
-                        start, pcm = ctl, PcmInput(ctl.sample_rate)
-                        cfg = SessionConfig(hearing_id=ctl.hearing_id, channel=ctl.channel, role=ctl.role,
-                                            speaker=ctl.speaker, court=court, courtroom=courtroom,
-                                            options=DecodeOptions(language=ctl.language, hotwords=tuple(ctl.hotwords)))
-                        session = await open_session(live, cfg, emit)
-                        await _send(ws, {"type": "ready", "protocol": PROTOCOL, "session_id": session.label,
-                                         "hearing_id": ctl.hearing_id, "channel": ctl.channel,
-                                         "speaker": session.speaker, "sample_rate": ctl.sample_rate,
-                                         "offset_ms": cfg.offset_ms, **live.gateway})
-                    elif isinstance(ctl, Stop):
-                        break
-                    elif isinstance(ctl, KeepAlive):
-                        await _send(ws, {"type": "keepalive"})
-                elif msg.get("bytes") is not None:
-                    if session is None or pcm is None:
-                        raise StreamError(ErrorCode.NOT_STARTED, "send a start message before audio")
-                    audio, warning = pcm.convert(msg["bytes"])
-                    if warning:
-                        await _send(ws, error_event(ErrorCode.ODD_PCM, warning))
-                    await session.feed(audio)
-            except StreamError as err:
-                if not err.announced:
-                    await _send(ws, error_event(err.code, err.message))
-                if err.fatal:
-                    break
-    except WebSocketDisconnect:
-        pass  # abrupt disconnect: what was received is still finalized below
-    finally:
-        utterances = session.utterances if session else []
-        await close_session(live, session)
-        if await _send(ws, {"type": "end", "utterances": len(utterances)}):
-            await ws.close(1000)
-
-
-async def hearing_events(ws: WebSocket, live: Live, hearing_id: str) -> None:
-    """An accepted subscriber's socket: every event of the hearing until it goes away."""
-    await follow(ws, live.hub, hearing_id, lambda event: _send(ws, event),
-                 hello={"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL, **live.gateway})
-
-
-async def follow(ws: WebSocket, hub: Hub, hearing_id: str, deliver: Callable[[dict], Awaitable[bool]], *,
-                 hello: dict) -> None:
-    """Subscribe, say ``hello``, then hand every event of the hearing to ``deliver`` until the client
-    goes away or ``deliver`` returns False. A subscriber that falls behind is told and closed (1008)."""
-    sub = hub.subscribe(hearing_id)
-    reader = asyncio.create_task(_drain_client(ws))
-    try:
-        if await _send(ws, hello):
-            while not reader.done():
-                getter = asyncio.create_task(sub.next())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                if not await deliver(getter.result()):
-                    break
-    except SlowSubscriber as err:
-        await _send(ws, error_event("slow_subscriber", str(err)))
-        await ws.close(1008)
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        pass  # the client went away mid-send
-    finally:
-        reader.cancel()
-        hub.unsubscribe(hearing_id, sub)
-
-
-async def _drain_client(ws: WebSocket) -> None:
-    """Subscribers send nothing but keepalives; returning means the client went away."""
-    try:
-        while True:
-            msg = await ws.receive()
-            if msg["type"] == "websocket.disconnect":
-                return
-    except (WebSocketDisconnect, RuntimeError):
-        return

@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable
 
 import numpy as np
 
-from ..cluster import metrics
+from .. import metrics
 from ..logs import get_logger
 from .jobs import Job, Jobs
 

@@ -19,9 +19,9 @@ import numpy as np
 from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
 from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS
 from ..asr.finals import finish, polish_partial
-from ..asr.text import join_pieces
+from ..text import join_pieces
 from ..asr.vad import Vad
-from ..cluster import metrics
+from .. import metrics
 from ..diarization.bleed import RoomAudio, voiced_share
 from ..logs import get_logger
 from ..records.model import CROSSTALK_UNCHECKED, Role, Utterance

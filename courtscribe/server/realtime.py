@@ -15,20 +15,44 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 
+from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
 from ..asr.hotwords import merge
-from ..asr.text import grown
-from ..records.model import Utterance
-from .live import Gate, Live, PcmInput, _send, close_session, open_gate, open_session, receive
-from .protocol import StreamError
-from .session import SessionConfig
+from ..text import grown
+from ..access.guard import Denied
+from ..records.model import HEARING_ID, Utterance
+from ..streaming.live import Gate, Live, PcmInput, close_session, open_gate, open_session
+from ..streaming.protocol import StreamError
+from ..streaming.session import SessionConfig
+from . import deps
+from .auth import ws_deny, ws_enter
+from .sockets import gate, receive, send
 
 DEFAULT_RATE = 24_000  # OpenAI's pcm16
+
+
+router = APIRouter()
+
+
+@router.websocket("/v1/realtime")
+async def realtime(ws: WebSocket) -> None:
+    """OpenAI's Realtime transcription protocol (``?intent=transcription``; ``&hearing=ID``)."""
+    access = deps.access(ws)
+    if not (who := await ws_enter(ws, access)):
+        return
+    hearing_id = ws.query_params.get("hearing")
+    if ws.query_params.get("intent") != "transcription" or (hearing_id and not re.fullmatch(HEARING_ID, hearing_id)):
+        await ws_deny(ws, access, Denied(400, "bad_request", "only transcription sessions are served here: "
+                                         "/v1/realtime?intent=transcription (optionally &hearing=ID)"), who)
+        return
+    with gate(access, deps.quota(ws), who) as check:
+        await realtime_stream(ws, deps.live(ws), check, hearing_id=hearing_id)
 
 
 def _id(prefix: str) -> str:
@@ -96,7 +120,7 @@ async def realtime_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hea
     cfg, items = Setup(), _Items()
     session = pcm = None
     ga = True
-    await _send(ws, event("session.created", session=cfg.view(ga=True)))
+    await send(ws, event("session.created", session=cfg.view(ga=True)))
 
     async def emit(ev: dict) -> None:
         await _deliver(ws, items, ev)
@@ -117,7 +141,7 @@ async def realtime_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hea
                     cfg.update(data.get("session") or {})
                     if session is not None:
                         session.use_hotwords(merge(tuple((cfg.prompt or "").split()), live.lexicon))
-                    await _send(ws, event(kind.replace("update", "updated"), session=cfg.view(ga)))
+                    await send(ws, event(kind.replace("update", "updated"), session=cfg.view(ga)))
                 elif kind == "input_audio_buffer.append":
                     try:
                         raw = base64.b64decode(data.get("audio") or "", validate=True)
@@ -132,17 +156,17 @@ async def realtime_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hea
                         pcm = PcmInput(cfg.rate)
                     audio, warning = pcm.convert(raw)
                     if warning:
-                        await _send(ws, error("odd_pcm", warning))
+                        await send(ws, error("odd_pcm", warning))
                     await session.feed(audio)
                 elif kind == "input_audio_buffer.commit":  # end the speech now: its lines come out
                     await close_session(live, session)
                     session = None
                 elif kind == "input_audio_buffer.clear":
-                    await _send(ws, event("input_audio_buffer.cleared"))
+                    await send(ws, event("input_audio_buffer.cleared"))
                 else:
                     raise StreamError("unknown_event", f"event type {kind!r} is not served here (transcription only)")
             except StreamError as err:
-                await _send(ws, error(err.code, err.message))
+                await send(ws, error(err.code, err.message))
                 if err.fatal:
                     break
     except WebSocketDisconnect:
@@ -160,20 +184,20 @@ async def _deliver(ws: WebSocket, items: _Items, ev: dict) -> None:
     if ev["type"] == "partial":
         item, new = items.item(ev["utterance_id"])
         if new:
-            await _send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.get("start_ms", 0)))
+            await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.get("start_ms", 0)))
         if more := grown(items.said.get(item, ""), ev["text"]):  # deltas only ever append
             items.said[item] = ev["text"]
-            await _send(ws, event("conversation.item.input_audio_transcription.delta", item_id=item,
+            await send(ws, event("conversation.item.input_audio_transcription.delta", item_id=item,
                                   content_index=0, delta=more))
     elif ev["type"] == "final":
         u = Utterance.model_validate(ev["utterance"])
         item, new = items.item(ev["utterance_id"])
         if new:
-            await _send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=u.start_ms))
-        await _send(ws, event("input_audio_buffer.speech_stopped", item_id=item, audio_end_ms=u.end_ms))
-        await _send(ws, event("input_audio_buffer.committed", item_id=item, previous_item_id=items.last))
-        await _send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
+            await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=u.start_ms))
+        await send(ws, event("input_audio_buffer.speech_stopped", item_id=item, audio_end_ms=u.end_ms))
+        await send(ws, event("input_audio_buffer.committed", item_id=item, previous_item_id=items.last))
+        await send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
                               transcript=u.shown_text))
         items.last, items.said[item] = item, "done"
     elif ev["type"] == "error":
-        await _send(ws, error(ev.get("code", "error"), ev.get("message", "")))
+        await send(ws, error(ev.get("code", "error"), ev.get("message", "")))

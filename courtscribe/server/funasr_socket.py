@@ -14,21 +14,51 @@ import asyncio
 import json
 import re
 
+from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
 from ..asr.hotwords import HotwordError, merge, parse_weighted
-from ..asr.text import grown, join_pieces
+from ..text import grown, join_pieces
 from ..asr.vad import decode_windows
 from ..audio import SAMPLE_RATE, AudioError, decode, pcm16_to_float, resample
-from ..records.model import Token
-from .live import Gate, Live, PcmInput, _send, close_session, open_gate, open_session, receive
-from .protocol import SAMPLE_RATES, StreamError
+from ..access.guard import Denied
+from ..records.model import HEARING_ID, Token
+from ..streaming.live import Gate, Live, PcmInput, close_session, open_gate, open_session
+from ..streaming.protocol import SAMPLE_RATES, StreamError
+from ..streaming.session import SessionConfig
 from ..transcribe import transcribe_speech
-from .session import SessionConfig
+from . import deps
+from .auth import ws_deny, ws_enter
+from .sockets import gate, receive, send
 
 _PUNCT = "，。？！、；：,.?!;:"
 MAX_OFFLINE_BYTES = 512 << 20
+
+
+router = APIRouter()
+
+
+@router.websocket("/")
+async def funasr_root(ws: WebSocket) -> None:
+    """FunASR clients connect to ws://host:port with no path (token: ?token=…, or a listed recorder host)."""
+    await _funasr(ws)
+
+
+@router.websocket("/funasr")
+async def funasr_path(ws: WebSocket) -> None:
+    await _funasr(ws)
+
+
+async def _funasr(ws: WebSocket) -> None:
+    access = deps.access(ws)
+    if who := await ws_enter(ws, access, legacy=True):
+        hearing_id = ws.query_params.get("hearing")
+        if hearing_id is not None and not re.fullmatch(HEARING_ID, hearing_id):
+            await ws_deny(ws, access, Denied(400, "bad_message", f"?hearing={hearing_id!r} is not a hearing id"), who)
+            return
+        with gate(access, deps.quota(ws), who) as check:
+            await funasr_stream(ws, deps.live(ws), check, hearing_id=hearing_id)
 
 
 def parse_hotwords(value) -> tuple[tuple[str, ...], str | None]:
@@ -129,7 +159,7 @@ async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, heari
                     await _audio(ws, file, msg["bytes"])
             except StreamError as err:
                 if not err.announced:  # said in FunASR's reply shape, which its clients show
-                    await _send(ws, _reply(file.cfg if file else None, is_final=err.fatal, error=err.message,
+                    await send(ws, _reply(file.cfg if file else None, is_final=err.fatal, error=err.message,
                                            code=err.code))
                 if file is not None and not err.fatal:
                     file.errors.append(err.message)
@@ -159,7 +189,7 @@ async def _begin(ws: WebSocket, live: Live, file: _File, gate: Gate, hearing_id:
         await _deliver(ws, file, event)
 
     if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
-        await _send(ws, _reply(cfg, warning=cfg.hotword_problem))
+        await send(ws, _reply(cfg, warning=cfg.hotword_problem))
     court, courtroom = await gate(hearing_id if cfg.mode != "offline" else None)
     if cfg.mode != "offline":
         file.session = await open_session(live, SessionConfig(
@@ -176,7 +206,7 @@ async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:
         return
     audio, warning = file.pcm.convert(data)
     if warning:
-        await _send(ws, _reply(file.cfg, warning=warning))
+        await send(ws, _reply(file.cfg, warning=warning))
     await file.session.feed(audio)
 
 
@@ -187,20 +217,20 @@ async def _deliver(ws: WebSocket, file: _File, event: dict) -> None:
     if event["type"] == "partial":
         if more := grown(sent.get(event["utterance_id"], ""), event["text"]):  # FunASR clients append increments
             sent[event["utterance_id"]] = event["text"]
-            await _send(ws, _reply(cfg, mode=live_mode, text=more))
+            await send(ws, _reply(cfg, mode=live_mode, text=more))
     elif event["type"] == "final":
         u = event["utterance"]
         tokens = [Token(**t) for t in u["tokens"]]
         if cfg.mode == "2pass":
             sent.pop(event["utterance_id"], None)
-            await _send(ws, _reply(cfg, mode="2pass-offline", text=u["text"], timestamp=timestamp(tokens),
+            await send(ws, _reply(cfg, mode="2pass-offline", text=u["text"], timestamp=timestamp(tokens),
                                    stamp_sents=stamp_sents(tokens)))
         else:  # online: the rest of the line, as an increment
             if rest := grown(sent.pop(event["utterance_id"], ""), u["text"]):
-                await _send(ws, _reply(cfg, mode="online", text=rest))
+                await send(ws, _reply(cfg, mode="online", text=rest))
     elif event["type"] == "error":  # an utterance the engine failed on, a full archive disk…
         file.errors.append(event["message"])
-        await _send(ws, _reply(cfg, mode=live_mode, is_final=bool(event.get("fatal")), error=event["message"],
+        await send(ws, _reply(cfg, mode=live_mode, is_final=bool(event.get("fatal")), error=event["message"],
                                code=event["code"]))
 
 
@@ -215,7 +245,7 @@ async def _finish(ws: WebSocket, live: Live, file: _File | None, *, ack: bool, w
             if err:
                 file.errors.append(err)
         else:
-            await _send(ws, _reply(cfg, mode="2pass-offline" if cfg.mode == "2pass" else "online", is_final=True))
+            await send(ws, _reply(cfg, mode="2pass-offline" if cfg.mode == "2pass" else "online", is_final=True))
     if ack:
         errors = file.errors if file else []
         reply = {"mode": file.cfg.mode if file else "2pass",
@@ -223,7 +253,7 @@ async def _finish(ws: WebSocket, live: Live, file: _File | None, *, ack: bool, w
                  "is_final": not errors, "is_end": True}
         if errors:
             reply["error"] = "; ".join(dict.fromkeys(errors))
-        await _send(ws, reply)
+        await send(ws, reply)
 
 
 async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> str | None:
@@ -235,7 +265,7 @@ async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> str 
         else:
             audio = decode(data).channel(0)
     except AudioError as err:
-        await _send(ws, _reply(cfg, is_final=True, error=str(err), code="bad_audio"))
+        await send(ws, _reply(cfg, is_final=True, error=str(err), code="bad_audio"))
         return str(err)
     spans = await asyncio.to_thread(live.vad.segments, audio)
     windows = decode_windows(spans, max_ms=live.max_segment_ms, total_ms=audio.size * 1000 // SAMPLE_RATE)
@@ -249,7 +279,7 @@ async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> str 
                                     SAMPLE_RATE, engine, options)
     tokens = [t for u in lines for t in u.tokens]
     # a stretch without text is written as the record writes it, so the client's text shows the gap
-    await _send(ws, _reply(cfg, text=join_pieces([u.shown_text for u in lines]), is_final=True,
+    await send(ws, _reply(cfg, text=join_pieces([u.shown_text for u in lines]), is_final=True,
                            timestamp=timestamp(tokens), stamp_sents=stamp_sents(tokens)))
     failed = [u for u in lines if "engine_error" in u.flags]
     return f"{len(failed)} stretch(es) could not be decoded (engine error)" if failed else None
