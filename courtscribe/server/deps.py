@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the types only: importing them here would tie every route m
     from ..config import Settings
     from ..records.store import RecordStore
     from ..streaming.jobs import Jobs
-    from ..streaming.live import Live
+    from ..streaming.live import LiveHearings
     from ..components import Components
     from .services import Services
     from .transcriptions import WorkerPool
@@ -44,7 +44,7 @@ def store(conn: HTTPConnection) -> RecordStore:
     return services(conn).records
 
 
-def live(conn: HTTPConnection) -> Live:
+def live(conn: HTTPConnection) -> LiveHearings:
     return services(conn).live
 
 

@@ -24,7 +24,7 @@ from ..asr.vad import decode_windows
 from ..audio import SAMPLE_RATE, AudioError, decode, pcm16_to_float, resample
 from ..access.guard import Denied
 from ..records.model import HEARING_ID, Token
-from ..streaming.live import Gate, Live, PcmInput, close_session, open_gate, open_session
+from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import SAMPLE_RATES, StreamError
 from ..streaming.session import SessionConfig
 from ..transcribe import transcribe_speech
@@ -128,7 +128,7 @@ class _File:
         self.errors: list[str] = []
 
 
-async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
+async def funasr_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
     """An accepted FunASR client's socket; ``hearing_id`` (``?hearing=`` on the URL, an extension
     FunASR clients need not know) puts its audio and lines into that hearing's record.
 
@@ -165,14 +165,14 @@ async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, heari
                     file.errors.append(err.message)
                 if err.code in ("forbidden", "unauthorized"):
                     if file is not None:
-                        await close_session(live, file.session)
+                        await live.leave(file.session)
                     await ws.close(4403)
                     return
                 if err.fatal:
                     break
     except WebSocketDisconnect:
         if file is not None:
-            await close_session(live, file.session)  # what was received is still stored
+            await live.leave(file.session)  # what was received is still stored
         return
     if file is not None:  # a fatal error (or idle) mid-file: finish what came, then close
         await _finish(ws, live, file, ack=False)
@@ -182,7 +182,7 @@ async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, heari
         pass  # the client went away first
 
 
-async def _begin(ws: WebSocket, live: Live, file: _File, gate: Gate, hearing_id: str | None) -> None:
+async def _begin(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hearing_id: str | None) -> None:
     cfg = file.cfg
 
     async def emit(event: dict) -> None:  # bound to this file: its last finals come after the next begins
@@ -192,7 +192,7 @@ async def _begin(ws: WebSocket, live: Live, file: _File, gate: Gate, hearing_id:
         await send(ws, _reply(cfg, warning=cfg.hotword_problem))
     court, courtroom = await gate(hearing_id if cfg.mode != "offline" else None)
     if cfg.mode != "offline":
-        file.session = await open_session(live, SessionConfig(
+        file.session = await live.join(SessionConfig(
             hearing_id=hearing_id, court=court, courtroom=courtroom, options=DecodeOptions(hotwords=cfg.hotwords)),
             emit)
         file.pcm = PcmInput(cfg.audio_fs)
@@ -234,11 +234,11 @@ async def _deliver(ws: WebSocket, file: _File, event: dict) -> None:
                                code=event["code"]))
 
 
-async def _finish(ws: WebSocket, live: Live, file: _File | None, *, ack: bool, wav_name=None) -> None:
+async def _finish(ws: WebSocket, live: LiveHearings, file: _File | None, *, ack: bool, wav_name=None) -> None:
     """End one file: its last lines, FunASR's closing ``is_final`` reply, and (``is_end``) the
     acknowledgement its current clients wait for before sending the next file."""
     if file is not None:
-        await close_session(live, file.session)
+        await live.leave(file.session)
         cfg = file.cfg
         if cfg.mode == "offline":
             err = await _offline(ws, live, cfg, b"".join(file.offline))
@@ -256,7 +256,7 @@ async def _finish(ws: WebSocket, live: Live, file: _File | None, *, ack: bool, w
         await send(ws, reply)
 
 
-async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> str | None:
+async def _offline(ws: WebSocket, live: LiveHearings, cfg: _Config, data: bytes) -> str | None:
     """Offline mode: a whole file (PCM or any container) decoded in one go, one reply; returns
     what went wrong, if anything."""
     try:

@@ -118,7 +118,7 @@ def store(request: Request) -> RecordStore:
 def notify(request: Request, hearing_id: str, event: dict) -> None:
     """Tell the hearing's open screens about a change made here (another clerk's edit, a sign-off),
     through the same event feed that carries the live lines."""
-    deps.live(request).hub.publish(hearing_id, {**event, "hearing_id": hearing_id})
+    deps.live(request).publish(hearing_id, {**event, "hearing_id": hearing_id})
 
 
 def _status(request: Request, hearing_id: str) -> dict:

@@ -27,7 +27,7 @@ from ..asr.hotwords import merge
 from ..text import grown
 from ..access.guard import Denied
 from ..records.model import HEARING_ID, Utterance
-from ..streaming.live import Gate, Live, PcmInput, close_session, open_gate, open_session
+from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import StreamError
 from ..streaming.session import SessionConfig
 from . import deps
@@ -115,7 +115,7 @@ class _Items:
         return self.ids[uid], new
 
 
-async def realtime_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
+async def realtime_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
     """An accepted Realtime client's socket."""
     cfg, items = Setup(), _Items()
     session = pcm = None
@@ -151,7 +151,7 @@ async def realtime_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hea
                         court, courtroom = await gate(hearing_id)
                         options = DecodeOptions(language=cfg.language or "zh",
                                                 hotwords=tuple((cfg.prompt or "").split()))
-                        session = await open_session(live, SessionConfig(hearing_id=hearing_id, court=court,
+                        session = await live.join(SessionConfig(hearing_id=hearing_id, court=court,
                                                                          courtroom=courtroom, options=options), emit)
                         pcm = PcmInput(cfg.rate)
                     audio, warning = pcm.convert(raw)
@@ -159,7 +159,7 @@ async def realtime_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hea
                         await send(ws, error("odd_pcm", warning))
                     await session.feed(audio)
                 elif kind == "input_audio_buffer.commit":  # end the speech now: its lines come out
-                    await close_session(live, session)
+                    await live.leave(session)
                     session = None
                 elif kind == "input_audio_buffer.clear":
                     await send(ws, event("input_audio_buffer.cleared"))
@@ -172,7 +172,7 @@ async def realtime_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hea
     except WebSocketDisconnect:
         pass
     finally:
-        await close_session(live, session)
+        await live.leave(session)
     try:
         await ws.close(1000)
     except (RuntimeError, WebSocketDisconnect):

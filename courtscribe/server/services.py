@@ -27,7 +27,7 @@ from ..records.store import RecordStore
 from ..seal import load_key
 from ..streaming.hub import Hub
 from ..streaming.jobs import Jobs
-from ..streaming.live import Live
+from ..streaming.live import LiveHearings
 from ..streaming.scheduler import DecodeScheduler
 from ..components import Components, load_components, load_stream_vad
 from .transcriptions import WorkerPool
@@ -43,7 +43,7 @@ class Services:
     settings: Settings
     components: Components
     records: RecordStore
-    live: Live
+    live: LiveHearings
     jobs: Jobs
     pool: WorkerPool
     archive: Path
@@ -55,7 +55,7 @@ async def start(settings: Settings, access: Access, components: Components | Non
     if settings.decode_workers > 1:  # remote decodes wait in threads: room for all of them and the VAD's
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2 * settings.decode_workers + 8))
     comp = components or await asyncio.to_thread(load_components, settings)
-    # Live streams use the streaming FSMN-VAD whatever VAD files use (in a cluster: its VAD deployment);
+    # LiveHearings streams use the streaming FSMN-VAD whatever VAD files use (in a cluster: its VAD deployment);
     # it loads (mostly imports) while the engine's first decode runs in C++ and the word lists warm.
     vad_loading = None if comp.stream_vad else asyncio.create_task(
         asyncio.to_thread(load_stream_vad, settings, comp.registry))
@@ -76,7 +76,7 @@ async def start(settings: Settings, access: Access, components: Components | Non
     finished = await asyncio.to_thread(archive.recover, audio_dir)  # segments a crash left open
     if finished:
         log.warning("finished audio segments left open by a crash", segments=len(finished))
-    live = Live(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s, records=store,
+    live = LiveHearings(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s, records=store,
                 pipeline=pipeline, archive=audio_dir, lexicon=load_lexicon(settings.lexicon_file),
                 languages=tuple(settings.languages), max_segment_ms=int(settings.segment_s * 1000),
                 speaker_encoder=await asyncio.to_thread(comp.speaker_encoder),
@@ -91,12 +91,12 @@ async def stop(services: Services) -> None:
     services.records.close()
 
 
-async def flush_spool(live: Live) -> None:
+async def flush_spool(live: LiveHearings) -> None:
     """Finals that waited on disk (database away, or a crash during an outage) reach the store as
     soon as it is back; the hearing's screens are told."""
     loop, spool = asyncio.get_running_loop(), live.spool
     spool.on_flushed = lambda hid, n: loop.call_soon_threadsafe(
-        live.hub.publish, hid, {"type": "store_recovered", "hearing_id": hid, "lines": n})
+        live.publish, hid, {"type": "store_recovered", "hearing_id": hid, "lines": n})
     while True:
         if spool.pending:
             try:

@@ -10,7 +10,7 @@ from ..access.guard import Denied
 from ..access.scopes import AccessRole, Action
 from ..asr import commands
 from ..asr.base import DecodeOptions
-from ..streaming.live import Gate, Live, PcmInput, close_session, open_gate, open_session
+from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import PROTOCOL, ErrorCode, KeepAlive, Start, Stop, StreamError, error_event, parse_control
 from ..streaming.session import SessionConfig, StreamSession
 from . import deps
@@ -46,7 +46,7 @@ async def events(ws: WebSocket, hearing_id: str) -> None:
     await hearing_events(ws, deps.live(ws), hearing_id)
 
 
-async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> None:
+async def native_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gate) -> None:
     """An accepted socket of one audio source; ``gate`` decides whether it may send its start's audio."""
     session: StreamSession | None = None
     pcm: PcmInput | None = None
@@ -55,7 +55,7 @@ async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> No
     async def emit(event: dict) -> None:
         if start and start.dictation and event["type"] == "final":
             event = {**event, "dictation": commands.parse(event["utterance"]["text"])}
-        live.hub.publish(start.hearing_id if start else None, event)
+        live.publish(start.hearing_id if start else None, event)
         await send(ws, event)
 
     try:
@@ -72,7 +72,7 @@ async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> No
                         cfg = SessionConfig(hearing_id=ctl.hearing_id, channel=ctl.channel, role=ctl.role,
                                             speaker=ctl.speaker, court=court, courtroom=courtroom,
                                             options=DecodeOptions(language=ctl.language, hotwords=tuple(ctl.hotwords)))
-                        session = await open_session(live, cfg, emit)
+                        session = await live.join(cfg, emit)
                         await send(ws, {"type": "ready", "protocol": PROTOCOL, "session_id": session.label,
                                          "hearing_id": ctl.hearing_id, "channel": ctl.channel,
                                          "speaker": session.speaker, "sample_rate": ctl.sample_rate,
@@ -97,12 +97,12 @@ async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> No
         pass  # abrupt disconnect: what was received is still finalized below
     finally:
         utterances = session.utterances if session else []
-        await close_session(live, session)
+        await live.leave(session)
         if await send(ws, {"type": "end", "utterances": len(utterances)}):
             await ws.close(1000)
 
 
-async def hearing_events(ws: WebSocket, live: Live, hearing_id: str) -> None:
+async def hearing_events(ws: WebSocket, live: LiveHearings, hearing_id: str) -> None:
     """An accepted subscriber's socket: every event of the hearing until it goes away."""
     await follow(ws, live.hub, hearing_id, lambda event: send(ws, event),
                  hello={"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL, **live.gateway})

@@ -1,6 +1,7 @@
-"""The live hearings a server runs: what every live connection shares (``Live``), and a source's
-way in and out (``open_session``/``close_session``): admitted, joined to its hearing in the record
-store, its vocabulary, seat room and voices set up. Protocols (server/stream_socket.py,
+"""The live hearings a server runs (``LiveHearings``): what every live connection shares, and a
+source's way in and out (``join``/``leave``): admitted, joined to its hearing in the record store,
+its vocabulary, seat room and voices set up; changes the hearing's screens and sources must learn
+(``publish``, ``vocabulary_changed``, ``enrolled``). Protocols (server/stream_socket.py,
 funasr_socket.py, realtime.py) speak to clients; the audio work lives in StreamSession."""
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ async def open_gate(hearing_id: str | None) -> tuple[str | None, str | None]:
 
 
 @dataclass
-class Live:
+class LiveHearings:
     """What every live connection shares: one engine, one streaming VAD model, one scheduler, one hub."""
 
     engine: Engine
@@ -106,6 +107,85 @@ class Live:
         """Which gateway replica a socket reached (court IT's logs, the cluster tests), when there are several."""
         return {"gateway": self.peers.origin} if self.peers else {}
 
+    # -- a source's way in and out --------------------------------------------------------
+    async def join(self, cfg: SessionConfig, emit: Callable[[dict], Awaitable[None]]) -> StreamSession:
+        """Admit a stream; one that names a hearing joins it in the record store: its lines are stored
+        before they are announced and its times continue the hearing's timeline."""
+        sid = self.scheduler.admit()
+        try:
+            vocabulary: list[str] = []
+            if self.records is not None and cfg.hearing_id:
+                vocabulary = await self._join_record(cfg)
+            own = tuple(cfg.options.hotwords)
+            cfg.options = replace(cfg.options, hotwords=merge(own, vocabulary, self.lexicon), languages=self.languages)
+            if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
+                cfg.room = self.room(cfg.hearing_id)
+            if self.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
+                voices = (await asyncio.to_thread(self.records.voices, cfg.hearing_id)
+                          if self.records is not None and cfg.hearing_id else [])
+                cfg.speakers = LiveSpeakers(self.speaker_encoder, voices)
+        except BaseException:
+            self.scheduler.release(sid)
+            raise
+        if cfg.hearing_id:
+            cfg.on_screen = lambda event: self.hub.publish(cfg.hearing_id, event)
+        session = StreamSession(self.engine, self.vad, self.scheduler, sid, cfg, emit)
+        if cfg.hearing_id:
+            self.sources.setdefault(cfg.hearing_id, {})[session] = own
+            self.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
+        return session
+
+    async def _join_record(self, cfg: SessionConfig) -> list[str]:
+        """Join the hearing in the store; returns its vocabulary (hotwords, parties, names, 案由)."""
+        records, hearing_id = self.records, cfg.hearing_id
+        try:
+            opened = await asyncio.to_thread(records.join_live, hearing_id, actor=f"channel {cfg.channel}",
+                                             pipeline=self.pipeline, court=cfg.court, courtroom=cfg.courtroom)
+        except Locked as err:
+            raise StreamError(ErrorCode.HEARING_CLOSED, str(err), fatal=True) from None
+        except Exception as err:
+            if not unavailable(err):
+                raise
+            raise StreamError(ErrorCode.STORE_UNAVAILABLE, "the record store cannot be reached right now; the source "
+                              "should reconnect in a few seconds", fatal=True) from None
+        if opened is None:  # this source opened the hearing: its screens show it running
+            self.hub.publish(hearing_id, {"type": "status", "hearing_id": hearing_id, "status": "open"})
+        else:  # joining a hearing that is already running: continue its timeline
+            cfg.offset_ms = await asyncio.to_thread(records.now_ms, hearing_id)
+
+        writer = self.spool or records  # the spool waits on disk when the store is away
+
+        async def store_final(u: Utterance) -> bool | None:
+            return await asyncio.to_thread(writer.machine_final, hearing_id, u)
+
+        async def store_relabel(uid: str, label: Label) -> None:
+            await asyncio.to_thread(writer.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,
+                                    participant=label.participant)
+        cfg.on_final, cfg.on_relabel = store_final, store_relabel
+        if self.archive is not None:
+            cfg.recorder = ChannelRecorder(self.archive, hearing_id, cfg.channel, cfg.offset_ms)
+        return await asyncio.to_thread(records.vocabulary, hearing_id)
+
+    async def leave(self, session: StreamSession | None) -> None:
+        """The source went away: its last utterance finished and stored, its slot and seat given back."""
+        if session is None:
+            return
+        try:
+            await session.finish()
+        finally:
+            self.scheduler.release(session.sid)
+            running = self.sources.get(session.cfg.hearing_id)
+            if running is not None and running.pop(session, None) is not None:
+                self.hub.publish(session.cfg.hearing_id, channel_event(session, connected=False))
+                if not running:
+                    self.sources.pop(session.cfg.hearing_id, None)  # a hearing without sources keeps no entry
+            if session.cfg.room is not None and session.cfg.room.remove(session.cfg.channel):
+                self.rooms.pop(session.cfg.hearing_id, None)
+
+    def publish(self, hearing_id: str | None, event: dict) -> None:
+        """To the hearing's screens (and the other gateways'): a line, a change, a status."""
+        self.hub.publish(hearing_id, event)
+
 
 class PcmInput:
     """Turns binary frames into 16 kHz float32, resampling a continuous stream when needed."""
@@ -127,83 +207,9 @@ class PcmInput:
         return x, warning
 
 
-async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Awaitable[None]]) -> StreamSession:
-    """Admit a stream; one that names a hearing joins it in the record store: its lines are stored
-    before they are announced and its times continue the hearing's timeline."""
-    sid = live.scheduler.admit()
-    try:
-        vocabulary: list[str] = []
-        if live.records is not None and cfg.hearing_id:
-            vocabulary = await _join_hearing(live, cfg)
-        own = tuple(cfg.options.hotwords)
-        cfg.options = replace(cfg.options, hotwords=merge(own, vocabulary, live.lexicon), languages=live.languages)
-        if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
-            cfg.room = live.room(cfg.hearing_id)
-        if live.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
-            voices = (await asyncio.to_thread(live.records.voices, cfg.hearing_id)
-                      if live.records is not None and cfg.hearing_id else [])
-            cfg.speakers = LiveSpeakers(live.speaker_encoder, voices)
-    except BaseException:
-        live.scheduler.release(sid)
-        raise
-    if cfg.hearing_id:
-        cfg.on_screen = lambda event: live.hub.publish(cfg.hearing_id, event)
-    session = StreamSession(live.engine, live.vad, live.scheduler, sid, cfg, emit)
-    if cfg.hearing_id:
-        live.sources.setdefault(cfg.hearing_id, {})[session] = own
-        live.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
-    return session
-
-
 def channel_event(session: StreamSession, *, connected: bool) -> dict:
     """A source of the hearing came or went: the clerk's channel panel shows 已连接/已断开."""
     return {"type": "channel", "hearing_id": session.cfg.hearing_id, "channel": session.cfg.channel,
             "speaker": session.speaker, "connected": connected}
 
 
-async def _join_hearing(live: Live, cfg: SessionConfig) -> list[str]:
-    """Join the hearing in the store; returns its vocabulary (hotwords, parties, names, 案由)."""
-    records, hearing_id = live.records, cfg.hearing_id
-    try:
-        opened = await asyncio.to_thread(records.join_live, hearing_id, actor=f"channel {cfg.channel}",
-                                         pipeline=live.pipeline, court=cfg.court, courtroom=cfg.courtroom)
-    except Locked as err:
-        raise StreamError(ErrorCode.HEARING_CLOSED, str(err), fatal=True) from None
-    except Exception as err:
-        if not unavailable(err):
-            raise
-        raise StreamError(ErrorCode.STORE_UNAVAILABLE, "the record store cannot be reached right now; the source "
-                          "should reconnect in a few seconds", fatal=True) from None
-    if opened is None:  # this source opened the hearing: its screens show it running
-        live.hub.publish(hearing_id, {"type": "status", "hearing_id": hearing_id, "status": "open"})
-    else:  # joining a hearing that is already running: continue its timeline
-        cfg.offset_ms = await asyncio.to_thread(records.now_ms, hearing_id)
-
-    writer = live.spool or records  # the spool waits on disk when the store is away
-
-    async def store_final(u: Utterance) -> bool | None:
-        return await asyncio.to_thread(writer.machine_final, hearing_id, u)
-
-    async def store_relabel(uid: str, label: Label) -> None:
-        await asyncio.to_thread(writer.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,
-                                participant=label.participant)
-    cfg.on_final, cfg.on_relabel = store_final, store_relabel
-    if live.archive is not None:
-        cfg.recorder = ChannelRecorder(live.archive, hearing_id, cfg.channel, cfg.offset_ms)
-    return await asyncio.to_thread(records.vocabulary, hearing_id)
-
-
-async def close_session(live: Live, session: StreamSession | None) -> None:
-    if session is None:
-        return
-    try:
-        await session.finish()
-    finally:
-        live.scheduler.release(session.sid)
-        running = live.sources.get(session.cfg.hearing_id)
-        if running is not None and running.pop(session, None) is not None:
-            live.hub.publish(session.cfg.hearing_id, channel_event(session, connected=False))
-            if not running:
-                live.sources.pop(session.cfg.hearing_id, None)  # a hearing without sources keeps no entry
-        if session.cfg.room is not None and session.cfg.room.remove(session.cfg.channel):
-            live.rooms.pop(session.cfg.hearing_id, None)
