@@ -30,7 +30,7 @@ from ..streaming.session import SessionConfig
 from ..transcribe import transcribe_speech
 from . import deps
 from .auth import ws_deny, ws_enter
-from .sockets import gate, receive, send
+from .sockets import gate, run, send
 
 _PUNCT = "，。？！、；：,.?!;:"
 MAX_OFFLINE_BYTES = 512 << 20
@@ -137,49 +137,63 @@ async def funasr_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gat
     true`` an acknowledgement ``{mode, wav_name, is_final: true, is_end: true}`` follows
     (``is_final: false`` and ``error`` when the file had a failure). The socket stays open for the
     next file's config until the client closes it (or is idle past the timeout)."""
-    file: _File | None = None
-    try:
-        while True:
-            try:
-                msg = await receive(ws, live.idle_timeout_s)
-                if msg.get("text") is not None:
-                    try:
-                        data = json.loads(msg["text"])
-                    except (ValueError, RecursionError):
-                        continue  # FunASR's server ignores what it cannot parse
-                    if not isinstance(data, dict):
-                        continue
-                    if file is None and data.get("is_speaking") is not False:
-                        file = _File(_Config(data))
-                        await _begin(ws, live, file, gate, hearing_id)
-                    if data.get("is_speaking") is False:
-                        done, file = file, None
-                        await _finish(ws, live, done, ack=bool(data.get("is_end")), wav_name=data.get("wav_name"))
-                elif msg.get("bytes") is not None and file is not None:
-                    await _audio(ws, file, msg["bytes"])
-            except StreamError as err:
-                if not err.announced:  # said in FunASR's reply shape, which its clients show
-                    await send(ws, _reply(file.cfg if file else None, is_final=err.fatal, error=err.message,
-                                           code=err.code))
-                if file is not None and not err.fatal:
-                    file.errors.append(err.message)
-                if err.code in ("forbidden", "unauthorized"):
-                    if file is not None:
-                        await live.leave(file.session)
-                    await ws.close(4403)
-                    return
-                if err.fatal:
-                    break
-    except WebSocketDisconnect:
-        if file is not None:
-            await live.leave(file.session)  # what was received is still stored
-        return
-    if file is not None:  # a fatal error (or idle) mid-file: finish what came, then close
-        await _finish(ws, live, file, ack=False)
-    try:
-        await ws.close(1000)
-    except (RuntimeError, WebSocketDisconnect):
-        pass  # the client went away first
+    await run(ws, live.idle_timeout_s, _Funasr(ws, live, gate, hearing_id))
+
+
+class _Funasr:
+    """FunASR's protocol: one file at a time over the socket, each opened by its config."""
+
+    def __init__(self, ws: WebSocket, live: LiveHearings, gate: Gate, hearing_id: str | None):
+        self.ws, self.live, self.gate, self.hearing_id = ws, live, gate, hearing_id
+        self.file: _File | None = None
+        self.refused = False
+
+    async def text(self, text: str) -> bool:
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            return True  # FunASR's server ignores what it cannot parse
+        if not isinstance(data, dict):
+            return True
+        if self.file is None and data.get("is_speaking") is not False:
+            self.file = _File(_Config(data))
+            await _begin(self.ws, self.live, self.file, self.gate, self.hearing_id)
+        if data.get("is_speaking") is False:
+            done, self.file = self.file, None
+            await _finish(self.ws, self.live, done, ack=bool(data.get("is_end")), wav_name=data.get("wav_name"))
+        return True
+
+    async def audio(self, data: bytes) -> None:
+        if self.file is not None:
+            await _audio(self.ws, self.file, data)
+
+    async def failed(self, err: StreamError) -> bool:
+        file = self.file
+        if not err.announced:  # said in FunASR's reply shape, which its clients show
+            await send(self.ws, _reply(file.cfg if file else None, is_final=err.fatal, error=err.message, code=err.code))
+        if file is not None and not err.fatal:
+            file.errors.append(err.message)
+        if err.code in ("forbidden", "unauthorized"):
+            self.file, self.refused = None, True
+            if file is not None:
+                await self.live.leave(file.session)
+            await self.ws.close(4403)
+            return False
+        return not err.fatal
+
+    async def end(self, gone: bool) -> None:
+        if self.refused:
+            return
+        if gone:
+            if self.file is not None:
+                await self.live.leave(self.file.session)  # what was received is still stored
+            return
+        if self.file is not None:  # a fatal error (or idle) mid-file: finish what came, then close
+            await _finish(self.ws, self.live, self.file, ack=False)
+        try:
+            await self.ws.close(1000)
+        except (RuntimeError, WebSocketDisconnect):
+            pass  # the client went away first
 
 
 async def _begin(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hearing_id: str | None) -> None:

@@ -29,10 +29,10 @@ from ..access.guard import Denied
 from ..records.model import HEARING_ID, Utterance
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import StreamError
-from ..streaming.session import SessionConfig
+from ..streaming.session import SessionConfig, StreamSession
 from . import deps
 from .auth import ws_deny, ws_enter
-from .sockets import gate, receive, send
+from .sockets import gate, run, send
 
 DEFAULT_RATE = 24_000  # OpenAI's pcm16
 
@@ -117,66 +117,75 @@ class _Items:
 
 async def realtime_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
     """An accepted Realtime client's socket."""
-    cfg, items = Setup(), _Items()
-    session = pcm = None
-    ga = True
-    await send(ws, event("session.created", session=cfg.view(ga=True)))
+    adapter = _Realtime(ws, live, gate, hearing_id)
+    await send(ws, event("session.created", session=adapter.cfg.view(ga=True)))
+    await run(ws, live.idle_timeout_s, adapter)
 
-    async def emit(ev: dict) -> None:
-        await _deliver(ws, items, ev)
 
-    try:
-        while True:
-            try:
-                msg = await receive(ws, live.idle_timeout_s)
-                if msg.get("text") is None:
-                    raise StreamError("invalid_event", "send JSON events (audio goes base64 in input_audio_buffer.append)")
-                try:
-                    data = json.loads(msg["text"])
-                except (ValueError, RecursionError):
-                    raise StreamError("invalid_json", "the event is not JSON") from None
-                kind = data.get("type") if isinstance(data, dict) else None
-                if kind in ("session.update", "transcription_session.update"):
-                    ga = kind == "session.update"
-                    cfg.update(data.get("session") or {})
-                    if session is not None:
-                        session.use_hotwords(merge(tuple((cfg.prompt or "").split()), live.lexicon))
-                    await send(ws, event(kind.replace("update", "updated"), session=cfg.view(ga)))
-                elif kind == "input_audio_buffer.append":
-                    try:
-                        raw = base64.b64decode(data.get("audio") or "", validate=True)
-                    except (binascii.Error, TypeError):
-                        raise StreamError("invalid_audio", "audio must be base64 PCM16") from None
-                    if session is None:
-                        court, courtroom = await gate(hearing_id)
-                        options = DecodeOptions(language=cfg.language or "zh",
-                                                hotwords=tuple((cfg.prompt or "").split()))
-                        session = await live.join(SessionConfig(hearing_id=hearing_id, court=court,
-                                                                         courtroom=courtroom, options=options), emit)
-                        pcm = PcmInput(cfg.rate)
-                    audio, warning = pcm.convert(raw)
-                    if warning:
-                        await send(ws, error("odd_pcm", warning))
-                    await session.feed(audio)
-                elif kind == "input_audio_buffer.commit":  # end the speech now: its lines come out
-                    await live.leave(session)
-                    session = None
-                elif kind == "input_audio_buffer.clear":
-                    await send(ws, event("input_audio_buffer.cleared"))
-                else:
-                    raise StreamError("unknown_event", f"event type {kind!r} is not served here (transcription only)")
-            except StreamError as err:
-                await send(ws, error(err.code, err.message))
-                if err.fatal:
-                    break
-    except WebSocketDisconnect:
-        pass
-    finally:
-        await live.leave(session)
-    try:
-        await ws.close(1000)
-    except (RuntimeError, WebSocketDisconnect):
-        pass  # the client went away first
+class _Realtime:
+    """OpenAI's Realtime events: session updates, base64 audio appended and committed."""
+
+    def __init__(self, ws: WebSocket, live: LiveHearings, gate: Gate, hearing_id: str | None):
+        self.ws, self.live, self.gate, self.hearing_id = ws, live, gate, hearing_id
+        self.cfg, self.items, self.ga = Setup(), _Items(), True
+        self.session: StreamSession | None = None
+        self.pcm: PcmInput | None = None
+
+    async def emit(self, ev: dict) -> None:
+        await _deliver(self.ws, self.items, ev)
+
+    async def text(self, text: str) -> bool:
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            raise StreamError("invalid_json", "the event is not JSON") from None
+        kind = data.get("type") if isinstance(data, dict) else None
+        if kind in ("session.update", "transcription_session.update"):
+            self.ga = kind == "session.update"
+            self.cfg.update(data.get("session") or {})
+            if self.session is not None:
+                self.session.use_hotwords(merge(tuple((self.cfg.prompt or "").split()), self.live.lexicon))
+            await send(self.ws, event(kind.replace("update", "updated"), session=self.cfg.view(self.ga)))
+        elif kind == "input_audio_buffer.append":
+            await self._append(data.get("audio"))
+        elif kind == "input_audio_buffer.commit":  # end the speech now: its lines come out
+            await self.live.leave(self.session)
+            self.session = None
+        elif kind == "input_audio_buffer.clear":
+            await send(self.ws, event("input_audio_buffer.cleared"))
+        else:
+            raise StreamError("unknown_event", f"event type {kind!r} is not served here (transcription only)")
+        return True
+
+    async def _append(self, b64) -> None:
+        try:
+            raw = base64.b64decode(b64 or "", validate=True)
+        except (binascii.Error, TypeError):
+            raise StreamError("invalid_audio", "audio must be base64 PCM16") from None
+        if self.session is None:
+            court, courtroom = await self.gate(self.hearing_id)
+            options = DecodeOptions(language=self.cfg.language or "zh", hotwords=tuple((self.cfg.prompt or "").split()))
+            self.session = await self.live.join(SessionConfig(hearing_id=self.hearing_id, court=court,
+                                                              courtroom=courtroom, options=options), self.emit)
+            self.pcm = PcmInput(self.cfg.rate)
+        audio, warning = self.pcm.convert(raw)
+        if warning:
+            await send(self.ws, error("odd_pcm", warning))
+        await self.session.feed(audio)
+
+    async def audio(self, data: bytes) -> None:
+        raise StreamError("invalid_event", "send JSON events (audio goes base64 in input_audio_buffer.append)")
+
+    async def failed(self, err: StreamError) -> bool:
+        await send(self.ws, error(err.code, err.message))
+        return not err.fatal
+
+    async def end(self, gone: bool) -> None:
+        await self.live.leave(self.session)
+        try:
+            await self.ws.close(1000)
+        except (RuntimeError, WebSocketDisconnect):
+            pass  # the client went away first
 
 
 async def _deliver(ws: WebSocket, items: _Items, ev: dict) -> None:

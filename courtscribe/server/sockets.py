@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import contextmanager
-from typing import Awaitable, Callable, Iterator
+from typing import Awaitable, Callable, Iterator, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -38,6 +38,44 @@ async def receive(ws: WebSocket, timeout: float) -> dict:
         raise WebSocketDisconnect(msg.get("code", 1000))
     return msg
 
+
+
+class Adapter(Protocol):
+    """One wire protocol (native, FunASR's, OpenAI Realtime) over the receive loop all share (``run``)."""
+
+    async def text(self, text: str) -> bool:
+        """A text frame; False: the client said it is done."""
+
+    async def audio(self, data: bytes) -> None:
+        """A binary frame."""
+
+    async def failed(self, err: StreamError) -> bool:
+        """Tell the client, in the protocol's words; False: the connection ends."""
+
+    async def end(self, gone: bool) -> None:
+        """Finish what came (``gone``: the client disconnected) and close: nothing received is lost."""
+
+
+async def run(ws: WebSocket, idle_timeout_s: float, adapter: Adapter) -> None:
+    """The receive loop of every audio socket: frames to the protocol until the client is done, a
+    fatal error, idleness or a disconnect; then the protocol finishes what came."""
+    gone = False
+    try:
+        while True:
+            try:
+                msg = await receive(ws, idle_timeout_s)
+                if msg.get("text") is not None:
+                    if not await adapter.text(msg["text"]):
+                        break
+                elif msg.get("bytes") is not None:
+                    await adapter.audio(msg["bytes"])
+            except StreamError as err:
+                if not await adapter.failed(err):
+                    break
+    except WebSocketDisconnect:
+        gone = True
+    finally:
+        await adapter.end(gone)
 
 
 @contextmanager

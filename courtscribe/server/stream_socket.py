@@ -4,7 +4,7 @@ here; the audio work lives in StreamSession (streaming/session.py)."""
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from ..access.guard import Denied
 from ..access.scopes import AccessRole, Action
@@ -15,7 +15,7 @@ from ..streaming.protocol import PROTOCOL, ErrorCode, KeepAlive, Start, Stop, St
 from ..streaming.session import SessionConfig, StreamSession
 from . import deps
 from .auth import ws_deny, ws_enter
-from .sockets import follow, gate, receive, send
+from .sockets import follow, gate, run, send
 
 router = APIRouter()
 
@@ -48,58 +48,67 @@ async def events(ws: WebSocket, hearing_id: str) -> None:
 
 async def native_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gate) -> None:
     """An accepted socket of one audio source; ``gate`` decides whether it may send its start's audio."""
-    session: StreamSession | None = None
-    pcm: PcmInput | None = None
-    start: Start | None = None
+    await run(ws, live.idle_timeout_s, _Native(ws, live, gate))
 
-    async def emit(event: dict) -> None:
+
+class _Native:
+    """The native protocol (docs/protocol.md): ``start``, PCM16 frames, ``stop``; events back."""
+
+    def __init__(self, ws: WebSocket, live: LiveHearings, gate: Gate):
+        self.ws, self.live, self.gate = ws, live, gate
+        self.session: StreamSession | None = None
+        self.pcm: PcmInput | None = None
+        self.start: Start | None = None
+
+    async def emit(self, event: dict) -> None:
+        start = self.start
         if start and start.dictation and event["type"] == "final":
             event = {**event, "dictation": commands.parse(event["utterance"]["text"])}
-        live.publish(start.hearing_id if start else None, event)
-        await send(ws, event)
+        self.live.publish(start.hearing_id if start else None, event)
+        await send(self.ws, event)
 
-    try:
-        while True:
-            try:
-                msg = await receive(ws, live.idle_timeout_s)
-                if msg.get("text") is not None:
-                    ctl = parse_control(msg["text"])
-                    if isinstance(ctl, Start):
-                        if session is not None:
-                            raise StreamError(ErrorCode.ALREADY_STARTED, "this connection has already started")
-                        court, courtroom = await gate(ctl.hearing_id)
-                        start, pcm = ctl, PcmInput(ctl.sample_rate)
-                        cfg = SessionConfig(hearing_id=ctl.hearing_id, channel=ctl.channel, role=ctl.role,
-                                            speaker=ctl.speaker, court=court, courtroom=courtroom,
-                                            options=DecodeOptions(language=ctl.language, hotwords=tuple(ctl.hotwords)))
-                        session = await live.join(cfg, emit)
-                        await send(ws, {"type": "ready", "protocol": PROTOCOL, "session_id": session.label,
-                                         "hearing_id": ctl.hearing_id, "channel": ctl.channel,
-                                         "speaker": session.speaker, "sample_rate": ctl.sample_rate,
-                                         "offset_ms": cfg.offset_ms, **live.gateway})
-                    elif isinstance(ctl, Stop):
-                        break
-                    elif isinstance(ctl, KeepAlive):
-                        await send(ws, {"type": "keepalive"})
-                elif msg.get("bytes") is not None:
-                    if session is None or pcm is None:
-                        raise StreamError(ErrorCode.NOT_STARTED, "send a start message before audio")
-                    audio, warning = pcm.convert(msg["bytes"])
-                    if warning:
-                        await send(ws, error_event(ErrorCode.ODD_PCM, warning))
-                    await session.feed(audio)
-            except StreamError as err:
-                if not err.announced:
-                    await send(ws, error_event(err.code, err.message))
-                if err.fatal:
-                    break
-    except WebSocketDisconnect:
-        pass  # abrupt disconnect: what was received is still finalized below
-    finally:
-        utterances = session.utterances if session else []
-        await live.leave(session)
-        if await send(ws, {"type": "end", "utterances": len(utterances)}):
-            await ws.close(1000)
+    async def text(self, text: str) -> bool:
+        ctl = parse_control(text)
+        if isinstance(ctl, Start):
+            await self._begin(ctl)
+        elif isinstance(ctl, Stop):
+            return False
+        elif isinstance(ctl, KeepAlive):
+            await send(self.ws, {"type": "keepalive"})
+        return True
+
+    async def _begin(self, ctl: Start) -> None:
+        if self.session is not None:
+            raise StreamError(ErrorCode.ALREADY_STARTED, "this connection has already started")
+        court, courtroom = await self.gate(ctl.hearing_id)
+        self.start, self.pcm = ctl, PcmInput(ctl.sample_rate)
+        cfg = SessionConfig(hearing_id=ctl.hearing_id, channel=ctl.channel, role=ctl.role, speaker=ctl.speaker,
+                            court=court, courtroom=courtroom,
+                            options=DecodeOptions(language=ctl.language, hotwords=tuple(ctl.hotwords)))
+        self.session = await self.live.join(cfg, self.emit)
+        await send(self.ws, {"type": "ready", "protocol": PROTOCOL, "session_id": self.session.label,
+                             "hearing_id": ctl.hearing_id, "channel": ctl.channel, "speaker": self.session.speaker,
+                             "sample_rate": ctl.sample_rate, "offset_ms": cfg.offset_ms, **self.live.gateway})
+
+    async def audio(self, data: bytes) -> None:
+        if self.session is None or self.pcm is None:
+            raise StreamError(ErrorCode.NOT_STARTED, "send a start message before audio")
+        audio, warning = self.pcm.convert(data)
+        if warning:
+            await send(self.ws, error_event(ErrorCode.ODD_PCM, warning))
+        await self.session.feed(audio)
+
+    async def failed(self, err: StreamError) -> bool:
+        if not err.announced:
+            await send(self.ws, error_event(err.code, err.message))
+        return not err.fatal
+
+    async def end(self, gone: bool) -> None:
+        """An abrupt disconnect too: what was received is still finalized."""
+        utterances = self.session.utterances if self.session else []
+        await self.live.leave(self.session)
+        if await send(self.ws, {"type": "end", "utterances": len(utterances)}):
+            await self.ws.close(1000)
 
 
 async def hearing_events(ws: WebSocket, live: LiveHearings, hearing_id: str) -> None:
