@@ -40,7 +40,7 @@ def make_diarizer(comp: Components, audio: audio_mod.Audio, speakers: Speakers,
     """Several channels: one seat group each. One channel: cluster voices unless told there is one."""
     if audio.channels > 1 or speakers == 1:
         return ChannelDiarizer(roles)
-    from .diarization.cluster import WindowDiarizer
+    from .diarization.clustering import WindowDiarizer
 
     return WindowDiarizer(comp.speaker_encoder(), num_speakers=None if speakers == "auto" else int(speakers))
 
