@@ -67,7 +67,8 @@ class FakeSession:
     """What LiveHearings reads of a running source (the real one needs an engine; these tests are about routing)."""
 
     def __init__(self, channel, speaker):
-        self.cfg = type("Cfg", (), {"channel": channel, "speakers": None})()
+        self.cfg = type("Cfg", (), {"channel": channel})()
+        self.sinks = type("Sinks", (), {"speakers": None})()
         self.speaker, self.hotwords = speaker, None
 
     def use_hotwords(self, words):
@@ -119,7 +120,7 @@ def test_events_cross_gateways_and_commands_reach_the_sources_where_they_run():
         source = FakeSession(0, "审判长")  # the judge's microphone reached gateway A
         room = FakeSession(1, None)  # and a mixed-channel room microphone, with its diarizer
         enrolled = []
-        room.cfg.speakers = type("Speakers", (), {"enroll": lambda self, p, v: enrolled.append((p.name, v))})()
+        room.sinks.speakers = type("Speakers", (), {"enroll": lambda self, p, v: enrolled.append((p.name, v))})()
         a.sources["h"] = {source: ("张三",), room: ()}
         a.hub.publish("h", {"type": "channel", "hearing_id": "h", "channel": 0, "speaker": "审判长", "connected": True})
         a.hub.publish("h", {"type": "final", "hearing_id": "h", "utterance": {"text": "现在开庭"}})

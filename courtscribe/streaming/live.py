@@ -27,7 +27,7 @@ from .hub import Hub
 from .peers import Peers
 from .protocol import MAX_FRAME_BYTES, ErrorCode, StreamError
 from .scheduler import DecodeScheduler
-from .session import SessionConfig, StreamSession
+from .session import SessionConfig, Sinks, StreamSession
 from .speakers import Label, LiveSpeakers
 
 IDLE_TIMEOUT_S = 60.0
@@ -76,8 +76,8 @@ class LiveHearings:
     def enrolled(self, hearing_id: str, person: Participant, voice: np.ndarray, *, relay: bool = True) -> None:
         """A voice enrolled during the hearing: its running mixed-channel sources know it at once."""
         for session in list(self.sources.get(hearing_id, {})):
-            if session.cfg.speakers is not None:  # a mixed source: its diarizer learns the voice
-                session.cfg.speakers.enroll(person, voice)
+            if session.sinks.speakers is not None:  # a mixed source: its diarizer learns the voice
+                session.sinks.speakers.enroll(person, voice)
         if relay and self.peers is not None:
             self.peers.command(hearing_id, "enrolled", person=person, voice=voice)
 
@@ -112,31 +112,33 @@ class LiveHearings:
         """Admit a stream; one that names a hearing joins it in the record store: its lines are stored
         before they are announced and its times continue the hearing's timeline."""
         sid = self.scheduler.admit()
+        sinks = Sinks()
         try:
             vocabulary: list[str] = []
             if self.records is not None and cfg.hearing_id:
-                vocabulary = await self._join_record(cfg)
+                vocabulary = await self._join_record(cfg, sinks)
             own = tuple(cfg.options.hotwords)
             cfg.options = replace(cfg.options, hotwords=merge(own, vocabulary, self.lexicon), languages=self.languages)
             if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
-                cfg.room = self.room(cfg.hearing_id)
+                sinks.room = self.room(cfg.hearing_id)
             if self.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
                 voices = (await asyncio.to_thread(self.records.voices, cfg.hearing_id)
                           if self.records is not None and cfg.hearing_id else [])
-                cfg.speakers = LiveSpeakers(self.speaker_encoder, voices)
+                sinks.speakers = LiveSpeakers(self.speaker_encoder, voices)
         except BaseException:
             self.scheduler.release(sid)
             raise
         if cfg.hearing_id:
-            cfg.on_screen = lambda event: self.hub.publish(cfg.hearing_id, event)
-        session = StreamSession(self.engine, self.vad, self.scheduler, sid, cfg, emit)
+            sinks.on_screen = lambda event: self.hub.publish(cfg.hearing_id, event)
+        session = StreamSession(self.engine, self.vad, self.scheduler, sid, cfg, emit, sinks)
         if cfg.hearing_id:
             self.sources.setdefault(cfg.hearing_id, {})[session] = own
             self.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
         return session
 
-    async def _join_record(self, cfg: SessionConfig) -> list[str]:
-        """Join the hearing in the store; returns its vocabulary (hotwords, parties, names, 案由)."""
+    async def _join_record(self, cfg: SessionConfig, sinks: Sinks) -> list[str]:
+        """Join the hearing in the store (its lines go there, its audio to the archive); returns its
+        vocabulary (hotwords, parties, names, 案由)."""
         records, hearing_id = self.records, cfg.hearing_id
         try:
             opened = await asyncio.to_thread(records.join_live, hearing_id, actor=f"channel {cfg.channel}",
@@ -161,9 +163,9 @@ class LiveHearings:
         async def store_relabel(uid: str, label: Label) -> None:
             await asyncio.to_thread(writer.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,
                                     participant=label.participant)
-        cfg.on_final, cfg.on_relabel = store_final, store_relabel
+        sinks.on_final, sinks.on_relabel = store_final, store_relabel
         if self.archive is not None:
-            cfg.recorder = ChannelRecorder(self.archive, hearing_id, cfg.channel, cfg.offset_ms)
+            sinks.recorder = ChannelRecorder(self.archive, hearing_id, cfg.channel, cfg.offset_ms)
         return await asyncio.to_thread(records.vocabulary, hearing_id)
 
     async def leave(self, session: StreamSession | None) -> None:
@@ -179,7 +181,7 @@ class LiveHearings:
                 self.hub.publish(session.cfg.hearing_id, channel_event(session, connected=False))
                 if not running:
                     self.sources.pop(session.cfg.hearing_id, None)  # a hearing without sources keeps no entry
-            if session.cfg.room is not None and session.cfg.room.remove(session.cfg.channel):
+            if session.sinks.room is not None and session.sinks.room.remove(session.cfg.channel):
                 self.rooms.pop(session.cfg.hearing_id, None)
 
     def publish(self, hearing_id: str | None, event: dict) -> None:
