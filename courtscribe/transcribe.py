@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from tqdm import tqdm
 
 from . import audio as audio_mod
 from .asr.base import DecodeOptions, Hypothesis
@@ -30,6 +29,9 @@ from .records.model import Hearing, Pipeline, Record, Role, Source, Utterance
 
 Speakers = int | Literal["auto"]
 Decode = Callable[[list[tuple[np.ndarray, int]], DecodeOptions], list[list[Hypothesis]]]
+# (stage, seconds done, seconds in all): "speech detection" over the audio, "transcription" over the
+# speech found, then "diarization"; the CLI draws bars from it, a job keeps its fraction
+Progress = Callable[[str, float, float], None]
 log = get_logger(__name__)
 PAD_MS = 200  # context either side of a span decoded on its own
 BATCH = 8  # speech windows per engine call: batched decoding, and a progress update per batch
@@ -48,13 +50,13 @@ def make_diarizer(comp: Components, audio: audio_mod.Audio, speakers: Speakers,
 def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: DecodeOptions | None = None,
                      speakers: Speakers = "auto", roles: dict[int, Role] | None = None,
                      hearing: Hearing | None = None, source_path: str | None = None,
-                     progress: bool = False, on_progress: Callable[[str, float], None] | None = None,
-                     decode: Decode | None = None, batch: int = BATCH) -> Record:
-    """``on_progress(stage, fraction)`` reports for job status; ``decode`` replaces the direct
-    engine call (the server routes file work through its scheduler, behind live streams), and
-    ``batch`` is how many speech windows go to it at once."""
+                     on_progress: Progress | None = None, decode: Decode | None = None,
+                     batch: int = BATCH) -> Record:
+    """``on_progress`` hears how far each stage is; ``decode`` replaces the direct engine call (the
+    server routes file work through its scheduler, behind live streams), and ``batch`` is how many
+    speech windows go to it at once."""
     decode = decode or comp.engine.transcribe_many
-    report = on_progress or (lambda stage, fraction: None)
+    report = on_progress or (lambda stage, done, total: None)
     options = options or DecodeOptions(language=comp.settings.language, languages=tuple(comp.settings.languages),
                                        beam_size=comp.settings.beam_size)
     h = hearing or Hearing(id="x")  # the caller's words, the hearing's own, then the court's vocabulary
@@ -65,16 +67,13 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
         comp.warm_speaker_encoder()
     max_ms = int(comp.settings.segment_s * 1000)
     total_s = audio.channels * audio.frames / audio.sample_rate
-    bar = tqdm(total=total_s, unit="s", desc="speech detection", disable=not progress,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
     spans: list[tuple[int, list[tuple[int, int]]]] = []
     scanned_s = 0.0
 
     def scanned(n: int) -> None:
         nonlocal scanned_s
         scanned_s += n / audio.sample_rate
-        bar.update(n / audio.sample_rate)
-        report("speech detection", scanned_s / max(total_s, 1e-9))
+        report("speech detection", scanned_s, total_s)
 
     found = [comp.vad.segments(audio.channel(ch), progress=scanned) for ch in range(audio.channels)]
     channel_audio = [audio.channel(ch) for ch in range(audio.channels)]
@@ -83,22 +82,17 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
         channel_audio = [bleed.mute_outside(x, spans_) for x, spans_ in zip(channel_audio, found)]
     for ch, chan_spans in enumerate(found):
         spans.append((ch, decode_windows(chan_spans, max_ms=max_ms, total_ms=audio.duration_ms)))
-    bar.close()
     speech_s = sum((e - s) / 1000 for _, segs in spans for s, e in segs)
-    bar = tqdm(total=speech_s, unit="s", desc="transcription", disable=not progress,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s speech [{elapsed}<{remaining}]")
-    done_s = 0.0  # the bar counts nothing when it is hidden
+    done_s = 0.0
 
     def decoded(seconds: float) -> None:
         nonlocal done_s
-        bar.update(seconds)
         done_s += seconds
-        report("transcription", done_s / max(speech_s, 1e-9))
+        report("transcription", done_s, speech_s)
 
     jobs = [(ch, s, e) for ch, segs in spans for s, e in segs]
     utterances = transcribe_speech(jobs, found, channel_audio, audio.sample_rate, decode, options, batch, decoded)
-    bar.close()
-    report("diarization", 0.0)
+    report("diarization", 0.0, 1.0)
     diarizer = make_diarizer(comp, audio, speakers, roles)
     utterances = _tidy_timeline(diarizer.assign(utterances, audio), audio.duration_ms)
     elapsed = time.perf_counter() - started

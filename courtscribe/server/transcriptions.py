@@ -121,10 +121,14 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
                     on_text(text)
         return result
 
-    def run(on_progress=None) -> Record:
+    def run(on_progress: Callable[[str, float], None] | None = None) -> Record:
+        """``on_progress(stage, fraction)``: the job's status."""
+        def fraction(stage: str, done: float, total: float) -> None:
+            if on_progress is not None:
+                on_progress(stage, done / total if total > 0 else 0.0)
         # one window at a time: the scheduler decodes file windows singly anyway, and progress moves
         record = transcribe_audio(audio, comp, options=options, source_path=filename, decode=decode_windows,
-                                  on_progress=on_progress, batch=1)
+                                  on_progress=fraction, batch=1)
         if hearing_id:
             if who is not None:
                 record.hearing.court = record.hearing.court or who.court
