@@ -4,16 +4,20 @@ needs, and ``connect`` (engine + schema brought up to date) for anything that op
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 MIGRATIONS = Path(__file__).parent / "records" / "migrations"  # most tables are the record's
+MIGRATION_LOCK = 0x636F7572  # PostgreSQL advisory lock key of schema upgrades ("cour")
 
 
 def utcnow() -> dt.datetime:
@@ -56,9 +60,28 @@ def _json(value) -> str:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest alembic revision (a new database gets every table)."""
+    """Bring the schema to the newest alembic revision (a new database gets every table), one process
+    at a time: a cluster's gateway replicas start together, and two that both found a new database
+    would both create its tables (one then fails: "table cases already exists")."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
+    with _one_process_at_a_time(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # held until this transaction commits the schema
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _one_process_at_a_time(engine: Engine) -> Iterator[None]:
+    """SQLite: a lock file beside the database file (PostgreSQL locks in the database itself)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
