@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test bench bench-suite lock clean browser fonts
+.PHONY: serve test lint bench bench-suite lock clean browser fonts
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ fonts:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check courtscribe tests bench
 
 # The page tests drive Debian's Chromium (Playwright's own browser download is not used); CJK fonts
 # so the screenshots show the Chinese UI.

@@ -20,9 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import soundfile as sf  # noqa: E402
 from common import cer, save, scored_clips, table  # noqa: E402
 
-from courtscribe.asr.text import to_simplified  # noqa: E402
+from courtscribe.text import to_simplified  # noqa: E402
 from courtscribe.config import Settings  # noqa: E402
-from courtscribe.transcribe import load_components, transcribe_file  # noqa: E402
+from courtscribe.components import load_components  # noqa: E402
+from courtscribe.transcribe import transcribe_file  # noqa: E402
 
 
 def run_baseline(clips, model_dir) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jiwer
 
-from courtscribe.asr.text import for_scoring
+from courtscribe.text import for_scoring
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("COURTSCRIBE_TEST_DATA", ROOT.parent / "shared" / "data"))

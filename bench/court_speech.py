@@ -35,7 +35,9 @@ from common import cer, save, scored_clips, table  # noqa: E402
 
 from courtscribe.config import Settings  # noqa: E402
 from courtscribe.records.model import Hearing, Role  # noqa: E402
-from courtscribe.transcribe import load_components, transcribe_file  # noqa: E402
+from courtscribe.cli import ProgressBars  # noqa: E402
+from courtscribe.components import load_components  # noqa: E402
+from courtscribe.transcribe import transcribe_file  # noqa: E402
 
 HERE = Path(__file__).resolve().parent / "court"
 # what the clerk scheduled before the hearing: the case's number, cause and parties
@@ -87,10 +89,10 @@ def utterances(kind: str, comp_for) -> list[dict]:
         return live(audio)
     if kind == "channels":
         rec = transcribe_file(seat_mics(audio, reference()), comp_for("silero"), split_channels=True, roles=ROLES,
-                              hearing=hearing, progress=True)
+                              hearing=hearing, on_progress=ProgressBars())
     else:
         rec = transcribe_file(audio, comp_for("fsmn-vad" if kind == "file-fsmn" else "silero"), hearing=hearing,
-                              progress=True)
+                              on_progress=ProgressBars())
     return [u.model_dump(mode="json") for u in rec.utterances]
 
 

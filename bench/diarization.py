@@ -24,7 +24,7 @@ from common import DATA, OUT, save, table
 from courtscribe.asr.vad import FsmnVad, SileroVad
 from courtscribe.audio import decode
 from courtscribe.config import Settings
-from courtscribe.diarization.cluster import speaker_segments
+from courtscribe.diarization.clustering import speaker_segments
 from courtscribe.diarization.embedding import CampplusEncoder, ResemblyzerEncoder
 from courtscribe.diarization.online import OnlineDiarizer
 from courtscribe.models import default_registry

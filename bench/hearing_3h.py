@@ -33,7 +33,8 @@ from courtscribe.audio import decode  # noqa: E402
 from courtscribe.records import archive, formats  # noqa: E402
 from courtscribe.records.model import Role  # noqa: E402
 from courtscribe.records.store import RecordStore  # noqa: E402
-from courtscribe.transcribe import load_components, transcribe_audio  # noqa: E402
+from courtscribe.components import load_components  # noqa: E402
+from courtscribe.transcribe import transcribe_audio  # noqa: E402
 
 ROLES = [Role.presiding_judge, Role.plaintiff_agent, Role.defendant_agent, Role.witness]
 

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, save, table  # noqa: E402
 
 from courtscribe.config import Settings  # noqa: E402
-from courtscribe.transcribe import load_components, transcribe_file  # noqa: E402
+from courtscribe.components import load_components  # noqa: E402
+from courtscribe.transcribe import transcribe_file  # noqa: E402
 
 
 def cli_wall(clip: Path, vad: str) -> tuple[float, dict]:

@@ -207,7 +207,7 @@ def main() -> None:
     pieces_s = sum(a.size for stream in pieces for a, _ in stream) / 16000
     from courtscribe.config import Settings
     from courtscribe.models import default_registry
-    from courtscribe.transcribe import load_engine
+    from courtscribe.components import load_engine
 
     engine = load_engine(Settings(), default_registry(Settings()))
     engine.transcribe(pieces[0][0][0])

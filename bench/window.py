@@ -23,7 +23,7 @@ from common import cer, save, scored_clips, table  # noqa: E402
 from courtscribe.asr.base import DecodeOptions  # noqa: E402
 from courtscribe.config import Settings  # noqa: E402
 from courtscribe.models import default_registry  # noqa: E402
-from courtscribe.transcribe import load_engine  # noqa: E402
+from courtscribe.components import load_engine  # noqa: E402
 
 
 def main() -> None:

@@ -12,7 +12,11 @@ __all__ = ["load_components", "transcribe_audio", "transcribe_file", "__version_
 def __getattr__(name: str):
     """The pipeline loads on first use: `courtscribe records …`, `tokens …` and the Ray workers that
     only need the record store do not pay for importing the engines (~1 s a process)."""
-    if name in ("load_components", "transcribe_audio", "transcribe_file"):
+    if name == "load_components":
+        from .components import load_components
+
+        return load_components
+    if name in ("transcribe_audio", "transcribe_file"):
         from . import transcribe
 
         return getattr(transcribe, name)

@@ -25,6 +25,34 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+class ProgressBars:
+    """A file's stages as terminal bars (``transcribe_audio``'s ``on_progress``): speech detection
+    over the audio, then transcription over the speech found; the pipeline itself draws nothing."""
+
+    UNITS = {"speech detection": "s", "transcription": "s speech"}
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.bar = None
+
+    def __call__(self, stage: str, done: float, total: float) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            if stage in self.UNITS:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc=stage, bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                                "{n:.0f}/{total:.0f} " + self.UNITS[stage] + " [{elapsed}<{remaining}]")
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 ENGINE_HELP = ("whisper (embedded, CPU) or funasr (production Paraformer 2-pass; models from COURTSCRIBE_MODEL_DIR). "
                "Default: COURTSCRIBE_ENGINE or whisper.")
 
@@ -33,8 +61,10 @@ def _settings(engine: str | None):
     settings = get_settings()
     if engine is None:
         return settings
-    if engine not in ("whisper", "funasr"):
-        _fail(f"unknown engine {engine!r}: choose whisper (embedded) or funasr (production)")
+    from .components import ENGINES
+
+    if engine not in ENGINES:
+        _fail(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
     return settings.model_copy(update={"engine": engine})
 
 
@@ -87,9 +117,10 @@ def transcribe(
 
     from .asr.base import DecodeOptions
     from .audio import AudioError, decode
+    from .components import load_components
     from .models import ModelError
     from .records import Hearing, formats
-    from .transcribe import load_components, transcribe_audio
+    from .transcribe import transcribe_audio
 
     settings = _settings(engine)
     configure(settings.log_level if progress else "WARNING", settings.log_format)
@@ -99,16 +130,20 @@ def transcribe(
         _fail(f"{format} output is binary: give a file with -o")
     n_speakers, roles = _parse_speakers(speakers), _parse_roles(channel_role)
     lang = language or settings.language
+    bars = ProgressBars() if progress else None
     try:
         pcm = decode(audio, mono=not channels)  # bad input fails here, before any model loads
         comp = load_components(settings)
         record = transcribe_audio(
-            pcm, comp, speakers=n_speakers, roles=roles, source_path=str(audio), progress=progress,
+            pcm, comp, speakers=n_speakers, roles=roles, source_path=str(audio), on_progress=bars,
             hearing=Hearing(id=uuid.uuid4().hex[:12], title=title or audio.stem, case_number=case_number, language=lang),
             options=DecodeOptions(language=lang, languages=tuple(settings.languages), hotwords=tuple(hotword),
                                   beam_size=settings.beam_size))
     except (AudioError, ModelError, ValueError) as err:
         _fail(str(err))
+    finally:
+        if bars is not None:
+            bars.close()
     if store:
         _keep(record, pcm, store)
     if output is None:
@@ -272,7 +307,7 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     or (--cluster) on a Ray cluster."""
     import uvicorn
 
-    from .streaming.app import InsecureBind, create_app
+    from .server.app import InsecureBind, create_app
     from .streaming.protocol import MAX_FRAME_BYTES  # up to 4×: a clear frame_too_large; beyond: closed (1009)
 
     settings = _settings(engine)

@@ -1,155 +1,40 @@
 """Whole-recording transcription: audio → VAD → ASR engine → diarizer → Record.
 
-This is what ``courtscribe transcribe`` and the HTTP file API run. Components are built once by
-:func:`load_components` and shared; they are plug-ins chosen by settings.
+This is what ``courtscribe transcribe`` and the HTTP file API run, on Components built once
+(components.py: the parts are plug-ins chosen by settings).
 """
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
-from tqdm import tqdm
 
 from . import audio as audio_mod
-from .asr.base import DecodeOptions, Engine, Hypothesis
+from .asr.base import DecodeOptions, Hypothesis
 from .asr.coverage import ENGINE_ERROR, MIN_GAP_MS, complete, usable
 from .asr.finals import finish, polish_all
 from .asr.hotwords import load_lexicon, merge
 from .asr.numbers import case_word
-from .asr.vad import Vad, decode_windows
-from .config import Settings, get_settings
+from .asr.vad import decode_windows
+from .components import Components
 from .diarization import bleed
 from .diarization.base import ChannelDiarizer, Diarizer
 from .logs import get_logger
-from .models import Registry, default_registry
 from .records.model import Hearing, Pipeline, Record, Role, Source, Utterance
-
-if TYPE_CHECKING:
-    from .asr.punctuation import Punctuator
 
 Speakers = int | Literal["auto"]
 Decode = Callable[[list[tuple[np.ndarray, int]], DecodeOptions], list[list[Hypothesis]]]
+# (stage, seconds done, seconds in all): "speech detection" over the audio, "transcription" over the
+# speech found, then "diarization"; the CLI draws bars from it, a job keeps its fraction
+Progress = Callable[[str, float, float], None]
 log = get_logger(__name__)
 PAD_MS = 200  # context either side of a span decoded on its own
 BATCH = 8  # speech windows per engine call: batched decoding, and a progress update per batch
-
-
-@dataclass
-class Components:
-    engine: Engine
-    vad: Vad
-    registry: Registry
-    settings: Settings
-    _encoder: Future | None = None
-    stream_vad: Vad | None = None  # live sources' VAD when not loaded here (the cluster's VAD deployment)
-
-    def warm_speaker_encoder(self) -> Future:
-        """Start loading the speaker-embedding model in the background (only mono recordings need it);
-        its imports and first run take seconds that overlap with VAD and ASR this way."""
-        if self._encoder is None:
-            self._encoder = _background.submit(self._load_encoder)
-        return self._encoder
-
-    def speaker_encoder(self):
-        return self.warm_speaker_encoder().result()
-
-    def _load_encoder(self):
-        enc = load_speaker_encoder(self.settings, self.registry)
-        enc.embed(np.zeros(16_000, np.float32))  # first call pays for lazy imports
-        return enc
-
-
-def load_speaker_encoder(settings: Settings, registry: Registry):
-    from .diarization.embedding import CampplusEncoder, ResemblyzerEncoder
-
-    if settings.speaker_encoder == "campplus":
-        return CampplusEncoder(registry.resolve("campplus-zh-en") / "campplus_cn_en_common.pt", device=settings.device)
-    if settings.speaker_encoder == "resemblyzer":
-        return ResemblyzerEncoder(registry.resolve("resemblyzer-ge2e") / "pretrained.pt", device=settings.device)
-    raise ValueError(f"unknown speaker encoder {settings.speaker_encoder!r}: choose campplus or resemblyzer")
-
-
-_background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="courtscribe-load")
-
-
-def load_engine(settings: Settings, registry: Registry, punctuator: Punctuator | None = None) -> Engine:
-    """The configured engine. FunASR's punctuation runs in-process unless ``punctuator`` is given
-    (the cluster's Punctuation deployment)."""
-    if settings.engine == "whisper":
-        from .asr.whisper_engine import WhisperEngine
-
-        return WhisperEngine(registry.resolve("whisper-base"), device=settings.device,
-                             cpu_threads=settings.cpu_threads)
-    if settings.engine == "funasr":
-        from .asr.funasr_engine import FunasrEngine
-
-        online, offline = (_production_model(registry, n, settings.model_fetch)
-                           for n in ("paraformer-zh-streaming", "paraformer-zh"))
-        punc = punctuator or _production_model(registry, "ct-punc", settings.model_fetch)
-        return FunasrEngine(online, offline, punc, device=settings.device, fp16=settings.fp16,
-                            cpu_threads=settings.cpu_threads, use_itn=settings.itn, max_batch=settings.final_batch)
-    raise ValueError(f"unknown engine {settings.engine!r}: choose whisper (embedded) or funasr (production)")
-
-
-def load_punctuator(settings: Settings, registry: Registry) -> Punctuator:
-    """CT-Transformer punctuation on its own (the cluster's Punctuation deployment)."""
-    from .asr.punctuation import CtPunctuator
-
-    return CtPunctuator(_production_model(registry, "ct-punc", settings.model_fetch), device=settings.device,
-                        cpu_threads=settings.cpu_threads)
-
-
-def _production_model(registry: Registry, name: str, fetch: bool):
-    """The local copy of a production model; downloaded first only when court IT allowed it."""
-    from .models import ModelError
-
-    try:
-        return registry.resolve(name)
-    except ModelError:
-        if not fetch:
-            raise
-        return registry.fetch(name)
-
-
-def _fsmn_dir(settings: Settings, registry: Registry) -> Path:
-    """The production FSMN-VAD when court IT provided it, else the embedded wheel's."""
-    name = "fsmn-vad" if settings.model_dir and (settings.model_dir / "fsmn-vad").is_dir() else "fsmn-vad-embedded"
-    return registry.resolve(name)
-
-
-def load_vad(settings: Settings, registry: Registry) -> Vad:
-    from .asr.vad import FsmnVad, SileroVad
-
-    max_ms = int(settings.segment_s * 1000)
-    if settings.vad == "fsmn-vad":
-        return FsmnVad(_fsmn_dir(settings, registry), max_segment_ms=max_ms, device=settings.device)
-    if settings.vad == "silero":
-        return SileroVad(max_segment_ms=max_ms)
-    raise ValueError(f"unknown VAD {settings.vad!r}: choose fsmn-vad or silero")
-
-
-def load_stream_vad(settings: Settings, registry: Registry) -> Vad:
-    """Live sources' VAD, whatever VAD files use: FSMN-VAD in streaming mode, ending an utterance
-    after ``stream_vad_silence_ms`` of silence."""
-    from .asr.vad import FsmnVad
-
-    return FsmnVad(_fsmn_dir(settings, registry), max_end_silence_ms=settings.stream_vad_silence_ms,
-                   max_segment_ms=int(settings.segment_s * 1000), device=settings.device)
-
-
-def load_components(settings: Settings | None = None) -> Components:
-    settings = settings or get_settings()
-    registry = default_registry(settings)
-    import faster_whisper  # noqa: F401 - both loaders import it: first here, or their threads deadlock on its module locks
-    vad = _background.submit(load_vad, settings, registry)  # loads while the engine loads
-    engine = load_engine(settings, registry)
-    return Components(engine, vad.result(), registry, settings)
 
 
 def make_diarizer(comp: Components, audio: audio_mod.Audio, speakers: Speakers,
@@ -157,7 +42,7 @@ def make_diarizer(comp: Components, audio: audio_mod.Audio, speakers: Speakers,
     """Several channels: one seat group each. One channel: cluster voices unless told there is one."""
     if audio.channels > 1 or speakers == 1:
         return ChannelDiarizer(roles)
-    from .diarization.cluster import WindowDiarizer
+    from .diarization.clustering import WindowDiarizer
 
     return WindowDiarizer(comp.speaker_encoder(), num_speakers=None if speakers == "auto" else int(speakers))
 
@@ -165,13 +50,13 @@ def make_diarizer(comp: Components, audio: audio_mod.Audio, speakers: Speakers,
 def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: DecodeOptions | None = None,
                      speakers: Speakers = "auto", roles: dict[int, Role] | None = None,
                      hearing: Hearing | None = None, source_path: str | None = None,
-                     progress: bool = False, on_progress: Callable[[str, float], None] | None = None,
-                     decode: Decode | None = None, batch: int = BATCH) -> Record:
-    """``on_progress(stage, fraction)`` reports for job status; ``decode`` replaces the direct
-    engine call (the server routes file work through its scheduler, behind live streams), and
-    ``batch`` is how many speech windows go to it at once."""
+                     on_progress: Progress | None = None, decode: Decode | None = None,
+                     batch: int = BATCH) -> Record:
+    """``on_progress`` hears how far each stage is; ``decode`` replaces the direct engine call (the
+    server routes file work through its scheduler, behind live streams), and ``batch`` is how many
+    speech windows go to it at once."""
     decode = decode or comp.engine.transcribe_many
-    report = on_progress or (lambda stage, fraction: None)
+    report = on_progress or (lambda stage, done, total: None)
     options = options or DecodeOptions(language=comp.settings.language, languages=tuple(comp.settings.languages),
                                        beam_size=comp.settings.beam_size)
     h = hearing or Hearing(id="x")  # the caller's words, the hearing's own, then the court's vocabulary
@@ -182,16 +67,13 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
         comp.warm_speaker_encoder()
     max_ms = int(comp.settings.segment_s * 1000)
     total_s = audio.channels * audio.frames / audio.sample_rate
-    bar = tqdm(total=total_s, unit="s", desc="speech detection", disable=not progress,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
     spans: list[tuple[int, list[tuple[int, int]]]] = []
     scanned_s = 0.0
 
     def scanned(n: int) -> None:
         nonlocal scanned_s
         scanned_s += n / audio.sample_rate
-        bar.update(n / audio.sample_rate)
-        report("speech detection", scanned_s / max(total_s, 1e-9))
+        report("speech detection", scanned_s, total_s)
 
     found = [comp.vad.segments(audio.channel(ch), progress=scanned) for ch in range(audio.channels)]
     channel_audio = [audio.channel(ch) for ch in range(audio.channels)]
@@ -200,22 +82,17 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
         channel_audio = [bleed.mute_outside(x, spans_) for x, spans_ in zip(channel_audio, found)]
     for ch, chan_spans in enumerate(found):
         spans.append((ch, decode_windows(chan_spans, max_ms=max_ms, total_ms=audio.duration_ms)))
-    bar.close()
     speech_s = sum((e - s) / 1000 for _, segs in spans for s, e in segs)
-    bar = tqdm(total=speech_s, unit="s", desc="transcription", disable=not progress,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s speech [{elapsed}<{remaining}]")
-    done_s = 0.0  # the bar counts nothing when it is hidden
+    done_s = 0.0
 
     def decoded(seconds: float) -> None:
         nonlocal done_s
-        bar.update(seconds)
         done_s += seconds
-        report("transcription", done_s / max(speech_s, 1e-9))
+        report("transcription", done_s, speech_s)
 
     jobs = [(ch, s, e) for ch, segs in spans for s, e in segs]
     utterances = transcribe_speech(jobs, found, channel_audio, audio.sample_rate, decode, options, batch, decoded)
-    bar.close()
-    report("diarization", 0.0)
+    report("diarization", 0.0, 1.0)
     diarizer = make_diarizer(comp, audio, speakers, roles)
     utterances = _tidy_timeline(diarizer.assign(utterances, audio), audio.duration_ms)
     elapsed = time.perf_counter() - started

@@ -44,7 +44,7 @@ def manifest(data_dir) -> dict[str, dict]:
 def components():
     """The embedded default pipeline (Whisper base + silero VAD), loaded once for the session."""
     from courtscribe.config import Settings
-    from courtscribe.transcribe import load_components
+    from courtscribe.components import load_components
 
     return load_components(Settings())
 
@@ -63,7 +63,7 @@ def funasr_engine(funasr_models, tmp_path_factory):
     """The production FunASR engine on those models, loaded through ``load_engine``."""
     from courtscribe.config import Settings
     from courtscribe.models import default_registry
-    from courtscribe.transcribe import load_engine
+    from courtscribe.components import load_engine
 
     settings = Settings(engine="funasr", model_dir=funasr_models, model_cache_dir=tmp_path_factory.mktemp("cache"))
     return load_engine(settings, default_registry(settings))

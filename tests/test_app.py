@@ -3,7 +3,7 @@ import httpx
 import pytest
 import srt
 
-from courtscribe.asr.text import for_scoring
+from courtscribe.text import for_scoring
 
 pytestmark = pytest.mark.slow
 

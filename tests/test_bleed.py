@@ -3,7 +3,7 @@ seat that spoke it; two people really speaking at once both stay. Built from rea
 import jiwer
 import numpy as np
 
-from courtscribe.asr.text import for_scoring
+from courtscribe.text import for_scoring
 from courtscribe.audio import Audio, decode
 from courtscribe.diarization import bleed
 from courtscribe.records import Role

@@ -1,5 +1,5 @@
 """The gateways' event bus (cluster/bus.py Board) and a gateway's side of it (streaming/peers.py),
-without Ray: two gateways' Live objects joined by one Board in memory."""
+without Ray: two gateways' LiveHearings objects joined by one Board in memory."""
 import asyncio
 
 import numpy as np
@@ -64,10 +64,11 @@ def test_a_metrics_report_is_no_news_but_a_gateway_found_dead_meanwhile_is():
 
 
 class FakeSession:
-    """What Live reads of a running source (the real one needs an engine; these tests are about routing)."""
+    """What LiveHearings reads of a running source (the real one needs an engine; these tests are about routing)."""
 
     def __init__(self, channel, speaker):
-        self.cfg = type("Cfg", (), {"channel": channel, "speakers": None})()
+        self.cfg = type("Cfg", (), {"channel": channel})()
+        self.sinks = type("Sinks", (), {"speakers": None})()
         self.speaker, self.hotwords = speaker, None
 
     def use_hotwords(self, words):
@@ -75,8 +76,8 @@ class FakeSession:
 
 
 def two_gateways():
-    """Two Live objects (as two gateway replicas have) whose Peers talk through one Board."""
-    from courtscribe.streaming.live import Live
+    """Two LiveHearings objects (as two gateway replicas have) whose Peers talk through one Board."""
+    from courtscribe.streaming.live import LiveHearings
 
     board = Board()
 
@@ -92,7 +93,7 @@ def two_gateways():
 
     lives = []
     for name in ("A", "B"):
-        live = Live(engine=None, vad=None, scheduler=None, hub=Hub(), lexicon=("本院",))
+        live = LiveHearings(engine=None, vad=None, scheduler=None, hub=Hub(), lexicon=("本院",))
         Peers(name, post, poll, fetch).attach(live)
         lives.append(live)
     return lives
@@ -119,7 +120,7 @@ def test_events_cross_gateways_and_commands_reach_the_sources_where_they_run():
         source = FakeSession(0, "审判长")  # the judge's microphone reached gateway A
         room = FakeSession(1, None)  # and a mixed-channel room microphone, with its diarizer
         enrolled = []
-        room.cfg.speakers = type("Speakers", (), {"enroll": lambda self, p, v: enrolled.append((p.name, v))})()
+        room.sinks.speakers = type("Speakers", (), {"enroll": lambda self, p, v: enrolled.append((p.name, v))})()
         a.sources["h"] = {source: ("张三",), room: ()}
         a.hub.publish("h", {"type": "channel", "hearing_id": "h", "channel": 0, "speaker": "审判长", "connected": True})
         a.hub.publish("h", {"type": "final", "hearing_id": "h", "utterance": {"text": "现在开庭"}})

@@ -9,11 +9,11 @@ import pytest
 import webvtt
 import websockets
 
-from courtscribe.asr.text import for_scoring
+from courtscribe.text import for_scoring
 from courtscribe.clients import stream_file
 from courtscribe.records.store import RecordStore
 from courtscribe.streaming.captioner import MAX_CHARS, Captioner, caption_lines, cues
-from courtscribe.streaming.captions import blanked, blanks
+from courtscribe.server.captions import blanked, blanks
 
 
 def _letters(s: str) -> str:

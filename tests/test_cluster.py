@@ -9,7 +9,7 @@ import httpx
 import jiwer
 import pytest
 
-from courtscribe.asr.text import for_scoring
+from courtscribe.text import for_scoring
 from courtscribe.clients import stream_file
 from courtscribe.cluster import app as cluster_app
 from tests.conftest import RayCluster

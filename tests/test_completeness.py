@@ -9,7 +9,7 @@ import pytest
 import websockets
 
 from courtscribe.asr.coverage import ENGINE_ERROR, UNRECOGNIZED
-from courtscribe.asr.text import looped
+from courtscribe.text import looped
 from courtscribe.audio import Audio, decode
 from courtscribe.clients import stream_file
 from courtscribe.records import formats

@@ -2,7 +2,7 @@
 from courtscribe.asr.base import Hypothesis
 from courtscribe.asr.coverage import ENGINE_ERROR, EMPTY, LOOP, UNRECOGNIZED, complete
 from courtscribe.asr.finals import finish, polish_partial
-from courtscribe.asr.text import looped
+from courtscribe.text import looped
 from courtscribe.records.model import Utterance, gap_note
 
 

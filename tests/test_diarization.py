@@ -5,7 +5,7 @@ import pytest
 
 from courtscribe.audio import Audio, decode
 from courtscribe.diarization import ChannelDiarizer
-from courtscribe.diarization.cluster import WindowDiarizer
+from courtscribe.diarization.clustering import WindowDiarizer
 from courtscribe.records import Role, Utterance
 
 

@@ -21,7 +21,7 @@ from courtscribe.asr.base import DecodeOptions
 from courtscribe.audio import decode, float_to_pcm16
 from courtscribe.config import Settings
 from courtscribe.models import ModelError, default_registry
-from courtscribe.transcribe import load_engine
+from courtscribe.components import load_engine
 
 from conftest import ZH
 
@@ -318,7 +318,7 @@ def test_a_stream_joining_a_hearing_gets_its_vocabulary(engine, tmp_path):
     from courtscribe.records.model import Role
     from courtscribe.records.store import RecordStore
     from courtscribe.streaming.hub import Hub
-    from courtscribe.streaming.live import Live, close_session, open_session
+    from courtscribe.streaming.live import LiveHearings
     from courtscribe.streaming.scheduler import DecodeScheduler
     from courtscribe.streaming.session import SessionConfig
 
@@ -330,10 +330,10 @@ def test_a_stream_joining_a_hearing_gets_its_vocabulary(engine, tmp_path):
     vad = FsmnVad(default_registry(settings).resolve("fsmn-vad-embedded"))
 
     async def run():
-        live = Live(engine, vad, DecodeScheduler(engine), Hub(), records=store, lexicon=("民法典", "张三"))
+        live = LiveHearings(engine, vad, DecodeScheduler(engine), Hub(), records=store, lexicon=("民法典", "张三"))
         cfg = SessionConfig(hearing_id="h1", options=DecodeOptions(hotwords=("赵六", "http://x")))
-        session = await open_session(live, cfg, lambda event: asyncio.sleep(0))
-        await close_session(live, session)
+        session = await live.join(cfg, lambda event: asyncio.sleep(0))
+        await live.leave(session)
         await live.scheduler.close()
         return session.options.hotwords
 

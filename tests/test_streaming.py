@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import websockets
 
-from courtscribe.asr.text import for_scoring
+from courtscribe.text import for_scoring
 from courtscribe.audio import decode, float_to_pcm16
 from courtscribe.clients import stream_file
 

@@ -1,4 +1,4 @@
-from courtscribe.asr.text import for_scoring, join_pieces, tidy
+from courtscribe.text import for_scoring, join_pieces, tidy
 
 
 def test_traditional_becomes_simplified():

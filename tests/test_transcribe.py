@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from courtscribe.asr.text import for_scoring
+from courtscribe.text import for_scoring
 from courtscribe.audio import decode
 from courtscribe.records import Record, Role
 from courtscribe.transcribe import transcribe_audio, transcribe_file

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 import websockets
 
-from courtscribe.asr.text import for_scoring
+from courtscribe.text import for_scoring
 from courtscribe.audio import decode
 from courtscribe.clients.stream_client import chunks_from_file
 

@@ -3,7 +3,7 @@ import jiwer
 import pytest
 
 from courtscribe.asr.base import DecodeOptions
-from courtscribe.asr.text import for_scoring
+from courtscribe.text import for_scoring
 from courtscribe.asr.whisper_engine import _looped, window_frames
 from courtscribe.audio import decode
 

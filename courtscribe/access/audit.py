@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..records.ledger import GENESIS, canonical, sha256
+from ..chain import GENESIS, canonical, sha256
 from ..seal import seal, sealed
 from .scopes import Principal
 

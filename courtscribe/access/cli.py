@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -16,16 +16,19 @@ from ..seal import load_key
 from .audit import AuditLog
 from .scopes import AccessRole, Principal
 
+if TYPE_CHECKING:  # loaded only by the commands that use it (JWT, the database)
+    from .tokens import Tokens
+
 tokens_app = typer.Typer(no_args_is_help=True, help="Issue, list and revoke access tokens.")
 audit_app = typer.Typer(no_args_is_help=True, help="Read and verify the audit log.")
 CLI = Principal(token_id="cli", role=AccessRole.admin, name="courtscribe tokens (server console)")
 
 
-def _tokens():
-    from ..records.store import RecordStore
+def _tokens() -> Tokens:
+    from ..db import connect
     from .tokens import Tokens
 
-    return Tokens(RecordStore(get_settings().records_url).engine)
+    return Tokens(connect(get_settings().records_url))  # the record store's database, its schema up to date
 
 
 def _audit() -> AuditLog:

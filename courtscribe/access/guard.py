@@ -1,4 +1,5 @@
-"""Checks every request against its token before it reaches an endpoint, and writes the audit log.
+"""Who a token is and what it may do, with rate limits and the audit log: the policy the web layer
+(``server/auth.py``) applies to every request and socket before it reaches an endpoint.
 
 HTTP: ``Authorization: Bearer <token>``. WebSocket: the same header (programs), or the
 subprotocol ``bearer.<token>`` beside ``courtscribe.v1`` (browsers cannot set headers), or — on
@@ -13,14 +14,10 @@ import asyncio
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote
 
-from fastapi import Depends, Request
-from fastapi.responses import JSONResponse
 from limits import parse as parse_limit
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from starlette.websockets import WebSocket
 
 from ..logs import get_logger
 from ..seal import load_key
@@ -161,109 +158,12 @@ def bearer(header: str | None) -> str | None:
     return None
 
 
-def _client(conn) -> str:
-    return conn.client.host if conn.client else ""
-
-
-async def identify_request(request, access: Access) -> Principal:
-    """The principal of an HTTP request (the body-size layer may have identified it already, before
-    reading the body)."""
-    if (who := getattr(request.state, "principal", None)) is not None:
-        return who
-    local = unquote(request.headers.get("x-courtscribe-user", "anonymous"))
-    request.state.principal = None
-    who = await access.aidentify(bearer(request.headers.get("authorization")), _client(request), local_name=local)
-    request.state.principal = who
-    return who
-
-
-async def authorize(request: Request, action: Action | None, hearing_id: str | None = None) -> Principal:
-    """Raises Denied (answered by ``denied``) unless the request's token may do ``action``. A change
-    is written to the audit log before it is made; when the log cannot be written it is refused."""
-    access: Access = request.app.state.access
-    who = await identify_request(request, access)
-    await access.check(who, action, hearing_id)
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        await access.audited(f"{request.method} {request.url.path}", who, hearing=hearing_id, outcome="begin")
-    return who
-
-
-async def denied(request: Request, err: Denied) -> JSONResponse:
-    """The app's answer to Denied: the status, a code and why (WWW-Authenticate on 401)."""
-    request.state.denied = err
-    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else {}
-    if err.status == 429:
-        headers["Retry-After"] = "60"
-    return JSONResponse({"detail": {"code": err.code, "message": err.message}}, status_code=err.status,
-                        headers=headers)
-
-
-def allow(action: Action | None):
-    """Dependency: the caller's principal, when it may do ``action`` (no hearing involved; None: any
-    valid token)."""
-    async def dep(request: Request) -> Principal:
-        return await authorize(request, action)
-    return Depends(dep)
-
-
-def on_hearing(action: Action):
-    """Dependency: the caller's principal, when it may do ``action`` on the path's hearing."""
-    async def dep(request: Request, hearing_id: str) -> Principal:
-        return await authorize(request, action, hearing_id)
-    return Depends(dep)
-
-
-async def ws_enter(ws: WebSocket, access: Access, *, legacy: bool = False) -> Principal | None:
-    """Accept the socket and identify its client; on failure it is told why and closed (None).
-    ``legacy``: the FunASR endpoint, where ``?token=`` and the recorder-host list are accepted."""
-    offered = ws.scope.get("subprotocols") or []
-    token = bearer(ws.headers.get("authorization"))
-    token = token or next((p[len(BEARER):] for p in offered if p.startswith(BEARER)), None)
-    if legacy:
-        token = token or ws.query_params.get("token")
-    # the chosen subprotocol is echoed in the handshake: never one that carries a token
-    chosen = SUBPROTOCOL if SUBPROTOCOL in offered else next((p for p in offered if not p.startswith(BEARER)), None)
-    await ws.accept(subprotocol=chosen)
-    client = _client(ws)
-    try:
-        foreign_page(ws, access)
-        who = access.listed_recorder(client) if legacy and access.enabled and not token else None
-        who = who or await access.aidentify(token, client)
-        await access.audited("connect", who, path=ws.url.path, client=client)
-    except Denied as err:
-        await ws_deny(ws, access, err, None, path=ws.url.path)
-        return None
-    return who
-
-
-def foreign_page(ws: WebSocket, access: Access) -> None:
-    """Raises Denied (403) for a browser socket opened by a page of another site (cross-site
-    WebSocket hijacking): its Origin must be this server's or one court IT allowed. Programs send
-    no Origin."""
-    origin = ws.headers.get("origin")
-    if origin is None or origin in access.origins:
-        return
-    host = ws.headers.get("host", "")
-    if origin.split("://", 1)[-1] == host:
-        return
-    raise Denied(403, "forbidden_origin", f"sockets from pages of {origin} are not allowed (COURTSCRIBE_WS_ORIGINS)")
-
-
 async def note_denied(access: Access, who: Principal | None, err: Denied, **detail) -> None:
     """Audit a refusal; the refusal stands even when the log cannot be written (that is logged)."""
     try:
         await access.audit.arecord("denied", who, outcome=err.code, reason=err.message, **detail)
     except (OSError, ValueError) as failure:
         log.error("audit log cannot be written", refused=err.code, error=repr(failure))
-
-
-async def ws_deny(ws: WebSocket, access: Access, err: Denied, who: Principal | None, **detail) -> None:
-    await note_denied(access, who, err, **detail)
-    try:
-        await ws.send_json({"type": "error", "code": err.code, "message": err.message, "fatal": True})
-        await ws.close(err.ws_code)
-    except (RuntimeError, OSError):
-        pass
 
 
 def build(settings) -> Access:

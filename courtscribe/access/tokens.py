@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from sqlalchemy.engine import Engine
 
-from ..records.db import Base, utcnow
+from ..db import Base, utcnow
 from .scopes import AccessRole, Principal
 
 PREFIX = "cst_"

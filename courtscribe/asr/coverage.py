@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..records.model import UNRECOGNIZED  # the flag every gap line carries; the second flag says why
 from .base import Hypothesis
-from .text import looped
+from ..text import looped
 
 EMPTY, LOOP, ENGINE_ERROR = "empty", "loop", "engine_error"
 MIN_GAP_MS = 1500  # an uncovered stretch inside a span with text: shorter ones are timestamp slack

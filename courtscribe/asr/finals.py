@@ -15,7 +15,7 @@ from .base import Hypothesis
 from .coverage import complete
 from .hotwords import PartialBiaser, corrector
 from .numbers import court_style, is_case_number
-from .text import looped
+from ..text import looped
 
 
 def warm() -> None:

@@ -31,7 +31,7 @@ from .funasr_loader import LockedModel
 from .hotwords import clean, corrector
 from .itn import itn
 from .punctuation import CtPunctuator, Punctuator
-from .text import join_pieces
+from ..text import join_pieces
 
 SR = 16_000
 MIN_SAMPLES = 1_600  # under 100 ms the frontend yields no frame: nothing to decode

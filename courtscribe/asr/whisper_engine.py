@@ -25,7 +25,7 @@ from faster_whisper.audio import pad_or_trim as _fw_pad_or_trim
 from ..records.model import Token
 from .base import DecodeOptions, Engine, EngineStream, Hypothesis, PreviewStream
 from .hotwords import court_terms
-from .text import join_pieces, looped, tidy, to_simplified
+from ..text import join_pieces, looped, tidy, to_simplified
 
 PROMPTS = {
     "zh": "以下是普通话的句子,其中可能夹杂English words。",

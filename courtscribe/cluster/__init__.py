@@ -1,5 +1,4 @@
 """Scale-out on Ray Serve: VAD, engine, punctuation and speaker deployments that batch across streams
 (deployments.py), the gateway's remote engine, VAD and punctuator (remote.py), the gateways' event
-bus (bus.py), the Serve application and ``serve --cluster`` (app.py), and the Prometheus metrics every
-courtscribe process exposes (metrics.py). Ray is imported only by deployments.py, bus.py, app.py and
-remote calls: the in-process server never needs it."""
+bus (bus.py), the Serve application and ``serve --cluster`` (app.py). Ray is imported only by
+deployments.py, bus.py, app.py and remote calls: the in-process server never needs it."""

@@ -91,7 +91,7 @@ class _Batching:
 
 def _load_engine(settings: dict | None, punctuator: Any = None):
     from ..models import default_registry
-    from ..transcribe import load_engine
+    from ..components import load_engine
 
     s = _settings(settings)
     engine = load_engine(s, default_registry(s), punctuator)
@@ -172,7 +172,7 @@ class Punctuation(_Batching):
 
     def __init__(self, settings: dict | None = None):
         from ..models import default_registry
-        from ..transcribe import load_punctuator
+        from ..components import load_punctuator
 
         s = _settings(settings)
         self.punctuator = load_punctuator(s, default_registry(s))
@@ -199,7 +199,7 @@ class _Held:
 class VAD:
     def __init__(self, settings: dict | None = None):
         from ..models import default_registry
-        from ..transcribe import load_stream_vad
+        from ..components import load_stream_vad
 
         s = _settings(settings)
         self.vad = load_stream_vad(s, default_registry(s))
@@ -228,7 +228,7 @@ class VAD:
 class SpeakerEmbedding:
     def __init__(self, settings: dict | None = None):
         from ..models import default_registry
-        from ..transcribe import load_speaker_encoder
+        from ..components import load_speaker_encoder
 
         s = _settings(settings)
         self.encoder = load_speaker_encoder(s, default_registry(s))
@@ -265,8 +265,8 @@ class Gateway:
 
     def __serve_build_asgi_app__(self):
         from ..models import default_registry
-        from ..streaming.app import create_app
-        from ..transcribe import Components, load_vad
+        from ..server.app import create_app
+        from ..components import Components, load_vad
         from .bus import link
         from .remote import RemoteEngine, RemoteSpeakerEncoder, RemoteVad
 

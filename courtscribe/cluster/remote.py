@@ -22,7 +22,7 @@ from ..asr.punctuation import Punctuator
 from ..asr.vad import SR, Vad, VadEvent, VadStream
 from ..diarization.embedding import SpeakerEncoder
 from ..logs import get_logger
-from . import metrics
+from .. import metrics
 from .online import LOST
 
 log = get_logger(__name__)

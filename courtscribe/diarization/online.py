@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .base import speaker_label
-from .cluster import majority, to_segments
+from .clustering import majority, to_segments
 from .embedding import SpeakerEncoder, owned, window_audio, windows
 
 THRESHOLD = 0.4  # cosine similarity to a speaker's centroid to count as that speaker

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..records.model import Participant, Role, Utterance
 from .base import speaker_label
-from .cluster import THRESHOLD, cluster, majority, to_segments
+from .clustering import THRESHOLD, cluster, majority, to_segments
 from .embedding import SpeakerEncoder, window_audio, windows
 
 ENROLLED_MATCH = 0.4  # cosine similarity of a cluster to an enrolled voice to take that name

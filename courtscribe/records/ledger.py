@@ -22,24 +22,13 @@ Merge rules (docs/records.md), for lines that people and machines both touch:
 """
 from __future__ import annotations
 
-import hashlib
 import json
-from typing import Any
 
+from ..chain import canonical, sha256
 from .model import Correction, CorrectionRequest, Interruption, Record, Role, Signature
 
-GENESIS = "0" * 64
 LINE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change lines
 LINKED = {"split": "new_id", "merge": "other"}  # the second line a split makes or a merge removes
-
-
-def canonical(obj: Any) -> str:
-    """The one JSON spelling that is hashed: sorted keys, no spaces, UTF-8 kept as is."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def sha256(text: str | bytes) -> str:
-    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
 
 
 def entry_hash(prev_hash: str, seq: int, at: str, actor: str, kind: str, utterance_id: str | None,

@@ -18,10 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..asr.text import join_pieces
+from ..chain import GENESIS, canonical, sha256
+from ..db import connect, utcnow
 from ..seal import seal
-from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow, make_engine, migrate, utcnow
-from .ledger import GENESIS, LINE_KINDS, LINKED, apply, canonical, entry_hash, record_digest, sha256, split_ms
+from ..text import join_pieces
+from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
+from .ledger import LINE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
 from .model import Hearing, Participant, Pipeline, Record, Role, Utterance
 from .reading import Conflict, Locked, NotFound, Reading, RecordError, _line
 
@@ -40,8 +42,7 @@ class RecordStore(Reading):
     def __init__(self, url: str, seal_key: bytes | None = None):
         """``seal_key``: the server's key (``seal.py``); signatures are then sealed with it."""
         self.url, self.seal_key = url, seal_key
-        self.engine = make_engine(url)
-        migrate(self.engine)
+        self.engine = connect(url)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self._lock = threading.RLock()  # one writer per process; PostgreSQL also locks the hearing row
 

@@ -8,7 +8,8 @@ import json
 from dataclasses import dataclass
 
 from ..seal import sealed
-from .ledger import GENESIS, apply, entry_hash, record_digest
+from ..chain import GENESIS
+from .ledger import apply, entry_hash, record_digest
 
 
 @dataclass

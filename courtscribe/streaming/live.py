@@ -1,5 +1,8 @@
-"""WebSocket endpoints of the native protocol: audio sources at /v1/stream, subscribers at
-/v1/hearings/{id}/events. Wire-level checks live here; the audio work lives in StreamSession."""
+"""The live hearings a server runs (``LiveHearings``): what every live connection shares, and a
+source's way in and out (``join``/``leave``): admitted, joined to its hearing in the record store,
+its vocabulary, seat room and voices set up; changes the hearing's screens and sources must learn
+(``publish``, ``vocabulary_changed``, ``enrolled``). Protocols (server/stream_socket.py,
+funasr_socket.py, realtime.py) speak to clients; the audio work lives in StreamSession."""
 from __future__ import annotations
 
 import asyncio
@@ -9,10 +12,8 @@ from typing import Awaitable, Callable
 
 import numpy as np
 import soxr
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from ..asr import commands
-from ..asr.base import DecodeOptions, Engine
+from ..asr.base import Engine
 from ..asr.hotwords import merge
 from ..asr.vad import Vad
 from ..audio import pcm16_to_float
@@ -22,21 +23,11 @@ from ..records.archive import ChannelRecorder
 from ..records.model import Participant, Pipeline, Utterance
 from ..records.spool import Spool, unavailable
 from ..records.store import Locked, RecordStore
-from .hub import Hub, SlowSubscriber
+from .hub import Hub
 from .peers import Peers
-from .protocol import (
-    MAX_FRAME_BYTES,
-    PROTOCOL,
-    ErrorCode,
-    KeepAlive,
-    Start,
-    Stop,
-    StreamError,
-    error_event,
-    parse_control,
-)
+from .protocol import MAX_FRAME_BYTES, ErrorCode, StreamError
 from .scheduler import DecodeScheduler
-from .session import SessionConfig, StreamSession
+from .session import SessionConfig, Sinks, StreamSession
 from .speakers import Label, LiveSpeakers
 
 IDLE_TIMEOUT_S = 60.0
@@ -50,7 +41,7 @@ async def open_gate(hearing_id: str | None) -> tuple[str | None, str | None]:
 
 
 @dataclass
-class Live:
+class LiveHearings:
     """What every live connection shares: one engine, one streaming VAD model, one scheduler, one hub."""
 
     engine: Engine
@@ -85,8 +76,8 @@ class Live:
     def enrolled(self, hearing_id: str, person: Participant, voice: np.ndarray, *, relay: bool = True) -> None:
         """A voice enrolled during the hearing: its running mixed-channel sources know it at once."""
         for session in list(self.sources.get(hearing_id, {})):
-            if session.cfg.speakers is not None:  # a mixed source: its diarizer learns the voice
-                session.cfg.speakers.enroll(person, voice)
+            if session.sinks.speakers is not None:  # a mixed source: its diarizer learns the voice
+                session.sinks.speakers.enroll(person, voice)
         if relay and self.peers is not None:
             self.peers.command(hearing_id, "enrolled", person=person, voice=voice)
 
@@ -116,6 +107,87 @@ class Live:
         """Which gateway replica a socket reached (court IT's logs, the cluster tests), when there are several."""
         return {"gateway": self.peers.origin} if self.peers else {}
 
+    # -- a source's way in and out --------------------------------------------------------
+    async def join(self, cfg: SessionConfig, emit: Callable[[dict], Awaitable[None]]) -> StreamSession:
+        """Admit a stream; one that names a hearing joins it in the record store: its lines are stored
+        before they are announced and its times continue the hearing's timeline."""
+        sid = self.scheduler.admit()
+        sinks = Sinks()
+        try:
+            vocabulary: list[str] = []
+            if self.records is not None and cfg.hearing_id:
+                vocabulary = await self._join_record(cfg, sinks)
+            own = tuple(cfg.options.hotwords)
+            cfg.options = replace(cfg.options, hotwords=merge(own, vocabulary, self.lexicon), languages=self.languages)
+            if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
+                sinks.room = self.room(cfg.hearing_id)
+            if self.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
+                voices = (await asyncio.to_thread(self.records.voices, cfg.hearing_id)
+                          if self.records is not None and cfg.hearing_id else [])
+                sinks.speakers = LiveSpeakers(self.speaker_encoder, voices)
+        except BaseException:
+            self.scheduler.release(sid)
+            raise
+        if cfg.hearing_id:
+            sinks.on_screen = lambda event: self.hub.publish(cfg.hearing_id, event)
+        session = StreamSession(self.engine, self.vad, self.scheduler, sid, cfg, emit, sinks)
+        if cfg.hearing_id:
+            self.sources.setdefault(cfg.hearing_id, {})[session] = own
+            self.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
+        return session
+
+    async def _join_record(self, cfg: SessionConfig, sinks: Sinks) -> list[str]:
+        """Join the hearing in the store (its lines go there, its audio to the archive); returns its
+        vocabulary (hotwords, parties, names, 案由)."""
+        records, hearing_id = self.records, cfg.hearing_id
+        try:
+            opened = await asyncio.to_thread(records.join_live, hearing_id, actor=f"channel {cfg.channel}",
+                                             pipeline=self.pipeline, court=cfg.court, courtroom=cfg.courtroom)
+        except Locked as err:
+            raise StreamError(ErrorCode.HEARING_CLOSED, str(err), fatal=True) from None
+        except Exception as err:
+            if not unavailable(err):
+                raise
+            raise StreamError(ErrorCode.STORE_UNAVAILABLE, "the record store cannot be reached right now; the source "
+                              "should reconnect in a few seconds", fatal=True) from None
+        if opened is None:  # this source opened the hearing: its screens show it running
+            self.hub.publish(hearing_id, {"type": "status", "hearing_id": hearing_id, "status": "open"})
+        else:  # joining a hearing that is already running: continue its timeline
+            cfg.offset_ms = await asyncio.to_thread(records.now_ms, hearing_id)
+
+        writer = self.spool or records  # the spool waits on disk when the store is away
+
+        async def store_final(u: Utterance) -> bool | None:
+            return await asyncio.to_thread(writer.machine_final, hearing_id, u)
+
+        async def store_relabel(uid: str, label: Label) -> None:
+            await asyncio.to_thread(writer.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,
+                                    participant=label.participant)
+        sinks.on_final, sinks.on_relabel = store_final, store_relabel
+        if self.archive is not None:
+            sinks.recorder = ChannelRecorder(self.archive, hearing_id, cfg.channel, cfg.offset_ms)
+        return await asyncio.to_thread(records.vocabulary, hearing_id)
+
+    async def leave(self, session: StreamSession | None) -> None:
+        """The source went away: its last utterance finished and stored, its slot and seat given back."""
+        if session is None:
+            return
+        try:
+            await session.finish()
+        finally:
+            self.scheduler.release(session.sid)
+            running = self.sources.get(session.cfg.hearing_id)
+            if running is not None and running.pop(session, None) is not None:
+                self.hub.publish(session.cfg.hearing_id, channel_event(session, connected=False))
+                if not running:
+                    self.sources.pop(session.cfg.hearing_id, None)  # a hearing without sources keeps no entry
+            if session.sinks.room is not None and session.sinks.room.remove(session.cfg.channel):
+                self.rooms.pop(session.cfg.hearing_id, None)
+
+    def publish(self, hearing_id: str | None, event: dict) -> None:
+        """To the hearing's screens (and the other gateways'): a line, a change, a status."""
+        self.hub.publish(hearing_id, event)
+
 
 class PcmInput:
     """Turns binary frames into 16 kHz float32, resampling a continuous stream when needed."""
@@ -137,204 +209,9 @@ class PcmInput:
         return x, warning
 
 
-async def _send(ws: WebSocket, event: dict) -> bool:
-    if ws.application_state != WebSocketState.CONNECTED or ws.client_state != WebSocketState.CONNECTED:
-        return False
-    try:
-        await ws.send_json(event)
-        return True
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        return False
-
-
-async def receive(ws: WebSocket, timeout: float) -> dict:
-    """The next client message. Raises WebSocketDisconnect when the client went away and a fatal
-    StreamError (idle_timeout) when it sent nothing for ``timeout`` seconds."""
-    try:
-        msg = await asyncio.wait_for(ws.receive(), timeout)
-    except asyncio.TimeoutError:
-        raise StreamError(ErrorCode.IDLE_TIMEOUT, f"no message for {timeout:.0f} s", fatal=True) from None
-    if msg["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(msg.get("code", 1000))
-    return msg
-
-
-async def open_session(live: Live, cfg: SessionConfig, emit: Callable[[dict], Awaitable[None]]) -> StreamSession:
-    """Admit a stream; one that names a hearing joins it in the record store: its lines are stored
-    before they are announced and its times continue the hearing's timeline."""
-    sid = live.scheduler.admit()
-    try:
-        vocabulary: list[str] = []
-        if live.records is not None and cfg.hearing_id:
-            vocabulary = await _join_hearing(live, cfg)
-        own = tuple(cfg.options.hotwords)
-        cfg.options = replace(cfg.options, hotwords=merge(own, vocabulary, live.lexicon), languages=live.languages)
-        if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
-            cfg.room = live.room(cfg.hearing_id)
-        if live.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
-            voices = (await asyncio.to_thread(live.records.voices, cfg.hearing_id)
-                      if live.records is not None and cfg.hearing_id else [])
-            cfg.speakers = LiveSpeakers(live.speaker_encoder, voices)
-    except BaseException:
-        live.scheduler.release(sid)
-        raise
-    if cfg.hearing_id:
-        cfg.on_screen = lambda event: live.hub.publish(cfg.hearing_id, event)
-    session = StreamSession(live.engine, live.vad, live.scheduler, sid, cfg, emit)
-    if cfg.hearing_id:
-        live.sources.setdefault(cfg.hearing_id, {})[session] = own
-        live.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
-    return session
-
-
 def channel_event(session: StreamSession, *, connected: bool) -> dict:
     """A source of the hearing came or went: the clerk's channel panel shows 已连接/已断开."""
     return {"type": "channel", "hearing_id": session.cfg.hearing_id, "channel": session.cfg.channel,
             "speaker": session.speaker, "connected": connected}
 
 
-async def _join_hearing(live: Live, cfg: SessionConfig) -> list[str]:
-    """Join the hearing in the store; returns its vocabulary (hotwords, parties, names, 案由)."""
-    records, hearing_id = live.records, cfg.hearing_id
-    try:
-        opened = await asyncio.to_thread(records.join_live, hearing_id, actor=f"channel {cfg.channel}",
-                                         pipeline=live.pipeline, court=cfg.court, courtroom=cfg.courtroom)
-    except Locked as err:
-        raise StreamError(ErrorCode.HEARING_CLOSED, str(err), fatal=True) from None
-    except Exception as err:
-        if not unavailable(err):
-            raise
-        raise StreamError(ErrorCode.STORE_UNAVAILABLE, "the record store cannot be reached right now; the source "
-                          "should reconnect in a few seconds", fatal=True) from None
-    if opened is None:  # this source opened the hearing: its screens show it running
-        live.hub.publish(hearing_id, {"type": "status", "hearing_id": hearing_id, "status": "open"})
-    else:  # joining a hearing that is already running: continue its timeline
-        cfg.offset_ms = await asyncio.to_thread(records.now_ms, hearing_id)
-
-    writer = live.spool or records  # the spool waits on disk when the store is away
-
-    async def store_final(u: Utterance) -> bool | None:
-        return await asyncio.to_thread(writer.machine_final, hearing_id, u)
-
-    async def store_relabel(uid: str, label: Label) -> None:
-        await asyncio.to_thread(writer.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,
-                                participant=label.participant)
-    cfg.on_final, cfg.on_relabel = store_final, store_relabel
-    if live.archive is not None:
-        cfg.recorder = ChannelRecorder(live.archive, hearing_id, cfg.channel, cfg.offset_ms)
-    return await asyncio.to_thread(records.vocabulary, hearing_id)
-
-
-async def close_session(live: Live, session: StreamSession | None) -> None:
-    if session is None:
-        return
-    try:
-        await session.finish()
-    finally:
-        live.scheduler.release(session.sid)
-        running = live.sources.get(session.cfg.hearing_id)
-        if running is not None and running.pop(session, None) is not None:
-            live.hub.publish(session.cfg.hearing_id, channel_event(session, connected=False))
-            if not running:
-                live.sources.pop(session.cfg.hearing_id, None)  # a hearing without sources keeps no entry
-        if session.cfg.room is not None and session.cfg.room.remove(session.cfg.channel):
-            live.rooms.pop(session.cfg.hearing_id, None)
-
-
-async def native_stream(ws: WebSocket, live: Live, gate: Gate = open_gate) -> None:
-    """An accepted socket of one audio source; ``gate`` decides whether it may send its start's audio."""
-    session: StreamSession | None = None
-    pcm: PcmInput | None = None
-    start: Start | None = None
-
-    async def emit(event: dict) -> None:
-        if start and start.dictation and event["type"] == "final":
-            event = {**event, "dictation": commands.parse(event["utterance"]["text"])}
-        live.hub.publish(start.hearing_id if start else None, event)
-        await _send(ws, event)
-
-    try:
-        while True:
-            try:
-                msg = await receive(ws, live.idle_timeout_s)
-                if msg.get("text") is not None:
-                    ctl = parse_control(msg["text"])
-                    if isinstance(ctl, Start):
-                        if session is not None:
-                            raise StreamError(ErrorCode.ALREADY_STARTED, "this connection has already started")
-                        court, courtroom = await gate(ctl.hearing_id)
-                        start, pcm = ctl, PcmInput(ctl.sample_rate)
-                        cfg = SessionConfig(hearing_id=ctl.hearing_id, channel=ctl.channel, role=ctl.role,
-                                            speaker=ctl.speaker, court=court, courtroom=courtroom,
-                                            options=DecodeOptions(language=ctl.language, hotwords=tuple(ctl.hotwords)))
-                        session = await open_session(live, cfg, emit)
-                        await _send(ws, {"type": "ready", "protocol": PROTOCOL, "session_id": session.label,
-                                         "hearing_id": ctl.hearing_id, "channel": ctl.channel,
-                                         "speaker": session.speaker, "sample_rate": ctl.sample_rate,
-                                         "offset_ms": cfg.offset_ms, **live.gateway})
-                    elif isinstance(ctl, Stop):
-                        break
-                    elif isinstance(ctl, KeepAlive):
-                        await _send(ws, {"type": "keepalive"})
-                elif msg.get("bytes") is not None:
-                    if session is None or pcm is None:
-                        raise StreamError(ErrorCode.NOT_STARTED, "send a start message before audio")
-                    audio, warning = pcm.convert(msg["bytes"])
-                    if warning:
-                        await _send(ws, error_event(ErrorCode.ODD_PCM, warning))
-                    await session.feed(audio)
-            except StreamError as err:
-                if not err.announced:
-                    await _send(ws, error_event(err.code, err.message))
-                if err.fatal:
-                    break
-    except WebSocketDisconnect:
-        pass  # abrupt disconnect: what was received is still finalized below
-    finally:
-        utterances = session.utterances if session else []
-        await close_session(live, session)
-        if await _send(ws, {"type": "end", "utterances": len(utterances)}):
-            await ws.close(1000)
-
-
-async def hearing_events(ws: WebSocket, live: Live, hearing_id: str) -> None:
-    """An accepted subscriber's socket: every event of the hearing until it goes away."""
-    await follow(ws, live.hub, hearing_id, lambda event: _send(ws, event),
-                 hello={"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL, **live.gateway})
-
-
-async def follow(ws: WebSocket, hub: Hub, hearing_id: str, deliver: Callable[[dict], Awaitable[bool]], *,
-                 hello: dict) -> None:
-    """Subscribe, say ``hello``, then hand every event of the hearing to ``deliver`` until the client
-    goes away or ``deliver`` returns False. A subscriber that falls behind is told and closed (1008)."""
-    sub = hub.subscribe(hearing_id)
-    reader = asyncio.create_task(_drain_client(ws))
-    try:
-        if await _send(ws, hello):
-            while not reader.done():
-                getter = asyncio.create_task(sub.next())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                if not await deliver(getter.result()):
-                    break
-    except SlowSubscriber as err:
-        await _send(ws, error_event("slow_subscriber", str(err)))
-        await ws.close(1008)
-    except (WebSocketDisconnect, RuntimeError, OSError):
-        pass  # the client went away mid-send
-    finally:
-        reader.cancel()
-        hub.unsubscribe(hearing_id, sub)
-
-
-async def _drain_client(ws: WebSocket) -> None:
-    """Subscribers send nothing but keepalives; returning means the client went away."""
-    try:
-        while True:
-            msg = await ws.receive()
-            if msg["type"] == "websocket.disconnect":
-                return
-    except (WebSocketDisconnect, RuntimeError):
-        return

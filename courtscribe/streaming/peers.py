@@ -20,13 +20,16 @@ other gateways' messages since ``cursor`` (``None``: what is connected now), and
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import numpy as np
 
-from ..cluster import metrics
+from .. import metrics
 from ..logs import get_logger
 from .jobs import Job, Jobs
+
+if TYPE_CHECKING:  # live.py imports this module
+    from .live import LiveHearings
 
 log = get_logger(__name__)
 Post = Callable[[str, list[dict]], Awaitable[None]]
@@ -47,11 +50,11 @@ class Peers:
         self._out: list[dict] = []
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.live: Any = None
+        self.live: LiveHearings | None = None
         self.jobs: Jobs | None = None
         self._sources: dict[str, dict[tuple[str, Any], dict]] = {}  # hearing → (origin, channel) → source
 
-    def attach(self, live: Any, jobs: Jobs | None = None) -> None:
+    def attach(self, live: LiveHearings, jobs: Jobs | None = None) -> None:
         """Join ``live`` (on the server's event loop): its hub's events go out, the others' come in;
         so do ``jobs``' announcements."""
         self.live, live.peers, live.hub.relay = live, self, self.event
@@ -65,7 +68,7 @@ class Peers:
         self._push({"hearing": hearing_id, "event": event})
 
     def command(self, hearing_id: str, name: str, **payload: Any) -> None:
-        """Something every gateway with sources of the hearing must do (``Live.apply``)."""
+        """Something every gateway with sources of the hearing must do (``LiveHearings.apply``)."""
         self._push({"hearing": hearing_id, "command": name, **payload})
 
     def room_audio(self, hearing_id: str, channel: int, at: int, audio: np.ndarray) -> None:

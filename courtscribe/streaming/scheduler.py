@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
-from ..cluster import metrics
+from .. import metrics
 from ..logs import get_logger
 from .protocol import ErrorCode, StreamError
 

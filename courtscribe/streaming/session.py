@@ -19,9 +19,9 @@ import numpy as np
 from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
 from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS
 from ..asr.finals import finish, polish_partial
-from ..asr.text import join_pieces
+from ..text import join_pieces
 from ..asr.vad import Vad
-from ..cluster import metrics
+from .. import metrics
 from ..diarization.bleed import RoomAudio, voiced_share
 from ..logs import get_logger
 from ..records.model import CROSSTALK_UNCHECKED, Role, Utterance
@@ -46,6 +46,16 @@ class _Open:
     partial_text: str = ""
 
 
+@dataclass
+class _Seat:
+    """A seat mic's utterance after its neighbours' check: its audio (their bleed muted), whether it
+    is theirs altogether, whether anything was muted, and whether the check could not be completed."""
+    audio: np.ndarray
+    theirs: bool = False
+    muted: bool = False
+    unchecked: bool = False
+
+
 class Recorder(Protocol):
     def write(self, audio: np.ndarray) -> None: ...
     def close(self) -> None: ...
@@ -53,27 +63,37 @@ class Recorder(Protocol):
 
 @dataclass
 class SessionConfig:
+    """What the source asked for and where it sits in its hearing."""
+
     hearing_id: str | None = None
     channel: int = 0
     role: Role | None = None
     speaker: str | None = None
     options: DecodeOptions = field(default_factory=DecodeOptions)
     offset_ms: int = 0  # hearing time of the stream's first sample (a reconnect continues the timeline)
-    # persists a final before it is announced; False: it waits on disk until the store is back
-    on_final: Callable[[Utterance], Awaitable[bool | None]] | None = None
-    recorder: Recorder | None = None  # archives the raw audio as it arrives
-    speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each line (online diarization)
-    room: RoomAudio | None = None  # a seat mic: its neighbours' audio, to drop their bleed
-    on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
-    on_screen: Callable[[dict], None] | None = None  # to the hearing's screens only: levels, endpoints
     court: str | None = None  # where a hearing this stream creates belongs (its recorder's scope)
     courtroom: str | None = None
 
 
+@dataclass
+class Sinks:
+    """Where a session's output goes and what it consults, set up when it joins its hearing
+    (streaming/live.py); none for a stream of no hearing."""
+
+    # persists a final before it is announced; False: it waits on disk until the store is back
+    on_final: Callable[[Utterance], Awaitable[bool | None]] | None = None
+    on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
+    on_screen: Callable[[dict], None] | None = None  # to the hearing's screens only: levels, endpoints
+    recorder: Recorder | None = None  # archives the raw audio as it arrives
+    speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each line (online diarization)
+    room: RoomAudio | None = None  # a seat mic: its neighbours' audio, to drop their bleed
+
+
 class StreamSession:
     def __init__(self, engine: Engine, vad: Vad, scheduler: DecodeScheduler, sid: str, config: SessionConfig,
-                 emit: Callable[[dict], Awaitable[None]]):
+                 emit: Callable[[dict], Awaitable[None]], sinks: Sinks | None = None):
         self.engine, self.scheduler, self.sid, self.cfg, self.emit = engine, scheduler, sid, config, emit
+        self.sinks = sinks or Sinks()
         self.vad = vad.open_stream(chunk_ms=200)
         self.options = replace(config.options, live=True)  # a screen is waiting: the engine's fast path
         # unique across restarts too: a hearing's lines keep their ids in the record store
@@ -97,8 +117,8 @@ class StreamSession:
     def speaker(self) -> str:
         if self.cfg.role:
             return self.cfg.role.label
-        if self.cfg.speakers and self.cfg.speakers.last:  # partials show the current turn's speaker
-            return self.cfg.speakers.last.speaker
+        if self.sinks.speakers and self.sinks.speakers.last:  # partials show the current turn's speaker
+            return self.sinks.speakers.last.speaker
         return self.cfg.speaker or f"说话人{self.cfg.channel + 1}"
 
     # -- audio in ---------------------------------------------------------------------------
@@ -115,8 +135,8 @@ class StreamSession:
         speaking = self._utt is not None and not self._utt.closed
         if speaking:
             self._want_partial(self._utt)
-        if self.cfg.on_screen is not None and (reading := self.meter.feed(audio)):
-            self.cfg.on_screen({"type": "level", "hearing_id": self.cfg.hearing_id, "channel": self.cfg.channel,
+        if self.sinks.on_screen is not None and (reading := self.meter.feed(audio)):
+            self.sinks.on_screen({"type": "level", "hearing_id": self.cfg.hearing_id, "channel": self.cfg.channel,
                                "speaker": self.speaker, "rms_db": reading[0], "peak_db": reading[1],
                                "speech": speaking, "at_ms": self.cfg.offset_ms + self.samples * 1000 // SR})
         self._trim()
@@ -125,10 +145,10 @@ class StreamSession:
 
     def _take(self, audio: np.ndarray, at: int):
         """In a worker thread: archive the audio first (it is court data), then run the VAD."""
-        if self.cfg.recorder is not None:
-            self.cfg.recorder.write(audio)
-        if self.cfg.room is not None:
-            self.cfg.room.write(self.cfg.channel, at, audio)
+        if self.sinks.recorder is not None:
+            self.sinks.recorder.write(audio)
+        if self.sinks.room is not None:
+            self.sinks.room.write(self.cfg.channel, at, audio)
         metrics.AUDIO_SECONDS.inc(audio.size / SR)
         with metrics.STAGE_SECONDS.labels("vad").time():
             return self.vad.feed(audio)
@@ -137,7 +157,7 @@ class StreamSession:
         """Audio that cannot be archived is not court record: stop this source loudly. What was
         written stays valid (raw PCM up to the last whole sample; the open segment is finished
         by the next start-up's recovery)."""
-        self.cfg.recorder = None
+        self.sinks.recorder = None
         code = ErrorCode.DISK_FULL if err.errno == errno.ENOSPC else ErrorCode.ARCHIVE
         message = (f"recording of channel {self.cfg.channel} stopped at {self.samples * 1000 // SR} ms: the audio "
                    f"archive cannot be written ({err.strerror or err}). Free space, then reconnect the source.")
@@ -153,9 +173,9 @@ class StreamSession:
             self._close(self.samples * 1000 // SR)
         if self._finals:
             await asyncio.gather(*self._finals, return_exceptions=True)
-        if self.cfg.recorder is not None:
+        if self.sinks.recorder is not None:
             try:
-                await asyncio.to_thread(self.cfg.recorder.close)
+                await asyncio.to_thread(self.sinks.recorder.close)
             except OSError as err:  # the open segment stays raw PCM; start-up recovery finishes it
                 log.error("audio segment not finished", session=self.label, error=repr(err))
         return self.utterances
@@ -181,8 +201,8 @@ class StreamSession:
         utt.closed = True
         end = max(utt.start_ms * SR // 1000, min(end_ms * SR // 1000, self.samples))
         audio = self._slice(utt.start_ms * SR // 1000, end)
-        if self.cfg.on_screen is not None:  # captions may show the last partial if the final is slow
-            self.cfg.on_screen({"type": "endpoint", "hearing_id": self.cfg.hearing_id, "utterance_id": utt.id,
+        if self.sinks.on_screen is not None:  # captions may show the last partial if the final is slow
+            self.sinks.on_screen({"type": "endpoint", "hearing_id": self.cfg.hearing_id, "utterance_id": utt.id,
                                 "channel": self.cfg.channel, "end_ms": end * 1000 // SR + self.cfg.offset_ms})
         task = asyncio.create_task(self._final(utt, audio, end * 1000 // SR, self._last_final))
         self._last_final = task
@@ -224,74 +244,110 @@ class StreamSession:
 
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int, previous: asyncio.Task | None) -> None:
-        muted, unchecked = False, False  # a neighbour's bleed was cut out / could not be checked for
-        if self.cfg.room is not None and audio.size:
-            check = await asyncio.to_thread(self.cfg.room.bleed_blocks, self.cfg.channel,
-                                            utt.start_ms + self.cfg.offset_ms, audio)
-            bleed, unchecked = check.blocks, not check.complete
-            if bleed.size and voiced_share(audio, bleed) >= BLEED_SHARE:  # a neighbour's sentence: theirs to record
-                log.info("bleed suppressed", session=self.label, utterance=utt.id)
-                await _after(previous)
-                await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))  # clears the partial
-                return
-            if unchecked:
-                log.warning("neighbour audio late: bleed not checked", session=self.label, utterance=utt.id)
-            audio = self.cfg.room.mute(audio, bleed)
-            muted = bool(bleed.any())
-        failed = None
+        """One utterance's final, in named steps: the seat's check for a neighbour's bleed, the decode,
+        the line and the flagged gaps inside it, then each stored and announced in the stream's order."""
+        seat = await self._check_seat(utt, audio)
+        if seat.theirs:  # a neighbour's sentence: theirs to record; the final clears the partial
+            await _after(previous)
+            await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))
+            return
+        hyps, failed = await self._decode(utt, seat.audio, end_ms)
+        await _after(previous)  # a decode retried on another replica must not let later lines overtake it
+        line, gaps = await self._split(utt, hyps, end_ms, failed, seat)
+        await self._line(line, seat.audio)
+        for k, gap in enumerate(gaps, 1):  # after the line: they carry the speaker it was given
+            await self._line(self._gap(utt, k, gap), None)
+
+    async def _check_seat(self, utt: _Open, audio: np.ndarray) -> _Seat:
+        """A seat mic's utterance against its neighbours' audio: theirs when most of its voice is their
+        bleed; else their bleed is muted out of it, or — their audio late — the line is flagged."""
+        if self.sinks.room is None or not audio.size:
+            return _Seat(audio)
+        check = await asyncio.to_thread(self.sinks.room.bleed_blocks, self.cfg.channel,
+                                        utt.start_ms + self.cfg.offset_ms, audio)
+        bleed, unchecked = check.blocks, not check.complete
+        if bleed.size and voiced_share(audio, bleed) >= BLEED_SHARE:
+            log.info("bleed suppressed", session=self.label, utterance=utt.id)
+            return _Seat(audio, theirs=True)
+        if unchecked:
+            log.warning("neighbour audio late: bleed not checked", session=self.label, utterance=utt.id)
+        return _Seat(self.sinks.room.mute(audio, bleed), muted=bool(bleed.any()), unchecked=unchecked)
+
+    async def _decode(self, utt: _Open, audio: np.ndarray, end_ms: int) -> tuple[list[Hypothesis], str | None]:
+        """The engine's hypotheses, or none and why: one failed decode must not end the hearing, nor
+        lose the line (it becomes a flagged line to replay)."""
         try:
             [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.options, sid=self.sid)
-        except Exception as err:  # noqa: BLE001 - one failed decode must not end the hearing, nor lose the line
-            hyps, failed = [], ENGINE_ERROR
+            return hyps, None
+        except Exception as err:  # noqa: BLE001
             log.error("final decode failed", session=self.label, utterance=utt.id, error=repr(err))
+            off = self.cfg.offset_ms
             await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}; it is "
                                         "recorded as a flagged line to replay", utterance_id=utt.id,
-                                        hearing_id=self.cfg.hearing_id, start_ms=utt.start_ms + self.cfg.offset_ms,
-                                        end_ms=end_ms + self.cfg.offset_ms))
-        await _after(previous)  # a decode retried on another replica must not let later lines overtake it
+                                        hearing_id=self.cfg.hearing_id, start_ms=utt.start_ms + off, end_ms=end_ms + off))
+            return [], ENGINE_ERROR
+
+    async def _split(self, utt: _Open, hyps: list[Hypothesis], end_ms: int, failed: str | None,
+                     seat: _Seat) -> tuple[Utterance, list[Hypothesis]]:
+        """The utterance's line, and the stretches of speech inside it the engine gave no text for:
+        each becomes a flagged line (nothing said vanishes: asr/coverage.py)."""
         lines = await asyncio.to_thread(finish, hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed,
                                         language=self.options.language)
-        if muted:  # a short stretch without text where a neighbour's voice was cut out: that seat records it
+        if seat.muted:  # a short stretch without text where a neighbour's voice was cut out: that seat records it
             lines = [h for h in lines if not h.flags or h.end_ms - h.start_ms >= MIN_GAP_MS]
         main = [h for h in lines if not h.flags] or lines[:1]
-        gaps = [h for h in lines if h.flags and h not in main]
         line = self._utterance(utt, main, end_ms)
-        if unchecked:  # kept (never a hole), flagged for the clerk: it may repeat a neighbour's words
+        if seat.unchecked:  # kept (never a hole), flagged for the clerk: it may repeat a neighbour's words
             line = line.model_copy(update={"flags": [*line.flags, CROSSTALK_UNCHECKED]})
-        await self._line(line, audio)
-        for k, h in enumerate(gaps, 1):  # speech inside the utterance the engine gave no text for
-            await self._line(Utterance(id=f"{utt.id}-g{k}", start_ms=h.start_ms + self.cfg.offset_ms,
-                                       end_ms=h.end_ms + self.cfg.offset_ms, channel=self.cfg.channel,
-                                       speaker=self.speaker, role=self.cfg.role, text="", language=h.language,
-                                       confidence=0.0, flags=list(h.flags)), None)
+        return line, [h for h in lines if h.flags and h not in main]
+
+    def _gap(self, utt: _Open, k: int, h: Hypothesis) -> Utterance:
+        off = self.cfg.offset_ms
+        return Utterance(id=f"{utt.id}-g{k}", start_ms=h.start_ms + off, end_ms=h.end_ms + off, channel=self.cfg.channel,
+                         speaker=self.speaker, role=self.cfg.role, text="", language=h.language, confidence=0.0,
+                         flags=list(h.flags))
 
     async def _line(self, u: Utterance, audio: np.ndarray | None) -> None:
         """Who said it, stored, announced (and any relabels diarization made of earlier lines)."""
-        updates = []
-        if self.cfg.speakers is not None and audio is not None and audio.size:
-            try:
-                u, updates = await self.cfg.speakers.assign(u, audio)
-            except Exception as err:  # noqa: BLE001 - a line without a speaker beats no line
-                log.error("speaker not assigned", session=self.label, utterance=u.id, error=repr(err))
+        u, updates = await self._who(u, audio)
         self.utterances.append(u)
-        if self.cfg.on_final:
-            try:
-                if await self.cfg.on_final(u) is False:
-                    await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: line {u.id} is "
-                                                "kept on disk and will be stored when it is back",
-                                                utterance_id=u.id))
-            except Exception as err:  # noqa: BLE001 - the clerk must hear of it; the line is still shown
-                log.error("final not stored", session=self.label, utterance=u.id, error=repr(err))
-                await self.emit(error_event(ErrorCode.STORE, f"utterance {u.id} could not be stored: {err}"))
+        await self._store(u)
         await self.emit(final_event(u, self.cfg.hearing_id))
         for uid, label in updates:
-            if self.cfg.on_relabel:
-                try:
-                    await self.cfg.on_relabel(uid, label)
-                except Exception as err:  # noqa: BLE001
-                    log.error("speaker update not stored", session=self.label, utterance=uid, error=repr(err))
-                    continue
-            await self.emit(label.event(uid, self.cfg.hearing_id))
+            if await self._store_relabel(uid, label):
+                await self.emit(label.event(uid, self.cfg.hearing_id))
+
+    async def _who(self, u: Utterance, audio: np.ndarray | None) -> tuple[Utterance, list[tuple[str, Label]]]:
+        if self.sinks.speakers is None or audio is None or not audio.size:
+            return u, []
+        try:
+            return await self.sinks.speakers.assign(u, audio)
+        except Exception as err:  # noqa: BLE001 - a line without a speaker beats no line
+            log.error("speaker not assigned", session=self.label, utterance=u.id, error=repr(err))
+            return u, []
+
+    async def _store(self, u: Utterance) -> None:
+        """Persist before announcing; a store that is away or fails is told to the clerk (the line is
+        still shown, and kept on disk when the store is away)."""
+        if not self.sinks.on_final:
+            return
+        try:
+            if await self.sinks.on_final(u) is False:
+                await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: line {u.id} is "
+                                            "kept on disk and will be stored when it is back", utterance_id=u.id))
+        except Exception as err:  # noqa: BLE001 - the clerk must hear of it
+            log.error("final not stored", session=self.label, utterance=u.id, error=repr(err))
+            await self.emit(error_event(ErrorCode.STORE, f"utterance {u.id} could not be stored: {err}"))
+
+    async def _store_relabel(self, uid: str, label: Label) -> bool:
+        if not self.sinks.on_relabel:
+            return True
+        try:
+            await self.sinks.on_relabel(uid, label)
+            return True
+        except Exception as err:  # noqa: BLE001
+            log.error("speaker update not stored", session=self.label, utterance=uid, error=repr(err))
+            return False
 
     def _utterance(self, utt: _Open, hyps: list[Hypothesis], end_ms: int) -> Utterance:
         off = self.cfg.offset_ms

@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from ..access.guard import allow
 from ..access.scopes import Action, Principal
-from . import formats
-from .api import MEDIA
-from .model import Name
+from ..records import formats
+from ..records.model import Name
+from .auth import allow
+from .hearings import MEDIA
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 

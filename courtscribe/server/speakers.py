@@ -14,13 +14,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..audio import AudioError, decode
-from ..records import archive
-from ..access.guard import on_hearing
 from ..access.scopes import Action, Principal
-from ..records.api import store
+from ..diarization.embedding import EncoderError, enrollment_embedding
+from ..diarization.refine import propose
+from ..records import archive
 from ..records.model import Channel, Millis
-from .embedding import EncoderError, enrollment_embedding
-from .refine import propose
+from . import deps
+from .auth import on_hearing
+from .hearings import store
 
 router = APIRouter(prefix="/v1/hearings", tags=["speakers"])
 MAX_ENROLL_BYTES = 20 << 20
@@ -36,7 +37,7 @@ class Stretch(BaseModel):
 
 
 def _encoder(request: Request):
-    return request.app.state.live.speaker_encoder
+    return deps.live(request).speaker_encoder
 
 
 async def _enroll(request: Request, hearing_id: str, name: str, audio: np.ndarray, source: str, actor: str) -> dict:
@@ -45,7 +46,7 @@ async def _enroll(request: Request, hearing_id: str, name: str, audio: np.ndarra
     except EncoderError as err:
         return JSONResponse({"error": "bad_enrollment_audio", "message": str(err)}, status_code=422)
     person = await asyncio.to_thread(store(request).enroll_voice, hearing_id, name, voice, actor=actor, source=source)
-    request.app.state.live.enrolled(hearing_id, person, voice)
+    deps.live(request).enrolled(hearing_id, person, voice)
     return {"hearing_id": hearing_id, "participant": name, "enrolled": True, "source": source}
 
 
@@ -68,7 +69,7 @@ async def enroll_from_hearing(hearing_id: str, name: str, body: Stretch, request
     """Enroll from a stretch of the hearing's archive the clerk picked (e.g. a line of this person)."""
     if body.to_ms - body.from_ms > 60_000 or body.to_ms <= body.from_ms:
         return JSONResponse({"error": "bad_stretch", "message": "pick 1.5 to 60 s of the recording"}, status_code=422)
-    audio = await asyncio.to_thread(archive.read, request.app.state.archive, hearing_id, body.channel,
+    audio = await asyncio.to_thread(archive.read, deps.archive(request), hearing_id, body.channel,
                                     body.from_ms, body.to_ms)
     return await _enroll(request, hearing_id, name, audio, f"hearing c{body.channel} {body.from_ms}-{body.to_ms} ms",
                          who.name)
@@ -87,12 +88,12 @@ async def refine(hearing_id: str, request: Request, apply: bool = False, speaker
     proposals = []
     for ch in sorted({u.channel for u in record.utterances} - mapped):
         # only what was recorded: a line whose times were typed past the recording has no audio to compare
-        recorded = await asyncio.to_thread(archive.recorded_ms, request.app.state.archive, hearing_id, ch)
+        recorded = await asyncio.to_thread(archive.recorded_ms, deps.archive(request), hearing_id, ch)
         lines = [u for u in record.utterances if u.channel == ch and (u.role is None or u.participant)
                  and u.start_ms < recorded]
         if not lines:
             continue
-        audio = await asyncio.to_thread(archive.read, request.app.state.archive, hearing_id, ch, 0,
+        audio = await asyncio.to_thread(archive.read, deps.archive(request), hearing_id, ch, 0,
                                         min(recorded, max(u.end_ms for u in lines)))
         proposals += await asyncio.to_thread(propose, lines, audio, _encoder(request), voices=voices,
                                              num_speakers=speakers, human=human)

@@ -15,17 +15,18 @@ from typing import AsyncIterator, Callable, Literal
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from ..access.guard import allow
 from ..access.scopes import AccessRole, Action, Principal
 from ..asr import finals
 from ..asr.base import DecodeOptions
 from ..asr.hotwords import merge
-from ..asr.text import join_pieces
+from ..text import join_pieces
 from ..audio import Audio, AudioError, AudioTooLong, decode
 from ..records import formats, intake
 from ..records.model import HEARING_ID, Record
 from ..transcribe import transcribe_audio
-from .jobs import Job, JobStatus, Mirrored, QueueFull
+from ..streaming.jobs import Job, JobStatus, Mirrored, QueueFull
+from . import deps
+from .auth import allow
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 ResultFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "record", "txt", "docx"]
@@ -87,7 +88,7 @@ def respond(record: Record, fmt: str) -> Response:
 
 
 async def _upload(request: Request, file: UploadFile) -> Audio:
-    settings = request.app.state.settings
+    settings = deps.settings(request)
     limit = settings.max_upload_mb * 1024 * 1024
     data = await file.read(limit + 1)
     if len(data) > limit:
@@ -107,7 +108,7 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
     ``hearing_id`` the record and its audio are also kept in the record store and archive, in the
     submitter's court and courtroom. ``on_text``: each decoded window's text as it comes (a
     streamed answer's deltas)."""
-    comp, live, settings = request.app.state.components, request.app.state.live, request.app.state.settings
+    comp, live, settings = deps.components(request), deps.live(request), deps.settings(request)
     loop = asyncio.get_running_loop()
     options = DecodeOptions(language=language or settings.language, languages=tuple(settings.languages),
                             hotwords=merge((prompt or "").split(), live.lexicon), beam_size=settings.beam_size)
@@ -120,15 +121,19 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
                     on_text(text)
         return result
 
-    def run(on_progress=None) -> Record:
+    def run(on_progress: Callable[[str, float], None] | None = None) -> Record:
+        """``on_progress(stage, fraction)``: the job's status."""
+        def fraction(stage: str, done: float, total: float) -> None:
+            if on_progress is not None:
+                on_progress(stage, done / total if total > 0 else 0.0)
         # one window at a time: the scheduler decodes file windows singly anyway, and progress moves
         record = transcribe_audio(audio, comp, options=options, source_path=filename, decode=decode_windows,
-                                  on_progress=on_progress, batch=1)
+                                  on_progress=fraction, batch=1)
         if hearing_id:
             if who is not None:
                 record.hearing.court = record.hearing.court or who.court
                 record.hearing.courtroom = record.hearing.courtroom or who.room
-            intake.keep(request.app.state.records, request.app.state.archive, record,
+            intake.keep(deps.store(request), deps.archive(request), record,
                         [audio.channel(c) for c in range(audio.channels)], hearing_id,
                         actor=f"job {filename or ''} ({who.name if who else '-'})")
         return record
@@ -145,10 +150,10 @@ async def transcriptions(request: Request, file: UploadFile = File(...), model: 
     decoded, then ``transcript.text.done``). For long recordings use ``POST /v1/jobs`` and poll."""
     audio = await _upload(request, file)
     if stream:
-        request.app.state.pool.take()
+        deps.pool(request).take()
         return StreamingResponse(_events(request, audio, file.filename, language, prompt),
                                  media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
-    record = await request.app.state.pool.submit(_file_run(request, audio, file.filename, language, prompt))
+    record = await deps.pool(request).submit(_file_run(request, audio, file.filename, language, prompt))
     return respond(record, response_format)
 
 
@@ -163,7 +168,7 @@ async def _events(request: Request, audio: Audio, filename: str | None, language
     loop, texts = asyncio.get_running_loop(), asyncio.Queue()
     run = _file_run(request, audio, filename, language, prompt,
                     on_text=lambda text: loop.call_soon_threadsafe(texts.put_nowait, text))
-    work = asyncio.ensure_future(request.app.state.pool.run(run))
+    work = asyncio.ensure_future(deps.pool(request).run(run))
     while not work.done() or not texts.empty():
         getter = asyncio.ensure_future(texts.get())
         await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
@@ -189,10 +194,10 @@ async def create_job(request: Request, file: UploadFile = File(...), language: s
     ``hearing_id`` the finished record becomes that hearing in the record store: a new one, or one
     scheduled beforehand (not yet signed), whose record it joins after what is already recorded."""
     if hearing_id:
-        await request.app.state.access.check(who, Action.manage, hearing_id, missing_ok=True)
+        await deps.access(request).check(who, Action.manage, hearing_id, missing_ok=True)
     audio = await _upload(request, file)
     try:
-        job = request.app.state.jobs.submit(_file_run(request, audio, file.filename, language, prompt, hearing_id, who),
+        job = deps.jobs(request).submit(_file_run(request, audio, file.filename, language, prompt, hearing_id, who),
                                             filename=file.filename, audio_s=audio.duration_ms / 1000,
                                             owner=who.token_id, court=who.court)
     except QueueFull as err:
@@ -206,7 +211,7 @@ def _mine(job: Job | Mirrored, who: Principal) -> bool:
 
 
 async def _job(request: Request, job_id: str, who: Principal) -> Job | Mirrored:
-    job = await request.app.state.jobs.find(job_id)
+    job = await deps.jobs(request).find(job_id)
     if job is None or not _mine(job, who):
         raise HTTPException(404, detail={"code": "no_such_job", "message": f"no job {job_id!r} (finished jobs are "
                                          "kept for a while, then forgotten)"})
@@ -215,7 +220,7 @@ async def _job(request: Request, job_id: str, who: Principal) -> Job | Mirrored:
 
 @router.get("/v1/jobs")
 async def list_jobs(request: Request, who: Principal = allow(Action.transcribe)) -> dict:
-    return {"object": "list", "data": [j.view() for j in request.app.state.jobs.all() if _mine(j, who)]}
+    return {"object": "list", "data": [j.view() for j in deps.jobs(request).all() if _mine(j, who)]}
 
 
 @router.get("/v1/jobs/{job_id}")
@@ -227,7 +232,7 @@ async def get_job(request: Request, job_id: str, who: Principal = allow(Action.t
 async def job_result(request: Request, job_id: str, format: ResultFormat = Query("record"),
                      who: Principal = allow(Action.transcribe)) -> Response:
     job = await _job(request, job_id, who)
-    record = await request.app.state.jobs.record(job) if job.status is JobStatus.DONE else None
+    record = await deps.jobs(request).record(job) if job.status is JobStatus.DONE else None
     if record is None:
         raise HTTPException(409, detail={"code": f"job_{job.status.value}", "message": job.error or
                                          f"job {job_id} is {job.status.value} ({job.stage}, {job.progress:.0%})"})
@@ -238,4 +243,4 @@ async def job_result(request: Request, job_id: str, format: ResultFormat = Query
 async def cancel_job(request: Request, job_id: str, who: Principal = allow(Action.transcribe)) -> dict:
     """Cancel a queued or running job (a running one stops at its next window)."""
     await _job(request, job_id, who)
-    return request.app.state.jobs.cancel(job_id).view()
+    return deps.jobs(request).cancel(job_id).view()

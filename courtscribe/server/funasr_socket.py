@@ -14,21 +14,51 @@ import asyncio
 import json
 import re
 
+from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
 from ..asr.hotwords import HotwordError, merge, parse_weighted
-from ..asr.text import grown, join_pieces
+from ..text import grown, join_pieces
 from ..asr.vad import decode_windows
 from ..audio import SAMPLE_RATE, AudioError, decode, pcm16_to_float, resample
-from ..records.model import Token
-from .live import Gate, Live, PcmInput, _send, close_session, open_gate, open_session, receive
-from .protocol import SAMPLE_RATES, StreamError
+from ..access.guard import Denied
+from ..records.model import HEARING_ID, Token
+from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
+from ..streaming.protocol import SAMPLE_RATES, StreamError
+from ..streaming.session import SessionConfig
 from ..transcribe import transcribe_speech
-from .session import SessionConfig
+from . import deps
+from .auth import ws_deny, ws_enter
+from .sockets import gate, run, send
 
 _PUNCT = "，。？！、；：,.?!;:"
 MAX_OFFLINE_BYTES = 512 << 20
+
+
+router = APIRouter()
+
+
+@router.websocket("/")
+async def funasr_root(ws: WebSocket) -> None:
+    """FunASR clients connect to ws://host:port with no path (token: ?token=…, or a listed recorder host)."""
+    await _funasr(ws)
+
+
+@router.websocket("/funasr")
+async def funasr_path(ws: WebSocket) -> None:
+    await _funasr(ws)
+
+
+async def _funasr(ws: WebSocket) -> None:
+    access = deps.access(ws)
+    if who := await ws_enter(ws, access, legacy=True):
+        hearing_id = ws.query_params.get("hearing")
+        if hearing_id is not None and not re.fullmatch(HEARING_ID, hearing_id):
+            await ws_deny(ws, access, Denied(400, "bad_message", f"?hearing={hearing_id!r} is not a hearing id"), who)
+            return
+        with gate(access, deps.quota(ws), who) as check:
+            await funasr_stream(ws, deps.live(ws), check, hearing_id=hearing_id)
 
 
 def parse_hotwords(value) -> tuple[tuple[str, ...], str | None]:
@@ -98,7 +128,7 @@ class _File:
         self.errors: list[str] = []
 
 
-async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
+async def funasr_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
     """An accepted FunASR client's socket; ``hearing_id`` (``?hearing=`` on the URL, an extension
     FunASR clients need not know) puts its audio and lines into that hearing's record.
 
@@ -107,62 +137,76 @@ async def funasr_stream(ws: WebSocket, live: Live, gate: Gate = open_gate, heari
     true`` an acknowledgement ``{mode, wav_name, is_final: true, is_end: true}`` follows
     (``is_final: false`` and ``error`` when the file had a failure). The socket stays open for the
     next file's config until the client closes it (or is idle past the timeout)."""
-    file: _File | None = None
-    try:
-        while True:
-            try:
-                msg = await receive(ws, live.idle_timeout_s)
-                if msg.get("text") is not None:
-                    try:
-                        data = json.loads(msg["text"])
-                    except (ValueError, RecursionError):
-                        continue  # FunASR's server ignores what it cannot parse
-                    if not isinstance(data, dict):
-                        continue
-                    if file is None and data.get("is_speaking") is not False:
-                        file = _File(_Config(data))
-                        await _begin(ws, live, file, gate, hearing_id)
-                    if data.get("is_speaking") is False:
-                        done, file = file, None
-                        await _finish(ws, live, done, ack=bool(data.get("is_end")), wav_name=data.get("wav_name"))
-                elif msg.get("bytes") is not None and file is not None:
-                    await _audio(ws, file, msg["bytes"])
-            except StreamError as err:
-                if not err.announced:  # said in FunASR's reply shape, which its clients show
-                    await _send(ws, _reply(file.cfg if file else None, is_final=err.fatal, error=err.message,
-                                           code=err.code))
-                if file is not None and not err.fatal:
-                    file.errors.append(err.message)
-                if err.code in ("forbidden", "unauthorized"):
-                    if file is not None:
-                        await close_session(live, file.session)
-                    await ws.close(4403)
-                    return
-                if err.fatal:
-                    break
-    except WebSocketDisconnect:
-        if file is not None:
-            await close_session(live, file.session)  # what was received is still stored
-        return
-    if file is not None:  # a fatal error (or idle) mid-file: finish what came, then close
-        await _finish(ws, live, file, ack=False)
-    try:
-        await ws.close(1000)
-    except (RuntimeError, WebSocketDisconnect):
-        pass  # the client went away first
+    await run(ws, live.idle_timeout_s, _Funasr(ws, live, gate, hearing_id))
 
 
-async def _begin(ws: WebSocket, live: Live, file: _File, gate: Gate, hearing_id: str | None) -> None:
+class _Funasr:
+    """FunASR's protocol: one file at a time over the socket, each opened by its config."""
+
+    def __init__(self, ws: WebSocket, live: LiveHearings, gate: Gate, hearing_id: str | None):
+        self.ws, self.live, self.gate, self.hearing_id = ws, live, gate, hearing_id
+        self.file: _File | None = None
+        self.refused = False
+
+    async def text(self, text: str) -> bool:
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            return True  # FunASR's server ignores what it cannot parse
+        if not isinstance(data, dict):
+            return True
+        if self.file is None and data.get("is_speaking") is not False:
+            self.file = _File(_Config(data))
+            await _begin(self.ws, self.live, self.file, self.gate, self.hearing_id)
+        if data.get("is_speaking") is False:
+            done, self.file = self.file, None
+            await _finish(self.ws, self.live, done, ack=bool(data.get("is_end")), wav_name=data.get("wav_name"))
+        return True
+
+    async def audio(self, data: bytes) -> None:
+        if self.file is not None:
+            await _audio(self.ws, self.file, data)
+
+    async def failed(self, err: StreamError) -> bool:
+        file = self.file
+        if not err.announced:  # said in FunASR's reply shape, which its clients show
+            await send(self.ws, _reply(file.cfg if file else None, is_final=err.fatal, error=err.message, code=err.code))
+        if file is not None and not err.fatal:
+            file.errors.append(err.message)
+        if err.code in ("forbidden", "unauthorized"):
+            self.file, self.refused = None, True
+            if file is not None:
+                await self.live.leave(file.session)
+            await self.ws.close(4403)
+            return False
+        return not err.fatal
+
+    async def end(self, gone: bool) -> None:
+        if self.refused:
+            return
+        if gone:
+            if self.file is not None:
+                await self.live.leave(self.file.session)  # what was received is still stored
+            return
+        if self.file is not None:  # a fatal error (or idle) mid-file: finish what came, then close
+            await _finish(self.ws, self.live, self.file, ack=False)
+        try:
+            await self.ws.close(1000)
+        except (RuntimeError, WebSocketDisconnect):
+            pass  # the client went away first
+
+
+async def _begin(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hearing_id: str | None) -> None:
     cfg = file.cfg
 
     async def emit(event: dict) -> None:  # bound to this file: its last finals come after the next begins
         await _deliver(ws, file, event)
 
     if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
-        await _send(ws, _reply(cfg, warning=cfg.hotword_problem))
+        await send(ws, _reply(cfg, warning=cfg.hotword_problem))
     court, courtroom = await gate(hearing_id if cfg.mode != "offline" else None)
     if cfg.mode != "offline":
-        file.session = await open_session(live, SessionConfig(
+        file.session = await live.join(SessionConfig(
             hearing_id=hearing_id, court=court, courtroom=courtroom, options=DecodeOptions(hotwords=cfg.hotwords)),
             emit)
         file.pcm = PcmInput(cfg.audio_fs)
@@ -176,7 +220,7 @@ async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:
         return
     audio, warning = file.pcm.convert(data)
     if warning:
-        await _send(ws, _reply(file.cfg, warning=warning))
+        await send(ws, _reply(file.cfg, warning=warning))
     await file.session.feed(audio)
 
 
@@ -187,35 +231,35 @@ async def _deliver(ws: WebSocket, file: _File, event: dict) -> None:
     if event["type"] == "partial":
         if more := grown(sent.get(event["utterance_id"], ""), event["text"]):  # FunASR clients append increments
             sent[event["utterance_id"]] = event["text"]
-            await _send(ws, _reply(cfg, mode=live_mode, text=more))
+            await send(ws, _reply(cfg, mode=live_mode, text=more))
     elif event["type"] == "final":
         u = event["utterance"]
         tokens = [Token(**t) for t in u["tokens"]]
         if cfg.mode == "2pass":
             sent.pop(event["utterance_id"], None)
-            await _send(ws, _reply(cfg, mode="2pass-offline", text=u["text"], timestamp=timestamp(tokens),
+            await send(ws, _reply(cfg, mode="2pass-offline", text=u["text"], timestamp=timestamp(tokens),
                                    stamp_sents=stamp_sents(tokens)))
         else:  # online: the rest of the line, as an increment
             if rest := grown(sent.pop(event["utterance_id"], ""), u["text"]):
-                await _send(ws, _reply(cfg, mode="online", text=rest))
+                await send(ws, _reply(cfg, mode="online", text=rest))
     elif event["type"] == "error":  # an utterance the engine failed on, a full archive disk…
         file.errors.append(event["message"])
-        await _send(ws, _reply(cfg, mode=live_mode, is_final=bool(event.get("fatal")), error=event["message"],
+        await send(ws, _reply(cfg, mode=live_mode, is_final=bool(event.get("fatal")), error=event["message"],
                                code=event["code"]))
 
 
-async def _finish(ws: WebSocket, live: Live, file: _File | None, *, ack: bool, wav_name=None) -> None:
+async def _finish(ws: WebSocket, live: LiveHearings, file: _File | None, *, ack: bool, wav_name=None) -> None:
     """End one file: its last lines, FunASR's closing ``is_final`` reply, and (``is_end``) the
     acknowledgement its current clients wait for before sending the next file."""
     if file is not None:
-        await close_session(live, file.session)
+        await live.leave(file.session)
         cfg = file.cfg
         if cfg.mode == "offline":
             err = await _offline(ws, live, cfg, b"".join(file.offline))
             if err:
                 file.errors.append(err)
         else:
-            await _send(ws, _reply(cfg, mode="2pass-offline" if cfg.mode == "2pass" else "online", is_final=True))
+            await send(ws, _reply(cfg, mode="2pass-offline" if cfg.mode == "2pass" else "online", is_final=True))
     if ack:
         errors = file.errors if file else []
         reply = {"mode": file.cfg.mode if file else "2pass",
@@ -223,10 +267,10 @@ async def _finish(ws: WebSocket, live: Live, file: _File | None, *, ack: bool, w
                  "is_final": not errors, "is_end": True}
         if errors:
             reply["error"] = "; ".join(dict.fromkeys(errors))
-        await _send(ws, reply)
+        await send(ws, reply)
 
 
-async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> str | None:
+async def _offline(ws: WebSocket, live: LiveHearings, cfg: _Config, data: bytes) -> str | None:
     """Offline mode: a whole file (PCM or any container) decoded in one go, one reply; returns
     what went wrong, if anything."""
     try:
@@ -235,7 +279,7 @@ async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> str 
         else:
             audio = decode(data).channel(0)
     except AudioError as err:
-        await _send(ws, _reply(cfg, is_final=True, error=str(err), code="bad_audio"))
+        await send(ws, _reply(cfg, is_final=True, error=str(err), code="bad_audio"))
         return str(err)
     spans = await asyncio.to_thread(live.vad.segments, audio)
     windows = decode_windows(spans, max_ms=live.max_segment_ms, total_ms=audio.size * 1000 // SAMPLE_RATE)
@@ -249,7 +293,7 @@ async def _offline(ws: WebSocket, live: Live, cfg: _Config, data: bytes) -> str 
                                     SAMPLE_RATE, engine, options)
     tokens = [t for u in lines for t in u.tokens]
     # a stretch without text is written as the record writes it, so the client's text shows the gap
-    await _send(ws, _reply(cfg, text=join_pieces([u.shown_text for u in lines]), is_final=True,
+    await send(ws, _reply(cfg, text=join_pieces([u.shown_text for u in lines]), is_final=True,
                            timestamp=timestamp(tokens), stamp_sents=stamp_sents(tokens)))
     failed = [u for u in lines if "engine_error" in u.flags]
     return f"{len(failed)} stretch(es) could not be decoded (engine error)" if failed else None

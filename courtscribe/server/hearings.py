@@ -1,7 +1,7 @@
 """REST API of the record store: hearings, participants, lines, corrections, interruptions,
 sign-off, exports and verification (documented in the app's OpenAPI spec at /docs).
 
-Every endpoint checks the caller's token against the hearing (access/guard.py); who did something
+Every endpoint checks the caller's token against the hearing (auth.py); who did something
 is the token's name. With auth off (local development) it is the ``X-Courtscribe-User`` header
 (percent-encoded UTF-8), else "anonymous".
 """
@@ -17,13 +17,14 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
-from ..access.guard import allow, on_hearing
 from ..access.scopes import SIGNS_AS, AccessRole, Action, HearingScope, Principal
 from ..logs import get_logger
-from . import archive, cases, fonts, formats, package
-from .finder import STATUSES, HearingFilter
-from .model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
-from .store import RecordError, RecordStore
+from ..records import archive, cases, fonts, formats, package
+from ..records.finder import STATUSES, HearingFilter
+from ..records.model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
+from ..records.store import RecordError, RecordStore
+from . import deps
+from .auth import allow, on_hearing
 
 router = APIRouter(prefix="/v1/hearings", tags=["records"])
 log = get_logger(__name__)
@@ -111,15 +112,13 @@ class CorrectionRequestIn(BaseModel):
 
 
 def store(request: Request) -> RecordStore:
-    return request.app.state.records
+    return deps.store(request)
 
 
 def notify(request: Request, hearing_id: str, event: dict) -> None:
     """Tell the hearing's open screens about a change made here (another clerk's edit, a sign-off),
     through the same event feed that carries the live lines."""
-    live = getattr(request.app.state, "live", None)
-    if live is not None:
-        live.hub.publish(hearing_id, {**event, "hearing_id": hearing_id})
+    deps.live(request).publish(hearing_id, {**event, "hearing_id": hearing_id})
 
 
 def _status(request: Request, hearing_id: str) -> dict:
@@ -135,7 +134,7 @@ async def record_error(_request: Request, err: RecordError) -> JSONResponse:
 @router.post("", status_code=201)
 def create_hearing(body: HearingIn, request: Request, who: Principal = allow(Action.manage)) -> dict:
     body = _in_scope(body, who)
-    comp = request.app.state.components
+    comp = deps.components(request)
     pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad="fsmn-vad", diarizer="channel")
     people = [Participant(role=p.role, name=p.name, channel=p.channel) for p in body.participants]
     parties = body.parties or [p.name for p in people if p.name and p.role in PARTIES]
@@ -190,8 +189,7 @@ def get_record(hearing_id: str, request: Request, who: Principal = on_hearing(Ac
 def hearing_status(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
     """scheduled, open, closed or signed (a signed record is locked), and the audio sources
     connected now (a screen opened mid-hearing fills its channel panel from them)."""
-    live = getattr(request.app.state, "live", None)
-    return {"status": store(request).status(hearing_id), "sources": live.connected(hearing_id) if live else []}
+    return {"status": store(request).status(hearing_id), "sources": deps.live(request).connected(hearing_id)}
 
 
 @router.post("/{hearing_id}/open")
@@ -273,10 +271,10 @@ def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = Query(
     u = store(request).line(hearing_id, uid)
     start = max(0, u.start_ms - pad_ms)
     end = u.end_ms + pad_ms
-    longest = int(request.app.state.settings.max_replay_s * 1000)
+    longest = int(deps.settings(request).max_replay_s * 1000)
     cut = end - start > longest  # a line stretched by hand to hours is replayed from its start, so far
     end = min(end, start + longest)
-    audio = archive.read(request.app.state.archive, hearing_id, u.channel, start, end)
+    audio = archive.read(deps.archive(request), hearing_id, u.channel, start, end)
     buf = io.BytesIO()
     sf.write(buf, audio, archive.SR, format="WAV", subtype="PCM_16")
     # where the line begins inside this clip: a player seeks there so replay starts at the line itself
@@ -303,8 +301,7 @@ def set_hotwords(hearing_id: str, body: HotwordsIn, request: Request, who: Princ
 def vocabulary_changed(request: Request, hearing_id: str) -> dict:
     """Hotwords or participants changed: the hearing's running sources and open screens learn it."""
     words = store(request).vocabulary(hearing_id)
-    live = getattr(request.app.state, "live", None)
-    running = live.vocabulary_changed(hearing_id, words) if live is not None else 0
+    running = deps.live(request).vocabulary_changed(hearing_id, words)
     notify(request, hearing_id, {"type": "hotwords", "words": words})
     return {"hearing_id": hearing_id, "hotwords": store(request).hotwords(hearing_id), "words": words,
             "running_sources": running}
@@ -320,7 +317,7 @@ def corrections(hearing_id: str, request: Request, who: Principal = on_hearing(A
 @router.post("/{hearing_id}/signatures", status_code=201)
 def sign(hearing_id: str, body: SignatureIn, request: Request, who: Principal = on_hearing(Action.sign)) -> dict:
     by, role = body.by, body.role
-    if request.app.state.access.enabled:
+    if deps.access(request).enabled:
         why = who.signing_refusal(role.value if role else None, by)
         if why:
             raise HTTPException(403, detail={"code": "forbidden", "message": why})
@@ -336,7 +333,7 @@ def _anchor(request: Request, hearing_id: str, signed, who: Principal) -> None:
     """The signed ledger's head also goes into the audit log (a file outside the database): a
     database rewritten later no longer matches it (``verify``)."""
     try:
-        request.app.state.access.audit.record(ANCHOR, who, hearing=hearing_id, seq=signed.seq, hash=signed.hash,
+        deps.access(request).audit.record(ANCHOR, who, hearing=hearing_id, seq=signed.seq, hash=signed.hash,
                                               digest=signed.digest)
     except (OSError, ValueError) as err:  # the signature stands; the ledger's own seal still guards it
         log.error("ledger anchor not written to the audit log", hearing=hearing_id, error=repr(err))
@@ -354,7 +351,7 @@ def export(hearing_id: str, request: Request, who: Principal = on_hearing(Action
     record = store(request).record(hearing_id)
     try:
         if format == "package":
-            data = package.build(record, archive.hearing_files(request.app.state.archive, hearing_id))
+            data = package.build(record, archive.hearing_files(deps.archive(request), hearing_id))
         else:
             data = formats.render(record, format)
     except fonts.FontMissing as err:  # a record nobody could read is not printed
@@ -373,7 +370,7 @@ def verify(hearing_id: str, request: Request, who: Principal = on_hearing(Action
     result = store(request).verify(hearing_id)
     if result.ok:
         heads = {e.seq: e.hash for e in store(request).entries(hearing_id)}
-        for a in request.app.state.access.audit.entries():
+        for a in deps.access(request).audit.entries():
             d = a.get("detail") or {}
             if a.get("action") == ANCHOR and a.get("hearing") == hearing_id and heads.get(d.get("seq")) != d.get("hash"):
                 result.ok, result.broken_seq = False, d.get("seq")

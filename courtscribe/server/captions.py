@@ -19,14 +19,16 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
-from ..access.guard import Denied, on_hearing, ws_deny, ws_enter
+from ..access.guard import Denied
 from ..access.scopes import Action
 from ..records import formats
-from ..records.api import notify
 from ..records.model import Name
 from ..records.store import RecordStore
-from .captioner import Captioner, cues
-from .live import follow
+from ..streaming.captioner import Captioner, cues
+from . import deps
+from .auth import on_hearing, ws_deny, ws_enter
+from .hearings import notify
+from .sockets import follow
 
 router = APIRouter(prefix="/v1/hearings", tags=["captions"])
 FINAL_WAIT_S = 0.8  # after the VAD's endpoint, how long the overlay waits for the final before the last partial
@@ -64,7 +66,7 @@ class CaptionSwitch(BaseModel):
 @router.post("/{hearing_id}/captions/switch")
 def switch(hearing_id: str, body: CaptionSwitch, request: Request, who=on_hearing(Action.blank_captions)) -> dict:
     """The court orders captions off (不公开内容) or back on. Takes effect at once on every overlay."""
-    store: RecordStore = request.app.state.records
+    store = deps.store(request)
     at_ms = store.now_ms(hearing_id)
     store.note(hearing_id, actor=who.name, kind="captions",
                payload={"blanked": body.blanked, "at_ms": at_ms, "reason": body.reason})
@@ -92,14 +94,14 @@ def _require_public(store: RecordStore, hearing_id: str) -> None:
 @router.get("/{hearing_id}/captions.json")
 def captions_json(hearing_id: str, request: Request, prefix: bool = False, who=on_hearing(Action.caption)) -> dict:
     """Every caption cue so far (a player or archive polls it); blanked stretches left out."""
-    return {"hearing_id": hearing_id, "cues": _public_cues(request.app.state.records, hearing_id, prefix)}
+    return {"hearing_id": hearing_id, "cues": _public_cues(deps.store(request), hearing_id, prefix)}
 
 
 @router.get("/{hearing_id}/captions.vtt")
 def captions_vtt(hearing_id: str, request: Request, prefix: bool = False, who=on_hearing(Action.caption)) -> Response:
     """The same cues as WebVTT (two lines a cue), for HLS/DASH players."""
     text = formats.vtt_cues([(c["start_ms"], c["end_ms"], "\n".join(c["lines"]))
-                             for c in _public_cues(request.app.state.records, hearing_id, prefix)])
+                             for c in _public_cues(deps.store(request), hearing_id, prefix)])
     return Response(text, media_type="text/vtt; charset=utf-8")
 
 
@@ -107,8 +109,8 @@ def captions_vtt(hearing_id: str, request: Request, prefix: bool = False, who=on
 async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) -> None:
     """The overlay's feed: a ``cue`` per caption line as it becomes stable (captioner.py), ``blank``
     when the court switches."""
-    access, live = ws.app.state.access, ws.app.state.live
-    store: RecordStore = ws.app.state.records
+    access, live = deps.access(ws), deps.live(ws)
+    store = deps.store(ws)
     if not (who := await ws_enter(ws, access)):
         return
     try:

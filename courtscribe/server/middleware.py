@@ -10,7 +10,7 @@ import re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..logs import get_logger
-from .guard import Access, Denied, bearer
+from ..access.guard import Access, Denied, bearer
 
 log = get_logger(__name__)
 # Audio uploads may be large; a voice sample a few seconds; everything else is small JSON.
@@ -103,7 +103,7 @@ class Guard:
                                             hearing=(scope.get("path_params") or {}).get("hearing_id"),
                                             outcome=denied.code if denied else ("ok" if status < 400 else f"http {status}"),
                                             status=status, client=scope["client"][0] if scope.get("client") else None)
-        except (OSError, ValueError) as err:  # changes were refused before they were made (guard.authorize)
+        except (OSError, ValueError) as err:  # changes were refused before they were made (auth.authorize)
             log.error("audit log cannot be written", error=repr(err), path=scope["path"], status=status)
 
 

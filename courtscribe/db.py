@@ -1,0 +1,87 @@
+"""The database underneath the record store and the token store: one declarative base (one schema,
+one set of alembic migrations: records/migrations), the engine with the settings a court record
+needs, and ``connect`` (engine + schema brought up to date) for anything that opens the database."""
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+
+MIGRATIONS = Path(__file__).parent / "records" / "migrations"  # most tables are the record's
+MIGRATION_LOCK = 0x636F7572  # PostgreSQL advisory lock key of schema upgrades ("cour")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def connect(url: str) -> Engine:
+    """An engine on ``url`` with its schema at the newest revision."""
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL (readers never block the live writer), full
+    fsync on commit (a final that was acknowledged survives a crash) and foreign keys."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_json)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _record) -> None:
+            cur = conn.cursor()
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+                cur.execute(f"PRAGMA {pragma}")
+            cur.close()
+        return engine
+    return create_engine(url, pool_pre_ping=True, json_serializer=_json)
+
+
+def _json(value) -> str:
+    """JSON columns keep Chinese as written (not \\u escapes): searchable with LIKE, readable in psql."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest alembic revision (a new database gets every table), one process
+    at a time: a cluster's gateway replicas start together, and two that both found a new database
+    would both create its tables (one then fails: "table cases already exists")."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with _one_process_at_a_time(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # held until this transaction commits the schema
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _one_process_at_a_time(engine: Engine) -> Iterator[None]:
+    """SQLite: a lock file beside the database file (PostgreSQL locks in the database itself)."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    with open(f"{path}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

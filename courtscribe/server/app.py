@@ -1,0 +1,78 @@
+"""The courtscribe service (FastAPI): wiring only. Start-up builds the services (services.py); each
+web concept is a module of its own, included here: hearings and their records, speakers,
+transcriptions and jobs, captions, documents, the native, FunASR and OpenAI Realtime sockets, the
+pages, and the service's own health and metrics.
+
+Every endpoint checks a scoped token (auth.py over access/); WebSockets are accepted, then
+identified, so a refused client is told why before the socket closes.
+"""
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from ..access import guard
+from ..access.guard import Denied
+from ..access.quota import StreamQuota
+from ..config import Settings, get_settings
+from ..logs import get_logger, redact_queries
+from ..records.store import RecordError, RecordStore
+from ..streaming.peers import Peers
+from ..components import Components
+from . import (captions, documents, funasr_socket, hearings, meta, pages, realtime, services, speakers,
+               stream_socket, transcriptions)
+from .auth import denied
+from .middleware import Guard
+
+log = get_logger(__name__)
+
+
+class InsecureBind(RuntimeError):
+    """--insecure-no-auth on an address other hosts can reach."""
+
+
+def create_app(settings: Settings | None = None, components: Components | None = None,
+               records: RecordStore | None = None, peers: Peers | None = None) -> FastAPI:
+    """The whole server. ``peers``: this is one gateway replica of several (``cluster/``)."""
+    settings = settings or get_settings()
+    if settings.insecure_no_auth:
+        if not guard.is_loopback(settings.host):
+            raise InsecureBind(f"--insecure-no-auth is refused on {settings.host}: without tokens the server may "
+                               "only listen on a loopback address (127.0.0.1, ::1)")
+        log.warning("AUTHENTICATION IS OFF (--insecure-no-auth): anyone on this machine can read and change "
+                    "court records. Never run a courtroom like this.")
+    access = guard.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        redact_queries()  # uvicorn has configured its loggers by now
+        app.state.services = held = await services.start(settings, access, components, records)
+        tasks = [asyncio.create_task(services.flush_spool(held.live))]
+        if peers is not None:
+            peers.attach(held.live, held.jobs)
+            tasks.append(asyncio.create_task(peers.run()))
+        yield
+        for task in tasks:
+            task.cancel()
+        await services.stop(held)
+
+    app = FastAPI(title="courtscribe", version="0.1.0", lifespan=lifespan,
+                  description="Speech recognition for courtrooms: recordings and live audio into court records.")
+    app.state.access = access
+    app.state.quota = StreamQuota(max_streams=settings.max_streams, per_token=settings.max_streams_per_token,
+                                  reserved=settings.reserved_streams)
+    app.add_middleware(Guard, access=access, max_body=settings.max_body_kb * 1024,
+                       max_upload=settings.max_upload_mb * 1024 * 1024)
+    if settings.cors_origins:  # closed unless court IT names the origins of its own pages
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_exception_handler(Denied, denied)
+    app.add_exception_handler(RecordError, hearings.record_error)
+    for module in (transcriptions, hearings, speakers, captions, documents, pages, meta, stream_socket,
+                   realtime, funasr_socket):
+        app.include_router(module.router)
+    return app

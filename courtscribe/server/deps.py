@@ -1,0 +1,61 @@
+"""Typed access to what the running server holds: routes and sockets ask here, never
+``request.app.state`` directly, so what each one needs is named and typed in one place. ``access``
+and ``quota`` exist from ``create_app`` on; the rest once start-up has built it (services.py)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.requests import HTTPConnection
+
+if TYPE_CHECKING:  # the types only: importing them here would tie every route module to all of them
+    from ..access.guard import Access
+    from ..access.quota import StreamQuota
+    from ..config import Settings
+    from ..records.store import RecordStore
+    from ..streaming.jobs import Jobs
+    from ..streaming.live import LiveHearings
+    from ..components import Components
+    from .services import Services
+    from .transcriptions import WorkerPool
+
+
+def access(conn: HTTPConnection) -> Access:
+    return conn.app.state.access
+
+
+def quota(conn: HTTPConnection) -> StreamQuota:
+    return conn.app.state.quota
+
+
+def services(conn: HTTPConnection) -> Services:
+    return conn.app.state.services
+
+
+def settings(conn: HTTPConnection) -> Settings:
+    return services(conn).settings
+
+
+def components(conn: HTTPConnection) -> Components:
+    return services(conn).components
+
+
+def store(conn: HTTPConnection) -> RecordStore:
+    return services(conn).records
+
+
+def live(conn: HTTPConnection) -> LiveHearings:
+    return services(conn).live
+
+
+def jobs(conn: HTTPConnection) -> Jobs:
+    return services(conn).jobs
+
+
+def pool(conn: HTTPConnection) -> WorkerPool:
+    return services(conn).pool
+
+
+def archive(conn: HTTPConnection) -> Path:
+    """The folder of the hearings' audio (records/archive.py)."""
+    return services(conn).archive

@@ -1,0 +1,106 @@
+"""The composition root: what a running server holds, built once at start-up and closed at shutdown.
+
+Engines load once; the live pipeline (scheduler, hub, sessions: streaming/), the record store, the
+audio archive and the file workers are made here and nowhere else. CPU-bound work runs off the
+event loop: live decodes in the shared DecodeScheduler, file pipelines in a bounded worker pool;
+when either is full a client gets "busy" at once instead of everyone slowing down.
+"""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..access.guard import Access
+from ..asr import finals
+from ..asr.base import DecodeOptions
+from ..asr.hotwords import load_lexicon
+from ..config import Settings
+from ..logs import get_logger
+from ..records import archive
+from ..records.model import Pipeline
+from ..records.spool import Spool
+from ..records.store import RecordStore
+from ..seal import load_key
+from ..streaming.hub import Hub
+from ..streaming.jobs import Jobs
+from ..streaming.live import LiveHearings
+from ..streaming.scheduler import DecodeScheduler
+from ..components import Components, load_components, load_stream_vad
+from .transcriptions import WorkerPool
+
+log = get_logger(__name__)
+SPOOL_RETRY_S = 1.0
+
+
+@dataclass
+class Services:
+    """What the running server holds (routes reach it through deps.py)."""
+
+    settings: Settings
+    components: Components
+    records: RecordStore
+    live: LiveHearings
+    jobs: Jobs
+    pool: WorkerPool
+    archive: Path
+
+
+async def start(settings: Settings, access: Access, components: Components | None = None,
+                records: RecordStore | None = None) -> Services:
+    """Load (or take) the engines and open the record store; the server answers once this returns."""
+    if settings.decode_workers > 1:  # remote decodes wait in threads: room for all of them and the VAD's
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2 * settings.decode_workers + 8))
+    comp = components or await asyncio.to_thread(load_components, settings)
+    # LiveHearings streams use the streaming FSMN-VAD whatever VAD files use (in a cluster: its VAD deployment);
+    # it loads (mostly imports) while the engine's first decode runs in C++ and the word lists warm.
+    vad_loading = None if comp.stream_vad else asyncio.create_task(
+        asyncio.to_thread(load_stream_vad, settings, comp.registry))
+    warming = asyncio.get_running_loop().run_in_executor(None, finals.warm)
+    # The engine's first call (a cluster's: the first round trip to its replicas) before the first
+    # hearing's: a greedy preview of 1 s of silence, 0.5 s on 2 cores. A full decode of silence
+    # (1.9 s: it runs Whisper's fallback) bought nothing more: the first real final took 0.97 s
+    # without it and 0.92 s after it (zh-smoke/welcome.wav, live options).
+    await asyncio.to_thread(comp.engine.preview_many, [(np.zeros(16000, np.float32), 0)], DecodeOptions(live=True))
+    vad = comp.stream_vad or await vad_loading
+    scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams, final_batch=settings.final_batch,
+                                final_wait_ms=settings.final_wait_ms, workers=settings.decode_workers,
+                                partial_deadline_ms=settings.partial_deadline_ms, partial_batch=settings.partial_batch)
+    store = records or await asyncio.to_thread(RecordStore, settings.records_url, load_key(settings))
+    access.attach(store)
+    pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")
+    audio_dir = settings.data_dir / "archive"
+    finished = await asyncio.to_thread(archive.recover, audio_dir)  # segments a crash left open
+    if finished:
+        log.warning("finished audio segments left open by a crash", segments=len(finished))
+    live = LiveHearings(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s, records=store,
+                pipeline=pipeline, archive=audio_dir, lexicon=load_lexicon(settings.lexicon_file),
+                languages=tuple(settings.languages), max_segment_ms=int(settings.segment_s * 1000),
+                speaker_encoder=await asyncio.to_thread(comp.speaker_encoder),
+                spool=Spool(settings.spool_dir, store))
+    await warming
+    return Services(settings, comp, store, live, Jobs(), WorkerPool(workers=1, queue=4), audio_dir)
+
+
+async def stop(services: Services) -> None:
+    await services.jobs.close()
+    await services.live.scheduler.close()
+    services.records.close()
+
+
+async def flush_spool(live: LiveHearings) -> None:
+    """Finals that waited on disk (database away, or a crash during an outage) reach the store as
+    soon as it is back; the hearing's screens are told."""
+    loop, spool = asyncio.get_running_loop(), live.spool
+    spool.on_flushed = lambda hid, n: loop.call_soon_threadsafe(
+        live.publish, hid, {"type": "store_recovered", "hearing_id": hid, "lines": n})
+    while True:
+        if spool.pending:
+            try:
+                await asyncio.to_thread(spool.flush)
+            except Exception as err:  # noqa: BLE001 - keep trying; the lines are safe on disk
+                log.error("spool flush failed", error=repr(err))
+        await asyncio.sleep(SPOOL_RETRY_S)

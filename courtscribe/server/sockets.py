@@ -1,0 +1,140 @@
+"""What every WebSocket endpoint shares: sending that never raises on a client gone, receiving
+with an idle limit, following a hearing's events, and the gate a source passes before its audio is
+taken (the token's scope, its stream quota, the audit log)."""
+from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+from typing import Awaitable, Callable, Iterator, Protocol
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from ..access.guard import Access, Denied, note_denied
+from ..access.quota import StreamQuota
+from ..access.scopes import Action, Principal
+from ..streaming.hub import Hub, SlowSubscriber
+from ..streaming.live import Gate
+from ..streaming.protocol import ErrorCode, StreamError, error_event
+
+
+async def send(ws: WebSocket, event: dict) -> bool:
+    if ws.application_state != WebSocketState.CONNECTED or ws.client_state != WebSocketState.CONNECTED:
+        return False
+    try:
+        await ws.send_json(event)
+        return True
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return False
+
+
+async def receive(ws: WebSocket, timeout: float) -> dict:
+    """The next client message. Raises WebSocketDisconnect when the client went away and a fatal
+    StreamError (idle_timeout) when it sent nothing for ``timeout`` seconds."""
+    try:
+        msg = await asyncio.wait_for(ws.receive(), timeout)
+    except asyncio.TimeoutError:
+        raise StreamError(ErrorCode.IDLE_TIMEOUT, f"no message for {timeout:.0f} s", fatal=True) from None
+    if msg["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(msg.get("code", 1000))
+    return msg
+
+
+
+class Adapter(Protocol):
+    """One wire protocol (native, FunASR's, OpenAI Realtime) over the receive loop all share (``run``)."""
+
+    async def text(self, text: str) -> bool:
+        """A text frame; False: the client said it is done."""
+
+    async def audio(self, data: bytes) -> None:
+        """A binary frame."""
+
+    async def failed(self, err: StreamError) -> bool:
+        """Tell the client, in the protocol's words; False: the connection ends."""
+
+    async def end(self, gone: bool) -> None:
+        """Finish what came (``gone``: the client disconnected) and close: nothing received is lost."""
+
+
+async def run(ws: WebSocket, idle_timeout_s: float, adapter: Adapter) -> None:
+    """The receive loop of every audio socket: frames to the protocol until the client is done, a
+    fatal error, idleness or a disconnect; then the protocol finishes what came."""
+    gone = False
+    try:
+        while True:
+            try:
+                msg = await receive(ws, idle_timeout_s)
+                if msg.get("text") is not None:
+                    if not await adapter.text(msg["text"]):
+                        break
+                elif msg.get("bytes") is not None:
+                    await adapter.audio(msg["bytes"])
+            except StreamError as err:
+                if not await adapter.failed(err):
+                    break
+    except WebSocketDisconnect:
+        gone = True
+    finally:
+        await adapter.end(gone)
+
+
+@contextmanager
+def gate(access: Access, quota: StreamQuota, who: Principal) -> Iterator[Gate]:
+    """May ``who`` send audio into this hearing (None: audio of no hearing)? The connection holds
+    one stream slot of ``who``'s quota from its first start until it closes."""
+    held: list[Principal] = []
+
+    async def check(hearing_id: str | None) -> tuple[str | None, str | None]:
+        try:
+            await access.check(who, Action.send_audio if hearing_id else Action.dictate, hearing_id, missing_ok=True)
+            if access.enabled and not held:
+                if why := quota.take(who):
+                    raise Denied(503, ErrorCode.BUSY, why)
+                held.append(who)
+            await access.audited("send_audio", who, hearing=hearing_id)
+        except Denied as err:
+            await note_denied(access, who, err, hearing=hearing_id)
+            raise StreamError(err.code, err.message, fatal=True) from None
+        return who.court, who.room
+    try:
+        yield check
+    finally:
+        for holder in held:
+            quota.give(holder)
+
+
+async def follow(ws: WebSocket, hub: Hub, hearing_id: str, deliver: Callable[[dict], Awaitable[bool]], *,
+                 hello: dict) -> None:
+    """Subscribe, say ``hello``, then hand every event of the hearing to ``deliver`` until the client
+    goes away or ``deliver`` returns False. A subscriber that falls behind is told and closed (1008)."""
+    sub = hub.subscribe(hearing_id)
+    reader = asyncio.create_task(_drain_client(ws))
+    try:
+        if await send(ws, hello):
+            while not reader.done():
+                getter = asyncio.create_task(sub.next())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                if not await deliver(getter.result()):
+                    break
+    except SlowSubscriber as err:
+        await send(ws, error_event("slow_subscriber", str(err)))
+        await ws.close(1008)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # the client went away mid-send
+    finally:
+        reader.cancel()
+        hub.unsubscribe(hearing_id, sub)
+
+
+async def _drain_client(ws: WebSocket) -> None:
+    """Subscribers send nothing but keepalives; returning means the client went away."""
+    try:
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+    except (WebSocketDisconnect, RuntimeError):
+        return

@@ -1,0 +1,117 @@
+"""The native protocol's sockets (docs/protocol.md): one audio source at ``/v1/stream``; a hearing's
+subscribers (clerk screens, caption feeds) at ``/v1/hearings/{id}/events``. Wire-level checks live
+here; the audio work lives in StreamSession (streaming/session.py)."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.websockets import WebSocket
+
+from ..access.guard import Denied
+from ..access.scopes import AccessRole, Action
+from ..asr import commands
+from ..asr.base import DecodeOptions
+from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
+from ..streaming.protocol import PROTOCOL, ErrorCode, KeepAlive, Start, Stop, StreamError, error_event, parse_control
+from ..streaming.session import SessionConfig, StreamSession
+from . import deps
+from .auth import ws_deny, ws_enter
+from .sockets import follow, gate, run, send
+
+router = APIRouter()
+
+
+@router.websocket("/v1/stream")
+async def stream(ws: WebSocket) -> None:
+    """Native protocol: one audio source (see docs/protocol.md)."""
+    access = deps.access(ws)
+    if who := await ws_enter(ws, access):
+        with gate(access, deps.quota(ws), who) as check:
+            await native_stream(ws, deps.live(ws), check)
+
+
+@router.websocket("/v1/hearings/{hearing_id}/events")
+async def events(ws: WebSocket, hearing_id: str) -> None:
+    """Every channel's partials and finals of one hearing, for clerk screens and caption feeds."""
+    access = deps.access(ws)
+    if not (who := await ws_enter(ws, access)):
+        return
+    try:
+        if who.role is AccessRole.caption:  # every partial and final, blanked or not: never a caption feed
+            raise Denied(403, "forbidden", f"a caption token reads the caption feed "
+                         f"(/v1/hearings/{hearing_id}/captions), not the hearing's events")
+        await access.check(who, Action.read, hearing_id)
+    except Denied as err:
+        await ws_deny(ws, access, err, who, hearing=hearing_id)
+        return
+    await hearing_events(ws, deps.live(ws), hearing_id)
+
+
+async def native_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gate) -> None:
+    """An accepted socket of one audio source; ``gate`` decides whether it may send its start's audio."""
+    await run(ws, live.idle_timeout_s, _Native(ws, live, gate))
+
+
+class _Native:
+    """The native protocol (docs/protocol.md): ``start``, PCM16 frames, ``stop``; events back."""
+
+    def __init__(self, ws: WebSocket, live: LiveHearings, gate: Gate):
+        self.ws, self.live, self.gate = ws, live, gate
+        self.session: StreamSession | None = None
+        self.pcm: PcmInput | None = None
+        self.start: Start | None = None
+
+    async def emit(self, event: dict) -> None:
+        start = self.start
+        if start and start.dictation and event["type"] == "final":
+            event = {**event, "dictation": commands.parse(event["utterance"]["text"])}
+        self.live.publish(start.hearing_id if start else None, event)
+        await send(self.ws, event)
+
+    async def text(self, text: str) -> bool:
+        ctl = parse_control(text)
+        if isinstance(ctl, Start):
+            await self._begin(ctl)
+        elif isinstance(ctl, Stop):
+            return False
+        elif isinstance(ctl, KeepAlive):
+            await send(self.ws, {"type": "keepalive"})
+        return True
+
+    async def _begin(self, ctl: Start) -> None:
+        if self.session is not None:
+            raise StreamError(ErrorCode.ALREADY_STARTED, "this connection has already started")
+        court, courtroom = await self.gate(ctl.hearing_id)
+        self.start, self.pcm = ctl, PcmInput(ctl.sample_rate)
+        cfg = SessionConfig(hearing_id=ctl.hearing_id, channel=ctl.channel, role=ctl.role, speaker=ctl.speaker,
+                            court=court, courtroom=courtroom,
+                            options=DecodeOptions(language=ctl.language, hotwords=tuple(ctl.hotwords)))
+        self.session = await self.live.join(cfg, self.emit)
+        await send(self.ws, {"type": "ready", "protocol": PROTOCOL, "session_id": self.session.label,
+                             "hearing_id": ctl.hearing_id, "channel": ctl.channel, "speaker": self.session.speaker,
+                             "sample_rate": ctl.sample_rate, "offset_ms": cfg.offset_ms, **self.live.gateway})
+
+    async def audio(self, data: bytes) -> None:
+        if self.session is None or self.pcm is None:
+            raise StreamError(ErrorCode.NOT_STARTED, "send a start message before audio")
+        audio, warning = self.pcm.convert(data)
+        if warning:
+            await send(self.ws, error_event(ErrorCode.ODD_PCM, warning))
+        await self.session.feed(audio)
+
+    async def failed(self, err: StreamError) -> bool:
+        if not err.announced:
+            await send(self.ws, error_event(err.code, err.message))
+        return not err.fatal
+
+    async def end(self, gone: bool) -> None:
+        """An abrupt disconnect too: what was received is still finalized."""
+        utterances = self.session.utterances if self.session else []
+        await self.live.leave(self.session)
+        if await send(self.ws, {"type": "end", "utterances": len(utterances)}):
+            await self.ws.close(1000)
+
+
+async def hearing_events(ws: WebSocket, live: LiveHearings, hearing_id: str) -> None:
+    """An accepted subscriber's socket: every event of the hearing until it goes away."""
+    await follow(ws, live.hub, hearing_id, lambda event: send(ws, event),
+                 hello={"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL, **live.gateway})
