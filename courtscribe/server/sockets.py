@@ -39,7 +39,6 @@ async def receive(ws: WebSocket, timeout: float) -> dict:
     return msg
 
 
-
 class Adapter(Protocol):
     """One wire protocol (native, FunASR's, OpenAI Realtime) over the receive loop all share (``run``)."""
 
