@@ -22,9 +22,10 @@ from ..logs import get_logger
 from ..records import archive, cases, fonts, formats, package
 from ..records.finder import STATUSES, HearingFilter
 from ..records.model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
-from ..records.store import RecordError, RecordStore
+from ..records.store import RecordError
 from . import deps
 from .auth import allow, on_hearing
+from .deps import store
 
 router = APIRouter(prefix="/v1/hearings", tags=["records"])
 log = get_logger(__name__)
@@ -109,10 +110,6 @@ class CorrectionRequestIn(BaseModel):
     reason: Name = Field(min_length=1)
     role: Role | None = None
     utterance_id: Name | None = None
-
-
-def store(request: Request) -> RecordStore:
-    return deps.store(request)
 
 
 def notify(request: Request, hearing_id: str, event: dict) -> None:

@@ -21,7 +21,7 @@ from ..records import archive
 from ..records.model import Channel, Millis
 from . import deps
 from .auth import on_hearing
-from .hearings import store
+from .deps import store
 
 router = APIRouter(prefix="/v1/hearings", tags=["speakers"])
 MAX_ENROLL_BYTES = 20 << 20
