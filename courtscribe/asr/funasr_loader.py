@@ -45,6 +45,28 @@ CLASS_MODULES = {
 }
 
 
+# What ``funasr.auto.auto_model`` imports inside a bare ``try/except`` for AutoModel's own speaker
+# diarization (its ``spk_model`` option; courtscribe diarizes itself, diarization/): sklearn, scipy.stats,
+# pandas and librosa with it, ~2 s of every process that loads a FunASR model (each server start,
+# each Ray replica). Marked absent while auto_model is first imported, so that import fails at once.
+SPEAKER_DIARIZATION = ("funasr.models.campplus.utils", "funasr.models.campplus.cluster_backend")
+
+
+@contextlib.contextmanager
+def _without(modules: tuple[str, ...]):
+    """``import`` of each of ``modules`` raises ImportError inside the block (unless already imported);
+    afterwards they import normally again."""
+    blocked = [m for m in modules if m not in sys.modules]
+    for m in blocked:
+        sys.modules[m] = None  # type: ignore[assignment]  # the import system's "known absent"
+    try:
+        yield
+    finally:
+        for m in blocked:
+            if sys.modules.get(m, 0) is None:
+                del sys.modules[m]
+
+
 def _bare_package() -> None:
     if "funasr" in sys.modules:
         return
@@ -95,7 +117,8 @@ def auto_model(model_dir: Path, **kwargs):
         _bare_package()
         for module in _modules_for(config):
             importlib.import_module(module)
-        from funasr.auto.auto_model import AutoModel
+        with _without(SPEAKER_DIARIZATION):
+            from funasr.auto.auto_model import AutoModel
 
         return AutoModel(model=str(model_dir), disable_update=True, disable_pbar=True, log_level="ERROR", **kwargs)
 
