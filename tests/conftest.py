@@ -262,6 +262,14 @@ class RayCluster:
         cls.port = None
 
 
+@pytest.fixture(scope="session")
+def ray_cluster() -> type[RayCluster]:
+    """The shared local cluster. Tests take it as this fixture, never by importing this module: pytest
+    loads conftest.py as ``conftest``, and ``from tests.conftest import …`` would load a second copy
+    whose ``RayCluster`` the hook below never sees (then the cluster idled to the end of the run)."""
+    return RayCluster
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     yield  # the module's fixtures (its deployment) are torn down first

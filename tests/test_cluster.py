@@ -12,7 +12,6 @@ import pytest
 from courtscribe.text import for_scoring
 from courtscribe.clients import stream_file
 from courtscribe.cluster import app as cluster_app
-from tests.conftest import RayCluster
 
 pytestmark = pytest.mark.ray
 
@@ -50,16 +49,17 @@ def stream_all(url: str, paths: list, *, speed: float = 0, **kw) -> list:
 PARTIALS_AUTOSCALING = {"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 2,
                         "metrics_interval_s": 0.5, "look_back_period_s": 2.0,
                         "upscale_delay_s": 1.0, "downscale_delay_s": 3.0}
-CPU_SHARES = {"OfflineASR": 0.4, "OnlineASR": 0.3}  # 2 gateways 0.3, 2 finals 0.8, 1-2 partials 0.3-0.6, VAD, speakers
+CPU_SHARES = {"OfflineASR": 0.4, "OnlineASR": 0.3}  # 2 gateways 0.3, finals 0.4, 1-2 partials 0.3-0.6, VAD, speakers
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory):
-    """courtscribe deployed from the shipped CPU Serve config: 2 finals replicas (one may die), 1-2
+def deployed(tmp_path_factory, ray_cluster):
+    """courtscribe deployed from the shipped CPU Serve config: 2 gateways, 1 finals replica (the kill test
+    kills it: a second would only be killed too, and costs a replica start on 2 cores), 1-2
     partials, and live VAD on the VAD deployment (the GPU config's choice; tests/test_cluster_funasr.py
     runs it in the gateways, the CPU config's)."""
     home = tmp_path_factory.mktemp("cluster")
-    port = RayCluster.serve_port()
+    port = ray_cluster.serve_port()
     config = cluster_app.load_config(cluster_app.CONFIGS / "serve-cpu.yaml", port=port, settings={
         "insecure_no_auth": True, "data_dir": str(home / "data"), "max_streams": 4,
         "stream_vad": "deployment"})  # as the GPU config: live VAD on its own deployment
@@ -68,14 +68,14 @@ def deployed(tmp_path_factory):
     for d in config["applications"][0]["deployments"]:
         if d["name"] == "OfflineASR":
             d.pop("autoscaling_config")
-            d["num_replicas"] = 2
+            d["num_replicas"] = 1
         if d["name"] == "OnlineASR":
             d["autoscaling_config"] = PARTIALS_AUTOSCALING
         if d["name"] in CPU_SHARES:
             d["ray_actor_options"] = {**d.get("ray_actor_options", {}), "num_cpus": CPU_SHARES[d["name"]]}
     cluster_app.deploy(config)
     yield {"url": f"http://127.0.0.1:{port}", "config": config}
-    RayCluster.undeploy()
+    ray_cluster.undeploy()
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, clust
     path = data_dir / "zh-smoke" / "justice.wav"  # 13 s, several sentences: endpoints to kill at
     [alone] = stream_all(server.replace("http", "ws") + "/v1/stream", [path])
     assert len(alone.finals) >= 3, alone.finals
-    assert len(replicas("OfflineASR")) == 2
+    assert len(replicas("OfflineASR")) == 1
     retried = dict(name="courtscribe_engine_retries_total", stage="final")
     before = scrape(cluster, **retried)
     hid, killed = f"kill-{time.time_ns()}", threading.Event()
@@ -257,9 +257,9 @@ def test_killing_the_engine_replicas_mid_decode_loses_no_utterance(server, clust
     assert not [e for e in result.events if e["type"] == "error"]
     assert scrape(cluster, **retried) > before  # the lost calls were made again
     deadline = time.monotonic() + 60
-    while len(replicas("OfflineASR")) != 2 and time.monotonic() < deadline:
+    while len(replicas("OfflineASR")) != 1 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert len(replicas("OfflineASR")) == 2  # Serve replaced them
+    assert len(replicas("OfflineASR")) == 1  # Serve replaced it
 
 
 def running(deployment: str, *states: str) -> int:

@@ -10,7 +10,7 @@ import pytest
 
 from courtscribe.clients import stream_file
 from courtscribe.cluster import app as cluster_app
-from tests.conftest import ZH, RayCluster
+from tests.conftest import ZH
 
 CLIP = ZH / "market_25s.wav"
 pytestmark = pytest.mark.ray
@@ -27,12 +27,13 @@ def finals(url: str) -> list[tuple[int, int, str]]:
 
 
 @pytest.mark.slow
-def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, funasr_server, tmp_path_factory):
+def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, funasr_server, tmp_path_factory,
+                                                                     ray_cluster):
     from ray import serve
 
     home = tmp_path_factory.mktemp("funasr-ray")
     alone = finals(funasr_server)
-    port = RayCluster.serve_port()  # tests/test_cluster.py's cluster and Serve instance, when they ran just before
+    port = ray_cluster.serve_port()  # tests/test_cluster.py's cluster and Serve instance, when they ran just before
     try:
         config = cluster_app.load_config(cluster_app.CONFIGS / "serve-cpu.yaml", port=port, settings={
             "engine": "funasr", "model_dir": str(model_dir), "insecure_no_auth": True,
@@ -55,7 +56,7 @@ def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, 
         held = online.describe.remote().result()
         partials = online.batch_stats.remote().result()
     finally:
-        RayCluster.undeploy()
+        ray_cluster.undeploy()
     assert alone and on_ray == alone  # same utterances, spans and (punctuated) text as in-process
     assert stats["requests"] >= len({(s, e) for s, e, _ in alone}) // 2  # the finals were punctuated there
     # partials: each utterance's streaming cache held on the online replica, advanced there in batches
