@@ -106,10 +106,9 @@ class OfflineASR(_Batching):
     async def __init__(self, settings: dict | None = None, punctuation: Any = None):
         from .remote import RemotePunctuator
 
-        # FunASR: its finals' punctuation is the Punctuation deployment's (named once, here: on the
-        # replica's event loop a handle is awaited; the engine calls it from its worker thread)
-        punctuator = RemotePunctuator(punctuation, (await punctuation.describe.remote())["name"]) \
-            if punctuation is not None else None
+        # FunASR: its finals' punctuation is the Punctuation deployment's (the engine calls it from
+        # its worker thread, where the handle is waited on, not on this replica's event loop)
+        punctuator = RemotePunctuator(punctuation) if punctuation is not None else None
         self.engine = await asyncio.to_thread(_load_engine, settings, punctuator)
 
     def describe(self) -> dict:
@@ -249,6 +248,15 @@ async def _proxy_host() -> str:
     return (await controller.get_http_config.remote()).host
 
 
+def _prepare_gateway() -> None:
+    """Import the web app and warm the finals' word lists (``asr/finals.py``): a few seconds of CPU
+    that would otherwise come after the engines answer."""
+    from ..asr import finals
+    from ..server import app  # noqa: F401
+
+    finals.warm()
+
+
 @serve.deployment(name="Gateway", max_ongoing_requests=4096)
 @serve.ingress()
 class Gateway:
@@ -256,11 +264,16 @@ class Gateway:
 
     async def __init__(self, settings: dict | None, offline: Any, online: Any, speaker: Any, vad: Any, events: Any):
         self.settings, self.handles, self.events = settings or {}, (offline, online, speaker, vad), events
+        # the app's code and word lists load while the engine replicas start (they take longer)
+        preparing = asyncio.create_task(asyncio.to_thread(_prepare_gateway))
         # what the engines serve, asked once (the app is built on the replica's event loop: await here)
-        self.info, self.voice = await offline.describe.remote(), await speaker.describe.remote()
-        self.stateful_online = (await online.describe.remote())["stateful"]
-        self.vad_name = (await vad.describe.remote())["name"] if vad is not None else None
+        self.info, self.voice, online_info, vad_info = await asyncio.gather(
+            offline.describe.remote(), speaker.describe.remote(), online.describe.remote(),
+            vad.describe.remote() if vad is not None else asyncio.sleep(0))
+        self.stateful_online = online_info["stateful"]
+        self.vad_name = vad_info["name"] if vad is not None else None
         self.proxy_host = await _proxy_host()
+        await preparing
 
 
     def __serve_build_asgi_app__(self):

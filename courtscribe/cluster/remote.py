@@ -120,10 +120,18 @@ class _RemoteOnlineStream(EngineStream):
 
 
 class RemotePunctuator(Punctuator):
-    """Punctuation from the Punctuation deployment (called from a finals replica's worker thread)."""
+    """Punctuation from the Punctuation deployment (called from a finals replica's worker thread).
+    Its name is asked when first needed, from that thread: a finals replica loads its models while
+    the Punctuation replica starts, instead of after it."""
 
-    def __init__(self, handle: Any, name: str):
-        self.handle, self.name = handle, name
+    def __init__(self, handle: Any, name: str | None = None):
+        self.handle, self._name = handle, name
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        if self._name is None:
+            self._name = call(self.handle, "describe", stage="punctuation")["name"]
+        return self._name
 
     def marks_many(self, texts: list[list[str]]) -> list[list[str]]:
         return call(self.handle, "marks_many", texts, stage="punctuation") if texts else []
