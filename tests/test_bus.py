@@ -93,8 +93,10 @@ def two_gateways():
 
     lives = []
     for name in ("A", "B"):
-        live = LiveHearings(engine=None, vad=None, scheduler=None, hub=Hub(), lexicon=("本院",))
-        Peers(name, post, poll, fetch).attach(live)
+        peers = Peers(name, post, poll, fetch)
+        live = LiveHearings(engine=None, vad=None, scheduler=None, hub=Hub(relay=peers.event), lexicon=("本院",),
+                            peers=peers)
+        peers.attach(live)
         lives.append(live)
     return lives
 
@@ -173,7 +175,7 @@ def test_a_job_is_polled_fetched_and_cancelled_through_any_gateway():
 
     async def main():
         a, b = two_gateways()
-        jobs = {x: Jobs() for x in ("A", "B")}
+        jobs = {x.peers.origin: Jobs(peers=x.peers) for x in (a, b)}
         for live, name in ((a, "A"), (b, "B")):
             live.peers.attach(live, jobs[name])
         runs = [asyncio.create_task(x.peers.run()) for x in (a, b)]

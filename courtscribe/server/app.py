@@ -49,10 +49,9 @@ def create_app(settings: Settings | None = None, components: Components | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         redact_queries()  # uvicorn has configured its loggers by now
-        app.state.services = held = await services.start(settings, access, components, records)
+        app.state.services = held = await services.start(settings, access, components, records, peers)
         tasks = [asyncio.create_task(services.flush_spool(held.live))]
         if peers is not None:
-            peers.attach(held.live, held.jobs)
             tasks.append(asyncio.create_task(peers.run()))
         yield
         for task in tasks:

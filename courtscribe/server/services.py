@@ -28,6 +28,7 @@ from ..seal import load_key
 from ..streaming.hub import Hub
 from ..streaming.jobs import Jobs
 from ..streaming.live import LiveHearings
+from ..streaming.peers import Peers
 from ..streaming.scheduler import DecodeScheduler
 from ..components import Components, load_components, load_stream_vad
 from .transcriptions import WorkerPool
@@ -50,8 +51,10 @@ class Services:
 
 
 async def start(settings: Settings, access: Access, components: Components | None = None,
-                records: RecordStore | None = None) -> Services:
-    """Load (or take) the engines and open the record store; the server answers once this returns."""
+                records: RecordStore | None = None, peers: Peers | None = None) -> Services:
+    """Load (or take) the engines and open the record store; the server answers once this returns.
+    ``peers``: the other gateway replicas (``cluster/``): the live hearings' events and the jobs'
+    news go out through them, and they deliver the others' here."""
     if settings.decode_workers > 1:  # remote decodes wait in threads: room for all of them and the VAD's
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2 * settings.decode_workers + 8))
     comp = components or await asyncio.to_thread(load_components, settings)
@@ -76,13 +79,16 @@ async def start(settings: Settings, access: Access, components: Components | Non
     finished = await asyncio.to_thread(archive.recover, audio_dir)  # segments a crash left open
     if finished:
         log.warning("finished audio segments left open by a crash", segments=len(finished))
-    live = LiveHearings(comp.engine, vad, scheduler, Hub(), idle_timeout_s=settings.idle_timeout_s, records=store,
+    live = LiveHearings(comp.engine, vad, scheduler, Hub(relay=peers.event if peers else None), idle_timeout_s=settings.idle_timeout_s, records=store,
                 pipeline=pipeline, archive=audio_dir, lexicon=load_lexicon(settings.lexicon_file),
                 languages=tuple(settings.languages), max_segment_ms=int(settings.segment_s * 1000),
                 speaker_encoder=await asyncio.to_thread(comp.speaker_encoder),
-                spool=Spool(settings.spool_dir, store))
+                spool=Spool(settings.spool_dir, store), peers=peers)
+    jobs = Jobs(peers=peers)
+    if peers is not None:
+        peers.attach(live, jobs)
     await warming
-    return Services(settings, comp, store, live, Jobs(), WorkerPool(workers=1, queue=4), audio_dir)
+    return Services(settings, comp, store, live, jobs, WorkerPool(workers=1, queue=4), audio_dir)
 
 
 async def stop(services: Services) -> None:

@@ -50,10 +50,10 @@ class Hub:
     """Subscribers per hearing. Created on the server's event loop; ``publish`` may also be called from
     a worker thread (the REST API's endpoints run there), which hands the event to the loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, relay: Callable[[str, dict], None] | None = None) -> None:
         self._subs: dict[str, set[Subscriber]] = defaultdict(set)
         # a gateway replica among several: what is published here goes to the others too (peers.py)
-        self.relay: Callable[[str, dict], None] | None = None
+        self.relay = relay
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:

@@ -18,7 +18,8 @@ import itertools
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Protocol
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -110,22 +111,30 @@ class Mirrored:
 ANNOUNCE_EVERY_S = 0.5  # progress reaches the other replicas at most this often
 
 
+class JobPeers(Protocol):
+    """The other gateway replicas, as jobs need them (``peers.Peers``): told of each job here, asked
+    for one that runs there, asked to cancel it."""
+
+    def announce(self, message: dict) -> None: ...
+
+    async def fetch_job(self, job_id: str) -> dict | None: ...
+
+    def cancel_job(self, job_id: str) -> None: ...
+
+
 class Jobs:
-    def __init__(self, *, queue: int = 16, keep: int = 100):
+    def __init__(self, *, queue: int = 16, keep: int = 100, peers: JobPeers | None = None):
         self.queue_limit, self.keep = queue, keep
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._mirrored: OrderedDict[str, Mirrored] = OrderedDict()
         self._pending: asyncio.Queue[Job] = asyncio.Queue()
         self._seq = itertools.count(1)
         self._worker: asyncio.Task | None = None
-        # set by ``Peers.attach`` on a gateway replica among several
-        self.announce: Callable[[dict], None] | None = None
-        self.ask_cancel: Callable[[str], None] | None = None
-        self.fetch: Callable[[str], Awaitable[dict | None]] | None = None  # job id → its last message
+        self.peers = peers  # a gateway replica among several: the others
 
     def _announce(self, job: Job, *, done: bool = False) -> None:
-        if self.announce is not None:
-            self.announce({"job": job.view(), "owner": job.owner, "court": job.court,
+        if self.peers is not None:
+            self.peers.announce({"job": job.view(), "owner": job.owner, "court": job.court,
                            "record": job.record.model_dump(mode="json") if done and job.record else None})
 
     def mirror(self, message: dict) -> None:
@@ -140,7 +149,7 @@ class Jobs:
         """A finished job's record, wherever the job ran."""
         if isinstance(job, Job):
             return job.record
-        got = await self.fetch(job.id) if self.fetch else None
+        got = await self.peers.fetch_job(job.id) if self.peers else None
         return Record.model_validate(got["record"]) if got and got.get("record") else None
 
     def submit(self, run: Callable[[Callable[[str, float], None]], Record], *, filename: str | None,
@@ -164,10 +173,10 @@ class Jobs:
         """A job here, or one another replica has just taken: its announcement may still be on its way
         to this replica (a poll right after the upload's 202 reaches the other replica first), so the
         bus is asked directly, a few times, before the job is called unknown."""
-        if (job := self.get(job_id)) is not None or self.fetch is None:
+        if (job := self.get(job_id)) is not None or self.peers is None:
             return job
         for attempt in range(tries):
-            got = await self.fetch(job_id)
+            got = await self.peers.fetch_job(job_id)
             if got and "job" in got:
                 self.mirror(got)
                 return self.get(job_id)
@@ -182,8 +191,8 @@ class Jobs:
         """Cancel here, or ask the replica running it (its next announcement says cancelled)."""
         job = self.get(job_id)
         if isinstance(job, Mirrored):
-            if job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and self.ask_cancel is not None:
-                self.ask_cancel(job_id)
+            if job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and self.peers is not None:
+                self.peers.cancel_job(job_id)
             return job
         if job and job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
             job.cancel_requested = True

@@ -55,14 +55,23 @@ class Peers:
         self._sources: dict[str, dict[tuple[str, Any], dict]] = {}  # hearing → (origin, channel) → source
 
     def attach(self, live: LiveHearings, jobs: Jobs | None = None) -> None:
-        """Join ``live`` (on the server's event loop): its hub's events go out, the others' come in;
-        so do ``jobs``' announcements."""
-        self.live, live.peers, live.hub.relay = live, self, self.event
+        """Where what the others send is delivered (on the server's event loop). ``live`` and ``jobs``
+        were built with this object as their way out (``LiveHearings(peers=…)``, ``Hub(relay=…)``,
+        ``Jobs(peers=…)``: ``server/services.py``)."""
+        assert live.peers is self and live.hub.relay == self.event, "build live with these peers"
+        self.live, self.jobs = live, jobs
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
-        if jobs is not None:
-            self.jobs, jobs.announce = jobs, self._push
-            jobs.fetch = lambda job_id: self._fetch("job", job_id)
-            jobs.ask_cancel = lambda job_id: self._push({"command": "cancel_job", "id": job_id})
+
+    def announce(self, message: dict) -> None:
+        """A file job's news (``Jobs``), for the others to answer its polls."""
+        self._push(message)
+
+    async def fetch_job(self, job_id: str) -> dict | None:
+        """A job another gateway runs: its last announcement, with the record once done."""
+        return await self._fetch("job", job_id) if self._fetch is not None else None
+
+    def cancel_job(self, job_id: str) -> None:
+        self._push({"command": "cancel_job", "id": job_id})
 
     def event(self, hearing_id: str, event: dict) -> None:
         self._push({"hearing": hearing_id, "event": event})
