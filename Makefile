@@ -28,6 +28,7 @@ test: $(STAMP) browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check courtscribe tests bench
+	$(BIN)/mypy
 
 # The page tests drive Debian's Chromium (Playwright's own browser download is not used); CJK fonts
 # so the screenshots show the Chinese UI.

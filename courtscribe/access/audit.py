@@ -71,7 +71,7 @@ class AuditLog:
     def record(self, action: str, who: Principal | None = None, *, hearing: str | None = None,
                outcome: str = "ok", **detail: Any) -> dict:
         """Append one entry and fsync it. ``who`` None: the request carried no valid token."""
-        body = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), "action": action,
+        body: dict[str, Any] = {"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), "action": action,
                 "token": who.token_id if who else None, "role": who.role.value if who else None,
                 "name": who.name if who else None, "court": who.court if who else None,
                 "hearing": hearing, "outcome": outcome, "detail": detail}

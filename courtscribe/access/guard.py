@@ -11,6 +11,7 @@ told why in an ``error`` frame and closed with 4401 (who are you?), 4403 (not yo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +64,8 @@ class Access:
     rate: str = "1200/minute"
     failed_rate: str = "30/minute"  # wrong tokens from one address: slows guessing, never locks a room out
     recorder_hosts: dict[str, RecorderHost] = field(default_factory=dict)
-    scope_of: object = None  # hearing id → (court, courtroom, public) | None: the record store's scope()
+    # hearing id → (court, courtroom, public) | None: the record store's scope()
+    scope_of: Callable[[str], tuple[str | None, str | None, bool | None] | None] | None = None
     origins: frozenset[str] = frozenset()  # web pages allowed to open sockets besides the server's own
 
     def attach(self, records) -> None:
@@ -83,7 +85,7 @@ class Access:
     # -- who -------------------------------------------------------------------------------
     def identify(self, token: str | None, client: str, *, local_name: str = "local") -> Principal:
         """The principal behind a token; raises Denied (401/429)."""
-        if not self.enabled:
+        if self.tokens is None:  # auth off
             return Principal(token_id="-", role=AccessRole.admin, name=local_name)
         # Many wrong tokens from one address slow that address's guessing down (429), but a valid
         # token is always let in: a courtroom behind the same NAT is never locked out by address.
@@ -132,6 +134,7 @@ class Access:
             return None
         scope = None
         if hearing_id is not None:
+            assert self.scope_of is not None, "attach() the record store first"
             try:
                 found = await asyncio.to_thread(self.scope_of, hearing_id)
             except Exception as err:  # noqa: BLE001 - the database is away: say so, do not guess

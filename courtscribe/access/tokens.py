@@ -61,8 +61,9 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _aware(t: dt.datetime | None) -> dt.datetime | None:
-    return t.replace(tzinfo=dt.timezone.utc) if t is not None and t.tzinfo is None else t
+def _aware(t: dt.datetime) -> dt.datetime:
+    """SQLite gives back naive datetimes (stored as UTC)."""
+    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t
 
 
 class Tokens:

@@ -224,8 +224,10 @@ class Jobs:
                     said[0] = time.perf_counter()
                     self._announce(job)
 
+            run = job.run
+            assert run is not None, "a queued job keeps its run until it ends"
             try:
-                job.record = await asyncio.to_thread(job.run, progress)
+                job.record = await asyncio.to_thread(run, progress)
             except JobCancelled:
                 self._finish(job, JobStatus.CANCELLED)
             except Exception as err:  # noqa: BLE001 - a failed job is reported, the worker goes on

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Protocol
 
 import numpy as np
 import soxr
@@ -20,7 +20,7 @@ from ..audio import pcm16_to_float
 from ..diarization.bleed import RoomAudio
 from ..diarization.embedding import SpeakerEncoder
 from ..records.archive import ChannelRecorder
-from ..records.model import Participant, Pipeline, Utterance
+from ..records.model import Participant, Pipeline, Role, Utterance
 from ..records.spool import Spool, unavailable
 from ..records.store import Locked, RecordStore
 from .hub import Hub
@@ -38,6 +38,15 @@ Gate = Callable[[str | None], Awaitable[tuple[str | None, str | None]]]
 
 async def open_gate(hearing_id: str | None) -> tuple[str | None, str | None]:
     return None, None
+
+
+class FinalWriter(Protocol):
+    """Where a live source's lines are written: the record store, or the spool in front of it."""
+
+    def machine_final(self, hearing_id: str, u: Utterance) -> bool | None: ...
+
+    def relabel(self, hearing_id: str, uid: str, *, speaker: str, role: Role | None = None,
+                participant: str | None = None) -> bool | None: ...
 
 
 @dataclass
@@ -86,8 +95,8 @@ class LiveHearings:
         room = self.rooms.get(hearing_id)
         if room is None:
             room = self.rooms[hearing_id] = RoomAudio()
-            if self.peers is not None:
-                room.relay = lambda channel, at, audio: self.peers.room_audio(hearing_id, channel, at, audio)
+            if (peers := self.peers) is not None:
+                room.relay = lambda channel, at, audio: peers.room_audio(hearing_id, channel, at, audio)
         return room
 
     def apply(self, hearing_id: str, command: dict) -> None:
@@ -116,7 +125,7 @@ class LiveHearings:
         try:
             vocabulary: list[str] = []
             if self.records is not None and cfg.hearing_id:
-                vocabulary = await self._join_record(cfg, sinks)
+                vocabulary = await self._join_record(self.records, cfg.hearing_id, cfg, sinks)
             own = tuple(cfg.options.hotwords)
             cfg.options = replace(cfg.options, hotwords=merge(own, vocabulary, self.lexicon), languages=self.languages)
             if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
@@ -136,10 +145,9 @@ class LiveHearings:
             self.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
         return session
 
-    async def _join_record(self, cfg: SessionConfig, sinks: Sinks) -> list[str]:
+    async def _join_record(self, records: RecordStore, hearing_id: str, cfg: SessionConfig, sinks: Sinks) -> list[str]:
         """Join the hearing in the store (its lines go there, its audio to the archive); returns its
         vocabulary (hotwords, parties, names, 案由)."""
-        records, hearing_id = self.records, cfg.hearing_id
         try:
             opened = await asyncio.to_thread(records.join_live, hearing_id, actor=f"channel {cfg.channel}",
                                              pipeline=self.pipeline, court=cfg.court, courtroom=cfg.courtroom)
@@ -155,7 +163,7 @@ class LiveHearings:
         else:  # joining a hearing that is already running: continue its timeline
             cfg.offset_ms = await asyncio.to_thread(records.now_ms, hearing_id)
 
-        writer = self.spool or records  # the spool waits on disk when the store is away
+        writer: FinalWriter = self.spool or records  # the spool waits on disk when the store is away
 
         async def store_final(u: Utterance) -> bool | None:
             return await asyncio.to_thread(writer.machine_final, hearing_id, u)
@@ -176,13 +184,14 @@ class LiveHearings:
             await session.finish()
         finally:
             self.scheduler.release(session.sid)
-            running = self.sources.get(session.cfg.hearing_id)
-            if running is not None and running.pop(session, None) is not None:
-                self.hub.publish(session.cfg.hearing_id, channel_event(session, connected=False))
+            hid = session.cfg.hearing_id
+            running = self.sources.get(hid) if hid is not None else None
+            if hid is not None and running is not None and running.pop(session, None) is not None:
+                self.hub.publish(hid, channel_event(session, connected=False))
                 if not running:
-                    self.sources.pop(session.cfg.hearing_id, None)  # a hearing without sources keeps no entry
-            if session.sinks.room is not None and session.sinks.room.remove(session.cfg.channel):
-                self.rooms.pop(session.cfg.hearing_id, None)
+                    self.sources.pop(hid, None)  # a hearing without sources keeps no entry
+            if hid is not None and session.sinks.room is not None and session.sinks.room.remove(session.cfg.channel):
+                self.rooms.pop(hid, None)
 
     def publish(self, hearing_id: str | None, event: dict) -> None:
         """To the hearing's screens (and the other gateways'): a line, a change, a status."""

@@ -103,7 +103,13 @@ class Peers:
         self._out.append(message)
         if len(self._out) > MAX_WAITING:
             del self._out[:len(self._out) - MAX_WAITING]
+        assert self._wake is not None  # made with the loop, in attach()
         self._wake.set()
+
+    @property
+    def _live(self) -> LiveHearings:
+        assert self.live is not None, "attach() first: messages arrive only once run() runs"
+        return self.live
 
     def receive(self, origin: str, message: dict) -> None:
         if message.get("reset"):  # a snapshot follows (this gateway is new, or the bus restarted)
@@ -111,11 +117,11 @@ class Peers:
             return
         if "job" in message or message.get("command") == "cancel_job":
             if self.jobs is not None:
-                self._job(message)
+                self._job(self.jobs, message)
             return
         hearing_id = message["hearing"]
         if "room" in message:
-            room = self.live.rooms.get(hearing_id)
+            room = self._live.rooms.get(hearing_id)
             if room is not None:  # a seat mic of the hearing is here: compare with the others' audio
                 audio = np.frombuffer(message["pcm"], "<i2").astype(np.float32) / 32768.0
                 room.write(message["room"], message["at"], audio, relay=False)
@@ -124,15 +130,16 @@ class Peers:
             event = message["event"]
             if event.get("type") == "channel":
                 self._track(origin, hearing_id, event)
-            self.live.hub.deliver(hearing_id, event)
+            self._live.hub.deliver(hearing_id, event)
         elif "command" in message:
-            self.live.apply(hearing_id, message)
+            self._live.apply(hearing_id, message)
 
-    def _job(self, message: dict) -> None:
+    @staticmethod
+    def _job(jobs: Jobs, message: dict) -> None:
         if "job" in message:
-            self.jobs.mirror(message)
-        elif isinstance(self.jobs.get(message["id"]), Job):  # only the replica running it cancels it
-            self.jobs.cancel(message["id"])
+            jobs.mirror(message)
+        elif isinstance(jobs.get(message["id"]), Job):  # only the replica running it cancels it
+            jobs.cancel(message["id"])
 
     def _track(self, origin: str, hearing_id: str, event: dict) -> None:
         held = self._sources.setdefault(hearing_id, {})
@@ -143,9 +150,9 @@ class Peers:
             held.pop(key, None)
             if not held:
                 del self._sources[hearing_id]
-            room = self.live.rooms.get(hearing_id)
-            if room is not None:  # that seat's audio is no use any more
-                room.remove(event.get("channel"))
+            room = self._live.rooms.get(hearing_id)
+            if room is not None and key[1] is not None:  # that seat's audio is no use any more
+                room.remove(key[1])
 
     async def metrics(self) -> dict[str, str]:
         """Every gateway's Prometheus exposition: this one's now, the others' last report."""
@@ -162,9 +169,11 @@ class Peers:
             await asyncio.sleep(METRICS_EVERY_S)
 
     async def _sending(self) -> None:
+        wake = self._wake
+        assert wake is not None, "attach() before run()"
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await wake.wait()
+            wake.clear()
             while self._out:
                 batch, self._out = self._out[:MAX_BATCH], self._out[MAX_BATCH:]
                 try:

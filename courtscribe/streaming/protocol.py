@@ -79,6 +79,9 @@ class KeepAlive(_Msg):
     type: Literal["keepalive"]
 
 
+CONTROL: dict[str, type[Start] | type[Stop] | type[KeepAlive]] = {"start": Start, "stop": Stop, "keepalive": KeepAlive}
+
+
 def parse_control(text: str) -> Start | Stop | KeepAlive:
     """Parse a client text frame, raising :class:`StreamError` with a code the client can act on."""
     try:
@@ -87,7 +90,7 @@ def parse_control(text: str) -> Start | Stop | KeepAlive:
         raise StreamError(ErrorCode.BAD_JSON, f"text frames must be JSON: {err}"[:300]) from None
     if not isinstance(data, dict) or data.get("type") not in ("start", "stop", "keepalive"):
         raise StreamError(ErrorCode.BAD_MESSAGE, "expected an object with type start, stop or keepalive")
-    model = {"start": Start, "stop": Stop, "keepalive": KeepAlive}[data["type"]]
+    model = CONTROL[data["type"]]
     try:
         return model.model_validate(data)
     except ValidationError as err:

@@ -132,9 +132,10 @@ class StreamSession:
         except OSError as err:
             await self._archive_failed(err)
         await self._handle_vad(events)
-        speaking = self._utt is not None and not self._utt.closed
-        if speaking:
-            self._want_partial(self._utt)
+        utt = self._utt
+        speaking = utt is not None and not utt.closed
+        if utt is not None and speaking:
+            self._want_partial(utt)
         if self.sinks.on_screen is not None and (reading := self.meter.feed(audio)):
             self.sinks.on_screen({"type": "level", "hearing_id": self.cfg.hearing_id, "channel": self.cfg.channel,
                                "speaker": self.speaker, "rms_db": reading[0], "peak_db": reading[1],

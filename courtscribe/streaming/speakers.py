@@ -9,6 +9,7 @@ which never override a label a person set).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,7 @@ class Label:
 
 
 class LiveSpeakers:
-    def __init__(self, encoder: SpeakerEncoder, voices: list[tuple[Participant, bytes]] = ()):
+    def __init__(self, encoder: SpeakerEncoder, voices: Sequence[tuple[Participant, bytes]] = ()):
         self.diarizer = OnlineDiarizer(encoder)
         self.labels: dict[str, Label] = {}
         for person, voice in voices:
