@@ -79,7 +79,8 @@ async def start(settings: Settings, access: Access, components: Components | Non
     finished = await asyncio.to_thread(archive.recover, audio_dir)  # segments a crash left open
     if finished:
         log.warning("finished audio segments left open by a crash", segments=len(finished))
-    live = LiveHearings(comp.engine, vad, scheduler, Hub(relay=peers.event if peers else None), idle_timeout_s=settings.idle_timeout_s, records=store,
+    hub = Hub(relay=peers.event if peers else None)  # a gateway among several: events go to the others too
+    live = LiveHearings(comp.engine, vad, scheduler, hub, idle_timeout_s=settings.idle_timeout_s, records=store,
                 pipeline=pipeline, archive=audio_dir, lexicon=load_lexicon(settings.lexicon_file),
                 languages=tuple(settings.languages), max_segment_ms=int(settings.segment_s * 1000),
                 speaker_encoder=await asyncio.to_thread(comp.speaker_encoder),
