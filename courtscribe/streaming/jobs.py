@@ -135,7 +135,7 @@ class Jobs:
     def _announce(self, job: Job, *, done: bool = False) -> None:
         if self.peers is not None:
             self.peers.announce({"job": job.view(), "owner": job.owner, "court": job.court,
-                           "record": job.record.model_dump(mode="json") if done and job.record else None})
+                                 "record": job.record.model_dump(mode="json") if done and job.record else None})
 
     def mirror(self, message: dict) -> None:
         """Another replica's job changed."""

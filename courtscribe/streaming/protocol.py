@@ -88,7 +88,7 @@ def parse_control(text: str) -> Start | Stop | KeepAlive:
         data = json.loads(text)
     except (ValueError, RecursionError) as err:  # RecursionError: nesting deeper than the parser's stack
         raise StreamError(ErrorCode.BAD_JSON, f"text frames must be JSON: {err}"[:300]) from None
-    if not isinstance(data, dict) or data.get("type") not in ("start", "stop", "keepalive"):
+    if not isinstance(data, dict) or data.get("type") not in tuple(CONTROL):  # a tuple: ``type`` may be unhashable
         raise StreamError(ErrorCode.BAD_MESSAGE, "expected an object with type start, stop or keepalive")
     model = CONTROL[data["type"]]
     try:
