@@ -27,12 +27,11 @@ def finals(url: str) -> list[tuple[int, int, str]]:
 
 
 @pytest.mark.slow
-def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, funasr_server, tmp_path_factory,
-                                                                     ray_cluster):
+def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, tmp_path_factory, ray_cluster,
+                                                                     request):
     from ray import serve
 
     home = tmp_path_factory.mktemp("funasr-ray")
-    alone = finals(funasr_server)
     port = ray_cluster.serve_port()  # tests/test_cluster.py's cluster and Serve instance, when they ran just before
     try:
         config = cluster_app.load_config(cluster_app.CONFIGS / "serve-cpu.yaml", port=port, settings={
@@ -46,7 +45,10 @@ def test_funasr_finals_on_ray_are_punctuated_by_their_own_deployment(model_dir, 
                 d["num_replicas"] = 1
         deployments.append({"name": "Punctuation", "num_replicas": 1, "ray_actor_options": {"num_cpus": 0.1},
                             "user_config": {"max_batch_size": 16, "batch_wait_timeout_s": 0.005}})
-        cluster_app.deploy(config)
+        cluster_app.deploy(config, wait=False)
+        # the in-process reference (its server started here if no test did yet) while the replicas start
+        alone = finals(request.getfixturevalue("funasr_server"))
+        cluster_app.wait_running()
         url = f"http://127.0.0.1:{port}"
         health = httpx.get(f"{url}/healthz").json()
         assert health["engine"] == "funasr" and health["model"].endswith("+ct-punc")  # named by the deployment

@@ -76,6 +76,12 @@ def lines_on(pg) -> list[dict]:
 
 
 # -- the clerk's screen -------------------------------------------------------------------------
+def saving(page):
+    """Until the page's PATCH of a line is answered: the screen shows a change at once (before the
+    store has it), so a test that then reads the store waits for this, not for the screen."""
+    return page.expect_response(lambda r: r.request.method == "PATCH" and "/utterances/" in r.url)
+
+
 def clerk_watches_a_clip(site: Site, page, hid: str, clip: str) -> tuple[str, Recorder]:
     """A new hearing open on the clerk's screen, and its presiding judge's microphone starting to speak."""
     site.hearing(hid)
@@ -100,7 +106,9 @@ def test_clerk_sees_lines_live_and_an_edit_made_before_the_final_survives_it(sit
     assert page.query_selector(f'li[data-uid="{uid}"]').get_attribute("class").count("partial")  # not final yet
     corrected = "正是因为存在绝对正义（书记员更正）"
     editor.fill(corrected)
-    page.keyboard.press("Enter")
+    with saving(page) as saved:
+        page.keyboard.press("Enter")
+    assert saved.value.ok
     page.wait_for_selector(f'li[data-uid="{uid}"].edited')
     shot(page, "clerk-live")
     result = mic.finish()
@@ -181,7 +189,9 @@ def test_an_unrecognized_stretch_is_a_highlighted_line_the_clerk_replays_and_typ
     page.click('li[data-uid="c0-gap-0001"] .text')
     page.keyboard.press("Enter")
     page.wait_for_selector("textarea.editor").fill("大学生利用漏洞免费吃肯德基。")
-    page.keyboard.press("Enter")
+    with saving(page) as saved:
+        page.keyboard.press("Enter")
+    assert saved.value.ok
     page.wait_for_selector('li[data-uid="c0-gap-0001"].edited:not(.unrecognized)')
     stored = {u["id"]: u for u in site.record(hid)["utterances"]}["c0-gap-0001"]
     assert stored["text"] == "大学生利用漏洞免费吃肯德基。" and stored["flags"] == ["unrecognized", "empty"]
@@ -200,7 +210,9 @@ def test_sign_off_locks_the_screen_and_exports_work(site, page):
     page.click("#lines li .text")
     page.keyboard.press("s")
     page.select_option("#speaker-choice", label="原告 张三")
-    page.click("#speaker-dialog button[value=ok]")
+    with saving(page) as saved:
+        page.click("#speaker-dialog button[value=ok]")
+    assert saved.value.ok
     page.wait_for_function("() => document.querySelector('#lines li .who').textContent === '原告 张三'")
     stored = site.record(hid)["utterances"][0]
     assert (stored["role"], stored["participant"]) == ("plaintiff", "张三")

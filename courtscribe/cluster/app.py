@@ -126,9 +126,9 @@ def private_token_file(path: Path = RAY_TOKEN_FILE) -> None:
         path.chmod(0o600)
 
 
-def deploy(config: dict, *, timeout_s: float = 600.0) -> None:
-    """Deploy a Serve config (dict) on the connected cluster and wait until it is running."""
-    from ray import serve
+def deploy(config: dict, *, timeout_s: float = 600.0, wait: bool = True) -> None:
+    """Deploy a Serve config (dict) on the connected cluster and wait until it is running (with
+    ``wait=False``, return once Serve has it: the caller does other work, then ``wait_running``)."""
     from ray.serve._private import api as serve_api
     from ray.serve.config import ProxyLocation, gRPCOptions
     from ray.serve.schema import ServeDeploySchema
@@ -138,6 +138,14 @@ def deploy(config: dict, *, timeout_s: float = 600.0) -> None:
                                    proxy_location=schema.proxy_location or ProxyLocation.EveryNode,
                                    grpc_options=gRPCOptions(**schema.grpc_options.model_dump()))
     client.deploy_apps(schema, _blocking=False)
+    if wait:
+        wait_running(timeout_s)
+
+
+def wait_running(timeout_s: float = 600.0) -> None:
+    """Until the courtscribe application runs; its failure to deploy raises with Serve's message."""
+    from ray import serve
+
     deadline = time.monotonic() + timeout_s
     while True:
         app = serve.status().applications.get(APP_NAME)
