@@ -241,6 +241,9 @@ class RayCluster:
         from courtscribe.cluster import app as cluster_app
 
         if cls.port is None or not ray.is_initialized():
+            # Ray starts its workers at nice 15: beside the other pytest worker the replicas would get
+            # only the CPU it leaves (a deploy took 80 s on 2 busy cores, 27 s on idle ones)
+            os.environ["RAY_worker_niceness"] = "0"
             cluster_app.connect("ray", num_cpus=2)
             cls.port = free_port()
         return cls.port
