@@ -94,11 +94,11 @@ def test_an_engine_that_fails_leaves_flagged_lines_not_holes(components, hearing
     stored = store.record(hid).utterances
     assert [(u.start_ms, u.end_ms, u.flags) for u in stored] == [(u.start_ms, u.end_ms, u.flags) for u in record.utterances]
     assert store.verify(hid).ok
-    # the clerk types what the audio says: the line keeps its flag, and reads as typed
+    # the clerk types what the audio says: the utterance keeps its flag, and reads as typed
     store.edit(hid, stored[0].id, "我想问我在滨海新区有房。", actor="书记员")
-    line = store.line(hid, stored[0].id)
-    assert line.flags == [UNRECOGNIZED, ENGINE_ERROR] and not line.unrecognized
-    assert line.shown_text == "我想问我在滨海新区有房。" and store.verify(hid).ok
+    typed = store.utterance(hid, stored[0].id)
+    assert typed.flags == [UNRECOGNIZED, ENGINE_ERROR] and not typed.unrecognized
+    assert typed.shown_text == "我想问我在滨海新区有房。" and store.verify(hid).ok
 
 
 @pytest.mark.slow

@@ -130,3 +130,40 @@ def test_a_clerk_adds_hotwords_mid_hearing_and_the_running_source_takes_them(ser
     httpx.post(f"{api}/h-hot/signatures", json={"by": "王法官", "role": "presiding_judge"})
     late = httpx.put(f"{api}/h-hot/hotwords", headers=CLERK, json={"words": ["改"]})
     assert late.status_code == 409 and late.json()["detail"]["code"] == "locked"
+
+
+def test_screens_hear_each_change_to_an_utterance_under_its_name_and_its_protocol_1_name(server, data_dir):
+    """A clerk's edit, split and merge reach every screen as ``utterance_changed`` /
+    ``utterance_removed``; subscribers and API clients written for the first names (``line``,
+    ``line_removed``, ``lines``, ``line``) still get them (docs/protocol.md)."""
+    api = f"{server}/v1/hearings"
+    assert httpx.post(api, headers=CLERK, json={"id": "h-names", "channels": {"0": "presiding_judge"}}).status_code == 201
+    result = asyncio.run(stream_file(ws(server, "/v1/stream"), data_dir / "zh-smoke" / "justice.wav", speed=0,
+                                     hearing_id="h-names"))
+    first, second = [f["utterance"]["id"] for f in result.finals][:2]
+
+    async def change() -> tuple[list[dict], dict, dict]:
+        async with websockets.connect(ws(server, "/v1/hearings/h-names/events")) as sub:
+            assert json.loads(await sub.recv())["type"] == "subscribed"
+            async with httpx.AsyncClient(headers=CLERK) as http:
+                r = await http.patch(f"{api}/h-names/utterances/{first}", json={"text": "正是因为存在绝对正义，所以"})
+                assert r.status_code == 200, r.text
+                split = (await http.post(f"{api}/h-names/utterances/{first}/split", json={"at": 10})).json()
+                merged = (await http.post(f"{api}/h-names/utterances/{split['utterances'][1]['id']}/merge",
+                                          json={"other": second})).json()
+            seen = []
+            while not any(e["type"] == "line_removed" for e in seen):
+                seen.append(json.loads(await asyncio.wait_for(sub.recv(), 30)))
+            return seen, split, merged
+
+    seen, split, merged = asyncio.run(change())
+    seen = [e for e in seen if e["type"] in ("utterance_changed", "line", "utterance_removed", "line_removed")]
+    assert [e["type"] for e in seen] == ["utterance_changed", "line"] * 3 + ["utterance_removed", "line_removed"]
+    assert [e["utterance"]["text"] for e in seen if e["type"] == "utterance_changed"] == \
+        ["正是因为存在绝对正义，所以", "正是因为存在绝对正义", "，所以"]
+    assert split["utterances"] == split["lines"] and merged["utterance"] == merged["line"]
+    assert seen[-2] == {**seen[-1], "type": "utterance_removed"} and seen[-2]["merged_into"] == merged["utterance"]["id"]
+    record = httpx.get(f"{api}/h-names").json()
+    assert second not in [u["id"] for u in record["utterances"]] and httpx.get(f"{api}/h-names/verify").json()["ok"]
+    audio = httpx.get(f"{api}/h-names/utterances/{first}/audio")
+    assert audio.headers["X-Utterance-Offset-Ms"] == audio.headers["X-Line-Offset-Ms"]

@@ -5,20 +5,20 @@ previous entry's hash and its own canonical JSON, so editing or deleting any ent
 link after it. ``apply`` is the only place where entries change utterance state: the store uses it
 when writing and ``verify`` uses it to replay, so the two cannot drift apart.
 
-Merge rules (docs/records.md), for lines that people and machines both touch:
+Merge rules (docs/records.md), for utterances that people and machines both touch:
 1. A human edit always wins over machine text that arrives later (an accurate final after the
    clerk already fixed the partial); the machine text is kept beside it as ``machine_text``.
-2. An edit may come before the line's final exists (the clerk corrects a partial): the line is
+2. An edit may come before the utterance's final exists (the clerk corrects a partial): the utterance is
    created from the edit, and the final fills in times, tokens and ``machine_text`` only.
 3. A speaker set by a person wins over later diarization relabels; the machine's label is kept
    as ``machine_speaker``.
 4. After the first signature nothing changes: only correction requests are appended.
-5. A person may split a line in two or merge two lines once their finals are in. The entry carries
+5. A person may split an utterance in two or merge two utterances once their finals are in. The entry carries
    the resulting texts and the cut time, so a replay needs no text rules; the engine's word times
    go with the half they belong to.
 6. A final says why a person must look at it (``flags``: speech without usable text is an
-   ``unrecognized`` line, never a missing one); the flags stay when the clerk types the text, so the
-   record shows the line was typed from the audio.
+   ``unrecognized`` utterance, never a missing one); the flags stay when the clerk types the text, so the
+   record shows the utterance was typed from the audio.
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ import json
 from ..chain import canonical, sha256
 from .model import Correction, CorrectionRequest, Interruption, Record, Role, Signature
 
-LINE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change lines
-LINKED = {"split": "new_id", "merge": "other"}  # the second line a split makes or a merge removes
+UTTERANCE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change utterances
+LINKED = {"split": "new_id", "merge": "other"}  # the second utterance a split makes or a merge removes
 
 
 def entry_hash(prev_hash: str, seq: int, at: str, actor: str, kind: str, utterance_id: str | None,
@@ -38,58 +38,58 @@ def entry_hash(prev_hash: str, seq: int, at: str, actor: str, kind: str, utteran
     return sha256(prev_hash + "\n" + body)
 
 
-def new_line(uid: str) -> dict:
+def new_utterance(uid: str) -> dict:
     return {"id": uid, "channel": 0, "start_ms": 0, "end_ms": 0, "speaker": "", "role": None, "participant": None,
             "speaker_by": "machine", "machine_speaker": None, "text": "", "text_by": "machine", "machine_text": None, "tokens": [],
             "confidence": None, "language": None, "status": "final", "flags": []}
 
 
-def apply(lines: dict[str, dict], kind: str, uid: str | None, p: dict) -> None:
-    """Apply one entry to the utterance state ``lines`` (id → line dict). Other kinds (hearing
-    facts, participants, interruptions, signatures) do not touch lines and are ignored here."""
-    if uid is None or kind not in LINE_KINDS:
+def apply(utterances: dict[str, dict], kind: str, uid: str | None, p: dict) -> None:
+    """Apply one entry to the utterance state ``utterances`` (id → utterance dict). Other kinds (hearing
+    facts, participants, interruptions, signatures) do not touch utterances and are ignored here."""
+    if uid is None or kind not in UTTERANCE_KINDS:
         return
-    if kind == "relabel" and uid not in lines:  # a diarizer's late word on a line merged away
+    if kind == "relabel" and uid not in utterances:  # a diarizer's late word on an utterance merged away
         return
-    line = lines.setdefault(uid, new_line(uid))
+    u = utterances.setdefault(uid, new_utterance(uid))
     if kind == "final":
-        line.update({k: p[k] for k in ("channel", "start_ms", "end_ms", "tokens", "confidence", "language")})
-        line["flags"] = p.get("flags") or []  # rule 6: a gap line's flags (entries before flags existed: none)
-        line["machine_text"] = p["text"]
-        if line["text_by"] != "human":  # rule 1
-            line["text"], line["status"] = p["text"], "final"
-        _machine_speaker(line, p)
+        u.update({k: p[k] for k in ("channel", "start_ms", "end_ms", "tokens", "confidence", "language")})
+        u["flags"] = p.get("flags") or []  # rule 6: a gap utterance's flags (entries before flags existed: none)
+        u["machine_text"] = p["text"]
+        if u["text_by"] != "human":  # rule 1
+            u["text"], u["status"] = p["text"], "final"
+        _machine_speaker(u, p)
     elif kind == "edit":
-        if line["machine_text"] is None:  # rule 2: a line that has no final yet takes its place from the edit
-            line.update({k: p[k] for k in ("channel", "start_ms", "end_ms", "speaker") if p.get(k) is not None})
-        line.update(text=p["after"], status="edited", text_by="human")
+        if u["machine_text"] is None:  # rule 2: an utterance that has no final yet takes its place from the edit
+            u.update({k: p[k] for k in ("channel", "start_ms", "end_ms", "speaker") if p.get(k) is not None})
+        u.update(text=p["after"], status="edited", text_by="human")
     elif kind == "relabel":
-        _machine_speaker(line, p)
+        _machine_speaker(u, p)
     elif kind == "assign_speaker":
-        line.update(speaker=p["speaker"], role=p.get("role"), participant=p.get("participant"), speaker_by="human")
+        u.update(speaker=p["speaker"], role=p.get("role"), participant=p.get("participant"), speaker_by="human")
     elif kind == "confirm":
-        line.update(status="edited" if line["status"] == "edited" else "confirmed", text_by="human")
+        u.update(status="edited" if u["status"] == "edited" else "confirmed", text_by="human")
     elif kind == "split":
         cut = p["at_ms"]
-        lines[p["new_id"]] = {**line, "id": p["new_id"], "start_ms": cut, "text": p["second"], "machine_text": "",
-                              "tokens": [t for t in line["tokens"] if t["start_ms"] >= cut],
-                              "status": "edited", "text_by": "human"}
-        line.update(end_ms=cut, text=p["first"], tokens=[t for t in line["tokens"] if t["start_ms"] < cut],
-                    status="edited", text_by="human")
+        utterances[p["new_id"]] = {**u, "id": p["new_id"], "start_ms": cut, "text": p["second"], "machine_text": "",
+                                   "tokens": [t for t in u["tokens"] if t["start_ms"] >= cut],
+                                   "status": "edited", "text_by": "human"}
+        u.update(end_ms=cut, text=p["first"], tokens=[t for t in u["tokens"] if t["start_ms"] < cut],
+                 status="edited", text_by="human")
     elif kind == "merge":
-        other = lines.pop(p["other"])
-        line.update(text=p["text"], start_ms=min(line["start_ms"], other["start_ms"]),
-                    end_ms=max(line["end_ms"], other["end_ms"]), tokens=line["tokens"] + other["tokens"],
-                    machine_text=(line["machine_text"] or "") + (other["machine_text"] or ""),
-                    status="edited", text_by="human")
+        other = utterances.pop(p["other"])
+        u.update(text=p["text"], start_ms=min(u["start_ms"], other["start_ms"]),
+                 end_ms=max(u["end_ms"], other["end_ms"]), tokens=u["tokens"] + other["tokens"],
+                 machine_text=(u["machine_text"] or "") + (other["machine_text"] or ""),
+                 status="edited", text_by="human")
 
 
-def split_ms(line: dict, at: int) -> int:
-    """Where in time a cut before character ``at`` of the line's text falls: the start of the first
+def split_ms(u: dict, at: int) -> int:
+    """Where in time a cut before character ``at`` of the utterance's text falls: the start of the first
     engine word at or after it; without word times, shared out by characters."""
-    text, start, end = line["text"], line["start_ms"], line["end_ms"]
+    text, start, end = u["text"], u["start_ms"], u["end_ms"]
     pos = 0
-    for t in line["tokens"]:
+    for t in u["tokens"]:
         piece = t["text"].strip()
         found = text.find(piece, pos) if piece else -1
         if found < 0:
@@ -100,11 +100,11 @@ def split_ms(line: dict, at: int) -> int:
     return start + (end - start) * at // max(1, len(text))
 
 
-def _machine_speaker(line: dict, p: dict) -> None:
-    if line["speaker_by"] == "human":  # rule 3
-        line["machine_speaker"] = p["speaker"]
+def _machine_speaker(u: dict, p: dict) -> None:
+    if u["speaker_by"] == "human":  # rule 3
+        u["machine_speaker"] = p["speaker"]
     else:
-        line.update(speaker=p["speaker"], role=p.get("role"), participant=p.get("participant"))
+        u.update(speaker=p["speaker"], role=p.get("role"), participant=p.get("participant"))
 
 
 def record_digest(record: Record) -> str:

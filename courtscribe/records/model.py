@@ -114,11 +114,11 @@ class Utterance(_Model):
     confidence: float | None = Field(default=None, description="Mean token probability, 0..1")
     status: UtteranceStatus = UtteranceStatus.final
     machine_text: str | None = Field(default=None, description="The engine's text, kept beside a human edit")
-    participant: str | None = Field(default=None, description="Name of the participant the line is attributed to")
+    participant: str | None = Field(default=None, description="Name of the participant the utterance is attributed to")
     flags: list[str] = Field(default_factory=list, description=(
-        "Why a line needs a person: 'unrecognized' (speech without usable text: listen and type it), "
+        "Why an utterance needs a person: 'unrecognized' (speech without usable text: listen and type it), "
         "with the reason 'empty', 'loop' or 'engine_error'; 'crosstalk_unchecked' (a neighbouring seat's "
-        "audio arrived too late to check this line for its bleed: it may repeat that seat's words)"))
+        "audio arrived too late to check this utterance for its bleed: it may repeat that seat's words)"))
 
     @property
     def unrecognized(self) -> bool:
@@ -132,7 +132,7 @@ class Utterance(_Model):
 
     @property
     def speaker_label(self) -> str:
-        """How the line is attributed on paper: the role (and name) when known, else the speaker label."""
+        """How the utterance is attributed on paper: the role (and name) when known, else the speaker label."""
         if self.role and self.participant:
             return f"{self.role.label}{self.participant}"
         return self.role.label if self.role else self.speaker
@@ -168,7 +168,7 @@ class Hearing(_Model):
 
 
 class Correction(_Model):
-    """One human change to a line: never overwrites, the record keeps every step."""
+    """One human change to an utterance: never overwrites, the record keeps every step."""
 
     utterance_id: str
     at: dt.datetime

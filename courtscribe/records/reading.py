@@ -11,11 +11,11 @@ from ..asr.numbers import case_word
 from . import finder
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .finder import HearingFilter
-from .ledger import new_line, record_parts
+from .ledger import new_utterance, record_parts
 from .model import Hearing, Participant, Pipeline, Record, Role, Source, Token, Utterance, UtteranceStatus
 from .verify import Verification, verify
 
-LINE_FIELDS = tuple(new_line("x"))
+UTTERANCE_FIELDS = tuple(new_utterance("x"))
 
 
 class RecordError(Exception):
@@ -34,10 +34,10 @@ class Conflict(RecordError):
     status, code = 409, "conflict"
 
 
-def _line(row: UtteranceRow) -> dict:
-    line = {k: getattr(row, k) for k in LINE_FIELDS}
-    line["flags"] = line["flags"] or []  # rows stored before lines had flags
-    return line
+def _fields(row: UtteranceRow) -> dict:
+    utterance = {k: getattr(row, k) for k in UTTERANCE_FIELDS}
+    utterance["flags"] = utterance["flags"] or []  # rows stored before utterances had flags
+    return utterance
 
 
 class Reading:
@@ -69,7 +69,7 @@ class Reading:
             return {int(ch): Role(r) for ch, r in (self._hearing(s, hearing_id).channels or {}).items() if r}
 
     def human_speakers(self, hearing_id: str) -> set[str]:
-        """Lines whose speaker a person set: refinement proposes nothing for them."""
+        """Utterances whose speaker a person set: refinement proposes nothing for them."""
         with self._session() as s:
             return set(s.execute(select(UtteranceRow.id).where(UtteranceRow.hearing_id == hearing_id,
                                                                UtteranceRow.speaker_by == "human")).scalars())
@@ -114,13 +114,13 @@ class Reading:
 
     def now_ms(self, hearing_id: str) -> int:
         """Hearing time now: ms since it opened on the wall clock, but never before the end of its last
-        stored line (a source that sent faster than real time has already filled that stretch)."""
+        stored utterance (a source that sent faster than real time has already filled that stretch)."""
         opened = self.opened_at(hearing_id)
         wall = (dt.datetime.now(dt.timezone.utc) - opened).total_seconds() * 1000 if opened else 0
         return max(0, int(wall), self.last_end_ms(hearing_id))
 
     def last_end_ms(self, hearing_id: str) -> int:
-        """Where the hearing's last stored line ends (0 without lines)."""
+        """Where the hearing's last stored utterance ends (0 without utterances)."""
         with self._session() as s:
             last = s.execute(select(func.max(UtteranceRow.end_ms)).where(UtteranceRow.hearing_id == hearing_id)).scalar()
         return int(last or 0)
@@ -162,14 +162,14 @@ class Reading:
         return Record(hearing=hearing, source=source, pipeline=pipeline, participants=participants, utterances=utts,
                       created_at=h.created_at, **extra)
 
-    def line(self, hearing_id: str, uid: str) -> Utterance:
-        """One line as the record shows it, without rebuilding the whole record (a clerk's edit or
-        replay click on a 3-hour hearing would otherwise load thousands of lines)."""
+    def utterance(self, hearing_id: str, uid: str) -> Utterance:
+        """One utterance as the record shows it, without rebuilding the whole record (a clerk's edit or
+        replay click on a 3-hour hearing would otherwise load thousands of utterances)."""
         with self._session() as s:
             self._hearing(s, hearing_id)
             row = s.get(UtteranceRow, (hearing_id, uid))
             if row is None:
-                raise NotFound(f"no line {uid!r} in hearing {hearing_id}")
+                raise NotFound(f"no utterance {uid!r} in hearing {hearing_id}")
             return self._utterance(row)
 
     @staticmethod
@@ -181,13 +181,13 @@ class Reading:
                          machine_text=r.machine_text if r.machine_text and r.machine_text != r.text else None)
 
     def verify(self, hearing_id: str) -> Verification:
-        """Check the chain, the stored lines and participants against it, and every signature."""
+        """Check the chain, the stored utterances and participants against it, and every signature."""
         return verify(self, hearing_id)
 
     def stored(self, hearing_id: str) -> tuple[dict[str, dict], list[tuple]]:
-        """The materialised lines (id → fields) and participants (name, role, channel), as stored."""
+        """The materialised utterances (id → fields) and participants (name, role, channel), as stored."""
         with self._session() as s:
-            rows = {r.id: _line(r) for r in s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == hearing_id))
+            rows = {r.id: _fields(r) for r in s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == hearing_id))
                     .scalars()}
             people = [(p.name, p.role, p.channel) for p in s.execute(
                 select(ParticipantRow).where(ParticipantRow.hearing_id == hearing_id).order_by(ParticipantRow.id)).scalars()]

@@ -1,7 +1,7 @@
-"""The record store: hearings and their lines, written only through the hash-chained ledger.
+"""The record store: hearings and their utterances, written only through the hash-chained ledger.
 
 One method per thing that happens in a courtroom (a hearing is scheduled, opened, a participant
-is named, the engine finalises a line, a clerk corrects it, recording pauses, the record is
+is named, the engine finalises an utterance, a clerk corrects it, recording pauses, the record is
 signed, a correction is requested after signing). Each appends one ledger entry and updates the
 materialised tables in the same transaction, so a crash leaves either both or neither.
 """
@@ -23,9 +23,9 @@ from ..db import connect, utcnow
 from ..seal import seal
 from ..text import join_pieces
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
-from .ledger import LINE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
+from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
 from .model import Hearing, Participant, Pipeline, Record, Role, Utterance
-from .reading import Conflict, Locked, NotFound, Reading, RecordError, _line
+from .reading import Conflict, Locked, NotFound, Reading, RecordError, _fields
 
 __all__ = ["Conflict", "Locked", "NotFound", "RecordError", "RecordStore"]
 
@@ -61,21 +61,21 @@ class RecordStore(Reading):
         entry = EntryRow(hearing_id=h.id, seq=seq, at=at, actor=actor, kind=kind, utterance_id=uid, payload=body,
                          prev_hash=prev, hash=entry_hash(prev, seq, at, actor, kind, uid, body))
         s.add(entry)
-        if uid is not None and kind in LINE_KINDS:
+        if uid is not None and kind in UTTERANCE_KINDS:
             p = json.loads(body)
-            ids = [uid] + ([p[LINKED[kind]]] if kind in LINKED else [])  # a split makes a line, a merge removes one
+            ids = [uid] + ([p[LINKED[kind]]] if kind in LINKED else [])  # a split makes an utterance, a merge removes one
             rows = {i: s.get(UtteranceRow, (h.id, i)) for i in ids}
-            lines = {i: _line(r) for i, r in rows.items() if r is not None}
-            apply(lines, kind, uid, p)
+            utterances = {i: _fields(r) for i, r in rows.items() if r is not None}
+            apply(utterances, kind, uid, p)
             for i, row in rows.items():
-                if i not in lines:
+                if i not in utterances:
                     if row is not None:
                         s.delete(row)
                     continue
                 if row is None:
                     row = UtteranceRow(hearing_id=h.id, id=i)
                     s.add(row)
-                for k, v in lines[i].items():
+                for k, v in utterances[i].items():
                     setattr(row, k, v)
         return entry
 
@@ -181,7 +181,7 @@ class RecordStore(Reading):
         self._write(hearing_id, actor, "closed", {}, change=change)
 
     def set_pipeline(self, hearing_id: str, pipeline: Pipeline) -> None:
-        """Which models write this hearing's lines (recorded once, by the first live source)."""
+        """Which models write this hearing's utterances (recorded once, by the first live source)."""
         with self._lock, self._session.begin() as s:
             h = self._hearing(s, hearing_id)
             if h.pipeline != pipeline.model_dump():
@@ -219,8 +219,8 @@ class RecordStore(Reading):
         self._write(hearing_id, actor, "interruption", {"kind": kind, "at_ms": int(at_ms), "reason": reason})
 
     def import_record(self, record: Record, *, actor: str, hearing_id: str | None = None) -> str:
-        """A file transcription becomes a hearing of its own: its facts, participants and lines
-        (each line a ``final`` entry by the engine that wrote it)."""
+        """A file transcription becomes a hearing of its own: its facts, participants and utterances
+        (each utterance a ``final`` entry by the engine that wrote it)."""
         h = record.hearing
         hid = hearing_id or h.id
         self.create_hearing(actor=actor, hearing_id=hid, case_number=h.case_number, cause=h.cause, court=h.court,
@@ -233,7 +233,7 @@ class RecordStore(Reading):
             self.machine_final(hid, u, actor=engine)
         return hid
 
-    # -- lines ------------------------------------------------------------------------------
+    # -- utterances ------------------------------------------------------------------------------
     def machine_final(self, hearing_id: str, u: Utterance, *, actor: str = "asr") -> None:
         payload = {"text": u.text, "tokens": [t.model_dump() for t in u.tokens], "channel": u.channel,
                    "start_ms": u.start_ms, "end_ms": u.end_ms, "speaker": u.speaker,
@@ -251,7 +251,7 @@ class RecordStore(Reading):
     def edit(self, hearing_id: str, uid: str, text: str, *, actor: str, reason: str | None = None,
              channel: int | None = None, start_ms: int | None = None, end_ms: int | None = None,
              speaker: str | None = None) -> None:
-        """A clerk's correction; for a line whose final has not arrived, where it sits (rule 2)."""
+        """A clerk's correction; for an utterance whose final has not arrived, where it sits (rule 2)."""
         before = self._current(hearing_id, uid, "text")
         self._write(hearing_id, actor, "edit", {"before": before, "after": text, "reason": reason, "channel": channel,
                                                 "start_ms": start_ms, "end_ms": end_ms, "speaker": speaker}, uid)
@@ -265,45 +265,45 @@ class RecordStore(Reading):
 
     def confirm(self, hearing_id: str, uid: str, *, actor: str) -> None:
         if self._current(hearing_id, uid, "text") is None:
-            raise NotFound(f"no line {uid!r} in hearing {hearing_id}")
+            raise NotFound(f"no utterance {uid!r} in hearing {hearing_id}")
         self._write(hearing_id, actor, "confirm", {}, uid)
 
     def split(self, hearing_id: str, uid: str, at: int, *, actor: str) -> str:
-        """Cut a line in two before character ``at`` (the VAD joined two sentences, or two speakers
+        """Cut an utterance in two before character ``at`` (the VAD joined two sentences, or two speakers
         spoke without a pause). The cut's time comes from the engine's word times; returns the new
-        second line's id."""
-        line = self._final_line(hearing_id, uid)
-        first, second = line["text"][:at].strip(), line["text"][at:].strip()
+        second utterance's id."""
+        utterance = self._final_utterance(hearing_id, uid)
+        first, second = utterance["text"][:at].strip(), utterance["text"][at:].strip()
         if not first or not second:
-            raise RecordError(f"cut line {uid} between words: both halves need text (at={at})")
+            raise RecordError(f"cut utterance {uid} between words: both halves need text (at={at})")
         new_id = f"{uid.split('.')[0]}.{secrets.token_hex(3)}"
-        self._write(hearing_id, actor, "split", {"new_id": new_id, "before": line["text"], "first": first,
-                                                 "second": second, "at_ms": split_ms(line, at)}, uid)
+        self._write(hearing_id, actor, "split", {"new_id": new_id, "before": utterance["text"], "first": first,
+                                                 "second": second, "at_ms": split_ms(utterance, at)}, uid)
         return new_id
 
     def merge(self, hearing_id: str, uid: str, other: str, *, actor: str) -> str:
-        """Join two lines of one channel into the earlier one (the VAD cut a sentence at a pause);
-        the later line is gone from the record, its words and times kept in the ledger. Returns the
-        kept line's id."""
-        a, b = sorted((self._final_line(hearing_id, uid), self._final_line(hearing_id, other)),
+        """Join two utterances of one channel into the earlier one (the VAD cut a sentence at a pause);
+        the later utterance is gone from the record, its words and times kept in the ledger. Returns the
+        kept utterance's id."""
+        a, b = sorted((self._final_utterance(hearing_id, uid), self._final_utterance(hearing_id, other)),
                       key=lambda x: (x["start_ms"], x["id"]))
         if a["id"] == b["id"] or a["channel"] != b["channel"]:
-            raise Conflict("merge two different lines of the same channel")
+            raise Conflict("merge two different utterances of the same channel")
         self._write(hearing_id, actor, "merge", {"other": b["id"], "before": a["text"], "other_text": b["text"],
                                                  "text": join_pieces([a["text"], b["text"]])}, a["id"])
         return a["id"]
 
-    def _final_line(self, hearing_id: str, uid: str) -> dict:
-        """A line whose final is in: only those are split or merged (a late final must not land on a
-        line that was cut or joined meanwhile)."""
+    def _final_utterance(self, hearing_id: str, uid: str) -> dict:
+        """An utterance whose final is in: only those are split or merged (a late final must not land on an
+        utterance that was cut or joined meanwhile)."""
         with self._session() as s:
             self._hearing(s, hearing_id)
             row = s.get(UtteranceRow, (hearing_id, uid))
             if row is None:
-                raise NotFound(f"no line {uid!r} in hearing {hearing_id}")
+                raise NotFound(f"no utterance {uid!r} in hearing {hearing_id}")
             if row.machine_text is None:
-                raise Conflict(f"line {uid} is still being recognised: split or merge it once its final is in")
-            return _line(row)
+                raise Conflict(f"utterance {uid} is still being recognised: split or merge it once its final is in")
+            return _fields(row)
 
     def _current(self, hearing_id: str, uid: str, field: str):
         with self._session() as s:
@@ -338,7 +338,7 @@ class RecordStore(Reading):
                            utterance_id: str | None = None) -> None:
         def change(s, h):
             if h.status != "signed":
-                raise Conflict("before sign-off, correct the line itself; 补正申请 are for signed records")
+                raise Conflict("before sign-off, correct the utterance itself; 补正申请 are for signed records")
         self._write(hearing_id, by, "correction_request", {"utterance_id": utterance_id, "text": text,
                                                           "reason": reason, "role": role.value if role else None},
                     signed_ok=True, change=change)
@@ -352,9 +352,9 @@ class RecordStore(Reading):
         self._write(hearing_id, actor, "hotwords_set", {"words": words}, change=change)
 
     def note(self, hearing_id: str, *, actor: str, kind: str, payload: dict) -> None:
-        """A ledger entry about the hearing that changes no line (e.g. the caption kill switch)."""
-        if kind in LINE_KINDS:
-            raise ValueError(f"{kind} entries change lines: use the method for it")
+        """A ledger entry about the hearing that changes no utterance (e.g. the caption kill switch)."""
+        if kind in UTTERANCE_KINDS:
+            raise ValueError(f"{kind} entries change utterances: use the method for it")
         self._write(hearing_id, actor, kind, payload)
 
 

@@ -1,4 +1,4 @@
-"""Verifying a hearing's record: the hash chain link by link, the stored lines and participants
+"""Verifying a hearing's record: the hash chain link by link, the stored utterances and participants
 against a replay of the ledger, the hearing's status against the ledger's end, and every signature
 against the record as it is now. Court IT runs it (`courtscribe records verify`) before an export
 goes into the electronic case file."""
@@ -22,7 +22,7 @@ class Verification:
 
 
 def verify(store, hearing_id: str) -> Verification:
-    """Check the chain link by link, then that the stored lines and participants are what the
+    """Check the chain link by link, then that the stored utterances and participants are what the
     ledger says, then that every signature still matches the record."""
     entries = store.entries(hearing_id)
     prev = GENESIS
@@ -32,19 +32,19 @@ def verify(store, hearing_id: str) -> Verification:
             return Verification(hearing_id, len(entries), False, e.seq, f"ledger entry {e.seq} ({e.kind}) "
                                 "does not match its hash chain: altered, inserted or removed")
         prev = e.hash
-    lines: dict[str, dict] = {}
+    utterances: dict[str, dict] = {}
     people = []
     for e in entries:
         payload = json.loads(e.payload)
-        apply(lines, e.kind, e.utterance_id, payload)
+        apply(utterances, e.kind, e.utterance_id, payload)
         if e.kind == "participant_added":
             people.append((payload["name"], payload["role"], payload["channel"]))
     rows, stored_people = store.stored(hearing_id)
-    for uid in sorted(set(lines) | set(rows)):
-        if lines.get(uid) != rows.get(uid):
+    for uid in sorted(set(utterances) | set(rows)):
+        if utterances.get(uid) != rows.get(uid):
             last = max((e.seq for e in entries if e.utterance_id == uid), default=None)
             return Verification(hearing_id, len(entries), False, last,
-                                f"line {uid} differs from what the ledger records for it")
+                                f"utterance {uid} differs from what the ledger records for it")
     if stored_people != people:
         return Verification(hearing_id, len(entries), False, None, "participants differ from the ledger")
     status = "scheduled"

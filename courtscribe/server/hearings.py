@@ -1,4 +1,4 @@
-"""REST API of the record store: hearings, participants, lines, corrections, interruptions,
+"""REST API of the record store: hearings, participants, utterances, corrections, interruptions,
 sign-off, exports and verification (documented in the app's OpenAPI spec at /docs).
 
 Every endpoint checks the caller's token against the hearing (auth.py); who did something
@@ -77,9 +77,9 @@ class InterruptionIn(BaseModel):
     reason: Name = Field(min_length=1)
 
 
-class LineChange(BaseModel):
-    """A clerk's change to one line: new text, a speaker, or both. ``channel``/``start_ms``/
-    ``end_ms``/``speaker`` place a line whose final has not arrived yet (an edited partial)."""
+class UtteranceChange(BaseModel):
+    """A clerk's change to one utterance: new text, a speaker, or both. ``channel``/``start_ms``/
+    ``end_ms``/``speaker`` place an utterance whose final has not arrived yet (an edited partial)."""
     text: Text | None = None
     speaker: Name | None = None
     role: Role | None = None
@@ -91,11 +91,11 @@ class LineChange(BaseModel):
 
 
 class SplitIn(BaseModel):
-    at: int = Field(ge=1, le=100_000, description="cut before this character of the line's text")
+    at: int = Field(ge=1, le=100_000, description="cut before this character of the utterance's text")
 
 
 class MergeIn(BaseModel):
-    other: Name = Field(description="the line to join with this one (the earlier of the two is kept)")
+    other: Name = Field(description="the utterance to join with this one (the earlier of the two is kept)")
 
 
 class SignatureIn(BaseModel):
@@ -112,10 +112,15 @@ class CorrectionRequestIn(BaseModel):
     utterance_id: Name | None = None
 
 
+PROTOCOL_1_NAMES = {"utterance_changed": "line", "utterance_removed": "line_removed"}  # docs/protocol.md
+
+
 def notify(request: Request, hearing_id: str, event: dict) -> None:
     """Tell the hearing's open screens about a change made here (another clerk's edit, a sign-off),
-    through the same event feed that carries the live lines."""
+    through the same event feed that carries the live utterances."""
     deps.live(request).publish(hearing_id, {**event, "hearing_id": hearing_id})
+    if event["type"] in PROTOCOL_1_NAMES:  # subscribers written for its first names still hear it
+        deps.live(request).publish(hearing_id, {**event, "type": PROTOCOL_1_NAMES[event["type"]], "hearing_id": hearing_id})
 
 
 def _status(request: Request, hearing_id: str) -> dict:
@@ -219,7 +224,7 @@ def add_interruption(hearing_id: str, body: InterruptionIn, request: Request, wh
 
 
 @router.patch("/{hearing_id}/utterances/{uid}")
-def change_line(hearing_id: str, uid: str, body: LineChange, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+def change_utterance(hearing_id: str, uid: str, body: UtteranceChange, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
     s = store(request)
     if body.text is None and body.speaker is None:
         raise RecordError("give the new text, the speaker, or both")
@@ -229,54 +234,59 @@ def change_line(hearing_id: str, uid: str, body: LineChange, request: Request, w
     if body.speaker is not None:
         s.assign_speaker(hearing_id, uid, actor=who.name, speaker=body.speaker, role=body.role,
                          participant=body.participant, reason=body.reason)
-    return _line(request, hearing_id, uid)
+    return _changed(request, hearing_id, uid)
 
 
 @router.post("/{hearing_id}/utterances/{uid}/confirm")
-def confirm_line(hearing_id: str, uid: str, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+def confirm_utterance(hearing_id: str, uid: str, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
     store(request).confirm(hearing_id, uid, actor=who.name)
-    return _line(request, hearing_id, uid)
+    return _changed(request, hearing_id, uid)
 
 
 @router.post("/{hearing_id}/utterances/{uid}/split")
-def split_line(hearing_id: str, uid: str, body: SplitIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
-    """Cut a line in two (two sentences or two speakers the VAD ran together); both are ``line`` events."""
+def split_utterance(hearing_id: str, uid: str, body: SplitIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+    """Cut an utterance in two (two sentences or two speakers the VAD ran together); both are
+    ``utterance_changed`` events. (``lines``: the same list under its protocol-1 name.)"""
     second = store(request).split(hearing_id, uid, body.at, actor=who.name)
-    return {"lines": [_line(request, hearing_id, uid), _line(request, hearing_id, second)]}
+    both = [_changed(request, hearing_id, uid), _changed(request, hearing_id, second)]
+    return {"utterances": both, "lines": both}
 
 
 @router.post("/{hearing_id}/utterances/{uid}/merge")
-def merge_lines(hearing_id: str, uid: str, body: MergeIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
-    """Join two lines of a channel into the earlier one; screens drop the other (``line_removed``)."""
+def merge_utterances(hearing_id: str, uid: str, body: MergeIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+    """Join two utterances of a channel into the earlier one; screens drop the other
+    (``utterance_removed``). (``line``: the kept one under its protocol-1 name.)"""
     s = store(request)
     kept = s.merge(hearing_id, uid, body.other, actor=who.name)
     gone = body.other if kept == uid else uid
-    notify(request, hearing_id, {"type": "line_removed", "utterance_id": gone, "merged_into": kept})
-    return {"line": _line(request, hearing_id, kept), "removed": gone}
+    notify(request, hearing_id, {"type": "utterance_removed", "utterance_id": gone, "merged_into": kept})
+    merged = _changed(request, hearing_id, kept)
+    return {"utterance": merged, "line": merged, "removed": gone}
 
 
-def _line(request: Request, hearing_id: str, uid: str) -> dict:
-    """The changed line as stored, also sent to the hearing's screens as a ``line`` event."""
-    line = store(request).line(hearing_id, uid).model_dump(mode="json")
-    notify(request, hearing_id, {"type": "line", "utterance_id": uid, "utterance": line})
-    return line
+def _changed(request: Request, hearing_id: str, uid: str) -> dict:
+    """The changed utterance as stored, also sent to the hearing's screens (``utterance_changed``)."""
+    utterance = store(request).utterance(hearing_id, uid).model_dump(mode="json")
+    notify(request, hearing_id, {"type": "utterance_changed", "utterance_id": uid, "utterance": utterance})
+    return utterance
 
 
 @router.get("/{hearing_id}/utterances/{uid}/audio")
-def line_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = Query(300, ge=0, le=10_000), who: Principal = on_hearing(Action.read)) -> Response:
-    """The archived audio of one line (WAV), for click-to-replay on the clerk's screen."""
-    u = store(request).line(hearing_id, uid)
+def utterance_audio(hearing_id: str, uid: str, request: Request, pad_ms: int = Query(300, ge=0, le=10_000), who: Principal = on_hearing(Action.read)) -> Response:
+    """The archived audio of one utterance (WAV), for click-to-replay on the clerk's screen."""
+    u = store(request).utterance(hearing_id, uid)
     start = max(0, u.start_ms - pad_ms)
     end = u.end_ms + pad_ms
     longest = int(deps.settings(request).max_replay_s * 1000)
-    cut = end - start > longest  # a line stretched by hand to hours is replayed from its start, so far
+    cut = end - start > longest  # an utterance stretched by hand to hours is replayed from its start, so far
     end = min(end, start + longest)
     audio = archive.read(deps.archive(request), hearing_id, u.channel, start, end)
     buf = io.BytesIO()
     sf.write(buf, audio, archive.SR, format="WAV", subtype="PCM_16")
-    # where the line begins inside this clip: a player seeks there so replay starts at the line itself
+    # where the utterance begins inside this clip: a player seeks there so replay starts at the utterance itself
     return Response(buf.getvalue(), media_type="audio/wav", headers={
-        "X-Audio-Start-Ms": str(start), "X-Line-Offset-Ms": str(u.start_ms - start),
+        "X-Audio-Start-Ms": str(start), "X-Utterance-Offset-Ms": str(u.start_ms - start),
+        "X-Line-Offset-Ms": str(u.start_ms - start),  # its protocol-1 name
         **({"X-Audio-Truncated-At-Ms": str(end)} if cut else {})})
 
 
@@ -362,7 +372,7 @@ def export(hearing_id: str, request: Request, who: Principal = on_hearing(Action
 
 @router.get("/{hearing_id}/verify")
 def verify(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
-    """The ledger's chain, lines, status, signatures and seals; then the heads anchored in the audit
+    """The ledger's chain, utterances, status, signatures and seals; then the heads anchored in the audit
     log at each signature must still be in the ledger (a consistently rewritten database is not)."""
     result = store(request).verify(hearing_id)
     if result.ok:

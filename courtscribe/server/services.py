@@ -103,7 +103,7 @@ async def flush_spool(live: LiveHearings) -> None:
     soon as it is back; the hearing's screens are told."""
     loop, spool = asyncio.get_running_loop(), live.spool
     spool.on_flushed = lambda hid, n: loop.call_soon_threadsafe(
-        live.publish, hid, {"type": "store_recovered", "hearing_id": hid, "lines": n})
+        live.publish, hid, {"type": "store_recovered", "hearing_id": hid, "utterances": n, "lines": n})
     while True:
         if spool.pending:
             try:

@@ -41,7 +41,7 @@ async def open_gate(hearing_id: str | None) -> tuple[str | None, str | None]:
 
 
 class FinalWriter(Protocol):
-    """Where a live source's lines are written: the record store, or the spool in front of it."""
+    """Where a live source's utterances are written: the record store, or the spool in front of it."""
 
     def machine_final(self, hearing_id: str, u: Utterance) -> bool | None: ...
 
@@ -64,7 +64,7 @@ class LiveHearings:
     lexicon: tuple[str, ...] = ()  # the court-wide legal lexicon: hotwords of every stream
     languages: tuple[str, ...] = ("zh", "en")  # what a hearing may hear (Settings.languages)
     max_segment_ms: int = 30_000  # the engine's longest decode window
-    speaker_encoder: SpeakerEncoder | None = None  # labels the lines of mixed-channel sources
+    speaker_encoder: SpeakerEncoder | None = None  # labels the utterances of mixed-channel sources
     rooms: dict[str, RoomAudio] = field(default_factory=dict)  # hearing id → its seat mics' recent audio
     spool: Spool | None = None  # where finals wait while the record store is away
     sources: dict[str, dict[StreamSession, tuple[str, ...]]] = field(default_factory=dict)  # hearing → its
@@ -118,7 +118,7 @@ class LiveHearings:
 
     # -- a source's way in and out --------------------------------------------------------
     async def join(self, cfg: SessionConfig, emit: Callable[[dict], Awaitable[None]]) -> StreamSession:
-        """Admit a stream; one that names a hearing joins it in the record store: its lines are stored
+        """Admit a stream; one that names a hearing joins it in the record store: its utterances are stored
         before they are announced and its times continue the hearing's timeline."""
         sid = self.scheduler.admit()
         sinks = Sinks()
@@ -146,7 +146,7 @@ class LiveHearings:
         return session
 
     async def _join_record(self, records: RecordStore, hearing_id: str, cfg: SessionConfig, sinks: Sinks) -> list[str]:
-        """Join the hearing in the store (its lines go there, its audio to the archive); returns its
+        """Join the hearing in the store (its utterances go there, its audio to the archive); returns its
         vocabulary (hotwords, parties, names, 案由)."""
         try:
             opened = await asyncio.to_thread(records.join_live, hearing_id, actor=f"channel {cfg.channel}",
@@ -194,7 +194,7 @@ class LiveHearings:
                 self.rooms.pop(hid, None)
 
     def publish(self, hearing_id: str | None, event: dict) -> None:
-        """To the hearing's screens (and the other gateways'): a line, a change, a status."""
+        """To the hearing's screens (and the other gateways'): an utterance, a change, a status."""
         self.hub.publish(hearing_id, event)
 
 

@@ -85,7 +85,7 @@ class Sinks:
     on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
     on_screen: Callable[[dict], None] | None = None  # to the hearing's screens only: levels, endpoints
     recorder: Recorder | None = None  # archives the raw audio as it arrives
-    speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each line (online diarization)
+    speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each utterance (online diarization)
     room: RoomAudio | None = None  # a seat mic: its neighbours' audio, to drop their bleed
 
 
@@ -96,7 +96,7 @@ class StreamSession:
         self.sinks = sinks or Sinks()
         self.vad = vad.open_stream(chunk_ms=200)
         self.options = replace(config.options, live=True)  # a screen is waiting: the engine's fast path
-        # unique across restarts too: a hearing's lines keep their ids in the record store
+        # unique across restarts too: a hearing's utterances keep their ids in the record store
         self.label = f"c{config.channel}-{secrets.token_hex(3)}"
         self._n = itertools.count(1)
         self._lock = threading.Lock()
@@ -246,22 +246,22 @@ class StreamSession:
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int, previous: asyncio.Task | None) -> None:
         """One utterance's final, in named steps: the seat's check for a neighbour's bleed, the decode,
-        the line and the flagged gaps inside it, then each stored and announced in the stream's order."""
+        the utterance and the flagged gaps inside it, then each stored and announced in the stream's order."""
         seat = await self._check_seat(utt, audio)
         if seat.theirs:  # a neighbour's sentence: theirs to record; the final clears the partial
             await _after(previous)
             await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))
             return
         hyps, failed = await self._decode(utt, seat.audio, end_ms)
-        await _after(previous)  # a decode retried on another replica must not let later lines overtake it
-        line, gaps = await self._split(utt, hyps, end_ms, failed, seat)
-        await self._line(line, seat.audio)
-        for k, gap in enumerate(gaps, 1):  # after the line: they carry the speaker it was given
-            await self._line(self._gap(utt, k, gap), None)
+        await _after(previous)  # a decode retried on another replica must not let later utterances overtake it
+        utterance, gaps = await self._split(utt, hyps, end_ms, failed, seat)
+        await self._deliver(utterance, seat.audio)
+        for k, gap in enumerate(gaps, 1):  # after the utterance: they carry the speaker it was given
+            await self._deliver(self._gap(utt, k, gap), None)
 
     async def _check_seat(self, utt: _Open, audio: np.ndarray) -> _Seat:
         """A seat mic's utterance against its neighbours' audio: theirs when most of its voice is their
-        bleed; else their bleed is muted out of it, or — their audio late — the line is flagged."""
+        bleed; else their bleed is muted out of it, or — their audio late — the utterance is flagged."""
         if self.sinks.room is None or not audio.size:
             return _Seat(audio)
         check = await asyncio.to_thread(self.sinks.room.bleed_blocks, self.cfg.channel,
@@ -276,7 +276,7 @@ class StreamSession:
 
     async def _decode(self, utt: _Open, audio: np.ndarray, end_ms: int) -> tuple[list[Hypothesis], str | None]:
         """The engine's hypotheses, or none and why: one failed decode must not end the hearing, nor
-        lose the line (it becomes a flagged line to replay)."""
+        lose the utterance (it becomes a flagged utterance to replay)."""
         try:
             [hyps] = await self.scheduler.final([(audio, utt.start_ms)], self.options, sid=self.sid)
             return hyps, None
@@ -284,23 +284,23 @@ class StreamSession:
             log.error("final decode failed", session=self.label, utterance=utt.id, error=repr(err))
             off = self.cfg.offset_ms
             await self.emit(error_event(ErrorCode.ENGINE, f"utterance {utt.id} could not be decoded: {err}; it is "
-                                        "recorded as a flagged line to replay", utterance_id=utt.id,
+                                        "recorded as a flagged utterance to replay", utterance_id=utt.id,
                                         hearing_id=self.cfg.hearing_id, start_ms=utt.start_ms + off, end_ms=end_ms + off))
             return [], ENGINE_ERROR
 
     async def _split(self, utt: _Open, hyps: list[Hypothesis], end_ms: int, failed: str | None,
                      seat: _Seat) -> tuple[Utterance, list[Hypothesis]]:
-        """The utterance's line, and the stretches of speech inside it the engine gave no text for:
-        each becomes a flagged line (nothing said vanishes: asr/coverage.py)."""
-        lines = await asyncio.to_thread(finish, hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed,
-                                        language=self.options.language)
+        """The utterance itself, and the stretches of speech inside it the engine gave no text for:
+        each becomes a flagged utterance (nothing said vanishes: asr/coverage.py)."""
+        pieces = await asyncio.to_thread(finish, hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed,
+                                         language=self.options.language)
         if seat.muted:  # a short stretch without text where a neighbour's voice was cut out: that seat records it
-            lines = [h for h in lines if not h.flags or h.end_ms - h.start_ms >= MIN_GAP_MS]
-        main = [h for h in lines if not h.flags] or lines[:1]
-        line = self._utterance(utt, main, end_ms)
+            pieces = [h for h in pieces if not h.flags or h.end_ms - h.start_ms >= MIN_GAP_MS]
+        main = [h for h in pieces if not h.flags] or pieces[:1]
+        utterance = self._utterance(utt, main, end_ms)
         if seat.unchecked:  # kept (never a hole), flagged for the clerk: it may repeat a neighbour's words
-            line = line.model_copy(update={"flags": [*line.flags, CROSSTALK_UNCHECKED]})
-        return line, [h for h in lines if h.flags and h not in main]
+            utterance = utterance.model_copy(update={"flags": [*utterance.flags, CROSSTALK_UNCHECKED]})
+        return utterance, [h for h in pieces if h.flags and h not in main]
 
     def _gap(self, utt: _Open, k: int, h: Hypothesis) -> Utterance:
         off = self.cfg.offset_ms
@@ -308,8 +308,8 @@ class StreamSession:
                          speaker=self.speaker, role=self.cfg.role, text="", language=h.language, confidence=0.0,
                          flags=list(h.flags))
 
-    async def _line(self, u: Utterance, audio: np.ndarray | None) -> None:
-        """Who said it, stored, announced (and any relabels diarization made of earlier lines)."""
+    async def _deliver(self, u: Utterance, audio: np.ndarray | None) -> None:
+        """Who said it, stored, announced (and any relabels diarization made of earlier utterances)."""
         u, updates = await self._who(u, audio)
         self.utterances.append(u)
         await self._store(u)
@@ -323,18 +323,18 @@ class StreamSession:
             return u, []
         try:
             return await self.sinks.speakers.assign(u, audio)
-        except Exception as err:  # noqa: BLE001 - a line without a speaker beats no line
+        except Exception as err:  # noqa: BLE001 - an utterance without a speaker beats no utterance
             log.error("speaker not assigned", session=self.label, utterance=u.id, error=repr(err))
             return u, []
 
     async def _store(self, u: Utterance) -> None:
-        """Persist before announcing; a store that is away or fails is told to the clerk (the line is
+        """Persist before announcing; a store that is away or fails is told to the clerk (the utterance is
         still shown, and kept on disk when the store is away)."""
         if not self.sinks.on_final:
             return
         try:
             if await self.sinks.on_final(u) is False:
-                await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: line {u.id} is "
+                await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: utterance {u.id} is "
                                             "kept on disk and will be stored when it is back", utterance_id=u.id))
         except Exception as err:  # noqa: BLE001 - the clerk must hear of it
             log.error("final not stored", session=self.label, utterance=u.id, error=repr(err))

@@ -9,7 +9,7 @@ const base = `/v1/hearings/${encodeURIComponent(hearingId)}`;
 const LOW = 0.5; // a token below this probability is marked for checking
 const $ = (id) => document.getElementById(id);
 
-const lines = new Map(); // uid → {u: utterance, status: partial|final|edited|confirmed, humanSpeaker}
+const utterances = new Map(); // uid → {u: utterance, status: partial|final|edited|confirmed, humanSpeaker}
 const participants = [];
 const channels = new Map(); // channel → {speaker, connected, rms, peak, voiceAt: last speech (ms since epoch)}
 let status = "scheduled";
@@ -78,13 +78,13 @@ function lineText(u, status) {
 }
 
 function render(uid) {
-  const line = lines.get(uid);
+  const entry = utterances.get(uid);
   let li = document.querySelector(`li[data-uid="${CSS.escape(uid)}"]`);
-  if (!line) {
+  if (!entry) {
     li && li.remove();
     return;
   }
-  const { u, status: st } = line;
+  const { u, status: st } = entry;
   const fresh = el("li", { class: `line ${st}${unrecognized(u) ? " unrecognized" : ""}`, dataset: { uid, start: u.start_ms, channel: u.channel } },
     el("button", { class: "time", type: "button", title: "回放这一行", onclick: () => replay(uid) }, clock(u.start_ms)),
     el("span", { class: "who", onclick: () => { select(uid); chooseSpeaker(); } }, who(u)),
@@ -104,18 +104,18 @@ function render(uid) {
 
 // -- applying events ---------------------------------------------------------------------------
 function upsert(uid, u, st, { authoritative = false } = {}) {
-  const line = lines.get(uid);
-  if (line && !authoritative) {
-    if (line.status === "edited" || line.status === "confirmed") {
+  const entry = utterances.get(uid);
+  if (entry && !authoritative) {
+    if (entry.status === "edited" || entry.status === "confirmed") {
       // a person's text wins over any later machine text; times and tokens still come in
-      line.u = { ...line.u, ...u, text: line.u.text, speaker: line.humanSpeaker ? line.u.speaker : u.speaker,
-                 role: line.humanSpeaker ? line.u.role : u.role, participant: line.humanSpeaker ? line.u.participant : u.participant };
+      entry.u = { ...entry.u, ...u, text: entry.u.text, speaker: entry.humanSpeaker ? entry.u.speaker : u.speaker,
+                 role: entry.humanSpeaker ? entry.u.role : u.role, participant: entry.humanSpeaker ? entry.u.participant : u.participant };
       render(uid);
       return;
     }
-    if (line.status !== "partial" && st === "partial") return; // a late partial never replaces a final
+    if (entry.status !== "partial" && st === "partial") return; // a late partial never replaces a final
   }
-  lines.set(uid, { u, status: st, humanSpeaker: line ? line.humanSpeaker : false });
+  utterances.set(uid, { u, status: st, humanSpeaker: entry ? entry.humanSpeaker : false });
   if (st === "partial") channel(u.channel, { voiceAt: Date.now() });
   render(uid);
 }
@@ -126,28 +126,28 @@ const handlers = {
                              start_ms: e.start_ms, end_ms: e.end_ms, text: e.text, tokens: [] }, "partial");
   },
   final(e) {
-    const line = lines.get(e.utterance_id);
-    if (!e.utterance.text && !unrecognized(e.utterance) && !(line && line.status === "edited")) {
-      lines.delete(e.utterance_id); // the stretch held no words (a click, a neighbour's bleed)
+    const entry = utterances.get(e.utterance_id);
+    if (!e.utterance.text && !unrecognized(e.utterance) && !(entry && entry.status === "edited")) {
+      utterances.delete(e.utterance_id); // the stretch held no words (a click, a neighbour's bleed)
       render(e.utterance_id);
       return;
     }
     upsert(e.utterance_id, e.utterance, e.utterance.status || "final");
   },
-  line(e) { // the store's view of a line a person changed (here or on another screen)
+  utterance_changed(e) { // the store's view of a line a person changed (here or on another screen)
     const human = e.utterance.status === "edited" || e.utterance.status === "confirmed";
-    lines.set(e.utterance_id, { u: e.utterance, status: e.utterance.status, humanSpeaker: human || !!(lines.get(e.utterance_id) || {}).humanSpeaker });
+    utterances.set(e.utterance_id, { u: e.utterance, status: e.utterance.status, humanSpeaker: human || !!(utterances.get(e.utterance_id) || {}).humanSpeaker });
     render(e.utterance_id);
   },
-  line_removed(e) { // merged into another line, here or on another screen
-    lines.delete(e.utterance_id);
+  utterance_removed(e) { // merged into another line, here or on another screen
+    utterances.delete(e.utterance_id);
     render(e.utterance_id);
     if (selected === e.utterance_id) select(e.merged_into);
   },
   speaker_update(e) {
-    const line = lines.get(e.utterance_id);
-    if (!line || line.humanSpeaker) return;
-    line.u = { ...line.u, speaker: e.speaker, role: e.role, participant: e.participant };
+    const entry = utterances.get(e.utterance_id);
+    if (!entry || entry.humanSpeaker) return;
+    entry.u = { ...entry.u, speaker: e.speaker, role: e.role, participant: e.participant };
     render(e.utterance_id);
   },
   status(e) { setStatus(e.status); },
@@ -162,7 +162,7 @@ const handlers = {
   captions(e) { $("captions-state").hidden = !e.blanked; $("blank").textContent = e.blanked ? "恢复字幕" : "屏蔽字幕"; },
   store_recovered() { backfill(); },
   error(e) {
-    if (e.utterance_id && lines.has(e.utterance_id)) {
+    if (e.utterance_id && utterances.has(e.utterance_id)) {
       document.querySelector(`li[data-uid="${CSS.escape(e.utterance_id)}"]`)?.classList.add("failed");
     }
     notice(`${e.code}: ${e.message}`);
@@ -171,18 +171,18 @@ const handlers = {
 
 async function backfill() {
   const record = await api(base);
-  for (const [uid, line] of lines) { // merged away while this screen was not listening: inside a stored line
-    if (line.status !== "partial" && !record.utterances.some((u) => u.id === uid)
-        && record.utterances.some((u) => u.channel === line.u.channel && u.start_ms <= line.u.start_ms && u.end_ms >= line.u.end_ms)) {
-      handlers.line_removed({ utterance_id: uid });
+  for (const [uid, entry] of utterances) { // merged away while this screen was not listening: inside a stored line
+    if (entry.status !== "partial" && !record.utterances.some((u) => u.id === uid)
+        && record.utterances.some((u) => u.channel === entry.u.channel && u.start_ms <= entry.u.start_ms && u.end_ms >= entry.u.end_ms)) {
+      handlers.utterance_removed({ utterance_id: uid });
     }
   }
   $("title").textContent = record.hearing.title || record.hearing.case_number || record.hearing.id;
   for (const u of record.utterances) {
-    const line = lines.get(u.id);
+    const entry = utterances.get(u.id);
     // the store is the truth for every line it has; a local edit still being saved keeps its text
-    if (!line || line.status !== "edited" || u.status === "edited") {
-      lines.set(u.id, { u, status: u.status, humanSpeaker: line ? line.humanSpeaker : false });
+    if (!entry || entry.status !== "edited" || u.status === "edited") {
+      utterances.set(u.id, { u, status: u.status, humanSpeaker: entry ? entry.humanSpeaker : false });
       render(u.id);
     }
   }
@@ -263,17 +263,17 @@ function move(step) {
 
 function startEdit() {
   if (!selected || status === "signed") return;
-  const line = lines.get(selected);
+  const entry = utterances.get(selected);
   const li = document.querySelector(`li[data-uid="${CSS.escape(selected)}"]`);
   editing = selected;
   const box = el("textarea", { class: "editor", rows: 2, "aria-label": "修改这一行" });
-  box.value = line.u.text;
+  box.value = entry.u.text;
   li.querySelector(".text").replaceWith(box);
   box.focus();
   box.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey && !ev.ctrlKey) { ev.preventDefault(); saveEdit(box.value); }
     else if (ev.key === "Escape") { ev.preventDefault(); endEdit(); }
-    else if (ev.key === "Tab") { ev.preventDefault(); nextLowWord(box, line.u); }
+    else if (ev.key === "Tab") { ev.preventDefault(); nextLowWord(box, entry.u); }
     else if (ev.key === "Enter" && ev.ctrlKey) { ev.preventDefault(); splitHere(box); }
   });
 }
@@ -295,16 +295,16 @@ function endEdit() {
 
 async function saveEdit(text) {
   const uid = editing;
-  const line = lines.get(uid);
+  const entry = utterances.get(uid);
   // the edit shows at once and is saved in the background; a final arriving meanwhile keeps it
-  line.u = { ...line.u, text };
-  const wasPartial = line.status === "partial";
-  line.status = "edited";
+  entry.u = { ...entry.u, text };
+  const wasPartial = entry.status === "partial";
+  entry.status = "edited";
   endEdit();
   const body = { text };
-  if (wasPartial) Object.assign(body, { channel: line.u.channel, start_ms: line.u.start_ms, end_ms: line.u.end_ms, speaker: line.u.speaker });
+  if (wasPartial) Object.assign(body, { channel: entry.u.channel, start_ms: entry.u.start_ms, end_ms: entry.u.end_ms, speaker: entry.u.speaker });
   try {
-    handlers.line({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`, { method: "PATCH", body }) });
+    handlers.utterance_changed({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`, { method: "PATCH", body }) });
   } catch (err) {
     notice(`修改未保存：${err.message}`, true);
   }
@@ -317,14 +317,14 @@ const enc = encodeURIComponent;
 
 async function splitHere(box) {
   const uid = editing;
-  const line = lines.get(uid);
-  if (line.status === "partial") { notice("这一行还在识别中，识别完成后再拆分", true); return; }
+  const entry = utterances.get(uid);
+  if (entry.status === "partial") { notice("这一行还在识别中，识别完成后再拆分", true); return; }
   const at = [...box.value.slice(0, box.selectionStart)].length; // characters, as the server counts them
-  if (box.value !== line.u.text) await saveEdit(box.value); else endEdit();
+  if (box.value !== entry.u.text) await saveEdit(box.value); else endEdit();
   try {
     const res = await api(`${base}/utterances/${enc(uid)}/split`, { method: "POST", body: { at } });
-    res.lines.forEach((u) => handlers.line({ utterance_id: u.id, utterance: u }));
-    select(res.lines[1].id);
+    res.utterances.forEach((u) => handlers.utterance_changed({ utterance_id: u.id, utterance: u }));
+    select(res.utterances[1].id);
   } catch (err) { notice(`拆分未完成：${err.message}`, true); }
 }
 
@@ -335,9 +335,9 @@ async function mergeNext() {
   if (!next) { notice("下面没有可以合并的行"); return; }
   try {
     const res = await api(`${base}/utterances/${enc(selected)}/merge`, { method: "POST", body: { other: next.dataset.uid } });
-    handlers.line_removed({ utterance_id: res.removed, merged_into: res.line.id });
-    handlers.line({ utterance_id: res.line.id, utterance: res.line });
-    select(res.line.id);
+    handlers.utterance_removed({ utterance_id: res.removed, merged_into: res.utterance.id });
+    handlers.utterance_changed({ utterance_id: res.utterance.id, utterance: res.utterance });
+    select(res.utterance.id);
   } catch (err) { notice(`合并未完成：${err.message}`, true); }
 }
 
@@ -350,13 +350,13 @@ function chooseSpeaker() {
     if (dialog.returnValue !== "ok" || !participants.length) return;
     const p = participants[Number(choice.value)];
     const uid = selected;
-    const line = lines.get(uid);
-    line.humanSpeaker = true;
+    const entry = utterances.get(uid);
+    entry.humanSpeaker = true;
     const speaker = p.name ? `${ROLES[p.role]} ${p.name}` : ROLES[p.role];
-    line.u = { ...line.u, speaker, role: p.role, participant: p.name };
+    entry.u = { ...entry.u, speaker, role: p.role, participant: p.name };
     render(uid);
     try {
-      handlers.line({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`,
+      handlers.utterance_changed({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`,
         { method: "PATCH", body: { speaker, role: p.role, participant: p.name } }) });
     } catch (err) { notice(`说话人未保存：${err.message}`, true); }
   };
@@ -368,7 +368,7 @@ async function replay(uid) {
   select(uid);
   const player = $("player");
   const res = await api(`${base}/utterances/${encodeURIComponent(uid)}/audio`, { raw: true });
-  const offset = Number(res.headers.get("X-Line-Offset-Ms") || 0) / 1000;
+  const offset = Number(res.headers.get("X-Utterance-Offset-Ms") || 0) / 1000;
   if (player.src) URL.revokeObjectURL(player.src);
   player.src = URL.createObjectURL(await res.blob());
   player.dataset.uid = uid;
@@ -420,7 +420,7 @@ async function pauseOrResume() {
   const kind = $("pause").dataset.kind || "paused";
   const reason = prompt(kind === "paused" ? "休庭原因" : "继续开庭说明", kind === "paused" ? "合议庭评议" : "继续开庭");
   if (!reason) return;
-  const atMs = Math.max(0, ...[...lines.values()].map((l) => l.u.end_ms));
+  const atMs = Math.max(0, ...[...utterances.values()].map((l) => l.u.end_ms));
   try { await api(`${base}/interruptions`, { method: "POST", body: { kind, at_ms: atMs, reason } }); }
   catch (err) { notice(err.message, true); }
 }
@@ -499,12 +499,12 @@ function main() {
     ev.target.reset();
   });
   $("enroll").addEventListener("click", async () => {
-    const line = selected && lines.get(selected);
-    const name = line && (line.u.participant || prompt("登记谁的声纹？（姓名）"));
+    const entry = selected && utterances.get(selected);
+    const name = entry && (entry.u.participant || prompt("登记谁的声纹？（姓名）"));
     if (!name) return;
     try {
       await api(`${base}/participants/${encodeURIComponent(name)}/voice`, { method: "POST",
-        body: { channel: line.u.channel, from_ms: line.u.start_ms, to_ms: line.u.end_ms } });
+        body: { channel: entry.u.channel, from_ms: entry.u.start_ms, to_ms: entry.u.end_ms } });
       notice(`已登记 ${name} 的声纹`);
     } catch (err) { notice(`声纹登记失败：${err.message}`, true); }
   });
