@@ -5,7 +5,8 @@ import asyncio
 import numpy as np
 
 from courtscribe.cluster.bus import Board
-from courtscribe.records.model import Participant, Role
+from courtscribe.records.model import Participant, Role, Utterance
+from courtscribe.streaming.events import Channel, Final
 from courtscribe.streaming.hub import Hub
 from courtscribe.streaming.peers import Peers
 
@@ -124,11 +125,13 @@ def test_events_cross_gateways_and_commands_reach_the_sources_where_they_run():
         enrolled = []
         room.sinks.speakers = type("Speakers", (), {"enroll": lambda self, p, v: enrolled.append((p.name, v))})()
         a.sources["h"] = {source: ("张三",), room: ()}
-        a.hub.publish("h", {"type": "channel", "hearing_id": "h", "channel": 0, "speaker": "审判长", "connected": True})
-        a.hub.publish("h", {"type": "final", "hearing_id": "h", "utterance": {"text": "现在开庭"}})
+        said = Final(hearing_id="h", utterance_id="u1", utterance=Utterance(id="u1", start_ms=0, end_ms=900,
+                                                                              speaker="审判长", text="现在开庭"))
+        a.hub.publish("h", Channel(hearing_id="h", channel=0, speaker="审判长", connected=True))
+        a.hub.publish("h", said)
         await until(lambda: screen.queue.qsize() >= 2)
         got = [screen.queue.get_nowait() for _ in range(screen.queue.qsize())]
-        assert [e["type"] for e in got] == ["channel", "final"]
+        assert [e.type for e in got] == ["channel", "final"] and got[1] == said  # the same typed event on B
         assert b.connected("h") == [{"channel": 0, "speaker": "审判长"}]  # /status on B lists A's source
         # the clerk, on B, adds a name: the source on A decodes with it from its next utterance
         assert b.vocabulary_changed("h", ["李四"]) == 1  # B knows A's announced source
@@ -137,8 +140,7 @@ def test_events_cross_gateways_and_commands_reach_the_sources_where_they_run():
         await until(lambda: enrolled and "李四" in source.hotwords and "李四" in room.hotwords)
         assert source.hotwords == ("张三", "李四", "本院") and room.hotwords == ("李四", "本院")
         assert [(n, v.dtype, v.tolist()) for n, v in enrolled] == [("王法官", np.float32, [1.0] * 4)]
-        a.hub.publish("h", {"type": "channel", "hearing_id": "h", "channel": 0, "speaker": "审判长",
-                            "connected": False})
+        a.hub.publish("h", Channel(hearing_id="h", channel=0, speaker="审判长", connected=False))
         await until(lambda: b.connected("h") == [])
         assert b.connected("h") == []
         for r in runs:
@@ -233,14 +235,14 @@ def test_a_neighbours_bleed_is_recognised_when_the_seats_reached_different_gatew
         await settle()
         for live, ch in ((a, 0), (b, 1)):
             live.room("h")
-            live.hub.publish("h", {"type": "channel", "hearing_id": "h", "channel": ch, "speaker": "x", "connected": True})
+            live.hub.publish("h", Channel(hearing_id="h", channel=ch, speaker="x", connected=True))
         await settle()
         for k in range(0, judge.size, 3_200):  # as the judge's session writes it, chunk by chunk
             a.rooms["h"].write(0, k, judge[k:k + 3_200])
         b.rooms["h"].write(1, 0, bleed)
         await settle()
         found = b.rooms["h"].bleed_blocks(1, 0, bleed).blocks
-        a.hub.publish("h", {"type": "channel", "hearing_id": "h", "channel": 0, "speaker": "x", "connected": False})
+        a.hub.publish("h", Channel(hearing_id="h", channel=0, speaker="x", connected=False))
         await settle()
         gone = b.rooms["h"].bleed_blocks(1, 0, bleed).blocks  # the judge's seat left: nothing to compare with
         for r in runs:

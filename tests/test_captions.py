@@ -11,7 +11,9 @@ import websockets
 
 from courtscribe.text import for_scoring
 from courtscribe.clients import stream_file
+from courtscribe.records.model import Role, Utterance
 from courtscribe.records.store import RecordStore
+from courtscribe.streaming.events import Final, Partial
 from courtscribe.streaming.captioner import MAX_CHARS, Captioner, caption_lines, cues
 from courtscribe.server.captions import blanked, blanks
 
@@ -51,9 +53,14 @@ def test_cues_pair_lines_share_out_the_time_and_name_the_role():
     assert "审判长" not in "".join(cues(u)[0]["lines"])  # no prefix unless asked
 
 
-def _partial(text: str, end_ms: int) -> dict:
-    return {"type": "partial", "utterance_id": "u1", "start_ms": 0, "end_ms": end_ms, "text": text,
-            "role": "presiding_judge"}
+def _partial(text: str, end_ms: int, role: Role | None = Role.presiding_judge) -> Partial:
+    return Partial(hearing_id="h", utterance_id="u1", channel=0, speaker="", role=role, start_ms=0, end_ms=end_ms,
+                   text=text)
+
+
+def _final(end_ms: int, text: str, role: Role | None = None) -> Final:
+    return Final(hearing_id="h", utterance_id="u1",
+                 utterance=Utterance(id="u1", start_ms=0, end_ms=end_ms, speaker="", role=role, text=text))
 
 
 def test_live_lines_come_from_partials_once_two_agree_and_the_final_adds_only_the_rest():
@@ -65,8 +72,7 @@ def test_live_lines_come_from_partials_once_two_agree_and_the_final_adds_only_th
     assert cap.partial(_partial("现在开庭，核对当事人的身份。原告", 3000)) == []  # "核对当事" may still grow
     # a partial that rewrites what was shown never takes it back; the final fills in the rest
     cap.partial(_partial("现在开停，核对当事人的身份。原告", 3300))
-    rest = cap.final({"type": "final", "utterance_id": "u1", "utterance": {
-        "start_ms": 0, "end_ms": 4000, "role": "presiding_judge", "text": "现在开庭，核对当事人的身份。原告陈述。"}})
+    rest = cap.final(_final(4000, "现在开庭，核对当事人的身份。原告陈述。", Role.presiding_judge))
     assert [x["text"] for x in rest] == ["核对当事人的身份。原告陈述"]
     assert rest[-1]["last"] and rest[-1]["end_ms"] == 4000 and rest[-1]["stable"] == "final"
     assert [x["id"] for x in shown + rest] == ["u1.0", "u1.1"]
@@ -78,27 +84,25 @@ def test_agreement_tolerates_a_word_flipping_back_and_forth_and_a_changed_mark()
     out = []
     for n, text in enumerate(["富士康在印度工厂出现大规模感染。", "故事康在印度工厂出现大规模感染，目前公。",
                               "富士康在印度工厂出现大规模感染，目前工厂产量。"]):
-        out += cap.partial({**_partial(text, 4000 + 600 * n), "role": None})
+        out += cap.partial(_partial(text, 4000 + 600 * n, role=None))
     assert [x["text"] for x in out] == ["富士康在印度工厂出现大规模感染"]  # agreed with the one two back
 
 
 def test_a_slow_final_does_not_hold_the_overlay_the_last_partial_goes_out_and_the_final_adds_the_rest():
     cap = Captioner()
-    cap.partial({**_partial("他一定在家，因为", 1500), "role": None})
-    first = cap.partial({**_partial("他一定在家，因为灯亮着", 2500), "role": None})
+    cap.partial(_partial("他一定在家，因为", 1500, role=None))
+    first = cap.partial(_partial("他一定在家，因为灯亮着", 2500, role=None))
     assert [x["text"] for x in first] == ["他一定在家"]
     flushed = cap.flush("u1")  # the endpoint came a while ago and no final yet
     assert [x["text"] for x in flushed] == ["因为灯亮着"] and flushed[-1]["last"] and flushed[-1]["stable"] == "endpoint"
     assert cap.flush("u1") == []  # nothing twice
-    rest = cap.final({"type": "final", "utterance_id": "u1", "utterance": {
-        "start_ms": 0, "end_ms": 3200, "role": None, "text": "他一定在家，因为灯亮着呢。"}})
+    rest = cap.final(_final(3200, "他一定在家，因为灯亮着呢。"))
     assert [x["text"] for x in rest] == ["呢"]
     assert cap.flush("u1") == [] and cap.flush("never-heard") == []
     # the preview's closing "。" is not the end of what was said (zh-smoke/lamp.wav, live)
-    cap.partial({**_partial("就是有一种推理或者解释的。", 7600), "role": None})
+    cap.partial(_partial("就是有一种推理或者解释的。", 7600, role=None))
     cap.flush("u1")
-    rest = cap.final({"type": "final", "utterance_id": "u1", "utterance": {
-        "start_ms": 0, "end_ms": 8400, "role": None, "text": "就是有一种推理或者解释的一种感觉。"}})
+    rest = cap.final(_final(8400, "就是有一种推理或者解释的一种感觉。"))
     assert [x["text"] for x in rest] == ["一种感觉"]
 
 
@@ -107,10 +111,9 @@ def test_a_long_phrase_without_punctuation_goes_out_a_full_line_at_a_time():
     said = "原告请求判令被告偿还借款本金人民币一百二十三万元及利息"
     out = []
     for n in range(8, len(said) + 1, 4):
-        out += cap.partial({**_partial(said[:n], n * 200), "role": None})
+        out += cap.partial(_partial(said[:n], n * 200, role=None))
     assert [x["text"] for x in out] == [said[:16]] and out[0]["who"] is None
-    rest = cap.final({"type": "final", "utterance_id": "u1", "utterance": {
-        "start_ms": 0, "end_ms": 6000, "role": None, "text": said + "。"}})
+    rest = cap.final(_final(6000, said + "。"))
     assert "".join(x["text"] for x in out + rest) == said
 
 

@@ -25,6 +25,7 @@ from ..records import formats
 from ..records.model import Name
 from ..records.store import RecordStore
 from ..streaming.captioner import Captioner, cues
+from ..streaming.events import CaptionsSwitched, Endpoint, Event, Final, Partial
 from . import deps
 from .auth import on_hearing, ws_deny, ws_enter
 from .hearings import notify
@@ -70,10 +71,9 @@ def switch(hearing_id: str, body: CaptionSwitch, request: Request, who=on_hearin
     at_ms = store.now_ms(hearing_id)
     store.note(hearing_id, actor=who.name, kind="captions",
                payload={"blanked": body.blanked, "at_ms": at_ms, "reason": body.reason})
-    event = {"type": "captions", "hearing_id": hearing_id, "blanked": body.blanked, "at_ms": at_ms,
-             "reason": body.reason}
-    notify(request, hearing_id, event)
-    return event
+    event = CaptionsSwitched(hearing_id=hearing_id, blanked=body.blanked, at_ms=at_ms, reason=body.reason)
+    notify(request, event)
+    return event.wire()
 
 
 # -- feeds --------------------------------------------------------------------------------------
@@ -140,18 +140,17 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the overlay went away; follow() ends the feed
 
-    async def deliver(event: dict) -> bool:
-        kind = event["type"]
-        if kind == "captions":
-            state["dark"] = event["blanked"]
+    async def deliver(event: Event) -> bool:
+        if isinstance(event, CaptionsSwitched):
+            state["dark"] = event.blanked
             async with sending:
-                await ws.send_json({"type": "blank", "blanked": event["blanked"], "reason": event.get("reason")})
-        elif kind == "partial":
+                await ws.send_json({"type": "blank", "blanked": event.blanked, "reason": event.reason})
+        elif isinstance(event, Partial):
             await send(captioner.partial(event))
-        elif kind == "final":
+        elif isinstance(event, Final):
             await send(captioner.final(event))
-        elif kind == "endpoint":
-            waits.add(task := asyncio.create_task(flush_later(event["utterance_id"])))
+        elif isinstance(event, Endpoint):
+            waits.add(task := asyncio.create_task(flush_later(event.utterance_id)))
             task.add_done_callback(waits.discard)
         return True
 

@@ -24,6 +24,7 @@ from ..asr.vad import decode_windows
 from ..audio import SAMPLE_RATE, AudioError, decode, pcm16_to_float, resample
 from ..access.guard import Denied
 from ..records.model import HEARING_ID, Token
+from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import SAMPLE_RATES, StreamError
 from ..streaming.session import SessionConfig
@@ -199,7 +200,7 @@ class _Funasr:
 async def _begin(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hearing_id: str | None) -> None:
     cfg = file.cfg
 
-    async def emit(event: dict) -> None:  # bound to this file: its last finals come after the next begins
+    async def emit(event: Event) -> None:  # bound to this file: its last finals come after the next begins
         await _deliver(ws, file, event)
 
     if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
@@ -224,28 +225,26 @@ async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:
     await file.session.feed(audio)
 
 
-async def _deliver(ws: WebSocket, file: _File, event: dict) -> None:
+async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
     """A live event in FunASR's reply shape (online texts as increments, 2pass finals whole)."""
     cfg, sent = file.cfg, file.sent
     live_mode = "2pass-online" if cfg.mode == "2pass" else cfg.mode
-    if event["type"] == "partial":
-        if more := grown(sent.get(event["utterance_id"], ""), event["text"]):  # FunASR clients append increments
-            sent[event["utterance_id"]] = event["text"]
+    if isinstance(event, Partial):
+        if more := grown(sent.get(event.utterance_id, ""), event.text):  # FunASR clients append increments
+            sent[event.utterance_id] = event.text
             await send(ws, _reply(cfg, mode=live_mode, text=more))
-    elif event["type"] == "final":
-        u = event["utterance"]
-        tokens = [Token(**t) for t in u["tokens"]]
+    elif isinstance(event, Final):
+        u = event.utterance
         if cfg.mode == "2pass":
-            sent.pop(event["utterance_id"], None)
-            await send(ws, _reply(cfg, mode="2pass-offline", text=u["text"], timestamp=timestamp(tokens),
-                                   stamp_sents=stamp_sents(tokens)))
-        else:  # online: the rest of the line, as an increment
-            if rest := grown(sent.pop(event["utterance_id"], ""), u["text"]):
+            sent.pop(event.utterance_id, None)
+            await send(ws, _reply(cfg, mode="2pass-offline", text=u.text, timestamp=timestamp(u.tokens),
+                                   stamp_sents=stamp_sents(u.tokens)))
+        else:  # online: the rest of the utterance, as an increment
+            if rest := grown(sent.pop(event.utterance_id, ""), u.text):
                 await send(ws, _reply(cfg, mode="online", text=rest))
-    elif event["type"] == "error":  # an utterance the engine failed on, a full archive disk…
-        file.errors.append(event["message"])
-        await send(ws, _reply(cfg, mode=live_mode, is_final=bool(event.get("fatal")), error=event["message"],
-                               code=event["code"]))
+    elif isinstance(event, Error):  # an utterance the engine failed on, a full archive disk…
+        file.errors.append(event.message)
+        await send(ws, _reply(cfg, mode=live_mode, is_final=bool(event.fatal), error=event.message, code=event.code))
 
 
 async def _finish(ws: WebSocket, live: LiveHearings, file: _File | None, *, ack: bool, wav_name=None) -> None:

@@ -23,6 +23,8 @@ from ..records import archive, cases, fonts, formats, package
 from ..records.finder import STATUSES, HearingFilter
 from ..records.model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
 from ..records.store import RecordError
+from ..streaming.events import (Event, InterruptionAdded, ParticipantAdded, Status, UtteranceChanged, UtteranceRemoved,
+                               Vocabulary, first_name)
 from . import deps
 from .auth import allow, on_hearing
 from .deps import store
@@ -112,20 +114,18 @@ class CorrectionRequestIn(BaseModel):
     utterance_id: Name | None = None
 
 
-PROTOCOL_1_NAMES = {"utterance_changed": "line", "utterance_removed": "line_removed"}  # docs/protocol.md
-
-
-def notify(request: Request, hearing_id: str, event: dict) -> None:
+def notify(request: Request, event: Event) -> None:
     """Tell the hearing's open screens about a change made here (another clerk's edit, a sign-off),
     through the same event feed that carries the live utterances."""
-    deps.live(request).publish(hearing_id, {**event, "hearing_id": hearing_id})
-    if event["type"] in PROTOCOL_1_NAMES:  # subscribers written for its first names still hear it
-        deps.live(request).publish(hearing_id, {**event, "type": PROTOCOL_1_NAMES[event["type"]], "hearing_id": hearing_id})
+    live = deps.live(request)
+    live.publish(event.hearing_id, event)
+    if (old := first_name(event)) is not None:  # subscribers written for its first name still hear it
+        live.publish(event.hearing_id, old)
 
 
 def _status(request: Request, hearing_id: str) -> dict:
     status = store(request).status(hearing_id)
-    notify(request, hearing_id, {"type": "status", "status": status})
+    notify(request, Status(hearing_id=hearing_id, status=status))
     return {"status": status}
 
 
@@ -209,7 +209,7 @@ def close_hearing(hearing_id: str, request: Request, who: Principal = on_hearing
 @router.post("/{hearing_id}/participants", status_code=201)
 def add_participant(hearing_id: str, body: ParticipantIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
     added = store(request).add_participant(hearing_id, actor=who.name, **body.model_dump()).model_dump(mode="json")
-    notify(request, hearing_id, {"type": "participant", "participant": added})
+    notify(request, ParticipantAdded(hearing_id=hearing_id, participant=added))
     if added.get("name"):  # a name is a hotword of the hearing
         vocabulary_changed(request, hearing_id)
     return added
@@ -219,7 +219,7 @@ def add_participant(hearing_id: str, body: ParticipantIn, request: Request, who:
 def add_interruption(hearing_id: str, body: InterruptionIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
     store(request).interruption(hearing_id, actor=who.name, **body.model_dump())
     added = store(request).record(hearing_id).interruptions[-1].model_dump(mode="json")
-    notify(request, hearing_id, {"type": "interruption", "interruption": added})
+    notify(request, InterruptionAdded(hearing_id=hearing_id, interruption=added))
     return added
 
 
@@ -259,16 +259,16 @@ def merge_utterances(hearing_id: str, uid: str, body: MergeIn, request: Request,
     s = store(request)
     kept = s.merge(hearing_id, uid, body.other, actor=who.name)
     gone = body.other if kept == uid else uid
-    notify(request, hearing_id, {"type": "utterance_removed", "utterance_id": gone, "merged_into": kept})
+    notify(request, UtteranceRemoved(hearing_id=hearing_id, utterance_id=gone, merged_into=kept))
     merged = _changed(request, hearing_id, kept)
     return {"utterance": merged, "line": merged, "removed": gone}
 
 
 def _changed(request: Request, hearing_id: str, uid: str) -> dict:
     """The changed utterance as stored, also sent to the hearing's screens (``utterance_changed``)."""
-    utterance = store(request).utterance(hearing_id, uid).model_dump(mode="json")
-    notify(request, hearing_id, {"type": "utterance_changed", "utterance_id": uid, "utterance": utterance})
-    return utterance
+    utterance = store(request).utterance(hearing_id, uid)
+    notify(request, UtteranceChanged(hearing_id=hearing_id, utterance_id=uid, utterance=utterance))
+    return utterance.model_dump(mode="json")
 
 
 @router.get("/{hearing_id}/utterances/{uid}/audio")
@@ -309,7 +309,7 @@ def vocabulary_changed(request: Request, hearing_id: str) -> dict:
     """Hotwords or participants changed: the hearing's running sources and open screens learn it."""
     words = store(request).vocabulary(hearing_id)
     running = deps.live(request).vocabulary_changed(hearing_id, words)
-    notify(request, hearing_id, {"type": "hotwords", "words": words})
+    notify(request, Vocabulary(hearing_id=hearing_id, words=words))
     return {"hearing_id": hearing_id, "hotwords": store(request).hotwords(hearing_id), "words": words,
             "running_sources": running}
 

@@ -26,7 +26,8 @@ from ..asr.base import DecodeOptions
 from ..asr.hotwords import merge
 from ..text import grown
 from ..access.guard import Denied
-from ..records.model import HEARING_ID, Utterance
+from ..records.model import HEARING_ID
+from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import StreamError
 from ..streaming.session import SessionConfig, StreamSession
@@ -131,7 +132,7 @@ class _Realtime:
         self.session: StreamSession | None = None
         self.pcm: PcmInput | None = None
 
-    async def emit(self, ev: dict) -> None:
+    async def emit(self, ev: Event) -> None:
         await _deliver(self.ws, self.items, ev)
 
     async def text(self, text: str) -> bool:
@@ -188,19 +189,19 @@ class _Realtime:
             pass  # the client went away first
 
 
-async def _deliver(ws: WebSocket, items: _Items, ev: dict) -> None:
+async def _deliver(ws: WebSocket, items: _Items, ev: Event) -> None:
     """A live session's event in OpenAI's terms."""
-    if ev["type"] == "partial":
-        item, new = items.item(ev["utterance_id"])
+    if isinstance(ev, Partial):
+        item, new = items.item(ev.utterance_id)
         if new:
-            await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.get("start_ms", 0)))
-        if more := grown(items.said.get(item, ""), ev["text"]):  # deltas only ever append
-            items.said[item] = ev["text"]
+            await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.start_ms))
+        if more := grown(items.said.get(item, ""), ev.text):  # deltas only ever append
+            items.said[item] = ev.text
             await send(ws, event("conversation.item.input_audio_transcription.delta", item_id=item,
                                   content_index=0, delta=more))
-    elif ev["type"] == "final":
-        u = Utterance.model_validate(ev["utterance"])
-        item, new = items.item(ev["utterance_id"])
+    elif isinstance(ev, Final):
+        u = ev.utterance
+        item, new = items.item(ev.utterance_id)
         if new:
             await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=u.start_ms))
         await send(ws, event("input_audio_buffer.speech_stopped", item_id=item, audio_end_ms=u.end_ms))
@@ -208,5 +209,5 @@ async def _deliver(ws: WebSocket, items: _Items, ev: dict) -> None:
         await send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
                               transcript=u.shown_text))
         items.last, items.said[item] = item, "done"
-    elif ev["type"] == "error":
-        await send(ws, error(ev.get("code", "error"), ev.get("message", "")))
+    elif isinstance(ev, Error):
+        await send(ws, error(ev.code, ev.message))

@@ -25,6 +25,7 @@ from ..records.model import Pipeline
 from ..records.spool import Spool
 from ..records.store import RecordStore
 from ..seal import load_key
+from ..streaming.events import StoreRecovered
 from ..streaming.hub import Hub
 from ..streaming.jobs import Jobs
 from ..streaming.live import LiveHearings
@@ -103,7 +104,7 @@ async def flush_spool(live: LiveHearings) -> None:
     soon as it is back; the hearing's screens are told."""
     loop, spool = asyncio.get_running_loop(), live.spool
     spool.on_flushed = lambda hid, n: loop.call_soon_threadsafe(
-        live.publish, hid, {"type": "store_recovered", "hearing_id": hid, "utterances": n, "lines": n})
+        live.publish, hid, StoreRecovered(hearing_id=hid, utterances=n, lines=n))
     while True:
         if spool.pending:
             try:

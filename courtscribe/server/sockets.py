@@ -12,16 +12,19 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from ..access.guard import Access, Denied, note_denied
 from ..access.quota import StreamQuota
 from ..access.scopes import Action, Principal
+from ..streaming.events import Event
 from ..streaming.hub import Hub, SlowSubscriber
 from ..streaming.live import Gate
 from ..streaming.protocol import ErrorCode, StreamError, error_event
 
 
-async def send(ws: WebSocket, event: dict) -> bool:
+async def send(ws: WebSocket, event: Event | dict) -> bool:
+    """An event in its JSON form (or a socket's own reply: ``ready``, ``end``, ``cue``…); False once
+    the client is gone."""
     if ws.application_state != WebSocketState.CONNECTED or ws.client_state != WebSocketState.CONNECTED:
         return False
     try:
-        await ws.send_json(event)
+        await ws.send_json(event.wire() if isinstance(event, Event) else event)
         return True
     except (WebSocketDisconnect, RuntimeError, OSError):
         return False
@@ -102,7 +105,7 @@ def gate(access: Access, quota: StreamQuota, who: Principal) -> Iterator[Gate]:
             quota.give(holder)
 
 
-async def follow(ws: WebSocket, hub: Hub, hearing_id: str, deliver: Callable[[dict], Awaitable[bool]], *,
+async def follow(ws: WebSocket, hub: Hub, hearing_id: str, deliver: Callable[[Event], Awaitable[bool]], *,
                  hello: dict) -> None:
     """Subscribe, say ``hello``, then hand every event of the hearing to ``deliver`` until the client
     goes away or ``deliver`` returns False. A subscriber that falls behind is told and closed (1008)."""

@@ -10,6 +10,7 @@ from ..access.guard import Denied
 from ..access.scopes import AccessRole, Action
 from ..asr import commands
 from ..asr.base import DecodeOptions
+from ..streaming.events import Event, Final
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import PROTOCOL, ErrorCode, KeepAlive, Start, Stop, StreamError, error_event, parse_control
 from ..streaming.session import SessionConfig, StreamSession
@@ -60,10 +61,10 @@ class _Native:
         self.pcm: PcmInput | None = None
         self.start: Start | None = None
 
-    async def emit(self, event: dict) -> None:
+    async def emit(self, event: Event) -> None:
         start = self.start
-        if start and start.dictation and event["type"] == "final":
-            event = {**event, "dictation": commands.parse(event["utterance"]["text"])}
+        if start and start.dictation and isinstance(event, Final):
+            event = event.model_copy(update={"dictation": commands.parse(event.utterance.text)})
         self.live.publish(start.hearing_id if start else None, event)
         await send(self.ws, event)
 

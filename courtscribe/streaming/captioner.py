@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from ..records.model import Role
+from .events import Final, Partial
 
 MAX_CHARS = 16
 LINES_PER_CUE = 2
@@ -88,7 +89,7 @@ def cues(u: dict, *, prefix: bool = False) -> list[dict]:
 @dataclass
 class _Open:
     seen: list[str] = field(default_factory=list)  # the two partials before, newest last
-    event: dict | None = None  # the previous partial
+    event: Partial | None = None  # the previous partial
     shown: str = ""  # the partial text already out as lines (a prefix of what partials agree on)
     lines: int = 0
 
@@ -102,18 +103,18 @@ class Captioner:
     prefix: bool = False
     _open: dict[str, _Open] = field(default_factory=dict)
 
-    def partial(self, e: dict) -> list[dict]:
-        u = self._open.setdefault(e["utterance_id"], _Open())
+    def partial(self, e: Partial) -> list[dict]:
+        u = self._open.setdefault(e.utterance_id, _Open())
         if len(self._open) > MAX_OPEN:  # a source vanished without its finals: forget the oldest
             self._open.pop(next(iter(self._open)))
-        agreed = max((_agreed(old, e["text"]) for old in u.seen), key=len, default="")
-        u.seen, u.event = (u.seen + [e["text"]])[-2:], e
+        agreed = max((_agreed(old, e.text) for old in u.seen), key=len, default="")
+        u.seen, u.event = (u.seen + [e.text])[-2:], e
         if not agreed.startswith(u.shown):  # the partials changed what was shown: wait for the final
             return []
         out = []
         for piece in _complete(agreed[len(u.shown):]):
             u.shown += piece
-            out += self._lines(e, u, piece, len(u.shown), len(e["text"]), "partial")
+            out += self._lines(e.wire(), u, piece, len(u.shown), len(e.text), "partial")
         return out
 
     def flush(self, utterance_id: str) -> list[dict]:
@@ -122,19 +123,19 @@ class Captioner:
         u = self._open.get(utterance_id)
         if u is None or u.event is None:
             return []
-        last = u.event["text"]
+        last = u.event.text
         piece = last[_aligned_end(u.shown, last):] if u.shown else last
         u.shown = last
         if not piece.strip():
             return []
-        return self._lines(u.event, u, piece, len(last), len(last), "endpoint", last=True)
+        return self._lines(u.event.wire(), u, piece, len(last), len(last), "endpoint", last=True)
 
-    def final(self, e: dict) -> list[dict]:
-        u = self._open.pop(e["utterance_id"], _Open())
-        text = e["utterance"]["text"]
+    def final(self, e: Final) -> list[dict]:
+        u = self._open.pop(e.utterance_id, _Open())
+        text = e.utterance.text
         rest = text[_aligned_end(u.shown, text):] if u.shown else text
-        return self._lines({**e["utterance"], "utterance_id": e["utterance_id"], "text": text}, u, rest,
-                           len(text), len(text), "final", last=True)
+        return self._lines({**e.utterance.model_dump(mode="json"), "utterance_id": e.utterance_id, "text": text}, u,
+                           rest, len(text), len(text), "final", last=True)
 
     def _lines(self, e: dict, u: _Open, piece: str, upto: int, total: int, stable: str, last: bool = False) -> list[dict]:
         """``piece`` (ending at character ``upto`` of the ``total`` the speaker has said so far) as caption lines."""

@@ -9,6 +9,8 @@ import asyncio
 from collections import defaultdict
 from typing import Callable
 
+from .events import Event
+
 QUEUE_SIZE = 1000
 DROPPABLE = ("partial", "level")  # superseded by the next one: what a slow screen loses first
 
@@ -19,13 +21,13 @@ class SlowSubscriber(Exception):
 
 class Subscriber:
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[dict] = asyncio.Queue(QUEUE_SIZE)
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
 
-    def offer(self, event: dict) -> None:
+    def offer(self, event: Event) -> None:
         if self.queue.full():
             # make room by dropping a queued partial; if there is none, this subscriber is too slow
-            kept = [e for e in _drain(self.queue) if e.get("type") not in DROPPABLE]
+            kept = [e for e in _drain(self.queue) if e.type not in DROPPABLE]
             if len(kept) >= QUEUE_SIZE:
                 self.overflowed = True
                 return
@@ -33,13 +35,13 @@ class Subscriber:
                 self.queue.put_nowait(e)
         self.queue.put_nowait(event)
 
-    async def next(self) -> dict:
+    async def next(self) -> Event:
         if self.overflowed:
             raise SlowSubscriber("subscriber fell too far behind")
         return await self.queue.get()
 
 
-def _drain(q: asyncio.Queue) -> list[dict]:
+def _drain(q: asyncio.Queue) -> list[Event]:
     items = []
     while not q.empty():
         items.append(q.get_nowait())
@@ -50,7 +52,7 @@ class Hub:
     """Subscribers per hearing. Created on the server's event loop; ``publish`` may also be called from
     a worker thread (the REST API's endpoints run there), which hands the event to the loop."""
 
-    def __init__(self, relay: Callable[[str, dict], None] | None = None) -> None:
+    def __init__(self, relay: Callable[[str, Event], None] | None = None) -> None:
         self._subs: dict[str, set[Subscriber]] = defaultdict(set)
         # a gateway replica among several: what is published here goes to the others too (peers.py)
         self.relay = relay
@@ -69,7 +71,7 @@ class Hub:
         if not self._subs[hearing_id]:
             del self._subs[hearing_id]
 
-    def publish(self, hearing_id: str | None, event: dict) -> None:
+    def publish(self, hearing_id: str | None, event: Event) -> None:
         if hearing_id is None:
             return
         if self._loop is not None and not _on(self._loop):
@@ -79,7 +81,7 @@ class Hub:
         if self.relay is not None:
             self.relay(hearing_id, event)
 
-    def deliver(self, hearing_id: str, event: dict) -> None:
+    def deliver(self, hearing_id: str, event: Event) -> None:
         """To this process's subscribers only (an event another gateway published)."""
         for sub in list(self._subs.get(hearing_id, ())):
             sub.offer(event)

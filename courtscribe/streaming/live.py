@@ -23,6 +23,7 @@ from ..records.archive import ChannelRecorder
 from ..records.model import Participant, Pipeline, Role, Utterance
 from ..records.spool import Spool, unavailable
 from ..records.store import Locked, RecordStore
+from .events import Channel, Event, Status
 from .hub import Hub
 from .peers import Peers
 from .protocol import MAX_FRAME_BYTES, ErrorCode, StreamError
@@ -117,7 +118,7 @@ class LiveHearings:
         return {"gateway": self.peers.origin} if self.peers else {}
 
     # -- a source's way in and out --------------------------------------------------------
-    async def join(self, cfg: SessionConfig, emit: Callable[[dict], Awaitable[None]]) -> StreamSession:
+    async def join(self, cfg: SessionConfig, emit: Callable[[Event], Awaitable[None]]) -> StreamSession:
         """Admit a stream; one that names a hearing joins it in the record store: its utterances are stored
         before they are announced and its times continue the hearing's timeline."""
         sid = self.scheduler.admit()
@@ -159,7 +160,7 @@ class LiveHearings:
             raise StreamError(ErrorCode.STORE_UNAVAILABLE, "the record store cannot be reached right now; the source "
                               "should reconnect in a few seconds", fatal=True) from None
         if opened is None:  # this source opened the hearing: its screens show it running
-            self.hub.publish(hearing_id, {"type": "status", "hearing_id": hearing_id, "status": "open"})
+            self.hub.publish(hearing_id, Status(hearing_id=hearing_id, status="open"))
         else:  # joining a hearing that is already running: continue its timeline
             cfg.offset_ms = await asyncio.to_thread(records.now_ms, hearing_id)
 
@@ -193,7 +194,7 @@ class LiveHearings:
             if hid is not None and session.sinks.room is not None and session.sinks.room.remove(session.cfg.channel):
                 self.rooms.pop(hid, None)
 
-    def publish(self, hearing_id: str | None, event: dict) -> None:
+    def publish(self, hearing_id: str | None, event: Event) -> None:
         """To the hearing's screens (and the other gateways'): an utterance, a change, a status."""
         self.hub.publish(hearing_id, event)
 
@@ -218,9 +219,9 @@ class PcmInput:
         return x, warning
 
 
-def channel_event(session: StreamSession, *, connected: bool) -> dict:
+def channel_event(session: StreamSession, *, connected: bool) -> Channel:
     """A source of the hearing came or went: the clerk's channel panel shows 已连接/已断开."""
-    return {"type": "channel", "hearing_id": session.cfg.hearing_id, "channel": session.cfg.channel,
-            "speaker": session.speaker, "connected": connected}
+    return Channel(hearing_id=session.cfg.hearing_id, channel=session.cfg.channel, speaker=session.speaker,
+                   connected=connected)
 
 

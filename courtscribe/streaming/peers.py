@@ -12,7 +12,7 @@ audio sources and its screens may sit in different processes. Over a shared bus 
 - announces its file jobs, so any replica answers a job's polls (``jobs.py``);
 - reports its metrics every second, so a scrape of any replica shows every replica.
 
-Messages are plain dicts. The transport is three coroutines: ``post(origin, messages)``,
+Messages are plain dicts (an event in its JSON form: ``events.py``). The transport is three coroutines: ``post(origin, messages)``,
 ``poll(origin, cursor) -> (cursor, [(origin, message), …])``, a long poll that answers with the
 other gateways' messages since ``cursor`` (``None``: what is connected now), and
 ``fetch(what, key)``: a job's last word with its record (``"job"``), every gateway's metrics (``"metrics"``). In a cluster they are calls to the ``Events`` deployment (``cluster/bus.py``).
@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import metrics
 from ..logs import get_logger
+from .events import Channel, Event, parse
 from .jobs import Job, Jobs
 
 if TYPE_CHECKING:  # live.py imports this module
@@ -73,8 +74,8 @@ class Peers:
     def cancel_job(self, job_id: str) -> None:
         self._push({"command": "cancel_job", "id": job_id})
 
-    def event(self, hearing_id: str, event: dict) -> None:
-        self._push({"hearing": hearing_id, "event": event})
+    def event(self, hearing_id: str, event: Event) -> None:
+        self._push({"hearing": hearing_id, "event": event.wire()})
 
     def command(self, hearing_id: str, name: str, **payload: Any) -> None:
         """Something every gateway with sources of the hearing must do (``LiveHearings.apply``)."""
@@ -127,8 +128,12 @@ class Peers:
                 room.write(message["room"], message["at"], audio, relay=False)
             return
         if "event" in message:
-            event = message["event"]
-            if event.get("type") == "channel":
+            try:
+                event = parse(message["event"])
+            except ValueError as err:  # a gateway of another version: its screens' news, not this one's
+                log.warning("event from another gateway not understood", origin=origin, error=str(err))
+                return
+            if isinstance(event, Channel):
                 self._track(origin, hearing_id, event)
             self._live.hub.deliver(hearing_id, event)
         elif "command" in message:
@@ -141,11 +146,11 @@ class Peers:
         elif isinstance(jobs.get(message["id"]), Job):  # only the replica running it cancels it
             jobs.cancel(message["id"])
 
-    def _track(self, origin: str, hearing_id: str, event: dict) -> None:
+    def _track(self, origin: str, hearing_id: str, event: Channel) -> None:
         held = self._sources.setdefault(hearing_id, {})
-        key = (origin, event.get("channel"))
-        if event.get("connected"):
-            held[key] = {"channel": event.get("channel"), "speaker": event.get("speaker")}
+        key = (origin, event.channel)
+        if event.connected:
+            held[key] = {"channel": event.channel, "speaker": event.speaker}
         else:
             held.pop(key, None)
             if not held:

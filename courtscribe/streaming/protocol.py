@@ -6,11 +6,12 @@ will, ``stop`` to end. Server → client: ``ready``, ``partial``, ``final``, ``e
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..records.model import HearingId, Role, Utterance
+from .events import Error, Final, Partial
 
 PROTOCOL = "courtscribe.stream/1"
 MAX_FRAME_BYTES = 1 << 20  # 32 s of 16 kHz PCM16: more in one frame is a broken or hostile client
@@ -100,16 +101,14 @@ def parse_control(text: str) -> Start | Stop | KeepAlive:
 
 
 def partial_event(utterance_id: str, channel: int, speaker: str, start_ms: int, end_ms: int, text: str,
-                  hearing_id: str | None, role: Role | None = None) -> dict:
-    return {"type": "partial", "hearing_id": hearing_id, "utterance_id": utterance_id, "channel": channel,
-            "speaker": speaker, "role": role.value if role else None, "start_ms": start_ms, "end_ms": end_ms,
-            "text": text}
+                  hearing_id: str | None, role: Role | None = None) -> Partial:
+    return Partial(hearing_id=hearing_id, utterance_id=utterance_id, channel=channel, speaker=speaker, role=role,
+                   start_ms=start_ms, end_ms=end_ms, text=text)
 
 
-def final_event(utterance: Utterance, hearing_id: str | None) -> dict:
-    return {"type": "final", "hearing_id": hearing_id, "utterance_id": utterance.id,
-            "utterance": utterance.model_dump(mode="json")}
+def final_event(utterance: Utterance, hearing_id: str | None) -> Final:
+    return Final(hearing_id=hearing_id, utterance_id=utterance.id, utterance=utterance)
 
 
-def error_event(code: str, message: str, **extra) -> dict:
-    return {"type": "error", "code": code, "message": message, **extra}
+def error_event(code: str, message: str, **extra: Any) -> Error:
+    return Error(code=code, message=message, **extra)

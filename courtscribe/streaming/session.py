@@ -25,6 +25,7 @@ from .. import metrics
 from ..diarization.bleed import RoomAudio, voiced_share
 from ..logs import get_logger
 from ..records.model import CROSSTALK_UNCHECKED, Role, Utterance
+from .events import Endpoint, Event, Level
 from .protocol import ErrorCode, StreamError, error_event, final_event, partial_event
 from .levels import LevelMeter
 from .scheduler import DecodeScheduler
@@ -83,7 +84,7 @@ class Sinks:
     # persists a final before it is announced; False: it waits on disk until the store is back
     on_final: Callable[[Utterance], Awaitable[bool | None]] | None = None
     on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
-    on_screen: Callable[[dict], None] | None = None  # to the hearing's screens only: levels, endpoints
+    on_screen: Callable[[Event], None] | None = None  # to the hearing's screens only: levels, endpoints
     recorder: Recorder | None = None  # archives the raw audio as it arrives
     speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each utterance (online diarization)
     room: RoomAudio | None = None  # a seat mic: its neighbours' audio, to drop their bleed
@@ -91,7 +92,7 @@ class Sinks:
 
 class StreamSession:
     def __init__(self, engine: Engine, vad: Vad, scheduler: DecodeScheduler, sid: str, config: SessionConfig,
-                 emit: Callable[[dict], Awaitable[None]], sinks: Sinks | None = None):
+                 emit: Callable[[Event], Awaitable[None]], sinks: Sinks | None = None):
         self.engine, self.scheduler, self.sid, self.cfg, self.emit = engine, scheduler, sid, config, emit
         self.sinks = sinks or Sinks()
         self.vad = vad.open_stream(chunk_ms=200)
@@ -137,9 +138,9 @@ class StreamSession:
         if utt is not None and speaking:
             self._want_partial(utt)
         if self.sinks.on_screen is not None and (reading := self.meter.feed(audio)):
-            self.sinks.on_screen({"type": "level", "hearing_id": self.cfg.hearing_id, "channel": self.cfg.channel,
-                               "speaker": self.speaker, "rms_db": reading[0], "peak_db": reading[1],
-                               "speech": speaking, "at_ms": self.cfg.offset_ms + self.samples * 1000 // SR})
+            self.sinks.on_screen(Level(hearing_id=self.cfg.hearing_id, channel=self.cfg.channel, speaker=self.speaker,
+                                       rms_db=reading[0], peak_db=reading[1], speech=speaking,
+                                       at_ms=self.cfg.offset_ms + self.samples * 1000 // SR))
         self._trim()
         while len(self._finals) >= MAX_PENDING_FINALS:
             await asyncio.wait(self._finals, return_when=asyncio.FIRST_COMPLETED)
@@ -203,8 +204,8 @@ class StreamSession:
         end = max(utt.start_ms * SR // 1000, min(end_ms * SR // 1000, self.samples))
         audio = self._slice(utt.start_ms * SR // 1000, end)
         if self.sinks.on_screen is not None:  # captions may show the last partial if the final is slow
-            self.sinks.on_screen({"type": "endpoint", "hearing_id": self.cfg.hearing_id, "utterance_id": utt.id,
-                                "channel": self.cfg.channel, "end_ms": end * 1000 // SR + self.cfg.offset_ms})
+            self.sinks.on_screen(Endpoint(hearing_id=self.cfg.hearing_id, utterance_id=utt.id, channel=self.cfg.channel,
+                                          end_ms=end * 1000 // SR + self.cfg.offset_ms))
         task = asyncio.create_task(self._final(utt, audio, end * 1000 // SR, self._last_final))
         self._last_final = task
         self._finals.add(task)

@@ -17,6 +17,7 @@ import numpy as np
 from ..diarization.embedding import SpeakerEncoder
 from ..diarization.online import OnlineDiarizer
 from ..records.model import Participant, Role, Utterance
+from .events import SpeakerUpdate
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,9 @@ class Label:
     role: Role | None = None
     participant: str | None = None
 
-    def event(self, utterance_id: str, hearing_id: str | None) -> dict:
-        return {"type": "speaker_update", "hearing_id": hearing_id, "utterance_id": utterance_id,
-                "speaker": self.speaker, "role": self.role.value if self.role else None,
-                "participant": self.participant}
+    def event(self, utterance_id: str, hearing_id: str | None) -> SpeakerUpdate:
+        return SpeakerUpdate(hearing_id=hearing_id, utterance_id=utterance_id, speaker=self.speaker, role=self.role,
+                             participant=self.participant)
 
 
 class LiveSpeakers:
