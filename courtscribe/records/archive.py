@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from typing import BinaryIO
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ class ChannelRecorder:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.segment_samples, self.sync_s = int(segment_s * SR), sync_s
         self._next_ms = start_ms  # hearing time of the next sample to write
-        self._file = None
+        self._file: BinaryIO | None = None
         self._part: Path | None = None
         self._in_segment = 0
         self._synced = time.monotonic()
@@ -63,12 +64,14 @@ class ChannelRecorder:
             self._sync()
 
     def _sync(self) -> None:
+        assert self._file is not None
         self._file.flush()
         os.fsync(self._file.fileno())
         self._synced = time.monotonic()
 
     def _finish(self) -> None:
         self._sync()
+        assert self._file is not None and self._part is not None
         self._file.close()
         finish_segment(self._part)
         self._file, self._part = None, None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import String, and_, cast, func, or_, select, text
 from sqlalchemy.orm import Session
@@ -64,7 +65,7 @@ def _has_index(s: Session) -> bool:
 
 def _said(s: Session, q: str):
     """Hearings in which a line says ``q``."""
-    if s.bind.dialect.name == "sqlite" and len(q) >= 3 and _has_index(s):
+    if s.get_bind().dialect.name == "sqlite" and len(q) >= 3 and _has_index(s):
         phrase = '"' + q.replace('"', '""') + '"'
         return text("SELECT u.hearing_id FROM utterance_fts f JOIN utterances u ON u.rowid = f.rowid "
                     "WHERE utterance_fts MATCH :phrase").bindparams(phrase=phrase).columns(hearing_id=String)
@@ -105,7 +106,7 @@ def find(s: Session, f: HearingFilter, *, limit: int, offset: int) -> tuple[int,
         people.setdefault(hid, []).append({"name": name, "role": role})
     out = []
     for h, case in rows:
-        item = {"id": h.id, "title": h.title, "court": h.court, "courtroom": h.courtroom, "status": h.status,
+        item: dict[str, Any] = {"id": h.id, "title": h.title, "court": h.court, "courtroom": h.courtroom, "status": h.status,
                 "public": h.public, "case_number": case.case_number if case else None,
                 "cause": case.cause if case else None, "parties": list(case.parties or []) if case else [],
                 "participants": people.get(h.id, []), "scheduled_at": _iso(h.scheduled_at),

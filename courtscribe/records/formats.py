@@ -12,6 +12,7 @@ from typing import Callable
 import srt
 import webvtt
 from docx import Document
+from docx.document import Document as Docx
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -71,7 +72,7 @@ def vtt_cues(cues: list[tuple[int, int, str]]) -> str:
     return buf.getvalue()
 
 
-def court_document() -> Document:
+def court_document() -> Docx:
     """An empty Word document in the court's type: 宋体 12 pt."""
     doc = Document()
     style = doc.styles["Normal"]
@@ -81,20 +82,20 @@ def court_document() -> Document:
     return doc
 
 
-def title_paragraph(doc: Document, text: str) -> None:
+def title_paragraph(doc: Docx, text: str) -> None:
     p = doc.add_paragraph()
     p.alignment = WD_ALIGN_PARAGRAPH.CENTER
     run = p.add_run(text)
     run.bold, run.font.size = True, Pt(18)
 
 
-def docx_bytes(doc: Document) -> bytes:
+def docx_bytes(doc: Docx) -> bytes:
     buf = io.BytesIO()
     doc.save(buf)
     return buf.getvalue()
 
 
-def _page_footer(doc: Document, page_signing: bool) -> None:
+def _page_footer(doc: Docx, page_signing: bool) -> None:
     """第 N 页 共 M 页 on every page (Word's PAGE and NUMPAGES fields), and the signing strip."""
     footer = doc.sections[0].footer
     p = footer.paragraphs[0]
@@ -170,9 +171,11 @@ def render(record: Record, fmt: str) -> str | bytes:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}") from None
 
 
-def write(record: Record, fmt: str, path: Path) -> None:
+def render_bytes(record: Record, fmt: str) -> bytes:
+    """The file as it is written or packaged (text formats in UTF-8)."""
     data = render(record, fmt)
-    if isinstance(data, bytes):
-        Path(path).write_bytes(data)
-    else:
-        Path(path).write_text(data, encoding="utf-8")
+    return data if isinstance(data, bytes) else data.encode("utf-8")
+
+
+def write(record: Record, fmt: str, path: Path) -> None:
+    Path(path).write_bytes(render_bytes(record, fmt))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ..asr.numbers import case_word
 from . import finder
@@ -43,7 +43,7 @@ def _fields(row: UtteranceRow) -> dict:
 class Reading:
     """The read side of :class:`~courtscribe.records.store.RecordStore` (which sets ``_session``)."""
 
-    _session: object
+    _session: sessionmaker[Session]
 
     def _hearing(self, s: Session, hearing_id: str, *, lock: bool = False) -> HearingRow:
         if lock and s.get_bind().dialect.name == "sqlite":
@@ -62,7 +62,8 @@ class Reading:
         with self._session() as s:
             rows = s.execute(select(ParticipantRow).where(ParticipantRow.hearing_id == hearing_id,
                                                           ParticipantRow.voice.is_not(None))).scalars()
-            return [(Participant(name=r.name, role=Role(r.role), channel=r.channel), r.voice) for r in rows]
+            return [(Participant(name=r.name, role=Role(r.role), channel=r.channel), r.voice) for r in rows
+                    if r.voice is not None]
 
     def channel_roles(self, hearing_id: str) -> dict[int, Role]:
         with self._session() as s:

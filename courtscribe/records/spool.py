@@ -94,7 +94,7 @@ class Spool:
                 return 0
             with open(self.path, encoding="utf-8") as f:
                 entries = [json.loads(line) for line in f if line.strip()]
-            done, stored = 0, {}
+            done, stored = 0, dict[str, int]()
             for e in entries:
                 try:
                     self._apply(e)

@@ -12,6 +12,7 @@ import json
 import secrets
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -94,7 +95,7 @@ class RecordStore(Reading):
                        title: str | None = None, courtroom: str | None = None, public: bool | None = False,
                        scheduled_at=None, channels: dict[int, Role] | None = None, hotwords: list[str] | None = None,
                        language: str = "zh", pipeline: Pipeline | None = None,
-                       participants: list[Participant] = ()) -> Hearing:
+                       participants: Sequence[Participant] = ()) -> Hearing:
         """A hearing (and its case, found or made within the same court); ``participants`` are added
         in the same transaction, so a scheduled hearing never lacks the people it was scheduled with."""
         hid = hearing_id or uuid.uuid4().hex[:12]
@@ -173,6 +174,7 @@ class RecordStore(Reading):
             return None
         with self._session() as s:
             opened = self._hearing(s, hearing_id).opened_at
+        assert opened is not None  # opened just above, or before
         return opened if opened.tzinfo else opened.replace(tzinfo=dt.timezone.utc)
 
     def close_hearing(self, hearing_id: str, *, actor: str) -> None:
