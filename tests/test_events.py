@@ -11,7 +11,8 @@ SAID = Utterance(id="c0-0001", start_ms=1200, end_ms=3400, channel=0, speaker="�
 EVERY_KIND = [
     partial_event("c0-0001", 0, "审判长", 1200, 2000, "现在", "h1", Role.presiding_judge),
     final_event(SAID, "h1"),
-    error_event("engine_error", "utterance c0-0002 could not be decoded", utterance_id="c0-0002"),
+    error_event("engine_error", "utterance c0-0002 could not be decoded", utterance_id="c0-0002", hearing_id="h1",
+                start_ms=3400, end_ms=5200),
     events.SpeakerUpdate(hearing_id="h1", utterance_id="c0-0001", speaker="原告", role=Role.plaintiff, participant="张三"),
     events.Level(hearing_id="h1", channel=0, speaker="审判长", rms_db=-31.5, peak_db=-12.0, speech=True, at_ms=2000),
     events.Endpoint(hearing_id="h1", utterance_id="c0-0001", channel=0, end_ms=3400),

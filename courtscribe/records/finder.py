@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import String, and_, cast, func, or_, select, text
 from sqlalchemy.orm import Session
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .layout import ZH_TZ
 
-STATUSES = ("scheduled", "open", "closed", "signed")
+HearingStatus = Literal["scheduled", "open", "closed", "signed"]
 BRACKETS = "()（）〔〕"
 
 

@@ -36,7 +36,7 @@ class Spool:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path, self.rejected = self.dir / "pending.jsonl", self.dir / "rejected.jsonl"
         self._lock = threading.Lock()
-        self.on_flushed: Callable[[str, int], None] | None = None  # hearing id, lines now stored
+        self.on_flushed: Callable[[str, int], object] | None = None  # hearing id, lines now stored
 
     @property
     def pending(self) -> int:

@@ -18,6 +18,7 @@ from ..access import guard
 from ..access.guard import Denied
 from ..access.quota import StreamQuota
 from ..config import Settings, get_settings
+from ..diarization.embedding import EncoderError
 from ..logs import get_logger, redact_queries
 from ..records.store import RecordError, RecordStore
 from ..streaming.peers import Peers
@@ -69,8 +70,10 @@ def create_app(settings: Settings | None = None, components: Components | None =
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
-    app.add_exception_handler(Denied, denied)
-    app.add_exception_handler(RecordError, hearings.record_error)
+    # starlette types a handler as taking any Exception; it calls each with the class it is registered for
+    app.add_exception_handler(Denied, denied)  # type: ignore[arg-type]
+    app.add_exception_handler(RecordError, hearings.record_error)  # type: ignore[arg-type]
+    app.add_exception_handler(EncoderError, speakers.bad_enrollment)  # type: ignore[arg-type]
     for module in (transcriptions, hearings, speakers, captions, documents, pages, meta, stream_socket,
                    realtime, funasr_socket):
         app.include_router(module.router)

@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import Response
@@ -120,7 +121,7 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
     except Denied as err:
         await ws_deny(ws, access, err, who, hearing=hearing_id)
         return
-    state = {"dark": bool(stretches) and stretches[-1][1] is None, "opened": None}
+    state: dict[str, Any] = {"dark": bool(stretches) and stretches[-1][1] is None, "opened": None}
     captioner, sending, waits = Captioner(prefix=prefix), asyncio.Lock(), set()
 
     async def send(lines: list[dict]) -> None:

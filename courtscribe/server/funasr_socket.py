@@ -27,7 +27,7 @@ from ..records.model import HEARING_ID, Token
 from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import SAMPLE_RATES, StreamError
-from ..streaming.session import SessionConfig
+from ..streaming.session import SessionConfig, StreamSession
 from ..transcribe import transcribe_speech
 from . import deps
 from .auth import ws_deny, ws_enter
@@ -123,7 +123,9 @@ class _File:
     its config, its live session or offline bytes, what was sent of each line, what went wrong."""
 
     def __init__(self, cfg: _Config):
-        self.cfg, self.session, self.pcm = cfg, None, None
+        self.cfg = cfg
+        self.session: StreamSession | None = None
+        self.pcm: PcmInput | None = None
         self.offline: list[bytes] = []
         self.sent: dict[str, str] = {}
         self.errors: list[str] = []
@@ -219,6 +221,8 @@ async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:
         if sum(map(len, file.offline)) > MAX_OFFLINE_BYTES:
             raise StreamError("frame_too_large", "offline upload exceeds 512 MB", fatal=True)
         return
+    if file.session is None or file.pcm is None:  # a live mode's file begins with its session
+        raise StreamError("not_started", "audio before the file's first message")
     audio, warning = file.pcm.convert(data)
     if warning:
         await send(ws, _reply(file.cfg, warning=warning))

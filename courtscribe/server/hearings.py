@@ -20,10 +20,10 @@ from pydantic import BaseModel, Field, field_validator
 from ..access.scopes import SIGNS_AS, AccessRole, Action, HearingScope, Principal
 from ..logs import get_logger
 from ..records import archive, cases, fonts, formats, package
-from ..records.finder import STATUSES, HearingFilter
+from ..records.finder import HearingFilter, HearingStatus
 from ..records.model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
 from ..records.store import RecordError
-from ..streaming.events import (Event, InterruptionAdded, ParticipantAdded, Status, UtteranceChanged, UtteranceRemoved,
+from ..streaming.events import (HearingEvent, InterruptionAdded, ParticipantAdded, Status, UtteranceChanged, UtteranceRemoved,
                                Vocabulary, first_name)
 from . import deps
 from .auth import allow, on_hearing
@@ -114,7 +114,7 @@ class CorrectionRequestIn(BaseModel):
     utterance_id: Name | None = None
 
 
-def notify(request: Request, event: Event) -> None:
+def notify(request: Request, event: HearingEvent) -> None:
     """Tell the hearing's open screens about a change made here (another clerk's edit, a sign-off),
     through the same event feed that carries the live utterances."""
     live = deps.live(request)
@@ -159,10 +159,12 @@ def _in_scope(body: HearingIn, who: Principal) -> HearingIn:
 
 @router.get("")
 def list_hearings(request: Request, who: Principal = allow(None),
-                  status: Literal[STATUSES] | None = Query(None, description="scheduled | open | closed | signed"),
-                  since: dt.date | None = Query(None, ge=EARLIEST, le=LATEST,
+                  status: HearingStatus | None = Query(None, description="scheduled | open | closed | signed"),
+                  # FastAPI types ge/le as numbers; pydantic bounds dates with them too
+                  since: dt.date | None = Query(None, ge=EARLIEST, le=LATEST,  # type: ignore[arg-type]
                                                 description="开庭 on or after this day (Beijing time)"),
-                  until: dt.date | None = Query(None, ge=EARLIEST, le=LATEST, description="开庭 on or before this day"),
+                  until: dt.date | None = Query(None, ge=EARLIEST, le=LATEST,  # type: ignore[arg-type]
+                                                description="开庭 on or before this day"),
                   q: str | None = Query(None, max_length=100, description="案号, 案由, title, a party or participant, "
                                                                            "or words said in the hearing"),
                   limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0, le=1_000_000)) -> dict:
@@ -357,6 +359,7 @@ def export(hearing_id: str, request: Request, who: Principal = on_hearing(Action
            format: Literal["json", "txt", "srt", "vtt", "docx", "pdf", "ofd", "package"] = "docx") -> Response:
     record = store(request).record(hearing_id)
     try:
+        data: str | bytes
         if format == "package":
             data = package.build(record, archive.hearing_files(deps.archive(request), hearing_id))
         else:
@@ -379,7 +382,9 @@ def verify(hearing_id: str, request: Request, who: Principal = on_hearing(Action
         heads = {e.seq: e.hash for e in store(request).entries(hearing_id)}
         for a in deps.access(request).audit.entries():
             d = a.get("detail") or {}
-            if a.get("action") == ANCHOR and a.get("hearing") == hearing_id and heads.get(d.get("seq")) != d.get("hash"):
+            seq = d.get("seq")
+            if a.get("action") == ANCHOR and a.get("hearing") == hearing_id and (
+                    seq is None or heads.get(seq) != d.get("hash")):
                 result.ok, result.broken_seq = False, d.get("seq")
                 result.problem = (f"the ledger's entry {d.get('seq')} is not the one anchored in the audit log when "
                                   "the record was signed: the database was rewritten")

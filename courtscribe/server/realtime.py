@@ -169,6 +169,7 @@ class _Realtime:
             self.session = await self.live.join(SessionConfig(hearing_id=self.hearing_id, court=court,
                                                               courtroom=courtroom, options=options), self.emit)
             self.pcm = PcmInput(self.cfg.rate)
+        assert self.pcm is not None  # made with the session
         audio, warning = self.pcm.convert(raw)
         if warning:
             await send(self.ws, error("odd_pcm", warning))

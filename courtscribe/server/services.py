@@ -18,6 +18,7 @@ from ..access.guard import Access
 from ..asr import finals
 from ..asr.base import DecodeOptions
 from ..asr.hotwords import load_lexicon
+from ..asr.vad import Vad
 from ..config import Settings
 from ..logs import get_logger
 from ..records import archive
@@ -58,22 +59,22 @@ async def start(settings: Settings, access: Access, components: Components | Non
     news go out through them, and they deliver the others' here."""
     if settings.decode_workers > 1:  # remote decodes wait in threads: room for all of them and the VAD's
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2 * settings.decode_workers + 8))
-    comp = components or await asyncio.to_thread(load_components, settings)
+    comp = components if components is not None else await asyncio.to_thread(load_components, settings)
     # LiveHearings streams use the streaming FSMN-VAD whatever VAD files use (in a cluster: its VAD deployment);
     # it loads (mostly imports) while the engine's first decode runs in C++ and the word lists warm.
-    vad_loading = None if comp.stream_vad else asyncio.create_task(
-        asyncio.to_thread(load_stream_vad, settings, comp.registry))
+    vad_loading = asyncio.create_task(_stream_vad(settings, comp))
     warming = asyncio.get_running_loop().run_in_executor(None, finals.warm)
     # The engine's first call (a cluster's: the first round trip to its replicas) before the first
     # hearing's: a greedy preview of 1 s of silence, 0.5 s on 2 cores. A full decode of silence
     # (1.9 s: it runs Whisper's fallback) bought nothing more: the first real final took 0.97 s
     # without it and 0.92 s after it (zh-smoke/welcome.wav, live options).
     await asyncio.to_thread(comp.engine.preview_many, [(np.zeros(16000, np.float32), 0)], DecodeOptions(live=True))
-    vad = comp.stream_vad or await vad_loading
+    vad = await vad_loading
     scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams, final_batch=settings.final_batch,
                                 final_wait_ms=settings.final_wait_ms, workers=settings.decode_workers,
                                 partial_deadline_ms=settings.partial_deadline_ms, partial_batch=settings.partial_batch)
-    store = records or await asyncio.to_thread(RecordStore, settings.records_url, load_key(settings))
+    store = records if records is not None else await asyncio.to_thread(RecordStore, settings.records_url,
+                                                                               load_key(settings))
     access.attach(store)
     pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")
     audio_dir = settings.data_dir / "archive"
@@ -93,6 +94,12 @@ async def start(settings: Settings, access: Access, components: Components | Non
     return Services(settings, comp, store, live, jobs, WorkerPool(workers=1, queue=4), audio_dir)
 
 
+async def _stream_vad(settings: Settings, comp: Components) -> Vad:
+    if comp.stream_vad is not None:
+        return comp.stream_vad
+    return await asyncio.to_thread(load_stream_vad, settings, comp.registry)
+
+
 async def stop(services: Services) -> None:
     await services.jobs.close()
     await services.live.scheduler.close()
@@ -103,6 +110,8 @@ async def flush_spool(live: LiveHearings) -> None:
     """Finals that waited on disk (database away, or a crash during an outage) reach the store as
     soon as it is back; the hearing's screens are told."""
     loop, spool = asyncio.get_running_loop(), live.spool
+    if spool is None:  # a server built without one (tests that give their own store)
+        return
     spool.on_flushed = lambda hid, n: loop.call_soon_threadsafe(
         live.publish, hid, StoreRecovered(hearing_id=hid, utterances=n, lines=n))
     while True:

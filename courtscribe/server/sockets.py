@@ -7,6 +7,7 @@ import asyncio
 from contextlib import contextmanager
 from typing import Awaitable, Callable, Iterator, Protocol
 
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..access.guard import Access, Denied, note_denied
@@ -30,7 +31,7 @@ async def send(ws: WebSocket, event: Event | dict) -> bool:
         return False
 
 
-async def receive(ws: WebSocket, timeout: float) -> dict:
+async def receive(ws: WebSocket, timeout: float) -> Message:
     """The next client message. Raises WebSocketDisconnect when the client went away and a fatal
     StreamError (idle_timeout) when it sent nothing for ``timeout`` seconds."""
     try:

@@ -36,15 +36,17 @@ class Stretch(BaseModel):
     to_ms: Millis = Field(gt=0)
 
 
+async def bad_enrollment(_request: Request, err: EncoderError) -> JSONResponse:
+    """Audio too short or too quiet to enroll a voice from: the clerk is told why (422)."""
+    return JSONResponse({"error": "bad_enrollment_audio", "message": str(err)}, status_code=422)
+
+
 def _encoder(request: Request):
     return deps.live(request).speaker_encoder
 
 
 async def _enroll(request: Request, hearing_id: str, name: str, audio: np.ndarray, source: str, actor: str) -> dict:
-    try:
-        voice = await asyncio.to_thread(enrollment_embedding, _encoder(request), audio)
-    except EncoderError as err:
-        return JSONResponse({"error": "bad_enrollment_audio", "message": str(err)}, status_code=422)
+    voice = await asyncio.to_thread(enrollment_embedding, _encoder(request), audio)  # EncoderError: below
     person = await asyncio.to_thread(store(request).enroll_voice, hearing_id, name, voice, actor=actor, source=source)
     deps.live(request).enrolled(hearing_id, person, voice)
     return {"hearing_id": hearing_id, "participant": name, "enrolled": True, "source": source}

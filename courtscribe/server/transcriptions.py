@@ -103,7 +103,7 @@ async def _upload(request: Request, file: UploadFile) -> Audio:
 
 def _file_run(request: Request, audio: Audio, filename: str | None, language: str | None, prompt: str | None,
               hearing_id: str | None = None, who: Principal | None = None,
-              on_text: Callable[[str], None] | None = None):
+              on_text: Callable[[str], object] | None = None):
     """The pipeline call for one upload, its engine work routed through the live scheduler; with a
     ``hearing_id`` the record and its audio are also kept in the record store and archive, in the
     submitter's court and courtroom. ``on_text``: each decoded window's text as it comes (a
@@ -165,7 +165,7 @@ async def _events(request: Request, audio: Audio, filename: str | None, language
                   prompt: str | None) -> AsyncIterator[bytes]:
     """OpenAI's transcription stream: a delta per decoded window, then the whole text (what the JSON
     answer would say); a failure is an ``error`` event, never a silently short text."""
-    loop, texts = asyncio.get_running_loop(), asyncio.Queue()
+    loop, texts = asyncio.get_running_loop(), asyncio.Queue[str]()
     run = _file_run(request, audio, filename, language, prompt,
                     on_text=lambda text: loop.call_soon_threadsafe(texts.put_nowait, text))
     work = asyncio.ensure_future(deps.pool(request).run(run))
@@ -242,5 +242,5 @@ async def job_result(request: Request, job_id: str, format: ResultFormat = Query
 @router.delete("/v1/jobs/{job_id}")
 async def cancel_job(request: Request, job_id: str, who: Principal = allow(Action.transcribe)) -> dict:
     """Cancel a queued or running job (a running one stops at its next window)."""
-    await _job(request, job_id, who)
-    return deps.jobs(request).cancel(job_id).view()
+    job = await _job(request, job_id, who)
+    return (deps.jobs(request).cancel(job_id) or job).view()

@@ -65,6 +65,8 @@ class Error(Event):
     channel: int | None = None
     hearing_id: str | None = None
     utterance_id: str | None = None
+    start_ms: int | None = None  # where the utterance it is about was (an engine error: its flagged gap)
+    end_ms: int | None = None
 
 
 class SpeakerUpdate(SourceEvent):
