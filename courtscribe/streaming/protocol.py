@@ -6,7 +6,7 @@ will, ``stop`` to end. Server → client: ``ready``, ``partial``, ``final``, ``e
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Literal, TypedDict, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -110,5 +110,17 @@ def final_event(utterance: Utterance, hearing_id: str | None) -> Final:
     return Final(hearing_id=hearing_id, utterance_id=utterance.id, utterance=utterance)
 
 
-def error_event(code: str, message: str, **extra: Any) -> Error:
-    return Error(code=code, message=message, **extra)
+class ErrorAbout(TypedDict, total=False):
+    """What an error event may say beside its code and message (each only when given); typed, so
+    the type checker refuses a field ``events.Error`` does not have (it would fail at run time, in
+    the middle of recording a flagged gap)."""
+    fatal: bool
+    channel: int
+    hearing_id: str | None
+    utterance_id: str
+    start_ms: int
+    end_ms: int
+
+
+def error_event(code: str, message: str, **about: Unpack[ErrorAbout]) -> Error:
+    return Error(code=code, message=message, **about)
