@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from ..records.model import Role
+from ..records.model import Role, Utterance
 from .events import Final, Partial
 
 MAX_CHARS = 16
@@ -114,7 +114,7 @@ class Captioner:
         out = []
         for piece in _complete(agreed[len(u.shown):]):
             u.shown += piece
-            out += self._lines(e.wire(), u, piece, len(u.shown), len(e.text), "partial")
+            out += self._lines(e.utterance_id, e, u, piece, len(u.shown), len(e.text), "partial")
         return out
 
     def flush(self, utterance_id: str) -> list[dict]:
@@ -128,28 +128,29 @@ class Captioner:
         u.shown = last
         if not piece.strip():
             return []
-        return self._lines(u.event.wire(), u, piece, len(last), len(last), "endpoint", last=True)
+        return self._lines(utterance_id, u.event, u, piece, len(last), len(last), "endpoint", last=True)
 
     def final(self, e: Final) -> list[dict]:
         u = self._open.pop(e.utterance_id, _Open())
         text = e.utterance.text
         rest = text[_aligned_end(u.shown, text):] if u.shown else text
-        return self._lines({**e.utterance.model_dump(mode="json"), "utterance_id": e.utterance_id, "text": text}, u,
-                           rest, len(text), len(text), "final", last=True)
+        return self._lines(e.utterance_id, e.utterance, u, rest, len(text), len(text), "final", last=True)
 
-    def _lines(self, e: dict, u: _Open, piece: str, upto: int, total: int, stable: str, last: bool = False) -> list[dict]:
-        """``piece`` (ending at character ``upto`` of the ``total`` the speaker has said so far) as caption lines."""
-        who = Role(e["role"]).label if e.get("role") else None
+    def _lines(self, uid: str, said: Partial | Utterance, u: _Open, piece: str, upto: int, total: int, stable: str,
+               last: bool = False) -> list[dict]:
+        """``piece`` (ending at character ``upto`` of the ``total`` the speaker has said so far, in the
+        span and role of ``said``) as caption lines."""
+        who = said.role.label if said.role else None
         first = u.lines == 0
         text = f"{who}：{piece.strip()}" if self.prefix and who and first and piece.strip() else piece
         lines = caption_lines(text)
-        start, span = e["start_ms"], max(1, e["end_ms"] - e["start_ms"])
+        start, span = said.start_ms, max(1, said.end_ms - said.start_ms)
         begin = upto - len(piece)
         out, done = [], 0
         for k, line in enumerate(lines):
             done += len(line)
             at = upto if k == len(lines) - 1 else begin + min(len(piece), round(done * len(piece) / max(1, len(text))))
-            out.append({"id": f"{e['utterance_id']}.{u.lines}", "utterance_id": e["utterance_id"], "text": line,
+            out.append({"id": f"{uid}.{u.lines}", "utterance_id": uid, "text": line,
                         "start_ms": start + span * max(0, at - len(line)) // max(1, total),
                         "end_ms": start + span * at // max(1, total), "who": who, "stable": stable,
                         "last": last and k == len(lines) - 1})

@@ -21,8 +21,7 @@ class Event(BaseModel):
 
     def wire(self) -> dict[str, Any]:
         """The JSON object sent: ``type`` and every field given when the event was built."""
-        data = self.model_dump(mode="json")
-        return {k: v for k, v in data.items() if k == "type" or k in self.model_fields_set}
+        return self.model_dump(mode="json", include=self.model_fields_set | {"type"})
 
 
 class SourceEvent(Event):
