@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .asr.punctuation import Punctuator
     from .asr.vad import Vad
     from .diarization.embedding import SpeakerEncoder
+    from .diarization.segmentation import Segmenter
 
 T = TypeVar("T")
 ENGINES: dict[str, Callable[..., Engine]] = {}  # name → loader(settings, registry, punctuator)
@@ -102,6 +103,13 @@ def load_speaker_encoder(settings: Settings, registry: Registry) -> SpeakerEncod
     return pick(SPEAKER_ENCODERS, "speaker encoder", settings.speaker_encoder)(settings, registry)
 
 
+def load_segmenter(settings: Settings, registry: Registry) -> Segmenter:
+    from .diarization.segmentation import Segmenter
+
+    return Segmenter(registry.resolve("pyannote-segmentation-3.0"), step_s=settings.segmentation_step_s,
+                     device=settings.device)
+
+
 def load_stream_vad(settings: Settings, registry: Registry) -> Vad:
     """Live sources' VAD, whatever VAD files use: FSMN-VAD in streaming mode, ending an utterance
     after ``stream_vad_silence_ms`` of silence."""
@@ -147,6 +155,7 @@ class Components:
     registry: Registry
     settings: Settings
     _encoder: Future | None = None
+    _segmenter: Future | None = None
     stream_vad: Vad | None = None  # live sources' VAD when not loaded here (the cluster's VAD deployment)
 
     def warm_speaker_encoder(self) -> Future:
@@ -158,6 +167,15 @@ class Components:
 
     def speaker_encoder(self) -> SpeakerEncoder:
         return self.warm_speaker_encoder().result()
+
+    def warm_segmenter(self) -> Future:
+        """Start loading the speaker-turn model (pyannote segmentation-3.0) in the background."""
+        if self._segmenter is None:
+            self._segmenter = _background.submit(load_segmenter, self.settings, self.registry)
+        return self._segmenter
+
+    def segmenter(self) -> Segmenter:
+        return self.warm_segmenter().result()
 
     def _load_encoder(self) -> SpeakerEncoder:
         enc = load_speaker_encoder(self.settings, self.registry)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -22,10 +23,11 @@ from .asr.hotwords import load_lexicon, merge
 from .asr.numbers import case_word
 from .asr.vad import decode_windows
 from .components import Components
-from .diarization import bleed
+from .diarization import attribute, bleed
 from .diarization.base import ChannelDiarizer, Diarizer
+from .diarization.turns import Turn
 from .logs import get_logger
-from .records.model import Hearing, Pipeline, Record, Role, Source, Utterance
+from .records.model import UNRECOGNIZED, Hearing, Pipeline, Record, Role, Source, Utterance
 
 Speakers = int | Literal["auto"]
 Decode = Callable[[list[tuple[np.ndarray, int]], DecodeOptions], list[list[Hypothesis]]]
@@ -34,17 +36,19 @@ Decode = Callable[[list[tuple[np.ndarray, int]], DecodeOptions], list[list[Hypot
 Progress = Callable[[str, float, float], None]
 log = get_logger(__name__)
 PAD_MS = 200  # context either side of a span decoded on its own
+TURN_PAD_MS = 60  # a speaker turn decoded on its own: little enough context not to take in the neighbour's words
 BATCH = 8  # speech windows per engine call: batched decoding, and a progress update per batch
 
 
 def make_diarizer(comp: Components, audio: audio_mod.Audio, speakers: Speakers,
                   roles: dict[int, Role] | None) -> Diarizer:
-    """Several channels: one seat group each. One channel: cluster voices unless told there is one."""
+    """Several channels: one seat group each. One channel: speaker turns unless told there is one."""
     if audio.channels > 1 or speakers == 1:
         return ChannelDiarizer(roles)
-    from .diarization.clustering import WindowDiarizer
+    from .diarization.turns import TurnDiarizer
 
-    return WindowDiarizer(comp.speaker_encoder(), num_speakers=None if speakers == "auto" else int(speakers))
+    return TurnDiarizer(comp.segmenter(), comp.speaker_encoder(),
+                        num_speakers=None if speakers == "auto" else int(speakers))
 
 
 def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: DecodeOptions | None = None,
@@ -65,6 +69,7 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
     started = time.perf_counter()
     if audio.channels == 1 and speakers != 1:
         comp.warm_speaker_encoder()
+        comp.warm_segmenter()
     max_ms = int(comp.settings.segment_s * 1000)
     total_s = audio.channels * audio.frames / audio.sample_rate
     spans: list[tuple[int, list[tuple[int, int]]]] = []
@@ -90,10 +95,13 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
         done_s += seconds
         report("transcription", done_s, speech_s)
 
-    jobs = [(ch, s, e) for ch, segs in spans for s, e in segs]
-    utterances = transcribe_speech(jobs, found, channel_audio, audio.sample_rate, decode, options, batch, decoded)
     report("diarization", 0.0, 1.0)
     diarizer = make_diarizer(comp, audio, speakers, roles)
+    with ThreadPoolExecutor(1, thread_name_prefix="diarization") as beside:  # runs while the engine decodes
+        turns = beside.submit(lambda: [diarizer.turns(x) for x in channel_audio])
+        jobs = [(ch, s, e) for ch, segs in spans for s, e in segs]
+        utterances = transcribe_speech(jobs, found, channel_audio, audio.sample_rate, decode, options, batch,
+                                       decoded, turns=turns.result)
     utterances = _tidy_timeline(diarizer.assign(utterances, audio), audio.duration_ms)
     elapsed = time.perf_counter() - started
     log.info("transcribed", audio_s=round(audio.duration_ms / 1000, 1), speech_s=round(speech_s, 1),
@@ -112,32 +120,50 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
 
 def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tuple[int, int]]],
                       channel_audio: list[np.ndarray], sr: int, decode: Decode, options: DecodeOptions,
-                      batch: int = BATCH, decoded: Callable[[float], None] | None = None) -> list[Utterance]:
+                      batch: int = BATCH, decoded: Callable[[float], None] | None = None,
+                      turns: Callable[[], list[list[Turn] | None]] | None = None) -> list[Utterance]:
     """Every stretch of speech into lines, none lost: ``windows`` are (channel, start_ms, end_ms) to
-    decode, ``speech`` each channel's VAD spans.
+    decode, ``speech`` each channel's VAD spans, ``turns`` gives each channel's speaker turns (or
+    None), asked for once the first windows are decoded (diarization may run beside them).
 
     First pass: windows of several utterances (up to 30 s), which Whisper reads best with the
     context (zh-smoke CER 0.18 this way, 0.24 decoding each utterance alone; measured). Whisper may
     still skip a sentence inside a window: each VAD speech span (or stretch of one) that no usable
     line covers is decoded again on its own, and what still has no text becomes a flagged line
-    (asr/coverage.py)."""
+    (asr/coverage.py). With speaker turns, each sentence is cut at the speaker changes in it, and a
+    turn that got no word (its sentence lost in another speaker's) is decoded again on its own too."""
     out: list[tuple[int, Hypothesis]] = []
-    holes: list[tuple[int, int, int]] = []  # (channel, start_ms, end_ms) of speech the first pass left without text
+    holes: list[tuple[int, int, int, str | None]] = []  # (channel, start_ms, end_ms, speaker) left without text
+    by_channel: list[list[Turn] | None] = []
     for ch, (hyps, failed), (s, e) in _decode_all(windows, channel_audio, sr, decode, options, batch, decoded):
+        by_channel = by_channel or (turns() if turns else [None] * len(channel_audio))
         inside = [span for span in speech[ch] if span[0] < e and span[1] > s]
-        kept = polish_all(hyps, options.hotwords)
+        kept = polish_all(attribute.split(hyps, by_channel[ch] or []), options.hotwords)
         out += [(ch, h) for h in kept if usable(h)]
-        holes += [(ch, g.start_ms, g.end_ms) for a, b in inside
-                  for g in complete([h for h in kept if h.start_ms < b and h.end_ms > a], max(a, s), min(b, e))
-                  if g.flags and not _neighbours_bleed((g.start_ms, g.end_ms), ch, speech)]
+        found = [(ch, g.start_ms, g.end_ms, None) for a, b in inside
+                 for g in complete([h for h in kept if h.start_ms < b and h.end_ms > a], max(a, s), min(b, e))
+                 if UNRECOGNIZED in g.flags and not _neighbours_bleed((g.start_ms, g.end_ms), ch, speech)]
+        said = [h for h in kept if usable(h)]
+        holes += found + [(ch, t.start_ms, t.end_ms, t.speaker) for a, b in inside
+                          for t in attribute.unheard(by_channel[ch] or [], said, max(a, s), min(b, e))
+                          if not any(min(t.end_ms, y) > max(t.start_ms, x) for _, x, y, _ in found)]
     if holes:
         log.info("re-decoding speech the windows left without text", spans=holes)
-    again = [(ch, max(0, a - PAD_MS), b + PAD_MS) for ch, a, b in holes]  # all of them batched together
-    for (ch, a, b), (_, (hyps, failed), _) in zip(holes, _decode_all(again, channel_audio, sr, decode, options,
-                                                                      batch, None)):
+    pad = {True: TURN_PAD_MS, False: PAD_MS}
+    again = [(ch, max(0, a - pad[bool(who)]), b + pad[bool(who)]) for ch, a, b, who in holes]  # batched together
+    turns_of = by_channel or [None] * len(channel_audio)
+    redone = _decode_all(again, channel_audio, sr, decode, options, batch, None)
+    for (ch, a, b, who), (_, (hyps, failed), _) in zip(holes, redone):
+        hyps = [replace(h, speaker=who) for h in hyps] if who else attribute.split(hyps, turns_of[ch] or [])
         out += [(ch, h) for h in finish(hyps, a, b, options.hotwords, reason=failed, language=options.language)]
-    return [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker="", text=h.text, tokens=h.tokens,
-                      language=h.language, confidence=h.confidence, flags=list(h.flags)) for ch, h in out]
+    return [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker=_who(h, turns_of[ch]),
+                      text=h.text, tokens=h.tokens, language=h.language, confidence=h.confidence, flags=list(h.flags))
+            for ch, h in out]
+
+
+def _who(h: Hypothesis, turns: list[Turn] | None) -> str:
+    """A line's speaker: the one its words were cut for, else who holds its time (a gap line)."""
+    return h.speaker or (attribute.speaker_at(h.start_ms, h.end_ms, turns) if turns else None) or ""
 
 
 def _neighbours_bleed(hole: tuple[int, int], ch: int, speech: list[list[tuple[int, int]]]) -> bool:

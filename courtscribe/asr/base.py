@@ -43,6 +43,7 @@ class Hypothesis:
     is_final: bool = True
     confidence: float | None = None
     flags: tuple[str, ...] = ()  # e.g. ("unrecognized", "loop"): see asr/coverage.py
+    speaker: str | None = None  # who said it, once diarization cut the engine's sentence at a speaker change
 
 
 class EngineStream(ABC):

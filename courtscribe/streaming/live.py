@@ -19,6 +19,7 @@ from ..asr.vad import Vad
 from ..audio import pcm16_to_float
 from ..diarization.bleed import RoomAudio
 from ..diarization.embedding import SpeakerEncoder
+from ..diarization.segmentation import Segmenter
 from ..records.archive import ChannelRecorder
 from ..records.model import Participant, Pipeline, Role, Utterance
 from ..records.spool import Spool, unavailable
@@ -66,6 +67,7 @@ class LiveHearings:
     languages: tuple[str, ...] = ("zh", "en")  # what a hearing may hear (Settings.languages)
     max_segment_ms: int = 30_000  # the engine's longest decode window
     speaker_encoder: SpeakerEncoder | None = None  # labels the utterances of mixed-channel sources
+    segmenter: Segmenter | None = None  # cuts a mixed-channel utterance at its speaker changes
     rooms: dict[str, RoomAudio] = field(default_factory=dict)  # hearing id → its seat mics' recent audio
     spool: Spool | None = None  # where finals wait while the record store is away
     sources: dict[str, dict[StreamSession, tuple[str, ...]]] = field(default_factory=dict)  # hearing → its
@@ -134,7 +136,7 @@ class LiveHearings:
             if self.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
                 voices = (await asyncio.to_thread(self.records.voices, cfg.hearing_id)
                           if self.records is not None and cfg.hearing_id else [])
-                sinks.speakers = LiveSpeakers(self.speaker_encoder, voices)
+                sinks.speakers = LiveSpeakers(self.speaker_encoder, voices, self.segmenter)
         except BaseException:
             self.scheduler.release(sid)
             raise

@@ -17,14 +17,16 @@ from typing import Awaitable, Callable, Protocol
 import numpy as np
 
 from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
-from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS
+from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS, usable
 from ..asr.finals import finish, polish_partial
 from ..text import join_pieces
 from ..asr.vad import Vad
 from .. import metrics
+from ..diarization import attribute
 from ..diarization.bleed import RoomAudio, voiced_share
+from ..diarization.turns import Turn
 from ..logs import get_logger
-from ..records.model import CROSSTALK_UNCHECKED, Role, Utterance
+from ..records.model import CROSSTALK_UNCHECKED, UNRECOGNIZED, Role, Utterance
 from .events import Endpoint, Event, Level
 from .protocol import ErrorCode, StreamError, error_event, final_event, partial_event
 from .levels import LevelMeter
@@ -34,6 +36,7 @@ from .speakers import Label, LiveSpeakers
 SR = 16_000
 log = get_logger(__name__)
 BLEED_SHARE = 0.8  # an utterance mostly made of a neighbour's bleed (voiced blocks) is not recorded on this seat
+MIN_TURN_MS = 300  # a "change" this close to the utterance's start is its first words, not a turn
 MAX_PENDING_FINALS = 4  # a client replaying faster than the engine decodes waits here (backpressure)
 
 
@@ -45,6 +48,7 @@ class _Open:
     fed: int  # absolute sample up to which the engine stream has been fed
     closed: bool = False
     partial_text: str = ""
+    watched: int = 0  # sample up to which it was looked at for a speaker change
 
 
 @dataclass
@@ -107,6 +111,7 @@ class StreamSession:
         self._utt: _Open | None = None
         self._finals: set[asyncio.Task] = set()
         self._last_final: asyncio.Task | None = None  # finals decode side by side but are announced in order
+        self._watching: asyncio.Future | None = None  # a look for a speaker change in the open utterance
         self.utterances: list[Utterance] = []
         self.meter = LevelMeter()
 
@@ -137,6 +142,7 @@ class StreamSession:
         speaking = utt is not None and not utt.closed
         if utt is not None and speaking:
             self._want_partial(utt)
+            self._watch_turns(utt)
         if self.sinks.on_screen is not None and (reading := self.meter.feed(audio)):
             self.sinks.on_screen(Level(hearing_id=self.cfg.hearing_id, channel=self.cfg.channel, speaker=self.speaker,
                                        rms_db=reading[0], peak_db=reading[1], speech=speaking,
@@ -211,6 +217,31 @@ class StreamSession:
         self._finals.add(task)
         task.add_done_callback(self._finals.discard)
 
+    # -- speaker changes --------------------------------------------------------------------
+    def _watch_turns(self, utt: _Open) -> None:
+        """A mixed channel: each second of a running utterance, look for a confirmed speaker change
+        in it (in a thread, never holding up the audio); where one is, the utterance ends there and
+        the next begins, so each turn's final comes as the turn ends."""
+        if self.sinks.speakers is None or self._watching is not None or self.samples - utt.watched < SR:
+            return
+        utt.watched = self.samples
+        audio = self._slice(utt.start_ms * SR // 1000, self.samples)
+        self._watching = asyncio.ensure_future(asyncio.to_thread(self.sinks.speakers.change, audio))
+        self._watching.add_done_callback(lambda f: self._turn_seen(utt, f))
+
+    def _turn_seen(self, utt: _Open, fut: asyncio.Future) -> None:
+        self._watching = None
+        if fut.cancelled() or fut.exception() is not None:
+            if not fut.cancelled():  # the turn is still split when its final comes
+                log.warning("speaker change check failed", session=self.label, error=repr(fut.exception()))
+            return
+        at = fut.result()
+        if at is None or utt.closed or self._utt is not utt or at < MIN_TURN_MS:
+            return
+        log.info("speaker change: utterance closed", session=self.label, utterance=utt.id, at_ms=utt.start_ms + at)
+        self._close(utt.start_ms + at)
+        self._open(utt.start_ms + at)
+
     # -- partials ---------------------------------------------------------------------------
     def _want_partial(self, utt: _Open) -> None:
         fut = self.scheduler.partial(self.sid, lambda: self._take_partial(utt),
@@ -247,18 +278,54 @@ class StreamSession:
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int, previous: asyncio.Task | None) -> None:
         """One utterance's final, in named steps: the seat's check for a neighbour's bleed, the decode,
-        the utterance and the flagged gaps inside it, then each stored and announced in the stream's order."""
+        its speaker turns (a mixed channel), the utterances and flagged gaps inside it, then each
+        stored and announced in the stream's order."""
         seat = await self._check_seat(utt, audio)
         if seat.theirs:  # a neighbour's sentence: theirs to record; the final clears the partial
             await _after(previous)
             await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))
             return
         hyps, failed = await self._decode(utt, seat.audio, end_ms)
+        turns, relabels = await self._turns(utt, seat.audio)
+        hyps = attribute.split(hyps, turns)  # every word to its speaker
+        redone = await self._unheard(utt, seat.audio, turns, hyps, end_ms)
         await _after(previous)  # a decode retried on another replica must not let later utterances overtake it
-        utterance, gaps = await self._split(utt, hyps, end_ms, failed, seat)
-        await self._deliver(utterance, seat.audio)
-        for k, gap in enumerate(gaps, 1):  # after the utterance: they carry the speaker it was given
-            await self._deliver(self._gap(utt, k, gap), None)
+        for k, (uid, group) in enumerate(await self._groups(utt, hyps, redone, end_ms, failed, seat, turns)):
+            label = self.sinks.speakers.label(group[0].speaker) if turns and self.sinks.speakers else None
+            utterance, gaps = self._split(utt, uid, group, end_ms, seat, first=k == 0, label=label)
+            await self._deliver(utterance, None if label else seat.audio)
+            for n, gap in enumerate(gaps, 1):  # after the utterance: they carry the speaker it was given
+                await self._deliver(self._gap(uid, n, gap, utterance), None)
+        for uid, relabel in relabels:
+            if await self._store_relabel(uid, relabel):
+                await self.emit(relabel.event(uid, self.cfg.hearing_id))
+
+    async def _turns(self, utt: _Open, audio: np.ndarray) -> tuple[list[Turn], list[tuple[str, Label]]]:
+        """Who spoke when inside one mixed-channel utterance; nothing for one voice or a seat mic."""
+        if self.sinks.speakers is None or not audio.size:
+            return [], []
+        try:
+            return await asyncio.to_thread(self.sinks.speakers.turns, utt.id, audio, utt.start_ms)
+        except Exception as err:  # noqa: BLE001 - the utterance is still recorded, under one speaker
+            log.error("speaker turns not found", session=self.label, utterance=utt.id, error=repr(err))
+            return [], []
+
+    async def _unheard(self, utt: _Open, audio: np.ndarray, turns: list[Turn], hyps: list[Hypothesis],
+                       end_ms: int) -> list[Hypothesis]:
+        """Each turn the engine gave no word, decoded again on its own: its text, or a flagged gap."""
+        out: list[Hypothesis] = []
+        for t in attribute.unheard(turns, [h for h in hyps if usable(h)], utt.start_ms, end_ms):
+            a, b = (t.start_ms - utt.start_ms) * SR // 1000, (t.end_ms - utt.start_ms) * SR // 1000
+            try:
+                [more] = await self.scheduler.final([(audio[a:b], t.start_ms)], self.options, sid=self.sid)
+                failed = None
+            except Exception as err:  # noqa: BLE001 - a flagged gap then
+                log.error("turn decode failed", session=self.label, utterance=utt.id, error=repr(err))
+                more, failed = [], ENGINE_ERROR
+            pieces = await asyncio.to_thread(finish, more, t.start_ms, t.end_ms, self.options.hotwords, reason=failed,
+                                             language=self.options.language)
+            out += [replace(h, speaker=t.speaker) for h in pieces]
+        return out
 
     async def _check_seat(self, utt: _Open, audio: np.ndarray) -> _Seat:
         """A seat mic's utterance against its neighbours' audio: theirs when most of its voice is their
@@ -289,25 +356,47 @@ class StreamSession:
                                         hearing_id=self.cfg.hearing_id, start_ms=utt.start_ms + off, end_ms=end_ms + off))
             return [], ENGINE_ERROR
 
-    async def _split(self, utt: _Open, hyps: list[Hypothesis], end_ms: int, failed: str | None,
-                     seat: _Seat) -> tuple[Utterance, list[Hypothesis]]:
-        """The utterance itself, and the stretches of speech inside it the engine gave no text for:
-        each becomes a flagged utterance (nothing said vanishes: asr/coverage.py)."""
+    async def _groups(self, utt: _Open, hyps: list[Hypothesis], redone: list[Hypothesis], end_ms: int,
+                      failed: str | None, seat: _Seat, turns: list[Turn]) -> list[tuple[str, list[Hypothesis]]]:
+        """The utterance's pieces (sentences and flagged gaps: nothing said vanishes, asr/coverage.py;
+        ``redone``: turns decoded again, already finished), one group per speaker turn, each with its
+        id (the first keeps the utterance's)."""
         pieces = await asyncio.to_thread(finish, hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed,
                                          language=self.options.language)
+        pieces = sorted(pieces + redone, key=lambda h: h.start_ms)
         if seat.muted:  # a short stretch without text where a neighbour's voice was cut out: that seat records it
-            pieces = [h for h in pieces if not h.flags or h.end_ms - h.start_ms >= MIN_GAP_MS]
-        main = [h for h in pieces if not h.flags] or pieces[:1]
-        utterance = self._utterance(utt, main, end_ms)
+            pieces = [h for h in pieces if UNRECOGNIZED not in h.flags or h.end_ms - h.start_ms >= MIN_GAP_MS]
+        if not turns:
+            return [(utt.id, pieces)]
+        pieces = [h if h.speaker else replace(h, speaker=attribute.speaker_at(h.start_ms, h.end_ms, turns))
+                  for h in pieces]
+        groups: list[list[Hypothesis]] = []
+        for h in pieces:
+            if groups and groups[-1][-1].speaker == h.speaker:
+                groups[-1].append(h)
+            else:
+                groups.append([h])
+        return [(utt.id if k == 0 else f"{utt.id}-t{k}", g) for k, g in enumerate(groups)]
+
+    def _split(self, utt: _Open, uid: str, pieces: list[Hypothesis], end_ms: int, seat: _Seat, *, first: bool,
+               label: Label | None) -> tuple[Utterance, list[Hypothesis]]:
+        """One speaker's utterance, and the stretches of its speech the engine gave no text for."""
+        main = [h for h in pieces if UNRECOGNIZED not in h.flags] or pieces[:1]
+        start = utt.start_ms if first else min(h.start_ms for h in pieces)
+        end = max(h.end_ms for h in pieces) if label and pieces else end_ms
+        utterance = self._utterance(utt, main, end, uid=uid, start_ms=start)
+        if label is not None:
+            utterance = utterance.model_copy(update={"speaker": label.speaker, "role": label.role,
+                                                     "participant": label.participant})
         if seat.unchecked:  # kept (never a hole), flagged for the clerk: it may repeat a neighbour's words
             utterance = utterance.model_copy(update={"flags": [*utterance.flags, CROSSTALK_UNCHECKED]})
-        return utterance, [h for h in pieces if h.flags and h not in main]
+        return utterance, [h for h in pieces if UNRECOGNIZED in h.flags and h not in main]
 
-    def _gap(self, utt: _Open, k: int, h: Hypothesis) -> Utterance:
+    def _gap(self, uid: str, k: int, h: Hypothesis, of: Utterance) -> Utterance:
         off = self.cfg.offset_ms
-        return Utterance(id=f"{utt.id}-g{k}", start_ms=h.start_ms + off, end_ms=h.end_ms + off, channel=self.cfg.channel,
-                         speaker=self.speaker, role=self.cfg.role, text="", language=h.language, confidence=0.0,
-                         flags=list(h.flags))
+        return Utterance(id=f"{uid}-g{k}", start_ms=h.start_ms + off, end_ms=h.end_ms + off, channel=self.cfg.channel,
+                         speaker=of.speaker, role=of.role, participant=of.participant, text="", language=h.language,
+                         confidence=0.0, flags=list(h.flags))
 
     async def _deliver(self, u: Utterance, audio: np.ndarray | None) -> None:
         """Who said it, stored, announced (and any relabels diarization made of earlier utterances)."""
@@ -351,17 +440,19 @@ class StreamSession:
             log.error("speaker update not stored", session=self.label, utterance=uid, error=repr(err))
             return False
 
-    def _utterance(self, utt: _Open, hyps: list[Hypothesis], end_ms: int) -> Utterance:
+    def _utterance(self, utt: _Open, hyps: list[Hypothesis], end_ms: int, *, uid: str | None = None,
+                   start_ms: int | None = None) -> Utterance:
         off = self.cfg.offset_ms
+        start = utt.start_ms if start_ms is None else start_ms
         tokens = [t.model_copy(update={"start_ms": t.start_ms + off, "end_ms": t.end_ms + off})
                   for h in hyps for t in h.tokens]
         probs = [t.prob for t in tokens if t.prob is not None]
         flags = list(dict.fromkeys(f for h in hyps for f in h.flags))
-        return Utterance(id=utt.id, start_ms=utt.start_ms + off, end_ms=max(utt.start_ms, end_ms) + off,
+        return Utterance(id=uid or utt.id, start_ms=start + off, end_ms=max(start, end_ms) + off,
                          channel=self.cfg.channel, speaker=self.speaker, role=self.cfg.role,
                          text=join_pieces([h.text for h in hyps]), tokens=tokens,
                          language=hyps[0].language if hyps else self.options.language,
-                         confidence=0.0 if flags else round(float(np.mean(probs)), 4) if probs else None,
+                         confidence=0.0 if UNRECOGNIZED in flags else round(float(np.mean(probs)), 4) if probs else None,
                          flags=flags)
 
     # -- buffer -----------------------------------------------------------------------------

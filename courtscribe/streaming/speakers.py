@@ -14,10 +14,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..diarization.base import speaker_label
+from ..diarization.change import latest_change
 from ..diarization.embedding import SpeakerEncoder
 from ..diarization.online import OnlineDiarizer
+from ..diarization.segmentation import SR, Segmenter
+from ..diarization.turns import Turn, local_speakers, reconstruct, speakers
 from ..records.model import Participant, Role, Utterance
 from .events import SpeakerUpdate
+
+MIN_TURNS_S = 1  # an utterance shorter than this is one voice: not segmented
+SURE_MS = 500  # one utterance is short: units with this much voice alone may found a speaker in it
+# voices the segmentation already tells apart inside one utterance are one person only when they sound
+# clearly alike (cosine ≥ 0.5; a whole recording's clustering needs less: it averages many windows)
+THRESHOLD = 0.5
+WATCH_FROM_S = 1.5  # a running utterance is watched for a speaker change once it is this long
 
 
 @dataclass(frozen=True)
@@ -32,8 +43,10 @@ class Label:
 
 
 class LiveSpeakers:
-    def __init__(self, encoder: SpeakerEncoder, voices: Sequence[tuple[Participant, bytes]] = ()):
+    def __init__(self, encoder: SpeakerEncoder, voices: Sequence[tuple[Participant, bytes]] = (),
+                 segmenter: Segmenter | None = None):
         self.diarizer = OnlineDiarizer(encoder)
+        self.encoder, self.segmenter = encoder, segmenter
         self.labels: dict[str, Label] = {}
         for person, voice in voices:
             self.enroll(person, np.frombuffer(voice, np.float32))
@@ -46,6 +59,39 @@ class LiveSpeakers:
 
     def label(self, key: str) -> Label:
         return self.labels.get(key) or Label(key)
+
+    def change(self, audio: np.ndarray) -> int | None:
+        """Where in a running utterance's audio (ms) the newest confirmed speaker change is. Blocking."""
+        if self.segmenter is None or audio.size < WATCH_FROM_S * SR:
+            return None
+        return latest_change(audio, self.segmenter, self.encoder)
+
+    def turns(self, uid: str, audio: np.ndarray, start_ms: int) -> tuple[list[Turn], list[tuple[str, Label]]]:
+        """The speaker turns of one utterance (``start_ms`` its session time), each labelled with its
+        speaker's key, and relabels of earlier lines; no turns when the utterance is one voice
+        (``assign`` labels it whole). Blocking: run in a thread."""
+        if self.segmenter is None or audio.size < MIN_TURNS_S * SR:
+            return [], []
+        loc = local_speakers(audio, self.segmenter, self.encoder)
+        if len(loc.units) < 2:
+            return [], []
+        centroids = speakers(loc, threshold=THRESHOLD, sure_ms=SURE_MS)
+        local = reconstruct(loc, centroids, audio.size * 1000 // SR, speaker_of=str) if len(centroids) > 1 else []
+        if len({t.speaker for t in local}) < 2:
+            return [], []
+        held = {c: sum(t.end_ms - t.start_ms for t in local if t.speaker == str(c)) for c in range(len(centroids))}
+        keys: dict[str, str] = {}
+        updates: dict[str, str] = {}
+        for c in sorted(held, key=held.__getitem__, reverse=True):  # the longest voice is placed first
+            mine = [t for t in local if t.speaker == str(c)]
+            if mine:
+                got = self.diarizer.add_voice(f"{uid}-v{c}", centroids[c], start_ms + mine[0].start_ms, held[c],
+                                              exclude=set(keys.values()))
+                keys[str(c)] = got.speaker or speaker_label(c + 1)
+                updates.update(got.updates)
+        turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker]) for t in local]
+        self.last = self.label(max(turns, key=lambda t: t.end_ms).speaker)
+        return turns, [(u, self.label(key)) for u, key in updates.items()]
 
     async def assign(self, u: Utterance, audio: np.ndarray) -> tuple[Utterance, list[tuple[str, Label]]]:
         """The utterance with its speaker, and (utterance id, label) updates for earlier lines."""

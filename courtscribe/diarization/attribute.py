@@ -1,0 +1,114 @@
+"""Every word in the mouth of who said it: the engine's sentences cut at speaker changes.
+
+A VAD span, and so an engine's sentence, can hold a question and its answer ("是不是？" "是。").
+:func:`split` puts each word on the side of the change its time falls on (a word that straddles it
+goes to the speaker holding most of it) and cuts the sentence's text there, punctuation staying with
+the word before it. A piece touched by overlapped speech carries the ``overlap`` flag.
+:func:`unheard` finds the turns the engine gave no word at all, which the caller decodes again on
+their own (then, if still nothing, they become flagged gaps: nothing said vanishes).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..asr.base import Hypothesis
+from ..records.model import OVERLAP, Token
+from ..text import join_pieces
+from .turns import Turn, overlaps
+
+MIN_OVERLAP_MS = 200  # overlapped speech shorter than this is two turns' edges touching, not talking over
+MIN_UNHEARD_MS = 300  # a turn without words shorter than this is a breath or a click (coverage.MIN_SPAN_MS)
+
+
+def speaker_at(start_ms: int, end_ms: int, turns: list[Turn]) -> str | None:
+    """The speaker holding most of [start, end) (in overlapped speech, a tie goes to the turn that
+    began last: its first words are said over the end of the turn before); else the nearest
+    turn's; None without turns."""
+    held: dict[str, tuple[int, int]] = {}
+    for t in turns:
+        if (o := min(t.end_ms, end_ms) - max(t.start_ms, start_ms)) > 0:
+            ms, began = held.get(t.speaker, (0, t.start_ms))
+            held[t.speaker] = (ms + o, max(began, t.start_ms))
+    if held:
+        return max(held, key=held.__getitem__)
+    if not turns:
+        return None
+    mid = (start_ms + end_ms) / 2
+    return min(turns, key=lambda t: max(t.start_ms - mid, mid - t.end_ms)).speaker
+
+
+def split(hyps: list[Hypothesis], turns: list[Turn]) -> list[Hypothesis]:
+    """``hyps`` cut at speaker changes, each piece with its ``speaker``; unchanged without turns."""
+    if not turns:
+        return hyps
+    crossed = [(a, b) for a, b in overlaps(turns) if b - a >= MIN_OVERLAP_MS]
+    out = []
+    for h in hyps:
+        for piece in _pieces(h, turns):
+            if any(min(b, piece.end_ms) - max(a, piece.start_ms) > 0 for a, b in crossed):
+                piece = replace(piece, flags=tuple(dict.fromkeys((*piece.flags, OVERLAP))))
+            out.append(piece)
+    return out
+
+
+def _pieces(h: Hypothesis, turns: list[Turn]) -> list[Hypothesis]:
+    if not h.tokens:
+        return [replace(h, speaker=speaker_at(h.start_ms, h.end_ms, turns))]
+    who = [speaker_at(t.start_ms, max(t.end_ms, t.start_ms + 1), turns) for t in h.tokens]
+    bounds = [0] + [i for i in range(1, len(who)) if who[i] != who[i - 1]] + [len(who)]
+    if len(bounds) == 2:
+        return [replace(h, speaker=who[0])]
+    texts = cut_text(h.text, h.tokens, bounds[1:-1])
+    out = []
+    for (a, b), text in zip(zip(bounds, bounds[1:]), texts):
+        toks = h.tokens[a:b]
+        probs = [t.prob for t in toks if t.prob is not None]
+        out.append(replace(h, text=text, tokens=toks, speaker=who[a],
+                           start_ms=h.start_ms if a == 0 else toks[0].start_ms,
+                           end_ms=h.end_ms if b == len(who) else toks[-1].end_ms,
+                           confidence=round(float(np.mean(probs)), 4) if probs else h.confidence))
+    return out
+
+
+def cut_text(text: str, tokens: list[Token], cuts: list[int]) -> list[str]:
+    """``text`` cut before tokens ``cuts`` (indices), found by walking the text along the tokens'
+    characters (the text may add punctuation and spaces the tokens lack). Where the text does not
+    follow the tokens (an engine that rewrote it), each piece is its tokens' own text."""
+    pos, found = 0, []
+    folded = text.casefold()
+    for i, tok in enumerate(tokens):
+        for ch in "".join(tok.text.split()).casefold():
+            at = folded.find(ch, pos)
+            if at < 0 or (at - pos > 3 and i):  # skipping more than punctuation: not the same text
+                return [join_pieces([t.text for t in tokens[a:b]]).strip()
+                        for a, b in zip([0, *cuts], [*cuts, len(tokens)])]
+            pos = at + 1
+        found.append(pos)
+    ends = [_after_punctuation(text, found[c - 1]) for c in cuts]
+    return [text[a:b].strip() for a, b in zip([0, *ends], [*ends, len(text)])]
+
+
+def _after_punctuation(text: str, pos: int) -> int:
+    while pos < len(text) and not text[pos].isalnum():
+        pos += 1
+    return pos
+
+
+def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: int) -> list[Turn]:
+    """Turns inside [start, end) of at least ``MIN_UNHEARD_MS`` to which no word of ``hyps`` went."""
+    out = []
+    for t in turns:
+        a, b = max(t.start_ms, start_ms), min(t.end_ms, end_ms)
+        if b - a < MIN_UNHEARD_MS:
+            continue
+        said = any(h.speaker == t.speaker and any(min(b, k.end_ms) > max(a, k.start_ms) or a <= k.start_ms < b
+                                                  for k in h.tokens or [_span(h)]) for h in hyps if h.text.strip())
+        if not said:
+            out.append(Turn(a, b, t.speaker))
+    return out
+
+
+def _span(h: Hypothesis) -> Token:
+    return Token(text=h.text, start_ms=h.start_ms, end_ms=h.end_ms)

@@ -1,0 +1,238 @@
+"""Speaker turns of one mixed channel, overlap included: segmentation, embeddings, clustering,
+reconstruction — the recipe of pyannote's own speaker-diarization pipeline, on the embedded models.
+
+1. ``Segmenter`` gives each 10 s window's local speakers, frame by frame (segmentation.py);
+2. each (window, local speaker) with enough voice gets a CAM++ embedding of the frames where that
+   speaker talks alone (overlapped frames would mix two voices);
+3. the embeddings are clustered across the recording (or mapped onto known voices, live);
+4. each window's local speakers are matched one-to-one onto those speakers (two voices of one window
+   are never one person), and the windows are averaged back into one frame grid, where each frame
+   keeps as many speakers as the windows counted there.
+
+A turn is a stretch of one speaker; turns of two speakers may overlap (both spoke).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..audio import Audio
+from ..records.model import Utterance
+from .base import Diarizer, speaker_label
+from .clustering import cluster
+from .embedding import SpeakerEncoder
+from .segmentation import SR, Segmentation, Segmenter
+
+MAX_EMBED_MS = 3_000  # of a longer unit, its middle is embedded
+MIN_EMBED_MS = 250  # a local speaker with less voice in a window gets no embedding of its own there
+THRESHOLD = 0.6  # cosine distance between averages of two speakers' embeddings above which they differ
+MIN_TURN_MS = 100  # shorter islands and holes in a speaker's activity are frame noise
+PAUSE_MS = 150  # a local speaker's silence this long may be where one person stops and another answers
+SURE_MS = 1_000  # units with this much voice alone decide who the speakers are; shorter ones are matched to them
+MIN_SPEAKER_MS = 1_000  # a "speaker" with less voice in the whole recording joins its nearest one
+
+
+@dataclass(frozen=True)
+class Turn:
+    start_ms: int
+    end_ms: int
+    speaker: str  # 说话人N, N by first appearance (files), or the live diarizer's speaker key
+
+
+@dataclass
+class Locals:
+    """Each window's voice units: a run of one local speaker between pauses, with its embedding."""
+
+    seg: Segmentation
+    units: list[tuple[int, int, np.ndarray]]  # (window, local speaker, frame indices)
+    X: np.ndarray  # one row per unit
+    voiced_ms: np.ndarray  # voice of each unit
+    clean_ms: np.ndarray  # of it, voice with nobody else speaking
+
+
+def local_speakers(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEncoder,
+                   starts: list[int] | None = None) -> Locals:
+    """The segmentation's local speakers, each cut at its pauses into units embedded on their own.
+
+    The model often gives two people one local label when one answers the other after a short pause;
+    the pause shows, and embedding each side of it apart lets clustering tell them apart. A unit
+    too short to embed takes its local speaker's nearest embedded unit's vector in that window."""
+    seg = segmenter(audio, starts)
+    units, pieces, voiced, clean_ms = [], [], [], []
+    pause = max(1, int(round(PAUSE_MS / seg.frame_ms)))
+    for w in range(seg.activity.shape[0]):
+        act = seg.activity[w]
+        alone = act.sum(axis=1) == 1
+        for k in range(act.shape[1]):
+            for a, b in _runs(act[:, k].astype(bool), 1, hole=pause):
+                frames = np.arange(a, b)
+                frames = frames[act[frames, k] > 0]
+                clean = frames[alone[frames]]
+                use = clean if clean.size * seg.frame_ms >= MIN_EMBED_MS else frames
+                units.append((w, k, frames))
+                pieces.append(_frames_audio(audio, seg, w, use) if use.size * seg.frame_ms >= MIN_EMBED_MS else None)
+                voiced.append(frames.size * seg.frame_ms)
+                clean_ms.append(clean.size * seg.frame_ms)
+    X = np.zeros((len(units), encoder.dim), np.float32)
+    have = [i for i, p in enumerate(pieces) if p is not None]
+    if have:
+        X[have] = encoder.embed_many([pieces[i] for i in have])
+    for i, p in enumerate(pieces):  # too short: its local speaker's nearest unit in the window, if any
+        if p is None:
+            w, k, frames = units[i]
+            near = [j for j in have if units[j][:2] == (w, k)]
+            if near:
+                X[i] = X[min(near, key=lambda j: abs(int(units[j][2][0]) - int(frames[0])))]
+    keep = np.linalg.norm(X, axis=1) > 0
+    return Locals(seg, [u for u, k in zip(units, keep) if k], X[keep], np.array(voiced)[keep],
+                  np.array(clean_ms)[keep])
+
+
+def _frames_audio(audio: np.ndarray, seg: Segmentation, w: int, frames: np.ndarray) -> np.ndarray:
+    """The samples of the given frames of window ``w`` (their middle ``MAX_EMBED_MS``: a voice is
+    known by then, and same-length pieces embed in one batch)."""
+    step = seg.frame_ms * SR / 1000
+    most = int(MAX_EMBED_MS / seg.frame_ms)
+    if frames.size > most:
+        frames = frames[(frames.size - most) // 2:][:most]
+    base = int(seg.starts_ms[w]) * SR // 1000
+    runs = np.split(frames, np.nonzero(np.diff(frames) > 1)[0] + 1)
+    return np.concatenate([audio[base + int(r[0] * step): base + int((r[-1] + 1) * step)] for r in runs])
+
+
+def diarize(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEncoder, *,
+            num_speakers: int | None = None, threshold: float = THRESHOLD) -> list[Turn]:
+    """Turns of the whole recording, speakers found by clustering (``num_speakers`` when known)."""
+    loc = local_speakers(audio, segmenter, encoder)
+    if not loc.units:
+        return []
+    return reconstruct(loc, speakers(loc, num_speakers, threshold), audio.size * 1000 // SR)
+
+
+def speakers(loc: Locals, num_speakers: int | None = None, threshold: float = THRESHOLD,
+             sure_ms: int = SURE_MS) -> np.ndarray:
+    """The voices among the units, as unit centroids (row ``i`` is speaker ``i + 1``, by first
+    appearance): units with ``sure_ms`` of voice alone found them; shorter ones are only matched."""
+    sure = loc.clean_ms >= sure_ms
+    X, voiced = (loc.X[sure], loc.voiced_ms[sure]) if sure.any() else (loc.X, loc.voiced_ms)
+    labels = _drop_tiny(X, cluster(X, num_speakers, threshold), voiced)
+    return np.stack([_unit(X[labels == c].mean(axis=0)) for c in sorted(set(labels.tolist()))])
+
+
+def _drop_tiny(X: np.ndarray, labels: np.ndarray, voiced_ms: np.ndarray) -> np.ndarray:
+    """A cluster holding under ``MIN_SPEAKER_MS`` of voice (a cough, a chair, one garbled window)
+    is not a person: its members join the nearest real speaker. Renumbered 1.. afterwards."""
+    held = {c: voiced_ms[labels == c].sum() for c in set(labels.tolist())}
+    big = [c for c, ms in held.items() if ms >= MIN_SPEAKER_MS]
+    if big and len(big) < len(held):
+        cents = {c: _unit(X[labels == c].mean(axis=0)) for c in big}
+        labels = np.array([lab if lab in cents else max(cents, key=lambda c: float(x @ cents[c]))
+                           for x, lab in zip(X, labels.tolist())])
+    order = {c: i + 1 for i, c in enumerate(dict.fromkeys(labels.tolist()))}
+    return np.array([order[c] for c in labels.tolist()])
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def reconstruct(loc: Locals, centroids: np.ndarray, duration_ms: int,
+                speaker_of: Callable[[int], str] = lambda c: speaker_label(c + 1)) -> list[Turn]:
+    """Turns from each window's units matched onto ``centroids`` (row ``i`` is speaker
+    ``speaker_of(i)``): each unit takes its nearest speaker that no unit overlapping it in the
+    window holds (two voices at once are two people); windows are averaged back frame by frame."""
+    seg = loc.seg
+    n_win, n_frames, _ = seg.activity.shape
+    n_spk = len(centroids)
+    total = int(np.ceil(duration_ms / seg.frame_ms)) + 1
+    score = np.zeros((total, n_spk))
+    weight = np.zeros(total)
+    count = np.zeros(total)
+    hamming = np.hamming(n_frames)
+    sims = loc.X @ centroids.T
+    for w in range(n_win):
+        mine = sorted((i for i, u in enumerate(loc.units) if u[0] == w), key=lambda i: -sims[i].max())
+        mapped = np.zeros((n_frames, n_spk))
+        taken: list[tuple[int, int, int]] = []
+        for i in mine:
+            frames = loc.units[i][2]
+            a, b = int(frames[0]), int(frames[-1]) + 1
+            free = [c for c in np.argsort(-sims[i]) if not any(c == c2 and a < b2 and a2 < b for a2, b2, c2 in taken)]
+            if free:
+                taken.append((a, b, int(free[0])))
+                mapped[frames, free[0]] = 1
+        act = seg.activity[w]
+        idx = np.rint(seg.frame_start_ms(w, np.arange(n_frames)) / seg.frame_ms).astype(int)
+        keep = idx < total
+        idx = idx[keep]
+        score[idx] += mapped[keep] * hamming[keep, None]
+        weight[idx] += hamming[keep]
+        count[idx] += act[keep].sum(axis=1) * hamming[keep]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(weight[:, None] > 0, score / weight[:, None], 0)
+        speakers_here = np.rint(np.where(weight > 0, count / weight, 0)).astype(int)
+    on = np.zeros_like(score, dtype=bool)
+    ranked = np.argsort(-score, axis=1)
+    for n in range(1, min(n_spk, 2) + 1):  # the model hears at most two voices at once
+        rows = np.nonzero(speakers_here >= n)[0]
+        picks = ranked[rows, n - 1]
+        good = score[rows, picks] > 0
+        on[rows[good], picks[good]] = True
+    turns = []
+    for c in range(n_spk):
+        for a, b in _runs(on[:, c], int(round(MIN_TURN_MS / seg.frame_ms))):
+            turns.append(Turn(int(a * seg.frame_ms), min(duration_ms, int(b * seg.frame_ms)), speaker_of(c)))
+    return sorted(turns, key=lambda t: (t.start_ms, t.speaker))
+
+
+def _runs(flags: np.ndarray, min_frames: int, hole: int | None = None) -> list[tuple[int, int]]:
+    """Stretches of True (frame index start, end): holes under ``hole`` frames (default
+    ``min_frames``) filled, then islands under ``min_frames`` removed."""
+    hole = min_frames if hole is None else hole
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    runs = list(zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]))
+    merged: list[tuple[int, int]] = []
+    for a, b in runs:
+        if merged and a - merged[-1][1] < hole:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return [(int(a), int(b)) for a, b in merged if b - a >= min_frames]
+
+
+def overlaps(turns: list[Turn]) -> list[tuple[int, int]]:
+    """Where two speakers' turns overlap (both spoke)."""
+    out = []
+    for i, t in enumerate(turns):
+        for u in turns[i + 1:]:
+            if u.start_ms >= t.end_ms:
+                break
+            if u.speaker != t.speaker and min(t.end_ms, u.end_ms) > u.start_ms:
+                out.append((u.start_ms, min(t.end_ms, u.end_ms)))
+    return sorted(out)
+
+
+class TurnDiarizer(Diarizer):
+    """One mixed channel: speaker turns found before transcription (``turns``), so that the file
+    pipeline cuts the engine's sentences at each change (attribute.py); ``assign`` only fills a line
+    the turns did not reach with the speaker before it."""
+
+    def __init__(self, segmenter: Segmenter, encoder: SpeakerEncoder, *, num_speakers: int | None = None,
+                 threshold: float = THRESHOLD):
+        if num_speakers is not None and num_speakers < 1:
+            raise ValueError("num_speakers must be at least 1")
+        self.segmenter, self.encoder = segmenter, encoder
+        self.num_speakers, self.threshold = num_speakers, threshold
+        self.name = f"turns-{encoder.name}"
+
+    def turns(self, audio: np.ndarray) -> list[Turn]:
+        return diarize(audio, self.segmenter, self.encoder, num_speakers=self.num_speakers, threshold=self.threshold)
+
+    def assign(self, utterances: list[Utterance], audio: Audio) -> list[Utterance]:
+        out, previous = [], speaker_label(1)
+        for u in sorted(utterances, key=lambda u: u.start_ms):
+            previous = u.speaker or previous
+            out.append(u if u.speaker else u.model_copy(update={"speaker": previous}))
+        return out
