@@ -96,6 +96,21 @@ def _after_punctuation(text: str, pos: int) -> int:
     return pos
 
 
+def by_turn(pieces: list[Hypothesis], turns: list[Turn]) -> list[list[Hypothesis]]:
+    """Time-ordered pieces (sentences and gap lines) grouped into runs of one speaker each; a piece
+    not yet given a speaker (a gap line) takes who holds its time. One group without turns."""
+    if not turns:
+        return [pieces]
+    groups: list[list[Hypothesis]] = []
+    for h in pieces:
+        h = h if h.speaker else replace(h, speaker=speaker_at(h.start_ms, h.end_ms, turns))
+        if groups and groups[-1][-1].speaker == h.speaker:
+            groups[-1].append(h)
+        else:
+            groups.append([h])
+    return groups
+
+
 def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: int) -> list[Turn]:
     """Turns inside [start, end) of at least ``MIN_UNHEARD_MS`` to which no word of ``hyps`` went."""
     out = []

@@ -27,7 +27,8 @@ from ..records.model import HEARING_ID, Token
 from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import SAMPLE_RATES, StreamError
-from ..streaming.session import SessionConfig, StreamSession
+from ..streaming.session import StreamSession
+from ..streaming.source import SessionConfig
 from ..transcribe import transcribe_speech
 from . import deps
 from .auth import ws_deny, ws_enter

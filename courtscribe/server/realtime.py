@@ -30,7 +30,8 @@ from ..records.model import HEARING_ID
 from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import StreamError
-from ..streaming.session import SessionConfig, StreamSession
+from ..streaming.session import StreamSession
+from ..streaming.source import SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
 from .sockets import gate, run, send

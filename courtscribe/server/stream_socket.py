@@ -13,7 +13,8 @@ from ..asr.base import DecodeOptions
 from ..streaming.events import Event, Final
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import PROTOCOL, ErrorCode, KeepAlive, Start, Stop, StreamError, error_event, parse_control
-from ..streaming.session import SessionConfig, StreamSession
+from ..streaming.session import StreamSession
+from ..streaming.source import SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
 from .sockets import follow, gate, run, send

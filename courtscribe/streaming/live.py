@@ -29,7 +29,8 @@ from .hub import Hub
 from .peers import Peers
 from .protocol import MAX_FRAME_BYTES, ErrorCode, StreamError
 from .scheduler import DecodeScheduler
-from .session import SessionConfig, Sinks, StreamSession
+from .session import StreamSession
+from .source import SessionConfig, Sinks
 from .speakers import Label, LiveSpeakers
 
 IDLE_TIMEOUT_S = 60.0

@@ -11,27 +11,28 @@ import errno
 import itertools
 import secrets
 import threading
-from dataclasses import dataclass, field, replace
-from typing import Awaitable, Callable, Protocol
+from dataclasses import dataclass, replace
+from typing import Awaitable, Callable
 
 import numpy as np
 
-from ..asr.base import DecodeOptions, Engine, EngineStream, Hypothesis
-from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS, usable
+from ..asr.base import Engine, EngineStream, Hypothesis
+from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS
 from ..asr.finals import finish, polish_partial
 from ..text import join_pieces
 from ..asr.vad import Vad
 from .. import metrics
 from ..diarization import attribute
-from ..diarization.bleed import RoomAudio, voiced_share
+from ..diarization.bleed import voiced_share
 from ..diarization.turns import Turn
 from ..logs import get_logger
-from ..records.model import CROSSTALK_UNCHECKED, UNRECOGNIZED, Role, Utterance
+from ..records.model import CROSSTALK_UNCHECKED, UNRECOGNIZED, Utterance
 from .events import Endpoint, Event, Level
 from .protocol import ErrorCode, StreamError, error_event, final_event, partial_event
 from .levels import LevelMeter
 from .scheduler import DecodeScheduler
-from .speakers import Label, LiveSpeakers
+from .source import SessionConfig, Sinks
+from .speakers import Label, unheard_turns
 
 SR = 16_000
 log = get_logger(__name__)
@@ -59,39 +60,6 @@ class _Seat:
     theirs: bool = False
     muted: bool = False
     unchecked: bool = False
-
-
-class Recorder(Protocol):
-    def write(self, audio: np.ndarray) -> None: ...
-    def close(self) -> None: ...
-
-
-@dataclass
-class SessionConfig:
-    """What the source asked for and where it sits in its hearing."""
-
-    hearing_id: str | None = None
-    channel: int = 0
-    role: Role | None = None
-    speaker: str | None = None
-    options: DecodeOptions = field(default_factory=DecodeOptions)
-    offset_ms: int = 0  # hearing time of the stream's first sample (a reconnect continues the timeline)
-    court: str | None = None  # where a hearing this stream creates belongs (its recorder's scope)
-    courtroom: str | None = None
-
-
-@dataclass
-class Sinks:
-    """Where a session's output goes and what it consults, set up when it joins its hearing
-    (streaming/live.py); none for a stream of no hearing."""
-
-    # persists a final before it is announced; False: it waits on disk until the store is back
-    on_final: Callable[[Utterance], Awaitable[bool | None]] | None = None
-    on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
-    on_screen: Callable[[Event], None] | None = None  # to the hearing's screens only: levels, endpoints
-    recorder: Recorder | None = None  # archives the raw audio as it arrives
-    speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each utterance (online diarization)
-    room: RoomAudio | None = None  # a seat mic: its neighbours' audio, to drop their bleed
 
 
 class StreamSession:
@@ -286,12 +254,14 @@ class StreamSession:
             await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))
             return
         hyps, failed = await self._decode(utt, seat.audio, end_ms)
-        turns, relabels = await self._turns(utt, seat.audio)
+        turns, relabels = await self.sinks.speakers.find_turns(utt.id, seat.audio, utt.start_ms) \
+            if self.sinks.speakers else ([], [])
         hyps = attribute.split(hyps, turns)  # every word to its speaker
         redone = await self._unheard(utt, seat.audio, turns, hyps, end_ms)
         await _after(previous)  # a decode retried on another replica must not let later utterances overtake it
         for k, (uid, group) in enumerate(await self._groups(utt, hyps, redone, end_ms, failed, seat, turns)):
-            label = self.sinks.speakers.label(group[0].speaker) if turns and self.sinks.speakers else None
+            who = group[0].speaker if turns else None
+            label = self.sinks.speakers.label(who) if who and self.sinks.speakers else None
             utterance, gaps = self._split(utt, uid, group, end_ms, seat, first=k == 0, label=label)
             await self._deliver(utterance, None if label else seat.audio)
             for n, gap in enumerate(gaps, 1):  # after the utterance: they carry the speaker it was given
@@ -300,32 +270,13 @@ class StreamSession:
             if await self._store_relabel(uid, relabel):
                 await self.emit(relabel.event(uid, self.cfg.hearing_id))
 
-    async def _turns(self, utt: _Open, audio: np.ndarray) -> tuple[list[Turn], list[tuple[str, Label]]]:
-        """Who spoke when inside one mixed-channel utterance; nothing for one voice or a seat mic."""
-        if self.sinks.speakers is None or not audio.size:
-            return [], []
-        try:
-            return await asyncio.to_thread(self.sinks.speakers.turns, utt.id, audio, utt.start_ms)
-        except Exception as err:  # noqa: BLE001 - the utterance is still recorded, under one speaker
-            log.error("speaker turns not found", session=self.label, utterance=utt.id, error=repr(err))
-            return [], []
-
     async def _unheard(self, utt: _Open, audio: np.ndarray, turns: list[Turn], hyps: list[Hypothesis],
                        end_ms: int) -> list[Hypothesis]:
         """Each turn the engine gave no word, decoded again on its own: its text, or a flagged gap."""
-        out: list[Hypothesis] = []
-        for t in attribute.unheard(turns, [h for h in hyps if usable(h)], utt.start_ms, end_ms):
-            a, b = (t.start_ms - utt.start_ms) * SR // 1000, (t.end_ms - utt.start_ms) * SR // 1000
-            try:
-                [more] = await self.scheduler.final([(audio[a:b], t.start_ms)], self.options, sid=self.sid)
-                failed = None
-            except Exception as err:  # noqa: BLE001 - a flagged gap then
-                log.error("turn decode failed", session=self.label, utterance=utt.id, error=repr(err))
-                more, failed = [], ENGINE_ERROR
-            pieces = await asyncio.to_thread(finish, more, t.start_ms, t.end_ms, self.options.hotwords, reason=failed,
-                                             language=self.options.language)
-            out += [replace(h, speaker=t.speaker) for h in pieces]
-        return out
+        async def decode(piece: np.ndarray, start_ms: int) -> list[Hypothesis]:
+            [more] = await self.scheduler.final([(piece, start_ms)], self.options, sid=self.sid)
+            return more
+        return await unheard_turns(turns, hyps, audio, utt.start_ms, end_ms, decode, self.options)
 
     async def _check_seat(self, utt: _Open, audio: np.ndarray) -> _Seat:
         """A seat mic's utterance against its neighbours' audio: theirs when most of its voice is their
@@ -366,17 +317,7 @@ class StreamSession:
         pieces = sorted(pieces + redone, key=lambda h: h.start_ms)
         if seat.muted:  # a short stretch without text where a neighbour's voice was cut out: that seat records it
             pieces = [h for h in pieces if UNRECOGNIZED not in h.flags or h.end_ms - h.start_ms >= MIN_GAP_MS]
-        if not turns:
-            return [(utt.id, pieces)]
-        pieces = [h if h.speaker else replace(h, speaker=attribute.speaker_at(h.start_ms, h.end_ms, turns))
-                  for h in pieces]
-        groups: list[list[Hypothesis]] = []
-        for h in pieces:
-            if groups and groups[-1][-1].speaker == h.speaker:
-                groups[-1].append(h)
-            else:
-                groups.append([h])
-        return [(utt.id if k == 0 else f"{utt.id}-t{k}", g) for k, g in enumerate(groups)]
+        return [(utt.id if k == 0 else f"{utt.id}-t{k}", g) for k, g in enumerate(attribute.by_turn(pieces, turns))]
 
     def _split(self, utt: _Open, uid: str, pieces: list[Hypothesis], end_ms: int, seat: _Seat, *, first: bool,
                label: Label | None) -> tuple[Utterance, list[Hypothesis]]:

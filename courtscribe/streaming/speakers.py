@@ -9,11 +9,15 @@ which never override a label a person set).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..asr.base import DecodeOptions, Hypothesis
+from ..asr.coverage import ENGINE_ERROR, usable
+from ..asr.finals import finish
+from ..diarization import attribute
 from ..diarization.base import speaker_label
 from ..diarization.change import latest_change
 from ..diarization.embedding import SpeakerEncoder
@@ -21,8 +25,10 @@ from ..diarization.online import OnlineDiarizer
 from ..diarization.segmentation import SR, Segmenter
 from ..diarization.turns import Turn, local_speakers, reconstruct, speakers
 from ..records.model import Participant, Role, Utterance
+from ..logs import get_logger
 from .events import SpeakerUpdate
 
+log = get_logger(__name__)
 MIN_TURNS_S = 1  # an utterance shorter than this is one voice: not segmented
 SURE_MS = 500  # one utterance is short: units with this much voice alone may found a speaker in it
 # voices the segmentation already tells apart inside one utterance are one person only when they sound
@@ -93,6 +99,16 @@ class LiveSpeakers:
         self.last = self.label(max(turns, key=lambda t: t.end_ms).speaker)
         return turns, [(u, self.label(key)) for u, key in updates.items()]
 
+    async def find_turns(self, uid: str, audio: np.ndarray, start_ms: int) -> tuple[list[Turn], list[tuple[str, Label]]]:
+        """``turns`` off the event loop; a failure leaves the utterance whole, under one speaker."""
+        if not audio.size:
+            return [], []
+        try:
+            return await asyncio.to_thread(self.turns, uid, audio, start_ms)
+        except Exception as err:  # noqa: BLE001 - the utterance is still recorded
+            log.error("speaker turns not found", utterance=uid, error=repr(err))
+            return [], []
+
     async def assign(self, u: Utterance, audio: np.ndarray) -> tuple[Utterance, list[tuple[str, Label]]]:
         """The utterance with its speaker, and (utterance id, label) updates for earlier lines."""
         result = await asyncio.to_thread(self.diarizer.add, u.id, audio, u.start_ms)
@@ -102,3 +118,22 @@ class LiveSpeakers:
             u = u.model_copy(update={"speaker": self.last.speaker, "role": self.last.role,
                                      "participant": self.last.participant})
         return u, [(uid, self.label(key)) for uid, key in result.updates]
+
+
+async def unheard_turns(turns: list[Turn], hyps: list[Hypothesis], audio: np.ndarray, start_ms: int, end_ms: int,
+                        decode: Callable[[np.ndarray, int], Awaitable[list[Hypothesis]]],
+                        options: DecodeOptions) -> list[Hypothesis]:
+    """Each turn of an utterance (``audio`` from ``start_ms``) to which the engine gave no word,
+    decoded again on its own: its finished pieces, text or a flagged gap (nothing said vanishes)."""
+    out: list[Hypothesis] = []
+    for t in attribute.unheard(turns, [h for h in hyps if usable(h)], start_ms, end_ms):
+        a, b = (t.start_ms - start_ms) * SR // 1000, (t.end_ms - start_ms) * SR // 1000
+        try:
+            more, failed = await decode(audio[a:b], t.start_ms), None
+        except Exception as err:  # noqa: BLE001 - a flagged gap then
+            log.error("turn decode failed", start_ms=t.start_ms, error=repr(err))
+            more, failed = [], ENGINE_ERROR
+        pieces = await asyncio.to_thread(finish, more, t.start_ms, t.end_ms, options.hotwords, reason=failed,
+                                         language=options.language)
+        out += [replace(h, speaker=t.speaker) for h in pieces]
+    return out

@@ -1,0 +1,46 @@
+"""What a live source asked for and where its output goes: a session's settings apart from its sinks."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Protocol
+
+import numpy as np
+
+from ..asr.base import DecodeOptions
+from ..diarization.bleed import RoomAudio
+from ..records.model import Role, Utterance
+from .events import Event
+from .speakers import Label, LiveSpeakers
+
+
+class Recorder(Protocol):
+    def write(self, audio: np.ndarray) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class SessionConfig:
+    """What the source asked for and where it sits in its hearing."""
+
+    hearing_id: str | None = None
+    channel: int = 0
+    role: Role | None = None
+    speaker: str | None = None
+    options: DecodeOptions = field(default_factory=DecodeOptions)
+    offset_ms: int = 0  # hearing time of the stream's first sample (a reconnect continues the timeline)
+    court: str | None = None  # where a hearing this stream creates belongs (its recorder's scope)
+    courtroom: str | None = None
+
+
+@dataclass
+class Sinks:
+    """Where a session's output goes and what it consults, set up when it joins its hearing
+    (streaming/live.py); none for a stream of no hearing."""
+
+    # persists a final before it is announced; False: it waits on disk until the store is back
+    on_final: Callable[[Utterance], Awaitable[bool | None]] | None = None
+    on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
+    on_screen: Callable[[Event], None] | None = None  # to the hearing's screens only: levels, endpoints
+    recorder: Recorder | None = None  # archives the raw audio as it arrives
+    speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each utterance (online diarization)
+    room: RoomAudio | None = None  # a seat mic: its neighbours' audio, to drop their bleed
