@@ -68,7 +68,8 @@ def test_models_list_and_verify():
     assert "paraformer-zh-streaming" in listing.stdout and "missing" in listing.stdout
     verify = run("models", "verify", "--embedded")
     assert verify.returncode == 0, verify.stderr
-    assert verify.stdout.count("ok ") == 5 and "bilu-font" in verify.stdout  # whisper-base, fsmn-vad, campplus, resemblyzer; the 笔录 font
+    # whisper-base, fsmn-vad, campplus, resemblyzer, pyannote-segmentation-3.0; the 笔录 font
+    assert verify.stdout.count("ok ") == 6 and "bilu-font" in verify.stdout and "pyannote-segmentation-3.0" in verify.stdout
 
 
 def test_verify_reports_corruption(tmp_path):

@@ -80,3 +80,31 @@ def test_role_parse_accepts_ids_and_labels():
     assert Role.parse("clerk").label == "书记员"
     with pytest.raises(ValueError, match="unknown role '法警'"):
         Role.parse("法警")
+
+
+def test_an_overlapped_utterance_keeps_its_flag_through_the_store_and_every_export(record, tmp_path):
+    """Two people at once (diarization/attribute.py): the flag survives the store, every export marks the line."""
+    from pypdf import PdfReader
+
+    from courtscribe.records.model import OVERLAP, OVERLAP_NOTE
+    from courtscribe.records.store import RecordStore
+
+    flagged = record.utterances[1].model_copy(update={"flags": [OVERLAP]})
+    record = record.model_copy(update={"utterances": [record.utterances[0], flagged, record.utterances[2]]})
+    store = RecordStore(f"sqlite:///{tmp_path / 'records.db'}")
+    hid = store.import_record(record, actor="test")
+    stored = store.record(hid)
+    assert [u.flags for u in stored.utterances] == [[], [OVERLAP], []]
+    for fmt in ("txt", "srt", "vtt"):
+        text = formats.render(stored, fmt)
+        assert text.count(OVERLAP_NOTE) == 1 and "出示证据。" + OVERLAP_NOTE in text.replace("&amp;", "&"), fmt
+    paragraphs = "\n".join(p.text for p in docx.Document(io.BytesIO(formats.render(stored, "docx"))).paragraphs)
+    assert paragraphs.count(OVERLAP_NOTE) == 1
+    pdf = "".join(p.extract_text() for p in PdfReader(io.BytesIO(formats.render(stored, "pdf"))).pages)
+    assert "同时发言" in pdf
+    from easyofd.ofd import OFD
+
+    reader = OFD()
+    reader.read(formats.render(stored, "ofd"), fmt="binary")
+    assert "同时发言" in "".join(o["text"] for page in reader.data[0]["page_info"].values() for o in page["text_list"])
+    assert '"overlap"' in formats.render(stored, "json")

@@ -19,7 +19,8 @@ RANK = {
     "seal": 0,
 }
 SIDEWAYS = {  # arrows within one layer, each for a reason
-    ("diarization", "asr"): "CAM++ loads through FunASR's model loader (asr/funasr_loader.py)",
+    ("diarization", "asr"): "CAM++ loads through FunASR's model loader (asr/funasr_loader.py); the engine's "
+                             "sentences are cut at speaker changes (diarization/attribute.py)",
     ("models", "asr"): "random-weight FunASR models are built through the same loader",
     ("records", "asr"): "case numbers and places are written as the court writes them (asr/numbers.py)",
     ("transcribe", "components"): "the file pipeline runs on the loaded components",

@@ -161,7 +161,7 @@ def test_a_dropped_connection_is_shown_then_backfilled_without_loss_or_duplicate
 def test_an_unrecognized_stretch_is_a_highlighted_line_the_clerk_replays_and_types(site, page):
     """Speech the engine gave no text for is a line on the screen, marked, with its time to replay;
     the clerk types it like any other line, and the record keeps that it was typed from the audio.
-    A line that may be a neighbouring seat's crosstalk is marked too."""
+    A line that may be a neighbouring seat's crosstalk is marked too, and one another voice spoke over."""
     from courtscribe.records.model import Role, Utterance
     from courtscribe.records.store import RecordStore
 
@@ -176,7 +176,13 @@ def test_an_unrecognized_stretch_is_a_highlighted_line_the_clerk_replays_and_typ
     store.machine_final(hid, Utterance(id="c1-x-0001", start_ms=2600, end_ms=3600, channel=1, speaker="原告代理人",
                                        role=Role.plaintiff_agent, text="正是因为", confidence=0.9,
                                        flags=["crosstalk_unchecked"]), actor="whisper/whisper-base")
+    # a line of one mixed microphone where a second voice spoke at the same time (diarization/attribute.py)
+    store.machine_final(hid, Utterance(id="c0-gap-0001-t1", start_ms=3700, end_ms=4600, channel=0, speaker="说话人2",
+                                       text="是的。", confidence=0.9, flags=["overlap"]), actor="whisper/whisper-base")
     page.goto(site.page_url("clerk", hid, "clerk"))
+    assert page.wait_for_selector('li[data-uid="c0-gap-0001-t1"] mark.overlap').inner_text() == "同时发言"
+    assert page.inner_text('li[data-uid="c0-gap-0001-t1"] .text').startswith("是的。")
+    assert "是的。〔同时发言〕" in site.api("GET", f"/v1/hearings/{hid}/export?format=txt").text
     assert page.wait_for_selector('li[data-uid="c1-x-0001"] mark.crosstalk').inner_text() == "可能串音"
     assert page.inner_text('li[data-uid="c1-x-0001"] .text').startswith("正是因为")
     gap = page.wait_for_selector('#lines li.unrecognized[data-uid="c0-gap-0001"]')

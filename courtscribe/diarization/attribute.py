@@ -19,6 +19,7 @@ from ..text import join_pieces
 from .turns import Turn, overlaps
 
 MIN_OVERLAP_MS = 200  # overlapped speech shorter than this is two turns' edges touching, not talking over
+MS_PER_CHAR = 400  # no one says a character slower; a word's time past that is a stretched timestamp
 MIN_UNHEARD_MS = 300  # a turn without words shorter than this is a breath or a click (coverage.MIN_SPAN_MS)
 
 
@@ -56,18 +57,20 @@ def split(hyps: list[Hypothesis], turns: list[Turn]) -> list[Hypothesis]:
 def _pieces(h: Hypothesis, turns: list[Turn]) -> list[Hypothesis]:
     if not h.tokens:
         return [replace(h, speaker=speaker_at(h.start_ms, h.end_ms, turns))]
-    who = [speaker_at(t.start_ms, max(t.end_ms, t.start_ms + 1), turns) for t in h.tokens]
+    words = [t.model_copy(update={"end_ms": _said(t)[1]}) for t in h.tokens]  # stretched timestamps undone
+    end = min(h.end_ms, words[-1].end_ms)
+    who = [speaker_at(t.start_ms, t.end_ms, turns) for t in words]
     bounds = [0] + [i for i in range(1, len(who)) if who[i] != who[i - 1]] + [len(who)]
     if len(bounds) == 2:
-        return [replace(h, speaker=who[0])]
-    texts = cut_text(h.text, h.tokens, bounds[1:-1])
+        return [replace(h, speaker=who[0], tokens=words, end_ms=max(h.start_ms, end))]
+    texts = cut_text(h.text, words, bounds[1:-1])
     out = []
     for (a, b), text in zip(zip(bounds, bounds[1:]), texts):
-        toks = h.tokens[a:b]
+        toks = words[a:b]
         probs = [t.prob for t in toks if t.prob is not None]
         out.append(replace(h, text=text, tokens=toks, speaker=who[a],
                            start_ms=h.start_ms if a == 0 else toks[0].start_ms,
-                           end_ms=h.end_ms if b == len(who) else toks[-1].end_ms,
+                           end_ms=end if b == len(who) else toks[-1].end_ms,
                            confidence=round(float(np.mean(probs)), 4) if probs else h.confidence))
     return out
 
@@ -118,11 +121,19 @@ def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: in
         a, b = max(t.start_ms, start_ms), min(t.end_ms, end_ms)
         if b - a < MIN_UNHEARD_MS:
             continue
-        said = any(h.speaker == t.speaker and any(min(b, k.end_ms) > max(a, k.start_ms) or a <= k.start_ms < b
-                                                  for k in h.tokens or [_span(h)]) for h in hyps if h.text.strip())
+        said = any(h.speaker == t.speaker and any(min(b, e) > max(a, s) or a <= s < b
+                                                  for s, e in map(_said, h.tokens or [_span(h)])) for h in hyps if h.text.strip())
         if not said:
             out.append(Turn(a, b, t.speaker))
     return out
+
+
+def _said(t: Token) -> tuple[int, int]:
+    """When a word was said: its time, but no longer than its characters take. Whisper stretches the
+    last word of a window over speech it skipped (another speaker's sentence); that stretch is not
+    the word, and must neither carry it to the other speaker nor count as their turn heard."""
+    longest = MS_PER_CHAR * max(1, len("".join(t.text.split())))
+    return t.start_ms, max(t.start_ms + 1, min(t.end_ms, t.start_ms + longest))
 
 
 def _span(h: Hypothesis) -> Token:

@@ -39,14 +39,14 @@ def to_json(record: Record) -> str:
 def to_txt(record: Record) -> str:
     lines = [f"# {record.hearing.title or record.hearing.id}"]
     for u in record.utterances:
-        lines.append(f"[{clock(u.start_ms)} - {clock(u.end_ms)}] {u.speaker_label}：{u.shown_text}")
+        lines.append(f"[{clock(u.start_ms)} - {clock(u.end_ms)}] {u.speaker_label}：{u.printed_text}")
     return "\n".join(lines) + "\n"
 
 
 def to_srt(record: Record) -> str:
     subs = [srt.Subtitle(index=i, start=dt.timedelta(milliseconds=u.start_ms),
                          end=dt.timedelta(milliseconds=max(u.end_ms, u.start_ms + 1)),
-                         content=f"{u.speaker_label}：{u.shown_text}")
+                         content=f"{u.speaker_label}：{u.printed_text}")
             for i, u in enumerate(record.utterances, 1)]
     return srt.compose(subs)
 
@@ -54,7 +54,7 @@ def to_srt(record: Record) -> str:
 def _voice(u: Utterance) -> str:
     # '<' '>' '&' would break the cue; speaker labels never need them.
     name = u.speaker_label.replace("<", "").replace(">", "").replace("&", "")
-    text = u.shown_text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = u.printed_text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return f"<v {name}>{text}"
 
 

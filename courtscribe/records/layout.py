@@ -68,7 +68,7 @@ def blocks(record: Record) -> list[Block]:
     for u in record.utterances:
         while pending and pending[0].at_ms <= u.start_ms:
             out.append(_interruption(pending.pop(0)))
-        text = u.shown_text + (CORRECTED if u.id in corrected else "")
+        text = u.printed_text + (CORRECTED if u.id in corrected else "")
         out.append(Block("turn", text=text, who=u.speaker_label, stamp=hms(u.start_ms)))
     out += [_interruption(i) for i in pending]
     if record.corrections:

@@ -15,6 +15,7 @@ SCHEMA_VERSION = "courtscribe.record/1"
 UNRECOGNIZED = "unrecognized"  # see asr/coverage.py
 CROSSTALK_UNCHECKED = "crosstalk_unchecked"  # see diarization/bleed.py RoomAudio
 OVERLAP = "overlap"  # two people spoke at once in this utterance: see diarization/attribute.py
+OVERLAP_NOTE = "〔同时发言〕"  # how exports mark such an utterance
 
 
 def gap_note(start_ms: int, end_ms: int) -> str:
@@ -119,7 +120,8 @@ class Utterance(_Model):
     flags: list[str] = Field(default_factory=list, description=(
         "Why an utterance needs a person: 'unrecognized' (speech without usable text: listen and type it), "
         "with the reason 'empty', 'loop' or 'engine_error'; 'crosstalk_unchecked' (a neighbouring seat's "
-        "audio arrived too late to check this utterance for its bleed: it may repeat that seat's words)"))
+        "audio arrived too late to check this utterance for its bleed: it may repeat that seat's words); 'overlap' "
+        "(another voice spoke at the same time: exports mark it 〔同时发言〕)"))
 
     @property
     def unrecognized(self) -> bool:
@@ -130,6 +132,11 @@ class Utterance(_Model):
     def shown_text(self) -> str:
         """What a reader sees: the text, or for an unrecognized stretch a visible gap to replay."""
         return gap_note(self.start_ms, self.end_ms) if self.unrecognized else self.text
+
+    @property
+    def printed_text(self) -> str:
+        """What an export prints: the shown text, marked 〔同时发言〕 where another voice spoke over it."""
+        return self.shown_text + (OVERLAP_NOTE if OVERLAP in self.flags else "")
 
     @property
     def speaker_label(self) -> str:

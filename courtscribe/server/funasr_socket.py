@@ -14,6 +14,8 @@ import asyncio
 import json
 import re
 
+import numpy as np
+
 from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -21,6 +23,7 @@ from ..asr.base import DecodeOptions
 from ..asr.hotwords import HotwordError, merge, parse_weighted
 from ..text import grown, join_pieces
 from ..asr.vad import decode_windows
+from ..diarization.turns import Turn, diarize
 from ..audio import SAMPLE_RATE, AudioError, decode, pcm16_to_float, resample
 from ..access.guard import Denied
 from ..records.model import HEARING_ID, Token
@@ -274,6 +277,13 @@ async def _finish(ws: WebSocket, live: LiveHearings, file: _File | None, *, ack:
         await send(ws, reply)
 
 
+async def _turns(live: LiveHearings, audio: np.ndarray) -> list[Turn] | None:
+    """Speaker turns of an offline file, where the server has the models for them (not on a seat's audio)."""
+    if live.segmenter is None or live.speaker_encoder is None:
+        return None
+    return await asyncio.to_thread(diarize, audio, live.segmenter, live.speaker_encoder)
+
+
 async def _offline(ws: WebSocket, live: LiveHearings, cfg: _Config, data: bytes) -> str | None:
     """Offline mode: a whole file (PCM or any container) decoded in one go, one reply; returns
     what went wrong, if anything."""
@@ -293,11 +303,15 @@ async def _offline(ws: WebSocket, live: LiveHearings, cfg: _Config, data: bytes)
         return asyncio.run_coroutine_threadsafe(live.scheduler.final(pieces, options), loop).result()
 
     options = DecodeOptions(hotwords=merge(cfg.hotwords, live.lexicon), languages=live.languages)
+    turns = await _turns(live, audio)  # one recording, possibly several people: each sentence to its speaker
     lines = await asyncio.to_thread(transcribe_speech, [(0, s, e) for s, e in windows], [spans], [audio],
-                                    SAMPLE_RATE, engine, options)
+                                    SAMPLE_RATE, engine, options, turns=lambda: [turns])
+    lines.sort(key=lambda u: u.start_ms)
     tokens = [t for u in lines for t in u.tokens]
+    who = list(dict.fromkeys(u.speaker for u in lines))  # FunASR numbers speakers from 0 (its sentence_info's spk)
+    sents = [s | {"spk": who.index(u.speaker)} for u in lines for s in stamp_sents(u.tokens)]
     # a stretch without text is written as the record writes it, so the client's text shows the gap
     await send(ws, _reply(cfg, text=join_pieces([u.shown_text for u in lines]), is_final=True,
-                           timestamp=timestamp(tokens), stamp_sents=stamp_sents(tokens)))
+                           timestamp=timestamp(tokens), stamp_sents=sents))
     failed = [u for u in lines if "engine_error" in u.flags]
     return f"{len(failed)} stretch(es) could not be decoded (engine error)" if failed else None

@@ -57,8 +57,14 @@ function crosstalkNote(u) {
   return [" ", el("mark", { class: "crosstalk", title: "邻座麦克风的声音迟到，未能核对串音：这一行可能重复了另一席位的话，请核听" }, "可能串音")];
 }
 
+/** A line another voice spoke over (two people at once): the clerk checks who said what by ear. */
+function overlapNote(u) {
+  if (!(u.flags || []).includes("overlap")) return [];
+  return [" ", el("mark", { class: "overlap", title: "两人同时说话：这一行的时间里另有人在说话，请核听归属" }, "同时发言")];
+}
+
 function textNodes(u, status) {
-  return [...lineText(u, status), ...crosstalkNote(u)];
+  return [...lineText(u, status), ...crosstalkNote(u), ...overlapNote(u)];
 }
 
 function lineText(u, status) {
