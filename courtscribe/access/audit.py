@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..chain import GENESIS, canonical, sha256
+from ..chain import GENESIS, canonical, read_log, sha256
 from ..seal import seal, sealed
 from .scopes import Principal
 
@@ -136,16 +136,7 @@ class AuditLog:
         return await asyncio.to_thread(self.record, action, who, **kw)
 
     def entries(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        out = []
-        with open(self.path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue  # a torn line (verify reports it)
-        return out
+        return read_log(self.path)
 
     def verify(self) -> list[AuditProblem]:
         """Every break in the chain: an altered, inserted or deleted entry, or a line that is not JSON."""
@@ -171,8 +162,17 @@ class AuditLog:
                 prev, seq = e.get("hash", ""), e.get("seq", seq)
         return problems + self._check_head(seq, prev, n)
 
+    def head_missing(self) -> AuditProblem | None:
+        """A sealed log with entries always has its head beside it; without one, a cut is invisible."""
+        if self.key and not self.head.exists() and self.path.exists() and self.path.stat().st_size:
+            return AuditProblem(0, f"the sealed head {self.head.name} is missing: the log cannot show whether "
+                                   "entries were cut off its end (restore it from its backup)")
+        return None
+
     def _check_head(self, seq: int, last_hash: str, lines: int) -> list[AuditProblem]:
         """The sealed head names the newest entry: a log that ends before it was cut off."""
+        if (missing := self.head_missing()) is not None:
+            return [AuditProblem(lines, missing.message)]
         if not self.key or not self.head.exists():
             return []
         try:

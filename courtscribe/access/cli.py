@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from ..config import get_settings
-from ..seal import load_key
+from ..seal import SealKeyError, load_key
 from .audit import AuditLog
 from .scopes import AccessRole, Principal
 
@@ -80,7 +80,11 @@ def list_tokens() -> None:
 @audit_app.command("verify")
 def verify(path: Optional[Path] = typer.Option(None, "--file", help="Audit log (default: the server's).")) -> None:
     """Check the audit log's hash chain; exit 1 when any entry was altered, removed or inserted."""
-    log = AuditLog(path, load_key(get_settings())) if path else _audit()
+    try:
+        log = AuditLog(path, load_key(get_settings())) if path else _audit()
+    except SealKeyError as err:  # an emptied key would make every entry verify unsealed
+        typer.echo(f"BROKEN: {err}")
+        raise typer.Exit(1) from None
     problems = log.verify()
     for p in problems:
         typer.echo(f"line {p.line}: {p.message}")

@@ -21,7 +21,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from ..logs import get_logger
-from ..seal import load_key
+from ..seal import SealKeyError, load_key
 from .audit import AuditLog
 from .scopes import AccessRole, Action, HearingScope, Principal
 from .tokens import TokenError, Tokens
@@ -176,6 +176,9 @@ def build(settings) -> Access:
         tokens = Tokens(None, jwt_key=settings.jwt_key, jwt_public_key=settings.jwt_public_key,
                         jwt_audience=settings.jwt_audience)
     hosts = {ip: RecorderHost(**v) for ip, v in settings.recorder_hosts.items()}
-    return Access(tokens=tokens, audit=AuditLog(Path(settings.audit_file), load_key(settings)), rate=settings.rate_limit,
+    audit = AuditLog(Path(settings.audit_file), load_key(settings))  # an emptied seal key stops us here
+    if (missing := audit.head_missing()) is not None:
+        raise SealKeyError(missing.message)
+    return Access(tokens=tokens, audit=audit, rate=settings.rate_limit,
                   failed_rate=settings.failed_auth_limit, recorder_hosts=hosts,
                   origins=frozenset(settings.ws_origins) | frozenset(settings.cors_origins))

@@ -7,6 +7,7 @@ two and never be found by its number. Records imported from elsewhere are stored
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from ..asr.numbers import PROVINCES
 
@@ -15,6 +16,13 @@ _YEAR = re.compile(r"[（(](\d{4})[)）]")
 _COURT = re.compile(rf"最高法|[{PROVINCES}]\d{{0,4}}")
 _KIND = re.compile(r"[\u4e00-\u9fff]{1,4}?")
 _REST = re.compile(r"(\d{1,7})号")
+
+
+def ascii_digits(case_number: str) -> str:
+    """A typed 案号 with digits of any script (全角 ２０２６, Arabic-Indic …) as the ASCII digits
+    courts print: two spellings of one number are one case, found by either (bracket widths are
+    already one: ``finder``)."""
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in case_number.strip())
 
 
 def problem(case_number: str) -> str | None:

@@ -28,6 +28,7 @@ class HearingFilter:
     room: str | None = None
     hearing: str | None = None
     public_only: bool = False
+    lines: bool = True  # ``q`` may match what was said, and each hearing shows its first such line
     status: str | None = None
     since: dt.date | None = None  # 开庭时间 on or after this day (Beijing time)
     until: dt.date | None = None  # … on or before this day
@@ -88,12 +89,12 @@ def find(s: Session, f: HearingFilter, *, limit: int, offset: int) -> tuple[int,
         conds.append(when < _day(f.until + dt.timedelta(days=1)))
     q = (f.q or "").strip()
     if q:
-        said = _said(s, q).subquery()
+        said = [HearingRow.id.in_(select(_said(s, q).subquery().c.hearing_id))] if f.lines else []
         conds.append(or_(HearingRow.id == q, _contains(HearingRow.title, q),
                          _contains(_bare(CaseRow.case_number), _bare(q)), _contains(CaseRow.cause, q),
                          _contains(cast(CaseRow.parties, String), q),
                          HearingRow.id.in_(select(ParticipantRow.hearing_id).where(_contains(ParticipantRow.name, q))),
-                         HearingRow.id.in_(select(said.c.hearing_id))))
+                         *said))
     base = select(HearingRow, CaseRow).outerjoin(CaseRow, HearingRow.case_id == CaseRow.id).where(and_(*conds))
     total = s.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     rows = s.execute(base.order_by(when.desc(), HearingRow.id).limit(limit).offset(offset)).all()
@@ -112,7 +113,7 @@ def find(s: Session, f: HearingFilter, *, limit: int, offset: int) -> tuple[int,
                 "participants": people.get(h.id, []), "scheduled_at": _iso(h.scheduled_at),
                 "opened_at": _iso(h.opened_at), "closed_at": _iso(h.closed_at),
                 "correction_requests": requests.get(h.id, 0)}
-        if q:
+        if q and f.lines:
             item["match"] = _first_line(s, h.id, q)
         out.append(item)
     return total, out

@@ -2,6 +2,8 @@
 the ledger in store.py; this side never changes anything."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import datetime as dt
 
 from sqlalchemy import func, select, update
@@ -181,9 +183,10 @@ class Reading:
                          status=UtteranceStatus(r.status), participant=r.participant, flags=list(r.flags or []),
                          machine_text=r.machine_text if r.machine_text and r.machine_text != r.text else None)
 
-    def verify(self, hearing_id: str) -> Verification:
-        """Check the chain, the stored utterances and participants against it, and every signature."""
-        return verify(self, hearing_id)
+    def verify(self, hearing_id: str, anchors: Iterable[dict] = ()) -> Verification:
+        """Check the chain, the stored utterances and participants against it, every signature, and the
+        heads the audit log anchored (``anchors``: its entries; records/verify.py)."""
+        return verify(self, hearing_id, anchors)
 
     def stored(self, hearing_id: str) -> tuple[dict[str, dict], list[tuple]]:
         """The materialised utterances (id → fields) and participants (name, role, channel), as stored."""

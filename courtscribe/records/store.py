@@ -23,6 +23,7 @@ from ..chain import GENESIS, canonical, sha256
 from ..db import connect, utcnow
 from ..seal import seal
 from ..text import join_pieces
+from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
 from .model import Hearing, Participant, Pipeline, Record, Role, Utterance
@@ -119,6 +120,7 @@ class RecordStore(Reading):
             if s.get(HearingRow, hid) is not None:
                 raise Conflict(f"hearing {hid!r} already exists")
             case = None
+            case_number = ascii_digits(case_number) if case_number else case_number
             if case_number:
                 # a case is found in the hearing's own court only: another court's case is never echoed
                 same_court = CaseRow.court.is_(None) if court is None else CaseRow.court == court

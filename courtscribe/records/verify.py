@@ -5,6 +5,7 @@ goes into the electronic case file."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..seal import sealed
@@ -21,9 +22,15 @@ class Verification:
     problem: str | None = None
 
 
-def verify(store, hearing_id: str) -> Verification:
+ANCHOR = "ledger_anchor"  # an audit-log entry: a signed ledger's head (seq, hash), kept outside the database
+
+
+def verify(store, hearing_id: str, anchors: Iterable[dict] = ()) -> Verification:
     """Check the chain link by link, then that the stored utterances and participants are what the
-    ledger says, then that every signature still matches the record."""
+    ledger says, then that every signature still matches the record, then that every ledger head the
+    audit log anchored at a signature (``anchors``: its entries) is still in the ledger — a database
+    rewritten consistently (say, to unsigned) is not. The server and ``courtscribe records verify``
+    both call this, with the same audit log."""
     entries = store.entries(hearing_id)
     prev = GENESIS
     for n, e in enumerate(entries, 1):
@@ -67,4 +74,11 @@ def verify(store, hearing_id: str) -> Verification:
             return Verification(hearing_id, len(entries), False, e.seq,
                                 f"the signature at entry {e.seq} is not sealed by this server's key: the ledger "
                                 "was rewritten (or signed by another server)")
+    heads = {e.seq: e.hash for e in entries}
+    for a in anchors:
+        d = a.get("detail") or {}
+        if a.get("action") == ANCHOR and a.get("hearing") == hearing_id and heads.get(d.get("seq")) != d.get("hash"):
+            return Verification(hearing_id, len(entries), False, d.get("seq"),
+                                f"the ledger's entry {d.get('seq')} is not the one anchored in the audit log when the "
+                                "record was signed: the database was rewritten")
     return Verification(hearing_id, len(entries), True)

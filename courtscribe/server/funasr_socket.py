@@ -24,7 +24,7 @@ from ..asr.hotwords import HotwordError, merge, parse_weighted
 from ..text import grown, join_pieces
 from ..asr.vad import decode_windows
 from ..diarization.turns import Turn, diarize
-from ..audio import SAMPLE_RATE, AudioError, decode, pcm16_to_float, resample
+from ..audio import SAMPLE_RATE, AudioError, AudioTooLong, decode, pcm16_to_float, resample
 from ..access.guard import Denied
 from ..records.model import HEARING_ID, Token
 from ..streaming.events import Error, Event, Final, Partial
@@ -277,6 +277,16 @@ async def _finish(ws: WebSocket, live: LiveHearings, file: _File | None, *, ack:
         await send(ws, reply)
 
 
+def _whole(cfg: _Config, data: bytes, max_seconds: float) -> np.ndarray:
+    """An offline file's audio at 16 kHz: raw PCM at the client's rate, or any container."""
+    if cfg.wav_format != "pcm":
+        return decode(data, max_seconds=max_seconds).channel(0)
+    if len(data) // 2 > max_seconds * cfg.audio_fs:  # a whole recording: not subject to the live per-frame limit
+        raise AudioTooLong(f"the recording is longer than {int(max_seconds)} s, the most one file may be "
+                           "(COURTSCRIBE_MAX_AUDIO_S): split it, or stream it live")
+    return resample(pcm16_to_float(data[: len(data) // 2 * 2]), cfg.audio_fs)
+
+
 async def _turns(live: LiveHearings, audio: np.ndarray) -> list[Turn] | None:
     """Speaker turns of an offline file, where the server has the models for them (not on a seat's audio)."""
     if live.segmenter is None or live.speaker_encoder is None:
@@ -287,13 +297,11 @@ async def _turns(live: LiveHearings, audio: np.ndarray) -> list[Turn] | None:
 async def _offline(ws: WebSocket, live: LiveHearings, cfg: _Config, data: bytes) -> str | None:
     """Offline mode: a whole file (PCM or any container) decoded in one go, one reply; returns
     what went wrong, if anything."""
-    try:
-        if cfg.wav_format == "pcm":  # a whole recording: not subject to the live per-frame limit
-            audio = resample(pcm16_to_float(data[: len(data) // 2 * 2]), cfg.audio_fs)
-        else:
-            audio = decode(data).channel(0)
+    try:  # off the event loop, and within the server's file limit (a small file may unpack into hours)
+        audio = await asyncio.to_thread(_whole, cfg, data, live.max_audio_s)
     except AudioError as err:
-        await send(ws, _reply(cfg, is_final=True, error=str(err), code="bad_audio"))
+        code = "too_long" if isinstance(err, AudioTooLong) else "bad_audio"
+        await send(ws, _reply(cfg, is_final=True, error=str(err), code=code))
         return str(err)
     spans = await asyncio.to_thread(live.vad.segments, audio)
     windows = decode_windows(spans, max_ms=live.max_segment_ms, total_ms=audio.size * 1000 // SAMPLE_RATE)

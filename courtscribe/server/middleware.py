@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..logs import get_logger
 from ..access.guard import Access, Denied, bearer
+from ..access.scopes import Action
 
 log = get_logger(__name__)
 # Audio uploads may be large; a voice sample a few seconds; everything else is small JSON.
@@ -44,7 +45,7 @@ class Guard:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _too_large(send, limit)
             return
-        seen, status, started = 0, 0, False
+        seen, status, started, audited, withheld = 0, 0, False, False, False
 
         async def counted() -> Message:
             nonlocal seen
@@ -55,9 +56,18 @@ class Guard:
             return msg
 
         async def secured(msg: Message) -> None:
-            nonlocal status, started
+            nonlocal status, started, audited, withheld
+            if withheld:
+                return
             if msg["type"] == "http.response.start":
-                started, status = True, msg["status"]
+                started, status, audited = True, msg["status"], True
+                # what leaves the server is in the audit log before its first byte does: an export or a
+                # replay read right after (or a crash) never leaves an unaudited copy outside
+                if not await self._audit(scope, status) and scope["method"] == "GET" and status < 400:
+                    withheld = True
+                    await _answer(send, 503, "audit_unavailable", "the audit log cannot be written: court data "
+                                  "is not sent unaudited", SECURE_HEADERS)
+                    return
                 names = {k.lower() for k, _ in msg.get("headers", [])}
                 msg["headers"] = list(msg.get("headers", [])) + [h for h in SECURE_HEADERS if h[0] not in names]
             await send(msg)
@@ -69,7 +79,8 @@ class Guard:
                 await _too_large(send, limit)
             status = 413
         finally:
-            await self._audit(scope, status)
+            if not audited:
+                await self._audit(scope, status)
 
     def _limit(self, scope: Scope) -> int:
         if UPLOADS.match(scope["path"]):
@@ -84,27 +95,43 @@ class Guard:
         client = scope["client"][0] if scope.get("client") else ""
         token = bearer(headers.get(b"authorization", b"").decode("latin-1"))
         try:
-            state["principal"] = await self.access.aidentify(token, client)
+            state["principal"] = who = await self.access.aidentify(token, client)
+            need = _needs(scope)
+            if who is not None and need is not None and not who.may(need):  # a role that may not: 403 unread
+                raise Denied(403, "forbidden", f"a {who.role.value} token may not {need.value}")
             return True
         except Denied as err:
-            state["principal"], state["denied"] = None, err
+            state["principal"] = state.get("principal")  # who it was, when the token was good but its role not
+            state["denied"] = err
             extra = {401: [(b"www-authenticate", b"Bearer")], 429: [(b"retry-after", b"60")]}.get(err.status, [])
             await _answer(send, err.status, err.code, err.message, extra + SECURE_HEADERS)
             await self._audit(scope, err.status)
             return False
 
-    async def _audit(self, scope: Scope, status: int) -> None:
+    async def _audit(self, scope: Scope, status: int) -> bool:
+        """The request's audit entry; False when the log cannot be written."""
         state = scope.get("state") or {}
         if "principal" not in state or scope["path"] in UNAUDITED:
-            return  # the route checked no token (health, docs)
+            return True  # the route checked no token (health, docs)
         denied = state.get("denied")
         try:
             await self.access.audit.arecord(f"{scope['method']} {scope['path']}", state.get("principal"),
                                             hearing=(scope.get("path_params") or {}).get("hearing_id"),
                                             outcome=denied.code if denied else ("ok" if status < 400 else f"http {status}"),
                                             status=status, client=scope["client"][0] if scope.get("client") else None)
+            return True
         except (OSError, ValueError) as err:  # changes were refused before they were made (auth.authorize)
             log.error("audit log cannot be written", error=repr(err), path=scope["path"], status=status)
+            return False
+
+
+def _needs(scope: Scope) -> Action | None:
+    """What the large-body routes require of a token, checked before their body is read."""
+    if scope["method"] == "POST" and UPLOADS.match(scope["path"]):
+        return Action.transcribe
+    if scope["method"] == "PUT" and VOICE.match(scope["path"]):
+        return Action.edit
+    return None
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -29,7 +29,7 @@ from ..access.guard import Denied
 from ..records.model import HEARING_ID
 from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
-from ..streaming.protocol import StreamError
+from ..streaming.protocol import StreamError, sample_rate
 from ..streaming.session import StreamSession
 from ..streaming.source import SessionConfig
 from . import deps
@@ -80,8 +80,8 @@ class Setup:
     def update(self, session: dict) -> None:
         audio_in = (session.get("audio") or {}).get("input") or {}  # GA
         fmt = audio_in.get("format") or session.get("input_audio_format")
-        if isinstance(fmt, dict) and fmt.get("rate"):
-            self.rate = int(fmt["rate"])
+        if isinstance(fmt, dict) and "rate" in fmt:
+            self.rate = sample_rate(fmt["rate"])
         elif fmt in ("pcm16", "audio/pcm"):
             self.rate = DEFAULT_RATE
         elif fmt is not None:

@@ -85,6 +85,7 @@ async def start(settings: Settings, access: Access, components: Components | Non
     live = LiveHearings(comp.engine, vad, scheduler, hub, idle_timeout_s=settings.idle_timeout_s, records=store,
                 pipeline=pipeline, archive=audio_dir, lexicon=load_lexicon(settings.lexicon_file),
                 languages=tuple(settings.languages), max_segment_ms=int(settings.segment_s * 1000),
+                max_audio_s=settings.max_audio_s,
                 speaker_encoder=await asyncio.to_thread(comp.speaker_encoder),
                 segmenter=await asyncio.to_thread(comp.segmenter),
                 spool=Spool(settings.spool_dir, store), peers=peers)

@@ -15,7 +15,7 @@ from typing import AsyncIterator, Callable, Literal
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from ..access.scopes import AccessRole, Action, Principal
+from ..access.scopes import AccessRole, Action, HearingScope, Principal
 from ..asr import finals
 from ..asr.base import DecodeOptions
 from ..asr.hotwords import merge
@@ -131,6 +131,7 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
                                   on_progress=fraction, batch=1)
         if hearing_id:
             if who is not None:
+                _still_ours(deps.store(request), hearing_id, who)
                 record.hearing.court = record.hearing.court or who.court
                 record.hearing.courtroom = record.hearing.courtroom or who.room
             intake.keep(deps.store(request), deps.archive(request), record,
@@ -138,6 +139,19 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
                         actor=f"job {filename or ''} ({who.name if who else '-'})")
         return record
     return run
+
+
+class HearingTaken(RuntimeError):
+    """The job's hearing id was taken, while the job ran, by a hearing outside its submitter's scope."""
+
+
+def _still_ours(store, hearing_id: str, who: Principal) -> None:
+    """Checked when the job finishes, not only when it was submitted: another court may have created
+    the id meanwhile, and one court's lines must never land in another court's hearing."""
+    scope = store.scope(hearing_id)
+    if scope is not None and who.refusal(Action.manage, HearingScope(hearing_id, *scope)) is not None:
+        raise HearingTaken(f"hearing {hearing_id} was created outside this token's scope while the job ran: nothing "
+                           "was stored in it; submit again with another hearing id")
 
 
 @router.post("/v1/audio/transcriptions")

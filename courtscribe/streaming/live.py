@@ -27,7 +27,7 @@ from ..records.store import Locked, RecordStore
 from .events import Channel, Event, Status
 from .hub import Hub
 from .peers import Peers
-from .protocol import MAX_FRAME_BYTES, ErrorCode, StreamError
+from .protocol import MAX_FRAME_BYTES, ErrorCode, StreamError, sample_rate
 from .scheduler import DecodeScheduler
 from .session import StreamSession
 from .source import SessionConfig, Sinks
@@ -67,6 +67,7 @@ class LiveHearings:
     lexicon: tuple[str, ...] = ()  # the court-wide legal lexicon: hotwords of every stream
     languages: tuple[str, ...] = ("zh", "en")  # what a hearing may hear (Settings.languages)
     max_segment_ms: int = 30_000  # the engine's longest decode window
+    max_audio_s: float = 6 * 3600  # the most a whole file sent over a socket (FunASR offline) may decode to
     speaker_encoder: SpeakerEncoder | None = None  # labels the utterances of mixed-channel sources
     segmenter: Segmenter | None = None  # cuts a mixed-channel utterance at its speaker changes
     rooms: dict[str, RoomAudio] = field(default_factory=dict)  # hearing id → its seat mics' recent audio
@@ -206,6 +207,7 @@ class PcmInput:
     """Turns binary frames into 16 kHz float32, resampling a continuous stream when needed."""
 
     def __init__(self, rate: int):
+        rate = sample_rate(rate)
         self._rs = soxr.ResampleStream(rate, 16000, 1, dtype="float32") if rate != 16000 else None
 
     def convert(self, data: bytes) -> tuple[np.ndarray, str | None]:

@@ -37,6 +37,16 @@ class ErrorCode:
     STORE_DELAYED = "store_delayed"  # the record store is away: finals wait on disk and are stored later
 
 
+def sample_rate(value: object) -> int:
+    """A client's stated sample rate, if it is one served (else a clear ``bad_sample_rate``): an odd
+    rate would stretch a few bytes of PCM into hours of audio to resample and decode."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit() \
+            or int(value) not in SAMPLE_RATES:
+        raise StreamError(ErrorCode.BAD_SAMPLE_RATE, f"sample rate {str(value)[:20]!r} is not supported; use one of "
+                          f"{SAMPLE_RATES}")
+    return int(value)
+
+
 class StreamError(Exception):
     def __init__(self, code: str, message: str, fatal: bool = False, announced: bool = False):
         super().__init__(message)
