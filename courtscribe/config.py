@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     forwarded_allow_ips: list[str] = Field(default_factory=list, description=(
         "Reverse proxies whose X-Forwarded-For/-Proto headers are believed (JSON list of addresses). Empty: "
         "none, so no client can pose as a courtroom PC's address by sending the header."))
+    allowed_hosts: list[str] = Field(default_factory=list, description=(
+        "Names and addresses clients reach this server by, as the Host header says (JSON list; '*' for any). "
+        "Empty: from the bind address: a loopback bind answers to 127.0.0.1/localhost/::1; 0.0.0.0 or :: to "
+        "this machine's name and addresses too. Any other Host is refused, so a web page cannot rebind a "
+        "name of its own to this server (DNS rebinding) and pose as a courtroom PC. Name here the DNS "
+        "name courtroom PCs use (and a Kubernetes Service's name)."))
     ws_origins: list[str] = Field(default_factory=list, description=(
         "Web origins (scheme://host:port) whose pages may open WebSockets besides the server's own pages "
         "(cors_origins count too). A browser socket from any other origin is refused (CSWSH)."))

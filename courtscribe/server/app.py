@@ -26,6 +26,7 @@ from ..components import Components
 from . import (captions, documents, funasr_socket, hearings, meta, pages, realtime, services, speakers,
                stream_socket, transcriptions)
 from .auth import denied
+from .hosts import HostCheck, allowed_hosts
 from .middleware import Guard
 
 log = get_logger(__name__)
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
                                   reserved=settings.reserved_streams)
     app.add_middleware(Guard, access=access, max_body=settings.max_body_kb * 1024,
                        max_upload=settings.max_upload_mb * 1024 * 1024)
+    # before the token check: a request to a name that is not this server's is answered by nothing else
+    app.add_middleware(HostCheck, hosts=allowed_hosts(settings.allowed_hosts, settings.host))
     if settings.cors_origins:  # closed unless court IT names the origins of its own pages
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

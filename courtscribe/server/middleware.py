@@ -22,6 +22,8 @@ SECURE_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", 
                   (b"referrer-policy", b"no-referrer"), (b"cache-control", b"no-store"),
                   (b"cross-origin-resource-policy", b"same-origin")]
 UNAUDITED = ("/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+# court data that leaves as a copy (an export, a line's audio, a job's record): not sent unless audited
+COPIES = re.compile(r"^/v1/(hearings/[^/]+/(export|utterances/[^/]+/audio)|jobs/[^/]+/result)$")
 
 
 class _TooLarge(Exception):
@@ -63,7 +65,7 @@ class Guard:
                 started, status, audited = True, msg["status"], True
                 # what leaves the server is in the audit log before its first byte does: an export or a
                 # replay read right after (or a crash) never leaves an unaudited copy outside
-                if not await self._audit(scope, status) and scope["method"] == "GET" and status < 400:
+                if not await self._audit(scope, status) and status < 400 and COPIES.match(scope["path"]):
                     withheld = True
                     await _answer(send, 503, "audit_unavailable", "the audit log cannot be written: court data "
                                   "is not sent unaudited", SECURE_HEADERS)
