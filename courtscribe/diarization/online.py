@@ -85,17 +85,13 @@ class OnlineDiarizer:
             self._utts = (self._utts + [u])[-self.history:]
             return Assignment(u.speaker, self._recheck(exclude=u))
 
-    def add_voice(self, utterance_id: str, x: np.ndarray, start_ms: int, dur_ms: int,
-                  exclude: set[str] = frozenset()) -> Assignment:
+    def add_voice(self, x: np.ndarray, exclude: set[str] = frozenset()) -> Assignment:
         """One speaker turn of an utterance that held several, by its voice's embedding ``x`` (from
         the turn segmentation, so a turn too short for this diarizer's windows is still told). Never
         one of ``exclude``: the utterance's other voices, which the segmentation heard as other people."""
         with self._lock:
-            u = _Utt(utterance_id, start_ms, [(0, max(dur_ms, 1))], x[None, :])
-            u.labels = [self._place(x, exclude)]
-            u.speaker = u.labels[0]
-            self._utts = (self._utts + [u])[-self.history:]
-            return Assignment(u.speaker, self._recheck(exclude=u))
+            speaker = self._place(x, exclude)  # not kept for re-checks: the turn's line is labelled by its caller
+            return Assignment(speaker, self._recheck(exclude=None))
 
     def segments(self) -> list[tuple[int, int, str]]:
         """Who spoke when, for the recent utterances (window resolution, hearing time)."""
@@ -124,7 +120,7 @@ class OnlineDiarizer:
     def _nearest(self, x: np.ndarray) -> str:
         return self.speakers[int(np.argmax([float(x @ s.centroid) for s in self.speakers]))].key
 
-    def _recheck(self, exclude: _Utt) -> list[tuple[str, str]]:
+    def _recheck(self, exclude: _Utt | None) -> list[tuple[str, str]]:
         updates = []
         for u in self._utts:
             if u is exclude or u.fixed or not len(u.X):

@@ -79,14 +79,14 @@ class Segmenter:
         """Every window's local speakers; ``starts`` (samples) limits it to some windows."""
         torch = self._torch
         starts = self.starts(audio.size) if starts is None else starts
-        chunks = np.zeros((len(starts), self.window), np.float32)
-        for i, s in enumerate(starts):
-            piece = audio[s:s + self.window]
-            chunks[i, :piece.size] = piece
         out = []
         with self._lock, torch.inference_mode():
-            for i in range(0, len(chunks), BATCH):
-                batch = torch.from_numpy(chunks[i:i + BATCH]).unsqueeze(1).to(self.device)
+            for i in range(0, len(starts), BATCH):  # a batch of windows at a time: hours of audio stay hours
+                chunks = np.zeros((len(starts[i:i + BATCH]), self.window), np.float32)
+                for row, s in enumerate(starts[i:i + BATCH]):
+                    piece = audio[s:s + self.window]
+                    chunks[row, :piece.size] = piece
+                batch = torch.from_numpy(chunks).unsqueeze(1).to(self.device)
                 out.append(self.model(batch).argmax(dim=-1).cpu().numpy())
         classes = np.concatenate(out) if out else np.zeros((0, 0), int)
         activity = self._powerset[classes] if classes.size else np.zeros((0, 0, 3), np.uint8)

@@ -2,12 +2,13 @@
 reconstruction — the recipe of pyannote's own speaker-diarization pipeline, on the embedded models.
 
 1. ``Segmenter`` gives each 10 s window's local speakers, frame by frame (segmentation.py);
-2. each (window, local speaker) with enough voice gets a CAM++ embedding of the frames where that
-   speaker talks alone (overlapped frames would mix two voices);
-3. the embeddings are clustered across the recording (or mapped onto known voices, live);
-4. each window's local speakers are matched one-to-one onto those speakers (two voices of one window
-   are never one person), and the windows are averaged back into one frame grid, where each frame
-   keeps as many speakers as the windows counted there.
+2. each local speaker's stretch between pauses (a unit) gets a CAM++ embedding of the frames where
+   it speaks alone (overlapped frames would mix two voices);
+3. the units with a second of voice alone are clustered across the recording into speakers (live:
+   across one utterance, then placed among the hearing's voices, streaming/speakers.py);
+4. each window's units take their nearest speaker that no unit overlapping them holds (two voices
+   heard at once are never one person), and the windows are averaged back into one frame grid,
+   where each frame keeps as many speakers as the windows counted there.
 
 A turn is a stretch of one speaker; turns of two speakers may overlap (both spoke).
 """

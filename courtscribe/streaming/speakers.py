@@ -72,7 +72,7 @@ class LiveSpeakers:
             return None
         return latest_change(audio, self.segmenter, self.encoder)
 
-    def turns(self, uid: str, audio: np.ndarray, start_ms: int) -> tuple[list[Turn], list[tuple[str, Label]]]:
+    def turns(self, audio: np.ndarray, start_ms: int) -> tuple[list[Turn], list[tuple[str, Label]]]:
         """The speaker turns of one utterance (``start_ms`` its session time), each labelled with its
         speaker's key, and relabels of earlier lines; no turns when the utterance is one voice
         (``assign`` labels it whole). Blocking: run in a thread."""
@@ -91,8 +91,7 @@ class LiveSpeakers:
         for c in sorted(held, key=held.__getitem__, reverse=True):  # the longest voice is placed first
             mine = [t for t in local if t.speaker == str(c)]
             if mine:
-                got = self.diarizer.add_voice(f"{uid}-v{c}", centroids[c], start_ms + mine[0].start_ms, held[c],
-                                              exclude=set(keys.values()))
+                got = self.diarizer.add_voice(centroids[c], exclude=set(keys.values()))
                 keys[str(c)] = got.speaker or speaker_label(c + 1)
                 updates.update(got.updates)
         turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker]) for t in local]
@@ -104,7 +103,7 @@ class LiveSpeakers:
         if not audio.size:
             return [], []
         try:
-            return await asyncio.to_thread(self.turns, uid, audio, start_ms)
+            return await asyncio.to_thread(self.turns, audio, start_ms)
         except Exception as err:  # noqa: BLE001 - the utterance is still recorded
             log.error("speaker turns not found", utterance=uid, error=repr(err))
             return [], []
