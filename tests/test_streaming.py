@@ -304,3 +304,80 @@ def test_cli_names_a_device_it_cannot_open(server):
     assert "cannot open audio device 'alsa:no-such-card'" in proc.stderr
     proc = _cli("--mic", "--device", "nonsense", "--url", ws_url(server, "/v1/stream"))
     assert proc.returncode != 0 and "expected FORMAT:NAME" in proc.stderr
+
+
+async def _first_cue(url: str, timeout: float = 120) -> dict | None:
+    async with websockets.connect(url) as ws:
+        assert json.loads(await ws.recv())["type"] == "subscribed"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            event = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
+            if event["type"] == "cue":
+                return event
+    return None
+
+
+async def _source(kind: str, server: str, hearing: str, pcm16k: bytes) -> None:
+    """One source of each protocol, its audio at 16 kHz, into ``hearing``; returns when it is done."""
+    ws_base = server.replace("http://", "ws://")
+    if kind == "native":
+        async with websockets.connect(f"{ws_base}/v1/stream") as ws:
+            await ws.send(json.dumps({"type": "start", "hearing_id": hearing}))
+            assert json.loads(await ws.recv())["type"] == "ready"
+            for i in range(0, len(pcm16k), 6400):
+                await ws.send(pcm16k[i:i + 6400])
+                await asyncio.sleep(0.1)  # twice real time: partials come while the audio runs
+            await ws.send(json.dumps({"type": "stop"}))
+            async for raw in ws:
+                if json.loads(raw).get("type") == "done":
+                    break
+    elif kind.startswith("funasr"):
+        async with websockets.connect(f"{ws_base}/?hearing={hearing}", subprotocols=["binary"]) as ws:
+            await ws.send(json.dumps({"mode": kind.split("-")[1], "chunk_size": [5, 10, 5], "wav_name": "src",
+                                      "wav_format": "pcm", "audio_fs": 16000, "is_speaking": True}))
+            for i in range(0, len(pcm16k), 1920):
+                await ws.send(pcm16k[i:i + 1920])
+                await asyncio.sleep(0.03)
+            await ws.send(json.dumps({"is_speaking": False}))
+            async for raw in ws:
+                if json.loads(raw)["is_final"]:
+                    break
+    else:  # OpenAI Realtime (transcription intent)
+        import base64
+
+        async with websockets.connect(f"{ws_base}/v1/realtime?intent=transcription&hearing={hearing}") as ws:
+            assert json.loads(await ws.recv())["type"] == "session.created"
+            await ws.send(json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {
+                "input": {"format": {"type": "audio/pcm", "rate": 16000}}}}}))
+            for i in range(0, len(pcm16k), 6400):
+                await ws.send(json.dumps({"type": "input_audio_buffer.append",
+                                          "audio": base64.b64encode(pcm16k[i:i + 6400]).decode()}))
+                await asyncio.sleep(0.1)
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            async for raw in ws:
+                if json.loads(raw)["type"] == "conversation.item.input_audio_transcription.completed":
+                    break
+
+
+@pytest.mark.parametrize("kind", ["native", "funasr-2pass", "funasr-online", "realtime"])
+def test_every_source_reaches_the_hearings_screens_and_captions(server, data_dir, kind):
+    """Whatever protocol a courtroom streams with, the clerk's events socket and the captions feed see
+    its partials and finals (the live layer publishes them, not each protocol adapter)."""
+    hearing = f"h-src-{kind}"
+    assert httpx.post(f"{server}/v1/hearings", json={"id": hearing, "public": True}).status_code == 201
+    pcm = float_to_pcm16(decode(data_dir / "zh-smoke" / "justice.wav").channel(0))
+
+    async def main():
+        sub = asyncio.create_task(collect_subscriber(ws_url(server, f"/v1/hearings/{hearing}/events"), 1, timeout=120))
+        cue = asyncio.create_task(_first_cue(ws_url(server, f"/v1/hearings/{hearing}/captions")))
+        await asyncio.sleep(0.5)  # both subscribed before the first word
+        await _source(kind, server, hearing, pcm)
+        return await sub, await cue
+
+    events, cue = asyncio.run(main())
+    kinds = [e["type"] for e in events]
+    assert "partial" in kinds and "final" in kinds, kinds
+    assert cue is not None and cue["lines"], cue
+    record = httpx.get(f"{server}/v1/hearings/{hearing}").json()
+    finals = [e["utterance"]["id"] for e in events if e["type"] == "final"]
+    assert finals and set(finals) <= {u["id"] for u in record["utterances"]}

@@ -66,7 +66,6 @@ class _Native:
         start = self.start
         if start and start.dictation and isinstance(event, Final):
             event = event.model_copy(update={"dictation": commands.parse(event.utterance.text)})
-        self.live.publish(start.hearing_id if start else None, event)
         await send(self.ws, event)
 
     async def text(self, text: str) -> bool:

@@ -144,11 +144,20 @@ class LiveHearings:
             raise
         if cfg.hearing_id:
             sinks.on_screen = lambda event: self.hub.publish(cfg.hearing_id, event)
+            emit = self._published(cfg.hearing_id, emit)
         session = StreamSession(self.engine, self.vad, self.scheduler, sid, cfg, emit, sinks)
         if cfg.hearing_id:
             self.sources.setdefault(cfg.hearing_id, {})[session] = own
             self.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
         return session
+
+    def _published(self, hearing_id: str, emit: Callable[[Event], Awaitable[None]]) -> Callable[[Event], Awaitable[None]]:
+        """A source's events reach its hearing's screens (and captions) here, once, whatever protocol
+        carries the source: an adapter only translates them for its own client."""
+        async def both(event: Event) -> None:
+            self.hub.publish(hearing_id, event)
+            await emit(event)
+        return both
 
     async def _join_record(self, records: RecordStore, hearing_id: str, cfg: SessionConfig, sinks: Sinks) -> list[str]:
         """Join the hearing in the store (its utterances go there, its audio to the archive); returns its
