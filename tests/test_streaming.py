@@ -306,15 +306,11 @@ def test_cli_names_a_device_it_cannot_open(server):
     assert proc.returncode != 0 and "expected FORMAT:NAME" in proc.stderr
 
 
-async def _first_cue(url: str, timeout: float = 120) -> dict | None:
-    async with websockets.connect(url) as ws:
-        assert json.loads(await ws.recv())["type"] == "subscribed"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            event = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic()))
-            if event["type"] == "cue":
-                return event
-    return None
+async def _read_until(ws, kind: str) -> list[dict]:
+    out: list[dict] = []
+    while not out or out[-1]["type"] != kind:
+        out.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+    return out
 
 
 async def _source(kind: str, server: str, hearing: str, pcm16k: bytes) -> None:
@@ -368,16 +364,18 @@ def test_every_source_reaches_the_hearings_screens_and_captions(server, data_dir
     pcm = float_to_pcm16(decode(data_dir / "zh-smoke" / "justice.wav").channel(0))
 
     async def main():
-        sub = asyncio.create_task(collect_subscriber(ws_url(server, f"/v1/hearings/{hearing}/events"), 1, timeout=120))
-        cue = asyncio.create_task(_first_cue(ws_url(server, f"/v1/hearings/{hearing}/captions")))
-        await asyncio.sleep(0.5)  # both subscribed before the first word
-        await _source(kind, server, hearing, pcm)
-        return await sub, await cue
+        async with websockets.connect(ws_url(server, f"/v1/hearings/{hearing}/events")) as screen, \
+                websockets.connect(ws_url(server, f"/v1/hearings/{hearing}/captions")) as captions:
+            for ws in (screen, captions):  # both subscribed before the first word
+                assert json.loads(await ws.recv())["type"] == "subscribed"
+            seen = asyncio.gather(_read_until(screen, "final"), _read_until(captions, "cue"))
+            await _source(kind, server, hearing, pcm)
+            return await seen
 
-    events, cue = asyncio.run(main())
+    events, cues = asyncio.run(main())
     kinds = [e["type"] for e in events]
     assert "partial" in kinds and "final" in kinds, kinds
-    assert cue is not None and cue["lines"], cue
+    assert cues[-1]["lines"], cues[-1]
     record = httpx.get(f"{server}/v1/hearings/{hearing}").json()
     finals = [e["utterance"]["id"] for e in events if e["type"] == "final"]
     assert finals and set(finals) <= {u["id"] for u in record["utterances"]}
