@@ -121,11 +121,13 @@ def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: in
         a, b = max(t.start_ms, start_ms), min(t.end_ms, end_ms)
         if b - a < MIN_UNHEARD_MS:
             continue
-        said = any(h.speaker == t.speaker and any(min(b, e) > max(a, s) or a <= s < b
-                                                  for s, e in map(_said, h.tokens or [_span(h)])) for h in hyps if h.text.strip())
-        if not said:
+        if not any(h.speaker == t.speaker and h.text.strip() and _words_in(h, a, b) for h in hyps):
             out.append(Turn(a, b, t.speaker))
     return out
+
+
+def _words_in(h: Hypothesis, a: int, b: int) -> bool:
+    return any(min(b, e) > max(a, s) for s, e in map(_said, h.tokens or [_span(h)]))
 
 
 def _said(t: Token) -> tuple[int, int]:
