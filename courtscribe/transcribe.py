@@ -98,7 +98,7 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
     report("diarization", 0.0, 1.0)
     diarizer = make_diarizer(comp, audio, speakers, roles)
     with ThreadPoolExecutor(1, thread_name_prefix="diarization") as beside:  # runs while the engine decodes
-        turns = beside.submit(lambda: [diarizer.turns(x) for x in channel_audio])
+        turns = beside.submit(lambda: [diarizer.turns(x, spans_) for x, spans_ in zip(channel_audio, found)])
         jobs = [(ch, s, e) for ch, segs in spans for s, e in segs]
         utterances = transcribe_speech(jobs, found, channel_audio, audio.sample_rate, decode, options, batch,
                                        decoded, turns=turns.result)

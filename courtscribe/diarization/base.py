@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 class Diarizer(ABC):
     name: str
 
-    def turns(self, audio: np.ndarray) -> list[Turn] | None:
-        """Who spoke when in one channel's audio, before it is transcribed, so the engine's sentences
-        can be cut at speaker changes; None where a channel is one seat (its speaker is known)."""
+    def turns(self, audio: np.ndarray, speech: list[tuple[int, int]] | None = None) -> list[Turn] | None:
+        """Who spoke when in one channel's audio (``speech``: its VAD spans, ms), before it is
+        transcribed, so the engine's sentences can be cut at speaker changes; None where a channel
+        is one seat (its speaker is known)."""
         return None
 
     @abstractmethod

@@ -75,6 +75,12 @@ class Segmenter:
             out.append(samples - self.window)
         return out
 
+    def starts_over(self, speech: list[tuple[int, int]], samples: int) -> list[int]:
+        """Window starts (samples) of the windows that hold some of ``speech`` (ms spans): an hour of
+        recess costs no window."""
+        spans = [(a * SR // 1000, b * SR // 1000) for a, b in speech]
+        return [s for s in self.starts(samples) if any(a < s + self.window and b > s for a, b in spans)]
+
     def __call__(self, audio: np.ndarray, starts: list[int] | None = None) -> Segmentation:
         """Every window's local speakers; ``starts`` (samples) limits it to some windows."""
         torch = self._torch

@@ -104,9 +104,14 @@ def _frames_audio(audio: np.ndarray, seg: Segmentation, w: int, frames: np.ndarr
 
 
 def diarize(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEncoder, *,
-            num_speakers: int | None = None, threshold: float = THRESHOLD) -> list[Turn]:
-    """Turns of the whole recording, speakers found by clustering (``num_speakers`` when known)."""
-    loc = local_speakers(audio, segmenter, encoder)
+            num_speakers: int | None = None, threshold: float = THRESHOLD,
+            speech: list[tuple[int, int]] | None = None) -> list[Turn]:
+    """Turns of the whole recording, speakers found by clustering (``num_speakers`` when known);
+    ``speech`` (ms spans, the VAD's): only windows that hold some are looked at."""
+    starts = None if speech is None else segmenter.starts_over(speech, audio.size)
+    if starts == []:
+        return []
+    loc = local_speakers(audio, segmenter, encoder, starts)
     if not loc.units:
         return []
     return reconstruct(loc, speakers(loc, num_speakers, threshold), audio.size * 1000 // SR)
@@ -228,8 +233,9 @@ class TurnDiarizer(Diarizer):
         self.num_speakers, self.threshold = num_speakers, threshold
         self.name = f"turns-{encoder.name}"
 
-    def turns(self, audio: np.ndarray) -> list[Turn]:
-        return diarize(audio, self.segmenter, self.encoder, num_speakers=self.num_speakers, threshold=self.threshold)
+    def turns(self, audio: np.ndarray, speech: list[tuple[int, int]] | None = None) -> list[Turn]:
+        return diarize(audio, self.segmenter, self.encoder, num_speakers=self.num_speakers, threshold=self.threshold,
+                       speech=speech)
 
     def assign(self, utterances: list[Utterance], audio: Audio) -> list[Utterance]:
         out, previous = [], speaker_label(1)

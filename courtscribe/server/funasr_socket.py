@@ -287,11 +287,11 @@ def _whole(cfg: _Config, data: bytes, max_seconds: float) -> np.ndarray:
     return resample(pcm16_to_float(data[: len(data) // 2 * 2]), cfg.audio_fs)
 
 
-async def _turns(live: LiveHearings, audio: np.ndarray) -> list[Turn] | None:
+async def _turns(live: LiveHearings, audio: np.ndarray, speech: list[tuple[int, int]]) -> list[Turn] | None:
     """Speaker turns of an offline file, where the server has the models for them (not on a seat's audio)."""
     if live.segmenter is None or live.speaker_encoder is None:
         return None
-    return await asyncio.to_thread(diarize, audio, live.segmenter, live.speaker_encoder)
+    return await asyncio.to_thread(diarize, audio, live.segmenter, live.speaker_encoder, speech=speech)
 
 
 async def _offline(ws: WebSocket, live: LiveHearings, cfg: _Config, data: bytes) -> str | None:
@@ -311,7 +311,7 @@ async def _offline(ws: WebSocket, live: LiveHearings, cfg: _Config, data: bytes)
         return asyncio.run_coroutine_threadsafe(live.scheduler.final(pieces, options), loop).result()
 
     options = DecodeOptions(hotwords=merge(cfg.hotwords, live.lexicon), languages=live.languages)
-    turns = await _turns(live, audio)  # one recording, possibly several people: each sentence to its speaker
+    turns = await _turns(live, audio, spans)  # one recording, possibly several people: each sentence to its speaker
     lines = await asyncio.to_thread(transcribe_speech, [(0, s, e) for s, e in windows], [spans], [audio],
                                     SAMPLE_RATE, engine, options, turns=lambda: [turns])
     lines.sort(key=lambda u: u.start_ms)
