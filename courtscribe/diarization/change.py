@@ -13,11 +13,11 @@ import numpy as np
 
 from .embedding import SpeakerEncoder
 from .segmentation import SR, Segmenter
-from .turns import PAUSE_MS, THRESHOLD
+from .turns import PAUSE_MS, THRESHOLD, frames_audio
 
 CONFIRM_MS = 700  # the new voice heard this long: a turn, not a cough or a "嗯"
 BEFORE_MS = 700  # the old voice heard this long before it: a change, not the utterance's first words
-COMPARE_MS = 3_000  # at most this much of each side is compared by voice
+COMPARE_MS = 3_000  # at most this much of each side is compared by voice (turns.MAX_EMBED_MS caps it too)
 RECENT_MS = 4_000  # candidates this recent are compared by voice (the session looks every second)
 
 
@@ -46,12 +46,8 @@ def latest_change(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEncod
         before = voiced[(voiced >= lo) & (voiced < at)][-int(COMPARE_MS / frame):]
         if after.size * frame < CONFIRM_MS or before.size * frame < BEFORE_MS:
             continue
-        a, b = encoder.embed_many([_take(tail, before, frame), _take(tail, after, frame)])
+        a, b = encoder.embed_many([frames_audio(tail, seg, 0, before), frames_audio(tail, seg, 0, after)])
         if float(a @ b) < 1 - THRESHOLD:
             return base + int(at * frame)
     return None
 
-
-def _take(audio: np.ndarray, frames: np.ndarray, frame_ms: float) -> np.ndarray:
-    step = frame_ms * SR / 1000
-    return np.concatenate([audio[int(f * step): int((f + 1) * step)] for f in frames])

@@ -73,7 +73,7 @@ def local_speakers(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEnco
                 clean = frames[alone[frames]]
                 use = clean if clean.size * seg.frame_ms >= MIN_EMBED_MS else frames
                 units.append((w, k, frames))
-                pieces.append(_frames_audio(audio, seg, w, use) if use.size * seg.frame_ms >= MIN_EMBED_MS else None)
+                pieces.append(frames_audio(audio, seg, w, use) if use.size * seg.frame_ms >= MIN_EMBED_MS else None)
                 voiced.append(frames.size * seg.frame_ms)
                 clean_ms.append(clean.size * seg.frame_ms)
     X = np.zeros((len(units), encoder.dim), np.float32)
@@ -91,7 +91,7 @@ def local_speakers(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEnco
                   np.array(clean_ms)[keep])
 
 
-def _frames_audio(audio: np.ndarray, seg: Segmentation, w: int, frames: np.ndarray) -> np.ndarray:
+def frames_audio(audio: np.ndarray, seg: Segmentation, w: int, frames: np.ndarray) -> np.ndarray:
     """The samples of the given frames of window ``w`` (their middle ``MAX_EMBED_MS``: a voice is
     known by then, and same-length pieces embed in one batch)."""
     step = seg.frame_ms * SR / 1000

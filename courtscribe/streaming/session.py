@@ -32,7 +32,7 @@ from .protocol import ErrorCode, StreamError, error_event, final_event, partial_
 from .levels import LevelMeter
 from .scheduler import DecodeScheduler
 from .source import SessionConfig, Sinks
-from .speakers import Label, unheard_turns
+from .speakers import WATCH_S, Label, unheard_turns
 
 SR = 16_000
 log = get_logger(__name__)
@@ -193,19 +193,21 @@ class StreamSession:
         if self.sinks.speakers is None or self._watching is not None or self.samples - utt.watched < SR:
             return
         utt.watched = self.samples
-        audio = self._slice(utt.start_ms * SR // 1000, self.samples)
+        first = max(utt.start_ms * SR // 1000, self.samples - WATCH_S * SR)  # all a look needs, not the minute
+        audio = self._slice(first, self.samples)
         self._watching = asyncio.ensure_future(asyncio.to_thread(self.sinks.speakers.change, audio))
-        self._watching.add_done_callback(lambda f: self._turn_seen(utt, f))
+        self._watching.add_done_callback(lambda f: self._turn_seen(utt, f, first * 1000 // SR - utt.start_ms))
 
-    def _turn_seen(self, utt: _Open, fut: asyncio.Future) -> None:
+    def _turn_seen(self, utt: _Open, fut: asyncio.Future, looked_from_ms: int) -> None:
         self._watching = None
         if fut.cancelled() or fut.exception() is not None:
             if not fut.cancelled():  # the turn is still split when its final comes
                 log.warning("speaker change check failed", session=self.label, error=repr(fut.exception()))
             return
         at = fut.result()
-        if at is None or utt.closed or self._utt is not utt or at < MIN_TURN_MS:
+        if at is None or utt.closed or self._utt is not utt or looked_from_ms + at < MIN_TURN_MS:
             return
+        at += looked_from_ms
         log.info("speaker change: utterance closed", session=self.label, utterance=utt.id, at_ms=utt.start_ms + at)
         self._close(utt.start_ms + at)
         self._open(utt.start_ms + at)

@@ -35,6 +35,7 @@ SURE_MS = 500  # one utterance is short: units with this much voice alone may fo
 # clearly alike (cosine ≥ 0.5; a whole recording's clustering needs less: it averages many windows)
 THRESHOLD = 0.5
 WATCH_FROM_S = 1.5  # a running utterance is watched for a speaker change once it is this long
+WATCH_S = 10  # … in its newest seconds (one segmentation window)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class LiveSpeakers:
         return self.labels.get(key) or Label(key)
 
     def change(self, audio: np.ndarray) -> int | None:
-        """Where in a running utterance's audio (ms) the newest confirmed speaker change is. Blocking."""
+        """Where in a running utterance's audio (ms) the newest confirmed speaker change is; only
+        its last ``WATCH_S`` are looked at, so that is all a caller need pass. Blocking."""
         if self.segmenter is None or audio.size < WATCH_FROM_S * SR:
             return None
         return latest_change(audio, self.segmenter, self.encoder)
@@ -88,12 +90,10 @@ class LiveSpeakers:
         held = {c: sum(t.end_ms - t.start_ms for t in local if t.speaker == str(c)) for c in range(len(centroids))}
         keys: dict[str, str] = {}
         updates: dict[str, str] = {}
-        for c in sorted(held, key=held.__getitem__, reverse=True):  # the longest voice is placed first
-            mine = [t for t in local if t.speaker == str(c)]
-            if mine:
-                got = self.diarizer.add_voice(centroids[c], exclude=set(keys.values()))
-                keys[str(c)] = got.speaker or speaker_label(c + 1)
-                updates.update(got.updates)
+        for c in sorted((c for c in held if held[c]), key=held.__getitem__, reverse=True):  # longest voice first
+            got = self.diarizer.add_voice(centroids[c], exclude=set(keys.values()))
+            keys[str(c)] = got.speaker or speaker_label(c + 1)
+            updates.update(got.updates)
         turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker]) for t in local]
         self.last = self.label(max(turns, key=lambda t: t.end_ms).speaker)
         return turns, [(u, self.label(key)) for u, key in updates.items()]
