@@ -100,6 +100,10 @@ class Settings(BaseSettings):
         "this machine's name and addresses too. Any other Host is refused, so a web page cannot rebind a "
         "name of its own to this server (DNS rebinding) and pose as a courtroom PC. Name here the DNS "
         "name courtroom PCs use (and a Kubernetes Service's name)."))
+    adhoc_hearings: bool = Field(default=False, description=(
+        "With tokens on, a courtroom's recorder that names no hearing, in a room with none open or "
+        "scheduled today, opens a new hearing (under an id the server chooses) instead of being refused. "
+        "A hearing id a court's token names must always be one of its court's hearings."))
     ws_origins: list[str] = Field(default_factory=list, description=(
         "Web origins (scheme://host:port) whose pages may open WebSockets besides the server's own pages "
         "(cors_origins count too). A browser socket from any other origin is refused (CSWSH)."))

@@ -4,6 +4,8 @@ import asyncio
 
 import numpy as np
 
+from courtscribe.access.quota import Slots
+from courtscribe.access.scopes import AccessRole, Principal
 from courtscribe.cluster.bus import Board
 from courtscribe.records.model import Participant, Role, Utterance
 from courtscribe.streaming.events import Channel, Final
@@ -250,3 +252,52 @@ def test_a_neighbours_bleed_is_recognised_when_the_seats_reached_different_gatew
         return found, gone
     found, gone = asyncio.run(main())
     assert found.mean() > 0.8 and not gone.any()
+
+
+def test_two_gateways_count_one_limit_on_the_board_and_a_dead_ones_slots_come_back():
+    """Rate limits and stream slots live on the bus: two gateway replicas do not double them."""
+    b = Board(dead_after_s=10.0)
+    judge = Principal(token_id="t-judge", role=AccessRole.judge, name="孙法官")
+    rec = Principal(token_id="t-rec", role=AccessRole.recorder, name="第一法庭录音", court="A", room="一")
+    slots = Slots(max_streams=3, per_token=2, reserved=1)
+    b.since("A", None, 0.0), b.since("B", None, 0.0)  # two live gateways: 6 slots, 2 kept for recorders
+    assert [b.count(g, "hit", ("3/minute", "token", "t-judge"), 0.1) for g in "ABAB"] == [True] * 3 + [False]
+    assert b.count("A", "take", (judge, slots), 0.2) is None
+    assert b.count("B", "take", (judge, slots), 0.2) is None
+    assert "already holds 2" in b.count("B", "take", (judge, slots), 0.2)  # one token, both gateways
+    assert b.count("A", "take", (rec, slots), 0.3) is None and b.count("B", "take", (rec, slots), 0.3) is None
+    b.since("A", None, 11.0)  # B went silent: taken for dead, and its streams' slots are free
+    assert "B" not in b.seen and b.count("A", "take", (judge, slots), 11.1) is None
+    assert "already holds 2" in b.count("A", "take", (judge, slots), 11.2)
+    b.count("A", "give", (judge,), 11.3)
+    assert b.count("A", "take", (judge, slots), 11.4) is None
+
+
+def test_serves_proxy_believes_only_the_named_proxies_and_limits_frames(monkeypatch):
+    """Serve's proxy runs uvicorn with its own defaults (X-Forwarded-For believed from 127.0.0.1,
+    16 MiB frames): our callback puts ours in their place before its uvicorn is configured."""
+    import uvicorn
+
+    from courtscribe.cluster import proxy
+
+    monkeypatch.delenv("COURTSCRIBE_FORWARDED_ALLOW_IPS", raising=False)
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "127.0.0.1")
+    [limit] = proxy.middlewares()
+    assert limit.cls is proxy.FrameLimit and uvicorn.Config(app=None).forwarded_allow_ips == ""
+    monkeypatch.setenv("COURTSCRIBE_FORWARDED_ALLOW_IPS", '["10.0.0.0/8"]')
+    proxy.middlewares()
+    assert uvicorn.Config(app=None).forwarded_allow_ips == "10.0.0.0/8"
+
+    async def app(scope, receive, send):
+        got.append(await receive())
+    sent, got = [], []
+    frames = iter([{"type": "websocket.receive", "bytes": b"\0" * (proxy.MAX_WS_MESSAGE + 1)}])
+
+    async def receive():
+        return next(frames)
+
+    async def send(message):
+        sent.append(message)
+    asyncio.run(proxy.FrameLimit(app)({"type": "websocket"}, receive, send))
+    assert sent[0]["type"] == "websocket.close" and sent[0]["code"] == 1009
+    assert got == [{"type": "websocket.disconnect", "code": 1009}]  # the gateway never sees the frame

@@ -8,6 +8,7 @@ import time
 import httpx
 import jiwer
 import pytest
+import websockets
 
 from courtscribe.text import for_scoring
 from courtscribe.clients import stream_file
@@ -317,6 +318,28 @@ def _wait_for(ok, timeout_s: float = 60) -> bool:
     while not ok() and time.monotonic() < deadline:
         time.sleep(0.5)
     return ok()
+
+
+def test_limits_are_counted_on_the_bus_and_serves_proxy_keeps_the_frame_limit(cluster):
+    """Two gateways' limits are one (counted on the Events replica, as each gateway's BusLimits
+    does), and a frame over the limit is closed (1009) by Serve's proxy before any gateway reads it."""
+    from ray import serve
+
+    from courtscribe.access.quota import Slots
+    from courtscribe.cluster.bus import BusLimits
+    from courtscribe.cluster.proxy import MAX_WS_MESSAGE
+
+    events = serve.get_deployment_handle("Events", app_name=cluster_app.APP_NAME)
+    two = [BusLimits(events, origin, Slots(4, 2, 1)) for origin in ("gw-test-1", "gw-test-2")]
+    assert [two[i % 2].hit("3/minute", "token", "t-test") for i in range(4)] == [True, True, True, False]
+
+    async def oversized() -> int | None:
+        async with websockets.connect(cluster.replace("http", "ws") + "/v1/stream", max_size=None) as ws:
+            await ws.send(b"\0" * (MAX_WS_MESSAGE + 2))
+            with pytest.raises(websockets.ConnectionClosed):
+                await ws.recv()
+            return ws.close_code
+    assert asyncio.run(oversized()) == 1009
 
 
 @pytest.mark.slow

@@ -25,7 +25,8 @@ SIDEWAYS = {  # arrows within one layer, each for a reason
     ("records", "asr"): "case numbers and places are written as the court writes them (asr/numbers.py)",
     ("transcribe", "components"): "the file pipeline runs on the loaded components",
 }
-ONLY_IN = {"fastapi": {"server"}, "starlette": {"server"}, "ray": {"cluster"}}
+# starlette in cluster/ too: Serve's own HTTP proxy takes our frame limit as starlette middleware
+ONLY_IN = {"fastapi": {"server"}, "starlette": {"server", "cluster"}, "ray": {"cluster"}}
 
 
 def _part(module: list[str]) -> str:

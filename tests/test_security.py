@@ -83,11 +83,11 @@ def test_a_case_number_finds_the_own_courts_case_only(court):
         "id": "s-case-b", "court": COURT_B, "case_number": "(2026)沪0115民初77号", "cause": "商业秘密纠纷",
         "parties": ["乙科技有限公司"]})
     assert r.status_code == 201
-    r = court.as_(court.t["clerk"], "POST", "/v1/hearings", json={"id": "s-case-a", "case_number": "(2026)沪0115民初77号"})
+    r = court.as_(court.t["clerk"], "POST", "/v1/hearings", json={"case_number": "(2026)沪0115民初77号"})
     assert r.status_code == 201
     mine = r.json()
     assert mine["court"] == COURT_A and mine["cause"] is None and mine["parties"] == []
-    assert "乙科技" not in court.as_(court.t["clerk"], "GET", "/v1/hearings/s-case-a").text
+    assert "乙科技" not in court.as_(court.t["clerk"], "GET", f"/v1/hearings/{mine['id']}").text
     theirs = court.as_(court.t["clerk_b"], "GET", "/v1/hearings/s-case-b").json()["hearing"]
     assert theirs["cause"] == "商业秘密纠纷"
 

@@ -1,6 +1,7 @@
 """The second outside security review (issue "security review, second round"), each finding against
 the real TLS server of the access tests, tokens on, two courts: what got through then must not now."""
 import asyncio
+import datetime as dt
 import io
 import json
 import os
@@ -9,10 +10,12 @@ import sys
 from urllib.parse import quote
 
 import numpy as np
+import pytest
 import soundfile as sf
 import websockets
 from sqlalchemy import text
 
+from courtscribe.clients.stream_client import StreamResult, stream_file
 from courtscribe.records.store import RecordStore
 
 from conftest import COURT_A, COURT_B, ROOT, Court, cli, free_port, issue_tokens
@@ -28,10 +31,12 @@ def _tokens(court: Court) -> dict:
     return court.sec2
 
 
-def _hearing(c: Court, hid: str, token: str | None = None, **fields) -> None:
+def _hearing(c: Court, hid: str | None, token: str | None = None, **fields) -> str:
+    """Scheduled by the admin under ``hid``, or by a court's token under the id the server picks."""
     body = {"id": hid, "court": COURT_A, "courtroom": "第一法庭", **fields}
-    r = c.as_(token or c.t["admin"], "POST", "/v1/hearings", json=body)
+    r = c.as_(token or c.t["admin"], "POST", "/v1/hearings", json={k: v for k, v in body.items() if v})
     assert r.status_code == 201, r.text
+    return r.json()["id"]
 
 
 def _flac(seconds: float, channels: int, rate: int) -> bytes:
@@ -111,22 +116,60 @@ def test_small_files_that_decode_to_huge_audio_are_refused_everywhere(court):
 
 
 # 4 ---------------------------------------------------------------------------------------------
-def test_a_job_never_writes_into_another_courts_hearing_made_while_it_ran(court, data_dir):
+def test_a_job_never_writes_into_another_courts_hearing(court, data_dir):
+    """A job names a hearing of its own court: one not (yet) made, or another court's, is refused
+    alike before anything runs, so no job can wait for another court to make that id."""
     t = _tokens(court)
-    clip = (data_dir / "zh-smoke" / "market_25s.wav").read_bytes()  # seconds of decoding: the other court is faster
-    r = court.as_(t["clerk"], "POST", "/v1/jobs", files={"file": ("a.wav", clip)}, data={"hearing_id": "r2-late"})
-    assert r.status_code == 202, r.text
-    job = r.json()["id"]
-    _hearing(court, "r2-late", court.t["admin"], court=COURT_B, courtroom="第三法庭")
-    for _ in range(600):
-        state = court.as_(t["clerk"], "GET", f"/v1/jobs/{job}").json()
-        if state["status"] in ("done", "failed"):
-            break
-        asyncio.run(asyncio.sleep(0.2))
-    assert state["status"] == "failed" and "outside this token's scope" in state["error"], state
-    record = court.as_(t["clerk_b"], "GET", "/v1/hearings/r2-late").json()
-    assert record["utterances"] == []
-    assert court.as_(t["clerk_b"], "GET", "/v1/hearings/r2-late/verify").json()["ok"]
+    clip = (data_dir / "zh-smoke" / "market_25s.wav").read_bytes()
+    answers = [court.as_(t["clerk"], "POST", "/v1/jobs", files={"file": ("a.wav", clip)}, data={"hearing_id": hid})
+               for hid in ("r2-late", "h-b")]
+    assert [(r.status_code, r.json()["detail"]["code"]) for r in answers] == [(404, "not_found")] * 2
+    assert court.as_(t["clerk_b"], "GET", "/v1/hearings/h-b").json()["utterances"] == []
+    assert court.as_(court.t["admin"], "GET", "/v1/hearings/r2-late").status_code == 404
+
+
+# 9 ---------------------------------------------------------------------------------------------
+def test_another_courts_hearing_ids_cannot_be_probed(court):
+    """Scheduling, jobs and streams answer the same for another court's id as for a missing one,
+    and a court's token never picks an id (the server's are unguessable)."""
+    t = _tokens(court)
+    for hid in ("h-b", "r2-nothing"):
+        made = court.as_(t["clerk"], "POST", "/v1/hearings", json={"id": hid})
+        assert made.status_code == 422 and made.json()["detail"]["code"] == "id_chosen_by_server"
+        read = court.as_(t["clerk"], "GET", f"/v1/hearings/{hid}")
+        assert read.status_code == 404 and read.json()["detail"]["message"] == f"no hearing {hid!r}"
+    ids = {_hearing(court, None, t["clerk"]) for _ in range(2)}
+    assert len(ids) == 2 and all(len(i) >= 16 for i in ids)
+
+
+def test_a_room_recorder_without_an_id_feeds_its_rooms_hearing(court, data_dir):
+    """No id to type: the room's recorder streams into the hearing scheduled there today; with none
+    scheduled it is refused and nothing is made."""
+    rec = issue_tokens(court.home, rec=("recorder", "第九法庭录音", "--court", COURT_A, "--room", "第九法庭"))["rec"]
+    clip = data_dir / "zh-smoke" / "market_25s.wav"
+
+    def play() -> StreamResult:
+        return asyncio.run(stream_file(f"{court.ws}/v1/stream", clip, token=rec, ssl=court.tls, speed=0,
+                                       role="审判长", chunk_ms=500))
+
+    def in_room() -> list[str]:
+        every = court.as_(court.t["admin"], "GET", "/v1/hearings", params={"limit": 200}).json()["data"]
+        return [h["id"] for h in every if h["courtroom"] == "第九法庭"]
+    with pytest.raises(RuntimeError, match="no hearing is open or scheduled today in 第九法庭"):
+        play()
+    assert in_room() == []
+    now = dt.datetime.now(dt.timezone.utc)
+    later = _hearing(court, None, _tokens(court)["clerk"], courtroom="第九法庭",
+                     scheduled_at=(now + dt.timedelta(days=7)).isoformat())
+    today = _hearing(court, None, _tokens(court)["clerk"], courtroom="第九法庭",
+                     scheduled_at=(now + dt.timedelta(hours=1)).isoformat())
+    result = play()
+    assert result.ready["hearing_id"] == today and result.finals
+    assert court.as_(court.t["admin"], "GET", f"/v1/hearings/{today}/status").json()["status"] == "open"
+    lines = court.as_(court.t["admin"], "GET", f"/v1/hearings/{today}").json()["utterances"]
+    replay = court.as_(_tokens(court)["clerk"], "GET", f"/v1/hearings/{today}/utterances/{lines[0]['id']}/audio")
+    assert replay.headers["content-type"] == "audio/wav"  # its audio was archived under that hearing
+    assert court.as_(court.t["admin"], "GET", f"/v1/hearings/{later}").json()["utterances"] == []
 
 
 # 6 ---------------------------------------------------------------------------------------------
@@ -172,13 +215,13 @@ def test_a_missing_audit_head_or_an_emptied_seal_key_is_an_error_not_a_downgrade
 def test_nul_in_a_search_is_refused_and_case_numbers_of_any_digits_are_one_case(court):
     t = _tokens(court)
     assert court.as_(t["clerk"], "GET", "/v1/hearings", params={"q": "abc\x00def"}).status_code == 422
-    _hearing(court, "r2-wide", t["clerk"], case_number="（２０２６）京０１０５民初９８７６号")
-    _hearing(court, "r2-arabic", t["clerk"], case_number="（٢٠٢٦）京0105民初9876号")
-    for hid in ("r2-wide", "r2-arabic"):
+    wide = _hearing(court, None, t["clerk"], case_number="（２０２６）京０１０５民初９８７６号")
+    arabic = _hearing(court, None, t["clerk"], case_number="（٢٠٢٦）京0105民初9876号")
+    for hid in (wide, arabic):
         assert court.as_(t["clerk"], "GET", f"/v1/hearings/{hid}").json()["hearing"]["case_number"] == \
             "（2026）京0105民初9876号"
     found = court.as_(t["clerk"], "GET", "/v1/hearings", params={"q": "(2026)京0105民初9876号"}).json()["data"]
-    assert {"r2-wide", "r2-arabic"} <= {h["id"] for h in found}
+    assert {wide, arabic} <= {h["id"] for h in found}
 
 
 # 10 --------------------------------------------------------------------------------------------

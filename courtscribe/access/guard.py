@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from limits import parse as parse_limit
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from ..logs import get_logger
 from ..seal import SealKeyError, load_key
 from .audit import AuditLog
+from .quota import Counters, Limits, Slots
+from ..records.model import new_hearing_id
 from .scopes import AccessRole, Action, HearingScope, Principal
 from .tokens import TokenError, Tokens
 
@@ -67,16 +67,19 @@ class Access:
     # hearing id → (court, courtroom, public) | None: the record store's scope()
     scope_of: Callable[[str], tuple[str | None, str | None, bool | None] | None] | None = None
     origins: frozenset[str] = frozenset()  # web pages allowed to open sockets besides the server's own
+    # (court, courtroom) → the hearing its recorder feeds now: the record store's room_hearing()
+    room_of: Callable[[str | None, str], str | None] | None = None
+    adhoc: bool = False  # a room recorder with no hearing in its room opens a new one (else refused)
+    limits: Limits = field(default_factory=Counters)  # this server's, or the cluster bus's
 
     def attach(self, records) -> None:
         """Once the record store is open: hearing scopes come from it, tokens live in its database."""
-        self.scope_of = records.scope
+        self.scope_of, self.room_of = records.scope, records.room_hearing
         if self.tokens is not None:
             self.tokens.bind(records.engine)
 
     def __post_init__(self) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._limit, self._failed = parse_limit(self.rate), parse_limit(self.failed_rate)
+        parse_limit(self.rate), parse_limit(self.failed_rate)  # a mistyped limit stops the start
 
     @property
     def enabled(self) -> bool:
@@ -89,18 +92,18 @@ class Access:
             return Principal(token_id="-", role=AccessRole.admin, name=local_name)
         # Many wrong tokens from one address slow that address's guessing down (429), but a valid
         # token is always let in: a courtroom behind the same NAT is never locked out by address.
-        guessing = not self._limiter.test(self._failed, "failed", client)
+        guessing = not self.limits.test(self.failed_rate, "failed", client)
         if not token:
-            self._limiter.hit(self._failed, "failed", client)
+            self.limits.hit(self.failed_rate, "failed", client)
             raise Denied(401, "unauthorized", "this endpoint needs a token (Authorization: Bearer …)")
         try:
             who = self.tokens.verify(token)
         except TokenError as err:
-            self._limiter.hit(self._failed, "failed", client)
+            self.limits.hit(self.failed_rate, "failed", client)
             if guessing:
                 raise Denied(429, "rate_limited", "too many failed sign-ins from this address; wait a minute") from None
             raise Denied(401, "unauthorized", str(err)) from None
-        if not self._limiter.hit(self._limit, "token", who.token_id):
+        if not self.limits.hit(self.rate, "token", who.token_id):
             raise Denied(429, "rate_limited", f"token {who.token_id} exceeded {self.rate}")
         return who
 
@@ -126,6 +129,27 @@ class Access:
                          court=host.court, room=host.room)
 
     # -- may they --------------------------------------------------------------------------
+    async def admit(self, who: Principal, hearing_id: str | None, *, into_room: bool = True) -> str | None:
+        """Which hearing ``who``'s audio goes into (None: none, e.g. dictation); raises Denied.
+        A courtroom's recorder that names none feeds its room's open or scheduled hearing; when the
+        room has none it is refused, or (``adhoc``) a new hearing is made under an id of our own."""
+        if not (self.enabled and hearing_id is None and into_room and who.role is AccessRole.recorder and who.room):
+            await self.check(who, Action.send_audio if hearing_id else Action.dictate, hearing_id, missing_ok=True)
+            return hearing_id
+        assert self.room_of is not None, "attach() the record store first"
+        try:
+            hearing_id = await asyncio.to_thread(self.room_of, who.court, who.room)
+        except Exception as err:  # noqa: BLE001 - the database is away: say so, do not guess
+            raise Denied(503, "store_unavailable", f"the record store cannot be reached: {type(err).__name__}") from None
+        if hearing_id is not None:
+            await self.check(who, Action.send_audio, hearing_id)
+            return hearing_id
+        if not self.adhoc:
+            raise Denied(404, "not_found", f"no hearing is open or scheduled today in {who.room}: the clerk "
+                         "schedules it first (or the recorder names its hearing id)")
+        await self.check(who, Action.send_audio)
+        return new_hearing_id()  # made in the recorder's court and room when the stream joins
+
     async def check(self, who: Principal, action: Action | None, hearing_id: str | None = None, *,
                     missing_ok: bool = False) -> HearingScope | None:
         """Raises Denied (403/404) unless ``who`` may do ``action`` (on the hearing); action None: any
@@ -139,16 +163,13 @@ class Access:
                 found = await asyncio.to_thread(self.scope_of, hearing_id)
             except Exception as err:  # noqa: BLE001 - the database is away: say so, do not guess
                 raise Denied(503, "store_unavailable", f"the record store cannot be reached: {type(err).__name__}") from None
-            if found is None:
-                if not missing_ok:
-                    raise Denied(404, "not_found", f"no hearing {hearing_id!r}")
-                found = (who.court, who.room, None)  # it will be created in this scope
-            scope = HearingScope(hearing_id, *found)
-            if who.court is not None and scope.court != who.court:  # another court's hearing reads as a
-                # missing one: its ids cannot be probed
-                if missing_ok:
-                    raise Denied(403, "forbidden", f"hearing id {hearing_id!r} cannot be used with this token")
+            if found is None and missing_ok and who.court is None:
+                found = (None, who.room, None)  # a server-wide token may name a new hearing
+            if found is None or (who.court is not None and found[0] != who.court):
+                # another court's hearing reads as a missing one, and a court's token never makes a
+                # hearing by naming it: its ids cannot be probed
                 raise Denied(404, "not_found", f"no hearing {hearing_id!r}")
+            scope = HearingScope(hearing_id, *found)
         why = who.refusal(action, scope)
         if why:
             raise Denied(403, "forbidden", why)
@@ -169,8 +190,9 @@ async def note_denied(access: Access, who: Principal | None, err: Denied, **deta
         log.error("audit log cannot be written", refused=err.code, error=repr(failure))
 
 
-def build(settings) -> Access:
-    """The app's Access from settings (the record store is attached at start-up)."""
+def build(settings, limits: Limits | None = None) -> Access:
+    """The app's Access from settings (the record store is attached at start-up); ``limits``: kept
+    elsewhere (a cluster's bus), else counted here."""
     tokens = None
     if not settings.insecure_no_auth:
         tokens = Tokens(None, jwt_key=settings.jwt_key, jwt_public_key=settings.jwt_public_key,
@@ -179,6 +201,8 @@ def build(settings) -> Access:
     audit = AuditLog(Path(settings.audit_file), load_key(settings))  # an emptied seal key stops us here
     if (missing := audit.head_missing()) is not None:
         raise SealKeyError(missing.message)
-    return Access(tokens=tokens, audit=audit, rate=settings.rate_limit,
-                  failed_rate=settings.failed_auth_limit, recorder_hosts=hosts,
+    limits = limits or Counters(Slots(max_streams=settings.max_streams, per_token=settings.max_streams_per_token,
+                                      reserved=settings.reserved_streams))
+    return Access(tokens=tokens, audit=audit, rate=settings.rate_limit, limits=limits,
+                  failed_rate=settings.failed_auth_limit, recorder_hosts=hosts, adhoc=settings.adhoc_hearings,
                   origins=frozenset(settings.ws_origins) | frozenset(settings.cors_origins))

@@ -1,45 +1,96 @@
-"""Who may hold live stream slots: recorders first, and no one token everything.
+"""What is counted against a token: its requests per minute, an address's wrong tokens, and live
+stream slots (recorders first, and no one token everything).
 
 The decode scheduler admits at most ``max_streams`` live streams. Without a quota one judge's
 idle dictation sockets (or one leaked viewer token's) could take every slot and leave a courtroom's
 recorder with "busy". Here: courtroom recorders are counted only against the total; every other
 token may hold ``per_token`` streams, and all of them together leave ``reserved`` slots free for
-recorders. Pure bookkeeping, told when a stream starts and ends; it says why it refuses.
+recorders.
+
+The counting is one ``Counters``: the server's own, or, in a cluster, the one on the gateways' bus
+(``cluster/bus.py``), so two gateway replicas count one limit, not two. A gateway is an
+``origin``: when it dies its streams' slots are given back.
 """
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import dataclass
+from typing import Protocol
+
+from limits import parse as parse_limit
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from .scopes import AccessRole, Principal
 
 
-class StreamQuota:
-    def __init__(self, *, max_streams: int, per_token: int, reserved: int):
-        self.max_streams, self.per_token, self.reserved = max_streams, per_token, reserved
-        self._held: Counter[str] = Counter()
-        self._others = 0  # streams held by tokens that are not recorders
+@dataclass(frozen=True)
+class Slots:
+    """Live stream slots of one gateway (a cluster has as many of these as live gateways)."""
+    max_streams: int
+    per_token: int
+    reserved: int
+
+
+class Limits(Protocol):
+    """The counting a server uses (sync: called off the event loop, it may ask the bus)."""
+
+    def hit(self, rate: str, *keys: str) -> bool: ...
+
+    def test(self, rate: str, *keys: str) -> bool: ...
+
+    def take(self, who: Principal) -> str | None: ...
+
+    def give(self, who: Principal) -> None: ...
+
+
+class Counters:
+    """Rate windows and stream slots, for one server or for every gateway of a cluster."""
+
+    def __init__(self, slots: Slots | None = None):
+        self.slots = slots
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._held: Counter[tuple[str, str]] = Counter()  # (origin, token id) → its streams there
+        self._others: Counter[str] = Counter()  # origin → streams held by tokens that are not recorders
         self._lock = threading.Lock()
 
-    def take(self, who: Principal) -> str | None:
+    def hit(self, rate: str, *keys: str) -> bool:
+        """Count one more; False when over ``rate`` (then nothing is counted)."""
+        return self._limiter.hit(parse_limit(rate), *keys)
+
+    def test(self, rate: str, *keys: str) -> bool:
+        return self._limiter.test(parse_limit(rate), *keys)
+
+    def take(self, who: Principal, origin: str = "", slots: Slots | None = None, gateways: int = 1) -> str | None:
         """Count a new stream of ``who``; or why it may not start one (nothing is counted then)."""
+        slots = slots or self.slots
+        assert slots is not None, "no slot sizes: pass slots"
         with self._lock:
             if who.role is not AccessRole.recorder:
-                if self._held[who.token_id] >= self.per_token:
-                    return (f"token {who.token_id} already holds {self.per_token} live streams (the most one "
+                if sum(n for (_, t), n in self._held.items() if t == who.token_id) >= slots.per_token:
+                    return (f"token {who.token_id} already holds {slots.per_token} live streams (the most one "
                             "token may hold); close one first")
-                if self._others >= self.max_streams - self.reserved:
-                    return (f"the live stream slots left are kept for courtroom recorders ({self.reserved} of "
-                            f"{self.max_streams}); retry later")
-                self._others += 1
-            self._held[who.token_id] += 1
+                total, kept = gateways * slots.max_streams, gateways * slots.reserved
+                if sum(self._others.values()) >= total - kept:
+                    return (f"the live stream slots left are kept for courtroom recorders ({kept} of "
+                            f"{total}); retry later")
+                self._others[origin] += 1
+            self._held[origin, who.token_id] += 1
             return None
 
-    def give(self, who: Principal) -> None:
+    def give(self, who: Principal, origin: str = "") -> None:
         with self._lock:
-            if self._held[who.token_id] > 0:
-                self._held[who.token_id] -= 1
+            if self._held[origin, who.token_id] > 0:
+                self._held[origin, who.token_id] -= 1
                 if who.role is not AccessRole.recorder:
-                    self._others -= 1
-            if self._held[who.token_id] == 0:
-                del self._held[who.token_id]
+                    self._others[origin] -= 1
+            self._held += Counter()  # drops the zeros
+            self._others += Counter()
+
+    def drop(self, origin: str) -> None:
+        """A gateway died: the slots its streams held are free again."""
+        with self._lock:
+            for key in [k for k in self._held if k[0] == origin]:
+                del self._held[key]
+            self._others.pop(origin, None)

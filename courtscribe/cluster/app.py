@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..logs import get_logger
+from .proxy import CALLBACK
 
 log = get_logger(__name__)
 APP_NAME = "courtscribe"
@@ -65,6 +66,8 @@ def connect(address: str, *, num_cpus: int | None = None) -> None:
     """``ray``: join the cluster this machine belongs to, else start one here; ``ray://…`` or
     ``host:port``: join that cluster."""
     os.environ.update({k: v for k, v in QUIET_ENV.items() if k not in os.environ})
+    # Serve's HTTP proxies (processes of the cluster started here) apply our proxy rules
+    os.environ.setdefault("RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH", CALLBACK)
     import ray
 
     if ray.is_initialized():

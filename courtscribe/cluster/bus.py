@@ -15,9 +15,15 @@ import asyncio
 import time
 import uuid
 from collections import OrderedDict, deque
-from typing import Any
+from typing import Any, Callable
 
 from ray import serve
+
+from ..access.quota import Counters, Slots
+from ..access.scopes import Principal
+from ..logs import get_logger
+
+log = get_logger(__name__)
 
 Cursor = tuple[str, int]  # (the board's epoch, the last sequence number seen)
 DEAD_AFTER_S = 15.0  # gateways poll every few seconds (and post their metrics every second)
@@ -35,6 +41,7 @@ class Board:
         self.jobs: OrderedDict[str, tuple[str, dict]] = OrderedDict()  # job id → (origin, its last message)
         self.metrics: dict[str, str] = {}  # origin → its latest Prometheus exposition (not logged)
         self.seen: dict[str, float] = {}
+        self.counters = Counters()  # every gateway's rate limits and stream slots, counted once
 
     def post(self, origin: str, messages: list[dict], now: float) -> bool:
         """Whether the log has news for the pollers now (a metrics report is kept apart: none; a gateway
@@ -91,6 +98,7 @@ class Board:
             if now - last > self.dead_after_s:
                 del self.seen[origin]
                 self.metrics.pop(origin, None)
+                self.counters.drop(origin)
                 for (hearing_id, _), message in list(self.connected.pop(origin, {}).items()):
                     self._append(origin, {"hearing": hearing_id, "event": {**message["event"], "connected": False}})
                 for owner, message in list(self.jobs.values()):
@@ -98,6 +106,18 @@ class Board:
                         self._append(origin, {**message, "job": {
                             **message["job"], "status": "failed", "stage": "failed",
                             "error": "the gateway replica running it stopped; submit the recording again"}})
+
+    def count(self, origin: str, op: str, args: tuple, now: float) -> Any:
+        """A gateway's limit call (``access/quota.py``); stream slots scale with the live gateways."""
+        self.seen[origin] = now
+        if op == "take":
+            who, slots = args
+            return self.counters.take(who, origin, slots, gateways=max(1, len(self.seen)))
+        if op == "give":
+            return self.counters.give(args[0], origin)
+        if op not in ("hit", "test"):
+            raise ValueError(f"no such limit call {op!r}")
+        return getattr(self.counters, op)(*args)
 
     def fetch(self, what: str, key: str | None = None) -> Any:
         """``job``: a job's last message, with its record when it is done; ``metrics``: every
@@ -137,6 +157,9 @@ class Events:
     async def fetch(self, what: str, key: str | None = None) -> Any:
         return self.board.fetch(what, key)
 
+    async def count(self, origin: str, op: str, args: tuple) -> Any:
+        return self.board.count(origin, op, args, time.monotonic())
+
 
 def link(handle: Any, origin: str):
     """``Peers`` for a gateway replica, over the ``Events`` deployment's handle."""
@@ -152,3 +175,32 @@ def link(handle: Any, origin: str):
         return await handle.fetch.remote(what, key)
 
     return Peers(origin, post, poll, fetch)
+
+
+class BusLimits:
+    """``Limits`` for a gateway replica, counted on the bus so replicas share them. Called off the
+    event loop (``access/quota.py``). While the bus is away (Serve restarts it) the replica counts
+    on its own rather than turn every courtroom away."""
+
+    def __init__(self, handle: Any, origin: str, slots: Slots, timeout_s: float = 5.0):
+        self.handle, self.origin, self.slots, self.timeout_s = handle, origin, slots, timeout_s
+        self.alone = Counters(slots)
+
+    def _ask(self, op: str, args: tuple, alone: Callable[[], Any]) -> Any:
+        try:
+            return self.handle.count.remote(self.origin, op, args).result(timeout_s=self.timeout_s)
+        except Exception as err:  # noqa: BLE001 - any failure of the bus: count here meanwhile
+            log.warning("the bus cannot count limits; this gateway counts alone", op=op, error=repr(err))
+            return alone()
+
+    def hit(self, rate: str, *keys: str) -> bool:
+        return self._ask("hit", (rate, *keys), lambda: self.alone.hit(rate, *keys))
+
+    def test(self, rate: str, *keys: str) -> bool:
+        return self._ask("test", (rate, *keys), lambda: self.alone.test(rate, *keys))
+
+    def take(self, who: Principal) -> str | None:
+        return self._ask("take", (who, self.slots), lambda: self.alone.take(who))
+
+    def give(self, who: Principal) -> None:
+        self._ask("give", (who,), lambda: self.alone.give(who))

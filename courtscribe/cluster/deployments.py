@@ -280,7 +280,8 @@ class Gateway:
         from ..models import default_registry
         from ..server.app import create_app
         from ..components import Components, load_vad
-        from .bus import link
+        from ..access.quota import Slots
+        from .bus import BusLimits, link
         from .remote import RemoteEngine, RemoteSpeakerEncoder, RemoteVad
 
         offline, online, speaker, vad = self.handles
@@ -300,4 +301,6 @@ class Gateway:
         origin = serve.get_replica_context().replica_id.unique_id
         log.info("gateway replica ready", engine=engine.name, model=engine.model_name, speakers=voice["name"],
                  gateway=origin)
-        return create_app(s, components=comp, peers=link(self.events, origin))
+        slots = Slots(max_streams=s.max_streams, per_token=s.max_streams_per_token, reserved=s.reserved_streams)
+        return create_app(s, components=comp, peers=link(self.events, origin),
+                          limits=BusLimits(self.events, origin, slots))

@@ -6,6 +6,7 @@ Times are integer milliseconds from the start of the hearing recording.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from enum import Enum
 from typing import Annotated
 
@@ -30,6 +31,11 @@ def gap_note(start_ms: int, end_ms: int) -> str:
 Channel = Annotated[int, Field(ge=0, le=63)]
 # names a folder in the audio archive: word characters, '.', '-'; never '/', '..' or a leading dot
 HEARING_ID = r"^\w[\w.-]{0,63}$"
+def new_hearing_id() -> str:
+    """A hearing id the server chooses: unguessable, so no court can probe another court's ids."""
+    return secrets.token_hex(8)
+
+
 HearingId = Annotated[str, Field(pattern=HEARING_ID, description="Word characters (汉字 too), '.', '-'; 64 at most")]
 Millis = Annotated[int, Field(ge=0, le=10**11)]  # three years of hearing time
 # no control characters: a record must print (DOCX/PDF are XML and refuse them); Text may hold line breaks

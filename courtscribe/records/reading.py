@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..asr.numbers import case_word
+from ..db import utcnow
 from . import finder
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .finder import HearingFilter
@@ -18,6 +19,7 @@ from .model import Hearing, Participant, Pipeline, Record, Role, Source, Token, 
 from .verify import Verification, verify
 
 UTTERANCE_FIELDS = tuple(new_utterance("x"))
+ROOM_DAY = dt.timedelta(hours=12)  # a recorder's scheduled hearing: today's, not next week's
 
 
 class RecordError(Exception):
@@ -40,6 +42,10 @@ def _fields(row: UtteranceRow) -> dict:
     utterance = {k: getattr(row, k) for k in UTTERANCE_FIELDS}
     utterance["flags"] = utterance["flags"] or []  # rows stored before utterances had flags
     return utterance
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)  # SQLite hands back naive UTC
 
 
 class Reading:
@@ -94,6 +100,23 @@ class Reading:
         with self._session() as s:
             h = s.get(HearingRow, hearing_id)
             return None if h is None else (h.court, h.courtroom, h.public)
+
+    def room_hearing(self, court: str | None, courtroom: str, now: dt.datetime | None = None,
+                     within: dt.timedelta = ROOM_DAY) -> str | None:
+        """The hearing a courtroom's recorder feeds when it names none: the room's open hearing (the
+        latest opened), else its scheduled one nearest to ``now`` within ``within`` either side."""
+        now = now or utcnow()
+        here = [HearingRow.courtroom == courtroom,
+                HearingRow.court.is_(None) if court is None else HearingRow.court == court]
+        with self._session() as s:
+            hid = s.execute(select(HearingRow.id).where(*here, HearingRow.status == "open")
+                            .order_by(HearingRow.opened_at.desc()).limit(1)).scalar_one_or_none()
+            if hid is not None:
+                return hid
+            rows = s.execute(select(HearingRow.id, HearingRow.scheduled_at).where(
+                *here, HearingRow.status == "scheduled", HearingRow.scheduled_at.is_not(None))).all()
+        near = sorted((abs(_utc(at) - now), hid) for hid, at in rows if at is not None)
+        return near[0][1] if near and near[0][0] <= within else None
 
     def vocabulary(self, hearing_id: str) -> list[str]:
         """What the engine should be biased towards in this hearing: its hotwords, the case's

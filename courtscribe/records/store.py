@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import secrets
 import threading
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,7 +25,7 @@ from ..text import join_pieces
 from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
-from .model import Hearing, Participant, Pipeline, Record, Role, Utterance
+from .model import new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
 from .reading import Conflict, Locked, NotFound, Reading, RecordError, _fields
 
 __all__ = ["Conflict", "Locked", "NotFound", "RecordError", "RecordStore"]
@@ -99,7 +98,7 @@ class RecordStore(Reading):
                        participants: Sequence[Participant] = ()) -> Hearing:
         """A hearing (and its case, found or made within the same court); ``participants`` are added
         in the same transaction, so a scheduled hearing never lacks the people it was scheduled with."""
-        hid = hearing_id or uuid.uuid4().hex[:12]
+        hid = hearing_id or new_hearing_id()
         if scheduled_at is not None and scheduled_at.tzinfo is not None:
             scheduled_at = scheduled_at.astimezone(dt.timezone.utc)  # one zone in the column: dates compare
         try:

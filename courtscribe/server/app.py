@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from ..access import guard
 from ..access.guard import Denied
-from ..access.quota import StreamQuota
+from ..access.quota import Limits
 from ..config import Settings, get_settings
 from ..diarization.embedding import EncoderError
 from ..logs import get_logger, redact_queries
@@ -37,8 +37,10 @@ class InsecureBind(RuntimeError):
 
 
 def create_app(settings: Settings | None = None, components: Components | None = None,
-               records: RecordStore | None = None, peers: Peers | None = None) -> FastAPI:
-    """The whole server. ``peers``: this is one gateway replica of several (``cluster/``)."""
+               records: RecordStore | None = None, peers: Peers | None = None,
+               limits: Limits | None = None) -> FastAPI:
+    """The whole server. ``peers``: this is one gateway replica of several (``cluster/``);
+    ``limits``: counted where every replica counts (the cluster's bus), else here."""
     settings = settings or get_settings()
     if settings.insecure_no_auth:
         if not guard.is_loopback(settings.host):
@@ -46,7 +48,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
                                "only listen on a loopback address (127.0.0.1, ::1)")
         log.warning("AUTHENTICATION IS OFF (--insecure-no-auth): anyone on this machine can read and change "
                     "court records. Never run a courtroom like this.")
-    access = guard.build(settings)
+    access = guard.build(settings, limits)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -63,8 +65,6 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app = FastAPI(title="courtscribe", version="0.1.0", lifespan=lifespan,
                   description="Speech recognition for courtrooms: recordings and live audio into court records.")
     app.state.access = access
-    app.state.quota = StreamQuota(max_streams=settings.max_streams, per_token=settings.max_streams_per_token,
-                                  reserved=settings.reserved_streams)
     app.add_middleware(Guard, access=access, max_body=settings.max_body_kb * 1024,
                        max_upload=settings.max_upload_mb * 1024 * 1024)
     # before the token check: a request to a name that is not this server's is answered by nothing else

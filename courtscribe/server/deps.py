@@ -1,6 +1,6 @@
 """Typed access to what the running server holds: routes and sockets ask here, never
 ``request.app.state`` directly, so what each one needs is named and typed in one place. ``access``
-and ``quota`` exist from ``create_app`` on; the rest once start-up has built it (services.py)."""
+exists from ``create_app`` on; the rest once start-up has built it (services.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +10,6 @@ from starlette.requests import HTTPConnection
 
 if TYPE_CHECKING:  # the types only: importing them here would tie every route module to all of them
     from ..access.guard import Access
-    from ..access.quota import StreamQuota
     from ..config import Settings
     from ..records.store import RecordStore
     from ..streaming.jobs import Jobs
@@ -22,10 +21,6 @@ if TYPE_CHECKING:  # the types only: importing them here would tie every route m
 
 def access(conn: HTTPConnection) -> Access:
     return conn.app.state.access
-
-
-def quota(conn: HTTPConnection) -> StreamQuota:
-    return conn.app.state.quota
 
 
 def services(conn: HTTPConnection) -> Services:

@@ -62,7 +62,7 @@ async def _funasr(ws: WebSocket) -> None:
         if hearing_id is not None and not re.fullmatch(HEARING_ID, hearing_id):
             await ws_deny(ws, access, Denied(400, "bad_message", f"?hearing={hearing_id!r} is not a hearing id"), who)
             return
-        with gate(access, deps.quota(ws), who) as check:
+        async with gate(access, who) as check:
             await funasr_stream(ws, deps.live(ws), check, hearing_id=hearing_id)
 
 
@@ -211,11 +211,13 @@ async def _begin(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hea
 
     if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
         await send(ws, _reply(cfg, warning=cfg.hotword_problem))
-    court, courtroom = await gate(hearing_id if cfg.mode != "offline" else None)
-    if cfg.mode != "offline":
+    if cfg.mode == "offline":  # a file of its own: it joins no hearing
+        await gate(None, into_room=False)
+    else:
+        admitted = await gate(hearing_id)
         file.session = await live.join(SessionConfig(
-            hearing_id=hearing_id, court=court, courtroom=courtroom, options=DecodeOptions(hotwords=cfg.hotwords)),
-            emit)
+            hearing_id=admitted.hearing_id, court=admitted.court, courtroom=admitted.courtroom,
+            options=DecodeOptions(hotwords=cfg.hotwords)), emit)
         file.pcm = PcmInput(cfg.audio_fs)
 
 

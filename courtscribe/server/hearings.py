@@ -147,7 +147,9 @@ def create_hearing(body: HearingIn, request: Request, who: Principal = allow(Act
 
 
 def _in_scope(body: HearingIn, who: Principal) -> HearingIn:
-    """A hearing is scheduled inside the scheduler's own court (and room): filled in when left out."""
+    """A hearing is scheduled inside the scheduler's own court (and room): filled in when left out.
+    A court's token takes the id the server chooses: ids are global, and one it chose could answer
+    "taken" for another court's hearing."""
     for field, mine in (("court", who.court), ("courtroom", who.room)):
         given = getattr(body, field)
         if mine is not None and given not in (None, mine):
@@ -155,6 +157,9 @@ def _in_scope(body: HearingIn, who: Principal) -> HearingIn:
                                              f"hearings in {field} {mine}, not {given}"})
         if given is None and mine is not None:
             body = body.model_copy(update={field: mine})
+    if body.id is not None and who.court is not None:
+        raise HTTPException(422, detail={"code": "id_chosen_by_server", "message": "hearing ids are chosen "
+                                         "by the server: leave out id (the answer carries it)"})
     return body
 
 

@@ -53,7 +53,7 @@ async def realtime(ws: WebSocket) -> None:
         await ws_deny(ws, access, Denied(400, "bad_request", "only transcription sessions are served here: "
                                          "/v1/realtime?intent=transcription (optionally &hearing=ID)"), who)
         return
-    with gate(access, deps.quota(ws), who) as check:
+    async with gate(access, who) as check:
         await realtime_stream(ws, deps.live(ws), check, hearing_id=hearing_id)
 
 
@@ -165,10 +165,11 @@ class _Realtime:
         except (binascii.Error, TypeError):
             raise StreamError("invalid_audio", "audio must be base64 PCM16") from None
         if self.session is None:
-            court, courtroom = await self.gate(self.hearing_id)
+            admitted = await self.gate(self.hearing_id)
             options = DecodeOptions(language=self.cfg.language or "zh", hotwords=tuple((self.cfg.prompt or "").split()))
-            self.session = await self.live.join(SessionConfig(hearing_id=self.hearing_id, court=court,
-                                                              courtroom=courtroom, options=options), self.emit)
+            self.session = await self.live.join(SessionConfig(hearing_id=admitted.hearing_id, court=admitted.court,
+                                                              courtroom=admitted.courtroom, options=options),
+                                                self.emit)
             self.pcm = PcmInput(self.cfg.rate)
         assert self.pcm is not None  # made with the session
         audio, warning = self.pcm.convert(raw)

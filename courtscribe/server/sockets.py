@@ -4,18 +4,17 @@ taken (the token's scope, its stream quota, the audit log)."""
 from __future__ import annotations
 
 import asyncio
-from contextlib import contextmanager
-from typing import Awaitable, Callable, Iterator, Protocol
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..access.guard import Access, Denied, note_denied
-from ..access.quota import StreamQuota
-from ..access.scopes import Action, Principal
+from ..access.scopes import Principal
 from ..streaming.events import Event
 from ..streaming.hub import Hub, SlowSubscriber
-from ..streaming.live import Gate
+from ..streaming.live import Admitted, Gate
 from ..streaming.protocol import ErrorCode, StreamError, error_event
 
 
@@ -81,29 +80,29 @@ async def run(ws: WebSocket, idle_timeout_s: float, adapter: Adapter) -> None:
         await adapter.end(gone)
 
 
-@contextmanager
-def gate(access: Access, quota: StreamQuota, who: Principal) -> Iterator[Gate]:
+@asynccontextmanager
+async def gate(access: Access, who: Principal) -> AsyncIterator[Gate]:
     """May ``who`` send audio into this hearing (None: audio of no hearing)? The connection holds
     one stream slot of ``who``'s quota from its first start until it closes."""
     held: list[Principal] = []
 
-    async def check(hearing_id: str | None) -> tuple[str | None, str | None]:
+    async def check(hearing_id: str | None, *, into_room: bool = True) -> Admitted:
         try:
-            await access.check(who, Action.send_audio if hearing_id else Action.dictate, hearing_id, missing_ok=True)
+            hearing_id = await access.admit(who, hearing_id, into_room=into_room)
             if access.enabled and not held:
-                if why := quota.take(who):
+                if why := await asyncio.to_thread(access.limits.take, who):
                     raise Denied(503, ErrorCode.BUSY, why)
                 held.append(who)
             await access.audited("send_audio", who, hearing=hearing_id)
         except Denied as err:
             await note_denied(access, who, err, hearing=hearing_id)
             raise StreamError(err.code, err.message, fatal=True) from None
-        return who.court, who.room
+        return Admitted(hearing_id, who.court, who.room)
     try:
         yield check
     finally:
         for holder in held:
-            quota.give(holder)
+            await asyncio.to_thread(access.limits.give, holder)
 
 
 async def follow(ws: WebSocket, hub: Hub, hearing_id: str, deliver: Callable[[Event], Awaitable[bool]], *,

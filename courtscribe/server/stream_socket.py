@@ -27,7 +27,7 @@ async def stream(ws: WebSocket) -> None:
     """Native protocol: one audio source (see docs/protocol.md)."""
     access = deps.access(ws)
     if who := await ws_enter(ws, access):
-        with gate(access, deps.quota(ws), who) as check:
+        async with gate(access, who) as check:
             await native_stream(ws, deps.live(ws), check)
 
 
@@ -81,14 +81,14 @@ class _Native:
     async def _begin(self, ctl: Start) -> None:
         if self.session is not None:
             raise StreamError(ErrorCode.ALREADY_STARTED, "this connection has already started")
-        court, courtroom = await self.gate(ctl.hearing_id)
+        admitted = await self.gate(ctl.hearing_id)
         self.start, self.pcm = ctl, PcmInput(ctl.sample_rate)
-        cfg = SessionConfig(hearing_id=ctl.hearing_id, channel=ctl.channel, role=ctl.role, speaker=ctl.speaker,
-                            court=court, courtroom=courtroom,
+        cfg = SessionConfig(hearing_id=admitted.hearing_id, channel=ctl.channel, role=ctl.role,
+                            speaker=ctl.speaker, court=admitted.court, courtroom=admitted.courtroom,
                             options=DecodeOptions(language=ctl.language, hotwords=tuple(ctl.hotwords)))
         self.session = await self.live.join(cfg, self.emit)
         await send(self.ws, {"type": "ready", "protocol": PROTOCOL, "session_id": self.session.label,
-                             "hearing_id": ctl.hearing_id, "channel": ctl.channel, "speaker": self.session.speaker,
+                             "hearing_id": cfg.hearing_id, "channel": ctl.channel, "speaker": self.session.speaker,
                              "sample_rate": ctl.sample_rate, "offset_ms": cfg.offset_ms, **self.live.gateway})
 
     async def audio(self, data: bytes) -> None:

@@ -34,13 +34,23 @@ from .source import SessionConfig, Sinks
 from .speakers import Label, LiveSpeakers
 
 IDLE_TIMEOUT_S = 60.0
-# Called with a stream's hearing id (None: no hearing) before it starts: raises a fatal StreamError when the
-# client may not send that audio, else returns (court, courtroom) for a hearing the stream creates.
-Gate = Callable[[str | None], Awaitable[tuple[str | None, str | None]]]
+@dataclass(frozen=True)
+class Admitted:
+    """What a stream's gate decided: the hearing its audio goes into (None: none) and, for a hearing
+    the stream creates, the court and courtroom it belongs to."""
+    hearing_id: str | None
+    court: str | None = None
+    courtroom: str | None = None
 
 
-async def open_gate(hearing_id: str | None) -> tuple[str | None, str | None]:
-    return None, None
+# Called with the hearing id a stream names (None: none) before it starts: raises a fatal StreamError
+# when the client may not send that audio. ``into_room``: a room's recorder naming none may be sent
+# into its room's hearing (False for audio that is a file of its own, such as FunASR offline).
+Gate = Callable[..., Awaitable[Admitted]]
+
+
+async def open_gate(hearing_id: str | None, *, into_room: bool = True) -> Admitted:
+    return Admitted(hearing_id)
 
 
 class FinalWriter(Protocol):
