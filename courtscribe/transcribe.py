@@ -20,7 +20,7 @@ from .asr.base import DecodeOptions, Hypothesis
 from .asr.coverage import ENGINE_ERROR, MIN_GAP_MS, complete, usable
 from .asr.finals import finish, polish_all
 from .asr.hotwords import load_lexicon, merge
-from .asr.numbers import case_word
+from .casenumbers import case_word
 from .asr.vad import decode_windows
 from .components import Components
 from .diarization import attribute, bleed

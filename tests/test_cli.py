@@ -10,10 +10,10 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def run(*args, timeout=300, **env_extra):
+def run(*args, timeout=300, cwd=None, **env_extra):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
     return subprocess.run([sys.executable, "-m", "courtscribe", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env, cwd=cwd)
 
 
 def test_transcribe_market_clip_to_json(data_dir, tmp_path):
@@ -99,15 +99,18 @@ def test_transcribe_into_the_record_store_then_records_commands(data_dir, tmp_pa
     assert run("records", "close", "h-cli", "--by", "书记员", **env).returncode == 0
     signed = run("records", "sign", "h-cli", "--by", "王法官", "--role", "审判长", **env)
     assert signed.returncode == 0 and len(signed.stdout.strip()) == 64
+    audit = [json.loads(line) for line in (tmp_path / "data" / "audit" / "audit.jsonl").read_text().splitlines()]
+    anchor = [e for e in audit if e["action"] == "ledger_anchor" and e["hearing"] == "h-cli"]
+    assert anchor and anchor[0]["detail"]["digest"] == signed.stdout.strip()  # as a signature on the screen
     assert "chain intact" in run("records", "verify", "h-cli", **env).stdout
     assert "肯德基" in run("records", "export", "h-cli", "-f", "txt", **env).stdout
     package = tmp_path / "h-cli.zip"
     assert run("records", "export", "h-cli", "-f", "package", "-o", str(package), **env).returncode == 0
     assert "every file matches" in run("records", "verify-package", str(package), **env).stdout
     first = json.loads(run("records", "export", "h-cli", "-f", "json", **env).stdout)["utterances"][0]["id"]
-    ofd = tmp_path / "h-cli.ofd"
-    assert run("records", "export", "h-cli", "-f", "ofd", "-o", str(ofd), **env).returncode == 0
-    assert ofd.read_bytes()[:2] == b"PK"
+    named = run("records", "export", "h-cli", "-f", "ofd", **env, cwd=tmp_path)  # named by its 案号
+    ofd = tmp_path / "（2026）京0105民初9号.ofd"
+    assert named.returncode == 0 and named.stderr.strip() == ofd.name and ofd.read_bytes()[:2] == b"PK"
     refused = run("records", "edit", "h-cli", first, "改", "--by", "x", **env)
     assert refused.returncode == 2 and "signed" in refused.stderr
     listing = run("records", "list", **env).stdout

@@ -16,13 +16,13 @@ RANK = {
     "asr": 1, "diarization": 1, "records": 1, "access": 1, "models": 1, "clients": 1,
     # leaves: the domain model and what every layer may use
     "records.model": 0, "audio": 0, "text": 0, "chain": 0, "db": 0, "metrics": 0, "config": 0, "logs": 0,
-    "seal": 0,
+    "seal": 0, "casenumbers": 0,
 }
 SIDEWAYS = {  # arrows within one layer, each for a reason
     ("diarization", "asr"): "CAM++ loads through FunASR's model loader (asr/funasr_loader.py); the engine's "
                              "sentences are cut at speaker changes (diarization/attribute.py)",
     ("models", "asr"): "random-weight FunASR models are built through the same loader",
-    ("records", "asr"): "case numbers and places are written as the court writes them (asr/numbers.py)",
+    ("records", "access"): "a signature's ledger head is anchored in the audit log (records/service.py)",
     ("transcribe", "components"): "the file pipeline runs on the loaded components",
 }
 # starlette in cluster/ too: Serve's own HTTP proxy takes our frame limit as starlette middleware

@@ -3,6 +3,7 @@ file system do against `make serve`."""
 import asyncio
 import io
 import json
+import zipfile
 from urllib.parse import quote
 
 import docx
@@ -167,3 +168,24 @@ def test_screens_hear_each_change_to_an_utterance_under_its_name_and_its_protoco
     assert second not in [u["id"] for u in record["utterances"]] and httpx.get(f"{api}/h-names/verify").json()["ok"]
     audio = httpx.get(f"{api}/h-names/utterances/{first}/audio")
     assert audio.headers["X-Utterance-Offset-Ms"] == audio.headers["X-Line-Offset-Ms"]
+
+
+def test_every_place_that_offers_a_format_takes_it_from_the_writer_registry(server):
+    """The API's ``format``, the pages' list, the package's files and the CLI's choices are the
+    registry's: a format added there is offered everywhere, and none is offered that it lacks."""
+    from courtscribe.records import formats
+    from courtscribe.records.service import EXPORTS
+
+    spec = httpx.get(f"{server}/openapi.json").json()
+    param = next(p for p in spec["paths"]["/v1/hearings/{hearing_id}/export"]["get"]["parameters"]
+                 if p["name"] == "format")
+    schema = param["schema"]
+    enum = schema.get("enum") or spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]["enum"]
+    assert tuple(enum) == EXPORTS == (*formats.WRITERS, "package")
+    listed = httpx.get(f"{server}/v1/formats").json()["formats"]
+    assert [f["format"] for f in listed] == list(EXPORTS)
+    assert {f["format"] for f in listed if f["on_page"]} == {"docx", "pdf", "ofd"}
+    assert httpx.post(f"{server}/v1/hearings", headers=CLERK, json={"id": "h-formats"}).status_code == 201
+    zipped = httpx.get(f"{server}/v1/hearings/h-formats/export", params={"format": "package"}, timeout=120)
+    names = set(json.loads(zipfile.ZipFile(io.BytesIO(zipped.content)).read(package.MANIFEST))["files"])
+    assert {w.packaged_as for w in formats.WRITERS.values() if w.packaged_as} <= names

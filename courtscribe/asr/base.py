@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE
 from ..records.model import Token
 
 
@@ -61,7 +62,7 @@ class EngineStream(ABC):
 class Engine(ABC):
     name: str
     model_name: str
-    sample_rate: int = 16_000
+    sample_rate: int = SAMPLE_RATE
     # how many streams' online passes one ``accept_many`` call should carry: 1 unless the engine
     # advances many streams in one forward pass (the decode worker then hands it all that are due)
     partial_batch: int = 1

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE as SR
 from ..records.model import Token
 from ..logs import get_logger
 from . import online_batch
@@ -33,7 +34,6 @@ from .itn import itn
 from .punctuation import CtPunctuator, Punctuator
 from ..text import join_pieces
 
-SR = 16_000
 MIN_SAMPLES = 1_600  # under 100 ms the frontend yields no frame: nothing to decode
 SENTENCE_END = "。？！?!"
 log = get_logger(__name__)

@@ -12,20 +12,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from ..casenumbers import CASE_TYPES, PROVINCES
 from .itn import itn
 
 _CN_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CN_UNIT = {"十": 10, "百": 100, "千": 1000}
 _NUM = r"[\d零〇一二两三四五六七八九十百千]"
-
-# 法院代字: provinces' one-character names (and 兵团 courts' 兵), 最高法 for the Supreme People's Court.
-PROVINCES = "京津沪渝冀晋蒙辽吉黑苏浙皖闽赣鲁豫鄂湘粤桂琼川贵云藏陕甘青宁新兵港澳台"
-# 类型代字 in common use (法〔2018〕359号 annex): civil, criminal, administrative, enforcement, state compensation.
-CASE_TYPES = ("民初", "民终", "民再", "民申", "民抗", "民特", "民催", "民督", "民辖", "民辖终", "民监",
-              "刑初", "刑终", "刑再", "刑申", "刑抗", "刑更", "刑监", "刑辖",
-              "行初", "行终", "行再", "行申", "行审", "行审复", "行辖",
-              "执", "执恢", "执异", "执复", "执监", "执保", "执协", "破", "破申", "强清", "司惩", "司救",
-              "法赔", "委赔", "赔", "财保", "诉保", "认台", "认港", "认澳", "协外认", "知民初", "知民终")
 
 _CASE = re.compile(
     rf"[（(〔\[]?\s*(?P<year>(?:19|20)\d\d|[一二][九零〇][零〇一二三四五六七八九]{{2}})\s*[)）〕\]]?\s*年?\s*"
@@ -104,11 +96,6 @@ _PERCENT = re.compile(r"百分之\s*(?P<n>\d+(?:\.\d+)?)")
 def _wan(m: re.Match) -> str:
     value = float(m["wan"]) * 10_000 + int(m["qian"] or 0) * 1000 + int(m["bai"] or 0) * 100 + int(m["rest"] or 0)
     return str(int(value)) if value == int(value) else f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def case_word(case_number: str | None) -> str:
-    """A case number as a hotword (word-shaped: no brackets), so a misheard one can be matched to it."""
-    return re.sub(r"[()（）〔〕\[\]\s]", "", case_number or "")
 
 
 def is_case_number(text: str) -> bool:

@@ -15,7 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-SR = 16_000
+from ..audio import SAMPLE_RATE as SR
+
 Span = tuple[int, int]  # (start_ms, end_ms)
 
 

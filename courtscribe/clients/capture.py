@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator
 import av
 import numpy as np
 
-SR = 16_000
+from ..audio import SAMPLE_RATE as SR
+
 DEFAULT_DEVICE = "alsa:default"
 
 

@@ -12,9 +12,8 @@ from typing import AsyncIterator, Callable
 import numpy as np
 import websockets
 
+from ..audio import SAMPLE_RATE as SR
 from ..audio import decode, float_to_pcm16
-
-SR = 16_000
 
 
 @dataclass

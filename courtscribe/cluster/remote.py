@@ -61,7 +61,7 @@ def call(handle: Any, method: str, *args, stage: str) -> Any:
 class RemoteEngine(Engine):
     """An :class:`Engine` whose decodes run on the offline (finals) and online (partials) deployments."""
 
-    def __init__(self, offline: Any, online: Any, *, name: str, model_name: str, sample_rate: int = 16_000,
+    def __init__(self, offline: Any, online: Any, *, name: str, model_name: str, sample_rate: int = SR,
                  partial_every_ms: int = 600, stateful_online: bool = False):
         self.offline, self.online = offline, online
         self.name, self.model_name, self.sample_rate = name, model_name, sample_rate

@@ -17,7 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-SR = 16_000
+from ..audio import SAMPLE_RATE as SR
+
 BLOCK_MS = 500
 MAX_LAG_MS = 30
 MARGIN_DB = 6.0

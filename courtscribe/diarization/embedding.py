@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-SR = 16_000
+from ..audio import SAMPLE_RATE as SR
+
 WINDOW_MS, HOP_MS = 1_500, 750
 MIN_WINDOW_MS = 400  # shorter tails are too little voice to tell anyone apart
 MIN_ENROLL_MS = 1_500

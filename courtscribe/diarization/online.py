@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE
 from .base import speaker_label
 from .clustering import majority, to_segments
 from .embedding import SpeakerEncoder, owned, window_audio, windows
@@ -75,7 +76,7 @@ class OnlineDiarizer:
 
     def add(self, utterance_id: str, audio: np.ndarray, start_ms: int) -> Assignment:
         """``audio`` is the utterance (16 kHz), ``start_ms`` its hearing time."""
-        dur = audio.size * 1000 // 16_000
+        dur = audio.size * 1000 // SAMPLE_RATE
         wins = windows([(0, dur)])
         X = self.encoder.embed_many(window_audio(audio, wins)) if wins else np.zeros((0, self.encoder.dim))
         with self._lock:

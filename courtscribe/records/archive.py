@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ..audio import SAMPLE_RATE as SR
 from ..audio import float_to_pcm16, pcm16_to_float
 from .model import HEARING_ID
 
-SR = 16_000
 _SEGMENT = re.compile(r"^(\d{12})\.(flac|part)$")
 
 

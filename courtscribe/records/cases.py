@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from ..asr.numbers import PROVINCES
+from ..casenumbers import PROVINCES
 
 EXAMPLE = "（2026）京0105民初1234号"
 _YEAR = re.compile(r"[（(](\d{4})[)）]")

@@ -2,7 +2,7 @@
 
 Writes go to the database the server uses (``COURTSCRIBE_DATABASE_URL``, or SQLite under
 ``COURTSCRIBE_DATA_DIR``); every change is a ledger entry like the same change made over HTTP.
-The document writers (docx, fonts, packages) load in the commands that write documents.
+Signing, verifying and exporting go through ``records/service.py``, as the REST routes do.
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import typer
 
 from ..config import get_settings
 from ..seal import load_key
+from . import formats
 from .model import Record, Role
+from .service import EXPORTS
 from .store import RecordError, RecordStore
 
 app = typer.Typer(no_args_is_help=True, help="Hearings, corrections, sign-off, exports and verification.")
@@ -23,6 +25,15 @@ BY = typer.Option(..., "--by", help="Who does this (name as printed on the recor
 def _store() -> RecordStore:
     settings = get_settings()
     return RecordStore(settings.records_url, load_key(settings))
+
+
+def _records():
+    """The server's own record rules (records/service.py): its audit log, its audio archive."""
+    from ..access.audit import AuditLog
+    from .service import Records
+
+    settings = get_settings()
+    return Records(_store(), AuditLog(Path(settings.audit_file), load_key(settings)), settings.data_dir / "archive")
 
 
 def _run(fn, *args, **kwargs):
@@ -87,8 +98,9 @@ def edit(hearing: str, utterance: str, text: str, by: str = BY, reason: str = ty
 
 @app.command()
 def sign(hearing: str, by: str = BY, role: str = typer.Option(...)) -> None:
-    """Sign the closed, read-back record; prints the SHA-256 digest signed."""
-    typer.echo(_run(_store().sign, hearing, by=by, role=_role(role)).digest)
+    """Sign the closed, read-back record; prints the SHA-256 digest signed (its ledger head goes into
+    the audit log, as a signature made on the screen does)."""
+    typer.echo(_run(_records().sign, hearing, by=by, role=_role(role)).digest)
 
 
 @app.command("request-correction")
@@ -99,30 +111,27 @@ def request_correction(hearing: str, by: str = BY, text: str = typer.Option(...)
          role=_role(role) if role else None)
 
 
-def _render(record: Record, format: str, hearing: str) -> bytes | str:
-    from . import archive, formats, package
+@app.command()
+def export(hearing: str, format: str = typer.Option("docx", "--format", "-f", help=" | ".join(EXPORTS)),
+           output: Path = typer.Option(None, "--output", "-o",
+                                       help="The file (default: named by the 案号 for a printed form or package; "
+                                            "a text format goes to stdout)")) -> None:
     from .fonts import FontMissing
 
+    if format not in EXPORTS:
+        _run(formats.writer, format)  # says which formats there are
     try:
-        if format == "package":
-            return package.build(record, archive.hearing_files(get_settings().data_dir / "archive", hearing))
-        return formats.render(record, format)
+        got = _run(_records().export, hearing, format)
     except FontMissing as err:  # no embeddable CJK font: the message says how to get one
-        raise ValueError(str(err)) from err
-
-
-@app.command()
-def export(hearing: str, format: str = typer.Option("docx", "--format", "-f",
-                                                    help="docx | pdf | ofd | json | txt | srt | vtt | package"),
-           output: Path = typer.Option(None, "--output", "-o")) -> None:
-    data = _run(_render, _run(_store().record, hearing), format, hearing)
-    if output:
-        output.write_bytes(data if isinstance(data, bytes) else data.encode())
-    elif isinstance(data, bytes):
-        typer.echo("error: binary formats need -o FILE", err=True)
-        raise typer.Exit(2)
-    else:
-        sys.stdout.write(data)
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    if output is None and (format == "package" or formats.writer(format).binary):
+        output = Path(got.filename)
+    if output is None:
+        sys.stdout.write(got.data.decode("utf-8"))
+        return
+    output.write_bytes(got.data)
+    typer.echo(str(output), err=True)
 
 
 @app.command("import")
@@ -136,9 +145,7 @@ def import_(record_json: Path, by: str = BY, hearing: str = typer.Option(None, h
 @app.command()
 def verify(hearing: str) -> None:
     """Check the hash chain, the stored lines and every signature; exit 1 at the first broken link."""
-    from ..chain import read_log
-
-    report = _run(_store().verify, hearing, read_log(get_settings().audit_file))  # the server's own check
+    report = _run(_records().verify, hearing)  # the server's own check
     if report.ok:
         typer.echo(f"ok: {hearing}, {report.entries} ledger entries, chain intact")
         return

@@ -5,7 +5,9 @@ JSON is canonical and lossless; the others are views for reading, captioning and
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +23,8 @@ from docx.shared import Pt
 from . import layout
 from .model import Record, Utterance
 
-FORMATS = ("json", "txt", "srt", "vtt", "docx", "pdf", "ofd")
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
 
 
 def clock(ms: int, sep: str = ".") -> str:
@@ -159,16 +162,46 @@ def to_ofd(record: Record) -> bytes:
                       title=f"庭审笔录 {record.hearing.case_number or record.hearing.title or record.hearing.id}")
 
 
-_WRITERS: dict[str, Callable[[Record], str | bytes]] = {
-    "json": to_json, "txt": to_txt, "srt": to_srt, "vtt": to_vtt, "docx": to_docx, "pdf": to_pdf, "ofd": to_ofd,
+@dataclass(frozen=True)
+class Writer:
+    """One export format: what the CLI's choices, the API's ``format``, the clerk page's buttons and
+    the 电子卷宗 package each need of it. A new format is a module of its own with a ``to_…``
+    function, named here by "module:function" (imported when first used), and one entry below."""
+    render: Callable[[Record], str | bytes] | str
+    media_type: str
+    extension: str
+    label: str  # the clerk page's button
+    packaged_as: str | None = None  # its file inside the package (None: left out)
+    binary: bool = False  # written to a file, never to a terminal
+    on_page: bool = False  # offered on the clerk page (the printed forms)
+
+
+WRITERS: dict[str, Writer] = {
+    "docx": Writer(to_docx, DOCX, "docx", "导出 DOCX", "笔录.docx", binary=True, on_page=True),
+    "pdf": Writer(to_pdf, "application/pdf", "pdf", "导出 PDF", "笔录.pdf", binary=True, on_page=True),
+    # GB/T 33190, what 电子卷宗 systems file
+    "ofd": Writer(to_ofd, "application/ofd", "ofd", "导出 OFD", "笔录.ofd", binary=True, on_page=True),
+    "json": Writer(to_json, "application/json", "json", "JSON", "record.json"),
+    "txt": Writer(to_txt, "text/plain; charset=utf-8", "txt", "TXT", "record.txt"),
+    "srt": Writer(to_srt, "text/plain; charset=utf-8", "srt", "SRT", "record.srt"),
+    "vtt": Writer(to_vtt, "text/vtt; charset=utf-8", "vtt", "WebVTT", "record.vtt"),
 }
+FORMATS = tuple(WRITERS)
+
+
+def writer(fmt: str) -> Writer:
+    try:
+        return WRITERS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}") from None
 
 
 def render(record: Record, fmt: str) -> str | bytes:
-    try:
-        return _WRITERS[fmt](record)
-    except KeyError:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}") from None
+    how = writer(fmt).render
+    if isinstance(how, str):  # "module:function" in this package
+        module, name = how.split(":")
+        how = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    return how(record)
 
 
 def render_bytes(record: Record, fmt: str) -> bytes:

@@ -15,18 +15,14 @@ from .model import Record
 
 MANIFEST = "manifest.json"
 PACKAGE_SCHEMA = "courtscribe.package/1"
+MEDIA_TYPE = "application/zip"
 
 
 def build(record: Record, audio: list[tuple[str, Path]] | None = None) -> bytes:
     """``audio``: (name inside ``audio/``, file) pairs, e.g. the hearing's archived FLAC segments."""
-    files: dict[str, bytes] = {
-        "record.json": formats.render_bytes(record, "json"),
-        "笔录.docx": formats.render_bytes(record, "docx"),
-        "笔录.pdf": formats.render_bytes(record, "pdf"),
-        "笔录.ofd": formats.render_bytes(record, "ofd"),  # GB/T 33190, what 电子卷宗 systems file
-        "record.srt": formats.render_bytes(record, "srt"),
-        "record.vtt": formats.render_bytes(record, "vtt"),
-        "record.txt": formats.render_bytes(record, "txt"),
+    files: dict[str, bytes] = {w.packaged_as: formats.render_bytes(record, fmt)
+                               for fmt, w in formats.WRITERS.items() if w.packaged_as}
+    files |= {
         "interruptions.json": json.dumps([i.model_dump(mode="json") for i in record.interruptions],
                                          ensure_ascii=False, indent=2).encode(),
     }

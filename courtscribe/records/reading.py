@@ -9,7 +9,8 @@ import datetime as dt
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..asr.numbers import case_word
+from ..casenumbers import case_word
+from ..audio import SAMPLE_RATE
 from ..db import utcnow
 from . import finder
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
@@ -183,7 +184,7 @@ class Reading:
                           courtroom=h.courtroom, public=h.public, scheduled_at=h.scheduled_at,
                           started_at=h.opened_at, closed_at=h.closed_at, language=h.language)
         pipeline = Pipeline(**h.pipeline) if h.pipeline else Pipeline(engine="-", model="-", vad="-", diarizer="-")
-        source = Source(duration_ms=max((u.end_ms for u in utts), default=0), sample_rate=16000,
+        source = Source(duration_ms=max((u.end_ms for u in utts), default=0), sample_rate=SAMPLE_RATE,
                         channels=max(1, len(h.channels)))
         return Record(hearing=hearing, source=source, pipeline=pipeline, participants=participants, utterances=utts,
                       created_at=h.created_at, **extra)

@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 if TYPE_CHECKING:  # the types only: importing them here would tie every route module to all of them
     from ..access.guard import Access
     from ..config import Settings
+    from ..records.service import Records
     from ..records.store import RecordStore
     from ..streaming.jobs import Jobs
     from ..streaming.live import LiveHearings
@@ -49,6 +50,13 @@ def jobs(conn: HTTPConnection) -> Jobs:
 
 def pool(conn: HTTPConnection) -> WorkerPool:
     return services(conn).pool
+
+
+def records(conn: HTTPConnection) -> Records:
+    """Sign, verify, export: the record rules the routes share with ``courtscribe records``."""
+    from ..records.service import Records
+
+    return Records(store(conn), access(conn).audit, archive(conn))
 
 
 def archive(conn: HTTPConnection) -> Path:

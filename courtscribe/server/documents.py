@@ -10,7 +10,6 @@ from ..access.scopes import Action, Principal
 from ..records import formats
 from ..records.model import Name
 from .auth import allow
-from .hearings import MEDIA
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -33,6 +32,6 @@ def to_docx(body: DocumentIn, who: Principal = allow(Action.dictate)) -> Respons
             if i:
                 p.add_run().add_break()
             p.add_run(line)
-    return Response(formats.docx_bytes(doc), media_type=MEDIA["docx"],
+    return Response(formats.docx_bytes(doc), media_type=formats.DOCX,
                     headers={"Content-Disposition": "attachment; filename=\"dictation.docx\"; "
                              "filename*=UTF-8''%E6%96%87%E4%B9%A6.docx"})

@@ -114,7 +114,7 @@ class _Config:
         self.wav_name = str(data.get("wav_name", "microphone"))
         self.wav_format = str(data.get("wav_format", "pcm")).lower()
         try:
-            self.audio_fs = int(data.get("audio_fs", 16000) or 16000)
+            self.audio_fs = int(data.get("audio_fs", SAMPLE_RATE) or SAMPLE_RATE)
         except (TypeError, ValueError, OverflowError):
             self.audio_fs = 0
         if self.audio_fs not in SAMPLE_RATES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from enum import Enum
 from urllib.parse import quote
 from typing import Literal
 
@@ -19,11 +20,11 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..access.scopes import SIGNS_AS, AccessRole, Action, HearingScope, Principal
 from ..logs import get_logger
-from ..records import archive, cases, fonts, formats, package
+from ..records import archive, cases, fonts
 from ..records.finder import HearingFilter, HearingStatus
 from ..records.model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
+from ..records.service import EXPORTS
 from ..records.store import RecordError
-from ..records.verify import ANCHOR
 from ..streaming.events import (HearingEvent, InterruptionAdded, ParticipantAdded, Status, UtteranceChanged, UtteranceRemoved,
                                Vocabulary, first_name)
 from . import deps
@@ -34,9 +35,6 @@ router = APIRouter(prefix="/v1/hearings", tags=["records"])
 log = get_logger(__name__)
 PARTIES = (Role.plaintiff, Role.defendant, Role.third_party)  # the case's 当事人 (agents act for them)
 EARLIEST, LATEST = dt.date(1949, 10, 1), dt.date(2199, 12, 31)  # dates a hearing list may be asked for
-MEDIA = {"json": "application/json", "txt": "text/plain; charset=utf-8", "srt": "text/plain; charset=utf-8",
-         "vtt": "text/vtt; charset=utf-8", "pdf": "application/pdf", "ofd": "application/ofd", "package": "application/zip",
-         "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}
 
 
 class ParticipantIn(BaseModel):
@@ -341,19 +339,8 @@ def sign(hearing_id: str, body: SignatureIn, request: Request, who: Principal = 
         by, role = who.name, role or Role(SIGNS_AS[who.role][0])
     if by is None or role is None:
         raise HTTPException(422, detail={"code": "bad_signature", "message": "name the signer (by) and their role"})
-    signed = store(request).sign(hearing_id, by=by, role=role, token=who.token_id)
-    _anchor(request, hearing_id, signed, who)
+    signed = deps.records(request).sign(hearing_id, by=by, role=role, who=who)
     return {"digest": signed.digest, **_status(request, hearing_id)}
-
-
-def _anchor(request: Request, hearing_id: str, signed, who: Principal) -> None:
-    """The signed ledger's head also goes into the audit log (a file outside the database): a
-    database rewritten later no longer matches it (``verify``)."""
-    try:
-        deps.access(request).audit.record(ANCHOR, who, hearing=hearing_id, seq=signed.seq, hash=signed.hash,
-                                              digest=signed.digest)
-    except (OSError, ValueError) as err:  # the signature stands; the ledger's own seal still guards it
-        log.error("ledger anchor not written to the audit log", hearing=hearing_id, error=repr(err))
 
 
 @router.post("/{hearing_id}/correction-requests", status_code=201)
@@ -362,28 +349,25 @@ def correction_request(hearing_id: str, body: CorrectionRequestIn, request: Requ
     return store(request).record(hearing_id).correction_requests[-1].model_dump(mode="json")
 
 
+ExportFormat = Enum("ExportFormat", {name: name for name in EXPORTS}, type=str)  # type: ignore[misc]
+
+
 @router.get("/{hearing_id}/export")
 def export(hearing_id: str, request: Request, who: Principal = on_hearing(Action.export),
-           format: Literal["json", "txt", "srt", "vtt", "docx", "pdf", "ofd", "package"] = "docx") -> Response:
-    record = store(request).record(hearing_id)
+           format: ExportFormat = ExportFormat("docx")) -> Response:  # type: ignore[valid-type]
+    """The record in one format (every writer's, or the 电子卷宗 package), named by its 案号."""
     try:
-        data: str | bytes
-        if format == "package":
-            data = package.build(record, archive.hearing_files(deps.archive(request), hearing_id))
-        else:
-            data = formats.render(record, format)
+        got = deps.records(request).export(hearing_id, format.value)
     except fonts.FontMissing as err:  # a record nobody could read is not printed
         raise HTTPException(503, detail={"code": "font_missing", "message": str(err)}) from None
-    ext = "zip" if format == "package" else format
-    name = f"{hearing_id}.{ext}"  # a hearing id may be Chinese: RFC 6266 filename* beside an ASCII fallback
-    fallback = name.encode("ascii", "replace").decode().replace("?", "_")
-    return Response(data, media_type=MEDIA[format], headers={
-        "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name)}"})
+    # a 案号 is Chinese: RFC 6266 filename* beside an ASCII fallback
+    fallback = got.filename.encode("ascii", "replace").decode().replace("?", "_")
+    return Response(got.data, media_type=got.media_type, headers={
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(got.filename)}"})
 
 
 @router.get("/{hearing_id}/verify")
 def verify(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
     """The ledger's chain, utterances, status, signatures and seals; then the heads anchored in the audit
     log at each signature must still be in the ledger (a consistently rewritten database is not)."""
-    result = store(request).verify(hearing_id, deps.access(request).audit.entries())
-    return vars(result)
+    return vars(deps.records(request).verify(hearing_id))

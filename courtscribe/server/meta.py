@@ -4,6 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from .. import metrics
+from ..records import formats, package
 from ..access.scopes import SIGNS_AS, Action, Principal
 from . import deps
 from .auth import allow
@@ -34,6 +35,15 @@ async def whoami(request: Request, who: Principal = allow(None)) -> dict:
     return {"name": who.name, "role": who.role.value, "court": who.court, "room": who.room,
             "hearing": who.hearing, "signs_as": list(SIGNS_AS.get(who.role, ())) if enabled else None,
             "may": sorted(a.value for a in Action if who.may(a))}  # pages offer only what the token may do
+
+
+@router.get("/v1/formats")
+async def export_formats(who: Principal = allow(None)) -> dict:
+    """The export formats (the writer registry, records/formats.py): pages make their buttons from it."""
+    return {"formats": [{"format": name, "label": w.label, "extension": w.extension, "media_type": w.media_type,
+                         "on_page": w.on_page} for name, w in formats.WRITERS.items()]
+            + [{"format": "package", "label": "电子卷宗包", "extension": "zip", "media_type": package.MEDIA_TYPE,
+                "on_page": False}]}
 
 
 @router.get("/v1/models")

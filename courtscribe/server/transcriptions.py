@@ -79,12 +79,10 @@ def respond(record: Record, fmt: str) -> Response:
         return JSONResponse(_openai_json(record, fmt == "verbose_json"))
     if fmt == "text":
         return PlainTextResponse("".join(u.text for u in record.utterances) + "\n")
-    if fmt == "record":
-        return Response(formats.render(record, "json"), media_type="application/json")
-    if fmt == "docx":
-        return Response(formats.render(record, "docx"), headers={"Content-Disposition": "attachment; filename=record.docx"},
-                        media_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
-    return PlainTextResponse(formats.render(record, fmt), media_type="text/vtt" if fmt == "vtt" else "text/plain")
+    writer = formats.writer("json" if fmt == "record" else fmt)  # the record's own formats: the registry's
+    headers = {"Content-Disposition": f"attachment; filename=record.{writer.extension}"} if writer.binary else None
+    return Response(formats.render_bytes(record, "json" if fmt == "record" else fmt), media_type=writer.media_type,
+                    headers=headers)
 
 
 async def _upload(request: Request, file: UploadFile) -> Audio:

@@ -16,7 +16,7 @@ import soxr
 from ..asr.base import Engine
 from ..asr.hotwords import merge
 from ..asr.vad import Vad
-from ..audio import pcm16_to_float
+from ..audio import SAMPLE_RATE, pcm16_to_float
 from ..diarization.bleed import RoomAudio
 from ..diarization.embedding import SpeakerEncoder
 from ..diarization.segmentation import Segmenter
@@ -227,7 +227,7 @@ class PcmInput:
 
     def __init__(self, rate: int):
         rate = sample_rate(rate)
-        self._rs = soxr.ResampleStream(rate, 16000, 1, dtype="float32") if rate != 16000 else None
+        self._rs = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32") if rate != SAMPLE_RATE else None
 
     def convert(self, data: bytes) -> tuple[np.ndarray, str | None]:
         if len(data) > MAX_FRAME_BYTES:

@@ -10,6 +10,7 @@ from typing import Literal, TypedDict, Unpack
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..audio import SAMPLE_RATE
 from ..records.model import HearingId, Role, Utterance
 from .events import Error, Final, Partial
 
@@ -64,7 +65,7 @@ class Start(_Msg):
     channel: int = Field(default=0, ge=0, le=63)
     role: Role | None = None
     speaker: str | None = Field(default=None, max_length=64)
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     hotwords: list[str] = Field(default_factory=list, max_length=1000)
     language: str = "zh"
     dictation: bool = False  # finals carry the document edits their voice commands mean (asr/commands.py)

@@ -16,6 +16,7 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE as SR
 from ..asr.base import Engine, EngineStream, Hypothesis
 from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS
 from ..asr.finals import finish, polish_partial
@@ -34,7 +35,6 @@ from .scheduler import DecodeScheduler
 from .source import SessionConfig, Sinks
 from .speakers import WATCH_S, Label, unheard_turns
 
-SR = 16_000
 log = get_logger(__name__)
 BLEED_SHARE = 0.8  # an utterance mostly made of a neighbour's bleed (voiced blocks) is not recorded on this seat
 MIN_TURN_MS = 300  # a "change" this close to the utterance's start is its first words, not a turn

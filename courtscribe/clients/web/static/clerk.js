@@ -402,6 +402,16 @@ function applySearch() {
   $("hits").textContent = q ? `${hits} 处` : "";
 }
 
+/** One button per printed form the server writes (its writer registry, GET /v1/formats). */
+async function exportButtons() {
+  const { formats } = await api("/v1/formats");
+  $("exports").replaceChildren(...formats.filter((f) => f.on_page).map((f) => {
+    const b = el("button", { class: "export", type: "button", dataset: { format: f.format } }, f.label);
+    b.addEventListener("click", () => download(`${base}/export?format=${f.format}`).catch((err) => notice(err.message, true)));
+    return b;
+  }));
+}
+
 async function signOff() {
   // with tokens the signer is the token's holder, in a role the token holds
   const me = await api("/v1/whoami").catch(() => ({ signs_as: null }));
@@ -487,9 +497,7 @@ function main() {
     try { await api(`${base}/captions/switch`, { method: "POST", body: { blanked: on, reason: on ? "不公开内容" : null } }); }
     catch (err) { notice(err.message, true); }
   });
-  for (const b of document.querySelectorAll("button.export")) {
-    b.addEventListener("click", () => download(`${base}/export?format=${b.dataset.format}`).catch((err) => notice(err.message, true)));
-  }
+  exportButtons().catch((err) => notice(err.message, true));
   $("add-participant").role.replaceChildren(...Object.entries(ROLES).map(([id, label]) => el("option", { value: id }, label)));
   $("add-participant").addEventListener("submit", async (ev) => {
     ev.preventDefault();

@@ -10,6 +10,7 @@ const ROWS = {
 const PAGE = 20;
 const $ = (id) => document.getElementById(id);
 let me = { may: [] };
+let printed = []; // the printed forms the server writes (GET /v1/formats): a button each
 let offset = 0;
 
 function banner(text) {
@@ -125,10 +126,10 @@ function links(h) {
   }
   if (h.public && may("caption")) out.push(el("a", { href: `/ui/captions${q}&operator=1` }, "字幕"));
   if (may("export")) {
-    for (const f of ["docx", "pdf"]) {
-      const path = `/v1/hearings/${encodeURIComponent(h.id)}/export?format=${f}`;
+    for (const f of printed) {
+      const path = `/v1/hearings/${encodeURIComponent(h.id)}/export?format=${f.format}`;
       out.push(el("button", { type: "button", class: "link", onclick: () => download(path).catch((err) => banner(err.message)) },
-        f.toUpperCase()));
+        f.extension.toUpperCase()));
     }
   }
   return out;
@@ -171,6 +172,7 @@ async function find(ev) {
 // -- start --------------------------------------------------------------------------------------
 try {
   me = await api("/v1/whoami");
+  printed = (await api("/v1/formats")).formats.filter((f) => f.on_page);
   $("me").textContent = `${me.name}${me.court ? ` · ${me.court}` : ""}${me.room ? ` · ${me.room}` : ""}`;
 } catch (err) {
   banner(err instanceof ApiError && err.status === 401 ? "请登录：地址后加 #token=…" : `无法识别身份：${err.message}`);
