@@ -14,8 +14,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/courtscribe models verify --embedded
 	touch $(STAMP)
 
+# HOST/PORT: `make serve HOST=0.0.0.0 PORT=8443` serves the court's network (tokens stay on; see README)
+HOST ?= 127.0.0.1
+PORT ?= 8000
 serve: $(STAMP) fonts
-	$(BIN)/courtscribe serve --host 127.0.0.1 --port 8000
+	$(BIN)/courtscribe serve --host $(HOST) --port $(PORT)
 
 # The 笔录 font (PDF and OFD embed it): Debian's fonts-noto-cjk, pinned by hash (`courtscribe models verify`).
 fonts:

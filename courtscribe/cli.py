@@ -245,7 +245,7 @@ def stream_cmd(
     device: str = typer.Option("alsa:default", help="Input device for --mic as FORMAT:NAME, e.g. alsa:hw:1,0."),
     url: str = typer.Option("ws://127.0.0.1:8000/v1/stream", help="The server's native streaming endpoint."),
     speed: float = typer.Option(1.0, help="Replay speed: 1 = real time, 2 = twice as fast, 0 = as fast as accepted."),
-    hearing: Optional[str] = typer.Option(None, help="Hearing id, so subscribers of that hearing see this audio."),
+    hearing: Optional[str] = typer.Option(None, help="Hearing id (a room recorder's token needs none: its room's hearing)."),
     channel: int = typer.Option(0, help="Courtroom channel this source is."),
     role: Optional[str] = typer.Option(None, help="Role of the speaker on this channel, e.g. 审判长."),
     hotword: list[str] = typer.Option([], "--hotword"),

@@ -6,6 +6,7 @@ live, and court IT configures a deployment by environment, not by editing code.
 from __future__ import annotations
 
 from functools import lru_cache
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -13,14 +14,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_home() -> Path:
+    """Model files assembled here can be made again: a cache."""
     return Path.home() / ".cache" / "courtscribe"
+
+
+OLD_DATA = Path.home() / ".cache" / "courtscribe" / "data"  # where versions before 2026-12 kept court data
+
+
+def _default_data() -> Path:
+    """Court records, audio, keys and the audit log: a data directory (``$XDG_DATA_HOME``), never a
+    cache that tools and admins clear. Data an older version kept in ``OLD_DATA`` is used there until
+    court IT moves it (README: "Where court data lives"), so an upgrade never starts an empty store."""
+    new = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "courtscribe"
+    return OLD_DATA if not new.exists() and OLD_DATA.exists() else new
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COURTSCRIBE_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default_factory=lambda: _default_home() / "data",
-                           description="Records, audio archive, database.")
+    data_dir: Path = Field(default_factory=_default_data,
+                           description="Records, audio archive, database, seal key, audit log (not a cache).")
     model_cache_dir: Path = Field(default_factory=lambda: _default_home() / "models",
                                   description="Where assembled model files (e.g. joined Whisper weights) are kept.")
     model_dir: Path | None = Field(default=None,
@@ -100,6 +113,9 @@ class Settings(BaseSettings):
         "this machine's name and addresses too. Any other Host is refused, so a web page cannot rebind a "
         "name of its own to this server (DNS rebinding) and pose as a courtroom PC. Name here the DNS "
         "name courtroom PCs use (and a Kubernetes Service's name)."))
+    parties_sign: bool = Field(default=False, description=(
+        "The parties (and their agents) sign the read-back 笔录 too: the clerk screen lists them beside the "
+        "bench and the clerk, and the clerk notes each one's signature (paper or pad) or refusal."))
     adhoc_hearings: bool = Field(default=False, description=(
         "With tokens on, a courtroom's recorder that names no hearing, in a room with none open or "
         "scheduled today, opens a new hearing (under an id the server chooses) instead of being refused. "

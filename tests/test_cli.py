@@ -115,3 +115,10 @@ def test_transcribe_into_the_record_store_then_records_commands(data_dir, tmp_pa
     assert refused.returncode == 2 and "signed" in refused.stderr
     listing = run("records", "list", **env).stdout
     assert listing.startswith("h-cli\tsigned")
+
+
+def test_streaming_a_missing_or_non_audio_file_is_one_clear_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("not audio")
+    for path, said in ((tmp_path / "missing.wav", "no such file"), (tmp_path / "notes.txt", "not a readable audio file")):
+        out = run("stream", str(path), "--url", "ws://127.0.0.1:9/v1/stream")
+        assert out.returncode != 0 and said in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -115,3 +115,25 @@ def test_enrollment_refuses_short_or_silent_audio(components, voices):
         enrollment_embedding(enc, voices["justice"][:16_000])
     with pytest.raises(EncoderError, match="silence"):
         enrollment_embedding(enc, np.zeros(5 * 16_000, np.float32))
+
+
+def test_a_voice_the_clerk_named_carries_the_name_on_its_next_lines(components, voices):
+    """Naming 说话人1 mid-hearing: the live labeller writes that voice's next lines under the person."""
+    import asyncio
+
+    from courtscribe.records.model import Role
+    from courtscribe.streaming.speakers import Label, LiveSpeakers
+
+    live = LiveSpeakers(components.speaker_encoder())
+    a = voices["justice"]
+
+    def line(uid, start):
+        return Utterance(id=uid, start_ms=start, end_ms=start + 4000, channel=0, speaker="", text="…")
+    first, _ = asyncio.run(live.assign(line("u1", 0), a[:64_000]))
+    assert first.speaker == "说话人1"
+    live.name("说话人1", Label("原告 张三", Role.plaintiff, "张三"))
+    later, _ = asyncio.run(live.assign(line("u2", 9_000), a[64_000:160_000]))
+    assert (later.speaker, later.role, later.participant) == ("原告 张三", Role.plaintiff, "张三")
+    live.name("说话人1", None)  # undone
+    again, _ = asyncio.run(live.assign(line("u3", 20_000), a[160_000:240_000]))
+    assert again.speaker == "说话人1"

@@ -189,3 +189,44 @@ def test_every_place_that_offers_a_format_takes_it_from_the_writer_registry(serv
     zipped = httpx.get(f"{server}/v1/hearings/h-formats/export", params={"format": "package"}, timeout=120)
     names = set(json.loads(zipfile.ZipFile(io.BytesIO(zipped.content)).read(package.MANIFEST))["files"])
     assert {w.packaged_as for w in formats.WRITERS.values() if w.packaged_as} <= names
+
+
+def test_a_voice_is_named_once_for_all_its_lines_and_the_screens_hear_each(server, data_dir):
+    api = f"{server}/v1/hearings"
+    clip = (data_dir / "zh-smoke" / "market_25s.wav").read_bytes()
+    job = httpx.post(f"{server}/v1/jobs", files={"file": ("m.wav", clip)}, data={"hearing_id": "h-voice"}).json()
+    for _ in range(600):  # the machine's lines, each under the voice the diarizer heard
+        state = httpx.get(f"{server}/v1/jobs/{job['id']}").json()
+        if state["status"] in ("done", "failed"):
+            break
+        asyncio.run(asyncio.sleep(0.2))
+    lines = httpx.get(f"{api}/h-voice").json()["utterances"]
+    voice = lines[0]["speaker"]
+    theirs = [u["id"] for u in lines if u["speaker"] == voice]
+
+    async def name_and_watch() -> tuple[list[str], list[dict]]:
+        async with websockets.connect(ws(server, "/v1/hearings/h-voice/events")) as screen:
+            json.loads(await screen.recv())  # hello
+            named = await asyncio.to_thread(httpx.post, f"{api}/h-voice/voices/{quote(voice)}", headers=CLERK,
+                                            json={"speaker": "原告 张三", "role": "plaintiff", "participant": "张三"})
+            ids, seen = [u["id"] for u in named.json()["utterances"]], []
+            while len(seen) < len(ids):  # each change, as the screens hear it (beside its protocol-1 twin)
+                if (e := json.loads(await screen.recv()))["type"] == "utterance_changed":
+                    seen.append(e)
+            return ids, seen
+    named, seen = asyncio.run(name_and_watch())
+    assert named == theirs and [(e["type"], e["utterance"]["speaker"]) for e in seen] == \
+        [("utterance_changed", "原告 张三")] * len(theirs)
+    after = httpx.get(f"{api}/h-voice").json()["utterances"]
+    assert [u["id"] for u in after if u["speaker"] == "原告 张三"] == theirs  # every line of that voice, no other
+    undone = httpx.delete(f"{api}/h-voice/voices/{quote(voice)}", headers=CLERK).json()
+    assert [u["speaker"] for u in undone["utterances"]] == [voice] * len(theirs)
+    assert httpx.get(f"{api}/h-voice/verify").json()["ok"]
+
+
+def test_the_servers_address_opens_the_front_page_and_a_wrong_case_number_is_said_as_documented(server):
+    r = httpx.get(f"{server}/", follow_redirects=False)
+    assert r.status_code in (302, 307) and r.headers["location"] == "/ui/"
+    bad = httpx.post(f"{server}/v1/hearings", headers=CLERK, json={"case_number": "2026京0105民初1号"})
+    assert bad.status_code == 422
+    assert bad.json()["detail"]["code"] == "bad_case_number" and "收案年度" in bad.json()["detail"]["message"]

@@ -60,6 +60,7 @@ def site(tmp_path_factory):
     proc, url = start_server(home, COURTSCRIBE_INSECURE_NO_AUTH="0", COURTSCRIBE_MAX_STREAMS="4")
     tokens = issue_tokens(home, admin=("admin", "信息中心"),
                           clerk=("clerk", "赵书记员", "--court", COURT, "--room", ROOM),
+                          judge=("judge", "王法官", "--court", COURT),
                           recorder=("recorder", "第一法庭录音主机", "--court", COURT, "--room", ROOM),
                           caption=("caption", "直播导播台", "--court", COURT))
     relay = Relay(int(url.rsplit(":", 1)[1]))
@@ -205,10 +206,11 @@ def test_an_unrecognized_stretch_is_a_highlighted_line_the_clerk_replays_and_typ
 
 
 def test_sign_off_locks_the_screen_and_exports_work(site, page):
-    hid = site.hearing("web-sign")
+    hid = site.hearing("web-sign", case_number="（2026）京0105民初321号", cause="民间借贷纠纷")
     Recorder(site.ws, ZH / "news_kfc.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()
     page.goto(site.page_url("clerk", hid, "clerk"))
     page.wait_for_selector("#lines li.final")
+    assert page.inner_text("#case") == f"案号 （2026）京0105民初321号 · 案由 民间借贷纠纷 · 编号 {hid}"
     page.fill("#search", "肯德基")
     assert page.inner_text("#hits").endswith("处")
     page.fill("#search", "")
@@ -243,9 +245,10 @@ def test_sign_off_locks_the_screen_and_exports_work(site, page):
     page.click("#readback")
     shot(page, "clerk-readback")
     page.click("#readback")
-    with page.expect_download() as dl:
-        page.click("button.export[data-format=docx]")
-    assert dl.value.suggested_filename == f"{hid}.docx"
+    for fmt in ("docx", "pdf", "ofd"):  # every printed form is offered, named by the 案号
+        with page.expect_download() as dl:
+            page.click(f"button.export[data-format={fmt}]")
+        assert dl.value.suggested_filename == f"（2026）京0105民初321号.{fmt}"
 
     page.click("#sign")  # the signer is the token's holder, in the roles the token holds
     page.wait_for_function("() => document.querySelector('#sign-name').value === '赵书记员'")
@@ -254,6 +257,9 @@ def test_sign_off_locks_the_screen_and_exports_work(site, page):
     page.click("#sign-dialog button[value=ok]")
     page.wait_for_selector("body.locked")
     assert "已签名" in page.inner_text("#status")
+    page.wait_for_selector("#signers li.signed[data-role=clerk]")
+    assert page.is_visible("#signers li.pending[data-role=presiding_judge]")
+    assert page.is_disabled("#add-participant button") and page.is_disabled("#add-hotword input")
     shot(page, "clerk-signed")
     page.click("#lines li")
     page.keyboard.press("Enter")
@@ -408,3 +414,86 @@ def test_a_dictation_stream_carries_the_edits_of_its_voice_commands(site):
 
     finals = [e for e in in_thread(dictate) if e["type"] == "final" and e["utterance"]["text"]]
     assert finals and all(e["dictation"] == [{"op": "insert", "text": e["utterance"]["text"]}] for e in finals)
+
+
+def test_a_wrong_token_is_said_as_wrong_and_the_clerk_screen_offers_nothing(site, page):
+    hid = site.hearing("web-badtoken")
+    page.goto(f"{site.url}/ui/clerk?hearing={hid}#token=cst_0000_not-a-token")
+    page.wait_for_selector("body.refused")
+    assert "令牌无效" in page.inner_text("#banner")
+    assert page.eval_on_selector_all("nav button", "bs => bs.every(b => b.disabled)")
+    page.goto(f"{site.url}/ui/#token=cst_0000_not-a-token")
+    page.wait_for_function("() => document.body.textContent.includes('令牌无效')")
+
+
+def test_a_courts_first_day_from_scheduling_to_every_signature(site, page):
+    """Tokens on: the clerk schedules on the front page; the room's recorder streams without an id
+    (a mistyped id is refused, nothing made); the clerk names a voice (all its lines change) and
+    signs; the judge signs on the same screen; both show as signed; the printed forms carry the 案号."""
+    room = "第五法庭"
+    t = issue_tokens(site.home, clerk=("clerk", "钱书记员", "--court", COURT, "--room", room),
+                     recorder=("recorder", "第五法庭录音", "--court", COURT, "--room", room))
+    case = "（2026）京0105民初555号"
+    page.goto(f"{site.url}/ui/#token={t['clerk']}")
+    page.get_by_label("案号").fill(case)
+    page.get_by_label("案由").fill("民间借贷纠纷")
+    beijing = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(time.time() + 8 * 3600))
+    page.get_by_label("开庭时间").fill(beijing)
+    page.get_by_label("当事人 1 姓名").fill("张三")
+    page.get_by_label("当事人 2 姓名").fill("李四")
+    page.get_by_label("审判人员 1 姓名").fill("王法官")
+    page.get_by_role("button", name="排期", exact=True).click()
+    page.wait_for_selector("#scheduled:not(:empty)")
+    hid = page.inner_text("#scheduled").rsplit("（", 1)[1].rstrip("）")
+
+    typo = Recorder(site.ws, ZH / "news_kfc.wav", hearing_id=hid[:-1] + "x", token=t["recorder"], speed=0, role=None)
+    typo.start()
+    typo.join(120)
+    assert "no hearing" in str(typo.error)
+    assert site.api("GET", f"/v1/hearings/{hid[:-1]}x").status_code == 404  # nothing was made
+    Recorder(site.ws, ZH / "news_kfc.wav", hearing_id=None, token=t["recorder"], speed=0, role=None).play()
+
+    page.goto(f"{site.url}/ui/clerk?hearing={hid}#token={t['clerk']}")
+    page.wait_for_selector("#lines li.final")
+    assert case in page.inner_text("#case") and hid in page.inner_text("#case")
+    before = {u["id"]: u["speaker"] for u in site.record(hid)["utterances"]}
+    voice = next(iter(before.values()))
+    theirs = sorted(uid for uid, who in before.items() if who == voice)
+    page.click("#lines li .text")
+    page.keyboard.press("s")
+    assert page.inner_text("#speaker-voice-label") == voice and page.is_checked("#speaker-voice")
+    page.select_option("#speaker-choice", label="原告 张三")
+    with page.expect_response(lambda r: r.request.method == "POST" and "/voices/" in r.url) as saved:
+        page.click("#speaker-dialog button[value=ok]")
+    assert saved.value.ok
+    page.wait_for_function("n => [...document.querySelectorAll('#lines li .who')]"
+                           ".filter(w => w.textContent === '原告 张三').length === n", arg=len(theirs))
+    after = {u["id"]: u for u in site.record(hid)["utterances"]}
+    assert sorted(uid for uid, u in after.items() if (u["speaker"], u["role"], u["participant"]) ==
+                  ("原告 张三", "plaintiff", "张三")) == theirs  # every line of that voice, no other
+    page.wait_for_selector("#undo-voice")
+
+    page.click("#sign")
+    page.wait_for_function("() => document.querySelector('#sign-name').value === '钱书记员'")
+    page.click("#sign-dialog button[value=ok]")
+    page.wait_for_selector("#signers li.signed[data-role=clerk]")
+    assert page.is_visible("#signers li.pending[data-role=presiding_judge]")
+    judge = page.context.new_page()  # the judge, at the clerk's desk, signs on the same screen
+    judge.goto(f"{site.url}/ui/clerk?hearing={hid}#token={site.tokens['judge']}")
+    judge.wait_for_selector("#signers li.signed[data-role=clerk]")
+    assert judge.inner_text("#sign") == "签名" and not judge.is_disabled("#sign")
+    judge.click("#sign")
+    judge.wait_for_function("() => document.querySelector('#sign-name').value === '王法官'")
+    judge.select_option("#sign-role", "presiding_judge")
+    judge.click("#sign-dialog button[value=ok]")
+    judge.wait_for_selector("#signers li.signed[data-role=presiding_judge]")
+    assert judge.is_disabled("#sign")  # signed once
+    judge.close()
+    page.reload()
+    page.wait_for_selector("#signers li.signed[data-role=presiding_judge]")  # both shown as signed
+    assert [(s["role"], s["name"], s["state"]) for s in site.api("GET", f"/v1/hearings/{hid}/signatures").json()[
+        "signers"]] == [("presiding_judge", "王法官", "signed"), ("clerk", "钱书记员", "signed")]
+    for fmt in ("pdf", "ofd", "docx"):
+        with page.expect_download() as dl:
+            page.click(f"button.export[data-format={fmt}]")
+        assert dl.value.suggested_filename == f"{case}.{fmt}"

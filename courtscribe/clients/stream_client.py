@@ -44,11 +44,16 @@ class StreamResult:
         return ms
 
 
-async def chunks_from_file(path: str | Path, chunk_ms: int = 200) -> AsyncIterator[np.ndarray]:
+def chunks_from_file(path: str | Path, chunk_ms: int = 200) -> AsyncIterator[np.ndarray]:
+    """The file's audio in chunks, decoded here and now: a missing or non-audio file is an
+    AudioError at the call, before any connection is made."""
     audio = decode(path).channel(0)
     step = SR * chunk_ms // 1000
-    for i in range(0, audio.size, step):
-        yield audio[i:i + step]
+
+    async def chunks() -> AsyncIterator[np.ndarray]:
+        for i in range(0, audio.size, step):
+            yield audio[i:i + step]
+    return chunks()
 
 
 async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str | None = None, channel: int = 0,

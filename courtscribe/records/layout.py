@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from .model import Record, Role
+from .signing import signers
 
 ZH_TZ = dt.timezone(dt.timedelta(hours=8))  # courts print Beijing time
 CORRECTED = "（已更正）"
@@ -98,21 +99,12 @@ def _interruption(i) -> Block:
 
 def _signature_rows(record: Record) -> list[tuple[str, str]]:
     """A line for everyone who must sign (民事诉讼法: the record is signed or sealed by the parties
-    and other participants): the presiding judge and the clerk always, then each participant by
-    name; a line is filled in once that person (or, unnamed, that role) has signed."""
-    people = [(p.role, p.name) for p in record.participants]
-    for role in (Role.clerk, Role.presiding_judge):
-        if role not in {r for r, _ in people}:
-            people.insert(0, (role, None))
-    people.sort(key=lambda p: p[0] not in (Role.presiding_judge, Role.clerk))  # the bench's two first
-    pending = list(record.signatures)
+    and other participants; ``signing.py`` says who), filled in once they have signed, or with
+    their refusal."""
     rows = []
-    for role, name in dict.fromkeys(people):
-        signed = next((s for s in pending if s.role == role and (name is None or s.by == name)), None) \
-            or next((s for s in pending if s.role == role), None)
-        if signed:
-            pending.remove(signed)
-        rows.append((f"{role.label}{name or ''}（签名）", f"{signed.by}（{minute(signed.at)}）" if signed else BLANK))
+    for s in signers(record, everyone=True):
+        done = {"signed": f"{s.name}（{minute(s.at)}）", "refused": f"拒绝签名：{s.reason}（{minute(s.at)}）"}
+        rows.append((f"{s.role.label}{s.name or ''}（签名）", done.get(s.state, BLANK)))
     return rows
 
 

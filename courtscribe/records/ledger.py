@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 
 from ..chain import canonical, sha256
-from .model import Correction, CorrectionRequest, Interruption, Record, Role, Signature
+from .model import Correction, CorrectionRequest, Interruption, PartySignature, Record, Role, Signature
 
 UTTERANCE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change utterances
 LINKED = {"split": "new_id", "merge": "other"}  # the second utterance a split makes or a merge removes
@@ -110,13 +110,15 @@ def _machine_speaker(u: dict, p: dict) -> None:
 def record_digest(record: Record) -> str:
     """SHA-256 of what is read back and signed: the record without its signatures, correction
     requests and render time."""
-    body = record.model_dump(mode="json", exclude={"signatures", "correction_requests", "created_at"})
+    body = record.model_dump(mode="json", exclude={"signatures", "correction_requests", "party_signatures",
+                                                   "created_at"})
     return sha256(canonical(body))
 
 
 def record_parts(entries: list) -> dict:
     """Corrections, interruptions, signatures and correction requests, in ledger order."""
-    out: dict[str, list] = {"corrections": [], "interruptions": [], "signatures": [], "correction_requests": []}
+    out: dict[str, list] = {"corrections": [], "interruptions": [], "signatures": [], "correction_requests": [],
+                            "party_signatures": []}
     for e in entries:
         p, at = json.loads(e.payload), e.at
         if e.kind == "edit":
@@ -136,6 +138,9 @@ def record_parts(entries: list) -> dict:
                                                      by=e.actor))
         elif e.kind == "signed":
             out["signatures"].append(Signature(by=p["by"], role=Role(p["role"]), at=at, digest=p["digest"]))
+        elif e.kind == "party_signature":
+            out["party_signatures"].append(PartySignature(name=p["name"], role=Role(p["role"]), at=at, noted_by=e.actor,
+                                                          refused=p["refused"], reason=p.get("reason")))
         elif e.kind == "correction_request":
             out["correction_requests"].append(CorrectionRequest(utterance_id=p["utterance_id"], at=at, by=e.actor,
                                                                 role=Role(p["role"]) if p["role"] else None,

@@ -210,6 +210,18 @@ class Signature(_Model):
     digest: str = Field(description="SHA-256 of the record's canonical JSON that was read back and signed")
 
 
+class PartySignature(_Model):
+    """A party's signature on the read-back 笔录 (on paper or a signature pad), or a refusal to sign,
+    as the clerk notes it (民诉法: a refusal is recorded, and the record stands)."""
+
+    name: str
+    role: Role
+    at: dt.datetime
+    noted_by: str
+    refused: bool = False
+    reason: str | None = None
+
+
 class CorrectionRequest(_Model):
     """补正申请 after sign-off: appended beside the signed text, never replacing it."""
 
@@ -241,6 +253,7 @@ class Record(_Model):
     interruptions: list[Interruption] = Field(default_factory=list)
     signatures: list[Signature] = Field(default_factory=list)
     correction_requests: list[CorrectionRequest] = Field(default_factory=list)
+    party_signatures: list[PartySignature] = Field(default_factory=list)
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     def speakers(self) -> list[str]:

@@ -83,9 +83,9 @@ def _build(blocks: list[Block], font: str, page_signing: bool) -> bytes:
     head = ParagraphStyle("head", parent=body, fontSize=12, spaceBefore=8)
     small = ParagraphStyle("small", parent=body, fontSize=9, leading=13, textColor=colors.grey)
 
-    def table(rows: list[tuple[str, str]]) -> Table:
+    def table(rows: list[tuple[str, str]], first_mm: float = 38) -> Table:
         t = Table([[Paragraph(escape(k), body), Paragraph(escape(v), body)] for k, v in rows],
-                  colWidths=[38 * mm, 132 * mm])
+                  colWidths=[first_mm * mm, (170 - first_mm) * mm])
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP"),
                                ("FONTNAME", (0, 0), (-1, -1), font)]))  # no Helvetica a reader must supply
         return t
@@ -95,7 +95,9 @@ def _build(blocks: list[Block], font: str, page_signing: bool) -> bytes:
         if b.kind == "title":
             story.append(Paragraph(escape(b.text), title))
         elif b.kind in ("facts", "signatures"):
-            story += [table(b.rows or []), Spacer(1, 6 * mm)]
+            # a signer's label ("被告代理人王五（签名）") on one line, never "（签 / 名）"
+            wide = max((len(k) for k, _ in b.rows or []), default=0) * 4.2 + 6 if b.kind == "signatures" else 38
+            story += [table(b.rows or [], min(max(38, wide), 100)), Spacer(1, 6 * mm)]
         elif b.kind == "turn":
             story.append(Paragraph(f'<font size="8" color="grey">[{b.stamp}]</font> {escape(b.who)}：{escape(b.text)}',
                                    body))

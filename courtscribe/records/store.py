@@ -260,11 +260,38 @@ class RecordStore(Reading):
                                                 "start_ms": start_ms, "end_ms": end_ms, "speaker": speaker}, uid)
 
     def assign_speaker(self, hearing_id: str, uid: str, *, actor: str, speaker: str, role: Role | None = None,
-                       participant: str | None = None, reason: str | None = None) -> None:
+                       participant: str | None = None, reason: str | None = None, voice: str | None = None) -> None:
+        """``voice``: this change named a whole voice (``name_voice``), so undoing that finds it."""
         before = self._current(hearing_id, uid, "speaker")
         self._write(hearing_id, actor, "assign_speaker", {"before": before, "speaker": speaker, "reason": reason,
                                                           "role": role.value if role else None,
-                                                          "participant": participant}, uid)
+                                                          "participant": participant,
+                                                          **({"voice": voice} if voice else {})}, uid)
+
+    def name_voice(self, hearing_id: str, voice: str, *, actor: str, speaker: str, role: Role | None = None,
+                   participant: str | None = None) -> list[str]:
+        """Every line the machine gave to one voice (a diarizer's 说话人N) goes to a person: one
+        speaker entry per line, audited and undoable (``unname_voice``); a line a person already
+        gave someone keeps its speaker. Returns the lines changed."""
+        with self._session() as s:
+            lines = s.execute(select(UtteranceRow.id).where(
+                UtteranceRow.hearing_id == hearing_id, UtteranceRow.speaker == voice,
+                UtteranceRow.speaker_by == "machine").order_by(UtteranceRow.start_ms)).scalars().all()
+        for uid in lines:
+            self.assign_speaker(hearing_id, uid, actor=actor, speaker=speaker, role=role, participant=participant,
+                                reason=f"{voice} 的每一行", voice=voice)
+        return list(lines)
+
+    def unname_voice(self, hearing_id: str, voice: str, *, actor: str) -> list[str]:
+        """Undo ``name_voice``: each line whose latest speaker change named ``voice`` goes back to it."""
+        latest: dict[str, dict] = {}
+        for e in self.entries(hearing_id):
+            if e.kind == "assign_speaker" and e.utterance_id:
+                latest[e.utterance_id] = json.loads(e.payload)
+        lines = [uid for uid, p in latest.items() if p.get("voice") == voice]
+        for uid in lines:
+            self.assign_speaker(hearing_id, uid, actor=actor, speaker=voice, reason=f"撤销：{voice} 的每一行")
+        return lines
 
     def confirm(self, hearing_id: str, uid: str, *, actor: str) -> None:
         if self._current(hearing_id, uid, "text") is None:
@@ -336,6 +363,16 @@ class RecordStore(Reading):
     @staticmethod
     def _head_seq(s: Session, hearing_id: str) -> int:
         return s.execute(select(func.max(EntryRow.seq)).where(EntryRow.hearing_id == hearing_id)).scalar() or 0
+
+    def note_party_signature(self, hearing_id: str, *, name: str, role: Role, actor: str, refused: bool = False,
+                             reason: str | None = None) -> None:
+        """The clerk notes that a party signed the read-back record (or refused to, and why)."""
+        def change(s, h):
+            if h.status not in ("closed", "signed"):
+                raise Conflict(f"hearing {hearing_id} is {h.status}: close it and read the record back first")
+        self._write(hearing_id, actor, "party_signature", {"name": name, "role": Role(role).value,
+                                                           "refused": refused, "reason": reason},
+                    signed_ok=True, change=change)
 
     def request_correction(self, hearing_id: str, *, by: str, text: str, reason: str, role: Role | None = None,
                            utterance_id: str | None = None) -> None:

@@ -24,6 +24,7 @@ from ..records import archive, cases, fonts
 from ..records.finder import HearingFilter, HearingStatus
 from ..records.model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
 from ..records.service import EXPORTS
+from ..records.signing import signers
 from ..records.store import RecordError
 from ..streaming.events import (HearingEvent, InterruptionAdded, ParticipantAdded, Status, UtteranceChanged, UtteranceRemoved,
                                Vocabulary, first_name)
@@ -62,10 +63,7 @@ class HearingIn(BaseModel):
     @field_validator("case_number")
     @classmethod
     def _case_number(cls, value: str | None) -> str | None:
-        value = cases.ascii_digits(value) if value else value
-        if value is not None and (why := cases.problem(value)):
-            raise ValueError(why)
-        return value
+        return cases.ascii_digits(value) if value else value  # checked in create_hearing: said as our errors are
 
 
 class HotwordsIn(BaseModel):
@@ -134,6 +132,8 @@ async def record_error(_request: Request, err: RecordError) -> JSONResponse:
 
 @router.post("", status_code=201)
 def create_hearing(body: HearingIn, request: Request, who: Principal = allow(Action.manage)) -> dict:
+    if body.case_number and (why := cases.problem(body.case_number)):
+        raise HTTPException(422, detail={"code": "bad_case_number", "message": why, "field": "case_number"})
     body = _in_scope(body, who)
     comp = deps.components(request)
     pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad="fsmn-vad", diarizer="channel")
@@ -242,13 +242,13 @@ def change_utterance(hearing_id: str, uid: str, body: UtteranceChange, request: 
     if body.speaker is not None:
         s.assign_speaker(hearing_id, uid, actor=who.name, speaker=body.speaker, role=body.role,
                          participant=body.participant, reason=body.reason)
-    return _changed(request, hearing_id, uid)
+    return changed(request, hearing_id, uid)
 
 
 @router.post("/{hearing_id}/utterances/{uid}/confirm")
 def confirm_utterance(hearing_id: str, uid: str, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
     store(request).confirm(hearing_id, uid, actor=who.name)
-    return _changed(request, hearing_id, uid)
+    return changed(request, hearing_id, uid)
 
 
 @router.post("/{hearing_id}/utterances/{uid}/split")
@@ -256,7 +256,7 @@ def split_utterance(hearing_id: str, uid: str, body: SplitIn, request: Request, 
     """Cut an utterance in two (two sentences or two speakers the VAD ran together); both are
     ``utterance_changed`` events. (``lines``: the same list under its protocol-1 name.)"""
     second = store(request).split(hearing_id, uid, body.at, actor=who.name)
-    both = [_changed(request, hearing_id, uid), _changed(request, hearing_id, second)]
+    both = [changed(request, hearing_id, uid), changed(request, hearing_id, second)]
     return {"utterances": both, "lines": both}
 
 
@@ -268,11 +268,11 @@ def merge_utterances(hearing_id: str, uid: str, body: MergeIn, request: Request,
     kept = s.merge(hearing_id, uid, body.other, actor=who.name)
     gone = body.other if kept == uid else uid
     notify(request, UtteranceRemoved(hearing_id=hearing_id, utterance_id=gone, merged_into=kept))
-    merged = _changed(request, hearing_id, kept)
+    merged = changed(request, hearing_id, kept)
     return {"utterance": merged, "line": merged, "removed": gone}
 
 
-def _changed(request: Request, hearing_id: str, uid: str) -> dict:
+def changed(request: Request, hearing_id: str, uid: str) -> dict:
     """The changed utterance as stored, also sent to the hearing's screens (``utterance_changed``)."""
     utterance = store(request).utterance(hearing_id, uid)
     notify(request, UtteranceChanged(hearing_id=hearing_id, utterance_id=uid, utterance=utterance))
@@ -341,6 +341,31 @@ def sign(hearing_id: str, body: SignatureIn, request: Request, who: Principal = 
         raise HTTPException(422, detail={"code": "bad_signature", "message": "name the signer (by) and their role"})
     signed = deps.records(request).sign(hearing_id, by=by, role=role, who=who)
     return {"digest": signed.digest, **_status(request, hearing_id)}
+
+
+@router.get("/{hearing_id}/signatures")
+def signatures(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
+    """Who must sign and where each stands (signed, when; pending; refused, why)."""
+    everyone = signers(store(request).record(hearing_id), deps.settings(request).parties_sign)
+    return {"signers": [s.view() for s in everyone], "complete": all(s.state != "pending" for s in everyone)}
+
+
+class PartySignatureIn(BaseModel):
+    name: Name
+    role: Role
+    refused: bool = False
+    reason: Text | None = None
+
+
+@router.post("/{hearing_id}/party-signatures", status_code=201)
+def party_signature(hearing_id: str, body: PartySignatureIn, request: Request,
+                    who: Principal = on_hearing(Action.edit)) -> dict:
+    """The clerk notes a party's signature on the read-back 笔录, or that the party refused (and why)."""
+    if body.refused and not body.reason:
+        raise HTTPException(422, detail={"code": "reason_needed", "message": "say why the party refused to sign"})
+    store(request).note_party_signature(hearing_id, actor=who.name, **body.model_dump())
+    notify(request, Status(hearing_id=hearing_id, status=store(request).status(hearing_id)))
+    return signatures(hearing_id, request, who)
 
 
 @router.post("/{hearing_id}/correction-requests", status_code=201)

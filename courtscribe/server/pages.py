@@ -25,8 +25,11 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 router = APIRouter(include_in_schema=False)
 
 
+@router.get("/")
 @router.get("/ui")
 def ui_root() -> RedirectResponse:
+    """A browser that opens the server's address finds the front page (FunASR's clients keep the
+    WebSocket at ``/``)."""
     return RedirectResponse("/ui/")
 
 

@@ -76,6 +76,9 @@ async def start(settings: Settings, access: Access, components: Components | Non
     store = records if records is not None else await asyncio.to_thread(RecordStore, settings.records_url,
                                                                                load_key(settings))
     access.attach(store)
+    if ".cache" in settings.data_dir.parts:  # tools and admins clear caches: court data must not live there
+        log.warning("court data is in a cache directory; move it (README: Where court data lives)",
+                    data_dir=str(settings.data_dir))
     pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")
     audio_dir = settings.data_dir / "archive"
     finished = await asyncio.to_thread(archive.recover, audio_dir)  # segments a crash left open

@@ -18,14 +18,41 @@ from ..access.scopes import Action, Principal
 from ..diarization.embedding import EncoderError, enrollment_embedding
 from ..diarization.refine import propose
 from ..records import archive
-from ..records.model import Channel, Millis
+from ..records.model import Channel, Millis, Name, Role
+from ..streaming.speakers import Label
 from . import deps
 from .auth import on_hearing
 from .deps import store
+from .hearings import changed
 
 router = APIRouter(prefix="/v1/hearings", tags=["speakers"])
 MAX_ENROLL_BYTES = 20 << 20
 MAX_ENROLL_S = 300  # a voice sample is seconds long; more is refused, not decoded
+
+
+class VoiceName(BaseModel):
+    """Who a voice is: the speaker as printed, with the role and participant when known."""
+
+    speaker: Name
+    role: Role | None = None
+    participant: Name | None = None
+
+
+@router.post("/{hearing_id}/voices/{voice}")
+def name_voice(hearing_id: str, voice: str, body: VoiceName, request: Request,
+               who: Principal = on_hearing(Action.edit)) -> dict:
+    """Every line of one voice (the diarizer's 说话人N) to a person at once, and the hearing's next
+    lines of that voice too; ``DELETE`` undoes it."""
+    lines = store(request).name_voice(hearing_id, voice, actor=who.name, **body.model_dump())
+    deps.live(request).voice_named(hearing_id, voice, Label(body.speaker, body.role, body.participant))
+    return {"voice": voice, "utterances": [changed(request, hearing_id, uid) for uid in lines]}
+
+
+@router.delete("/{hearing_id}/voices/{voice}")
+def unname_voice(hearing_id: str, voice: str, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+    lines = store(request).unname_voice(hearing_id, voice, actor=who.name)
+    deps.live(request).voice_named(hearing_id, voice, None)
+    return {"voice": voice, "utterances": [changed(request, hearing_id, uid) for uid in lines]}
 
 
 class Stretch(BaseModel):

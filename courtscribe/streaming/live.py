@@ -114,10 +114,23 @@ class LiveHearings:
                 room.relay = lambda channel, at, audio: peers.room_audio(hearing_id, channel, at, audio)
         return room
 
+    def voice_named(self, hearing_id: str, voice: str, label: Label | None, *, relay: bool = True) -> None:
+        """A clerk put a voice (说话人N) in a person's mouth (``label``; None: undone): the hearing's
+        running sources label its next lines so, here and on the other gateways."""
+        for session in list(self.sources.get(hearing_id, {})):
+            if session.sinks.speakers is not None:
+                session.sinks.speakers.name(voice, label)
+        if relay and self.peers is not None:
+            self.peers.command(hearing_id, "voice_named", voice=voice,
+                               label=None if label is None else vars(label))
+
     def apply(self, hearing_id: str, command: dict) -> None:
         """Another gateway's command for this hearing's sources here."""
         if command["command"] == "vocabulary":
             self.vocabulary_changed(hearing_id, command["words"], relay=False)
+        elif command["command"] == "voice_named":
+            label = command["label"]
+            self.voice_named(hearing_id, command["voice"], Label(**label) if label else None, relay=False)
         elif command["command"] == "enrolled":
             self.enrolled(hearing_id, command["person"], np.asarray(command["voice"], np.float32), relay=False)
 

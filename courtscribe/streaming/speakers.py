@@ -64,6 +64,13 @@ class LiveSpeakers:
         self.labels[key] = Label(key, person.role, person.name)
         self.diarizer.enroll(key, voice)
 
+    def name(self, voice: str, label: Label | None) -> None:
+        """A clerk named a voice: its next lines carry ``label`` (None: its own name again)."""
+        if label is None:
+            self.labels.pop(voice, None)
+        else:
+            self.labels[voice] = label
+
     def label(self, key: str) -> Label:
         return self.labels.get(key) or Label(key)
 

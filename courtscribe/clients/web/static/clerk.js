@@ -2,7 +2,7 @@
 // State is one map of lines keyed by utterance id; every source (live partials and finals, other
 // screens' edits, the backfill after a reconnect) is applied to it the same idempotent way, so a
 // line can never appear twice and a human edit is never overwritten by machine text.
-import { ApiError, ROLES, api, clock, download, el, liveSocket, params } from "./common.js";
+import { ApiError, ROLES, api, clock, download, el, liveSocket, params, refusal } from "./common.js";
 
 const hearingId = params.get("hearing");
 const base = `/v1/hearings/${encodeURIComponent(hearingId)}`;
@@ -183,7 +183,11 @@ async function backfill() {
       handlers.utterance_removed({ utterance_id: uid });
     }
   }
-  $("title").textContent = record.hearing.title || record.hearing.case_number || record.hearing.id;
+  const h = record.hearing;
+  $("title").textContent = h.title || h.case_number || h.id;
+  // which hearing this screen (and the courtroom's audio) is in, as the clerk checks it
+  $("case").textContent = [h.case_number && `案号 ${h.case_number}`, h.cause && `案由 ${h.cause}`, `编号 ${h.id}`]
+    .filter(Boolean).join(" · ");
   for (const u of record.utterances) {
     const entry = utterances.get(u.id);
     // the store is the truth for every line it has; a local edit still being saved keeps its text
@@ -225,7 +229,46 @@ function setStatus(s) {
   status = s;
   $("status").textContent = STATUS[s] || s;
   document.body.classList.toggle("locked", s === "signed");
-  for (const id of ["pause", "sign", "enroll"]) $(id).disabled = s === "signed" || (id === "enroll" && !selected);
+  for (const id of ["pause", "enroll"]) $(id).disabled = s === "signed" || (id === "enroll" && !selected);
+  // a signed record takes no more participants or hotwords; the remaining signatures still come
+  for (const form of ["add-participant", "add-hotword"]) {
+    for (const input of $(form).elements) input.disabled = s === "signed";
+  }
+  $("sign").textContent = s === "closed" || s === "signed" ? "签名" : "闭庭并签名";
+  showSigners().catch((err) => failed("签名情况未能读取：", err));
+}
+
+// -- signatures: every required signer, in any order; the first locks the text -----------------
+let me = null; // GET /v1/whoami: signs_as null when tokens are off
+const SIGN_STATE = { signed: "已签名", pending: "待签名", refused: "拒绝签名" };
+
+async function showSigners() {
+  if (!me) me = await api("/v1/whoami").catch(() => ({ signs_as: null, may: [] }));
+  const { signers, complete } = await api(`${base}/signatures`);
+  const readBack = status === "closed" || status === "signed";
+  $("signers").replaceChildren(...signers.map((x) => {
+    const when = x.at ? ` ${new Date(x.at).toLocaleTimeString("zh-CN", { hour12: false })}` : "";
+    const li = el("li", { class: x.state, dataset: { role: x.role } }, `${x.role_label}${x.name ? " " + x.name : ""}`,
+      el("small", {}, ` ${SIGN_STATE[x.state]}${when}${x.reason ? "：" + x.reason : ""}`));
+    if (x.party && x.state === "pending" && readBack && me.may.includes("edit") && x.name) {
+      li.append(el("button", { type: "button", class: "party-signed", onclick: () => noteParty(x, false) }, "已签"),
+        el("button", { type: "button", class: "party-refused", onclick: () => noteParty(x, true) }, "拒签"));
+    }
+    return li;
+  }));
+  // the token's holder signs once; without tokens anyone signs until no one is pending
+  const mine = me.signs_as ? signers.some((x) => x.state === "signed" && x.name === me.name && me.signs_as.includes(x.role))
+    : complete;
+  $("sign").disabled = status === "signed" ? mine || (me.signs_as !== null && !me.signs_as.length) : false;
+}
+
+async function noteParty(x, refused) {
+  const reason = refused ? window.prompt(`${x.role_label} ${x.name} 拒绝签名的情况`) : null;
+  if (refused && !reason) return;
+  try {
+    await api(`${base}/party-signatures`, { method: "POST", body: { name: x.name, role: x.role, refused, reason } });
+    await showSigners();
+  } catch (err) { notice(`未记下：${err.message}`, true); }
 }
 
 function addParticipant(p) {
@@ -240,7 +283,24 @@ function addInterruption(i) {
   $("pause").dataset.kind = i.kind === "paused" ? "resumed" : "paused";
 }
 
+/** The token was turned away: say so (not the server's words), and offer nothing that cannot work. */
+function refuse(status) {
+  const b = $("banner");
+  b.textContent = refusal(status);
+  b.hidden = false;
+  b.dataset.sticky = "refused";
+  document.body.classList.add("refused");
+  for (const c of document.querySelectorAll("button, input, select, textarea")) c.disabled = true;
+}
+
+/** An API call failed: a refused token is said as such, anything else as ``what``: the reason. */
+function failed(what, err) {
+  if (err instanceof ApiError && (err.status === 401 || err.status === 403)) refuse(err.status);
+  else notice(`${what}${err.message}`, true);
+}
+
 function notice(text, sticky = false) {
+  if (document.body.classList.contains("refused")) return; // the refusal stays what the clerk reads
   const b = $("banner");
   b.textContent = text;
   b.hidden = false;
@@ -347,26 +407,55 @@ async function mergeNext() {
   } catch (err) { notice(`合并未完成：${err.message}`, true); }
 }
 
+const VOICE = /^说话人\d+$/; // a voice the diarizer found and nobody has named yet
+
 function chooseSpeaker() {
   if (!selected || status === "signed") return;
   const choice = $("speaker-choice");
   choice.replaceChildren(...participants.map((p, i) => el("option", { value: i }, `${ROLES[p.role]}${p.name ? " " + p.name : ""}`)));
+  const uid = selected;
+  const voice = VOICE.test(utterances.get(uid).u.speaker || "") ? utterances.get(uid).u.speaker : null;
+  $("speaker-voice-row").hidden = !voice;
+  $("speaker-voice").checked = true;
+  $("speaker-voice-label").textContent = voice || "";
   const dialog = $("speaker-dialog");
   dialog.onclose = async () => {
     if (dialog.returnValue !== "ok" || !participants.length) return;
     const p = participants[Number(choice.value)];
-    const uid = selected;
+    const speaker = p.name ? `${ROLES[p.role]} ${p.name}` : ROLES[p.role];
+    const body = { speaker, role: p.role, participant: p.name };
+    if (voice && $("speaker-voice").checked) { await nameVoice(voice, body); return; }
     const entry = utterances.get(uid);
     entry.humanSpeaker = true;
-    const speaker = p.name ? `${ROLES[p.role]} ${p.name}` : ROLES[p.role];
-    entry.u = { ...entry.u, speaker, role: p.role, participant: p.name };
+    entry.u = { ...entry.u, ...body };
     render(uid);
     try {
       handlers.utterance_changed({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`,
-        { method: "PATCH", body: { speaker, role: p.role, participant: p.name } }) });
+        { method: "PATCH", body }) });
     } catch (err) { notice(`说话人未保存：${err.message}`, true); }
   };
   dialog.showModal();
+}
+
+/** Every line of one voice to a person (and its next lines too); the banner offers the undo. */
+async function nameVoice(voice, body) {
+  const path = `${base}/voices/${encodeURIComponent(voice)}`;
+  const apply = (res) => res.utterances.forEach((u) => {
+    const entry = utterances.get(u.id);
+    if (entry) entry.humanSpeaker = true;
+    handlers.utterance_changed({ utterance_id: u.id, utterance: u });
+  });
+  try {
+    const res = await api(path, { method: "POST", body });
+    apply(res);
+    notice(`${voice} 的 ${res.utterances.length} 行已改为 ${body.speaker}`, true);
+    const undo = el("button", { type: "button", id: "undo-voice" }, "撤销");
+    undo.addEventListener("click", async () => {
+      try { apply(await api(path, { method: "DELETE" })); notice(`已撤销：${voice}`); }
+      catch (err) { notice(`撤销未完成：${err.message}`, true); }
+    });
+    $("banner").append(" ", undo);
+  } catch (err) { notice(`说话人未保存：${err.message}`, true); }
 }
 
 // -- replay -------------------------------------------------------------------------------------
@@ -414,16 +503,16 @@ async function exportButtons() {
 
 async function signOff() {
   // with tokens the signer is the token's holder, in a role the token holds
-  const me = await api("/v1/whoami").catch(() => ({ signs_as: null }));
-  const roles = Object.entries(ROLES).filter(([id]) => !me.signs_as || me.signs_as.includes(id));
+  const who = await api("/v1/whoami").catch(() => ({ signs_as: null }));
+  const roles = Object.entries(ROLES).filter(([id]) => !who.signs_as || who.signs_as.includes(id));
   $("sign-role").replaceChildren(...roles.map(([id, label]) => el("option", { value: id }, label)));
-  $("sign-role").value = me.signs_as ? me.signs_as[0] : "clerk";
-  if (me.signs_as) { $("sign-name").value = me.name; $("sign-name").readOnly = true; }
+  $("sign-role").value = who.signs_as ? who.signs_as[0] : "clerk";
+  if (who.signs_as) { $("sign-name").value = who.name; $("sign-name").readOnly = true; }
   const dialog = $("sign-dialog");
   dialog.onclose = async () => {
     if (dialog.returnValue !== "ok") return;
     try {
-      if (status !== "closed") await api(`${base}/close`, { method: "POST" });
+      if (status === "open" || status === "scheduled") await api(`${base}/close`, { method: "POST" });
       const signed = await api(`${base}/signatures`, { method: "POST", body: { by: $("sign-name").value, role: $("sign-role").value } });
       setStatus(signed.status);
       notice(`已签名，笔录摘要 ${signed.digest.slice(0, 12)}…`);
@@ -497,7 +586,7 @@ function main() {
     try { await api(`${base}/captions/switch`, { method: "POST", body: { blanked: on, reason: on ? "不公开内容" : null } }); }
     catch (err) { notice(err.message, true); }
   });
-  exportButtons().catch((err) => notice(err.message, true));
+  exportButtons().catch((err) => failed("导出格式未能读取：", err));
   $("add-participant").role.replaceChildren(...Object.entries(ROLES).map(([id, label]) => el("option", { value: id }, label)));
   $("add-participant").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -532,11 +621,12 @@ function main() {
       const b = $("banner");
       if (b.dataset.sticky === "down") { b.hidden = true; b.dataset.sticky = ""; }
       document.body.dataset.connection = "open";
-    }).catch((err) => notice(err instanceof ApiError ? err.message : String(err), true)),
+    }).catch((err) => failed("", err)),
     onState: (s, e) => {
       if (s === "down") {
         document.body.dataset.connection = "down";
         const b = $("banner");
+        if (e && (e.code === 4401 || e.code === 4403)) { refuse(e.code); return; }
         b.textContent = e && e.code >= 4400 ? `无法连接：${e.reason || e.code}` : "连接已断开，正在重新连接…（笔录不会丢失）";
         b.hidden = false;
         b.dataset.sticky = "down";

@@ -15,6 +15,15 @@ export const token = (() => {
 
 export const params = new URLSearchParams(location.search);
 
+/** What a person reads when the server turns the page's token away (HTTP 401/403, socket 4401/4403). */
+export function refusal(status) {
+  if (status === 401 || status === 4401) {
+    return token ? "令牌无效、已吊销或已过期：请向信息中心重新领取，地址后加 #token=…"
+      : "请登录：地址后加 #token=…";
+  }
+  return "此令牌无权查看这里（另一法院、法庭或角色）";
+}
+
 export class ApiError extends Error {
   constructor(status, code, message, detail) {
     super(message);

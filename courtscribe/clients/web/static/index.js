@@ -1,6 +1,6 @@
 // The court's front page: schedule a hearing, find one (by 案号, party, words said, status, date) and
 // open it. Offers only what this token may do (GET /v1/whoami's `may`); the server decides anyway.
-import { ApiError, ROLES, api, download, el } from "./common.js";
+import { ApiError, ROLES, api, download, el, refusal } from "./common.js";
 
 const STATUS = { scheduled: "未开庭", open: "庭审中", closed: "已闭庭", signed: "已签名" };
 const ROWS = {
@@ -95,6 +95,7 @@ async function schedule(ev) {
     made = await api("/v1/hearings", { method: "POST", body: formBody() });
   } catch (err) {
     if (err.status === 422 && Array.isArray(err.detail)) showFieldErrors(err.detail);
+    else if (err.status === 422 && err.detail.field) showFieldErrors([{ loc: ["body", err.detail.field], msg: err.message }]);
     else banner(`排期未成功：${err.message}`);
     return;
   }
@@ -162,7 +163,7 @@ async function find(ev) {
     $("prev").disabled = offset === 0;
     $("next").disabled = offset + PAGE >= total;
   } catch (err) {
-    banner(err instanceof ApiError && err.status === 401 ? "请登录：地址后加 #token=…" : `无法读取庭审列表：${err.message}`);
+    banner(err instanceof ApiError && err.status === 401 ? refusal(401) : `无法读取庭审列表：${err.message}`);
     $("count").textContent = "—";
   } finally {
     delete $("count").dataset.busy;
@@ -175,7 +176,7 @@ try {
   printed = (await api("/v1/formats")).formats.filter((f) => f.on_page);
   $("me").textContent = `${me.name}${me.court ? ` · ${me.court}` : ""}${me.room ? ` · ${me.room}` : ""}`;
 } catch (err) {
-  banner(err instanceof ApiError && err.status === 401 ? "请登录：地址后加 #token=…" : `无法识别身份：${err.message}`);
+  banner(err instanceof ApiError && err.status === 401 ? refusal(401) : `无法识别身份：${err.message}`);
 }
 if (me.may.includes("manage")) {
   $("schedule").hidden = false;

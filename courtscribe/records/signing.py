@@ -1,0 +1,59 @@
+"""Who must sign a hearing's record and who has: the bench and the clerk always, the parties where
+the court requires it (``COURTSCRIBE_PARTIES_SIGN``). Each signs in any order once the record is
+read back; the first signature locks the text, the others still come. A party who refuses is
+noted, and the record stands (民诉法: 拒绝签名盖章的，记明情况附卷)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+
+from .model import Record, Role
+
+BENCH = (Role.presiding_judge, Role.judge, Role.juror)
+PARTIES = (Role.plaintiff, Role.plaintiff_agent, Role.defendant, Role.defendant_agent, Role.third_party,
+           Role.prosecutor, Role.defender)
+
+
+@dataclass
+class Signer:
+    role: Role
+    name: str | None
+    state: str = "pending"  # pending | signed | refused
+    at: dt.datetime | None = None
+    reason: str | None = None
+
+    @property
+    def party(self) -> bool:
+        return self.role in PARTIES
+
+    def view(self) -> dict:
+        return {**asdict(self), "role": self.role.value, "role_label": self.role.label, "party": self.party,
+                "at": self.at.isoformat() if self.at else None}
+
+
+def signers(record: Record, parties_sign: bool = False, everyone: bool = False) -> list[Signer]:
+    """Everyone who signs, each with where they stand. A bench or clerk the participants do not
+    name is still asked for (审判长, 书记员); a signature by someone not listed is shown too.
+    ``everyone``: every participant (the printed 笔录's signature lines, signed on paper)."""
+    people = [p for p in record.participants if everyone or p.role in BENCH or p.role is Role.clerk
+              or (parties_sign and p.role in PARTIES)]
+    out = [Signer(p.role, p.name) for p in people]
+    if not any(s.role in BENCH for s in out):
+        out.insert(0, Signer(Role.presiding_judge, None))
+    if not any(s.role is Role.clerk for s in out):
+        out.append(Signer(Role.clerk, None))
+    for sig in record.signatures:
+        mine = next((s for s in out if s.state == "pending" and s.role == sig.role and s.name in (None, sig.by)),
+                    None)
+        if mine is None:
+            mine = Signer(sig.role, sig.by)
+            out.append(mine)
+        mine.name, mine.state, mine.at = sig.by, "signed", sig.at
+    for noted in record.party_signatures:
+        mine = next((s for s in out if s.role == noted.role and s.name == noted.name), None)
+        if mine is None:
+            mine = Signer(noted.role, noted.name)
+            out.append(mine)
+        mine.state, mine.at = ("refused" if noted.refused else "signed"), noted.at
+        mine.reason = noted.reason
+    return out
