@@ -16,6 +16,11 @@ reports:
   call with many (``COURTSCRIBE_PARTIAL_BATCH``) side by side;
 - CER of each client's finals (complete finals at every N), server RSS per connection.
 Prints a table, writes bench/out/stream_load.json, and names the largest N with p95 final ≤ 2 s.
+
+``--beside-job`` measures each N twice on the same server, side by side: the streams alone, then
+the same streams while a long recording (the zh-smoke clips joined, ~200 s) is transcribed by a
+``/v1/jobs`` upload; the ratio of live final p95 with the job to without (target ≤ 1.3×) is in
+the table and the JSON.
 """
 from __future__ import annotations
 
@@ -101,6 +106,43 @@ async def run_n(url: str, clip: Path, n: int):
     return await asyncio.gather(*(one(i) for i in range(n)))
 
 
+def long_recording(seconds: float = 200.0) -> bytes:
+    """The zh-smoke clips joined (each once, then again) until ``seconds``: a file job's worth."""
+    import io
+
+    import soundfile as sf
+
+    clips = [decode(p).channel(0) for p in sorted((DATA / "zh-smoke").glob("*.wav"))]
+    out, total = [], 0
+    while total < seconds * 16_000:
+        for x in clips:
+            out.append(x)
+            total += x.size
+    buf = io.BytesIO()
+    sf.write(buf, np.concatenate(out)[: int(seconds * 16_000)], 16_000, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def beside_job(n: int, clip: Path, ref: str | None, job: bytes, **env: str) -> list[dict]:
+    """The same N streams alone, then while a file job runs: one server, side by side."""
+    proc, url = start_server(max_streams=max(n, 1), **env)
+    try:
+        asyncio.run(run_n(url, clip, 1))  # warm the engine
+        alone = asyncio.run(run_n(url, clip, n))
+        started = httpx.post(url + "/v1/jobs", files={"file": ("long.wav", job)}, timeout=120).json()
+        time.sleep(2.0)  # the job is past its upload and decoding when the streams start
+        with_job = asyncio.run(run_n(url, clip, n))
+        state = httpx.get(f"{url}/v1/jobs/{started['id']}", timeout=30).json()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    rows = [summary(n, alone, ref) | {"file_job": "none"},
+            summary(n, with_job, ref) | {"file_job": f"{state['status']} {state.get('progress', 0):.0%}"}]
+    rows[1]["final_p95_ratio"] = rows[1]["final_p95_s"] / rows[0]["final_p95_s"]
+    rows[0]["final_p95_ratio"] = 1.0
+    return rows
+
+
 def measure(n: int, clip: Path, ref: str | None, **env: str) -> dict:
     proc, url = start_server(max_streams=max(n, 1), **env)
     try:
@@ -111,6 +153,10 @@ def measure(n: int, clip: Path, ref: str | None, **env: str) -> dict:
     finally:
         proc.terminate()
         proc.wait(30)
+    return summary(n, results, ref) | {"rss_per_stream_mb": (peak - base) / n, "server_rss_mb": peak}
+
+
+def summary(n: int, results: list, ref: str | None) -> dict:
     partial_lag, final_lag, final_after_speech, cers, early = [], [], [], [], 0
     for r in results:
         lags = latencies(r)
@@ -126,8 +172,7 @@ def measure(n: int, clip: Path, ref: str | None, **env: str) -> dict:
             "finals_with_early_partial": early, "partial_p50_s": pct(partial_lag, 50),
             "partial_p95_s": pct(partial_lag, 95), "final_p50_s": pct(final_lag, 50), "final_p95_s": pct(final_lag, 95),
             "final_after_speech_p95_s": pct(final_after_speech, 95), "cer_worst": max(cers) if cers else float("nan"),
-            "cer_mean": float(np.mean(cers)) if cers else float("nan"),
-            "rss_per_stream_mb": (peak - base) / n, "server_rss_mb": peak}
+            "cer_mean": float(np.mean(cers)) if cers else float("nan")}
 
 
 def main() -> None:
@@ -137,12 +182,22 @@ def main() -> None:
     ap.add_argument("--engine", choices=["whisper", "funasr"], default="whisper")
     ap.add_argument("--model-dir", type=Path, help="--engine funasr: its models (COURTSCRIBE_MODEL_DIR)")
     ap.add_argument("--partial-batch", type=int, nargs="+", default=[16], help="COURTSCRIBE_PARTIAL_BATCH values to compare")
+    ap.add_argument("--beside-job", action="store_true", help="each N alone and beside a 200 s /v1/jobs upload")
     args = ap.parse_args()
     clip = DATA / "zh-smoke" / args.clip
     ref = next(json.loads(line)["text"] for line in (DATA / "zh-smoke" / "manifest.jsonl").read_text().splitlines()
                if json.loads(line)["audio"] == args.clip) if args.engine == "whisper" else None  # random weights: no CER
     env = {"COURTSCRIBE_ENGINE": args.engine, **({"COURTSCRIBE_MODEL_DIR": str(args.model_dir)} if args.model_dir else {})}
     chunks = int(decode(clip).channel(0).size // 9_600)
+    if args.beside_job:
+        job, rows = long_recording(), []
+        for n in args.streams:
+            rows += beside_job(n, clip, ref, job, **env)
+            print(f"N={n} alone and beside a file job done", file=sys.stderr)
+        print(table(rows, ["streams", "file_job", "finals", "partial_p95_s", "final_p50_s", "final_p95_s",
+                           "final_p95_ratio", "cer_worst"]))
+        print(f"wrote {save('stream_load_beside_job', {'clip': args.clip, 'engine': args.engine, 'rows': rows})}")
+        return
     rows = []
     for n in args.streams:
         for batch in args.partial_batch:

@@ -137,8 +137,7 @@ def transcribe(
         record = transcribe_audio(
             pcm, comp, speakers=n_speakers, roles=roles, source_path=str(audio), on_progress=bars,
             hearing=Hearing(id=uuid.uuid4().hex[:12], title=title or audio.stem, case_number=case_number, language=lang),
-            options=DecodeOptions(language=lang, languages=tuple(settings.languages), hotwords=tuple(hotword),
-                                  beam_size=settings.beam_size))
+            options=DecodeOptions.from_settings(settings, language=lang, hotwords=hotword))
     except (AudioError, ModelError, ValueError) as err:
         _fail(str(err))
     finally:

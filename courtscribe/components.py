@@ -158,6 +158,9 @@ class Components:
     _segmenter: Future | None = None
     stream_vad: Vad | None = None  # live sources' VAD when not loaded here (the cluster's VAD deployment)
 
+    def __post_init__(self) -> None:
+        self._encoder_given = self._encoder is not None  # from outside: a cluster's deployment
+
     def warm_speaker_encoder(self) -> Future:
         """Start loading the speaker-embedding model in the background; its imports and first run
         take seconds that overlap with VAD and ASR this way."""
@@ -176,6 +179,14 @@ class Components:
 
     def segmenter(self) -> Segmenter:
         return self.warm_segmenter().result()
+
+    def live_speaker_models(self) -> tuple[SpeakerEncoder, Segmenter]:
+        """The live streams' own speaker models, apart from the ones file work uses: a recording's
+        speaker turns (minutes of model work, at a lower priority) then never hold a courtroom's
+        line waiting on a model's lock. An encoder given from outside (a cluster's deployment,
+        which batches every caller) is shared."""
+        encoder = self.speaker_encoder() if self._encoder_given else self._load_encoder()
+        return encoder, load_segmenter(self.settings, self.registry)
 
     def _load_encoder(self) -> SpeakerEncoder:
         enc = load_speaker_encoder(self.settings, self.registry)

@@ -61,8 +61,7 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
     speech windows go to it at once."""
     decode = decode or comp.engine.transcribe_many
     report = on_progress or (lambda stage, done, total: None)
-    options = options or DecodeOptions(language=comp.settings.language, languages=tuple(comp.settings.languages),
-                                       beam_size=comp.settings.beam_size)
+    options = options or DecodeOptions.from_settings(comp.settings)
     h = hearing or Hearing(id="x")  # the caller's words, the hearing's own, then the court's vocabulary
     options = replace(options, hotwords=merge(options.hotwords, h.parties, [h.cause or "", case_word(h.case_number)],
                                               load_lexicon(comp.settings.lexicon_file)))

@@ -10,7 +10,7 @@ from courtscribe.cluster.bus import Board
 from courtscribe.records.model import Participant, Role, Utterance
 from courtscribe.streaming.events import Channel, Final
 from courtscribe.streaming.hub import Hub
-from courtscribe.streaming.peers import Peers
+from courtscribe.streaming.peers import PeerLink, Peers, Transport
 
 
 def channel(hid, ch, connected, speaker="审判长"):
@@ -96,12 +96,17 @@ def two_gateways():
 
     lives = []
     for name in ("A", "B"):
-        peers = Peers(name, post, poll, fetch)
+        peers = Peers(Transport(name, post, poll, fetch))
         live = LiveHearings(engine=None, vad=None, scheduler=None, hub=Hub(relay=peers.event), lexicon=("本院",),
                             peers=peers)
-        peers.attach(live)
         lives.append(live)
     return lives
+
+
+def run_links(*lives, jobs: dict | None = None) -> list:
+    """Each gateway's way in from the bus (with its jobs, when given), running."""
+    return [asyncio.create_task(PeerLink(live.peers, live, (jobs or {}).get(live.peers.origin)).run())
+            for live in lives]
 
 
 async def settle():
@@ -119,7 +124,7 @@ async def until(check, timeout_s: float = 30.0) -> None:
 def test_events_cross_gateways_and_commands_reach_the_sources_where_they_run():
     async def main():
         a, b = two_gateways()
-        runs = [asyncio.create_task(x.peers.run()) for x in (a, b)]
+        runs = run_links(a, b)
         await settle()  # both have joined the bus
         screen = b.hub.subscribe("h")  # the clerk's screen reached gateway B
         source = FakeSession(0, "审判长")  # the judge's microphone reached gateway A
@@ -180,9 +185,7 @@ def test_a_job_is_polled_fetched_and_cancelled_through_any_gateway():
     async def main():
         a, b = two_gateways()
         jobs = {x.peers.origin: Jobs(peers=x.peers) for x in (a, b)}
-        for live, name in ((a, "A"), (b, "B")):
-            live.peers.attach(live, jobs[name])
-        runs = [asyncio.create_task(x.peers.run()) for x in (a, b)]
+        runs = run_links(a, b, jobs=jobs)
         await settle()
 
         def quick(progress):
@@ -233,7 +236,7 @@ def test_a_neighbours_bleed_is_recognised_when_the_seats_reached_different_gatew
 
     async def main():
         a, b = two_gateways()
-        runs = [asyncio.create_task(x.peers.run()) for x in (a, b)]
+        runs = run_links(a, b)
         await settle()
         for live, ch in ((a, 0), (b, 1)):
             live.room("h")

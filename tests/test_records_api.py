@@ -230,3 +230,27 @@ def test_the_servers_address_opens_the_front_page_and_a_wrong_case_number_is_sai
     bad = httpx.post(f"{server}/v1/hearings", headers=CLERK, json={"case_number": "2026京0105民初1号"})
     assert bad.status_code == 422
     assert bad.json()["detail"]["code"] == "bad_case_number" and "收案年度" in bad.json()["detail"]["message"]
+
+
+def test_the_clerk_notes_a_partys_refusal_but_never_a_judges_signature(server):
+    api = f"{server}/v1/hearings"
+    made = httpx.post(api, headers=CLERK, json={"id": "h-refuse", "participants": [
+        {"role": "presiding_judge", "name": "王法官"}, {"role": "plaintiff", "name": "张三"}]})
+    assert made.status_code == 201
+    assert httpx.post(f"{api}/h-refuse/close", headers=CLERK).status_code == 200
+    judge = httpx.post(f"{api}/h-refuse/party-signatures", headers=CLERK,
+                       json={"name": "王法官", "role": "presiding_judge"})
+    assert judge.status_code == 422 and judge.json()["detail"]["code"] == "not_a_party"
+    refused = httpx.post(f"{api}/h-refuse/party-signatures", headers=CLERK,
+                         json={"name": "张三", "role": "plaintiff", "refused": True, "reason": "不同意笔录第三页"})
+    signers = {(s["role"], s["name"]): s for s in refused.json()["signers"]}
+    assert signers[("presiding_judge", "王法官")]["state"] == "pending"
+    assert (signers[("plaintiff", "张三")]["state"], signers[("plaintiff", "张三")]["reason"]) == \
+        ("refused", "不同意笔录第三页")
+    from courtscribe.records import layout
+    from courtscribe.records.model import Record
+
+    printed = layout.blocks(Record.model_validate(httpx.get(f"{api}/h-refuse").json()))
+    rows = dict(next(b for b in printed if b.kind == "signatures").rows or [])
+    assert rows["原告张三（签名）"].startswith("拒绝签名：不同意笔录第三页")  # the 笔录 says it
+    assert httpx.get(f"{api}/h-refuse/verify").json()["ok"]

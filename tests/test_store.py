@@ -253,16 +253,18 @@ def test_naming_a_voice_moves_all_its_machine_lines_and_is_undone_line_by_line(s
     for uid, speaker in (("v1", "说话人1"), ("v2", "说话人2"), ("v3", "说话人1"), ("v4", "说话人1")):
         store.machine_final(hearing, line(uid, f"{uid}说的话。", speaker=speaker))
     store.assign_speaker(hearing, "v4", actor="书记员甲", speaker="证人", role=Role.witness)  # a person chose
-    changed = store.name_voice(hearing, "说话人1", actor="书记员甲", speaker="原告 张三", role=Role.plaintiff,
+    store.machine_final(hearing, line("w1", "另一个麦克风的说话人1。", channel=1, speaker="说话人1"))  # another voice
+    changed = store.name_voice(hearing, "说话人1", channel=0, actor="书记员甲", speaker="原告 张三", role=Role.plaintiff,
                                participant="张三")
     assert changed == ["v1", "v3"]
     speakers = {u.id: (u.speaker, u.role) for u in store.record(hearing).utterances}
     assert speakers == {"v1": ("原告 张三", Role.plaintiff), "v2": ("说话人2", None), "v3": ("原告 张三", Role.plaintiff),
-                        "v4": ("证人", Role.witness)}
+                        "v4": ("证人", Role.witness), "w1": ("说话人1", None)}
     record = store.record(hearing)
     assert [(c.utterance_id, c.before, c.after) for c in record.corrections if c.field == "speaker"][-2:] == \
         [("v1", "说话人1", "原告 张三"), ("v3", "说话人1", "原告 张三")]  # one audited entry per line
     assert store.unname_voice(hearing, "说话人1", actor="书记员甲") == ["v1", "v3"]
     assert {u.id: u.speaker for u in store.record(hearing).utterances} == {
-        "v1": "说话人1", "v2": "说话人2", "v3": "说话人1", "v4": "证人"}
+        "v1": "说话人1", "v2": "说话人2", "v3": "说话人1", "v4": "证人", "w1": "说话人1"}
+    assert store.name_voice(hearing, "说话人1", channel=0, actor="书记员甲", speaker="被告 李四") == ["v1", "v3"]  # again
     assert store.verify(hearing).ok

@@ -10,11 +10,13 @@ Two passes, as courtroom streaming needs them:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..audio import SAMPLE_RATE
+from ..config import Settings
 from ..records.model import Token
 
 
@@ -30,6 +32,14 @@ class DecodeOptions:
     # engines may fit their work to it (Whisper encodes a window fitted to the utterance instead of
     # always 30 s).
     live: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, language: str | None = None,
+                      hotwords: Sequence[str] = ()) -> DecodeOptions:
+        """A file's options as the server's settings say (language, languages, beam): the one place
+        the CLI, uploads, jobs and FunASR's offline mode get them from."""
+        return cls(language=language or settings.language, languages=tuple(settings.languages),
+                   hotwords=tuple(hotwords), beam_size=settings.beam_size)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from typing import Any, Callable
 
 from ray import serve
@@ -162,8 +162,8 @@ class Events:
 
 
 def link(handle: Any, origin: str):
-    """``Peers`` for a gateway replica, over the ``Events`` deployment's handle."""
-    from ..streaming.peers import Peers
+    """A gateway replica's way to the bus (``streaming/peers.py``), over the ``Events`` deployment's handle."""
+    from ..streaming.peers import Transport
 
     async def post(who: str, messages: list[dict]) -> None:
         await handle.post.remote(who, messages)
@@ -174,33 +174,50 @@ def link(handle: Any, origin: str):
     async def fetch(what: str, key: str | None = None) -> Any:
         return await handle.fetch.remote(what, key)
 
-    return Peers(origin, post, poll, fetch)
+    return Transport(origin, post, poll, fetch)
 
 
 class BusLimits:
     """``Limits`` for a gateway replica, counted on the bus so replicas share them. Called off the
     event loop (``access/quota.py``). While the bus is away (Serve restarts it) the replica counts
-    on its own rather than turn every courtroom away."""
+    on its own for ``AWAY_S`` rather than turn courtrooms away or wait on the bus at every request;
+    a stream slot is given back where it was taken."""
 
-    def __init__(self, handle: Any, origin: str, slots: Slots, timeout_s: float = 5.0):
+    AWAY_S = 30.0
+
+    def __init__(self, handle: Any, origin: str, slots: Slots, timeout_s: float = 2.0):
         self.handle, self.origin, self.slots, self.timeout_s = handle, origin, slots, timeout_s
         self.alone = Counters(slots)
+        self._away_until = 0.0
+        self._taken_alone: Counter[str] = Counter()  # token id → slots counted here, not on the bus
 
-    def _ask(self, op: str, args: tuple, alone: Callable[[], Any]) -> Any:
+    def _ask(self, op: str, args: tuple, alone: Callable[[], Any]) -> tuple[Any, bool]:
+        """(answer, whether the bus gave it)."""
+        if time.monotonic() < self._away_until:
+            return alone(), False
         try:
-            return self.handle.count.remote(self.origin, op, args).result(timeout_s=self.timeout_s)
+            return self.handle.count.remote(self.origin, op, args).result(timeout_s=self.timeout_s), True
         except Exception as err:  # noqa: BLE001 - any failure of the bus: count here meanwhile
-            log.warning("the bus cannot count limits; this gateway counts alone", op=op, error=repr(err))
-            return alone()
+            self._away_until = time.monotonic() + self.AWAY_S
+            log.warning("the bus cannot count limits; this gateway counts alone for a while", op=op,
+                        error=repr(err), seconds=self.AWAY_S)
+            return alone(), False
 
     def hit(self, rate: str, *keys: str) -> bool:
-        return self._ask("hit", (rate, *keys), lambda: self.alone.hit(rate, *keys))
+        return self._ask("hit", (rate, *keys), lambda: self.alone.hit(rate, *keys))[0]
 
     def test(self, rate: str, *keys: str) -> bool:
-        return self._ask("test", (rate, *keys), lambda: self.alone.test(rate, *keys))
+        return self._ask("test", (rate, *keys), lambda: self.alone.test(rate, *keys))[0]
 
     def take(self, who: Principal) -> str | None:
-        return self._ask("take", (who, self.slots), lambda: self.alone.take(who))
+        why, on_bus = self._ask("take", (who, self.slots), lambda: self.alone.take(who))
+        if why is None and not on_bus:
+            self._taken_alone[who.token_id] += 1
+        return why
 
     def give(self, who: Principal) -> None:
-        self._ask("give", (who,), lambda: self.alone.give(who))
+        if self._taken_alone[who.token_id] > 0:
+            self._taken_alone[who.token_id] -= 1
+            self.alone.give(who)
+            return
+        self._ask("give", (who,), lambda: None)

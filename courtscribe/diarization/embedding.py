@@ -39,6 +39,9 @@ class SpeakerEncoder:
         return np.stack([self.embed(p) for p in pieces]) if pieces else np.zeros((0, self.dim), np.float32)
 
 
+EMBED_BATCH = 16  # pieces per forward call
+
+
 class CampplusEncoder(SpeakerEncoder):
     name, dim = "campplus", 192
 
@@ -70,10 +73,14 @@ class CampplusEncoder(SpeakerEncoder):
         for i, p in enumerate(pieces):
             by_len.setdefault(p.size, []).append(i)
         torch = self._torch
-        with self._lock, torch.no_grad():
-            for idx in by_len.values():
-                feats = torch.stack([self._features(pieces[i]) for i in idx]).to(self.device)
-                out[idx] = self.model(feats).cpu().numpy()
+        for same in by_len.values():
+            # the model is held a batch at a time: a live line's voice waits for one batch of a file's
+            # units, not for all of them
+            for k in range(0, len(same), EMBED_BATCH):
+                idx = same[k:k + EMBED_BATCH]
+                with self._lock, torch.no_grad():
+                    feats = torch.stack([self._features(pieces[i]) for i in idx]).to(self.device)
+                    out[idx] = self.model(feats).cpu().numpy()
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 

@@ -87,12 +87,13 @@ class Segmenter:
         torch = self._torch
         starts = self.starts(audio.size) if starts is None else starts
         out = []
-        with self._lock, torch.inference_mode():
-            for i in range(0, len(starts), BATCH):  # a batch of windows at a time: hours of audio stay hours
-                chunks = np.zeros((len(starts[i:i + BATCH]), self.window), np.float32)
-                for row, s in enumerate(starts[i:i + BATCH]):
-                    piece = audio[s:s + self.window]
-                    chunks[row, :piece.size] = piece
+        for i in range(0, len(starts), BATCH):  # a batch of windows at a time: hours of audio stay hours
+            chunks = np.zeros((len(starts[i:i + BATCH]), self.window), np.float32)
+            for row, s in enumerate(starts[i:i + BATCH]):
+                piece = audio[s:s + self.window]
+                chunks[row, :piece.size] = piece
+            # held a batch at a time: a live utterance's turns wait for one batch of a file, not all
+            with self._lock, torch.inference_mode():
                 batch = torch.from_numpy(chunks).unsqueeze(1).to(self.device)
                 out.append(self.model(batch).argmax(dim=-1).cpu().numpy())
         classes = np.concatenate(out) if out else np.zeros((0, 0), int)

@@ -105,12 +105,14 @@ class Reading:
     def room_hearing(self, court: str | None, courtroom: str, now: dt.datetime | None = None,
                      within: dt.timedelta = ROOM_DAY) -> str | None:
         """The hearing a courtroom's recorder feeds when it names none: the room's open hearing (the
-        latest opened), else its scheduled one nearest to ``now`` within ``within`` either side."""
+        latest opened, within ``within``: one left open yesterday is not today's), else its scheduled
+        one nearest to ``now`` within ``within`` either side."""
         now = now or utcnow()
         here = [HearingRow.courtroom == courtroom,
                 HearingRow.court.is_(None) if court is None else HearingRow.court == court]
         with self._session() as s:
-            hid = s.execute(select(HearingRow.id).where(*here, HearingRow.status == "open")
+            hid = s.execute(select(HearingRow.id).where(*here, HearingRow.status == "open",
+                                                        HearingRow.opened_at >= now - within)  # not yesterday's
                             .order_by(HearingRow.opened_at.desc()).limit(1)).scalar_one_or_none()
             if hid is not None:
                 return hid

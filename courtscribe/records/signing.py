@@ -21,6 +21,7 @@ class Signer:
     state: str = "pending"  # pending | signed | refused
     at: dt.datetime | None = None
     reason: str | None = None
+    noted: bool = False  # the state is the clerk's note (a party on paper), not a signature of their own
 
     @property
     def party(self) -> bool:
@@ -49,11 +50,15 @@ def signers(record: Record, parties_sign: bool = False, everyone: bool = False) 
             mine = Signer(sig.role, sig.by)
             out.append(mine)
         mine.name, mine.state, mine.at = sig.by, "signed", sig.at
-    for noted in record.party_signatures:
+    for noted in record.party_signatures:  # a clerk's note is about a party, never the bench or a signature
+        if noted.role not in PARTIES:
+            continue
         mine = next((s for s in out if s.role == noted.role and s.name == noted.name), None)
         if mine is None:
             mine = Signer(noted.role, noted.name)
             out.append(mine)
-        mine.state, mine.at = ("refused" if noted.refused else "signed"), noted.at
-        mine.reason = noted.reason
+        elif mine.state == "signed" and not mine.noted:  # signed in their own name: a note changes nothing
+            continue
+        mine.state = "refused" if noted.refused else "signed"
+        mine.at, mine.reason, mine.noted = noted.at, noted.reason, True
     return out

@@ -268,30 +268,39 @@ class RecordStore(Reading):
                                                           "participant": participant,
                                                           **({"voice": voice} if voice else {})}, uid)
 
-    def name_voice(self, hearing_id: str, voice: str, *, actor: str, speaker: str, role: Role | None = None,
-                   participant: str | None = None) -> list[str]:
-        """Every line the machine gave to one voice (a diarizer's 说话人N) goes to a person: one
-        speaker entry per line, audited and undoable (``unname_voice``); a line a person already
-        gave someone keeps its speaker. Returns the lines changed."""
+    def name_voice(self, hearing_id: str, voice: str, *, channel: int, actor: str, speaker: str,
+                   role: Role | None = None, participant: str | None = None) -> list[str]:
+        """Every line one channel's labeller gave one voice (说话人N: each mixed channel numbers its own
+        voices) goes to a person: one speaker entry per line, audited and undoable
+        (``unname_voice``); a line a person gave someone else keeps its speaker. Returns the lines."""
+        undone = {uid for uid, p in self._voice_changes(hearing_id).items() if p.get("undo") == voice}
         with self._session() as s:
-            lines = s.execute(select(UtteranceRow.id).where(
-                UtteranceRow.hearing_id == hearing_id, UtteranceRow.speaker == voice,
-                UtteranceRow.speaker_by == "machine").order_by(UtteranceRow.start_ms)).scalars().all()
+            rows = s.execute(select(UtteranceRow.id, UtteranceRow.speaker_by).where(
+                UtteranceRow.hearing_id == hearing_id, UtteranceRow.channel == channel,
+                UtteranceRow.speaker == voice).order_by(UtteranceRow.start_ms)).all()
+        lines = [uid for uid, by in rows if by == "machine" or uid in undone]
         for uid in lines:
             self.assign_speaker(hearing_id, uid, actor=actor, speaker=speaker, role=role, participant=participant,
                                 reason=f"{voice} 的每一行", voice=voice)
-        return list(lines)
+        return lines
 
     def unname_voice(self, hearing_id: str, voice: str, *, actor: str) -> list[str]:
-        """Undo ``name_voice``: each line whose latest speaker change named ``voice`` goes back to it."""
+        """Undo ``name_voice``: each line whose latest speaker change named ``voice`` goes back to it
+        (and may be named again)."""
+        lines = [uid for uid, p in self._voice_changes(hearing_id).items() if p.get("voice") == voice]
+        for uid in lines:
+            self._write(hearing_id, actor, "assign_speaker", {"before": self._current(hearing_id, uid, "speaker"),
+                                                              "speaker": voice, "reason": f"撤销：{voice} 的每一行",
+                                                              "role": None, "participant": None, "undo": voice}, uid)
+        return lines
+
+    def _voice_changes(self, hearing_id: str) -> dict[str, dict]:
+        """Each line's latest speaker change (its ledger payload)."""
         latest: dict[str, dict] = {}
         for e in self.entries(hearing_id):
             if e.kind == "assign_speaker" and e.utterance_id:
                 latest[e.utterance_id] = json.loads(e.payload)
-        lines = [uid for uid, p in latest.items() if p.get("voice") == voice]
-        for uid in lines:
-            self.assign_speaker(hearing_id, uid, actor=actor, speaker=voice, reason=f"撤销：{voice} 的每一行")
-        return lines
+        return latest
 
     def confirm(self, hearing_id: str, uid: str, *, actor: str) -> None:
         if self._current(hearing_id, uid, "text") is None:

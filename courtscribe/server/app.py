@@ -12,6 +12,7 @@ import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.middleware.cors import CORSMiddleware
 
 from ..access import guard
@@ -21,11 +22,12 @@ from ..config import Settings, get_settings
 from ..diarization.embedding import EncoderError
 from ..logs import get_logger, redact_queries
 from ..records.store import RecordError, RecordStore
-from ..streaming.peers import Peers
+from ..streaming.peers import Transport
 from ..components import Components
 from . import (captions, documents, funasr_socket, hearings, meta, pages, realtime, services, speakers,
                stream_socket, transcriptions)
 from .auth import denied
+from .files import Busy
 from .hosts import HostCheck, allowed_hosts
 from .middleware import Guard
 
@@ -36,8 +38,12 @@ class InsecureBind(RuntimeError):
     """--insecure-no-auth on an address other hosts can reach."""
 
 
+async def busy(_request, err: Busy) -> JSONResponse:
+    return JSONResponse({"detail": {"code": "busy", "message": str(err)}}, status_code=503)
+
+
 def create_app(settings: Settings | None = None, components: Components | None = None,
-               records: RecordStore | None = None, peers: Peers | None = None,
+               records: RecordStore | None = None, peers: Transport | None = None,
                limits: Limits | None = None) -> FastAPI:
     """The whole server. ``peers``: this is one gateway replica of several (``cluster/``);
     ``limits``: counted where every replica counts (the cluster's bus), else here."""
@@ -55,8 +61,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
         redact_queries()  # uvicorn has configured its loggers by now
         app.state.services = held = await services.start(settings, access, components, records, peers)
         tasks = [asyncio.create_task(services.flush_spool(held.live))]
-        if peers is not None:
-            tasks.append(asyncio.create_task(peers.run()))
+        if held.link is not None:
+            tasks.append(asyncio.create_task(held.link.run()))
         yield
         for task in tasks:
             task.cancel()
@@ -77,6 +83,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app.add_exception_handler(Denied, denied)  # type: ignore[arg-type]
     app.add_exception_handler(RecordError, hearings.record_error)  # type: ignore[arg-type]
     app.add_exception_handler(EncoderError, speakers.bad_enrollment)  # type: ignore[arg-type]
+    app.add_exception_handler(Busy, busy)  # type: ignore[arg-type]
     for module in (transcriptions, hearings, speakers, captions, documents, pages, meta, stream_socket,
                    realtime, funasr_socket):
         app.include_router(module.router)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # the types only: importing them here would tie every route m
     from ..streaming.live import LiveHearings
     from ..components import Components
     from .services import Services
-    from .transcriptions import WorkerPool
+    from .files import FileWork
 
 
 def access(conn: HTTPConnection) -> Access:
@@ -48,8 +48,9 @@ def jobs(conn: HTTPConnection) -> Jobs:
     return services(conn).jobs
 
 
-def pool(conn: HTTPConnection) -> WorkerPool:
-    return services(conn).pool
+def files(conn: HTTPConnection) -> FileWork:
+    """The one file pipeline (uploads, jobs, FunASR offline) and its workers."""
+    return services(conn).files
 
 
 def records(conn: HTTPConnection) -> Records:

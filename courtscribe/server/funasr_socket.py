@@ -14,33 +14,32 @@ import asyncio
 import json
 import re
 
-import numpy as np
 
 from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
-from ..asr.hotwords import HotwordError, merge, parse_weighted
+from ..asr.hotwords import HotwordError, parse_weighted
 from ..text import grown, join_pieces
-from ..asr.vad import decode_windows
-from ..diarization.turns import Turn, diarize
-from ..audio import SAMPLE_RATE, AudioError, AudioTooLong, decode, pcm16_to_float, resample
+from ..audio import SAMPLE_RATE, Audio, AudioError, AudioTooLong, decode, pcm16_to_float, resample
 from ..access.guard import Denied
+from ..logs import get_logger
 from ..records.model import HEARING_ID, Token
 from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import SAMPLE_RATES, StreamError
 from ..streaming.session import StreamSession
 from ..streaming.source import SessionConfig
-from ..transcribe import transcribe_speech
 from . import deps
 from .auth import ws_deny, ws_enter
+from .files import Busy, FileWork
 from .sockets import gate, run, send
 
 _PUNCT = "，。？！、；：,.?!;:"
 MAX_OFFLINE_BYTES = 512 << 20
 
 
+log = get_logger(__name__)
 router = APIRouter()
 
 
@@ -63,7 +62,7 @@ async def _funasr(ws: WebSocket) -> None:
             await ws_deny(ws, access, Denied(400, "bad_message", f"?hearing={hearing_id!r} is not a hearing id"), who)
             return
         async with gate(access, who) as check:
-            await funasr_stream(ws, deps.live(ws), check, hearing_id=hearing_id)
+            await funasr_stream(ws, deps.live(ws), deps.files(ws), check, hearing_id=hearing_id)
 
 
 def parse_hotwords(value) -> tuple[tuple[str, ...], str | None]:
@@ -135,7 +134,8 @@ class _File:
         self.errors: list[str] = []
 
 
-async def funasr_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
+async def funasr_stream(ws: WebSocket, live: LiveHearings, files: FileWork, gate: Gate = open_gate,
+                        hearing_id: str | None = None) -> None:
     """An accepted FunASR client's socket; ``hearing_id`` (``?hearing=`` on the URL, an extension
     FunASR clients need not know) puts its audio and lines into that hearing's record.
 
@@ -144,14 +144,14 @@ async def funasr_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gat
     true`` an acknowledgement ``{mode, wav_name, is_final: true, is_end: true}`` follows
     (``is_final: false`` and ``error`` when the file had a failure). The socket stays open for the
     next file's config until the client closes it (or is idle past the timeout)."""
-    await run(ws, live.idle_timeout_s, _Funasr(ws, live, gate, hearing_id))
+    await run(ws, live.idle_timeout_s, _Funasr(ws, live, files, gate, hearing_id))
 
 
 class _Funasr:
     """FunASR's protocol: one file at a time over the socket, each opened by its config."""
 
-    def __init__(self, ws: WebSocket, live: LiveHearings, gate: Gate, hearing_id: str | None):
-        self.ws, self.live, self.gate, self.hearing_id = ws, live, gate, hearing_id
+    def __init__(self, ws: WebSocket, live: LiveHearings, files: FileWork, gate: Gate, hearing_id: str | None):
+        self.ws, self.live, self.files, self.gate, self.hearing_id = ws, live, files, gate, hearing_id
         self.file: _File | None = None
         self.refused = False
 
@@ -167,7 +167,8 @@ class _Funasr:
             await _begin(self.ws, self.live, self.file, self.gate, self.hearing_id)
         if data.get("is_speaking") is False:
             done, self.file = self.file, None
-            await _finish(self.ws, self.live, done, ack=bool(data.get("is_end")), wav_name=data.get("wav_name"))
+            await _finish(self.ws, self.live, self.files, done, ack=bool(data.get("is_end")),
+                          wav_name=data.get("wav_name"))
         return True
 
     async def audio(self, data: bytes) -> None:
@@ -196,7 +197,7 @@ class _Funasr:
                 await self.live.leave(self.file.session)  # what was received is still stored
             return
         if self.file is not None:  # a fatal error (or idle) mid-file: finish what came, then close
-            await _finish(self.ws, self.live, self.file, ack=False)
+            await _finish(self.ws, self.live, self.files, self.file, ack=False)
         try:
             await self.ws.close(1000)
         except (RuntimeError, WebSocketDisconnect):
@@ -257,14 +258,15 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
         await send(ws, _reply(cfg, mode=live_mode, is_final=bool(event.fatal), error=event.message, code=event.code))
 
 
-async def _finish(ws: WebSocket, live: LiveHearings, file: _File | None, *, ack: bool, wav_name=None) -> None:
+async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _File | None, *, ack: bool,
+                  wav_name=None) -> None:
     """End one file: its last lines, FunASR's closing ``is_final`` reply, and (``is_end``) the
     acknowledgement its current clients wait for before sending the next file."""
     if file is not None:
         await live.leave(file.session)
         cfg = file.cfg
         if cfg.mode == "offline":
-            err = await _offline(ws, live, cfg, b"".join(file.offline))
+            err = await _offline(ws, live, files, cfg, b"".join(file.offline))
             if err:
                 file.errors.append(err)
         else:
@@ -279,43 +281,39 @@ async def _finish(ws: WebSocket, live: LiveHearings, file: _File | None, *, ack:
         await send(ws, reply)
 
 
-def _whole(cfg: _Config, data: bytes, max_seconds: float) -> np.ndarray:
+def _whole(cfg: _Config, data: bytes, max_seconds: float) -> Audio:
     """An offline file's audio at 16 kHz: raw PCM at the client's rate, or any container."""
     if cfg.wav_format != "pcm":
-        return decode(data, max_seconds=max_seconds).channel(0)
+        return decode(data, max_seconds=max_seconds)  # channels mixed, as an upload's: none dropped
     if len(data) // 2 > max_seconds * cfg.audio_fs:  # a whole recording: not subject to the live per-frame limit
         raise AudioTooLong(f"the recording is longer than {int(max_seconds)} s, the most one file may be "
                            "(COURTSCRIBE_MAX_AUDIO_S): split it, or stream it live")
-    return resample(pcm16_to_float(data[: len(data) // 2 * 2]), cfg.audio_fs)
+    pcm = resample(pcm16_to_float(data[: len(data) // 2 * 2]), cfg.audio_fs)
+    return Audio(pcm[None, :], SAMPLE_RATE, cfg.audio_fs, 1)
 
 
-async def _turns(live: LiveHearings, audio: np.ndarray, speech: list[tuple[int, int]]) -> list[Turn] | None:
-    """Speaker turns of an offline file, where the server has the models for them (not on a seat's audio)."""
-    if live.segmenter is None or live.speaker_encoder is None:
-        return None
-    return await asyncio.to_thread(diarize, audio, live.segmenter, live.speaker_encoder, speech=speech)
-
-
-async def _offline(ws: WebSocket, live: LiveHearings, cfg: _Config, data: bytes) -> str | None:
-    """Offline mode: a whole file (PCM or any container) decoded in one go, one reply; returns
-    what went wrong, if anything."""
+async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: _Config, data: bytes) -> str | None:
+    """Offline mode: a whole file (PCM or any container) through the server's file pipeline (the
+    same as an upload's: its workers, its place behind live streams), one reply; returns what went
+    wrong, if anything."""
     try:  # off the event loop, and within the server's file limit (a small file may unpack into hours)
         audio = await asyncio.to_thread(_whole, cfg, data, live.max_audio_s)
     except AudioError as err:
         code = "too_long" if isinstance(err, AudioTooLong) else "bad_audio"
         await send(ws, _reply(cfg, is_final=True, error=str(err), code=code))
         return str(err)
-    spans = await asyncio.to_thread(live.vad.segments, audio)
-    windows = decode_windows(spans, max_ms=live.max_segment_ms, total_ms=audio.size * 1000 // SAMPLE_RATE)
-    loop = asyncio.get_running_loop()
-
-    def engine(pieces, options):
-        return asyncio.run_coroutine_threadsafe(live.scheduler.final(pieces, options), loop).result()
-
-    options = DecodeOptions(hotwords=merge(cfg.hotwords, live.lexicon), languages=live.languages)
-    turns = await _turns(live, audio, spans)  # one recording, possibly several people: each sentence to its speaker
-    lines = await asyncio.to_thread(transcribe_speech, [(0, s, e) for s, e in windows], [spans], [audio],
-                                    SAMPLE_RATE, engine, options, turns=lambda: [turns])
+    try:
+        record = await files.pool.submit(files.runner(audio, files.options(words=cfg.hotwords),
+                                                      filename=cfg.wav_name))
+    except Busy as err:
+        await send(ws, _reply(cfg, is_final=True, error=str(err), code="busy"))
+        return str(err)
+    except Exception as err:  # noqa: BLE001 - the client hears it in its own protocol, never an empty text
+        log.exception("offline file failed", wav_name=cfg.wav_name)
+        await send(ws, _reply(cfg, is_final=True, error=f"transcription failed: {type(err).__name__}",
+                              code="transcription_failed"))
+        return f"transcription failed: {type(err).__name__}"
+    lines = list(record.utterances)
     lines.sort(key=lambda u: u.start_ms)
     tokens = [t for u in lines for t in u.tokens]
     who = list(dict.fromkeys(u.speaker for u in lines))  # FunASR numbers speakers from 0 (its sentence_info's spk)

@@ -24,6 +24,7 @@ from ..records import archive, cases, fonts
 from ..records.finder import HearingFilter, HearingStatus
 from ..records.model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
 from ..records.service import EXPORTS
+from ..records.signing import PARTIES as PARTY_SIGNERS
 from ..records.signing import signers
 from ..records.store import RecordError
 from ..streaming.events import (HearingEvent, InterruptionAdded, ParticipantAdded, Status, UtteranceChanged, UtteranceRemoved,
@@ -361,6 +362,9 @@ class PartySignatureIn(BaseModel):
 def party_signature(hearing_id: str, body: PartySignatureIn, request: Request,
                     who: Principal = on_hearing(Action.edit)) -> dict:
     """The clerk notes a party's signature on the read-back 笔录, or that the party refused (and why)."""
+    if body.role not in PARTY_SIGNERS:
+        raise HTTPException(422, detail={"code": "not_a_party", "message": f"{body.role.label} signs in their own "
+                                         "name (POST …/signatures); the clerk notes parties' signatures only"})
     if body.refused and not body.reason:
         raise HTTPException(422, detail={"code": "reason_needed", "message": "say why the party refused to sign"})
     store(request).note_party_signature(hearing_id, actor=who.name, **body.model_dump())

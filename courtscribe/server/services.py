@@ -30,10 +30,10 @@ from ..streaming.events import StoreRecovered
 from ..streaming.hub import Hub
 from ..streaming.jobs import Jobs
 from ..streaming.live import LiveHearings
-from ..streaming.peers import Peers
+from ..streaming.peers import PeerLink, Peers, Transport
 from ..streaming.scheduler import DecodeScheduler
 from ..components import Components, load_components, load_stream_vad
-from .transcriptions import WorkerPool
+from .files import FileWork
 
 log = get_logger(__name__)
 SPOOL_RETRY_S = 1.0
@@ -48,15 +48,16 @@ class Services:
     records: RecordStore
     live: LiveHearings
     jobs: Jobs
-    pool: WorkerPool
+    files: FileWork
     archive: Path
+    link: PeerLink | None = None  # one gateway replica of several: the way to and from the others
 
 
 async def start(settings: Settings, access: Access, components: Components | None = None,
-                records: RecordStore | None = None, peers: Peers | None = None) -> Services:
+                records: RecordStore | None = None, transport: Transport | None = None) -> Services:
     """Load (or take) the engines and open the record store; the server answers once this returns.
-    ``peers``: the other gateway replicas (``cluster/``): the live hearings' events and the jobs'
-    news go out through them, and they deliver the others' here."""
+    ``transport``: the bus to the other gateway replicas (``cluster/``): the live hearings' events and
+    the jobs' news go out through it, and the others' come in (``Services.link`` runs both ways)."""
     if settings.decode_workers > 1:  # remote decodes wait in threads: room for all of them and the VAD's
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2 * settings.decode_workers + 8))
     comp = components if components is not None else await asyncio.to_thread(load_components, settings)
@@ -84,19 +85,20 @@ async def start(settings: Settings, access: Access, components: Components | Non
     finished = await asyncio.to_thread(archive.recover, audio_dir)  # segments a crash left open
     if finished:
         log.warning("finished audio segments left open by a crash", segments=len(finished))
+    peers = Peers(transport) if transport is not None else None
     hub = Hub(relay=peers.event if peers else None)  # a gateway among several: events go to the others too
+    voices, turns = await asyncio.to_thread(comp.live_speaker_models)  # the live streams' own
     live = LiveHearings(comp.engine, vad, scheduler, hub, idle_timeout_s=settings.idle_timeout_s, records=store,
                 pipeline=pipeline, archive=audio_dir, lexicon=load_lexicon(settings.lexicon_file),
                 languages=tuple(settings.languages), max_segment_ms=int(settings.segment_s * 1000),
                 max_audio_s=settings.max_audio_s,
-                speaker_encoder=await asyncio.to_thread(comp.speaker_encoder),
-                segmenter=await asyncio.to_thread(comp.segmenter),
+                speaker_encoder=voices, segmenter=turns,
                 spool=Spool(settings.spool_dir, store), peers=peers)
-    jobs = Jobs(peers=peers)
-    if peers is not None:
-        peers.attach(live, jobs)
+    files = FileWork(comp, live, settings)
+    jobs = Jobs(peers=peers, runs=files.run_job)  # in a file-work thread of its own
+    link = PeerLink(peers, live, jobs) if peers is not None else None
     await warming
-    return Services(settings, comp, store, live, jobs, WorkerPool(workers=1, queue=4), audio_dir)
+    return Services(settings, comp, store, live, jobs, files, audio_dir, link)
 
 
 async def _stream_vad(settings: Settings, comp: Components) -> Vad:

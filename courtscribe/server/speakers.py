@@ -31,8 +31,9 @@ MAX_ENROLL_S = 300  # a voice sample is seconds long; more is refused, not decod
 
 
 class VoiceName(BaseModel):
-    """Who a voice is: the speaker as printed, with the role and participant when known."""
+    """Who a voice of one channel is: the speaker as printed, with the role and participant when known."""
 
+    channel: Channel = 0  # each mixed channel numbers its own voices
     speaker: Name
     role: Role | None = None
     participant: Name | None = None
@@ -43,15 +44,18 @@ def name_voice(hearing_id: str, voice: str, body: VoiceName, request: Request,
                who: Principal = on_hearing(Action.edit)) -> dict:
     """Every line of one voice (the diarizer's 说话人N) to a person at once, and the hearing's next
     lines of that voice too; ``DELETE`` undoes it."""
+    # the running source first: a line it finishes meanwhile is named by it, the ones before by the store
+    deps.live(request).voice_named(hearing_id, voice, Label(body.speaker, body.role, body.participant),
+                                   channel=body.channel)
     lines = store(request).name_voice(hearing_id, voice, actor=who.name, **body.model_dump())
-    deps.live(request).voice_named(hearing_id, voice, Label(body.speaker, body.role, body.participant))
     return {"voice": voice, "utterances": [changed(request, hearing_id, uid) for uid in lines]}
 
 
 @router.delete("/{hearing_id}/voices/{voice}")
-def unname_voice(hearing_id: str, voice: str, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
+def unname_voice(hearing_id: str, voice: str, request: Request, channel: Channel = 0,
+                 who: Principal = on_hearing(Action.edit)) -> dict:
+    deps.live(request).voice_named(hearing_id, voice, None, channel=channel)
     lines = store(request).unname_voice(hearing_id, voice, actor=who.name)
-    deps.live(request).voice_named(hearing_id, voice, None)
     return {"voice": voice, "utterances": [changed(request, hearing_id, uid) for uid in lines]}
 
 

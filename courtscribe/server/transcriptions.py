@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from typing import AsyncIterator, Callable, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from ..access.scopes import AccessRole, Action, HearingScope, Principal
-from ..asr import finals
-from ..asr.base import DecodeOptions
-from ..asr.hotwords import merge
-from ..text import join_pieces
 from ..audio import Audio, AudioError, AudioTooLong, decode
 from ..records import formats, intake
 from ..records.model import HEARING_ID, Record
-from ..transcribe import transcribe_audio
 from ..streaming.jobs import Job, JobStatus, Mirrored, QueueFull
 from . import deps
 from .auth import allow
@@ -31,31 +25,6 @@ from .auth import allow
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 ResultFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "record", "txt", "docx"]
 router = APIRouter()
-
-
-class WorkerPool:
-    """At most ``workers`` jobs run and ``queue`` wait; beyond that, callers are told to come back."""
-
-    def __init__(self, workers: int, queue: int):
-        self._slots = threading.BoundedSemaphore(workers + queue)
-        self._run = asyncio.Semaphore(workers)
-
-    def take(self) -> None:
-        """A place in the pool, or 503 busy at once (a streamed answer asks before its 200 is sent)."""
-        if not self._slots.acquire(blocking=False):
-            raise HTTPException(503, detail={"code": "busy", "message": "all transcription workers are busy; retry later"})
-
-    async def run(self, fn, *args, **kwargs):
-        """Run ``fn`` in the place ``take`` got (given back when it ends)."""
-        try:
-            async with self._run:
-                return await asyncio.to_thread(fn, *args, **kwargs)
-        finally:
-            self._slots.release()
-
-    async def submit(self, fn, *args, **kwargs):
-        self.take()
-        return await self.run(fn, *args, **kwargs)
 
 
 def _openai_json(record: Record, verbose: bool) -> dict:
@@ -106,27 +75,13 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
     ``hearing_id`` the record and its audio are also kept in the record store and archive, in the
     submitter's court and courtroom. ``on_text``: each decoded window's text as it comes (a
     streamed answer's deltas)."""
-    comp, live, settings = deps.components(request), deps.live(request), deps.settings(request)
-    loop = asyncio.get_running_loop()
-    options = DecodeOptions(language=language or settings.language, languages=tuple(settings.languages),
-                            hotwords=merge((prompt or "").split(), live.lexicon), beam_size=settings.beam_size)
-
-    def decode_windows(pieces, opts):
-        result = asyncio.run_coroutine_threadsafe(live.scheduler.file_windows(pieces, opts), loop).result()
-        if on_text is not None:
-            for hyps in result:
-                if text := join_pieces([h.text for h in finals.polish_all(hyps, opts.hotwords)]):
-                    on_text(text)
-        return result
+    files = deps.files(request)
+    options = files.options(language, (prompt or "").split())
+    pipeline = files.runner(audio, options, filename=filename, on_text=on_text)
 
     def run(on_progress: Callable[[str, float], None] | None = None) -> Record:
         """``on_progress(stage, fraction)``: the job's status."""
-        def fraction(stage: str, done: float, total: float) -> None:
-            if on_progress is not None:
-                on_progress(stage, done / total if total > 0 else 0.0)
-        # one window at a time: the scheduler decodes file windows singly anyway, and progress moves
-        record = transcribe_audio(audio, comp, options=options, source_path=filename, decode=decode_windows,
-                                  on_progress=fraction, batch=1)
+        record = pipeline(on_progress)
         if hearing_id:
             if who is not None:
                 _still_ours(deps.store(request), hearing_id, who)
@@ -162,10 +117,10 @@ async def transcriptions(request: Request, file: UploadFile = File(...), model: 
     decoded, then ``transcript.text.done``). For long recordings use ``POST /v1/jobs`` and poll."""
     audio = await _upload(request, file)
     if stream:
-        deps.pool(request).take()
+        deps.files(request).pool.take()
         return StreamingResponse(_events(request, audio, file.filename, language, prompt),
                                  media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
-    record = await deps.pool(request).submit(_file_run(request, audio, file.filename, language, prompt))
+    record = await deps.files(request).pool.submit(_file_run(request, audio, file.filename, language, prompt))
     return respond(record, response_format)
 
 
@@ -180,7 +135,7 @@ async def _events(request: Request, audio: Audio, filename: str | None, language
     loop, texts = asyncio.get_running_loop(), asyncio.Queue[str]()
     run = _file_run(request, audio, filename, language, prompt,
                     on_text=lambda text: loop.call_soon_threadsafe(texts.put_nowait, text))
-    work = asyncio.ensure_future(deps.pool(request).run(run))
+    work = asyncio.ensure_future(deps.files(request).pool.run(run))
     while not work.done() or not texts.empty():
         getter = asyncio.ensure_future(texts.get())
         await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)

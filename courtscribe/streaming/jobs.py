@@ -18,7 +18,7 @@ import itertools
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 from dataclasses import dataclass, field
 from enum import Enum
@@ -111,11 +111,20 @@ class Mirrored:
 ANNOUNCE_EVERY_S = 0.5  # progress reaches the other replicas at most this often
 
 
+@dataclass(frozen=True)
+class JobNews:
+    """A file job's latest state (and its record once done), so any replica answers its polls."""
+    job: dict
+    owner: str | None = None
+    court: str | None = None
+    record: dict | None = None
+
+
 class JobPeers(Protocol):
     """The other gateway replicas, as jobs need them (``peers.Peers``): told of each job here, asked
     for one that runs there, asked to cancel it."""
 
-    def announce(self, message: dict) -> None: ...
+    def announce(self, news: JobNews) -> None: ...
 
     async def fetch_job(self, job_id: str) -> dict | None: ...
 
@@ -123,7 +132,8 @@ class JobPeers(Protocol):
 
 
 class Jobs:
-    def __init__(self, *, queue: int = 16, keep: int = 100, peers: JobPeers | None = None):
+    def __init__(self, *, queue: int = 16, keep: int = 100, peers: JobPeers | None = None,
+                 runs: Callable[..., Awaitable[Record]] | None = None):
         self.queue_limit, self.keep = queue, keep
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._mirrored: OrderedDict[str, Mirrored] = OrderedDict()
@@ -131,16 +141,17 @@ class Jobs:
         self._seq = itertools.count(1)
         self._worker: asyncio.Task | None = None
         self.peers = peers  # a gateway replica among several: the others
+        self.runs = runs  # how a job's pipeline runs (the server's file workers); None: a thread of its own
 
     def _announce(self, job: Job, *, done: bool = False) -> None:
         if self.peers is not None:
-            self.peers.announce({"job": job.view(), "owner": job.owner, "court": job.court,
-                                 "record": job.record.model_dump(mode="json") if done and job.record else None})
+            self.peers.announce(JobNews(job.view(), job.owner, job.court,
+                                        job.record.model_dump(mode="json") if done and job.record else None))
 
-    def mirror(self, message: dict) -> None:
+    def mirror(self, news: JobNews) -> None:
         """Another replica's job changed."""
-        view = message["job"]
-        self._mirrored[view["id"]] = Mirrored(view["id"], message["owner"], view, message.get("court"))
+        view = news.job
+        self._mirrored[view["id"]] = Mirrored(view["id"], news.owner or "-", view, news.court)
         self._mirrored.move_to_end(view["id"])
         while len(self._mirrored) > self.keep:
             self._mirrored.popitem(last=False)
@@ -177,8 +188,8 @@ class Jobs:
             return job
         for attempt in range(tries):
             got = await self.peers.fetch_job(job_id)
-            if got and "job" in got:
-                self.mirror(got)
+            if got and "job" in got:  # the bus's form of the news (``peers.wire``)
+                self.mirror(JobNews(got["job"], got.get("owner"), got.get("court"), got.get("record")))
                 return self.get(job_id)
             if attempt + 1 < tries:
                 await asyncio.sleep(wait_s)
@@ -227,7 +238,7 @@ class Jobs:
             run = job.run
             assert run is not None, "a queued job keeps its run until it ends"
             try:
-                job.record = await asyncio.to_thread(run, progress)
+                job.record = await (self.runs(run, progress) if self.runs else asyncio.to_thread(run, progress))
             except JobCancelled:
                 self._finish(job, JobStatus.CANCELLED)
             except Exception as err:  # noqa: BLE001 - a failed job is reported, the worker goes on

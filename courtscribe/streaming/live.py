@@ -26,7 +26,7 @@ from ..records.spool import Spool, unavailable
 from ..records.store import Locked, RecordStore
 from .events import Channel, Event, Status
 from .hub import Hub
-from .peers import Peers
+from .peers import Command, Peers
 from .protocol import MAX_FRAME_BYTES, ErrorCode, StreamError, sample_rate
 from .scheduler import DecodeScheduler
 from .session import StreamSession
@@ -114,25 +114,27 @@ class LiveHearings:
                 room.relay = lambda channel, at, audio: peers.room_audio(hearing_id, channel, at, audio)
         return room
 
-    def voice_named(self, hearing_id: str, voice: str, label: Label | None, *, relay: bool = True) -> None:
-        """A clerk put a voice (说话人N) in a person's mouth (``label``; None: undone): the hearing's
-        running sources label its next lines so, here and on the other gateways."""
+    def voice_named(self, hearing_id: str, voice: str, label: Label | None, *, channel: int,
+                    relay: bool = True) -> None:
+        """A clerk put a voice (说话人N) of one channel in a person's mouth (``label``; None: undone):
+        that channel's running source labels its next lines so, here or on another gateway."""
         for session in list(self.sources.get(hearing_id, {})):
-            if session.sinks.speakers is not None:
+            if session.sinks.speakers is not None and session.cfg.channel == channel:
                 session.sinks.speakers.name(voice, label)
         if relay and self.peers is not None:
-            self.peers.command(hearing_id, "voice_named", voice=voice,
+            self.peers.command(hearing_id, "voice_named", voice=voice, channel=channel,
                                label=None if label is None else vars(label))
 
-    def apply(self, hearing_id: str, command: dict) -> None:
+    def apply(self, hearing_id: str, command: Command) -> None:
         """Another gateway's command for this hearing's sources here."""
-        if command["command"] == "vocabulary":
-            self.vocabulary_changed(hearing_id, command["words"], relay=False)
-        elif command["command"] == "voice_named":
-            label = command["label"]
-            self.voice_named(hearing_id, command["voice"], Label(**label) if label else None, relay=False)
-        elif command["command"] == "enrolled":
-            self.enrolled(hearing_id, command["person"], np.asarray(command["voice"], np.float32), relay=False)
+        p = command.payload
+        if command.name == "vocabulary":
+            self.vocabulary_changed(hearing_id, p["words"], relay=False)
+        elif command.name == "voice_named":
+            self.voice_named(hearing_id, p["voice"], Label(**p["label"]) if p["label"] else None,
+                             channel=p["channel"], relay=False)
+        elif command.name == "enrolled":
+            self.enrolled(hearing_id, p["person"], np.asarray(p["voice"], np.float32), relay=False)
 
     def connected(self, hearing_id: str) -> list[dict]:
         """The hearing's sources connected now, on this gateway and the others."""

@@ -12,14 +12,21 @@ audio sources and its screens may sit in different processes. Over a shared bus 
 - announces its file jobs, so any replica answers a job's polls (``jobs.py``);
 - reports its metrics every second, so a scrape of any replica shows every replica.
 
-Messages are plain dicts (an event in its JSON form: ``events.py``). The transport is three coroutines: ``post(origin, messages)``,
-``poll(origin, cursor) -> (cursor, [(origin, message), …])``, a long poll that answers with the
-other gateways' messages since ``cursor`` (``None``: what is connected now), and
-``fetch(what, key)``: a job's last word with its record (``"job"``), every gateway's metrics (``"metrics"``). In a cluster they are calls to the ``Events`` deployment (``cluster/bus.py``).
+Messages are typed (``PeerMessage``, like ``events.py``); JSON-shaped dicts only at the edge
+(``wire``/``read``), which the bus keeps and inspects. The transport is three coroutines:
+``post(origin, messages)``, ``poll(origin, cursor) -> (cursor, [(origin, message), …])``, a long
+poll that answers with the other gateways' messages since ``cursor`` (``None``: what is connected
+now), and ``fetch(what, key)``: a job's last word with its record (``"job"``), every gateway's
+metrics (``"metrics"``). In a cluster they are calls to the ``Events`` deployment (``cluster/bus.py``).
+
+Two objects, each built with all it needs: ``Peers`` (the way out, and what is known of the others'
+sources) is handed to the live hearings, the hub and the jobs as they are made; ``PeerLink`` (the way
+in) is made after them, with them, and runs both directions.
 """
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import numpy as np
@@ -27,7 +34,7 @@ import numpy as np
 from .. import metrics
 from ..logs import get_logger
 from .events import Channel, Event, parse
-from .jobs import Job, Jobs
+from .jobs import Job, JobNews, Jobs
 
 if TYPE_CHECKING:  # live.py imports this module
     from .live import LiveHearings
@@ -36,64 +43,164 @@ log = get_logger(__name__)
 Post = Callable[[str, list[dict]], Awaitable[None]]
 Poll = Callable[[str, Any], Awaitable[tuple[Any, list[tuple[str, dict]]]]]
 Fetch = Callable[[str, str | None], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How this gateway (``origin``) reaches the bus: in a cluster, the ``Events`` deployment."""
+    origin: str
+    post: Post
+    poll: Poll
+    fetch: Fetch | None = None
 RETRY_S = 1.0
 MAX_BATCH = 500
 MAX_WAITING = 20_000  # messages held while the bus is away; past it the oldest go (screens backfill)
 METRICS_EVERY_S = 1.0
 
 
-class Peers:
-    """This gateway's link to the others: queues what goes out, applies what comes in."""
+@dataclass(frozen=True)
+class EventNote:
+    """An event published on a gateway, for the screens the hearing has on the others."""
+    hearing: str
+    event: Event
 
-    def __init__(self, origin: str, post: Post, poll: Poll, fetch: Fetch | None = None):
-        self.origin = origin
-        self._post, self._poll, self._fetch = post, poll, fetch
+
+@dataclass(frozen=True)
+class Command:
+    """Something every gateway with sources of the hearing must do (``LiveHearings.apply``)."""
+    hearing: str
+    name: str
+    payload: dict
+
+
+@dataclass(frozen=True)
+class SeatAudio:
+    """A seat microphone's audio, for the hearing's seats on other gateways (bleed checks)."""
+    hearing: str
+    channel: int
+    at: int
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class CancelJob:
+    id: str
+
+
+@dataclass(frozen=True)
+class Metrics:
+    exposition: str
+
+
+@dataclass(frozen=True)
+class Reset:
+    """The bus answers with what is connected now: forget what was known of the others."""
+
+
+PeerMessage = EventNote | Command | SeatAudio | JobNews | CancelJob | Metrics | Reset
+
+
+def wire(m: PeerMessage) -> dict:
+    """A message in the bus's form (the bus keeps and inspects these dicts: ``cluster/bus.py``)."""
+    if isinstance(m, EventNote):
+        return {"hearing": m.hearing, "event": m.event.wire()}
+    if isinstance(m, Command):
+        return {"hearing": m.hearing, "command": m.name, **m.payload}
+    if isinstance(m, SeatAudio):
+        return {"hearing": m.hearing, "room": m.channel, "at": m.at, "pcm": m.pcm}
+    if isinstance(m, JobNews):
+        return {"job": m.job, "owner": m.owner, "court": m.court, "record": m.record}
+    if isinstance(m, CancelJob):
+        return {"command": "cancel_job", "id": m.id}
+    if isinstance(m, Metrics):
+        return {"metrics": m.exposition}
+    return {"reset": True}
+
+
+def read(d: dict) -> PeerMessage:
+    """A message from the bus; raises ValueError for one this version does not know."""
+    if d.get("reset"):
+        return Reset()
+    if "job" in d:
+        return JobNews(d["job"], d.get("owner"), d.get("court"), d.get("record"))
+    if d.get("command") == "cancel_job":
+        return CancelJob(d["id"])
+    if "metrics" in d:
+        return Metrics(d["metrics"])
+    if "room" in d:
+        return SeatAudio(d["hearing"], d["room"], d["at"], d["pcm"])
+    if "event" in d:
+        return EventNote(d["hearing"], parse(d["event"]))
+    if "command" in d:
+        return Command(d["hearing"], d["command"], {k: v for k, v in d.items() if k not in ("hearing", "command")})
+    raise ValueError(f"unknown message with keys {sorted(d)}")
+
+
+class Peers:
+    """This gateway's way out to the others, and what it knows of their sources. Built on the
+    server's event loop; safe to call from any thread."""
+
+    def __init__(self, transport: Transport):
+        self.origin, self.poll = transport.origin, transport.poll
+        self._post, self._fetch = transport.post, transport.fetch
         self._out: list[dict] = []
-        self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.live: LiveHearings | None = None
-        self.jobs: Jobs | None = None
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
         self._sources: dict[str, dict[tuple[str, Any], dict]] = {}  # hearing → (origin, channel) → source
 
-    def attach(self, live: LiveHearings, jobs: Jobs | None = None) -> None:
-        """Where what the others send is delivered (on the server's event loop). ``live`` and ``jobs``
-        were built with this object as their way out (``LiveHearings(peers=…)``, ``Hub(relay=…)``,
-        ``Jobs(peers=…)``: ``server/services.py``)."""
-        assert live.peers is self and live.hub.relay == self.event, "build live with these peers"
-        self.live, self.jobs = live, jobs
-        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
-
-    def announce(self, message: dict) -> None:
-        """A file job's news (``Jobs``), for the others to answer its polls."""
-        self._push(message)
-
-    async def fetch_job(self, job_id: str) -> dict | None:
-        """A job another gateway runs: its last announcement, with the record once done."""
-        return await self._fetch("job", job_id) if self._fetch is not None else None
-
-    def cancel_job(self, job_id: str) -> None:
-        self._push({"command": "cancel_job", "id": job_id})
+    # -- what goes out ----------------------------------------------------------------------
+    def send(self, message: PeerMessage) -> None:
+        self._push(wire(message))
 
     def event(self, hearing_id: str, event: Event) -> None:
-        self._push({"hearing": hearing_id, "event": event.wire()})
+        self.send(EventNote(hearing_id, event))
 
     def command(self, hearing_id: str, name: str, **payload: Any) -> None:
-        """Something every gateway with sources of the hearing must do (``LiveHearings.apply``)."""
-        self._push({"hearing": hearing_id, "command": name, **payload})
+        self.send(Command(hearing_id, name, payload))
 
     def room_audio(self, hearing_id: str, channel: int, at: int, audio: np.ndarray) -> None:
         """A seat mic's audio (any thread), for the hearing's seats on other gateways, if any."""
         if self._sources.get(hearing_id):
             pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-            self._push({"hearing": hearing_id, "room": channel, "at": at, "pcm": pcm})
+            self.send(SeatAudio(hearing_id, channel, at, pcm))
 
+    def announce(self, news: JobNews) -> None:
+        """A file job's news (``Jobs``), for the others to answer its polls."""
+        self.send(news)
+
+    def cancel_job(self, job_id: str) -> None:
+        self.send(CancelJob(job_id))
+
+    async def fetch_job(self, job_id: str) -> dict | None:
+        """A job another gateway runs: its last announcement, with the record once done."""
+        return await self._fetch("job", job_id) if self._fetch is not None else None
+
+    async def metrics(self) -> dict[str, str]:
+        """Every gateway's Prometheus exposition: this one's now, the others' last report."""
+        others = await self._fetch("metrics", None) if self._fetch else {}
+        return {**others, self.origin: metrics.exposition()[0].decode()}
+
+    # -- what is known of the others ----------------------------------------------------------
     def sources(self, hearing_id: str) -> list[dict]:
         """The hearing's sources connected to other gateways: ``{"channel", "speaker"}`` each."""
         return list(self._sources.get(hearing_id, {}).values())
 
+    def track(self, origin: str, hearing_id: str, event: Channel) -> bool:
+        """A source connected or went away on another gateway; True when it went."""
+        held = self._sources.setdefault(hearing_id, {})
+        key = (origin, event.channel)
+        if event.connected:
+            held[key] = {"channel": event.channel, "speaker": event.speaker}
+            return False
+        held.pop(key, None)
+        if not held:
+            del self._sources[hearing_id]
+        return True
+
+    def forget(self) -> None:
+        self._sources.clear()
+
     def _push(self, message: dict) -> None:
-        if self._loop is None:
-            return  # not attached yet: nothing runs that could need it
         try:
             here = asyncio.get_running_loop() is self._loop
         except RuntimeError:
@@ -104,81 +211,12 @@ class Peers:
         self._out.append(message)
         if len(self._out) > MAX_WAITING:
             del self._out[:len(self._out) - MAX_WAITING]
-        assert self._wake is not None  # made with the loop, in attach()
         self._wake.set()
 
-    @property
-    def _live(self) -> LiveHearings:
-        assert self.live is not None, "attach() first: messages arrive only once run() runs"
-        return self.live
-
-    def receive(self, origin: str, message: dict) -> None:
-        if message.get("reset"):  # a snapshot follows (this gateway is new, or the bus restarted)
-            self._sources.clear()
-            return
-        if "job" in message or message.get("command") == "cancel_job":
-            if self.jobs is not None:
-                self._job(self.jobs, message)
-            return
-        hearing_id = message["hearing"]
-        if "room" in message:
-            room = self._live.rooms.get(hearing_id)
-            if room is not None:  # a seat mic of the hearing is here: compare with the others' audio
-                audio = np.frombuffer(message["pcm"], "<i2").astype(np.float32) / 32768.0
-                room.write(message["room"], message["at"], audio, relay=False)
-            return
-        if "event" in message:
-            try:
-                event = parse(message["event"])
-            except ValueError as err:  # a gateway of another version: its screens' news, not this one's
-                log.warning("event from another gateway not understood", origin=origin, error=str(err))
-                return
-            if isinstance(event, Channel):
-                self._track(origin, hearing_id, event)
-            self._live.hub.deliver(hearing_id, event)
-        elif "command" in message:
-            self._live.apply(hearing_id, message)
-
-    @staticmethod
-    def _job(jobs: Jobs, message: dict) -> None:
-        if "job" in message:
-            jobs.mirror(message)
-        elif isinstance(jobs.get(message["id"]), Job):  # only the replica running it cancels it
-            jobs.cancel(message["id"])
-
-    def _track(self, origin: str, hearing_id: str, event: Channel) -> None:
-        held = self._sources.setdefault(hearing_id, {})
-        key = (origin, event.channel)
-        if event.connected:
-            held[key] = {"channel": event.channel, "speaker": event.speaker}
-        else:
-            held.pop(key, None)
-            if not held:
-                del self._sources[hearing_id]
-            room = self._live.rooms.get(hearing_id)
-            if room is not None and key[1] is not None:  # that seat's audio is no use any more
-                room.remove(key[1])
-
-    async def metrics(self) -> dict[str, str]:
-        """Every gateway's Prometheus exposition: this one's now, the others' last report."""
-        others = await self._fetch("metrics", None) if self._fetch else {}
-        return {**others, self.origin: metrics.exposition()[0].decode()}
-
-    async def run(self) -> None:
-        """Send and receive until cancelled; a bus that is away is retried, the hearing goes on."""
-        await asyncio.gather(self._sending(), self._receiving(), self._reporting())
-
-    async def _reporting(self) -> None:
+    async def sending(self) -> None:
         while True:
-            self._push({"metrics": metrics.exposition()[0].decode()})
-            await asyncio.sleep(METRICS_EVERY_S)
-
-    async def _sending(self) -> None:
-        wake = self._wake
-        assert wake is not None, "attach() before run()"
-        while True:
-            await wake.wait()
-            wake.clear()
+            await self._wake.wait()
+            self._wake.clear()
             while self._out:
                 batch, self._out = self._out[:MAX_BATCH], self._out[MAX_BATCH:]
                 try:
@@ -190,11 +228,56 @@ class Peers:
                                 events=len(batch))
                     await asyncio.sleep(RETRY_S)
 
+    async def reporting(self) -> None:
+        while True:
+            self.send(Metrics(metrics.exposition()[0].decode()))
+            await asyncio.sleep(METRICS_EVERY_S)
+
+
+class PeerLink:
+    """The way in: the others' messages delivered to this gateway's live hearings and jobs, which
+    were built with ``peers`` as their way out (``server/services.py``)."""
+
+    def __init__(self, peers: Peers, live: LiveHearings, jobs: Jobs | None = None):
+        self.peers, self.live, self.jobs = peers, live, jobs
+
+    def receive(self, origin: str, raw: dict) -> None:
+        try:
+            m = read(raw)
+        except ValueError as err:  # a gateway of another version: its news, not this one's
+            log.warning("message from another gateway not understood", origin=origin, error=str(err))
+            return
+        if isinstance(m, Reset):  # a snapshot follows (this gateway is new, or the bus restarted)
+            self.peers.forget()
+        elif isinstance(m, JobNews):
+            if self.jobs is not None:
+                self.jobs.mirror(m)
+        elif isinstance(m, CancelJob):
+            if self.jobs is not None and isinstance(self.jobs.get(m.id), Job):  # only the replica running it
+                self.jobs.cancel(m.id)
+        elif isinstance(m, SeatAudio):
+            room = self.live.rooms.get(m.hearing)
+            if room is not None:  # a seat mic of the hearing is here: compare with the others' audio
+                audio = np.frombuffer(m.pcm, "<i2").astype(np.float32) / 32768.0
+                room.write(m.channel, m.at, audio, relay=False)
+        elif isinstance(m, EventNote):
+            if isinstance(m.event, Channel) and self.peers.track(origin, m.hearing, m.event):
+                room = self.live.rooms.get(m.hearing)
+                if room is not None and m.event.channel is not None:  # that seat's audio is no use any more
+                    room.remove(m.event.channel)
+            self.live.hub.deliver(m.hearing, m.event)
+        elif isinstance(m, Command):
+            self.live.apply(m.hearing, m)
+
+    async def run(self) -> None:
+        """Send and receive until cancelled; a bus that is away is retried, the hearing goes on."""
+        await asyncio.gather(self.peers.sending(), self._receiving(), self.peers.reporting())
+
     async def _receiving(self) -> None:
         cursor: Any = None
         while True:
             try:
-                cursor, messages = await self._poll(self.origin, cursor)
+                cursor, messages = await self.peers.poll(self.peers.origin, cursor)
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001

@@ -14,8 +14,9 @@ meanwhile) and served round-robin; an engine that advances many streams in one f
 (``Engine.partial_batch``) gets every stream that is due in one call. A partial decoded past its
 deadline is counted (``courtscribe_partials_late_total``): its stream's chunks merge into fewer
 partials, none of its audio is skipped. File transcriptions
-come last, one speech window per turn, so an uploaded recording never holds up a live screen for
-more than one window's decode. Admission is bounded:
+come last, one speech window per turn, and only while no live utterance is open or waiting for its
+final (or after ``FILE_STARVE_S``): a file window's decode (seconds for a long Whisper window) is
+never started just before a courtroom's line needs the worker. Admission is bounded:
 past ``max_streams`` a new stream is told "busy" instead of slowing everyone down.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -37,6 +38,7 @@ from .protocol import ErrorCode, StreamError
 log = get_logger(__name__)
 LOAD_WINDOW_S = 5.0
 OVERLOAD = 0.9  # share of the window the worker was decoding: beyond it, partials wait for every final
+FILE_STARVE_S = 15.0  # a file window waits at most this long for the courtroom to pause
 
 
 @dataclass(eq=False)  # a job is itself: comparing fields would compare audio arrays (deque.remove does)
@@ -44,6 +46,7 @@ class _Final:
     pieces: list[tuple[np.ndarray, int]]
     options: DecodeOptions
     future: asyncio.Future
+    queued: float = field(default_factory=time.monotonic)
 
 
 @dataclass(eq=False)
@@ -68,6 +71,7 @@ class DecodeScheduler:
         self._order: deque[str] = deque()
         self._previewing: set[str] = set()  # streams whose partial is running: one at a time per stream
         self._finalizing: Counter[str] = Counter()  # streams with a final queued or decoding
+        self._speaking: Counter[str] = Counter()  # streams with an utterance open or its final not yet in
         self._wake = asyncio.Event()
         self._streams: set[str] = set()
         self._tasks: list[asyncio.Task] = []
@@ -90,6 +94,8 @@ class DecodeScheduler:
 
     def release(self, sid: str) -> None:
         self._streams.discard(sid)
+        if self._speaking.pop(sid, None):
+            self._wake.set()
         if sid in self._order:
             self._order.remove(sid)
         job = self._partials.pop(sid, None)
@@ -99,6 +105,24 @@ class DecodeScheduler:
     @property
     def active_streams(self) -> int:
         return len(self._streams)
+
+    def speaking(self, sid: str, on: bool) -> None:
+        """A live utterance opened (True) or its final is in (False): file windows wait meanwhile."""
+        self._speaking[sid] += 1 if on else -1
+        if self._speaking[sid] <= 0:
+            del self._speaking[sid]
+            self._wake.set()
+
+    def _file_due(self) -> float | None:
+        """0: a file window may run now; else the seconds until it may anyway (None: none waits).
+        Only one worker waits for pauses: several (a GPU, a cluster's replicas) have room for both."""
+        while self._files and self._files[0].future.done():  # cancelled with its job
+            self._files.popleft()
+        if not self._files:
+            return None
+        if not self._speaking or self.workers > 1:
+            return 0.0
+        return max(0.0, FILE_STARVE_S - (time.monotonic() - self._files[0].queued))
 
     # -- jobs -------------------------------------------------------------------------------
     async def final(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions,
@@ -159,9 +183,13 @@ class DecodeScheduler:
 
     async def _work(self) -> None:
         while True:
-            if not self._finals and not self._runnable() and not self._files:
+            due = self._file_due()
+            if not self._finals and not self._runnable() and (due is None or due > 0):
                 self._wake.clear()
-                await self._wake.wait()
+                try:  # a file window that waited for the courtroom to pause runs at ``due`` anyway
+                    await asyncio.wait_for(self._wake.wait(), due)
+                except asyncio.TimeoutError:
+                    pass
                 continue
             try:
                 if self._finals and not self._overdue():

@@ -170,6 +170,7 @@ class StreamSession:
         uid = f"{self.label}-{next(self._n):04d}"
         self._utt = _Open(uid, start * 1000 // SR, self.engine.open_stream(offset_ms=start * 1000 // SR,
                                                                         options=self.options), fed=start)
+        self.scheduler.speaking(self.sid, True)  # until its final is in (``_close``)
 
     def _close(self, end_ms: int) -> None:
         utt = self._utt
@@ -184,6 +185,7 @@ class StreamSession:
         self._last_final = task
         self._finals.add(task)
         task.add_done_callback(self._finals.discard)
+        task.add_done_callback(lambda _: self.scheduler.speaking(self.sid, False))
 
     # -- speaker changes --------------------------------------------------------------------
     def _watch_turns(self, utt: _Open) -> None:

@@ -424,7 +424,7 @@ function chooseSpeaker() {
     const p = participants[Number(choice.value)];
     const speaker = p.name ? `${ROLES[p.role]} ${p.name}` : ROLES[p.role];
     const body = { speaker, role: p.role, participant: p.name };
-    if (voice && $("speaker-voice").checked) { await nameVoice(voice, body); return; }
+    if (voice && $("speaker-voice").checked) { await nameVoice(voice, utterances.get(uid).u.channel, body); return; }
     const entry = utterances.get(uid);
     entry.humanSpeaker = true;
     entry.u = { ...entry.u, ...body };
@@ -438,7 +438,7 @@ function chooseSpeaker() {
 }
 
 /** Every line of one voice to a person (and its next lines too); the banner offers the undo. */
-async function nameVoice(voice, body) {
+async function nameVoice(voice, channel, body) {
   const path = `${base}/voices/${encodeURIComponent(voice)}`;
   const apply = (res) => res.utterances.forEach((u) => {
     const entry = utterances.get(u.id);
@@ -446,12 +446,12 @@ async function nameVoice(voice, body) {
     handlers.utterance_changed({ utterance_id: u.id, utterance: u });
   });
   try {
-    const res = await api(path, { method: "POST", body });
+    const res = await api(path, { method: "POST", body: { ...body, channel } });
     apply(res);
     notice(`${voice} 的 ${res.utterances.length} 行已改为 ${body.speaker}`, true);
     const undo = el("button", { type: "button", id: "undo-voice" }, "撤销");
     undo.addEventListener("click", async () => {
-      try { apply(await api(path, { method: "DELETE" })); notice(`已撤销：${voice}`); }
+      try { apply(await api(`${path}?channel=${channel}`, { method: "DELETE" })); notice(`已撤销：${voice}`); }
       catch (err) { notice(`撤销未完成：${err.message}`, true); }
     });
     $("banner").append(" ", undo);
