@@ -89,7 +89,8 @@ def latencies(r) -> dict:
         return last_sent[0]
 
     out = {"partial": [p["_received"] - sent_time(p["end_ms"]) for p in r.partials],
-           "final": [], "final_after_speech": [], "early": 0}
+           "final": [], "final_after_speech": [], "early": 0,
+           "update_gap": update_gaps(r, sent_time), "long_final": long_finals(r, sent_time)}
     for f in r.finals:
         end = f["utterance"]["end_ms"]
         mine = [p for p in r.partials if p["utterance_id"] == f["utterance_id"]]
@@ -97,6 +98,39 @@ def latencies(r) -> dict:
         out["final"].append(f["_received"] - sent_time(min(end + END_SILENCE_MS, stream_end + offset)))
         out["final_after_speech"].append(f["_received"] - sent_time(end))
     return out
+
+
+def speaking(r) -> list[tuple[int, int, list[dict]]]:
+    """Stretches of speech (hearing ms) and their finals: an utterance and the pieces that go on
+    from it (a long utterance finalized while it was spoken is one stretch, however it was cut)."""
+    out: list[tuple[int, int, list[dict]]] = []
+    for f in sorted(r.finals, key=lambda f: f["utterance"]["start_ms"]):
+        u = f["utterance"]
+        if out and ("continues" in u["flags"] or u["start_ms"] < out[-1][1]):
+            out[-1] = (out[-1][0], max(out[-1][1], u["end_ms"]), out[-1][2] + [f])
+        else:
+            out.append((u["start_ms"], u["end_ms"], [f]))
+    return out
+
+
+def update_gaps(r, sent_time) -> list[float]:
+    """Per stretch of speech, the longest the screen went without a new partial or final while the
+    speaker was talking (s): from the moment its first audio was sent to the moment its last was."""
+    arrivals = sorted(e["_received"] for e in r.partials + r.finals)
+    gaps = []
+    for start, end, _ in speaking(r):
+        a, b = sent_time(start), sent_time(end)
+        points = [a, *(t for t in arrivals if a < t < b), b]
+        gaps.append(max(y - x for x, y in zip(points, points[1:])))
+    return gaps
+
+
+def long_finals(r, sent_time, min_ms: int = 12_000) -> list[dict]:
+    """Stretches of speech of at least ``min_ms``: how long they were, and when their last final came
+    after the speaker stopped (s)."""
+    return [{"speech_s": (end - start) / 1000, "pieces": len(fs),
+             "final_after_speech_s": max(f["_received"] for f in fs) - sent_time(end)}
+            for start, end, fs in speaking(r) if end - start >= min_ms]
 
 
 async def run_n(url: str, clip: Path, n: int):
@@ -158,8 +192,11 @@ def measure(n: int, clip: Path, ref: str | None, **env: str) -> dict:
 
 def summary(n: int, results: list, ref: str | None) -> dict:
     partial_lag, final_lag, final_after_speech, cers, early = [], [], [], [], 0
+    gaps, long = [], []
     for r in results:
         lags = latencies(r)
+        gaps += lags["update_gap"]
+        long += lags["long_final"]
         partial_lag += lags["partial"]
         final_lag += lags["final"]
         final_after_speech += lags["final_after_speech"]
@@ -172,7 +209,11 @@ def summary(n: int, results: list, ref: str | None) -> dict:
             "finals_with_early_partial": early, "partial_p50_s": pct(partial_lag, 50),
             "partial_p95_s": pct(partial_lag, 95), "final_p50_s": pct(final_lag, 50), "final_p95_s": pct(final_lag, 95),
             "final_after_speech_p95_s": pct(final_after_speech, 95), "cer_worst": max(cers) if cers else float("nan"),
-            "cer_mean": float(np.mean(cers)) if cers else float("nan")}
+            "cer_mean": float(np.mean(cers)) if cers else float("nan"),
+            "update_gap_max_s": max(gaps, default=float("nan")),
+            "long_speech_s": max((x["speech_s"] for x in long), default=float("nan")),
+            "long_final_after_speech_s": max((x["final_after_speech_s"] for x in long), default=float("nan")),
+            "long_pieces": max((x["pieces"] for x in long), default=0)}
 
 
 def main() -> None:
@@ -207,10 +248,13 @@ def main() -> None:
     print(f"engine {args.engine}; {args.clip}: {chunks} chunks of 600 ms")
     print(table(rows, ["streams", "partial_batch", "partials_per_stream_min", "partials_per_stream_mean", "finals",
                        "finals_with_early_partial", "partial_p50_s", "partial_p95_s", "final_p50_s", "final_p95_s",
-                       "final_after_speech_p95_s", "cer_mean", "cer_worst", "rss_per_stream_mb"]))
+                       "final_after_speech_p95_s", "update_gap_max_s", "long_speech_s", "long_pieces",
+                       "long_final_after_speech_s", "cer_mean", "cer_worst", "rss_per_stream_mb"]))
     ok = [r["streams"] for r in rows if r["final_p95_s"] <= 2.0 and (ref is None or r["cer_worst"] <= 0.25)]
     print(f"largest N with p95 final ≤ 2 s and complete finals: {max(ok) if ok else 'none'}")
-    print(f"wrote {save('stream_load' if args.engine == 'whisper' else 'stream_load_funasr', {'clip': args.clip, 'engine': args.engine, 'rows': rows, 'largest_ok': max(ok) if ok else None})}")
+    name = "stream_load" + ("" if args.engine == "whisper" else "_funasr") + \
+        ("" if args.clip == "justice.wav" else "_" + Path(args.clip).stem)
+    print(f"wrote {save(name, {'clip': args.clip, 'engine': args.engine, 'rows': rows, 'largest_ok': max(ok) if ok else None})}")
 
 
 if __name__ == "__main__":

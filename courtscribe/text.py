@@ -66,6 +66,25 @@ _SHORT_LOOP = re.compile(r"(.{1,3}?)\1{3,}")  # a unit of 1–3 characters, 4 ti
 _LONG_LOOP = re.compile(r"(.{4,40}?)\1{2,}")  # a longer stretch, 3 times or more in a row
 
 
+def unlooped(text: str, *, min_period: int = 4) -> str:
+    """``text`` up to where an engine's loop begins, its first round kept: a unit said over and over,
+    a stretch three times back to back, or a tail that repeats the stretch before it."""
+    for pattern in (_SHORT_LOOP, _LONG_LOOP):
+        if (m := pattern.search(text)) and len(m.group(0)) >= 2 * min_period:
+            text = text[:m.start() + len(m.group(1))]
+    marks = "，。！？；：、,.!?;: "
+    t = text.rstrip(marks)
+    period = min_period
+    while period <= len(t) // 2:
+        tail, before = t[-period:], t[:-period].rstrip(marks)
+        if before.endswith(tail):  # once more, with or without a mark between
+            text = t = before
+            period = min_period
+        else:
+            period += 1
+    return text
+
+
 def looped(text: str, *, min_chars: int = 8) -> bool:
     """An engine stuck in a loop anywhere in the text: a unit of 1–3 characters said over and over
     ("证证证证证证证证", "对不起对不起对不起对不起"), or a longer stretch three times back to back.

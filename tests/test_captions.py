@@ -53,45 +53,62 @@ def test_cues_pair_lines_share_out_the_time_and_name_the_role():
     assert "审判长" not in "".join(cues(u)[0]["lines"])  # no prefix unless asked
 
 
-def _partial(text: str, end_ms: int, role: Role | None = Role.presiding_judge) -> Partial:
-    return Partial(hearing_id="h", utterance_id="u1", channel=0, speaker="", role=role, start_ms=0, end_ms=end_ms,
-                   text=text)
+def _partial(text: str, end_ms: int, role: Role | None = Role.presiding_judge, *, stable: int | None = None,
+             uid: str = "u1", continues: bool = False) -> Partial:
+    """A partial as a session sends it: ``stable`` characters settled (all of them unless told)."""
+    return Partial(hearing_id="h", utterance_id=uid, channel=0, speaker="", role=role, start_ms=0, end_ms=end_ms,
+                   text=text, stable=len(text) if stable is None else stable, continues=continues)
 
 
-def _final(end_ms: int, text: str, role: Role | None = None) -> Final:
-    return Final(hearing_id="h", utterance_id="u1",
-                 utterance=Utterance(id="u1", start_ms=0, end_ms=end_ms, speaker="", role=role, text=text))
+def _final(end_ms: int, text: str, role: Role | None = None, *, uid: str = "u1", flags=()) -> Final:
+    return Final(hearing_id="h", utterance_id=uid,
+                 utterance=Utterance(id=uid, start_ms=0, end_ms=end_ms, speaker="", role=role, text=text,
+                                     flags=list(flags)))
 
 
-def test_live_lines_come_from_partials_once_two_agree_and_the_final_adds_only_the_rest():
+def test_live_lines_come_from_settled_partials_and_the_final_adds_only_the_rest():
     cap = Captioner(prefix=True)
-    assert cap.partial(_partial("现在开庭，核对", 1200)) == []  # nothing agreed yet
-    shown = cap.partial(_partial("现在开庭，核对当事", 1800))
-    assert [x["text"] for x in shown] == ["审判长：现在开庭"]  # two agree, and it is complete (ends at a comma)
+    assert cap.partial(_partial("现在开庭，核对", 1200, stable=0)) == []  # nothing settled yet
+    shown = cap.partial(_partial("现在开庭，核对当事", 1800, stable=7))
+    assert [x["text"] for x in shown] == ["审判长：现在开庭"]  # settled, and complete (ends at a comma)
     assert shown[0]["stable"] == "partial" and 0 < shown[0]["end_ms"] < 1800
-    assert cap.partial(_partial("现在开庭，核对当事人的身份。原告", 3000)) == []  # "核对当事" may still grow
-    # a partial that rewrites what was shown never takes it back; the final fills in the rest
-    cap.partial(_partial("现在开停，核对当事人的身份。原告", 3300))
+    assert cap.partial(_partial("现在开庭，核对当事人的身份。原告", 3000, stable=9)) == []  # "核对当事" may grow
+    # a source that revised what it had settled gets nothing shown from it; the final fills in the rest
+    assert cap.partial(_partial("现在开停，核对当事人的身份。原告", 3300)) == []
     rest = cap.final(_final(4000, "现在开庭，核对当事人的身份。原告陈述。", Role.presiding_judge))
     assert [x["text"] for x in rest] == ["核对当事人的身份。原告陈述"]
     assert rest[-1]["last"] and rest[-1]["end_ms"] == 4000 and rest[-1]["stable"] == "final"
     assert [x["id"] for x in shown + rest] == ["u1.0", "u1.1"]
 
 
-def test_agreement_tolerates_a_word_flipping_back_and_forth_and_a_changed_mark():
-    """As Whisper's previews of news_foxconn.wav did: 富士康 / 故事康 alternating, 。 becoming ，."""
+def test_a_piece_of_a_long_utterance_goes_on_without_its_speakers_name_again():
+    cap = Captioner(prefix=True)
+    first = cap.final(_final(8000, "原告请求判令被告偿还借款本金，", Role.plaintiff_agent))
+    assert first[0]["text"].startswith("原告代理人")
+    more = cap.partial(_partial("以及自二〇二三年起的利息，", 9500, Role.plaintiff_agent, uid="u2", continues=True))
+    rest = cap.final(_final(12000, "以及自二〇二三年起的利息，诉讼费由被告承担。", Role.plaintiff_agent, uid="u2",
+                            flags=["continues"]))
+    assert [x["text"] for x in more + rest] == ["以及自二〇二三年起的利息", "诉讼费由被告承担"]
+
+
+def test_a_pieces_lines_wait_for_the_words_said_before_them():
+    """The next piece's partial may come before the previous piece's final (the screen moves on first):
+    its lines wait, so the overlay reads in the order things were said."""
     cap = Captioner()
-    out = []
-    for n, text in enumerate(["富士康在印度工厂出现大规模感染。", "故事康在印度工厂出现大规模感染，目前公。",
-                              "富士康在印度工厂出现大规模感染，目前工厂产量。"]):
-        out += cap.partial(_partial(text, 4000 + 600 * n, role=None))
-    assert [x["text"] for x in out] == ["富士康在印度工厂出现大规模感染"]  # agreed with the one two back
+    assert [x["text"] for x in cap.partial(_partial("被告应当返还借款，", 5000, role=None, stable=9))] == ["被告应当返还借款"]
+    cap.partial(_partial("被告应当返还借款，并支付利息", 5600, role=None, stable=9))
+    early = cap.partial(_partial("逾期利息按照约定计算，", 7000, role=None, uid="u2", continues=True))
+    assert early == []  # u1's rest is not out yet
+    rest = cap.final(_final(5400, "被告应当返还借款，并支付利息。"))
+    later = cap.partial(_partial("逾期利息按照约定计算，自起诉之日起", 7600, role=None, uid="u2", stable=11,
+                                 continues=True))
+    assert [x["text"] for x in rest + later] == ["并支付利息", "逾期利息按照约定计算"]
 
 
 def test_a_slow_final_does_not_hold_the_overlay_the_last_partial_goes_out_and_the_final_adds_the_rest():
     cap = Captioner()
-    cap.partial(_partial("他一定在家，因为", 1500, role=None))
-    first = cap.partial(_partial("他一定在家，因为灯亮着", 2500, role=None))
+    cap.partial(_partial("他一定在家，因为", 1500, role=None, stable=0))
+    first = cap.partial(_partial("他一定在家，因为灯亮着", 2500, role=None, stable=8))
     assert [x["text"] for x in first] == ["他一定在家"]
     flushed = cap.flush("u1")  # the endpoint came a while ago and no final yet
     assert [x["text"] for x in flushed] == ["因为灯亮着"] and flushed[-1]["last"] and flushed[-1]["stable"] == "endpoint"
@@ -100,7 +117,7 @@ def test_a_slow_final_does_not_hold_the_overlay_the_last_partial_goes_out_and_th
     assert [x["text"] for x in rest] == ["呢"]
     assert cap.flush("u1") == [] and cap.flush("never-heard") == []
     # the preview's closing "。" is not the end of what was said (zh-smoke/lamp.wav, live)
-    cap.partial(_partial("就是有一种推理或者解释的。", 7600, role=None))
+    cap.partial(_partial("就是有一种推理或者解释的。", 7600, role=None, stable=0))
     cap.flush("u1")
     rest = cap.final(_final(8400, "就是有一种推理或者解释的一种感觉。"))
     assert [x["text"] for x in rest] == ["一种感觉"]
@@ -111,7 +128,7 @@ def test_a_long_phrase_without_punctuation_goes_out_a_full_line_at_a_time():
     said = "原告请求判令被告偿还借款本金人民币一百二十三万元及利息"
     out = []
     for n in range(8, len(said) + 1, 4):
-        out += cap.partial(_partial(said[:n], n * 200, role=None))
+        out += cap.partial(_partial(said[:n], n * 200, role=None, stable=n - 4))
     assert [x["text"] for x in out] == [said[:16]] and out[0]["who"] is None
     rest = cap.final(_final(6000, said + "。"))
     assert "".join(x["text"] for x in out + rest) == said

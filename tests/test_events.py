@@ -9,7 +9,7 @@ from courtscribe.streaming.protocol import error_event, final_event, partial_eve
 SAID = Utterance(id="c0-0001", start_ms=1200, end_ms=3400, channel=0, speaker="审判长", role=Role.presiding_judge,
                  text="现在开庭。", tokens=[Token(text="现在", start_ms=1200, end_ms=1800)])
 EVERY_KIND = [
-    partial_event("c0-0001", 0, "审判长", 1200, 2000, "现在", "h1", Role.presiding_judge),
+    partial_event("c0-0001", 0, "审判长", 1200, 2000, "现在", "h1", Role.presiding_judge, stable=1, continues=True),
     final_event(SAID, "h1"),
     error_event("engine_error", "utterance c0-0002 could not be decoded", utterance_id="c0-0002", hearing_id="h1",
                 start_ms=3400, end_ms=5200),
@@ -38,7 +38,7 @@ def test_an_event_crosses_to_another_gateway_as_itself(event):
 def test_the_json_is_the_protocols():
     assert partial_event("u", 1, "原告", 0, 500, "我", None).wire() == {
         "type": "partial", "hearing_id": None, "utterance_id": "u", "channel": 1, "speaker": "原告", "role": None,
-        "start_ms": 0, "end_ms": 500, "text": "我"}
+        "start_ms": 0, "end_ms": 500, "text": "我", "stable": 0, "continues": False}
     final = final_event(SAID, "h1").wire()
     assert final["utterance"] == SAID.model_dump(mode="json") and "dictation" not in final  # only when given
     assert error_event("odd_pcm", "odd frame").wire() == {"type": "error", "code": "odd_pcm", "message": "odd frame"}

@@ -83,12 +83,15 @@ def test_an_engine_failure_on_one_live_stream_is_told_to_it_alone(tmp_path):
     failed = errors[0]["utterance_id"]
     # the utterance is not lost: it is a flagged line the clerk can replay and type
     [gap] = [f["utterance"] for f in hit.finals if f["utterance_id"] == failed]
-    assert gap["text"] == "" and gap["flags"] == ["unrecognized", "engine_error"] and gap["confidence"] == 0.0
+    flags = [f for f in gap["flags"] if f != "continues"]  # it may be a piece of a longer utterance
+    assert gap["text"] == "" and flags == ["unrecognized", "engine_error"] and gap["confidence"] == 0.0
     assert gap["end_ms"] > gap["start_ms"]
     later = [f for f in hit.finals if f["utterance"]["start_ms"] > 0 and hit.events.index(f) > hit.events.index(errors[0])]
     assert later and "正义" in "".join(f["utterance"]["text"] for f in later)  # the stream went on
     assert not [e for e in other.events if e["type"] == "error"]
-    assert len(other.finals) == len(hit.finals) and "正义" in other.text
+    # the same audio covered to its end (where pieces were cut depends on how fast each was read)
+    assert max(f["utterance"]["end_ms"] for f in other.finals) == max(f["utterance"]["end_ms"] for f in hit.finals)
+    assert "正义" in other.text
     assert stored == {f["utterance_id"] for f in hit.finals}  # the record holds every line, the failed one flagged
     assert "Traceback" not in (tmp_path / "server.log").read_text()
 

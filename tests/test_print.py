@@ -13,7 +13,8 @@ import pypdf
 import pytest
 
 from courtscribe.records import formats, fonts, intake, layout, package
-from courtscribe.records.model import Participant, Pipeline, Record, Role, Source, Token, Utterance, Hearing
+from courtscribe.records.model import (CONTINUES, Hearing, Participant, Pipeline, Record, Role, Source, Token,
+                                      Utterance)
 from courtscribe.records.ofd import render_ofd
 from courtscribe.records.pdf import render_pdf
 from courtscribe.records.reading import Locked
@@ -157,3 +158,23 @@ def test_a_recording_joins_the_hearing_the_clerk_scheduled(store, tmp_path):
     store.sign("e1", by="王法官", role=Role.presiding_judge)
     with pytest.raises(Locked):
         intake.keep(store, root, _recording(4, "晚上"), silence, "e1", actor="转写")
+
+
+def test_a_long_utterance_finalized_in_pieces_prints_as_one_turn(store):
+    """Live pieces (streaming/pieces.py) go on from the line before; another voice between them, or a
+    piece the clerk gave to someone else, starts a turn of its own."""
+    hid = "h-pieces"
+    store.create_hearing(actor="书记员", hearing_id=hid, title="分段")
+    judge, agent = Role.presiding_judge, Role.plaintiff_agent
+    lines = [("a", 0, 0, judge, "原告请求判令被告偿还借款本金，", []),
+             ("b", 6000, 0, judge, "以及自起诉之日起的利息。", [CONTINUES]),
+             ("c", 9000, 1, agent, "有异议。", []),
+             ("d", 10000, 0, judge, "请继续。", [CONTINUES]),
+             ("e", 12000, 0, agent, "我方认为……", [CONTINUES])]
+    for uid, at, ch, role, text, flags in lines:
+        store.machine_final(hid, Utterance(id=uid, start_ms=at, end_ms=at + 2500, channel=ch, speaker=role.label,
+                                           role=role, text=text, flags=flags))
+    turns = [(b.who, b.text, b.stamp) for b in layout.blocks(store.record(hid)) if b.kind == "turn"]
+    assert turns == [("审判长", "原告请求判令被告偿还借款本金，以及自起诉之日起的利息。", "00:00:00"),
+                     ("原告代理人", "有异议。", "00:00:09"), ("审判长", "请继续。", "00:00:10"),
+                     ("原告代理人", "我方认为……", "00:00:12")]

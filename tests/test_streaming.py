@@ -20,28 +20,39 @@ def ws_url(server: str, path: str) -> str:
     return server.replace("http://", "ws://") + path
 
 
-async def collect_subscriber(url: str, until_finals: int, timeout: float = 60) -> list[dict]:
-    events = []
+async def collect_subscriber(url: str, until_finals: int | asyncio.Future, timeout: float = 60) -> list[dict]:
+    """A screen's events until it has seen ``until_finals`` finals (a number, or a future of one: how
+    many the source got, known once it ends)."""
+    events: list[dict] = []
     async with websockets.connect(url) as ws:
         assert json.loads(await ws.recv())["type"] == "subscribed"
         deadline = time.monotonic() + timeout
-        while sum(e["type"] == "final" for e in events) < until_finals and time.monotonic() < deadline:
+
+        def want() -> float:
+            if isinstance(until_finals, int):
+                return until_finals
+            return until_finals.result() if until_finals.done() else float("inf")
+
+        while sum(e["type"] == "final" for e in events) < want() and time.monotonic() < deadline:
             try:
-                events.append(json.loads(await asyncio.wait_for(ws.recv(), deadline - time.monotonic())))
+                events.append(json.loads(await asyncio.wait_for(ws.recv(), min(0.5, deadline - time.monotonic()))))
             except asyncio.TimeoutError:
-                break
+                continue
     return events
 
 
 def test_native_protocol_real_time_with_subscriber(server, data_dir, manifest):
     async def main():
-        sub = asyncio.create_task(collect_subscriber(ws_url(server, "/v1/hearings/h-native/events"), 3))
+        finals = asyncio.get_running_loop().create_future()  # as many as the source gets
+        sub = asyncio.create_task(collect_subscriber(ws_url(server, "/v1/hearings/h-native/events"), finals))
         await asyncio.sleep(0.3)
         source = asyncio.create_task(stream_file(ws_url(server, "/v1/stream"), data_dir / "zh-smoke" / "justice.wav",
                                                  hearing_id="h-native", role="审判长"))
         await asyncio.sleep(2.0)
         status = (await asyncio.to_thread(httpx.get, f"{server}/v1/hearings/h-native/status")).json()
-        return await source, await sub, status
+        result = await source
+        finals.set_result(len(result.finals))
+        return result, await sub, status
 
     result, seen, status = asyncio.run(main())
     assert status["sources"] == [{"channel": 0, "speaker": "审判长"}]  # what a screen opened now shows
@@ -379,3 +390,34 @@ def test_every_source_reaches_the_hearings_screens_and_captions(server, data_dir
     record = httpx.get(f"{server}/v1/hearings/{hearing}").json()
     finals = [e["utterance"]["id"] for e in events if e["type"] == "final"]
     assert finals and set(finals) <= {u["id"] for u in record["utterances"]}
+
+
+def test_a_long_utterance_reaches_the_screens_in_pieces_and_settled_words_stay(server, data_dir):
+    """market_25s.wav: one speaker for 21.7 s without a pause the VAD ends on. Its finals come in
+    pieces while it is spoken (streaming/pieces.py), each going on from the one before, and every
+    partial keeps the words earlier partials of its piece settled (streaming/stability.py)."""
+    from courtscribe.streaming.pieces import HARD_MS
+
+    result = asyncio.run(stream_file(ws_url(server, "/v1/stream"), data_dir / "zh-smoke" / "market_25s.wav",
+                                     hearing_id="h-long", role="审判长", speed=2.0))
+    assert result.events[-1]["type"] == "end"
+    said = sorted((f["utterance"] for f in result.finals if f["utterance"]["text"] or f["utterance"]["flags"]),
+                  key=lambda u: u["start_ms"])
+    stretches: list[list[dict]] = []  # an utterance the VAD began, and the pieces that go on from it
+    for u in said:
+        if "continues" in u["flags"]:
+            assert stretches and stretches[-1][-1]["end_ms"] == u["start_ms"]  # nothing between them lost
+            stretches[-1].append(u)
+        else:
+            stretches.append([u])
+    longest = max(stretches, key=len)
+    assert len(longest) >= 3 and longest[-1]["end_ms"] - longest[0]["start_ms"] >= 15_000, said
+    assert all(u["end_ms"] - u["start_ms"] <= HARD_MS + 200 for u in longest[:-1])
+    for uid in {p["utterance_id"] for p in result.partials}:
+        mine = [p for p in result.partials if p["utterance_id"] == uid]
+        settled = [p["text"][:p["stable"]] for p in mine]
+        assert all(b.startswith(a) for a, b in zip(settled, settled[1:])), settled
+        assert len({p["continues"] for p in mine}) == 1
+    record = httpx.get(f"{server}/v1/hearings/h-long").json()
+    stored = {u["id"]: u["flags"] for u in record["utterances"]}
+    assert all(stored[u["id"]] == u["flags"] for u in said)

@@ -23,3 +23,11 @@ def test_join_pieces_spaces_latin_words_only():
 def test_scoring_form():
     assert for_scoring("He must, 他一定在家。") == "hemust他一定在家"
     assert for_scoring("說話") == "说话"
+
+
+def test_a_preview_that_fell_into_a_loop_keeps_the_words_before_it():
+    from courtscribe.text import unlooped
+
+    assert unlooped("而一些数字比较明确，而一些数字比较明确，而一些数字比较明确") == "而一些数字比较明确"
+    assert unlooped("被告证证证证证证证证证") == "被告证"
+    assert unlooped("再取8~913条，因为这三条的话比较典型。") == "再取8~913条，因为这三条的话比较典型。"

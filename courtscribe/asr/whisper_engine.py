@@ -22,10 +22,11 @@ import faster_whisper.transcribe as _fw
 import numpy as np
 from faster_whisper.audio import pad_or_trim as _fw_pad_or_trim
 
+from ..audio import SAMPLE_RATE
 from ..records.model import Token
 from .base import DecodeOptions, Engine, EngineStream, Hypothesis, PreviewStream
 from .hotwords import court_terms
-from ..text import join_pieces, looped, tidy, to_simplified
+from ..text import join_pieces, looped, tidy, to_simplified, unlooped
 
 PROMPTS = {
     "zh": "以下是普通话的句子,其中可能夹杂English words。",
@@ -106,6 +107,22 @@ def split_sentences(hyp: Hypothesis, min_chars: int = 6, soft_max_ms: int = 8000
                        tokens=toks, language=hyp.language, is_final=hyp.is_final,
                        confidence=round(float(np.mean([t.prob for t in toks if t.prob is not None] or [0.0])), 4))
             for toks in pieces]
+
+
+def _before_loop(segments, lang: str, audio: np.ndarray, offset_ms: int) -> list[Hypothesis]:
+    """A preview whose text fell into a loop, as far as it went before it."""
+    text = unlooped(tidy(join_pieces([seg.text for seg in segments])))
+    end = offset_ms + audio.size * 1000 // SAMPLE_RATE
+    return [Hypothesis(text=text, start_ms=offset_ms, end_ms=end, language=lang, is_final=False)] if text else []
+
+
+def _passes(live: bool, fallback: bool) -> tuple[bool, ...]:
+    """Which encoder windows a decode tries, fitted (True) or full: live decodes the fitted one, and
+    a final whose text loops there the full one too; a preview (no ``fallback``) whose text loops
+    shows what came before the loop (its retry cost a courtroom's screen over a second of the worker)."""
+    if not live:
+        return (False,)
+    return (True, False) if fallback else (True,)
 
 
 def _prompt_words(hotwords: tuple[str, ...]) -> str | None:
@@ -197,15 +214,18 @@ class WhisperEngine(Engine):
                           hotwords=_prompt_words(options.hotwords) if language == "zh" else None, word_timestamps=words,
                           without_timestamps=False, vad_filter=False)
                 kw["hotwords"], room = self._fit_prompt(kw["initial_prompt"], kw["hotwords"])
-                for fitted in ((True, False) if options.live else (False,)):
+                for fitted in _passes(options.live, fallback):
                     retry = []
                     for window, batch in self._windows(group, pieces, fitted):
                         with _encoder_window(window):
                             decoded = self._batch([pieces[i][0] for i in batch], kw, room)
                         failed = []
                         for i, (segments, lang, base) in zip(batch, decoded):
-                            if fitted and any(_looped(seg.text) or looped(seg.text) for seg in segments):
+                            loops = fitted and any(_looped(seg.text) or looped(seg.text) for seg in segments)
+                            if loops and fallback:
                                 retry.append(i)
+                            elif loops:  # a preview: the words before the loop
+                                results[i] = _before_loop(segments, lang, *pieces[i])
                             elif fallback and any(_failed(seg) for seg in segments):
                                 failed.append((i, pieces[i], (segments, lang, base)))
                             else:

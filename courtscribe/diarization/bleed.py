@@ -24,6 +24,7 @@ MAX_LAG_MS = 30
 MARGIN_DB = 6.0
 MIN_CORRELATION = 0.6
 MIN_SPAN_MS = 300
+BLEED_SHARE = 0.8  # an utterance mostly made of a neighbour's bleed (voiced blocks) is not its seat's
 
 Span = tuple[int, int]
 
@@ -102,6 +103,16 @@ class BleedCheck:
 
     blocks: np.ndarray
     complete: bool = True
+
+
+@dataclass
+class Seat:
+    """A seat mic's utterance after its neighbours' check: its audio (their bleed muted), whether it
+    is theirs altogether, whether anything was muted, and whether the check could not be completed."""
+    audio: np.ndarray
+    theirs: bool = False
+    muted: bool = False
+    unchecked: bool = False
 
 
 class RoomAudio:
@@ -195,3 +206,11 @@ class RoomAudio:
         for i in np.flatnonzero(blocks):
             out[i * block:(i + 1) * block] = 0.0
         return out
+
+    def seat(self, channel: int, start_ms: int, audio: np.ndarray) -> Seat:
+        """A seat's utterance against its neighbours: theirs when most of its voice is their bleed;
+        else their bleed muted out of it, flagged unchecked where their audio came too late."""
+        check = self.bleed_blocks(channel, start_ms, audio)
+        if check.blocks.size and voiced_share(audio, check.blocks) >= BLEED_SHARE:
+            return Seat(audio, theirs=True)
+        return Seat(self.mute(audio, check.blocks), muted=bool(check.blocks.any()), unchecked=not check.complete)

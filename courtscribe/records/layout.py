@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from .model import Record, Role
+from ..text import join_pieces
+from .model import CONTINUES, Record, Role, Utterance
 from .signing import signers
 
 ZH_TZ = dt.timezone(dt.timedelta(hours=8))  # courts print Beijing time
@@ -66,11 +67,17 @@ def blocks(record: Record) -> list[Block]:
     out = [Block("title", "庭 审 笔 录" if signed else "庭 审 笔 录（待签名稿）"), Block("facts", rows=facts(record))]
     pending = sorted(record.interruptions, key=lambda i: i.at_ms)
     corrected = {c.utterance_id for c in record.corrections}
+    last: tuple[Utterance, Block] | None = None  # the turn printed last, which a piece may go on
     for u in record.utterances:
         while pending and pending[0].at_ms <= u.start_ms:
             out.append(_interruption(pending.pop(0)))
+            last = None
         text = u.printed_text + (CORRECTED if u.id in corrected else "")
-        out.append(Block("turn", text=text, who=u.speaker_label, stamp=hms(u.start_ms)))
+        if last and _goes_on(last[0], u):
+            last[1].text = join_pieces([last[1].text, text])
+        else:
+            out.append(Block("turn", text=text, who=u.speaker_label, stamp=hms(u.start_ms)))
+        last = (u, out[-1])
     out += [_interruption(i) for i in pending]
     if record.corrections:
         out.append(Block("heading", "更正记录"))
@@ -86,6 +93,11 @@ def blocks(record: Record) -> list[Block]:
               else "本稿由语音识别生成，经宣读、核对并签名后方为庭审笔录。")
     out.append(Block("footer", footer))
     return out
+
+
+def _goes_on(before: Utterance, u: Utterance) -> bool:
+    """A piece of a long utterance, right after the piece before it, printed on the same turn."""
+    return CONTINUES in u.flags and before.channel == u.channel and before.speaker_label == u.speaker_label
 
 
 def _start(record: Record, uid: str) -> int:

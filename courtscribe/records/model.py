@@ -17,6 +17,9 @@ UNRECOGNIZED = "unrecognized"  # see asr/coverage.py
 CROSSTALK_UNCHECKED = "crosstalk_unchecked"  # see diarization/bleed.py RoomAudio
 OVERLAP = "overlap"  # two people spoke at once in this utterance: see diarization/attribute.py
 OVERLAP_NOTE = "〔同时发言〕"  # how exports mark such an utterance
+# the speaker went on from the previous utterance of the channel: a long utterance finalized in
+# pieces while it was spoken (streaming/pieces.py); exports print the pieces as one flowing turn
+CONTINUES = "continues"
 
 
 def gap_note(start_ms: int, end_ms: int) -> str:
@@ -127,7 +130,9 @@ class Utterance(_Model):
         "Why an utterance needs a person: 'unrecognized' (speech without usable text: listen and type it), "
         "with the reason 'empty', 'loop' or 'engine_error'; 'crosstalk_unchecked' (a neighbouring seat's "
         "audio arrived too late to check this utterance for its bleed: it may repeat that seat's words); 'overlap' "
-        "(another voice spoke at the same time: exports mark it 〔同时发言〕)"))
+        "(another voice spoke at the same time: exports mark it 〔同时发言〕); 'continues' (not a warning: the "
+        "speaker went on from the channel's previous utterance, a long utterance finalized in pieces while "
+        "it was spoken; exports print the pieces as one turn)"))
 
     @property
     def unrecognized(self) -> bool:

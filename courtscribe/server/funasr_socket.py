@@ -26,6 +26,7 @@ from ..access.guard import Denied
 from ..logs import get_logger
 from ..records.model import HEARING_ID, Token
 from ..streaming.events import Error, Event, Final, Partial
+from ..streaming.stability import aligned_end
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import SAMPLE_RATES, StreamError
 from ..streaming.session import StreamSession
@@ -241,8 +242,9 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
     cfg, sent = file.cfg, file.sent
     live_mode = "2pass-online" if cfg.mode == "2pass" else cfg.mode
     if isinstance(event, Partial):
-        if more := grown(sent.get(event.utterance_id, ""), event.text):  # FunASR clients append increments
-            sent[event.utterance_id] = event.text
+        settled = event.text[:event.stable]  # FunASR clients append increments: only what stays
+        if more := grown(sent.get(event.utterance_id, ""), settled):
+            sent[event.utterance_id] = settled
             await send(ws, _reply(cfg, mode=live_mode, text=more))
     elif isinstance(event, Final):
         u = event.utterance
@@ -250,8 +252,9 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
             sent.pop(event.utterance_id, None)
             await send(ws, _reply(cfg, mode="2pass-offline", text=u.text, timestamp=timestamp(u.tokens),
                                    stamp_sents=stamp_sents(u.tokens)))
-        else:  # online: the rest of the utterance, as an increment
-            if rest := grown(sent.pop(event.utterance_id, ""), u.text):
+        else:  # online: the rest of the utterance (after what was sent, as the final reads it)
+            sent_text = sent.pop(event.utterance_id, "")
+            if rest := u.text[aligned_end(sent_text, u.text):] if sent_text else u.text:
                 await send(ws, _reply(cfg, mode="online", text=rest))
     elif isinstance(event, Error):  # an utterance the engine failed on, a full archive disk…
         file.errors.append(event.message)

@@ -198,8 +198,9 @@ async def _deliver(ws: WebSocket, items: _Items, ev: Event) -> None:
         item, new = items.item(ev.utterance_id)
         if new:
             await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.start_ms))
-        if more := grown(items.said.get(item, ""), ev.text):  # deltas only ever append
-            items.said[item] = ev.text
+        settled = ev.text[:ev.stable]  # deltas only ever append: only what stays
+        if more := grown(items.said.get(item, ""), settled):
+            items.said[item] = settled
             await send(ws, event("conversation.item.input_audio_transcription.delta", item_id=item,
                                   content_index=0, delta=more))
     elif isinstance(ev, Final):

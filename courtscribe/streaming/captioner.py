@@ -1,28 +1,27 @@
 """Caption text: lines of at most 16 characters, the archive's cues cut from finals, and the live
-overlay's lines that never change once shown, out early from stabilized partials, then finals.
+overlay's lines that never change once shown, out early from settled partials, then finals.
 
 A partial's words change as the speaker goes on, and a caption that rewrites itself is unreadable;
 waiting for finals alone puts every line ~1–4 s behind the speech end (the VAD's end silence plus the
-final decode). So a line goes out as soon as it is *stable*: the new partial agrees on it with one of
-the two before (local agreement, as in whisper_streaming, tolerant of Whisper flipping a word back and
-forth: 富士康/故事康) and it is complete — it ends at punctuation (any mark: a preview's "。" may
-become "，"), or fills a line.
-The final then supplies only what the partials had not stabilized, aligned against what was shown.
-If the final is slow (a hard utterance can take seconds to decode on a CPU), the overlay does not wait:
-``flush``, called a moment after the VAD's endpoint, shows the last partial's remaining words.
-Lines shown are never taken back; the captions.json/vtt archive feeds use the finals (the record).
+final decode). So a line goes out as soon as its words are settled (the partial's ``stable`` prefix,
+stability.py) and it is complete — it ends at punctuation (any mark: a preview's "。" may become
+"，"), or fills a line. The final then supplies only what the partials had not settled, aligned
+against what was shown. If the final is slow (a hard utterance can take seconds to decode on a CPU),
+the overlay does not wait: ``flush``, called a moment after the VAD's endpoint, shows the last
+partial's remaining words. A long utterance finalized in pieces (``continues``) goes on in the same
+caption flow, without its speaker's name again. Lines shown are never taken back; the
+captions.json/vtt archive feeds use the finals (the record).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 
-from ..records.model import Role, Utterance
+from ..records.model import CONTINUES, Role, Utterance
 from .events import Final, Partial
+from .stability import MARKS, aligned_end
 
 MAX_CHARS = 16
 LINES_PER_CUE = 2
-_BREAKS = set("，。！？；：、,.!?;:")
 _DROPPED_AT_LINE_END = "，。、；：,.;: "  # captions end lines without commas and full stops
 MAX_OPEN = 64  # utterances whose partials are followed at once (an overlay per hearing: a few channels)
 
@@ -34,7 +33,7 @@ def caption_lines(text: str, max_chars: int = MAX_CHARS) -> list[str]:
     phrases, current = [], ""
     for ch in text.strip():
         current += ch
-        if ch in _BREAKS:
+        if ch in MARKS:
             phrases.append(current.strip())
             current = ""
     if current.strip():
@@ -70,7 +69,8 @@ def _wordish(ch: str) -> bool:
 def cues(u: dict, *, prefix: bool = False) -> list[dict]:
     """One final (a record-format utterance) as caption cues of up to two lines each."""
     who = Role(u["role"]).label if u.get("role") else None
-    text = f"{who}：{u['text']}" if prefix and who else u["text"]
+    named = prefix and who and CONTINUES not in u.get("flags", [])  # a piece goes on from its speaker's line
+    text = f"{who}：{u['text']}" if named else u["text"]
     lines = caption_lines(text)
     groups = [lines[i:i + LINES_PER_CUE] for i in range(0, len(lines), LINES_PER_CUE)]
     total = sum(len("".join(g)) for g in groups) or 1
@@ -88,8 +88,9 @@ def cues(u: dict, *, prefix: bool = False) -> list[dict]:
 # -- live lines from partials and finals ---------------------------------------------------------
 @dataclass
 class _Open:
-    seen: list[str] = field(default_factory=list)  # the two partials before, newest last
+    channel: int
     event: Partial | None = None  # the previous partial
+    flushed: bool = False  # its speaker stopped and the rest of its last partial went out
     shown: str = ""  # the partial text already out as lines (a prefix of what partials agree on)
     lines: int = 0
 
@@ -104,15 +105,17 @@ class Captioner:
     _open: dict[str, _Open] = field(default_factory=dict)
 
     def partial(self, e: Partial) -> list[dict]:
-        u = self._open.setdefault(e.utterance_id, _Open())
+        u = self._open.setdefault(e.utterance_id, _Open(e.channel))
         if len(self._open) > MAX_OPEN:  # a source vanished without its finals: forget the oldest
             self._open.pop(next(iter(self._open)))
-        agreed = max((_agreed(old, e.text) for old in u.seen), key=len, default="")
-        u.seen, u.event = (u.seen + [e.text])[-2:], e
-        if not agreed.startswith(u.shown):  # the partials changed what was shown: wait for the final
+        u.event = e
+        if self._behind(e.utterance_id, u):  # its lines go out after the words said before them
+            return []
+        settled = e.text[:e.stable]
+        if not settled.startswith(u.shown):  # a source that revised what it had settled: the final says
             return []
         out = []
-        for piece in _complete(agreed[len(u.shown):]):
+        for piece in _complete(settled[len(u.shown):]):
             u.shown += piece
             out += self._lines(e.utterance_id, e, u, piece, len(u.shown), len(e.text), "partial")
         return out
@@ -124,24 +127,36 @@ class Captioner:
         if u is None or u.event is None:
             return []
         last = u.event.text
-        piece = last[_aligned_end(u.shown, last):] if u.shown else last
+        piece = last[aligned_end(u.shown, last):] if u.shown else last
         u.shown = last
+        u.flushed = True
         if not piece.strip():
             return []
         return self._lines(utterance_id, u.event, u, piece, len(last), len(last), "endpoint", last=True)
 
     def final(self, e: Final) -> list[dict]:
-        u = self._open.pop(e.utterance_id, _Open())
+        u = self._open.pop(e.utterance_id, _Open(e.utterance.channel))
         text = e.utterance.text
-        rest = text[_aligned_end(u.shown, text):] if u.shown else text
+        rest = text[aligned_end(u.shown, text):] if u.shown else text
         return self._lines(e.utterance_id, e.utterance, u, rest, len(text), len(text), "final", last=True)
+
+    def _behind(self, uid: str, u: _Open) -> bool:
+        """An earlier utterance of the channel is still waiting for its final (a piece of a long one
+        is finalized while its speaker goes on, and the next piece's partial can come first)."""
+        for other, o in self._open.items():
+            if other == uid:
+                return False
+            if o.channel == u.channel and not o.flushed:
+                return True
+        return False
 
     def _lines(self, uid: str, said: Partial | Utterance, u: _Open, piece: str, upto: int, total: int, stable: str,
                last: bool = False) -> list[dict]:
         """``piece`` (ending at character ``upto`` of the ``total`` the speaker has said so far, in the
         span and role of ``said``) as caption lines."""
         who = said.role.label if said.role else None
-        first = u.lines == 0
+        goes_on = said.continues if isinstance(said, Partial) else CONTINUES in said.flags
+        first = u.lines == 0 and not goes_on  # a piece of a long utterance: its speaker was named
         text = f"{who}：{piece.strip()}" if self.prefix and who and first and piece.strip() else piece
         lines = caption_lines(text)
         start, span = said.start_ms, max(1, said.end_ms - said.start_ms)
@@ -158,30 +173,13 @@ class Captioner:
         return out
 
 
-def _agreed(a: str, b: str) -> str:
-    """What two partials agree on, from the start, in ``b``'s spelling. Marks do not have to match
-    (a preview's "。" may become "，", or go): words do; the agreement ends at a mark only where
-    both have one."""
-    i = j = n = 0  # n: where the agreement ends in b
-    while True:
-        ma, mb = i < len(a) and a[i] in _BREAKS, j < len(b) and b[j] in _BREAKS
-        if ma and mb:
-            i, j, n = i + 1, j + 1, j + 1
-        elif ma or mb:
-            i, j = i + ma, j + mb
-        elif i < len(a) and j < len(b) and a[i] == b[j]:
-            i, j, n = i + 1, j + 1, j + 1
-        else:
-            return b[:n]
-
-
 def _complete(text: str) -> list[str]:
     """The leading pieces of ``text`` that can be shown: phrases ending at punctuation, and a full
     line's worth of a phrase that goes on without one. What may still grow stays behind."""
     out, current = [], ""
     for ch in text:
         current += ch
-        if ch in _BREAKS:
+        if ch in MARKS:
             out.append(current)
             current = ""
     while len(current) > MAX_CHARS:
@@ -189,18 +187,3 @@ def _complete(text: str) -> list[str]:
         out.append(current[:cut])
         current = current[cut:]
     return out
-
-
-def _aligned_end(shown: str, final: str) -> int:
-    """Where, in the final's text, what the partials already showed ends. A preview's closing mark
-    is not a word said: "…解释的。" shown must not match the final's last "。" and swallow "一种感觉"."""
-    shown = shown.rstrip("".join(_BREAKS) + " ")
-    m = SequenceMatcher(None, shown, final, autojunk=False)
-    blocks = [b for b in m.get_matching_blocks() if b.size]
-    if not blocks:
-        return 0
-    a, b, size = blocks[-1]
-    end = min(len(final), b + size + (len(shown) - a - size))
-    while end < len(final) and (final[end] in _BREAKS or final[end].isspace()):
-        end += 1  # the rest starts at a word, not at the mark after what was shown
-    return end

@@ -45,6 +45,8 @@ class Partial(SourceEvent):
     start_ms: int
     end_ms: int
     text: str
+    stable: int = 0  # the first ``stable`` characters of ``text`` stay in every later partial (stability.py)
+    continues: bool = False  # the speaker goes on from the channel's previous utterance (pieces.py)
 
 
 class Final(SourceEvent):

@@ -1,8 +1,7 @@
 """One live audio source: streaming VAD cuts utterances, partials while they run, a final at each end.
 
-Audio time is counted from the first sample of the stream (ms). The session keeps only the audio
-of the utterance in progress plus a second of context, so memory stays flat however long a hearing
-runs or however fast a client replays a file.
+Audio time is counted from the first sample of the stream (ms); the session keeps only the audio
+its open utterance needs (recent.py).
 """
 from __future__ import annotations
 
@@ -10,8 +9,7 @@ import asyncio
 import errno
 import itertools
 import secrets
-import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
 
 import numpy as np
@@ -24,20 +22,24 @@ from ..text import join_pieces
 from ..asr.vad import Vad
 from .. import metrics
 from ..diarization import attribute
-from ..diarization.bleed import voiced_share
+from ..diarization.bleed import Seat
 from ..diarization.turns import Turn
 from ..logs import get_logger
-from ..records.model import CROSSTALK_UNCHECKED, UNRECOGNIZED, Utterance
+from ..records.model import CONTINUES, CROSSTALK_UNCHECKED, UNRECOGNIZED, Utterance
 from .events import Endpoint, Event, Level
 from .protocol import ErrorCode, StreamError, error_event, final_event, partial_event
+from .delivery import Delivery
 from .levels import LevelMeter
+from .pieces import cut_point
+from .recent import RecentAudio
 from .scheduler import DecodeScheduler
 from .source import SessionConfig, Sinks
 from .speakers import WATCH_S, Label, unheard_turns
+from .stability import Stabilizer
 
 log = get_logger(__name__)
-BLEED_SHARE = 0.8  # an utterance mostly made of a neighbour's bleed (voiced blocks) is not recorded on this seat
 MIN_TURN_MS = 300  # a "change" this close to the utterance's start is its first words, not a turn
+TAIL_MS = 300  # a piece the VAD ends sooner than this after the cut holds no speech of its own
 MAX_PENDING_FINALS = 4  # a client replaying faster than the engine decodes waits here (backpressure)
 
 
@@ -48,18 +50,13 @@ class _Open:
     stream: EngineStream
     fed: int  # absolute sample up to which the engine stream has been fed
     closed: bool = False
-    partial_text: str = ""
+    continues: bool = False  # a piece of a long utterance, after the first (pieces.py)
+    stability: Stabilizer = field(default_factory=Stabilizer)
+    shown: tuple[str, int] = ("", 0)  # the last partial's text and settled length
+    reads: tuple[int, ...] = ()  # how far (stream ms) its last two partials read
+    reading: bool = False  # a partial has taken its audio and is being decoded
+    delivered: bool = False  # its final is out: a partial decoded since is stale
     watched: int = 0  # sample up to which it was looked at for a speaker change
-
-
-@dataclass
-class _Seat:
-    """A seat mic's utterance after its neighbours' check: its audio (their bleed muted), whether it
-    is theirs altogether, whether anything was muted, and whether the check could not be completed."""
-    audio: np.ndarray
-    theirs: bool = False
-    muted: bool = False
-    unchecked: bool = False
 
 
 class StreamSession:
@@ -72,15 +69,14 @@ class StreamSession:
         # unique across restarts too: a hearing's utterances keep their ids in the record store
         self.label = f"c{config.channel}-{secrets.token_hex(3)}"
         self._n = itertools.count(1)
-        self._lock = threading.Lock()
-        self._buf = np.zeros(0, np.float32)
-        self._buf_start = 0  # absolute sample index of _buf[0]
-        self.samples = 0
+        self.recent = RecentAudio()
         self._utt: _Open | None = None
         self._finals: set[asyncio.Task] = set()
         self._last_final: asyncio.Task | None = None  # finals decode side by side but are announced in order
         self._watching: asyncio.Future | None = None  # a look for a speaker change in the open utterance
+        self._reading: _Open | None = None  # whose audio the partial in the worker took
         self.utterances: list[Utterance] = []
+        self.delivery = Delivery(self.sinks, emit, self.label, config.hearing_id)
         self.meter = LevelMeter()
 
     def use_hotwords(self, words: tuple[str, ...]) -> None:
@@ -97,10 +93,7 @@ class StreamSession:
 
     # -- audio in ---------------------------------------------------------------------------
     async def feed(self, audio: np.ndarray) -> None:
-        with self._lock:
-            self._buf = np.concatenate([self._buf, audio.astype(np.float32, copy=False)])
-            at = self.cfg.offset_ms * SR // 1000 + self.samples
-            self.samples += audio.size
+        at = self.cfg.offset_ms * SR // 1000 + self.recent.append(audio)
         try:
             events = await asyncio.to_thread(self._take, audio, at)
         except OSError as err:
@@ -109,7 +102,8 @@ class StreamSession:
         utt = self._utt
         speaking = utt is not None and not utt.closed
         if utt is not None and speaking:
-            self._want_partial(utt)
+            utt = self._piece(utt)
+            self._want_partial()
             self._watch_turns(utt)
         if self.sinks.on_screen is not None and (reading := self.meter.feed(audio)):
             self.sinks.on_screen(Level(hearing_id=self.cfg.hearing_id, channel=self.cfg.channel, speaker=self.speaker,
@@ -163,22 +157,46 @@ class StreamSession:
                     self._close(ev.start_ms)
                 self._open(ev.start_ms)
             if ev.end_ms is not None and self._utt and not self._utt.closed:
-                self._close(ev.end_ms)
+                if self._utt.continues and ev.end_ms - self._utt.start_ms < TAIL_MS and not self._utt.shown[0]:
+                    self._drop_tail(self._utt)
+                else:
+                    self._close(ev.end_ms)
 
-    def _open(self, start_ms: int) -> None:
-        start = max(start_ms * SR // 1000, self._buf_start)
+    def _drop_tail(self, utt: _Open) -> None:
+        """A piece was cut in the pause the VAD then ended the utterance in: what follows the cut is
+        that pause's end, no speech (kept in the audio archive, like every pause)."""
+        utt.closed = True
+        self.scheduler.speaking(self.sid, False)
+
+    def _open(self, start_ms: int, *, continues: bool = False) -> None:
+        start = max(start_ms * SR // 1000, self.recent.start)
         uid = f"{self.label}-{next(self._n):04d}"
         self._utt = _Open(uid, start * 1000 // SR, self.engine.open_stream(offset_ms=start * 1000 // SR,
-                                                                        options=self.options), fed=start)
+                                                                        options=self.options), fed=start,
+                          continues=continues)
         self.scheduler.speaking(self.sid, True)  # until its final is in (``_close``)
 
-    def _close(self, end_ms: int) -> None:
+    def _piece(self, utt: _Open) -> _Open:
+        """A long utterance is finalized up to a pause in it (pieces.py) while its speaker goes on in
+        the next piece: the screens get its final now, not when the speaker stops."""
+        at = cut_point(self.recent.slice(utt.start_ms * SR // 1000, self.samples),
+                       after_ms=_settled_by(utt) - utt.start_ms)
+        if at is None:
+            return utt
+        self._close(utt.start_ms + at, goes_on=True)
+        self._open(utt.start_ms + at, continues=True)
+        assert self._utt is not None
+        return self._utt
+
+    def _close(self, end_ms: int, *, goes_on: bool = False) -> None:
+        """``goes_on``: a piece of a long utterance, its speaker still talking."""
         utt = self._utt
         assert utt is not None
         utt.closed = True
         end = max(utt.start_ms * SR // 1000, min(end_ms * SR // 1000, self.samples))
-        audio = self._slice(utt.start_ms * SR // 1000, end)
-        if self.sinks.on_screen is not None:  # captions may show the last partial if the final is slow
+        audio = self.recent.slice(utt.start_ms * SR // 1000, end)
+        if self.sinks.on_screen is not None and not goes_on:  # captions may show the last partial if the
+            # final is slow (not a piece's: its partial may hold words of the next piece)
             self.sinks.on_screen(Endpoint(hearing_id=self.cfg.hearing_id, utterance_id=utt.id, channel=self.cfg.channel,
                                           end_ms=end * 1000 // SR + self.cfg.offset_ms))
         task = asyncio.create_task(self._final(utt, audio, end * 1000 // SR, self._last_final))
@@ -196,7 +214,7 @@ class StreamSession:
             return
         utt.watched = self.samples
         first = max(utt.start_ms * SR // 1000, self.samples - WATCH_S * SR)  # all a look needs, not the minute
-        audio = self._slice(first, self.samples)
+        audio = self.recent.slice(first, self.samples)
         self._watching = asyncio.ensure_future(asyncio.to_thread(self.sinks.speakers.change, audio))
         self._watching.add_done_callback(lambda f: self._turn_seen(utt, f, first * 1000 // SR - utt.start_ms))
 
@@ -215,37 +233,48 @@ class StreamSession:
         self._open(utt.start_ms + at)
 
     # -- partials ---------------------------------------------------------------------------
-    def _want_partial(self, utt: _Open) -> None:
-        fut = self.scheduler.partial(self.sid, lambda: self._take_partial(utt),
-                                     lambda hyp: polish_partial(hyp, self.options.hotwords))
+    def _want_partial(self) -> None:
+        """A partial of the open utterance (whichever is open when the worker gets to it: a job queued
+        for a piece that was cut meanwhile serves the next piece)."""
+        fut = self.scheduler.partial(self.sid, self._take_partial, self._finish_partial)
         if fut is not None:
-            fut.add_done_callback(lambda f: self._partial_done(utt, f))
+            fut.add_done_callback(self._partial_done)
 
-    def _take_partial(self, utt: _Open) -> tuple[EngineStream, np.ndarray] | None:
+    def _take_partial(self) -> tuple[EngineStream, np.ndarray] | None:
         """Runs in the decode worker: all audio that arrived since last time, for the engine stream."""
-        if utt.closed:
+        utt = self._reading = self._utt
+        if utt is None or utt.closed:
+            self._reading = None
             return None
-        with self._lock:
-            audio = self._slice_locked(utt.fed, self.samples)
-            utt.fed = self.samples
+        audio, utt.fed = self.recent.since(utt.fed)
+        utt.reading = bool(audio.size)
         return (utt.stream, audio) if audio.size else None
 
-    def _partial_done(self, utt: _Open, fut: asyncio.Future) -> None:
+    def _finish_partial(self, hyp: Hypothesis | None) -> tuple[_Open | None, Hypothesis | None]:
+        """Runs in the decode worker, right after the engine: the partial, polished, and whose it is."""
+        return self._reading, polish_partial(hyp, self.options.hotwords)
+
+    def _partial_done(self, fut: asyncio.Future) -> None:
         if fut.cancelled():
             return
         if fut.exception() is not None:  # a failed preview is not shown; the final still comes
             log.warning("partial decode failed", session=self.label, error=repr(fut.exception()))
             return
-        hyp: Hypothesis | None = fut.result()  # polished in the worker (_want_partial's finish)
-        if hyp is None or utt.closed:
+        utt, hyp = fut.result()
+        if utt is None:
             return
-        if not hyp.text or hyp.text == utt.partial_text:
+        utt.reading = False
+        if hyp is None or utt.delivered or not hyp.text:  # shown until the final replaces it
             return
-        utt.partial_text = hyp.text
+        utt.reads = (*utt.reads, hyp.end_ms)[-2:]
+        shown = utt.stability.update(hyp.text)  # what it settled on stays as it was shown
+        if shown == utt.shown:
+            return
+        utt.shown = shown
         off = self.cfg.offset_ms
         asyncio.ensure_future(self.emit(partial_event(utt.id, self.cfg.channel, self.speaker, utt.start_ms + off,
-                                                      hyp.end_ms + off, hyp.text, self.cfg.hearing_id,
-                                                      self.cfg.role)))
+                                                      hyp.end_ms + off, shown[0], self.cfg.hearing_id,
+                                                      self.cfg.role, stable=shown[1], continues=utt.continues)))
 
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int, previous: asyncio.Task | None) -> None:
@@ -255,6 +284,7 @@ class StreamSession:
         seat = await self._check_seat(utt, audio)
         if seat.theirs:  # a neighbour's sentence: theirs to record; the final clears the partial
             await _after(previous)
+            utt.delivered = True
             await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))
             return
         hyps, failed = await self._decode(utt, seat.audio, end_ms)
@@ -264,16 +294,17 @@ class StreamSession:
         # a turn the engine gave no word is decoded on its own (after a failed decode the whole span is one gap)
         redone = [] if failed else await self._unheard(utt, seat.audio, turns, hyps, end_ms)
         await _after(previous)  # a decode retried on another replica must not let later utterances overtake it
+        utt.delivered = True
         for k, (uid, group) in enumerate(await self._groups(utt, hyps, redone, end_ms, failed, seat, turns)):
             who = group[0].speaker if turns else None
             label = self.sinks.speakers.label(who) if who and self.sinks.speakers else None
             utterance, gaps = self._split(utt, uid, group, end_ms, seat, first=k == 0, label=label)
-            await self._deliver(utterance, None if label else seat.audio)
+            utterance = await self.delivery.line(utterance, None if label else seat.audio)
+            self.utterances.append(utterance)
             for n, gap in enumerate(gaps, 1):  # after the utterance: they carry the speaker it was given
-                await self._deliver(self._gap(uid, n, gap, utterance), None)
+                self.utterances.append(await self.delivery.line(self._gap(uid, n, gap, utterance), None))
         for uid, relabel in relabels:
-            if await self._store_relabel(uid, relabel):
-                await self.emit(relabel.event(uid, self.cfg.hearing_id))
+            await self.delivery.relabel(uid, relabel)
 
     async def _unheard(self, utt: _Open, audio: np.ndarray, turns: list[Turn], hyps: list[Hypothesis],
                        end_ms: int) -> list[Hypothesis]:
@@ -283,20 +314,17 @@ class StreamSession:
             return more
         return await unheard_turns(turns, hyps, audio, utt.start_ms, end_ms, decode, self.options)
 
-    async def _check_seat(self, utt: _Open, audio: np.ndarray) -> _Seat:
-        """A seat mic's utterance against its neighbours' audio: theirs when most of its voice is their
-        bleed; else their bleed is muted out of it, or — their audio late — the utterance is flagged."""
+    async def _check_seat(self, utt: _Open, audio: np.ndarray) -> Seat:
+        """A seat mic's utterance against its neighbours' audio (diarization/bleed.py)."""
         if self.sinks.room is None or not audio.size:
-            return _Seat(audio)
-        check = await asyncio.to_thread(self.sinks.room.bleed_blocks, self.cfg.channel,
-                                        utt.start_ms + self.cfg.offset_ms, audio)
-        bleed, unchecked = check.blocks, not check.complete
-        if bleed.size and voiced_share(audio, bleed) >= BLEED_SHARE:
+            return Seat(audio)
+        seat = await asyncio.to_thread(self.sinks.room.seat, self.cfg.channel, utt.start_ms + self.cfg.offset_ms,
+                                       audio)
+        if seat.theirs:
             log.info("bleed suppressed", session=self.label, utterance=utt.id)
-            return _Seat(audio, theirs=True)
-        if unchecked:
+        elif seat.unchecked:
             log.warning("neighbour audio late: bleed not checked", session=self.label, utterance=utt.id)
-        return _Seat(self.sinks.room.mute(audio, bleed), muted=bool(bleed.any()), unchecked=unchecked)
+        return seat
 
     async def _decode(self, utt: _Open, audio: np.ndarray, end_ms: int) -> tuple[list[Hypothesis], str | None]:
         """The engine's hypotheses, or none and why: one failed decode must not end the hearing, nor
@@ -313,7 +341,7 @@ class StreamSession:
             return [], ENGINE_ERROR
 
     async def _groups(self, utt: _Open, hyps: list[Hypothesis], redone: list[Hypothesis], end_ms: int,
-                      failed: str | None, seat: _Seat, turns: list[Turn]) -> list[tuple[str, list[Hypothesis]]]:
+                      failed: str | None, seat: Seat, turns: list[Turn]) -> list[tuple[str, list[Hypothesis]]]:
         """The utterance's pieces (sentences and flagged gaps: nothing said vanishes, asr/coverage.py;
         ``redone``: turns decoded again, already finished), one group per speaker turn, each with its
         id (the first keeps the utterance's)."""
@@ -324,7 +352,7 @@ class StreamSession:
             pieces = [h for h in pieces if UNRECOGNIZED not in h.flags or h.end_ms - h.start_ms >= MIN_GAP_MS]
         return [(utt.id if k == 0 else f"{utt.id}-t{k}", g) for k, g in enumerate(attribute.by_turn(pieces, turns))]
 
-    def _split(self, utt: _Open, uid: str, pieces: list[Hypothesis], end_ms: int, seat: _Seat, *, first: bool,
+    def _split(self, utt: _Open, uid: str, pieces: list[Hypothesis], end_ms: int, seat: Seat, *, first: bool,
                label: Label | None) -> tuple[Utterance, list[Hypothesis]]:
         """One speaker's utterance, and the stretches of its speech the engine gave no text for."""
         main = [h for h in pieces if UNRECOGNIZED not in h.flags] or pieces[:1]
@@ -336,6 +364,8 @@ class StreamSession:
                                                      "participant": label.participant})
         if seat.unchecked:  # kept (never a hole), flagged for the clerk: it may repeat a neighbour's words
             utterance = utterance.model_copy(update={"flags": [*utterance.flags, CROSSTALK_UNCHECKED]})
+        if first and utt.continues:  # the record prints it on from the piece before
+            utterance = utterance.model_copy(update={"flags": [*utterance.flags, CONTINUES]})
         return utterance, [h for h in pieces if UNRECOGNIZED in h.flags and h not in main]
 
     def _gap(self, uid: str, k: int, h: Hypothesis, of: Utterance) -> Utterance:
@@ -343,48 +373,6 @@ class StreamSession:
         return Utterance(id=f"{uid}-g{k}", start_ms=h.start_ms + off, end_ms=h.end_ms + off, channel=self.cfg.channel,
                          speaker=of.speaker, role=of.role, participant=of.participant, text="", language=h.language,
                          confidence=0.0, flags=list(h.flags))
-
-    async def _deliver(self, u: Utterance, audio: np.ndarray | None) -> None:
-        """Who said it, stored, announced (and any relabels diarization made of earlier utterances)."""
-        u, updates = await self._who(u, audio)
-        self.utterances.append(u)
-        await self._store(u)
-        await self.emit(final_event(u, self.cfg.hearing_id))
-        for uid, label in updates:
-            if await self._store_relabel(uid, label):
-                await self.emit(label.event(uid, self.cfg.hearing_id))
-
-    async def _who(self, u: Utterance, audio: np.ndarray | None) -> tuple[Utterance, list[tuple[str, Label]]]:
-        if self.sinks.speakers is None or audio is None or not audio.size:
-            return u, []
-        try:
-            return await self.sinks.speakers.assign(u, audio)
-        except Exception as err:  # noqa: BLE001 - an utterance without a speaker beats no utterance
-            log.error("speaker not assigned", session=self.label, utterance=u.id, error=repr(err))
-            return u, []
-
-    async def _store(self, u: Utterance) -> None:
-        """Persist before announcing; a store that is away or fails is told to the clerk (the utterance is
-        still shown, and kept on disk when the store is away)."""
-        if not self.sinks.on_final:
-            return
-        try:
-            if await self.sinks.on_final(u) is False:
-                await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: utterance {u.id} is "
-                                            "kept on disk and will be stored when it is back", utterance_id=u.id))
-        except Exception as err:  # noqa: BLE001 - the clerk must hear of it
-            log.error("final not stored", session=self.label, utterance=u.id, error=repr(err))
-            await self.emit(error_event(ErrorCode.STORE, f"utterance {u.id} could not be stored: {err}"))
-
-    async def _store_relabel(self, uid: str, label: Label) -> bool:
-        if not self.sinks.on_relabel:
-            return True
-        try:
-            await self.sinks.on_relabel(uid, label)
-            return True
-        except Exception as err:  # noqa: BLE001
-            log.error("speaker update not stored", session=self.label, utterance=uid, error=repr(err))
-            return False
 
     def _utterance(self, utt: _Open, hyps: list[Hypothesis], end_ms: int, *, uid: str | None = None,
                    start_ms: int | None = None) -> Utterance:
@@ -402,24 +390,25 @@ class StreamSession:
                          flags=flags)
 
     # -- buffer -----------------------------------------------------------------------------
-    def _slice(self, a: int, b: int) -> np.ndarray:
-        with self._lock:
-            return self._slice_locked(a, b)
-
-    def _slice_locked(self, a: int, b: int) -> np.ndarray:
-        lo, hi = max(0, a - self._buf_start), max(0, b - self._buf_start)
-        return self._buf[lo:hi].copy()
+    @property
+    def samples(self) -> int:
+        """Samples received so far."""
+        return self.recent.end
 
     def _trim(self) -> None:
         """Drop audio nobody needs any more: before the open utterance, keeping 1 s of context."""
         keep_from = self.samples - SR
         if self._utt and not self._utt.closed:
             keep_from = min(keep_from, self._utt.start_ms * SR // 1000)
-        with self._lock:
-            cut = keep_from - self._buf_start
-            if cut > 0:
-                self._buf = self._buf[cut:]
-                self._buf_start += cut
+        self.recent.forget_before(keep_from)
+
+
+def _settled_by(utt: _Open) -> int:
+    """How far into the audio (stream ms) the utterance's partials may have settled words: as far as
+    the one before the last read (a word is settled when two agree), or the last one if a partial
+    being decoded now may agree with it. A piece's cut goes no earlier."""
+    reads = utt.reads[-1:] if utt.reading else utt.reads[:-1]
+    return reads[0] if reads else utt.start_ms
 
 
 async def _after(task: asyncio.Task | None) -> None:

@@ -69,7 +69,11 @@ function textNodes(u, status) {
 
 function lineText(u, status) {
   if (unrecognized(u)) return [el("mark", { class: "gap", title: "未能识别：点时间回放，按 Enter 录入" }, gapNote(u))];
-  if (status === "partial" || !u.tokens || !u.tokens.length || status === "edited") return [u.text];
+  if (status === "partial") { // what it settled on stays as shown; the rest may still change
+    const n = Math.min(u.stable || 0, u.text.length);
+    return [el("span", { class: "settled" }, u.text.slice(0, n)), u.text.slice(n)];
+  }
+  if (!u.tokens || !u.tokens.length || status === "edited") return [u.text];
   // mark low-confidence words; tokens carry the engine's text pieces, the line's text is punctuated
   const out = [];
   let at = 0;
@@ -91,7 +95,9 @@ function render(uid) {
     return;
   }
   const { u, status: st } = entry;
-  const fresh = el("li", { class: `line ${st}${unrecognized(u) ? " unrecognized" : ""}`, dataset: { uid, start: u.start_ms, channel: u.channel } },
+  // a piece of a long utterance goes on from the line before it (its speaker kept talking)
+  const goesOn = (u.flags || []).includes("continues") ? " continues" : "";
+  const fresh = el("li", { class: `line ${st}${unrecognized(u) ? " unrecognized" : ""}${goesOn}`, dataset: { uid, start: u.start_ms, channel: u.channel } },
     el("button", { class: "time", type: "button", title: "回放这一行", onclick: () => replay(uid) }, clock(u.start_ms)),
     el("span", { class: "who", onclick: () => { select(uid); chooseSpeaker(); } }, who(u)),
     el("span", { class: "text" }, ...textNodes(u, st)));
@@ -129,7 +135,8 @@ function upsert(uid, u, st, { authoritative = false } = {}) {
 const handlers = {
   partial(e) {
     upsert(e.utterance_id, { id: e.utterance_id, channel: e.channel, speaker: e.speaker, role: e.role,
-                             start_ms: e.start_ms, end_ms: e.end_ms, text: e.text, tokens: [] }, "partial");
+                             start_ms: e.start_ms, end_ms: e.end_ms, text: e.text, tokens: [], stable: e.stable,
+                             flags: e.continues ? ["continues"] : [] }, "partial");
   },
   final(e) {
     const entry = utterances.get(e.utterance_id);

@@ -1,0 +1,65 @@
+"""The last step of a live line: who said it, stored, then announced, in that order.
+
+Persist before announcing; a store that is away or fails is told to the clerk, never silent (the
+line is still shown, and kept on disk while the store is away).
+"""
+from __future__ import annotations
+
+from typing import Awaitable, Callable
+
+import numpy as np
+
+from ..logs import get_logger
+from ..records.model import Utterance
+from .events import Event
+from .protocol import ErrorCode, error_event, final_event
+from .source import Sinks
+from .speakers import Label
+
+log = get_logger(__name__)
+
+
+class Delivery:
+    def __init__(self, sinks: Sinks, emit: Callable[[Event], Awaitable[None]], label: str,
+                 hearing_id: str | None):
+        self.sinks, self.emit, self.label, self.hearing_id = sinks, emit, label, hearing_id
+
+    async def line(self, u: Utterance, audio: np.ndarray | None) -> Utterance:
+        """Who said it (``audio``: a mixed channel's, to place the voice), stored, announced, and any
+        relabels diarization made of earlier lines; the line as it went out."""
+        u, updates = await self._who(u, audio)
+        await self._store(u)
+        await self.emit(final_event(u, self.hearing_id))
+        for uid, label in updates:
+            await self.relabel(uid, label)
+        return u
+
+    async def relabel(self, uid: str, label: Label) -> None:
+        """An earlier line's speaker, as diarization now sees it: stored, then announced."""
+        if self.sinks.on_relabel:
+            try:
+                await self.sinks.on_relabel(uid, label)
+            except Exception as err:  # noqa: BLE001
+                log.error("speaker update not stored", session=self.label, utterance=uid, error=repr(err))
+                return
+        await self.emit(label.event(uid, self.hearing_id))
+
+    async def _who(self, u: Utterance, audio: np.ndarray | None) -> tuple[Utterance, list[tuple[str, Label]]]:
+        if self.sinks.speakers is None or audio is None or not audio.size:
+            return u, []
+        try:
+            return await self.sinks.speakers.assign(u, audio)
+        except Exception as err:  # noqa: BLE001 - an utterance without a speaker beats no utterance
+            log.error("speaker not assigned", session=self.label, utterance=u.id, error=repr(err))
+            return u, []
+
+    async def _store(self, u: Utterance) -> None:
+        if not self.sinks.on_final:
+            return
+        try:
+            if await self.sinks.on_final(u) is False:
+                await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: utterance {u.id} is "
+                                            "kept on disk and will be stored when it is back", utterance_id=u.id))
+        except Exception as err:  # noqa: BLE001 - the clerk must hear of it
+            log.error("final not stored", session=self.label, utterance=u.id, error=repr(err))
+            await self.emit(error_event(ErrorCode.STORE, f"utterance {u.id} could not be stored: {err}"))
