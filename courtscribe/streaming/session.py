@@ -260,6 +260,8 @@ class StreamSession:
         if fut.exception() is not None:  # a failed preview is not shown; the final still comes
             log.warning("partial decode failed", session=self.label, error=repr(fut.exception()))
             return
+        if fut.result() is None:  # the stream was released with this partial still queued
+            return
         utt, hyp = fut.result()
         if utt is None:
             return
