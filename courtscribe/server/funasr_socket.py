@@ -26,7 +26,7 @@ from ..access.guard import Denied
 from ..logs import get_logger
 from ..records.model import HEARING_ID, Token
 from ..streaming.events import Error, Event, Final, Partial
-from ..streaming.stability import aligned_end
+from ..streaming.stability import beyond
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import SAMPLE_RATES, StreamError
 from ..streaming.session import StreamSession
@@ -254,7 +254,7 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
                                    stamp_sents=stamp_sents(u.tokens)))
         else:  # online: the rest of the utterance (after what was sent, as the final reads it)
             sent_text = sent.pop(event.utterance_id, "")
-            if rest := u.text[aligned_end(sent_text, u.text):] if sent_text else u.text:
+            if rest := beyond(sent_text, u.text):
                 await send(ws, _reply(cfg, mode="online", text=rest))
     elif isinstance(event, Error):  # an utterance the engine failed on, a full archive disk…
         file.errors.append(event.message)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from ..records.model import CONTINUES, Role, Utterance
 from .events import Final, Partial
-from .stability import MARKS, aligned_end
+from .stability import MARKS, beyond
 
 MAX_CHARS = 16
 LINES_PER_CUE = 2
@@ -127,7 +127,7 @@ class Captioner:
         if u is None or u.event is None:
             return []
         last = u.event.text
-        piece = last[aligned_end(u.shown, last):] if u.shown else last
+        piece = beyond(u.shown, last)
         u.shown = last
         u.flushed = True
         if not piece.strip():
@@ -137,7 +137,7 @@ class Captioner:
     def final(self, e: Final) -> list[dict]:
         u = self._open.pop(e.utterance_id, _Open(e.utterance.channel))
         text = e.utterance.text
-        rest = text[aligned_end(u.shown, text):] if u.shown else text
+        rest = beyond(u.shown, text)
         return self._lines(e.utterance_id, e.utterance, u, rest, len(text), len(text), "final", last=True)
 
     def _behind(self, uid: str, u: _Open) -> bool:

@@ -47,6 +47,11 @@ def aligned_end(shown: str, text: str) -> int:
     return end
 
 
+def beyond(shown: str, text: str) -> str:
+    """What ``text`` says after what was already shown of it (all of it when nothing was)."""
+    return text[aligned_end(shown, text):]
+
+
 def _wordish(ch: str) -> bool:
     return ch.isascii() and ch.isalnum()
 
@@ -69,7 +74,7 @@ class Stabilizer:
     _seen: list[str] = field(default_factory=list)  # the two texts shown before, newest last
 
     def update(self, preview: str) -> tuple[str, int]:
-        shown = self.confirmed + preview[aligned_end(self.confirmed, preview):] if self.confirmed else preview
+        shown = self.confirmed + beyond(self.confirmed, preview)
         agree = max((agreed(old, shown) for old in self._seen), key=len, default="")
         agree = _settled(agree, shown)
         if len(agree) > len(self.confirmed):  # both start with what was confirmed: it only grows
