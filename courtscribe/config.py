@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "INFO"
     max_upload_mb: int = Field(default=2048, ge=1)
+    caption_delay_ms: int = Field(default=3000, ge=0, le=60_000, description=(
+        "Broadcast delay of the live caption feed: a final's redaction replaces a partial's before it "
+        "goes out, and a blanking order drops what is still held (3 s, the broadcast norm)."))
     max_streams: int = Field(default=4, ge=1, description="Live streams admitted at once; more get 'busy'.")
     idle_timeout_s: float = Field(default=60.0, gt=0, description="A silent or half-open connection is closed after this.")
     stream_vad_silence_ms: int = Field(default=800, ge=100, description="End-of-utterance silence for live streams.")

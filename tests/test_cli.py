@@ -115,6 +115,16 @@ def test_transcribe_into_the_record_store_then_records_commands(data_dir, tmp_pa
     assert refused.returncode == 2 and "signed" in refused.stderr
     listing = run("records", "list", **env).stdout
     assert listing.startswith("h-cli\tsigned")
+    # the public version after sign-off: the clerk's choices are ledger entries, the record stays
+    assert run("records", "protect", "h-cli", "张三", "--by", "书记员", "--reason", "未成年人", **env).returncode == 0
+    assert run("records", "redact", "h-cli", "肯德基", "--by", "书记员", **env).returncode == 0
+    public = run("records", "export", "h-cli", "-f", "txt", "--public", **env).stdout
+    assert "公开版" in public and "肯德基" not in public and "×××" in public
+    assert "肯德基" in run("records", "redactions", "h-cli", **env).stdout  # the log, for the clerk
+    assert "肯德基" in run("records", "export", "h-cli", "-f", "txt", **env).stdout
+    no_package = run("records", "export", "h-cli", "-f", "package", "--public", **env)
+    assert no_package.returncode == 2 and "audio" in no_package.stderr
+    assert "chain intact" in run("records", "verify", "h-cli", **env).stdout
 
 
 def test_streaming_a_missing_or_non_audio_file_is_one_clear_line(tmp_path):

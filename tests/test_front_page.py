@@ -51,6 +51,7 @@ def test_a_clerk_schedules_finds_and_opens_a_hearing(court, page):
     page.get_by_label("开庭时间").fill("2026-12-01T09:30")
     page.get_by_label("当事人 1 姓名").fill(plaintiff)
     page.get_by_label("当事人 2 姓名").fill(defendant)
+    page.get_by_label("当事人 2 受保护").check()  # masked (李某) in captions and the public version
     page.get_by_role("button", name="添加当事人").click()
     page.get_by_label("当事人 3 身份").select_option(label="被告代理人")
     page.get_by_label("当事人 3 姓名").fill("王律师")
@@ -81,6 +82,8 @@ def test_a_clerk_schedules_finds_and_opens_a_hearing(court, page):
         ("plaintiff", plaintiff), ("defendant", defendant), ("defendant_agent", "王律师"),
         ("presiding_judge", "孙法官"), ("clerk", "赵书记员")}
     assert set(h["parties"]) == {plaintiff, defendant}
+    redactions = f"/v1/hearings/{hid}/redactions"
+    assert court.as_(court.t["clerk"], "GET", redactions).json()["protected"] == [defendant]
 
     # found by its case number in the other bracket style, by a party, by words said
     assert search(page, f"(2026)京0105民初{n}号") == [case]
@@ -97,6 +100,12 @@ def test_a_clerk_schedules_finds_and_opens_a_hearing(court, page):
     page.wait_for_selector("body[data-connection=open]")
     assert f"hearing={hid}" in page.url
     page.wait_for_selector('#lines li[data-uid="u1"]')
+    # the clerk screen shows who is protected and protects one more (the reason asked in a prompt)
+    page.wait_for_selector(f'#participants .protect[data-name="{defendant}"][aria-pressed=true]')
+    page.once("dialog", lambda d: d.accept("未成年人"))
+    page.locator(f'#participants .protect[data-name="{plaintiff}"]').click()
+    page.wait_for_selector(f'#participants .protect[data-name="{plaintiff}"][aria-pressed=true]')
+    assert set(court.as_(court.t["clerk"], "GET", redactions).json()["protected"]) == {plaintiff, defendant}
 
     # another court's clerk searches the same number, party and words: nothing
     front(court, page, "clerk_b")

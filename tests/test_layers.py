@@ -13,7 +13,7 @@ RANK = {
     "server": 4,
     "streaming": 3,
     "transcribe": 2, "components": 2,
-    "asr": 1, "diarization": 1, "records": 1, "access": 1, "models": 1, "clients": 1,
+    "asr": 1, "diarization": 1, "records": 1, "access": 1, "models": 1, "clients": 1, "redaction": 1,
     # leaves: the domain model and what every layer may use
     "records.model": 0, "audio": 0, "text": 0, "chain": 0, "db": 0, "metrics": 0, "config": 0, "logs": 0,
     "seal": 0, "casenumbers": 0,
@@ -24,6 +24,8 @@ SIDEWAYS = {  # arrows within one layer, each for a reason
     ("models", "asr"): "random-weight FunASR models are built through the same loader",
     ("records", "access"): "a signature's ledger head is anchored in the audit log (records/service.py)",
     ("transcribe", "components"): "the file pipeline runs on the loaded components",
+    ("records", "redaction"): "a record's public version is one of its exports (records/service.py)",
+    ("redaction", "asr"): "protected names are found by sound, as hotwords are (asr/hotwords.py)",
 }
 # starlette in cluster/ too: Serve's own HTTP proxy takes our frame limit as starlette middleware
 ONLY_IN = {"fastapi": {"server"}, "starlette": {"server", "cluster"}, "ray": {"cluster"}}

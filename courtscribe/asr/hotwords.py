@@ -127,6 +127,12 @@ def _sound(ch: str) -> str:
     return _fold(lazy_pinyin(ch, style=Style.NORMAL)[0])
 
 
+@lru_cache(maxsize=4096)
+def sounds(text: str) -> tuple[str, ...]:
+    """The sound of each character of ``text`` (see ``_sound``): two texts that sound alike have equal sounds."""
+    return tuple(_sound(c) for c in text)
+
+
 @lru_cache(maxsize=1)
 def _dictionary():
     """jieba's dictionary of Chinese words (with their frequencies), loaded once."""

@@ -10,9 +10,9 @@ parts are real codes, so ordinary text that happens to hold a year and a number 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from ..casenumbers import CASE_TYPES, PROVINCES
+from .hotwords import sounds
 from .itn import itn
 
 _CN_DIGIT = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -52,18 +52,11 @@ def _digits(text: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4096)
-def _sound(text: str) -> tuple[str, ...]:
-    from .hotwords import _sound as sound
-
-    return tuple(sound(c) for c in text)
-
-
 def _by_sound(heard: str, choices) -> str | None:
     """The one choice that is ``heard`` or sounds like it (toneless, usual confusions folded)."""
     if heard in choices:
         return heard
-    matches = [c for c in choices if len(c) == len(heard) and _sound(c) == _sound(heard)]
+    matches = [c for c in choices if len(c) == len(heard) and sounds(c) == sounds(heard)]
     return matches[0] if len(matches) == 1 else None
 
 
@@ -78,7 +71,7 @@ def _case_number(m: re.Match, known: tuple[str, ...]) -> str:
     code = _digits(m["code"]) if m["code"] else ""
     for k in known:  # the hearing's own case: the same numbers, court and type sounding alike
         if (km := _CASE.fullmatch(k)) and _parts(km) == _parts(m) and \
-                _sound(km["court"] + km["kind"]) == _sound(m["court"] + m["kind"]):
+                sounds(km["court"] + km["kind"]) == sounds(m["court"] + m["kind"]):
             return _case_number(km, ())
     court = "最高法" if m["court"] == "最高法" else _by_sound(m["court"], PROVINCES)
     kind = _by_sound(m["kind"], CASE_TYPES)

@@ -115,13 +115,16 @@ def request_correction(hearing: str, by: str = BY, text: str = typer.Option(...)
 def export(hearing: str, format: str = typer.Option("docx", "--format", "-f", help=" | ".join(EXPORTS)),
            output: Path = typer.Option(None, "--output", "-o",
                                        help="The file (default: named by the 案号 for a printed form or package; "
-                                            "a text format goes to stdout)")) -> None:
+                                            "a text format goes to stdout)"),
+           public: bool = typer.Option(False, "--public", help=(
+               "The public version: personal data masked as judgments are de-identified, the record "
+               "itself unchanged"))) -> None:
     from .fonts import FontMissing
 
     if format not in EXPORTS:
         _run(formats.writer, format)  # says which formats there are
     try:
-        got = _run(_records().export, hearing, format)
+        got = _run(_records().export, hearing, format, public=public)
     except FontMissing as err:  # no embeddable CJK font: the message says how to get one
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
@@ -164,3 +167,33 @@ def verify_package(path: Path) -> None:
     if problems:
         raise typer.Exit(1)
     typer.echo(f"ok: {path}: every file matches the manifest")
+
+
+@app.command()
+def protect(hearing: str, name: str, by: str = BY, reason: str = typer.Option(None, help="e.g. 未成年人, 被害人"),
+            off: bool = typer.Option(False, "--off", help="No longer protected")) -> None:
+    """Mark a person protected (a minor, a victim, a protected witness): their name and its
+    sound-alikes are masked (张某) in the live captions and the public version."""
+    from ..redaction.public import PROTECTION, protection
+
+    _run(_store().note, hearing, actor=by, kind=PROTECTION, payload=protection(name, not off, reason))
+
+
+@app.command()
+def redact(hearing: str, text: str, by: str = BY, line: str = typer.Option(None, "--line", help="The utterance id "
+           "(default: every line)"), lift: bool = typer.Option(False, "--lift", help="Show words the finder hid"),
+           reason: str = typer.Option(None)) -> None:
+    """Hide words in the public version that the finder missed (or ``--lift``: show words it hid).
+    The record itself never changes; the choice is a ledger entry."""
+    from ..redaction.public import REDACTION, redaction
+
+    _run(_store().note, hearing, actor=by, kind=REDACTION,
+         payload=redaction("lift" if lift else "add", text, line, reason))
+
+
+@app.command()
+def redactions(hearing: str) -> None:
+    """The public version's redaction log, for the clerk to review: line, field, kind, span, the
+    words hidden and what shows instead."""
+    for r in _run(_records().redaction_log, hearing):
+        typer.echo(f"{r.utterance_id or '-'}\t{r.field}\t{r.category}\t{r.start}-{r.end}\t{r.words}\t{r.replacement}")

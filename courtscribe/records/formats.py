@@ -40,7 +40,8 @@ def to_json(record: Record) -> str:
 
 
 def to_txt(record: Record) -> str:
-    lines = [f"# {record.hearing.title or record.hearing.id}"]
+    public = "（公开版）" if record.public_version is not None else ""
+    lines = [f"# {record.hearing.title or record.hearing.id}{public}"]
     for u in record.utterances:
         lines.append(f"[{clock(u.start_ms)} - {clock(u.end_ms)}] {u.speaker_label}：{u.printed_text}")
     return "\n".join(lines) + "\n"

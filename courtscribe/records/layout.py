@@ -64,7 +64,7 @@ FIELDS = {"text": "内容", "speaker": "发言人", "split": "拆分", "merge": 
 
 def blocks(record: Record) -> list[Block]:
     signed = bool(record.signatures)
-    out = [Block("title", "庭 审 笔 录" if signed else "庭 审 笔 录（待签名稿）"), Block("facts", rows=facts(record))]
+    out = [Block("title", "庭 审 笔 录" + _version(record)), Block("facts", rows=facts(record))]
     pending = sorted(record.interruptions, key=lambda i: i.at_ms)
     corrected = {c.utterance_id for c in record.corrections}
     last: tuple[Utterance, Block] | None = None  # the turn printed last, which a piece may go on
@@ -91,8 +91,17 @@ def blocks(record: Record) -> list[Block]:
     out.append(Block("signatures", rows=_signature_rows(record)))
     footer = (f"本笔录已经宣读并签名。签名摘要 SHA-256：{record.signatures[0].digest}" if signed
               else "本稿由语音识别生成，经宣读、核对并签名后方为庭审笔录。")
+    if record.public_version is not None:
+        footer += f"本公开版依法隐去个人信息{len(record.public_version.redactions)}处，笔录原件未作改动。"
     out.append(Block("footer", footer))
     return out
+
+
+def _version(record: Record) -> str:
+    """What the title says besides 庭审笔录: a draft before signing, the public version."""
+    if record.public_version is not None:
+        return "（公开版）"
+    return "" if record.signatures else "（待签名稿）"
 
 
 def _goes_on(before: Utterance, u: Utterance) -> bool:

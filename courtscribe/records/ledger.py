@@ -109,9 +109,9 @@ def _machine_speaker(u: dict, p: dict) -> None:
 
 def record_digest(record: Record) -> str:
     """SHA-256 of what is read back and signed: the record without its signatures, correction
-    requests and render time."""
+    requests, render time and public-version mark."""
     body = record.model_dump(mode="json", exclude={"signatures", "correction_requests", "party_signatures",
-                                                   "created_at"})
+                                                   "public_version", "created_at"})
     return sha256(canonical(body))
 
 

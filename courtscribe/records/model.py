@@ -20,6 +20,10 @@ OVERLAP_NOTE = "〔同时发言〕"  # how exports mark such an utterance
 # the speaker went on from the previous utterance of the channel: a long utterance finalized in
 # pieces while it was spoken (streaming/pieces.py); exports print the pieces as one flowing turn
 CONTINUES = "continues"
+# ledger kinds of the clerk's choices about the public version (redaction/public.py): they change
+# nothing of the record, and a public version is often made after sign-off
+PROTECTION = "protection"
+REDACTION = "redaction"
 
 
 def gap_note(start_ms: int, end_ms: int) -> str:
@@ -247,6 +251,24 @@ class Pipeline(_Model):
     diarizer: str
 
 
+class RedactionNote(_Model):
+    """Where a public version hides something: its line and field, and the span of the mask in the
+    public text (what was hidden is in the clerk's redaction log, never here)."""
+
+    category: str
+    utterance_id: str | None = None
+    field: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class PublicVersion(_Model):
+    """Marks a record as the public version of a hearing's record (redaction/public.py)."""
+
+    made_at: dt.datetime
+    redactions: list[RedactionNote] = Field(default_factory=list)
+
+
 class Record(_Model):
     schema_version: str = SCHEMA_VERSION
     hearing: Hearing
@@ -259,6 +281,8 @@ class Record(_Model):
     signatures: list[Signature] = Field(default_factory=list)
     correction_requests: list[CorrectionRequest] = Field(default_factory=list)
     party_signatures: list[PartySignature] = Field(default_factory=list)
+    public_version: PublicVersion | None = Field(default=None, description=(
+        "Set only on a public version: personal data masked, the record's own text unchanged elsewhere"))
     created_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     def speakers(self) -> list[str]:

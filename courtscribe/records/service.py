@@ -12,6 +12,7 @@ from ..access.audit import AuditLog
 from ..access.scopes import Principal
 from ..logs import get_logger
 from . import archive, formats, package
+from ..redaction.public import Choices, Redaction, choices, public_version
 from .model import Record, Role
 from .store import RecordStore, Signed
 from .verify import ANCHOR, Verification
@@ -56,12 +57,29 @@ class Records:
         """Chain, lines, status, signatures and seals, and every anchored head still in the ledger."""
         return self.store.verify(hearing_id, self.audit.entries())
 
-    def export(self, hearing_id: str, fmt: str) -> Export:
-        """Raises ValueError for a format no writer has, fonts.FontMissing for a printed form
-        without its font."""
-        record = self.store.record(hearing_id)
+    def export(self, hearing_id: str, fmt: str, *, public: bool = False) -> Export:
+        """The record, or its public version (personal data masked: redaction/public.py), in ``fmt``.
+        Raises ValueError for a format no writer has (a public version has no package: the audio
+        says what the text hides), fonts.FontMissing for a printed form without its font."""
+        record = self.public_record(hearing_id) if public else self.store.record(hearing_id)
+        if fmt == "package" and public:
+            raise ValueError("a public version is a document, not a package: the hearing's audio says what it hides")
         if fmt == "package":
             data = package.build(record, archive.hearing_files(self.archive_dir, hearing_id))
             return Export(data, package.MEDIA_TYPE, filename(record, "zip"))
         writer = formats.writer(fmt)
-        return Export(formats.render_bytes(record, fmt), writer.media_type, filename(record, writer.extension))
+        stem = filename(record, writer.extension)
+        if public:
+            stem = stem.replace(f".{writer.extension}", f"-公开版.{writer.extension}")
+        return Export(formats.render_bytes(record, fmt), writer.media_type, stem)
+
+    def public_record(self, hearing_id: str) -> Record:
+        """The hearing's public version: its record with what the finder and the clerk hide masked."""
+        return public_version(self.store.record(hearing_id), self.choices(hearing_id))[0]
+
+    def redaction_log(self, hearing_id: str) -> list[Redaction]:
+        """What the public version hides, in the record's own words: for the clerk to review."""
+        return public_version(self.store.record(hearing_id), self.choices(hearing_id))[1]
+
+    def choices(self, hearing_id: str) -> Choices:
+        return choices(self.store.entries(hearing_id))

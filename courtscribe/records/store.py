@@ -25,7 +25,7 @@ from ..text import join_pieces
 from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
-from .model import new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
+from .model import PROTECTION, REDACTION, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
 from .reading import Conflict, Locked, NotFound, Reading, RecordError, _fields
 
 __all__ = ["Conflict", "Locked", "NotFound", "RecordError", "RecordStore"]
@@ -404,7 +404,7 @@ class RecordStore(Reading):
         """A ledger entry about the hearing that changes no utterance (e.g. the caption kill switch)."""
         if kind in UTTERANCE_KINDS:
             raise ValueError(f"{kind} entries change utterances: use the method for it")
-        self._write(hearing_id, actor, kind, payload)
+        self._write(hearing_id, actor, kind, payload, signed_ok=kind in (PROTECTION, REDACTION))
 
 
 

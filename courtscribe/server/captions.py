@@ -26,7 +26,8 @@ from ..records import formats
 from ..records.model import Name
 from ..records.store import RecordStore
 from ..streaming.captioner import Captioner, cues
-from ..streaming.events import CaptionsSwitched, Endpoint, Event, Final, Partial
+from ..streaming.broadcast import Delayed, public_final, public_partial
+from ..streaming.events import CaptionsSwitched, Endpoint, Event, Final, Partial, RedactionChanged
 from . import deps
 from .auth import on_hearing, ws_deny, ws_enter
 from .hearings import notify
@@ -41,14 +42,18 @@ def blanks(store: RecordStore, hearing_id: str) -> list[tuple[int, int | None]]:
     """Stretches of hearing time (ms) whose captions the court ordered blank; an open end: still blank."""
     out: list[tuple[int, int | None]] = []
     for e in store.entries(hearing_id):
-        if e.kind != "captions":
-            continue
-        p = json.loads(e.payload)
-        if p["blanked"] and (not out or out[-1][1] is not None):
-            out.append((p["at_ms"], None))
-        elif not p["blanked"] and out and out[-1][1] is None:
-            out[-1] = (out[-1][0], p["at_ms"])
+        if e.kind == "captions":
+            p = json.loads(e.payload)
+            switched(out, p["blanked"], p["at_ms"])
     return out
+
+
+def switched(stretches: list[tuple[int, int | None]], blanked: bool, at_ms: int) -> None:
+    """``stretches`` after the court blanked the captions (or lit them again) at ``at_ms``."""
+    if blanked and (not stretches or stretches[-1][1] is not None):
+        stretches.append((at_ms, None))
+    elif not blanked and stretches and stretches[-1][1] is None:
+        stretches[-1] = (stretches[-1][0], at_ms)
 
 
 def blanked(cue: dict, stretches: list[tuple[int, int | None]]) -> bool:
@@ -78,10 +83,12 @@ def switch(hearing_id: str, body: CaptionSwitch, request: Request, who=on_hearin
 
 
 # -- feeds --------------------------------------------------------------------------------------
-def _public_cues(store: RecordStore, hearing_id: str, prefix: bool) -> list[dict]:
+def _public_cues(request: Request, hearing_id: str, prefix: bool) -> list[dict]:
+    """The archive feeds' cues: the public version's finals (redacted), blanked stretches left out."""
+    store = deps.store(request)
     _require_public(store, hearing_id)
     stretches = blanks(store, hearing_id)
-    record = store.record(hearing_id)
+    record = deps.records(request).public_record(hearing_id)
     return [c for u in record.utterances if u.text for c in cues(u.model_dump(mode="json"), prefix=prefix)
             if not blanked(c, stretches)]
 
@@ -95,37 +102,42 @@ def _require_public(store: RecordStore, hearing_id: str) -> None:
 @router.get("/{hearing_id}/captions.json")
 def captions_json(hearing_id: str, request: Request, prefix: bool = False, who=on_hearing(Action.caption)) -> dict:
     """Every caption cue so far (a player or archive polls it); blanked stretches left out."""
-    return {"hearing_id": hearing_id, "cues": _public_cues(deps.store(request), hearing_id, prefix)}
+    return {"hearing_id": hearing_id, "cues": _public_cues(request, hearing_id, prefix)}
 
 
 @router.get("/{hearing_id}/captions.vtt")
 def captions_vtt(hearing_id: str, request: Request, prefix: bool = False, who=on_hearing(Action.caption)) -> Response:
     """The same cues as WebVTT (two lines a cue), for HLS/DASH players."""
     text = formats.vtt_cues([(c["start_ms"], c["end_ms"], "\n".join(c["lines"]))
-                             for c in _public_cues(deps.store(request), hearing_id, prefix)])
+                             for c in _public_cues(request, hearing_id, prefix)])
     return Response(text, media_type="text/vtt; charset=utf-8")
 
 
 @router.websocket("/{hearing_id}/captions")
 async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) -> None:
-    """The overlay's feed: a ``cue`` per caption line as it becomes stable (captioner.py), ``blank``
-    when the court switches."""
+    """The overlay's feed: a ``cue`` per caption line as it becomes stable (captioner.py), its words
+    redacted and held ``caption_delay_ms`` (streaming/broadcast.py); ``blank`` when the court switches."""
     access, live = deps.access(ws), deps.live(ws)
-    store = deps.store(ws)
+    store, records = deps.store(ws), deps.records(ws)
     if not (who := await ws_enter(ws, access)):
         return
     try:
         await access.check(who, Action.caption, hearing_id)
         await asyncio.to_thread(_require_public, store, hearing_id)
         stretches = await asyncio.to_thread(blanks, store, hearing_id)
+        chosen = await asyncio.to_thread(records.choices, hearing_id)
     except Denied as err:
         await ws_deny(ws, access, err, who, hearing=hearing_id)
         return
-    state: dict[str, Any] = {"dark": bool(stretches) and stretches[-1][1] is None, "opened": None}
+    state: dict[str, Any] = {"dark": bool(stretches) and stretches[-1][1] is None, "opened": None,
+                             "chosen": chosen}
     captioner, sending, waits = Captioner(prefix=prefix), asyncio.Lock(), set()
 
     async def send(lines: list[dict]) -> None:
-        if not lines or state["dark"]:  # what is said while blanked is followed, never shown
+        # what is said while blanked is followed, never shown: a line still held when the court
+        # blanks is dropped with it
+        lines = [x for x in lines if not state["dark"] and not blanked(x, stretches)]
+        if not lines:
             return
         opened = state["opened"] = state["opened"] or await asyncio.to_thread(store.opened_at, hearing_id)
         async with sending:
@@ -141,23 +153,41 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the overlay went away; follow() ends the feed
 
+    async def due(event: Event) -> None:
+        """An event whose delay is over: its redacted words become lines."""
+        try:
+            if isinstance(event, Partial):
+                await send(captioner.partial(public_partial(event, state["chosen"])))
+            elif isinstance(event, Final):
+                await send(captioner.final(public_final(event, state["chosen"])))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # the overlay went away; follow() ends the feed
+        if isinstance(event, Endpoint):
+            waits.add(task := asyncio.create_task(flush_later(event.utterance_id)))
+            task.add_done_callback(waits.discard)
+
+    held = Delayed(due, deps.settings(ws).caption_delay_ms / 1000)
+
     async def deliver(event: Event) -> bool:
         if isinstance(event, CaptionsSwitched):
             state["dark"] = event.blanked
+            switched(stretches, event.blanked, event.at_ms)
+            if event.blanked:
+                held.clear()  # a broadcast delay's dump: what was still held never goes out
             async with sending:
                 await ws.send_json({"type": "blank", "blanked": event.blanked, "reason": event.reason})
-        elif isinstance(event, Partial):
-            await send(captioner.partial(event))
-        elif isinstance(event, Final):
-            await send(captioner.final(event))
-        elif isinstance(event, Endpoint):
-            waits.add(task := asyncio.create_task(flush_later(event.utterance_id)))
-            task.add_done_callback(waits.discard)
+        elif isinstance(event, RedactionChanged):
+            state["chosen"] = await asyncio.to_thread(records.choices, hearing_id)
+        elif isinstance(event, (Partial, Final, Endpoint)):
+            held.put(event)
         return True
 
+    waits.add(runner := asyncio.create_task(held.run()))
     try:
         await follow(ws, live.hub, hearing_id, deliver,
                      hello={"type": "subscribed", "hearing_id": hearing_id, "blanked": state["dark"]})
     finally:
+        runner.cancel()
         for task in list(waits):
             task.cancel()
+

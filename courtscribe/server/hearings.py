@@ -27,8 +27,9 @@ from ..records.service import EXPORTS
 from ..records.signing import PARTIES as PARTY_SIGNERS
 from ..records.signing import signers
 from ..records.store import RecordError
-from ..streaming.events import (HearingEvent, InterruptionAdded, ParticipantAdded, Status, UtteranceChanged, UtteranceRemoved,
-                               Vocabulary, first_name)
+from ..redaction.public import PROTECTION, protection, public_listing
+from ..streaming.events import (HearingEvent, InterruptionAdded, ParticipantAdded, RedactionChanged, Status,
+                               UtteranceChanged, UtteranceRemoved, Vocabulary, first_name)
 from . import deps
 from .auth import allow, on_hearing
 from .deps import store
@@ -43,6 +44,8 @@ class ParticipantIn(BaseModel):
     role: Role
     name: Name | None = None
     channel: Channel | None = None
+    protected: bool = Field(default=False, description=(
+        "A minor, victim or protected witness: the name is masked (张某) in captions and the public version"))
 
 
 class HearingIn(BaseModel):
@@ -142,7 +145,15 @@ def create_hearing(body: HearingIn, request: Request, who: Principal = allow(Act
     parties = body.parties or [p.name for p in people if p.name and p.role in PARTIES]
     h = store(request).create_hearing(actor=who.name, hearing_id=body.id, pipeline=pipeline, participants=people,
                                       parties=parties, **body.model_dump(exclude={"id", "participants", "parties"}))
+    for p in body.participants:
+        _protect(request, h.id, p, who.name)
     return h.model_dump(mode="json")
+
+
+def _protect(request: Request, hearing_id: str, p: ParticipantIn, actor: str) -> None:
+    if p.protected and p.name:
+        store(request).note(hearing_id, actor=actor, kind=PROTECTION, payload=protection(p.name))
+        notify(request, RedactionChanged(hearing_id=hearing_id))
 
 
 def _in_scope(body: HearingIn, who: Principal) -> HearingIn:
@@ -183,8 +194,13 @@ def list_hearings(request: Request, who: Principal = allow(None),
     f = HearingFilter(court=who.court, room=who.room, hearing=who.hearing, public_only=captions, lines=not captions,
                       status=status, since=since, until=until, q=q)
     total, page = store(request).find_hearings(f, limit=limit, offset=offset)
-    return {"data": [h for h in page if who.refusal(action, _scope(h)) is None], "total": total,
-            "limit": limit, "offset": offset}
+    shown = [h for h in page if who.refusal(action, _scope(h)) is None]
+    if captions:  # public: protected names masked, and never found by
+        records = deps.records(request)
+        public = [x for h in shown if (x := public_listing(h, records.choices(h["id"]), q)) is not None]
+        total -= len(shown) - len(public)
+        shown = public
+    return {"data": shown, "total": total, "limit": limit, "offset": offset}
 
 
 def _scope(h: dict) -> HearingScope:
@@ -217,7 +233,9 @@ def close_hearing(hearing_id: str, request: Request, who: Principal = on_hearing
 
 @router.post("/{hearing_id}/participants", status_code=201)
 def add_participant(hearing_id: str, body: ParticipantIn, request: Request, who: Principal = on_hearing(Action.edit)) -> dict:
-    added = store(request).add_participant(hearing_id, actor=who.name, **body.model_dump()).model_dump(mode="json")
+    person = store(request).add_participant(hearing_id, actor=who.name, **body.model_dump(exclude={"protected"}))
+    _protect(request, hearing_id, body, who.name)
+    added = {**person.model_dump(mode="json"), "protected": body.protected}
     notify(request, ParticipantAdded(hearing_id=hearing_id, participant=added))
     if added.get("name"):  # a name is a hotword of the hearing
         vocabulary_changed(request, hearing_id)
@@ -383,10 +401,14 @@ ExportFormat = Enum("ExportFormat", {name: name for name in EXPORTS}, type=str) 
 
 @router.get("/{hearing_id}/export")
 def export(hearing_id: str, request: Request, who: Principal = on_hearing(Action.export),
-           format: ExportFormat = ExportFormat("docx")) -> Response:  # type: ignore[valid-type]
-    """The record in one format (every writer's, or the 电子卷宗 package), named by its 案号."""
+           format: ExportFormat = ExportFormat("docx"),  # type: ignore[valid-type]
+           version: Literal["record", "public"] = "record") -> Response:
+    """The record in one format (every writer's, or the 电子卷宗 package), named by its 案号;
+    ``version=public``: its public version, personal data masked (redaction/public.py)."""
     try:
-        got = deps.records(request).export(hearing_id, format.value)
+        got = deps.records(request).export(hearing_id, format.value, public=version == "public")
+    except ValueError as err:  # a public package
+        raise HTTPException(422, detail={"code": "no_public_package", "message": str(err)}) from None
     except fonts.FontMissing as err:  # a record nobody could read is not printed
         raise HTTPException(503, detail={"code": "font_missing", "message": str(err)}) from None
     # a 案号 is Chinese: RFC 6266 filename* beside an ASCII fallback

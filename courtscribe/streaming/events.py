@@ -163,6 +163,11 @@ class CaptionsSwitched(HearingEvent):
     reason: str | None
 
 
+class RedactionChanged(HearingEvent):
+    """Who is protected, or what the public version hides, changed (the caption feeds reload it)."""
+    type: Literal["redaction"] = "redaction"
+
+
 class StoreRecovered(HearingEvent):
     """Utterances that waited on disk while the record store was away are stored now."""
     type: Literal["store_recovered"] = "store_recovered"
@@ -172,7 +177,7 @@ class StoreRecovered(HearingEvent):
 
 AnyEvent = Annotated[Union[Partial, Final, Error, SpeakerUpdate, Level, Endpoint, Channel, Status, UtteranceChanged,
                            UtteranceRemoved, Line, LineRemoved, ParticipantAdded, InterruptionAdded, Vocabulary,
-                           CaptionsSwitched, StoreRecovered], Field(discriminator="type")]
+                           CaptionsSwitched, RedactionChanged, StoreRecovered], Field(discriminator="type")]
 _ANY: TypeAdapter[Event] = TypeAdapter(AnyEvent)
 FIRST_NAMES: dict[type[Event], type[Event]] = {UtteranceChanged: Line, UtteranceRemoved: LineRemoved}
 

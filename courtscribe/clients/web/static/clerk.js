@@ -170,6 +170,7 @@ const handlers = {
   },
   channel(e) { channel(e.channel, { speaker: e.speaker, connected: e.connected, ...(e.connected ? {} : { rms: -90 }) }); },
   participant(e) { addParticipant(e.participant); },
+  redaction() { showPublicVersion(); },
   hotwords(e) { showHotwords(e); },
   interruption(e) { addInterruption(e.interruption); },
   captions(e) { $("captions-state").hidden = !e.blanked; $("blank").textContent = e.blanked ? "恢复字幕" : "屏蔽字幕"; },
@@ -206,6 +207,7 @@ async function backfill() {
   participants.length = 0;
   $("participants").replaceChildren();
   record.participants.forEach(addParticipant);
+  await showPublicVersion();
   $("interruptions").replaceChildren();
   record.interruptions.forEach(addInterruption);
   const now = await api(`${base}/status`);
@@ -280,8 +282,45 @@ async function noteParty(x, refused) {
 
 function addParticipant(p) {
   participants.push(p);
+  const toggle = p.name ? el("button", { type: "button", class: "protect", "data-name": p.name,
+    "aria-pressed": "false", title: "受保护：姓名在直播字幕和公开版中隐去（张某）" }, "保护") : null;
+  toggle?.addEventListener("click", () => protect(p.name, toggle.getAttribute("aria-pressed") !== "true"));
   $("participants").append(el("li", {}, `${ROLES[p.role] || p.role}${p.name ? " " + p.name : ""}`,
-    p.channel !== null && p.channel !== undefined ? el("small", {}, ` 通道 ${p.channel}`) : null));
+    p.channel !== null && p.channel !== undefined ? el("small", {}, ` 通道 ${p.channel}`) : null, toggle));
+}
+
+// The public version: who is protected (minors, victims, protected witnesses), and every mask it
+// makes, each of which the clerk may lift; the record itself never changes.
+const HIDDEN = { id_card: "身份证号", mobile: "手机号", landline: "电话", bank_card: "银行卡号", number: "号码",
+  plate: "车牌", email: "邮箱", address: "住址", name: "姓名", clerk: "书记员隐去" };
+
+async function showPublicVersion() {
+  let got;
+  try { got = await api(`${base}/redactions`); } catch { return; /* an older server, or no right to read */ }
+  for (const b of document.querySelectorAll("#participants .protect")) {
+    const on = got.protected.includes(b.dataset.name);
+    b.setAttribute("aria-pressed", String(on));
+    b.textContent = on ? "受保护" : "保护";
+  }
+  $("redactions").replaceChildren(...got.log.map((r) => {
+    const line = r.utterance_id && utterances.get(r.utterance_id);
+    const lift = el("button", { type: "button", class: "lift", title: "公开版中不隐去这一处" }, "不隐去");
+    lift.addEventListener("click", () => choose({ action: "lift", text: r.words, utterance_id: r.utterance_id }));
+    return el("li", {}, line ? el("small", {}, `${clock(line.u.start_ms)} `) : null,
+      `${HIDDEN[r.category] || r.category}：${r.words} → ${r.replacement}`, r.category === "clerk" ? null : lift);
+  }));
+}
+
+async function choose(body) {
+  try { await api(`${base}/redactions`, { method: "POST", body }); }
+  catch (err) { notice(`未能更改公开版：${err.message}`, true); }
+}
+
+async function protect(name, on) {
+  const reason = on ? prompt(`为何保护 ${name}？（如：未成年人、被害人、受保护证人）`, "未成年人") : null;
+  if (on && reason === null) return;
+  try { await api(`${base}/protection`, { method: "POST", body: { name, protected: on, reason: reason || null } }); }
+  catch (err) { notice(`未能更改：${err.message}`, true); }
 }
 
 function addInterruption(i) {
@@ -598,10 +637,19 @@ function main() {
   $("add-participant").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const f = ev.target;
-    const body = { role: f.role.value, name: f.name.value || null, channel: f.channel.value === "" ? null : Number(f.channel.value) };
+    const body = { role: f.role.value, name: f.name.value || null, channel: f.channel.value === "" ? null : Number(f.channel.value),
+                   protected: f.protected.checked };
     try { await api(`${base}/participants`, { method: "POST", body }); f.reset(); }
     catch (err) { notice(err.message, true); }
   });
+  $("add-redaction").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = ev.target.text.value.trim();
+    if (text) await choose({ action: "add", text, reason: "书记员隐去" });
+    ev.target.reset();
+  });
+  $("public-export").addEventListener("click", () =>
+    download(`${base}/export?format=pdf&version=public`).catch((err) => notice(err.message, true)));
   $("add-hotword").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const word = ev.target.word.value.trim();

@@ -36,8 +36,11 @@ function addRow(kind, value = {}) {
       roleSelect(ROWS.bench.roles.concat(ROWS.parties.roles), `通道 ${n} 角色`, value.role || "presiding_judge"), remove);
   } else {
     const { roles, label } = ROWS[kind];
+    // a party who is a minor, a victim or a protected witness: masked (张某) in captions and the public version
+    const guard = kind === "parties" ? el("label", { class: "protected" }, el("input", { type: "checkbox",
+      "aria-label": `${label} ${n} 受保护`, ...(value.protected ? { checked: "" } : {}) }), " 受保护") : null;
     row = el("li", {}, roleSelect(roles, `${label} ${n} 身份`, value.role || roles[0]),
-      el("input", { type: "text", "aria-label": `${label} ${n} 姓名`, maxlength: 128, value: value.name || "" }), remove);
+      el("input", { type: "text", "aria-label": `${label} ${n} 姓名`, maxlength: 128, value: value.name || "" }), guard, remove);
   }
   remove.addEventListener("click", () => row.remove());
   list.append(row);
@@ -48,7 +51,8 @@ function formBody() {
   const v = (name) => $(`f-${name}`).value.trim() || null;
   const when = $("f-scheduled_at").value;
   const people = ["parties", "bench"].flatMap((kind) => [...$(`rows-${kind}`).querySelectorAll("li")].map((li) => ({
-    role: li.querySelector("select").value, name: li.querySelector("input").value.trim() || null,
+    role: li.querySelector("select").value, name: li.querySelector("input[type=text]").value.trim() || null,
+    protected: Boolean(li.querySelector("input[type=checkbox]")?.checked),
   }))).filter((p) => p.name);
   const channels = Object.fromEntries([...$("rows-channels").querySelectorAll("li")].map((li) =>
     [li.querySelector("input").value, li.querySelector("select").value]));

@@ -1,0 +1,366 @@
+"""Personal data found and masked for public outputs (redaction/): numbers in every written and
+spoken form, plates, e-mail, addresses, protected names and their sound-alikes; the court's own
+numbers left alone; the public version and its log; live partials held while a number is open."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+
+import pytest
+
+from courtscribe.records.ledger import record_digest
+from courtscribe.records.model import (
+    Hearing,
+    Participant,
+    Pipeline,
+    Record,
+    Role,
+    Source,
+    Token,
+    Utterance,
+)
+from courtscribe.redaction.detect import Finder, apply
+from courtscribe.streaming.broadcast import Delayed, public_final, public_partial
+from courtscribe.redaction.public import (
+    PROTECTION,
+    REDACTION,
+    Choices,
+    choices,
+    protection,
+    public_listing,
+    public_version,
+)
+from courtscribe.streaming.events import Final, Partial
+
+ID = "110105197805123417"  # check digit right
+MOBILE = "13910234567"
+CARD = "6222021234567890128"  # Luhn right
+SPOKEN = dict(zip("0123456789", "零一二三四五六七八九"))
+SPOKEN_BACK = {**{v: k for k, v in SPOKEN.items()}, "幺": "1"}
+
+
+def spoken(number: str) -> str:
+    return "".join(SPOKEN[c] for c in number)
+
+
+def masked(text: str, finder: Finder | None = None) -> str:
+    finder = finder or Finder()
+    return apply(text, finder.find(text))
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        f"身份证号码是{ID}。",
+        f"身份证号码是{spoken(ID)}。",
+        f"身份证{ID[:6]} {ID[6:14]} {ID[14:]}",
+        f"他的证件号{spoken(ID).replace('一', '幺')}",
+        "身份证号11010119900307123X，",
+        "11010119900307123叉",
+        f"手机{MOBILE}",
+        f"手机{spoken(MOBILE)}",
+        f"电话{MOBILE[:3]}-{MOBILE[3:7]}-{MOBILE[7:]}",
+        f"打{MOBILE[:3]}，{MOBILE[3:7]}，{MOBILE[7:]}找我",
+        "座机010-65234567",
+        "电话零一零六五二三四五六七",
+        f"卡号{CARD}",
+        f"转到{spoken(CARD)}这张卡",
+        "银行账号是12345678901",  # a cue and a number read in part
+        "车牌号京A12345",
+        "车牌京A·D12345",
+        "京a一二三四五",
+        "车排后是经12345",
+        "邮箱zhangsan@qq.com",
+        "zhang.san 艾特 163 点 com",
+    ],
+)
+def test_numbers_plates_and_mail_never_show(said):
+    out = masked(said)
+    digits = re.sub(r"\D", "", "".join(SPOKEN_BACK.get(c, c) for c in out))
+    assert "××" in out and len(digits) < 4 and "zhang" not in out, out
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "标的额125000元",
+        "共计十二万五千元",
+        "依据民法典第675条",
+        "第一百零三条第二款",
+        "年利率为3.65%",
+        "案号为(2026)京0105民初4321号",
+        "（2025）沪0101刑初88号",
+        "今天是2026年4月15日",
+        "二零二六年五月二十日",
+        "上午九点三十分",
+        "2019、2020、2021年的账目",
+        "账户余额12345678元",
+        "一二审",
+        "第1、2、3项",
+        "利息20250元",
+        "证据3号",
+        "被告住所地北京市朝阳区",
+    ],
+)
+def test_the_courts_own_numbers_stay(said):
+    assert masked(said) == said
+
+
+def test_addresses_lose_the_street_and_number_and_keep_the_district():
+    assert masked("住在北京市朝阳区建国路88号院3号楼2单元501室。") == "住在北京市朝阳区××。"
+    assert masked("住朝阳区建国路八十八号院三号楼二单元五零一室") == "住朝阳区××"
+    assert masked("他住在幸福小区3栋2单元501室") == "他住在××"  # the estate names the home too
+    assert (
+        masked("住在朝阳区建国路88号演3号罗尔丹原5015。") == "住在朝阳区××。"
+    )  # misheard, still its clause
+    assert masked("住在建国路88号，电话") == "住在××，电话"
+    assert masked("家住王家村3组15号。") == "家住××。"
+
+
+def test_a_protected_name_and_its_sound_alikes_become_surname_mou():
+    f = Finder(["王小红", "欧阳娜娜"])
+    assert masked("证人王小红请陈述", f) == "证人王某请陈述"
+    assert masked("证人汪晓红请陈述", f) == "证人王某请陈述"  # what the engine wrote, by sound
+    assert masked("小红当时在场", f) == "某当时在场"
+    assert masked("欧阳娜娜", f) == "欧阳某"
+    assert masked("原告张建国", f) == "原告张建国"  # not protected
+
+
+def test_open_ends_a_live_caption_holds_back():
+    f = Finder(["王小红"])
+    assert f.open_from("我的手机号是138") == 6
+    assert f.open_from("号码一三八，") == 2
+    assert f.open_from("车牌是京A1") == 3
+    assert f.open_from("住在建国路") == 2
+    assert f.open_from("证人王") == 2
+    assert f.open_from("证人汪晓") == 2
+    assert f.open_from("我同意。") == 4
+
+
+def _record() -> Record:
+    said = [
+        ("u1", "证人王小红，你的电话是13800138000吗？", Role.presiding_judge, None),
+        ("u2", "是的，我住在建国路88号。", Role.witness, "王小红"),
+        ("u3", "标的额125000元，依据第675条。", Role.plaintiff_agent, "张律师"),
+    ]
+    return Record(
+        hearing=Hearing(id="h", title="原告张建国诉被告李明", parties=["张建国", "李明"]),
+        source=Source(duration_ms=9000, sample_rate=16000, channels=1, path="/court/王小红.wav"),
+        pipeline=Pipeline(engine="e", model="m", vad="v", diarizer="d"),
+        participants=[
+            Participant(name="王小红", role=Role.witness),
+            Participant(name="张律师", role=Role.plaintiff_agent),
+        ],
+        utterances=[
+            Utterance(
+                id=uid,
+                start_ms=k * 3000,
+                end_ms=k * 3000 + 2500,
+                speaker="S",
+                role=role,
+                participant=who,
+                text=text,
+                machine_text=text,
+                tokens=[Token(text=text[:2], start_ms=k * 3000, end_ms=k * 3000 + 100)],
+            )
+            for k, (uid, text, role, who) in enumerate(said)
+        ],
+    )
+
+
+def test_the_public_version_masks_every_field_and_logs_each_mask():
+    record = _record()
+    public, log = public_version(record, Choices(protected=("王小红",)))
+    texts = [u.text for u in public.utterances]
+    assert texts == [
+        "证人王某，你的电话是××××吗？",
+        "是的，我住在××。",
+        "标的额125000元，依据第675条。",
+    ]
+    dumped = public.model_dump_json()
+    assert "王小红" not in dumped and "13800138000" not in dumped and "建国路" not in dumped
+    assert (
+        public.participants[0].name == "王某" and public.utterances[1].speaker_label == "证人王某"
+    )
+    assert (
+        all(not u.tokens and u.machine_text is None for u in public.utterances)
+        and public.source.path is None
+    )
+    assert {(r.utterance_id, r.category, r.words) for r in log} >= {
+        ("u1", "name", "王小红"),
+        ("u1", "mobile", "13800138000"),
+        ("u2", "address", "建国路88号"),
+        ("u2", "name", "王小红"),
+    }
+    notes = public.public_version.redactions
+    for note in (
+        n for n in notes if n.field == "text"
+    ):  # each note points at its mask in the public text
+        text = next(u.text for u in public.utterances if u.id == note.utterance_id)
+        assert "×" in text[note.start : note.end] or "某" in text[note.start : note.end]
+    assert record.utterances[0].text.startswith("证人王小红")  # the record itself is untouched
+    assert record_digest(public.model_copy(update={"public_version": None})) != record_digest(
+        record
+    )
+    assert record_digest(record) == record_digest(
+        record.model_copy(update={"public_version": public.public_version})
+    )
+
+
+@dataclass
+class _Entry:
+    kind: str
+    payload: str
+
+
+def test_the_clerks_choices_from_the_ledger_last_word_wins():
+    entries = [
+        _Entry(PROTECTION, json.dumps(protection("王小红"))),
+        _Entry(PROTECTION, json.dumps(protection("李明"))),
+        _Entry(PROTECTION, json.dumps(protection("李明", False))),
+        _Entry(REDACTION, json.dumps({"action": "add", "text": "幸福小区", "utterance_id": None})),
+        _Entry(
+            REDACTION, json.dumps({"action": "add", "text": "红星幼儿园", "utterance_id": "u2"})
+        ),
+        _Entry(
+            REDACTION, json.dumps({"action": "lift", "text": "13800138000", "utterance_id": "u1"})
+        ),
+        _Entry("captions", "{}"),
+    ]
+    chosen = choices(entries)
+    assert chosen.protected == ("王小红",)
+    assert chosen.redact("他在幸福小区的红星幼儿园", "u2") == "他在×××的×××"
+    assert (
+        chosen.redact("他在幸福小区的红星幼儿园", "u3") == "他在×××的红星幼儿园"
+    )  # added to u2 only
+    assert chosen.redact("电话13800138000", "u1") == "电话13800138000"  # lifted in u1
+    assert chosen.redact("电话13800138000", "u3") == "电话××××"
+
+
+def _partial(text: str, stable: int, uid: str = "u1") -> Partial:
+    return Partial(
+        hearing_id="h",
+        utterance_id=uid,
+        channel=0,
+        speaker="S",
+        role=None,
+        start_ms=0,
+        end_ms=1000,
+        text=text,
+        stable=stable,
+    )
+
+
+def test_a_partial_holds_an_open_number_and_shows_a_closed_one_masked():
+    chosen = Choices(protected=("王小红",))
+    open_ = public_partial(_partial("我的手机是一三八一二", 10), chosen)
+    assert open_.text[: open_.stable] == "我的手机是"
+    closed = public_partial(_partial(f"我的手机是{MOBILE}，谢谢", 19), chosen)
+    assert closed.text[: closed.stable] == "我的手机是××××，谢谢"
+    name = public_partial(_partial("证人王小", 4), chosen)
+    assert name.text[: name.stable] == "证人"
+    final = public_final(
+        Final(
+            hearing_id="h",
+            utterance_id="u1",
+            utterance=Utterance(
+                id="u1",
+                start_ms=0,
+                end_ms=1000,
+                speaker="S",
+                participant="王小红",
+                text=f"王小红的电话{MOBILE}",
+                tokens=[Token(text="王", start_ms=0, end_ms=10)],
+            ),
+        ),
+        chosen,
+    )
+    assert final.utterance.text == "王某的电话××××" and final.utterance.participant == "王某"
+    assert not final.utterance.tokens
+
+
+def test_the_delay_lets_a_final_that_came_meanwhile_overrule_its_partials():
+    async def run() -> list:
+        handled: list = []
+
+        async def handle(event) -> None:
+            handled.append(event)
+
+        held = Delayed(handle, 0.05)
+        runner = asyncio.create_task(held.run())
+        held.put(_partial("我的电话", 4))
+        held.put(_partial("我的电话一三八是", 8))  # settled too early: the final says otherwise
+        held.put(
+            Final(
+                hearing_id="h",
+                utterance_id="u1",
+                utterance=Utterance(
+                    id="u1", start_ms=0, end_ms=1000, speaker="S", text="我的电话一三九"
+                ),
+            )
+        )
+        held.put(_partial("四", 1, uid="u2"))
+        while len(handled) < 4:
+            await asyncio.sleep(0.01)
+        held.put(_partial("五", 1, uid="u3"))
+        held.clear()  # the court blanked: what is held never goes out
+        await asyncio.sleep(0.1)
+        runner.cancel()
+        return handled
+
+    handled = asyncio.run(run())
+    assert [(e.type, e.utterance_id) for e in handled] == [
+        ("partial", "u1"),
+        ("partial", "u1"),
+        ("final", "u1"),
+        ("partial", "u2"),
+    ]
+    assert [e.text[: e.stable] for e in handled[:2]] == ["我的电话", "我的电话一三"]
+
+
+def test_a_hearing_may_be_public_without_any_find():
+    public, log = public_version(_record().model_copy(update={"utterances": []}), Choices())
+    assert log == [] or all(r.field != "text" for r in log)
+    assert public.public_version is not None and public.public_version.made_at <= dt.datetime.now(
+        dt.timezone.utc
+    )
+
+
+def test_a_caption_tokens_hearing_list_masks_protected_names_and_never_finds_by_them():
+    row = {
+        "id": "h",
+        "title": "王小红被伤害案",
+        "case_number": "（2026）京0105刑初7号",
+        "cause": "故意伤害",
+        "parties": ["王小红", "李明"],
+        "participants": [{"name": "王小红", "role": "witness"}],
+    }
+    chosen = Choices(protected=("王小红",))
+    shown = public_listing(row, chosen)
+    assert "王小红" not in json.dumps(shown, ensure_ascii=False) and shown["parties"] == [
+        "王某",
+        "李明",
+    ]
+    assert public_listing(row, chosen, q="王小红") is None
+    assert public_listing(row, chosen, q="小红") is None
+    assert public_listing(row, chosen, q="李明") is not None
+    assert public_listing(row, chosen, q="(2026)京0105刑初7号") is not None
+
+
+def test_a_signed_record_takes_public_version_choices_and_stays_as_signed(tmp_path):
+    from courtscribe.records.store import RecordStore
+
+    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    store.create_hearing(actor="书记员", hearing_id="h", public=True)
+    store.machine_final("h", Utterance(id="u1", start_ms=0, end_ms=2000, speaker="S", text="证人王小红的电话13800138000"))
+    store.close_hearing("h", actor="书记员")
+    digest = store.sign("h", by="王法官", role=Role.presiding_judge).digest
+    store.note("h", actor="书记员", kind=PROTECTION, payload=protection("王小红", reason="未成年人"))
+    public, _ = public_version(store.record("h"), choices(store.entries("h")))
+    assert public.utterances[0].text == "证人王某的电话××××"
+    assert record_digest(store.record("h")) == digest and store.verify("h").ok
+    store.close()
