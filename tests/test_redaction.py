@@ -13,18 +13,9 @@ from dataclasses import dataclass
 import pytest
 
 from courtscribe.records.ledger import record_digest
-from courtscribe.records.model import (
-    Hearing,
-    Participant,
-    Pipeline,
-    Record,
-    Role,
-    Source,
-    Token,
-    Utterance,
-)
+from courtscribe.records.model import CONTINUES, Hearing, Participant, Pipeline, Record, Role, Source, Token, Utterance
 from courtscribe.redaction.detect import Finder, apply
-from courtscribe.streaming.broadcast import Delayed, public_final, public_partial
+from courtscribe.streaming.broadcast import Delayed, PublicFeed
 from courtscribe.redaction.public import (
     PROTECTION,
     REDACTION,
@@ -34,7 +25,7 @@ from courtscribe.redaction.public import (
     public_listing,
     public_version,
 )
-from courtscribe.streaming.events import Final, Partial
+from courtscribe.streaming.events import Endpoint, Final, Partial
 
 ID = "110105197805123417"  # check digit right
 MOBILE = "13910234567"
@@ -241,46 +232,48 @@ def test_the_clerks_choices_from_the_ledger_last_word_wins():
     assert chosen.redact("电话13800138000", "u3") == "电话××××"
 
 
-def _partial(text: str, stable: int, uid: str = "u1") -> Partial:
-    return Partial(
-        hearing_id="h",
-        utterance_id=uid,
-        channel=0,
-        speaker="S",
-        role=None,
-        start_ms=0,
-        end_ms=1000,
-        text=text,
-        stable=stable,
-    )
+def _partial(text: str, stable: int, uid: str = "u1", continues: bool = False) -> Partial:
+    return Partial(hearing_id="h", utterance_id=uid, channel=0, speaker="S", role=None, start_ms=0, end_ms=1000,
+                   text=text, stable=stable, continues=continues)
+
+
+def _said(uid: str, text: str, *, flags=(), participant: str | None = None) -> Final:
+    return Final(hearing_id="h", utterance_id=uid, utterance=Utterance(
+        id=uid, start_ms=0, end_ms=1000, speaker="S", participant=participant, text=text, flags=list(flags),
+        tokens=[Token(text=text[:1], start_ms=0, end_ms=10)]))
+
+
+def _shown(e: Partial) -> str:
+    return e.text[:e.stable]
 
 
 def test_a_partial_holds_an_open_number_and_shows_a_closed_one_masked():
-    chosen = Choices(protected=("王小红",))
-    open_ = public_partial(_partial("我的手机是一三八一二", 10), chosen)
-    assert open_.text[: open_.stable] == "我的手机是"
-    closed = public_partial(_partial(f"我的手机是{MOBILE}，谢谢", 19), chosen)
-    assert closed.text[: closed.stable] == "我的手机是××××，谢谢"
-    name = public_partial(_partial("证人王小", 4), chosen)
-    assert name.text[: name.stable] == "证人"
-    final = public_final(
-        Final(
-            hearing_id="h",
-            utterance_id="u1",
-            utterance=Utterance(
-                id="u1",
-                start_ms=0,
-                end_ms=1000,
-                speaker="S",
-                participant="王小红",
-                text=f"王小红的电话{MOBILE}",
-                tokens=[Token(text="王", start_ms=0, end_ms=10)],
-            ),
-        ),
-        chosen,
-    )
+    feed = PublicFeed(Choices(protected=("王小红",)))
+    [open_] = feed.public(_partial("我的手机是一三八一二", 10))
+    assert _shown(open_) == "我的手机是" and open_.text == "我的手机是"  # a flush shows no more either
+    [closed] = feed.public(_partial(f"我的手机是{MOBILE}，谢谢", 19))
+    assert _shown(closed) == "我的手机是××××，谢谢"
+    [name] = feed.public(_partial("证人王小", 4))
+    assert _shown(name) == "证人"
+    feed.public(Endpoint(hearing_id="h", utterance_id="u1", channel=0, end_ms=1000))
+    [final] = feed.public(_said("u1", f"王小红的电话{MOBILE}", participant="王小红"))
     assert final.utterance.text == "王某的电话××××" and final.utterance.participant == "王某"
     assert not final.utterance.tokens
+
+
+def test_a_number_cut_between_two_pieces_of_a_long_utterance_is_found_whole():
+    feed = PublicFeed(Choices())
+    [first] = feed.public(_said("p1", "请记一下，你打一三八一二三"))  # no endpoint: a piece, its speaker goes on
+    assert first.utterance.text == "请记一下，你打"
+    [goes_on] = feed.public(_partial("四五六七八就行", 7, uid="p2", continues=True))
+    assert "四五六七八" not in goes_on.text and _shown(goes_on).endswith("就行")
+    [second] = feed.public(_said("p2", "四五六七八就行", flags=[CONTINUES]))
+    assert second.utterance.text == "手机号码××××就行"
+    # a piece whose speaker did not go on after all: its held tail is released, masked, as its own line
+    feed.public(_said("p3", "卡号六二二二零二"))
+    released, new = feed.public(_partial("好的", 2, uid="p4"))
+    assert released.utterance.text == "××××" and released.utterance_id == "p3.tail"
+    assert _shown(new) == "好的"
 
 
 def test_the_delay_lets_a_final_that_came_meanwhile_overrule_its_partials():

@@ -163,11 +163,14 @@ class Reading:
         with self._session() as s:
             return self._hearing(s, hearing_id).status
 
-    def entries(self, hearing_id: str) -> list[EntryRow]:
+    def entries(self, hearing_id: str, kinds: tuple[str, ...] | None = None) -> list[EntryRow]:
+        """The hearing's ledger in order (only entries of ``kinds`` when given)."""
         with self._session() as s:
             self._hearing(s, hearing_id)
-            return list(s.execute(select(EntryRow).where(EntryRow.hearing_id == hearing_id)
-                                  .order_by(EntryRow.seq)).scalars())
+            query = select(EntryRow).where(EntryRow.hearing_id == hearing_id)
+            if kinds is not None:
+                query = query.where(EntryRow.kind.in_(kinds))
+            return list(s.execute(query.order_by(EntryRow.seq)).scalars())
 
     def record(self, hearing_id: str) -> Record:
         with self._session() as s:

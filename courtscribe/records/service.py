@@ -13,7 +13,7 @@ from ..access.scopes import Principal
 from ..logs import get_logger
 from . import archive, formats, package
 from ..redaction.public import Choices, Redaction, choices, public_version
-from .model import Record, Role
+from .model import PROTECTION, REDACTION, Record, Role
 from .store import RecordStore, Signed
 from .verify import ANCHOR, Verification
 
@@ -82,4 +82,5 @@ class Records:
         return public_version(self.store.record(hearing_id), self.choices(hearing_id))[1]
 
     def choices(self, hearing_id: str) -> Choices:
-        return choices(self.store.entries(hearing_id))
+        """Who is protected and what the clerk hid or showed in the public version, from the ledger."""
+        return choices(self.store.entries(hearing_id, kinds=(PROTECTION, REDACTION)))

@@ -16,24 +16,32 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..asr.hotwords import sounds
+from ..asr.hotwords import is_word, sounds
 from ..casenumbers import PROVINCES
 
 _DIGIT = {**{str(i): str(i) for i in range(10)}, **{chr(0xFF10 + i): str(i) for i in range(10)},
           **dict(zip("零〇幺一二三四五六七八九", "001123456789"))}  # 幺: 1 as numbers are read out
 _CHECK = "Xx叉Ｘ"  # an ID number's last place
 _SEP = " -－—–·.)）"  # inside a number read in groups, or after an area code in brackets
-_COMMA = "，,、"  # a pause the punctuation model wrote inside a number read aloud
-_UNITS = set("元万亿年月日时点分秒条款项号%％个次天岁名人件份页米克倍周")
+_COMMA = "，,、。"  # a pause the punctuation model wrote inside a number read aloud
+_GAP = 3  # separator characters between two digit groups at most ("138 - 1234")
+_UNITS = set("元块万亿年月日时点分秒条款项号%％个次天岁名人件份页米克倍周")
+# a digit misheard as a character that sounds like it, counted only between two digits
+_HEARD_AS = {**dict.fromkeys("依衣伊医", "1"), **dict.fromkeys("而儿", "2"), **dict.fromkeys("伞散", "3"),
+             "死": "4", **dict.fromkeys("舞午武", "5"), **dict.fromkeys("溜留流", "6"),
+             **dict.fromkeys("期妻齐", "7"), **dict.fromkeys("吧巴扒", "8"), **dict.fromkeys("久酒", "9")}
+_MONEY = re.compile(r"转账|借款|还款|一共|共计|合计|金额|余额|利息|本金|价款|赔偿|欠款|货款")
 _CUES = {  # a word before a number that says what it is: the nearest one counts
     "id_card": ("身份证", "证件号", "身份号码"),
-    "mobile": ("手机", "电话", "联系方式", "微信", "号码"),
+    "mobile": ("手机", "电话", "联系方式", "微信号"),
     "landline": ("座机", "固话"),
     "bank_card": ("卡号", "银行卡", "账号", "帐号", "账户", "帐户", "银行账"),
     "plate": ("车牌", "牌照", "号牌", "车排"),  # 车排: the engine's sound-alike of 车牌
     "number": ("QQ", "qq", "微信号", "护照", "驾驶证", "社保卡"),
 }
 CUE_REACH = 10  # characters between a cue and its number
+# digits a number named by a cue must have: a phone read in part, a card's or ID's first groups
+_CUE_DIGITS = {"mobile": 7, "landline": 7, "id_card": 6, "bank_card": 6, "plate": 5, "number": 5}
 LABELS = {"id_card": "身份证号码", "mobile": "手机号码", "landline": "电话号码", "bank_card": "银行卡号",
           "number": "号码", "plate": "车牌号", "email": "电子邮箱", "address": "住址", "name": "姓名",
           "clerk": "书记员标注"}
@@ -42,8 +50,8 @@ _COMPOUND_SURNAMES = tuple("欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公
                            "西门 南宫 独孤 呼延".split())
 _NUMERAL = "0-9０-９零〇一二三四五六七八九十百千幺两"  # a house or room number, read or written
 _PLACE = "大街|大道|路|街|巷|胡同|弄|村|屯|小区|社区|花园|公寓|大厦"  # what a house number follows
-_ROAD = re.compile(rf"({_PLACE})\s*[{_NUMERAL}]+\s*(?:号|组|栋|幢|座)[{_NUMERAL}号院楼栋幢座单元层室户之\-—]*")
-_ROAD_END = re.compile(rf"({_PLACE})\s*[{_NUMERAL}]*\s*$")  # its number may follow
+_ROAD = re.compile(rf"({_PLACE})[\s，,]*[{_NUMERAL}]+\s*(?:号|组|栋|幢|座)[{_NUMERAL}号院楼栋幢座单元层室户之\-—]*")
+_ROAD_END = re.compile(rf"({_PLACE})[\s，,]*[{_NUMERAL}]*\s*$")  # its number may follow
 _BUILDING = re.compile(rf"[{_NUMERAL}]+\s*(?:号楼|栋|幢|座)[{_NUMERAL}单元层号\-—]{{0,8}}?"
                        rf"[{_NUMERAL}]+\s*(?:室|号房)")
 _ROAD_STOP = set("省市区县镇乡村旗州在住于是到从址为，。、；：,. ")
@@ -51,14 +59,15 @@ _ROAD_REACH = 6  # characters of a road's name before its 路/街
 ADDRESS_TAIL = 16  # characters after a house number still taken as its building and room
 _CLAUSE_END = re.compile(r"[，。；！？,;!?\s]")
 _MORE_ADDRESS = re.compile(r"[0-9０-９零一二三四五六七八九十室楼栋单元层]")
-_EMAIL = re.compile(
-    r"[A-Za-z0-9._%+-]+\s*(?:@|艾特)\s*[A-Za-z0-9-]+(?:\s*(?:\.|点)\s*[A-Za-z0-9-]+)*"
-    r"\s*(?:\.|点)\s*(?:com|cn|net|org|edu|gov)\b",
-    re.IGNORECASE,
-)
+_AT = r"(?:@|艾特|\s+at\s+)"
+_DOT = r"(?:\.|点|\s+dot\s+)"
+_EMAIL = re.compile(rf"[A-Za-z0-9._%+-]+\s*{_AT}\s*[A-Za-z0-9-]+(?:\s*{_DOT}\s*[A-Za-z0-9-]+)*\s*{_DOT}\s*"
+                    r"[A-Za-z]{2,6}(?![A-Za-z])", re.IGNORECASE)
+_EMAIL_OPEN = re.compile(rf"[A-Za-z0-9._%+-]+\s*{_AT}[\sA-Za-z0-9.点-]*$", re.IGNORECASE)  # being spelled
 _PLATE = re.compile(
     rf"[{PROVINCES}]\s*[A-HJ-NP-Za-hj-np-z]\s*[·•.]?\s*"
-    r"(?:[A-HJ-NP-Za-hj-np-z0-9]|[零〇一二三四五六七八九幺]){5,6}(?![A-Za-z0-9])"
+    r"(?:[A-HJ-NP-Za-hj-np-z0-9]|[零〇一二三四五六七八九幺])(?:\s?(?:[A-HJ-NP-Za-hj-np-z0-9]|[零〇一二三四五六七八九幺])){4,5}"
+    r"(?![A-Za-z0-9])"
 )
 
 
@@ -88,10 +97,12 @@ class Finder:
         self.names = [_Name(n.strip()) for n in protected if n and n.strip()]
         self.hidden = sorted({w for w in hidden if w}, key=len, reverse=True)
 
-    def find(self, text: str) -> list[Find]:
-        """Every find in ``text``, in order, none overlapping (the longest wins where two do)."""
-        found = [*self._numbers(text), *_patterns(text), *self._names(text), *self._hidden(text)]
-        found.sort(key=lambda f: (f.start, -(f.end - f.start)))
+    def find(self, text: str, shown: frozenset[str] = frozenset()) -> list[Find]:
+        """Every find in ``text``, in order, none overlapping (the longest wins where two do, the
+        clerk's own where they tie); found words in ``shown`` (the clerk lifted them) stay."""
+        found = [*self._numbers(text), *_patterns(text), *self._names(text)]
+        found = [f for f in found if text[f.start:f.end] not in shown] + self._hidden(text)
+        found.sort(key=lambda f: (f.start, -(f.end - f.start), f.category != "clerk"))
         out: list[Find] = []
         for f in found:
             if out and f.start < out[-1].end:
@@ -106,6 +117,8 @@ class Finder:
         at = _open_token(text)
         if text and text[-1] in PROVINCES:  # 京…: a plate may follow
             at = min(at, len(text) - 1)
+        if mail := _EMAIL_OPEN.search(text):
+            at = min(at, mail.start())
         if road := _ROAD_END.search(text):
             at = min(at, _road_start(text, road.start()))
         for f in _patterns(text):
@@ -169,12 +182,24 @@ def _run(text: str, start: int) -> _Run:
             digits.append("X")
             j += 1
             break
-        elif ch in _SEP + _COMMA and digits and text[j + 1:j + 2] in _DIGIT:
-            commas = commas or ch in _COMMA
+        elif ch in _HEARD_AS and digits and text[j + 1:j + 2] in _DIGIT:
+            digits.append(_HEARD_AS[ch])
+        elif (gap := _gap(text, j)) and digits:
+            commas = commas or any(c in _COMMA for c in text[j:j + gap])
+            j += gap
+            continue
         else:
             break
         j += 1
     return _Run(start, j, "".join(digits), commas)
+
+
+def _gap(text: str, at: int) -> int:
+    """The length of the separators at ``at`` when a digit follows them (0 otherwise)."""
+    k = at
+    while k < len(text) and k - at < _GAP and text[k] in _SEP + _COMMA:
+        k += 1
+    return k - at if k > at and text[k:k + 1] in _DIGIT else 0
 
 
 def _open_token(text: str) -> int:
@@ -203,20 +228,25 @@ def _category(text: str, run: _Run) -> str | None:
     if 16 <= n <= 19 and _luhn(d):
         return "bank_card"
     counted = text[run.end:run.end + 1] in _UNITS or text[max(0, run.start - 1):run.start] == "第"
+    if counted or n == 8 and _date_like(d):  # an amount, an ordinal, a date written 2026-03-07
+        return None
     cue = _cue(text, run.start)
-    if cue and n >= 5 and not counted:
+    if cue and n >= _CUE_DIGITS[cue]:
         return cue
-    if n >= 12 and not run.commas and not counted:
+    if n >= 10 and not run.commas:  # as long as a phone number: one misheard, or another's
         return "number"
     return None
 
 
 def _cue(text: str, start: int) -> str | None:
-    """The category named by the nearest cue word before a number, within its sentence."""
-    before = re.split(r"[。？！；?!;]", text[max(0, start - CUE_REACH - 4):start])[-1]
-    found = [(before.rfind(w), category) for category, words in _CUES.items() for w in words]
-    where, category = max(found)
-    return category if where >= 0 else None
+    """The category named by the nearest cue word before a number, in the same clause and with no
+    money word between them (转账20000 after 微信 is an amount)."""
+    before = re.split(r"[。？！；?!;，,]", text[max(0, start - CUE_REACH - 4):start])[-1]
+    found = [(before.rfind(w), w, category) for category, words in _CUES.items() for w in words]
+    where, word, category = max(found)
+    if where < 0 or _MONEY.search(before[where + len(word):]):
+        return None
+    return category
 
 
 def _mask(text: str, start: int, category: str) -> str:
@@ -295,6 +325,8 @@ class _Name:
         self.forms = [(name, f"{self.surname}某" if self.cjk else "某")]
         if self.cjk and len(self.given) >= 2:
             self.forms.append((self.given, "某"))
+        # a given name that is also a word (建国, 国庆) is found as written, never by its sound
+        self.exact_only = {self.given} if self.cjk and is_word(self.given) else set()
 
     def finds(self, text: str) -> list[Find]:
         if not self.cjk:
@@ -306,7 +338,7 @@ class _Name:
             want = sounds(form)
             n = len(form)
             for i in range(len(text) - n + 1):
-                if text[i:i + n] == form or heard[i:i + n] == want:
+                if text[i:i + n] == form or heard[i:i + n] == want and form not in self.exact_only:
                     out.append(Find("name", i, i + n, replacement))
         return out
 

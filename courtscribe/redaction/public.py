@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable
 
 from pydantic import BaseModel
 
-from ..records.model import PROTECTION, REDACTION, PublicVersion, Record, RedactionNote
+from ..records.model import CONTINUES, PROTECTION, REDACTION, PublicVersion, Record, RedactionNote
 from .detect import Find, Finder, apply
-
 
 
 def protection(name: str, protected: bool = True, reason: str | None = None) -> dict:
@@ -36,6 +37,9 @@ def redaction(action: str, text: str, utterance_id: str | None = None, reason: s
     return {"action": action, "text": text, "utterance_id": utterance_id, "reason": reason}
 
 
+Lines = str | tuple[str, ...] | None  # a line's id, the ids of a long utterance's pieces, or none
+
+
 @dataclass(frozen=True)
 class Choices:
     """Who is protected and what the clerk hid or showed, as the ledger says now."""
@@ -45,19 +49,27 @@ class Choices:
     added: dict[str | None, tuple[str, ...]] = field(default_factory=dict)
     lifted: dict[str | None, frozenset[str]] = field(default_factory=dict)
 
-    def finds(self, text: str, line: str | None = None) -> list[Find]:
-        """What a public audience must not see of ``text`` (of line ``line``): the one rule every
-        public output passes through."""
-        shown = self.lifted.get(None, frozenset()) | self.lifted.get(line, frozenset())
-        found = self.finder(line).find(text)
-        return [f for f in found if text[f.start:f.end] not in shown or f.category == "clerk"]
+    def finds(self, text: str, line: Lines = None) -> list[Find]:
+        """What a public audience must not see of ``text`` (said in ``line``): the one rule every
+        public output passes through. A line's own choice wins over a choice for every line."""
+        lines = (line,) if isinstance(line, str) else tuple(line or ())
+        own_added = {w for k in lines for w in self.added.get(k, ())}
+        own_lifted = {w for k in lines for w in self.lifted.get(k, frozenset())}
+        hidden = [w for w in self.added.get(None, ()) if w not in own_lifted] + sorted(own_added)
+        shown = (self.lifted.get(None, frozenset()) | own_lifted) - own_added
+        return self.finder(tuple(hidden)).find(text, frozenset(shown))
 
-    def finder(self, line: str | None = None) -> Finder:
-        """The finder for one line: the protected names, and the words hidden there or everywhere."""
-        return Finder(self.protected, (*self.added.get(None, ()), *self.added.get(line, ())))
+    def finder(self, hidden: tuple[str, ...] = ()) -> Finder:
+        """The finder for the protected names and ``hidden`` words (built once per set of words)."""
+        return _finder(self.protected, hidden)
 
-    def redact(self, text: str, line: str | None = None) -> str:
+    def redact(self, text: str, line: Lines = None) -> str:
         return apply(text, self.finds(text, line))
+
+
+@lru_cache(maxsize=256)
+def _finder(protected: tuple[str, ...], hidden: tuple[str, ...]) -> Finder:
+    return Finder(protected, hidden)
 
 
 def choices(entries: Iterable) -> Choices:
@@ -93,62 +105,105 @@ class Redaction(BaseModel):
     replacement: str
 
 
-# the record's fields a public audience reads, besides each utterance's text and participant
-_HEARING_FIELDS = ("title",)
-_LISTS = {"corrections": ("before", "after", "reason"), "interruptions": ("reason",),
-          "correction_requests": ("text", "reason"), "party_signatures": ("name", "reason"),
-          "participants": ("name",)}
+# the record's fields a public audience reads, besides each utterance's text, speaker and participant
+_HEARING_FIELDS = ("title", "cause")
+_LISTS = {"corrections": ("before", "after", "reason", "by"), "interruptions": ("reason", "by"),
+          "correction_requests": ("text", "reason", "by"), "party_signatures": ("name", "reason", "noted_by"),
+          "participants": ("name", "speaker"), "signatures": ("by",)}
 
 
 def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redaction]]:
     """The record as the public may read it, and the log of what was hidden (in the record's own
-    words: for the clerk, never published)."""
+    words: for the clerk, never published). A long utterance's pieces are searched as one text:
+    a number or a name cut between two pieces is found whole."""
     body = record.model_dump(mode="json")
     log: list[Redaction] = []
     notes: list[RedactionNote] = []
 
     def hide(text: str | None, where: str, line: str | None = None) -> str | None:
-        if not text:
-            return text
-        finds = chosen.finds(text, line)
-        shift = 0  # where a mask stands in the public text: earlier masks moved it
-        for f in finds:
-            log.append(Redaction(category=f.category, utterance_id=line, field=where, start=f.start,
-                                 end=f.end, words=text[f.start:f.end], replacement=f.replacement))
-            start = f.start + shift
-            notes.append(RedactionNote(category=f.category, utterance_id=line, field=where, start=start,
-                                       end=start + len(f.replacement)))
-            shift += len(f.replacement) - (f.end - f.start)
-        return apply(text, finds)
+        return _hide_pieces([text], [where], [line], chosen, log, notes)[0]
 
     for key in _HEARING_FIELDS:
         body["hearing"][key] = hide(body["hearing"][key], f"hearing.{key}")
-    body["hearing"]["parties"] = [hide(p, "hearing.parties") for p in body["hearing"]["parties"]]
+    body["hearing"]["parties"] = [hide(p, f"hearing.parties[{i}]") for i, p in enumerate(body["hearing"]["parties"])]
     body["source"]["path"] = None
-    for u in body["utterances"]:
-        u["text"] = hide(u["text"], "text", u["id"])
-        u["participant"] = hide(u["participant"], "participant", u["id"])
-        u["tokens"] = []
-        u["machine_text"] = None
+    for chain in _chains(body["utterances"]):
+        texts = _hide_pieces([u["text"] for u in chain], ["text"] * len(chain), [u["id"] for u in chain],
+                             chosen, log, notes)
+        for u, text in zip(chain, texts):
+            u["text"] = text
+            u["speaker"] = hide(u["speaker"], "speaker", u["id"])
+            u["participant"] = hide(u["participant"], "participant", u["id"])
+            u["tokens"] = []
+            u["machine_text"] = None
     for name, keys in _LISTS.items():
-        for item in body[name]:
-            line = item.get("utterance_id")
+        for i, item in enumerate(body[name]):
             for key in keys:
-                item[key] = hide(item.get(key), f"{name}.{key}", line)
+                item[key] = hide(item.get(key), f"{name}[{i}].{key}", item.get("utterance_id"))
     body["public_version"] = PublicVersion(made_at=dt.datetime.now(dt.timezone.utc), redactions=notes)
     return Record.model_validate(body), log
 
 
+def _chains(utterances: list[dict]) -> list[list[dict]]:
+    """Utterances grouped into the turns they belong to: a piece that goes on (``continues``) from
+    the channel's utterance before it joins that utterance's group."""
+    out: list[list[dict]] = []
+    last: dict[int, list[dict]] = {}
+    for u in utterances:
+        chain = last.get(u["channel"])
+        if chain is not None and CONTINUES in u["flags"]:
+            chain.append(u)
+        else:
+            chain = [u]
+            out.append(chain)
+        last[u["channel"]] = chain
+    return out
+
+
+def _hide_pieces(texts: list[str | None], fields: list[str], lines: list[str | None], chosen: Choices,
+                 log: list[Redaction], notes: list[RedactionNote]) -> list[str | None]:
+    """``texts`` (the pieces of one turn) masked as one text; each mask logged on the piece it
+    starts in, and what a find spans of later pieces taken out of them."""
+    whole = "".join(t or "" for t in texts)
+    ids = tuple(x for x in lines if x)
+    finds = chosen.finds(whole, ids if len(ids) > 1 else (ids[0] if ids else None)) if whole else []
+    out: list[str | None] = []
+    offset = 0
+    for text, where, line in zip(texts, fields, lines):
+        if not text:
+            out.append(text)
+            continue
+        end = offset + len(text)
+        parts = [Find(f.category, max(f.start, offset) - offset, min(f.end, end) - offset,
+                      f.replacement if f.start >= offset else "")
+                 for f in finds if f.start < end and f.end > offset]
+        shift = 0  # where a mask stands in the public text: earlier masks moved it
+        for f in parts:
+            log.append(Redaction(category=f.category, utterance_id=line, field=where, start=f.start,
+                                 end=f.end, words=text[f.start:f.end], replacement=f.replacement))
+            notes.append(RedactionNote(category=f.category, utterance_id=line, field=where,
+                                       start=f.start + shift, end=f.start + shift + len(f.replacement)))
+            shift += len(f.replacement) - (f.end - f.start)
+        out.append(apply(text, parts))
+        offset = end
+    return out
+
+
 def public_listing(row: dict, chosen: Choices, q: str | None = None) -> dict | None:
     """A hearing list's row as a caption token may see it: title, parties and participants' names
-    masked; None when ``q`` touches what is masked (a protected name, or part of one, finds nothing)."""
-    texts = [row.get("title"), *row.get("parties", []), *(p.get("name") for p in row.get("participants", []))]
-    hidden = [t[f.start:f.end] for t in texts if t for f in chosen.finds(t)]
-    if q and any(q in w or w in q for w in hidden):
-        return None
-
+    masked; None when ``q`` is not in what it shows (a protected name, or part of one, finds nothing)."""
     def masked(text: str | None) -> str | None:
         return chosen.redact(text) if text else text
 
-    return {**row, "title": masked(row.get("title")), "parties": [masked(p) for p in row.get("parties", [])],
-            "participants": [{**p, "name": masked(p.get("name"))} for p in row.get("participants", [])]}
+    out = {**row, "title": masked(row.get("title")), "cause": masked(row.get("cause")),
+           "parties": [masked(p) for p in row.get("parties", [])],
+           "participants": [{**p, "name": masked(p.get("name"))} for p in row.get("participants", [])]}
+    shown = [out["id"], out["title"], out["cause"], *out["parties"], *(p["name"] for p in out["participants"])]
+    if q and not any(q.lower() in (t or "").lower() for t in shown) and _bare(q) not in _bare(out.get("case_number")):
+        return None
+    return out
+
+
+def _bare(text: str | None) -> str:
+    """A 案号 without brackets and spaces: searched in either bracket style."""
+    return re.sub(r"[()（）〔〕\[\]\s]", "", text or "")

@@ -26,7 +26,7 @@ from ..records import formats
 from ..records.model import Name
 from ..records.store import RecordStore
 from ..streaming.captioner import Captioner, cues
-from ..streaming.broadcast import Delayed, public_final, public_partial
+from ..streaming.broadcast import Delayed, PublicFeed
 from ..streaming.events import CaptionsSwitched, Endpoint, Event, Final, Partial, RedactionChanged
 from . import deps
 from .auth import on_hearing, ws_deny, ws_enter
@@ -87,7 +87,8 @@ def _public_cues(request: Request, hearing_id: str, prefix: bool) -> list[dict]:
     """The archive feeds' cues: the public version's finals (redacted), blanked stretches left out."""
     store = deps.store(request)
     _require_public(store, hearing_id)
-    stretches = blanks(store, hearing_id)
+    held_ms = deps.settings(request).caption_delay_ms  # what the live feed's dump dropped stays out too
+    stretches = [(max(0, a - held_ms), b) for a, b in blanks(store, hearing_id)]
     record = deps.records(request).public_record(hearing_id)
     return [c for u in record.utterances if u.text for c in cues(u.model_dump(mode="json"), prefix=prefix)
             if not blanked(c, stretches)]
@@ -130,8 +131,8 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
         await ws_deny(ws, access, err, who, hearing=hearing_id)
         return
     state: dict[str, Any] = {"dark": bool(stretches) and stretches[-1][1] is None, "opened": None,
-                             "chosen": chosen}
-    captioner, sending, waits = Captioner(prefix=prefix), asyncio.Lock(), set()
+                             "captioner": Captioner(prefix=prefix), "feed": PublicFeed(chosen), "fresh": False}
+    sending, waits = asyncio.Lock(), set()
 
     async def send(lines: list[dict]) -> None:
         # what is said while blanked is followed, never shown: a line still held when the court
@@ -148,23 +149,30 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
 
     async def flush_later(utterance_id: str) -> None:
         await asyncio.sleep(FINAL_WAIT_S)
+        if held.holds_final(utterance_id):
+            return  # its final is on its way: its words go out instead
         try:
-            await send(captioner.flush(utterance_id))
+            await send(state["captioner"].flush(utterance_id))
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the overlay went away; follow() ends the feed
 
     async def due(event: Event) -> None:
         """An event whose delay is over: its redacted words become lines."""
-        try:
-            if isinstance(event, Partial):
-                await send(captioner.partial(public_partial(event, state["chosen"])))
-            elif isinstance(event, Final):
-                await send(captioner.final(public_final(event, state["chosen"])))
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            return  # the overlay went away; follow() ends the feed
-        if isinstance(event, Endpoint):
-            waits.add(task := asyncio.create_task(flush_later(event.utterance_id)))
-            task.add_done_callback(waits.discard)
+        if not state["fresh"]:  # choices made while this feed subscribed count too
+            state["feed"].chosen = await asyncio.to_thread(records.choices, hearing_id)
+            state["fresh"] = True
+        captioner = state["captioner"]
+        for public in state["feed"].public(event):
+            try:
+                if isinstance(public, Partial):
+                    await send(captioner.partial(public))
+                elif isinstance(public, Final):
+                    await send(captioner.final(public))
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return  # the overlay went away; follow() ends the feed
+            if isinstance(public, Endpoint):
+                waits.add(task := asyncio.create_task(flush_later(public.utterance_id)))
+                task.add_done_callback(waits.discard)
 
     held = Delayed(due, deps.settings(ws).caption_delay_ms / 1000)
 
@@ -172,12 +180,14 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
         if isinstance(event, CaptionsSwitched):
             state["dark"] = event.blanked
             switched(stretches, event.blanked, event.at_ms)
-            if event.blanked:
-                held.clear()  # a broadcast delay's dump: what was still held never goes out
+            if event.blanked:  # a broadcast delay's dump: what was still held never goes out, and
+                held.clear()  # the utterances it held are forgotten, not waited for
+                state["captioner"] = Captioner(prefix=prefix)
+                state["feed"] = PublicFeed(state["feed"].chosen)
             async with sending:
                 await ws.send_json({"type": "blank", "blanked": event.blanked, "reason": event.reason})
         elif isinstance(event, RedactionChanged):
-            state["chosen"] = await asyncio.to_thread(records.choices, hearing_id)
+            state["feed"].chosen = await asyncio.to_thread(records.choices, hearing_id)
         elif isinstance(event, (Partial, Final, Endpoint)):
             held.put(event)
         return True

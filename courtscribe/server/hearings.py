@@ -193,14 +193,24 @@ def list_hearings(request: Request, who: Principal = allow(None),
     captions = action is Action.caption  # sees what its captions feed shows, never the record's lines
     f = HearingFilter(court=who.court, room=who.room, hearing=who.hearing, public_only=captions, lines=not captions,
                       status=status, since=since, until=until, q=q)
+    if captions and q:  # found by what the caption feed shows only: every match, masked, then the page
+        _, found = store(request).find_hearings(f, limit=MAX_PUBLIC_MATCHES, offset=0)
+        public = _public_rows(request, found, who, q)
+        return {"data": public[offset:offset + limit], "total": len(public), "limit": limit, "offset": offset}
     total, page = store(request).find_hearings(f, limit=limit, offset=offset)
-    shown = [h for h in page if who.refusal(action, _scope(h)) is None]
-    if captions:  # public: protected names masked, and never found by
-        records = deps.records(request)
-        public = [x for h in shown if (x := public_listing(h, records.choices(h["id"]), q)) is not None]
-        total -= len(shown) - len(public)
-        shown = public
-    return {"data": shown, "total": total, "limit": limit, "offset": offset}
+    shown = _public_rows(request, page, who, None) if captions else page
+    return {"data": [h for h in shown if who.refusal(action, _scope(h)) is None], "total": total,
+            "limit": limit, "offset": offset}
+
+
+MAX_PUBLIC_MATCHES = 1000  # a caption token's search, masked before it is counted
+
+
+def _public_rows(request: Request, rows: list[dict], who: Principal, q: str | None) -> list[dict]:
+    """Rows a caption token may see, protected names masked (and never found by)."""
+    records = deps.records(request)
+    mine = [h for h in rows if who.refusal(Action.caption, _scope(h)) is None]
+    return [x for h in mine if (x := public_listing(h, records.choices(h["id"]), q)) is not None]
 
 
 def _scope(h: dict) -> HearingScope:

@@ -1,12 +1,13 @@
 """The live caption feed as a public audience may see it: each event's words redacted before any
 line is cut from them, and a broadcast delay that lets a final's words replace a partial's.
 
-A partial's settled words (stability.py) are what the overlay shows early; here they stop before
-anything that may still become a find (a number read in part, a plate's letters, the first sound of
-a protected name): that part waits for the next partial, the endpoint or the final. The delay
-(``COURTSCRIBE_CAPTION_DELAY_MS``, 3 s by default, the broadcast norm) holds every event that long;
-a partial whose utterance's final arrived meanwhile shows only what the final agrees with, so the
-final's words (and their redaction) are the ones that go out.
+A partial shows nothing that may still become a find (a number read in part, a plate's letters,
+the first sound of a protected name): that part waits for the next partial or the final, and a
+flush of the last partial cannot show it either. A long utterance's piece ends where its speaker
+goes on, possibly inside a number: the piece's open tail is carried into the next piece and
+searched with it. The delay (``COURTSCRIBE_CAPTION_DELAY_MS``, 3 s by default, the broadcast
+norm) holds every event that long; a partial whose utterance's final arrived meanwhile shows only
+what the final agrees with, so the final's words (and their redaction) are the ones that go out.
 """
 
 from __future__ import annotations
@@ -16,36 +17,101 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from ..redaction.detect import apply
+from ..records.model import CONTINUES, Utterance
+from ..redaction.detect import Find, apply
 from ..redaction.public import Choices
 from .events import Endpoint, Event, Final, Partial
 from .stability import agreed
 
+MAX_ENDED = 256  # utterances whose endpoint is remembered (their finals are whole)
 
-def public_partial(e: Partial, chosen: Choices) -> Partial:
-    """``e`` with its words redacted and its settled prefix ending before anything still open."""
-    finds = chosen.finds(e.text, e.utterance_id)
-    settled = e.text[: e.stable]
-    cut = min(e.stable, chosen.finder(e.utterance_id).open_from(settled))
+
+class PublicFeed:
+    """A hearing's caption events, in order, made public: ``public(event)`` gives the events to
+    cut lines from (none, the event redacted, or a carried tail released as its own final)."""
+
+    def __init__(self, chosen: Choices):
+        self.chosen = chosen
+        self._ended: dict[str, None] = {}  # utterances the VAD ended: their final is not a piece
+        # channel → a piece that ended open (its text, where its open tail starts, the piece)
+        self._carry: dict[int, tuple[str, int, Utterance]] = {}
+
+    def public(self, event: Event) -> list[Event]:
+        if isinstance(event, Endpoint):
+            self._ended[event.utterance_id] = None
+            while len(self._ended) > MAX_ENDED:
+                self._ended.pop(next(iter(self._ended)))
+            return [event]
+        if isinstance(event, Partial):
+            released = [] if event.continues else self._release(event.channel)
+            return [*released, self._partial(event)]
+        if isinstance(event, Final):
+            goes_on = CONTINUES in event.utterance.flags
+            released = [] if goes_on else self._release(event.utterance.channel)
+            return [*released, self._final(event)]
+        return [event]
+
+    def _partial(self, e: Partial) -> Partial:
+        text, finds = self._window(e.channel, e.continues, e.text, e.utterance_id)
+        finder = self.chosen.finder()
+        shown = _before(finds, finder.open_from(text))  # a flush of this partial shows no more
+        stable = len(text) - len(e.text) + e.stable
+        settled = _before(finds, min(stable, shown, finder.open_from(text[:stable])))
+        return e.model_copy(update={"text": _masked(text, finds, shown),
+                                    "stable": len(_masked(text, finds, settled))})
+
+    def _final(self, e: Final) -> Final:
+        u = e.utterance
+        goes_on = CONTINUES in u.flags
+        text, finds = self._window(u.channel, goes_on, u.text, u.id)
+        if goes_on:
+            self._carry.pop(u.channel, None)
+        end = len(text)
+        if u.id not in self._ended:  # a piece: its speaker goes on, maybe inside a number or a name
+            end = _before(finds, self.chosen.finder().open_from(text))
+            if end < len(text):
+                self._carry[u.channel] = (text, end, u)
+        return e.model_copy(update={"utterance": self._utterance(u, _masked(text, finds, end))})
+
+    def _window(self, channel: int, goes_on: bool, text: str, line: str) -> tuple[str, list[Find]]:
+        """``text`` after the open tail the channel's last piece carried, and its finds, searched
+        together with that whole piece (a cue word, the start of a number) but not shown again."""
+        before, start, _ = self._carry.get(channel, ("", 0, None)) if goes_on else ("", 0, None)
+        whole = before + text
+        finds = self.chosen.finds(whole, line)
+        return whole[start:], [Find(f.category, f.start - start, f.end - start, f.replacement)
+                               for f in finds if f.start >= start]
+
+    def _release(self, channel: int) -> list[Event]:
+        """A carried tail whose utterance did not go on after all: its own final, masked as part
+        of its piece."""
+        if channel not in self._carry:
+            return []
+        text, end, u = self._carry.pop(channel)
+        finds = self.chosen.finds(text, u.id)
+        tail = apply(text, finds)[len(_masked(text, finds, end)):]
+        tail_id = f"{u.id}.tail"
+        said = self._utterance(u, tail).model_copy(update={"id": tail_id, "start_ms": u.end_ms, "flags": [CONTINUES]})
+        return [Final(hearing_id=None, utterance_id=tail_id, utterance=said)]
+
+    def _utterance(self, u: Utterance, text: str) -> Utterance:
+        """``u`` with public ``text``, its speaker and participant redacted, no word times."""
+        participant = self.chosen.redact(u.participant, u.id) if u.participant else None
+        return u.model_copy(update={"text": text, "tokens": [], "machine_text": None, "participant": participant,
+                                    "speaker": self.chosen.redact(u.speaker, u.id)})
+
+
+def _before(finds: list[Find], at: int) -> int:
+    """``at``, moved back to the start of a find it would cut through."""
     for f in finds:
-        if f.start < cut < f.end:
-            cut = f.start
-    before = [f for f in finds if f.end <= cut]
-    return e.model_copy(
-        update={"text": apply(e.text, finds), "stable": len(apply(e.text[:cut], before))}
-    )
+        if f.start < at < f.end:
+            at = f.start
+    return at
 
 
-def public_final(e: Final, chosen: Choices) -> Final:
-    """``e`` with its utterance's text and participant redacted, its word times left out."""
-    u = e.utterance
-    update: dict[str, object] = {
-        "text": chosen.redact(u.text, u.id),
-        "tokens": [],
-        "machine_text": None,
-        "participant": chosen.redact(u.participant, u.id) if u.participant else None,
-    }
-    return e.model_copy(update={"utterance": u.model_copy(update=update)})
+def _masked(text: str, finds: list[Find], end: int) -> str:
+    """``text`` up to ``end`` (no find cut through) with its finds masked."""
+    return apply(text[:end], [f for f in finds if f.end <= end])
 
 
 @dataclass
@@ -57,27 +123,34 @@ class Delayed:
     handle: Callable[[Event], Awaitable[None]]
     delay_s: float
     _queue: asyncio.Queue = field(default_factory=asyncio.Queue)
-    _finals: dict[str, list[Final]] = field(
-        default_factory=dict
-    )  # utterance → its finals still held
+    _finals: dict[str, list[Final]] = field(default_factory=dict)  # utterance → its finals still held
+    _generation: int = 0  # counts clears: an event dequeued before one is dropped after its wait
 
     def put(self, event: Partial | Final | Endpoint) -> None:
         if isinstance(event, Final):
             self._finals.setdefault(event.utterance_id, []).append(event)
         self._queue.put_nowait((time.monotonic() + self.delay_s, event))
 
+    def holds_final(self, utterance_id: str) -> bool:
+        """The utterance's final has come and waits out its delay."""
+        return utterance_id in self._finals
+
     def clear(self) -> None:
         """Drop every event still held (the court blanked the captions)."""
         while not self._queue.empty():
             self._queue.get_nowait()
         self._finals.clear()
+        self._generation += 1
 
     async def run(self) -> None:
         while True:
             due, event = await self._queue.get()
+            generation = self._generation
             wait = due - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if generation != self._generation:
+                continue
             if isinstance(event, Final):
                 held = self._finals.get(event.utterance_id, [])
                 if event in held:
@@ -85,6 +158,6 @@ class Delayed:
                 if not held:
                     self._finals.pop(event.utterance_id, None)
             elif isinstance(event, Partial) and (later := self._finals.get(event.utterance_id)):
-                settled = agreed(later[0].utterance.text, event.text[: event.stable])
+                settled = agreed(later[0].utterance.text, event.text[:event.stable])
                 event = event.model_copy(update={"stable": len(settled)})
             await self.handle(event)
