@@ -87,6 +87,7 @@ class _Run:
     end: int
     digits: str
     commas: bool
+    head: _Run | None = None  # the run up to its last group separator
 
 
 class Finder:
@@ -130,6 +131,9 @@ class Finder:
         out = []
         for run in _runs(text):
             category = _category(text, run)
+            if not category and run.head and text[run.end:run.end + 1] in _UNITS:
+                run = run.head  # its last group is an amount or a date: another number before it?
+                category = _category(text, run)
             if category:
                 out.append(Find(category, run.start, run.end, _mask(text, run.start, category)))
         return out
@@ -173,6 +177,7 @@ def _runs(text: str) -> list[_Run]:
 def _run(text: str, start: int) -> _Run:
     digits: list[str] = []
     commas = False
+    head = None
     j = start
     while j < len(text):
         ch = text[j]
@@ -185,13 +190,14 @@ def _run(text: str, start: int) -> _Run:
         elif ch in _HEARD_AS and digits and text[j + 1:j + 2] in _DIGIT:
             digits.append(_HEARD_AS[ch])
         elif (gap := _gap(text, j)) and digits:
+            head = _Run(start, j, "".join(digits), commas, head)
             commas = commas or any(c in _COMMA for c in text[j:j + gap])
             j += gap
             continue
         else:
             break
         j += 1
-    return _Run(start, j, "".join(digits), commas)
+    return _Run(start, j, "".join(digits), commas, head)
 
 
 def _gap(text: str, at: int) -> int:
