@@ -67,6 +67,9 @@ def masked(text: str, finder: Finder | None = None) -> str:
         "车排后是经12345",
         "邮箱zhangsan@qq.com",
         "zhang.san 艾特 163 点 com",
+        "(010)65234567找我", "电话零一零杠六五二三四五六七", "+86 138 1023 4567", "QQ号123456789",
+        "手机号是138。1234。5678。", "138 - 1234 - 5678", "zhangsan@qq.com我们", "zhangsan at qq dot com",
+        "京A 123 45", "12812345678", "一三八依二三四五六七八",
     ],
 )
 def test_numbers_plates_and_mail_never_show(said):
@@ -95,10 +98,17 @@ def test_numbers_plates_and_mail_never_show(said):
         "利息20250元",
         "证据3号",
         "被告住所地北京市朝阳区",
+        "这里3号证据", "2026-04-15", "人民币1,250,000元", "12345678901.23元", "（2026）京0105民初12345号",
+        "刑法第二百三十四条", "账号后四位1234", "原告通过微信向被告转账20000，", "转到了他的账户上，一共123456",
+        "他的手机在2026-03-07丢了", "发票号码12345678，", "借了5000块",
     ],
 )
 def test_the_courts_own_numbers_stay(said):
     assert masked(said) == said
+
+
+def test_a_number_run_into_a_date_is_masked_up_to_its_last_group():
+    assert masked("卡号6284-800-432-1876-42025年3月1日") == "卡号××××-42025年3月1日"
 
 
 def test_addresses_lose_the_street_and_number_and_keep_the_district():

@@ -22,7 +22,7 @@ from ..casenumbers import PROVINCES
 _DIGIT = {**{str(i): str(i) for i in range(10)}, **{chr(0xFF10 + i): str(i) for i in range(10)},
           **dict(zip("零〇幺一二三四五六七八九", "001123456789"))}  # 幺: 1 as numbers are read out
 _CHECK = "Xx叉Ｘ"  # an ID number's last place
-_SEP = " -－—–·.)）"  # inside a number read in groups, or after an area code in brackets
+_SEP = " -－—–·)）杠"  # inside a number read in groups (杠: a dash said aloud), after an area code
 _COMMA = "，,、。"  # a pause the punctuation model wrote inside a number read aloud
 _GAP = 3  # separator characters between two digit groups at most ("138 - 1234")
 _UNITS = set("元块万亿年月日时点分秒条款项号%％个次天岁名人件份页米克倍周")
@@ -30,6 +30,7 @@ _UNITS = set("元块万亿年月日时点分秒条款项号%％个次天岁名�
 _HEARD_AS = {**dict.fromkeys("依衣伊医", "1"), **dict.fromkeys("而儿", "2"), **dict.fromkeys("伞散", "3"),
              "死": "4", **dict.fromkeys("舞午武", "5"), **dict.fromkeys("溜留流", "6"),
              **dict.fromkeys("期妻齐", "7"), **dict.fromkeys("吧巴扒", "8"), **dict.fromkeys("久酒", "9")}
+_DECIMAL = re.compile(r"[.．][0-9]")  # 1250000.50: a quantity, never an identifier
 _MONEY = re.compile(r"转账|借款|还款|一共|共计|合计|金额|余额|利息|本金|价款|赔偿|欠款|货款")
 _CUES = {  # a word before a number that says what it is: the nearest one counts
     "id_card": ("身份证", "证件号", "身份号码"),
@@ -233,7 +234,8 @@ def _category(text: str, run: _Run) -> str | None:
         return "landline"
     if 16 <= n <= 19 and _luhn(d):
         return "bank_card"
-    counted = text[run.end:run.end + 1] in _UNITS or text[max(0, run.start - 1):run.start] == "第"
+    after = text[run.end:run.end + 2]
+    counted = after[:1] in _UNITS or text[max(0, run.start - 1):run.start] == "第" or _DECIMAL.match(after)
     if counted or n == 8 and _date_like(d):  # an amount, an ordinal, a date written 2026-03-07
         return None
     cue = _cue(text, run.start)
