@@ -24,8 +24,8 @@ from ..logs import get_logger, redact_queries
 from ..records.store import RecordError, RecordStore
 from ..streaming.peers import Transport
 from ..components import Components
-from . import (captions, documents, funasr_socket, hearings, meta, pages, realtime, redactions, services,
-               speakers, stream_socket, transcriptions)
+from . import (captions, documents, exports, funasr_socket, hearings, meta, pages, realtime, redactions,
+               services, speakers, stream_socket, transcriptions)
 from .auth import denied
 from .files import Busy
 from .hosts import HostCheck, allowed_hosts
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app.add_exception_handler(RecordError, hearings.record_error)  # type: ignore[arg-type]
     app.add_exception_handler(EncoderError, speakers.bad_enrollment)  # type: ignore[arg-type]
     app.add_exception_handler(Busy, busy)  # type: ignore[arg-type]
-    for module in (transcriptions, hearings, speakers, captions, redactions, documents, pages, meta,
+    for module in (transcriptions, hearings, exports, speakers, captions, redactions, documents, pages, meta,
                    stream_socket, realtime, funasr_socket):
         app.include_router(module.router)
     return app

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from enum import Enum
-from urllib.parse import quote
 from typing import Literal
 
 import soundfile as sf
@@ -20,10 +18,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..access.scopes import SIGNS_AS, AccessRole, Action, HearingScope, Principal
 from ..logs import get_logger
-from ..records import archive, cases, fonts
+from ..records import archive, cases
 from ..records.finder import HearingFilter, HearingStatus
 from ..records.model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
-from ..records.service import EXPORTS
 from ..records.signing import PARTIES as PARTY_SIGNERS
 from ..records.signing import signers
 from ..records.store import RecordError
@@ -404,27 +401,6 @@ def party_signature(hearing_id: str, body: PartySignatureIn, request: Request,
 def correction_request(hearing_id: str, body: CorrectionRequestIn, request: Request, who: Principal = on_hearing(Action.sign)) -> dict:
     store(request).request_correction(hearing_id, by=who.name, **body.model_dump())
     return store(request).record(hearing_id).correction_requests[-1].model_dump(mode="json")
-
-
-ExportFormat = Enum("ExportFormat", {name: name for name in EXPORTS}, type=str)  # type: ignore[misc]
-
-
-@router.get("/{hearing_id}/export")
-def export(hearing_id: str, request: Request, who: Principal = on_hearing(Action.export),
-           format: ExportFormat = ExportFormat("docx"),  # type: ignore[valid-type]
-           version: Literal["record", "public"] = "record") -> Response:
-    """The record in one format (every writer's, or the 电子卷宗 package), named by its 案号;
-    ``version=public``: its public version, personal data masked (redaction/public.py)."""
-    try:
-        got = deps.records(request).export(hearing_id, format.value, public=version == "public")
-    except ValueError as err:  # a public package
-        raise HTTPException(422, detail={"code": "no_public_package", "message": str(err)}) from None
-    except fonts.FontMissing as err:  # a record nobody could read is not printed
-        raise HTTPException(503, detail={"code": "font_missing", "message": str(err)}) from None
-    # a 案号 is Chinese: RFC 6266 filename* beside an ASCII fallback
-    fallback = got.filename.encode("ascii", "replace").decode().replace("?", "_")
-    return Response(got.data, media_type=got.media_type, headers={
-        "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(got.filename)}"})
 
 
 @router.get("/{hearing_id}/verify")
