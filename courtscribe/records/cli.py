@@ -195,5 +195,6 @@ def redact(hearing: str, text: str, by: str = BY, line: str = typer.Option(None,
 def redactions(hearing: str) -> None:
     """The public version's redaction log, for the clerk to review: line, field, kind, span, the
     words hidden and what shows instead."""
-    for r in _run(_records().redaction_log, hearing):
+    _, log = _run(_records().public_version, hearing)
+    for r in log:
         typer.echo(f"{r.utterance_id or '-'}\t{r.field}\t{r.category}\t{r.start}-{r.end}\t{r.words}\t{r.replacement}")

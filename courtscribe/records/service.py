@@ -12,7 +12,8 @@ from ..access.audit import AuditLog
 from ..access.scopes import Principal
 from ..logs import get_logger
 from . import archive, formats, package
-from ..redaction.public import Choices, Redaction, choices, public_version
+from ..redaction import public
+from ..redaction.public import Choices, Redaction
 from .model import PROTECTION, REDACTION, Record, Role
 from .store import RecordStore, Signed
 from .verify import ANCHOR, Verification
@@ -61,7 +62,7 @@ class Records:
         """The record, or its public version (personal data masked: redaction/public.py), in ``fmt``.
         Raises ValueError for a format no writer has (a public version has no package: the audio
         says what the text hides), fonts.FontMissing for a printed form without its font."""
-        record = self.public_record(hearing_id) if public else self.store.record(hearing_id)
+        record = self.public_version(hearing_id)[0] if public else self.store.record(hearing_id)
         if fmt == "package" and public:
             raise ValueError("a public version is a document, not a package: the hearing's audio says what it hides")
         if fmt == "package":
@@ -73,14 +74,14 @@ class Records:
             stem = stem.replace(f".{writer.extension}", f"-公开版.{writer.extension}")
         return Export(formats.render_bytes(record, fmt), writer.media_type, stem)
 
-    def public_record(self, hearing_id: str) -> Record:
-        """The hearing's public version: its record with what the finder and the clerk hide masked."""
-        return public_version(self.store.record(hearing_id), self.choices(hearing_id))[0]
-
-    def redaction_log(self, hearing_id: str) -> list[Redaction]:
-        """What the public version hides, in the record's own words: for the clerk to review."""
-        return public_version(self.store.record(hearing_id), self.choices(hearing_id))[1]
+    def public_version(self, hearing_id: str,
+                       chosen: Choices | None = None) -> tuple[Record, list[Redaction]]:
+        """The hearing's public version (its record with what the finder and the clerk hide masked)
+        and its redaction log (what it hides, in the record's own words: for the clerk to review)."""
+        if chosen is None:
+            chosen = self.choices(hearing_id)
+        return public.public_version(self.store.record(hearing_id), chosen)
 
     def choices(self, hearing_id: str) -> Choices:
         """Who is protected and what the clerk hid or showed in the public version, from the ledger."""
-        return choices(self.store.entries(hearing_id, kinds=(PROTECTION, REDACTION)))
+        return public.choices(self.store.entries(hearing_id, kinds=(PROTECTION, REDACTION)))

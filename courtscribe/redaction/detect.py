@@ -131,12 +131,13 @@ class Finder:
     def _numbers(self, text: str) -> list[Find]:
         out = []
         for run in _runs(text):
-            category = _category(text, run)
+            cue = _cue(text, run.start)
+            category = _category(text, run, cue)
             if not category and run.head and text[run.end:run.end + 1] in _UNITS:
                 run = run.head  # its last group is an amount or a date: another number before it?
-                category = _category(text, run)
-            if category:
-                out.append(Find(category, run.start, run.end, _mask(text, run.start, category)))
+                category = _category(text, run, cue)
+            if category:  # ××××, after the category's name unless a cue word already says it
+                out.append(Find(category, run.start, run.end, "××××" if cue else LABELS[category] + "××××"))
         return out
 
     def _names(self, text: str) -> list[Find]:
@@ -223,7 +224,8 @@ def _open_token(text: str) -> int:
     return at - 1 if 0 < at < len(text) and text[at - 1] in PROVINCES else at
 
 
-def _category(text: str, run: _Run) -> str | None:
+def _category(text: str, run: _Run, cue: str | None) -> str | None:
+    """What the number ``run`` is, by its shape, or by ``cue`` (the cue word before it) when read in part."""
     d = run.digits
     n = len(d)
     if n == 18 and _id_like(d) or n == 15 and _date_like("19" + d[6:12]):
@@ -238,7 +240,6 @@ def _category(text: str, run: _Run) -> str | None:
     counted = after[:1] in _UNITS or text[max(0, run.start - 1):run.start] == "第" or _DECIMAL.match(after)
     if counted or n == 8 and _date_like(d):  # an amount, an ordinal, a date written 2026-03-07
         return None
-    cue = _cue(text, run.start)
     if cue and n >= _CUE_DIGITS[cue]:
         return cue
     if n >= 10 and not run.commas:  # as long as a phone number: one misheard, or another's
@@ -255,11 +256,6 @@ def _cue(text: str, start: int) -> str | None:
     if where < 0 or _MONEY.search(before[where + len(word):]):
         return None
     return category
-
-
-def _mask(text: str, start: int, category: str) -> str:
-    """××××, after the category's name unless a cue word before it already says it (身份证号码是××××)."""
-    return "××××" if _cue(text, start) else LABELS[category] + "××××"
 
 
 def _id_like(d: str) -> bool:

@@ -26,6 +26,7 @@ from ..records import formats
 from ..records.model import Name
 from ..records.store import RecordStore
 from ..streaming.captioner import Captioner, cues
+from ..redaction.public import Choices
 from ..streaming.broadcast import Delayed, PublicFeed
 from ..streaming.events import CaptionsSwitched, Endpoint, Event, Final, Partial, RedactionChanged
 from . import deps
@@ -89,7 +90,7 @@ def _public_cues(request: Request, hearing_id: str, prefix: bool) -> list[dict]:
     _require_public(store, hearing_id)
     held_ms = deps.settings(request).caption_delay_ms  # what the live feed's dump dropped stays out too
     stretches = [(max(0, a - held_ms), b) for a, b in blanks(store, hearing_id)]
-    record = deps.records(request).public_record(hearing_id)
+    record = deps.records(request).public_version(hearing_id)[0]
     return [c for u in record.utterances if u.text for c in cues(u.model_dump(mode="json"), prefix=prefix)
             if not blanked(c, stretches)]
 
@@ -126,12 +127,11 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
         await access.check(who, Action.caption, hearing_id)
         await asyncio.to_thread(_require_public, store, hearing_id)
         stretches = await asyncio.to_thread(blanks, store, hearing_id)
-        chosen = await asyncio.to_thread(records.choices, hearing_id)
     except Denied as err:
         await ws_deny(ws, access, err, who, hearing=hearing_id)
         return
     state: dict[str, Any] = {"dark": bool(stretches) and stretches[-1][1] is None, "opened": None,
-                             "captioner": Captioner(prefix=prefix), "feed": PublicFeed(chosen), "fresh": False}
+                             "captioner": Captioner(prefix=prefix), "feed": PublicFeed(Choices()), "fresh": False}
     sending, waits = asyncio.Lock(), set()
 
     async def send(lines: list[dict]) -> None:
@@ -158,7 +158,7 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
 
     async def due(event: Event) -> None:
         """An event whose delay is over: its redacted words become lines."""
-        if not state["fresh"]:  # choices made while this feed subscribed count too
+        if not state["fresh"]:  # the choices as of subscribing (later ones come as redaction events)
             state["feed"].chosen = await asyncio.to_thread(records.choices, hearing_id)
             state["fresh"] = True
         captioner = state["captioner"]

@@ -82,5 +82,5 @@ def redactions(hearing_id: str, request: Request, who: Principal = on_hearing(Ac
             for k, words in chosen.lifted.items()
             for w in sorted(words)
         ],
-        "log": [r.model_dump() for r in records.redaction_log(hearing_id)],
+        "log": [r.model_dump() for r in records.public_version(hearing_id, chosen)[1]],
     }
