@@ -63,15 +63,15 @@ def seat_mics(path: Path, lines: list[dict]) -> Path:
     return out
 
 
-def live(path: Path) -> list[dict]:
-    """The hearing streamed into a running server (as fast as it takes audio); the finals it announced."""
+def live(path: Path, **env: str) -> list[dict]:
+    """The hearing streamed into a running server (``env``: its settings); the finals it announced."""
     from stream_load import start_server
 
     from courtscribe.clients import stream_file
 
     import httpx
 
-    proc, url = start_server(max_streams=1)
+    proc, url = start_server(max_streams=1, **env)
     try:
         hearing = f"court-{time.time_ns()}"
         httpx.post(url + "/v1/hearings", json={"id": hearing, **CASE}, timeout=30).raise_for_status()

@@ -74,7 +74,7 @@ def _fsmn_vad(settings: Settings, registry: Registry) -> Vad:
 def _silero_vad(settings: Settings, registry: Registry) -> Vad:
     from .asr.vad import SileroVad
 
-    return SileroVad(max_segment_ms=int(settings.segment_s * 1000))
+    return SileroVad(max_segment_ms=int(settings.segment_s * 1000), threshold=settings.vad_threshold)
 
 
 @registers(SPEAKER_ENCODERS, "campplus")

@@ -9,7 +9,7 @@ from functools import lru_cache
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,16 @@ def _default_data() -> Path:
     return OLD_DATA if not new.exists() and OLD_DATA.exists() else new
 
 
+_FRONT_END = "^(none|wpe|rnnoise)$"  # frontend.NAMES
+
+
+class RoomFrontEnd(BaseModel):
+    """One courtroom's front ends: for the engine and for the VAD."""
+
+    asr: str = Field(default="none", pattern=_FRONT_END)
+    vad: str = Field(default="none", pattern=_FRONT_END)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COURTSCRIBE_", env_file=".env", extra="ignore")
 
@@ -42,6 +52,9 @@ class Settings(BaseSettings):
     vad: str = Field(default="silero", description=(
         "VAD for files: silero (ONNX, in faster-whisper) or fsmn-vad (FunASR). silero is the default by "
         "measurement: lower CER on zh-smoke and no torch/FunASR start-up cost (bench/cer.py)."))
+    vad_threshold: float = Field(default=0.5, ge=0.05, le=0.95, description=(
+        "Speech probability at which silero's VAD starts a span (it ends 0.15 below). Measured on simulated "
+        "courtrooms (bench/acoustics.py)."))
     language: str = "zh"
     languages: list[str] = Field(default_factory=lambda: ["zh", "en"], description=(
         "Languages a hearing may hear (JSON list, e.g. [\"zh\",\"en\"]): each utterance is checked, and one "
@@ -58,6 +71,14 @@ class Settings(BaseSettings):
     segmentation_step_s: float = Field(default=2.5, ge=0.5, le=10.0, description=(
         "Hop of the 10 s speaker-segmentation windows over a recording (pyannote's own default is 1 s; "
         "2.5 s measured as good on the reference recording at 40 % of the cost, bench/diarization.py)."))
+    frontend: str = Field(default="none", pattern=_FRONT_END, description=(
+        "Front end of the engine's audio: none, wpe (dereverberation) or rnnoise (noise suppression), "
+        "frontend.py. By measurement on simulated courtrooms (bench/acoustics.py): wpe for reverberant "
+        "rooms (RT60 0.5 s and more), none for dry ones; choose per courtroom with frontend_rooms."))
+    frontend_vad: str = Field(default="none", pattern=_FRONT_END, description=(
+        "Front end of the VAD's audio, chosen apart from the engine's (what helps one can hurt the other)."))
+    frontend_rooms: dict[str, RoomFrontEnd] = Field(default_factory=dict, description=(
+        'Per courtroom, by the hearing\'s courtroom: {"第三法庭": {"asr": "wpe", "vad": "none"}}.'))
     itn: bool = Field(default=True, description="Inverse text normalization of FunASR output (二零二四年 → 2024年).")
     fp16: bool = Field(default=False, description="Half precision for FunASR models on a CUDA device.")
     lexicon_file: Path | None = Field(default=None, description=(
@@ -145,6 +166,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description=(
         "SQLAlchemy URL of the record store, e.g. postgresql+psycopg://user@host/courtscribe; "
         "default: SQLite (WAL) at DATA_DIR/courtscribe.db."))
+
+    def front_ends(self, courtroom: str | None) -> RoomFrontEnd:
+        """The front ends a courtroom's audio passes through (its own, else the server's)."""
+        return self.frontend_rooms.get(courtroom or "") or RoomFrontEnd(asr=self.frontend, vad=self.frontend_vad)
 
     @property
     def segment_s(self) -> float:

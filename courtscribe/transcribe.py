@@ -23,6 +23,7 @@ from .asr.hotwords import load_lexicon, merge
 from .casenumbers import case_word
 from .asr.vad import decode_windows
 from .components import Components
+from .frontend import front_end
 from .diarization import attribute, bleed
 from .diarization.base import ChannelDiarizer, Diarizer
 from .diarization.turns import Turn
@@ -55,10 +56,10 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
                      speakers: Speakers = "auto", roles: dict[int, Role] | None = None,
                      hearing: Hearing | None = None, source_path: str | None = None,
                      on_progress: Progress | None = None, decode: Decode | None = None,
-                     batch: int = BATCH) -> Record:
+                     batch: int = BATCH, courtroom: str | None = None) -> Record:
     """``on_progress`` hears how far each stage is; ``decode`` replaces the direct engine call (the
     server routes file work through its scheduler, behind live streams), and ``batch`` is how many
-    speech windows go to it at once."""
+    speech windows go to it at once. ``courtroom`` (else the hearing's) chooses the front ends."""
     decode = decode or comp.engine.transcribe_many
     report = on_progress or (lambda stage, done, total: None)
     options = options or DecodeOptions.from_settings(comp.settings)
@@ -79,8 +80,11 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
         scanned_s += n / audio.sample_rate
         report("speech detection", scanned_s, total_s)
 
-    found = [comp.vad.segments(audio.channel(ch), progress=scanned) for ch in range(audio.channels)]
-    channel_audio = [audio.channel(ch) for ch in range(audio.channels)]
+    chosen = comp.settings.front_ends(courtroom or h.courtroom)
+    raw = [audio.channel(ch) for ch in range(audio.channels)]
+    heard = _through(chosen.vad, raw)
+    found = [comp.vad.segments(x, progress=scanned) for x in heard]
+    channel_audio = heard if chosen.asr == chosen.vad else _through(chosen.asr, raw)
     if audio.channels > 1:  # a seat mic's copy of a neighbour's speech is not a second sentence
         found = bleed.suppress(channel_audio, found)
         channel_audio = [bleed.mute_outside(x, spans_) for x, spans_ in zip(channel_audio, found)]
@@ -158,6 +162,12 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
     return [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker=_who(h, turns_of[ch]),
                       text=h.text, tokens=h.tokens, language=h.language, confidence=h.confidence, flags=list(h.flags))
             for ch, h in out]
+
+
+def _through(name: str, channels: list[np.ndarray]) -> list[np.ndarray]:
+    """Each channel through a room front end (frontend.py), as the courtroom's settings chose."""
+    fe = front_end(name)
+    return [fe.process(x) for x in channels]
 
 
 def _who(h: Hypothesis, turns: list[Turn] | None) -> str:

@@ -65,3 +65,14 @@ def test_an_unrecognized_line_shows_a_gap_until_someone_types_it():
     typed = u.model_copy(update={"text": "我同意。"})
     assert not typed.unrecognized and typed.shown_text == "我同意。"
     assert gap_note(3_600_000, 3_605_000) == "〔1:00:00–1:00:05 未能识别，请核听录音〕"
+
+
+def test_a_word_stretched_over_seconds_covers_only_its_end():
+    """Whisper, decoding a mixed utterance in Mandarin, writes nothing for the English and stretches
+    its first character back over it: that stretch is a gap, not covered speech."""
+    from courtscribe.records.model import Token
+
+    words = [Token(text="他", start_ms=0, end_ms=2900), Token(text="在", start_ms=2900, end_ms=3200),
+             Token(text="家", start_ms=3200, end_ms=3500)]
+    h = Hypothesis(text="他在家", start_ms=0, end_ms=3500, tokens=words, language="zh")
+    assert [(g.start_ms, g.end_ms) for g in complete([h], 0, 3500) if g.flags] == [(0, 1600)]

@@ -17,6 +17,7 @@ EMPTY, LOOP, ENGINE_ERROR = "empty", "loop", "engine_error"
 MIN_GAP_MS = 1500  # an uncovered stretch inside a span with text: shorter ones are timestamp slack
 MIN_SPAN_MS = 300  # a whole span without text: shorter is a click or breath, not speech
 SLACK_MS = 300  # word and segment times are approximate by about this much
+MAX_WORD_MS = 1000  # no word or character takes longer to say: a longer one's start is an engine's guess
 
 
 def gap(start_ms: int, end_ms: int, reason: str, language: str | None = None) -> Hypothesis:
@@ -31,8 +32,10 @@ def usable(h: Hypothesis) -> bool:
 
 def _heard(h: Hypothesis) -> list[tuple[int, int]]:
     """Where a hypothesis has words: its tokens' times when the engine aligned them (a Whisper segment
-    can start at 0 s although its first words were skipped), else its own span."""
-    return [(t.start_ms, t.end_ms) for t in h.tokens] or [(h.start_ms, h.end_ms)]
+    can start at 0 s although its first words were skipped), else its own span. A word stretched
+    over seconds covers only its last ``MAX_WORD_MS``: Whisper stretches the first word it writes
+    back over speech it did not write (the English half of a mixed utterance it decoded in Mandarin)."""
+    return [(max(t.start_ms, t.end_ms - MAX_WORD_MS), t.end_ms) for t in h.tokens] or [(h.start_ms, h.end_ms)]
 
 
 def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str | None = None,

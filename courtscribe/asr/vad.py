@@ -134,10 +134,11 @@ class SileroVad(Vad):
 
     name = "silero"
 
-    def __init__(self, *, min_silence_ms: int = 800, max_segment_ms: int = 60_000):
+    def __init__(self, *, min_silence_ms: int = 800, max_segment_ms: int = 60_000, threshold: float = 0.5):
         from faster_whisper.vad import VadOptions
 
-        self.options = VadOptions(min_silence_duration_ms=min_silence_ms, max_speech_duration_s=max_segment_ms / 1000)
+        self.options = VadOptions(min_silence_duration_ms=min_silence_ms, max_speech_duration_s=max_segment_ms / 1000,
+                                  threshold=threshold)
 
     def open_stream(self, chunk_ms: int = 200) -> VadStream:
         raise NotImplementedError("silero is offered for files only; live streams use fsmn-vad")

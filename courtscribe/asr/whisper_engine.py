@@ -26,6 +26,8 @@ from ..audio import SAMPLE_RATE
 from ..records.model import Token
 from .base import DecodeOptions, Engine, EngineStream, Hypothesis, PreviewStream
 from .hotwords import court_terms
+from .languages import SWITCH, language_runs
+from ..logs import get_logger
 from ..text import join_pieces, looped, tidy, to_simplified, unlooped
 
 PROMPTS = {
@@ -44,14 +46,19 @@ TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 BATCH_SIZE = 8
 HOTWORD_TOKENS = 100  # of Whisper's 448-token context; the rest is for the prompt and the text
 LIVE_WINDOWS_S = (8, 15, 30)  # encoder windows for live decodes; each holds the audio plus >= 1 s
-LANGUAGE_SWITCH = 0.6  # Whisper's probability above which an utterance is decoded in another hearing language
+LANGUAGE_SWITCH = SWITCH  # Whisper's probability above which an utterance is decoded in another hearing language
 SEED = 20170301  # 法释〔2017〕5号 took effect on 1 March 2017
+# mixed-language utterances: Whisper's language on short windows of a final (see language_runs)
+SUB_WINDOW_S = 2.0
+SUB_HOP_S = 1.0
+SUB_ENCODER_S = 3.0  # each window encoded in a 3 s window of its own, not Whisper's 30 s
 
 
 # faster-whisper pads every window's features to 3000 frames (30 s) before encoding, through the
 # module-level ``pad_or_trim``; CTranslate2's Whisper encoder itself takes any length up to that.
 # The engine sets a shorter length for the decode in progress (under its lock, in this thread).
 _window = threading.local()
+log = get_logger(__name__)
 
 
 def _pad_or_trim(array, length: int = 3000, **kw):
@@ -209,32 +216,50 @@ class WhisperEngine(Engine):
         results: list[list[Hypothesis]] = [[] for _ in pieces]
         todo = [i for i, (a, _) in enumerate(pieces) if a.size >= self.sample_rate // 10]
         with self._lock:
-            for language, group in self._by_language(pieces, todo, options).items():
-                kw = dict(language=language, initial_prompt=PROMPTS.get(language or ""), beam_size=beam_size,
-                          hotwords=_prompt_words(options.hotwords) if language == "zh" else None, word_timestamps=words,
-                          without_timestamps=False, vad_filter=False)
-                kw["hotwords"], room = self._fit_prompt(kw["initial_prompt"], kw["hotwords"])
-                for fitted in _passes(options.live, fallback):
-                    retry = []
-                    for window, batch in self._windows(group, pieces, fitted):
-                        with _encoder_window(window):
-                            decoded = self._batch([pieces[i][0] for i in batch], kw, room)
-                        failed = []
-                        for i, (segments, lang, base) in zip(batch, decoded):
-                            loops = fitted and any(_looped(seg.text) or looped(seg.text) for seg in segments)
-                            if loops and fallback:
-                                retry.append(i)
-                            elif loops:  # a preview: the words before the loop
-                                results[i] = _before_loop(segments, lang, *pieces[i])
-                            elif fallback and any(_failed(seg) for seg in segments):
-                                failed.append((i, pieces[i], (segments, lang, base)))
-                            else:
-                                results[i] = self._hypotheses(list(segments), lang, base_s=base, offset_ms=pieces[i][1],
-                                                              audio_ms=1000 * pieces[i][0].size // self.sample_rate)
-                        if failed:
-                            self._rescue(failed, results, kw, room, window, penalty=options.live)
-                    group = retry
-        return results
+            # a final (``fallback``) is read in its languages' stretches apart: see language_parts
+            parts = self._language_parts(pieces, todo, options) if fallback else \
+                [(i, *pieces[i], lang) for lang, group in self._by_language(pieces, todo, options).items()
+                 for i in group]
+            subs = [(audio, offset) for _, audio, offset, _ in parts]
+            sub_results: list[list[Hypothesis]] = [[] for _ in subs]
+            by_lang: dict[str | None, list[int]] = {}
+            for k, (*_, lang) in enumerate(parts):
+                by_lang.setdefault(lang, []).append(k)
+            for language, group in by_lang.items():
+                self._decode_group(subs, group, language, sub_results, options, beam_size=beam_size, words=words,
+                                   fallback=fallback)
+            for (i, *_), hyps in zip(parts, sub_results):
+                results[i] += hyps
+        return [sorted(r, key=lambda h: h.start_ms) for r in results]
+
+    def _decode_group(self, pieces: list[tuple[np.ndarray, int]], group: list[int], language: str | None,
+                      results: list[list[Hypothesis]], options: DecodeOptions, *, beam_size: int, words: bool,
+                      fallback: bool) -> None:
+        """The pieces of ``group``, all in ``language``, decoded into ``results``."""
+        kw = dict(language=language, initial_prompt=PROMPTS.get(language or ""), beam_size=beam_size,
+                  hotwords=_prompt_words(options.hotwords) if language == "zh" else None, word_timestamps=words,
+                  without_timestamps=False, vad_filter=False)
+        kw["hotwords"], room = self._fit_prompt(kw["initial_prompt"], kw["hotwords"])
+        for fitted in _passes(options.live, fallback):
+            retry = []
+            for window, batch in self._windows(group, pieces, fitted):
+                with _encoder_window(window):
+                    decoded = self._batch([pieces[i][0] for i in batch], kw, room)
+                failed = []
+                for i, (segments, lang, base) in zip(batch, decoded):
+                    loops = fitted and any(_looped(seg.text) or looped(seg.text) for seg in segments)
+                    if loops and fallback:
+                        retry.append(i)
+                    elif loops:  # a preview: the words before the loop
+                        results[i] = _before_loop(segments, lang, *pieces[i])
+                    elif fallback and any(_failed(seg) for seg in segments):
+                        failed.append((i, pieces[i], (segments, lang, base)))
+                    else:
+                        results[i] = self._hypotheses(list(segments), lang, base_s=base, offset_ms=pieces[i][1],
+                                                      audio_ms=1000 * pieces[i][0].size // self.sample_rate)
+                if failed:
+                    self._rescue(failed, results, kw, room, window, penalty=options.live)
+            group = retry
 
     def _by_language(self, pieces: list[tuple[np.ndarray, int]], todo: list[int],
                      options: DecodeOptions) -> dict[str | None, list[int]]:
@@ -257,6 +282,42 @@ class WhisperEngine(Engine):
                 pick = best if probs.get(best, 0.0) >= LANGUAGE_SWITCH or language is None else language
                 groups.setdefault(pick, []).append(i)
         return groups
+
+    def _language_parts(self, pieces: list[tuple[np.ndarray, int]], todo: list[int],
+                        options: DecodeOptions) -> list[tuple[int, np.ndarray, int, str | None]]:
+        """Each piece as (piece, audio, offset, language) stretches: a piece whose stretches are
+        confidently in different hearing languages (a witness's English, then the interpreter's
+        Mandarin, in one breath) is cut between them, at the quietest point, and each stretch is
+        decoded in its own language; Whisper in either one alone drops or translates the other."""
+        whole = self._by_language(pieces, todo, options)
+        out = []
+        for lang, group in whole.items():
+            for i in group:
+                audio, offset = pieces[i]
+                runs = language_runs(audio, self._sub_languages(audio, options), lang, sample_rate=self.sample_rate,
+                                     window_s=SUB_WINDOW_S, hop_s=SUB_HOP_S)
+                if len(runs) == 1:
+                    out.append((i, audio, offset, lang))
+                    continue
+                log.info("mixed languages in one utterance", offset_ms=offset,
+                         runs=[(a, b, r) for a, b, r in runs])
+                for a, b, run_lang in runs:
+                    out.append((i, audio[a * self.sample_rate // 1000: b * self.sample_rate // 1000],
+                                offset + a, run_lang))
+        return out
+
+    def _sub_languages(self, audio: np.ndarray, options: DecodeOptions) -> list[dict[str, float]]:
+        """Whisper's language probabilities on ``SUB_WINDOW_S`` windows every ``SUB_HOP_S`` (encoded
+        in a short window of their own, batched): cheap next to the decode."""
+        if len(options.languages) < 2 or audio.size < 2 * SUB_WINDOW_S * self.sample_rate:
+            return []
+        hop, size = int(SUB_HOP_S * self.sample_rate), int(SUB_WINDOW_S * self.sample_rate)
+        frames = int(SUB_ENCODER_S * 100)
+        feats = [_pad_or_trim(self.model.feature_extractor(audio[s:s + size]), frames)
+                 for s in range(0, audio.size - size + 1, hop)]
+        with _encoder_window(frames):
+            found = self.model.model.detect_language(self.model.encode(np.stack(feats)))
+        return [{token[2:-2]: p for token, p in ranked if token[2:-2] in options.languages} for ranked in found]
 
     def _windows(self, todo: list[int], pieces: list[tuple[np.ndarray, int]],
                  fitted: bool) -> list[tuple[int | None, list[int]]]:

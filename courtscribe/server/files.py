@@ -93,9 +93,11 @@ class FileWork:
         return DecodeOptions.from_settings(self.settings, language=language, hotwords=merge(words, self.live.lexicon))
 
     def runner(self, audio: Audio, options: DecodeOptions, *, filename: str | None = None,
-               on_text: Callable[[str], object] | None = None) -> Callable[[Progress | None], Record]:
+               on_text: Callable[[str], object] | None = None,
+               courtroom: str | None = None) -> Callable[[Progress | None], Record]:
         """The pipeline for one recording, to run in a worker thread (``pool``); made on the event
-        loop, which its decodes go back to. ``on_text``: each decoded window's text as it comes."""
+        loop, which its decodes go back to. ``on_text``: each decoded window's text as it comes;
+        ``courtroom``: whose front ends it goes through."""
         loop = asyncio.get_running_loop()
         scheduler = self.live.scheduler
 
@@ -113,5 +115,5 @@ class FileWork:
                     on_progress(stage, done / total if total > 0 else 0.0)
             # one window at a time: the scheduler decodes file windows singly anyway, and progress moves
             return transcribe_audio(audio, self.components, options=options, source_path=filename,
-                                    decode=decode_windows, on_progress=fraction, batch=1)
+                                    decode=decode_windows, on_progress=fraction, batch=1, courtroom=courtroom)
         return run

@@ -93,7 +93,7 @@ async def start(settings: Settings, access: Access, components: Components | Non
                 languages=tuple(settings.languages), max_segment_ms=int(settings.segment_s * 1000),
                 max_audio_s=settings.max_audio_s,
                 speaker_encoder=voices, segmenter=turns,
-                spool=Spool(settings.spool_dir, store), peers=peers)
+                spool=Spool(settings.spool_dir, store), peers=peers, front_ends=settings.front_ends)
     files = FileWork(comp, live, settings)
     jobs = Jobs(peers=peers, runs=files.run_job)  # in a file-work thread of its own
     link = PeerLink(peers, live, jobs) if peers is not None else None

@@ -77,7 +77,7 @@ def _file_run(request: Request, audio: Audio, filename: str | None, language: st
     streamed answer's deltas)."""
     files = deps.files(request)
     options = files.options(language, (prompt or "").split())
-    pipeline = files.runner(audio, options, filename=filename, on_text=on_text)
+    pipeline = files.runner(audio, options, filename=filename, on_text=on_text, courtroom=who.room if who else None)
 
     def run(on_progress: Callable[[str, float], None] | None = None) -> Record:
         """``on_progress(stage, fraction)``: the job's status."""

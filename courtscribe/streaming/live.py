@@ -17,6 +17,7 @@ from ..asr.base import Engine
 from ..asr.hotwords import merge
 from ..asr.vad import Vad
 from ..audio import SAMPLE_RATE, pcm16_to_float
+from ..config import RoomFrontEnd
 from ..diarization.bleed import RoomAudio
 from ..diarization.embedding import SpeakerEncoder
 from ..diarization.segmentation import Segmenter
@@ -85,6 +86,7 @@ class LiveHearings:
     sources: dict[str, dict[StreamSession, tuple[str, ...]]] = field(default_factory=dict)  # hearing → its
     # running sources, each with the hotwords its client sent
     peers: Peers | None = None  # the other gateway replicas, when there are several
+    front_ends: Callable[[str | None], RoomFrontEnd] = lambda courtroom: RoomFrontEnd()  # Settings.front_ends
 
     def vocabulary_changed(self, hearing_id: str, vocabulary: list[str], *, relay: bool = True) -> int:
         """The hearing's hotwords or participants changed: its running sources decode their next
@@ -170,7 +172,8 @@ class LiveHearings:
         if cfg.hearing_id:
             sinks.on_screen = lambda event: self.hub.publish(cfg.hearing_id, event)
             emit = self._published(cfg.hearing_id, emit)
-        session = StreamSession(self.engine, self.vad, self.scheduler, sid, cfg, emit, sinks)
+        session = StreamSession(self.engine, self.vad, self.scheduler, sid, cfg, emit, sinks,
+                                front=self.front_ends(cfg.courtroom))
         if cfg.hearing_id:
             self.sources.setdefault(cfg.hearing_id, {})[session] = own
             self.hub.publish(cfg.hearing_id, channel_event(session, connected=True))

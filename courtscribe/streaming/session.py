@@ -20,6 +20,8 @@ from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS
 from ..asr.finals import finish, polish_partial
 from ..text import join_pieces
 from ..asr.vad import Vad
+from ..config import RoomFrontEnd
+from ..frontend import front_end
 from .. import metrics
 from ..diarization import attribute
 from ..diarization.bleed import Seat
@@ -61,10 +63,15 @@ class _Open:
 
 class StreamSession:
     def __init__(self, engine: Engine, vad: Vad, scheduler: DecodeScheduler, sid: str, config: SessionConfig,
-                 emit: Callable[[Event], Awaitable[None]], sinks: Sinks | None = None):
+                 emit: Callable[[Event], Awaitable[None]], sinks: Sinks | None = None,
+                 front: RoomFrontEnd | None = None):
         self.engine, self.scheduler, self.sid, self.cfg, self.emit = engine, scheduler, sid, config, emit
         self.sinks = sinks or Sinks()
         self.vad = vad.open_stream(chunk_ms=200)
+        front = front or RoomFrontEnd()  # the courtroom's front ends: the engine and the VAD hear through them
+        self._to_engine = front_end(front.asr).open_stream()
+        self._to_vad = None if front.vad == front.asr else front_end(front.vad).open_stream()
+        self._received = 0  # raw samples in (the archive's count; the engine's audio runs a few ms behind)
         self.options = replace(config.options, live=True)  # a screen is waiting: the engine's fast path
         # unique across restarts too: a hearing's utterances keep their ids in the record store
         self.label = f"c{config.channel}-{secrets.token_hex(3)}"
@@ -93,7 +100,8 @@ class StreamSession:
 
     # -- audio in ---------------------------------------------------------------------------
     async def feed(self, audio: np.ndarray) -> None:
-        at = self.cfg.offset_ms * SR // 1000 + self.recent.append(audio)
+        at = self.cfg.offset_ms * SR // 1000 + self._received
+        self._received += audio.size
         try:
             events = await asyncio.to_thread(self._take, audio, at)
         except OSError as err:
@@ -114,14 +122,19 @@ class StreamSession:
             await asyncio.wait(self._finals, return_when=asyncio.FIRST_COMPLETED)
 
     def _take(self, audio: np.ndarray, at: int):
-        """In a worker thread: archive the audio first (it is court data), then run the VAD."""
+        """In a worker thread: archive the audio as it came (it is court data), then the room's front
+        ends, then the VAD."""
         if self.sinks.recorder is not None:
             self.sinks.recorder.write(audio)
         if self.sinks.room is not None:
             self.sinks.room.write(self.cfg.channel, at, audio)
         metrics.AUDIO_SECONDS.inc(audio.size / SR)
+        return self._hear(self._to_engine.feed(audio), self._to_vad.feed(audio) if self._to_vad else None)
+
+    def _hear(self, heard: np.ndarray, for_vad: np.ndarray | None, *, final: bool = False):
+        self.recent.append(heard)
         with metrics.STAGE_SECONDS.labels("vad").time():
-            return self.vad.feed(audio)
+            return self.vad.feed(heard if for_vad is None else for_vad, final=final)
 
     async def _archive_failed(self, err: OSError) -> None:
         """Audio that cannot be archived is not court record: stop this source loudly. What was
@@ -136,8 +149,9 @@ class StreamSession:
         raise StreamError(code, message, fatal=True, announced=True)
 
     async def finish(self) -> list[Utterance]:
-        """End of stream: flush the VAD, finalize the open utterance, wait for every final."""
-        events = await asyncio.to_thread(self.vad.feed, np.zeros(0, np.float32), final=True)
+        """End of stream: flush the front ends and the VAD, finalize the open utterance, wait for every final."""
+        events = await asyncio.to_thread(lambda: self._hear(self._to_engine.flush(),
+                                                            self._to_vad.flush() if self._to_vad else None, final=True))
         await self._handle_vad(events)
         if self._utt and not self._utt.closed:
             self._close(self.samples * 1000 // SR)
