@@ -174,12 +174,12 @@ class Gate(FrontEnd):
 
     name = "gate"
 
-    def process(self, audio: np.ndarray) -> np.ndarray:
+    def process(self, audio: np.ndarray, progress=None) -> np.ndarray:
         import noisereduce
 
         return noisereduce.reduce_noise(y=audio, sr=SR, stationary=False, n_jobs=1).astype(np.float32)
 
-    def open_stream(self) -> FrontEndStream:
+    def _stream(self) -> FrontEndStream:
         raise NotImplementedError("a bench candidate for files")
 
 

@@ -35,8 +35,8 @@ _FRONT_END = "^(none|wpe|rnnoise)$"  # frontend.NAMES
 class RoomFrontEnd(BaseModel):
     """One courtroom's front ends: for the engine and for the VAD."""
 
-    asr: str = Field(default="none", pattern=_FRONT_END)
-    vad: str = Field(default="none", pattern=_FRONT_END)
+    asr: str = Field(default="wpe", pattern=_FRONT_END)
+    vad: str = Field(default="wpe", pattern=_FRONT_END)
 
 
 class Settings(BaseSettings):
@@ -71,11 +71,13 @@ class Settings(BaseSettings):
     segmentation_step_s: float = Field(default=2.5, ge=0.5, le=10.0, description=(
         "Hop of the 10 s speaker-segmentation windows over a recording (pyannote's own default is 1 s; "
         "2.5 s measured as good on the reference recording at 40 % of the cost, bench/diarization.py)."))
-    frontend: str = Field(default="none", pattern=_FRONT_END, description=(
+    frontend: str = Field(default="wpe", pattern=_FRONT_END, description=(
         "Front end of the engine's audio: none, wpe (dereverberation) or rnnoise (noise suppression), "
-        "frontend.py. By measurement on simulated courtrooms (bench/acoustics.py): wpe for reverberant "
-        "rooms (RT60 0.5 s and more), none for dry ones; choose per courtroom with frontend_rooms."))
-    frontend_vad: str = Field(default="none", pattern=_FRONT_END, description=(
+        "frontend.py. wpe by measurement on simulated courtrooms (bench/acoustics.py): lower CER in "
+        "reverberant rooms and on clean audio, higher with a near microphone in a dry room (RT60 0.3 s), "
+        "where a courtroom's frontend_rooms entry says none. rnnoise only for fan noise without voices: "
+        "it takes a gallery's babble and the speech with it."))
+    frontend_vad: str = Field(default="wpe", pattern=_FRONT_END, description=(
         "Front end of the VAD's audio, chosen apart from the engine's (what helps one can hurt the other)."))
     frontend_rooms: dict[str, RoomFrontEnd] = Field(default_factory=dict, description=(
         'Per courtroom, by the hearing\'s courtroom: {"第三法庭": {"asr": "wpe", "vad": "none"}}.'))

@@ -20,14 +20,18 @@ keeps it as a candidate); DeepFilterNet's wheels fetch their weights at run time
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 import soxr
 
 from .audio import SAMPLE_RATE
+from .logs import get_logger
 
 NAMES = ("none", "wpe", "rnnoise")
+Progress = Callable[[int], None]
+log = get_logger(__name__)
 
 
 class FrontEndStream(ABC):
@@ -46,11 +50,49 @@ class FrontEnd(ABC):
     name: str
 
     @abstractmethod
-    def process(self, audio: np.ndarray) -> np.ndarray:
-        """The whole recording (16 kHz float32 mono) enhanced, same length."""
+    def process(self, audio: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+        """The whole recording (16 kHz float32 mono) enhanced, same length; ``progress`` hears how
+        many samples are done as it goes."""
+
+    def open_stream(self) -> FrontEndStream:
+        """A live source's own stream, guarded: a front end that fails never costs the source its audio."""
+        return _Guarded(self._stream(), self.name)
 
     @abstractmethod
-    def open_stream(self) -> FrontEndStream: ...
+    def _stream(self) -> FrontEndStream: ...
+
+
+class _Guarded(FrontEndStream):
+    """A front end that raises or writes non-finite samples is dropped for the rest of the stream,
+    with an error in the log; what it had taken and not yet given back goes on as it came."""
+
+    def __init__(self, inner: FrontEndStream, name: str) -> None:
+        self._inner: FrontEndStream | None = inner
+        self._name = name
+        self._owed = np.zeros(0, np.float32)  # input not yet matched by output
+
+    def feed(self, chunk: np.ndarray) -> np.ndarray:
+        return self._pass(chunk, lambda inner: inner.feed(chunk))
+
+    def flush(self) -> np.ndarray:
+        return self._pass(np.zeros(0, np.float32), lambda inner: inner.flush())
+
+    def _pass(self, chunk: np.ndarray, step: Callable[[FrontEndStream], np.ndarray]) -> np.ndarray:
+        self._owed = np.concatenate([self._owed, chunk.astype(np.float32, copy=False)])
+        if self._inner is not None:
+            try:
+                out = step(self._inner)
+                if not np.isfinite(out).all():
+                    raise FloatingPointError("non-finite samples")
+                self._owed = self._owed[out.size:]
+                return out
+            except Exception as err:  # noqa: BLE001 - the audio goes on, unenhanced
+                log.error("room front end failed; the stream goes on without it", front_end=self._name,
+                          error=repr(err))
+                self._inner = None
+        out = self._owed
+        self._owed = np.zeros(0, np.float32)
+        return out
 
 
 class _Passthrough(FrontEndStream):
@@ -61,10 +103,10 @@ class _Passthrough(FrontEndStream):
 class NoFrontEnd(FrontEnd):
     name = "none"
 
-    def process(self, audio: np.ndarray) -> np.ndarray:
+    def process(self, audio: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         return audio
 
-    def open_stream(self) -> FrontEndStream:
+    def _stream(self) -> FrontEndStream:
         return _Passthrough()
 
 
@@ -108,24 +150,41 @@ STFT_SHIFT = 128
 WPE_TAPS = 10
 WPE_DELAY = 3
 WPE_ALPHA = 0.9999
+BLOCK_S = 30.0  # files: WPE over blocks this long, each with OVERLAP_S of context either side
+OVERLAP_S = 2.0
 DITHER = 1e-5  # RLS WPE diverges on digital silence (nothing to estimate from): a floor of noise at -100 dBFS
 
 
 class Wpe(FrontEnd):
     name = "wpe"
 
-    def process(self, audio: np.ndarray) -> np.ndarray:
-        from nara_wpe.utils import istft, stft
-        from nara_wpe.wpe import wpe
+    def process(self, audio: np.ndarray, progress: Progress | None = None) -> np.ndarray:
+        """Batch WPE over ``BLOCK_S`` blocks (its statistics take ~13 MB per second of audio), each
+        with ``OVERLAP_S`` of context either side, kept from its middle."""
+        out = np.zeros(audio.size, np.float32)
+        block = int(BLOCK_S * SAMPLE_RATE)
+        context = int(OVERLAP_S * SAMPLE_RATE)
+        for start in range(0, audio.size, block):
+            lo = max(0, start - context)
+            done = _wpe_block(audio[lo:start + block + context])
+            out[start:start + block] = done[start - lo:start - lo + block]
+            if progress:
+                progress(min(block, audio.size - start))
+        return out
 
-        if audio.size < STFT_SIZE:
-            return audio
-        spec = stft(audio.astype(np.float64), size=STFT_SIZE, shift=STFT_SHIFT)  # (T, F)
-        out = wpe(spec.T[:, None, :], taps=WPE_TAPS, delay=WPE_DELAY, iterations=3)[:, 0, :].T
-        return _fit(istft(out, size=STFT_SIZE, shift=STFT_SHIFT), audio.size)
-
-    def open_stream(self) -> FrontEndStream:
+    def _stream(self) -> FrontEndStream:
         return _WpeStream()
+
+
+def _wpe_block(x: np.ndarray) -> np.ndarray:
+    from nara_wpe.utils import istft, stft
+    from nara_wpe.wpe import wpe
+
+    if x.size < STFT_SIZE:
+        return x
+    spec = stft(x.astype(np.float64), size=STFT_SIZE, shift=STFT_SHIFT)  # (T, F)
+    out = wpe(spec.T[:, None, :], taps=WPE_TAPS, delay=WPE_DELAY, iterations=3)[:, 0, :].T
+    return _fit(istft(out, size=STFT_SIZE, shift=STFT_SHIFT), x.size)
 
 
 class _WpeStream(_Paced):
@@ -141,7 +200,7 @@ class _WpeStream(_Paced):
         bins = STFT_SIZE // 2 + 1
         self._wpe = OnlineWPE(WPE_TAPS, WPE_DELAY, WPE_ALPHA, channel=1, frequency_bins=bins)
         self._wpe.power = np.ones(bins)
-        self._window = np.sqrt(np.hanning(STFT_SIZE + 1)[:-1])  # sqrt-Hann at 1/4 hop: COLA with 1.5 gain
+        self._window = np.sqrt(np.hanning(STFT_SIZE + 1)[:-1])  # sqrt-Hann, analysis and synthesis
         self._frames = np.zeros((WPE_TAPS + WPE_DELAY + 1, bins, 1), np.complex128)
         self._pending = np.zeros(STFT_SIZE - STFT_SHIFT, np.float32)
         self._tail = np.zeros(STFT_SIZE - STFT_SHIFT)
@@ -172,11 +231,17 @@ RNNOISE_RATE = 48_000
 class RnNoise(FrontEnd):
     name = "rnnoise"
 
-    def process(self, audio: np.ndarray) -> np.ndarray:
+    def process(self, audio: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         stream = _RnNoiseStream()
-        return np.concatenate([stream.feed(audio), stream.flush()])
+        step = int(BLOCK_S * SAMPLE_RATE)  # a chunk at a time: the 48 kHz copy of a whole hearing is large
+        out = []
+        for k in range(0, audio.size, step):
+            out.append(stream.feed(audio[k:k + step]))
+            if progress:
+                progress(min(step, audio.size - k))
+        return np.concatenate(out + [stream.flush()])
 
-    def open_stream(self) -> FrontEndStream:
+    def _stream(self) -> FrontEndStream:
         return _RnNoiseStream()
 
 

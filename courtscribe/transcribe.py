@@ -80,11 +80,11 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
         scanned_s += n / audio.sample_rate
         report("speech detection", scanned_s, total_s)
 
-    chosen = comp.settings.front_ends(courtroom or h.courtroom)
+    chosen = comp.settings.front_ends(h.courtroom or courtroom)  # the hearing's room, else the caller's
     raw = [audio.channel(ch) for ch in range(audio.channels)]
-    heard = _through(chosen.vad, raw)
+    heard = _through(chosen.vad, raw, report)
     found = [comp.vad.segments(x, progress=scanned) for x in heard]
-    channel_audio = heard if chosen.asr == chosen.vad else _through(chosen.asr, raw)
+    channel_audio = heard if chosen.asr == chosen.vad else _through(chosen.asr, raw, report)
     if audio.channels > 1:  # a seat mic's copy of a neighbour's speech is not a second sentence
         found = bleed.suppress(channel_audio, found)
         channel_audio = [bleed.mute_outside(x, spans_) for x, spans_ in zip(channel_audio, found)]
@@ -164,10 +164,18 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
             for ch, h in out]
 
 
-def _through(name: str, channels: list[np.ndarray]) -> list[np.ndarray]:
+def _through(name: str, channels: list[np.ndarray], report: Progress) -> list[np.ndarray]:
     """Each channel through a room front end (frontend.py), as the courtroom's settings chose."""
     fe = front_end(name)
-    return [fe.process(x) for x in channels]
+    total_s = sum(x.size for x in channels) / audio_mod.SAMPLE_RATE
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        report(f"room front end ({name})", done / audio_mod.SAMPLE_RATE, total_s)
+
+    return [fe.process(x, step) for x in channels]
 
 
 def _who(h: Hypothesis, turns: list[Turn] | None) -> str:

@@ -87,8 +87,9 @@ def test_rnnoise_takes_out_steady_noise():
 
 
 def test_front_ends_are_chosen_per_courtroom_for_the_engine_and_the_vad_apart():
-    s = Settings(frontend="rnnoise", frontend_rooms={"第三法庭": {"asr": "wpe"}})
-    assert s.front_ends("第三法庭") == RoomFrontEnd(asr="wpe", vad="none")
+    assert Settings().front_ends(None) == RoomFrontEnd(asr="wpe", vad="wpe")  # the measured default
+    s = Settings(frontend="rnnoise", frontend_vad="none", frontend_rooms={"第三法庭": {"asr": "none", "vad": "none"}})
+    assert s.front_ends("第三法庭") == RoomFrontEnd(asr="none", vad="none")  # a dry room, a near microphone
     assert s.front_ends("第一法庭") == RoomFrontEnd(asr="rnnoise", vad="none")
     assert s.front_ends(None) == RoomFrontEnd(asr="rnnoise", vad="none")
     with pytest.raises(ValidationError):
@@ -104,8 +105,9 @@ def test_a_file_goes_through_its_courtrooms_front_end(components, data_dir, monk
     seen = []
     for name in ("wpe", "rnnoise"):
         fe = front_end(name)
-        monkeypatch.setattr(fe, "process", lambda x, fe=fe, name=name: seen.append(name) or type(fe).process(fe, x))
-    comp = dataclasses.replace(components, settings=Settings(frontend_vad="rnnoise",
+        monkeypatch.setattr(fe, "process", lambda x, progress=None, fe=fe, name=name:
+                            seen.append(name) or type(fe).process(fe, x, progress))
+    comp = dataclasses.replace(components, settings=Settings(frontend="none", frontend_vad="rnnoise",
                                                              frontend_rooms={"第三法庭": {"asr": "wpe", "vad": "wpe"}}))
     audio = decode(data_dir / "zh-smoke" / "welcome.wav")
     record = transcribe_audio(audio, comp, speakers=1, hearing=Hearing(id="x", courtroom="第三法庭"))
@@ -128,3 +130,18 @@ def test_a_live_source_goes_through_the_front_end_and_keeps_its_times(tmp_path, 
     finals = [f["utterance"] for f in result.finals]
     assert finals and any(u["text"] for u in finals)
     assert all(0 <= u["start_ms"] <= u["end_ms"] <= decode(clip).duration_ms + 50 for u in finals)
+
+
+def test_a_front_end_that_fails_live_is_dropped_and_no_audio_with_it(monkeypatch):
+    """A live source's front end that raises (or writes NaN) mid-stream: the rest goes on as it came,
+    sample for sample, with what the front end had swallowed given back."""
+    from courtscribe import frontend
+
+    x = np.random.default_rng(3).standard_normal(2 * SR).astype(np.float32) * 0.1
+    stream = front_end("rnnoise").open_stream()
+    out = [stream.feed(x[:SR])]
+    monkeypatch.setattr(frontend._RnNoiseStream, "_blocks", lambda self, chunk: np.full(chunk.size, np.nan))
+    out += [stream.feed(x[SR:SR + 5000]), stream.feed(x[SR + 5000:]), stream.flush()]
+    y = np.concatenate(out)
+    assert y.size == x.size and np.isfinite(y).all()
+    assert np.array_equal(y[-SR // 2:], x[-SR // 2:])  # after the failure: the audio as it came

@@ -50,3 +50,13 @@ def test_quietest_stays_inside_its_bounds():
     x = speech(3.0, quiet_at=(0.1, 0.2))  # quietest outside the range asked about
     assert 1000 <= quietest(x, 1000, 2000, SR) <= 2000
     assert quietest(x, 2990, 3500, SR) == 2990  # nothing to measure: the lower bound
+
+
+def test_no_stretch_is_too_short_to_decode():
+    """en / zh / en windows whose quiet moments fall close together: no empty or sub-second piece."""
+    x = speech(6.0, quiet_at=(1.98, 2.02))
+    windows = [{"en": 0.9}, {"zh": 0.9}, {"en": 0.9}, {"en": 0.9}, {"en": 0.9}]
+    out = runs(x, windows)
+    assert all(b - a >= 1000 for a, b, _ in out), out
+    assert out[0][0] == 0 and out[-1][1] == 6000
+    assert all(out[k][1] == out[k + 1][0] for k in range(len(out) - 1))

@@ -13,6 +13,7 @@ import numpy as np
 
 SWITCH = 0.6  # a window is in a language when the engine gives it this probability or more
 FRAME_MS = 20  # the cut lands on the quietest frame of this length
+MIN_RUN_MS = 1000  # a stretch shorter than this joins its neighbour: too short to decode on its own
 
 
 def language_runs(audio: np.ndarray, windows: list[dict[str, float]], language: str | None, *,
@@ -40,7 +41,21 @@ def language_runs(audio: np.ndarray, windows: list[dict[str, float]], language: 
         runs.append((start, cut, a))
         start = cut
     runs.append((start, total, sure[-1][1]))
-    return runs
+    return _merged(runs)
+
+
+def _merged(runs: list[tuple[int, int, str | None]]) -> list[tuple[int, int, str | None]]:
+    """Stretches under ``MIN_RUN_MS`` joined to the one before (the first to the one after), and
+    neighbours in the same language joined."""
+    out: list[tuple[int, int, str | None]] = []
+    for a, b, lang in runs:
+        if out and (b - a < MIN_RUN_MS or out[-1][2] == lang):
+            out[-1] = (out[-1][0], b, out[-1][2])
+        elif out and out[-1][1] - out[-1][0] < MIN_RUN_MS:
+            out[-1] = (out[-1][0], b, lang)
+        else:
+            out.append((a, b, lang))
+    return out
 
 
 def quietest(audio: np.ndarray, lo_ms: int, hi_ms: int, sample_rate: int) -> int:

@@ -301,9 +301,9 @@ class WhisperEngine(Engine):
                     continue
                 log.info("mixed languages in one utterance", offset_ms=offset,
                          runs=[(a, b, r) for a, b, r in runs])
-                for a, b, run_lang in runs:
-                    out.append((i, audio[a * self.sample_rate // 1000: b * self.sample_rate // 1000],
-                                offset + a, run_lang))
+                for k, (a, b, run_lang) in enumerate(runs):
+                    end = audio.size if k == len(runs) - 1 else b * self.sample_rate // 1000
+                    out.append((i, audio[a * self.sample_rate // 1000:end], offset + a, run_lang))
         return out
 
     def _sub_languages(self, audio: np.ndarray, options: DecodeOptions) -> list[dict[str, float]]:

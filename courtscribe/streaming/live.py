@@ -86,7 +86,7 @@ class LiveHearings:
     sources: dict[str, dict[StreamSession, tuple[str, ...]]] = field(default_factory=dict)  # hearing → its
     # running sources, each with the hotwords its client sent
     peers: Peers | None = None  # the other gateway replicas, when there are several
-    front_ends: Callable[[str | None], RoomFrontEnd] = lambda courtroom: RoomFrontEnd()  # Settings.front_ends
+    front_ends: Callable[[str | None], RoomFrontEnd] = lambda room: RoomFrontEnd(asr="none", vad="none")
 
     def vocabulary_changed(self, hearing_id: str, vocabulary: list[str], *, relay: bool = True) -> int:
         """The hearing's hotwords or participants changed: its running sources decode their next

@@ -68,10 +68,11 @@ class StreamSession:
         self.engine, self.scheduler, self.sid, self.cfg, self.emit = engine, scheduler, sid, config, emit
         self.sinks = sinks or Sinks()
         self.vad = vad.open_stream(chunk_ms=200)
-        front = front or RoomFrontEnd()  # the courtroom's front ends: the engine and the VAD hear through them
+        front = front or RoomFrontEnd(asr="none", vad="none")  # the courtroom's: engine and VAD hear through them
         self._to_engine = front_end(front.asr).open_stream()
         self._to_vad = None if front.vad == front.asr else front_end(front.vad).open_stream()
-        self._received = 0  # raw samples in (the archive's count; the engine's audio runs a few ms behind)
+        self._vad_waiting = np.zeros(0, np.float32)  # the VAD's audio ahead of the engine's, held back
+        self._vad_fed = 0
         self.options = replace(config.options, live=True)  # a screen is waiting: the engine's fast path
         # unique across restarts too: a hearing's utterances keep their ids in the record store
         self.label = f"c{config.channel}-{secrets.token_hex(3)}"
@@ -100,10 +101,8 @@ class StreamSession:
 
     # -- audio in ---------------------------------------------------------------------------
     async def feed(self, audio: np.ndarray) -> None:
-        at = self.cfg.offset_ms * SR // 1000 + self._received
-        self._received += audio.size
         try:
-            events = await asyncio.to_thread(self._take, audio, at)
+            events = await asyncio.to_thread(self._take, audio)
         except OSError as err:
             await self._archive_failed(err)
         await self._handle_vad(events)
@@ -121,20 +120,30 @@ class StreamSession:
         while len(self._finals) >= MAX_PENDING_FINALS:
             await asyncio.wait(self._finals, return_when=asyncio.FIRST_COMPLETED)
 
-    def _take(self, audio: np.ndarray, at: int):
+    def _take(self, audio: np.ndarray):
         """In a worker thread: archive the audio as it came (it is court data), then the room's front
         ends, then the VAD."""
         if self.sinks.recorder is not None:
             self.sinks.recorder.write(audio)
-        if self.sinks.room is not None:
-            self.sinks.room.write(self.cfg.channel, at, audio)
         metrics.AUDIO_SECONDS.inc(audio.size / SR)
         return self._hear(self._to_engine.feed(audio), self._to_vad.feed(audio) if self._to_vad else None)
 
     def _hear(self, heard: np.ndarray, for_vad: np.ndarray | None, *, final: bool = False):
-        self.recent.append(heard)
+        """The engine's audio kept (and offered to the seat-bleed check, as the engine hears it), then
+        the VAD's, never ahead of the engine's: a VAD end must find its utterance's audio there."""
+        at = self.recent.append(heard)
+        if self.sinks.room is not None:
+            self.sinks.room.write(self.cfg.channel, self.cfg.offset_ms * SR // 1000 + at, heard)
+        if for_vad is None:
+            for_vad = heard
+        else:
+            waiting = np.concatenate([self._vad_waiting, for_vad])
+            ready = waiting.size if final else max(0, self.recent.end - self._vad_fed)
+            for_vad = waiting[:ready]
+            self._vad_waiting = waiting[ready:]
+        self._vad_fed += for_vad.size
         with metrics.STAGE_SECONDS.labels("vad").time():
-            return self.vad.feed(heard if for_vad is None else for_vad, final=final)
+            return self.vad.feed(for_vad, final=final)
 
     async def _archive_failed(self, err: OSError) -> None:
         """Audio that cannot be archived is not court record: stop this source loudly. What was
