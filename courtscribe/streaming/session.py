@@ -143,7 +143,9 @@ class StreamSession:
             self._vad_waiting = waiting[ready:]
         self._vad_fed += for_vad.size
         with metrics.STAGE_SECONDS.labels("vad").time():
-            return self.vad.feed(for_vad, final=final)
+            events = self.vad.feed(for_vad) if for_vad.size else []
+            # the end of input goes on its own: FSMN's final call fails on a few samples' input
+            return events + (self.vad.feed(np.zeros(0, np.float32), final=True) if final else [])
 
     async def _archive_failed(self, err: OSError) -> None:
         """Audio that cannot be archived is not court record: stop this source loudly. What was
