@@ -4,7 +4,8 @@ import pytest
 
 from courtscribe.asr.base import DecodeOptions
 from courtscribe.text import for_scoring
-from courtscribe.asr.whisper_engine import _looped, window_frames
+from courtscribe.asr.whisper_engine import window_frames
+from courtscribe.asr.whisper_text import looped_text as _looped
 from courtscribe.audio import decode
 
 

@@ -22,23 +22,17 @@ import faster_whisper.transcribe as _fw
 import numpy as np
 from faster_whisper.audio import pad_or_trim as _fw_pad_or_trim
 
-from ..audio import SAMPLE_RATE
 from ..records.model import Token
 from .base import DecodeOptions, Engine, EngineStream, Hypothesis, PreviewStream
 from .hotwords import court_terms
 from .languages import SWITCH, language_runs
+from .whisper_text import before_loop, decode_failed, hallucinated, looped_text, split_sentences
 from ..logs import get_logger
-from ..text import join_pieces, looped, tidy, to_simplified, unlooped
+from ..text import looped, tidy, to_simplified
 
 PROMPTS = {
     "zh": "以下是普通话的句子,其中可能夹杂English words。",
 }
-# Hallucination guards. Whisper fills near-silence with invented text ("作词作曲", repeats of the
-# previous sentence, "试试试…" loops). Such segments carry a high no-speech probability together
-# with a low log-probability, a repetition-loop compression ratio, or a copy of the previous text.
-NO_SPEECH_PROB = 0.5
-LOW_LOGPROB = -0.3
-MAX_COMPRESSION = 2.4
 REPETITION_PENALTY = 1.2  # for the second try of a window whose first decode failed (see _rescue)
 # Whisper's fallback temperatures; a live window reaches the fallback only after its temperature-0
 # decode failed (and again with the penalty), so it starts at 0.2 instead of repeating that decode.
@@ -85,44 +79,6 @@ def window_frames(seconds: float, windows: tuple[int, ...] = LIVE_WINDOWS_S) -> 
     return 3000
 
 
-_SENTENCE_END = ("。", "？", "！", "?", "!", "；")
-
-
-def split_sentences(hyp: Hypothesis, min_chars: int = 6, soft_max_ms: int = 8000) -> list[Hypothesis]:
-    """One line per sentence: Whisper may return a 25 s window as one segment, which is no use to a
-    clerk who must correct or replay a line. Cuts after sentence-final punctuation, and at a comma
-    once a line runs past ``soft_max_ms`` (spoken Mandarin strings clauses with commas); times
-    come from the word timestamps."""
-    if not hyp.tokens:
-        return [hyp]
-    pieces, current = [], []
-    for tok in hyp.tokens:
-        current.append(tok)
-        end = tok.text.rstrip()
-        long_clause = end.endswith(("，", ",")) and tok.end_ms - current[0].start_ms >= soft_max_ms
-        if (end.endswith(_SENTENCE_END) or long_clause) and len("".join(t.text for t in current).strip()) >= min_chars:
-            pieces.append(current)
-            current = []
-    if current:
-        if pieces and len("".join(t.text for t in current).strip()) < min_chars:
-            pieces[-1] += current
-        else:
-            pieces.append(current)
-    if len(pieces) == 1:
-        return [hyp]
-    return [Hypothesis(text=join_pieces([t.text for t in toks]), start_ms=toks[0].start_ms, end_ms=toks[-1].end_ms,
-                       tokens=toks, language=hyp.language, is_final=hyp.is_final,
-                       confidence=round(float(np.mean([t.prob for t in toks if t.prob is not None] or [0.0])), 4))
-            for toks in pieces]
-
-
-def _before_loop(segments, lang: str, audio: np.ndarray, offset_ms: int) -> list[Hypothesis]:
-    """A preview whose text fell into a loop, as far as it went before it."""
-    text = unlooped(tidy(join_pieces([seg.text for seg in segments])))
-    end = offset_ms + audio.size * 1000 // SAMPLE_RATE
-    return [Hypothesis(text=text, start_ms=offset_ms, end_ms=end, language=lang, is_final=False)] if text else []
-
-
 def _passes(live: bool, fallback: bool) -> tuple[bool, ...]:
     """Which encoder windows a decode tries, fitted (True) or full: live decodes the fitted one, and
     a final whose text loops there the full one too; a preview (no ``fallback``) whose text loops
@@ -147,34 +103,6 @@ def _token_budget(seconds: float, room: int) -> int:
     Hallucination loops otherwise run to the limit at every fallback temperature: 24 s instead of
     1.5 s for a 5 s window, measured."""
     return int(min(room, 16 + 15 * seconds))
-
-
-def _failed(seg) -> bool:
-    """Whisper's own test for a failed decode, which triggers its temperature fallback."""
-    return seg.compression_ratio > MAX_COMPRESSION or seg.avg_logprob < -1.0
-
-
-def _looped(text: str, min_period: int = 4) -> bool:
-    """Whisper stuck repeating itself ("ABCDEABCDEABC…"): the text's tail repeats a stretch of at
-    least ``min_period`` characters at least once over. A genuine repeat ("我不知道我不知道") also
-    matches; it only costs a re-decode with the full window, which reads it the same."""
-    t = "".join(ch for ch in text if ch.isalnum())
-    n = len(t)
-    for p in range(min_period, n // 2 + 1):
-        k = 0
-        while k < n - p and t[n - 1 - k] == t[n - 1 - k - p]:
-            k += 1
-        if k >= p:
-            return True
-    return False
-
-
-def _hallucinated(seg, previous_text: str) -> bool:
-    if seg.compression_ratio > MAX_COMPRESSION:
-        return True
-    if seg.no_speech_prob > NO_SPEECH_PROB and (seg.avg_logprob < LOW_LOGPROB or seg.text.strip() == previous_text):
-        return True
-    return False
 
 
 class WhisperEngine(Engine):
@@ -247,12 +175,12 @@ class WhisperEngine(Engine):
                     decoded = self._batch([pieces[i][0] for i in batch], kw, room)
                 failed = []
                 for i, (segments, lang, base) in zip(batch, decoded):
-                    loops = fitted and any(_looped(seg.text) or looped(seg.text) for seg in segments)
+                    loops = fitted and any(looped_text(seg.text) or looped(seg.text) for seg in segments)
                     if loops and fallback:
                         retry.append(i)
                     elif loops:  # a preview: the words before the loop
-                        results[i] = _before_loop(segments, lang, *pieces[i])
-                    elif fallback and any(_failed(seg) for seg in segments):
+                        results[i] = before_loop(segments, lang, *pieces[i])
+                    elif fallback and any(decode_failed(seg) for seg in segments):
                         failed.append((i, pieces[i], (segments, lang, base)))
                     else:
                         results[i] = self._hypotheses(list(segments), lang, base_s=base, offset_ms=pieces[i][1],
@@ -273,11 +201,7 @@ class WhisperEngine(Engine):
             return {language: todo} if todo else {}
         groups: dict[str | None, list[int]] = {}
         for window, batch in self._windows(todo, pieces, True):
-            feats = [_pad_or_trim(self.model.feature_extractor(pieces[i][0]), window) for i in batch]
-            with _encoder_window(window):
-                found = self.model.model.detect_language(self.model.encode(np.stack(feats)))
-            for i, ranked in zip(batch, found):
-                probs = {token[2:-2]: p for token, p in ranked}
+            for i, probs in zip(batch, self._languages([pieces[i][0] for i in batch], window)):
                 best = max(others, key=lambda lang: probs.get(lang, 0.0))
                 pick = best if probs.get(best, 0.0) >= LANGUAGE_SWITCH or language is None else language
                 groups.setdefault(pick, []).append(i)
@@ -313,11 +237,15 @@ class WhisperEngine(Engine):
             return []
         hop, size = int(SUB_HOP_S * self.sample_rate), int(SUB_WINDOW_S * self.sample_rate)
         frames = int(SUB_ENCODER_S * 100)
-        feats = [_pad_or_trim(self.model.feature_extractor(audio[s:s + size]), frames)
-                 for s in range(0, audio.size - size + 1, hop)]
+        found = self._languages([audio[s:s + size] for s in range(0, audio.size - size + 1, hop)], frames)
+        return [{lang: p for lang, p in probs.items() if lang in options.languages} for probs in found]
+
+    def _languages(self, clips: list[np.ndarray], frames: int | None) -> list[dict[str, float]]:
+        """Whisper's language probabilities for each clip, encoded together in ``frames``-long windows."""
+        feats = [_pad_or_trim(self.model.feature_extractor(clip), frames or 3000) for clip in clips]
         with _encoder_window(frames):
             found = self.model.model.detect_language(self.model.encode(np.stack(feats)))
-        return [{token[2:-2]: p for token, p in ranked if token[2:-2] in options.languages} for ranked in found]
+        return [{token[2:-2]: p for token, p in ranked} for ranked in found]
 
     def _windows(self, todo: list[int], pieces: list[tuple[np.ndarray, int]],
                  fitted: bool) -> list[tuple[int | None, list[int]]]:
@@ -351,7 +279,7 @@ class WhisperEngine(Engine):
         else:
             again = [first for _, _, first in failed]
         for (i, (audio, offset_ms), _), (segments, lang, base) in zip(failed, again):
-            if any(_failed(seg) for seg in segments):
+            if any(decode_failed(seg) for seg in segments):
                 ctranslate2.set_random_seed(SEED)
                 segments, _ = self.model.transcribe(audio, condition_on_previous_text=False,
                                                     temperature=TEMPERATURES[1:] if penalty else TEMPERATURES,
@@ -401,7 +329,7 @@ class WhisperEngine(Engine):
     def _hypotheses(self, segments, lang: str, *, base_s: float, offset_ms: int, audio_ms: int) -> list[Hypothesis]:
         out, previous = [], ""
         for seg in segments:
-            if _hallucinated(seg, previous):
+            if hallucinated(seg, previous):
                 continue
             previous = seg.text.strip()
             hyp = self._hypothesis(seg, lang, base_s=base_s, offset_ms=offset_ms, end_limit=offset_ms + audio_ms)

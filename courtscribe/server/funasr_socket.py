@@ -133,6 +133,7 @@ class _File:
         self.offline: list[bytes] = []
         self.sent: dict[str, str] = {}
         self.errors: list[str] = []
+        self.courtroom: str | None = None  # the recorder's courtroom: its front ends (offline mode)
 
 
 async def funasr_stream(ws: WebSocket, live: LiveHearings, files: FileWork, gate: Gate = open_gate,
@@ -214,7 +215,7 @@ async def _begin(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hea
     if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
         await send(ws, _reply(cfg, warning=cfg.hotword_problem))
     if cfg.mode == "offline":  # a file of its own: it joins no hearing
-        await gate(None, into_room=False)
+        file.courtroom = (await gate(None, into_room=False)).courtroom
     else:
         admitted = await gate(hearing_id)
         file.session = await live.join(SessionConfig(
@@ -269,7 +270,7 @@ async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _Fil
         await live.leave(file.session)
         cfg = file.cfg
         if cfg.mode == "offline":
-            err = await _offline(ws, live, files, cfg, b"".join(file.offline))
+            err = await _offline(ws, live, files, cfg, b"".join(file.offline), file.courtroom)
             if err:
                 file.errors.append(err)
         else:
@@ -295,7 +296,8 @@ def _whole(cfg: _Config, data: bytes, max_seconds: float) -> Audio:
     return Audio(pcm[None, :], SAMPLE_RATE, cfg.audio_fs, 1)
 
 
-async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: _Config, data: bytes) -> str | None:
+async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: _Config, data: bytes,
+                   courtroom: str | None = None) -> str | None:
     """Offline mode: a whole file (PCM or any container) through the server's file pipeline (the
     same as an upload's: its workers, its place behind live streams), one reply; returns what went
     wrong, if anything."""
@@ -307,7 +309,7 @@ async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: _Con
         return str(err)
     try:
         record = await files.pool.submit(files.runner(audio, files.options(words=cfg.hotwords),
-                                                      filename=cfg.wav_name))
+                                                      filename=cfg.wav_name, courtroom=courtroom))
     except Busy as err:
         await send(ws, _reply(cfg, is_final=True, error=str(err), code="busy"))
         return str(err)

@@ -21,7 +21,6 @@ from ..asr.finals import finish, polish_partial
 from ..text import join_pieces
 from ..asr.vad import Vad
 from ..config import RoomFrontEnd
-from ..frontend import front_end
 from .. import metrics
 from ..diarization import attribute
 from ..diarization.bleed import Seat
@@ -33,6 +32,7 @@ from .protocol import ErrorCode, StreamError, error_event, final_event, partial_
 from .delivery import Delivery
 from .levels import LevelMeter
 from .pieces import cut_point
+from .intake import Intake
 from .recent import RecentAudio
 from .scheduler import DecodeScheduler
 from .source import SessionConfig, Sinks
@@ -67,17 +67,15 @@ class StreamSession:
                  front: RoomFrontEnd | None = None):
         self.engine, self.scheduler, self.sid, self.cfg, self.emit = engine, scheduler, sid, config, emit
         self.sinks = sinks or Sinks()
-        self.vad = vad.open_stream(chunk_ms=200)
-        front = front or RoomFrontEnd(asr="none", vad="none")  # the courtroom's: engine and VAD hear through them
-        self._to_engine = front_end(front.asr).open_stream()
-        self._to_vad = None if front.vad == front.asr else front_end(front.vad).open_stream()
-        self._vad_waiting = np.zeros(0, np.float32)  # the VAD's audio ahead of the engine's, held back
-        self._vad_fed = 0
         self.options = replace(config.options, live=True)  # a screen is waiting: the engine's fast path
         # unique across restarts too: a hearing's utterances keep their ids in the record store
         self.label = f"c{config.channel}-{secrets.token_hex(3)}"
         self._n = itertools.count(1)
         self.recent = RecentAudio()
+        room = self.sinks.room
+        self.intake = Intake(front or RoomFrontEnd(asr="none", vad="none"), vad.open_stream(chunk_ms=200), self.recent,
+                             None if room is None else
+                             lambda at, audio: room.write(config.channel, config.offset_ms * SR // 1000 + at, audio))
         self._utt: _Open | None = None
         self._finals: set[asyncio.Task] = set()
         self._last_final: asyncio.Task | None = None  # finals decode side by side but are announced in order
@@ -126,26 +124,7 @@ class StreamSession:
         if self.sinks.recorder is not None:
             self.sinks.recorder.write(audio)
         metrics.AUDIO_SECONDS.inc(audio.size / SR)
-        return self._hear(self._to_engine.feed(audio), self._to_vad.feed(audio) if self._to_vad else None)
-
-    def _hear(self, heard: np.ndarray, for_vad: np.ndarray | None, *, final: bool = False):
-        """The engine's audio kept (and offered to the seat-bleed check, as the engine hears it), then
-        the VAD's, never ahead of the engine's: a VAD end must find its utterance's audio there."""
-        at = self.recent.append(heard)
-        if self.sinks.room is not None:
-            self.sinks.room.write(self.cfg.channel, self.cfg.offset_ms * SR // 1000 + at, heard)
-        if for_vad is None:
-            for_vad = heard
-        else:
-            waiting = np.concatenate([self._vad_waiting, for_vad])
-            ready = waiting.size if final else max(0, self.recent.end - self._vad_fed)
-            for_vad = waiting[:ready]
-            self._vad_waiting = waiting[ready:]
-        self._vad_fed += for_vad.size
-        with metrics.STAGE_SECONDS.labels("vad").time():
-            events = self.vad.feed(for_vad) if for_vad.size else []
-            # the end of input goes on its own: FSMN's final call fails on a few samples' input
-            return events + (self.vad.feed(np.zeros(0, np.float32), final=True) if final else [])
+        return self.intake.take(audio)
 
     async def _archive_failed(self, err: OSError) -> None:
         """Audio that cannot be archived is not court record: stop this source loudly. What was
@@ -161,8 +140,7 @@ class StreamSession:
 
     async def finish(self) -> list[Utterance]:
         """End of stream: flush the front ends and the VAD, finalize the open utterance, wait for every final."""
-        events = await asyncio.to_thread(lambda: self._hear(self._to_engine.flush(),
-                                                            self._to_vad.flush() if self._to_vad else None, final=True))
+        events = await asyncio.to_thread(self.intake.finish)
         await self._handle_vad(events)
         if self._utt and not self._utt.closed:
             self._close(self.samples * 1000 // SR)

@@ -1,0 +1,82 @@
+"""What Whisper's segments become before they are hypotheses: sentences a clerk can correct and
+replay, and the tests that tell a failed or invented decode from speech (the engine's guards)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Hypothesis
+from ..audio import SAMPLE_RATE
+from ..text import join_pieces, tidy, unlooped
+
+# Hallucination guards. Whisper fills near-silence with invented text ("作词作曲", repeats of the
+# previous sentence, "试试试…" loops). Such segments carry a high no-speech probability together
+# with a low log-probability, a repetition-loop compression ratio, or a copy of the previous text.
+NO_SPEECH_PROB = 0.5
+LOW_LOGPROB = -0.3
+MAX_COMPRESSION = 2.4
+
+
+_SENTENCE_END = ("。", "？", "！", "?", "!", "；")
+
+
+def split_sentences(hyp: Hypothesis, min_chars: int = 6, soft_max_ms: int = 8000) -> list[Hypothesis]:
+    """One line per sentence: Whisper may return a 25 s window as one segment, which is no use to a
+    clerk who must correct or replay a line. Cuts after sentence-final punctuation, and at a comma
+    once a line runs past ``soft_max_ms`` (spoken Mandarin strings clauses with commas); times
+    come from the word timestamps."""
+    if not hyp.tokens:
+        return [hyp]
+    pieces, current = [], []
+    for tok in hyp.tokens:
+        current.append(tok)
+        end = tok.text.rstrip()
+        long_clause = end.endswith(("，", ",")) and tok.end_ms - current[0].start_ms >= soft_max_ms
+        if (end.endswith(_SENTENCE_END) or long_clause) and len("".join(t.text for t in current).strip()) >= min_chars:
+            pieces.append(current)
+            current = []
+    if current:
+        if pieces and len("".join(t.text for t in current).strip()) < min_chars:
+            pieces[-1] += current
+        else:
+            pieces.append(current)
+    if len(pieces) == 1:
+        return [hyp]
+    return [Hypothesis(text=join_pieces([t.text for t in toks]), start_ms=toks[0].start_ms, end_ms=toks[-1].end_ms,
+                       tokens=toks, language=hyp.language, is_final=hyp.is_final,
+                       confidence=round(float(np.mean([t.prob for t in toks if t.prob is not None] or [0.0])), 4))
+            for toks in pieces]
+
+
+def before_loop(segments, lang: str, audio: np.ndarray, offset_ms: int) -> list[Hypothesis]:
+    """A preview whose text fell into a loop, as far as it went before it."""
+    text = unlooped(tidy(join_pieces([seg.text for seg in segments])))
+    end = offset_ms + audio.size * 1000 // SAMPLE_RATE
+    return [Hypothesis(text=text, start_ms=offset_ms, end_ms=end, language=lang, is_final=False)] if text else []
+
+
+def decode_failed(seg) -> bool:
+    """Whisper's own test for a failed decode, which triggers its temperature fallback."""
+    return seg.compression_ratio > MAX_COMPRESSION or seg.avg_logprob < -1.0
+
+
+def looped_text(text: str, min_period: int = 4) -> bool:
+    """Whisper stuck repeating itself ("ABCDEABCDEABC…"): the text's tail repeats a stretch of at
+    least ``min_period`` characters at least once over. A genuine repeat ("我不知道我不知道") also
+    matches; it only costs a re-decode with the full window, which reads it the same."""
+    t = "".join(ch for ch in text if ch.isalnum())
+    n = len(t)
+    for p in range(min_period, n // 2 + 1):
+        k = 0
+        while k < n - p and t[n - 1 - k] == t[n - 1 - k - p]:
+            k += 1
+        if k >= p:
+            return True
+    return False
+
+
+def hallucinated(seg, previous_text: str) -> bool:
+    if seg.compression_ratio > MAX_COMPRESSION:
+        return True
+    if seg.no_speech_prob > NO_SPEECH_PROB and (seg.avg_logprob < LOW_LOGPROB or seg.text.strip() == previous_text):
+        return True
+    return False
