@@ -101,7 +101,9 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
     report("diarization", 0.0, 1.0)
     diarizer = make_diarizer(comp, audio, speakers, roles)
     with ThreadPoolExecutor(1, thread_name_prefix="diarization") as beside:  # runs while the engine decodes
-        turns = beside.submit(lambda: [diarizer.turns(x, spans_) for x, spans_ in zip(channel_audio, found)])
+        # who speaks, on the audio as it came (speaker embeddings know rooms, not WPE's output)
+        voices = raw if audio.channels == 1 else channel_audio
+        turns = beside.submit(lambda: [diarizer.turns(x, spans_) for x, spans_ in zip(voices, found)])
         jobs = [(ch, s, e) for ch, segs in spans for s, e in segs]
         utterances = transcribe_speech(jobs, found, channel_audio, audio.sample_rate, decode, options, batch,
                                        decoded, turns=turns.result)

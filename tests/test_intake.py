@@ -59,3 +59,16 @@ def test_the_seat_bleed_copy_is_the_engines_audio_where_it_lies():
 def test_without_front_ends_the_audio_passes_as_it_came():
     x, recent, vad, room = run(RoomFrontEnd(asr="none", vad="none"), seconds=1.0)
     assert np.array_equal(recent.slice(0, x.size), x)
+
+
+def test_who_speaks_is_told_from_the_audio_as_it_came():
+    """Speaker embeddings know rooms, not WPE's output: the voices' copy is the audio as it came."""
+    x = np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.05
+    recent = RecentAudio()
+    intake = Intake(RoomFrontEnd(asr="wpe", vad="none"), Counting(recent), recent)
+    intake.take(x)
+    intake.finish()
+    assert np.array_equal(intake.voices.slice(0, x.size), x)
+    assert not np.array_equal(recent.slice(0, x.size), x)  # the engine hears WPE's output
+    plain = RecentAudio()
+    assert Intake(RoomFrontEnd(asr="none", vad="none"), Counting(plain), plain).voices is plain  # no copy

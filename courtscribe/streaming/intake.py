@@ -31,9 +31,14 @@ class Intake:
         self._to_vad = None if front.vad == front.asr else front_end(front.vad).open_stream()
         self._waiting = np.zeros(0, np.float32)  # the VAD's audio ahead of the engine's, held back
         self._fed = 0  # samples the VAD has had
+        # the audio as it came, for who is speaking (speaker embeddings are trained on rooms, not on
+        # WPE's output): the engine's own when no front end changes it
+        self.voices = recent if front.asr == "none" else RecentAudio()
 
     def take(self, audio: np.ndarray) -> list[VadEvent]:
         """Raw audio in (already archived); the VAD's events out. In a worker thread."""
+        if self.voices is not self.recent:
+            self.voices.append(audio)
         return self._hear(self._to_engine.feed(audio), self._to_vad.feed(audio) if self._to_vad else None)
 
     def finish(self) -> list[VadEvent]:

@@ -198,11 +198,12 @@ class StreamSession:
         utt.closed = True
         end = max(utt.start_ms * SR // 1000, min(end_ms * SR // 1000, self.samples))
         audio = self.recent.slice(utt.start_ms * SR // 1000, end)
+        voices = self.intake.voices.slice(utt.start_ms * SR // 1000, end)  # as it came, for who said it
         if self.sinks.on_screen is not None and not goes_on:  # captions may show the last partial if the
             # final is slow (not a piece's: its partial may hold words of the next piece)
             self.sinks.on_screen(Endpoint(hearing_id=self.cfg.hearing_id, utterance_id=utt.id, channel=self.cfg.channel,
                                           end_ms=end * 1000 // SR + self.cfg.offset_ms))
-        task = asyncio.create_task(self._final(utt, audio, end * 1000 // SR, self._last_final))
+        task = asyncio.create_task(self._final(utt, audio, end * 1000 // SR, self._last_final, voices))
         self._last_final = task
         self._finals.add(task)
         task.add_done_callback(self._finals.discard)
@@ -217,7 +218,7 @@ class StreamSession:
             return
         utt.watched = self.samples
         first = max(utt.start_ms * SR // 1000, self.samples - WATCH_S * SR)  # all a look needs, not the minute
-        audio = self.recent.slice(first, self.samples)
+        audio = self.intake.voices.slice(first, self.samples)
         self._watching = asyncio.ensure_future(asyncio.to_thread(self.sinks.speakers.change, audio))
         self._watching.add_done_callback(lambda f: self._turn_seen(utt, f, first * 1000 // SR - utt.start_ms))
 
@@ -282,10 +283,11 @@ class StreamSession:
                                                       self.cfg.role, stable=shown[1], continues=utt.continues)))
 
     # -- finals -----------------------------------------------------------------------------
-    async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int, previous: asyncio.Task | None) -> None:
+    async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int, previous: asyncio.Task | None,
+                     voices: np.ndarray) -> None:
         """One utterance's final, in named steps: the seat's check for a neighbour's bleed, the decode,
-        its speaker turns (a mixed channel), the utterances and flagged gaps inside it, then each
-        stored and announced in the stream's order."""
+        its speaker turns (a mixed channel; found on ``voices``, its audio as it came), the utterances
+        and flagged gaps inside it, then each stored and announced in the stream's order."""
         seat = await self._check_seat(utt, audio)
         if seat.theirs:  # a neighbour's sentence: theirs to record; the final clears the partial
             await _after(previous)
@@ -293,7 +295,7 @@ class StreamSession:
             await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))
             return
         hyps, failed = await self._decode(utt, seat.audio, end_ms)
-        turns, relabels = await self.sinks.speakers.find_turns(utt.id, seat.audio, utt.start_ms) \
+        turns, relabels = await self.sinks.speakers.find_turns(utt.id, voices, utt.start_ms) \
             if self.sinks.speakers else ([], [])
         hyps = attribute.split(hyps, turns)  # every word to its speaker
         # a turn the engine gave no word is decoded on its own (after a failed decode the whole span is one gap)
@@ -406,6 +408,7 @@ class StreamSession:
         if self._utt and not self._utt.closed:
             keep_from = min(keep_from, self._utt.start_ms * SR // 1000)
         self.recent.forget_before(keep_from)
+        self.intake.voices.forget_before(keep_from)
 
 
 def _settled_by(utt: _Open) -> int:
