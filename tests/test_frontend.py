@@ -87,7 +87,9 @@ def test_rnnoise_takes_out_steady_noise():
 
 
 def test_front_ends_are_chosen_per_courtroom_for_the_engine_and_the_vad_apart():
-    assert Settings().front_ends(None) == RoomFrontEnd(asr="wpe", vad="none")  # the measured default
+    defaults = {name: Settings.model_fields[name].default for name in ("frontend", "frontend_vad")}
+    assert defaults == {"frontend": "wpe", "frontend_vad": "none"}  # the measured default
+    assert RoomFrontEnd() == RoomFrontEnd(asr="wpe", vad="none")
     s = Settings(frontend="rnnoise", frontend_vad="none", frontend_rooms={"第三法庭": {"asr": "none", "vad": "none"}})
     assert s.front_ends("第三法庭") == RoomFrontEnd(asr="none", vad="none")  # a dry room, a near microphone
     assert s.front_ends("第一法庭") == RoomFrontEnd(asr="rnnoise", vad="none")
