@@ -106,6 +106,9 @@ class NoFrontEnd(FrontEnd):
     def process(self, audio: np.ndarray, progress: Progress | None = None) -> np.ndarray:
         return audio
 
+    def open_stream(self) -> FrontEndStream:
+        return _Passthrough()  # nothing to guard: no copy of every live chunk
+
     def _stream(self) -> FrontEndStream:
         return _Passthrough()
 

@@ -59,7 +59,8 @@ def transcribe_audio(audio: audio_mod.Audio, comp: Components, *, options: Decod
                      batch: int = BATCH, courtroom: str | None = None) -> Record:
     """``on_progress`` hears how far each stage is; ``decode`` replaces the direct engine call (the
     server routes file work through its scheduler, behind live streams), and ``batch`` is how many
-    speech windows go to it at once. ``courtroom`` (else the hearing's) chooses the front ends."""
+    speech windows go to it at once. The hearing's courtroom (else ``courtroom``, the submitter's)
+    chooses the room front ends."""
     decode = decode or comp.engine.transcribe_many
     report = on_progress or (lambda stage, done, total: None)
     options = options or DecodeOptions.from_settings(comp.settings)

@@ -292,6 +292,8 @@ def test_the_keyboard_finds_doubtful_words_splits_and_merges_lines_and_enrolls_a
     u = max(stored, key=lambda x: len(x["text"]))  # at its comma, or in its middle (a piece may have none)
     inner = u["text"].rstrip("，。")
     cut = inner.index("，") + 1 if "，" in inner else len(inner) // 2
+    while 0 < cut < len(inner) and inner[cut - 1].isascii() and inner[cut - 1].isalpha() and inner[cut].isalpha():
+        cut += 1  # as a clerk splits English: between words (a mixed-language line may have no comma)
     page.click(f'li[data-uid="{u["id"]}"] .text')
     page.keyboard.press("Enter")
     page.evaluate("n => document.querySelector('textarea.editor').setSelectionRange(n, n)", cut)

@@ -223,8 +223,7 @@ class WhisperEngine(Engine):
                 if len(runs) == 1:
                     out.append((i, audio, offset, lang))
                     continue
-                log.info("mixed languages in one utterance", offset_ms=offset,
-                         runs=[(a, b, r) for a, b, r in runs])
+                log.info("mixed languages in one utterance", offset_ms=offset, runs=runs)
                 for k, (a, b, run_lang) in enumerate(runs):
                     end = audio.size if k == len(runs) - 1 else b * self.sample_rate // 1000
                     out.append((i, audio[a * self.sample_rate // 1000:end], offset + a, run_lang))
@@ -235,7 +234,8 @@ class WhisperEngine(Engine):
         in a short window of their own, batched): cheap next to the decode."""
         if len(options.languages) < 2 or audio.size < 2 * SUB_WINDOW_S * self.sample_rate:
             return []
-        hop, size = int(SUB_HOP_S * self.sample_rate), int(SUB_WINDOW_S * self.sample_rate)
+        hop = int(SUB_HOP_S * self.sample_rate)
+        size = int(SUB_WINDOW_S * self.sample_rate)
         frames = int(SUB_ENCODER_S * 100)
         found = self._languages([audio[s:s + size] for s in range(0, audio.size - size + 1, hop)], frames)
         return [{lang: p for lang, p in probs.items() if lang in options.languages} for probs in found]
