@@ -14,7 +14,11 @@ reports:
 - partials per stream (fewest, mean) beside the clip's 600 ms chunks: a server that falls behind
   merges chunks into fewer partials; ``--partial-batch 1 16`` compares one stream per online engine
   call with many (``COURTSCRIBE_PARTIAL_BATCH``) side by side;
-- CER of each client's finals (complete finals at every N), server RSS per connection.
+- CER of each client's finals (complete finals at every N), server RSS per connection;
+- per stretch of speech (an utterance and the pieces that go on from it): its first words on the
+  screens after its first audio was sent (``first_words_s``), then the longest the screens went
+  without a new partial or final while the speaker talked (``update_gap_max_s``); ``--lanes 1 2``
+  compares one decode at a time with partials beside a final (``COURTSCRIBE_DECODE_LANES``).
 Prints a table, writes bench/out/stream_load.json, and names the largest N with p95 final ≤ 2 s.
 
 ``--beside-job`` measures each N twice on the same server, side by side: the streams alone, then
@@ -113,16 +117,21 @@ def speaking(r) -> list[tuple[int, int, list[dict]]]:
     return out
 
 
-def update_gaps(r, sent_time) -> list[float]:
-    """Per stretch of speech, the longest the screen went without a new partial or final while the
-    speaker was talking (s): from the moment its first audio was sent to the moment its last was."""
+def update_gaps(r, sent_time) -> list[tuple[float, float]]:
+    """Per stretch of speech: when its first words reached the screen after its first audio was
+    sent (s), and then the longest the screen went without a new partial or final while the speaker
+    was talking (s), up to the moment its last audio was sent."""
     arrivals = sorted(e["_received"] for e in r.partials + r.finals)
-    gaps = []
+    out = []
     for start, end, _ in speaking(r):
         a, b = sent_time(start), sent_time(end)
-        points = [a, *(t for t in arrivals if a < t < b), b]
-        gaps.append(max(y - x for x, y in zip(points, points[1:])))
-    return gaps
+        points = [t for t in arrivals if a < t < b]
+        if not points:  # nothing while it was spoken: all of it is the wait for the first words
+            out.append((b - a, 0.0))
+            continue
+        points.append(b)
+        out.append((points[0] - a, max(y - x for x, y in zip(points, points[1:]))))
+    return out
 
 
 def long_finals(r, sent_time, min_ms: int = 12_000) -> list[dict]:
@@ -192,10 +201,11 @@ def measure(n: int, clip: Path, ref: str | None, **env: str) -> dict:
 
 def summary(n: int, results: list, ref: str | None) -> dict:
     partial_lag, final_lag, final_after_speech, cers, early = [], [], [], [], 0
-    gaps, long = [], []
+    gaps, firsts, long = [], [], []
     for r in results:
         lags = latencies(r)
-        gaps += lags["update_gap"]
+        firsts += [first for first, _ in lags["update_gap"]]
+        gaps += [gap for _, gap in lags["update_gap"]]
         long += lags["long_final"]
         partial_lag += lags["partial"]
         final_lag += lags["final"]
@@ -210,6 +220,7 @@ def summary(n: int, results: list, ref: str | None) -> dict:
             "partial_p95_s": pct(partial_lag, 95), "final_p50_s": pct(final_lag, 50), "final_p95_s": pct(final_lag, 95),
             "final_after_speech_p95_s": pct(final_after_speech, 95), "cer_worst": max(cers) if cers else float("nan"),
             "cer_mean": float(np.mean(cers)) if cers else float("nan"),
+            "first_words_max_s": max(firsts, default=float("nan")),
             "update_gap_max_s": max(gaps, default=float("nan")),
             "long_speech_s": max((x["speech_s"] for x in long), default=float("nan")),
             "long_final_after_speech_s": max((x["final_after_speech_s"] for x in long), default=float("nan")),
@@ -223,6 +234,7 @@ def main() -> None:
     ap.add_argument("--engine", choices=["whisper", "funasr"], default="whisper")
     ap.add_argument("--model-dir", type=Path, help="--engine funasr: its models (COURTSCRIBE_MODEL_DIR)")
     ap.add_argument("--partial-batch", type=int, nargs="+", default=[16], help="COURTSCRIBE_PARTIAL_BATCH values to compare")
+    ap.add_argument("--lanes", type=int, nargs="+", default=[2], help="COURTSCRIBE_DECODE_LANES values to compare")
     ap.add_argument("--beside-job", action="store_true", help="each N alone and beside a 200 s /v1/jobs upload")
     args = ap.parse_args()
     clip = DATA / "zh-smoke" / args.clip
@@ -242,13 +254,16 @@ def main() -> None:
     rows = []
     for n in args.streams:
         for batch in args.partial_batch:
-            rows.append({"partial_batch": batch, "chunks": chunks,
-                         **measure(n, clip, ref, **env, COURTSCRIBE_PARTIAL_BATCH=str(batch))})
-            print(f"N={n} partial batch {batch} done", file=sys.stderr)
+            for lanes in args.lanes:
+                rows.append({"partial_batch": batch, "lanes": lanes, "chunks": chunks,
+                             **measure(n, clip, ref, **env, COURTSCRIBE_PARTIAL_BATCH=str(batch),
+                                       COURTSCRIBE_DECODE_LANES=str(lanes))})
+                print(f"N={n} partial batch {batch} lanes {lanes} done", file=sys.stderr)
     print(f"engine {args.engine}; {args.clip}: {chunks} chunks of 600 ms")
-    print(table(rows, ["streams", "partial_batch", "partials_per_stream_min", "partials_per_stream_mean", "finals",
+    print(table(rows, ["streams", "partial_batch", "lanes", "partials_per_stream_min", "partials_per_stream_mean", "finals",
                        "finals_with_early_partial", "partial_p50_s", "partial_p95_s", "final_p50_s", "final_p95_s",
-                       "final_after_speech_p95_s", "update_gap_max_s", "long_speech_s", "long_pieces",
+                       "final_after_speech_p95_s", "first_words_max_s", "update_gap_max_s", "long_speech_s",
+                       "long_pieces",
                        "long_final_after_speech_s", "cer_mean", "cer_worst", "rss_per_stream_mb"]))
     ok = [r["streams"] for r in rows if r["final_p95_s"] <= 2.0 and (ref is None or r["cer_worst"] <= 0.25)]
     print(f"largest N with p95 final ≤ 2 s and complete finals: {max(ok) if ok else 'none'}")

@@ -47,7 +47,8 @@ def _whisper(settings: Settings, registry: Registry, punctuator: Punctuator | No
     """The embedded engine: Whisper base on CTranslate2 (it writes its own punctuation)."""
     from .asr.whisper_engine import WhisperEngine
 
-    return WhisperEngine(registry.resolve("whisper-base"), device=settings.device, cpu_threads=settings.cpu_threads)
+    return WhisperEngine(registry.resolve("whisper-base"), device=settings.device, cpu_threads=settings.cpu_threads,
+                         lanes=settings.decode_lanes)
 
 
 @registers(ENGINES, "funasr")

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     decode_workers: int = Field(default=1, ge=1, le=256, description=(
         "Decode calls in flight at once. 1 on a CPU box (two decodes only slow each other); on a Ray "
         "cluster the gateway keeps many in flight so the engine replicas can batch across streams."))
+    decode_lanes: int = Field(default=2, ge=1, le=4, description=(
+        "Decodes the embedded engine runs side by side, a CTranslate2 replica each: with 2 a live stream's "
+        "partials go on while the worker finalizes (a long utterance's screen keeps moving, streaming/"
+        "scheduler.py); 1: one decode at a time."))
     model_fetch: bool = Field(default=False, description=(
         "Download missing production models from ModelScope at start-up (needs the hub; off: no outbound calls)."))
     host: str = "127.0.0.1"

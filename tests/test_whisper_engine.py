@@ -4,8 +4,8 @@ import pytest
 
 from courtscribe.asr.base import DecodeOptions
 from courtscribe.text import for_scoring
-from courtscribe.asr.whisper_engine import window_frames
-from courtscribe.asr.whisper_text import looped_text as _looped
+from courtscribe.asr.whisper_engine import PROMPTS, window_frames
+from courtscribe.asr.whisper_text import echoes_prompt, looped_text as _looped
 from courtscribe.audio import decode
 
 
@@ -27,6 +27,17 @@ def test_loops_are_detected(text):
 @pytest.mark.parametrize("text", ["正是因为存在绝对正义，所以我们接受现实的相对正义。", "对对对，是的是的。", "", "好"])
 def test_ordinary_text_is_not_a_loop(text):
     assert not _looped(text)
+
+
+@pytest.mark.parametrize("text", ["那是普通话的句子。", "以下是普通话的句子", "English words.", "。", ""])
+def test_an_echo_of_the_prompt_is_not_speech(text):
+    assert echoes_prompt(text, PROMPTS.values())  # a preview settled on it would stay on screen
+
+
+@pytest.mark.parametrize("text", ["以下是本院查明的事实。", "以下是", "普通话", "Some English words were said today.",
+                                  "说不配合就不配合的。"])
+def test_speech_that_shares_words_with_the_prompt_is_kept(text):
+    assert not echoes_prompt(text, PROMPTS.values())
 
 
 @pytest.fixture
@@ -102,3 +113,28 @@ def test_a_final_in_two_languages_is_decoded_in_each(components, data_dir, monke
     # one language throughout: decoded whole, as before
     monkeypatch.setattr(engine, "_sub_languages", lambda audio, options: [{"zh": 0.98}] * 7)
     assert {h.language for h in engine.transcribe(x)} == {"zh"}
+
+
+def test_previews_come_sooner_until_the_first_words(components, data_dir):
+    """Every 400 ms of audio until a preview has words (the first words reach the screens sooner),
+    every 600 ms after: a property of when previews are asked for, whatever the words are."""
+    from courtscribe.asr.base import PreviewStream
+
+    calls: list[tuple[int, bool]] = []  # (samples fed when asked, whether it had words)
+    engine = components.engine
+
+    class Counting:
+        sample_rate = engine.sample_rate
+
+        def preview_many(self, pieces, options):
+            out = engine.preview_many(pieces, options)
+            calls.append((pieces[0][0].size, bool(out[0] and out[0].text)))
+            return out
+
+    audio = decode(data_dir / "zh-smoke" / "welcome.wav").channel(0)
+    stream = PreviewStream(Counting(), 0, DecodeOptions(language="zh", live=True))
+    for at in range(0, 80_000, 3_200):  # 5 s in 200 ms chunks
+        stream.accept(audio[at:at + 3_200])
+    heard = next(k for k, (_, words) in enumerate(calls) if words)
+    steps = [b - a for (a, _), (b, _) in zip([(0, False), *calls], calls)]
+    assert set(steps[:heard + 1]) == {6_400} and set(steps[heard + 1:]) <= {9_600}

@@ -80,6 +80,9 @@ class Engine(ABC):
     # serving it on time costs nothing overall), rather than re-decoding the utterance so far (a
     # late preview is work the final makes moot): only the former are worth a deadline
     incremental_partials: bool = False
+    # decodes the engine runs side by side (replicas of its own): past 1, the decode worker lets
+    # partials go on while a final decodes (streaming/scheduler.py)
+    lanes: int = 1
 
     @abstractmethod
     def transcribe(self, audio: np.ndarray, *, offset_ms: int = 0,
@@ -121,9 +124,11 @@ class PreviewStream(EngineStream):
     audio (``preview_many``, which such an engine must implement) and decodes it whole at the end."""
 
     PIN_LANGUAGE_MS = 1200  # a preview of this much speech settles the utterance's language for the next ones
+    ONSET_EVERY_MS = 400  # until a preview has words: the first words reach the screens sooner
 
     def __init__(self, engine: Engine, offset_ms: int, options: DecodeOptions, partial_every_ms: int = 600):
         self.engine, self.options, self.partial_every = engine, options, partial_every_ms
+        self._heard = False  # a preview has had words
         self._preview_options = options
         self.offset_ms = offset_ms  # absolute time of the buffer's first sample
         self._buf: list[np.ndarray] = []
@@ -134,10 +139,12 @@ class PreviewStream(EngineStream):
         self._buf.append(audio.astype(np.float32, copy=False))
         self._frames += audio.size
         self._since_partial += audio.size
-        if self._since_partial * 1000 < self.partial_every * self.engine.sample_rate:
+        every = self.partial_every if self._heard else min(self.partial_every, self.ONSET_EVERY_MS)
+        if self._since_partial * 1000 < every * self.engine.sample_rate:
             return None
         self._since_partial = 0
         hyp = self.engine.preview_many([(np.concatenate(self._buf), self.offset_ms)], self._preview_options)[0]
+        self._heard = self._heard or bool(hyp and hyp.text)
         if hyp is not None and hyp.language and len(self._preview_options.languages) > 1 and \
                 self._frames * 1000 >= self.PIN_LANGUAGE_MS * self.engine.sample_rate:
             # later previews decode in the language found instead of checking again each time (an
@@ -150,5 +157,6 @@ class PreviewStream(EngineStream):
         hyps = self.engine.transcribe(audio, offset_ms=self.offset_ms, options=self.options)
         self.offset_ms += self._frames * 1000 // self.engine.sample_rate
         self._buf, self._frames, self._since_partial = [], 0, 0
+        self._heard = False
         self._preview_options = self.options
         return hyps

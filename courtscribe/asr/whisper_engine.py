@@ -26,7 +26,8 @@ from ..records.model import Token
 from .base import DecodeOptions, Engine, EngineStream, Hypothesis, PreviewStream
 from .hotwords import court_terms
 from .languages import SWITCH, language_runs
-from .whisper_text import before_loop, decode_failed, hallucinated, looped_text, split_sentences
+from .whisper_text import before_loop, decode_failed, echoes_prompt, hallucinated, looped_text, \
+    split_sentences
 from ..logs import get_logger
 from ..text import looped, tidy, to_simplified
 
@@ -109,16 +110,19 @@ class WhisperEngine(Engine):
     name = "whisper"
 
     def __init__(self, model_dir: Path, *, model_name: str = "whisper-base", device: str = "cpu",
-                 cpu_threads: int = 2, compute_type: str | None = None, word_timestamps: bool = True):
+                 cpu_threads: int = 2, compute_type: str | None = None, word_timestamps: bool = True,
+                 lanes: int = 1):
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         self.model_name = model_name
         self.word_timestamps = word_timestamps
         compute = compute_type or ("int8" if device == "cpu" else "float16")
-        self.model = WhisperModel(str(model_dir), device=device, compute_type=compute, cpu_threads=cpu_threads)
+        self.lanes = lanes  # a CTranslate2 replica each: decodes side by side (a final and a partial)
+        self.model = WhisperModel(str(model_dir), device=device, compute_type=compute, cpu_threads=cpu_threads,
+                                  num_workers=lanes)
         self._batched = BatchedInferencePipeline(self.model)
-        # CTranslate2 models are safe to share, but one decode at a time keeps 2 cores from thrashing.
-        self._lock = threading.Lock()
+        # CTranslate2 models are safe to share; more decodes at once than replicas would only queue
+        self._lock = threading.BoundedSemaphore(lanes)
 
     def _decode(self, audio: np.ndarray, offset_ms: int, options: DecodeOptions, *, beam_size: int,
                 words: bool, fallback: bool = True) -> list[Hypothesis]:
@@ -341,7 +345,7 @@ class WhisperEngine(Engine):
     def _hypothesis(seg, lang: str, *, base_s: float, offset_ms: int, end_limit: int) -> Hypothesis | None:
         """Segment times are relative to the concatenated batch; make them absolute hearing times."""
         text = tidy(seg.text)
-        if not text or any(text in tidy(p) for p in PROMPTS.values()):
+        if echoes_prompt(text, PROMPTS.values()):
             return None  # empty, or Whisper repeating its conditioning prompt
 
         def ms(t: float) -> int:

@@ -2,6 +2,10 @@
 replay, and the tests that tell a failed or invented decode from speech (the engine's guards)."""
 from __future__ import annotations
 
+import re
+from difflib import SequenceMatcher
+from typing import Iterable
+
 import numpy as np
 
 from .base import Hypothesis
@@ -14,6 +18,7 @@ from ..text import join_pieces, tidy, unlooped
 NO_SPEECH_PROB = 0.5
 LOW_LOGPROB = -0.3
 MAX_COMPRESSION = 2.4
+PROMPT_ECHO = 0.6  # share of a segment's characters in one run copied from the prompt: an echo
 
 
 _SENTENCE_END = ("。", "？", "！", "?", "!", "；")
@@ -80,3 +85,21 @@ def hallucinated(seg, previous_text: str) -> bool:
     if seg.no_speech_prob > NO_SPEECH_PROB and (seg.avg_logprob < LOW_LOGPROB or seg.text.strip() == previous_text):
         return True
     return False
+
+
+def echoes_prompt(text: str, prompts: Iterable[str]) -> bool:
+    """Whisper repeating its conditioning prompt, whole or with a word changed ("那是普通话的句子"
+    for "以下是普通话的句子"), on audio too short or unclear for anything else: not speech. A
+    preview that settled on it would keep it on the screen until the final."""
+    core = _letters(text)
+    if not core:
+        return True
+    for prompt in prompts:
+        run = SequenceMatcher(None, core, _letters(prompt), autojunk=False).find_longest_match()
+        if run.size >= max(4, PROMPT_ECHO * len(core)):
+            return True
+    return False
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[\W_]+", "", tidy(text)).lower()

@@ -18,6 +18,11 @@ come last, one speech window per turn, and only while no live utterance is open 
 final (or after ``FILE_STARVE_S``): a file window's decode (seconds for a long Whisper window) is
 never started just before a courtroom's line needs the worker. Admission is bounded:
 past ``max_streams`` a new stream is told "busy" instead of slowing everyone down.
+
+An engine with a second lane (``Engine.lanes``: Whisper's second CTranslate2 replica) serves a
+stream's partials beside the worker while it holds that stream's final, so a long utterance's next
+piece keeps the screens moving while the piece before it is finalized; only while the box keeps up
+(``OVERLOAD``).
 """
 from __future__ import annotations
 
@@ -73,13 +78,16 @@ class DecodeScheduler:
         self._finalizing: Counter[str] = Counter()  # streams with a final queued or decoding
         self._speaking: Counter[str] = Counter()  # streams with an utterance open or its final not yet in
         self._wake = asyncio.Event()
+        self._lane_wake = asyncio.Event()
+        self.lane = workers == 1 and getattr(engine, "lanes", 1) > 1  # partials beside a final
+        self._holding = False  # the worker is in a final's or a file window's engine call
         self._streams: set[str] = set()
         self._tasks: list[asyncio.Task] = []
         self._ids = itertools.count(1)
         self._busy: deque[tuple[float, float]] = deque()  # (start, end) of recent engine calls
         metrics.DECODE_LOAD.set_function(self.load)
         self.stats = {"finals": 0, "final_batches": 0, "partials": 0, "partial_batches": 0, "partials_skipped": 0,
-                      "partials_late": 0, "file_windows": 0}
+                      "partials_late": 0, "file_windows": 0, "lane_partials": 0}
         metrics.watch({"finals": lambda: len(self._finals), "partials": lambda: len(self._partials),
                        "files": lambda: len(self._files)}, lambda: len(self._streams))
 
@@ -95,7 +103,7 @@ class DecodeScheduler:
     def release(self, sid: str) -> None:
         self._streams.discard(sid)
         if self._speaking.pop(sid, None):
-            self._wake.set()
+            self._poke()
         if sid in self._order:
             self._order.remove(sid)
         job = self._partials.pop(sid, None)
@@ -111,7 +119,7 @@ class DecodeScheduler:
         self._speaking[sid] += 1 if on else -1
         if self._speaking[sid] <= 0:
             del self._speaking[sid]
-            self._wake.set()
+            self._poke()
 
     def _file_due(self) -> float | None:
         """0: a file window may run now; else the seconds until it may anyway (None: none waits).
@@ -134,7 +142,7 @@ class DecodeScheduler:
         self._finals.append(job)
         if sid:
             self._finalizing[sid] += 1
-        self._wake.set()
+        self._poke()
         try:
             return await job.future
         finally:
@@ -142,7 +150,7 @@ class DecodeScheduler:
                 self._finalizing[sid] -= 1
                 if self._finalizing[sid] <= 0:
                     del self._finalizing[sid]
-                self._wake.set()
+                self._poke()
 
     async def file_windows(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions) -> list[list[Hypothesis]]:
         """Decode a file's speech windows when no live work waits, one window per turn."""
@@ -151,7 +159,7 @@ class DecodeScheduler:
         for piece in pieces:
             job = _Final([piece], options, asyncio.get_running_loop().create_future())
             self._files.append(job)
-            self._wake.set()
+            self._poke()
             out += await job.future
         return out
 
@@ -167,13 +175,19 @@ class DecodeScheduler:
         self._partials[sid] = job
         if sid not in self._order:
             self._order.append(sid)
-        self._wake.set()
+        self._poke()
         return job.future
 
     # -- worker -----------------------------------------------------------------------------
+    def _poke(self) -> None:
+        self._wake.set()
+        self._lane_wake.set()
+
     def _ensure_started(self) -> None:
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._work(), name=f"decode-worker-{i}") for i in range(self.workers)]
+            if self.lane:
+                self._tasks.append(asyncio.create_task(self._lane_work(), name="decode-lane"))
 
     async def close(self) -> None:
         for t in self._tasks:
@@ -203,6 +217,22 @@ class DecodeScheduler:
             except Exception:  # noqa: BLE001 - the worker is every stream's: it must outlive any one job
                 log.exception("decode worker step failed")
 
+    async def _lane_work(self) -> None:
+        """The second lane: while the worker holds a final and the box keeps up, the partials of the
+        streams whose own final it is (their speaker goes on in the next piece). Other streams' wait
+        for the worker as before: with several speaking, partials beside every final slow the record."""
+        while True:
+            sids = [sid for sid in self._order if sid in self._partials and sid not in self._previewing
+                    and sid in self._finalizing]
+            if not (self._holding and sids and self.load() < OVERLOAD):
+                self._lane_wake.clear()
+                await self._lane_wake.wait()
+                continue
+            try:
+                await self._run_partials(sids[:self.partial_batch], lane=True)
+            except Exception:  # noqa: BLE001 - like the worker, the lane outlives any one job
+                log.exception("decode lane step failed")
+
     async def _run_file_window(self) -> None:
         job = self._files.popleft()
         if not job.future.done():  # its job may have been cancelled meanwhile
@@ -224,12 +254,21 @@ class DecodeScheduler:
             self.stats["finals"] += len(batch)
             self.stats["final_batches"] += 1
 
+    async def _transcribe(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions) -> list[list[Hypothesis]]:
+        """The worker's engine call for finals and file windows: the lane may serve partials meanwhile."""
+        self._holding = True
+        self._lane_wake.set()
+        try:
+            return await asyncio.to_thread(self.engine.transcribe_many, pieces, options)
+        finally:
+            self._holding = False
+
     async def _decode(self, batch: list[_Final], options: DecodeOptions) -> bool:
         """One engine call for the jobs' pieces; each job's future gets its share (or the error)."""
         pieces = [p for job in batch for p in job.pieces]
         started, began = time.perf_counter(), time.monotonic()
         try:
-            results = await asyncio.to_thread(self.engine.transcribe_many, pieces, options)
+            results = await self._transcribe(pieces, options)
         except Exception as err:  # noqa: BLE001 - an engine failure fails these jobs, not the worker
             if len(batch) > 1:  # one stream's bad audio must not fail the others batched with it
                 log.warning("batched decode failed; decoding its jobs one by one", jobs=len(batch), error=repr(err))
@@ -280,9 +319,10 @@ class DecodeScheduler:
         limit = time.monotonic() - self.partial_deadline_s
         return any(self._partials[sid].queued < limit for sid in self._ready())
 
-    async def _run_partials(self) -> None:
-        """One engine call for up to ``partial_batch`` streams' partials."""
-        sids = self._ready()[:self.partial_batch]
+    async def _run_partials(self, sids: list[str] | None = None, *, lane: bool = False) -> None:
+        """One engine call for up to ``partial_batch`` streams' partials (``lane``: beside the worker,
+        not counted in its load)."""
+        sids = sids or self._ready()[:self.partial_batch]
         for sid in sids:  # they go to the back of the round
             self._order.remove(sid)
             self._order.append(sid)
@@ -295,12 +335,14 @@ class DecodeScheduler:
         except Exception as err:  # noqa: BLE001 - a failed preview fails these partials only
             results = [err] * len(jobs)
         finally:
-            self._worked(began)
+            if not lane:
+                self._worked(began)
             self._previewing.difference_update(sids)
-            self._wake.set()  # partials of these streams may have queued meanwhile
+            self._poke()  # partials of these streams may have queued meanwhile
         now = time.monotonic()
         late = sum(now - job.queued > self.partial_deadline_s for job in jobs)
         self.stats["partials"] += len(jobs)
+        self.stats["lane_partials"] += len(jobs) if lane else 0
         self.stats["partial_batches"] += 1
         self.stats["partials_late"] += late
         metrics.PARTIALS_LATE.inc(late)
