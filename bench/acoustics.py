@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/acoustics.py [--conditions clean mid-0.6s-pink15 …] [--frontends none wpe …]
                                         [--paths file live] [--vad-apart] [--out NAME]
+    .venv/bin/python bench/acoustics.py --pairs none:none wpe:none --paths live  # engine:VAD front ends
 
 bench/court/hearing.flac (38 lines, five voices: bench/court_tts.py) is rendered through a 10×15×4 m
 courtroom: pyroomacoustics image-source responses (with a ray-traced tail) for each talker's seat,
@@ -207,22 +208,34 @@ def run(path: Path, kind: str, asr_fe: str, vad_fe: str) -> list[dict]:
     return [u.model_dump(mode="json") for u in rec.utterances]
 
 
+def _pairs(args) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Per front end measured, the (engine, VAD) front-end pairs run with it."""
+    if args.pairs:
+        pairs = [tuple(p.split(":")) for p in args.pairs]
+        return [(a if a != "none" else v, [(a, v)]) for a, v in pairs]
+    out = []
+    for fe in args.frontends:
+        pairs = [(fe, fe)]
+        if args.vad_apart and fe in NAMES[1:]:
+            pairs += [(fe, "none"), ("none", fe)]
+        out.append((fe, pairs))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     ap.add_argument("--frontends", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     ap.add_argument("--paths", nargs="+", default=["file"], choices=["file", "live"])
     ap.add_argument("--vad-apart", action="store_true", help="also the front end for the engine only / VAD only")
+    ap.add_argument("--pairs", nargs="+", metavar="ASR:VAD", help="exact front-end pairs instead of --frontends")
     ap.add_argument("--out", default="acoustics")
     args = ap.parse_args()
     lines = reference()
     rows = []
     for cname in args.conditions:
         audio, rt60 = render(cname)
-        for fe in args.frontends:
-            pairs = [(fe, fe)]
-            if args.vad_apart and fe in NAMES[1:]:
-                pairs += [(fe, "none"), ("none", fe)]
+        for fe, pairs in _pairs(args):
             cost = front_end_cost(fe, audio)
             for kind in args.paths:
                 for asr_fe, vad_fe in pairs:

@@ -14,7 +14,7 @@ from courtscribe.text import for_scoring
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("COURTSCRIBE_TEST_DATA", ROOT.parent / "shared" / "data"))
-OUT = ROOT / "bench" / "out"
+OUT = Path(os.environ.get("COURTSCRIBE_BENCH_OUT", ROOT / "bench" / "out"))  # tests write elsewhere
 
 
 def scored_clips() -> list[dict]:
