@@ -286,6 +286,21 @@ def test_a_number_cut_between_two_pieces_of_a_long_utterance_is_found_whole():
     assert _shown(new) == "好的"
 
 
+def test_the_next_pieces_partial_before_the_pieces_final_waits_for_it():
+    """Partials of a long utterance's next piece can come before the previous piece's final (they
+    are decoded beside it): what the final leaves open is not known yet, so nothing of them shows."""
+    feed = PublicFeed(Choices())
+    [first] = feed.public(_partial("请记一下，你打一三八一二三", 7, uid="p1"))
+    assert "一三八" not in first.text
+    assert feed.public(_partial("四五六七八就行", 7, uid="p2", continues=True)) == []
+    [final] = feed.public(_said("p1", "请记一下，你打一三八一二三"))  # no endpoint: a piece
+    assert final.utterance.text == "请记一下，你打"
+    [goes_on] = feed.public(_partial("四五六七八就行了", 8, uid="p2", continues=True))
+    assert "四五六七八" not in goes_on.text
+    [second] = feed.public(_said("p2", "四五六七八就行了", flags=[CONTINUES]))
+    assert second.utterance.text == "手机号码××××就行了"
+
+
 def test_the_delay_lets_a_final_that_came_meanwhile_overrule_its_partials():
     async def run() -> list:
         handled: list = []

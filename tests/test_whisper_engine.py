@@ -1,5 +1,6 @@
 """The embedded Whisper engine's live fast path: encoder windows fitted to the utterance, loop guard."""
 import jiwer
+import numpy as np
 import pytest
 
 from courtscribe.asr.base import DecodeOptions
@@ -29,15 +30,21 @@ def test_ordinary_text_is_not_a_loop(text):
     assert not _looped(text)
 
 
-@pytest.mark.parametrize("text", ["那是普通话的句子。", "以下是普通话的句子", "English words.", "。", ""])
+@pytest.mark.parametrize("text", ["那是普通话的句子。", "这就是普通话的句子", "以下是普通话的句子", "English words.",
+                                  "其中可能夹杂", "。", ""])
 def test_an_echo_of_the_prompt_is_not_speech(text):
-    assert echoes_prompt(text, PROMPTS.values())  # a preview settled on it would stay on screen
+    assert echoes_prompt(text, PROMPTS["zh"])  # a preview settled on it would stay on screen
 
 
 @pytest.mark.parametrize("text", ["以下是本院查明的事实。", "以下是", "普通话", "Some English words were said today.",
-                                  "说不配合就不配合的。"])
+                                  "说不配合就不配合的。", "不是普通话。", "这是普通话。", "是普通话吗？", "其中可能有误。",
+                                  "我只会说English。", "我不会说English。", "用English回答。", "In English.", "English."])
 def test_speech_that_shares_words_with_the_prompt_is_kept(text):
-    assert not echoes_prompt(text, PROMPTS.values())
+    assert not echoes_prompt(text, PROMPTS["zh"])
+
+
+def test_without_a_prompt_nothing_is_an_echo():
+    assert not echoes_prompt("以下是普通话的句子", None) and echoes_prompt("。", None)
 
 
 @pytest.fixture
@@ -115,26 +122,23 @@ def test_a_final_in_two_languages_is_decoded_in_each(components, data_dir, monke
     assert {h.language for h in engine.transcribe(x)} == {"zh"}
 
 
-def test_previews_come_sooner_until_the_first_words(components, data_dir):
+def test_previews_come_sooner_until_the_first_words():
     """Every 400 ms of audio until a preview has words (the first words reach the screens sooner),
-    every 600 ms after: a property of when previews are asked for, whatever the words are."""
-    from courtscribe.asr.base import PreviewStream
+    every 600 ms after: when previews are asked for, with an engine whose third preview has words."""
+    from courtscribe.asr.base import Hypothesis, PreviewStream
 
-    calls: list[tuple[int, bool]] = []  # (samples fed when asked, whether it had words)
-    engine = components.engine
+    asked: list[int] = []  # samples the stream held at each preview
 
-    class Counting:
-        sample_rate = engine.sample_rate
+    class ThirdHasWords:
+        sample_rate = 16_000
 
         def preview_many(self, pieces, options):
-            out = engine.preview_many(pieces, options)
-            calls.append((pieces[0][0].size, bool(out[0] and out[0].text)))
-            return out
+            asked.append(pieces[0][0].size)
+            words = "好" if len(asked) >= 3 else ""
+            return [Hypothesis(text=words, start_ms=0, end_ms=1, is_final=False) if words else None]
 
-    audio = decode(data_dir / "zh-smoke" / "welcome.wav").channel(0)
-    stream = PreviewStream(Counting(), 0, DecodeOptions(language="zh", live=True))
-    for at in range(0, 80_000, 3_200):  # 5 s in 200 ms chunks
-        stream.accept(audio[at:at + 3_200])
-    heard = next(k for k, (_, words) in enumerate(calls) if words)
-    steps = [b - a for (a, _), (b, _) in zip([(0, False), *calls], calls)]
-    assert set(steps[:heard + 1]) == {6_400} and set(steps[heard + 1:]) <= {9_600}
+    stream = PreviewStream(ThirdHasWords(), 0, DecodeOptions(language="zh", live=True))
+    for _ in range(25):  # 5 s in 200 ms chunks
+        stream.accept(np.zeros(3_200, np.float32))
+    steps = [b - a for a, b in zip([0, *asked], asked)]
+    assert steps[:3] == [6_400] * 3 and set(steps[3:]) == {9_600}

@@ -112,7 +112,7 @@ class WhisperEngine(Engine):
     def __init__(self, model_dir: Path, *, model_name: str = "whisper-base", device: str = "cpu",
                  cpu_threads: int = 2, compute_type: str | None = None, word_timestamps: bool = True,
                  lanes: int = 1):
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+        from faster_whisper import WhisperModel
 
         self.model_name = model_name
         self.word_timestamps = word_timestamps
@@ -120,9 +120,17 @@ class WhisperEngine(Engine):
         self.lanes = lanes  # a CTranslate2 replica each: decodes side by side (a final and a partial)
         self.model = WhisperModel(str(model_dir), device=device, compute_type=compute, cpu_threads=cpu_threads,
                                   num_workers=lanes)
-        self._batched = BatchedInferencePipeline(self.model)
+        self._pipelines = threading.local()  # the batched pipeline keeps per-call state: one per thread
         # CTranslate2 models are safe to share; more decodes at once than replicas would only queue
         self._lock = threading.BoundedSemaphore(lanes)
+
+    def _pipeline(self):
+        """This thread's batched pipeline (it keeps the last speech timestamp on itself)."""
+        if (pipeline := getattr(self._pipelines, "pipeline", None)) is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            pipeline = self._pipelines.pipeline = BatchedInferencePipeline(self.model)
+        return pipeline
 
     def _decode(self, audio: np.ndarray, offset_ms: int, options: DecodeOptions, *, beam_size: int,
                 words: bool, fallback: bool = True) -> list[Hypothesis]:
@@ -317,7 +325,7 @@ class WhisperEngine(Engine):
         clips = [{"start": bounds[k] / self.sample_rate, "end": bounds[k + 1] / self.sample_rate}
                  for k in range(len(clips_audio))]
         ctranslate2.set_random_seed(SEED)
-        segments, info = self._batched.transcribe(audio, clip_timestamps=clips, batch_size=BATCH_SIZE,
+        segments, info = self._pipeline().transcribe(audio, clip_timestamps=clips, batch_size=BATCH_SIZE,
                                                   max_new_tokens=_token_budget(max(a.size for a in clips_audio) / self.sample_rate, room),
                                                   **kw)
         per_clip: list[list] = [[] for _ in clips_audio]
@@ -345,7 +353,7 @@ class WhisperEngine(Engine):
     def _hypothesis(seg, lang: str, *, base_s: float, offset_ms: int, end_limit: int) -> Hypothesis | None:
         """Segment times are relative to the concatenated batch; make them absolute hearing times."""
         text = tidy(seg.text)
-        if echoes_prompt(text, PROMPTS.values()):
+        if echoes_prompt(text, PROMPTS.get(lang)):
             return None  # empty, or Whisper repeating its conditioning prompt
 
         def ms(t: float) -> int:

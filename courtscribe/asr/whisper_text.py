@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
-from typing import Iterable
-
 import numpy as np
 
 from .base import Hypothesis
@@ -18,7 +16,8 @@ from ..text import join_pieces, tidy, unlooped
 NO_SPEECH_PROB = 0.5
 LOW_LOGPROB = -0.3
 MAX_COMPRESSION = 2.4
-PROMPT_ECHO = 0.6  # share of a segment's characters in one run copied from the prompt: an echo
+PROMPT_ECHO = 0.75  # share of a segment's characters in one run copied from the prompt: an echo
+ECHO_CHARS = 6  # and Chinese characters in that run
 
 
 _SENTENCE_END = ("。", "？", "！", "?", "!", "；")
@@ -87,18 +86,26 @@ def hallucinated(seg, previous_text: str) -> bool:
     return False
 
 
-def echoes_prompt(text: str, prompts: Iterable[str]) -> bool:
-    """Whisper repeating its conditioning prompt, whole or with a word changed ("那是普通话的句子"
-    for "以下是普通话的句子"), on audio too short or unclear for anything else: not speech. A
-    preview that settled on it would keep it on the screen until the final."""
+def echoes_prompt(text: str, prompt: str | None) -> bool:
+    """Whisper repeating its conditioning prompt, a piece of it word for word or a run of it with a
+    word changed ("那是普通话的句子" for "以下是普通话的句子"), on audio too short or unclear for
+    anything else: not speech. A preview that settled on it would keep it on the screen until the
+    final. A run is an echo only when it holds ``ECHO_CHARS`` Chinese characters and most of the
+    text: a witness answering "这是普通话" or "我不会说English" is speech."""
     core = _letters(text)
     if not core:
         return True
-    for prompt in prompts:
-        run = SequenceMatcher(None, core, _letters(prompt), autojunk=False).find_longest_match()
-        if run.size >= max(4, PROMPT_ECHO * len(core)):
-            return True
-    return False
+    if not prompt:
+        return False
+    source = _letters(prompt)
+    if core in source:  # a piece word for word: a phrase of it, not a word ("以下是", "English")
+        return _chinese(core) >= 4 or len(re.findall(r"[A-Za-z]+", text)) >= 2
+    run = SequenceMatcher(None, core, source, autojunk=False).find_longest_match()
+    return _chinese(core[run.a:run.a + run.size]) >= ECHO_CHARS and run.size >= PROMPT_ECHO * len(core)
+
+
+def _chinese(text: str) -> int:
+    return sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
 
 
 def _letters(text: str) -> str:

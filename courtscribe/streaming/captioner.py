@@ -124,7 +124,7 @@ class Captioner:
         """The speaker has stopped and the final is late: show the rest of the last partial now (the
         final then adds only what it has beyond that)."""
         u = self._open.get(utterance_id)
-        if u is None or u.event is None:
+        if u is None or u.event is None or self._behind(utterance_id, u):  # words said before it first
             return []
         last = u.event.text
         piece = beyond(u.shown, last)

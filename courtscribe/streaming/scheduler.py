@@ -52,6 +52,7 @@ class _Final:
     options: DecodeOptions
     future: asyncio.Future
     queued: float = field(default_factory=time.monotonic)
+    sid: str | None = None  # a live stream's final
 
 
 @dataclass(eq=False)
@@ -80,7 +81,7 @@ class DecodeScheduler:
         self._wake = asyncio.Event()
         self._lane_wake = asyncio.Event()
         self.lane = workers == 1 and getattr(engine, "lanes", 1) > 1  # partials beside a final
-        self._holding = False  # the worker is in a final's or a file window's engine call
+        self._holding: set[str] = set()  # streams whose final the worker's engine call holds now
         self._streams: set[str] = set()
         self._tasks: list[asyncio.Task] = []
         self._ids = itertools.count(1)
@@ -138,7 +139,7 @@ class DecodeScheduler:
         """``sid``: the stream's partials wait while its final decodes (finals first, also when
         several workers run at once and partials go to other engine replicas sharing the CPU)."""
         self._ensure_started()
-        job = _Final(pieces, options, asyncio.get_running_loop().create_future())
+        job = _Final(pieces, options, asyncio.get_running_loop().create_future(), sid=sid)
         self._finals.append(job)
         if sid:
             self._finalizing[sid] += 1
@@ -218,13 +219,13 @@ class DecodeScheduler:
                 log.exception("decode worker step failed")
 
     async def _lane_work(self) -> None:
-        """The second lane: while the worker holds a final and the box keeps up, the partials of the
-        streams whose own final it is (their speaker goes on in the next piece). Other streams' wait
-        for the worker as before: with several speaking, partials beside every final slow the record."""
+        """The second lane: while the worker decodes a stream's final and the box keeps up, that
+        stream's partials (its speaker goes on in the next piece). Other streams' wait for the worker
+        as before: with several speaking, partials beside every final would slow the record."""
         while True:
             sids = [sid for sid in self._order if sid in self._partials and sid not in self._previewing
-                    and sid in self._finalizing]
-            if not (self._holding and sids and self.load() < OVERLOAD):
+                    and sid in self._holding]
+            if not (sids and self.load() < OVERLOAD):
                 self._lane_wake.clear()
                 await self._lane_wake.wait()
                 continue
@@ -254,21 +255,23 @@ class DecodeScheduler:
             self.stats["finals"] += len(batch)
             self.stats["final_batches"] += 1
 
-    async def _transcribe(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions) -> list[list[Hypothesis]]:
-        """The worker's engine call for finals and file windows: the lane may serve partials meanwhile."""
-        self._holding = True
+    async def _transcribe(self, batch: list[_Final], options: DecodeOptions) -> list[list[Hypothesis]]:
+        """The worker's engine call for finals and file windows: the lane may serve the partials of
+        the streams whose finals these are meanwhile."""
+        self._holding = {job.sid for job in batch if job.sid}
         self._lane_wake.set()
         try:
-            return await asyncio.to_thread(self.engine.transcribe_many, pieces, options)
+            return await asyncio.to_thread(self.engine.transcribe_many, [p for job in batch for p in job.pieces],
+                                           options)
         finally:
-            self._holding = False
+            self._holding = set()
 
     async def _decode(self, batch: list[_Final], options: DecodeOptions) -> bool:
         """One engine call for the jobs' pieces; each job's future gets its share (or the error)."""
         pieces = [p for job in batch for p in job.pieces]
         started, began = time.perf_counter(), time.monotonic()
         try:
-            results = await self._transcribe(pieces, options)
+            results = await self._transcribe(batch, options)
         except Exception as err:  # noqa: BLE001 - an engine failure fails these jobs, not the worker
             if len(batch) > 1:  # one stream's bad audio must not fail the others batched with it
                 log.warning("batched decode failed; decoding its jobs one by one", jobs=len(batch), error=repr(err))
