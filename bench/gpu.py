@@ -83,7 +83,8 @@ def _reset_peak() -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def online(engine: FunasrEngine, audio: np.ndarray, n: int, *, batched: bool, rounds: int, warm: int = 2) -> dict:
+def online(engine: FunasrEngine, audio: np.ndarray, n: int, *, batched: bool, rounds: int,
+           warm: int = 2) -> dict:
     """``n`` streams of ``audio`` (each from its own place), one chunk each per round."""
     step = engine.streaming.chunk_samples
     span = max(step, audio.size - (rounds + warm) * step)
@@ -207,11 +208,12 @@ def finals(engine: FunasrEngine, pieces: list[np.ndarray], batches: list[int], b
         for i in range(0, len(pieces), b):
             engine.transcribe_many([(p, 0) for p in pieces[i:i + b]])
         _sync(engine.device)
-        rows.append({"batch": b, "utterances": len(pieces), "audio s / wall s": audio_s / (time.perf_counter() - t)})
-    alone = next((r["audio s / wall s"] for r in rows if r.get("batch") == 1 and "audio s / wall s" in r), None)
-    for r in rows:
-        if alone and "audio s / wall s" in r:
-            r["× batch 1"] = r["audio s / wall s"] / alone
+        rate = audio_s / (time.perf_counter() - t)
+        rows.append({"batch": b, "utterances": len(pieces), "audio s / wall s": rate})
+    measured = [r for r in rows if "audio s / wall s" in r]
+    alone = next((r["audio s / wall s"] for r in measured if r["batch"] == 1), None)
+    for r in measured if alone else []:
+        r["× batch 1"] = r["audio s / wall s"] / alone
     return rows
 
 
@@ -231,7 +233,8 @@ def _section(name: str, results: dict, budget: Budget, run) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dry-run", action="store_true", help="tiny models on the CPU, few streams: the script itself")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="tiny models on the CPU, few streams: the script itself")
     ap.add_argument("--budget-s", type=float, default=420.0, help="stop starting new measurements after this")
     ap.add_argument("--out", default=time.strftime("gpu-%Y-%m-%d"))
     ap.add_argument("--streams", type=int, nargs="+", help="online batched N (default 1 16 64 256 1024)")
@@ -252,7 +255,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="courtscribe-gpu-"))
     t = time.perf_counter()
     write_all(root, size=size)
-    engine = FunasrEngine(root / "paraformer-zh-streaming", root / "paraformer-zh", root / "ct-punc", device=device)
+    engine = FunasrEngine(root / "paraformer-zh-streaming", root / "paraformer-zh", root / "ct-punc",
+                          device=device)
     info["models_s"] = time.perf_counter() - t
     info["params_m"] = {name: sum(p.numel() for p in m.auto.model.parameters()) / 1e6
                         for name, m in (("online", engine.online), ("offline", engine.offline))}
@@ -266,7 +270,8 @@ def main() -> None:
             if budget.left() < 30:
                 rows.append({"streams": n, "mode": "batched", "skipped": "budget"})
                 continue
-            rows.append(online(engine, audio, n, batched=True, rounds=rounds if n <= 64 else max(3, rounds // 4)))
+            few = rounds if n <= 64 else max(3, rounds // 4)  # a round of 1024 streams takes seconds
+            rows.append(online(engine, audio, n, batched=True, rounds=few))
         alone = rows[0]["chunks/s"]
         for r in rows:
             if "chunks/s" in r:
@@ -277,18 +282,21 @@ def main() -> None:
     _section("precision", results, budget, lambda: precision(engine, audio, side, max(3, rounds // 2)))
     pieces = utterances(clips, 16 if args.dry_run else 128)
     engine.transcribe_many([(pieces[0], 0)])  # the offline model's first call pays its allocations
-    _section("finals", results, budget, lambda: finals(engine, pieces, [1, 4] if args.dry_run else [1, 16, 64], budget))
+    batches = [1, 4] if args.dry_run else [1, 16, 64]
+    _section("finals", results, budget, lambda: finals(engine, pieces, batches, budget))
     if device == "cuda":
-        _section("compiled", results, budget, lambda: [online(engine, audio, side, batched=True, rounds=rounds),
-                                                        compiled(engine, audio, side, rounds)])
+        _section("compiled", results, budget, lambda: [
+            online(engine, audio, side, batched=True, rounds=rounds), compiled(engine, audio, side, rounds)])
     else:
         results["compiled"] = {"skipped": "compiled on a GPU only (minutes of compiling on a CPU)"}
 
-    columns = {"online": ["streams", "mode", "rounds", "round p50 s", "round p95 s", "chunks/s", "× one per pass",
-                          "real-time", "streams sustained", "MB kept / stream", "MB peak / stream", "skipped"],
+    columns = {"online": ["streams", "mode", "rounds", "round p50 s", "round p95 s", "chunks/s",
+                          "× one per pass", "real-time", "streams sustained", "MB kept / stream",
+                          "MB peak / stream", "skipped"],
                "precision": ["precision", "streams", "rounds", "chunks/s", "tokens as fp32", "error"],
                "finals": ["batch", "utterances", "audio s / wall s", "× batch 1", "skipped"],
-               "compiled": ["streams", "mode", "round p50 s", "round p95 s", "chunks/s", "compile s", "error"]}
+               "compiled": ["streams", "mode", "round p50 s", "round p95 s", "chunks/s", "compile s",
+                            "error"]}
     for name, cols in columns.items():
         rows = results.get(name)
         print(f"\n{name}")

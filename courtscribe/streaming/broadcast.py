@@ -36,7 +36,7 @@ class PublicFeed:
         self._ended: dict[str, None] = {}  # utterances the VAD ended: their final is not a piece
         # channel → a piece that ended open (its text, where its open tail starts, the piece)
         self._carry: dict[int, tuple[str, int, Utterance]] = {}
-        self._awaiting: dict[int, str] = {}  # channel → the utterance whose partials went out, final not yet
+        self._awaiting: dict[int, str] = {}  # channel → the utterance shown in part, its final not yet in
 
     def public(self, event: Event) -> list[Event]:
         if isinstance(event, Endpoint):
@@ -45,7 +45,8 @@ class PublicFeed:
                 self._ended.pop(next(iter(self._ended)))
             return [event]
         if isinstance(event, Partial):
-            if event.continues and self._awaiting.get(event.channel, event.utterance_id) != event.utterance_id:
+            before = self._awaiting.get(event.channel, event.utterance_id)
+            if event.continues and before != event.utterance_id:
                 return []  # the piece before has no final yet: the tail it leaves open is not known
             self._awaiting[event.channel] = event.utterance_id
             released = [] if event.continues else self._release(event.channel)

@@ -261,8 +261,8 @@ class DecodeScheduler:
         self._holding = {job.sid for job in batch if job.sid}
         self._lane_wake.set()
         try:
-            return await asyncio.to_thread(self.engine.transcribe_many, [p for job in batch for p in job.pieces],
-                                           options)
+            pieces = [p for job in batch for p in job.pieces]
+            return await asyncio.to_thread(self.engine.transcribe_many, pieces, options)
         finally:
             self._holding = set()
 
