@@ -38,7 +38,7 @@ def test_an_event_crosses_to_another_gateway_as_itself(event):
 def test_the_json_is_the_protocols():
     assert partial_event("u", 1, "原告", 0, 500, "我", None).wire() == {
         "type": "partial", "hearing_id": None, "utterance_id": "u", "channel": 1, "speaker": "原告", "role": None,
-        "start_ms": 0, "end_ms": 500, "text": "我", "stable": 0, "continues": False}
+        "start_ms": 0, "end_ms": 500, "text": "我", "stable": 0, "continues": False, "ahead": False}
     final = final_event(SAID, "h1").wire()
     assert final["utterance"] == SAID.model_dump(mode="json") and "dictation" not in final  # only when given
     assert error_event("odd_pcm", "odd frame").wire() == {"type": "error", "code": "odd_pcm", "message": "odd frame"}

@@ -286,15 +286,18 @@ def test_a_number_cut_between_two_pieces_of_a_long_utterance_is_found_whole():
     assert _shown(new) == "好的"
 
 
-def test_the_next_pieces_partial_before_the_pieces_final_waits_for_it():
-    """Partials of a long utterance's next piece can come before the previous piece's final (they
-    are decoded beside it): what the final leaves open is not known yet, so nothing of them shows."""
+def test_partials_ahead_of_an_earlier_final_wait_for_it():
+    """Partials decoded beside an earlier utterance's final can reach the feed before it: of a long
+    utterance's next piece (the open tail of the piece before is not known yet), or of the next
+    utterance (it would release that tail as a line of its own). Neither shows."""
     feed = PublicFeed(Choices())
     [first] = feed.public(_partial("请记一下，你打一三八一二三", 7, uid="p1"))
     assert "一三八" not in first.text
-    assert feed.public(_partial("四五六七八就行", 7, uid="p2", continues=True)) == []
+    early = _partial("四五六七八就行", 7, uid="p2", continues=True).model_copy(update={"ahead": True})
+    assert feed.public(early) == []
     [final] = feed.public(_said("p1", "请记一下，你打一三八一二三"))  # no endpoint: a piece
     assert final.utterance.text == "请记一下，你打"
+    assert feed.public(_partial("下一句", 3, uid="p3").model_copy(update={"ahead": True})) == []  # no release
     [goes_on] = feed.public(_partial("四五六七八就行了", 8, uid="p2", continues=True))
     assert "四五六七八" not in goes_on.text
     [second] = feed.public(_said("p2", "四五六七八就行了", flags=[CONTINUES]))

@@ -243,6 +243,8 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
     cfg, sent = file.cfg, file.sent
     live_mode = "2pass-online" if cfg.mode == "2pass" else cfg.mode
     if isinstance(event, Partial):
+        if event.ahead:  # FunASR clients append text in the order it was said: after the final before it
+            return
         settled = event.text[:event.stable]  # FunASR clients append increments: only what stays
         if more := grown(sent.get(event.utterance_id, ""), settled):
             sent[event.utterance_id] = settled

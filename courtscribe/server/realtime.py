@@ -195,6 +195,8 @@ class _Realtime:
 async def _deliver(ws: WebSocket, items: _Items, ev: Event) -> None:
     """A live session's event in OpenAI's terms."""
     if isinstance(ev, Partial):
+        if ev.ahead:  # items begin in the order they were said: after the final of the one before
+            return
         item, new = items.item(ev.utterance_id)
         if new:
             await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.start_ms))

@@ -5,8 +5,8 @@ A partial shows nothing that may still become a find (a number read in part, a p
 the first sound of a protected name): that part waits for the next partial or the final, and a
 flush of the last partial cannot show it either. A long utterance's piece ends where its speaker
 goes on, possibly inside a number: the piece's open tail is carried into the next piece and
-searched with it, so the next piece's partials wait until that final is in (they may come first:
-the decode worker's second lane). The delay (``COURTSCRIBE_CAPTION_DELAY_MS``, 3 s by default, the broadcast
+searched with it. Partials that come ahead of an earlier utterance's final (``Partial.ahead``: the
+decode worker's second lane) are not shown: the order of the words is the final's. The delay (``COURTSCRIBE_CAPTION_DELAY_MS``, 3 s by default, the broadcast
 norm) holds every event that long; a partial whose utterance's final arrived meanwhile shows only
 what the final agrees with, so the final's words (and their redaction) are the ones that go out.
 """
@@ -36,7 +36,6 @@ class PublicFeed:
         self._ended: dict[str, None] = {}  # utterances the VAD ended: their final is not a piece
         # channel → a piece that ended open (its text, where its open tail starts, the piece)
         self._carry: dict[int, tuple[str, int, Utterance]] = {}
-        self._awaiting: dict[int, str] = {}  # channel → the utterance shown in part, its final not yet in
 
     def public(self, event: Event) -> list[Event]:
         if isinstance(event, Endpoint):
@@ -45,15 +44,11 @@ class PublicFeed:
                 self._ended.pop(next(iter(self._ended)))
             return [event]
         if isinstance(event, Partial):
-            before = self._awaiting.get(event.channel, event.utterance_id)
-            if event.continues and before != event.utterance_id:
-                return []  # the piece before has no final yet: the tail it leaves open is not known
-            self._awaiting[event.channel] = event.utterance_id
+            if event.ahead:  # words said before it have no final yet: what they leave open is not known
+                return []
             released = [] if event.continues else self._release(event.channel)
             return [*released, self._partial(event)]
         if isinstance(event, Final):
-            if self._awaiting.get(event.utterance.channel) == event.utterance_id:
-                del self._awaiting[event.utterance.channel]
             goes_on = CONTINUES in event.utterance.flags
             released = [] if goes_on else self._release(event.utterance.channel)
             return [*released, self._final(event)]

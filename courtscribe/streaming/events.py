@@ -47,6 +47,9 @@ class Partial(SourceEvent):
     text: str
     stable: int = 0  # the first ``stable`` characters of ``text`` stay in every later partial (stability.py)
     continues: bool = False  # the speaker goes on from the channel's previous utterance (pieces.py)
+    # an earlier utterance of the source has no final yet (partials go on beside a final): a caption
+    # feed, which cuts lines in the order words were said, waits for that final
+    ahead: bool = False
 
 
 class Final(SourceEvent):

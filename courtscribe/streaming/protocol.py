@@ -113,9 +113,10 @@ def parse_control(text: str) -> Start | Stop | KeepAlive:
 
 def partial_event(utterance_id: str, channel: int, speaker: str, start_ms: int, end_ms: int, text: str,
                   hearing_id: str | None, role: Role | None = None, *, stable: int = 0,
-                  continues: bool = False) -> Partial:
+                  continues: bool = False, ahead: bool = False) -> Partial:
     return Partial(hearing_id=hearing_id, utterance_id=utterance_id, channel=channel, speaker=speaker, role=role,
-                   start_ms=start_ms, end_ms=end_ms, text=text, stable=stable, continues=continues)
+                   start_ms=start_ms, end_ms=end_ms, text=text, stable=stable, continues=continues,
+                   ahead=ahead)
 
 
 def final_event(utterance: Utterance, hearing_id: str | None) -> Final:

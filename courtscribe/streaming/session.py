@@ -278,9 +278,11 @@ class StreamSession:
             return
         utt.shown = shown
         off = self.cfg.offset_ms
+        ahead = self._last_final is not None and not self._last_final.done()  # decoded beside a final
         asyncio.ensure_future(self.emit(partial_event(utt.id, self.cfg.channel, self.speaker, utt.start_ms + off,
                                                       hyp.end_ms + off, shown[0], self.cfg.hearing_id,
-                                                      self.cfg.role, stable=shown[1], continues=utt.continues)))
+                                                      self.cfg.role, stable=shown[1], continues=utt.continues,
+                                                      ahead=ahead)))
 
     # -- finals -----------------------------------------------------------------------------
     async def _final(self, utt: _Open, audio: np.ndarray, end_ms: int, previous: asyncio.Task | None,
