@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
+
 import numpy as np
 
 from .base import Hypothesis

@@ -6,9 +6,10 @@ the first sound of a protected name): that part waits for the next partial or th
 flush of the last partial cannot show it either. A long utterance's piece ends where its speaker
 goes on, possibly inside a number: the piece's open tail is carried into the next piece and
 searched with it. Partials that come ahead of an earlier utterance's final (``Partial.ahead``: the
-decode worker's second lane) are not shown: the order of the words is the final's. The delay (``COURTSCRIBE_CAPTION_DELAY_MS``, 3 s by default, the broadcast
-norm) holds every event that long; a partial whose utterance's final arrived meanwhile shows only
-what the final agrees with, so the final's words (and their redaction) are the ones that go out.
+decode worker's second lane) are not shown: the order of the words is the final's. The delay
+(``COURTSCRIBE_CAPTION_DELAY_MS``, 3 s by default, the broadcast norm) holds every event that
+long; a partial whose utterance's final arrived meanwhile shows only what the final agrees with,
+so the final's words (and their redaction) are the ones that go out.
 """
 
 from __future__ import annotations

@@ -137,7 +137,8 @@ class DecodeScheduler:
     async def final(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions,
                     sid: str | None = None) -> list[list[Hypothesis]]:
         """``sid``: the stream's partials wait while its final decodes (finals first, also when
-        several workers run at once and partials go to other engine replicas sharing the CPU)."""
+        several workers run at once and partials go to other engine replicas sharing the CPU), or
+        go on beside it on the engine's second lane (``_lane_work``)."""
         self._ensure_started()
         job = _Final(pieces, options, asyncio.get_running_loop().create_future(), sid=sid)
         self._finals.append(job)
@@ -220,7 +221,7 @@ class DecodeScheduler:
 
     async def _lane_work(self) -> None:
         """The second lane: while the worker decodes a stream's final and the box keeps up, that
-        stream's partials (its speaker goes on in the next piece). Other streams' wait for the worker
+        stream's partials (its speaker goes on: the next piece, or the next utterance). Other streams' wait for the worker
         as before: with several speaking, partials beside every final would slow the record."""
         while True:
             sids = [sid for sid in self._order if sid in self._partials and sid not in self._previewing
@@ -255,13 +256,13 @@ class DecodeScheduler:
             self.stats["finals"] += len(batch)
             self.stats["final_batches"] += 1
 
-    async def _transcribe(self, batch: list[_Final], options: DecodeOptions) -> list[list[Hypothesis]]:
+    async def _transcribe(self, pieces: list[tuple[np.ndarray, int]], options: DecodeOptions,
+                          streams: set[str]) -> list[list[Hypothesis]]:
         """The worker's engine call for finals and file windows: the lane may serve the partials of
-        the streams whose finals these are meanwhile."""
-        self._holding = {job.sid for job in batch if job.sid}
+        ``streams`` (whose finals these are) meanwhile."""
+        self._holding = streams
         self._lane_wake.set()
         try:
-            pieces = [p for job in batch for p in job.pieces]
             return await asyncio.to_thread(self.engine.transcribe_many, pieces, options)
         finally:
             self._holding = set()
@@ -271,7 +272,7 @@ class DecodeScheduler:
         pieces = [p for job in batch for p in job.pieces]
         started, began = time.perf_counter(), time.monotonic()
         try:
-            results = await self._transcribe(batch, options)
+            results = await self._transcribe(pieces, options, {job.sid for job in batch if job.sid})
         except Exception as err:  # noqa: BLE001 - an engine failure fails these jobs, not the worker
             if len(batch) > 1:  # one stream's bad audio must not fail the others batched with it
                 log.warning("batched decode failed; decoding its jobs one by one", jobs=len(batch), error=repr(err))
