@@ -21,7 +21,7 @@ def test_the_gpu_script_runs_dry_on_the_cpu(tmp_path):
     assert result["info"]["dry_run"] and result["info"]["size"] == "tiny"
 
     online = result["online"]
-    assert [(r["mode"], r["streams"]) for r in online] == [("one per pass", 2), ("batched", 1), ("batched", 4)]
+    assert [(r["mode"], r["streams"]) for r in online] == [("one at a time", 2), ("batched", 1), ("batched", 4)]
     assert all(r["chunks/s"] > 0 and r["rounds"] == 3 and r["streams sustained"] >= 0 for r in online)
 
     precision = {r["precision"]: r for r in result["precision"]}
