@@ -3,6 +3,7 @@
     .venv/bin/python bench/acoustics.py [--conditions clean mid-0.6s-pink15 …] [--frontends none wpe …]
                                         [--paths file live] [--vad-apart] [--out NAME]
     .venv/bin/python bench/acoustics.py --pairs none:none wpe:none --paths live  # engine:VAD front ends
+    .venv/bin/python bench/acoustics.py --onset-lookback-ms 0 1000  # files: silero's onset re-read, off/on
 
 bench/court/hearing.flac (38 lines, five voices: bench/court_tts.py) is rendered through a 10×15×4 m
 courtroom: pyroomacoustics image-source responses (with a ray-traced tail) for each talker's seat,
@@ -43,6 +44,7 @@ from courtscribe.config import Settings  # noqa: E402
 from courtscribe.frontend import NAMES, FrontEnd, FrontEndStream, front_end  # noqa: E402
 from courtscribe.records.model import Hearing  # noqa: E402
 from courtscribe.transcribe import transcribe_file  # noqa: E402
+from courtscribe.asr.vad import SileroVad  # noqa: E402
 
 ROOM = (10.0, 15.0, 4.0)  # a mid-size courtroom, metres
 MIC = (5.0, 11.0, 1.2)  # the recording microphone on the clerk's desk, below the bench
@@ -222,6 +224,13 @@ def _pairs(args) -> list[tuple[str, list[tuple[str, str]]]]:
     return out
 
 
+def _runs(args, pairs: list[tuple[str, str]]) -> list[tuple[str, int, tuple[str, str]]]:
+    """(path, silero onset lookback, front-end pair) of each row; the lookback is the file path's."""
+    return [(kind, lookback, pair) for kind in args.paths
+            for lookback in (args.onset_lookback_ms if kind == "file" else [SileroVad.ONSET_LOOKBACK_MS])
+            for pair in pairs]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
@@ -229,6 +238,8 @@ def main() -> None:
     ap.add_argument("--paths", nargs="+", default=["file"], choices=["file", "live"])
     ap.add_argument("--vad-apart", action="store_true", help="also the front end for the engine only / VAD only")
     ap.add_argument("--pairs", nargs="+", metavar="ASR:VAD", help="exact front-end pairs instead of --frontends")
+    ap.add_argument("--onset-lookback-ms", nargs="+", type=int, default=[SileroVad.ONSET_LOOKBACK_MS],
+                    help="file path: silero's onset re-read before each trigger (0: off)")
     ap.add_argument("--out", default="acoustics")
     args = ap.parse_args()
     lines = reference()
@@ -237,20 +248,21 @@ def main() -> None:
         audio, rt60 = render(cname)
         for fe, pairs in _pairs(args):
             cost = front_end_cost(fe, audio)
-            for kind in args.paths:
-                for asr_fe, vad_fe in pairs:
-                    t = time.perf_counter()
-                    utts = run(audio, kind, asr_fe, vad_fe)
-                    row = score(kind, utts, lines, time.perf_counter() - t)
-                    row["noise lines"] = sum(1 for u in utts if not any(
-                        min(u["end_ms"], ln["end_ms"]) > max(u["start_ms"], ln["start_ms"]) for ln in lines))
-                    row |= {"condition": cname, "RT60 measured": rt60, "asr front end": asr_fe,
-                            "vad front end": vad_fe, "front end RTF": round(cost, 3)}
-                    rows.append(row)
-                    print(f"{cname} {kind} asr={asr_fe} vad={vad_fe}: lost {row['lost']}, CER {row['CER zh']:.3f}, "
-                          f"numbers {row['numbers']}", file=sys.stderr, flush=True)
-    cols = ["condition", "RT60 measured", "path", "asr front end", "vad front end", "lost", "flagged only",
-            "noise lines", "CER zh", "numbers", "front end RTF", "seconds"]
+            for kind, lookback, (asr_fe, vad_fe) in _runs(args, pairs):
+                SileroVad.ONSET_LOOKBACK_MS = lookback
+                t = time.perf_counter()
+                utts = run(audio, kind, asr_fe, vad_fe)
+                row = score(kind, utts, lines, time.perf_counter() - t)
+                row["noise lines"] = sum(1 for u in utts if not any(
+                    min(u["end_ms"], ln["end_ms"]) > max(u["start_ms"], ln["start_ms"]) for ln in lines))
+                row |= {"condition": cname, "RT60 measured": rt60, "asr front end": asr_fe,
+                        "vad front end": vad_fe, "front end RTF": round(cost, 3),
+                        "onset lookback ms": lookback if kind == "file" else None}
+                rows.append(row)
+                print(f"{cname} {kind} asr={asr_fe} vad={vad_fe} lookback={lookback}: lost {row['lost']}, CER {row['CER zh']:.3f}, "
+                      f"numbers {row['numbers']}", file=sys.stderr, flush=True)
+    cols = ["condition", "RT60 measured", "path", "asr front end", "vad front end", "onset lookback ms", "lost",
+            "flagged only", "noise lines", "CER zh", "numbers", "front end RTF", "seconds"]
     print(table(rows, cols))
     print(f"\nwrote {save(args.out, {'rows': rows, 'conditions': {k: vars(v) if v else None for k, v in CONDITIONS.items()}})}")
 

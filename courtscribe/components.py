@@ -68,7 +68,8 @@ def _funasr(settings: Settings, registry: Registry, punctuator: Punctuator | Non
 def _fsmn_vad(settings: Settings, registry: Registry) -> Vad:
     from .asr.vad import FsmnVad
 
-    return FsmnVad(_fsmn_dir(settings, registry), max_segment_ms=int(settings.segment_s * 1000), device=settings.device)
+    return FsmnVad(_fsmn_dir(settings, registry), max_segment_ms=int(settings.segment_s * 1000),
+                   threshold=settings.fsmn_vad_threshold, device=settings.device)
 
 
 @registers(VADS, "silero")
@@ -117,7 +118,8 @@ def load_stream_vad(settings: Settings, registry: Registry) -> Vad:
     from .asr.vad import FsmnVad
 
     return FsmnVad(_fsmn_dir(settings, registry), max_end_silence_ms=settings.stream_vad_silence_ms,
-                   max_segment_ms=int(settings.segment_s * 1000), device=settings.device)
+                   max_segment_ms=int(settings.segment_s * 1000),
+                   threshold=settings.fsmn_vad_threshold, device=settings.device)
 
 
 def load_punctuator(settings: Settings, registry: Registry) -> Punctuator:

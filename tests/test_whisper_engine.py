@@ -43,6 +43,44 @@ def test_speech_that_shares_words_with_the_prompt_is_kept(text):
     assert not echoes_prompt(text, PROMPTS["zh"])
 
 
+HOTWORDS = "张建国 李明 (2026)京0105民初1234号 民间借贷纠纷"
+
+
+@pytest.mark.parametrize("text", ["张建国李明 2026号以下是普通话的句子，其中可能夹杂", "民间借贷纠纷。以下是普通话的句子",
+                                  "李明(2026)京0105民初1234号 民间借贷纠纷以下是普通话", "那是普通话的句子。"])
+def test_an_echo_of_the_hotwords_and_the_prompt_is_not_speech(text):
+    """In a noisy room Whisper writes back all it was conditioned on, the hearing's names first."""
+    assert echoes_prompt(text, PROMPTS["zh"], HOTWORDS)
+
+
+@pytest.mark.parametrize("text", ["张建国", "张建国、李明。", "(2026)京0105民初1234号", "案号(2026)京0105民初1234号。",
+                                  "民间借贷纠纷", "原告张建国诉被告李明民间借贷纠纷一案。", "这是普通话。", "我不会说English。"])
+def test_the_hearings_own_words_are_speech(text):
+    """A clerk reading the case number or a party saying the names is not an echo."""
+    assert not echoes_prompt(text, PROMPTS["zh"], HOTWORDS)
+
+
+def test_a_final_that_echoes_its_conditioning_becomes_a_flagged_line(components):
+    """Whisper in a noisy room wrote the hearing's names and its prompt back as a final's text; the
+    record shows the stretch flagged for the clerk to replay, and keeps the words said beside it."""
+    from types import SimpleNamespace
+
+    from courtscribe.asr.coverage import complete
+    from courtscribe.records.model import UNRECOGNIZED
+
+    def segment(text, start, end):
+        return SimpleNamespace(text=text, start=start, end=end, words=None, avg_logprob=-0.2,
+                               no_speech_prob=0.1, compression_ratio=1.2)
+
+    kw = {"initial_prompt": PROMPTS["zh"], "hotwords": "张建国 李明"}
+    said = [segment("张建国李明以下是普通话的句子，其中可能夹杂", 0.0, 2.5), segment("原告张建国到庭。", 2.5, 4.0)]
+    hyps = components.engine._hypotheses(said, "zh", kw, base_s=0.0, offset_ms=10_000, audio_ms=4000)
+    assert [h.text for h in hyps] == ["原告张建国到庭。"]
+    record = complete(hyps, 10_000, 14_000)
+    assert [UNRECOGNIZED in h.flags for h in record] == [True, False]
+    assert record[0].start_ms == 10_000
+
+
 def test_without_a_prompt_nothing_is_an_echo():
     assert not echoes_prompt("以下是普通话的句子", None) and echoes_prompt("。", None)
 

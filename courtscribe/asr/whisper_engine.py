@@ -195,8 +195,10 @@ class WhisperEngine(Engine):
                     elif fallback and any(decode_failed(seg) for seg in segments):
                         failed.append((i, pieces[i], (segments, lang, base)))
                     else:
-                        results[i] = self._hypotheses(list(segments), lang, base_s=base, offset_ms=pieces[i][1],
-                                                      audio_ms=1000 * pieces[i][0].size // self.sample_rate)
+                        audio, offset = pieces[i]
+                        ms = 1000 * audio.size // self.sample_rate
+                        results[i] = self._hypotheses(list(segments), lang, kw, base_s=base,
+                                                      offset_ms=offset, audio_ms=ms)
                 if failed:
                     self._rescue(failed, results, kw, room, window, penalty=options.live)
             group = retry
@@ -297,8 +299,8 @@ class WhisperEngine(Engine):
                                                     temperature=TEMPERATURES[1:] if penalty else TEMPERATURES,
                                                     max_new_tokens=_token_budget(audio.size / self.sample_rate, room), **kw)
                 base = 0.0
-            results[i] = self._hypotheses(list(segments), lang, base_s=base, offset_ms=offset_ms,
-                                          audio_ms=1000 * audio.size // self.sample_rate)
+            ms = 1000 * audio.size // self.sample_rate
+            results[i] = self._hypotheses(list(segments), lang, kw, base_s=base, offset_ms=offset_ms, audio_ms=ms)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one engine per process; partials re-ask every 600 ms
     def _fit_prompt(self, initial_prompt: str | None, hotwords: str | None) -> tuple[str | None, int]:
@@ -338,10 +340,13 @@ class WhisperEngine(Engine):
         lang = kw["language"] or info.language
         return [(segs, lang, bounds[k] / self.sample_rate) for k, segs in enumerate(per_clip)]
 
-    def _hypotheses(self, segments, lang: str, *, base_s: float, offset_ms: int, audio_ms: int) -> list[Hypothesis]:
+    def _hypotheses(self, segments, lang: str, kw: dict, *, base_s: float, offset_ms: int,
+                    audio_ms: int) -> list[Hypothesis]:
+        """The segments Whisper decoded with ``kw`` (prompt, hotwords), less its guards' finds."""
         out, previous = [], ""
         for seg in segments:
-            if hallucinated(seg, previous):
+            echo = echoes_prompt(seg.text, kw["initial_prompt"], kw["hotwords"])  # its conditioning
+            if echo or hallucinated(seg, previous):
                 continue
             previous = seg.text.strip()
             hyp = self._hypothesis(seg, lang, base_s=base_s, offset_ms=offset_ms, end_limit=offset_ms + audio_ms)
@@ -353,8 +358,8 @@ class WhisperEngine(Engine):
     def _hypothesis(seg, lang: str, *, base_s: float, offset_ms: int, end_limit: int) -> Hypothesis | None:
         """Segment times are relative to the concatenated batch; make them absolute hearing times."""
         text = tidy(seg.text)
-        if echoes_prompt(text, PROMPTS.get(lang)):
-            return None  # empty, or Whisper repeating its conditioning prompt
+        if not text:
+            return None
 
         def ms(t: float) -> int:
             return int(min(end_limit, max(offset_ms, offset_ms + round((t - base_s) * 1000))))

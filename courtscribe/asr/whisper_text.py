@@ -17,8 +17,8 @@ from ..text import join_pieces, tidy, unlooped
 NO_SPEECH_PROB = 0.5
 LOW_LOGPROB = -0.3
 MAX_COMPRESSION = 2.4
-PROMPT_ECHO = 0.75  # share of a segment's characters in one run copied from the prompt: an echo
-ECHO_CHARS = 6  # and Chinese characters in that run
+PROMPT_ECHO = 0.75  # share of a segment's characters copied, in runs, from the prompt: an echo
+ECHO_CHARS = 6  # when one run holds this many Chinese characters of the prompt itself
 
 
 _SENTENCE_END = ("。", "？", "！", "?", "!", "；")
@@ -87,22 +87,29 @@ def hallucinated(seg, previous_text: str) -> bool:
     return False
 
 
-def echoes_prompt(text: str, prompt: str | None) -> bool:
+def echoes_prompt(text: str, prompt: str | None, hotwords: str | None = None) -> bool:
     """Whisper repeating its conditioning prompt, a piece of it word for word or a run of it with a
     word changed ("那是普通话的句子" for "以下是普通话的句子"), on audio too short or unclear for
     anything else: not speech. A preview that settled on it would keep it on the screen until the
-    final. A run is an echo only when it holds ``ECHO_CHARS`` Chinese characters and most of the
-    text: a witness answering "这是普通话" or "我不会说English" is speech."""
+    final. Runs copied from it are an echo only when one holds ``ECHO_CHARS`` Chinese characters of
+    the prompt and together they make most of the text: a witness answering "这是普通话" or
+    "我不会说English" is speech. ``hotwords`` come before the prompt in Whisper's context and are
+    echoed with it ("张建国李明 2026号以下是普通话的句子…" in a noisy room); a run must still reach
+    into the prompt itself: a party saying the names is speech."""
     core = _letters(text)
     if not core:
         return True
     if not prompt:
         return False
-    source = _letters(prompt)
-    if core in source:  # a piece word for word: a phrase of it, not a word ("以下是", "English")
-        return _chinese(core) >= 4 or len(re.findall(r"[A-Za-z]+", text)) >= 2
-    run = SequenceMatcher(None, core, source, autojunk=False).find_longest_match()
-    return _chinese(core[run.a:run.a + run.size]) >= ECHO_CHARS and run.size >= PROMPT_ECHO * len(core)
+    lead = _letters(hotwords or "")
+    source = lead + _letters(prompt)
+    blocks = SequenceMatcher(None, core, source, autojunk=False).get_matching_blocks()
+    runs = [m for m in blocks if m.size > 1]
+    # the most Chinese characters one run copies from the prompt itself
+    echoed = max((_chinese(source[max(m.b, len(lead)):m.b + m.size]) for m in runs), default=0)
+    if len(runs) == 1 and runs[0].size == len(core):  # word for word: a phrase, not a word ("以下是")
+        return echoed >= 4 or (runs[0].b >= len(lead) and len(re.findall(r"[A-Za-z]+", text)) >= 2)
+    return echoed >= ECHO_CHARS and sum(m.size for m in runs) >= PROMPT_ECHO * len(core)
 
 
 def _chinese(text: str) -> int:
