@@ -55,12 +55,11 @@ class Settings(BaseSettings):
     vad_threshold: float = Field(default=0.5, ge=0.05, le=0.95, description=(
         "Speech probability at which silero's VAD starts a span (it ends 0.15 below). Measured on simulated "
         "courtrooms (bench/acoustics.py)."))
-    fsmn_vad_threshold: float = Field(default=0.3, ge=-1.0, le=1.0, description=(
+    fsmn_vad_threshold: float | None = Field(default=None, ge=-1.0, le=1.0, description=(
         "FSMN-VAD (live streams; files with vad=fsmn-vad) calls a frame speech when P(speech) is "
-        "at least P(noise) + this. Lower keeps quieter far-microphone speech, higher lets less "
-        "noise in. 0.3 by measurement on simulated courtrooms, live (bench/acoustics.py): against "
-        "the model's own 0.6, fewer lines only flagged and fewer noise lines in babble and gallery "
-        "rooms, clean rooms alike."))
+        "at least P(noise) + this. Default: the model's own, 0.6. 0.3 suits babble and gallery "
+        "rooms (fewer lines only flagged, bench/acoustics.py) but calls a quiet room's hiss speech "
+        "and bridges a speaker's pauses into one long utterance (zh-smoke), so it is not the default."))
     language: str = "zh"
     languages: list[str] = Field(default_factory=lambda: ["zh", "en"], description=(
         "Languages a hearing may hear (JSON list, e.g. [\"zh\",\"en\"]): each utterance is checked, and one "
