@@ -259,8 +259,8 @@ def main() -> None:
                         "vad front end": vad_fe, "front end RTF": round(cost, 3),
                         "onset lookback ms": lookback if kind == "file" else None}
                 rows.append(row)
-                print(f"{cname} {kind} asr={asr_fe} vad={vad_fe} lookback={lookback}: lost {row['lost']}, CER {row['CER zh']:.3f}, "
-                      f"numbers {row['numbers']}", file=sys.stderr, flush=True)
+                print(f"{cname} {kind} asr={asr_fe} vad={vad_fe} lookback={lookback}: lost {row['lost']}, "
+                      f"CER {row['CER zh']:.3f}, numbers {row['numbers']}", file=sys.stderr, flush=True)
     cols = ["condition", "RT60 measured", "path", "asr front end", "vad front end", "onset lookback ms", "lost",
             "flagged only", "noise lines", "CER zh", "numbers", "front end RTF", "seconds"]
     print(table(rows, cols))

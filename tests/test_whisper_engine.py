@@ -74,7 +74,7 @@ def test_a_final_that_echoes_its_conditioning_becomes_a_flagged_line(components)
 
     kw = {"initial_prompt": PROMPTS["zh"], "hotwords": "张建国 李明"}
     said = [segment("张建国李明以下是普通话的句子，其中可能夹杂", 0.0, 2.5), segment("原告张建国到庭。", 2.5, 4.0)]
-    hyps = components.engine._hypotheses(said, "zh", kw, base_s=0.0, offset_ms=10_000, audio_ms=4000)
+    hyps = components.engine._hypotheses(said, "zh", kw, (np.zeros(4 * 16000, np.float32), 10_000), base_s=0.0)
     assert [h.text for h in hyps] == ["原告张建国到庭。"]
     record = complete(hyps, 10_000, 14_000)
     assert [UNRECOGNIZED in h.flags for h in record] == [True, False]

@@ -195,10 +195,7 @@ class WhisperEngine(Engine):
                     elif fallback and any(decode_failed(seg) for seg in segments):
                         failed.append((i, pieces[i], (segments, lang, base)))
                     else:
-                        audio, offset = pieces[i]
-                        ms = 1000 * audio.size // self.sample_rate
-                        results[i] = self._hypotheses(list(segments), lang, kw, base_s=base,
-                                                      offset_ms=offset, audio_ms=ms)
+                        results[i] = self._hypotheses(list(segments), lang, kw, pieces[i], base_s=base)
                 if failed:
                     self._rescue(failed, results, kw, room, window, penalty=options.live)
             group = retry
@@ -299,8 +296,7 @@ class WhisperEngine(Engine):
                                                     temperature=TEMPERATURES[1:] if penalty else TEMPERATURES,
                                                     max_new_tokens=_token_budget(audio.size / self.sample_rate, room), **kw)
                 base = 0.0
-            ms = 1000 * audio.size // self.sample_rate
-            results[i] = self._hypotheses(list(segments), lang, kw, base_s=base, offset_ms=offset_ms, audio_ms=ms)
+            results[i] = self._hypotheses(list(segments), lang, kw, (audio, offset_ms), base_s=base)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - one engine per process; partials re-ask every 600 ms
     def _fit_prompt(self, initial_prompt: str | None, hotwords: str | None) -> tuple[str | None, int]:
@@ -340,26 +336,25 @@ class WhisperEngine(Engine):
         lang = kw["language"] or info.language
         return [(segs, lang, bounds[k] / self.sample_rate) for k, segs in enumerate(per_clip)]
 
-    def _hypotheses(self, segments, lang: str, kw: dict, *, base_s: float, offset_ms: int,
-                    audio_ms: int) -> list[Hypothesis]:
-        """The segments Whisper decoded with ``kw`` (prompt, hotwords), less its guards' finds."""
+    def _hypotheses(self, segments, lang: str, kw: dict, piece: tuple[np.ndarray, int], *,
+                    base_s: float) -> list[Hypothesis]:
+        """The segments Whisper decoded from ``piece`` (audio, offset) with ``kw`` (prompt, hotwords),
+        less its guards' finds: an echo of its conditioning (an empty text among them), an invention."""
+        audio, offset_ms = piece
+        end_limit = offset_ms + 1000 * audio.size // self.sample_rate
         out, previous = [], ""
         for seg in segments:
-            echo = echoes_prompt(seg.text, kw["initial_prompt"], kw["hotwords"])  # its conditioning
-            if echo or hallucinated(seg, previous):
+            if echoes_prompt(seg.text, kw["initial_prompt"], kw["hotwords"]) or hallucinated(seg, previous):
                 continue
             previous = seg.text.strip()
-            hyp = self._hypothesis(seg, lang, base_s=base_s, offset_ms=offset_ms, end_limit=offset_ms + audio_ms)
-            if hyp:
-                out += split_sentences(hyp)
+            hyp = self._hypothesis(seg, lang, base_s=base_s, offset_ms=offset_ms, end_limit=end_limit)
+            out += split_sentences(hyp)
         return out
 
     @staticmethod
-    def _hypothesis(seg, lang: str, *, base_s: float, offset_ms: int, end_limit: int) -> Hypothesis | None:
+    def _hypothesis(seg, lang: str, *, base_s: float, offset_ms: int, end_limit: int) -> Hypothesis:
         """Segment times are relative to the concatenated batch; make them absolute hearing times."""
         text = tidy(seg.text)
-        if not text:
-            return None
 
         def ms(t: float) -> int:
             return int(min(end_limit, max(offset_ms, offset_ms + round((t - base_s) * 1000))))
