@@ -328,6 +328,7 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     config = uvicorn.Config(application, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                             ssl_certfile=settings.ssl_certfile, ssl_keyfile=settings.ssl_keyfile,
                             ws_max_size=4 * MAX_FRAME_BYTES, timeout_keep_alive=5, server_header=False,
+                            ws_ping_interval=settings.ws_ping_interval_s, ws_ping_timeout=settings.ws_ping_timeout_s,
                             limit_concurrency=settings.max_connections,
                             # X-Forwarded-For only from proxies court IT names (none by default)
                             proxy_headers=bool(settings.forwarded_allow_ips),

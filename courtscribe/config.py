@@ -119,6 +119,12 @@ class Settings(BaseSettings):
         "goes out, and a blanking order drops what is still held (3 s, the broadcast norm)."))
     max_streams: int = Field(default=4, ge=1, description="Live streams admitted at once; more get 'busy'.")
     idle_timeout_s: float = Field(default=60.0, gt=0, description="A silent or half-open connection is closed after this.")
+    ws_ping_interval_s: float = Field(default=20.0, gt=0, description=(
+        "WebSocket keepalive: the server pings each connection this often…"))
+    ws_ping_timeout_s: float = Field(default=20.0, gt=0, description=(
+        "…and closes it (1011) when no pong came back within this (a peer gone without a word). A source "
+        "the decoder is behind is still read, so its pongs are answered (streaming/backlog: up to 16 MiB "
+        "of audio read ahead)."))
     stream_vad_silence_ms: int = Field(default=800, ge=100, description="End-of-utterance silence for live streams.")
     stream_vad: str = Field(default="gateway", pattern="^(gateway|deployment)$", description=(
         "Cluster only: where live sources' streaming VAD runs — in each gateway replica (one box: no extra "

@@ -33,6 +33,8 @@ PARTIALS_LATE = Counter("courtscribe_partials_late_total", "Partials decoded pas
 DECODE_LOAD = Gauge("courtscribe_decode_load", "Share of the last 5 s the decode worker spent decoding (near 1: "
                     "the box is behind; finals go strictly first)")
 QUEUE_DEPTH = Gauge("courtscribe_queue_depth", "Jobs waiting for the decode worker", ["queue"])
+READ_AHEAD = Gauge("courtscribe_stream_read_ahead_bytes", "Audio received on live sockets and not yet taken by "
+                   "the decoder (a source replayed faster than it decodes, or a box behind)")
 ACTIVE_STREAMS = Gauge("courtscribe_active_streams", "Live audio streams admitted")
 
 

@@ -58,22 +58,24 @@ class WorkerPool:
         self._run = asyncio.Semaphore(workers)
         self.threads = threads or FileThreads(workers)
 
-    def take(self) -> None:
-        """A place in the pool, or Busy at once (a streamed answer asks before its 200 is sent)."""
+    def start(self, fn, *args, **kwargs) -> asyncio.Future:
+        """Take a place (Busy at once, before a streamed answer sends its 200) and run ``fn`` in it.
+        The place is given back when the work is over, however its asker fares: a caller cancelled
+        (the client left) or a streamed answer never read does not end the thread, so the place
+        stays taken until the thread is done, and no place is lost either."""
         if not self._slots.acquire(blocking=False):
             raise Busy("all transcription workers are busy; retry later")
+        work = asyncio.ensure_future(self._run_in_place(partial(fn, *args, **kwargs)))
+        work.add_done_callback(lambda _: self._slots.release())
+        return work
 
-    async def run(self, fn, *args, **kwargs):
-        """Run ``fn`` in the place ``take`` got (given back when it ends)."""
-        try:
-            async with self._run:
-                return await asyncio.get_running_loop().run_in_executor(self.threads, partial(fn, *args, **kwargs))
-        finally:
-            self._slots.release()
+    async def _run_in_place(self, call):
+        async with self._run:
+            return await asyncio.get_running_loop().run_in_executor(self.threads, call)
 
     async def submit(self, fn, *args, **kwargs):
-        self.take()
-        return await self.run(fn, *args, **kwargs)
+        """``start``, then wait for the answer (the work goes on if this wait is cancelled)."""
+        return await asyncio.shield(self.start(fn, *args, **kwargs))
 
 
 class FileWork:

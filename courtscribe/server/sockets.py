@@ -1,21 +1,27 @@
 """What every WebSocket endpoint shares: sending that never raises on a client gone, receiving
-with an idle limit, following a hearing's events, and the gate a source passes before its audio is
+with an idle limit (read ahead of a busy decoder, so keepalives stay answered), following a hearing's events, and the gate a source passes before its audio is
 taken (the token's scope, its stream quota, the audit log)."""
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from .. import metrics
 from ..access.guard import Access, Denied, note_denied
 from ..access.scopes import Principal
+from ..logs import get_logger
 from ..streaming.events import Event
 from ..streaming.hub import Hub, SlowSubscriber
 from ..streaming.live import Admitted, Gate
 from ..streaming.protocol import ErrorCode, StreamError, error_event
+
+log = get_logger(__name__)
 
 
 async def send(ws: WebSocket, event: Event | dict) -> bool:
@@ -58,14 +64,88 @@ class Adapter(Protocol):
         """Finish what came (``gone``: the client disconnected) and close: nothing received is lost."""
 
 
+MAX_BACKLOG_BYTES = 16 << 20  # frames read ahead of a busy decoder: 8.7 min of 16 kHz PCM16
+
+
+@dataclass
+class _Closed:
+    gone: bool  # the client went away (else: it idled, and the error before this said so)
+
+
+class _Backlog:
+    """Frames read as they come, for the protocol to take in order. The socket is read even while
+    the protocol waits on the decoder (a client replaying faster than it decodes), so the
+    connection's keepalive pongs are read and the connection stays up; past ``limit`` bytes waiting
+    the socket is not read until the decoder catches up (TCP then slows the client)."""
+
+    def __init__(self, limit: int = MAX_BACKLOG_BYTES):
+        self.limit = limit
+        self._items: deque[tuple[Message | StreamError | _Closed, int]] = deque()
+        self._bytes = 0
+        self._changed = asyncio.Event()
+
+    async def put(self, item: Message | StreamError | _Closed, size: int = 0) -> None:
+        if size and self._bytes >= self.limit:
+            log.warning("the decoder is far behind this source: its socket is read no further until it "
+                        "catches up", read_ahead_bytes=self._bytes)
+            while self._bytes >= self.limit:
+                await self._wait()
+        self._items.append((item, size))
+        self._count(size)
+
+    async def get(self) -> Message | StreamError | _Closed:
+        while not self._items:
+            await self._wait()
+        item, size = self._items.popleft()
+        self._count(-size)
+        return item
+
+    def clear(self) -> None:
+        """What the protocol will not take (sent after the client said it was done)."""
+        self._count(-self._bytes)
+        self._items.clear()
+
+    def _count(self, size: int) -> None:
+        self._bytes += size
+        metrics.READ_AHEAD.inc(size)
+        self._changed.set()
+
+    async def _wait(self) -> None:
+        self._changed.clear()
+        await self._changed.wait()
+
+
+async def _read(ws: WebSocket, idle_timeout_s: float, backlog: _Backlog) -> None:
+    """The socket's one reader: every frame into ``backlog``, then how the reading ended."""
+    gone = True
+    try:
+        while True:
+            msg = await receive(ws, idle_timeout_s)
+            await backlog.put(msg, len(msg.get("bytes") or msg.get("text") or ""))
+    except StreamError as err:  # idle: said to the client by the protocol, in order
+        gone = False
+        await backlog.put(err)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        await backlog.put(_Closed(gone))
+
+
 async def run(ws: WebSocket, idle_timeout_s: float, adapter: Adapter) -> None:
     """The receive loop of every audio socket: frames to the protocol until the client is done, a
     fatal error, idleness or a disconnect; then the protocol finishes what came."""
+    backlog = _Backlog()
+    reader = asyncio.create_task(_read(ws, idle_timeout_s, backlog))
     gone = False
     try:
         while True:
+            msg = await backlog.get()
+            if isinstance(msg, _Closed):
+                gone = msg.gone
+                break
             try:
-                msg = await receive(ws, idle_timeout_s)
+                if isinstance(msg, StreamError):
+                    raise msg
                 if msg.get("text") is not None:
                     if not await adapter.text(msg["text"]):
                         break
@@ -77,6 +157,9 @@ async def run(ws: WebSocket, idle_timeout_s: float, adapter: Adapter) -> None:
     except WebSocketDisconnect:
         gone = True
     finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        backlog.clear()
         await adapter.end(gone)
 
 

@@ -117,9 +117,13 @@ async def transcriptions(request: Request, file: UploadFile = File(...), model: 
     decoded, then ``transcript.text.done``). For long recordings use ``POST /v1/jobs`` and poll."""
     audio = await _upload(request, file)
     if stream:
-        deps.files(request).pool.take()
-        return StreamingResponse(_events(request, audio, file.filename, language, prompt),
-                                 media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+        loop, texts = asyncio.get_running_loop(), asyncio.Queue[str]()
+        run = _file_run(request, audio, file.filename, language, prompt,
+                        on_text=lambda text: loop.call_soon_threadsafe(texts.put_nowait, text))
+        # started here, not in the answer's body: a client gone before its first byte gives the place back
+        work = deps.files(request).pool.start(run)
+        return StreamingResponse(_events(work, texts), media_type="text/event-stream",
+                                 headers={"X-Accel-Buffering": "no"})
     record = await deps.files(request).pool.submit(_file_run(request, audio, file.filename, language, prompt))
     return respond(record, response_format)
 
@@ -128,14 +132,9 @@ def _sse(event: dict) -> bytes:
     return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
 
-async def _events(request: Request, audio: Audio, filename: str | None, language: str | None,
-                  prompt: str | None) -> AsyncIterator[bytes]:
+async def _events(work: asyncio.Future, texts: asyncio.Queue[str]) -> AsyncIterator[bytes]:
     """OpenAI's transcription stream: a delta per decoded window, then the whole text (what the JSON
     answer would say); a failure is an ``error`` event, never a silently short text."""
-    loop, texts = asyncio.get_running_loop(), asyncio.Queue[str]()
-    run = _file_run(request, audio, filename, language, prompt,
-                    on_text=lambda text: loop.call_soon_threadsafe(texts.put_nowait, text))
-    work = asyncio.ensure_future(deps.files(request).pool.run(run))
     while not work.done() or not texts.empty():
         getter = asyncio.ensure_future(texts.get())
         await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,0 +1,76 @@
+"""The file workers' places (server/files.py): a place is held exactly as long as its work runs."""
+import asyncio
+import threading
+
+import pytest
+
+from courtscribe.server.files import Busy, WorkerPool
+
+
+def pool() -> WorkerPool:
+    return WorkerPool(workers=1, queue=0)
+
+
+async def until_over(work: asyncio.Future) -> None:
+    await asyncio.wait({work})
+    await asyncio.sleep(0)  # its done-callbacks (the place given back) run in the next round
+
+
+def test_a_place_is_given_back_when_its_work_ends():
+    async def main():
+        workers = pool()
+        work = workers.start(lambda: 42)
+        with pytest.raises(Busy):
+            workers.start(lambda: 0)
+        await until_over(work)
+        assert work.result() == 42
+        assert await workers.submit(lambda: 7) == 7
+    asyncio.run(main())
+
+
+def test_work_never_started_gives_its_place_back():
+    """A streamed answer whose client left before its body was read: its work is cancelled
+    before it began, and the place is free again."""
+    async def main():
+        workers = pool()
+        work = workers.start(lambda: pytest.fail("cancelled work ran"))
+        work.cancel()
+        await until_over(work)
+        assert await workers.submit(lambda: "next") == "next"
+    asyncio.run(main())
+
+
+def test_a_waiter_cancelled_does_not_free_a_place_its_thread_still_runs_in():
+    async def main():
+        workers, started, release = pool(), threading.Event(), threading.Event()
+
+        def slow() -> str:
+            started.set()
+            release.wait(30)
+            return "done"
+        waiter = asyncio.create_task(workers.submit(slow))
+        await asyncio.to_thread(started.wait, 30)
+        waiter.cancel()
+        await asyncio.wait({waiter})
+        with pytest.raises(Busy):  # the thread still decodes: its place is still taken
+            workers.start(lambda: 0)
+        release.set()
+        for _ in range(300):
+            try:
+                return await workers.submit(lambda: None)
+            except Busy:
+                await asyncio.sleep(0.1)
+        pytest.fail("the place was never given back")
+    asyncio.run(main())
+
+
+def test_a_failure_gives_the_place_back_and_reaches_the_waiter():
+    def broken():
+        raise ValueError("bad file")
+
+    async def main():
+        workers = pool()
+        with pytest.raises(ValueError, match="bad file"):
+            await workers.submit(broken)
+        assert await workers.submit(lambda: 1) == 1
+    asyncio.run(main())
