@@ -38,3 +38,16 @@ def test_an_open_segment_left_by_a_crash_is_finished_on_recovery(tmp_path):
     assert [p.name for p in finished] == ["000000000000.flac"]
     np.testing.assert_array_equal(archive.read(tmp_path, "h2", 0, 0, 3000), _pcm_roundtrip(audio))
     assert archive.recover(tmp_path) == []
+
+
+def test_a_stretch_inside_one_segment_or_past_the_recording_reads_exactly(tmp_path):
+    rng = np.random.default_rng(1)
+    audio = (rng.standard_normal(16000 * 25) * 0.1).astype(np.float32)
+    rec = archive.ChannelRecorder(tmp_path, "h3", 0, start_ms=0, segment_s=10)
+    rec.write(audio)
+    rec.close()
+    np.testing.assert_array_equal(archive.read(tmp_path, "h3", 0, 11_500, 13_250),
+                                  _pcm_roundtrip(audio[11_500 * 16: 13_250 * 16]))
+    tail = archive.read(tmp_path, "h3", 0, 24_000, 27_000)  # the last second, then nothing recorded
+    np.testing.assert_array_equal(tail[:16000], _pcm_roundtrip(audio[24 * 16000:]))
+    assert tail.size == 3 * 16000 and not tail[16000:].any()

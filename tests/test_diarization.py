@@ -137,3 +137,43 @@ def test_a_voice_the_clerk_named_carries_the_name_on_its_next_lines(components, 
     live.name("说话人1", None)  # undone
     again, _ = asyncio.run(live.assign(line("u3", 20_000), a[160_000:240_000]))
     assert again.speaker == "说话人1"
+
+
+def test_a_reconnected_source_keeps_each_voices_number_and_name(components, voices):
+    """Before the reconnect: justice's voice was 说话人1 (a clerk named it 原告 张三), market's
+    说话人2. The new connection's labeller learns both again from the archived lines: market's next
+    line is 说话人2 again, a new voice is 说话人3 (never a number someone else had), and the name
+    stays on 说话人1's next line."""
+    import asyncio
+
+    from courtscribe.records.reading import HeardVoice
+    from courtscribe.streaming.speakers import LiveSpeakers
+
+    a, b, c = voices["justice"], voices["market_25s"], voices["custody"]
+    archived = np.concatenate([a[:80_000], b[:160_000]])  # the channel's recording so far: a at 0 s, b at 5 s
+    heard = [HeardVoice("说话人1", [(0, 5_000)], ("原告 张三", Role.plaintiff, "张三")),
+             HeardVoice("说话人2", [(5_000, 15_000)])]
+    live = LiveSpeakers(components.speaker_encoder())
+    live.recall(heard, lambda start, end: archived[start * 16:end * 16])
+
+    def line(uid, start):
+        return Utterance(id=uid, start_ms=start, end_ms=start + 5000, channel=0, speaker="", text="…")
+    again, _ = asyncio.run(live.assign(line("u1", 20_000), b[160_000:320_000]))
+    new, _ = asyncio.run(live.assign(line("u2", 30_000), c[:96_000]))
+    named, _ = asyncio.run(live.assign(line("u3", 40_000), a[80_000:]))
+    assert (again.speaker, new.speaker) == ("说话人2", "说话人3")
+    assert (named.speaker, named.role, named.participant) == ("原告 张三", Role.plaintiff, "张三")
+
+
+def test_a_voice_whose_audio_is_gone_still_keeps_its_number(components, voices):
+    """Nothing archived for 说话人4 (a disk restored without it): a new voice is 说话人5, not 说话人1."""
+    import asyncio
+
+    from courtscribe.records.reading import HeardVoice
+    from courtscribe.streaming.speakers import LiveSpeakers
+
+    live = LiveSpeakers(components.speaker_encoder())
+    live.recall([HeardVoice("说话人4", [(0, 4_000)])], lambda start, end: np.zeros((end - start) * 16, np.float32))
+    line = Utterance(id="u1", start_ms=9_000, end_ms=14_000, channel=0, speaker="", text="…")
+    first, _ = asyncio.run(live.assign(line, voices["custody"][:80_000]))
+    assert first.speaker == "说话人5"

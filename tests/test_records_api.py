@@ -254,3 +254,35 @@ def test_the_clerk_notes_a_partys_refusal_but_never_a_judges_signature(server):
     rows = dict(next(b for b in printed if b.kind == "signatures").rows or [])
     assert rows["原告张三（签名）"].startswith("拒绝签名：不同意笔录第三页")  # the 笔录 says it
     assert httpx.get(f"{api}/h-refuse/verify").json()["ok"]
+
+
+def test_a_mixed_source_that_reconnects_keeps_its_voices_numbers_and_names(server, data_dir):
+    """One microphone, two voices, the clerk names one; the source reconnects: the same voices come
+    back under the same number and the same name, not renumbered from 说话人1 (which would put two
+    people's lines under one label, and the clerk's naming on the wrong person)."""
+    import numpy as np
+
+    from courtscribe.audio import decode
+    from courtscribe.clients import stream
+
+    api = f"{server}/v1/hearings"
+    justice, market = (decode(data_dir / "zh-smoke" / f"{n}.wav").channel(0) for n in ("justice", "market_25s"))
+    assert httpx.post(api, headers=CLERK, json={"id": "h-rejoin"}).status_code == 201
+
+    def send(audio: np.ndarray) -> dict:
+        async def chunks():
+            for i in range(0, audio.size, 3200):
+                yield audio[i:i + 3200]
+        return asyncio.run(stream(ws(server, "/v1/stream"), chunks(), hearing_id="h-rejoin", speed=0)).ready
+
+    send(np.concatenate([justice, market[:160_000]]))
+    before = httpx.get(f"{api}/h-rejoin").json()["utterances"]
+    judge, other = before[0]["speaker"], before[-1]["speaker"]
+    assert judge != other  # the labeller told the two apart (else this test shows nothing)
+    named = httpx.post(f"{api}/h-rejoin/voices/{quote(judge)}", headers=CLERK,
+                       json={"speaker": "原告 张三", "role": "plaintiff", "participant": "张三"})
+    assert named.status_code == 200, named.text
+    rejoined = send(np.concatenate([market[160_000:], justice]))["offset_ms"]
+    after = [u for u in httpx.get(f"{api}/h-rejoin").json()["utterances"] if u["start_ms"] >= rejoined]
+    assert after[0]["speaker"] == other  # market's voice: its number, not 说话人1 again
+    assert (after[-1]["speaker"], after[-1]["role"], after[-1]["participant"]) == ("原告 张三", "plaintiff", "张三")

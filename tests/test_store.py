@@ -268,3 +268,20 @@ def test_naming_a_voice_moves_all_its_machine_lines_and_is_undone_line_by_line(s
         "v1": "说话人1", "v2": "说话人2", "v3": "说话人1", "v4": "证人", "w1": "说话人1"}
     assert store.name_voice(hearing, "说话人1", channel=0, actor="书记员甲", speaker="被告 李四") == ["v1", "v3"]  # again
     assert store.verify(hearing).ok
+
+
+def test_the_voices_a_channel_heard_and_whom_a_clerk_named_them_as(store, hearing):
+    """What a reconnecting mixed source learns again (streaming/speakers.recall)."""
+    for uid, start, speaker in (("v1", 0, "说话人1"), ("v2", 2000, "说话人2"), ("v3", 4000, "说话人1"),
+                                ("v4", 6000, "说话人2")):
+        store.machine_final(hearing, line(uid, f"{uid}。", start, start + 1500, speaker=speaker))
+    store.machine_final(hearing, line("w1", "别的麦克风。", 0, 900, channel=1, speaker="说话人3"))
+    store.assign_speaker(hearing, "v4", actor="书记员甲", speaker="证人", role=Role.witness)  # by hand: nobody's voice
+    store.name_voice(hearing, "说话人1", channel=0, actor="书记员甲", speaker="原告 张三", role=Role.plaintiff,
+                     participant="张三")
+    heard = {v.voice: (v.spans, v.named) for v in store.heard_voices(hearing, 0)}
+    assert heard == {"说话人1": ([(4000, 5500), (0, 1500)], ("原告 张三", Role.plaintiff, "张三")),
+                     "说话人2": ([(2000, 3500)], None)}
+    store.unname_voice(hearing, "说话人1", actor="书记员甲")
+    assert [(v.voice, v.named) for v in store.heard_voices(hearing, 0)] == [("说话人1", None), ("说话人2", None)]
+    assert [(v.voice, v.spans) for v in store.heard_voices(hearing, 1)] == [("说话人3", [(0, 900)])]

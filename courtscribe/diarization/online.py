@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..audio import SAMPLE_RATE
+from ..records.model import speaker_number
 from .base import speaker_label
 from .clustering import majority, to_segments
 from .embedding import SpeakerEncoder, owned, window_audio, windows
 
 THRESHOLD = 0.4  # cosine similarity to a speaker's centroid to count as that speaker
 HISTORY = 12  # recent utterances re-checked when the centroids move
+RESUMED = 10  # a voice learnt again from its archived lines weighs as much as this many windows
 
 
 @dataclass
@@ -66,6 +68,17 @@ class OnlineDiarizer:
         with self._lock:
             self.speakers = [s for s in self.speakers if s.key != key]
             self.speakers.append(Speaker(key, np.asarray(embedding, np.float32) * 50, 50, enrolled=True))
+
+    def resume(self, key: str, embedding: np.ndarray | None) -> None:
+        """A voice this channel's source heard before it reconnected (``key`` 说话人N): it keeps its
+        number, and new voices are numbered after it. Without an ``embedding`` (its audio could not
+        be read) its number is still never given to another voice."""
+        with self._lock:
+            if (n := speaker_number(key)) is not None:
+                self._n = max(self._n, n)
+            if embedding is not None:
+                self.speakers = [s for s in self.speakers if s.key != key]
+                self.speakers.append(Speaker(key, np.asarray(embedding, np.float32) * RESUMED, RESUMED))
 
     def fix(self, utterance_id: str, speaker: str) -> None:
         """A person labelled this line: keep it, and never relabel it again."""

@@ -126,22 +126,29 @@ def read(root: Path, hearing_id: str, channel: int, start_ms: int, end_ms: int) 
     """The archived audio of one channel between two hearing times (silence where none was recorded)."""
     out = np.zeros(max(0, (end_ms - start_ms) * SR // 1000), np.float32)
     for seg_ms, path in segments(root, hearing_id, channel):
-        if path.suffix == ".flac":
-            audio = sf.read(path, dtype="float32")[0]
-        else:  # being recorded: what has reached the disk so far
-            raw = path.read_bytes()
-            audio = pcm16_to_float(raw[: len(raw) // 2 * 2])
         lo = (seg_ms - start_ms) * SR // 1000  # where the segment starts in ``out``
-        a, b = max(0, -lo), min(audio.size, out.size - lo)
-        if a < b:
-            out[lo + a: lo + b] = audio[a:b]
+        a, b = max(0, -lo), min(_frames(path), out.size - lo)
+        if a >= b:  # outside the stretch: not decoded (a replay in a long hearing reads a minute, not hours)
+            continue
+        if path.suffix == ".flac":
+            audio = sf.read(path, start=a, stop=b, dtype="float32")[0]
+        else:  # being recorded: what has reached the disk so far
+            with open(path, "rb") as f:
+                f.seek(a * 2)
+                raw = f.read((b - a) * 2)
+            audio = pcm16_to_float(raw[: len(raw) // 2 * 2])
+        out[lo + a: lo + a + audio.size] = audio
     return out
+
+
+def _frames(path: Path) -> int:
+    """Samples in a segment, without decoding it."""
+    return sf.info(path).frames if path.suffix == ".flac" else path.stat().st_size // 2
 
 
 def recorded_ms(root: Path, hearing_id: str, channel: int) -> int:
     """Hearing time up to which a channel's audio is on disk."""
     end = 0
     for seg_ms, path in segments(root, hearing_id, channel):
-        n = sf.info(path).frames if path.suffix == ".flac" else path.stat().st_size // 2
-        end = max(end, seg_ms + n * 1000 // SR)
+        end = max(end, seg_ms + _frames(path) * 1000 // SR)
     return end

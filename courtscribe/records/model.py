@@ -6,6 +6,7 @@ Times are integer milliseconds from the start of the hearing recording.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from enum import Enum
 from typing import Annotated
@@ -24,6 +25,12 @@ CONTINUES = "continues"
 # nothing of the record, and a public version is often made after sign-off
 PROTECTION = "protection"
 REDACTION = "redaction"
+
+
+def speaker_number(label: str) -> int | None:
+    """N of a voice the machine numbered (说话人N, until a clerk names it); None for a name or role."""
+    m = re.fullmatch(r"说话人(\d+)", label)
+    return int(m.group(1)) if m else None
 
 
 def gap_note(start_ms: int, end_ms: int) -> str:

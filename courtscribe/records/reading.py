@@ -2,7 +2,9 @@
 the ledger in store.py; this side never changes anything."""
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import datetime as dt
 
@@ -16,7 +18,8 @@ from . import finder
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .finder import HearingFilter
 from .ledger import new_utterance, record_parts
-from .model import Hearing, Participant, Pipeline, Record, Role, Source, Token, Utterance, UtteranceStatus
+from .model import (Hearing, Participant, Pipeline, Record, Role, Source, Token, Utterance, UtteranceStatus,
+                    speaker_number)
 from .verify import Verification, verify
 
 UTTERANCE_FIELDS = tuple(new_utterance("x"))
@@ -47,6 +50,15 @@ def _fields(row: UtteranceRow) -> dict:
 
 def _utc(at: dt.datetime) -> dt.datetime:
     return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)  # SQLite hands back naive UTC
+
+
+@dataclass
+class HeardVoice:
+    """A voice heard on a mixed channel: where its lines are (newest first) and whom a clerk named
+    it as (speaker, role, participant), unless that was undone."""
+    voice: str
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    named: tuple[str, Role | None, str | None] | None = None
 
 
 class Reading:
@@ -83,6 +95,38 @@ class Reading:
         with self._session() as s:
             return set(s.execute(select(UtteranceRow.id).where(UtteranceRow.hearing_id == hearing_id,
                                                                UtteranceRow.speaker_by == "human")).scalars())
+
+    def heard_voices(self, hearing_id: str, channel: int) -> list[HeardVoice]:
+        """The voices the live labeller numbered on a mixed channel (说话人N), each with its lines'
+        times, newest first, and the person a clerk named it as (unless undone). Lines a person
+        labelled one by one are nobody's voice here."""
+        changes = self._voice_changes(hearing_id)
+        with self._session() as s:
+            rows = s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == hearing_id,
+                                                        UtteranceRow.channel == channel)
+                             .order_by(UtteranceRow.start_ms.desc())).scalars().all()
+        voices: dict[str, HeardVoice] = {}
+        decided: set[str] = set()  # its newest line a clerk named (or unnamed) says how it stands
+        for r in rows:
+            change = changes.get(r.id, {})
+            voice = change.get("voice") or change.get("undo") if r.speaker_by == "human" else r.speaker
+            if not voice or speaker_number(voice) is None:
+                continue
+            heard = voices.setdefault(voice, HeardVoice(voice))
+            heard.spans.append((r.start_ms, r.end_ms))
+            if r.speaker_by == "human" and voice not in decided:
+                decided.add(voice)
+                if change.get("voice"):
+                    heard.named = (r.speaker, Role(r.role) if r.role else None, r.participant)
+        return list(voices.values())
+
+    def _voice_changes(self, hearing_id: str) -> dict[str, dict]:
+        """Each line's latest speaker change (its ledger payload)."""
+        latest: dict[str, dict] = {}
+        for e in self.entries(hearing_id, ("assign_speaker",)):
+            if e.utterance_id:
+                latest[e.utterance_id] = json.loads(e.payload)
+        return latest
 
     # -- reading ----------------------------------------------------------------------------
     def hearings(self) -> list[dict]:

@@ -294,14 +294,6 @@ class RecordStore(Reading):
                                                               "role": None, "participant": None, "undo": voice}, uid)
         return lines
 
-    def _voice_changes(self, hearing_id: str) -> dict[str, dict]:
-        """Each line's latest speaker change (its ledger payload)."""
-        latest: dict[str, dict] = {}
-        for e in self.entries(hearing_id):
-            if e.kind == "assign_speaker" and e.utterance_id:
-                latest[e.utterance_id] = json.loads(e.payload)
-        return latest
-
     def confirm(self, hearing_id: str, uid: str, *, actor: str) -> None:
         if self._current(hearing_id, uid, "text") is None:
             raise NotFound(f"no utterance {uid!r} in hearing {hearing_id}")

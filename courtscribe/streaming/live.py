@@ -21,6 +21,8 @@ from ..config import RoomFrontEnd
 from ..diarization.bleed import RoomAudio
 from ..diarization.embedding import SpeakerEncoder
 from ..diarization.segmentation import Segmenter
+from ..logs import get_logger
+from ..records import archive
 from ..records.archive import ChannelRecorder
 from ..records.model import Participant, Pipeline, Role, Utterance
 from ..records.spool import Spool, unavailable
@@ -34,7 +36,11 @@ from .session import StreamSession
 from .source import SessionConfig, Sinks
 from .speakers import Label, LiveSpeakers
 
+log = get_logger(__name__)
+
 IDLE_TIMEOUT_S = 60.0
+
+
 @dataclass(frozen=True)
 class Admitted:
     """What a stream's gate decided: the hearing its audio goes into (None: none) and, for a hearing
@@ -166,6 +172,8 @@ class LiveHearings:
                 voices = (await asyncio.to_thread(self.records.voices, cfg.hearing_id)
                           if self.records is not None and cfg.hearing_id else [])
                 sinks.speakers = LiveSpeakers(self.speaker_encoder, voices, self.segmenter)
+                if self.records is not None and cfg.hearing_id:
+                    await self._recall(sinks.speakers, self.records, cfg.hearing_id, cfg.channel)
         except BaseException:
             self.scheduler.release(sid)
             raise
@@ -186,6 +194,21 @@ class LiveHearings:
             self.hub.publish(hearing_id, event)
             await emit(event)
         return both
+
+    async def _recall(self, speakers: LiveSpeakers, records: RecordStore, hearing_id: str, channel: int) -> None:
+        """A mixed source rejoining its hearing: the voices its channel heard so far, from the archive.
+        A failure is logged, and the source starts as a new one would (new voices get new numbers)."""
+        root = self.archive
+
+        def recall() -> None:
+            heard = records.heard_voices(hearing_id, channel)
+            if heard and root is not None:
+                speakers.recall(heard, lambda a, b: archive.read(root, hearing_id, channel, a, b))
+        try:
+            await asyncio.to_thread(recall)
+        except Exception as err:  # noqa: BLE001 - the hearing's audio still comes in
+            log.error("voices heard before the reconnect not recalled", hearing=hearing_id, channel=channel,
+                      error=repr(err))
 
     async def _join_record(self, records: RecordStore, hearing_id: str, cfg: SessionConfig, sinks: Sinks) -> list[str]:
         """Join the hearing in the store (its utterances go there, its audio to the archive); returns its

@@ -20,11 +20,12 @@ from ..asr.finals import finish
 from ..diarization import attribute
 from ..diarization.base import speaker_label
 from ..diarization.change import latest_change
-from ..diarization.embedding import SpeakerEncoder
+from ..diarization.embedding import EncoderError, SpeakerEncoder, enrollment_embedding
 from ..diarization.online import OnlineDiarizer
 from ..diarization.segmentation import SR, Segmenter
 from ..diarization.turns import Turn, local_speakers, reconstruct, speakers
 from ..records.model import Participant, Role, Utterance
+from ..records.reading import HeardVoice
 from ..logs import get_logger
 from .events import SpeakerUpdate
 
@@ -36,6 +37,7 @@ SURE_MS = 500  # one utterance is short: units with this much voice alone may fo
 THRESHOLD = 0.5
 WATCH_FROM_S = 1.5  # a running utterance is watched for a speaker change once it is this long
 WATCH_S = 10  # … in its newest seconds (one segmentation window)
+RECALL_MS = 30_000  # a voice heard before a reconnect is learnt again from this much of its newest lines
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,26 @@ class LiveSpeakers:
             self.labels.pop(voice, None)
         else:
             self.labels[voice] = label
+
+    def recall(self, heard: Sequence[HeardVoice], read: Callable[[int, int], np.ndarray]) -> None:
+        """A source that reconnects mid-hearing learns again the voices its channel's lines were given
+        (from ``read(start_ms, end_ms)`` of its own archive, each voice's newest ``RECALL_MS``): a
+        voice keeps its number and the name a clerk gave it, and a new voice never takes a number
+        an earlier one had. Blocking."""
+        for v in heard:
+            stretches, left = [], RECALL_MS
+            for a, b in v.spans:
+                if left <= 0:
+                    break
+                stretches.append(read(a, min(b, a + left)))
+                left -= stretches[-1].size * 1000 // SR
+            try:
+                voice = enrollment_embedding(self.encoder, np.concatenate(stretches)) if stretches else None
+            except EncoderError:  # too little of it on disk: its number stays taken all the same
+                voice = None
+            self.diarizer.resume(v.voice, voice)
+            if v.named is not None:
+                self.labels[v.voice] = Label(*v.named)
 
     def label(self, key: str) -> Label:
         return self.labels.get(key) or Label(key)
