@@ -129,13 +129,13 @@ def test_a_voice_the_clerk_named_carries_the_name_on_its_next_lines(components, 
 
     def line(uid, start):
         return Utterance(id=uid, start_ms=start, end_ms=start + 4000, channel=0, speaker="", text="…")
-    first, _ = asyncio.run(live.assign(line("u1", 0), a[:64_000]))
+    first, _, _ = asyncio.run(live.assign(line("u1", 0), a[:64_000]))
     assert first.speaker == "说话人1"
     live.name("说话人1", Label("原告 张三", Role.plaintiff, "张三"))
-    later, _ = asyncio.run(live.assign(line("u2", 9_000), a[64_000:160_000]))
+    later, _, _ = asyncio.run(live.assign(line("u2", 9_000), a[64_000:160_000]))
     assert (later.speaker, later.role, later.participant) == ("原告 张三", Role.plaintiff, "张三")
     live.name("说话人1", None)  # undone
-    again, _ = asyncio.run(live.assign(line("u3", 20_000), a[160_000:240_000]))
+    again, _, _ = asyncio.run(live.assign(line("u3", 20_000), a[160_000:240_000]))
     assert again.speaker == "说话人1"
 
 
@@ -158,9 +158,9 @@ def test_a_reconnected_source_keeps_each_voices_number_and_name(components, voic
 
     def line(uid, start):
         return Utterance(id=uid, start_ms=start, end_ms=start + 5000, channel=0, speaker="", text="…")
-    again, _ = asyncio.run(live.assign(line("u1", 20_000), b[160_000:320_000]))
-    new, _ = asyncio.run(live.assign(line("u2", 30_000), c[:96_000]))
-    named, _ = asyncio.run(live.assign(line("u3", 40_000), a[80_000:]))
+    again, _, _ = asyncio.run(live.assign(line("u1", 20_000), b[160_000:320_000]))
+    new, _, _ = asyncio.run(live.assign(line("u2", 30_000), c[:96_000]))
+    named, _, _ = asyncio.run(live.assign(line("u3", 40_000), a[80_000:]))
     assert (again.speaker, new.speaker) == ("说话人2", "说话人3")
     assert (named.speaker, named.role, named.participant) == ("原告 张三", Role.plaintiff, "张三")
 
@@ -175,5 +175,5 @@ def test_a_voice_whose_audio_is_gone_still_keeps_its_number(components, voices):
     live = LiveSpeakers(components.speaker_encoder())
     live.recall([HeardVoice("说话人4", [(0, 4_000)])], lambda start, end: np.zeros((end - start) * 16, np.float32))
     line = Utterance(id="u1", start_ms=9_000, end_ms=14_000, channel=0, speaker="", text="…")
-    first, _ = asyncio.run(live.assign(line, voices["custody"][:80_000]))
+    first, _, _ = asyncio.run(live.assign(line, voices["custody"][:80_000]))
     assert first.speaker == "说话人5"

@@ -259,7 +259,8 @@ def test_the_clerk_notes_a_partys_refusal_but_never_a_judges_signature(server):
 def test_a_mixed_source_that_reconnects_keeps_its_voices_numbers_and_names(server, data_dir):
     """One microphone, two voices, the clerk names one; the source reconnects: the same voices come
     back under the same number and the same name, not renumbered from 说话人1 (which would put two
-    people's lines under one label, and the clerk's naming on the wrong person)."""
+    people's lines under one label, and the clerk's naming on the wrong person). Undoing the name
+    then takes it off every line, those written under it live too."""
     import numpy as np
 
     from courtscribe.audio import decode
@@ -286,3 +287,8 @@ def test_a_mixed_source_that_reconnects_keeps_its_voices_numbers_and_names(serve
     after = [u for u in httpx.get(f"{api}/h-rejoin").json()["utterances"] if u["start_ms"] >= rejoined]
     assert after[0]["speaker"] == other  # market's voice: its number, not 说话人1 again
     assert (after[-1]["speaker"], after[-1]["role"], after[-1]["participant"]) == ("原告 张三", "plaintiff", "张三")
+    undone = httpx.delete(f"{api}/h-rejoin/voices/{quote(judge)}", headers=CLERK, params={"channel": 0})
+    assert after[-1]["id"] in [u["id"] for u in undone.json()["utterances"]]  # written under the name live: undone too
+    lines = httpx.get(f"{api}/h-rejoin").json()["utterances"]
+    assert not [u for u in lines if u["speaker"] == "原告 张三"]
+    assert httpx.get(f"{api}/h-rejoin/verify").json()["ok"]

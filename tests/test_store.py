@@ -285,3 +285,22 @@ def test_the_voices_a_channel_heard_and_whom_a_clerk_named_them_as(store, hearin
     store.unname_voice(hearing, "说话人1", actor="书记员甲")
     assert [(v.voice, v.named) for v in store.heard_voices(hearing, 0)] == [("说话人1", None), ("说话人2", None)]
     assert [(v.voice, v.spans) for v in store.heard_voices(hearing, 1)] == [("说话人3", [(0, 900)])]
+
+
+def test_undoing_a_name_also_takes_it_off_the_lines_the_live_labeller_wrote_under_it(store, hearing):
+    """The clerk named 说话人1 wrongly; two more of that voice's lines came in under the name before
+    the undo: the undo puts all of them back to 说话人1, and only that channel's."""
+    store.machine_final(hearing, line("v1", "一。", 0, 1000, speaker="说话人1"))
+    store.name_voice(hearing, "说话人1", channel=0, actor="书记员甲", speaker="原告 张三", role=Role.plaintiff,
+                     participant="张三")
+    for uid, start in (("v2", 2000), ("v3", 4000)):  # the running source labels the voice's next lines so
+        store.machine_final(hearing, line(uid, f"{uid}。", start, start + 1000, speaker="原告 张三",
+                                          role=Role.plaintiff), voice="说话人1")
+    store.machine_final(hearing, line("w1", "别的麦克风。", 0, 900, channel=1, speaker="原告 张三"), voice="说话人1")
+    assert [(v.voice, v.spans[0], v.named) for v in store.heard_voices(hearing, 0)] == [
+        ("说话人1", (4000, 5000), ("原告 张三", Role.plaintiff, "张三"))]
+    assert store.unname_voice(hearing, "说话人1", actor="书记员甲", channel=0) == ["v1", "v2", "v3"]
+    assert {u.id: (u.speaker, u.role) for u in store.record(hearing).utterances} == {
+        "v1": ("说话人1", None), "v2": ("说话人1", None), "v3": ("说话人1", None), "w1": ("原告 张三", None)}
+    assert [(v.voice, v.named) for v in store.heard_voices(hearing, 0)] == [("说话人1", None)]
+    assert store.verify(hearing).ok

@@ -98,27 +98,43 @@ class Reading:
 
     def heard_voices(self, hearing_id: str, channel: int) -> list[HeardVoice]:
         """The voices the live labeller numbered on a mixed channel (说话人N), each with its lines'
-        times, newest first, and the person a clerk named it as (unless undone). Lines a person
-        labelled one by one are nobody's voice here."""
+        times, newest first, and the person a clerk named it as, as its newest line stands (named,
+        or undone). Lines a person labelled one by one are nobody's voice here."""
         changes = self._voice_changes(hearing_id)
+        labelled = self._machine_voices(hearing_id)
         with self._session() as s:
             rows = s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == hearing_id,
                                                         UtteranceRow.channel == channel)
                              .order_by(UtteranceRow.start_ms.desc())).scalars().all()
         voices: dict[str, HeardVoice] = {}
-        decided: set[str] = set()  # its newest line a clerk named (or unnamed) says how it stands
         for r in rows:
             change = changes.get(r.id, {})
-            voice = change.get("voice") or change.get("undo") if r.speaker_by == "human" else r.speaker
+            if r.speaker_by == "human":  # named with its voice by a clerk, or that undone
+                voice = change.get("voice") or change.get("undo")
+                named = bool(change.get("voice"))
+            else:  # the live labeller's: a clerk's name for a voice, or the voice's own number
+                voice = labelled.get(r.id) or r.speaker
+                named = bool(labelled.get(r.id))
             if not voice or speaker_number(voice) is None:
                 continue
-            heard = voices.setdefault(voice, HeardVoice(voice))
-            heard.spans.append((r.start_ms, r.end_ms))
-            if r.speaker_by == "human" and voice not in decided:
-                decided.add(voice)
-                if change.get("voice"):
-                    heard.named = (r.speaker, Role(r.role) if r.role else None, r.participant)
+            if voice not in voices:  # its newest line
+                voices[voice] = HeardVoice(voice, named=(r.speaker, Role(r.role) if r.role else None,
+                                                         r.participant) if named else None)
+            voices[voice].spans.append((r.start_ms, r.end_ms))
         return list(voices.values())
+
+    def _machine_voices(self, hearing_id: str) -> dict[str, str | None]:
+        """Each line's voice as its latest machine label said, when that label was a clerk's name for
+        a voice (``voice`` in the final's or relabel's payload); else None."""
+        return {e.utterance_id: json.loads(e.payload).get("voice")
+                for e in self.entries(hearing_id, ("final", "relabel")) if e.utterance_id}
+
+    def _channels(self, hearing_id: str) -> dict[str, tuple[int, str]]:
+        """Each line's channel and who set its speaker (machine or human)."""
+        with self._session() as s:
+            rows = s.execute(select(UtteranceRow.id, UtteranceRow.channel, UtteranceRow.speaker_by)
+                             .where(UtteranceRow.hearing_id == hearing_id))
+            return {uid: (channel, by) for uid, channel, by in rows}
 
     def _voice_changes(self, hearing_id: str) -> dict[str, dict]:
         """Each line's latest speaker change (its ledger payload)."""

@@ -46,14 +46,15 @@ class Spool:
             return sum(1 for line in f if line.strip())
 
     # -- writing ----------------------------------------------------------------------------
-    def machine_final(self, hearing_id: str, u: Utterance) -> bool:
+    def machine_final(self, hearing_id: str, u: Utterance, *, voice: str | None = None) -> bool:
         """Store a live final; False when it had to wait on disk (the caller tells the clerk)."""
-        return self._write({"op": "final", "hearing_id": hearing_id, "utterance": u.model_dump(mode="json")})
+        return self._write({"op": "final", "hearing_id": hearing_id, "utterance": u.model_dump(mode="json"),
+                            "voice": voice})
 
     def relabel(self, hearing_id: str, uid: str, *, speaker: str, role: Role | None = None,
-                participant: str | None = None) -> bool:
+                participant: str | None = None, voice: str | None = None) -> bool:
         return self._write({"op": "relabel", "hearing_id": hearing_id, "uid": uid, "speaker": speaker,
-                            "role": role.value if role else None, "participant": participant})
+                            "role": role.value if role else None, "participant": participant, "voice": voice})
 
     def _write(self, entry: dict) -> bool:
         with self._lock:
@@ -79,10 +80,11 @@ class Spool:
 
     def _apply(self, e: dict) -> None:
         if e["op"] == "final":
-            self.store.machine_final(e["hearing_id"], Utterance.model_validate(e["utterance"]))
+            self.store.machine_final(e["hearing_id"], Utterance.model_validate(e["utterance"]), voice=e.get("voice"))
         elif e["op"] == "relabel":
             self.store.relabel(e["hearing_id"], e["uid"], speaker=e["speaker"],
-                               role=Role(e["role"]) if e["role"] else None, participant=e["participant"])
+                               role=Role(e["role"]) if e["role"] else None, participant=e["participant"],
+                               voice=e.get("voice"))
         else:
             raise RecordError(f"unknown spooled operation {e['op']!r}")
 

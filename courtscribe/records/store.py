@@ -237,19 +237,24 @@ class RecordStore(Reading):
         return hid
 
     # -- utterances ------------------------------------------------------------------------------
-    def machine_final(self, hearing_id: str, u: Utterance, *, actor: str = "asr") -> None:
+    def machine_final(self, hearing_id: str, u: Utterance, *, actor: str = "asr", voice: str | None = None) -> None:
+        """``voice``: the line carries the name a clerk gave this voice (说话人N), so undoing that
+        name finds it (``unname_voice``)."""
         payload = {"text": u.text, "tokens": [t.model_dump() for t in u.tokens], "channel": u.channel,
                    "start_ms": u.start_ms, "end_ms": u.end_ms, "speaker": u.speaker,
                    "role": u.role.value if u.role else None, "participant": u.participant,
                    "confidence": u.confidence, "language": u.language}
         if u.flags:
             payload["flags"] = list(u.flags)
+        if voice:
+            payload["voice"] = voice
         self._write(hearing_id, actor, "final", payload, u.id)
 
     def relabel(self, hearing_id: str, uid: str, *, speaker: str, role: Role | None = None,
-                participant: str | None = None, actor: str = "diarizer") -> None:
+                participant: str | None = None, actor: str = "diarizer", voice: str | None = None) -> None:
         self._write(hearing_id, actor, "relabel", {"speaker": speaker, "role": role.value if role else None,
-                                                   "participant": participant}, uid)
+                                                   "participant": participant, **({"voice": voice} if voice else {})},
+                    uid)
 
     def edit(self, hearing_id: str, uid: str, text: str, *, actor: str, reason: str | None = None,
              channel: int | None = None, start_ms: int | None = None, end_ms: int | None = None,
@@ -284,15 +289,22 @@ class RecordStore(Reading):
                                 reason=f"{voice} 的每一行", voice=voice)
         return lines
 
-    def unname_voice(self, hearing_id: str, voice: str, *, actor: str) -> list[str]:
+    def unname_voice(self, hearing_id: str, voice: str, *, actor: str, channel: int | None = None) -> list[str]:
         """Undo ``name_voice``: each line whose latest speaker change named ``voice`` goes back to it
-        (and may be named again)."""
-        lines = [uid for uid, p in self._voice_changes(hearing_id).items() if p.get("voice") == voice]
-        for uid in lines:
+        (and may be named again), and so does each line the live labeller wrote under that name
+        meanwhile. ``channel``: that channel's voice only."""
+        on = self._channels(hearing_id)
+        named = [uid for uid, p in self._voice_changes(hearing_id).items()
+                 if p.get("voice") == voice and channel in (None, on.get(uid, (None,))[0])]
+        labelled = [uid for uid, v in self._machine_voices(hearing_id).items()
+                    if v == voice and uid in on and on[uid][1] != "human" and channel in (None, on[uid][0])]
+        for uid in named:
             self._write(hearing_id, actor, "assign_speaker", {"before": self._current(hearing_id, uid, "speaker"),
                                                               "speaker": voice, "reason": f"撤销：{voice} 的每一行",
                                                               "role": None, "participant": None, "undo": voice}, uid)
-        return lines
+        for uid in labelled:
+            self._write(hearing_id, actor, "relabel", {"speaker": voice, "role": None, "participant": None}, uid)
+        return named + labelled
 
     def confirm(self, hearing_id: str, uid: str, *, actor: str) -> None:
         if self._current(hearing_id, uid, "text") is None:

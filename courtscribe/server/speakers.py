@@ -55,7 +55,7 @@ def name_voice(hearing_id: str, voice: str, body: VoiceName, request: Request,
 def unname_voice(hearing_id: str, voice: str, request: Request, channel: Channel = 0,
                  who: Principal = on_hearing(Action.edit)) -> dict:
     deps.live(request).voice_named(hearing_id, voice, None, channel=channel)
-    lines = store(request).unname_voice(hearing_id, voice, actor=who.name)
+    lines = store(request).unname_voice(hearing_id, voice, actor=who.name, channel=channel)
     return {"voice": voice, "utterances": [changed(request, hearing_id, uid) for uid in lines]}
 
 

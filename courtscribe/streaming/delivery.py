@@ -24,15 +24,19 @@ class Delivery:
                  hearing_id: str | None):
         self.sinks, self.emit, self.label, self.hearing_id = sinks, emit, label, hearing_id
 
-    async def line(self, u: Utterance, audio: np.ndarray | None) -> Utterance:
-        """Who said it (``audio``: a mixed channel's, to place the voice), stored, announced, and any
-        relabels diarization made of earlier lines; the line as it went out."""
-        u, updates = await self._who(u, audio)
-        await self._store(u)
+    async def line(self, u: Utterance, audio: np.ndarray | None,
+                   label: Label | None = None) -> tuple[Utterance, Label | None]:
+        """Who said it (``label``: its speaker turn's, already on it; else ``audio``, a mixed
+        channel's, places the voice), stored, announced, and any relabels diarization made of
+        earlier lines; the line as it went out, and its label."""
+        updates: list[tuple[str, Label]] = []
+        if label is None:
+            u, label, updates = await self._who(u, audio)
+        await self._store(u, label.voice if label else None)
         await self.emit(final_event(u, self.hearing_id))
-        for uid, label in updates:
-            await self.relabel(uid, label)
-        return u
+        for uid, relabel in updates:
+            await self.relabel(uid, relabel)
+        return u, label
 
     async def relabel(self, uid: str, label: Label) -> None:
         """An earlier line's speaker, as diarization now sees it: stored, then announced."""
@@ -44,20 +48,23 @@ class Delivery:
                 return
         await self.emit(label.event(uid, self.hearing_id))
 
-    async def _who(self, u: Utterance, audio: np.ndarray | None) -> tuple[Utterance, list[tuple[str, Label]]]:
+    async def _who(self, u: Utterance,
+                   audio: np.ndarray | None) -> tuple[Utterance, Label | None, list[tuple[str, Label]]]:
         if self.sinks.speakers is None or audio is None or not audio.size:
-            return u, []
+            return u, None, []
         try:
             return await self.sinks.speakers.assign(u, audio)
         except Exception as err:  # noqa: BLE001 - an utterance without a speaker beats no utterance
             log.error("speaker not assigned", session=self.label, utterance=u.id, error=repr(err))
-            return u, []
+            return u, None, []
 
-    async def _store(self, u: Utterance) -> None:
+    async def _store(self, u: Utterance, voice: str | None) -> None:
+        """``voice``: the line carries a clerk's name for this voice (kept with it, so undoing the
+        name finds the line)."""
         if not self.sinks.on_final:
             return
         try:
-            if await self.sinks.on_final(u) is False:
+            if await self.sinks.on_final(u, voice) is False:
                 await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: utterance {u.id} is "
                                             "kept on disk and will be stored when it is back", utterance_id=u.id))
         except Exception as err:  # noqa: BLE001 - the clerk must hear of it

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Awaitable, Callable, Protocol
 
@@ -63,10 +64,10 @@ async def open_gate(hearing_id: str | None, *, into_room: bool = True) -> Admitt
 class FinalWriter(Protocol):
     """Where a live source's utterances are written: the record store, or the spool in front of it."""
 
-    def machine_final(self, hearing_id: str, u: Utterance) -> bool | None: ...
+    def machine_final(self, hearing_id: str, u: Utterance, *, voice: str | None = None) -> bool | None: ...
 
     def relabel(self, hearing_id: str, uid: str, *, speaker: str, role: Role | None = None,
-                participant: str | None = None) -> bool | None: ...
+                participant: str | None = None, voice: str | None = None) -> bool | None: ...
 
 
 @dataclass
@@ -230,12 +231,12 @@ class LiveHearings:
 
         writer: FinalWriter = self.spool or records  # the spool waits on disk when the store is away
 
-        async def store_final(u: Utterance) -> bool | None:
-            return await asyncio.to_thread(writer.machine_final, hearing_id, u)
+        async def store_final(u: Utterance, voice: str | None) -> bool | None:
+            return await asyncio.to_thread(partial(writer.machine_final, hearing_id, u, voice=voice))
 
         async def store_relabel(uid: str, label: Label) -> None:
             await asyncio.to_thread(writer.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,
-                                    participant=label.participant)
+                                    participant=label.participant, voice=label.voice)
         sinks.on_final, sinks.on_relabel = store_final, store_relabel
         if self.archive is not None:
             sinks.recorder = ChannelRecorder(self.archive, hearing_id, cfg.channel, cfg.offset_ms)

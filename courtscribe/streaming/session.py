@@ -308,10 +308,10 @@ class StreamSession:
             who = group[0].speaker if turns else None
             label = self.sinks.speakers.label(who) if who and self.sinks.speakers else None
             utterance, gaps = self._split(utt, uid, group, end_ms, seat, first=k == 0, label=label)
-            utterance = await self.delivery.line(utterance, None if label else seat.audio)
+            utterance, said = await self.delivery.line(utterance, seat.audio, label)
             self.utterances.append(utterance)
             for n, gap in enumerate(gaps, 1):  # after the utterance: they carry the speaker it was given
-                self.utterances.append(await self.delivery.line(self._gap(uid, n, gap, utterance), None))
+                self.utterances.append((await self.delivery.line(self._gap(uid, n, gap, utterance), None, said))[0])
         for uid, relabel in relabels:
             await self.delivery.relabel(uid, relabel)
 

@@ -38,7 +38,7 @@ class Sinks:
     (streaming/live.py); none for a stream of no hearing."""
 
     # persists a final before it is announced; False: it waits on disk until the store is back
-    on_final: Callable[[Utterance], Awaitable[bool | None]] | None = None
+    on_final: Callable[[Utterance, str | None], Awaitable[bool | None]] | None = None  # (line, voice)
     on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
     on_screen: Callable[[Event], None] | None = None  # to the hearing's screens only: levels, endpoints
     recorder: Recorder | None = None  # archives the raw audio as it arrives

@@ -45,6 +45,7 @@ class Label:
     speaker: str
     role: Role | None = None
     participant: str | None = None
+    voice: str | None = None  # the voice (说话人N) a clerk's name stands for: undoing the name finds the line
 
     def event(self, utterance_id: str, hearing_id: str | None) -> SpeakerUpdate:
         return SpeakerUpdate(hearing_id=hearing_id, utterance_id=utterance_id, speaker=self.speaker, role=self.role,
@@ -71,7 +72,7 @@ class LiveSpeakers:
         if label is None:
             self.labels.pop(voice, None)
         else:
-            self.labels[voice] = label
+            self.labels[voice] = replace(label, voice=voice)
 
     def recall(self, heard: Sequence[HeardVoice], read: Callable[[int, int], np.ndarray]) -> None:
         """A source that reconnects mid-hearing learns again the voices its channel's lines were given
@@ -91,7 +92,7 @@ class LiveSpeakers:
                 voice = None
             self.diarizer.resume(v.voice, voice)
             if v.named is not None:
-                self.labels[v.voice] = Label(*v.named)
+                self.labels[v.voice] = Label(*v.named, voice=v.voice)
 
     def label(self, key: str) -> Label:
         return self.labels.get(key) or Label(key)
@@ -137,15 +138,16 @@ class LiveSpeakers:
             log.error("speaker turns not found", utterance=uid, error=repr(err))
             return [], []
 
-    async def assign(self, u: Utterance, audio: np.ndarray) -> tuple[Utterance, list[tuple[str, Label]]]:
-        """The utterance with its speaker, and (utterance id, label) updates for earlier lines."""
+    async def assign(self, u: Utterance, audio: np.ndarray) -> tuple[Utterance, Label | None, list[tuple[str, Label]]]:
+        """The utterance with its speaker, the label it got, and (utterance id, label) updates for
+        earlier lines."""
         result = await asyncio.to_thread(self.diarizer.add, u.id, audio, u.start_ms)
         if result.speaker is not None:
             self.last = self.label(result.speaker)
         if self.last is not None:  # too short to tell: the same turn as the line before
             u = u.model_copy(update={"speaker": self.last.speaker, "role": self.last.role,
                                      "participant": self.last.participant})
-        return u, [(uid, self.label(key)) for uid, key in result.updates]
+        return u, self.last, [(uid, self.label(key)) for uid, key in result.updates]
 
 
 async def unheard_turns(turns: list[Turn], hyps: list[Hypothesis], audio: np.ndarray, start_ms: int, end_ms: int,
