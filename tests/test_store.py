@@ -294,8 +294,8 @@ def test_undoing_a_name_also_takes_it_off_the_lines_the_live_labeller_wrote_unde
     store.name_voice(hearing, "说话人1", channel=0, actor="书记员甲", speaker="原告 张三", role=Role.plaintiff,
                      participant="张三")
     for uid, start in (("v2", 2000), ("v3", 4000)):  # the running source labels the voice's next lines so
-        store.machine_final(hearing, line(uid, f"{uid}。", start, start + 1000, speaker="原告 张三",
-                                          role=Role.plaintiff), voice="说话人1")
+        named = line(uid, f"{uid}。", start, start + 1000, speaker="原告 张三", role=Role.plaintiff)
+        store.machine_final(hearing, named.model_copy(update={"participant": "张三"}), voice="说话人1")
     store.machine_final(hearing, line("w1", "别的麦克风。", 0, 900, channel=1, speaker="原告 张三"), voice="说话人1")
     assert [(v.voice, v.spans[0], v.named) for v in store.heard_voices(hearing, 0)] == [
         ("说话人1", (4000, 5000), ("原告 张三", Role.plaintiff, "张三"))]

@@ -1,6 +1,7 @@
 """What every WebSocket endpoint shares: sending that never raises on a client gone, receiving
-with an idle limit (read ahead of a busy decoder, so keepalives stay answered), following a hearing's events, and the gate a source passes before its audio is
-taken (the token's scope, its stream quota, the audit log)."""
+with an idle limit (read ahead of a busy decoder, so keepalives stay answered), following a
+hearing's events, and the gate a source passes before its audio is taken (the token's scope, its
+stream quota, the audit log)."""
 from __future__ import annotations
 
 import asyncio

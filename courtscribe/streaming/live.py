@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import Awaitable, Callable, Protocol
 
@@ -232,7 +231,7 @@ class LiveHearings:
         writer: FinalWriter = self.spool or records  # the spool waits on disk when the store is away
 
         async def store_final(u: Utterance, voice: str | None) -> bool | None:
-            return await asyncio.to_thread(partial(writer.machine_final, hearing_id, u, voice=voice))
+            return await asyncio.to_thread(writer.machine_final, hearing_id, u, voice=voice)
 
         async def store_relabel(uid: str, label: Label) -> None:
             await asyncio.to_thread(writer.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,

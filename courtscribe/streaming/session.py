@@ -311,7 +311,8 @@ class StreamSession:
             utterance, said = await self.delivery.line(utterance, seat.audio, label)
             self.utterances.append(utterance)
             for n, gap in enumerate(gaps, 1):  # after the utterance: they carry the speaker it was given
-                self.utterances.append((await self.delivery.line(self._gap(uid, n, gap, utterance), None, said))[0])
+                line, _ = await self.delivery.line(self._gap(uid, n, gap, utterance), None, said)
+                self.utterances.append(line)
         for uid, relabel in relabels:
             await self.delivery.relabel(uid, relabel)
 
