@@ -6,7 +6,7 @@ import numpy as np
 
 from courtscribe.access.quota import Slots
 from courtscribe.access.scopes import AccessRole, Principal
-from courtscribe.cluster.bus import Board
+from courtscribe.cluster.bus import Board, BusLimits
 from courtscribe.records.model import Participant, Role, Utterance
 from courtscribe.streaming.events import Channel, Final
 from courtscribe.streaming.hub import Hub
@@ -304,3 +304,33 @@ def test_serves_proxy_believes_only_the_named_proxies_and_limits_frames(monkeypa
     asyncio.run(proxy.FrameLimit(app)({"type": "websocket"}, receive, send))
     assert sent[0]["type"] == "websocket.close" and sent[0]["code"] == 1009
     assert got == [{"type": "websocket.disconnect", "code": 1009}]  # the gateway never sees the frame
+
+
+class _BusHandle:
+    """The ``Events`` deployment's handle, as BusLimits calls it (``count.remote(...).result()``),
+    over a real Board; ``away`` makes every call fail as a restarting deployment's does."""
+
+    def __init__(self, board: Board):
+        self.board, self.away = board, False
+        self.count = self
+
+    def remote(self, origin, op, args):
+        if self.away:
+            raise TimeoutError("the bus is restarting")
+        answer = self.board.count(origin, op, args, 0.0)
+        return type("Reply", (), {"result": lambda _self, timeout_s=None: answer})()
+
+
+def test_a_slot_given_back_while_the_bus_was_away_is_given_back_there_when_it_answers():
+    board = Board(dead_after_s=60.0)
+    handle = _BusHandle(board)
+    slots = Slots(max_streams=4, per_token=1, reserved=1)
+    limits = BusLimits(handle, "A", slots)
+    judge = Principal(token_id="t-judge", role=AccessRole.judge, name="孙法官")
+    assert limits.take(judge) is None  # counted on the bus
+    handle.away = True
+    limits.give(judge)  # the stream ended while the bus was away
+    handle.away = False
+    limits._away_until = 0.0  # the replica asks the bus again (after AWAY_S)
+    assert limits.take(judge) is None  # the owed slot went back first: one stream, not "already holds 1"
+    assert "already holds 1" in limits.take(judge)

@@ -12,6 +12,7 @@ log, until a gateway asks for it.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections import Counter, OrderedDict, deque
@@ -181,7 +182,8 @@ class BusLimits:
     """``Limits`` for a gateway replica, counted on the bus so replicas share them. Called off the
     event loop (``access/quota.py``). While the bus is away (Serve restarts it) the replica counts
     on its own for ``AWAY_S`` rather than turn courtrooms away or wait on the bus at every request;
-    a stream slot is given back where it was taken."""
+    a stream slot is given back where it was taken (one taken on the bus and given back while it
+    was away is given back there when it answers again, else it would stay held)."""
 
     AWAY_S = 30.0
 
@@ -190,18 +192,38 @@ class BusLimits:
         self.alone = Counters(slots)
         self._away_until = 0.0
         self._taken_alone: Counter[str] = Counter()  # token id → slots counted here, not on the bus
+        self._owed: deque[Principal] = deque()  # bus slots given back while it was away
+        self._lock = threading.Lock()
 
     def _ask(self, op: str, args: tuple, alone: Callable[[], Any]) -> tuple[Any, bool]:
         """(answer, whether the bus gave it)."""
         if time.monotonic() < self._away_until:
             return alone(), False
         try:
-            return self.handle.count.remote(self.origin, op, args).result(timeout_s=self.timeout_s), True
+            self._settle()
+            return self._call(op, args), True
         except Exception as err:  # noqa: BLE001 - any failure of the bus: count here meanwhile
             self._away_until = time.monotonic() + self.AWAY_S
             log.warning("the bus cannot count limits; this gateway counts alone for a while", op=op,
                         error=repr(err), seconds=self.AWAY_S)
             return alone(), False
+
+    def _call(self, op: str, args: tuple) -> Any:
+        return self.handle.count.remote(self.origin, op, args).result(timeout_s=self.timeout_s)
+
+    def _settle(self) -> None:
+        """The slots owed to the bus, given back there before anything else is counted."""
+        while True:
+            with self._lock:
+                if not self._owed:
+                    return
+                who = self._owed.popleft()
+            try:
+                self._call("give", (who,))
+            except Exception:
+                with self._lock:
+                    self._owed.appendleft(who)
+                raise
 
     def hit(self, rate: str, *keys: str) -> bool:
         return self._ask("hit", (rate, *keys), lambda: self.alone.hit(rate, *keys))[0]
@@ -220,4 +242,6 @@ class BusLimits:
             self._taken_alone[who.token_id] -= 1
             self.alone.give(who)
             return
-        self._ask("give", (who,), lambda: None)
+        if not self._ask("give", (who,), lambda: None)[1]:
+            with self._lock:
+                self._owed.append(who)
