@@ -198,6 +198,15 @@ def test_caption_feeds_of_a_live_hearing_and_the_switch(server, data_dir):
     vtt = webvtt.from_buffer(io.StringIO(httpx.get(f"{api}/cap-1/captions.vtt").text))
     assert [c.text.split("\n") for c in vtt.captions] == [c["lines"] for c in plain] and all(len(line) <= MAX_CHARS for c in vtt.captions for line in c.lines)
 
+    # a correction reaches the archive feed at the next poll: what was made is kept only while nothing changed
+    assert httpx.get(f"{api}/cap-1/captions.json").json()["cues"] == plain
+    fixed = httpx.patch(f"{api}/cap-1/utterances/{plain[0]['utterance_id']}", json={"text": "更正后的第一句"})
+    assert fixed.status_code == 200, fixed.text
+    again = httpx.get(f"{api}/cap-1/captions.json").json()["cues"]
+    assert again[0]["lines"] == ["更正后的第一句"] and again[1:] == [c for c in plain if c["utterance_id"] !=
+                                                                    plain[0]["utterance_id"]]
+    feed = httpx.get(f"{api}/cap-1/captions.json", params={"prefix": True}).json()["cues"]
+
     # while blanked, nothing said reaches any feed
     asyncio.run(stream_file(f"{wsurl}/v1/stream", data_dir / "zh-smoke" / "news_kfc.wav", speed=0,
                             hearing_id="cap-1", role="presiding_judge"))

@@ -123,6 +123,12 @@ class Reading:
             voices[voice].spans.append((r.start_ms, r.end_ms))
         return list(voices.values())
 
+    def head(self, hearing_id: str) -> int:
+        """The number of the hearing's newest ledger entry: the record read at one head is always the
+        same record (what is made from it may be kept until the head moves)."""
+        with self._session() as s:
+            return s.execute(select(func.max(EntryRow.seq)).where(EntryRow.hearing_id == hearing_id)).scalar() or 0
+
     def _machine_voices(self, hearing_id: str) -> dict[str, str | None]:
         """Each line's voice as its latest machine label said, when that label was a clerk's name for
         a voice (``voice`` in the final's or relabel's payload); else None."""

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Request, WebSocket
 from fastapi.responses import Response
@@ -84,15 +87,35 @@ def switch(hearing_id: str, body: CaptionSwitch, request: Request, who=on_hearin
 
 
 # -- feeds --------------------------------------------------------------------------------------
+MADE_KEPT = 32  # archive feeds kept made, per record store (each: one hearing's cues, prefixed or not)
+_made: WeakKeyDictionary[RecordStore, OrderedDict[tuple, tuple[int, list[dict]]]] = WeakKeyDictionary()
+_made_lock = threading.Lock()
+
+
 def _public_cues(request: Request, hearing_id: str, prefix: bool) -> list[dict]:
-    """The archive feeds' cues: the public version's finals (redacted), blanked stretches left out."""
+    """The archive feeds' cues: the public version's finals (redacted), blanked stretches left out.
+    Players poll them every few seconds, and a long hearing's public version takes a while to make:
+    it is made again only when the hearing's ledger has moved (every change, every redaction choice
+    and switch is an entry in it)."""
     store = deps.store(request)
     _require_public(store, hearing_id)
     held_ms = deps.settings(request).caption_delay_ms  # what the live feed's dump dropped stays out too
+    key = (hearing_id, prefix, held_ms)
+    head = store.head(hearing_id)
+    with _made_lock:
+        made = _made.setdefault(store, OrderedDict())
+        if (kept := made.get(key)) is not None and kept[0] == head:
+            return kept[1]
     stretches = [(max(0, a - held_ms), b) for a, b in blanks(store, hearing_id)]
     record = deps.records(request).public_version(hearing_id)[0]
-    return [c for u in record.utterances if u.text for c in cues(u.model_dump(mode="json"), prefix=prefix)
-            if not blanked(c, stretches)]
+    out = [c for u in record.utterances if u.text for c in cues(u.model_dump(mode="json"), prefix=prefix)
+           if not blanked(c, stretches)]
+    with _made_lock:
+        made[key] = (head, out)
+        made.move_to_end(key)
+        while len(made) > MADE_KEPT:
+            made.popitem(last=False)
+    return out
 
 
 def _require_public(store: RecordStore, hearing_id: str) -> None:
