@@ -1,6 +1,6 @@
 """No speech span vanishes (asr/coverage.py, asr/finals.py): gaps are flagged lines, loops never pass."""
 from courtscribe.asr.base import Hypothesis
-from courtscribe.asr.coverage import ENGINE_ERROR, EMPTY, LOOP, UNRECOGNIZED, complete
+from courtscribe.asr.coverage import ECHO, ENGINE_ERROR, EMPTY, LOOP, NO_SPEECH, UNRECOGNIZED, complete, discarded
 from courtscribe.asr.finals import finish, polish_partial
 from courtscribe.text import looped
 from courtscribe.records.model import Utterance, gap_note
@@ -76,3 +76,26 @@ def test_a_word_stretched_over_seconds_covers_only_its_end():
              Token(text="家", start_ms=3200, end_ms=3500)]
     h = Hypothesis(text="他在家", start_ms=0, end_ms=3500, tokens=words, language="zh")
     assert [(g.start_ms, g.end_ms) for g in complete([h], 0, 3500) if g.flags] == [(0, 1600)]
+
+
+def test_a_stretch_the_engine_threw_away_is_flagged_where_no_words_cover_it():
+    """An echo of the prompt between two sentences, shorter than the 1.5 s hole the record flags by
+    itself: flagged all the same, for what words and their slack leave of it."""
+    lines = complete([hyp("第一句。", 0, 3000), discarded(3000, 4000, ECHO), hyp("第三句。", 4000, 7000)], 0, 7000)
+    assert [(h.text, h.start_ms, h.end_ms, h.flags) for h in lines] == [
+        ("第一句。", 0, 3000, ()), ("", 3300, 3700, (UNRECOGNIZED, ECHO)), ("第三句。", 4000, 7000, ())]
+
+
+def test_a_thrown_away_stretch_words_cover_or_too_short_to_hold_speech_is_no_line():
+    covered = complete([hyp("第一句。", 0, 3000), discarded(500, 2500, NO_SPEECH)], 0, 3000)
+    assert [h.text for h in covered] == ["第一句。"]
+    short = complete([hyp("第一句。", 0, 3000), discarded(3000, 3500, ECHO), hyp("第二句。", 3500, 6000)], 0, 6000)
+    assert [h.text for h in short] == ["第一句。", "第二句。"]  # 3.3–3.5 s left: under 300 ms
+    twice = complete([hyp("第一句。", 0, 1000), discarded(1000, 3000, ECHO), discarded(1500, 3000, NO_SPEECH)],
+                     0, 3000)
+    assert [(h.start_ms, h.end_ms, h.flags[1]) for h in twice if h.flags] == [(1300, 3000, ECHO)]  # one line
+
+
+def test_a_span_whose_every_word_was_thrown_away_is_one_line_saying_why():
+    [line] = complete([discarded(0, 1200, ECHO), discarded(1200, 2000, ECHO)], 0, 2000)
+    assert (line.start_ms, line.end_ms, line.flags) == (0, 2000, (UNRECOGNIZED, ECHO))

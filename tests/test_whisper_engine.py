@@ -75,10 +75,16 @@ def test_a_final_that_echoes_its_conditioning_becomes_a_flagged_line(components)
     kw = {"initial_prompt": PROMPTS["zh"], "hotwords": "张建国 李明"}
     said = [segment("张建国李明以下是普通话的句子，其中可能夹杂", 0.0, 2.5), segment("原告张建国到庭。", 2.5, 4.0)]
     hyps = components.engine._hypotheses(said, "zh", kw, (np.zeros(4 * 16000, np.float32), 10_000), base_s=0.0)
-    assert [h.text for h in hyps] == ["原告张建国到庭。"]
+    assert [h.text for h in hyps if h.text] == ["原告张建国到庭。"]
     record = complete(hyps, 10_000, 14_000)
     assert [UNRECOGNIZED in h.flags for h in record] == [True, False]
-    assert record[0].start_ms == 10_000
+    assert record[0].start_ms == 10_000 and record[0].flags[1] == "echo"
+    # an echo shorter than a hole the record flags by itself (1.5 s), between words: flagged all the same
+    inside = [segment("原告张建国到庭。", 0.0, 1.5), segment("以下是普通话的句子", 1.5, 2.7), segment("被告李明到庭。", 2.7, 4.0)]
+    hyps = components.engine._hypotheses(inside, "zh", kw, (np.zeros(4 * 16000, np.float32), 10_000), base_s=0.0)
+    record = complete(hyps, 10_000, 14_000)
+    assert [(h.text, h.flags[1:]) for h in record] == [("原告张建国到庭。", ()), ("", ("echo",)), ("被告李明到庭。", ())]
+    assert (record[1].start_ms, record[1].end_ms) == (11_800, 12_400)  # what the words either side leave
 
 
 def test_without_a_prompt_nothing_is_an_echo():

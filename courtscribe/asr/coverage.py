@@ -14,6 +14,8 @@ from .base import Hypothesis
 from ..text import looped
 
 EMPTY, LOOP, ENGINE_ERROR = "empty", "loop", "engine_error"
+ECHO, NO_SPEECH = "echo", "no_speech"  # an engine's guard threw a stretch's text away: why
+DISCARDED = "discarded"  # marks a stretch whose text the engine threw away (``discarded``)
 MIN_GAP_MS = 1500  # an uncovered stretch inside a span with text: shorter ones are timestamp slack
 MIN_SPAN_MS = 300  # a whole span without text: shorter is a click or breath, not speech
 SLACK_MS = 300  # word and segment times are approximate by about this much
@@ -24,6 +26,14 @@ def gap(start_ms: int, end_ms: int, reason: str, language: str | None = None) ->
     """A flagged line standing for speech nobody has text for yet."""
     return Hypothesis(text="", start_ms=start_ms, end_ms=max(start_ms, end_ms), language=language,
                       confidence=0.0, flags=(UNRECOGNIZED, reason))
+
+
+def discarded(start_ms: int, end_ms: int, reason: str) -> Hypothesis:
+    """What an engine answers for a stretch whose text its guard threw away (an echo of its prompt,
+    an invention over noise): no line of its own, but the stretch is flagged unless other words
+    cover it, however short its hole (``complete``)."""
+    return Hypothesis(text="", start_ms=start_ms, end_ms=max(start_ms, end_ms), confidence=0.0,
+                      flags=(DISCARDED, reason))
 
 
 def usable(h: Hypothesis) -> bool:
@@ -42,10 +52,12 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
              language: str | None = None) -> list[Hypothesis]:
     """``hyps`` (the engine's answer for the speech span ``start_ms``–``end_ms``) without loops, plus
     a flagged gap for each stretch of the span that no usable hypothesis covers. ``reason`` says
-    why a span has nothing at all (e.g. the engine failed); by default it is read off the hypotheses."""
+    why a span has nothing at all (e.g. the engine failed); by default it is read off the hypotheses.
+    A stretch the engine ``discarded`` is flagged when ``MIN_SPAN_MS`` of it is not covered."""
+    marks = [h for h in hyps if DISCARDED in h.flags]
     kept = [h for h in hyps if usable(h)]
     flagged = [h for h in hyps if UNRECOGNIZED in h.flags]
-    why = LOOP if any(looped(h.text) for h in hyps) else EMPTY
+    why = LOOP if any(looped(h.text) for h in hyps) else marks[0].flags[1] if marks else EMPTY
     if not kept:
         if end_ms - start_ms < MIN_SPAN_MS and not flagged and reason is None:
             return []
@@ -60,4 +72,25 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     if end_ms - pos >= MIN_GAP_MS:
         holes.append((pos, end_ms))
     lang = language or kept[0].language
-    return sorted(kept + flagged + [gap(s, e, why, lang) for s, e in holes], key=lambda h: h.start_ms)
+    gaps = [gap(s, e, why, lang) for s, e in holes]
+    taken = covered + holes
+    for m in marks:  # what the engine threw away, where no other words and no gap cover it yet
+        for s, e in _uncovered(max(start_ms, m.start_ms), min(end_ms, m.end_ms), taken):
+            if e - s >= MIN_SPAN_MS:
+                gaps.append(gap(s, e, m.flags[1], lang))
+                taken.append((s, e))
+    return sorted(kept + flagged + gaps, key=lambda h: h.start_ms)
+
+
+def _uncovered(start_ms: int, end_ms: int, covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The stretches of ``start_ms``–``end_ms`` outside every interval of ``covered``."""
+    out, pos = [], start_ms
+    for s, e in sorted(covered):
+        if s > pos:
+            out.append((pos, min(s, end_ms)))
+        pos = max(pos, e)
+        if pos >= end_ms:
+            break
+    if pos < end_ms:
+        out.append((pos, end_ms))
+    return [(s, e) for s, e in out if e > s]

@@ -16,6 +16,7 @@ import functools
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import ctranslate2
 import faster_whisper.transcribe as _fw
@@ -24,10 +25,10 @@ from faster_whisper.audio import pad_or_trim as _fw_pad_or_trim
 
 from ..records.model import Token
 from .base import DecodeOptions, Engine, EngineStream, Hypothesis, PreviewStream
+from .coverage import discarded
 from .hotwords import court_terms
 from .languages import SWITCH, language_runs
-from .whisper_text import before_loop, decode_failed, echoes_prompt, hallucinated, looped_text, \
-    split_sentences
+from .whisper_text import before_loop, decode_failed, discard_reason, looped_text, split_sentences
 from ..logs import get_logger
 from ..text import looped, tidy, to_simplified
 
@@ -338,27 +339,28 @@ class WhisperEngine(Engine):
 
     def _hypotheses(self, segments, lang: str, kw: dict, piece: tuple[np.ndarray, int], *,
                     base_s: float) -> list[Hypothesis]:
-        """The segments Whisper decoded from ``piece`` (audio, offset) with ``kw`` (prompt, hotwords),
-        less its guards' finds: an echo of its conditioning (an empty text among them), an invention."""
+        """The segments Whisper decoded from ``piece`` (audio, offset) with ``kw`` (prompt, hotwords);
+        one its guards threw away (an echo of its conditioning, an invention) is a ``discarded``
+        stretch, which the record flags where no other words cover it."""
         audio, offset_ms = piece
         end_limit = offset_ms + 1000 * audio.size // self.sample_rate
-        out, previous = [], ""
+
+        def ms(t: float) -> int:
+            """Segment times are relative to the concatenated batch: absolute hearing times."""
+            return int(min(end_limit, max(offset_ms, offset_ms + round((t - base_s) * 1000))))
+        out: list[Hypothesis] = []
+        previous = ""
         for seg in segments:
-            if echoes_prompt(seg.text, kw["initial_prompt"], kw["hotwords"]) or hallucinated(seg, previous):
+            if why := discard_reason(seg, kw["initial_prompt"], kw["hotwords"], previous):
+                out.append(discarded(ms(seg.start), ms(seg.end), why))
                 continue
             previous = seg.text.strip()
-            hyp = self._hypothesis(seg, lang, base_s=base_s, offset_ms=offset_ms, end_limit=end_limit)
-            out += split_sentences(hyp)
+            out += split_sentences(self._hypothesis(seg, lang, ms))
         return out
 
     @staticmethod
-    def _hypothesis(seg, lang: str, *, base_s: float, offset_ms: int, end_limit: int) -> Hypothesis:
-        """Segment times are relative to the concatenated batch; make them absolute hearing times."""
+    def _hypothesis(seg, lang: str, ms: Callable[[float], int]) -> Hypothesis:
         text = tidy(seg.text)
-
-        def ms(t: float) -> int:
-            return int(min(end_limit, max(offset_ms, offset_ms + round((t - base_s) * 1000))))
-
         tokens = [Token(text=to_simplified(w.word), start_ms=ms(w.start), end_ms=ms(w.end),
                         prob=round(float(w.probability), 4)) for w in (seg.words or []) if w.word.strip()]
         conf = float(np.mean([t.prob for t in tokens])) if tokens else float(np.exp(seg.avg_logprob))
@@ -383,8 +385,9 @@ class WhisperEngine(Engine):
         partial is simply not shown; the final decodes properly). Several streams' previews batch."""
         decoded = self._decode_many(pieces, options, beam_size=1, words=False, fallback=False)
         out: list[Hypothesis | None] = []
-        for (audio, offset), hyps in zip(pieces, decoded):
+        for (audio, offset), decodes in zip(pieces, decoded):
             end = offset + audio.size * 1000 // self.sample_rate
+            hyps = [h for h in decodes if h.text]  # what its guards threw away is no preview
             out.append(Hypothesis(text="".join(h.text for h in hyps), start_ms=hyps[0].start_ms, end_ms=end,
                                   language=hyps[0].language, is_final=False) if hyps else None)
         return out

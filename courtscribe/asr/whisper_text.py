@@ -8,6 +8,7 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from .base import Hypothesis
+from .coverage import ECHO, EMPTY, LOOP, NO_SPEECH
 from ..audio import SAMPLE_RATE
 from ..text import join_pieces, tidy, unlooped
 
@@ -79,12 +80,18 @@ def looped_text(text: str, min_period: int = 4) -> bool:
     return False
 
 
-def hallucinated(seg, previous_text: str) -> bool:
+def discard_reason(seg, prompt: str | None, hotwords: str | None, previous_text: str) -> str | None:
+    """Why a segment Whisper decoded is not to be written down (asr/coverage.py's reasons: no text,
+    an echo of its conditioning, a loop, words over what it heard as no speech); None: it is speech."""
+    if not _letters(seg.text):
+        return EMPTY
+    if echoes_prompt(seg.text, prompt, hotwords):
+        return ECHO
     if seg.compression_ratio > MAX_COMPRESSION:
-        return True
+        return LOOP
     if seg.no_speech_prob > NO_SPEECH_PROB and (seg.avg_logprob < LOW_LOGPROB or seg.text.strip() == previous_text):
-        return True
-    return False
+        return NO_SPEECH
+    return None
 
 
 def echoes_prompt(text: str, prompt: str | None, hotwords: str | None = None) -> bool:
