@@ -122,6 +122,16 @@ def test_addresses_lose_the_street_and_number_and_keep_the_district():
     assert masked("家住王家村3组15号。") == "家住××。"
 
 
+def test_a_line_of_one_long_run_of_digits_or_letters_is_read_once():
+    """A pasted or fuzzed line of 50,000 digits, or of letters, one e-mail at its end: its patterns
+    start only where a run starts, so this finishes (it read the rest of the run at every character:
+    a minute for 20,000 digits) and finds the same."""
+    digits, letters = "0" * 50_000, "a" * 50_000
+    assert [f.category for f in Finder([]).find(digits + "号楼3室")] == ["address"]
+    [mail] = Finder([]).find("邮箱" + letters + "@qq.com")
+    assert (mail.category, mail.start, mail.end) == ("email", 2, 2 + 50_000 + 7)
+
+
 def test_a_protected_name_and_its_sound_alikes_become_surname_mou():
     f = Finder(["王小红", "欧阳娜娜"])
     assert masked("证人王小红请陈述", f) == "证人王某请陈述"

@@ -53,7 +53,10 @@ _NUMERAL = "0-9０-９零〇一二三四五六七八九十百千幺两"  # a hou
 _PLACE = "大街|大道|路|街|巷|胡同|弄|村|屯|小区|社区|花园|公寓|大厦"  # what a house number follows
 _ROAD = re.compile(rf"({_PLACE})[\s，,]*[{_NUMERAL}]+\s*(?:号|组|栋|幢|座)[{_NUMERAL}号院楼栋幢座单元层室户之\-—]*")
 _ROAD_END = re.compile(rf"({_PLACE})[\s，,]*[{_NUMERAL}]*\s*$")  # its number may follow
-_BUILDING = re.compile(rf"[{_NUMERAL}]+\s*(?:号楼|栋|幢|座)[{_NUMERAL}单元层号\-—]{{0,8}}?"
+# each pattern that opens with a run of characters starts only where its run starts (the lookbehind):
+# tried at every character of a long run, it read the rest of the run each time (a 20,000-digit line
+# took a minute to make public)
+_BUILDING = re.compile(rf"(?<![{_NUMERAL}])[{_NUMERAL}]+\s*(?:号楼|栋|幢|座)[{_NUMERAL}单元层号\-—]{{0,8}}?"
                        rf"[{_NUMERAL}]+\s*(?:室|号房)")
 _ROAD_STOP = set("省市区县镇乡村旗州在住于是到从址为，。、；：,. ")
 _ROAD_REACH = 6  # characters of a road's name before its 路/街
@@ -62,9 +65,10 @@ _CLAUSE_END = re.compile(r"[，。；！？,;!?\s]")
 _MORE_ADDRESS = re.compile(r"[0-9０-９零一二三四五六七八九十室楼栋单元层]")
 _AT = r"(?:@|艾特|\s+at\s+)"
 _DOT = r"(?:\.|点|\s+dot\s+)"
-_EMAIL = re.compile(rf"[A-Za-z0-9._%+-]+\s*{_AT}\s*[A-Za-z0-9-]+(?:\s*{_DOT}\s*[A-Za-z0-9-]+)*\s*{_DOT}\s*"
+_LOCAL = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+"  # an address's name part, from its first character
+_EMAIL = re.compile(rf"{_LOCAL}\s*{_AT}\s*[A-Za-z0-9-]+(?:\s*{_DOT}\s*[A-Za-z0-9-]+)*\s*{_DOT}\s*"
                     r"[A-Za-z]{2,6}(?![A-Za-z])", re.IGNORECASE)
-_EMAIL_OPEN = re.compile(rf"[A-Za-z0-9._%+-]+\s*{_AT}[\sA-Za-z0-9.点-]*$", re.IGNORECASE)  # being spelled
+_EMAIL_OPEN = re.compile(rf"{_LOCAL}\s*{_AT}[\sA-Za-z0-9.点-]*$", re.IGNORECASE)  # being spelled
 _PLATE = re.compile(
     rf"[{PROVINCES}]\s*[A-HJ-NP-Za-hj-np-z]\s*[·•.]?\s*"
     r"(?:[A-HJ-NP-Za-hj-np-z0-9]|[零〇一二三四五六七八九幺])(?:\s?(?:[A-HJ-NP-Za-hj-np-z0-9]|[零〇一二三四五六七八九幺])){4,5}"
