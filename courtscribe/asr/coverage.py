@@ -57,10 +57,12 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     marks = [h for h in hyps if DISCARDED in h.flags]
     kept = [h for h in hyps if usable(h)]
     flagged = [h for h in hyps if UNRECOGNIZED in h.flags]
-    why = LOOP if any(looped(h.text) for h in hyps) else marks[0].flags[1] if marks else EMPTY
+    why = LOOP if any(looped(h.text) for h in hyps) else EMPTY
     if not kept:
         if end_ms - start_ms < MIN_SPAN_MS and not flagged and reason is None:
             return []
+        if why == EMPTY and marks:  # nothing but what the engine threw away: why it did
+            why = marks[0].flags[1]
         return flagged or [gap(start_ms, end_ms, reason or why, language)]
     covered = sorted((lo, hi) for h in kept + flagged for a, b in _heard(h)
                      if (lo := max(start_ms, a - SLACK_MS)) < (hi := min(end_ms, b + SLACK_MS)))
@@ -72,7 +74,7 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     if end_ms - pos >= MIN_GAP_MS:
         holes.append((pos, end_ms))
     lang = language or kept[0].language
-    gaps = [gap(s, e, why, lang) for s, e in holes]
+    gaps = [gap(s, e, _why(s, e, marks, why), lang) for s, e in holes]
     taken = covered + holes
     for m in marks:  # what the engine threw away, where no other words and no gap cover it yet
         for s, e in _uncovered(max(start_ms, m.start_ms), min(end_ms, m.end_ms), taken):
@@ -80,6 +82,11 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
                 gaps.append(gap(s, e, m.flags[1], lang))
                 taken.append((s, e))
     return sorted(kept + flagged + gaps, key=lambda h: h.start_ms)
+
+
+def _why(start_ms: int, end_ms: int, marks: list[Hypothesis], otherwise: str) -> str:
+    """A hole's reason: that of a stretch the engine threw away there, if any."""
+    return next((m.flags[1] for m in marks if min(end_ms, m.end_ms) > max(start_ms, m.start_ms)), otherwise)
 
 
 def _uncovered(start_ms: int, end_ms: int, covered: list[tuple[int, int]]) -> list[tuple[int, int]]:
