@@ -123,7 +123,7 @@ class Settings(BaseSettings):
         "WebSocket keepalive: the server pings each connection this often…"))
     ws_ping_timeout_s: float = Field(default=20.0, gt=0, description=(
         "…and closes it (1011) when no pong came back within this (a peer gone without a word). A source "
-        "the decoder is behind is still read, so its pongs are answered (streaming/backlog: up to 16 MiB "
+        "the decoder is behind is still read, so its pongs are answered (server/sockets.py: up to 16 MiB "
         "of audio read ahead)."))
     stream_vad_silence_ms: int = Field(default=800, ge=100, description="End-of-utterance silence for live streams.")
     stream_vad: str = Field(default="gateway", pattern="^(gateway|deployment)$", description=(

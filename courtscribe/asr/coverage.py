@@ -66,13 +66,7 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
         return flagged or [gap(start_ms, end_ms, reason or why, language)]
     covered = sorted((lo, hi) for h in kept + flagged for a, b in _heard(h)
                      if (lo := max(start_ms, a - SLACK_MS)) < (hi := min(end_ms, b + SLACK_MS)))
-    holes, pos = [], start_ms
-    for s, e in covered:
-        if s - pos >= MIN_GAP_MS:
-            holes.append((pos, s))
-        pos = max(pos, e)
-    if end_ms - pos >= MIN_GAP_MS:
-        holes.append((pos, end_ms))
+    holes = [(s, e) for s, e in _uncovered(start_ms, end_ms, covered) if e - s >= MIN_GAP_MS]
     lang = language or kept[0].language
     gaps = [gap(s, e, _why(s, e, marks, why), lang) for s, e in holes]
     taken = covered + holes

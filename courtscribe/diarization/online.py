@@ -66,8 +66,7 @@ class OnlineDiarizer:
 
     def enroll(self, key: str, embedding: np.ndarray) -> None:
         with self._lock:
-            self.speakers = [s for s in self.speakers if s.key != key]
-            self.speakers.append(Speaker(key, np.asarray(embedding, np.float32) * 50, 50, enrolled=True))
+            self._put(Speaker(key, np.asarray(embedding, np.float32) * 50, 50, enrolled=True))
 
     def resume(self, key: str, embedding: np.ndarray | None) -> None:
         """A voice this channel's source heard before it reconnected (``key`` 说话人N): it keeps its
@@ -77,8 +76,7 @@ class OnlineDiarizer:
             if (n := speaker_number(key)) is not None:
                 self._n = max(self._n, n)
             if embedding is not None:
-                self.speakers = [s for s in self.speakers if s.key != key]
-                self.speakers.append(Speaker(key, np.asarray(embedding, np.float32) * RESUMED, RESUMED))
+                self._put(Speaker(key, np.asarray(embedding, np.float32) * RESUMED, RESUMED))
 
     def fix(self, utterance_id: str, speaker: str) -> None:
         """A person labelled this line: keep it, and never relabel it again."""
@@ -117,6 +115,10 @@ class OnlineDiarizer:
             return out
 
     # -- internals (lock held) --------------------------------------------------------------
+    def _put(self, speaker: Speaker) -> None:
+        """``speaker`` in place of any speaker under its key."""
+        self.speakers = [s for s in self.speakers if s.key != speaker.key] + [speaker]
+
     def _place(self, x: np.ndarray, exclude: set[str] = frozenset()) -> str:
         candidates = [s for s in self.speakers if s.key not in exclude]
         if candidates:

@@ -92,7 +92,7 @@ class LiveSpeakers:
                 voice = None
             self.diarizer.resume(v.voice, voice)
             if v.named is not None:
-                self.labels[v.voice] = Label(*v.named, voice=v.voice)
+                self.name(v.voice, Label(*v.named))
 
     def label(self, key: str) -> Label:
         return self.labels.get(key) or Label(key)
