@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from courtscribe.records.model import Role, Token, Utterance, UtteranceStatus
+from courtscribe.records.reading import Named
 from courtscribe.records.store import Conflict, Locked, NotFound, RecordError, RecordStore
 
 
@@ -304,3 +305,55 @@ def test_undoing_a_name_also_takes_it_off_the_lines_the_live_labeller_wrote_unde
         "v1": ("说话人1", None), "v2": ("说话人1", None), "v3": ("说话人1", None), "w1": ("原告 张三", None)}
     assert [(v.voice, v.named) for v in store.heard_voices(hearing, 0)] == [("说话人1", None)]
     assert store.verify(hearing).ok
+
+
+def test_a_line_on_its_way_while_a_clerk_names_or_unnames_its_voice_goes_in_as_the_voice_is_named_now(store, hearing):
+    """The live labeller labelled a line just before the clerk's click reached it (or on another
+    gateway), and the store wrote it just after the click changed the voice's lines: it goes in
+    under whom the voice is named as when it is written, never under a name taken back."""
+    store.machine_final(hearing, line("v1", "一。", 0, 1000), voice="说话人1")
+    store.name_voice(hearing, "说话人1", channel=0, actor="书记员甲", speaker="原告 张三", role=Role.plaintiff,
+                     participant="张三")
+    late = store.machine_final(hearing, line("v2", "二。", 2000, 3000), voice="说话人1")  # labelled before the name
+    assert late == Named("原告 张三", Role.plaintiff, "张三")
+    assert store.machine_final(hearing, line("w1", "别的麦克风。", 0, 900, channel=1), voice="说话人1") is None
+    assert store.unname_voice(hearing, "说话人1", actor="书记员甲", channel=0) == ["v1", "v2"]
+    named = line("v3", "三。", 4000, 5000, speaker="原告 张三", role=Role.plaintiff).model_copy(
+        update={"participant": "张三"})
+    assert store.machine_final(hearing, named, voice="说话人1") == Named("说话人1", None, None)  # named before the undo
+    assert store.relabel(hearing, "v2", speaker="原告 张三", role=Role.plaintiff, participant="张三",
+                         voice="说话人1") == Named("说话人1", None, None)
+    assert {u.id: (u.speaker, u.role, u.participant) for u in store.record(hearing).utterances} == {
+        "v1": ("说话人1", None, None), "v2": ("说话人1", None, None), "v3": ("说话人1", None, None),
+        "w1": ("说话人1", None, None)}
+    assert [(v.voice, v.named) for v in store.heard_voices(hearing, 0)] == [("说话人1", None)]
+    # named again (another person): every line of the voice, the late ones included
+    assert store.name_voice(hearing, "说话人1", channel=0, actor="书记员甲", speaker="被告 李四") == ["v1", "v2", "v3"]
+    assert store.verify(hearing).ok
+
+
+def test_the_screens_show_a_late_line_as_the_record_holds_it(store, hearing):
+    """What the clerk's screen is told of such a line is what the store wrote (streaming/delivery.py)."""
+    import asyncio
+
+    from courtscribe.streaming.delivery import Delivery
+    from courtscribe.streaming.source import Sinks
+    from courtscribe.streaming.speakers import Label
+
+    store.machine_final(hearing, line("v1", "一。", 0, 1000), voice="说话人1")
+    store.name_voice(hearing, "说话人1", channel=0, actor="书记员甲", speaker="原告 张三", role=Role.plaintiff,
+                     participant="张三")
+    store.unname_voice(hearing, "说话人1", actor="书记员甲", channel=0)
+    sent = []
+
+    async def on_final(u, voice):
+        return await asyncio.to_thread(store.machine_final, hearing, u, voice=voice)
+
+    async def emit(event):
+        sent.append(event)
+    delivery = Delivery(Sinks(on_final=on_final), emit, "test", hearing)
+    named = Label("原告 张三", Role.plaintiff, "张三", voice="说话人1")  # the name the source still had
+    u, label = asyncio.run(delivery.line(line("v2", "二。", 2000, 3000, speaker="原告 张三"), None, named))
+    assert (u.speaker, u.role, label) == ("说话人1", None, Label("说话人1", None, None, voice="说话人1"))
+    [final] = sent
+    assert (final.utterance.speaker, final.utterance.participant) == ("说话人1", None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import datetime as dt
 
@@ -52,13 +53,20 @@ def _utc(at: dt.datetime) -> dt.datetime:
     return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)  # SQLite hands back naive UTC
 
 
+class Named(NamedTuple):
+    """Who a line is put in the mouth of: the speaker as printed, with role and participant."""
+    speaker: str
+    role: Role | None
+    participant: str | None
+
+
 @dataclass
 class HeardVoice:
     """A voice heard on a mixed channel: where its lines are (newest first) and whom a clerk named
     it as (speaker, role, participant), unless that was undone."""
     voice: str
     spans: list[tuple[int, int]] = field(default_factory=list)
-    named: tuple[str, Role | None, str | None] | None = None
+    named: Named | None = None
 
 
 class Reading:
@@ -118,8 +126,8 @@ class Reading:
             if not voice or speaker_number(voice) is None:
                 continue
             if voice not in voices:  # its newest line
-                voices[voice] = HeardVoice(voice, named=(r.speaker, Role(r.role) if r.role else None,
-                                                         r.participant) if named else None)
+                voices[voice] = HeardVoice(voice, named=Named(r.speaker, Role(r.role) if r.role else None,
+                                                              r.participant) if named else None)
             voices[voice].spans.append((r.start_ms, r.end_ms))
         return list(voices.values())
 

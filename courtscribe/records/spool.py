@@ -13,15 +13,17 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from ..logs import get_logger
 from .model import Role, Utterance
+from .reading import Named
 from .store import RecordError, RecordStore
 
 log = get_logger(__name__)
+Written = Named | None | Literal[False]  # False: waits on disk; a Named: stored under that label
 
 
 def unavailable(err: BaseException) -> bool:
@@ -46,24 +48,24 @@ class Spool:
             return sum(1 for line in f if line.strip())
 
     # -- writing ----------------------------------------------------------------------------
-    def machine_final(self, hearing_id: str, u: Utterance, *, voice: str | None = None) -> bool:
-        """Store a live final; False when it had to wait on disk (the caller tells the clerk)."""
+    def machine_final(self, hearing_id: str, u: Utterance, *, voice: str | None = None) -> Written:
+        """Store a live final; False when it had to wait on disk (the caller tells the clerk), else
+        what the store answered (``RecordStore.machine_final``)."""
         return self._write({"op": "final", "hearing_id": hearing_id, "utterance": u.model_dump(mode="json"),
                             "voice": voice})
 
     def relabel(self, hearing_id: str, uid: str, *, speaker: str, role: Role | None = None,
-                participant: str | None = None, voice: str | None = None) -> bool:
+                participant: str | None = None, voice: str | None = None) -> Written:
         return self._write({"op": "relabel", "hearing_id": hearing_id, "uid": uid, "speaker": speaker,
                             "role": role.value if role else None, "participant": participant, "voice": voice})
 
-    def _write(self, entry: dict) -> bool:
+    def _write(self, entry: dict) -> Written:
         with self._lock:
             if self.path.exists() and self.path.stat().st_size:
                 self._append(entry)  # others are waiting: keep the order
                 return False
             try:
-                self._apply(entry)
-                return True
+                return self._apply(entry)
             except Exception as err:  # noqa: BLE001 - classified below
                 if not unavailable(err):
                     raise
@@ -78,15 +80,15 @@ class Spool:
             f.flush()
             os.fsync(f.fileno())
 
-    def _apply(self, e: dict) -> None:
+    def _apply(self, e: dict) -> Named | None:
         if e["op"] == "final":
-            self.store.machine_final(e["hearing_id"], Utterance.model_validate(e["utterance"]), voice=e.get("voice"))
-        elif e["op"] == "relabel":
-            self.store.relabel(e["hearing_id"], e["uid"], speaker=e["speaker"],
-                               role=Role(e["role"]) if e["role"] else None, participant=e["participant"],
-                               voice=e.get("voice"))
-        else:
-            raise RecordError(f"unknown spooled operation {e['op']!r}")
+            return self.store.machine_final(e["hearing_id"], Utterance.model_validate(e["utterance"]),
+                                            voice=e.get("voice"))
+        if e["op"] == "relabel":
+            return self.store.relabel(e["hearing_id"], e["uid"], speaker=e["speaker"],
+                                      role=Role(e["role"]) if e["role"] else None, participant=e["participant"],
+                                      voice=e.get("voice"))
+        raise RecordError(f"unknown spooled operation {e['op']!r}")
 
     # -- replaying --------------------------------------------------------------------------
     def flush(self) -> int:

@@ -26,7 +26,7 @@ from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
 from .model import PROTECTION, REDACTION, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
-from .reading import Conflict, Locked, NotFound, Reading, RecordError, _fields
+from .reading import Conflict, Locked, Named, NotFound, Reading, RecordError, _fields
 
 __all__ = ["Conflict", "Locked", "NotFound", "RecordError", "RecordStore"]
 
@@ -237,24 +237,41 @@ class RecordStore(Reading):
         return hid
 
     # -- utterances ------------------------------------------------------------------------------
-    def machine_final(self, hearing_id: str, u: Utterance, *, actor: str = "asr", voice: str | None = None) -> None:
-        """``voice``: the line carries the name a clerk gave this voice (说话人N), so undoing that
-        name finds it (``unname_voice``)."""
+    def machine_final(self, hearing_id: str, u: Utterance, *, actor: str = "asr",
+                      voice: str | None = None) -> Named | None:
+        """``voice``: the voice (说话人N) the live labeller heard; the line goes in as a clerk names
+        that voice when it is written (``_as_named``). Returns the label it went in with when that
+        is not the one it came with (a name given or undone while the line was on its way)."""
         payload = {"text": u.text, "tokens": [t.model_dump() for t in u.tokens], "channel": u.channel,
                    "start_ms": u.start_ms, "end_ms": u.end_ms, "speaker": u.speaker,
                    "role": u.role.value if u.role else None, "participant": u.participant,
                    "confidence": u.confidence, "language": u.language}
         if u.flags:
             payload["flags"] = list(u.flags)
-        if voice:
-            payload["voice"] = voice
-        self._write(hearing_id, actor, "final", payload, u.id)
+        return self._labelled(hearing_id, actor, "final", payload, u.id, voice)
 
     def relabel(self, hearing_id: str, uid: str, *, speaker: str, role: Role | None = None,
-                participant: str | None = None, actor: str = "diarizer", voice: str | None = None) -> None:
-        self._write(hearing_id, actor, "relabel", {"speaker": speaker, "role": role.value if role else None,
-                                                   "participant": participant, **({"voice": voice} if voice else {})},
-                    uid)
+                participant: str | None = None, actor: str = "diarizer", voice: str | None = None) -> Named | None:
+        """A machine's later word on a line's speaker; ``voice`` and the answer as for ``machine_final``."""
+        payload = {"speaker": speaker, "role": role.value if role else None, "participant": participant}
+        return self._labelled(hearing_id, actor, "relabel", payload, uid, voice)
+
+    def _labelled(self, hearing_id: str, actor: str, kind: str, payload: dict, uid: str,
+                  voice: str | None) -> Named | None:
+        came = _named(payload)
+        if voice is None:
+            self._write(hearing_id, actor, kind, payload, uid)
+            return None
+
+        def as_named(s: Session, h: HearingRow) -> None:  # in the write's transaction: no naming slips between
+            channel = payload.get("channel")
+            if channel is None:
+                channel = s.scalar(select(UtteranceRow.channel).where(UtteranceRow.hearing_id == h.id,
+                                                                      UtteranceRow.id == uid))
+            _as_named(payload, voice, _naming(s, h.id, voice, channel))
+        self._write(hearing_id, actor, kind, payload, uid, change=as_named)
+        went = _named(payload)
+        return went if went != came else None
 
     def edit(self, hearing_id: str, uid: str, text: str, *, actor: str, reason: str | None = None,
              channel: int | None = None, start_ms: int | None = None, end_ms: int | None = None,
@@ -277,7 +294,11 @@ class RecordStore(Reading):
                    role: Role | None = None, participant: str | None = None) -> list[str]:
         """Every line one channel's labeller gave one voice (说话人N: each mixed channel numbers its own
         voices) goes to a person: one speaker entry per line, audited and undoable
-        (``unname_voice``); a line a person gave someone else keeps its speaker. Returns the lines."""
+        (``unname_voice``); a line a person gave someone else keeps its speaker. Returns the lines.
+        The naming is written first: a line of that voice stored after it is named as it goes in."""
+        self._write(hearing_id, actor, "voice_named", {"voice": voice, "channel": channel, "speaker": speaker,
+                                                       "role": role.value if role else None,
+                                                       "participant": participant})
         undone = {uid for uid, p in self._voice_changes(hearing_id).items() if p.get("undo") == voice}
         with self._session() as s:
             rows = s.execute(select(UtteranceRow.id, UtteranceRow.speaker_by).where(
@@ -292,7 +313,9 @@ class RecordStore(Reading):
     def unname_voice(self, hearing_id: str, voice: str, *, actor: str, channel: int | None = None) -> list[str]:
         """Undo ``name_voice``: each line whose latest speaker change named ``voice`` goes back to it
         (and may be named again), and so does each line the live labeller wrote under that name
-        meanwhile. ``channel``: that channel's voice only."""
+        meanwhile, or writes after this. ``channel``: that channel's voice only."""
+        self._write(hearing_id, actor, "voice_named", {"voice": voice, "channel": channel, "speaker": None,
+                                                       "role": None, "participant": None})
         on = self._channels(hearing_id)
         named = [uid for uid, p in self._voice_changes(hearing_id).items()
                  if p.get("voice") == voice and channel in (None, on.get(uid, (None,))[0])]
@@ -410,6 +433,34 @@ class RecordStore(Reading):
             raise ValueError(f"{kind} entries change utterances: use the method for it")
         self._write(hearing_id, actor, kind, payload, signed_ok=kind in (PROTECTION, REDACTION))
 
+
+
+def _named(payload: dict) -> Named:
+    return Named(payload["speaker"], Role(payload["role"]) if payload["role"] else None, payload["participant"])
+
+
+def _naming(s: Session, hearing_id: str, voice: str, channel: int | None) -> dict | None:
+    """Whom a clerk names one channel's voice as now: the latest ``voice_named`` entry for it
+    (speaker None: the name was undone); None when no clerk ever named it."""
+    for body in s.scalars(select(EntryRow.payload).where(EntryRow.hearing_id == hearing_id,
+                                                         EntryRow.kind == "voice_named")
+                          .order_by(EntryRow.seq.desc())):
+        p = json.loads(body)
+        if p["voice"] == voice and p["channel"] in (None, channel):
+            return p
+    return None
+
+
+def _as_named(payload: dict, voice: str, naming: dict | None) -> None:
+    """A machine label of ``voice`` as the record must hold it: under the clerk's name for the voice,
+    or the voice's own number where the name was undone; ``voice`` stays in the payload only
+    where the line carries a name, so an undo finds it."""
+    if naming is not None:
+        payload.update({k: naming[k] for k in ("speaker", "role", "participant")})
+        if naming["speaker"] is None:
+            payload.update(speaker=voice, role=None, participant=None)
+    if payload["speaker"] != voice:
+        payload["voice"] = voice
 
 
 def _participant(role: Role, name: str | None, channel: int | None) -> dict:

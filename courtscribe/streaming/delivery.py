@@ -11,6 +11,7 @@ import numpy as np
 
 from ..logs import get_logger
 from ..records.model import Utterance
+from ..records.reading import Named
 from .events import Event
 from .protocol import ErrorCode, error_event, final_event
 from .source import Sinks
@@ -32,7 +33,10 @@ class Delivery:
         updates: list[tuple[str, Label]] = []
         if label is None:
             u, label, updates = await self._who(u, audio)
-        await self._store(u, label.voice if label else None)
+        named = await self._store(u, label.voice if label else None)
+        if named is not None and label is not None:  # its voice was named or unnamed while it was on its way
+            label = Label(*named, voice=label.voice)
+            u = u.model_copy(update=named._asdict())
         await self.emit(final_event(u, self.hearing_id))
         for uid, relabel in updates:
             await self.relabel(uid, relabel)
@@ -42,10 +46,12 @@ class Delivery:
         """An earlier line's speaker, as diarization now sees it: stored, then announced."""
         if self.sinks.on_relabel:
             try:
-                await self.sinks.on_relabel(uid, label)
+                named = await self.sinks.on_relabel(uid, label)
             except Exception as err:  # noqa: BLE001
                 log.error("speaker update not stored", session=self.label, utterance=uid, error=repr(err))
                 return
+            if named:
+                label = Label(*named, voice=label.voice)
         await self.emit(label.event(uid, self.hearing_id))
 
     async def _who(self, u: Utterance,
@@ -58,15 +64,18 @@ class Delivery:
             log.error("speaker not assigned", session=self.label, utterance=u.id, error=repr(err))
             return u, None, []
 
-    async def _store(self, u: Utterance, voice: str | None) -> None:
-        """``voice``: the line carries a clerk's name for this voice (kept with it, so undoing the
-        name finds the line)."""
+    async def _store(self, u: Utterance, voice: str | None) -> Named | None:
+        """``voice``: the voice (说话人N) the line was heard as; the store puts the line under whom a
+        clerk names that voice as now, and says so when that is not the line's label."""
         if not self.sinks.on_final:
-            return
+            return None
         try:
-            if await self.sinks.on_final(u, voice) is False:
-                await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: utterance {u.id} is "
-                                            "kept on disk and will be stored when it is back", utterance_id=u.id))
+            stored = await self.sinks.on_final(u, voice)
         except Exception as err:  # noqa: BLE001 - the clerk must hear of it
             log.error("final not stored", session=self.label, utterance=u.id, error=repr(err))
             await self.emit(error_event(ErrorCode.STORE, f"utterance {u.id} could not be stored: {err}"))
+            return None
+        if stored is False:
+            await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: utterance {u.id} is "
+                                        "kept on disk and will be stored when it is back", utterance_id=u.id))
+        return stored or None

@@ -25,7 +25,7 @@ from ..logs import get_logger
 from ..records import archive
 from ..records.archive import ChannelRecorder
 from ..records.model import Participant, Pipeline, Role, Utterance
-from ..records.spool import Spool, unavailable
+from ..records.spool import Spool, Written, unavailable
 from ..records.store import Locked, RecordStore
 from .events import Channel, Event, Status
 from .hub import Hub
@@ -63,10 +63,10 @@ async def open_gate(hearing_id: str | None, *, into_room: bool = True) -> Admitt
 class FinalWriter(Protocol):
     """Where a live source's utterances are written: the record store, or the spool in front of it."""
 
-    def machine_final(self, hearing_id: str, u: Utterance, *, voice: str | None = None) -> bool | None: ...
+    def machine_final(self, hearing_id: str, u: Utterance, *, voice: str | None = None) -> Written: ...
 
     def relabel(self, hearing_id: str, uid: str, *, speaker: str, role: Role | None = None,
-                participant: str | None = None, voice: str | None = None) -> bool | None: ...
+                participant: str | None = None, voice: str | None = None) -> Written: ...
 
 
 @dataclass
@@ -230,11 +230,11 @@ class LiveHearings:
 
         writer: FinalWriter = self.spool or records  # the spool waits on disk when the store is away
 
-        async def store_final(u: Utterance, voice: str | None) -> bool | None:
+        async def store_final(u: Utterance, voice: str | None) -> Written:
             return await asyncio.to_thread(writer.machine_final, hearing_id, u, voice=voice)
 
-        async def store_relabel(uid: str, label: Label) -> None:
-            await asyncio.to_thread(writer.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,
+        async def store_relabel(uid: str, label: Label) -> Written:
+            return await asyncio.to_thread(writer.relabel, hearing_id, uid, speaker=label.speaker, role=label.role,
                                     participant=label.participant, voice=label.voice)
         sinks.on_final, sinks.on_relabel = store_final, store_relabel
         if self.archive is not None:

@@ -9,6 +9,7 @@ import numpy as np
 from ..asr.base import DecodeOptions
 from ..diarization.bleed import RoomAudio
 from ..records.model import Role, Utterance
+from ..records.spool import Written
 from .events import Event
 from .speakers import Label, LiveSpeakers
 
@@ -37,9 +38,10 @@ class Sinks:
     """Where a session's output goes and what it consults, set up when it joins its hearing
     (streaming/live.py); none for a stream of no hearing."""
 
-    # persists a final before it is announced; False: it waits on disk until the store is back
-    on_final: Callable[[Utterance, str | None], Awaitable[bool | None]] | None = None  # (line, voice)
-    on_relabel: Callable[[str, Label], Awaitable[None]] | None = None  # persists a speaker update
+    # persists a final before it is announced (line, voice); False: it waits on disk until the store
+    # is back; a Named: the record put it under that speaker (a clerk named or unnamed its voice meanwhile)
+    on_final: Callable[[Utterance, str | None], Awaitable[Written]] | None = None
+    on_relabel: Callable[[str, Label], Awaitable[Written]] | None = None  # persists a speaker update
     on_screen: Callable[[Event], None] | None = None  # to the hearing's screens only: levels, endpoints
     recorder: Recorder | None = None  # archives the raw audio as it arrives
     speakers: LiveSpeakers | None = None  # a mixed channel: who speaks each utterance (online diarization)

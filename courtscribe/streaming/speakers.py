@@ -24,7 +24,7 @@ from ..diarization.embedding import EncoderError, SpeakerEncoder, enrollment_emb
 from ..diarization.online import OnlineDiarizer
 from ..diarization.segmentation import SR, Segmenter
 from ..diarization.turns import Turn, local_speakers, reconstruct, speakers
-from ..records.model import Participant, Role, Utterance
+from ..records.model import Participant, Role, Utterance, speaker_number
 from ..records.reading import HeardVoice
 from ..logs import get_logger
 from .events import SpeakerUpdate
@@ -45,7 +45,7 @@ class Label:
     speaker: str
     role: Role | None = None
     participant: str | None = None
-    voice: str | None = None  # the voice (说话人N) a clerk's name stands for: undoing the name finds the line
+    voice: str | None = None  # the voice (说话人N) this label stands for: the store names its lines as a clerk did
 
     def event(self, utterance_id: str, hearing_id: str | None) -> SpeakerUpdate:
         return SpeakerUpdate(hearing_id=hearing_id, utterance_id=utterance_id, speaker=self.speaker, role=self.role,
@@ -95,7 +95,9 @@ class LiveSpeakers:
                 self.name(v.voice, Label(*v.named))
 
     def label(self, key: str) -> Label:
-        return self.labels.get(key) or Label(key)
+        """A diarizer key's label: a clerk's name for the voice, an enrolled person, or the voice's
+        own number; a voice's label says which voice it is, so the store can name it as it goes in."""
+        return self.labels.get(key) or Label(key, voice=key if speaker_number(key) is not None else None)
 
     def change(self, audio: np.ndarray) -> int | None:
         """Where in a running utterance's audio (ms) the newest confirmed speaker change is; only
