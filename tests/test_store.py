@@ -88,11 +88,13 @@ def test_an_edit_before_the_final_arrives_is_not_lost(store, hearing):
 
 
 def test_a_speaker_set_by_the_clerk_survives_diarization_relabels(store, hearing):
-    store.machine_final(hearing, line("u3", "我方请求判令被告还款。", speaker="说话人2"))
+    """…and the live path is told the label the record keeps (the screens show that, not the relabel)."""
+    assert store.machine_final(hearing, line("u3", "我方请求判令被告还款。", speaker="说话人2")) is None
     store.assign_speaker(hearing, "u3", actor="书记员甲", speaker="原告代理人", role=Role.plaintiff_agent,
                          participant="陈律师")
-    store.relabel(hearing, "u3", speaker="说话人3")
-    store.machine_final(hearing, line("u3", "我方请求判令被告还款。", speaker="说话人4"))
+    kept = Named("原告代理人", Role.plaintiff_agent, "陈律师")
+    assert store.relabel(hearing, "u3", speaker="说话人3") == kept
+    assert store.machine_final(hearing, line("u3", "我方请求判令被告还款。", speaker="说话人4")) == kept
     [u] = store.record(hearing).utterances
     assert u.speaker == "原告代理人" and u.role is Role.plaintiff_agent and u.speaker_label == "原告代理人陈律师"
     assert store.verify(hearing).ok
@@ -100,7 +102,7 @@ def test_a_speaker_set_by_the_clerk_survives_diarization_relabels(store, hearing
 
 def test_a_machine_relabel_applies_when_no_person_chose(store, hearing):
     store.machine_final(hearing, line("u4", "好的。", speaker="说话人1"))
-    store.relabel(hearing, "u4", speaker="说话人2")
+    assert store.relabel(hearing, "u4", speaker="说话人2") is None  # held as written
     assert store.record(hearing).utterances[0].speaker == "说话人2"
 
 

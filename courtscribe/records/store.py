@@ -240,8 +240,8 @@ class RecordStore(Reading):
     def machine_final(self, hearing_id: str, u: Utterance, *, actor: str = "asr",
                       voice: str | None = None) -> Named | None:
         """``voice``: the voice (说话人N) the live labeller heard; the line goes in as a clerk names
-        that voice when it is written (``_as_named``). Returns the label it went in with when that
-        is not the one it came with (a name given or undone while the line was on its way)."""
+        that voice when it is written (``_as_named``: a name given or undone while the line was on its
+        way). Returns the line's label as the record holds it, where not the one it came with."""
         payload = {"text": u.text, "tokens": [t.model_dump() for t in u.tokens], "channel": u.channel,
                    "start_ms": u.start_ms, "end_ms": u.end_ms, "speaker": u.speaker,
                    "role": u.role.value if u.role else None, "participant": u.participant,
@@ -258,10 +258,9 @@ class RecordStore(Reading):
 
     def _labelled(self, hearing_id: str, actor: str, kind: str, payload: dict, uid: str,
                   voice: str | None) -> Named | None:
+        """A machine label written; returns the label the record holds for the line after it, where
+        that is not the one written (a person's label wins, rule 3; or ``_as_named``)."""
         came = _named(payload)
-        if voice is None:
-            self._write(hearing_id, actor, kind, payload, uid)
-            return None
 
         def as_named(s: Session, h: HearingRow) -> None:  # in the write's transaction: no naming slips between
             channel = payload.get("channel")
@@ -269,9 +268,11 @@ class RecordStore(Reading):
                 channel = s.scalar(select(UtteranceRow.channel).where(UtteranceRow.hearing_id == h.id,
                                                                       UtteranceRow.id == uid))
             _as_named(payload, voice, _naming(s, h.id, voice, channel))
-        self._write(hearing_id, actor, kind, payload, uid, change=as_named)
-        went = _named(payload)
-        return went if went != came else None
+        self._write(hearing_id, actor, kind, payload, uid, change=as_named if voice else None)
+        with self._session() as s:
+            row = s.get(UtteranceRow, (hearing_id, uid))
+            held = None if row is None else Named(row.speaker, Role(row.role) if row.role else None, row.participant)
+        return held if held is not None and held != came else None
 
     def edit(self, hearing_id: str, uid: str, text: str, *, actor: str, reason: str | None = None,
              channel: int | None = None, start_ms: int | None = None, end_ms: int | None = None,

@@ -157,9 +157,9 @@ const handlers = {
     render(e.utterance_id);
     if (selected === e.utterance_id) select(e.merged_into);
   },
-  speaker_update(e) {
+  speaker_update(e) { // the label the record holds after a machine relabel (a person's label is kept there)
     const entry = utterances.get(e.utterance_id);
-    if (!entry || entry.humanSpeaker) return;
+    if (!entry) return;
     entry.u = { ...entry.u, speaker: e.speaker, role: e.role, participant: e.participant };
     render(e.utterance_id);
   },
