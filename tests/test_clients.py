@@ -14,6 +14,7 @@ from courtscribe.audio import decode, float_to_pcm16
 
 from browser import CHROMIUM_ARGS, chromium_path
 from conftest import ZH
+from test_funasr_times import page_reads
 
 CLIPS = ["aishell_S0916W0427.wav", "welcome.wav", "custody.wav"]
 
@@ -85,6 +86,31 @@ def test_funasr_older_clients_still_get_their_final_and_close_when_they_like(ser
     assert "".join(r["text"] for r in replies if r["mode"] == "2pass-offline")
 
 
+def test_funasr_whole_files_without_a_mode_or_in_another_format_are_answered_once_with_page_safe_times(server):
+    """FunASR's C++ offline client sends no ``mode`` and a file's own bytes (``wav_format`` others),
+    one file after another, each answered by one reply; its Python client sends an mp3 so in 2pass.
+    Both are decoded whole; the reply's ``timestamp`` holds a time for every character FunASR's
+    page counts (it throws on a shorter list and never finishes)."""
+    wav = (ZH / "welcome.wav").read_bytes()
+
+    async def client(config: dict) -> list[dict]:
+        async with websockets.connect(server.replace("http", "ws") + "/", max_size=None) as ws:
+            await ws.send(json.dumps({"wav_name": "welcome", "wav_format": "others", "is_speaking": True, **config}))
+            for i in range(0, len(wav), 4096):
+                await ws.send(wav[i:i + 4096])
+            await ws.send(json.dumps({"is_speaking": False}))
+            replies = [json.loads(await asyncio.wait_for(ws.recv(), 120))]
+            while not replies[-1]["is_final"]:
+                replies.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+            return replies
+    [offline] = asyncio.run(client({}))
+    assert offline["mode"] == "offline" and offline["is_final"] and offline["text"]
+    page_reads(offline["text"], offline["timestamp"])
+    replies = asyncio.run(client({"mode": "2pass"}))
+    assert replies[-1]["mode"] == "2pass-offline" and replies[-1]["text"] == offline["text"]
+    assert not any("error" in r for r in replies)
+
+
 @pytest.mark.parametrize("mode", ["2pass", "offline"])
 def test_funasr_pypi_client_transcribes_a_file(server, mode):
     """funasr-client 0.1.6 (PyPI), its asyncio API (its blocking one deadlocks in its own close():
@@ -137,6 +163,9 @@ def test_funasr_html5_page_protocol_in_chromium(server, browser_page):
     modes = {r["mode"] for r in replies}
     assert "2pass-offline" in modes and replies[-1]["is_final"] is True
     assert "".join(r["text"] for r in replies if r["mode"] == "2pass-offline")
+    for r in replies:
+        if r["mode"] == "2pass-offline":  # the page lays each sentence out by its times
+            page_reads(r["text"], r["timestamp"])
 
 
 def test_openai_sdk_streams_a_transcription_as_server_sent_events(server):

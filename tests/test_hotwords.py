@@ -7,6 +7,7 @@ from courtscribe.asr.hotwords import (HotwordError, PartialBiaser, clean, correc
 def test_funasr_hotword_forms():
     assert parse_weighted('{"张三": 20, "借款合同": 10.5}') == {"张三": 20.0, "借款合同": 10.5}
     assert parse_weighted("张三 李四") == {"张三": 1.0, "李四": 1.0}
+    assert parse_weighted("阿里巴巴,通义实验室，张三") == {"阿里巴巴": 1.0, "通义实验室": 1.0, "张三": 1.0}  # FunASR client
     assert parse_weighted(["张三"]) == {"张三": 1.0}
     assert parse_weighted(None) == {} and parse_weighted("") == {}
 

@@ -20,6 +20,7 @@ from pathlib import Path
 MAX_HOTWORDS = 200
 _WORD = re.compile(r"^[\w\u3400-\u4dbf\u4e00-\u9fff·\-'.]{1,32}$")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_SEPARATED = re.compile(r"[\s,，、;；]+")
 
 
 class HotwordError(ValueError):
@@ -32,7 +33,8 @@ class HotwordError(ValueError):
 
 def parse_weighted(value) -> dict[str, float]:
     """FunASR's hotword forms: a JSON object ``{"word": weight}`` (as a string or parsed), a JSON
-    list, or space-separated words (weight 1). Weights must be numbers: FunASR's own C++ server
+    list, or words separated by spaces or commas (weight 1: FunASR's Python client joins a hotword
+    file's words with commas). Weights must be numbers: FunASR's own C++ server
     silently drops a string weight such as ``"20"``; we say so instead."""
     if value is None or value == "" or value == {}:
         return {}
@@ -40,7 +42,7 @@ def parse_weighted(value) -> dict[str, float]:
         try:
             value = json.loads(value)
         except (ValueError, RecursionError):
-            return {w: 1.0 for w in value.split()}
+            return {w: 1.0 for w in _SEPARATED.split(value) if w}
     if isinstance(value, list):
         value = {str(v): 1.0 for v in value}
     if not isinstance(value, dict):

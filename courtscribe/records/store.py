@@ -261,14 +261,8 @@ class RecordStore(Reading):
         """A machine label written; returns the label the record holds for the line after it, where
         that is not the one written (a person's label wins, rule 3; or ``_as_named``)."""
         came = _named(payload)
-
-        def as_named(s: Session, h: HearingRow) -> None:  # in the write's transaction: no naming slips between
-            channel = payload.get("channel")
-            if channel is None:
-                channel = s.scalar(select(UtteranceRow.channel).where(UtteranceRow.hearing_id == h.id,
-                                                                      UtteranceRow.id == uid))
-            _as_named(payload, voice, _naming(s, h.id, voice, channel))
-        self._write(hearing_id, actor, kind, payload, uid, change=as_named if voice else None)
+        self._write(hearing_id, actor, kind, payload, uid, change=None if voice is None else
+                    lambda s, h: _as_named(payload, voice, _naming(s, h.id, voice, _channel(s, h.id, uid, payload))))
         with self._session() as s:
             row = s.get(UtteranceRow, (hearing_id, uid))
             held = None if row is None else Named(row.speaker, Role(row.role) if row.role else None, row.participant)
@@ -438,6 +432,13 @@ class RecordStore(Reading):
 
 def _named(payload: dict) -> Named:
     return Named(payload["speaker"], Role(payload["role"]) if payload["role"] else None, payload["participant"])
+
+
+def _channel(s: Session, hearing_id: str, uid: str, payload: dict) -> int | None:
+    """A machine label's channel: a final's own, a relabel's line's (in the write's transaction)."""
+    if payload.get("channel") is not None:
+        return payload["channel"]
+    return s.scalar(select(UtteranceRow.channel).where(UtteranceRow.hearing_id == hearing_id, UtteranceRow.id == uid))
 
 
 def _naming(s: Session, hearing_id: str, voice: str, channel: int | None) -> dict | None:

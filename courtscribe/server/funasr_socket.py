@@ -20,11 +20,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
 from ..asr.hotwords import HotwordError, parse_weighted
-from ..text import grown, join_pieces
+from ..text import grown
 from ..audio import SAMPLE_RATE, Audio, AudioError, AudioTooLong, decode, pcm16_to_float, resample
 from ..access.guard import Denied
 from ..logs import get_logger
-from ..records.model import HEARING_ID, Token
+from ..records.model import HEARING_ID
 from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.stability import beyond
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
@@ -34,10 +34,31 @@ from ..streaming.source import SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
 from .files import Busy, FileWork
+from .funasr_times import line_timestamp, shown_times, stamp_sents, timestamp
 from .sockets import gate, run, send
 
-_PUNCT = "，。？！、；：,.?!;:"
 MAX_OFFLINE_BYTES = 512 << 20
+MAX_OFFLINE_HELD = 1 << 30  # whole files in memory, every FunASR socket together
+
+
+class _Held:
+    """Bytes of whole files the FunASR sockets hold in memory, together: many sockets of 512 MB
+    each must not take the server's memory (and so every courtroom's streams) with them."""
+
+    def __init__(self, limit: int):
+        self.limit, self.bytes = limit, 0
+
+    def take(self, n: int) -> bool:
+        if self.bytes + n > self.limit:
+            return False
+        self.bytes += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.bytes = max(0, self.bytes - n)
+
+
+_held = _Held(MAX_OFFLINE_HELD)
 
 
 log = get_logger(__name__)
@@ -75,44 +96,28 @@ def parse_hotwords(value) -> tuple[tuple[str, ...], str | None]:
         return tuple(err.usable), str(err)
 
 
-def timestamp(tokens: list[Token]) -> str:
-    return json.dumps([[t.start_ms, t.end_ms] for t in tokens])
-
-
-def stamp_sents(tokens: list[Token]) -> list[dict]:
-    """Sentences as FunASR reports them: characters space-separated, their punctuation, times."""
-    sents, cur = [], []
-    for t in tokens:
-        cur.append(t)
-        if t.text.strip()[-1:] in _PUNCT:
-            sents.append(cur)
-            cur = []
-    if cur:
-        sents.append(cur)
-    out = []
-    for s in sents:
-        text = "".join(t.text for t in s).strip()
-        punc = text[-1] if text[-1:] in _PUNCT else ""
-        body = text.rstrip(_PUNCT)
-        seg = " ".join(body.split()) if re.search(r"[A-Za-z]", body) else " ".join(ch for ch in body if not ch.isspace())
-        out.append({"text_seg": seg, "punc": punc, "start": s[0].start_ms, "end": s[-1].end_ms,
-                    "ts_list": [[t.start_ms, t.end_ms] for t in s]})
-    return out
-
-
 def _reply(cfg: "_Config | None", *, text: str = "", is_final: bool = False, mode: str | None = None, **extra) -> dict:
-    """One message in the shape FunASR clients read (``extra``: our ``warning``/``error``/``code``)."""
-    return {"mode": mode or (cfg.mode if cfg else "2pass"), "wav_name": cfg.wav_name if cfg else "", "text": text,
+    """One message in the shape FunASR clients read (``extra``: our ``warning``/``error``/``code``);
+    in 2pass a frame that is not the file's last is ``2pass-online`` (FunASR's Python client takes any
+    other mode for a sentence's final text and clears what it showed of the sentence so far)."""
+    default = "2pass" if cfg is None else cfg.result_mode if is_final or cfg.mode != "2pass" else "2pass-online"
+    return {"mode": mode or default, "wav_name": cfg.wav_name if cfg else "", "text": text,
             "is_final": is_final, "timestamp": "[]", "stamp_sents": [], **extra}
 
 
 class _Config:
+    """A file's first message. No ``mode``: FunASR's C++ offline client's whole files (it sends
+    none); a live mode with a ``wav_format`` other than PCM is a whole file too (FunASR's Python
+    client sends an mp3 so): decoded and answered once it is all in, in the mode's reply shape."""
+
     def __init__(self, data: dict):
-        self.mode = data.get("mode", "2pass")
+        self.mode = data.get("mode", "offline")
         if self.mode not in ("online", "offline", "2pass"):
             raise StreamError("bad_message", f"mode must be online, offline or 2pass, not {self.mode!r}", fatal=True)
         self.wav_name = str(data.get("wav_name", "microphone"))
         self.wav_format = str(data.get("wav_format", "pcm")).lower()
+        self.whole = self.mode == "offline" or self.wav_format != "pcm"
+        self.result_mode = {"2pass": "2pass-offline"}.get(self.mode, self.mode)
         try:
             self.audio_fs = int(data.get("audio_fs", SAMPLE_RATE) or SAMPLE_RATE)
         except (TypeError, ValueError, OverflowError):
@@ -130,10 +135,20 @@ class _File:
         self.cfg = cfg
         self.session: StreamSession | None = None
         self.pcm: PcmInput | None = None
-        self.offline: list[bytes] = []
+        self.offline = bytearray()  # a whole file's bytes as they come (frames of any size, one buffer)
         self.sent: dict[str, str] = {}
         self.errors: list[str] = []
         self.courtroom: str | None = None  # the recorder's courtroom: its front ends (offline mode)
+
+    def whole_file(self) -> bytes:
+        """The whole file's bytes, the socket's buffer given back."""
+        data = bytes(self.offline)
+        self.drop()
+        return data
+
+    def drop(self) -> None:
+        _held.give(len(self.offline))
+        self.offline = bytearray()
 
 
 async def funasr_stream(ws: WebSocket, live: LiveHearings, files: FileWork, gate: Gate = open_gate,
@@ -186,6 +201,7 @@ class _Funasr:
         if err.code in ("forbidden", "unauthorized"):
             self.file, self.refused = None, True
             if file is not None:
+                file.drop()
                 await self.live.leave(file.session)
             await self.ws.close(4403)
             return False
@@ -196,6 +212,7 @@ class _Funasr:
             return
         if gone:
             if self.file is not None:
+                self.file.drop()
                 await self.live.leave(self.file.session)  # what was received is still stored
             return
         if self.file is not None:  # a fatal error (or idle) mid-file: finish what came, then close
@@ -214,7 +231,11 @@ async def _begin(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hea
 
     if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
         await send(ws, _reply(cfg, warning=cfg.hotword_problem))
-    if cfg.mode == "offline":  # a file of its own: it joins no hearing
+    if cfg.whole:  # a file of its own: it joins no hearing
+        if hearing_id is not None:
+            await send(ws, _reply(cfg, warning=f"a whole file ({cfg.mode}, {cfg.wav_format}) is answered here and "
+                                  f"not put in hearing {hearing_id}: stream PCM to record it there, or upload it "
+                                  "with POST /v1/jobs and hearing_id"))
         file.courtroom = (await gate(None, into_room=False)).courtroom
     else:
         admitted = await gate(hearing_id)
@@ -225,10 +246,13 @@ async def _begin(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hea
 
 
 async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:
-    if file.cfg.mode == "offline":
-        file.offline.append(data)
-        if sum(map(len, file.offline)) > MAX_OFFLINE_BYTES:
+    if file.cfg.whole:
+        if len(file.offline) + len(data) > MAX_OFFLINE_BYTES:
             raise StreamError("frame_too_large", "offline upload exceeds 512 MB", fatal=True)
+        if not _held.take(len(data)):
+            raise StreamError("busy", "the server holds as many whole files as it may in memory right now: "
+                              "send this one again in a minute, or upload it with POST /v1/jobs", fatal=True)
+        file.offline += data
         return
     if file.session is None or file.pcm is None:  # a live mode's file begins with its session
         raise StreamError("not_started", "audio before the file's first message")
@@ -253,7 +277,7 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
         u = event.utterance
         if cfg.mode == "2pass":
             sent.pop(event.utterance_id, None)
-            await send(ws, _reply(cfg, mode="2pass-offline", text=u.text, timestamp=timestamp(u.tokens),
+            await send(ws, _reply(cfg, mode="2pass-offline", text=u.text, timestamp=line_timestamp(u),
                                    stamp_sents=stamp_sents(u.tokens)))
         else:  # online: the rest of the utterance (after what was sent, as the final reads it)
             sent_text = sent.pop(event.utterance_id, "")
@@ -271,12 +295,12 @@ async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _Fil
     if file is not None:
         await live.leave(file.session)
         cfg = file.cfg
-        if cfg.mode == "offline":
-            err = await _offline(ws, live, files, cfg, b"".join(file.offline), file.courtroom)
+        if cfg.whole:
+            err = await _offline(ws, live, files, cfg, file.whole_file(), file.courtroom)
             if err:
                 file.errors.append(err)
         else:
-            await send(ws, _reply(cfg, mode="2pass-offline" if cfg.mode == "2pass" else "online", is_final=True))
+            await send(ws, _reply(cfg, is_final=True))
     if ack:
         errors = file.errors if file else []
         reply = {"mode": file.cfg.mode if file else "2pass",
@@ -322,11 +346,11 @@ async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: _Con
         return f"transcription failed: {type(err).__name__}"
     lines = list(record.utterances)
     lines.sort(key=lambda u: u.start_ms)
-    tokens = [t for u in lines for t in u.tokens]
     who = list(dict.fromkeys(u.speaker for u in lines))  # FunASR numbers speakers from 0 (its sentence_info's spk)
     sents = [s | {"spk": who.index(u.speaker)} for u in lines for s in stamp_sents(u.tokens)]
     # a stretch without text is written as the record writes it, so the client's text shows the gap
-    await send(ws, _reply(cfg, text=join_pieces([u.shown_text for u in lines]), is_final=True,
-                           timestamp=timestamp(tokens), stamp_sents=sents))
+    text, times = shown_times(lines)
+    await send(ws, _reply(cfg, mode=cfg.result_mode, text=text, is_final=True, timestamp=timestamp(text, times),
+                          stamp_sents=sents))
     failed = [u for u in lines if "engine_error" in u.flags]
     return f"{len(failed)} stretch(es) could not be decoded (engine error)" if failed else None
