@@ -150,6 +150,12 @@ class Reading:
                              .where(UtteranceRow.hearing_id == hearing_id))
             return {uid: (channel, by) for uid, channel, by in rows}
 
+    def _current(self, hearing_id: str, uid: str, field: str):
+        """One field of one line as stored now (None: no such line)."""
+        with self._session() as s:
+            row = s.get(UtteranceRow, (hearing_id, uid))
+            return getattr(row, field) if row else None
+
     def _voice_changes(self, hearing_id: str) -> dict[str, dict]:
         """Each line's latest speaker change (its ledger payload)."""
         latest: dict[str, dict] = {}
