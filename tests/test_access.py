@@ -170,6 +170,17 @@ def test_funasr_endpoint_takes_query_token_or_listed_host_over_wss(court):
     assert "room 第二法庭" in other_room[0]["error"] and other_room[-1]["close_code"] == 4403
 
 
+def test_a_token_for_one_hearing_schedules_no_other(court):
+    """Else a clerk's token for one hearing could schedule a public hearing in any room of its court,
+    the hearing that room's recorder joins next when none is open."""
+    token = issue(court.home, "clerk", "一案书记员", "--court", COURT_A, "--hearing", "h-pub")
+    assert court.as_(token, "GET", "/v1/hearings/h-pub").status_code == 200
+    for body in ({"courtroom": "第三法庭", "public": True}, {"title": "另一个庭审"}):
+        r = court.as_(token, "POST", "/v1/hearings", json=body)
+        assert r.status_code == 403 and "h-pub" in r.json()["detail"]["message"], r.text
+    assert court.as_(court.t["clerk"], "POST", "/v1/hearings", json={"title": "法院书记员排期"}).status_code == 201
+
+
 def test_revoked_and_expired_tokens_stop_working(court):
     token = issue(court.home, "viewer", "临时终端", "--court", COURT_A)
     assert court.as_(token, "GET", "/v1/hearings/h-pub").status_code == 200

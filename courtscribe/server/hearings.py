@@ -156,7 +156,11 @@ def _protect(request: Request, hearing_id: str, p: ParticipantIn, actor: str) ->
 def _in_scope(body: HearingIn, who: Principal) -> HearingIn:
     """A hearing is scheduled inside the scheduler's own court (and room): filled in when left out.
     A court's token takes the id the server chooses: ids are global, and one it chose could answer
-    "taken" for another court's hearing."""
+    "taken" for another court's hearing. A token for one hearing schedules none: the hearing it
+    made could be the one its room's recorder joins next (that room's audio in its hands)."""
+    if who.hearing is not None:
+        raise HTTPException(403, detail={"code": "forbidden", "message": f"this token is for hearing {who.hearing} "
+                                         "only: hearings are scheduled with a court's or a courtroom's token"})
     for field, mine in (("court", who.court), ("courtroom", who.room)):
         given = getattr(body, field)
         if mine is not None and given not in (None, mine):
