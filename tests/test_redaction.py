@@ -141,6 +141,17 @@ def test_a_protected_name_and_its_sound_alikes_become_surname_mou():
     assert masked("原告张建国", f) == "原告张建国"  # not protected
 
 
+def test_a_protected_name_of_parts_is_found_whole_with_or_without_its_dot_and_by_each_part():
+    f = Finder(["阿依古丽·买买提", "John Smith"])
+    assert masked("证人阿依古丽买买提请陈述", f) == "证人某请陈述"  # the engine writes no dot
+    assert masked("证人阿依古丽·买买提请陈述", f) == "证人某·某请陈述"
+    assert masked("买买提当时在场", f) == "某当时在场"
+    assert masked("阿依古丽说", f) == "某说"
+    assert masked("witness john  smith said; Smith agreed", f) == "witness 某 said; 某 agreed"
+    assert masked("Smithers said", f) == "Smithers said"  # a part is a whole word, not a piece of one
+    assert f.open_from("证人阿依") == 2
+
+
 def test_open_ends_a_live_caption_holds_back():
     f = Finder(["王小红"])
     assert f.open_from("我的手机号是138") == 6

@@ -47,6 +47,8 @@ LABELS = {"id_card": "身份证号码", "mobile": "手机号码", "landline": "�
           "number": "号码", "plate": "车牌号", "email": "电子邮箱", "address": "住址", "name": "姓名",
           "clerk": "书记员标注"}
 _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+_NAME_PARTS = re.compile(r"[·・•‧.\-\s]+")  # what parts a name: 阿依古丽·买买提, John Smith
+_NAME_GAP = r"[·・•‧.\-\s]*"
 _COMPOUND_SURNAMES = tuple("欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 令狐 司徒 夏侯 长孙 宇文 轩辕 端木 "
                            "西门 南宫 独孤 呼延".split())
 _NUMERAL = "0-9０-９零〇一二三四五六七八九十百千幺两"  # a house or room number, read or written
@@ -322,24 +324,28 @@ def _road_start(text: str, suffix: int) -> int:
 # -- names ---------------------------------------------------------------------------------------
 class _Name:
     """A protected participant's name: found as said, or as a sound-alike the engine wrote
-    (章小明 for 张小明); the given name alone too when it has two characters or more."""
+    (章小明 for 张小明); the given name alone too when it has two characters or more. A name of
+    parts (阿依古丽·买买提, John Smith) is found whole with or without what parts it, and each part
+    of two characters or more alone."""
 
     def __init__(self, name: str):
-        self.name = name
-        self.cjk = all("\u3400" <= c <= "\u9fff" for c in name)
+        parts = [p for p in _NAME_PARTS.split(name) if p]
+        self.name = "".join(parts) if len(parts) > 1 else name
+        self.cjk = all("\u3400" <= c <= "\u9fff" for c in self.name)
         cut = 2 if name[:2] in _COMPOUND_SURNAMES else 1
-        self.surname = name[:cut]
-        self.given = name[cut:]
-        self.forms = [(name, f"{self.surname}某" if self.cjk else "某")]
-        if self.cjk and len(self.given) >= 2:
-            self.forms.append((self.given, "某"))
+        self.surname = name[:cut] if len(parts) == 1 else ""
+        self.given = name[cut:] if len(parts) == 1 else ""
+        self.forms = [(self.name, f"{self.surname}某" if self.cjk and self.surname else "某")]
+        self.forms += [(form, "某") for form in (parts if len(parts) > 1 else [self.given])
+                       if self.cjk and len(form) >= 2]
         # a given name that is also a word (建国, 国庆) is found as written, never by its sound
-        self.exact_only = {self.given} if self.cjk and is_word(self.given) else set()
+        self.exact_only = {form for form, _ in self.forms[1:] if is_word(form)}
+        alone = [rf"\b{re.escape(p)}\b" for p in parts if len(p) >= 2] if len(parts) > 1 else []
+        self.latin = re.compile("|".join([_NAME_GAP.join(map(re.escape, parts)), *alone]), re.IGNORECASE)
 
     def finds(self, text: str) -> list[Find]:
         if not self.cjk:
-            found = re.finditer(re.escape(self.name), text, re.IGNORECASE)
-            return [Find("name", m.start(), m.end(), "某") for m in found]
+            return [Find("name", m.start(), m.end(), "某") for m in self.latin.finditer(text)]
         out = []
         heard = sounds(text)
         for form, replacement in self.forms:

@@ -1,0 +1,34 @@
+"""FunASR's socket (server/funasr_socket.py) apart from a server: what a file's first message means,
+and the memory whole files may take."""
+import asyncio
+
+import pytest
+
+from courtscribe.server import funasr_socket as fs
+from courtscribe.streaming.protocol import StreamError
+
+
+def test_a_files_first_message_says_whether_it_is_a_whole_file_and_how_it_is_answered():
+    assert (fs._Config({}).mode, fs._Config({}).whole) == ("offline", True)  # FunASR's C++ offline client
+    live = fs._Config({"mode": "2pass", "wav_format": "PCM"})  # FunASR's page sends it upper-case
+    assert not live.whole and live.result_mode == "2pass-offline"
+    mp3 = fs._Config({"mode": "2pass", "wav_format": "others"})  # its Python client, an mp3
+    assert mp3.whole and fs._reply(mp3, is_final=True)["mode"] == "2pass-offline"
+    assert fs._reply(live, warning="…")["mode"] == "2pass-online"  # not a sentence's final text
+    assert fs._Config({"mode": "online"}).result_mode == "online"
+    with pytest.raises(StreamError):
+        fs._Config({"mode": "realtime"})
+
+
+def test_whole_files_in_memory_are_counted_for_every_socket_together_and_given_back(monkeypatch):
+    monkeypatch.setattr(fs, "_held", fs._Held(10))
+    first, second = fs._File(fs._Config({})), fs._File(fs._Config({}))
+    for piece in (b"ab", b"cd", b"ef"):  # frames of any size, one buffer
+        asyncio.run(fs._audio(None, first, piece))
+    with pytest.raises(StreamError) as refused:
+        asyncio.run(fs._audio(None, second, b"0123456"))
+    assert refused.value.code == "busy" and refused.value.fatal
+    assert first.whole_file() == b"abcdef" and fs._held.bytes == 0  # answered: its bytes given back
+    asyncio.run(fs._audio(None, second, b"0123456"))
+    second.drop()  # the client went away
+    assert fs._held.bytes == 0
