@@ -1,10 +1,11 @@
-"""The file workers' places (server/files.py): a place is held exactly as long as its work runs."""
+"""The file workers' places and the uploads' intake places (server/files.py): a place is held
+exactly as long as its work runs."""
 import asyncio
 import threading
 
 import pytest
 
-from courtscribe.server.files import Busy, WorkerPool
+from courtscribe.server.files import Busy, Intake, WorkerPool
 
 
 def pool() -> WorkerPool:
@@ -74,3 +75,28 @@ def test_a_failure_gives_the_place_back_and_reaches_the_waiter():
             await workers.submit(broken)
         assert await workers.submit(lambda: 1) == 1
     asyncio.run(main())
+
+
+def test_uploads_past_the_intake_places_are_refused_before_decoding_and_a_place_outlives_its_client():
+    async def main():
+        intake, started, release = Intake(1), threading.Event(), threading.Event()
+
+        def decode() -> str:
+            started.set()
+            release.wait(30)
+            return "audio"
+        first = asyncio.create_task(intake.run(decode))
+        await asyncio.to_thread(started.wait, 30)
+        with pytest.raises(Busy):
+            await intake.run(lambda: pytest.fail("decoded past the places"))
+        first.cancel()  # the client left: its decode goes on, and keeps the place
+        await asyncio.wait({first})
+        with pytest.raises(Busy):
+            await intake.run(lambda: None)
+        release.set()
+        for _ in range(300):
+            if intake.taken == 0:
+                return await intake.run(lambda: "next")
+            await asyncio.sleep(0.1)
+        pytest.fail("the place was never given back")
+    assert asyncio.run(main()) == "next"

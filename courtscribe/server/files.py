@@ -78,12 +78,34 @@ class WorkerPool:
         return await asyncio.shield(self.start(fn, *args, **kwargs))
 
 
+class Intake:
+    """Uploads being read and decoded (hours of audio are gigabytes each): no more at a time than
+    the pool could take, else Busy at once, before any of it is decoded."""
+
+    def __init__(self, places: int):
+        self.places, self.taken = places, 0
+
+    async def run(self, fn, *args):
+        """``fn(*args)`` in a thread, in a place given back when the thread ends (a client that left
+        does not end the decode, so it does not free the place either)."""
+        if self.taken >= self.places:
+            raise Busy("as many recordings as the server may decode at once are being decoded; retry later")
+        self.taken += 1
+        work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        work.add_done_callback(self._given_back)
+        return await asyncio.shield(work)
+
+    def _given_back(self, _work: asyncio.Future) -> None:
+        self.taken -= 1
+
+
 class FileWork:
     def __init__(self, components: Components, live: LiveHearings, settings: Settings, *, workers: int = 1,
                  queue: int = 4):
         self.components, self.live, self.settings = components, live, settings
         self.pool = WorkerPool(workers, queue, FileThreads(workers))
         self.job_threads = FileThreads(1)  # a long job has its own worker: uploads never wait hours behind it
+        self.intake = Intake(workers + queue)
 
     async def run_job(self, fn, *args):
         """A job's pipeline, in its own file-work thread (its windows still take turns with the

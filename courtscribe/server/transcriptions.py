@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import AsyncIterator, Callable, Literal
+from typing import AsyncIterator, BinaryIO, Callable, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -55,17 +55,22 @@ def respond(record: Record, fmt: str) -> Response:
 
 
 async def _upload(request: Request, file: UploadFile) -> Audio:
+    """The upload read and decoded in one of the server's intake places (503 busy when none is free)."""
     settings = deps.settings(request)
-    limit = settings.max_upload_mb * 1024 * 1024
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, detail={"code": "too_large", "message": f"upload exceeds {settings.max_upload_mb} MB"})
     try:
-        return await asyncio.to_thread(decode, data, max_seconds=settings.max_audio_s)
+        return await deps.files(request).intake.run(_read, file.file, settings.max_upload_mb, settings.max_audio_s)
     except AudioTooLong as err:
         raise HTTPException(413, detail={"code": "too_long", "message": str(err)}) from None
     except AudioError as err:
         raise HTTPException(400, detail={"code": "bad_audio", "message": str(err)}) from None
+
+
+def _read(f: BinaryIO, max_mb: int, max_seconds: float) -> Audio:
+    """Blocking: the spooled upload's bytes, decoded (at most ``max_mb`` of them)."""
+    data = f.read(max_mb * 1024 * 1024 + 1)
+    if len(data) > max_mb * 1024 * 1024:
+        raise HTTPException(413, detail={"code": "too_large", "message": f"upload exceeds {max_mb} MB"})
+    return decode(data, max_seconds=max_seconds)
 
 
 def _file_run(request: Request, audio: Audio, filename: str | None, language: str | None, prompt: str | None,
