@@ -251,6 +251,22 @@ def test_failed_tokens_from_an_address_never_lock_out_a_valid_one(court):
         assert ok.status_code == 200
 
 
+def test_a_flood_of_wrong_tokens_past_the_limit_is_audited_once_a_minute_not_once_a_request(court):
+    """Every audited request is an fsync'd entry behind one lock: an address past its failed sign-in
+    limit gets one entry for the minute (saying so), not one per request."""
+    log = court.home / "data" / "audit" / "audit.jsonl"
+    transport = httpx.HTTPTransport(verify=court.tls, local_address="127.0.0.4")  # an address of its own
+    with httpx.Client(base_url=court.url, transport=transport, timeout=30) as flood:
+        codes = [flood.get("/v1/whoami", headers={"Authorization": "Bearer cst_000000000000_guess"}).status_code
+                 for _ in range(FAILED_AUTH_LIMIT + 12)]
+        assert codes.count(429) >= 10
+    entries = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    mine = [e for e in entries if e["detail"].get("client") == "127.0.0.4"]
+    limited = [e for e in mine if e["outcome"] == "rate_limited"]
+    assert len(limited) == 1 and "not audited one by one" in limited[0]["detail"]["note"]
+    assert len(mine) == codes.count(401) + 1
+
+
 def test_a_finished_or_cancelled_job_lets_go_of_its_audio():
     async def run() -> tuple:
         jobs = Jobs()

@@ -182,10 +182,28 @@ def bearer(header: str | None) -> str | None:
     return None
 
 
-async def note_denied(access: Access, who: Principal | None, err: Denied, **detail) -> None:
-    """Audit a refusal; the refusal stands even when the log cannot be written (that is logged)."""
+QUIET = "1/minute"  # an address past its limit: one refusal a minute is audited for all of them
+QUIET_NOTE = "this address is past its limit: its further refusals this minute are not audited one by one"
+
+
+async def audits(access: Access, who: Principal | None, err: Denied | None, client: str | None) -> bool:
+    """Whether a refusal gets an audit entry of its own. Each does, except those of an address past
+    its limit, of which the first each minute stands for the rest: else a flood of wrong tokens
+    grows the log without end and holds every request behind its fsync."""
+    if who is not None or err is None or err.status != 429 or not client:
+        return True
+    return await asyncio.to_thread(access.limits.hit, QUIET, "audited", client)
+
+
+async def note_denied(access: Access, who: Principal | None, err: Denied, *, client: str | None = None,
+                      **detail) -> None:
+    """Audit a refusal (``audits``); the refusal stands even when the log cannot be written (that is logged)."""
+    if not await audits(access, who, err, client):
+        return
+    if err.status == 429 and who is None:
+        detail["note"] = QUIET_NOTE
     try:
-        await access.audit.arecord("denied", who, outcome=err.code, reason=err.message, **detail)
+        await access.audit.arecord("denied", who, outcome=err.code, reason=err.message, client=client, **detail)
     except (OSError, ValueError) as failure:
         log.error("audit log cannot be written", refused=err.code, error=repr(failure))
 

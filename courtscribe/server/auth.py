@@ -88,7 +88,7 @@ async def ws_enter(ws: WebSocket, access: Access, *, legacy: bool = False) -> Pr
         who = who or await access.aidentify(token, client)
         await access.audited("connect", who, path=ws.url.path, client=client)
     except Denied as err:
-        await ws_deny(ws, access, err, None, path=ws.url.path)
+        await ws_deny(ws, access, err, None, path=ws.url.path, client=client)
         return None
     return who
 

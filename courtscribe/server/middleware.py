@@ -10,7 +10,7 @@ import re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..logs import get_logger
-from ..access.guard import Access, Denied, bearer
+from ..access.guard import QUIET_NOTE, Access, Denied, audits, bearer
 from ..access.scopes import Action
 
 log = get_logger(__name__)
@@ -115,12 +115,16 @@ class Guard:
         state = scope.get("state") or {}
         if "principal" not in state or scope["path"] in UNAUDITED:
             return True  # the route checked no token (health, docs)
-        denied = state.get("denied")
+        denied, who = state.get("denied"), state.get("principal")
+        client = scope["client"][0] if scope.get("client") else None
+        if not await audits(self.access, who, denied, client):
+            return True
+        quiet = {"note": QUIET_NOTE} if denied is not None and denied.status == 429 and who is None else {}
         try:
-            await self.access.audit.arecord(f"{scope['method']} {scope['path']}", state.get("principal"),
+            await self.access.audit.arecord(f"{scope['method']} {scope['path']}", who,
                                             hearing=(scope.get("path_params") or {}).get("hearing_id"),
                                             outcome=denied.code if denied else ("ok" if status < 400 else f"http {status}"),
-                                            status=status, client=scope["client"][0] if scope.get("client") else None)
+                                            status=status, client=client, **quiet)
             return True
         except (OSError, ValueError) as err:  # changes were refused before they were made (auth.authorize)
             log.error("audit log cannot be written", error=repr(err), path=scope["path"], status=status)
