@@ -6,8 +6,10 @@ import json
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import jwt
+import pytest
 import websockets
 
 
@@ -269,3 +271,28 @@ def test_insecure_no_auth_is_refused_off_loopback(tmp_path):
                          capture_output=True, text=True, timeout=60,
                          env={"COURTSCRIBE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 2 and "refused on 0.0.0.0" in out.stderr
+
+
+def test_a_token_accepted_before_the_database_went_away_works_through_a_short_outage_only(tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from courtscribe.access import tokens as tokens_module
+    from courtscribe.access.tokens import Tokens, TokenError
+    from courtscribe.db import Base, connect
+
+    engine = connect(f"sqlite:///{tmp_path / 'tokens.db'}")
+    Base.metadata.create_all(engine)
+    store = Tokens(engine)
+    token = store.issue("viewer", name="旁听终端", court=COURT_A).token
+    now = [1000.0]
+    monkeypatch.setattr(tokens_module, "time", SimpleNamespace(monotonic=lambda: now[0]))  # this module's clock
+    assert store.verify(token).name == "旁听终端"
+
+    def away(_token):
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+    monkeypatch.setattr(store, "_verify_api", away)
+    now[0] += tokens_module.OUTAGE_S - 1
+    assert store.verify(token).name == "旁听终端"  # the database blinked: the courtroom goes on
+    now[0] += 2
+    with pytest.raises(TokenError, match="cannot be checked"):  # past that, it may have been revoked meanwhile
+        store.verify(token)

@@ -27,6 +27,7 @@ from .scopes import AccessRole, Principal
 
 PREFIX = "cst_"
 CACHE_S = 10.0
+OUTAGE_S = 300.0  # while the database is away, a token it accepted this recently stays accepted
 JWT_ALGORITHMS = ["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"]
 
 
@@ -124,7 +125,9 @@ class Tokens:
         try:
             p = self._verify_jwt(token) if token.count(".") == 2 else self._verify_api(token)
         except SQLAlchemyError:
-            if hit is not None:  # the database is away for a moment: a token it accepted stays accepted
+            # the database is away for a moment: a token it accepted stays accepted, for a while
+            # (a token revoked or expired meanwhile must not work for as long as the outage lasts)
+            if hit is not None and now - hit[0] < OUTAGE_S:
                 return hit[1]
             raise TokenError("tokens cannot be checked right now (record store unavailable)") from None
         with self._lock:
