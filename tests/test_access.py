@@ -2,6 +2,9 @@
 HTTP and on the WebSocket endpoints (native, events, FunASR-compatible), tokens issued and revoked
 with the admin CLI, JWTs, rate limits, the audit log and the --insecure-no-auth guard rail."""
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -296,3 +299,30 @@ def test_a_token_accepted_before_the_database_went_away_works_through_a_short_ou
     now[0] += 2
     with pytest.raises(TokenError, match="cannot be checked"):  # past that, it may have been revoked meanwhile
         store.verify(token)
+
+
+def test_a_court_identity_systems_public_key_verifies_its_tokens_and_is_never_a_shared_secret(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from courtscribe.access.tokens import Tokens, TokenError
+    from courtscribe.db import Base, connect
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = tmp_path / "idp.pem"
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    claims = {"sub": "李书记员", "role": "clerk", "court": COURT_A, "aud": "courtscribe", "jti": "k1",
+              "exp": int(time.time()) + 600}
+    engine = connect(f"sqlite:///{tmp_path / 'tokens.db'}")
+    Base.metadata.create_all(engine)
+    store = Tokens(engine, jwt_public_key=public)
+    assert store.verify(jwt.encode(claims, key, algorithm="RS256")).name == "李书记员"
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    header = json.dumps({"alg": "HS256", "typ": "JWT"}).encode()
+    body = f"{b64(header)}.{b64(json.dumps(claims).encode())}"
+    forged = f"{body}.{b64(hmac.new(public.read_bytes(), body.encode(), hashlib.sha256).digest())}"
+    with pytest.raises(TokenError):  # signed with the public key read as an HMAC secret
+        store.verify(forged)

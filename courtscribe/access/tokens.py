@@ -28,7 +28,8 @@ from .scopes import AccessRole, Principal
 PREFIX = "cst_"
 CACHE_S = 10.0
 OUTAGE_S = 300.0  # while the database is away, a token it accepted this recently stays accepted
-JWT_ALGORITHMS = ["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"]
+SHARED_KEY_ALGORITHMS = ["HS256", "HS384", "HS512"]  # COURTSCRIBE_JWT_KEY
+PUBLIC_KEY_ALGORITHMS = ["RS256", "ES256", "EdDSA"]  # COURTSCRIBE_JWT_PUBLIC_KEY: never read as a shared secret
 
 
 class TokenError(Exception):
@@ -72,6 +73,7 @@ class Tokens:
                  jwt_audience: str = "courtscribe"):
         self.bind(engine)
         self._jwt_key = jwt_public_key.read_text() if jwt_public_key else jwt_key
+        self._algorithms = PUBLIC_KEY_ALGORITHMS if jwt_public_key else SHARED_KEY_ALGORITHMS
         self._audience = jwt_audience
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
@@ -155,7 +157,7 @@ class Tokens:
         if not self._jwt_key:
             raise TokenError("JWTs are not accepted: no signing key is configured (COURTSCRIBE_JWT_KEY)")
         try:
-            claims = jwt.decode(token, self._jwt_key, algorithms=JWT_ALGORITHMS, audience=self._audience,
+            claims = jwt.decode(token, self._jwt_key, algorithms=self._algorithms, audience=self._audience,
                                 options={"require": ["exp", "sub", "role", "jti"]})
         except jwt.PyJWTError as err:
             raise TokenError(f"invalid JWT: {err}") from None
