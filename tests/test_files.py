@@ -12,6 +12,21 @@ def pool() -> WorkerPool:
     return WorkerPool(workers=1, queue=0)
 
 
+class Held:
+    """Work that runs until released: a decode still going after its client left."""
+
+    def __init__(self):
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def __call__(self) -> str:
+        self.started.set()
+        self.release.wait(30)
+        return "done"
+
+    async def running(self) -> None:
+        await asyncio.to_thread(self.started.wait, 30)
+
+
 async def until_over(work: asyncio.Future) -> None:
     await asyncio.wait({work})
     await asyncio.sleep(0)  # its done-callbacks (the place given back) run in the next round
@@ -43,19 +58,14 @@ def test_work_never_started_gives_its_place_back():
 
 def test_a_waiter_cancelled_does_not_free_a_place_its_thread_still_runs_in():
     async def main():
-        workers, started, release = pool(), threading.Event(), threading.Event()
-
-        def slow() -> str:
-            started.set()
-            release.wait(30)
-            return "done"
+        workers, slow = pool(), Held()
         waiter = asyncio.create_task(workers.submit(slow))
-        await asyncio.to_thread(started.wait, 30)
+        await slow.running()
         waiter.cancel()
         await asyncio.wait({waiter})
         with pytest.raises(Busy):  # the thread still decodes: its place is still taken
             workers.start(lambda: 0)
-        release.set()
+        slow.release.set()
         for _ in range(300):
             try:
                 return await workers.submit(lambda: None)
@@ -79,21 +89,16 @@ def test_a_failure_gives_the_place_back_and_reaches_the_waiter():
 
 def test_uploads_past_the_intake_places_are_refused_before_decoding_and_a_place_outlives_its_client():
     async def main():
-        intake, started, release = Intake(1), threading.Event(), threading.Event()
-
-        def decode() -> str:
-            started.set()
-            release.wait(30)
-            return "audio"
+        intake, decode = Intake(1), Held()
         first = asyncio.create_task(intake.run(decode))
-        await asyncio.to_thread(started.wait, 30)
+        await decode.running()
         with pytest.raises(Busy):
             await intake.run(lambda: pytest.fail("decoded past the places"))
         first.cancel()  # the client left: its decode goes on, and keeps the place
         await asyncio.wait({first})
         with pytest.raises(Busy):
             await intake.run(lambda: None)
-        release.set()
+        decode.release.set()
         for _ in range(300):
             if intake.taken == 0:
                 return await intake.run(lambda: "next")
