@@ -6,7 +6,8 @@ is_speaking}``, binary audio, ``{"is_speaking": false}`` (current clients: ``"is
 the end of each file, then the next file's config over the same socket. Server: ``{mode,
 wav_name, text, is_final, timestamp, stamp_sents}`` where ``mode`` is ``2pass-online``/
 ``2pass-offline`` in 2pass mode, else the requested mode; online texts are increments that FunASR
-clients append; ``{mode, wav_name, is_final, is_end: true}`` acknowledges an ``is_end``.
+clients append; ``{mode, wav_name, is_final, is_end: true}`` acknowledges an ``is_end``. No ``mode``,
+or a live mode with a file format (``wav_format`` not ``pcm``), is a whole file (``_Config``).
 """
 from __future__ import annotations
 

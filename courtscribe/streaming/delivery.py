@@ -34,9 +34,9 @@ class Delivery:
         if label is None:
             u, label, updates = await self._who(u, audio)
         named = await self._store(u, label.voice if label else None)
-        if named is not None and label is not None:  # its voice was named or unnamed while it was on its way
-            label = Label(*named, voice=label.voice)
+        if named is not None:  # a person's label on the line, or its voice named or unnamed while it was on its way
             u = u.model_copy(update=named._asdict())
+            label = Label(*named, voice=label.voice) if label else None
         await self.emit(final_event(u, self.hearing_id))
         for uid, relabel in updates:
             await self.relabel(uid, relabel)
