@@ -73,16 +73,31 @@ def _read(f: BinaryIO, max_mb: int, max_seconds: float) -> Audio:
     return decode(data, max_seconds=max_seconds)
 
 
-def _file_run(request: Request, audio: Audio, filename: str | None, language: str | None, prompt: str | None,
-              hearing_id: str | None = None, who: Principal | None = None,
-              on_text: Callable[[str], object] | None = None):
+async def _heard_as(request: Request, hearing_id: str | None, who: Principal | None) -> tuple[list[str], str | None]:
+    """The vocabulary and courtroom an upload is heard with: a hearing's recording as its live lines
+    are (its parties, names, 案由 and hotwords; its courtroom's front ends), else the submitter's room."""
+    room = who.room if who else None
+    if not hearing_id:
+        return [], room
+
+    def look() -> tuple[list[str], str | None]:
+        store = deps.store(request)
+        scope = store.scope(hearing_id)
+        return ([], room) if scope is None else (store.vocabulary(hearing_id), scope[1] or room)
+    return await asyncio.to_thread(look)
+
+
+async def _file_run(request: Request, audio: Audio, filename: str | None, language: str | None,
+                    prompt: str | None, hearing_id: str | None = None, who: Principal | None = None,
+                    on_text: Callable[[str], object] | None = None):
     """The pipeline call for one upload, its engine work routed through the live scheduler; with a
     ``hearing_id`` the record and its audio are also kept in the record store and archive, in the
     submitter's court and courtroom. ``on_text``: each decoded window's text as it comes (a
     streamed answer's deltas)."""
     files = deps.files(request)
-    options = files.options(language, (prompt or "").split())
-    pipeline = files.runner(audio, options, filename=filename, on_text=on_text, courtroom=who.room if who else None)
+    words, courtroom = await _heard_as(request, hearing_id, who)
+    options = files.options(language, (prompt or "").split() + words)
+    pipeline = files.runner(audio, options, filename=filename, on_text=on_text, courtroom=courtroom)
 
     def run(on_progress: Callable[[str, float], None] | None = None) -> Record:
         """``on_progress(stage, fraction)``: the job's status."""
@@ -123,13 +138,14 @@ async def transcriptions(request: Request, file: UploadFile = File(...), model: 
     audio = await _upload(request, file)
     if stream:
         loop, texts = asyncio.get_running_loop(), asyncio.Queue[str]()
-        run = _file_run(request, audio, file.filename, language, prompt,
-                        on_text=lambda text: loop.call_soon_threadsafe(texts.put_nowait, text))
+        run = await _file_run(request, audio, file.filename, language, prompt, who=who,
+                              on_text=lambda text: loop.call_soon_threadsafe(texts.put_nowait, text))
         # started here, not in the answer's body: a client gone before its first byte gives the place back
         work = deps.files(request).pool.start(run)
         return StreamingResponse(_events(work, texts), media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})
-    record = await deps.files(request).pool.submit(_file_run(request, audio, file.filename, language, prompt))
+    record = await deps.files(request).pool.submit(await _file_run(request, audio, file.filename, language, prompt,
+                                                                   who=who))
     return respond(record, response_format)
 
 
@@ -168,9 +184,9 @@ async def create_job(request: Request, file: UploadFile = File(...), language: s
         await deps.access(request).check(who, Action.manage, hearing_id, missing_ok=True)
     audio = await _upload(request, file)
     try:
-        job = deps.jobs(request).submit(_file_run(request, audio, file.filename, language, prompt, hearing_id, who),
-                                            filename=file.filename, audio_s=audio.duration_ms / 1000,
-                                            owner=who.token_id, court=who.court)
+        run = await _file_run(request, audio, file.filename, language, prompt, hearing_id, who)
+        job = deps.jobs(request).submit(run, filename=file.filename, audio_s=audio.duration_ms / 1000,
+                                        owner=who.token_id, court=who.court)
     except QueueFull as err:
         raise HTTPException(503, detail={"code": "busy", "message": str(err)}) from None
     return JSONResponse(job.view(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
