@@ -126,6 +126,28 @@ def test_funasr_pypi_client_transcribes_a_file(server, mode):
     assert "".join(m["text"] for m in replies if m["mode"] == final)
 
 
+def test_funasr_page_connected_minutes_before_its_start_click_still_records(server):
+    """FunASR's page sends its config when it connects and its audio when the user clicks Start:
+    the wait (here past the server's 5 s idle limit) neither closes the socket nor holds a stream,
+    and what is said after the click is transcribed."""
+    async def page() -> list[dict]:
+        async with websockets.connect(server.replace("http", "ws") + "/") as ws:
+            await ws.send(json.dumps({"chunk_size": [5, 10, 5], "wav_name": "h5", "is_speaking": True,
+                                      "chunk_interval": 10, "itn": False, "mode": "2pass"}))
+            await asyncio.sleep(7)  # 连接成功!请点击开始
+            pcm = _pcm("welcome.wav")
+            for i in range(0, len(pcm), 1920):
+                await ws.send(pcm[i:i + 1920])
+            await ws.send(json.dumps({"is_speaking": False}))
+            replies = []
+            while not replies or not replies[-1]["is_final"]:
+                replies.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+            return replies
+    replies = asyncio.run(page())
+    assert not any("error" in r for r in replies), replies
+    assert "".join(r["text"] for r in replies if r["mode"] == "2pass-offline")
+
+
 @pytest.fixture
 def browser_page():
     """A Chromium page (function scope: Playwright's sync API owns the thread's event loop while open)."""

@@ -40,6 +40,7 @@ from .sockets import gate, run, send
 
 MAX_OFFLINE_BYTES = 512 << 20
 MAX_OFFLINE_HELD = 1 << 30  # whole files in memory, every FunASR socket together
+WAIT_FOR_START_S = 1800.0  # a live file configured, its first audio not sent yet (FunASR's page: Start)
 
 
 class _Held:
@@ -162,7 +163,8 @@ async def funasr_stream(ws: WebSocket, live: LiveHearings, files: FileWork, gate
     true`` an acknowledgement ``{mode, wav_name, is_final: true, is_end: true}`` follows
     (``is_final: false`` and ``error`` when the file had a failure). The socket stays open for the
     next file's config until the client closes it (or is idle past the timeout)."""
-    await run(ws, live.idle_timeout_s, _Funasr(ws, live, files, gate, hearing_id))
+    adapter = _Funasr(ws, live, files, gate, hearing_id)
+    await run(ws, adapter.idle_s, adapter)
 
 
 class _Funasr:
@@ -182,7 +184,7 @@ class _Funasr:
             return True
         if self.file is None and data.get("is_speaking") is not False:
             self.file = _File(_Config(data))
-            await _begin(self.ws, self.live, self.file, self.gate, self.hearing_id)
+            await _begin(self.ws, self.file, self.gate, self.hearing_id)
         if data.get("is_speaking") is False:
             done, self.file = self.file, None
             await _finish(self.ws, self.live, self.files, done, ack=bool(data.get("is_end")),
@@ -190,8 +192,17 @@ class _Funasr:
         return True
 
     async def audio(self, data: bytes) -> None:
-        if self.file is not None:
-            await _audio(self.ws, self.file, data)
+        if self.file is None:
+            return
+        if not self.file.cfg.whole and self.file.session is None:
+            await _join(self.ws, self.live, self.file, self.gate, self.hearing_id)
+        await _audio(self.ws, self.file, data)
+
+    def idle_s(self) -> float:
+        """How long the client may send nothing: a live file not started yet (the page waits for its
+        Start click) holds nothing, so it may wait far longer than a running one."""
+        waiting = self.file is not None and not self.file.cfg.whole and self.file.session is None
+        return max(self.live.idle_timeout_s, WAIT_FOR_START_S) if waiting else self.live.idle_timeout_s
 
     async def failed(self, err: StreamError) -> bool:
         file = self.file
@@ -224,12 +235,11 @@ class _Funasr:
             pass  # the client went away first
 
 
-async def _begin(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hearing_id: str | None) -> None:
+async def _begin(ws: WebSocket, file: _File, gate: Gate, hearing_id: str | None) -> None:
+    """A file's first message taken. A live file joins its hearing with its first audio, not here:
+    FunASR's page sends its config on connecting and its audio when the user clicks Start, maybe
+    minutes later, and a socket waiting so holds no stream and no hearing meanwhile."""
     cfg = file.cfg
-
-    async def emit(event: Event) -> None:  # bound to this file: its last finals come after the next begins
-        await _deliver(ws, file, event)
-
     if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
         await send(ws, _reply(cfg, warning=cfg.hotword_problem))
     if cfg.whole:  # a file of its own: it joins no hearing
@@ -238,12 +248,18 @@ async def _begin(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hea
                                   f"not put in hearing {hearing_id}: stream PCM to record it there, or upload it "
                                   "with POST /v1/jobs and hearing_id"))
         file.courtroom = (await gate(None, into_room=False)).courtroom
-    else:
-        admitted = await gate(hearing_id)
-        file.session = await live.join(SessionConfig(
-            hearing_id=admitted.hearing_id, court=admitted.court, courtroom=admitted.courtroom,
-            options=DecodeOptions(hotwords=cfg.hotwords)), emit)
-        file.pcm = PcmInput(cfg.audio_fs)
+
+
+async def _join(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hearing_id: str | None) -> None:
+    """A live file's session, at its first audio: into its hearing, through the gate."""
+    async def emit(event: Event) -> None:  # bound to this file: its last finals come after the next begins
+        await _deliver(ws, file, event)
+
+    admitted = await gate(hearing_id)
+    file.session = await live.join(SessionConfig(
+        hearing_id=admitted.hearing_id, court=admitted.court, courtroom=admitted.courtroom,
+        options=DecodeOptions(hotwords=file.cfg.hotwords)), emit)
+    file.pcm = PcmInput(file.cfg.audio_fs)
 
 
 async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:

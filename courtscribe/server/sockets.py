@@ -37,13 +37,23 @@ async def send(ws: WebSocket, event: Event | dict) -> bool:
         return False
 
 
-async def receive(ws: WebSocket, timeout: float) -> Message:
+async def receive(ws: WebSocket, timeout: float | Callable[[], float]) -> Message:
     """The next client message. Raises WebSocketDisconnect when the client went away and a fatal
-    StreamError (idle_timeout) when it sent nothing for ``timeout`` seconds."""
+    StreamError (idle_timeout) when it sent nothing for ``timeout`` seconds (a callable: asked again
+    when that time is up, as the protocol may have come to allow more meanwhile)."""
+    limit = timeout if callable(timeout) else lambda: timeout
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    message = asyncio.ensure_future(ws.receive())
     try:
-        msg = await asyncio.wait_for(ws.receive(), timeout)
-    except asyncio.TimeoutError:
-        raise StreamError(ErrorCode.IDLE_TIMEOUT, f"no message for {timeout:.0f} s", fatal=True) from None
+        while not message.done():
+            left = limit() - (loop.time() - start)
+            if left <= 0:
+                raise StreamError(ErrorCode.IDLE_TIMEOUT, f"no message for {limit():.0f} s", fatal=True)
+            await asyncio.wait({message}, timeout=left)
+    finally:
+        message.cancel()
+    msg = message.result()
     if msg["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(msg.get("code", 1000))
     return msg
@@ -116,12 +126,12 @@ class _Backlog:
         await self._changed.wait()
 
 
-async def _read(ws: WebSocket, idle_timeout_s: float, backlog: _Backlog) -> None:
+async def _read(ws: WebSocket, idle_s: float | Callable[[], float], backlog: _Backlog) -> None:
     """The socket's one reader: every frame into ``backlog``, then how the reading ended."""
     gone = True
     try:
         while True:
-            msg = await receive(ws, idle_timeout_s)
+            msg = await receive(ws, idle_s)
             await backlog.put(msg, len(msg.get("bytes") or msg.get("text") or ""))
     except StreamError as err:  # idle: said to the client by the protocol, in order
         gone = False
@@ -132,9 +142,10 @@ async def _read(ws: WebSocket, idle_timeout_s: float, backlog: _Backlog) -> None
         await backlog.put(_Closed(gone))
 
 
-async def run(ws: WebSocket, idle_timeout_s: float, adapter: Adapter) -> None:
+async def run(ws: WebSocket, idle_timeout_s: float | Callable[[], float], adapter: Adapter) -> None:
     """The receive loop of every audio socket: frames to the protocol until the client is done, a
-    fatal error, idleness or a disconnect; then the protocol finishes what came."""
+    fatal error, idleness (``idle_timeout_s``: or how long, asked before each frame) or a disconnect;
+    then the protocol finishes what came."""
     backlog = _Backlog()
     reader = asyncio.create_task(_read(ws, idle_timeout_s, backlog))
     gone = False
