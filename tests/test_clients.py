@@ -204,6 +204,22 @@ def test_openai_sdk_streams_a_transcription_as_server_sent_events(server):
     assert "".join(e.delta for e in events[:-1])  # text arrived before the end
 
 
+def test_openai_sdk_errors_say_why(server):
+    """OpenAI's SDKs read an error's ``error.message`` and nothing else: a refused upload says why."""
+    import openai
+
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="not-needed-with-tokens-off", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.audio.transcriptions.create(model="whisper-base", file=("notes.wav", b"RIFF not really audio"))
+    assert bad.value.code == "bad_audio" and "not a readable audio file" in str(bad.value), bad.value
+    with pytest.raises(openai.UnprocessableEntityError) as invalid:
+        client.audio.transcriptions.create(model="whisper-base", file=("a.wav", b"x"), response_format="diary")
+    assert "response_format" in str(invalid.value), invalid.value
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.get("/no/such/route", cast_to=dict)
+    assert "Not Found" in str(missing.value)
+
+
 def _pcm24(name: str) -> bytes:
     return float_to_pcm16(decode(ZH / name, sample_rate=24000).channel(0))
 

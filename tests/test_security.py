@@ -402,9 +402,13 @@ def test_a_consistently_rewritten_database_or_a_cut_audit_log_no_longer_verifies
 def test_realtime_transcription_takes_tokens_as_every_other_socket(court):
     reply, code, _ = asyncio.run(_first(court, "/v1/realtime?intent=transcription", None))
     assert code == 4401 and reply["code"] == "unauthorized"
+    assert reply["error"]["code"] == "unauthorized" and reply["error"]["message"]  # what OpenAI's SDKs read
     append = {"type": "input_audio_buffer.append", "audio": "AAAAAA=="}
     reply, code, _ = asyncio.run(_first(court, "/v1/realtime?intent=transcription", _tokens(court)["clerk_rt"]))
     assert reply["type"] == "session.created"
+    browser = ["realtime", f"openai-insecure-api-key.{_tokens(court)['clerk_rt']}"]  # OpenAI's browser clients
+    reply, code, chosen = asyncio.run(_first(court, "/v1/realtime?intent=transcription", None, subprotocols=browser))
+    assert reply["type"] == "session.created" and chosen == "realtime"  # the token is never echoed
     refused = asyncio.run(_realtime_refused(court, _tokens(court)["viewer_rt"], append))
     assert refused["type"] == "error" and refused["error"]["code"] == "forbidden"  # a viewer sends no audio
 

@@ -12,8 +12,10 @@ import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException
 
 from ..access import guard
 from ..access.guard import Denied
@@ -24,7 +26,7 @@ from ..logs import get_logger, redact_queries
 from ..records.store import RecordError, RecordStore
 from ..streaming.peers import Transport
 from ..components import Components
-from . import (captions, documents, exports, funasr_socket, hearings, meta, pages, realtime, redactions,
+from . import (captions, documents, errors, exports, funasr_socket, hearings, meta, pages, realtime, redactions,
                services, speakers, stream_socket, transcriptions)
 from .auth import denied
 from .files import Busy
@@ -39,7 +41,7 @@ class InsecureBind(RuntimeError):
 
 
 async def busy(_request, err: Busy) -> JSONResponse:
-    return JSONResponse({"detail": {"code": "busy", "message": str(err)}}, status_code=503)
+    return errors.answer(503, "busy", str(err))
 
 
 def create_app(settings: Settings | None = None, components: Components | None = None,
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app.add_exception_handler(RecordError, hearings.record_error)  # type: ignore[arg-type]
     app.add_exception_handler(EncoderError, speakers.bad_enrollment)  # type: ignore[arg-type]
     app.add_exception_handler(Busy, busy)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, errors.http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, errors.invalid)  # type: ignore[arg-type]
     for module in (transcriptions, hearings, exports, speakers, captions, redactions, documents, pages, meta,
                    stream_socket, realtime, funasr_socket):
         app.include_router(module.router)

@@ -15,7 +15,10 @@ from starlette.websockets import WebSocket
 
 from ..access.guard import BEARER, SUBPROTOCOL, Access, Denied, bearer, note_denied
 from ..access.scopes import Action, Principal
-from . import deps
+from . import deps, errors
+
+# subprotocols that carry a token: ours (``bearer.<token>``) and OpenAI's browser clients' own
+CARRY_TOKENS = (BEARER, "openai-insecure-api-key.")
 
 
 def _client(conn: HTTPConnection) -> str:
@@ -51,7 +54,7 @@ async def denied(request: Request, err: Denied) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else {}
     if err.status == 429:
         headers["Retry-After"] = "60"
-    return JSONResponse({"detail": {"code": err.code, "message": err.message}}, status_code=err.status,
+    return JSONResponse(errors.body(err.status, {"code": err.code, "message": err.message}), status_code=err.status,
                         headers=headers)
 
 
@@ -75,11 +78,12 @@ async def ws_enter(ws: WebSocket, access: Access, *, legacy: bool = False) -> Pr
     ``legacy``: the FunASR endpoint, where ``?token=`` and the recorder-host list are accepted."""
     offered = ws.scope.get("subprotocols") or []
     token = bearer(ws.headers.get("authorization"))
-    token = token or next((p[len(BEARER):] for p in offered if p.startswith(BEARER)), None)
+    token = token or next((p.split(".", 1)[1] for p in offered if p.startswith(CARRY_TOKENS)), None)
     if legacy:
         token = token or ws.query_params.get("token")
     # the chosen subprotocol is echoed in the handshake: never one that carries a token
-    chosen = SUBPROTOCOL if SUBPROTOCOL in offered else next((p for p in offered if not p.startswith(BEARER)), None)
+    chosen = SUBPROTOCOL if SUBPROTOCOL in offered else next((p for p in offered if not p.startswith(CARRY_TOKENS)),
+                                                             None)
     await ws.accept(subprotocol=chosen)
     client = _client(ws)
     try:
@@ -107,9 +111,11 @@ def foreign_page(ws: WebSocket, access: Access) -> None:
 
 
 async def ws_deny(ws: WebSocket, access: Access, err: Denied, who: Principal | None, **detail) -> None:
+    """Refused and closed, after saying why: in our error event's words, and in OpenAI's (``error``)."""
     await note_denied(access, who, err, **detail)
     try:
-        await ws.send_json({"type": "error", "code": err.code, "message": err.message, "fatal": True})
+        await ws.send_json({"type": "error", "code": err.code, "message": err.message, "fatal": True,
+                            "error": errors.openai_error(err.status, err.code, err.message)})
         await ws.close(err.ws_code)
     except (RuntimeError, OSError):
         pass

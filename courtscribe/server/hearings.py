@@ -27,7 +27,7 @@ from ..records.store import RecordError
 from ..redaction.public import PROTECTION, protection, public_listing
 from ..streaming.events import (HearingEvent, InterruptionAdded, ParticipantAdded, RedactionChanged, Status,
                                UtteranceChanged, UtteranceRemoved, Vocabulary, first_name)
-from . import deps
+from . import deps, errors
 from .auth import allow, on_hearing
 from .deps import store
 
@@ -128,7 +128,7 @@ def _status(request: Request, hearing_id: str) -> dict:
 
 
 async def record_error(_request: Request, err: RecordError) -> JSONResponse:
-    return JSONResponse({"detail": {"code": err.code, "message": str(err)}}, status_code=err.status)
+    return errors.answer(err.status, err.code, str(err))
 
 
 @router.post("", status_code=201)

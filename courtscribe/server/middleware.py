@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..logs import get_logger
 from ..access.guard import QUIET_NOTE, Access, Denied, audits, bearer
 from ..access.scopes import Action
+from . import errors
 
 log = get_logger(__name__)
 # Audio uploads may be large; a voice sample a few seconds; everything else is small JSON.
@@ -145,8 +146,8 @@ async def _too_large(send: Send, limit: int) -> None:
 
 
 async def _answer(send: Send, status: int, code: str, message: str, headers: list | None = None) -> None:
-    """An error answered here, before the app: the app's own ``{"detail": {code, message}}`` shape."""
-    body = json.dumps({"detail": {"code": code, "message": message}}).encode()
+    """An error answered here, before the app, in the app's shape (errors.py)."""
+    body = json.dumps(errors.body(status, {"code": code, "message": message})).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *(headers or [])]})
