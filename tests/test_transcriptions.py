@@ -20,3 +20,27 @@ def test_a_hearings_recording_is_heard_with_its_vocabulary_in_its_courtroom(stor
                            room="第一法庭")
     assert asyncio.run(_heard_as(request, "h-new", room_clerk)) == ([], "第一法庭")  # a hearing the job makes
     assert asyncio.run(_heard_as(request, None, None)) == ([], None)
+
+
+def test_every_openai_answer_shows_a_stretch_that_was_not_recognized():
+    """json, text and verbose_json say what the record says: a gap to replay, never a silent hole."""
+    import json
+
+    from courtscribe.records import Hearing, Pipeline, Record, Source, Utterance
+    from courtscribe.records.model import UNRECOGNIZED
+    from courtscribe.server.transcriptions import respond
+
+    record = Record(hearing=Hearing(id="x", language="zh"), source=Source(path="a.wav", duration_ms=20_000,
+                                                                         sample_rate=16000, channels=1),
+                    pipeline=Pipeline(engine="whisper", model="whisper-base", vad="silero", diarizer="none"),
+                    utterances=[Utterance(id="u1", start_ms=0, end_ms=2000, speaker="说话人1", text="现在开庭。"),
+                                Utterance(id="u2", start_ms=2000, end_ms=13000, speaker="说话人1", text="",
+                                          flags=[UNRECOGNIZED]),
+                                Utterance(id="u3", start_ms=13000, end_ms=15000, speaker="说话人1", text="Objection."),
+                                Utterance(id="u4", start_ms=15000, end_ms=16000, speaker="说话人1", text="Sustained.")])
+    plain = json.loads(respond(record, "json").body)["text"]
+    assert plain == "现在开庭。〔00:02–00:13 未能识别，请核听录音〕Objection. Sustained."
+    assert respond(record, "text").body.decode() == plain + "\n"
+    verbose = json.loads(respond(record, "verbose_json").body)
+    assert verbose["text"] == plain and "未能识别" in verbose["segments"][1]["text"]
+    assert verbose["segments"][1]["flags"] == [UNRECOGNIZED]

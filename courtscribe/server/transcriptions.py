@@ -18,6 +18,7 @@ from ..access.scopes import AccessRole, Action, HearingScope, Principal
 from ..audio import Audio, AudioError, AudioTooLong, decode
 from ..records import formats, intake
 from ..records.model import HEARING_ID, Record
+from ..text import join_pieces
 from ..streaming.jobs import Job, JobStatus, Mirrored, QueueFull
 from . import deps
 from .auth import allow
@@ -27,15 +28,21 @@ ResultFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "record", "
 router = APIRouter()
 
 
+def shown(record: Record) -> str:
+    """The record's text as a reader sees it: a stretch that was not recognized is the gap note to
+    replay (never a silent hole), Latin words spaced."""
+    return join_pieces([u.shown_text for u in record.utterances])
+
+
 def _openai_json(record: Record, verbose: bool) -> dict:
-    text = "".join(u.text for u in record.utterances)
+    text = shown(record)
     if not verbose:
         return {"text": text}
     return {
         "task": "transcribe", "language": record.hearing.language, "duration": record.source.duration_ms / 1000,
         "text": text,
-        "segments": [{"id": i, "start": u.start_ms / 1000, "end": u.end_ms / 1000, "text": u.text,
-                      "speaker": u.speaker, "avg_logprob": None, "confidence": u.confidence}
+        "segments": [{"id": i, "start": u.start_ms / 1000, "end": u.end_ms / 1000, "text": u.shown_text,
+                      "speaker": u.speaker, "avg_logprob": None, "confidence": u.confidence, "flags": u.flags}
                      for i, u in enumerate(record.utterances)],
         "words": [{"word": t.text, "start": t.start_ms / 1000, "end": t.end_ms / 1000}
                   for u in record.utterances for t in u.tokens],
@@ -47,7 +54,7 @@ def respond(record: Record, fmt: str) -> Response:
     if fmt in ("json", "verbose_json"):
         return JSONResponse(_openai_json(record, fmt == "verbose_json"))
     if fmt == "text":
-        return PlainTextResponse("".join(u.text for u in record.utterances) + "\n")
+        return PlainTextResponse(shown(record) + "\n")
     writer = formats.writer("json" if fmt == "record" else fmt)  # the record's own formats: the registry's
     headers = {"Content-Disposition": f"attachment; filename=record.{writer.extension}"} if writer.binary else None
     return Response(formats.render_bytes(record, "json" if fmt == "record" else fmt), media_type=writer.media_type,
@@ -169,7 +176,7 @@ async def _events(work: asyncio.Future, texts: asyncio.Queue[str]) -> AsyncItera
         yield _sse({"type": "error", "error": {"type": "server_error", "code": "transcription_failed",
                                                "message": f"{type(err).__name__}: {err}"}})
         return
-    yield _sse({"type": "transcript.text.done", "text": "".join(u.text for u in record.utterances)})
+    yield _sse({"type": "transcript.text.done", "text": shown(record)})
 
 
 @router.post("/v1/jobs", status_code=202)
