@@ -249,6 +249,42 @@ def test_openai_realtime_transcription_with_the_sdk(server):
     assert done.transcript and done.item_id == next(e.item_id for e in events if e.type == "input_audio_buffer.committed")
 
 
+def test_openai_realtime_one_big_append_commits_and_times_count_from_the_connections_start(server):
+    """A GA format with no rate (24 kHz), a whole 25 s recording in one append (OpenAI takes 15 MiB),
+    a commit with nothing appended (an error, as OpenAI's), then more speech: its times go on from
+    the connection's start, not from 0 again."""
+    async def run() -> list[dict]:
+        url = server.replace("http", "ws") + "/v1/realtime?intent=transcription"
+        got: list[dict] = []
+
+        async def until(kind: str) -> None:
+            while not got or got[-1]["type"] != kind:
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+        async with websockets.connect(url, max_size=None) as ws:
+            await ws.send(json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {
+                "input": {"format": {"type": "audio/pcm"}, "transcription": {"language": "zh"}}}}}))
+            await until("session.updated")
+            big = _pcm24("market_25s.wav")
+            assert len(big) > 1 << 20
+            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(big).decode()}))
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))  # nothing since the last
+            await until("error")
+            more = _pcm24("custody.wav")
+            await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(more).decode()}))
+            await ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+            got.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+            await until("conversation.item.input_audio_transcription.completed")
+        return got
+    got = asyncio.run(run())
+    empty = next(i for i, e in enumerate(got) if e["type"] == "error")
+    assert got[empty]["error"]["code"] == "input_audio_buffer_commit_empty"
+    first = [e for e in got[:empty] if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    assert first and all(e["usage"]["type"] == "duration" and e["usage"]["seconds"] > 0 for e in first)
+    later = [e["audio_start_ms"] for e in got[empty:] if e["type"] == "input_audio_buffer.speech_started"]
+    assert later and min(later) >= 25_000
+
+
 def test_openai_realtime_beta_events_feed_a_hearing(server):
     """The beta event names, raw over a socket, with ``&hearing=``: the lines are the hearing's record."""
     async def run() -> list[dict]:

@@ -23,13 +23,14 @@ from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
+from ..audio import SAMPLE_RATE
 from ..asr.hotwords import merge
 from ..text import grown
 from ..access.guard import Denied
 from ..records.model import HEARING_ID
 from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
-from ..streaming.protocol import StreamError, sample_rate
+from ..streaming.protocol import MAX_FRAME_BYTES, ErrorCode, StreamError, sample_rate
 from ..streaming.session import StreamSession
 from ..streaming.source import SessionConfig
 from . import deps
@@ -80,8 +81,8 @@ class Setup:
     def update(self, session: dict) -> None:
         audio_in = (session.get("audio") or {}).get("input") or {}  # GA
         fmt = audio_in.get("format") or session.get("input_audio_format")
-        if isinstance(fmt, dict) and "rate" in fmt:
-            self.rate = sample_rate(fmt["rate"])
+        if isinstance(fmt, dict) and fmt.get("type", "audio/pcm") == "audio/pcm":  # GA: its rate may be left out
+            self.rate = sample_rate(fmt.get("rate", DEFAULT_RATE))
         elif fmt in ("pcm16", "audio/pcm"):
             self.rate = DEFAULT_RATE
         elif fmt is not None:
@@ -132,9 +133,7 @@ class _Realtime:
         self.cfg, self.items, self.ga = Setup(), _Items(), True
         self.session: StreamSession | None = None
         self.pcm: PcmInput | None = None
-
-    async def emit(self, ev: Event) -> None:
-        await _deliver(self.ws, self.items, ev)
+        self.heard = 0  # samples (16 kHz) of this connection's audio so far: OpenAI's times count from its start
 
     async def text(self, text: str) -> bool:
         try:
@@ -151,6 +150,8 @@ class _Realtime:
         elif kind == "input_audio_buffer.append":
             await self._append(data.get("audio"))
         elif kind == "input_audio_buffer.commit":  # end the speech now: its lines come out
+            if self.session is None:
+                raise StreamError("input_audio_buffer_commit_empty", "nothing was appended since the last commit")
             await self.live.leave(self.session)
             self.session = None
         elif kind == "input_audio_buffer.clear":
@@ -165,17 +166,29 @@ class _Realtime:
         except (binascii.Error, TypeError):
             raise StreamError("invalid_audio", "audio must be base64 PCM16") from None
         if self.session is None:
-            admitted = await self.gate(self.hearing_id)
-            options = DecodeOptions(language=self.cfg.language or "zh", hotwords=tuple((self.cfg.prompt or "").split()))
-            self.session = await self.live.join(SessionConfig(hearing_id=admitted.hearing_id, court=admitted.court,
-                                                              courtroom=admitted.courtroom, options=options),
-                                                self.emit)
-            self.pcm = PcmInput(self.cfg.rate)
-        assert self.pcm is not None  # made with the session
-        audio, warning = self.pcm.convert(raw)
-        if warning:
-            await send(self.ws, error("odd_pcm", warning))
-        await self.session.feed(audio)
+            await self._join()
+        assert self.session is not None and self.pcm is not None  # made together
+        for at in range(0, max(len(raw), 1), MAX_FRAME_BYTES):  # OpenAI takes appends of up to 15 MiB
+            audio, warning = self.pcm.convert(raw[at:at + MAX_FRAME_BYTES])
+            if warning:
+                await send(self.ws, error("odd_pcm", warning))
+            self.heard += audio.size
+            await self.session.feed(audio)
+
+    async def _join(self) -> None:
+        """A session from the first audio after the start or a commit; its times (hearing time with
+        ``&hearing=``, else from 0 at each session) are told from this connection's first audio, as
+        OpenAI counts them."""
+        admitted = await self.gate(self.hearing_id)
+        options = DecodeOptions(language=self.cfg.language or "zh", hotwords=tuple((self.cfg.prompt or "").split()))
+        shift = [0]
+
+        async def emit(ev: Event) -> None:
+            await _deliver(self.ws, self.items, ev, shift[0])
+        self.session = await self.live.join(SessionConfig(hearing_id=admitted.hearing_id, court=admitted.court,
+                                                          courtroom=admitted.courtroom, options=options), emit)
+        shift[0] = self.heard * 1000 // SAMPLE_RATE - self.session.cfg.offset_ms
+        self.pcm = PcmInput(self.cfg.rate)
 
     async def audio(self, data: bytes) -> None:
         raise StreamError("invalid_event", "send JSON events (audio goes base64 in input_audio_buffer.append)")
@@ -192,14 +205,14 @@ class _Realtime:
             pass  # the client went away first
 
 
-async def _deliver(ws: WebSocket, items: _Items, ev: Event) -> None:
-    """A live session's event in OpenAI's terms."""
+async def _deliver(ws: WebSocket, items: _Items, ev: Event, shift: int = 0) -> None:
+    """A live session's event in OpenAI's terms (``shift``: its times to this connection's)."""
     if isinstance(ev, Partial):
         if ev.ahead:  # items begin in the order they were said: after the final of the one before
             return
         item, new = items.item(ev.utterance_id)
         if new:
-            await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.start_ms))
+            await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.start_ms + shift))
         settled = ev.text[:ev.stable]  # deltas only ever append: only what stays
         if more := grown(items.said.get(item, ""), settled):
             items.said[item] = settled
@@ -209,11 +222,19 @@ async def _deliver(ws: WebSocket, items: _Items, ev: Event) -> None:
         u = ev.utterance
         item, new = items.item(ev.utterance_id)
         if new:
-            await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=u.start_ms))
-        await send(ws, event("input_audio_buffer.speech_stopped", item_id=item, audio_end_ms=u.end_ms))
+            await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=u.start_ms + shift))
+        await send(ws, event("input_audio_buffer.speech_stopped", item_id=item, audio_end_ms=u.end_ms + shift))
         await send(ws, event("input_audio_buffer.committed", item_id=item, previous_item_id=items.last))
         await send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
-                              transcript=u.shown_text))
+                              transcript=u.shown_text,
+                              usage={"type": "duration", "seconds": (u.end_ms - u.start_ms) / 1000}))
         items.last, items.said[item] = item, "done"
+    elif isinstance(ev, Error) and ev.code == ErrorCode.ENGINE and ev.utterance_id is not None:
+        # a stretch the engine failed on: its item says so (its completed transcript is the gap to replay)
+        item, new = items.item(ev.utterance_id)
+        if new and ev.start_ms is not None:
+            await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.start_ms + shift))
+        await send(ws, event("conversation.item.input_audio_transcription.failed", item_id=item, content_index=0,
+                              error={"type": "transcription_error", "code": ev.code, "message": ev.message}))
     elif isinstance(ev, Error):
         await send(ws, error(ev.code, ev.message))
