@@ -250,9 +250,9 @@ def test_openai_realtime_transcription_with_the_sdk(server):
 
 
 def test_openai_realtime_one_big_append_commits_and_times_count_from_the_connections_start(server):
-    """A GA format with no rate (24 kHz), a whole 25 s recording in one append (OpenAI takes 15 MiB),
-    a commit with nothing appended (an error, as OpenAI's), then more speech: its times go on from
-    the connection's start, not from 0 again."""
+    """A client waiting for its first turn is not idled out; a GA format with no rate (24 kHz), a
+    whole 25 s recording in one append (OpenAI takes 15 MiB), a commit with nothing appended (an
+    error, as OpenAI's), then more speech: its times go on from the connection's start, not from 0."""
     async def run() -> list[dict]:
         url = server.replace("http", "ws") + "/v1/realtime?intent=transcription"
         got: list[dict] = []
@@ -264,6 +264,7 @@ def test_openai_realtime_one_big_append_commits_and_times_count_from_the_connect
             await ws.send(json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {
                 "input": {"format": {"type": "audio/pcm"}, "transcription": {"language": "zh"}}}}}))
             await until("session.updated")
+            await asyncio.sleep(7)  # push-to-talk: no turn yet, past the server's 5 s idle limit (nothing is held)
             big = _pcm24("market_25s.wav")
             assert len(big) > 1 << 20
             await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(big).decode()}))

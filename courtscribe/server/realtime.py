@@ -35,7 +35,7 @@ from ..streaming.session import StreamSession
 from ..streaming.source import SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
-from .sockets import gate, run, send
+from .sockets import WAITING_IDLE_S, gate, run, send
 
 DEFAULT_RATE = 24_000  # OpenAI's pcm16
 
@@ -122,7 +122,7 @@ async def realtime_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_g
     """An accepted Realtime client's socket."""
     adapter = _Realtime(ws, live, gate, hearing_id)
     await send(ws, event("session.created", session=adapter.cfg.view(ga=True)))
-    await run(ws, live.idle_timeout_s, adapter)
+    await run(ws, adapter.idle_s, adapter)
 
 
 class _Realtime:
@@ -189,6 +189,12 @@ class _Realtime:
                                                           courtroom=admitted.courtroom, options=options), emit)
         shift[0] = self.heard * 1000 // SAMPLE_RATE - self.session.cfg.offset_ms
         self.pcm = PcmInput(self.cfg.rate)
+
+    def idle_s(self) -> float:
+        """How long the client may send nothing: between turns (no session since its last commit) a
+        push-to-talk client holds nothing, so it may wait far longer than while it speaks."""
+        return self.live.idle_timeout_s if self.session is not None else max(self.live.idle_timeout_s,
+                                                                              WAITING_IDLE_S)
 
     async def audio(self, data: bytes) -> None:
         raise StreamError("invalid_event", "send JSON events (audio goes base64 in input_audio_buffer.append)")

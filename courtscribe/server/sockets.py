@@ -75,6 +75,9 @@ class Adapter(Protocol):
         """Finish what came (``gone``: the client disconnected) and close: nothing received is lost."""
 
 
+# how long a socket holding no session may send nothing (FunASR's page configured, before its Start
+# click; a push-to-talk Realtime client between turns): it holds no stream, no hearing, no decoder
+WAITING_IDLE_S = 1800.0
 MAX_BACKLOG_BYTES = 16 << 20  # frames read ahead of a busy decoder: 8.7 min of 16 kHz PCM16
 
 
