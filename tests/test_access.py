@@ -41,8 +41,8 @@ def test_scopes_follow_court_and_role(court):
     t = court.t
     assert court.as_(t["clerk"], "GET", "/v1/hearings/h-pub").status_code == 200
     r = court.as_(t["clerk"], "GET", "/v1/hearings/h-b")  # another court's hearing reads as a missing one
-    assert r.status_code == 404 and r.json() == court.as_(t["clerk"], "GET", "/v1/hearings/h-none").json() | {
-        "detail": {"code": "not_found", "message": "no hearing 'h-b'"}}
+    missing = court.as_(t["clerk"], "GET", "/v1/hearings/h-none").text.replace("h-none", "h-b")
+    assert r.status_code == 404 and r.text == missing and r.json()["detail"]["code"] == "not_found"
     assert court.as_(t["clerk_b"], "GET", "/v1/hearings/h-b").status_code == 200
     ids = {h["id"] for h in court.as_(t["clerk"], "GET", "/v1/hearings").json()["data"]}
     assert {"h-pub", "h-closed"} <= ids and "h-b" not in ids

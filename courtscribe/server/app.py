@@ -27,7 +27,7 @@ from ..records.store import RecordError, RecordStore
 from ..streaming.peers import Transport
 from ..components import Components
 from . import (captions, documents, errors, exports, funasr_socket, hearings, meta, pages, realtime, redactions,
-               services, speakers, stream_socket, transcriptions)
+               services, signing, speakers, stream_socket, transcriptions)
 from .auth import denied
 from .files import Busy
 from .hosts import HostCheck, allowed_hosts
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app.add_exception_handler(Busy, busy)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, errors.http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, errors.invalid)  # type: ignore[arg-type]
-    for module in (transcriptions, hearings, exports, speakers, captions, redactions, documents, pages, meta,
+    for module in (transcriptions, hearings, signing, exports, speakers, captions, redactions, documents, pages, meta,
                    stream_socket, realtime, funasr_socket):
         app.include_router(module.router)
     return app

@@ -1,0 +1,81 @@
+"""Sign-off: the bench and the clerk sign the read-back 笔录 in their own names, the clerk notes the
+parties' signatures (or refusals), and after the first signature only correction requests (补正申请)
+are taken."""
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from ..access.scopes import SIGNS_AS, Action, Principal
+from ..records.model import Name, Role, Text
+from ..records.signing import PARTIES as PARTY_SIGNERS
+from ..records.signing import signers
+from ..streaming.events import Status
+from . import deps
+from .auth import on_hearing
+from .deps import store
+from .hearings import notify, status_of
+
+router = APIRouter(prefix="/v1/hearings", tags=["records"])
+
+
+class SignatureIn(BaseModel):
+    """With tokens the signer is the token's holder: ``by`` may be left out (when given it must be
+    that name) and ``role`` must be one the token holds (a judge token: 审判长/审判员/人民陪审员)."""
+    by: Name | None = Field(default=None, min_length=1)
+    role: Role | None = None
+
+
+class CorrectionRequestIn(BaseModel):
+    text: Text = Field(min_length=1)
+    reason: Name = Field(min_length=1)
+    role: Role | None = None
+    utterance_id: Name | None = None
+
+
+class PartySignatureIn(BaseModel):
+    name: Name
+    role: Role
+    refused: bool = False
+    reason: Text | None = None
+
+
+@router.post("/{hearing_id}/signatures", status_code=201)
+def sign(hearing_id: str, body: SignatureIn, request: Request, who: Principal = on_hearing(Action.sign)) -> dict:
+    by, role = body.by, body.role
+    if deps.access(request).enabled:
+        why = who.signing_refusal(role.value if role else None, by)
+        if why:
+            raise HTTPException(403, detail={"code": "forbidden", "message": why})
+        by, role = who.name, role or Role(SIGNS_AS[who.role][0])
+    if by is None or role is None:
+        raise HTTPException(422, detail={"code": "bad_signature", "message": "name the signer (by) and their role"})
+    signed = deps.records(request).sign(hearing_id, by=by, role=role, who=who)
+    return {"digest": signed.digest, **status_of(request, hearing_id)}
+
+
+@router.get("/{hearing_id}/signatures")
+def signatures(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
+    """Who must sign and where each stands (signed, when; pending; refused, why)."""
+    everyone = signers(store(request).record(hearing_id), deps.settings(request).parties_sign)
+    return {"signers": [s.view() for s in everyone], "complete": all(s.state != "pending" for s in everyone)}
+
+
+@router.post("/{hearing_id}/party-signatures", status_code=201)
+def party_signature(hearing_id: str, body: PartySignatureIn, request: Request,
+                    who: Principal = on_hearing(Action.edit)) -> dict:
+    """The clerk notes a party's signature on the read-back 笔录, or that the party refused (and why)."""
+    if body.role not in PARTY_SIGNERS:
+        raise HTTPException(422, detail={"code": "not_a_party", "message": f"{body.role.label} signs in their own "
+                                         "name (POST …/signatures); the clerk notes parties' signatures only"})
+    if body.refused and not body.reason:
+        raise HTTPException(422, detail={"code": "reason_needed", "message": "say why the party refused to sign"})
+    store(request).note_party_signature(hearing_id, actor=who.name, **body.model_dump())
+    notify(request, Status(hearing_id=hearing_id, status=store(request).status(hearing_id)))
+    return signatures(hearing_id, request, who)
+
+
+@router.post("/{hearing_id}/correction-requests", status_code=201)
+def correction_request(hearing_id: str, body: CorrectionRequestIn, request: Request, who: Principal = on_hearing(Action.sign)) -> dict:
+    store(request).request_correction(hearing_id, by=who.name, **body.model_dump())
+    return store(request).record(hearing_id).correction_requests[-1].model_dump(mode="json")
