@@ -141,6 +141,20 @@ def test_sign_off_locks_the_record_and_only_correction_requests_follow(store, he
     assert store.verify(hearing).ok
 
 
+def test_a_record_changed_after_it_was_read_back_is_not_signed(store, hearing):
+    """The clerk read back one record; a late line (or another screen's correction) came after: her
+    signature is refused, not put under a record she did not read."""
+    store.machine_final(hearing, line("u1", "现在开庭。"))
+    store.close_hearing(hearing, actor="书记员甲")
+    read_back = store.digest(hearing)
+    store.machine_final(hearing, line("u2", "我还有话说。", 2000, 3000))  # the microphone was still on
+    with pytest.raises(Conflict, match="read it back again"):
+        store.sign(hearing, by="书记员甲", role=Role.clerk, read_back=read_back)
+    assert store.status(hearing) == "closed"
+    signed = store.sign(hearing, by="书记员甲", role=Role.clerk, read_back=store.digest(hearing))
+    assert signed.digest == store.digest(hearing) and store.status(hearing) == "signed"
+
+
 def test_a_tampered_line_and_a_tampered_ledger_entry_are_found(store, hearing):
     store.machine_final(hearing, line("u8", "我不认可这份证据。"))
     store.machine_final(hearing, line("u9", "请出示原件。", start=2000, end=3000))

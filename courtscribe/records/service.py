@@ -42,11 +42,13 @@ class Records:
     def __init__(self, store: RecordStore, audit: AuditLog, archive_dir: Path):
         self.store, self.audit, self.archive_dir = store, audit, archive_dir
 
-    def sign(self, hearing_id: str, *, by: str, role: Role, who: Principal | None = None) -> Signed:
+    def sign(self, hearing_id: str, *, by: str, role: Role, who: Principal | None = None,
+             read_back: str | None = None) -> Signed:
         """Sign, then anchor the signed ledger's head in the audit log (a file outside the database):
         a database rewritten later no longer matches it. The signature stands if the anchor cannot be
         written; the ledger's own seal still guards it, and the failure is logged."""
-        signed = self.store.sign(hearing_id, by=by, role=role, token=who.token_id if who else None)
+        signed = self.store.sign(hearing_id, by=by, role=role, token=who.token_id if who else None,
+                                 read_back=read_back)
         try:
             self.audit.record(ANCHOR, who, hearing=hearing_id, seq=signed.seq, hash=signed.hash,
                               digest=signed.digest, signer=by)

@@ -317,13 +317,18 @@ class RecordStore(VoiceNaming):
             return _fields(row)
 
     # -- sign-off ---------------------------------------------------------------------------
-    def sign(self, hearing_id: str, *, by: str, role: Role, token: str | None = None) -> Signed:
+    def sign(self, hearing_id: str, *, by: str, role: Role, token: str | None = None,
+             read_back: str | None = None) -> Signed:
         """Sign what was read back: the hearing must be closed; the first signature locks it. The
         digest is taken under the write lock, and the ledger must not have grown since (another
-        process's write): what is signed is exactly what was digested."""
+        process's write): what is signed is exactly what was digested. ``read_back``: the digest of
+        the record the signer read back (``digest``); a record changed since is not signed."""
         with self._lock:
             seen = len(self.entries(hearing_id))
             digest = record_digest(self.record(hearing_id))
+            if read_back is not None and read_back != digest:
+                raise Conflict(f"the record of {hearing_id} changed after it was read back: read it back again "
+                               "and sign then")
 
             def change(s, h):
                 if h.status not in ("closed", "signed"):
@@ -335,6 +340,10 @@ class RecordStore(VoiceNaming):
                                                            **({"token": token} if token else {})},
                                 signed_ok=True, change=change)
         return Signed(digest, entry.seq, entry.hash)
+
+    def digest(self, hearing_id: str) -> str:
+        """The digest a signature would take now (``sign``'s ``read_back``)."""
+        return record_digest(self.record(hearing_id))
 
     @staticmethod
     def _head_seq(s: Session, hearing_id: str) -> int:

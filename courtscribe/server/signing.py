@@ -24,6 +24,9 @@ class SignatureIn(BaseModel):
     that name) and ``role`` must be one the token holds (a judge token: 审判长/审判员/人民陪审员)."""
     by: Name | None = Field(default=None, min_length=1)
     role: Role | None = None
+    digest: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description=(
+        "The record's digest as read back (GET …/digest when the read-back began): a record changed "
+        "since (a late line, another screen's correction) is not signed (409 record_changed)"))
 
 
 class CorrectionRequestIn(BaseModel):
@@ -50,8 +53,14 @@ def sign(hearing_id: str, body: SignatureIn, request: Request, who: Principal = 
         by, role = who.name, role or Role(SIGNS_AS[who.role][0])
     if by is None or role is None:
         raise HTTPException(422, detail={"code": "bad_signature", "message": "name the signer (by) and their role"})
-    signed = deps.records(request).sign(hearing_id, by=by, role=role, who=who)
+    signed = deps.records(request).sign(hearing_id, by=by, role=role, who=who, read_back=body.digest)
     return {"digest": signed.digest, **status_of(request, hearing_id)}
+
+
+@router.get("/{hearing_id}/digest")
+def digest(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
+    """What a signature would sign now: fetch it when the read-back begins, sign with it (``digest``)."""
+    return {"digest": store(request).digest(hearing_id), **status_of(request, hearing_id)}
 
 
 @router.get("/{hearing_id}/signatures")

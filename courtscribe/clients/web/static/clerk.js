@@ -243,7 +243,7 @@ function setStatus(s) {
   for (const form of ["add-participant", "add-hotword"]) {
     for (const input of $(form).elements) input.disabled = s === "signed";
   }
-  $("sign").textContent = s === "closed" || s === "signed" ? "签名" : "闭庭并签名";
+  $("sign").textContent = s === "closed" || s === "signed" ? "签名" : "闭庭";
   showSigners().catch((err) => failed("签名情况未能读取：", err));
 }
 
@@ -548,6 +548,13 @@ async function exportButtons() {
 }
 
 async function signOff() {
+  if (status === "open" || status === "scheduled") { // two steps: the record is read back between them
+    try {
+      setStatus((await api(`${base}/close`, { method: "POST" })).status);
+      notice("已闭庭：请核对朗读笔录，核对无误后再签名", true);
+    } catch (err) { notice(`闭庭未完成：${err.message}`, true); }
+    return;
+  }
   // with tokens the signer is the token's holder, in a role the token holds
   const who = await api("/v1/whoami").catch(() => ({ signs_as: null }));
   const roles = Object.entries(ROLES).filter(([id]) => !who.signs_as || who.signs_as.includes(id));
@@ -558,13 +565,33 @@ async function signOff() {
   dialog.onclose = async () => {
     if (dialog.returnValue !== "ok") return;
     try {
-      if (status === "open" || status === "scheduled") await api(`${base}/close`, { method: "POST" });
-      const signed = await api(`${base}/signatures`, { method: "POST", body: { by: $("sign-name").value, role: $("sign-role").value } });
+      // what is signed is what this screen showed: the server refuses a record changed after this digest
+      const { digest } = await api(`${base}/digest`);
+      const differ = await differences();
+      if (differ) {
+        await backfill();
+        notice(`屏幕上有 ${differ} 行与记录不一致（未识别完、未保存或刚被更改）：已刷新，请重新核对后再签名`, true);
+        return;
+      }
+      const signed = await api(`${base}/signatures`, { method: "POST",
+                                                       body: { by: $("sign-name").value, role: $("sign-role").value, digest } });
       setStatus(signed.status);
       notice(`已签名，笔录摘要 ${signed.digest.slice(0, 12)}…`);
     } catch (err) { notice(`签名失败：${err.message}`, true); }
   };
   dialog.showModal();
+}
+
+/** How many lines this screen shows otherwise than the record holds: unfinished, unsaved, changed since. */
+async function differences() {
+  const record = await api(base);
+  const held = new Map(record.utterances.map((u) => [u.id, u]));
+  let n = record.utterances.filter((u) => !utterances.has(u.id)).length;
+  for (const [uid, entry] of utterances) {
+    const u = held.get(uid);
+    if (!u || entry.status === "partial" || u.text !== entry.u.text || u.speaker !== entry.u.speaker) n += 1;
+  }
+  return n;
 }
 
 async function pauseOrResume() {
@@ -621,6 +648,7 @@ function main() {
   $("search").addEventListener("input", applySearch);
   $("readback").addEventListener("click", () => {
     const on = document.body.classList.toggle("readback");
+    if (on) { $("search").value = ""; applySearch(); } // every line is read back, not a search's hits
     $("readback").setAttribute("aria-pressed", String(on));
     $("readback").textContent = on ? "返回编辑" : "核对朗读";
   });
