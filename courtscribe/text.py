@@ -64,20 +64,27 @@ def for_scoring(text: str) -> str:
 
 _SHORT_LOOP = re.compile(r"(.{1,3}?)\1{3,}")  # a unit of 1–3 characters, 4 times or more in a row
 _LONG_LOOP = re.compile(r"(.{4,40}?)\1{2,}")  # a longer stretch, 3 times or more in a row
+# a number's digits repeat as no words do (13800000000, 100000000元, 一三八零零零零零零零零): never a loop
+_DIGITS = frozenset("0123456789０１２３４５６７８９〇零一二三四五六七八九十百千万亿两幺")
+
+
+def _loops(text: str) -> list[re.Match]:
+    """Where ``text`` repeats itself as an engine in a loop does (a number's digits are not a loop)."""
+    return [m for pattern in (_SHORT_LOOP, _LONG_LOOP) for m in pattern.finditer(text)
+            if not _DIGITS.issuperset(m.group(1))]
 
 
 def unlooped(text: str, *, min_period: int = 4) -> str:
     """``text`` up to where an engine's loop begins, its first round kept: a unit said over and over,
     a stretch three times back to back, or a tail that repeats the stretch before it."""
-    for pattern in (_SHORT_LOOP, _LONG_LOOP):
-        if (m := pattern.search(text)) and len(m.group(0)) >= 2 * min_period:
-            text = text[:m.start() + len(m.group(1))]
+    for m in sorted((m for m in _loops(text) if len(m.group(0)) >= 2 * min_period), key=lambda m: m.start())[:1]:
+        text = text[:m.start() + len(m.group(1))]
     marks = "，。！？；：、,.!?;: "
     t = text.rstrip(marks)
     period = min_period
     while period <= len(t) // 2:
         tail, before = t[-period:], t[:-period].rstrip(marks)
-        if before.endswith(tail):  # once more, with or without a mark between
+        if before.endswith(tail) and not _DIGITS.issuperset(tail):  # once more, with or without a mark between
             text = t = before
             period = min_period
         else:
@@ -93,4 +100,4 @@ def looped(text: str, *, min_chars: int = 8) -> bool:
     t = _NON_CONTENT.sub("", text)
     if len(t) < min_chars:
         return False
-    return any(len(m.group(0)) >= min_chars for m in _SHORT_LOOP.finditer(t)) or bool(_LONG_LOOP.search(t))
+    return any(len(m.group(0)) >= min_chars or m.re is _LONG_LOOP for m in _loops(t))

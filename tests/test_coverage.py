@@ -99,3 +99,18 @@ def test_a_thrown_away_stretch_words_cover_or_too_short_to_hold_speech_is_no_lin
 def test_a_span_whose_every_word_was_thrown_away_is_one_line_saying_why():
     [line] = complete([discarded(0, 1200, ECHO), discarded(1200, 2000, ECHO)], 0, 2000)
     assert (line.start_ms, line.end_ms, line.flags) == (0, 2000, (UNRECOGNIZED, ECHO))
+
+
+def test_a_number_is_never_taken_for_a_loop_and_a_short_loop_between_sentences_is_flagged():
+    """13800000000 and 100000000元 repeat digits as no engine loop does; a sentence the engine did loop
+    on between two good ones is a gap to replay, however short."""
+    from courtscribe.text import unlooped
+
+    for said in ("我的电话是13800000000。", "赔偿100000000元。", "一三八零零零零零零零零", "卡号6222000000000000"):
+        assert not looped(said) and unlooped(said) == said
+    lines = complete([hyp("诉讼请求金额是多少？", 0, 2000), hyp("赔偿100000000元。", 2100, 3300),
+                      hyp("有什么证据？", 3400, 5000)], 0, 5000)
+    assert [h.text for h in lines] == ["诉讼请求金额是多少？", "赔偿100000000元。", "有什么证据？"]
+    lines = complete([hyp("诉讼请求金额是多少？", 0, 2000), hyp("好的好的好的好的好的", 2100, 3300),
+                      hyp("有什么证据？", 3400, 5000)], 0, 5000)
+    assert [(h.text, h.flags) for h in lines][1] == ("", (UNRECOGNIZED, LOOP))

@@ -54,7 +54,9 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     a flagged gap for each stretch of the span that no usable hypothesis covers. ``reason`` says
     why a span has nothing at all (e.g. the engine failed); by default it is read off the hypotheses.
     A stretch the engine ``discarded`` is flagged when ``MIN_SPAN_MS`` of it is not covered."""
-    marks = [h for h in hyps if DISCARDED in h.flags]
+    # what the engine threw away, and what it looped on: flagged where no other words cover it
+    marks = [h for h in hyps if DISCARDED in h.flags] + [discarded(h.start_ms, h.end_ms, LOOP) for h in hyps
+                                                         if h.text.strip() and looped(h.text)]
     kept = [h for h in hyps if usable(h)]
     flagged = [h for h in hyps if UNRECOGNIZED in h.flags]
     why = LOOP if any(looped(h.text) for h in hyps) else EMPTY
