@@ -4,7 +4,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from courtscribe.records.model import Role, Token, Utterance, UtteranceStatus
+from courtscribe.records.model import UNRECOGNIZED, Role, Token, Utterance, UtteranceStatus
 from courtscribe.records.reading import Named
 from courtscribe.records.store import Conflict, Locked, NotFound, RecordError, RecordStore
 
@@ -259,6 +259,21 @@ def test_split_and_merge_refuse_what_would_lose_words(store, hearing):
         store.split(hearing, "c0-y-0001", 3, actor="书记员甲")  # nothing after the cut
     with pytest.raises(NotFound):
         store.merge(hearing, "c0-y-0001", "nope", actor="书记员甲")
+    witness = spoken("c0-y-0003", "李四。", 4000).model_copy(update={"speaker": "证人", "role": Role.witness})
+    store.machine_final(hearing, witness)
+    with pytest.raises(Conflict, match="two mouths"):  # the judge's question and the witness's answer
+        store.merge(hearing, "c0-y-0001", "c0-y-0003", actor="书记员甲")
+    gap = Utterance(id="c0-y-0004", start_ms=6000, end_ms=9000, speaker="审判长", role=Role.presiding_judge, text="",
+                    flags=[UNRECOGNIZED, "empty"])
+    store.machine_final(hearing, gap)
+    with pytest.raises(Conflict, match="not recognized"):  # merged, the gap to replay would vanish
+        store.merge(hearing, "c0-y-0001", "c0-y-0004", actor="书记员甲")
+    overlap = spoken("c0-y-0005", "我反对。", 10_000).model_copy(update={"flags": ["overlap"]})
+    store.machine_final(hearing, overlap)
+    store.edit(hearing, "c0-y-0004", "请坐。", actor="书记员甲")  # typed from the audio: its flags stay
+    store.merge(hearing, "c0-y-0004", "c0-y-0005", actor="书记员甲")
+    merged = next(u for u in store.record(hearing).utterances if u.id == "c0-y-0004")
+    assert merged.text == "请坐。我反对。" and merged.flags == [UNRECOGNIZED, "empty", "overlap"]
     store.close_hearing(hearing, actor="书记员甲")
     store.sign(hearing, by="书记员甲", role=Role.clerk)
     with pytest.raises(Locked):

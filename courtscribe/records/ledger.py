@@ -15,7 +15,8 @@ Merge rules (docs/records.md), for utterances that people and machines both touc
 4. After the first signature nothing changes: only correction requests are appended.
 5. A person may split an utterance in two or merge two utterances once their finals are in. The entry carries
    the resulting texts and the cut time, so a replay needs no text rules; the engine's word times
-   go with the half they belong to.
+   go with the half they belong to. A merge keeps both lines' flags; lines in two mouths, or a
+   stretch nobody has typed yet, are not merged.
 6. A final says why a person must look at it (``flags``: speech without usable text is an
    ``unrecognized`` utterance, never a missing one); the flags stay when the clerk types the text, so the
    record shows the utterance was typed from the audio.
@@ -82,6 +83,8 @@ def apply(utterances: dict[str, dict], kind: str, uid: str | None, p: dict) -> N
                  end_ms=max(u["end_ms"], other["end_ms"]), tokens=u["tokens"] + other["tokens"],
                  machine_text=(u["machine_text"] or "") + (other["machine_text"] or ""),
                  status="edited", text_by="human")
+        if "flags" in p:  # both lines' flags (entries before this: the first line's only)
+            u["flags"] = p["flags"]
 
 
 def split_ms(u: dict, at: int) -> int:

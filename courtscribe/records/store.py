@@ -25,7 +25,7 @@ from ..text import join_pieces
 from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
-from .model import PROTECTION, REDACTION, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
+from .model import PROTECTION, REDACTION, UNRECOGNIZED, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
 from .naming import VoiceNaming
 from .reading import Conflict, Locked, Named, NotFound, RecordError, _fields
 
@@ -300,8 +300,15 @@ class RecordStore(VoiceNaming):
                       key=lambda x: (x["start_ms"], x["id"]))
         if a["id"] == b["id"] or a["channel"] != b["channel"]:
             raise Conflict("merge two different utterances of the same channel")
+        if a["speaker"] != b["speaker"]:
+            raise Conflict(f"the two lines are in two mouths ({a['speaker']}, {b['speaker']}): give them one speaker "
+                           "first, if one person said both")
+        if untyped := [x["id"] for x in (a, b) if UNRECOGNIZED in x["flags"] and not x["text"].strip()]:
+            raise Conflict(f"line {untyped[0]} was not recognized: replay it and type what was said before merging "
+                           "(merged, its gap would no longer show)")
+        flags = list(dict.fromkeys(a["flags"] + b["flags"]))
         self._write(hearing_id, actor, "merge", {"other": b["id"], "before": a["text"], "other_text": b["text"],
-                                                 "text": join_pieces([a["text"], b["text"]])}, a["id"])
+                                                 "text": join_pieces([a["text"], b["text"]]), "flags": flags}, a["id"])
         return a["id"]
 
     def _final_utterance(self, hearing_id: str, uid: str) -> dict:
