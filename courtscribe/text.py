@@ -38,7 +38,14 @@ def tidy(text: str) -> str:
 
 
 def join_pieces(pieces: list[str]) -> str:
-    """Concatenate sentence pieces: no space between Chinese, one space between Latin words."""
+    """Concatenate an engine's sentence pieces: no space between Chinese, one space between Latin
+    words, tidied (``tidy``)."""
+    return tidy(joined(pieces))
+
+
+def joined(pieces: list[str]) -> str:
+    """Concatenate a record's lines as they were written (a clerk's 於 stays 於, her ！？ stays):
+    only a space goes between Latin words."""
     out = ""
     for p in pieces:
         p = p.strip()
@@ -47,7 +54,7 @@ def join_pieces(pieces: list[str]) -> str:
         if out and re.match(r"[A-Za-z0-9]", p[0]) and re.match(r"[A-Za-z0-9,.?!]", out[-1]):
             out += " "
         out += p
-    return tidy(out)
+    return out
 
 
 def grown(before: str, now: str) -> str:

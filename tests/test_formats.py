@@ -108,3 +108,15 @@ def test_an_overlapped_utterance_keeps_its_flag_through_the_store_and_every_expo
     reader.read(formats.render(stored, "ofd"), fmt="binary")
     assert "同时发言" in "".join(o["text"] for page in reader.data[0]["page_info"].values() for o in page["text_list"])
     assert '"overlap"' in formats.render(stored, "json")
+
+
+def test_a_persons_text_is_printed_as_written_when_pieces_are_joined(record):
+    """A long turn finalized in pieces prints as one; what a clerk typed (a name's 於 and 乾, her ！？)
+    is joined as written, never converted or tidied."""
+    first, second = record.utterances[2], record.utterances[2].model_copy(
+        update={"id": "u00004", "start_ms": 9000, "end_ms": 9500, "text": "他住在乾县，“不是！？”", "flags": ["continues"]})
+    record.utterances[2] = first.model_copy(update={"text": "证人於美乾说"})
+    record.utterances.append(second)
+    from courtscribe.records.layout import blocks
+
+    assert any(b.text == "证人於美乾说他住在乾县，“不是！？”" for b in blocks(record))  # DOCX, PDF, OFD

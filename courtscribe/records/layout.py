@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ..text import join_pieces
+from ..text import joined
 from .model import CONTINUES, Record, Role, Utterance
 from .signing import signers
 
@@ -74,7 +74,7 @@ def blocks(record: Record) -> list[Block]:
             last = None
         text = u.printed_text + (CORRECTED if u.id in corrected else "")
         if last and _goes_on(last[0], u):
-            last[1].text = join_pieces([last[1].text, text])
+            last[1].text = joined([last[1].text, text])
         else:
             out.append(Block("turn", text=text, who=u.speaker_label, stamp=hms(u.start_ms)))
         last = (u, out[-1])

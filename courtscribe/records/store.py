@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..chain import GENESIS, canonical, sha256
 from ..db import connect, utcnow
 from ..seal import seal
-from ..text import join_pieces
+from ..text import joined
 from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
@@ -308,7 +308,7 @@ class RecordStore(VoiceNaming):
                            "(merged, its gap would no longer show)")
         flags = list(dict.fromkeys(a["flags"] + b["flags"]))
         self._write(hearing_id, actor, "merge", {"other": b["id"], "before": a["text"], "other_text": b["text"],
-                                                 "text": join_pieces([a["text"], b["text"]]), "flags": flags}, a["id"])
+                                                 "text": joined([a["text"], b["text"]]), "flags": flags}, a["id"])
         return a["id"]
 
     def _final_utterance(self, hearing_id: str, uid: str) -> dict:

@@ -18,7 +18,7 @@ from ..access.scopes import AccessRole, Action, HearingScope, Principal
 from ..audio import Audio, AudioError, AudioTooLong, decode
 from ..records import formats, intake
 from ..records.model import HEARING_ID, Record
-from ..text import join_pieces
+from ..text import joined
 from ..streaming.jobs import Job, JobStatus, Mirrored, QueueFull
 from . import deps
 from .auth import allow
@@ -31,7 +31,7 @@ router = APIRouter()
 def shown(record: Record) -> str:
     """The record's text as a reader sees it: a stretch that was not recognized is the gap note to
     replay (never a silent hole), Latin words spaced."""
-    return join_pieces([u.shown_text for u in record.utterances])
+    return joined([u.shown_text for u in record.utterances])
 
 
 def _openai_json(record: Record, verbose: bool) -> dict:
