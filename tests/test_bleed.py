@@ -233,3 +233,18 @@ def test_a_seat_whose_neighbour_stalls_keeps_its_lines_flagged_as_possible_cross
     assert all(CROSSTALK_UNCHECKED in f["utterance"]["flags"] for f in heard.finals if f["utterance"]["text"])
     assert [u for u in lines if u["channel"] == 0 and u["text"]]  # the judge's lines...
     assert not any(CROSSTALK_UNCHECKED in u["flags"] for u in lines if u["channel"] == 0)  # ...unflagged
+
+
+def test_a_seat_drops_only_short_wordless_stretches_between_its_own_words():
+    """Where a neighbour's voice was muted out of a seat's utterance, a short stretch without text
+    between the seat's words is that neighbour's; an engine failure, or an utterance with no words at
+    all, stays a flagged line to replay."""
+    from courtscribe.asr.base import Hypothesis
+    from courtscribe.asr.coverage import ENGINE_ERROR, gap
+    from courtscribe.streaming.session import seat_pieces
+
+    said = Hypothesis("我同意。", 0, 1500)
+    short, failed = gap(1500, 2500, "empty", "zh"), gap(1500, 2500, ENGINE_ERROR, "zh")
+    assert seat_pieces([said, short]) == [said]
+    assert seat_pieces([said, failed]) == [said, failed]
+    assert seat_pieces([short]) == [short]  # the whole utterance: never an empty, unflagged line

@@ -24,12 +24,16 @@ class Delivery:
     def __init__(self, sinks: Sinks, emit: Callable[[Event], Awaitable[None]], label: str,
                  hearing_id: str | None):
         self.sinks, self.emit, self.label, self.hearing_id = sinks, emit, label, hearing_id
+        self.gaps: dict[str, list[str]] = {}  # a line's flagged gaps: they take its speaker when it changes
 
-    async def line(self, u: Utterance, audio: np.ndarray | None,
-                   label: Label | None = None) -> tuple[Utterance, Label | None]:
+    async def line(self, u: Utterance, audio: np.ndarray | None, label: Label | None = None, *,
+                   gap_of: str | None = None) -> tuple[Utterance, Label | None]:
         """Who said it (``label``: its speaker turn's, already on it; else ``audio``, a mixed
         channel's, places the voice), stored, announced, and any relabels diarization made of
-        earlier lines; the line as it went out, and its label."""
+        earlier lines; the line as it went out, and its label. ``gap_of``: the line whose speaker
+        this flagged stretch of its speech has, later relabels included."""
+        if gap_of is not None:
+            self.gaps.setdefault(gap_of, []).append(u.id)
         updates: list[tuple[str, Label]] = []
         if label is None:
             u, label, updates = await self._who(u, audio)
@@ -43,7 +47,13 @@ class Delivery:
         return u, label
 
     async def relabel(self, uid: str, label: Label) -> None:
-        """An earlier line's speaker, as diarization now sees it: stored, then announced."""
+        """An earlier line's speaker, as diarization now sees it: stored, then announced; its flagged
+        gaps go with it."""
+        for gap in self.gaps.get(uid, ()):
+            await self._relabel(gap, label)
+        await self._relabel(uid, label)
+
+    async def _relabel(self, uid: str, label: Label) -> None:
         if self.sinks.on_relabel:
             try:
                 named = await self.sinks.on_relabel(uid, label)

@@ -311,7 +311,7 @@ class StreamSession:
             utterance, said = await self.delivery.line(utterance, seat.audio, label)
             self.utterances.append(utterance)
             for n, gap in enumerate(gaps, 1):  # after the utterance: they carry the speaker it was given
-                line, _ = await self.delivery.line(self._gap(uid, n, gap, utterance), None, said)
+                line, _ = await self.delivery.line(self._gap(uid, n, gap, utterance), None, said, gap_of=uid)
                 self.utterances.append(line)
         for uid, relabel in relabels:
             await self.delivery.relabel(uid, relabel)
@@ -358,8 +358,8 @@ class StreamSession:
         pieces = await asyncio.to_thread(finish, hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed,
                                          language=self.options.language)
         pieces = sorted(pieces + redone, key=lambda h: h.start_ms)
-        if seat.muted:  # a short stretch without text where a neighbour's voice was cut out: that seat records it
-            pieces = [h for h in pieces if UNRECOGNIZED not in h.flags or h.end_ms - h.start_ms >= MIN_GAP_MS]
+        if seat.muted:
+            pieces = seat_pieces(pieces)
         return [(utt.id if k == 0 else f"{utt.id}-t{k}", g) for k, g in enumerate(attribute.by_turn(pieces, turns))]
 
     def _split(self, utt: _Open, uid: str, pieces: list[Hypothesis], end_ms: int, seat: Seat, *, first: bool,
@@ -426,3 +426,13 @@ async def _after(task: asyncio.Task | None) -> None:
     """Wait until an earlier final of the stream is stored and announced (whatever became of it)."""
     if task is not None and not task.done():
         await asyncio.wait([task])
+
+
+def seat_pieces(pieces: list[Hypothesis]) -> list[Hypothesis]:
+    """A seat mic's pieces where a neighbour's voice was cut out: a short stretch without text between
+    this seat's words is that voice (its seat records it). Never an engine's failure, nor a stretch
+    of an utterance that has no words at all: those stay flagged to replay."""
+    if all(UNRECOGNIZED in h.flags for h in pieces):
+        return pieces
+    return [h for h in pieces if UNRECOGNIZED not in h.flags or ENGINE_ERROR in h.flags
+            or h.end_ms - h.start_ms >= MIN_GAP_MS]
