@@ -4,7 +4,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from courtscribe.records.model import UNRECOGNIZED, Role, Token, Utterance, UtteranceStatus
+from courtscribe.records.model import FINAL_AFTER_EDIT, UNRECOGNIZED, Role, Token, Utterance, UtteranceStatus
 from courtscribe.records.reading import Named
 from courtscribe.records.store import Conflict, Locked, NotFound, RecordError, RecordStore
 
@@ -84,7 +84,24 @@ def test_an_edit_before_the_final_arrives_is_not_lost(store, hearing):
     [u] = store.record(hearing).utterances
     assert u.text == "原告代理人陈述诉讼请求。" and u.machine_text == "原告代理人陈述诉讼请"
     assert (u.start_ms, u.end_ms, u.channel) == (5100, 7000, 1)
+    assert u.flags == [FINAL_AFTER_EDIT]  # the final says otherwise: it waits for her look
+    store.confirm(hearing, "u2", actor="书记员甲")
+    assert store.record(hearing).utterances[0].flags == []
     assert store.verify(hearing).ok
+
+
+def test_a_final_that_says_more_than_the_corrected_partial_is_kept_for_the_clerks_look(store, hearing):
+    """She fixed 原告张三称 while it was a partial; the final goes on (被告至今未还款): her text stands, the
+    final's words are kept beside it and the line is flagged until she edits it again."""
+    store.edit(hearing, "u3", "原告张三称", actor="书记员甲", channel=0, start_ms=0, end_ms=1500)
+    store.machine_final(hearing, line("u3", "原告张山称被告至今未还款。", start=0, end=4000))
+    [u] = store.record(hearing).utterances
+    assert (u.text, u.machine_text, u.flags) == ("原告张三称", "原告张山称被告至今未还款。", [FINAL_AFTER_EDIT])
+    store.edit(hearing, "u3", "原告张三称被告至今未还款。", actor="书记员甲")
+    assert store.record(hearing).utterances[0].flags == [] and store.verify(hearing).ok
+    store.edit(hearing, "u4", "好的。", actor="书记员甲", channel=0, start_ms=5000, end_ms=5500)
+    store.machine_final(hearing, line("u4", "好的。", start=5000, end=5500))  # the same: nothing to look at
+    assert next(x for x in store.record(hearing).utterances if x.id == "u4").flags == []
 
 
 def test_a_speaker_set_by_the_clerk_survives_diarization_relabels(store, hearing):

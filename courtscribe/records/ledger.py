@@ -19,14 +19,15 @@ Merge rules (docs/records.md), for utterances that people and machines both touc
    stretch nobody has typed yet, are not merged.
 6. A final says why a person must look at it (``flags``: speech without usable text is an
    ``unrecognized`` utterance, never a missing one); the flags stay when the clerk types the text, so the
-   record shows the utterance was typed from the audio.
+   record shows the utterance was typed from the audio. A final that comes after the clerk corrected
+   the partial, and says otherwise, is flagged ``final_after_edit`` until she edits or confirms it.
 """
 from __future__ import annotations
 
 import json
 
 from ..chain import canonical, sha256
-from .model import Correction, CorrectionRequest, Interruption, PartySignature, Record, Role, Signature
+from .model import FINAL_AFTER_EDIT, Correction, CorrectionRequest, Interruption, PartySignature, Record, Role, Signature
 
 UTTERANCE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change utterances
 LINKED = {"split": "new_id", "merge": "other"}  # the second utterance a split makes or a merge removes
@@ -63,13 +64,13 @@ def apply(utterances: dict[str, dict], kind: str, uid: str | None, p: dict) -> N
     elif kind == "edit":
         if u["machine_text"] is None:  # rule 2: an utterance that has no final yet takes its place from the edit
             u.update({k: p[k] for k in ("channel", "start_ms", "end_ms", "speaker") if p.get(k) is not None})
-        u.update(text=p["after"], status="edited", text_by="human")
+        u.update(text=p["after"], status="edited", text_by="human", flags=_seen(u["flags"]))
     elif kind == "relabel":
         _machine_speaker(u, p)
     elif kind == "assign_speaker":
         u.update(speaker=p["speaker"], role=p.get("role"), participant=p.get("participant"), speaker_by="human")
     elif kind == "confirm":
-        u.update(status="edited" if u["status"] == "edited" else "confirmed", text_by="human")
+        u.update(status="edited" if u["status"] == "edited" else "confirmed", text_by="human", flags=_seen(u["flags"]))
     elif kind == "split":
         cut = p["at_ms"]
         utterances[p["new_id"]] = {**u, "id": p["new_id"], "start_ms": cut, "text": p["second"], "machine_text": "",
@@ -85,6 +86,11 @@ def apply(utterances: dict[str, dict], kind: str, uid: str | None, p: dict) -> N
                  status="edited", text_by="human")
         if "flags" in p:  # both lines' flags (entries before this: the first line's only)
             u["flags"] = p["flags"]
+
+
+def _seen(flags: list[str]) -> list[str]:
+    """A line's flags once a person looked at it again: a late final's is answered."""
+    return [f for f in flags if f != FINAL_AFTER_EDIT]
 
 
 def split_ms(u: dict, at: int) -> int:

@@ -21,6 +21,10 @@ OVERLAP_NOTE = "〔同时发言〕"  # how exports mark such an utterance
 # the speaker went on from the previous utterance of the channel: a long utterance finalized in
 # pieces while it was spoken (streaming/pieces.py); exports print the pieces as one flowing turn
 CONTINUES = "continues"
+# the engine's final came after a clerk corrected the line's partial, and says more or otherwise: her
+# text stands (rule 1) and the final's is kept beside it; the line waits for her look until she
+# edits or confirms it again (the final's words never vanish unseen)
+FINAL_AFTER_EDIT = "final_after_edit"
 # ledger kinds of the clerk's choices about the public version (redaction/public.py): they change
 # nothing of the record, and a public version is often made after sign-off
 PROTECTION = "protection"
@@ -143,7 +147,9 @@ class Utterance(_Model):
         "audio arrived too late to check this utterance for its bleed: it may repeat that seat's words); 'overlap' "
         "(another voice spoke at the same time: exports mark it 〔同时发言〕); 'continues' (not a warning: the "
         "speaker went on from the channel's previous utterance, a long utterance finalized in pieces while "
-        "it was spoken; exports print the pieces as one turn)"))
+        "it was spoken; exports print the pieces as one turn); 'final_after_edit' (the engine's final came after a "
+        "clerk corrected the partial and says otherwise: its text is ``machine_text``; cleared when she edits "
+        "or confirms the line again)"))
 
     @property
     def unrecognized(self) -> bool:

@@ -8,12 +8,12 @@ so a line labelled before the clerk's click and stored after it is never left in
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .db import EntryRow, UtteranceRow
+from .db import EntryRow, HearingRow, UtteranceRow
 from .model import Role
 from .reading import Named, Reading
 
@@ -69,12 +69,18 @@ class VoiceNaming(Reading):
         return named + labelled
 
     def _labelled(self, hearing_id: str, actor: str, kind: str, payload: dict, uid: str,
-                  voice: str | None) -> Named | None:
+                  voice: str | None, also: Callable[[Session, HearingRow], None] | None = None) -> Named | None:
         """A machine label written; returns the label the record holds for the line after it, where
-        that is not the one written (a person's label wins, rule 3; or ``_as_named``)."""
+        that is not the one written (a person's label wins, rule 3; or ``_as_named``). ``also``: more
+        that the write's transaction settles in the payload."""
         came = _named(payload)
-        self._write(hearing_id, actor, kind, payload, uid, change=None if voice is None else
-                    lambda s, h: _as_named(payload, voice, _naming(s, h.id, voice, _channel(s, h.id, uid, payload))))
+
+        def settle(s: Session, h: HearingRow) -> None:
+            if also is not None:
+                also(s, h)
+            if voice is not None:
+                _as_named(payload, voice, _naming(s, h.id, voice, _channel(s, h.id, uid, payload)))
+        self._write(hearing_id, actor, kind, payload, uid, change=settle)
         with self._session() as s:
             row = s.get(UtteranceRow, (hearing_id, uid))
             held = None if row is None else Named(row.speaker, Role(row.role) if row.role else None, row.participant)

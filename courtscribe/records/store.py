@@ -25,7 +25,7 @@ from ..text import joined
 from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
-from .model import PROTECTION, REDACTION, UNRECOGNIZED, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
+from .model import FINAL_AFTER_EDIT, PROTECTION, REDACTION, UNRECOGNIZED, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
 from .naming import VoiceNaming
 from .reading import Conflict, Locked, Named, NotFound, RecordError, _fields
 
@@ -249,7 +249,12 @@ class RecordStore(VoiceNaming):
                    "confidence": u.confidence, "language": u.language}
         if u.flags:
             payload["flags"] = list(u.flags)
-        return self._labelled(hearing_id, actor, "final", payload, u.id, voice)
+
+        def late(s: Session, h: HearingRow) -> None:  # rule 1 keeps her text: the final's waits for her look
+            row = s.get(UtteranceRow, (h.id, u.id))
+            if row is not None and row.machine_text is None and row.text_by == "human" and row.text != u.text:
+                payload["flags"] = list(u.flags) + [FINAL_AFTER_EDIT]
+        return self._labelled(hearing_id, actor, "final", payload, u.id, voice, also=late)
 
     def relabel(self, hearing_id: str, uid: str, *, speaker: str, role: Role | None = None,
                 participant: str | None = None, actor: str = "diarizer", voice: str | None = None) -> Named | None:

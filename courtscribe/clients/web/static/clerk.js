@@ -63,8 +63,16 @@ function overlapNote(u) {
   return [" ", el("mark", { class: "overlap", title: "两人同时说话：这一行的时间里另有人在说话，请核听归属" }, "同时发言")];
 }
 
+/** A line she corrected while it was a partial, whose final then said more or otherwise: her text
+ * stands, the engine's is shown beside it until she edits or confirms the line again. */
+function lateFinalNote(u) {
+  if (!(u.flags || []).includes("final_after_edit")) return [];
+  return [" ", el("mark", { class: "late-final", title: `修改后到达的识别结果：${u.machine_text || ""}` },
+                  `识别结果：${u.machine_text || ""}`)];
+}
+
 function textNodes(u, status) {
-  return [...lineText(u, status), ...crosstalkNote(u), ...overlapNote(u)];
+  return [...lineText(u, status), ...crosstalkNote(u), ...overlapNote(u), ...lateFinalNote(u)];
 }
 
 function lineText(u, status) {
