@@ -121,10 +121,13 @@ def test_clerk_sees_lines_live_and_an_edit_made_before_the_final_survives_it(sit
     page.wait_for_function("n => document.querySelectorAll('#lines li.final, #lines li.edited').length >= n",
                            arg=len([f for f in finals.values() if f["text"]]))
     shown = {x["uid"]: x for x in lines_on(page)}
-    assert shown[uid]["text"] == corrected and "edited" in shown[uid]["cls"]  # ...and did not overwrite it
+    late = page.inner_text(f'li[data-uid="{uid}"] mark.late-final')  # ...shown beside her text to look at
+    assert late == f"识别结果：{finals[uid]['text']}"
+    assert shown[uid]["text"] == f"{corrected} {late}" and "edited" in shown[uid]["cls"]  # ...not over it
     stored = {u["id"]: u for u in site.record(hid)["utterances"]}
     assert stored[uid]["text"] == corrected and stored[uid]["status"] == "edited"
     assert stored[uid]["machine_text"] == finals[uid]["text"]  # the machine text is kept beside the edit
+    assert "final_after_edit" in stored[uid]["flags"]
     assert not page.query_selector("#lines li.partial")  # every partial was replaced in place
 
     # replay: a click on a line's time plays its audio from the archive, from the line's own start

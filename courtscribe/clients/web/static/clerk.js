@@ -100,6 +100,12 @@ function render(uid) {
   let li = document.querySelector(`li[data-uid="${CSS.escape(uid)}"]`);
   if (!entry) {
     li && li.remove();
+    if (editing === uid) { // the line she was editing is gone (merged on another screen, no words in it)
+      editing = null;
+      $("lines").focus();
+      notice("正在修改的这一行已被合并或删除，修改未保存", true);
+    }
+    if (selected === uid) selected = null;
     return;
   }
   const { u, status: st } = entry;
@@ -110,6 +116,10 @@ function render(uid) {
     el("span", { class: "who", onclick: () => { select(uid); chooseSpeaker(); } }, who(u)),
     el("span", { class: "text" }, ...textNodes(u, st)));
   if (uid === selected) fresh.classList.add("selected");
+  if (entry.unsaved) { // her correction did not reach the record: shown so until it does
+    fresh.classList.add("failed");
+    fresh.title = `修改未保存（${entry.unsaved}）：按 Enter 再改一次以重试`;
+  }
   if (li) {
     if (li.classList.contains("playing")) fresh.classList.add("playing");
     if (editing === uid) return; // the editor stays; the line is redrawn when editing ends
@@ -127,9 +137,13 @@ function upsert(uid, u, st, { authoritative = false } = {}) {
   const entry = utterances.get(uid);
   if (entry && !authoritative) {
     if (entry.status === "edited" || entry.status === "confirmed") {
-      // a person's text wins over any later machine text; times and tokens still come in
+      // a person's text wins over any later machine text; times and tokens still come in. A final
+      // after her correction of the partial that says otherwise is shown beside it (the store flags it)
+      const late = st !== "partial" && entry.u.machine_text == null && u.text !== entry.u.text;
       entry.u = { ...entry.u, ...u, text: entry.u.text, speaker: entry.humanSpeaker ? entry.u.speaker : u.speaker,
-                 role: entry.humanSpeaker ? entry.u.role : u.role, participant: entry.humanSpeaker ? entry.u.participant : u.participant };
+                 role: entry.humanSpeaker ? entry.u.role : u.role, participant: entry.humanSpeaker ? entry.u.participant : u.participant,
+                 machine_text: st === "partial" ? entry.u.machine_text : u.text,
+                 flags: late ? [...new Set([...(u.flags || []), "final_after_edit"])] : (u.flags || []) };
       render(uid);
       return;
     }
@@ -161,9 +175,10 @@ const handlers = {
     render(e.utterance_id);
   },
   utterance_removed(e) { // merged into another line, here or on another screen
+    const was = selected === e.utterance_id;
     utterances.delete(e.utterance_id);
     render(e.utterance_id);
-    if (selected === e.utterance_id) select(e.merged_into);
+    if (was) select(e.merged_into);
   },
   speaker_update(e) { // the label the record holds after a machine relabel (a person's label is kept there)
     const entry = utterances.get(e.utterance_id);
@@ -385,6 +400,7 @@ function startEdit() {
   if (!selected || status === "signed") return;
   const entry = utterances.get(selected);
   const li = document.querySelector(`li[data-uid="${CSS.escape(selected)}"]`);
+  if (!entry || !li) return;
   editing = selected;
   const box = el("textarea", { class: "editor", rows: 2, "aria-label": "修改这一行" });
   box.value = entry.u.text;
@@ -425,8 +441,12 @@ async function saveEdit(text) {
   if (wasPartial) Object.assign(body, { channel: entry.u.channel, start_ms: entry.u.start_ms, end_ms: entry.u.end_ms, speaker: entry.u.speaker });
   try {
     handlers.utterance_changed({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`, { method: "PATCH", body }) });
+    return true;
   } catch (err) {
+    entry.unsaved = err.message; // the line says so (and sign-off sees it differs) until a save succeeds
+    render(uid);
     notice(`修改未保存：${err.message}`, true);
+    return false;
   }
 }
 
@@ -440,7 +460,9 @@ async function splitHere(box) {
   const entry = utterances.get(uid);
   if (entry.status === "partial") { notice("这一行还在识别中，识别完成后再拆分", true); return; }
   const at = [...box.value.slice(0, box.selectionStart)].length; // characters, as the server counts them
-  if (box.value !== entry.u.text) await saveEdit(box.value); else endEdit();
+  if (box.value !== entry.u.text) {
+    if (!(await saveEdit(box.value))) return; // cut the record's text, never her unsaved one
+  } else endEdit();
   try {
     const res = await api(`${base}/utterances/${enc(uid)}/split`, { method: "POST", body: { at } });
     res.utterances.forEach((u) => handlers.utterance_changed({ utterance_id: u.id, utterance: u }));
@@ -486,7 +508,11 @@ function chooseSpeaker() {
     try {
       handlers.utterance_changed({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`,
         { method: "PATCH", body }) });
-    } catch (err) { notice(`说话人未保存：${err.message}`, true); }
+    } catch (err) {
+      entry.unsaved = err.message;
+      render(uid);
+      notice(`说话人未保存：${err.message}`, true);
+    }
   };
   dialog.showModal();
 }
@@ -635,7 +661,8 @@ function channelStatus() {
 
 // -- wiring -------------------------------------------------------------------------------------
 function keys(ev) {
-  if (editing || ev.target.closest("input, textarea, select, dialog")) return;
+  // a focused control takes its own keys (Enter and Space press a button)
+  if (editing || ev.target.closest("input, textarea, select, dialog, button, a, [role=button]")) return;
   const k = ev.key;
   if (k === "ArrowDown") { ev.preventDefault(); move(1); }
   else if (k === "ArrowUp") { ev.preventDefault(); move(-1); }
