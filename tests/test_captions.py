@@ -189,6 +189,11 @@ def test_caption_feeds_of_a_live_hearing_and_the_switch(server, data_dir):
     assert all(isinstance(e["speech_end_at"], float) and e["spoken_at"] <= e["speech_end_at"] for e in live)
     assert blank == {"type": "blank", "blanked": True, "reason": "不公开内容"}
 
+    async def screen_hello() -> dict:  # a clerk's screen (re)connecting learns the switch as it stands
+        async with websockets.connect(f"{wsurl}/v1/hearings/cap-1/events") as sock:
+            return json.loads(await sock.recv())
+    assert asyncio.run(screen_hello())["blanked"] is True
+
     feed = httpx.get(f"{api}/cap-1/captions.json", params={"prefix": True}).json()["cues"]
     # the archive feed is cut from the finals; the overlay said nearly the same words, partly earlier
     archived, shown = ("".join(line for c in x for line in c["lines"]) for x in (feed, live))

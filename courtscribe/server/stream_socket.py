@@ -3,6 +3,8 @@ subscribers (clerk screens, caption feeds) at ``/v1/hearings/{id}/events``. Wire
 here; the audio work lives in StreamSession (streaming/session.py)."""
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 from starlette.websockets import WebSocket
 
@@ -17,6 +19,7 @@ from ..streaming.session import StreamSession
 from ..streaming.source import SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
+from .captions import blanks
 from .sockets import follow, gate, run, send
 
 router = APIRouter()
@@ -113,6 +116,15 @@ class _Native:
 
 
 async def hearing_events(ws: WebSocket, live: LiveHearings, hearing_id: str) -> None:
-    """An accepted subscriber's socket: every event of the hearing until it goes away."""
+    """An accepted subscriber's socket: every event of the hearing until it goes away. Its first
+    message says whether the captions are blanked now: a screen that (re)connects shows the state
+    the court ordered, not the one it saw before it lost the socket."""
+    dark = bool(live.records) and await asyncio.to_thread(_blanked_now, live, hearing_id)
     await follow(ws, live.hub, hearing_id, lambda event: send(ws, event),
-                 hello={"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL, **live.gateway})
+                 hello={"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL, "blanked": dark,
+                        **live.gateway})
+
+
+def _blanked_now(live: LiveHearings, hearing_id: str) -> bool:
+    stretches = blanks(live.records, hearing_id) if live.records is not None else []
+    return bool(stretches) and stretches[-1][1] is None

@@ -197,6 +197,7 @@ const handlers = {
   hotwords(e) { showHotwords(e); },
   interruption(e) { addInterruption(e.interruption); },
   captions(e) { $("captions-state").hidden = !e.blanked; $("blank").textContent = e.blanked ? "恢复字幕" : "屏蔽字幕"; },
+  subscribed(e) { if ("blanked" in e) handlers.captions(e); }, // (re)connected: the captions as the court ordered now
   store_recovered() { backfill(); },
   error(e) {
     if (e.utterance_id && utterances.has(e.utterance_id)) {
