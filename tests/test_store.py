@@ -278,15 +278,17 @@ def test_split_and_merge_refuse_what_would_lose_words(store, hearing):
         store.merge(hearing, "c0-y-0001", "nope", actor="书记员甲")
     witness = spoken("c0-y-0003", "李四。", 4000).model_copy(update={"speaker": "证人", "role": Role.witness})
     store.machine_final(hearing, witness)
-    with pytest.raises(Conflict, match="two mouths"):  # the judge's question and the witness's answer
-        store.merge(hearing, "c0-y-0001", "c0-y-0003", actor="书记员甲")
     gap = Utterance(id="c0-y-0004", start_ms=6000, end_ms=9000, speaker="审判长", role=Role.presiding_judge, text="",
                     flags=[UNRECOGNIZED, "empty"])
     store.machine_final(hearing, gap)
-    with pytest.raises(Conflict, match="not recognized"):  # merged, the gap to replay would vanish
+    with pytest.raises(Conflict, match="two mouths"):  # the witness's answer and the judge's next words
+        store.merge(hearing, "c0-y-0003", "c0-y-0004", actor="书记员甲")
+    with pytest.raises(Conflict, match="between"):  # two lines lie between: the text would go out of order
         store.merge(hearing, "c0-y-0001", "c0-y-0004", actor="书记员甲")
     overlap = spoken("c0-y-0005", "我反对。", 10_000).model_copy(update={"flags": ["overlap"]})
     store.machine_final(hearing, overlap)
+    with pytest.raises(Conflict, match="not recognized"):  # merged, the gap to replay would vanish
+        store.merge(hearing, "c0-y-0004", "c0-y-0005", actor="书记员甲")
     store.edit(hearing, "c0-y-0004", "请坐。", actor="书记员甲")  # typed from the audio: its flags stay
     store.merge(hearing, "c0-y-0004", "c0-y-0005", actor="书记员甲")
     merged = next(u for u in store.record(hearing).utterances if u.id == "c0-y-0004")

@@ -305,6 +305,12 @@ class RecordStore(VoiceNaming):
                       key=lambda x: (x["start_ms"], x["id"]))
         if a["id"] == b["id"] or a["channel"] != b["channel"]:
             raise Conflict("merge two different utterances of the same channel")
+        with self._session() as s:
+            between = s.scalar(select(func.count()).where(
+                UtteranceRow.hearing_id == hearing_id, UtteranceRow.channel == a["channel"],
+                UtteranceRow.start_ms > a["start_ms"], UtteranceRow.start_ms < b["start_ms"]))
+        if between:
+            raise Conflict(f"{between} line(s) of the channel lie between these two: merge a line with the next one")
         if a["speaker"] != b["speaker"]:
             raise Conflict(f"the two lines are in two mouths ({a['speaker']}, {b['speaker']}): give them one speaker "
                            "first, if one person said both")

@@ -473,8 +473,10 @@ async function splitHere(box) {
 
 async function mergeNext() {
   if (!selected || status === "signed") return;
-  const visible = [...$("lines").children].filter((li) => !li.hidden);
-  const next = visible[visible.findIndex((li) => li.dataset.uid === selected) + 1];
+  // the next line of the same channel, searched or not: merging joins a sentence cut at a pause
+  const all = [...$("lines").children];
+  const at = all.findIndex((li) => li.dataset.uid === selected);
+  const next = at < 0 ? null : all.slice(at + 1).find((li) => li.dataset.channel === all[at].dataset.channel);
   if (!next) { notice("下面没有可以合并的行"); return; }
   try {
     const res = await api(`${base}/utterances/${enc(selected)}/merge`, { method: "POST", body: { other: next.dataset.uid } });
@@ -540,20 +542,35 @@ async function nameVoice(voice, channel, body) {
 }
 
 // -- replay -------------------------------------------------------------------------------------
+let replaying = 0; // the newest replay asked for: an older one's audio never plays over it
+
 async function replay(uid) {
   select(uid);
+  const ask = ++replaying;
   const player = $("player");
-  const res = await api(`${base}/utterances/${encodeURIComponent(uid)}/audio`, { raw: true });
-  const offset = Number(res.headers.get("X-Utterance-Offset-Ms") || 0) / 1000;
-  if (player.src) URL.revokeObjectURL(player.src);
-  player.src = URL.createObjectURL(await res.blob());
-  player.dataset.uid = uid;
-  player.dataset.offset = offset;
-  await new Promise((ok) => player.addEventListener("loadedmetadata", ok, { once: true }));
-  player.currentTime = offset; // start at the line itself, not at the padding before it
-  document.querySelectorAll("li.playing").forEach((li) => li.classList.remove("playing"));
-  document.querySelector(`li[data-uid="${CSS.escape(uid)}"]`)?.classList.add("playing");
-  await player.play();
+  try {
+    const res = await api(`${base}/utterances/${encodeURIComponent(uid)}/audio`, { raw: true });
+    const offset = Number(res.headers.get("X-Utterance-Offset-Ms") || 0) / 1000;
+    const cut = res.headers.get("X-Audio-Truncated-At-Ms");
+    const blob = await res.blob();
+    if (ask !== replaying) return;
+    if (player.src) URL.revokeObjectURL(player.src);
+    player.src = URL.createObjectURL(blob);
+    player.dataset.uid = uid;
+    player.dataset.offset = offset;
+    await new Promise((ok, fail) => {
+      player.addEventListener("loadedmetadata", ok, { once: true });
+      player.addEventListener("error", () => fail(new Error("录音无法播放")), { once: true });
+    });
+    if (ask !== replaying) return;
+    player.currentTime = offset; // start at the line itself, not at the padding before it
+    document.querySelectorAll("li.playing").forEach((li) => li.classList.remove("playing"));
+    document.querySelector(`li[data-uid="${CSS.escape(uid)}"]`)?.classList.add("playing");
+    if (cut) notice(`这一行很长：只回放到 ${clock(Number(cut))}，其余请在录音中核听`, true);
+    await player.play();
+  } catch (err) {
+    if (ask === replaying) notice(`回放失败：${err.message}`, true);
+  }
 }
 
 function stopHighlight() {
