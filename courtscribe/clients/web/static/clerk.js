@@ -215,6 +215,17 @@ async function backfill() {
       handlers.utterance_removed({ utterance_id: uid });
     }
   }
+  // a partial whose final came (or held no words) while this screen was not listening: the record
+  // has gone past it on its channel, or the hearing is no longer open
+  const reached = new Map();
+  for (const u of record.utterances) reached.set(u.channel, Math.max(reached.get(u.channel) ?? 0, u.end_ms));
+  for (const [uid, entry] of utterances) {
+    if (entry.status === "partial" && !record.utterances.some((u) => u.id === uid) && uid !== editing
+        && (status === "closed" || status === "signed" || entry.u.end_ms <= (reached.get(entry.u.channel) ?? -1))) {
+      utterances.delete(uid);
+      render(uid);
+    }
+  }
   const h = record.hearing;
   $("title").textContent = h.title || h.case_number || h.id;
   // which hearing this screen (and the courtroom's audio) is in, as the clerk checks it
