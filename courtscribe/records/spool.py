@@ -39,6 +39,8 @@ class Spool:
         self.path, self.rejected = self.dir / "pending.jsonl", self.dir / "rejected.jsonl"
         self._lock = threading.Lock()
         self.on_flushed: Callable[[str, int], object] | None = None  # hearing id, lines now stored
+        # hearing id, the line's id (None: a relabel's), why the store refused it for good
+        self.on_refused: Callable[[str, str | None, str], object] | None = None
 
     @property
     def pending(self) -> int:
@@ -98,7 +100,7 @@ class Spool:
                 return 0
             with open(self.path, encoding="utf-8") as f:
                 entries = [json.loads(line) for line in f if line.strip()]
-            done, stored = 0, dict[str, int]()
+            done, stored, refused = 0, dict[str, int](), list[tuple[str, str | None, str]]()
             for e in entries:
                 try:
                     self._apply(e)
@@ -108,6 +110,7 @@ class Spool:
                         break
                     log.error("spooled write refused by the record store", hearing=e["hearing_id"], error=repr(err))
                     self._append({**e, "refused": str(err)}, self.rejected)
+                    refused.append((e["hearing_id"], (e.get("utterance") or {}).get("id"), str(err)))
                 done += 1
             rest = entries[done:]
             tmp = self.path.with_suffix(".tmp")
@@ -122,4 +125,7 @@ class Spool:
             log.info("spooled writes stored", hearing=hearing_id, lines=n)
             if self.on_flushed:
                 self.on_flushed(hearing_id, n)
+        for hearing_id, uid, why in refused:  # the clerk hears of it: a line outside the record is never silent
+            if self.on_refused:
+                self.on_refused(hearing_id, uid, why)
         return sum(stored.values())

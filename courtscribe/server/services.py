@@ -31,6 +31,7 @@ from ..streaming.hub import Hub
 from ..streaming.jobs import Jobs
 from ..streaming.live import LiveHearings
 from ..streaming.peers import PeerLink, Peers, Transport
+from ..streaming.protocol import ErrorCode, error_event
 from ..streaming.scheduler import DecodeScheduler
 from ..components import Components, load_components, load_stream_vad
 from .files import FileWork
@@ -121,6 +122,14 @@ async def flush_spool(live: LiveHearings) -> None:
         return
     spool.on_flushed = lambda hid, n: loop.call_soon_threadsafe(
         live.publish, hid, StoreRecovered(hearing_id=hid, utterances=n, lines=n))
+
+    def refused(hid: str, uid: str | None, why: str) -> None:  # a line outside the record is never silent
+        said = (f"a line kept on disk while the record store was away was refused by it ({why}): it is not in "
+                "the record; court IT finds it in the spool's rejected.jsonl")
+        event = (error_event(ErrorCode.STORE, said, hearing_id=hid, utterance_id=uid) if uid
+                 else error_event(ErrorCode.STORE, said, hearing_id=hid))
+        loop.call_soon_threadsafe(live.publish, hid, event)
+    spool.on_refused = refused
     while True:
         if spool.pending:
             try:
