@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import archive
-from .model import Record
+from .model import Record, speaker_number
 from .reading import Locked
 from .store import RecordStore
 
@@ -43,14 +43,29 @@ def add_recording(store: RecordStore, hearing_id: str, record: Record, *, actor:
         if (p.role, p.name, p.channel) not in present:
             store.add_participant(hearing_id, actor=actor, role=p.role, name=p.name, channel=p.channel)
     tag, engine, ids = uuid.uuid4().hex[:6], f"{record.pipeline.engine}/{record.pipeline.model}", []
+    voices = _fresh_voices(store, hearing_id, record)
     for u in record.utterances:
         tokens = [t.model_copy(update={"start_ms": t.start_ms + offset_ms, "end_ms": t.end_ms + offset_ms})
                   for t in u.tokens]
         moved = u.model_copy(update={"id": f"{tag}-{u.id}", "start_ms": u.start_ms + offset_ms,
-                                     "end_ms": u.end_ms + offset_ms, "tokens": tokens})
+                                     "end_ms": u.end_ms + offset_ms, "tokens": tokens,
+                                     "speaker": voices.get((u.channel, u.speaker), u.speaker)})
         store.machine_final(hearing_id, moved, actor=engine)
         ids.append(moved.id)
     store.note(hearing_id, actor=actor, kind="recording_added", payload={
         "source": record.source.path, "offset_ms": offset_ms, "duration_ms": record.source.duration_ms,
         "lines": len(ids), "engine": engine})
     return ids
+
+
+def _fresh_voices(store: RecordStore, hearing_id: str, record: Record) -> dict[tuple[int, str], str]:
+    """A recording's voices (说话人N, numbered from 1 by its own diarization) numbered after the
+    voices the hearing's record already has on each channel: the afternoon's 说话人1 is not the
+    morning's, and naming the one must not name the other."""
+    out: dict[tuple[int, str], str] = {}
+    for channel in {u.channel for u in record.utterances}:
+        taken = max((speaker_number(v.voice) or 0 for v in store.heard_voices(hearing_id, channel)), default=0)
+        for u in record.utterances:
+            if u.channel == channel and (n := speaker_number(u.speaker)) is not None and taken:
+                out[(channel, u.speaker)] = f"说话人{taken + n}"
+    return out
