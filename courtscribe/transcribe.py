@@ -17,7 +17,7 @@ import numpy as np
 
 from . import audio as audio_mod
 from .asr.base import DecodeOptions, Hypothesis
-from .asr.coverage import ENGINE_ERROR, MIN_GAP_MS, complete, usable
+from .asr.coverage import ENGINE_ERROR, MAX_WORD_MS, MIN_GAP_MS, complete, usable
 from .asr.finals import finish, polish_all
 from .asr.hotwords import load_lexicon, merge
 from .casenumbers import case_word
@@ -220,19 +220,29 @@ def _decode_each(decode: Decode, pieces: list[tuple[np.ndarray, int]],
 
 
 def _tidy_timeline(utterances: list[Utterance], duration_ms: int) -> list[Utterance]:
-    """Order by time, keep inside the audio, never overlap within one speaker, number the lines."""
+    """Order by time, keep inside the audio, never overlap within one speaker, number the lines. A
+    line starts where its words are heard (Whisper stretches a segment's first word back over speech
+    it skipped), and a flagged gap keeps its own times: it is where the clerk must listen."""
     out: list[Utterance] = []
     last_end: dict[str, int] = {}
-    for u in sorted(utterances, key=lambda u: (u.start_ms, u.channel)):
-        start = max(u.start_ms, last_end.get(u.speaker, 0))
+    for u in sorted(utterances, key=lambda u: (_heard_from(u), u.channel)):
+        gap = UNRECOGNIZED in u.flags
+        start = _heard_from(u) if gap else max(_heard_from(u), last_end.get(u.speaker, 0))
         end = min(max(u.end_ms, start), duration_ms)
         start = min(start, end)
-        last_end[u.speaker] = end
+        if not gap:
+            last_end[u.speaker] = end
         tokens = [t.model_copy(update={"start_ms": int(np.clip(t.start_ms, start, end)),
                                        "end_ms": int(np.clip(t.end_ms, start, end))}) for t in u.tokens]
         out.append(u.model_copy(update={"id": f"u{len(out) + 1:05d}", "start_ms": start, "end_ms": end,
                                         "tokens": tokens}))
     return out
+
+
+def _heard_from(u: Utterance) -> int:
+    """Where a line's words begin: its first word's time, a stretched one's last ``MAX_WORD_MS`` only."""
+    heard = [max(t.start_ms, t.end_ms - MAX_WORD_MS) for t in u.tokens]
+    return max(u.start_ms, min(heard)) if heard else u.start_ms
 
 
 def transcribe_file(path: str | Path, comp: Components, *, split_channels: bool = False,

@@ -101,3 +101,18 @@ def test_batched_windows_keep_their_own_text(components, data_dir):
     a, b = components.engine.transcribe_many([(x, 10310), (x, 50000)])
     assert a and b and a[0].text == b[0].text
     assert a[0].start_ms >= 10310 and b[0].start_ms >= 50000
+
+
+def test_a_gap_keeps_its_place_when_the_line_around_it_starts_early():
+    """Whisper started a segment at 0 s, its first word stretched over 5 s it skipped; the skipped
+    speech is a flagged gap: it keeps its own times (where to listen), the line starts at its words."""
+    from courtscribe.records.model import UNRECOGNIZED, Token, Utterance
+    from courtscribe.transcribe import _tidy_timeline
+
+    said = Utterance(id="a", start_ms=0, end_ms=10_000, speaker="说话人1", text="我同意调解。",
+                     tokens=[Token(text="我", start_ms=0, end_ms=5_700), Token(text="同意调解。", start_ms=5_700,
+                                                                            end_ms=10_000)])
+    gap = Utterance(id="b", start_ms=200, end_ms=5_700, speaker="说话人1", text="", flags=[UNRECOGNIZED, "empty"])
+    first, second = _tidy_timeline([said, gap], 20_000)
+    assert (first.text, first.start_ms, first.end_ms) == ("", 200, 5_700)
+    assert (second.text, second.start_ms, second.end_ms) == ("我同意调解。", 4_700, 10_000)

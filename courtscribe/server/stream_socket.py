@@ -10,6 +10,7 @@ from starlette.websockets import WebSocket
 
 from ..access.guard import Denied
 from ..access.scopes import AccessRole, Action
+from ..records.reading import NotFound
 from ..asr import commands
 from ..asr.base import DecodeOptions
 from ..streaming.events import Event, Final
@@ -126,5 +127,9 @@ async def hearing_events(ws: WebSocket, live: LiveHearings, hearing_id: str) -> 
 
 
 def _blanked_now(live: LiveHearings, hearing_id: str) -> bool:
-    stretches = blanks(live.records, hearing_id) if live.records is not None else []
+    """Whether the court has the hearing's captions blanked now (a hearing not created yet: no)."""
+    try:
+        stretches = blanks(live.records, hearing_id) if live.records is not None else []
+    except NotFound:  # screens may follow a hearing its first source will open
+        return False
     return bool(stretches) and stretches[-1][1] is None
