@@ -9,7 +9,9 @@ from courtscribe.streaming.protocol import StreamError
 
 
 def test_a_files_first_message_says_whether_it_is_a_whole_file_and_how_it_is_answered():
-    assert (fs._Config({}).mode, fs._Config({}).whole) == ("offline", True)  # FunASR's C++ offline client
+    assert (fs._Config({}).mode, fs._Config({}).whole) == ("2pass", False)  # PCM: a recorder's live audio
+    cpp = fs._Config({"wav_format": "others"})  # FunASR's C++ offline client: a file's own bytes, no mode
+    assert (cpp.mode, cpp.whole) == ("offline", True)
     live = fs._Config({"mode": "2pass", "wav_format": "PCM"})  # FunASR's page sends it upper-case
     assert not live.whole and live.result_mode == "2pass-offline"
     mp3 = fs._Config({"mode": "2pass", "wav_format": "others"})  # its Python client, an mp3
@@ -22,12 +24,12 @@ def test_a_files_first_message_says_whether_it_is_a_whole_file_and_how_it_is_ans
 
 def test_whole_files_in_memory_are_counted_for_every_socket_together_and_given_back(monkeypatch):
     monkeypatch.setattr(fs, "_held", fs._Held(10))
-    first, second = fs._File(fs._Config({})), fs._File(fs._Config({}))
+    first, second = fs._File(fs._Config({"mode": "offline"})), fs._File(fs._Config({"mode": "offline"}))
     for piece in (b"ab", b"cd", b"ef"):  # frames of any size, one buffer
         asyncio.run(fs._audio(None, first, piece))
     with pytest.raises(StreamError) as refused:
         asyncio.run(fs._audio(None, second, b"0123456"))
-    assert refused.value.code == "busy" and refused.value.fatal
+    assert refused.value.code == "busy" and refused.value.fatal and second.refused  # never answered from a part
     assert first.whole_file() == b"abcdef" and fs._held.bytes == 0  # answered: its bytes given back
     asyncio.run(fs._audio(None, second, b"0123456"))
     second.drop()  # the client went away

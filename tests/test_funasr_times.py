@@ -12,7 +12,7 @@ from courtscribe.server.funasr_times import line_timestamp, shown_times, timesta
 def page_reads(text: str, stamp: str) -> list[int]:
     """The indexes the page reads, walking the words as it does."""
     reads, i = [], 0
-    for word in re.sub(r"[。？，、?. ]", ",", text).split(","):
+    for word in re.sub(r"[。？，、?. ]", ",", text).split(","):  # an ASCII comma cuts too
         if not word:
             continue
         reads.append(i)
@@ -33,7 +33,7 @@ def test_every_character_the_page_counts_has_a_time_whatever_the_tokens():
     english = line("b", "The court is adjourned. 闭庭。", 5000, 7000,
                    [(" The", 5000, 5200), (" court", 5200, 5500), (" is", 5500, 5600), (" adjourned.", 5600, 6200),
                     ("闭庭。", 6300, 7000)])
-    rare = line("c", "𠮷野家，好。", 8000, 9000)  # no tokens; a character outside the BMP counts twice
+    rare = line("c", "𠮷野家，好,嗯。", 8000, 9000)  # no tokens; a character outside the BMP counts twice
     for u in (whisper, english, rare):
         page_reads(u.text, line_timestamp(u))
     reads = page_reads(english.text, line_timestamp(english))

@@ -34,9 +34,9 @@ def test_enroll_stream_and_refine(server, data_dir, tmp_path):
 
     # bad enrollment audio: clear errors, nothing stored, the hearing goes on
     r = httpx.put(f"{api}/h-spk/participants/{quote('张三')}/voice", headers=CLERK, content=wav(justice[:16_000]))
-    assert r.status_code == 422 and "1500 ms" in r.json()["message"]
+    assert r.status_code == 422 and "1500 ms" in r.json()["detail"]["message"]
     r = httpx.put(f"{api}/h-spk/participants/{quote('张三')}/voice", headers=CLERK, content=wav(np.zeros(80_000, np.float32)))
-    assert r.status_code == 422 and "silence" in r.json()["message"]
+    assert r.status_code == 422 and "silence" in r.json()["detail"]["message"]
     r = httpx.put(f"{api}/h-spk/participants/{quote('张三')}/voice", headers=CLERK, content=b"not audio at all")
     assert r.status_code == 422
     r = httpx.put(f"{api}/h-spk/participants/{quote('王五')}/voice", headers=CLERK, content=wav(justice[:96_000]))

@@ -97,8 +97,9 @@ def test_a_final_that_says_more_than_the_corrected_partial_is_kept_for_the_clerk
     store.machine_final(hearing, line("u3", "原告张山称被告至今未还款。", start=0, end=4000))
     [u] = store.record(hearing).utterances
     assert (u.text, u.machine_text, u.flags) == ("原告张三称", "原告张山称被告至今未还款。", [FINAL_AFTER_EDIT])
-    store.edit(hearing, "u3", "原告张三称被告至今未还款。", actor="书记员甲")
-    assert store.record(hearing).utterances[0].flags == [] and store.verify(hearing).ok
+    second = store.split(hearing, "u3", 2, actor="书记员甲")  # cut in two: both halves were looked at
+    assert [u.flags for u in store.record(hearing).utterances if u.id in ("u3", second)] == [[], []]
+    assert store.verify(hearing).ok
     store.edit(hearing, "u4", "好的。", actor="书记员甲", channel=0, start_ms=5000, end_ms=5500)
     store.machine_final(hearing, line("u4", "好的。", start=5000, end=5500))  # the same: nothing to look at
     assert next(x for x in store.record(hearing).utterances if x.id == "u4").flags == []
@@ -285,14 +286,14 @@ def test_split_and_merge_refuse_what_would_lose_words(store, hearing):
         store.merge(hearing, "c0-y-0003", "c0-y-0004", actor="书记员甲")
     with pytest.raises(Conflict, match="between"):  # two lines lie between: the text would go out of order
         store.merge(hearing, "c0-y-0001", "c0-y-0004", actor="书记员甲")
-    overlap = spoken("c0-y-0005", "我反对。", 10_000).model_copy(update={"flags": ["overlap"]})
+    overlap = spoken("c0-y-0005", "我反对。", 10_000).model_copy(update={"flags": ["overlap", "continues"]})
     store.machine_final(hearing, overlap)
     with pytest.raises(Conflict, match="not recognized"):  # merged, the gap to replay would vanish
         store.merge(hearing, "c0-y-0004", "c0-y-0005", actor="书记员甲")
     store.edit(hearing, "c0-y-0004", "请坐。", actor="书记员甲")  # typed from the audio: its flags stay
     store.merge(hearing, "c0-y-0004", "c0-y-0005", actor="书记员甲")
     merged = next(u for u in store.record(hearing).utterances if u.id == "c0-y-0004")
-    assert merged.text == "请坐。我反对。" and merged.flags == [UNRECOGNIZED, "empty", "overlap"]
+    assert merged.text == "请坐。我反对。" and merged.flags == [UNRECOGNIZED, "empty", "overlap"]  # its own turn
     store.close_hearing(hearing, actor="书记员甲")
     store.sign(hearing, by="书记员甲", role=Role.clerk)
     with pytest.raises(Locked):

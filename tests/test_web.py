@@ -208,6 +208,36 @@ def test_an_unrecognized_stretch_is_a_highlighted_line_the_clerk_replays_and_typ
     assert "大学生利用漏洞免费吃肯德基。" in site.api("GET", f"/v1/hearings/{hid}/export?format=txt").text
 
 
+def test_a_record_corrected_during_its_read_back_is_read_again_before_it_is_signed(site, page):
+    """闭庭, then 核对朗读; meanwhile another screen corrects a line already read aloud: the signature
+    is refused (the record is not what was read back), and taken once it is read back again."""
+    hid = site.hearing("web-readback")
+    Recorder(site.ws, ZH / "news_kfc.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()
+    page.goto(site.page_url("clerk", hid, "clerk"))
+    page.wait_for_selector("#lines li.final")
+    page.click("#sign")  # 闭庭
+    page.wait_for_function("() => document.querySelector('#sign').textContent === '签名'")
+    with page.expect_response(lambda r: r.url.endswith("/digest")):
+        page.click("#readback")
+    first = site.record(hid)["utterances"][0]["id"]
+    assert site.api("PATCH", f"/v1/hearings/{hid}/utterances/{first}", "clerk", json={"text": "另一屏幕的更正。"}).is_success
+    page.wait_for_function("() => document.querySelector('#lines li .text').textContent.startsWith('另一屏幕的更正。')")
+    page.click("#readback")  # read back: to sign
+    page.click("#sign")
+    with page.expect_response(lambda r: r.url.endswith("/signatures") and r.request.method == "POST") as refused:
+        page.click("#sign-dialog button[value=ok]")
+    assert refused.value.status == 409
+    page.wait_for_function("() => document.getElementById('banner').textContent.includes('签名失败')")
+    assert not site.record(hid)["signatures"]
+    with page.expect_response(lambda r: r.url.endswith("/digest")):
+        page.click("#readback")  # read back again
+    page.click("#readback")
+    page.click("#sign")
+    page.click("#sign-dialog button[value=ok]")
+    page.wait_for_selector("body.locked")
+    assert site.record(hid)["signatures"][0]["by"] == "赵书记员"
+
+
 def test_sign_off_locks_the_screen_and_exports_work(site, page):
     hid = site.hearing("web-sign", case_number="（2026）京0105民初321号", cause="民间借贷纠纷")
     Recorder(site.ws, ZH / "news_kfc.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()

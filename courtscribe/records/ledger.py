@@ -75,9 +75,9 @@ def apply(utterances: dict[str, dict], kind: str, uid: str | None, p: dict) -> N
         cut = p["at_ms"]
         utterances[p["new_id"]] = {**u, "id": p["new_id"], "start_ms": cut, "text": p["second"], "machine_text": "",
                                    "tokens": [t for t in u["tokens"] if t["start_ms"] >= cut],
-                                   "status": "edited", "text_by": "human"}
+                                   "status": "edited", "text_by": "human", "flags": _seen(u["flags"])}
         u.update(end_ms=cut, text=p["first"], tokens=[t for t in u["tokens"] if t["start_ms"] < cut],
-                 status="edited", text_by="human")
+                 status="edited", text_by="human", flags=_seen(u["flags"]))
     elif kind == "merge":
         other = utterances.pop(p["other"])
         u.update(text=p["text"], start_ms=min(u["start_ms"], other["start_ms"]),

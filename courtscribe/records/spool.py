@@ -110,7 +110,8 @@ class Spool:
                         break
                     log.error("spooled write refused by the record store", hearing=e["hearing_id"], error=repr(err))
                     self._append({**e, "refused": str(err)}, self.rejected)
-                    refused.append((e["hearing_id"], (e.get("utterance") or {}).get("id"), str(err)))
+                    why = str(err) if isinstance(err, RecordError) else type(err).__name__  # never SQL and its text
+                    refused.append((e["hearing_id"], (e.get("utterance") or {}).get("id"), why))
                 done += 1
             rest = entries[done:]
             tmp = self.path.with_suffix(".tmp")

@@ -25,7 +25,7 @@ from ..text import joined
 from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
-from .model import FINAL_AFTER_EDIT, PROTECTION, REDACTION, UNRECOGNIZED, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
+from .model import CONTINUES, FINAL_AFTER_EDIT, PROTECTION, REDACTION, UNRECOGNIZED, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
 from .naming import VoiceNaming
 from .reading import Conflict, Locked, Named, NotFound, RecordError, _fields
 
@@ -317,7 +317,8 @@ class RecordStore(VoiceNaming):
         if untyped := [x["id"] for x in (a, b) if UNRECOGNIZED in x["flags"] and not x["text"].strip()]:
             raise Conflict(f"line {untyped[0]} was not recognized: replay it and type what was said before merging "
                            "(merged, its gap would no longer show)")
-        flags = list(dict.fromkeys(a["flags"] + b["flags"]))
+        # both lines' flags; whether the line goes on from the one before is the first line's alone
+        flags = list(dict.fromkeys(a["flags"] + [f for f in b["flags"] if f != CONTINUES]))
         self._write(hearing_id, actor, "merge", {"other": b["id"], "before": a["text"], "other_text": b["text"],
                                                  "text": joined([a["text"], b["text"]]), "flags": flags}, a["id"])
         return a["id"]

@@ -11,7 +11,6 @@ or a live mode with a file format (``wav_format`` not ``pcm``), is a whole file 
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 
@@ -107,16 +106,17 @@ def _reply(cfg: "_Config | None", *, text: str = "", is_final: bool = False, mod
 
 
 class _Config:
-    """A file's first message. No ``mode``: FunASR's C++ offline client's whole files (it sends
-    none); a live mode with a ``wav_format`` other than PCM is a whole file too (FunASR's Python
-    client sends an mp3 so): decoded and answered once it is all in, in the mode's reply shape."""
+    """A file's first message. A ``wav_format`` other than PCM is a whole file (FunASR's C++ offline
+    client sends its files so, with no ``mode``; its Python client an mp3 in 2pass): decoded and
+    answered once it is all in, in the mode's reply shape. PCM with no ``mode`` is 2pass, as FunASR's
+    own server takes it: a recorder's live audio goes into its hearing."""
 
     def __init__(self, data: dict):
-        self.mode = data.get("mode", "offline")
+        self.wav_format = str(data.get("wav_format", "pcm")).lower()
+        self.mode = data.get("mode", "2pass" if self.wav_format == "pcm" else "offline")
         if self.mode not in ("online", "offline", "2pass"):
             raise StreamError("bad_message", f"mode must be online, offline or 2pass, not {self.mode!r}", fatal=True)
         self.wav_name = str(data.get("wav_name", "microphone"))
-        self.wav_format = str(data.get("wav_format", "pcm")).lower()
         self.whole = self.mode == "offline" or self.wav_format != "pcm"
         self.result_mode = {"2pass": "2pass-offline"}.get(self.mode, self.mode)
         try:
@@ -137,6 +137,7 @@ class _File:
         self.session: StreamSession | None = None
         self.pcm: PcmInput | None = None
         self.offline = bytearray()  # a whole file's bytes as they come (frames of any size, one buffer)
+        self.refused = False  # a whole file refused part-way (too large, busy): never answered from a part
         self.sent: dict[str, str] = {}
         self.errors: list[str] = []
         self.courtroom: str | None = None  # the recorder's courtroom: its front ends (offline mode)
@@ -264,8 +265,10 @@ async def _join(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hear
 async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:
     if file.cfg.whole:
         if len(file.offline) + len(data) > MAX_OFFLINE_BYTES:
+            file.refused = True
             raise StreamError("frame_too_large", "offline upload exceeds 512 MB", fatal=True)
         if not _held.take(len(data)):
+            file.refused = True
             raise StreamError("busy", "the server holds as many whole files as it may in memory right now: "
                               "send this one again in a minute, or upload it with POST /v1/jobs", fatal=True)
         file.offline += data
@@ -311,7 +314,9 @@ async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _Fil
     if file is not None:
         await live.leave(file.session)
         cfg = file.cfg
-        if cfg.whole:
+        if cfg.whole and file.refused:  # its error was said; a part of it is not its text
+            file.drop()
+        elif cfg.whole:
             err = await _offline(ws, live, files, cfg, file.whole_file(), file.courtroom)
             if err:
                 file.errors.append(err)
@@ -343,8 +348,11 @@ async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: _Con
     """Offline mode: a whole file (PCM or any container) through the server's file pipeline (the
     same as an upload's: its workers, its place behind live streams), one reply; returns what went
     wrong, if anything."""
-    try:  # off the event loop, and within the server's file limit (a small file may unpack into hours)
-        audio = await asyncio.to_thread(_whole, cfg, data, live.max_audio_s)
+    try:  # in an intake place as an upload's, within the file limit (a small file may unpack into hours)
+        audio = await files.intake.run(_whole, cfg, data, live.max_audio_s)
+    except Busy as err:
+        await send(ws, _reply(cfg, is_final=True, error=str(err), code="busy"))
+        return str(err)
     except AudioError as err:
         code = "too_long" if isinstance(err, AudioTooLong) else "bad_audio"
         await send(ws, _reply(cfg, is_final=True, error=str(err), code=code))

@@ -1,7 +1,7 @@
 """Word times in FunASR's reply shape (``timestamp``, ``stamp_sents``), as FunASR's clients read them.
 
 Paraformer gives one ``[start, end]`` per character, and FunASR's HTML5 page relies on it: it cuts
-the shown text at ``。？，、?.`` and spaces and indexes the times by one per character (one per
+the shown text at ``。？，、?.,`` and spaces and indexes the times by one per character (one per
 word for a word of Latin letters), so a shorter list makes the page throw and never finish. Our
 engines' tokens are words (Whisper), texts are rewritten after decoding (numbers), and a stretch
 without text is shown as the record writes it: so the times are laid out over the text as shown.
@@ -16,7 +16,7 @@ from ..records.model import Token, Utterance
 from ..text import join_pieces
 
 PUNCT = "，。？！、；：,.?!;:"
-_CUT = re.compile(r"[。？，、?. ]")  # where FunASR's page cuts a text (main.js, handleWithTimestamp)
+_CUT = re.compile(r"[。？，、?., ]")  # where FunASR's page cuts a text: its marks become "," and it splits on ","
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 Span = tuple[int, int]

@@ -236,11 +236,6 @@ async def _deliver(ws: WebSocket, items: _Items, ev: Event, shift: int = 0) -> N
                               usage={"type": "duration", "seconds": (u.end_ms - u.start_ms) / 1000}))
         items.last, items.said[item] = item, "done"
     elif isinstance(ev, Error) and ev.code == ErrorCode.ENGINE and ev.utterance_id is not None:
-        # a stretch the engine failed on: its item says so (its completed transcript is the gap to replay)
-        item, new = items.item(ev.utterance_id)
-        if new and ev.start_ms is not None:
-            await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=ev.start_ms + shift))
-        await send(ws, event("conversation.item.input_audio_transcription.failed", item_id=item, content_index=0,
-                              error={"type": "transcription_error", "code": ev.code, "message": ev.message}))
+        return  # its item's completed transcript is the gap to replay (a failed item would come out of order)
     elif isinstance(ev, Error):
         await send(ws, error(ev.code, ev.message))

@@ -60,7 +60,7 @@ def sign(hearing_id: str, body: SignatureIn, request: Request, who: Principal = 
 @router.get("/{hearing_id}/digest")
 def digest(hearing_id: str, request: Request, who: Principal = on_hearing(Action.read)) -> dict:
     """What a signature would sign now: fetch it when the read-back begins, sign with it (``digest``)."""
-    return {"digest": store(request).digest(hearing_id), **status_of(request, hearing_id)}
+    return {"digest": store(request).digest(hearing_id), "status": store(request).status(hearing_id)}
 
 
 @router.get("/{hearing_id}/signatures")

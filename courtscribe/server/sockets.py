@@ -204,13 +204,14 @@ async def gate(access: Access, who: Principal) -> AsyncIterator[Gate]:
 
 
 async def follow(ws: WebSocket, hub: Hub, hearing_id: str, deliver: Callable[[Event], Awaitable[bool]], *,
-                 hello: dict) -> None:
-    """Subscribe, say ``hello``, then hand every event of the hearing to ``deliver`` until the client
+                 hello: dict | Callable[[], Awaitable[dict]]) -> None:
+    """Subscribe, say ``hello`` (a callable: made once subscribed, so no event falls between what it
+    says and what follows), then hand every event of the hearing to ``deliver`` until the client
     goes away or ``deliver`` returns False. A subscriber that falls behind is told and closed (1008)."""
     sub = hub.subscribe(hearing_id)
     reader = asyncio.create_task(_drain_client(ws))
     try:
-        if await send(ws, hello):
+        if await send(ws, hello if isinstance(hello, dict) else await hello()):
             while not reader.done():
                 getter = asyncio.create_task(sub.next())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)

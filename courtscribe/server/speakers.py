@@ -20,7 +20,7 @@ from ..diarization.refine import propose
 from ..records import archive
 from ..records.model import Channel, Millis, Name, Role
 from ..streaming.speakers import Label
-from . import deps
+from . import deps, errors
 from .auth import on_hearing
 from .deps import store
 from .hearings import changed
@@ -69,7 +69,7 @@ class Stretch(BaseModel):
 
 async def bad_enrollment(_request: Request, err: EncoderError) -> JSONResponse:
     """Audio too short or too quiet to enroll a voice from: the clerk is told why (422)."""
-    return JSONResponse({"error": "bad_enrollment_audio", "message": str(err)}, status_code=422)
+    return errors.answer(422, "bad_enrollment_audio", str(err))
 
 
 def _encoder(request: Request):

@@ -10,6 +10,7 @@ from starlette.websockets import WebSocket
 
 from ..access.guard import Denied
 from ..access.scopes import AccessRole, Action
+from ..logs import get_logger
 from ..records.reading import NotFound
 from ..asr import commands
 from ..asr.base import DecodeOptions
@@ -22,6 +23,8 @@ from . import deps
 from .auth import ws_deny, ws_enter
 from .captions import blanks
 from .sockets import follow, gate, run, send
+
+log = get_logger(__name__)
 
 router = APIRouter()
 
@@ -120,16 +123,22 @@ async def hearing_events(ws: WebSocket, live: LiveHearings, hearing_id: str) -> 
     """An accepted subscriber's socket: every event of the hearing until it goes away. Its first
     message says whether the captions are blanked now: a screen that (re)connects shows the state
     the court ordered, not the one it saw before it lost the socket."""
-    dark = bool(live.records) and await asyncio.to_thread(_blanked_now, live, hearing_id)
-    await follow(ws, live.hub, hearing_id, lambda event: send(ws, event),
-                 hello={"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL, "blanked": dark,
-                        **live.gateway})
+    async def hello() -> dict:
+        said = {"type": "subscribed", "hearing_id": hearing_id, "protocol": PROTOCOL, **live.gateway}
+        if (dark := await asyncio.to_thread(_blanked_now, live, hearing_id)) is not None:
+            said["blanked"] = dark
+        return said
+    await follow(ws, live.hub, hearing_id, lambda event: send(ws, event), hello=hello)
 
 
-def _blanked_now(live: LiveHearings, hearing_id: str) -> bool:
-    """Whether the court has the hearing's captions blanked now (a hearing not created yet: no)."""
+def _blanked_now(live: LiveHearings, hearing_id: str) -> bool | None:
+    """Whether the court has the hearing's captions blanked now (a hearing not created yet: no); None
+    when the record store cannot say (the screen keeps what it showed, and its events go on)."""
     try:
         stretches = blanks(live.records, hearing_id) if live.records is not None else []
     except NotFound:  # screens may follow a hearing its first source will open
         return False
+    except Exception as err:  # noqa: BLE001 - a store outage must not cost the clerk her screen
+        log.warning("caption switch state unknown", hearing=hearing_id, error=repr(err))
+        return None
     return bool(stretches) and stretches[-1][1] is None

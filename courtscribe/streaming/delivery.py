@@ -60,6 +60,8 @@ class Delivery:
             except Exception as err:  # noqa: BLE001
                 log.error("speaker update not stored", session=self.label, utterance=uid, error=repr(err))
                 return
+            if named is False:  # waiting on disk: the screens hear what the record holds when it is stored
+                return
             if named:
                 label = Label(*named, voice=label.voice)
         await self.emit(label.event(uid, self.hearing_id))

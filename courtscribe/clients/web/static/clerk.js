@@ -628,8 +628,9 @@ async function signOff() {
   dialog.onclose = async () => {
     if (dialog.returnValue !== "ok") return;
     try {
-      // what is signed is what this screen showed: the server refuses a record changed after this digest
-      const { digest } = await api(`${base}/digest`);
+      // what is signed is what was read back (else what this screen shows): the server refuses a record
+      // changed after that digest, so a correction made during the read-back is read again
+      const digest = (readBack && await readBack) || (await api(`${base}/digest`)).digest;
       const differ = await differences();
       if (differ) {
         await backfill();
@@ -644,6 +645,8 @@ async function signOff() {
   };
   dialog.showModal();
 }
+
+let readBack = null; // the record's digest when the read-back began (a promise)
 
 /** How many lines this screen shows otherwise than the record holds: unfinished, unsaved, changed since. */
 async function differences() {
@@ -690,9 +693,9 @@ function channelStatus() {
 
 // -- wiring -------------------------------------------------------------------------------------
 function keys(ev) {
-  // a focused control takes its own keys (Enter and Space press a button)
-  if (editing || ev.target.closest("input, textarea, select, dialog, button, a, [role=button]")) return;
+  if (editing || ev.target.closest("input, textarea, select, dialog")) return;
   const k = ev.key;
+  if ((k === "Enter" || k === " ") && ev.target.closest("button, a, [role=button]")) return; // they press it
   if (k === "ArrowDown") { ev.preventDefault(); move(1); }
   else if (k === "ArrowUp") { ev.preventDefault(); move(-1); }
   else if (k === "Enter") { ev.preventDefault(); startEdit(); }
@@ -712,7 +715,12 @@ function main() {
   $("search").addEventListener("input", applySearch);
   $("readback").addEventListener("click", () => {
     const on = document.body.classList.toggle("readback");
-    if (on) { $("search").value = ""; applySearch(); } // every line is read back, not a search's hits
+    if (on) { // every line is read back, not a search's hits; what is signed is the record as read back now
+      $("search").value = "";
+      applySearch();
+      // (after 闭庭 only: closing stamps the record, and lines still come while the hearing is open)
+      readBack = status === "closed" ? api(`${base}/digest`).then((r) => r.digest).catch(() => null) : null;
+    }
     $("readback").setAttribute("aria-pressed", String(on));
     $("readback").textContent = on ? "返回编辑" : "核对朗读";
   });
