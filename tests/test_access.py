@@ -24,7 +24,8 @@ def test_no_token_or_a_bad_one_is_401_and_health_stays_open(court):
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     assert court.as_("cst_000000000000_forged", "GET", "/v1/hearings").status_code == 401
     assert court.as_(court.t["clerk"] + "x", "GET", "/v1/hearings").status_code == 401
-    assert court.http.get("/healthz").status_code == 200
+    assert court.http.get("/healthz").json() == {"status": "ok"}  # up, for any probe; no more to a stranger
+    assert court.as_(court.t["viewer"], "GET", "/healthz").json()["engine"]  # what runs, to a token
     r = court.as_(None, "POST", "/v1/audio/transcriptions", files={"file": ("a.wav", b"RIFF")})
     assert r.status_code == 401
 

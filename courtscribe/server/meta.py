@@ -5,15 +5,26 @@ from fastapi import APIRouter, Request, Response
 
 from .. import metrics
 from ..records import formats, package
+from ..access.guard import Denied
 from ..access.scopes import SIGNS_AS, Action, Principal
 from . import deps
-from .auth import allow
+from .auth import allow, identify_request
 
 router = APIRouter()
 
 
 @router.get("/healthz")
 async def healthz(request: Request) -> dict:
+    """Up or not, for any probe; what runs and how many streams are live (whether a hearing is in
+    progress) only for a token, where tokens are on."""
+    access = deps.access(request)
+    if access.enabled and not request.headers.get("authorization"):
+        return {"status": "ok"}
+    if access.enabled:
+        try:
+            await identify_request(request, access)
+        except Denied:
+            return {"status": "ok"}
     comp, live = deps.components(request), deps.live(request)
     return {"status": "ok", "engine": comp.engine.name, "model": comp.engine.model_name, "vad": comp.vad.name,
             "live_streams": live.scheduler.active_streams, "max_streams": live.scheduler.max_streams,
