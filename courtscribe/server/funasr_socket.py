@@ -35,7 +35,7 @@ from . import deps
 from .auth import ws_deny, ws_enter
 from .files import Busy, FileWork
 from .funasr_times import line_timestamp, shown_times, stamp_sents, timestamp
-from .sockets import WAITING_IDLE_S, gate, run, send
+from .sockets import gate, idle_limit, run, send
 
 MAX_OFFLINE_BYTES = 512 << 20
 MAX_OFFLINE_HELD = 1 << 30  # whole files in memory, every FunASR socket together
@@ -202,7 +202,7 @@ class _Funasr:
         """How long the client may send nothing: a live file not started yet (the page waits for its
         Start click) holds nothing, so it may wait far longer than a running one."""
         waiting = self.file is not None and not self.file.cfg.whole and self.file.session is None
-        return max(self.live.idle_timeout_s, WAITING_IDLE_S) if waiting else self.live.idle_timeout_s
+        return idle_limit(self.live.idle_timeout_s, waiting=waiting)
 
     async def failed(self, err: StreamError) -> bool:
         file = self.file

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from ..records.model import Token, Utterance
-from ..text import join_pieces
+from ..text import joined
 
 PUNCT = "，。？！、；：,.?!;:"
 _CUT = re.compile(r"[。？，、?., ]")  # where FunASR's page cuts a text: its marks become "," and it splits on ","
@@ -39,10 +39,11 @@ def line_times(text: str, u: Utterance) -> list[Span]:
 
 
 def shown_times(lines: Sequence[Utterance]) -> tuple[str, list[Span]]:
-    """The lines' text as one reply shows it (``join_pieces``) and a time for each of its characters
-    (a space or mark the join adds takes the time of the character before it)."""
+    """The lines' text as one reply shows it, as every reader of the record joins lines (``joined``:
+    as written), and a time for each of its characters (a space the join adds takes the time of the
+    character before it)."""
     pieces = [u.shown_text for u in lines]
-    text = join_pieces(pieces)
+    text = joined(pieces)
     source = [(ch, span) for piece, u in zip(pieces, lines) for ch, span in zip(piece, line_times(piece, u))]
     out: list[Span] = []
     k = 0

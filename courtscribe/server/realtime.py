@@ -35,7 +35,7 @@ from ..streaming.session import StreamSession
 from ..streaming.source import SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
-from .sockets import WAITING_IDLE_S, gate, run, send
+from .sockets import gate, idle_limit, run, send
 
 DEFAULT_RATE = 24_000  # OpenAI's pcm16
 
@@ -193,8 +193,7 @@ class _Realtime:
     def idle_s(self) -> float:
         """How long the client may send nothing: between turns (no session since its last commit) a
         push-to-talk client holds nothing, so it may wait far longer than while it speaks."""
-        return self.live.idle_timeout_s if self.session is not None else max(self.live.idle_timeout_s,
-                                                                              WAITING_IDLE_S)
+        return idle_limit(self.live.idle_timeout_s, waiting=self.session is None)
 
     async def audio(self, data: bytes) -> None:
         raise StreamError("invalid_event", "send JSON events (audio goes base64 in input_audio_buffer.append)")

@@ -78,6 +78,12 @@ class Adapter(Protocol):
 # how long a socket holding no session may send nothing (FunASR's page configured, before its Start
 # click; a push-to-talk Realtime client between turns): it holds no stream, no hearing, no decoder
 WAITING_IDLE_S = 1800.0
+
+
+def idle_limit(idle_timeout_s: float, *, waiting: bool) -> float:
+    """How long a client may send nothing: ``idle_timeout_s``, or ``WAITING_IDLE_S`` while its
+    protocol holds no session for it (``waiting``)."""
+    return max(idle_timeout_s, WAITING_IDLE_S) if waiting else idle_timeout_s
 MAX_BACKLOG_BYTES = 16 << 20  # frames read ahead of a busy decoder: 8.7 min of 16 kHz PCM16
 
 
