@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from courtscribe.records.model import FINAL_AFTER_EDIT, UNRECOGNIZED, Role, Token, Utterance, UtteranceStatus
 from courtscribe.records.reading import Named
-from courtscribe.records.store import Conflict, Locked, NotFound, RecordError, RecordStore
+from courtscribe.records.store import ChangedMeanwhile, Conflict, Locked, NotFound, RecordError, RecordStore
 
 
 def line(uid, text, start=0, end=1000, channel=0, speaker="说话人1", role=None):
@@ -87,6 +87,23 @@ def test_an_edit_before_the_final_arrives_is_not_lost(store, hearing):
     assert u.flags == [FINAL_AFTER_EDIT]  # the final says otherwise: it waits for her look
     store.confirm(hearing, "u2", actor="书记员甲")
     assert store.record(hearing).utterances[0].flags == []
+    assert store.verify(hearing).ok
+
+
+def test_a_correction_made_from_text_the_line_no_longer_holds_is_refused_and_writes_nothing(store, hearing):
+    """She began correcting the partial 原告张三; its final came in while she typed, then another screen
+    corrected the line: each save from what she saw would hide words nobody looked at."""
+    store.machine_final(hearing, line("u5", "原告张山称被告至今未还款。"))
+    with pytest.raises(ChangedMeanwhile) as err:
+        store.edit(hearing, "u5", "原告张三", actor="书记员甲", base="原告张山")
+    assert err.value.current == "原告张山称被告至今未还款。" and err.value.status == 409
+    store.edit(hearing, "u5", "原告张三称被告至今未还款。", actor="书记员乙", base="原告张山称被告至今未还款。")
+    with pytest.raises(ChangedMeanwhile):
+        store.edit(hearing, "u5", "原告张三称被告至今未还钱。", actor="书记员甲", base="原告张山称被告至今未还款。")
+    store.edit(hearing, "u5", "原告张三称被告至今未还款。", actor="书记员甲", base="原告张山称被告至今未还款。")  # the same: a retry
+    store.edit(hearing, "u6", "好的。", actor="书记员甲", base="好", channel=0, start_ms=5000, end_ms=5500)  # no line yet
+    c = next(c for c in store.record(hearing).corrections if c.utterance_id == "u5")
+    assert (c.before, c.after, c.by) == ("原告张山称被告至今未还款。", "原告张三称被告至今未还款。", "书记员乙")
     assert store.verify(hearing).ok
 
 

@@ -208,6 +208,36 @@ def test_an_unrecognized_stretch_is_a_highlighted_line_the_clerk_replays_and_typ
     assert "大学生利用漏洞免费吃肯德基。" in site.api("GET", f"/v1/hearings/{hid}/export?format=txt").text
 
 
+def test_a_correction_saved_over_a_line_changed_while_she_typed_is_reopened_not_written(site, page):
+    """She opens a line to correct it; another screen (a second clerk's) corrects it meanwhile. Her Enter writes nothing
+    over the words she has not seen: the line shows the record's text, her text is back in the
+    editor, and a second Enter (having seen both) saves it."""
+    hid = site.hearing("web-meanwhile")
+    line = {"channel": 0, "start_ms": 0, "end_ms": 2000}
+    assert site.api("PATCH", f"/v1/hearings/{hid}/utterances/m1", "clerk", json={"text": "原告张山称", **line}).is_success
+    page.goto(site.page_url("clerk", hid, "clerk"))
+    page.click('li[data-uid="m1"] .text')
+    page.keyboard.press("Enter")
+    editor = page.wait_for_selector("textarea.editor")
+    other = "原告张三称被告至今未还款。"
+    assert site.api("PATCH", f"/v1/hearings/{hid}/utterances/m1", "clerk", json={"text": other}).is_success
+    editor.fill("原告张三称")
+    with saving(page) as refused:
+        page.keyboard.press("Enter")
+    assert refused.value.status == 409 and refused.value.json()["detail"]["current"] == other
+    page.wait_for_function("t => document.querySelector('textarea.editor')?.value === t", arg="原告张三称")
+    assert other in page.inner_text("#banner")
+    assert site.record(hid)["utterances"][0]["text"] == other
+    page.fill("textarea.editor", "原告张三称被告至今未还款，共计五万元。")
+    with saving(page) as saved:
+        page.keyboard.press("Enter")
+    assert saved.value.ok
+    page.wait_for_selector('li[data-uid="m1"].edited:not(.failed)')
+    assert page.inner_text('li[data-uid="m1"] .text') == "原告张三称被告至今未还款，共计五万元。"
+    steps = [(c["before"], c["after"]) for c in site.api("GET", f"/v1/hearings/{hid}/corrections").json()["corrections"]]
+    assert steps == [(None, "原告张山称"), ("原告张山称", other), (other, "原告张三称被告至今未还款，共计五万元。")]
+
+
 def test_a_record_corrected_during_its_read_back_is_read_again_before_it_is_signed(site, page):
     """闭庭, then 核对朗读; meanwhile another screen corrects a line already read aloud: the signature
     is refused (the record is not what was read back), and taken once it is read back again."""

@@ -43,6 +43,16 @@ class Conflict(RecordError):
     status, code = 409, "conflict"
 
 
+class ChangedMeanwhile(Conflict):
+    """A correction made from text the line no longer holds (a final, or another screen's correction,
+    came in while the clerk typed): saved, it would hide what came in unseen."""
+    code = "changed_meanwhile"
+
+    def __init__(self, message: str, current: str):
+        super().__init__(message)
+        self.current = current
+
+
 def _fields(row: UtteranceRow) -> dict:
     utterance = {k: getattr(row, k) for k in UTTERANCE_FIELDS}
     utterance["flags"] = utterance["flags"] or []  # rows stored before utterances had flags

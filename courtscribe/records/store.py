@@ -27,9 +27,9 @@ from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
 from .model import CONTINUES, FINAL_AFTER_EDIT, PROTECTION, REDACTION, UNRECOGNIZED, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
 from .naming import VoiceNaming
-from .reading import Conflict, Locked, Named, NotFound, RecordError, _fields
+from .reading import ChangedMeanwhile, Conflict, Locked, Named, NotFound, RecordError, _fields
 
-__all__ = ["Conflict", "Locked", "NotFound", "RecordError", "RecordStore"]
+__all__ = ["ChangedMeanwhile", "Conflict", "Locked", "NotFound", "RecordError", "RecordStore"]
 
 
 @dataclass(frozen=True)
@@ -264,11 +264,22 @@ class RecordStore(VoiceNaming):
 
     def edit(self, hearing_id: str, uid: str, text: str, *, actor: str, reason: str | None = None,
              channel: int | None = None, start_ms: int | None = None, end_ms: int | None = None,
-             speaker: str | None = None) -> None:
-        """A clerk's correction; for an utterance whose final has not arrived, where it sits (rule 2)."""
-        before = self._current(hearing_id, uid, "text")
-        self._write(hearing_id, actor, "edit", {"before": before, "after": text, "reason": reason, "channel": channel,
-                                                "start_ms": start_ms, "end_ms": end_ms, "speaker": speaker}, uid)
+             speaker: str | None = None, base: str | None = None) -> None:
+        """A clerk's correction; for an utterance whose final has not arrived, where it sits (rule 2).
+        ``base``: the text she corrected; where the stored line reads otherwise now, nothing is written
+        (``ChangedMeanwhile``): what came in while she typed is hers to see first."""
+        payload = {"before": None, "after": text, "reason": reason, "channel": channel, "start_ms": start_ms,
+                   "end_ms": end_ms, "speaker": speaker}
+
+        def against(s: Session, h: HearingRow) -> None:  # read and checked in the write's own transaction
+            row = s.get(UtteranceRow, (h.id, uid))
+            if row is None:
+                return
+            if base is not None and row.text != base and row.text != text:
+                raise ChangedMeanwhile(f"line {uid} changed while it was being corrected: it now reads "
+                                       f"{row.text!r}", current=row.text)
+            payload["before"] = row.text
+        self._write(hearing_id, actor, "edit", payload, uid, change=against)
 
     def assign_speaker(self, hearing_id: str, uid: str, *, actor: str, speaker: str, role: Role | None = None,
                        participant: str | None = None, reason: str | None = None, voice: str | None = None) -> None:

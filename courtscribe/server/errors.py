@@ -24,8 +24,11 @@ def body(status: int, detail) -> dict:
     return {"detail": detail, "error": error}
 
 
-def answer(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse(body(status, {"code": code, "message": message}), status_code=status, headers=headers)
+def answer(status: int, code: str, message: str, headers: dict | None = None, *, more: dict | None = None
+           ) -> JSONResponse:
+    """``more``: what else the client needs to act on it (the line as it reads now, for a conflict)."""
+    return JSONResponse(body(status, {"code": code, "message": message, **(more or {})}), status_code=status,
+                        headers=headers)
 
 
 async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:

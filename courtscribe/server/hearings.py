@@ -20,8 +20,8 @@ from ..access.scopes import AccessRole, Action, HearingScope, Principal
 from ..logs import get_logger
 from ..records import archive, cases
 from ..records.finder import HearingFilter, HearingStatus
-from ..records.model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text
-from ..records.store import RecordError
+from ..records.model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text, Utterance
+from ..records.store import ChangedMeanwhile, RecordError
 from ..redaction.public import PROTECTION, protection, public_listing
 from ..streaming.events import (HearingEvent, InterruptionAdded, ParticipantAdded, RedactionChanged, Status,
                                UtteranceChanged, UtteranceRemoved, Vocabulary, first_name)
@@ -83,6 +83,8 @@ class UtteranceChange(BaseModel):
     role: Role | None = None
     participant: Name | None = None
     reason: Name | None = None
+    base: Text | None = Field(None, description="the text the clerk corrected: where the line reads otherwise "
+                                                "now, 409 changed_meanwhile with the line's text as `current`")
     channel: Channel | None = None
     start_ms: Millis | None = None
     end_ms: Millis | None = None
@@ -112,7 +114,8 @@ def status_of(request: Request, hearing_id: str) -> dict:
 
 
 async def record_error(_request: Request, err: RecordError) -> JSONResponse:
-    return errors.answer(err.status, err.code, str(err))
+    more = {"current": err.current} if isinstance(err, ChangedMeanwhile) else {}
+    return errors.answer(err.status, err.code, str(err), more=more)
 
 
 @router.post("", status_code=201)
@@ -252,7 +255,7 @@ def change_utterance(hearing_id: str, uid: str, body: UtteranceChange, request: 
         raise RecordError("give the new text, the speaker, or both")
     if body.text is not None:
         s.edit(hearing_id, uid, body.text, actor=who.name, reason=body.reason, channel=body.channel,
-               start_ms=body.start_ms, end_ms=body.end_ms, speaker=body.speaker)
+               start_ms=body.start_ms, end_ms=body.end_ms, speaker=body.speaker, base=body.base)
     if body.speaker is not None:
         s.assign_speaker(hearing_id, uid, actor=who.name, speaker=body.speaker, role=body.role,
                          participant=body.participant, reason=body.reason)
@@ -291,6 +294,12 @@ def changed(request: Request, hearing_id: str, uid: str) -> dict:
     utterance = store(request).utterance(hearing_id, uid)
     notify(request, UtteranceChanged(hearing_id=hearing_id, utterance_id=uid, utterance=utterance))
     return utterance.model_dump(mode="json")
+
+
+@router.get("/{hearing_id}/utterances/{uid}", response_model=Utterance)
+def get_utterance(hearing_id: str, uid: str, request: Request, who: Principal = on_hearing(Action.read)) -> Utterance:
+    """One line as the record holds it (a screen whose correction met a line changed meanwhile)."""
+    return store(request).utterance(hearing_id, uid)
 
 
 @router.get("/{hearing_id}/utterances/{uid}/audio")

@@ -15,6 +15,7 @@ const channels = new Map(); // channel → {speaker, connected, rms, peak, voice
 let status = "scheduled";
 let selected = null;
 let editing = null;
+let editBase = null; // the line's text when her correction began (entries are replaced as events come)
 
 // -- rendering ---------------------------------------------------------------------------------
 function who(u) {
@@ -408,14 +409,18 @@ function move(step) {
   if (next) select(next.dataset.uid);
 }
 
-function startEdit() {
+/** ``text``: hers to go on with (a save refused because the line changed while she typed). */
+function startEdit(text) {
   if (!selected || status === "signed") return;
   const entry = utterances.get(selected);
   const li = document.querySelector(`li[data-uid="${CSS.escape(selected)}"]`);
   if (!entry || !li) return;
   editing = selected;
+  // what she corrects: the server refuses a save over a line that changed meanwhile (a failed save's
+  // text on the line is hers, not the record's: it keeps the text that save began from)
+  editBase = entry.unsaved ? entry.base : entry.u.text;
   const box = el("textarea", { class: "editor", rows: 2, "aria-label": "修改这一行" });
-  box.value = entry.u.text;
+  box.value = text ?? entry.u.text;
   li.querySelector(".text").replaceWith(box);
   box.focus();
   box.addEventListener("keydown", (ev) => {
@@ -449,17 +454,35 @@ async function saveEdit(text) {
   const wasPartial = entry.status === "partial";
   entry.status = "edited";
   endEdit();
-  const body = { text };
+  entry.base = editBase; // kept on the line should this save fail
+  const body = { text, base: editBase };
   if (wasPartial) Object.assign(body, { channel: entry.u.channel, start_ms: entry.u.start_ms, end_ms: entry.u.end_ms, speaker: entry.u.speaker });
   try {
     handlers.utterance_changed({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`, { method: "PATCH", body }) });
     return true;
   } catch (err) {
+    if (err.code === "changed_meanwhile") return changedMeanwhile(uid, text);
     entry.unsaved = err.message; // the line says so (and sign-off sees it differs) until a save succeeds
     render(uid);
     notice(`修改未保存：${err.message}`, true);
     return false;
   }
+}
+
+/** Her save met a line that changed while she typed (its final came in, another screen corrected
+ * it): the line shows what the record holds now, and her text goes back into the editor to compare,
+ * keep (Enter) or drop (Esc). Nothing is written over words she has not seen. */
+async function changedMeanwhile(uid, mine) {
+  try {
+    handlers.utterance_changed({ utterance_id: uid, utterance: await api(`${base}/utterances/${enc(uid)}`) });
+  } catch (err) { notice(`修改未保存，这一行也未能重新读取：${err.message}`, true); return false; }
+  const now = utterances.get(uid).u.text;
+  if (editing === null && status !== "signed") {
+    select(uid);
+    startEdit(mine);
+    notice(`这一行在您修改时已变为「${now}」，您的修改未保存：仍在编辑框中，Enter 保存，Esc 放弃`, true);
+  } else notice(`这一行在您修改时已变为「${now}」，您的修改「${mine}」未保存`, true);
+  return false;
 }
 
 // Split at the caret (Ctrl+Enter while editing) and merge with the next line (M): for sentences or
