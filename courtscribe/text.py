@@ -43,6 +43,15 @@ def join_pieces(pieces: list[str]) -> str:
     return tidy(joined(pieces))
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def printable(text: str) -> str:
+    """Text a record can print (DOCX, PDF and OFD are XML and refuse control characters): each such
+    character an engine or an imported file brought becomes a visible 〔?〕, never silently nothing."""
+    return _UNPRINTABLE.sub("〔?〕", text)
+
+
 def joined(pieces: list[str]) -> str:
     """Concatenate a record's lines as they were written (a clerk's 於 stays 於, her ！？ stays):
     only a space goes between Latin words."""

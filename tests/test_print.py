@@ -178,3 +178,55 @@ def test_a_long_utterance_finalized_in_pieces_prints_as_one_turn(store):
     assert turns == [("审判长", "原告请求判令被告偿还借款本金，以及自起诉之日起的利息。", "00:00:00"),
                      ("原告代理人", "有异议。", "00:00:09"), ("审判长", "请继续。", "00:00:10"),
                      ("原告代理人", "我方认为……", "00:00:12")]
+
+
+def test_what_a_reader_of_the_page_must_know_of_a_line_prints_in_every_format(store):
+    """A late final the clerk has not looked at (its words printed beside hers, and the record not signed
+    until she looks), a seat line that may repeat a neighbour (until checked), an engine's control
+    character (shown, never breaking a file), a judge's line break, a juror's long name beside its
+    signature line: each in every format, every file still opening."""
+    from easyofd.ofd import OFD
+    from xml.dom import minidom
+
+    from courtscribe.records.model import CROSSTALK_NOTE, CROSSTALK_UNCHECKED
+    from courtscribe.records.reading import Conflict
+
+    hid = "h-marks"
+    store.create_hearing(actor="书记员", hearing_id=hid, court="北京市朝阳区人民法院",
+                         participants=[Participant(role=Role.juror, name="欧阳某某某某")])
+    store.open_hearing(hid, actor="书记员")
+    store.edit(hid, "late", "书记员改过的话", actor="书记员", channel=0, start_ms=0, end_ms=2000)
+    store.machine_final(hid, Utterance(id="late", start_ms=0, end_ms=2500, speaker="审判长", text="机器说的另一番话"))
+    store.machine_final(hid, Utterance(id="seat", start_ms=3000, end_ms=4000, channel=1, speaker="原告", text="我同意。",
+                                       flags=[CROSSTALK_UNCHECKED]))
+    store.machine_final(hid, Utterance(id="ctl", start_ms=5000, end_ms=6000, speaker="被告", text="好的\x1b可以\ufffe"))
+    store.edit(hid, "ctl", "第一段。\n第二段。", actor="书记员", base="好的〔?〕可以〔?〕")
+    store.close_hearing(hid, actor="书记员")
+    with pytest.raises(Conflict, match="line late"):
+        store.sign(hid, by="王法官", role=Role.presiding_judge)
+    record = store.record(hid)
+    late = "〔识别结果另为：机器说的另一番话〕"
+    texts = {fmt: formats.render(record, fmt) for fmt in ("txt", "srt", "vtt")}
+    texts["docx"] = "\n".join(p.text for p in docx.Document(io.BytesIO(formats.render(record, "docx"))).paragraphs)
+    texts["pdf"] = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(formats.render(record, "pdf"))).pages)
+    data = formats.render(record, "ofd")
+    for name in zipfile.ZipFile(io.BytesIO(data)).namelist():
+        if name.endswith(".xml"):
+            minidom.parseString(zipfile.ZipFile(io.BytesIO(data)).read(name))  # every part is well-formed XML
+    reader = OFD()
+    reader.read(data, fmt="binary")
+    objects = [o for page in reader.data[0]["page_info"].values() for o in page["text_list"]]
+    texts["ofd"] = "".join(o["text"] for o in objects)
+    for fmt, text in texts.items():
+        flat = text.replace("\n", "")
+        assert "书记员改过的话" + late in flat and "我同意。" + CROSSTALK_NOTE in flat, fmt
+        assert "第二段。" in flat, fmt
+    assert not any("\n" in o["text"] for o in objects)  # a line break starts a printed line, never a raw one
+    key = next(o for o in objects if o["text"] == "人民陪审员欧阳某某某某（签名）")
+    blank = next(o for o in objects if o["text"] == layout.BLANK)
+    assert float(blank["pos"][0]) > float(key["pos"][0]) + float(key["pos"][2])  # the name never runs under it
+    assert record.utterances[2].tokens == [] and "\x1b" not in formats.render(record, "json")
+    store.confirm(hid, "late", actor="书记员")
+    store.confirm(hid, "seat", actor="书记员")
+    store.sign(hid, by="王法官", role=Role.presiding_judge)
+    assert late not in formats.render(store.record(hid), "txt") and CROSSTALK_NOTE not in formats.render(store.record(hid), "txt")

@@ -18,6 +18,7 @@ UNRECOGNIZED = "unrecognized"  # see asr/coverage.py
 CROSSTALK_UNCHECKED = "crosstalk_unchecked"  # see diarization/bleed.py RoomAudio
 OVERLAP = "overlap"  # two people spoke at once in this utterance: see diarization/attribute.py
 OVERLAP_NOTE = "〔同时发言〕"  # how exports mark such an utterance
+CROSSTALK_NOTE = "〔可能串音，请核听录音〕"  # a crosstalk_unchecked line nobody has looked at yet
 # the speaker went on from the previous utterance of the channel: a long utterance finalized in
 # pieces while it was spoken (streaming/pieces.py); exports print the pieces as one flowing turn
 CONTINUES = "continues"
@@ -163,8 +164,13 @@ class Utterance(_Model):
 
     @property
     def printed_text(self) -> str:
-        """What an export prints: the shown text, marked 〔同时发言〕 where another voice spoke over it."""
-        return self.shown_text + (OVERLAP_NOTE if OVERLAP in self.flags else "")
+        """What an export prints: the shown text, and what a reader of the page must know of it: another
+        voice spoke over it, it may repeat a neighbouring seat (until a person looked at it), the engine
+        heard otherwise after the clerk's correction (until she looked again)."""
+        notes = [OVERLAP_NOTE if OVERLAP in self.flags else "",
+                 CROSSTALK_NOTE if CROSSTALK_UNCHECKED in self.flags and self.status is UtteranceStatus.final else "",
+                 f"〔识别结果另为：{self.machine_text}〕" if FINAL_AFTER_EDIT in self.flags and self.machine_text else ""]
+        return self.shown_text + "".join(notes)
 
     @property
     def speaker_label(self) -> str:

@@ -42,13 +42,17 @@ class _Measure:
         return [self.sub.advance.get(c, em) / em * size for c in text]
 
     def wrap(self, text: str, size: float, width: float) -> list[str]:
-        out, line, used = [], "", 0.0
-        for c, w in zip(text, self.advances(text, size)):
-            if used + w > width and line:
-                out.append(line)
-                line, used = "", 0.0
-            line, used = line + c, used + w
-        return out + [line] if line or not out else out
+        """Lines of at most ``width``; a line break in the text (a clerk's, a judge's paragraph) starts one."""
+        out: list[str] = []
+        for part in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+            line, used = "", 0.0
+            for c, w in zip(part, self.advances(part, size)):
+                if used + w > width and line:
+                    out.append(line)
+                    line, used = "", 0.0
+                line, used = line + c, used + w
+            out.append(line)
+        return out
 
 
 def _lines(blocks: list[Block], m: _Measure) -> list[Line]:
@@ -65,7 +69,8 @@ def _lines(blocks: list[Block], m: _Measure) -> list[Line]:
             x = (PAGE_W - sum(m.advances(b.text, size))) / 2
             out.append(Line(b.text, size, x, 0.0))
         elif b.kind in ("facts", "signatures"):
-            key_w = 38.0
+            # the widest key (人民陪审员 and a long name) and a gap: a key never runs under its value
+            key_w = min(max([38.0] + [sum(m.advances(k, body)) + 3.0 for k, _ in b.rows or []]), width / 2)
             for n, (k, v) in enumerate(b.rows or []):
                 pieces = m.wrap(v, body, width - key_w)
                 out.append(Line(k, body, MARGIN, 4.0 if n == 0 else 1.0, (pieces[0], MARGIN + key_w)))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..chain import GENESIS, canonical, sha256
 from ..db import connect, utcnow
 from ..seal import seal
-from ..text import joined
+from ..text import joined, printable
 from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
@@ -243,7 +243,7 @@ class RecordStore(VoiceNaming):
         """``voice``: the voice (说话人N) the live labeller heard; the line goes in as a clerk names
         that voice when it is written (``_as_named``: a name given or undone while the line was on its
         way). Returns the line's label as the record holds it, where not the one it came with."""
-        payload = {"text": u.text, "tokens": [t.model_dump() for t in u.tokens], "channel": u.channel,
+        payload = {"text": printable(u.text), "tokens": [t.model_dump() for t in u.tokens], "channel": u.channel,
                    "start_ms": u.start_ms, "end_ms": u.end_ms, "speaker": u.speaker,
                    "role": u.role.value if u.role else None, "participant": u.participant,
                    "confidence": u.confidence, "language": u.language}
@@ -363,6 +363,10 @@ class RecordStore(VoiceNaming):
             def change(s, h):
                 if h.status not in ("closed", "signed"):
                     raise Conflict(f"hearing {hearing_id} is {h.status}: close it and read the record back before signing")
+                rows = s.execute(select(UtteranceRow.id, UtteranceRow.flags).where(UtteranceRow.hearing_id == h.id))
+                if h.status == "closed" and (late := next((i for i, f in rows if FINAL_AFTER_EDIT in (f or [])), None)):
+                    raise Conflict(f"line {late}: the engine heard otherwise after the clerk's correction; look at it "
+                                   "(edit or confirm the line) before the record is signed")
                 if self._head_seq(s, hearing_id) != seen:
                     raise Conflict(f"the record of {hearing_id} changed while it was being signed: read it back and sign again")
                 h.status = "signed"
