@@ -45,6 +45,18 @@ def test_caption_lines_break_at_punctuation_and_not_inside_words():
     assert all("ABCDEFGHIJ" in line or not any(c.isascii() for c in line) for line in lines)
 
 
+def test_a_number_an_amount_or_a_time_is_never_cut_at_its_point_or_colon():
+    """利率3.85% must not become 利率3 / 85% on air: an ASCII mark inside a number ends no phrase, in
+    the archive's lines and live (where a partial's last "3." waits for what follows)."""
+    assert caption_lines("利率为年利率3.85%的四倍即15.4%") == ["利率为年利率3.85%的四倍即", "15.4%"]
+    assert caption_lines("定于下午15:30继续开庭，请双方当事人准时到庭") == ["定于下午15:30继续开庭", "请双方当事人准时到庭"]
+    cap = Captioner()
+    shown = []
+    for n, said in enumerate(("利率为年利率3.", "利率为年利率3.85%", "利率为年利率3.85%的四倍，", "利率为年利率3.85%的四倍，即")):
+        shown += cap.partial(_partial(said, 1000 * (n + 1), role=None, stable=len(said)))
+    assert [x["text"] for x in shown] == ["利率为年利率3.85%的四倍"]
+
+
 def test_cues_pair_lines_share_out_the_time_and_name_the_role():
     u = {"id": "u1", "start_ms": 1000, "end_ms": 9000, "role": "presiding_judge",
          "text": "现在开庭。核对当事人身份，原告陈述诉讼请求，被告进行答辩，然后进入法庭调查阶段。"}

@@ -1,3 +1,4 @@
+import html
 import io
 
 import docx
@@ -120,3 +121,14 @@ def test_a_persons_text_is_printed_as_written_when_pieces_are_joined(record):
     from courtscribe.records.layout import blocks
 
     assert any(b.text == "证人於美乾说他住在乾县，“不是！？”" for b in blocks(record))  # DOCX, PDF, OFD
+
+
+def test_a_vtt_cue_shows_whatever_a_line_holds(record):
+    """A clerk's blank line, a '-->', 'A&B' and '<5万元>' neither break the file (it would fail the whole
+    hearing's export) nor hide as markup: each cue reads back as said."""
+    said = "本院认为\n\n被告应当还款 --> A&B公司<5万元>"
+    record.utterances[1] = record.utterances[1].model_copy(update={"text": said})
+    captions = webvtt.from_buffer(io.StringIO(formats.render(record, "vtt"))).captions
+    assert len(captions) == 3 and captions[1].voice == "说话人2"
+    assert html.unescape(captions[1].text) == "本院认为\n被告应当还款 --> A&B公司<5万元>"  # as a player shows it
+    assert [s.content for s in srt.parse(formats.render(record, "srt"))][1] == "说话人2：本院认为\n被告应当还款 --> A&B公司<5万元>"

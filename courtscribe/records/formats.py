@@ -21,7 +21,7 @@ from docx.oxml.ns import qn
 from docx.shared import Pt
 
 from . import layout
-from .model import Record, Utterance
+from .model import Record
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -55,22 +55,24 @@ def to_srt(record: Record) -> str:
     return srt.compose(subs)
 
 
-def _voice(u: Utterance) -> str:
-    # '<' '>' '&' would break the cue; speaker labels never need them.
-    name = u.speaker_label.replace("<", "").replace(">", "").replace("&", "")
-    text = u.printed_text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return f"<v {name}>{text}"
-
-
 def to_vtt(record: Record) -> str:
-    return vtt_cues([(u.start_ms, u.end_ms, _voice(u)) for u in record.utterances])
+    return vtt_cues([(u.start_ms, u.end_ms, u.printed_text, u.speaker_label) for u in record.utterances])
 
 
-def vtt_cues(cues: list[tuple[int, int, str]]) -> str:
-    """WebVTT of (start_ms, end_ms, text) cues; the text may hold line breaks."""
+def _cue_text(text: str) -> str:
+    """Text a player shows as said: markup escaped (a '-->' with it), no blank line (it ends the cue)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "\n".join(line for line in text.splitlines() if line.strip()) or " "
+
+
+def vtt_cues(cues: list[tuple[int, int, str, str | None]]) -> str:
+    """WebVTT of (start_ms, end_ms, text, voice) cues; the text may hold line breaks, and whatever it
+    holds (a clerk's blank line, 'A&B', '<5万元>') is shown, never taken for markup or a cue's end."""
     doc = webvtt.WebVTT()
-    for start, end, text in cues:
-        doc.captions.append(webvtt.Caption(clock(start), clock(max(end, start + 1)), text))
+    for start, end, text, voice in cues:
+        name = (voice or "").replace("<", "").replace(">", "").replace("&", "")  # labels never need them
+        body = f"<v {name}>{_cue_text(text)}" if name else _cue_text(text)
+        doc.captions.append(webvtt.Caption(clock(start), clock(max(end, start + 1)), body))
     buf = io.StringIO()
     doc.write(buf)
     return buf.getvalue()

@@ -133,7 +133,7 @@ def captions_json(hearing_id: str, request: Request, prefix: bool = False, who=o
 @router.get("/{hearing_id}/captions.vtt")
 def captions_vtt(hearing_id: str, request: Request, prefix: bool = False, who=on_hearing(Action.caption)) -> Response:
     """The same cues as WebVTT (two lines a cue), for HLS/DASH players."""
-    text = formats.vtt_cues([(c["start_ms"], c["end_ms"], "\n".join(c["lines"]))
+    text = formats.vtt_cues([(c["start_ms"], c["end_ms"], "\n".join(c["lines"]), None)
                              for c in _public_cues(request, hearing_id, prefix)])
     return Response(text, media_type="text/vtt; charset=utf-8")
 

@@ -31,9 +31,10 @@ def caption_lines(text: str, max_chars: int = MAX_CHARS) -> list[str]:
     """Lines of at most ``max_chars`` characters, broken after punctuation where possible and never
     inside a Latin word or a number unless it alone is longer than a line."""
     phrases, current = [], ""
-    for ch in text.strip():
+    text = text.strip()
+    for i, ch in enumerate(text):
         current += ch
-        if ch in MARKS:
+        if _ends_phrase(text, i, whole=True):
             phrases.append(current.strip())
             current = ""
     if current.strip():
@@ -63,7 +64,21 @@ def _cut(s: str, n: int) -> int:
 
 
 def _wordish(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
+    """Part of a Latin word, a number or an address: 3.85%, 15:30, example.com/a stay on one line."""
+    return ch.isascii() and ch.isprintable() and not ch.isspace()
+
+
+def _ends_phrase(text: str, i: int, *, whole: bool) -> bool:
+    """Whether the mark at ``i`` ends a phrase: a Chinese mark always; an ASCII one where a space, a
+    Chinese character or the text's end follows it (not the point of 3.85 or the colon of 15:30).
+    ``whole``: the text is all there is (a partial's last "3." may still become 3.85)."""
+    if text[i] not in MARKS:
+        return False
+    if not text[i].isascii():
+        return True
+    if i + 1 == len(text):
+        return whole
+    return not _wordish(text[i + 1])
 
 
 def cues(u: dict, *, prefix: bool = False) -> list[dict]:
@@ -177,9 +192,9 @@ def _complete(text: str) -> list[str]:
     """The leading pieces of ``text`` that can be shown: phrases ending at punctuation, and a full
     line's worth of a phrase that goes on without one. What may still grow stays behind."""
     out, current = [], ""
-    for ch in text:
+    for i, ch in enumerate(text):
         current += ch
-        if ch in MARKS:
+        if _ends_phrase(text, i, whole=False):
             out.append(current)
             current = ""
     while len(current) > MAX_CHARS:

@@ -3,6 +3,7 @@
 // the courtroom: a cue shows S s after it was spoken, never before it arrives), operator=1 (latency panel).
 // Lines come ready-cut from the server (at most 16 characters each, never changed once sent: stabilized
 // partials, then the rest from the final); this page rolls them up, two on screen, and paces them.
+import { Airing } from "./airing.js";
 import { liveSocket, params } from "./common.js";
 
 const hearingId = params.get("hearing");
@@ -19,6 +20,8 @@ const queue = [];
 const latencies = []; // each line: end of its words → on screen (s)
 const endLatencies = []; // each utterance: speech end → its last words on screen (s)
 const lineLog = []; // per line, for the latency benchmark: which utterance, how late, from what
+const airing = new Airing();
+let wasOpen = false;
 let dark = false;
 let shownAt = 0;
 let clearTimer = null;
@@ -98,11 +101,15 @@ if (!hearingId) {
   liveSocket(`/v1/hearings/${encodeURIComponent(hearingId)}/captions?prefix=${params.get("prefix") === "1"}`, {
     onEvent(e) {
       if (e.type === "subscribed" || e.type === "blank") blank(!!e.blanked);
-      else if (e.type === "cue" && !dark) {
+      else if (e.type === "cue" && !dark && airing.fresh(e)) {
         queue.push(e);
         if (!pump) next();
       }
     },
-    onState(state) { document.body.dataset.connection = state; },
+    onState(state) {
+      if (state === "open" && wasOpen) airing.reconnected();
+      wasOpen ||= state === "open";
+      document.body.dataset.connection = state;
+    },
   });
 }
