@@ -51,3 +51,18 @@ def test_a_stretch_inside_one_segment_or_past_the_recording_reads_exactly(tmp_pa
     tail = archive.read(tmp_path, "h3", 0, 24_000, 27_000)  # the last second, then nothing recorded
     np.testing.assert_array_equal(tail[:16000], _pcm_roundtrip(audio[24 * 16000:]))
     assert tail.size == 3 * 16000 and not tail[16000:].any()
+
+
+def test_a_replica_starting_up_leaves_a_segment_another_is_recording_to_its_recorder(tmp_path):
+    """Two gateway replicas share the archive: one starting (or restarting) recovers what a crash left
+    open, never the segment the other is still recording into (its audio would stop there)."""
+    audio = (np.sin(np.arange(16000 * 4) / 10) * 0.3).astype(np.float32)
+    live = archive.ChannelRecorder(tmp_path, "h3", 0, start_ms=0, sync_s=0)
+    live.write(audio[:16000 * 2])
+    crashed = tmp_path / "h4" / "ch0" / "000000000000.part"  # a replica that died mid-hearing
+    crashed.parent.mkdir(parents=True)
+    crashed.write_bytes(float_to_pcm16(audio[:16000]))
+    assert [p.parent.parent.name for p in archive.recover(tmp_path)] == ["h4"]
+    live.write(audio[16000 * 2:])
+    live.close()
+    np.testing.assert_array_equal(archive.read(tmp_path, "h3", 0, 0, 4000), _pcm_roundtrip(audio))

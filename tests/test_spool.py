@@ -21,3 +21,35 @@ def test_a_waiting_line_the_store_refuses_for_good_is_told_not_only_logged(store
     [(hid, uid, why)] = told
     assert (hid, uid) == ("h-spool", "c0-late") and "signed" in why
     assert json.loads(spool.rejected.read_text())["utterance"]["text"] == "还有一句。"
+
+
+def test_two_replicas_sharing_the_spool_lose_no_line_while_one_replays(store, tmp_path):
+    """Both gateway replicas spool into one folder while the database is away; one replays as the other
+    appends: the line appended meanwhile is neither replaced away nor stored twice."""
+    import threading
+
+    store.create_hearing(actor="书记员甲", hearing_id="h-two")
+    said = [Utterance(id=f"c0-{i}", start_ms=i * 1000, end_ms=i * 1000 + 900, speaker="审判长", text=f"第{i}句。")
+            for i in range(3)]
+    a, b = Spool(tmp_path / "spool", store), Spool(tmp_path / "spool", store)
+    a.path.write_text("".join(json.dumps({"op": "final", "hearing_id": "h-two", "utterance": u.model_dump(mode="json"),
+                                          "voice": None}) + "\n" for u in said[:2]))
+    replaying, go_on = threading.Event(), threading.Event()
+    first = store.machine_final
+
+    def slow(*args, **kw):  # b's replay is under way when a's next line comes
+        replaying.set()
+        go_on.wait(10)
+        return first(*args, **kw)
+    store.machine_final = slow
+    replay = threading.Thread(target=b.flush)
+    replay.start()
+    assert replaying.wait(10)
+    appended = threading.Thread(target=a.machine_final, args=("h-two", said[2]))
+    appended.start()
+    go_on.set()
+    replay.join(10)
+    appended.join(10)
+    store.machine_final = first
+    a.flush()
+    assert [u.id for u in store.record("h-two").utterances] == ["c0-0", "c0-1", "c0-2"] and a.pending == 0

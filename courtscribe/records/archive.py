@@ -9,6 +9,7 @@ Every line's (channel, start_ms, end_ms) finds its audio here: ``read`` serves r
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import time
@@ -52,6 +53,7 @@ class ChannelRecorder:
             if self._file is None:
                 self._part = self.dir / f"{self._next_ms:012d}.part"
                 self._file = open(self._part, "ab")
+                fcntl.flock(self._file, fcntl.LOCK_EX)  # recording: ``recover`` elsewhere leaves it alone
                 self._in_segment = 0
             take = pcm[:self.segment_samples - self._in_segment]
             self._file.write(take.tobytes())
@@ -106,8 +108,18 @@ def finish_segment(part: Path) -> Path:
 
 
 def recover(root: Path) -> list[Path]:
-    """Finish the segments a crash left open (their audio up to the last sync is kept)."""
-    return [finish_segment(p) for p in sorted(Path(root).glob("*/ch*/*.part"))] if Path(root).is_dir() else []
+    """Finish the segments a crash left open (their audio up to the last sync is kept). A segment still
+    being recorded (another gateway replica on the same archive, a recorder of this process) is locked
+    and left to its recorder."""
+    done = []
+    for part in sorted(Path(root).glob("*/ch*/*.part")) if Path(root).is_dir() else []:
+        try:
+            with open(part, "rb") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                done.append(finish_segment(part))  # the lock is held until it is finished
+        except (BlockingIOError, FileNotFoundError):  # recording, or finished by its recorder meanwhile
+            continue
+    return done
 
 
 def segments(root: Path, hearing_id: str, channel: int) -> list[tuple[int, Path]]:

@@ -9,6 +9,8 @@ beside it instead of blocking the queue.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import threading
@@ -37,7 +39,7 @@ class Spool:
         self.dir, self.store = Path(directory), store
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path, self.rejected = self.dir / "pending.jsonl", self.dir / "rejected.jsonl"
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _write holds it around _exclusive's
         self.on_flushed: Callable[[str, int], object] | None = None  # hearing id, lines now stored
         # hearing id, the line's id (None: a relabel's), why the store refused it for good
         self.on_refused: Callable[[str, str | None, str], object] | None = None
@@ -61,10 +63,25 @@ class Spool:
         return self._write({"op": "relabel", "hearing_id": hearing_id, "uid": uid, "speaker": speaker,
                             "role": role.value if role else None, "participant": participant, "voice": voice})
 
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """The spool file to this process alone: gateway replicas that share the data folder spool
+        into one file, and a replay must not replace it under another's append."""
+        with self._lock, open(self.dir / "spool.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _queued(self, entry: dict) -> bool:
+        """Appended where others wait already (so the order is kept)."""
+        with self._exclusive():
+            if self.path.exists() and self.path.stat().st_size:
+                self._append(entry)
+                return True
+            return False
+
     def _write(self, entry: dict) -> Written:
         with self._lock:
-            if self.path.exists() and self.path.stat().st_size:
-                self._append(entry)  # others are waiting: keep the order
+            if self._queued(entry):
                 return False
             try:
                 return self._apply(entry)
@@ -73,7 +90,8 @@ class Spool:
                     raise
                 log.warning("record store unavailable: write kept on disk", hearing=entry["hearing_id"],
                             error=str(err).splitlines()[0])
-                self._append(entry)
+                with self._exclusive():
+                    self._append(entry)
                 return False
 
     def _append(self, entry: dict, path: Path | None = None) -> None:
@@ -95,7 +113,7 @@ class Spool:
     # -- replaying --------------------------------------------------------------------------
     def flush(self) -> int:
         """Replay waiting writes in order until the store fails again; returns how many were stored."""
-        with self._lock:
+        with self._exclusive():
             if not self.path.exists():
                 return 0
             with open(self.path, encoding="utf-8") as f:
