@@ -38,15 +38,20 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
 
 class RedactQueries(logging.Filter):
     """Query strings never reach a log: uvicorn writes each request's path with its query, and
-    FunASR clients carry their token as ``?token=…``."""
+    FunASR clients carry their token as ``?token=…``. Nor do path parts in Chinese (a party's name
+    in …/participants/张三/voice, a hearing id that is a case number): court data, not the server's."""
 
     QUERY = re.compile(r"\?[^\s\"'?]*=[^\s\"']*")
+    NAMED = re.compile(r"(?<=/)[^/\s?\"']*(?:%[89A-Fa-f][0-9A-Fa-f]|[^\x00-\x7f])[^/\s?\"']*")
+
+    def _clean(self, text: str) -> str:
+        return self.NAMED.sub("[redacted]", self.QUERY.sub("?[redacted]", text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(self.QUERY.sub("?[redacted]", a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(self._clean(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.msg, str) and not record.args:
-            record.msg = self.QUERY.sub("?[redacted]", record.msg)
+            record.msg = self._clean(record.msg)
         return True
 
 

@@ -18,12 +18,15 @@ from pathlib import Path
 def load_key(settings) -> bytes:
     """The key from settings, else from its file (made on first use, readable by its owner only)."""
     if settings.seal_key:
+        if len(settings.seal_key.encode()) < MIN_KEY_BYTES:  # "changeme" seals nothing an intruder can't redo
+            raise SealKeyError(f"COURTSCRIBE_SEAL_KEY is too short: give at least {MIN_KEY_BYTES} random bytes "
+                               "(e.g. `openssl rand -base64 48`)")
         return settings.seal_key.encode()
     return key_file(settings.seal_key_file)
 
 
 class SealKeyError(ValueError):
-    """The seal key file exists but holds no usable key: sealing would silently be off."""
+    """The seal key is unusable (a file emptied or cut, a short key): sealing would silently be weak or off."""
 
 
 MIN_KEY_BYTES = 32

@@ -137,6 +137,10 @@ def test_tokens_never_reach_the_log_or_the_handshake(court):
     secret = token.split("_", 2)[2]  # cst_<id>_<secret>: the secret may itself hold "_" (base64url)
     assert secret and token not in log and secret not in log
     assert '"WebSocket /?[redacted]"' in log  # the line is written, its query is not
+    court.as_(court.t["clerk"], "GET", "/v1/hearings/（2026）京0105民初123号/participants/张三/voice")
+    log = (court.home / "server.log").read_text()
+    assert "/v1/hearings/[redacted]/participants/[redacted]/voice" in log  # court data stays out of the log
+    assert not any(x in log for x in ("%E5%BC%A0", "张三", "%EF%BC%88"))
     # a client that offers only its bearer subprotocol is not answered with it
     reply, code, chosen = asyncio.run(_first(court, "/v1/stream", None, subprotocols=[f"bearer.{court.t['clerk']}"],
                                              start={"type": "start"}))

@@ -209,6 +209,11 @@ def test_a_missing_audit_head_or_an_emptied_seal_key_is_an_error_not_a_downgrade
     started = subprocess.run([sys.executable, "-m", "courtscribe", "serve", "--port", str(free_port())], env=env,
                              capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert started.returncode != 0 and "seal key" in started.stdout + started.stderr
+    from types import SimpleNamespace
+
+    from courtscribe.seal import SealKeyError, load_key
+    with pytest.raises(SealKeyError, match="too short"):  # a key an intruder guesses seals nothing
+        load_key(SimpleNamespace(seal_key="changeme", seal_key_file=home / "unused.key"))
 
 
 # 8, 11 -----------------------------------------------------------------------------------------

@@ -43,6 +43,12 @@ class Conflict(RecordError):
     status, code = 409, "conflict"
 
 
+def plainly(err: BaseException) -> str:
+    """What a screen may be told of a failed write: our own errors say why; a database's text (its SQL
+    and the line's words as parameters) stays in the server's log."""
+    return str(err) if isinstance(err, RecordError) else type(err).__name__
+
+
 class ChangedMeanwhile(Conflict):
     """A correction made from text the line no longer holds (a final, or another screen's correction,
     came in while the clerk typed): saved, it would hide what came in unseen."""

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from ..logs import get_logger
 from .model import Role, Utterance
-from .reading import Named
+from .reading import Named, plainly
 from .store import RecordError, RecordStore
 
 log = get_logger(__name__)
@@ -128,8 +128,7 @@ class Spool:
                         break
                     log.error("spooled write refused by the record store", hearing=e["hearing_id"], error=repr(err))
                     self._append({**e, "refused": str(err)}, self.rejected)
-                    why = str(err) if isinstance(err, RecordError) else type(err).__name__  # never SQL and its text
-                    refused.append((e["hearing_id"], (e.get("utterance") or {}).get("id"), why))
+                    refused.append((e["hearing_id"], (e.get("utterance") or {}).get("id"), plainly(err)))
                 done += 1
             rest = entries[done:]
             tmp = self.path.with_suffix(".tmp")

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..logs import get_logger
 from ..records.model import Utterance
-from ..records.reading import Named
+from ..records.reading import Named, plainly
 from .events import Event
 from .protocol import ErrorCode, error_event, final_event
 from .source import Sinks
@@ -85,7 +85,7 @@ class Delivery:
             stored = await self.sinks.on_final(u, voice)
         except Exception as err:  # noqa: BLE001 - the clerk must hear of it
             log.error("final not stored", session=self.label, utterance=u.id, error=repr(err))
-            await self.emit(error_event(ErrorCode.STORE, f"utterance {u.id} could not be stored: {err}"))
+            await self.emit(error_event(ErrorCode.STORE, f"utterance {u.id} could not be stored: {plainly(err)}"))
             return None
         if stored is False:
             await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: utterance {u.id} is "
