@@ -25,3 +25,30 @@ def test_edit_commands_count_only_on_their_own_because_they_are_also_words_of_la
     assert parse("撤销合同的请求") == [{"op": "insert", "text": "撤销合同的请求"}]
     assert parse("原告请求撤销。") == [{"op": "insert", "text": "原告请求撤销。"}]
     assert parse("，撤销。") == [{"op": "undo"}]
+
+
+@pytest.mark.parametrize("said", ["提供部分号码", "双方交换行为证据", "一句号召", "询问号码", "被告假冒号码",
+                                  "本院认为应当另起一段落实责任"])
+def test_a_command_word_inside_other_words_is_written_not_obeyed(said):
+    """部分号码 holds no 分号 and 交换行为 no 换行: the judge's words are written as said."""
+    assert parse(said) == [{"op": "insert", "text": said}]
+
+
+def test_a_command_said_as_a_word_of_its_own_is_obeyed_mid_sentence():
+    assert parse("本院认为句号被告应当还款") == [{"op": "insert", "text": "本院认为。被告应当还款"}]
+    assert parse("开庭逗号现在核对当事人") == [{"op": "insert", "text": "开庭，现在核对当事人"}]
+    assert parse("本院认为新段落被告") == [{"op": "insert", "text": "本院认为\n\n被告"}]
+
+
+@pytest.mark.parametrize("said, mark", [("句号", "。"), ("问号。", "？"), ("，逗号。", "，"), ("顿号", "、")])
+def test_a_mark_said_on_its_own_punctuates_what_came_before(said, mark):
+    """A pause, then 问号: the sentence before was a question (the engine's mark at its end is replaced)."""
+    assert parse(said) == [{"op": "punctuate", "text": mark}]
+
+
+def test_a_dictations_hotwords_spare_names_that_sound_like_commands():
+    from courtscribe.asr.commands import spare
+    from courtscribe.asr.finals import polish
+
+    assert spare(("窦浩", "张三", "鞠浩", "窦浩然", "李四")) == ("张三", "李四")
+    assert parse(polish("以上事实清楚逗号", spare(("窦浩",)))) == [{"op": "insert", "text": "以上事实清楚，"}]

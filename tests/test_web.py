@@ -492,10 +492,40 @@ def test_dictation_from_a_browser_microphone_writes_text_and_applies_edits(site,
     assert not errors, errors
 
 
+def test_a_dictated_mark_punctuates_and_undo_takes_back_only_the_dictated_change(site, page):
+    """问号 said alone replaces the engine's mark before the caret; 删除上一句 stops at an item of a
+    judgment (；); 撤销 takes back the last dictated change and nothing the judge typed elsewhere, and
+    refuses (saying so) where the judge has typed over it."""
+    page.goto(f"{site.url}/ui/dictation#token={site.tokens['judge']}")
+    done = page.evaluate("""async () => {
+        const { apply } = await import('/ui/static/dictation.js');
+        const editor = document.getElementById('editor'), out = [];
+        const at = () => editor.setSelectionRange(editor.value.length, editor.value.length);
+        editor.value = ''; at();
+        apply([{ op: 'insert', text: '被告是否同意调解。' }]);
+        apply([{ op: 'punctuate', text: '？' }]);
+        out.push(editor.value);
+        editor.value = '手打的标题\\n' + editor.value; at();  // the judge types at the top
+        apply([{ op: 'insert', text: '判决如下：一、驳回起诉；二、诉讼费由原告负担。' }]);
+        apply([{ op: 'delete_sentence' }]);
+        out.push(editor.value);
+        apply([{ op: 'undo' }]);
+        out.push(editor.value);
+        editor.value = editor.value.replace('二、诉讼费', '二、案件受理费'); at();  // typed over the dictated words
+        apply([{ op: 'undo' }]);
+        out.push(editor.value, document.getElementById('banner').textContent);
+        return out; }""")
+    assert done[0] == "被告是否同意调解？"
+    assert done[1] == "手打的标题\n被告是否同意调解？判决如下：一、驳回起诉；"
+    assert done[2] == "手打的标题\n被告是否同意调解？判决如下：一、驳回起诉；二、诉讼费由原告负担。"
+    assert done[3] == "手打的标题\n被告是否同意调解？判决如下：一、驳回起诉；二、案件受理费由原告负担。" and "未撤销" in done[4]
+
+
 def test_a_dictation_stream_carries_the_edits_of_its_voice_commands(site):
-    """Over the protocol: a dictation source's finals come with their edits (insert, here: no command was said)."""
+    """Over the protocol, a judge's own stream (no hearing): a dictation source's finals come with their edits
+    (insert, here: no command was said)."""
     async def dictate() -> list[dict]:
-        async with websockets.connect(f"{site.ws}/v1/stream", subprotocols=["courtscribe.v1", f"bearer.{site.tokens['recorder']}"]) as ws:
+        async with websockets.connect(f"{site.ws}/v1/stream", subprotocols=["courtscribe.v1", f"bearer.{site.tokens['judge']}"]) as ws:
             await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "role": "judge", "dictation": True}))
             assert json.loads(await ws.recv())["type"] == "ready"
             async for chunk in chunks_from_file(ZH / "custody.wav"):

@@ -92,11 +92,16 @@ class _Native:
         self.start, self.pcm = ctl, PcmInput(ctl.sample_rate)
         cfg = SessionConfig(hearing_id=admitted.hearing_id, channel=ctl.channel, role=ctl.role,
                             speaker=ctl.speaker, court=admitted.court, courtroom=admitted.courtroom,
-                            options=DecodeOptions(language=ctl.language, hotwords=tuple(ctl.hotwords)))
+                            options=DecodeOptions(language=ctl.language, hotwords=self._hotwords(ctl)))
         self.session = await self.live.join(cfg, self.emit)
         await send(self.ws, {"type": "ready", "protocol": PROTOCOL, "session_id": self.session.label,
                              "hearing_id": cfg.hearing_id, "channel": ctl.channel, "speaker": self.session.speaker,
                              "sample_rate": ctl.sample_rate, "offset_ms": cfg.offset_ms, **self.live.gateway})
+
+    @staticmethod
+    def _hotwords(ctl: Start) -> tuple[str, ...]:
+        """A dictation's hotwords spare its commands: a name said like 逗号 must not take its place."""
+        return commands.spare(ctl.hotwords) if ctl.dictation else tuple(ctl.hotwords)
 
     async def audio(self, data: bytes) -> None:
         if self.session is None or self.pcm is None:

@@ -5,39 +5,50 @@ import { download, token } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const editor = $("editor");
-const undoStack = []; // {value, caret} before each applied change
+const undoStack = []; // each applied change as {at, removed, inserted}: 撤销 takes back only that
 let session = null;
 
 // -- applying the server's edits --------------------------------------------------------------------
-function remember() {
-  undoStack.push({ value: editor.value, caret: editor.selectionStart });
+/** Replace [from, to) with ``text``, remembering how to take it back (keyboard edits elsewhere stay). */
+function change(from, to, text) {
+  undoStack.push({ at: from, removed: editor.value.slice(from, to), inserted: text });
   if (undoStack.length > 200) undoStack.shift();
+  editor.setRangeText(text, from, to, "end");
 }
 
 function insert(text) {
-  remember();
+  change(editor.selectionStart, editor.selectionEnd, text);
+}
+
+function punctuate(mark) {
+  // a mark said on its own: it takes the place of the engine's mark at the end of the text before the caret
   const at = editor.selectionStart;
-  editor.setRangeText(text, at, editor.selectionEnd, "end");
+  const trail = editor.value.slice(0, at).match(/[，。？！：；、,.?!:; ]*$/)[0].length;
+  change(at - trail, at, mark);
 }
 
 function deleteSentence() {
-  // the sentence ending at the caret (or the one before it): back to the previous end mark or line break
+  // the sentence (or item of a list: 一、…；二、…) ending at the caret: back to the previous end mark or line break
   const at = editor.selectionStart;
   const before = editor.value.slice(0, at).replace(/\s+$/, "");
   if (!before) return;
-  const cut = Math.max(...["。", "？", "！", "\n"].map((ch) => before.lastIndexOf(ch, before.length - 2)));
-  remember();
-  editor.setRangeText("", cut + 1, at, "end");
+  const cut = Math.max(...["。", "？", "！", "；", "：", "\n"].map((ch) => before.lastIndexOf(ch, before.length - 2)));
+  notice(`已删除：${editor.value.slice(cut + 1, at).trim()}`);
+  change(cut + 1, at, "");
 }
 
 function undo() {
-  const last = undoStack.pop();
+  const last = undoStack.at(-1);
   if (!last) return;
-  editor.value = last.value;
-  editor.setSelectionRange(last.caret, last.caret);
+  if (editor.value.slice(last.at, last.at + last.inserted.length) !== last.inserted) {
+    notice("上一处语音修改之后文档已被改动，未撤销（可用 Ctrl+Z）");
+    return;
+  }
+  undoStack.pop();
+  editor.setRangeText(last.removed, last.at, last.at + last.inserted.length, "end");
 }
 
-const OPS = { insert: (op) => insert(op.text), delete_sentence: deleteSentence, undo };
+const OPS = { insert: (op) => insert(op.text), punctuate: (op) => punctuate(op.text), delete_sentence: deleteSentence, undo };
 
 export function apply(ops) {
   for (const op of ops) (OPS[op.op] || (() => {}))(op);
