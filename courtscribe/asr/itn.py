@@ -43,7 +43,19 @@ def _money(spoken: str, written: str) -> str:
     return amount + "元"
 
 
+_SPELLED = dict(zip("零〇幺一二三四五六七八九", "001123456789"))
+
+
+def _spelled(spoken: str) -> str | None:
+    """A number read digit by digit (一二三四, a case's or a phone's): its digits; None otherwise."""
+    if len(spoken) >= 3 and all(c in _SPELLED for c in spoken):
+        return "".join(_SPELLED[c] for c in spoken)
+    return None
+
+
 def _span(kind: str, spoken: str, written: str) -> str:
+    if "~" in written:  # the FSTs' ranges: 三四天 is an approximate number (words), 一二三四 a spelled one
+        return _spelled(spoken) or spoken
     if kind == "date":
         return _date(spoken, written)
     if kind == "money":
@@ -57,8 +69,8 @@ def itn(text: str) -> str:
     """Court-style written form of a spoken-form sentence (unchanged when nothing applies)."""
     if not text or not _SPOKEN_NUMBER.search(text):
         return text
-    with _lock:  # the FST runtime is not documented as thread-safe
-        result = _normalizer().normalize_with_mapping(text)
+    with _lock:  # the FST runtime is not documented as thread-safe; 〇 is 零 to it (one for one: spans keep)
+        result = _normalizer().normalize_with_mapping(text.replace("〇", "零"))
     out, pos = [], 0
     for m in result.mappings:
         if m.kind != "replace":
