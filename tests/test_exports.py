@@ -1,7 +1,10 @@
 """Exports into the e-case file: the printed 笔录 (DOCX, PDF), captions, and the verified package."""
 import datetime as dt
+import hashlib
 import io
+import json
 import zipfile
+from pathlib import Path
 
 import docx
 import pypdf
@@ -108,3 +111,32 @@ def test_package_manifest_verifies_and_a_tampered_file_is_found(signed, tmp_path
     assert "record.json: SHA-256 differs from the manifest (altered)" in problems
     assert "record.json no longer matches the digest it was signed with" in problems
     assert package.verify(tmp_path / "nothing.zip")[0].startswith("not a readable ZIP package")
+
+
+def test_a_package_rewritten_whole_is_found_by_the_courts_seal_and_by_its_own_signatures(signed, tmp_path):
+    """A forger changes the record and rewrites the manifest's hashes to match (and drops the digest it
+    names): the court's seal no longer verifies, and even without the key the record no longer
+    matches the signatures it carries."""
+    key = b"k" * 32
+    path = tmp_path / "卷宗.zip"
+    path.write_bytes(package.build(signed, key=key))
+    assert package.verify(path, key) == [] and package.verify(path) == []
+
+    def forge(name: str, change) -> Path:
+        out = tmp_path / name
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+            files = {n: src.read(n) for n in src.namelist()}
+            files["record.json"] = files["record.json"].replace("全部请求".encode(), "部分请求".encode())
+            manifest = json.loads(files.pop("manifest.json"))
+            manifest["files"]["record.json"]["sha256"] = hashlib.sha256(files["record.json"]).hexdigest()
+            change(manifest)
+            for n, data in {**files, "manifest.json": json.dumps(manifest).encode()}.items():
+                dst.writestr(n, data)
+        return out
+
+    rehashed = forge("rehashed.zip", lambda m: None)
+    assert any("seal does not verify" in p for p in package.verify(rehashed, key))
+    assert "record.json no longer matches the digest its signatures signed" in package.verify(rehashed)
+    unnamed = forge("unnamed.zip", lambda m: m.update(signed_digest=None))
+    assert "manifest.json does not name the digest the record was signed with" in package.verify(unnamed)
+    assert any("seal does not verify" in p for p in package.verify(path, b"another court's key, not ours"))

@@ -161,12 +161,12 @@ def verify(hearing: str) -> None:
 def verify_package(path: Path) -> None:
     from . import package
 
-    problems = package.verify(path)
+    problems = package.verify(path, load_key(get_settings()))
     for p in problems:
         typer.echo(f"BROKEN: {p}", err=True)
     if problems:
         raise typer.Exit(1)
-    typer.echo(f"ok: {path}: every file matches the manifest")
+    typer.echo(f"ok: {path}: every file matches the manifest, sealed with this court's key")
 
 
 @app.command()

@@ -1,5 +1,10 @@
 """The e-case-file package (电子卷宗): one ZIP with the record, its printed forms, the audio and a
 manifest holding the SHA-256 of every file, so a receiving system can check nothing was altered.
+
+Hashes alone prove nothing to someone who can rewrite the manifest too, so the manifest is sealed
+with the court's key (``seal.py``: an HMAC the package does not hold); the court's own ``verify``
+checks the seal. Without the key a reader still finds a record that no longer matches the
+signatures inside it, or a manifest that no longer names them.
 """
 from __future__ import annotations
 
@@ -10,7 +15,10 @@ import json
 import zipfile
 from pathlib import Path
 
+from ..chain import canonical
+from ..seal import seal, sealed
 from . import formats
+from .ledger import record_digest
 from .model import Record
 
 MANIFEST = "manifest.json"
@@ -18,8 +26,9 @@ PACKAGE_SCHEMA = "courtscribe.package/1"
 MEDIA_TYPE = "application/zip"
 
 
-def build(record: Record, audio: list[tuple[str, Path]] | None = None) -> bytes:
-    """``audio``: (name inside ``audio/``, file) pairs, e.g. the hearing's archived FLAC segments."""
+def build(record: Record, audio: list[tuple[str, Path]] | None = None, key: bytes | None = None) -> bytes:
+    """``audio``: (name inside ``audio/``, file) pairs, e.g. the hearing's archived FLAC segments;
+    ``key``: the court's seal key (the manifest is then sealed)."""
     files: dict[str, bytes] = {w.packaged_as: formats.render_bytes(record, fmt)
                                for fmt, w in formats.WRITERS.items() if w.packaged_as}
     files |= {
@@ -39,6 +48,8 @@ def build(record: Record, audio: list[tuple[str, Path]] | None = None) -> bytes:
         manifest = {"schema": PACKAGE_SCHEMA, "hearing_id": record.hearing.id, "case_number": record.hearing.case_number,
                     "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                     "signed_digest": record.signatures[0].digest if record.signatures else None, "files": entries}
+        if key:
+            manifest["seal"] = _seal(key, manifest)
         zf.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
     return buf.getvalue()
 
@@ -51,10 +62,14 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def verify(path: str | Path) -> list[str]:
+def _seal(key: bytes, manifest: dict) -> str:
+    return seal(key, PACKAGE_SCHEMA, canonical({k: v for k, v in manifest.items() if k != "seal"}))
+
+
+def verify(path: str | Path, key: bytes | None = None) -> list[str]:
     """Problems found (empty when the package is intact): every listed file present with its hash,
-    nothing unlisted, and the record still matching the digest it was signed with."""
-    from .store import record_digest
+    nothing unlisted, the record still matching every signature in it and the digest the manifest
+    names, and with ``key`` (the court's) the manifest's seal."""
 
     problems = []
     try:
@@ -77,8 +92,23 @@ def verify(path: str | Path) -> list[str]:
             if digest.hexdigest() != meta["sha256"]:
                 problems.append(f"{name}: SHA-256 differs from the manifest (altered)")
         problems += [f"{name}: not listed in the manifest" for name in sorted(names - set(manifest["files"]) - {MANIFEST})]
-        if manifest.get("signed_digest") and "record.json" in names:
-            record = Record.model_validate_json(zf.read("record.json"))
-            if record_digest(record) != manifest["signed_digest"]:
-                problems.append("record.json no longer matches the digest it was signed with")
+        if key is not None and not sealed(key, manifest.get("seal"), PACKAGE_SCHEMA,
+                                          canonical({k: v for k, v in manifest.items() if k != "seal"})):
+            problems.append(f"{MANIFEST}: its seal does not verify with this court's key (altered, or not sealed "
+                            "by this court)")
+        if "record.json" in names:
+            problems += _signatures(Record.model_validate_json(zf.read("record.json")), manifest.get("signed_digest"))
+    return problems
+
+
+def _signatures(record: Record, named: str | None) -> list[str]:
+    """The record against its own signatures and the digest the manifest names."""
+    digest = record_digest(record)
+    problems = []
+    if named and digest != named:
+        problems.append("record.json no longer matches the digest it was signed with")
+    if any(s.digest != digest for s in record.signatures):
+        problems.append("record.json no longer matches the digest its signatures signed")
+    if record.signatures and named != record.signatures[0].digest:
+        problems.append(f"{MANIFEST} does not name the digest the record was signed with")
     return problems
