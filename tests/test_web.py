@@ -315,6 +315,13 @@ def test_sign_off_locks_the_screen_and_exports_work(site, page):
 
     page.click("#sign")  # 闭庭: closing and signing are two steps, the record is read back between them
     page.wait_for_function("() => document.querySelector('#sign').textContent === '签名'")
+    page.click("#sign")
+    page.click("#sign-dialog button[value=ok]")  # not read back yet: nothing is signed
+    page.wait_for_function("() => document.getElementById('banner').textContent.includes('核对朗读')")
+    assert not site.record(hid)["signatures"]
+    with page.expect_response(lambda r: r.url.endswith("/digest")):
+        page.click("#readback")  # 核对朗读
+    page.click("#readback")  # read back: to sign
     page.click("#sign")  # the signer is the token's holder, in the roles the token holds
     page.wait_for_function("() => document.querySelector('#sign-name').value === '赵书记员'")
     assert page.eval_on_selector("#sign-name", "e => e.readOnly")
@@ -594,8 +601,11 @@ def test_a_courts_first_day_from_scheduling_to_every_signature(site, page):
                   ("原告 张三", "plaintiff", "张三")) == theirs  # every line of that voice, no other
     page.wait_for_selector("#undo-voice")
 
-    page.click("#sign")  # 闭庭, then 签名
+    page.click("#sign")  # 闭庭, 核对朗读, then 签名
     page.wait_for_function("() => document.querySelector('#sign').textContent === '签名'")
+    with page.expect_response(lambda r: r.url.endswith("/digest")):
+        page.click("#readback")
+    page.click("#readback")
     page.click("#sign")
     page.wait_for_function("() => document.querySelector('#sign-name').value === '钱书记员'")
     page.click("#sign-dialog button[value=ok]")

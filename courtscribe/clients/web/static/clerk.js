@@ -653,7 +653,12 @@ async function signOff() {
     try {
       // what is signed is what was read back (else what this screen shows): the server refuses a record
       // changed after that digest, so a correction made during the read-back is read again
-      const digest = (readBack && await readBack) || (await api(`${base}/digest`)).digest;
+      const heard = readBack && await readBack;
+      if (!heard && status === "closed") { // the first signature binds what was read back: nothing else
+        notice("请先点“核对朗读”，向当事人宣读核对笔录后再签名", true);
+        return;
+      }
+      const digest = heard || (await api(`${base}/digest`)).digest; // a signed record no longer changes
       const differ = await differences();
       if (differ) {
         await backfill();
