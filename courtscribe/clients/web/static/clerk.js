@@ -270,7 +270,11 @@ async function saveHotwords(words) {
 // -- status, participants, interruptions --------------------------------------------------------
 const STATUS = { scheduled: "未开庭", open: "庭审中", closed: "已闭庭", signed: "已签名 · 已锁定" };
 
+const STAGES = ["scheduled", "open", "closed", "signed"]; // a hearing only goes forward
+
 function setStatus(s) {
+  // a slow fetch begun before 闭庭 (a reconnect's backfill) must not take the screen back to "open"
+  if (STAGES.indexOf(s) < STAGES.indexOf(status)) return;
   status = s;
   $("status").textContent = STATUS[s] || s;
   document.body.classList.toggle("locked", s === "signed");
