@@ -62,8 +62,13 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _sealed_part(manifest: dict) -> str:
+    """What the seal covers: the manifest without its seal."""
+    return canonical({k: v for k, v in manifest.items() if k != "seal"})
+
+
 def _seal(key: bytes, manifest: dict) -> str:
-    return seal(key, PACKAGE_SCHEMA, canonical({k: v for k, v in manifest.items() if k != "seal"}))
+    return seal(key, PACKAGE_SCHEMA, _sealed_part(manifest))
 
 
 def verify(path: str | Path, key: bytes | None = None) -> list[str]:
@@ -92,8 +97,7 @@ def verify(path: str | Path, key: bytes | None = None) -> list[str]:
             if digest.hexdigest() != meta["sha256"]:
                 problems.append(f"{name}: SHA-256 differs from the manifest (altered)")
         problems += [f"{name}: not listed in the manifest" for name in sorted(names - set(manifest["files"]) - {MANIFEST})]
-        if key is not None and not sealed(key, manifest.get("seal"), PACKAGE_SCHEMA,
-                                          canonical({k: v for k, v in manifest.items() if k != "seal"})):
+        if key is not None and not sealed(key, manifest.get("seal"), PACKAGE_SCHEMA, _sealed_part(manifest)):
             problems.append(f"{MANIFEST}: its seal does not verify with this court's key (altered, or not sealed "
                             "by this court)")
         if "record.json" in names:
