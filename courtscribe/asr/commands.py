@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from .hotwords import _dictionary, sounds
+from .hotwords import sounds, word_bounds
 
 MARKS = {"句号": "。", "逗号": "，", "问号": "？", "冒号": "：", "分号": "；", "感叹号": "！", "顿号": "、",
          "换行": "\n", "新段落": "\n\n"}
@@ -53,20 +53,11 @@ def _obeyed(text: str, start: int, end: int, cuts: set[int]) -> bool:
     return end == len(text) or text[end] in _AUTO or text[end] == "\n" or (start in cuts and end in cuts)
 
 
-def _cuts(text: str) -> set[int]:
-    """Where the text's words begin and end (jieba's segmentation)."""
-    at, out = 0, {0}
-    for word in _dictionary().cut(text):
-        at += len(word)
-        out.add(at)
-    return out
-
-
 def _marks(text: str) -> str:
     """Spoken punctuation as marks, each replacing the engine's own marks on either side of it."""
     out, at = [], 0
     found = list(_MARK_WORD.finditer(text))
-    cuts = _cuts(text) if found else set()
+    cuts = word_bounds(text) if found else set()
     for m in found:
         if not _obeyed(text, m.start(), m.end(), cuts):
             continue

@@ -147,6 +147,15 @@ def _dictionary():
     return jieba.dt
 
 
+def word_bounds(text: str) -> set[int]:
+    """Where the text's words begin and end (jieba's segmentation)."""
+    at, out = 0, {0}
+    for word in _dictionary().cut(text):
+        at += len(word)
+        out.add(at)
+    return out
+
+
 def is_word(text: str) -> bool:
     """A word of the language in its own right (意义, 调节), which no sound-alike rule may replace."""
     return bool(_dictionary().FREQ.get(text))

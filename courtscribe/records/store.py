@@ -363,8 +363,7 @@ class RecordStore(VoiceNaming):
             def change(s, h):
                 if h.status not in ("closed", "signed"):
                     raise Conflict(f"hearing {hearing_id} is {h.status}: close it and read the record back before signing")
-                rows = s.execute(select(UtteranceRow.id, UtteranceRow.flags).where(UtteranceRow.hearing_id == h.id))
-                if h.status == "closed" and (late := next((i for i, f in rows if FINAL_AFTER_EDIT in (f or [])), None)):
+                if h.status == "closed" and (late := self._late_final(s, h.id)):  # the first signature
                     raise Conflict(f"line {late}: the engine heard otherwise after the clerk's correction; look at it "
                                    "(edit or confirm the line) before the record is signed")
                 if self._head_seq(s, hearing_id) != seen:
@@ -374,6 +373,12 @@ class RecordStore(VoiceNaming):
                                                            **({"token": token} if token else {})},
                                 signed_ok=True, change=change)
         return Signed(digest, entry.seq, entry.hash)
+
+    @staticmethod
+    def _late_final(s: Session, hearing_id: str) -> str | None:
+        """A line whose late final still waits for the clerk's look (``final_after_edit``)."""
+        rows = s.execute(select(UtteranceRow.id, UtteranceRow.flags).where(UtteranceRow.hearing_id == hearing_id))
+        return next((uid for uid, flags in rows if FINAL_AFTER_EDIT in (flags or [])), None)
 
     def digest(self, hearing_id: str) -> str:
         """The digest a signature would take now (``sign``'s ``read_back``)."""

@@ -1,6 +1,8 @@
 // What the caption overlay has aired, so a reconnect airs no line twice: the server's new feed cuts
 // an utterance's settled words into lines again from its start.
-const MARKS = /[\s，。、；：,.;:！？!?]/g;
+const MARK = "[\\s，。、；：,.;:！？!?]"; // what a line may keep or drop around its words
+const MARKS = new RegExp(MARK, "g");
+const LEADING = new RegExp(`^${MARK}+`);
 const letters = (s) => s.replace(MARKS, "");
 const KEPT = 64; // utterances remembered (a few channels' worth of recent speech)
 
@@ -26,7 +28,7 @@ export class Airing {
       if (rest && l.startsWith(rest)) {
         let i = 0;
         for (let n = 0; n < rest.length; i++) if (letters(text[i])) n++;
-        cue.lines = [text.slice(i).replace(/^[\s，。、；：,.;:！？!?]+/, "")];
+        cue.lines = [text.slice(i).replace(LEADING, "")];
         l = l.slice(rest.length);
       }
     }
