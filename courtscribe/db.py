@@ -12,9 +12,10 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).parent / "records" / "migrations"  # most tables are the record's
 MIGRATION_LOCK = 0x636F7572  # PostgreSQL advisory lock key of schema upgrades ("cour")
@@ -22,6 +23,25 @@ MIGRATION_LOCK = 0x636F7572  # PostgreSQL advisory lock key of schema upgrades (
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+class UTC(TypeDecorator):
+    """A moment, stored and handed back in UTC on every backend. SQLite keeps no zone and PostgreSQL
+    answers in its session's zone: without this, the same hearing read ``10:00`` on one and
+    ``18:00+08:00`` on the other, and every reader had to remember which. A naive value is UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        return None if value is None else as_utc(value)
+
+
+def as_utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
 
 
 class Base(DeclarativeBase):

@@ -176,6 +176,43 @@ def test_sign_off_locks_the_record_and_only_correction_requests_follow(store, he
     assert store.verify(hearing).ok
 
 
+def test_a_hearings_times_read_back_in_utc_and_take_one_digest_whatever_zone_wrote_them(store):
+    """SQLite keeps no zone and a PostgreSQL session in Beijing answers in +08:00: the record reads
+    UTC from both, a time scheduled without a zone is the court's (Beijing), and the signed digest is
+    the same whether the times are read from the store, from record.json or written in another zone."""
+    import datetime as dt
+
+    from sqlalchemy import event
+
+    from courtscribe.records.layout import ZH_TZ, minute
+    from courtscribe.records.ledger import record_digest
+    from courtscribe.records.model import Record
+
+    if store.engine.dialect.name == "postgresql":
+        store.engine.dispose()
+        event.listen(store.engine, "connect", lambda conn, _: conn.execute("SET TIME ZONE 'Asia/Shanghai'"))
+    hid = f"h-{uuid.uuid4().hex[:8]}"
+    store.create_hearing(actor="书记员甲", hearing_id=hid, scheduled_at=dt.datetime(2026, 12, 7, 9, 30))
+    store.open_hearing(hid, actor="书记员甲")
+    store.machine_final(hid, line("u1", "现在开庭。"))
+    store.close_hearing(hid, actor="书记员甲")
+    record = store.record(hid)
+    hearing = record.hearing
+    assert hearing.scheduled_at == dt.datetime(2026, 12, 7, 1, 30, tzinfo=dt.timezone.utc)
+    assert minute(hearing.scheduled_at) == "2026年12月07日 09:30"
+    times = [hearing.scheduled_at, hearing.started_at, hearing.closed_at]
+    assert all(t is not None and t.utcoffset() == dt.timedelta(0) for t in times)
+    digest = store.sign(hid, by="书记员甲", role=Role.clerk, read_back=store.digest(hid)).digest
+
+    def written(zone):
+        return {k: t.astimezone(zone) if zone else t.replace(tzinfo=None)
+                for k, t in hearing if isinstance(t, dt.datetime)}
+    for zone in (ZH_TZ, None):  # Beijing, or naive UTC as SQLite gave it before
+        assert record_digest(record.model_copy(update={"hearing": hearing.model_copy(update=written(zone))})) == digest
+    assert record_digest(Record.model_validate_json(store.record(hid).model_dump_json())) == digest
+    assert store.verify(hid).ok
+
+
 def test_a_record_changed_after_it_was_read_back_is_not_signed(store, hearing):
     """The clerk read back one record; a late line (or another screen's correction) came after: her
     signature is refused, not put under a record she did not read."""

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
-from sqlalchemy import DateTime, String, select
+from sqlalchemy import String, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from sqlalchemy.engine import Engine
 
-from ..db import Base, utcnow
+from ..db import UTC, Base, utcnow
 from .scopes import AccessRole, Principal
 
 PREFIX = "cst_"
@@ -46,9 +46,9 @@ class TokenRow(Base):
     court: Mapped[str | None] = mapped_column(String(256))
     room: Mapped[str | None] = mapped_column(String(128))
     hearing: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTC, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTC)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTC)
 
 
 @dataclass
@@ -61,11 +61,6 @@ class Issued:
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _aware(t: dt.datetime) -> dt.datetime:
-    """SQLite gives back naive datetimes (stored as UTC)."""
-    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t
 
 
 class Tokens:
@@ -148,7 +143,7 @@ class Tokens:
             raise TokenError("unknown token")
         if row.revoked_at is not None:
             raise TokenError(f"token {tid} was revoked")
-        if row.expires_at is not None and _aware(row.expires_at) < utcnow():
+        if row.expires_at is not None and row.expires_at < utcnow():
             raise TokenError(f"token {tid} expired")
         return Principal(token_id=tid, role=AccessRole(row.role), name=row.name, court=row.court, room=row.room,
                          hearing=row.hearing)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import Base, utcnow
+from ..db import UTC, Base, utcnow
 
 __all__ = ["Base", "utcnow"]  # the shared base and clock, re-exported for alembic's env.py
 
@@ -24,7 +24,7 @@ class CaseRow(Base):
     cause: Mapped[str | None] = mapped_column(String(256))  # 案由
     court: Mapped[str | None] = mapped_column(String(256))
     parties: Mapped[list] = mapped_column(JSON, default=list)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTC, default=utcnow)
 
 
 class HearingRow(Base):
@@ -40,10 +40,10 @@ class HearingRow(Base):
     channels: Mapped[dict] = mapped_column(JSON, default=dict)  # {"0": "presiding_judge", ...}
     hotwords: Mapped[list] = mapped_column(JSON, default=list)
     pipeline: Mapped[dict] = mapped_column(JSON, default=dict)
-    scheduled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    opened_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    scheduled_at: Mapped[dt.datetime | None] = mapped_column(UTC)
+    opened_at: Mapped[dt.datetime | None] = mapped_column(UTC)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTC)
+    created_at: Mapped[dt.datetime] = mapped_column(UTC, default=utcnow)
 
 
 class ParticipantRow(Base):

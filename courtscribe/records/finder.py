@@ -128,6 +128,4 @@ def _first_line(s: Session, hid: str, q: str) -> dict | None:
 
 
 def _iso(t: dt.datetime | None) -> str | None:
-    if t is None:
-        return None
-    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).isoformat()
+    return None if t is None else t.isoformat()

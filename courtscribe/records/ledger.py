@@ -24,9 +24,11 @@ Merge rules (docs/records.md), for utterances that people and machines both touc
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from ..chain import canonical, sha256
+from ..db import as_utc
 from .model import FINAL_AFTER_EDIT, Correction, CorrectionRequest, Interruption, PartySignature, Record, Role, Signature
 
 UTTERANCE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change utterances
@@ -118,7 +120,11 @@ def _machine_speaker(u: dict, p: dict) -> None:
 
 def record_digest(record: Record) -> str:
     """SHA-256 of what is read back and signed: the record without its signatures, correction
-    requests, render time and public-version mark."""
+    requests, render time and public-version mark. The hearing's times are hashed as UTC without a
+    zone, whatever zone they are written in: the same record read from SQLite, PostgreSQL or a
+    package's record.json takes the same digest."""
+    times = {k: as_utc(t).replace(tzinfo=None) for k, t in record.hearing if isinstance(t, dt.datetime)}
+    record = record.model_copy(update={"hearing": record.hearing.model_copy(update=times)})
     body = record.model_dump(mode="json", exclude={"signatures", "correction_requests", "party_signatures",
                                                    "public_version", "created_at"})
     return sha256(canonical(body))

@@ -65,10 +65,6 @@ def _fields(row: UtteranceRow) -> dict:
     return utterance
 
 
-def _utc(at: dt.datetime) -> dt.datetime:
-    return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)  # SQLite hands back naive UTC
-
-
 class Named(NamedTuple):
     """Who a line is put in the mouth of: the speaker as printed, with role and participant."""
     speaker: str
@@ -214,7 +210,7 @@ class Reading:
                 return hid
             rows = s.execute(select(HearingRow.id, HearingRow.scheduled_at).where(
                 *here, HearingRow.status == "scheduled", HearingRow.scheduled_at.is_not(None))).all()
-        near = sorted((abs(_utc(at) - now), hid) for hid, at in rows if at is not None)
+        near = sorted((abs(at - now), hid) for hid, at in rows if at is not None)
         return near[0][1] if near and near[0][0] <= within else None
 
     def vocabulary(self, hearing_id: str) -> list[str]:
@@ -235,7 +231,7 @@ class Reading:
         """When the hearing opened: hearing time 0 on the wall clock (UTC)."""
         with self._session() as s:
             opened = self._hearing(s, hearing_id).opened_at
-            return opened.replace(tzinfo=opened.tzinfo or dt.timezone.utc) if opened else None
+            return opened
 
     def now_ms(self, hearing_id: str) -> int:
         """Hearing time now: ms since it opened on the wall clock, but never before the end of its last

@@ -19,11 +19,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..chain import GENESIS, canonical, sha256
-from ..db import connect, utcnow
+from ..db import as_utc, connect, utcnow
 from ..seal import seal
 from ..text import joined, printable
 from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
+from .layout import ZH_TZ
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
 from .model import CONTINUES, FINAL_AFTER_EDIT, PROTECTION, REDACTION, UNRECOGNIZED, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
 from .naming import VoiceNaming
@@ -100,8 +101,8 @@ class RecordStore(VoiceNaming):
         """A hearing (and its case, found or made within the same court); ``participants`` are added
         in the same transaction, so a scheduled hearing never lacks the people it was scheduled with."""
         hid = hearing_id or new_hearing_id()
-        if scheduled_at is not None and scheduled_at.tzinfo is not None:
-            scheduled_at = scheduled_at.astimezone(dt.timezone.utc)  # one zone in the column: dates compare
+        if scheduled_at is not None:  # a time without a zone is the court's: Beijing time
+            scheduled_at = as_utc(scheduled_at if scheduled_at.tzinfo else scheduled_at.replace(tzinfo=ZH_TZ))
         try:
             self._create(hid, actor, case_number=case_number, cause=cause, court=court, parties=parties, title=title,
                          courtroom=courtroom, public=public, scheduled_at=scheduled_at, channels=channels,
@@ -177,7 +178,7 @@ class RecordStore(VoiceNaming):
         with self._session() as s:
             opened = self._hearing(s, hearing_id).opened_at
         assert opened is not None  # opened just above, or before
-        return opened if opened.tzinfo else opened.replace(tzinfo=dt.timezone.utc)
+        return opened
 
     def close_hearing(self, hearing_id: str, *, actor: str) -> None:
         def change(s, h):

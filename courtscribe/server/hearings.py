@@ -52,7 +52,7 @@ class HearingIn(BaseModel):
     title: Name | None = None
     courtroom: Name | None = None
     public: bool = False  # 不公开 unless the court says 公开: an unknown hearing gets no captions
-    scheduled_at: dt.datetime | None = None
+    scheduled_at: dt.datetime | None = Field(default=None, description="ISO 8601; without a zone, Beijing time")
     channels: dict[Channel, Role] = {}
     hotwords: list[Name] = Field(default=[], max_length=1000)
     language: str = Field(default="zh", pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
