@@ -97,8 +97,13 @@ def test_transcribe_into_the_record_store_then_records_commands(data_dir, tmp_pa
     assert "stored as hearing h-cli" in proc.stderr
     assert "（2026）京0105民初9号" in run("records", "export", "h-cli", "-f", "json", **env).stdout
     assert run("records", "close", "h-cli", "--by", "书记员", **env).returncode == 0
-    signed = run("records", "sign", "h-cli", "--by", "王法官", "--role", "审判长", **env)
-    assert signed.returncode == 0 and len(signed.stdout.strip()) == 64
+    read = run("records", "read-back", "h-cli", **env)
+    assert "肯德基" in read.stdout and "--read-back" in read.stderr
+    digest = read.stderr.split("--read-back ")[1].split()[0]
+    stale = run("records", "sign", "h-cli", "--by", "王法官", "--role", "审判长", "--read-back", "0" * 64, **env)
+    assert stale.returncode == 2 and "read it back again" in stale.stderr
+    signed = run("records", "sign", "h-cli", "--by", "王法官", "--role", "审判长", "--read-back", digest, **env)
+    assert signed.returncode == 0 and signed.stdout.strip() == digest
     audit = [json.loads(line) for line in (tmp_path / "data" / "audit" / "audit.jsonl").read_text().splitlines()]
     anchor = [e for e in audit if e["action"] == "ledger_anchor" and e["hearing"] == "h-cli"]
     assert anchor and anchor[0]["detail"]["digest"] == signed.stdout.strip()  # as a signature on the screen

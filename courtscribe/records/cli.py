@@ -14,6 +14,7 @@ import typer
 from ..config import get_settings
 from ..seal import load_key
 from . import formats
+from .ledger import record_digest
 from .model import Record, Role
 from .service import EXPORTS
 from .store import RecordError, RecordStore
@@ -96,11 +97,22 @@ def edit(hearing: str, utterance: str, text: str, by: str = BY, reason: str = ty
     _run(_store().edit, hearing, utterance, text, actor=by, reason=reason)
 
 
+@app.command("read-back")
+def read_back(hearing: str) -> None:
+    """The record to read back (核对朗读), and on stderr the digest of exactly that text: ``sign``
+    takes it, so a line that changed after the reading is not signed unread."""
+    record = _run(_store().record, hearing)
+    sys.stdout.write(str(formats.render(record, "txt")))
+    digest = record_digest(record)
+    typer.echo(f"read back; sign with: courtscribe records sign {hearing} --read-back {digest} ...", err=True)
+
+
 @app.command()
-def sign(hearing: str, by: str = BY, role: str = typer.Option(...)) -> None:
-    """Sign the closed, read-back record; prints the SHA-256 digest signed (its ledger head goes into
-    the audit log, as a signature made on the screen does)."""
-    typer.echo(_run(_records().sign, hearing, by=by, role=_role(role)).digest)
+def sign(hearing: str, by: str = BY, role: str = typer.Option(...),
+         read_back: str = typer.Option(..., "--read-back", help="The digest `read-back` printed")) -> None:
+    """Sign the closed record that was read back; prints the SHA-256 digest signed (its ledger head
+    goes into the audit log, as a signature made on the screen does)."""
+    typer.echo(_run(_records().sign, hearing, by=by, role=_role(role), read_back=read_back).digest)
 
 
 @app.command("request-correction")
