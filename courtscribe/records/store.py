@@ -12,7 +12,6 @@ import json
 import secrets
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -25,23 +24,15 @@ from ..text import joined, printable
 from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .layout import ZH_TZ
-from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, record_digest, split_ms
+from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, split_ms
 from .model import CONTINUES, FINAL_AFTER_EDIT, PROTECTION, REDACTION, UNRECOGNIZED, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
-from .naming import VoiceNaming
+from .signoff import Signed, SignOff
 from .reading import ChangedMeanwhile, Conflict, Locked, Named, NotFound, RecordError, _fields
 
-__all__ = ["ChangedMeanwhile", "Conflict", "Locked", "NotFound", "RecordError", "RecordStore"]
+__all__ = ["ChangedMeanwhile", "Conflict", "Locked", "NotFound", "RecordError", "RecordStore", "Signed"]
 
 
-@dataclass(frozen=True)
-class Signed:
-    """A signature as the ledger holds it: the record's digest and the ledger's head after it."""
-    digest: str
-    seq: int
-    hash: str
-
-
-class RecordStore(VoiceNaming):
+class RecordStore(SignOff):
     def __init__(self, url: str, seal_key: bytes | None = None):
         """``seal_key``: the server's key (``seal.py``); signatures are then sealed with it."""
         self.url, self.seal_key = url, seal_key
@@ -347,67 +338,6 @@ class RecordStore(VoiceNaming):
                 raise Conflict(f"utterance {uid} is still being recognised: split or merge it once its final is in")
             return _fields(row)
 
-    # -- sign-off ---------------------------------------------------------------------------
-    def sign(self, hearing_id: str, *, by: str, role: Role, token: str | None = None,
-             read_back: str | None = None) -> Signed:
-        """Sign what was read back: the hearing must be closed; the first signature locks it. The
-        digest is taken under the write lock, and the ledger must not have grown since (another
-        process's write): what is signed is exactly what was digested. ``read_back``: the digest of
-        the record the signer read back (``digest``); a record changed since is not signed."""
-        with self._lock:
-            seen = len(self.entries(hearing_id))
-            digest = record_digest(self.record(hearing_id))
-            if read_back is not None and read_back != digest:
-                raise Conflict(f"the record of {hearing_id} changed after it was read back: read it back again "
-                               "and sign then")
-
-            def change(s, h):
-                if h.status not in ("closed", "signed"):
-                    raise Conflict(f"hearing {hearing_id} is {h.status}: close it and read the record back before signing")
-                if h.status == "closed" and (late := self._late_final(s, h.id)):  # the first signature
-                    raise Conflict(f"line {late}: the engine heard otherwise after the clerk's correction; look at it "
-                                   "(edit or confirm the line) before the record is signed")
-                if self._head_seq(s, hearing_id) != seen:
-                    raise Conflict(f"the record of {hearing_id} changed while it was being signed: read it back and sign again")
-                h.status = "signed"
-            entry = self._write(hearing_id, by, "signed", {"by": by, "role": Role(role).value, "digest": digest,
-                                                           **({"token": token} if token else {})},
-                                signed_ok=True, change=change)
-        return Signed(digest, entry.seq, entry.hash)
-
-    @staticmethod
-    def _late_final(s: Session, hearing_id: str) -> str | None:
-        """A line whose late final still waits for the clerk's look (``final_after_edit``)."""
-        rows = s.execute(select(UtteranceRow.id, UtteranceRow.flags).where(UtteranceRow.hearing_id == hearing_id))
-        return next((uid for uid, flags in rows if FINAL_AFTER_EDIT in (flags or [])), None)
-
-    def digest(self, hearing_id: str) -> str:
-        """The digest a signature would take now (``sign``'s ``read_back``)."""
-        return record_digest(self.record(hearing_id))
-
-    @staticmethod
-    def _head_seq(s: Session, hearing_id: str) -> int:
-        return s.execute(select(func.max(EntryRow.seq)).where(EntryRow.hearing_id == hearing_id)).scalar() or 0
-
-    def note_party_signature(self, hearing_id: str, *, name: str, role: Role, actor: str, refused: bool = False,
-                             reason: str | None = None) -> None:
-        """The clerk notes that a party signed the read-back record (or refused to, and why)."""
-        def change(s, h):
-            if h.status not in ("closed", "signed"):
-                raise Conflict(f"hearing {hearing_id} is {h.status}: close it and read the record back first")
-        self._write(hearing_id, actor, "party_signature", {"name": name, "role": Role(role).value,
-                                                           "refused": refused, "reason": reason},
-                    signed_ok=True, change=change)
-
-    def request_correction(self, hearing_id: str, *, by: str, text: str, reason: str, role: Role | None = None,
-                           utterance_id: str | None = None) -> None:
-        def change(s, h):
-            if h.status != "signed":
-                raise Conflict("before sign-off, correct the utterance itself; 补正申请 are for signed records")
-        self._write(hearing_id, by, "correction_request", {"utterance_id": utterance_id, "text": text,
-                                                          "reason": reason, "role": role.value if role else None},
-                    signed_ok=True, change=change)
-
     def set_hotwords(self, hearing_id: str, words: list[str], *, actor: str) -> None:
         """The hearing's own hotwords, replaced (a ledger entry: who changed the engine's bias, when)."""
         words = list(dict.fromkeys(w.strip() for w in words if w.strip()))
@@ -421,7 +351,6 @@ class RecordStore(VoiceNaming):
         if kind in UTTERANCE_KINDS:
             raise ValueError(f"{kind} entries change utterances: use the method for it")
         self._write(hearing_id, actor, kind, payload, signed_ok=kind in (PROTECTION, REDACTION))
-
 
 
 def _participant(role: Role, name: str | None, channel: int | None) -> dict:
