@@ -241,7 +241,7 @@ def test_a_seat_drops_only_short_wordless_stretches_between_its_own_words():
     all, stays a flagged line to replay."""
     from courtscribe.asr.base import Hypothesis
     from courtscribe.asr.coverage import ENGINE_ERROR, gap
-    from courtscribe.streaming.session import seat_pieces
+    seat_pieces = bleed.Seat(np.zeros(0, np.float32), muted=True).pieces
 
     said = Hypothesis("我同意。", 0, 1500)
     short, failed = gap(1500, 2500, "empty", "zh"), gap(1500, 2500, ENGINE_ERROR, "zh")

@@ -17,6 +17,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..asr.base import Hypothesis
+from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS, UNRECOGNIZED
 from ..audio import SAMPLE_RATE as SR
 
 BLOCK_MS = 500
@@ -113,6 +115,15 @@ class Seat:
     theirs: bool = False
     muted: bool = False
     unchecked: bool = False
+
+    def pieces(self, pieces: list[Hypothesis]) -> list[Hypothesis]:
+        """The utterance's pieces, where a neighbour's voice was cut out (``muted``): a short stretch
+        without text between this seat's words is that voice (its seat records it). Never an engine's
+        failure, nor a stretch of an utterance that has no words at all: those stay flagged to replay."""
+        if not self.muted or all(UNRECOGNIZED in h.flags for h in pieces):
+            return pieces
+        return [h for h in pieces if UNRECOGNIZED not in h.flags or ENGINE_ERROR in h.flags
+                or h.end_ms - h.start_ms >= MIN_GAP_MS]
 
 
 class RoomAudio:

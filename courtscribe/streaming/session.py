@@ -16,7 +16,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE as SR
 from ..asr.base import Engine, EngineStream, Hypothesis
-from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS
+from ..asr.coverage import ENGINE_ERROR
 from ..asr.finals import finish, polish_partial
 from ..text import join_pieces
 from ..asr.vad import Vad
@@ -357,9 +357,7 @@ class StreamSession:
         id (the first keeps the utterance's)."""
         pieces = await asyncio.to_thread(finish, hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed,
                                          language=self.options.language)
-        pieces = sorted(pieces + redone, key=lambda h: h.start_ms)
-        if seat.muted:
-            pieces = seat_pieces(pieces)
+        pieces = seat.pieces(sorted(pieces + redone, key=lambda h: h.start_ms))
         return [(utt.id if k == 0 else f"{utt.id}-t{k}", g) for k, g in enumerate(attribute.by_turn(pieces, turns))]
 
     def _split(self, utt: _Open, uid: str, pieces: list[Hypothesis], end_ms: int, seat: Seat, *, first: bool,
@@ -426,13 +424,3 @@ async def _after(task: asyncio.Task | None) -> None:
     """Wait until an earlier final of the stream is stored and announced (whatever became of it)."""
     if task is not None and not task.done():
         await asyncio.wait([task])
-
-
-def seat_pieces(pieces: list[Hypothesis]) -> list[Hypothesis]:
-    """A seat mic's pieces where a neighbour's voice was cut out: a short stretch without text between
-    this seat's words is that voice (its seat records it). Never an engine's failure, nor a stretch
-    of an utterance that has no words at all: those stay flagged to replay."""
-    if all(UNRECOGNIZED in h.flags for h in pieces):
-        return pieces
-    return [h for h in pieces if UNRECOGNIZED not in h.flags or ENGINE_ERROR in h.flags
-            or h.end_ms - h.start_ms >= MIN_GAP_MS]
