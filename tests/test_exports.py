@@ -22,7 +22,12 @@ TURNS = [("u1", 0, "现在开庭。", Role.presiding_judge), ("u2", 1, "原告�
 
 @pytest.fixture
 def signed(tmp_path):
-    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    store = _signed_store(tmp_path, RecordStore(f"sqlite:///{tmp_path / 'r.db'}"))
+    yield store.record("h-export")
+    store.close()
+
+
+def _signed_store(tmp_path, store):
     hid = "h-export"
     store.create_hearing(actor="书记员甲", hearing_id=hid, case_number="(2026)京0105民初123号", cause="民间借贷纠纷",
                          parties=["原告张三", "被告李四"],
@@ -42,8 +47,7 @@ def signed(tmp_path):
     store.sign(hid, by="王法官", role=Role.presiding_judge)
     store.request_correction(hid, by="刘律师", role=Role.defendant_agent, utterance_id="u4", text="应补充“及利息”",
                              reason="表述不完整")
-    yield store.record(hid)
-    store.close()
+    return store
 
 
 HEADER = ["北京市朝阳区人民法院", "(2026)京0105民初123号", "民间借贷纠纷", "原告张三、被告李四", "第三法庭", "张三诉李四", "不公开审理",
@@ -140,3 +144,66 @@ def test_a_package_rewritten_whole_is_found_by_the_courts_seal_and_by_its_own_si
     unnamed = forge("unnamed.zip", lambda m: m.update(signed_digest=None))
     assert "manifest.json does not name the digest the record was signed with" in package.verify(unnamed)
     assert any("seal does not verify" in p for p in package.verify(path, b"another court's key, not ours"))
+
+
+def test_a_package_carries_its_ledger_and_a_record_rewritten_with_its_signatures_is_found(tmp_path):
+    """The package holds the hearing's ledger: a forger without the court's key who rewrites a line
+    in record.json, the digests its signatures carry and the manifest is found by the ledger; an
+    altered ledger entry breaks its chain; a chain rewritten whole fails the court's seal."""
+    from courtscribe.chain import GENESIS, canonical
+    from courtscribe.records.ledger import entry_hash, record_digest
+    from courtscribe.records.model import Record
+
+    key = b"k" * 32
+    store = _signed_store(tmp_path, RecordStore(f"sqlite:///{tmp_path / 'r.db'}", key))
+    record, ledger = store.snapshot("h-export")
+    path = tmp_path / "卷宗.zip"
+    path.write_bytes(package.build(record, key=key, ledger=ledger))
+    assert package.verify(path, key) == [] and package.verify(path) == []
+    assert len(zipfile.ZipFile(path).read("ledger.jsonl").splitlines()) == len(store.entries("h-export"))
+    store.close()
+
+    def forge(name, record_change=None, ledger_change=None):
+        out = tmp_path / name
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+            files = {n: src.read(n) for n in src.namelist()}
+            manifest = json.loads(files.pop("manifest.json"))
+            if ledger_change:
+                files["ledger.jsonl"] = ledger_change(files["ledger.jsonl"])
+            if record_change:
+                forged = Record.model_validate_json(files["record.json"].replace("全部请求".encode(), "部分请求".encode()))
+                digest = record_digest(forged)
+                forged.signatures = [s.model_copy(update={"digest": digest}) for s in forged.signatures]
+                files["record.json"] = forged.model_dump_json().encode()
+                manifest["signed_digest"] = digest
+            for n in files:
+                manifest["files"][n]["sha256"] = hashlib.sha256(files[n]).hexdigest()
+            for n, data in {**files, "manifest.json": json.dumps(manifest).encode()}.items():
+                dst.writestr(n, data)
+        return out
+
+    rewritten = package.verify(forge("rewritten.zip", record_change=True))
+    assert "record.json: line u4 is not what ledger.jsonl records for it" in rewritten
+    assert any(p.startswith("record.json does not match the digest signed at ledger.jsonl entry") for p in rewritten)
+
+    def alter_entry(data: bytes) -> bytes:
+        return data.replace("全部请求".encode(), "部分请求".encode())
+    assert any("does not match its hash chain" in p for p in package.verify(forge("entry.zip", True, alter_entry)))
+
+    def rechain(data: bytes) -> bytes:  # every entry rewritten and re-hashed, the signature's digest too
+        prev, out = GENESIS, []
+        digest = record_digest(Record.model_validate_json(
+            zipfile.ZipFile(tmp_path / "rewritten.zip").read("record.json")))
+        for e in (json.loads(line) for line in alter_entry(data).splitlines()):
+            payload = json.loads(e["payload"])
+            if e["kind"] == "signed":
+                payload["digest"] = digest
+            e["payload"] = canonical(payload)
+            e["prev_hash"] = prev
+            e["hash"] = prev = entry_hash(prev, e["seq"], e["at"], e["actor"], e["kind"], e["utterance_id"],
+                                          e["payload"])
+            out.append(json.dumps(e, ensure_ascii=False))
+        return ("\n".join(out) + "\n").encode()
+    rechained = forge("rechained.zip", True, rechain)
+    assert package.verify(rechained) == []  # consistent all through: only the court's key can tell
+    assert any("not sealed by this court's key" in p for p in package.verify(rechained, key))

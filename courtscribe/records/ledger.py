@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
-from ..chain import canonical, sha256
+from ..chain import GENESIS, canonical, sha256
 from ..db import as_utc
-from .model import FINAL_AFTER_EDIT, Correction, CorrectionRequest, Interruption, PartySignature, Record, Role, Signature
+from .model import (FINAL_AFTER_EDIT, Correction, CorrectionRequest, Interruption, PartySignature, Record, Role,
+                    Signature, Token, Utterance, UtteranceStatus)
 
 UTTERANCE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change utterances
 LINKED = {"split": "new_id", "merge": "other"}  # the second utterance a split makes or a merge removes
@@ -40,6 +43,51 @@ def entry_hash(prev_hash: str, seq: int, at: str, actor: str, kind: str, utteran
     body = canonical({"seq": seq, "at": at, "actor": actor, "kind": kind, "utterance_id": utterance_id,
                       "payload": json.loads(payload)})
     return sha256(prev_hash + "\n" + body)
+
+
+class Entry(NamedTuple):
+    """One ledger entry as hashed: what the store's rows and the package's ledger.jsonl both hold."""
+    seq: int
+    at: str
+    actor: str
+    kind: str
+    utterance_id: str | None
+    payload: str  # canonical JSON, as hashed
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def of(cls, row) -> Entry:
+        return cls(*(getattr(row, f) for f in cls._fields))
+
+
+def broken_link(entries: Sequence) -> Entry | None:
+    """The first entry that does not follow from the one before (altered, inserted or removed)."""
+    prev = GENESIS
+    for n, e in enumerate(entries, 1):
+        if e.seq != n or e.prev_hash != prev or entry_hash(prev, e.seq, e.at, e.actor, e.kind, e.utterance_id,
+                                                             e.payload) != e.hash:
+            return e
+        prev = e.hash
+    return None
+
+
+def replay(entries: Iterable) -> dict[str, dict]:
+    """The utterances the ledger says there are (id → fields, as the store's rows hold them)."""
+    utterances: dict[str, dict] = {}
+    for e in entries:
+        apply(utterances, e.kind, e.utterance_id, json.loads(e.payload))
+    return utterances
+
+
+def utterance_of(u: dict) -> Utterance:
+    """An utterance as the record shows it, from its fields (a stored row's or a replay's)."""
+    return Utterance(id=u["id"], start_ms=u["start_ms"], end_ms=max(u["start_ms"], u["end_ms"]),
+                     channel=u["channel"], speaker=u["speaker"] or "", role=Role(u["role"]) if u["role"] else None,
+                     text=u["text"], tokens=[Token(**t) for t in u["tokens"]], language=u["language"],
+                     confidence=u["confidence"], status=UtteranceStatus(u["status"]), participant=u["participant"],
+                     flags=list(u["flags"] or []),
+                     machine_text=u["machine_text"] if u["machine_text"] and u["machine_text"] != u["text"] else None)
 
 
 def new_utterance(uid: str) -> dict:

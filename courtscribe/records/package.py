@@ -1,5 +1,7 @@
 """The e-case-file package (电子卷宗): one ZIP with the record, its printed forms, the audio and a
-manifest holding the SHA-256 of every file, so a receiving system can check nothing was altered.
+manifest holding the SHA-256 of every file, so a receiving system can check nothing was altered,
+and the hearing's ledger (ledger.jsonl: every line, correction and signature, hash-chained), so it
+can also see who changed what, and that the record is what the ledger says.
 
 Hashes alone prove nothing to someone who can rewrite the manifest too, so the manifest is sealed
 with the court's key (``seal.py``: an HMAC the package does not hold); the court's own ``verify``
@@ -13,28 +15,34 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..chain import canonical
 from ..seal import seal, sealed
 from . import formats
-from .ledger import record_digest
+from .ledger import Entry, broken_link, record_digest, replay, utterance_of
 from .model import Record
 
 MANIFEST = "manifest.json"
+LEDGER = "ledger.jsonl"
 PACKAGE_SCHEMA = "courtscribe.package/1"
 MEDIA_TYPE = "application/zip"
 
 
-def build(record: Record, audio: list[tuple[str, Path]] | None = None, key: bytes | None = None) -> bytes:
+def build(record: Record, audio: list[tuple[str, Path]] | None = None, key: bytes | None = None,
+          ledger: Sequence[Entry] = ()) -> bytes:
     """``audio``: (name inside ``audio/``, file) pairs, e.g. the hearing's archived FLAC segments;
-    ``key``: the court's seal key (the manifest is then sealed)."""
+    ``key``: the court's seal key (the manifest is then sealed); ``ledger``: the hearing's ledger,
+    as it stood when ``record`` was read."""
     files: dict[str, bytes] = {w.packaged_as: formats.render_bytes(record, fmt)
                                for fmt, w in formats.WRITERS.items() if w.packaged_as}
     files |= {
         "interruptions.json": json.dumps([i.model_dump(mode="json") for i in record.interruptions],
                                          ensure_ascii=False, indent=2).encode(),
     }
+    if ledger:
+        files[LEDGER] = "".join(json.dumps(e._asdict(), ensure_ascii=False) + "\n" for e in ledger).encode()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         entries = {}
@@ -101,7 +109,30 @@ def verify(path: str | Path, key: bytes | None = None) -> list[str]:
             problems.append(f"{MANIFEST}: its seal does not verify with this court's key (altered, or not sealed "
                             "by this court)")
         if "record.json" in names:
-            problems += _signatures(Record.model_validate_json(zf.read("record.json")), manifest.get("signed_digest"))
+            record = Record.model_validate_json(zf.read("record.json"))
+            problems += _signatures(record, manifest.get("signed_digest"))
+            if LEDGER in names:
+                problems += _ledger([Entry(**json.loads(line)) for line in zf.read(LEDGER).splitlines()], record, key)
+    return problems
+
+
+def _ledger(entries: list[Entry], record: Record, key: bytes | None) -> list[str]:
+    """The ledger against its own chain, and the record against the ledger: its lines are what the
+    ledger says they are, its signatures the ledger's (sealed by the court, with ``key``)."""
+    if (e := broken_link(entries)) is not None:
+        return [f"{LEDGER}: entry {e.seq} ({e.kind}) does not match its hash chain: altered, inserted or removed"]
+    problems = []
+    said = {uid: utterance_of(u) for uid, u in replay(entries).items()}
+    shown = {u.id: u for u in record.utterances}
+    problems += [f"record.json: line {uid} is not what {LEDGER} records for it"
+                 for uid in sorted(set(said) | set(shown)) if said.get(uid) != shown.get(uid)]
+    digest = record_digest(record)
+    for e in (e for e in entries if e.kind == "signed"):
+        signed = json.loads(e.payload)
+        if signed["digest"] != digest:
+            problems.append(f"record.json does not match the digest signed at {LEDGER} entry {e.seq}")
+        if key is not None and not sealed(key, signed.get("seal"), record.hearing.id, e.prev_hash, signed["digest"]):
+            problems.append(f"{LEDGER}: the signature at entry {e.seq} is not sealed by this court's key")
     return problems
 
 

@@ -18,9 +18,8 @@ from ..db import utcnow
 from . import finder
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .finder import HearingFilter
-from .ledger import new_utterance, record_parts
-from .model import (Hearing, Participant, Pipeline, Record, Role, Source, Token, Utterance, UtteranceStatus,
-                    speaker_number)
+from .ledger import Entry, new_utterance, record_parts, utterance_of
+from .model import (Hearing, Participant, Pipeline, Record, Role, Source, Utterance, speaker_number)
 from .verify import Verification, verify
 
 UTTERANCE_FIELDS = tuple(new_utterance("x"))
@@ -264,6 +263,22 @@ class Reading:
                 query = query.where(EntryRow.kind.in_(kinds))
             return list(s.execute(query.order_by(EntryRow.seq)).scalars())
 
+    @staticmethod
+    def _head_seq(s: Session, hearing_id: str) -> int:
+        return s.execute(select(func.max(EntryRow.seq)).where(EntryRow.hearing_id == hearing_id)).scalar() or 0
+
+    def snapshot(self, hearing_id: str, tries: int = 5) -> tuple[Record, list[Entry]]:
+        """The record and the ledger it was read from, as of one moment: read again when a write
+        (a live line, a correction) came between the two."""
+        for _ in range(tries):
+            with self._session() as s:
+                head = self._head_seq(s, hearing_id)
+            record = self.record(hearing_id)
+            entries = [Entry.of(e) for e in self.entries(hearing_id)]
+            if len(entries) == head:
+                return record, entries
+        raise Conflict(f"hearing {hearing_id} is being written to without a pause: try again when it is")
+
     def record(self, hearing_id: str) -> Record:
         with self._session() as s:
             h = self._hearing(s, hearing_id)
@@ -298,11 +313,7 @@ class Reading:
 
     @staticmethod
     def _utterance(r: UtteranceRow) -> Utterance:
-        return Utterance(id=r.id, start_ms=r.start_ms, end_ms=max(r.start_ms, r.end_ms), channel=r.channel,
-                         speaker=r.speaker or "", role=Role(r.role) if r.role else None, text=r.text,
-                         tokens=[Token(**t) for t in r.tokens], language=r.language, confidence=r.confidence,
-                         status=UtteranceStatus(r.status), participant=r.participant, flags=list(r.flags or []),
-                         machine_text=r.machine_text if r.machine_text and r.machine_text != r.text else None)
+        return utterance_of(_fields(r))
 
     def verify(self, hearing_id: str, anchors: Iterable[dict] = ()) -> Verification:
         """Check the chain, the stored utterances and participants against it, every signature, and the

@@ -68,7 +68,9 @@ class Records:
         if fmt == "package" and public:
             raise ValueError("a public version is a document, not a package: the hearing's audio says what it hides")
         if fmt == "package":
-            data = package.build(record, archive.hearing_files(self.archive_dir, hearing_id), self.store.seal_key)
+            record, ledger = self.store.snapshot(hearing_id)
+            data = package.build(record, archive.hearing_files(self.archive_dir, hearing_id), self.store.seal_key,
+                                 ledger)
             return Export(data, package.MEDIA_TYPE, filename(record, "zip"))
         writer = formats.writer(fmt)
         stem = filename(record, writer.extension)

@@ -6,10 +6,10 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .db import EntryRow, UtteranceRow
+from .db import UtteranceRow
 from .ledger import record_digest
 from .model import FINAL_AFTER_EDIT, Role
 from .naming import VoiceNaming
@@ -66,10 +66,6 @@ class SignOff(VoiceNaming):
     def digest(self, hearing_id: str) -> str:
         """The digest a signature would take now (``sign``'s ``read_back``)."""
         return record_digest(self.record(hearing_id))
-
-    @staticmethod
-    def _head_seq(s: Session, hearing_id: str) -> int:
-        return s.execute(select(func.max(EntryRow.seq)).where(EntryRow.hearing_id == hearing_id)).scalar() or 0
 
     def note_party_signature(self, hearing_id: str, *, name: str, role: Role, actor: str, refused: bool = False,
                              reason: str | None = None) -> None:

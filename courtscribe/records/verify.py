@@ -9,8 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..seal import sealed
-from ..chain import GENESIS
-from .ledger import apply, entry_hash, record_digest
+from .ledger import broken_link, record_digest, replay
 
 
 @dataclass
@@ -32,20 +31,12 @@ def verify(store, hearing_id: str, anchors: Iterable[dict] = ()) -> Verification
     rewritten consistently (say, to unsigned) is not. The server and ``courtscribe records verify``
     both call this, with the same audit log."""
     entries = store.entries(hearing_id)
-    prev = GENESIS
-    for n, e in enumerate(entries, 1):
-        if e.seq != n or e.prev_hash != prev or entry_hash(prev, e.seq, e.at, e.actor, e.kind, e.utterance_id,
-                                                             e.payload) != e.hash:
-            return Verification(hearing_id, len(entries), False, e.seq, f"ledger entry {e.seq} ({e.kind}) "
-                                "does not match its hash chain: altered, inserted or removed")
-        prev = e.hash
-    utterances: dict[str, dict] = {}
-    people = []
-    for e in entries:
-        payload = json.loads(e.payload)
-        apply(utterances, e.kind, e.utterance_id, payload)
-        if e.kind == "participant_added":
-            people.append((payload["name"], payload["role"], payload["channel"]))
+    if (e := broken_link(entries)) is not None:
+        return Verification(hearing_id, len(entries), False, e.seq, f"ledger entry {e.seq} ({e.kind}) "
+                            "does not match its hash chain: altered, inserted or removed")
+    utterances = replay(entries)
+    people = [(p["name"], p["role"], p["channel"]) for p in
+              (json.loads(e.payload) for e in entries if e.kind == "participant_added")]
     rows, stored_people = store.stored(hearing_id)
     for uid in sorted(set(utterances) | set(rows)):
         if utterances.get(uid) != rows.get(uid):
