@@ -99,6 +99,7 @@ def test_transcribe_into_the_record_store_then_records_commands(data_dir, tmp_pa
     assert run("records", "close", "h-cli", "--by", "书记员", **env).returncode == 0
     read = run("records", "read-back", "h-cli", **env)
     assert "肯德基" in read.stdout and "--read-back" in read.stderr
+    assert read.stdout.startswith("庭 审 笔 录（待签名稿）") and "案号：（2026）京0105民初9号" in read.stdout
     digest = read.stderr.split("--read-back ")[1].split()[0]
     stale = run("records", "sign", "h-cli", "--by", "王法官", "--role", "审判长", "--read-back", "0" * 64, **env)
     assert stale.returncode == 2 and "read it back again" in stale.stderr

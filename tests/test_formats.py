@@ -71,6 +71,28 @@ def test_txt(record):
     assert lines[1] == "[00:00:00.000 - 00:00:02.500] 审判长：现在开庭。"
 
 
+def test_txt_and_the_read_back_text_show_where_recording_paused_and_why(record):
+    """A pause is part of the record (法释〔2017〕5号): the TXT shows it where it happened, and the
+    text read back before signing is the whole printed 笔录 (facts, turns, notes, signature lines)."""
+    import datetime as dt
+
+    from courtscribe.records import layout
+    from courtscribe.records.model import Interruption
+
+    at = dt.datetime(2026, 12, 6, 2, 0, tzinfo=dt.timezone.utc)
+    record.interruptions = [Interruption(at=at, at_ms=6500, kind="paused", reason="休庭十分钟", by="书记员甲"),
+                            Interruption(at=at, at_ms=9500, kind="resumed", reason="继续开庭", by="书记员甲")]
+    lines = formats.render(record, "txt").splitlines()
+    assert lines[3] == "[00:00:06.500] 【暂停录音　00:00:06　原因：休庭十分钟　记录人：书记员甲】"
+    assert lines[4].endswith("请被告陈述。") and "继续开庭" in lines[5]
+    read = layout.plain(record).splitlines()
+    assert read[0] == "庭 审 笔 录（待签名稿）" and "案号：（2026）京0105民初12345号" in read
+    turns = [k for k, line in enumerate(read) if line.startswith("[")]
+    assert read[turns[0]] == "[00:00:00] 审判长：现在开庭。"
+    assert read.index("【暂停录音　00:00:06　原因：休庭十分钟　记录人：书记员甲】") == turns[1] + 1 == turns[2] - 1
+    assert read[-1].startswith("本稿由语音识别生成")
+
+
 def test_unknown_format(record):
     with pytest.raises(ValueError, match="unknown format 'odt'"):
         formats.render(record, "odt")

@@ -13,7 +13,7 @@ import typer
 
 from ..config import get_settings
 from ..seal import load_key
-from . import formats
+from . import formats, layout
 from .ledger import record_digest
 from .model import Record, Role
 from .service import EXPORTS
@@ -99,10 +99,10 @@ def edit(hearing: str, utterance: str, text: str, by: str = BY, reason: str = ty
 
 @app.command("read-back")
 def read_back(hearing: str) -> None:
-    """The record to read back (核对朗读), and on stderr the digest of exactly that text: ``sign``
+    """The 笔录 to read back (核对朗读), and on stderr the digest of exactly that record: ``sign``
     takes it, so a line that changed after the reading is not signed unread."""
     record = _run(_store().record, hearing)
-    sys.stdout.write(str(formats.render(record, "txt")))
+    sys.stdout.write(layout.plain(record))
     digest = record_digest(record)
     typer.echo(f"read back; sign with: courtscribe records sign {hearing} --read-back {digest} ...", err=True)
 

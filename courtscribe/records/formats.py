@@ -21,7 +21,8 @@ from docx.oxml.ns import qn
 from docx.shared import Pt
 
 from . import layout
-from .model import Record
+from .layout import interruption_note
+from .model import Interruption, Record
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -42,9 +43,16 @@ def to_json(record: Record) -> str:
 def to_txt(record: Record) -> str:
     public = "（公开版）" if record.public_version is not None else ""
     lines = [f"# {record.hearing.title or record.hearing.id}{public}"]
+    pending = sorted(record.interruptions, key=lambda i: i.at_ms)
     for u in record.utterances:
+        while pending and pending[0].at_ms <= u.start_ms:  # where recording paused, as the 笔录 notes it
+            lines.append(_paused(pending.pop(0)))
         lines.append(f"[{clock(u.start_ms)} - {clock(u.end_ms)}] {u.speaker_label}：{u.printed_text}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + [_paused(i) for i in pending]) + "\n"
+
+
+def _paused(i: Interruption) -> str:
+    return f"[{clock(i.at_ms)}] {interruption_note(i)}"
 
 
 def to_srt(record: Record) -> str:

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from ..text import joined
-from .model import CONTINUES, Record, Role, Utterance
+from .model import CONTINUES, Interruption, Record, Role, Utterance
 from .signing import signers
 
 ZH_TZ = dt.timezone(dt.timedelta(hours=8))  # courts print Beijing time
@@ -113,9 +113,13 @@ def _start(record: Record, uid: str) -> int:
     return next((u.start_ms for u in record.utterances if u.id == uid), 0)
 
 
-def _interruption(i) -> Block:
+def _interruption(i: Interruption) -> Block:
+    return Block("note", interruption_note(i))
+
+
+def interruption_note(i: Interruption) -> str:
     word = "暂停录音" if i.kind == "paused" else "恢复录音"
-    return Block("note", f"【{word}　{hms(i.at_ms)}　原因：{i.reason}　记录人：{i.by}】")
+    return f"【{word}　{hms(i.at_ms)}　原因：{i.reason}　记录人：{i.by}】"
 
 
 def _signature_rows(record: Record) -> list[tuple[str, str]]:
@@ -130,6 +134,22 @@ def _signature_rows(record: Record) -> list[tuple[str, str]]:
 
 
 BLANK = "＿＿＿＿＿＿＿＿"
+
+
+def plain(record: Record) -> str:
+    """The printed 笔录 as plain text: what is read back aloud (核对朗读) before signing, every
+    block of the printed forms in their order."""
+    lines = []
+    for b in blocks(record):
+        if b.kind in ("facts", "signatures"):
+            lines += [f"{k}：{v}" for k, v in b.rows or []]
+        elif b.kind == "turn":
+            lines.append(f"[{b.stamp}] {b.who}：{b.text}")
+        elif b.kind == "heading":
+            lines += ["", b.text]
+        else:
+            lines.append(b.text)
+    return "\n".join(lines) + "\n"
 
 
 def characters(blocks: list[Block]) -> str:
