@@ -25,18 +25,21 @@ def _pcm(name: str) -> bytes:
 
 async def _head_client(url: str, files: list[tuple[str, bytes, dict]]) -> list[list[dict]]:
     """The message sequence of FunASR's current Python client (runtime/python/websocket,
-    funasr_wss_client.py since its PR #3440) for a wav.scp: per file a config, 60 ms PCM chunks,
-    ``{"is_speaking": false, "is_end": true}``, then wait for the acknowledgement before the next
-    file, all over one connection. Returns each file's replies, the acknowledgement last."""
+    funasr_wss_client.py since its PR #3440) for a wav.scp: per file a config, PCM chunks of
+    ``60 * chunk_size[1] / chunk_interval`` ms as it cuts them (bytes, not samples: odd at 44.1 kHz
+    with chunk_size 8,8,4), ``{"is_speaking": false, "is_end": true}``, then wait for the
+    acknowledgement before the next file, all over one connection. Returns each file's replies,
+    the acknowledgement last."""
     out = []
     async with websockets.connect(url, subprotocols=["binary"], max_size=None) as ws:
         for name, pcm, config in files:
-            await ws.send(json.dumps({"mode": "2pass", "chunk_size": [5, 10, 5], "chunk_interval": 10,
-                                      "encoder_chunk_look_back": 4, "decoder_chunk_look_back": 0, "audio_fs": 16000,
-                                      "wav_name": name, "wav_format": "pcm", "is_speaking": True, "hotwords": "",
-                                      "itn": True, **config}))
-            for i in range(0, len(pcm), 1920):
-                await ws.send(pcm[i:i + 1920])
+            config = {"mode": "2pass", "chunk_size": [5, 10, 5], "chunk_interval": 10, "encoder_chunk_look_back": 4,
+                      "decoder_chunk_look_back": 0, "audio_fs": 16000, "wav_name": name, "wav_format": "pcm",
+                      "is_speaking": True, "hotwords": "", "itn": True, **config}
+            await ws.send(json.dumps(config))
+            stride = int(60 * config["chunk_size"][1] / config["chunk_interval"] / 1000 * config["audio_fs"] * 2)
+            for i in range(0, len(pcm), stride):
+                await ws.send(pcm[i:i + stride])
             await ws.send(json.dumps({"is_speaking": False, "is_end": True}))
             replies = []
             while not replies or not replies[-1].get("is_end"):
@@ -58,6 +61,19 @@ def test_funasr_head_client_sends_several_files_over_one_connection(server, mode
         text = "".join(r.get("text", "") for r in replies if r.get("mode") == final)
         assert text, (name, replies)
     assert results[0] != results[1]
+
+
+def test_funasr_client_cutting_44k_audio_into_odd_sized_frames_is_heard(server):
+    """FunASR's client cuts bytes, not samples: 44.1 kHz audio with chunk_size 8,8,4 goes in frames
+    of 4233 bytes. Each frame's last byte begins the next one's first sample; dropping it read every
+    later frame a byte off, as noise, and the file was acknowledged with no text."""
+    import soxr
+
+    pcm = float_to_pcm16(soxr.resample(decode(ZH / "welcome.wav").channel(0), 16000, 44100))
+    [replies] = asyncio.run(_head_client(server.replace("http", "ws") + "/", [
+        ("welcome", pcm, {"audio_fs": 44100, "chunk_size": [8, 8, 4]})]))
+    assert replies[-1]["is_final"] and not any("warning" in r or "error" in r for r in replies)
+    assert "".join(r.get("text", "") for r in replies if r.get("mode") == "2pass-offline")
 
 
 def test_funasr_acknowledges_a_failed_file_with_its_error_and_goes_on(server):

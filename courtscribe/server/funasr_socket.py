@@ -275,10 +275,7 @@ async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:
         return
     if file.session is None or file.pcm is None:  # a live mode's file begins with its session
         raise StreamError("not_started", "audio before the file's first message")
-    audio, warning = file.pcm.convert(data)
-    if warning:
-        await send(ws, _reply(file.cfg, warning=warning))
-    await file.session.feed(audio)
+    await file.session.feed(file.pcm.convert(data))
 
 
 async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:

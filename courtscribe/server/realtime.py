@@ -169,9 +169,7 @@ class _Realtime:
             await self._join()
         assert self.session is not None and self.pcm is not None  # made together
         for at in range(0, max(len(raw), 1), MAX_FRAME_BYTES):  # OpenAI takes appends of up to 15 MiB
-            audio, warning = self.pcm.convert(raw[at:at + MAX_FRAME_BYTES])
-            if warning:
-                await send(self.ws, error("odd_pcm", warning))
+            audio = self.pcm.convert(raw[at:at + MAX_FRAME_BYTES])
             self.heard += audio.size
             await self.session.feed(audio)
 

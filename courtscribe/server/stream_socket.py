@@ -106,10 +106,7 @@ class _Native:
     async def audio(self, data: bytes) -> None:
         if self.session is None or self.pcm is None:
             raise StreamError(ErrorCode.NOT_STARTED, "send a start message before audio")
-        audio, warning = self.pcm.convert(data)
-        if warning:
-            await send(self.ws, error_event(ErrorCode.ODD_PCM, warning))
-        await self.session.feed(audio)
+        await self.session.feed(self.pcm.convert(data))
 
     async def failed(self, err: StreamError) -> bool:
         if not err.announced:

@@ -264,24 +264,24 @@ class LiveHearings:
 
 
 class PcmInput:
-    """Turns binary frames into 16 kHz float32, resampling a continuous stream when needed."""
+    """Turns binary frames into 16 kHz float32, resampling a continuous stream when needed. The
+    frames are one byte stream: a frame that ends inside a sample (FunASR's client cuts 44.1 kHz
+    and 11.025 kHz audio into odd-sized frames) leaves its last byte for the next one."""
 
     def __init__(self, rate: int):
         rate = sample_rate(rate)
         self._rs = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32") if rate != SAMPLE_RATE else None
+        self._odd = b""
 
-    def convert(self, data: bytes) -> tuple[np.ndarray, str | None]:
+    def convert(self, data: bytes) -> np.ndarray:
         if len(data) > MAX_FRAME_BYTES:
-            raise StreamError(ErrorCode.FRAME_TOO_LARGE,
-                              f"audio frame of {len(data)} bytes exceeds {MAX_FRAME_BYTES}; send ≤ 1 s per frame")
-        warning = None
-        if len(data) % 2:
-            warning = f"frame of {len(data)} bytes is not whole PCM16 samples; its last byte was dropped"
-            data = data[:-1]
-        x = pcm16_to_float(data)
-        if self._rs is not None:
-            x = self._rs.resample_chunk(x)
-        return x, warning
+            raise StreamError(ErrorCode.FRAME_TOO_LARGE, f"audio frame of {len(data)} bytes exceeds "
+                              f"{MAX_FRAME_BYTES}: send at most {MAX_FRAME_BYTES // 32_000} s of audio per frame")
+        data = self._odd + data
+        cut = len(data) - len(data) % 2
+        self._odd = data[cut:]
+        x = pcm16_to_float(data[:cut])
+        return x if self._rs is None else self._rs.resample_chunk(x)
 
 
 def channel_event(session: StreamSession, *, connected: bool) -> Channel:

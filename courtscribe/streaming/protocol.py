@@ -25,7 +25,6 @@ class ErrorCode:
     NOT_STARTED = "not_started"
     ALREADY_STARTED = "already_started"
     BAD_SAMPLE_RATE = "bad_sample_rate"
-    ODD_PCM = "odd_pcm"
     FRAME_TOO_LARGE = "frame_too_large"
     BUSY = "busy"
     IDLE_TIMEOUT = "idle_timeout"
