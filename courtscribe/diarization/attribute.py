@@ -3,7 +3,8 @@
 A VAD span, and so an engine's sentence, can hold a question and its answer ("是不是？" "是。").
 :func:`split` puts each word on the side of the change its time falls on (a word that straddles it
 goes to the speaker holding most of it) and cuts the sentence's text there, punctuation staying with
-the word before it. A piece touched by overlapped speech carries the ``overlap`` flag.
+the word before it. A piece touched by overlapped speech carries the ``overlap`` flag; a piece said in
+a turn whose voice nobody can be sure of (turns.py ``strays``) carries ``speaker_unsure``.
 :func:`unheard` finds the turns the engine gave no word at all, which the caller decodes again on
 their own (then, if still nothing, they become flagged gaps: nothing said vanishes).
 """
@@ -14,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..asr.base import Hypothesis
-from ..records.model import OVERLAP, Token
+from ..records.model import OVERLAP, SPEAKER_UNSURE, Token
 from ..text import join_pieces
 from .turns import Turn, overlaps
 
@@ -49,9 +50,19 @@ def split(hyps: list[Hypothesis], turns: list[Turn]) -> list[Hypothesis]:
     for h in hyps:
         for piece in _pieces(h, turns):
             if any(min(b, piece.end_ms) - max(a, piece.start_ms) > 0 for a, b in crossed):
-                piece = replace(piece, flags=tuple(dict.fromkeys((*piece.flags, OVERLAP))))
+                piece = _flag(piece, OVERLAP)
+            if any(not t.sure and t.speaker == piece.speaker and _meets(t, piece) for t in turns):
+                piece = _flag(piece, SPEAKER_UNSURE)
             out.append(piece)
     return out
+
+
+def _flag(h: Hypothesis, flag: str) -> Hypothesis:
+    return replace(h, flags=tuple(dict.fromkeys((*h.flags, flag))))
+
+
+def _meets(t: Turn, h: Hypothesis) -> bool:
+    return min(t.end_ms, h.end_ms) > max(t.start_ms, h.start_ms)
 
 
 def _pieces(h: Hypothesis, turns: list[Turn]) -> list[Hypothesis]:
@@ -115,11 +126,12 @@ def by_turn(pieces: list[Hypothesis], turns: list[Turn]) -> list[list[Hypothesis
 
 
 def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: int) -> list[Turn]:
-    """Turns inside [start, end) of at least ``MIN_UNHEARD_MS`` to which no word of ``hyps`` went."""
+    """Turns inside [start, end) of at least ``MIN_UNHEARD_MS`` to which no word of ``hyps`` went
+    (a stray voice's turn, a cough as often as a word, only takes the words said in it)."""
     out = []
     for t in turns:
         a, b = max(t.start_ms, start_ms), min(t.end_ms, end_ms)
-        if b - a < MIN_UNHEARD_MS:
+        if b - a < MIN_UNHEARD_MS or not t.sure:
             continue
         if not any(h.speaker == t.speaker and h.text.strip() and _words_in(h, a, b) for h in hyps):
             out.append(Turn(a, b, t.speaker))

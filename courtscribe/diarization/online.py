@@ -97,12 +97,13 @@ class OnlineDiarizer:
             self._utts = (self._utts + [u])[-self.history:]
             return Assignment(u.speaker, self._recheck(exclude=u))
 
-    def add_voice(self, x: np.ndarray, exclude: set[str] = frozenset()) -> Assignment:
+    def add_voice(self, x: np.ndarray, exclude: set[str] = frozenset(), learn: bool = True) -> Assignment:
         """One speaker turn of an utterance that held several, by its voice's embedding ``x`` (from
         the turn segmentation, so a turn too short for this diarizer's windows is still told). Never
-        one of ``exclude``: the utterance's other voices, which the segmentation heard as other people."""
+        one of ``exclude``: the utterance's other voices, which the segmentation heard as other people.
+        ``learn`` False: too little of the voice to move a speaker's centroid by it."""
         with self._lock:
-            speaker = self._place(x, exclude)  # not kept for re-checks: the turn's line is labelled by its caller
+            speaker = self._place(x, exclude, learn)  # not kept for re-checks: its caller labels the turn's line
             return Assignment(speaker, self._recheck(exclude=None))
 
     def segments(self) -> list[tuple[int, int, str]]:
@@ -119,14 +120,14 @@ class OnlineDiarizer:
         """``speaker`` in place of any speaker under its key."""
         self.speakers = [s for s in self.speakers if s.key != speaker.key] + [speaker]
 
-    def _place(self, x: np.ndarray, exclude: set[str] = frozenset()) -> str:
+    def _place(self, x: np.ndarray, exclude: set[str] = frozenset(), learn: bool = True) -> str:
         candidates = [s for s in self.speakers if s.key not in exclude]
         if candidates:
             sims = [float(x @ s.centroid) for s in candidates]
             best = int(np.argmax(sims))
             if sims[best] >= self.threshold:
                 s = candidates[best]
-                if not s.enrolled:
+                if learn and not s.enrolled:
                     s.total, s.count = s.total + x, s.count + 1
                 return s.key
         self._n += 1

@@ -15,7 +15,8 @@ A turn is a stretch of one speaker; turns of two speakers may overlap (both spok
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,6 +34,9 @@ MIN_TURN_MS = 100  # shorter islands and holes in a speaker's activity are frame
 PAUSE_MS = 150  # a local speaker's silence this long may be where one person stops and another answers
 SURE_MS = 1_000  # units with this much voice alone decide who the speakers are; shorter ones are matched to them
 MIN_SPEAKER_MS = 1_000  # a "speaker" with less voice in the whole recording joins its nearest one
+# a unit this unlike every speaker is someone else: another person's short unit scores about 0 with
+# CAM++, the same person's at least 0.16 (pyannote's sample, zh-smoke; bench/diarization.py)
+STRAY_SIMILARITY = 0.1
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,14 @@ class Turn:
     start_ms: int
     end_ms: int
     speaker: str  # 说话人N, N by first appearance (files), or the live diarizer's speaker key
+    sure: bool = True  # False: a voice unlike every speaker, too little of it to be sure who it is
+
+
+class Voices(NamedTuple):
+    """The speakers among a recording's units (unit centroids, row ``i`` speaker ``i + 1``), and
+    which of them are strays nobody can be sure of."""
+    centroids: np.ndarray
+    unsure: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -114,41 +126,61 @@ def diarize(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEncoder, *,
     loc = local_speakers(audio, segmenter, encoder, starts)
     if not loc.units:
         return []
-    return reconstruct(loc, speakers(loc, num_speakers, threshold), audio.size * 1000 // SR)
+    return _by_appearance(reconstruct(loc, speakers(loc, num_speakers, threshold), audio.size * 1000 // SR))
 
 
 def speakers(loc: Locals, num_speakers: int | None = None, threshold: float = THRESHOLD,
-             sure_ms: int = SURE_MS) -> np.ndarray:
-    """The voices among the units, as unit centroids (row ``i`` is speaker ``i + 1``, by first
-    appearance): units with ``sure_ms`` of voice alone found them; shorter ones are only matched."""
+             sure_ms: int = SURE_MS) -> Voices:
+    """The voices among the units: units with ``sure_ms`` of voice alone found them; shorter ones
+    are only matched. Units unlike every one of them (a witness who only answers "是", "对") are
+    voices of their own (``strays``) unless the court gave the number of speakers."""
     sure = loc.clean_ms >= sure_ms
     X, voiced = (loc.X[sure], loc.voiced_ms[sure]) if sure.any() else (loc.X, loc.voiced_ms)
-    labels = _drop_tiny(X, cluster(X, num_speakers, threshold), voiced)
-    return np.stack([_unit(X[labels == c].mean(axis=0)) for c in sorted(set(labels.tolist()))])
+    labels = cluster(X, num_speakers, threshold)
+    found = np.stack([_unit(X[labels == c].mean(axis=0)) for c in _people(labels, voiced)])
+    return Voices(found) if num_speakers else strays(loc, found, threshold)
 
 
-def _drop_tiny(X: np.ndarray, labels: np.ndarray, voiced_ms: np.ndarray) -> np.ndarray:
-    """A cluster holding under ``MIN_SPEAKER_MS`` of voice (a cough, a chair, one garbled window)
-    is not a person: its members join the nearest real speaker. Renumbered 1.. afterwards."""
-    held = {c: voiced_ms[labels == c].sum() for c in set(labels.tolist())}
-    big = [c for c, ms in held.items() if ms >= MIN_SPEAKER_MS]
-    if big and len(big) < len(held):
-        cents = {c: _unit(X[labels == c].mean(axis=0)) for c in big}
-        labels = np.array([lab if lab in cents else max(cents, key=lambda c: float(x @ cents[c]))
-                           for x, lab in zip(X, labels.tolist())])
-    order = {c: i + 1 for i, c in enumerate(dict.fromkeys(labels.tolist()))}
-    return np.array([order[c] for c in labels.tolist()])
+def strays(loc: Locals, found: np.ndarray, threshold: float) -> Voices:
+    """``found`` and, as ``unsure`` voices, the units unlike every one of them (cosine similarity
+    under ``STRAY_SIMILARITY`` to each), clustered among themselves: a short answer by someone the
+    recording has too little of to know is kept apart and its words flagged for the clerk, rather
+    than put in the mouth of the nearest speaker. Never a speaker of its own: short units are
+    too noisy to tell one stray person from several."""
+    far = (loc.X @ found.T).max(axis=1) < STRAY_SIMILARITY
+    if not far.any():
+        return Voices(found)
+    labels = cluster(loc.X[far], None, threshold)
+    more = [_unit(loc.X[far][labels == c].mean(axis=0)) for c in sorted(set(labels.tolist()))]
+    return Voices(np.concatenate([found, np.stack(more)]), frozenset(range(len(found), len(found) + len(more))))
+
+
+def _by_appearance(turns: list[Turn]) -> list[Turn]:
+    """Speakers renumbered 说话人1.. in the order they first speak."""
+    order: dict[str, str] = {}
+    for t in turns:
+        order.setdefault(t.speaker, speaker_label(len(order) + 1))
+    return [replace(t, speaker=order[t.speaker]) for t in turns]
+
+
+def _people(labels: np.ndarray, voiced_ms: np.ndarray) -> list[int]:
+    """The clusters that are people, in order of appearance: a cluster holding under
+    ``MIN_SPEAKER_MS`` of voice (a cough, a chair, one garbled window, a lone "是") is not one
+    unless nothing is; its units are matched to the people, or are strays, but shape no voice."""
+    held = {c: voiced_ms[labels == c].sum() for c in dict.fromkeys(labels.tolist())}
+    return [c for c, ms in held.items() if ms >= MIN_SPEAKER_MS] or list(held)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / max(float(np.linalg.norm(v)), 1e-9)
 
 
-def reconstruct(loc: Locals, centroids: np.ndarray, duration_ms: int,
+def reconstruct(loc: Locals, voices: Voices, duration_ms: int,
                 speaker_of: Callable[[int], str] = lambda c: speaker_label(c + 1)) -> list[Turn]:
-    """Turns from each window's units matched onto ``centroids`` (row ``i`` is speaker
+    """Turns from each window's units matched onto the voices' centroids (row ``i`` is speaker
     ``speaker_of(i)``): each unit takes its nearest speaker that no unit overlapping it in the
     window holds (two voices at once are two people); windows are averaged back frame by frame."""
+    centroids = voices.centroids
     seg = loc.seg
     n_win, n_frames, _ = seg.activity.shape
     n_spk = len(centroids)
@@ -189,7 +221,8 @@ def reconstruct(loc: Locals, centroids: np.ndarray, duration_ms: int,
     turns = []
     for c in range(n_spk):
         for a, b in _runs(on[:, c], int(round(MIN_TURN_MS / seg.frame_ms))):
-            turns.append(Turn(int(a * seg.frame_ms), min(duration_ms, int(b * seg.frame_ms)), speaker_of(c)))
+            turns.append(Turn(int(a * seg.frame_ms), min(duration_ms, int(b * seg.frame_ms)), speaker_of(c),
+                              sure=c not in voices.unsure))
     return sorted(turns, key=lambda t: (t.start_ms, t.speaker))
 
 

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from ..chain import GENESIS, canonical, sha256
 from ..db import as_utc
-from .model import (FINAL_AFTER_EDIT, Correction, CorrectionRequest, Interruption, PartySignature, Record, Role,
+from .model import (FINAL_AFTER_EDIT, SPEAKER_UNSURE, Correction, CorrectionRequest, Interruption, PartySignature, Record, Role,
                     Signature, Token, Utterance, UtteranceStatus)
 
 UTTERANCE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change utterances
@@ -117,10 +117,12 @@ def apply(utterances: dict[str, dict], kind: str, uid: str | None, p: dict) -> N
         u.update(text=p["after"], status="edited", text_by="human", flags=_seen(u["flags"]))
     elif kind == "relabel":
         _machine_speaker(u, p)
-    elif kind == "assign_speaker":
-        u.update(speaker=p["speaker"], role=p.get("role"), participant=p.get("participant"), speaker_by="human")
-    elif kind == "confirm":
-        u.update(status="edited" if u["status"] == "edited" else "confirmed", text_by="human", flags=_seen(u["flags"]))
+    elif kind == "assign_speaker":  # a person said who it was: no longer the machine's guess
+        u.update(speaker=p["speaker"], role=p.get("role"), participant=p.get("participant"), speaker_by="human",
+                 flags=[f for f in u["flags"] if f != SPEAKER_UNSURE])
+    elif kind == "confirm":  # the whole line checked, who said it too
+        u.update(status="edited" if u["status"] == "edited" else "confirmed", text_by="human",
+                 flags=[f for f in _seen(u["flags"]) if f != SPEAKER_UNSURE])
     elif kind == "split":
         cut = p["at_ms"]
         utterances[p["new_id"]] = {**u, "id": p["new_id"], "start_ms": cut, "text": p["second"], "machine_text": "",

@@ -19,6 +19,11 @@ CROSSTALK_UNCHECKED = "crosstalk_unchecked"  # see diarization/bleed.py RoomAudi
 OVERLAP = "overlap"  # two people spoke at once in this utterance: see diarization/attribute.py
 OVERLAP_NOTE = "〔同时发言〕"  # how exports mark such an utterance
 CROSSTALK_NOTE = "〔可能串音，请核听录音〕"  # a crosstalk_unchecked line nobody has looked at yet
+# the machine could not tell who said the line (too short to know the voice, a voice unlike every
+# speaker it knows, the speaker model failed): the label is its best guess, shown as one until a
+# person assigns the speaker or confirms the line
+SPEAKER_UNSURE = "speaker_unsure"
+SPEAKER_UNSURE_NOTE = "〔发言人待核，请核听录音〕"
 # the speaker went on from the previous utterance of the channel: a long utterance finalized in
 # pieces while it was spoken (streaming/pieces.py); exports print the pieces as one flowing turn
 CONTINUES = "continues"
@@ -150,7 +155,12 @@ class Utterance(_Model):
         "speaker went on from the channel's previous utterance, a long utterance finalized in pieces while "
         "it was spoken; exports print the pieces as one turn); 'final_after_edit' (the engine's final came after a "
         "clerk corrected the partial and says otherwise: its text is ``machine_text``; cleared when she edits "
-        "or confirms the line again)"))
+        "or confirms the line again); 'speaker_unsure' (the machine could not tell who said it: the label is a "
+        "guess, exports write 〔发言人待核，请核听录音〕, until a person assigns the speaker or confirms the line)"))
+
+    def flagged(self, flag: str) -> Utterance:
+        """The utterance with ``flag`` among its flags (once)."""
+        return self if flag in self.flags else self.model_copy(update={"flags": [*self.flags, flag]})
 
     @property
     def unrecognized(self) -> bool:
@@ -165,9 +175,11 @@ class Utterance(_Model):
     @property
     def printed_text(self) -> str:
         """What an export prints: the shown text, and what a reader of the page must know of it: another
-        voice spoke over it, it may repeat a neighbouring seat (until a person looked at it), the engine
+        voice spoke over it, who said it is the machine's guess, it may repeat a neighbouring seat
+        (until a person looked at it), the engine
         heard otherwise after the clerk's correction (until she looked again)."""
         notes = [OVERLAP_NOTE if OVERLAP in self.flags else "",
+                 SPEAKER_UNSURE_NOTE if SPEAKER_UNSURE in self.flags else "",
                  CROSSTALK_NOTE if CROSSTALK_UNCHECKED in self.flags and self.status is UtteranceStatus.final else "",
                  f"〔识别结果另为：{self.machine_text}〕" if FINAL_AFTER_EDIT in self.flags and self.machine_text else ""]
         return self.shown_text + "".join(notes)

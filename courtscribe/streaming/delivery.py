@@ -37,6 +37,8 @@ class Delivery:
         updates: list[tuple[str, Label]] = []
         if label is None:
             u, label, updates = await self._who(u, audio)
+        if label is not None and self.sinks.speakers is not None:
+            self.sinks.speakers.spoke(label)
         named = await self._store(u, label.voice if label else None)
         if named is not None:  # a person's label on the line, or its voice named or unnamed while it was on its way
             u = u.model_copy(update=named._asdict())
@@ -74,7 +76,7 @@ class Delivery:
             return await self.sinks.speakers.assign(u, audio)
         except Exception as err:  # noqa: BLE001 - an utterance without a speaker beats no utterance
             log.error("speaker not assigned", session=self.label, utterance=u.id, error=repr(err))
-            return u, None, []
+            return self.sinks.speakers.guess(u), None, []
 
     async def _store(self, u: Utterance, voice: str | None) -> Named | None:
         """``voice``: the voice (说话人N) the line was heard as; the store puts the line under whom a

@@ -371,9 +371,9 @@ class StreamSession:
             utterance = utterance.model_copy(update={"speaker": label.speaker, "role": label.role,
                                                      "participant": label.participant})
         if seat.unchecked:  # kept (never a hole), flagged for the clerk: it may repeat a neighbour's words
-            utterance = utterance.model_copy(update={"flags": [*utterance.flags, CROSSTALK_UNCHECKED]})
+            utterance = utterance.flagged(CROSSTALK_UNCHECKED)
         if first and utt.continues:  # the record prints it on from the piece before
-            utterance = utterance.model_copy(update={"flags": [*utterance.flags, CONTINUES]})
+            utterance = utterance.flagged(CONTINUES)
         return utterance, [h for h in pieces if UNRECOGNIZED in h.flags and h not in main]
 
     def _gap(self, uid: str, k: int, h: Hypothesis, of: Utterance) -> Utterance:

@@ -24,7 +24,7 @@ from ..diarization.embedding import EncoderError, SpeakerEncoder, enrollment_emb
 from ..diarization.online import OnlineDiarizer
 from ..diarization.segmentation import SR, Segmenter
 from ..diarization.turns import Turn, local_speakers, reconstruct, speakers
-from ..records.model import Participant, Role, Utterance, speaker_number
+from ..records.model import SPEAKER_UNSURE, Participant, Role, Utterance, speaker_number
 from ..records.reading import HeardVoice
 from ..logs import get_logger
 from .events import SpeakerUpdate
@@ -37,6 +37,7 @@ SURE_MS = 500  # one utterance is short: units with this much voice alone may fo
 THRESHOLD = 0.5
 WATCH_FROM_S = 1.5  # a running utterance is watched for a speaker change once it is this long
 WATCH_S = 10  # … in its newest seconds (one segmentation window)
+UNKNOWN = "未知发言人"  # a line no voice could be told for, before any line was: never a numbered voice
 RECALL_MS = 30_000  # a voice heard before a reconnect is learnt again from this much of its newest lines
 
 
@@ -115,19 +116,21 @@ class LiveSpeakers:
         loc = local_speakers(audio, self.segmenter, self.encoder)
         if len(loc.units) < 2:
             return [], []
-        centroids = speakers(loc, threshold=THRESHOLD, sure_ms=SURE_MS)
-        local = reconstruct(loc, centroids, audio.size * 1000 // SR, speaker_of=str) if len(centroids) > 1 else []
+        voices = speakers(loc, threshold=THRESHOLD, sure_ms=SURE_MS)
+        n = len(voices.centroids)
+        local = reconstruct(loc, voices, audio.size * 1000 // SR, speaker_of=str) if n > 1 else []
         if len({t.speaker for t in local}) < 2:
             return [], []
-        held = {c: sum(t.end_ms - t.start_ms for t in local if t.speaker == str(c)) for c in range(len(centroids))}
+        held = {c: sum(t.end_ms - t.start_ms for t in local if t.speaker == str(c)) for c in range(n)}
         keys: dict[str, str] = {}
         updates: dict[str, str] = {}
         for c in sorted((c for c in held if held[c]), key=held.__getitem__, reverse=True):  # longest voice first
-            got = self.diarizer.add_voice(centroids[c], exclude=set(keys.values()))
+            # a stray voice (a short answer) is placed among the hearing's voices, never learnt from
+            got = self.diarizer.add_voice(voices.centroids[c], exclude=set(keys.values()),
+                                          learn=c not in voices.unsure)
             keys[str(c)] = got.speaker or speaker_label(c + 1)
             updates.update(got.updates)
-        turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker]) for t in local]
-        self.last = self.label(max(turns, key=lambda t: t.end_ms).speaker)
+        turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker], t.sure) for t in local]
         return turns, [(u, self.label(key)) for u, key in updates.items()]
 
     async def find_turns(self, uid: str, audio: np.ndarray, start_ms: int) -> tuple[list[Turn], list[tuple[str, Label]]]:
@@ -140,16 +143,30 @@ class LiveSpeakers:
             log.error("speaker turns not found", utterance=uid, error=repr(err))
             return [], []
 
+    def spoke(self, label: Label) -> None:
+        """A line went out under ``label``: the next line too short to tell is taken for the same
+        turn. Called in the order lines are delivered, never the order their turns were found."""
+        self.last = label
+
+    def guess(self, u: Utterance) -> Utterance:
+        """A line whose voice could not be told: the speaker of the line before (or ``UNKNOWN``),
+        flagged as a guess. Not a voice's line: naming a voice never moves it."""
+        guess = self.last or Label(UNKNOWN)
+        u = u.model_copy(update={"speaker": guess.speaker, "role": guess.role, "participant": guess.participant})
+        return u.flagged(SPEAKER_UNSURE)
+
     async def assign(self, u: Utterance, audio: np.ndarray) -> tuple[Utterance, Label | None, list[tuple[str, Label]]]:
         """The utterance with its speaker, the label it got, and (utterance id, label) updates for
-        earlier lines."""
+        earlier lines. A line too short to tell whose voice it is takes the speaker of the line
+        before, flagged as a guess (``speaker_unsure``), or before any line ``UNKNOWN``."""
         result = await asyncio.to_thread(self.diarizer.add, u.id, audio, u.start_ms)
-        if result.speaker is not None:
-            self.last = self.label(result.speaker)
-        if self.last is not None:  # too short to tell: the same turn as the line before
-            u = u.model_copy(update={"speaker": self.last.speaker, "role": self.last.role,
-                                     "participant": self.last.participant})
-        return u, self.last, [(uid, self.label(key)) for uid, key in result.updates]
+        updates = [(uid, self.label(key)) for uid, key in result.updates]
+        if result.speaker is None:
+            return self.guess(u), None, updates
+        self.last = self.label(result.speaker)
+        u = u.model_copy(update={"speaker": self.last.speaker, "role": self.last.role,
+                                 "participant": self.last.participant})
+        return u, self.last, updates
 
 
 async def unheard_turns(turns: list[Turn], hyps: list[Hypothesis], audio: np.ndarray, start_ms: int, end_ms: int,

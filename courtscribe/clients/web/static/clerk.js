@@ -72,8 +72,14 @@ function lateFinalNote(u) {
                   `识别结果：${u.machine_text || ""}`)];
 }
 
+/** A line whose speaker the machine could not tell: the label is a guess until she assigns or confirms it. */
+function unsureNote(u) {
+  if (!(u.flags || []).includes("speaker_unsure")) return [];
+  return [" ", el("mark", { class: "unsure", title: "机器未能确定是谁说的：点时间回放，核对后指定发言人或确认本行" }, "发言人待核")];
+}
+
 function textNodes(u, status) {
-  return [...lineText(u, status), ...crosstalkNote(u), ...overlapNote(u), ...lateFinalNote(u)];
+  return [...lineText(u, status), ...unsureNote(u), ...crosstalkNote(u), ...overlapNote(u), ...lateFinalNote(u)];
 }
 
 function lineText(u, status) {

@@ -1,0 +1,116 @@
+"""Every word in the mouth of who said it, or flagged where the machine cannot tell: a short answer
+inside the question's utterance, a line too short to know the voice, a speaker model that failed,
+a witness who only ever answers briefly. Voices are tones (tests/voices.py): the logic is tested,
+not the speaker models' numerics."""
+import asyncio
+import uuid
+
+import numpy as np
+
+from courtscribe.diarization.turns import diarize
+from courtscribe.diarization import attribute
+from courtscribe.records import formats
+from courtscribe.records.model import SPEAKER_UNSURE, SPEAKER_UNSURE_NOTE, Role, Utterance
+from courtscribe.streaming.speakers import UNKNOWN, LiveSpeakers
+
+from voices import CLERK, JUDGE, WITNESS, ToneEncoder, ToneSegmenter, run_live, silence, voice
+
+
+def live_speakers(encoder=None) -> LiveSpeakers:
+    return LiveSpeakers(encoder or ToneEncoder(), segmenter=ToneSegmenter())
+
+
+def said(lines, words: str):
+    return next(u for u in lines if words in u.text)
+
+
+def test_an_answer_inside_the_questions_utterance_is_its_own_line_never_the_questioners_unflagged():
+    """"是不是你签的字？" and, 200 ms later, another voice's "是的。" in one VAD utterance: the answer
+    has too little voice to found a speaker in it, and is unlike the questioner's."""
+    audio = np.concatenate([voice(JUDGE, 2000), silence(200), voice(WITNESS, 700), silence(1500)])
+    words = [("是不是", 100, 900), ("你签的字？", 900, 1900), ("是的。", 2220, 2870)]
+    lines = run_live(audio, [(0, 2900)], words, speakers=live_speakers())
+    question, answer = said(lines, "签的字"), said(lines, "是的")
+    assert question is not answer and SPEAKER_UNSURE not in question.flags
+    # cut off as a turn of the utterance, or by the watch for a change while it ran (whichever came
+    # first): another voice, or a guess shown as one
+    assert answer.speaker != question.speaker or SPEAKER_UNSURE in answer.flags
+
+
+def test_a_line_too_short_to_tell_whose_voice_is_flagged_not_quietly_the_speaker_before():
+    audio = np.concatenate([voice(CLERK, 350), silence(1500), voice(JUDGE, 3000), silence(900),
+                            voice(WITNESS, 350), silence(1500)])
+    words = [("好", 20, 330), ("现在", 1900, 2500), ("开庭", 2500, 3100), ("审理", 3100, 3700), ("本案", 3700, 4300),
+             ("是", 5770, 6080)]
+    first, opening, answer = run_live(audio, [(0, 350), (1850, 4850), (5750, 6100)], words,
+                                      speakers=live_speakers())
+    assert first.speaker == UNKNOWN and SPEAKER_UNSURE in first.flags  # never a numbered voice's line
+    assert opening.speaker == "说话人1" and not opening.flags
+    assert answer.speaker == opening.speaker and SPEAKER_UNSURE in answer.flags  # a guess, shown as one
+
+
+def test_a_speaker_model_that_fails_leaves_the_line_flagged():
+    class Failing(ToneEncoder):
+        def embed_many(self, pieces):
+            if any(np.abs(np.fft.rfft(p[:4000])).argmax() * 4 > 800 for p in pieces if p.size >= 4000):
+                raise RuntimeError("CUDA error: out of memory")
+            return super().embed_many(pieces)
+    audio = np.concatenate([voice(JUDGE, 3000), silence(1200), voice(WITNESS, 3000), silence(1500)])
+    words = [("请", 100, 500), ("陈述", 500, 1200), ("事实", 1200, 1900), ("我", 4300, 4700), ("没有", 4700, 5400),
+             ("签字", 5400, 6100)]
+    question, answer = run_live(audio, [(0, 3000), (4200, 7200)], words, speakers=live_speakers(Failing()))
+    assert not question.flags and SPEAKER_UNSURE in answer.flags
+
+
+def test_the_speaker_before_is_the_line_delivered_before_not_the_turns_found_last():
+    """An earlier final still storing while a later utterance's turns are found: the short line
+    delivered next is taken for the turn before it, never for a voice that speaks later."""
+    speakers = live_speakers()
+
+    async def go():
+        first, label, _ = await speakers.assign(Utterance(id="u0", start_ms=0, end_ms=3000, channel=0, speaker="",
+                                                          text="我当时不在场"), voice(WITNESS, 3000))
+        speakers.spoke(label)
+        later = np.concatenate([voice(JUDGE, 2500), silence(200), voice(CLERK, 1300)])
+        await speakers.find_turns("u2", later, 5350)  # the later utterance's turns, found first
+        short, _, _ = await speakers.assign(Utterance(id="u1", start_ms=4000, end_ms=4350, channel=0, speaker="",
+                                                      text="是的"), voice(WITNESS, 350))
+        return first, short
+    first, short = asyncio.run(go())
+    assert short.speaker == first.speaker and SPEAKER_UNSURE in short.flags
+
+
+def test_a_witness_who_only_answers_briefly_is_never_put_in_the_questioners_mouth():
+    """Six 3 s questions, six 0.7 s answers: too little of the witness's voice to found a speaker,
+    but unlike the questioner's: the answers are their own turns, flagged for the clerk."""
+    parts, answers, t = [], [], 0
+    for _ in range(6):
+        parts += [voice(JUDGE, 3000), silence(700)]
+        t += 3700
+        parts += [voice(WITNESS, 700), silence(1200)]
+        answers.append((t, t + 700))
+        t += 1900
+    turns = diarize(np.concatenate(parts), ToneSegmenter(), ToneEncoder())
+    questioner = attribute.speaker_at(0, 3000, turns)
+    for a, b in answers:
+        inside = [x for x in turns if min(x.end_ms, b) - max(x.start_ms, a) > 0]
+        assert all(x.speaker != questioner or not x.sure for x in inside)
+        assert attribute.speaker_at(a, b, turns) != questioner
+
+
+def test_a_guessed_speaker_prints_so_until_a_person_assigns_the_speaker_or_confirms_the_line(store):
+    hid = f"h-{uuid.uuid4().hex[:8]}"
+    store.create_hearing(actor="书记员甲", hearing_id=hid)
+    store.open_hearing(hid, actor="书记员甲")
+    for uid, text in (("u1", "是的。"), ("u2", "对。")):
+        store.machine_final(hid, Utterance(id=uid, start_ms=0, end_ms=500, channel=0, speaker=UNKNOWN, text=text,
+                                           flags=[SPEAKER_UNSURE]))
+    record = store.record(hid)
+    for fmt in ("txt", "srt", "vtt"):
+        assert formats.render(record, fmt).count(SPEAKER_UNSURE_NOTE) == 2, fmt
+    store.assign_speaker(hid, "u1", actor="书记员甲", speaker="证人", role=Role.witness, participant="赵六")
+    store.confirm(hid, "u2", actor="书记员甲")
+    record = store.record(hid)
+    assert [u.flags for u in record.utterances] == [[], []]
+    assert SPEAKER_UNSURE_NOTE not in formats.render(record, "txt") and store.verify(hid).ok
+
