@@ -248,3 +248,29 @@ def test_a_seat_drops_only_short_wordless_stretches_between_its_own_words():
     assert seat_pieces([said, short]) == [said]
     assert seat_pieces([said, failed]) == [said, failed]
     assert seat_pieces([short]) == [short]  # the whole utterance: never an empty, unflagged line
+
+
+def test_a_word_said_over_a_louder_neighbour_is_kept_and_flagged_not_dropped_as_their_bleed():
+    """The judge speaks 3 s; the defendant says "对" into his own mic during it. Most of his seat's
+    utterance is the judge's bleed, not all: his word is decoded and kept (flagged 可能串音), where
+    the whole utterance used to be dropped as the judge's."""
+    from courtscribe.records.model import CROSSTALK_UNCHECKED
+
+    from voices import SR, run_live
+
+    def speechlike(ms: int, seed: int) -> np.ndarray:
+        x = np.random.default_rng(seed).standard_normal(ms * SR // 1000)
+        return (0.1 * x * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * np.arange(x.size) / SR))).astype(np.float32)
+    judge, word, lag = speechlike(3000, 1), speechlike(400, 2), 5 * SR // 1000
+    judges_seat, his_seat = judge.copy(), np.zeros_like(judge)
+    his_seat[lag:] += 0.25 * judge[:-lag]
+    his_seat[1600 * 16:2000 * 16] += word
+    judges_seat[1600 * 16 + lag:2000 * 16 + lag] += 0.25 * word
+    room = bleed.RoomAudio()
+    room.write(0, 0, np.concatenate([judges_seat, np.zeros(SR, np.float32)]))
+    lines = run_live(np.concatenate([his_seat, np.zeros(SR, np.float32)]), [(0, 3000)], [("对", 1620, 1950)],
+                     role=Role.defendant, room=room, channel=1)
+    assert [u.text for u in lines] == ["对"] and CROSSTALK_UNCHECKED in lines[0].flags
+    nothing_of_his = run_live(np.concatenate([his_seat, np.zeros(SR, np.float32)]), [(0, 3000)], [],
+                              role=Role.defendant, room=room, channel=1)
+    assert nothing_of_his == []  # no word heard in what is left: the judge's, recorded on the judge's seat

@@ -115,6 +115,9 @@ class Seat:
     theirs: bool = False
     muted: bool = False
     unchecked: bool = False
+    # most of it was their bleed, not all: what is left is kept where the engine hears words in it
+    # (a "对" said over a louder neighbour), flagged as it may still be theirs
+    mostly_theirs: bool = False
 
     def pieces(self, pieces: list[Hypothesis]) -> list[Hypothesis]:
         """The utterance's pieces, where a neighbour's voice was cut out (``muted``): a short stretch
@@ -219,9 +222,14 @@ class RoomAudio:
         return out
 
     def seat(self, channel: int, start_ms: int, audio: np.ndarray) -> Seat:
-        """A seat's utterance against its neighbours: theirs when most of its voice is their bleed;
-        else their bleed muted out of it, flagged unchecked where their audio came too late."""
+        """A seat's utterance against its neighbours: theirs when all its voice is their bleed; else
+        their bleed muted out of it, flagged unchecked where their audio came too late, or where it
+        was most of the voice (what is left may be a word of this seat's, or a block of theirs the
+        check missed)."""
         check = self.bleed_blocks(channel, start_ms, audio)
-        if check.blocks.size and voiced_share(audio, check.blocks) >= BLEED_SHARE:
+        share = voiced_share(audio, check.blocks) if check.blocks.size else 0.0
+        if share >= 1.0:
             return Seat(audio, theirs=True)
-        return Seat(self.mute(audio, check.blocks), muted=bool(check.blocks.any()), unchecked=not check.complete)
+        mostly = share >= BLEED_SHARE
+        return Seat(self.mute(audio, check.blocks), muted=bool(check.blocks.any()),
+                    unchecked=mostly or not check.complete, mostly_theirs=mostly)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE as SR
 from ..asr.base import Engine, EngineStream, Hypothesis
-from ..asr.coverage import ENGINE_ERROR
+from ..asr.coverage import ENGINE_ERROR, usable
 from ..asr.finals import finish, polish_partial
 from ..text import join_pieces
 from ..asr.vad import Vad
@@ -291,12 +291,12 @@ class StreamSession:
         its speaker turns (a mixed channel; found on ``voices``, its audio as it came), the utterances
         and flagged gaps inside it, then each stored and announced in the stream's order."""
         seat = await self._check_seat(utt, audio)
-        if seat.theirs:  # a neighbour's sentence: theirs to record; the final clears the partial
-            await _after(previous)
+        hyps, failed = ([], None) if seat.theirs else await self._decode(utt, seat.audio, end_ms)
+        if seat.theirs or (seat.mostly_theirs and not failed and not any(usable(h) for h in hyps)):
+            await _after(previous)  # a neighbour's sentence: theirs to record; the final clears the partial
             utt.delivered = True
             await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))
             return
-        hyps, failed = await self._decode(utt, seat.audio, end_ms)
         turns, relabels = await self.sinks.speakers.find_turns(utt.id, voices, utt.start_ms) \
             if self.sinks.speakers else ([], [])
         hyps = attribute.split(hyps, turns)  # every word to its speaker
