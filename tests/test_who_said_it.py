@@ -114,3 +114,24 @@ def test_a_guessed_speaker_prints_so_until_a_person_assigns_the_speaker_or_confi
     assert [u.flags for u in record.utterances] == [[], []]
     assert SPEAKER_UNSURE_NOTE not in formats.render(record, "txt") and store.verify(hid).ok
 
+
+
+def test_two_room_mics_of_one_hearing_never_print_two_people_under_one_label(store):
+    """Each mixed channel labels its own voices, from the hearing's one set of numbers (after every
+    number its record already holds, for a source that joins later)."""
+    from courtscribe.diarization.online import VoiceNumbers
+
+    hid = f"h-{uuid.uuid4().hex[:8]}"
+    store.create_hearing(actor="书记员甲", hearing_id=hid)
+    store.open_hearing(hid, actor="书记员甲")
+    assert store.voices_numbered(hid) == 0
+    numbers = VoiceNumbers(store.voices_numbered(hid))
+    first = run_live(np.concatenate([voice(JUDGE, 3000), silence(1500)]), [(0, 3000)],
+                     [("现在", 100, 700), ("开庭", 700, 1300)], channel=0,
+                     speakers=LiveSpeakers(ToneEncoder(), segmenter=ToneSegmenter(), numbers=numbers))
+    second = run_live(np.concatenate([silence(3500), voice(WITNESS, 3000), silence(1500)]), [(3500, 6500)],
+                      [("我", 3600, 4000), ("不同意", 4000, 5200)], channel=1,
+                      speakers=LiveSpeakers(ToneEncoder(), segmenter=ToneSegmenter(), numbers=numbers))
+    assert [u.speaker for u in first + second] == ["说话人1", "说话人2"]
+    store.machine_final(hid, second[0].model_copy(update={"id": "u2"}))
+    assert store.voices_numbered(hid) == 2

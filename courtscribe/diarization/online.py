@@ -27,6 +27,24 @@ HISTORY = 12  # recent utterances re-checked when the centroids move
 RESUMED = 10  # a voice learnt again from its archived lines weighs as much as this many windows
 
 
+class VoiceNumbers:
+    """The 说话人N numbers of one hearing, shared by all its mixed channels: two people heard on two
+    room microphones never print under one label, and a number once given is never given again."""
+
+    def __init__(self, taken: int = 0):
+        self._n = taken
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._n += 1
+            return self._n
+
+    def taken(self, n: int) -> None:
+        with self._lock:
+            self._n = max(self._n, n)
+
+
 @dataclass
 class Speaker:
     key: str  # 说话人N, or an enrolled participant's key
@@ -57,11 +75,13 @@ class Assignment:
 
 
 class OnlineDiarizer:
-    def __init__(self, encoder: SpeakerEncoder, *, threshold: float = THRESHOLD, history: int = HISTORY):
+    def __init__(self, encoder: SpeakerEncoder, *, threshold: float = THRESHOLD, history: int = HISTORY,
+                 numbers: VoiceNumbers | None = None):
+        """``numbers``: the hearing's (its other mixed channels number from them too)."""
         self.encoder, self.threshold, self.history = encoder, threshold, history
+        self.numbers = numbers or VoiceNumbers()
         self.speakers: list[Speaker] = []
         self._utts: list[_Utt] = []
-        self._n = 0
         self._lock = threading.Lock()
 
     def enroll(self, key: str, embedding: np.ndarray) -> None:
@@ -74,7 +94,7 @@ class OnlineDiarizer:
         be read) its number is still never given to another voice."""
         with self._lock:
             if (n := speaker_number(key)) is not None:
-                self._n = max(self._n, n)
+                self.numbers.taken(n)
             if embedding is not None:
                 self._put(Speaker(key, np.asarray(embedding, np.float32) * RESUMED, RESUMED))
 
@@ -130,8 +150,7 @@ class OnlineDiarizer:
                 if learn and not s.enrolled:
                     s.total, s.count = s.total + x, s.count + 1
                 return s.key
-        self._n += 1
-        self.speakers.append(Speaker(speaker_label(self._n), x.copy(), 1))
+        self.speakers.append(Speaker(speaker_label(self.numbers.next()), x.copy(), 1))
         return self.speakers[-1].key
 
     def _nearest(self, x: np.ndarray) -> str:

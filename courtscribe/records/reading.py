@@ -142,6 +142,14 @@ class Reading:
             voices[voice].spans.append((r.start_ms, r.end_ms))
         return list(voices.values())
 
+    def voices_numbered(self, hearing_id: str) -> int:
+        """The highest 说话人N the live labeller gave a line of the hearing (0: none yet)."""
+        with self._session() as s:
+            labels = s.execute(select(UtteranceRow.speaker, UtteranceRow.machine_speaker)
+                               .where(UtteranceRow.hearing_id == hearing_id)).all()
+        return max((n for pair in labels for label in pair if label
+                    for n in [speaker_number(label)] if n is not None), default=0)
+
     def head(self, hearing_id: str) -> int:
         """The number of the hearing's newest ledger entry: the record read at one head is always the
         same record (what is made from it may be kept until the head moves)."""

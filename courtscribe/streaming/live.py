@@ -20,6 +20,7 @@ from ..audio import SAMPLE_RATE, pcm16_to_float
 from ..config import RoomFrontEnd
 from ..diarization.bleed import RoomAudio
 from ..diarization.embedding import SpeakerEncoder
+from ..diarization.online import VoiceNumbers
 from ..diarization.segmentation import Segmenter
 from ..logs import get_logger
 from ..records import archive
@@ -88,6 +89,7 @@ class LiveHearings:
     speaker_encoder: SpeakerEncoder | None = None  # labels the utterances of mixed-channel sources
     segmenter: Segmenter | None = None  # cuts a mixed-channel utterance at its speaker changes
     rooms: dict[str, RoomAudio] = field(default_factory=dict)  # hearing id → its seat mics' recent audio
+    numbers: dict[str, VoiceNumbers] = field(default_factory=dict)  # hearing id → its voices' numbers
     spool: Spool | None = None  # where finals wait while the record store is away
     sources: dict[str, dict[StreamSession, tuple[str, ...]]] = field(default_factory=dict)  # hearing → its
     # running sources, each with the hotwords its client sent
@@ -171,7 +173,8 @@ class LiveHearings:
             if self.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
                 voices = (await asyncio.to_thread(self.records.voices, cfg.hearing_id)
                           if self.records is not None and cfg.hearing_id else [])
-                sinks.speakers = LiveSpeakers(self.speaker_encoder, voices, self.segmenter)
+                numbers = await self._numbers(cfg.hearing_id) if cfg.hearing_id else None
+                sinks.speakers = LiveSpeakers(self.speaker_encoder, voices, self.segmenter, numbers)
                 if self.records is not None and cfg.hearing_id:
                     await self._recall(sinks.speakers, self.records, cfg.hearing_id, cfg.channel)
         except BaseException:
@@ -186,6 +189,13 @@ class LiveHearings:
             self.sources.setdefault(cfg.hearing_id, {})[session] = own
             self.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
         return session
+
+    async def _numbers(self, hearing_id: str) -> VoiceNumbers:
+        """The hearing's voice numbers here, after every number its record already holds."""
+        if hearing_id not in self.numbers:
+            taken = await asyncio.to_thread(self.records.voices_numbered, hearing_id) if self.records else 0
+            self.numbers.setdefault(hearing_id, VoiceNumbers(taken))
+        return self.numbers[hearing_id]
 
     def _published(self, hearing_id: str, emit: Callable[[Event], Awaitable[None]]) -> Callable[[Event], Awaitable[None]]:
         """A source's events reach its hearing's screens (and captions) here, once, whatever protocol
@@ -253,8 +263,9 @@ class LiveHearings:
             running = self.sources.get(hid) if hid is not None else None
             if hid is not None and running is not None and running.pop(session, None) is not None:
                 self.hub.publish(hid, channel_event(session, connected=False))
-                if not running:
-                    self.sources.pop(hid, None)  # a hearing without sources keeps no entry
+                if not running:  # a hearing without sources keeps no entry
+                    self.sources.pop(hid, None)
+                    self.numbers.pop(hid, None)
             if hid is not None and session.sinks.room is not None and session.sinks.room.remove(session.cfg.channel):
                 self.rooms.pop(hid, None)
 

@@ -21,7 +21,7 @@ from ..diarization import attribute
 from ..diarization.base import speaker_label
 from ..diarization.change import latest_change
 from ..diarization.embedding import EncoderError, SpeakerEncoder, enrollment_embedding
-from ..diarization.online import OnlineDiarizer
+from ..diarization.online import OnlineDiarizer, VoiceNumbers
 from ..diarization.segmentation import SR, Segmenter
 from ..diarization.turns import Turn, local_speakers, reconstruct, speakers
 from ..records.model import SPEAKER_UNSURE, Participant, Role, Utterance, speaker_number
@@ -55,8 +55,8 @@ class Label:
 
 class LiveSpeakers:
     def __init__(self, encoder: SpeakerEncoder, voices: Sequence[tuple[Participant, bytes]] = (),
-                 segmenter: Segmenter | None = None):
-        self.diarizer = OnlineDiarizer(encoder)
+                 segmenter: Segmenter | None = None, numbers: VoiceNumbers | None = None):
+        self.diarizer = OnlineDiarizer(encoder, numbers=numbers)
         self.encoder, self.segmenter = encoder, segmenter
         self.labels: dict[str, Label] = {}
         for person, voice in voices:
