@@ -159,12 +159,26 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
     again = [(ch, max(0, a - pad[bool(who)]), b + pad[bool(who)]) for ch, a, b, who in holes]  # batched together
     turns_of = by_channel or [None] * len(channel_audio)
     redone = _decode_all(again, channel_audio, sr, decode, options, batch, None)
+    turned: list[tuple[int, Hypothesis]] = []  # speaker turns decoded on their own
     for (ch, a, b, who), (_, (hyps, failed), _) in zip(holes, redone):
         hyps = [replace(h, speaker=who) for h in hyps] if who else attribute.split(hyps, turns_of[ch] or [])
-        out += [(ch, h) for h in finish(hyps, a, b, options.hotwords, reason=failed, language=options.language)]
+        pieces = finish(hyps, a, b, options.hotwords, reason=failed, language=options.language)
+        (turned if who else out).extend((ch, h) for h in pieces)
+    out = _echoes_flagged(out, turned)
     return [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker=_who(h, turns_of[ch]),
                       text=h.text, tokens=h.tokens, language=h.language, confidence=h.confidence, flags=list(h.flags))
             for ch, h in out]
+
+
+def _echoes_flagged(said: list[tuple[int, Hypothesis]],
+                    turned: list[tuple[int, Hypothesis]]) -> list[tuple[int, Hypothesis]]:
+    """Both lines of words heard twice across a speaker change flagged (attribute.echoes), channel
+    by channel."""
+    out = []
+    for ch in sorted({c for c, _ in said + turned}):
+        first, again = attribute.echoes([h for c, h in said if c == ch], [h for c, h in turned if c == ch])
+        out += [(ch, h) for h in first + again]
+    return out
 
 
 def _through(name: str, channels: list[np.ndarray], report: Progress) -> list[np.ndarray]:

@@ -135,3 +135,61 @@ def test_two_room_mics_of_one_hearing_never_print_two_people_under_one_label(sto
     assert [u.speaker for u in first + second] == ["说话人1", "说话人2"]
     store.machine_final(hid, second[0].model_copy(update={"id": "u2"}))
     assert store.voices_numbered(hid) == 2
+
+
+def _window_decode(words, missed_in_windows=()):
+    """An engine over (text, start, end, start in a long window, end in a long window): a window
+    over 1 s reads the word times of the long window (and misses ``missed_in_windows``), a short
+    stretch decoded alone reads the true ones."""
+    from courtscribe.asr.base import Hypothesis
+    from courtscribe.records.model import Token
+
+    def decode(pieces, options):
+        out = []
+        for audio, off in pieces:
+            end = off + audio.size * 1000 // 16000
+            long = end - off > 1000
+            heard = sorted(((t, ra, rb) if long else (t, a, b)) for t, a, b, ra, rb in words
+                           if off <= (a + b) / 2 < end and not (long and t in missed_in_windows))
+            heard.sort(key=lambda w: w[1])
+            out.append([Hypothesis(text="".join(w[0] for w in heard), start_ms=heard[0][1], end_ms=heard[-1][2],
+                                   language="zh", tokens=[Token(text=t, start_ms=a, end_ms=b, prob=.9)
+                                                          for t, a, b in heard])] if heard else [])
+        return out
+    return decode
+
+
+def _file_lines(words, turns, missed_in_windows=(), end_ms=5000):
+    from courtscribe.asr.base import DecodeOptions
+    from courtscribe.transcribe import transcribe_speech
+
+    return transcribe_speech([(0, 0, end_ms)], [[(0, end_ms - 200)]], [np.zeros(6 * 16000, np.float32)], 16000,
+                             _window_decode(words, missed_in_windows), DecodeOptions(), turns=lambda: [turns])
+
+
+def test_a_short_answer_between_two_of_the_questioners_turns_is_decoded_again_not_lost():
+    """A 280 ms "对" between two turns of the judge, which the long window did not hear: another
+    voice on both sides of it, so it is decoded on its own (a lone breath that short is not)."""
+    from courtscribe.diarization.turns import Turn
+
+    words = [(w, a, b, a, b) for w, a, b in [("你", 100, 400), ("是否", 400, 900), ("同意", 900, 1500),
+                                              ("调解", 1500, 1950), ("对", 2080, 2330), ("那么", 2500, 2900),
+                                              ("我们", 2900, 3300), ("继续", 3300, 3800), ("审理", 3800, 4700)]]
+    turns = [Turn(0, 1980, "说话人1"), Turn(2060, 2340, "说话人2"), Turn(2480, 4750, "说话人1")]
+    lines = _file_lines(words, turns, missed_in_windows={"对"})
+    assert [u.text for u in lines if u.speaker == "说话人2"] == ["对"]
+
+
+def test_words_heard_twice_across_a_speaker_change_are_flagged_in_both_mouths():
+    """The window put "是的。" 350 ms early, in the judge's turn; the witness's turn, wordless, was
+    decoded again and heard it too: both lines are flagged for the clerk's ear, neither dropped."""
+    from courtscribe.diarization.turns import Turn
+
+    words = [("是不是", 100, 900, 100, 900), ("你签的字？", 900, 1900, 900, 1800), ("是的。", 2050, 2450, 1700, 2080),
+             ("那你为什么", 2600, 3100, 2600, 3100), ("不早说？", 3100, 3500, 3100, 3500)]
+    turns = [Turn(0, 1950, "说话人1"), Turn(2030, 2480, "说话人2"), Turn(2550, 3550, "说话人1")]
+    lines = _file_lines(words, turns, end_ms=3700)
+    twice = [u for u in lines if "是的" in u.text]
+    assert {u.speaker for u in twice} == {"说话人1", "说话人2"}
+    assert all(SPEAKER_UNSURE in u.flags for u in twice)
+    assert not any(SPEAKER_UNSURE in u.flags for u in lines if "是的" not in u.text)

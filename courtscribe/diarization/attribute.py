@@ -22,6 +22,8 @@ from .turns import Turn, overlaps
 MIN_OVERLAP_MS = 200  # overlapped speech shorter than this is two turns' edges touching, not talking over
 MS_PER_CHAR = 400  # no one says a character slower; a word's time past that is a stretched timestamp
 MIN_UNHEARD_MS = 300  # a turn without words shorter than this is a breath or a click (coverage.MIN_SPAN_MS)
+MIN_ANSWER_MS = 150  # … unless another voice speaks on both sides of it: "是", "对" between two turns
+ECHO_MS = 500  # a turn decoded again whose words the neighbour's piece also holds this near: one of them is wrong
 
 
 def speaker_at(start_ms: int, end_ms: int, turns: list[Turn]) -> str | None:
@@ -129,13 +131,43 @@ def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: in
     """Turns inside [start, end) of at least ``MIN_UNHEARD_MS`` to which no word of ``hyps`` went
     (a stray voice's turn, a cough as often as a word, only takes the words said in it)."""
     out = []
-    for t in turns:
+    for i, t in enumerate(turns):
         a, b = max(t.start_ms, start_ms), min(t.end_ms, end_ms)
-        if b - a < MIN_UNHEARD_MS or not t.sure:
+        if b - a < (MIN_ANSWER_MS if _between_others(turns, i) else MIN_UNHEARD_MS) or not t.sure:
             continue
         if not any(h.speaker == t.speaker and h.text.strip() and _words_in(h, a, b) for h in hyps):
             out.append(Turn(a, b, t.speaker))
     return out
+
+
+def _between_others(turns: list[Turn], i: int) -> bool:
+    """Turn ``i`` has another speaker's turn right before it and right after it."""
+    t = turns[i]
+    before = [u for u in turns[:i] if u.end_ms <= t.start_ms + MIN_OVERLAP_MS]
+    after = [u for u in turns[i + 1:] if u.start_ms >= t.end_ms - MIN_OVERLAP_MS]
+    return bool(before and after) and before[-1].speaker != t.speaker and after[0].speaker != t.speaker
+
+
+def echoes(said: list[Hypothesis], redone: list[Hypothesis]) -> tuple[list[Hypothesis], list[Hypothesis]]:
+    """``said`` and ``redone`` (turns decoded again, each under its turn's speaker), both pieces of
+    an echo flagged ``speaker_unsure``: a redone turn's words that another speaker's piece also
+    holds within ``ECHO_MS`` of it (the window's timestamps put them on the wrong side of the
+    change, so they were heard twice; which mouth is right is for the clerk's ear)."""
+    said, redone = list(said), list(redone)
+    for j, r in enumerate(redone):
+        words = _letters(r.text)
+        for i, h in enumerate(said):
+            if not words or h.speaker == r.speaker or not any(
+                    _letters(t.text) and _letters(t.text) in words for t in h.tokens
+                    if t.end_ms > r.start_ms - ECHO_MS and t.start_ms < r.end_ms + ECHO_MS):
+                continue
+            said[i] = _flag(said[i], SPEAKER_UNSURE)
+            redone[j] = _flag(redone[j], SPEAKER_UNSURE)
+    return said, redone
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 def _words_in(h: Hypothesis, a: int, b: int) -> bool:

@@ -357,6 +357,7 @@ class StreamSession:
         id (the first keeps the utterance's)."""
         pieces = await asyncio.to_thread(finish, hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed,
                                          language=self.options.language)
+        pieces, redone = attribute.echoes(pieces, redone)
         pieces = seat.pieces(sorted(pieces + redone, key=lambda h: h.start_ms))
         return [(utt.id if k == 0 else f"{utt.id}-t{k}", g) for k, g in enumerate(attribute.by_turn(pieces, turns))]
 
