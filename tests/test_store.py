@@ -29,7 +29,7 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     s = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
     with s.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
 
 
 def _source_in_another_process(url: str, hearing_id: str, channel: int, n: int, barrier) -> None:
@@ -462,3 +462,29 @@ def test_the_screens_show_a_late_line_as_the_record_holds_it(store, hearing):
     assert (u.speaker, u.role, label) == ("说话人1", None, Label("说话人1", None, None, voice="说话人1"))
     [final] = sent
     assert (final.utterance.speaker, final.utterance.participant) == ("说话人1", None)
+
+
+def test_a_later_hearing_of_a_case_keeps_the_parties_and_cause_its_clerk_gave_and_the_first_is_unchanged(store):
+    """The recorder made the case with the first hearing (no 案由, two parties); the clerk schedules
+    the second with the 案由 and a third party (第三人): its record says so, the first's record,
+    signed, reads and digests as before."""
+    number = f"(2026)京0105民初{uuid.uuid4().int % 100000}号"
+    first, second = f"h-{uuid.uuid4().hex[:8]}", f"h-{uuid.uuid4().hex[:8]}"
+    store.create_hearing(actor="书记员甲", hearing_id=first, case_number=number, court="朝阳法院",
+                         parties=["张三", "李四"])
+    store.open_hearing(first, actor="书记员甲")
+    store.machine_final(first, line("u1", "现在开庭。"))
+    store.close_hearing(first, actor="书记员甲")
+    signed = store.sign(first, by="书记员甲", role=Role.clerk, read_back=store.digest(first)).digest
+    store.create_hearing(actor="书记员甲", hearing_id=second, case_number=number, court="朝阳法院",
+                         cause="民间借贷纠纷", parties=["张三", "李四", "王五"])
+    later = store.record(second).hearing
+    assert (later.cause, later.parties) == ("民间借贷纠纷", ["张三", "李四", "王五"])
+    assert "王五" in store.vocabulary(second) and "民间借贷纠纷" in store.vocabulary(second)
+    before = store.record(first).hearing
+    assert (before.cause, before.parties) == (None, ["张三", "李四"])
+    assert store.digest(first) == signed and store.verify(first).ok
+    from courtscribe.records.finder import HearingFilter
+
+    total, found = store.find_hearings(HearingFilter(q="王五"))
+    assert [h["id"] for h in found] == [second] and found[0]["cause"] == "民间借贷纠纷"

@@ -34,6 +34,9 @@ class HearingRow(Base):
     title: Mapped[str | None] = mapped_column(String(256))
     court: Mapped[str | None] = mapped_column(String(256))  # the case's, or the recorder's for an unscheduled hearing
     courtroom: Mapped[str | None] = mapped_column(String(128))
+    # this hearing's 案由 and parties as the clerk gave them (None: the case's, as first scheduled)
+    cause: Mapped[str | None] = mapped_column(String(256))
+    parties: Mapped[list | None] = mapped_column(JSON)
     public: Mapped[bool | None] = mapped_column(Boolean)
     language: Mapped[str] = mapped_column(String(16), default="zh")
     status: Mapped[str] = mapped_column(String(16), default="scheduled")  # scheduled|open|closed|signed
@@ -44,6 +47,13 @@ class HearingRow(Base):
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTC)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTC)
     created_at: Mapped[dt.datetime] = mapped_column(UTC, default=utcnow)
+
+    def facts(self, case: CaseRow | None) -> tuple[str | None, list[str]]:
+        """The hearing's 案由 and parties: its own where the clerk gave them, else its case's (a
+        later hearing of a case may add a party, or the case may have been made without them)."""
+        cause = self.cause or (case.cause if case else None)
+        parties = self.parties or (case.parties if case else None) or []
+        return cause, list(parties)
 
 
 class ParticipantRow(Base):

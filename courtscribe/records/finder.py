@@ -92,7 +92,8 @@ def find(s: Session, f: HearingFilter, *, limit: int, offset: int) -> tuple[int,
         said = [HearingRow.id.in_(select(_said(s, q).subquery().c.hearing_id))] if f.lines else []
         conds.append(or_(HearingRow.id == q, _contains(HearingRow.title, q),
                          _contains(_bare(CaseRow.case_number), _bare(q)), _contains(CaseRow.cause, q),
-                         _contains(cast(CaseRow.parties, String), q),
+                         _contains(cast(CaseRow.parties, String), q), _contains(HearingRow.cause, q),
+                         _contains(cast(HearingRow.parties, String), q),
                          HearingRow.id.in_(select(ParticipantRow.hearing_id).where(_contains(ParticipantRow.name, q))),
                          *said))
     base = select(HearingRow, CaseRow).outerjoin(CaseRow, HearingRow.case_id == CaseRow.id).where(and_(*conds))
@@ -107,9 +108,10 @@ def find(s: Session, f: HearingFilter, *, limit: int, offset: int) -> tuple[int,
         people.setdefault(hid, []).append({"name": name, "role": role})
     out = []
     for h, case in rows:
+        cause, parties = h.facts(case)
         item: dict[str, Any] = {"id": h.id, "title": h.title, "court": h.court, "courtroom": h.courtroom, "status": h.status,
                 "public": h.public, "case_number": case.case_number if case else None,
-                "cause": case.cause if case else None, "parties": list(case.parties or []) if case else [],
+                "cause": cause, "parties": parties,
                 "participants": people.get(h.id, []), "scheduled_at": _iso(h.scheduled_at),
                 "opened_at": _iso(h.opened_at), "closed_at": _iso(h.closed_at),
                 "correction_requests": requests.get(h.id, 0)}

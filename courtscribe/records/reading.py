@@ -227,9 +227,10 @@ class Reading:
             h = self._hearing(s, hearing_id)
             case = s.get(CaseRow, h.case_id) if h.case_id else None
             names = s.execute(select(ParticipantRow.name).where(ParticipantRow.hearing_id == hearing_id)).scalars()
-            words = list(h.hotwords or []) + list(case.parties or [] if case else []) + [n for n in names if n]
-            if case and case.cause:
-                words.append(case.cause)
+            cause, parties = h.facts(case)
+            words = list(h.hotwords or []) + parties + [n for n in names if n]
+            if cause:
+                words.append(cause)
             if case and case.case_number:
                 words.append(case_word(case.case_number))
             return words
@@ -298,9 +299,9 @@ class Reading:
             entries = s.execute(select(EntryRow).where(EntryRow.hearing_id == h.id).order_by(EntryRow.seq)).scalars()
             extra = record_parts(list(entries))
             participants = [Participant(name=p.name, role=Role(p.role), channel=p.channel) for p in parts]
+        cause, parties = h.facts(case)
         hearing = Hearing(id=h.id, title=h.title, case_number=case.case_number if case else None,
-                          cause=case.cause if case else None, court=h.court or (case.court if case else None),
-                          parties=list(case.parties) if case else [],
+                          cause=cause, court=h.court or (case.court if case else None), parties=parties,
                           courtroom=h.courtroom, public=h.public, scheduled_at=h.scheduled_at,
                           started_at=h.opened_at, closed_at=h.closed_at, language=h.language)
         pipeline = Pipeline(**h.pipeline) if h.pipeline else Pipeline(engine="-", model="-", vad="-", diarizer="-")

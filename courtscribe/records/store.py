@@ -123,6 +123,7 @@ class RecordStore(SignOff):
                     s.flush()
             chans = {str(c): Role(r).value for c, r in (channels or {}).items()}
             h = HearingRow(id=hid, case_id=case.id if case else None, title=title, courtroom=courtroom, public=public,
+                           cause=cause, parties=list(parties) if parties else None,
                            court=(case.court if case else None) or court,
                            language=language, channels=chans, hotwords=list(hotwords or []),
                            pipeline=pipeline.model_dump() if pipeline else {}, scheduled_at=scheduled_at)
