@@ -27,6 +27,7 @@ def test_court_style_itn(spoken, written):
 @pytest.mark.parametrize("said, written", [
     ("案号是二零二四京零一零五民初一二三四号", "案号是(2024)京0105民初1234号"),  # read digit by digit: never 1~23~4
     ("他的电话是一三八一二三四五六七八", "他的电话是13812345678"),
+    ("账号是一二三四五六七八九零一二三", "账号是1234567890123"),  # never grouped 123 456 789 0123
     ("自二〇二三年一月起", "自2023年1月起"),  # 〇 as 零: the whole year, not 二〇23年
     ("双方约定三四天内付清", "双方约定三四天内付清"),  # an approximate number stays in words
 ])

@@ -54,7 +54,7 @@ def _spelled(spoken: str) -> str | None:
 
 
 def _span(kind: str, spoken: str, written: str) -> str:
-    if "~" in written:  # the FSTs' ranges: 三四天 is an approximate number (words), 一二三四 a spelled one
+    if "~" in written or " " in written:  # ranges (三四天: words) or groups (一二三四五六七: a spelled number)
         return _spelled(spoken) or spoken
     if kind == "date":
         return _date(spoken, written)
