@@ -38,7 +38,11 @@ def _date(spoken: str, written: str) -> str:
 
 def _money(spoken: str, written: str) -> str:
     amount = written.lstrip("¥$€£")
-    if not re.fullmatch(r"\d+(\.\d+)?", amount) or not spoken.endswith("元"):
+    if not spoken.endswith("元"):
+        return spoken
+    if m := re.fullmatch(r"(\d+)万(\d+)", amount):  # 三百二十一万零五百元: ¥321万500
+        return f"{int(m[1]) * 10_000 + int(m[2])}元"
+    if not re.fullmatch(r"\d+(\.\d+)?万?", amount):
         return spoken
     return amount + "元"
 
@@ -53,9 +57,13 @@ def _spelled(spoken: str) -> str | None:
     return None
 
 
-def _span(kind: str, spoken: str, written: str) -> str:
+def _span(kind: str, spoken: str, written: str, before: str) -> str:
     if "~" in written or " " in written:  # ranges (三四天: words) or groups (一二三四五六七: a spelled number)
         return _spelled(spoken) or spoken
+    if kind == "licenseplate" or (kind == "cardinal" and re.fullmatch(r"\d{14,17}[Xx]", written)):
+        return written.upper()  # 京A12345; an ID number ending in X
+    if kind == "measure" and before.endswith(("时", "点")):
+        return spoken  # 九时三十分: a time of day, which the record keeps in words
     if kind == "date":
         return _date(spoken, written)
     if kind == "money":
@@ -76,7 +84,7 @@ def itn(text: str) -> str:
         if m.kind != "replace":
             continue
         out.append(text[pos:m.input_start])
-        out.append(_span(m.token_type, m.input_text, m.output_text))
+        out.append(_span(m.token_type, m.input_text, m.output_text, text[:m.input_start]))
         pos = m.input_end
     out.append(text[pos:])
     return "".join(out)
