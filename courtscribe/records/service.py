@@ -88,4 +88,4 @@ class Records:
 
     def choices(self, hearing_id: str) -> Choices:
         """Who is protected and what the clerk hid or showed in the public version, from the ledger."""
-        return public.choices(self.store.entries(hearing_id, kinds=(PROTECTION, REDACTION)))
+        return public.choices(self.store.entries(hearing_id, kinds=(PROTECTION, REDACTION, public.CAPTIONS)))

@@ -4,7 +4,9 @@ The record is never redacted: the public version is made from it whenever it is 
 what ``detect`` finds and what the clerk chose, both kept in the ledger (audited, hash-chained):
 ``protection`` entries mark a participant protected (a minor, a victim, a protected witness) or
 no longer; ``redaction`` entries hide words the finder missed (``add``) or show words it hid that
-a public audience may see (``lift``), in one line or, without a line, everywhere. Word times,
+a public audience may see (``lift``), in one line or, without a line, everywhere; ``captions``
+entries are the court's kill switch: what was said while captions were ordered off the air is
+left out of the public version too, a note in its place. Word times,
 the engine's own text and the audio's path are left out of a public version: they would repeat
 what is hidden.
 """
@@ -38,6 +40,22 @@ def redaction(action: str, text: str, utterance_id: str | None = None, reason: s
 
 
 Lines = str | tuple[str, ...] | None  # a line's id, the ids of a long utterance's pieces, or none
+CAPTIONS = "captions"  # the kill switch's ledger entries (server/captions.py)
+WITHHELD = "〔依法不公开的部分，略〕"  # a public version's line said while captions were ordered off
+Stretch = tuple[int, int | None]  # hearing time (ms); an open end: still off
+
+
+def switched(stretches: list[Stretch], blanked: bool, at_ms: int) -> None:
+    """``stretches`` after the court blanked the captions (or lit them again) at ``at_ms``."""
+    if blanked and (not stretches or stretches[-1][1] is not None):
+        stretches.append((at_ms, None))
+    elif not blanked and stretches and stretches[-1][1] is None:
+        stretches[-1] = (stretches[-1][0], at_ms)
+
+
+def within(start_ms: int, end_ms: int, stretches: Iterable[Stretch]) -> bool:
+    """Whether [start, end) touches one of the stretches."""
+    return any(end_ms > a and (b is None or start_ms < b) for a, b in stretches)
 
 
 @dataclass(frozen=True)
@@ -48,16 +66,26 @@ class Choices:
     # line (None: every line) → the words hidden there, or shown there though found
     added: dict[str | None, tuple[str, ...]] = field(default_factory=dict)
     lifted: dict[str | None, frozenset[str]] = field(default_factory=dict)
+    withheld: tuple[Stretch, ...] = ()  # what the court ordered off the air (the kill switch)
 
     def finds(self, text: str, line: Lines = None) -> list[Find]:
         """What a public audience must not see of ``text`` (said in ``line``): the one rule every
         public output passes through. A line's own choice wins over a choice for every line."""
+        hidden, shown = self._words(line)
+        return self.finder(hidden).find(text, shown)
+
+    def open_from(self, text: str, line: Lines = None) -> int:
+        """Where the end of ``text`` (said in ``line``) may still become a find once more is said:
+        a live caption holds it back (detect.Finder.open_from), the clerk's hidden words too."""
+        return self.finder(self._words(line)[0]).open_from(text)
+
+    def _words(self, line: Lines) -> tuple[tuple[str, ...], frozenset[str]]:
+        """The words hidden in ``line``, and those shown there though found."""
         lines = (line,) if isinstance(line, str) else tuple(line or ())
         own_added = {w for k in lines for w in self.added.get(k, ())}
         own_lifted = {w for k in lines for w in self.lifted.get(k, frozenset())}
         hidden = [w for w in self.added.get(None, ()) if w not in own_lifted] + sorted(own_added)
-        shown = (self.lifted.get(None, frozenset()) | own_lifted) - own_added
-        return self.finder(tuple(hidden)).find(text, frozenset(shown))
+        return tuple(hidden), frozenset((self.lifted.get(None, frozenset()) | own_lifted) - own_added)
 
     def finder(self, hidden: tuple[str, ...] = ()) -> Finder:
         """The finder for the protected names and ``hidden`` words (built once per set of words)."""
@@ -76,8 +104,12 @@ def choices(entries: Iterable) -> Choices:
     """The clerk's choices from a hearing's ledger entries (the last word on each name or words wins)."""
     protected: dict[str, bool] = {}
     chosen: dict[tuple[str | None, str], str] = {}
+    withheld: list[Stretch] = []
     for e in entries:
-        if e.kind == PROTECTION:
+        if e.kind == CAPTIONS:
+            p = json.loads(e.payload)
+            switched(withheld, p["blanked"], p["at_ms"])
+        elif e.kind == PROTECTION:
             p = json.loads(e.payload)
             protected[p["name"]] = p["protected"]
         elif e.kind == REDACTION:
@@ -90,7 +122,7 @@ def choices(entries: Iterable) -> Choices:
             added[line] = (*added.get(line, ()), words)
         else:
             lifted[line] = lifted.get(line, frozenset()) | {words}
-    return Choices(tuple(n for n, on in protected.items() if on), added, lifted)
+    return Choices(tuple(n for n, on in protected.items() if on), added, lifted, tuple(withheld))
 
 
 class Redaction(BaseModel):
@@ -127,6 +159,13 @@ def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redact
         body["hearing"][key] = hide(body["hearing"][key], f"hearing.{key}")
     body["hearing"]["parties"] = [hide(p, f"hearing.parties[{i}]") for i, p in enumerate(body["hearing"]["parties"])]
     body["source"]["path"] = None
+    for u in body["utterances"]:
+        if within(u["start_ms"], u["end_ms"], chosen.withheld):
+            log.append(Redaction(category="withheld", utterance_id=u["id"], field="text", start=0,
+                                 end=len(u["text"]), words=u["text"], replacement=WITHHELD))
+            notes.append(RedactionNote(category="withheld", utterance_id=u["id"], field="text", start=0,
+                                       end=len(WITHHELD)))
+            u.update(text=WITHHELD, flags=[f for f in u["flags"] if f == CONTINUES])
     for chain in _chains(body["utterances"]):
         texts = _hide_pieces([u["text"] for u in chain], ["text"] * len(chain), [u["id"] for u in chain],
                              chosen, log, notes)

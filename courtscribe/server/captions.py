@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -29,7 +28,7 @@ from ..records import formats
 from ..records.model import Name
 from ..records.store import RecordStore
 from ..streaming.captioner import Captioner, cues
-from ..redaction.public import Choices
+from ..redaction.public import CAPTIONS, Choices, Stretch, choices, switched, within
 from ..streaming.broadcast import Delayed, PublicFeed
 from ..streaming.events import CaptionsSwitched, Endpoint, Event, Final, Partial, RedactionChanged
 from . import deps
@@ -42,26 +41,13 @@ FINAL_WAIT_S = 0.8  # after the VAD's endpoint, how long the overlay waits for t
 
 
 # -- the kill switch ------------------------------------------------------------------------
-def blanks(store: RecordStore, hearing_id: str) -> list[tuple[int, int | None]]:
+def blanks(store: RecordStore, hearing_id: str) -> list[Stretch]:
     """Stretches of hearing time (ms) whose captions the court ordered blank; an open end: still blank."""
-    out: list[tuple[int, int | None]] = []
-    for e in store.entries(hearing_id):
-        if e.kind == "captions":
-            p = json.loads(e.payload)
-            switched(out, p["blanked"], p["at_ms"])
-    return out
+    return list(choices(store.entries(hearing_id, kinds=(CAPTIONS,))).withheld)
 
 
-def switched(stretches: list[tuple[int, int | None]], blanked: bool, at_ms: int) -> None:
-    """``stretches`` after the court blanked the captions (or lit them again) at ``at_ms``."""
-    if blanked and (not stretches or stretches[-1][1] is not None):
-        stretches.append((at_ms, None))
-    elif not blanked and stretches and stretches[-1][1] is None:
-        stretches[-1] = (stretches[-1][0], at_ms)
-
-
-def blanked(cue: dict, stretches: list[tuple[int, int | None]]) -> bool:
-    return any(cue["end_ms"] > a and (b is None or cue["start_ms"] < b) for a, b in stretches)
+def blanked(cue: dict, stretches: list[Stretch]) -> bool:
+    return within(cue["start_ms"], cue["end_ms"], stretches)
 
 
 def _wall(opened: dt.datetime | None, ms: int) -> float | None:
@@ -79,7 +65,7 @@ def switch(hearing_id: str, body: CaptionSwitch, request: Request, who=on_hearin
     """The court orders captions off (不公开内容) or back on. Takes effect at once on every overlay."""
     store = deps.store(request)
     at_ms = store.now_ms(hearing_id)
-    store.note(hearing_id, actor=who.name, kind="captions",
+    store.note(hearing_id, actor=who.name, kind=CAPTIONS,
                payload={"blanked": body.blanked, "at_ms": at_ms, "reason": body.reason})
     event = CaptionsSwitched(hearing_id=hearing_id, blanked=body.blanked, at_ms=at_ms, reason=body.reason)
     notify(request, event)
@@ -215,10 +201,16 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
             held.put(event)
         return True
 
+    async def hello() -> dict:
+        """The switch as the ledger says once subscribed: a switch made while this overlay was
+        connecting is in what it reads, or comes after it as an event (never lost between)."""
+        stretches[:] = await asyncio.to_thread(blanks, store, hearing_id)
+        state["dark"] = bool(stretches) and stretches[-1][1] is None
+        return {"type": "subscribed", "hearing_id": hearing_id, "blanked": state["dark"]}
+
     waits.add(runner := asyncio.create_task(held.run()))
     try:
-        await follow(ws, live.hub, hearing_id, deliver,
-                     hello={"type": "subscribed", "hearing_id": hearing_id, "blanked": state["dark"]})
+        await follow(ws, live.hub, hearing_id, deliver, hello=hello)
     finally:
         runner.cancel()
         for task in list(waits):

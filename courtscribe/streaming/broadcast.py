@@ -57,10 +57,10 @@ class PublicFeed:
 
     def _partial(self, e: Partial) -> Partial:
         text, finds = self._window(e.channel, e.continues, e.text, e.utterance_id)
-        finder = self.chosen.finder()
-        shown = _before(finds, finder.open_from(text))  # a flush of this partial shows no more
+        line = e.utterance_id
+        shown = _before(finds, self.chosen.open_from(text, line))  # a flush of this partial shows no more
         stable = len(text) - len(e.text) + e.stable
-        settled = _before(finds, min(stable, shown, finder.open_from(text[:stable])))
+        settled = _before(finds, min(stable, shown, self.chosen.open_from(text[:stable], line)))
         return e.model_copy(update={"text": _masked(text, finds, shown),
                                     "stable": len(_masked(text, finds, settled))})
 
@@ -72,7 +72,7 @@ class PublicFeed:
             self._carry.pop(u.channel, None)
         end = len(text)
         if u.id not in self._ended:  # a piece: its speaker goes on, maybe inside a number or a name
-            end = _before(finds, self.chosen.finder().open_from(text))
+            end = _before(finds, self.chosen.open_from(text, u.id))
             if end < len(text):
                 self._carry[u.channel] = (text, end, u)
         return e.model_copy(update={"utterance": self._utterance(u, _masked(text, finds, end))})

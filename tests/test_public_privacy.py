@@ -1,0 +1,91 @@
+"""What the court ordered off the air stays out of the public version, and an overlay that connects
+as the court blanks the captions is dark from its first message."""
+from __future__ import annotations
+
+import types
+from contextlib import asynccontextmanager
+
+from courtscribe.access.audit import AuditLog
+from courtscribe.records.model import Role, Utterance
+from courtscribe.records.service import Records
+from courtscribe.records.store import RecordStore
+from courtscribe.redaction.public import WITHHELD
+
+SAID = [("u1", 0, 3000, "下面核对当事人身份。"), ("u2", 4000, 9000, "被告人在看守所内与他人合谋的细节涉及国家秘密。"),
+        ("u3", 12000, 15000, "继续法庭调查。")]
+
+
+def _hearing(tmp_path) -> RecordStore:
+    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    store.create_hearing(actor="书记员", hearing_id="h", public=True, title="公开庭审")
+    store.open_hearing("h", actor="书记员")
+    for uid, a, b, text in SAID:
+        store.machine_final("h", Utterance(id=uid, start_ms=a, end_ms=b, speaker="审判长", role=Role.presiding_judge,
+                                           text=text))
+    return store
+
+
+def test_what_was_said_while_captions_were_ordered_off_is_left_out_of_the_public_version(tmp_path):
+    store = _hearing(tmp_path)
+    store.note("h", actor="审判长", kind="captions", payload={"blanked": True, "at_ms": 3500, "reason": "不公开内容"})
+    store.note("h", actor="审判长", kind="captions", payload={"blanked": False, "at_ms": 11000, "reason": None})
+    records = Records(store, AuditLog(tmp_path / "audit.log"), tmp_path)
+    for fmt in ("txt", "srt", "vtt", "json"):
+        public = records.export("h", fmt, public=True).data.decode()
+        assert "国家秘密" not in public and WITHHELD in public, fmt
+        assert "下面核对当事人身份" in public and "继续法庭调查" in public, fmt
+    record, log = records.public_version("h")
+    assert [u.text for u in record.utterances] == [SAID[0][3], WITHHELD, SAID[2][3]]
+    assert [(r.category, r.utterance_id, r.words) for r in log] == [("withheld", "u2", SAID[1][3])]
+    assert "国家秘密" in records.export("h", "txt").data.decode()  # the record itself keeps every word
+
+
+def test_an_overlay_connecting_as_the_court_blanks_is_dark_from_its_first_message(tmp_path, monkeypatch):
+    """The switch lands between the socket's access checks and its subscription: its hello says
+    blanked, and a line said then is never sent."""
+    from fastapi import FastAPI
+    from starlette.testclient import TestClient
+
+    from courtscribe.access.guard import Access
+    from courtscribe.config import Settings
+    from courtscribe.server import captions
+    from courtscribe.streaming.events import CaptionsSwitched, Endpoint, Final
+    from courtscribe.streaming.hub import Hub
+
+    store = _hearing(tmp_path)
+    services = types.SimpleNamespace(records=store, settings=Settings(caption_delay_ms=0), archive=tmp_path, live=None)
+
+    @asynccontextmanager
+    async def life(app):
+        services.live = types.SimpleNamespace(hub=Hub())
+        yield
+    app = FastAPI(lifespan=life)
+    app.state.access = Access(tokens=None, audit=AuditLog(tmp_path / "audit.log"))
+    app.state.access.attach(store)
+    app.state.services = services
+    app.include_router(captions.router)
+    real = captions.blanks
+    calls = []
+
+    def blanks_then_switch(store_, hid):
+        found = real(store_, hid)
+        if not calls:  # the clerk's POST /captions/switch lands right after the first read
+            at = store_.now_ms(hid)
+            store_.note(hid, actor="审判长", kind="captions", payload={"blanked": True, "at_ms": at, "reason": "不公开"})
+            services.live.hub.publish(hid, CaptionsSwitched(hearing_id=hid, blanked=True, at_ms=at, reason="不公开"))
+        calls.append(hid)
+        return found
+    monkeypatch.setattr(captions, "blanks", blanks_then_switch)
+    with TestClient(app) as client, client.websocket_connect("/v1/hearings/h/captions") as ws:
+        assert ws.receive_json() == {"type": "subscribed", "hearing_id": "h", "blanked": True}
+        at = store.now_ms("h") + 1000
+        said = Utterance(id="u9", start_ms=at, end_ms=at + 2000, speaker="证人", role=Role.witness,
+                         text="我在证人保护期间搬到了新的城市。")
+        hub = services.live.hub
+        client.portal.call(lambda: hub.publish("h", Endpoint(hearing_id="h", utterance_id="u9", channel=0,
+                                                             end_ms=at + 2000)))
+        client.portal.call(lambda: hub.publish("h", Final(hearing_id="h", utterance_id="u9", utterance=said)))
+        client.portal.call(lambda: hub.publish("h", CaptionsSwitched(hearing_id="h", blanked=False, at_ms=at + 3000,
+                                                                     reason=None)))
+        message = ws.receive_json()
+        assert message["type"] == "blank" and message["blanked"] is False  # nothing of u9 came before it
