@@ -89,3 +89,37 @@ def test_an_overlay_connecting_as_the_court_blanks_is_dark_from_its_first_messag
                                                                      reason=None)))
         message = ws.receive_json()
         assert message["type"] == "blank" and message["blanked"] is False  # nothing of u9 came before it
+
+
+PARTS = [("n1", 0, 2500, "我的手机号是一三八。"), ("n2", 3200, 4500, "一二三四，"), ("n3", 5100, 6400, "五六七八。")]
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch in "零一二三四五六七八九幺0123456789")
+
+
+def test_a_number_read_out_with_pauses_between_its_parts_is_masked_in_the_public_version(tmp_path):
+    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    store.create_hearing(actor="书记员", hearing_id="p", public=True)
+    store.open_hearing("p", actor="书记员")
+    for uid, a, b, text in PARTS:
+        store.machine_final("p", Utterance(id=uid, start_ms=a, end_ms=b, speaker="证人", role=Role.witness, text=text))
+    store.machine_final("p", Utterance(id="n4", start_ms=20_000, end_ms=21_000, speaker="证人", role=Role.witness,
+                                       text="三号证据。"))  # long after: its own text, left as it is
+    record, _ = Records(store, AuditLog(tmp_path / "audit.log"), tmp_path).public_version("p")
+    assert _digits("".join(u.text for u in record.utterances[:3])) == ""
+    assert record.utterances[3].text == "三号证据。"
+
+
+def test_a_number_read_out_with_pauses_never_reaches_a_live_caption_whole_or_in_parts():
+    from courtscribe.redaction.public import Choices
+    from courtscribe.streaming.broadcast import PublicFeed
+    from courtscribe.streaming.events import Endpoint, Final
+
+    feed, shown = PublicFeed(Choices()), []
+    for uid, a, b, text in PARTS:
+        said = Utterance(id=uid, start_ms=a, end_ms=b, speaker="证人", role=Role.witness, text=text)
+        for event in (Endpoint(hearing_id="p", utterance_id=uid, channel=0, end_ms=b),
+                      Final(hearing_id="p", utterance_id=uid, utterance=said)):
+            shown += [e.utterance.text for e in feed.public(event) if isinstance(e, Final)]
+    assert "我的手机号是" in "".join(shown) and _digits("".join(shown)) == ""

@@ -41,6 +41,7 @@ def redaction(action: str, text: str, utterance_id: str | None = None, reason: s
 
 Lines = str | tuple[str, ...] | None  # a line's id, the ids of a long utterance's pieces, or none
 CAPTIONS = "captions"  # the kill switch's ledger entries (server/captions.py)
+CARRY_MS = 3000  # a pause this long inside a number read out (手机号是一三八。/ 一二三四) still joins its parts
 WITHHELD = "〔依法不公开的部分，略〕"  # a public version's line said while captions were ordered off
 Stretch = tuple[int, int | None]  # hearing time (ms); an open end: still off
 
@@ -184,19 +185,31 @@ def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redact
 
 
 def _chains(utterances: list[dict]) -> list[list[dict]]:
-    """Utterances grouped into the turns they belong to: a piece that goes on (``continues``) from
-    the channel's utterance before it joins that utterance's group."""
+    """Utterances grouped into the texts searched as one: a piece that goes on (``continues``) from
+    the channel's utterance before it joins that utterance's group, and so does an utterance that
+    begins within ``CARRY_MS`` of one that ended inside a number (read out with a pause in it)."""
     out: list[list[dict]] = []
     last: dict[int, list[dict]] = {}
     for u in utterances:
         chain = last.get(u["channel"])
-        if chain is not None and CONTINUES in u["flags"]:
+        if chain is not None and (CONTINUES in u["flags"] or _number_goes_on(chain[-1], u)):
             chain.append(u)
         else:
             chain = [u]
             out.append(chain)
         last[u["channel"]] = chain
     return out
+
+
+def _number_goes_on(before: dict, u: dict) -> bool:
+    text = before["text"] or ""
+    return u["start_ms"] - before["end_ms"] <= CARRY_MS and open_end(text) < len(text)
+
+
+def open_end(text: str) -> int:
+    """Where ``text`` ends inside personal data being read out (a number a pause split, a road
+    before its number), whoever is protected: else its end."""
+    return _finder((), ()).open_from(text)
 
 
 def _hide_pieces(texts: list[str | None], fields: list[str], lines: list[str | None], chosen: Choices,

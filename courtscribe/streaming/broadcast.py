@@ -4,8 +4,9 @@ line is cut from them, and a broadcast delay that lets a final's words replace a
 A partial shows nothing that may still become a find (a number read in part, a plate's letters,
 the first sound of a protected name): that part waits for the next partial or the final, and a
 flush of the last partial cannot show it either. A long utterance's piece ends where its speaker
-goes on, possibly inside a number: the piece's open tail is carried into the next piece and
-searched with it. Partials that come ahead of an earlier utterance's final (``Partial.ahead``: the
+goes on, possibly inside a number, and an utterance may end at a pause inside one (手机号是一三八。
+/ 一二三四，/ 五六七八。): the open tail is carried into the channel's next utterance, when it
+begins within ``CARRY_MS``, and searched with it. Partials that come ahead of an earlier utterance's final (``Partial.ahead``: the
 decode worker's second lane) are not shown: the order of the words is the final's. The delay
 (``COURTSCRIBE_CAPTION_DELAY_MS``, 3 s by default, the broadcast norm) holds every event that
 long; a partial whose utterance's final arrived meanwhile shows only what the final agrees with,
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 from ..records.model import CONTINUES, Utterance
 from ..redaction.detect import Find, apply
-from ..redaction.public import Choices
+from ..redaction.public import CARRY_MS, Choices, open_end
 from .events import Endpoint, Event, Final, Partial
 from .stability import agreed
 
@@ -47,16 +48,23 @@ class PublicFeed:
         if isinstance(event, Partial):
             if event.ahead:  # words said before it have no final yet: what they leave open is not known
                 return []
-            released = [] if event.continues else self._release(event.channel)
-            return [*released, self._partial(event)]
+            goes_on = event.continues or self._resumes(event.channel, event.start_ms)
+            released = [] if goes_on else self._release(event.channel)
+            return [*released, self._partial(event, goes_on)]
         if isinstance(event, Final):
-            goes_on = CONTINUES in event.utterance.flags
-            released = [] if goes_on else self._release(event.utterance.channel)
-            return [*released, self._final(event)]
+            u = event.utterance
+            goes_on = CONTINUES in u.flags or self._resumes(u.channel, u.start_ms)
+            released = [] if goes_on else self._release(u.channel)
+            return [*released, self._final(event, goes_on)]
         return [event]
 
-    def _partial(self, e: Partial) -> Partial:
-        text, finds = self._window(e.channel, e.continues, e.text, e.utterance_id)
+    def _resumes(self, channel: int, start_ms: int) -> bool:
+        """The channel's open tail is carried into an utterance that begins ``CARRY_MS`` after it."""
+        carried = self._carry.get(channel)
+        return carried is not None and start_ms - carried[2].end_ms <= CARRY_MS
+
+    def _partial(self, e: Partial, goes_on: bool) -> Partial:
+        text, finds = self._window(e.channel, goes_on, e.text, e.utterance_id)
         line = e.utterance_id
         shown = _before(finds, self.chosen.open_from(text, line))  # a flush of this partial shows no more
         stable = len(text) - len(e.text) + e.stable
@@ -64,17 +72,16 @@ class PublicFeed:
         return e.model_copy(update={"text": _masked(text, finds, shown),
                                     "stable": len(_masked(text, finds, settled))})
 
-    def _final(self, e: Final) -> Final:
+    def _final(self, e: Final, goes_on: bool) -> Final:
         u = e.utterance
-        goes_on = CONTINUES in u.flags
         text, finds = self._window(u.channel, goes_on, u.text, u.id)
         if goes_on:
             self._carry.pop(u.channel, None)
-        end = len(text)
-        if u.id not in self._ended:  # a piece: its speaker goes on, maybe inside a number or a name
-            end = _before(finds, self.chosen.open_from(text, u.id))
-            if end < len(text):
-                self._carry[u.channel] = (text, end, u)
+        # a piece: its speaker goes on, maybe inside a number or a name; an utterance the VAD ended
+        # at a pause: inside a number read out, maybe (the rest of a name comes at once, or never)
+        end = _before(finds, self.chosen.open_from(text, u.id) if u.id not in self._ended else open_end(text))
+        if end < len(text):
+            self._carry[u.channel] = (text, end, u)
         return e.model_copy(update={"utterance": self._utterance(u, _masked(text, finds, end))})
 
     def _window(self, channel: int, goes_on: bool, text: str, line: str) -> tuple[str, list[Find]]:
