@@ -307,7 +307,7 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     import uvicorn
 
     from .server.app import InsecureBind, create_app
-    from .streaming.protocol import MAX_FRAME_BYTES  # up to 4×: a clear frame_too_large; beyond: closed (1009)
+    from .cluster.proxy import MAX_WS_MESSAGE  # larger: closed (1009); each protocol refuses its own in words
 
     settings = _settings(engine)
     update = {k: v for k, v in (("host", host), ("port", port), ("ssl_certfile", ssl_certfile),
@@ -327,7 +327,7 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
         _fail(str(err))
     config = uvicorn.Config(application, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                             ssl_certfile=settings.ssl_certfile, ssl_keyfile=settings.ssl_keyfile,
-                            ws_max_size=4 * MAX_FRAME_BYTES, timeout_keep_alive=5, server_header=False,
+                            ws_max_size=MAX_WS_MESSAGE, timeout_keep_alive=5, server_header=False,
                             ws_ping_interval=settings.ws_ping_interval_s, ws_ping_timeout=settings.ws_ping_timeout_s,
                             limit_concurrency=settings.max_connections,
                             # X-Forwarded-For only from proxies court IT names (none by default)

@@ -6,7 +6,7 @@ import json
 import re
 
 from courtscribe.records.model import Token, Utterance, UNRECOGNIZED
-from courtscribe.server.funasr_times import line_timestamp, shown_times, timestamp
+from courtscribe.server.funasr_times import line_sents, line_timestamp, shown_times, timestamp
 
 
 def page_reads(text: str, stamp: str) -> list[int]:
@@ -26,7 +26,7 @@ def line(uid, text, start, end, tokens=(), flags=()):
                      tokens=[Token(text=t, start_ms=a, end_ms=b) for t, a, b in tokens])
 
 
-def test_every_character_the_page_counts_has_a_time_whatever_the_tokens():
+def _lines() -> list[Utterance]:
     whisper = line("a", "被告应于2026年12月31日前偿还借款。", 0, 4000,  # word tokens; numbers rewritten after decoding
                    [("被告", 0, 400), ("应于", 400, 800), ("二零二六年", 800, 1800), ("十二月", 1800, 2400),
                     ("三十一日前", 2400, 3000), ("偿还借款。", 3000, 4000)])
@@ -34,6 +34,11 @@ def test_every_character_the_page_counts_has_a_time_whatever_the_tokens():
                    [(" The", 5000, 5200), (" court", 5200, 5500), (" is", 5500, 5600), (" adjourned.", 5600, 6200),
                     ("闭庭。", 6300, 7000)])
     rare = line("c", "𠮷野家，好,嗯。", 8000, 9000)  # no tokens; a character outside the BMP counts twice
+    return [whisper, english, rare]
+
+
+def test_every_character_the_page_counts_has_a_time_whatever_the_tokens():
+    whisper, english, rare = _lines()
     for u in (whisper, english, rare):
         page_reads(u.text, line_timestamp(u))
     reads = page_reads(english.text, line_timestamp(english))
@@ -51,3 +56,17 @@ def test_a_whole_file_with_a_gap_the_record_shows_has_times_for_the_gap_note_too
     starts = [a for a, _ in json.loads(stamp)]
     assert starts == sorted(starts) and starts[0] == 0 and starts[-1] == 13500
     assert json.loads(timestamp("", [])) == []
+
+
+def test_stamp_sents_hold_one_span_for_each_unit_of_their_text_seg():
+    """FunASR's protocol: ``ts_list`` has one ``[start, end]`` per unit of ``text_seg`` (a character,
+    a word for English), whatever the engine's tokens were (words, numbers rewritten after decoding)."""
+    for u in _lines():
+        sents = line_sents(u)
+        assert "".join(s["text_seg"].replace(" ", "") + s["punc"] for s in sents) == u.text.replace(" ", "")
+        for s in sents:
+            assert len(s["text_seg"].split()) == len(s["ts_list"]), s
+            assert s["start"] == s["ts_list"][0][0] and s["end"] == s["ts_list"][-1][1]
+            assert all(u.start_ms <= a <= b <= u.end_ms for a, b in s["ts_list"])
+    english = line_sents(_lines()[1])
+    assert [s["text_seg"] for s in english] == ["The court is adjourned", "闭 庭"]

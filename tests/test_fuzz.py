@@ -3,6 +3,7 @@ messages and PCM frames, schemathesis over the OpenAPI spec. Zero 5xx, zero inte
 zero tracebacks; the counts are printed in the run's summary (conftest.FUZZ_COUNTS, from
 `record_property("fuzz", …)`)."""
 import asyncio
+import base64
 import collections
 import json
 import subprocess
@@ -55,6 +56,32 @@ funasr_configs = st.fixed_dictionaries({}, optional={
     "audio_fs": st.sampled_from([16000, 8000, 0, -16000, "16k", None, 1e300]) | json_values,
     "wav_name": json_values, "is_speaking": json_values, "itn": json_values, "wav_format": json_values})
 funasr_conversations = st.tuples(funasr_configs.map(json.dumps) | texts, st.lists(texts | frames, max_size=8))
+
+
+# OpenAI Realtime: session updates of every shape (GA and beta), appends of any value, commits, clears
+pcm_formats = json_values | st.fixed_dictionaries({}, optional={
+    "type": st.sampled_from(["audio/pcm", "audio/pcmu", 3]),
+    "rate": st.sampled_from([24000, 16000, 24000.0, 0, "16000", None, 1e300, float("nan")])})
+transcriptions = json_values | st.fixed_dictionaries({}, optional={
+    "language": json_values, "prompt": json_values, "model": json_values})
+audio_inputs = json_values | st.fixed_dictionaries({}, optional={
+    "format": pcm_formats, "transcription": transcriptions, "turn_detection": json_values})
+realtime_sessions = json_values | st.fixed_dictionaries({}, optional={
+    "type": json_values, "audio": json_values | st.fixed_dictionaries({}, optional={"input": audio_inputs}),
+    "input_audio_format": json_values | st.sampled_from(["pcm16", "g711_ulaw"]),
+    "input_audio_transcription": transcriptions, "turn_detection": json_values})
+realtime_events = st.one_of(
+    st.fixed_dictionaries({"type": st.sampled_from(["session.update", "transcription_session.update"]),
+                           "session": realtime_sessions}),
+    st.fixed_dictionaries({"type": st.just("input_audio_buffer.append"),
+                           "audio": st.binary(max_size=4800).map(lambda b: base64.b64encode(b).decode()) | json_values}),
+    st.sampled_from([{"type": "input_audio_buffer.commit"}, {"type": "input_audio_buffer.clear"}, {"type": None}]),
+).map(json.dumps) | texts
+REALTIME_EVENTS = {"session.created", "session.updated", "transcription_session.updated", "error",
+                   "input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
+                   "input_audio_buffer.committed", "input_audio_buffer.cleared",
+                   "conversation.item.input_audio_transcription.delta",
+                   "conversation.item.input_audio_transcription.completed"}
 
 
 class Court:
@@ -136,13 +163,33 @@ async def _converse(url: str, token: str, sent: list, counts: collections.Counte
     assert code not in (INTERNAL_ERROR, ABNORMAL), f"the server closed with {code} after {sent!r:.300}"
 
 
-def _fuzz(name: str, court: Court, url: str, strategy, to_frames, examples: int) -> dict:
+async def _realtime_converse(url: str, token: str, sent: list, counts: collections.Counter) -> None:
+    """Sends ``sent``, then an event of a type no one serves, as a marker: every event before it was
+    taken once its error comes. Every reply is one of OpenAI's events; the connection stays up."""
+    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"},
+                                  max_size=None, open_timeout=20) as ws:
+        for frame in [*sent, json.dumps({"type": "fuzz.done"})]:
+            await ws.send(frame)
+            counts["frames"] += 1
+        while True:
+            event = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            counts["replies"] += 1
+            assert event["type"] in REALTIME_EVENTS, event
+            if event["type"] == "error":
+                assert event["error"]["type"] == "invalid_request_error" and event["error"]["message"], event
+                counts[f"error:{event['error']['code']}"] += 1
+                if "fuzz.done" in event["error"]["message"]:
+                    break
+    counts["conversations"] += 1
+
+
+def _fuzz(name: str, court: Court, url: str, strategy, to_frames, examples: int, converse=_converse) -> dict:
     counts = collections.Counter()
 
     @given(strategy)
     @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def run(example):
-        asyncio.run(_converse(url, court.token, to_frames(example), counts))
+        asyncio.run(converse(url, court.token, to_frames(example), counts))
         crash = court.new_tracebacks()
         counts["crashes"] += bool(crash)
         assert not crash, crash[-3000:]
@@ -168,6 +215,16 @@ def test_native_protocol_survives_any_conversation(court, record_property):
 def test_funasr_protocol_survives_any_conversation(court, record_property):
     record_property("fuzz", _fuzz("funasr /", court, court.url.replace("http", "ws") + "/?token=" + court.token, funasr_conversations,
           lambda c: [c[0], *c[1]], 80))
+    _still_serves(court)
+
+
+def test_realtime_protocol_survives_any_session_update(court, record_property):
+    """OpenAI Realtime events of any shape: a malformed ``session.update`` (a string for an object,
+    a number for a prompt) is an ``error`` event and the session goes on; it used to crash the
+    handler (the socket closed, no error)."""
+    url = court.url.replace("http", "ws") + "/v1/realtime?intent=transcription"
+    record_property("fuzz", _fuzz("realtime /v1/realtime", court, url, st.lists(realtime_events, max_size=8),
+                                  lambda c: c, 150, converse=_realtime_converse))
     _still_serves(court)
 
 

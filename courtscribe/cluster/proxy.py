@@ -17,7 +17,9 @@ from ..config import Settings
 from ..streaming.protocol import MAX_FRAME_BYTES
 
 CALLBACK = "courtscribe.cluster.proxy:middlewares"
-MAX_WS_MESSAGE = 4 * MAX_FRAME_BYTES  # what `courtscribe serve` gives uvicorn as ws_max_size
+# what `courtscribe serve` gives uvicorn as ws_max_size: an OpenAI Realtime append of 15 MiB of audio in base64
+# (20 MiB) and its event; each protocol refuses its own frames over its own limit, in its own words
+MAX_WS_MESSAGE = 21 * MAX_FRAME_BYTES
 
 
 class FrameLimit:

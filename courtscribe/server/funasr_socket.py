@@ -7,7 +7,9 @@ the end of each file, then the next file's config over the same socket. Server: 
 wav_name, text, is_final, timestamp, stamp_sents}`` where ``mode`` is ``2pass-online``/
 ``2pass-offline`` in 2pass mode, else the requested mode; online texts are increments that FunASR
 clients append; ``{mode, wav_name, is_final, is_end: true}`` acknowledges an ``is_end``. No ``mode``,
-or a live mode with a file format (``wav_format`` not ``pcm``), is a whole file (``_Config``).
+or a live mode with a file format (``wav_format`` not ``pcm``), is a whole file (``_Config``); PCM
+with no ``mode`` is recorded live and answered once (FunASR's C++ offline client). The last config
+holds for audio after a file's end; audio before any config is refused, never silently dropped.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from ..text import grown
 from ..audio import SAMPLE_RATE, Audio, AudioError, AudioTooLong, decode, pcm16_to_float, resample
 from ..access.guard import Denied
 from ..logs import get_logger
-from ..records.model import HEARING_ID
+from ..records.model import HEARING_ID, Utterance
 from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.stability import beyond
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
@@ -34,7 +36,7 @@ from ..streaming.source import SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
 from .files import Busy, FileWork
-from .funasr_times import line_timestamp, shown_times, stamp_sents, timestamp
+from .funasr_times import line_sents, line_timestamp, shown_times, timestamp
 from .sockets import gate, idle_limit, run, send
 
 MAX_OFFLINE_BYTES = 512 << 20
@@ -109,16 +111,20 @@ class _Config:
     """A file's first message. A ``wav_format`` other than PCM is a whole file (FunASR's C++ offline
     client sends its files so, with no ``mode``; its Python client an mp3 in 2pass): decoded and
     answered once it is all in, in the mode's reply shape. PCM with no ``mode`` is 2pass, as FunASR's
-    own server takes it: a recorder's live audio goes into its hearing."""
+    own servers take it: a recorder's live audio goes into its hearing. Only FunASR's C++ offline
+    client sends PCM so (a ``.pcm`` file), and it closes at the first message after its last frame:
+    such a file is answered ``once``, all its text in one ``offline`` reply at its end."""
 
     def __init__(self, data: dict):
         self.wav_format = str(data.get("wav_format", "pcm")).lower()
-        self.mode = data.get("mode", "2pass" if self.wav_format == "pcm" else "offline")
+        asked = data.get("mode") or None
+        self.mode = asked or ("2pass" if self.wav_format == "pcm" else "offline")
         if self.mode not in ("online", "offline", "2pass"):
             raise StreamError("bad_message", f"mode must be online, offline or 2pass, not {self.mode!r}", fatal=True)
         self.wav_name = str(data.get("wav_name", "microphone"))
         self.whole = self.mode == "offline" or self.wav_format != "pcm"
-        self.result_mode = {"2pass": "2pass-offline"}.get(self.mode, self.mode)
+        self.once = asked is None and not self.whole
+        self.result_mode = "offline" if self.once else {"2pass": "2pass-offline"}.get(self.mode, self.mode)
         try:
             self.audio_fs = int(data.get("audio_fs", SAMPLE_RATE) or SAMPLE_RATE)
         except (TypeError, ValueError, OverflowError):
@@ -139,6 +145,7 @@ class _File:
         self.offline = bytearray()  # a whole file's bytes as they come (frames of any size, one buffer)
         self.refused = False  # a whole file refused part-way (too large, busy): never answered from a part
         self.sent: dict[str, str] = {}
+        self.lines: list[Utterance] = []  # a file answered once: its finals until its end
         self.errors: list[str] = []
         self.courtroom: str | None = None  # the recorder's courtroom: its front ends (offline mode)
 
@@ -173,6 +180,8 @@ class _Funasr:
     def __init__(self, ws: WebSocket, live: LiveHearings, files: FileWork, gate: Gate, hearing_id: str | None):
         self.ws, self.live, self.files, self.gate, self.hearing_id = ws, live, files, gate, hearing_id
         self.file: _File | None = None
+        self.config: _Config | None = None  # the last config: it holds for audio after a file's end
+        self.unfiled: list[str] = []  # what went wrong outside a file: told in the next acknowledgement
         self.refused = False
 
     async def text(self, text: str) -> bool:
@@ -183,17 +192,31 @@ class _Funasr:
         if not isinstance(data, dict):
             return True
         if self.file is None and data.get("is_speaking") is not False:
-            self.file = _File(_Config(data))
-            await _begin(self.ws, self.file, self.gate, self.hearing_id)
+            self.config = _Config(data)
+            await self._open(self.config, said=False)
         if data.get("is_speaking") is False:
             done, self.file = self.file, None
+            errors, self.unfiled = self.unfiled, []
             await _finish(self.ws, self.live, self.files, done, ack=bool(data.get("is_end")),
-                          wav_name=data.get("wav_name"))
+                          wav_name=data.get("wav_name"), errors=errors)
         return True
 
+    async def _open(self, cfg: _Config, *, said: bool) -> None:
+        """A file with ``cfg`` (``said``: its warnings were said at its config, for an earlier file)."""
+        self.file = _File(cfg)
+        self.file.errors, self.unfiled = self.unfiled, []
+        await _begin(self.ws, self.file, self.gate, self.hearing_id, warn=not said)
+
     async def audio(self, data: bytes) -> None:
-        if self.file is None:
+        if self.file is None and self.config is None:  # said once; the acknowledgement says it again
+            if not self.unfiled:
+                raise StreamError("not_started", "audio before the first config (the JSON message that opens a "
+                                  "file) is discarded: send the config first")
             return
+        if self.file is None:  # after a file's end, with no new config: the next file, as the last one
+            assert self.config is not None
+            await self._open(self.config, said=True)
+        assert self.file is not None
         if not self.file.cfg.whole and self.file.session is None:
             await _join(self.ws, self.live, self.file, self.gate, self.hearing_id)
         await _audio(self.ws, self.file, data)
@@ -208,8 +231,8 @@ class _Funasr:
         file = self.file
         if not err.announced:  # said in FunASR's reply shape, which its clients show
             await send(self.ws, _reply(file.cfg if file else None, is_final=err.fatal, error=err.message, code=err.code))
-        if file is not None and not err.fatal:
-            file.errors.append(err.message)
+        if not err.fatal:
+            (file.errors if file is not None else self.unfiled).append(err.message)
         if err.code in ("forbidden", "unauthorized"):
             self.file, self.refused = None, True
             if file is not None:
@@ -235,15 +258,15 @@ class _Funasr:
             pass  # the client went away first
 
 
-async def _begin(ws: WebSocket, file: _File, gate: Gate, hearing_id: str | None) -> None:
+async def _begin(ws: WebSocket, file: _File, gate: Gate, hearing_id: str | None, *, warn: bool = True) -> None:
     """A file's first message taken. A live file joins its hearing with its first audio, not here:
     FunASR's page sends its config on connecting and its audio when the user clicks Start, maybe
     minutes later, and a socket waiting so holds no stream and no hearing meanwhile."""
     cfg = file.cfg
-    if cfg.hotword_problem:  # said once, in a frame FunASR clients show and skip
+    if cfg.hotword_problem and warn:  # said once, in a frame FunASR clients show and skip
         await send(ws, _reply(cfg, warning=cfg.hotword_problem))
     if cfg.whole:  # a file of its own: it joins no hearing
-        if hearing_id is not None:
+        if hearing_id is not None and warn:
             await send(ws, _reply(cfg, warning=f"a whole file ({cfg.mode}, {cfg.wav_format}) is answered here and "
                                   f"not put in hearing {hearing_id}: stream PCM to record it there, or upload it "
                                   "with POST /v1/jobs and hearing_id"))
@@ -279,9 +302,16 @@ async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:
 
 
 async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
-    """A live event in FunASR's reply shape (online texts as increments, 2pass finals whole)."""
+    """A live event in FunASR's reply shape (online texts as increments, 2pass finals whole); a file
+    answered once keeps its finals and errors for its one reply."""
     cfg, sent = file.cfg, file.sent
     live_mode = "2pass-online" if cfg.mode == "2pass" else cfg.mode
+    if cfg.once:
+        if isinstance(event, Final):
+            file.lines.append(event.utterance)
+        elif isinstance(event, Error):
+            file.errors.append(event.message)
+        return
     if isinstance(event, Partial):
         if event.ahead:  # FunASR clients append text in the order it was said: after the final before it
             return
@@ -294,7 +324,7 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
         if cfg.mode == "2pass":
             sent.pop(event.utterance_id, None)
             await send(ws, _reply(cfg, mode="2pass-offline", text=u.text, timestamp=line_timestamp(u),
-                                   stamp_sents=stamp_sents(u.tokens)))
+                                   stamp_sents=line_sents(u)))
         else:  # online: the rest of the utterance (after what was sent, as the final reads it)
             sent_text = sent.pop(event.utterance_id, "")
             if rest := beyond(sent_text, u.text):
@@ -305,9 +335,10 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
 
 
 async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _File | None, *, ack: bool,
-                  wav_name=None) -> None:
+                  wav_name=None, errors: list[str] | None = None) -> None:
     """End one file: its last lines, FunASR's closing ``is_final`` reply, and (``is_end``) the
-    acknowledgement its current clients wait for before sending the next file."""
+    acknowledgement its current clients wait for before sending the next file (``errors``: what
+    went wrong outside any file)."""
     if file is not None:
         await live.leave(file.session)
         cfg = file.cfg
@@ -317,10 +348,13 @@ async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _Fil
             err = await _offline(ws, live, files, cfg, file.whole_file(), file.courtroom)
             if err:
                 file.errors.append(err)
+        elif cfg.once:
+            problems = {"error": "; ".join(dict.fromkeys(file.errors))} if file.errors else {}
+            await send(ws, _answer(cfg, file.lines, **problems))
         else:
             await send(ws, _reply(cfg, is_final=True))
     if ack:
-        errors = file.errors if file else []
+        errors = file.errors if file else errors or []
         reply = {"mode": file.cfg.mode if file else "2pass",
                  "wav_name": file.cfg.wav_name if file else str(wav_name or "microphone"),
                  "is_final": not errors, "is_end": True}
@@ -366,12 +400,17 @@ async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: _Con
                               code="transcription_failed"))
         return f"transcription failed: {type(err).__name__}"
     lines = list(record.utterances)
-    lines.sort(key=lambda u: u.start_ms)
-    who = list(dict.fromkeys(u.speaker for u in lines))  # FunASR numbers speakers from 0 (its sentence_info's spk)
-    sents = [s | {"spk": who.index(u.speaker)} for u in lines for s in stamp_sents(u.tokens)]
-    # a stretch without text is written as the record writes it, so the client's text shows the gap
-    text, times = shown_times(lines)
-    await send(ws, _reply(cfg, mode=cfg.result_mode, text=text, is_final=True, timestamp=timestamp(text, times),
-                          stamp_sents=sents))
+    await send(ws, _answer(cfg, lines))
     failed = [u for u in lines if "engine_error" in u.flags]
     return f"{len(failed)} stretch(es) could not be decoded (engine error)" if failed else None
+
+
+def _answer(cfg: _Config, lines: list[Utterance], **extra) -> dict:
+    """A whole file's one reply: all its lines' text, a time for each unit of it, its sentences."""
+    lines = sorted(lines, key=lambda u: u.start_ms)
+    who = list(dict.fromkeys(u.speaker for u in lines))  # FunASR numbers speakers from 0 (its sentence_info's spk)
+    sents = [s | {"spk": who.index(u.speaker)} for u in lines for s in line_sents(u, u.shown_text)]
+    # a stretch without text is written as the record writes it, so the client's text shows the gap
+    text, times = shown_times(lines)
+    return _reply(cfg, mode=cfg.result_mode, text=text, is_final=True, timestamp=timestamp(text, times),
+                  stamp_sents=sents, **extra)

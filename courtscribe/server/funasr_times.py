@@ -12,12 +12,14 @@ import json
 import re
 from collections.abc import Sequence
 
-from ..records.model import Token, Utterance
+from ..records.model import Utterance
 from ..text import joined
 
 PUNCT = "，。？！、；：,.?!;:"
 _CUT = re.compile(r"[。？，、?., ]")  # where FunASR's page cuts a text: its marks become "," and it splits on ","
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
+_SENTENCE = re.compile(rf"([^{PUNCT}]*)([{PUNCT}]?)")  # a sentence's body, then its mark
+_UNIT = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)*|\S")  # what ``text_seg`` spaces apart
 
 Span = tuple[int, int]
 
@@ -77,22 +79,22 @@ def line_timestamp(u: Utterance) -> str:
     return timestamp(u.text, line_times(u.text, u))
 
 
-def stamp_sents(tokens: list[Token]) -> list[dict]:
-    """Sentences as FunASR reports them: characters space-separated, their punctuation, times."""
-    sents, cur = [], []
-    for t in tokens:
-        cur.append(t)
-        if t.text.strip()[-1:] in PUNCT:
-            sents.append(cur)
-            cur = []
-    if cur:
-        sents.append(cur)
+def stamp_sents(text: str, times: Sequence[Span]) -> list[dict]:
+    """Sentences as FunASR reports them, cut at ``text``'s punctuation: ``text_seg`` its units
+    space-separated (a character, or a word of Latin letters and digits) and ``ts_list`` one span
+    for each of them, as FunASR's protocol says, from ``times`` (one per character of ``text``)."""
     out = []
-    for s in sents:
-        text = "".join(t.text for t in s).strip()
-        punc = text[-1] if text[-1:] in PUNCT else ""
-        body = text.rstrip(PUNCT)
-        seg = " ".join(body.split()) if re.search(r"[A-Za-z]", body) else " ".join(ch for ch in body if not ch.isspace())
-        out.append({"text_seg": seg, "punc": punc, "start": s[0].start_ms, "end": s[-1].end_ms,
-                    "ts_list": [[t.start_ms, t.end_ms] for t in s]})
+    for sentence in _SENTENCE.finditer(text):
+        at = sentence.start(1)
+        units = [(m.group(), (times[at + m.start()][0], times[at + m.end() - 1][1]))
+                 for m in _UNIT.finditer(sentence.group(1))]
+        if units:
+            out.append({"text_seg": " ".join(u for u, _ in units), "punc": sentence.group(2),
+                        "start": units[0][1][0], "end": units[-1][1][1], "ts_list": [list(span) for _, span in units]})
     return out
+
+
+def line_sents(u: Utterance, text: str | None = None) -> list[dict]:
+    """``stamp_sents`` of one line (``text``: as shown, when not its text)."""
+    text = u.text if text is None else text
+    return stamp_sents(text, line_times(text, u))

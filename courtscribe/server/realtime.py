@@ -3,12 +3,14 @@ same live sessions as the native protocol (so a hearing, its hotwords and diariz
 through it too: ``&hearing=ID``, an extension OpenAI clients need not know).
 
 Client: ``session.update`` (GA) or ``transcription_session.update`` (beta) with the input format
-(PCM16, 24 kHz by default), the transcription's language and prompt; ``input_audio_buffer.append``
-with base64 PCM16; ``input_audio_buffer.commit`` ends the current speech at once. Server: the
-``…created``/``…updated`` session, then per utterance the server-VAD events
+(PCM16, 24 kHz by default), the transcription's language and prompt, its turn detection (server
+VAD, or ``null``: manual commits); ``input_audio_buffer.append`` with base64 PCM16;
+``input_audio_buffer.commit`` ends the current turn at once; ``…clear`` drops what is not being
+transcribed yet. Server: the ``…created``/``…updated`` session, then with server VAD per utterance
 ``input_audio_buffer.speech_started``/``speech_stopped``/``committed`` and
 ``conversation.item.input_audio_transcription.delta`` (text as it grows) and ``.completed`` (the
-final line; a stretch that could not be recognized says so in the transcript, never a silent hole).
+final line; a stretch that could not be recognized says so in the transcript, never a silent hole);
+with manual commits one ``committed`` and one ``completed`` per commit, holding all its text.
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ import binascii
 import json
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -25,9 +29,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..asr.base import DecodeOptions
 from ..audio import SAMPLE_RATE
 from ..asr.hotwords import merge
-from ..text import grown
+from ..logs import get_logger
+from ..records.model import HEARING_ID, Utterance
+from ..text import grown, joined
 from ..access.guard import Denied
-from ..records.model import HEARING_ID
 from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import MAX_FRAME_BYTES, ErrorCode, StreamError, sample_rate
@@ -38,8 +43,12 @@ from .auth import ws_deny, ws_enter
 from .sockets import gate, idle_limit, run, send
 
 DEFAULT_RATE = 24_000  # OpenAI's pcm16
+MAX_APPEND_BYTES = 15 << 20  # OpenAI's limit on one append's audio (base64: cluster.proxy.MAX_WS_MESSAGE)
+MAX_APPEND_B64 = 4 * -(-MAX_APPEND_BYTES // 3)
+MAX_HELD_BYTES = MAX_APPEND_BYTES  # a manual turn's audio waiting for its commit; past it, transcribed
 
 
+log = get_logger(__name__)
 router = APIRouter()
 
 
@@ -70,37 +79,78 @@ def error(code: str, message: str) -> dict:
     return event("error", error={"type": "invalid_request_error", "code": code, "message": message})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Setup:
-    """What the client configured (both the GA and the beta shapes of ``session``)."""
+    """What the client configured (both the GA and the beta shapes of ``session``); ``manual``:
+    turn detection off (``turn_detection: null``), each commit one item."""
     rate: int = DEFAULT_RATE
     language: str | None = None
     prompt: str | None = None
     model: str = "whisper-base"
+    manual: bool = False
 
-    def update(self, session: dict) -> None:
-        audio_in = (session.get("audio") or {}).get("input") or {}  # GA
-        fmt = audio_in.get("format") or session.get("input_audio_format")
+    def updated(self, session: object) -> Setup:
+        """This setup with ``session``'s changes, all or none: a value of the wrong type is the
+        client's mistake (an ``invalid_value`` error), never a crash or half an update."""
+        session = _object(session, "session")
+        audio_in = _object(_object(session.get("audio"), "session.audio").get("input"), "session.audio.input")  # GA
+        transcription = _object(audio_in.get("transcription") or session.get("input_audio_transcription"),
+                                "transcription")
+        return replace(self, rate=self._rate(audio_in.get("format") or session.get("input_audio_format")),
+                       language=_text(transcription, "language", self.language),
+                       prompt=_text(transcription, "prompt", self.prompt),
+                       model=_text(transcription, "model", self.model) or self.model,
+                       manual=self._manual(audio_in, session))
+
+    def _rate(self, fmt: object) -> int:
         if isinstance(fmt, dict) and fmt.get("type", "audio/pcm") == "audio/pcm":  # GA: its rate may be left out
-            self.rate = sample_rate(fmt.get("rate", DEFAULT_RATE))
-        elif fmt in ("pcm16", "audio/pcm"):
-            self.rate = DEFAULT_RATE
-        elif fmt is not None:
-            raise StreamError("unsupported_format", f"input audio format {fmt!r}: only PCM16 is served")
-        transcription = audio_in.get("transcription") or session.get("input_audio_transcription") or {}
-        self.language = transcription.get("language", self.language)
-        self.prompt = transcription.get("prompt", self.prompt)
-        self.model = transcription.get("model", self.model)
+            rate = fmt.get("rate", DEFAULT_RATE)
+            return sample_rate(int(rate) if isinstance(rate, float) and rate.is_integer() else rate)
+        if fmt in ("pcm16", "audio/pcm"):
+            return DEFAULT_RATE
+        if fmt is None:
+            return self.rate
+        raise StreamError("unsupported_format", f"input audio format {str(fmt)[:40]!r}: only PCM16 is served")
+
+    def _manual(self, audio_in: dict, session: dict) -> bool:
+        for where in (audio_in, session):  # GA, then beta
+            if "turn_detection" in where:
+                if where["turn_detection"] is None:
+                    return True
+                kind = _object(where["turn_detection"], "turn_detection").get("type", "server_vad")
+                if kind not in ("server_vad", "semantic_vad"):
+                    raise StreamError("invalid_value", f"turn_detection type {str(kind)[:40]!r}: server_vad or null")
+                return False
+        return self.manual
 
     def view(self, ga: bool) -> dict:
         transcription = {"model": self.model, "language": self.language, "prompt": self.prompt or ""}
+        turns = None if self.manual else {"type": "server_vad"}  # semantic_vad is served by the server's VAD
         if ga:
             return {"type": "transcription", "object": "realtime.transcription_session", "id": "session",
                     "audio": {"input": {"format": {"type": "audio/pcm", "rate": self.rate},
-                                        "transcription": transcription,
-                                        "turn_detection": {"type": "server_vad"}}}}
+                                        "transcription": transcription, "turn_detection": turns}}}
         return {"object": "realtime.transcription_session", "id": "session", "input_audio_format": "pcm16",
-                "input_audio_transcription": transcription, "turn_detection": {"type": "server_vad"}}
+                "input_audio_transcription": transcription, "turn_detection": turns}
+
+
+def _object(value: object, name: str) -> dict:
+    """``value`` as a JSON object (None: an empty one)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise StreamError("invalid_value", f"{name} must be an object, not {type(value).__name__}")
+    return value
+
+
+def _text(fields: dict, key: str, current: str | None) -> str | None:
+    """A string field: left out, it stays as it was; null clears it."""
+    if key not in fields:
+        return current
+    value = fields[key]
+    if value is not None and not isinstance(value, str):
+        raise StreamError("invalid_value", f"transcription.{key} must be a string, not {type(value).__name__}")
+    return value
 
 
 @dataclass
@@ -109,6 +159,8 @@ class _Items:
     ids: dict[str, str] = field(default_factory=dict)
     said: dict[str, str] = field(default_factory=dict)
     last: str | None = None
+    committed: int = 0  # items committed on this connection
+    lines: list[Utterance] = field(default_factory=list)  # a manual turn's lines, for its one item
 
     def item(self, uid: str) -> tuple[str, bool]:
         """The item of a line (a flagged stretch of an utterance, ``<id>-g1``, is an item of its own)."""
@@ -116,6 +168,48 @@ class _Items:
         if new:
             self.ids[uid] = _id("item")
         return self.ids[uid], new
+
+    def commit(self, item: str) -> dict:
+        """The ``committed`` event of ``item``, the next after the last."""
+        committed = event("input_audio_buffer.committed", item_id=item, previous_item_id=self.last)
+        self.last, self.committed = item, self.committed + 1
+        return committed
+
+
+@dataclass
+class _Held:
+    """A manual turn's audio as appended since its last commit, not yet transcribed (so a clear
+    drops it): runs of bytes at the rate they came in."""
+    runs: list[tuple[int, bytearray]] = field(default_factory=list)
+    size: int = 0  # bytes
+
+    def add(self, rate: int, raw: bytes) -> None:
+        if self.runs and self.runs[-1][0] == rate:
+            self.runs[-1][1].extend(raw)
+        else:
+            self.runs.append((rate, bytearray(raw)))
+        self.size += len(raw)
+
+    def take(self) -> list[tuple[int, bytearray]]:
+        runs, self.runs, self.size = self.runs, [], 0
+        return runs
+
+    def ms(self) -> int:
+        return sum(len(raw) // 2 * 1000 // rate for rate, raw in self.runs)
+
+
+class _Input:
+    """PCM16 at the client's rate as 16 kHz: a rate changed by a session update starts a new
+    resampler, from the next audio on."""
+
+    def __init__(self) -> None:
+        self.rate = 0
+        self.pcm: PcmInput | None = None
+
+    def convert(self, rate: int, raw: bytes) -> np.ndarray:
+        if self.pcm is None or rate != self.rate:
+            self.rate, self.pcm = rate, PcmInput(rate)
+        return self.pcm.convert(raw)
 
 
 async def realtime_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gate, hearing_id: str | None = None) -> None:
@@ -126,14 +220,18 @@ async def realtime_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_g
 
 
 class _Realtime:
-    """OpenAI's Realtime events: session updates, base64 audio appended and committed."""
+    """OpenAI's Realtime events: session updates, base64 audio appended and committed. With server
+    VAD the audio is transcribed as it comes, each utterance an item; with ``turn_detection: null``
+    a turn's audio waits for its commit (a clear drops it) and the commit is one item."""
 
     def __init__(self, ws: WebSocket, live: LiveHearings, gate: Gate, hearing_id: str | None):
         self.ws, self.live, self.gate, self.hearing_id = ws, live, gate, hearing_id
         self.cfg, self.items, self.ga = Setup(), _Items(), True
-        self.session: StreamSession | None = None
-        self.pcm: PcmInput | None = None
+        self.session: StreamSession | None = None  # audio fed since the last commit
+        self.input, self.held = _Input(), _Held()
         self.heard = 0  # samples (16 kHz) of this connection's audio so far: OpenAI's times count from its start
+        self.turn = 0  # samples (16 kHz) fed since the last commit
+        self.turn_from = 0  # items committed before this turn's session began
 
     async def text(self, text: str) -> bool:
         try:
@@ -142,36 +240,93 @@ class _Realtime:
             raise StreamError("invalid_json", "the event is not JSON") from None
         kind = data.get("type") if isinstance(data, dict) else None
         if kind in ("session.update", "transcription_session.update"):
-            self.ga = kind == "session.update"
-            self.cfg.update(data.get("session") or {})
-            if self.session is not None:
-                self.session.use_hotwords(merge(tuple((self.cfg.prompt or "").split()), self.live.lexicon))
-            await send(self.ws, event(kind.replace("update", "updated"), session=self.cfg.view(self.ga)))
+            await self._update(kind, data.get("session"))
         elif kind == "input_audio_buffer.append":
             await self._append(data.get("audio"))
-        elif kind == "input_audio_buffer.commit":  # end the speech now: its lines come out
-            if self.session is None:
-                raise StreamError("input_audio_buffer_commit_empty", "nothing was appended since the last commit")
-            await self.live.leave(self.session)
-            self.session = None
+        elif kind == "input_audio_buffer.commit":
+            await self._commit()
         elif kind == "input_audio_buffer.clear":
-            await send(self.ws, event("input_audio_buffer.cleared"))
+            await self._clear()
         else:
             raise StreamError("unknown_event", f"event type {kind!r} is not served here (transcription only)")
         return True
 
-    async def _append(self, b64) -> None:
+    async def _update(self, kind: str, session: object) -> None:
+        cfg = self.cfg.updated(session)
+        if cfg.manual != self.cfg.manual and (self.held.size or self.session is not None):
+            raise StreamError("invalid_value", "turn_detection changes between turns: commit or clear the audio "
+                              "appended since the last commit first")
+        self.cfg, self.ga = cfg, kind == "session.update"
+        if self.session is not None:
+            self.session.use_hotwords(merge(tuple((cfg.prompt or "").split()), self.live.lexicon))
+        await send(self.ws, event(kind.replace("update", "updated"), session=cfg.view(self.ga)))
+
+    async def _append(self, b64: object) -> None:
+        if b64 is not None and not isinstance(b64, str):
+            raise StreamError("invalid_audio", "audio must be base64 PCM16")
+        if len(b64 or "") > MAX_APPEND_B64:
+            raise StreamError("input_audio_buffer_append_too_large", f"one append holds at most "
+                              f"{MAX_APPEND_BYTES >> 20} MiB of audio: send it in several")
         try:
             raw = base64.b64decode(b64 or "", validate=True)
-        except (binascii.Error, TypeError):
+        except (binascii.Error, ValueError):
             raise StreamError("invalid_audio", "audio must be base64 PCM16") from None
+        if not raw:
+            return
+        if not self.cfg.manual:
+            await self._feed(self.cfg.rate, raw)
+            return
+        if self.held.size + len(raw) > MAX_HELD_BYTES:  # a long turn: what came so far is transcribed now
+            await self._flush()
+        self.held.add(self.cfg.rate, raw)
+
+    async def _feed(self, rate: int, raw: bytes) -> None:
         if self.session is None:
             await self._join()
-        assert self.session is not None and self.pcm is not None  # made together
-        for at in range(0, max(len(raw), 1), MAX_FRAME_BYTES):  # OpenAI takes appends of up to 15 MiB
-            audio = self.pcm.convert(raw[at:at + MAX_FRAME_BYTES])
+        assert self.session is not None
+        for at in range(0, len(raw), MAX_FRAME_BYTES):
+            audio = self.input.convert(rate, raw[at:at + MAX_FRAME_BYTES])
             self.heard += audio.size
+            self.turn += audio.size
             await self.session.feed(audio)
+
+    async def _flush(self) -> None:
+        for rate, raw in self.held.take():
+            await self._feed(rate, bytes(raw))
+
+    async def _commit(self) -> None:
+        """The turn's audio transcribed and its lines out. Every commit is answered: with server VAD
+        by the items of its utterances (one with an empty transcript when it held no speech), with
+        manual turns by one item holding all its text."""
+        if self.session is None and not self.held.size:
+            raise StreamError("input_audio_buffer_commit_empty", "nothing was appended since the last commit")
+        await self._flush()
+        await self.live.leave(self.session)
+        self.session = None
+        seconds, self.turn = self.turn / SAMPLE_RATE, 0
+        if self.cfg.manual or self.items.committed == self.turn_from:
+            lines, self.items.lines = self.items.lines, []
+            await _commit_item(self.ws, self.items, lines, seconds)
+
+    async def _clear(self) -> None:
+        """Drops the audio appended since the last commit that is not being transcribed yet; says
+        exactly that when some of it is."""
+        cleared = self.held.ms()
+        self.held.take()
+        if self.session is not None:
+            raise self._not_all_cleared(cleared)
+        await send(self.ws, event("input_audio_buffer.cleared"))
+
+    def _not_all_cleared(self, cleared_ms: int) -> StreamError:
+        """What a clear left: server VAD transcribes audio as it comes; a manual turn past
+        ``MAX_HELD_BYTES``, what came before."""
+        why = (f"a turn holds at most {MAX_HELD_BYTES >> 20} MiB before it is transcribed" if self.cfg.manual
+               else "server VAD transcribes audio as it comes, into the record")
+        kept = f"{self.turn * 1000 // SAMPLE_RATE} ms appended since the last commit"
+        said = f"cleared the last {cleared_ms} ms appended; the {kept} before them" if cleared_ms else \
+            f"nothing was cleared: the {kept}"
+        return StreamError("input_audio_buffer_clear_incomplete", f"{said} are being transcribed already ({why}) "
+                           "and stay: commit them")
 
     async def _join(self) -> None:
         """A session from the first audio after the start or a commit; its times (hearing time with
@@ -179,14 +334,14 @@ class _Realtime:
         OpenAI counts them."""
         admitted = await self.gate(self.hearing_id)
         options = DecodeOptions(language=self.cfg.language or "zh", hotwords=tuple((self.cfg.prompt or "").split()))
-        shift = [0]
+        shift, manual = [0], self.cfg.manual  # turn detection changes only between sessions
 
         async def emit(ev: Event) -> None:
-            await _deliver(self.ws, self.items, ev, shift[0])
+            await _deliver(self.ws, self.items, ev, shift[0], manual=manual)
         self.session = await self.live.join(SessionConfig(hearing_id=admitted.hearing_id, court=admitted.court,
                                                           courtroom=admitted.courtroom, options=options), emit)
         shift[0] = self.heard * 1000 // SAMPLE_RATE - self.session.cfg.offset_ms
-        self.pcm = PcmInput(self.cfg.rate)
+        self.turn_from = self.items.committed
 
     def idle_s(self) -> float:
         """How long the client may send nothing: between turns (no session since its last commit) a
@@ -201,15 +356,44 @@ class _Realtime:
         return not err.fatal
 
     async def end(self, gone: bool) -> None:
-        await self.live.leave(self.session)
+        """Nothing received is lost: audio not committed yet is transcribed into the record (and
+        the client, if still there, gets its items; a manual turn, its one item)."""
         try:
-            await self.ws.close(1000)
-        except (RuntimeError, WebSocketDisconnect):
-            pass  # the client went away first
+            if self.cfg.manual and (self.held.size or self.session is not None):
+                await self._commit()
+        except StreamError as err:  # the gate refused it, as it refused the client before
+            log.warning("audio at the close not transcribed", code=err.code, error=err.message)
+        finally:
+            await self.live.leave(self.session)
+            try:
+                await self.ws.close(1000)
+            except (RuntimeError, WebSocketDisconnect):
+                pass  # the client went away first
 
 
-async def _deliver(ws: WebSocket, items: _Items, ev: Event, shift: int = 0) -> None:
-    """A live session's event in OpenAI's terms (``shift``: its times to this connection's)."""
+async def _commit_item(ws: WebSocket, items: _Items, lines: list[Utterance], seconds: float) -> None:
+    """A commit's one item: all its lines' text (the record's gap notes included)."""
+    item = _id("item")
+    text = joined([u.shown_text for u in lines])
+    await send(ws, items.commit(item))
+    if text:
+        await send(ws, event("conversation.item.input_audio_transcription.delta", item_id=item, content_index=0,
+                             delta=text))
+    await send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
+                         transcript=text, usage={"type": "duration", "seconds": seconds}))
+
+
+async def _deliver(ws: WebSocket, items: _Items, ev: Event, shift: int = 0, *, manual: bool = False) -> None:
+    """A live session's event in OpenAI's terms (``shift``: its times to this connection's;
+    ``manual``: lines wait for their commit's one item)."""
+    if isinstance(ev, Error):
+        if not (ev.code == ErrorCode.ENGINE and ev.utterance_id is not None):
+            await send(ws, error(ev.code, ev.message))
+        return  # an engine failure's item is the gap to replay (a failed item would come out of order)
+    if manual:
+        if isinstance(ev, Final):
+            items.lines.append(ev.utterance)
+        return
     if isinstance(ev, Partial):
         if ev.ahead:  # items begin in the order they were said: after the final of the one before
             return
@@ -227,12 +411,8 @@ async def _deliver(ws: WebSocket, items: _Items, ev: Event, shift: int = 0) -> N
         if new:
             await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=u.start_ms + shift))
         await send(ws, event("input_audio_buffer.speech_stopped", item_id=item, audio_end_ms=u.end_ms + shift))
-        await send(ws, event("input_audio_buffer.committed", item_id=item, previous_item_id=items.last))
+        await send(ws, items.commit(item))
         await send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
                               transcript=u.shown_text,
                               usage={"type": "duration", "seconds": (u.end_ms - u.start_ms) / 1000}))
-        items.last, items.said[item] = item, "done"
-    elif isinstance(ev, Error) and ev.code == ErrorCode.ENGINE and ev.utterance_id is not None:
-        return  # its item's completed transcript is the gap to replay (a failed item would come out of order)
-    elif isinstance(ev, Error):
-        await send(ws, error(ev.code, ev.message))
+        items.said[item] = "done"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator, Awaitable, Callable, Protocol
+from typing import AsyncIterator, Awaitable, Callable, Iterator, Protocol
 
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -37,17 +37,41 @@ async def send(ws: WebSocket, event: Event | dict) -> bool:
         return False
 
 
-async def receive(ws: WebSocket, timeout: float | Callable[[], float]) -> Message:
+class Attention:
+    """Whether the server is at work on what the client sent (an offline file decoding, a file's
+    last finals): the client waits on it meanwhile, so its idle clock stands still, and starts
+    again when the work is done."""
+
+    def __init__(self) -> None:
+        self.working = False
+        self.since = asyncio.get_running_loop().time()
+
+    @contextmanager
+    def work(self) -> Iterator[None]:
+        self.working = True
+        try:
+            yield
+        finally:
+            self.working = False
+            self.since = asyncio.get_running_loop().time()
+
+
+async def receive(ws: WebSocket, timeout: float | Callable[[], float], attention: Attention | None = None) -> Message:
     """The next client message. Raises WebSocketDisconnect when the client went away and a fatal
     StreamError (idle_timeout) when it sent nothing for ``timeout`` seconds (a callable: asked again
-    when that time is up, as the protocol may have come to allow more meanwhile)."""
+    when that time is up, as the protocol may have come to allow more meanwhile) while the server
+    was not at work for it (``attention``)."""
     limit = timeout if callable(timeout) else lambda: timeout
     loop = asyncio.get_running_loop()
     start = loop.time()
     message = asyncio.ensure_future(ws.receive())
     try:
         while not message.done():
-            left = limit() - (loop.time() - start)
+            if attention is not None and attention.working:  # nothing to count yet: look again later
+                left = limit()
+            else:
+                quiet = start if attention is None else max(start, attention.since)
+                left = limit() - (loop.time() - quiet)
             if left <= 0:
                 raise StreamError(ErrorCode.IDLE_TIMEOUT, f"no message for {limit():.0f} s", fatal=True)
             await asyncio.wait({message}, timeout=left)
@@ -135,12 +159,13 @@ class _Backlog:
         await self._changed.wait()
 
 
-async def _read(ws: WebSocket, idle_s: float | Callable[[], float], backlog: _Backlog) -> None:
+async def _read(ws: WebSocket, idle_s: float | Callable[[], float], backlog: _Backlog,
+                attention: Attention) -> None:
     """The socket's one reader: every frame into ``backlog``, then how the reading ended."""
     gone = True
     try:
         while True:
-            msg = await receive(ws, idle_s)
+            msg = await receive(ws, idle_s, attention)
             await backlog.put(msg, len(msg.get("bytes") or msg.get("text") or ""))
     except StreamError as err:  # idle: said to the client by the protocol, in order
         gone = False
@@ -153,10 +178,10 @@ async def _read(ws: WebSocket, idle_s: float | Callable[[], float], backlog: _Ba
 
 async def run(ws: WebSocket, idle_timeout_s: float | Callable[[], float], adapter: Adapter) -> None:
     """The receive loop of every audio socket: frames to the protocol until the client is done, a
-    fatal error, idleness (``idle_timeout_s``: or how long, asked before each frame) or a disconnect;
-    then the protocol finishes what came."""
-    backlog = _Backlog()
-    reader = asyncio.create_task(_read(ws, idle_timeout_s, backlog))
+    fatal error, idleness (``idle_timeout_s``: or how long, asked before each frame; never counted
+    while the protocol is at work on a frame) or a disconnect; then the protocol finishes what came."""
+    backlog, attention = _Backlog(), Attention()
+    reader = asyncio.create_task(_read(ws, idle_timeout_s, backlog, attention))
     gone = False
     try:
         while True:
@@ -167,11 +192,12 @@ async def run(ws: WebSocket, idle_timeout_s: float | Callable[[], float], adapte
             try:
                 if isinstance(msg, StreamError):
                     raise msg
-                if msg.get("text") is not None:
-                    if not await adapter.text(msg["text"]):
-                        break
-                elif msg.get("bytes") is not None:
-                    await adapter.audio(msg["bytes"])
+                with attention.work():
+                    if msg.get("text") is not None:
+                        if not await adapter.text(msg["text"]):
+                            break
+                    elif msg.get("bytes") is not None:
+                        await adapter.audio(msg["bytes"])
             except StreamError as err:
                 if not await adapter.failed(err):
                     break

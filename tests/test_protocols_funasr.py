@@ -1,0 +1,115 @@
+"""FunASR's protocol as its stock clients and careless ones speak it, against a real server: the
+C++ offline client (``funasr-wss-client.cpp``: no ``mode``; it sends its next file, or closes, at
+the first message after its last frame), audio outside a file, frames over the live limit."""
+import asyncio
+import json
+
+import httpx
+import websockets
+
+from courtscribe.audio import decode, float_to_pcm16
+
+from conftest import ZH
+from test_funasr_times import page_reads
+
+CPP_CONFIG = {"chunk_size": [5, 10, 5], "chunk_interval": 10, "audio_fs": 16000, "itn": True, "svs_itn": True,
+              "is_speaking": True}  # what funasr-wss-client.cpp sends: never a mode
+
+
+def _pcm(name: str) -> bytes:
+    return float_to_pcm16(decode(ZH / name).channel(0))
+
+
+async def _cpp_client(url: str, files: list[tuple[str, str, bytes]], block: int) -> list[dict]:
+    """funasr-wss-client.cpp over a list of (wav_name, wav_format, bytes): a config, the file in
+    ``block``-byte frames, ``{"is_speaking": false}``; before each next file it waits for any
+    message, and after the last it reads one more and closes. Returns every message it read."""
+    got: list[dict] = []
+    async with websockets.connect(url, max_size=None) as ws:
+        for i, (name, fmt, data) in enumerate(files):
+            if i:
+                got.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+            await ws.send(json.dumps({**CPP_CONFIG, "wav_name": name, "wav_format": fmt}))
+            for at in range(0, len(data), block):
+                await ws.send(data[at:at + block])
+            await ws.send(json.dumps({"is_speaking": False}))
+        got.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+    return got
+
+
+def test_cpp_offline_client_with_a_pcm_file_gets_all_its_text_in_one_reply(server):
+    """A ``.pcm`` file goes with ``wav_format: "pcm"`` and no mode: it is recorded into the hearing
+    live, as a recorder's audio is, and answered once at its end, in FunASR's offline shape. One
+    reply per sentence lost every sentence but the first (the client closes at the first)."""
+    url = server.replace("http", "ws") + "/?hearing=cpp-pcm"
+    [reply] = asyncio.run(_cpp_client(url, [("justice", "pcm", _pcm("justice.wav"))], block=204800))
+    assert reply["mode"] == "offline" and reply["is_final"] is True and "error" not in reply, reply
+    lines = [u["text"] for u in httpx.get(f"{server}/v1/hearings/cpp-pcm").json()["utterances"]]
+    assert lines and all(line in reply["text"] for line in lines), (lines, reply["text"])
+    page_reads(reply["text"], reply["timestamp"])
+    assert reply["stamp_sents"]
+    for sent in reply["stamp_sents"]:  # one span per unit of text_seg, as FunASR's protocol says
+        assert len(sent["text_seg"].split()) == len(sent["ts_list"]), sent
+
+
+def test_cpp_offline_client_sends_its_files_one_after_another_over_one_socket(server):
+    """Each file is answered by one message, which is what lets the client send the next: none is
+    lost, and the socket is not idled out while the server decodes (the test server's idle limit is
+    5 s; the client sends nothing while it waits)."""
+    files = [(name, "others", (ZH / name).read_bytes()) for name in ("justice.wav", "welcome.wav", "custody.wav")]
+    replies = asyncio.run(_cpp_client(server.replace("http", "ws") + "/", files, block=204800))
+    assert [r["wav_name"] for r in replies] == [name for name, _, _ in files], replies
+    assert all(r["mode"] == "offline" and r["is_final"] and r["text"] and "error" not in r for r in replies)
+
+
+async def _exchange(url: str, frames: list, acks: int) -> list[dict]:
+    """Sends ``frames`` (dicts as JSON), then reads until ``acks`` acknowledgements came."""
+    got: list[dict] = []
+    async with websockets.connect(url, max_size=None) as ws:
+        for frame in frames:
+            await ws.send(json.dumps(frame) if isinstance(frame, dict) else frame)
+        while sum(1 for m in got if m.get("is_end")) < acks:
+            got.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+    return got
+
+
+END = {"is_speaking": False, "is_end": True}
+CONFIG = {"mode": "2pass", "chunk_size": [5, 10, 5], "wav_name": "w1", "is_speaking": True, "audio_fs": 16000}
+
+
+def _frames(pcm: bytes) -> list[bytes]:
+    return [pcm[i:i + 1920] for i in range(0, len(pcm), 1920)]
+
+
+def test_audio_before_any_config_is_refused_and_the_acknowledgement_says_so(server):
+    """FunASR's server acknowledges such a file with ``is_final: false`` and an error: a client
+    must never read success for audio that was dropped."""
+    url = server.replace("http", "ws") + "/"
+    got = asyncio.run(_exchange(url, [*_frames(_pcm("welcome.wav")), CONFIG, END], acks=1))
+    refusals = [m for m in got if m.get("code") == "not_started"]
+    assert len(refusals) == 1 and refusals[0]["is_final"] is False and refusals[0]["error"]
+    assert got[-1]["is_end"] is True and got[-1]["is_final"] is False and got[-1]["error"], got[-1]
+
+
+def test_audio_after_a_files_end_is_the_next_file_with_the_last_config(server):
+    """As FunASR's server keeps a connection's config, audio sent after ``is_speaking: false``
+    without a new config is transcribed (before, it was dropped and acknowledged as success)."""
+    url = server.replace("http", "ws") + "/"
+    pcm = _pcm("welcome.wav")
+    got = asyncio.run(_exchange(url, [CONFIG, pcm[:1920], END, *_frames(pcm), END], acks=2))
+    second = got[next(i for i, m in enumerate(got) if m.get("is_end")) + 1:]
+    assert second[-1] == {"mode": "2pass", "wav_name": "w1", "is_final": True, "is_end": True}, second[-1]
+    assert "".join(m["text"] for m in second if m.get("mode") == "2pass-offline")
+    assert not any("error" in m for m in second), second
+
+
+def test_a_frame_over_the_live_limit_is_refused_in_words_with_the_real_limit(server):
+    """A frame larger than a live frame may be (1 MiB: 32 s of 16 kHz PCM16) but within what the
+    socket takes for an OpenAI Realtime append gets FunASR's reply shape with the limit as it is,
+    and the file goes on; before, anything over 4 MiB closed the socket (1009) unexplained."""
+    url = server.replace("http", "ws") + "/"
+    got = asyncio.run(_exchange(url, [CONFIG, bytes(6 << 20), *_frames(_pcm("welcome.wav")), END], acks=1))
+    [refused] = [m for m in got if m.get("code") == "frame_too_large"]
+    assert refused["is_final"] is False and "32 s" in refused["error"], refused
+    assert "".join(m["text"] for m in got if m.get("mode") == "2pass-offline")
+    assert got[-1]["is_end"] and got[-1]["is_final"] is False  # the dropped frame is said again
