@@ -251,10 +251,10 @@ def test_the_clerks_choices_from_the_ledger_last_word_wins():
         _Entry(
             REDACTION, json.dumps({"action": "lift", "text": "13800138000", "utterance_id": "u1"})
         ),
-        _Entry("captions", "{}"),
+        _Entry("captions", json.dumps({"blanked": True, "at_ms": 5000, "reason": "不公开"})),
     ]
     chosen = choices(entries)
-    assert chosen.protected == ("王小红",)
+    assert chosen.protected == ("王小红",) and chosen.withheld == ((5000, None),)
     assert chosen.redact("他在幸福小区的红星幼儿园", "u2") == "他在×××的×××"
     assert (
         chosen.redact("他在幸福小区的红星幼儿园", "u3") == "他在×××的红星幼儿园"
@@ -263,9 +263,9 @@ def test_the_clerks_choices_from_the_ledger_last_word_wins():
     assert chosen.redact("电话13800138000", "u3") == "电话××××"
 
 
-def _partial(text: str, stable: int, uid: str = "u1", continues: bool = False) -> Partial:
-    return Partial(hearing_id="h", utterance_id=uid, channel=0, speaker="S", role=None, start_ms=0, end_ms=1000,
-                   text=text, stable=stable, continues=continues)
+def _partial(text: str, stable: int, uid: str = "u1", continues: bool = False, at_ms: int = 0) -> Partial:
+    return Partial(hearing_id="h", utterance_id=uid, channel=0, speaker="S", role=None, start_ms=at_ms,
+                   end_ms=at_ms + 1000, text=text, stable=stable, continues=continues)
 
 
 def _said(uid: str, text: str, *, flags=(), participant: str | None = None) -> Final:
@@ -300,11 +300,16 @@ def test_a_number_cut_between_two_pieces_of_a_long_utterance_is_found_whole():
     assert "四五六七八" not in goes_on.text and _shown(goes_on).endswith("就行")
     [second] = feed.public(_said("p2", "四五六七八就行", flags=[CONTINUES]))
     assert second.utterance.text == "手机号码××××就行"
-    # a piece whose speaker did not go on after all: its held tail is released, masked, as its own line
+    # a piece whose speaker did not go on after all (the next line begins long after): its held
+    # tail is released, masked, as its own line
     feed.public(_said("p3", "卡号六二二二零二"))
-    released, new = feed.public(_partial("好的", 2, uid="p4"))
+    released, new = feed.public(_partial("好的", 2, uid="p4", at_ms=10_000))
     assert released.utterance.text == "××××" and released.utterance_id == "p3.tail"
     assert _shown(new) == "好的"
+    # … begins at once: searched with it (a number may go on after a pause)
+    feed.public(_said("p5", "卡号六二二二零二"))
+    [joined] = feed.public(_partial("好的", 2, uid="p6", at_ms=1500))
+    assert _shown(joined) == "××××好的"
 
 
 def test_partials_ahead_of_an_earlier_final_wait_for_it():
@@ -406,3 +411,142 @@ def test_a_signed_record_takes_public_version_choices_and_stays_as_signed(tmp_pa
     assert public.utterances[0].text == "证人王某的电话××××"
     assert record_digest(store.record("h")) == digest and store.verify("h").ok
     store.close()
+
+
+# -- numbers read with fillers and pauses, IDs' check places, handles, addresses, split names -----
+def _digits_left(out: str) -> str:
+    return re.sub(r"\D", "", "".join(SPOKEN_BACK.get(c, c) for c in out))
+
+
+@pytest.mark.parametrize(
+    "said, kept",
+    [
+        ("手机号是一三八，呃，一二三四，五六七八", "手机号是"),
+        ("手机号是一三八嗯一二三四五六七八", "手机号是"),
+        ("手机号是一三八，那个，一二三四，就是，五六七八", "手机号是"),
+        ("电话是一三八…一二三四…五六七八", "电话是"),
+        ("一三八……一二三四……五六七八", ""),
+        ("卡号是，六二二二零二", "卡号是，"),  # read in part: its cue word reaches across the pause
+        ("身份证号码是，一一零一零五，一九九", "身份证号码是，"),
+    ],
+)
+def test_a_number_read_with_fillers_or_pauses_between_its_groups_is_masked_whole(said, kept):
+    out = masked(said)
+    assert out == kept + out[len(kept):] and "××××" in out and _digits_left(out) == "", out
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "身份证号码是，一一零一零五，一九九零零三零七，一二三，叉",
+        "110105，19900307，123，X",
+        "110105 19900307 123 X",
+        "一一零一零五，一九九零零三零七，一二三艾克斯",
+        "我报身份证，一一零一零五，一九九零零三零七，一二三埃克斯",
+        "一一零一零五一九九零零三零七一二三，X。",
+        "一一零一零五，一九九零零三零七，一二三",  # its check place not (yet) said: 17 digits, a birth date
+        "一一零一零五，一九九零一三零七，一二三四",  # 6-8-4 as an ID is read, its date misheard
+    ],
+)
+def test_an_id_read_in_groups_is_masked_with_its_check_place_after_a_pause(said):
+    finds = Finder().find(said)
+    assert [f.category for f in finds] == ["id_card"]
+    left = apply(said, finds)
+    assert _digits_left(left) == "" and not re.search("[Xx叉]|克斯", left), left
+
+
+def test_numbers_read_one_after_another_are_each_masked():
+    assert masked("一三八，一二三四，五六七八，一三九，一二三四，五六七八") == "手机号码××××，手机号码××××"
+    assert masked("一三八一二三四五六七八、一三九一二三四五六七八") == "手机号码××××、手机号码××××"
+    assert masked("一一零一零五，一九九零零三零七，一二三，一三八，一二三四，五六七八") == "身份证号码××××，手机号码××××"
+
+
+def test_a_list_of_small_numbers_read_with_pauses_is_no_phone_number():
+    assert masked("证据1、3、5、6、7、8、9、10、11") == "证据1、3、5、6、7、8、9、10、11"  # 11 digits, 1 and 3 first
+    assert masked("一三八、一二三四、五六七八") == "手机号码××××"  # in groups as a phone is read: one
+
+
+@pytest.mark.parametrize(
+    "said, kept",
+    [
+        ("微信号zhangsan_1990", "微信号"),
+        ("微信号是wxid_abc123，你加我", "微信号是"),
+        ("微信号是，wxid_k3j2h1", "微信号是，"),
+        ("抖音号是zs19900307", "抖音号是"),
+        ("他的微信是zhangsan", "他的微信是"),  # letters alone, right after the cue
+    ],
+)
+def test_an_account_handle_after_its_cue_word_is_masked(said, kept):
+    out = masked(said)
+    assert out.startswith(kept + "××××") and not re.search("[A-Za-z0-9]", out), out
+
+
+def test_words_and_amounts_after_an_account_cue_stay_and_an_email_stays_an_email():
+    for said in ("他用微信发了一个excel表格", "原告通过微信向被告转账20000，", "微信里说OK"):
+        assert masked(said) == said
+    [mail] = Finder().find("支付宝账号是zhangsan@163.com")
+    assert mail.category == "email" and mail.start == 6
+
+
+@pytest.mark.parametrize(
+    "said, public",
+    [
+        ("住在天津市和平区睦南道12号", "住在天津市和平区××"),
+        ("住在朝阳区幸福里5号院", "住在朝阳区××"),
+        ("住在阳光家园5栋302", "住在××"),
+        ("住在阳光苑五栋三零二", "住在××"),
+        ("住在北京市朝阳区望京西园四区412号楼", "住在北京市朝阳区××"),
+        ("住在中山大道西一百号", "住在××"),
+        ("住在上海市静安区愚园路1088弄5号", "住在上海市静安区××"),  # the road and its lane too
+        ("他住在3号楼2单元301，", "他住在××，"),  # a building's unit and room, no 室
+        ("涉案房屋位于阳光家园三号楼", "涉案房屋位于××"),
+    ],
+)
+def test_roads_estates_lanes_and_rooms_without_shi_are_addresses(said, public):
+    assert masked(said) == public
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "依据第一百二十条", "二〇二四年三月五日", "借款五万元", "在第三法庭开庭", "第二被告", "一审判决", "百分之六十",
+        "我知道3号那天他不在", "他说道，3号那天", "在公园，3号那天", "他家里5号那天没人", "第一，嗯，三个人",
+        "嗯，一二三四，就是这样", "我给他打电话，他说12345",
+    ],
+)
+def test_ordinary_speech_near_the_new_patterns_stays(said):
+    assert masked(said) == said
+
+
+def test_a_protected_name_split_by_a_space_a_dot_or_a_pause_is_masked():
+    f = Finder(["李明", "王小红"])
+    assert masked("被害人李 明", f) == "被害人李某"
+    assert masked("被害人叫李，明。", f) == "被害人叫李某。"
+    assert masked("证人王 小红到庭", f) == "证人王某到庭"
+    assert masked("王·小红", f) == "王某"
+    assert masked("我姓李，明天再说", f) == "我姓李，明天再说"  # across a pause: a name as written, no word's start
+    assert masked("距离，明天再说", f) == "距离，明天再说"  # nor a sound-alike
+
+
+def test_open_ends_of_the_new_shapes_are_held():
+    f = Finder(["王小红"])
+    assert f.open_from("手机号是一三八，呃，") == 4
+    assert f.open_from("手机号是一三八，那") == 4  # 那个 begun
+    assert f.open_from("电话是一三八…") == 3
+    assert f.open_from("一一零一零五一九九零零三零七一二三艾克") == 0
+    assert f.open_from("微信号是wxid_ab") == 4
+    assert f.open_from("我的手机号是") == 2  # a cue word: its number is still to come
+    assert f.open_from("卡号是，") == 0
+    assert f.open_from("住在愚园路1088弄") == 2
+    assert f.open_from("住在中山大道西一百") == 2
+    assert f.open_from("住在睦南道") == 2
+    assert f.open_from("证人王 ") == 2 and f.open_from("证人王，") == 2 and f.open_from("证人王 小") == 2
+    assert f.open_from("我知道") == 3 and f.open_from("我知道。") == 4
+
+
+def test_a_cue_word_ending_a_piece_names_the_number_in_the_next():
+    feed = PublicFeed(Choices())
+    [first] = feed.public(_said("p1", "我的银行卡号是"))  # no endpoint: its speaker goes on
+    assert first.utterance.text == "我的"
+    [second] = feed.public(_said("p2", "六二二二零二就这些", flags=[CONTINUES]))
+    assert second.utterance.text == "银行卡号是××××就这些"

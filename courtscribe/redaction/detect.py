@@ -4,10 +4,13 @@ numbers, licence plates, e-mail addresses, street addresses, and protected parti
 
 Numbers are found on a digit view of the text, so a number reads the same whether the engine wrote
 it in digits (13812345678), spoken digit by digit (一三八一二三四五六七八, 幺 for 1) or in groups
-(138-1234-5678, 138 1234 5678). What is a number is decided by its shape and checksum (the ID's
-ISO 7064 check, Luhn for cards), or by a cue word before it (手机, 卡号 …) for a number read only
-in part. A court's own numbers stay: amounts and dates (a unit follows), statutes (第 before),
-case numbers (too short, between letters).
+(138-1234-5678, 138 1234 5678, 一三八，呃，一二三四…五六七八: pauses and fillers between them), an
+ID's check place said after a pause too (一二三，叉). What is a number is decided by its shape and
+checksum (the ID's ISO 7064 check, Luhn for cards), or by a cue word before it (手机, 卡号 …) for a
+number read only in part; numbers read one after another are each found by their shape. A court's
+own numbers stay: amounts and dates (a unit follows), statutes (第 before), case numbers (too short,
+between letters), lists of small numbers. An account's handle after its cue word (微信号是wxid_…)
+is masked as a number is.
 """
 
 from __future__ import annotations
@@ -21,10 +24,17 @@ from ..casenumbers import PROVINCES
 
 _DIGIT = {**{str(i): str(i) for i in range(10)}, **{chr(0xFF10 + i): str(i) for i in range(10)},
           **dict(zip("零〇幺一二三四五六七八九", "001123456789"))}  # 幺: 1 as numbers are read out
-_CHECK = "Xx叉Ｘ"  # an ID number's last place
 _SEP = " -－—–·)）杠"  # inside a number read in groups (杠: a dash said aloud), after an area code
 _COMMA = "，,、。"  # a pause the punctuation model wrote inside a number read aloud
-_GAP = 3  # separator characters between two digit groups at most ("138 - 1234")
+_PAUSE = _COMMA + "…⋯"  # … and ……: the pause of a speaker who reads the next group after a breath
+_GAP = 3  # separators between two digit groups at most ("138 - 1234"), each side of a filler
+_FILLERS = ("那个", "就是", "嗯", "呃", "啊")  # said between two groups while reading a number out
+# an ID's 18th place said after its 17 digits: X (a Latin X only where no letter follows it: Xiao),
+# 叉 (how X is said), or 艾克斯/埃克斯 (the English letter's name as the engine writes it)
+_CHECK_WORD = re.compile(r"[Xx叉Ｘｘ](?![A-Za-z])|[艾埃]克斯")
+# what a caption line may end in between a number's digits and more of it: a filler, whole or begun
+# (那 of 那个), or a check word begun (艾克 of 艾克斯); separators are single characters
+_OPEN_WORDS = tuple(sorted({*_FILLERS, "那", "就", "艾", "埃", "艾克", "埃克"}, key=len, reverse=True))
 _UNITS = set("元块万亿年月日时点分秒条款项号%％个次天岁名人件份页米克倍周")
 # a digit misheard as a character that sounds like it, counted only between two digits
 _HEARD_AS = {**dict.fromkeys("依衣伊医", "1"), **dict.fromkeys("而儿", "2"), **dict.fromkeys("伞散", "3"),
@@ -38,28 +48,65 @@ _CUES = {  # a word before a number that says what it is: the nearest one counts
     "landline": ("座机", "固话"),
     "bank_card": ("卡号", "银行卡", "账号", "帐号", "账户", "帐户", "银行账"),
     "plate": ("车牌", "牌照", "号牌", "车排"),  # 车排: the engine's sound-alike of 车牌
-    "number": ("QQ", "qq", "微信号", "护照", "驾驶证", "社保卡"),
+    "number": ("QQ", "qq", "微信号", "抖音号", "快手号", "护照", "驾驶证", "社保卡"),
 }
 CUE_REACH = 10  # characters between a cue and its number
+_SENTENCE_END = "。？！；?!;"  # a cue names nothing past these
+_CLAUSE_COMMA = "，,"  # ... and past one of these at most (身份证号码是，一一零…)
+# words before an account's handle (微信号zhangsan_1990, 抖音号是zs19900307): a handle of letters and
+# digits after one of them is masked as a number is
+_ACCOUNT_CUES = ("微信", "QQ", "qq", "抖音", "快手", "微博", "支付宝", "钉钉", "淘宝", "账号", "帐号", "用户名")
+# an account's handle, from its first character to its last: letters, digits, _ and - with a letter
+# in it (digits alone are read as a number, with the checks numbers get)
+_HANDLE = re.compile(r"(?<![\w-])(?=[\w-]*[A-Za-z])[\w-]{5,}(?![\w-])", re.ASCII)
+# any cue word, where each begins (a lookahead: 银行卡 and 卡号 overlap in 银行卡号), the longest there
+_ALL_CUES = sorted({*(w for words in _CUES.values() for w in words), *_ACCOUNT_CUES}, key=len, reverse=True)
+_ANY_CUE = re.compile("(?=({}))".format("|".join(map(re.escape, _ALL_CUES))))
+# what may stand between a cue word and what it names when nothing else does: 号码, 是, a colon, a
+# pause (微信号是，wxid_…); a handle of letters alone (zhangsan) counts only after such a link, as a
+# word (excel) may follow 微信 in a sentence about it
+_CUE_LINK = re.compile(r"[号码是为叫：:\s，,]*")
 # digits a number named by a cue must have: a phone read in part, a card's or ID's first groups
 _CUE_DIGITS = {"mobile": 7, "landline": 7, "id_card": 6, "bank_card": 6, "plate": 5, "number": 5}
 LABELS = {"id_card": "身份证号码", "mobile": "手机号码", "landline": "电话号码", "bank_card": "银行卡号",
           "number": "号码", "plate": "车牌号", "email": "电子邮箱", "address": "住址", "name": "姓名",
           "clerk": "书记员标注"}
+_MOBILE_HEADS = {f"1{d}" for d in "3456789"}  # a mainland mobile number's first two digits
 _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _NAME_PARTS = re.compile(r"[·・•‧.\-\s]+")  # what parts a name: 阿依古丽·买买提, John Smith
 _NAME_GAP = r"[·・•‧.\-\s]*"
+# between a surname and its given name: what parts a name, or a pause (李 明, 李，明)
+_NAME_SPLIT = re.compile(rf"{_NAME_GAP}(?:[，,]{_NAME_GAP})?")
+_NAME_SPLIT_REACH = 4  # characters of such a gap a live caption's end is searched back over
 _COMPOUND_SURNAMES = tuple("欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 令狐 司徒 夏侯 长孙 宇文 轩辕 端木 "
                            "西门 南宫 独孤 呼延".split())
 _NUMERAL = "0-9０-９零〇一二三四五六七八九十百千幺两"  # a house or room number, read or written
-_PLACE = "大街|大道|路|街|巷|胡同|弄|村|屯|小区|社区|花园|公寓|大厦"  # what a house number follows
-_ROAD = re.compile(rf"({_PLACE})[\s，,]*[{_NUMERAL}]+\s*(?:号|组|栋|幢|座)[{_NUMERAL}号院楼栋幢座单元层室户之\-—]*")
-_ROAD_END = re.compile(rf"({_PLACE})[\s，,]*[{_NUMERAL}]*\s*$")  # its number may follow
+_STREETS = "大街|大道|路|街|巷|胡同|弄|村|屯|小区|社区|花园|公寓|大厦|苑"  # what a house number follows
+# ... and endings of roads and estates (睦南道, 幸福里, 望京西园, 田子坊) that also end everyday words
+# (知道, 这里, 公园, 作坊): a place only where the character before them is not such a word's
+_WEAK_STREETS = {"道": "知难报说问写答通频轨渠管味车赛跑人一二两三几这那",
+                 "里": "这那哪家心手夜公英嘴眼城村县区市省院店厂所局队组班屋梦话"
+                       "千万百十几一二两三四五六七八九",  # 三里, 十里: a distance
+                 "园": "公校乐物果菜茶陵儿", "坊": "作磨染油酒"}
+_PLACE = "|".join([_STREETS, *(f"(?<![{before}]){end}" for end, before in _WEAK_STREETS.items())])
+# a road's side (中山大道西), then its numbered parts before the house number: an estate's area or
+# phase, a lane, a section (望京西园四区, 愚园路1088弄, 人民南路三段)
+_ROAD_PARTS = rf"[东南西北]?[\s，,]*(?:[{_NUMERAL}]+\s*(?:区|期|弄|巷|段)[\s，,]*)*"
+# a house number and what follows it of the building and the home: 88号院3号楼2单元501室, 5栋302
+_HOUSE = rf"[{_NUMERAL}]+\s*(?:号|组|栋|幢|座)[{_NUMERAL}号院楼栋幢座单元层室户之\-—]*"
+_ROAD = re.compile(rf"(?:{_PLACE}){_ROAD_PARTS}{_HOUSE}")
+_ROAD_END = re.compile(rf"(?:{_PLACE}){_ROAD_PARTS}[{_NUMERAL}]*\s*$")  # its number may follow
+_BLOCK = rf"[{_NUMERAL}]+\s*(?:号楼|栋|幢|座)"  # a building of an estate: 3号楼, 五栋
+_ROOM_DIGITS = rf"[0-9０-９零〇幺一二三四五六七八九]{{3,4}}(?![{_NUMERAL}])"  # 302, 三零二: a room read out
+_ROOM = "|".join([
+    rf"[{_NUMERAL}单元层号\-—]{{0,8}}?[{_NUMERAL}]+\s*(?:室|号房)",  # its room, named so: 2单元301室
+    rf"(?:[{_NUMERAL}]+\s*单元\s*)?{_ROOM_DIGITS}",  # or read as digits alone: 2单元301, 302
+    rf"[{_NUMERAL}]+\s*单元",  # or its entrance: 2单元
+])
 # each pattern that opens with a run of characters starts only where its run starts (the lookbehind):
 # tried at every character of a long run, it read the rest of the run each time (a 20,000-digit line
 # took a minute to make public)
-_BUILDING = re.compile(rf"(?<![{_NUMERAL}])[{_NUMERAL}]+\s*(?:号楼|栋|幢|座)[{_NUMERAL}单元层号\-—]{{0,8}}?"
-                       rf"[{_NUMERAL}]+\s*(?:室|号房)")
+_BUILDING = re.compile(rf"(?<![{_NUMERAL}]){_BLOCK}(?:{_ROOM})")
 _ROAD_STOP = set("省市区县镇乡村旗州在住于是到从址为，。、；：,. ")
 _ROAD_REACH = 6  # characters of a road's name before its 路/街
 ADDRESS_TAIL = 16  # characters after a house number still taken as its building and room
@@ -89,12 +136,46 @@ class Find:
 
 
 @dataclass(frozen=True)
-class _Run:
+class _Group:
+    """One group of a number as it was read out or written (138 of 138 1234 5678)."""
+
     start: int
     end: int
     digits: str
-    commas: bool
-    head: _Run | None = None  # the run up to its last group separator
+    paused: bool  # a pause or a filler word parts it from the group before: read aloud, not typed
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A stretch of digits in groups: one number, or several read one after another."""
+
+    groups: tuple[_Group, ...]
+
+    @property
+    def start(self) -> int:
+        return self.groups[0].start
+
+    @property
+    def end(self) -> int:
+        return self.groups[-1].end
+
+    @property
+    def digits(self) -> str:
+        return "".join(g.digits for g in self.groups)
+
+    @property
+    def commas(self) -> bool:
+        """Read aloud with pauses: no landline or long number by its shape alone (2019、2020)."""
+        return any(g.paused for g in self.groups[1:])
+
+    @property
+    def head(self) -> _Run | None:
+        """The run up to its last group separator, if it has one."""
+        return _Run(self.groups[:-1]) if len(self.groups) > 1 else None
+
+    def part(self, first: int, end: int) -> _Run:
+        """Its groups ``first`` up to ``end``."""
+        return _Run(self.groups[first:end])
 
 
 class Finder:
@@ -108,7 +189,7 @@ class Finder:
     def find(self, text: str, shown: frozenset[str] = frozenset()) -> list[Find]:
         """Every find in ``text``, in order, none overlapping (the longest wins where two do, the
         clerk's own where they tie); found words in ``shown`` (the clerk lifted them) stay."""
-        found = [*self._numbers(text), *_patterns(text), *self._names(text)]
+        found = [*self._numbers(text), *_accounts(text), *_patterns(text), *self._names(text)]
         found = [f for f in found if text[f.start:f.end] not in shown] + self._hidden(text)
         found.sort(key=lambda f: (f.start, -(f.end - f.start), f.category != "clerk"))
         out: list[Find] = []
@@ -120,9 +201,11 @@ class Finder:
 
     def open_from(self, text: str) -> int:
         """Where the end of ``text`` may still become a find once more is said (a number read in
-        part, a plate's first letters, a road before its number, the start of a protected name):
-        a live caption holds it back until the speaker goes on. ``len(text)`` when nothing is open."""
-        at = _open_token(text)
+        part, a cue word whose number is still to come, a plate's first letters, a road before its
+        number, the start of a protected name): a live caption holds it back until the speaker goes
+        on, and a piece of a long utterance carries it into the next piece's search.
+        ``len(text)`` when nothing is open."""
+        at = min(_open_token(text), _open_cue(text))
         if text and text[-1] in PROVINCES:  # 京…: a plate may follow
             at = min(at, len(text) - 1)
         if mail := _EMAIL_OPEN.search(text):
@@ -135,16 +218,7 @@ class Finder:
         return min([at, *(name.open_from(text) for name in self.names)])
 
     def _numbers(self, text: str) -> list[Find]:
-        out = []
-        for run in _runs(text):
-            cue = _cue(text, run.start)
-            category = _category(text, run, cue)
-            if not category and run.head and text[run.end:run.end + 1] in _UNITS:
-                run = run.head  # its last group is an amount or a date: another number before it?
-                category = _category(text, run, cue)
-            if category:  # ××××, after the category's name unless a cue word already says it
-                out.append(Find(category, run.start, run.end, "××××" if cue else LABELS[category] + "××××"))
-        return out
+        return [f for run in _runs(text) for f in _number_finds(text, run)]
 
     def _names(self, text: str) -> list[Find]:
         return [f for name in self.names for f in name.finds(text)]
@@ -169,8 +243,8 @@ def apply(text: str, finds: Iterable[Find]) -> str:
 
 # -- numbers -------------------------------------------------------------------------------------
 def _runs(text: str) -> list[_Run]:
-    """Maximal stretches of digits (ASCII, full-width or Chinese read digit by digit), with single
-    group separators inside them and an ID's X at its 18th place."""
+    """Maximal stretches of digits (ASCII, full-width or Chinese read digit by digit), with what
+    parts their groups inside them and an ID's check place after its 17th digit."""
     out = []
     i = 0
     while i < len(text):
@@ -183,60 +257,133 @@ def _runs(text: str) -> list[_Run]:
 
 
 def _run(text: str, start: int) -> _Run:
+    groups: list[_Group] = []
     digits: list[str] = []
-    commas = False
-    head = None
+    begun, paused, count = start, False, 0  # the group's start, what parted it, digits before it
     j = start
     while j < len(text):
         ch = text[j]
         if ch in _DIGIT:
             digits.append(_DIGIT[ch])
-        elif ch in _CHECK and len(digits) == 17:
-            digits.append("X")
-            j += 1
+        elif count + len(digits) == 17 and (end := _check_end(text, j)):
+            digits.append("X")  # in its group, as 123X is read: a 6-8-4 ID stays one
+            j = end
             break
         elif ch in _HEARD_AS and digits and text[j + 1:j + 2] in _DIGIT:
             digits.append(_HEARD_AS[ch])
-        elif (gap := _gap(text, j)) and digits:
-            head = _Run(start, j, "".join(digits), commas, head)
-            commas = commas or any(c in _COMMA for c in text[j:j + gap])
+        elif gap := _gap(text, j):
+            groups.append(_Group(begun, j, "".join(digits), paused))
+            count += len(digits)
+            digits, begun, paused = [], j + gap, any(c not in _SEP for c in text[j:j + gap])
             j += gap
             continue
         else:
             break
         j += 1
-    return _Run(start, j, "".join(digits), commas, head)
+    groups.append(_Group(begun, j, "".join(digits), paused))
+    return _Run(tuple(groups))
+
+
+def _parting(text: str, at: int) -> int:
+    """Where what may part two groups of a number read out, from ``at``, ends: separators and
+    pauses (138 - 1234, 一三八……一二三四), one filler word among them (一三八，呃，一二三四)."""
+    k = _separators(text, at)
+    filler = next((w for w in _FILLERS if text.startswith(w, k)), "")
+    return _separators(text, k + len(filler)) if filler else k
+
+
+def _separators(text: str, at: int) -> int:
+    k = at
+    while k < len(text) and k - at < _GAP and text[k] in _SEP + _PAUSE:
+        k += 1
+    return k
 
 
 def _gap(text: str, at: int) -> int:
-    """The length of the separators at ``at`` when a digit follows them (0 otherwise)."""
-    k = at
-    while k < len(text) and k - at < _GAP and text[k] in _SEP + _COMMA:
-        k += 1
+    """The length of what parts two groups at ``at`` when a digit follows it (0 otherwise)."""
+    k = _parting(text, at)
     return k - at if k > at and text[k:k + 1] in _DIGIT else 0
 
 
+def _check_end(text: str, at: int) -> int:
+    """Where an ID's check place said at ``at``, after a pause or not (一二三，叉), ends; 0 if none."""
+    m = _CHECK_WORD.match(text, _parting(text, at))
+    return m.end() if m else 0
+
+
+def _number_finds(text: str, run: _Run) -> list[Find]:
+    """The finds of one run: the number it is, or the numbers read one after another in it."""
+    cue = _cue(text, run.start)
+    category = _category(text, run, cue)
+    if not category and run.head and text[run.end:run.end + 1] in _UNITS:
+        run = run.head  # its last group is an amount or a date: another number before it?
+        category = _category(text, run, cue)
+    found = [(run, category)] if category else _pieces(text, run)
+    # ××××, after the category's name unless a cue word already says it
+    return [Find(c, p.start, p.end, "××××" if cue else LABELS[c] + "××××") for p, c in found]
+
+
+def _pieces(text: str, run: _Run) -> list[tuple[_Run, str]]:
+    """The IDs and mobile numbers by their shape in a run that is none as a whole: numbers read one
+    after another (一三八，一二三四，五六七八，一三九…), each the longest that starts at a group
+    and is read in groups (``_read_in_groups``)."""
+    out = []
+    first = 0
+    while first < len(run.groups):
+        best: tuple[_Run, str] | None = None
+        for end in range(first + 1, len(run.groups) + 1):
+            piece = run.part(first, end)
+            if len(piece.digits) > 18 or not _read_in_groups(piece):
+                break
+            category = _category(text, piece, None) if end - first < len(run.groups) else None
+            if category in ("id_card", "mobile"):
+                best = (piece, category)
+        out += [best] if best else []
+        first += len(best[0].groups) if best else 1
+    return out
+
+
 def _open_token(text: str) -> int:
-    """Where a trailing number (its separators too) or Latin token (a plate's letters, an e-mail
-    being spelled) begins, with the province before a plate's letter; ``len(text)`` if none."""
+    """Where a trailing number (what parts its groups too) or Latin token (a plate's letters, an
+    e-mail or a handle being spelled) begins, with the province before a plate's letter;
+    ``len(text)`` if none."""
     i = len(text)
     while i > 0 and text[i - 1].isascii() and (text[i - 1].isalnum() or text[i - 1] in "@._%+-"):
         i -= 1
-    k = len(text)
-    while k > 0 and (text[k - 1] in _DIGIT or k > 1 and text[k - 1] in _SEP + _COMMA + _CHECK
-                     and text[k - 2] in _DIGIT):
-        k -= 1
-    at = min(i, k)
+    at = min(i, _open_number(text))
     return at - 1 if 0 < at < len(text) and text[at - 1] in PROVINCES else at
+
+
+def _open_number(text: str) -> int:
+    """Where a number at the end of ``text`` begins: its digits, and after them what may go on
+    to more of it (a separator, a pause, a filler or a check word, whole or begun: 一三八，呃,
+    一二三艾克); ``len(text)`` if none."""
+    k = len(text)
+    while k > 0:
+        if text[k - 1] in _DIGIT:
+            k -= 1
+            continue
+        tail = k
+        while tail > 0 and k - tail < 2 * _GAP + 3:  # what parts two groups, read backwards
+            word = next((w for w in _OPEN_WORDS if text.endswith(w, 0, tail)), "")
+            step = len(word) or (1 if text[tail - 1] in _SEP + _PAUSE else 0)
+            if not step:
+                break
+            tail -= step
+        if tail == k or tail == 0 or text[tail - 1] not in _DIGIT:
+            break
+        k = tail
+    return k
 
 
 def _category(text: str, run: _Run, cue: str | None) -> str | None:
     """What the number ``run`` is, by its shape, or by ``cue`` (the cue word before it) when read in part."""
     d = run.digits
     n = len(d)
-    if n == 18 and _id_like(d) or n == 15 and _date_like("19" + d[6:12]):
+    if n == 18 and _id_like(d) or n == 15 and _date_like("19" + d[6:12]) or _id_read_out(run):
         return "id_card"
-    if n == 11 and d[0] == "1" and d[1] in "3456789" or n == 13 and d.startswith("861"):
+    mobile = n == 11 and d[:2] in _MOBILE_HEADS or n == 13 and d.startswith("861")
+    if mobile and _read_in_groups(run):
         return "mobile"
     if d[0] == "0" and 10 <= n <= 12 and not run.commas:
         return "landline"
@@ -253,15 +400,74 @@ def _category(text: str, run: _Run, cue: str | None) -> str | None:
     return None
 
 
+def _read_in_groups(run: _Run) -> bool:
+    """Written, or read out in groups of three digits or more as a phone or an ID is (一三八，
+    一二三四，…): a list of small numbers (证据1、3、5、6、7…) is none, however many digits it has."""
+    return not run.commas or all(len(g.digits) >= 3 for g in run.groups)
+
+
+def _id_read_out(run: _Run) -> bool:
+    """An ID read out without its check place (17 digits that hold a birth date), or in the groups
+    it is read in, 6-8-3 or 6-8-4 (a misheard digit of its date notwithstanding)."""
+    d = run.digits
+    shape = [len(g.digits) for g in run.groups]
+    return (len(d) == 17 and d.isdigit() and d[0] in "12345678" and _date_like(d[6:14])
+            or shape in ([6, 8, 3], [6, 8, 4]))
+
+
+def _reach(text: str, start: int) -> tuple[int, str]:
+    """The text before ``start`` that a cue word naming what is at ``start`` may stand in: the cue's
+    reach, in the same sentence, across one comma at most (身份证号码是，一一零…); with where it begins."""
+    lo = max(0, start - CUE_REACH - 4)
+    before = text[lo:start]
+    cut = max(before.rfind(c) for c in _SENTENCE_END) + 1
+    commas = [i for i, c in enumerate(before) if c in _CLAUSE_COMMA]
+    if len(commas) > 1:
+        cut = max(cut, commas[-2] + 1)
+    return lo + cut, before[cut:]
+
+
 def _cue(text: str, start: int) -> str | None:
-    """The category named by the nearest cue word before a number, in the same clause and with no
-    money word between them (转账20000 after 微信 is an amount)."""
-    before = re.split(r"[。？！；?!;，,]", text[max(0, start - CUE_REACH - 4):start])[-1]
+    """The category named by the nearest cue word before a number, in its reach and with no money
+    word between them (转账20000 after 微信 is an amount)."""
+    _, before = _reach(text, start)
     found = [(before.rfind(w), w, category) for category, words in _CUES.items() for w in words]
     where, word, category = max(found)
     if where < 0 or _MONEY.search(before[where + len(word):]):
         return None
     return category
+
+
+def _open_cue(text: str) -> int:
+    """Where a cue word at the end of ``text`` begins when nothing it names is said yet (手机号是，),
+    with a cue word it overlaps (银行卡号: 银行卡, 卡号): held, a piece of a long utterance takes it
+    into the next piece's search, where its number is."""
+    lo, before = _reach(text, len(text))
+    spans = [(m.start(), m.start() + len(m.group(1))) for m in _ANY_CUE.finditer(before)]
+    if not spans or not _CUE_LINK.fullmatch(before, spans[-1][1]):
+        return len(text)  # no cue word, or the nearest already names what follows it
+    at = spans[-1][0]
+    for start, end in reversed(spans):
+        at = start if start < at < end else at
+    return lo + at
+
+
+def _accounts(text: str) -> list[Find]:
+    """Account handles after an account's cue word in its reach (微信号是wxid_abc123): masked as a
+    number is, unless money is what the words between speak of (微信转账)."""
+    out = []
+    for m in _HANDLE.finditer(text):
+        _, before = _reach(text, m.start())
+        where, cue = max((before.rfind(w), w) for w in _ACCOUNT_CUES)
+        if where < 0:
+            continue
+        between = before[where + len(cue):]
+        if _MONEY.search(between):
+            continue
+        if m.group().isalpha() and not _CUE_LINK.fullmatch(between):
+            continue  # letters alone, not right after the cue: a word (微信发了一个excel)
+        out.append(Find("number", m.start(), m.end(), "××××"))
+    return out
 
 
 def _id_like(d: str) -> bool:
@@ -324,9 +530,10 @@ def _road_start(text: str, suffix: int) -> int:
 # -- names ---------------------------------------------------------------------------------------
 class _Name:
     """A protected participant's name: found as said, or as a sound-alike the engine wrote
-    (章小明 for 张小明); the given name alone too when it has two characters or more. A name of
-    parts (阿依古丽·买买提, John Smith) is found whole with or without what parts it, and each part
-    of two characters or more alone."""
+    (章小明 for 张小明); with a space, a dot or a pause between surname and given name (李 明,
+    李，明); the given name alone too when it has two characters or more. A name of parts
+    (阿依古丽·买买提, John Smith) is found whole with or without what parts it, and each part of
+    two characters or more alone."""
 
     def __init__(self, name: str):
         parts = [p for p in _NAME_PARTS.split(name) if p]
@@ -354,7 +561,33 @@ class _Name:
             for i in range(len(text) - n + 1):
                 if text[i:i + n] == form or heard[i:i + n] == want and form not in self.exact_only:
                     out.append(Find("name", i, i + n, replacement))
+        return out + self._split_finds(text, heard)
+
+    def _split_finds(self, text: str, heard: tuple[str, ...]) -> list[Find]:
+        """The name with a gap between surname and given name: heard alike as the whole name is,
+        but across a pause only as written (离，明天 is two clauses, not 李明)."""
+        if not self.surname or not self.given:
+            return []
+        out = []
+        s, g = len(self.surname), len(self.given)
+        want_surname, want_given = sounds(self.surname), sounds(self.given)
+        for i in range(len(text) - s):
+            if heard[i:i + s] != want_surname:
+                continue
+            j = _split_end(text, i + s)
+            if j == i + s or heard[j:j + g] != want_given:
+                continue  # no gap (the whole form finds it), or another given name
+            paused = any(c in _CLAUSE_COMMA for c in text[i + s:j])
+            if not paused or self._written_after_pause(text, i, j):
+                out.append(Find("name", i, j + g, self.forms[0][1]))
         return out
+
+    def _written_after_pause(self, text: str, i: int, j: int) -> bool:
+        """The surname at ``i`` and the given name at ``j`` as written, the given name no start of
+        a longer word (我姓李，明天再说: 明天)."""
+        s, g = len(self.surname), len(self.given)
+        whole = text[i:i + s] + text[j:j + g] == self.name
+        return whole and (j + g == len(text) or not is_word(text[j:j + g + 1]))
 
     def open_from(self, text: str) -> int:
         """The start of a tail of ``text`` that begins this name (or sounds like its beginning)."""
@@ -369,5 +602,28 @@ class _Name:
             want = sounds(form)
             for k in range(min(len(form) - 1, len(heard)), 0, -1):
                 if heard[-k:] == want[:k]:
-                    return len(text) - k
+                    return min(len(text) - k, self._open_split(text))
+        return self._open_split(text)
+
+    def _open_split(self, text: str) -> int:
+        """The start of a tail of ``text`` that is this name's surname, a gap, and less than its
+        given name (李 , 李，, 王 小 of 王 小红), as its whole form sounds; ``len(text)`` if none."""
+        if not self.surname or not self.given:
+            return len(text)
+        s, g = len(self.surname), len(self.given)
+        lo = max(0, len(text) - s - _NAME_SPLIT_REACH - g)
+        heard = sounds(text[lo:])
+        want_surname, want_given = sounds(self.surname), sounds(self.given)
+        for i in range(len(heard) - s):
+            j = _split_end(text, lo + i + s) - lo
+            said = heard[j:]
+            begun = said == want_given[:len(said)] != want_given  # nothing, or less than the given name
+            if heard[i:i + s] == want_surname and j > i + s and begun:
+                return lo + i
         return len(text)
+
+
+def _split_end(text: str, at: int) -> int:
+    """Where a gap between a surname and its given name that starts at ``at`` ends."""
+    m = _NAME_SPLIT.match(text, at)
+    return m.end() if m else at

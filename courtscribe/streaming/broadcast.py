@@ -77,9 +77,11 @@ class PublicFeed:
         text, finds = self._window(u.channel, goes_on, u.text, u.id)
         if goes_on:
             self._carry.pop(u.channel, None)
-        # a piece: its speaker goes on, maybe inside a number or a name; an utterance the VAD ended
-        # at a pause: inside a number read out, maybe (the rest of a name comes at once, or never)
-        end = _before(finds, self.chosen.open_from(text, u.id) if u.id not in self._ended else open_end(text))
+        if u.id not in self._ended:  # a piece: its speaker goes on, maybe inside a number or a name
+            end = _before(finds, self.chosen.open_from(text, u.id))
+        else:  # ended at a pause, maybe inside a number read out (unless what ends it is masked already)
+            tail = open_end(text)
+            end = len(text) if any(f.start <= tail < f.end for f in finds) else _before(finds, tail)
         if end < len(text):
             self._carry[u.channel] = (text, end, u)
         return e.model_copy(update={"utterance": self._utterance(u, _masked(text, finds, end))})
