@@ -144,7 +144,7 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
     for ch, (hyps, failed), (s, e) in _decode_all(windows, channel_audio, sr, decode, options, batch, decoded):
         by_channel = by_channel or (turns() if turns else [None] * len(channel_audio))
         inside = [span for span in speech[ch] if span[0] < e and span[1] > s]
-        kept = polish_all(attribute.split(hyps, by_channel[ch] or []), options.hotwords)
+        kept = polish_all(attribute.split(hyps, by_channel[ch] or []), options.hotwords, options.itn)
         out += [(ch, h) for h in kept if usable(h)]
         found = [(ch, g.start_ms, g.end_ms, None) for a, b in inside
                  for g in complete([h for h in kept if h.start_ms < b and h.end_ms > a], max(a, s), min(b, e))
@@ -162,7 +162,7 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
     turned: list[tuple[int, Hypothesis]] = []  # speaker turns decoded on their own
     for (ch, a, b, who), (_, (hyps, failed), _) in zip(holes, redone):
         hyps = [replace(h, speaker=who) for h in hyps] if who else attribute.split(hyps, turns_of[ch] or [])
-        pieces = finish(hyps, a, b, options.hotwords, reason=failed, language=options.language)
+        pieces = finish(hyps, a, b, options.hotwords, reason=failed, language=options.language, itn=options.itn)
         (turned if who else out).extend((ch, h) for h in pieces)
     out = _echoes_flagged(out, turned)
     return [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker=_who(h, turns_of[ch]),

@@ -32,6 +32,9 @@ class DecodeOptions:
     # engines may fit their work to it (Whisper encodes a window fitted to the utterance instead of
     # always 30 s).
     live: bool = False
+    # numbers written as a 笔录 writes them (asr/itn.py, numbers.py); False: as spoken, for a client
+    # that asked so (FunASR's ``itn: false``)
+    itn: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings, *, language: str | None = None,

@@ -33,28 +33,31 @@ def _cases(hotwords: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(w for w in hotwords if is_case_number(w))
 
 
-def polish(text: str, hotwords: tuple[str, ...] = ()) -> str:
-    """Sound-alike correction, then court-style numbers (the hearing's case number among the hotwords)."""
+def polish(text: str, hotwords: tuple[str, ...] = (), itn: bool = True) -> str:
+    """Sound-alike correction, then court-style numbers (the hearing's case number among the
+    hotwords), unless the client asked for numbers as spoken (``itn`` False)."""
     if not text:
         return text
     hotwords = tuple(hotwords)
-    return court_style(_corrector(hotwords)(text), _cases(hotwords))
+    corrected = _corrector(hotwords)(text)
+    return court_style(corrected, _cases(hotwords)) if itn else corrected
 
 
-def polish_partial(hyp: Hypothesis | None, hotwords: tuple[str, ...] = ()) -> Hypothesis | None:
+def polish_partial(hyp: Hypothesis | None, hotwords: tuple[str, ...] = (), itn: bool = True) -> Hypothesis | None:
     """A partial as a screen may show it: polished, and never a loop (the final decodes properly)."""
     if hyp is None or not hyp.text or looped(hyp.text):
         return None
-    return replace(hyp, text=polish(hyp.text, hotwords))
+    return replace(hyp, text=polish(hyp.text, hotwords, itn))
 
 
 def finish(hyps: list[Hypothesis], start_ms: int, end_ms: int, hotwords: tuple[str, ...] = (), *,
-           reason: str | None = None, language: str | None = None) -> list[Hypothesis]:
+           reason: str | None = None, language: str | None = None, itn: bool = True) -> list[Hypothesis]:
     """The lines of one speech span: the engine's sentences polished, plus a flagged gap for every
     stretch of the span without usable text."""
-    return complete(polish_all(hyps, hotwords), start_ms, end_ms, reason=reason, language=language)
+    return complete(polish_all(hyps, hotwords, itn), start_ms, end_ms, reason=reason, language=language)
 
 
-def polish_all(hyps: list[Hypothesis], hotwords: tuple[str, ...] = ()) -> list[Hypothesis]:
+def polish_all(hyps: list[Hypothesis], hotwords: tuple[str, ...] = (), itn: bool = True) -> list[Hypothesis]:
     """Each Mandarin sentence polished; other languages as the engine wrote them."""
-    return [replace(h, text=polish(h.text, hotwords)) if h.text and h.language in (None, "zh") else h for h in hyps]
+    return [replace(h, text=polish(h.text, hotwords, itn)) if h.text and h.language in (None, "zh") else h
+            for h in hyps]

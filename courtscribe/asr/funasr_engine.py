@@ -166,10 +166,11 @@ class FunasrEngine(Engine):
         words = [r["text"].split() for _, r in decoded]
         marks = self.punctuator.marks_many(words) if self.punctuator and words else [[""] * len(w) for w in words]
         for (i, result), w, m in zip(decoded, words, marks):
-            out[i] = self._sentences(w, m, result.get("timestamp") or [], pieces[i][1])
+            out[i] = self._sentences(w, m, result.get("timestamp") or [], pieces[i][1], options.itn)
         return out
 
-    def _sentences(self, words: list[str], marks: list[str], stamps: list, offset_ms: int) -> list[Hypothesis]:
+    def _sentences(self, words: list[str], marks: list[str], stamps: list, offset_ms: int,
+                   itn: bool = True) -> list[Hypothesis]:
         """Timestamped characters with their punctuation → sentence hypotheses in absolute time."""
         if len(stamps) != len(words):  # no per-token times: spread the tokens evenly over the stamps' span
             lo, hi = (stamps[0][0], stamps[-1][1]) if stamps else (0, 0)
@@ -184,11 +185,11 @@ class FunasrEngine(Engine):
                 current = []
         if current:
             sentences.append(current)
-        return [self._hypothesis(s) for s in sentences]
+        return [self._hypothesis(s, itn) for s in sentences]
 
-    def _hypothesis(self, tokens: list[Token]) -> Hypothesis:
+    def _hypothesis(self, tokens: list[Token], written: bool = True) -> Hypothesis:
         text = join_pieces([t.text for t in tokens])
-        return Hypothesis(text=itn(text) if self.use_itn else text, start_ms=tokens[0].start_ms,
+        return Hypothesis(text=itn(text) if self.use_itn and written else text, start_ms=tokens[0].start_ms,
                           end_ms=tokens[-1].end_ms, tokens=tokens, language="zh")
 
     # -- online pass --------------------------------------------------------------------------

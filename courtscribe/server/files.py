@@ -129,7 +129,7 @@ class FileWork:
             result = asyncio.run_coroutine_threadsafe(scheduler.file_windows(pieces, opts), loop).result()
             if on_text is not None:
                 for hyps in result:
-                    if text := join_pieces([h.text for h in finals.polish_all(hyps, opts.hotwords)]):
+                    if text := join_pieces([h.text for h in finals.polish_all(hyps, opts.hotwords, opts.itn)]):
                         on_text(text)
             return result
 

@@ -14,6 +14,7 @@ holds for audio after a file's end; audio before any config is refused, never si
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import re
 
 
@@ -132,6 +133,7 @@ class _Config:
         if self.audio_fs not in SAMPLE_RATES:
             raise StreamError("bad_sample_rate", f"audio_fs {self.audio_fs} is not supported", fatal=True)
         self.hotwords, self.hotword_problem = parse_hotwords(data.get("hotwords"))
+        self.itn = data.get("itn") is not False  # numbers as spoken only when the client says so
 
 
 class _File:
@@ -281,7 +283,7 @@ async def _join(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hear
     admitted = await gate(hearing_id)
     file.session = await live.join(SessionConfig(
         hearing_id=admitted.hearing_id, court=admitted.court, courtroom=admitted.courtroom,
-        options=DecodeOptions(hotwords=file.cfg.hotwords)), emit)
+        options=DecodeOptions(hotwords=file.cfg.hotwords, itn=file.cfg.itn)), emit)
     file.pcm = PcmInput(file.cfg.audio_fs)
 
 
@@ -389,7 +391,7 @@ async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: _Con
         await send(ws, _reply(cfg, is_final=True, error=str(err), code=code))
         return str(err)
     try:
-        record = await files.pool.submit(files.runner(audio, files.options(words=cfg.hotwords),
+        record = await files.pool.submit(files.runner(audio, replace(files.options(words=cfg.hotwords), itn=cfg.itn),
                                                       filename=cfg.wav_name, courtroom=courtroom))
     except Busy as err:
         await send(ws, _reply(cfg, is_final=True, error=str(err), code="busy"))

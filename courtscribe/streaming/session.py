@@ -256,7 +256,7 @@ class StreamSession:
 
     def _finish_partial(self, hyp: Hypothesis | None) -> tuple[_Open | None, Hypothesis | None]:
         """Runs in the decode worker, right after the engine: the partial, polished, and whose it is."""
-        return self._reading, polish_partial(hyp, self.options.hotwords)
+        return self._reading, polish_partial(hyp, self.options.hotwords, self.options.itn)
 
     def _partial_done(self, fut: asyncio.Future) -> None:
         if fut.cancelled():
@@ -356,7 +356,7 @@ class StreamSession:
         ``redone``: turns decoded again, already finished), one group per speaker turn, each with its
         id (the first keeps the utterance's)."""
         pieces = await asyncio.to_thread(finish, hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed,
-                                         language=self.options.language)
+                                         language=self.options.language, itn=self.options.itn)
         pieces, redone = attribute.echoes(pieces, redone)
         pieces = seat.pieces(sorted(pieces + redone, key=lambda h: h.start_ms))
         return [(utt.id if k == 0 else f"{utt.id}-t{k}", g) for k, g in enumerate(attribute.by_turn(pieces, turns))]

@@ -183,6 +183,6 @@ async def unheard_turns(turns: list[Turn], hyps: list[Hypothesis], audio: np.nda
             log.error("turn decode failed", start_ms=t.start_ms, error=repr(err))
             more, failed = [], ENGINE_ERROR
         pieces = await asyncio.to_thread(finish, more, t.start_ms, t.end_ms, options.hotwords, reason=failed,
-                                         language=options.language)
+                                         language=options.language, itn=options.itn)
         out += [replace(h, speaker=t.speaker) for h in pieces]
     return out
