@@ -1,30 +1,31 @@
-"""FunASR's socket (server/funasr_socket.py) apart from a server: what a file's first message means,
+"""FunASR's socket (server/funasr_socket.py, funasr_config.py) apart from a server: what a file's first message means,
 and the memory whole files may take."""
 import asyncio
 
 import pytest
 
+from courtscribe.server import funasr_config as fc
 from courtscribe.server import funasr_socket as fs
 from courtscribe.streaming.protocol import StreamError
 
 
 def test_a_files_first_message_says_whether_it_is_a_whole_file_and_how_it_is_answered():
-    assert (fs._Config({}).mode, fs._Config({}).whole) == ("2pass", False)  # PCM: a recorder's live audio
-    cpp = fs._Config({"wav_format": "others"})  # FunASR's C++ offline client: a file's own bytes, no mode
+    assert (fc.Config({}).mode, fc.Config({}).whole) == ("2pass", False)  # PCM: a recorder's live audio
+    cpp = fc.Config({"wav_format": "others"})  # FunASR's C++ offline client: a file's own bytes, no mode
     assert (cpp.mode, cpp.whole) == ("offline", True)
-    live = fs._Config({"mode": "2pass", "wav_format": "PCM"})  # FunASR's page sends it upper-case
+    live = fc.Config({"mode": "2pass", "wav_format": "PCM"})  # FunASR's page sends it upper-case
     assert not live.whole and live.result_mode == "2pass-offline"
-    mp3 = fs._Config({"mode": "2pass", "wav_format": "others"})  # its Python client, an mp3
-    assert mp3.whole and fs._reply(mp3, is_final=True)["mode"] == "2pass-offline"
-    assert fs._reply(live, warning="…")["mode"] == "2pass-online"  # not a sentence's final text
-    assert fs._Config({"mode": "online"}).result_mode == "online"
+    mp3 = fc.Config({"mode": "2pass", "wav_format": "others"})  # its Python client, an mp3
+    assert mp3.whole and fc.reply(mp3, is_final=True)["mode"] == "2pass-offline"
+    assert fc.reply(live, warning="…")["mode"] == "2pass-online"  # not a sentence's final text
+    assert fc.Config({"mode": "online"}).result_mode == "online"
     with pytest.raises(StreamError):
-        fs._Config({"mode": "realtime"})
+        fc.Config({"mode": "realtime"})
 
 
 def test_whole_files_in_memory_are_counted_for_every_socket_together_and_given_back(monkeypatch):
     monkeypatch.setattr(fs, "_held", fs._Held(10))
-    first, second = fs._File(fs._Config({"mode": "offline"})), fs._File(fs._Config({"mode": "offline"}))
+    first, second = fs._File(fc.Config({"mode": "offline"})), fs._File(fc.Config({"mode": "offline"}))
     for piece in (b"ab", b"cd", b"ef"):  # frames of any size, one buffer
         asyncio.run(fs._audio(None, first, piece))
     with pytest.raises(StreamError) as refused:

@@ -44,7 +44,7 @@ def test_a_spelled_number_is_written_whole_and_an_approximate_one_stays_words(sa
 def test_a_client_that_asks_for_numbers_as_spoken_gets_them_so():
     """FunASR's ``itn: false``: the sentence polished (sound-alikes) but its numbers as spoken."""
     from courtscribe.asr.finals import polish
-    from courtscribe.server.funasr_socket import _Config
+    from courtscribe.server.funasr_config import Config
 
     assert polish("超百分之五十") == "超50%" and polish("超百分之五十", itn=False) == "超百分之五十"
-    assert _Config({"itn": False}).itn is False and _Config({}).itn and _Config({"itn": True}).itn
+    assert Config({"itn": False}).itn is False and Config({}).itn and Config({"itn": True}).itn

@@ -7,7 +7,7 @@ the end of each file, then the next file's config over the same socket. Server: 
 wav_name, text, is_final, timestamp, stamp_sents}`` where ``mode`` is ``2pass-online``/
 ``2pass-offline`` in 2pass mode, else the requested mode; online texts are increments that FunASR
 clients append; ``{mode, wav_name, is_final, is_end: true}`` acknowledges an ``is_end``. No ``mode``,
-or a live mode with a file format (``wav_format`` not ``pcm``), is a whole file (``_Config``); PCM
+or a live mode with a file format (``wav_format`` not ``pcm``), is a whole file (``Config``); PCM
 with no ``mode`` is recorded live and answered once (FunASR's C++ offline client). The last config
 holds for audio after a file's end; audio before any config is refused, never silently dropped.
 """
@@ -22,7 +22,6 @@ from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
-from ..asr.hotwords import HotwordError, parse_weighted
 from ..text import grown
 from ..audio import SAMPLE_RATE, Audio, AudioError, AudioTooLong, decode, pcm16_to_float, resample
 from ..access.guard import Denied
@@ -31,12 +30,13 @@ from ..records.model import HEARING_ID, Utterance
 from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.stability import beyond
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
-from ..streaming.protocol import SAMPLE_RATES, StreamError
+from ..streaming.protocol import StreamError
 from ..streaming.session import StreamSession
 from ..streaming.source import SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
 from .files import Busy, FileWork
+from .funasr_config import Config, reply
 from .funasr_times import line_sents, line_timestamp, shown_times, timestamp
 from .sockets import gate, idle_limit, run, send
 
@@ -90,57 +90,11 @@ async def _funasr(ws: WebSocket) -> None:
             await funasr_stream(ws, deps.live(ws), deps.files(ws), check, hearing_id=hearing_id)
 
 
-def parse_hotwords(value) -> tuple[tuple[str, ...], str | None]:
-    """FunASR sends hotwords as a JSON string ``{"word": weight}`` (or space-separated words).
-    Returns the usable words and, when some entries were refused, why."""
-    try:
-        return tuple(parse_weighted(value)), None
-    except HotwordError as err:
-        return tuple(err.usable), str(err)
-
-
-def _reply(cfg: "_Config | None", *, text: str = "", is_final: bool = False, mode: str | None = None, **extra) -> dict:
-    """One message in the shape FunASR clients read (``extra``: our ``warning``/``error``/``code``);
-    in 2pass a frame that is not the file's last is ``2pass-online`` (FunASR's Python client takes any
-    other mode for a sentence's final text and clears what it showed of the sentence so far)."""
-    default = "2pass" if cfg is None else cfg.result_mode if is_final or cfg.mode != "2pass" else "2pass-online"
-    return {"mode": mode or default, "wav_name": cfg.wav_name if cfg else "", "text": text,
-            "is_final": is_final, "timestamp": "[]", "stamp_sents": [], **extra}
-
-
-class _Config:
-    """A file's first message. A ``wav_format`` other than PCM is a whole file (FunASR's C++ offline
-    client sends its files so, with no ``mode``; its Python client an mp3 in 2pass): decoded and
-    answered once it is all in, in the mode's reply shape. PCM with no ``mode`` is 2pass, as FunASR's
-    own servers take it: a recorder's live audio goes into its hearing. Only FunASR's C++ offline
-    client sends PCM so (a ``.pcm`` file), and it closes at the first message after its last frame:
-    such a file is answered ``once``, all its text in one ``offline`` reply at its end."""
-
-    def __init__(self, data: dict):
-        self.wav_format = str(data.get("wav_format", "pcm")).lower()
-        asked = data.get("mode") or None
-        self.mode = asked or ("2pass" if self.wav_format == "pcm" else "offline")
-        if self.mode not in ("online", "offline", "2pass"):
-            raise StreamError("bad_message", f"mode must be online, offline or 2pass, not {self.mode!r}", fatal=True)
-        self.wav_name = str(data.get("wav_name", "microphone"))
-        self.whole = self.mode == "offline" or self.wav_format != "pcm"
-        self.once = asked is None and not self.whole
-        self.result_mode = "offline" if self.once else {"2pass": "2pass-offline"}.get(self.mode, self.mode)
-        try:
-            self.audio_fs = int(data.get("audio_fs", SAMPLE_RATE) or SAMPLE_RATE)
-        except (TypeError, ValueError, OverflowError):
-            self.audio_fs = 0
-        if self.audio_fs not in SAMPLE_RATES:
-            raise StreamError("bad_sample_rate", f"audio_fs {self.audio_fs} is not supported", fatal=True)
-        self.hotwords, self.hotword_problem = parse_hotwords(data.get("hotwords"))
-        self.itn = data.get("itn") is not False  # numbers as spoken only when the client says so
-
-
 class _File:
     """One utterance stream of a connection (a FunASR client sends several files over one socket):
     its config, its live session or offline bytes, what was sent of each line, what went wrong."""
 
-    def __init__(self, cfg: _Config):
+    def __init__(self, cfg: Config):
         self.cfg = cfg
         self.session: StreamSession | None = None
         self.pcm: PcmInput | None = None
@@ -182,7 +136,7 @@ class _Funasr:
     def __init__(self, ws: WebSocket, live: LiveHearings, files: FileWork, gate: Gate, hearing_id: str | None):
         self.ws, self.live, self.files, self.gate, self.hearing_id = ws, live, files, gate, hearing_id
         self.file: _File | None = None
-        self.config: _Config | None = None  # the last config: it holds for audio after a file's end
+        self.config: Config | None = None  # the last config: it holds for audio after a file's end
         self.unfiled: list[str] = []  # what went wrong outside a file: told in the next acknowledgement
         self.refused = False
 
@@ -194,7 +148,7 @@ class _Funasr:
         if not isinstance(data, dict):
             return True
         if self.file is None and data.get("is_speaking") is not False:
-            self.config = _Config(data)
+            self.config = Config(data)
             await self._open(self.config, said=False)
         if data.get("is_speaking") is False:
             done, self.file = self.file, None
@@ -203,7 +157,7 @@ class _Funasr:
                           wav_name=data.get("wav_name"), errors=errors)
         return True
 
-    async def _open(self, cfg: _Config, *, said: bool) -> None:
+    async def _open(self, cfg: Config, *, said: bool) -> None:
         """A file with ``cfg`` (``said``: its warnings were said at its config, for an earlier file)."""
         self.file = _File(cfg)
         self.file.errors, self.unfiled = self.unfiled, []
@@ -232,7 +186,7 @@ class _Funasr:
     async def failed(self, err: StreamError) -> bool:
         file = self.file
         if not err.announced:  # said in FunASR's reply shape, which its clients show
-            await send(self.ws, _reply(file.cfg if file else None, is_final=err.fatal, error=err.message, code=err.code))
+            await send(self.ws, reply(file.cfg if file else None, is_final=err.fatal, error=err.message, code=err.code))
         if not err.fatal:
             (file.errors if file is not None else self.unfiled).append(err.message)
         if err.code in ("forbidden", "unauthorized"):
@@ -266,10 +220,10 @@ async def _begin(ws: WebSocket, file: _File, gate: Gate, hearing_id: str | None,
     minutes later, and a socket waiting so holds no stream and no hearing meanwhile."""
     cfg = file.cfg
     if cfg.hotword_problem and warn:  # said once, in a frame FunASR clients show and skip
-        await send(ws, _reply(cfg, warning=cfg.hotword_problem))
+        await send(ws, reply(cfg, warning=cfg.hotword_problem))
     if cfg.whole:  # a file of its own: it joins no hearing
         if hearing_id is not None and warn:
-            await send(ws, _reply(cfg, warning=f"a whole file ({cfg.mode}, {cfg.wav_format}) is answered here and "
+            await send(ws, reply(cfg, warning=f"a whole file ({cfg.mode}, {cfg.wav_format}) is answered here and "
                                   f"not put in hearing {hearing_id}: stream PCM to record it there, or upload it "
                                   "with POST /v1/jobs and hearing_id"))
         file.courtroom = (await gate(None, into_room=False)).courtroom
@@ -320,20 +274,20 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
         settled = event.text[:event.stable]  # FunASR clients append increments: only what stays
         if more := grown(sent.get(event.utterance_id, ""), settled):
             sent[event.utterance_id] = settled
-            await send(ws, _reply(cfg, mode=live_mode, text=more))
+            await send(ws, reply(cfg, mode=live_mode, text=more))
     elif isinstance(event, Final):
         u = event.utterance
         if cfg.mode == "2pass":
             sent.pop(event.utterance_id, None)
-            await send(ws, _reply(cfg, mode="2pass-offline", text=u.text, timestamp=line_timestamp(u),
+            await send(ws, reply(cfg, mode="2pass-offline", text=u.text, timestamp=line_timestamp(u),
                                    stamp_sents=line_sents(u)))
         else:  # online: the rest of the utterance (after what was sent, as the final reads it)
             sent_text = sent.pop(event.utterance_id, "")
             if rest := beyond(sent_text, u.text):
-                await send(ws, _reply(cfg, mode="online", text=rest))
+                await send(ws, reply(cfg, mode="online", text=rest))
     elif isinstance(event, Error):  # an utterance the engine failed on, a full archive disk…
         file.errors.append(event.message)
-        await send(ws, _reply(cfg, mode=live_mode, is_final=bool(event.fatal), error=event.message, code=event.code))
+        await send(ws, reply(cfg, mode=live_mode, is_final=bool(event.fatal), error=event.message, code=event.code))
 
 
 async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _File | None, *, ack: bool,
@@ -354,18 +308,18 @@ async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _Fil
             problems = {"error": "; ".join(dict.fromkeys(file.errors))} if file.errors else {}
             await send(ws, _answer(cfg, file.lines, **problems))
         else:
-            await send(ws, _reply(cfg, is_final=True))
+            await send(ws, reply(cfg, is_final=True))
     if ack:
         errors = file.errors if file else errors or []
-        reply = {"mode": file.cfg.mode if file else "2pass",
-                 "wav_name": file.cfg.wav_name if file else str(wav_name or "microphone"),
-                 "is_final": not errors, "is_end": True}
+        ack_reply = {"mode": file.cfg.mode if file else "2pass",
+                     "wav_name": file.cfg.wav_name if file else str(wav_name or "microphone"),
+                     "is_final": not errors, "is_end": True}
         if errors:
-            reply["error"] = "; ".join(dict.fromkeys(errors))
-        await send(ws, reply)
+            ack_reply["error"] = "; ".join(dict.fromkeys(errors))
+        await send(ws, ack_reply)
 
 
-def _whole(cfg: _Config, data: bytes, max_seconds: float) -> Audio:
+def _whole(cfg: Config, data: bytes, max_seconds: float) -> Audio:
     """An offline file's audio at 16 kHz: raw PCM at the client's rate, or any container."""
     if cfg.wav_format != "pcm":
         return decode(data, max_seconds=max_seconds)  # channels mixed, as an upload's: none dropped
@@ -376,7 +330,7 @@ def _whole(cfg: _Config, data: bytes, max_seconds: float) -> Audio:
     return Audio(pcm[None, :], SAMPLE_RATE, cfg.audio_fs, 1)
 
 
-async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: _Config, data: bytes,
+async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: Config, data: bytes,
                    courtroom: str | None = None) -> str | None:
     """Offline mode: a whole file (PCM or any container) through the server's file pipeline (the
     same as an upload's: its workers, its place behind live streams), one reply; returns what went
@@ -384,21 +338,21 @@ async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: _Con
     try:  # in an intake place as an upload's, within the file limit (a small file may unpack into hours)
         audio = await files.intake.run(_whole, cfg, data, live.max_audio_s)
     except Busy as err:
-        await send(ws, _reply(cfg, is_final=True, error=str(err), code="busy"))
+        await send(ws, reply(cfg, is_final=True, error=str(err), code="busy"))
         return str(err)
     except AudioError as err:
         code = "too_long" if isinstance(err, AudioTooLong) else "bad_audio"
-        await send(ws, _reply(cfg, is_final=True, error=str(err), code=code))
+        await send(ws, reply(cfg, is_final=True, error=str(err), code=code))
         return str(err)
     try:
         record = await files.pool.submit(files.runner(audio, replace(files.options(words=cfg.hotwords), itn=cfg.itn),
                                                       filename=cfg.wav_name, courtroom=courtroom))
     except Busy as err:
-        await send(ws, _reply(cfg, is_final=True, error=str(err), code="busy"))
+        await send(ws, reply(cfg, is_final=True, error=str(err), code="busy"))
         return str(err)
     except Exception as err:  # noqa: BLE001 - the client hears it in its own protocol, never an empty text
         log.exception("offline file failed", wav_name=cfg.wav_name)
-        await send(ws, _reply(cfg, is_final=True, error=f"transcription failed: {type(err).__name__}",
+        await send(ws, reply(cfg, is_final=True, error=f"transcription failed: {type(err).__name__}",
                               code="transcription_failed"))
         return f"transcription failed: {type(err).__name__}"
     lines = list(record.utterances)
@@ -407,12 +361,12 @@ async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: _Con
     return f"{len(failed)} stretch(es) could not be decoded (engine error)" if failed else None
 
 
-def _answer(cfg: _Config, lines: list[Utterance], **extra) -> dict:
+def _answer(cfg: Config, lines: list[Utterance], **extra) -> dict:
     """A whole file's one reply: all its lines' text, a time for each unit of it, its sentences."""
     lines = sorted(lines, key=lambda u: u.start_ms)
     who = list(dict.fromkeys(u.speaker for u in lines))  # FunASR numbers speakers from 0 (its sentence_info's spk)
     sents = [s | {"spk": who.index(u.speaker)} for u in lines for s in line_sents(u, u.shown_text)]
     # a stretch without text is written as the record writes it, so the client's text shows the gap
     text, times = shown_times(lines)
-    return _reply(cfg, mode=cfg.result_mode, text=text, is_final=True, timestamp=timestamp(text, times),
+    return reply(cfg, mode=cfg.result_mode, text=text, is_final=True, timestamp=timestamp(text, times),
                   stamp_sents=sents, **extra)

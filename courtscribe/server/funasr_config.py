@@ -1,0 +1,52 @@
+"""A FunASR client's config message, and the shape of every reply it reads (server/funasr_socket.py)."""
+from __future__ import annotations
+
+from ..asr.hotwords import HotwordError, parse_weighted
+from ..audio import SAMPLE_RATE
+from ..streaming.protocol import SAMPLE_RATES, StreamError
+
+
+def parse_hotwords(value) -> tuple[tuple[str, ...], str | None]:
+    """FunASR sends hotwords as a JSON string ``{"word": weight}`` (or space-separated words).
+    Returns the usable words and, when some entries were refused, why."""
+    try:
+        return tuple(parse_weighted(value)), None
+    except HotwordError as err:
+        return tuple(err.usable), str(err)
+
+
+def reply(cfg: "Config | None", *, text: str = "", is_final: bool = False, mode: str | None = None, **extra) -> dict:
+    """One message in the shape FunASR clients read (``extra``: our ``warning``/``error``/``code``);
+    in 2pass a frame that is not the file's last is ``2pass-online`` (FunASR's Python client takes any
+    other mode for a sentence's final text and clears what it showed of the sentence so far)."""
+    default = "2pass" if cfg is None else cfg.result_mode if is_final or cfg.mode != "2pass" else "2pass-online"
+    return {"mode": mode or default, "wav_name": cfg.wav_name if cfg else "", "text": text,
+            "is_final": is_final, "timestamp": "[]", "stamp_sents": [], **extra}
+
+
+class Config:
+    """A file's first message. A ``wav_format`` other than PCM is a whole file (FunASR's C++ offline
+    client sends its files so, with no ``mode``; its Python client an mp3 in 2pass): decoded and
+    answered once it is all in, in the mode's reply shape. PCM with no ``mode`` is 2pass, as FunASR's
+    own servers take it: a recorder's live audio goes into its hearing. Only FunASR's C++ offline
+    client sends PCM so (a ``.pcm`` file), and it closes at the first message after its last frame:
+    such a file is answered ``once``, all its text in one ``offline`` reply at its end."""
+
+    def __init__(self, data: dict):
+        self.wav_format = str(data.get("wav_format", "pcm")).lower()
+        asked = data.get("mode") or None
+        self.mode = asked or ("2pass" if self.wav_format == "pcm" else "offline")
+        if self.mode not in ("online", "offline", "2pass"):
+            raise StreamError("bad_message", f"mode must be online, offline or 2pass, not {self.mode!r}", fatal=True)
+        self.wav_name = str(data.get("wav_name", "microphone"))
+        self.whole = self.mode == "offline" or self.wav_format != "pcm"
+        self.once = asked is None and not self.whole
+        self.result_mode = "offline" if self.once else {"2pass": "2pass-offline"}.get(self.mode, self.mode)
+        try:
+            self.audio_fs = int(data.get("audio_fs", SAMPLE_RATE) or SAMPLE_RATE)
+        except (TypeError, ValueError, OverflowError):
+            self.audio_fs = 0
+        if self.audio_fs not in SAMPLE_RATES:
+            raise StreamError("bad_sample_rate", f"audio_fs {self.audio_fs} is not supported", fatal=True)
+        self.hotwords, self.hotword_problem = parse_hotwords(data.get("hotwords"))
+        self.itn = data.get("itn") is not False  # numbers as spoken only when the client says so
