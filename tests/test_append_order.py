@@ -7,6 +7,7 @@ import asyncio
 from starlette.websockets import WebSocketState
 
 from courtscribe.server import funasr_socket, realtime
+from courtscribe.server.funasr_config import Config
 from courtscribe.streaming.protocol import partial_event
 
 
@@ -26,7 +27,7 @@ def _partial(uid: str, text: str, *, ahead: bool):
 
 def test_funasr_online_text_skips_partials_ahead_of_a_final():
     ws = Socket()
-    file = funasr_socket._File(funasr_socket._Config({"mode": "online"}))
+    file = funasr_socket._File(Config({"mode": "online"}))
     asyncio.run(funasr_socket._deliver(ws, file, _partial("u2", "下一句", ahead=True)))
     assert ws.sent == []
     asyncio.run(funasr_socket._deliver(ws, file, _partial("u2", "下一句", ahead=False)))
