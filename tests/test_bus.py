@@ -70,7 +70,7 @@ class FakeSession:
     """What LiveHearings reads of a running source (the real one needs an engine; these tests are about routing)."""
 
     def __init__(self, channel, speaker):
-        self.cfg = type("Cfg", (), {"channel": channel})()
+        self.cfg = type("Cfg", (), {"channel": channel, "hearing_id": "h"})()
         self.sinks = type("Sinks", (), {"speakers": None})()
         self.speaker, self.hotwords = speaker, None
 
@@ -78,21 +78,25 @@ class FakeSession:
         self.hotwords = words
 
 
-def two_gateways():
-    """Two LiveHearings objects (as two gateway replicas have) whose Peers talk through one Board."""
+def two_gateways(bus: dict | None = None):
+    """Two LiveHearings objects (as two gateway replicas have) whose Peers talk through one Board
+    (``bus["board"]``: a test may restart it)."""
     from courtscribe.streaming.live import LiveHearings
 
-    board = Board()
+    bus = bus if bus is not None else {}
+    bus.setdefault("board", Board())
 
     async def post(origin, messages):
-        board.post(origin, messages, asyncio.get_running_loop().time())
+        if bus.get("down"):
+            raise ConnectionError("the Events replica is restarting")
+        bus["board"].post(origin, messages, asyncio.get_running_loop().time())
 
     async def poll(origin, cursor):
         await asyncio.sleep(0.01)
-        return board.since(origin, cursor, asyncio.get_running_loop().time())
+        return bus["board"].since(origin, cursor, asyncio.get_running_loop().time())
 
     async def fetch(what, key):
-        return board.fetch(what, key)
+        return bus["board"].fetch(what, key)
 
     lives = []
     for name in ("A", "B"):
@@ -334,3 +338,54 @@ def test_a_slot_given_back_while_the_bus_was_away_is_given_back_there_when_it_an
     limits._away_until = 0.0  # the replica asks the bus again (after AWAY_S)
     assert limits.take(judge) is None  # the owed slot went back first: one stream, not "already holds 1"
     assert "already holds 1" in limits.take(judge)
+
+
+def test_a_restarted_bus_learns_every_running_source_again_and_events_wait_for_it(monkeypatch):
+    """The Events replica restarts: each gateway says again which sources run on it (seat-mic
+    bleed checks and channel panels across gateways need them), and what it could not post
+    meanwhile (a caption kill switch among it) goes out once the bus is back, not dropped."""
+    from courtscribe.streaming import peers as peers_module
+    from courtscribe.streaming.events import CaptionsSwitched
+
+    monkeypatch.setattr(peers_module, "RETRY_S", 0.05)
+
+    async def main():
+        bus: dict = {}
+        a, b = two_gateways(bus)
+        runs = run_links(a, b)
+        await settle()
+        a.sources["h"] = {FakeSession(0, "审判长"): ()}
+        a.hub.publish("h", Channel(hearing_id="h", channel=0, speaker="审判长", connected=True))
+        await until(lambda: b.connected("h") != [])
+        bus["board"], bus["down"] = Board(), True  # restarting: posts fail, then a new, empty board
+        screen = b.hub.subscribe("h")
+        a.hub.publish("h", CaptionsSwitched(hearing_id="h", blanked=True, at_ms=1000, reason="不公开"))
+        await asyncio.sleep(0.2)
+        bus["down"] = False
+        await until(lambda: b.connected("h") != [] and screen.queue.qsize() > 0)
+        assert b.connected("h") == [{"channel": 0, "speaker": "审判长"}]
+        got = [screen.queue.get_nowait() for _ in range(screen.queue.qsize())]
+        assert any(isinstance(e, CaptionsSwitched) and e.blanked for e in got)
+        for r in runs:
+            r.cancel()
+    asyncio.run(main())
+
+
+def test_a_seat_that_reconnected_here_keeps_its_audio_when_its_old_gateway_is_found_gone():
+    """The judge's seat mic moved from gateway A (now dead) to B: A's late "disconnected" must not
+    wipe the audio B holds of that seat, which its neighbours' bleed checks read."""
+    async def main():
+        a, b = two_gateways()
+        runs = run_links(a, b)
+        await settle()
+        a.hub.publish("h", Channel(hearing_id="h", channel=0, speaker="审判长", connected=True))
+        await until(lambda: b.connected("h") != [])
+        b.sources["h"] = {FakeSession(0, "审判长"): ()}  # the seat reconnected to B
+        room = b.room("h")
+        room.write(0, 0, np.ones(16000, np.float32))
+        a.hub.publish("h", Channel(hearing_id="h", channel=0, speaker="审判长", connected=False))
+        await until(lambda: b.peers.sources("h") == [])
+        assert b.peers.sources("h") == [] and 0 in room._chans  # its recent audio still there to compare with  # its recent audio is still there to compare with
+        for r in runs:
+            r.cancel()
+    asyncio.run(main())

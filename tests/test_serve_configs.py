@@ -41,6 +41,27 @@ def test_the_kuberay_manifest_carries_a_valid_serve_config():
     assert manifest["spec"]["rayClusterConfig"]["rayVersion"] == __import__("ray").__version__
 
 
+def test_the_kuberay_service_and_network_policy_select_the_pods_kuberay_makes():
+    """KubeRay names a RayService's cluster <name>-raycluster-<random> and labels its pods so:
+    the Service and the NetworkPolicy select a label of the pod templates' own (and KubeRay's node
+    type), and every node's Serve proxy keeps courtscribe's rules."""
+    import yaml
+
+    docs = list(yaml.safe_load_all((cluster_app.CONFIGS.parents[2] / "deploy" / "kuberay-rayservice.yaml").read_text()))
+    ray_cluster = next(d for d in docs if d["kind"] == "RayService")["spec"]["rayClusterConfig"]
+    templates = [ray_cluster["headGroupSpec"]["template"], *(g["template"] for g in ray_cluster["workerGroupSpecs"])]
+    own = [t["metadata"]["labels"] for t in templates]
+    service = next(d for d in docs if d["kind"] == "Service")["spec"]["selector"]
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]
+    assert {k: v for k, v in service.items() if not k.startswith("ray.io/")}.items() <= own[0].items()
+    assert all(policy.items() <= labels.items() for labels in own)
+    assert not any(k == "ray.io/cluster" for k in [*service, *policy])
+    for t in templates:
+        env = {e["name"]: e.get("value") for c in t["spec"]["containers"] for e in c.get("env", [])}
+        assert env["RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"] == "courtscribe.cluster.proxy:middlewares"
+        assert "COURTSCRIBE_FORWARDED_ALLOW_IPS" in env and "COURTSCRIBE_ALLOWED_HOSTS" in env
+
+
 def test_a_local_cluster_that_misses_its_start_is_stopped_and_started_again(tmp_path, monkeypatch):
     """Ray gives its raylet a fixed 30 s to register; on a busy machine it can miss them ("timed out
     during startup"), leaving the half-started GCS and monitor running. The start is tried again,

@@ -218,14 +218,19 @@ class Peers:
             await self._wake.wait()
             self._wake.clear()
             while self._out:
-                batch, self._out = self._out[:MAX_BATCH], self._out[MAX_BATCH:]
+                batch = self._out[:MAX_BATCH]
+                del self._out[:MAX_BATCH]
                 try:
                     await self._post(self.origin, batch)
                 except asyncio.CancelledError:
                     raise
                 except Exception as err:  # noqa: BLE001 - the bus restarts; local screens are unaffected
-                    log.warning("event bus unreachable: events for other gateways dropped", error=repr(err),
-                                events=len(batch))
+                    # held for when it is back (a caption kill switch among them), the oldest let go first
+                    self._out[:0] = batch
+                    if len(self._out) > MAX_WAITING:
+                        del self._out[:len(self._out) - MAX_WAITING]
+                    log.warning("event bus unreachable: events for other gateways held", error=repr(err),
+                                events=len(self._out))
                     await asyncio.sleep(RETRY_S)
 
     async def reporting(self) -> None:
@@ -249,6 +254,7 @@ class PeerLink:
             return
         if isinstance(m, Reset):  # a snapshot follows (this gateway is new, or the bus restarted)
             self.peers.forget()
+            self.announce()
         elif isinstance(m, JobNews):
             if self.jobs is not None:
                 self.jobs.mirror(m)
@@ -263,11 +269,22 @@ class PeerLink:
         elif isinstance(m, EventNote):
             if isinstance(m.event, Channel) and self.peers.track(origin, m.hearing, m.event):
                 room = self.live.rooms.get(m.hearing)
-                if room is not None and m.event.channel is not None:  # that seat's audio is no use any more
+                here = {s.cfg.channel for s in self.live.sources.get(m.hearing, {})}
+                # that seat's audio is no use any more, unless the seat reconnected here meanwhile
+                if room is not None and m.event.channel is not None and m.event.channel not in here:
                     room.remove(m.event.channel)
             self.live.hub.deliver(m.hearing, m.event)
         elif isinstance(m, Command):
             self.live.apply(m.hearing, m)
+
+    def announce(self) -> None:
+        """Every source running here, said again to the other gateways (a restarted bus, or a new
+        gateway, knows none): their seat-mic bleed checks and channel panels count it again."""
+        from .live import channel_event  # live.py imports this module
+
+        for hearing_id, sessions in list(self.live.sources.items()):
+            for session in list(sessions):
+                self.peers.event(hearing_id, channel_event(session, connected=True))
 
     async def run(self) -> None:
         """Send and receive until cancelled; a bus that is away is retried, the hearing goes on."""
