@@ -40,19 +40,15 @@ def test_what_was_said_while_captions_were_ordered_off_is_left_out_of_the_public
     assert "国家秘密" in records.export("h", "txt").data.decode()  # the record itself keeps every word
 
 
-def test_an_overlay_connecting_as_the_court_blanks_is_dark_from_its_first_message(tmp_path, monkeypatch):
-    """The switch lands between the socket's access checks and its subscription: its hello says
-    blanked, and a line said then is never sent."""
+def _captions_app(tmp_path, store):
+    """The caption router alone, on ``store``, with a hub of its own (``services.live.hub``)."""
     from fastapi import FastAPI
-    from starlette.testclient import TestClient
 
     from courtscribe.access.guard import Access
     from courtscribe.config import Settings
     from courtscribe.server import captions
-    from courtscribe.streaming.events import CaptionsSwitched, Endpoint, Final
     from courtscribe.streaming.hub import Hub
 
-    store = _hearing(tmp_path)
     services = types.SimpleNamespace(records=store, settings=Settings(caption_delay_ms=0), archive=tmp_path, live=None)
 
     @asynccontextmanager
@@ -64,6 +60,19 @@ def test_an_overlay_connecting_as_the_court_blanks_is_dark_from_its_first_messag
     app.state.access.attach(store)
     app.state.services = services
     app.include_router(captions.router)
+    return app, services
+
+
+def test_an_overlay_connecting_as_the_court_blanks_is_dark_from_its_first_message(tmp_path, monkeypatch):
+    """The switch lands between the socket's access checks and its subscription: its hello says
+    blanked, and a line said then is never sent."""
+    from starlette.testclient import TestClient
+
+    from courtscribe.server import captions
+    from courtscribe.streaming.events import CaptionsSwitched, Endpoint, Final
+
+    store = _hearing(tmp_path)
+    app, services = _captions_app(tmp_path, store)
     real = captions.blanks
     calls = []
 
@@ -89,6 +98,21 @@ def test_an_overlay_connecting_as_the_court_blanks_is_dark_from_its_first_messag
                                                                      reason=None)))
         message = ws.receive_json()
         assert message["type"] == "blank" and message["blanked"] is False  # nothing of u9 came before it
+
+
+def test_an_overlay_goes_dark_when_the_switch_is_in_the_record_though_its_event_never_came(tmp_path, monkeypatch):
+    """A switch made on another gateway whose event the bus lost: the overlay reads the record."""
+    from starlette.testclient import TestClient
+
+    from courtscribe.server import captions
+
+    monkeypatch.setattr(captions, "SWITCH_CHECK_S", 0.05)
+    store = _hearing(tmp_path)
+    app, _ = _captions_app(tmp_path, store)
+    with TestClient(app) as client, client.websocket_connect("/v1/hearings/h/captions") as ws:
+        assert ws.receive_json()["blanked"] is False
+        store.note("h", actor="审判长", kind="captions", payload={"blanked": True, "at_ms": 100, "reason": "不公开"})
+        assert ws.receive_json() == {"type": "blank", "blanked": True, "reason": None}
 
 
 PARTS = [("n1", 0, 2500, "我的手机号是一三八。"), ("n2", 3200, 4500, "一二三四，"), ("n3", 5100, 6400, "五六七八。")]

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from starlette.websockets import WebSocketDisconnect
 
 from ..access.guard import Denied
+from ..logs import get_logger
 from ..access.scopes import Action
 from ..records import formats
 from ..records.model import Name
@@ -37,7 +38,9 @@ from .hearings import notify
 from .sockets import follow
 
 router = APIRouter(prefix="/v1/hearings", tags=["captions"])
+log = get_logger(__name__)
 FINAL_WAIT_S = 0.8  # after the VAD's endpoint, how long the overlay waits for the final before the last partial
+SWITCH_CHECK_S = 2.0  # how often an overlay reads the kill switch from the record besides its events
 
 
 # -- the kill switch ------------------------------------------------------------------------
@@ -208,7 +211,29 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
         state["dark"] = bool(stretches) and stretches[-1][1] is None
         return {"type": "subscribed", "hearing_id": hearing_id, "blanked": state["dark"]}
 
+    async def watch() -> None:
+        """The switch as the record holds it, every ``SWITCH_CHECK_S``: a switch made on another
+        gateway whose event the bus lost (a restart, a gateway far behind) still takes effect."""
+        head = None
+        while True:
+            await asyncio.sleep(SWITCH_CHECK_S)
+            try:
+                if head == (head := await asyncio.to_thread(store.head, hearing_id)):
+                    continue
+                now = await asyncio.to_thread(blanks, store, hearing_id)
+            except Exception as err:  # noqa: BLE001 - the store is away: its events still come
+                log.warning("caption switch not read", hearing=hearing_id, error=repr(err))
+                continue
+            dark = bool(now) and now[-1][1] is None
+            if dark != state["dark"]:
+                at = now[-1][0] if dark else (now[-1][1] or 0)
+                try:
+                    await deliver(CaptionsSwitched(hearing_id=hearing_id, blanked=dark, at_ms=at, reason=None))
+                except (WebSocketDisconnect, RuntimeError, OSError):
+                    return  # the overlay went away; follow() ends the feed
+
     waits.add(runner := asyncio.create_task(held.run()))
+    waits.add(asyncio.create_task(watch()))
     try:
         await follow(ws, live.hub, hearing_id, deliver, hello=hello)
     finally:
