@@ -368,10 +368,13 @@ def _serve_cluster(address: str, config: Optional[Path], settings, engine: Optio
         _fail(f"--insecure-no-auth is refused on {settings.host}: loopback addresses only")
     if settings.ssl_certfile:
         _fail("TLS on a cluster terminates at its ingress (load balancer, Kubernetes Ingress), not in courtscribe")
-    overrides = {"host": settings.host, **({"engine": engine} if engine else {})}
+    overrides: dict = {"engine": engine} if engine else {}
     if insecure:
         overrides["insecure_no_auth"] = True
-    serve_cluster(address, config, host=settings.host, port=settings.port, settings=overrides)
+    # the Serve config's address stands unless the command line or the environment names one
+    given = settings.model_fields_set
+    serve_cluster(address, config, host=settings.host if "host" in given else None,
+                  port=settings.port if "port" in given else None, settings=overrides)
 
 
 def main() -> None:

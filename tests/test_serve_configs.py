@@ -15,6 +15,12 @@ def test_the_shipped_serve_configs_are_valid_and_take_the_command_line(variant):
     assert (schema.http_options.host, schema.http_options.port) == ("10.0.0.5", 9000)
     [app] = schema.applications
     assert app.import_path == "courtscribe.cluster.app:build" and app.args["settings"]["engine"] == "whisper"
+    assert (app.args["settings"]["host"], app.args["settings"]["port"]) == ("10.0.0.5", 9000)  # the gateways know
+    import yaml
+
+    own = yaml.safe_load((cluster_app.CONFIGS / variant).read_text())["http_options"]
+    kept = cluster_app.load_config(cluster_app.CONFIGS / variant)  # nothing named: the file's address stands
+    assert kept["http_options"]["host"] == own["host"] == kept["applications"][0]["args"]["settings"]["host"]
     assert app.runtime_env["env_vars"]["RAY_USAGE_STATS_ENABLED"] == "0"  # no telemetry from any worker
     engines = {"OfflineASR", "OnlineASR"} | ({"Punctuation"} if variant == "serve-gpu.yaml" else set())  # FunASR's
     vad = {"VAD"} if variant == "serve-gpu.yaml" else set()  # live VAD: a deployment, or in the gateways

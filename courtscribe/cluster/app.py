@@ -45,17 +45,17 @@ def build(args: dict[str, Any]):
 
 def load_config(path: Path, *, host: str | None = None, port: int | None = None,
                 settings: dict[str, Any] | None = None) -> dict:
-    """The Serve config file, with the command line's address and settings folded in."""
+    """The Serve config file, with the command line's address and settings folded in; the gateways
+    are told the address their proxies serve (the allowed Host names follow from it)."""
     config = yaml.safe_load(Path(path).read_text())
     http = config.setdefault("http_options", {})
-    if host:
-        http["host"] = host
-    if port:
-        http["port"] = port
+    http["host"] = host or http.get("host") or "127.0.0.1"
+    http["port"] = port or http.get("port") or 8000
     for app in config.get("applications", []):
-        if app.get("name") == APP_NAME and settings:
+        if app.get("name") == APP_NAME:
             args = app.setdefault("args", {})
-            args["settings"] = {**(args.get("settings") or {}), **settings}
+            args["settings"] = {**(args.get("settings") or {}), **(settings or {}),
+                                "host": http["host"], "port": http["port"]}
         env = app.setdefault("runtime_env", {}).setdefault("env_vars", {})
         for key, value in QUIET_ENV.items():
             env.setdefault(key, value)
@@ -162,14 +162,17 @@ def wait_running(timeout_s: float = 600.0) -> None:
         time.sleep(1.0)
 
 
-def serve_cluster(address: str, config_path: Path | None, *, host: str, port: int,
+def serve_cluster(address: str, config_path: Path | None, *, host: str | None, port: int | None,
                   settings: dict[str, Any], num_cpus: int | None = None) -> None:
-    """``courtscribe serve --cluster …``: deploy, then keep the driver alive until interrupted."""
+    """``courtscribe serve --cluster …``: deploy, then keep the driver alive until interrupted.
+    ``host``/``port`` None: the Serve config's (its gateways are told the address they serve)."""
     from ray import serve
 
     connect(address, num_cpus=num_cpus)
-    deploy(load_config(config_path or CONFIGS / "serve-cpu.yaml", host=host, port=port, settings=settings))
-    log.info("courtscribe is serving on the Ray cluster", url=f"http://{host}:{port}")
+    config = load_config(config_path or CONFIGS / "serve-cpu.yaml", host=host, port=port, settings=settings)
+    deploy(config)
+    http = config["http_options"]
+    log.info("courtscribe is serving on the Ray cluster", url=f"http://{http['host']}:{http['port']}")
     try:
         while True:
             time.sleep(3600)
