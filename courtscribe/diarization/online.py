@@ -28,8 +28,9 @@ RESUMED = 10  # a voice learnt again from its archived lines weighs as much as t
 
 
 class VoiceNumbers:
-    """The 说话人N numbers of one hearing, shared by all its mixed channels: two people heard on two
-    room microphones never print under one label, and a number once given is never given again."""
+    """The 说话人N numbers of one hearing, shared by all its mixed channels on this gateway: two
+    people heard on two room microphones never print under one label, and a number once given is
+    never given again (across gateways of a cluster, see README "Scale out")."""
 
     def __init__(self, taken: int = 0):
         self._n = taken
