@@ -147,3 +147,18 @@ def test_a_number_read_out_with_pauses_never_reaches_a_live_caption_whole_or_in_
                       Final(hearing_id="p", utterance_id=uid, utterance=said)):
             shown += [e.utterance.text for e in feed.public(event) if isinstance(e, Final)]
     assert "我的手机号是" in "".join(shown) and _digits("".join(shown)) == ""
+
+
+def test_an_overlay_is_told_to_withdraw_its_lines_when_the_clerk_protects_a_name(tmp_path):
+    """Lines already sent may wait on the overlay for a delayed broadcast, masked without the name."""
+    from starlette.testclient import TestClient
+
+    from courtscribe.streaming.events import RedactionChanged
+
+    store = _hearing(tmp_path)
+    app, services = _captions_app(tmp_path, store)
+    with TestClient(app) as client, client.websocket_connect("/v1/hearings/h/captions") as ws:
+        assert ws.receive_json()["type"] == "subscribed"
+        hub = services.live.hub
+        client.portal.call(lambda: hub.publish("h", RedactionChanged(hearing_id="h")))
+        assert ws.receive_json() == {"type": "withdraw"}

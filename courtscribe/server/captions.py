@@ -130,7 +130,9 @@ def captions_vtt(hearing_id: str, request: Request, prefix: bool = False, who=on
 @router.websocket("/{hearing_id}/captions")
 async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) -> None:
     """The overlay's feed: a ``cue`` per caption line as it becomes stable (captioner.py), its words
-    redacted and held ``caption_delay_ms`` (streaming/broadcast.py); ``blank`` when the court switches."""
+    redacted and held ``caption_delay_ms`` (streaming/broadcast.py); ``blank`` when the court switches;
+    ``withdraw`` when the clerk protects a name or hides words: what the overlay holds unshown, or
+    shows, was masked without them."""
     access, live = deps.access(ws), deps.live(ws)
     store, records = deps.store(ws), deps.records(ws)
     if not (who := await ws_enter(ws, access)):
@@ -200,6 +202,8 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
                 await ws.send_json({"type": "blank", "blanked": event.blanked, "reason": event.reason})
         elif isinstance(event, RedactionChanged):
             state["feed"].chosen = await asyncio.to_thread(records.choices, hearing_id)
+            async with sending:  # lines the overlay holds for a delayed broadcast were masked otherwise
+                await ws.send_json({"type": "withdraw"})
         elif isinstance(event, (Partial, Final, Endpoint)):
             held.put(event)
         return True

@@ -78,6 +78,15 @@ function blank(on) {
   report();
 }
 
+/** The clerk protected a name or hid words: lines held for the delayed broadcast, and those on
+ * screen, were masked without them. They go; the lines after come masked anew. */
+function withdraw() {
+  queue.length = 0;
+  box.replaceChildren();
+  clearTimeout(pump);
+  pump = null;
+}
+
 function pct(xs, q) {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -101,6 +110,7 @@ if (!hearingId) {
   liveSocket(`/v1/hearings/${encodeURIComponent(hearingId)}/captions?prefix=${params.get("prefix") === "1"}`, {
     onEvent(e) {
       if (e.type === "subscribed" || e.type === "blank") blank(!!e.blanked);
+      else if (e.type === "withdraw") withdraw();
       else if (e.type === "cue" && !dark && airing.fresh(e)) {
         queue.push(e);
         if (!pump) next();
