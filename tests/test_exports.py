@@ -207,3 +207,52 @@ def test_a_package_carries_its_ledger_and_a_record_rewritten_with_its_signatures
     rechained = forge("rechained.zip", True, rechain)
     assert package.verify(rechained) == []  # consistent all through: only the court's key can tell
     assert any("not sealed by this court's key" in p for p in package.verify(rechained, key))
+
+
+def test_a_signature_made_on_postgresql_before_the_times_were_hashed_zone_free_still_verifies(signed, tmp_path):
+    """Such a digest hashed the hearing's times as the store gave them: UTC, or Beijing time on a
+    server in China. The record still matches it; a changed record still does not."""
+    from courtscribe.chain import canonical, sha256
+
+    def before(record, zone):  # the digest as it was taken then
+        times = {k: t.astimezone(zone) for k, t in record.hearing if isinstance(t, dt.datetime)}
+        body = record.model_copy(update={"hearing": record.hearing.model_copy(update=times)}).model_dump(
+            mode="json", exclude={"signatures", "correction_requests", "party_signatures", "public_version",
+                                  "created_at"})
+        return sha256(canonical(body))
+    for zone in (dt.timezone.utc, layout.ZH_TZ):
+        old = before(signed, zone)
+        record = signed.model_copy(update={"signatures": [s.model_copy(update={"digest": old})
+                                                          for s in signed.signatures]})
+        path = tmp_path / "old.zip"
+        path.write_bytes(package.build(record))
+        assert package.verify(path) == []
+        changed = record.model_copy(update={"utterances": [u.model_copy(update={"text": "改过"})
+                                                           for u in record.utterances]})
+        path.write_bytes(package.build(changed))
+        assert "record.json no longer matches the digest its signatures signed" in package.verify(path)
+
+
+def test_a_package_missing_or_garbling_its_ledger_says_so(tmp_path):
+    store = _signed_store(tmp_path, RecordStore(f"sqlite:///{tmp_path / 'r.db'}"))
+    record, ledger = store.snapshot("h-export")
+    path = tmp_path / "卷宗.zip"
+    path.write_bytes(package.build(record, ledger=ledger))
+    store.close()
+
+    def without(name: str, data: bytes | None) -> Path:
+        out = tmp_path / name
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w") as dst:
+            manifest = json.loads(src.read("manifest.json"))
+            for n in src.namelist():
+                if n == "ledger.jsonl" and data is None:
+                    manifest["files"].pop(n)
+                elif n == "ledger.jsonl":
+                    dst.writestr(n, data)
+                    manifest["files"][n]["sha256"] = hashlib.sha256(data).hexdigest()
+                elif n != "manifest.json":
+                    dst.writestr(n, src.read(n))
+            dst.writestr("manifest.json", json.dumps(manifest))
+        return out
+    assert any("ledger.jsonl is missing" in p for p in package.verify(without("gone.zip", None)))
+    assert any("cannot be read" in p for p in package.verify(without("garbled.zip", b'{"seq": 1}\nnot json\n')))

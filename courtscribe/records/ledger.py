@@ -173,7 +173,23 @@ def record_digest(record: Record) -> str:
     requests, render time and public-version mark. The hearing's times are hashed as UTC without a
     zone, whatever zone they are written in: the same record read from SQLite, PostgreSQL or a
     package's record.json takes the same digest."""
-    times = {k: as_utc(t).replace(tzinfo=None) for k, t in record.hearing if isinstance(t, dt.datetime)}
+    return _digest(record, None)
+
+
+# the zones a PostgreSQL store handed the hearing's times back in before the digest left them out
+# (its session's: UTC, or a Chinese server's Beijing time); SQLite's were zone-free as now
+_SIGNED_IN = (dt.timezone.utc, dt.timezone(dt.timedelta(hours=8)))
+
+
+def signed_digests(record: Record) -> frozenset[str]:
+    """The digests a signature of this record may hold: ``record_digest``, and the forms a
+    signature made on PostgreSQL before the times were hashed zone-free took."""
+    return frozenset([record_digest(record), *(_digest(record, zone) for zone in _SIGNED_IN)])
+
+
+def _digest(record: Record, zone: dt.tzinfo | None) -> str:
+    times = {k: as_utc(t).astimezone(zone) if zone else as_utc(t).replace(tzinfo=None)
+             for k, t in record.hearing if isinstance(t, dt.datetime)}
     record = record.model_copy(update={"hearing": record.hearing.model_copy(update=times)})
     body = record.model_dump(mode="json", exclude={"signatures", "correction_requests", "party_signatures",
                                                    "public_version", "created_at"})

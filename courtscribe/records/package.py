@@ -21,12 +21,13 @@ from pathlib import Path
 from ..chain import canonical
 from ..seal import seal, sealed
 from . import formats
-from .ledger import Entry, broken_link, record_digest, replay, utterance_of
+from .ledger import Entry, broken_link, replay, signed_digests, utterance_of
 from .model import Record
 
 MANIFEST = "manifest.json"
 LEDGER = "ledger.jsonl"
-PACKAGE_SCHEMA = "courtscribe.package/1"
+PACKAGE_SCHEMA = "courtscribe.package/2"  # /2: the ledger is part of the package
+WITHOUT_LEDGER = "courtscribe.package/1"
 MEDIA_TYPE = "application/zip"
 
 
@@ -53,7 +54,7 @@ def build(record: Record, audio: list[tuple[str, Path]] | None = None, key: byte
             name = f"audio/{arcname}"
             zf.write(path, name, compress_type=zipfile.ZIP_STORED)  # FLAC is compressed already
             entries[name] = {"sha256": _file_sha256(path), "bytes": path.stat().st_size}
-        manifest = {"schema": PACKAGE_SCHEMA, "hearing_id": record.hearing.id, "case_number": record.hearing.case_number,
+        manifest = {"schema": PACKAGE_SCHEMA if ledger else WITHOUT_LEDGER, "hearing_id": record.hearing.id, "case_number": record.hearing.case_number,
                     "created_at": dt.datetime.now(dt.timezone.utc).isoformat(),
                     "signed_digest": record.signatures[0].digest if record.signatures else None, "files": entries}
         if key:
@@ -76,7 +77,7 @@ def _sealed_part(manifest: dict) -> str:
 
 
 def _seal(key: bytes, manifest: dict) -> str:
-    return seal(key, PACKAGE_SCHEMA, _sealed_part(manifest))
+    return seal(key, manifest["schema"], _sealed_part(manifest))
 
 
 def verify(path: str | Path, key: bytes | None = None) -> list[str]:
@@ -105,15 +106,26 @@ def verify(path: str | Path, key: bytes | None = None) -> list[str]:
             if digest.hexdigest() != meta["sha256"]:
                 problems.append(f"{name}: SHA-256 differs from the manifest (altered)")
         problems += [f"{name}: not listed in the manifest" for name in sorted(names - set(manifest["files"]) - {MANIFEST})]
-        if key is not None and not sealed(key, manifest.get("seal"), PACKAGE_SCHEMA, _sealed_part(manifest)):
+        if key is not None and not sealed(key, manifest.get("seal"), str(manifest.get("schema")),
+                                          _sealed_part(manifest)):
             problems.append(f"{MANIFEST}: its seal does not verify with this court's key (altered, or not sealed "
                             "by this court)")
         if "record.json" in names:
             record = Record.model_validate_json(zf.read("record.json"))
             problems += _signatures(record, manifest.get("signed_digest"))
             if LEDGER in names:
-                problems += _ledger([Entry(**json.loads(line)) for line in zf.read(LEDGER).splitlines()], record, key)
+                problems += _read_ledger(zf.read(LEDGER), record, key)
+            elif manifest.get("schema") == PACKAGE_SCHEMA:
+                problems.append(f"{LEDGER} is missing: a package of this kind carries the hearing's ledger")
     return problems
+
+
+def _read_ledger(data: bytes, record: Record, key: bytes | None) -> list[str]:
+    try:
+        entries = [Entry(**json.loads(line)) for line in data.splitlines() if line.strip()]
+    except (ValueError, TypeError) as err:
+        return [f"{LEDGER} cannot be read as the hearing's ledger ({type(err).__name__}): altered"]
+    return _ledger(entries, record, key)
 
 
 def _ledger(entries: list[Entry], record: Record, key: bytes | None) -> list[str]:
@@ -126,10 +138,10 @@ def _ledger(entries: list[Entry], record: Record, key: bytes | None) -> list[str
     shown = {u.id: u for u in record.utterances}
     problems += [f"record.json: line {uid} is not what {LEDGER} records for it"
                  for uid in sorted(set(said) | set(shown)) if said.get(uid) != shown.get(uid)]
-    digest = record_digest(record)
+    digests = signed_digests(record)
     for e in (e for e in entries if e.kind == "signed"):
         signed = json.loads(e.payload)
-        if signed["digest"] != digest:
+        if signed["digest"] not in digests:
             problems.append(f"record.json does not match the digest signed at {LEDGER} entry {e.seq}")
         if key is not None and not sealed(key, signed.get("seal"), record.hearing.id, e.prev_hash, signed["digest"]):
             problems.append(f"{LEDGER}: the signature at entry {e.seq} is not sealed by this court's key")
@@ -138,11 +150,11 @@ def _ledger(entries: list[Entry], record: Record, key: bytes | None) -> list[str
 
 def _signatures(record: Record, named: str | None) -> list[str]:
     """The record against its own signatures and the digest the manifest names."""
-    digest = record_digest(record)
+    digests = signed_digests(record)
     problems = []
-    if named and digest != named:
+    if named and named not in digests:
         problems.append("record.json no longer matches the digest it was signed with")
-    if any(s.digest != digest for s in record.signatures):
+    if any(s.digest not in digests for s in record.signatures):
         problems.append("record.json no longer matches the digest its signatures signed")
     if record.signatures and named != record.signatures[0].digest:
         problems.append(f"{MANIFEST} does not name the digest the record was signed with")
