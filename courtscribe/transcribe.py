@@ -139,7 +139,7 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
     (asr/coverage.py). With speaker turns, each sentence is cut at the speaker changes in it, and a
     turn that got no word (its sentence lost in another speaker's) is decoded again on its own too."""
     out: list[tuple[int, Hypothesis]] = []
-    holes: list[tuple[int, int, int, str | None]] = []  # (channel, start_ms, end_ms, speaker) left without text
+    holes: list[tuple[int, int, int, Turn | None]] = []  # (channel, start_ms, end_ms, its turn) without text
     by_channel: list[list[Turn] | None] = []
     for ch, (hyps, failed), (s, e) in _decode_all(windows, channel_audio, sr, decode, options, batch, decoded):
         by_channel = by_channel or (turns() if turns else [None] * len(channel_audio))
@@ -150,7 +150,7 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
                  for g in complete([h for h in kept if h.start_ms < b and h.end_ms > a], max(a, s), min(b, e))
                  if UNRECOGNIZED in g.flags and not _neighbours_bleed((g.start_ms, g.end_ms), ch, speech)]
         said = [h for h in kept if usable(h)]
-        holes += found + [(ch, t.start_ms, t.end_ms, t.speaker) for a, b in inside
+        holes += found + [(ch, t.start_ms, t.end_ms, t) for a, b in inside
                           for t in attribute.unheard(by_channel[ch] or [], said, max(a, s), min(b, e))
                           if not any(min(t.end_ms, y) > max(t.start_ms, x) for _, x, y, _ in found)]
     if holes:
@@ -160,10 +160,13 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
     turns_of = by_channel or [None] * len(channel_audio)
     redone = _decode_all(again, channel_audio, sr, decode, options, batch, None)
     turned: list[tuple[int, Hypothesis]] = []  # speaker turns decoded on their own
-    for (ch, a, b, who), (_, (hyps, failed), _) in zip(holes, redone):
-        hyps = [replace(h, speaker=who) for h in hyps] if who else attribute.split(hyps, turns_of[ch] or [])
+    for (ch, a, b, turn), (_, (hyps, failed), _) in zip(holes, redone):
+        hyps = hyps if turn else attribute.split(hyps, turns_of[ch] or [])
         pieces = finish(hyps, a, b, options.hotwords, reason=failed, language=options.language, itn=options.itn)
-        (turned if who else out).extend((ch, h) for h in pieces)
+        if turn:
+            turned += [(ch, h) for h in attribute.turn_pieces(turn, pieces)]
+        else:
+            out += [(ch, h) for h in pieces]
     out = _echoes_flagged(out, turned)
     return [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker=_who(h, turns_of[ch]),
                       text=h.text, tokens=h.tokens, language=h.language, confidence=h.confidence, flags=list(h.flags))

@@ -193,3 +193,20 @@ def test_words_heard_twice_across_a_speaker_change_are_flagged_in_both_mouths():
     assert {u.speaker for u in twice} == {"说话人1", "说话人2"}
     assert all(SPEAKER_UNSURE in u.flags for u in twice)
     assert not any(SPEAKER_UNSURE in u.flags for u in lines if "是的" not in u.text)
+
+
+def test_a_stray_voices_turn_the_window_missed_is_decoded_again_and_flagged_and_a_noise_is_no_line():
+    """"是的" by a voice unlike every speaker (an unsure turn), which the long window did not hear:
+    decoded on its own, kept, flagged; a stray turn where nothing is heard leaves no gap line."""
+    from courtscribe.diarization.turns import Turn
+
+    words = [(w, a, b, a, b) for w, a, b in [("你", 100, 400), ("是否", 400, 900), ("同意", 900, 1500),
+                                              ("调解", 1500, 1950), ("是的", 2080, 2430), ("那么", 2500, 2900),
+                                              ("我们", 2900, 3300), ("继续", 3300, 3800), ("审理", 3800, 4700)]]
+    stray = Turn(2060, 2460, "说话人2", sure=False)
+    turns = [Turn(0, 1980, "说话人1"), stray, Turn(2480, 4750, "说话人1")]
+    lines = _file_lines(words, turns, missed_in_windows={"是的"})
+    [answer] = [u for u in lines if u.speaker == "说话人2"]
+    assert answer.text == "是的" and SPEAKER_UNSURE in answer.flags
+    silent = [w for w in words if w[0] != "是的"]
+    assert not [u for u in _file_lines(silent, turns) if u.speaker == "说话人2"]

@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..asr.base import Hypothesis
+from ..asr.coverage import ENGINE_ERROR, usable
 from ..records.model import OVERLAP, SPEAKER_UNSURE, Token
 from ..text import join_pieces
 from .turns import Turn, overlaps
@@ -128,16 +129,25 @@ def by_turn(pieces: list[Hypothesis], turns: list[Turn]) -> list[list[Hypothesis
 
 
 def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: int) -> list[Turn]:
-    """Turns inside [start, end) of at least ``MIN_UNHEARD_MS`` to which no word of ``hyps`` went
-    (a stray voice's turn, a cough as often as a word, only takes the words said in it)."""
+    """Turns inside [start, end) of at least ``MIN_UNHEARD_MS`` to which no word of ``hyps`` went."""
     out = []
     for i, t in enumerate(turns):
         a, b = max(t.start_ms, start_ms), min(t.end_ms, end_ms)
-        if b - a < (MIN_ANSWER_MS if _between_others(turns, i) else MIN_UNHEARD_MS) or not t.sure:
+        if b - a < (MIN_ANSWER_MS if _between_others(turns, i) else MIN_UNHEARD_MS):
             continue
         if not any(h.speaker == t.speaker and h.text.strip() and _words_in(h, a, b) for h in hyps):
-            out.append(Turn(a, b, t.speaker))
+            out.append(Turn(a, b, t.speaker, t.sure))
     return out
+
+
+def turn_pieces(turn: Turn, pieces: list[Hypothesis]) -> list[Hypothesis]:
+    """A turn's own decode (``pieces``, finished) in its speaker's mouth. A stray voice's turn, a
+    cough as often as a word, keeps only the words said in it, flagged ``speaker_unsure``: never
+    a gap line to replay for a noise, never a word lost either."""
+    if turn.sure:
+        return [replace(h, speaker=turn.speaker) for h in pieces]
+    return [_flag(replace(h, speaker=turn.speaker), SPEAKER_UNSURE) for h in pieces
+            if usable(h) or ENGINE_ERROR in h.flags]
 
 
 def _between_others(turns: list[Turn], i: int) -> bool:

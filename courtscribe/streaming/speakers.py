@@ -184,5 +184,5 @@ async def unheard_turns(turns: list[Turn], hyps: list[Hypothesis], audio: np.nda
             more, failed = [], ENGINE_ERROR
         pieces = await asyncio.to_thread(finish, more, t.start_ms, t.end_ms, options.hotwords, reason=failed,
                                          language=options.language, itn=options.itn)
-        out += [replace(h, speaker=t.speaker) for h in pieces]
+        out += attribute.turn_pieces(t, pieces)
     return out
