@@ -210,3 +210,28 @@ def test_a_stray_voices_turn_the_window_missed_is_decoded_again_and_flagged_and_
     assert answer.text == "是的" and SPEAKER_UNSURE in answer.flags
     silent = [w for w in words if w[0] != "是的"]
     assert not [u for u in _file_lines(silent, turns) if u.speaker == "说话人2"]
+
+
+def test_a_guessed_line_is_no_voices_line_and_a_person_s_word_on_a_speaker_stands(store):
+    """A line the machine could only guess shows the voice before it: naming that voice, or
+    learning it again after a reconnect, leaves the guess alone; a final that comes after a person
+    said who spoke does not flag the line again; a named voice's number stays taken."""
+    hid = f"h-{uuid.uuid4().hex[:8]}"
+    store.create_hearing(actor="书记员甲", hearing_id=hid)
+    store.open_hearing(hid, actor="书记员甲")
+
+    def said(uid, start, flags=()):
+        return Utterance(id=uid, start_ms=start, end_ms=start + 900, channel=0, speaker="说话人3", text=f"{uid}。",
+                         flags=list(flags))
+    store.machine_final(hid, said("v1", 0), voice="说话人3")
+    store.machine_final(hid, said("g1", 1000, [SPEAKER_UNSURE]))  # a guess: the voice before it
+    assert [v.voice for v in store.heard_voices(hid, 0)] == ["说话人3"]
+    assert [s for v in store.heard_voices(hid, 0) for s in v.spans] == [(0, 900)]
+    assert store.name_voice(hid, "说话人3", channel=0, actor="书记员甲", speaker="张三") == ["v1"]
+    guessed = store.utterance(hid, "g1")
+    assert guessed.speaker == "说话人3" and SPEAKER_UNSURE in guessed.flags
+    assert store.voices_numbered(hid) == 3  # named, its number is still taken
+    store.edit(hid, "p1", "正在说", actor="书记员甲", start_ms=3000, end_ms=3900)
+    store.assign_speaker(hid, "p1", actor="书记员甲", speaker="证人", role=Role.witness)
+    store.machine_final(hid, said("p1", 3000, [SPEAKER_UNSURE]))  # its final, after she said who
+    assert SPEAKER_UNSURE not in store.utterance(hid, "p1").flags and store.verify(hid).ok

@@ -107,6 +107,8 @@ def apply(utterances: dict[str, dict], kind: str, uid: str | None, p: dict) -> N
     if kind == "final":
         u.update({k: p[k] for k in ("channel", "start_ms", "end_ms", "tokens", "confidence", "language")})
         u["flags"] = p.get("flags") or []  # rule 6: a gap utterance's flags (entries before flags existed: none)
+        if u["speaker_by"] == "human":  # a person already said who it was: not the machine's guess
+            u["flags"] = [f for f in u["flags"] if f != SPEAKER_UNSURE]
         u["machine_text"] = p["text"]
         if u["text_by"] != "human":  # rule 1
             u["text"], u["status"] = p["text"], "final"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .db import EntryRow, HearingRow, UtteranceRow
-from .model import Role
+from .model import SPEAKER_UNSURE, Role
 from .reading import Named, Reading
 
 
@@ -40,10 +40,12 @@ class VoiceNaming(Reading):
                                                        "participant": participant})
         undone = {uid for uid, p in self._voice_changes(hearing_id).items() if p.get("undo") == voice}
         with self._session() as s:
-            rows = s.execute(select(UtteranceRow.id, UtteranceRow.speaker_by).where(
+            rows = s.execute(select(UtteranceRow.id, UtteranceRow.speaker_by, UtteranceRow.flags).where(
                 UtteranceRow.hearing_id == hearing_id, UtteranceRow.channel == channel,
                 UtteranceRow.speaker == voice).order_by(UtteranceRow.start_ms)).all()
-        lines = [uid for uid, by in rows if by == "machine" or uid in undone]
+        # a line whose voice the machine could not tell only shows the voice before it: not this voice's
+        lines = [uid for uid, by, flags in rows
+                 if (by == "machine" and SPEAKER_UNSURE not in (flags or [])) or uid in undone]
         for uid in lines:
             self.assign_speaker(hearing_id, uid, actor=actor, speaker=speaker, role=role, participant=participant,
                                 reason=f"{voice} 的每一行", voice=voice)

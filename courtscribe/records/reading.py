@@ -19,7 +19,7 @@ from . import finder
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .finder import HearingFilter
 from .ledger import Entry, new_utterance, record_parts, utterance_of
-from .model import (Hearing, Participant, Pipeline, Record, Role, Source, Utterance, speaker_number)
+from .model import SPEAKER_UNSURE, Hearing, Participant, Pipeline, Record, Role, Source, Utterance, speaker_number
 from .verify import Verification, verify
 
 UTTERANCE_FIELDS = tuple(new_utterance("x"))
@@ -128,6 +128,8 @@ class Reading:
         voices: dict[str, HeardVoice] = {}
         for r in rows:
             change = changes.get(r.id, {})
+            if SPEAKER_UNSURE in (r.flags or []) and r.speaker_by != "human":
+                continue  # the machine's guess: maybe another person's voice
             if r.speaker_by == "human":  # named with its voice by a clerk, or that undone
                 voice = change.get("voice") or change.get("undo")
                 named = bool(change.get("voice"))
@@ -143,12 +145,14 @@ class Reading:
         return list(voices.values())
 
     def voices_numbered(self, hearing_id: str) -> int:
-        """The highest 说话人N the live labeller gave a line of the hearing (0: none yet)."""
+        """The highest 说话人N the live labeller gave a line of the hearing (0: none yet), a voice a
+        clerk has named since included (its lines carry the name, the ledger the number)."""
         with self._session() as s:
             labels = s.execute(select(UtteranceRow.speaker, UtteranceRow.machine_speaker)
                                .where(UtteranceRow.hearing_id == hearing_id)).all()
-        return max((n for pair in labels for label in pair if label
-                    for n in [speaker_number(label)] if n is not None), default=0)
+        named = [json.loads(e.payload).get("voice") for e in self.entries(hearing_id, kinds=("voice_named",))]
+        heard = [label for pair in labels for label in pair] + named
+        return max((n for label in heard if label for n in [speaker_number(label)] if n is not None), default=0)
 
     def head(self, hearing_id: str) -> int:
         """The number of the hearing's newest ledger entry: the record read at one head is always the

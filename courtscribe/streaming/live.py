@@ -191,11 +191,12 @@ class LiveHearings:
         return session
 
     async def _numbers(self, hearing_id: str) -> VoiceNumbers:
-        """The hearing's voice numbers here, after every number its record already holds."""
-        if hearing_id not in self.numbers:
-            taken = await asyncio.to_thread(self.records.voices_numbered, hearing_id) if self.records else 0
-            self.numbers.setdefault(hearing_id, VoiceNumbers(taken))
-        return self.numbers[hearing_id]
+        """The hearing's voice numbers here, after every number its record already holds (another
+        gateway's sources may have numbered voices since this one last did)."""
+        taken = await asyncio.to_thread(self.records.voices_numbered, hearing_id) if self.records else 0
+        numbers = self.numbers.setdefault(hearing_id, VoiceNumbers(taken))
+        numbers.taken(taken)
+        return numbers
 
     def _published(self, hearing_id: str, emit: Callable[[Event], Awaitable[None]]) -> Callable[[Event], Awaitable[None]]:
         """A source's events reach its hearing's screens (and captions) here, once, whatever protocol
@@ -263,9 +264,8 @@ class LiveHearings:
             running = self.sources.get(hid) if hid is not None else None
             if hid is not None and running is not None and running.pop(session, None) is not None:
                 self.hub.publish(hid, channel_event(session, connected=False))
-                if not running:  # a hearing without sources keeps no entry
-                    self.sources.pop(hid, None)
-                    self.numbers.pop(hid, None)
+                if not running:  # a hearing without sources keeps no entry (its voice numbers stay: one
+                    self.sources.pop(hid, None)  # joining meanwhile may hold them already)
             if hid is not None and session.sinks.room is not None and session.sinks.room.remove(session.cfg.channel):
                 self.rooms.pop(hid, None)
 
