@@ -162,3 +162,40 @@ def test_an_overlay_is_told_to_withdraw_its_lines_when_the_clerk_protects_a_name
         hub = services.live.hub
         client.portal.call(lambda: hub.publish("h", RedactionChanged(hearing_id="h")))
         assert ws.receive_json() == {"type": "withdraw"}
+
+
+def _ended(feed, uid, start, end, text, speaker="证人", protected_words=()):
+    from courtscribe.streaming.events import Endpoint, Final
+
+    said = Utterance(id=uid, start_ms=start, end_ms=end, speaker=speaker, role=Role.witness, text=text)
+    out = []
+    for event in (Endpoint(hearing_id="p", utterance_id=uid, channel=0, end_ms=end),
+                  Final(hearing_id="p", utterance_id=uid, utterance=said)):
+        out += [(e.utterance.speaker, e.utterance.text) for e in feed.public(event) if isinstance(e, Final)]
+    return out
+
+
+def test_an_open_tail_goes_only_into_its_own_speakers_next_words_and_not_for_ever():
+    """On a mixed channel the judge's number is never carried into the defendant's line; a tail
+    nobody goes on from comes out (masked as what it is) when asked for after CARRY_MS."""
+    from courtscribe.redaction.public import Choices
+    from courtscribe.streaming.broadcast import PublicFeed
+
+    feed = PublicFeed(Choices())
+    shown = _ended(feed, "j1", 0, 2000, "案件编号是二零二三。", speaker="审判长")
+    shown += _ended(feed, "d1", 3500, 4200, "对的。", speaker="被告")
+    assert ("被告", "对的。") in shown and not any(who == "被告" and "二零" in text for who, text in shown)
+    feed = PublicFeed(Choices())
+    assert _ended(feed, "w1", 0, 2000, "他说的是三。")[0][1] == "他说的是"
+    [(_, tail)] = [(e.utterance.speaker, e.utterance.text) for e in feed.release(0, "w1")]
+    assert tail == "三。" and feed.release(0, "w1") == []
+
+
+def test_a_protected_name_split_by_a_pause_never_reaches_a_caption():
+    from courtscribe.redaction.public import Choices
+    from courtscribe.streaming.broadcast import PublicFeed
+
+    feed = PublicFeed(Choices(protected=("张三丰",)))
+    shown = _ended(feed, "n1", 0, 1500, "证人张三") + _ended(feed, "n2", 2000, 2600, "丰。")
+    text = "".join(t for _, t in shown)
+    assert "三丰" not in text and "张三" not in text and "张某" in text

@@ -167,7 +167,7 @@ def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redact
             notes.append(RedactionNote(category="withheld", utterance_id=u["id"], field="text", start=0,
                                        end=len(WITHHELD)))
             u.update(text=WITHHELD, flags=[f for f in u["flags"] if f == CONTINUES])
-    for chain in _chains(body["utterances"]):
+    for chain in _chains(body["utterances"], chosen):
         texts = _hide_pieces([u["text"] for u in chain], ["text"] * len(chain), [u["id"] for u in chain],
                              chosen, log, notes)
         for u, text in zip(chain, texts):
@@ -184,15 +184,15 @@ def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redact
     return Record.model_validate(body), log
 
 
-def _chains(utterances: list[dict]) -> list[list[dict]]:
+def _chains(utterances: list[dict], chosen: Choices) -> list[list[dict]]:
     """Utterances grouped into the texts searched as one: a piece that goes on (``continues``) from
-    the channel's utterance before it joins that utterance's group, and so does an utterance that
-    begins within ``CARRY_MS`` of one that ended inside a number (read out with a pause in it)."""
+    the channel's utterance before it joins that utterance's group, and so does its speaker's next
+    utterance within ``CARRY_MS`` of one that ended inside a number or a name (a pause in it)."""
     out: list[list[dict]] = []
     last: dict[int, list[dict]] = {}
     for u in utterances:
         chain = last.get(u["channel"])
-        if chain is not None and (CONTINUES in u["flags"] or _number_goes_on(chain[-1], u)):
+        if chain is not None and (CONTINUES in u["flags"] or _goes_on(chain[-1], u, chosen)):
             chain.append(u)
         else:
             chain = [u]
@@ -201,15 +201,11 @@ def _chains(utterances: list[dict]) -> list[list[dict]]:
     return out
 
 
-def _number_goes_on(before: dict, u: dict) -> bool:
+def _goes_on(before: dict, u: dict, chosen: Choices) -> bool:
+    """``u`` goes on from ``before``'s open end (a number or a name a pause split), its speaker's."""
     text = before["text"] or ""
-    return u["start_ms"] - before["end_ms"] <= CARRY_MS and open_end(text) < len(text)
-
-
-def open_end(text: str) -> int:
-    """Where ``text`` ends inside personal data being read out (a number a pause split, a road
-    before its number), whoever is protected: else its end."""
-    return _finder((), ()).open_from(text)
+    return (u["speaker"] == before["speaker"] and u["start_ms"] - before["end_ms"] <= CARRY_MS
+            and chosen.open_from(text, before["id"]) < len(text))
 
 
 def _hide_pieces(texts: list[str | None], fields: list[str], lines: list[str | None], chosen: Choices,

@@ -29,7 +29,7 @@ from ..records import formats
 from ..records.model import Name
 from ..records.store import RecordStore
 from ..streaming.captioner import Captioner, cues
-from ..redaction.public import CAPTIONS, Choices, Stretch, choices, switched, within
+from ..redaction.public import CAPTIONS, CARRY_MS, Choices, Stretch, choices, switched, within
 from ..streaming.broadcast import Delayed, PublicFeed
 from ..streaming.events import CaptionsSwitched, Endpoint, Event, Final, Partial, RedactionChanged
 from . import deps
@@ -187,6 +187,17 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
             if isinstance(public, Endpoint):
                 waits.add(task := asyncio.create_task(flush_later(public.utterance_id)))
                 task.add_done_callback(waits.discard)
+        if isinstance(event, Final):  # an open tail it leaves waits CARRY_MS for the rest, no longer
+            waits.add(task := asyncio.create_task(release_later(event.utterance.channel, event.utterance_id)))
+            task.add_done_callback(waits.discard)
+
+    async def release_later(channel: int, utterance_id: str) -> None:
+        await asyncio.sleep(CARRY_MS / 1000)
+        try:
+            for public in state["feed"].release(channel, utterance_id):
+                await send(state["captioner"].final(public))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the overlay went away; follow() ends the feed
 
     held = Delayed(due, deps.settings(ws).caption_delay_ms / 1000)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from ..records.model import CONTINUES, Utterance
 from ..redaction.detect import Find, apply
-from ..redaction.public import CARRY_MS, Choices, open_end
+from ..redaction.public import CARRY_MS, Choices
 from .events import Endpoint, Event, Final, Partial
 from .stability import agreed
 
@@ -48,20 +48,21 @@ class PublicFeed:
         if isinstance(event, Partial):
             if event.ahead:  # words said before it have no final yet: what they leave open is not known
                 return []
-            goes_on = event.continues or self._resumes(event.channel, event.start_ms)
-            released = [] if goes_on else self._release(event.channel)
+            goes_on = event.continues or self._resumes(event.channel, event.start_ms, event.speaker)
+            released = [] if goes_on else self.release(event.channel)
             return [*released, self._partial(event, goes_on)]
         if isinstance(event, Final):
             u = event.utterance
-            goes_on = CONTINUES in u.flags or self._resumes(u.channel, u.start_ms)
-            released = [] if goes_on else self._release(u.channel)
+            goes_on = CONTINUES in u.flags or self._resumes(u.channel, u.start_ms, u.speaker)
+            released = [] if goes_on else self.release(u.channel)
             return [*released, self._final(event, goes_on)]
         return [event]
 
-    def _resumes(self, channel: int, start_ms: int) -> bool:
-        """The channel's open tail is carried into an utterance that begins ``CARRY_MS`` after it."""
+    def _resumes(self, channel: int, start_ms: int, speaker: str) -> bool:
+        """The channel's open tail is carried into its same speaker's utterance that begins
+        ``CARRY_MS`` after it (another voice on a mixed channel never takes it)."""
         carried = self._carry.get(channel)
-        return carried is not None and start_ms - carried[2].end_ms <= CARRY_MS
+        return carried is not None and carried[2].speaker == speaker and start_ms - carried[2].end_ms <= CARRY_MS
 
     def _partial(self, e: Partial, goes_on: bool) -> Partial:
         text, finds = self._window(e.channel, goes_on, e.text, e.utterance_id)
@@ -77,11 +78,11 @@ class PublicFeed:
         text, finds = self._window(u.channel, goes_on, u.text, u.id)
         if goes_on:
             self._carry.pop(u.channel, None)
-        if u.id not in self._ended:  # a piece: its speaker goes on, maybe inside a number or a name
-            end = _before(finds, self.chosen.open_from(text, u.id))
-        else:  # ended at a pause, maybe inside a number read out (unless what ends it is masked already)
-            tail = open_end(text)
-            end = len(text) if any(f.start <= tail < f.end for f in finds) else _before(finds, tail)
+        # a piece: its speaker goes on, maybe inside a number or a name; an utterance ended at a pause
+        # maybe too (a number read out in parts), unless what ends it is masked already
+        tail = self.chosen.open_from(text, u.id)
+        whole = u.id in self._ended and any(f.start <= tail < f.end for f in finds)
+        end = len(text) if whole else _before(finds, tail)
         if end < len(text):
             self._carry[u.channel] = (text, end, u)
         return e.model_copy(update={"utterance": self._utterance(u, _masked(text, finds, end))})
@@ -92,13 +93,16 @@ class PublicFeed:
         before, start, _ = self._carry.get(channel, ("", 0, None)) if goes_on else ("", 0, None)
         whole = before + text
         finds = self.chosen.finds(whole, line)
-        return whole[start:], [Find(f.category, f.start - start, f.end - start, f.replacement)
-                               for f in finds if f.start >= start]
+        # a find begun in what was shown already: the rest of it is masked at least
+        return whole[start:], [Find(f.category, max(0, f.start - start), f.end - start,
+                                    f.replacement if f.start >= start else "×")
+                               for f in finds if f.end > start]
 
-    def _release(self, channel: int) -> list[Event]:
-        """A carried tail whose utterance did not go on after all: its own final, masked as part
-        of its piece."""
-        if channel not in self._carry:
+    def release(self, channel: int, utterance_id: str | None = None) -> list[Event]:
+        """A carried tail whose utterance did not go on after all (or, ``utterance_id``: that
+        utterance's, when ``CARRY_MS`` passed and nothing came): its own final, masked as part of
+        its piece."""
+        if channel not in self._carry or utterance_id not in (None, self._carry[channel][2].id):
             return []
         text, end, u = self._carry.pop(channel)
         finds = self.chosen.finds(text, u.id)
