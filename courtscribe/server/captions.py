@@ -145,7 +145,8 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
         await ws_deny(ws, access, err, who, hearing=hearing_id)
         return
     state: dict[str, Any] = {"dark": bool(stretches) and stretches[-1][1] is None, "opened": None,
-                             "captioner": Captioner(prefix=prefix), "feed": PublicFeed(Choices()), "fresh": False}
+                             "captioner": Captioner(prefix=prefix), "feed": PublicFeed(Choices()), "fresh": False,
+                             "switches": 0}
     sending, waits = asyncio.Lock(), set()
 
     async def send(lines: list[dict]) -> None:
@@ -203,6 +204,7 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
 
     async def deliver(event: Event) -> bool:
         if isinstance(event, CaptionsSwitched):
+            state["switches"] += 1
             state["dark"] = event.blanked
             switched(stretches, event.blanked, event.at_ms)
             if event.blanked:  # a broadcast delay's dump: what was still held never goes out, and
@@ -232,6 +234,7 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
         head = None
         while True:
             await asyncio.sleep(SWITCH_CHECK_S)
+            seen = state["switches"]
             try:
                 if head == (head := await asyncio.to_thread(store.head, hearing_id)):
                     continue
@@ -239,9 +242,12 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
             except Exception as err:  # noqa: BLE001 - the store is away: its events still come
                 log.warning("caption switch not read", hearing=hearing_id, error=repr(err))
                 continue
+            if state["switches"] != seen:  # a switch's event came while reading: it is newer
+                head = None
+                continue
             dark = bool(now) and now[-1][1] is None
             if dark != state["dark"]:
-                at = now[-1][0] if dark else (now[-1][1] or 0)
+                at = (now[-1][0] if dark else now[-1][1] or 0) if now else 0
                 try:
                     await deliver(CaptionsSwitched(hearing_id=hearing_id, blanked=dark, at_ms=at, reason=None))
                 except (WebSocketDisconnect, RuntimeError, OSError):
