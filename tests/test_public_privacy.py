@@ -53,7 +53,8 @@ def _captions_app(tmp_path, store):
 
     @asynccontextmanager
     async def life(app):
-        services.live = types.SimpleNamespace(hub=Hub())
+        hub = Hub()
+        services.live = types.SimpleNamespace(hub=hub, publish=hub.publish)
         yield
     app = FastAPI(lifespan=life)
     app.state.access = Access(tokens=None, audit=AuditLog(tmp_path / "audit.log"))
@@ -199,3 +200,20 @@ def test_a_protected_name_split_by_a_pause_never_reaches_a_caption():
     shown = _ended(feed, "n1", 0, 1500, "证人张三") + _ended(feed, "n2", 2000, 2600, "丰。")
     text = "".join(t for _, t in shown)
     assert "三丰" not in text and "张三" not in text and "张某" in text
+
+
+def test_what_the_broadcast_delay_held_when_the_court_blanked_is_out_of_the_public_version_too(tmp_path):
+    """The overlay dumps the last seconds it held when the court blanks (usually the words that made
+    it blank): the switch's ledger entry says from when, and the public version leaves them out."""
+    from starlette.testclient import TestClient
+
+    store = _hearing(tmp_path)
+    app, services = _captions_app(tmp_path, store)
+    services.settings = services.settings.model_copy(update={"caption_delay_ms": 3000})
+    store.now_ms = lambda hid: 10_000  # the court blanks at 10 s of hearing time
+    with TestClient(app) as client:
+        assert client.post("/v1/hearings/h/captions/switch", json={"blanked": True}).status_code == 200
+    [entry] = store.entries("h", kinds=("captions",))
+    assert '"from_ms":7000' in entry.payload.replace(" ", "")
+    record, _ = Records(store, AuditLog(tmp_path / "audit.log"), tmp_path).public_version("h")
+    assert [u.text for u in record.utterances] == [SAID[0][3], WITHHELD, WITHHELD]  # u2 ended at 9 s

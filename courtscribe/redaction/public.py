@@ -46,10 +46,11 @@ WITHHELD = "〔依法不公开的部分，略〕"  # a public version's line sai
 Stretch = tuple[int, int | None]  # hearing time (ms); an open end: still off
 
 
-def switched(stretches: list[Stretch], blanked: bool, at_ms: int) -> None:
-    """``stretches`` after the court blanked the captions (or lit them again) at ``at_ms``."""
+def switched(stretches: list[Stretch], blanked: bool, at_ms: int, from_ms: int | None = None) -> None:
+    """``stretches`` after the court blanked the captions (or lit them again) at ``at_ms``; a
+    blank's stretch begins ``from_ms``: what the broadcast delay held then was dumped too."""
     if blanked and (not stretches or stretches[-1][1] is not None):
-        stretches.append((at_ms, None))
+        stretches.append((at_ms if from_ms is None else min(from_ms, at_ms), None))
     elif not blanked and stretches and stretches[-1][1] is None:
         stretches[-1] = (stretches[-1][0], at_ms)
 
@@ -109,7 +110,7 @@ def choices(entries: Iterable) -> Choices:
     for e in entries:
         if e.kind == CAPTIONS:
             p = json.loads(e.payload)
-            switched(withheld, p["blanked"], p["at_ms"])
+            switched(withheld, p["blanked"], p["at_ms"], p.get("from_ms"))
         elif e.kind == PROTECTION:
             p = json.loads(e.payload)
             protected[p["name"]] = p["protected"]

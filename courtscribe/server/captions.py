@@ -68,8 +68,10 @@ def switch(hearing_id: str, body: CaptionSwitch, request: Request, who=on_hearin
     """The court orders captions off (不公开内容) or back on. Takes effect at once on every overlay."""
     store = deps.store(request)
     at_ms = store.now_ms(hearing_id)
+    # what the broadcast delay still held is dumped with it: off the air, so out of the public version too
+    held = {"from_ms": max(0, at_ms - deps.settings(request).caption_delay_ms)} if body.blanked else {}
     store.note(hearing_id, actor=who.name, kind=CAPTIONS,
-               payload={"blanked": body.blanked, "at_ms": at_ms, "reason": body.reason})
+               payload={"blanked": body.blanked, "at_ms": at_ms, "reason": body.reason, **held})
     event = CaptionsSwitched(hearing_id=hearing_id, blanked=body.blanked, at_ms=at_ms, reason=body.reason)
     notify(request, event)
     return event.wire()
