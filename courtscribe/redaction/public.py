@@ -102,15 +102,17 @@ def _finder(protected: tuple[str, ...], hidden: tuple[str, ...]) -> Finder:
     return Finder(protected, hidden)
 
 
-def choices(entries: Iterable) -> Choices:
-    """The clerk's choices from a hearing's ledger entries (the last word on each name or words wins)."""
+def choices(entries: Iterable, held_ms: int = 0) -> Choices:
+    """The clerk's choices from a hearing's ledger entries (the last word on each name or words
+    wins), and the court's kill switch (``held_ms``: the broadcast delay a switch's dump began
+    before it, where its entry does not say)."""
     protected: dict[str, bool] = {}
     chosen: dict[tuple[str | None, str], str] = {}
     withheld: list[Stretch] = []
     for e in entries:
         if e.kind == CAPTIONS:
             p = json.loads(e.payload)
-            switched(withheld, p["blanked"], p["at_ms"], p.get("from_ms"))
+            switched(withheld, p["blanked"], p["at_ms"], p.get("from_ms", max(0, p["at_ms"] - held_ms)))
         elif e.kind == PROTECTION:
             p = json.loads(e.payload)
             protected[p["name"]] = p["protected"]

@@ -44,9 +44,10 @@ SWITCH_CHECK_S = 2.0  # how often an overlay reads the kill switch from the reco
 
 
 # -- the kill switch ------------------------------------------------------------------------
-def blanks(store: RecordStore, hearing_id: str) -> list[Stretch]:
-    """Stretches of hearing time (ms) whose captions the court ordered blank; an open end: still blank."""
-    return list(choices(store.entries(hearing_id, kinds=(CAPTIONS,))).withheld)
+def blanks(store: RecordStore, hearing_id: str, held_ms: int = 0) -> list[Stretch]:
+    """Stretches of hearing time (ms) whose captions the court ordered blank; an open end: still blank.
+    ``held_ms``: the broadcast delay, for switches whose entry does not say from when its dump began."""
+    return list(choices(store.entries(hearing_id, kinds=(CAPTIONS,)), held_ms).withheld)
 
 
 def blanked(cue: dict, stretches: list[Stretch]) -> bool:
@@ -97,7 +98,7 @@ def _public_cues(request: Request, hearing_id: str, prefix: bool) -> list[dict]:
         made = _made.setdefault(store, OrderedDict())
         if (kept := made.get(key)) is not None and kept[0] == head:
             return kept[1]
-    stretches = [(max(0, a - held_ms), b) for a, b in blanks(store, hearing_id)]
+    stretches = blanks(store, hearing_id, held_ms)
     record = deps.records(request).public_version(hearing_id)[0]
     out = [c for u in record.utterances if u.text for c in cues(u.model_dump(mode="json"), prefix=prefix)
            if not blanked(c, stretches)]
