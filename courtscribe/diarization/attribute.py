@@ -167,9 +167,9 @@ def echoes(said: list[Hypothesis], redone: list[Hypothesis]) -> tuple[list[Hypot
     for j, r in enumerate(redone):
         words = _letters(r.text)
         for i, h in enumerate(said):
-            if not words or h.speaker == r.speaker or not any(
-                    _letters(t.text) and _letters(t.text) in words for t in h.tokens
-                    if t.end_ms > r.start_ms - ECHO_MS and t.start_ms < r.end_ms + ECHO_MS):
+            near = "".join(_letters(t.text) for t in h.tokens
+                           if t.end_ms > r.start_ms - ECHO_MS and t.start_ms < r.end_ms + ECHO_MS)
+            if not words or h.speaker == r.speaker or words not in near:  # the whole of it, heard there too
                 continue
             said[i] = _flag(said[i], SPEAKER_UNSURE)
             redone[j] = _flag(redone[j], SPEAKER_UNSURE)

@@ -71,7 +71,7 @@ class _Utt:
 
 @dataclass
 class Assignment:
-    speaker: str | None  # None: too short to tell (the caller keeps the previous speaker)
+    speaker: str | None  # None: too short to tell, or a stray voice like nobody heard
     updates: list[tuple[str, str]]  # (utterance id, new speaker) for earlier lines
 
 
@@ -122,9 +122,10 @@ class OnlineDiarizer:
         """One speaker turn of an utterance that held several, by its voice's embedding ``x`` (from
         the turn segmentation, so a turn too short for this diarizer's windows is still told). Never
         one of ``exclude``: the utterance's other voices, which the segmentation heard as other people.
-        ``learn`` False: too little of the voice to move a speaker's centroid by it."""
+        ``learn`` False: too little of the voice to move a speaker's centroid by it, or to be a
+        speaker of its own (speaker None when it is like nobody heard)."""
         with self._lock:
-            speaker = self._place(x, exclude, learn)  # not kept for re-checks: its caller labels the turn's line
+            speaker = self._place(x, exclude) if learn else self._match(x, exclude)  # its caller labels the line
             return Assignment(speaker, self._recheck(exclude=None))
 
     def segments(self) -> list[tuple[int, int, str]]:
@@ -141,18 +142,26 @@ class OnlineDiarizer:
         """``speaker`` in place of any speaker under its key."""
         self.speakers = [s for s in self.speakers if s.key != speaker.key] + [speaker]
 
-    def _place(self, x: np.ndarray, exclude: set[str] = frozenset(), learn: bool = True) -> str:
-        candidates = [s for s in self.speakers if s.key not in exclude]
-        if candidates:
-            sims = [float(x @ s.centroid) for s in candidates]
-            best = int(np.argmax(sims))
-            if sims[best] >= self.threshold:
-                s = candidates[best]
-                if learn and not s.enrolled:
-                    s.total, s.count = s.total + x, s.count + 1
-                return s.key
+    def _place(self, x: np.ndarray, exclude: set[str] = frozenset()) -> str:
+        """The speaker ``x`` sounds like (who learns it), else a new one."""
+        if (s := self._nearest_above(x, exclude)) is not None:
+            if not s.enrolled:
+                s.total, s.count = s.total + x, s.count + 1
+            return s.key
         self.speakers.append(Speaker(speaker_label(self.numbers.next()), x.copy(), 1))
         return self.speakers[-1].key
+
+    def _match(self, x: np.ndarray, exclude: set[str] = frozenset()) -> str | None:
+        s = self._nearest_above(x, exclude)
+        return s.key if s is not None else None
+
+    def _nearest_above(self, x: np.ndarray, exclude: set[str]) -> Speaker | None:
+        candidates = [s for s in self.speakers if s.key not in exclude]
+        if not candidates:
+            return None
+        sims = [float(x @ s.centroid) for s in candidates]
+        best = int(np.argmax(sims))
+        return candidates[best] if sims[best] >= self.threshold else None
 
     def _nearest(self, x: np.ndarray) -> str:
         return self.speakers[int(np.argmax([float(x @ s.centroid) for s in self.speakers]))].key

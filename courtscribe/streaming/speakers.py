@@ -128,7 +128,7 @@ class LiveSpeakers:
             # a stray voice (a short answer) is placed among the hearing's voices, never learnt from
             got = self.diarizer.add_voice(voices.centroids[c], exclude=set(keys.values()),
                                           learn=c not in voices.unsure)
-            keys[str(c)] = got.speaker or speaker_label(c + 1)
+            keys[str(c)] = got.speaker or (UNKNOWN if c in voices.unsure else speaker_label(c + 1))
             updates.update(got.updates)
         turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker], t.sure) for t in local]
         return turns, [(u, self.label(key)) for u, key in updates.items()]
