@@ -217,3 +217,16 @@ def test_what_the_broadcast_delay_held_when_the_court_blanked_is_out_of_the_publ
     assert '"from_ms":7000' in entry.payload.replace(" ", "")
     record, _ = Records(store, AuditLog(tmp_path / "audit.log"), tmp_path).public_version("h")
     assert [u.text for u in record.utterances] == [SAID[0][3], WITHHELD, WITHHELD]  # u2 ended at 9 s
+
+
+def test_a_live_line_holds_what_may_still_become_words_the_clerk_hid():
+    from courtscribe.redaction.public import Choices
+    from courtscribe.streaming.broadcast import PublicFeed
+    from courtscribe.streaming.events import Partial
+
+    chosen = Choices(added={None: ("朝阳区实验小学三年级二班",)})
+    feed = PublicFeed(chosen)
+    text = "她的孩子平时就在朝阳区实验小学三"
+    [shown] = feed.public(Partial(hearing_id="p", utterance_id="u1", channel=0, speaker="证人", role=None,
+                                  start_ms=0, end_ms=3000, text=text, stable=len(text)))
+    assert shown.text[:shown.stable] == "她的孩子平时就在" and "朝阳" not in shown.text

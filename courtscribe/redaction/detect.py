@@ -145,6 +145,14 @@ class _Group:
     paused: bool  # a pause or a filler word parts it from the group before: read aloud, not typed
 
 
+def _open_words(text: str, words: str) -> int:
+    """The start of a tail of ``text`` (two characters or more) that begins ``words``."""
+    for k in range(min(len(words) - 1, len(text)), 1, -1):
+        if text.endswith(words[:k]):
+            return len(text) - k
+    return len(text)
+
+
 @dataclass(frozen=True)
 class _Run:
     """A stretch of digits in groups: one number, or several read one after another."""
@@ -202,9 +210,9 @@ class Finder:
     def open_from(self, text: str) -> int:
         """Where the end of ``text`` may still become a find once more is said (a number read in
         part, a cue word whose number is still to come, a plate's first letters, a road before its
-        number, the start of a protected name): a live caption holds it back until the speaker goes
-        on, and a piece of a long utterance carries it into the next piece's search.
-        ``len(text)`` when nothing is open."""
+        number, the start of a protected name or of words the clerk hid): a live caption holds it
+        back until the speaker goes on, and a piece of a long utterance carries it into the next
+        piece's search. ``len(text)`` when nothing is open."""
         at = min(_open_token(text), _open_cue(text))
         if text and text[-1] in PROVINCES:  # 京…: a plate may follow
             at = min(at, len(text) - 1)
@@ -215,7 +223,8 @@ class Finder:
         for f in _patterns(text):
             if f.category == "address" and f.end == len(text):
                 at = min(at, f.start)  # its building and room may follow
-        return min([at, *(name.open_from(text) for name in self.names)])
+        return min([at, *(name.open_from(text) for name in self.names),
+                    *(_open_words(text, words) for words in self.hidden)])
 
     def _numbers(self, text: str) -> list[Find]:
         return [f for run in _runs(text) for f in _number_finds(text, run)]
