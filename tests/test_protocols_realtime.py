@@ -200,3 +200,27 @@ def test_a_clear_drops_what_is_not_transcribed_yet_and_never_claims_more(server)
     assert not c.of("input_audio_buffer.cleared")
     assert c.of("error")[0]["error"]["code"] == "input_audio_buffer_clear_incomplete"
     assert any(d["transcript"] for d in c.of(COMPLETED))  # what was not cleared is there
+
+
+def test_a_prompt_changed_mid_session_keeps_the_hearings_vocabulary(tmp_path):
+    """A Realtime client's new prompt words join the hearing's own (its parties, its 案由, the
+    court's lexicon): they never replace them."""
+    import asyncio
+    import types
+
+    from courtscribe.records.store import RecordStore
+    from courtscribe.streaming.hub import Hub
+    from courtscribe.streaming.live import LiveHearings
+
+    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    store.create_hearing(actor="书记员", hearing_id="h", parties=["张三", "李四"], cause="民间借贷纠纷")
+    live = LiveHearings(engine=None, vad=None, scheduler=None, hub=Hub(), records=store, lexicon=("本院",))
+    got: list = []
+
+    class Session:  # what LiveHearings reads of a running source
+        cfg = types.SimpleNamespace(hearing_id="h")
+        use_hotwords = staticmethod(got.append)
+    session = Session()
+    live.sources["h"] = {session: ()}
+    asyncio.run(live.own_hotwords(session, ("王五",)))
+    assert {"王五", "张三", "李四", "民间借贷纠纷", "本院"} <= set(got[-1]) and live.sources["h"][session] == ("王五",)

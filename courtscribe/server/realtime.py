@@ -28,7 +28,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..asr.base import DecodeOptions
 from ..audio import SAMPLE_RATE
-from ..asr.hotwords import merge
 from ..logs import get_logger
 from ..records.model import HEARING_ID, Utterance
 from ..text import grown, joined
@@ -183,8 +182,8 @@ class _Realtime:
             raise StreamError("invalid_value", "turn_detection changes between turns: commit or clear the audio "
                               "appended since the last commit first")
         self.cfg, self.ga = cfg, kind == "session.update"
-        if self.session is not None:
-            self.session.use_hotwords(merge(tuple((cfg.prompt or "").split()), self.live.lexicon))
+        if self.session is not None:  # the hearing's vocabulary stays with the client's words
+            await self.live.own_hotwords(self.session, tuple((cfg.prompt or "").split()))
         await send(self.ws, event(kind.replace("update", "updated"), session=cfg.view(self.ga)))
 
     async def _append(self, b64: object) -> None:

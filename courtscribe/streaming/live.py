@@ -107,6 +107,15 @@ class LiveHearings:
             self.peers.command(hearing_id, "vocabulary", words=vocabulary)
         return len(running) + (len(self.peers.sources(hearing_id)) if relay and self.peers else 0)
 
+    async def own_hotwords(self, session: StreamSession, words: tuple[str, ...]) -> None:
+        """A source's client changed its own hotwords mid-stream (a Realtime session.update's
+        prompt): its next utterances decode with them and, as before, its hearing's vocabulary."""
+        hid = session.cfg.hearing_id
+        vocabulary = await asyncio.to_thread(self.records.vocabulary, hid) if hid and self.records else []
+        if hid and session in self.sources.get(hid, {}):
+            self.sources[hid][session] = tuple(words)
+        session.use_hotwords(merge(tuple(words), vocabulary, self.lexicon))
+
     def enrolled(self, hearing_id: str, person: Participant, voice: np.ndarray, *, relay: bool = True) -> None:
         """A voice enrolled during the hearing: its running mixed-channel sources know it at once."""
         for session in list(self.sources.get(hearing_id, {})):
