@@ -389,3 +389,27 @@ def test_a_seat_that_reconnected_here_keeps_its_audio_when_its_old_gateway_is_fo
         for r in runs:
             r.cancel()
     asyncio.run(main())
+
+
+def test_events_a_bus_refuses_for_too_long_are_let_go_not_retried_for_ever(monkeypatch):
+    from courtscribe.streaming import peers as peers_module
+    from courtscribe.streaming.events import CaptionsSwitched
+
+    monkeypatch.setattr(peers_module, "RETRY_S", 0.02)
+    monkeypatch.setattr(peers_module, "HOLD_S", 0.1)
+
+    async def main():
+        bus: dict = {"down": True}
+        a, b = two_gateways(bus)
+        runs = run_links(a, b)
+        a.hub.publish("h", CaptionsSwitched(hearing_id="h", blanked=True, at_ms=0, reason=None))
+        await until(lambda: a.peers._out == [] and a.peers._failing_since is None, timeout_s=10)
+        assert a.peers._out == []  # let go after HOLD_S, the sender free again
+        bus["down"] = False
+        screen = b.hub.subscribe("h")
+        a.hub.publish("h", CaptionsSwitched(hearing_id="h", blanked=False, at_ms=10, reason=None))
+        await until(lambda: screen.queue.qsize() > 0)
+        assert [e.blanked for e in (screen.queue.get_nowait() for _ in range(screen.queue.qsize()))] == [False]
+        for r in runs:
+            r.cancel()
+    asyncio.run(main())

@@ -55,6 +55,7 @@ class Transport:
 RETRY_S = 1.0
 MAX_BATCH = 500
 MAX_WAITING = 20_000  # messages held while the bus is away; past it the oldest go (screens backfill)
+HOLD_S = 120.0  # a bus that refuses them this long: what is held is let go (a batch it can never take, stale news)
 METRICS_EVERY_S = 1.0
 
 
@@ -144,6 +145,7 @@ class Peers:
         self.origin, self.poll = transport.origin, transport.poll
         self._post, self._fetch = transport.post, transport.fetch
         self._out: list[dict] = []
+        self._failing_since: float | None = None
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._sources: dict[str, dict[tuple[str, Any], dict]] = {}  # hearing → (origin, channel) → source
@@ -222,16 +224,28 @@ class Peers:
                 del self._out[:MAX_BATCH]
                 try:
                     await self._post(self.origin, batch)
+                    self._failing_since = None
                 except asyncio.CancelledError:
                     raise
                 except Exception as err:  # noqa: BLE001 - the bus restarts; local screens are unaffected
-                    # held for when it is back (a caption kill switch among them), the oldest let go first
-                    self._out[:0] = batch
-                    if len(self._out) > MAX_WAITING:
-                        del self._out[:len(self._out) - MAX_WAITING]
-                    log.warning("event bus unreachable: events for other gateways held", error=repr(err),
-                                events=len(self._out))
+                    self._held(batch, err)
                     await asyncio.sleep(RETRY_S)
+
+    def _held(self, batch: list[dict], err: Exception) -> None:
+        """A batch the bus did not take: held for when it is back (a caption kill switch among it),
+        the oldest let go first, and all of it after ``HOLD_S`` of refusals (never retried for ever)."""
+        now = self._loop.time()
+        self._failing_since = self._failing_since or now
+        if now - self._failing_since > HOLD_S:
+            log.error("event bus refused events for too long: events for other gateways dropped",
+                      error=repr(err), events=len(batch) + len(self._out))
+            self._out.clear()
+            self._failing_since = None
+            return
+        self._out[:0] = batch
+        if len(self._out) > MAX_WAITING:
+            del self._out[:len(self._out) - MAX_WAITING]
+        log.warning("event bus unreachable: events for other gateways held", error=repr(err), events=len(self._out))
 
     async def reporting(self) -> None:
         while True:
