@@ -64,15 +64,15 @@ class Records:
         """The record, or its public version (personal data masked: redaction/public.py), in ``fmt``.
         Raises ValueError for a format no writer has (a public version has no package: the audio
         says what the text hides), fonts.FontMissing for a printed form without its font."""
-        record = self.public_version(hearing_id)[0] if public else self.store.record(hearing_id)
         if fmt == "package" and public:
             raise ValueError("a public version is a document, not a package: the hearing's audio says what it hides")
-        if fmt == "package":
+        if fmt == "package":  # the record and the ledger it was read from, as of one moment
             record, ledger = self.store.snapshot(hearing_id)
             data = package.build(record, archive.hearing_files(self.archive_dir, hearing_id), self.store.seal_key,
                                  ledger)
             return Export(data, package.MEDIA_TYPE, filename(record, "zip"))
         writer = formats.writer(fmt)
+        record = self.public_version(hearing_id)[0] if public else self.store.record(hearing_id)
         stem = filename(record, writer.extension)
         if public:
             stem = stem.replace(f".{writer.extension}", f"-公开版.{writer.extension}")
