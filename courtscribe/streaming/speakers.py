@@ -163,10 +163,9 @@ class LiveSpeakers:
         updates = [(uid, self.label(key)) for uid, key in result.updates]
         if result.speaker is None:
             return self.guess(u), None, updates
-        self.last = self.label(result.speaker)
-        u = u.model_copy(update={"speaker": self.last.speaker, "role": self.last.role,
-                                 "participant": self.last.participant})
-        return u, self.last, updates
+        label = self.label(result.speaker)  # the line before for the next: once delivered (``spoke``)
+        u = u.model_copy(update={"speaker": label.speaker, "role": label.role, "participant": label.participant})
+        return u, label, updates
 
 
 async def unheard_turns(turns: list[Turn], hyps: list[Hypothesis], audio: np.ndarray, start_ms: int, end_ms: int,
