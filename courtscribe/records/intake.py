@@ -59,13 +59,11 @@ def add_recording(store: RecordStore, hearing_id: str, record: Record, *, actor:
 
 
 def _fresh_voices(store: RecordStore, hearing_id: str, record: Record) -> dict[tuple[int, str], str]:
-    """A recording's voices (说话人N, numbered from 1 by its own diarization) numbered after the
-    voices the hearing's record already has on each channel: the afternoon's 说话人1 is not the
-    morning's, and naming the one must not name the other."""
-    out: dict[tuple[int, str], str] = {}
-    for channel in {u.channel for u in record.utterances}:
-        taken = max((speaker_number(v.voice) or 0 for v in store.heard_voices(hearing_id, channel)), default=0)
-        for u in record.utterances:
-            if u.channel == channel and (n := speaker_number(u.speaker)) is not None and taken:
-                out[(channel, u.speaker)] = f"说话人{taken + n}"
-    return out
+    """A recording's voices (说话人N, numbered from 1 by its own diarization) numbered after every
+    voice the hearing's record already has, on any channel (its live room mics number from one
+    set too): the afternoon's 说话人1 is not the morning's, and naming the one must not name the other."""
+    taken = store.voices_numbered(hearing_id)
+    if not taken:
+        return {}
+    return {(u.channel, u.speaker): f"说话人{taken + n}" for u in record.utterances
+            if (n := speaker_number(u.speaker)) is not None}
