@@ -51,8 +51,13 @@ def switched(stretches: list[Stretch], blanked: bool, at_ms: int, from_ms: int |
     blank's stretch begins ``from_ms``: what the broadcast delay held then was dumped too."""
     if blanked and (not stretches or stretches[-1][1] is not None):
         stretches.append((at_ms if from_ms is None else min(from_ms, at_ms), None))
-    elif not blanked and stretches and stretches[-1][1] is None:
+    elif not blanked and dark(stretches):
         stretches[-1] = (stretches[-1][0], at_ms)
+
+
+def dark(stretches: list[Stretch]) -> bool:
+    """Whether captions are blanked now: the last stretch has no end yet."""
+    return bool(stretches) and stretches[-1][1] is None
 
 
 def within(start_ms: int, end_ms: int, stretches: Iterable[Stretch]) -> bool:

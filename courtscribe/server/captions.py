@@ -29,7 +29,7 @@ from ..records import formats
 from ..records.model import Name
 from ..records.store import RecordStore
 from ..streaming.captioner import Captioner, cues
-from ..redaction.public import CAPTIONS, CARRY_MS, Choices, Stretch, choices, switched, within
+from ..redaction.public import CAPTIONS, CARRY_MS, Choices, Stretch, choices, dark, switched, within
 from ..streaming.broadcast import Delayed, PublicFeed
 from ..streaming.events import CaptionsSwitched, Endpoint, Event, Final, Partial, RedactionChanged
 from . import deps
@@ -147,7 +147,7 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
     except Denied as err:
         await ws_deny(ws, access, err, who, hearing=hearing_id)
         return
-    state: dict[str, Any] = {"dark": bool(stretches) and stretches[-1][1] is None, "opened": None,
+    state: dict[str, Any] = {"dark": dark(stretches), "opened": None,
                              "captioner": Captioner(prefix=prefix), "feed": PublicFeed(Choices()), "fresh": False,
                              "switches": 0}
     sending, waits = asyncio.Lock(), set()
@@ -228,7 +228,7 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
         """The switch as the ledger says once subscribed: a switch made while this overlay was
         connecting is in what it reads, or comes after it as an event (never lost between)."""
         stretches[:] = await asyncio.to_thread(blanks, store, hearing_id)
-        state["dark"] = bool(stretches) and stretches[-1][1] is None
+        state["dark"] = dark(stretches)
         return {"type": "subscribed", "hearing_id": hearing_id, "blanked": state["dark"]}
 
     async def watch() -> None:
@@ -248,11 +248,11 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
             if state["switches"] != seen:  # a switch's event came while reading: it is newer
                 head = None
                 continue
-            dark = bool(now) and now[-1][1] is None
-            if dark != state["dark"]:
-                at = (now[-1][0] if dark else now[-1][1] or 0) if now else 0
+            blank = dark(now)
+            if blank != state["dark"]:
+                at = (now[-1][0] if blank else now[-1][1] or 0) if now else 0
                 try:
-                    await deliver(CaptionsSwitched(hearing_id=hearing_id, blanked=dark, at_ms=at, reason=None))
+                    await deliver(CaptionsSwitched(hearing_id=hearing_id, blanked=blank, at_ms=at, reason=None))
                 except (WebSocketDisconnect, RuntimeError, OSError):
                     return  # the overlay went away; follow() ends the feed
 

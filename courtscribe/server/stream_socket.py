@@ -21,6 +21,7 @@ from ..streaming.session import StreamSession
 from ..streaming.source import SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
+from ..redaction.public import dark
 from .captions import blanks
 from .sockets import follow, gate, run, send
 
@@ -143,4 +144,4 @@ def _blanked_now(live: LiveHearings, hearing_id: str) -> bool | None:
     except Exception as err:  # noqa: BLE001 - a store outage must not cost the clerk her screen
         log.warning("caption switch state unknown", hearing=hearing_id, error=repr(err))
         return None
-    return bool(stretches) and stretches[-1][1] is None
+    return dark(stretches)
