@@ -52,3 +52,21 @@ def test_a_dictations_hotwords_spare_names_that_sound_like_commands():
 
     assert spare(("窦浩", "张三", "鞠浩", "窦浩然", "李四")) == ("张三", "李四")
     assert parse(polish("以上事实清楚逗号", spare(("窦浩",)))) == [{"op": "insert", "text": "以上事实清楚，"}]
+
+
+@pytest.mark.parametrize("said, text", [
+    ("依照左书名号中华人民共和国民法典右书名号第五百七十七条", "依照《中华人民共和国民法典》第五百七十七条"),
+    ("依照，前书名号，中华人民共和国民事诉讼法，后书名号。第一百四十四条",
+     "依照《中华人民共和国民事诉讼法》第一百四十四条"),
+    ("被告称冒号前引号我没有借过钱后引号句号", "被告称：“我没有借过钱”。"),
+    ("原告左括号反诉被告右括号", "原告（反诉被告）"),
+    ("此后省略号", "此后……"),
+])
+def test_paired_marks_are_said_with_their_side(said, text):
+    """A ruling cites statutes in 《》 and quotes a party in “”: 左/前 opens, 右/后 closes."""
+    assert parse(said) == [{"op": "insert", "text": text}]
+
+
+def test_a_paired_mark_said_without_its_side_is_written_as_said():
+    assert parse("原告提交了书名号") == [{"op": "insert", "text": "原告提交了书名号"}]
+    assert parse("右书名号。") == [{"op": "punctuate", "text": "》"}]

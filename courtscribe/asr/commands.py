@@ -19,7 +19,11 @@ import re
 from .hotwords import sounds, word_bounds
 
 MARKS = {"句号": "。", "逗号": "，", "问号": "？", "冒号": "：", "分号": "；", "感叹号": "！", "顿号": "、",
-         "换行": "\n", "新段落": "\n\n"}
+         "省略号": "……", "破折号": "——", "换行": "\n", "新段落": "\n\n"}
+# paired marks, said with their side (左/前 opens, 右/后 closes): a ruling cites 《中华人民共和国民法典》
+# and quotes a party's words; a bare 书名号 or 引号 says neither side, so it is written as said
+MARKS |= {f"{side}{word}": pair[k] for word, pair in {"书名号": "《》", "引号": "“”", "括号": "（）"}.items()
+          for k, sides in enumerate(("左前", "右后")) for side in sides}
 EDITS = {"删除上一句": "delete_sentence", "撤销": "undo", "撤消": "undo"}
 _AUTO = "，。？！：；、,.?!:; "  # what the engine may have put around a command word
 _MARK_WORD = re.compile("|".join(sorted(map(re.escape, MARKS), key=len, reverse=True)))
