@@ -146,6 +146,27 @@ def test_a_package_rewritten_whole_is_found_by_the_courts_seal_and_by_its_own_si
     assert any("seal does not verify" in p for p in package.verify(path, b"another court's key, not ours"))
 
 
+def test_a_forged_copy_put_before_the_genuine_file_is_found(signed, tmp_path):
+    """A ZIP may hold a name twice: a reader takes the last copy, an unzip tool may keep the first;
+    a forged record.json before the untouched package, with the court's key, is still altered."""
+    key = b"k" * 32
+    path = tmp_path / "卷宗.zip"
+    path.write_bytes(package.build(signed, key=key))
+    forged = tmp_path / "forged.zip"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(forged, "w") as dst:
+        dst.writestr("record.json", src.read("record.json").replace("全部请求".encode(), "部分请求".encode()))
+        dst.writestr("../record.json", b"{}")
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+    problems = package.verify(forged, key)
+    assert "record.json: in the package 2 times (one copy may be forged): altered" in problems
+    assert "../record.json: a path outside the package: altered" in problems
+    bare = tmp_path / "bare.zip"
+    with zipfile.ZipFile(bare, "w") as dst:
+        dst.writestr("manifest.json", b"[1, 2]")
+    assert package.verify(bare) == ["manifest.json cannot be read (TypeError): altered"]
+
+
 def test_a_package_carries_its_ledger_and_a_record_rewritten_with_its_signatures_is_found(tmp_path):
     """The package holds the hearing's ledger: a forger without the court's key who rewrites a line
     in record.json, the digests its signatures carry and the manifest is found by the ledger; an

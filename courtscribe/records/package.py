@@ -15,8 +15,9 @@ import hashlib
 import io
 import json
 import zipfile
+from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..chain import canonical
 from ..seal import seal, sealed
@@ -91,10 +92,15 @@ def verify(path: str | Path, key: bytes | None = None) -> list[str]:
     except (zipfile.BadZipFile, OSError) as err:
         return [f"not a readable ZIP package: {err}"]
     with zf:
+        problems += _entries(zf.namelist())
         names = set(zf.namelist())
         if MANIFEST not in names:
-            return [f"{MANIFEST} is missing"]
-        manifest = json.loads(zf.read(MANIFEST))
+            return [*problems, f"{MANIFEST} is missing"]
+        try:
+            manifest = json.loads(zf.read(MANIFEST))
+            manifest["files"].items()
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            return [*problems, f"{MANIFEST} cannot be read ({type(err).__name__}): altered"]
         for name, meta in manifest["files"].items():
             if name not in names:
                 problems.append(f"{name}: listed in the manifest but missing")
@@ -117,6 +123,20 @@ def verify(path: str | Path, key: bytes | None = None) -> list[str]:
                 problems += _read_ledger(zf.read(LEDGER), record, key)
             elif manifest.get("schema") == PACKAGE_SCHEMA:
                 problems.append(f"{LEDGER} is missing: a package of this kind carries the hearing's ledger")
+    return problems
+
+
+def _entries(names: list[str]) -> list[str]:
+    """A name held twice (a reader of the ZIP takes the last, an unzip tool may keep the first: a
+    forged copy put before the genuine file), or one that would be written outside the folder it is
+    unpacked into."""
+    seen = Counter(names)
+    problems = [f"{name}: in the package {n} times (one copy may be forged): altered"
+                for name, n in sorted(seen.items()) if n > 1]
+    for name in sorted(seen):
+        path = PurePosixPath(name.replace("\\", "/"))
+        if path.is_absolute() or ".." in path.parts or ":" in "".join(path.parts[:1]):
+            problems.append(f"{name}: a path outside the package: altered")
     return problems
 
 
