@@ -4,7 +4,8 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from courtscribe.records.model import FINAL_AFTER_EDIT, UNRECOGNIZED, Role, Token, Utterance, UtteranceStatus
+from courtscribe.records.model import (CROSSTALK_NOTE, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT,
+                                       UNRECOGNIZED, Role, Token, Utterance, UtteranceStatus)
 from courtscribe.records.reading import Named
 from courtscribe.records.store import ChangedMeanwhile, Conflict, Locked, NotFound, RecordError, RecordStore
 
@@ -114,8 +115,8 @@ def test_a_final_that_says_more_than_the_corrected_partial_is_kept_for_the_clerk
     store.machine_final(hearing, line("u3", "原告张山称被告至今未还款。", start=0, end=4000))
     [u] = store.record(hearing).utterances
     assert (u.text, u.machine_text, u.flags) == ("原告张三称", "原告张山称被告至今未还款。", [FINAL_AFTER_EDIT])
-    second = store.split(hearing, "u3", 2, actor="书记员甲")  # cut in two: both halves were looked at
-    assert [u.flags for u in store.record(hearing).utterances if u.id in ("u3", second)] == [[], []]
+    second = store.split(hearing, "u3", 2, actor="书记员甲")  # a cut is no look: the first half keeps it
+    assert [u.flags for u in store.record(hearing).utterances if u.id in ("u3", second)] == [[FINAL_AFTER_EDIT], []]
     assert store.verify(hearing).ok
     store.edit(hearing, "u4", "好的。", actor="书记员甲", channel=0, start_ms=5000, end_ms=5500)
     store.machine_final(hearing, line("u4", "好的。", start=5000, end=5500))  # the same: nothing to look at
@@ -306,7 +307,7 @@ def test_a_line_split_in_two_and_merged_back_keeps_words_times_and_the_ledger(st
     assert (a.id, a.text, a.start_ms, a.end_ms) == ("c0-x-0001", "现在开庭。", 1000, 2000)
     assert (b.id, b.text, b.start_ms, b.end_ms) == (second, "请原告陈述。", 2000, 3200)  # cut at 请's own start
     assert "".join(t.text for t in a.tokens) == "现在开庭。" and "".join(t.text for t in b.tokens) == "请原告陈述。"
-    assert b.role is Role.presiding_judge and a.status is b.status is UtteranceStatus.edited
+    assert b.role is Role.presiding_judge and a.status is b.status is UtteranceStatus.final  # no word changed
     assert store.verify(hearing).ok
 
     assert store.merge(hearing, second, "c0-x-0001", actor="书记员甲") == "c0-x-0001"  # the earlier line is kept
@@ -317,6 +318,33 @@ def test_a_line_split_in_two_and_merged_back_keeps_words_times_and_the_ledger(st
     assert (merge.field, merge.after) == ("merge", "现在开庭。请原告陈述。")
     store.relabel(hearing, second, speaker="说话人2")  # the diarizer's late word on the line merged away
     assert [x.id for x in store.record(hearing).utterances] == ["c0-x-0001"] and store.verify(hearing).ok
+
+
+def test_a_cut_or_a_join_answers_no_warning_only_a_look_does(store, hearing):
+    """Split and merge change no word: a seat's bleed warning and a late final's other reading stay on
+    the lines (printed, and the late final still holds up signing) until the clerk edits or confirms."""
+    bleed = spoken("c2-z-0001", "我同意调解。我不同意。", 0, channel=2)
+    store.machine_final(hearing, bleed.model_copy(update={"flags": [CROSSTALK_UNCHECKED]}))
+    second = store.split(hearing, "c2-z-0001", 6, actor="书记员甲")
+    assert all(CROSSTALK_NOTE in u.printed_text for u in store.record(hearing).utterances)
+    store.edit(hearing, "c0-z-0002", "他还了钱。他没还。", actor="书记员甲", start_ms=10_000, end_ms=14_000)
+    store.machine_final(hearing, spoken("c0-z-0002", "他还了五万。他没还完。", 10_000))
+    store.split(hearing, "c0-z-0002", 5, actor="书记员甲")
+    assert FINAL_AFTER_EDIT in store.utterance(hearing, "c0-z-0002").flags
+    store.machine_final(hearing, spoken("c2-z-0003", "同意。", 20_000, channel=2))
+    store.merge(hearing, second, "c2-z-0003", actor="书记员甲")  # one part not looked at: nor is the whole
+    assert CROSSTALK_NOTE in store.utterance(hearing, second).printed_text
+    store.confirm(hearing, second, actor="书记员甲")
+    store.merge(hearing, "c2-z-0001", second, actor="书记员甲")  # the looked-at part's warning is answered
+    assert CROSSTALK_NOTE in store.utterance(hearing, "c2-z-0001").printed_text
+    store.confirm(hearing, "c2-z-0001", actor="书记员甲")
+    store.close_hearing(hearing, actor="书记员甲")
+    with pytest.raises(Conflict, match="heard otherwise"):
+        store.sign(hearing, by="审判长甲", role=Role.presiding_judge)
+    store.confirm(hearing, "c0-z-0002", actor="书记员甲")
+    assert not any(CROSSTALK_NOTE in u.printed_text for u in store.record(hearing).utterances)
+    assert store.verify(hearing).ok
+    store.sign(hearing, by="审判长甲", role=Role.presiding_judge)
 
 
 def test_split_and_merge_refuse_what_would_lose_words(store, hearing):

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from ..chain import GENESIS, canonical, sha256
 from ..db import as_utc
-from .model import (FINAL_AFTER_EDIT, SPEAKER_UNSURE, Correction, CorrectionRequest, Interruption, PartySignature, Record, Role,
+from .model import (CONTINUES, FINAL_AFTER_EDIT, SPEAKER_UNSURE, Correction, CorrectionRequest, Interruption, PartySignature, Record, Role,
                     Signature, Token, Utterance, UtteranceStatus)
 
 UTTERANCE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change utterances
@@ -127,19 +127,30 @@ def apply(utterances: dict[str, dict], kind: str, uid: str | None, p: dict) -> N
                  flags=[f for f in _seen(u["flags"]) if f != SPEAKER_UNSURE])
     elif kind == "split":
         cut = p["at_ms"]
+        # a cut changes no word: each half keeps the line's warnings and whether it was looked at
+        # (entries before "flags" was written: both halves counted as looked at)
+        flags = p["flags"] if "flags" in p else _seen(u["flags"])
+        status = u["status"] if "flags" in p else "edited"
         utterances[p["new_id"]] = {**u, "id": p["new_id"], "start_ms": cut, "text": p["second"], "machine_text": "",
                                    "tokens": [t for t in u["tokens"] if t["start_ms"] >= cut],
-                                   "status": "edited", "text_by": "human", "flags": _seen(u["flags"])}
+                                   "status": status, "text_by": "human",
+                                   "flags": _second_half(flags) if "flags" in p else flags}
         u.update(end_ms=cut, text=p["first"], tokens=[t for t in u["tokens"] if t["start_ms"] < cut],
-                 status="edited", text_by="human", flags=_seen(u["flags"]))
+                 status=status, text_by="human", flags=flags)
     elif kind == "merge":
         other = utterances.pop(p["other"])
         u.update(text=p["text"], start_ms=min(u["start_ms"], other["start_ms"]),
                  end_ms=max(u["end_ms"], other["end_ms"]), tokens=u["tokens"] + other["tokens"],
                  machine_text=(u["machine_text"] or "") + (other["machine_text"] or ""),
-                 status="edited", text_by="human")
+                 status=p.get("status", "edited"), text_by="human")  # a line not looked at yet stays so
         if "flags" in p:  # both lines' flags (entries before this: the first line's only)
             u["flags"] = p["flags"]
+
+
+def _second_half(flags: list[str]) -> list[str]:
+    """A split line's second half: a new turn (it goes on from nothing), and a late final's other
+    reading, of the whole line, stays with the first half, where it is printed and answered."""
+    return [f for f in flags if f not in (CONTINUES, FINAL_AFTER_EDIT)]
 
 
 def _seen(flags: list[str]) -> list[str]:

@@ -25,7 +25,8 @@ from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .layout import ZH_TZ
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, split_ms
-from .model import CONTINUES, FINAL_AFTER_EDIT, PROTECTION, REDACTION, UNRECOGNIZED, new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance
+from .model import (CONTINUES, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT, PROTECTION, REDACTION, UNRECOGNIZED,
+                    new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance)
 from .signoff import Signed, SignOff
 from .reading import ChangedMeanwhile, Conflict, Locked, Named, NotFound, RecordError, _fields
 
@@ -298,7 +299,8 @@ class RecordStore(SignOff):
             raise RecordError(f"cut utterance {uid} between words: both halves need text (at={at})")
         new_id = f"{uid.split('.')[0]}.{secrets.token_hex(3)}"
         self._write(hearing_id, actor, "split", {"new_id": new_id, "before": utterance["text"], "first": first,
-                                                 "second": second, "at_ms": split_ms(utterance, at)}, uid)
+                                                 "second": second, "at_ms": split_ms(utterance, at),
+                                                 "flags": utterance["flags"]}, uid)
         return new_id
 
     def merge(self, hearing_id: str, uid: str, other: str, *, actor: str) -> str:
@@ -321,10 +323,14 @@ class RecordStore(SignOff):
         if untyped := [x["id"] for x in (a, b) if UNRECOGNIZED in x["flags"] and not x["text"].strip()]:
             raise Conflict(f"line {untyped[0]} was not recognized: replay it and type what was said before merging "
                            "(merged, its gap would no longer show)")
-        # both lines' flags; whether the line goes on from the one before is the first line's alone
-        flags = list(dict.fromkeys(a["flags"] + [f for f in b["flags"] if f != CONTINUES]))
+        # both lines' flags (a seat's bleed warning of a line looked at already is answered); whether
+        # the line goes on from the one before is the first line's alone; not looked at if either was not
+        flags = list(dict.fromkeys(f for x in (a, b) for f in x["flags"] if not _answered(x, f)
+                                   and (x is a or f != CONTINUES)))
+        status = "final" if "final" in (a["status"], b["status"]) else "edited"
         self._write(hearing_id, actor, "merge", {"other": b["id"], "before": a["text"], "other_text": b["text"],
-                                                 "text": joined([a["text"], b["text"]]), "flags": flags}, a["id"])
+                                                 "text": joined([a["text"], b["text"]]), "flags": flags,
+                                                 "status": status}, a["id"])
         return a["id"]
 
     def _final_utterance(self, hearing_id: str, uid: str) -> dict:
@@ -352,6 +358,11 @@ class RecordStore(SignOff):
         if kind in UTTERANCE_KINDS:
             raise ValueError(f"{kind} entries change utterances: use the method for it")
         self._write(hearing_id, actor, kind, payload, signed_ok=kind in (PROTECTION, REDACTION))
+
+
+def _answered(line: dict, flag: str) -> bool:
+    """A seat's bleed warning on a line a person has looked at (edited or confirmed): answered."""
+    return flag == CROSSTALK_UNCHECKED and line["status"] != "final"
 
 
 def _participant(role: Role, name: str | None, channel: int | None) -> dict:
