@@ -40,6 +40,37 @@ def test_what_was_said_while_captions_were_ordered_off_is_left_out_of_the_public
     assert "国家秘密" in records.export("h", "txt").data.decode()  # the record itself keeps every word
 
 
+def test_a_correction_of_a_withheld_line_is_withheld_too(tmp_path):
+    """The clerk corrects a line said while the captions were off: the correction log of the public
+    version (and its 补正申请 after signing) must not print what was said there."""
+    store = _hearing(tmp_path)
+    store.note("h", actor="审判长", kind="captions", payload={"blanked": True, "at_ms": 3500, "reason": "不公开内容"})
+    store.note("h", actor="审判长", kind="captions", payload={"blanked": False, "at_ms": 11000, "reason": None})
+    store.edit("h", "u2", "被告人在看守所内与他人合谋的细节涉及国家机密。", actor="书记员", reason="听错")
+    store.edit("h", "u3", "继续进行法庭调查。", actor="书记员")
+    store.close_hearing("h", actor="书记员")
+    store.sign("h", by="审判长", role=Role.presiding_judge)
+    store.request_correction("h", by="被告人", text="看守所内没有合谋", reason="记错", utterance_id="u2")
+    records = Records(store, AuditLog(tmp_path / "audit.log"), tmp_path)
+    for fmt in ("txt", "json", "docx"):
+        public = records.export("h", fmt, public=True).data
+        text = public.decode() if fmt != "docx" else _docx_text(public)
+        assert "看守所" not in text and "国家" not in text and "听错" not in text, fmt
+        assert "继续进行法庭调查" in text, fmt  # a correction of a line on the air stays
+    _, log = records.public_version("h")
+    assert {r.utterance_id for r in log if r.category == "withheld"} == {"u2"}
+
+
+def _docx_text(data: bytes) -> str:
+    import io
+
+    import docx
+
+    doc = docx.Document(io.BytesIO(data))
+    cells = [c.text for t in doc.tables for row in t.rows for c in row.cells]
+    return "\n".join([p.text for p in doc.paragraphs] + cells)
+
+
 def _captions_app(tmp_path, store):
     """The caption router alone, on ``store``, with a hub of its own (``services.live.hub``)."""
     from fastapi import FastAPI

@@ -152,6 +152,9 @@ _LISTS = {"corrections": ("before", "after", "reason", "by"), "interruptions": (
           "correction_requests": ("text", "reason", "by"), "party_signatures": ("name", "reason", "noted_by"),
           "participants": ("name", "speaker"), "signatures": ("by",)}
 
+# what an item about a line says of its words
+_WITHHELD_KEYS = {"corrections": ("before", "after", "reason"), "correction_requests": ("text", "reason")}
+
 
 def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redaction]]:
     """The record as the public may read it, and the log of what was hidden (in the record's own
@@ -168,8 +171,9 @@ def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redact
         body["hearing"][key] = hide(body["hearing"][key], f"hearing.{key}")
     body["hearing"]["parties"] = [hide(p, f"hearing.parties[{i}]") for i, p in enumerate(body["hearing"]["parties"])]
     body["source"]["path"] = None
+    held = {u["id"] for u in body["utterances"] if within(u["start_ms"], u["end_ms"], chosen.withheld)}
     for u in body["utterances"]:
-        if within(u["start_ms"], u["end_ms"], chosen.withheld):
+        if u["id"] in held:
             log.append(Redaction(category="withheld", utterance_id=u["id"], field="text", start=0,
                                  end=len(u["text"]), words=u["text"], replacement=WITHHELD))
             notes.append(RedactionNote(category="withheld", utterance_id=u["id"], field="text", start=0,
@@ -184,10 +188,20 @@ def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redact
             u["participant"] = hide(u["participant"], "participant", u["id"])
             u["tokens"] = []
             u["machine_text"] = None
+    known = {u["id"] for u in body["utterances"]}
     for name, keys in _LISTS.items():
         for i, item in enumerate(body[name]):
+            line = item.get("utterance_id")
+            # a correction of a withheld line (or of one merged away, when anything is withheld) says
+            # what was said there: withheld too
+            if line is not None and (line in held or chosen.withheld and line not in known):
+                for key in _WITHHELD_KEYS.get(name, ()):
+                    log.append(Redaction(category="withheld", utterance_id=line, field=f"{name}[{i}].{key}",
+                                         start=0, end=len(item[key] or ""), words=item[key] or "",
+                                         replacement=WITHHELD))
+                    item[key] = WITHHELD
             for key in keys:
-                item[key] = hide(item.get(key), f"{name}[{i}].{key}", item.get("utterance_id"))
+                item[key] = hide(item.get(key), f"{name}[{i}].{key}", line)
     body["public_version"] = PublicVersion(made_at=dt.datetime.now(dt.timezone.utc), redactions=notes)
     return Record.model_validate(body), log
 
