@@ -206,6 +206,36 @@ def test_revoked_and_expired_tokens_stop_working(court):
     assert f"{tid}\tviewer\trevoked\t临时终端" in listing
 
 
+def test_a_socket_open_when_its_token_is_revoked_or_expires_is_closed(court):
+    """A token checked at the handshake only would read a hearing for as long as its socket stays
+    open: revoked (by the CLI, another process) or expired meanwhile, the socket is told and closed."""
+    revoked = issue(court.home, "viewer", "撤销终端", "--court", COURT_A)
+    expiring = jwt.encode({"sub": "临时", "role": "viewer", "court": COURT_A, "aud": "courtscribe", "jti": "j-exp",
+                           "exp": int(time.time()) + 3}, JWT_KEY, algorithm="HS256")
+
+    async def until_closed(token: str, then=None) -> tuple[dict, int | None]:
+        async with websockets.connect(f"{court.ws}/v1/hearings/h-pub/events", ssl=court.tls,
+                                      subprotocols=["courtscribe.v1", f"bearer.{token}"]) as ws:
+            assert json.loads(await ws.recv())["type"] == "subscribed"
+            if then:
+                await asyncio.to_thread(then)
+            last: dict = {}
+            try:
+                while True:  # the server's cache and its look at open sockets: ≤ 20 s; 90: it never did
+                    last = json.loads(await asyncio.wait_for(ws.recv(), 90))
+            except websockets.ConnectionClosed:
+                return last, ws.close_code
+
+    async def both():
+        return await asyncio.gather(
+            until_closed(revoked, lambda: cli(court.home, "tokens", "revoke", revoked.split("_")[1])),
+            until_closed(expiring))
+
+    (said, code), (said_exp, code_exp) = asyncio.run(both())
+    assert code == 4401 and "revoked" in said["message"]
+    assert code_exp == 4401 and "expired" in said_exp["message"].lower()
+
+
 def test_jwt_from_the_court_identity_system(court):
     def make(key=JWT_KEY, **claims):
         body = {"sub": "李书记员", "role": "clerk", "court": COURT_A, "aud": "courtscribe", "jti": claims.pop("jti", "j1"),

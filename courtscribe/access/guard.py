@@ -24,7 +24,7 @@ from .audit import AuditLog
 from .quota import Counters, Limits, Slots
 from ..records.model import new_hearing_id
 from .scopes import AccessRole, Action, HearingScope, Principal
-from .tokens import TokenError, Tokens
+from .tokens import TokenError, Tokens, Unchecked
 
 log = get_logger(__name__)
 SUBPROTOCOL = "courtscribe.v1"
@@ -106,6 +106,18 @@ class Access:
         if not self.limits.hit(self.rate, "token", who.token_id):
             raise Denied(429, "rate_limited", f"token {who.token_id} exceeded {self.rate}")
         return who
+
+    def still_valid(self, token: str) -> None:
+        """Raises Denied (401) when a token accepted before no longer is (revoked or expired since):
+        what it opened ends. A store that cannot be asked now says nothing against it."""
+        if self.tokens is None:
+            return
+        try:
+            self.tokens.verify(token)
+        except Unchecked:
+            return
+        except TokenError as err:
+            raise Denied(401, "unauthorized", str(err)) from None
 
     async def aidentify(self, token: str | None, client: str, **kw) -> Principal:
         """``identify`` from the event loop: a token not in the cache is looked up in the database,

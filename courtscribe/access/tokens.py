@@ -36,6 +36,10 @@ class TokenError(Exception):
     """The presented token is malformed, unknown, expired or revoked."""
 
 
+class Unchecked(TokenError):
+    """The token cannot be checked now (the record store is away): no answer about the token."""
+
+
 class TokenRow(Base):
     __tablename__ = "access_tokens"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # token id, or a revoked JWT's jti
@@ -126,7 +130,7 @@ class Tokens:
             # (a token revoked or expired meanwhile must not work for as long as the outage lasts)
             if hit is not None and now - hit[0] < OUTAGE_S:
                 return hit[1]
-            raise TokenError("tokens cannot be checked right now (record store unavailable)") from None
+            raise Unchecked("tokens cannot be checked right now (record store unavailable)") from None
         with self._lock:
             self._cache[token] = (now, p)
             if len(self._cache) > 10_000:

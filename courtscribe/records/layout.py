@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from ..text import joined
-from .model import CONTINUES, Interruption, Record, Role, Utterance
+from .model import CONTINUES, CorrectionRequest, Interruption, Record, Role, Utterance
 from .signing import signers
 
 ZH_TZ = dt.timezone(dt.timedelta(hours=8))  # courts print Beijing time
@@ -86,8 +86,7 @@ def blocks(record: Record) -> list[Block]:
                               f"{'，' + c.reason if c.reason else ''}）") for c in record.corrections]
     if record.correction_requests:
         out.append(Block("heading", "补正申请（签名后提出，附于原文之后）"))
-        out += [Block("item", f"{r.by}{'（' + r.role.label + '）' if r.role else ''}，{minute(r.at)}："
-                              f"{r.text}（理由：{r.reason}）") for r in record.correction_requests]
+        out += [Block("item", _request(record, r)) for r in record.correction_requests]
     out.append(Block("signatures", rows=_signature_rows(record)))
     footer = (f"本笔录已经宣读并签名。签名摘要 SHA-256：{record.signatures[0].digest}" if signed
               else "本稿由语音识别生成，经宣读、核对并签名后方为庭审笔录。")
@@ -107,6 +106,15 @@ def _version(record: Record) -> str:
 def _goes_on(before: Utterance, u: Utterance) -> bool:
     """A piece of a long utterance, right after the piece before it, printed on the same turn."""
     return CONTINUES in u.flags and before.channel == u.channel and before.speaker_label == u.speaker_label
+
+
+def _request(record: Record, r: CorrectionRequest) -> str:
+    """A 补正申请 as printed: who asks (and which clerk noted it), the line it concerns, what and why."""
+    who = f"{r.by}{'（' + r.role.label + '）' if r.role else ''}"
+    noted = f"，{r.noted_by}记录" if r.noted_by else ""
+    line = next((u for u in record.utterances if u.id == r.utterance_id), None)
+    about = f"针对 {hms(line.start_ms)} {line.speaker_label}“{line.shown_text}”：" if line else ""
+    return f"{who}，{minute(r.at)}{noted}：{about}{r.text}（理由：{r.reason}）"
 
 
 def _start(record: Record, uid: str) -> int:

@@ -236,7 +236,8 @@ def record_parts(entries: list) -> dict:
             out["party_signatures"].append(PartySignature(name=p["name"], role=Role(p["role"]), at=at, noted_by=e.actor,
                                                           refused=p["refused"], reason=p.get("reason")))
         elif e.kind == "correction_request":
-            out["correction_requests"].append(CorrectionRequest(utterance_id=p["utterance_id"], at=at, by=e.actor,
-                                                                role=Role(p["role"]) if p["role"] else None,
-                                                                text=p["text"], reason=p["reason"]))
+            out["correction_requests"].append(CorrectionRequest(
+                utterance_id=p["utterance_id"], at=at, by=p.get("name") or e.actor,
+                noted_by=e.actor if p.get("name") else None, role=Role(p["role"]) if p["role"] else None,
+                text=p["text"], reason=p["reason"]))
     return out

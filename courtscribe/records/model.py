@@ -268,6 +268,7 @@ class CorrectionRequest(_Model):
     utterance_id: str | None
     at: dt.datetime
     by: str
+    noted_by: str | None = Field(default=None, description="The clerk who noted a participant's request")
     role: Role | None = None
     text: str
     reason: str

@@ -12,6 +12,9 @@ from .model import Record, Role
 BENCH = (Role.presiding_judge, Role.judge, Role.juror)
 PARTIES = (Role.plaintiff, Role.plaintiff_agent, Role.defendant, Role.defendant_agent, Role.third_party,
            Role.prosecutor, Role.defender)
+# who signs on paper, the clerk noting it (or their refusal): the parties and the other participants
+# (民诉法: 当事人和其他诉讼参与人), a witness of their testimony too
+NOTED = (*PARTIES, Role.witness, Role.other)
 
 
 @dataclass
@@ -50,8 +53,8 @@ def signers(record: Record, parties_sign: bool = False, everyone: bool = False) 
             mine = Signer(sig.role, sig.by)
             out.append(mine)
         mine.name, mine.state, mine.at = sig.by, "signed", sig.at
-    for noted in record.party_signatures:  # a clerk's note is about a party, never the bench or a signature
-        if noted.role not in PARTIES:
+    for noted in record.party_signatures:  # a clerk's note is about a participant, never the bench
+        if noted.role not in NOTED:
             continue
         mine = next((s for s in out if s.role == noted.role and s.name == noted.name), None)
         if mine is None:

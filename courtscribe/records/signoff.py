@@ -78,10 +78,12 @@ class SignOff(VoiceNaming):
                     signed_ok=True, change=change)
 
     def request_correction(self, hearing_id: str, *, by: str, text: str, reason: str, role: Role | None = None,
-                           utterance_id: str | None = None) -> None:
+                           utterance_id: str | None = None, name: str | None = None) -> None:
+        """A 补正申请 by ``by``, or noted by ``by`` for the participant ``name`` (``role`` theirs)."""
         def change(s, h):
             if h.status != "signed":
                 raise Conflict("before sign-off, correct the utterance itself; 补正申请 are for signed records")
         self._write(hearing_id, by, "correction_request", {"utterance_id": utterance_id, "text": text,
-                                                          "reason": reason, "role": role.value if role else None},
+                                                          "reason": reason, "role": role.value if role else None,
+                                                          **({"name": name} if name else {})},
                     signed_ok=True, change=change)

@@ -70,7 +70,9 @@ def create_app(settings: Settings | None = None, components: Components | None =
             task.cancel()
         await services.stop(held)
 
-    app = FastAPI(title="courtscribe", version="0.1.0", lifespan=lifespan,
+    # no /docs or /redoc: FastAPI's pages load their scripts from a CDN (none may leave a court's
+    # network, and a token pasted into them would meet a third party's script); /openapi.json stays
+    app = FastAPI(title="courtscribe", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Speech recognition for courtrooms: recordings and live audio into court records.")
     app.state.access = access
     app.add_middleware(Guard, access=access, max_body=settings.max_body_kb * 1024,

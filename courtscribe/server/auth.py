@@ -6,12 +6,13 @@ socket for its token and client address and says the outcome in HTTP or WebSocke
 """
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 
 from ..access.guard import BEARER, SUBPROTOCOL, Access, Denied, bearer, note_denied
 from ..access.scopes import Action, Principal
@@ -94,7 +95,29 @@ async def ws_enter(ws: WebSocket, access: Access, *, legacy: bool = False) -> Pr
     except Denied as err:
         await ws_deny(ws, access, err, None, path=ws.url.path, client=client)
         return None
+    if token and access.enabled:
+        task = asyncio.create_task(_hold(ws, access, token, who))
+        _holding.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_holding.discard)
     return who
+
+
+RECHECK_S = 10.0  # how often an open socket's token is asked again (tokens.CACHE_S: no sooner news)
+_holding: set[asyncio.Task] = set()
+
+
+async def _hold(ws: WebSocket, access: Access, token: str, who: Principal) -> None:
+    """A socket outlives its handshake: a token revoked or expired while it is open ends it, told
+    why (4401), as a new request with the token would be refused."""
+    while True:
+        await asyncio.sleep(RECHECK_S)
+        if WebSocketState.DISCONNECTED in (ws.application_state, ws.client_state):
+            return
+        try:
+            await asyncio.to_thread(access.still_valid, token)
+        except Denied as err:
+            await ws_deny(ws, access, err, who, path=ws.url.path)
+            return
 
 
 def foreign_page(ws: WebSocket, access: Access) -> None:

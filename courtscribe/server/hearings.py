@@ -1,5 +1,5 @@
 """REST API of the record store: hearings, participants, utterances, corrections, interruptions,
-sign-off, exports and verification (documented in the app's OpenAPI spec at /docs).
+sign-off, exports and verification (documented in the app's OpenAPI spec at /openapi.json).
 
 Every endpoint checks the caller's token against the hearing (auth.py); who did something
 is the token's name. With auth off (local development) it is the ``X-Courtscribe-User`` header

@@ -33,7 +33,7 @@ from ..records.model import HEARING_ID, Utterance
 from ..text import grown, joined
 from ..access.guard import Denied
 from ..streaming.events import Error, Event, Final, Partial
-from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
+from ..streaming.live import Admitted, Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import MAX_FRAME_BYTES, ErrorCode, StreamError
 from ..streaming.session import StreamSession
 from ..streaming.source import SessionConfig
@@ -157,6 +157,7 @@ class _Realtime:
         self.heard = 0  # samples (16 kHz) of this connection's audio so far: OpenAI's times count from its start
         self.turn = 0  # samples (16 kHz) fed since the last commit
         self.turn_from = 0  # items committed before this turn's session began
+        self.admitted = False  # the token may send audio here: asked before any is held
 
     async def text(self, text: str) -> bool:
         try:
@@ -201,6 +202,8 @@ class _Realtime:
         if not self.cfg.manual:
             await self._feed(self.cfg.rate, raw)
             return
+        if not self.admitted:  # a token that may send no audio here never has any held for it
+            await self._admit()
         if self.held.size + len(raw) > MAX_HELD_BYTES:  # a long turn: what came so far is transcribed now
             await self._flush()
         self.held.add(self.cfg.rate, raw)
@@ -257,7 +260,7 @@ class _Realtime:
         """A session from the first audio after the start or a commit; its times (hearing time with
         ``&hearing=``, else from 0 at each session) are told from this connection's first audio, as
         OpenAI counts them."""
-        admitted = await self.gate(self.hearing_id)
+        admitted = await self._admit()
         options = DecodeOptions(language=self.cfg.language or "zh", hotwords=tuple((self.cfg.prompt or "").split()))
         shift, manual = [0], self.cfg.manual  # turn detection changes only between sessions
 
@@ -267,6 +270,12 @@ class _Realtime:
                                                           courtroom=admitted.courtroom, options=options), emit)
         shift[0] = self.heard * 1000 // SAMPLE_RATE - self.session.cfg.offset_ms
         self.turn_from = self.items.committed
+
+    async def _admit(self) -> Admitted:
+        """The gate's word on this connection's audio (its token's scope, the hearing, a stream slot)."""
+        admitted = await self.gate(self.hearing_id)
+        self.admitted = True
+        return admitted
 
     def idle_s(self) -> float:
         """How long the client may send nothing: between turns (no session since its last commit) a

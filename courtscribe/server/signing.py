@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from ..access.scopes import SIGNS_AS, Action, Principal
 from ..records.model import Name, Role, Text
-from ..records.signing import PARTIES as PARTY_SIGNERS
+from ..records.signing import NOTED
 from ..records.signing import signers
 from ..streaming.events import Status
 from . import deps
@@ -30,9 +30,12 @@ class SignatureIn(BaseModel):
 
 
 class CorrectionRequestIn(BaseModel):
+    """A 补正申请: the bench's or clerk's own (``role`` one the token holds, or left out), or a
+    participant's that the clerk notes for them (``role`` theirs, ``name`` who asks)."""
     text: Text = Field(min_length=1)
     reason: Name = Field(min_length=1)
     role: Role | None = None
+    name: Name | None = Field(default=None, min_length=1)
     utterance_id: Name | None = None
 
 
@@ -74,9 +77,10 @@ def signatures(hearing_id: str, request: Request, who: Principal = on_hearing(Ac
 def party_signature(hearing_id: str, body: PartySignatureIn, request: Request,
                     who: Principal = on_hearing(Action.edit)) -> dict:
     """The clerk notes a party's signature on the read-back 笔录, or that the party refused (and why)."""
-    if body.role not in PARTY_SIGNERS:
+    if body.role not in NOTED:
         raise HTTPException(422, detail={"code": "not_a_party", "message": f"{body.role.label} signs in their own "
-                                         "name (POST …/signatures); the clerk notes parties' signatures only"})
+                                         "name (POST …/signatures); the clerk notes the other participants' "
+                                         "signatures"})
     if body.refused and not body.reason:
         raise HTTPException(422, detail={"code": "reason_needed", "message": "say why the party refused to sign"})
     store(request).note_party_signature(hearing_id, actor=who.name, **body.model_dump())
@@ -85,6 +89,15 @@ def party_signature(hearing_id: str, body: PartySignatureIn, request: Request,
 
 
 @router.post("/{hearing_id}/correction-requests", status_code=201)
-def correction_request(hearing_id: str, body: CorrectionRequestIn, request: Request, who: Principal = on_hearing(Action.sign)) -> dict:
+def correction_request(hearing_id: str, body: CorrectionRequestIn, request: Request,
+                       who: Principal = on_hearing(Action.sign)) -> dict:
+    own = SIGNS_AS.get(who.role, ()) if deps.access(request).enabled else tuple(r.value for r in Role)
+    if body.role in NOTED and not body.name:
+        raise HTTPException(422, detail={"code": "name_needed", "message": f"name the {body.role.label} who asks "
+                                         "for the correction (name)"})
+    if body.role is not None and body.role not in NOTED and body.role.value not in own:
+        raise HTTPException(403, detail={"code": "forbidden", "message": f"a {who.role.value} token asks as "
+                                         f"{' / '.join(own) or 'nobody'}, or notes a participant's request, not "
+                                         f"as {body.role.value}"})
     store(request).request_correction(hearing_id, by=who.name, **body.model_dump())
     return store(request).record(hearing_id).correction_requests[-1].model_dump(mode="json")

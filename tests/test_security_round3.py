@@ -1,0 +1,100 @@
+"""The third outside security review, each finding against the real TLS server of the access tests
+(tokens on): what got through then must not now. The open socket of a token revoked meanwhile is in
+test_access.py beside the other revocation checks."""
+import asyncio
+import base64
+import io
+import json
+
+import docx
+import websockets
+
+from conftest import COURT_A, Court, issue_tokens
+
+LINE = {"channel": 0, "start_ms": 0, "end_ms": 1000, "speaker": "审判长"}
+
+
+def _tokens(court: Court) -> dict:
+    if not hasattr(court, "sec3"):
+        court.sec3 = issue_tokens(court.home, clerk=("clerk", "吴书记员", "--court", COURT_A),
+                                  judge=("judge", "郑法官", "--court", COURT_A),
+                                  caption=("caption", "直播导播三", "--court", COURT_A))
+    return court.sec3
+
+
+def _signed(court: Court) -> str:
+    """A hearing of court A, one line long, closed and signed by its judge."""
+    t = _tokens(court)
+    r = court.as_(t["clerk"], "POST", "/v1/hearings", json={"title": "补正申请", "courtroom": "第一法庭"})
+    hid = r.json()["id"]
+    assert court.as_(t["clerk"], "PATCH", f"/v1/hearings/{hid}/utterances/u1",
+                     json={"text": "借款五万元。", **LINE}).status_code == 200
+    assert court.as_(t["clerk"], "POST", f"/v1/hearings/{hid}/close").status_code == 200
+    assert court.as_(t["judge"], "POST", f"/v1/hearings/{hid}/signatures", json={}).status_code == 201
+    return hid
+
+
+def _printed(court: Court, hid: str) -> str:
+    """The 笔录 as printed (its DOCX)."""
+    r = court.as_(_tokens(court)["judge"], "GET", f"/v1/hearings/{hid}/export", params={"format": "docx"})
+    doc = docx.Document(io.BytesIO(r.content))
+    cells = [c.text for table in doc.tables for row in table.rows for c in row.cells]
+    return "\n".join([p.text for p in doc.paragraphs] + cells)
+
+
+def test_a_token_that_may_send_no_audio_has_none_held_for_it(court):
+    """A caption token's push-to-talk turn (``turn_detection: null``) is refused at its first append,
+    before any audio is held: appended audio waited for its commit, and the permission with it."""
+    async def run() -> tuple[dict, int | None]:
+        async with websockets.connect(f"{court.ws}/v1/realtime?intent=transcription", ssl=court.tls,
+                                      additional_headers={"Authorization": f"Bearer {_tokens(court)['caption']}"}
+                                      ) as ws:
+            assert json.loads(await ws.recv())["type"] == "session.created"
+            await ws.send(json.dumps({"type": "session.update", "session": {"type": "transcription", "audio": {
+                "input": {"format": {"type": "audio/pcm", "rate": 24000}, "turn_detection": None}}}}))
+            assert json.loads(await ws.recv())["type"] == "session.updated"
+            chunk = base64.b64encode(bytes(48_000)).decode()
+            try:
+                for _ in range(50):
+                    await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+                last = {}
+                while True:
+                    last = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            except websockets.ConnectionClosed:
+                return last, ws.close_code
+
+    said, _ = asyncio.run(run())
+    assert said["type"] == "error" and said["error"]["code"] == "forbidden", said
+
+
+def test_a_correction_request_is_asked_in_a_role_the_token_holds_or_noted_for_a_participant(court):
+    t = _tokens(court)
+    hid = _signed(court)
+    path = f"/v1/hearings/{hid}/correction-requests"
+    ask = {"text": "应为五千元", "reason": "记录有误", "utterance_id": "u1"}
+    r = court.as_(t["clerk"], "POST", path, json={**ask, "role": "presiding_judge"})
+    assert r.status_code == 403 and "presiding_judge" in r.json()["detail"]["message"]
+    assert court.as_(t["clerk"], "POST", path, json={**ask, "role": "defendant"}).status_code == 422  # who?
+    r = court.as_(t["clerk"], "POST", path, json={**ask, "role": "defendant", "name": "李四"})
+    assert r.status_code == 201 and (r.json()["by"], r.json()["noted_by"]) == ("李四", "吴书记员")
+    assert court.as_(t["judge"], "POST", path, json={**ask, "role": "presiding_judge"}).status_code == 201
+    text = _printed(court, hid)
+    assert "李四（被告），" in text and "吴书记员记录" in text and "“借款五万元。”" in text
+
+
+def test_a_witness_signature_is_noted_and_printed(court):
+    t = _tokens(court)
+    hid = _signed(court)
+    r = court.as_(t["clerk"], "POST", f"/v1/hearings/{hid}/party-signatures",
+                  json={"name": "王证人", "role": "witness", "refused": True, "reason": "不同意记录"})
+    assert r.status_code == 201
+    assert any(s["role"] == "witness" and s["state"] == "refused" for s in r.json()["signers"])
+    assert "不同意记录" in _printed(court, hid)
+
+
+def test_no_page_of_the_server_loads_a_script_from_elsewhere(court):
+    """FastAPI's /docs and /redoc load swagger-ui from a CDN: nothing may leave the court's network,
+    and a token pasted there would meet a third party's script. The spec itself stays."""
+    for path in ("/docs", "/redoc"):
+        assert court.http.get(path).status_code == 404, path
+    assert court.as_(_tokens(court)["clerk"], "GET", "/openapi.json").json()["info"]["title"] == "courtscribe"
