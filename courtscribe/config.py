@@ -167,6 +167,10 @@ class Settings(BaseSettings):
         "(cors_origins count too). A browser socket from any other origin is refused (CSWSH)."))
     max_streams_per_token: int = Field(default=2, ge=1, description=(
         "Live streams one token may hold at once (recorder tokens excepted: a courtroom's seat mics)."))
+    max_streams_per_room: int | None = Field(default=None, ge=1, description=(
+        "Live streams one courtroom's recorders may hold at once (its seat mics and room mics); set it where "
+        "one server takes several courtrooms, so one room's recorder never leaves another's hearing 'busy'. "
+        "Default: no limit beside max_streams."))
     recorder_reserved_streams: int | None = Field(default=None, ge=0, description=(
         "Live stream slots only courtroom recorders may take (default: a quarter of max_streams, at least 1), "
         "so dictation or ad-hoc streams never leave a hearing without its recorder."))

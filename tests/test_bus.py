@@ -280,6 +280,22 @@ def test_two_gateways_count_one_limit_on_the_board_and_a_dead_ones_slots_come_ba
     assert b.count("A", "take", (judge, slots), 11.4) is None
 
 
+def test_one_courtrooms_recorders_leave_the_other_rooms_their_slots_across_gateways():
+    """COURTSCRIBE_MAX_STREAMS_PER_ROOM: room 一's recorder (its own token and its host's, on two
+    gateways) holds at most 2 streams; room 二's still starts, and a stream given back is one free."""
+    b = Board(dead_after_s=10.0)
+    one = Principal(token_id="t-one", role=AccessRole.recorder, name="第一法庭录音", court="A", room="一")
+    host = Principal(token_id="host:10.0.0.5", role=AccessRole.recorder, name="一 录音主机", court="A", room="一")
+    two = Principal(token_id="t-two", role=AccessRole.recorder, name="第二法庭录音", court="A", room="二")
+    slots = Slots(max_streams=4, per_token=2, reserved=1, per_room=2)
+    b.since("A", None, 0.0), b.since("B", None, 0.0)
+    assert b.count("A", "take", (one, slots), 0.1) is None and b.count("B", "take", (host, slots), 0.1) is None
+    assert "already hold 2" in b.count("A", "take", (one, slots), 0.2)
+    assert b.count("B", "take", (two, slots), 0.2) is None
+    b.count("B", "give", (host,), 0.3)
+    assert b.count("A", "take", (one, slots), 0.4) is None
+
+
 def test_serves_proxy_believes_only_the_named_proxies_and_limits_frames(monkeypatch):
     """Serve's proxy runs uvicorn with its own defaults (X-Forwarded-For believed from 127.0.0.1,
     16 MiB frames): our callback puts ours in their place before its uvicorn is configured."""

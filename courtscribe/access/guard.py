@@ -232,6 +232,7 @@ def build(settings, limits: Limits | None = None) -> Access:
     if (missing := audit.head_missing()) is not None:
         raise SealKeyError(missing.message)
     limits = limits or Counters(Slots(max_streams=settings.max_streams, per_token=settings.max_streams_per_token,
+                                      per_room=settings.max_streams_per_room,
                                       reserved=settings.reserved_streams))
     return Access(tokens=tokens, audit=audit, rate=settings.rate_limit, limits=limits,
                   failed_rate=settings.failed_auth_limit, recorder_hosts=hosts, adhoc=settings.adhoc_hearings,

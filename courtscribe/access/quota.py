@@ -3,9 +3,10 @@ stream slots (recorders first, and no one token everything).
 
 The decode scheduler admits at most ``max_streams`` live streams. Without a quota one judge's
 idle dictation sockets (or one leaked viewer token's) could take every slot and leave a courtroom's
-recorder with "busy". Here: courtroom recorders are counted only against the total; every other
-token may hold ``per_token`` streams, and all of them together leave ``reserved`` slots free for
-recorders.
+recorder with "busy". Here: courtroom recorders are counted against the total and, where court IT
+sets it, ``per_room`` for each courtroom (one room's recorder must not take the slots another
+room's hearing needs); every other token may hold ``per_token`` streams, and all of them together
+leave ``reserved`` slots free for recorders.
 
 The counting is one ``Counters``: the server's own, or, in a cluster, the one on the gateways' bus
 (``cluster/bus.py``), so two gateway replicas count one limit, not two. A gateway is an
@@ -31,6 +32,7 @@ class Slots:
     max_streams: int
     per_token: int
     reserved: int
+    per_room: int | None = None  # a courtroom's recorders' streams at once (None: up to the total)
 
 
 class Limits(Protocol):
@@ -53,6 +55,7 @@ class Counters:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._held: Counter[tuple[str, str]] = Counter()  # (origin, token id) → its streams there
         self._others: Counter[str] = Counter()  # origin → streams held by tokens that are not recorders
+        self._rooms: dict[str, tuple[str | None, str | None]] = {}  # recorder token id → its court, room
         self._lock = threading.Lock()
 
     def hit(self, rate: str, *keys: str) -> bool:
@@ -67,7 +70,12 @@ class Counters:
         slots = slots or self.slots
         assert slots is not None, "no slot sizes: pass slots"
         with self._lock:
-            if who.role is not AccessRole.recorder:
+            if who.role is AccessRole.recorder:
+                if slots.per_room is not None and self._room(who) >= slots.per_room:
+                    return (f"{who.room or who.court or 'this courtroom'}'s recorders already hold "
+                            f"{slots.per_room} live streams (COURTSCRIBE_MAX_STREAMS_PER_ROOM); close one first")
+                self._rooms[who.token_id] = (who.court, who.room)
+            else:
                 if sum(n for (_, t), n in self._held.items() if t == who.token_id) >= slots.per_token:
                     return (f"token {who.token_id} already holds {slots.per_token} live streams (the most one "
                             "token may hold); close one first")
@@ -78,6 +86,10 @@ class Counters:
                 self._others[origin] += 1
             self._held[origin, who.token_id] += 1
             return None
+
+    def _room(self, who: Principal) -> int:
+        """Streams held now by the recorders of ``who``'s courtroom, on every gateway."""
+        return sum(n for (_, t), n in self._held.items() if self._rooms.get(t) == (who.court, who.room))
 
     def give(self, who: Principal, origin: str = "") -> None:
         with self._lock:

@@ -301,6 +301,7 @@ class Gateway:
         origin = serve.get_replica_context().replica_id.unique_id
         log.info("gateway replica ready", engine=engine.name, model=engine.model_name, speakers=voice["name"],
                  gateway=origin)
-        slots = Slots(max_streams=s.max_streams, per_token=s.max_streams_per_token, reserved=s.reserved_streams)
+        slots = Slots(max_streams=s.max_streams, per_token=s.max_streams_per_token, reserved=s.reserved_streams,
+                      per_room=s.max_streams_per_room)
         return create_app(s, components=comp, peers=link(self.events, origin),
                           limits=BusLimits(self.events, origin, slots))
