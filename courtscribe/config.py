@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     ssl_certfile: Path | None = Field(default=None, description="TLS certificate (PEM): serve https:// and wss://.")
     ssl_keyfile: Path | None = None
     max_connections: int = Field(default=4096, ge=16, description="Open connections at most (then 503).")
+    max_sockets_per_token: int = Field(default=64, ge=1, description=(
+        "Open WebSockets one token may hold at once (screens, overlays, audio sources); past it 4429. "
+        "WebSockets count against max_connections too."))
     max_body_kb: int = Field(default=1024, ge=1, description="Largest request body outside audio uploads.")
     forwarded_allow_ips: list[str] = Field(default_factory=list, description=(
         "Reverse proxies whose X-Forwarded-For/-Proto headers are believed (JSON list of addresses). Empty: "

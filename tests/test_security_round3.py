@@ -98,3 +98,33 @@ def test_no_page_of_the_server_loads_a_script_from_elsewhere(court):
     for path in ("/docs", "/redoc"):
         assert court.http.get(path).status_code == 404, path
     assert court.as_(_tokens(court)["clerk"], "GET", "/openapi.json").json()["info"]["title"] == "courtscribe"
+
+
+def test_one_token_holds_so_many_open_sockets_and_no_more(court):
+    """uvicorn's connection limit does not count an upgraded socket: one viewer token's idle event
+    sockets took every connection, and the clerk's next request got 503."""
+    viewer = issue_tokens(court.home, v=("viewer", "多开终端", "--court", COURT_A))["v"]
+
+    async def run() -> tuple[dict, int | None, dict]:
+        url, auth = f"{court.ws}/v1/hearings/h-pub/events", ["courtscribe.v1", f"bearer.{viewer}"]
+        held = [await websockets.connect(url, ssl=court.tls, subprotocols=auth) for _ in range(64)]
+        for ws in held:
+            assert json.loads(await ws.recv())["type"] == "subscribed"
+        async with websockets.connect(url, ssl=court.tls, subprotocols=auth) as extra:
+            refused = json.loads(await extra.recv())
+            await extra.wait_closed()
+        await held.pop().close()
+        for _ in range(100):  # the server lets go of the closed one as its handler ends: soon after
+            async with websockets.connect(url, ssl=court.tls, subprotocols=auth) as again:
+                hello = json.loads(await again.recv())
+            if hello["type"] == "subscribed":
+                break
+            await asyncio.sleep(0.1)
+        for ws in held:
+            await ws.close()
+        return refused, extra.close_code, hello
+
+    refused, code, hello = asyncio.run(run())
+    assert refused["code"] == "too_many_sockets" and code == 4429
+    assert hello["type"] == "subscribed"  # one closed: one may open
+    assert court.as_(_tokens(court)["clerk"], "GET", "/v1/hearings/h-pub").status_code == 200

@@ -21,7 +21,7 @@ from limits import parse as parse_limit
 from ..logs import get_logger
 from ..seal import SealKeyError, load_key
 from .audit import AuditLog
-from .quota import Counters, Limits, Slots
+from .quota import Counters, Limits, Slots, Sockets
 from ..records.model import new_hearing_id
 from .scopes import AccessRole, Action, HearingScope, Principal
 from .tokens import TokenError, Tokens, Unchecked
@@ -71,6 +71,7 @@ class Access:
     room_of: Callable[[str | None, str], str | None] | None = None
     adhoc: bool = False  # a room recorder with no hearing in its room opens a new one (else refused)
     limits: Limits = field(default_factory=Counters)  # this server's, or the cluster bus's
+    sockets: Sockets = field(default_factory=lambda: Sockets(per_token=64, total=4096))  # this server's
 
     def attach(self, records) -> None:
         """Once the record store is open: hearing scopes come from it, tokens live in its database."""
@@ -236,4 +237,5 @@ def build(settings, limits: Limits | None = None) -> Access:
                                       reserved=settings.reserved_streams))
     return Access(tokens=tokens, audit=audit, rate=settings.rate_limit, limits=limits,
                   failed_rate=settings.failed_auth_limit, recorder_hosts=hosts, adhoc=settings.adhoc_hearings,
-                  origins=frozenset(settings.ws_origins) | frozenset(settings.cors_origins))
+                  origins=frozenset(settings.ws_origins) | frozenset(settings.cors_origins),
+                  sockets=Sockets(per_token=settings.max_sockets_per_token, total=settings.max_connections))

@@ -47,6 +47,35 @@ class Limits(Protocol):
     def give(self, who: Principal) -> None: ...
 
 
+class Sockets:
+    """Open WebSockets of this server: at most ``per_token`` for one token (a leaked viewer token's
+    idle subscribers must not use up the server) and ``total`` in all, which uvicorn's connection
+    limit does not count once a socket is upgraded."""
+
+    def __init__(self, per_token: int, total: int):
+        self.per_token, self.total = per_token, total
+        self._open: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def take(self, who: Principal, *, counted: bool = True) -> str | None:
+        """Count one more socket of ``who`` (``counted`` False: tokens are off, only the total
+        counts); or why it may not open (nothing is counted then)."""
+        with self._lock:
+            if sum(self._open.values()) >= self.total:
+                return f"the server holds its limit of {self.total} open sockets; retry later"
+            if counted and self._open[who.token_id] >= self.per_token:
+                return (f"token {who.token_id} already holds {self.per_token} open sockets "
+                        "(COURTSCRIBE_MAX_SOCKETS_PER_TOKEN); close one first")
+            self._open[who.token_id] += 1
+            return None
+
+    def give(self, who: Principal) -> None:
+        with self._lock:
+            self._open[who.token_id] -= 1
+            if self._open[who.token_id] <= 0:
+                del self._open[who.token_id]
+
+
 class Counters:
     """Rate windows and stream slots, for one server or for every gateway of a cluster."""
 

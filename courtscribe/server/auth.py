@@ -7,12 +7,14 @@ socket for its token and client address and says the outcome in HTTP or WebSocke
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 from urllib.parse import unquote
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket
 
 from ..access.guard import BEARER, SUBPROTOCOL, Access, Denied, bearer, note_denied
 from ..access.scopes import Action, Principal
@@ -74,9 +76,12 @@ def on_hearing(action: Action):
     return Depends(dep)
 
 
-async def ws_enter(ws: WebSocket, access: Access, *, legacy: bool = False) -> Principal | None:
-    """Accept the socket and identify its client; on failure it is told why and closed (None).
-    ``legacy``: the FunASR endpoint, where ``?token=`` and the recorder-host list are accepted."""
+@asynccontextmanager
+async def ws_enter(ws: WebSocket, access: Access, *, legacy: bool = False) -> AsyncIterator[Principal | None]:
+    """Accept the socket and identify its client for as long as the block runs: ``None`` when it
+    was refused (told why and closed). It counts against its token's open sockets, and a token
+    revoked or expired while it is open ends it. ``legacy``: the FunASR endpoint, where ``?token=``
+    and the recorder-host list are accepted."""
     offered = ws.scope.get("subprotocols") or []
     token = bearer(ws.headers.get("authorization"))
     token = token or next((p.split(".", 1)[1] for p in offered if p.startswith(CARRY_TOKENS)), None)
@@ -91,19 +96,28 @@ async def ws_enter(ws: WebSocket, access: Access, *, legacy: bool = False) -> Pr
         foreign_page(ws, access)
         who = access.listed_recorder(client) if legacy and access.enabled and not token else None
         who = who or await access.aidentify(token, client)
-        await access.audited("connect", who, path=ws.url.path, client=client)
+        if why := access.sockets.take(who, counted=access.enabled):
+            raise Denied(429, "too_many_sockets", why)
     except Denied as err:
         await ws_deny(ws, access, err, None, path=ws.url.path, client=client)
-        return None
-    if token and access.enabled:
-        task = asyncio.create_task(_hold(ws, access, token, who))
-        _holding.add(task)  # the loop keeps only a weak reference to a task
-        task.add_done_callback(_holding.discard)
-    return who
+        yield None
+        return
+    hold = asyncio.create_task(_hold(ws, access, token, who)) if token and access.enabled else None
+    try:
+        await access.audited("connect", who, path=ws.url.path, client=client)
+        admitted: Principal | None = who
+    except Denied as err:
+        await ws_deny(ws, access, err, who, path=ws.url.path, client=client)
+        admitted = None
+    try:
+        yield admitted
+    finally:
+        if hold is not None:
+            hold.cancel()
+        access.sockets.give(who)
 
 
 RECHECK_S = 10.0  # how often an open socket's token is asked again (tokens.CACHE_S: no sooner news)
-_holding: set[asyncio.Task] = set()
 
 
 async def _hold(ws: WebSocket, access: Access, token: str, who: Principal) -> None:
@@ -111,8 +125,6 @@ async def _hold(ws: WebSocket, access: Access, token: str, who: Principal) -> No
     why (4401), as a new request with the token would be refused."""
     while True:
         await asyncio.sleep(RECHECK_S)
-        if WebSocketState.DISCONNECTED in (ws.application_state, ws.client_state):
-            return
         try:
             await asyncio.to_thread(access.still_valid, token)
         except Denied as err:

@@ -24,7 +24,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from ..access.guard import Denied
 from ..logs import get_logger
-from ..access.scopes import Action
+from ..access.scopes import Action, Principal
 from ..records import formats
 from ..records.model import Name
 from ..records.store import RecordStore
@@ -136,10 +136,14 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
     redacted and held ``caption_delay_ms`` (streaming/broadcast.py); ``blank`` when the court switches;
     ``withdraw`` when the clerk protects a name or hides words: what the overlay holds unshown, or
     shows, was masked without them."""
+    async with ws_enter(ws, deps.access(ws)) as who:
+        if who:
+            await _caption_feed(ws, hearing_id, prefix, who)
+
+
+async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Principal) -> None:
     access, live = deps.access(ws), deps.live(ws)
     store, records = deps.store(ws), deps.records(ws)
-    if not (who := await ws_enter(ws, access)):
-        return
     try:
         await access.check(who, Action.caption, hearing_id)
         await asyncio.to_thread(_require_public, store, hearing_id)

@@ -81,7 +81,9 @@ async def funasr_path(ws: WebSocket) -> None:
 
 async def _funasr(ws: WebSocket) -> None:
     access = deps.access(ws)
-    if who := await ws_enter(ws, access, legacy=True):
+    async with ws_enter(ws, access, legacy=True) as who:
+        if not who:
+            return
         hearing_id = ws.query_params.get("hearing")
         if hearing_id is not None and not re.fullmatch(HEARING_ID, hearing_id):
             await ws_deny(ws, access, Denied(400, "bad_message", f"?hearing={hearing_id!r} is not a hearing id"), who)

@@ -55,15 +55,17 @@ router = APIRouter()
 async def realtime(ws: WebSocket) -> None:
     """OpenAI's Realtime transcription protocol (``?intent=transcription``; ``&hearing=ID``)."""
     access = deps.access(ws)
-    if not (who := await ws_enter(ws, access)):
-        return
-    hearing_id = ws.query_params.get("hearing")
-    if ws.query_params.get("intent") != "transcription" or (hearing_id and not re.fullmatch(HEARING_ID, hearing_id)):
-        await ws_deny(ws, access, Denied(400, "bad_request", "only transcription sessions are served here: "
-                                         "/v1/realtime?intent=transcription (optionally &hearing=ID)"), who)
-        return
-    async with gate(access, who) as check:
-        await realtime_stream(ws, deps.live(ws), check, hearing_id=hearing_id)
+    async with ws_enter(ws, access) as who:
+        if not who:
+            return
+        hearing_id = ws.query_params.get("hearing")
+        if ws.query_params.get("intent") != "transcription" or (hearing_id and
+                                                                not re.fullmatch(HEARING_ID, hearing_id)):
+            await ws_deny(ws, access, Denied(400, "bad_request", "only transcription sessions are served here: "
+                                             "/v1/realtime?intent=transcription (optionally &hearing=ID)"), who)
+            return
+        async with gate(access, who) as check:
+            await realtime_stream(ws, deps.live(ws), check, hearing_id=hearing_id)
 
 
 def _id(prefix: str) -> str:

@@ -34,26 +34,28 @@ router = APIRouter()
 async def stream(ws: WebSocket) -> None:
     """Native protocol: one audio source (see docs/protocol.md)."""
     access = deps.access(ws)
-    if who := await ws_enter(ws, access):
-        async with gate(access, who) as check:
-            await native_stream(ws, deps.live(ws), check)
+    async with ws_enter(ws, access) as who:
+        if who:
+            async with gate(access, who) as check:
+                await native_stream(ws, deps.live(ws), check)
 
 
 @router.websocket("/v1/hearings/{hearing_id}/events")
 async def events(ws: WebSocket, hearing_id: str) -> None:
     """Every channel's partials and finals of one hearing, for clerk screens and caption feeds."""
     access = deps.access(ws)
-    if not (who := await ws_enter(ws, access)):
-        return
-    try:
-        if who.role is AccessRole.caption:  # every partial and final, blanked or not: never a caption feed
-            raise Denied(403, "forbidden", f"a caption token reads the caption feed "
-                         f"(/v1/hearings/{hearing_id}/captions), not the hearing's events")
-        await access.check(who, Action.read, hearing_id)
-    except Denied as err:
-        await ws_deny(ws, access, err, who, hearing=hearing_id)
-        return
-    await hearing_events(ws, deps.live(ws), hearing_id)
+    async with ws_enter(ws, access) as who:
+        if not who:
+            return
+        try:
+            if who.role is AccessRole.caption:  # every partial and final, blanked or not: never a caption feed
+                raise Denied(403, "forbidden", f"a caption token reads the caption feed "
+                             f"(/v1/hearings/{hearing_id}/captions), not the hearing's events")
+            await access.check(who, Action.read, hearing_id)
+        except Denied as err:
+            await ws_deny(ws, access, err, who, hearing=hearing_id)
+            return
+        await hearing_events(ws, deps.live(ws), hearing_id)
 
 
 async def native_stream(ws: WebSocket, live: LiveHearings, gate: Gate = open_gate) -> None:
