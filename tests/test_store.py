@@ -136,6 +136,13 @@ def test_a_speaker_set_by_the_clerk_survives_diarization_relabels(store, hearing
     assert store.verify(hearing).ok
 
 
+def test_a_speaker_is_given_only_to_a_line_the_record_has(store, hearing):
+    """A line still being spoken has no row: a speaker given to it made an empty line at 00:00."""
+    with pytest.raises(NotFound, match="still being spoken"):
+        store.assign_speaker(hearing, "u9", actor="书记员甲", speaker="原告", role=Role.plaintiff)
+    assert store.record(hearing).utterances == [] and store.verify(hearing).ok
+
+
 def test_a_machine_relabel_applies_when_no_person_chose(store, hearing):
     store.machine_final(hearing, line("u4", "好的。", speaker="说话人1"))
     assert store.relabel(hearing, "u4", speaker="说话人2") is None  # held as written

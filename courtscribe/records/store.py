@@ -277,8 +277,12 @@ class RecordStore(SignOff):
 
     def assign_speaker(self, hearing_id: str, uid: str, *, actor: str, speaker: str, role: Role | None = None,
                        participant: str | None = None, reason: str | None = None, voice: str | None = None) -> None:
-        """``voice``: this change named a whole voice (``name_voice``), so undoing that finds it."""
+        """``voice``: this change named a whole voice (``name_voice``), so undoing that finds it. Only a
+        line the record has (a line still being spoken has none yet: an empty line at 00:00 would)."""
         before = self._current(hearing_id, uid, "speaker")
+        if self._current(hearing_id, uid, "text") is None:
+            raise NotFound(f"no utterance {uid!r} in hearing {hearing_id}: a line still being spoken gets its "
+                           "speaker once its final is in")
         self._write(hearing_id, actor, "assign_speaker", {"before": before, "speaker": speaker, "reason": reason,
                                                           "role": role.value if role else None,
                                                           "participant": participant,
