@@ -86,6 +86,18 @@ def test_pdf_embeds_every_font_and_numbers_every_page(record):
             image.save(SCREENS / "bilu-page1.png")  # the README's picture
 
 
+def test_a_group_case_with_three_hundred_parties_still_prints(store):
+    """当事人 of a group labour case fill more than a page in one cell: a table row that could not
+    split made the PDF (and so the package) impossible to produce."""
+    parties = [f"原告{n}号张某某" for n in range(1, 301)]
+    store.create_hearing(actor="书记员", hearing_id="h-group", parties=parties)
+    store.open_hearing("h-group", actor="书记员")
+    store.machine_final("h-group", Utterance(id="u1", start_ms=0, end_ms=1000, speaker="审判长", text="开庭。"))
+    pdf = pypdf.PdfReader(io.BytesIO(formats.render_bytes(store.record("h-group"), "pdf")))
+    text = "".join(page.extract_text() for page in pdf.pages).replace("\n", "")
+    assert len(pdf.pages) >= 2 and "原告300号张某某" in text and "开庭。" in text
+
+
 def test_ofd_reads_back_with_an_independent_reader(record):
     logging.getLogger("easyofd").setLevel(logging.ERROR)
     from easyofd.ofd import OFD

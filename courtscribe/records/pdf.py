@@ -85,7 +85,7 @@ def _build(blocks: list[Block], font: str, page_signing: bool) -> bytes:
 
     def table(rows: list[tuple[str, str]], first_mm: float = 38) -> Table:
         t = Table([[Paragraph(escape(k), body), Paragraph(escape(v), body)] for k, v in rows],
-                  colWidths=[first_mm * mm, (170 - first_mm) * mm])
+                  colWidths=[first_mm * mm, (170 - first_mm) * mm], splitInRow=1)  # a long cell goes on
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP"),
                                ("FONTNAME", (0, 0), (-1, -1), font)]))  # no Helvetica a reader must supply
         return t
