@@ -53,3 +53,20 @@ def test_two_replicas_sharing_the_spool_lose_no_line_while_one_replays(store, tm
     store.machine_final = first
     a.flush()
     assert [u.id for u in store.record("h-two").utterances] == ["c0-0", "c0-1", "c0-2"] and a.pending == 0
+
+
+def test_a_live_line_the_store_refuses_at_once_is_kept_on_disk_too(store, tmp_path):
+    """Not only a spooled line: one the store refuses as it comes (here the hearing was signed) is
+    kept in rejected.jsonl beside the error the clerk is told, never only in memory."""
+    import pytest
+
+    from courtscribe.records.reading import Locked
+
+    store.create_hearing(actor="书记员甲", hearing_id="h-now")
+    store.close_hearing("h-now", actor="书记员甲")
+    store.sign("h-now", by="书记员甲", role=Role.clerk)
+    spool = Spool(tmp_path / "spool", store)
+    with pytest.raises(Locked):
+        spool.machine_final("h-now", Utterance(id="c0-1", start_ms=0, end_ms=900, speaker="审判长", text="补一句。"))
+    kept = json.loads(spool.rejected.read_text())
+    assert kept["utterance"]["text"] == "补一句。" and "signed" in kept["refused"] and spool.pending == 0

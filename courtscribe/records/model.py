@@ -65,6 +65,10 @@ Millis = Annotated[int, Field(ge=0, le=10**11)]  # three years of hearing time
 # no control characters: a record must print (DOCX/PDF are XML and refuse them); Text may hold line breaks
 Name = Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f\ufffe\uffff]*$")]
 Text = Annotated[str, Field(max_length=20_000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]*$")]
+# as long as the record store's columns keep them (PostgreSQL refuses longer; SQLite would not):
+# a speaker's label; a participant's name, a courtroom, a case number
+Speaker = Annotated[str, Field(max_length=64, pattern=r"^[^\x00-\x1f\x7f\ufffe\uffff]*$")]
+ShortName = Annotated[str, Field(max_length=128, pattern=r"^[^\x00-\x1f\x7f\ufffe\uffff]*$")]
 
 
 class Role(str, Enum):

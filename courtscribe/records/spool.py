@@ -86,7 +86,9 @@ class Spool:
             try:
                 return self._apply(entry)
             except Exception as err:  # noqa: BLE001 - classified below
-                if not unavailable(err):
+                if not unavailable(err):  # refused for good: kept on disk all the same, and said
+                    with self._exclusive():
+                        self._append({**entry, "refused": str(err).splitlines()[0]}, self.rejected)
                     raise
                 log.warning("record store unavailable: write kept on disk", hearing=entry["hearing_id"],
                             error=str(err).splitlines()[0])

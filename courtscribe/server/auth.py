@@ -34,6 +34,8 @@ async def identify_request(request, access: Access) -> Principal:
     if (who := getattr(request.state, "principal", None)) is not None:
         return who
     local = unquote(request.headers.get("x-courtscribe-user", "anonymous"))
+    if len(local) > 128 or not local.isprintable():  # the name every change of the record is written under
+        raise Denied(400, "bad_user", "X-Courtscribe-User: a printable name of 128 characters at most")
     request.state.principal = None
     who = await access.aidentify(bearer(request.headers.get("authorization")), _client(request), local_name=local)
     request.state.principal = who

@@ -20,7 +20,8 @@ from ..access.scopes import AccessRole, Action, HearingScope, Principal
 from ..logs import get_logger
 from ..records import archive, cases
 from ..records.finder import HearingFilter, HearingStatus
-from ..records.model import Channel, HearingId, Millis, Name, Participant, Pipeline, Record, Role, Text, Utterance
+from ..records.model import (Channel, HearingId, Millis, Name, Participant, ShortName, Pipeline, Record, Role,
+                             Speaker, Text, Utterance)
 from ..records.store import ChangedMeanwhile, RecordError
 from ..redaction.public import PROTECTION, protection, public_listing
 from ..streaming.events import (HearingEvent, InterruptionAdded, ParticipantAdded, RedactionChanged, Status,
@@ -37,7 +38,7 @@ EARLIEST, LATEST = dt.date(1949, 10, 1), dt.date(2199, 12, 31)  # dates a hearin
 
 class ParticipantIn(BaseModel):
     role: Role
-    name: Name | None = None
+    name: ShortName | None = None
     channel: Channel | None = None
     protected: bool = Field(default=False, description=(
         "A minor, victim or protected witness: the name is masked (张某) in captions and the public version"))
@@ -45,12 +46,12 @@ class ParticipantIn(BaseModel):
 
 class HearingIn(BaseModel):
     id: HearingId | None = None
-    case_number: Name | None = None
+    case_number: ShortName | None = None
     cause: Name | None = None
     court: Name | None = None
     parties: list[Name] = Field(default=[], max_length=100)
     title: Name | None = None
-    courtroom: Name | None = None
+    courtroom: ShortName | None = None
     public: bool = False  # 不公开 unless the court says 公开: an unknown hearing gets no captions
     scheduled_at: dt.datetime | None = Field(default=None, description="ISO 8601; without a zone, Beijing time")
     channels: dict[Channel, Role] = {}
@@ -79,9 +80,9 @@ class UtteranceChange(BaseModel):
     """A clerk's change to one utterance: new text, a speaker, or both. ``channel``/``start_ms``/
     ``end_ms``/``speaker`` place an utterance whose final has not arrived yet (an edited partial)."""
     text: Text | None = None
-    speaker: Name | None = None
+    speaker: Speaker | None = None
     role: Role | None = None
-    participant: Name | None = None
+    participant: ShortName | None = None
     reason: Name | None = None
     base: Text | None = Field(None, description="the text the clerk corrected: where the line reads otherwise "
                                                 "now, 409 changed_meanwhile with the line's text as `current`")
