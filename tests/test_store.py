@@ -143,6 +143,21 @@ def test_a_speaker_is_given_only_to_a_line_the_record_has(store, hearing):
     assert store.record(hearing).utterances == [] and store.verify(hearing).ok
 
 
+def test_a_control_character_from_any_writer_prints_as_a_visible_mark(store, hearing):
+    """The CLI passes a clerk's text straight through: a pasted \\x0b made the DOCX refuse to render
+    (and with it the package); every entry's texts are made printable where all writes pass."""
+    from courtscribe.records import formats
+
+    store.machine_final(hearing, line("u1", "原话。"))
+    store.edit(hearing, "u1", "改\x0b后", actor="书记员甲", reason="粘贴\x01")
+    store.interruption(hearing, actor="书记员甲", kind="paused", at_ms=10, reason="休庭\x0c")
+    record = store.record(hearing)
+    assert record.utterances[0].text == "改〔?〕后" and record.interruptions[0].reason == "休庭〔?〕"
+    for fmt in ("docx", "pdf", "ofd", "txt"):
+        assert formats.render_bytes(record, fmt)
+    assert store.verify(hearing).ok
+
+
 def test_a_machine_relabel_applies_when_no_person_chose(store, hearing):
     store.machine_final(hearing, line("u4", "好的。", speaker="说话人1"))
     assert store.relabel(hearing, "u4", speaker="说话人2") is None  # held as written

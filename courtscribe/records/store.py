@@ -50,6 +50,7 @@ class RecordStore(SignOff):
         last = s.execute(select(EntryRow).where(EntryRow.hearing_id == h.id).order_by(EntryRow.seq.desc())
                          .limit(1)).scalar_one_or_none()
         seq, prev = (last.seq + 1, last.hash) if last else (1, GENESIS)
+        payload, actor = _printable(payload), printable(actor)  # whoever wrote it: the CLI, an import
         if kind == "signed" and self.seal_key:  # the ledger up to here, sealed with a key the database lacks
             payload = {**payload, "seal": seal(self.seal_key, h.id, prev, payload["digest"])}
         at, body = utcnow().isoformat(timespec="milliseconds"), canonical(payload)
@@ -96,8 +97,9 @@ class RecordStore(SignOff):
         if scheduled_at is not None:  # a time without a zone is the court's: Beijing time
             scheduled_at = as_utc(scheduled_at if scheduled_at.tzinfo else scheduled_at.replace(tzinfo=ZH_TZ))
         try:
-            self._create(hid, actor, case_number=case_number, cause=cause, court=court, parties=parties, title=title,
-                         courtroom=courtroom, public=public, scheduled_at=scheduled_at, channels=channels,
+            facts = _printable({"case_number": case_number, "cause": cause, "court": court, "parties": parties,
+                                "title": title, "courtroom": courtroom})
+            self._create(hid, actor, **facts, public=public, scheduled_at=scheduled_at, channels=channels,
                          hotwords=hotwords, language=language, pipeline=pipeline, participants=participants)
         except IntegrityError:
             with self._session() as s:
@@ -362,6 +364,17 @@ class RecordStore(SignOff):
         if kind in UTTERANCE_KINDS:
             raise ValueError(f"{kind} entries change utterances: use the method for it")
         self._write(hearing_id, actor, kind, payload, signed_ok=kind in (PROTECTION, REDACTION))
+
+
+def _printable(value):
+    """Every text in an entry's payload as a record can print it (``text.printable``)."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    return value
 
 
 def _answered(line: dict, flag: str) -> bool:
