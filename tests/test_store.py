@@ -313,6 +313,11 @@ def test_a_transcribed_file_imports_as_a_hearing(store):
     assert [u.text for u in stored.utterances] == ["现在开庭。", "原告到庭。"]
     assert stored.pipeline.model == "whisper-base" and stored.participants[0].name == "王法官"
     assert stored.hearing.case_number == record.hearing.case_number and store.verify(hid).ok
+    worked = store.record(hid)  # exported again after a clerk's correction: her work would turn into the engine's
+    store.edit(hid, "u00001", "现在开庭！", actor="书记员甲")
+    with pytest.raises(RecordError, match="corrections, lines a person edited"):
+        store.import_record(store.record(hid), actor="courtscribe transcribe", hearing_id=f"{hid}-again")
+    store.import_record(worked, actor="courtscribe transcribe", hearing_id=f"{hid}-again")
 
 
 def spoken(uid, text, start, channel=0):

@@ -26,7 +26,8 @@ from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .layout import ZH_TZ
 from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, split_ms
 from .model import (CONTINUES, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT, PROTECTION, REDACTION, UNRECOGNIZED,
-                    new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance)
+                    new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance,
+                    UtteranceStatus)
 from .signoff import Signed, SignOff
 from .reading import ChangedMeanwhile, Conflict, Locked, Named, NotFound, RecordError, _fields
 
@@ -220,7 +221,18 @@ class RecordStore(SignOff):
 
     def import_record(self, record: Record, *, actor: str, hearing_id: str | None = None) -> str:
         """A file transcription becomes a hearing of its own: its facts, participants and utterances
-        (each utterance a ``final`` entry by the engine that wrote it)."""
+        (each utterance a ``final`` entry by the engine that wrote it). A record people worked on
+        (corrections, edited lines, pauses, signatures) is refused: imported so, its people's work
+        would become the engine's words and the rest would vanish; its package is the way to keep it."""
+        kept = {"corrections": record.corrections, "interruptions": record.interruptions,
+                "signatures": record.signatures, "party signatures": record.party_signatures,
+                "correction requests": record.correction_requests}
+        worked = [what for what, items in kept.items() if items]
+        if any(u.status is not UtteranceStatus.final for u in record.utterances):
+            worked.append("lines a person edited or confirmed")
+        if worked:
+            raise RecordError(f"this record holds {', '.join(worked)}: only a transcription nobody has worked on "
+                              "is imported (keep the e-case-file package of a worked record)")
         h = record.hearing
         hid = hearing_id or h.id
         self.create_hearing(actor=actor, hearing_id=hid, case_number=h.case_number, cause=h.cause, court=h.court,
