@@ -85,7 +85,7 @@ class UtteranceRow(Base):
     confidence: Mapped[float | None] = mapped_column(Float)
     language: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="final")
-    flags: Mapped[list] = mapped_column(JSON, default=list)  # ["unrecognized", reason]: asr/coverage.py
+    flags: Mapped[list | None] = mapped_column(JSON, default=list)  # ["unrecognized", reason]: coverage.py
 
 
 class EntryRow(Base):
