@@ -158,6 +158,13 @@ def test_a_control_character_from_any_writer_prints_as_a_visible_mark(store, hea
     assert store.verify(hearing).ok
 
 
+def test_a_second_close_from_another_screen_keeps_the_closing_time(store, hearing):
+    store.close_hearing(hearing, actor="书记员甲")
+    closed = store.record(hearing).hearing.closed_at
+    store.close_hearing(hearing, actor="书记员乙")
+    assert store.record(hearing).hearing.closed_at == closed and store.status(hearing) == "closed"
+
+
 def test_a_machine_relabel_applies_when_no_person_chose(store, hearing):
     store.machine_final(hearing, line("u4", "好的。", speaker="说话人1"))
     assert store.relabel(hearing, "u4", speaker="说话人2") is None  # held as written

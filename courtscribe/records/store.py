@@ -178,7 +178,9 @@ class RecordStore(SignOff):
 
     def close_hearing(self, hearing_id: str, *, actor: str) -> None:
         def change(s, h):
-            h.status, h.closed_at = "closed", utcnow()
+            if h.status != "closed":  # a second 闭庭 (another screen's) does not move 闭庭时间
+                h.closed_at = utcnow()
+            h.status = "closed"
         self._write(hearing_id, actor, "closed", {}, change=change)
 
     def set_pipeline(self, hearing_id: str, pipeline: Pipeline) -> None:
