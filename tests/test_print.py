@@ -98,6 +98,30 @@ def test_a_group_case_with_three_hundred_parties_still_prints(store):
     assert len(pdf.pages) >= 2 and "原告300号张某某" in text and "开庭。" in text
 
 
+def test_a_character_the_font_lacks_prints_as_its_code_point_never_a_box(store):
+    """A party's name in a script the 笔录 font lacks, an emoji pasted into a correction: the PDF
+    printed boxes and its text held NULs (a name vanished from 到庭人员). Each is its code point."""
+    store.create_hearing(actor="书记员", hearing_id="h-glyph",
+                         participants=[Participant(role=Role.plaintiff, name="אבג")])
+    store.open_hearing("h-glyph", actor="书记员")
+    store.machine_final("h-glyph", Utterance(id="u1", start_ms=0, end_ms=1000, speaker="原告", text="好的😀。"))
+    record = store.record("h-glyph")
+    pdf = pypdf.PdfReader(io.BytesIO(formats.render_bytes(record, "pdf")))
+    text = "".join(page.extract_text() for page in pdf.pages).replace("\n", "")
+    ofd = zipfile.ZipFile(io.BytesIO(formats.render_bytes(record, "ofd")))
+    pages = "".join(ofd.read(n).decode() for n in ofd.namelist() if n.endswith("Content.xml"))
+    for printed in (text, pages):
+        assert "好的〔U+1F600〕。" in printed and "〔U+05D0〕〔U+05D1〕〔U+05D2〕" in printed
+        assert "\x00" not in printed and "U+1F600" in printed.split("注：")[-1]
+    assert "好的😀。" in _docx_text(formats.render_bytes(record, "docx"))  # the reader's fonts show it
+
+
+def _docx_text(data: bytes) -> str:
+    doc = docx.Document(io.BytesIO(data))
+    return "\n".join([p.text for p in doc.paragraphs]
+                     + [c.text for t in doc.tables for row in t.rows for c in row.cells])
+
+
 def test_ofd_reads_back_with_an_independent_reader(record):
     logging.getLogger("easyofd").setLevel(logging.ERROR)
     from easyofd.ofd import OFD

@@ -20,6 +20,9 @@ from fontTools.pens.cu2quPen import Cu2QuPen
 from fontTools.pens.ttGlyphPen import TTGlyphPen
 from fontTools.ttLib import TTCollection, TTFont, newTable
 
+from . import layout
+from .layout import Block
+
 DEBIAN = Path("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc")
 SHA256 = "a04178ec485dffdff7cc0c0c20e1fce9202d7e2160d805e8e44a4c8841c58481"  # fonts-noto-cjk 1:20220127+repack1-1
 FAMILY = "Noto Serif CJK SC"
@@ -62,6 +65,29 @@ def _open(path: Path) -> TTFont:
                 return font
         return TTCollection(str(path), lazy=True).fonts[0]
     return TTFont(str(path), lazy=True)
+
+
+@lru_cache(maxsize=4)
+def _covered(path: Path) -> frozenset[int]:
+    return frozenset(_open(path).getBestCmap())
+
+
+def drawable(blocks: list[Block]) -> list[Block]:
+    """The blocks as a page with this font can show them: a character it has no glyph for (an emoji,
+    a script other than Chinese and Latin) is written as its code point, 〔U+1F600〕, never a box or
+    nothing, and a note at the end says so (the DOCX and record.json keep the characters)."""
+    covered = _covered(font_file())
+    lacking = {c for c in layout.characters(blocks) if ord(c) not in covered and not c.isspace()}
+    if not lacking:
+        return blocks
+
+    def shown(text: str) -> str:
+        return "".join(f"〔U+{ord(c):04X}〕" if c in lacking else c for c in text)
+    out = [Block(b.kind, shown(b.text), shown(b.who), shown(b.stamp),
+                 [(shown(k), shown(v)) for k, v in b.rows] if b.rows is not None else None) for b in blocks]
+    note = (f"注：本页面所用字体无以下{len(lacking)}个字符的字形，以〔U+编码〕标出，原字见本笔录的 DOCX 与 "
+            "record.json：" + "、".join(f"U+{ord(c):04X}" for c in sorted(lacking)))
+    return [*out, Block("note", note)]
 
 
 @lru_cache(maxsize=32)

@@ -110,6 +110,7 @@ def _text(obj_id: int, font_id: int, text: str, size: float, x: float, y: float,
 
 
 def render_ofd(blocks: list[Block], *, page_signing: bool = False, title: str = "庭审笔录") -> bytes:
+    blocks = fonts.drawable(blocks)
     sub = fonts.subset(characters(blocks) + STRIP)
     m = _Measure(sub)
     pages = _pages(_lines(blocks, m), page_signing)

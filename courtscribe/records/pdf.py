@@ -73,6 +73,7 @@ def _canvas(font: str, page_signing: bool):
 
 
 def render_pdf(blocks: list[Block], *, page_signing: bool = False) -> bytes:
+    blocks = fonts.drawable(blocks)
     with _embedded(characters(blocks) + STRIP) as font:
         return _build(blocks, font, page_signing)
 
