@@ -102,7 +102,8 @@ def test_package_manifest_verifies_and_a_tampered_file_is_found(signed, tmp_path
     path.write_bytes(package.build(signed, [("ch0/news_kfc.wav", data_dir / "zh-smoke" / "news_kfc.wav")]))
     assert package.verify(path) == []
     names = set(zipfile.ZipFile(path).namelist())
-    assert {"record.json", "笔录.docx", "笔录.pdf", "笔录.ofd", "record.srt", "record.vtt", "record.txt", "interruptions.json",
+    assert {"record.json", "笔录.docx", "笔录.pdf", "笔录.ofd", "笔录.txt", "record.srt", "record.vtt", "record.txt",
+            "interruptions.json",
             "audio/ch0/news_kfc.wav", "manifest.json"} == names
     forged = tmp_path / "forged.zip"
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(forged, "w") as dst:

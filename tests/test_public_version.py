@@ -33,7 +33,7 @@ SECRETS = (
     "红星幼儿园",
 )
 DIGIT = dict(zip("零一二三四五六七八九幺", "01234567891"))
-FORMATS = ("txt", "json", "srt", "vtt", "docx", "pdf", "ofd")
+FORMATS = ("txt", "plain", "json", "srt", "vtt", "docx", "pdf", "ofd")
 
 
 def readable(fmt: str, data: bytes) -> str:

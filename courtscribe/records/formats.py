@@ -193,6 +193,8 @@ WRITERS: dict[str, Writer] = {
     # GB/T 33190, what 电子卷宗 systems file
     "ofd": Writer(to_ofd, "application/ofd", "ofd", "导出 OFD", "笔录.ofd", binary=True, on_page=True),
     "json": Writer(to_json, "application/json", "json", "JSON", "record.json"),
+    # the printed 笔录 as text, what is read back and signed (layout.plain); record.txt: the transcript
+    "plain": Writer(layout.plain, "text/plain; charset=utf-8", "txt", "笔录 TXT", "笔录.txt"),
     "txt": Writer(to_txt, "text/plain; charset=utf-8", "txt", "TXT", "record.txt"),
     "srt": Writer(to_srt, "text/plain; charset=utf-8", "srt", "SRT", "record.srt"),
     "vtt": Writer(to_vtt, "text/vtt; charset=utf-8", "vtt", "WebVTT", "record.vtt"),
