@@ -81,7 +81,7 @@ def blocks(record: Record) -> list[Block]:
     out += [_interruption(i) for i in pending]
     if record.corrections:
         out.append(Block("heading", "更正记录"))
-        out += [Block("item", f"{hms(_start(record, c.utterance_id))} {FIELDS.get(c.field, c.field)}："
+        out += [Block("item", f"{_when(record, c.utterance_id)} {FIELDS.get(c.field, c.field)}："
                               f"“{c.before or '（无）'}” 更正为 “{c.after}”（{c.by}，{minute(c.at)}"
                               f"{'，' + c.reason if c.reason else ''}）") for c in record.corrections]
     if record.correction_requests:
@@ -117,8 +117,10 @@ def _request(record: Record, r: CorrectionRequest) -> str:
     return f"{who}，{minute(r.at)}{noted}：{about}{r.text}（理由：{r.reason}）"
 
 
-def _start(record: Record, uid: str) -> int:
-    return next((u.start_ms for u in record.utterances if u.id == uid), 0)
+def _when(record: Record, uid: str) -> str:
+    """Where a corrected line is in the hearing: its time, or that it was merged into another."""
+    start = next((u.start_ms for u in record.utterances if u.id == uid), None)
+    return "（后并入他行）" if start is None else hms(start)
 
 
 def _interruption(i: Interruption) -> Block:
