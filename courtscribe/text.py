@@ -43,12 +43,15 @@ def join_pieces(pieces: list[str]) -> str:
     return tidy(joined(pieces))
 
 
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+# control characters, and the bidi overrides and isolates that make a line print in another order
+# than it was written ("他欠我\u202e元万五" reads 他欠我五万元 on paper, 元万五 in the record)
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
 
 
 def printable(text: str) -> str:
-    """Text a record can print (DOCX, PDF and OFD are XML and refuse control characters): each such
-    character an engine or an imported file brought becomes a visible 〔?〕, never silently nothing."""
+    """Text a record can print (DOCX, PDF and OFD are XML and refuse control characters), in the
+    order it was written: each such character an engine, a paste or an imported file brought becomes
+    a visible 〔?〕, never silently nothing."""
     return _UNPRINTABLE.sub("〔?〕", text)
 
 

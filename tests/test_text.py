@@ -31,3 +31,13 @@ def test_a_preview_that_fell_into_a_loop_keeps_the_words_before_it():
     assert unlooped("而一些数字比较明确，而一些数字比较明确，而一些数字比较明确") == "而一些数字比较明确"
     assert unlooped("被告证证证证证证证证证") == "被告证"
     assert unlooped("再取8~913条，因为这三条的话比较典型。") == "再取8~913条，因为这三条的话比较典型。"
+
+
+def test_a_line_prints_in_the_order_it_was_written():
+    """A bidi override pasted into a correction would make the page read otherwise than the record:
+    it becomes a visible mark, as a control character does."""
+    from courtscribe.text import printable
+
+    assert printable("他欠我\u202e元万五") == "他欠我〔?〕元万五"
+    assert printable("a\u2066b\u2069c\x0bd") == "a〔?〕b〔?〕c〔?〕d"
+    assert printable("阿依古丽·买买提\n第二行") == "阿依古丽·买买提\n第二行"
