@@ -364,6 +364,13 @@ class Court:
         self.home, self.url, self.ws = home, url, url.replace("https://", "wss://")
         self.tls = ssl.create_default_context(cafile=str(cert))
         self.http = httpx.Client(base_url=url, verify=self.tls, timeout=30)
+        self._issued: dict[str, dict[str, str]] = {}
+
+    def tokens(self, key: str, **specs: tuple[str, ...]) -> dict[str, str]:
+        """Tokens a test module issues for itself, once per session (``issue_tokens``'s specs)."""
+        if key not in self._issued:
+            self._issued[key] = issue_tokens(self.home, **specs)
+        return self._issued[key]
 
     def as_(self, token: str | None, method: str, path: str, headers: dict | None = None, **kw) -> httpx.Response:
         auth = {"Authorization": f"Bearer {token}"} if token else {}

@@ -24,11 +24,9 @@ LINE = {"channel": 0, "start_ms": 0, "end_ms": 1000, "speaker": "审判长"}
 
 
 def _tokens(court: Court) -> dict:
-    if not hasattr(court, "sec2"):
-        court.sec2 = issue_tokens(court.home, clerk=("clerk", "冯书记员", "--court", COURT_A),
-                                  clerk_b=("clerk", "陈书记员", "--court", COURT_B),
-                                  caption=("caption", "直播导播二", "--court", COURT_A))
-    return court.sec2
+    return court.tokens("sec2", clerk=("clerk", "冯书记员", "--court", COURT_A),
+                        clerk_b=("clerk", "陈书记员", "--court", COURT_B),
+                        caption=("caption", "直播导播二", "--court", COURT_A))
 
 
 def _hearing(c: Court, hid: str | None, token: str | None = None, **fields) -> str:

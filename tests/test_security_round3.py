@@ -15,11 +15,9 @@ LINE = {"channel": 0, "start_ms": 0, "end_ms": 1000, "speaker": "审判长"}
 
 
 def _tokens(court: Court) -> dict:
-    if not hasattr(court, "sec3"):
-        court.sec3 = issue_tokens(court.home, clerk=("clerk", "吴书记员", "--court", COURT_A),
-                                  judge=("judge", "郑法官", "--court", COURT_A),
-                                  caption=("caption", "直播导播三", "--court", COURT_A))
-    return court.sec3
+    return court.tokens("sec3", clerk=("clerk", "吴书记员", "--court", COURT_A),
+                        judge=("judge", "郑法官", "--court", COURT_A),
+                        caption=("caption", "直播导播三", "--court", COURT_A))
 
 
 def _signed(court: Court) -> str:
