@@ -274,9 +274,16 @@ def test_sign_off_locks_the_screen_and_exports_work(site, page):
     page.goto(site.page_url("clerk", hid, "clerk"))
     page.wait_for_selector("#lines li.final")
     assert page.inner_text("#case") == f"案号 （2026）京0105民初321号 · 案由 民间借贷纠纷 · 编号 {hid}"
-    page.fill("#search", "肯德基")
-    assert page.inner_text("#hits").endswith("处")
+    # a search shows only the lines whose words hold it (not their times or speakers)
+    stored = site.record(hid)["utterances"]
+    for words in ("肯德基", stored[0]["text"][:2], "审判长", "不在笔录中的词"):
+        page.fill("#search", words)
+        held = {u["id"]: words in u["text"] for u in stored}
+        page.wait_for_function("n => document.getElementById('hits').textContent === `${n} 处`",
+                               arg=sum(held.values()))
+        assert {uid: page.is_visible(f'li[data-uid="{uid}"]') for uid in held} == held, words
     page.fill("#search", "")
+    page.wait_for_function("() => !document.querySelector('#lines li[hidden]')")
     # reassign the line's speaker from the participant list, keyboard first (S, choose, Enter)
     page.click("#lines li .text")
     page.keyboard.press("s")

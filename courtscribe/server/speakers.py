@@ -88,11 +88,11 @@ async def enroll_upload(hearing_id: str, name: str, request: Request, who: Princ
     """Enroll from a recording of the person (any audio format, a few seconds of speech)."""
     body = await request.body()
     if len(body) > MAX_ENROLL_BYTES:
-        return JSONResponse({"error": "too_large", "message": "enrollment audio is limited to 20 MB"}, status_code=413)
+        return errors.answer(413, "too_large", "enrollment audio is limited to 20 MB")
     try:
         audio = (await asyncio.to_thread(decode, body, max_seconds=MAX_ENROLL_S)).channel(0)
     except AudioError as err:
-        return JSONResponse({"error": "bad_audio", "message": str(err)}, status_code=422)
+        return errors.answer(422, "bad_audio", str(err))
     return await _enroll(request, hearing_id, name, audio, "upload", who.name)
 
 
@@ -101,7 +101,7 @@ async def enroll_from_hearing(hearing_id: str, name: str, body: Stretch, request
                               who: Principal = on_hearing(Action.edit)):
     """Enroll from a stretch of the hearing's archive the clerk picked (e.g. a line of this person)."""
     if body.to_ms - body.from_ms > 60_000 or body.to_ms <= body.from_ms:
-        return JSONResponse({"error": "bad_stretch", "message": "pick 1.5 to 60 s of the recording"}, status_code=422)
+        return errors.answer(422, "bad_stretch", "pick 1.5 to 60 s of the recording")
     audio = await asyncio.to_thread(archive.read, deps.archive(request), hearing_id, body.channel,
                                     body.from_ms, body.to_ms)
     return await _enroll(request, hearing_id, name, audio, f"hearing c{body.channel} {body.from_ms}-{body.to_ms} ms",

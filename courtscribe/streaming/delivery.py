@@ -87,7 +87,10 @@ class Delivery:
             stored = await self.sinks.on_final(u, voice)
         except Exception as err:  # noqa: BLE001 - the clerk must hear of it
             log.error("final not stored", session=self.label, utterance=u.id, error=repr(err))
-            await self.emit(error_event(ErrorCode.STORE, f"utterance {u.id} could not be stored: {plainly(err)}"))
+            # which line, and where: the screens mark it as not in the record (its final follows)
+            said = f"utterance {u.id} could not be stored: {plainly(err)}"
+            await self.emit(error_event(ErrorCode.STORE, said, utterance_id=u.id, channel=u.channel,
+                                        start_ms=u.start_ms, end_ms=u.end_ms))
             return None
         if stored is False:
             await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: utterance {u.id} is "

@@ -3,105 +3,30 @@
 // screens' edits, the backfill after a reconnect) is applied to it the same idempotent way, so a
 // line can never appear twice and a human edit is never overwritten by machine text.
 import { ApiError, ROLES, api, clock, download, el, liveSocket, params, refusal } from "./common.js";
+import { textNodes, tokenSpans, unrecognized, who } from "./line-text.js";
+import { speakerDialog } from "./speaker-dialog.js";
+import { channel, channelStatus, knownChannels } from "./channels.js";
 
 const hearingId = params.get("hearing");
 const base = `/v1/hearings/${encodeURIComponent(hearingId)}`;
-const LOW = 0.5; // a token below this probability is marked for checking
 const $ = (id) => document.getElementById(id);
 
-const utterances = new Map(); // uid → {u: utterance, status: partial|final|edited|confirmed, humanSpeaker}
+// uid → {u: utterance, status: partial|final|edited|confirmed, humanSpeaker, and while they hold:
+// unsaved (why her save failed), base, pendingSpeaker (her choice waiting on the line's final)}
+const utterances = new Map();
+const unstored = new Map(); // uid → why the store did not write its final (on this screen only)
+// every change to a line, here or live, takes the next tick: a backfill whose record was fetched
+// before a line's tick leaves that line as it is (its snapshot is older than the screen)
+let tick = 0;
+const touched = new Map(); // uid → tick of its last change
+const touch = (uid) => touched.set(uid, ++tick);
 const participants = [];
-const channels = new Map(); // channel → {speaker, connected, rms, peak, voiceAt: last speech (ms since epoch)}
 let status = "scheduled";
 let selected = null;
 let editing = null;
 let editBase = null; // the line's text when her correction began (entries are replaced as events come)
 
 // -- rendering ---------------------------------------------------------------------------------
-function who(u) {
-  const role = u.role ? ROLES[u.role] || u.role : null;
-  if (role && u.participant) return `${role} ${u.participant}`;
-  return role || u.speaker || "—";
-}
-
-/** Where each token of ``tokens`` sits in ``text`` (found in order): [start, end, low-confidence?]. */
-function tokenSpans(text, tokens) {
-  const spans = [];
-  let at = 0;
-  for (const t of tokens || []) {
-    const piece = t.text.trim();
-    const found = piece ? text.indexOf(piece, at) : -1;
-    if (found < 0) continue;
-    spans.push([found, found + piece.length, t.prob !== null && t.prob !== undefined && t.prob < LOW, t.prob]);
-    at = found + piece.length;
-  }
-  return spans;
-}
-
-/** Speech the engine gave no usable text for, and nobody has typed yet (flags: docs/record-format.md). */
-function unrecognized(u) {
-  return (u.flags || []).includes("unrecognized") && !(u.text || "").trim();
-}
-
-/** The visible gap the record writes for such a line: 〔00:17–00:28 未能识别，请核听录音〕. */
-function gapNote(u) {
-  const mmss = (ms) => {
-    const s = Math.floor(ms / 1000), pad = (n) => String(n).padStart(2, "0");
-    return s >= 3600 ? `${Math.floor(s / 3600)}:${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}` : `${pad(Math.floor(s / 60))}:${pad(s % 60)}`;
-  };
-  return `〔${mmss(u.start_ms)}–${mmss(u.end_ms)} 未能识别，请核听录音〕`;
-}
-
-/** A line whose neighbouring seat's audio came too late to check it for that seat's bleed. */
-function crosstalkNote(u) {
-  if (!(u.flags || []).includes("crosstalk_unchecked")) return [];
-  return [" ", el("mark", { class: "crosstalk", title: "邻座麦克风的声音迟到，未能核对串音：这一行可能重复了另一席位的话，请核听" }, "可能串音")];
-}
-
-/** A line another voice spoke over (two people at once): the clerk checks who said what by ear. */
-function overlapNote(u) {
-  if (!(u.flags || []).includes("overlap")) return [];
-  return [" ", el("mark", { class: "overlap", title: "两人同时说话：这一行的时间里另有人在说话，请核听归属" }, "同时发言")];
-}
-
-/** A line she corrected while it was a partial, whose final then said more or otherwise: her text
- * stands, the engine's is shown beside it until she edits or confirms the line again. */
-function lateFinalNote(u) {
-  if (!(u.flags || []).includes("final_after_edit")) return [];
-  return [" ", el("mark", { class: "late-final", title: `修改后到达的识别结果：${u.machine_text || ""}` },
-                  `识别结果：${u.machine_text || ""}`)];
-}
-
-/** A line whose speaker the machine could not tell: the label is a guess until she assigns or confirms it. */
-function unsureNote(u) {
-  if (!(u.flags || []).includes("speaker_unsure")) return [];
-  return [" ", el("mark", { class: "unsure", title: "机器未能确定是谁说的：点时间回放，核对后指定发言人或确认本行" }, "发言人待核")];
-}
-
-function textNodes(u, status) {
-  return [...lineText(u, status), ...unsureNote(u), ...crosstalkNote(u), ...overlapNote(u), ...lateFinalNote(u)];
-}
-
-function lineText(u, status) {
-  if (unrecognized(u)) return [el("mark", { class: "gap", title: "未能识别：点时间回放，按 Enter 录入" }, gapNote(u))];
-  if (status === "partial") { // what it settled on stays as shown; the rest may still change
-    const n = Math.min(u.stable || 0, u.text.length);
-    return [el("span", { class: "settled" }, u.text.slice(0, n)), u.text.slice(n)];
-  }
-  if (!u.tokens || !u.tokens.length || status === "edited") return [u.text];
-  // mark low-confidence words; tokens carry the engine's text pieces, the line's text is punctuated
-  const out = [];
-  let at = 0;
-  for (const [start, end, low, prob] of tokenSpans(u.text, u.tokens)) {
-    if (start > at) out.push(u.text.slice(at, start));
-    const piece = u.text.slice(start, end);
-    out.push(low ? el("mark", { class: "low", title: `置信度 ${(prob * 100).toFixed(0)}%` }, piece) : piece);
-    at = end;
-  }
-  if (at < u.text.length) out.push(u.text.slice(at));
-  return out;
-}
-
 function render(uid) {
   const entry = utterances.get(uid);
   let li = document.querySelector(`li[data-uid="${CSS.escape(uid)}"]`);
@@ -119,10 +44,19 @@ function render(uid) {
   // a piece of a long utterance goes on from the line before it (its speaker kept talking)
   const goesOn = (u.flags || []).includes("continues") ? " continues" : "";
   const fresh = el("li", { class: `line ${st}${unrecognized(u) ? " unrecognized" : ""}${goesOn}`, dataset: { uid, start: u.start_ms, channel: u.channel } },
-    el("button", { class: "time", type: "button", title: "回放这一行", onclick: () => replay(uid) }, clock(u.start_ms)),
+    // the keys act on the list: a button keeping the focus would take her Enter as another replay
+    el("button", { class: "time", type: "button", title: "回放这一行", onclick: () => {
+      replay(uid);
+      $("lines").focus({ preventScroll: true });
+    } }, clock(u.start_ms)),
     el("span", { class: "who", onclick: () => { select(uid); chooseSpeaker(); } }, who(u)),
-    el("span", { class: "text" }, ...textNodes(u, st)));
+    el("span", { class: "text" }, ...textNodes(u, st, unstored.get(uid))));
   if (uid === selected) fresh.classList.add("selected");
+  if (unstored.has(uid)) fresh.classList.add("unstored");
+  if (entry.pendingSpeaker) { // her choice of speaker waits for the line to be in the record
+    fresh.classList.add("pending");
+    fresh.title = `说话人 ${entry.pendingSpeaker.speaker} 将在这一行识别完成后存入笔录`;
+  }
   if (entry.unsaved) { // her correction did not reach the record: shown so until it does
     fresh.classList.add("failed");
     fresh.title = `修改未保存（${entry.unsaved}）：按 Enter 再改一次以重试`;
@@ -140,23 +74,34 @@ function render(uid) {
 }
 
 // -- applying events ---------------------------------------------------------------------------
+/** A person's choice of speaker stands over a machine label that comes later (as in the record). */
+function keepSpeaker(entry, u) {
+  if (!entry || !entry.humanSpeaker) return u;
+  return { ...u, speaker: entry.u.speaker, role: entry.u.role, participant: entry.u.participant,
+           flags: (u.flags || []).filter((f) => f !== "speaker_unsure") };
+}
+
 function upsert(uid, u, st, { authoritative = false } = {}) {
   const entry = utterances.get(uid);
+  touch(uid);
   if (entry && !authoritative) {
     if (entry.status === "edited" || entry.status === "confirmed") {
       // a person's text wins over any later machine text; times and tokens still come in. A final
       // after her correction of the partial that says otherwise is shown beside it (the store flags it)
       const late = st !== "partial" && entry.u.machine_text == null && u.text !== entry.u.text;
-      entry.u = { ...entry.u, ...u, text: entry.u.text, speaker: entry.humanSpeaker ? entry.u.speaker : u.speaker,
-                 role: entry.humanSpeaker ? entry.u.role : u.role, participant: entry.humanSpeaker ? entry.u.participant : u.participant,
+      const kept = keepSpeaker(entry, u);
+      const flags = kept.flags || [];
+      entry.u = { ...entry.u, ...kept, text: entry.u.text,
                  machine_text: st === "partial" ? entry.u.machine_text : u.text,
-                 flags: late ? [...new Set([...(u.flags || []), "final_after_edit"])] : (u.flags || []) };
+                 flags: late ? [...new Set([...flags, "final_after_edit"])] : flags };
       render(uid);
       return;
     }
     if (entry.status !== "partial" && st === "partial") return; // a late partial never replaces a final
   }
-  utterances.set(uid, { u, status: st, humanSpeaker: entry ? entry.humanSpeaker : false });
+  utterances.set(uid, { u: keepSpeaker(entry, u), status: st,
+                        humanSpeaker: !!(entry && entry.humanSpeaker),
+                        pendingSpeaker: entry ? entry.pendingSpeaker : null });
   if (st === "partial") channel(u.channel, { voiceAt: Date.now() });
   render(uid);
 }
@@ -168,22 +113,41 @@ const handlers = {
                              flags: e.continues ? ["continues"] : [] }, "partial");
   },
   final(e) {
-    const entry = utterances.get(e.utterance_id);
+    const uid = e.utterance_id;
+    const entry = utterances.get(uid);
     if (!e.utterance.text && !unrecognized(e.utterance) && !(entry && entry.status === "edited")) {
-      utterances.delete(e.utterance_id); // the stretch held no words (a click, a neighbour's bleed)
-      render(e.utterance_id);
+      if (entry && editing === uid) { // she is typing what was said: her words may be the record's
+        entry.u = { ...entry.u, start_ms: e.utterance.start_ms, end_ms: e.utterance.end_ms };
+        entry.heldEmpty = true; // Esc drops the line; Enter saves her text as this stretch's line
+        touch(uid);
+        notice("识别结果为空：您正在修改的这一行仍保留。Enter 将您的文字存为这一段的笔录，Esc 放弃", true);
+        return;
+      }
+      utterances.delete(uid); // the stretch held no words (a click, a neighbour's bleed)
+      touch(uid);
+      render(uid);
       return;
     }
-    upsert(e.utterance_id, e.utterance, e.utterance.status || "final");
+    upsert(uid, e.utterance, e.utterance.status || "final");
+    speakers.send(uid); // a speaker she chose while it was a partial: the store has the line now
   },
   utterance_changed(e) { // the store's view of a line a person changed (here or on another screen)
+    const uid = e.utterance_id;
+    const was = utterances.get(uid);
     const human = e.utterance.status === "edited" || e.utterance.status === "confirmed";
-    utterances.set(e.utterance_id, { u: e.utterance, status: e.utterance.status, humanSpeaker: human || !!(utterances.get(e.utterance_id) || {}).humanSpeaker });
-    render(e.utterance_id);
+    const pending = was ? was.pendingSpeaker : null;
+    unstored.delete(uid); // the store has it
+    utterances.set(uid, { u: pending ? { ...e.utterance, ...pending } : e.utterance,
+                          status: e.utterance.status, pendingSpeaker: pending,
+                          humanSpeaker: human || !!(was && was.humanSpeaker) });
+    touch(uid);
+    render(uid);
+    if (pending) speakers.send(uid);
   },
   utterance_removed(e) { // merged into another line, here or on another screen
     const was = selected === e.utterance_id;
     utterances.delete(e.utterance_id);
+    touch(e.utterance_id);
     render(e.utterance_id);
     if (was) select(e.merged_into);
   },
@@ -191,6 +155,7 @@ const handlers = {
     const entry = utterances.get(e.utterance_id);
     if (!entry) return;
     entry.u = { ...entry.u, speaker: e.speaker, role: e.role, participant: e.participant };
+    touch(e.utterance_id);
     render(e.utterance_id);
   },
   status(e) { setStatus(e.status); },
@@ -207,17 +172,30 @@ const handlers = {
   subscribed(e) { if ("blanked" in e) handlers.captions(e); }, // (re)connected: the captions as the court ordered now
   store_recovered() { backfill(); },
   error(e) {
-    if (e.utterance_id && utterances.has(e.utterance_id)) {
-      document.querySelector(`li[data-uid="${CSS.escape(e.utterance_id)}"]`)?.classList.add("failed");
+    const uid = e.utterance_id;
+    if (uid && e.code === "store_error") { // its final is on this screen only, marked so till saved
+      unstored.set(uid, e.message);
+      if (utterances.has(uid)) render(uid); // else its final, which follows, is drawn marked
+      const start = e.start_ms ?? utterances.get(uid)?.u.start_ms;
+      const at = start === null || start === undefined ? "" : ` ${clock(start)}`;
+      notice(`这一行${at}未能存入笔录（${e.message}）：已标为“未存入笔录”，`
+             + "核对后按 Enter 保存，补入笔录", true);
+      return;
     }
-    notice(`${e.code}: ${e.message}`);
+    if (uid && utterances.has(uid)) {
+      document.querySelector(`li[data-uid="${CSS.escape(uid)}"]`)?.classList.add("failed");
+    }
+    notice(`${e.code}: ${e.message}`, true);
   },
 };
 
 async function backfill() {
+  const since = tick; // a line changed after this is newer on screen than in the record fetched now
   const record = await api(base);
+  const older = (uid) => (touched.get(uid) ?? 0) > since; // the record is older than the screen
+  const held = new Map(record.utterances.map((u) => [u.id, u]));
   for (const [uid, entry] of utterances) { // merged away while this screen was not listening: inside a stored line
-    if (entry.status !== "partial" && !record.utterances.some((u) => u.id === uid)
+    if (entry.status !== "partial" && !held.has(uid) && !older(uid)
         && record.utterances.some((u) => u.channel === entry.u.channel && u.start_ms <= entry.u.start_ms && u.end_ms >= entry.u.end_ms)) {
       handlers.utterance_removed({ utterance_id: uid });
     }
@@ -227,10 +205,13 @@ async function backfill() {
   const reached = new Map();
   for (const u of record.utterances) reached.set(u.channel, Math.max(reached.get(u.channel) ?? 0, u.end_ms));
   for (const [uid, entry] of utterances) {
-    if (entry.status === "partial" && !record.utterances.some((u) => u.id === uid) && uid !== editing
+    if (entry.status === "partial" && !held.has(uid) && uid !== editing && !older(uid)
         && (status === "closed" || status === "signed" || entry.u.end_ms <= (reached.get(entry.u.channel) ?? -1))) {
       utterances.delete(uid);
       render(uid);
+      if (entry.pendingSpeaker) {
+        notice(`${clock(entry.u.start_ms)} 的一行没有识别结果：为它选的说话人未存入笔录`, true);
+      }
     }
   }
   const h = record.hearing;
@@ -240,10 +221,16 @@ async function backfill() {
     .filter(Boolean).join(" · ");
   for (const u of record.utterances) {
     const entry = utterances.get(u.id);
+    if (older(u.id)) continue; // changed live while the record was on its way: the screen is newer
     // the store is the truth for every line it has; a local edit still being saved keeps its text
     if (!entry || entry.status !== "edited" || u.status === "edited") {
-      utterances.set(u.id, { u, status: u.status, humanSpeaker: entry ? entry.humanSpeaker : false });
+      const pending = entry ? entry.pendingSpeaker : null; // her choice waited on this line
+      unstored.delete(u.id);
+      const humanSpeaker = !!(entry && entry.humanSpeaker);
+      utterances.set(u.id, { u: pending ? { ...u, ...pending } : u, status: u.status, humanSpeaker,
+                             pendingSpeaker: pending });
       render(u.id);
+      if (pending) speakers.send(u.id);
     }
   }
   participants.length = 0;
@@ -254,7 +241,9 @@ async function backfill() {
   record.interruptions.forEach(addInterruption);
   const now = await api(`${base}/status`);
   setStatus(now.status);
-  for (const ch of channels.keys()) if (!(now.sources || []).some((x) => x.channel === ch)) channel(ch, { connected: false });
+  for (const ch of knownChannels()) {
+    if (!(now.sources || []).some((x) => x.channel === ch)) channel(ch, { connected: false });
+  }
   for (const x of now.sources || []) channel(x.channel, { speaker: x.speaker, connected: true });
   try { showHotwords(await api(`${base}/hotwords`)); } catch { /* an older server: no vocabulary endpoint */ }
 }
@@ -391,13 +380,20 @@ function failed(what, err) {
   else notice(`${what}${err.message}`, true);
 }
 
+let notices = 0; // a toast hides itself only if nothing was said after it
+
+/** Say ``text`` in the banner: ``sticky``, until she dismisses it (×) or something else is said. */
 function notice(text, sticky = false) {
   if (document.body.classList.contains("refused")) return; // the refusal stays what the clerk reads
   const b = $("banner");
-  b.textContent = text;
+  const shown = ++notices;
+  b.replaceChildren(text);
   b.hidden = false;
   b.dataset.sticky = sticky ? "1" : "";
-  if (!sticky) setTimeout(() => { if (!b.dataset.sticky) b.hidden = true; }, 6000);
+  if (sticky) {
+    b.append(el("button", { type: "button", class: "dismiss", title: "关闭提示", "aria-label": "关闭提示",
+                            onclick: () => { b.hidden = true; b.dataset.sticky = ""; } }, "×"));
+  } else setTimeout(() => { if (shown === notices && !b.dataset.sticky) b.hidden = true; }, 6000);
 }
 
 // -- selection and editing ----------------------------------------------------------------------
@@ -412,11 +408,15 @@ function select(uid) {
   $("enroll").disabled = !uid || status === "signed";
 }
 
+/** The next line shown (a search hides the rest) above or below the selected one, even when the
+ * selected one is itself hidden now; with none selected, the first or last shown. */
 function move(step) {
-  const visible = [...$("lines").children].filter((li) => !li.hidden);
-  const at = visible.findIndex((li) => li.dataset.uid === selected);
-  const next = visible[Math.max(0, Math.min(visible.length - 1, at < 0 ? (step > 0 ? 0 : visible.length - 1) : at + step))];
-  if (next) select(next.dataset.uid);
+  const all = [...$("lines").children];
+  const at = all.findIndex((li) => li.dataset.uid === selected);
+  const from = at < 0 ? (step > 0 ? -1 : all.length) : at;
+  for (let i = from + step; i >= 0 && i < all.length; i += step) {
+    if (!all[i].hidden) { select(all[i].dataset.uid); return; }
+  }
 }
 
 /** ``text``: hers to go on with (a save refused because the line changed while she typed). */
@@ -452,6 +452,11 @@ function nextLowWord(box, u) {
 function endEdit() {
   const uid = editing;
   editing = null;
+  const entry = utterances.get(uid);
+  if (entry && entry.heldEmpty && entry.status === "partial") { // no words came, and she drops it
+    utterances.delete(uid);
+    touch(uid);
+  }
   render(uid);
   $("lines").focus();
 }
@@ -461,22 +466,53 @@ async function saveEdit(text) {
   const entry = utterances.get(uid);
   // the edit shows at once and is saved in the background; a final arriving meanwhile keeps it
   entry.u = { ...entry.u, text };
-  const wasPartial = entry.status === "partial";
+  // a line the store has not got (a partial; a final it failed to write) goes in with its place and
+  // speaker, her choice of speaker included
+  const place = entry.status === "partial" || unstored.has(uid) || entry.unplaced;
   entry.status = "edited";
+  touch(uid);
   endEdit();
   entry.base = editBase; // kept on the line should this save fail
   const body = { text, base: editBase };
-  if (wasPartial) Object.assign(body, { channel: entry.u.channel, start_ms: entry.u.start_ms, end_ms: entry.u.end_ms, speaker: entry.u.speaker });
+  const pending = entry.pendingSpeaker;
+  if (place) {
+    const { channel: ch, start_ms, end_ms, speaker, role, participant } = entry.u;
+    Object.assign(body, { channel: ch, start_ms, end_ms, speaker, role, participant });
+    entry.pendingSpeaker = null; // sent with the text
+  }
   try {
     handlers.utterance_changed({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`, { method: "PATCH", body }) });
     return true;
   } catch (err) {
+    const now = utterances.get(uid) || entry;
+    if (place) { now.unplaced = true; now.pendingSpeaker = pending; }
     if (err.code === "changed_meanwhile") return changedMeanwhile(uid, text);
-    entry.unsaved = err.message; // the line says so (and sign-off sees it differs) until a save succeeds
+    // the line says so (and sign-off sees it differs) until a save succeeds
+    now.unsaved = err.message;
     render(uid);
     notice(`修改未保存：${err.message}`, true);
     return false;
   }
+}
+
+/** C: she has checked the line as it reads, who said it too; its warnings are answered. */
+async function confirmLine() {
+  if (!selected || status === "signed") return;
+  const uid = selected;
+  const entry = utterances.get(uid);
+  if (!entry) return;
+  if (entry.status === "partial" || unstored.has(uid)) {
+    notice("这一行还不在笔录中：识别完成（或按 Enter 保存）后再确认", true);
+    return;
+  }
+  try {
+    const u = await api(`${base}/utterances/${enc(uid)}/confirm`, { method: "POST" });
+    handlers.utterance_changed({ utterance_id: uid, utterance: u });
+    if (status === "closed" && readBack) { // what was read back is not the record any more
+      readBack = null;
+      notice("已确认这一行。笔录已有变更：请重新“核对朗读”后再签名", true);
+    } else notice("已确认这一行");
+  } catch (err) { notice(`确认未完成：${err.message}`, true); }
 }
 
 /** Her save met a line that changed while she typed (its final came in, another screen corrected
@@ -530,59 +566,15 @@ async function mergeNext() {
   } catch (err) { notice(`合并未完成：${err.message}`, true); }
 }
 
-const VOICE = /^说话人\d+$/; // a voice the diarizer found and nobody has named yet
+// S: who said the selected line (speaker-dialog.js); a choice made on a partial waits for its final
+const speakers = speakerDialog({
+  base, utterances, participants, render, notice, touch,
+  changed: (uid, u) => handlers.utterance_changed({ utterance_id: uid, utterance: u }),
+});
 
 function chooseSpeaker() {
-  if (!selected || status === "signed") return;
-  const choice = $("speaker-choice");
-  choice.replaceChildren(...participants.map((p, i) => el("option", { value: i }, `${ROLES[p.role]}${p.name ? " " + p.name : ""}`)));
-  const uid = selected;
-  const voice = VOICE.test(utterances.get(uid).u.speaker || "") ? utterances.get(uid).u.speaker : null;
-  $("speaker-voice-row").hidden = !voice;
-  $("speaker-voice").checked = true;
-  $("speaker-voice-label").textContent = voice || "";
-  const dialog = $("speaker-dialog");
-  dialog.onclose = async () => {
-    if (dialog.returnValue !== "ok" || !participants.length) return;
-    const p = participants[Number(choice.value)];
-    const speaker = p.name ? `${ROLES[p.role]} ${p.name}` : ROLES[p.role];
-    const body = { speaker, role: p.role, participant: p.name };
-    if (voice && $("speaker-voice").checked) { await nameVoice(voice, utterances.get(uid).u.channel, body); return; }
-    const entry = utterances.get(uid);
-    entry.humanSpeaker = true;
-    entry.u = { ...entry.u, ...body };
-    render(uid);
-    try {
-      handlers.utterance_changed({ utterance_id: uid, utterance: await api(`${base}/utterances/${encodeURIComponent(uid)}`,
-        { method: "PATCH", body }) });
-    } catch (err) {
-      entry.unsaved = err.message;
-      render(uid);
-      notice(`说话人未保存：${err.message}`, true);
-    }
-  };
-  dialog.showModal();
-}
-
-/** Every line of one voice to a person (and its next lines too); the banner offers the undo. */
-async function nameVoice(voice, channel, body) {
-  const path = `${base}/voices/${encodeURIComponent(voice)}`;
-  const apply = (res) => res.utterances.forEach((u) => {
-    const entry = utterances.get(u.id);
-    if (entry) entry.humanSpeaker = true;
-    handlers.utterance_changed({ utterance_id: u.id, utterance: u });
-  });
-  try {
-    const res = await api(path, { method: "POST", body: { ...body, channel } });
-    apply(res);
-    notice(`${voice} 的 ${res.utterances.length} 行已改为 ${body.speaker}`, true);
-    const undo = el("button", { type: "button", id: "undo-voice" }, "撤销");
-    undo.addEventListener("click", async () => {
-      try { apply(await api(`${path}?channel=${channel}`, { method: "DELETE" })); notice(`已撤销：${voice}`); }
-      catch (err) { notice(`撤销未完成：${err.message}`, true); }
-    });
-    $("banner").append(" ", undo);
-  } catch (err) { notice(`说话人未保存：${err.message}`, true); }
+  if (!selected || status === "signed" || !utterances.has(selected)) return;
+  speakers.choose(selected);
 }
 
 // -- replay -------------------------------------------------------------------------------------
@@ -622,12 +614,15 @@ function stopHighlight() {
 }
 
 // -- search, read-back, sign-off, exports, pauses -----------------------------------------------
+/** Only the lines whose words hold the search (not their times, speakers or notes); the line she
+ * is editing stays, whatever she types. */
 function applySearch() {
   const q = $("search").value.trim();
   let hits = 0;
   for (const li of $("lines").children) {
-    const match = !q || li.textContent.includes(q);
-    li.hidden = !match;
+    const entry = utterances.get(li.dataset.uid);
+    const match = !q || (entry ? entry.u.text || "" : li.textContent).includes(q);
+    li.hidden = !match && li.dataset.uid !== editing;
     hits += match && q ? 1 : 0;
   }
   $("hits").textContent = q ? `${hits} 处` : "";
@@ -670,32 +665,67 @@ async function signOff() {
       }
       const digest = heard || (await api(`${base}/digest`)).digest; // a signed record no longer changes
       const differ = await differences();
-      if (differ) {
+      if (differ.length) {
         await backfill();
-        notice(`屏幕上有 ${differ} 行与记录不一致（未识别完、未保存或刚被更改）：已刷新，请重新核对后再签名`, true);
+        const first = pointAt(differ);
+        notice(`屏幕上有 ${differ.length} 行与记录不一致（未识别完、未保存、未存入笔录或刚被更改）：已刷新`
+               + `${first ? `，已选中${lineName(first)}` : ""}。请核对后再签名`, true);
         return;
       }
       const signed = await api(`${base}/signatures`, { method: "POST",
                                                        body: { by: $("sign-name").value, role: $("sign-role").value, digest } });
       setStatus(signed.status);
       notice(`已签名，笔录摘要 ${signed.digest.slice(0, 12)}…`);
-    } catch (err) { notice(`签名失败：${err.message}`, true); }
+    } catch (err) { signRefused(err); }
   };
+  dialog.returnValue = ""; // an Esc keeps the last value: not a signature
   dialog.showModal();
+}
+
+/** The record refused the signature over one line ("line <id>: …"): she is taken to it. */
+function signRefused(err) {
+  const uid = (/\bline (\S+?):/.exec(err.message || "") || [])[1];
+  if (!uid || !utterances.has(uid)) { notice(`签名失败：${err.message}`, true); return; }
+  pointAt([uid]);
+  const why = /heard otherwise/.test(err.message) ? "在您修改后收到了不同的识别结果" : "尚待核对";
+  notice(`签名未完成：${lineName(uid)}${why}。请核听后按 C 确认本行（或按 Enter 修改），`
+         + "再重新“核对朗读”后签名", true);
+}
+
+/** How the clerk finds a line: its place on the screen, its time and speaker. */
+function lineName(uid) {
+  const n = [...$("lines").children].findIndex((li) => li.dataset.uid === uid) + 1;
+  const { u } = utterances.get(uid);
+  return `第${n}行（${clock(u.start_ms)} ${who(u)}）`;
+}
+
+/** Mark the lines on the screen among ``uids`` and select the first of them; returns its uid. */
+function pointAt(uids) {
+  const lis = [...$("lines").children].filter((li) => uids.includes(li.dataset.uid));
+  lis.forEach((li) => li.classList.add("differs"));
+  if (!lis.length) return null;
+  lis[0].hidden = false; // a search may hide it
+  select(lis[0].dataset.uid);
+  lis[0].scrollIntoView({ block: "center" });
+  $("lines").focus({ preventScroll: true }); // her next key (Enter, C) acts on it
+  return lis[0].dataset.uid;
 }
 
 let readBack = null; // the record's digest when the read-back began (a promise)
 
-/** How many lines this screen shows otherwise than the record holds: unfinished, unsaved, changed since. */
+/** The lines this screen shows otherwise than the record holds (unfinished, unsaved, not stored,
+ * changed since), and the record's lines it does not show. */
 async function differences() {
   const record = await api(base);
   const held = new Map(record.utterances.map((u) => [u.id, u]));
-  let n = record.utterances.filter((u) => !utterances.has(u.id)).length;
+  const differ = record.utterances.filter((u) => !utterances.has(u.id)).map((u) => u.id);
   for (const [uid, entry] of utterances) {
     const u = held.get(uid);
-    if (!u || entry.status === "partial" || u.text !== entry.u.text || u.speaker !== entry.u.speaker) n += 1;
+    const same = u && entry.status !== "partial" && u.text === entry.u.text
+      && u.speaker === entry.u.speaker;
+    if (!same) differ.push(uid);
   }
-  return n;
+  return differ;
 }
 
 async function pauseOrResume() {
@@ -705,28 +735,6 @@ async function pauseOrResume() {
   const atMs = Math.max(0, ...[...utterances.values()].map((l) => l.u.end_ms));
   try { await api(`${base}/interruptions`, { method: "POST", body: { kind, at_ms: atMs, reason } }); }
   catch (err) { notice(err.message, true); }
-}
-
-// The channel panel: each microphone's state, level meter and how long it has been silent.
-const SILENT_DB = -60;
-function channel(ch, change) {
-  const was = channels.get(ch) || { speaker: null, connected: false, rms: -90, peak: -90, voiceAt: null };
-  channels.set(ch, { ...was, ...change, speaker: change.speaker || was.speaker });
-  channelStatus();
-}
-
-function channelStatus() {
-  const now = Date.now();
-  $("channels").replaceChildren(...[...channels.entries()].sort((a, b) => a[0] - b[0]).map(([ch, c]) => {
-    const quiet = c.voiceAt ? Math.round((now - c.voiceAt) / 1000) : null;
-    const state = !c.connected ? "已断开" : quiet !== null && quiet < 3 ? "有声音" : quiet === null ? "已连接" : `静默 ${quiet} 秒`;
-    const cls = !c.connected ? "down" : c.rms <= SILENT_DB ? "quiet" : "live";
-    return el("li", { class: cls, dataset: { channel: ch } },
-      el("span", { class: "name" }, `通道 ${ch}${c.speaker ? " " + c.speaker : ""}`),
-      el("meter", { min: -60, max: 0, low: -40, high: -6, optimum: -20, value: Math.max(-60, c.rms),
-                    title: `电平 ${c.rms.toFixed(0)} dBFS，峰值 ${c.peak.toFixed(0)} dBFS`, "aria-label": `通道 ${ch} 电平` }),
-      el("span", { class: "state" }, state));
-  }));
 }
 
 // -- wiring -------------------------------------------------------------------------------------
@@ -739,6 +747,7 @@ function keys(ev) {
   else if (k === "Enter") { ev.preventDefault(); startEdit(); }
   else if (k === "s" || k === "S") { ev.preventDefault(); chooseSpeaker(); }
   else if (k === "m" || k === "M") { ev.preventDefault(); mergeNext(); }
+  else if (k === "c" || k === "C") { ev.preventDefault(); confirmLine(); }
   else if (k === " " && selected) { ev.preventDefault(); replay(selected); }
   else if (k === "/") { ev.preventDefault(); $("search").focus(); }
 }

@@ -43,12 +43,28 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
   if (body !== undefined) init.body = JSON.stringify(body);
   const res = await fetch(path, init);
   if (!res.ok) {
-    let detail = {};
-    try { detail = (await res.json()).detail || {}; } catch { /* not JSON */ }
-    if (typeof detail === "string") detail = { message: detail };
-    throw new ApiError(res.status, detail.code || `http_${res.status}`, detail.message || JSON.stringify(detail) || res.statusText, detail);
+    let answer = {};
+    try { answer = await res.json(); } catch { /* not JSON: a proxy's error page */ }
+    const { detail, message } = errorOf(answer);
+    const said = answer?.error; // OpenAI's {error: {code}}, or an older route's {error: "code"}
+    const code = detail.code || said?.code || (typeof said === "string" ? said : null);
+    const status = `HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}`;
+    throw new ApiError(res.status, code || `http_${res.status}`, message || status, detail);
   }
   return raw ? res : res.json();
+}
+
+/** What an error answer says, in whichever shape it came: ours (``detail``: {code, message}, or a
+ * 422's list), OpenAI's (``error.message``), a plain {error, message}. ``detail`` is always an
+ * object or list; ``message`` may be empty (then the page says the HTTP status). */
+function errorOf(body) {
+  if (!body || typeof body !== "object") return { detail: {}, message: "" };
+  let detail = body.detail ?? {};
+  if (typeof detail === "string") detail = { message: detail };
+  const text = (x) => (typeof x === "string" && x.trim() ? x : "");
+  const message = text(detail.message) || text(body.error?.message) || text(body.message)
+    || (Array.isArray(detail) && detail.length ? text(detail[0].msg) : "");
+  return { detail: typeof detail === "object" && detail ? detail : {}, message };
 }
 
 /** Save what an endpoint returns as a file (exports), keeping the server's file name. */
