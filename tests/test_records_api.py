@@ -107,6 +107,23 @@ def test_names_longer_than_the_store_keeps_are_refused_at_the_door(server):
     assert httpx.patch(f"{api}/h-long/utterances/u1", headers=CLERK, json={**line, "speaker": "长" * 64}).is_success
 
 
+def test_the_speaker_sent_with_a_partials_correction_places_it_and_is_no_persons_choice(server):
+    """Her correction of a line still being spoken carries the machine's label to place the line:
+    that is not her choice of speaker, so the diarizer's final word on it still counts."""
+    api = f"{server}/v1/hearings"
+    assert httpx.post(api, headers=CLERK, json={"id": "h-place", "title": "甲诉乙"}).status_code == 201
+    placed = {"text": "我不同意", "channel": 1, "start_ms": 1000, "end_ms": 2000, "speaker": "说话人2",
+              "role": "defendant"}
+    line = httpx.patch(f"{api}/h-place/utterances/u1", headers=CLERK, json=placed).json()
+    assert (line["speaker"], line["role"]) == ("说话人2", "defendant")
+    kinds = [c["field"] for c in httpx.get(f"{api}/h-place/corrections", headers=CLERK).json()["corrections"]]
+    assert kinds == ["text"]  # no speaker change of hers
+    chosen = httpx.patch(f"{api}/h-place/utterances/u1", headers=CLERK, json={"speaker": "原告", "role": "plaintiff"})
+    assert chosen.json()["role"] == "plaintiff"
+    kinds = [c["field"] for c in httpx.get(f"{api}/h-place/corrections", headers=CLERK).json()["corrections"]]
+    assert kinds == ["text", "speaker"]
+
+
 def test_a_clerk_adds_hotwords_mid_hearing_and_the_running_source_takes_them(server, data_dir):
     api = f"{server}/v1/hearings"
     assert httpx.post(api, headers=CLERK, json={"id": "h-hot", "parties": ["张三"], "case_number": "(2026)京0105民初88号",

@@ -115,7 +115,8 @@ def apply(utterances: dict[str, dict], kind: str, uid: str | None, p: dict) -> N
         _machine_speaker(u, p)
     elif kind == "edit":
         if u["machine_text"] is None:  # rule 2: an utterance that has no final yet takes its place from the edit
-            u.update({k: p[k] for k in ("channel", "start_ms", "end_ms", "speaker") if p.get(k) is not None})
+            u.update({k: p[k] for k in ("channel", "start_ms", "end_ms", "speaker", "role", "participant")
+                      if p.get(k) is not None})
         u.update(text=p["after"], status="edited", text_by="human", flags=_seen(u["flags"]))
     elif kind == "relabel":
         _machine_speaker(u, p)

@@ -29,6 +29,10 @@ ROOM_DAY = dt.timedelta(hours=12)  # a recorder's scheduled hearing: today's, no
 class RecordError(Exception):
     status, code = 400, "bad_request"
 
+    def __init__(self, message: str, *, utterance_id: str | None = None):
+        super().__init__(message)
+        self.utterance_id = utterance_id  # the line it is about, for a screen to take the clerk to
+
 
 class NotFound(RecordError):
     status, code = 404, "not_found"

@@ -48,7 +48,7 @@ class SignOff(VoiceNaming):
                     raise Conflict(f"hearing {hearing_id} is {h.status}: close it and read the record back before signing")
                 if h.status == "closed" and (late := self._late_final(s, h.id)):  # the first signature
                     raise Conflict(f"line {late}: the engine heard otherwise after the clerk's correction; look at it "
-                                   "(edit or confirm the line) before the record is signed")
+                                   "(edit or confirm the line) before the record is signed", utterance_id=late)
                 if self._head_seq(s, hearing_id) != seen:
                     raise Conflict(f"the record of {hearing_id} changed while it was being signed: read it back and sign again")
                 h.status = "signed"

@@ -274,12 +274,15 @@ class RecordStore(SignOff):
 
     def edit(self, hearing_id: str, uid: str, text: str, *, actor: str, reason: str | None = None,
              channel: int | None = None, start_ms: int | None = None, end_ms: int | None = None,
-             speaker: str | None = None, base: str | None = None) -> None:
-        """A clerk's correction; for an utterance whose final has not arrived, where it sits (rule 2).
-        ``base``: the text she corrected; where the stored line reads otherwise now, nothing is written
-        (``ChangedMeanwhile``): what came in while she typed is hers to see first."""
+             speaker: str | None = None, role: Role | None = None, participant: str | None = None,
+             base: str | None = None) -> None:
+        """A clerk's correction; for an utterance whose final has not arrived, where it sits and the
+        machine's label it has (rule 2). ``base``: the text she corrected; where the stored line reads
+        otherwise now, nothing is written (``ChangedMeanwhile``): what came in while she typed is hers
+        to see first."""
         payload = {"before": None, "after": text, "reason": reason, "channel": channel, "start_ms": start_ms,
-                   "end_ms": end_ms, "speaker": speaker}
+                   "end_ms": end_ms, "speaker": speaker, **({"role": Role(role).value} if role else {}),
+                   **({"participant": participant} if participant else {})}
 
         def against(s: Session, h: HearingRow) -> None:  # read and checked in the write's own transaction
             row = s.get(UtteranceRow, (h.id, uid))

@@ -116,6 +116,8 @@ def status_of(request: Request, hearing_id: str) -> dict:
 
 async def record_error(_request: Request, err: RecordError) -> JSONResponse:
     more = {"current": err.current} if isinstance(err, ChangedMeanwhile) else {}
+    if err.utterance_id is not None:
+        more["utterance_id"] = err.utterance_id
     return errors.answer(err.status, err.code, str(err), more=more)
 
 
@@ -256,11 +258,18 @@ def change_utterance(hearing_id: str, uid: str, body: UtteranceChange, request: 
         raise RecordError("give the new text, the speaker, or both")
     if body.text is not None:
         s.edit(hearing_id, uid, body.text, actor=who.name, reason=body.reason, channel=body.channel,
-               start_ms=body.start_ms, end_ms=body.end_ms, speaker=body.speaker, base=body.base)
-    if body.speaker is not None:
+               start_ms=body.start_ms, end_ms=body.end_ms, speaker=body.speaker, role=body.role,
+               participant=body.participant, base=body.base)
+    if body.speaker is not None and _another_speaker(s.utterance(hearing_id, uid), body):
         s.assign_speaker(hearing_id, uid, actor=who.name, speaker=body.speaker, role=body.role,
                          participant=body.participant, reason=body.reason)
     return changed(request, hearing_id, uid)
+
+
+def _another_speaker(line: Utterance, body: UtteranceChange) -> bool:
+    """Whether the change names a speaker other than the line's: with the text of a line still being
+    spoken, its speaker only places it (the machine's label, not a person's choice)."""
+    return (line.speaker, line.role, line.participant) != (body.speaker, body.role, body.participant)
 
 
 @router.post("/{hearing_id}/utterances/{uid}/confirm")

@@ -682,9 +682,9 @@ async function signOff() {
   dialog.showModal();
 }
 
-/** The record refused the signature over one line ("line <id>: …"): she is taken to it. */
+/** The record refused the signature over one line (its ``utterance_id``): she is taken to it. */
 function signRefused(err) {
-  const uid = (/\bline (\S+?):/.exec(err.message || "") || [])[1];
+  const uid = err.detail?.utterance_id;
   if (!uid || !utterances.has(uid)) { notice(`签名失败：${err.message}`, true); return; }
   pointAt([uid]);
   const why = /heard otherwise/.test(err.message) ? "在您修改后收到了不同的识别结果" : "尚待核对";
