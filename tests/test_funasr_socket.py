@@ -24,14 +24,20 @@ def test_a_files_first_message_says_whether_it_is_a_whole_file_and_how_it_is_ans
 
 
 def test_whole_files_in_memory_are_counted_for_every_socket_together_and_given_back(monkeypatch):
-    monkeypatch.setattr(fs, "_held", fs._Held(10))
-    first, second = fs._File(fc.Config({"mode": "offline"})), fs._File(fc.Config({"mode": "offline"}))
+    """All sockets together hold at most the limit, one token's at most half of it."""
+    monkeypatch.setattr(fs, "_held", fs._Held(20))
+    first, second = fs._File(fc.Config({"mode": "offline"}), "t1"), fs._File(fc.Config({"mode": "offline"}), "t2")
+    third = fs._File(fc.Config({"mode": "offline"}), "t3")
     for piece in (b"ab", b"cd", b"ef"):  # frames of any size, one buffer
         asyncio.run(fs._audio(None, first, piece))
+    asyncio.run(fs._audio(None, second, b"0123456789"))
     with pytest.raises(StreamError) as refused:
-        asyncio.run(fs._audio(None, second, b"0123456"))
-    assert refused.value.code == "busy" and refused.value.fatal and second.refused  # never answered from a part
-    assert first.whole_file() == b"abcdef" and fs._held.bytes == 0  # answered: its bytes given back
-    asyncio.run(fs._audio(None, second, b"0123456"))
-    second.drop()  # the client went away
-    assert fs._held.bytes == 0
+        asyncio.run(fs._audio(None, third, b"0123456"))
+    assert refused.value.code == "busy" and refused.value.fatal and third.refused  # never answered from a part
+    with pytest.raises(StreamError):
+        asyncio.run(fs._audio(None, fs._File(fc.Config({"mode": "offline"}), "t2"), b"x"))  # t2 holds its half
+    assert first.whole_file() == b"abcdef" and fs._held.bytes == 10  # answered: its bytes given back
+    asyncio.run(fs._audio(None, third, b"0123456"))
+    second.drop()  # the clients went away
+    third.drop()
+    assert fs._held.bytes == 0 and not fs._held.by

@@ -14,6 +14,7 @@ holds for audio after a file's end; audio before any config is refused, never si
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import replace
 import re
 
@@ -46,19 +47,25 @@ MAX_OFFLINE_HELD = 1 << 30  # whole files in memory, every FunASR socket togethe
 
 class _Held:
     """Bytes of whole files the FunASR sockets hold in memory, together: many sockets of 512 MB
-    each must not take the server's memory (and so every courtroom's streams) with them."""
+    each must not take the server's memory (and so every courtroom's streams) with them, and one
+    token's sockets hold half of it at most (its two stream slots' files must not fill it alone)."""
 
     def __init__(self, limit: int):
         self.limit, self.bytes = limit, 0
+        self.by: Counter[str] = Counter()  # holder (a token id) → its bytes
 
-    def take(self, n: int) -> bool:
-        if self.bytes + n > self.limit:
+    def take(self, n: int, holder: str = "") -> bool:
+        if self.bytes + n > self.limit or self.by[holder] + n > self.limit // 2:
             return False
         self.bytes += n
+        self.by[holder] += n
         return True
 
-    def give(self, n: int) -> None:
+    def give(self, n: int, holder: str = "") -> None:
         self.bytes = max(0, self.bytes - n)
+        self.by[holder] -= n
+        if self.by[holder] <= 0:
+            del self.by[holder]
 
 
 _held = _Held(MAX_OFFLINE_HELD)
@@ -89,15 +96,16 @@ async def _funasr(ws: WebSocket) -> None:
             await ws_deny(ws, access, Denied(400, "bad_message", f"?hearing={hearing_id!r} is not a hearing id"), who)
             return
         async with gate(access, who) as check:
-            await funasr_stream(ws, deps.live(ws), deps.files(ws), check, hearing_id=hearing_id)
+            await funasr_stream(ws, deps.live(ws), deps.files(ws), check, hearing_id=hearing_id,
+                                holder=who.token_id)
 
 
 class _File:
     """One utterance stream of a connection (a FunASR client sends several files over one socket):
     its config, its live session or offline bytes, what was sent of each line, what went wrong."""
 
-    def __init__(self, cfg: Config):
-        self.cfg = cfg
+    def __init__(self, cfg: Config, holder: str = ""):
+        self.cfg, self.holder = cfg, holder  # holder: whose token its whole file counts against
         self.session: StreamSession | None = None
         self.pcm: PcmInput | None = None
         self.offline = bytearray()  # a whole file's bytes as they come (frames of any size, one buffer)
@@ -114,12 +122,12 @@ class _File:
         return data
 
     def drop(self) -> None:
-        _held.give(len(self.offline))
+        _held.give(len(self.offline), self.holder)
         self.offline = bytearray()
 
 
 async def funasr_stream(ws: WebSocket, live: LiveHearings, files: FileWork, gate: Gate = open_gate,
-                        hearing_id: str | None = None) -> None:
+                        hearing_id: str | None = None, holder: str = "") -> None:
     """An accepted FunASR client's socket; ``hearing_id`` (``?hearing=`` on the URL, an extension
     FunASR clients need not know) puts its audio and lines into that hearing's record.
 
@@ -128,15 +136,17 @@ async def funasr_stream(ws: WebSocket, live: LiveHearings, files: FileWork, gate
     true`` an acknowledgement ``{mode, wav_name, is_final: true, is_end: true}`` follows
     (``is_final: false`` and ``error`` when the file had a failure). The socket stays open for the
     next file's config until the client closes it (or is idle past the timeout)."""
-    adapter = _Funasr(ws, live, files, gate, hearing_id)
+    adapter = _Funasr(ws, live, files, gate, hearing_id, holder)
     await run(ws, adapter.idle_s, adapter)
 
 
 class _Funasr:
     """FunASR's protocol: one file at a time over the socket, each opened by its config."""
 
-    def __init__(self, ws: WebSocket, live: LiveHearings, files: FileWork, gate: Gate, hearing_id: str | None):
+    def __init__(self, ws: WebSocket, live: LiveHearings, files: FileWork, gate: Gate, hearing_id: str | None,
+                 holder: str = ""):
         self.ws, self.live, self.files, self.gate, self.hearing_id = ws, live, files, gate, hearing_id
+        self.holder = holder
         self.file: _File | None = None
         self.config: Config | None = None  # the last config: it holds for audio after a file's end
         self.unfiled: list[str] = []  # what went wrong outside a file: told in the next acknowledgement
@@ -161,7 +171,7 @@ class _Funasr:
 
     async def _open(self, cfg: Config, *, said: bool) -> None:
         """A file with ``cfg`` (``said``: its warnings were said at its config, for an earlier file)."""
-        self.file = _File(cfg)
+        self.file = _File(cfg, self.holder)
         self.file.errors, self.unfiled = self.unfiled, []
         await _begin(self.ws, self.file, self.gate, self.hearing_id, warn=not said)
 
@@ -248,7 +258,7 @@ async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:
         if len(file.offline) + len(data) > MAX_OFFLINE_BYTES:
             file.refused = True
             raise StreamError("frame_too_large", "offline upload exceeds 512 MB", fatal=True)
-        if not _held.take(len(data)):
+        if not _held.take(len(data), file.holder):
             file.refused = True
             raise StreamError("busy", "the server holds as many whole files as it may in memory right now: "
                               "send this one again in a minute, or upload it with POST /v1/jobs", fatal=True)
