@@ -70,3 +70,34 @@ def test_a_live_line_the_store_refuses_at_once_is_kept_on_disk_too(store, tmp_pa
         spool.machine_final("h-now", Utterance(id="c0-1", start_ms=0, end_ms=900, speaker="审判长", text="补一句。"))
     kept = json.loads(spool.rejected.read_text())
     assert kept["utterance"]["text"] == "补一句。" and "signed" in kept["refused"] and spool.pending == 0
+
+
+def test_a_line_the_disk_refuses_too_waits_in_memory_and_reaches_the_store_in_order(store, tmp_path, monkeypatch):
+    """A full disk: the database cannot write and neither can the spool. The lines the clerk was
+    told are not stored yet wait in memory, after what waits on disk, and reach the record in order."""
+    import errno
+
+    from sqlalchemy.exc import OperationalError
+
+    store.create_hearing(actor="书记员甲", hearing_id="h-full")
+    spool = Spool(tmp_path / "spool", store)
+    said = [Utterance(id=f"c0-{i}", start_ms=i * 1000, end_ms=i * 1000 + 900, speaker="审判长", text=f"第{i}句。")
+            for i in range(3)]
+    real_final, real_append = store.machine_final, Spool._append
+
+    def full(*args, **kw):
+        raise OperationalError("INSERT", {}, Exception("database or disk is full"))
+
+    def no_space(self, entry, path=None):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(store, "machine_final", full)
+    spool.machine_final("h-full", said[0])  # the disk still takes this one
+    monkeypatch.setattr(Spool, "_append", no_space)
+    assert spool.machine_final("h-full", said[1]) is False and spool.machine_final("h-full", said[2]) is False
+    assert spool.pending == 3 and spool.flush() == 0  # still full: nothing lost, nothing out of order
+    monkeypatch.setattr(store, "machine_final", real_final)
+    monkeypatch.setattr(Spool, "_append", real_append)
+    stored = []
+    spool.on_flushed = lambda hid, n: stored.append(n)
+    assert spool.flush() == 3 and spool.pending == 0 and sum(stored) == 3
+    assert [u.id for u in store.record("h-full").utterances] == ["c0-0", "c0-1", "c0-2"]

@@ -5,7 +5,10 @@ locked for a moment. ``Spool.write`` tries the store; when the database cannot b
 earlier writes are still waiting, so order is kept) the write is appended to a JSON-lines file
 and fsync'd, and ``flush`` replays it later — also at the next start-up after a crash. A write
 the store refuses for good (e.g. the hearing was signed meanwhile) goes to ``rejected.jsonl``
-beside it instead of blocking the queue.
+beside it instead of blocking the queue. When the disk refuses the append too (full), the write
+waits in memory, after what waits on disk, until one of them takes it: the clerk was told it is
+not stored yet, and a server that dies meanwhile leaves its audio past the record's last line to
+the start-up's check (``archive.recover``'s stretches become flagged lines).
 """
 from __future__ import annotations
 
@@ -40,16 +43,18 @@ class Spool:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path, self.rejected = self.dir / "pending.jsonl", self.dir / "rejected.jsonl"
         self._lock = threading.RLock()  # _write holds it around _exclusive's
+        self._unwritten: list[dict] = []  # writes the disk refused too (full): in order, after the file's
         self.on_flushed: Callable[[str, int], object] | None = None  # hearing id, lines now stored
         # hearing id, the line's id (None: a relabel's), why the store refused it for good
         self.on_refused: Callable[[str, str | None, str], object] | None = None
 
     @property
     def pending(self) -> int:
+        waiting = len(self._unwritten)
         if not self.path.exists():
-            return 0
+            return waiting
         with open(self.path, encoding="utf-8") as f:
-            return sum(1 for line in f if line.strip())
+            return waiting + sum(1 for line in f if line.strip())
 
     # -- writing ----------------------------------------------------------------------------
     def machine_final(self, hearing_id: str, u: Utterance, *, voice: str | None = None) -> Written:
@@ -72,29 +77,68 @@ class Spool:
             yield
 
     def _queued(self, entry: dict) -> bool:
-        """Appended where others wait already (so the order is kept)."""
-        with self._exclusive():
-            if self.path.exists() and self.path.stat().st_size:
-                self._append(entry)
-                return True
-            return False
+        """Kept where others wait already (so the order is kept)."""
+        if self._unwritten:
+            self._unwritten.append(entry)
+            return True
+        try:
+            with self._exclusive():
+                if self.path.exists() and self.path.stat().st_size:
+                    self._append_or_hold(entry)
+                    return True
+        except OSError:  # no lock file on a full disk: the store is asked, then _keep holds it
+            pass
+        return False
+
+    def _keep(self, entry: dict) -> None:
+        """On disk, or in memory when the disk refuses it (full): never nowhere."""
+        try:
+            with self._exclusive():
+                self._append_or_hold(entry)
+        except OSError:
+            self._hold(entry)
+
+    def _append_or_hold(self, entry: dict) -> None:
+        try:
+            self._append(entry)
+        except OSError:
+            self._hold(entry)
+
+    def _hold(self, entry: dict) -> None:
+        self._unwritten.append(entry)
+        log.error("write kept in memory: the spool's disk refused it", hearing=entry["hearing_id"],
+                  waiting=len(self._unwritten))
 
     def _write(self, entry: dict) -> Written:
         with self._lock:
-            if self._queued(entry):
-                return False
             try:
+                if self._queued(entry):
+                    return False
                 return self._apply(entry)
             except Exception as err:  # noqa: BLE001 - classified below
                 if not unavailable(err):  # refused for good: kept on disk all the same, and said
-                    with self._exclusive():
-                        self._append({**entry, "refused": str(err).splitlines()[0]}, self.rejected)
+                    self._refuse(entry, plainly(err))
                     raise
-                log.warning("record store unavailable: write kept on disk", hearing=entry["hearing_id"],
-                            error=str(err).splitlines()[0])
-                with self._exclusive():
-                    self._append(entry)
+                log.warning("record store unavailable: write waits", hearing=entry["hearing_id"],
+                            error=type(err).__name__)
+                self._keep(entry)
                 return False
+
+    def _refuse(self, entry: dict, why: str) -> None:
+        try:
+            with self._exclusive():
+                self._reject(entry, why)
+        except OSError:
+            log.error("refused write not kept on disk", hearing=entry["hearing_id"], why=why)
+
+    def _reject(self, entry: dict, why: str) -> None:
+        """Into rejected.jsonl (the caller holds ``_exclusive``)."""
+        log.error("write refused by the record store", hearing=entry["hearing_id"], why=why)
+        try:
+            self._append({**entry, "refused": why}, self.rejected)
+        except OSError as err:  # a full disk: the log holds where it was (the words stay out of it)
+            log.error("refused write not kept on disk", hearing=entry["hearing_id"], why=why,
+                      error=type(err).__name__)
 
     def _append(self, entry: dict, path: Path | None = None) -> None:
         with open(path or self.path, "a", encoding="utf-8") as f:
@@ -115,6 +159,31 @@ class Spool:
     # -- replaying --------------------------------------------------------------------------
     def flush(self) -> int:
         """Replay waiting writes in order until the store fails again; returns how many were stored."""
+        with self._lock:
+            stored = self._flush_file()
+            if not self.path.exists() or not self.path.stat().st_size:
+                stored += self._flush_memory()
+            return stored
+
+    def _flush_memory(self) -> int:
+        """The writes that waited in memory, once the file's are stored: to the store, in order."""
+        done = 0
+        while self._unwritten:
+            entry = self._unwritten[0]
+            try:
+                self._apply(entry)
+            except Exception as err:  # noqa: BLE001
+                if unavailable(err):
+                    break
+                self._refuse(entry, plainly(err))
+                self._told({}, [(entry["hearing_id"], (entry.get("utterance") or {}).get("id"), plainly(err))])
+            else:
+                done += 1
+                self._told({entry["hearing_id"]: 1}, [])
+            self._unwritten.pop(0)
+        return done
+
+    def _flush_file(self) -> int:
         with self._exclusive():
             if not self.path.exists():
                 return 0
@@ -128,8 +197,7 @@ class Spool:
                 except Exception as err:  # noqa: BLE001
                     if unavailable(err):
                         break
-                    log.error("spooled write refused by the record store", hearing=e["hearing_id"], error=repr(err))
-                    self._append({**e, "refused": str(err)}, self.rejected)
+                    self._reject(e, plainly(err))
                     refused.append((e["hearing_id"], (e.get("utterance") or {}).get("id"), plainly(err)))
                 done += 1
             rest = entries[done:]
@@ -141,11 +209,16 @@ class Spool:
             os.replace(tmp, self.path)
             if not rest:
                 self.path.unlink()
+        self._told(stored, refused)
+        return sum(stored.values())
+
+    def _told(self, stored: dict[str, int], refused: list[tuple[str, str | None, str]]) -> None:
+        """The hearings' screens hear of lines stored at last, and of lines refused for good: a line
+        outside the record is never silent."""
         for hearing_id, n in stored.items():
             log.info("spooled writes stored", hearing=hearing_id, lines=n)
             if self.on_flushed:
                 self.on_flushed(hearing_id, n)
-        for hearing_id, uid, why in refused:  # the clerk hears of it: a line outside the record is never silent
+        for hearing_id, uid, why in refused:
             if self.on_refused:
                 self.on_refused(hearing_id, uid, why)
-        return sum(stored.values())

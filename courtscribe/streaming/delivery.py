@@ -93,6 +93,7 @@ class Delivery:
                                         start_ms=u.start_ms, end_ms=u.end_ms))
             return None
         if stored is False:
-            await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: utterance {u.id} is "
-                                        "kept on disk and will be stored when it is back", utterance_id=u.id))
+            await self.emit(error_event(ErrorCode.STORE_DELAYED, f"record store unavailable: utterance {u.id} "
+                                        "waits (on disk, in memory if the disk is full) and will be stored when "
+                                        "the store is back", utterance_id=u.id))
         return stored or None
