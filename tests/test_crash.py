@@ -47,7 +47,15 @@ def test_kill_9_mid_hearing_loses_no_final_and_no_flushed_audio(tmp_path, data_d
         root = tmp_path / "data" / "archive"
         assert not list(root.glob("*/*/*.part"))  # the open segment was finished on start-up
         # at the kill the client had sent at least up to the last final's end (plus the VAD's silence)
-        assert archive.recorded_ms(root, "h-crash", 0) >= finals[-1]["end_ms"] - SYNC_MS
+        heard = archive.recorded_ms(root, "h-crash", 0)
+        assert heard >= finals[-1]["end_ms"] - SYNC_MS
+        # what was being said at the kill is in the archive: a flagged line to replay covers it
+        cut = [u for u in record["utterances"] if "interrupted" in u["flags"]]
+        said_until = max(u["end_ms"] for u in record["utterances"] if u not in cut)
+        if heard - said_until >= 300:
+            assert [(u["start_ms"], u["end_ms"], u["text"]) for u in cut] == [(said_until, heard, "")]
+        else:
+            assert cut == []
         assert httpx.get(f"{url}/v1/hearings/h-crash/verify").json()["ok"] is True
         # the hearing continues: a reconnecting source carries on its timeline
         again = asyncio.run(stream_file(url.replace("http://", "ws://") + "/v1/stream",

@@ -56,6 +56,14 @@ class Spool:
         with open(self.path, encoding="utf-8") as f:
             return waiting + sum(1 for line in f if line.strip())
 
+    def waiting(self) -> list[tuple[str, Utterance]]:
+        """The lines that wait to be stored (hearing id, line), in order."""
+        entries = list(self._unwritten)
+        if self.path.exists():
+            with open(self.path, encoding="utf-8") as f:
+                entries = [json.loads(line) for line in f if line.strip()] + entries
+        return [(e["hearing_id"], Utterance.model_validate(e["utterance"])) for e in entries if e["op"] == "final"]
+
     # -- writing ----------------------------------------------------------------------------
     def machine_final(self, hearing_id: str, u: Utterance, *, voice: str | None = None) -> Written:
         """Store a live final; False when it had to wait on disk (the caller tells the clerk), else

@@ -21,7 +21,7 @@ from ..asr.hotwords import load_lexicon
 from ..asr.vad import Vad
 from ..config import Settings
 from ..logs import get_logger
-from ..records import archive
+from ..records import archive, recovery
 from ..records.model import Pipeline
 from ..records.spool import Spool
 from ..records.store import RecordStore
@@ -84,8 +84,10 @@ async def start(settings: Settings, access: Access, components: Components | Non
     pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")
     audio_dir = settings.data_dir / "archive"
     finished = await asyncio.to_thread(archive.recover, audio_dir)  # segments a crash left open
+    spool = Spool(settings.spool_dir, store)
     if finished:
         log.warning("finished audio segments left open by a crash", segments=len(finished))
+        await _flag_unheard(store, audio_dir, finished, spool)
     peers = Peers(transport) if transport is not None else None
     hub = Hub(relay=peers.event if peers else None)  # a gateway among several: events go to the others too
     voices, turns = await asyncio.to_thread(comp.live_speaker_models)  # the live streams' own
@@ -94,12 +96,22 @@ async def start(settings: Settings, access: Access, components: Components | Non
                 languages=tuple(settings.languages), max_segment_ms=int(settings.segment_s * 1000),
                 max_audio_s=settings.max_audio_s,
                 speaker_encoder=voices, segmenter=turns,
-                spool=Spool(settings.spool_dir, store), peers=peers, front_ends=settings.front_ends)
+                spool=spool, peers=peers, front_ends=settings.front_ends)
     files = FileWork(comp, live, settings)
     jobs = Jobs(peers=peers, runs=files.run_job)  # in a file-work thread of its own
     link = PeerLink(peers, live, jobs) if peers is not None else None
     await warming
     return Services(settings, comp, store, live, jobs, files, audio_dir, link)
+
+
+async def _flag_unheard(store: RecordStore, audio_dir: Path, finished: list[Path], spool: Spool) -> None:
+    """What the server stopped on mid-utterance becomes a flagged line to replay (records/recovery.py);
+    with the store away at start-up, court IT reads the log and the audio stays in the archive."""
+    try:
+        await asyncio.to_thread(recovery.unheard, store, audio_dir, finished, spool.waiting())
+    except Exception as err:  # noqa: BLE001 - the server starts all the same
+        log.error("audio left by a crash not checked against the record", error=type(err).__name__,
+                  segments=[str(p.relative_to(audio_dir)) for p in finished])
 
 
 async def _stream_vad(settings: Settings, comp: Components) -> Vad:
