@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -105,3 +106,9 @@ def _one_process_at_a_time(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def unavailable(err: BaseException) -> bool:
+    """Whether an error means "the database is away for now" rather than "this write is wrong"."""
+    return isinstance(err, (OperationalError, InterfaceError)) or (
+        isinstance(err, DBAPIError) and err.connection_invalidated)

@@ -330,6 +330,16 @@ def test_a_token_accepted_before_the_database_went_away_works_through_a_short_ou
     now[0] += 2
     with pytest.raises(TokenError, match="cannot be checked"):  # past that, it may have been revoked meanwhile
         store.verify(token)
+    # ... which the client hears as "the store is away, retry" (503), never as a wrong token (401):
+    # a recorder reconnecting through a database restart retries, and no address is slowed for it
+    from courtscribe.access.audit import AuditLog
+    from courtscribe.access.guard import Access, Denied
+
+    access = Access(tokens=store, audit=AuditLog(tmp_path / "audit.log"))
+    for _ in range(40):
+        with pytest.raises(Denied) as refused:
+            access.identify(token, "10.0.0.9")
+        assert (refused.value.status, refused.value.code) == (503, "store_unavailable")
 
 
 def test_a_court_identity_systems_public_key_verifies_its_tokens_and_is_never_a_shared_secret(tmp_path):

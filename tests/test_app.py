@@ -137,3 +137,30 @@ def test_a_job_can_become_a_hearing_in_the_record_store(server, data_dir):
     wav = httpx.get(f"{server}/v1/hearings/h-from-job/utterances/{first}/audio")
     assert wav.status_code == 200 and len(wav.content) > 16000 * 2  # the line's audio, from the archive
     assert httpx.get(f"{server}/v1/hearings/h-from-job/verify").json()["ok"] is True
+
+
+def test_a_database_that_is_away_is_a_retryable_503_on_any_route():
+    """The hearing list answered a bare 500 (and logged a traceback) while PostgreSQL restarted;
+    routes that looked a hearing up first said 503. Every route now says the store is away."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+    from courtscribe.server.app import store_away
+
+    app = FastAPI()
+    app.add_exception_handler(DBAPIError, store_away)
+
+    @app.get("/away")
+    def away():
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    @app.get("/wrong")
+    def wrong():
+        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+
+    client = TestClient(app, raise_server_exceptions=False)
+    r = client.get("/away")
+    assert r.status_code == 503 and r.json()["detail"]["code"] == "store_unavailable"
+    assert r.headers["retry-after"] == "5"
+    assert client.get("/wrong").status_code == 500  # a write the database refuses is no outage

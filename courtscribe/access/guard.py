@@ -99,6 +99,8 @@ class Access:
             raise Denied(401, "unauthorized", "this endpoint needs a token (Authorization: Bearer …)")
         try:
             who = self.tokens.verify(token)
+        except Unchecked as err:  # no word on the token: try again soon, not a wrong token
+            raise Denied(503, "store_unavailable", f"{err}; retry in a moment") from None
         except TokenError as err:
             self.limits.hit(self.failed_rate, "failed", client)
             if guessing:

@@ -20,8 +20,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Literal
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from ..db import unavailable
 from ..logs import get_logger
 from .model import Role, Utterance
 from .reading import Named, plainly
@@ -29,12 +29,6 @@ from .store import RecordError, RecordStore
 
 log = get_logger(__name__)
 Written = Named | None | Literal[False]  # False: waits on disk; a Named: stored under that label
-
-
-def unavailable(err: BaseException) -> bool:
-    """Whether an error means "the database is away for now" rather than "this write is wrong"."""
-    return isinstance(err, (OperationalError, InterfaceError)) or (
-        isinstance(err, DBAPIError) and err.connection_invalidated)
 
 
 class Spool:

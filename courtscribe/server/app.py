@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from ..access import guard
@@ -23,6 +24,7 @@ from ..access.quota import Limits
 from ..config import Settings, get_settings
 from ..diarization.embedding import EncoderError
 from ..logs import get_logger, redact_queries
+from ..db import unavailable
 from ..records.store import RecordError, RecordStore
 from ..streaming.peers import Transport
 from ..components import Components
@@ -42,6 +44,16 @@ class InsecureBind(RuntimeError):
 
 async def busy(_request, err: Busy) -> JSONResponse:
     return errors.answer(503, "busy", str(err))
+
+
+async def store_away(_request, err: DBAPIError) -> JSONResponse:
+    """The database is away (restarting, locked, a full disk): a retryable 503 on every route, not a
+    bare 500 with a traceback; anything else a database refuses is still a server error."""
+    if not unavailable(err):
+        raise err
+    log.warning("record store unavailable", error=type(err).__name__)
+    return errors.answer(503, "store_unavailable", f"the record store cannot be reached ({type(err).__name__}); "
+                         "retry in a moment", {"Retry-After": "5"})
 
 
 def create_app(settings: Settings | None = None, components: Components | None = None,
@@ -88,6 +100,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app.add_exception_handler(RecordError, hearings.record_error)  # type: ignore[arg-type]
     app.add_exception_handler(EncoderError, speakers.bad_enrollment)  # type: ignore[arg-type]
     app.add_exception_handler(Busy, busy)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, store_away)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, errors.http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, errors.invalid)  # type: ignore[arg-type]
     for module in (transcriptions, hearings, signing, exports, speakers, captions, redactions, documents, pages, meta,

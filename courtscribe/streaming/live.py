@@ -26,7 +26,8 @@ from ..logs import get_logger
 from ..records import archive
 from ..records.archive import ChannelRecorder
 from ..records.model import Participant, Pipeline, Role, Utterance
-from ..records.spool import Spool, Written, unavailable
+from ..db import unavailable
+from ..records.spool import Spool, Written
 from ..records.store import Locked, RecordStore
 from .events import Channel, Event, Status
 from .hub import Hub
