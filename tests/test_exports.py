@@ -147,6 +147,16 @@ def test_a_package_rewritten_whole_is_found_by_the_courts_seal_and_by_its_own_si
     assert any("seal does not verify" in p for p in package.verify(path, b"another court's key, not ours"))
 
 
+def test_a_package_made_before_packages_were_sealed_says_so(signed, tmp_path):
+    """An older version's package (no ledger, no seal) checked with the court's key: not "altered",
+    which would send court IT after a forger, but what it is and what to do."""
+    path = tmp_path / "旧卷宗.zip"
+    path.write_bytes(package.build(signed))
+    assert package.verify(path) == []
+    [said] = package.verify(path, b"k" * 32)
+    assert said.startswith("manifest.json carries no seal") and "export it again" in said
+
+
 def test_a_forged_copy_put_before_the_genuine_file_is_found(signed, tmp_path):
     """A ZIP may hold a name twice: a reader takes the last copy, an unzip tool may keep the first;
     a forged record.json before the untouched package, with the court's key, is still altered."""

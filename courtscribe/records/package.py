@@ -112,8 +112,12 @@ def verify(path: str | Path, key: bytes | None = None) -> list[str]:
             if digest.hexdigest() != meta["sha256"]:
                 problems.append(f"{name}: SHA-256 differs from the manifest (altered)")
         problems += [f"{name}: not listed in the manifest" for name in sorted(names - set(manifest["files"]) - {MANIFEST})]
-        if key is not None and not sealed(key, manifest.get("seal"), str(manifest.get("schema")),
-                                          _sealed_part(manifest)):
+        if key is not None and manifest.get("seal") is None and manifest.get("schema") == WITHOUT_LEDGER:
+            problems.append(f"{MANIFEST} carries no seal: a package made before packages were sealed, or one "
+                            "whose seal was taken off; export it again from the record store to check it against "
+                            "this court's key")
+        elif key is not None and not sealed(key, manifest.get("seal"), str(manifest.get("schema")),
+                                            _sealed_part(manifest)):
             problems.append(f"{MANIFEST}: its seal does not verify with this court's key (altered, or not sealed "
                             "by this court)")
         if "record.json" in names:
