@@ -56,14 +56,20 @@ def connect(url: str) -> Engine:
     return engine
 
 
+WAIT_S = 5  # seconds a write waits on a locked SQLite file, or a connection on PostgreSQL
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL (readers never block the live writer), full
-    fsync on commit (a final that was acknowledged survives a crash) and foreign keys."""
+    fsync on commit (a final that was acknowledged survives a crash) and foreign keys. A database
+    that does not answer within ``WAIT_S`` (a lock another process holds, a PostgreSQL that hangs)
+    counts as away: a live final then waits in the spool instead of holding the screens up."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_json)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": WAIT_S},
+                               json_serializer=_json)
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _record) -> None:
@@ -72,7 +78,8 @@ def make_engine(url: str) -> Engine:
                 cur.execute(f"PRAGMA {pragma}")
             cur.close()
         return engine
-    return create_engine(url, pool_pre_ping=True, json_serializer=_json)
+    return create_engine(url, pool_pre_ping=True, json_serializer=_json,
+                         connect_args={"connect_timeout": WAIT_S} if url.startswith("postgresql") else {})
 
 
 def _json(value) -> str:

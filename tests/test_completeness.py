@@ -135,3 +135,18 @@ def test_every_utterance_the_live_vad_closes_becomes_a_line(server, hearing_audi
     a, b = where[-1]
     english = [u for u in finals.values() if u["start_ms"] < b and u["end_ms"] > a and u["text"]]
     assert english and all(u["language"] == "en" for u in english), english
+
+
+def test_a_stretch_too_short_to_hold_speech_is_no_line_of_the_record():
+    """A piece cut at the stream's very end (or a click the VAD took for speech) gave an empty,
+    unflagged line in the record: "[01:16.511 - 01:16.511] 说话人1：". Nothing said, no line; what
+    holds speech the engine gave no text for is still a flagged line."""
+    import numpy as np
+
+    from voices import run_live
+
+    audio = np.zeros(16000 * 4, np.float32)
+    lines = run_live(audio, [(1000, 1010), (2000, 3200)], [("好的", 2100, 3000)])
+    assert [(u.text, u.flags) for u in lines] == [("好的", [])]
+    lines = run_live(audio, [(1000, 1010), (2000, 3200)], [])  # the second span: speech without text
+    assert [(u.start_ms, u.text, u.flags[:1]) for u in lines] == [(2000, "", ["unrecognized"])]

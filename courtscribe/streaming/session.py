@@ -304,7 +304,10 @@ class StreamSession:
         redone = [] if failed else await self._unheard(utt, seat.audio, turns, hyps, end_ms)
         await _after(previous)  # a decode retried on another replica must not let later utterances overtake it
         utt.delivered = True
-        for k, (uid, group) in enumerate(await self._groups(utt, hyps, redone, end_ms, failed, seat, turns)):
+        groups = [(uid, g) for uid, g in await self._groups(utt, hyps, redone, end_ms, failed, seat, turns) if g]
+        if not groups:  # too short to hold speech (a piece cut at the stream's end): no line, the partial goes
+            await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))
+        for k, (uid, group) in enumerate(groups):
             who = group[0].speaker if turns else None
             label = self.sinks.speakers.label(who) if who and self.sinks.speakers else None
             utterance, gaps = self._split(utt, uid, group, end_ms, seat, first=k == 0, label=label)
