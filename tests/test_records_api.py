@@ -96,15 +96,15 @@ def test_names_longer_than_the_store_keeps_are_refused_at_the_door(server):
     """PostgreSQL keeps a speaker's label in 64 characters and a name in 128: a longer one taken by
     the API made every later final of that voice fail to store."""
     api = f"{server}/v1/hearings"
-    assert httpx.post(api, headers=CLERK, json={"id": "h-names", "title": "甲诉乙"}).status_code == 201
+    assert httpx.post(api, headers=CLERK, json={"id": "h-too-long", "title": "甲诉乙"}).status_code == 201
     line = {"text": "好。", "channel": 0, "start_ms": 0, "end_ms": 500}
-    r = httpx.patch(f"{api}/h-names/utterances/u1", headers=CLERK, json={**line, "speaker": "长" * 65})
+    r = httpx.patch(f"{api}/h-too-long/utterances/u1", headers=CLERK, json={**line, "speaker": "长" * 65})
     assert r.status_code == 422
-    r = httpx.post(f"{api}/h-names/participants", headers=CLERK, json={"role": "原告", "name": "名" * 129})
+    r = httpx.post(f"{api}/h-too-long/participants", headers=CLERK, json={"role": "原告", "name": "名" * 129})
     assert r.status_code == 422
     r = httpx.get(api, headers={"X-Courtscribe-User": quote("书" * 129)})
     assert r.status_code == 400 and r.json()["detail"]["code"] == "bad_user"
-    assert httpx.patch(f"{api}/h-names/utterances/u1", headers=CLERK, json={**line, "speaker": "长" * 64}).is_success
+    assert httpx.patch(f"{api}/h-too-long/utterances/u1", headers=CLERK, json={**line, "speaker": "长" * 64}).is_success
 
 
 def test_the_speaker_sent_with_a_partials_correction_places_it_and_is_no_persons_choice(server):
