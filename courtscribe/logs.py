@@ -27,6 +27,7 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            no_statements,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
@@ -34,6 +35,18 @@ def configure(level: str = "INFO", fmt: str = "console") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
+
+
+_STATEMENT = re.compile(r"\s*\[SQL: .*", re.DOTALL)
+
+
+def no_statements(_logger, _name, event: dict) -> dict:
+    """A database error's text carries its SQL and, as parameters, the line's words: only what
+    the database said stays (``(sqlite3.OperationalError) database is locked``)."""
+    for key, value in event.items():
+        if isinstance(value, str) and "[SQL: " in value:
+            event[key] = _STATEMENT.sub(" [SQL and parameters left out]", value)
+    return event
 
 
 class RedactQueries(logging.Filter):

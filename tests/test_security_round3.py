@@ -126,3 +126,19 @@ def test_one_token_holds_so_many_open_sockets_and_no_more(court):
     assert refused["code"] == "too_many_sockets" and code == 4429
     assert hello["type"] == "subscribed"  # one closed: one may open
     assert court.as_(_tokens(court)["clerk"], "GET", "/v1/hearings/h-pub").status_code == 200
+
+
+def test_a_database_error_in_the_log_never_carries_the_lines_words():
+    """A store refusal's text holds its SQL and, as parameters, what was said: the log keeps what the
+    database said only (logs never hold hearing content); every log line passes the processor."""
+    import inspect
+
+    from sqlalchemy.exc import OperationalError
+
+    from courtscribe import logs
+
+    err = OperationalError("INSERT INTO utterances (text) VALUES (?)", ("被告说他欠我五万元",),
+                           Exception("database is locked"))
+    said = logs.no_statements(None, "error", {"event": "final not stored", "error": str(err)})
+    assert "database is locked" in said["error"] and "五万元" not in said["error"]
+    assert "no_statements," in inspect.getsource(logs.configure)
