@@ -142,3 +142,16 @@ def test_a_database_error_in_the_log_never_carries_the_lines_words():
     said = logs.no_statements(None, "error", {"event": "final not stored", "error": str(err)})
     assert "database is locked" in said["error"] and "五万元" not in said["error"]
     assert "no_statements," in inspect.getsource(logs.configure)
+
+
+def test_the_data_folder_is_the_server_accounts_alone(tmp_path):
+    """Records, recordings and the spool lived in a 0755 folder: any local account could read them."""
+    from courtscribe.server.services import _private
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    _private(data)
+    assert data.stat().st_mode & 0o777 == 0o700
+    _private(tmp_path / "new")  # made for the server: its alone from the start
+    assert (tmp_path / "new").stat().st_mode & 0o077 == 0

@@ -8,6 +8,7 @@ when either is full a client gets "busy" at once instead of everyone slowing dow
 from __future__ import annotations
 
 import asyncio
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,7 @@ async def start(settings: Settings, access: Access, components: Components | Non
     """Load (or take) the engines and open the record store; the server answers once this returns.
     ``transport``: the bus to the other gateway replicas (``cluster/``): the live hearings' events and
     the jobs' news go out through it, and the others' come in (``Services.link`` runs both ways)."""
+    _private(settings.data_dir)
     if settings.decode_workers > 1:  # remote decodes wait in threads: room for all of them and the VAD's
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2 * settings.decode_workers + 8))
     comp = components if components is not None else await asyncio.to_thread(load_components, settings)
@@ -67,9 +69,7 @@ async def start(settings: Settings, access: Access, components: Components | Non
     vad_loading = asyncio.create_task(_stream_vad(settings, comp))
     warming = asyncio.get_running_loop().run_in_executor(None, finals.warm)
     # The engine's first call (a cluster's: the first round trip to its replicas) before the first
-    # hearing's: a greedy preview of 1 s of silence, 0.5 s on 2 cores. A full decode of silence
-    # (1.9 s: it runs Whisper's fallback) bought nothing more: the first real final took 0.97 s
-    # without it and 0.92 s after it (zh-smoke/welcome.wav, live options).
+    # hearing's: a greedy preview of 1 s of silence (a full decode of silence bought nothing more)
     await asyncio.to_thread(comp.engine.preview_many, [(np.zeros(16000, np.float32), 0)], DecodeOptions(live=True))
     vad = await vad_loading
     scheduler = DecodeScheduler(comp.engine, max_streams=settings.max_streams, final_batch=settings.final_batch,
@@ -102,6 +102,17 @@ async def start(settings: Settings, access: Access, components: Components | Non
     link = PeerLink(peers, live, jobs) if peers is not None else None
     await warming
     return Services(settings, comp, store, live, jobs, files, audio_dir, link)
+
+
+def _private(data_dir: Path) -> None:
+    """Court data is the court's: the data folder is the server account's alone (another local
+    account could read every record and recording in a folder left 0755)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mode = data_dir.stat().st_mode & 0o777
+    if mode & 0o077 and data_dir.stat().st_uid == os.getuid():
+        data_dir.chmod(mode & 0o700)
+        log.warning("data folder was open to other accounts: now the server's alone", data_dir=str(data_dir),
+                    was=oct(mode))
 
 
 async def _flag_unheard(store: RecordStore, audio_dir: Path, finished: list[Path], spool: Spool) -> None:
