@@ -36,6 +36,10 @@ QUEUE_DEPTH = Gauge("courtscribe_queue_depth", "Jobs waiting for the decode work
 READ_AHEAD = Gauge("courtscribe_stream_read_ahead_bytes", "Audio received on live sockets and not yet taken by "
                    "the decoder (a source replayed faster than it decodes, or a box behind)")
 ACTIVE_STREAMS = Gauge("courtscribe_active_streams", "Live audio streams admitted")
+STORE_UP = Gauge("courtscribe_store_up", "1 while the record store answers, 0 while it is away")
+SPOOL_PENDING = Gauge("courtscribe_spool_pending", "Live lines waiting for the record store (on disk, or in "
+                      "memory on a full disk): more than 0 for long, and court IT must look")
+DATA_FREE = Gauge("courtscribe_data_free_bytes", "Free space where court data (records, recordings) is written")
 
 
 def watch(queues: dict[str, Callable[[], int]], streams: Callable[[], int]) -> None:
@@ -44,6 +48,13 @@ def watch(queues: dict[str, Callable[[], int]], streams: Callable[[], int]) -> N
     for name, fn in queues.items():
         QUEUE_DEPTH.labels(name).set_function(fn)
     ACTIVE_STREAMS.set_function(streams)
+
+
+def watch_store(up: Callable[[], bool], pending: Callable[[], int], free: Callable[[], int]) -> None:
+    """Read the record store's state, the spool's depth and the data folder's free space when scraped."""
+    STORE_UP.set_function(lambda: float(up()))
+    SPOOL_PENDING.set_function(pending)
+    DATA_FREE.set_function(free)
 
 
 def exposition(snapshots: dict[str, str] | None = None) -> tuple[bytes, str]:

@@ -155,3 +155,25 @@ def test_the_data_folder_is_the_server_accounts_alone(tmp_path):
     assert data.stat().st_mode & 0o777 == 0o700
     _private(tmp_path / "new")  # made for the server: its alone from the start
     assert (tmp_path / "new").stat().st_mode & 0o077 == 0
+
+
+def test_prometheus_scrapes_with_a_monitor_token_that_reads_no_record(court):
+    """/metrics needed a full admin token (it could read every court's records and issue tokens),
+    and each scrape was an fsync'd audit entry; the store's state and the disk were not in it."""
+    monitor = court.tokens("monitor", m=("monitor", "prometheus"))["m"]  # server-wide: no court's data
+    r = court.as_(monitor, "GET", "/metrics")
+    assert r.status_code == 200
+    for gauge in ("courtscribe_store_up 1.0", "courtscribe_spool_pending 0.0", "courtscribe_data_free_bytes"):
+        assert gauge in r.text, gauge
+    assert court.as_(monitor, "GET", "/v1/hearings/h-pub").status_code == 403
+    assert court.as_(monitor, "GET", "/v1/hearings").json()["total"] == 0  # it lists none
+    audit = (court.home / "data" / "audit" / "audit.jsonl").read_text()
+    assert "GET /metrics" not in audit
+
+
+def test_a_readiness_probe_says_whether_a_hearing_can_be_recorded_now(court):
+    r = court.http.get("/healthz", params={"ready": "true"})
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})  # a stranger: up and ready, no more
+    said = court.as_(_tokens(court)["clerk"], "GET", "/healthz", params={"ready": "true"}).json()
+    assert said["ready"] is True and said["store_up"] is True and said["data_free_bytes"] > 0
+    assert said["spool_pending"] == 0

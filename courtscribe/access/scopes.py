@@ -17,6 +17,7 @@ class AccessRole(str, Enum):
     viewer = "viewer"  # reads the transcript, nothing else
     caption = "caption"  # the caption feed of public hearings only
     admin = "admin"  # everything, including scheduling hearings and managing tokens
+    monitor = "monitor"  # Prometheus: the metrics (counts and timings), no court's data
 
 
 class Action(str, Enum):
@@ -31,6 +32,7 @@ class Action(str, Enum):
     blank_captions = "blank_captions"  # the kill switch: captions off when the court orders it
     transcribe = "transcribe"  # file transcription API and jobs
     admin = "admin"  # token management, audit log
+    metrics = "metrics"  # the Prometheus exposition
 
 
 PERMISSIONS: dict[AccessRole, frozenset[Action]] = {
@@ -41,8 +43,13 @@ PERMISSIONS: dict[AccessRole, frozenset[Action]] = {
                                  Action.dictate, Action.transcribe}),
     AccessRole.viewer: frozenset({Action.read}),
     AccessRole.caption: frozenset({Action.caption}),
+    AccessRole.monitor: frozenset({Action.metrics}),
     AccessRole.admin: frozenset(Action),
 }
+
+
+# the roles a token may hold without a court: they read no court's records
+SERVER_WIDE = frozenset({AccessRole.admin, AccessRole.monitor})
 
 
 # Which courtroom roles (records.model.Role values) a token's holder may sign a record as: the

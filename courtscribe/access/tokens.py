@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column, sessionmaker
 from sqlalchemy.engine import Engine
 
 from ..db import UTC, Base, utcnow
-from .scopes import AccessRole, Principal
+from .scopes import SERVER_WIDE, AccessRole, Principal
 
 PREFIX = "cst_"
 CACHE_S = 10.0
@@ -84,8 +84,9 @@ class Tokens:
     def issue(self, role: AccessRole | str, *, name: str, court: str | None = None, room: str | None = None,
               hearing: str | None = None, days: float | None = None) -> Issued:
         role = AccessRole(role)
-        if role is not AccessRole.admin and court is None:
-            raise TokenError(f"a {role.value} token needs a court (only admin tokens may be server-wide)")
+        if role not in SERVER_WIDE and court is None:
+            raise TokenError(f"a {role.value} token needs a court (only admin and monitor tokens may be "
+                             "server-wide)")
         if role is AccessRole.recorder and room is None and hearing is None:
             raise TokenError("a recorder token needs the room (or hearing) it records")
         tid, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
@@ -167,7 +168,7 @@ class Tokens:
             role = AccessRole(claims["role"])
         except ValueError:
             raise TokenError(f"invalid JWT: unknown role {claims['role']!r}") from None
-        if role is not AccessRole.admin and not claims.get("court"):
-            raise TokenError("invalid JWT: only admin tokens may be server-wide (no court claim)")
+        if role not in SERVER_WIDE and not claims.get("court"):
+            raise TokenError("invalid JWT: only admin and monitor tokens may be server-wide (no court claim)")
         return Principal(token_id=str(claims["jti"]), role=role, name=str(claims["sub"]), court=claims.get("court"),
                          room=claims.get("room"), hearing=claims.get("hearing"))

@@ -10,6 +10,7 @@ from typing import NamedTuple
 import datetime as dt
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..casenumbers import case_word
@@ -157,6 +158,15 @@ class Reading:
         named = [json.loads(e.payload).get("voice") for e in self.entries(hearing_id, kinds=("voice_named",))]
         heard = [label for pair in labels for label in pair] + named
         return max((n for label in heard if label for n in [speaker_number(label)] if n is not None), default=0)
+
+    def reachable(self) -> bool:
+        """Whether the database answers now (a probe's and a dashboard's question)."""
+        try:
+            with self._session() as s:
+                s.execute(select(1))
+            return True
+        except DBAPIError:
+            return False
 
     def head(self, hearing_id: str) -> int:
         """The number of the hearing's newest ledger entry: the record read at one head is always the

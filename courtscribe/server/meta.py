@@ -1,7 +1,11 @@
 """The service about itself: health, Prometheus metrics, who a token is, which models it runs."""
 from __future__ import annotations
 
+import asyncio
+import shutil
+
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from .. import metrics
 from ..records import formats, package
@@ -13,27 +17,51 @@ from .auth import allow, identify_request
 router = APIRouter()
 
 
+MIN_FREE_BYTES = 1 << 30  # below this a day's recordings may not fit: not ready for a hearing
+
+
 @router.get("/healthz")
-async def healthz(request: Request) -> dict:
-    """Up or not, for any probe; what runs and how many streams are live (whether a hearing is in
-    progress) only for a token, where tokens are on."""
-    access = deps.access(request)
-    if access.enabled and not request.headers.get("authorization"):
-        return {"status": "ok"}
-    if access.enabled:
-        try:
-            await identify_request(request, access)
-        except Denied:
-            return {"status": "ok"}
+async def healthz(request: Request, ready: bool = False) -> Response:
+    """Up or not, for any probe; ``?ready=true``: also whether a hearing can be recorded now (the
+    record store answers, the data folder has room), 503 when not. What runs, how many streams are
+    live (whether a hearing is in progress) and the checks' figures only for a token, where tokens
+    are on."""
+    checks = await _readiness(request) if ready else {}
+    status = "ok" if checks.get("ready", True) else "unready"
+    code = 200 if status == "ok" else 503
+    if not await _told_more(request):
+        return JSONResponse({"status": status}, status_code=code)
     comp, live = deps.components(request), deps.live(request)
-    return {"status": "ok", "engine": comp.engine.name, "model": comp.engine.model_name, "vad": comp.vad.name,
-            "live_streams": live.scheduler.active_streams, "max_streams": live.scheduler.max_streams,
-            **live.gateway}
+    return JSONResponse({"status": status, "engine": comp.engine.name, "model": comp.engine.model_name,
+                         "vad": comp.vad.name, "live_streams": live.scheduler.active_streams,
+                         "max_streams": live.scheduler.max_streams, **live.gateway, **checks}, status_code=code)
+
+
+async def _told_more(request: Request) -> bool:
+    access = deps.access(request)
+    if not access.enabled:
+        return True
+    if not request.headers.get("authorization"):
+        return False
+    try:
+        await identify_request(request, access)
+    except Denied:
+        return False
+    return True
+
+
+async def _readiness(request: Request) -> dict:
+    live, settings = deps.live(request), deps.settings(request)
+    up = await asyncio.to_thread(deps.store(request).reachable)
+    free = shutil.disk_usage(settings.data_dir).free
+    return {"ready": up and free >= MIN_FREE_BYTES, "store_up": up, "data_free_bytes": free,
+            "spool_pending": live.spool.pending if live.spool else 0}
 
 
 @router.get("/metrics", include_in_schema=False)
-async def prometheus(request: Request, who: Principal = allow(Action.admin)) -> Response:
-    """Prometheus exposition (scrape with an admin token): stage latencies, queues, streams, RTF."""
+async def prometheus(request: Request, who: Principal = allow(Action.metrics)) -> Response:
+    """Prometheus exposition (scrape with a monitor token): stage latencies, queues, streams, RTF,
+    the record store's state and the data folder's free space."""
     peers = deps.live(request).peers  # one gateway replica of several: all of theirs, labelled
     body, media = metrics.exposition(await peers.metrics() if peers else None)
     return Response(body, media_type=media)

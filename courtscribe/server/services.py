@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import metrics
 from ..access.guard import Access
 from ..asr import finals
 from ..asr.base import DecodeOptions
@@ -88,6 +90,7 @@ async def start(settings: Settings, access: Access, components: Components | Non
     if finished:
         log.warning("finished audio segments left open by a crash", segments=len(finished))
         await _flag_unheard(store, audio_dir, finished, spool)
+    metrics.watch_store(store.reachable, lambda: spool.pending, lambda: shutil.disk_usage(settings.data_dir).free)
     peers = Peers(transport) if transport is not None else None
     hub = Hub(relay=peers.event if peers else None)  # a gateway among several: events go to the others too
     voices, turns = await asyncio.to_thread(comp.live_speaker_models)  # the live streams' own
