@@ -1,7 +1,9 @@
 # courtscribe images. Two targets from one file:
 #   docker build --target cpu -t courtscribe:cpu .      # the embedded default (Whisper base + FSMN/silero VAD + CAM++), offline
 #   docker build --target gpu -t courtscribe:gpu .      # CUDA torch, torchaudio, pyannote.audio, FunASR models baked in
-#   docker run -p 8000:8000 -v courtscribe-data:/data courtscribe:cpu
+#   docker run -p 8000:8000 -v courtscribe-data:/data \
+#       -e COURTSCRIBE_ALLOWED_HOSTS='["asr.court.local","10.1.2.3"]' courtscribe:cpu
+#   (the names clients reach the host by: inside a container the server knows only the container's)
 #   docker run --gpus all -p 8000:8000 courtscribe:gpu courtscribe serve --cluster ray \
 #       --serve-config /app/courtscribe/cluster/configs/serve-gpu.yaml
 # Both images also run as Ray nodes (KubeRay: deploy/kuberay-rayservice.yaml); Ray comes from the lock.

@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.installed
 .PHONY: serve test lint bench bench-suite lock clean browser fonts
 
 $(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) else \
+	  f"courtscribe needs Python 3.11 (pyproject.toml); {sys.executable} is {v[0]}.{v[1]}: make PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
