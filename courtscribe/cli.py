@@ -3,24 +3,36 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from .config import get_settings
-from .logs import configure
+from .config import (Settings, environment_names, get_settings, problem,
+                     unknown_variables, variable)
+from .logs import configure, get_logger
 from .access.cli import audit_app, tokens_app
+from .models.cli import app as models_app
 from .records.cli import app as records_app
 
+if TYPE_CHECKING:
+    import asyncio
+
+    from websockets.exceptions import ConnectionClosed
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
-models_app = typer.Typer(no_args_is_help=True, help="List, verify and fetch the models courtscribe uses.")
 app.add_typer(models_app, name="models")
 app.add_typer(records_app, name="records")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 
 
-def _fail(message: str, code: int = 2) -> None:
+SETTINGS_ERRORS = (ValidationError, SettingsError)
+log = get_logger(__name__)
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -57,15 +69,29 @@ ENGINE_HELP = ("whisper (embedded, CPU) or funasr (production Paraformer 2-pass;
                "Default: COURTSCRIBE_ENGINE or whisper.")
 
 
-def _settings(engine: str | None):
-    settings = get_settings()
-    if engine is None:
-        return settings
-    from .components import ENGINES
+def _settings() -> Settings:
+    """The settings, or one line saying which variable is wrong and what it takes (exit 2): court
+    IT reads that, not a traceback through pydantic."""
+    try:
+        return get_settings()
+    except SETTINGS_ERRORS as err:
+        _fail(problem(err) or str(err))
 
-    if engine not in ENGINES:
-        _fail(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
-    return settings.model_copy(update={"engine": engine})
+
+def _engine_settings(engine: str | None) -> Settings:
+    """The settings with ``--engine`` applied; the engine and the VAD must be in their plug-in
+    tables (components.py), which a pattern in config.py would only copy."""
+    from .components import ENGINES, VADS
+
+    settings = _settings()
+    if engine is not None:
+        if engine not in ENGINES:
+            _fail(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
+        settings = settings.model_copy(update={"engine": engine})
+    for field, table in (("engine", ENGINES), ("vad", VADS)):
+        if (value := getattr(settings, field)) not in table:
+            _fail(f"{variable(field)}={value!r} is not accepted: give one of {', '.join(table)}")
+    return settings
 
 
 def _parse_speakers(value: str):
@@ -122,7 +148,7 @@ def transcribe(
     from .records import Hearing, formats
     from .transcribe import transcribe_audio
 
-    settings = _settings(engine)
+    settings = _engine_settings(engine)
     configure(settings.log_level if progress else "WARNING", settings.log_format)
     if format not in formats.FORMATS:
         _fail(f"unknown format {format!r}; choose one of {', '.join(formats.FORMATS)}")
@@ -173,70 +199,6 @@ def _keep(record, pcm, hearing_id: str) -> None:
     typer.echo(f"stored as hearing {hearing_id}{where}", err=True)
 
 
-@models_app.command("list")
-def models_list() -> None:
-    """Every model courtscribe knows, where it comes from, and whether it is available here."""
-    from .models import ModelError, default_registry
-
-    reg = default_registry()
-    for spec in reg.specs.values():
-        try:
-            where = str(reg.resolve(spec.name))
-            state = "available"
-        except ModelError:
-            where, state = "-", "missing"
-        src = spec.source
-        origin = getattr(src, "model_id", None) or getattr(src, "repo", None) or f"wheel:{src.package}"
-        typer.echo(f"{spec.name:26} {spec.kind:14} {state:10} {origin}  [{spec.licence}]  {where}")
-
-
-@models_app.command("verify")
-def models_verify(
-    names: list[str] = typer.Argument(None, help="Models to verify (default: every available one)."),
-    embedded: bool = typer.Option(False, "--embedded", help="Only the embedded defaults (must all pass)."),
-) -> None:
-    """Rehash model files against the pinned SHA-256; exit 1 on any mismatch."""
-    from .models import default_registry
-
-    reg = default_registry()
-    chosen = names or [s.name for s in reg.specs.values() if s.embedded or not embedded]
-    failed = False
-    for name in chosen:
-        spec = reg.get(name)
-        res = reg.verify(name)
-        if res.ok:
-            typer.echo(f"ok       {name}  {res.path}")
-        elif res.path is None and not spec.embedded and not names:
-            typer.echo(f"missing  {name}  (production model, not installed)")
-        else:
-            failed = True
-            for problem in res.problems:
-                typer.echo(f"FAILED   {name}  {problem}", err=True)
-    if not names:  # the font printed 笔录 embed is pinned like the models
-        from .records import fonts
-
-        try:
-            ok, what = fonts.verify()
-            typer.echo(f"{'ok' if ok else 'FAILED':<8} bilu-font  {what}", err=not ok)
-            failed |= not ok
-        except fonts.FontMissing as err:
-            typer.echo(f"missing  bilu-font  ({err})")
-    if failed:
-        raise typer.Exit(1)
-
-
-@models_app.command("fetch")
-def models_fetch(name: str, model_id: Optional[str] = typer.Option(None, "--model-id", help="ModelScope id instead of the catalog's."),
-                 revision: Optional[str] = typer.Option(None, help="ModelScope revision instead of the catalog's.")) -> None:
-    """Download a production model from ModelScope into $COURTSCRIBE_MODEL_DIR (needs the hub)."""
-    from .models import ModelError, default_registry
-
-    try:
-        typer.echo(default_registry().fetch(name, model_id=model_id, revision=revision))
-    except ModelError as err:
-        _fail(str(err))
-
-
 @app.command("stream")
 def stream_cmd(
     audio: Optional[Path] = typer.Argument(None, help="Audio file to replay as a live source (or use --mic)."),
@@ -257,6 +219,8 @@ def stream_cmd(
     import signal
     import ssl
 
+    from websockets.exceptions import ConnectionClosed, WebSocketException
+
     from .audio import AudioError
     from .clients.capture import CaptureError, chunks_from_device
     from .clients.stream_client import chunks_from_file, stream
@@ -274,24 +238,54 @@ def stream_cmd(
         elif event["type"] == "error":
             sys.stderr.write(f"\r\033[Kserver: {event['code']}: {event['message']}\n")
 
-    async def main() -> None:
+    async def main() -> bool:
         stop = asyncio.Event()  # Ctrl-C ends the source; the server still sends the last finals
-        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.set_exception_handler(_said_once)
         chunks = chunks_from_device(device, stop=stop) if mic else chunks_from_file(audio)
         tls = ssl.create_default_context(cafile=str(cafile)) if cafile else None
-        await stream(url, chunks, speed=0 if mic else speed, hearing_id=hearing, channel=channel, role=role,
-                     hotwords=hotword, on_event=show, stop=stop, token=token, ssl=tls)
+        got = await stream(url, chunks, speed=0 if mic else speed, hearing_id=hearing,
+                           channel=channel, role=role, hotwords=hotword, on_event=show, stop=stop,
+                           token=token, ssl=tls)
+        return any(e["type"] == "end" for e in got.events)
 
     try:
-        asyncio.run(main())
+        ended = asyncio.run(main())
     except (AudioError, CaptureError) as err:
         _fail(str(err))
-    except (OSError, RuntimeError) as err:
+    except ConnectionClosed as err:  # the server went away (restart, crash, network) mid-stream
+        sys.stderr.write("\r\033[K")
+        _fail(_ended_early(url, err), code=1)
+    except (OSError, RuntimeError, WebSocketException) as err:  # refused: address, TLS, HTTP status
         _fail(f"cannot stream to {url}: {err}")
+    if not ended:  # closed in good order, but before the server said the stream was done
+        sys.stderr.write("\r\033[K")
+        _fail(_ended_early(url), code=1)
+
+
+def _said_once(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """A lost connection fails the client's sender and its reader task alike: the command reports
+    it once, so the reader's "exception was never retrieved" is not printed as a traceback."""
+    from websockets.exceptions import ConnectionClosed
+
+    if not isinstance(context.get("exception"), ConnectionClosed):
+        loop.default_exception_handler(context)
+
+
+def _ended_early(url: str, err: ConnectionClosed | None = None) -> str:
+    """A stream cut short, for the person at the microphone: who ended it, and how."""
+    if err is not None and err.rcvd is None:
+        return f"the connection to {url} was lost (no close from the server): the stream ended"
+    said = ""
+    if err is not None and err.rcvd is not None:
+        said = f" (code {err.rcvd.code}{': ' + err.rcvd.reason if err.rcvd.reason else ''})"
+    return f"the server at {url} closed the stream before its end{said}"
 
 
 @app.command()
-def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None),
+def serve(host: Optional[str] = typer.Option(None),
+          port: Optional[int] = typer.Option(None, min=1, max=65535, help="TCP port, 1-65535."),
           engine: Optional[str] = typer.Option(None, "--engine", help=ENGINE_HELP),
           insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth", help=(
               "No token checks: local development only, refused unless bound to a loopback address.")),
@@ -306,10 +300,10 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     or (--cluster) on a Ray cluster."""
     import uvicorn
 
-    from .server.app import InsecureBind, create_app
+    from . import serving
     from .cluster.proxy import MAX_WS_MESSAGE  # larger: closed (1009); each protocol refuses its own in words
 
-    settings = _settings(engine)
+    settings = _engine_settings(engine)
     update = {k: v for k, v in (("host", host), ("port", port), ("ssl_certfile", ssl_certfile),
                                 ("ssl_keyfile", ssl_keyfile)) if v is not None}
     if insecure_no_auth:
@@ -318,14 +312,19 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     if bool(settings.ssl_certfile) != bool(settings.ssl_keyfile):
         _fail("TLS needs both --ssl-certfile and --ssl-keyfile")
     configure(settings.log_level, settings.log_format)
-    if cluster:
-        _serve_cluster(cluster, serve_config, settings, engine, insecure_no_auth)
-        return
+    for name, close in unknown_variables(environment_names()):
+        log.warning("not a courtscribe setting: ignored", variable=name, did_you_mean=close)
     try:
-        application = create_app(settings)
-    except InsecureBind as err:
+        if cluster:
+            serving.serve_cluster(cluster, serve_config, settings, engine, insecure_no_auth)
+            return
+        if settings.insecure_no_auth:
+            serving.loopback_only(settings.host)
+        application = serving.application(settings)
+    except serving.StartError as err:
         _fail(str(err))
-    config = uvicorn.Config(application, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+    config = uvicorn.Config(application, host=settings.host, port=settings.port,
+                            log_level=settings.log_level.lower(),
                             ssl_certfile=settings.ssl_certfile, ssl_keyfile=settings.ssl_keyfile,
                             ws_max_size=MAX_WS_MESSAGE, timeout_keep_alive=5, server_header=False,
                             ws_ping_interval=settings.ws_ping_interval_s, ws_ping_timeout=settings.ws_ping_timeout_s,
@@ -334,48 +333,48 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
                             proxy_headers=bool(settings.forwarded_allow_ips),
                             forwarded_allow_ips=settings.forwarded_allow_ips or None,
                             timeout_graceful_shutdown=15)  # SIGTERM: streams get 15 s to finish their finals
-    server = _loopback_server()(config) if settings.insecure_no_auth else uvicorn.Server(config)
+    server = serving.loopback_server()(config) if settings.insecure_no_auth else uvicorn.Server(config)
     server.run()
     if getattr(server, "refused", None):
         _fail(server.refused)
+    if not server.started:  # its start-up failed inside uvicorn, which logged why: not a clean exit
+        raise typer.Exit(3)
 
 
-def _loopback_server():
-    import uvicorn
+@app.command("backup")
+def backup_cmd(
+    dest: Path = typer.Argument(..., help="A new or empty folder, outside the data folder."),
+    with_key: bool = typer.Option(False, "--with-key", help=(
+        "Copy keys/seal.key too (whoever holds a backup with its key can reseal a rewritten "
+        "record: keep such a backup where only court IT reads it).")),
+) -> None:
+    """Back up the court data into DEST and verify the copy.
 
-    from .access.guard import is_loopback
+    The record store (SQLite: a consistent copy, WAL included), audit/, spool/ and archive/, with a
+    manifest of SHA-256s; then every hearing in the copy is verified (exit 1 if any does not)."""
+    import sqlite3
 
-    class LoopbackServer(uvicorn.Server):
-        """Without tokens: after binding, every bound address must be a loopback one, else stop."""
-        refused: str | None = None
+    from . import backup
 
-        async def startup(self, sockets=None) -> None:
-            await super().startup(sockets)
-            bound = [sock.getsockname()[0] for srv in getattr(self, "servers", []) for sock in (srv.sockets or [])]
-            wide = [a for a in bound if not is_loopback(a)]
-            if wide:
-                self.refused = (f"--insecure-no-auth is refused: the server was bound to {', '.join(wide)}, "
-                                "which other hosts can reach; loopback addresses only")
-                self.should_exit = True
-    return LoopbackServer
-
-
-def _serve_cluster(address: str, config: Optional[Path], settings, engine: Optional[str], insecure: bool) -> None:
-    from .access.guard import is_loopback
-    from .cluster.app import serve_cluster
-
-    if insecure and not is_loopback(settings.host):
-        _fail(f"--insecure-no-auth is refused on {settings.host}: loopback addresses only")
-    if settings.ssl_certfile:
-        _fail("TLS on a cluster terminates at its ingress (load balancer, Kubernetes Ingress), not in courtscribe")
-    overrides: dict = {"engine": engine} if engine else {}
-    if insecure:
-        overrides["insecure_no_auth"] = True
-    # the Serve config's address stands unless the command line or the environment names one
-    given = settings.model_fields_set
-    serve_cluster(address, config, host=settings.host if "host" in given else None,
-                  port=settings.port if "port" in given else None, settings=overrides)
+    try:
+        made = backup.make(_settings(), dest, with_key=with_key)
+    except backup.BackupError as err:
+        _fail(str(err))
+    except (sqlite3.Error, OSError) as err:
+        _fail(f"the backup into {dest} failed: {err}")
+    for line, bad in made.lines():
+        typer.echo(line, err=bad)
+    if not made.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:
-    app()
+    """The console script. ``records``, ``tokens`` and ``audit`` read the settings themselves: a
+    wrong variable is one line there too (exit 2); any other error keeps its traceback."""
+    try:
+        app()
+    except SETTINGS_ERRORS as err:
+        if (said := problem(err)) is None:  # another model's ValidationError: a bug, not a setting
+            raise
+        typer.echo(f"error: {said}", err=True)
+        sys.exit(2)

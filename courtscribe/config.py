@@ -5,12 +5,18 @@ live, and court IT configures a deployment by environment, not by editing code.
 """
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from functools import lru_cache
+import json
 import os
 from pathlib import Path
+import re
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+PREFIX = "COURTSCRIBE_"
 
 
 def _default_home() -> Path:
@@ -40,7 +46,7 @@ class RoomFrontEnd(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="COURTSCRIBE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=".env", extra="ignore")
 
     data_dir: Path = Field(default_factory=_default_data,
                            description="Records, audio archive, database, seal key, audit log (not a cache).")
@@ -64,7 +70,7 @@ class Settings(BaseSettings):
     languages: list[str] = Field(default_factory=lambda: ["zh", "en"], description=(
         "Languages a hearing may hear (JSON list, e.g. [\"zh\",\"en\"]): each utterance is checked, and one "
         "confidently in another of these languages is transcribed in it instead of in `language`."))
-    device: str = "cpu"
+    device: str = Field(default="cpu", pattern="^(cpu|cuda)$", description="Where models run.")
     cpu_threads: int = Field(default=2, ge=1)
     beam_size: int = Field(default=5, ge=1, le=10)
     max_segment_s: float | None = Field(default=None, gt=1.0, description=(
@@ -110,9 +116,10 @@ class Settings(BaseSettings):
     model_fetch: bool = Field(default=False, description=(
         "Download missing production models from ModelScope at start-up (needs the hub; off: no outbound calls)."))
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port the server listens on.")
     log_format: str = Field(default="console", pattern="^(console|json)$")
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+                           description="Python logging level, in any case (debug, INFO…).")
     max_upload_mb: int = Field(default=2048, ge=1)
     caption_delay_ms: int = Field(default=3000, ge=0, le=60_000, description=(
         "Broadcast delay of the live caption feed: a final's redaction replaces a partial's before it "
@@ -192,6 +199,12 @@ class Settings(BaseSettings):
         "SQLAlchemy URL of the record store, e.g. postgresql+psycopg://user@host/courtscribe; "
         "default: SQLite (WAL) at DATA_DIR/courtscribe.db."))
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_upper(cls, value: object) -> object:
+        """``debug`` as well as ``DEBUG``: Python's logging only knows the upper-case names."""
+        return value.upper() if isinstance(value, str) else value
+
     def front_ends(self, courtroom: str | None) -> RoomFrontEnd:
         """The front ends a courtroom's audio passes through (its own, else the server's)."""
         return self.frontend_rooms.get(courtroom or "") or RoomFrontEnd(asr=self.frontend, vad=self.frontend_vad)
@@ -227,3 +240,83 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+# -- what court IT is told when the settings are wrong ------------------------------------------
+# COURTSCRIBE_* variables read outside Settings (records/fonts.py, `courtscribe stream`), and the
+# test suite's and benchmarks' own: none of them is a misspelt setting
+OTHER_VARIABLES = frozenset({"FONT_FILE", "TOKEN", "CHROMIUM", "SCREENSHOTS"})
+TOOL_PREFIXES = ("TEST_", "BENCH_")
+SECRETS = frozenset({"seal_key", "jwt_key", "database_url"})  # never echoed back in an error
+_CHOICES = re.compile(r"^\^\(([\w|-]+)\)\$$")  # a pattern that lists the accepted words
+
+
+def variable(field: str) -> str:
+    """The environment variable a setting is read from."""
+    return f"{PREFIX}{field.upper()}"
+
+
+def problem(err: ValidationError | SettingsError) -> str | None:
+    """One line naming each wrong variable, what it holds and what it takes; None for an error
+    that is not about the settings (another model's ValidationError)."""
+    if isinstance(err, SettingsError):
+        found = re.search(r'field "(\w+)"', str(err))
+        return _not_json(found.group(1)) if found else str(err)
+    if err.title != Settings.__name__:
+        return None
+    return "; ".join(_wrong(e["loc"], e["msg"], e.get("input"), e.get("ctx") or {})
+                     for e in err.errors())
+
+
+def _shown(field: str, value: object) -> str:
+    return "=…" if field in SECRETS else f"={value!r}"
+
+
+def _wrong(loc: tuple, msg: str, value: object, ctx: dict) -> str:
+    field = str(loc[0])
+    where = f" ({'.'.join(map(str, loc[1:]))})" if len(loc) > 1 else ""
+    choices = _CHOICES.match(str(ctx.get("pattern", "")))
+    takes = (f"give one of {', '.join(choices.group(1).split('|'))}" if choices
+             else msg[0].lower() + msg[1:])  # pydantic's own words: "input should be …"
+    return f"{variable(field)}{where}{_shown(field, value)} is not accepted: {takes}"
+
+
+def _not_json(field: str) -> str:
+    """pydantic-settings reads list and dict settings as JSON before validating: say which shape."""
+    info = Settings.model_fields.get(field)
+    kind = getattr(info.annotation, "__origin__", None) if info else None
+    example = info.get_default(call_default_factory=True) if info else None
+    shape = "a JSON list" if kind is list else "a JSON object" if kind is dict else "JSON"
+    given = os.environ.get(variable(field), os.environ.get(variable(field).lower()))
+    shown = _shown(field, given) if given is not None else " (in .env)"
+    hint = f", e.g. {json.dumps(example, ensure_ascii=False)}" if example else ""
+    return f"{variable(field)}{shown} is not JSON: give {shape}{hint}"
+
+
+def unknown_variables(names: Iterable[str]) -> list[tuple[str, str | None]]:
+    """``COURTSCRIBE_*`` names no setting reads, each with the closest one that does: Settings
+    ignores them, so a typo (``DATABSE_URL``) would quietly send records to a local SQLite file."""
+    known = {f.upper() for f in Settings.model_fields} | OTHER_VARIABLES
+    found = []
+    for name in sorted({n.upper()[len(PREFIX):] for n in names if n.upper().startswith(PREFIX)}):
+        if name in known or name.startswith(TOOL_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)  # without the shared prefix
+        found.append((PREFIX + name, PREFIX + close[0] if close else None))
+    return found
+
+
+def environment_names(env_file: Path = Path(".env")) -> list[str]:
+    """The names Settings reads from: the environment, and the .env file if there is one."""
+    names = list(os.environ)
+    if env_file.is_file():
+        from dotenv import dotenv_values
+
+        names += list(dotenv_values(env_file))
+    return names
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit for a log line: its password (in the authority or the query) as ***."""
+    url = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    return re.sub(r"(?i)(password=)[^&]*", r"\1***", url)

@@ -18,10 +18,12 @@ from pathlib import Path
 def load_key(settings) -> bytes:
     """The key from settings, else from its file (made on first use, readable by its owner only)."""
     if settings.seal_key:
-        if len(settings.seal_key.encode()) < MIN_KEY_BYTES:  # "changeme" seals nothing an intruder can't redo
+        # as the key file is read (stripped): a Secret made --from-file of it gives the same key
+        key = settings.seal_key.strip().encode()
+        if len(key) < MIN_KEY_BYTES:  # "changeme" seals nothing an intruder can't redo
             raise SealKeyError(f"COURTSCRIBE_SEAL_KEY is too short: give at least {MIN_KEY_BYTES} random bytes "
                                "(e.g. `openssl rand -base64 48`)")
-        return settings.seal_key.encode()
+        return key
     return key_file(settings.seal_key_file)
 
 

@@ -138,3 +138,164 @@ def test_streaming_a_missing_or_non_audio_file_is_one_clear_line(tmp_path):
     for path, said in ((tmp_path / "missing.wav", "no such file"), (tmp_path / "notes.txt", "not a readable audio file")):
         out = run("stream", str(path), "--url", "ws://127.0.0.1:9/v1/stream")
         assert out.returncode != 0 and said in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+
+# -- operations: settings, start-up, a stream cut short ------------------------------------------
+def test_port_is_checked_on_the_command_line_and_in_the_environment(tmp_path):
+    from pydantic import ValidationError
+
+    from courtscribe.config import Settings
+
+    for port in (0, 65536, 99999):
+        with pytest.raises(ValidationError):
+            Settings(port=port)
+    assert Settings(port=65535).port == 65535
+    data = str(tmp_path / "data")
+    flag = run("serve", "--port", "99999", COURTSCRIBE_DATA_DIR=data)
+    assert flag.returncode == 2 and "--port" in flag.stderr and "Traceback" not in flag.stderr
+    env = run("serve", COURTSCRIBE_PORT="99999", COURTSCRIBE_DATA_DIR=data)
+    line = one_line_error(env)
+    assert line.startswith("error: COURTSCRIBE_PORT='99999'") and "65535" in line
+
+
+ALEMBIC = ("Running upgrade", "Context impl", "Will assume")  # its INFO lines on a new database
+
+
+def one_line_error(proc) -> str:
+    """A refused start as court IT must see it: exit 2, one line on stderr, no traceback."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and 'File "' not in proc.stderr, proc.stderr
+    [line] = [x for x in proc.stderr.splitlines() if not x.startswith(ALEMBIC)]
+    assert line.startswith("error: "), line
+    return line
+
+
+@pytest.mark.parametrize("env,said", [
+    ({"COURTSCRIBE_PORT": "80o0"},
+     "COURTSCRIBE_PORT='80o0' is not accepted: input should be a valid integer"),
+    ({"COURTSCRIBE_LANGUAGES": "zh,en"},
+     """COURTSCRIBE_LANGUAGES='zh,en' is not JSON: give a JSON list, e.g. ["zh", "en"]"""),
+    ({"COURTSCRIBE_LOG_LEVEL": "debugg"},
+     "COURTSCRIBE_LOG_LEVEL='DEBUGG' is not accepted: give one of DEBUG, INFO, WARNING"),
+    ({"COURTSCRIBE_ENGINE": "whisperr"},
+     "COURTSCRIBE_ENGINE='whisperr' is not accepted: give one of whisper, funasr"),
+    ({"COURTSCRIBE_DEVICE": "gpu"},
+     "COURTSCRIBE_DEVICE='gpu' is not accepted: give one of cpu, cuda"),
+    ({"COURTSCRIBE_DATABASE_URL": "postgresql+psycopg://cs:s3cret@127.0.0.1:1/courtscribe"},
+     "cannot open the record store postgresql+psycopg://cs:***@127.0.0.1:1/courtscribe "
+     "(from COURTSCRIBE_DATABASE_URL): connection"),
+    ({"COURTSCRIBE_ENGINE": "funasr", "COURTSCRIBE_MODEL_DIR": "/nonexistent"},
+     "model 'paraformer-zh-streaming'"),
+])
+def test_a_bad_setting_stops_serve_with_one_line_naming_it(tmp_path, env, said):
+    line = one_line_error(run("serve", COURTSCRIBE_DATA_DIR=str(tmp_path / "data"), **env))
+    assert said in line and "s3cret" not in line
+
+
+def test_an_unusable_data_folder_is_named(tmp_path):
+    (tmp_path / "afile").write_text("")
+    data = tmp_path / "afile" / "data"
+    line = one_line_error(run("serve", COURTSCRIBE_DATA_DIR=str(data)))
+    assert line.startswith(f"error: COURTSCRIBE_DATA_DIR={data} cannot be used: Not a directory")
+
+
+def test_every_command_that_reads_the_settings_says_which_is_wrong(tmp_path):
+    proc = run("records", "list", COURTSCRIBE_DATA_DIR=str(tmp_path), COURTSCRIBE_CORS_ORIGINS="x")
+    said = "error: COURTSCRIBE_CORS_ORIGINS='x' is not JSON: give a JSON list"
+    assert one_line_error(proc) == said
+
+
+def test_unknown_variables_are_named_with_the_setting_meant():
+    from courtscribe.config import masked_url, unknown_variables
+
+    found = unknown_variables(["COURTSCRIBE_DATABSE_URL", "courtscribe_loglevel", "PATH",
+                               "COURTSCRIBE_PORT", "COURTSCRIBE_FONT_FILE", "COURTSCRIBE_TEST_DATA",
+                               "COURTSCRIBE_WIDGETS"])
+    assert found == [("COURTSCRIBE_DATABSE_URL", "COURTSCRIBE_DATABASE_URL"),
+                     ("COURTSCRIBE_LOGLEVEL", "COURTSCRIBE_LOG_LEVEL"),
+                     ("COURTSCRIBE_WIDGETS", None)]
+    assert masked_url("postgresql+psycopg://cs:s3cret@db:5432/cs?sslmode=require") == \
+        "postgresql+psycopg://cs:***@db:5432/cs?sslmode=require"
+    assert masked_url("postgresql://db/cs?password=s3cret&x=1") == \
+        "postgresql://db/cs?password=***&x=1"
+
+
+def test_serve_warns_of_a_misspelt_variable_and_says_what_it_uses(tmp_path):
+    """A typo in COURTSCRIBE_DATABASE_URL once sent records to a local SQLite file unsaid."""
+    from conftest import start_server
+
+    proc, _ = start_server(tmp_path, COURTSCRIBE_DATABSE_URL="postgresql+psycopg://cs@db/cs")
+    try:
+        lines = (tmp_path / "server.log").read_text().splitlines()
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    [typo] = [line for line in lines if "COURTSCRIBE_DATABSE_URL" in line]
+    assert "not a courtscribe setting: ignored" in typo
+    assert "did_you_mean=COURTSCRIBE_DATABASE_URL" in typo
+    [start] = [line for line in lines if "courtscribe starts" in line]
+    data = tmp_path / "data"
+    for part in (f"data_dir={data}", f"records=sqlite:///{data / 'courtscribe.db'}",
+                 "engine=whisper", "model=whisper-base", "font="):
+        assert part in start, start
+
+
+@pytest.fixture
+def dying_server():
+    """A WebSocket server that accepts a stream and then goes away in the way named: a crash (no
+    close frame), an error close, or a clean close before the stream's end."""
+    import socket
+    import threading
+
+    from websockets.sync.server import serve
+
+    how = {}
+
+    def handler(ws):
+        ws.recv()
+        ws.send(json.dumps({"type": "ready", "session_id": "s", "hearing_id": "h", "channel": 0}))
+        if how["way"] == "crash":
+            ws.socket.shutdown(socket.SHUT_RDWR)
+        else:
+            ws.close(*how["way"])
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield how, f"ws://127.0.0.1:{server.socket.getsockname()[1]}/v1/stream"
+        server.shutdown()
+
+
+@pytest.mark.parametrize("way,said", [
+    ("crash", "was lost (no close from the server): the stream ended"),
+    ((1011, "decoder failed"), "closed the stream before its end (code 1011: decoder failed)"),
+    ((1000, ""), "closed the stream before its end"),
+])
+def test_a_stream_whose_server_goes_away_ends_in_one_line(dying_server, tmp_path, way, said):
+    import numpy as np
+    import soundfile as sf
+
+    how, url = dying_server
+    how["way"] = way
+    sf.write(tmp_path / "a.wav", np.zeros(16000 * 3, np.float32), 16000)
+    out = run("stream", str(tmp_path / "a.wav"), "--url", url, "--speed", "0", timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    last = out.stderr.splitlines()[-1].replace("\x1b[K", "")  # the partial line cleared first
+    assert last.startswith("error: the ") and said in last, out.stderr
+
+
+def test_every_command_says_what_it_does():
+    import click
+    import typer
+
+    from courtscribe.cli import app
+
+    def commands(group: click.Group, path: str):
+        for name, cmd in group.commands.items():
+            yield f"{path} {name}", cmd
+            if isinstance(cmd, click.Group):
+                yield from commands(cmd, f"{path} {name}")
+
+    silent = [path for path, cmd in commands(typer.main.get_command(app), "courtscribe")
+              if not (cmd.help or cmd.short_help or "").strip()]
+    assert silent == []

@@ -110,3 +110,12 @@ def test_a_local_cluster_that_misses_its_start_is_stopped_and_started_again(tmp_
         for p in (leftover, bystander):
             p.kill()
             p.wait()
+
+
+def test_the_kuberay_manifest_moves_a_box_s_seal_key_rather_than_making_a_new_one():
+    """A fresh random key on the cluster makes every record sealed on the old box read as forged."""
+    manifest = (cluster_app.CONFIGS.parents[2] / "deploy" / "kuberay-rayservice.yaml").read_text()
+    told = manifest.split("apiVersion:")[0]  # the instructions above the first document
+    moved = told.index("courtscribe-seal --from-file=key=$DATA_DIR/keys/seal.key")
+    assert moved < told.index("courtscribe-seal --from-literal=key=$(openssl rand -hex 32)")
+    assert "Only a new installation" in told

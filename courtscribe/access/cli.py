@@ -64,6 +64,7 @@ def issue(role: AccessRole = typer.Option(..., "--role", help="recorder | clerk 
 
 @tokens_app.command("revoke")
 def revoke(token_id: str = typer.Argument(..., help="The token's id (or a JWT's jti).")) -> None:
+    """Revoke a token (or a JWT by its jti); the audit log records it."""
     known = _tokens().revoke(token_id)
     _audit().record("token_revoked", CLI, token_id=token_id, known=known)
     typer.echo(f"revoked {token_id}" + ("" if known else " (no such API token: recorded as a revoked JWT id)"))
@@ -71,6 +72,7 @@ def revoke(token_id: str = typer.Argument(..., help="The token's id (or a JWT's 
 
 @tokens_app.command("list")
 def list_tokens() -> None:
+    """Every token issued: id, role, active or revoked, holder and scope (never the token itself)."""
     for t in _tokens().list():
         state = "revoked" if t.revoked_at else "active"
         scope = ", ".join(f"{k} {v}" for k, v in (("court", t.court), ("room", t.room), ("hearing", t.hearing)) if v)
@@ -94,5 +96,6 @@ def verify(path: Optional[Path] = typer.Option(None, "--file", help="Audit log (
 
 @audit_app.command("show")
 def show(last: int = typer.Option(20, "--last", help="How many of the newest entries.")) -> None:
+    """Print the newest audit log entries, one JSON object per line."""
     for e in _audit().entries()[-last:]:
         typer.echo(json.dumps(e, ensure_ascii=False))

@@ -51,6 +51,7 @@ def _role(text: str) -> Role:
 
 @app.command("list")
 def list_hearings() -> None:
+    """Every hearing: id, status, courtroom and title, one per line (tab-separated)."""
     for h in _store().hearings():
         typer.echo(f"{h['id']}\t{h['status']}\t{h['courtroom'] or '-'}\t{h['title'] or ''}")
 
@@ -71,17 +72,20 @@ def create(hearing: str, by: str = BY, case_number: str = typer.Option(None, hel
 
 @app.command("open")
 def open_(hearing: str, by: str = BY) -> None:
+    """Open a scheduled hearing (开庭): the record's opening time is set now."""
     _run(_store().open_hearing, hearing, actor=by)
 
 
 @app.command()
 def close(hearing: str, by: str = BY) -> None:
+    """Close a hearing (闭庭): its record can then be read back and signed."""
     _run(_store().close_hearing, hearing, actor=by)
 
 
 @app.command()
 def participant(hearing: str, by: str = BY, role: str = typer.Option(...), name: str = typer.Option(None),
                 channel: int = typer.Option(None)) -> None:
+    """Name a participant of the hearing (role, name, the channel of their microphone)."""
     _run(_store().add_participant, hearing, actor=by, role=_role(role), name=name, channel=channel)
 
 
@@ -94,6 +98,7 @@ def pause(hearing: str, by: str = BY, at_ms: int = typer.Option(...), reason: st
 
 @app.command()
 def edit(hearing: str, utterance: str, text: str, by: str = BY, reason: str = typer.Option(None)) -> None:
+    """Correct a line's text (a ledger entry keeps who, when, why and the text before)."""
     _run(_store().edit, hearing, utterance, text, actor=by, reason=reason)
 
 
@@ -131,6 +136,7 @@ def export(hearing: str, format: str = typer.Option("docx", "--format", "-f", he
            public: bool = typer.Option(False, "--public", help=(
                "The public version: personal data masked as judgments are de-identified, the record "
                "itself unchanged"))) -> None:
+    """Export the record as a document or the e-case-file package (zip with audio and ledger)."""
     from .fonts import FontMissing
 
     if format not in EXPORTS:
@@ -171,6 +177,7 @@ def verify(hearing: str) -> None:
 
 @app.command("verify-package")
 def verify_package(path: Path) -> None:
+    """Check an exported package: every file against its manifest, sealed with this court's key."""
     from . import package
 
     problems = package.verify(path, load_key(get_settings()))
