@@ -37,7 +37,7 @@ def _audit() -> AuditLog:
 
 
 @tokens_app.command("issue")
-def issue(role: AccessRole = typer.Option(..., "--role", help="recorder | clerk | judge | viewer | caption | admin"),
+def issue(role: AccessRole = typer.Option(..., "--role", help="recorder | clerk | judge | viewer | caption | monitor | admin"),
           name: str = typer.Option(..., "--name", help="Who or what holds it, as the audit log and records name it."),
           court: Optional[str] = typer.Option(None, "--court", help="Court it is limited to (all but admin need one)."),
           room: Optional[str] = typer.Option(None, "--room", help="Courtroom it is limited to."),
