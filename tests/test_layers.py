@@ -8,11 +8,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "courtscribe"
 RANK = {
-    "__main__": 7, "cli": 6,
+    "__main__": 8, "cli": 7,
+    "serving": 6,
     "cluster": 5,
     "server": 4,
     "streaming": 3,
-    "transcribe": 2, "components": 2,
+    "transcribe": 2, "components": 2, "backup": 2,
     "asr": 1, "diarization": 1, "records": 1, "access": 1, "models": 1, "clients": 1, "redaction": 1,
     "frontend": 1,
     # leaves: the domain model and what every layer may use
@@ -27,6 +28,8 @@ SIDEWAYS = {  # arrows within one layer, each for a reason
     ("transcribe", "components"): "the file pipeline runs on the loaded components",
     ("records", "redaction"): "a record's public version is one of its exports (records/service.py)",
     ("redaction", "asr"): "protected names are found by sound, as hotwords are (asr/hotwords.py)",
+    ("models", "records"): "`courtscribe models verify` checks the 笔录 font, pinned as the models are "
+                           "(records/fonts.py)",
 }
 # starlette in cluster/ too: Serve's own HTTP proxy takes our frame limit as starlette middleware
 ONLY_IN = {"fastapi": {"server"}, "starlette": {"server", "cluster"}, "ray": {"cluster"}}
