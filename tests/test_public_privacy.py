@@ -108,8 +108,8 @@ def test_an_overlay_connecting_as_the_court_blanks_is_dark_from_its_first_messag
     real = captions.blanks
     calls = []
 
-    def blanks_then_switch(store_, hid):
-        found = real(store_, hid)
+    def blanks_then_switch(store_, hid, held_ms=0):
+        found = real(store_, hid, held_ms)
         if not calls:  # the clerk's POST /captions/switch lands right after the first read
             at = store_.now_ms(hid)
             store_.note(hid, actor="审判长", kind="captions", payload={"blanked": True, "at_ms": at, "reason": "不公开"})
@@ -261,3 +261,35 @@ def test_a_live_line_holds_what_may_still_become_words_the_clerk_hid():
     [shown] = feed.public(Partial(hearing_id="p", utterance_id="u1", channel=0, speaker="证人", role=None,
                                   start_ms=0, end_ms=3000, text=text, stable=len(text)))
     assert shown.text[:shown.stable] == "她的孩子平时就在" and "朝阳" not in shown.text
+
+
+def test_what_was_being_said_when_the_court_blanked_stays_off_the_air_when_captions_come_back(tmp_path):
+    """The court blanks mid-utterance and lights the captions again while the witness goes on: her
+    utterance, cut into lines again from its start, aired what the blank had dumped. It stays off
+    (as it is out of the archive feeds); the next utterance airs."""
+    from starlette.testclient import TestClient
+
+    from courtscribe.streaming.events import CaptionsSwitched, Final, Partial
+
+    store = _hearing(tmp_path)
+    app, services = _captions_app(tmp_path, store)
+    with TestClient(app) as client, client.websocket_connect("/v1/hearings/h/captions") as ws:
+        assert ws.receive_json()["blanked"] is False
+        hub = services.live.hub
+
+        def publish(event) -> None:
+            client.portal.call(lambda: hub.publish("h", event))
+        publish(Partial(hearing_id="h", utterance_id="w1", channel=0, speaker="证人", role=Role.witness,
+                        start_ms=20_000, end_ms=23_000, text="我住在幸福路十八", stable=0))
+        publish(CaptionsSwitched(hearing_id="h", blanked=True, at_ms=23_500, reason="个人信息"))
+        assert ws.receive_json()["blanked"] is True
+        publish(CaptionsSwitched(hearing_id="h", blanked=False, at_ms=24_000, reason=None))
+        assert ws.receive_json()["blanked"] is False
+        said = Utterance(id="w1", start_ms=20_000, end_ms=30_000, speaker="证人", role=Role.witness,
+                         text="请证人陈述，我住在幸福路十八号三单元，那天晚上我一直在家里看电视。")
+        publish(Final(hearing_id="h", utterance_id="w1", utterance=said))
+        after = Utterance(id="j2", start_ms=31_000, end_ms=33_000, speaker="审判长", role=Role.presiding_judge,
+                          text="继续法庭调查。")
+        publish(Final(hearing_id="h", utterance_id="j2", utterance=after))
+        cue = ws.receive_json()
+        assert cue["type"] == "cue" and cue["utterance_id"] == "j2", cue  # nothing of w1 came before it

@@ -144,16 +144,17 @@ async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) 
 async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Principal) -> None:
     access, live = deps.access(ws), deps.live(ws)
     store, records = deps.store(ws), deps.records(ws)
+    delay_ms = deps.settings(ws).caption_delay_ms  # a blank dumps what the delay still held
     try:
         await access.check(who, Action.caption, hearing_id)
         await asyncio.to_thread(_require_public, store, hearing_id)
-        stretches = await asyncio.to_thread(blanks, store, hearing_id)
+        stretches = await asyncio.to_thread(blanks, store, hearing_id, delay_ms)
     except Denied as err:
         await ws_deny(ws, access, err, who, hearing=hearing_id)
         return
     state: dict[str, Any] = {"dark": dark(stretches), "opened": None,
                              "captioner": Captioner(prefix=prefix), "feed": PublicFeed(Choices()), "fresh": False,
-                             "switches": 0}
+                             "switches": 0, "seen": set(), "gone": set()}
     sending, waits = asyncio.Lock(), set()
 
     async def send(lines: list[dict]) -> None:
@@ -207,15 +208,17 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the overlay went away; follow() ends the feed
 
-    held = Delayed(due, deps.settings(ws).caption_delay_ms / 1000)
+    held = Delayed(due, delay_ms / 1000)
 
     async def deliver(event: Event) -> bool:
         if isinstance(event, CaptionsSwitched):
             state["switches"] += 1
             state["dark"] = event.blanked
-            switched(stretches, event.blanked, event.at_ms)
+            switched(stretches, event.blanked, event.at_ms, max(0, event.at_ms - delay_ms))
             if event.blanked:  # a broadcast delay's dump: what was still held never goes out, and
-                held.clear()  # the utterances it held are forgotten, not waited for
+                held.clear()  # the utterances it held are forgotten, not waited for: what is said
+                state["gone"] |= state["seen"]  # on in one after the captions are back is left out
+                state["seen"] = set()  # too (cut again from its start, it aired the dumped words)
                 state["captioner"] = Captioner(prefix=prefix)
                 state["feed"] = PublicFeed(state["feed"].chosen)
             async with sending:
@@ -224,14 +227,15 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
             state["feed"].chosen = await asyncio.to_thread(records.choices, hearing_id)
             async with sending:  # lines the overlay holds for a delayed broadcast were masked otherwise
                 await ws.send_json({"type": "withdraw"})
-        elif isinstance(event, (Partial, Final, Endpoint)):
+        elif isinstance(event, (Partial, Final, Endpoint)) and event.utterance_id not in state["gone"]:
+            state["seen"].add(event.utterance_id)
             held.put(event)
         return True
 
     async def hello() -> dict:
         """The switch as the ledger says once subscribed: a switch made while this overlay was
         connecting is in what it reads, or comes after it as an event (never lost between)."""
-        stretches[:] = await asyncio.to_thread(blanks, store, hearing_id)
+        stretches[:] = await asyncio.to_thread(blanks, store, hearing_id, delay_ms)
         state["dark"] = dark(stretches)
         return {"type": "subscribed", "hearing_id": hearing_id, "blanked": state["dark"]}
 
@@ -245,7 +249,7 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
             try:
                 if head == (head := await asyncio.to_thread(store.head, hearing_id)):
                     continue
-                now = await asyncio.to_thread(blanks, store, hearing_id)
+                now = await asyncio.to_thread(blanks, store, hearing_id, delay_ms)
             except Exception as err:  # noqa: BLE001 - the store is away: its events still come
                 log.warning("caption switch not read", hearing=hearing_id, error=repr(err))
                 continue
@@ -253,6 +257,7 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
                 head = None
                 continue
             blank = dark(now)
+            stretches[:] = now  # the record's stretches, a switch on another gateway's included
             if blank != state["dark"]:
                 at = (now[-1][0] if blank else now[-1][1] or 0) if now else 0
                 try:
