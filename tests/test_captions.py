@@ -107,6 +107,20 @@ def test_a_piece_of_a_long_utterance_goes_on_without_its_speakers_name_again():
     assert [x["text"] for x in more + rest] == ["以及自二〇二三年起的利息", "诉讼费由被告承担"]
 
 
+def test_a_speakers_line_after_another_speakers_is_named_again():
+    """Two channels interleave (the agent objects while the judge speaks): the judge's next line came
+    unnamed right after the agent's, and viewers read it as the agent's words."""
+    cap = Captioner(prefix=True)
+    judge = cap.partial(_partial("现在开庭，", 1000, Role.presiding_judge))
+    agent = cap.partial(Partial(hearing_id="h", utterance_id="a1", channel=1, speaker="", role=Role.plaintiff_agent,
+                                start_ms=900, end_ms=1800, text="我有异议。", stable=5))
+    back = cap.final(_final(3000, "现在开庭，核对当事人身份。", Role.presiding_judge))
+    assert [x["text"] for x in judge + agent + back] == ["审判长：现在开庭", "原告代理人：我有异议",
+                                                         "审判长：核对当事人身份"]
+    more = cap.final(_final(5000, "请原告陈述。", Role.presiding_judge, uid="u2"))
+    assert more[0]["text"] == "审判长：请原告陈述"  # a new utterance: named, as always
+
+
 def test_a_pieces_lines_wait_for_the_words_said_before_them():
     """The next piece's partial may come before the previous piece's final (the screen moves on first):
     its lines wait, so the overlay reads in the order things were said."""
@@ -232,3 +246,8 @@ def test_caption_feeds_of_a_live_hearing_and_the_switch(server, data_dir):
     # a hearing that is not public has no captions, whoever asks
     refused = httpx.get(f"{api}/cap-closed/captions.json")
     assert refused.status_code == 403 and refused.json()["detail"]["code"] == "not_public"
+
+
+def test_a_line_of_marks_alone_is_not_put_on_air():
+    assert caption_lines("”") == [] and caption_lines("……") == [] and caption_lines("？") == []
+    assert caption_lines("我不同意。”") == ["我不同意。”"]

@@ -52,7 +52,8 @@ def caption_lines(text: str, max_chars: int = MAX_CHARS) -> list[str]:
             phrase = phrase[cut:].lstrip()
         line = phrase
     lines.append(line)
-    return [s for s in (x.rstrip(_DROPPED_AT_LINE_END).strip() for x in lines) if s]
+    # a line of marks alone (a closing ” or 》 after a flush, a ……) says nothing on air
+    return [s for s in (x.rstrip(_DROPPED_AT_LINE_END).strip() for x in lines) if any(c.isalnum() for c in s)]
 
 
 def _cut(s: str, n: int) -> int:
@@ -118,6 +119,7 @@ class Captioner:
 
     prefix: bool = False
     _open: dict[str, _Open] = field(default_factory=dict)
+    _last: tuple | None = None  # whose line went out last: another speaker's next line is named again
 
     def partial(self, e: Partial) -> list[dict]:
         u = self._open.setdefault(e.utterance_id, _Open(e.channel))
@@ -172,7 +174,11 @@ class Captioner:
         who = said.role.label if said.role else None
         goes_on = said.continues if isinstance(said, Partial) else CONTINUES in said.flags
         first = u.lines == 0 and not goes_on  # a piece of a long utterance: its speaker was named
-        text = f"{who}：{piece.strip()}" if self.prefix and who and first and piece.strip() else piece
+        speaker = (said.role, said.speaker, said.channel)
+        named = first or self._last != speaker  # two channels interleaved: whose line this is again
+        text = f"{who}：{piece.strip()}" if self.prefix and who and named and piece.strip() else piece
+        if piece.strip():
+            self._last = speaker
         lines = caption_lines(text)
         start, span = said.start_ms, max(1, said.end_ms - said.start_ms)
         begin = upto - len(piece)
