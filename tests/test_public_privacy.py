@@ -185,7 +185,7 @@ def test_an_overlay_is_told_to_withdraw_its_lines_when_the_clerk_protects_a_name
     """Lines already sent may wait on the overlay for a delayed broadcast, masked without the name."""
     from starlette.testclient import TestClient
 
-    from courtscribe.streaming.events import RedactionChanged
+    from courtscribe.streaming.events import CaptionsSwitched, RedactionChanged
 
     store = _hearing(tmp_path)
     app, services = _captions_app(tmp_path, store)
@@ -194,6 +194,12 @@ def test_an_overlay_is_told_to_withdraw_its_lines_when_the_clerk_protects_a_name
         hub = services.live.hub
         client.portal.call(lambda: hub.publish("h", RedactionChanged(hearing_id="h")))
         assert ws.receive_json() == {"type": "withdraw"}
+        # a lift shows more, never less: what the overlay holds goes out as it is (withdrawn, it was
+        # lost: the feed had counted it shown)
+        client.portal.call(lambda: hub.publish("h", RedactionChanged(hearing_id="h", hides=False)))
+        client.portal.call(lambda: hub.publish("h", CaptionsSwitched(hearing_id="h", blanked=True, at_ms=1,
+                                                                     reason=None)))
+        assert ws.receive_json()["type"] == "blank"  # and no withdraw before it
 
 
 def _ended(feed, uid, start, end, text, speaker="证人", protected_words=()):

@@ -225,8 +225,9 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
                 await ws.send_json({"type": "blank", "blanked": event.blanked, "reason": event.reason})
         elif isinstance(event, RedactionChanged):
             state["feed"].chosen = await asyncio.to_thread(records.choices, hearing_id)
-            async with sending:  # lines the overlay holds for a delayed broadcast were masked otherwise
-                await ws.send_json({"type": "withdraw"})
+            if event.hides:  # lines the overlay holds for a delayed broadcast were masked without it
+                async with sending:  # (a lift shows more: what it holds may go out as it is)
+                    await ws.send_json({"type": "withdraw"})
         elif isinstance(event, (Partial, Final, Endpoint)) and event.utterance_id not in state["gone"]:
             state["seen"].add(event.utterance_id)
             held.put(event)

@@ -48,7 +48,7 @@ def set_protection(
     deps.store(request).note(
         hearing_id, actor=who.name, kind=PROTECTION, payload=protection(**body.model_dump())
     )
-    notify(request, RedactionChanged(hearing_id=hearing_id))
+    notify(request, RedactionChanged(hearing_id=hearing_id, hides=body.protected))
     return redactions(hearing_id, request, who)
 
 
@@ -61,7 +61,7 @@ def choose(
     deps.store(request).note(
         hearing_id, actor=who.name, kind=REDACTION, payload=redaction(**body.model_dump())
     )
-    notify(request, RedactionChanged(hearing_id=hearing_id))
+    notify(request, RedactionChanged(hearing_id=hearing_id, hides=body.action == "add"))
     return redactions(hearing_id, request, who)
 
 

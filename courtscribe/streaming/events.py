@@ -169,6 +169,7 @@ class CaptionsSwitched(HearingEvent):
 class RedactionChanged(HearingEvent):
     """Who is protected, or what the public version hides, changed (the caption feeds reload it)."""
     type: Literal["redaction"] = "redaction"
+    hides: bool = True  # more is masked now (lines held unshown were masked without it); False: a lift
 
 
 class StoreRecovered(HearingEvent):
