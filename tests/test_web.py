@@ -4,6 +4,7 @@ Each test saves a screenshot (bench/out/screens; the README shows copies)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import soundfile as sf
 import websockets
 
+from courtscribe.asr.commands import Dictation
 from courtscribe.text import for_scoring
 from courtscribe.audio import decode
 from courtscribe.clients.stream_client import chunks_from_file
@@ -437,6 +439,17 @@ def test_caption_overlay_lines_are_short_and_the_kill_switch_blanks_within_a_sec
     assert page.query_selector("#caption-box .cap") is None and page.get_attribute("body", "data-blanked") == "1"
 
 
+def test_an_overlay_on_a_pc_whose_clock_is_behind_still_airs(site, page):
+    """The OBS PC's clock runs 10 minutes slow: the cues' times are the server's wall clock, and the
+    overlay held every line back until its own clock caught up."""
+    page.add_init_script("(() => { const real = Date.now.bind(Date); Date.now = () => real() - 600000; })();")
+    hid = site.hearing("web-cap-skew")
+    page.goto(site.page_url("captions", hid, "caption"))
+    page.wait_for_selector("body[data-connection=open]", state="attached")
+    Recorder(site.ws, ZH / "news_kfc.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()
+    page.wait_for_selector("#caption-box .cap", timeout=90_000)  # not ten minutes
+
+
 def test_an_overlay_that_reconnects_mid_utterance_airs_no_line_twice(site, page):
     """The studio's connection drops while the judge speaks; the server's new feed cuts the utterance's
     settled words into lines again from its start, cut otherwise now that more is settled. The overlay
@@ -501,6 +514,13 @@ def test_dictation_from_a_browser_microphone_writes_text_and_applies_edits(site,
             page.click("#export")
         assert dl.value.suggested_filename.endswith(".docx")
         assert text.strip("。") in "".join(par.text for par in docx.Document(dl.value.path()).paragraphs)
+
+        refused = context.new_page()  # a wrong token: the socket's refusal is said as every page says it
+        refused.on("pageerror", lambda e: errors.append(str(e)))
+        refused.goto(f"{site.url}/ui/dictation#token=cst_0000_not-a-token")
+        refused.click("#record")
+        refused.wait_for_function("() => document.getElementById('banner').textContent.includes('令牌无效')")
+        assert "录音已停止" in refused.inner_text("#banner")
     finally:
         browser.close()
     assert not errors, errors
@@ -516,7 +536,7 @@ def test_a_dictated_mark_punctuates_and_undo_takes_back_only_the_dictated_change
         const editor = document.getElementById('editor'), out = [];
         const at = () => editor.setSelectionRange(editor.value.length, editor.value.length);
         editor.value = ''; at();
-        apply([{ op: 'insert', text: '被告是否同意调解。' }]);
+        apply([{ op: 'insert', text: '被告是否同意调解。', auto_mark: '。' }]);  // as the server sends it
         apply([{ op: 'punctuate', text: '？' }]);
         out.push(editor.value);
         editor.value = '手打的标题\\n' + editor.value; at();  // the judge types at the top
@@ -548,7 +568,103 @@ def test_a_dictation_stream_carries_the_edits_of_its_voice_commands(site):
             return [json.loads(m) async for m in ws]
 
     finals = [e for e in in_thread(dictate) if e["type"] == "final" and e["utterance"]["text"]]
-    assert finals and all(e["dictation"] == [{"op": "insert", "text": e["utterance"]["text"]}] for e in finals)
+    def said(text: str) -> list[dict]:  # the engine's own mark at the end is named: a mark said next replaces it
+        mark = text[len(text.rstrip("，。？！：；、")):]
+        return [{"op": "insert", "text": text, **({"auto_mark": mark} if mark else {})}]
+
+    assert finals and all(e["dictation"] == said(e["utterance"]["text"]) for e in finals)
+
+
+def dictating(site: Site, page):
+    """The dictation page, and a function that applies a final's edits to it as the socket would."""
+    page.goto(f"{site.url}/ui/dictation#token={site.tokens['judge']}")
+    page.evaluate("async () => { window.dictation = await import('/ui/static/dictation.js'); }")
+    page.click("#editor")
+    return lambda ops: page.evaluate("ops => window.dictation.apply(ops)", ops)
+
+
+def test_undo_after_the_judge_typed_before_it_puts_the_dictated_change_back_in_its_place(site, page):
+    """删除上一句, then the judge numbers the item by keyboard at the top, then 撤销: the sentence comes
+    back where it was, not at its old offset; where she typed at that very place 撤销 refuses, in Chinese."""
+    apply = dictating(site, page)
+    said = Dictation()
+    for final in ("原告张某诉称，被告借款未还。", "本院认为，借贷关系成立。", "删除上一句。"):
+        apply(said.parse(final))
+    assert page.input_value("#editor") == "原告张某诉称，被告借款未还。"
+    page.keyboard.press("Control+Home")
+    page.keyboard.insert_text("一、")
+    apply(said.parse("撤销。"))
+    assert page.input_value("#editor") == "一、原告张某诉称，被告借款未还。本院认为，借贷关系成立。"
+
+    apply(said.parse("删除上一句。"))
+    page.keyboard.press("Control+End")
+    page.keyboard.insert_text("本院认为，借贷关系不成立。")  # typed where the sentence was deleted
+    apply(said.parse("撤销。"))
+    assert page.input_value("#editor") == "一、原告张某诉称，被告借款未还。本院认为，借贷关系不成立。"
+    assert "未撤销" in page.inner_text("#banner")
+
+
+def test_a_mark_said_alone_goes_to_the_dictated_words_and_new_words_to_the_caret(site, page):
+    """She clicks after 本院认为， while 问号 (said about the question she just dictated) is decoded:
+    the mark ends the question, her caret stays, and her next words go in where she clicked. Typing on
+    from the dictated words carries the dictation point along."""
+    apply = dictating(site, page)
+    said = Dictation()
+    for final in ("本院认为，原告的请求于法有据。", "被告是否已经还款。"):
+        apply(said.parse(final))
+    page.evaluate("() => document.getElementById('editor').setSelectionRange(5, 5)")  # her click
+    apply(said.parse("问号。"))
+    assert page.input_value("#editor") == "本院认为，原告的请求于法有据。被告是否已经还款？"
+    assert page.evaluate("() => document.getElementById('editor').selectionStart") == 5
+    apply(said.parse("经审理查明"))
+    assert page.input_value("#editor") == "本院认为，经审理查明原告的请求于法有据。被告是否已经还款？"
+
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    apply(said.parse("本院认为"))
+    page.keyboard.insert_text("，借贷关系成立")  # she goes on by hand; then says 句号 alone
+    apply(said.parse("句号。"))
+    assert page.input_value("#editor") == "本院认为，借贷关系成立。"
+
+
+def test_marks_said_alone_or_first_and_commands_cut_by_a_pause(site, page):
+    """The server's edits for finals as the engine gives them (asr/commands.py), applied by the page:
+    an opening mark said alone keeps the colon before it; a mark said first replaces the engine's mark;
+    撤销 twice in one final takes back two finals; 新段 | 落 and 删除上 | 一句 are obeyed."""
+    apply = dictating(site, page)
+    said = Dictation()
+    text = lambda: page.input_value("#editor")  # noqa: E731
+    for final in ("原告诉称。", "逗号被告辩称：", "左引号。", "我已经还清了。", "右引号句号。"):
+        apply(said.parse(final))
+    assert text() == "原告诉称，被告辩称：“我已经还清了”。"
+    apply(said.parse("撤销，撤销。"))
+    assert text() == "原告诉称，被告辩称：“"
+    for final in ("我没有借款。", "右引号句号。", "新段", "落。本院认为，"):
+        apply(said.parse(final))
+    assert text() == "原告诉称，被告辩称：“我没有借款”。\n\n本院认为，"
+    apply(said.parse("撤销。"))  # the command cut in two was one final's change: taken back whole
+    assert text() == "原告诉称，被告辩称：“我没有借款”。新段"
+    for final in ("落。本院认为，借贷关系成立。", "双方均无异议。删除上", "一句。"):
+        apply(said.parse(final))
+    assert text() == "原告诉称，被告辩称：“我没有借款”。新段落。本院认为，借贷关系成立。"
+
+
+def test_the_dictation_page_says_its_errors_in_chinese_and_exports_what_it_cannot_print(site, page):
+    """A form feed pasted from Word exports as a visible 〔?〕 rather than a refused export; a title
+    the server refuses, and a microphone the browser cannot open, are said in Chinese."""
+    apply = dictating(site, page)
+    apply([{"op": "insert", "text": "第一页\f第二页\u0007。"}])
+    with page.expect_download() as dl:
+        page.click("#export")
+    paragraphs = [p.text for p in docx.Document(dl.value.path()).paragraphs]
+    assert "第一页〔?〕第二页〔?〕。" in paragraphs, paragraphs
+    page.fill("#doc-title", "民" * 201)
+    page.click("#export")
+    page.wait_for_selector("#banner:not([hidden])")
+    assert page.inner_text("#banner").startswith("导出失败：文书过长")
+    page.click("#record")  # this browser has no microphone
+    page.wait_for_function("() => document.getElementById('banner').textContent.startsWith('无法录音')")
+    assert not re.search("[A-Za-z]", page.inner_text("#banner")), page.inner_text("#banner")
 
 
 def test_a_wrong_token_is_said_as_wrong_and_the_clerk_screen_offers_nothing(site, page):

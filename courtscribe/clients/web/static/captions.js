@@ -27,6 +27,16 @@ let shownAt = 0;
 let clearTimer = null;
 let pump = null;
 
+// The server's clock as this PC reads it: a cue's times are the server's wall clock, and an OBS PC
+// whose clock is behind held every line back (the least gap seen is the least network delay)
+let skew = null;
+function serverNow() { return Date.now() / 1000 - (skew ?? 0); }
+function heard(cue) {
+  if (!cue.sent_at) return;
+  const gap = Date.now() / 1000 - cue.sent_at;
+  skew = skew === null ? gap : Math.min(skew, gap);
+}
+
 function show(cue) {
   const div = document.createElement("div");
   div.className = "cap";
@@ -37,7 +47,7 @@ function show(cue) {
   while (box.children.length > ROWS) box.firstElementChild.remove();
   shownAt = performance.now();
   if (cue.speech_end_at) {
-    const lag = Date.now() / 1000 - cue.speech_end_at;
+    const lag = serverNow() - cue.speech_end_at;
     latencies.push(lag);
     if (cue.last) endLatencies.push(lag);
     lineLog.push({ utterance_id: cue.utterance_id, lag, stable: cue.stable, last: !!cue.last });
@@ -53,7 +63,7 @@ function next() {
   if (dark || !queue.length) return;
   const cue = queue[0];
   const due = Math.max(
-    cue.spoken_at ? (cue.spoken_at + delay) * 1000 - Date.now() : 0,
+    cue.spoken_at ? (cue.spoken_at + delay - serverNow()) * 1000 : 0,
     shownAt ? step() * 1000 - (performance.now() - shownAt) : 0,
   );
   if (due > 0) {
@@ -112,6 +122,7 @@ if (!hearingId) {
       if (e.type === "subscribed" || e.type === "blank") blank(!!e.blanked);
       else if (e.type === "withdraw") withdraw();
       else if (e.type === "cue" && !dark && airing.fresh(e)) {
+        heard(e);
         queue.push(e);
         if (!pump) next();
       }
