@@ -1,7 +1,7 @@
 """Dictation voice commands: what a judge says to punctuate and correct becomes document edits."""
 import pytest
 
-from courtscribe.asr.commands import parse
+from courtscribe.asr.commands import Dictation, parse
 
 
 @pytest.mark.parametrize("said, ops", [
@@ -23,7 +23,7 @@ def test_spoken_commands_become_edits(said, ops):
 
 def test_edit_commands_count_only_on_their_own_because_they_are_also_words_of_law():
     assert parse("撤销合同的请求") == [{"op": "insert", "text": "撤销合同的请求"}]
-    assert parse("原告请求撤销。") == [{"op": "insert", "text": "原告请求撤销。"}]
+    assert parse("原告请求撤销。") == [{"op": "insert", "text": "原告请求撤销。", "auto_mark": "。"}]
     assert parse("，撤销。") == [{"op": "undo"}]
 
 
@@ -70,3 +70,73 @@ def test_paired_marks_are_said_with_their_side(said, text):
 def test_a_paired_mark_said_without_its_side_is_written_as_said():
     assert parse("原告提交了书名号") == [{"op": "insert", "text": "原告提交了书名号"}]
     assert parse("右书名号。") == [{"op": "punctuate", "text": "》"}]
+
+
+@pytest.mark.parametrize("said, ops", [
+    ("被告是否已经还款。", [{"op": "insert", "text": "被告是否已经还款。", "auto_mark": "。"}]),
+    ("被告是否已经还款问号", [{"op": "insert", "text": "被告是否已经还款？"}]),  # said: not the engine's
+    ("本院认为，句号。", [{"op": "insert", "text": "本院认为。"}]),
+])
+def test_an_insert_names_the_mark_the_engine_put_at_its_end(said, ops):
+    """Only the engine's own mark may give way to a mark said next; one the judge said stays."""
+    assert parse(said) == ops
+
+
+@pytest.mark.parametrize("said, mark", [("左引号。", "“"), ("左书名号", "《"), ("，前括号。", "（")])
+def test_an_opening_mark_said_alone_is_inserted_never_in_place_of_the_mark_before(said, mark):
+    """被告辩称： then 左引号: the colon stays (被告辩称：“), so the mark is an insert, not punctuate."""
+    assert parse(said) == [{"op": "insert", "text": mark}]
+
+
+def test_a_mark_said_first_in_a_final_ends_what_was_dictated_before():
+    """原告诉称。 pause "逗号被告辩称": the comma takes the place of the engine's 。 (punctuate), and the
+    words follow as an insert; an opening mark said first begins the words instead."""
+    assert parse("逗号被告辩称") == [{"op": "punctuate", "text": "，"}, {"op": "insert", "text": "被告辩称"}]
+    assert parse("，右引号，句号。") == [{"op": "punctuate", "text": "”。"}]
+    assert parse("左引号我已经还清了。") == [{"op": "insert", "text": "“我已经还清了。", "auto_mark": "。"}]
+    assert parse("换行被告辩称") == [{"op": "insert", "text": "\n被告辩称"}]
+
+
+@pytest.mark.parametrize("said, ops", [
+    ("撤销，撤销。", ["undo", "undo"]),
+    ("撤销撤销", ["undo", "undo"]),
+    ("删除上一句，撤销。", ["delete_sentence", "undo"]),
+])
+def test_a_final_made_only_of_edit_commands_is_each_of_them_in_order(said, ops):
+    assert [op["op"] for op in parse(said)] == ops
+    assert parse("撤销，撤销合同。")[0]["op"] == "insert"  # words of law among them: written
+
+
+@pytest.mark.parametrize("finals, last", [
+    (["原告诉称新段", "落。被告辩称"], [{"op": "retract", "text": "新段"},
+                                {"op": "insert", "text": "\n\n被告辩称"}]),
+    (["原告诉称，新段。", "落。"], [{"op": "retract", "text": "，新段。"}, {"op": "insert", "text": "\n\n"}]),
+    (["依照左书", "名号中华人民共和国民法典右书名号。"],
+     [{"op": "retract", "text": "左书"}, {"op": "insert", "text": "《中华人民共和国民法典》"}]),
+    (["被告辩称右书", "名号。"], [{"op": "retract", "text": "右书"}, {"op": "punctuate", "text": "》"}]),
+    (["借贷关系成立。删除上", "一句。"], [{"op": "retract", "text": "删除上"}, {"op": "delete_sentence"}]),
+])
+def test_a_command_a_pause_cut_in_two_is_obeyed_when_the_next_final_ends_it(finals, last):
+    """The start of the command was written with the first final; the second takes it back."""
+    stream = Dictation()
+    for text in finals[:-1]:
+        stream.parse(text)
+    assert stream.parse(finals[-1]) == last
+
+
+@pytest.mark.parametrize("finals", [
+    ["依法删除上", "述内容。"],  # no command: 删除上述
+    ["借贷关系成立删除上", "一句。"],  # 删除上一句 counts only on its own: no pause before it
+])
+def test_words_that_only_look_like_a_cut_command_are_written(finals):
+    stream = Dictation()
+    ops = [stream.parse(text) for text in finals]
+    assert all(op["op"] == "insert" for final in ops[:-1] for op in final)
+    assert ops[-1] == parse(finals[-1])
+
+
+def test_a_stream_joins_only_a_final_with_the_one_just_before():
+    stream = Dictation()
+    stream.parse("原告诉称新段")
+    stream.parse("被告辩称。")
+    assert stream.parse("落。") == parse("落。")

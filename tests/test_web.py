@@ -519,8 +519,9 @@ def test_dictation_from_a_browser_microphone_writes_text_and_applies_edits(site,
         refused.on("pageerror", lambda e: errors.append(str(e)))
         refused.goto(f"{site.url}/ui/dictation#token=cst_0000_not-a-token")
         refused.click("#record")
-        refused.wait_for_function("() => document.getElementById('banner').textContent.includes('令牌无效')")
-        assert "录音已停止" in refused.inner_text("#banner")
+        refused.wait_for_selector("body:not(.recording)")
+        refused.wait_for_function("() => document.getElementById('banner').textContent.startsWith('录音已停止')")
+        assert "令牌无效" in refused.inner_text("#banner")
     finally:
         browser.close()
     assert not errors, errors

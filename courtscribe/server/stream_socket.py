@@ -71,11 +71,12 @@ class _Native:
         self.session: StreamSession | None = None
         self.pcm: PcmInput | None = None
         self.start: Start | None = None
+        self.spoken = commands.Dictation()  # a dictation's finals in turn: a command a pause cut
 
     async def emit(self, event: Event) -> None:
         start = self.start
         if start and start.dictation and isinstance(event, Final):
-            event = event.model_copy(update={"dictation": commands.parse(event.utterance.text)})
+            event = event.model_copy(update={"dictation": self.spoken.parse(event.utterance.text)})
         await send(self.ws, event)
 
     async def text(self, text: str) -> bool:
