@@ -495,7 +495,7 @@ def test_dictation_from_a_browser_microphone_writes_text_and_applies_edits(site,
         page.fill("#hotwords", "达摩院")
         page.click("#record")
         page.wait_for_selector("body.recording")
-        page.wait_for_function("() => document.getElementById('editor').value.length >= 8", timeout=40_000)
+        page.wait_for_function("() => document.getElementById('editor').value.length >= 8", timeout=90_000)
         page.click("#record")  # stop: the server finalizes what was said
         page.wait_for_selector("body:not(.recording)")
         page.wait_for_timeout(500)
