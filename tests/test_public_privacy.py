@@ -299,3 +299,23 @@ def test_what_was_being_said_when_the_court_blanked_stays_off_the_air_when_capti
         publish(Final(hearing_id="h", utterance_id="j2", utterance=after))
         cue = ws.receive_json()
         assert cue["type"] == "cue" and cue["utterance_id"] == "j2", cue  # nothing of w1 came before it
+
+
+def test_an_overlay_that_reconnects_gets_the_lines_it_missed_but_none_the_court_blanked(tmp_path):
+    """The studio's link drops: what the broadcast delay held and what was said meanwhile were lost.
+    Reconnecting, the overlay says where its last aired line ended; the lines after it come, through
+    the same masking and blanking as live ones (airing.js airs none twice)."""
+    from starlette.testclient import TestClient
+
+    store = _hearing(tmp_path)
+    store.note("h", actor="审判长", kind="captions", payload={"blanked": True, "at_ms": 3500, "reason": "不公开内容"})
+    store.note("h", actor="审判长", kind="captions", payload={"blanked": False, "at_ms": 11000, "reason": None})
+    app, _ = _captions_app(tmp_path, store)
+    with TestClient(app) as client:
+        with client.websocket_connect("/v1/hearings/h/captions?since_ms=1000") as ws:
+            assert ws.receive_json()["type"] == "subscribed"
+            cues = []
+            while not cues or cues[-1]["utterance_id"] != "u3":
+                cues.append(ws.receive_json())
+    assert [c["utterance_id"] for c in cues][0] == "u1" and "u2" not in {c["utterance_id"] for c in cues}
+    assert "".join(c["text"] for c in cues if c["utterance_id"] == "u3") == "继续法庭调查"

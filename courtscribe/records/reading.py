@@ -272,6 +272,15 @@ class Reading:
             last = s.execute(select(func.max(UtteranceRow.end_ms)).where(UtteranceRow.hearing_id == hearing_id)).scalar()
         return int(last or 0)
 
+    def recent(self, hearing_id: str, since_ms: int) -> list[Utterance]:
+        """The lines that end after ``since_ms``, in the order they were said (what a caption overlay
+        that reconnects missed while it was away)."""
+        with self._session() as s:
+            rows = s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == hearing_id,
+                                                        UtteranceRow.end_ms > since_ms)
+                             .order_by(UtteranceRow.start_ms, UtteranceRow.id)).scalars().all()
+            return [self._utterance(r) for r in rows]
+
     def hotwords(self, hearing_id: str) -> list[str]:
         """The hearing's own hotwords (without the parties and names its vocabulary adds)."""
         with self._session() as s:

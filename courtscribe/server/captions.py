@@ -26,7 +26,7 @@ from ..access.guard import Denied
 from ..logs import get_logger
 from ..access.scopes import Action, Principal
 from ..records import formats
-from ..records.model import Name
+from ..records.model import Name, Utterance
 from ..records.store import RecordStore
 from ..streaming.captioner import Captioner, cues
 from ..redaction.public import CAPTIONS, CARRY_MS, Choices, Stretch, choices, dark, switched, within
@@ -79,6 +79,7 @@ def switch(hearing_id: str, body: CaptionSwitch, request: Request, who=on_hearin
 
 
 # -- feeds --------------------------------------------------------------------------------------
+BACKFILL_MS = 60_000  # how far back a reconnecting overlay's missed lines are sent (older ones are stale)
 MADE_KEPT = 32  # archive feeds kept made, per record store (each: one hearing's cues, prefixed or not)
 _made: WeakKeyDictionary[RecordStore, OrderedDict[tuple, tuple[int, list[dict]]]] = WeakKeyDictionary()
 _made_lock = threading.Lock()
@@ -131,17 +132,21 @@ def captions_vtt(hearing_id: str, request: Request, prefix: bool = False, who=on
 
 
 @router.websocket("/{hearing_id}/captions")
-async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False) -> None:
+async def captions_socket(ws: WebSocket, hearing_id: str, prefix: bool = False,
+                          since_ms: int | None = None) -> None:
     """The overlay's feed: a ``cue`` per caption line as it becomes stable (captioner.py), its words
     redacted and held ``caption_delay_ms`` (streaming/broadcast.py); ``blank`` when the court switches;
     ``withdraw`` when the clerk protects a name or hides words: what the overlay holds unshown, or
-    shows, was masked without them."""
+    shows, was masked without them. ``since_ms``: an overlay that reconnects says where the last
+    line it aired ended (hearing time): the lines said after it (up to ``BACKFILL_MS`` back) come
+    first, what the broadcast delay held when it dropped and what was said while it was away."""
     async with ws_enter(ws, deps.access(ws)) as who:
         if who:
-            await _caption_feed(ws, hearing_id, prefix, who)
+            await _caption_feed(ws, hearing_id, prefix, who, since_ms)
 
 
-async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Principal) -> None:
+async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Principal,
+                        since_ms: int | None) -> None:
     access, live = deps.access(ws), deps.live(ws)
     store, records = deps.store(ws), deps.records(ws)
     delay_ms = deps.settings(ws).caption_delay_ms  # a blank dumps what the delay still held
@@ -238,7 +243,17 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
         connecting is in what it reads, or comes after it as an event (never lost between)."""
         stretches[:] = await asyncio.to_thread(blanks, store, hearing_id, delay_ms)
         state["dark"] = dark(stretches)
+        if since_ms is not None:  # after the hello: the lines it missed (airing.js airs none twice)
+            now = await asyncio.to_thread(store.now_ms, hearing_id)
+            missed = await asyncio.to_thread(store.recent, hearing_id, max(since_ms, now - BACKFILL_MS))
+            waits.add(task := asyncio.create_task(backfill(missed)))
+            task.add_done_callback(waits.discard)
         return {"type": "subscribed", "hearing_id": hearing_id, "blanked": state["dark"]}
+
+    async def backfill(missed: list[Utterance]) -> None:
+        for u in missed:  # through the same masking, blanking and line cutting as every live final;
+            if not within(u.start_ms, u.end_ms, stretches):  # none the court blanked (as the archive)
+                await due(Final(hearing_id=hearing_id, utterance_id=u.id, utterance=u))
 
     async def watch() -> None:
         """The switch as the record holds it, every ``SWITCH_CHECK_S``: a switch made on another

@@ -37,7 +37,10 @@ function heard(cue) {
   skew = skew === null ? gap : Math.min(skew, gap);
 }
 
+let airedTo = null; // where the last line aired ended (hearing time): a reconnect asks from there
+
 function show(cue) {
+  airedTo = Math.max(airedTo ?? 0, cue.end_ms ?? 0);
   const div = document.createElement("div");
   div.className = "cap";
   div.textContent = cue.lines.join("");
@@ -117,7 +120,8 @@ if (!hearingId) {
   operator.textContent = "请指定庭审：/ui/captions?hearing=…";
 } else {
   report();
-  liveSocket(`/v1/hearings/${encodeURIComponent(hearingId)}/captions?prefix=${params.get("prefix") === "1"}`, {
+  const feed = `/v1/hearings/${encodeURIComponent(hearingId)}/captions?prefix=${params.get("prefix") === "1"}`;
+  liveSocket(() => feed + (airedTo === null ? "" : `&since_ms=${airedTo}`), {
     onEvent(e) {
       if (e.type === "subscribed" || e.type === "blank") blank(!!e.blanked);
       else if (e.type === "withdraw") withdraw();

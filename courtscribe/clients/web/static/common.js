@@ -91,9 +91,11 @@ export function liveSocket(path, { onEvent, onOpen = () => {}, onState = () => {
   let ws = null;
   let delay = 500;
   let stopped = false;
-  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
+  // ``path`` may be a function: asked again at each reconnect (a feed told where the page left off)
+  const url = () => `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}`
+    + (typeof path === "function" ? path() : path);
   const connect = () => {
-    ws = new WebSocket(url, token ? ["courtscribe.v1", `bearer.${token}`] : ["courtscribe.v1"]);
+    ws = new WebSocket(url(), token ? ["courtscribe.v1", `bearer.${token}`] : ["courtscribe.v1"]);
     ws.onmessage = (m) => {
       const event = JSON.parse(m.data);
       if (event.type === "subscribed") {
