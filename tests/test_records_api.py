@@ -122,6 +122,10 @@ def test_the_speaker_sent_with_a_partials_correction_places_it_and_is_no_persons
     assert chosen.json()["role"] == "plaintiff"
     kinds = [c["field"] for c in httpx.get(f"{api}/h-place/corrections", headers=CLERK).json()["corrections"]]
     assert kinds == ["text", "speaker"]
+    # the same label sent alone is still her choice: she confirms the machine's guess
+    httpx.patch(f"{api}/h-place/utterances/u1", headers=CLERK, json={"speaker": "原告", "role": "plaintiff"})
+    kinds = [c["field"] for c in httpx.get(f"{api}/h-place/corrections", headers=CLERK).json()["corrections"]]
+    assert kinds == ["text", "speaker", "speaker"]
 
 
 def test_a_clerk_adds_hotwords_mid_hearing_and_the_running_source_takes_them(server, data_dir):

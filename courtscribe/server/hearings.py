@@ -260,7 +260,9 @@ def change_utterance(hearing_id: str, uid: str, body: UtteranceChange, request: 
         s.edit(hearing_id, uid, body.text, actor=who.name, reason=body.reason, channel=body.channel,
                start_ms=body.start_ms, end_ms=body.end_ms, speaker=body.speaker, role=body.role,
                participant=body.participant, base=body.base)
-    if body.speaker is not None and _another_speaker(s.utterance(hearing_id, uid), body):
+    # a speaker sent alone is her choice, the same label too (she confirms the machine's guess); sent with
+    # a correction, only one other than the line's is
+    if body.speaker is not None and (body.text is None or _another_speaker(s.utterance(hearing_id, uid), body)):
         s.assign_speaker(hearing_id, uid, actor=who.name, speaker=body.speaker, role=body.role,
                          participant=body.participant, reason=body.reason)
     return changed(request, hearing_id, uid)
