@@ -130,12 +130,13 @@ def apply(utterances: dict[str, dict], kind: str, uid: str | None, p: dict) -> N
         cut = p["at_ms"]
         # a cut changes no word: each half keeps the line's warnings and whether it was looked at
         # (entries before "flags" was written: both halves counted as looked at)
-        flags = p["flags"] if "flags" in p else _seen(u["flags"])
-        status = u["status"] if "flags" in p else "edited"
+        kept = "flags" in p
+        flags = p["flags"] if kept else _seen(u["flags"])
+        status = u["status"] if kept else "edited"
         utterances[p["new_id"]] = {**u, "id": p["new_id"], "start_ms": cut, "text": p["second"], "machine_text": "",
                                    "tokens": [t for t in u["tokens"] if t["start_ms"] >= cut],
                                    "status": status, "text_by": "human",
-                                   "flags": _second_half(flags) if "flags" in p else flags}
+                                   "flags": _second_half(flags) if kept else flags}
         u.update(end_ms=cut, text=p["first"], tokens=[t for t in u["tokens"] if t["start_ms"] < cut],
                  status=status, text_by="human", flags=flags)
     elif kind == "merge":

@@ -36,10 +36,12 @@ def unheard(store: RecordStore, root: Path, finished: list[Path],
         end = int(path.stem) + sf.info(path).frames * 1000 // SR
         reach[key] = max(reach.get(key, 0), end)
     written = []
+    records: dict[str, list[Utterance] | None] = {}  # each hearing read once, whatever its channels
     for (hearing_id, channel), audio_end in sorted(reach.items()):
-        try:
-            said = store.record(hearing_id).utterances
-        except NotFound:  # audio of a hearing the store never had (its creation failed)
+        if hearing_id not in records:
+            records[hearing_id] = _lines(store, hearing_id)
+        said = records[hearing_id]
+        if said is None:  # audio of a hearing the store never had (its creation failed)
             log.warning("recovered audio of an unknown hearing", hearing=hearing_id, channel=channel)
             continue
         lines = [u for u in [*said, *(u for hid, u in waiting if hid == hearing_id)] if u.channel == channel]
@@ -61,3 +63,10 @@ def unheard(store: RecordStore, root: Path, finished: list[Path],
                     channel=channel, start_ms=start, end_ms=audio_end)
         written.append(line)
     return written
+
+
+def _lines(store: RecordStore, hearing_id: str) -> list[Utterance] | None:
+    try:
+        return store.record(hearing_id).utterances
+    except NotFound:
+        return None

@@ -111,8 +111,9 @@ def _private(data_dir: Path) -> None:
     """Court data is the court's: the data folder is the server account's alone (another local
     account could read every record and recording in a folder left 0755)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    mode = data_dir.stat().st_mode & 0o777
-    if mode & 0o077 and data_dir.stat().st_uid == os.getuid():
+    found = data_dir.stat()
+    mode = found.st_mode & 0o777
+    if mode & 0o077 and found.st_uid == os.getuid():
         data_dir.chmod(mode & 0o700)
         log.warning("data folder was open to other accounts: now the server's alone", data_dir=str(data_dir),
                     was=oct(mode))
