@@ -212,9 +212,13 @@ def stream_cmd(
     hotword: list[str] = typer.Option([], "--hotword"),
     token: Optional[str] = typer.Option(None, envvar="COURTSCRIBE_TOKEN", help="This recorder's access token."),
     cafile: Optional[Path] = typer.Option(None, help="CA certificate to trust for a wss:// server (PEM)."),
+    reconnect_s: float = typer.Option(600.0, "--reconnect-s", min=0, help=(
+        "When the server restarts or the network drops, keep trying this many seconds to come back, "
+        "keeping the audio meanwhile (0: end the stream instead).")),
 ) -> None:
     """Stream a file (in real time) or a microphone to a running server; partials update in place,
-    finals print as lines."""
+    finals print as lines. A server restart or a dropped connection does not end it: the audio
+    recorded meanwhile is sent when the server is back, from where its record of the channel ends."""
     import asyncio
     import signal
     import ssl
@@ -237,6 +241,9 @@ def stream_cmd(
             typer.echo(f"[{u['start_ms'] / 1000:7.2f}–{u['end_ms'] / 1000:7.2f}] {u['speaker']}：{u['text']}")
         elif event["type"] == "error":
             sys.stderr.write(f"\r\033[Kserver: {event['code']}: {event['message']}\n")
+        elif event["type"] == "reconnecting":
+            why = "the server is restarting" if event["code"] == 1012 else "the connection to the server was lost"
+            sys.stderr.write(f"\r\033[K{why}: reconnecting (try {event['attempt']}), the audio is kept\n")
 
     async def main() -> bool:
         stop = asyncio.Event()  # Ctrl-C ends the source; the server still sends the last finals
@@ -247,8 +254,8 @@ def stream_cmd(
         tls = ssl.create_default_context(cafile=str(cafile)) if cafile else None
         got = await stream(url, chunks, speed=0 if mic else speed, hearing_id=hearing,
                            channel=channel, role=role, hotwords=hotword, on_event=show, stop=stop,
-                           token=token, ssl=tls)
-        return any(e["type"] == "end" for e in got.events)
+                           token=token, ssl=tls, reconnect_s=reconnect_s)
+        return any(e["type"] == "end" and "reason" not in e for e in got.events)
 
     try:
         ended = asyncio.run(main())
@@ -332,8 +339,8 @@ def serve(host: Optional[str] = typer.Option(None),
                             # X-Forwarded-For only from proxies court IT names (none by default)
                             proxy_headers=bool(settings.forwarded_allow_ips),
                             forwarded_allow_ips=settings.forwarded_allow_ips or None,
-                            timeout_graceful_shutdown=15)  # SIGTERM: streams get 15 s to finish their finals
-    server = serving.loopback_server()(config) if settings.insecure_no_auth else uvicorn.Server(config)
+                            timeout_graceful_shutdown=15)  # SIGTERM, after the sources' finals: requests
+    server = serving.court_server(config, loopback=settings.insecure_no_auth)
     server.run()
     if getattr(server, "refused", None):
         _fail(server.refused)

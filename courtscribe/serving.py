@@ -77,25 +77,38 @@ def loopback_only(host: str) -> None:
         raise StartError(f"--insecure-no-auth is refused on {host}: loopback addresses only")
 
 
-def loopback_server():
-    """A uvicorn server that stops when it finds itself bound beyond loopback (``refused`` says so)."""
+DRAIN_S = 15.0  # SIGTERM: how long the audio sockets get to send their last finals (docker stop -t 30)
+
+
+def court_server(config, *, loopback: bool):
+    """The uvicorn server: on SIGTERM its audio sockets first finish what they received (the last
+    finals reach their clients, then 1012: come back) before uvicorn drops the connections;
+    ``loopback``: without tokens, it stops when it finds itself bound beyond loopback (``refused``)."""
     import uvicorn
 
     from .access.guard import is_loopback
+    from .server.sockets import Stopping
 
-    class LoopbackServer(uvicorn.Server):
-        """Without tokens: after binding, every bound address must be a loopback one, else stop."""
+    class CourtServer(uvicorn.Server):
         refused: str | None = None
 
         async def startup(self, sockets=None) -> None:
             await super().startup(sockets)
             bound = [sock.getsockname()[0] for srv in getattr(self, "servers", []) for sock in (srv.sockets or [])]
             wide = [a for a in bound if not is_loopback(a)]
-            if wide:
+            if loopback and wide:
                 self.refused = (f"--insecure-no-auth is refused: the server was bound to {', '.join(wide)}, "
                                 "which other hosts can reach; loopback addresses only")
                 self.should_exit = True
-    return LoopbackServer
+
+        async def shutdown(self, sockets=None) -> None:
+            stopping = getattr(config.app.state, "stopping", None)
+            if isinstance(stopping, Stopping) and not self.force_exit:
+                for server in getattr(self, "servers", []):
+                    server.close()  # no new connection while the sources finish
+                await stopping.finish(DRAIN_S)
+            await super().shutdown(sockets)
+    return CourtServer(config)
 
 
 def serve_cluster(address: str, config: Path | None, settings: Settings, engine: str | None,

@@ -90,11 +90,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
-    """`courtscribe serve` in a real process on a free loopback port, data under ``home``. Token
-    checks are off (loopback only) unless ``COURTSCRIBE_INSECURE_NO_AUTH="0"``: tests of access
-    control turn them on (tests/test_access.py)."""
-    port = free_port()
+def start_server(home: Path, port: int | None = None, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """`courtscribe serve` in a real process on a free loopback port (or ``port``: a restart), data
+    under ``home``. Token checks are off (loopback only) unless ``COURTSCRIBE_INSECURE_NO_AUTH="0"``:
+    tests of access control turn them on (tests/test_access.py)."""
+    port = port or free_port()
     log = open(home / "server.log", "a+")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COURTSCRIBE_DATA_DIR": str(home / "data"),
            "COURTSCRIBE_INSECURE_NO_AUTH": "1", **env_extra}

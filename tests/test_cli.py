@@ -278,10 +278,13 @@ def test_a_stream_whose_server_goes_away_ends_in_one_line(dying_server, tmp_path
     how, url = dying_server
     how["way"] = way
     sf.write(tmp_path / "a.wav", np.zeros(16000 * 3, np.float32), 16000)
-    out = run("stream", str(tmp_path / "a.wav"), "--url", url, "--speed", "0", timeout=60)
+    out = run("stream", str(tmp_path / "a.wav"), "--url", url, "--speed", "0", "--reconnect-s", "2", timeout=60)
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     last = out.stderr.splitlines()[-1].replace("\x1b[K", "")  # the partial line cleared first
     assert last.startswith("error: the ") and said in last, out.stderr
+    # a lost connection or a server error is tried again (each try said) until --reconnect-s runs out;
+    # a clean close is the server's answer, not tried again
+    assert ("reconnecting (try 1)" in out.stderr) == (way != (1000, "")), out.stderr
 
 
 def test_every_command_says_what_it_does():

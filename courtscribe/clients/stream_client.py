@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
 import numpy as np
 import websockets
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ..audio import SAMPLE_RATE as SR
 from ..audio import decode, float_to_pcm16
@@ -21,6 +23,7 @@ class StreamResult:
     events: list[dict] = field(default_factory=list)
     sent_at: list[tuple[float, int]] = field(default_factory=list)  # (wall time, audio ms sent so far)
     ready: dict = field(default_factory=dict)  # the server's ready message (offset_ms: where in the hearing it starts)
+    resumed: list[dict] = field(default_factory=list)  # its ready each time the source came back
 
     @property
     def finals(self) -> list[dict]:
@@ -56,52 +59,198 @@ def chunks_from_file(path: str | Path, chunk_ms: int = 200) -> AsyncIterator[np.
     return chunks()
 
 
+# a lost connection worth coming back to: going away, dropped, server error, restart, try again later
+COME_BACK = {1001, 1006, 1011, 1012, 1013}
+KEEP_S = 600.0  # audio kept to resend after a reconnect: 10 minutes (19 MB of PCM16)
+STEADY_S = 30.0  # a connection that lasted this long ended an outage (one that fails at once, did not)
+
+
+class _Tape:
+    """The source's audio as it comes, in hearing time: what is still to send, and what was sent in
+    the last ``keep_s`` seconds, which a source coming back resends (the server takes it from where
+    its archive of the channel ends, so nothing is lost and nothing doubled)."""
+
+    def __init__(self, keep_s: float):
+        self.keep = int(keep_s * SR)
+        self.kept: deque[np.ndarray] = deque()  # sent, oldest first
+        self.kept_samples = 0
+        self.waiting: deque[np.ndarray] = deque()  # not sent yet
+        self.next_sample = 0  # the sample number of waiting[0]
+        self.base_ms = 0  # hearing time of sample number 0
+        self.ended = False
+        self.taken_up_at: float | None = None  # when a connection last took the audio up (monotonic)
+        self.failed: BaseException | None = None
+        self._changed = asyncio.Event()
+
+    async def fill(self, chunks: AsyncIterator[np.ndarray]) -> None:
+        try:
+            async for chunk in chunks:
+                self.waiting.append(chunk)
+                self._changed.set()
+        except Exception as err:  # noqa: BLE001 - raised where the audio is taken
+            self.failed = err
+        finally:
+            self.ended = True
+            self._changed.set()
+
+    async def take(self) -> np.ndarray | None:
+        """The next chunk to send (None: the source has ended)."""
+        while not self.waiting:
+            if self.failed is not None:
+                raise self.failed
+            if self.ended:
+                return None
+            self._changed.clear()
+            await self._changed.wait()
+        chunk = self.waiting.popleft()
+        self.next_sample += chunk.size
+        if self.keep:
+            self.kept.append(chunk)
+            self.kept_samples += chunk.size
+            while self.kept_samples - self.kept[0].size >= self.keep:
+                self.kept_samples -= self.kept.popleft().size
+        return chunk
+
+    def sent_ms(self) -> int:
+        return self.next_sample * 1000 // SR
+
+    def rewind(self) -> int:
+        """Put what was kept back to send again; the hearing time of its first sample."""
+        self.waiting.extendleft(reversed(self.kept))
+        self.next_sample -= self.kept_samples
+        self.kept.clear()
+        self.kept_samples = 0
+        return self.base_ms + self.next_sample * 1000 // SR
+
+    def resumed_at(self, asked_ms: int, offset_ms: int) -> None:
+        """The server took the audio up from ``offset_ms`` (asked: ``asked_ms``): what it already
+        has is not sent again, and hearing time runs on from there."""
+        skip = max(0, (offset_ms - asked_ms) * SR // 1000)
+        while skip and self.waiting:
+            head = self.waiting.popleft()
+            if head.size > skip:
+                self.waiting.appendleft(head[skip:])
+            cut = min(skip, head.size)
+            self.next_sample += cut
+            skip -= cut
+        self.base_ms = offset_ms - self.next_sample * 1000 // SR
+
+
+class _Restart(Exception):
+    """The server ended the stream to restart (1012) before it had all the source's audio."""
+
+
+def _lost(err: BaseException) -> bool:
+    """Whether a failed connection is one to come back to: the server restarting or going away, the
+    network dropping, the server not answering yet (a restart in progress)."""
+    if isinstance(err, _Restart):
+        return True
+    if isinstance(err, ConnectionClosed):
+        return (err.rcvd.code if err.rcvd is not None else 1006) in COME_BACK
+    if isinstance(err, InvalidStatus):
+        return err.response.status_code in (502, 503, 504)
+    return isinstance(err, OSError)
+
+
 async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str | None = None, channel: int = 0,
                  role: str | None = None, hotwords: list[str] | None = None, speed: float = 1.0,
                  on_event: Callable[[dict], None] | None = None, extra_headers: dict | None = None,
-                 stop: asyncio.Event | None = None, token: str | None = None, ssl=None) -> StreamResult:
+                 stop: asyncio.Event | None = None, token: str | None = None, ssl=None,
+                 reconnect_s: float = 0.0) -> StreamResult:
     """Send audio paced at ``speed`` × real time (0 = as fast as the server accepts) and collect events.
     Setting ``stop`` ends the audio early; the stream still closes properly and waits for its finals.
-    ``token``: the recorder's access token; ``ssl``: an SSLContext for a wss:// server."""
+    ``token``: the recorder's access token; ``ssl``: an SSLContext for a wss:// server.
+    ``reconnect_s``: when the server restarts or the connection drops mid-stream, keep trying to come
+    back for this long (0: never), keeping the audio meanwhile, and resend it from where the server's
+    archive ends (``resume_ms``); ``on_event`` also sees ``{"type": "reconnecting", "code": …}``."""
     result = StreamResult()
     start = {"type": "start", "hearing_id": hearing_id, "channel": channel, "sample_rate": SR,
              "hotwords": hotwords or []}
     if role:
         start["role"] = role
     headers = {**(extra_headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
-    async with websockets.connect(url, max_size=None, additional_headers=headers or None,
-                                  **({"ssl": ssl} if ssl is not None else {})) as ws:
-        await ws.send(json.dumps(start))
-        ready = json.loads(await ws.recv())
-        if ready.get("type") != "ready":
-            raise RuntimeError(f"server refused the stream: {ready}")
-        result.ready = ready
-
-        async def reader() -> None:
-            async for raw in ws:
-                event = json.loads(raw)
-                event["_received"] = time.perf_counter()
-                result.events.append(event)
+    tape = _Tape(KEEP_S if reconnect_s > 0 else 0)
+    filling = asyncio.create_task(tape.fill(chunks))
+    clock = asyncio.get_running_loop().time
+    t0 = time.perf_counter()
+    attempts = 0  # failed tries since the stream last ran
+    give_up_at = 0.0
+    try:
+        while True:
+            try:
+                async with websockets.connect(url, max_size=None, additional_headers=headers or None,
+                                              **({"ssl": ssl} if ssl is not None else {})) as ws:
+                    await _session(ws, start, tape, result, speed, t0, on_event, stop)
+                return result
+            except (ConnectionClosed, InvalidStatus, OSError, _Restart) as err:
+                if not (reconnect_s > 0 and result.ready and _lost(err)) or (stop is not None and stop.is_set()):
+                    raise
+                if tape.taken_up_at is not None and clock() - tape.taken_up_at >= STEADY_S:
+                    attempts = 0  # it ran steadily since the last failure: a new outage
+                if not attempts:
+                    give_up_at = clock() + reconnect_s
+                tape.taken_up_at = None
+                attempts += 1
+                if clock() >= give_up_at:
+                    raise
+                code = err.rcvd.code if isinstance(err, ConnectionClosed) and err.rcvd else None
                 if on_event:
-                    on_event(event)
-                if event["type"] == "end":
-                    return
+                    on_event({"type": "reconnecting", "code": code, "attempt": attempts})
+                await asyncio.sleep(min(5.0, 0.5 * 2 ** (attempts - 1)))
+                start = {**start, "hearing_id": result.ready["hearing_id"], "resume_ms": tape.rewind()}
+    finally:
+        filling.cancel()
 
-        task = asyncio.create_task(reader())
-        t0, sent_ms = time.perf_counter(), 0
-        async for chunk in chunks:
-            if stop is not None and stop.is_set():
+
+async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: float, t0: float,
+                   on_event: Callable[[dict], None] | None, stop: asyncio.Event | None) -> None:
+    """One connection: start (or resume), send the audio, collect the events up to ``end``."""
+    await ws.send(json.dumps(start))
+    ready = json.loads(await ws.recv())
+    if ready.get("type") != "ready":
+        raise RuntimeError(f"server refused the stream: {ready}")
+    if result.ready:
+        result.resumed.append(ready)
+        tape.resumed_at(start["resume_ms"], ready.get("offset_ms", start["resume_ms"]))
+    else:
+        result.ready = ready
+        tape.base_ms = ready.get("offset_ms", 0)
+    tape.taken_up_at = asyncio.get_running_loop().time()
+    ended: list[dict] = []
+
+    async def reader() -> None:
+        async for raw in ws:
+            event = json.loads(raw)
+            event["_received"] = time.perf_counter()
+            result.events.append(event)
+            if on_event:
+                on_event(event)
+            if event["type"] == "end":
+                ended.append(event)
+                return
+
+    task = asyncio.create_task(reader())
+    try:
+        while not (stop is not None and stop.is_set()):
+            chunk = await tape.take()
+            if chunk is None:
                 break
             await ws.send(float_to_pcm16(chunk))
-            sent_ms += chunk.size * 1000 // SR
-            result.sent_at.append((time.perf_counter(), sent_ms))
+            result.sent_at.append((time.perf_counter(), tape.sent_ms()))
             if speed > 0:
-                delay = t0 + sent_ms / 1000 / speed - time.perf_counter()
+                delay = t0 + tape.sent_ms() / 1000 / speed - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
         await ws.send(json.dumps({"type": "stop"}))
         await task
-    return result
+    except ConnectionClosed:
+        await asyncio.wait({task}, timeout=5)  # the events the server sent before it closed
+        raise
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    if ended and ended[0].get("reason") == "server_restart":
+        raise _Restart()
 
 
 async def stream_file(url: str, path: str | Path, *, chunk_ms: int = 200, **kwargs) -> StreamResult:

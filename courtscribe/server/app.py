@@ -34,6 +34,7 @@ from .auth import denied
 from .files import Busy
 from .hosts import HostCheck, allowed_hosts
 from .middleware import Guard
+from .sockets import Stopping
 
 log = get_logger(__name__)
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     app = FastAPI(title="courtscribe", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Speech recognition for courtrooms: recordings and live audio into court records.")
     app.state.access = access
+    app.state.stopping = Stopping()  # set on SIGTERM (serving.py): the audio sockets finish, then close
     app.add_middleware(Guard, access=access, max_body=settings.max_body_kb * 1024,
                        max_upload=settings.max_upload_mb * 1024 * 1024)
     # before the token check: a request to a name that is not this server's is answered by nothing else

@@ -18,10 +18,21 @@ if TYPE_CHECKING:  # the types only: importing them here would tie every route m
     from ..components import Components
     from .services import Services
     from .files import FileWork
+    from .sockets import Stopping
 
 
 def access(conn: HTTPConnection) -> Access:
     return conn.app.state.access
+
+
+def stopping(conn: HTTPConnection) -> Stopping:
+    """Whether the server is stopping, for its audio sockets (an app made without one never stops them)."""
+    from .sockets import Stopping
+
+    state = conn.app.state
+    if getattr(state, "stopping", None) is None:
+        state.stopping = Stopping()
+    return state.stopping
 
 
 def services(conn: HTTPConnection) -> Services:

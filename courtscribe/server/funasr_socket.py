@@ -20,7 +20,7 @@ import re
 
 
 from fastapi import APIRouter
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from ..asr.base import DecodeOptions
 from ..text import grown
@@ -39,7 +39,7 @@ from .auth import ws_deny, ws_enter
 from .files import Busy, FileWork
 from .funasr_config import Config, reply
 from .funasr_times import line_sents, line_timestamp, shown_times, timestamp
-from .sockets import gate, idle_limit, run, send
+from .sockets import close, gate, idle_limit, run, send
 
 MAX_OFFLINE_BYTES = 512 << 20
 MAX_OFFLINE_HELD = 1 << 30  # whole files in memory, every FunASR socket together
@@ -220,10 +220,7 @@ class _Funasr:
             return
         if self.file is not None:  # a fatal error (or idle) mid-file: finish what came, then close
             await _finish(self.ws, self.live, self.files, self.file, ack=False)
-        try:
-            await self.ws.close(1000)
-        except (RuntimeError, WebSocketDisconnect):
-            pass  # the client went away first
+        await close(self.ws)
 
 
 async def _begin(ws: WebSocket, file: _File, gate: Gate, hearing_id: str | None, *, warn: bool = True) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fastapi import APIRouter
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from ..asr.base import DecodeOptions
 from ..audio import SAMPLE_RATE
@@ -40,7 +40,7 @@ from ..streaming.source import SessionConfig
 from . import deps
 from .realtime_setup import Setup
 from .auth import ws_deny, ws_enter
-from .sockets import gate, idle_limit, run, send
+from .sockets import close, gate, idle_limit, run, send
 
 MAX_APPEND_BYTES = 15 << 20  # OpenAI's limit on one append's audio (base64: cluster.proxy.MAX_WS_MESSAGE)
 MAX_APPEND_B64 = 4 * -(-MAX_APPEND_BYTES // 3)
@@ -301,10 +301,7 @@ class _Realtime:
             log.warning("audio at the close not transcribed", code=err.code, error=err.message)
         finally:
             await self.live.leave(self.session)
-            try:
-                await self.ws.close(1000)
-            except (RuntimeError, WebSocketDisconnect):
-                pass  # the client went away first
+            await close(self.ws)
 
 
 async def _commit_item(ws: WebSocket, items: _Items, lines: list[Utterance], seconds: float) -> None:

@@ -1,7 +1,7 @@
 """What every WebSocket endpoint shares: sending that never raises on a client gone, receiving
 with an idle limit (read ahead of a busy decoder, so keepalives stay answered), following a
 hearing's events, and the gate a source passes before its audio is taken (the token's scope, its
-stream quota, the audit log)."""
+stream quota, the audit log), and how the sockets end when the server stops."""
 from __future__ import annotations
 
 import asyncio
@@ -14,6 +14,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from .. import metrics
+from . import deps
 from ..access.guard import Access, Denied, note_denied
 from ..access.scopes import Principal
 from ..logs import get_logger
@@ -23,6 +24,52 @@ from ..streaming.live import Admitted, Gate
 from ..streaming.protocol import ErrorCode, StreamError, error_event
 
 log = get_logger(__name__)
+
+# how a socket ends while the server stops (SIGTERM, a redeploy): "service restart", come back
+RESTART = (1012, "the server is restarting: reconnect; everything received is in the record")
+
+
+class Stopping:
+    """The server is going down: each audio socket stops reading, finishes what it received (its
+    client gets the last finals) and closes with 1012, which tells a client to come back, before
+    uvicorn drops the connections (it closed them at once, with 1012, the last utterance unsaid)."""
+
+    def __init__(self) -> None:
+        self.begun = asyncio.Event()
+        self._open = 0
+        self._none = asyncio.Event()
+        self._none.set()
+
+    @contextmanager
+    def source(self) -> Iterator[None]:
+        """One audio socket's life, counted so the server knows when all have finished."""
+        self._open += 1
+        self._none.clear()
+        try:
+            yield
+        finally:
+            self._open -= 1
+            if not self._open:
+                self._none.set()
+
+    async def finish(self, limit_s: float) -> bool:
+        """Stop the audio sockets and wait until they have finished (False: ``limit_s`` passed first)."""
+        self.begun.set()
+        try:
+            await asyncio.wait_for(self._none.wait(), limit_s)
+            return True
+        except asyncio.TimeoutError:
+            log.warning("sources still finishing when the server stopped waiting", sources=self._open)
+            return False
+
+
+async def close(ws: WebSocket) -> None:
+    """The server ends a socket: 1000, or 1012 (come back) while it stops; never raises on a client gone."""
+    code, reason = RESTART if deps.stopping(ws).begun.is_set() else (1000, "")
+    try:
+        await ws.close(code, reason)
+    except (RuntimeError, WebSocketDisconnect, OSError):
+        pass  # the client went away first
 
 
 async def send(ws: WebSocket, event: Event | dict) -> bool:
@@ -114,6 +161,7 @@ MAX_BACKLOG_BYTES = 16 << 20  # frames read ahead of a busy decoder: 8.7 min of 
 @dataclass
 class _Closed:
     gone: bool  # the client went away (else: it idled, and the error before this said so)
+    stopping: bool = False  # the server stops: read no further, finish what came
 
 
 class _Backlog:
@@ -160,28 +208,54 @@ class _Backlog:
 
 
 async def _read(ws: WebSocket, idle_s: float | Callable[[], float], backlog: _Backlog,
-                attention: Attention) -> None:
-    """The socket's one reader: every frame into ``backlog``, then how the reading ended."""
-    gone = True
+                attention: Attention, stop: asyncio.Event) -> None:
+    """The socket's one reader: every frame into ``backlog`` until the server stops (``stop``),
+    then how the reading ended."""
+    ending = _Closed(gone=True)
     try:
         while True:
-            msg = await receive(ws, idle_s, attention)
+            msg = await _unless(stop, receive(ws, idle_s, attention))
+            if msg is None:
+                ending = _Closed(gone=False, stopping=True)
+                break
             await backlog.put(msg, len(msg.get("bytes") or msg.get("text") or ""))
     except StreamError as err:  # idle: said to the client by the protocol, in order
-        gone = False
+        ending = _Closed(gone=False)
         await backlog.put(err)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        await backlog.put(_Closed(gone))
+        await backlog.put(ending)
+
+
+async def _unless(stop: asyncio.Event, message: Awaitable[Message]) -> Message | None:
+    """The next message, or None once ``stop`` is set (a message already received is returned)."""
+    taking = asyncio.ensure_future(message)
+    halt = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({taking, halt}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        halt.cancel()
+        if not taking.done():
+            taking.cancel()
+            await asyncio.gather(taking, return_exceptions=True)
+    return taking.result() if taking.done() and not taking.cancelled() else None
 
 
 async def run(ws: WebSocket, idle_timeout_s: float | Callable[[], float], adapter: Adapter) -> None:
     """The receive loop of every audio socket: frames to the protocol until the client is done, a
     fatal error, idleness (``idle_timeout_s``: or how long, asked before each frame; never counted
-    while the protocol is at work on a frame) or a disconnect; then the protocol finishes what came."""
+    while the protocol is at work on a frame), a disconnect or the server stopping (``Stopping``);
+    then the protocol finishes what came."""
+    stopping = deps.stopping(ws)
+    with stopping.source():
+        await _run(ws, idle_timeout_s, adapter, stopping.begun)
+
+
+async def _run(ws: WebSocket, idle_timeout_s: float | Callable[[], float], adapter: Adapter,
+               stop: asyncio.Event) -> None:
     backlog, attention = _Backlog(), Attention()
-    reader = asyncio.create_task(_read(ws, idle_timeout_s, backlog, attention))
+    reader = asyncio.create_task(_read(ws, idle_timeout_s, backlog, attention, stop))
     gone = False
     try:
         while True:

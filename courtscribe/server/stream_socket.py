@@ -23,7 +23,7 @@ from . import deps
 from .auth import ws_deny, ws_enter
 from ..redaction.public import dark
 from .captions import blanks
-from .sockets import follow, gate, run, send
+from .sockets import close, follow, gate, run, send
 
 log = get_logger(__name__)
 
@@ -96,6 +96,7 @@ class _Native:
         self.start, self.pcm = ctl, PcmInput(ctl.sample_rate)
         cfg = SessionConfig(hearing_id=admitted.hearing_id, channel=ctl.channel, role=ctl.role,
                             speaker=ctl.speaker, court=admitted.court, courtroom=admitted.courtroom,
+                            resume_ms=ctl.resume_ms,
                             options=DecodeOptions(language=ctl.language, hotwords=self._hotwords(ctl)))
         self.session = await self.live.join(cfg, self.emit)
         await send(self.ws, {"type": "ready", "protocol": PROTOCOL, "session_id": self.session.label,
@@ -121,8 +122,11 @@ class _Native:
         """An abrupt disconnect too: what was received is still finalized."""
         utterances = self.session.utterances if self.session else []
         await self.live.leave(self.session)
-        if await send(self.ws, {"type": "end", "utterances": len(utterances)}):
-            await self.ws.close(1000)
+        said = {"type": "end", "utterances": len(utterances)}
+        if deps.stopping(self.ws).begun.is_set():  # the client should come back (start's resume_ms)
+            said["reason"] = "server_restart"
+        if await send(self.ws, said):
+            await close(self.ws)
 
 
 async def hearing_events(ws: WebSocket, live: LiveHearings, hearing_id: str) -> None:

@@ -247,7 +247,7 @@ class LiveHearings:
         if opened is None:  # this source opened the hearing: its screens show it running
             self.hub.publish(hearing_id, Status(hearing_id=hearing_id, status="open"))
         else:  # joining a hearing that is already running: continue its timeline
-            cfg.offset_ms = await asyncio.to_thread(records.now_ms, hearing_id)
+            cfg.offset_ms = await asyncio.to_thread(self._rejoin_ms, records, hearing_id, cfg)
 
         writer: FinalWriter = self.spool or records  # the spool waits on disk when the store is away
 
@@ -261,6 +261,15 @@ class LiveHearings:
         if self.archive is not None:
             sinks.recorder = ChannelRecorder(self.archive, hearing_id, cfg.channel, cfg.offset_ms)
         return await asyncio.to_thread(records.vocabulary, hearing_id)
+
+    def _rejoin_ms(self, records: RecordStore, hearing_id: str, cfg: SessionConfig) -> int:
+        """Where a source joining a running hearing starts: now in hearing time, never inside what
+        its channel's archive holds; one coming back with what it recorded while away
+        (``resume_ms``) from where that was said, but neither before the archive's end nor after now."""
+        now = records.now_ms(hearing_id)
+        held = archive.recorded_ms(self.archive, hearing_id, cfg.channel) if self.archive is not None else 0
+        latest = max(now, held)
+        return latest if cfg.resume_ms is None else min(max(cfg.resume_ms, held), latest)
 
     async def leave(self, session: StreamSession | None) -> None:
         """The source went away: its last utterance finished and stored, its slot and seat given back."""

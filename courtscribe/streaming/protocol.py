@@ -68,6 +68,9 @@ class Start(_Msg):
     hotwords: list[str] = Field(default_factory=list, max_length=1000)
     language: str = "zh"
     dictation: bool = False  # finals carry the document edits their voice commands mean (asr/commands.py)
+    # a source coming back (the server restarted, the network dropped): the hearing time of its first
+    # sample, so what it recorded while away lands where it was said (ready's offset_ms: where it does)
+    resume_ms: int | None = Field(default=None, ge=0)
 
     @field_validator("sample_rate")
     @classmethod

@@ -29,6 +29,7 @@ class SessionConfig:
     speaker: str | None = None
     options: DecodeOptions = field(default_factory=DecodeOptions)
     offset_ms: int = 0  # hearing time of the stream's first sample (a reconnect continues the timeline)
+    resume_ms: int | None = None  # a source coming back: where it says its first sample was said
     court: str | None = None  # where a hearing this stream creates belongs (its recorder's scope)
     courtroom: str | None = None
 

@@ -1,0 +1,149 @@
+"""A server restart mid-hearing (SIGTERM: an upgrade, a redeploy): each audio source gets the last
+finals of what it sent, then 1012 (come back); a recorder that comes back resends what it kept, from
+where the channel's archive ends, and the hearing's record has the whole recording once."""
+import asyncio
+import json
+import signal
+import threading
+from types import SimpleNamespace
+
+import httpx
+import numpy as np
+import pytest
+import websockets
+
+from courtscribe.audio import SAMPLE_RATE as SR
+from courtscribe.audio import decode, float_to_pcm16
+from courtscribe.clients import stream_file
+from courtscribe.clients.stream_client import _Tape
+from courtscribe.records import archive
+from courtscribe.streaming.live import LiveHearings
+from courtscribe.streaming.source import SessionConfig
+
+from conftest import ZH, free_port, start_server
+
+pytestmark = pytest.mark.slow
+
+
+async def _funasr_2pass(url: str, pcm: bytes, replies: list[dict]) -> int | None:
+    """FunASR's 2pass client, sending in real time until the server closes; the close code."""
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"mode": "2pass", "wav_name": "court", "is_speaking": True,
+                                  "chunk_size": [5, 10, 5]}))
+
+        async def read() -> None:
+            async for raw in ws:
+                replies.append(json.loads(raw))
+        reading = asyncio.create_task(read())
+        try:
+            for at in range(0, len(pcm), 3200):  # 100 ms frames
+                await ws.send(pcm[at:at + 3200])
+                await asyncio.sleep(0.1)
+            await ws.send(json.dumps({"is_speaking": False}))
+        except websockets.ConnectionClosed:
+            pass
+        await asyncio.wait_for(asyncio.gather(reading, return_exceptions=True), 60)
+        return ws.close_code
+
+
+def test_sigterm_mid_hearing_each_source_gets_its_finals_and_a_recorder_comes_back(tmp_path):
+    port = free_port()
+    procs = [start_server(tmp_path, port)[0]]
+    base = f"http://127.0.0.1:{port}"
+    events: list[dict] = []
+    restarted = threading.Event()
+
+    def restart() -> None:
+        procs[0].send_signal(signal.SIGTERM)
+        procs[0].wait(timeout=60)
+        before.append(archive.recorded_ms(tmp_path / "data" / "archive", "h-restart", 0))
+        procs.append(start_server(tmp_path, port)[0])
+        restarted.set()
+
+    before: list[int] = []
+
+    def on_event(event: dict) -> None:
+        events.append(event)
+        if event["type"] == "final" and len([e for e in events if e["type"] == "final"]) == 1:
+            threading.Thread(target=restart).start()
+
+    clip = ZH / "justice.wav"
+    replies: list[dict] = []
+
+    async def hearing():
+        return await asyncio.gather(
+            stream_file(f"ws://127.0.0.1:{port}/v1/stream", clip, hearing_id="h-restart", role="审判长",
+                        speed=1.5, on_event=on_event, reconnect_s=180),
+            _funasr_2pass(f"ws://127.0.0.1:{port}/?hearing=h-funasr",
+                          float_to_pcm16(decode(ZH / "welcome.wav").channel(0)), replies))
+    try:
+        result, funasr_code = asyncio.run(asyncio.wait_for(hearing(), 300))
+        assert restarted.wait(60)
+        # the stopping server sent what it had finished, said why, and closed with "service restart"
+        said_then = [e for e in result.events if e["type"] == "end"]
+        assert said_then[0].get("reason") == "server_restart" and "reason" not in said_then[-1], said_then
+        assert funasr_code == 1012
+        # the recorder came back where the archive of its channel ended, and sent the rest
+        assert [r["offset_ms"] for r in result.resumed] == before, (result.resumed, before)
+        record = httpx.get(f"{base}/v1/hearings/h-restart").json()["utterances"]
+        spans = sorted((u["start_ms"], u["end_ms"]) for u in record)
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans  # nothing twice
+        assert [u["text"] for u in record] == [f["utterance"]["text"] for f in result.finals]
+        duration_ms = decode(clip).channel(0).size * 1000 // SR
+        assert archive.recorded_ms(tmp_path / "data" / "archive", "h-restart", 0) == duration_ms
+        assert httpx.get(f"{base}/v1/hearings/h-restart/verify").json()["ok"] is True
+        # the FunASR client saw every line the record holds of its audio, before the close
+        stored = [u["text"] for u in httpx.get(f"{base}/v1/hearings/h-funasr").json()["utterances"]]
+        finals = "".join(r.get("text", "") for r in replies if r.get("mode") == "2pass-offline")
+        assert stored and all(text in finals for text in stored), (stored, replies)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def _tape(seconds: list[float]) -> _Tape:
+    tape = _Tape(keep_s=2.0)
+    for s in seconds:
+        tape.waiting.append(np.full(int(s * SR), s, np.float32))
+    return tape
+
+
+def test_a_tape_resends_what_it_kept_from_where_the_server_has_it():
+    tape = _tape([1.0, 1.0, 1.0, 0.5])
+    tape.base_ms = 10_000  # the hearing time of its first sample, from the first ready
+    taken = [asyncio.run(tape.take()) for _ in range(3)]
+    assert [t.size for t in taken] == [SR] * 3 and tape.sent_ms() == 3000
+    assert tape.rewind() == 11_000  # it kept the last two seconds: they start at 11 s of hearing time
+    tape.resumed_at(11_000, 12_250)  # the server's archive has the channel up to 12.25 s
+    first = asyncio.run(tape.take())
+    assert first.size == SR * 3 // 4 and tape.sent_ms() == 3000  # the rest of the third second
+    assert tape.base_ms == 10_000  # hearing time runs on as before
+
+
+def test_a_tape_resumed_before_what_it_asked_shifts_its_hearing_time():
+    tape = _tape([1.0, 1.0])
+    asyncio.run(tape.take())
+    asked = tape.rewind()
+    tape.resumed_at(asked, asked - 400)  # the server could only take it up earlier (now < asked)
+    assert asyncio.run(tape.take()).size == SR  # nothing skipped
+    assert tape.base_ms == -400
+
+
+def test_a_source_coming_back_lands_between_its_archive_and_now(tmp_path):
+    root = tmp_path / "archive"
+    rec = archive.ChannelRecorder(root, "h", 0, 0)
+    rec.write(np.zeros(5 * SR, np.float32))  # the channel holds 5 s
+    rec.close()
+    live = SimpleNamespace(archive=root)
+    records = SimpleNamespace(now_ms=lambda hearing_id: 8000)
+
+    def offset(resume_ms):
+        cfg = SessionConfig(hearing_id="h", channel=0, resume_ms=resume_ms)
+        return LiveHearings._rejoin_ms(live, records, "h", cfg)  # type: ignore[arg-type]
+    assert offset(None) == 8000  # a new source starts now
+    assert offset(6500) == 6500  # a recorder with audio kept from 6.5 s on
+    assert offset(1000) == 5000  # never inside what the archive holds
+    assert offset(60_000) == 8000  # nor after now
+    assert LiveHearings._rejoin_ms(SimpleNamespace(archive=root), SimpleNamespace(now_ms=lambda h: 0), "h",
+                                   SessionConfig(hearing_id="h")) == 5000  # a replay ahead of the wall clock
