@@ -144,7 +144,7 @@ def test_an_overlay_goes_dark_when_the_switch_is_in_the_record_though_its_event_
     with TestClient(app) as client, client.websocket_connect("/v1/hearings/h/captions") as ws:
         assert ws.receive_json()["blanked"] is False
         store.note("h", actor="审判长", kind="captions", payload={"blanked": True, "at_ms": 100, "reason": "不公开"})
-        assert ws.receive_json() == {"type": "blank", "blanked": True, "reason": None}
+        assert ws.receive_json() == {"type": "blank", "blanked": True}
 
 
 PARTS = [("n1", 0, 2500, "我的手机号是一三八。"), ("n2", 3200, 4500, "一二三四，"), ("n3", 5100, 6400, "五六七八。")]

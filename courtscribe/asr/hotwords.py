@@ -129,6 +129,17 @@ def _sound(ch: str) -> str:
     return _fold(lazy_pinyin(ch, style=Style.NORMAL)[0])
 
 
+@lru_cache(maxsize=1024)
+def readings(ch: str) -> frozenset[str]:
+    """Every sound of one character, folded as ``sounds`` are (a surname is read its own way: 曾
+    zeng, 解 xie, 单 shan, where the default reading is ceng, jie, dan)."""
+    if not _CJK.match(ch):
+        return frozenset({ch})
+    from pypinyin import Style, pinyin
+
+    return frozenset(_fold(r) for r in pinyin(ch, style=Style.NORMAL, heteronym=True)[0])
+
+
 @lru_cache(maxsize=4096)
 def sounds(text: str) -> tuple[str, ...]:
     """The sound of each character of ``text`` (see ``_sound``): two texts that sound alike have equal sounds."""

@@ -35,7 +35,6 @@ from .model import (CONTINUES, FINAL_AFTER_EDIT, SPEAKER_UNSURE, Correction, Cor
                     Signature, Token, Utterance, UtteranceStatus)
 
 UTTERANCE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change utterances
-LINKED = {"split": "new_id", "merge": "other"}  # the second utterance a split makes or a merge removes
 
 
 def entry_hash(prev_hash: str, seq: int, at: str, actor: str, kind: str, utterance_id: str | None,

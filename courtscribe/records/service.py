@@ -14,7 +14,7 @@ from ..logs import get_logger
 from . import archive, formats, package
 from ..redaction import public
 from ..redaction.public import Choices, Redaction
-from .model import PROTECTION, REDACTION, Record, Role
+from .model import LINKED, PROTECTION, REDACTION, Record, Role
 from .store import RecordStore, Signed
 from .verify import ANCHOR, Verification
 
@@ -88,4 +88,5 @@ class Records:
 
     def choices(self, hearing_id: str) -> Choices:
         """Who is protected and what the clerk hid or showed in the public version, from the ledger."""
-        return public.choices(self.store.entries(hearing_id, kinds=(PROTECTION, REDACTION, public.CAPTIONS)))
+        kinds = (PROTECTION, REDACTION, public.CAPTIONS, *LINKED)
+        return public.choices(self.store.entries(hearing_id, kinds=kinds))

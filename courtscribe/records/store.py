@@ -24,8 +24,8 @@ from ..text import joined, printable
 from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .layout import ZH_TZ
-from .ledger import UTTERANCE_KINDS, LINKED, apply, entry_hash, split_ms
-from .model import (CONTINUES, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT, PROTECTION, REDACTION, UNRECOGNIZED,
+from .ledger import UTTERANCE_KINDS, apply, entry_hash, split_ms
+from .model import (CONTINUES, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT, LINKED, PROTECTION, REDACTION, UNRECOGNIZED,
                     new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance,
                     UtteranceStatus)
 from .signoff import Signed, SignOff

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..asr.hotwords import is_word, sounds
+from ..asr.hotwords import is_word, readings, sounds
 from .find import Find
 
 _NAME_PARTS = re.compile(r"[·・•‧.\-\s]+")  # what parts a name: 阿依古丽·买买提, John Smith
@@ -36,6 +36,8 @@ class Name:
                        if self.cjk and len(form) >= 2]
         # a given name that is also a word (建国, 国庆) is found as written, never by its sound
         self.exact_only = {form for form, _ in self.forms[1:] if is_word(form)}
+        # the sounds each form is heard as: a surname in each of its readings (曾伟 as 增伟 and 层伟)
+        self.heard_as = {form: self._sounded(form) for form, _ in self.forms}
         alone = [rf"\b{re.escape(p)}\b" for p in parts if len(p) >= 2] if len(parts) > 1 else []
         self.latin = re.compile("|".join([_NAME_GAP.join(map(re.escape, parts)), *alone]), re.IGNORECASE)
 
@@ -45,12 +47,27 @@ class Name:
         out = []
         heard = sounds(text)
         for form, replacement in self.forms:
-            want = sounds(form)
+            wants = self.heard_as[form]
             n = len(form)
             for i in range(len(text) - n + 1):
-                if text[i:i + n] == form or heard[i:i + n] == want and form not in self.exact_only:
+                if text[i:i + n] == form or heard[i:i + n] in wants and self._sound_alike(form, text[i:i + n]):
                     out.append(Find("name", i, i + n, replacement))
         return out + self._split_finds(text, heard)
+
+    def _sounded(self, form: str) -> set[tuple[str, ...]]:
+        said = sounds(form)
+        if not self.surname or not form.startswith(self.surname):
+            return {said}
+        s = len(self.surname)
+        heads: list[tuple[str, ...]] = [()]
+        for ch in self.surname:
+            heads = [(*h, r) for h in heads for r in readings(ch)]
+        return {said, *((*h, *said[s:]) for h in heads)}
+
+    def _sound_alike(self, form: str, written: str) -> bool:
+        """Whether ``written``, heard as ``form`` sounds, is taken for it: not where the form is a
+        word (建国), nor where what was written is a word of its own (陈述 for 陈舒, 原告 for 袁高)."""
+        return form not in self.exact_only and not is_word(written)
 
     def _split_finds(self, text: str, heard: tuple[str, ...]) -> list[Find]:
         """The name with a gap between surname and given name: heard alike as the whole name is,
@@ -59,9 +76,10 @@ class Name:
             return []
         out = []
         s, g = len(self.surname), len(self.given)
-        want_surname, want_given = sounds(self.surname), sounds(self.given)
+        want_surname = {w[:s] for w in self.heard_as[self.forms[0][0]]}
+        want_given = sounds(self.given)
         for i in range(len(text) - s):
-            if heard[i:i + s] != want_surname:
+            if heard[i:i + s] not in want_surname:
                 continue
             j = _split_end(text, i + s)
             if j == i + s or heard[j:j + g] != want_given:

@@ -22,11 +22,13 @@ from .find import LABELS, Find
 
 _DIGIT = {**{str(i): str(i) for i in range(10)}, **{chr(0xFF10 + i): str(i) for i in range(10)},
           **dict(zip("零〇幺一二三四五六七八九", "001123456789"))}  # 幺: 1 as numbers are read out
+# 2 and 0 as numbers are read out (一三八两…, 洞幺洞): digits only next to a digit (两万, 山洞 stay words)
+_SPOKEN = {"两": "2", "洞": "0"}
 _SEP = " -－—–·)）杠"  # inside a number read in groups (杠: a dash said aloud), after an area code
 _COMMA = "，,、。"  # a pause the punctuation model wrote inside a number read aloud
 _PAUSE = _COMMA + "…⋯"  # … and ……: the pause of a speaker who reads the next group after a breath
 _GAP = 3  # separators between two digit groups at most ("138 - 1234"), each side of a filler
-_FILLERS = ("那个", "就是", "嗯", "呃", "啊")  # said between two groups while reading a number out
+_FILLERS = ("那个", "就是", "嗯", "呃", "啊", "对")  # said between two groups while reading a number out
 # an ID's 18th place said after its 17 digits: X (a Latin X only where no letter follows it: Xiao),
 # 叉 (how X is said), or 艾克斯/埃克斯 (the English letter's name as the engine writes it)
 _CHECK_WORD = re.compile(r"[Xx叉Ｘｘ](?![A-Za-z])|[艾埃]克斯")
@@ -46,7 +48,8 @@ _CUES = {  # a word before a number that says what it is: the nearest one counts
     "landline": ("座机", "固话"),
     "bank_card": ("卡号", "银行卡", "账号", "帐号", "账户", "帐户", "银行账"),
     "plate": ("车牌", "牌照", "号牌", "车排"),  # 车排: the engine's sound-alike of 车牌
-    "number": ("QQ", "qq", "微信号", "抖音号", "快手号", "护照", "驾驶证", "社保卡"),
+    "number": ("QQ", "qq", "微信号", "抖音号", "快手号", "护照", "驾驶证", "社保卡",
+               "的号码", "个号码", "联系号码"),  # 他留的号码, 这个号码: a person's (发票号码 stays)
 }
 CUE_REACH = 10  # characters between a cue and its number
 _SENTENCE_END = "。？！；?!;"  # a cue names nothing past these
@@ -131,7 +134,7 @@ def _runs(text: str) -> list[_Run]:
     out = []
     i = 0
     while i < len(text):
-        if text[i] in _DIGIT:
+        if _digit(text, i):
             out.append(_run(text, i))
             i = out[-1].end
         else:
@@ -146,8 +149,8 @@ def _run(text: str, start: int) -> _Run:
     j = start
     while j < len(text):
         ch = text[j]
-        if ch in _DIGIT:
-            digits.append(_DIGIT[ch])
+        if digit := _digit(text, j):
+            digits.append(digit)
         elif count + len(digits) == 17 and (end := _check_end(text, j)):
             digits.append("X")  # in its group, as 123X is read: a 6-8-4 ID stays one
             j = end
@@ -165,6 +168,22 @@ def _run(text: str, start: int) -> _Run:
         j += 1
     groups.append(_Group(begun, j, "".join(digits), paused))
     return _Run(tuple(groups))
+
+
+def _digit(text: str, at: int) -> str:
+    """The digit ``text`` says at ``at`` ('' if none): 两 and 洞 only in a number, a digit beside them."""
+    ch = text[at]
+    if ch in _DIGIT:
+        return _DIGIT[ch]
+    if ch not in _SPOKEN:
+        return ""
+    first, end = at, at + 1  # the run of 两 and 洞 it is in (洞洞幺)
+    while first > 0 and text[first - 1] in _SPOKEN:
+        first -= 1
+    while end < len(text) and text[end] in _SPOKEN:
+        end += 1
+    beside = text[first - 1:first] + text[end:end + 1]
+    return _SPOKEN[ch] if any(c in _DIGIT for c in beside) else ""
 
 
 def _parting(text: str, at: int) -> int:
@@ -185,7 +204,7 @@ def _separators(text: str, at: int) -> int:
 def _gap(text: str, at: int) -> int:
     """The length of what parts two groups at ``at`` when a digit follows it (0 otherwise)."""
     k = _parting(text, at)
-    return k - at if k > at and text[k:k + 1] in _DIGIT else 0
+    return k - at if k > at and k < len(text) and _digit(text, k) else 0
 
 
 def _check_end(text: str, at: int) -> int:
@@ -243,7 +262,7 @@ def _open_number(text: str) -> int:
     一二三艾克); ``len(text)`` if none."""
     k = len(text)
     while k > 0:
-        if text[k - 1] in _DIGIT:
+        if text[k - 1] in _DIGIT or text[k - 1] in _SPOKEN:
             k -= 1
             continue
         tail = k
@@ -253,7 +272,7 @@ def _open_number(text: str) -> int:
             if not step:
                 break
             tail -= step
-        if tail == k or tail == 0 or text[tail - 1] not in _DIGIT:
+        if tail == k or tail == 0 or text[tail - 1] not in _DIGIT and text[tail - 1] not in _SPOKEN:
             break
         k = tail
     return k
@@ -265,6 +284,10 @@ def _category(text: str, run: _Run, cue: str | None) -> str | None:
     n = len(d)
     if n == 18 and _id_like(d) or n == 15 and _date_like("19" + d[6:12]) or _id_read_out(run):
         return "id_card"
+    after = text[run.end:run.end + 2]
+    counted = after[:1] in _UNITS or text[max(0, run.start - 1):run.start] == "第" or _DECIMAL.match(after)
+    if counted or n == 8 and _date_like(d):  # an amount (13800138000元), an ordinal, a date 2026-03-07
+        return None
     mobile = n == 11 and d[:2] in _MOBILE_HEADS or n == 13 and d.startswith("861")
     if mobile and _read_in_groups(run):
         return "mobile"
@@ -272,10 +295,6 @@ def _category(text: str, run: _Run, cue: str | None) -> str | None:
         return "landline"
     if 16 <= n <= 19 and _luhn(d):
         return "bank_card"
-    after = text[run.end:run.end + 2]
-    counted = after[:1] in _UNITS or text[max(0, run.start - 1):run.start] == "第" or _DECIMAL.match(after)
-    if counted or n == 8 and _date_like(d):  # an amount, an ordinal, a date written 2026-03-07
-        return None
     if cue and n >= _CUE_DIGITS[cue]:
         return cue
     if n >= 10 and not run.commas:  # as long as a phone number: one misheard, or another's
@@ -300,11 +319,14 @@ def _id_read_out(run: _Run) -> bool:
 
 def _reach(text: str, start: int) -> tuple[int, str]:
     """The text before ``start`` that a cue word naming what is at ``start`` may stand in: the cue's
-    reach, in the same sentence, across one comma at most (身份证号码是，一一零…); with where it begins."""
+    reach, in the same sentence, across one comma at most (身份证号码是，一一零…), a filler between
+    two commas one pause; with where it begins."""
     lo = max(0, start - CUE_REACH - 4)
     before = text[lo:start]
     cut = max(before.rfind(c) for c in _SENTENCE_END) + 1
     commas = [i for i, c in enumerate(before) if c in _CLAUSE_COMMA]
+    # a filler between two commas is one pause (座机号是，呃，六五四三…)
+    commas = [c for k, c in enumerate(commas) if not k or before[commas[k - 1] + 1:c] not in _FILLERS]
     if len(commas) > 1:
         cut = max(cut, commas[-2] + 1)
     return lo + cut, before[cut:]
@@ -318,7 +340,9 @@ def _cue(text: str, start: int) -> str | None:
     where, word, category = max(found)
     if where < 0 or _MONEY.search(before[where + len(word):]):
         return None
-    return category
+    # a cue word that says more just before it (手机号码, 身份证号码: not a mere 号码)
+    joined = [(w, c) for at, w, c in found if at >= 0 and at < where <= at + len(w)]
+    return max(joined, key=lambda wc: len(wc[0]))[1] if joined else category
 
 
 def _open_cue(text: str) -> int:

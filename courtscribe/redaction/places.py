@@ -21,10 +21,10 @@ _PLACE = "|".join([_STREETS, *(f"(?<![{before}]){end}" for end, before in _WEAK_
 # phase, a lane, a section (望京西园四区, 愚园路1088弄, 人民南路三段)
 _ROAD_PARTS = rf"[东南西北]?[\s，,]*(?:[{_NUMERAL}]+\s*(?:区|期|弄|巷|段)[\s，,]*)*"
 # a house number and what follows it of the building and the home: 88号院3号楼2单元501室, 5栋302
-_HOUSE = rf"[{_NUMERAL}]+\s*(?:号|组|栋|幢|座)[{_NUMERAL}号院楼栋幢座单元层室户之\-—]*"
+_HOUSE = rf"[甲乙丙丁]?[{_NUMERAL}]+\s*(?:号|组|栋|幢|座)[{_NUMERAL}号院楼栋幢座单元层室户之\-—]*"  # 甲88号
 _ROAD = re.compile(rf"(?:{_PLACE}){_ROAD_PARTS}{_HOUSE}")
 _ROAD_END = re.compile(rf"(?:{_PLACE}){_ROAD_PARTS}[{_NUMERAL}]*\s*$")  # its number may follow
-_BLOCK = rf"[{_NUMERAL}]+\s*(?:号楼|栋|幢|座)"  # a building of an estate: 3号楼, 五栋
+_BLOCK = rf"(?:[{_NUMERAL}]+|[A-Za-z])\s*(?:号楼|栋|幢|座)"  # a building of an estate: 3号楼, 五栋, A栋
 _ROOM_DIGITS = rf"[0-9０-９零〇幺一二三四五六七八九]{{3,4}}(?![{_NUMERAL}])"  # 302, 三零二: a room read out
 _ROOM = "|".join([
     rf"[{_NUMERAL}单元层号\-—]{{0,8}}?[{_NUMERAL}]+\s*(?:室|号房)",  # its room, named so: 2单元301室
@@ -34,7 +34,7 @@ _ROOM = "|".join([
 # each pattern that opens with a run of characters starts only where its run starts (the lookbehind):
 # tried at every character of a long run, it read the rest of the run each time (a 20,000-digit line
 # took a minute to make public)
-_BUILDING = re.compile(rf"(?<![{_NUMERAL}]){_BLOCK}(?:{_ROOM})")
+_BUILDING = re.compile(rf"(?<![{_NUMERAL}A-Za-z]){_BLOCK}(?:{_ROOM})")
 _ROAD_STOP = set("省市区县镇乡村旗州在住于是到从址为，。、；：,. ")
 _ROAD_REACH = 6  # characters of a road's name before its 路/街
 ADDRESS_TAIL = 16  # characters after a house number still taken as its building and room

@@ -22,7 +22,7 @@ from typing import Iterable
 
 from pydantic import BaseModel
 
-from ..records.model import CONTINUES, PROTECTION, REDACTION, PublicVersion, Record, RedactionNote
+from ..records.model import CONTINUES, LINKED, PROTECTION, REDACTION, PublicVersion, Record, RedactionNote
 from .detect import Find, Finder, apply
 
 
@@ -124,6 +124,8 @@ def choices(entries: Iterable, held_ms: int = 0) -> Choices:
         elif e.kind == REDACTION:
             p = json.loads(e.payload)
             chosen[(p.get("utterance_id"), p["text"])] = p["action"]
+        elif e.kind in LINKED:  # a split's new line, a merge's kept one: the choices go along
+            _carry(chosen, e.utterance_id, json.loads(e.payload)[LINKED[e.kind]], e.kind == "merge")
     added: dict[str | None, tuple[str, ...]] = {}
     lifted: dict[str | None, frozenset[str]] = {}
     for (line, words), action in chosen.items():
@@ -132,6 +134,15 @@ def choices(entries: Iterable, held_ms: int = 0) -> Choices:
         else:
             lifted[line] = lifted.get(line, frozenset()) | {words}
     return Choices(tuple(n for n, on in protected.items() if on), added, lifted, tuple(withheld))
+
+
+def _carry(chosen: dict[tuple[str | None, str], str], line: str, other: str, merged: bool) -> None:
+    """A split carries ``line``'s choices to its new half ``other``; a merge carries the choices of
+    the line it removed (``other``) to the one it kept (``line``), a word hidden in either hidden."""
+    source, target = (other, line) if merged else (line, other)
+    for (at, words), action in list(chosen.items()):
+        if at == source and (action == "add" or (target, words) not in chosen):
+            chosen[(target, words)] = action
 
 
 class Redaction(BaseModel):
@@ -179,7 +190,9 @@ def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redact
             notes.append(RedactionNote(category="withheld", utterance_id=u["id"], field="text", start=0,
                                        end=len(WITHHELD)))
             u.update(text=WITHHELD, flags=[f for f in u["flags"] if f == CONTINUES])
-    for chain in _chains(body["utterances"], chosen):
+    chains = _chains(body["utterances"], chosen)
+    around = _around(chains)
+    for chain in chains:
         texts = _hide_pieces([u["text"] for u in chain], ["text"] * len(chain), [u["id"] for u in chain],
                              chosen, log, notes)
         for u, text in zip(chain, texts):
@@ -201,7 +214,9 @@ def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redact
                                          replacement=WITHHELD))
                     item[key] = WITHHELD
             for key in keys:
-                item[key] = hide(item.get(key), f"{name}[{i}].{key}", line)
+                before, after = around.get(line, ("", "")) if line is not None else ("", "")
+                item[key] = _hide_pieces([before, item.get(key), after], ["", f"{name}[{i}].{key}", ""],
+                                         [None, line, None], chosen, log, notes, only=1)[1]
     body["public_version"] = PublicVersion(made_at=dt.datetime.now(dt.timezone.utc), redactions=notes)
     return Record.model_validate(body), log
 
@@ -209,17 +224,35 @@ def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redact
 def _chains(utterances: list[dict], chosen: Choices) -> list[list[dict]]:
     """Utterances grouped into the texts searched as one: a piece that goes on (``continues``) from
     the channel's utterance before it joins that utterance's group, and so does its speaker's next
-    utterance within ``CARRY_MS`` of one that ended inside a number or a name (a pause in it)."""
+    utterance within ``CARRY_MS`` of one that ended inside a number or a name (a pause in it, or
+    another voice's words: 慢一点)."""
     out: list[list[dict]] = []
-    last: dict[int, list[dict]] = {}
+    last: dict[int, list[dict]] = {}  # a channel's last chain: where its next piece goes on
+    voices: dict[tuple[int, str], list[dict]] = {}  # a voice's: another's words between do not part it
     for u in utterances:
-        chain = last.get(u["channel"])
-        if chain is not None and (CONTINUES in u["flags"] or _goes_on(chain[-1], u, chosen)):
+        piece = CONTINUES in u["flags"]
+        voice = (u["channel"], u["speaker"])
+        chain = last.get(u["channel"]) if piece else voices.get(voice)
+        if chain is not None and (piece or _goes_on(chain[-1], u, chosen)):
             chain.append(u)
         else:
             chain = [u]
             out.append(chain)
         last[u["channel"]] = chain
+        voices[voice] = chain
+    return out
+
+
+def _around(chains: list[list[dict]]) -> dict[str, tuple[str, str]]:
+    """Each chained line's neighbours' words, as said (before anything is masked): what a note about
+    the line (a correction of it, a request to correct it) is searched between, so the part of a
+    number or a name it repeats is found as the line's own text is."""
+    out = {}
+    for chain in chains:
+        texts = [u["text"] or "" for u in chain]
+        for k, u in enumerate(chain):
+            if len(chain) > 1:
+                out[u["id"]] = ("".join(texts[:k]), "".join(texts[k + 1:]))
     return out
 
 
@@ -231,21 +264,23 @@ def _goes_on(before: dict, u: dict, chosen: Choices) -> bool:
 
 
 def _hide_pieces(texts: list[str | None], fields: list[str], lines: list[str | None], chosen: Choices,
-                 log: list[Redaction], notes: list[RedactionNote]) -> list[str | None]:
+                 log: list[Redaction], notes: list[RedactionNote], only: int | None = None) -> list[str | None]:
     """``texts`` (the pieces of one turn) masked as one text; each mask logged on the piece it
-    starts in, and what a find spans of later pieces taken out of them."""
+    starts in, and what a find spans of later pieces taken out of them; ``only``: the one piece
+    masked and logged, the others its context."""
     whole = "".join(t or "" for t in texts)
     ids = tuple(x for x in lines if x)
     finds = chosen.finds(whole, ids if len(ids) > 1 else (ids[0] if ids else None)) if whole else []
     out: list[str | None] = []
     offset = 0
-    for text, where, line in zip(texts, fields, lines):
-        if not text:
+    for k, (text, where, line) in enumerate(zip(texts, fields, lines)):
+        if not text or only is not None and k != only:
             out.append(text)
+            offset += len(text or "")
             continue
         end = offset + len(text)
         parts = [Find(f.category, max(f.start, offset) - offset, min(f.end, end) - offset,
-                      f.replacement if f.start >= offset else "")
+                      f.replacement if f.start >= offset or only is not None else "")
                  for f in finds if f.start < end and f.end > offset]
         shift = 0  # where a mask stands in the public text: earlier masks moved it
         for f in parts:

@@ -226,8 +226,8 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
                 state["seen"] = set()  # too (cut again from its start, it aired the dumped words)
                 state["captioner"] = Captioner(prefix=prefix)
                 state["feed"] = PublicFeed(state["feed"].chosen)
-            async with sending:
-                await ws.send_json({"type": "blank", "blanked": event.blanked, "reason": event.reason})
+            async with sending:  # the switch's reason is the court's (it may name who is protected)
+                await ws.send_json({"type": "blank", "blanked": event.blanked})
         elif isinstance(event, RedactionChanged):
             state["feed"].chosen = await asyncio.to_thread(records.choices, hearing_id)
             if event.hides:  # lines the overlay holds for a delayed broadcast were masked without it

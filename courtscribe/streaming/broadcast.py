@@ -36,8 +36,9 @@ class PublicFeed:
     def __init__(self, chosen: Choices):
         self.chosen = chosen
         self._ended: dict[str, None] = {}  # utterances the VAD ended: their final is not a piece
-        # channel → a piece that ended open (its text, where its open tail starts, the piece)
-        self._carry: dict[int, tuple[str, int, Utterance]] = {}
+        # a voice (channel, speaker) → its piece that ended open (its text, where its open tail
+        # starts, the piece): another voice's words between (慢一点) neither take it nor release it
+        self._carry: dict[tuple[int, str], tuple[str, int, Utterance]] = {}
 
     def public(self, event: Event) -> list[Event]:
         if isinstance(event, Endpoint):
@@ -48,24 +49,26 @@ class PublicFeed:
         if isinstance(event, Partial):
             if event.ahead:  # words said before it have no final yet: what they leave open is not known
                 return []
-            goes_on = event.continues or self._resumes(event.channel, event.start_ms, event.speaker)
-            released = [] if goes_on else self.release(event.channel)
+            voice = (event.channel, event.speaker)
+            goes_on = event.continues or self._resumes(voice, event.start_ms)
+            released = [] if goes_on else self._release(voice)
             return [*released, self._partial(event, goes_on)]
         if isinstance(event, Final):
             u = event.utterance
-            goes_on = CONTINUES in u.flags or self._resumes(u.channel, u.start_ms, u.speaker)
-            released = [] if goes_on else self.release(u.channel)
+            voice = (u.channel, u.speaker)
+            goes_on = CONTINUES in u.flags or self._resumes(voice, u.start_ms)
+            released = [] if goes_on else self._release(voice)
             return [*released, self._final(event, goes_on)]
         return [event]
 
-    def _resumes(self, channel: int, start_ms: int, speaker: str) -> bool:
-        """The channel's open tail is carried into its same speaker's utterance that begins
-        ``CARRY_MS`` after it (another voice on a mixed channel never takes it)."""
-        carried = self._carry.get(channel)
-        return carried is not None and carried[2].speaker == speaker and start_ms - carried[2].end_ms <= CARRY_MS
+    def _resumes(self, voice: tuple[int, str], start_ms: int) -> bool:
+        """A voice's open tail is carried into its next utterance that begins within ``CARRY_MS``
+        of it (another voice on a mixed channel never takes it)."""
+        carried = self._carry.get(voice)
+        return carried is not None and start_ms - carried[2].end_ms <= CARRY_MS
 
     def _partial(self, e: Partial, goes_on: bool) -> Partial:
-        text, finds = self._window(e.channel, goes_on, e.text, e.utterance_id)
+        text, finds = self._window((e.channel, e.speaker), goes_on, e.text, e.utterance_id)
         line = e.utterance_id
         shown = _before(finds, self.chosen.open_from(text, line))  # a flush of this partial shows no more
         stable = len(text) - len(e.text) + e.stable
@@ -75,22 +78,23 @@ class PublicFeed:
 
     def _final(self, e: Final, goes_on: bool) -> Final:
         u = e.utterance
-        text, finds = self._window(u.channel, goes_on, u.text, u.id)
+        voice = (u.channel, u.speaker)
+        text, finds = self._window(voice, goes_on, u.text, u.id)
         if goes_on:
-            self._carry.pop(u.channel, None)
+            self._carry.pop(voice, None)
         # a piece: its speaker goes on, maybe inside a number or a name; an utterance ended at a pause
         # maybe too (a number read out in parts), unless what ends it is masked already
         tail = self.chosen.open_from(text, u.id)
         whole = u.id in self._ended and any(f.start <= tail < f.end for f in finds)
         end = len(text) if whole else _before(finds, tail)
         if end < len(text):
-            self._carry[u.channel] = (text, end, u)
+            self._carry[voice] = (text, end, u)
         return e.model_copy(update={"utterance": self._utterance(u, _masked(text, finds, end))})
 
-    def _window(self, channel: int, goes_on: bool, text: str, line: str) -> tuple[str, list[Find]]:
-        """``text`` after the open tail the channel's last piece carried, and its finds, searched
+    def _window(self, voice: tuple[int, str], goes_on: bool, text: str, line: str) -> tuple[str, list[Find]]:
+        """``text`` after the open tail the voice's last piece carried, and its finds, searched
         together with that whole piece (a cue word, the start of a number) but not shown again."""
-        before, start, _ = self._carry.get(channel, ("", 0, None)) if goes_on else ("", 0, None)
+        before, start, _ = self._carry.get(voice, ("", 0, None)) if goes_on else ("", 0, None)
         whole = before + text
         finds = self.chosen.finds(whole, line)
         # a find begun in what was shown already: the rest of it is masked at least
@@ -98,13 +102,17 @@ class PublicFeed:
                                     f.replacement if f.start >= start else "×")
                                for f in finds if f.end > start]
 
-    def release(self, channel: int, utterance_id: str | None = None) -> list[Event]:
-        """A carried tail whose utterance did not go on after all (or, ``utterance_id``: that
-        utterance's, when ``CARRY_MS`` passed and nothing came): its own final, masked as part of
-        its piece."""
-        if channel not in self._carry or utterance_id not in (None, self._carry[channel][2].id):
+    def release(self, channel: int, utterance_id: str) -> list[Event]:
+        """The tail that utterance of the channel carried, when ``CARRY_MS`` passed and nothing came."""
+        voice = next((v for v, (_, _, u) in self._carry.items() if v[0] == channel and u.id == utterance_id), None)
+        return self._release(voice) if voice is not None else []
+
+    def _release(self, voice: tuple[int, str]) -> list[Event]:
+        """A carried tail whose voice did not go on after all: its own final, masked as part of its
+        piece."""
+        if voice not in self._carry:
             return []
-        text, end, u = self._carry.pop(channel)
+        text, end, u = self._carry.pop(voice)
         finds = self.chosen.finds(text, u.id)
         tail = apply(text, finds)[len(_masked(text, finds, end)):]
         tail_id = f"{u.id}.tail"
