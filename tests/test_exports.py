@@ -288,3 +288,16 @@ def test_a_package_missing_or_garbling_its_ledger_says_so(tmp_path):
         return out
     assert any("ledger.jsonl is missing" in p for p in package.verify(without("gone.zip", None)))
     assert any("cannot be read" in p for p in package.verify(without("garbled.zip", b'{"seq": 1}\nnot json\n')))
+
+
+def test_both_halves_of_a_split_line_are_printed_as_corrected(tmp_path):
+    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    store.create_hearing(actor="书记员", hearing_id="h")
+    store.machine_final("h", Utterance(id="c0-1", start_ms=0, end_ms=4000, speaker="审判长", text="现在开庭。请原告陈述。"))
+    store.machine_final("h", Utterance(id="c0-2", start_ms=5000, end_ms=6000, speaker="原告", text="好的。"))
+    second = store.split("h", "c0-1", 5, actor="书记员")
+    third = store.split("h", second, 2, actor="书记员")  # a half split again
+    turns = {b.text for b in layout.blocks(store.record("h")) if b.kind == "turn"}
+    assert {"现在开庭。（已更正）", "请原（已更正）", "告陈述。（已更正）", "好的。"} <= turns, turns
+    assert third != second
+    store.close()

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from ..text import joined
-from .model import CONTINUES, CorrectionRequest, Interruption, Record, Role, Utterance
+from .model import CONTINUES, CorrectionRequest, Interruption, Record, Role, Utterance, lineage
 from .signing import signers
 
 ZH_TZ = dt.timezone(dt.timedelta(hours=8))  # courts print Beijing time
@@ -67,6 +67,8 @@ def blocks(record: Record) -> list[Block]:
     out = [Block("title", "庭 审 笔 录" + _version(record)), Block("facts", rows=facts(record))]
     pending = sorted(record.interruptions, key=lambda i: i.at_ms)
     corrected = {c.utterance_id for c in record.corrections}
+    split = {lineage(c.utterance_id) for c in record.corrections if c.field == "split"}
+    corrected |= {u.id for u in record.utterances if u.id != lineage(u.id) and lineage(u.id) in split}  # 2nd halves
     last: tuple[Utterance, Block] | None = None  # the turn printed last, which a piece may go on
     for u in record.utterances:
         while pending and pending[0].at_ms <= u.start_ms:

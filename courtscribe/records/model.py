@@ -38,6 +38,16 @@ REDACTION = "redaction"
 LINKED = {"split": "new_id", "merge": "other"}  # the second utterance a split makes or a merge removes
 
 
+def split_id(uid: str, token: str) -> str:
+    """The id of the second half a split of ``uid`` makes: the line's own id, then the split's."""
+    return f"{lineage(uid)}.{token}"
+
+
+def lineage(uid: str) -> str:
+    """The id of the line a (split) line came from: every half of it shares it."""
+    return uid.split(".")[0]
+
+
 def speaker_number(label: str) -> int | None:
     """N of a voice the machine numbered (说话人N, until a clerk names it); None for a name or role."""
     m = re.fullmatch(r"说话人(\d+)", label)

@@ -26,7 +26,7 @@ from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .layout import ZH_TZ
 from .ledger import UTTERANCE_KINDS, apply, entry_hash, split_ms
 from .model import (CONTINUES, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT, LINKED, PROTECTION, REDACTION, UNRECOGNIZED,
-                    new_hearing_id, Hearing, Participant, Pipeline, Record, Role, Utterance,
+                    new_hearing_id, split_id, Hearing, Participant, Pipeline, Record, Role, Utterance,
                     UtteranceStatus)
 from .signoff import Signed, SignOff
 from .reading import ChangedMeanwhile, Conflict, Locked, Named, NotFound, RecordError, _fields
@@ -320,7 +320,7 @@ class RecordStore(SignOff):
         first, second = utterance["text"][:at].strip(), utterance["text"][at:].strip()
         if not first or not second:
             raise RecordError(f"cut utterance {uid} between words: both halves need text (at={at})")
-        new_id = f"{uid.split('.')[0]}.{secrets.token_hex(3)}"
+        new_id = split_id(uid, secrets.token_hex(3))
         self._write(hearing_id, actor, "split", {"new_id": new_id, "before": utterance["text"], "first": first,
                                                  "second": second, "at_ms": split_ms(utterance, at),
                                                  "flags": utterance["flags"]}, uid)
