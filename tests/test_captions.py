@@ -159,7 +159,7 @@ def test_a_long_phrase_without_punctuation_goes_out_a_full_line_at_a_time():
     out = []
     for n in range(8, len(said) + 1, 4):
         out += cap.partial(_partial(said[:n], n * 200, role=None, stable=n - 4))
-    assert [x["text"] for x in out] == [said[:16]] and out[0]["who"] is None
+    assert [x["text"] for x in out] == ["原告请求判令被告偿还借款本金"] and out[0]["who"] is None  # not 人|民币
     rest = cap.final(_final(6000, said + "。"))
     assert "".join(x["text"] for x in out + rest) == said
 
@@ -251,3 +251,14 @@ def test_caption_feeds_of_a_live_hearing_and_the_switch(server, data_dir):
 def test_a_line_of_marks_alone_is_not_put_on_air():
     assert caption_lines("”") == [] and caption_lines("……") == [] and caption_lines("？") == []
     assert caption_lines("我不同意。”") == ["我不同意。”"]
+
+
+@pytest.mark.parametrize("said", ["被告应于本判决生效之日起十日内支付原告人民币十二万三千五百元",
+                                  "本院于二零二六年三月十五日立案受理后依法适用普通程序审理",
+                                  "原告诉称被告于2026年3月15日向原告借款125000元约定年利率3.65%"])
+def test_caption_lines_break_between_words_and_never_inside_a_number(said):
+    lines = caption_lines(said)
+    assert "".join(lines) == said and all(len(line) <= MAX_CHARS for line in lines)
+    for a, b in zip(lines, lines[1:]):
+        assert a[-1] + b[0] not in ("支付", "受理", "人民") and not (a[-1].isdigit() and b[0] in "0123456789日元")
+        assert not (a[-1] in "零一二三四五六七八九十百千万" and b[0] in "零一二三四五六七八九十百千万元")

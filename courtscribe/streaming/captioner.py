@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..asr.hotwords import word_bounds
 from ..records.model import CONTINUES, Role, Utterance
 from .events import Final, Partial
 from .stability import MARKS, beyond
@@ -57,11 +58,30 @@ def caption_lines(text: str, max_chars: int = MAX_CHARS) -> list[str]:
 
 
 def _cut(s: str, n: int) -> int:
-    """Where to break ``s`` at most ``n`` characters in: before a Latin word or number that would be split."""
+    """Where to break ``s`` at most ``n`` characters in: at the end of a word (支付, 受理 are not
+    cut), never inside a Latin word or a number, written or in Chinese (十二万三千五百, 二零二六),
+    unless that would leave less than half a line."""
+    ends = [b for b in word_bounds(s[:n + 8]) if n // 2 <= b <= n and not _joined(s, b)]
+    if ends:
+        return max(ends)
     cut = n
-    while cut > 0 and _wordish(s[cut - 1]) and _wordish(s[cut]):
+    while cut > 0 and _joined(s, cut):
         cut -= 1
-    return cut or n
+    return cut if cut >= n // 2 else n
+
+
+def _joined(s: str, at: int) -> bool:
+    """Whether the characters either side of ``at`` belong to one number (with its unit: 15日) or
+    Latin word."""
+    if not 0 < at < len(s):
+        return False
+    before, after = s[at - 1], s[at]
+    number = before.isdigit() or before in _NUMERALS
+    return _wordish(before) and _wordish(after) or number and (after in _NUMERALS or after in _UNITS)
+
+
+_NUMERALS = "零〇一二三四五六七八九十百千万亿两幺点"
+_UNITS = "年月日时分秒元块号条款项%％岁个"
 
 
 def _wordish(ch: str) -> bool:
