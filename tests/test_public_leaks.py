@@ -135,3 +135,22 @@ def test_a_live_caption_holds_a_number_another_voice_interrupts():
     aired += [e.utterance.text for e in feed.release(0, "w1") + feed.release(0, "w2") if isinstance(e, Final)]
     assert "慢一点。" in aired and len(digits_left("".join(aired))) < 4, aired
 
+
+
+def test_an_id_read_off_the_card_after_a_long_pause_is_masked_live_and_in_the_public_version(tmp_path):
+    said = (("w1", "我的身份证号是一一零一零五，", 0), ("w2", "一九七八零五一二，三四一七。", 8000))
+    feed = PublicFeed(Choices())
+    aired = []
+    for uid, text, at in said:
+        feed.public(Endpoint(hearing_id="h", utterance_id=uid, channel=0, end_ms=at + 2000))
+        u = Utterance(id=uid, start_ms=at, end_ms=at + 2000, speaker="证人", text=text)
+        aired += [e.utterance.text for e in feed.public(Final(hearing_id="h", utterance_id=uid, utterance=u))
+                  if isinstance(e, Final)]
+        aired += [e.utterance.text for e in feed.release(0, uid) if isinstance(e, Final)]  # CARRY_MS passed
+    assert len(digits_left("".join(aired))) < 4, aired
+    store = _store(tmp_path)
+    for uid, text, at in said:
+        store.machine_final("h", _line(uid, text, at))
+    public, _ = public_version(store.record("h"), choices(store.entries("h")))
+    assert len(digits_left("".join(u.text for u in public.utterances))) < 4
+    store.close()

@@ -42,6 +42,9 @@ def redaction(action: str, text: str, utterance_id: str | None = None, reason: s
 Lines = str | tuple[str, ...] | None  # a line's id, the ids of a long utterance's pieces, or none
 CAPTIONS = "captions"  # the kill switch's ledger entries (server/captions.py)
 CARRY_MS = 3000  # a pause this long inside a number read out (手机号是一三八。/ 一二三四) still joins its parts
+# ... and this long (reading an ID card off the card) still makes the next words searched with the
+# open ones: live, what was held aired already, masked as far as it was known (streaming/broadcast.py)
+CONTEXT_MS = 10_000
 WITHHELD = "〔依法不公开的部分，略〕"  # a public version's line said while captions were ordered off
 Stretch = tuple[int, int | None]  # hearing time (ms); an open end: still off
 
@@ -224,7 +227,7 @@ def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redact
 def _chains(utterances: list[dict], chosen: Choices) -> list[list[dict]]:
     """Utterances grouped into the texts searched as one: a piece that goes on (``continues``) from
     the channel's utterance before it joins that utterance's group, and so does its speaker's next
-    utterance within ``CARRY_MS`` of one that ended inside a number or a name (a pause in it, or
+    utterance within ``CONTEXT_MS`` of one that ended inside a number or a name (a pause in it, or
     another voice's words: 慢一点)."""
     out: list[list[dict]] = []
     last: dict[int, list[dict]] = {}  # a channel's last chain: where its next piece goes on
@@ -259,7 +262,7 @@ def _around(chains: list[list[dict]]) -> dict[str, tuple[str, str]]:
 def _goes_on(before: dict, u: dict, chosen: Choices) -> bool:
     """``u`` goes on from ``before``'s open end (a number or a name a pause split), its speaker's."""
     text = before["text"] or ""
-    return (u["speaker"] == before["speaker"] and u["start_ms"] - before["end_ms"] <= CARRY_MS
+    return (u["speaker"] == before["speaker"] and u["start_ms"] - before["end_ms"] <= CONTEXT_MS
             and chosen.open_from(text, before["id"]) < len(text))
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from ..records.model import CONTINUES, Utterance
 from ..redaction.detect import Find, apply
-from ..redaction.public import CARRY_MS, Choices
+from ..redaction.public import CARRY_MS, CONTEXT_MS, Choices
 from .events import Endpoint, Event, Final, Partial
 from .stability import agreed
 
@@ -39,6 +39,9 @@ class PublicFeed:
         # a voice (channel, speaker) → its piece that ended open (its text, where its open tail
         # starts, the piece): another voice's words between (慢一点) neither take it nor release it
         self._carry: dict[tuple[int, str], tuple[str, int, Utterance]] = {}
+        # a voice → its last final that ended open (its text, its end): what that voice says next
+        # within ``CONTEXT_MS`` is searched after it, though what it held has aired by then
+        self._open: dict[tuple[int, str], tuple[str, int]] = {}
 
     def public(self, event: Event) -> list[Event]:
         if isinstance(event, Endpoint):
@@ -68,7 +71,7 @@ class PublicFeed:
         return carried is not None and start_ms - carried[2].end_ms <= CARRY_MS
 
     def _partial(self, e: Partial, goes_on: bool) -> Partial:
-        text, finds = self._window((e.channel, e.speaker), goes_on, e.text, e.utterance_id)
+        text, finds = self._window((e.channel, e.speaker), goes_on, e.text, e.utterance_id, e.start_ms)
         line = e.utterance_id
         shown = _before(finds, self.chosen.open_from(text, line))  # a flush of this partial shows no more
         stable = len(text) - len(e.text) + e.stable
@@ -79,7 +82,8 @@ class PublicFeed:
     def _final(self, e: Final, goes_on: bool) -> Final:
         u = e.utterance
         voice = (u.channel, u.speaker)
-        text, finds = self._window(voice, goes_on, u.text, u.id)
+        text, finds = self._window(voice, goes_on, u.text, u.id, u.start_ms)
+        self._open.pop(voice, None)
         if goes_on:
             self._carry.pop(voice, None)
         # a piece: its speaker goes on, maybe inside a number or a name; an utterance ended at a pause
@@ -87,14 +91,21 @@ class PublicFeed:
         tail = self.chosen.open_from(text, u.id)
         whole = u.id in self._ended and any(f.start <= tail < f.end for f in finds)
         end = len(text) if whole else _before(finds, tail)
+        if tail < len(text):
+            self._open[voice] = (text, u.end_ms)
         if end < len(text):
             self._carry[voice] = (text, end, u)
         return e.model_copy(update={"utterance": self._utterance(u, _masked(text, finds, end))})
 
-    def _window(self, voice: tuple[int, str], goes_on: bool, text: str, line: str) -> tuple[str, list[Find]]:
+    def _window(self, voice: tuple[int, str], goes_on: bool, text: str, line: str,
+                start_ms: int) -> tuple[str, list[Find]]:
         """``text`` after the open tail the voice's last piece carried, and its finds, searched
-        together with that whole piece (a cue word, the start of a number) but not shown again."""
+        together with that whole piece (a cue word, the start of a number) but not shown again;
+        not going on, still searched after the voice's last open final if that ended just before."""
         before, start, _ = self._carry.get(voice, ("", 0, None)) if goes_on else ("", 0, None)
+        said, end_ms = self._open.get(voice, ("", 0))
+        if not goes_on and said and start_ms - end_ms <= CONTEXT_MS:
+            before, start = said, len(said)
         whole = before + text
         finds = self.chosen.finds(whole, line)
         # a find begun in what was shown already: the rest of it is masked at least
