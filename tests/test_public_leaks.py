@@ -34,13 +34,14 @@ def masked(text: str, protected: tuple[str, ...] = ()) -> str:
     "手机号呢，是一三八，对，一二三四，五六七八",
     "座机号是，呃，六五四三，二一零九",
     "电话洞幺洞六二三四五六七八",
+    "车牌沪A·1234学", "车牌京AD·12345", "车牌是沪，A，12345", "邮箱一二三四五六七八九艾特qq点com",
 ])
 def test_numbers_read_out_another_way_are_masked(said):
     assert len(digits_left(masked(said))) < 4, masked(said)
 
 
 @pytest.mark.parametrize("said", ["我要两万元", "两三个人在场", "赔偿损失13800138000元", "山洞里有三个人",
-                                  "发票号码12345678，", "这两个号码不一样"])
+                                  "发票号码12345678，", "这两个号码不一样", "京A1234是", "证据1、2、3、4、5"])
 def test_amounts_and_words_near_them_stay(said):
     assert masked(said) == said
 

@@ -42,13 +42,16 @@ _CLAUSE_END = re.compile(r"[，。；！？,;!?\s]")
 _MORE_ADDRESS = re.compile(r"[0-9０-９零一二三四五六七八九十室楼栋单元层]")
 _AT = r"(?:@|艾特|\s+at\s+)"
 _DOT = r"(?:\.|点|\s+dot\s+)"
-_LOCAL = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+"  # an address's name part, from its first character
+# an address's name part, from its first character: its digits may be read out (一二三四艾特qq点com)
+_LOCAL = r"(?<![A-Za-z0-9._%+\-零〇一二三四五六七八九幺])[A-Za-z0-9._%+\-零〇一二三四五六七八九幺]+"
 _EMAIL = re.compile(rf"{_LOCAL}\s*{_AT}\s*[A-Za-z0-9-]+(?:\s*{_DOT}\s*[A-Za-z0-9-]+)*\s*{_DOT}\s*"
                     r"[A-Za-z]{2,6}(?![A-Za-z])", re.IGNORECASE)
 _EMAIL_OPEN = re.compile(rf"{_LOCAL}\s*{_AT}[\sA-Za-z0-9.点-]*$", re.IGNORECASE)  # being spelled
+_PLATE_SIGN = r"(?:[A-HJ-NP-Za-hj-np-z0-9]|[零〇一二三四五六七八九幺])"  # one place of a plate's number
+_PLATE_GAP = r"(?:\s?[，,·•.]?\s?)"  # between its places: a space, a dot (京AD·12345), a pause read out
 _PLATE = re.compile(
-    rf"[{PROVINCES}]\s*[A-HJ-NP-Za-hj-np-z]\s*[·•.]?\s*"
-    r"(?:[A-HJ-NP-Za-hj-np-z0-9]|[零〇一二三四五六七八九幺])(?:\s?(?:[A-HJ-NP-Za-hj-np-z0-9]|[零〇一二三四五六七八九幺])){4,5}"
+    rf"[{PROVINCES}][\s，,]*[A-HJ-NP-Za-hj-np-z]{_PLATE_GAP}{_PLATE_SIGN}"
+    rf"(?:(?:{_PLATE_GAP}{_PLATE_SIGN}){{4,5}}|(?:{_PLATE_GAP}{_PLATE_SIGN}){{3}}[学警挂领港澳使试超])"  # 沪A·1234学
     r"(?![A-Za-z0-9])"
 )
 
