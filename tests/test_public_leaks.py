@@ -61,6 +61,12 @@ def test_a_surname_is_heard_in_its_own_reading_too(name, said, public):
     assert masked(said, (name,)) == public
 
 
+def test_a_name_or_hidden_words_spelled_with_spaces_between_characters_are_found():
+    finder = Finder(["王小红"], ["红星幼儿园"])
+    said = "证人王 小 红在红 星 幼儿园上学"
+    assert apply(said, finder.find(said)) == "证人王某在×××上学"
+
+
 @pytest.mark.parametrize("said,kept", [
     ("住在建国路甲88号。", "住在××。"), ("住汤臣一品A栋1201", "住汤臣一品××"), ("在B座1203室", "在××"),
     ("A座会议室开会", "A座会议室开会"),

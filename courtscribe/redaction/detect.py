@@ -9,7 +9,7 @@ one find where several overlap.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Callable, Iterable
 
 from . import numbers, places
 from .find import LABELS, Find, apply
@@ -29,8 +29,8 @@ class Finder:
     def find(self, text: str, shown: frozenset[str] = frozenset()) -> list[Find]:
         """Every find in ``text``, in order, none overlapping (the longest wins where two do, the
         clerk's own where they tie); found words in ``shown`` (the clerk lifted them) stay."""
-        found = [*numbers.finds(text), *places.finds(text), *self._names(text)]
-        found = [f for f in found if text[f.start:f.end] not in shown] + self._hidden(text)
+        found = [*numbers.finds(text), *places.finds(text), *_unspaced(text, self._names)]
+        found = [f for f in found if text[f.start:f.end] not in shown] + _unspaced(text, self._hidden)
         found.sort(key=lambda f: (f.start, -(f.end - f.start), f.category != "clerk"))
         out: list[Find] = []
         for f in found:
@@ -58,6 +58,22 @@ class Finder:
             for m in re.finditer(re.escape(word), text):
                 out.append(Find("clerk", m.start(), m.end(), "×××"))
         return out
+
+
+_SPACED = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")  # 王 小 红: spaces between characters
+
+
+def _unspaced(text: str, search: Callable[[str], list[Find]]) -> list[Find]:
+    """What ``search`` finds in ``text``, and in ``text`` without the spaces an engine or a typist
+    put between Chinese characters (王 小 红, 红 星 幼儿园), placed back in ``text``."""
+    found = search(text)
+    gaps = [range(m.start(), m.end()) for m in _SPACED.finditer(text)]
+    if not gaps:
+        return found
+    dropped = {i for gap in gaps for i in gap}
+    kept = [i for i in range(len(text)) if i not in dropped]
+    squeezed = "".join(text[i] for i in kept)
+    return found + [Find(f.category, kept[f.start], kept[f.end - 1] + 1, f.replacement) for f in search(squeezed)]
 
 
 def _open_words(text: str, words: str) -> int:
