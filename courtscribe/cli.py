@@ -242,8 +242,9 @@ def stream_cmd(
         elif event["type"] == "error":
             sys.stderr.write(f"\r\033[Kserver: {event['code']}: {event['message']}\n")
         elif event["type"] == "reconnecting":
-            why = "the server is restarting" if event["code"] == 1012 else "the connection to the server was lost"
-            sys.stderr.write(f"\r\033[K{why}: reconnecting (try {event['attempt']}), the audio is kept\n")
+            why = "the server is restarting" if event["code"] == 1012 else "the connection was lost"
+            sys.stderr.write(f"\r\033[K{why}: reconnecting (try {event['attempt']}), "
+                             "the audio is kept\n")
 
     async def main() -> bool:
         stop = asyncio.Event()  # Ctrl-C ends the source; the server still sends the last finals
@@ -339,7 +340,7 @@ def serve(host: Optional[str] = typer.Option(None),
                             # X-Forwarded-For only from proxies court IT names (none by default)
                             proxy_headers=bool(settings.forwarded_allow_ips),
                             forwarded_allow_ips=settings.forwarded_allow_ips or None,
-                            timeout_graceful_shutdown=15)  # SIGTERM, after the sources' finals: requests
+                            timeout_graceful_shutdown=15)  # SIGTERM: requests, after the sources
     server = serving.court_server(config, loopback=settings.insecure_no_auth)
     server.run()
     if getattr(server, "refused", None):

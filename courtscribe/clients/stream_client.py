@@ -62,7 +62,7 @@ def chunks_from_file(path: str | Path, chunk_ms: int = 200) -> AsyncIterator[np.
 # a lost connection worth coming back to: going away, dropped, server error, restart, try again later
 COME_BACK = {1001, 1006, 1011, 1012, 1013}
 KEEP_S = 600.0  # audio kept to resend after a reconnect: 10 minutes (19 MB of PCM16)
-STEADY_S = 30.0  # a connection that lasted this long ended an outage (one that fails at once, did not)
+STEADY_S = 30.0  # a connection that lasted this long ended an outage (one failing at once did not)
 
 
 class _Tape:
@@ -183,7 +183,8 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                     await _session(ws, start, tape, result, speed, t0, on_event, stop)
                 return result
             except (ConnectionClosed, InvalidStatus, OSError, _Restart) as err:
-                if not (reconnect_s > 0 and result.ready and _lost(err)) or (stop is not None and stop.is_set()):
+                stopped = stop is not None and stop.is_set()
+                if not (reconnect_s > 0 and result.ready and _lost(err)) or stopped:
                     raise
                 if tape.taken_up_at is not None and clock() - tape.taken_up_at >= STEADY_S:
                     attempts = 0  # it ran steadily since the last failure: a new outage

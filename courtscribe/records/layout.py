@@ -68,7 +68,8 @@ def blocks(record: Record) -> list[Block]:
     pending = sorted(record.interruptions, key=lambda i: i.at_ms)
     corrected = {c.utterance_id for c in record.corrections}
     split = {lineage(c.utterance_id) for c in record.corrections if c.field == "split"}
-    corrected |= {u.id for u in record.utterances if u.id != lineage(u.id) and lineage(u.id) in split}  # 2nd halves
+    halves = {u.id for u in record.utterances if u.id != lineage(u.id) and lineage(u.id) in split}
+    corrected |= halves  # a split's second halves too
     last: tuple[Utterance, Block] | None = None  # the turn printed last, which a piece may go on
     for u in record.utterances:
         while pending and pending[0].at_ms <= u.start_ms:

@@ -73,7 +73,8 @@ def _unspaced(text: str, search: Callable[[str], list[Find]]) -> list[Find]:
     dropped = {i for gap in gaps for i in gap}
     kept = [i for i in range(len(text)) if i not in dropped]
     squeezed = "".join(text[i] for i in kept)
-    return found + [Find(f.category, kept[f.start], kept[f.end - 1] + 1, f.replacement) for f in search(squeezed)]
+    return found + [Find(f.category, kept[f.start], kept[f.end - 1] + 1, f.replacement)
+                    for f in search(squeezed)]
 
 
 def _open_words(text: str, words: str) -> int:

@@ -50,7 +50,8 @@ class Name:
             wants = self.heard_as[form]
             n = len(form)
             for i in range(len(text) - n + 1):
-                if text[i:i + n] == form or heard[i:i + n] in wants and self._sound_alike(form, text[i:i + n]):
+                written = text[i:i + n]
+                if written == form or heard[i:i + n] in wants and self._sound_alike(form, written):
                     out.append(Find("name", i, i + n, replacement))
         return out + self._split_finds(text, heard)
 

@@ -285,7 +285,8 @@ def _category(text: str, run: _Run, cue: str | None) -> str | None:
     if n == 18 and _id_like(d) or n == 15 and _date_like("19" + d[6:12]) or _id_read_out(run):
         return "id_card"
     after = text[run.end:run.end + 2]
-    counted = after[:1] in _UNITS or text[max(0, run.start - 1):run.start] == "第" or _DECIMAL.match(after)
+    ordinal = text[max(0, run.start - 1):run.start] == "第"
+    counted = after[:1] in _UNITS or ordinal or _DECIMAL.match(after)
     if counted or n == 8 and _date_like(d):  # an amount (13800138000元), an ordinal, a date 2026-03-07
         return None
     mobile = n == 11 and d[:2] in _MOBILE_HEADS or n == 13 and d.startswith("861")

@@ -51,7 +51,8 @@ _PLATE_SIGN = r"(?:[A-HJ-NP-Za-hj-np-z0-9]|[零〇一二三四五六七八九幺
 _PLATE_GAP = r"(?:\s?[，,·•.]?\s?)"  # between its places: a space, a dot (京AD·12345), a pause read out
 _PLATE = re.compile(
     rf"[{PROVINCES}][\s，,]*[A-HJ-NP-Za-hj-np-z]{_PLATE_GAP}{_PLATE_SIGN}"
-    rf"(?:(?:{_PLATE_GAP}{_PLATE_SIGN}){{4,5}}|(?:{_PLATE_GAP}{_PLATE_SIGN}){{3}}[学警挂领港澳使试超])"  # 沪A·1234学
+    rf"(?:(?:{_PLATE_GAP}{_PLATE_SIGN}){{4,5}}"  # five or six places, or four and a kind (沪A·1234学)
+    rf"|(?:{_PLATE_GAP}{_PLATE_SIGN}){{3}}[学警挂领港澳使试超])"
     r"(?![A-Za-z0-9])"
 )
 

@@ -267,7 +267,8 @@ def _goes_on(before: dict, u: dict, chosen: Choices) -> bool:
 
 
 def _hide_pieces(texts: list[str | None], fields: list[str], lines: list[str | None], chosen: Choices,
-                 log: list[Redaction], notes: list[RedactionNote], only: int | None = None) -> list[str | None]:
+                 log: list[Redaction], notes: list[RedactionNote],
+                 only: int | None = None) -> list[str | None]:
     """``texts`` (the pieces of one turn) masked as one text; each mask logged on the piece it
     starts in, and what a find spans of later pieces taken out of them; ``only``: the one piece
     masked and logged, the others its context."""

@@ -26,7 +26,7 @@ def access(conn: HTTPConnection) -> Access:
 
 
 def stopping(conn: HTTPConnection) -> Stopping:
-    """Whether the server is stopping, for its audio sockets (an app made without one never stops them)."""
+    """Whether the server is stopping, for its audio sockets (an app made without one: never)."""
     from .sockets import Stopping
 
     state = conn.app.state

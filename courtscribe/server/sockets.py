@@ -64,7 +64,7 @@ class Stopping:
 
 
 async def close(ws: WebSocket) -> None:
-    """The server ends a socket: 1000, or 1012 (come back) while it stops; never raises on a client gone."""
+    """The server ends a socket: 1000, or 1012 (come back) while it stops; a client gone is no error."""
     code, reason = RESTART if deps.stopping(ws).begun.is_set() else (1000, "")
     try:
         await ws.close(code, reason)

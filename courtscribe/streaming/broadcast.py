@@ -115,7 +115,8 @@ class PublicFeed:
 
     def release(self, channel: int, utterance_id: str) -> list[Event]:
         """The tail that utterance of the channel carried, when ``CARRY_MS`` passed and nothing came."""
-        voice = next((v for v, (_, _, u) in self._carry.items() if v[0] == channel and u.id == utterance_id), None)
+        voice = next((v for v, held in self._carry.items() if v[0] == channel and held[2].id == utterance_id),
+                     None)
         return self._release(voice) if voice is not None else []
 
     def _release(self, voice: tuple[int, str]) -> list[Event]:

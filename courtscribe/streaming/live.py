@@ -267,7 +267,8 @@ class LiveHearings:
         its channel's archive holds; one coming back with what it recorded while away
         (``resume_ms``) from where that was said, but neither before the archive's end nor after now."""
         now = records.now_ms(hearing_id)
-        held = archive.recorded_ms(self.archive, hearing_id, cfg.channel) if self.archive is not None else 0
+        root = self.archive
+        held = archive.recorded_ms(root, hearing_id, cfg.channel) if root is not None else 0
         latest = max(now, held)
         return latest if cfg.resume_ms is None else min(max(cfg.resume_ms, held), latest)
 
