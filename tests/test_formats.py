@@ -101,6 +101,8 @@ def test_unknown_format(record):
 def test_role_parse_accepts_ids_and_labels():
     assert Role.parse("原告代理人") is Role.plaintiff_agent
     assert Role.parse("clerk").label == "书记员"
+    # a criminal trial's accused and victim are printed as such, not as a civil case's 被告
+    assert Role.parse("被告人") is Role.accused and Role.parse("被害人").value == "victim"
     with pytest.raises(ValueError, match="unknown role '法警'"):
         Role.parse("法警")
 

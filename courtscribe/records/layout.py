@@ -53,7 +53,8 @@ def facts(record: Record) -> list[tuple[str, str]]:
             ("审理方式", public), ("审判人员", _names(record, Role.presiding_judge, Role.judge, Role.juror)),
             ("书记员", _names(record, Role.clerk)),
             ("到庭人员", _names(record, Role.plaintiff, Role.plaintiff_agent, Role.defendant, Role.defendant_agent,
-                             Role.prosecutor, Role.defender, Role.third_party, Role.witness, Role.other)),
+                             Role.prosecutor, Role.accused, Role.defender, Role.victim, Role.third_party,
+                             Role.witness, Role.other)),
             ("录音时长", hms(record.source.duration_ms)),
             ("转写", f"{record.pipeline.engine}/{record.pipeline.model}")]
     return [(k, v) for k, v in rows if v]

@@ -95,6 +95,8 @@ class Role(str, Enum):
     defendant_agent = "defendant_agent"
     prosecutor = "prosecutor"
     defender = "defender"
+    accused = "accused"  # a criminal trial's 被告人 (a civil one's is 被告)
+    victim = "victim"
     third_party = "third_party"
     witness = "witness"
     other = "other"
@@ -121,6 +123,7 @@ _LABELS = {
     Role.presiding_judge: "审判长", Role.judge: "审判员", Role.juror: "人民陪审员", Role.clerk: "书记员",
     Role.plaintiff: "原告", Role.plaintiff_agent: "原告代理人", Role.defendant: "被告",
     Role.defendant_agent: "被告代理人", Role.prosecutor: "公诉人", Role.defender: "辩护人",
+    Role.accused: "被告人", Role.victim: "被害人",
     Role.third_party: "第三人", Role.witness: "证人", Role.other: "其他",
 }
 

@@ -11,7 +11,7 @@ from .model import Record, Role
 
 BENCH = (Role.presiding_judge, Role.judge, Role.juror)
 PARTIES = (Role.plaintiff, Role.plaintiff_agent, Role.defendant, Role.defendant_agent, Role.third_party,
-           Role.prosecutor, Role.defender)
+           Role.prosecutor, Role.defender, Role.accused, Role.victim)
 # who signs on paper, the clerk noting it (or their refusal): the parties and the other participants
 # (民诉法: 当事人和其他诉讼参与人), a witness of their testimony too
 NOTED = (*PARTIES, Role.witness, Role.other)

@@ -4,7 +4,7 @@ import { ApiError, ROLES, api, download, el, refusal } from "./common.js";
 
 const STATUS = { scheduled: "未开庭", open: "庭审中", closed: "已闭庭", signed: "已签名" };
 const ROWS = {
-  parties: { roles: ["plaintiff", "defendant", "third_party", "plaintiff_agent", "defendant_agent", "prosecutor", "defender", "witness", "other"], label: "当事人" },
+  parties: { roles: ["plaintiff", "defendant", "third_party", "plaintiff_agent", "defendant_agent", "prosecutor", "accused", "defender", "victim", "witness", "other"], label: "当事人" },
   bench: { roles: ["presiding_judge", "judge", "juror", "clerk"], label: "审判人员" },
 };
 const PAGE = 20;
