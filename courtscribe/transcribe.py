@@ -144,11 +144,13 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
     for ch, (hyps, failed), (s, e) in _decode_all(windows, channel_audio, sr, decode, options, batch, decoded):
         by_channel = by_channel or (turns() if turns else [None] * len(channel_audio))
         inside = [span for span in speech[ch] if span[0] < e and span[1] > s]
-        kept = polish_all(attribute.split(hyps, by_channel[ch] or []), options.hotwords, options.itn)
+        kept = polish_all(_seat_lines(ch, attribute.split(hyps, by_channel[ch] or []), channel_audio, speech),
+                          options.hotwords, options.itn)
         out += [(ch, h) for h in kept if usable(h)]
         found = [(ch, g.start_ms, g.end_ms, None) for a, b in inside
                  for g in complete([h for h in kept if h.start_ms < b and h.end_ms > a], max(a, s), min(b, e))
-                 if UNRECOGNIZED in g.flags and not _neighbours_bleed((g.start_ms, g.end_ms), ch, speech)]
+                 if UNRECOGNIZED in g.flags
+                 and not _neighbours_bleed((g.start_ms, g.end_ms), ch, speech, channel_audio, sr)]
         said = [h for h in kept if usable(h)]
         holes += found + [(ch, t.start_ms, t.end_ms, t) for a, b in inside
                           for t in attribute.unheard(by_channel[ch] or [], said, max(a, s), min(b, e))
@@ -162,7 +164,8 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
     turned: list[tuple[int, Hypothesis]] = []  # speaker turns decoded on their own
     for (ch, a, b, turn), (_, (hyps, failed), _) in zip(holes, redone):
         hyps = hyps if turn else attribute.split(hyps, turns_of[ch] or [])
-        pieces = finish(hyps, a, b, options.hotwords, reason=failed, language=options.language, itn=options.itn)
+        pieces = finish(_seat_lines(ch, hyps, channel_audio, speech), a, b, options.hotwords, reason=failed,
+                        language=options.language, itn=options.itn)
         if turn:
             turned += [(ch, h) for h in attribute.turn_pieces(turn, pieces)]
         else:
@@ -203,12 +206,30 @@ def _who(h: Hypothesis, turns: list[Turn] | None) -> str:
     return h.speaker or (attribute.speaker_at(h.start_ms, h.end_ms, turns) if turns else None) or ""
 
 
-def _neighbours_bleed(hole: tuple[int, int], ch: int, speech: list[list[tuple[int, int]]]) -> bool:
-    """A short stretch without text on one seat while another seat has speech: what is left of the
-    neighbour's voice after bleed suppression (bleed.py), which that seat records. Someone really
-    speaking over a neighbour says more than ``MIN_GAP_MS`` and stays flagged."""
+def _seat_lines(ch: int, hyps: list[Hypothesis], channel_audio: list[np.ndarray],
+                speech: list[list[tuple[int, int]]]) -> list[Hypothesis]:
+    """A seat mic's lines without the words its neighbours said (bleed.own_words), each cut where
+    another seat spoke in a pause between its words (attribute.cut_across); one channel: as they are."""
+    if len(channel_audio) < 2:
+        return hyps
+    others = [x for c, x in enumerate(channel_audio) if c != ch]
+    theirs = [span for c, spans in enumerate(speech) if c != ch for span in spans]
+    return [cut for h in hyps for piece in bleed.own_words(h, channel_audio[ch], others)
+            for cut in attribute.cut_across(piece, theirs)]
+
+
+def _neighbours_bleed(hole: tuple[int, int], ch: int, speech: list[list[tuple[int, int]]],
+                      channel_audio: list[np.ndarray], sr: int) -> bool:
+    """A short stretch without text on one seat while another seat has speech, at least as loud
+    there: what is left of the neighbour's voice after bleed suppression (bleed.py), which that
+    seat records. Someone really speaking there (a prompt 没有。 right after the question: louder on
+    their own seat) or over a neighbour for longer than ``MIN_GAP_MS`` stays flagged."""
     a, b = hole
-    return b - a < MIN_GAP_MS and any(s < b and e > a for c, spans in enumerate(speech) if c != ch for s, e in spans)
+    if b - a >= MIN_GAP_MS:
+        return False
+    lo, hi = a * sr // 1000, b * sr // 1000  # the whole stretch: a question's tail may end in it
+    return any(any(s < b and e > a for s, e in spans) and not bleed.louder(channel_audio[ch][lo:hi], x[lo:hi])
+               for c, (spans, x) in enumerate(zip(speech, channel_audio)) if c != ch)
 
 
 def _decode_all(jobs: list[tuple[int, int, int]], channel_audio: list[np.ndarray], sr: int, decode: Decode,

@@ -89,6 +89,38 @@ def _pieces(h: Hypothesis, turns: list[Turn]) -> list[Hypothesis]:
     return out
 
 
+def cut_across(h: Hypothesis, spans: list[tuple[int, int]], min_ms: int = 300) -> list[Hypothesis]:
+    """``h`` cut at each pause between its words in which someone else spoke (``spans``: the other
+    seats' speech) for ``min_ms`` or more: one seat's 3500元。 and 愿意。 decoded in one window are
+    two answers with a question between them, and printed as one line they came before it."""
+    tokens = list(h.tokens)
+    said = [_said_among(t, spans) for t in tokens]
+    cuts = [i for i in range(1, len(tokens)) if _covered(spans, said[i - 1][1], said[i][0]) >= min_ms]
+    if not cuts:
+        return [h]
+    bounds = [0, *cuts, len(tokens)]
+    return [replace(h, text=text, tokens=tokens[a:b], start_ms=h.start_ms if not a else said[a][0],
+                    end_ms=h.end_ms if b == len(tokens) else said[b - 1][1])
+            for (a, b), text in zip(zip(bounds, bounds[1:]), cut_text(h.text, tokens, cuts)) if text]
+
+
+def _said_among(t: Token, spans: list[tuple[int, int]]) -> tuple[int, int]:
+    """When a word was said (``_said``), where its timestamp is stretched over others' speech
+    (``spans``) at its start rather than its end: then at the end (没有 stretched back over the
+    question it answers)."""
+    longest = MS_PER_CHAR * max(1, len("".join(t.text.split())))
+    if t.end_ms - t.start_ms <= longest:
+        return t.start_ms, t.end_ms
+    early = _covered(spans, t.start_ms, t.end_ms - longest)
+    late = _covered(spans, t.start_ms + longest, t.end_ms)
+    return (t.end_ms - longest, t.end_ms) if early > late else _said(t)
+
+
+def _covered(spans: list[tuple[int, int]], a: int, b: int) -> int:
+    """How much of [a, b) the spans cover (they may overlap one another: the most any one covers)."""
+    return max((min(e, b) - max(s, a) for s, e in spans), default=0)
+
+
 def cut_text(text: str, tokens: list[Token], cuts: list[int]) -> list[str]:
     """``text`` cut before tokens ``cuts`` (indices), found by walking the text along the tokens'
     characters (the text may add punctuation and spaces the tokens lack). Where the text does not

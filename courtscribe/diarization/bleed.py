@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -20,12 +20,14 @@ import numpy as np
 from ..asr.base import Hypothesis
 from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS, UNRECOGNIZED
 from ..audio import SAMPLE_RATE as SR
+from .attribute import cut_text
 
 BLOCK_MS = 500
 MAX_LAG_MS = 30
 MARGIN_DB = 6.0
 MIN_CORRELATION = 0.6
 MIN_SPAN_MS = 300
+MIN_WORD_MS = 200  # a word's audio checked for bleed: at least this much around its middle
 BLEED_SHARE = 0.8  # an utterance mostly made of a neighbour's bleed (voiced blocks) is not its seat's
 
 Span = tuple[int, int]
@@ -45,6 +47,11 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if x.size else 0.0
 
 
+def louder(x: np.ndarray, y: np.ndarray, margin_db: float = 0.0) -> bool:
+    """Whether ``x`` is at least ``margin_db`` louder than ``y``."""
+    return _rms(x) >= _rms(y) * 10 ** (margin_db / 20) and _rms(x) > 0.0
+
+
 def is_bleed(block: np.ndarray, others: list[np.ndarray], *, margin_db: float = MARGIN_DB,
              min_correlation: float = MIN_CORRELATION, max_lag_ms: int = MAX_LAG_MS) -> bool:
     own = _rms(block)
@@ -55,6 +62,29 @@ def is_bleed(block: np.ndarray, others: list[np.ndarray], *, margin_db: float = 
                 correlation(block, other, max_lag_ms * SR // 1000) >= min_correlation:
             return True
     return False
+
+
+def own_words(h: Hypothesis, here: np.ndarray, others: list[np.ndarray]) -> list[Hypothesis]:
+    """``h`` (a line decoded on the seat mic ``here``, word times in ms of it) without its words that
+    are a neighbour's bleed: louder on a neighbour's mic and the same waveform there (``others``,
+    aligned with ``here``). Block-wise suppression keeps a 500 ms block where a question's end meets
+    a prompt answer's bleed, and the answer's 没有 was decoded into the question's line, in the
+    questioner's mouth. Each run of the seat's own words stays a line of its own."""
+    if not h.tokens or not others:
+        return [h]
+    theirs = []
+    for tok in h.tokens:
+        mid = (tok.start_ms + tok.end_ms) // 2
+        lo, hi = [max(0, at) * SR // 1000 for at in (min(tok.start_ms, mid - MIN_WORD_MS // 2),
+                                                    max(tok.end_ms, mid + MIN_WORD_MS // 2))]
+        theirs.append(is_bleed(here[lo:hi], [x[lo:hi] for x in others]))
+    if not any(theirs):
+        return [h]
+    bounds = [0] + [i for i in range(1, len(theirs)) if theirs[i] != theirs[i - 1]] + [len(theirs)]
+    texts = cut_text(h.text, list(h.tokens), bounds[1:-1])
+    return [replace(h, text=text, tokens=h.tokens[a:b], start_ms=h.tokens[a].start_ms if a else h.start_ms,
+                    end_ms=h.end_ms if b == len(theirs) else h.tokens[b - 1].end_ms)
+            for (a, b), text in zip(zip(bounds, bounds[1:]), texts) if not theirs[a] and text]
 
 
 def voiced_share(audio: np.ndarray, blocks: np.ndarray, quiet_db: float = 20.0) -> float:
