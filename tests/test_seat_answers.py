@@ -59,3 +59,37 @@ def test_a_seats_line_is_cut_where_another_seat_spoke_in_a_pause_of_it():
                                    Token(text="没有", start_ms=5700, end_ms=8500)])
     first, second = attribute.cut_across(stretched, [(5900, 7950)])
     assert (first.text, second.text) == ("属实", "没有") and second.start_ms >= 7300
+
+
+# -- one mixed microphone: a short answer little like anyone is flagged, never sure ------------
+def test_words_in_a_stretch_nobody_is_sure_of_are_a_flagged_line_of_their_own():
+    from courtscribe.diarization.turns import Turn
+    from courtscribe.records.model import SPEAKER_UNSURE
+
+    turns = [Turn(0, 8600, "说话人1"), Turn(8600, 8960, "说话人1", sure=False)]
+    words = [("你", 5300, 5700), ("当时", 5700, 6100), ("对", 8620, 8800)]
+    line = Hypothesis(text="你当时？对。", start_ms=5300, end_ms=8800,
+                      tokens=[Token(text=w, start_ms=a, end_ms=b) for w, a, b in words])
+    question, answer = attribute.split([line], turns)
+    assert (question.text, SPEAKER_UNSURE in question.flags) == ("你当时？", False)
+    assert (answer.text, SPEAKER_UNSURE in answer.flags) == ("对。", True)
+    # a word the engine placed mostly before such a stretch stays, but its line is flagged
+    early = Hypothesis(text="没有。你", start_ms=4320, end_ms=5700,
+                       tokens=[Token(text="没有", start_ms=4320, end_ms=4640), Token(text="你", start_ms=5300,
+                                                                                 end_ms=5700)])
+    [line] = attribute.split([early], [Turn(0, 4556, "说话人1"), Turn(4556, 4826, "说话人2", sure=False),
+                                       Turn(5000, 6000, "说话人1")])
+    assert SPEAKER_UNSURE in line.flags
+
+
+def test_a_stray_voice_one_window_heard_apart_holds_its_frames_and_a_doubt_splits_a_turn():
+    from courtscribe.diarization.turns import _by_doubt, _strays_heard
+
+    on = np.zeros((10, 3), bool)
+    on[:, 0] = True  # two windows heard the question and the answer as one unit of speaker 0
+    strays = np.zeros((10, 3))
+    strays[6:9, 2] = 1  # a third window heard frames 6-8 as a unit of its own, unlike anyone
+    _strays_heard(on, strays)
+    assert on[:6, 0].all() and not on[6:9, 0].any() and on[6:9, 2].all() and on[9, 0]
+    assert _by_doubt(np.array([False, False, True, True, False]), 10) == [(10, 12, False), (12, 14, True),
+                                                                          (14, 15, False)]

@@ -54,10 +54,18 @@ def split(hyps: list[Hypothesis], turns: list[Turn]) -> list[Hypothesis]:
         for piece in _pieces(h, turns):
             if any(min(b, piece.end_ms) - max(a, piece.start_ms) > 0 for a, b in crossed):
                 piece = _flag(piece, OVERLAP)
-            if any(not t.sure and t.speaker == piece.speaker and _meets(t, piece) for t in turns):
+            # a voice nobody can be sure of, heard while it was said: its own or another's (the
+            # engine's word times may put that voice's 没有。 in the question's line)
+            if any(not t.sure and _meets(t, piece) for t in turns):
                 piece = _flag(piece, SPEAKER_UNSURE)
             out.append(piece)
     return out
+
+
+def _doubted(word: Token, turns: list[Turn]) -> bool:
+    """Whether most of a word's time lies in turns nobody can be sure of."""
+    unsure = sum(max(0, min(t.end_ms, word.end_ms) - max(t.start_ms, word.start_ms)) for t in turns if not t.sure)
+    return 2 * unsure > word.end_ms - word.start_ms
 
 
 def _flag(h: Hypothesis, flag: str) -> Hypothesis:
@@ -74,7 +82,9 @@ def _pieces(h: Hypothesis, turns: list[Turn]) -> list[Hypothesis]:
     words = [t.model_copy(update={"end_ms": _said(t)[1]}) for t in h.tokens]  # stretched timestamps undone
     end = min(h.end_ms, words[-1].end_ms)
     who = [speaker_at(t.start_ms, t.end_ms, turns) for t in words]
-    bounds = [0] + [i for i in range(1, len(who)) if who[i] != who[i - 1]] + [len(who)]
+    # a stretch of a speaker's turn that is not sure (a short unit little like them) is cut apart too
+    key = [(w, _doubted(t, turns)) for w, t in zip(who, words)]
+    bounds = [0] + [i for i in range(1, len(key)) if key[i] != key[i - 1]] + [len(key)]
     if len(bounds) == 2:
         return [replace(h, speaker=who[0], tokens=words, end_ms=max(h.start_ms, end))]
     texts = cut_text(h.text, words, bounds[1:-1])
