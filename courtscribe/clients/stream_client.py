@@ -137,7 +137,8 @@ class _Tape:
 
 
 class _Restart(Exception):
-    """The server ended the stream to restart (1012) before it had all the source's audio."""
+    """The server ended the stream to restart (1012) before it had all the source's audio, or still
+    holds the channel for the connection this one replaces."""
 
 
 def _lost(err: BaseException) -> bool:
@@ -208,6 +209,8 @@ async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: fl
     """One connection: start (or resume), send the audio, collect the events up to ``end``."""
     await ws.send(json.dumps(start))
     ready = json.loads(await ws.recv())
+    if ready.get("type") == "error" and ready.get("code") == "channel_busy" and result.ready:
+        raise _Restart()  # coming back while the server still holds the old connection: try again
     if ready.get("type") != "ready":
         raise RuntimeError(f"server refused the stream: {ready}")
     if result.ready:

@@ -33,7 +33,7 @@ from ..streaming.stability import beyond
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import StreamError
 from ..streaming.session import StreamSession
-from ..streaming.source import SessionConfig
+from ..streaming.source import ANY_CHANNEL, SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
 from .files import Busy, FileWork
@@ -245,7 +245,7 @@ async def _join(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hear
 
     admitted = await gate(hearing_id)
     file.session = await live.join(SessionConfig(
-        hearing_id=admitted.hearing_id, court=admitted.court, courtroom=admitted.courtroom,
+        hearing_id=admitted.hearing_id, channel=ANY_CHANNEL, court=admitted.court, courtroom=admitted.courtroom,
         options=DecodeOptions(hotwords=file.cfg.hotwords, itn=file.cfg.itn)), emit)
     file.pcm = PcmInput(file.cfg.audio_fs)
 

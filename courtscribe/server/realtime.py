@@ -36,7 +36,7 @@ from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.live import Admitted, Gate, LiveHearings, PcmInput, open_gate
 from ..streaming.protocol import MAX_FRAME_BYTES, ErrorCode, StreamError
 from ..streaming.session import StreamSession
-from ..streaming.source import SessionConfig
+from ..streaming.source import ANY_CHANNEL, SessionConfig
 from . import deps
 from .realtime_setup import Setup
 from .auth import ws_deny, ws_enter
@@ -268,7 +268,8 @@ class _Realtime:
 
         async def emit(ev: Event) -> None:
             await _deliver(self.ws, self.items, ev, shift[0], manual=manual)
-        self.session = await self.live.join(SessionConfig(hearing_id=admitted.hearing_id, court=admitted.court,
+        self.session = await self.live.join(SessionConfig(hearing_id=admitted.hearing_id, channel=ANY_CHANNEL,
+                                                          court=admitted.court,
                                                           courtroom=admitted.courtroom, options=options), emit)
         shift[0] = self.heard * 1000 // SAMPLE_RATE - self.session.cfg.offset_ms
         self.turn_from = self.items.committed

@@ -35,7 +35,7 @@ from .peers import Command, Peers
 from .protocol import MAX_FRAME_BYTES, ErrorCode, StreamError, sample_rate
 from .scheduler import DecodeScheduler
 from .session import StreamSession
-from .source import SessionConfig, Sinks
+from .source import ANY_CHANNEL, SessionConfig, Sinks
 from .speakers import Label, LiveSpeakers
 
 log = get_logger(__name__)
@@ -94,6 +94,7 @@ class LiveHearings:
     spool: Spool | None = None  # where finals wait while the record store is away
     sources: dict[str, dict[StreamSession, tuple[str, ...]]] = field(default_factory=dict)  # hearing → its
     # running sources, each with the hotwords its client sent
+    seats: dict[str, set[int]] = field(default_factory=dict)  # hearing → the channels its sources here hold
     peers: Peers | None = None  # the other gateway replicas, when there are several
     front_ends: Callable[[str | None], RoomFrontEnd] = lambda room: RoomFrontEnd(asr="none", vad="none")
 
@@ -170,7 +171,14 @@ class LiveHearings:
     async def join(self, cfg: SessionConfig, emit: Callable[[Event], Awaitable[None]]) -> StreamSession:
         """Admit a stream; one that names a hearing joins it in the record store: its utterances are stored
         before they are announced and its times continue the hearing's timeline."""
-        sid = self.scheduler.admit()
+        if not cfg.hearing_id and cfg.channel == ANY_CHANNEL:
+            cfg.channel = 0
+        seated = self._seat(cfg) if cfg.hearing_id else None
+        try:
+            sid = self.scheduler.admit()
+        except BaseException:
+            self._unseat(cfg.hearing_id, seated)
+            raise
         sinks = Sinks()
         try:
             vocabulary: list[str] = []
@@ -189,6 +197,7 @@ class LiveHearings:
                     await self._recall(sinks.speakers, self.records, cfg.hearing_id, cfg.channel)
         except BaseException:
             self.scheduler.release(sid)
+            self._unseat(cfg.hearing_id, seated)
             raise
         if cfg.hearing_id:
             sinks.on_screen = lambda event: self.hub.publish(cfg.hearing_id, event)
@@ -199,6 +208,30 @@ class LiveHearings:
             self.sources.setdefault(cfg.hearing_id, {})[session] = own
             self.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
         return session
+
+    def _seat(self, cfg: SessionConfig) -> int:
+        """The source's channel in its hearing, held until it leaves: two sources on one channel
+        wrote one archive segment and each replayed the other's audio. A channel its protocol names
+        must be free (``channel_busy``: a recorder coming back while its old connection is still
+        open tries again); a protocol without channels (FunASR's, Realtime) takes the lowest free one."""
+        assert cfg.hearing_id is not None
+        held = self.seats.setdefault(cfg.hearing_id, set())
+        taken = held | {s["channel"] for s in (self.peers.sources(cfg.hearing_id) if self.peers else [])}
+        if cfg.channel == ANY_CHANNEL:
+            cfg.channel = min(set(range(len(taken) + 1)) - taken)
+        elif cfg.channel in taken:
+            raise StreamError(ErrorCode.CHANNEL_BUSY, f"channel {cfg.channel} of hearing {cfg.hearing_id} has a "
+                              "source already: give this one another channel, or try again when that one ends",
+                              fatal=True)
+        held.add(cfg.channel)
+        return cfg.channel
+
+    def _unseat(self, hearing_id: str | None, channel: int | None) -> None:
+        if hearing_id is not None and channel is not None:
+            held = self.seats.get(hearing_id, set())
+            held.discard(channel)
+            if not held:
+                self.seats.pop(hearing_id, None)
 
     async def _numbers(self, hearing_id: str) -> VoiceNumbers:
         """The hearing's voice numbers here, after every number its record already holds (another
@@ -281,6 +314,7 @@ class LiveHearings:
         finally:
             self.scheduler.release(session.sid)
             hid = session.cfg.hearing_id
+            self._unseat(hid, session.cfg.channel)
             running = self.sources.get(hid) if hid is not None else None
             if hid is not None and running is not None and running.pop(session, None) is not None:
                 self.hub.publish(hid, channel_event(session, connected=False))

@@ -34,6 +34,7 @@ class ErrorCode:
     DISK_FULL = "disk_full"  # the audio archive could not be written: recording stopped
     ARCHIVE = "archive_error"
     STORE_UNAVAILABLE = "store_unavailable"
+    CHANNEL_BUSY = "channel_busy"  # another source holds the channel named: try again when it ends
     STORE_DELAYED = "store_delayed"  # the record store is away: finals wait on disk and are stored later
 
 

@@ -19,12 +19,15 @@ class Recorder(Protocol):
     def close(self) -> None: ...
 
 
+ANY_CHANNEL = -1
+
+
 @dataclass
 class SessionConfig:
     """What the source asked for and where it sits in its hearing."""
 
     hearing_id: str | None = None
-    channel: int = 0
+    channel: int = 0  # ANY_CHANNEL: a protocol without channels (FunASR's, Realtime): the lowest free one
     role: Role | None = None
     speaker: str | None = None
     options: DecodeOptions = field(default_factory=DecodeOptions)

@@ -1,0 +1,69 @@
+"""Each source of a hearing holds a channel of its own: two FunASR clients (two courtroom PCs; the
+protocol names no channel) each get one, and each line replays its own source's audio; a native
+source naming a channel another source holds is refused (channel_busy), not mixed into it."""
+import asyncio
+import json
+
+import httpx
+import numpy as np
+import pytest
+import websockets
+
+from courtscribe.audio import SAMPLE_RATE as SR
+from courtscribe.audio import decode, float_to_pcm16
+from courtscribe.records import archive
+
+from conftest import ZH, start_server
+
+pytestmark = pytest.mark.slow
+
+
+async def _funasr_pc(url: str, pcm: bytes) -> None:
+    """FunASR's client at HEAD: 2pass, 60 ms frames at real-time pace, then the end of input."""
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"mode": "2pass", "chunk_size": [5, 10, 5], "wav_name": "pc", "wav_format": "pcm",
+                                  "audio_fs": SR, "is_speaking": True, "itn": True}))
+        for at in range(0, len(pcm), 1920):
+            await ws.send(pcm[at:at + 1920])
+            await asyncio.sleep(0.03)
+        await ws.send(json.dumps({"is_speaking": False, "is_end": True}))  # PR #3440's end of input
+        while not json.loads(await asyncio.wait_for(ws.recv(), 120)).get("is_end"):
+            pass
+
+
+async def _native(url: str, channel: int) -> dict:
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "start", "hearing_id": "h-seats", "channel": channel}))
+        return json.loads(await asyncio.wait_for(ws.recv(), 60))
+
+
+def test_two_sources_without_channels_each_hold_one_and_a_named_channel_taken_is_refused(tmp_path):
+    proc, base = start_server(tmp_path)
+    ws = base.replace("http://", "ws://")
+    clips = {name: decode(ZH / name).channel(0) for name in ("justice.wav", "welcome.wav")}
+    try:
+        async def two_pcs_and_a_third():
+            pcs = [asyncio.create_task(_funasr_pc(f"{ws}/?hearing=h-seats", float_to_pcm16(x)))
+                   for x in clips.values()]
+            await asyncio.sleep(1.5)  # both PCs are streaming: their channels are held
+            said = await _native(f"{ws}/v1/stream", 0)
+            await asyncio.gather(*pcs)
+            return said
+        refused = asyncio.run(asyncio.wait_for(two_pcs_and_a_third(), 300))
+        assert refused["type"] == "error" and refused["code"] == "channel_busy", refused
+        root = tmp_path / "data" / "archive"
+        held = sorted(archive.recorded_ms(root, "h-seats", ch) for ch in (0, 1))
+        assert held == sorted(x.size * 1000 // SR for x in clips.values())  # each source's audio whole
+        lines = httpx.get(f"{base}/v1/hearings/h-seats").json()["utterances"]
+        assert {u["channel"] for u in lines} == {0, 1}
+        for u in lines:  # a line replays its own source's audio
+            said = archive.read(root, "h-seats", u["channel"], u["start_ms"], u["end_ms"])
+            assert float(np.abs(said).max()) > 0.01, u
+        assert _native_after(ws)["type"] == "ready"  # the PCs gone, channel 0 is free again
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def _native_after(ws: str) -> dict:
+    return asyncio.run(_native(f"{ws}/v1/stream", 0))
