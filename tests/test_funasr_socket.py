@@ -21,6 +21,17 @@ def test_a_files_first_message_says_whether_it_is_a_whole_file_and_how_it_is_ans
     assert fc.Config({"mode": "online"}).result_mode == "online"
     with pytest.raises(StreamError):
         fc.Config({"mode": "realtime"})
+    # a .pcm file with no mode (the C++ client; funasr-client too): one reply in 2pass's final shape
+    assert fc.Config({}).once and fc.reply(fc.Config({}), is_final=True)["mode"] == "2pass-offline"
+
+
+def test_hotwords_stand_for_the_connection_until_a_file_names_others():
+    """FunASR's C++ offline client sends the hotwords with its first file only: its servers keep
+    them for the connection, and the next files were decoded without them."""
+    first = fc.Config({"wav_format": "others", "hotwords": '{"达摩院": 20}'})
+    second = fc.Config({"wav_format": "others"}, first)
+    assert first.hotwords == second.hotwords and "达摩院" in second.hotwords
+    assert fc.Config({"wav_format": "others", "hotwords": ""}, first).hotwords == ()
 
 
 def test_whole_files_in_memory_are_counted_for_every_socket_together_and_given_back(monkeypatch):

@@ -47,4 +47,6 @@ def test_a_client_that_asks_for_numbers_as_spoken_gets_them_so():
     from courtscribe.server.funasr_config import Config
 
     assert polish("超百分之五十") == "超50%" and polish("超百分之五十", itn=False) == "超百分之五十"
+    # an engine that writes digits itself (Whisper) is read back as spoken too
+    assert polish("超50%，共计125000元", itn=False) == "超百分之五十，共计十二万五千元"
     assert Config({"itn": False}).itn is False and Config({}).itn and Config({"itn": True}).itn

@@ -43,7 +43,7 @@ def test_cpp_offline_client_with_a_pcm_file_gets_all_its_text_in_one_reply(serve
     reply per sentence lost every sentence but the first (the client closes at the first)."""
     url = server.replace("http", "ws") + "/?hearing=cpp-pcm"
     [reply] = asyncio.run(_cpp_client(url, [("justice", "pcm", _pcm("justice.wav"))], block=204800))
-    assert reply["mode"] == "offline" and reply["is_final"] is True and "error" not in reply, reply
+    assert reply["mode"] == "2pass-offline" and reply["is_final"] is True and "error" not in reply, reply
     lines = [u["text"] for u in httpx.get(f"{server}/v1/hearings/cpp-pcm").json()["utterances"]]
     assert lines and all(line in reply["text"] for line in lines), (lines, reply["text"])
     page_reads(reply["text"], reply["timestamp"])

@@ -14,6 +14,7 @@ from functools import lru_cache
 from .base import Hypothesis
 from .coverage import complete
 from .hotwords import PartialBiaser, corrector
+from .itn import spoken
 from .numbers import court_style, is_case_number
 from ..text import looped
 
@@ -40,7 +41,7 @@ def polish(text: str, hotwords: tuple[str, ...] = (), itn: bool = True) -> str:
         return text
     hotwords = tuple(hotwords)
     corrected = _corrector(hotwords)(text)
-    return court_style(corrected, _cases(hotwords)) if itn else corrected
+    return court_style(corrected, _cases(hotwords)) if itn else spoken(corrected)
 
 
 def polish_partial(hyp: Hypothesis | None, hotwords: tuple[str, ...] = (), itn: bool = True) -> Hypothesis | None:

@@ -73,6 +73,22 @@ def _span(kind: str, spoken: str, written: str, before: str) -> str:
     return written
 
 
+@lru_cache(maxsize=1)
+def _speaker():
+    from wetext import Normalizer
+
+    return Normalizer(lang="zh", operator="tn")
+
+
+def spoken(text: str) -> str:
+    """Numbers as spoken, for a client that asked so (FunASR's ``itn: false``): an engine that writes
+    digits itself (Whisper: 超50%) reads as one that does not (超百分之五十)."""
+    if not text or not _DIGITS.search(text):
+        return text
+    with _lock:
+        return _speaker().normalize(text)
+
+
 def itn(text: str) -> str:
     """Court-style written form of a spoken-form sentence (unchanged when nothing applies)."""
     if not text or not _SPOKEN_NUMBER.search(text):

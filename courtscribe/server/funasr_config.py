@@ -30,9 +30,13 @@ class Config:
     answered once it is all in, in the mode's reply shape. PCM with no ``mode`` is 2pass, as FunASR's
     own servers take it: a recorder's live audio goes into its hearing. Only FunASR's C++ offline
     client sends PCM so (a ``.pcm`` file), and it closes at the first message after its last frame:
-    such a file is answered ``once``, all its text in one ``offline`` reply at its end."""
+    such a file is answered ``once``, all its text in one reply at its end, in 2pass's final shape
+    (``2pass-offline``: funasr-client, which sends no mode either, keeps only those; the C++ client
+    reads any)."""
 
-    def __init__(self, data: dict):
+    def __init__(self, data: dict, before: "Config | None" = None):
+        """``before``: the connection's last file's config, whose hotwords stand when this one names
+        none (FunASR's servers keep them for the connection: its C++ client sends them once)."""
         self.wav_format = str(data.get("wav_format", "pcm")).lower()
         asked = data.get("mode") or None
         self.mode = asked or ("2pass" if self.wav_format == "pcm" else "offline")
@@ -41,7 +45,7 @@ class Config:
         self.wav_name = str(data.get("wav_name", "microphone"))
         self.whole = self.mode == "offline" or self.wav_format != "pcm"
         self.once = asked is None and not self.whole
-        self.result_mode = "offline" if self.once else {"2pass": "2pass-offline"}.get(self.mode, self.mode)
+        self.result_mode = {"2pass": "2pass-offline"}.get(self.mode, self.mode)
         try:
             self.audio_fs = int(data.get("audio_fs", SAMPLE_RATE) or SAMPLE_RATE)
         except (TypeError, ValueError, OverflowError):
@@ -49,4 +53,6 @@ class Config:
         if self.audio_fs not in SAMPLE_RATES:
             raise StreamError("bad_sample_rate", f"audio_fs {self.audio_fs} is not supported", fatal=True)
         self.hotwords, self.hotword_problem = parse_hotwords(data.get("hotwords"))
+        if "hotwords" not in data and before is not None:
+            self.hotwords, self.hotword_problem = before.hotwords, None
         self.itn = data.get("itn") is not False  # numbers as spoken only when the client says so

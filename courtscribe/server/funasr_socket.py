@@ -160,7 +160,7 @@ class _Funasr:
         if not isinstance(data, dict):
             return True
         if self.file is None and data.get("is_speaking") is not False:
-            self.config = Config(data)
+            self.config = Config(data, self.config)
             await self._open(self.config, said=False)
         if data.get("is_speaking") is False:
             done, self.file = self.file, None
