@@ -113,3 +113,12 @@ def test_a_frame_over_the_live_limit_is_refused_in_words_with_the_real_limit(ser
     assert refused["is_final"] is False and "32 s" in refused["error"], refused
     assert "".join(m["text"] for m in got if m.get("mode") == "2pass-offline")
     assert got[-1]["is_end"] and got[-1]["is_final"] is False  # the dropped frame is said again
+
+
+def test_cpp_offline_client_with_a_hearing_gets_its_answer_first_and_the_warning_in_it(server):
+    """A whole file is not put in the hearing, and the server says so; the C++ client takes the first
+    message after its file as the answer: a warning frame before it was read as the answer, and the
+    text was lost. The warning rides in the answer."""
+    url = server.replace("http", "ws") + "/?hearing=cpp-wav"
+    [reply] = asyncio.run(_cpp_client(url, [("welcome", "others", (ZH / "welcome.wav").read_bytes())], block=204800))
+    assert reply["is_final"] is True and reply["text"] and "not put in hearing cpp-wav" in reply["warning"], reply

@@ -45,6 +45,10 @@ class Config:
         self.wav_name = str(data.get("wav_name", "microphone"))
         self.whole = self.mode == "offline" or self.wav_format != "pcm"
         self.once = asked is None and not self.whole
+        # no mode: FunASR's C++ offline client, which takes the first message after a file's last
+        # frame as its answer: what the server has to say of the file rides in the answer (``notes``)
+        self.answer_only = asked is None
+        self.notes: list[str] = []
         self.result_mode = {"2pass": "2pass-offline"}.get(self.mode, self.mode)
         try:
             self.audio_fs = int(data.get("audio_fs", SAMPLE_RATE) or SAMPLE_RATE)

@@ -228,13 +228,18 @@ async def _begin(ws: WebSocket, file: _File, gate: Gate, hearing_id: str | None,
     FunASR's page sends its config on connecting and its audio when the user clicks Start, maybe
     minutes later, and a socket waiting so holds no stream and no hearing meanwhile."""
     cfg = file.cfg
-    if cfg.hotword_problem and warn:  # said once, in a frame FunASR clients show and skip
-        await send(ws, reply(cfg, warning=cfg.hotword_problem))
+
+    async def say(warning: str) -> None:  # once, in a frame FunASR clients show and skip, or in the answer
+        if cfg.answer_only:
+            cfg.notes.append(warning)
+        else:
+            await send(ws, reply(cfg, warning=warning))
+    if cfg.hotword_problem and warn:
+        await say(cfg.hotword_problem)
     if cfg.whole:  # a file of its own: it joins no hearing
         if hearing_id is not None and warn:
-            await send(ws, reply(cfg, warning=f"a whole file ({cfg.mode}, {cfg.wav_format}) is answered here and "
-                                  f"not put in hearing {hearing_id}: stream PCM to record it there, or upload it "
-                                  "with POST /v1/jobs and hearing_id"))
+            await say(f"a whole file ({cfg.mode}, {cfg.wav_format}) is answered here and not put in hearing "
+                      f"{hearing_id}: stream PCM to record it there, or upload it with POST /v1/jobs and hearing_id")
         file.courtroom = (await gate(None, into_room=False)).courtroom
 
 
@@ -377,5 +382,6 @@ def _answer(cfg: Config, lines: list[Utterance], **extra) -> dict:
     sents = [s | {"spk": who.index(u.speaker)} for u in lines for s in line_sents(u, u.shown_text)]
     # a stretch without text is written as the record writes it, so the client's text shows the gap
     text, times = shown_times(lines)
+    notes = {"warning": "; ".join(cfg.notes)} if cfg.notes else {}
     return reply(cfg, mode=cfg.result_mode, text=text, is_final=True, timestamp=timestamp(text, times),
-                  stamp_sents=sents, **extra)
+                  stamp_sents=sents, **notes, **extra)
