@@ -81,6 +81,9 @@ def _case_number(m: re.Match, known: tuple[str, ...]) -> str:
 
 
 _SEPARATED = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")  # 125,000 → 125000
+# ... and where an amount follows, with a space after the comma (Whisper: 罚金6, 437元)
+_SEPARATED_AMOUNT = re.compile(r"(?<![\d.])\d{1,3}(?:, ?\d{3})+(?=\s*(?:元|块|万|亿))")
+_THOUSANDS = re.compile(r"(?<![\d.])(?P<n>\d{1,3})千(?=元|块)")  # 21千元 → 21000元
 _SPACED = re.compile(r"(?<=\d) +(?=\d)|(?<=\d)\s*\.\s+(?=\d)|(?<=\d)\s+\.\s*(?=\d)")  # "20 25", "3. 65"
 _WAN = re.compile(r"(?P<wan>\d+(?:\.\d+)?)万(?:(?P<qian>\d)千)?(?:(?P<bai>\d)百)?(?:(?P<rest>\d{1,4}))?(?=元)")
 _PERCENT = re.compile(r"百分之\s*(?P<n>\d+(?:\.\d+)?)")
@@ -103,7 +106,9 @@ def court_style(text: str, known_cases: tuple[str, ...] = ()) -> str:
         return text
     text = itn(text)
     text = _SPACED.sub(lambda m: "." if "." in m.group(0) else "", text)
+    text = _SEPARATED_AMOUNT.sub(lambda m: re.sub(r", ?", "", m.group(0)), text)
     text = _SEPARATED.sub(lambda m: m.group(0).replace(",", ""), text)
+    text = _THOUSANDS.sub(lambda m: m["n"] + "000", text)
     text = _WAN.sub(_wan, text)
     text = _PERCENT.sub(lambda m: m["n"] + "%", text)
     return _CASE.sub(lambda m: _case_number(m, known_cases), text)
