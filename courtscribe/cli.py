@@ -340,7 +340,7 @@ def serve(host: Optional[str] = typer.Option(None),
                             # X-Forwarded-For only from proxies court IT names (none by default)
                             proxy_headers=bool(settings.forwarded_allow_ips),
                             forwarded_allow_ips=settings.forwarded_allow_ips or None,
-                            timeout_graceful_shutdown=15)  # SIGTERM: requests, after the sources
+                            timeout_graceful_shutdown=10)  # SIGTERM: requests, after the sources
     server = serving.court_server(config, loopback=settings.insecure_no_auth)
     server.run()
     if getattr(server, "refused", None):

@@ -77,7 +77,7 @@ def loopback_only(host: str) -> None:
         raise StartError(f"--insecure-no-auth is refused on {host}: loopback addresses only")
 
 
-DRAIN_S = 15.0  # SIGTERM: how long the audio sockets get to send their last finals (docker stop -t 30)
+DRAIN_S = 15.0  # SIGTERM: how long the audio sockets get for their last finals (then 10 s for requests)
 
 
 def court_server(config, *, loopback: bool):

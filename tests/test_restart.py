@@ -17,8 +17,10 @@ from courtscribe.audio import decode, float_to_pcm16
 from courtscribe.clients import stream_file
 from courtscribe.clients.stream_client import _Tape
 from courtscribe.records import archive
-from courtscribe.streaming.live import LiveHearings
-from courtscribe.streaming.source import SessionConfig
+from courtscribe.server.sockets import receive
+from courtscribe.streaming.live import RESUME_MS, LiveHearings
+from courtscribe.streaming.protocol import StreamError
+from courtscribe.streaming.source import ANY_CHANNEL, SessionConfig
 
 from conftest import ZH, free_port, start_server
 
@@ -147,3 +149,43 @@ def test_a_source_coming_back_lands_between_its_archive_and_now(tmp_path):
     assert offset(60_000) == 8000  # nor after now
     assert LiveHearings._rejoin_ms(SimpleNamespace(archive=root), SimpleNamespace(now_ms=lambda h: 0), "h",
                                    SessionConfig(hearing_id="h")) == 5000  # a replay ahead of the wall clock
+    # nor further back than a source keeps audio to resend: no back-dating into a running hearing
+    late = SimpleNamespace(now_ms=lambda hearing_id: 3_600_000)
+    cfg = SessionConfig(hearing_id="h", channel=0, resume_ms=0)
+    assert LiveHearings._rejoin_ms(live, late, "h", cfg) == 3_600_000 - RESUME_MS  # type: ignore[arg-type]
+
+
+def test_a_channel_is_given_back_only_by_the_source_that_holds_it():
+    live = SimpleNamespace(seats={}, peers=None)
+    first = SessionConfig(hearing_id="h", channel=0)
+    LiveHearings._seat(live, first)  # type: ignore[arg-type]
+    with pytest.raises(StreamError) as refused:
+        LiveHearings._seat(live, SessionConfig(hearing_id="h", channel=0))  # type: ignore[arg-type]
+    assert refused.value.code == "channel_busy"
+    anyone = SessionConfig(hearing_id="h", channel=ANY_CHANNEL)
+    LiveHearings._seat(live, anyone)  # type: ignore[arg-type]
+    assert anyone.channel == 1
+    LiveHearings._unseat(live, SessionConfig(hearing_id="h", channel=0))  # type: ignore[arg-type]
+    assert live.seats["h"][0] is first  # another source's leave never frees it
+    LiveHearings._unseat(live, first)  # type: ignore[arg-type]
+    LiveHearings._unseat(live, anyone)  # type: ignore[arg-type]
+    assert live.seats == {}
+
+
+def test_a_stopping_server_takes_a_message_that_came_and_reads_no_further():
+    class Socket:
+        def __init__(self, waiting):
+            self.waiting = waiting
+
+        async def receive(self):
+            if self.waiting:
+                return self.waiting.pop(0)
+            await asyncio.sleep(3600)
+
+    async def read(waiting):
+        stop = asyncio.Event()
+        stop.set()
+        return await receive(Socket(waiting), 60, None, stop)  # type: ignore[arg-type]
+    frame = {"type": "websocket.receive", "bytes": b"\x00\x01"}
+    assert asyncio.run(read([frame])) == frame  # already there: taken, not lost
+    assert asyncio.run(read([])) is None

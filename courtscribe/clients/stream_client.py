@@ -61,7 +61,10 @@ def chunks_from_file(path: str | Path, chunk_ms: int = 200) -> AsyncIterator[np.
 
 # a lost connection worth coming back to: going away, dropped, server error, restart, try again later
 COME_BACK = {1001, 1006, 1011, 1012, 1013}
-KEEP_S = 600.0  # audio kept to resend after a reconnect: 10 minutes (19 MB of PCM16)
+KEEP_S = 600.0  # audio kept to resend after a reconnect: 10 minutes (38 MB of float32)
+# what a server answers a source coming back that it will take a little later: the old connection
+# still holds the channel or the token's streams, the record store is restarting too
+TRY_AGAIN = {"channel_busy", "busy", "store_unavailable", "too_many_sockets"}
 STEADY_S = 30.0  # a connection that lasted this long ended an outage (one failing at once did not)
 
 
@@ -194,12 +197,15 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                 tape.taken_up_at = None
                 attempts += 1
                 if clock() >= give_up_at:
-                    raise
+                    raise ConnectionError(f"the server did not take the stream back within {reconnect_s:.0f} s") \
+                        from err
                 code = err.rcvd.code if isinstance(err, ConnectionClosed) and err.rcvd else None
                 if on_event:
                     on_event({"type": "reconnecting", "code": code, "attempt": attempts})
                 await asyncio.sleep(min(5.0, 0.5 * 2 ** (attempts - 1)))
-                start = {**start, "hearing_id": result.ready["hearing_id"], "resume_ms": tape.rewind()}
+                # a stream of no hearing has no timeline on the server to resend into: it goes on
+                resume = tape.rewind() if result.ready.get("hearing_id") else None
+                start = {**start, "hearing_id": result.ready.get("hearing_id"), "resume_ms": resume}
     finally:
         filling.cancel()
 
@@ -209,13 +215,14 @@ async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: fl
     """One connection: start (or resume), send the audio, collect the events up to ``end``."""
     await ws.send(json.dumps(start))
     ready = json.loads(await ws.recv())
-    if ready.get("type") == "error" and ready.get("code") == "channel_busy" and result.ready:
-        raise _Restart()  # coming back while the server still holds the old connection: try again
+    if ready.get("type") == "error" and ready.get("code") in TRY_AGAIN and result.ready:
+        raise _Restart()  # coming back while the server still holds the old connection, or is busy
     if ready.get("type") != "ready":
         raise RuntimeError(f"server refused the stream: {ready}")
     if result.ready:
         result.resumed.append(ready)
-        tape.resumed_at(start["resume_ms"], ready.get("offset_ms", start["resume_ms"]))
+        if start["resume_ms"] is not None:
+            tape.resumed_at(start["resume_ms"], ready.get("offset_ms", start["resume_ms"]))
     else:
         result.ready = ready
         tape.base_ms = ready.get("offset_ms", 0)

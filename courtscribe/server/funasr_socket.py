@@ -113,6 +113,7 @@ class _File:
         self.sent: dict[str, str] = {}
         self.lines: list[Utterance] = []  # a file answered once: its finals until its end
         self.errors: list[str] = []
+        self.cut: str | None = None  # why it ended before its end (the server stopping)
         self.courtroom: str | None = None  # the recorder's courtroom: its front ends (offline mode)
 
     def whole_file(self) -> bytes:
@@ -210,6 +211,17 @@ class _Funasr:
             return False
         return not err.fatal
 
+    async def _cut_short(self, file: _File) -> None:
+        """The server stops mid-file: a whole file is not decoded from a part, a live one's lines so
+        far are answered with the reason; either way the client is told to send it again."""
+        note = "the server is restarting: this file was cut short at what had arrived; send it again"
+        if file.cfg.whole:
+            file.refused = True
+            await send(self.ws, reply(file.cfg, is_final=True, error=note, code="server_restart"))
+        else:
+            file.errors.append(note)
+            file.cut = note
+
     async def end(self, gone: bool) -> None:
         if self.refused:
             return
@@ -219,6 +231,8 @@ class _Funasr:
                 await self.live.leave(self.file.session)  # what was received is still stored
             return
         if self.file is not None:  # a fatal error (or idle) mid-file: finish what came, then close
+            if deps.stopping(self.ws).begun.is_set():  # no answer may pass for the whole file's
+                await self._cut_short(self.file)
             await _finish(self.ws, self.live, self.files, self.file, ack=False)
         await close(self.ws)
 
@@ -318,11 +332,10 @@ async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _Fil
             err = await _offline(ws, live, files, cfg, file.whole_file(), file.courtroom)
             if err:
                 file.errors.append(err)
-        elif cfg.once:
-            problems = {"error": "; ".join(dict.fromkeys(file.errors))} if file.errors else {}
-            await send(ws, _answer(cfg, file.lines, **problems))
         else:
-            await send(ws, reply(cfg, is_final=True))
+            problems = {"error": "; ".join(dict.fromkeys(file.errors))} if file.errors else {}
+            cut = {"error": file.cut, "code": "server_restart"} if file.cut else {}
+            await send(ws, _answer(cfg, file.lines, **problems) if cfg.once else reply(cfg, is_final=True, **cut))
     if ack:
         errors = file.errors if file else errors or []
         ack_reply = {"mode": file.cfg.mode if file else "2pass",

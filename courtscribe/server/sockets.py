@@ -103,17 +103,22 @@ class Attention:
             self.since = asyncio.get_running_loop().time()
 
 
-async def receive(ws: WebSocket, timeout: float | Callable[[], float], attention: Attention | None = None) -> Message:
+async def receive(ws: WebSocket, timeout: float | Callable[[], float], attention: Attention | None = None,
+                  stop: asyncio.Event | None = None) -> Message | None:
     """The next client message. Raises WebSocketDisconnect when the client went away and a fatal
     StreamError (idle_timeout) when it sent nothing for ``timeout`` seconds (a callable: asked again
     when that time is up, as the protocol may have come to allow more meanwhile) while the server
-    was not at work for it (``attention``)."""
+    was not at work for it (``attention``); None once ``stop`` is set and no message has come (one
+    that has is returned: the socket's own read is the one thing waited on and cancelled)."""
     limit = timeout if callable(timeout) else lambda: timeout
     loop = asyncio.get_running_loop()
     start = loop.time()
     message = asyncio.ensure_future(ws.receive())
+    halt = asyncio.ensure_future(stop.wait()) if stop is not None else None
     try:
         while not message.done():
+            if halt is not None and halt.done():
+                return None
             if attention is not None and attention.working:  # nothing to count yet: look again later
                 left = limit()
             else:
@@ -121,9 +126,12 @@ async def receive(ws: WebSocket, timeout: float | Callable[[], float], attention
                 left = limit() - (loop.time() - quiet)
             if left <= 0:
                 raise StreamError(ErrorCode.IDLE_TIMEOUT, f"no message for {limit():.0f} s", fatal=True)
-            await asyncio.wait({message}, timeout=left)
+            await asyncio.wait({message} if halt is None else {message, halt}, timeout=left,
+                               return_when=asyncio.FIRST_COMPLETED)
     finally:
         message.cancel()
+        if halt is not None:
+            halt.cancel()
     msg = message.result()
     if msg["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(msg.get("code", 1000))
@@ -214,7 +222,7 @@ async def _read(ws: WebSocket, idle_s: float | Callable[[], float], backlog: _Ba
     ending = _Closed(gone=True)
     try:
         while True:
-            msg = await _unless(stop, receive(ws, idle_s, attention))
+            msg = await receive(ws, idle_s, attention, stop)
             if msg is None:
                 ending = _Closed(gone=False, stopping=True)
                 break
@@ -226,20 +234,6 @@ async def _read(ws: WebSocket, idle_s: float | Callable[[], float], backlog: _Ba
         pass
     finally:
         await backlog.put(ending)
-
-
-async def _unless(stop: asyncio.Event, message: Awaitable[Message]) -> Message | None:
-    """The next message, or None once ``stop`` is set (a message already received is returned)."""
-    taking = asyncio.ensure_future(message)
-    halt = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({taking, halt}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        halt.cancel()
-        if not taking.done():
-            taking.cancel()
-            await asyncio.gather(taking, return_exceptions=True)
-    return taking.result() if taking.done() and not taking.cancelled() else None
 
 
 async def run(ws: WebSocket, idle_timeout_s: float | Callable[[], float], adapter: Adapter) -> None:

@@ -72,6 +72,7 @@ class _Native:
         self.pcm: PcmInput | None = None
         self.start: Start | None = None
         self.spoken = commands.Dictation()  # a dictation's finals in turn: a command a pause cut
+        self.stopped = False  # the client said stop: it has nothing more to send
 
     async def emit(self, event: Event) -> None:
         start = self.start
@@ -84,6 +85,7 @@ class _Native:
         if isinstance(ctl, Start):
             await self._begin(ctl)
         elif isinstance(ctl, Stop):
+            self.stopped = True
             return False
         elif isinstance(ctl, KeepAlive):
             await send(self.ws, {"type": "keepalive"})
@@ -123,7 +125,7 @@ class _Native:
         utterances = self.session.utterances if self.session else []
         await self.live.leave(self.session)
         said = {"type": "end", "utterances": len(utterances)}
-        if deps.stopping(self.ws).begun.is_set():  # the client should come back (start's resume_ms)
+        if deps.stopping(self.ws).begun.is_set() and not self.stopped:  # come back (start's resume_ms)
             said["reason"] = "server_restart"
         if await send(self.ws, said):
             await close(self.ws)

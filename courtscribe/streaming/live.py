@@ -71,6 +71,9 @@ class FinalWriter(Protocol):
                 participant: str | None = None, voice: str | None = None) -> Written: ...
 
 
+RESUME_MS = 660_000  # how far back a source coming back may place its audio: what it keeps, and a minute
+
+
 @dataclass
 class LiveHearings:
     """What every live connection shares: one engine, one streaming VAD model, one scheduler, one hub."""
@@ -94,7 +97,7 @@ class LiveHearings:
     spool: Spool | None = None  # where finals wait while the record store is away
     sources: dict[str, dict[StreamSession, tuple[str, ...]]] = field(default_factory=dict)  # hearing → its
     # running sources, each with the hotwords its client sent
-    seats: dict[str, set[int]] = field(default_factory=dict)  # hearing → the channels its sources here hold
+    seats: dict[str, dict[int, SessionConfig]] = field(default_factory=dict)  # hearing → channel → its source here
     peers: Peers | None = None  # the other gateway replicas, when there are several
     front_ends: Callable[[str | None], RoomFrontEnd] = lambda room: RoomFrontEnd(asr="none", vad="none")
 
@@ -173,11 +176,12 @@ class LiveHearings:
         before they are announced and its times continue the hearing's timeline."""
         if not cfg.hearing_id and cfg.channel == ANY_CHANNEL:
             cfg.channel = 0
-        seated = self._seat(cfg) if cfg.hearing_id else None
+        if cfg.hearing_id:
+            self._seat(cfg)
         try:
             sid = self.scheduler.admit()
         except BaseException:
-            self._unseat(cfg.hearing_id, seated)
+            self._unseat(cfg)
             raise
         sinks = Sinks()
         try:
@@ -195,43 +199,43 @@ class LiveHearings:
                 sinks.speakers = LiveSpeakers(self.speaker_encoder, voices, self.segmenter, numbers)
                 if self.records is not None and cfg.hearing_id:
                     await self._recall(sinks.speakers, self.records, cfg.hearing_id, cfg.channel)
+            if cfg.hearing_id:
+                sinks.on_screen = lambda event: self.hub.publish(cfg.hearing_id, event)
+                emit = self._published(cfg.hearing_id, emit)
+            session = StreamSession(self.engine, self.vad, self.scheduler, sid, cfg, emit, sinks,
+                                    front=self.front_ends(cfg.courtroom))
         except BaseException:
             self.scheduler.release(sid)
-            self._unseat(cfg.hearing_id, seated)
+            self._unseat(cfg)
             raise
-        if cfg.hearing_id:
-            sinks.on_screen = lambda event: self.hub.publish(cfg.hearing_id, event)
-            emit = self._published(cfg.hearing_id, emit)
-        session = StreamSession(self.engine, self.vad, self.scheduler, sid, cfg, emit, sinks,
-                                front=self.front_ends(cfg.courtroom))
         if cfg.hearing_id:
             self.sources.setdefault(cfg.hearing_id, {})[session] = own
             self.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
         return session
 
-    def _seat(self, cfg: SessionConfig) -> int:
+    def _seat(self, cfg: SessionConfig) -> None:
         """The source's channel in its hearing, held until it leaves: two sources on one channel
         wrote one archive segment and each replayed the other's audio. A channel its protocol names
         must be free (``channel_busy``: a recorder coming back while its old connection is still
         open tries again); a protocol without channels (FunASR's, Realtime) takes the lowest free one."""
         assert cfg.hearing_id is not None
-        held = self.seats.setdefault(cfg.hearing_id, set())
-        taken = held | {s["channel"] for s in (self.peers.sources(cfg.hearing_id) if self.peers else [])}
+        held = self.seats.setdefault(cfg.hearing_id, {})
+        taken = set(held) | {s["channel"] for s in (self.peers.sources(cfg.hearing_id) if self.peers else [])}
         if cfg.channel == ANY_CHANNEL:
             cfg.channel = min(set(range(len(taken) + 1)) - taken)
         elif cfg.channel in taken:
             raise StreamError(ErrorCode.CHANNEL_BUSY, f"channel {cfg.channel} of hearing {cfg.hearing_id} has a "
                               "source already: give this one another channel, or try again when that one ends",
                               fatal=True)
-        held.add(cfg.channel)
-        return cfg.channel
+        held[cfg.channel] = cfg
 
-    def _unseat(self, hearing_id: str | None, channel: int | None) -> None:
-        if hearing_id is not None and channel is not None:
-            held = self.seats.get(hearing_id, set())
-            held.discard(channel)
+    def _unseat(self, cfg: SessionConfig) -> None:
+        """The source's channel given back, if it still holds it (never another source's)."""
+        held = self.seats.get(cfg.hearing_id or "", {})
+        if held.get(cfg.channel) is cfg:
+            del held[cfg.channel]
             if not held:
-                self.seats.pop(hearing_id, None)
+                self.seats.pop(cfg.hearing_id or "", None)
 
     async def _numbers(self, hearing_id: str) -> VoiceNumbers:
         """The hearing's voice numbers here, after every number its record already holds (another
@@ -303,7 +307,8 @@ class LiveHearings:
         root = self.archive
         held = archive.recorded_ms(root, hearing_id, cfg.channel) if root is not None else 0
         latest = max(now, held)
-        return latest if cfg.resume_ms is None else min(max(cfg.resume_ms, held), latest)
+        earliest = max(held, now - RESUME_MS)  # no further back than a source keeps audio to resend
+        return latest if cfg.resume_ms is None else min(max(cfg.resume_ms, earliest), latest)
 
     async def leave(self, session: StreamSession | None) -> None:
         """The source went away: its last utterance finished and stored, its slot and seat given back."""
@@ -314,7 +319,7 @@ class LiveHearings:
         finally:
             self.scheduler.release(session.sid)
             hid = session.cfg.hearing_id
-            self._unseat(hid, session.cfg.channel)
+            self._unseat(session.cfg)
             running = self.sources.get(hid) if hid is not None else None
             if hid is not None and running is not None and running.pop(session, None) is not None:
                 self.hub.publish(hid, channel_event(session, connected=False))
