@@ -31,6 +31,16 @@ async def _funasr_pc(url: str, pcm: bytes) -> None:
             pass
 
 
+async def _sources(base: str, hearing_id: str, n: int) -> None:
+    """Until the hearing has ``n`` sources connected (its status says which)."""
+    async with httpx.AsyncClient() as client:
+        while True:
+            got = await client.get(f"{base}/v1/hearings/{hearing_id}/status")
+            if got.status_code == 200 and len(got.json()["sources"]) >= n:
+                return
+            await asyncio.sleep(0.05)
+
+
 async def _native(url: str, channel: int) -> dict:
     async with websockets.connect(url, max_size=None) as ws:
         await ws.send(json.dumps({"type": "start", "hearing_id": "h-seats", "channel": channel}))
@@ -40,19 +50,21 @@ async def _native(url: str, channel: int) -> dict:
 def test_two_sources_without_channels_each_hold_one_and_a_named_channel_taken_is_refused(tmp_path):
     proc, base = start_server(tmp_path)
     ws = base.replace("http://", "ws://")
-    clips = {name: decode(ZH / name).channel(0) for name in ("justice.wav", "welcome.wav")}
+    clips = {name: decode(ZH / name).channel(0) for name in ("justice.wav", "market_25s.wav")}
     try:
         async def two_pcs_and_a_third():
             pcs = [asyncio.create_task(_funasr_pc(f"{ws}/?hearing=h-seats", float_to_pcm16(x)))
                    for x in clips.values()]
-            await asyncio.sleep(1.5)  # both PCs are streaming: their channels are held
+            await _sources(base, "h-seats", 2)  # both PCs are streaming: their channels are held
             said = await _native(f"{ws}/v1/stream", 0)
             await asyncio.gather(*pcs)
             return said
         refused = asyncio.run(asyncio.wait_for(two_pcs_and_a_third(), 300))
         assert refused["type"] == "error" and refused["code"] == "channel_busy", refused
         root = tmp_path / "data" / "archive"
-        held = sorted(archive.recorded_ms(root, "h-seats", ch) for ch in (0, 1))
+        # each channel's audio from where its source joined the hearing to its end: the whole clip
+        held = sorted(archive.recorded_ms(root, "h-seats", ch) - archive.segments(root, "h-seats", ch)[0][0]
+                      for ch in (0, 1))
         assert held == sorted(x.size * 1000 // SR for x in clips.values())  # each source's audio whole
         lines = httpx.get(f"{base}/v1/hearings/h-seats").json()["utterances"]
         assert {u["channel"] for u in lines} == {0, 1}
