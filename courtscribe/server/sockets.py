@@ -168,8 +168,7 @@ MAX_BACKLOG_BYTES = 16 << 20  # frames read ahead of a busy decoder: 8.7 min of 
 
 @dataclass
 class _Closed:
-    gone: bool  # the client went away (else: it idled, and the error before this said so)
-    stopping: bool = False  # the server stops: read no further, finish what came
+    gone: bool  # the client went away (else: it idled, and the error before this said so, or the server stops)
 
 
 class _Backlog:
@@ -224,7 +223,7 @@ async def _read(ws: WebSocket, idle_s: float | Callable[[], float], backlog: _Ba
         while True:
             msg = await receive(ws, idle_s, attention, stop)
             if msg is None:
-                ending = _Closed(gone=False, stopping=True)
+                ending = _Closed(gone=False)  # the server stops: read no further, finish what came
                 break
             await backlog.put(msg, len(msg.get("bytes") or msg.get("text") or ""))
     except StreamError as err:  # idle: said to the client by the protocol, in order
