@@ -227,7 +227,7 @@ def stream_cmd(
 
     from .audio import AudioError
     from .clients.capture import CaptureError, chunks_from_device
-    from .clients.stream_client import chunks_from_file, stream
+    from .clients.stream_client import NotTakenBack, chunks_from_file, stream
 
     if mic == (audio is not None):
         _fail("give either an audio file or --mic")
@@ -265,6 +265,9 @@ def stream_cmd(
     except ConnectionClosed as err:  # the server went away (restart, crash, network) mid-stream
         sys.stderr.write("\r\033[K")
         _fail(_ended_early(url, err), code=1)
+    except NotTakenBack as err:  # it restarted and did not take the stream back in --reconnect-s
+        sys.stderr.write("\r\033[K")
+        _fail(f"the server at {url} restarted: {err}", code=1)
     except (OSError, RuntimeError, WebSocketException) as err:  # refused: address, TLS, HTTP status
         _fail(f"cannot stream to {url}: {err}")
     if not ended:  # closed in good order, but before the server said the stream was done

@@ -254,8 +254,16 @@ def dying_server():
 
     def handler(ws):
         ws.recv()
-        ws.send(json.dumps({"type": "ready", "session_id": "s", "hearing_id": "h", "channel": 0}))
-        if how["way"] == "crash":
+        how["tries"] = how.get("tries", 0) + 1
+        if how["way"] == "restarted" and how["tries"] > 1:  # back, but the old connection holds the channel
+            ws.send(json.dumps({"type": "error", "code": "channel_busy", "message": "…", "fatal": True}))
+            ws.close()
+            return
+        ws.send(json.dumps({"type": "ready", "session_id": "s", "hearing_id": "h", "channel": 0, "offset_ms": 0}))
+        if how["way"] == "restarted":
+            ws.send(json.dumps({"type": "end", "utterances": 0, "reason": "server_restart"}))
+            ws.close(1012)
+        elif how["way"] == "crash":
             ws.socket.shutdown(socket.SHUT_RDWR)
         else:
             ws.close(*how["way"])
@@ -270,6 +278,7 @@ def dying_server():
     ("crash", "was lost (no close from the server): the stream ended"),
     ((1011, "decoder failed"), "closed the stream before its end (code 1011: decoder failed)"),
     ((1000, ""), "closed the stream before its end"),
+    ("restarted", "restarted: it did not take the stream back within 2 s"),
 ])
 def test_a_stream_whose_server_goes_away_ends_in_one_line(dying_server, tmp_path, way, said):
     import numpy as np
@@ -285,6 +294,7 @@ def test_a_stream_whose_server_goes_away_ends_in_one_line(dying_server, tmp_path
     # a lost connection or a server error is tried again (each try said) until --reconnect-s runs out;
     # a clean close is the server's answer, not tried again
     assert ("reconnecting (try 1)" in out.stderr) == (way != (1000, "")), out.stderr
+    assert ("the server is restarting" in out.stderr) == (way == "restarted"), out.stderr
 
 
 def test_every_command_says_what_it_does():

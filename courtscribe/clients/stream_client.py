@@ -139,6 +139,10 @@ class _Tape:
         self.base_ms = offset_ms - self.next_sample * 1000 // SR
 
 
+class NotTakenBack(ConnectionError):
+    """The server restarted (or held the channel) and did not take the stream back in time."""
+
+
 class _Restart(Exception):
     """The server ended the stream to restart (1012) before it had all the source's audio, or still
     holds the channel for the connection this one replaces."""
@@ -196,9 +200,10 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                     give_up_at = clock() + reconnect_s
                 tape.taken_up_at = None
                 attempts += 1
+                if clock() >= give_up_at and isinstance(err, _Restart):  # said in the caller's words
+                    raise NotTakenBack(f"it did not take the stream back within {reconnect_s:.0f} s")
                 if clock() >= give_up_at:
-                    raise ConnectionError(f"the server did not take the stream back within {reconnect_s:.0f} s") \
-                        from err
+                    raise
                 code = err.rcvd.code if isinstance(err, ConnectionClosed) and err.rcvd else None
                 if on_event:
                     on_event({"type": "reconnecting", "code": code, "attempt": attempts})
