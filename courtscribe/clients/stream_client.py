@@ -205,6 +205,7 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                 if clock() >= give_up_at:
                     raise
                 code = err.rcvd.code if isinstance(err, ConnectionClosed) and err.rcvd else None
+                code = 1012 if isinstance(err, _Restart) else code  # the server said it restarts
                 if on_event:
                     on_event({"type": "reconnecting", "code": code, "attempt": attempts})
                 await asyncio.sleep(min(5.0, 0.5 * 2 ** (attempts - 1)))
