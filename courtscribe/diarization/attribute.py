@@ -103,14 +103,20 @@ def cut_across(h: Hypothesis, spans: list[tuple[int, int]], min_ms: int = 300) -
     """``h`` cut at each pause between its words in which someone else spoke (``spans``: the other
     seats' speech) for ``min_ms`` or more: one seat's 3500元。 and 愿意。 decoded in one window are
     two answers with a question between them, and printed as one line they came before it."""
+    said = [_said_among(t, spans) for t in h.tokens]
+    cuts = [i for i in range(1, len(said)) if _covered(spans, said[i - 1][1], said[i][0]) >= min_ms]
+    return [piece for _, piece in cut_at(h, cuts, said)] if cuts else [h]
+
+
+def cut_at(h: Hypothesis, cuts: list[int],
+           said: list[tuple[int, int]] | None = None) -> list[tuple[int, Hypothesis]]:
+    """``h`` cut before tokens ``cuts``: each piece (with the index of its first token) timed by its
+    words (``said``: when each was said, else its timestamps), the first and last by the line's."""
     tokens = list(h.tokens)
-    said = [_said_among(t, spans) for t in tokens]
-    cuts = [i for i in range(1, len(tokens)) if _covered(spans, said[i - 1][1], said[i][0]) >= min_ms]
-    if not cuts:
-        return [h]
+    said = said or [(t.start_ms, t.end_ms) for t in tokens]
     bounds = [0, *cuts, len(tokens)]
-    return [replace(h, text=text, tokens=tokens[a:b], start_ms=h.start_ms if not a else said[a][0],
-                    end_ms=h.end_ms if b == len(tokens) else said[b - 1][1])
+    return [(a, replace(h, text=text, tokens=tokens[a:b], start_ms=h.start_ms if not a else said[a][0],
+                        end_ms=h.end_ms if b == len(tokens) else said[b - 1][1]))
             for (a, b), text in zip(zip(bounds, bounds[1:]), cut_text(h.text, tokens, cuts)) if text]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -20,7 +20,7 @@ import numpy as np
 from ..asr.base import Hypothesis
 from ..asr.coverage import ENGINE_ERROR, MIN_GAP_MS, UNRECOGNIZED
 from ..audio import SAMPLE_RATE as SR
-from .attribute import cut_text
+from .attribute import cut_at
 
 BLOCK_MS = 500
 MAX_LAG_MS = 30
@@ -80,11 +80,8 @@ def own_words(h: Hypothesis, here: np.ndarray, others: list[np.ndarray]) -> list
         theirs.append(is_bleed(here[lo:hi], [x[lo:hi] for x in others]))
     if not any(theirs):
         return [h]
-    bounds = [0] + [i for i in range(1, len(theirs)) if theirs[i] != theirs[i - 1]] + [len(theirs)]
-    texts = cut_text(h.text, list(h.tokens), bounds[1:-1])
-    return [replace(h, text=text, tokens=h.tokens[a:b], start_ms=h.tokens[a].start_ms if a else h.start_ms,
-                    end_ms=h.end_ms if b == len(theirs) else h.tokens[b - 1].end_ms)
-            for (a, b), text in zip(zip(bounds, bounds[1:]), texts) if not theirs[a] and text]
+    cuts = [i for i in range(1, len(theirs)) if theirs[i] != theirs[i - 1]]
+    return [piece for a, piece in cut_at(h, cuts) if not theirs[a]]
 
 
 def voiced_share(audio: np.ndarray, blocks: np.ndarray, quiet_db: float = 20.0) -> float:
