@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, Optional
 
@@ -215,6 +216,9 @@ def stream_cmd(
     reconnect_s: float = typer.Option(600.0, "--reconnect-s", min=0, help=(
         "When the server restarts or the network drops, keep trying this many seconds to come back, "
         "keeping the audio meanwhile (0: end the stream instead).")),
+    unsent_dir: Path = typer.Option(Path("."), "--unsent-dir", file_okay=False, help=(
+        "With --mic: where the audio the server may not have is saved when the stream ends while the "
+        "server is unreachable (Ctrl-C, or --reconnect-s ran out).")),
 ) -> None:
     """Stream a file (in real time) or a microphone to a running server; partials update in place,
     finals print as lines. A server restart or a dropped connection does not end it: the audio
@@ -222,6 +226,7 @@ def stream_cmd(
     import asyncio
     import signal
     import ssl
+    from functools import partial
 
     from websockets.exceptions import ConnectionClosed, WebSocketException
 
@@ -255,7 +260,8 @@ def stream_cmd(
         tls = ssl.create_default_context(cafile=str(cafile)) if cafile else None
         got = await stream(url, chunks, speed=0 if mic else speed, hearing_id=hearing,
                            channel=channel, role=role, hotwords=hotword, on_event=show, stop=stop,
-                           token=token, ssl=tls, reconnect_s=reconnect_s)
+                           token=token, ssl=tls, reconnect_s=reconnect_s,
+                           on_unsent=partial(_save_unsent, unsent_dir, channel) if mic else None)
         return any(e["type"] == "end" and "reason" not in e for e in got.events)
 
     try:
@@ -273,6 +279,27 @@ def stream_cmd(
     if not ended:  # closed in good order, but before the server said the stream was done
         sys.stderr.write("\r\033[K")
         _fail(_ended_early(url), code=1)
+
+
+def _save_unsent(folder: Path, channel: int, at_ms: int, audio) -> None:
+    """A microphone's audio the server may not have (the stream ended while it was unreachable),
+    saved beside the recorder and said so: it exists nowhere else."""
+    import soundfile as sf
+
+    from .audio import SAMPLE_RATE
+
+    clock = time.strftime("%H%M%S", time.gmtime(at_ms // 1000))
+    path = folder / f"unsent-ch{channel}-{clock}-{time.strftime('%Y%m%d-%H%M%S')}.wav"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        sf.write(path, audio, SAMPLE_RATE, subtype="PCM_16")
+    except OSError as err:
+        sys.stderr.write(f"\r\033[K{audio.size / SAMPLE_RATE:.0f} s of audio the server may not have could "
+                         f"not be saved in {folder}: {err}\n")
+        return
+    sys.stderr.write(f"\r\033[Kthe server may not have {audio.size / SAMPLE_RATE:.0f} s of this microphone's "
+                     f"audio (from {time.strftime('%H:%M:%S', time.gmtime(at_ms // 1000))} hearing time): "
+                     f"saved in {path.resolve()}\n")
 
 
 def _said_once(loop: asyncio.AbstractEventLoop, context: dict) -> None:

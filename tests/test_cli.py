@@ -297,6 +297,21 @@ def test_a_stream_whose_server_goes_away_ends_in_one_line(dying_server, tmp_path
     assert ("the server is restarting" in out.stderr) == (way == "restarted"), out.stderr
 
 
+def test_a_microphone_stream_ended_while_the_server_is_away_saves_its_audio(dying_server, tmp_path):
+    """The server crashed and does not come back within --reconnect-s: the microphone's audio it
+    may not have is saved beside the recorder, and the person is told where, before the error."""
+    import soundfile as sf
+
+    how, url = dying_server
+    how["way"] = "crash"
+    out = run("stream", "--mic", "--device", "lavfi:sine=f=440:d=3", "--url", url, "--reconnect-s", "1",
+              "--unsent-dir", str(tmp_path / "unsent"), timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    [saved] = (tmp_path / "unsent").glob("unsent-ch0-000000-*.wav")  # from hearing time 0: no final came
+    assert f"saved in {saved}" in out.stderr and sf.info(saved).duration > 0
+    assert out.stderr.splitlines()[-1].replace("\x1b[K", "").startswith("error: the ")
+
+
 def test_every_command_says_what_it_does():
     import click
     import typer

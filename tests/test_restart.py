@@ -132,6 +132,43 @@ def test_a_tape_resumed_before_what_it_asked_shifts_its_hearing_time():
     assert tape.base_ms == -400
 
 
+def test_a_microphone_the_server_never_takes_back_hands_over_what_the_server_may_lack():
+    """The server crashes and stays down (or the clerk presses Ctrl-C while it is away): the audio
+    from the last final's end on (kept, and recorded while away) is handed to ``on_unsent`` with
+    its hearing time, not dropped with the client (the CLI saves it as a WAV file)."""
+    import socket
+
+    from websockets.sync.server import serve
+
+    from courtscribe.clients.stream_client import stream
+
+    def handler(ws):
+        ws.recv()
+        if getattr(handler, "done", False):  # down for good: every try fails
+            ws.socket.shutdown(socket.SHUT_RDWR)
+            return
+        handler.done = True
+        ws.send(json.dumps({"type": "ready", "session_id": "s", "hearing_id": "h", "channel": 0, "offset_ms": 60_000}))
+        ws.send(json.dumps({"type": "final", "utterance": {"start_ms": 60_100, "end_ms": 61_000, "text": "开庭"}}))
+        ws.socket.shutdown(socket.SHUT_RDWR)  # a crash: no close frame
+
+    source = np.arange(3 * SR, dtype=np.float32) / SR  # each sample says when it was recorded
+
+    async def mic():
+        for at in range(0, source.size, SR // 5):
+            yield source[at:at + SR // 5]
+
+    handed = []
+    with serve(handler, "127.0.0.1", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/v1/stream"
+        with pytest.raises((websockets.ConnectionClosed, OSError)):
+            asyncio.run(stream(url, mic(), speed=0, reconnect_s=1, on_unsent=lambda *got: handed.append(got)))
+        server.shutdown()
+    [(at_ms, audio)] = handed
+    assert at_ms == 61_000 and np.array_equal(audio, source[SR:])  # from the final's end, nothing missing
+
+
 def test_a_source_coming_back_lands_between_its_archive_and_now(tmp_path):
     root = tmp_path / "archive"
     rec = archive.ChannelRecorder(root, "h", 0, 0)

@@ -125,6 +125,16 @@ class _Tape:
         self.kept_samples = 0
         return self.base_ms + self.next_sample * 1000 // SR
 
+    def unsent(self, had_ms: int) -> tuple[int, np.ndarray]:
+        """What the server may not have, for a stream it will not take back: the audio from where
+        it had the source (``had_ms``, hearing time: its last final's end) on, kept and waiting,
+        and the hearing time of its first sample."""
+        self.rewind()
+        skip = max(0, (had_ms - self.base_ms) * SR // 1000 - self.next_sample)
+        audio = np.concatenate(self.waiting) if self.waiting else np.zeros(0, np.float32)
+        skip = min(skip, audio.size)
+        return self.base_ms + (self.next_sample + skip) * 1000 // SR, audio[skip:]
+
     def resumed_at(self, asked_ms: int, offset_ms: int) -> None:
         """The server took the audio up from ``offset_ms`` (asked: ``asked_ms``): what it already
         has is not sent again, and hearing time runs on from there."""
@@ -164,13 +174,16 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                  role: str | None = None, hotwords: list[str] | None = None, speed: float = 1.0,
                  on_event: Callable[[dict], None] | None = None, extra_headers: dict | None = None,
                  stop: asyncio.Event | None = None, token: str | None = None, ssl=None,
-                 reconnect_s: float = 0.0) -> StreamResult:
+                 reconnect_s: float = 0.0,
+                 on_unsent: Callable[[int, np.ndarray], None] | None = None) -> StreamResult:
     """Send audio paced at ``speed`` × real time (0 = as fast as the server accepts) and collect events.
     Setting ``stop`` ends the audio early; the stream still closes properly and waits for its finals.
     ``token``: the recorder's access token; ``ssl``: an SSLContext for a wss:// server.
     ``reconnect_s``: when the server restarts or the connection drops mid-stream, keep trying to come
     back for this long (0: never), keeping the audio meanwhile, and resend it from where the server's
-    archive ends (``resume_ms``); ``on_event`` also sees ``{"type": "reconnecting", "code": …}``."""
+    archive ends (``resume_ms``); ``on_event`` also sees ``{"type": "reconnecting", "code": …}``.
+    ``on_unsent(hearing_ms, audio)``: a stream that fails for good (given up on, or stopped while
+    away) hands over the audio the server may not have, so that it is not lost with the client."""
     result = StreamResult()
     start = {"type": "start", "hearing_id": hearing_id, "channel": channel, "sample_rate": SR,
              "hotwords": hotwords or []}
@@ -209,9 +222,20 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                 if on_event:
                     on_event({"type": "reconnecting", "code": code, "attempt": attempts})
                 await asyncio.sleep(min(5.0, 0.5 * 2 ** (attempts - 1)))
+                if stop is not None and stop.is_set():  # ended while away: what was kept is handed over
+                    raise
                 # a stream of no hearing has no timeline on the server to resend into: it goes on
                 resume = tape.rewind() if result.ready.get("hearing_id") else None
                 start = {**start, "hearing_id": result.ready.get("hearing_id"), "resume_ms": resume}
+    except Exception:
+        if on_unsent is not None and result.ready:
+            filling.cancel()
+            await asyncio.gather(filling, return_exceptions=True)
+            at, audio = tape.unsent(max([result.ready.get("offset_ms", 0)] + [e["utterance"]["end_ms"]
+                                        for e in result.finals]))
+            if audio.size:
+                on_unsent(at, audio)
+        raise
     finally:
         filling.cancel()
 
