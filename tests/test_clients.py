@@ -177,6 +177,37 @@ def browser_page():
         browser.close()
 
 
+def test_funasr_page_microphone_in_offline_mode_is_answered_at_each_pause_and_recorded(server):
+    """FunASR's page, microphone in offline mode: its audio comes as it is spoken and the page
+    closes 3 s after Stop. Decoded whole after Stop, a long take showed nothing and was in no
+    record; now each utterance is answered (``offline``) as FunASR's server answers it, and with
+    ``?hearing=`` the take is in the hearing's record."""
+    gap = np.zeros(16000 * 3 // 2, np.int16).tobytes()
+    pcm = _pcm("welcome.wav") + gap + _pcm("custody.wav") + gap
+
+    async def page() -> list[dict]:
+        async with websockets.connect(server.replace("http", "ws") + "/?hearing=h5-offline") as ws:
+            await ws.send(json.dumps({"chunk_size": [5, 10, 5], "wav_name": "h5", "is_speaking": True,
+                                      "chunk_interval": 10, "itn": True, "mode": "offline"}))
+            for i in range(0, len(pcm), 1920):  # 60 ms as the microphone gives it
+                await ws.send(pcm[i:i + 1920])
+                await asyncio.sleep(0.06)
+            await ws.send(json.dumps({"chunk_size": [5, 10, 5], "wav_name": "h5", "is_speaking": False,
+                                      "chunk_interval": 10, "mode": "offline"}))
+            replies = []
+            while not replies or not replies[-1]["is_final"]:
+                replies.append(json.loads(await asyncio.wait_for(ws.recv(), 120)))
+            return replies
+    replies = asyncio.run(page())
+    said = [r for r in replies if r["text"]]
+    assert len(said) >= 2 and all(r["mode"] == "offline" and not r["is_final"] for r in said), replies
+    assert replies[-1]["mode"] == "offline" and not any("error" in r or "warning" in r for r in replies)
+    for r in said:  # the page lays each sentence out by its times
+        page_reads(r["text"], r["timestamp"])
+    record = httpx.get(f"{server}/v1/hearings/h5-offline").json()
+    assert [r["text"] for r in said] == [u["text"] for u in record["utterances"] if u["text"]]
+
+
 def test_funasr_html5_page_protocol_in_chromium(server, browser_page):
     """FunASR's HTML5 client (runtime/html5/static: wsconnecter.js, main.js) opens the socket with no
     subprotocol, sends its 2pass config, 16 kHz PCM in 960-sample chunks, then is_speaking false."""

@@ -44,6 +44,9 @@ class Config:
             raise StreamError("bad_message", f"mode must be online, offline or 2pass, not {self.mode!r}", fatal=True)
         self.wav_name = str(data.get("wav_name", "microphone"))
         self.whole = self.mode == "offline" or self.wav_format != "pcm"
+        # offline PCM: a file sent as fast as it goes (answered whole), or a microphone (FunASR's page,
+        # its C++ 2pass client) whose audio comes as it is spoken: recorded live, answered at each pause
+        self.paceable = self.mode == "offline" and self.wav_format == "pcm"
         self.once = asked is None and not self.whole
         # no mode: FunASR's C++ offline client, which takes the first message after a file's last
         # frame as its answer: what the server has to say of the file rides in the answer (``notes``)

@@ -8,14 +8,16 @@ wav_name, text, is_final, timestamp, stamp_sents}`` where ``mode`` is ``2pass-on
 ``2pass-offline`` in 2pass mode, else the requested mode; online texts are increments that FunASR
 clients append; ``{mode, wav_name, is_final, is_end: true}`` acknowledges an ``is_end``. No ``mode``,
 or a live mode with a file format (``wav_format`` not ``pcm``), is a whole file (``Config``); PCM
-with no ``mode`` is recorded live and answered once (FunASR's C++ offline client). The last config
-holds for audio after a file's end; audio before any config is refused, never silently dropped.
+with no ``mode`` is recorded live and answered once (FunASR's C++ offline client); offline PCM that
+comes as it is spoken (a microphone) is recorded live and answered at each pause, as FunASR's own
+server answers it, in ``offline`` messages. The last config holds for audio after a file's end;
+audio before any config is refused, never silently dropped.
 """
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
-from dataclasses import replace
 import re
 
 
@@ -24,7 +26,6 @@ from starlette.websockets import WebSocket
 
 from ..asr.base import DecodeOptions
 from ..text import grown
-from ..audio import SAMPLE_RATE, Audio, AudioError, AudioTooLong, decode, pcm16_to_float, resample
 from ..access.guard import Denied
 from ..logs import get_logger
 from ..records.model import HEARING_ID, Utterance
@@ -36,13 +37,15 @@ from ..streaming.session import StreamSession
 from ..streaming.source import ANY_CHANNEL, SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
-from .files import Busy, FileWork
+from .files import FileWork
 from .funasr_config import Config, reply
-from .funasr_times import line_sents, line_timestamp, shown_times, timestamp
+from .funasr_times import line_sents, line_timestamp
+from .funasr_whole import answer_once, answer_whole
 from .sockets import close, gate, idle_limit, run, send
 
 MAX_OFFLINE_BYTES = 512 << 20
 MAX_OFFLINE_HELD = 1 << 30  # whole files in memory, every FunASR socket together
+PACE_PROBE_S = 2.0  # offline PCM's first seconds of audio tell a microphone from a file sent at once
 
 
 class _Held:
@@ -115,6 +118,25 @@ class _File:
         self.errors: list[str] = []
         self.cut: str | None = None  # why it ended before its end (the server stopping)
         self.courtroom: str | None = None  # the recorder's courtroom: its front ends (offline mode)
+        self.live = False  # offline PCM coming as it is spoken: recorded and answered live
+        self.began: float | None = None  # when its first audio came (offline PCM: how it is paced)
+        self.paced = not cfg.paceable  # whether it is known how its audio comes (offline PCM: not yet)
+        self.unrecorded: str | None = None  # said in the answer of a whole file sent with ?hearing=
+
+    @property
+    def whole(self) -> bool:
+        return self.cfg.whole and not self.live
+
+    def spoken(self, more: int) -> bool:
+        """Whether offline PCM comes as it is spoken, told once its first ``PACE_PROBE_S`` are in
+        (``more``: bytes just come): over at least half that time (a microphone), not at once."""
+        now = time.monotonic()
+        self.began = self.began or now
+        heard_s = (len(self.offline) + more) / 2 / self.cfg.audio_fs
+        if self.paced or self.refused or heard_s < PACE_PROBE_S:
+            return False
+        self.paced = True
+        return now - self.began >= heard_s / 2
 
     def whole_file(self) -> bytes:
         """The whole file's bytes, the socket's buffer given back."""
@@ -185,15 +207,28 @@ class _Funasr:
         if self.file is None:  # after a file's end, with no new config: the next file, as the last one
             assert self.config is not None
             await self._open(self.config, said=True)
-        assert self.file is not None
-        if not self.file.cfg.whole and self.file.session is None:
-            await _join(self.ws, self.live, self.file, self.gate, self.hearing_id)
-        await _audio(self.ws, self.file, data)
+        file = self.file
+        assert file is not None
+        if file.spoken(len(data)):
+            await self._live_now(file)
+        if not file.whole and file.session is None:
+            await _join(self.ws, self.live, file, self.gate, self.hearing_id)
+        await _audio(self.ws, file, data)
+
+    async def _live_now(self, file: _File) -> None:
+        """Offline PCM found to come as it is spoken: it joins its hearing with what came so far."""
+        file.live = True
+        await _join(self.ws, self.live, file, self.gate, self.hearing_id)
+        assert file.session is not None and file.pcm is not None
+        held = file.whole_file()
+        step = file.cfg.audio_fs * 2  # a second at a time: a live frame's size
+        for at in range(0, len(held), step):
+            await file.session.feed(file.pcm.convert(held[at:at + step]))
 
     def idle_s(self) -> float:
         """How long the client may send nothing: a live file not started yet (the page waits for its
         Start click) holds nothing, so it may wait far longer than a running one."""
-        waiting = self.file is not None and not self.file.cfg.whole and self.file.session is None
+        waiting = self.file is not None and not self.file.whole and self.file.session is None
         return idle_limit(self.live.idle_timeout_s, waiting=waiting)
 
     async def failed(self, err: StreamError) -> bool:
@@ -215,7 +250,7 @@ class _Funasr:
         """The server stops mid-file: a whole file is not decoded from a part, a live one's lines so
         far are answered with the reason; either way the client is told to send it again."""
         note = "the server is restarting: this file was cut short at what had arrived; send it again"
-        if file.cfg.whole:
+        if file.whole:
             file.refused = True
             await send(self.ws, reply(file.cfg, is_final=True, error=note, code="server_restart"))
         else:
@@ -250,10 +285,14 @@ async def _begin(ws: WebSocket, file: _File, gate: Gate, hearing_id: str | None,
             await send(ws, reply(cfg, warning=warning))
     if cfg.hotword_problem and warn:
         await say(cfg.hotword_problem)
-    if cfg.whole:  # a file of its own: it joins no hearing
-        if hearing_id is not None and warn:
-            await say(f"a whole file ({cfg.mode}, {cfg.wav_format}) is answered here and not put in hearing "
-                      f"{hearing_id}: stream PCM to record it there, or upload it with POST /v1/jobs and hearing_id")
+    if cfg.whole:  # a file of its own: it joins no hearing (offline PCM: unless it comes as spoken)
+        unrecorded = (f"a whole file ({cfg.mode}, {cfg.wav_format}) is answered here and not put in hearing "
+                      f"{hearing_id}: stream PCM as it is spoken to record it there, or upload it with "
+                      "POST /v1/jobs and hearing_id")
+        if hearing_id is not None and cfg.paceable:
+            file.unrecorded = unrecorded  # said in its answer, if it is not found to be a microphone
+        elif hearing_id is not None and warn:
+            await say(unrecorded)
         file.courtroom = (await gate(None, into_room=False)).courtroom
 
 
@@ -270,7 +309,7 @@ async def _join(ws: WebSocket, live: LiveHearings, file: _File, gate: Gate, hear
 
 
 async def _audio(ws: WebSocket, file: _File, data: bytes) -> None:
-    if file.cfg.whole:
+    if file.whole:
         if len(file.offline) + len(data) > MAX_OFFLINE_BYTES:
             file.refused = True
             raise StreamError("frame_too_large", "offline upload exceeds 512 MB", fatal=True)
@@ -297,7 +336,9 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
             file.errors.append(event.message)
         return
     if isinstance(event, Partial):
-        if event.ahead:  # FunASR clients append text in the order it was said: after the final before it
+        # FunASR clients append text in the order it was said: after the final before it; offline
+        # mode (a microphone's) has no partials
+        if event.ahead or cfg.mode == "offline":
             return
         settled = event.text[:event.stable]  # FunASR clients append increments: only what stays
         if more := grown(sent.get(event.utterance_id, ""), settled):
@@ -305,9 +346,9 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
             await send(ws, reply(cfg, mode=live_mode, text=more))
     elif isinstance(event, Final):
         u = event.utterance
-        if cfg.mode == "2pass":
+        if cfg.mode in ("2pass", "offline"):
             sent.pop(event.utterance_id, None)
-            await send(ws, reply(cfg, mode="2pass-offline", text=u.text, timestamp=line_timestamp(u),
+            await send(ws, reply(cfg, mode=cfg.result_mode, text=u.text, timestamp=line_timestamp(u),
                                    stamp_sents=line_sents(u)))
         else:  # online: the rest of the utterance (after what was sent, as the final reads it)
             sent_text = sent.pop(event.utterance_id, "")
@@ -326,16 +367,17 @@ async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _Fil
     if file is not None:
         await live.leave(file.session)
         cfg = file.cfg
-        if cfg.whole and file.refused:  # its error was said; a part of it is not its text
+        if file.whole and file.refused:  # its error was said; a part of it is not its text
             file.drop()
-        elif cfg.whole:
-            err = await _offline(ws, live, files, cfg, file.whole_file(), file.courtroom)
+        elif file.whole:
+            err = await answer_whole(ws, live, files, cfg, file.whole_file(), file.courtroom, file.unrecorded)
             if err:
                 file.errors.append(err)
         else:
-            problems = {"error": "; ".join(dict.fromkeys(file.errors))} if file.errors else {}
+            problems = "; ".join(dict.fromkeys(file.errors)) or None
             cut = {"error": file.cut, "code": "server_restart"} if file.cut else {}
-            await send(ws, _answer(cfg, file.lines, **problems) if cfg.once else reply(cfg, is_final=True, **cut))
+            last = answer_once(cfg, file.lines, error=problems) if cfg.once else reply(cfg, is_final=True, **cut)
+            await send(ws, last)
     if ack:
         errors = file.errors if file else errors or []
         ack_reply = {"mode": file.cfg.mode if file else "2pass",
@@ -344,57 +386,3 @@ async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _Fil
         if errors:
             ack_reply["error"] = "; ".join(dict.fromkeys(errors))
         await send(ws, ack_reply)
-
-
-def _whole(cfg: Config, data: bytes, max_seconds: float) -> Audio:
-    """An offline file's audio at 16 kHz: raw PCM at the client's rate, or any container."""
-    if cfg.wav_format != "pcm":
-        return decode(data, max_seconds=max_seconds)  # channels mixed, as an upload's: none dropped
-    if len(data) // 2 > max_seconds * cfg.audio_fs:  # a whole recording: not subject to the live per-frame limit
-        raise AudioTooLong(f"the recording is longer than {int(max_seconds)} s, the most one file may be "
-                           "(COURTSCRIBE_MAX_AUDIO_S): split it, or stream it live")
-    pcm = resample(pcm16_to_float(data[: len(data) // 2 * 2]), cfg.audio_fs)
-    return Audio(pcm[None, :], SAMPLE_RATE, cfg.audio_fs, 1)
-
-
-async def _offline(ws: WebSocket, live: LiveHearings, files: FileWork, cfg: Config, data: bytes,
-                   courtroom: str | None = None) -> str | None:
-    """Offline mode: a whole file (PCM or any container) through the server's file pipeline (the
-    same as an upload's: its workers, its place behind live streams), one reply; returns what went
-    wrong, if anything."""
-    try:  # in an intake place as an upload's, within the file limit (a small file may unpack into hours)
-        audio = await files.intake.run(_whole, cfg, data, live.max_audio_s)
-    except Busy as err:
-        await send(ws, reply(cfg, is_final=True, error=str(err), code="busy"))
-        return str(err)
-    except AudioError as err:
-        code = "too_long" if isinstance(err, AudioTooLong) else "bad_audio"
-        await send(ws, reply(cfg, is_final=True, error=str(err), code=code))
-        return str(err)
-    try:
-        record = await files.pool.submit(files.runner(audio, replace(files.options(words=cfg.hotwords), itn=cfg.itn),
-                                                      filename=cfg.wav_name, courtroom=courtroom))
-    except Busy as err:
-        await send(ws, reply(cfg, is_final=True, error=str(err), code="busy"))
-        return str(err)
-    except Exception as err:  # noqa: BLE001 - the client hears it in its own protocol, never an empty text
-        log.exception("offline file failed", wav_name=cfg.wav_name)
-        await send(ws, reply(cfg, is_final=True, error=f"transcription failed: {type(err).__name__}",
-                              code="transcription_failed"))
-        return f"transcription failed: {type(err).__name__}"
-    lines = list(record.utterances)
-    await send(ws, _answer(cfg, lines))
-    failed = [u for u in lines if "engine_error" in u.flags]
-    return f"{len(failed)} stretch(es) could not be decoded (engine error)" if failed else None
-
-
-def _answer(cfg: Config, lines: list[Utterance], **extra) -> dict:
-    """A whole file's one reply: all its lines' text, a time for each unit of it, its sentences."""
-    lines = sorted(lines, key=lambda u: u.start_ms)
-    who = list(dict.fromkeys(u.speaker for u in lines))  # FunASR numbers speakers from 0 (its sentence_info's spk)
-    sents = [s | {"spk": who.index(u.speaker)} for u in lines for s in line_sents(u, u.shown_text)]
-    # a stretch without text is written as the record writes it, so the client's text shows the gap
-    text, times = shown_times(lines)
-    notes = {"warning": "; ".join(cfg.notes)} if cfg.notes else {}
-    return reply(cfg, mode=cfg.result_mode, text=text, is_final=True, timestamp=timestamp(text, times),
-                  stamp_sents=sents, **notes, **extra)
