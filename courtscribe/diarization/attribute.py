@@ -163,17 +163,51 @@ def _after_punctuation(text: str, pos: int) -> int:
 
 def by_turn(pieces: list[Hypothesis], turns: list[Turn]) -> list[list[Hypothesis]]:
     """Time-ordered pieces (sentences and gap lines) grouped into runs of one speaker each; a piece
-    not yet given a speaker (a gap line) takes who holds its time. One group without turns."""
+    not yet given a speaker (a gap line) takes who holds its time. Words nobody can be sure of
+    (``speaker_unsure``) are a line of their own: the answer a voice alike said after a question is
+    not printed as the questioner's line, only flagged. One group without turns."""
     if not turns:
         return [pieces]
     groups: list[list[Hypothesis]] = []
     for h in pieces:
         h = h if h.speaker else replace(h, speaker=speaker_at(h.start_ms, h.end_ms, turns))
-        if groups and groups[-1][-1].speaker == h.speaker:
+        if groups and _voice(groups[-1][-1]) == _voice(h):
             groups[-1].append(h)
         else:
             groups.append([h])
     return groups
+
+
+def reaches(groups: list[list[Hypothesis]], turns: list[Turn], start_ms: int,
+            end_ms: int) -> list[tuple[int, int, bool]]:
+    """Each group's line time (``by_turn``'s groups of one utterance, [start, end)): from its first
+    piece (the first group: the utterance's start) to the next group's first piece (the last group:
+    the utterance's end), so no stretch of the utterance is outside a line; and whether it holds a
+    turn nobody can be sure of that got no word (a short answer the engine did not hear, or a
+    cough: the line is flagged, and its replay holds it)."""
+    starts = [start_ms] + [min(h.start_ms for h in g) for g in groups[1:]]
+    out = []
+    for g, a, b in zip(groups, starts, [*starts[1:], end_ms]):
+        b = max(b, *(h.end_ms for h in g))  # overlapped speech: a line ends after its own words
+        words = [(h.start_ms, h.end_ms) for h in g if usable(h)]
+        unheard = any(not t.sure and _alone(max(a, t.start_ms), min(b, t.end_ms), words) >= MIN_UNHEARD_MS
+                      for t in turns)
+        out.append((a, b, unheard))
+    return out
+
+
+def _alone(a: int, b: int, spans: list[tuple[int, int]]) -> int:
+    """How much of [a, b) none of ``spans`` covers."""
+    cut = sorted((max(a, x), min(b, y)) for x, y in spans if min(b, y) > max(a, x))
+    free, at = 0, a
+    for x, y in cut:
+        free += max(0, x - at)
+        at = max(at, y)
+    return free + max(0, b - at)
+
+
+def _voice(h: Hypothesis) -> tuple[str | None, bool]:
+    return h.speaker, SPEAKER_UNSURE in h.flags
 
 
 def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: int) -> list[Turn]:

@@ -128,6 +128,11 @@ class OnlineDiarizer:
             speaker = self._place(x, exclude) if learn else self._match(x, exclude)  # its caller labels the line
             return Assignment(speaker, self._recheck(exclude=None))
 
+    def likeness(self, x: np.ndarray) -> dict[str, float]:
+        """How like each voice heard so far ``x`` sounds (cosine similarity); nothing is learnt."""
+        with self._lock:
+            return {s.key: float(x @ s.centroid) for s in self.speakers}
+
     def segments(self) -> list[tuple[int, int, str]]:
         """Who spoke when, for the recent utterances (window resolution, hearing time)."""
         with self._lock:

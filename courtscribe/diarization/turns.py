@@ -32,6 +32,7 @@ MIN_EMBED_MS = 250  # a local speaker with less voice in a window gets no embedd
 THRESHOLD = 0.6  # cosine distance between averages of two speakers' embeddings above which they differ
 MIN_TURN_MS = 100  # shorter islands and holes in a speaker's activity are frame noise
 PAUSE_MS = 150  # a local speaker's silence this long may be where one person stops and another answers
+SILENCE_DB = 25  # a frame this far under the audio's loud part is a pause (local_speakers ``silences``)
 SURE_MS = 1_000  # units with this much voice alone decide who the speakers are; shorter ones are matched to them
 MIN_SPEAKER_MS = 1_000  # a "speaker" with less voice in the whole recording joins its nearest one
 # a unit this unlike every speaker is someone else: another person's short unit scores about 0 with
@@ -70,17 +71,21 @@ class Locals:
 
 
 def local_speakers(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEncoder,
-                   starts: list[int] | None = None) -> Locals:
+                   starts: list[int] | None = None, *, silences: bool = False,
+                   seg: Segmentation | None = None) -> Locals:
     """The segmentation's local speakers, each cut at its pauses into units embedded on their own.
 
     The model often gives two people one local label when one answers the other after a short pause;
     the pause shows, and embedding each side of it apart lets clustering tell them apart. A unit
-    too short to embed takes its local speaker's nearest embedded unit's vector in that window."""
-    seg = segmenter(audio, starts)
+    too short to embed takes its local speaker's nearest embedded unit's vector in that window.
+    ``silences``: the audio's own pauses cut units too (one live utterance is seen by one window,
+    which often hears a voice alike answering after 300 ms as the questioner going on); ``seg``:
+    the audio's segmentation, when it was already run."""
+    seg = seg if seg is not None else segmenter(audio, starts)
     units, pieces, voiced, clean_ms = [], [], [], []
     pause = max(1, int(round(PAUSE_MS / seg.frame_ms)))
     for w in range(seg.activity.shape[0]):
-        act = seg.activity[w]
+        act = seg.activity[w] * ~_silent(audio, seg, w)[:, None] if silences else seg.activity[w]
         alone = act.sum(axis=1) == 1
         for k in range(act.shape[1]):
             for a, b in _runs(act[:, k].astype(bool), 1, hole=pause):
@@ -105,6 +110,17 @@ def local_speakers(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEnco
     keep = np.linalg.norm(X, axis=1) > 0
     return Locals(seg, [u for u, k in zip(units, keep) if k], X[keep], np.array(voiced)[keep],
                   np.array(clean_ms)[keep])
+
+
+def _silent(audio: np.ndarray, seg: Segmentation, w: int) -> np.ndarray:
+    """Which frames of window ``w`` are quiet: ``SILENCE_DB`` under the loud part of the audio."""
+    n = seg.activity.shape[1]
+    step = seg.frame_ms * SR / 1000
+    base = int(seg.starts_ms[w]) * SR // 1000
+    edges = np.minimum(audio.size, base + (np.arange(n + 1) * step).astype(int))
+    power = np.array([float(np.mean(audio[a:b] ** 2)) if b > a else 0.0 for a, b in zip(edges, edges[1:])])
+    loud = float(np.percentile(power[power > 0], 95)) if (power > 0).any() else 0.0
+    return power < loud * 10 ** (-SILENCE_DB / 10)
 
 
 def frames_audio(audio: np.ndarray, seg: Segmentation, w: int, frames: np.ndarray) -> np.ndarray:
@@ -270,6 +286,20 @@ def _runs(flags: np.ndarray, min_frames: int, hole: int | None = None) -> list[t
         else:
             merged.append((a, b))
     return [(int(a), int(b)) for a, b in merged if b - a >= min_frames]
+
+
+def overlay(turns: list[Turn], new: Turn) -> list[Turn]:
+    """``turns`` with ``new`` in place of whatever they held over its time."""
+    out = [new]
+    for t in turns:
+        if t.end_ms <= new.start_ms or t.start_ms >= new.end_ms:
+            out.append(t)
+            continue
+        if t.start_ms < new.start_ms:
+            out.append(replace(t, end_ms=new.start_ms))
+        if t.end_ms > new.end_ms:
+            out.append(replace(t, start_ms=new.end_ms))
+    return sorted(out, key=lambda t: (t.start_ms, t.speaker))
 
 
 def overlaps(turns: list[Turn]) -> list[tuple[int, int]]:

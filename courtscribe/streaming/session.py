@@ -26,7 +26,7 @@ from ..diarization import attribute
 from ..diarization.bleed import Seat
 from ..diarization.turns import Turn
 from ..logs import get_logger
-from ..records.model import CONTINUES, CROSSTALK_UNCHECKED, UNRECOGNIZED, Utterance
+from ..records.model import CONTINUES, CROSSTALK_UNCHECKED, SPEAKER_UNSURE, UNRECOGNIZED, Utterance
 from .events import Endpoint, Event, Level
 from .protocol import ErrorCode, StreamError, error_event, final_event, partial_event
 from .delivery import Delivery
@@ -307,10 +307,13 @@ class StreamSession:
         groups = [(uid, g) for uid, g in await self._groups(utt, hyps, redone, end_ms, failed, seat, turns) if g]
         if not groups:  # too short to hold speech (a piece cut at the stream's end): no line, the partial goes
             await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))
-        for k, (uid, group) in enumerate(groups):
+        reaches = attribute.reaches([g for _, g in groups], turns, utt.start_ms, end_ms)
+        for k, ((uid, group), (start, end, unheard)) in enumerate(zip(groups, reaches)):
             who = group[0].speaker if turns else None
             label = self.sinks.speakers.label(who) if who and self.sinks.speakers else None
-            utterance, gaps = self._split(utt, uid, group, end_ms, seat, first=k == 0, label=label)
+            utterance, gaps = self._split(utt, uid, group, (start, end), seat, first=k == 0, label=label)
+            if unheard:
+                utterance = utterance.flagged(SPEAKER_UNSURE)
             utterance, said = await self.delivery.line(utterance, seat.audio, label)
             self.utterances.append(utterance)
             for n, gap in enumerate(gaps, 1):  # after the utterance: they carry the speaker it was given
@@ -364,13 +367,12 @@ class StreamSession:
         pieces = seat.pieces(sorted(pieces + redone, key=lambda h: h.start_ms))
         return [(utt.id if k == 0 else f"{utt.id}-t{k}", g) for k, g in enumerate(attribute.by_turn(pieces, turns))]
 
-    def _split(self, utt: _Open, uid: str, pieces: list[Hypothesis], end_ms: int, seat: Seat, *, first: bool,
-               label: Label | None) -> tuple[Utterance, list[Hypothesis]]:
-        """One speaker's utterance, and the stretches of its speech the engine gave no text for."""
+    def _split(self, utt: _Open, uid: str, pieces: list[Hypothesis], reach: tuple[int, int], seat: Seat, *,
+               first: bool, label: Label | None) -> tuple[Utterance, list[Hypothesis]]:
+        """One speaker's utterance over ``reach`` (its time in the utterance), and the stretches of
+        its speech the engine gave no text for."""
         main = [h for h in pieces if UNRECOGNIZED not in h.flags] or pieces[:1]
-        start = utt.start_ms if first else min(h.start_ms for h in pieces)
-        end = max(h.end_ms for h in pieces) if label and pieces else end_ms
-        utterance = self._utterance(utt, main, end, uid=uid, start_ms=start)
+        utterance = self._utterance(utt, main, reach[1], uid=uid, start_ms=reach[0])
         if label is not None:
             utterance = utterance.model_copy(update={"speaker": label.speaker, "role": label.role,
                                                      "participant": label.participant})

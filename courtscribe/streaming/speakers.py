@@ -23,7 +23,7 @@ from ..diarization.change import latest_change
 from ..diarization.embedding import EncoderError, SpeakerEncoder, enrollment_embedding
 from ..diarization.online import OnlineDiarizer, VoiceNumbers
 from ..diarization.segmentation import SR, Segmenter
-from ..diarization.turns import Turn, local_speakers, reconstruct, speakers
+from ..diarization.turns import Locals, Turn, Voices, local_speakers, overlay, reconstruct, speakers
 from ..records.model import SPEAKER_UNSURE, Participant, Role, Utterance, speaker_number
 from ..records.reading import HeardVoice
 from ..logs import get_logger
@@ -38,6 +38,8 @@ THRESHOLD = 0.5
 WATCH_FROM_S = 1.5  # a running utterance is watched for a speaker change once it is this long
 WATCH_S = 10  # … in its newest seconds (one segmentation window)
 UNKNOWN = "未知发言人"  # a line no voice could be told for, before any line was: never a numbered voice
+ASIDE_MS = 1_000  # a unit with less voice alone may be a short answer inside another's utterance
+ASIDE_MARGIN = 0.1  # … another's when this much nearer their voice than the utterance's (cosine similarity)
 RECALL_MS = 30_000  # a voice heard before a reconnect is learnt again from this much of its newest lines
 
 
@@ -114,12 +116,18 @@ class LiveSpeakers:
         if self.segmenter is None or audio.size < MIN_TURNS_S * SR:
             return [], []
         loc = local_speakers(audio, self.segmenter, self.encoder)
-        if len(loc.units) < 2:
+        # cut at the audio's pauses too, for short answers only: one voice's units cut so are too
+        # short to cluster apart from each other, but not to be compared with the hearing's voices
+        cut = local_speakers(audio, self.segmenter, self.encoder, seg=loc.seg, silences=True)
+        if len(cut.units) < 2:
             return [], []
         voices = speakers(loc, threshold=THRESHOLD, sure_ms=SURE_MS)
         n = len(voices.centroids)
-        local = reconstruct(loc, voices, audio.size * 1000 // SR, speaker_of=str) if n > 1 else []
-        if len({t.speaker for t in local}) < 2:
+        local = reconstruct(loc, voices, audio.size * 1000 // SR, speaker_of=str)
+        asides = self._asides(cut, voices, local)
+        # one voice for sure: no turns, unless a short unit in it sounds like someone else (a prompt
+        # 收到了 after a question, by a voice too alike for the segmentation to call another person)
+        if len({t.speaker for t in local}) < 2 and all(t.sure for t in local) and not asides:
             return [], []
         held = {c: sum(t.end_ms - t.start_ms for t in local if t.speaker == str(c)) for c in range(n)}
         keys: dict[str, str] = {}
@@ -131,7 +139,41 @@ class LiveSpeakers:
             keys[str(c)] = got.speaker or (UNKNOWN if c in voices.unsure else speaker_label(c + 1))
             updates.update(got.updates)
         turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker], t.sure) for t in local]
+        for a, b, key, holder in asides:  # in another voice's mouth, or the turn's own: flagged either way
+            turns = overlay(turns, Turn(start_ms + a, start_ms + b, key or keys[holder], sure=False))
         return turns, [(u, self.label(key)) for u, key in updates.items()]
+
+    def _asides(self, loc: Locals, voices: Voices, local: list[Turn]) -> list[tuple[int, int, str | None, str]]:
+        """Short units (``ASIDE_MS``) that sound nearer another voice of the hearing than the voice of
+        the turn holding them: (start, end, that voice's key, the turn's speaker) when clearly nearer
+        (``ASIDE_MARGIN``), else None for the key when only a little. One utterance's units are too
+        few to tell voices alike apart; the hearing's voices, learnt from many lines, are not."""
+        out: list[tuple[int, int, str | None, str]] = []
+        ms = loc.seg.frame_start_ms
+        spans = [(int(ms(w, frames[0])), int(ms(w, frames[-1]) + loc.seg.frame_ms)) for w, _, frames in loc.units]
+        for i, (a, b) in enumerate(spans):
+            holder = attribute.speaker_at(a, b, local)
+            # from the middle of the pause before it: the engine times an answer's first word early
+            a = (a + max(before)) // 2 if (before := [y for _, y in spans if y <= a]) else a
+            if loc.clean_ms[i] >= ASIDE_MS or holder is None or any(min(b, y) > max(a, x) for x, y, *_ in out):
+                continue
+            own = self._voice_of(voices.centroids[int(holder)])
+            like = self.diarizer.likeness(loc.X[i])
+            others = {k: v for k, v in like.items() if k != own}
+            if own is None or not others:
+                continue
+            other = max(others, key=others.__getitem__)
+            if others[other] >= like[own] + ASIDE_MARGIN:
+                out.append((a, b, other, holder))
+            elif others[other] > like[own]:
+                out.append((a, b, None, holder))
+        return out
+
+    def _voice_of(self, centroid: np.ndarray) -> str | None:
+        """The hearing's voice a turn's centroid is, if it is one of them (nothing learnt)."""
+        like = self.diarizer.likeness(centroid)
+        best = max(like, key=like.__getitem__, default=None)
+        return best if best is not None and like[best] >= self.diarizer.threshold else None
 
     async def find_turns(self, uid: str, audio: np.ndarray, start_ms: int) -> tuple[list[Turn], list[tuple[str, Label]]]:
         """``turns`` off the event loop; a failure leaves the utterance whole, under one speaker."""
