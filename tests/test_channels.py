@@ -79,3 +79,26 @@ def test_two_sources_without_channels_each_hold_one_and_a_named_channel_taken_is
 
 def _native_after(ws: str) -> dict:
     return asyncio.run(_native(f"{ws}/v1/stream", 0))
+
+
+def test_a_courtroom_pc_leaves_the_seats_of_the_hearings_channel_map_to_their_recorders(server):
+    """The hearing maps channel 0 to the judge's seat; a FunASR PC connecting first takes channel 1,
+    and the seat's recorder starting after it is not refused channel 0."""
+    ws = server.replace("http://", "ws://")
+    made = httpx.post(f"{server}/v1/hearings", json={"id": "h-map", "channels": {"0": "审判长"}})
+    assert made.status_code == 201, made.text
+
+    async def pc_then_seat() -> dict:
+        pcm = float_to_pcm16(decode(ZH / "welcome.wav").channel(0))
+        pc = asyncio.create_task(_funasr_pc(f"{ws}/?hearing=h-map", pcm))
+        await _sources(server, "h-map", 1)
+        async with websockets.connect(f"{ws}/v1/stream", max_size=None) as seat:
+            await seat.send(json.dumps({"type": "start", "hearing_id": "h-map", "channel": 0, "role": "审判长"}))
+            ready = json.loads(await asyncio.wait_for(seat.recv(), 60))
+            await seat.send(json.dumps({"type": "stop"}))
+        await pc
+        return ready
+    ready = asyncio.run(asyncio.wait_for(pc_then_seat(), 300))
+    assert ready["type"] == "ready" and ready["channel"] == 0, ready
+    lines = httpx.get(f"{server}/v1/hearings/h-map").json()["utterances"]
+    assert lines and {u["channel"] for u in lines} == {1}  # the PC's lines, on its own channel

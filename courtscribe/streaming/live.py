@@ -177,7 +177,8 @@ class LiveHearings:
         if not cfg.hearing_id and cfg.channel == ANY_CHANNEL:
             cfg.channel = 0
         if cfg.hearing_id:
-            self._seat(cfg)
+            mapped = await asyncio.to_thread(self._mapped, cfg.hearing_id) if cfg.channel == ANY_CHANNEL else set()
+            self._seat(cfg, mapped)
         try:
             sid = self.scheduler.admit()
         except BaseException:
@@ -213,21 +214,31 @@ class LiveHearings:
             self.hub.publish(cfg.hearing_id, channel_event(session, connected=True))
         return session
 
-    def _seat(self, cfg: SessionConfig) -> None:
+    def _seat(self, cfg: SessionConfig, mapped: set[int] | None = None) -> None:
         """The source's channel in its hearing, held until it leaves: two sources on one channel
         wrote one archive segment and each replayed the other's audio. A channel its protocol names
         must be free (``channel_busy``: a recorder coming back while its old connection is still
-        open tries again); a protocol without channels (FunASR's, Realtime) takes the lowest free one."""
+        open tries again); a protocol without channels (FunASR's, Realtime) takes the lowest free one
+        that the hearing's channel map does not give a seat (``mapped``): a seat's recorder starting
+        after a courtroom PC is not refused its channel."""
         assert cfg.hearing_id is not None
         held = self.seats.setdefault(cfg.hearing_id, {})
         taken = set(held) | {s["channel"] for s in (self.peers.sources(cfg.hearing_id) if self.peers else [])}
         if cfg.channel == ANY_CHANNEL:
-            cfg.channel = min(set(range(len(taken) + 1)) - taken)
+            avoid = taken | (mapped or set())
+            cfg.channel = min(set(range(len(avoid) + 1)) - avoid)
         elif cfg.channel in taken:
             raise StreamError(ErrorCode.CHANNEL_BUSY, f"channel {cfg.channel} of hearing {cfg.hearing_id} has a "
                               "source already: give this one another channel, or try again when that one ends",
                               fatal=True)
         held[cfg.channel] = cfg
+
+    def _mapped(self, hearing_id: str) -> set[int]:
+        """The channels the hearing's channel map gives seats (none for a hearing not created yet)."""
+        try:
+            return set(self.records.channel_roles(hearing_id)) if self.records is not None else set()
+        except Exception:  # noqa: BLE001 - no map (a new hearing, the store away): the lowest free
+            return set()
 
     def _unseat(self, cfg: SessionConfig) -> None:
         """The source's channel given back, if it still holds it (never another source's)."""
