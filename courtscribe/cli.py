@@ -281,25 +281,29 @@ def stream_cmd(
         _fail(_ended_early(url), code=1)
 
 
-def _save_unsent(folder: Path, channel: int, at_ms: int, audio) -> None:
+def _save_unsent(folder: Path, channel: int, hearing_id: str | None, at_ms: int, audio) -> None:
     """A microphone's audio the server may not have (the stream ended while it was unreachable),
-    saved beside the recorder and said so: it exists nowhere else."""
+    saved beside the recorder, its owner's alone (court audio), and said so: it exists nowhere else."""
+    import os
+
     import soundfile as sf
 
     from .audio import SAMPLE_RATE
 
-    clock = time.strftime("%H%M%S", time.gmtime(at_ms // 1000))
-    path = folder / f"unsent-ch{channel}-{clock}-{time.strftime('%Y%m%d-%H%M%S')}.wav"
+    said = time.strftime("%H%M%S", time.gmtime(at_ms // 1000))
+    path = folder / f"unsent-{hearing_id or 'hearing'}-ch{channel}-{said}-{time.strftime('%Y%m%d-%H%M%S')}.wav"
+    seconds = audio.size / SAMPLE_RATE
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        sf.write(path, audio, SAMPLE_RATE, subtype="PCM_16")
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            sf.write(f, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
     except OSError as err:
-        sys.stderr.write(f"\r\033[K{audio.size / SAMPLE_RATE:.0f} s of audio the server may not have could "
-                         f"not be saved in {folder}: {err}\n")
+        sys.stderr.write(f"\r\033[K{seconds:.0f} s of audio the server may not have could not be saved in "
+                         f"{folder}: {err}\n")
         return
-    sys.stderr.write(f"\r\033[Kthe server may not have {audio.size / SAMPLE_RATE:.0f} s of this microphone's "
-                     f"audio (from {time.strftime('%H:%M:%S', time.gmtime(at_ms // 1000))} hearing time): "
-                     f"saved in {path.resolve()}\n")
+    sys.stderr.write(f"\r\033[Kthe server may not have {seconds:.0f} s of this microphone's audio (hearing "
+                     f"{hearing_id or '?'}, from {time.strftime('%H:%M:%S', time.gmtime(at_ms // 1000))} of its "
+                     f"time): saved in {path.resolve()}\n")
 
 
 def _said_once(loop: asyncio.AbstractEventLoop, context: dict) -> None:

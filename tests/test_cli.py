@@ -307,8 +307,9 @@ def test_a_microphone_stream_ended_while_the_server_is_away_saves_its_audio(dyin
     out = run("stream", "--mic", "--device", "lavfi:sine=f=440:d=3", "--url", url, "--reconnect-s", "1",
               "--unsent-dir", str(tmp_path / "unsent"), timeout=60)
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
-    [saved] = (tmp_path / "unsent").glob("unsent-ch0-000000-*.wav")  # from hearing time 0: no final came
+    [saved] = (tmp_path / "unsent").glob("unsent-h-ch0-000000-*.wav")  # from hearing time 0: no final came
     assert f"saved in {saved}" in out.stderr and sf.info(saved).duration > 0
+    assert saved.stat().st_mode & 0o777 == 0o600  # court audio: its owner's alone
     assert out.stderr.splitlines()[-1].replace("\x1b[K", "").startswith("error: the ")
 
 

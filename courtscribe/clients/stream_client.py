@@ -175,15 +175,15 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                  on_event: Callable[[dict], None] | None = None, extra_headers: dict | None = None,
                  stop: asyncio.Event | None = None, token: str | None = None, ssl=None,
                  reconnect_s: float = 0.0,
-                 on_unsent: Callable[[int, np.ndarray], None] | None = None) -> StreamResult:
+                 on_unsent: Callable[[str | None, int, np.ndarray], None] | None = None) -> StreamResult:
     """Send audio paced at ``speed`` × real time (0 = as fast as the server accepts) and collect events.
     Setting ``stop`` ends the audio early; the stream still closes properly and waits for its finals.
     ``token``: the recorder's access token; ``ssl``: an SSLContext for a wss:// server.
     ``reconnect_s``: when the server restarts or the connection drops mid-stream, keep trying to come
     back for this long (0: never), keeping the audio meanwhile, and resend it from where the server's
     archive ends (``resume_ms``); ``on_event`` also sees ``{"type": "reconnecting", "code": …}``.
-    ``on_unsent(hearing_ms, audio)``: a stream that fails for good (given up on, or stopped while
-    away) hands over the audio the server may not have, so that it is not lost with the client."""
+    ``on_unsent(hearing_id, hearing_ms, audio)``: a stream that fails for good (given up on, or
+    stopped while away) hands over the audio the server may not have, so it is not lost with the client."""
     result = StreamResult()
     start = {"type": "start", "hearing_id": hearing_id, "channel": channel, "sample_rate": SR,
              "hotwords": hotwords or []}
@@ -234,7 +234,7 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
             at, audio = tape.unsent(max([result.ready.get("offset_ms", 0)] + [e["utterance"]["end_ms"]
                                         for e in result.finals]))
             if audio.size:
-                on_unsent(at, audio)
+                on_unsent(result.ready.get("hearing_id"), at, audio)
         raise
     finally:
         filling.cancel()
