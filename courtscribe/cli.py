@@ -236,6 +236,8 @@ def stream_cmd(
 
     if mic == (audio is not None):
         _fail("give either an audio file or --mic")
+    if mic and (why := _unwritable(unsent_dir)):  # found out now, not when the audio has nowhere else to go
+        _fail(f"--unsent-dir {unsent_dir}: {why}")
 
     def show(event: dict) -> None:
         if event["type"] == "partial":
@@ -260,7 +262,7 @@ def stream_cmd(
         tls = ssl.create_default_context(cafile=str(cafile)) if cafile else None
         got = await stream(url, chunks, speed=0 if mic else speed, hearing_id=hearing,
                            channel=channel, role=role, hotwords=hotword, on_event=show, stop=stop,
-                           token=token, ssl=tls, reconnect_s=reconnect_s,
+                           token=token, ssl=tls, reconnect_s=reconnect_s, drain=mic,
                            on_unsent=partial(_save_unsent, unsent_dir, channel) if mic else None)
         return any(e["type"] == "end" and "reason" not in e for e in got.events)
 
@@ -281,29 +283,54 @@ def stream_cmd(
         _fail(_ended_early(url), code=1)
 
 
+def _unwritable(folder: Path) -> str | None:
+    """Why a microphone's unsent audio could not be saved in ``folder``, if it could not."""
+    import os
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return err.strerror or str(err)
+    return None if os.access(folder, os.W_OK | os.X_OK) else "not writable"
+
+
 def _save_unsent(folder: Path, channel: int, hearing_id: str | None, at_ms: int, audio) -> None:
     """A microphone's audio the server may not have (the stream ended while it was unreachable),
-    saved beside the recorder, its owner's alone (court audio), and said so: it exists nowhere else."""
+    saved beside the recorder (else in the temporary folder), its owner's alone (court audio), and
+    said so: it exists nowhere else."""
     import os
+    import re
+    import tempfile
 
     import soundfile as sf
 
     from .audio import SAMPLE_RATE
 
     said = time.strftime("%H%M%S", time.gmtime(at_ms // 1000))
-    path = folder / f"unsent-{hearing_id or 'hearing'}-ch{channel}-{said}-{time.strftime('%Y%m%d-%H%M%S')}.wav"
+    hearing = re.sub(r"[^\w.-]", "_", hearing_id or "hearing")[:64]  # the server's word: never a path
+    name = f"unsent-{hearing}-ch{channel}-{said}-{time.strftime('%Y%m%d-%H%M%S')}.wav"
     seconds = audio.size / SAMPLE_RATE
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-            sf.write(f, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-    except OSError as err:
-        sys.stderr.write(f"\r\033[K{seconds:.0f} s of audio the server may not have could not be saved in "
-                         f"{folder}: {err}\n")
+    problems = []
+    for place in dict.fromkeys([folder, Path(tempfile.gettempdir())]):
+        path = place / name
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as err:
+            problems.append(f"{place}: {err.strerror or err}")
+            continue
+        try:
+            with os.fdopen(fd, "wb") as f:
+                sf.write(f, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        except Exception as err:  # noqa: BLE001 - the next place, then said: the audio is at stake
+            path.unlink(missing_ok=True)
+            problems.append(f"{place}: {err}")
+            continue
+        sys.stderr.write(f"\r\033[Kthe server may not have {seconds:.0f} s of this microphone's audio (hearing "
+                         f"{hearing_id or '?'}, from {time.strftime('%H:%M:%S', time.gmtime(at_ms // 1000))} of "
+                         f"its time): saved in {path.resolve()}\n")
         return
-    sys.stderr.write(f"\r\033[Kthe server may not have {seconds:.0f} s of this microphone's audio (hearing "
-                     f"{hearing_id or '?'}, from {time.strftime('%H:%M:%S', time.gmtime(at_ms // 1000))} of its "
-                     f"time): saved in {path.resolve()}\n")
+    sys.stderr.write(f"\r\033[K{seconds:.0f} s of audio the server may not have could not be saved: "
+                     f"{'; '.join(problems)}\n")
 
 
 def _said_once(loop: asyncio.AbstractEventLoop, context: dict) -> None:

@@ -313,6 +313,13 @@ def test_a_microphone_stream_ended_while_the_server_is_away_saves_its_audio(dyin
     assert out.stderr.splitlines()[-1].replace("\x1b[K", "").startswith("error: the ")
 
 
+def test_a_microphone_stream_with_nowhere_to_save_unsent_audio_is_refused_before_it_starts(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    out = run("stream", "--mic", "--device", "lavfi:sine=f=440:d=1", "--url", "ws://127.0.0.1:9/v1/stream",
+              "--unsent-dir", str(tmp_path / "a-file" / "unsent"), timeout=60)
+    assert out.returncode != 0 and "--unsent-dir" in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
 def test_every_command_says_what_it_does():
     import click
     import typer

@@ -15,7 +15,7 @@ import websockets
 from courtscribe.audio import SAMPLE_RATE as SR
 from courtscribe.audio import decode, float_to_pcm16
 from courtscribe.clients import stream_file
-from courtscribe.clients.stream_client import _Tape
+from courtscribe.clients.stream_client import _Tape, stream
 from courtscribe.records import archive
 from courtscribe.server.sockets import receive
 from courtscribe.streaming.live import RESUME_MS, LiveHearings
@@ -140,8 +140,6 @@ def test_a_microphone_the_server_never_takes_back_hands_over_what_the_server_may
 
     from websockets.sync.server import serve
 
-    from courtscribe.clients.stream_client import stream
-
     def handler(ws):
         ws.recv()
         if getattr(handler, "done", False):  # down for good: every try fails
@@ -170,6 +168,49 @@ def test_a_microphone_the_server_never_takes_back_hands_over_what_the_server_may
     # nothing missing either way
     assert hearing_id == "h" and at_ms in (60_000, 61_000)
     assert np.array_equal(audio, source[(at_ms - 60_000) * SR // 1000:])
+
+
+def test_a_microphone_stopped_while_coming_back_still_sends_what_it_kept_and_recorded():
+    """The server restarts (1012); the clerk presses Ctrl-C while the recorder is reconnecting,
+    and the server answers: the audio kept and recorded meanwhile is sent before the stop, not
+    dropped because the stop came first (``drain``: a microphone's stop ends the recording only)."""
+    stop = asyncio.Event()
+    received: list[int] = []
+
+    async def handler(ws):
+        start = json.loads(await ws.recv())
+        if not received:  # the first connection: a restart after 1 s of audio
+            received.append(0)
+            await ws.send(json.dumps({"type": "ready", "hearing_id": "h", "offset_ms": 0, "channel": 0}))
+            for _ in range(5):
+                await ws.recv()
+            await ws.close(1012)
+            return
+        stop.set()  # Ctrl-C while the recorder was connecting again
+        await ws.send(json.dumps({"type": "ready", "hearing_id": "h", "offset_ms": start["resume_ms"], "channel": 0}))
+        async for message in ws:
+            if isinstance(message, bytes):
+                received.append(len(message) // 2)
+            elif json.loads(message)["type"] == "stop":
+                break
+        await ws.send(json.dumps({"type": "end", "utterances": 0}))
+
+    async def mic():
+        for _ in range(50):  # 200 ms chunks until Ctrl-C
+            if stop.is_set():
+                return
+            yield np.full(SR // 5, 0.1, np.float32)
+            await asyncio.sleep(0.02)
+
+    async def main() -> tuple[int, list]:
+        handed: list = []
+        async with websockets.serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            await stream(f"ws://127.0.0.1:{port}", mic(), hearing_id="h", speed=0, stop=stop, reconnect_s=30,
+                         drain=True, on_unsent=lambda *got: handed.append(got))
+        return sum(received), handed
+    resent, handed = asyncio.run(asyncio.wait_for(main(), 60))
+    assert resent >= SR and not handed  # the kept second at least, and nothing left over unsent
 
 
 def test_a_source_coming_back_lands_between_its_archive_and_now(tmp_path):

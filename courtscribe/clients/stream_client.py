@@ -174,7 +174,7 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                  role: str | None = None, hotwords: list[str] | None = None, speed: float = 1.0,
                  on_event: Callable[[dict], None] | None = None, extra_headers: dict | None = None,
                  stop: asyncio.Event | None = None, token: str | None = None, ssl=None,
-                 reconnect_s: float = 0.0,
+                 reconnect_s: float = 0.0, drain: bool = False,
                  on_unsent: Callable[[str | None, int, np.ndarray], None] | None = None) -> StreamResult:
     """Send audio paced at ``speed`` × real time (0 = as fast as the server accepts) and collect events.
     Setting ``stop`` ends the audio early; the stream still closes properly and waits for its finals.
@@ -182,15 +182,17 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
     ``reconnect_s``: when the server restarts or the connection drops mid-stream, keep trying to come
     back for this long (0: never), keeping the audio meanwhile, and resend it from where the server's
     archive ends (``resume_ms``); ``on_event`` also sees ``{"type": "reconnecting", "code": …}``.
-    ``on_unsent(hearing_id, hearing_ms, audio)``: a stream that fails for good (given up on, or
-    stopped while away) hands over the audio the server may not have, so it is not lost with the client."""
+    ``drain``: ``stop`` ends the source only (a microphone, which stops recording): what it recorded
+    is still sent, the audio kept through an outage too. ``on_unsent(hearing_id, hearing_ms,
+    audio)``: a stream that ends with audio the server may not have (given up on, stopped while
+    away) hands it over, from its last final's end, so it is not lost with the client."""
     result = StreamResult()
     start = {"type": "start", "hearing_id": hearing_id, "channel": channel, "sample_rate": SR,
              "hotwords": hotwords or []}
     if role:
         start["role"] = role
     headers = {**(extra_headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
-    tape = _Tape(KEEP_S if reconnect_s > 0 else 0)
+    tape = _Tape(KEEP_S if reconnect_s > 0 or on_unsent is not None else 0)
     filling = asyncio.create_task(tape.fill(chunks))
     clock = asyncio.get_running_loop().time
     t0 = time.perf_counter()
@@ -201,7 +203,9 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
             try:
                 async with websockets.connect(url, max_size=None, additional_headers=headers or None,
                                               **({"ssl": ssl} if ssl is not None else {})) as ws:
-                    await _session(ws, start, tape, result, speed, t0, on_event, stop)
+                    await _session(ws, start, tape, result, speed, t0, on_event, None if drain else stop)
+                if tape.waiting:  # stopped before all of it was sent
+                    _hand_over(tape, result, on_unsent)
                 return result
             except (ConnectionClosed, InvalidStatus, OSError, _Restart) as err:
                 stopped = stop is not None and stop.is_set()
@@ -228,16 +232,23 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                 resume = tape.rewind() if result.ready.get("hearing_id") else None
                 start = {**start, "hearing_id": result.ready.get("hearing_id"), "resume_ms": resume}
     except Exception:
-        if on_unsent is not None and result.ready:
-            filling.cancel()
-            await asyncio.gather(filling, return_exceptions=True)
-            at, audio = tape.unsent(max([result.ready.get("offset_ms", 0)] + [e["utterance"]["end_ms"]
-                                        for e in result.finals]))
-            if audio.size:
-                on_unsent(result.ready.get("hearing_id"), at, audio)
+        filling.cancel()
+        await asyncio.gather(filling, return_exceptions=True)
+        _hand_over(tape, result, on_unsent)
         raise
     finally:
         filling.cancel()
+
+
+def _hand_over(tape: _Tape, result: StreamResult,
+               on_unsent: Callable[[str | None, int, np.ndarray], None] | None) -> None:
+    """The audio the server may not have, from its last final's end, to ``on_unsent``."""
+    if on_unsent is None or not result.ready:
+        return
+    had = max([result.ready.get("offset_ms", 0)] + [e["utterance"]["end_ms"] for e in result.finals])
+    at, audio = tape.unsent(had)
+    if audio.size:
+        on_unsent(result.ready.get("hearing_id"), at, audio)
 
 
 async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: float, t0: float,

@@ -46,6 +46,7 @@ from .sockets import close, gate, idle_limit, run, send
 MAX_OFFLINE_BYTES = 512 << 20
 MAX_OFFLINE_HELD = 1 << 30  # whole files in memory, every FunASR socket together
 PACE_PROBE_S = 2.0  # offline PCM's first seconds of audio tell a microphone from a file sent at once
+PACE_LIMIT_S = 60.0  # … and a minute of it held whole is a file
 
 
 class _Held:
@@ -120,7 +121,6 @@ class _File:
         self.courtroom: str | None = None  # the recorder's courtroom: its front ends (offline mode)
         self.live = False  # offline PCM coming as it is spoken: recorded and answered live
         self.began: float | None = None  # when its first audio came (offline PCM: how it is paced)
-        self.paced = not cfg.paceable  # whether it is known how its audio comes (offline PCM: not yet)
         self.unrecorded: str | None = None  # said in the answer of a whole file sent with ?hearing=
 
     @property
@@ -128,14 +128,15 @@ class _File:
         return self.cfg.whole and not self.live
 
     def spoken(self, more: int) -> bool:
-        """Whether offline PCM comes as it is spoken, told once its first ``PACE_PROBE_S`` are in
-        (``more``: bytes just come): over at least half that time (a microphone), not at once."""
+        """Whether offline PCM still held whole comes as it is spoken (``more``: bytes just come):
+        past its first ``PACE_PROBE_S``, at least half its time has passed since it began (a
+        microphone; one whose first frames were read in a burst passes a little later), where a
+        file sent at once takes next to none. Past ``PACE_LIMIT_S`` held, it is a file."""
         now = time.monotonic()
         self.began = self.began or now
         heard_s = (len(self.offline) + more) / 2 / self.cfg.audio_fs
-        if self.paced or self.refused or heard_s < PACE_PROBE_S:
+        if not self.cfg.paceable or self.live or self.refused or not PACE_PROBE_S <= heard_s <= PACE_LIMIT_S:
             return False
-        self.paced = True
         return now - self.began >= heard_s / 2
 
     def whole_file(self) -> bytes:
@@ -210,18 +211,26 @@ class _Funasr:
         file = self.file
         assert file is not None
         if file.spoken(len(data)):
-            await self._live_now(file)
+            await self._live_now(file, data)
+            return
         if not file.whole and file.session is None:
             await _join(self.ws, self.live, file, self.gate, self.hearing_id)
         await _audio(self.ws, file, data)
 
-    async def _live_now(self, file: _File) -> None:
-        """Offline PCM found to come as it is spoken: it joins its hearing with what came so far."""
+    async def _live_now(self, file: _File, data: bytes) -> None:
+        """Offline PCM found to come as it is spoken: it joins its hearing with what came so far and
+        ``data``, fed a second at a time (a live frame's size). A join refused (busy, the hearing
+        closed) refuses the file: its error is said, and a part of it is never answered as whole."""
+        try:
+            await _join(self.ws, self.live, file, self.gate, self.hearing_id)
+        except BaseException:
+            file.refused = True
+            file.drop()
+            raise
         file.live = True
-        await _join(self.ws, self.live, file, self.gate, self.hearing_id)
         assert file.session is not None and file.pcm is not None
-        held = file.whole_file()
-        step = file.cfg.audio_fs * 2  # a second at a time: a live frame's size
+        held = file.whole_file() + data
+        step = file.cfg.audio_fs * 2
         for at in range(0, len(held), step):
             await file.session.feed(file.pcm.convert(held[at:at + step]))
 
@@ -374,6 +383,7 @@ async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _Fil
             if err:
                 file.errors.append(err)
         else:
+            file.drop()  # a file gone live holds nothing: its held bytes went to its session
             problems = "; ".join(dict.fromkeys(file.errors)) or None
             cut = {"error": file.cut, "code": "server_restart"} if file.cut else {}
             last = answer_once(cfg, file.lines, error=problems) if cfg.once else reply(cfg, is_final=True, **cut)

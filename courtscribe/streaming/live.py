@@ -28,7 +28,7 @@ from ..records.archive import ChannelRecorder
 from ..records.model import Participant, Pipeline, Role, Utterance
 from ..db import unavailable
 from ..records.spool import Spool, Written
-from ..records.store import Locked, RecordStore
+from ..records.store import Locked, NotFound, RecordStore
 from .events import Channel, Event, Status
 from .hub import Hub
 from .peers import Command, Peers
@@ -237,7 +237,11 @@ class LiveHearings:
         """The channels the hearing's channel map gives seats (none for a hearing not created yet)."""
         try:
             return set(self.records.channel_roles(hearing_id)) if self.records is not None else set()
-        except Exception:  # noqa: BLE001 - no map (a new hearing, the store away): the lowest free
+        except NotFound:  # a hearing its first source creates: no map yet
+            return set()
+        except Exception as err:  # noqa: BLE001 - the store away: the lowest free (its join says why)
+            log.warning("channel map not read: a source without a channel takes the lowest free",
+                        hearing=hearing_id, error=repr(err))
             return set()
 
     def _unseat(self, cfg: SessionConfig) -> None:

@@ -40,6 +40,7 @@ WATCH_S = 10  # … in its newest seconds (one segmentation window)
 UNKNOWN = "未知发言人"  # a line no voice could be told for, before any line was: never a numbered voice
 ASIDE_MS = 1_000  # a unit with less voice alone may be a short answer inside another's utterance
 ASIDE_MARGIN = 0.1  # … another's when this much nearer their voice than the utterance's (cosine similarity)
+DOUBT_MARGIN = 0.03  # … in doubt (flagged in the utterance's voice) when this much nearer
 RECALL_MS = 30_000  # a voice heard before a reconnect is learnt again from this much of its newest lines
 
 
@@ -109,7 +110,7 @@ class LiveSpeakers:
             return None
         return latest_change(audio, self.segmenter, self.encoder)
 
-    def turns(self, audio: np.ndarray, start_ms: int) -> tuple[list[Turn], list[tuple[str, Label]]]:
+    def turns(self, audio: np.ndarray, start_ms: int, uid: str = "") -> tuple[list[Turn], list[tuple[str, Label]]]:
         """The speaker turns of one utterance (``start_ms`` its session time), each labelled with its
         speaker's key, and relabels of earlier lines; no turns when the utterance is one voice
         (``assign`` labels it whole). Blocking: run in a thread."""
@@ -132,10 +133,15 @@ class LiveSpeakers:
         held = {c: sum(t.end_ms - t.start_ms for t in local if t.speaker == str(c)) for c in range(n)}
         keys: dict[str, str] = {}
         updates: dict[str, str] = {}
-        for c in sorted((c for c in held if held[c]), key=held.__getitem__, reverse=True):  # longest voice first
-            # a stray voice (a short answer) is placed among the hearing's voices, never learnt from
-            got = self.diarizer.add_voice(voices.centroids[c], exclude=set(keys.values()),
-                                          learn=c not in voices.unsure)
+        speaking = [c for c in held if held[c]]
+        for c in sorted(speaking, key=held.__getitem__, reverse=True):  # longest voice first
+            # one voice and its asides: labelled as a one-voice line is, kept among the lines a
+            # sharper voice may relabel; a stray voice (a short answer) is placed among the hearing's
+            # voices, never learnt from
+            got = self.diarizer.add(uid, audio, start_ms) if len(speaking) == 1 and uid else None
+            if got is None or got.speaker is None:
+                got = self.diarizer.add_voice(voices.centroids[c], exclude=set(keys.values()),
+                                              learn=c not in voices.unsure)
             keys[str(c)] = got.speaker or (UNKNOWN if c in voices.unsure else speaker_label(c + 1))
             updates.update(got.updates)
         turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker], t.sure) for t in local]
@@ -146,7 +152,7 @@ class LiveSpeakers:
     def _asides(self, loc: Locals, voices: Voices, local: list[Turn]) -> list[tuple[int, int, str | None, str]]:
         """Short units (``ASIDE_MS``) that sound nearer another voice of the hearing than the voice of
         the turn holding them: (start, end, that voice's key, the turn's speaker) when clearly nearer
-        (``ASIDE_MARGIN``), else None for the key when only a little. One utterance's units are too
+        (``ASIDE_MARGIN``), else None for the key when a little (``DOUBT_MARGIN``). One utterance's units are too
         few to tell voices alike apart; the hearing's voices, learnt from many lines, are not."""
         out: list[tuple[int, int, str | None, str]] = []
         ms = loc.seg.frame_start_ms
@@ -165,7 +171,7 @@ class LiveSpeakers:
             other = max(others, key=others.__getitem__)
             if others[other] >= like[own] + ASIDE_MARGIN:
                 out.append((a, b, other, holder))
-            elif others[other] > like[own]:
+            elif others[other] >= like[own] + DOUBT_MARGIN:
                 out.append((a, b, None, holder))
         return out
 
@@ -180,7 +186,7 @@ class LiveSpeakers:
         if not audio.size:
             return [], []
         try:
-            return await asyncio.to_thread(self.turns, audio, start_ms)
+            return await asyncio.to_thread(self.turns, audio, start_ms, uid)
         except Exception as err:  # noqa: BLE001 - the utterance is still recorded
             log.error("speaker turns not found", utterance=uid, error=repr(err))
             return [], []
