@@ -112,8 +112,9 @@ class LiveSpeakers:
 
     def turns(self, audio: np.ndarray, start_ms: int, uid: str = "") -> tuple[list[Turn], list[tuple[str, Label]]]:
         """The speaker turns of one utterance (``start_ms`` its session time), each labelled with its
-        speaker's key, and relabels of earlier lines; no turns when the utterance is one voice
-        (``assign`` labels it whole). Blocking: run in a thread."""
+        speaker's key, and relabels of earlier lines (``uid``: the utterance's); no turns when the
+        utterance is one voice with nothing in it like another (``assign`` labels it whole).
+        Blocking: run in a thread."""
         if self.segmenter is None or audio.size < MIN_TURNS_S * SR:
             return [], []
         loc = local_speakers(audio, self.segmenter, self.encoder)
@@ -152,8 +153,9 @@ class LiveSpeakers:
     def _asides(self, loc: Locals, voices: Voices, local: list[Turn]) -> list[tuple[int, int, str | None, str]]:
         """Short units (``ASIDE_MS``) that sound nearer another voice of the hearing than the voice of
         the turn holding them: (start, end, that voice's key, the turn's speaker) when clearly nearer
-        (``ASIDE_MARGIN``), else None for the key when a little (``DOUBT_MARGIN``). One utterance's units are too
-        few to tell voices alike apart; the hearing's voices, learnt from many lines, are not."""
+        (``ASIDE_MARGIN``), else None for the key when a little (``DOUBT_MARGIN``). One utterance's
+        units are too few to tell voices alike apart; the hearing's voices, learnt from many lines,
+        are not."""
         out: list[tuple[int, int, str | None, str]] = []
         ms = loc.seg.frame_start_ms
         spans = [(int(ms(w, frames[0])), int(ms(w, frames[-1]) + loc.seg.frame_ms)) for w, _, frames in loc.units]
