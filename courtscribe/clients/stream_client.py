@@ -129,11 +129,10 @@ class _Tape:
         """What the server may not have, for a stream it will not take back: the audio from where
         it had the source (``had_ms``, hearing time: its last final's end) on, kept and waiting,
         and the hearing time of its first sample."""
-        self.rewind()
-        skip = max(0, (had_ms - self.base_ms) * SR // 1000 - self.next_sample)
+        kept_from = self.rewind()
+        self.resumed_at(kept_from, max(had_ms, kept_from))
         audio = np.concatenate(self.waiting) if self.waiting else np.zeros(0, np.float32)
-        skip = min(skip, audio.size)
-        return self.base_ms + (self.next_sample + skip) * 1000 // SR, audio[skip:]
+        return self.base_ms + self.next_sample * 1000 // SR, audio
 
     def resumed_at(self, asked_ms: int, offset_ms: int) -> None:
         """The server took the audio up from ``offset_ms`` (asked: ``asked_ms``): what it already

@@ -72,7 +72,7 @@ class Locals:
 
 def local_speakers(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEncoder,
                    starts: list[int] | None = None, *, silences: bool = False,
-                   seg: Segmentation | None = None) -> Locals:
+                   seg: Segmentation | None = None, known: Locals | None = None) -> Locals:
     """The segmentation's local speakers, each cut at its pauses into units embedded on their own.
 
     The model often gives two people one local label when one answers the other after a short pause;
@@ -80,7 +80,7 @@ def local_speakers(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEnco
     too short to embed takes its local speaker's nearest embedded unit's vector in that window.
     ``silences``: the audio's own pauses cut units too (one live utterance is seen by one window,
     which often hears a voice alike answering after 300 ms as the questioner going on); ``seg``:
-    the audio's segmentation, when it was already run."""
+    the audio's segmentation, when it was already run; ``known``: units of it already embedded."""
     seg = seg if seg is not None else segmenter(audio, starts)
     units, pieces, voiced, clean_ms = [], [], [], []
     pause = max(1, int(round(PAUSE_MS / seg.frame_ms)))
@@ -99,8 +99,11 @@ def local_speakers(audio: np.ndarray, segmenter: Segmenter, encoder: SpeakerEnco
                 clean_ms.append(clean.size * seg.frame_ms)
     X = np.zeros((len(units), encoder.dim), np.float32)
     have = [i for i, p in enumerate(pieces) if p is not None]
-    if have:
-        X[have] = encoder.embed_many([pieces[i] for i in have])
+    done = {} if known is None else {(w, k, f.tobytes()): x for (w, k, f), x in zip(known.units, known.X)}
+    for i in have:
+        X[i] = done.get((units[i][0], units[i][1], units[i][2].tobytes()), 0)
+    if todo := [i for i in have if not X[i].any()]:
+        X[todo] = encoder.embed_many([pieces[i] for i in todo])
     for i, p in enumerate(pieces):  # too short: its local speaker's nearest unit in the window, if any
         if p is None:
             w, k, frames = units[i]

@@ -120,7 +120,7 @@ class LiveSpeakers:
         loc = local_speakers(audio, self.segmenter, self.encoder)
         # cut at the audio's pauses too, for short answers only: one voice's units cut so are too
         # short to cluster apart from each other, but not to be compared with the hearing's voices
-        cut = local_speakers(audio, self.segmenter, self.encoder, seg=loc.seg, silences=True)
+        cut = local_speakers(audio, self.segmenter, self.encoder, seg=loc.seg, silences=True, known=loc)
         if len(cut.units) < 2:
             return [], []
         voices = speakers(loc, threshold=THRESHOLD, sure_ms=SURE_MS)
