@@ -258,10 +258,7 @@ def test_a_word_said_over_a_louder_neighbour_is_kept_and_flagged_not_dropped_as_
 
     from voices import SR, run_live
 
-    def speechlike(ms: int, seed: int) -> np.ndarray:
-        x = np.random.default_rng(seed).standard_normal(ms * SR // 1000)
-        return (0.1 * x * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * np.arange(x.size) / SR))).astype(np.float32)
-    judge, word, lag = speechlike(3000, 1), speechlike(400, 2), 5 * SR // 1000
+    judge, word, lag = _speechlike(3000, 1), _speechlike(400, 2), 5 * SR // 1000
     judges_seat, his_seat = judge.copy(), np.zeros_like(judge)
     his_seat[lag:] += 0.25 * judge[:-lag]
     his_seat[1600 * 16:2000 * 16] += word
@@ -274,3 +271,41 @@ def test_a_word_said_over_a_louder_neighbour_is_kept_and_flagged_not_dropped_as_
     nothing_of_his = run_live(np.concatenate([his_seat, np.zeros(SR, np.float32)]), [(0, 3000)], [],
                               role=Role.defendant, room=room, channel=1)
     assert nothing_of_his == []  # no word heard in what is left: the judge's, recorded on the judge's seat
+
+
+def _speechlike(ms: int, seed: int) -> np.ndarray:
+    """Noise with a syllable rhythm: a voice the bleed check compares by waveform and level."""
+    x = np.random.default_rng(seed).standard_normal(ms * 16)
+    return (0.1 * x * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * np.arange(x.size) / 16_000))).astype(np.float32)
+
+
+def test_a_seats_answer_after_a_neighbours_question_is_decoded_with_it_and_only_its_words_kept():
+    """The judge asks for 2 s; the defendant answers 是。 into his own mic. His seat's utterance opens
+    with the judge's bleed: decoded muted, with seconds of silence before it, Whisper took the answer
+    for no speech (an ID number, 是。, 没有。 lost from their own seat's line, live). It is decoded as
+    it came and the judge's words are dropped by their waveform; the question is no line of his."""
+    from courtscribe.asr.base import DecodeOptions
+
+    from voices import SR, ScriptEngine, run_live
+
+    decoded: list[int] = []
+
+    class Heard(ScriptEngine):
+        def transcribe_many(self, pieces, options=DecodeOptions()):
+            decoded.extend(offset for _, offset in pieces)
+            return super().transcribe_many(pieces, options)
+
+    judge, answer, lag = _speechlike(2000, 1), _speechlike(600, 2), 5 * SR // 1000
+    judges_seat, his_seat = np.zeros(4 * SR, np.float32), np.zeros(4 * SR, np.float32)
+    judges_seat[:2 * SR] = judge
+    his_seat[lag:2 * SR + lag] += 0.25 * judge
+    his_seat[2200 * 16:2800 * 16] += answer
+    judges_seat[2200 * 16 + lag:2800 * 16 + lag] += 0.25 * answer
+    room = bleed.RoomAudio()
+    room.write(0, 0, judges_seat)
+    words = [("签的字", 300, 1000), ("是你的吗？", 1000, 1900), ("是。", 2250, 2750)]  # his mic hears both
+    lines = run_live(his_seat, [(0, 3000)], words, role=Role.defendant, room=room, channel=1,
+                     engine=Heard(words))
+    assert [u.text for u in lines] == ["是。"]  # the judge's words dropped; no flagged gap line for them
+    assert decoded == [0]  # decoded as it came, the question's audio before the answer
+    assert lines[0].start_ms >= 2000  # his line begins with his voice: never before the question's

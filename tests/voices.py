@@ -147,13 +147,14 @@ class ScriptEngine(Engine):
         return _Silent()
 
 
-def run_live(audio, spans, words, *, speakers=None, channel=0, role=None, room=None):
-    """A live session of one source over the script; the lines it delivered."""
+def run_live(audio, spans, words, *, speakers=None, channel=0, role=None, room=None, engine=None):
+    """A live session of one source over the script (``engine``: a ScriptEngine of the words, or one
+    given); the lines it delivered."""
     from courtscribe.streaming.scheduler import DecodeScheduler
     from courtscribe.streaming.session import StreamSession
     from courtscribe.streaming.source import SessionConfig, Sinks
 
-    engine = ScriptEngine(words)
+    engine = engine or ScriptEngine(words)
 
     async def emit(event):
         pass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -64,20 +64,23 @@ def is_bleed(block: np.ndarray, others: list[np.ndarray], *, margin_db: float = 
     return False
 
 
-def own_words(h: Hypothesis, here: np.ndarray, others: list[np.ndarray]) -> list[Hypothesis]:
+def own_words(h: Hypothesis, here: np.ndarray, others: list[np.ndarray], *, offset_ms: int = 0,
+              max_lag_ms: int = MAX_LAG_MS) -> list[Hypothesis]:
     """``h`` (a line decoded on the seat mic ``here``, word times in ms of it) without its words that
     are a neighbour's bleed: louder on a neighbour's mic and the same waveform there (``others``,
     aligned with ``here``). Block-wise suppression keeps a 500 ms block where a question's end meets
     a prompt answer's bleed, and the answer's 没有 was decoded into the question's line, in the
-    questioner's mouth. Each run of the seat's own words stays a line of its own."""
+    questioner's mouth. Each run of the seat's own words stays a line of its own. ``offset_ms``:
+    the time of ``here``'s first sample; ``max_lag_ms``: how far apart the mics may run (live)."""
     if not h.tokens or not others:
         return [h]
     theirs = []
     for tok in h.tokens:
-        mid = (tok.start_ms + tok.end_ms) // 2
-        lo, hi = [max(0, at) * SR // 1000 for at in (min(tok.start_ms, mid - MIN_WORD_MS // 2),
-                                                    max(tok.end_ms, mid + MIN_WORD_MS // 2))]
-        theirs.append(is_bleed(here[lo:hi], [x[lo:hi] for x in others]))
+        start, end = tok.start_ms - offset_ms, tok.end_ms - offset_ms
+        mid = (start + end) // 2
+        lo, hi = [max(0, at) * SR // 1000 for at in (min(start, mid - MIN_WORD_MS // 2),
+                                                    max(end, mid + MIN_WORD_MS // 2))]
+        theirs.append(is_bleed(here[lo:hi], [x[lo:hi] for x in others], max_lag_ms=max_lag_ms))
     if not any(theirs):
         return [h]
     cuts = [i for i in range(1, len(theirs)) if theirs[i] != theirs[i - 1]]
@@ -132,6 +135,7 @@ class BleedCheck:
 
     blocks: np.ndarray
     complete: bool = True
+    near: list[np.ndarray] = field(default_factory=list)  # each neighbour's audio over it
 
 
 @dataclass
@@ -145,15 +149,46 @@ class Seat:
     # most of it was their bleed, not all: what is left is kept where the engine hears words in it
     # (a "对" said over a louder neighbour), flagged as it may still be theirs
     mostly_theirs: bool = False
+    blocks: np.ndarray | None = None  # which 500 ms blocks of it were their bleed (muted)
+    raw: np.ndarray | None = None  # … and as it came, with the neighbours' audio over it (``own``)
+    neighbours: list[np.ndarray] = field(default_factory=list)
 
-    def pieces(self, pieces: list[Hypothesis]) -> list[Hypothesis]:
-        """The utterance's pieces, where a neighbour's voice was cut out (``muted``): a short stretch
-        without text between this seat's words is that voice (its seat records it). Never an engine's
-        failure, nor a stretch of an utterance that has no words at all: those stay flagged to replay."""
+    def own(self, hyps: list[Hypothesis], start_ms: int) -> list[Hypothesis]:
+        """``hyps`` decoded from ``raw`` (``start_ms`` its time) without the neighbours' words
+        (``own_words``): decoded muted, a prompt answer after a question muted to seconds of silence
+        was taken for no speech (是。, 没有。, an ID number lost from their own seat's line)."""
+        return [piece for h in hyps for piece in own_words(h, self.raw, self.neighbours, offset_ms=start_ms,
+                                                           max_lag_ms=RoomAudio.LIVE_LAG_MS)] \
+            if self.raw is not None and self.neighbours else hyps
+
+    def heard(self) -> tuple[int, int]:
+        """The samples from its first block not muted to its last: where its own voice is, so its
+        lines begin no earlier (an answer's line never before the question it answers)."""
+        own = np.flatnonzero(~self.blocks) if self.blocks is not None else np.zeros(0, int)
+        if not own.size:
+            return 0, self.audio.size
+        block = BLOCK_MS * SR // 1000
+        return int(own[0]) * block, min(self.audio.size, (int(own[-1]) + 1) * block)
+
+    def pieces(self, pieces: list[Hypothesis], start_ms: int = 0) -> list[Hypothesis]:
+        """The utterance's pieces (``start_ms``: where it starts), where a neighbour's voice was cut
+        out (``muted``): a stretch without text that is all their muted voice, or a short one between
+        this seat's words, is theirs (their seat records it). Never an engine's failure, nor a stretch
+        of an utterance that has no words at all: those stay flagged to replay."""
         if not self.muted or all(UNRECOGNIZED in h.flags for h in pieces):
             return pieces
         return [h for h in pieces if UNRECOGNIZED not in h.flags or ENGINE_ERROR in h.flags
-                or h.end_ms - h.start_ms >= MIN_GAP_MS]
+                or h.end_ms - h.start_ms >= MIN_GAP_MS and not self._theirs(h, start_ms)]
+
+    def _theirs(self, h: Hypothesis, start_ms: int) -> bool:
+        """Whether a stretch is their muted voice but for less than ``MIN_GAP_MS`` of it (the edge of
+        a block where this seat's words begin)."""
+        if self.blocks is None:
+            return False
+        ends = (start_ms + BLOCK_MS * np.arange(self.blocks.size + 1)).tolist()
+        own = sum(max(0, min(b, h.end_ms) - max(a, h.start_ms))
+                  for a, b, muted in zip(ends, ends[1:], self.blocks) if not muted)
+        return own + max(0, h.end_ms - max(h.start_ms, ends[-1])) < MIN_GAP_MS  # past its blocks: its own
 
 
 class RoomAudio:
@@ -239,7 +274,8 @@ class RoomAudio:
                 b = min(a + block, audio.size)
                 near = [self._read(k, a0 + a, a0 + b) for k in others]
                 out.append(is_bleed(audio[a:b], near, max_lag_ms=self.LIVE_LAG_MS))
-        return BleedCheck(np.array(out, bool), complete)
+            whole = [self._read(k, a0, a0 + audio.size) for k in others]
+        return BleedCheck(np.array(out, bool), complete, whole)
 
     def mute(self, audio: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         out = audio.copy()
@@ -259,4 +295,5 @@ class RoomAudio:
             return Seat(audio, theirs=True)
         mostly = share >= BLEED_SHARE
         return Seat(self.mute(audio, check.blocks), muted=bool(check.blocks.any()),
-                    unchecked=mostly or not check.complete, mostly_theirs=mostly)
+                    unchecked=mostly or not check.complete, mostly_theirs=mostly, blocks=check.blocks,
+                    raw=audio, neighbours=check.near)

@@ -291,7 +291,12 @@ class StreamSession:
         its speaker turns (a mixed channel; found on ``voices``, its audio as it came), the utterances
         and flagged gaps inside it, then each stored and announced in the stream's order."""
         seat = await self._check_seat(utt, audio)
-        hyps, failed = ([], None) if seat.theirs else await self._decode(utt, seat.audio, end_ms)
+        # a seat with a neighbour's bleed in it: decoded as it came (a prompt answer needs the question
+        # before it), then their words dropped
+        heard = seat.raw if seat.muted and seat.raw is not None else seat.audio
+        hyps, failed = ([], None) if seat.theirs else await self._decode(utt, heard, end_ms)
+        hyps = seat.own(hyps, utt.start_ms) if heard is seat.raw else hyps
+        lo, hi = seat.heard()
         if seat.theirs or (seat.mostly_theirs and not failed and not any(usable(h) for h in hyps)):
             await _after(previous)  # a neighbour's sentence: theirs to record; the final clears the partial
             utt.delivered = True
@@ -307,7 +312,10 @@ class StreamSession:
         groups = [(uid, g) for uid, g in await self._groups(utt, hyps, redone, end_ms, failed, seat, turns) if g]
         if not groups:  # too short to hold speech (a piece cut at the stream's end): no line, the partial goes
             await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))
-        reaches = attribute.reaches([g for _, g in groups], turns, utt.start_ms, end_ms)
+        # a seat's lines start and end with its own voice: a neighbour's question muted at its start
+        # put its answer's line before the question's (their VADs opened alike)
+        own = (utt.start_ms + lo * 1000 // SR, min(end_ms, utt.start_ms + hi * 1000 // SR))
+        reaches = attribute.reaches([g for _, g in groups], turns, *own)
         for k, ((uid, group), (start, end, unheard)) in enumerate(zip(groups, reaches)):
             who = group[0].speaker if turns else None
             label = self.sinks.speakers.label(who) if who and self.sinks.speakers else None
@@ -364,7 +372,7 @@ class StreamSession:
         pieces = await asyncio.to_thread(finish, hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed,
                                          language=self.options.language, itn=self.options.itn)
         pieces, redone = attribute.echoes(pieces, redone)
-        pieces = seat.pieces(sorted(pieces + redone, key=lambda h: h.start_ms))
+        pieces = seat.pieces(sorted(pieces + redone, key=lambda h: h.start_ms), utt.start_ms)
         return [(utt.id if k == 0 else f"{utt.id}-t{k}", g) for k, g in enumerate(attribute.by_turn(pieces, turns))]
 
     def _split(self, utt: _Open, uid: str, pieces: list[Hypothesis], reach: tuple[int, int], seat: Seat, *,
