@@ -153,13 +153,20 @@ class Seat:
     raw: np.ndarray | None = None  # … and as it came, with the neighbours' audio over it (``own``)
     neighbours: list[np.ndarray] = field(default_factory=list)
 
+    @property
+    def for_engine(self) -> np.ndarray:
+        """What the engine decodes: with a neighbour's bleed in it, the audio as it came (``own``
+        then drops their words): decoded muted, a prompt answer after a question muted to seconds of
+        silence was taken for no speech (是。, 没有。, an ID number lost from their own seat's line)."""
+        return self.raw if self.muted and self.raw is not None else self.audio
+
     def own(self, hyps: list[Hypothesis], start_ms: int) -> list[Hypothesis]:
-        """``hyps`` decoded from ``raw`` (``start_ms`` its time) without the neighbours' words
-        (``own_words``): decoded muted, a prompt answer after a question muted to seconds of silence
-        was taken for no speech (是。, 没有。, an ID number lost from their own seat's line)."""
+        """``hyps`` decoded from ``for_engine`` (``start_ms`` its time) without the neighbours' words
+        (``own_words``); as they are where nothing of theirs was in it."""
+        if not self.muted or self.raw is None or not self.neighbours:
+            return hyps
         return [piece for h in hyps for piece in own_words(h, self.raw, self.neighbours, offset_ms=start_ms,
-                                                           max_lag_ms=RoomAudio.LIVE_LAG_MS)] \
-            if self.raw is not None and self.neighbours else hyps
+                                                           max_lag_ms=RoomAudio.LIVE_LAG_MS)]
 
     def heard(self) -> tuple[int, int]:
         """The samples from its first block not muted to its last: where its own voice is, so its
@@ -268,13 +275,11 @@ class RoomAudio:
         block, a0 = BLOCK_MS * SR // 1000, start_ms * SR // 1000
         with self._lock:
             complete = self._await_neighbours(channel, a0 + audio.size)
-            others = [k for k in self._chans if k != channel]
-            out = []
-            for a in range(0, audio.size, block):
-                b = min(a + block, audio.size)
-                near = [self._read(k, a0 + a, a0 + b) for k in others]
-                out.append(is_bleed(audio[a:b], near, max_lag_ms=self.LIVE_LAG_MS))
-            whole = [self._read(k, a0, a0 + audio.size) for k in others]
+            whole = [self._read(k, a0, a0 + audio.size) for k in self._chans if k != channel]
+        out = []
+        for a in range(0, audio.size, block):
+            b = min(a + block, audio.size)
+            out.append(is_bleed(audio[a:b], [x[a:b] for x in whole], max_lag_ms=self.LIVE_LAG_MS))
         return BleedCheck(np.array(out, bool), complete, whole)
 
     def mute(self, audio: np.ndarray, blocks: np.ndarray) -> np.ndarray:

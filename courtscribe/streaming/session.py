@@ -293,9 +293,8 @@ class StreamSession:
         seat = await self._check_seat(utt, audio)
         # a seat with a neighbour's bleed in it: decoded as it came (a prompt answer needs the question
         # before it), then their words dropped
-        heard = seat.raw if seat.muted and seat.raw is not None else seat.audio
-        hyps, failed = ([], None) if seat.theirs else await self._decode(utt, heard, end_ms)
-        hyps = seat.own(hyps, utt.start_ms) if heard is seat.raw else hyps
+        hyps, failed = ([], None) if seat.theirs else await self._decode(utt, seat.for_engine, end_ms)
+        hyps = seat.own(hyps, utt.start_ms)
         lo, hi = seat.heard()
         if seat.theirs or (seat.mostly_theirs and not failed and not any(usable(h) for h in hyps)):
             await _after(previous)  # a neighbour's sentence: theirs to record; the final clears the partial
