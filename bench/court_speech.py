@@ -51,15 +51,16 @@ def reference() -> list[dict]:
     return json.loads((HERE / "hearing.json").read_text(encoding="utf-8"))["lines"]
 
 
-def seat_mics(path: Path, lines: list[dict]) -> Path:
-    """Four seat channels from the mono hearing: each line at full level on its seat, −20 dB elsewhere."""
+def seat_mics(path: Path, lines: list[dict], seats: int = 4) -> Path:
+    """Seat channels from the mono hearing: each line at full level on its seat, −20 dB elsewhere
+    (seats past the four who speak hear only the others: a courtroom's silent seats)."""
     x, sr = sf.read(path, dtype="float32")
-    seats = np.zeros((x.size, 4), np.float32) + x[:, None] * 10 ** (BLEED_DB / 20)
+    mics = np.zeros((x.size, seats), np.float32) + x[:, None] * 10 ** (BLEED_DB / 20)
     for line in lines:
         a, b = line["start_ms"] * sr // 1000, line["end_ms"] * sr // 1000
-        seats[a:b, line["channel"]] = x[a:b]
+        mics[a:b, line["channel"]] = x[a:b]
     out = Path(tempfile.mkdtemp(prefix="court-seats-")) / "seats.wav"
-    sf.write(out, seats, sr)
+    sf.write(out, mics, sr)
     return out
 
 

@@ -124,7 +124,9 @@ class Settings(BaseSettings):
     caption_delay_ms: int = Field(default=3000, ge=0, le=60_000, description=(
         "Broadcast delay of the live caption feed: a final's redaction replaces a partial's before it "
         "goes out, and a blanking order drops what is still held (3 s, the broadcast norm)."))
-    max_streams: int = Field(default=4, ge=1, description="Live streams admitted at once; more get 'busy'.")
+    max_streams: int = Field(default=4, ge=1, description=(
+        "Live slots: a stream each, a hearing's seat microphones four to one (one person speaks at a "
+        "time); a stream past them gets 'busy'."))
     idle_timeout_s: float = Field(default=60.0, gt=0, description="A silent or half-open connection is closed after this.")
     ws_ping_interval_s: float = Field(default=20.0, gt=0, description=(
         "WebSocket keepalive: the server pings each connection this often…"))

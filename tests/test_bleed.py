@@ -309,3 +309,62 @@ def test_a_seats_answer_after_a_neighbours_question_is_decoded_with_it_and_only_
     assert [u.text for u in lines] == ["是。"]  # the judge's words dropped; no flagged gap line for them
     assert decoded == [0]  # decoded as it came, the question's audio before the answer
     assert lines[0].start_ms >= 2000  # his line begins with his voice: never before the question's
+
+
+def test_a_seat_previews_nothing_of_a_neighbours_question_only_its_own_answer():
+    """The judge asks for 2 s; the defendant answers into his own mic. While his seat's utterance is
+    only the judge's bleed it is previewed for nobody (the judge's words shown tentatively under 被告,
+    and decoded once per seat); once his voice comes, his previews hold none of the question. A
+    mixed mic (no neighbours to compare with) is previewed from its first word, as before."""
+    from courtscribe.asr.base import EngineStream
+
+    from voices import SR, ScriptEngine, run_live
+
+    class Fed(EngineStream):
+        def __init__(self, into):
+            self.into = into
+
+        def accept(self, audio):
+            self.into.append(np.asarray(audio, np.float32).copy())
+
+        def finalize(self):
+            return []
+
+    class Previewed(ScriptEngine):
+        def __init__(self):
+            super().__init__([])
+            self.fed: list[np.ndarray] = []
+
+        def open_stream(self, *, offset_ms=0, options=None):
+            return Fed(self.fed)
+
+    judge, answer, lag = _speechlike(2000, 1), _speechlike(600, 2), 5 * SR // 1000
+    judges_seat, his_seat = np.zeros(4 * SR, np.float32), np.zeros(4 * SR, np.float32)
+    judges_seat[:2 * SR] = judge
+    his_seat[lag:2 * SR + lag] += 0.25 * judge
+    his_seat[2200 * 16:2800 * 16] += answer
+    judges_seat[2200 * 16 + lag:2800 * 16 + lag] += 0.25 * answer
+    room = bleed.RoomAudio()
+    room.write(0, 0, judges_seat)
+    seat, mixed = Previewed(), Previewed()
+    run_live(his_seat, [(0, 3000)], [], role=Role.defendant, room=room, channel=1, engine=seat)
+    run_live(his_seat, [(0, 3000)], [], engine=mixed)
+    heard = np.concatenate(seat.fed) if seat.fed else np.zeros(0, np.float32)
+    assert not np.abs(heard[:2000 * 16]).any()  # nothing of the question reached his previews
+    assert np.abs(heard).any()  # his answer did
+    assert np.abs(np.concatenate(mixed.fed)[:2000 * 16]).any()  # a mixed mic's previews hear everyone
+
+
+def test_a_seats_previews_wait_for_a_neighbour_still_coming_and_not_for_one_that_stalled():
+    """His seat is ahead of the judge's (the judge's audio arrives late, a loaded server): the blocks
+    the judge's audio covers are the judge's bleed, the rest waits for it, never taken for his own
+    voice; once the judge's link has sent nothing for ``PEER_STALL_S`` it is not waited for."""
+    judge, lag = _speechlike(2000, 1), 5 * SR // 1000
+    his_seat = np.zeros(2 * SR, np.float32)
+    his_seat[lag:] += 0.25 * judge[:-lag]
+    room = bleed.RoomAudio()
+    room.write(0, 0, judge[:SR])  # only the judge's first second is here yet
+    voice = bleed.OwnVoice(start=0, shift=0)
+    assert voice.update(room, 1, his_seat) is None and voice.checked == SR
+    room.PEER_STALL_S = 0.0  # the judge's link went quiet
+    assert voice.update(room, 1, his_seat[voice.checked:]) == SR  # compared with nobody: his own

@@ -100,3 +100,27 @@ def test_another_streams_partial_waits_for_the_final_as_before(components):
     beside, [final], partial, lane = _run(engine, sid="s2")
     assert not beside and lane == 0
     assert isinstance(final, list)
+
+
+def test_a_hearings_seat_microphones_share_live_slots_and_other_streams_count_one_each():
+    """Two slots: one dictation stream and a courtroom's four seat microphones fit (one person speaks
+    at a time there); a fifth seat needs a second slot, and so does another hearing's seat; a seat
+    that leaves gives its share back."""
+    import pytest
+
+    from courtscribe.streaming.protocol import StreamError
+    from courtscribe.streaming.scheduler import SEATS_PER_SLOT
+
+    from voices import ScriptEngine
+
+    scheduler = DecodeScheduler(ScriptEngine([]), max_streams=2)
+    scheduler.admit()
+    seats = [scheduler.admit(seat_of="h1") for _ in range(SEATS_PER_SLOT)]
+    assert scheduler.slots == 2 and scheduler.active_streams == 1 + SEATS_PER_SLOT
+    for more in ("h1", "h2", None):
+        with pytest.raises(StreamError) as refused:
+            scheduler.admit(seat_of=more)
+        assert refused.value.code == "busy"
+    scheduler.release(seats[0])
+    scheduler.admit(seat_of="h1")
+    assert scheduler.slots == 2

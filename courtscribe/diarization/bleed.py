@@ -216,6 +216,7 @@ class RoomAudio:
         self._chans: dict[int, tuple[int, np.ndarray]] = {}  # channel -> (first sample, audio)
         self._lock = threading.Lock()
         self._written = threading.Condition(self._lock)
+        self._written_at: dict[int, float] = {}  # channel → when its audio last came (monotonic)
         # a gateway replica among several: seat audio written here also goes to the gateways that
         # hold the hearing's other seat mics (streaming/peers.py), and theirs comes here
         self.relay: Callable[[int, int, np.ndarray], None] | None = None
@@ -235,12 +236,14 @@ class RoomAudio:
             if buf.size > self.keep:
                 start, buf = start + buf.size - self.keep, buf[-self.keep:]
             self._chans[channel] = (start, buf)
+            self._written_at[channel] = time.monotonic()
             self._written.notify_all()
 
     def remove(self, channel: int) -> bool:
         """Forget a channel that left; True when no channel is left."""
         with self._lock:
             self._chans.pop(channel, None)
+            self._written_at.pop(channel, None)
             self._written.notify_all()
             return not self._chans
 
@@ -282,6 +285,18 @@ class RoomAudio:
             out.append(is_bleed(audio[a:b], [x[a:b] for x in whole], max_lag_ms=self.LIVE_LAG_MS))
         return BleedCheck(np.array(out, bool), complete, whole)
 
+    def covering(self, channel: int, a: int, b: int) -> tuple[list[np.ndarray], bool]:
+        """The audio over samples ``a``–``b`` (hearing time) of each neighbour whose audio is here up to
+        ``b`` now, and False while a neighbour's still on its way (behind, but it sent something in
+        the last ``PEER_STALL_S``: a loaded server or bus is late, not gone)."""
+        now = time.monotonic()
+        with self._lock:
+            ends = self._ends(channel)
+            here = [self._read(k, a, b) for k, end in ends.items() if end >= b]
+            coming = any(end < b and now - self._written_at.get(k, 0.0) < self.PEER_STALL_S
+                         for k, end in ends.items())
+        return here, not coming
+
     def mute(self, audio: np.ndarray, blocks: np.ndarray) -> np.ndarray:
         out = audio.copy()
         block = BLOCK_MS * SR // 1000
@@ -302,3 +317,44 @@ class RoomAudio:
         return Seat(self.mute(audio, check.blocks), muted=bool(check.blocks.any()),
                     unchecked=mostly or not check.complete, mostly_theirs=mostly, blocks=check.blocks,
                     raw=audio, neighbours=check.near)
+
+
+@dataclass
+class OwnVoice:
+    """Where a running utterance on a seat mic first carries its own voice, decided block by block as
+    its audio comes (``at``: its sample; None while all of it so far is a neighbour's bleed). Its
+    partials wait until then and leave out what came before: a neighbour's words never show under
+    this seat, and nobody decodes them for it (its final is checked whole, ``RoomAudio.seat``)."""
+    start: int  # the utterance's first sample (the source's own count)
+    shift: int  # the hearing-time sample of the source's first (its neighbours' audio is in hearing time)
+    checked: int = 0  # samples of it decided
+    loudest: float = 0.0
+    at: int | None = None
+    quiet_db: float = 20.0  # a block this far below its loudest is a pause: neither theirs nor its own
+
+    def update(self, room: RoomAudio, channel: int, audio: np.ndarray) -> int | None:
+        """``audio``: the utterance from its sample ``start + checked`` to now."""
+        block = BLOCK_MS * SR // 1000
+        done = 0
+        while self.at is None and done + block <= audio.size:
+            a = self.start + self.checked + done
+            others, ready = room.covering(channel, self.shift + a, self.shift + a + block)
+            if not ready:
+                break  # a neighbour's audio of this block is still on its way
+            here = audio[done:done + block]
+            level = _rms(here)
+            self.loudest = max(self.loudest, level)
+            voiced = level > 0.0 and level >= self.loudest * 10 ** (-self.quiet_db / 20)
+            if voiced and not is_bleed(here, others, max_lag_ms=room.LIVE_LAG_MS):
+                self.at = a
+            done += block
+        self.checked += done
+        return self.at
+
+    def mute_before(self, audio: np.ndarray, first: int) -> np.ndarray:
+        """``audio`` (from sample ``first``) with what precedes the utterance's own voice silenced."""
+        if self.at is None or first >= self.at:
+            return audio
+        out = audio.copy()
+        out[:self.at - first] = 0.0
+        return out

@@ -34,6 +34,7 @@ async def healthz(request: Request, ready: bool = False) -> Response:
     comp, live = deps.components(request), deps.live(request)
     return JSONResponse({"status": status, "engine": comp.engine.name, "model": comp.engine.model_name,
                          "vad": comp.vad.name, "live_streams": live.scheduler.active_streams,
+                         "live_slots": live.scheduler.slots,
                          "max_streams": live.scheduler.max_streams, **live.gateway, **checks}, status_code=code)
 
 

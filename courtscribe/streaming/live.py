@@ -177,10 +177,12 @@ class LiveHearings:
         if not cfg.hearing_id and cfg.channel == ANY_CHANNEL:
             cfg.channel = 0
         if cfg.hearing_id:
-            mapped = await asyncio.to_thread(self._mapped, cfg.hearing_id) if cfg.channel == ANY_CHANNEL else set()
-            self._seat(cfg, mapped)
+            mapped = await asyncio.to_thread(self._mapped, cfg.hearing_id)
+            self._seat(cfg, set(mapped))
+            if cfg.role is None and cfg.speaker is None:  # a recorder naming only its channel: that seat
+                cfg.role = mapped.get(cfg.channel)
         try:
-            sid = self.scheduler.admit()
+            sid = self.scheduler.admit(cfg.seat_of)
         except BaseException:
             self._unseat(cfg)
             raise
@@ -191,8 +193,8 @@ class LiveHearings:
                 vocabulary = await self._join_record(self.records, cfg.hearing_id, cfg, sinks)
             own = tuple(cfg.options.hotwords)
             cfg.options = replace(cfg.options, hotwords=merge(own, vocabulary, self.lexicon), languages=self.languages)
-            if cfg.hearing_id and cfg.role is not None:  # a seat mic: its neighbours' bleed is dropped
-                sinks.room = self.room(cfg.hearing_id)
+            if cfg.seat_of:  # a seat mic: its neighbours' bleed is dropped
+                sinks.room = self.room(cfg.seat_of)
             if self.speaker_encoder is not None and cfg.role is None and cfg.speaker is None:  # one mic, many voices
                 voices = (await asyncio.to_thread(self.records.voices, cfg.hearing_id)
                           if self.records is not None and cfg.hearing_id else [])
@@ -233,16 +235,16 @@ class LiveHearings:
                               fatal=True)
         held[cfg.channel] = cfg
 
-    def _mapped(self, hearing_id: str) -> set[int]:
-        """The channels the hearing's channel map gives seats (none for a hearing not created yet)."""
+    def _mapped(self, hearing_id: str) -> dict[int, Role]:
+        """The seats the hearing's channel map gives channels (none for a hearing not created yet)."""
         try:
-            return set(self.records.channel_roles(hearing_id)) if self.records is not None else set()
+            return self.records.channel_roles(hearing_id) if self.records is not None else {}
         except NotFound:  # a hearing its first source creates: no map yet
-            return set()
+            return {}
         except Exception as err:  # noqa: BLE001 - the store away: the lowest free (its join says why)
-            log.warning("channel map not read: a source without a channel takes the lowest free",
+            log.warning("channel map not read: no seat from it (a source without a channel: the lowest free)",
                         hearing=hearing_id, error=repr(err))
-            return set()
+            return {}
 
     def _unseat(self, cfg: SessionConfig) -> None:
         """The source's channel given back, if it still holds it (never another source's)."""

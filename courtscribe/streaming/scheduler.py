@@ -17,7 +17,9 @@ partials, none of its audio is skipped. File transcriptions
 come last, one speech window per turn, and only while no live utterance is open or waiting for its
 final (or after ``FILE_STARVE_S``): a file window's decode (seconds for a long Whisper window) is
 never started just before a courtroom's line needs the worker. Admission is bounded:
-past ``max_streams`` a new stream is told "busy" instead of slowing everyone down.
+past ``max_streams`` slots a new stream is told "busy" instead of slowing everyone down. A slot is
+one stream, or up to ``SEATS_PER_SLOT`` seat microphones of one hearing: one person speaks at a
+time there, and a seat's previews wait for its own voice (bench/seat_load.py).
 
 An engine with a second lane (``Engine.lanes``: Whisper's second CTranslate2 replica) serves a
 stream's partials beside the worker while it holds that stream's final, so a long utterance's next
@@ -44,6 +46,7 @@ log = get_logger(__name__)
 LOAD_WINDOW_S = 5.0
 OVERLOAD = 0.9  # share of the window the worker was decoding: beyond it, partials wait for every final
 FILE_STARVE_S = 15.0  # a file window waits at most this long for the courtroom to pause
+SEATS_PER_SLOT = 4  # a hearing's seat microphones sharing one live slot
 
 
 @dataclass(eq=False)  # a job is itself: comparing fields would compare audio arrays (deque.remove does)
@@ -83,6 +86,7 @@ class DecodeScheduler:
         self.lane = workers == 1 and getattr(engine, "lanes", 1) > 1  # partials beside a final
         self._holding: set[str] = set()  # streams whose final the worker's engine call holds now
         self._streams: set[str] = set()
+        self._seats: dict[str, str] = {}  # stream → the hearing whose seat microphone it is
         self._tasks: list[asyncio.Task] = []
         self._ids = itertools.count(1)
         self._busy: deque[tuple[float, float]] = deque()  # (start, end) of recent engine calls
@@ -93,16 +97,34 @@ class DecodeScheduler:
                        "files": lambda: len(self._files)}, lambda: len(self._streams))
 
     # -- admission --------------------------------------------------------------------------
-    def admit(self) -> str:
-        if len(self._streams) >= self.max_streams:
-            raise StreamError(ErrorCode.BUSY, f"the server is at its limit of {self.max_streams} live streams; "
-                              "retry later", fatal=True)
+    def admit(self, seat_of: str | None = None) -> str:
+        """A new live stream's id; ``seat_of``: the hearing it is a seat microphone of."""
+        if self._slots(seat_of) > self.max_streams:
+            raise StreamError(ErrorCode.BUSY, f"the server is at its limit of {self.max_streams} live slots (a "
+                              f"stream each; a hearing's seat microphones {SEATS_PER_SLOT} to one); retry later",
+                              fatal=True)
         sid = f"s{next(self._ids)}"
         self._streams.add(sid)
+        if seat_of is not None:
+            self._seats[sid] = seat_of
         return sid
+
+    def _slots(self, seat_of: str | None | bool = False) -> int:
+        """Live slots taken, with one more stream unless ``seat_of`` is False (None: a stream of its
+        own; else a seat microphone of that hearing)."""
+        seats = Counter(self._seats.values())
+        alone = len(self._streams) - len(self._seats) + (seat_of is None)
+        if isinstance(seat_of, str):
+            seats[seat_of] += 1
+        return alone + sum(-(-n // SEATS_PER_SLOT) for n in seats.values())
+
+    @property
+    def slots(self) -> int:
+        return self._slots()
 
     def release(self, sid: str) -> None:
         self._streams.discard(sid)
+        self._seats.pop(sid, None)
         if self._speaking.pop(sid, None):
             self._poke()
         if sid in self._order:

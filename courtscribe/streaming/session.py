@@ -23,7 +23,7 @@ from ..asr.vad import Vad
 from ..config import RoomFrontEnd
 from .. import metrics
 from ..diarization import attribute
-from ..diarization.bleed import Seat
+from ..diarization.bleed import OwnVoice, Seat
 from ..diarization.turns import Turn
 from ..logs import get_logger
 from ..records.model import CONTINUES, CROSSTALK_UNCHECKED, SPEAKER_UNSURE, UNRECOGNIZED, Utterance
@@ -57,6 +57,7 @@ class _Open:
     shown: tuple[str, int] = ("", 0)  # the last partial's text and settled length
     reads: tuple[int, ...] = ()  # how far (stream ms) its last two partials read
     reading: bool = False  # a partial has taken its audio and is being decoded
+    voice: OwnVoice | None = None  # a seat mic's: where its own voice begins (partials wait for it)
     delivered: bool = False  # its final is out: a partial decoded since is stale
     watched: int = 0  # sample up to which it was looked at for a speaker change
 
@@ -108,7 +109,8 @@ class StreamSession:
         speaking = utt is not None and not utt.closed
         if utt is not None and speaking:
             utt = self._piece(utt)
-            self._want_partial()
+            if await self._own_voice(utt):
+                self._want_partial()
             self._watch_turns(utt)
         if self.sinks.on_screen is not None and (reading := self.meter.feed(audio)):
             self.sinks.on_screen(Level(hearing_id=self.cfg.hearing_id, channel=self.cfg.channel, speaker=self.speaker,
@@ -174,9 +176,10 @@ class StreamSession:
     def _open(self, start_ms: int, *, continues: bool = False) -> None:
         start = max(start_ms * SR // 1000, self.recent.start)
         uid = f"{self.label}-{next(self._n):04d}"
+        voice = None if self.sinks.room is None else OwnVoice(start, self.cfg.offset_ms * SR // 1000)
         self._utt = _Open(uid, start * 1000 // SR, self.engine.open_stream(offset_ms=start * 1000 // SR,
                                                                         options=self.options), fed=start,
-                          continues=continues)
+                          continues=continues, voice=voice)
         self.scheduler.speaking(self.sid, True)  # until its final is in (``_close``)
 
     def _piece(self, utt: _Open) -> _Open:
@@ -237,6 +240,14 @@ class StreamSession:
         self._open(utt.start_ms + at)
 
     # -- partials ---------------------------------------------------------------------------
+    async def _own_voice(self, utt: _Open) -> bool:
+        """Whether the utterance has a voice of its own yet: a seat mic's is previewed from there on."""
+        voice, room = utt.voice, self.sinks.room
+        if voice is None or room is None or voice.at is not None:
+            return True
+        audio = self.recent.slice(voice.start + voice.checked, self.samples)
+        return await asyncio.to_thread(voice.update, room, self.cfg.channel, audio) is not None
+
     def _want_partial(self) -> None:
         """A partial of the open utterance (whichever is open when the worker gets to it: a job queued
         for a piece that was cut meanwhile serves the next piece)."""
@@ -250,7 +261,10 @@ class StreamSession:
         if utt is None or utt.closed:
             self._reading = None
             return None
-        audio, utt.fed = self.recent.since(utt.fed)
+        first = utt.fed
+        audio, utt.fed = self.recent.since(first)
+        if utt.voice is not None:
+            audio = utt.voice.mute_before(audio, first)
         utt.reading = bool(audio.size)
         return (utt.stream, audio) if audio.size else None
 

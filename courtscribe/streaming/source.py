@@ -36,6 +36,11 @@ class SessionConfig:
     court: str | None = None  # where a hearing this stream creates belongs (its recorder's scope)
     courtroom: str | None = None
 
+    @property
+    def seat_of(self) -> str | None:
+        """The hearing this source is a seat microphone of (one seat's own mic: it has a role)."""
+        return self.hearing_id if self.role is not None else None
+
 
 @dataclass
 class Sinks:
