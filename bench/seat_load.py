@@ -7,11 +7,12 @@ on a fresh ``courtscribe serve`` with its default settings (``--max-streams``: a
 ``COURTSCRIBE_MAX_STREAMS``): ``1`` one mixed microphone (the hearing as one stream), ``4`` its four
 speakers' seat microphones (−20 dB bleed of the others on each), ``8`` the same with four more seats
 nobody speaks at (审判员, 人民陪审员…: they hear only the others' bleed), all from one process in real
-time. Per way: seats refused, final and partial latency (as bench/stream_load.py measures them; also
-of the finals that are lines with text, without a seat's empty finals of a neighbour's bleed), the
-server's CPU seconds per second of hearing, partials shown and lines recorded under a seat whose
-speaker did not say them (the reference line they overlap most is another seat's), and the record
-(lost lines, flagged-only lines, CER of the Mandarin lines, as bench/court_speech.py scores them).
+time as ``courtscribe stream --seats`` sends them (one clock). Per way: seats refused, final and
+partial latency (as bench/stream_load.py measures them; also of the finals that are lines with text,
+without a seat's empty finals of a neighbour's bleed), the server's CPU seconds per second of
+hearing, partials shown and lines recorded under a seat whose speaker did not say them (the
+reference line they overlap most is another seat's), and the record (lost lines, flagged-only
+lines, CER of the Mandarin lines, as bench/court_speech.py scores them).
 Writes bench/out/seat_load.json.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from common import save, table  # noqa: E402
 from court_speech import CASE, HERE, ROLES, reference, score, seat_mics  # noqa: E402
 from stream_load import pct, latencies, start_server  # noqa: E402
 
-from courtscribe.clients.stream_client import stream  # noqa: E402
+from courtscribe.clients.stream_client import fan_out, on_one_clock, stream  # noqa: E402
 from courtscribe.config import Settings  # noqa: E402
 from courtscribe.records.model import Role  # noqa: E402
 
@@ -45,17 +46,23 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def chunks(x: np.ndarray):
-    for i in range(0, x.size, CHUNK):
-        yield x[i:i + CHUNK]
+async def mixer(mics: np.ndarray):
+    """The mics as one device delivers them: every channel's 200 ms at once, (channels, samples)."""
+    for i in range(0, mics.shape[0], CHUNK):
+        yield mics[i:i + CHUNK].T
 
 
 async def streams(url: str, hearing: str, mics: np.ndarray, roles: dict[int, Role]) -> list:
-    """Every mic's stream at once; a refused one is its error, not a result."""
+    """Every mic's stream at once, as ``courtscribe stream --seats`` sends them (one clock); a
+    refused one is its error, not a result."""
     ws = url.replace("http", "ws") + "/v1/stream"
-    return await asyncio.gather(*(stream(ws, chunks(mics[:, c]), hearing_id=hearing, channel=c,
-                                         role=roles[c].value if c in roles else None)
-                                  for c in range(mics.shape[1])), return_exceptions=True)
+
+    def one(source, k: int, **placed):
+        return stream(ws, source, hearing_id=hearing, channel=k, role=roles[k].value if k in roles else None,
+                      **placed)
+    if mics.shape[1] == 1:
+        return [await one(fan_out(mixer(mics), 1)[0], 0)]
+    return await on_one_clock(one, fan_out(mixer(mics), mics.shape[1]))
 
 
 def _own(partial: dict, lines: list[dict]) -> bool:

@@ -208,8 +208,12 @@ def stream_cmd(
     url: str = typer.Option("ws://127.0.0.1:8000/v1/stream", help="The server's native streaming endpoint."),
     speed: float = typer.Option(1.0, help="Replay speed: 1 = real time, 2 = twice as fast, 0 = as fast as accepted."),
     hearing: Optional[str] = typer.Option(None, help="Hearing id (a room recorder's token needs none: its room's hearing)."),
-    channel: int = typer.Option(0, help="Courtroom channel this source is."),
+    channel: int = typer.Option(0, help="Courtroom channel this source is (with --seats: the first's)."),
     role: Optional[str] = typer.Option(None, help="Role of the speaker on this channel, e.g. 审判长."),
+    seats: int = typer.Option(0, min=0, help=(
+        "A mixer with a microphone per seat: stream its first N channels at once, each a seat of its own "
+        "(channel, channel+1, …), on one clock; their roles: --channel-role, else the hearing's channel map.")),
+    channel_role: list[str] = typer.Option([], "--channel-role", help="With --seats: CHANNEL=ROLE, e.g. 0=审判长."),
     hotword: list[str] = typer.Option([], "--hotword"),
     token: Optional[str] = typer.Option(None, envvar="COURTSCRIBE_TOKEN", help="This recorder's access token."),
     cafile: Optional[Path] = typer.Option(None, help="CA certificate to trust for a wss:// server (PEM)."),
@@ -232,10 +236,13 @@ def stream_cmd(
 
     from .audio import AudioError
     from .clients.capture import CaptureError, chunks_from_device
-    from .clients.stream_client import NotTakenBack, chunks_from_file, stream
+    from .clients.stream_client import NotTakenBack, chunks_from_file, fan_out, on_one_clock, stream
 
     if mic == (audio is not None):
         _fail("give either an audio file or --mic")
+    if seats and role:
+        _fail("--role names one channel's speaker: with --seats, give --channel-role CHANNEL=ROLE")
+    seat_roles = {ch: r.label for ch, r in _parse_roles(channel_role).items()}
     if mic and (why := _unwritable(unsent_dir)):  # found out now, not when the audio has nowhere else to go
         _fail(f"--unsent-dir {unsent_dir}: {why}")
 
@@ -258,13 +265,22 @@ def stream_cmd(
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.set_exception_handler(_said_once)
-        chunks = chunks_from_device(device, stop=stop) if mic else chunks_from_file(audio)
+        chunks = (chunks_from_device(device, stop=stop, channels=seats) if mic
+                  else chunks_from_file(audio, channels=seats))
         tls = ssl.create_default_context(cafile=str(cafile)) if cafile else None
-        got = await stream(url, chunks, speed=0 if mic else speed, hearing_id=hearing,
-                           channel=channel, role=role, hotwords=hotword, on_event=show, stop=stop,
-                           token=token, ssl=tls, reconnect_s=reconnect_s, drain=mic,
-                           on_unsent=partial(_save_unsent, unsent_dir, channel) if mic else None)
-        return any(e["type"] == "end" and "reason" not in e for e in got.events)
+
+        def one(source, k: int, **placed):
+            return stream(url, source, speed=0 if mic else speed, hearing_id=hearing, channel=channel + k,
+                          role=seat_roles.get(channel + k, role), hotwords=hotword, on_event=show, stop=stop,
+                          token=token, ssl=tls, reconnect_s=reconnect_s, drain=mic,
+                          on_unsent=partial(_save_unsent, unsent_dir, channel + k) if mic else None, **placed)
+        got = await on_one_clock(one, fan_out(chunks, seats)) if seats else [await one(chunks, 0)]
+        failed = [(channel + k, r) for k, r in enumerate(got) if isinstance(r, BaseException)]
+        for ch, err in failed:  # the others streamed on; the command ends with the first failure
+            sys.stderr.write(f"\r\033[Kchannel {ch}: {err}\n")
+        if failed:
+            raise failed[0][1]
+        return all(any(e["type"] == "end" and "reason" not in e for e in g.events) for g in got)
 
     try:
         ended = asyncio.run(main())

@@ -279,22 +279,9 @@ def _speechlike(ms: int, seed: int) -> np.ndarray:
     return (0.1 * x * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * np.arange(x.size) / 16_000))).astype(np.float32)
 
 
-def test_a_seats_answer_after_a_neighbours_question_is_decoded_with_it_and_only_its_words_kept():
-    """The judge asks for 2 s; the defendant answers 是。 into his own mic. His seat's utterance opens
-    with the judge's bleed: decoded muted, with seconds of silence before it, Whisper took the answer
-    for no speech (an ID number, 是。, 没有。 lost from their own seat's line, live). It is decoded as
-    it came and the judge's words are dropped by their waveform; the question is no line of his."""
-    from courtscribe.asr.base import DecodeOptions
-
-    from voices import SR, ScriptEngine, run_live
-
-    decoded: list[int] = []
-
-    class Heard(ScriptEngine):
-        def transcribe_many(self, pieces, options=DecodeOptions()):
-            decoded.extend(offset for _, offset in pieces)
-            return super().transcribe_many(pieces, options)
-
+def _question_and_answer() -> tuple[np.ndarray, "bleed.RoomAudio"]:
+    """The judge asks for 2 s on seat 0; the defendant answers 2.2–2.8 s on seat 1, each heard on
+    the other's mic 12 dB down: his seat's audio, and the room holding the judge's."""
     judge, answer, lag = _speechlike(2000, 1), _speechlike(600, 2), 5 * SR // 1000
     judges_seat, his_seat = np.zeros(4 * SR, np.float32), np.zeros(4 * SR, np.float32)
     judges_seat[:2 * SR] = judge
@@ -303,6 +290,26 @@ def test_a_seats_answer_after_a_neighbours_question_is_decoded_with_it_and_only_
     judges_seat[2200 * 16 + lag:2800 * 16 + lag] += 0.25 * answer
     room = bleed.RoomAudio()
     room.write(0, 0, judges_seat)
+    return his_seat, room
+
+
+def test_a_seats_answer_after_a_neighbours_question_is_decoded_with_it_and_only_its_words_kept():
+    """The judge asks for 2 s; the defendant answers 是。 into his own mic. His seat's utterance opens
+    with the judge's bleed: decoded muted, with seconds of silence before it, Whisper took the answer
+    for no speech (an ID number, 是。, 没有。 lost from their own seat's line, live). It is decoded as
+    it came and the judge's words are dropped by their waveform; the question is no line of his."""
+    from courtscribe.asr.base import DecodeOptions
+
+    from voices import ScriptEngine, run_live
+
+    decoded: list[int] = []
+
+    class Heard(ScriptEngine):
+        def transcribe_many(self, pieces, options=DecodeOptions()):
+            decoded.extend(offset for _, offset in pieces)
+            return super().transcribe_many(pieces, options)
+
+    his_seat, room = _question_and_answer()
     words = [("签的字", 300, 1000), ("是你的吗？", 1000, 1900), ("是。", 2250, 2750)]  # his mic hears both
     lines = run_live(his_seat, [(0, 3000)], words, role=Role.defendant, room=room, channel=1,
                      engine=Heard(words))
@@ -318,7 +325,7 @@ def test_a_seat_previews_nothing_of_a_neighbours_question_only_its_own_answer():
     mixed mic (no neighbours to compare with) is previewed from its first word, as before."""
     from courtscribe.asr.base import EngineStream
 
-    from voices import SR, ScriptEngine, run_live
+    from voices import ScriptEngine, run_live
 
     class Fed(EngineStream):
         def __init__(self, into):
@@ -338,14 +345,7 @@ def test_a_seat_previews_nothing_of_a_neighbours_question_only_its_own_answer():
         def open_stream(self, *, offset_ms=0, options=None):
             return Fed(self.fed)
 
-    judge, answer, lag = _speechlike(2000, 1), _speechlike(600, 2), 5 * SR // 1000
-    judges_seat, his_seat = np.zeros(4 * SR, np.float32), np.zeros(4 * SR, np.float32)
-    judges_seat[:2 * SR] = judge
-    his_seat[lag:2 * SR + lag] += 0.25 * judge
-    his_seat[2200 * 16:2800 * 16] += answer
-    judges_seat[2200 * 16 + lag:2800 * 16 + lag] += 0.25 * answer
-    room = bleed.RoomAudio()
-    room.write(0, 0, judges_seat)
+    his_seat, room = _question_and_answer()
     seat, mixed = Previewed(), Previewed()
     run_live(his_seat, [(0, 3000)], [], role=Role.defendant, room=room, channel=1, engine=seat)
     run_live(his_seat, [(0, 3000)], [], engine=mixed)

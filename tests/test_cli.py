@@ -335,3 +335,65 @@ def test_every_command_says_what_it_does():
     silent = [path for path, cmd in commands(typer.main.get_command(app), "courtscribe")
               if not (cmd.help or cmd.short_help or "").strip()]
     assert silent == []
+
+
+def test_a_mixers_seat_channels_stream_from_one_command_each_its_seat(server, data_dir, tmp_path):
+    """A courtroom PC with a mixer (a microphone per seat) streams both channels from one command:
+    each channel is the seat the hearing's channel map gives it, on one clock, so the judge's bleed
+    on the agent's microphone is recognised as the judge's and each sentence is recorded once."""
+    import httpx
+    import numpy as np
+    import soundfile as sf
+
+    from courtscribe.audio import decode
+
+    judge = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)
+    agent = decode(data_dir / "zh-smoke" / "custody.wav").channel(0)
+    direct = np.zeros((2, judge.size + agent.size + 16000), np.float32)
+    direct[0, :judge.size] = judge
+    direct[1, judge.size + 16000:] = agent
+    lag = 48  # 3 ms
+    mics = direct.copy()
+    mics[1, lag:] += direct[0, :-lag] * 10 ** (-12 / 20)
+    mics[0, lag:] += direct[1, :-lag] * 10 ** (-12 / 20)
+    wav = tmp_path / "mixer.wav"
+    sf.write(wav, mics.T, 16000)
+    made = httpx.post(f"{server}/v1/hearings", json={"id": "h-mixer", "channels": {"0": "审判长", "1": "原告代理人"}})
+    assert made.status_code == 201, made.text
+    proc = run("stream", str(wav), "--seats", "2", "--hearing", "h-mixer", "--speed", "2",
+               "--url", server.replace("http://", "ws://") + "/v1/stream")
+    assert proc.returncode == 0, proc.stderr
+    lines = httpx.get(f"{server}/v1/hearings/h-mixer").json()["utterances"]
+    judges = [u for u in lines if u["channel"] == 0 and u["text"]]
+    agents = [u for u in lines if u["channel"] == 1 and u["text"]]
+    assert judges and agents, lines
+    assert all(u["speaker"] == "审判长" and u["end_ms"] <= judge.size / 16 + 1000 for u in judges), judges
+    assert all(u["speaker"] == "原告代理人" and u["start_ms"] >= judge.size / 16 - 500 for u in agents), agents
+    assert "审判长" in proc.stdout and "原告代理人" in proc.stdout  # the PC's own screen shows both seats
+
+
+def test_a_mixers_channels_are_placed_where_its_first_was_and_a_refused_one_stops_no_other():
+    """Each channel after the first starts at the hearing time the server gave the first (one clock:
+    bleed is found by waveform within 250 ms); a refused channel does not stop the others."""
+    import asyncio
+
+    from courtscribe.clients.stream_client import on_one_clock
+
+    async def seats(refuse: int | None):
+        asked = {}
+
+        async def one(source, k, first_ms=None, on_ready=None):
+            asked[k] = first_ms
+            if on_ready and k != refuse:
+                on_ready({"type": "ready", "offset_ms": 1234})
+            if k == refuse:
+                raise RuntimeError("server refused the stream: busy")
+            return k
+        return await on_one_clock(one, [None, None, None]), asked
+
+    assert asyncio.run(seats(None)) == ([0, 1, 2], {0: None, 1: 1234, 2: 1234})
+    got, asked = asyncio.run(seats(0))
+    assert isinstance(got[0], RuntimeError) and got[1:] == [1, 2]
+    assert asked == {0: None, 1: None, 2: None}  # placed by the server
+    got, asked = asyncio.run(seats(2))
+    assert got[:2] == [0, 1] and isinstance(got[2], RuntimeError) and asked == {0: None, 1: 1234, 2: 1234}

@@ -8,14 +8,14 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 import numpy as np
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ..audio import SAMPLE_RATE as SR
-from ..audio import decode, float_to_pcm16
+from ..audio import AudioError, decode, float_to_pcm16
 
 
 @dataclass
@@ -47,16 +47,48 @@ class StreamResult:
         return ms
 
 
-def chunks_from_file(path: str | Path, chunk_ms: int = 200) -> AsyncIterator[np.ndarray]:
+def chunks_from_file(path: str | Path, chunk_ms: int = 200, channels: int = 0) -> AsyncIterator[np.ndarray]:
     """The file's audio in chunks, decoded here and now: a missing or non-audio file is an
-    AudioError at the call, before any connection is made."""
-    audio = decode(path).channel(0)
+    AudioError at the call, before any connection is made. ``channels``: its first that many
+    channels apart, each chunk (channels, samples); 0: all of it mixed to one."""
+    whole = decode(path, mono=not channels)
+    if channels > whole.channels:
+        raise AudioError(f"{path}: it has {whole.channels} channel(s), not {channels}")
+    audio = whole.samples[:channels] if channels else whole.channel(0)
     step = SR * chunk_ms // 1000
 
     async def chunks() -> AsyncIterator[np.ndarray]:
-        for i in range(0, audio.size, step):
-            yield audio[i:i + step]
+        for i in range(0, audio.shape[-1], step):
+            yield audio[..., i:i + step]
     return chunks()
+
+
+def fan_out(chunks: AsyncIterator[np.ndarray], n: int) -> list[AsyncIterator[np.ndarray]]:
+    """One multichannel source (chunks of (channels, samples)) as ``n`` mono ones, read once on its one
+    clock: a mixer's seat microphones, each streamed as a source of its own."""
+    queues: list[asyncio.Queue] = [asyncio.Queue() for _ in range(n)]
+    pump: list[asyncio.Task] = []
+
+    async def read() -> None:
+        try:
+            async for chunk in chunks:
+                for q, row in zip(queues, chunk):
+                    q.put_nowait(row)
+        except Exception as err:  # noqa: BLE001 - each channel's stream raises it where it takes audio
+            for q in queues:
+                q.put_nowait(err)
+        finally:
+            for q in queues:
+                q.put_nowait(None)
+
+    async def one(q: asyncio.Queue) -> AsyncIterator[np.ndarray]:
+        if not pump:
+            pump.append(asyncio.ensure_future(read()))
+        while (item := await q.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    return [one(q) for q in queues]
 
 
 # a lost connection worth coming back to: going away, dropped, server error, restart, try again later
@@ -174,7 +206,8 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                  on_event: Callable[[dict], None] | None = None, extra_headers: dict | None = None,
                  stop: asyncio.Event | None = None, token: str | None = None, ssl=None,
                  reconnect_s: float = 0.0, drain: bool = False,
-                 on_unsent: Callable[[str | None, int, np.ndarray], None] | None = None) -> StreamResult:
+                 on_unsent: Callable[[str | None, int, np.ndarray], None] | None = None,
+                 first_ms: int | None = None, on_ready: Callable[[dict], None] | None = None) -> StreamResult:
     """Send audio paced at ``speed`` × real time (0 = as fast as the server accepts) and collect events.
     Setting ``stop`` ends the audio early; the stream still closes properly and waits for its finals.
     ``token``: the recorder's access token; ``ssl``: an SSLContext for a wss:// server.
@@ -184,12 +217,16 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
     ``drain``: ``stop`` ends the source only (a microphone, which stops recording): what it recorded
     is still sent, the audio kept through an outage too. ``on_unsent(hearing_id, hearing_ms,
     audio)``: a stream that ends with audio the server may not have (given up on, stopped while
-    away) hands it over, from its last final's end, so it is not lost with the client."""
+    away) hands it over, from its last final's end, so it is not lost with the client.
+    ``first_ms``: the hearing time of its first sample, where another channel of the same source
+    was placed (``on_ready`` hears the ready that placed it): one clock for a mixer's channels."""
     result = StreamResult()
     start = {"type": "start", "hearing_id": hearing_id, "channel": channel, "sample_rate": SR,
              "hotwords": hotwords or []}
     if role:
         start["role"] = role
+    if first_ms is not None:
+        start["resume_ms"] = first_ms
     headers = {**(extra_headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
     tape = _Tape(KEEP_S if reconnect_s > 0 or on_unsent is not None else 0)
     filling = asyncio.create_task(tape.fill(chunks))
@@ -202,7 +239,7 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
             try:
                 async with websockets.connect(url, max_size=None, additional_headers=headers or None,
                                               **({"ssl": ssl} if ssl is not None else {})) as ws:
-                    await _session(ws, start, tape, result, speed, t0, on_event, None if drain else stop)
+                    await _session(ws, start, tape, result, speed, t0, on_event, None if drain else stop, on_ready)
                 if tape.waiting:  # stopped before all of it was sent
                     _hand_over(tape, result, on_unsent)
                 return result
@@ -239,6 +276,30 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
         filling.cancel()
 
 
+async def on_one_clock(one: Callable[..., Awaitable[StreamResult]],
+                       sources: list[AsyncIterator[np.ndarray]]) -> list[StreamResult | BaseException]:
+    """A mixer's channels streamed at once, each a seat (``one(source, k, first_ms=…, on_ready=…)``
+    streams channel k): where the first was placed in the hearing is every channel's first sample,
+    so a neighbour's bleed is found by its waveform. Each channel's result, or why it failed (the
+    others stream on)."""
+    placed: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def ready(event: dict) -> None:
+        if not placed.done():
+            placed.set_result(event.get("offset_ms"))
+
+    async def first() -> StreamResult:
+        try:
+            return await one(sources[0], 0, on_ready=ready)
+        finally:
+            if not placed.done():  # refused or failed: the others are placed by the server
+                placed.set_result(None)
+
+    async def later(k: int) -> StreamResult:
+        return await one(sources[k], k, first_ms=await placed)
+    return await asyncio.gather(first(), *(later(k) for k in range(1, len(sources))), return_exceptions=True)
+
+
 def _hand_over(tape: _Tape, result: StreamResult,
                on_unsent: Callable[[str | None, int, np.ndarray], None] | None) -> None:
     """The audio the server may not have, from its last final's end, to ``on_unsent``."""
@@ -251,7 +312,8 @@ def _hand_over(tape: _Tape, result: StreamResult,
 
 
 async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: float, t0: float,
-                   on_event: Callable[[dict], None] | None, stop: asyncio.Event | None) -> None:
+                   on_event: Callable[[dict], None] | None, stop: asyncio.Event | None,
+                   on_ready: Callable[[dict], None] | None = None) -> None:
     """One connection: start (or resume), send the audio, collect the events up to ``end``."""
     await ws.send(json.dumps(start))
     ready = json.loads(await ws.recv())
@@ -266,6 +328,8 @@ async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: fl
     else:
         result.ready = ready
         tape.base_ms = ready.get("offset_ms", 0)
+        if on_ready:
+            on_ready(ready)
     tape.taken_up_at = asyncio.get_running_loop().time()
     ended: list[dict] = []
 
