@@ -59,7 +59,7 @@ async def streams(url: str, hearing: str, mics: np.ndarray, roles: dict[int, Rol
 
     def one(source, k: int, **placed):
         return stream(ws, source, hearing_id=hearing, channel=k, role=roles[k].value if k in roles else None,
-                      **placed)
+                      seat=bool(roles), **placed)
     if mics.shape[1] == 1:
         return [await one(fan_out(mixer(mics), 1)[0], 0)]
     return await on_one_clock(one, fan_out(mixer(mics), mics.shape[1]))

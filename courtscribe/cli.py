@@ -243,6 +243,9 @@ def stream_cmd(
     if seats and role:
         _fail("--role names one channel's speaker: with --seats, give --channel-role CHANNEL=ROLE")
     seat_roles = {ch: r.label for ch, r in _parse_roles(channel_role).items()}
+    if strays := sorted(set(seat_roles) - set(range(channel, channel + seats))):
+        _fail(f"--channel-role names channel(s) {strays} that are not streamed: --seats N streams channels "
+              f"{channel}…{channel + seats - 1}" if seats else "--channel-role is for --seats (a mixer's channels)")
     if mic and (why := _unwritable(unsent_dir)):  # found out now, not when the audio has nowhere else to go
         _fail(f"--unsent-dir {unsent_dir}: {why}")
 
@@ -269,17 +272,28 @@ def stream_cmd(
                   else chunks_from_file(audio, channels=seats))
         tls = ssl.create_default_context(cafile=str(cafile)) if cafile else None
 
-        def one(source, k: int, **placed):
-            return stream(url, source, speed=0 if mic else speed, hearing_id=hearing, channel=channel + k,
-                          role=seat_roles.get(channel + k, role), hotwords=hotword, on_event=show, stop=stop,
-                          token=token, ssl=tls, reconnect_s=reconnect_s, drain=mic,
-                          on_unsent=partial(_save_unsent, unsent_dir, channel + k) if mic else None, **placed)
+        async def one(source, k: int, on_ready=None, **placed):
+            started: list[dict] = []
+
+            def ready(event: dict) -> None:
+                started.append(event)
+                if on_ready:
+                    on_ready(event)
+            try:
+                return await stream(url, source, speed=0 if mic else speed, hearing_id=hearing, channel=channel + k,
+                                    role=seat_roles.get(channel + k, role), hotwords=hotword, on_event=show,
+                                    stop=stop, token=token, ssl=tls, reconnect_s=reconnect_s, drain=mic,
+                                    on_unsent=partial(_save_unsent, unsent_dir, channel + k) if mic else None,
+                                    seat=bool(seats), on_ready=ready, **placed)
+            except Exception as err:
+                if seats:  # said now, with its channel; refused at its start, no seat is recorded half a courtroom
+                    sys.stderr.write(f"\r\033[Kchannel {channel + k}: {err}\n")
+                    if not started:
+                        stop.set()
+                raise
         got = await on_one_clock(one, fan_out(chunks, seats)) if seats else [await one(chunks, 0)]
-        failed = [(channel + k, r) for k, r in enumerate(got) if isinstance(r, BaseException)]
-        for ch, err in failed:  # the others streamed on; the command ends with the first failure
-            sys.stderr.write(f"\r\033[Kchannel {ch}: {err}\n")
-        if failed:
-            raise failed[0][1]
+        if failed := [r for r in got if isinstance(r, BaseException)]:
+            raise failed[0]  # each was said as it came; the others streamed on (or stopped, if it was refused)
         return all(any(e["type"] == "end" and "reason" not in e for e in g.events) for g in got)
 
     try:

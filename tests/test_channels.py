@@ -105,16 +105,24 @@ def test_a_courtroom_pc_leaves_the_seats_of_the_hearings_channel_map_to_their_re
 
 
 def test_a_recorder_naming_only_its_channel_is_the_seat_the_hearings_channel_map_gives_it(server):
-    """The clerk scheduled the hearing with its seat microphones (channel 1: 原告代理人); a recorder
-    streaming channel 1 without naming a role is that seat: its ready, its lines and their speaker
-    are 原告代理人's, not voices numbered on a mixed microphone (说话人N)."""
+    """The clerk scheduled the hearing with its seat microphones (channel 1: 原告代理人); a seat
+    microphone streaming channel 1 without naming a role is that seat: its ready, its lines and their
+    speaker are 原告代理人's, not voices numbered on a mixed microphone (说话人N). One on a channel the
+    map gives no seat is refused, never recorded as a mixed microphone beside the seats."""
     from courtscribe.clients.stream_client import stream_file
 
     made = httpx.post(f"{server}/v1/hearings", json={"id": "h-mapped", "channels": {"0": "审判长", "1": "原告代理人"}})
     assert made.status_code == 201, made.text
     result = asyncio.run(stream_file(server.replace("http://", "ws://") + "/v1/stream", ZH / "welcome.wav", speed=0,
-                                     hearing_id="h-mapped", channel=1))
+                                     hearing_id="h-mapped", channel=1, seat=True))
     assert result.ready["speaker"] == "原告代理人", result.ready
     lines = httpx.get(f"{server}/v1/hearings/h-mapped").json()["utterances"]
     assert lines and all((u["channel"], u["speaker"], u["role"]) == (1, "原告代理人", "plaintiff_agent")
                          for u in lines), lines
+
+    async def unmapped() -> dict:
+        async with websockets.connect(server.replace("http://", "ws://") + "/v1/stream") as ws:
+            await ws.send(json.dumps({"type": "start", "hearing_id": "h-mapped", "channel": 5, "seat": True}))
+            return json.loads(await asyncio.wait_for(ws.recv(), 60))
+    refused = asyncio.run(unmapped())
+    assert (refused["type"], refused["code"]) == ("error", "no_seat"), refused

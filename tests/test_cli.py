@@ -397,3 +397,24 @@ def test_a_mixers_channels_are_placed_where_its_first_was_and_a_refused_one_stop
     assert asked == {0: None, 1: None, 2: None}  # placed by the server
     got, asked = asyncio.run(seats(2))
     assert got[:2] == [0, 1] and isinstance(got[2], RuntimeError) and asked == {0: None, 1: 1234, 2: 1234}
+
+
+def test_a_mixers_channels_with_no_seat_are_refused_at_once_not_recorded_as_mixed_microphones(server, data_dir,
+                                                                                           tmp_path):
+    """--seats into a hearing whose channel map gives the channels no seat, and no --channel-role:
+    each channel is refused (no_seat) and said with its number, the command ends at once, and the
+    hearing holds no line (recorded as mixed microphones, each sentence would be there once per seat)."""
+    import httpx
+    import numpy as np
+    import soundfile as sf
+
+    from courtscribe.audio import decode
+
+    clip = decode(data_dir / "zh-smoke" / "welcome.wav").channel(0)
+    wav = tmp_path / "two.wav"
+    sf.write(wav, np.stack([clip, 0.1 * clip]).T, 16000)
+    assert httpx.post(f"{server}/v1/hearings", json={"id": "h-nomap"}).status_code == 201
+    proc = run("stream", str(wav), "--seats", "2", "--hearing", "h-nomap", "--speed", "1",
+               "--url", server.replace("http://", "ws://") + "/v1/stream")
+    assert proc.returncode != 0 and "no_seat" in proc.stderr and "channel 0" in proc.stderr, proc.stderr
+    assert httpx.get(f"{server}/v1/hearings/h-nomap").json()["utterances"] == []

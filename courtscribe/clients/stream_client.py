@@ -68,12 +68,14 @@ def fan_out(chunks: AsyncIterator[np.ndarray], n: int) -> list[AsyncIterator[np.
     clock: a mixer's seat microphones, each streamed as a source of its own."""
     queues: list[asyncio.Queue] = [asyncio.Queue() for _ in range(n)]
     pump: list[asyncio.Task] = []
+    gone: set[int] = set()  # channels whose stream ended: nothing more is kept for them
 
     async def read() -> None:
         try:
             async for chunk in chunks:
-                for q, row in zip(queues, chunk):
-                    q.put_nowait(row)
+                for k, (q, row) in enumerate(zip(queues, chunk)):
+                    if k not in gone:
+                        q.put_nowait(row)
         except Exception as err:  # noqa: BLE001 - each channel's stream raises it where it takes audio
             for q in queues:
                 q.put_nowait(err)
@@ -81,14 +83,18 @@ def fan_out(chunks: AsyncIterator[np.ndarray], n: int) -> list[AsyncIterator[np.
             for q in queues:
                 q.put_nowait(None)
 
-    async def one(q: asyncio.Queue) -> AsyncIterator[np.ndarray]:
+    async def one(k: int) -> AsyncIterator[np.ndarray]:
         if not pump:
             pump.append(asyncio.ensure_future(read()))
-        while (item := await q.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    return [one(q) for q in queues]
+        try:
+            while (item := await queues[k].get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            gone.add(k)
+            queues[k] = asyncio.Queue()  # what was waiting for it is let go
+    return [one(k) for k in range(n)]
 
 
 # a lost connection worth coming back to: going away, dropped, server error, restart, try again later
@@ -207,7 +213,8 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                  stop: asyncio.Event | None = None, token: str | None = None, ssl=None,
                  reconnect_s: float = 0.0, drain: bool = False,
                  on_unsent: Callable[[str | None, int, np.ndarray], None] | None = None,
-                 first_ms: int | None = None, on_ready: Callable[[dict], None] | None = None) -> StreamResult:
+                 first_ms: int | None = None, on_ready: Callable[[dict], None] | None = None,
+                 seat: bool = False) -> StreamResult:
     """Send audio paced at ``speed`` × real time (0 = as fast as the server accepts) and collect events.
     Setting ``stop`` ends the audio early; the stream still closes properly and waits for its finals.
     ``token``: the recorder's access token; ``ssl``: an SSLContext for a wss:// server.
@@ -219,7 +226,8 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
     audio)``: a stream that ends with audio the server may not have (given up on, stopped while
     away) hands it over, from its last final's end, so it is not lost with the client.
     ``first_ms``: the hearing time of its first sample, where another channel of the same source
-    was placed (``on_ready`` hears the ready that placed it): one clock for a mixer's channels."""
+    was placed (``on_ready`` hears the ready that placed it): one clock for a mixer's channels.
+    ``seat``: a seat's own microphone (with no ``role``, the seat the hearing's channel map gives it)."""
     result = StreamResult()
     start = {"type": "start", "hearing_id": hearing_id, "channel": channel, "sample_rate": SR,
              "hotwords": hotwords or []}
@@ -227,6 +235,8 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
         start["role"] = role
     if first_ms is not None:
         start["resume_ms"] = first_ms
+    if seat:
+        start["seat"] = True
     headers = {**(extra_headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
     tape = _Tape(KEEP_S if reconnect_s > 0 or on_unsent is not None else 0)
     filling = asyncio.create_task(tape.fill(chunks))

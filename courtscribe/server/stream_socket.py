@@ -98,7 +98,7 @@ class _Native:
         self.start, self.pcm = ctl, PcmInput(ctl.sample_rate)
         cfg = SessionConfig(hearing_id=admitted.hearing_id, channel=ctl.channel, role=ctl.role,
                             speaker=ctl.speaker, court=admitted.court, courtroom=admitted.courtroom,
-                            resume_ms=ctl.resume_ms,
+                            resume_ms=ctl.resume_ms, seat=ctl.seat,
                             options=DecodeOptions(language=ctl.language, hotwords=self._hotwords(ctl)))
         self.session = await self.live.join(cfg, self.emit)
         await send(self.ws, {"type": "ready", "protocol": PROTOCOL, "session_id": self.session.label,

@@ -178,9 +178,9 @@ class LiveHearings:
             cfg.channel = 0
         if cfg.hearing_id:
             mapped = await asyncio.to_thread(self._mapped, cfg.hearing_id)
-            self._seat(cfg, set(mapped))
-            if cfg.role is None and cfg.speaker is None:  # a recorder naming only its channel: that seat
-                cfg.role = mapped.get(cfg.channel)
+            if cfg.seat and cfg.role is None:  # a seat mic naming only its channel: the seat mapped to it
+                cfg.role = self._mapped_seat(cfg, mapped)
+            self._seat(cfg, set(mapped or {}))
         try:
             sid = self.scheduler.admit(cfg.seat_of)
         except BaseException:
@@ -235,16 +235,29 @@ class LiveHearings:
                               fatal=True)
         held[cfg.channel] = cfg
 
-    def _mapped(self, hearing_id: str) -> dict[int, Role]:
-        """The seats the hearing's channel map gives channels (none for a hearing not created yet)."""
+    def _mapped(self, hearing_id: str) -> dict[int, Role] | None:
+        """The seats the hearing's channel map gives channels (none for a hearing not created yet;
+        None: the store could not be read)."""
         try:
             return self.records.channel_roles(hearing_id) if self.records is not None else {}
         except NotFound:  # a hearing its first source creates: no map yet
             return {}
         except Exception as err:  # noqa: BLE001 - the store away: the lowest free (its join says why)
-            log.warning("channel map not read: no seat from it (a source without a channel: the lowest free)",
+            log.warning("channel map not read: a source without a channel takes the lowest free",
                         hearing=hearing_id, error=repr(err))
-            return {}
+            return None
+
+    @staticmethod
+    def _mapped_seat(cfg: SessionConfig, mapped: dict[int, Role] | None) -> Role:
+        """The role of a seat mic that names none: its channel's in the map, or it is refused (all
+        voices on it under no seat, no bleed check, would be recorded once per seat)."""
+        if mapped is None:
+            raise StreamError(ErrorCode.STORE_UNAVAILABLE, "the hearing's channel map cannot be read right now; "
+                              "the seat microphone should reconnect in a few seconds", fatal=True)
+        if cfg.channel not in mapped:
+            raise StreamError(ErrorCode.NO_SEAT, f"channel {cfg.channel} is a seat microphone, but the hearing's "
+                              "channel map gives it no seat: map it (排期: 通道 → 角色) or name its role", fatal=True)
+        return mapped[cfg.channel]
 
     def _unseat(self, cfg: SessionConfig) -> None:
         """The source's channel given back, if it still holds it (never another source's)."""

@@ -35,6 +35,7 @@ class ErrorCode:
     ARCHIVE = "archive_error"
     STORE_UNAVAILABLE = "store_unavailable"
     CHANNEL_BUSY = "channel_busy"  # another source holds the channel named: try again when it ends
+    NO_SEAT = "no_seat"  # a seat microphone naming no role on a channel the hearing's channel map gives no seat
     STORE_DELAYED = "store_delayed"  # the record store is away: finals wait on disk and are stored later
 
 
@@ -72,6 +73,7 @@ class Start(_Msg):
     # a source coming back (the server restarted, the network dropped): the hearing time of its first
     # sample, so what it recorded while away lands where it was said (ready's offset_ms: where it does)
     resume_ms: int | None = Field(default=None, ge=0)
+    seat: bool = False  # a seat's own microphone: with no role named, the seat the channel map gives its channel
 
     @field_validator("sample_rate")
     @classmethod

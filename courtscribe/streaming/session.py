@@ -258,8 +258,8 @@ class StreamSession:
     def _take_partial(self) -> tuple[EngineStream, np.ndarray] | None:
         """Runs in the decode worker: all audio that arrived since last time, for the engine stream."""
         utt = self._reading = self._utt
-        if utt is None or utt.closed:
-            self._reading = None
+        if utt is None or utt.closed or utt.voice is not None and utt.voice.at is None:
+            self._reading = None  # nothing open, or a seat's utterance with no voice of its own yet
             return None
         first = utt.fed
         audio, utt.fed = self.recent.since(first)

@@ -35,6 +35,7 @@ class SessionConfig:
     resume_ms: int | None = None  # a source coming back: where it says its first sample was said
     court: str | None = None  # where a hearing this stream creates belongs (its recorder's scope)
     courtroom: str | None = None
+    seat: bool = False  # a seat's own microphone, whose role may come from the hearing's channel map
 
     @property
     def seat_of(self) -> str | None:
