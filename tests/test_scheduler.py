@@ -109,7 +109,7 @@ def test_a_hearings_seat_microphones_share_live_slots_and_other_streams_count_on
     import pytest
 
     from courtscribe.streaming.protocol import StreamError
-    from courtscribe.streaming.scheduler import SEATS_PER_SLOT
+    from courtscribe.streaming.scheduler import MAX_SEATS, SEATS_PER_SLOT
 
     from voices import ScriptEngine
 
@@ -124,3 +124,8 @@ def test_a_hearings_seat_microphones_share_live_slots_and_other_streams_count_on
     scheduler.release(seats[0])
     scheduler.admit(seat_of="h1")
     assert scheduler.slots == 2
+    roomy = DecodeScheduler(ScriptEngine([]), max_streams=100)
+    for _ in range(MAX_SEATS):
+        roomy.admit(seat_of="h1")
+    with pytest.raises(StreamError, match="seat microphones"):  # one hearing's seats are bounded, slots or not
+        roomy.admit(seat_of="h1")

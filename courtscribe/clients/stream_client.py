@@ -338,6 +338,8 @@ async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: fl
     else:
         result.ready = ready
         tape.base_ms = ready.get("offset_ms", 0)
+        if start.get("resume_ms") is not None:  # placed where another channel of its mixer was: audio
+            tape.resumed_at(start["resume_ms"], tape.base_ms)  # the server placed later is skipped, one clock
         if on_ready:
             on_ready(ready)
     tape.taken_up_at = asyncio.get_running_loop().time()

@@ -47,6 +47,7 @@ LOAD_WINDOW_S = 5.0
 OVERLOAD = 0.9  # share of the window the worker was decoding: beyond it, partials wait for every final
 FILE_STARVE_S = 15.0  # a file window waits at most this long for the courtroom to pause
 SEATS_PER_SLOT = 4  # a hearing's seat microphones sharing one live slot
+MAX_SEATS = 16  # seat microphones one hearing may hold (a role is the source's word: a bound, not a discount)
 
 
 @dataclass(eq=False)  # a job is itself: comparing fields would compare audio arrays (deque.remove does)
@@ -99,6 +100,9 @@ class DecodeScheduler:
     # -- admission --------------------------------------------------------------------------
     def admit(self, seat_of: str | None = None) -> str:
         """A new live stream's id; ``seat_of``: the hearing it is a seat microphone of."""
+        if seat_of is not None and sum(h == seat_of for h in self._seats.values()) >= MAX_SEATS:
+            raise StreamError(ErrorCode.BUSY, f"hearing {seat_of} holds its limit of {MAX_SEATS} seat microphones",
+                              fatal=True)
         if self._slots(seat_of) > self.max_streams:
             raise StreamError(ErrorCode.BUSY, f"the server is at its limit of {self.max_streams} live slots (a "
                               f"stream each; a hearing's seat microphones {SEATS_PER_SLOT} to one); retry later",
