@@ -30,7 +30,9 @@ these models write is noise: accuracy is not measured here.
 from __future__ import annotations
 
 import argparse
+import atexit
 import copy
+import shutil
 import sys
 import tempfile
 import time
@@ -198,6 +200,7 @@ def main() -> None:
     print(f"device {info['device']}, torch {info['torch']}, {size} models", flush=True)
 
     root = Path(tempfile.mkdtemp(prefix="courtscribe-gpu-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # random weights: nothing to keep
     t = time.perf_counter()
     write_all(root, size=size)
     engine = FunasrEngine(root / "paraformer-zh-streaming", root / "paraformer-zh", root / "ct-punc",
