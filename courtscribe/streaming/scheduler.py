@@ -100,10 +100,16 @@ class DecodeScheduler:
     # -- admission --------------------------------------------------------------------------
     def admit(self, seat_of: str | None = None) -> str:
         """A new live stream's id; ``seat_of``: the hearing it is a seat microphone of."""
-        if seat_of is not None and sum(h == seat_of for h in self._seats.values()) >= MAX_SEATS:
+        seats = Counter(self._seats.values())
+        alone = len(self._streams) - len(self._seats)
+        if seat_of is None:
+            alone += 1
+        elif seats[seat_of] >= MAX_SEATS:
             raise StreamError(ErrorCode.BUSY, f"hearing {seat_of} holds its limit of {MAX_SEATS} seat microphones",
                               fatal=True)
-        if self._slots(seat_of) > self.max_streams:
+        else:
+            seats[seat_of] += 1
+        if _slots(alone, seats) > self.max_streams:
             raise StreamError(ErrorCode.BUSY, f"the server is at its limit of {self.max_streams} live slots (a "
                               f"stream each; a hearing's seat microphones {SEATS_PER_SLOT} to one); retry later",
                               fatal=True)
@@ -113,18 +119,10 @@ class DecodeScheduler:
             self._seats[sid] = seat_of
         return sid
 
-    def _slots(self, seat_of: str | None | bool = False) -> int:
-        """Live slots taken, with one more stream unless ``seat_of`` is False (None: a stream of its
-        own; else a seat microphone of that hearing)."""
-        seats = Counter(self._seats.values())
-        alone = len(self._streams) - len(self._seats) + (seat_of is None)
-        if isinstance(seat_of, str):
-            seats[seat_of] += 1
-        return alone + sum(-(-n // SEATS_PER_SLOT) for n in seats.values())
-
     @property
     def slots(self) -> int:
-        return self._slots()
+        """Live slots taken now."""
+        return _slots(len(self._streams) - len(self._seats), Counter(self._seats.values()))
 
     def release(self, sid: str) -> None:
         self._streams.discard(sid)
@@ -392,3 +390,9 @@ class DecodeScheduler:
         taken = [job.take() for job in jobs]
         hyps = iter(self.engine.accept_many([t for t in taken if t is not None]))
         return [job.finish(next(hyps) if t is not None else None) for job, t in zip(jobs, taken)]
+
+
+def _slots(alone: int, seats: Counter[str]) -> int:
+    """Live slots of ``alone`` streams of their own and of hearings' seat microphones (hearing → how
+    many): a stream each, a hearing's seat microphones ``SEATS_PER_SLOT`` to one."""
+    return alone + sum(-(-n // SEATS_PER_SLOT) for n in seats.values())
