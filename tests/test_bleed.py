@@ -1,5 +1,7 @@
 """Mic-per-seat courtrooms: a neighbour's speech leaking into a seat mic is recorded once, under the
 seat that spoke it; two people really speaking at once both stay. Built from real clips."""
+import asyncio
+
 import jiwer
 import numpy as np
 
@@ -328,11 +330,13 @@ def test_a_seat_previews_nothing_of_a_neighbours_question_only_its_own_answer():
     from voices import ScriptEngine, run_live
 
     class Fed(EngineStream):
-        def __init__(self, into):
-            self.into = into
+        def __init__(self, engine):
+            self.engine = engine
 
-        def accept(self, audio):
-            self.into.append(np.asarray(audio, np.float32).copy())
+        def accept(self, audio):  # in the decode worker's thread
+            self.engine.fed.append(np.asarray(audio, np.float32).copy())
+            if np.abs(audio).any():
+                self.engine.loop.call_soon_threadsafe(self.engine.heard.set)
 
         def finalize(self):
             return []
@@ -341,14 +345,22 @@ def test_a_seat_previews_nothing_of_a_neighbours_question_only_its_own_answer():
         def __init__(self):
             super().__init__([])
             self.fed: list[np.ndarray] = []
+            self.heard: asyncio.Event | None = None
 
         def open_stream(self, *, offset_ms=0, options=None):
-            return Fed(self.fed)
+            self.loop = asyncio.get_running_loop()
+            self.heard = self.heard or asyncio.Event()
+            return Fed(self)
+
+        async def previewed_by(self, ms, at_ms):  # a preview with sound in it is decoded before the
+            if ms == at_ms:  # utterance ends: waited for, not timed
+                await asyncio.wait_for(self.heard.wait(), 60)
 
     his_seat, room = _question_and_answer()
     seat, mixed = Previewed(), Previewed()
-    run_live(his_seat, [(0, 3000)], [], role=Role.defendant, room=room, channel=1, engine=seat)
-    run_live(his_seat, [(0, 3000)], [], engine=mixed)
+    run_live(his_seat, [(0, 3000)], [], role=Role.defendant, room=room, channel=1, engine=seat,
+             pause=lambda ms: seat.previewed_by(ms, 2800))
+    run_live(his_seat, [(0, 3000)], [], engine=mixed, pause=lambda ms: mixed.previewed_by(ms, 1000))
     heard = np.concatenate(seat.fed) if seat.fed else np.zeros(0, np.float32)
     assert not np.abs(heard[:2000 * 16]).any()  # nothing of the question reached his previews
     assert np.abs(heard).any()  # his answer did

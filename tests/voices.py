@@ -147,9 +147,9 @@ class ScriptEngine(Engine):
         return _Silent()
 
 
-def run_live(audio, spans, words, *, speakers=None, channel=0, role=None, room=None, engine=None):
+def run_live(audio, spans, words, *, speakers=None, channel=0, role=None, room=None, engine=None, pause=None):
     """A live session of one source over the script (``engine``: a ScriptEngine of the words, or one
-    given); the lines it delivered."""
+    given); the lines it delivered. ``pause(ms)``: awaited after each chunk (ms fed so far)."""
     from courtscribe.streaming.scheduler import DecodeScheduler
     from courtscribe.streaming.session import StreamSession
     from courtscribe.streaming.source import SessionConfig, Sinks
@@ -168,6 +168,8 @@ def run_live(audio, spans, words, *, speakers=None, channel=0, role=None, room=N
         for i in range(0, audio.size, SR // 5):
             await session.feed(audio[i:i + SR // 5])
             await asyncio.sleep(0)
+            if pause is not None:
+                await pause(min(audio.size, i + SR // 5) * 1000 // SR)
         lines = await session.finish()
         await scheduler.close()
         return lines
