@@ -270,3 +270,27 @@ def test_a_stopping_server_takes_a_message_that_came_and_reads_no_further():
     frame = {"type": "websocket.receive", "bytes": b"\x00\x01"}
     assert asyncio.run(read([frame])) == frame  # already there: taken, not lost
     assert asyncio.run(read([])) is None
+
+
+def test_a_server_that_never_answers_the_start_is_said_not_waited_on(monkeypatch):
+    """A server that takes the connection and never answers the start (hung, or overloaded past
+    help): the stream ends with a clear error instead of waiting for ever (and a mixer's other
+    channels, waiting for its first to be placed, with it)."""
+    from courtscribe.clients import stream_client
+
+    monkeypatch.setattr(stream_client, "READY_S", 0.5)
+
+    async def silent(ws):
+        await ws.recv()
+        await ws.wait_closed()
+
+    async def second():
+        yield np.zeros(SR, np.float32)
+
+    async def main():
+        async with websockets.serve(silent, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            return await asyncio.gather(stream_client.stream(f"ws://127.0.0.1:{port}", second(), hearing_id="h"),
+                                        return_exceptions=True)
+    [err] = asyncio.run(asyncio.wait_for(main(), 60))
+    assert isinstance(err, RuntimeError) and "did not answer" in str(err)

@@ -100,6 +100,7 @@ def fan_out(chunks: AsyncIterator[np.ndarray], n: int) -> list[AsyncIterator[np.
 # a lost connection worth coming back to: going away, dropped, server error, restart, try again later
 COME_BACK = {1001, 1006, 1011, 1012, 1013}
 KEEP_S = 600.0  # audio kept to resend after a reconnect: 10 minutes (38 MB of float32)
+READY_S = 60.0  # a server that has not answered a start by then will not: said, not waited on for ever
 # what a server answers a source coming back that it will take a little later: the old connection
 # still holds the channel or the token's streams, the record store is restarting too
 TRY_AGAIN = {"channel_busy", "busy", "store_unavailable", "too_many_sockets"}
@@ -326,7 +327,10 @@ async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: fl
                    on_ready: Callable[[dict], None] | None = None) -> None:
     """One connection: start (or resume), send the audio, collect the events up to ``end``."""
     await ws.send(json.dumps(start))
-    ready = json.loads(await ws.recv())
+    try:
+        ready = json.loads(await asyncio.wait_for(ws.recv(), READY_S))
+    except TimeoutError:
+        raise RuntimeError(f"the server did not answer the stream's start within {READY_S:.0f} s") from None
     if ready.get("type") == "error" and ready.get("code") in TRY_AGAIN and result.ready:
         raise _Restart()  # coming back while the server still holds the old connection, or is busy
     if ready.get("type") != "ready":
