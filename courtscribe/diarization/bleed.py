@@ -29,6 +29,7 @@ MIN_CORRELATION = 0.6
 MIN_SPAN_MS = 300
 MIN_WORD_MS = 200  # a word's audio checked for bleed: at least this much around its middle
 BLEED_SHARE = 0.8  # an utterance mostly made of a neighbour's bleed (voiced blocks) is not its seat's
+QUIET_DB = 20.0  # a block this far below an utterance's loudest is a pause: neither theirs nor its own
 
 Span = tuple[int, int]
 
@@ -87,7 +88,7 @@ def own_words(h: Hypothesis, here: np.ndarray, others: list[np.ndarray], *, offs
     return [piece for a, piece in cut_at(h, cuts) if not theirs[a]]
 
 
-def voiced_share(audio: np.ndarray, blocks: np.ndarray, quiet_db: float = 20.0) -> float:
+def voiced_share(audio: np.ndarray, blocks: np.ndarray, quiet_db: float = QUIET_DB) -> float:
     """The share of an utterance's voiced 500 ms blocks that are bleed. Blocks more than
     ``quiet_db`` below its loudest (the pauses between a neighbour's words, which carry nothing on
     this seat either) count for neither side."""
@@ -330,7 +331,6 @@ class OwnVoice:
     checked: int = 0  # samples of it decided
     loudest: float = 0.0
     at: int | None = None
-    quiet_db: float = 20.0  # a block this far below its loudest is a pause: neither theirs nor its own
 
     def update(self, room: RoomAudio, channel: int, audio: np.ndarray) -> int | None:
         """``audio``: the utterance from its sample ``start + checked`` to now."""
@@ -344,7 +344,7 @@ class OwnVoice:
             here = audio[done:done + block]
             level = _rms(here)
             self.loudest = max(self.loudest, level)
-            voiced = level > 0.0 and level >= self.loudest * 10 ** (-self.quiet_db / 20)
+            voiced = level > 0.0 and level >= self.loudest * 10 ** (-QUIET_DB / 20)
             if voiced and not is_bleed(here, others, max_lag_ms=room.LIVE_LAG_MS):
                 self.at = a
             done += block
