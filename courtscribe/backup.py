@@ -3,9 +3,9 @@
 Why not ``cp -r DATA_DIR``: the SQLite store runs in WAL mode, so the latest finals live in
 ``courtscribe.db-wal`` until a checkpoint; a copy of ``courtscribe.db`` alone loses them and still
 verifies (each chain just ends earlier). SQLite's online backup API copies the database as one
-reader sees it, WAL included, while the server goes on writing. PostgreSQL is ``pg_dump``'s job.
-The copy mirrors the data folder (restore = copy it back), and the seal key stays out unless asked
-for: whoever holds a backup with its key can rewrite a record and seal it again.
+reader sees it, WAL included, while the server goes on writing; a PostgreSQL store is copied as of
+one moment into the same SQLite file (transfer.py), which restores into either backend. The copy
+mirrors the data folder (restore = copy it back), and the seal key stays out unless asked for: whoever holds a backup with its key can rewrite a record and seal it again.
 """
 from __future__ import annotations
 
@@ -14,23 +14,21 @@ import fcntl
 import hashlib
 import json
 import os
-import shlex
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy import create_engine
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from .access.audit import AuditLog
 from .config import Settings, masked_url
-from .records.reading import Reading
+from .db import make_engine
 from .records.verify import Verification
 from .seal import load_key
+from .transfer import TransferError, copy_rows, read_only, reading
 
 DATABASE = "courtscribe.db"  # its name in the backup, wherever the store's file lives
 FOLDERS = ("audit", "spool", "archive")  # copied in this order, the database after them (see make)
@@ -102,7 +100,7 @@ def make(settings: Settings, dest: Path, *, with_key: bool = False) -> Backup:
     """Copy the data folder's audit log, spool and archive, then the database (so an anchor or a
     spooled final the copy holds is never newer than the database copied after it), write the
     manifest, and verify the copy. Raises BackupError before writing anything if it cannot."""
-    source = _sqlite_file(settings.records_url, dest)
+    source = _source(settings.records_url)
     _check_dest(settings.data_dir, dest)
     dest.mkdir(mode=0o700, parents=True, exist_ok=True)  # court data: its owner's alone
     made = Backup(dest, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
@@ -114,7 +112,10 @@ def make(settings: Settings, dest: Path, *, with_key: bool = False) -> Backup:
                     "restore)")
     for folder in FOLDERS:
         _copy_folder(settings.data_dir / folder, made, folder)
-    _copy_database(source, dest / DATABASE)
+    if source is None:
+        _copy_postgresql(settings.records_url, dest / DATABASE)
+    else:
+        _copy_database(source, dest / DATABASE)
     made.files.append(_described(dest, DATABASE))
     _verify(settings, made)
     (dest / MANIFEST).write_text(json.dumps(made.manifest(), ensure_ascii=False, indent=1) + "\n")
@@ -122,32 +123,35 @@ def make(settings: Settings, dest: Path, *, with_key: bool = False) -> Backup:
 
 
 # -- where things are -----------------------------------------------------------------------------
-def _sqlite_file(url: str, dest: Path) -> Path:
-    """The store's SQLite file; any other database is refused with how to back it up instead."""
+def _source(url: str) -> Path | None:
+    """The store's SQLite file, or None for PostgreSQL; anything else is refused."""
     try:
         parsed = make_url(url)
     except ArgumentError as err:
         raise BackupError(f"the record store URL {masked_url(url)} cannot be read: {err}") from None
-    backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        libpq = URL.create("postgresql", username=parsed.username, host=parsed.host,  # no password
-                           port=parsed.port, database=parsed.database, query=parsed.query)
-        dump = shlex.quote(str(dest / "courtscribe.pgdump"))
-        raise BackupError(
-            f"the record store is PostgreSQL ({masked_url(url)}): courtscribe backup copies SQLite "
-            "only. Dump it with (the password from PGPASSWORD or ~/.pgpass):\n"
-            f"  pg_dump --format=custom --file={dump} "
-            f"{shlex.quote(libpq.render_as_string(hide_password=False))}\n"
-            "and copy the data folder's audit/, spool/ and archive/ beside it (keys/seal.key "
-            "apart).")
-    if backend != "sqlite" or parsed.database in (None, "", ":memory:"):
-        raise BackupError(f"courtscribe backup copies SQLite files: back up {masked_url(url)} "
-                          "with its own tools")
+    if parsed.get_backend_name() == "postgresql":
+        _answers(url)
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        raise BackupError(f"courtscribe backup copies SQLite and PostgreSQL stores: back up "
+                          f"{masked_url(url)} with its own tools")
     path = Path(parsed.database)
     if not path.is_file():
         raise BackupError(f"there is no record store at {path}: check COURTSCRIBE_DATA_DIR "
                           "(or COURTSCRIBE_DATABASE_URL)")
     return path
+
+
+def _answers(url: str) -> None:
+    """A PostgreSQL store that does not answer is said before anything is written."""
+    engine = make_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as err:
+        raise BackupError(f"the record store at {masked_url(url)} does not answer: {err}") from None
+    finally:
+        engine.dispose()
 
 
 def _check_dest(data_dir: Path, dest: Path) -> None:
@@ -162,7 +166,7 @@ def _key_source(settings: Settings) -> str:
     return "in COURTSCRIBE_SEAL_KEY" if settings.seal_key else f"the file {settings.seal_key_file}"
 
 
-def _verify_key(settings: Settings) -> bytes | None:
+def verify_key(settings: Settings) -> bytes | None:
     """The server's key to check seals with; never made here (load_key would make a new one)."""
     return load_key(settings) if settings.seal_key or settings.seal_key_file.is_file() else None
 
@@ -175,6 +179,18 @@ def _copy_database(source: Path, target: Path) -> None:
             closing(sqlite3.connect(target)) as copy:
         live.backup(copy)
         copy.execute("PRAGMA journal_mode=DELETE")
+
+
+def _copy_postgresql(url: str, target: Path) -> None:
+    """A PostgreSQL store as of one moment (one REPEATABLE READ transaction), row for row into the
+    backup's SQLite file: one format to verify and to restore from, into either backend."""
+    try:
+        copy_rows(url, f"sqlite:///{target}", quiet=False)
+    except TransferError as err:
+        raise BackupError(str(err)) from None
+    with closing(sqlite3.connect(target)) as copy:
+        copy.execute("PRAGMA journal_mode=DELETE")
+    Path(f"{target}.migrate-lock").unlink(missing_ok=True)  # db.migrate's, made beside the new file
 
 
 def _copy_key(settings: Settings, made: Backup) -> None:
@@ -268,28 +284,19 @@ def _described(dest: Path, rel: str) -> Copied:
 
 
 # -- checking the copy ----------------------------------------------------------------------------
-class _Copy(Reading):
-    """The backup's database, opened read-only: checking a copy never migrates or changes it."""
-
-    def __init__(self, path: Path, seal_key: bytes | None) -> None:
-        self.seal_key = seal_key
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        self.engine = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
-        self._session = sessionmaker(self.engine, expire_on_commit=False)
-
-
 def _verify(settings: Settings, made: Backup) -> None:
     """Every hearing's ledger in the copy, with the copied audit log's anchors, as
     ``courtscribe records verify`` checks the live one; and the copied audit log's own chain."""
-    key = _verify_key(settings)
+    key = verify_key(settings)
     audit_file = made.dest / "audit" / settings.audit_file.name
     audit = AuditLog(audit_file, key) if audit_file.is_file() else None
     anchors = audit.entries() if audit else []
-    copy = _Copy(made.dest / DATABASE, key)
+    engine = read_only(made.dest / DATABASE)
     try:
+        copy = reading(engine, key)
         made.hearings = [copy.verify(h["id"], anchors) for h in copy.hearings()]
     finally:
-        copy.engine.dispose()
+        engine.dispose()
     if audit is not None:
         made.audited = True
         made.audit_problems = [f"line {p.line}: {p.message}" for p in audit.verify()]

@@ -13,8 +13,8 @@ RANK = {
     "cluster": 5,
     "server": 4,
     "streaming": 3,
-    "transcribe": 2, "components": 2, "backup": 2,
-    "asr": 1, "diarization": 1, "records": 1, "access": 1, "models": 1, "clients": 1, "redaction": 1,
+    "transcribe": 2, "components": 2, "backup": 2, "transfer": 2,
+    "arguments": 1, "asr": 1, "diarization": 1, "records": 1, "access": 1, "models": 1, "clients": 1, "redaction": 1,
     "frontend": 1,
     # leaves: the domain model and what every layer may use
     "records.model": 0, "audio": 0, "text": 0, "chain": 0, "db": 0, "metrics": 0, "config": 0, "logs": 0,
@@ -28,6 +28,9 @@ SIDEWAYS = {  # arrows within one layer, each for a reason
     ("transcribe", "components"): "the file pipeline runs on the loaded components",
     ("records", "redaction"): "a record's public version is one of its exports (records/service.py)",
     ("redaction", "asr"): "protected names are found by sound, as hotwords are (asr/hotwords.py)",
+    ("backup", "transfer"): "a PostgreSQL store is backed up through the store's copy (transfer.py)",
+    ("clients", "arguments"): "`courtscribe stream` (clients/command.py) takes its options as the other "
+                              "commands do",
     ("models", "records"): "`courtscribe models verify` checks the 笔录 font, pinned as the models are "
                            "(records/fonts.py)",
 }

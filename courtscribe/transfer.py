@@ -1,0 +1,271 @@
+"""`courtscribe copy-store TARGET`: the whole record store into another database, checked there.
+
+Why: a court starts on one box (SQLite) and grows into a cluster whose gateways share PostgreSQL.
+Its hearings, ledgers and tokens must come along as they are, row for row (the same ids, the same
+canonical payloads, so every chain and signature verifies on the other side), from one consistent
+moment, and nothing written meanwhile may be left behind unsaid. The same copy backs a PostgreSQL
+store up into a backup's SQLite file (`backup.py`) and restores one from it.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, Table, create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import sessionmaker
+
+from .access import tokens as _tokens  # noqa: F401 - its table is part of the store
+from .config import masked_url
+from .db import MIGRATIONS, Base, connect, make_engine
+from .records import db as _records  # noqa: F401 - the record's tables
+from .records.reading import Reading
+from .records.verify import Verification
+
+BATCH = 500  # rows per insert: a long hearing's ledger never sits in memory whole
+
+
+class TransferError(Exception):
+    """The store cannot be copied as asked; nothing was written to the target."""
+
+
+@dataclass
+class Transfer:
+    """What was copied, and how each hearing verified in the copy (and in the source)."""
+
+    source: str  # masked URLs, fit for a report
+    target: str
+    rows: dict[str, int] = field(default_factory=dict)  # table → rows copied
+    hearings: list[Verification] = field(default_factory=list)  # in the target
+    broken_before: set[str] = field(default_factory=set)  # hearings already broken in the source
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.hearings)
+
+    def lines(self) -> Iterator[tuple[str, bool]]:
+        """The report for court IT, each line with whether it is a problem."""
+        rows = ", ".join(f"{table} {n}" for table, n in self.rows.items())
+        yield f"copied {self.source} → {self.target}: {rows}", False
+        for v in self.hearings:
+            if v.ok:
+                yield f"ok: {v.hearing_id}, {v.entries} ledger entries, chain intact", False
+            else:
+                before = (" (as in the source: copied as it is)" if v.hearing_id in self.broken_before
+                          else " (it verifies in the source: do not use this copy)")
+                yield f"BROKEN: {v.hearing_id}: {v.problem}{before}", True
+        broken = sum(not v.ok for v in self.hearings)
+        yield ((f"the copy verifies: {len(self.hearings)} hearings", False) if not broken else
+               (f"the copy does NOT verify: {broken} of {len(self.hearings)} hearings broken", True))
+
+
+def copy_store(source_url: str, target_url: str, *, seal_key: bytes | None = None,
+               anchors: Iterable[dict] = ()) -> Transfer:
+    """Move a court's records: copy the store at ``source_url`` (which nothing may write
+    meanwhile: the server is stopped) into the empty store at ``target_url``, then verify each
+    hearing in the copy, beside how it verified in the source."""
+    anchors = list(anchors)
+    made = Transfer(masked_url(source_url), masked_url(target_url))
+
+    def check(source: Connection) -> None:
+        before = reading(source, seal_key)
+        made.broken_before = {h["id"] for h in before.hearings() if not before.verify(h["id"], anchors).ok}
+    made.rows = copy_rows(source_url, target_url, quiet=True, check=check)
+    target = make_engine(target_url)
+    try:
+        copy = reading(target, seal_key)
+        made.hearings = [copy.verify(h["id"], anchors) for h in copy.hearings()]
+    finally:
+        target.dispose()
+    return made
+
+
+def copy_rows(source_url: str, target_url: str, *, quiet: bool,
+              check: Callable[[Connection], None] | None = None) -> dict[str, int]:
+    """Copy every table of the store at ``source_url``, as of one moment, into the empty store at
+    ``target_url`` (made with the newest schema if it does not exist), in one transaction; the rows
+    copied per table. ``quiet``: the source must not change meanwhile (a write rolls the copy back
+    and is said); a backup of a running store passes False: one consistent moment is what it keeps.
+    ``check`` reads the source's moment before anything is written."""
+    _readable(source_url)
+    _readable(target_url)
+    if _same(source_url, target_url):
+        raise TransferError(f"{masked_url(target_url)} is the store being copied: give another database")
+    rows: dict[str, int] = {}
+    with _snapshot(source_url) as (source, moment):
+        _at_head(source, source_url)
+        if check:
+            check(source)
+        target = connect(target_url)
+        try:
+            with target.begin() as out:
+                _empty(out, target_url)
+                for table in Base.metadata.sorted_tables:
+                    rows[table.name] = _copy_table(source, out, table)
+                _continue_sequences(out)
+                if quiet and (now := _moment(source_url)) != moment:
+                    raise TransferError(
+                        f"the store at {masked_url(source_url)} was written while it was copied "
+                        f"({_changed(moment, now)}): stop the server (and any other writer), then copy "
+                        f"again; nothing was written to {masked_url(target_url)}")
+        finally:
+            target.dispose()
+    return rows
+
+
+# -- the source, as of one moment ---------------------------------------------------------------
+@contextmanager
+def _snapshot(url: str) -> Iterator[tuple[Connection, dict[str, int]]]:
+    """The source as of one moment, read-only, with that moment's fingerprint. SQLite: its online
+    backup into a private temporary file (the WAL's finals included; the live file is only read).
+    PostgreSQL: one REPEATABLE READ, READ ONLY transaction."""
+    if make_url(url).get_backend_name() == "sqlite":
+        live = _sqlite_path(url)
+        fd, name = tempfile.mkstemp(prefix="courtscribe-copy-", suffix=".db")  # 0600: court data
+        os.close(fd)
+        try:
+            with closing(sqlite3.connect(f"{live.resolve().as_uri()}?mode=ro", uri=True)) as src, \
+                    closing(sqlite3.connect(name)) as snap:
+                src.backup(snap)
+            engine = read_only(Path(name))
+            try:
+                with engine.connect() as conn:
+                    yield conn, _fingerprint(conn)
+            finally:
+                engine.dispose()
+        finally:
+            Path(name).unlink(missing_ok=True)
+        return
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                conn.execute(text("SET TRANSACTION READ ONLY"))
+                yield conn, _fingerprint(conn)
+    finally:
+        engine.dispose()
+
+
+def read_only(path: Path) -> Engine:
+    """A SQLite file opened read-only: reading a copy never migrates or changes it."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+
+
+def _sqlite_path(url: str) -> Path:
+    path = make_url(url).database
+    if not path or path == ":memory:" or not Path(path).is_file():
+        raise TransferError(f"there is no record store at {path or url}: check the URL")
+    return Path(path)
+
+
+def _moment(url: str) -> dict[str, int]:
+    """The source's fingerprint now, on a connection of its own."""
+    engine = read_only(_sqlite_path(url)) if make_url(url).get_backend_name() == "sqlite" else make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return _fingerprint(conn)
+    finally:
+        engine.dispose()
+
+
+def _fingerprint(conn: Connection) -> dict[str, int]:
+    """Enough to tell that a store changed: every table's rows, the ledger's last entry (each change
+    to a hearing is one) and the revoked tokens (a revocation changes a row, adds none)."""
+    seen = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in Base.metadata.sorted_tables}
+    ledger = Base.metadata.tables["ledger"]
+    tokens = Base.metadata.tables["access_tokens"]
+    seen["last ledger entry"] = conn.execute(select(func.max(ledger.c.id))).scalar_one() or 0
+    seen["revoked tokens"] = conn.execute(
+        select(func.count()).select_from(tokens).where(tokens.c.revoked_at.is_not(None))).scalar_one()
+    return seen
+
+
+def _changed(before: dict[str, int], now: dict[str, int]) -> str:
+    return ", ".join(f"{k} {before[k]} → {now[k]}" for k in before if before[k] != now[k])
+
+
+def _at_head(source: Connection, url: str) -> None:
+    """Rows are copied column by column into the newest schema: the source must have it too."""
+    have = MigrationContext.configure(source).get_current_revision()
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    if have is None:
+        raise TransferError(f"{masked_url(url)} is not a courtscribe record store (no schema revision)")
+    if have != head:
+        raise TransferError(
+            f"the store at {masked_url(url)} has schema revision {have}, this courtscribe writes {head}: "
+            f"open it once with this version (COURTSCRIBE_DATABASE_URL='{masked_url(url)}' courtscribe "
+            "records list brings it up to date), then copy again")
+
+
+# -- the target -----------------------------------------------------------------------------------
+def _empty(out: Connection, url: str) -> None:
+    """A copy goes into an empty store only: never merged with, or over, another court's records."""
+    held = {t.name: n for t in Base.metadata.sorted_tables
+            if (n := out.execute(select(func.count()).select_from(t)).scalar_one())}
+    if held:
+        rows = ", ".join(f"{table} {n}" for table, n in held.items())
+        raise TransferError(f"{masked_url(url)} is not empty ({rows}): copy into a new, empty database")
+
+
+def _copy_table(source: Connection, out: Connection, table: Table) -> int:
+    """Every row in primary-key order, in batches, through the column types (so a moment stays UTC
+    and JSON stays JSON on either backend; the ledger's payloads are text, copied as hashed)."""
+    rows = source.execution_options(stream_results=True).execute(
+        select(table).order_by(*table.primary_key.columns))
+    copied = 0
+    for batch in rows.mappings().partitions(BATCH):
+        out.execute(table.insert(), [dict(r) for r in batch])
+        copied += len(batch)
+    return copied
+
+
+def _continue_sequences(out: Connection) -> None:
+    """PostgreSQL numbers new rows from a sequence that copied ids did not move: set each past them
+    (else the next case, participant or ledger entry collides with a copied one)."""
+    if out.dialect.name != "postgresql":
+        return
+    for table in Base.metadata.sorted_tables:
+        for column in table.primary_key.columns:
+            if column.autoincrement is True:
+                out.execute(text(
+                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                    f"COALESCE(MAX({column.name}), 1), MAX({column.name}) IS NOT NULL) FROM {table.name}"))
+
+
+# -- checking -------------------------------------------------------------------------------------
+class _Reading(Reading):
+    def __init__(self, bind: Engine | Connection, seal_key: bytes | None) -> None:
+        self.seal_key = seal_key
+        self._session = sessionmaker(bind, expire_on_commit=False)
+
+
+def reading(bind: Engine | Connection, seal_key: bytes | None = None) -> Reading:
+    """The record's read side over any engine or connection (a snapshot's, a copy's), never
+    migrating it; ``seal_key`` checks the seals."""
+    return _Reading(bind, seal_key)
+
+
+def _readable(url: str) -> None:
+    try:
+        make_url(url)
+    except ArgumentError as err:
+        raise TransferError(f"the database URL {masked_url(url)} cannot be read: {err}") from None
+
+
+def _same(a: str, b: str) -> bool:
+    ua, ub = make_url(a), make_url(b)
+    if ua.get_backend_name() == ub.get_backend_name() == "sqlite":
+        return Path(ua.database or ":memory:").resolve() == Path(ub.database or ":memory:").resolve()
+    return (ua.get_backend_name(), ua.host, ua.port, ua.database) == (
+        ub.get_backend_name(), ub.host, ub.port, ub.database)
