@@ -5,7 +5,8 @@ Why not ``cp -r DATA_DIR``: the SQLite store runs in WAL mode, so the latest fin
 verifies (each chain just ends earlier). SQLite's online backup API copies the database as one
 reader sees it, WAL included, while the server goes on writing; a PostgreSQL store is copied as of
 one moment into the same SQLite file (transfer.py), which restores into either backend. The copy
-mirrors the data folder (restore = copy it back), and the seal key stays out unless asked for: whoever holds a backup with its key can rewrite a record and seal it again.
+mirrors the data folder (restore = copy it back), and the seal key stays out unless asked for:
+whoever holds a backup with its key can rewrite a record and seal it again.
 """
 from __future__ import annotations
 

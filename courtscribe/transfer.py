@@ -59,12 +59,16 @@ class Transfer:
             if v.ok:
                 yield f"ok: {v.hearing_id}, {v.entries} ledger entries, chain intact", False
             else:
-                before = (" (as in the source: copied as it is)" if v.hearing_id in self.broken_before
+                before = (" (as in the source: copied as it is)"
+                          if v.hearing_id in self.broken_before
                           else " (it verifies in the source: do not use this copy)")
                 yield f"BROKEN: {v.hearing_id}: {v.problem}{before}", True
         broken = sum(not v.ok for v in self.hearings)
-        yield ((f"the copy verifies: {len(self.hearings)} hearings", False) if not broken else
-               (f"the copy does NOT verify: {broken} of {len(self.hearings)} hearings broken", True))
+        if broken:
+            yield (f"the copy does NOT verify: {broken} of {len(self.hearings)} hearings "
+                   "broken"), True
+        else:
+            yield f"the copy verifies: {len(self.hearings)} hearings", False
 
 
 def copy_store(source_url: str, target_url: str, *, seal_key: bytes | None = None,
@@ -77,7 +81,8 @@ def copy_store(source_url: str, target_url: str, *, seal_key: bytes | None = Non
 
     def check(source: Connection) -> None:
         before = reading(source, seal_key)
-        made.broken_before = {h["id"] for h in before.hearings() if not before.verify(h["id"], anchors).ok}
+        made.broken_before = {h["id"] for h in before.hearings()
+                              if not before.verify(h["id"], anchors).ok}
     made.rows = copy_rows(source_url, target_url, quiet=True, check=check)
     target = make_engine(target_url)
     try:
@@ -98,7 +103,8 @@ def copy_rows(source_url: str, target_url: str, *, quiet: bool,
     _readable(source_url)
     _readable(target_url)
     if _same(source_url, target_url):
-        raise TransferError(f"{masked_url(target_url)} is the store being copied: give another database")
+        raise TransferError(f"{masked_url(target_url)} is the store being copied: "
+                            "give another database")
     rows: dict[str, int] = {}
     with _snapshot(source_url) as (source, moment):
         _at_head(source, source_url)
@@ -114,8 +120,8 @@ def copy_rows(source_url: str, target_url: str, *, quiet: bool,
                 if quiet and (now := _moment(source_url)) != moment:
                     raise TransferError(
                         f"the store at {masked_url(source_url)} was written while it was copied "
-                        f"({_changed(moment, now)}): stop the server (and any other writer), then copy "
-                        f"again; nothing was written to {masked_url(target_url)}")
+                        f"({_changed(moment, now)}): stop the server (and any other writer), "
+                        f"then copy again; nothing was written to {masked_url(target_url)}")
         finally:
             target.dispose()
     return rows
@@ -170,7 +176,8 @@ def _sqlite_path(url: str) -> Path:
 
 def _moment(url: str) -> dict[str, int]:
     """The source's fingerprint now, on a connection of its own."""
-    engine = read_only(_sqlite_path(url)) if make_url(url).get_backend_name() == "sqlite" else make_engine(url)
+    sqlite = make_url(url).get_backend_name() == "sqlite"
+    engine = read_only(_sqlite_path(url)) if sqlite else make_engine(url)
     try:
         with engine.connect() as conn:
             return _fingerprint(conn)
@@ -186,8 +193,8 @@ def _fingerprint(conn: Connection) -> dict[str, int]:
     ledger = Base.metadata.tables["ledger"]
     tokens = Base.metadata.tables["access_tokens"]
     seen["last ledger entry"] = conn.execute(select(func.max(ledger.c.id))).scalar_one() or 0
-    seen["revoked tokens"] = conn.execute(
-        select(func.count()).select_from(tokens).where(tokens.c.revoked_at.is_not(None))).scalar_one()
+    revoked = select(func.count()).select_from(tokens).where(tokens.c.revoked_at.is_not(None))
+    seen["revoked tokens"] = conn.execute(revoked).scalar_one()
     return seen
 
 
@@ -200,12 +207,13 @@ def _at_head(source: Connection, url: str) -> None:
     have = MigrationContext.configure(source).get_current_revision()
     head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     if have is None:
-        raise TransferError(f"{masked_url(url)} is not a courtscribe record store (no schema revision)")
+        raise TransferError(f"{masked_url(url)} is not a courtscribe record store "
+                            "(no schema revision)")
     if have != head:
         raise TransferError(
-            f"the store at {masked_url(url)} has schema revision {have}, this courtscribe writes {head}: "
-            f"open it once with this version (COURTSCRIBE_DATABASE_URL='{masked_url(url)}' courtscribe "
-            "records list brings it up to date), then copy again")
+            f"the store at {masked_url(url)} has schema revision {have}, this courtscribe writes "
+            f"{head}: open it once with this version (COURTSCRIBE_DATABASE_URL='{masked_url(url)}' "
+            "courtscribe records list brings it up to date), then copy again")
 
 
 # -- the target -----------------------------------------------------------------------------------
@@ -215,7 +223,8 @@ def _empty(out: Connection, url: str) -> None:
             if (n := out.execute(select(func.count()).select_from(t)).scalar_one())}
     if held:
         rows = ", ".join(f"{table} {n}" for table, n in held.items())
-        raise TransferError(f"{masked_url(url)} is not empty ({rows}): copy into a new, empty database")
+        raise TransferError(f"{masked_url(url)} is not empty ({rows}): copy into a new, "
+                            "empty database")
 
 
 def _copy_table(source: Connection, out: Connection, table: Table) -> int:
@@ -238,9 +247,10 @@ def _continue_sequences(out: Connection) -> None:
     for table in Base.metadata.sorted_tables:
         for column in table.primary_key.columns:
             if column.autoincrement is True:
-                out.execute(text(
-                    f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
-                    f"COALESCE(MAX({column.name}), 1), MAX({column.name}) IS NOT NULL) FROM {table.name}"))
+                t = table.name
+                c = column.name
+                out.execute(text(f"SELECT setval(pg_get_serial_sequence('{t}', '{c}'), "
+                                 f"COALESCE(MAX({c}), 1), MAX({c}) IS NOT NULL) FROM {t}"))
 
 
 # -- checking -------------------------------------------------------------------------------------
@@ -266,6 +276,6 @@ def _readable(url: str) -> None:
 def _same(a: str, b: str) -> bool:
     ua, ub = make_url(a), make_url(b)
     if ua.get_backend_name() == ub.get_backend_name() == "sqlite":
-        return Path(ua.database or ":memory:").resolve() == Path(ub.database or ":memory:").resolve()
+        return Path(ua.database or "").resolve() == Path(ub.database or "").resolve()
     return (ua.get_backend_name(), ua.host, ua.port, ua.database) == (
         ub.get_backend_name(), ub.host, ub.port, ub.database)

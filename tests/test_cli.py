@@ -313,6 +313,26 @@ def test_a_microphone_stream_ended_while_the_server_is_away_saves_its_audio(dyin
     assert out.stderr.splitlines()[-1].replace("\x1b[K", "").startswith("error: the ")
 
 
+def test_a_mixers_seats_whose_streams_end_record_on_into_their_files(dying_server, tmp_path):
+    """A mixer's seats stream on one command; the server goes away for good while the microphones
+    record on (a real-time source): each seat's file holds all it recorded, to the source's end,
+    not only what it had when its stream ended."""
+    import soundfile as sf
+
+    how, url = dying_server
+    how["way"] = "crash"
+    device = "lavfi:aevalsrc=0.1*sin(2*PI*440*t)|0.4*sin(2*PI*660*t):s=48000:d=4,arealtime"
+    out = run("stream", "--mic", "--device", device, "--seats", "2", "--url", url, "--reconnect-s", "1",
+              "--unsent-dir", str(tmp_path / "unsent"), timeout=60)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    for channel in (0, 1):
+        [saved] = (tmp_path / "unsent").glob(f"unsent-h-ch{channel}-000000-*.wav")
+        assert f"saved in {saved}; its stream has ended, its microphone records on" in out.stderr
+        assert f"channel {channel}: 4 s of its audio the server may not have are in {saved}" in out.stderr
+        assert sf.info(saved).frames == 4 * 16_000  # all of it, from hearing time 0 to the end
+        assert saved.stat().st_mode & 0o777 == 0o600
+
+
 def test_a_microphone_stream_with_nowhere_to_save_unsent_audio_is_refused_before_it_starts(tmp_path):
     (tmp_path / "a-file").write_text("")
     out = run("stream", "--mic", "--device", "lavfi:sine=f=440:d=1", "--url", "ws://127.0.0.1:9/v1/stream",

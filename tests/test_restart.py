@@ -170,6 +170,65 @@ def test_a_microphone_the_server_never_takes_back_hands_over_what_the_server_may
     assert np.array_equal(audio, source[(at_ms - 60_000) * SR // 1000:])
 
 
+def test_a_seat_whose_stream_ends_records_on_while_the_other_seats_stream():
+    """A mixer's seat: the server crashes for that channel and does not come back in time, while
+    the microphone records on (the other seats still stream). What it records after the failure is
+    kept with what the server may not have, one continuous piece, not dropped."""
+    import socket
+
+    from websockets.sync.server import serve
+
+    def handler(ws):
+        ws.recv()
+        if getattr(handler, "done", False):
+            ws.socket.shutdown(socket.SHUT_RDWR)
+            return
+        handler.done = True
+        ws.send(json.dumps({"type": "ready", "session_id": "s", "hearing_id": "h", "channel": 2,
+                            "offset_ms": 60_000}))
+        ws.socket.shutdown(socket.SHUT_RDWR)
+
+    source = np.arange(4 * SR, dtype=np.float32) / SR  # each sample says when it was recorded
+    handed_over = threading.Event()
+
+    async def mic():
+        for at in range(0, source.size, SR // 5):
+            if at == 2 * SR:  # the rest is recorded after the stream gave up on the server
+                while not handed_over.is_set():
+                    await asyncio.sleep(0.01)
+            yield source[at:at + SR // 5]
+
+    class Kept:
+        def __init__(self, audio):
+            self.parts = [audio]
+            self.closed = False
+
+        def write(self, audio):
+            assert not self.closed
+            self.parts.append(audio)
+
+        def close(self):
+            self.closed = True
+
+    kept = []
+
+    def on_unsent(hearing_id, at_ms, audio):
+        kept.append((hearing_id, at_ms, Kept(audio)))
+        handed_over.set()
+        return kept[-1][2]
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/v1/stream"
+        with pytest.raises((websockets.ConnectionClosed, OSError)):
+            asyncio.run(stream(url, mic(), speed=0, reconnect_s=1, drain=True, on_unsent=on_unsent))
+        server.shutdown()
+    [(hearing_id, at_ms, file)] = kept
+    assert hearing_id == "h" and at_ms == 60_000 and file.closed
+    assert len(file.parts) > 1  # recorded on after the hand-over
+    assert np.array_equal(np.concatenate(file.parts), source)  # all of it, once, in order
+
+
 def test_a_microphone_stopped_while_coming_back_still_sends_what_it_kept_and_recorded():
     """The server restarts (1012); the clerk presses Ctrl-C while the recorder is reconnecting,
     and the server answers: the audio kept and recorded meanwhile is sent before the stop, not

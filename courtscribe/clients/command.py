@@ -19,31 +19,44 @@ if TYPE_CHECKING:
 
 
 def stream_command(
-    audio: Optional[Path] = typer.Argument(None, help="Audio file to replay as a live source (or use --mic)."),
-    mic: bool = typer.Option(False, "--mic", help="Stream a live input device instead of a file; Ctrl-C ends."),
-    device: str = typer.Option("alsa:default", help="Input device for --mic as FORMAT:NAME, e.g. alsa:hw:1,0."),
-    url: str = typer.Option("ws://127.0.0.1:8000/v1/stream", help="The server's native streaming endpoint."),
-    speed: float = typer.Option(1.0, help="Replay speed: 1 = real time, 2 = twice as fast, 0 = as fast as accepted."),
-    hearing: Optional[str] = typer.Option(None, help="Hearing id (a room recorder's token needs none: its room's hearing)."),
-    channel: int = typer.Option(0, help="Courtroom channel this source is (with --seats: the first's)."),
-    role: Optional[str] = typer.Option(None, help="Role of the speaker on this channel, e.g. 审判长."),
+    audio: Optional[Path] = typer.Argument(
+        None, help="Audio file to replay as a live source (or use --mic)."),
+    mic: bool = typer.Option(
+        False, "--mic", help="Stream a live input device instead of a file; Ctrl-C ends."),
+    device: str = typer.Option(
+        "alsa:default", help="Input device for --mic as FORMAT:NAME, e.g. alsa:hw:1,0."),
+    url: str = typer.Option(
+        "ws://127.0.0.1:8000/v1/stream", help="The server's native streaming endpoint."),
+    speed: float = typer.Option(
+        1.0, help="Replay speed: 1 = real time, 2 = twice as fast, 0 = as fast as accepted."),
+    hearing: Optional[str] = typer.Option(
+        None, help="Hearing id (a room recorder's token needs none: its room's hearing)."),
+    channel: int = typer.Option(
+        0, help="Courtroom channel this source is (with --seats: the first's)."),
+    role: Optional[str] = typer.Option(
+        None, help="Role of the speaker on this channel, e.g. 审判长."),
     seats: int = typer.Option(0, min=0, help=(
-        "A mixer with a microphone per seat: stream its first N channels at once, each a seat of its own "
-        "(channel, channel+1, …), on one clock; their roles: --channel-role, else the hearing's channel map.")),
-    channel_role: list[str] = typer.Option([], "--channel-role", help="With --seats: CHANNEL=ROLE, e.g. 0=审判长."),
+        "A mixer with a microphone per seat: stream its first N channels at once, each a seat of "
+        "its own (channel, channel+1, …), on one clock; their roles: --channel-role, else the "
+        "hearing's channel map. A seat whose stream ends records on into --unsent-dir (--mic).")),
+    channel_role: list[str] = typer.Option(
+        [], "--channel-role", help="With --seats: CHANNEL=ROLE, e.g. 0=审判长."),
     hotword: list[str] = typer.Option([], "--hotword"),
-    token: Optional[str] = typer.Option(None, envvar="COURTSCRIBE_TOKEN", help="This recorder's access token."),
-    cafile: Optional[Path] = typer.Option(None, help="CA certificate to trust for a wss:// server (PEM)."),
+    token: Optional[str] = typer.Option(
+        None, envvar="COURTSCRIBE_TOKEN", help="This recorder's access token."),
+    cafile: Optional[Path] = typer.Option(
+        None, help="CA certificate to trust for a wss:// server (PEM)."),
     reconnect_s: float = typer.Option(600.0, "--reconnect-s", min=0, help=(
-        "When the server restarts or the network drops, keep trying this many seconds to come back, "
-        "keeping the audio meanwhile (0: end the stream instead).")),
+        "When the server restarts or the network drops, keep trying this many seconds to come "
+        "back, keeping the audio meanwhile (0: end the stream instead).")),
     unsent_dir: Path = typer.Option(Path("."), "--unsent-dir", file_okay=False, help=(
-        "With --mic: where the audio the server may not have is saved when the stream ends while the "
-        "server is unreachable (Ctrl-C, or --reconnect-s ran out).")),
+        "With --mic: where the audio the server may not have is saved when the stream ends while "
+        "the server is unreachable (Ctrl-C, or --reconnect-s ran out).")),
 ) -> None:
     """Stream a file (in real time) or a microphone to a running server; partials update in place,
     finals print as lines. A server restart or a dropped connection does not end it: the audio
-    recorded meanwhile is sent when the server is back, from where its record of the channel ends."""
+    recorded meanwhile is sent when the server is back, from where its record of the channel
+    ends."""
     import asyncio
     import signal
     import ssl
@@ -61,9 +74,10 @@ def stream_command(
         fail("--role names one channel's speaker: with --seats, give --channel-role CHANNEL=ROLE")
     seat_roles = {ch: r.label for ch, r in parse_roles(channel_role).items()}
     if strays := sorted(set(seat_roles) - set(range(channel, channel + seats))):
-        fail(f"--channel-role names channel(s) {strays} that are not streamed: --seats N streams channels "
-              f"{channel}…{channel + seats - 1}" if seats else "--channel-role is for --seats (a mixer's channels)")
-    if mic and (why := _unwritable(unsent_dir)):  # found out now, not when the audio has nowhere else to go
+        fail(f"--channel-role names channel(s) {strays} that are not streamed: --seats N streams "
+             f"channels {channel}…{channel + seats - 1}" if seats
+             else "--channel-role is for --seats (a mixer's channels)")
+    if mic and (why := _unwritable(unsent_dir)):  # now, not when the audio has nowhere else to go
         fail(f"--unsent-dir {unsent_dir}: {why}")
 
     def show(event: dict) -> None:
@@ -72,7 +86,8 @@ def stream_command(
         elif event["type"] == "final":
             u = event["utterance"]
             sys.stderr.write("\r\033[K")
-            typer.echo(f"[{u['start_ms'] / 1000:7.2f}–{u['end_ms'] / 1000:7.2f}] {u['speaker']}：{u['text']}")
+            when = f"{u['start_ms'] / 1000:7.2f}–{u['end_ms'] / 1000:7.2f}"
+            typer.echo(f"[{when}] {u['speaker']}：{u['text']}")
         elif event["type"] == "error":
             sys.stderr.write(f"\r\033[Kserver: {event['code']}: {event['message']}\n")
         elif event["type"] == "reconnecting":
@@ -97,13 +112,14 @@ def stream_command(
                 if on_ready:
                     on_ready(event)
             try:
-                return await stream(url, source, speed=0 if mic else speed, hearing_id=hearing, channel=channel + k,
-                                    role=seat_roles.get(channel + k, role), hotwords=hotword, on_event=show,
-                                    stop=stop, token=token, ssl=tls, reconnect_s=reconnect_s, drain=mic,
-                                    on_unsent=partial(_save_unsent, unsent_dir, channel + k) if mic else None,
+                keep = partial(_save_unsent, unsent_dir, channel + k, bool(seats)) if mic else None
+                return await stream(url, source, speed=0 if mic else speed, hearing_id=hearing,
+                                    channel=channel + k, role=seat_roles.get(channel + k, role),
+                                    hotwords=hotword, on_event=show, stop=stop, token=token,
+                                    ssl=tls, reconnect_s=reconnect_s, drain=mic, on_unsent=keep,
                                     seat=bool(seats), on_ready=ready, **placed)
             except Exception as err:
-                if seats:  # said now, with its channel; refused at its start, no seat is recorded half a courtroom
+                if seats:  # said now, with its channel; refused at its start: no half a courtroom
                     sys.stderr.write(f"\r\033[Kchannel {channel + k}: {err}\n")
                     if not started:
                         stop.set()
@@ -114,7 +130,8 @@ def stream_command(
             if isinstance(g, BaseException):  # each was said as it came; the others streamed on (or
                 raise g                       # stopped, if it was refused)
             streamed.append(g)
-        return all(any(e["type"] == "end" and "reason" not in e for e in g.events) for g in streamed)
+        return all(any(e["type"] == "end" and "reason" not in e for e in g.events)
+                   for g in streamed)
 
     try:
         ended = asyncio.run(main())
@@ -142,10 +159,45 @@ def _unwritable(folder: Path) -> str | None:
     return None if os.access(folder, os.W_OK | os.X_OK) else "not writable"
 
 
-def _save_unsent(folder: Path, channel: int, hearing_id: str | None, at_ms: int, audio) -> None:
+class _UnsentFile:
+    """A seat's audio after its stream ended, written on into the file its unsent audio went to."""
+
+    def __init__(self, out, path: Path, channel: int, seconds: float) -> None:
+        self.out = out
+        self.path = path
+        self.channel = channel
+        self.seconds = seconds
+        self.more = 0  # samples written after the stream ended
+
+    def write(self, audio) -> None:
+        if self.out is None:
+            return
+        try:
+            self.out.write(audio)
+            self.more += audio.size
+        except Exception as err:  # noqa: BLE001 - said, and the file is kept as far as it got
+            sys.stderr.write(f"\r\033[Kchannel {self.channel}: recording into {self.path} "
+                             f"stopped: {err}\n")
+            self.close()
+
+    def close(self) -> None:
+        if self.out is None:
+            return
+        self.out.close()
+        self.out = None
+        from ..audio import SAMPLE_RATE
+
+        seconds = self.seconds + self.more / SAMPLE_RATE
+        sys.stderr.write(f"\r\033[Kchannel {self.channel}: {seconds:.0f} s of its audio the server "
+                         f"may not have are in {self.path}\n")
+
+
+def _save_unsent(folder: Path, channel: int, record_on: bool, hearing_id: str | None, at_ms: int,
+                 audio) -> _UnsentFile | None:
     """A microphone's audio the server may not have (the stream ended while it was unreachable),
     saved beside the recorder (else in the temporary folder), its owner's alone (court audio), and
-    said so: it exists nowhere else."""
+    said so: it exists nowhere else. ``record_on``: a mixer's seat, whose microphone records on
+    while the others stream: what it records next is written on into the same file."""
     import re
     import tempfile
 
@@ -154,7 +206,7 @@ def _save_unsent(folder: Path, channel: int, hearing_id: str | None, at_ms: int,
     from ..audio import SAMPLE_RATE
 
     said = time.strftime("%H%M%S", time.gmtime(at_ms // 1000))
-    hearing = re.sub(r"[^\w.-]", "_", hearing_id or "hearing")[:64]  # the server's word: never a path
+    hearing = re.sub(r"[^\w.-]", "_", hearing_id or "hearing")[:64]  # the server's: never a path
     name = f"unsent-{hearing}-ch{channel}-{said}-{time.strftime('%Y%m%d-%H%M%S')}.wav"
     seconds = audio.size / SAMPLE_RATE
     problems = []
@@ -166,18 +218,26 @@ def _save_unsent(folder: Path, channel: int, hearing_id: str | None, at_ms: int,
             problems.append(f"{place}: {err.strerror or err}")
             continue
         try:
-            with os.fdopen(fd, "wb") as f:
-                sf.write(f, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+            out = sf.SoundFile(fd, "w", SAMPLE_RATE, 1, subtype="PCM_16", format="WAV",
+                               closefd=True)
+            out.write(audio)
+            if not record_on:
+                out.close()
         except Exception as err:  # noqa: BLE001 - the next place, then said: the audio is at stake
             path.unlink(missing_ok=True)
             problems.append(f"{place}: {err}")
             continue
-        sys.stderr.write(f"\r\033[Kthe server may not have {seconds:.0f} s of this microphone's audio (hearing "
-                         f"{hearing_id or '?'}, from {time.strftime('%H:%M:%S', time.gmtime(at_ms // 1000))} of "
-                         f"its time): saved in {path.resolve()}\n")
-        return
-    sys.stderr.write(f"\r\033[K{seconds:.0f} s of audio the server may not have could not be saved: "
+        on = ("; its stream has ended, its microphone records on into that file until this command "
+              "ends" if record_on else "")
+        when = time.strftime("%H:%M:%S", time.gmtime(at_ms // 1000))
+        sys.stderr.write(f"\r\033[Kthe server may not have {seconds:.0f} s of channel {channel}'s "
+                         f"audio (hearing {hearing_id or '?'}, from {when} of its time): saved in "
+                         f"{path.resolve()}{on}\n")
+        return _UnsentFile(out, path.resolve(), channel, seconds) if record_on else None
+    sys.stderr.write(f"\r\033[K{seconds:.0f} s of audio the server may not have could not be "
+                     "saved: "
                      f"{'; '.join(problems)}\n")
+    return None
 
 
 def _said_once(loop: asyncio.AbstractEventLoop, context: dict) -> None:

@@ -8,7 +8,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, Protocol
 
 import numpy as np
 import websockets
@@ -171,7 +171,10 @@ class _Tape:
         kept_from = self.rewind()
         self.resumed_at(kept_from, max(had_ms, kept_from))
         audio = np.concatenate(self.waiting) if self.waiting else np.zeros(0, np.float32)
-        return self.base_ms + self.next_sample * 1000 // SR, audio
+        at = self.base_ms + self.next_sample * 1000 // SR
+        self.next_sample += audio.size  # handed over: taken, never handed twice
+        self.waiting.clear()
+        return at, audio
 
     def resumed_at(self, asked_ms: int, offset_ms: int) -> None:
         """The server took the audio up from ``offset_ms`` (asked: ``asked_ms``): what it already
@@ -213,7 +216,7 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                  on_event: Callable[[dict], None] | None = None, extra_headers: dict | None = None,
                  stop: asyncio.Event | None = None, token: str | None = None, ssl=None,
                  reconnect_s: float = 0.0, drain: bool = False,
-                 on_unsent: Callable[[str | None, int, np.ndarray], None] | None = None,
+                 on_unsent: OnUnsent | None = None,
                  first_ms: int | None = None, on_ready: Callable[[dict], None] | None = None,
                  seat: bool = False) -> StreamResult:
     """Send audio paced at ``speed`` × real time (0 = as fast as the server accepts) and collect events.
@@ -225,7 +228,9 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
     ``drain``: ``stop`` ends the source only (a microphone, which stops recording): what it recorded
     is still sent, the audio kept through an outage too. ``on_unsent(hearing_id, hearing_ms,
     audio)``: a stream that ends with audio the server may not have (given up on, stopped while
-    away) hands it over, from its last final's end, so it is not lost with the client.
+    away) hands it over, from its last final's end, so it is not lost with the client; one that
+    fails while its microphone records on (``drain``, not stopped) may return an :class:`Unsent`,
+    into which what it records next goes until the source ends.
     ``first_ms``: the hearing time of its first sample, where another channel of the same source
     was placed (``on_ready`` hears the ready that placed it): one clock for a mixer's channels.
     ``seat``: a seat's own microphone (with no ``role``, the seat the hearing's channel map gives it)."""
@@ -279,9 +284,13 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
                 resume = tape.rewind() if result.ready.get("hearing_id") else None
                 start = {**start, "hearing_id": result.ready.get("hearing_id"), "resume_ms": resume}
     except Exception:
+        going_on = drain and not (stop is not None and stop.is_set()) and not tape.ended
+        if going_on and (keep := _hand_over(tape, result, on_unsent, going_on=True)) is not None:
+            await _record_on(tape, keep)  # nothing the microphone records after is dropped either
         filling.cancel()
         await asyncio.gather(filling, return_exceptions=True)
-        _hand_over(tape, result, on_unsent)
+        if not going_on:
+            _hand_over(tape, result, on_unsent)
         raise
     finally:
         filling.cancel()
@@ -311,15 +320,43 @@ async def on_one_clock(one: Callable[..., Awaitable[StreamResult]],
     return await asyncio.gather(first(), *(later(k) for k in range(1, len(sources))), return_exceptions=True)
 
 
-def _hand_over(tape: _Tape, result: StreamResult,
-               on_unsent: Callable[[str | None, int, np.ndarray], None] | None) -> None:
-    """The audio the server may not have, from its last final's end, to ``on_unsent``."""
+class Unsent(Protocol):
+    """Where a source's audio the server may not have goes on being kept (a file): its stream ended,
+    its microphone goes on recording (a mixer's other seats still stream)."""
+
+    def write(self, audio: np.ndarray) -> None: ...
+
+    def close(self) -> None: ...
+
+
+OnUnsent = Callable[[str | None, int, np.ndarray], "Unsent | None"]
+
+
+def _hand_over(tape: _Tape, result: StreamResult, on_unsent: OnUnsent | None, *,
+               going_on: bool = False) -> Unsent | None:
+    """The audio the server may not have, from its last final's end, to ``on_unsent``; with
+    ``going_on`` (the source still records), where what it records next is to be kept too."""
     if on_unsent is None or not result.ready:
-        return
+        return None
     had = max([result.ready.get("offset_ms", 0)] + [e["utterance"]["end_ms"] for e in result.finals])
     at, audio = tape.unsent(had)
-    if audio.size:
-        on_unsent(result.ready.get("hearing_id"), at, audio)
+    keep = on_unsent(result.ready.get("hearing_id"), at, audio) if audio.size or going_on else None
+    if keep is not None and not going_on:
+        keep.close()
+        return None
+    return keep
+
+
+async def _record_on(tape: _Tape, keep: Unsent) -> None:
+    """The source's audio after its stream ended, kept as it comes until the source ends (a
+    capture that fails ends it too: what came before is kept)."""
+    try:
+        while (chunk := await tape.take()) is not None:
+            keep.write(chunk)
+    except Exception:  # noqa: BLE001 - the capture's own failure: the stream's failure is what is raised
+        pass
+    finally:
+        keep.close()
 
 
 async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: float, t0: float,
