@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -186,7 +187,7 @@ def _copy_postgresql(url: str, target: Path) -> None:
     """A PostgreSQL store as of one moment (one REPEATABLE READ transaction), row for row into the
     backup's SQLite file: one format to verify and to restore from, into either backend."""
     try:
-        copy_rows(url, f"sqlite:///{target}", quiet=False)
+        copy_rows(url, f"sqlite:///{quote(str(target))}", quiet=False)  # a "?" or "%" in the folder
     except TransferError as err:
         raise BackupError(str(err)) from None
     with closing(sqlite3.connect(target)) as copy:

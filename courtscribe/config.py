@@ -320,5 +320,13 @@ def environment_names(env_file: Path = Path(".env")) -> list[str]:
 
 def masked_url(url: str) -> str:
     """A database URL fit for a log line: its password (in the authority or the query) as ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        if parsed.password is not None:  # as the driver reads it: a "/" or "@" in it included
+            url = parsed.render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy reads: the patterns below still mask
+        pass
     url = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
     return re.sub(r"(?i)(password=)[^&]*", r"\1***", url)

@@ -13,7 +13,7 @@ from typing import Iterator
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -49,9 +49,9 @@ class Base(DeclarativeBase):
     pass
 
 
-def connect(url: str) -> Engine:
-    """An engine on ``url`` with its schema at the newest revision."""
-    engine = make_engine(url)
+def connect(url: str, **options) -> Engine:
+    """An engine on ``url`` with its schema at the newest revision (``options``: create_engine's)."""
+    engine = make_engine(url, **options)
     migrate(engine)
     return engine
 
@@ -59,17 +59,17 @@ def connect(url: str) -> Engine:
 WAIT_S = 5  # seconds a write waits on a locked SQLite file, or a connection on PostgreSQL
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, **options) -> Engine:
     """An engine for ``url``; SQLite files get WAL (readers never block the live writer), full
     fsync on commit (a final that was acknowledged survives a crash) and foreign keys. A database
     that does not answer within ``WAIT_S`` (a lock another process holds, a PostgreSQL that hangs)
     counts as away: a live final then waits in the spool instead of holding the screens up."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": WAIT_S},
-                               json_serializer=_json)
+                               json_serializer=_json, **options)
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _record) -> None:
@@ -79,7 +79,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
         return engine
     return create_engine(url, pool_pre_ping=True, json_serializer=_json,
-                         connect_args={"connect_timeout": WAIT_S} if url.startswith("postgresql") else {})
+                         connect_args={"connect_timeout": WAIT_S} if url.startswith("postgresql") else {},
+                         **options)
 
 
 def _json(value) -> str:

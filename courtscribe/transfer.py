@@ -8,7 +8,8 @@ store up into a backup's SQLite file (`backup.py`) and restores one from it.
 """
 from __future__ import annotations
 
-import os
+import hashlib
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic.runtime.migration import MigrationContext
+from alembic.util.exc import CommandError
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Table, create_engine, func, select, text
+from sqlalchemy import Connection, Engine, Table, create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import sessionmaker
@@ -46,6 +48,7 @@ class Transfer:
     rows: dict[str, int] = field(default_factory=dict)  # table → rows copied
     hearings: list[Verification] = field(default_factory=list)  # in the target
     broken_before: set[str] = field(default_factory=set)  # hearings already broken in the source
+    sealed: bool = True  # the server's seal key was at hand: signatures' seals were checked
 
     @property
     def ok(self) -> bool:
@@ -55,6 +58,9 @@ class Transfer:
         """The report for court IT, each line with whether it is a problem."""
         rows = ", ".join(f"{table} {n}" for table, n in self.rows.items())
         yield f"copied {self.source} → {self.target}: {rows}", False
+        if not self.sealed:
+            yield ("seals NOT checked: no seal key here (COURTSCRIBE_SEAL_KEY, or keys/seal.key in "
+                   "the data folder): run it with the server's settings"), True
         for v in self.hearings:
             if v.ok:
                 yield f"ok: {v.hearing_id}, {v.entries} ledger entries, chain intact", False
@@ -77,7 +83,7 @@ def copy_store(source_url: str, target_url: str, *, seal_key: bytes | None = Non
     meanwhile: the server is stopped) into the empty store at ``target_url``, then verify each
     hearing in the copy, beside how it verified in the source."""
     anchors = list(anchors)
-    made = Transfer(masked_url(source_url), masked_url(target_url))
+    made = Transfer(masked_url(source_url), masked_url(target_url), sealed=seal_key is not None)
 
     def check(source: Connection) -> None:
         before = reading(source, seal_key)
@@ -110,9 +116,14 @@ def copy_rows(source_url: str, target_url: str, *, quiet: bool,
         _at_head(source, source_url)
         if check:
             check(source)
-        target = connect(target_url)
+        _untouched(target_url)  # refused before anything is made or changed there
+        try:
+            target = connect(target_url, hide_parameters=True)  # no court data in an error
+        except CommandError as err:
+            raise TransferError(f"{masked_url(target_url)}: {err}") from None
         try:
             with target.begin() as out:
+                _lock(out)
                 _empty(out, target_url)
                 for table in Base.metadata.sorted_tables:
                     rows[table.name] = _copy_table(source, out, table)
@@ -129,28 +140,32 @@ def copy_rows(source_url: str, target_url: str, *, quiet: bool,
 
 # -- the source, as of one moment ---------------------------------------------------------------
 @contextmanager
-def _snapshot(url: str) -> Iterator[tuple[Connection, dict[str, int]]]:
+def _snapshot(url: str) -> Iterator[tuple[Connection, dict[str, int | str]]]:
     """The source as of one moment, read-only, with that moment's fingerprint. SQLite: its online
     backup into a private temporary file (the WAL's finals included; the live file is only read).
     PostgreSQL: one REPEATABLE READ, READ ONLY transaction."""
     if make_url(url).get_backend_name() == "sqlite":
         live = _sqlite_path(url)
-        fd, name = tempfile.mkstemp(prefix="courtscribe-copy-", suffix=".db")  # 0600: court data
-        os.close(fd)
+        folder = Path(tempfile.mkdtemp(prefix="courtscribe-copy-"))  # 0700: court data, its owner's
         try:
-            with closing(sqlite3.connect(f"{live.resolve().as_uri()}?mode=ro", uri=True)) as src, \
-                    closing(sqlite3.connect(name)) as snap:
-                src.backup(snap)
-            engine = read_only(Path(name))
+            snapshot = folder / "snapshot.db"
+            try:
+                with closing(sqlite3.connect(f"{live.resolve().as_uri()}?mode=ro", uri=True)) as src, \
+                        closing(sqlite3.connect(snapshot)) as snap:
+                    src.backup(snap)
+                    snap.execute("PRAGMA journal_mode=DELETE")  # one file: nothing left beside it
+            except sqlite3.Error as err:
+                raise TransferError(f"the store at {masked_url(url)} cannot be read: {err}") from None
+            engine = read_only(snapshot)
             try:
                 with engine.connect() as conn:
                     yield conn, _fingerprint(conn)
             finally:
                 engine.dispose()
         finally:
-            Path(name).unlink(missing_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
         return
-    engine = make_engine(url)
+    engine = make_engine(url, hide_parameters=True)
     try:
         with engine.connect() as conn:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -161,9 +176,10 @@ def _snapshot(url: str) -> Iterator[tuple[Connection, dict[str, int]]]:
         engine.dispose()
 
 
-def read_only(path: Path) -> Engine:
-    """A SQLite file opened read-only: reading a copy never migrates or changes it."""
-    uri = f"{path.resolve().as_uri()}?mode=ro"
+def read_only(path: Path, *, immutable: bool = False) -> Engine:
+    """A SQLite file opened read-only: reading a copy never migrates or changes it. ``immutable``:
+    not even a WAL file's index beside it (a look that the write transaction checks again)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
     return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
 
 
@@ -174,10 +190,10 @@ def _sqlite_path(url: str) -> Path:
     return Path(path)
 
 
-def _moment(url: str) -> dict[str, int]:
+def _moment(url: str) -> dict[str, int | str]:
     """The source's fingerprint now, on a connection of its own."""
     sqlite = make_url(url).get_backend_name() == "sqlite"
-    engine = read_only(_sqlite_path(url)) if sqlite else make_engine(url)
+    engine = read_only(_sqlite_path(url)) if sqlite else make_engine(url, hide_parameters=True)
     try:
         with engine.connect() as conn:
             return _fingerprint(conn)
@@ -185,21 +201,29 @@ def _moment(url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def _fingerprint(conn: Connection) -> dict[str, int]:
+def _fingerprint(conn: Connection) -> dict[str, int | str]:
     """Enough to tell that a store changed: every table's rows, the ledger's last entry (each change
-    to a hearing is one) and the revoked tokens (a revocation changes a row, adds none)."""
-    seen = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-            for t in Base.metadata.sorted_tables}
+    to a line is one), the revoked tokens (a revocation changes a row, adds none) and what the
+    hearings and participants rows hold (a hearing's models, a voice enrolled: no ledger entry)."""
+    seen: dict[str, int | str] = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                                  for t in Base.metadata.sorted_tables}
     ledger = Base.metadata.tables["ledger"]
     tokens = Base.metadata.tables["access_tokens"]
     seen["last ledger entry"] = conn.execute(select(func.max(ledger.c.id))).scalar_one() or 0
     revoked = select(func.count()).select_from(tokens).where(tokens.c.revoked_at.is_not(None))
     seen["revoked tokens"] = conn.execute(revoked).scalar_one()
+    for name in ("hearings", "participants"):
+        table = Base.metadata.tables[name]
+        digest = hashlib.sha256()
+        for row in conn.execute(select(table).order_by(*table.primary_key.columns)):
+            digest.update(repr(tuple(row)).encode())
+        seen[f"{name}' contents"] = digest.hexdigest()
     return seen
 
 
-def _changed(before: dict[str, int], now: dict[str, int]) -> str:
-    return ", ".join(f"{k} {before[k]} → {now[k]}" for k in before if before[k] != now[k])
+def _changed(before: dict[str, int | str], now: dict[str, int | str]) -> str:
+    return ", ".join(f"{k} {before[k]} → {now[k]}" if isinstance(now[k], int) else k
+                     for k in before if before[k] != now[k])
 
 
 def _at_head(source: Connection, url: str) -> None:
@@ -212,11 +236,46 @@ def _at_head(source: Connection, url: str) -> None:
     if have != head:
         raise TransferError(
             f"the store at {masked_url(url)} has schema revision {have}, this courtscribe writes "
-            f"{head}: open it once with this version (COURTSCRIBE_DATABASE_URL='{masked_url(url)}' "
-            "courtscribe records list brings it up to date), then copy again")
+            f"{head}: bring a copy of it up to date first (a backup's: copy the file, then "
+            "`COURTSCRIBE_DATABASE_URL=<the copy> courtscribe records list` upgrades it), and copy "
+            "from that")
 
 
 # -- the target -----------------------------------------------------------------------------------
+def _untouched(url: str) -> None:
+    """Refuse a target that is not new before anything is made or changed in it: a database with
+    tables of its own (another application's, a store of an older or newer version, a backup given
+    as the target by mistake), or a courtscribe store that holds records."""
+    if make_url(url).get_backend_name() == "sqlite":
+        path = make_url(url).database
+        if not path or not Path(path).exists():
+            return  # made new
+        engine = read_only(Path(path), immutable=True)
+    else:
+        engine = make_engine(url, hide_parameters=True)
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            if not tables:
+                return
+            ours = {t.name for t in Base.metadata.sorted_tables}
+            have = MigrationContext.configure(conn).get_current_revision()
+            if not ours <= tables or have != ScriptDirectory(str(MIGRATIONS)).get_current_head():
+                raise TransferError(f"{masked_url(url)} already holds tables ({', '.join(sorted(tables))}"
+                                    "): copy into a new, empty database")
+            _empty(conn, url)
+    finally:
+        engine.dispose()
+
+
+def _lock(out: Connection) -> None:
+    """PostgreSQL: nobody else writes the target's tables until the copy is in (a gateway started
+    on it early would mix its rows with the copied ones)."""
+    if out.dialect.name == "postgresql":
+        names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        out.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+
+
 def _empty(out: Connection, url: str) -> None:
     """A copy goes into an empty store only: never merged with, or over, another court's records."""
     held = {t.name: n for t in Base.metadata.sorted_tables
@@ -245,12 +304,11 @@ def _continue_sequences(out: Connection) -> None:
     if out.dialect.name != "postgresql":
         return
     for table in Base.metadata.sorted_tables:
-        for column in table.primary_key.columns:
-            if column.autoincrement is True:
-                t = table.name
-                c = column.name
-                out.execute(text(f"SELECT setval(pg_get_serial_sequence('{t}', '{c}'), "
-                                 f"COALESCE(MAX({c}), 1), MAX({c}) IS NOT NULL) FROM {t}"))
+        if (column := table.autoincrement_column) is not None:
+            t = table.name
+            c = column.name
+            out.execute(text(f"SELECT setval(pg_get_serial_sequence('{t}', '{c}'), "
+                             f"COALESCE(MAX({c}), 1), MAX({c}) IS NOT NULL) FROM {t}"))
 
 
 # -- checking -------------------------------------------------------------------------------------

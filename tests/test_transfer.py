@@ -10,7 +10,7 @@ from courtscribe.access.audit import AuditLog
 from courtscribe.access.tokens import Tokens
 from courtscribe.config import Settings
 from courtscribe.db import make_engine
-from courtscribe.records.model import Role
+from courtscribe.records.model import Pipeline, Role
 from courtscribe.records.store import RecordStore
 from courtscribe.seal import load_key
 from courtscribe.transfer import TransferError, copy_rows, copy_store
@@ -118,6 +118,13 @@ def test_a_store_written_while_it_is_copied_is_not_copied_half(tmp_path):
         live.close()
     with pytest.raises(TransferError, match="was written while it was copied .*ledger 1[0-9] → "):
         copy_rows(source, target, quiet=True, check=a_final_meanwhile)
+
+    def a_source_joins_meanwhile(_snapshot) -> None:  # its models recorded: no ledger entry
+        live = RecordStore(source)
+        live.set_pipeline("h-open", Pipeline(engine="whisper", model="base", vad="silero", diarizer="cam++"))
+        live.close()
+    with pytest.raises(TransferError, match="written while it was copied .*hearings' contents"):
+        copy_rows(source, target, quiet=True, check=a_source_joins_meanwhile)
     with sqlite3.connect(tmp_path / "copy.db") as conn:
         assert conn.execute("SELECT count(*) FROM ledger").fetchone() == (0,)
     key, anchors = key_and_anchors(data)
@@ -140,8 +147,42 @@ def test_refused_a_store_that_is_not_empty_the_same_store_and_an_older_schema(tm
         copy.execute("UPDATE alembic_version SET version_num = '0004'")
     out = cli(data, "copy-store", f"sqlite:///{tmp_path / 'new.db'}", "--from", f"sqlite:///{old}")
     assert out.returncode == 2 and "has schema revision 0004" in out.stderr
-    out = cli(data, "copy-store", f"sqlite:///{tmp_path / 'new.db'}", "--from", f"sqlite:///{tmp_path / 'none.db'}")
+    out = cli(data, "copy-store", f"sqlite:///{tmp_path / 'new.db'}", "--from",
+              f"sqlite:///{tmp_path / 'none.db'}")
     assert out.returncode == 2 and "there is no record store at" in out.stderr
+    (tmp_path / "notes.txt").write_text("not a database")
+    out = cli(data, "copy-store", f"sqlite:///{tmp_path / 'new.db'}", "--from",
+              f"sqlite:///{tmp_path / 'notes.txt'}")
+    assert out.returncode == 2 and "cannot be read" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_target_that_is_not_new_is_refused_untouched(tmp_path):
+    """A backup given as the target by mistake, another application's database: refused before
+    anything is made or changed in them (a backup's file still matches its manifest)."""
+    data = tmp_path / "data"
+    court(data)
+    taken, _ = court(tmp_path / "other")
+    backup = Path(taken.split("///", 1)[1])
+    before = {p.name: p.read_bytes() for p in backup.parent.iterdir() if p.is_file()}
+    out = cli(data, "copy-store", taken)
+    assert out.returncode == 2 and "is not empty (" in out.stderr
+    assert {p.name: p.read_bytes() for p in backup.parent.iterdir() if p.is_file()} == before
+    other = tmp_path / "app.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+    out = cli(data, "copy-store", f"sqlite:///{other}")
+    assert out.returncode == 2 and "already holds tables (orders)" in out.stderr
+    with sqlite3.connect(other) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["orders"]
+
+
+def test_without_the_seal_key_the_copy_says_its_seals_were_not_checked(tmp_path):
+    source, _ = court(tmp_path / "data")
+    elsewhere = tmp_path / "elsewhere"  # a shell without the server's settings
+    out = cli(elsewhere, "copy-store", f"sqlite:///{tmp_path / 'copy.db'}", "--from", source)
+    assert out.returncode == 0, out.stderr
+    assert "seals NOT checked: no seal key here" in out.stderr
+    assert not (elsewhere / "keys").exists()  # no key is made by a copy
 
 
 def test_a_hearing_broken_in_the_source_is_said_so_in_the_copy(tmp_path):
