@@ -285,15 +285,21 @@ def test_openai_realtime_transcription_with_the_sdk(server):
         conn.send({"type": "input_audio_buffer.commit"})
         for ev in conn:
             events.append(ev)
-            if ev.type == "conversation.item.input_audio_transcription.completed":
+            if ev.type == "conversation.item.done":
                 break
     types = [e.type for e in events]
     assert types[:2] == ["session.created", "session.updated"]
     order = ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped", "input_audio_buffer.committed",
-             "conversation.item.input_audio_transcription.completed"]
+             "conversation.item.added", "conversation.item.input_audio_transcription.completed",
+             "conversation.item.done"]
     assert [t for t in types if t in order] == order
-    done = events[-1]
+    [done] = [e for e in events if e.type == "conversation.item.input_audio_transcription.completed"]
     assert done.transcript and done.item_id == next(e.item_id for e in events if e.type == "input_audio_buffer.committed")
+    # the SDK's own types read the item OpenAI says a commit adds: the user's audio, then its transcript
+    added, item_done = events[types.index("conversation.item.added")], events[-1]
+    assert added.item.id == item_done.item.id == done.item_id and added.item.role == "user"
+    assert added.item.content[0].type == "input_audio" and added.item.content[0].transcript is None
+    assert item_done.item.content[0].transcript == done.transcript
 
 
 def test_openai_realtime_one_big_append_commits_and_times_count_from_the_connections_start(server):
@@ -352,6 +358,10 @@ def test_openai_realtime_beta_events_feed_a_hearing(server):
         return got
     got = asyncio.run(run())
     assert got[1]["type"] == "transcription_session.updated"
+    types = [e["type"] for e in got]  # beta: the item a commit adds is "created", and no "done"
+    created = got[types.index("conversation.item.created")]
+    assert types.index("input_audio_buffer.committed") < types.index("conversation.item.created")
+    assert created["item"]["id"] == got[-1]["item_id"] and "conversation.item.added" not in types
     assert any(e["type"] == "error" and e["error"]["code"] == "unknown_event" for e in got)
     record = httpx.get(f"{server}/v1/hearings/rt-hearing").json()
     assert got[-1]["transcript"] in [u["text"] for u in record["utterances"]]

@@ -96,11 +96,29 @@ class _Items:
             self.ids[uid] = _id("item")
         return self.ids[uid], new
 
-    def commit(self, item: str) -> dict:
-        """The ``committed`` event of ``item``, the next after the last."""
+    ga: bool = True  # the client speaks the GA protocol (``session.update``), else the beta one
+
+    def commit(self, item: str) -> list[dict]:
+        """``item`` committed, the next after the last, and added to the conversation as OpenAI
+        says it will be (GA ``conversation.item.added``, beta ``conversation.item.created``): a
+        client that keeps the conversation's items finds it before its transcript."""
         committed = event("input_audio_buffer.committed", item_id=item, previous_item_id=self.last)
-        self.last, self.committed = item, self.committed + 1
-        return committed
+        added = event("conversation.item.added" if self.ga else "conversation.item.created",
+                      previous_item_id=self.last, item=_user_audio(item, None))
+        self.last = item
+        self.committed += 1
+        return [committed, added]
+
+    def done(self, item: str, transcript: str) -> list[dict]:
+        """GA's ``conversation.item.done`` once the item's transcript is in (beta has none)."""
+        return [event("conversation.item.done", previous_item_id=None,
+                      item=_user_audio(item, transcript))] if self.ga else []
+
+
+def _user_audio(item: str, transcript: str | None) -> dict:
+    """A committed turn as OpenAI's user message item (its audio is not sent back)."""
+    return {"id": item, "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
+            "content": [{"type": "input_audio", "transcript": transcript}]}
 
 
 @dataclass
@@ -185,6 +203,7 @@ class _Realtime:
             raise StreamError("invalid_value", "turn_detection changes between turns: commit or clear the audio "
                               "appended since the last commit first")
         self.cfg, self.ga = cfg, kind == "session.update"
+        self.items.ga = self.ga
         if self.session is not None:  # the hearing's vocabulary stays with the client's words
             await self.live.own_hotwords(self.session, tuple((cfg.prompt or "").split()))
         await send(self.ws, event(kind.replace("update", "updated"), session=cfg.view(self.ga)))
@@ -309,12 +328,15 @@ async def _commit_item(ws: WebSocket, items: _Items, lines: list[Utterance], sec
     """A commit's one item: all its lines' text (the record's gap notes included)."""
     item = _id("item")
     text = joined([u.shown_text for u in lines])
-    await send(ws, items.commit(item))
+    for committed in items.commit(item):
+        await send(ws, committed)
     if text:
         await send(ws, event("conversation.item.input_audio_transcription.delta", item_id=item, content_index=0,
                              delta=text))
     await send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
                          transcript=text, usage={"type": "duration", "seconds": seconds}))
+    for done in items.done(item, text):
+        await send(ws, done)
 
 
 async def _deliver(ws: WebSocket, items: _Items, ev: Event, shift: int = 0, *, manual: bool = False) -> None:
@@ -345,8 +367,11 @@ async def _deliver(ws: WebSocket, items: _Items, ev: Event, shift: int = 0, *, m
         if new:
             await send(ws, event("input_audio_buffer.speech_started", item_id=item, audio_start_ms=u.start_ms + shift))
         await send(ws, event("input_audio_buffer.speech_stopped", item_id=item, audio_end_ms=u.end_ms + shift))
-        await send(ws, items.commit(item))
+        for committed in items.commit(item):
+            await send(ws, committed)
         await send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
                               transcript=u.shown_text,
                               usage={"type": "duration", "seconds": (u.end_ms - u.start_ms) / 1000}))
+        for done in items.done(item, u.shown_text):
+            await send(ws, done)
         items.said[item] = "done"
