@@ -267,6 +267,55 @@ def test_openai_sdk_errors_say_why(server):
     assert "Not Found" in str(missing.value)
 
 
+def _data_url(audio, sr: int = 16000) -> str:
+    import io
+
+    import soundfile as sf
+
+    out = io.BytesIO()
+    sf.write(out, audio, sr, format="WAV", subtype="PCM_16")
+    return "data:audio/wav;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def test_openai_sdk_diarized_json_names_the_voices_it_was_given(server, tmp_path):
+    """gpt-4o-transcribe-diarize's request as the SDK sends it: ``diarized_json`` segments, each
+    voice named after the reference sample of it (here: a stretch of the very voice), the rest
+    of the answer as OpenAI's; bad references are refused with what is wrong, not ignored."""
+    import numpy as np
+    import openai
+    import soundfile as sf
+
+    judge = decode(ZH / "justice.wav").channel(0)
+    witness = decode(ZH / "custody.wav").channel(0)
+    recording = np.concatenate([judge, np.zeros(16000, np.float32), witness])
+    sf.write(tmp_path / "hearing.wav", recording, 16000)
+    client = openai.OpenAI(base_url=f"{server}/v1", api_key="not-needed-with-tokens-off", max_retries=0)
+    with open(tmp_path / "hearing.wav", "rb") as f:
+        got = client.audio.transcriptions.create(
+            file=f, model="gpt-4o-transcribe-diarize", response_format="diarized_json", chunking_strategy="auto",
+            known_speaker_names=["审判长", "证人"],
+            known_speaker_references=[_data_url(judge[:5 * 16000]), _data_url(witness)])
+    assert isinstance(got, openai.types.audio.TranscriptionDiarized), type(got)
+    assert got.segments and "".join(s.text for s in got.segments) == got.text.replace(" ", "")
+    first, last = got.segments[0], got.segments[-1]
+    assert first.type == "transcript.text.segment" and first.start < 1 and last.end > 19
+    assert first.speaker == "审判长" and last.speaker == "证人", [(s.speaker, s.text) for s in got.segments]
+    with open(tmp_path / "hearing.wav", "rb") as f:  # streamed: the same segments before the whole text
+        events = list(client.audio.transcriptions.create(
+            file=f, model="gpt-4o-transcribe-diarize", response_format="diarized_json", stream=True,
+            known_speaker_names=["审判长", "证人"],
+            known_speaker_references=[_data_url(judge[:5 * 16000]), _data_url(witness)]))
+    segments = [e for e in events if e.type == "transcript.text.segment"]
+    assert events[-1].type == "transcript.text.done" and events[-1].text == got.text
+    assert [(e.speaker, e.text) for e in segments] == [(s.speaker, s.text) for s in got.segments]
+    with open(tmp_path / "hearing.wav", "rb") as f:
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.audio.transcriptions.create(file=f, model="gpt-4o-transcribe-diarize",
+                                               response_format="diarized_json", known_speaker_names=["审判长"],
+                                               known_speaker_references=[_data_url(judge[:16000])])
+    assert "known_speaker_references[0] (审判长) is 1.0 s" in str(bad.value)
+
+
 def _pcm24(name: str) -> bytes:
     return float_to_pcm16(decode(ZH / name, sample_rate=24000).channel(0))
 

@@ -11,20 +11,23 @@ import asyncio
 import json
 from typing import AsyncIterator, BinaryIO, Callable, Literal
 
+import numpy as np
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from ..access.scopes import AccessRole, Action, HearingScope, Principal
 from ..audio import Audio, AudioError, AudioTooLong, decode
+from ..diarization.known import name_voices
 from ..records import formats, intake
 from ..records.model import HEARING_ID, Record
 from ..text import joined
+from .known_voices import known_voices
 from ..streaming.jobs import Job, JobStatus, Mirrored, QueueFull
 from . import deps
 from .auth import allow
 
-ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
-ResultFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "record", "txt", "docx"]
+ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"]
+ResultFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json", "record", "txt", "docx"]
 router = APIRouter()
 
 
@@ -49,10 +52,20 @@ def _openai_json(record: Record, verbose: bool) -> dict:
     }
 
 
+def _segments(record: Record) -> list[dict]:
+    """The record's lines as OpenAI's diarized segments, each in its speaker's name."""
+    return [{"type": "transcript.text.segment", "id": u.id, "start": u.start_ms / 1000, "end": u.end_ms / 1000,
+             "speaker": u.speaker, "text": u.shown_text} for u in record.utterances]
+
+
 def respond(record: Record, fmt: str) -> Response:
     """A finished record in an OpenAI response format, or one of the record's own formats."""
     if fmt in ("json", "verbose_json"):
         return JSONResponse(_openai_json(record, fmt == "verbose_json"))
+    if fmt == "diarized_json":
+        duration = record.source.duration_ms / 1000
+        return JSONResponse({"task": "transcribe", "duration": duration, "text": shown(record),
+                             "segments": _segments(record), "usage": {"type": "duration", "seconds": duration}})
     if fmt == "text":
         return PlainTextResponse(shown(record) + "\n")
     writer = formats.writer("json" if fmt == "record" else fmt)  # the record's own formats: the registry's
@@ -96,7 +109,7 @@ async def _heard_as(request: Request, hearing_id: str | None, who: Principal | N
 
 async def _file_run(request: Request, audio: Audio, filename: str | None, language: str | None,
                     prompt: str | None, hearing_id: str | None = None, who: Principal | None = None,
-                    on_text: Callable[[str], object] | None = None):
+                    on_text: Callable[[str], object] | None = None, known: dict[str, np.ndarray] | None = None):
     """The pipeline call for one upload, its engine work routed through the live scheduler; with a
     ``hearing_id`` the record and its audio are also kept in the record store and archive, in the
     submitter's court and courtroom. ``on_text``: each decoded window's text as it comes (a
@@ -109,6 +122,9 @@ async def _file_run(request: Request, audio: Audio, filename: str | None, langua
     def run(on_progress: Callable[[str, float], None] | None = None) -> Record:
         """``on_progress(stage, fraction)``: the job's status."""
         record = pipeline(on_progress)
+        if known:
+            channels = [audio.channel(c) for c in range(audio.channels)]
+            record.utterances = name_voices(record.utterances, channels, files.components.speaker_encoder(), known)
         if hearing_id:
             if who is not None:
                 _still_ours(deps.store(request), hearing_id, who)
@@ -138,21 +154,27 @@ def _still_ours(store, hearing_id: str, who: Principal) -> None:
 async def transcriptions(request: Request, file: UploadFile = File(...), model: str = Form("whisper-base"),
                          language: str | None = Form(None), response_format: ResponseFormat = Form("json"),
                          prompt: str | None = Form(None), stream: bool = Form(False),
+                         known_names: list[str] = Form([], alias="known_speaker_names[]"),
+                         known_references: list[str] = Form([], alias="known_speaker_references[]"),
                          who: Principal = allow(Action.transcribe)) -> Response:
-    """OpenAI-compatible file transcription; ``verbose_json`` adds speakers and word times;
-    ``stream=true`` answers with server-sent events (``transcript.text.delta`` as the recording is
-    decoded, then ``transcript.text.done``). For long recordings use ``POST /v1/jobs`` and poll."""
+    """OpenAI-compatible file transcription; ``verbose_json`` adds speakers and word times,
+    ``diarized_json`` is the lines as speaker segments (voices the caller knows named after
+    ``known_speaker_names[]``/``known_speaker_references[]``); ``stream=true`` answers with
+    server-sent events (``transcript.text.delta`` as the recording is decoded, a
+    ``transcript.text.segment`` per line for ``diarized_json``, then ``transcript.text.done``).
+    For long recordings use ``POST /v1/jobs`` and poll."""
+    known = await known_voices(request, known_names, known_references)
     audio = await _upload(request, file)
     if stream:
         loop, texts = asyncio.get_running_loop(), asyncio.Queue[str]()
-        run = await _file_run(request, audio, file.filename, language, prompt, who=who,
+        run = await _file_run(request, audio, file.filename, language, prompt, who=who, known=known,
                               on_text=lambda text: loop.call_soon_threadsafe(texts.put_nowait, text))
         # started here, not in the answer's body: a client gone before its first byte gives the place back
         work = deps.files(request).pool.start(run)
-        return StreamingResponse(_events(work, texts), media_type="text/event-stream",
-                                 headers={"X-Accel-Buffering": "no"})
+        return StreamingResponse(_events(work, texts, segments=response_format == "diarized_json"),
+                                 media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
     record = await deps.files(request).pool.submit(await _file_run(request, audio, file.filename, language, prompt,
-                                                                   who=who))
+                                                                   who=who, known=known))
     return respond(record, response_format)
 
 
@@ -160,7 +182,7 @@ def _sse(event: dict) -> bytes:
     return f"data: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
 
-async def _events(work: asyncio.Future, texts: asyncio.Queue[str]) -> AsyncIterator[bytes]:
+async def _events(work: asyncio.Future, texts: asyncio.Queue[str], *, segments: bool = False) -> AsyncIterator[bytes]:
     """OpenAI's transcription stream: a delta per decoded window, then the whole text (what the JSON
     answer would say); a failure is an ``error`` event, never a silently short text."""
     while not work.done() or not texts.empty():
@@ -176,6 +198,8 @@ async def _events(work: asyncio.Future, texts: asyncio.Queue[str]) -> AsyncItera
         yield _sse({"type": "error", "error": {"type": "server_error", "code": "transcription_failed",
                                                "message": f"{type(err).__name__}: {err}"}})
         return
+    for segment in _segments(record) if segments else []:
+        yield _sse(segment)
     yield _sse({"type": "transcript.text.done", "text": shown(record)})
 
 
