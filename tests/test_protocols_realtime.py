@@ -224,3 +224,28 @@ def test_a_prompt_changed_mid_session_keeps_the_hearings_vocabulary(tmp_path):
     live.sources["h"] = {session: ()}
     asyncio.run(live.own_hotwords(session, ("王五",)))
     assert {"王五", "张三", "李四", "民间借贷纠纷", "本院"} <= set(got[-1]) and live.sources["h"][session] == ("王五",)
+
+
+def test_a_diarizing_model_gets_each_line_as_a_speaker_segment(server):
+    """A client that asks OpenAI's diarizing model (``gpt-4o-transcribe-diarize``) reads who said
+    each line from ``…transcription.segment`` before the line's ``completed``: here, the hearing's
+    speaker labels, its text the line's own."""
+    diarize = json.loads(json.dumps(SERVER_VAD))
+    diarize["session"]["audio"]["input"]["transcription"]["model"] = "gpt-4o-transcribe-diarize"
+
+    async def script(c: _Client) -> None:
+        await c.send(diarize, *_appends(_pcm("welcome.wav") + bytes(48000 * 2)))
+        await c.until("conversation.item.done")
+    c = _talk(server, script)
+    segment, done = c.of("conversation.item.input_audio_transcription.segment")[0], c.of(COMPLETED)[0]
+    assert segment["item_id"] == done["item_id"] and segment["text"] == done["transcript"]
+    assert segment["speaker"] and 0 <= segment["start"] < segment["end"]
+    types = [e["type"] for e in c.got]
+    assert types.index("conversation.item.input_audio_transcription.segment") < types.index(COMPLETED)
+    plain = _talk(server, lambda c: _say(c, SERVER_VAD))
+    assert not plain.of("conversation.item.input_audio_transcription.segment")  # asked only by diarizing
+
+
+async def _say(c: _Client, update: dict) -> None:
+    await c.send(update, *_appends(_pcm("welcome.wav") + bytes(48000 * 2)))
+    await c.until("conversation.item.done")

@@ -97,6 +97,7 @@ class _Items:
         return self.ids[uid], new
 
     ga: bool = True  # the client speaks the GA protocol (``session.update``), else the beta one
+    segments: bool = False  # it asked a diarizing model: each line is also a speaker segment
 
     def commit(self, item: str) -> list[dict]:
         """``item`` committed, the next after the last, and added to the conversation as OpenAI
@@ -204,6 +205,7 @@ class _Realtime:
                               "appended since the last commit first")
         self.cfg, self.ga = cfg, kind == "session.update"
         self.items.ga = self.ga
+        self.items.segments = "diarize" in cfg.model
         if self.session is not None:  # the hearing's vocabulary stays with the client's words
             await self.live.own_hotwords(self.session, tuple((cfg.prompt or "").split()))
         await send(self.ws, event(kind.replace("update", "updated"), session=cfg.view(self.ga)))
@@ -369,6 +371,10 @@ async def _deliver(ws: WebSocket, items: _Items, ev: Event, shift: int = 0, *, m
         await send(ws, event("input_audio_buffer.speech_stopped", item_id=item, audio_end_ms=u.end_ms + shift))
         for committed in items.commit(item):
             await send(ws, committed)
+        if items.segments:  # who said it, as OpenAI's diarizing model tells it
+            await send(ws, event("conversation.item.input_audio_transcription.segment", item_id=item,
+                                 content_index=0, id=u.id, start=(u.start_ms + shift) / 1000,
+                                 end=(u.end_ms + shift) / 1000, speaker=u.speaker, text=u.shown_text))
         await send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
                               transcript=u.shown_text,
                               usage={"type": "duration", "seconds": (u.end_ms - u.start_ms) / 1000}))
