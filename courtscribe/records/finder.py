@@ -15,7 +15,7 @@ from sqlalchemy import String, and_, cast, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
-from .layout import ZH_TZ
+from .model import ZH_TZ
 
 HearingStatus = Literal["scheduled", "open", "closed", "signed"]
 BRACKETS = "()（）〔〕"

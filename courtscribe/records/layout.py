@@ -10,10 +10,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from ..text import joined
-from .model import CONTINUES, CorrectionRequest, Interruption, Record, Role, Utterance, lineage
+from .model import ZH_TZ, CONTINUES, CorrectionRequest, Interruption, Record, Role, Utterance, lineage
 from .signing import signers
 
-ZH_TZ = dt.timezone(dt.timedelta(hours=8))  # courts print Beijing time
 CORRECTED = "（已更正）"
 
 

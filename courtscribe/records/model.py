@@ -66,6 +66,7 @@ def gap_note(start_ms: int, end_ms: int) -> str:
 Channel = Annotated[int, Field(ge=0, le=63)]
 # names a folder in the audio archive: word characters, '.', '-'; never '/', '..' or a leading dot
 HEARING_ID = r"^\w[\w.-]{0,63}$"
+ZH_TZ = dt.timezone(dt.timedelta(hours=8))  # the courts' time: Beijing, printed and scheduled in it
 def new_hearing_id() -> str:
     """A hearing id the server chooses: unguessable, so no court can probe another court's ids."""
     return secrets.token_hex(8)

@@ -23,11 +23,10 @@ from ..seal import seal
 from ..text import joined, printable
 from .cases import ascii_digits
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
-from .layout import ZH_TZ
 from .ledger import UTTERANCE_KINDS, apply, entry_hash, split_ms
 from .model import (CONTINUES, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT, LINKED, PROTECTION, REDACTION, UNRECOGNIZED,
                     new_hearing_id, split_id, Hearing, Participant, Pipeline, Record, Role, Utterance,
-                    UtteranceStatus)
+                    UtteranceStatus, ZH_TZ)
 from .signoff import Signed, SignOff
 from .reading import ChangedMeanwhile, Conflict, Locked, Named, NotFound, RecordError, _fields
 
