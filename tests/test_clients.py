@@ -287,6 +287,8 @@ def test_openai_sdk_diarized_json_names_the_voices_it_was_given(server, tmp_path
 
     judge = decode(ZH / "justice.wav").channel(0)
     witness = decode(ZH / "custody.wav").channel(0)
+    # as a phone records it: 9.5 s at 44.1 kHz, 1.1 MB of base64 in one form field
+    judge_44k = _data_url(decode(ZH / "justice.wav", sample_rate=44100).channel(0)[:int(9.5 * 44100)], 44100)
     recording = np.concatenate([judge, np.zeros(16000, np.float32), witness])
     sf.write(tmp_path / "hearing.wav", recording, 16000)
     client = openai.OpenAI(base_url=f"{server}/v1", api_key="not-needed-with-tokens-off", max_retries=0)
@@ -294,7 +296,7 @@ def test_openai_sdk_diarized_json_names_the_voices_it_was_given(server, tmp_path
         got = client.audio.transcriptions.create(
             file=f, model="gpt-4o-transcribe-diarize", response_format="diarized_json", chunking_strategy="auto",
             known_speaker_names=["审判长", "证人"],
-            known_speaker_references=[_data_url(judge[:5 * 16000]), _data_url(witness)])
+            known_speaker_references=[judge_44k, _data_url(witness)])
     assert isinstance(got, openai.types.audio.TranscriptionDiarized), type(got)
     assert got.segments and "".join(s.text for s in got.segments) == got.text.replace(" ", "")
     first, last = got.segments[0], got.segments[-1]
@@ -314,6 +316,13 @@ def test_openai_sdk_diarized_json_names_the_voices_it_was_given(server, tmp_path
                                                response_format="diarized_json", known_speaker_names=["审判长"],
                                                known_speaker_references=[_data_url(judge[:16000])])
     assert "known_speaker_references[0] (审判长) is 1.0 s" in str(bad.value)
+    for name, said in (("说话人2", "is how the machine numbers voices"), ("审判\n\n长", "no control characters")):
+        with open(tmp_path / "hearing.wav", "rb") as f:  # a label that would merge two voices, or break a caption
+            with pytest.raises(openai.BadRequestError) as bad:
+                client.audio.transcriptions.create(file=f, model="gpt-4o-transcribe-diarize", response_format="vtt",
+                                                   known_speaker_names=[name],
+                                                   known_speaker_references=[_data_url(witness)])
+        assert said in str(bad.value)
 
 
 def _pcm24(name: str) -> bytes:

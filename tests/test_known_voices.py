@@ -51,3 +51,18 @@ def test_a_voice_is_known_by_its_recognized_lines_only():
     lines = [line("a", "说话人1", 0, 3), line("g", "说话人1", 3, 3, flags=[UNRECOGNIZED])]
     named = name_voices(lines, [audio], Pitch(), {"审判长": Pitch().embed(tone(510, 3))})
     assert [u.speaker for u in named] == ["审判长", "审判长"]  # the flagged line goes with its voice
+
+
+def test_the_nearest_pair_is_named_first_not_the_best_total():
+    """A is 0.90 from X and 0.45 from Y; B is 0.50 from X and far from Y. The best total pairing
+    (A→Y, B→X) would put Y's name on a voice that is X's: A is X, B keeps its number."""
+    audio = np.concatenate([tone(1451, 3), tone(2047, 3)])  # angles 1.451 and 2.047 rad
+    lines = [line("a", "说话人1", 0, 3), line("b", "说话人2", 3, 3)]
+    references = {"X": Pitch().embed(tone(1000, 3)), "Y": Pitch().embed(tone(347, 3))}
+    assert [u.speaker for u in name_voices(lines, [audio], Pitch(), references)] == ["X", "说话人2"]
+
+
+def test_a_seats_role_is_never_renamed():
+    audio = tone(500, 3)
+    lines = [line("a", "审判长", 0, 3)]
+    assert name_voices(lines, [audio], Pitch(), {"原告": Pitch().embed(tone(500, 3))})[0].speaker == "审判长"

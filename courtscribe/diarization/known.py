@@ -1,14 +1,14 @@
 """Speakers the caller knows by voice (OpenAI's ``known_speaker_names[]`` with
 ``known_speaker_references[]``): each voice the diarizer found in a recording is named after the
-reference it is nearest to, one name per voice and one voice per name, and only where it is near
-enough to be that person; a voice nobody matches keeps its number (never a guessed name)."""
+reference it is nearest to (the nearest pairs first: one name per voice, one voice per name), and
+only where it is near enough to be that person; a voice nobody matches keeps its number (never a
+guessed name)."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..audio import SAMPLE_RATE as SR
-from ..records.model import UNRECOGNIZED, Utterance
+from ..records.model import CONTINUES, UNRECOGNIZED, Utterance, speaker_number
 from .embedding import SpeakerEncoder, enrollment_embedding
 from .online import THRESHOLD
 
@@ -18,18 +18,21 @@ VOICE_S = 30  # of a voice's own lines, longest first, this much makes its print
 
 def name_voices(utterances: list[Utterance], channels: list[np.ndarray], encoder: SpeakerEncoder,
                 references: dict[str, np.ndarray]) -> list[Utterance]:
-    """``utterances`` with each voice that matches a reference under its name. ``channels``: the
+    """``utterances`` with each voice the machine numbered (说话人N: a seat's role stays) that matches
+    a reference under its name. ``channels``: the
     recording's audio (16 kHz) per channel, where the lines' times point; ``references``: name →
     voice print (:func:`reference_print`)."""
-    voices = sorted({u.speaker for u in utterances if u.speaker and u.text})
+    voices = sorted({u.speaker for u in utterances if u.text and speaker_number(u.speaker) is not None})
     prints = {v: p for v in voices if (p := _voice_print(v, utterances, channels, encoder)) is not None}
     if not prints or not references:
         return utterances
     heard = list(prints)
     names = list(references)
     similarity = np.stack([prints[v] for v in heard]) @ np.stack([references[n] for n in names]).T
-    rows, cols = linear_sum_assignment(-similarity)
-    named = {heard[r]: names[c] for r, c in zip(rows, cols) if similarity[r, c] >= MATCH}
+    named: dict[str, str] = {}
+    for r, c in sorted(np.argwhere(similarity >= MATCH), key=lambda rc: -similarity[rc[0], rc[1]]):
+        if heard[r] not in named and names[c] not in named.values():  # nearest pairs first, each once
+            named[heard[r]] = names[c]
     return [u.model_copy(update={"speaker": named[u.speaker]}) if u.speaker in named else u
             for u in utterances]
 
@@ -41,19 +44,29 @@ def reference_print(audio: np.ndarray, encoder: SpeakerEncoder) -> np.ndarray:
 
 def _voice_print(voice: str, utterances: list[Utterance], channels: list[np.ndarray],
                  encoder: SpeakerEncoder) -> np.ndarray | None:
-    """A voice's print from its own recognized lines, longest first, up to ``VOICE_S``."""
-    lines = sorted((u for u in utterances if u.speaker == voice and UNRECOGNIZED not in u.flags),
-                   key=lambda u: u.start_ms - u.end_ms)
+    """A voice's print from its own lines: those nobody doubts first (an overlap, an unsure
+    speaker, a seat's unchecked crosstalk hold other voices too), longest first, up to ``VOICE_S``;
+    the doubted ones only where the others are too little. A text-less gap is never its voice."""
+    own = [u for u in utterances if u.speaker == voice and UNRECOGNIZED not in u.flags]
+    clean = [u for u in own if not u.flags or u.flags == [CONTINUES]]
+    for lines in (clean, own):
+        audio = _stretch(sorted(lines, key=lambda u: u.start_ms - u.end_ms), channels)
+        try:
+            return enrollment_embedding(encoder, audio)
+        except ValueError:  # EncoderError: too little voice to tell who it is
+            continue
+    return None
+
+
+def _stretch(lines: list[Utterance], channels: list[np.ndarray]) -> np.ndarray:
+    """The lines' audio end to end, at most ``VOICE_S`` of it."""
     pieces: list[np.ndarray] = []
-    have = 0
+    left = VOICE_S * SR
     for u in lines:
         audio = channels[min(u.channel, len(channels) - 1)]
-        piece = audio[u.start_ms * SR // 1000:u.end_ms * SR // 1000]
+        piece = audio[u.start_ms * SR // 1000:u.end_ms * SR // 1000][:left]
         pieces.append(piece)
-        have += piece.size
-        if have >= VOICE_S * SR:
+        left -= piece.size
+        if left <= 0:
             break
-    try:
-        return enrollment_embedding(encoder, np.concatenate(pieces)) if pieces else None
-    except ValueError:  # EncoderError: too little voice to tell who it is
-        return None
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)

@@ -4,21 +4,24 @@ checked before the upload is transcribed (a bad one is a 400 that names it, neve
 unnamed voice); their voice prints by name, for diarization/known.py."""
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
+from typing import Callable
 
 import numpy as np
 from fastapi import HTTPException, Request
+from pydantic import TypeAdapter, ValidationError
 
-from ..audio import AudioError, decode
+from ..audio import AudioError, AudioTooLong, decode
 from ..diarization.embedding import EncoderError, SpeakerEncoder
 from ..diarization.known import reference_print
+from ..records.model import Speaker, speaker_number
 from . import deps
 
 MAX_KNOWN = 10  # names a file may bring (OpenAI takes 4)
 SECONDS = (2.0, 10.0)  # a reference's length, as OpenAI asks
 MAX_REFERENCE_B64 = 4 * -(-(4 << 20) // 3)  # 4 MiB of audio: a 10 s WAV at 48 kHz stereo is under 2
+FORM_PART = MAX_REFERENCE_B64 + 4096  # a form field's bytes, for the route (Starlette's default: 1 MiB)
 
 
 def _refused(message: str) -> HTTPException:
@@ -26,7 +29,8 @@ def _refused(message: str) -> HTTPException:
 
 
 async def known_voices(request: Request, names: list[str], references: list[str]) -> dict[str, np.ndarray]:
-    """Name → voice print; empty when the caller named nobody."""
+    """Name → voice print; empty when the caller named nobody. The references are decoded and
+    printed in one of the server's intake places, as an upload is (503 busy when none is free)."""
     if not names and not references:
         return {}
     if len(names) != len(references):
@@ -34,11 +38,31 @@ async def known_voices(request: Request, names: list[str], references: list[str]
                        f"{len(references)} references")
     if len(names) > MAX_KNOWN:
         raise _refused(f"at most {MAX_KNOWN} known speakers, not {len(names)}")
-    if any(not n.strip() for n in names) or len(set(names)) != len(names):
+    for name in names:
+        _check_name(name)
+    files = deps.files(request)
+    return await files.intake.run(_prints, names, references, files.components.speaker_encoder)
+
+
+def _check_name(name: str) -> None:
+    """A name prints as a speaker label: never a machine's number (it would merge two voices under
+    one label), never blank, long or with control characters (a caption line breaks on them)."""
+    try:
+        TypeAdapter(Speaker).validate_python(name)
+    except ValidationError:
+        raise _refused(f"known speaker name {name[:80]!r}: at most 64 characters, no control characters") from None
+    if not name.strip():
+        raise _refused("each known speaker needs a name")
+    if speaker_number(name) is not None:
+        raise _refused(f"known speaker name {name!r} is how the machine numbers voices it does not know: "
+                       "give the person's name or role")
+
+
+def _prints(names: list[str], references: list[str], encoder: Callable[[], SpeakerEncoder]) -> dict[str, np.ndarray]:
+    if len(set(names)) != len(names):
         raise _refused("each known speaker needs a name of their own")
-    encoder = await asyncio.to_thread(deps.files(request).components.speaker_encoder)
-    return {name: await asyncio.to_thread(_print, k, name, ref, encoder)
-            for k, (name, ref) in enumerate(zip(names, references))}
+    loaded = encoder()
+    return {name: _print(k, name, ref, loaded) for k, (name, ref) in enumerate(zip(names, references))}
 
 
 def _print(k: int, name: str, reference: str, encoder: SpeakerEncoder) -> np.ndarray:
@@ -49,9 +73,15 @@ def _print(k: int, name: str, reference: str, encoder: SpeakerEncoder) -> np.nda
     if len(data) > MAX_REFERENCE_B64:
         raise _refused(f"{where} is larger than a reference of {SECONDS[1]:.0f} s needs")
     try:
-        audio = decode(base64.b64decode(data, validate=True), max_seconds=SECONDS[1] + 1)
-    except (binascii.Error, ValueError, AudioError) as err:
-        raise _refused(f"{where} is not audio: {err}") from None
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise _refused(f"{where} is not valid base64") from None
+    try:  # the budget counts samples as at 16 kHz stereo: 10 s at 48 kHz stereo is 30 s of them
+        audio = decode(raw, max_seconds=4 * SECONDS[1])
+    except AudioTooLong:
+        raise _refused(f"{where} is longer than {SECONDS[1]:.0f} s") from None
+    except AudioError:
+        raise _refused(f"{where} is not audio that can be read (WAV, MP3, FLAC, Opus…)") from None
     seconds = audio.duration_ms / 1000
     if not SECONDS[0] <= seconds <= SECONDS[1]:
         raise _refused(f"{where} is {seconds:.1f} s: a reference is {SECONDS[0]:.0f} to {SECONDS[1]:.0f} s of "

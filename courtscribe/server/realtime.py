@@ -7,10 +7,11 @@ Client: ``session.update`` (GA) or ``transcription_session.update`` (beta) with 
 VAD, or ``null``: manual commits); ``input_audio_buffer.append`` with base64 PCM16;
 ``input_audio_buffer.commit`` ends the current turn at once; ``…clear`` drops what is not being
 transcribed yet. Server: the ``…created``/``…updated`` session, then with server VAD per utterance
-``input_audio_buffer.speech_started``/``speech_stopped``/``committed`` and
-``conversation.item.input_audio_transcription.delta`` (text as it grows) and ``.completed`` (the
-final line; a stretch that could not be recognized says so in the transcript, never a silent hole);
-with manual commits one ``committed`` and one ``completed`` per commit, holding all its text.
+``input_audio_buffer.speech_started``/``speech_stopped``/``committed``, the item it adds
+(``conversation.item.added``, beta ``…created``), ``conversation.item.input_audio_transcription.delta``
+(text as it grows), a diarizing model's ``.segment`` (who said it) and ``.completed`` (the final line;
+a stretch that could not be recognized says so in the transcript, never a silent hole), then GA's
+``conversation.item.done``; with manual commits one item per commit, holding all its text.
 """
 from __future__ import annotations
 
@@ -97,7 +98,8 @@ class _Items:
         return self.ids[uid], new
 
     ga: bool = True  # the client speaks the GA protocol (``session.update``), else the beta one
-    segments: bool = False  # it asked a diarizing model: each line is also a speaker segment
+    segments: bool = False  # it asked a diarizing model: each line is also a speaker segment (GA)
+    before: dict[str, str | None] = field(default_factory=dict)  # a committed item's previous, until done
 
     def commit(self, item: str) -> list[dict]:
         """``item`` committed, the next after the last, and added to the conversation as OpenAI
@@ -106,13 +108,14 @@ class _Items:
         committed = event("input_audio_buffer.committed", item_id=item, previous_item_id=self.last)
         added = event("conversation.item.added" if self.ga else "conversation.item.created",
                       previous_item_id=self.last, item=_user_audio(item, None))
+        self.before[item] = self.last
         self.last = item
         self.committed += 1
         return [committed, added]
 
     def done(self, item: str, transcript: str) -> list[dict]:
         """GA's ``conversation.item.done`` once the item's transcript is in (beta has none)."""
-        return [event("conversation.item.done", previous_item_id=None,
+        return [event("conversation.item.done", previous_item_id=self.before.pop(item, None),
                       item=_user_audio(item, transcript))] if self.ga else []
 
 
@@ -205,7 +208,7 @@ class _Realtime:
                               "appended since the last commit first")
         self.cfg, self.ga = cfg, kind == "session.update"
         self.items.ga = self.ga
-        self.items.segments = "diarize" in cfg.model
+        self.items.segments = self.ga and "diarize" in cfg.model  # a GA event: beta clients have none
         if self.session is not None:  # the hearing's vocabulary stays with the client's words
             await self.live.own_hotwords(self.session, tuple((cfg.prompt or "").split()))
         await send(self.ws, event(kind.replace("update", "updated"), session=cfg.view(self.ga)))

@@ -21,7 +21,7 @@ from ..diarization.known import name_voices
 from ..records import formats, intake
 from ..records.model import HEARING_ID, Record
 from ..text import joined
-from .known_voices import known_voices
+from .known_voices import FORM_PART, known_voices
 from ..streaming.jobs import Job, JobStatus, Mirrored, QueueFull
 from . import deps
 from .auth import allow
@@ -150,7 +150,7 @@ def _still_ours(store, hearing_id: str, who: Principal) -> None:
                            "was stored in it; submit again with another hearing id")
 
 
-@router.post("/v1/audio/transcriptions")
+@router.post("/v1/audio/transcriptions", form_limits={"max_part_size": FORM_PART})
 async def transcriptions(request: Request, file: UploadFile = File(...), model: str = Form("whisper-base"),
                          language: str | None = Form(None), response_format: ResponseFormat = Form("json"),
                          prompt: str | None = Form(None), stream: bool = Form(False),
