@@ -323,6 +323,10 @@ def test_openai_sdk_diarized_json_names_the_voices_it_was_given(server, tmp_path
                                                    known_speaker_names=[name],
                                                    known_speaker_references=[_data_url(witness)])
         assert said in str(bad.value)
+    with open(tmp_path / "hearing.wav", "rb") as f:  # curl's -F known_speaker_names=… (no []) is read too
+        plain = httpx.post(f"{server}/v1/audio/transcriptions", files={"file": f},
+                           data={"known_speaker_names": "说话人1", "known_speaker_references": _data_url(witness)})
+    assert plain.status_code == 400 and plain.json()["detail"]["code"] == "bad_known_speaker"
 
 
 def _pcm24(name: str) -> bytes:

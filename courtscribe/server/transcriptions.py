@@ -156,6 +156,8 @@ async def transcriptions(request: Request, file: UploadFile = File(...), model: 
                          prompt: str | None = Form(None), stream: bool = Form(False),
                          known_names: list[str] = Form([], alias="known_speaker_names[]"),
                          known_references: list[str] = Form([], alias="known_speaker_references[]"),
+                         names_plain: list[str] = Form([], alias="known_speaker_names"),  # curl -F without []
+                         references_plain: list[str] = Form([], alias="known_speaker_references"),
                          who: Principal = allow(Action.transcribe)) -> Response:
     """OpenAI-compatible file transcription; ``verbose_json`` adds speakers and word times,
     ``diarized_json`` is the lines as speaker segments (voices the caller knows named after
@@ -163,7 +165,7 @@ async def transcriptions(request: Request, file: UploadFile = File(...), model: 
     server-sent events (``transcript.text.delta`` as the recording is decoded, a
     ``transcript.text.segment`` per line for ``diarized_json``, then ``transcript.text.done``).
     For long recordings use ``POST /v1/jobs`` and poll."""
-    known = await known_voices(request, known_names, known_references)
+    known = await known_voices(request, known_names + names_plain, known_references + references_plain)
     audio = await _upload(request, file)
     if stream:
         loop, texts = asyncio.get_running_loop(), asyncio.Queue[str]()
