@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, NoReturn
 
+import numpy as np
 import typer
 
 from .records.model import Role
@@ -39,3 +40,23 @@ def parse_roles(values: list[str]) -> dict[int, Role]:
             fail(f"--channel-role {item!r}: {err}" if ch.isdigit() else
                   f"--channel-role takes CHANNEL=ROLE (e.g. 0=审判长), not {item!r}")
     return roles
+
+
+def parse_voices(values: list[str]) -> dict[str, np.ndarray]:
+    """``--voice NAME=FILE`` options: each name's sample, decoded (16 kHz mono)."""
+    from .audio import AudioError, decode
+    from .records.model import speaker_number
+
+    voices: dict[str, np.ndarray] = {}
+    for item in values:
+        name, _, path = item.partition("=")
+        if not name.strip() or not path:
+            fail(f"--voice takes NAME=FILE (e.g. 审判长=judge.wav), not {item!r}")
+        if speaker_number(name) is not None or name in voices:
+            fail(f"--voice {name}: give each person's own name or role (说话人N is the machine's)")
+        try:
+            voices[name] = decode(path).channel(0)
+        except AudioError as err:
+            fail(f"--voice {name}: {err}")
+    return voices
+

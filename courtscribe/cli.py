@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from .arguments import fail, parse_roles, parse_speakers
+from .arguments import fail, parse_roles, parse_speakers, parse_voices
 from .clients.command import stream_command
 from .config import (Settings, environment_names, get_settings, masked_url, problem,
                      unknown_variables, variable)
@@ -104,6 +104,9 @@ def transcribe(
                                         "(lines, and the audio in the archive); a hearing scheduled beforehand "
                                         "takes it after what it has recorded."),
     engine: Optional[str] = typer.Option(None, "--engine", help=ENGINE_HELP),
+    voice: list[str] = typer.Option([], "--voice", help=(
+        "NAME=FILE: a voice the court knows (FILE: a few seconds of NAME speaking); the voice in the "
+        "recording nearest it is printed as NAME, e.g. --voice 审判长=judge.wav (repeatable).")),
 ) -> None:
     """Transcribe a hearing recording into a time-aligned court record."""
     import uuid
@@ -122,6 +125,7 @@ def transcribe(
     if format in ("docx", "pdf", "ofd") and output is None:
         fail(f"{format} output is binary: give a file with -o")
     n_speakers, roles = parse_speakers(speakers), parse_roles(channel_role)
+    samples = parse_voices(voice)
     lang = language or settings.language
     bars = ProgressBars() if progress else None
     try:
@@ -131,6 +135,8 @@ def transcribe(
             pcm, comp, speakers=n_speakers, roles=roles, source_path=str(audio), on_progress=bars,
             hearing=Hearing(id=uuid.uuid4().hex[:12], title=title or audio.stem, case_number=case_number, language=lang),
             options=DecodeOptions.from_settings(settings, language=lang, hotwords=hotword))
+        if samples:
+            record.utterances = _named(record.utterances, pcm, samples, comp.speaker_encoder())
     except (AudioError, ModelError, ValueError) as err:
         fail(str(err))
     finally:
@@ -148,6 +154,20 @@ def transcribe(
         except FontMissing as err:
             fail(str(err))
         typer.echo(f"wrote {output} ({len(record.utterances)} utterances)", err=True)
+
+
+def _named(utterances, pcm, samples: dict, encoder):
+    """The recording's voices named after the court's samples of them (diarization/known.py)."""
+    from .diarization.embedding import EncoderError
+    from .diarization.known import SAMPLE_S, name_voices, reference_print
+
+    prints = {}
+    for name, audio in samples.items():
+        try:
+            prints[name] = reference_print(audio[:SAMPLE_S * 16000], encoder)
+        except EncoderError as err:
+            fail(f"--voice {name}: {err}")
+    return name_voices(utterances, [pcm.channel(c) for c in range(pcm.channels)], encoder, prints)
 
 
 def _keep(record, pcm, hearing_id: str) -> None:

@@ -59,6 +59,31 @@ def test_bad_options(data_dir):
     assert "unknown role '法警'" in run("transcribe", clip, "--channel-role", "0=法警").stderr
     assert "docx output is binary" in run("transcribe", clip, "-f", "docx").stderr
     assert "unknown format 'odt'" in run("transcribe", clip, "-f", "odt").stderr
+    assert "--voice takes NAME=FILE" in run("transcribe", clip, "--voice", "judge.wav").stderr
+    assert "说话人N is the machine's" in run("transcribe", clip, "--voice", f"说话人1={clip}").stderr
+
+
+def test_transcribe_names_the_voices_the_court_has_samples_of(data_dir, tmp_path):
+    """A recording of a judge then a witness, with a sample of each (here: stretches of the very
+    voices): the record prints them by name, not 说话人N."""
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    from courtscribe.audio import decode
+
+    judge = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)
+    witness = decode(data_dir / "zh-smoke" / "custody.wav").channel(0)
+    sf.write(tmp_path / "hearing.wav", np.concatenate([judge, np.zeros(16000, np.float32), witness]), 16000)
+    sf.write(tmp_path / "judge.wav", judge[:6 * 16000], 16000)
+    sf.write(tmp_path / "witness.wav", witness, 16000)
+    out = tmp_path / "hearing.json"
+    proc = run("transcribe", str(tmp_path / "hearing.wav"), "-o", str(out), "--quiet",
+               "--voice", f"审判长={tmp_path / 'judge.wav'}", "--voice", f"证人={tmp_path / 'witness.wav'}")
+    assert proc.returncode == 0, proc.stderr
+    lines = json.loads(out.read_text())["utterances"]
+    assert lines[0]["speaker"] == "审判长" and lines[-1]["speaker"] == "证人", [(u["speaker"], u["text"]) for u in lines]
 
 
 def test_models_list_and_verify():

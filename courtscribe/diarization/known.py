@@ -14,6 +14,7 @@ from .online import THRESHOLD
 
 MATCH = THRESHOLD  # cosine similarity to a reference that names a voice: as an enrolled voice live
 VOICE_S = 30  # of a voice's own lines, longest first, this much makes its print
+SAMPLE_S = 30  # of a court's sample of a known voice, this much is used
 
 
 def name_voices(utterances: list[Utterance], channels: list[np.ndarray], encoder: SpeakerEncoder,
