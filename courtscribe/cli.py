@@ -289,8 +289,12 @@ def copy_store_cmd(
 
     from . import backup, transfer
     from .access.audit import AuditLog
+    from .db import served
 
     settings = _settings()
+    if (source or settings.records_url) == settings.records_url and served(settings.data_dir):
+        fail(f"a courtscribe server is serving from {settings.data_dir}: stop it first (what it records "
+             "after the copy would be in the old store only)")
     key = backup.verify_key(settings)
     anchors = AuditLog(settings.audit_file, key).entries() if settings.audit_file.is_file() else []
     try:

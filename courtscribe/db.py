@@ -8,7 +8,7 @@ import fcntl
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from alembic import command
 from alembic.config import Config
@@ -114,6 +114,32 @@ def _one_process_at_a_time(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+SERVING_LOCK = "serving.lock"  # in the data folder: held by every server process while it serves
+
+
+def serving(data_dir: Path) -> IO[str]:
+    """Held (shared) by a server process for as long as it serves from ``data_dir``: a tool that
+    must not run beside a server (``courtscribe copy-store``) finds it so (:func:`served`)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(data_dir / SERVING_LOCK, "a")
+    fcntl.flock(lock, fcntl.LOCK_SH)
+    return lock
+
+
+def served(data_dir: Path) -> bool:
+    """Whether a server process on this machine serves from ``data_dir`` now."""
+    path = data_dir / SERVING_LOCK
+    if not path.exists():
+        return False
+    with open(path, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return False
 
 
 def unavailable(err: BaseException) -> bool:

@@ -205,3 +205,20 @@ def test_a_database_that_does_not_answer_is_one_line(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert "the copy into postgresql+psycopg://cs:***@127.0.0.1:1/none failed" in out.stderr
     assert "s3cret" not in out.stderr
+
+
+def test_the_store_a_running_server_serves_is_not_copied_from_under_it(tmp_path):
+    """Court IT forgot to stop the server: refused, said why; once it is stopped, copied."""
+    from conftest import start_server
+
+    proc, _ = start_server(tmp_path)
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    try:
+        out = cli(tmp_path / "data", "copy-store", target)
+        assert out.returncode == 2 and "a courtscribe server is serving from" in out.stderr, out.stderr
+        assert not (tmp_path / "copy.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    out = cli(tmp_path / "data", "copy-store", target)
+    assert out.returncode == 0 and "the copy verifies" in out.stdout, out.stderr

@@ -13,6 +13,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from ..asr.base import DecodeOptions
 from ..asr.hotwords import load_lexicon
 from ..asr.vad import Vad
 from ..config import Settings
+from ..db import serving
 from ..logs import get_logger
 from ..records import archive, recovery
 from ..records.model import Pipeline
@@ -55,6 +57,7 @@ class Services:
     files: FileWork
     archive: Path
     link: PeerLink | None = None  # one gateway replica of several: the way to and from the others
+    serving_lock: IO[str] | None = None  # db.serving: held while this process serves the data folder
 
 
 async def start(settings: Settings, access: Access, components: Components | None = None,
@@ -63,6 +66,7 @@ async def start(settings: Settings, access: Access, components: Components | Non
     ``transport``: the bus to the other gateway replicas (``cluster/``): the live hearings' events and
     the jobs' news go out through it, and the others' come in (``Services.link`` runs both ways)."""
     _private(settings.data_dir)
+    serving_lock = serving(settings.data_dir)  # released when the process ends (its fd with it)
     if settings.decode_workers > 1:  # remote decodes wait in threads: room for all of them and the VAD's
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2 * settings.decode_workers + 8))
     comp = components if components is not None else await asyncio.to_thread(load_components, settings)
@@ -104,7 +108,7 @@ async def start(settings: Settings, access: Access, components: Components | Non
     jobs = Jobs(peers=peers, runs=files.run_job)  # in a file-work thread of its own
     link = PeerLink(peers, live, jobs) if peers is not None else None
     await warming
-    return Services(settings, comp, store, live, jobs, files, audio_dir, link)
+    return Services(settings, comp, store, live, jobs, files, audio_dir, link, serving_lock)
 
 
 def _private(data_dir: Path) -> None:
@@ -139,6 +143,8 @@ async def stop(services: Services) -> None:
     await services.jobs.close()
     await services.live.scheduler.close()
     services.records.close()
+    if services.serving_lock is not None:
+        services.serving_lock.close()
 
 
 async def flush_spool(live: LiveHearings) -> None:
