@@ -229,6 +229,38 @@ def test_a_seat_whose_stream_ends_records_on_while_the_other_seats_stream():
     assert np.array_equal(np.concatenate(file.parts), source)  # all of it, once, in order
 
 
+def test_a_server_lost_while_the_microphone_is_stalled_is_found_at_once():
+    """The server crashes after taking all the audio there was, and the microphone delivers no more
+    (a stalled device, a gated mixer seat): the loss is found from the connection, not at the next
+    chunk that may never come; the stream ends with the error and hands over what it had."""
+    import socket
+
+    from websockets.sync.server import serve
+
+    def handler(ws):
+        ws.recv()
+        ws.send(json.dumps({"type": "ready", "session_id": "s", "hearing_id": "h", "channel": 0, "offset_ms": 0}))
+        got = 0
+        while got < SR * 2:  # the second of audio there is (PCM16)
+            got += len(ws.recv())
+        ws.socket.shutdown(socket.SHUT_RDWR)
+
+    async def stalled_mic():
+        yield np.full(SR, 0.1, np.float32)
+        await asyncio.Event().wait()  # never more audio, never an end
+
+    handed = []
+    with serve(handler, "127.0.0.1", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/v1/stream"
+        with pytest.raises((websockets.ConnectionClosed, OSError)):
+            asyncio.run(asyncio.wait_for(stream(url, stalled_mic(), speed=0, on_unsent=lambda *got: handed.append(got)),
+                                         30))
+        server.shutdown()
+    [(hearing_id, at_ms, audio)] = handed
+    assert hearing_id == "h" and at_ms == 0 and audio.size == SR
+
+
 def test_a_microphone_stopped_while_coming_back_still_sends_what_it_kept_and_recorded():
     """The server restarts (1012); the clerk presses Ctrl-C while the recorder is reconnecting,
     and the server answers: the audio kept and recorded meanwhile is sent before the stop, not

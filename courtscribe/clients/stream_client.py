@@ -359,6 +359,20 @@ async def _record_on(tape: _Tape, keep: Unsent) -> None:
         keep.close()
 
 
+async def _next(tape: _Tape, reader: asyncio.Task) -> np.ndarray | None:
+    """The next chunk to send; None when the source has ended. A connection that ends while no
+    audio is coming (a microphone stalled, a mixer seat gated) is found at once, its error raised,
+    not when the next chunk would have been sent."""
+    take = asyncio.ensure_future(tape.take())
+    await asyncio.wait({take, reader}, return_when=asyncio.FIRST_COMPLETED)
+    if take.done():
+        return take.result()
+    take.cancel()
+    await asyncio.gather(take, return_exceptions=True)
+    reader.result()  # the connection's end: ConnectionClosed
+    return None  # the server ended the stream of its own accord: what follows says how
+
+
 async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: float, t0: float,
                    on_event: Callable[[dict], None] | None, stop: asyncio.Event | None,
                    on_ready: Callable[[dict], None] | None = None) -> None:
@@ -400,7 +414,7 @@ async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: fl
     task = asyncio.create_task(reader())
     try:
         while not (stop is not None and stop.is_set()):
-            chunk = await tape.take()
+            chunk = await _next(tape, task)
             if chunk is None:
                 break
             await ws.send(float_to_pcm16(chunk))
