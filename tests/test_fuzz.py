@@ -80,7 +80,9 @@ realtime_events = st.one_of(
 REALTIME_EVENTS = {"session.created", "session.updated", "transcription_session.updated", "error",
                    "input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
                    "input_audio_buffer.committed", "input_audio_buffer.cleared",
+                   "conversation.item.added", "conversation.item.created", "conversation.item.done",
                    "conversation.item.input_audio_transcription.delta",
+                   "conversation.item.input_audio_transcription.segment",
                    "conversation.item.input_audio_transcription.completed"}
 
 
