@@ -4,6 +4,7 @@ FunASR's PyPI client, FunASR's HTML5 page protocol in Chromium, and the OpenAI S
 import asyncio
 import base64
 import json
+import time
 
 import httpx
 import numpy as np
@@ -310,6 +311,17 @@ def test_openai_sdk_diarized_json_names_the_voices_it_was_given(server, tmp_path
     segments = [e for e in events if e.type == "transcript.text.segment"]
     assert events[-1].type == "transcript.text.done" and events[-1].text == got.text
     assert [(e.speaker, e.text) for e in segments] == [(s.speaker, s.text) for s in got.segments]
+    with open(tmp_path / "hearing.wav", "rb") as f:  # a long recording's job names them the same way
+        job = httpx.post(f"{server}/v1/jobs", files={"file": f}, timeout=60, data={
+            "known_speaker_names[]": ["审判长", "证人"], "known_speaker_references[]": [judge_44k, _data_url(witness)]})
+    assert job.status_code == 202, job.text
+    job = job.json()
+    while job["status"] in ("queued", "running"):
+        time.sleep(0.2)
+        job = httpx.get(f"{server}/v1/jobs/{job['id']}").json()
+    assert job["status"] == "done", job["error"]
+    result = httpx.get(f"{server}{job['result_url']}", params={"format": "diarized_json"}).json()
+    assert [(s["speaker"], s["text"]) for s in result["segments"]] == [(s.speaker, s.text) for s in got.segments]
     with open(tmp_path / "hearing.wav", "rb") as f:
         with pytest.raises(openai.BadRequestError) as bad:
             client.audio.transcriptions.create(file=f, model="gpt-4o-transcribe-diarize",

@@ -9,7 +9,7 @@ import binascii
 from typing import Callable
 
 import numpy as np
-from fastapi import HTTPException, Request
+from fastapi import Form, HTTPException, Request
 from pydantic import TypeAdapter, ValidationError
 
 from ..audio import AudioError, AudioTooLong, decode
@@ -22,6 +22,16 @@ MAX_KNOWN = 10  # names a file may bring (OpenAI takes 4)
 SECONDS = (2.0, 10.0)  # a reference's length, as OpenAI asks
 MAX_REFERENCE_B64 = 4 * -(-(4 << 20) // 3)  # 4 MiB of audio: a 10 s WAV at 48 kHz stereo is under 2
 FORM_PART = MAX_REFERENCE_B64 + 4096  # a form field's bytes, for the route (Starlette's default: 1 MiB)
+
+
+def known_speakers(names: list[str] = Form([], alias="known_speaker_names[]"),
+                   references: list[str] = Form([], alias="known_speaker_references[]"),
+                   names_plain: list[str] = Form([], alias="known_speaker_names"),  # curl -F without []
+                   references_plain: list[str] = Form([], alias="known_speaker_references"),
+                   ) -> tuple[list[str], list[str]]:
+    """The form's known speakers (a route's dependency: parsed only; :func:`known_voices` reads
+    them once the caller is let in)."""
+    return names + names_plain, references + references_plain
 
 
 def _refused(message: str) -> HTTPException:

@@ -12,7 +12,7 @@ import json
 from typing import AsyncIterator, BinaryIO, Callable, Literal
 
 import numpy as np
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from ..access.scopes import AccessRole, Action, HearingScope, Principal
@@ -21,7 +21,7 @@ from ..diarization.known import name_voices
 from ..records import formats, intake
 from ..records.model import HEARING_ID, Record
 from ..text import joined
-from .known_voices import FORM_PART, known_voices
+from .known_voices import FORM_PART, known_speakers, known_voices
 from ..streaming.jobs import Job, JobStatus, Mirrored, QueueFull
 from . import deps
 from .auth import allow
@@ -53,9 +53,11 @@ def _openai_json(record: Record, verbose: bool) -> dict:
 
 
 def _segments(record: Record) -> list[dict]:
-    """The record's lines as OpenAI's diarized segments, each in its speaker's name."""
+    """The record's lines as OpenAI's diarized segments, each in its speaker's name; a line the
+    machine doubts keeps its flags (``speaker_unsure``, ``overlap``…: a field OpenAI's have not)."""
     return [{"type": "transcript.text.segment", "id": u.id, "start": u.start_ms / 1000, "end": u.end_ms / 1000,
-             "speaker": u.speaker, "text": u.shown_text} for u in record.utterances]
+             "speaker": u.speaker, "text": u.shown_text, **({"flags": u.flags} if u.flags else {})}
+            for u in record.utterances]
 
 
 def respond(record: Record, fmt: str) -> Response:
@@ -154,18 +156,15 @@ def _still_ours(store, hearing_id: str, who: Principal) -> None:
 async def transcriptions(request: Request, file: UploadFile = File(...), model: str = Form("whisper-base"),
                          language: str | None = Form(None), response_format: ResponseFormat = Form("json"),
                          prompt: str | None = Form(None), stream: bool = Form(False),
-                         known_names: list[str] = Form([], alias="known_speaker_names[]"),
-                         known_references: list[str] = Form([], alias="known_speaker_references[]"),
-                         names_plain: list[str] = Form([], alias="known_speaker_names"),  # curl -F without []
-                         references_plain: list[str] = Form([], alias="known_speaker_references"),
-                         who: Principal = allow(Action.transcribe)) -> Response:
+                         who: Principal = allow(Action.transcribe),
+                         speakers: tuple[list[str], list[str]] = Depends(known_speakers)) -> Response:
     """OpenAI-compatible file transcription; ``verbose_json`` adds speakers and word times,
     ``diarized_json`` is the lines as speaker segments (voices the caller knows named after
     ``known_speaker_names[]``/``known_speaker_references[]``); ``stream=true`` answers with
     server-sent events (``transcript.text.delta`` as the recording is decoded, a
     ``transcript.text.segment`` per line for ``diarized_json``, then ``transcript.text.done``).
     For long recordings use ``POST /v1/jobs`` and poll."""
-    known = await known_voices(request, known_names + names_plain, known_references + references_plain)
+    known = await known_voices(request, *speakers)
     audio = await _upload(request, file)
     if stream:
         loop, texts = asyncio.get_running_loop(), asyncio.Queue[str]()
@@ -205,19 +204,22 @@ async def _events(work: asyncio.Future, texts: asyncio.Queue[str], *, segments: 
     yield _sse({"type": "transcript.text.done", "text": shown(record)})
 
 
-@router.post("/v1/jobs", status_code=202)
+@router.post("/v1/jobs", status_code=202, form_limits={"max_part_size": FORM_PART})
 async def create_job(request: Request, file: UploadFile = File(...), language: str | None = Form(None),
                      prompt: str | None = Form(None),
                      hearing_id: str | None = Form(None, pattern=HEARING_ID),
-                     who: Principal = allow(Action.transcribe)) -> JSONResponse:
+                     who: Principal = allow(Action.transcribe),
+                     speakers: tuple[list[str], list[str]] = Depends(known_speakers)) -> JSONResponse:
     """Queue a long recording; the answer names the job to poll at ``GET /v1/jobs/{id}``. With
     ``hearing_id`` the finished record becomes that hearing in the record store: a new one, or one
-    scheduled beforehand (not yet signed), whose record it joins after what is already recorded."""
+    scheduled beforehand (not yet signed), whose record it joins after what is already recorded.
+    Known speakers as for ``/v1/audio/transcriptions``."""
     if hearing_id:
         await deps.access(request).check(who, Action.manage, hearing_id, missing_ok=True)
+    known = await known_voices(request, *speakers)
     audio = await _upload(request, file)
     try:
-        run = await _file_run(request, audio, file.filename, language, prompt, hearing_id, who)
+        run = await _file_run(request, audio, file.filename, language, prompt, hearing_id, who, known=known)
         job = deps.jobs(request).submit(run, filename=file.filename, audio_s=audio.duration_ms / 1000,
                                         owner=who.token_id, court=who.court)
     except QueueFull as err:
