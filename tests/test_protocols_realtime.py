@@ -244,6 +244,17 @@ def test_a_diarizing_model_gets_each_line_as_a_speaker_segment(server):
     assert types.index("conversation.item.input_audio_transcription.segment") < types.index(COMPLETED)
     plain = _talk(server, lambda c: _say(c, SERVER_VAD))
     assert not plain.of("conversation.item.input_audio_transcription.segment")  # asked only by diarizing
+    manual = json.loads(json.dumps(MANUAL))  # push-to-talk: the commit's one item, a segment per line
+    manual["session"]["audio"]["input"]["transcription"]["model"] = "gpt-4o-transcribe-diarize"
+
+    async def push_to_talk(c: _Client) -> None:
+        await c.send(manual, *_appends(_pcm("welcome.wav")), COMMIT)
+        await c.until("conversation.item.done")
+    c = _talk(server, push_to_talk)
+    segments, [done] = c.of("conversation.item.input_audio_transcription.segment"), c.of(COMPLETED)
+    assert segments and {s["item_id"] for s in segments} == {done["item_id"]}
+    assert "".join(s["text"] for s in segments) == done["transcript"].replace(" ", "")
+    assert all(0 <= s["start"] < s["end"] <= 6 for s in segments)  # within the turn (welcome.wav: 5.5 s)
 
 
 async def _say(c: _Client, update: dict) -> None:

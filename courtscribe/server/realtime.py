@@ -11,7 +11,8 @@ transcribed yet. Server: the ``…created``/``…updated`` session, then with se
 (``conversation.item.added``, beta ``…created``), ``conversation.item.input_audio_transcription.delta``
 (text as it grows), a diarizing model's ``.segment`` (who said it) and ``.completed`` (the final line;
 a stretch that could not be recognized says so in the transcript, never a silent hole), then GA's
-``conversation.item.done``; with manual commits one item per commit, holding all its text.
+``conversation.item.done``; with manual commits one item per commit, holding all its text (and a
+diarizing model's segment per line).
 """
 from __future__ import annotations
 
@@ -117,6 +118,12 @@ class _Items:
         """GA's ``conversation.item.done`` once the item's transcript is in (beta has none)."""
         return [event("conversation.item.done", previous_item_id=self.before.pop(item, None),
                       item=_user_audio(item, transcript))] if self.ga else []
+
+
+def _segment(item: str, u: Utterance) -> dict:
+    """A line of ``item`` as a diarizing model's segment: who said it, when (the connection's time)."""
+    return event("conversation.item.input_audio_transcription.segment", item_id=item, content_index=0, id=u.id,
+                 start=u.start_ms / 1000, end=u.end_ms / 1000, speaker=u.speaker, text=u.shown_text)
 
 
 def _user_audio(item: str, transcript: str | None) -> dict:
@@ -338,6 +345,8 @@ async def _commit_item(ws: WebSocket, items: _Items, lines: list[Utterance], sec
     if text:
         await send(ws, event("conversation.item.input_audio_transcription.delta", item_id=item, content_index=0,
                              delta=text))
+    for u in lines if items.segments else []:
+        await send(ws, _segment(item, u))
     await send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
                          transcript=text, usage={"type": "duration", "seconds": seconds}))
     for done in items.done(item, text):
@@ -352,8 +361,9 @@ async def _deliver(ws: WebSocket, items: _Items, ev: Event, shift: int = 0, *, m
             await send(ws, error(ev.code, ev.message))
         return  # an engine failure's item is the gap to replay (a failed item would come out of order)
     if manual:
-        if isinstance(ev, Final):
-            items.lines.append(ev.utterance)
+        if isinstance(ev, Final):  # its times as the connection counts them, for its segment
+            u = ev.utterance
+            items.lines.append(u.model_copy(update={"start_ms": u.start_ms + shift, "end_ms": u.end_ms + shift}))
         return
     if isinstance(ev, Partial):
         if ev.ahead:  # items begin in the order they were said: after the final of the one before
@@ -375,9 +385,8 @@ async def _deliver(ws: WebSocket, items: _Items, ev: Event, shift: int = 0, *, m
         for committed in items.commit(item):
             await send(ws, committed)
         if items.segments:  # who said it, as OpenAI's diarizing model tells it
-            await send(ws, event("conversation.item.input_audio_transcription.segment", item_id=item,
-                                 content_index=0, id=u.id, start=(u.start_ms + shift) / 1000,
-                                 end=(u.end_ms + shift) / 1000, speaker=u.speaker, text=u.shown_text))
+            await send(ws, _segment(item, u.model_copy(update={"start_ms": u.start_ms + shift,
+                                                               "end_ms": u.end_ms + shift})))
         await send(ws, event("conversation.item.input_audio_transcription.completed", item_id=item, content_index=0,
                               transcript=u.shown_text,
                               usage={"type": "duration", "seconds": (u.end_ms - u.start_ms) / 1000}))
