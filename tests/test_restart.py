@@ -15,7 +15,8 @@ import websockets
 from courtscribe.audio import SAMPLE_RATE as SR
 from courtscribe.audio import decode, float_to_pcm16
 from courtscribe.clients import stream_file
-from courtscribe.clients.stream_client import _Tape, stream
+from courtscribe.clients.stream_client import stream
+from courtscribe.clients.tape import Tape
 from courtscribe.records import archive
 from courtscribe.server.sockets import receive
 from courtscribe.streaming.live import RESUME_MS, LiveHearings
@@ -104,8 +105,8 @@ def test_sigterm_mid_hearing_each_source_gets_its_finals_and_a_recorder_comes_ba
             proc.wait(timeout=60)
 
 
-def _tape(seconds: list[float]) -> _Tape:
-    tape = _Tape(keep_s=2.0)
+def _tape(seconds: list[float]) -> Tape:
+    tape = Tape(keep_s=2.0)
     for s in seconds:
         tape.waiting.append(np.full(int(s * SR), s, np.float32))
     return tape

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, Protocol
@@ -16,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from ..audio import SAMPLE_RATE as SR
 from ..audio import AudioError, decode, float_to_pcm16
+from .tape import Tape
 
 
 @dataclass
@@ -107,89 +107,6 @@ TRY_AGAIN = {"channel_busy", "busy", "store_unavailable", "too_many_sockets"}
 STEADY_S = 30.0  # a connection that lasted this long ended an outage (one failing at once did not)
 
 
-class _Tape:
-    """The source's audio as it comes, in hearing time: what is still to send, and what was sent in
-    the last ``keep_s`` seconds, which a source coming back resends (the server takes it from where
-    its archive of the channel ends, so nothing is lost and nothing doubled)."""
-
-    def __init__(self, keep_s: float):
-        self.keep = int(keep_s * SR)
-        self.kept: deque[np.ndarray] = deque()  # sent, oldest first
-        self.kept_samples = 0
-        self.waiting: deque[np.ndarray] = deque()  # not sent yet
-        self.next_sample = 0  # the sample number of waiting[0]
-        self.base_ms = 0  # hearing time of sample number 0
-        self.ended = False
-        self.taken_up_at: float | None = None  # when a connection last took the audio up (monotonic)
-        self.failed: BaseException | None = None
-        self._changed = asyncio.Event()
-
-    async def fill(self, chunks: AsyncIterator[np.ndarray]) -> None:
-        try:
-            async for chunk in chunks:
-                self.waiting.append(chunk)
-                self._changed.set()
-        except Exception as err:  # noqa: BLE001 - raised where the audio is taken
-            self.failed = err
-        finally:
-            self.ended = True
-            self._changed.set()
-
-    async def take(self) -> np.ndarray | None:
-        """The next chunk to send (None: the source has ended)."""
-        while not self.waiting:
-            if self.failed is not None:
-                raise self.failed
-            if self.ended:
-                return None
-            self._changed.clear()
-            await self._changed.wait()
-        chunk = self.waiting.popleft()
-        self.next_sample += chunk.size
-        if self.keep:
-            self.kept.append(chunk)
-            self.kept_samples += chunk.size
-            while self.kept_samples - self.kept[0].size >= self.keep:
-                self.kept_samples -= self.kept.popleft().size
-        return chunk
-
-    def sent_ms(self) -> int:
-        return self.next_sample * 1000 // SR
-
-    def rewind(self) -> int:
-        """Put what was kept back to send again; the hearing time of its first sample."""
-        self.waiting.extendleft(reversed(self.kept))
-        self.next_sample -= self.kept_samples
-        self.kept.clear()
-        self.kept_samples = 0
-        return self.base_ms + self.next_sample * 1000 // SR
-
-    def unsent(self, had_ms: int) -> tuple[int, np.ndarray]:
-        """What the server may not have, for a stream it will not take back: the audio from where
-        it had the source (``had_ms``, hearing time: its last final's end) on, kept and waiting,
-        and the hearing time of its first sample."""
-        kept_from = self.rewind()
-        self.resumed_at(kept_from, max(had_ms, kept_from))
-        audio = np.concatenate(self.waiting) if self.waiting else np.zeros(0, np.float32)
-        at = self.base_ms + self.next_sample * 1000 // SR
-        self.next_sample += audio.size  # handed over: taken, never handed twice
-        self.waiting.clear()
-        return at, audio
-
-    def resumed_at(self, asked_ms: int, offset_ms: int) -> None:
-        """The server took the audio up from ``offset_ms`` (asked: ``asked_ms``): what it already
-        has is not sent again, and hearing time runs on from there."""
-        skip = max(0, (offset_ms - asked_ms) * SR // 1000)
-        while skip and self.waiting:
-            head = self.waiting.popleft()
-            if head.size > skip:
-                self.waiting.appendleft(head[skip:])
-            cut = min(skip, head.size)
-            self.next_sample += cut
-            skip -= cut
-        self.base_ms = offset_ms - self.next_sample * 1000 // SR
-
-
 class NotTakenBack(ConnectionError):
     """The server restarted (or held the channel) and did not take the stream back in time."""
 
@@ -244,7 +161,7 @@ async def stream(url: str, chunks: AsyncIterator[np.ndarray], *, hearing_id: str
     if seat:
         start["seat"] = True
     headers = {**(extra_headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
-    tape = _Tape(KEEP_S if reconnect_s > 0 or on_unsent is not None else 0)
+    tape = Tape(KEEP_S if reconnect_s > 0 or on_unsent is not None else 0)
     filling = asyncio.create_task(tape.fill(chunks))
     clock = asyncio.get_running_loop().time
     t0 = time.perf_counter()
@@ -332,7 +249,7 @@ class Unsent(Protocol):
 OnUnsent = Callable[[str | None, int, np.ndarray], "Unsent | None"]
 
 
-def _hand_over(tape: _Tape, result: StreamResult, on_unsent: OnUnsent | None, *,
+def _hand_over(tape: Tape, result: StreamResult, on_unsent: OnUnsent | None, *,
                going_on: bool = False) -> Unsent | None:
     """The audio the server may not have, from its last final's end, to ``on_unsent``; with
     ``going_on`` (the source still records), where what it records next is to be kept too."""
@@ -347,7 +264,7 @@ def _hand_over(tape: _Tape, result: StreamResult, on_unsent: OnUnsent | None, *,
     return keep
 
 
-async def _record_on(tape: _Tape, keep: Unsent) -> None:
+async def _record_on(tape: Tape, keep: Unsent) -> None:
     """The source's audio after its stream ended, kept as it comes until the source ends (a
     capture that fails ends it too: what came before is kept)."""
     try:
@@ -359,7 +276,7 @@ async def _record_on(tape: _Tape, keep: Unsent) -> None:
         keep.close()
 
 
-async def _next(tape: _Tape, reader: asyncio.Task) -> np.ndarray | None:
+async def _next(tape: Tape, reader: asyncio.Task) -> np.ndarray | None:
     """The next chunk to send; None when the source has ended. A connection that ends while no
     audio is coming (a microphone stalled, a mixer seat gated) is found at once, its error raised,
     not when the next chunk would have been sent."""
@@ -373,7 +290,7 @@ async def _next(tape: _Tape, reader: asyncio.Task) -> np.ndarray | None:
     return None  # the server ended the stream of its own accord: what follows says how
 
 
-async def _session(ws, start: dict, tape: _Tape, result: StreamResult, speed: float, t0: float,
+async def _session(ws, start: dict, tape: Tape, result: StreamResult, speed: float, t0: float,
                    on_event: Callable[[dict], None] | None, stop: asyncio.Event | None,
                    on_ready: Callable[[dict], None] | None = None) -> None:
     """One connection: start (or resume), send the audio, collect the events up to ``end``."""
