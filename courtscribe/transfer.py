@@ -36,7 +36,7 @@ BATCH = 500  # rows per insert: a long hearing's ledger never sits in memory who
 
 
 class TransferError(Exception):
-    """The store cannot be copied as asked; nothing was written to the target."""
+    """The store cannot be copied as asked; no row was written to the target."""
 
 
 @dataclass
@@ -132,7 +132,8 @@ def copy_rows(source_url: str, target_url: str, *, quiet: bool,
                     raise TransferError(
                         f"the store at {masked_url(source_url)} was written while it was copied "
                         f"({_changed(moment, now)}): stop the server (and any other writer), "
-                        f"then copy again; nothing was written to {masked_url(target_url)}")
+                        f"then copy again (into {masked_url(target_url)} too: no row was written "
+                        "there, its tables stay empty)")
         finally:
             target.dispose()
     return rows

@@ -183,8 +183,12 @@ class _UnsentFile:
     def close(self) -> None:
         if self.out is None:
             return
-        self.out.close()
+        out = self.out
         self.out = None
+        try:
+            out.close()
+        except Exception as err:  # noqa: BLE001 - a full disk at the end: what was written is there
+            sys.stderr.write(f"\r\033[Kchannel {self.channel}: {self.path} not finished: {err}\n")
         from ..audio import SAMPLE_RATE
 
         seconds = self.seconds + self.more / SAMPLE_RATE
