@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Callable
+from typing import Callable, TypedDict
 
 import numpy as np
 from fastapi import Form, HTTPException, Request
@@ -18,10 +18,20 @@ from ..diarization.known import reference_print
 from ..records.model import Speaker, speaker_number
 from . import deps
 
+class FormLimits(TypedDict, total=False):
+    """FastAPI's form limits of a route (its own type is private)."""
+
+    max_fields: int
+    max_files: int
+    max_part_size: int
+
+
 MAX_KNOWN = 10  # names a file may bring (OpenAI takes 4)
 SECONDS = (2.0, 10.0)  # a reference's length, as OpenAI asks
 MAX_REFERENCE_B64 = 4 * -(-(4 << 20) // 3)  # 4 MiB of audio: a 10 s WAV at 48 kHz stereo is under 2
-FORM_PART = MAX_REFERENCE_B64 + 4096  # a form field's bytes, for the route (Starlette's default: 1 MiB)
+# the routes' form limits: a field may hold a reference (Starlette's default: 1 MiB), and there are
+# few fields (its default: 1000, which at this size would let one request hold gigabytes)
+FORM_LIMITS: FormLimits = {"max_part_size": MAX_REFERENCE_B64 + 4096, "max_fields": 64, "max_files": 1}
 
 
 def known_speakers(names: list[str] = Form([], alias="known_speaker_names[]"),

@@ -21,7 +21,7 @@ from ..diarization.known import name_voices
 from ..records import formats, intake
 from ..records.model import HEARING_ID, Record
 from ..text import joined
-from .known_voices import FORM_PART, known_speakers, known_voices
+from .known_voices import FORM_LIMITS, known_speakers, known_voices
 from ..streaming.jobs import Job, JobStatus, Mirrored, QueueFull
 from . import deps
 from .auth import allow
@@ -152,7 +152,7 @@ def _still_ours(store, hearing_id: str, who: Principal) -> None:
                            "was stored in it; submit again with another hearing id")
 
 
-@router.post("/v1/audio/transcriptions", form_limits={"max_part_size": FORM_PART})
+@router.post("/v1/audio/transcriptions", form_limits=FORM_LIMITS)
 async def transcriptions(request: Request, file: UploadFile = File(...), model: str = Form("whisper-base"),
                          language: str | None = Form(None), response_format: ResponseFormat = Form("json"),
                          prompt: str | None = Form(None), stream: bool = Form(False),
@@ -204,7 +204,7 @@ async def _events(work: asyncio.Future, texts: asyncio.Queue[str], *, segments: 
     yield _sse({"type": "transcript.text.done", "text": shown(record)})
 
 
-@router.post("/v1/jobs", status_code=202, form_limits={"max_part_size": FORM_PART})
+@router.post("/v1/jobs", status_code=202, form_limits=FORM_LIMITS)
 async def create_job(request: Request, file: UploadFile = File(...), language: str | None = Form(None),
                      prompt: str | None = Form(None),
                      hearing_id: str | None = Form(None, pattern=HEARING_ID),
