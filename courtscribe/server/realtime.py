@@ -90,6 +90,9 @@ class _Items:
     last: str | None = None
     committed: int = 0  # items committed on this connection
     lines: list[Utterance] = field(default_factory=list)  # a manual turn's lines, for its one item
+    ga: bool = True  # the client speaks the GA protocol (``session.update``), else the beta one
+    segments: bool = False  # it asked a diarizing model: each line is also a speaker segment (GA)
+    before: dict[str, str | None] = field(default_factory=dict)  # a committed item's previous, until done
 
     def item(self, uid: str) -> tuple[str, bool]:
         """The item of a line (a flagged stretch of an utterance, ``<id>-g1``, is an item of its own)."""
@@ -97,10 +100,6 @@ class _Items:
         if new:
             self.ids[uid] = _id("item")
         return self.ids[uid], new
-
-    ga: bool = True  # the client speaks the GA protocol (``session.update``), else the beta one
-    segments: bool = False  # it asked a diarizing model: each line is also a speaker segment (GA)
-    before: dict[str, str | None] = field(default_factory=dict)  # a committed item's previous, until done
 
     def commit(self, item: str) -> list[dict]:
         """``item`` committed, the next after the last, and added to the conversation as OpenAI
