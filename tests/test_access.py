@@ -367,3 +367,27 @@ def test_a_court_identity_systems_public_key_verifies_its_tokens_and_is_never_a_
     forged = f"{body}.{b64(hmac.new(public.read_bytes(), body.encode(), hashlib.sha256).digest())}"
     with pytest.raises(TokenError):  # signed with the public key read as an HMAC secret
         store.verify(forged)
+
+
+def test_a_socket_gone_before_its_refusal_is_said_is_refused_without_a_server_error(tmp_path):
+    """A page that closes its socket while the server checks its token (a tab closed, a reload):
+    the refusal finds nobody to tell. It is noted as any refusal, never a traceback in the log."""
+    import asyncio
+
+    from starlette.websockets import WebSocketDisconnect
+
+    from courtscribe.access.guard import Denied, build
+    from courtscribe.config import Settings
+    from courtscribe.server.auth import ws_deny
+
+    access = build(Settings(data_dir=tmp_path, insecure_no_auth=False))
+
+    class Gone:  # what Starlette's socket does once its client has left
+        async def send_json(self, data):
+            raise WebSocketDisconnect(1006)
+
+        async def close(self, code):
+            raise WebSocketDisconnect(1006)
+
+    asyncio.run(ws_deny(Gone(), access, Denied(401, "unauthorized", "unknown token"), None, path="/v1/stream"))
+    assert [e["action"] for e in access.audit.entries()] == ["denied"]

@@ -520,8 +520,12 @@ def test_dictation_from_a_browser_microphone_writes_text_and_applies_edits(site,
         refused.goto(f"{site.url}/ui/dictation#token=cst_0000_not-a-token")
         refused.click("#record")
         refused.wait_for_selector("body:not(.recording)")
-        refused.wait_for_function("() => document.getElementById('banner').textContent.startsWith('录音已停止')",
-                                  timeout=90_000)  # a loaded machine: the microphone and socket open slowly
+        try:
+            refused.wait_for_function("() => document.getElementById('banner').textContent.startsWith('录音已停止')",
+                                      timeout=90_000)  # a loaded machine: the microphone and socket open slowly
+        except Exception:
+            raise AssertionError(f"banner {refused.inner_text('#banner')!r}, state {refused.inner_text('#state')!r}, "
+                                 f"button {refused.inner_text('#record')!r}") from None
         assert "令牌无效" in refused.inner_text("#banner")
     finally:
         browser.close()

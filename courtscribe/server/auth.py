@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..access.guard import BEARER, SUBPROTOCOL, Access, Denied, bearer, note_denied
 from ..access.scopes import Action, Principal
@@ -154,5 +154,5 @@ async def ws_deny(ws: WebSocket, access: Access, err: Denied, who: Principal | N
         await ws.send_json({"type": "error", "code": err.code, "message": err.message, "fatal": True,
                             "error": errors.openai_error(err.status, err.code, err.message)})
         await ws.close(err.ws_code)
-    except (RuntimeError, OSError):
+    except (RuntimeError, OSError, WebSocketDisconnect):  # it left first: the refusal is noted all the same
         pass
