@@ -158,13 +158,14 @@ def transcribe(
 
 def _named(utterances, pcm, samples: dict, encoder):
     """The recording's voices named after the court's samples of them (diarization/known.py)."""
+    from .audio import SAMPLE_RATE
     from .diarization.embedding import EncoderError
     from .diarization.known import SAMPLE_S, name_voices, reference_print
 
     prints = {}
     for name, audio in samples.items():
         try:
-            prints[name] = reference_print(audio[:SAMPLE_S * 16000], encoder)
+            prints[name] = reference_print(audio[:SAMPLE_S * SAMPLE_RATE], encoder)
         except EncoderError as err:
             fail(f"--voice {name}: {err}")
     return name_voices(utterances, [pcm.channel(c) for c in range(pcm.channels)], encoder, prints)

@@ -84,19 +84,25 @@ def copy_store(source_url: str, target_url: str, *, seal_key: bytes | None = Non
     hearing in the copy, beside how it verified in the source."""
     anchors = list(anchors)
     made = Transfer(masked_url(source_url), masked_url(target_url), sealed=seal_key is not None)
-
-    def check(source: Connection) -> None:
-        before = reading(source, seal_key)
-        made.broken_before = {h["id"] for h in before.hearings()
-                              if not before.verify(h["id"], anchors).ok}
-    made.rows = copy_rows(source_url, target_url, quiet=True, check=check)
-    target = make_engine(target_url)
-    try:
-        copy = reading(target, seal_key)
-        made.hearings = [copy.verify(h["id"], anchors) for h in copy.hearings()]
-    finally:
-        target.dispose()
+    made.rows = copy_rows(source_url, target_url, quiet=True)
+    made.hearings = _verified(target_url, seal_key, anchors)
+    # a hearing broken in the copy is looked at in the source (unchanged since: quiet), the others not twice
+    if broken := [v.hearing_id for v in made.hearings if not v.ok]:
+        before = _verified(source_url, seal_key, anchors, broken)
+        made.broken_before = {v.hearing_id for v in before if not v.ok}
     return made
+
+
+def _verified(url: str, seal_key: bytes | None, anchors: list[dict],
+              only: list[str] | None = None) -> list[Verification]:
+    """Every hearing of the store at ``url`` (or those ``only``) verified, the store only read."""
+    engine = _opened(url)
+    try:
+        store = reading(engine, seal_key)
+        ids = only if only is not None else [h["id"] for h in store.hearings()]
+        return [store.verify(hid, anchors) for hid in ids]
+    finally:
+        engine.dispose()
 
 
 def copy_rows(source_url: str, target_url: str, *, quiet: bool,
@@ -191,10 +197,16 @@ def _sqlite_path(url: str) -> Path:
     return Path(path)
 
 
+def _opened(url: str) -> Engine:
+    """An engine on a store to be read: a SQLite file read-only (never migrated or changed)."""
+    if make_url(url).get_backend_name() == "sqlite":
+        return read_only(_sqlite_path(url))
+    return make_engine(url, hide_parameters=True)
+
+
 def _moment(url: str) -> dict[str, int | str]:
     """The source's fingerprint now, on a connection of its own."""
-    sqlite = make_url(url).get_backend_name() == "sqlite"
-    engine = read_only(_sqlite_path(url)) if sqlite else make_engine(url, hide_parameters=True)
+    engine = _opened(url)
     try:
         with engine.connect() as conn:
             return _fingerprint(conn)
