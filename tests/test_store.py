@@ -1,11 +1,12 @@
 """The record store's rules, each against SQLite and a real PostgreSQL server."""
+import datetime as dt
 import uuid
 
 import pytest
 from sqlalchemy import text
 
 from courtscribe.records.model import (CROSSTALK_NOTE, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT,
-                                       UNRECOGNIZED, Role, Token, Utterance, UtteranceStatus)
+                                       UNRECOGNIZED, ZH_TZ, Role, Token, Utterance, UtteranceStatus)
 from courtscribe.records.reading import Named
 from courtscribe.records.store import ChangedMeanwhile, Conflict, Locked, NotFound, RecordError, RecordStore
 
@@ -550,3 +551,34 @@ def test_a_later_hearing_of_a_case_keeps_the_parties_and_cause_its_clerk_gave_an
 
     total, found = store.find_hearings(HearingFilter(q="王五"))
     assert [h["id"] for h in found] == [second] and found[0]["cause"] == "民间借贷纠纷"
+
+
+def test_a_hearing_fact_changed_in_the_database_is_found_before_the_record_is_signed(store):
+    """The 笔录's header (case number, title, parties…) is signed with the lines, but until then only
+    its ledger entry vouches for it: a case number or a party rewritten in the database is found."""
+    from sqlalchemy import select, update
+
+    from courtscribe.records.db import CaseRow, HearingRow
+
+    hid = f"facts-{uuid.uuid4().hex[:6]}"
+    at = dt.datetime(2026, 12, 7, 9, 30, tzinfo=ZH_TZ)  # the clerk's own zone; the store keeps UTC
+    store.create_hearing(actor="书记员甲", hearing_id=hid, case_number="（2026）京0105民初4321号",
+                         title="张三诉李四借款合同纠纷", parties=["张三", "李四"], scheduled_at=at)
+    store.set_hotwords(hid, ["借条"], actor="书记员甲")
+    assert store.verify(hid).ok
+    case = select(HearingRow.case_id).where(HearingRow.id == hid).scalar_subquery()
+    for column, value in ((HearingRow.title, "另一案件"), (HearingRow.parties, ["王五", "李四"]),
+                          (HearingRow.hotwords, ["欠条"]), (CaseRow.case_number, "（2026）京0105民初1号"),
+                          (HearingRow.scheduled_at, at + dt.timedelta(hours=1))):
+        row = HearingRow.id == hid if column.class_ is HearingRow else CaseRow.id == case
+        with store.engine.begin() as conn:
+            before = conn.execute(select(column).where(row)).scalar_one()
+            conn.execute(update(column.class_).where(row).values({column: value}))
+        report = store.verify(hid)
+        assert not report.ok and report.problem == f"the hearing's {column.key} differs from what its ledger records"
+        with store.engine.begin() as conn:
+            conn.execute(update(column.class_).where(row).values({column: before}))
+        assert store.verify(hid).ok
+    with store.engine.begin() as conn:  # made before hearings held their own (0006): the case's are shown
+        conn.execute(update(HearingRow).where(HearingRow.id == hid).values(parties=None, cause=None))
+    assert store.verify(hid).ok

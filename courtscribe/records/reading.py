@@ -69,6 +69,12 @@ def _fields(row: UtteranceRow) -> dict:
     return utterance
 
 
+class Stored(NamedTuple):
+    utterances: dict[str, dict]
+    participants: list[tuple]
+    facts: dict
+
+
 class Named(NamedTuple):
     """Who a line is put in the mouth of: the speaker as printed, with role and participant."""
     speaker: str
@@ -356,11 +362,19 @@ class Reading:
         heads the audit log anchored (``anchors``: its entries; records/verify.py)."""
         return verify(self, hearing_id, anchors)
 
-    def stored(self, hearing_id: str) -> tuple[dict[str, dict], list[tuple]]:
-        """The materialised utterances (id → fields) and participants (name, role, channel), as stored."""
+    def stored(self, hearing_id: str) -> Stored:
+        """The hearing as stored: its utterances (id → fields), participants (name, role, channel)
+        and facts (as its ``hearing_created`` entry holds them), for :func:`verify`."""
         with self._session() as s:
-            rows = {r.id: _fields(r) for r in s.execute(select(UtteranceRow).where(UtteranceRow.hearing_id == hearing_id))
-                    .scalars()}
+            h = self._hearing(s, hearing_id)
+            case = s.get(CaseRow, h.case_id) if h.case_id is not None else None
+            rows = {r.id: _fields(r) for r in s.execute(
+                select(UtteranceRow).where(UtteranceRow.hearing_id == hearing_id)).scalars()}
             people = [(p.name, p.role, p.channel) for p in s.execute(
-                select(ParticipantRow).where(ParticipantRow.hearing_id == hearing_id).order_by(ParticipantRow.id)).scalars()]
-        return rows, people
+                select(ParticipantRow).where(ParticipantRow.hearing_id == hearing_id)
+                .order_by(ParticipantRow.id)).scalars()]
+            facts = {"case_number": case.case_number if case else None, "cause": h.cause, "court": h.court,
+                     "parties": h.parties or [], "title": h.title, "courtroom": h.courtroom,
+                     "public": h.public, "channels": h.channels, "hotwords": h.hotwords,
+                     "scheduled_at": h.scheduled_at, "language": h.language}
+        return Stored(rows, people, facts)
