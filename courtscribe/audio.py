@@ -165,7 +165,8 @@ def decode(src: str | Path | bytes, *, mono: bool = True, sample_rate: int = SAM
         except AudioError as err:
             raise AudioError(f"{name}: {err}") from None
         except Exception:  # noqa: BLE001 - any decoder failure means "not audio we can read"
-            raise AudioError(f"{name}: not a readable audio file ({first}); "
+            why = getattr(first, "error_string", None) or first  # not libsndfile's "<_io.BytesIO at 0x…>"
+            raise AudioError(f"{name}: not a readable audio file ({why}); "
                              "supported: WAV, FLAC, OGG/Opus, MP3, M4A/AAC and other FFmpeg formats") from None
     if not np.isfinite(data).all():
         raise AudioError(f"{name}: the audio contains NaN or infinite samples")

@@ -123,7 +123,12 @@ async def _start(court: Court, token: str | None, hearing: str | None, **connect
         reply = json.loads(await ws.recv())
         if reply["type"] == "ready":
             await ws.send(json.dumps({"type": "stop"}))
-        return reply
+        try:
+            async for _ in ws:  # the stream's end, then the close
+                pass
+        except websockets.ConnectionClosed:
+            pass
+        return {**reply, "close_code": ws.close_code}
 
 
 def test_recorder_pushes_audio_into_its_own_room_only(court, data_dir):
@@ -131,6 +136,7 @@ def test_recorder_pushes_audio_into_its_own_room_only(court, data_dir):
     assert asyncio.run(_start(court, t["rec_r1"], "h-pub"))["type"] == "ready"
     refused = asyncio.run(_start(court, t["rec_r2"], "h-pub"))
     assert refused["type"] == "error" and refused["code"] == "forbidden" and "room 第二法庭" in refused["message"]
+    assert refused["close_code"] == 4403  # closed as a refusal, not as a stream done (1000)
     assert asyncio.run(_start(court, t["viewer"], "h-pub"))["code"] == "forbidden"
     assert asyncio.run(_start(court, None, "h-pub"))["code"] == "unauthorized"
     # a query-string token is for FunASR clients only
@@ -139,6 +145,7 @@ def test_recorder_pushes_audio_into_its_own_room_only(court, data_dir):
     for wrong in ("h-walkin", "h-b"):
         refused = asyncio.run(_start(court, t["rec_r1"], wrong))
         assert refused["code"] == "not_found" and refused["message"] == f"no hearing {wrong!r}"
+        assert refused["close_code"] == 4404
     assert court.as_(t["admin"], "GET", "/v1/hearings/h-walkin").status_code == 404
 
 
@@ -174,6 +181,10 @@ def test_funasr_endpoint_takes_query_token_or_listed_host_over_wss(court):
     assert refused[0]["code"] == "unauthorized" and refused[-1]["close_code"] == 4401
     other_room = asyncio.run(_funasr(court, f"?token={court.t['rec_r2']}&hearing=h-pub"))
     assert "room 第二法庭" in other_room[0]["error"] and other_room[-1]["close_code"] == 4403
+    for wrong in ("deadbeefdeadbeef", "h-b"):  # none, or another court's: refused, no file answered as done
+        missing = asyncio.run(_funasr(court, f"?token={court.t['rec_r1']}&hearing={wrong}"))
+        assert missing[0]["code"] == "not_found" and missing[-1]["close_code"] == 4404
+        assert [r for r in missing[1:-1] if "error" not in r] == []
 
 
 def test_a_token_for_one_hearing_schedules_no_other(court):

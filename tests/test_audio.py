@@ -84,6 +84,9 @@ def test_non_audio_file(tmp_path):
     path.write_text("开庭公告：本案定于下午两点开庭。\n" * 50)
     with pytest.raises(AudioError, match="not a readable audio file"):
         decode(path)
+    with pytest.raises(AudioError, match="not a readable audio file") as said:
+        decode(path.read_bytes())  # an upload: said without the server's object addresses
+    assert "0x" not in str(said.value) and "BytesIO" not in str(said.value)
 
 
 def test_missing_file(tmp_path):

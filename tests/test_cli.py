@@ -142,6 +142,9 @@ def test_transcribe_into_the_record_store_then_records_commands(data_dir, tmp_pa
     named = run("records", "export", "h-cli", "-f", "ofd", **env, cwd=tmp_path)  # named by its 案号
     ofd = tmp_path / "（2026）京0105民初9号.ofd"
     assert named.returncode == 0 and named.stderr.strip() == ofd.name and ofd.read_bytes()[:2] == b"PK"
+    filed = ofd.read_bytes()  # another hearing of the case, or this one again: the filed one stays
+    again = run("records", "export", "h-cli", "-f", "ofd", **env, cwd=tmp_path)
+    assert again.stderr.strip() == "（2026）京0105民初9号 (2).ofd" and ofd.read_bytes() == filed
     refused = run("records", "edit", "h-cli", first, "改", "--by", "x", **env)
     assert refused.returncode == 2 and "signed" in refused.stderr
     listing = run("records", "list", **env).stdout

@@ -91,6 +91,20 @@ def test_audio_before_any_config_is_refused_and_the_acknowledgement_says_so(serv
     assert got[-1]["is_end"] is True and got[-1]["is_final"] is False and got[-1]["error"], got[-1]
 
 
+def test_a_malformed_text_frame_is_said_and_the_file_goes_on(server):
+    """FunASR's own server drops the connection on a frame it cannot parse; ours ignored it without
+    a word. Now it says so in FunASR's reply shape, transcribes the file, and its acknowledgement
+    says the file had a problem."""
+    url = server.replace("http", "ws") + "/"
+    pcm = _pcm("welcome.wav")
+    got = asyncio.run(_exchange(url, [CONFIG, *_frames(pcm[:len(pcm) // 2]), "{oops", "[1, 2]",
+                                      *_frames(pcm[len(pcm) // 2:]), END], acks=1))
+    said = [m for m in got if m.get("code") == "bad_json"]
+    assert len(said) == 2 and all(m["is_final"] is False for m in said) and "{oops" in said[0]["error"]
+    assert "".join(m["text"] for m in got if m.get("mode") == "2pass-offline")
+    assert got[-1]["is_end"] is True and got[-1]["is_final"] is False and "JSON" in got[-1]["error"]
+
+
 def test_audio_after_a_files_end_is_the_next_file_with_the_last_config(server):
     """As FunASR's server keeps a connection's config, audio sent after ``is_speaking: false``
     without a new config is transcribed (before, it was dropped and acknowledged as success)."""

@@ -328,3 +328,19 @@ def test_a_mixed_source_that_reconnects_keeps_its_voices_numbers_and_names(serve
     lines = httpx.get(f"{api}/h-rejoin").json()["utterances"]
     assert not [u for u in lines if u["speaker"] == "原告 张三"]
     assert httpx.get(f"{api}/h-rejoin/verify").json()["ok"]
+
+
+def test_a_speaker_given_with_a_role_is_the_person_the_record_prints_beside_it():
+    """``{speaker: 张三, role: 原告}`` printed 原告：… without the name the clerk gave (the screen sends
+    it as ``participant``; a script need not know that)."""
+    from courtscribe.records.model import Utterance
+    from courtscribe.server.hearings import UtteranceChange
+
+    named = UtteranceChange(speaker="张三", role="原告")
+    line = Utterance(id="u1", start_ms=0, end_ms=1, text="好。", speaker=named.speaker, role=named.role,
+                     participant=named.participant)
+    assert line.speaker_label == "原告张三"
+    for nobody in ("原告", "说话人2"):  # the role's own label, a machine's voice number
+        assert UtteranceChange(speaker=nobody, role="原告").participant is None
+    assert UtteranceChange(speaker="张三").participant is None  # no role to print it beside
+    assert UtteranceChange(speaker="张三", role="原告", participant="张三丰").participant == "张三丰"

@@ -1,4 +1,6 @@
 """The embedded Whisper engine's live fast path: encoder windows fitted to the utterance, loop guard."""
+from types import SimpleNamespace
+
 import jiwer
 import numpy as np
 import pytest
@@ -6,7 +8,7 @@ import pytest
 from courtscribe.asr.base import DecodeOptions
 from courtscribe.text import for_scoring
 from courtscribe.asr.whisper_engine import PROMPTS, window_frames
-from courtscribe.asr.whisper_text import echoes_prompt, looped_text as _looped
+from courtscribe.asr.whisper_text import before_loop, discard_reason, echoes_prompt, looped_text as _looped
 from courtscribe.audio import decode
 
 
@@ -58,6 +60,32 @@ def test_an_echo_of_the_hotwords_and_the_prompt_is_not_speech(text):
 def test_the_hearings_own_words_are_speech(text):
     """A clerk reading the case number or a party saying the names is not an echo."""
     assert not echoes_prompt(text, PROMPTS["zh"], HOTWORDS)
+
+
+@pytest.mark.parametrize("text", ["张建国 李明 2026", "张建国李明(2026)京0105民初", "张建国三 李明 民间借贷纠纷",
+                                  "李明 (2026)京0105民初1234号"])
+def test_the_hearings_words_recited_in_their_order_on_a_doubted_decode_are_an_echo(text):
+    """Audio at a wrong sample rate, or noise, made Whisper write back the names and case number it
+    was given, and nothing of the prompt: on a decode it doubts, that is no party's words."""
+    doubted = SimpleNamespace(text=text, avg_logprob=-0.55, no_speech_prob=0.39, compression_ratio=0.8)
+    assert discard_reason(doubted, PROMPTS["zh"], HOTWORDS, "") == "echo"
+    clear = SimpleNamespace(text=text, avg_logprob=-0.1, no_speech_prob=0.05, compression_ratio=0.8)
+    assert discard_reason(clear, PROMPTS["zh"], HOTWORDS, "") is None  # a clerk calling the roll
+
+
+@pytest.mark.parametrize("text", ["张建国", "(2026)京0105民初1234号", "原告张建国诉被告李明民间借贷纠纷一案。",
+                                  "我是张建国，他是李明。", "案号(2026)京0105民初1234号。"])
+def test_the_hearings_words_inside_speech_are_speech_however_doubted(text):
+    doubted = SimpleNamespace(text=text, avg_logprob=-0.55, no_speech_prob=0.39, compression_ratio=0.8)
+    assert discard_reason(doubted, PROMPTS["zh"], HOTWORDS, "") is None
+
+
+def test_a_preview_cut_at_its_loop_is_no_echo_of_the_conditioning():
+    looped = [SimpleNamespace(text="张建国李明以下是普通话的句子，其中可能夹杂其中可能夹杂其中可能夹杂")]
+    kw = {"initial_prompt": PROMPTS["zh"], "hotwords": "张建国 李明"}
+    assert before_loop(looped, "zh", kw, np.zeros(16000, np.float32), 0) == []
+    said = [SimpleNamespace(text="原告张建国到庭到庭到庭到庭到庭")]
+    assert [h.text for h in before_loop(said, "zh", kw, np.zeros(16000, np.float32), 0)] == ["原告张建国到庭"]
 
 
 def test_a_final_that_echoes_its_conditioning_becomes_a_flagged_line(components):

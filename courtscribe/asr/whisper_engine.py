@@ -192,7 +192,7 @@ class WhisperEngine(Engine):
                     if loops and fallback:
                         retry.append(i)
                     elif loops:  # a preview: the words before the loop
-                        results[i] = before_loop(segments, lang, *pieces[i])
+                        results[i] = before_loop(segments, lang, kw, *pieces[i])
                     elif fallback and any(decode_failed(seg) for seg in segments):
                         failed.append((i, pieces[i], (segments, lang, base)))
                     else:

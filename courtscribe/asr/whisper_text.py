@@ -53,9 +53,12 @@ def split_sentences(hyp: Hypothesis, min_chars: int = 6, soft_max_ms: int = 8000
             for toks in pieces]
 
 
-def before_loop(segments, lang: str, audio: np.ndarray, offset_ms: int) -> list[Hypothesis]:
-    """A preview whose text fell into a loop, as far as it went before it."""
+def before_loop(segments, lang: str, kw: dict, audio: np.ndarray, offset_ms: int) -> list[Hypothesis]:
+    """A preview whose text fell into a loop, as far as it went before it (none where that is an
+    echo of its conditioning, ``kw``'s prompt and hotwords)."""
     text = unlooped(tidy(join_pieces([seg.text for seg in segments])))
+    if echoes_prompt(text, kw["initial_prompt"], kw["hotwords"]):
+        return []
     end = offset_ms + audio.size * 1000 // SAMPLE_RATE
     return [Hypothesis(text=text, start_ms=offset_ms, end_ms=end, language=lang, is_final=False)] if text else []
 
@@ -87,6 +90,9 @@ def discard_reason(seg, prompt: str | None, hotwords: str | None, previous_text:
         return EMPTY
     if echoes_prompt(seg.text, prompt, hotwords):
         return ECHO
+    doubted = seg.avg_logprob < LOW_LOGPROB or seg.no_speech_prob > NO_SPEECH_PROB
+    if doubted and recites(seg.text, hotwords):
+        return ECHO
     if seg.compression_ratio > MAX_COMPRESSION:
         return LOOP
     if seg.no_speech_prob > NO_SPEECH_PROB and (seg.avg_logprob < LOW_LOGPROB or seg.text.strip() == previous_text):
@@ -117,6 +123,24 @@ def echoes_prompt(text: str, prompt: str | None, hotwords: str | None = None) ->
     if len(runs) == 1 and runs[0].size == len(core):  # word for word: a phrase, not a word ("以下是")
         return echoed >= 4 or (runs[0].b >= len(lead) and len(re.findall(r"[A-Za-z]+", text)) >= 2)
     return echoed >= ECHO_CHARS and sum(m.size for m in runs) >= PROMPT_ECHO * len(core)
+
+
+def recites(text: str, hotwords: str | None) -> bool:
+    """``text`` is the hearing's words (``hotwords``: names, case number, 案由…) back to back in the
+    order Whisper was given them, and little else: what it writes when it hears nothing it can read
+    (a wrong sample rate, noise), "张三李四王法官赵书记员 2026". A clerk calling the roll clearly
+    says the same; the caller asks this only of a decode Whisper itself doubts."""
+    core = _letters(text)
+    words = [w for w in (_letters(w) for w in (hotwords or "").split()) if w]
+    if not core or len(words) < 2:
+        return False
+    lead = "".join(words)
+    runs = [m for m in SequenceMatcher(None, core, lead, autojunk=False).get_matching_blocks() if m.size > 1]
+    if sum(m.size for m in runs) < PROMPT_ECHO * len(core):
+        return False
+    starts = [sum(map(len, words[:k])) for k in range(len(words))]
+    whole = sum(any(m.b <= at and at + len(w) <= m.b + m.size for m in runs) for at, w in zip(starts, words))
+    return whole >= 2
 
 
 def _chinese(text: str) -> int:

@@ -131,8 +131,8 @@ def request_correction(hearing: str, by: str = BY, text: str = typer.Option(...)
 @app.command()
 def export(hearing: str, format: str = typer.Option("docx", "--format", "-f", help=" | ".join(EXPORTS)),
            output: Path = typer.Option(None, "--output", "-o",
-                                       help="The file (default: named by the 案号 for a printed form or package; "
-                                            "a text format goes to stdout)"),
+                                       help="The file (default: named by the 案号 for a printed form or package, "
+                                            "'… (2).pdf' where that exists; a text format goes to stdout)"),
            public: bool = typer.Option(False, "--public", help=(
                "The public version: personal data masked as judgments are de-identified, the record "
                "itself unchanged"))) -> None:
@@ -146,13 +146,28 @@ def export(hearing: str, format: str = typer.Option("docx", "--format", "-f", he
     except FontMissing as err:  # no embeddable CJK font: the message says how to get one
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from None
-    if output is None and (format == "package" or formats.writer(format).binary):
-        output = Path(got.filename)
-    if output is None:
+    if output is not None:
+        output.write_bytes(got.data)
+    elif format == "package" or formats.writer(format).binary:
+        output = _new_file(Path(got.filename), got.data)
+    else:
         sys.stdout.write(got.data.decode("utf-8"))
         return
-    output.write_bytes(got.data)
     typer.echo(str(output), err=True)
+
+
+def _new_file(path: Path, data: bytes) -> Path:
+    """``data`` in ``path``, or beside it as ``name (2).pdf``… where it exists: the hearings of one
+    case share its 案号, and a signed 笔录 already filed is never written over unasked."""
+    for n in range(1, 1000):
+        candidate = path if n == 1 else path.with_name(f"{path.stem} ({n}){path.suffix}")
+        try:
+            with open(candidate, "xb") as out:
+                out.write(data)
+            return candidate
+        except FileExistsError:
+            continue
+    raise typer.BadParameter(f"{path} and 998 more of its name exist: give --output")
 
 
 @app.command("import")

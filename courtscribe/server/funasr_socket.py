@@ -32,7 +32,7 @@ from ..records.model import HEARING_ID, Utterance
 from ..streaming.events import Error, Event, Final, Partial
 from ..streaming.stability import beyond
 from ..streaming.live import Gate, LiveHearings, PcmInput, open_gate
-from ..streaming.protocol import StreamError
+from ..streaming.protocol import ErrorCode, StreamError
 from ..streaming.session import StreamSession
 from ..streaming.source import ANY_CHANNEL, SessionConfig
 from . import deps
@@ -180,9 +180,10 @@ class _Funasr:
         try:
             data = json.loads(text)
         except (ValueError, RecursionError):
-            return True  # FunASR's server ignores what it cannot parse
-        if not isinstance(data, dict):
-            return True
+            data = None
+        if not isinstance(data, dict):  # said (FunASR's own server drops the connection), not fatal
+            raise StreamError(ErrorCode.BAD_JSON, "a text frame must be a JSON object (the config, or "
+                              f"is_speaking false at a file's end); this one was not: {text[:80]!r}")
         if self.file is None and data.get("is_speaking") is not False:
             self.config = Config(data, self.config)
             await self._open(self.config, said=False)
@@ -246,12 +247,12 @@ class _Funasr:
             await send(self.ws, reply(file.cfg if file else None, is_final=err.fatal, error=err.message, code=err.code))
         if not err.fatal:
             (file.errors if file is not None else self.unfiled).append(err.message)
-        if err.code in ("forbidden", "unauthorized"):
+        if err.close_code is not None:  # refused (scope, no such hearing, limits): no file was taken
             self.file, self.refused = None, True
             if file is not None:
                 file.drop()
                 await self.live.leave(file.session)
-            await self.ws.close(4403)
+            await close(self.ws)
             return False
         return not err.fatal
 

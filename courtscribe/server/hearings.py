@@ -14,14 +14,14 @@ from typing import Literal
 import soundfile as sf
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ..access.scopes import AccessRole, Action, HearingScope, Principal
 from ..logs import get_logger
 from ..records import archive, cases
 from ..records.finder import HearingFilter, HearingStatus
 from ..records.model import (Channel, HearingId, Millis, Name, Participant, ShortName, Pipeline, Record, Role,
-                             Speaker, Text, Utterance)
+                             Speaker, Text, Utterance, speaker_number)
 from ..records.store import ChangedMeanwhile, RecordError
 from ..redaction.public import PROTECTION, protection, public_listing
 from ..streaming.events import (HearingEvent, InterruptionAdded, ParticipantAdded, RedactionChanged, Status,
@@ -89,6 +89,17 @@ class UtteranceChange(BaseModel):
     channel: Channel | None = None
     start_ms: Millis | None = None
     end_ms: Millis | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> UtteranceChange:
+        """``{speaker: 张三, role: 原告}``: the speaker is the person, whom the 笔录 prints beside the
+        role (原告张三), as the clerk screen sends it as ``participant``; a role's own label or a
+        machine's voice number names nobody."""
+        speaker = self.speaker
+        if self.participant is None and self.role is not None and speaker is not None \
+                and speaker != self.role.label and speaker_number(speaker) is None:
+            self.participant = speaker
+        return self
 
 
 class SplitIn(BaseModel):

@@ -64,8 +64,12 @@ class Stopping:
 
 
 async def close(ws: WebSocket) -> None:
-    """The server ends a socket: 1000, or 1012 (come back) while it stops; a client gone is no error."""
+    """The server ends a socket: 1000, or 1012 (come back) while it stops, or the code of the
+    refusal that ended it (4401/4403/4404/4429/4503, as at the handshake: a client that reads only
+    close codes must not take a refused stream for one done); a client gone is no error."""
     code, reason = RESTART if deps.stopping(ws).begun.is_set() else (1000, "")
+    if (refused := getattr(ws.state, "refused", None)) is not None:
+        code, reason = refused, ""
     try:
         await ws.close(code, reason)
     except (RuntimeError, WebSocketDisconnect, OSError):
@@ -266,6 +270,8 @@ async def _run(ws: WebSocket, idle_timeout_s: float | Callable[[], float], adapt
                     elif msg.get("bytes") is not None:
                         await adapter.audio(msg["bytes"])
             except StreamError as err:
+                if err.fatal and err.close_code is not None:
+                    ws.state.refused = err.close_code  # ``close`` says it, whichever protocol closes
                 if not await adapter.failed(err):
                     break
     except WebSocketDisconnect:
@@ -293,7 +299,7 @@ async def gate(access: Access, who: Principal) -> AsyncIterator[Gate]:
             await access.audited("send_audio", who, hearing=hearing_id)
         except Denied as err:
             await note_denied(access, who, err, hearing=hearing_id)
-            raise StreamError(err.code, err.message, fatal=True) from None
+            raise StreamError(err.code, err.message, fatal=True, close_code=err.ws_code) from None
         return Admitted(hearing_id, who.court, who.room)
     try:
         yield check

@@ -50,10 +50,12 @@ def sample_rate(value: object) -> int:
 
 
 class StreamError(Exception):
-    def __init__(self, code: str, message: str, fatal: bool = False, announced: bool = False):
+    def __init__(self, code: str, message: str, fatal: bool = False, announced: bool = False,
+                 close_code: int | None = None):
         super().__init__(message)
         self.code, self.message, self.fatal = code, message, fatal
         self.announced = announced  # already told to the client and the hearing's subscribers
+        self.close_code = close_code  # a refusal (44xx: token, scope, no such hearing, limits)
 
 
 class _Msg(BaseModel):
