@@ -301,6 +301,40 @@ def test_what_was_being_said_when_the_court_blanked_stays_off_the_air_when_capti
         assert cue["type"] == "cue" and cue["utterance_id"] == "j2", cue  # nothing of w1 came before it
 
 
+def test_an_open_tail_said_while_captions_were_off_is_not_aired_with_the_words_after_them(tmp_path):
+    """Said entirely in the dark, a sentence ending on a number (下降超50%: a number may go on) left
+    its tail held for the speaker's next words; with captions back it aired glued to them, under
+    their times (原告：50%每一天都要快乐哦)."""
+    from starlette.testclient import TestClient
+
+    from courtscribe.streaming.events import CaptionsSwitched, Endpoint, Final, Partial
+
+    store = _hearing(tmp_path)
+    app, services = _captions_app(tmp_path, store)
+    with TestClient(app) as client, client.websocket_connect("/v1/hearings/h/captions") as ws:
+        assert ws.receive_json()["blanked"] is False
+        hub = services.live.hub
+
+        def publish(event) -> None:
+            client.portal.call(lambda: hub.publish("h", event))
+        publish(CaptionsSwitched(hearing_id="h", blanked=True, at_ms=38_300, reason="商业秘密"))
+        assert ws.receive_json()["blanked"] is True
+        dark = Utterance(id="f1", start_ms=45_800, end_ms=53_000, speaker="原告", role=Role.plaintiff,
+                         text="目前工厂产量已下降超50%")
+        publish(Partial(hearing_id="h", utterance_id="f1", channel=0, speaker="原告", role=Role.plaintiff,
+                        start_ms=45_800, end_ms=52_000, text="目前工厂产量已下降超50%", stable=5))
+        publish(Endpoint(hearing_id="h", utterance_id="f1", channel=0, end_ms=53_000))
+        publish(Final(hearing_id="h", utterance_id="f1", utterance=dark))
+        publish(CaptionsSwitched(hearing_id="h", blanked=False, at_ms=54_200, reason=None))
+        assert ws.receive_json()["blanked"] is False
+        after = Utterance(id="f2", start_ms=54_500, end_ms=56_000, speaker="原告", role=Role.plaintiff,
+                          text="每一天都要快乐哦。")
+        publish(Final(hearing_id="h", utterance_id="f2", utterance=after))
+        cue = ws.receive_json()
+        assert cue["type"] == "cue" and cue["utterance_id"] == "f2", cue
+        assert "50" not in "".join(cue["lines"]) and cue["start_ms"] >= 54_200, cue
+
+
 def test_an_overlay_that_reconnects_gets_the_lines_it_missed_but_none_the_court_blanked(tmp_path):
     """The studio's link drops: what the broadcast delay held and what was said meanwhile were lost.
     Reconnecting, the overlay says where its last aired line ended; the lines after it come, through

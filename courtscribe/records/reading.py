@@ -70,6 +70,7 @@ def _fields(row: UtteranceRow) -> dict:
 
 
 class Stored(NamedTuple):
+    """A hearing's rows as the database holds them, for the ledger's replay to be compared with."""
     utterances: dict[str, dict]
     participants: list[tuple]
     facts: dict

@@ -220,12 +220,16 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
             state["switches"] += 1
             state["dark"] = event.blanked
             switched(stretches, event.blanked, event.at_ms, max(0, event.at_ms - delay_ms))
-            if event.blanked:  # a broadcast delay's dump: what was still held never goes out, and
-                held.clear()  # the utterances it held are forgotten, not waited for: what is said
-                state["gone"] |= state["seen"]  # on in one after the captions are back is left out
-                state["seen"] = set()  # too (cut again from its start, it aired the dumped words)
-                state["captioner"] = Captioner(prefix=prefix)
-                state["feed"] = PublicFeed(state["feed"].chosen)
+            # either way nothing said before the switch goes out after it: a blank dumps what the
+            # broadcast delay held, captions back drop what was said in the dark; the utterances
+            # under way are forgotten, not waited for (cut again from its start, one aired the
+            # dumped words), and no open tail said before (a number: 下降超50%) is carried into
+            # the next words, which would air it with their times
+            held.clear()
+            state["gone"] |= state["seen"]
+            state["seen"] = set()
+            state["captioner"] = Captioner(prefix=prefix)
+            state["feed"] = PublicFeed(state["feed"].chosen)
             async with sending:  # the switch's reason is the court's (it may name who is protected)
                 await ws.send_json({"type": "blank", "blanked": event.blanked})
         elif isinstance(event, RedactionChanged):
