@@ -71,6 +71,8 @@ def test_the_hearings_words_recited_in_their_order_on_a_doubted_decode_are_an_ec
     assert discard_reason(doubted, PROMPTS["zh"], HOTWORDS, "") == "echo"
     clear = SimpleNamespace(text=text, avg_logprob=-0.1, no_speech_prob=0.05, compression_ratio=0.8)
     assert discard_reason(clear, PROMPTS["zh"], HOTWORDS, "") is None  # a clerk calling the roll
+    # the first 0.7 s of "正是因为存在绝对正义…" previewed as the names, Whisper sure of them
+    assert discard_reason(clear, PROMPTS["zh"], HOTWORDS, "", preview=True) == "echo"
 
 
 @pytest.mark.parametrize("text", ["张建国", "(2026)京0105民初1234号", "原告张建国诉被告李明民间借贷纠纷一案。",
@@ -86,6 +88,19 @@ def test_a_preview_cut_at_its_loop_is_no_echo_of_the_conditioning():
     assert before_loop(looped, "zh", kw, np.zeros(16000, np.float32), 0) == []
     said = [SimpleNamespace(text="原告张建国到庭到庭到庭到庭到庭")]
     assert [h.text for h in before_loop(said, "zh", kw, np.zeros(16000, np.float32), 0)] == ["原告张建国到庭"]
+
+
+def test_a_preview_of_the_hearings_words_alone_is_not_shown_and_the_final_keeps_them(components, monkeypatch):
+    """Previews (partials) drop a recitation of the hearing's words whatever Whisper's confidence;
+    a final said so clearly keeps them (the clerk reading the names out)."""
+    names = SimpleNamespace(text="张建国 李明", start=0.0, end=0.7, words=None, avg_logprob=-0.1,
+                            no_speech_prob=0.05, compression_ratio=0.8)
+    engine = components.engine
+    monkeypatch.setattr(engine, "_batch", lambda clips, kw, room: [([names], "zh", 0.0) for _ in clips])
+    options = DecodeOptions(hotwords=("张建国", "李明"), live=True)
+    piece = (np.zeros(16000, np.float32), 0)
+    assert engine.preview_many([piece], options) == [None]
+    assert [h.text for h in engine.transcribe_many([piece], options)[0]] == ["张建国李明"]
 
 
 def test_a_final_that_echoes_its_conditioning_becomes_a_flagged_line(components):

@@ -196,7 +196,8 @@ class WhisperEngine(Engine):
                     elif fallback and any(decode_failed(seg) for seg in segments):
                         failed.append((i, pieces[i], (segments, lang, base)))
                     else:
-                        results[i] = self._hypotheses(list(segments), lang, kw, pieces[i], base_s=base)
+                        results[i] = self._hypotheses(list(segments), lang, kw, pieces[i], base_s=base,
+                                                      preview=not fallback)
                 if failed:
                     self._rescue(failed, results, kw, room, window, penalty=options.live)
             group = retry
@@ -338,7 +339,7 @@ class WhisperEngine(Engine):
         return [(segs, lang, bounds[k] / self.sample_rate) for k, segs in enumerate(per_clip)]
 
     def _hypotheses(self, segments, lang: str, kw: dict, piece: tuple[np.ndarray, int], *,
-                    base_s: float) -> list[Hypothesis]:
+                    base_s: float, preview: bool = False) -> list[Hypothesis]:
         """The segments Whisper decoded from ``piece`` (audio, offset) with ``kw`` (prompt, hotwords);
         one its guards threw away (an echo of its conditioning, an invention) is a ``discarded``
         stretch, which the record flags where no other words cover it."""
@@ -351,7 +352,7 @@ class WhisperEngine(Engine):
         out: list[Hypothesis] = []
         previous = ""
         for seg in segments:
-            if why := discard_reason(seg, kw["initial_prompt"], kw["hotwords"], previous):
+            if why := discard_reason(seg, kw["initial_prompt"], kw["hotwords"], previous, preview=preview):
                 out.append(discarded(ms(seg.start), ms(seg.end), why))
                 continue
             previous = seg.text.strip()

@@ -83,14 +83,17 @@ def looped_text(text: str, min_period: int = 4) -> bool:
     return False
 
 
-def discard_reason(seg, prompt: str | None, hotwords: str | None, previous_text: str) -> str | None:
+def discard_reason(seg, prompt: str | None, hotwords: str | None, previous_text: str, *,
+                   preview: bool = False) -> str | None:
     """Why a segment Whisper decoded is not to be written down (asr/coverage.py's reasons: no text,
-    an echo of its conditioning, a loop, words over what it heard as no speech); None: it is speech."""
+    an echo of its conditioning, a loop, words over what it heard as no speech); None: it is speech.
+    A ``preview`` (a partial: the final decides) that recites the hearing's words is not shown
+    however sure Whisper is: on the first half second of a line it writes them more often than not."""
     if not _letters(seg.text):
         return EMPTY
     if echoes_prompt(seg.text, prompt, hotwords):
         return ECHO
-    doubted = seg.avg_logprob < LOW_LOGPROB or seg.no_speech_prob > NO_SPEECH_PROB
+    doubted = preview or seg.avg_logprob < LOW_LOGPROB or seg.no_speech_prob > NO_SPEECH_PROB
     if doubted and recites(seg.text, hotwords):
         return ECHO
     if seg.compression_ratio > MAX_COMPRESSION:
