@@ -265,4 +265,8 @@ def test_what_a_reader_of_the_page_must_know_of_a_line_prints_in_every_format(st
     store.confirm(hid, "late", actor="书记员")
     store.confirm(hid, "seat", actor="书记员")
     store.sign(hid, by="王法官", role=Role.presiding_judge)
-    assert late not in formats.render(store.record(hid), "txt") and CROSSTALK_NOTE not in formats.render(store.record(hid), "txt")
+    signed = formats.render(store.record(hid), "txt")
+    assert late not in signed and CROSSTALK_NOTE not in signed
+    # her correction of the line before its final stands against the machine's text in 更正记录, not "（无）"
+    printed = formats.render(store.record(hid), "plain")
+    assert "“机器说的另一番话〔识别稿，于更正后生成〕” 更正为 “书记员改过的话”" in printed

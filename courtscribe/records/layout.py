@@ -10,7 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from ..text import joined
-from .model import ZH_TZ, CONTINUES, CorrectionRequest, Interruption, Record, Role, Utterance, lineage
+from .model import (ZH_TZ, CONTINUES, Correction, CorrectionRequest, Interruption, Record, Role, Utterance,
+                    lineage)
 from .signing import signers
 
 CORRECTED = "（已更正）"
@@ -41,6 +42,16 @@ def hms(ms: int) -> str:
 def _names(record: Record, *roles: Role) -> str | None:
     names = [f"{p.role.label}{p.name or ''}" for p in record.participants if p.role in roles]
     return "、".join(names) or None
+
+
+def _before(record: Record, c: Correction) -> str:
+    """What a correction changed: a line corrected while it was still being spoken had no text
+    yet; the machine's, which came after, is what the clerk's stands against."""
+    if c.before:
+        return c.before
+    line = next((u for u in record.utterances if u.id == c.utterance_id), None)
+    late = line.machine_text if line is not None and c.field == "text" else None
+    return f"{late}〔识别稿，于更正后生成〕" if late else "（无）"
 
 
 def facts(record: Record) -> list[tuple[str, str]]:
@@ -85,7 +96,7 @@ def blocks(record: Record) -> list[Block]:
     if record.corrections:
         out.append(Block("heading", "更正记录"))
         out += [Block("item", f"{_when(record, c.utterance_id)} {FIELDS.get(c.field, c.field)}："
-                              f"“{c.before or '（无）'}” 更正为 “{c.after}”（{c.by}，{minute(c.at)}"
+                              f"“{_before(record, c)}” 更正为 “{c.after}”（{c.by}，{minute(c.at)}"
                               f"{'，' + c.reason if c.reason else ''}）") for c in record.corrections]
     if record.correction_requests:
         out.append(Block("heading", "补正申请（签名后提出，附于原文之后）"))
