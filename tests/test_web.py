@@ -388,6 +388,18 @@ def test_the_keyboard_finds_doubtful_words_splits_and_merges_lines_and_enrolls_a
     # the new line is selected once the split's answer is in (its `line` event can draw it first)
     page.wait_for_selector(f'li[data-uid="{second["id"]}"].selected', timeout=5_000)
     shot(page, "clerk-split")
+    # lines in two mouths are not merged: said in Chinese, before the server refuses it in English
+    whose = {"speaker": first["speaker"], "role": first["role"]}
+    site.api("PATCH", f"/v1/hearings/{hid}/utterances/{second['id']}", "clerk", json={"speaker": "李四", "role": "defendant"})
+    page.wait_for_function("uid => document.querySelector(`li[data-uid='${uid}']`).textContent.includes('李四')",
+                           arg=second["id"])
+    page.click(f'li[data-uid="{u["id"]}"] .text')
+    page.keyboard.press("m")
+    page.wait_for_function("() => document.getElementById('banner').textContent.includes('两行的发言人不同')")
+    assert len(site.record(hid)["utterances"]) == len(stored) + 1
+    site.api("PATCH", f"/v1/hearings/{hid}/utterances/{second['id']}", "clerk", json=whose)
+    page.wait_for_function("uid => !document.querySelector(`li[data-uid='${uid}']`).textContent.includes('李四')",
+                           arg=second["id"])
     page.click(f'li[data-uid="{u["id"]}"] .text')
     page.keyboard.press("m")
     page.wait_for_function("n => document.querySelectorAll('#lines li').length === n", arg=len(stored))
@@ -409,6 +421,8 @@ def test_the_keyboard_finds_doubtful_words_splits_and_merges_lines_and_enrolls_a
 # -- the caption overlay ------------------------------------------------------------------------
 def test_caption_overlay_lines_are_short_and_the_kill_switch_blanks_within_a_second(site, page):
     hid = site.hearing("web-cap")
+    said: list[str] = []  # the browser's console: nothing (a missing favicon was an error on every page)
+    page.on("console", lambda m: said.append(m.text) if m.type == "error" else None)
     page.goto(site.page_url("captions", hid, "caption", "&prefix=1&operator=1"))
     page.wait_for_selector("body[data-connection=open]", state="attached")  # all its content is fixed: no height
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgba(0, 0, 0, 0)"  # OBS keys it out
@@ -437,6 +451,7 @@ def test_caption_overlay_lines_are_short_and_the_kill_switch_blanks_within_a_sec
     Recorder(site.ws, ZH / "news_foxconn.wav", hearing_id=hid, token=site.tokens["recorder"], speed=0).play()
     page.wait_for_timeout(1500)
     assert page.query_selector("#caption-box .cap") is None and page.get_attribute("body", "data-blanked") == "1"
+    assert said == []
 
 
 def test_an_overlay_on_a_pc_whose_clock_is_behind_still_airs(site, page):
@@ -681,6 +696,20 @@ def test_a_wrong_token_is_said_as_wrong_and_the_clerk_screen_offers_nothing(site
     assert page.eval_on_selector_all("nav button", "bs => bs.every(b => b.disabled)")
     page.goto(f"{site.url}/ui/#token=cst_0000_not-a-token")
     page.wait_for_function("() => document.body.textContent.includes('令牌无效')")
+    page.goto(f"{site.url}/ui/clerk?hearing=deadbeefdeadbeef#token={site.tokens['clerk']}")
+    page.wait_for_function("() => document.getElementById('banner').textContent.includes('没有这个庭审')")
+
+
+def test_a_caption_overlay_that_is_refused_says_why_to_its_operator(site, page):
+    """Refused (a bad token, a hearing not public, none such), the overlay looked like a courtroom
+    where nobody speaks: its panel says why, even with the operator's panel off."""
+    closed = site.hearing("web-cap-closed", public=False)
+    for query, token, why in (("web-cap-closed", site.tokens["caption"], "不公开"),
+                              ("deadbeefdeadbeef", site.tokens["caption"], "没有这个庭审"),
+                              (closed, "cst_0000_not-a-token", "令牌无效")):
+        page.goto(f"{site.url}/ui/captions?hearing={query}#token={token}")
+        page.wait_for_selector("body[data-refused='1']", state="attached")
+        assert why in page.inner_text("#operator") and page.is_visible("#operator"), query
 
 
 def test_a_courts_first_day_from_scheduling_to_every_signature(site, page):

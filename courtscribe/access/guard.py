@@ -23,7 +23,7 @@ from ..seal import SealKeyError, load_key
 from .audit import AuditLog
 from .quota import Counters, Limits, Slots, Sockets
 from ..records.model import new_hearing_id
-from .scopes import AccessRole, Action, HearingScope, Principal
+from .scopes import AccessRole, Action, HearingScope, NotPublic, Principal
 from .tokens import TokenError, Tokens, Unchecked
 
 log = get_logger(__name__)
@@ -187,7 +187,7 @@ class Access:
             scope = HearingScope(hearing_id, *found)
         why = who.refusal(action, scope)
         if why:
-            raise Denied(403, "forbidden", why)
+            raise Denied(403, "not_public" if isinstance(why, NotPublic) else "forbidden", why)
         return scope
 
 

@@ -60,6 +60,11 @@ SIGNS_AS: dict[AccessRole, tuple[str, ...]] = {
 }
 
 
+class NotPublic(str):
+    """A refusal that is no fault of the token: the hearing has no captions (``not_public``, as an
+    overlay says it to its operator)."""
+
+
 @dataclass(frozen=True)
 class HearingScope:
     """What access decisions need to know about a hearing."""
@@ -96,7 +101,7 @@ class Principal:
         if not self.covers(h):
             return f"hearing {h.id} is outside this token's scope ({self.scope_text()})"
         if self.role is AccessRole.caption and h.public is not True:
-            return f"hearing {h.id} is not public: it has no captions"
+            return NotPublic(f"hearing {h.id} is not public: it has no captions")
         return None
 
     def signing_refusal(self, role: str | None, name: str | None) -> str | None:

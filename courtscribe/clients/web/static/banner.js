@@ -1,6 +1,6 @@
 // The clerk's banner: what the page has to tell her (a toast, or a notice that stays until she
 // closes it), the live connection's state, and a refused token, which outranks all else said there.
-import { ApiError, el, refusal } from "./common.js";
+import { ApiError, closedFor, el, refusal } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 const TOAST_MS = 6000;
@@ -52,7 +52,7 @@ export function connectionDown(e) {
   document.body.dataset.connection = "down";
   if (e && (e.code === 4401 || e.code === 4403)) { refuse(e.code); return; }
   const b = $("banner");
-  b.textContent = e && e.code >= 4400 ? `无法连接：${e.reason || e.code}`
+  b.textContent = e && e.code >= 4400 ? (closedFor(e.code) || `无法连接：${e.reason || e.code}`)
     : "连接已断开，正在重新连接…（笔录不会丢失）";
   b.hidden = false;
   b.dataset.sticky = "down";

@@ -4,7 +4,7 @@
 // Lines come ready-cut from the server (at most 16 characters each, never changed once sent: stabilized
 // partials, then the rest from the final); this page rolls them up, two on screen, and paces them.
 import { Airing } from "./airing.js";
-import { liveSocket, params } from "./common.js";
+import { closedFor, liveSocket, params } from "./common.js";
 
 const hearingId = params.get("hearing");
 const delay = Number(params.get("delay") || 0);
@@ -26,6 +26,7 @@ let dark = false;
 let shownAt = 0;
 let clearTimer = null;
 let pump = null;
+let said = null; // the code of the server's last error: a refusal's close follows it
 
 // The server's clock as this PC reads it: a cue's times are the server's wall clock, and an OBS PC
 // whose clock is behind held every line back (the least gap seen is the least network delay)
@@ -125,16 +126,23 @@ if (!hearingId) {
     onEvent(e) {
       if (e.type === "subscribed" || e.type === "blank") blank(!!e.blanked);
       else if (e.type === "withdraw") withdraw();
+      else if (e.type === "error") said = e.code;
       else if (e.type === "cue" && !dark && airing.fresh(e)) {
         heard(e);
         queue.push(e);
         if (!pump) next();
       }
     },
-    onState(state) {
+    onState(state, e) {
       if (state === "open" && wasOpen) airing.reconnected();
       wasOpen ||= state === "open";
       document.body.dataset.connection = state;
+      const why = e && closedFor(e.code, said);
+      if (why) { // refused for good: the operator reads why (an empty overlay looks like silence)
+        operator.hidden = false;
+        operator.textContent = why;
+        document.body.dataset.refused = "1";
+      }
     },
   });
 }

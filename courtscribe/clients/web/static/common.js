@@ -24,6 +24,15 @@ export function refusal(status) {
   return "此令牌无权查看这里（另一法院、法庭或角色）";
 }
 
+/** Why the server closed a page's live socket for good (4401/4403/4404, with the error it gave
+ * before), in Chinese; null where it may come back. */
+export function closedFor(code, said) {
+  if (code === 4403 && said === "not_public") return "此庭审不公开审理：没有直播字幕";
+  if (code === 4401 || code === 4403) return refusal(code);
+  if (code === 4404) return "没有这个庭审：编号有误，或它属于另一法院";
+  return null;
+}
+
 export class ApiError extends Error {
   constructor(status, code, message, detail) {
     super(message);
@@ -108,7 +117,7 @@ export function liveSocket(path, { onEvent, onOpen = () => {}, onState = () => {
     ws.onclose = (e) => {
       if (stopped) return;
       onState("down", e);
-      if (e.code === 4401 || e.code === 4403) return; // refused: reconnecting cannot help
+      if (closedFor(e.code)) return; // refused, or no such hearing: reconnecting cannot help
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 5000);
     };

@@ -176,6 +176,7 @@ export function lineEditor(ctx) {
     const next = at < 0 ? null
       : all.slice(at + 1).find((li) => li.dataset.channel === all[at].dataset.channel);
     if (!next) { ctx.notice("下面没有可以合并的行"); return; }
+    if (unmergeable(utterances.get(uid), utterances.get(next.dataset.uid))) return;
     try {
       const body = { other: next.dataset.uid };
       const res = await api(`${base}/utterances/${enc(uid)}/merge`, { method: "POST", body });
@@ -183,6 +184,19 @@ export function lineEditor(ctx) {
       ctx.changed(res.utterance.id, res.utterance);
       ctx.select(res.utterance.id);
     } catch (err) { ctx.notice(`合并未完成：${err.message}`, true); }
+  }
+
+  /** Why two lines are not merged, said in Chinese before the server refuses it in English. */
+  function unmergeable(a, b) {
+    if (!a || !b) return false;
+    const partial = [a, b].some((x) => x.status === "partial");
+    const unheard = [a, b].some((x) => (x.u.flags || []).includes("unrecognized") && !x.u.text.trim());
+    const why = partial ? "这一行还在识别中，识别完成后再合并"
+      : a.u.speaker !== b.u.speaker
+        ? `两行的发言人不同（${a.u.speaker}、${b.u.speaker}）：如是同一人所说，先把两行改为同一发言人（S）再合并`
+        : unheard ? "有一行未能识别：先回放并录入所说内容，再合并（合并后空白将不再显示）" : null;
+    if (why) ctx.notice(why, true);
+    return !!why;
   }
 
   return { editing: () => editing, start, lineGone, confirm, mergeNext };
