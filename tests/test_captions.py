@@ -262,3 +262,16 @@ def test_caption_lines_break_between_words_and_never_inside_a_number(said):
     for a, b in zip(lines, lines[1:]):
         assert a[-1] + b[0] not in ("支付", "受理", "人民") and not (a[-1].isdigit() and b[0] in "0123456789日元")
         assert not (a[-1] in "零一二三四五六七八九十百千万" and b[0] in "零一二三四五六七八九十百千万元")
+
+
+@pytest.mark.parametrize("said", ["正是因为存在绝对正义所以我们接受现实的相对正义", "对于原告提出的第一项诉讼请求我们有异议。",
+                                  "现在开庭。"])
+def test_the_speakers_role_never_airs_on_a_line_of_its_own(said):
+    """A phrase longer than the line after 原告： left 原告 alone on the first row (the screens probe)."""
+    u = {"id": "u1", "start_ms": 0, "end_ms": 4000, "text": said, "role": "defendant_agent", "flags": []}
+    lines = [line for cue in cues(u, prefix=True) for line in cue["lines"]]
+    assert lines[0].startswith("被告代理人：") and len(lines[0]) > len("被告代理人：")
+    assert all(len(line) <= 16 for line in lines) and "".join(lines) == "被告代理人：" + said.rstrip("。")
+    live = Captioner(prefix=True).final(Final(hearing_id="h", utterance_id="u1", utterance=Utterance(**{
+        **u, "speaker": "被告代理人"})))
+    assert live[0]["text"].startswith("被告代理人：") and len(live[0]["text"]) > len("被告代理人：")

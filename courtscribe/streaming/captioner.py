@@ -28,9 +28,10 @@ MAX_OPEN = 64  # utterances whose partials are followed at once (an overlay per 
 
 
 # -- cutting text into caption lines ---------------------------------------------------------
-def caption_lines(text: str, max_chars: int = MAX_CHARS) -> list[str]:
+def caption_lines(text: str, max_chars: int = MAX_CHARS, *, lead: str = "") -> list[str]:
     """Lines of at most ``max_chars`` characters, broken after punctuation where possible and never
-    inside a Latin word or a number unless it alone is longer than a line."""
+    inside a Latin word or a number unless it alone is longer than a line. ``lead`` (the speaker's
+    role, 原告：) goes before the first words, never on a line of its own."""
     phrases, current = [], ""
     text = text.strip()
     for i, ch in enumerate(text):
@@ -40,6 +41,8 @@ def caption_lines(text: str, max_chars: int = MAX_CHARS) -> list[str]:
             current = ""
     if current.strip():
         phrases.append(current.strip())
+    if lead and phrases:
+        phrases[0] = lead + phrases[0]
     lines, line = [], ""
     for phrase in phrases:
         if len((line + phrase).rstrip(_DROPPED_AT_LINE_END)) <= max_chars:
@@ -106,8 +109,7 @@ def cues(u: dict, *, prefix: bool = False) -> list[dict]:
     """One final (a record-format utterance) as caption cues of up to two lines each."""
     who = Role(u["role"]).label if u.get("role") else None
     named = prefix and who and CONTINUES not in u.get("flags", [])  # a piece goes on from its speaker's line
-    text = f"{who}：{u['text']}" if named else u["text"]
-    lines = caption_lines(text)
+    lines = caption_lines(u["text"], lead=f"{who}：" if named else "")
     groups = [lines[i:i + LINES_PER_CUE] for i in range(0, len(lines), LINES_PER_CUE)]
     total = sum(len("".join(g)) for g in groups) or 1
     start, span = u["start_ms"], max(1, u["end_ms"] - u["start_ms"])
@@ -196,10 +198,11 @@ class Captioner:
         first = u.lines == 0 and not goes_on  # a piece of a long utterance: its speaker was named
         speaker = (said.role, said.speaker, said.channel)
         named = first or self._last != speaker  # two channels interleaved: whose line this is again
-        text = f"{who}：{piece.strip()}" if self.prefix and who and named and piece.strip() else piece
+        lead = f"{who}：" if self.prefix and who and named and piece.strip() else ""
+        text = lead + piece.strip() if lead else piece
         if piece.strip():
             self._last = speaker
-        lines = caption_lines(text)
+        lines = caption_lines(piece, lead=lead)
         start, span = said.start_ms, max(1, said.end_ms - said.start_ms)
         begin = upto - len(piece)
         out, done = [], 0
