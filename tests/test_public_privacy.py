@@ -3,7 +3,7 @@ as the court blanks the captions is dark from its first message."""
 from __future__ import annotations
 
 import types
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 
 from courtscribe.access.audit import AuditLog
 from courtscribe.records.model import Role, Utterance
@@ -93,6 +93,18 @@ def _captions_app(tmp_path, store):
     app.state.services = services
     app.include_router(captions.router)
     return app, services
+
+
+@contextmanager
+def _overlay(tmp_path, store):
+    """An overlay's socket on the caption router, and how to publish a hearing event to it."""
+    from starlette.testclient import TestClient
+
+    app, services = _captions_app(tmp_path, store)
+    with TestClient(app) as client, client.websocket_connect("/v1/hearings/h/captions") as ws:
+        assert ws.receive_json()["blanked"] is False
+        hub = services.live.hub
+        yield ws, lambda event: client.portal.call(lambda: hub.publish("h", event))
 
 
 def test_an_overlay_connecting_as_the_court_blanks_is_dark_from_its_first_message(tmp_path, monkeypatch):
@@ -273,18 +285,9 @@ def test_what_was_being_said_when_the_court_blanked_stays_off_the_air_when_capti
     """The court blanks mid-utterance and lights the captions again while the witness goes on: her
     utterance, cut into lines again from its start, aired what the blank had dumped. It stays off
     (as it is out of the archive feeds); the next utterance airs."""
-    from starlette.testclient import TestClient
-
     from courtscribe.streaming.events import CaptionsSwitched, Final, Partial
 
-    store = _hearing(tmp_path)
-    app, services = _captions_app(tmp_path, store)
-    with TestClient(app) as client, client.websocket_connect("/v1/hearings/h/captions") as ws:
-        assert ws.receive_json()["blanked"] is False
-        hub = services.live.hub
-
-        def publish(event) -> None:
-            client.portal.call(lambda: hub.publish("h", event))
+    with _overlay(tmp_path, _hearing(tmp_path)) as (ws, publish):
         publish(Partial(hearing_id="h", utterance_id="w1", channel=0, speaker="证人", role=Role.witness,
                         start_ms=20_000, end_ms=23_000, text="我住在幸福路十八", stable=0))
         publish(CaptionsSwitched(hearing_id="h", blanked=True, at_ms=23_500, reason="个人信息"))
@@ -305,18 +308,9 @@ def test_an_open_tail_said_while_captions_were_off_is_not_aired_with_the_words_a
     """Said entirely in the dark, a sentence ending on a number (下降超50%: a number may go on) left
     its tail held for the speaker's next words; with captions back it aired glued to them, under
     their times (原告：50%每一天都要快乐哦)."""
-    from starlette.testclient import TestClient
-
     from courtscribe.streaming.events import CaptionsSwitched, Endpoint, Final, Partial
 
-    store = _hearing(tmp_path)
-    app, services = _captions_app(tmp_path, store)
-    with TestClient(app) as client, client.websocket_connect("/v1/hearings/h/captions") as ws:
-        assert ws.receive_json()["blanked"] is False
-        hub = services.live.hub
-
-        def publish(event) -> None:
-            client.portal.call(lambda: hub.publish("h", event))
+    with _overlay(tmp_path, _hearing(tmp_path)) as (ws, publish):
         publish(CaptionsSwitched(hearing_id="h", blanked=True, at_ms=38_300, reason="商业秘密"))
         assert ws.receive_json()["blanked"] is True
         dark = Utterance(id="f1", start_ms=45_800, end_ms=53_000, speaker="原告", role=Role.plaintiff,
