@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
+from itertools import accumulate
 
 import numpy as np
 
@@ -141,7 +142,7 @@ def recites(text: str, hotwords: str | None) -> bool:
     runs = [m for m in SequenceMatcher(None, core, lead, autojunk=False).get_matching_blocks() if m.size > 1]
     if sum(m.size for m in runs) < PROMPT_ECHO * len(core):
         return False
-    starts = [sum(map(len, words[:k])) for k in range(len(words))]
+    starts = accumulate(map(len, words), initial=0)  # where each word begins in ``lead``
     whole = sum(any(m.b <= at and at + len(w) <= m.b + m.size for m in runs) for at, w in zip(starts, words))
     return whole >= 2
 

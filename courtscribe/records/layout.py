@@ -44,12 +44,11 @@ def _names(record: Record, *roles: Role) -> str | None:
     return "、".join(names) or None
 
 
-def _before(record: Record, c: Correction) -> str:
+def _before(c: Correction, line: Utterance | None) -> str:
     """What a correction changed: a line corrected while it was still being spoken had no text
     yet; the machine's, which came after, is what the clerk's stands against."""
     if c.before:
         return c.before
-    line = next((u for u in record.utterances if u.id == c.utterance_id), None)
     late = line.machine_text if line is not None and c.field == "text" else None
     return f"{late}〔识别稿，于更正后生成〕" if late else "（无）"
 
@@ -95,9 +94,10 @@ def blocks(record: Record) -> list[Block]:
     out += [_interruption(i) for i in pending]
     if record.corrections:
         out.append(Block("heading", "更正记录"))
-        out += [Block("item", f"{_when(record, c.utterance_id)} {FIELDS.get(c.field, c.field)}："
-                              f"“{_before(record, c)}” 更正为 “{c.after}”（{c.by}，{minute(c.at)}"
-                              f"{'，' + c.reason if c.reason else ''}）") for c in record.corrections]
+        lines = {u.id: u for u in record.utterances}  # each correction's line, looked up once
+        out += [Block("item", f"{_when(lines.get(c.utterance_id))} {FIELDS.get(c.field, c.field)}："
+                              f"“{_before(c, lines.get(c.utterance_id))}” 更正为 “{c.after}”（{c.by}，"
+                              f"{minute(c.at)}{'，' + c.reason if c.reason else ''}）") for c in record.corrections]
     if record.correction_requests:
         out.append(Block("heading", "补正申请（签名后提出，附于原文之后）"))
         out += [Block("item", _request(record, r)) for r in record.correction_requests]
@@ -131,10 +131,9 @@ def _request(record: Record, r: CorrectionRequest) -> str:
     return f"{who}，{minute(r.at)}{noted}：{about}{r.text}（理由：{r.reason}）"
 
 
-def _when(record: Record, uid: str) -> str:
+def _when(line: Utterance | None) -> str:
     """Where a corrected line is in the hearing: its time, or that it was merged into another."""
-    start = next((u.start_ms for u in record.utterances if u.id == uid), None)
-    return "（后并入他行）" if start is None else hms(start)
+    return "（后并入他行）" if line is None else hms(line.start_ms)
 
 
 def _interruption(i: Interruption) -> Block:
