@@ -86,6 +86,8 @@ def test_a_preview_cut_at_its_loop_is_no_echo_of_the_conditioning():
     looped = [SimpleNamespace(text="张建国李明以下是普通话的句子，其中可能夹杂其中可能夹杂其中可能夹杂")]
     kw = {"initial_prompt": PROMPTS["zh"], "hotwords": "张建国 李明"}
     assert before_loop(looped, "zh", kw, np.zeros(16000, np.float32), 0) == []
+    names = [SimpleNamespace(text="张建国李明张建国李明张建国李明张建国李明")]  # the names alone, looping
+    assert before_loop(names, "zh", kw, np.zeros(16000, np.float32), 0) == []
     said = [SimpleNamespace(text="原告张建国到庭到庭到庭到庭到庭")]
     assert [h.text for h in before_loop(said, "zh", kw, np.zeros(16000, np.float32), 0)] == ["原告张建国到庭"]
 

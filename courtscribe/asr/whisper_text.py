@@ -58,7 +58,7 @@ def before_loop(segments, lang: str, kw: dict, audio: np.ndarray, offset_ms: int
     """A preview whose text fell into a loop, as far as it went before it (none where that is an
     echo of its conditioning, ``kw``'s prompt and hotwords)."""
     text = unlooped(tidy(join_pieces([seg.text for seg in segments])))
-    if echoes_prompt(text, kw["initial_prompt"], kw["hotwords"]):
+    if _echo(text, kw["initial_prompt"], kw["hotwords"], doubted=True):  # a preview: as discard_reason's
         return []
     end = offset_ms + audio.size * 1000 // SAMPLE_RATE
     return [Hypothesis(text=text, start_ms=offset_ms, end_ms=end, language=lang, is_final=False)] if text else []
@@ -92,10 +92,8 @@ def discard_reason(seg, prompt: str | None, hotwords: str | None, previous_text:
     however sure Whisper is: on the first half second of a line it writes them more often than not."""
     if not _letters(seg.text):
         return EMPTY
-    if echoes_prompt(seg.text, prompt, hotwords):
-        return ECHO
     doubted = preview or seg.avg_logprob < LOW_LOGPROB or seg.no_speech_prob > NO_SPEECH_PROB
-    if doubted and recites(seg.text, hotwords):
+    if _echo(seg.text, prompt, hotwords, doubted=doubted):
         return ECHO
     if seg.compression_ratio > MAX_COMPRESSION:
         return LOOP
@@ -127,6 +125,12 @@ def echoes_prompt(text: str, prompt: str | None, hotwords: str | None = None) ->
     if len(runs) == 1 and runs[0].size == len(core):  # word for word: a phrase, not a word ("以下是")
         return echoed >= 4 or (runs[0].b >= len(lead) and len(re.findall(r"[A-Za-z]+", text)) >= 2)
     return echoed >= ECHO_CHARS and sum(m.size for m in runs) >= PROMPT_ECHO * len(core)
+
+
+def _echo(text: str, prompt: str | None, hotwords: str | None, *, doubted: bool) -> bool:
+    """Whisper's conditioning written back: its prompt (with the hotwords before it), or, on a
+    decode it doubts or a preview, the hearing's words recited alone."""
+    return echoes_prompt(text, prompt, hotwords) or (doubted and recites(text, hotwords))
 
 
 def recites(text: str, hotwords: str | None) -> bool:
