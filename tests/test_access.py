@@ -157,9 +157,13 @@ async def _query_native(court: Court, token: str) -> dict:
 async def _funasr(court: Court, query: str, local: str = "127.0.0.1") -> list[dict]:
     port = int(court.url.rsplit(":", 1)[1])
     async with websockets.connect(f"{court.ws}/{query}", ssl=court.tls, local_addr=(local, 0)) as ws:
-        await ws.send(json.dumps({"mode": "2pass", "wav_name": "court", "is_speaking": True, "chunk_size": [5, 10, 5]}))
-        await ws.send(b"\0\0" * 16000)
-        await ws.send(json.dumps({"is_speaking": False, "is_end": True}))
+        try:
+            await ws.send(json.dumps({"mode": "2pass", "wav_name": "court", "is_speaking": True,
+                                      "chunk_size": [5, 10, 5]}))
+            await ws.send(b"\0\0" * 16000)
+            await ws.send(json.dumps({"is_speaking": False, "is_end": True}))
+        except websockets.ConnectionClosed:
+            pass  # refused before the client spoke (a loaded server answers first): the reason is read below
         replies = []
         try:
             async for raw in ws:  # until the end-of-input acknowledgement (or the server closes: refused)
