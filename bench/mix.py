@@ -1,4 +1,5 @@
-"""A rapid-turn Mandarin exchange of real voices, with its who-spoke-when reference.
+"""A rapid-turn Mandarin exchange of real voices, with its who-spoke-when reference; and one voice
+talked over (``interjections``).
 
     .venv/bin/python bench/mix.py      # writes bench/out/zh_mix.wav and zh_mix.rttm
 
@@ -55,6 +56,24 @@ def build(seed: int = 7) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
             out.append(np.zeros(gap, np.float32))
             t += gap
     return np.concatenate(out), turns
+
+
+def interjections() -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+    """market_25s's one speaker, talked over four times by other people (0.9–1.5 s each, their own
+    level: 3–15 dB under hers), as a party cuts into a statement; never alone, so no voice of theirs
+    is heard without hers. The reference: each voice's speech as the VAD finds it."""
+    main = decode(DATA / "zh-smoke" / "market_25s.wav").channel(0)
+    out, turns = main.copy(), []
+    for s, e in SileroVad(min_silence_ms=150).segments(main):
+        turns.append((s, e, "market"))
+    for at_ms, name, (a, b) in ((6_200, "welcome", (850, 1_750)), (12_000, "custody", (950, 2_250)),
+                                (16_300, "brexit", (500, 1_900)), (20_300, "justice", (300, 1_500))):
+        piece = decode(DATA / "zh-smoke" / SPEAKERS[name]).channel(0)[a * 16:b * 16]
+        fade = np.minimum(1, np.minimum(np.arange(piece.size), np.arange(piece.size)[::-1]) / 160)
+        out[at_ms * 16:at_ms * 16 + piece.size] += piece * fade
+        for s, e in SileroVad(min_silence_ms=150).segments(piece):
+            turns.append((at_ms + s, at_ms + e, name))
+    return out / max(1.0, float(np.abs(out).max()) / 0.9), sorted(turns)
 
 
 def main() -> None:

@@ -7,11 +7,14 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
 from common import DATA, OUT, ROOT
 
 Segs = list[tuple[int, int, str]]
+Flagged = list[tuple[int, int, str, bool]]  # a line: start, end, speaker, whether it tells the clerk to listen
+ASK_WHO = {"speaker_unsure", "overlap"}  # flags that send the clerk to the audio for who spoke (发言人待核, 同时发言)
 
 
 def recordings() -> dict[str, tuple[Path, Segs]]:
@@ -25,38 +28,43 @@ def recordings() -> dict[str, tuple[Path, Segs]]:
     OUT.mkdir(parents=True, exist_ok=True)
     sf.write(OUT / "zh_mix.wav", audio, 16_000)
     out["zh-mix"] = (OUT / "zh_mix.wav", turns)
+    audio, turns = mix.interjections()
+    sf.write(OUT / "zh_over.wav", audio, 16_000)
+    out["zh-over"] = (OUT / "zh_over.wav", turns)
     lines = json.loads((ROOT / "bench" / "court" / "hearing.json").read_text(encoding="utf-8"))["lines"]
     out["court"] = (ROOT / "bench" / "court" / "hearing.flac", [(ln["start_ms"], ln["end_ms"], ln["speaker"]) for ln in lines])
     return out
 
 
-def scores(ref: Segs, hyp: Segs) -> dict:
+def _annotation(segs: Segs | Flagged):
     from pyannote.core import Annotation, Segment
+
+    a = Annotation()
+    for i, (s, e, lab, *_) in enumerate(segs):
+        if e > s:
+            a[Segment(s / 1000, e / 1000), i] = str(lab)
+    return a
+
+
+def scores(ref: Segs, hyp: Segs | Flagged) -> dict:
     from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 
-    def annotation(segs: Segs) -> Annotation:
-        a = Annotation()
-        for i, (s, e, lab) in enumerate(segs):
-            if e > s:
-                a[Segment(s / 1000, e / 1000), i] = str(lab)
-        return a
-
-    r, h = annotation(ref), annotation(hyp)
+    r, h = _annotation(ref), _annotation(hyp)
     ordered = sorted(hyp)
     changes = sum(1 for x, y in zip(ordered, ordered[1:]) if x[2] != y[2])
     return {"DER": float(DiarizationErrorRate(collar=0.25, skip_overlap=False)(r, h)),
             "JER": float(JaccardErrorRate(collar=0.25, skip_overlap=False)(r, h)),
-            "speakers": len({lab for _, _, lab in hyp}), "turns": changes + 1 if hyp else 0}
+            "speakers": len({lab for _, _, lab, *_ in hyp}), "turns": changes + 1 if hyp else 0}
 
 
-def lost(ref: Segs, lines: Segs) -> int:
+def lost(ref: Segs, lines: Segs | Flagged) -> int:
     return sum(1 for s, e, _ in ref if e - s >= 300 and
-               sum(max(0, min(e, b) - max(s, a)) for a, b, _ in lines) < (e - s) / 2)
+               sum(max(0, min(e, b) - max(s, a)) for a, b, *_ in lines) < (e - s) / 2)
 
 
-def live_record(paths: dict[str, Path]) -> dict[str, tuple[Segs, list[float]]]:
-    """Each recording streamed at real time into a fresh server: its finals' lines, and each final's
-    delay after its own speech ended (s)."""
+def live_record(paths: dict[str, Path]) -> dict[str, tuple[Flagged, list[float]]]:
+    """Each recording streamed at real time into a fresh server: its finals' lines (flagged for who spoke
+    or not), and each final's delay after its own speech ended (s)."""
     from stream_load import start_server
 
     from courtscribe.clients import stream_file
@@ -74,10 +82,47 @@ def live_record(paths: dict[str, Path]) -> dict[str, tuple[Segs, list[float]]]:
 
             def sent(ms: int) -> float:
                 return next((t for t, done in r.sent_at if done >= ms), r.sent_at[-1][0])
-            out[name] = ([(f["utterance"]["start_ms"], f["utterance"]["end_ms"], f["utterance"]["speaker"])
-                          for f in lines.values()],
+            out[name] = ([(f["utterance"]["start_ms"], f["utterance"]["end_ms"], f["utterance"]["speaker"],
+                           bool(ASK_WHO & set(f["utterance"].get("flags", [])))) for f in lines.values()],
                          [f["_received"] - sent(f["utterance"]["end_ms"]) for f in lines.values()])
     finally:
         proc.terminate()
         proc.wait(30)
     return out
+
+
+
+def wrong_mouth(ref: Segs, hyp: Flagged, step_ms: int = 10) -> dict:
+    """Where each person's speech went, frame by frame (labels matched by the DER's best mapping):
+    into a line of theirs, else into a line flagged for the clerk (``ASK_WHO``), else only into
+    lines of other speakers, unflagged (``wrong mouth``: what a clerk would sign as someone else's
+    words), else into no line. ``own lines flagged``: the share of a person's speech in their own
+    lines that is flagged all the same (a replay the clerk did not need)."""
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    mapping = DiarizationErrorRate().optimal_mapping(_annotation(ref), _annotation(hyp))
+    end = max([e for _, e, _ in ref] + [e for _, e, *_ in hyp] + [0]) // step_ms + 1
+
+    def frames(spans) -> np.ndarray:
+        on = np.zeros(end, bool)
+        for s, e, *_ in spans:
+            on[s // step_ms:e // step_ms] = True
+        return on
+
+    flagged, unflagged = frames(h for h in hyp if h[3]), frames(h for h in hyp if not h[3])
+    ms = dict.fromkeys(("said", "own", "own flagged", "flagged", "wrong", "none"), 0)
+    for who in {str(lab) for _, _, lab in ref}:
+        said = frames(r for r in ref if str(r[2]) == who)
+        mine = [h for h in hyp if mapping.get(str(h[2])) == who]
+        own = said & frames(mine)
+        rest = said & ~own
+        ms["said"] += int(said.sum())
+        ms["own"] += int(own.sum())
+        ms["own flagged"] += int((own & frames(h for h in mine if h[3])).sum())
+        ms["flagged"] += int((rest & flagged).sum())
+        ms["wrong"] += int((rest & ~flagged & unflagged).sum())
+        ms["none"] += int((rest & ~flagged & ~unflagged).sum())
+    return {"said s": ms["said"] * step_ms / 1000, "own mouth": ms["own"] / max(1, ms["said"]),
+            "else flagged s": ms["flagged"] * step_ms / 1000, "wrong mouth s": ms["wrong"] * step_ms / 1000,
+            "no line s": ms["none"] * step_ms / 1000,
+            "own lines flagged": ms["own flagged"] / max(1, ms["own"])}

@@ -10,7 +10,8 @@ import numpy as np
 from courtscribe.diarization.turns import diarize
 from courtscribe.diarization import attribute
 from courtscribe.records import formats
-from courtscribe.records.model import SPEAKER_UNSURE, SPEAKER_UNSURE_NOTE, Role, Utterance
+from courtscribe.records.model import (CONTINUES, SPEAKER_UNSURE, SPEAKER_UNSURE_NOTE, Role,
+                                      Utterance)
 from courtscribe.streaming.speakers import UNKNOWN, LiveSpeakers
 
 from voices import CLERK, JUDGE, WITNESS, ToneEncoder, ToneSegmenter, run_live, silence, voice
@@ -289,3 +290,37 @@ def test_a_guessed_line_is_no_voices_line_and_a_person_s_word_on_a_speaker_stand
     store.assign_speaker(hid, "p1", actor="书记员甲", speaker="证人", role=Role.witness)
     store.machine_final(hid, said("p1", 3000, [SPEAKER_UNSURE]))  # its final, after she said who
     assert SPEAKER_UNSURE not in store.utterance(hid, "p1").flags and store.verify(hid).ok
+
+
+def _interjected() -> tuple[np.ndarray, tuple[int, int]]:
+    """The judge's 9 s with a quieter voice over it from 3.0 s to 3.9 s ("等一下" said over a
+    statement being read): never alone, so it founds no speaker, and the judge holds every frame."""
+    over = np.concatenate([silence(3000), voice(WITNESS, 900, amp=0.15), silence(5100)])
+    return voice(JUDGE, 9000) + over, (3000, 3900)
+
+
+def test_a_voice_heard_only_over_the_one_speaker_found_is_a_flagged_turn_not_nothing():
+    """Two voices at once are two people: with no other speaker found, the interjection had no one
+    to go to and vanished from the turns, so its words left the record with nothing flagged."""
+    audio, (a, b) = _interjected()
+    turns = diarize(audio, ToneSegmenter(), ToneEncoder())
+    judge = attribute.speaker_at(0, 2000, turns)
+    assert [(t.start_ms, t.end_ms) for t in turns if t.speaker == judge and t.sure] == [(0, 8994)]
+    [other] = [t for t in turns if t.speaker != judge]
+    assert not other.sure and other.start_ms <= a + 100 and other.end_ms >= b - 100
+
+
+def test_a_live_interjection_over_the_only_voice_is_a_flagged_line():
+    audio, (a, b) = _interjected()
+    words = [("我们", 200, 1500), ("宣读", 1500, 2900), ("一下", 2900, 4000), ("判决", 4000, 6000),
+             ("主文", 6000, 8800)]
+    lines = run_live(audio, [(0, 8950)], words, speakers=live_speakers())
+    during = [u for u in lines if u.start_ms < b and u.end_ms > a]
+    assert during and all(SPEAKER_UNSURE in u.flags for u in during), lines
+    sure = [u for u in lines if SPEAKER_UNSURE not in u.flags]
+    assert len({u.speaker for u in sure}) == 1 and "一下" not in "".join(u.text for u in sure)
+    for w, *_ in words:  # every word is in the record; one heard twice, flagged in both mouths
+        assert any(w in u.text for u in lines), w
+    # the judge's words after it are a line of their own, not "the speaker went on" from the other
+    changes = [u for before, u in zip(lines, lines[1:]) if u.speaker != before.speaker]
+    assert changes and all(CONTINUES not in u.flags for u in changes)

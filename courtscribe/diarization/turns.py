@@ -7,8 +7,9 @@ reconstruction — the recipe of pyannote's own speaker-diarization pipeline, on
 3. the units with a second of voice alone are clustered across the recording into speakers (live:
    across one utterance, then placed among the hearing's voices, streaming/speakers.py);
 4. each window's units take their nearest speaker that no unit overlapping them holds (two voices
-   heard at once are never one person), and the windows are averaged back into one frame grid,
-   where each frame keeps as many speakers as the windows counted there.
+   heard at once are never one person; a unit that finds every speaker held is a voice nobody can
+   be sure of, heard beside them: ``crowded``), and the windows are averaged back into one frame
+   grid, where each frame keeps as many speakers as the windows counted there.
 
 A turn is a stretch of one speaker; turns of two speakers may overlap (both spoke).
 """
@@ -53,10 +54,12 @@ class Turn:
 
 
 class Voices(NamedTuple):
-    """The speakers among a recording's units (unit centroids, row ``i`` speaker ``i + 1``), and
-    which of them are strays nobody can be sure of."""
+    """The speakers among a recording's units (unit centroids, row ``i`` speaker ``i + 1``), which
+    of them are strays nobody can be sure of, and which of those were only heard over another
+    speaker (``over``: added to that speaker's frames, never in their place)."""
     centroids: np.ndarray
     unsure: frozenset[int] = frozenset()
+    over: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -161,7 +164,7 @@ def speakers(loc: Locals, num_speakers: int | None = None, threshold: float = TH
     X, voiced = (loc.X[sure], loc.voiced_ms[sure]) if sure.any() else (loc.X, loc.voiced_ms)
     labels = cluster(X, num_speakers, threshold)
     found = np.stack([_unit(X[labels == c].mean(axis=0)) for c in _people(labels, voiced)])
-    return Voices(found) if num_speakers else strays(loc, found, threshold)
+    return crowded(loc, Voices(found) if num_speakers else strays(loc, found, threshold), threshold)
 
 
 def strays(loc: Locals, found: np.ndarray, threshold: float) -> Voices:
@@ -171,11 +174,32 @@ def strays(loc: Locals, found: np.ndarray, threshold: float) -> Voices:
     than put in the mouth of the nearest speaker. Never a speaker of its own: short units are
     too noisy to tell one stray person from several."""
     far = (loc.X @ found.T).max(axis=1) < STRAY_SIMILARITY
-    if not far.any():
-        return Voices(found)
-    labels = cluster(loc.X[far], None, threshold)
-    more = [_unit(loc.X[far][labels == c].mean(axis=0)) for c in sorted(set(labels.tolist()))]
-    return Voices(np.concatenate([found, np.stack(more)]), frozenset(range(len(found), len(found) + len(more))))
+    more = _among_themselves(loc.X[far], threshold)
+    unsure = frozenset(range(len(found), len(found) + len(more)))
+    return Voices(np.concatenate([found, more]), unsure)
+
+
+def crowded(loc: Locals, voices: Voices, threshold: float) -> Voices:
+    """``voices`` and, as ``over`` voices nobody can be sure of, the units that met every speaker
+    found in their window while it spoke (an interjection over the only voice a recording has
+    enough of): two voices at once are two people, and with no speaker left to take it the unit's
+    words would leave the record unflagged. Their embedding is of both voices at once, so which
+    person it was is never guessed: the clerk is sent to the audio."""
+    sims = loc.X @ voices.centroids.T
+    windows = range(loc.seg.activity.shape[0])
+    left = [i for w in windows for i, c in _assigned(loc, sims, w) if c is None]
+    more = _among_themselves(loc.X[left], threshold)
+    n = len(voices.centroids)
+    added = frozenset(range(n, n + len(more)))
+    centroids = np.concatenate([voices.centroids, more])
+    return Voices(centroids, voices.unsure | added, voices.over | added)
+
+
+def _among_themselves(X: np.ndarray, threshold: float) -> np.ndarray:
+    """Units nobody can be sure of, clustered among themselves: one centroid per cluster."""
+    labels = cluster(X, None, threshold)
+    found = [_unit(X[labels == c].mean(axis=0)) for c in sorted(set(labels.tolist()))]
+    return np.array(found, np.float32).reshape(-1, X.shape[1])
 
 
 def _by_appearance(turns: list[Turn]) -> list[Turn]:
@@ -214,28 +238,24 @@ def reconstruct(loc: Locals, voices: Voices, duration_ms: int,
     hamming = np.hamming(n_frames)
     sims = loc.X @ centroids.T
     strays = np.zeros((total, n_spk))  # frames a window gave to a voice nobody can be sure of
+    over = np.zeros((total, n_spk))  # ... that was heard over another speaker
     doubt = np.zeros((total, n_spk))  # ... or to a speaker, for a short unit little like them
     for w in range(n_win):
-        mine = sorted((i for i, u in enumerate(loc.units) if u[0] == w), key=lambda i: -sims[i].max())
         mapped = np.zeros((n_frames, n_spk))
         doubted = np.zeros((n_frames, n_spk))
-        taken: list[tuple[int, int, int]] = []
-        for i in mine:
+        for i, c in _assigned(loc, sims, w):
             frames = loc.units[i][2]
-            a, b = int(frames[0]), int(frames[-1]) + 1
-            free = [c for c in np.argsort(-sims[i]) if not any(c == c2 and a < b2 and a2 < b for a2, b2, c2 in taken)]
-            if free:
-                taken.append((a, b, int(free[0])))
-                mapped[frames, free[0]] = 1
-                if sims[i, free[0]] < DOUBT_SIMILARITY and loc.clean_ms[i] < SURE_MS:
-                    doubted[frames, free[0]] = 1
+            if c is not None:
+                mapped[frames, c] = 1
+                if sims[i, c] < DOUBT_SIMILARITY and loc.clean_ms[i] < SURE_MS:
+                    doubted[frames, c] = 1
         act = seg.activity[w]
         idx = np.rint(seg.frame_start_ms(w, np.arange(n_frames)) / seg.frame_ms).astype(int)
         keep = idx < total
         idx = idx[keep]
         score[idx] += mapped[keep] * hamming[keep, None]
         for c in voices.unsure:
-            strays[idx, c] += mapped[keep, c]
+            (over if c in voices.over else strays)[idx, c] += mapped[keep, c]
         doubt[idx] += doubted[keep]
         weight[idx] += hamming[keep]
         count[idx] += act[keep].sum(axis=1) * hamming[keep]
@@ -250,6 +270,7 @@ def reconstruct(loc: Locals, voices: Voices, duration_ms: int,
         good = score[rows, picks] > 0
         on[rows[good], picks[good]] = True
     _strays_heard(on, strays)
+    on |= over > 0  # beside the speaker it was heard over, whatever the other windows counted
     turns = []
     for c in range(n_spk):
         for a, b in _runs(on[:, c], int(round(MIN_TURN_MS / seg.frame_ms))):
@@ -257,6 +278,23 @@ def reconstruct(loc: Locals, voices: Voices, duration_ms: int,
                 turns.append(Turn(int(x * seg.frame_ms), min(duration_ms, int(y * seg.frame_ms)), speaker_of(c),
                                   sure=c not in voices.unsure and not doubted_here))
     return sorted(turns, key=lambda t: (t.start_ms, t.speaker))
+
+
+def _assigned(loc: Locals, sims: np.ndarray, w: int) -> list[tuple[int, int | None]]:
+    """Window ``w``'s units, likest first, each with its nearest speaker (a column of ``sims``) that
+    no unit overlapping it holds: None where every speaker is held."""
+    taken: list[tuple[int, int, int]] = []
+    out: list[tuple[int, int | None]] = []
+    mine = [i for i, u in enumerate(loc.units) if u[0] == w]
+    for i in sorted(mine, key=lambda i: -sims[i].max()):
+        frames = loc.units[i][2]
+        a, b = int(frames[0]), int(frames[-1]) + 1
+        held = {c for a2, b2, c in taken if a < b2 and a2 < b}
+        free = [int(c) for c in np.argsort(-sims[i]) if c not in held]
+        if free:
+            taken.append((a, b, free[0]))
+        out.append((i, free[0] if free else None))
+    return out
 
 
 def _by_doubt(doubted: np.ndarray, first: int) -> list[tuple[int, int, bool]]:

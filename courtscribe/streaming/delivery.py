@@ -10,7 +10,7 @@ from typing import Awaitable, Callable
 import numpy as np
 
 from ..logs import get_logger
-from ..records.model import Utterance
+from ..records.model import CONTINUES, Utterance
 from ..records.reading import Named, plainly
 from .events import Event
 from .protocol import ErrorCode, error_event, final_event
@@ -25,6 +25,7 @@ class Delivery:
                  hearing_id: str | None):
         self.sinks, self.emit, self.label, self.hearing_id = sinks, emit, label, hearing_id
         self.gaps: dict[str, list[str]] = {}  # a line's flagged gaps: they take its speaker when it changes
+        self.before: str | None = None  # the speaker of the line delivered last
 
     async def line(self, u: Utterance, audio: np.ndarray | None, label: Label | None = None, *,
                    gap_of: str | None = None) -> tuple[Utterance, Label | None]:
@@ -39,6 +40,9 @@ class Delivery:
             u, label, updates = await self._who(u, audio)
         if label is not None and self.sinks.speakers is not None:
             self.sinks.speakers.spoke(label)
+        if CONTINUES in u.flags and u.speaker != self.before:  # after another voice: a turn of its own
+            u = u.model_copy(update={"flags": [f for f in u.flags if f != CONTINUES]})
+        self.before = u.speaker
         named = await self._store(u, label.voice if label else None)
         if named is not None:  # a person's label on the line, or its voice named or unnamed while it was on its way
             u = u.model_copy(update=named._asdict())
