@@ -109,8 +109,8 @@ def main() -> None:
 
     def row(name: str, system: str, ref: Segs, hyp: Segs | Flagged, seconds: float, **extra) -> None:
         flagged = [(s, e, who, bool(f and f[0])) for s, e, who, *f in hyp]
-        rows.append({"recording": name, "system": system, **scores(ref, hyp), **wrong_mouth(ref, flagged), **extra,
-                     "seconds": round(seconds, 1)})
+        rows.append({"recording": name, "system": system, **scores(ref, hyp), **wrong_mouth(ref, flagged),
+                     **extra, "seconds": round(seconds, 1)})
         timelines[(name, system)] = [(s, e, who) for s, e, who, _ in flagged]
 
     live = {} if args.skip_live else live_record({name: path for name, (path, _) in recs.items()})
@@ -125,8 +125,8 @@ def main() -> None:
             online.add(f"u{i}", x[s * 16: e * 16], s)
         row(name, "before, live", ref, online.segments(), time.perf_counter() - t)
         t = time.perf_counter()
-        row(name, "turns", ref, [(u.start_ms, u.end_ms, u.speaker, not u.sure) for u in diarize(x, seg, enc)],
-            time.perf_counter() - t)
+        turns = [(u.start_ms, u.end_ms, u.speaker, not u.sure) for u in diarize(x, seg, enc)]
+        row(name, "turns", ref, turns, time.perf_counter() - t)
         t = time.perf_counter()
         lines = [(u.start_ms, u.end_ms, u.speaker, bool(ASK_WHO & set(u.flags)))
                  for u in transcribe_file(path, comp).utterances]
@@ -143,10 +143,11 @@ def main() -> None:
             else:
                 row(name, "senko (CPU)", ref, got[0], got[1])
     rtf = command_rtf()
-    cols = ["recording", "system", "DER", "JER", "speakers", "turns", "said s", "own mouth", "else flagged s",
-            "wrong mouth s", "no line s", "own lines flagged",
+    cols = ["recording", "system", "DER", "JER", "speakers", "turns", "said s", "own mouth",
+            "else flagged s", "wrong mouth s", "no line s", "own lines flagged",
             "lost", "final p50 s", "final max s", "seconds"]
-    print("DER/JER: pyannote.metrics, 0.25 s collar, overlap scored; where speech went: see this file's docstring\n")
+    print("DER/JER: pyannote.metrics, 0.25 s collar, overlap scored; "
+          "where speech went: see this file's docstring\n")
     print(table(rows, cols))
     print(f"\n`courtscribe transcribe market_25s.wav` whole command: RTF {rtf:.2f}")
     path = save("diarization", {"rows": rows, "command_rtf_market_25s": rtf, "live_final_delays_s": delays})

@@ -26,17 +26,18 @@ def main() -> None:
     for name, (path, ref) in recs.items():
         lines = [(u.start_ms, u.end_ms, u.speaker, bool(ASK_WHO & set(u.flags)))
                  for u in transcribe_file(path, comp).utterances]
-        rows.append({"recording": name, "system": "before, file record", **scores(ref, lines), **wrong_mouth(ref, lines),
-                     "lost": lost(ref, lines)})
+        rows.append({"recording": name, "system": "before, file record", **scores(ref, lines),
+                     **wrong_mouth(ref, lines), "lost": lost(ref, lines)})
     for name, (lines, waits) in live_record({k: p for k, (p, _) in recs.items()}).items():
         ref = recs[name][1]
         waits = sorted(waits)
-        rows.append({"recording": name, "system": "before, live record", **scores(ref, lines), **wrong_mouth(ref, lines),
-                     "lost": lost(ref, lines),
+        rows.append({"recording": name, "system": "before, live record", **scores(ref, lines),
+                     **wrong_mouth(ref, lines), "lost": lost(ref, lines),
                      "final p50 s": waits[len(waits) // 2], "final max s": waits[-1]})
     print(f"courtscribe from {courtscribe.__file__}\n")
     print(table(rows, ["recording", "system", "DER", "JER", "speakers", "turns", "said s", "own mouth",
-                       "else flagged s", "wrong mouth s", "no line s", "own lines flagged", "lost", "final p50 s", "final max s"]))
+                       "else flagged s", "wrong mouth s", "no line s", "own lines flagged", "lost",
+                       "final p50 s", "final max s"]))
     (OUT / "diarization_before.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1))
 
 

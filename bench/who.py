@@ -13,8 +13,8 @@ import soundfile as sf
 from common import DATA, OUT, ROOT
 
 Segs = list[tuple[int, int, str]]
-Flagged = list[tuple[int, int, str, bool]]  # a line: start, end, speaker, whether it tells the clerk to listen
-ASK_WHO = {"speaker_unsure", "overlap"}  # flags that send the clerk to the audio for who spoke (发言人待核, 同时发言)
+Flagged = list[tuple[int, int, str, bool]]  # a line: start, end, speaker, whether the clerk must listen
+ASK_WHO = {"speaker_unsure", "overlap"}  # flags that send the clerk to the audio: 发言人待核, 同时发言
 
 
 def recordings() -> dict[str, tuple[Path, Segs]]:
@@ -63,8 +63,8 @@ def lost(ref: Segs, lines: Segs | Flagged) -> int:
 
 
 def live_record(paths: dict[str, Path]) -> dict[str, tuple[Flagged, list[float]]]:
-    """Each recording streamed at real time into a fresh server: its finals' lines (flagged for who spoke
-    or not), and each final's delay after its own speech ended (s)."""
+    """Each recording streamed at real time into a fresh server: its finals' lines (flagged for who
+    spoke or not), and each final's delay after its own speech ended (s)."""
     from stream_load import start_server
 
     from courtscribe.clients import stream_file
@@ -82,14 +82,15 @@ def live_record(paths: dict[str, Path]) -> dict[str, tuple[Flagged, list[float]]
 
             def sent(ms: int) -> float:
                 return next((t for t, done in r.sent_at if done >= ms), r.sent_at[-1][0])
-            out[name] = ([(f["utterance"]["start_ms"], f["utterance"]["end_ms"], f["utterance"]["speaker"],
-                           bool(ASK_WHO & set(f["utterance"].get("flags", [])))) for f in lines.values()],
+
+            said = [f["utterance"] for f in lines.values()]
+            out[name] = ([(u["start_ms"], u["end_ms"], u["speaker"], bool(ASK_WHO & set(u.get("flags", []))))
+                          for u in said],
                          [f["_received"] - sent(f["utterance"]["end_ms"]) for f in lines.values()])
     finally:
         proc.terminate()
         proc.wait(30)
     return out
-
 
 
 def wrong_mouth(ref: Segs, hyp: Flagged, step_ms: int = 10) -> dict:
@@ -123,6 +124,7 @@ def wrong_mouth(ref: Segs, hyp: Flagged, step_ms: int = 10) -> dict:
         ms["wrong"] += int((rest & ~flagged & unflagged).sum())
         ms["none"] += int((rest & ~flagged & ~unflagged).sum())
     return {"said s": ms["said"] * step_ms / 1000, "own mouth": ms["own"] / max(1, ms["said"]),
-            "else flagged s": ms["flagged"] * step_ms / 1000, "wrong mouth s": ms["wrong"] * step_ms / 1000,
+            "else flagged s": ms["flagged"] * step_ms / 1000,
+            "wrong mouth s": ms["wrong"] * step_ms / 1000,
             "no line s": ms["none"] * step_ms / 1000,
             "own lines flagged": ms["own flagged"] / max(1, ms["own"])}
