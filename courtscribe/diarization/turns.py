@@ -186,8 +186,7 @@ def crowded(loc: Locals, voices: Voices, threshold: float) -> Voices:
     words would leave the record unflagged. Their embedding is of both voices at once, so which
     person it was is never guessed: the clerk is sent to the audio."""
     sims = loc.X @ voices.centroids.T
-    windows = range(loc.seg.activity.shape[0])
-    left = [i for w in windows for i, c in _assigned(loc, sims, w) if c is None]
+    left = [i for mine in _by_window(loc) for i, c in _assigned(loc, sims, mine) if c is None]
     more = _among_themselves(loc.X[left], threshold)
     n = len(voices.centroids)
     added = frozenset(range(n, n + len(more)))
@@ -229,7 +228,7 @@ def reconstruct(loc: Locals, voices: Voices, duration_ms: int,
     window holds (two voices at once are two people); windows are averaged back frame by frame."""
     centroids = voices.centroids
     seg = loc.seg
-    n_win, n_frames, _ = seg.activity.shape
+    _, n_frames, _ = seg.activity.shape
     n_spk = len(centroids)
     total = int(np.ceil(duration_ms / seg.frame_ms)) + 1
     score = np.zeros((total, n_spk))
@@ -240,10 +239,10 @@ def reconstruct(loc: Locals, voices: Voices, duration_ms: int,
     strays = np.zeros((total, n_spk))  # frames a window gave to a voice nobody can be sure of
     over = np.zeros((total, n_spk))  # ... that was heard over another speaker
     doubt = np.zeros((total, n_spk))  # ... or to a speaker, for a short unit little like them
-    for w in range(n_win):
+    for w, mine in enumerate(_by_window(loc)):
         mapped = np.zeros((n_frames, n_spk))
         doubted = np.zeros((n_frames, n_spk))
-        for i, c in _assigned(loc, sims, w):
+        for i, c in _assigned(loc, sims, mine):
             frames = loc.units[i][2]
             if c is not None:
                 mapped[frames, c] = 1
@@ -280,12 +279,19 @@ def reconstruct(loc: Locals, voices: Voices, duration_ms: int,
     return sorted(turns, key=lambda t: (t.start_ms, t.speaker))
 
 
-def _assigned(loc: Locals, sims: np.ndarray, w: int) -> list[tuple[int, int | None]]:
-    """Window ``w``'s units, likest first, each with its nearest speaker (a column of ``sims``) that
-    no unit overlapping it holds: None where every speaker is held."""
+def _by_window(loc: Locals) -> list[list[int]]:
+    """Each window's units (their indices)."""
+    out: list[list[int]] = [[] for _ in range(loc.seg.activity.shape[0])]
+    for i, (w, _, _) in enumerate(loc.units):
+        out[w].append(i)
+    return out
+
+
+def _assigned(loc: Locals, sims: np.ndarray, mine: list[int]) -> list[tuple[int, int | None]]:
+    """One window's units (``mine``), likest first, each with its nearest speaker (a column of
+    ``sims``) that no unit overlapping it holds: None where every speaker is held."""
     taken: list[tuple[int, int, int]] = []
     out: list[tuple[int, int | None]] = []
-    mine = [i for i, u in enumerate(loc.units) if u[0] == w]
     for i in sorted(mine, key=lambda i: -sims[i].max()):
         frames = loc.units[i][2]
         a, b = int(frames[0]), int(frames[-1]) + 1
