@@ -174,9 +174,7 @@ def strays(loc: Locals, found: np.ndarray, threshold: float) -> Voices:
     than put in the mouth of the nearest speaker. Never a speaker of its own: short units are
     too noisy to tell one stray person from several."""
     far = (loc.X @ found.T).max(axis=1) < STRAY_SIMILARITY
-    more = _among_themselves(loc.X[far], threshold)
-    unsure = frozenset(range(len(found), len(found) + len(more)))
-    return Voices(np.concatenate([found, more]), unsure)
+    return _added(Voices(found), loc.X[far], threshold)
 
 
 def crowded(loc: Locals, voices: Voices, threshold: float) -> Voices:
@@ -187,18 +185,18 @@ def crowded(loc: Locals, voices: Voices, threshold: float) -> Voices:
     person it was is never guessed: the clerk is sent to the audio."""
     sims = loc.X @ voices.centroids.T
     left = [i for mine in _by_window(loc) for i, c in _assigned(loc, sims, mine) if c is None]
-    more = _among_themselves(loc.X[left], threshold)
+    return _added(voices, loc.X[left], threshold, over=True)
+
+
+def _added(voices: Voices, X: np.ndarray, threshold: float, *, over: bool = False) -> Voices:
+    """``voices`` and, as voices nobody can be sure of (``over`` ones if so), the units ``X``
+    clustered among themselves: one voice per cluster."""
+    labels = cluster(X, None, threshold)
+    more = [_unit(X[labels == c].mean(axis=0)) for c in sorted(set(labels.tolist()))]
     n = len(voices.centroids)
     added = frozenset(range(n, n + len(more)))
-    centroids = np.concatenate([voices.centroids, more])
-    return Voices(centroids, voices.unsure | added, voices.over | added)
-
-
-def _among_themselves(X: np.ndarray, threshold: float) -> np.ndarray:
-    """Units nobody can be sure of, clustered among themselves: one centroid per cluster."""
-    labels = cluster(X, None, threshold)
-    found = [_unit(X[labels == c].mean(axis=0)) for c in sorted(set(labels.tolist()))]
-    return np.array(found, np.float32).reshape(-1, X.shape[1])
+    centroids = np.concatenate([voices.centroids, np.array(more, np.float32).reshape(-1, X.shape[1])])
+    return Voices(centroids, voices.unsure | added, voices.over | added if over else voices.over)
 
 
 def _by_appearance(turns: list[Turn]) -> list[Turn]:
