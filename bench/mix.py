@@ -1,5 +1,5 @@
-"""A rapid-turn Mandarin exchange of real voices, with its who-spoke-when reference; and one voice
-talked over (``interjections``).
+"""A rapid-turn Mandarin exchange of real voices, with its who-spoke-when reference; one voice
+talked over (``interjections``); short answers to a questioner (``answers``).
 
     .venv/bin/python bench/mix.py      # writes bench/out/zh_mix.wav and zh_mix.rttm
 
@@ -73,6 +73,35 @@ def interjections() -> tuple[np.ndarray, list[tuple[int, int, str]]]:
         out[at_ms * 16:at_ms * 16 + piece.size] += piece * fade
         for s, e in SileroVad(min_silence_ms=150).segments(piece):
             turns.append((at_ms + s, at_ms + e, name))
+    return out / max(1.0, float(np.abs(out).max()) / 0.9), sorted(turns)
+
+
+# (speaker's clip, its stretch in s, pause before it in s, gain in dB): 一问一答, the answers short
+ANSWERS = (("justice", (0.3, 4.35), 0.5, 0), ("custody", (0.95, 2.25), 0.3, 0),
+           ("justice", (5.2, 9.9), 0.3, 0), ("welcome", (0.85, 2.05), 0.3, 0),
+           ("justice", (10.5, 12.95), 0.3, 0), ("custody", (3.55, 4.6), 0.3, 0),
+           ("market_25s", (0.0, 3.95), 0.5, 0), ("custody", (0.95, 2.25), 0.3, -10),
+           ("market_25s", (5.35, 8.6), 0.3, 0), ("brexit", (1.25, 2.1), 0.3, 0),
+           ("market_25s", (8.8, 11.05), 0.3, 0), ("brexit", (3.55, 6.7), -0.4, 0))
+
+
+def answers() -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+    """A judge and a party asking by turns, three people answering in 0.85–1.3 s (one 10 dB quiet),
+    the last answer begun 0.4 s over the question's end: the answers a window's decode skips. The
+    reference: each voice's speech as the VAD finds it."""
+    laid, t = [], 0
+    for name, (a, b), pause, gain in ANSWERS:
+        f = SPEAKERS.get(name, f"{name}.wav")
+        piece = decode(DATA / "zh-smoke" / f).channel(0)[int(a * SR):int(b * SR)] * 10 ** (gain / 20)
+        t = max(0, t + int(pause * SR))
+        laid.append((t, name, piece))
+        t += piece.size
+    out = np.zeros(t + SR // 2, np.float32)
+    turns = []
+    for at, name, piece in laid:
+        out[at:at + piece.size] += piece
+        turns += [(at * 1000 // SR + s, at * 1000 // SR + e, name)
+                  for s, e in SileroVad(min_silence_ms=150).segments(piece)]
     return out / max(1.0, float(np.abs(out).max()) / 0.9), sorted(turns)
 
 

@@ -31,6 +31,9 @@ def recordings() -> dict[str, tuple[Path, Segs]]:
     audio, turns = mix.interjections()
     sf.write(OUT / "zh_over.wav", audio, 16_000)
     out["zh-over"] = (OUT / "zh_over.wav", turns)
+    audio, turns = mix.answers()
+    sf.write(OUT / "zh_qa.wav", audio, 16_000)
+    out["zh-qa"] = (OUT / "zh_qa.wav", turns)
     lines = json.loads((ROOT / "bench" / "court" / "hearing.json").read_text(encoding="utf-8"))["lines"]
     out["court"] = (ROOT / "bench" / "court" / "hearing.flac", [(ln["start_ms"], ln["end_ms"], ln["speaker"]) for ln in lines])
     return out

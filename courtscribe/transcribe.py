@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from . import audio as audio_mod
 from .asr.base import DecodeOptions, Hypothesis
-from .asr.coverage import ENGINE_ERROR, MAX_WORD_MS, MIN_GAP_MS, complete, usable
+from .asr.coverage import ENGINE_ERROR, MAX_WORD_MS, MIN_GAP_MS, complete, filled, usable
 from .asr.finals import finish, polish_all
 from .asr.hotwords import load_lexicon, merge
 from .casenumbers import case_word
@@ -28,7 +29,8 @@ from .diarization import attribute, bleed
 from .diarization.base import ChannelDiarizer, Diarizer
 from .diarization.turns import Turn
 from .logs import get_logger
-from .records.model import UNRECOGNIZED, Hearing, Pipeline, Record, Role, Source, Utterance
+from .records.model import (SPEAKER_UNSURE, UNRECOGNIZED, Hearing, Pipeline, Record, Role, Source,
+                            Utterance)
 
 Speakers = int | Literal["auto"]
 Decode = Callable[[list[tuple[np.ndarray, int]], DecodeOptions], list[list[Hypothesis]]]
@@ -137,7 +139,8 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
     still skip a sentence inside a window: each VAD speech span (or stretch of one) that no usable
     line covers is decoded again on its own, and what still has no text becomes a flagged line
     (asr/coverage.py). With speaker turns, each sentence is cut at the speaker changes in it, and a
-    turn that got no word (its sentence lost in another speaker's) is decoded again on its own too."""
+    turn that got no word or too few (its sentence lost in another speaker's) is decoded again on
+    its own too (attribute.unheard, attribute.reheard)."""
     out: list[tuple[int, Hypothesis]] = []
     holes: list[tuple[int, int, int, Turn | None]] = []  # (channel, start_ms, end_ms, its turn) without text
     by_channel: list[list[Turn] | None] = []
@@ -155,34 +158,56 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
         holes += found + [(ch, t.start_ms, t.end_ms, t) for a, b in inside
                           for t in attribute.unheard(by_channel[ch] or [], said, max(a, s), min(b, e))
                           if not any(min(t.end_ms, y) > max(t.start_ms, x) for _, x, y, _ in found)]
-    if holes:
-        log.info("re-decoding speech the windows left without text", spans=holes)
-    pad = {True: TURN_PAD_MS, False: PAD_MS}
-    again = [(ch, max(0, a - pad[bool(who)]), b + pad[bool(who)]) for ch, a, b, who in holes]  # batched together
     turns_of = by_channel or [None] * len(channel_audio)
-    redone = _decode_all(again, channel_audio, sr, decode, options, batch, None)
-    turned: list[tuple[int, Hypothesis]] = []  # speaker turns decoded on their own
-    for (ch, a, b, turn), (_, (hyps, failed), _) in zip(holes, redone):
-        hyps = hyps if turn else attribute.split(hyps, turns_of[ch] or [])
-        pieces = finish(_seat_lines(ch, hyps, channel_audio, speech), a, b, options.hotwords, reason=failed,
-                        language=options.language, itn=options.itn)
-        if turn:
-            turned += [(ch, h) for h in attribute.turn_pieces(turn, pieces)]
-        else:
-            out += [(ch, h) for h in pieces]
+    redo = partial(_decode_again, channel_audio=channel_audio, speech=speech, turns=turns_of, sr=sr,
+                   decode=decode, options=options, batch=batch)
+    out, turned = redo(holes, out, [])
+    # a stretch decoded again is cut at the turns too: a turn it gave too few words, once more alone
+    thin = [(ch, t.start_ms, t.end_ms, t) for ch, a, b, who in holes if not who
+            for t in attribute.thin(turns_of[ch] or [], [h for c, h in out if c == ch and usable(h)], a, b)]
+    out, turned = redo(thin, out, turned)
     out = _echoes_flagged(out, turned)
     return [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker=_who(h, turns_of[ch]),
                       text=h.text, tokens=h.tokens, language=h.language, confidence=h.confidence, flags=list(h.flags))
             for ch, h in out]
 
 
+def _decode_again(holes: list[tuple[int, int, int, Turn | None]], out: list[tuple[int, Hypothesis]],
+                  turned: list[tuple[int, Hypothesis]], *, channel_audio: list[np.ndarray],
+                  speech: list[list[tuple[int, int]]], turns: list[list[Turn] | None], sr: int,
+                  decode: Decode, options: DecodeOptions,
+                  batch: int) -> tuple[list[tuple[int, Hypothesis]], list[tuple[int, Hypothesis]]]:
+    """``holes`` (channel, start_ms, end_ms, the speaker turn or None) decoded again, batched
+    together: a stretch's lines go into ``out`` cut at the turns; a turn's (attribute.reheard: in
+    place of its first words, if it heard more) into ``turned``."""
+    if holes:
+        log.info("re-decoding speech the windows left without text, or turns with too few words", spans=holes)
+    pad = {True: TURN_PAD_MS, False: PAD_MS}
+    jobs = [(ch, max(0, a - pad[bool(who)]), b + pad[bool(who)]) for ch, a, b, who in holes]
+    for (ch, a, b, turn), (_, (hyps, failed), _) in zip(holes, _decode_all(jobs, channel_audio, sr, decode,
+                                                                          options, batch, None)):
+        hyps = hyps if turn else attribute.split(hyps, turns[ch] or [])
+        pieces = finish(_seat_lines(ch, hyps, channel_audio, speech), a, b, options.hotwords, reason=failed,
+                        language=options.language, itn=options.itn)
+        if turn:
+            mine = [h for c, h in out if c == ch]  # a thin turn's first words may give way
+            mine, own = attribute.reheard(mine, turn, attribute.turn_pieces(turn, pieces))
+            out = [(c, h) for c, h in out if c != ch] + [(ch, h) for h in mine]
+            turned = turned + [(ch, h) for h in own]
+        else:
+            out = out + [(ch, h) for h in pieces]
+    return out, turned
+
+
 def _echoes_flagged(said: list[tuple[int, Hypothesis]],
                     turned: list[tuple[int, Hypothesis]]) -> list[tuple[int, Hypothesis]]:
-    """Both lines of words heard twice across a speaker change flagged (attribute.echoes), channel
+    """Both lines of words heard twice across a speaker change flagged (attribute.echoes), and gap
+    lines cut to what the turns decoded on their own left without words (coverage.filled), channel
     by channel."""
     out = []
     for ch in sorted({c for c, _ in said + turned}):
-        first, again = attribute.echoes([h for c, h in said if c == ch], [h for c, h in turned if c == ch])
+        own = [h for c, h in turned if c == ch]
+        first, again = attribute.echoes(filled([h for c, h in said if c == ch], own), own)
         out += [(ch, h) for h in first + again]
     return out
 
@@ -260,16 +285,18 @@ def _decode_each(decode: Decode, pieces: list[tuple[np.ndarray, int]],
 def _tidy_timeline(utterances: list[Utterance], duration_ms: int) -> list[Utterance]:
     """Order by time, keep inside the audio, never overlap within one speaker, number the lines. A
     line starts where its words are heard (Whisper stretches a segment's first word back over speech
-    it skipped), and a flagged gap keeps its own times: it is where the clerk must listen."""
+    it skipped), and a flagged gap keeps its own times: it is where the clerk must listen. So do
+    words nobody is sure are the speaker's (``speaker_unsure``): they may lie inside her line."""
     out: list[Utterance] = []
-    last_end: dict[str, int] = {}
+    last_end: dict[tuple[str, bool], int] = {}
     for u in sorted(utterances, key=lambda u: (_heard_from(u), u.channel)):
         gap = UNRECOGNIZED in u.flags
-        start = _heard_from(u) if gap else max(_heard_from(u), last_end.get(u.speaker, 0))
+        voice = (u.speaker, SPEAKER_UNSURE in u.flags)
+        start = _heard_from(u) if gap else max(_heard_from(u), last_end.get(voice, 0))
         end = min(max(u.end_ms, start), duration_ms)
         start = min(start, end)
         if not gap:
-            last_end[u.speaker] = end
+            last_end[voice] = end
         tokens = [t.model_copy(update={"start_ms": int(np.clip(t.start_ms, start, end)),
                                        "end_ms": int(np.clip(t.end_ms, start, end))}) for t in u.tokens]
         out.append(u.model_copy(update={"id": f"u{len(out) + 1:05d}", "start_ms": start, "end_ms": end,

@@ -18,7 +18,8 @@ from courtscribe.diarization import attribute
 from courtscribe.diarization.turns import Turn, diarize
 from courtscribe.models import Registry
 from courtscribe.models.catalog import ALL
-from courtscribe.records.model import OVERLAP, UNRECOGNIZED, Token
+from courtscribe.asr.coverage import EMPTY
+from courtscribe.records.model import OVERLAP, SPEAKER_UNSURE, UNRECOGNIZED, Token
 from courtscribe.transcribe import transcribe_file
 
 SR = 16_000
@@ -54,6 +55,42 @@ def test_overlapped_speech_is_flagged_and_a_turn_without_words_is_found():
     missing = attribute.unheard(turns, [piece], 0, 2_400)
     assert [(t.speaker, t.start_ms, t.end_ms) for t in missing] == [("说话人2", 600, 1_400), ("说话人1", 2_000, 2_400)]
     assert attribute.unheard([Turn(0, 250, "说话人2")], [], 0, 250) == []  # a breath, not a turn
+
+
+def test_a_turn_given_too_few_words_is_decoded_again_and_a_word_not_heard_again_stays_flagged():
+    """A 1.1 s answer the window's decode skipped, the question's next word "九" put in its place:
+    the turn is found thin and decoded on its own; its own words take its place, and "九" (heard
+    only by the window) stays, flagged for the clerk's ear, never dropped. A short answer that was
+    heard ("我想问", 3 characters in 1.1 s) is not decoded again. Where the turn's own decode hears
+    no more (a drawn-out "嗯" read the same again), the first reading stays and the turn is a
+    flagged gap beside it."""
+    turns = [Turn(0, 4_000, "J"), Turn(4_300, 5_400, "A"), Turn(5_700, 8_000, "J")]
+    question = Hypothesis(text="以上的话呢我们八", start_ms=0, end_ms=3_900, speaker="J",
+                          tokens=tokens(("以上的话", 0, 1_600), ("呢", 1_600, 2_000),
+                                        ("我们", 2_000, 3_400), ("八", 3_400, 3_800)))
+    planted = Hypothesis(text="九", start_ms=4_800, end_ms=5_200, speaker="A",
+                         tokens=tokens(("九", 4_800, 5_200)))
+    heard = Hypothesis(text="我想问", start_ms=4_350, end_ms=5_300, speaker="A",
+                       tokens=tokens(("我", 4_350, 4_600), ("想", 4_600, 4_900), ("问", 4_900, 5_300)))
+    found = attribute.unheard(turns, [question, planted], 0, 8_000)
+    # the thin answer, and the judge's next turn (no word at all)
+    assert [(t.speaker, t.start_ms) for t in found] == [("A", 4_300), ("J", 5_700)]
+    assert [t.start_ms for t in attribute.unheard(turns, [question, heard], 0, 8_000)] == [5_700]
+    again = [replace(heard, start_ms=4_240, end_ms=5_460)]
+    said, added = attribute.reheard([question, planted], turns[1], again)
+    assert said[0] == question and said[1].text == "九" and SPEAKER_UNSURE in said[1].flags
+    assert added == again
+    said, added = attribute.reheard([question, planted], turns[1], [replace(heard, text="")])
+    # its own decode heard no more: "九" stays, and the turn is a flagged gap to replay beside it
+    assert said == [question, planted]
+    assert [(g.speaker, g.start_ms, g.end_ms, g.flags) for g in added] == \
+        [("A", 4_300, 5_400, (UNRECOGNIZED, EMPTY))]
+    said, added = attribute.reheard([question, replace(heard, text="我想")], turns[1], again)
+    assert said == [question] and added == again  # the same words read again, and more: no echo
+    hum = Hypothesis(text="嗯", start_ms=4_300, end_ms=5_400, speaker="A",
+                     tokens=tokens(("嗯", 4_300, 4_700)))
+    said, added = attribute.reheard([question, hum], turns[1], [replace(hum, start_ms=4_240)])
+    assert said == [question, hum] and UNRECOGNIZED in added[0].flags  # the clerk's ear: 0.7 s unsaid
 
 
 def test_text_that_does_not_follow_the_tokens_is_cut_by_the_tokens_own_text():
@@ -165,3 +202,82 @@ def test_the_live_path_splits_the_first_exchange_and_stores_each_turn(server, da
     assert {k: (u["speaker"], u["flags"]) for k, u in stored.items()} == \
         {k: (u["speaker"], u["flags"]) for k, u in lines.items()}
     assert any(OVERLAP in u["flags"] for u in stored.values())
+
+
+@pytest.fixture(scope="module")
+def short_answer(data_dir):
+    """A judge's question, 0.3 s later a 1.3 s answer "我想问" by another voice (custody.wav), and the
+    speech's turns as they were laid."""
+    question = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)
+    question = question[int(0.3 * SR):int(4.35 * SR)]
+    answer = decode(data_dir / "zh-smoke" / "custody.wav").channel(0)
+    answer = answer[int(0.95 * SR):int(2.25 * SR)]
+    pause = np.zeros(int(0.3 * SR), np.float32)
+    x = np.concatenate([question, pause, answer, pause])
+    start = (question.size + pause.size) * 1000 // SR
+    return x, [Turn(0, question.size * 1000 // SR, "说话人1"), Turn(start, start + 1_300, "说话人2")]
+
+
+def test_an_answer_the_window_mostly_skipped_is_heard_alone_file_and_live(components, short_answer):
+    """The window's decode gives the question and, in the answer's 1.3 s, one word of its own ("九",
+    as Whisper wrote the judge's next number there): both paths decode the answer's turn again on
+    its own; the answer's line is what that heard, and "九" stays in the record, flagged."""
+    from courtscribe.asr.base import DecodeOptions
+    from courtscribe.streaming.speakers import unheard_turns
+    from courtscribe.transcribe import transcribe_speech
+
+    x, turns = short_answer
+    end = x.size * 1000 // SR
+    engine = components.engine
+    [question] = engine.transcribe_many([(x[:turns[0].end_ms * SR // 1000], 0)], DecodeOptions())
+    at = turns[1].start_ms + 400
+    planted = Hypothesis(text="九", start_ms=at, end_ms=at + 300, language="zh",
+                         tokens=tokens(("九", at, at + 300)))
+
+    def window(pieces, options):  # the span in one window: the question and "九"; else the engine
+        whole = [p for p in pieces if p[0].size == x.size]
+        return [question + [planted]] * len(whole) or engine.transcribe_many(pieces, options)
+
+    lines = transcribe_speech([(0, 0, end)], [[(0, end)]], [x], SR, window, DecodeOptions(),
+                              turns=lambda: [turns])
+
+    async def alone(piece, start_ms):
+        [hyps] = engine.transcribe_many([(piece, start_ms)], DecodeOptions(live=True))
+        return hyps
+    split = attribute.split(question + [planted], turns)
+    live = DecodeOptions(live=True)
+    kept, redone = asyncio.run(unheard_turns(turns, split, x, 0, end, alone, live))
+    for said in ([(u.speaker, u.text, tuple(u.flags)) for u in lines],
+                 [(h.speaker, h.text, h.flags) for h in kept + redone]):
+        answer = [text for who, text, flags in said
+                  if who == "说话人2" and SPEAKER_UNSURE not in flags]
+        assert len("".join(answer).strip("，。？")) >= 2, said  # the answer's own words, not "九"
+        assert [flags for who, text, flags in said if text == "九"] == [(SPEAKER_UNSURE,)], said
+
+
+def test_an_answer_heard_too_thinly_in_a_stretch_decoded_again_is_decoded_alone(components, short_answer):
+    """The window gives nothing (Whisper skipped it all), so the span is decoded again as one
+    stretch, which gives the question and "九" in the answer's turn: the turn is decoded alone
+    once more, its words in the answer's line, "九" flagged, and no gap line left over it."""
+    from courtscribe.asr.base import DecodeOptions
+    from courtscribe.transcribe import transcribe_speech
+
+    x, turns = short_answer
+    end = x.size * 1000 // SR
+    engine = components.engine
+    [question] = engine.transcribe_many([(x[:turns[0].end_ms * SR // 1000], 0)], DecodeOptions())
+    at = turns[1].start_ms + 400
+    planted = Hypothesis(text="九", start_ms=at, end_ms=at + 300, language="zh",
+                         tokens=tokens(("九", at, at + 300)))
+    answers = iter([[[]], [question + [planted]]])  # the window, then the stretch decoded again
+
+    def decode(pieces, options):
+        return next(answers, None) or engine.transcribe_many(pieces, options)
+
+    lines = transcribe_speech([(0, 0, end)], [[(0, end)]], [x], SR, decode, DecodeOptions(),
+                              turns=lambda: [turns])
+    said = [(u.speaker, u.text, tuple(u.flags)) for u in lines]
+    answer = [text for who, text, flags in said if who == "说话人2" and not flags]
+    assert len("".join(answer).strip("，。？")) >= 2, said
+    assert [flags for who, text, flags in said if text == "九"] == [(SPEAKER_UNSURE,)], said
+    assert not any(UNRECOGNIZED in flags for _, _, flags in said), said

@@ -9,6 +9,8 @@ of it that no usable hypothesis covers.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..records.model import UNRECOGNIZED  # the flag every gap line carries; the second flag says why
 from .base import Hypothesis
 from ..text import looped
@@ -78,6 +80,21 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
                 gaps.append(gap(s, e, m.flags[1], lang))
                 taken.append((s, e))
     return sorted(kept + flagged + gaps, key=lambda h: h.start_ms)
+
+
+def filled(lines: list[Hypothesis], heard: list[Hypothesis]) -> list[Hypothesis]:
+    """``lines`` (a span's, from :func:`complete`) with each gap cut to what ``heard`` (stretches of
+    the span decoded again on their own, whose lines go beside these) leaves without words: a gap
+    is where nobody has text yet, not where a turn's own decode found the words."""
+    covered = sorted((a - SLACK_MS, b + SLACK_MS) for h in heard if usable(h) for a, b in _heard(h))
+    out = []
+    for h in lines:
+        rest = _uncovered(h.start_ms, h.end_ms, covered)
+        if UNRECOGNIZED not in h.flags or h.end_ms <= h.start_ms or rest == [(h.start_ms, h.end_ms)]:
+            out.append(h)
+        else:
+            out += [replace(h, start_ms=s, end_ms=e) for s, e in rest if e - s >= MIN_GAP_MS]
+    return out
 
 
 def _why(start_ms: int, end_ms: int, marks: list[Hypothesis], otherwise: str) -> str:

@@ -5,8 +5,9 @@ A VAD span, and so an engine's sentence, can hold a question and its answer ("�
 goes to the speaker holding most of it) and cuts the sentence's text there, punctuation staying with
 the word before it. A piece touched by overlapped speech carries the ``overlap`` flag; a piece said in
 a turn whose voice nobody can be sure of (turns.py ``strays``) carries ``speaker_unsure``.
-:func:`unheard` finds the turns the engine gave no word at all, which the caller decodes again on
-their own (then, if still nothing, they become flagged gaps: nothing said vanishes).
+:func:`unheard` finds the turns the engine gave no word at all, or too few for their length,
+which the caller decodes again on their own (then, if still nothing, they become flagged gaps:
+nothing said vanishes), and :func:`reheard` puts what they gave in place of the first words.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..asr.base import Hypothesis
-from ..asr.coverage import ENGINE_ERROR, usable
+from ..asr.coverage import EMPTY, ENGINE_ERROR, gap, usable
 from ..records.model import OVERLAP, SPEAKER_UNSURE, Token
 from ..text import join_pieces
 from .turns import Turn, overlaps
@@ -25,6 +26,8 @@ MS_PER_CHAR = 400  # no one says a character slower; a word's time past that is 
 MIN_UNHEARD_MS = 300  # a turn without words shorter than this is a breath or a click (coverage.MIN_SPAN_MS)
 MIN_ANSWER_MS = 150  # … unless another voice speaks on both sides of it: "是", "对" between two turns
 ECHO_MS = 500  # a turn decoded again whose words the neighbour's piece also holds this near: one of them is wrong
+MIN_THIN_MS = 500  # a turn whose words leave this much of it unsaid, and ...
+THIN_SHARE = 0.5  # ... fill less than this share of it, was mostly not heard: decoded again alone
 
 
 def speaker_at(start_ms: int, end_ms: int, turns: list[Turn]) -> str | None:
@@ -211,15 +214,65 @@ def _voice(h: Hypothesis) -> tuple[str | None, bool]:
 
 
 def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: int) -> list[Turn]:
-    """Turns inside [start, end) of at least ``MIN_UNHEARD_MS`` to which no word of ``hyps`` went."""
+    """Turns inside [start, end) of at least ``MIN_UNHEARD_MS`` to which no word of ``hyps`` went,
+    and thin ones: turns whose words leave ``MIN_THIN_MS`` and most of them unsaid (a short answer
+    the window's decode skipped, the neighbour's next word or an invented one put in its place)."""
     out = []
     for i, t in enumerate(turns):
         a, b = max(t.start_ms, start_ms), min(t.end_ms, end_ms)
         if b - a < (MIN_ANSWER_MS if _between_others(turns, i) else MIN_UNHEARD_MS):
             continue
-        if not any(h.speaker == t.speaker and h.text.strip() and _words_in(h, a, b) for h in hyps):
+        said = [_said(w) for h in _first_words(hyps, t, a, b) for w in h.tokens or [_span(h)]]
+        if not said or _alone(a, b, said) >= max(MIN_THIN_MS, THIN_SHARE * (b - a)):
             out.append(Turn(a, b, t.speaker, t.sure))
     return out
+
+
+def thin(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: int) -> list[Turn]:
+    """The turns ``unheard`` finds that have words, too few for their length."""
+    return [t for t in unheard(turns, hyps, start_ms, end_ms) if _first_words(hyps, t, t.start_ms, t.end_ms)]
+
+
+def reheard(said: list[Hypothesis], turn: Turn,
+            again: list[Hypothesis]) -> tuple[list[Hypothesis], list[Hypothesis]]:
+    """``said`` (the pieces the turn was ``unheard`` among) and ``again`` (the turn decoded on its
+    own, ``turn_pieces``) as they go into the record. A turn that had words keeps them unless its
+    own decode holds more letters; then that takes their place, and a first word it did not hear
+    again stays, flagged ``speaker_unsure`` (the neighbour's, put in the wrong turn, or invented:
+    the clerk replays it). Nothing is dropped that was not heard again. Where it holds no more, the
+    words stay and the turn, most of it still unsaid, is a flagged gap to replay beside them (a
+    voice nobody is sure of: no gap, as ``turn_pieces`` gives none for a noise)."""
+    first = _first_words(said, turn, turn.start_ms, turn.end_ms)
+    if not first:
+        return said, again
+    heard = _letters("".join(h.text for h in again if usable(h)))
+    if len(heard) <= len(_letters("".join(h.text for h in first))):
+        unsaid = replace(gap(turn.start_ms, turn.end_ms, EMPTY), speaker=turn.speaker)
+        return said, [unsaid] if turn.sure else []
+    mine = {id(h) for h in first}
+    out = []
+    for h in said:
+        if id(h) not in mine:
+            out.append(h)
+        elif not _within(_letters(h.text), heard):
+            out.append(_flag(h, SPEAKER_UNSURE))
+    return out, again
+
+
+def _first_words(hyps: list[Hypothesis], t: Turn, a: int, b: int) -> list[Hypothesis]:
+    """The pieces of ``hyps`` in ``t``'s speaker's mouth with a word said in [a, b)."""
+    return [h for h in hyps if h.speaker == t.speaker and h.text.strip() and _words_in(h, a, b)]
+
+
+def _within(letters: str, heard: str) -> bool:
+    """Most of ``letters`` are among ``heard``: the same words read again (one may differ)."""
+    pool = list(heard)
+    found = 0
+    for ch in letters:
+        if ch in pool:
+            pool.remove(ch)
+            found += 1
+    return 2 * found >= len(letters)
 
 
 def turn_pieces(turn: Turn, pieces: list[Hypothesis]) -> list[Hypothesis]:

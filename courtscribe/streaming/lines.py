@@ -11,7 +11,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE as SR
 from ..asr.base import DecodeOptions, Hypothesis
-from ..asr.coverage import ENGINE_ERROR, usable
+from ..asr.coverage import ENGINE_ERROR, filled, usable
 from ..asr.finals import finish
 from ..diarization import attribute
 from ..diarization.bleed import Seat
@@ -68,8 +68,12 @@ class FinalSteps:
         turns, relabels = await self.sinks.speakers.find_turns(utt.id, voices, utt.start_ms) \
             if self.sinks.speakers else ([], [])
         hyps = attribute.split(hyps, turns)  # every word to its speaker
-        # a turn the engine gave no word is decoded on its own (after a failed decode the whole span is one gap)
-        redone = [] if failed else await self._unheard(utt, seat.audio, turns, hyps, end_ms)
+        # a turn the engine gave no word or too few is decoded on its own (after a failed decode the
+        # whole span is one gap)
+        if not failed:
+            hyps, redone = await self._unheard(utt, seat.audio, turns, hyps, end_ms)
+        else:
+            redone = []
         await _after(previous)  # a decode retried on another replica must not let later utterances overtake it
         utt.delivered = True
         groups = [(uid, g) for uid, g in await self._groups(utt, hyps, redone, end_ms, failed, seat, turns) if g]
@@ -94,8 +98,9 @@ class FinalSteps:
             await self.delivery.relabel(uid, relabel)
 
     async def _unheard(self, utt: _Open, audio: np.ndarray, turns: list[Turn], hyps: list[Hypothesis],
-                       end_ms: int) -> list[Hypothesis]:
-        """Each turn the engine gave no word, decoded again on its own: its text, or a flagged gap."""
+                       end_ms: int) -> tuple[list[Hypothesis], list[Hypothesis]]:
+        """Each turn the engine gave no word or too few, decoded again on its own: the utterance's
+        pieces as they stay, and the turns' text or flagged gaps (speakers.unheard_turns)."""
         async def decode(piece: np.ndarray, start_ms: int) -> list[Hypothesis]:
             [more] = await self.scheduler.final([(piece, start_ms)], self.options, sid=self.sid)
             return more
@@ -134,7 +139,7 @@ class FinalSteps:
         id (the first keeps the utterance's)."""
         pieces = await asyncio.to_thread(finish, hyps, utt.start_ms, end_ms, self.options.hotwords, reason=failed,
                                          language=self.options.language, itn=self.options.itn)
-        pieces, redone = attribute.echoes(pieces, redone)
+        pieces, redone = attribute.echoes(filled(pieces, redone), redone)
         pieces = seat.pieces(sorted(pieces + redone, key=lambda h: h.start_ms), utt.start_ms)
         return [(utt.id if k == 0 else f"{utt.id}-t{k}", g) for k, g in enumerate(attribute.by_turn(pieces, turns))]
 

@@ -220,9 +220,10 @@ class LiveSpeakers:
 
 async def unheard_turns(turns: list[Turn], hyps: list[Hypothesis], audio: np.ndarray, start_ms: int, end_ms: int,
                         decode: Callable[[np.ndarray, int], Awaitable[list[Hypothesis]]],
-                        options: DecodeOptions) -> list[Hypothesis]:
-    """Each turn of an utterance (``audio`` from ``start_ms``) to which the engine gave no word,
-    decoded again on its own: its finished pieces, text or a flagged gap (nothing said vanishes)."""
+                        options: DecodeOptions) -> tuple[list[Hypothesis], list[Hypothesis]]:
+    """Each turn of an utterance (``audio`` from ``start_ms``) to which the engine gave no word, or
+    too few (attribute.unheard), decoded again on its own: ``hyps`` as they stay (attribute.reheard)
+    and the turns' finished pieces, text or a flagged gap (nothing said vanishes)."""
     out: list[Hypothesis] = []
     for t in attribute.unheard(turns, [h for h in hyps if usable(h)], start_ms, end_ms):
         a, b = (t.start_ms - start_ms) * SR // 1000, (t.end_ms - start_ms) * SR // 1000
@@ -233,5 +234,6 @@ async def unheard_turns(turns: list[Turn], hyps: list[Hypothesis], audio: np.nda
             more, failed = [], ENGINE_ERROR
         pieces = await asyncio.to_thread(finish, more, t.start_ms, t.end_ms, options.hotwords, reason=failed,
                                          language=options.language, itn=options.itn)
-        out += attribute.turn_pieces(t, pieces)
-    return out
+        hyps, again = attribute.reheard(hyps, t, attribute.turn_pieces(t, pieces))
+        out += again
+    return hyps, out
