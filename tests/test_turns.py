@@ -205,9 +205,12 @@ def test_the_live_path_splits_the_first_exchange_and_stores_each_turn(server, da
 
 
 @pytest.fixture(scope="module")
-def short_answer(data_dir):
-    """A judge's question, 0.3 s later a 1.3 s answer "我想问" by another voice (custody.wav), and the
-    speech's turns as they were laid."""
+def short_answer(data_dir, components):
+    """A judge's question, 0.3 s later a 1.3 s answer "我想问" by another voice (custody.wav), the
+    speech's turns as they were laid, and a decode of it that missed the answer: the question's
+    words and, 0.4 s into the answer, "九" (as Whisper wrote the judge's next number there)."""
+    from courtscribe.asr.base import DecodeOptions
+
     question = decode(data_dir / "zh-smoke" / "justice.wav").channel(0)
     question = question[int(0.3 * SR):int(4.35 * SR)]
     answer = decode(data_dir / "zh-smoke" / "custody.wav").channel(0)
@@ -215,44 +218,46 @@ def short_answer(data_dir):
     pause = np.zeros(int(0.3 * SR), np.float32)
     x = np.concatenate([question, pause, answer, pause])
     start = (question.size + pause.size) * 1000 // SR
-    return x, [Turn(0, question.size * 1000 // SR, "说话人1"), Turn(start, start + 1_300, "说话人2")]
+    turns = [Turn(0, question.size * 1000 // SR, "说话人1"), Turn(start, start + 1_300, "说话人2")]
+    [asked] = components.engine.transcribe_many([(question, 0)], DecodeOptions())
+    at = start + 400
+    planted = Hypothesis(text="九", start_ms=at, end_ms=at + 300, language="zh",
+                         tokens=tokens(("九", at, at + 300)))
+    return x, turns, asked + [planted]
+
+
+def _answered(said: list[tuple[str, str, tuple[str, ...]]]) -> None:
+    """The answer's line holds the words its own decode heard; "九" is in the record, flagged."""
+    answer = [text for who, text, flags in said if who == "说话人2" and SPEAKER_UNSURE not in flags]
+    assert len("".join(answer).strip("，。？")) >= 2, said  # the answer's own words, not "九"
+    assert [flags for who, text, flags in said if text == "九"] == [(SPEAKER_UNSURE,)], said
 
 
 def test_an_answer_the_window_mostly_skipped_is_heard_alone_file_and_live(components, short_answer):
-    """The window's decode gives the question and, in the answer's 1.3 s, one word of its own ("九",
-    as Whisper wrote the judge's next number there): both paths decode the answer's turn again on
-    its own; the answer's line is what that heard, and "九" stays in the record, flagged."""
+    """The window's decode gives the question and "九" in the answer's 1.3 s: both paths decode the
+    answer's turn again on its own; its line is what that heard, and "九" stays, flagged."""
     from courtscribe.asr.base import DecodeOptions
     from courtscribe.streaming.speakers import unheard_turns
     from courtscribe.transcribe import transcribe_speech
 
-    x, turns = short_answer
+    x, turns, first = short_answer
     end = x.size * 1000 // SR
     engine = components.engine
-    [question] = engine.transcribe_many([(x[:turns[0].end_ms * SR // 1000], 0)], DecodeOptions())
-    at = turns[1].start_ms + 400
-    planted = Hypothesis(text="九", start_ms=at, end_ms=at + 300, language="zh",
-                         tokens=tokens(("九", at, at + 300)))
 
     def window(pieces, options):  # the span in one window: the question and "九"; else the engine
         whole = [p for p in pieces if p[0].size == x.size]
-        return [question + [planted]] * len(whole) or engine.transcribe_many(pieces, options)
+        return [first] * len(whole) or engine.transcribe_many(pieces, options)
 
     lines = transcribe_speech([(0, 0, end)], [[(0, end)]], [x], SR, window, DecodeOptions(),
                               turns=lambda: [turns])
+    _answered([(u.speaker, u.text, tuple(u.flags)) for u in lines])
 
     async def alone(piece, start_ms):
         [hyps] = engine.transcribe_many([(piece, start_ms)], DecodeOptions(live=True))
         return hyps
-    split = attribute.split(question + [planted], turns)
-    live = DecodeOptions(live=True)
-    kept, redone = asyncio.run(unheard_turns(turns, split, x, 0, end, alone, live))
-    for said in ([(u.speaker, u.text, tuple(u.flags)) for u in lines],
-                 [(h.speaker, h.text, h.flags) for h in kept + redone]):
-        answer = [text for who, text, flags in said
-                  if who == "说话人2" and SPEAKER_UNSURE not in flags]
-        assert len("".join(answer).strip("，。？")) >= 2, said  # the answer's own words, not "九"
-        assert [flags for who, text, flags in said if text == "九"] == [(SPEAKER_UNSURE,)], said
+    split = attribute.split(first, turns)
+    kept, redone = asyncio.run(unheard_turns(turns, split, x, 0, end, alone, DecodeOptions(live=True)))
+    _answered([(h.speaker, h.text, h.flags) for h in kept + redone])
 
 
 def test_an_answer_heard_too_thinly_in_a_stretch_decoded_again_is_decoded_alone(components, short_answer):
@@ -262,22 +267,15 @@ def test_an_answer_heard_too_thinly_in_a_stretch_decoded_again_is_decoded_alone(
     from courtscribe.asr.base import DecodeOptions
     from courtscribe.transcribe import transcribe_speech
 
-    x, turns = short_answer
+    x, turns, first = short_answer
     end = x.size * 1000 // SR
-    engine = components.engine
-    [question] = engine.transcribe_many([(x[:turns[0].end_ms * SR // 1000], 0)], DecodeOptions())
-    at = turns[1].start_ms + 400
-    planted = Hypothesis(text="九", start_ms=at, end_ms=at + 300, language="zh",
-                         tokens=tokens(("九", at, at + 300)))
-    answers = iter([[[]], [question + [planted]]])  # the window, then the stretch decoded again
+    answers = iter([[[]], [first]])  # the window, then the stretch decoded again
 
     def decode(pieces, options):
-        return next(answers, None) or engine.transcribe_many(pieces, options)
+        return next(answers, None) or components.engine.transcribe_many(pieces, options)
 
     lines = transcribe_speech([(0, 0, end)], [[(0, end)]], [x], SR, decode, DecodeOptions(),
                               turns=lambda: [turns])
     said = [(u.speaker, u.text, tuple(u.flags)) for u in lines]
-    answer = [text for who, text, flags in said if who == "说话人2" and not flags]
-    assert len("".join(answer).strip("，。？")) >= 2, said
-    assert [flags for who, text, flags in said if text == "九"] == [(SPEAKER_UNSURE,)], said
+    _answered(said)
     assert not any(UNRECOGNIZED in flags for _, _, flags in said), said
