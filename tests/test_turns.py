@@ -93,6 +93,21 @@ def test_a_turn_given_too_few_words_is_decoded_again_and_a_word_not_heard_again_
     assert said == [question, hum] and UNRECOGNIZED in added[0].flags  # the clerk's ear: 0.7 s unsaid
 
 
+def test_a_short_turn_beside_a_voice_nobody_is_sure_of_is_not_sure_either():
+    """The judge goes on for 0.35 s after an interjection nobody can be sure of: decoded alone,
+    that stretch holds the interjection's tail as often as her words (Whisper read it "What?"),
+    so its words are flagged, not printed as hers. Her long turn after it stays hers."""
+    turns = [Turn(0, 3_000, "J"), Turn(3_000, 3_850, "A", sure=False), Turn(3_850, 4_200, "J"),
+             Turn(4_200, 6_000, "J")]
+    question = Hypothesis(text="正是因为存在绝对正义", start_ms=0, end_ms=2_900, speaker="J",
+                          tokens=tokens(("正是因为", 0, 1_500), ("存在绝对正义", 1_500, 2_900)))
+    found = attribute.unheard(turns, [question], 0, 6_000)
+    assert [(t.start_ms, t.sure) for t in found] == [(3_000, False), (3_850, False), (4_200, True)]
+    what = Hypothesis(text="What?", start_ms=3_790, end_ms=4_110, language="en")
+    [line] = attribute.turn_pieces(found[1], [what])
+    assert (line.speaker, line.flags) == ("J", (SPEAKER_UNSURE,))
+
+
 def test_text_that_does_not_follow_the_tokens_is_cut_by_the_tokens_own_text():
     h = Hypothesis(text="完全不同的文字", start_ms=0, end_ms=1_000, tokens=tokens(("甲", 0, 400), ("乙", 500, 900)))
     assert [p.text for p in attribute.split([h], [Turn(0, 450, "A"), Turn(450, 1_000, "B")])] == ["甲", "乙"]

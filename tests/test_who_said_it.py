@@ -292,6 +292,23 @@ def test_a_guessed_line_is_no_voices_line_and_a_person_s_word_on_a_speaker_stand
     assert SPEAKER_UNSURE not in store.utterance(hid, "p1").flags and store.verify(hid).ok
 
 
+def test_a_count_of_speakers_above_the_voices_never_prints_one_voice_as_two_people():
+    """``--speakers 3`` where two people spoke: clustering must cut a voice in two, and the part
+    holding less of it was printed, unflagged, as a third person. Its units lie as close to the
+    rest of that voice as clustering joins (cosine 0.98): it is not sure, its lines flagged. Three
+    voices apart are three people."""
+    from courtscribe.diarization.turns import THRESHOLD, _split_off
+
+    judge, alike, witness, clerk = np.eye(4, dtype=np.float32)
+    alike = (judge + 0.2 * alike) / np.linalg.norm(judge + 0.2 * alike)
+    labels = np.array([1, 1, 1, 1, 2, 2, 3, 3, 3, 3])
+    voiced = np.array([3000] * 6 + [2500] * 4)
+    split = np.stack([judge] * 4 + [alike] * 2 + [witness] * 4)
+    assert _split_off(split, labels, [1, 2, 3], voiced, THRESHOLD) == {1}  # the judge's smaller part
+    apart = np.stack([judge] * 4 + [clerk] * 2 + [witness] * 4)
+    assert _split_off(apart, labels, [1, 2, 3], voiced, THRESHOLD) == frozenset()
+
+
 def _interjected() -> tuple[np.ndarray, tuple[int, int]]:
     """The judge's 9 s with a quieter voice over it from 3.0 s to 3.9 s ("等一下" said over a
     statement being read): never alone, so it founds no speaker, and the judge holds every frame."""

@@ -28,6 +28,7 @@ MIN_ANSWER_MS = 150  # … unless another voice speaks on both sides of it: "是
 ECHO_MS = 500  # a turn decoded again whose words the neighbour's piece also holds this near: one of them is wrong
 MIN_THIN_MS = 500  # a turn whose words leave this much of it unsaid, and ...
 THIN_SHARE = 0.5  # ... fill less than this share of it, was mostly not heard: decoded again alone
+SHORT_TURN_MS = 1_000  # a turn decoded alone, shorter, beside a voice nobody is sure of: not sure
 
 
 def speaker_at(start_ms: int, end_ms: int, turns: list[Turn]) -> str | None:
@@ -216,7 +217,9 @@ def _voice(h: Hypothesis) -> tuple[str | None, bool]:
 def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: int) -> list[Turn]:
     """Turns inside [start, end) of at least ``MIN_UNHEARD_MS`` to which no word of ``hyps`` went,
     and thin ones: turns whose words leave ``MIN_THIN_MS`` and most of them unsaid (a short answer
-    the window's decode skipped, the neighbour's next word or an invented one put in its place)."""
+    the window's decode skipped, the neighbour's next word or an invented one put in its place).
+    A short one right beside a voice nobody is sure of is not sure either: decoded alone, it holds
+    that voice's tail as often as its own words (an interjection's last syllables read "What?")."""
     out = []
     for i, t in enumerate(turns):
         a, b = max(t.start_ms, start_ms), min(t.end_ms, end_ms)
@@ -224,7 +227,8 @@ def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: in
             continue
         said = [_said(w) for h in _first_words(hyps, t, a, b) for w in h.tokens or [_span(h)]]
         if not said or _alone(a, b, said) >= max(MIN_THIN_MS, THIN_SHARE * (b - a)):
-            out.append(Turn(a, b, t.speaker, t.sure))
+            doubted = b - a < SHORT_TURN_MS and _beside_unsure(turns, i)
+            out.append(Turn(a, b, t.speaker, t.sure and not doubted))
     return out
 
 
@@ -283,6 +287,13 @@ def turn_pieces(turn: Turn, pieces: list[Hypothesis]) -> list[Hypothesis]:
         return [replace(h, speaker=turn.speaker) for h in pieces]
     return [_flag(replace(h, speaker=turn.speaker), SPEAKER_UNSURE) for h in pieces
             if usable(h) or ENGINE_ERROR in h.flags]
+
+
+def _beside_unsure(turns: list[Turn], i: int) -> bool:
+    """Turn ``i`` touches a turn nobody is sure of (within ``MIN_OVERLAP_MS``)."""
+    t = turns[i]
+    return any(not u.sure and u.start_ms <= t.end_ms + MIN_OVERLAP_MS
+               and u.end_ms >= t.start_ms - MIN_OVERLAP_MS for u in turns if u is not t)
 
 
 def _between_others(turns: list[Turn], i: int) -> bool:

@@ -56,10 +56,12 @@ class Turn:
 class Voices(NamedTuple):
     """The speakers among a recording's units (unit centroids, row ``i`` speaker ``i + 1``), which
     of them are strays nobody can be sure of, and which of those were only heard over another
-    speaker (``over``: added to that speaker's frames, never in their place)."""
+    speaker (``over``: added to that speaker's frames, never in their place), and which speakers
+    are not sure though found as the others are (``split``: cut off a voice by a given count)."""
     centroids: np.ndarray
     unsure: frozenset[int] = frozenset()
     over: frozenset[int] = frozenset()
+    split: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -159,12 +161,31 @@ def speakers(loc: Locals, num_speakers: int | None = None, threshold: float = TH
              sure_ms: int = SURE_MS) -> Voices:
     """The voices among the units: units with ``sure_ms`` of voice alone found them; shorter ones
     are only matched. Units unlike every one of them (a witness who only answers "是", "对") are
-    voices of their own (``strays``) unless the court gave the number of speakers."""
+    voices of their own (``strays``) unless the court gave the number of speakers; then a person
+    that number split off a voice clustering would have kept whole is one nobody is sure of."""
     sure = loc.clean_ms >= sure_ms
     X, voiced = (loc.X[sure], loc.voiced_ms[sure]) if sure.any() else (loc.X, loc.voiced_ms)
     labels = cluster(X, num_speakers, threshold)
-    found = np.stack([_unit(X[labels == c].mean(axis=0)) for c in _people(labels, voiced)])
-    return crowded(loc, Voices(found) if num_speakers else strays(loc, found, threshold), threshold)
+    people = _people(labels, voiced)
+    found = np.stack([_unit(X[labels == c].mean(axis=0)) for c in people])
+    if num_speakers:
+        split = _split_off(X, labels, people, voiced, threshold)
+        return crowded(loc, Voices(found, split=split), threshold)
+    return crowded(loc, strays(loc, found, threshold), threshold)
+
+
+def _split_off(X: np.ndarray, labels: np.ndarray, people: list[int], voiced_ms: np.ndarray,
+               threshold: float) -> frozenset[int]:
+    """With the number of speakers given (``--speakers 4`` where three spoke), the people whose
+    units lie closer than ``threshold`` on average to another's (clustering would have joined
+    them: one voice the count cut in two): the one holding less voice, whose turns are then not
+    sure (its lines flagged), never printed as a fourth person's."""
+    out = set()
+    for i, a in enumerate(people):
+        for j, b in enumerate(people[:i]):
+            if 1 - float((X[labels == a] @ X[labels == b].T).mean()) < threshold:
+                out.add(i if voiced_ms[labels == a].sum() < voiced_ms[labels == b].sum() else j)
+    return frozenset(out)
 
 
 def strays(loc: Locals, found: np.ndarray, threshold: float) -> Voices:
@@ -196,7 +217,8 @@ def _added(voices: Voices, X: np.ndarray, threshold: float, *, over: bool = Fals
     n = len(voices.centroids)
     added = frozenset(range(n, n + len(more)))
     centroids = np.concatenate([voices.centroids, np.array(more, np.float32).reshape(-1, X.shape[1])])
-    return Voices(centroids, voices.unsure | added, voices.over | added if over else voices.over)
+    return voices._replace(centroids=centroids, unsure=voices.unsure | added,
+                           over=voices.over | added if over else voices.over)
 
 
 def _by_appearance(turns: list[Turn]) -> list[Turn]:
@@ -273,7 +295,7 @@ def reconstruct(loc: Locals, voices: Voices, duration_ms: int,
         for a, b in _runs(on[:, c], int(round(MIN_TURN_MS / seg.frame_ms))):
             for x, y, doubted_here in _by_doubt(doubt[a:b, c] > 0, a):
                 turns.append(Turn(int(x * seg.frame_ms), min(duration_ms, int(y * seg.frame_ms)), speaker_of(c),
-                                  sure=c not in voices.unsure and not doubted_here))
+                                  sure=c not in voices.unsure | voices.split and not doubted_here))
     return sorted(turns, key=lambda t: (t.start_ms, t.speaker))
 
 
