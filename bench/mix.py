@@ -92,7 +92,8 @@ def answers() -> tuple[np.ndarray, list[tuple[int, int, str]]]:
     laid, t = [], 0
     for name, (a, b), pause, gain in ANSWERS:
         f = SPEAKERS.get(name, f"{name}.wav")
-        piece = decode(DATA / "zh-smoke" / f).channel(0)[int(a * SR):int(b * SR)] * 10 ** (gain / 20)
+        piece = decode(DATA / "zh-smoke" / f).channel(0)[int(a * SR):int(b * SR)]
+        piece = piece * 10 ** (gain / 20)
         t = max(0, t + int(pause * SR))
         laid.append((t, name, piece))
         t += piece.size

@@ -163,8 +163,9 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
                    decode=decode, options=options, batch=batch)
     out, turned = redo(holes, out, [])
     # a stretch decoded again is cut at the turns too: a turn it gave too few words, once more alone
+    words = [[h for c, h in out if c == ch and usable(h)] for ch in range(len(channel_audio))]
     thin = [(ch, t.start_ms, t.end_ms, t) for ch, a, b, who in holes if not who
-            for t in attribute.thin(turns_of[ch] or [], [h for c, h in out if c == ch and usable(h)], a, b)]
+            for t in attribute.thin(turns_of[ch] or [], words[ch], a, b)]
     out, turned = redo(thin, out, turned)
     out = _echoes_flagged(out, turned)
     return [Utterance(id="", start_ms=h.start_ms, end_ms=h.end_ms, channel=ch, speaker=_who(h, turns_of[ch]),
@@ -181,11 +182,12 @@ def _decode_again(holes: list[tuple[int, int, int, Turn | None]], out: list[tupl
     together: a stretch's lines go into ``out`` cut at the turns; a turn's (attribute.reheard: in
     place of its first words, if it heard more) into ``turned``."""
     if holes:
-        log.info("re-decoding speech the windows left without text, or turns with too few words", spans=holes)
+        log.info("re-decoding speech the windows left without text, or turns with too few words",
+                 spans=holes)
     pad = {True: TURN_PAD_MS, False: PAD_MS}
     jobs = [(ch, max(0, a - pad[bool(who)]), b + pad[bool(who)]) for ch, a, b, who in holes]
-    for (ch, a, b, turn), (_, (hyps, failed), _) in zip(holes, _decode_all(jobs, channel_audio, sr, decode,
-                                                                          options, batch, None)):
+    redone = _decode_all(jobs, channel_audio, sr, decode, options, batch, None)
+    for (ch, a, b, turn), (_, (hyps, failed), _) in zip(holes, redone):
         hyps = hyps if turn else attribute.split(hyps, turns[ch] or [])
         pieces = finish(_seat_lines(ch, hyps, channel_audio, speech), a, b, options.hotwords, reason=failed,
                         language=options.language, itn=options.itn)

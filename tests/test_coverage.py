@@ -2,8 +2,8 @@
 from courtscribe.asr.base import Hypothesis
 from dataclasses import replace
 
-from courtscribe.asr.coverage import (ECHO, ENGINE_ERROR, EMPTY, LOOP, NO_SPEECH, UNRECOGNIZED, complete,
-                                       discarded, filled)
+from courtscribe.asr.coverage import (ECHO, ENGINE_ERROR, EMPTY, LOOP, NO_SPEECH, UNRECOGNIZED,
+                                       complete, discarded, filled)
 from courtscribe.asr.finals import finish, polish_partial
 from courtscribe.text import looped
 from courtscribe.records.model import Utterance, gap_note
@@ -45,13 +45,16 @@ def test_words_decide_what_is_covered_and_only_inside_the_span():
 
 def test_a_gap_a_turns_own_decode_filled_is_no_line_and_what_it_left_stays_one():
     """A live utterance's 4 s hole, a speaker turn inside it decoded again on its own ("我想问",
-    3.3–4.5 s): the gap keeps only what that left without words, when still long enough to be one."""
+    3.3–4.5 s): the gap keeps only what that left without words, if still long enough to be one."""
     [first, gap] = complete([hyp("第一句。", 0, 1_000)], 0, 5_000)
     assert (gap.start_ms, gap.end_ms) == (1_300, 5_000)
     again = [hyp("我想问", 3_300, 4_500)]
-    assert filled([first, gap], again) == [first, replace(gap, end_ms=3_000)]  # 1.3–3.0 s: nobody's words
+    # 1.3–3.0 s: nobody's words
+    assert filled([first, gap], again) == [first, replace(gap, end_ms=3_000)]
     assert filled([first, gap], [hyp("我想问", 1_600, 4_700)]) == [first]
-    assert filled([first, gap], [hyp("", 1_600, 4_700)]) == [first, gap]  # a decode without words fills nothing
+    assert filled([first, gap], [hyp("", 1_600, 4_700)]) == [first, gap]  # no words: fills nothing
+    turn_gap = complete([], 1_600, 4_700)  # the turn's own decode heard nothing: its gap is there
+    assert filled([first, gap], turn_gap) == [first]
 
 
 def test_timestamp_slack_and_blips_are_not_gaps():

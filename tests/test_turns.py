@@ -90,7 +90,7 @@ def test_a_turn_given_too_few_words_is_decoded_again_and_a_word_not_heard_again_
     hum = Hypothesis(text="嗯", start_ms=4_300, end_ms=5_400, speaker="A",
                      tokens=tokens(("嗯", 4_300, 4_700)))
     said, added = attribute.reheard([question, hum], turns[1], [replace(hum, start_ms=4_240)])
-    assert said == [question, hum] and UNRECOGNIZED in added[0].flags  # the clerk's ear: 0.7 s unsaid
+    assert said == [question, hum] and UNRECOGNIZED in added[0].flags  # 0.7 s unsaid: the clerk's
 
 
 def test_a_short_turn_beside_a_voice_nobody_is_sure_of_is_not_sure_either():
@@ -271,11 +271,13 @@ def test_an_answer_the_window_mostly_skipped_is_heard_alone_file_and_live(compon
         [hyps] = engine.transcribe_many([(piece, start_ms)], DecodeOptions(live=True))
         return hyps
     split = attribute.split(first, turns)
-    kept, redone = asyncio.run(unheard_turns(turns, split, x, 0, end, alone, DecodeOptions(live=True)))
+    live = DecodeOptions(live=True)
+    kept, redone = asyncio.run(unheard_turns(turns, split, x, 0, end, alone, live))
     _answered([(h.speaker, h.text, h.flags) for h in kept + redone])
 
 
-def test_an_answer_heard_too_thinly_in_a_stretch_decoded_again_is_decoded_alone(components, short_answer):
+def test_an_answer_heard_too_thinly_in_a_stretch_decoded_again_is_decoded_alone(components,
+                                                                                 short_answer):
     """The window gives nothing (Whisper skipped it all), so the span is decoded again as one
     stretch, which gives the question and "九" in the answer's turn: the turn is decoded alone
     once more, its words in the answer's line, "九" flagged, and no gap line left over it."""

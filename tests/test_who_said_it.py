@@ -304,7 +304,7 @@ def test_a_count_of_speakers_above_the_voices_never_prints_one_voice_as_two_peop
     labels = np.array([1, 1, 1, 1, 2, 2, 3, 3, 3, 3])
     voiced = np.array([3000] * 6 + [2500] * 4)
     split = np.stack([judge] * 4 + [alike] * 2 + [witness] * 4)
-    assert _split_off(split, labels, [1, 2, 3], voiced, THRESHOLD) == {1}  # the judge's smaller part
+    assert _split_off(split, labels, [1, 2, 3], voiced, THRESHOLD) == {1}  # the judge's lesser part
     apart = np.stack([judge] * 4 + [clerk] * 2 + [witness] * 4)
     assert _split_off(apart, labels, [1, 2, 3], voiced, THRESHOLD) == frozenset()
 

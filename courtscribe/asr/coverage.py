@@ -84,13 +84,16 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
 
 def filled(lines: list[Hypothesis], heard: list[Hypothesis]) -> list[Hypothesis]:
     """``lines`` (a span's, from :func:`complete`) with each gap cut to what ``heard`` (stretches of
-    the span decoded again on their own, whose lines go beside these) leaves without words: a gap
-    is where nobody has text yet, not where a turn's own decode found the words."""
-    covered = sorted((a - SLACK_MS, b + SLACK_MS) for h in heard if usable(h) for a, b in _heard(h))
+    the span decoded again on their own, whose lines go beside these) leaves without a line: a gap
+    is where nobody has text yet, not where a turn's own decode found the words (or flagged that
+    turn itself: one gap line for one stretch)."""
+    lines_of = [h for h in heard if usable(h) or UNRECOGNIZED in h.flags]
+    covered = sorted((a - SLACK_MS, b + SLACK_MS) for h in lines_of for a, b in _heard(h))
     out = []
     for h in lines:
         rest = _uncovered(h.start_ms, h.end_ms, covered)
-        if UNRECOGNIZED not in h.flags or h.end_ms <= h.start_ms or rest == [(h.start_ms, h.end_ms)]:
+        whole = rest == [(h.start_ms, h.end_ms)]
+        if UNRECOGNIZED not in h.flags or h.end_ms <= h.start_ms or whole:
             out.append(h)
         else:
             out += [replace(h, start_ms=s, end_ms=e) for s, e in rest if e - s >= MIN_GAP_MS]

@@ -234,7 +234,8 @@ def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: in
 
 def thin(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: int) -> list[Turn]:
     """The turns ``unheard`` finds that have words, too few for their length."""
-    return [t for t in unheard(turns, hyps, start_ms, end_ms) if _first_words(hyps, t, t.start_ms, t.end_ms)]
+    found = unheard(turns, hyps, start_ms, end_ms)
+    return [t for t in found if _first_words(hyps, t, t.start_ms, t.end_ms)]
 
 
 def reheard(said: list[Hypothesis], turn: Turn,
