@@ -193,7 +193,8 @@ def _decode_again(holes: list[tuple[int, int, int, Turn | None]], out: list[tupl
                         language=options.language, itn=options.itn)
         if turn:
             mine = [h for c, h in out if c == ch]  # a thin turn's first words may give way
-            mine, own = attribute.reheard(mine, turn, attribute.turn_pieces(turn, pieces))
+            own = attribute.turn_pieces(turn, pieces, turns[ch] or [])
+            mine, own = attribute.reheard(mine, turn, own)
             out = [(c, h) for c, h in out if c != ch] + [(ch, h) for h in mine]
             turned = turned + [(ch, h) for h in own]
         else:

@@ -18,7 +18,7 @@ from courtscribe.diarization import attribute
 from courtscribe.diarization.turns import Turn, diarize
 from courtscribe.models import Registry
 from courtscribe.models.catalog import ALL
-from courtscribe.asr.coverage import EMPTY
+from courtscribe.asr.coverage import EMPTY, complete
 from courtscribe.records.model import OVERLAP, SPEAKER_UNSURE, UNRECOGNIZED, Token
 from courtscribe.transcribe import transcribe_file
 
@@ -87,25 +87,37 @@ def test_a_turn_given_too_few_words_is_decoded_again_and_a_word_not_heard_again_
         [("A", 4_300, 5_400, (UNRECOGNIZED, EMPTY))]
     said, added = attribute.reheard([question, replace(heard, text="我想")], turns[1], again)
     assert said == [question] and added == again  # the same words read again, and more: no echo
+    no = replace(planted, text="No.", language="en")
+    yes = [replace(heard, text="Yes, I saw him on Monday.", language="en")]
+    said, added = attribute.reheard([question, no], turns[1], yes)  # its letters are in "Monday"
+    assert said[1].text == "No." and SPEAKER_UNSURE in said[1].flags and added == yes
+    said, _ = attribute.reheard([question, replace(planted, text="不是")], turns[1],
+                                [replace(heard, text="是的我在场")])
+    assert said[1].text == "不是" and SPEAKER_UNSURE in said[1].flags
     hum = Hypothesis(text="嗯", start_ms=4_300, end_ms=5_400, speaker="A",
                      tokens=tokens(("嗯", 4_300, 4_700)))
     said, added = attribute.reheard([question, hum], turns[1], [replace(hum, start_ms=4_240)])
     assert said == [question, hum] and UNRECOGNIZED in added[0].flags  # 0.7 s unsaid: the clerk's
 
 
-def test_a_short_turn_beside_a_voice_nobody_is_sure_of_is_not_sure_either():
+def test_a_short_turn_beside_a_voice_nobody_is_sure_of_has_its_words_flagged():
     """The judge goes on for 0.35 s after an interjection nobody can be sure of: decoded alone,
     that stretch holds the interjection's tail as often as her words (Whisper read it "What?"),
-    so its words are flagged, not printed as hers. Her long turn after it stays hers."""
+    so its words are flagged, not printed as hers; heard as nothing, it stays a gap line to
+    replay. Her long turn after it stays hers."""
     turns = [Turn(0, 3_000, "J"), Turn(3_000, 3_850, "A", sure=False), Turn(3_850, 4_200, "J"),
              Turn(4_200, 6_000, "J")]
     question = Hypothesis(text="正是因为存在绝对正义", start_ms=0, end_ms=2_900, speaker="J",
                           tokens=tokens(("正是因为", 0, 1_500), ("存在绝对正义", 1_500, 2_900)))
     found = attribute.unheard(turns, [question], 0, 6_000)
-    assert [(t.start_ms, t.sure) for t in found] == [(3_000, False), (3_850, False), (4_200, True)]
+    assert [(t.start_ms, t.sure) for t in found] == [(3_000, False), (3_850, True), (4_200, True)]
     what = Hypothesis(text="What?", start_ms=3_790, end_ms=4_110, language="en")
-    [line] = attribute.turn_pieces(found[1], [what])
+    [line] = attribute.turn_pieces(found[1], [what], turns)
     assert (line.speaker, line.flags) == ("J", (SPEAKER_UNSURE,))
+    [gap] = attribute.turn_pieces(found[1], complete([], 3_850, 4_200), turns)
+    assert (gap.speaker, gap.flags) == ("J", (UNRECOGNIZED, EMPTY))
+    [hers] = attribute.turn_pieces(found[2], [replace(what, start_ms=4_300, end_ms=5_000)], turns)
+    assert hers.flags == ()
 
 
 def test_text_that_does_not_follow_the_tokens_is_cut_by_the_tokens_own_text():

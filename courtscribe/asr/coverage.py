@@ -96,7 +96,7 @@ def filled(lines: list[Hypothesis], heard: list[Hypothesis]) -> list[Hypothesis]
         if UNRECOGNIZED not in h.flags or h.end_ms <= h.start_ms or whole:
             out.append(h)
         else:
-            out += [replace(h, start_ms=s, end_ms=e) for s, e in rest if e - s >= MIN_GAP_MS]
+            out += [replace(h, start_ms=s, end_ms=e) for s, e in rest if e - s >= MIN_SPAN_MS]
     return out
 
 

@@ -11,13 +11,14 @@ nothing said vanishes), and :func:`reheard` puts what they gave in place of the 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
 
 from ..asr.base import Hypothesis
 from ..asr.coverage import EMPTY, ENGINE_ERROR, gap, usable
-from ..records.model import OVERLAP, SPEAKER_UNSURE, Token
+from ..records.model import OVERLAP, SPEAKER_UNSURE, UNRECOGNIZED, Token
 from ..text import join_pieces
 from .turns import Turn, overlaps
 
@@ -28,7 +29,7 @@ MIN_ANSWER_MS = 150  # … unless another voice speaks on both sides of it: "是
 ECHO_MS = 500  # a turn decoded again whose words the neighbour's piece also holds this near: one of them is wrong
 MIN_THIN_MS = 500  # a turn whose words leave this much of it unsaid, and ...
 THIN_SHARE = 0.5  # ... fill less than this share of it, was mostly not heard: decoded again alone
-SHORT_TURN_MS = 1_000  # a turn decoded alone, shorter, beside a voice nobody is sure of: not sure
+SHORT_TURN_MS = 1_000  # a turn decoded alone, shorter, beside a voice nobody is sure of: words unsure
 
 
 def speaker_at(start_ms: int, end_ms: int, turns: list[Turn]) -> str | None:
@@ -217,9 +218,7 @@ def _voice(h: Hypothesis) -> tuple[str | None, bool]:
 def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: int) -> list[Turn]:
     """Turns inside [start, end) of at least ``MIN_UNHEARD_MS`` to which no word of ``hyps`` went,
     and thin ones: turns whose words leave ``MIN_THIN_MS`` and most of them unsaid (a short answer
-    the window's decode skipped, the neighbour's next word or an invented one put in its place).
-    A short one right beside a voice nobody is sure of is not sure either: decoded alone, it holds
-    that voice's tail as often as its own words (an interjection's last syllables read "What?")."""
+    the window's decode skipped, the neighbour's next word or an invented one put in its place)."""
     out = []
     for i, t in enumerate(turns):
         a, b = max(t.start_ms, start_ms), min(t.end_ms, end_ms)
@@ -227,8 +226,7 @@ def unheard(turns: list[Turn], hyps: list[Hypothesis], start_ms: int, end_ms: in
             continue
         said = [_said(w) for h in _first_words(hyps, t, a, b) for w in h.tokens or [_span(h)]]
         if not said or _alone(a, b, said) >= max(MIN_THIN_MS, THIN_SHARE * (b - a)):
-            doubted = b - a < SHORT_TURN_MS and _beside_unsure(turns, i)
-            out.append(Turn(a, b, t.speaker, t.sure and not doubted))
+            out.append(Turn(a, b, t.speaker, t.sure))
     return out
 
 
@@ -244,57 +242,65 @@ def reheard(said: list[Hypothesis], turn: Turn,
     own, ``turn_pieces``) as they go into the record. A turn that had words keeps them unless its
     own decode holds more letters; then that takes their place, and a first word it did not hear
     again stays, flagged ``speaker_unsure`` (the neighbour's, put in the wrong turn, or invented:
-    the clerk replays it). Nothing is dropped that was not heard again. Where it holds no more, the
-    words stay and the turn, most of it still unsaid, is a flagged gap to replay beside them (a
-    voice nobody is sure of: no gap, as ``turn_pieces`` gives none for a noise)."""
+    the clerk replays it). Nothing is dropped that was not heard again, word for word. Where it
+    holds no more, the words stay and the turn, most of it still unsaid, is a flagged gap to
+    replay beside them (a voice nobody is sure of: none, as ``turn_pieces`` gives none for a
+    noise, unless its decode failed)."""
     first = _first_words(said, turn, turn.start_ms, turn.end_ms)
     if not first:
         return said, again
-    heard = _letters("".join(h.text for h in again if usable(h)))
-    if len(heard) <= len(_letters("".join(h.text for h in first))):
+    heard = " ".join(h.text for h in again if usable(h))
+    if len(_letters(heard)) <= len(_letters("".join(h.text for h in first))):
+        gaps = [h for h in again if UNRECOGNIZED in h.flags]  # why it heard nothing, if it failed
         unsaid = replace(gap(turn.start_ms, turn.end_ms, EMPTY), speaker=turn.speaker)
-        return said, [unsaid] if turn.sure else []
+        return said, gaps or ([unsaid] if turn.sure else [])
     mine = {id(h) for h in first}
     out = []
     for h in said:
         if id(h) not in mine:
             out.append(h)
-        elif not _within(_letters(h.text), heard):
+        elif not _heard_again(h.text, heard):
             out.append(_flag(h, SPEAKER_UNSURE))
     return out, again
 
 
 def _first_words(hyps: list[Hypothesis], t: Turn, a: int, b: int) -> list[Hypothesis]:
     """The pieces of ``hyps`` in ``t``'s speaker's mouth with a word said in [a, b)."""
-    return [h for h in hyps if h.speaker == t.speaker and h.text.strip() and _words_in(h, a, b)]
+    return [h for h in hyps if h.speaker == t.speaker and usable(h) and _words_in(h, a, b)]
 
 
-def _within(letters: str, heard: str) -> bool:
-    """Most of ``letters`` are among ``heard``: the same words read again (one may differ)."""
-    pool = list(heard)
-    found = 0
-    for ch in letters:
-        if ch in pool:
-            pool.remove(ch)
-            found += 1
-    return 2 * found >= len(letters)
+def _heard_again(text: str, heard: str) -> bool:
+    """``text``'s words, in order and together, are among ``heard``'s (a Mandarin character counts
+    as a word): 我想 in 我想问, never 不是 in 是的 nor "No" in "on Monday"."""
+    words, pool = _words(text), _words(heard)
+    n = len(words)
+    return bool(words) and any(pool[i:i + n] == words for i in range(len(pool) - n + 1))
 
 
-def turn_pieces(turn: Turn, pieces: list[Hypothesis]) -> list[Hypothesis]:
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+|[^\W_]", text.casefold())
+
+
+def turn_pieces(turn: Turn, pieces: list[Hypothesis], turns: list[Turn]) -> list[Hypothesis]:
     """A turn's own decode (``pieces``, finished) in its speaker's mouth. A stray voice's turn, a
     cough as often as a word, keeps only the words said in it, flagged ``speaker_unsure``: never
-    a gap line to replay for a noise, never a word lost either."""
+    a gap line to replay for a noise, never a word lost either. A speaker's turn under
+    ``SHORT_TURN_MS`` right beside a voice nobody is sure of (``turns``) keeps its gap lines, but
+    its words are flagged: decoded alone, it holds that voice's tail as often as its own words
+    (an interjection's last syllables read "What?")."""
     if turn.sure:
-        return [replace(h, speaker=turn.speaker) for h in pieces]
+        doubted = _beside_unsure(turn, turns)
+        return [_flag(replace(h, speaker=turn.speaker), SPEAKER_UNSURE) if doubted and usable(h)
+                else replace(h, speaker=turn.speaker) for h in pieces]
     return [_flag(replace(h, speaker=turn.speaker), SPEAKER_UNSURE) for h in pieces
             if usable(h) or ENGINE_ERROR in h.flags]
 
 
-def _beside_unsure(turns: list[Turn], i: int) -> bool:
-    """Turn ``i`` touches a turn nobody is sure of (within ``MIN_OVERLAP_MS``)."""
-    t = turns[i]
-    return any(not u.sure and u.start_ms <= t.end_ms + MIN_OVERLAP_MS
-               and u.end_ms >= t.start_ms - MIN_OVERLAP_MS for u in turns if u is not t)
+def _beside_unsure(t: Turn, turns: list[Turn]) -> bool:
+    """``t`` is short and touches a turn nobody is sure of (within ``MIN_OVERLAP_MS``)."""
+    return t.end_ms - t.start_ms < SHORT_TURN_MS and any(
+        not u.sure and u.start_ms <= t.end_ms + MIN_OVERLAP_MS
+        and u.end_ms >= t.start_ms - MIN_OVERLAP_MS for u in turns)
 
 
 def _between_others(turns: list[Turn], i: int) -> bool:

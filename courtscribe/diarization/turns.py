@@ -179,7 +179,7 @@ def _split_off(X: np.ndarray, labels: np.ndarray, people: list[int], voiced_ms: 
     """With the number of speakers given (``--speakers 4`` where three spoke), the people whose
     units lie closer than ``threshold`` on average to another's (clustering would have joined
     them: one voice the count cut in two): the one holding less voice, whose turns are then not
-    sure (its lines flagged), never printed as a fourth person's."""
+    sure: its label stays, its lines flagged for the clerk, not an unflagged fourth person's."""
     out = set()
     for i, a in enumerate(people):
         for j, b in enumerate(people[:i]):

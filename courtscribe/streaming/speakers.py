@@ -234,6 +234,6 @@ async def unheard_turns(turns: list[Turn], hyps: list[Hypothesis], audio: np.nda
             more, failed = [], ENGINE_ERROR
         pieces = await asyncio.to_thread(finish, more, t.start_ms, t.end_ms, options.hotwords, reason=failed,
                                          language=options.language, itn=options.itn)
-        hyps, again = attribute.reheard(hyps, t, attribute.turn_pieces(t, pieces))
+        hyps, again = attribute.reheard(hyps, t, attribute.turn_pieces(t, pieces, turns))
         out += again
     return hyps, out
