@@ -26,6 +26,11 @@ SPEAKERS = {"kfc": "news_kfc.wav", "welcome": "welcome.wav", "custody": "custody
             "brexit": "brexit.wav"}
 
 
+def voiced(x: np.ndarray, at_ms: int, name: str) -> list[tuple[int, int, str]]:
+    """The reference turns of ``name`` saying ``x`` from ``at_ms``: its speech as the VAD finds it."""
+    return [(at_ms + s, at_ms + e, name) for s, e in SileroVad(min_silence_ms=150).segments(x)]
+
+
 def phrases(x: np.ndarray) -> list[np.ndarray]:
     spans = SileroVad(min_silence_ms=150).segments(x)
     merged: list[list[int]] = []
@@ -48,8 +53,7 @@ def build(seed: int = 7) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
             if not queues[name]:
                 continue
             piece = queues[name].pop(0)
-            for s, e in SileroVad(min_silence_ms=150).segments(piece):
-                turns.append((t * 1000 // SR + s, t * 1000 // SR + e, name))
+            turns += voiced(piece, t * 1000 // SR, name)
             out.append(piece)
             t += piece.size
             gap = int(rng.uniform(0.2, 0.3) * SR)
@@ -63,16 +67,13 @@ def interjections() -> tuple[np.ndarray, list[tuple[int, int, str]]]:
     level: 3–15 dB under hers), as a party cuts into a statement; never alone, so no voice of theirs
     is heard without hers. The reference: each voice's speech as the VAD finds it."""
     main = decode(DATA / "zh-smoke" / "market_25s.wav").channel(0)
-    out, turns = main.copy(), []
-    for s, e in SileroVad(min_silence_ms=150).segments(main):
-        turns.append((s, e, "market"))
+    out, turns = main.copy(), voiced(main, 0, "market")
     for at_ms, name, (a, b) in ((6_200, "welcome", (850, 1_750)), (12_000, "custody", (950, 2_250)),
                                 (16_300, "brexit", (500, 1_900)), (20_300, "justice", (300, 1_500))):
         piece = decode(DATA / "zh-smoke" / SPEAKERS[name]).channel(0)[a * 16:b * 16]
         fade = np.minimum(1, np.minimum(np.arange(piece.size), np.arange(piece.size)[::-1]) / 160)
         out[at_ms * 16:at_ms * 16 + piece.size] += piece * fade
-        for s, e in SileroVad(min_silence_ms=150).segments(piece):
-            turns.append((at_ms + s, at_ms + e, name))
+        turns += voiced(piece, at_ms, name)
     return out / max(1.0, float(np.abs(out).max()) / 0.9), sorted(turns)
 
 
@@ -101,8 +102,7 @@ def answers() -> tuple[np.ndarray, list[tuple[int, int, str]]]:
     turns = []
     for at, name, piece in laid:
         out[at:at + piece.size] += piece
-        turns += [(at * 1000 // SR + s, at * 1000 // SR + e, name)
-                  for s, e in SileroVad(min_silence_ms=150).segments(piece)]
+        turns += voiced(piece, at * 1000 // SR, name)
     return out / max(1.0, float(np.abs(out).max()) / 0.9), sorted(turns)
 
 

@@ -149,12 +149,12 @@ def transcribe_speech(windows: list[tuple[int, int, int]], speech: list[list[tup
         inside = [span for span in speech[ch] if span[0] < e and span[1] > s]
         kept = polish_all(_seat_lines(ch, attribute.split(hyps, by_channel[ch] or []), channel_audio, speech),
                           options.hotwords, options.itn)
-        out += [(ch, h) for h in kept if usable(h)]
+        said = [h for h in kept if usable(h)]
+        out += [(ch, h) for h in said]
         found = [(ch, g.start_ms, g.end_ms, None) for a, b in inside
                  for g in complete([h for h in kept if h.start_ms < b and h.end_ms > a], max(a, s), min(b, e))
                  if UNRECOGNIZED in g.flags
                  and not _neighbours_bleed((g.start_ms, g.end_ms), ch, speech, channel_audio, sr)]
-        said = [h for h in kept if usable(h)]
         holes += found + [(ch, t.start_ms, t.end_ms, t) for a, b in inside
                           for t in attribute.unheard(by_channel[ch] or [], said, max(a, s), min(b, e))
                           if not any(min(t.end_ms, y) > max(t.start_ms, x) for _, x, y, _ in found)]
