@@ -38,6 +38,35 @@ def test_an_echo_of_the_prompt_is_not_speech(text):
     assert echoes_prompt(text, PROMPTS["zh"])  # a preview settled on it would stay on screen
 
 
+def test_words_whisper_is_sure_of_outweigh_its_no_speech_estimate_and_a_failed_decode_is_flagged():
+    """market_25s.wav talked over four times: the window's no-speech probability 0.63 (log-probability
+    −0.33) threw away 25 s of words Whisper was sure of (median 0.95), and the record had one flagged
+    gap; noisy rooms lost whole windows so. Unsure words over no speech are still no speech, and a
+    decode that failed even after Whisper's temperature fallback (log-probability under −1) is no
+    reading of anything: a flagged line to replay, not a guess in someone's mouth."""
+    def seg(probs, lp=-0.33, ns=0.63, text="说不配合就不配合的。好，以上的话，我们再去八九十三条。"):
+        words = [SimpleNamespace(word=ch, probability=p) for ch, p in zip(text, probs)]
+        return SimpleNamespace(text=text, avg_logprob=lp, no_speech_prob=ns, compression_ratio=1.38, words=words)
+
+    assert discard_reason(seg([0.95] * 20), PROMPTS["zh"], None, "") is None
+    assert discard_reason(seg([0.2] * 20), PROMPTS["zh"], None, "") == "no_speech"
+    assert discard_reason(seg([0.95] * 20, ns=0.95), PROMPTS["zh"], None, "") == "no_speech"  # all but certain
+    assert discard_reason(seg([0.95] * 20, lp=-1.3, ns=0.27), PROMPTS["zh"], None, "") == "failed"
+    unaligned = SimpleNamespace(**{**vars(seg([])), "words": None})  # a preview: no word probabilities
+    assert discard_reason(unaligned, PROMPTS["zh"], None, "", preview=True) == "no_speech"
+    again = seg([0.95] * 20)  # the previous sentence again over no speech: an invention however sure
+    assert discard_reason(again, PROMPTS["zh"], None, again.text.strip()) == "no_speech"
+
+
+def test_the_prompt_written_back_more_than_once_is_an_echo():
+    """Reversed speech (market_25s.wav backwards) made Whisper write its prompt and then its second
+    half again: the first copy alone is half the text, both together are all of it."""
+    text = "准夹杂，以下是普通话的句子，其中可能夹杂English words,其中可能夹杂English words."
+    assert echoes_prompt(text, PROMPTS["zh"])
+    assert echoes_prompt("其中可能夹杂English words其中可能夹杂English words", PROMPTS["zh"])
+    assert not echoes_prompt("以下是本院查明的事实，其中可能有误，其中可能有误。", PROMPTS["zh"])
+
+
 @pytest.mark.parametrize("text", ["以下是本院查明的事实。", "以下是", "普通话", "Some English words were said today.",
                                   "说不配合就不配合的。", "不是普通话。", "这是普通话。", "是普通话吗？", "其中可能有误。",
                                   "我只会说English。", "我不会说English。", "用English回答。", "In English.", "English."])

@@ -16,7 +16,10 @@ from .base import Hypothesis
 from ..text import looped
 
 EMPTY, LOOP, ENGINE_ERROR = "empty", "loop", "engine_error"
-ECHO, NO_SPEECH = "echo", "no_speech"  # an engine's guard threw a stretch's text away: why
+# an engine's guard threw a stretch's text away: why
+ECHO = "echo"  # its conditioning written back
+NO_SPEECH = "no_speech"  # words over what it heard as no speech
+FAILED = "failed"  # a decode its own test calls failed
 DISCARDED = "discarded"  # marks a stretch whose text the engine threw away (``discarded``)
 MIN_GAP_MS = 1500  # an uncovered stretch inside a span with text: shorter ones are timestamp slack
 MIN_SPAN_MS = 300  # a whole span without text: shorter is a click or breath, not speech

@@ -3,21 +3,26 @@ replay, and the tests that tell a failed or invented decode from speech (the eng
 from __future__ import annotations
 
 import re
-from difflib import SequenceMatcher
+from difflib import Match, SequenceMatcher
 from itertools import accumulate
 
 import numpy as np
 
 from .base import Hypothesis
-from .coverage import ECHO, EMPTY, LOOP, NO_SPEECH
+from .coverage import ECHO, EMPTY, FAILED, LOOP, NO_SPEECH
 from ..audio import SAMPLE_RATE
 from ..text import join_pieces, tidy, unlooped
 
 # Hallucination guards. Whisper fills near-silence with invented text ("作词作曲", repeats of the
 # previous sentence, "试试试…" loops). Such segments carry a high no-speech probability together
-# with a low log-probability, a repetition-loop compression ratio, or a copy of the previous text.
+# with a low log-probability and words it is unsure of, a repetition-loop compression ratio, or a
+# copy of the previous text. The no-speech probability is one estimate for a whole window, read
+# before its first word: a voice talked over, a far talker or a noisy room raise it over clear words.
 NO_SPEECH_PROB = 0.5
 LOW_LOGPROB = -0.3
+SURE_WORDS = 0.5  # median word probability at which the words outweigh the no-speech estimate…
+CERTAIN_NO_SPEECH = 0.9  # … unless Whisper is all but certain nobody spoke
+FAILED_LOGPROB = -1.0  # Whisper's own test of a failed decode: below it after its fallback, no reading
 MAX_COMPRESSION = 2.4
 PROMPT_ECHO = 0.75  # share of a segment's characters copied, in runs, from the prompt: an echo
 ECHO_CHARS = 6  # when one run holds this many Chinese characters of the prompt itself
@@ -66,7 +71,7 @@ def before_loop(segments, lang: str, kw: dict, audio: np.ndarray, offset_ms: int
 
 def decode_failed(seg) -> bool:
     """Whisper's own test for a failed decode, which triggers its temperature fallback."""
-    return seg.compression_ratio > MAX_COMPRESSION or seg.avg_logprob < -1.0
+    return seg.compression_ratio > MAX_COMPRESSION or seg.avg_logprob < FAILED_LOGPROB
 
 
 def looped_text(text: str, min_period: int = 4) -> bool:
@@ -87,7 +92,8 @@ def looped_text(text: str, min_period: int = 4) -> bool:
 def discard_reason(seg, prompt: str | None, hotwords: str | None, previous_text: str, *,
                    preview: bool = False) -> str | None:
     """Why a segment Whisper decoded is not to be written down (asr/coverage.py's reasons: no text,
-    an echo of its conditioning, a loop, words over what it heard as no speech); None: it is speech.
+    an echo of its conditioning, a loop, words over what it heard as no speech, a decode that failed
+    even with Whisper's temperature fallback); None: it is speech.
     A ``preview`` (a partial: the final decides) that recites the hearing's words is not shown
     however sure Whisper is: on the first half second of a line it writes them more often than not."""
     if not _letters(seg.text):
@@ -97,9 +103,19 @@ def discard_reason(seg, prompt: str | None, hotwords: str | None, previous_text:
         return ECHO
     if seg.compression_ratio > MAX_COMPRESSION:
         return LOOP
-    if seg.no_speech_prob > NO_SPEECH_PROB and (seg.avg_logprob < LOW_LOGPROB or seg.text.strip() == previous_text):
-        return NO_SPEECH
+    if seg.avg_logprob < FAILED_LOGPROB:
+        return FAILED
+    if seg.no_speech_prob > NO_SPEECH_PROB:
+        unsure = not _sure_words(seg) or seg.no_speech_prob > CERTAIN_NO_SPEECH
+        if seg.text.strip() == previous_text or (seg.avg_logprob < LOW_LOGPROB and unsure):
+            return NO_SPEECH
     return None
+
+
+def _sure_words(seg) -> bool:
+    """Whisper is sure of most of the segment's words (they are aligned: finals, not previews)."""
+    probs = [w.probability for w in (getattr(seg, "words", None) or []) if w.word.strip()]
+    return bool(probs) and float(np.median(probs)) >= SURE_WORDS
 
 
 def echoes_prompt(text: str, prompt: str | None, hotwords: str | None = None) -> bool:
@@ -118,8 +134,7 @@ def echoes_prompt(text: str, prompt: str | None, hotwords: str | None = None) ->
         return False
     lead = _letters(hotwords or "")
     source = lead + _letters(prompt)
-    blocks = SequenceMatcher(None, core, source, autojunk=False).get_matching_blocks()
-    runs = [m for m in blocks if m.size > 1]
+    runs = _copied(core, source)
     # the most Chinese characters one run copies from the prompt itself
     echoed = max((_chinese(source[max(m.b, len(lead)):m.b + m.size]) for m in runs), default=0)
     if len(runs) == 1 and runs[0].size == len(core):  # word for word: a phrase, not a word ("以下是")
@@ -143,12 +158,28 @@ def recites(text: str, hotwords: str | None) -> bool:
     if not core or len(words) < 2:
         return False
     lead = "".join(words)
-    runs = [m for m in SequenceMatcher(None, core, lead, autojunk=False).get_matching_blocks() if m.size > 1]
+    runs = _copied(core, lead, again=False)  # in the order given: a roll called otherwise is speech
     if sum(m.size for m in runs) < PROMPT_ECHO * len(core):
         return False
     starts = accumulate(map(len, words), initial=0)  # where each word begins in ``lead``
     whole = sum(any(m.b <= at and at + len(w) <= m.b + m.size for m in runs) for at, w in zip(starts, words))
     return whole >= 2
+
+
+def _copied(core: str, source: str, *, again: bool = True) -> list[Match]:
+    """The runs (two characters or more) of ``core`` copied from ``source``, in ``core``'s order;
+    ``again``: a run copied again after the first ("…其中可能夹杂English words,其中可能夹杂English
+    words") counts too: Whisper writes its prompt back more than once over reversed or garbled speech."""
+    runs: list[Match] = []
+    pending = [(0, len(core))]
+    while pending and (again or not runs):
+        lo, hi = pending.pop()
+        found = [m for m in SequenceMatcher(None, core[lo:hi], source, autojunk=False).get_matching_blocks()
+                 if m.size > 1]
+        runs += [Match(lo + m.a, m.b, m.size) for m in found]
+        edges = [lo] + [x for m in found for x in (lo + m.a, lo + m.a + m.size)] + [hi]
+        pending += [(a, b) for a, b in zip(edges[::2], edges[1::2]) if found and b - a > 1]
+    return sorted(runs)
 
 
 def _chinese(text: str) -> int:
