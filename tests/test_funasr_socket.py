@@ -36,7 +36,7 @@ def test_hotwords_stand_for_the_connection_until_a_file_names_others():
 
 def test_whole_files_in_memory_are_counted_for_every_socket_together_and_given_back(monkeypatch):
     """All sockets together hold at most the limit, one token's at most half of it."""
-    monkeypatch.setattr(fs, "_held", fs._Held(20))
+    monkeypatch.setattr(fs, "_held", fs.Held(20))
     first, second = fs._File(fc.Config({"mode": "offline"}), "t1"), fs._File(fc.Config({"mode": "offline"}), "t2")
     third = fs._File(fc.Config({"mode": "offline"}), "t3")
     for piece in (b"ab", b"cd", b"ef"):  # frames of any size, one buffer

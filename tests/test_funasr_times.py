@@ -70,3 +70,21 @@ def test_stamp_sents_hold_one_span_for_each_unit_of_their_text_seg():
             assert all(u.start_ms <= a <= b <= u.end_ms for a, b in s["ts_list"])
     english = line_sents(_lines()[1])
     assert [s["text_seg"] for s in english] == ["The court is adjourned", "闭 庭"]
+
+
+def test_each_character_has_a_time_of_its_own_in_order_as_paraformer_gives_them():
+    """Whisper's word tokens gave every character of a word the word's whole span (custody.wav:
+    ``[456,1256],[456,1256]``), and characters no token spells (numbers rewritten after decoding)
+    took a share of the line that could lie before the token times beside them (news_kfc.wav:
+    ``[1948,2148],[1937,2158]``). FunASR gives one distinct span per character, in order."""
+    whisper, english, rare = _lines()
+    overlapping = line("d", "我想问我在滨海。", 400, 2600,
+                       [("我想问", 456, 1256), ("我在", 1200, 1700), ("滨海。", 1650, 2600)])
+    clipped = line("e", "今天天气。", 0, 800, [("今天", 0, 800), ("天气", 100, 500)])  # a word inside the last
+    for u in (whisper, english, rare, overlapping, clipped):
+        spans = json.loads(line_timestamp(u))
+        assert all(a <= b for a, b in spans), spans
+        assert all(b <= c for (_, b), (c, _) in zip(spans, spans[1:])), spans  # none before the last one's end
+        assert len(set(map(tuple, spans))) == len(spans), spans  # none twice
+    spans = json.loads(line_timestamp(overlapping))
+    assert spans[:3] == [[456, 723], [723, 989], [989, 1256]], spans  # the word's time, shared in order

@@ -117,6 +117,21 @@ def test_audio_after_a_files_end_is_the_next_file_with_the_last_config(server):
     assert not any("error" in m for m in second), second
 
 
+def test_the_last_lines_text_rides_on_the_is_final_reply(server):
+    """FunASR's servers send the last text on the ``is_final`` message and its ``funasr_client_api``
+    returns only that message; ours sent the line, then an empty ``is_final`` reply, so that client
+    read "" for the file. Audio cut mid-sentence: its line can only end after ``is_speaking: false``."""
+    url = server.replace("http", "ws") + "/"
+    pcm = _pcm("welcome.wav")[:2 * 16000 * 5 // 2]  # 2.5 s: "欢迎大家来…", cut mid-sentence
+    got = asyncio.run(_exchange(url, [CONFIG, *_frames(pcm), END], acks=1))
+    *said, ack = got
+    finals = [m for m in said if m["is_final"]]
+    assert ack["is_end"] and ack["is_final"] is True and finals == [said[-1]], got
+    assert said[-1]["mode"] == "2pass-offline" and said[-1]["text"], got
+    lines = [m["text"] for m in said if m["mode"] == "2pass-offline" and m["text"]]
+    assert len(lines) == len(set(lines)), lines  # said once, not again on the closing reply
+
+
 def test_a_frame_over_the_live_limit_is_refused_in_words_with_the_real_limit(server):
     """A frame larger than a live frame may be (1 MiB: 32 s of 16 kHz PCM16) but within what the
     socket takes for an OpenAI Realtime append gets FunASR's reply shape with the limit as it is,
@@ -136,3 +151,35 @@ def test_cpp_offline_client_with_a_hearing_gets_its_answer_first_and_the_warning
     url = server.replace("http", "ws") + "/?hearing=cpp-wav"
     [reply] = asyncio.run(_cpp_client(url, [("welcome", "others", (ZH / "welcome.wav").read_bytes())], block=204800))
     assert reply["is_final"] is True and reply["text"] and "not put in hearing cpp-wav" in reply["warning"], reply
+
+
+def test_a_file_refused_at_its_config_is_acknowledged_and_the_socket_goes_on(server):
+    """A PCM rate not served, or a mode FunASR has not, refused the file and closed the socket with
+    no acknowledgement (FunASR's current client crashed on the close instead of saying why); now
+    the refusal and the acknowledgement carry the file's own name and say why, and the next file on
+    the socket is transcribed. A file in a container says its own rate: 192 kHz WAV is transcribed
+    whatever ``audio_fs`` FunASR's page sends with it."""
+    import io
+
+    import soundfile as sf
+    import soxr
+
+    url = server.replace("http", "ws") + "/"
+    pcm = _pcm("welcome.wav")
+    odd = {**CONFIG, "audio_fs": 12345}
+    bogus = {**CONFIG, "mode": "3pass", "wav_name": "w3"}
+    got = asyncio.run(_exchange(url, [odd, *_frames(pcm[:19200]), END, bogus, pcm[:1920], END,
+                                      CONFIG, *_frames(pcm), END], acks=3))
+    acks = [m for m in got if m.get("is_end")]
+    assert [(a["wav_name"], a["is_final"]) for a in acks] == [("w1", False), ("w3", False), ("w1", True)], acks
+    assert "12345" in acks[0]["error"] and "3pass" in acks[1]["error"]
+    refusals = [m for m in got if m.get("code") in ("bad_sample_rate", "bad_message")]
+    assert [r["wav_name"] for r in refusals] == ["w1", "w3"], refusals
+    assert "".join(m["text"] for m in got[got.index(acks[1]):] if m.get("mode") == "2pass-offline")
+    x = decode(ZH / "welcome.wav").channel(0)
+    wav = io.BytesIO()
+    sf.write(wav, soxr.resample(x, 16000, 192000), 192000, format="WAV", subtype="PCM_16")
+    whole = {"mode": "offline", "wav_name": "w192", "wav_format": "wav", "audio_fs": 192000, "is_speaking": True}
+    got = asyncio.run(_exchange(url, [whole, wav.getvalue(), END], acks=1))
+    answer = next(m for m in got if m.get("mode") == "offline" and not m.get("is_end"))
+    assert answer["text"] and "error" not in answer and got[-1]["is_final"] is True, got

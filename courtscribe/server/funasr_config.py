@@ -24,6 +24,15 @@ def reply(cfg: "Config | None", *, text: str = "", is_final: bool = False, mode:
             "is_final": is_final, "timestamp": "[]", "stamp_sents": [], **extra}
 
 
+class Refused(StreamError):
+    """A file refused at its config (a mode or PCM rate not served): said, its audio dropped, and its
+    acknowledgement says why; the socket goes on with the next file, as FunASR's server does."""
+
+    def __init__(self, cfg: "Config", code: str, message: str):
+        super().__init__(code, message)
+        self.names = {"mode": str(cfg.mode)[:40], "wav_name": cfg.wav_name}
+
+
 class Config:
     """A file's first message. A ``wav_format`` other than PCM is a whole file (FunASR's C++ offline
     client sends its files so, with no ``mode``; its Python client an mp3 in 2pass): decoded and
@@ -40,9 +49,9 @@ class Config:
         self.wav_format = str(data.get("wav_format", "pcm")).lower()
         asked = data.get("mode") or None
         self.mode = asked or ("2pass" if self.wav_format == "pcm" else "offline")
-        if self.mode not in ("online", "offline", "2pass"):
-            raise StreamError("bad_message", f"mode must be online, offline or 2pass, not {self.mode!r}", fatal=True)
         self.wav_name = str(data.get("wav_name", "microphone"))
+        if self.mode not in ("online", "offline", "2pass"):
+            raise Refused(self, "bad_message", f"mode must be online, offline or 2pass, not {self.mode!r:.40}")
         self.whole = self.mode == "offline" or self.wav_format != "pcm"
         # offline PCM: a file sent as fast as it goes (answered whole), or a microphone (FunASR's page,
         # its C++ 2pass client) whose audio comes as it is spoken: recorded live, answered at each pause
@@ -57,8 +66,11 @@ class Config:
             self.audio_fs = int(data.get("audio_fs", SAMPLE_RATE) or SAMPLE_RATE)
         except (TypeError, ValueError, OverflowError):
             self.audio_fs = 0
-        if self.audio_fs not in SAMPLE_RATES:
-            raise StreamError("bad_sample_rate", f"audio_fs {self.audio_fs} is not supported", fatal=True)
+        if self.wav_format != "pcm":  # a file in a container says its own rate (FunASR's page sends it too)
+            self.audio_fs = SAMPLE_RATE
+        elif self.audio_fs not in SAMPLE_RATES:
+            raise Refused(self, "bad_sample_rate", f"audio_fs {data.get('audio_fs')!r:.20} is not supported for PCM; "
+                          f"use one of {SAMPLE_RATES}")
         self.hotwords, self.hotword_problem = parse_hotwords(data.get("hotwords"))
         if "hotwords" not in data and before is not None:
             self.hotwords, self.hotword_problem = before.hotwords, None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 import re
 
 
@@ -38,41 +37,17 @@ from ..streaming.source import ANY_CHANNEL, SessionConfig
 from . import deps
 from .auth import ws_deny, ws_enter
 from .files import FileWork
-from .funasr_config import Config, reply
+from .funasr_config import Config, Refused, reply
 from .funasr_times import line_sents, line_timestamp
-from .funasr_whole import answer_once, answer_whole
+from .funasr_whole import MAX_OFFLINE_HELD, Held, answer_once, answer_whole
 from .sockets import close, gate, idle_limit, run, send
 
 MAX_OFFLINE_BYTES = 512 << 20
-MAX_OFFLINE_HELD = 1 << 30  # whole files in memory, every FunASR socket together
 PACE_PROBE_S = 2.0  # offline PCM's first seconds of audio tell a microphone from a file sent at once
 PACE_LIMIT_S = 60.0  # … and a minute of it held whole is a file
 
 
-class _Held:
-    """Bytes of whole files the FunASR sockets hold in memory, together: many sockets of 512 MB
-    each must not take the server's memory (and so every courtroom's streams) with them, and one
-    token's sockets hold half of it at most (its two stream slots' files must not fill it alone)."""
-
-    def __init__(self, limit: int):
-        self.limit, self.bytes = limit, 0
-        self.by: Counter[str] = Counter()  # holder (a token id) → its bytes
-
-    def take(self, n: int, holder: str = "") -> bool:
-        if self.bytes + n > self.limit or self.by[holder] + n > self.limit // 2:
-            return False
-        self.bytes += n
-        self.by[holder] += n
-        return True
-
-    def give(self, n: int, holder: str = "") -> None:
-        self.bytes = max(0, self.bytes - n)
-        self.by[holder] -= n
-        if self.by[holder] <= 0:
-            del self.by[holder]
-
-
-_held = _Held(MAX_OFFLINE_HELD)
+_held = Held(MAX_OFFLINE_HELD)
 
 
 log = get_logger(__name__)
@@ -118,6 +93,8 @@ class _File:
         self.lines: list[Utterance] = []  # a file answered once: its finals until its end
         self.errors: list[str] = []
         self.cut: str | None = None  # why it ended before its end (the server stopping)
+        self.ending = False  # its end was asked: the lines still to come are its last
+        self.held: dict | None = None  # the last line's reply since then: it goes out as the is_final one
         self.courtroom: str | None = None  # the recorder's courtroom: its front ends (offline mode)
         self.live = False  # offline PCM coming as it is spoken: recorded and answered live
         self.began: float | None = None  # when its first audio came (offline PCM: how it is paced)
@@ -156,7 +133,8 @@ async def funasr_stream(ws: WebSocket, live: LiveHearings, files: FileWork, gate
     FunASR clients need not know) puts its audio and lines into that hearing's record.
 
     As FunASR's own server (runtime/python/websocket, since its PR #3440): ``is_speaking: false``
-    finishes the current file (its last lines, then an empty ``is_final`` reply); with ``is_end:
+    finishes the current file (its last lines, the last of them the ``is_final`` reply: an empty
+    one when no line was left to say); with ``is_end:
     true`` an acknowledgement ``{mode, wav_name, is_final: true, is_end: true}`` follows
     (``is_final: false`` and ``error`` when the file had a failure). The socket stays open for the
     next file's config until the client closes it (or is idle past the timeout)."""
@@ -174,6 +152,7 @@ class _Funasr:
         self.file: _File | None = None
         self.config: Config | None = None  # the last config: it holds for audio after a file's end
         self.unfiled: list[str] = []  # what went wrong outside a file: told in the next acknowledgement
+        self.refusal: dict | None = None  # the mode and wav_name of a file refused at its config
         self.refused = False
 
     async def text(self, text: str) -> bool:
@@ -185,13 +164,23 @@ class _Funasr:
             raise StreamError(ErrorCode.BAD_JSON, "a text frame must be a JSON object (the config, or "
                               f"is_speaking false at a file's end); this one was not: {text[:80]!r}")
         if self.file is None and data.get("is_speaking") is not False:
-            self.config = Config(data, self.config)
+            try:
+                self.config = Config(data, self.config)
+            except Refused as err:  # its audio is dropped until the next config: said now and at its end
+                self.config = None
+                self.refusal = err.names
+                raise
+            if self.refusal is not None:  # the refused file was never ended: its error is not this one's
+                self.refusal = None
+                self.unfiled = []
             await self._open(self.config, said=False)
         if data.get("is_speaking") is False:
             done, self.file = self.file, None
             errors, self.unfiled = self.unfiled, []
-            await _finish(self.ws, self.live, self.files, done, ack=bool(data.get("is_end")),
-                          wav_name=data.get("wav_name"), errors=errors)
+            names = self.refusal or {"mode": "2pass", "wav_name": str(data.get("wav_name") or "microphone")}
+            await _finish(self.ws, self.live, self.files, done, ack=bool(data.get("is_end")), names=names,
+                          errors=errors)
+            self.refusal = None
         return True
 
     async def _open(self, cfg: Config, *, said: bool) -> None:
@@ -244,7 +233,8 @@ class _Funasr:
     async def failed(self, err: StreamError) -> bool:
         file = self.file
         if not err.announced:  # said in FunASR's reply shape, which its clients show
-            await send(self.ws, reply(file.cfg if file else None, is_final=err.fatal, error=err.message, code=err.code))
+            said = reply(file.cfg if file else None, is_final=err.fatal, error=err.message, code=err.code)
+            await send(self.ws, {**said, **(err.names if isinstance(err, Refused) else {})})
         if not err.fatal:
             (file.errors if file is not None else self.unfiled).append(err.message)
         if err.close_code is not None:  # refused (scope, no such hearing, limits): no file was taken
@@ -353,28 +343,43 @@ async def _deliver(ws: WebSocket, file: _File, event: Event) -> None:
         settled = event.text[:event.stable]  # FunASR clients append increments: only what stays
         if more := grown(sent.get(event.utterance_id, ""), settled):
             sent[event.utterance_id] = settled
-            await send(ws, reply(cfg, mode=live_mode, text=more))
+            await _line(ws, file, reply(cfg, mode=live_mode, text=more), last=False)
     elif isinstance(event, Final):
         u = event.utterance
         if cfg.mode in ("2pass", "offline"):
             sent.pop(event.utterance_id, None)
-            await send(ws, reply(cfg, mode=cfg.result_mode, text=u.text, timestamp=line_timestamp(u),
-                                   stamp_sents=line_sents(u)))
+            await _line(ws, file, reply(cfg, mode=cfg.result_mode, text=u.text, timestamp=line_timestamp(u),
+                                        stamp_sents=line_sents(u)))
         else:  # online: the rest of the utterance (after what was sent, as the final reads it)
             sent_text = sent.pop(event.utterance_id, "")
             if rest := beyond(sent_text, u.text):
-                await send(ws, reply(cfg, mode="online", text=rest))
+                await _line(ws, file, reply(cfg, mode="online", text=rest))
     elif isinstance(event, Error):  # an utterance the engine failed on, a full archive disk…
         file.errors.append(event.message)
-        await send(ws, reply(cfg, mode=live_mode, is_final=bool(event.fatal), error=event.message, code=event.code))
+        said = reply(cfg, mode=live_mode, is_final=bool(event.fatal), error=event.message, code=event.code)
+        await _line(ws, file, said, last=False)
+
+
+async def _line(ws: WebSocket, file: _File, message: dict, *, last: bool = True) -> None:
+    """A line's reply (``last``: a final's, not a partial's). Once the file's end was asked, the last
+    final's is held back to be its ``is_final`` reply, as FunASR's servers send the last text there
+    (its ``funasr_client_api`` returns that message); what comes after it sends it on first."""
+    held, file.held = file.held, None  # taken before any await: a partial's task may come meanwhile
+    if held is not None:
+        await send(ws, held)
+    if file.ending and last:
+        file.held = message
+    else:
+        await send(ws, message)
 
 
 async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _File | None, *, ack: bool,
-                  wav_name=None, errors: list[str] | None = None) -> None:
+                  names: dict | None = None, errors: list[str] | None = None) -> None:
     """End one file: its last lines, FunASR's closing ``is_final`` reply, and (``is_end``) the
     acknowledgement its current clients wait for before sending the next file (``errors``: what
     went wrong outside any file)."""
     if file is not None:
+        file.ending = True
         await live.leave(file.session)
         cfg = file.cfg
         if file.whole and file.refused:  # its error was said; a part of it is not its text
@@ -387,13 +392,15 @@ async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _Fil
             file.drop()  # a file gone live holds nothing: its held bytes went to its session
             problems = "; ".join(dict.fromkeys(file.errors)) or None
             cut = {"error": file.cut, "code": "server_restart"} if file.cut else {}
-            last = answer_once(cfg, file.lines, error=problems) if cfg.once else reply(cfg, is_final=True, **cut)
+            if cfg.once:
+                last = answer_once(cfg, file.lines, error=problems)
+            else:  # the last line's reply, or an empty one where every line went out before the end
+                last = {**(file.held or reply(cfg)), "is_final": True, **cut}
             await send(ws, last)
     if ack:
         errors = file.errors if file else errors or []
-        ack_reply = {"mode": file.cfg.mode if file else "2pass",
-                     "wav_name": file.cfg.wav_name if file else str(wav_name or "microphone"),
-                     "is_final": not errors, "is_end": True}
+        named = {"mode": file.cfg.mode, "wav_name": file.cfg.wav_name} if file else names or {}
+        ack_reply = {"mode": "2pass", "wav_name": "microphone", **named, "is_final": not errors, "is_end": True}
         if errors:
             ack_reply["error"] = "; ".join(dict.fromkeys(errors))
         await send(ws, ack_reply)

@@ -25,18 +25,48 @@ Span = tuple[int, int]
 
 
 def line_times(text: str, u: Utterance) -> list[Span]:
-    """A time for each character of ``text`` (the line as shown): its token's where the tokens
-    spell it in order, else its share of the line's span."""
-    spelt = [(ch, (t.start_ms, t.end_ms)) for t in u.tokens for ch in t.text if not ch.isspace()]
-    out: list[Span] = []
+    """A time for each character of ``text`` (the line as shown), in order and none twice, as
+    Paraformer gives them: a character its token spells (in order) takes its share of the token's
+    time; the others share the time between the characters around them (or the line's ends)."""
+    spelt: list[tuple[str, Span]] = []
+    for t in u.tokens:
+        chars = [ch for ch in t.text if not ch.isspace()]
+        step = (t.end_ms - t.start_ms) / max(len(chars), 1)
+        spelt += [(ch, (t.start_ms + round(j * step), t.start_ms + round((j + 1) * step)))
+                  for j, ch in enumerate(chars)]
+    known: list[Span | None] = []
     k = 0
-    for i, ch in enumerate(text):
+    for ch in text:
         if k < len(spelt) and spelt[k][0] == ch:
-            out.append(spelt[k][1])
+            known.append(spelt[k][1])
             k += 1
+        else:
+            known.append(None)
+    out: list[Span] = []
+    i = 0
+    while i < len(known):
+        if (span := known[i]) is not None:
+            out.append(span)
+            i += 1
             continue
-        share = (u.end_ms - u.start_ms) / max(len(text), 1)
-        out.append((u.start_ms + round(i * share), u.start_ms + round((i + 1) * share)))
+        j = next((n for n in range(i, len(known)) if known[n] is not None), len(known))
+        lo = out[-1][1] if out else u.start_ms
+        nxt = known[j] if j < len(known) else None
+        hi = max(lo, nxt[0] if nxt is not None else u.end_ms)
+        step = (hi - lo) / (j - i)
+        out += [(lo + round(n * step), lo + round((n + 1) * step)) for n in range(j - i)]
+        i = j
+    return _ordered(text, out)
+
+
+def _ordered(text: str, spans: list[Span]) -> list[Span]:
+    """Each span from where the one before it ended, a character's a millisecond long at least (a
+    space or a mark, which the page does not count, none): engines' word times overlap a little,
+    and a word clipped to its segment's end has no length."""
+    out: list[Span] = []
+    for ch, (start, end) in zip(text, spans):
+        start = max(start, out[-1][1]) if out else start
+        out.append((start, max(start + (0 if ch.isspace() or ch in PUNCT else 1), end)))
     return out
 
 
@@ -70,7 +100,9 @@ def timestamp(text: str, times: Sequence[Span]) -> str:
             units.append(times[at])
         else:
             for j, ch in enumerate(word):
-                units += [times[at + j]] * (2 if ord(ch) > 0xFFFF else 1)
+                start, end = times[at + j]
+                mid = (start + end) // 2  # two UTF-16 units outside the BMP: the span in halves
+                units += [(start, mid), (mid, end)] if ord(ch) > 0xFFFF else [(start, end)]
         at += len(word) + 1
     return json.dumps([list(span) for span in units])
 

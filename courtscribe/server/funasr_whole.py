@@ -2,6 +2,7 @@
 pipeline once it is all in, and answered in one message (server/funasr_socket.py takes it in)."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 from starlette.websockets import WebSocket
@@ -16,6 +17,30 @@ from .funasr_times import line_sents, shown_times, timestamp
 from .sockets import send
 
 log = get_logger(__name__)
+MAX_OFFLINE_HELD = 1 << 30  # whole files in memory, every FunASR socket together
+
+
+class Held:
+    """Bytes of whole files the FunASR sockets hold in memory, together: many sockets of 512 MB
+    each must not take the server's memory (and so every courtroom's streams) with them, and one
+    token's sockets hold half of it at most (its two stream slots' files must not fill it alone)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.bytes = limit, 0
+        self.by: Counter[str] = Counter()  # holder (a token id) → its bytes
+
+    def take(self, n: int, holder: str = "") -> bool:
+        if self.bytes + n > self.limit or self.by[holder] + n > self.limit // 2:
+            return False
+        self.bytes += n
+        self.by[holder] += n
+        return True
+
+    def give(self, n: int, holder: str = "") -> None:
+        self.bytes = max(0, self.bytes - n)
+        self.by[holder] -= n
+        if self.by[holder] <= 0:
+            del self.by[holder]
 
 
 def _audio_of(cfg: Config, data: bytes, max_seconds: float) -> Audio:

@@ -16,7 +16,7 @@ from .events import Error, Final, Partial
 
 PROTOCOL = "courtscribe.stream/1"
 MAX_FRAME_BYTES = 1 << 20  # 32 s of 16 kHz PCM16: more in one frame is a broken or hostile client
-SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000)
 
 
 class ErrorCode:
