@@ -227,12 +227,14 @@ def serve(host: Optional[str] = typer.Option(None),
         application = serving.application(settings)
     except serving.StartError as err:
         fail(str(err))
+    from .server.handshake import CourtHttp
+
     config = uvicorn.Config(application, host=settings.host, port=settings.port,
                             log_level=settings.log_level.lower(),
                             ssl_certfile=settings.ssl_certfile, ssl_keyfile=settings.ssl_keyfile,
                             ws_max_size=MAX_WS_MESSAGE, timeout_keep_alive=5, server_header=False,
                             ws_ping_interval=settings.ws_ping_interval_s, ws_ping_timeout=settings.ws_ping_timeout_s,
-                            limit_concurrency=settings.max_connections,
+                            limit_concurrency=settings.max_connections, http=CourtHttp,
                             # X-Forwarded-For only from proxies court IT names (none by default)
                             proxy_headers=bool(settings.forwarded_allow_ips),
                             forwarded_allow_ips=settings.forwarded_allow_ips or None,

@@ -54,7 +54,7 @@ class RedactQueries(logging.Filter):
     FunASR clients carry their token as ``?token=…``. Nor do path parts in Chinese (a party's name
     in …/participants/张三/voice, a hearing id that is a case number): court data, not the server's."""
 
-    QUERY = re.compile(r"\?[^\s\"'?]*=[^\s\"']*")
+    QUERY = re.compile(r"\?[^\s?]*=\S*")  # to the next space: a quote inside it is the client's
     NAMED = re.compile(r"(?<=/)[^/\s?\"']*(?:%[89A-Fa-f][0-9A-Fa-f]|[^\x00-\x7f])[^/\s?\"']*")
 
     def _clean(self, text: str) -> str:

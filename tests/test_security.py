@@ -137,6 +137,10 @@ def test_tokens_never_reach_the_log_or_the_handshake(court):
     secret = token.split("_", 2)[2]  # cst_<id>_<secret>: the secret may itself hold "_" (base64url)
     assert secret and token not in log and secret not in log
     assert '"WebSocket /?[redacted]"' in log  # the line is written, its query is not
+    for quote in "'\"":  # a quote in the query before the token (the fourth review's finding)
+        asyncio.run(_first(court, f"/?x={quote}&token={token}", None,
+                           start={"mode": "offline", "wav_name": "t", "is_speaking": False, "is_end": True}))
+    assert secret not in (court.home / "server.log").read_text()
     court.as_(court.t["clerk"], "GET", "/v1/hearings/（2026）京0105民初123号/participants/张三/voice")
     log = (court.home / "server.log").read_text()
     assert "/v1/hearings/[redacted]/participants/[redacted]/voice" in log  # court data stays out of the log

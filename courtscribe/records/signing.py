@@ -65,3 +65,28 @@ def signers(record: Record, parties_sign: bool = False, everyone: bool = False) 
         mine.state = "refused" if noted.refused else "signed"
         mine.at, mine.reason, mine.noted = noted.at, noted.reason, True
     return out
+
+
+def refusal(record: Record, by: str, role: Role) -> str | None:
+    """Why ``by`` may not sign ``record`` as ``role`` (None: they may). Where the participants name
+    who sits in that seat, only they sign in it (a judge's token is no seat on every bench of its
+    court); one the participants name signs in their own seat; nobody signs twice."""
+    if any(sig.by == by for sig in record.signatures):
+        return f"{by} has signed this record already"
+    named = [p.name for p in record.participants if p.role is role and p.name]
+    if named and by not in named:
+        return (f"the record names {'、'.join(named)} as {role.label}, not {by}: only they sign as "
+                f"{role.label} (if the participants are wrong, the clerk corrects them before anyone signs)")
+    own = [p.role for p in record.participants if p.name == by and (p.role in BENCH or p.role is Role.clerk)]
+    if own and role not in own:
+        return f"the record names {by} as {'、'.join(r.label for r in own)}: sign in that seat"
+    return None
+
+
+def note_refusal(record: Record, name: str, role: Role) -> str | None:
+    """Why the clerk may not note ``name``'s signature as ``role``: the participants name others in it."""
+    named = [p.name for p in record.participants if p.role is role and p.name]
+    if named and name not in named:
+        return (f"the record names {'、'.join(named)} as {role.label}, not {name}: add {name} to the "
+                "participants first")
+    return None

@@ -13,7 +13,13 @@ from .db import UtteranceRow
 from .ledger import record_digest
 from .model import FINAL_AFTER_EDIT, Role
 from .naming import VoiceNaming
-from .reading import Conflict
+from . import signing
+from .reading import Conflict, RecordError
+
+
+class NotYours(RecordError):
+    """A signature in a seat the record gives someone else."""
+    status, code = 403, "not_the_signer"
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,8 @@ class SignOff(VoiceNaming):
         the record the signer read back (``digest``); a record changed since is not signed."""
         with self._lock:
             seen = len(self.entries(hearing_id))
-            digest = record_digest(self.record(hearing_id))
+            record = self.record(hearing_id)
+            digest = record_digest(record)
             if read_back is not None and read_back != digest:
                 raise Conflict(f"the record of {hearing_id} changed after it was read back: read it back again "
                                "and sign then")
@@ -46,6 +53,8 @@ class SignOff(VoiceNaming):
             def change(s, h):
                 if h.status not in ("closed", "signed"):
                     raise Conflict(f"hearing {hearing_id} is {h.status}: close it and read the record back before signing")
+                if why := signing.refusal(record, by, Role(role)):
+                    raise NotYours(why)
                 if h.status == "closed" and (late := self._late_final(s, h.id)):  # the first signature
                     raise Conflict(f"line {late}: the engine heard otherwise after the clerk's correction; look at it "
                                    "(edit or confirm the line) before the record is signed", utterance_id=late)
@@ -70,6 +79,9 @@ class SignOff(VoiceNaming):
     def note_party_signature(self, hearing_id: str, *, name: str, role: Role, actor: str, refused: bool = False,
                              reason: str | None = None) -> None:
         """The clerk notes that a party signed the read-back record (or refused to, and why)."""
+        if why := signing.note_refusal(self.record(hearing_id), name, Role(role)):
+            raise NotYours(why)
+
         def change(s, h):
             if h.status not in ("closed", "signed"):
                 raise Conflict(f"hearing {hearing_id} is {h.status}: close it and read the record back first")
