@@ -73,7 +73,7 @@ def refusal(record: Record, by: str, role: Role) -> str | None:
     court); one the participants name signs in their own seat; nobody signs twice."""
     if any(sig.by == by for sig in record.signatures):
         return f"{by} has signed this record already"
-    named = [p.name for p in record.participants if p.role is role and p.name]
+    named = _named(record, role)
     if named and by not in named:
         return (f"the record names {'、'.join(named)} as {role.label}, not {by}: only they sign as "
                 f"{role.label} (if the participants are wrong, the clerk corrects them before anyone signs)")
@@ -85,8 +85,13 @@ def refusal(record: Record, by: str, role: Role) -> str | None:
 
 def note_refusal(record: Record, name: str, role: Role) -> str | None:
     """Why the clerk may not note ``name``'s signature as ``role``: the participants name others in it."""
-    named = [p.name for p in record.participants if p.role is role and p.name]
+    named = _named(record, role)
     if named and name not in named:
         return (f"the record names {'、'.join(named)} as {role.label}, not {name}: add {name} to the "
                 "participants first")
     return None
+
+
+def _named(record: Record, role: Role) -> list[str]:
+    """Whom the participants name in ``role``."""
+    return [p.name for p in record.participants if p.role is role and p.name]

@@ -177,7 +177,7 @@ class _Funasr:
         if data.get("is_speaking") is False:
             done, self.file = self.file, None
             errors, self.unfiled = self.unfiled, []
-            names = self.refusal or {"mode": "2pass", "wav_name": str(data.get("wav_name") or "microphone")}
+            names = self.refusal or {"wav_name": str(data.get("wav_name") or "microphone")}
             await _finish(self.ws, self.live, self.files, done, ack=bool(data.get("is_end")), names=names,
                           errors=errors)
             self.refusal = None
@@ -396,6 +396,8 @@ async def _finish(ws: WebSocket, live: LiveHearings, files: FileWork, file: _Fil
                 last = answer_once(cfg, file.lines, error=problems)
             else:  # the last line's reply, or an empty one where every line went out before the end
                 last = {**(file.held or reply(cfg)), "is_final": True, **cut}
+            file.ending = False  # a line later still (none should be) goes out as it comes
+            file.held = None
             await send(ws, last)
     if ack:
         errors = file.errors if file else errors or []
