@@ -2,7 +2,7 @@
 from courtscribe.asr.base import Hypothesis
 from dataclasses import replace
 
-from courtscribe.asr.coverage import (ECHO, ENGINE_ERROR, EMPTY, LOOP, NO_SPEECH, UNRECOGNIZED,
+from courtscribe.asr.coverage import (ECHO, ENGINE_ERROR, EMPTY, FAILED, LOOP, NO_SPEECH, UNRECOGNIZED,
                                        complete, discarded, filled)
 from courtscribe.asr.finals import finish, polish_partial
 from courtscribe.text import looped
@@ -131,3 +131,18 @@ def test_a_number_is_never_taken_for_a_loop_and_a_short_loop_between_sentences_i
     lines = complete([hyp("诉讼请求金额是多少？", 0, 2000), hyp("好的好的好的好的好的", 2100, 3300),
                       hyp("有什么证据？", 3400, 5000)], 0, 5000)
     assert [(h.text, h.flags) for h in lines][1] == ("", (UNRECOGNIZED, LOOP))
+
+
+def test_a_short_answer_the_engine_could_not_read_is_flagged_not_dropped():
+    """A "是" of 250 ms whose decode failed Whisper's own test: too short to be speech by length
+    alone, but the engine heard words there, so the clerk gets a line to replay."""
+    alone = complete([discarded(0, 250, FAILED)], 0, 250)
+    assert [(h.start_ms, h.end_ms, h.flags) for h in alone] == [(0, 250, (UNRECOGNIZED, FAILED))]
+    between = complete([hyp("你同意吗？", 0, 3000), discarded(4000, 4250, FAILED), hyp("下一个问题。", 4600, 7000)],
+                       0, 7000)
+    assert [(h.text, h.start_ms, h.flags) for h in between] == [
+        ("你同意吗？", 0, ()), ("", 4000, (UNRECOGNIZED, FAILED)), ("下一个问题。", 4600, ())]
+    # noise the engine wrote words over is still no line when that short
+    assert complete([discarded(0, 250, NO_SPEECH)], 0, 250) == []
+    slack = complete([hyp("你同意吗？", 0, 3000), discarded(3000, 3250, FAILED)], 0, 3250)
+    assert [h.text for h in slack] == ["你同意吗？"]  # inside the words' own slack

@@ -23,6 +23,7 @@ FAILED = "failed"  # a decode its own test calls failed
 DISCARDED = "discarded"  # marks a stretch whose text the engine threw away (``discarded``)
 MIN_GAP_MS = 1500  # an uncovered stretch inside a span with text: shorter ones are timestamp slack
 MIN_SPAN_MS = 300  # a whole span without text: shorter is a click or breath, not speech
+HEARD_AS_WORDS = (FAILED,)  # discarded words the engine could not read: speech however short (一声"是")
 SLACK_MS = 300  # word and segment times are approximate by about this much
 MAX_WORD_MS = 1000  # no word or character takes longer to say: a longer one's start is an engine's guess
 
@@ -58,7 +59,8 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     """``hyps`` (the engine's answer for the speech span ``start_ms``–``end_ms``) without loops, plus
     a flagged gap for each stretch of the span that no usable hypothesis covers. ``reason`` says
     why a span has nothing at all (e.g. the engine failed); by default it is read off the hypotheses.
-    A stretch the engine ``discarded`` is flagged when ``MIN_SPAN_MS`` of it is not covered."""
+    A stretch the engine ``discarded`` is flagged when ``MIN_SPAN_MS`` of it is not covered; one
+    whose words it could not read (``HEARD_AS_WORDS``), whenever no other words cover any of it."""
     # what the engine threw away, and what it looped on: flagged where no other words cover it
     marks = [h for h in hyps if DISCARDED in h.flags] + [discarded(h.start_ms, h.end_ms, LOOP) for h in hyps
                                                          if h.text.strip() and looped(h.text)]
@@ -66,7 +68,7 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     flagged = [h for h in hyps if UNRECOGNIZED in h.flags]
     why = LOOP if any(looped(h.text) for h in hyps) else EMPTY
     if not kept:
-        if end_ms - start_ms < MIN_SPAN_MS and not flagged and reason is None:
+        if end_ms - start_ms < MIN_SPAN_MS and not flagged and reason is None and not _words(marks):
             return []
         if why == EMPTY and marks:  # nothing but what the engine threw away: why it did
             why = marks[0].flags[1]
@@ -78,8 +80,9 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     gaps = [gap(s, e, _why(s, e, marks, why), lang) for s, e in holes]
     taken = covered + holes
     for m in marks:  # what the engine threw away, where no other words and no gap cover it yet
-        for s, e in _uncovered(max(start_ms, m.start_ms), min(end_ms, m.end_ms), taken):
-            if e - s >= MIN_SPAN_MS:
+        lo, hi = max(start_ms, m.start_ms), min(end_ms, m.end_ms)
+        for s, e in _uncovered(lo, hi, taken):
+            if e - s >= MIN_SPAN_MS or (_words([m]) and (s, e) == (lo, hi)):
                 gaps.append(gap(s, e, m.flags[1], lang))
                 taken.append((s, e))
     return sorted(kept + flagged + gaps, key=lambda h: h.start_ms)
@@ -101,6 +104,11 @@ def filled(lines: list[Hypothesis], heard: list[Hypothesis]) -> list[Hypothesis]
         else:
             out += [replace(h, start_ms=s, end_ms=e) for s, e in rest if e - s >= MIN_SPAN_MS]
     return out
+
+
+def _words(marks: list[Hypothesis]) -> bool:
+    """Did the engine throw away words it heard but could not read (not noise it wrote over)?"""
+    return any(m.flags[1] in HEARD_AS_WORDS for m in marks)
 
 
 def _why(start_ms: int, end_ms: int, marks: list[Hypothesis], otherwise: str) -> str:
