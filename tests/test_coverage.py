@@ -74,6 +74,7 @@ def test_loops_never_reach_a_screen():
     assert polish_partial(hyp("我说", 0, 1000)).text == "我说"
     assert looped("好的好的好的好的") and looped("对不起对不起对不起对不起")
     assert not looped("对对对") and not looped("我不知道我不知道") and not looped("今天天气很好我们开庭")
+    assert looped("证证证证证证") and not looped("对对对对。") and not looped("13800000000")  # a turn decoded alone
 
 
 def test_an_unrecognized_line_shows_a_gap_until_someone_types_it():

@@ -86,6 +86,13 @@ def test_pdf_embeds_every_font_and_numbers_every_page(record):
             image.save(SCREENS / "bilu-page1.png")  # the README's picture
 
 
+def test_the_header_names_each_person_once(record):
+    """书记员：赵书记员, not 书记员：书记员赵书记员; a row of several roles keeps each one's role."""
+    facts = dict(layout.facts(record))
+    assert facts["书记员"] == "赵书记员" and facts["审判人员"] == "审判长王法官"
+    assert facts["到庭人员"].startswith("原告张三、原告代理人陈律师")
+
+
 def test_a_group_case_with_three_hundred_parties_still_prints(store):
     """当事人 of a group labour case fill more than a page in one cell: a table row that could not
     split made the PDF (and so the package) impossible to produce."""

@@ -40,3 +40,61 @@ def test_an_added_recordings_voices_come_after_those_heard_on_any_channel(store)
                        utterances=[Utterance(id="a1", start_ms=0, end_ms=2000, speaker="说话人1", text="下午一。")])
     add_recording(store, hid, afternoon, actor="书记员甲", offset_ms=3_600_000)
     assert {u.text: u.speaker for u in store.record(hid).utterances}["下午一。"] == "说话人3"
+
+
+def _recording(seconds: int) -> Record:
+    return Record(hearing=Hearing(id="x"), source=Source(path="day.wav", duration_ms=seconds * 1000, sample_rate=16000,
+                                                         channels=1),
+                  pipeline=Pipeline(engine="whisper", model="whisper-base", vad="silero", diarizer="turns-campplus"),
+                  utterances=[Utterance(id="a1", start_ms=1000, end_ms=(seconds - 5) * 1000, speaker="说话人1",
+                                        text="现在开庭。")])
+
+
+def test_a_recording_made_elsewhere_opens_its_scheduled_hearing_and_says_when_it_closed(store):
+    """The clerk scheduled the hearing for 09:00 and uploads its recording in the afternoon: the 笔录
+    says 开庭 09:00 and 闭庭 where the recording's words end, not when the clerk clicked close,
+    and the models that wrote it are the recording's."""
+    import datetime as dt
+
+    from courtscribe.records.model import ZH_TZ
+    from courtscribe.records.reading import RecordError
+
+    hid = f"h-{uuid.uuid4().hex[:8]}"
+    nine = dt.datetime(2026, 3, 18, 9, 0)
+    store.create_hearing(actor="书记员甲", hearing_id=hid, scheduled_at=nine,
+                         pipeline=Pipeline(engine="whisper", model="whisper-base", vad="fsmn", diarizer="channel"))
+    add_recording(store, hid, _recording(600), actor="书记员甲", offset_ms=0)
+    h = store.record(hid)
+    assert store.status(hid) == "open" and h.hearing.started_at == nine.replace(tzinfo=ZH_TZ)
+    assert h.pipeline.diarizer == "turns-campplus" and h.pipeline.vad == "silero"
+    store.close_hearing(hid, actor="书记员甲")
+    assert store.record(hid).hearing.closed_at == nine.replace(tzinfo=ZH_TZ) + dt.timedelta(seconds=595)
+    assert store.verify(hid).ok
+
+    stated = f"h-{uuid.uuid4().hex[:8]}"
+    store.create_hearing(actor="书记员甲", hearing_id=stated, scheduled_at=nine)
+    add_recording(store, stated, _recording(600), actor="书记员甲", offset_ms=0)
+    try:
+        store.close_hearing(stated, actor="书记员甲", at=dt.datetime(2026, 3, 18, 8, 0))  # before 开庭
+        raise AssertionError("a 闭庭时间 before 开庭 was taken")
+    except RecordError as err:
+        assert "闭庭时间" in str(err)
+    try:
+        store.close_hearing(stated, actor="书记员甲", at=dt.datetime.now(ZH_TZ) + dt.timedelta(hours=1))
+        raise AssertionError("a 闭庭时间 still to come was taken")
+    except RecordError as err:
+        assert "still to come" in str(err)
+    store.close_hearing(stated, actor="书记员甲", at=dt.datetime(2026, 3, 18, 11, 30))
+    assert store.record(stated).hearing.closed_at == dt.datetime(2026, 3, 18, 11, 30, tzinfo=ZH_TZ)
+
+
+def test_a_hearing_heard_live_closes_when_the_clerk_closes_it(store):
+    import datetime as dt
+
+    hid = f"h-{uuid.uuid4().hex[:8]}"
+    store.create_hearing(actor="书记员甲", hearing_id=hid, scheduled_at=dt.datetime(2026, 3, 18, 9, 0))
+    store.join_live(hid, actor="recorder")
+    store.machine_final(hid, Utterance(id="u1", start_ms=0, end_ms=1000, speaker="说话人1", text="现在开庭。"))
+    before = dt.datetime.now(dt.timezone.utc)
+    store.close_hearing(hid, actor="书记员甲")
+    assert store.record(hid).hearing.closed_at >= before.replace(microsecond=0) - dt.timedelta(seconds=1)

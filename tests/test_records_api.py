@@ -344,3 +344,21 @@ def test_a_speaker_given_with_a_role_is_the_person_the_record_prints_beside_it()
         assert UtteranceChange(speaker=nobody, role="原告").participant is None
     assert UtteranceChange(speaker="张三").participant is None  # no role to print it beside
     assert UtteranceChange(speaker="张三", role="原告", participant="张三丰").participant == "张三丰"
+
+
+def test_a_hearing_recorded_elsewhere_takes_the_times_the_clerk_states(server):
+    """A recording uploaded after the day: the clerk says when it opened and closed (Beijing time),
+    never a time still to come, never a 闭庭 before the 开庭."""
+    import datetime as dt
+
+    api = f"{server}/v1/hearings"
+    assert httpx.post(api, headers=CLERK, json={"id": "h-when", "scheduled_at": "2026-03-18T09:00:00"}).status_code == 201
+    assert httpx.post(f"{api}/h-when/open", headers=CLERK, json={"at": "2026-03-18T09:05:00"}).status_code == 200
+    early = httpx.post(f"{api}/h-when/close", headers=CLERK, json={"at": "2026-03-18T08:00:00"})
+    assert early.status_code == 400 and "开庭" in early.json()["detail"]["message"]
+    assert httpx.post(f"{api}/h-when/close", headers=CLERK, json={"at": "2999-01-01T00:00:00"}).status_code == 400
+    assert httpx.post(f"{api}/h-when/close", headers=CLERK, json={"at": "2026-03-18T11:30:00+08:00"}).json()["status"] == "closed"
+    hearing = httpx.get(f"{api}/h-when").json()["hearing"]
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    assert dt.datetime.fromisoformat(hearing["started_at"]) == dt.datetime(2026, 3, 18, 9, 5, tzinfo=beijing)
+    assert dt.datetime.fromisoformat(hearing["closed_at"]) == dt.datetime(2026, 3, 18, 11, 30, tzinfo=beijing)

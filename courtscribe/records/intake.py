@@ -5,11 +5,13 @@ recorded (a second recording of the same day follows the first).
 """
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from pathlib import Path
 
 import numpy as np
 
+from ..db import as_utc, utcnow
 from . import archive
 from .model import Record, speaker_number
 from .reading import Locked
@@ -20,7 +22,7 @@ def keep(store: RecordStore, archive_root: Path, record: Record, channels: list[
          actor: str) -> int:
     """Store ``record`` and its audio as (or into) ``hearing_id``; returns where it starts in hearing time (ms)."""
     if store.scope(hearing_id) is None:
-        store.import_record(record, actor=actor, hearing_id=hearing_id)
+        store.import_record(record, actor=actor, hearing_id=hearing_id)  # when it was held, the clerk says
         offset = 0
     else:
         offset = _recorded_until(store, archive_root, hearing_id, len(channels))
@@ -36,8 +38,12 @@ def _recorded_until(store: RecordStore, root: Path, hearing_id: str, n_channels:
 def add_recording(store: RecordStore, hearing_id: str, record: Record, *, actor: str, offset_ms: int) -> list[str]:
     """The recording's participants (those not named yet) and lines, moved by ``offset_ms``; line ids
     get a prefix of their own (a hearing may take several recordings). A signed record takes none."""
-    if store.status(hearing_id) == "signed":
+    status = store.status(hearing_id)
+    if status == "signed":
         raise Locked(f"hearing {hearing_id} is signed: a recording can no longer be added")
+    if status == "scheduled":  # the recording is the hearing so far: it opened it, with its models
+        store.open_hearing(hearing_id, actor=actor, at=_opened(store, hearing_id, record), recording=True)
+        store.set_pipeline(hearing_id, record.pipeline)
     present = {(p.role, p.name, p.channel) for p in store.record(hearing_id).participants}
     for p in record.participants:
         if (p.role, p.name, p.channel) not in present:
@@ -56,6 +62,14 @@ def add_recording(store: RecordStore, hearing_id: str, record: Record, *, actor:
         "source": record.source.path, "offset_ms": offset_ms, "duration_ms": record.source.duration_ms,
         "lines": len(ids), "engine": engine})
     return ids
+
+
+def _opened(store: RecordStore, hearing_id: str, record: Record) -> dt.datetime:
+    """开庭 of a hearing a recording opens: when it was scheduled, unless that leaves too little time
+    before now for the recording to have been made (then as long ago as the recording lasts)."""
+    made_by = utcnow() - dt.timedelta(milliseconds=record.source.duration_ms)
+    scheduled = store.record(hearing_id).hearing.scheduled_at
+    return min(as_utc(scheduled), made_by) if scheduled else made_by
 
 
 def _fresh_voices(store: RecordStore, hearing_id: str, record: Record) -> dict[tuple[int, str], str]:

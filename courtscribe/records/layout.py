@@ -40,7 +40,10 @@ def hms(ms: int) -> str:
 
 
 def _names(record: Record, *roles: Role) -> str | None:
-    names = [f"{p.role.label}{p.name or ''}" for p in record.participants if p.role in roles]
+    """A facts row's people: each with their role where the row holds several (审判长X、审判员Y);
+    a row of one role names them only (书记员：林晓)."""
+    names = [p.name if len(roles) == 1 and p.name else f"{p.role.label}{p.name or ''}"
+             for p in record.participants if p.role in roles]
     return "、".join(names) or None
 
 

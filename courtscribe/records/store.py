@@ -18,15 +18,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..chain import GENESIS, canonical, sha256
-from ..db import as_utc, connect, utcnow
+from ..db import connect, utcnow
 from ..seal import seal
 from ..text import joined, printable
 from .cases import ascii_digits
+from .clock import closing_time, court_time, stated
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, apply, entry_hash, split_ms
 from .model import (CONTINUES, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT, LINKED, PROTECTION, REDACTION, UNRECOGNIZED,
                     new_hearing_id, split_id, Hearing, Participant, Pipeline, Record, Role, Utterance,
-                    UtteranceStatus, ZH_TZ)
+                    UtteranceStatus)
 from .signoff import Signed, SignOff
 from .reading import ChangedMeanwhile, Conflict, Locked, Named, NotFound, RecordError, _fields
 
@@ -94,8 +95,8 @@ class RecordStore(SignOff):
         """A hearing (and its case, found or made within the same court); ``participants`` are added
         in the same transaction, so a scheduled hearing never lacks the people it was scheduled with."""
         hid = hearing_id or new_hearing_id()
-        if scheduled_at is not None:  # a time without a zone is the court's: Beijing time
-            scheduled_at = as_utc(scheduled_at if scheduled_at.tzinfo else scheduled_at.replace(tzinfo=ZH_TZ))
+        if scheduled_at is not None:
+            scheduled_at = court_time(scheduled_at)
         try:
             facts = _printable({"case_number": case_number, "cause": cause, "court": court, "parties": parties,
                                 "title": title, "courtroom": courtroom})
@@ -140,12 +141,18 @@ class RecordStore(SignOff):
                 s.add(ParticipantRow(hearing_id=hid, name=p.name, role=Role(p.role).value, channel=p.channel))
                 self._append(s, h, actor, "participant_added", _participant(p.role, p.name, p.channel))
 
-    def open_hearing(self, hearing_id: str, *, actor: str) -> None:
+    def open_hearing(self, hearing_id: str, *, actor: str, at: dt.datetime | None = None,
+                     recording: bool = False) -> None:
+        """``at``: when it opened, where that is not now; ``recording``: a recording made elsewhere
+        opens it (its 闭庭时间 is then where that recording ends, not when a clerk clicks close)."""
+        at = stated(at)
+
         def change(s, h):
             if h.status not in ("scheduled", "open"):
                 raise Conflict(f"hearing {hearing_id} is {h.status}")
-            h.status, h.opened_at = "open", h.opened_at or utcnow()
-        self._write(hearing_id, actor, "opened", {}, change=change)
+            h.status, h.opened_at = "open", h.opened_at or at or utcnow()
+        said = {"at": at.isoformat(), **({"from": "recording"} if recording else {})} if at else {}
+        self._write(hearing_id, actor, "opened", said, change=change)
 
     def join_live(self, hearing_id: str, *, actor: str, pipeline: Pipeline | None = None, court: str | None = None,
                   courtroom: str | None = None) -> dt.datetime | None:
@@ -175,12 +182,16 @@ class RecordStore(SignOff):
         assert opened is not None  # opened just above, or before
         return opened
 
-    def close_hearing(self, hearing_id: str, *, actor: str) -> None:
+    def close_hearing(self, hearing_id: str, *, actor: str, at: dt.datetime | None = None) -> None:
+        """``at``: when it closed, where that is not now (a recording made elsewhere: by default
+        where its audio ends in hearing time)."""
+        at = stated(at)
+
         def change(s, h):
             if h.status != "closed":  # a second 闭庭 (another screen's) does not move 闭庭时间
-                h.closed_at = utcnow()
+                h.closed_at = closing_time(s, h, at)
             h.status = "closed"
-        self._write(hearing_id, actor, "closed", {}, change=change)
+        self._write(hearing_id, actor, "closed", {"at": at.isoformat()} if at else {}, change=change)
 
     def set_pipeline(self, hearing_id: str, pipeline: Pipeline) -> None:
         """Which models write this hearing's utterances (recorded once, by the first live source)."""

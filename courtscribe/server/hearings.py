@@ -20,7 +20,7 @@ from ..access.scopes import AccessRole, Action, HearingScope, Principal
 from ..logs import get_logger
 from ..records import archive, cases
 from ..records.finder import HearingFilter, HearingStatus
-from ..records.model import (Channel, HearingId, Millis, Name, Participant, ShortName, Pipeline, Record, Role,
+from ..records.model import (Channel, HearingId, Millis, Name, Participant, ShortName, Record, Role,
                              Speaker, Text, Utterance, speaker_number)
 from ..records.store import ChangedMeanwhile, RecordError
 from ..redaction.public import PROTECTION, protection, public_listing
@@ -137,8 +137,7 @@ def create_hearing(body: HearingIn, request: Request, who: Principal = allow(Act
     if body.case_number and (why := cases.problem(body.case_number)):
         raise HTTPException(422, detail={"code": "bad_case_number", "message": why, "field": "case_number"})
     body = _in_scope(body, who)
-    comp = deps.components(request)
-    pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad="fsmn-vad", diarizer="channel")
+    pipeline = deps.live(request).pipeline  # the live models' until a recording says otherwise
     people = [Participant(role=p.role, name=p.name, channel=p.channel) for p in body.participants]
     parties = body.parties or [p.name for p in people if p.name and p.role in PARTIES]
     h = store(request).create_hearing(actor=who.name, hearing_id=body.id, pipeline=pipeline, participants=people,
@@ -231,15 +230,24 @@ def hearing_status(hearing_id: str, request: Request, who: Principal = on_hearin
     return {"status": store(request).status(hearing_id), "sources": deps.live(request).connected(hearing_id)}
 
 
+class WhenIn(BaseModel):
+    at: dt.datetime | None = Field(default=None, description=(
+        "When, where it is not now (a hearing recorded elsewhere, its recording uploaded later); ISO 8601, "
+        "without a zone Beijing time, not in the future. 闭庭 by default: now, or where the recording that "
+        "opened the hearing ends"))
+
+
 @router.post("/{hearing_id}/open")
-def open_hearing(hearing_id: str, request: Request, who: Principal = on_hearing(Action.manage)) -> dict:
-    store(request).open_hearing(hearing_id, actor=who.name)
+def open_hearing(hearing_id: str, request: Request, body: WhenIn | None = None,
+                 who: Principal = on_hearing(Action.manage)) -> dict:
+    store(request).open_hearing(hearing_id, actor=who.name, at=body.at if body else None)
     return status_of(request, hearing_id)
 
 
 @router.post("/{hearing_id}/close")
-def close_hearing(hearing_id: str, request: Request, who: Principal = on_hearing(Action.manage)) -> dict:
-    store(request).close_hearing(hearing_id, actor=who.name)
+def close_hearing(hearing_id: str, request: Request, body: WhenIn | None = None,
+                  who: Principal = on_hearing(Action.manage)) -> dict:
+    store(request).close_hearing(hearing_id, actor=who.name, at=body.at if body else None)
     return status_of(request, hearing_id)
 
 

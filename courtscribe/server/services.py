@@ -87,7 +87,6 @@ async def start(settings: Settings, access: Access, components: Components | Non
     if ".cache" in settings.data_dir.parts:  # tools and admins clear caches: court data must not live there
         log.warning("court data is in a cache directory; move it (README: Where court data lives)",
                     data_dir=str(settings.data_dir))
-    pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name, diarizer="channel")
     audio_dir = settings.data_dir / "archive"
     finished = await asyncio.to_thread(archive.recover, audio_dir)  # segments a crash left open
     spool = Spool(settings.spool_dir, store)
@@ -98,6 +97,9 @@ async def start(settings: Settings, access: Access, components: Components | Non
     peers = Peers(transport) if transport is not None else None
     hub = Hub(relay=peers.event if peers else None)  # a gateway among several: events go to the others too
     voices, turns = await asyncio.to_thread(comp.live_speaker_models)  # the live streams' own
+    # seats by their channel's role; one mixed microphone by the live speaker models
+    pipeline = Pipeline(engine=comp.engine.name, model=comp.engine.model_name, vad=vad.name,
+                        diarizer="+".join(["channel", f"online-{voices.name}", turns.name]))
     live = LiveHearings(comp.engine, vad, scheduler, hub, idle_timeout_s=settings.idle_timeout_s, records=store,
                 pipeline=pipeline, archive=audio_dir, lexicon=load_lexicon(settings.lexicon_file),
                 languages=tuple(settings.languages), max_segment_ms=int(settings.segment_s * 1000),
