@@ -101,6 +101,28 @@ def test_enrolled_people_get_their_names_from_the_first_line(components, voices)
     assert d.add("u3", voices["custody"], 20_000).speaker == "说话人1"  # nobody enrolled this voice
 
 
+def test_a_voice_as_near_two_enrolled_people_is_flagged_not_given_to_one(components, voices):
+    """Two participants whose samples sound alike (here: one sample enrolled under two names): a
+    line of that voice is either's by a hair, so it goes out flagged 发言人待核, never unflagged."""
+    import asyncio
+
+    from courtscribe.records.model import SPEAKER_UNSURE, Participant, Role, Utterance
+    from courtscribe.streaming.speakers import LiveSpeakers
+
+    enc = components.speaker_encoder()
+    sample = enrollment_embedding(enc, voices["justice"][:80_000])
+    d = OnlineDiarizer(enc)
+    d.enroll("张三", sample)
+    d.enroll("李四", sample)
+    got = d.add("u1", voices["justice"][100_000:200_000], 0)
+    assert got.speaker in ("张三", "李四") and not got.sure
+    live = LiveSpeakers(enc, [(Participant(role=Role.plaintiff, name="张三"), sample.tobytes()),
+                              (Participant(role=Role.defendant, name="李四"), sample.tobytes())])
+    line = Utterance(id="u1", start_ms=0, end_ms=6_250, speaker="", text="我同意。")
+    said, _, _ = asyncio.run(live.assign(line, voices["justice"][100_000:200_000]))
+    assert said.speaker in ("张三", "李四") and SPEAKER_UNSURE in said.flags
+
+
 def test_a_line_a_person_labelled_is_never_relabelled(components, voices):
     d = OnlineDiarizer(components.speaker_encoder())
     d.add("u1", voices["justice"][:64_000], 0)

@@ -1,8 +1,9 @@
 """Speakers the caller knows by voice (OpenAI's ``known_speaker_names[]`` with
 ``known_speaker_references[]``): each voice the diarizer found in a recording is named after the
 reference it is nearest to (the nearest pairs first: one name per voice, one voice per name), and
-only where it is near enough to be that person; a voice nobody matches keeps its number (never a
-guessed name)."""
+only where it is near enough to be that person and clearly nearer them than anyone else; a voice
+nobody matches, or several about as well (one voice the diarizer heard for people alike), keeps its
+number (never a guessed name)."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from ..audio import SAMPLE_RATE as SR
 from ..records.model import CONTINUES, UNRECOGNIZED, Utterance, speaker_number
 from .embedding import SpeakerEncoder, enrollment_embedding
-from .online import THRESHOLD
+from .online import MARGIN, THRESHOLD
 
 MATCH = THRESHOLD  # cosine similarity to a reference that names a voice: as an enrolled voice live
 VOICE_S = 30  # of a voice's own lines, longest first, this much makes its print
@@ -33,7 +34,8 @@ def name_voices(utterances: list[Utterance], channels: list[np.ndarray], encoder
     named: dict[str, str] = {}
     for r, c in sorted(np.argwhere(similarity >= MATCH), key=lambda rc: -similarity[rc[0], rc[1]]):
         if heard[r] not in named and names[c] not in named.values():  # nearest pairs first, each once
-            named[heard[r]] = names[c]
+            if similarity[r, c] - np.delete(similarity[r], c).max(initial=-1.0) >= MARGIN:
+                named[heard[r]] = names[c]
     return [u.model_copy(update={"speaker": named[u.speaker]}) if u.speaker in named else u
             for u in utterances]
 

@@ -25,6 +25,9 @@ from .embedding import SpeakerEncoder, owned, window_audio, windows
 THRESHOLD = 0.4  # cosine similarity to a speaker's centroid to count as that speaker
 HISTORY = 12  # recent utterances re-checked when the centroids move
 RESUMED = 10  # a voice learnt again from its archived lines weighs as much as this many windows
+# a voice nearer one speaker than the next by less than this is either's: its line is flagged for the
+# clerk. Two people's voices lie 0.3 or more apart with CAM++ (zh-smoke); synthetic voices alike, 0.00–0.03
+MARGIN = 0.1
 
 
 class VoiceNumbers:
@@ -73,6 +76,7 @@ class _Utt:
 class Assignment:
     speaker: str | None  # None: too short to tell, or a stray voice like nobody heard
     updates: list[tuple[str, str]]  # (utterance id, new speaker) for earlier lines
+    sure: bool = True  # False: another speaker is about as near (``MARGIN``): whose it is, a clerk checks
 
 
 class OnlineDiarizer:
@@ -116,7 +120,8 @@ class OnlineDiarizer:
             u.labels = [self._place(x) for x in X]
             u.speaker = _majority(wins, u.labels)
             self._utts = (self._utts + [u])[-self.history:]
-            return Assignment(u.speaker, self._recheck(exclude=u))
+            sure = u.speaker is None or not len(X) or self._sure(X.mean(axis=0), u.speaker)
+            return Assignment(u.speaker, self._recheck(exclude=u), sure)
 
     def add_voice(self, x: np.ndarray, exclude: set[str] = frozenset(), learn: bool = True) -> Assignment:
         """One speaker turn of an utterance that held several, by its voice's embedding ``x`` (from
@@ -126,7 +131,8 @@ class OnlineDiarizer:
         speaker of its own (speaker None when it is like nobody heard)."""
         with self._lock:
             speaker = self._place(x, exclude) if learn else self._match(x, exclude)  # its caller labels the line
-            return Assignment(speaker, self._recheck(exclude=None))
+            sure = speaker is None or self._sure(x, speaker, exclude)
+            return Assignment(speaker, self._recheck(exclude=None), sure)
 
     def likeness(self, x: np.ndarray) -> dict[str, float]:
         """How like each voice heard so far ``x`` sounds (cosine similarity); nothing is learnt."""
@@ -167,6 +173,13 @@ class OnlineDiarizer:
         sims = [float(x @ s.centroid) for s in candidates]
         best = int(np.argmax(sims))
         return candidates[best] if sims[best] >= self.threshold else None
+
+    def _sure(self, x: np.ndarray, key: str, exclude: set[str] = frozenset()) -> bool:
+        """Is ``x`` nearer the speaker ``key`` than every other one (but ``exclude``) by ``MARGIN``?"""
+        x = x / max(float(np.linalg.norm(x)), 1e-9)
+        own = [float(x @ s.centroid) for s in self.speakers if s.key == key]
+        others = [float(x @ s.centroid) for s in self.speakers if s.key != key and s.key not in exclude]
+        return not own or not others or own[0] - max(others) >= MARGIN
 
     def _nearest(self, x: np.ndarray) -> str:
         return self.speakers[int(np.argmax([float(x @ s.centroid) for s in self.speakers]))].key

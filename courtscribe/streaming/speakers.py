@@ -134,6 +134,7 @@ class LiveSpeakers:
         held = {c: sum(t.end_ms - t.start_ms for t in local if t.speaker == str(c)) for c in range(n)}
         keys: dict[str, str] = {}
         updates: dict[str, str] = {}
+        doubted: set[str] = set()  # voices as near another speaker of the hearing as their own
         speaking = [c for c in held if held[c]]
         for c in sorted(speaking, key=held.__getitem__, reverse=True):  # longest voice first
             # one voice and its asides: labelled as a one-voice line is, kept among the lines a
@@ -145,7 +146,10 @@ class LiveSpeakers:
                                               learn=c not in voices.unsure)
             keys[str(c)] = got.speaker or (UNKNOWN if c in voices.unsure else speaker_label(c + 1))
             updates.update(got.updates)
-        turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker], t.sure) for t in local]
+            if not got.sure:
+                doubted.add(str(c))
+        turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker], t.sure and t.speaker not in doubted)
+                 for t in local]
         for a, b, key, holder in asides:  # in another voice's mouth, or the turn's own: flagged either way
             turns = overlay(turns, Turn(start_ms + a, start_ms + b, key or keys[holder], sure=False))
         return turns, [(u, self.label(key)) for u, key in updates.items()]
@@ -215,7 +219,7 @@ class LiveSpeakers:
             return self.guess(u), None, updates
         label = self.label(result.speaker)  # the line before for the next: once delivered (``spoke``)
         u = u.model_copy(update={"speaker": label.speaker, "role": label.role, "participant": label.participant})
-        return u, label, updates
+        return (u if result.sure else u.flagged(SPEAKER_UNSURE)), label, updates
 
 
 async def unheard_turns(turns: list[Turn], hyps: list[Hypothesis], audio: np.ndarray, start_ms: int, end_ms: int,
