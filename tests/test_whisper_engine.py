@@ -92,7 +92,8 @@ def test_the_hearings_own_words_are_speech(text):
 
 
 @pytest.mark.parametrize("text", ["张建国 李明 2026", "张建国李明(2026)京0105民初", "张建国三 李明 民间借贷纠纷",
-                                  "李明 (2026)京0105民初1234号"])
+                                  "李明 (2026)京0105民初1234号",
+                                  "千神参长张建国李明 2026 借贷纠纷以下"])  # a word misheard, on into the prompt
 def test_the_hearings_words_recited_in_their_order_on_a_doubted_decode_are_an_echo(text):
     """Audio at a wrong sample rate, or noise, made Whisper write back the names and case number it
     was given, and nothing of the prompt: on a decode it doubts, that is no party's words."""

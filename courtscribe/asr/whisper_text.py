@@ -145,20 +145,22 @@ def echoes_prompt(text: str, prompt: str | None, hotwords: str | None = None) ->
 def _echo(text: str, prompt: str | None, hotwords: str | None, *, doubted: bool) -> bool:
     """Whisper's conditioning written back: its prompt (with the hotwords before it), or, on a
     decode it doubts or a preview, the hearing's words recited alone."""
-    return echoes_prompt(text, prompt, hotwords) or (doubted and recites(text, hotwords))
+    return echoes_prompt(text, prompt, hotwords) or (doubted and recites(text, hotwords, prompt))
 
 
-def recites(text: str, hotwords: str | None) -> bool:
+def recites(text: str, hotwords: str | None, prompt: str | None = None) -> bool:
     """``text`` is the hearing's words (``hotwords``: names, case number, 案由…) back to back in the
     order Whisper was given them, and little else: what it writes when it hears nothing it can read
-    (a wrong sample rate, noise), "张三李四王法官赵书记员 2026". A clerk calling the roll clearly
-    says the same; the caller asks this only of a decode Whisper itself doubts."""
+    (a wrong sample rate, noise), "张三李四王法官赵书记员 2026", at times running on into the
+    ``prompt`` that follows them ("…吴桂兰 2026号以下"). A clerk calling the roll clearly says the
+    same names; the caller asks this only of a decode Whisper itself doubts."""
     core = _letters(text)
     words = [w for w in (_letters(w) for w in (hotwords or "").split()) if w]
     if not core or len(words) < 2:
         return False
     lead = "".join(words)
-    runs = _copied(core, lead, again=False)  # in the order given: a roll called otherwise is speech
+    # in the order given: a roll called otherwise is speech
+    runs = _copied(core, lead + _letters(prompt or ""), again=False)
     if sum(m.size for m in runs) < PROMPT_ECHO * len(core):
         return False
     starts = accumulate(map(len, words), initial=0)  # where each word begins in ``lead``
