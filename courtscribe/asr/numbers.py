@@ -87,6 +87,9 @@ _THOUSANDS = re.compile(r"(?<![\d.])(?P<n>\d{1,3})千(?=元|块)")  # 21千元 �
 _SPACED = re.compile(r"(?<=\d) +(?=\d)|(?<=\d)\s*\.\s+(?=\d)|(?<=\d)\s+\.\s*(?=\d)")  # "20 25", "3. 65"
 _WAN = re.compile(r"(?P<wan>\d+(?:\.\d+)?)万(?:(?P<qian>\d)千)?(?:(?P<bai>\d)百)?(?:(?P<rest>\d{1,4}))?(?=元)")
 _PERCENT = re.compile(r"百分之\s*(?P<n>\d+(?:\.\d+)?)")
+# 员 sounds as 元 (yuan2): after an amount in digits it is the unit (10万员, 20000员: Whisper), never
+# people, who are counted with 名/人 (员工, 员额 stay)
+_YUAN_HEARD = re.compile(r"(?<=[\d万千])员(?![工额])")
 
 
 def _wan(m: re.Match) -> str:
@@ -108,6 +111,7 @@ def court_style(text: str, known_cases: tuple[str, ...] = ()) -> str:
     text = _SPACED.sub(lambda m: "." if "." in m.group(0) else "", text)
     text = _SEPARATED_AMOUNT.sub(lambda m: re.sub(r", ?", "", m.group(0)), text)
     text = _SEPARATED.sub(lambda m: m.group(0).replace(",", ""), text)
+    text = _YUAN_HEARD.sub("元", text)
     text = _THOUSANDS.sub(lambda m: m["n"] + "000", text)
     text = _WAN.sub(_wan, text)
     text = _PERCENT.sub(lambda m: m["n"] + "%", text)
