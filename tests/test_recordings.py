@@ -1,6 +1,8 @@
 """Recordings added to a hearing's record (records/intake.py)."""
 import uuid
 
+import pytest
+
 from courtscribe.records import Hearing, Pipeline, Record, Source, Utterance
 from courtscribe.records.intake import add_recording
 
@@ -50,42 +52,59 @@ def _recording(seconds: int) -> Record:
                                         text="现在开庭。")])
 
 
-def test_a_recording_made_elsewhere_opens_its_scheduled_hearing_and_says_when_it_closed(store):
+def test_a_hearing_held_elsewhere_takes_its_times_from_its_recording(store):
     """The clerk scheduled the hearing for 09:00 and uploads its recording in the afternoon: the 笔录
-    says 开庭 09:00 and 闭庭 where the recording's words end, not when the clerk clicked close,
-    and the models that wrote it are the recording's."""
+    says 开庭 09:00 and 闭庭 where the recording ends (10 min later), not when the clerk clicked
+    close; the models that wrote it are the recording's; the ledger keeps the times."""
     import datetime as dt
 
     from courtscribe.records.model import ZH_TZ
-    from courtscribe.records.reading import RecordError
 
     hid = f"h-{uuid.uuid4().hex[:8]}"
-    nine = dt.datetime(2026, 3, 18, 9, 0)
+    nine = dt.datetime(2026, 3, 18, 9, 0, tzinfo=ZH_TZ)
     store.create_hearing(actor="书记员甲", hearing_id=hid, scheduled_at=nine,
                          pipeline=Pipeline(engine="whisper", model="whisper-base", vad="fsmn", diarizer="channel"))
     add_recording(store, hid, _recording(600), actor="书记员甲", offset_ms=0)
     h = store.record(hid)
-    assert store.status(hid) == "open" and h.hearing.started_at == nine.replace(tzinfo=ZH_TZ)
+    assert store.status(hid) == "scheduled"  # no courtroom recorder takes it for its running hearing
     assert h.pipeline.diarizer == "turns-campplus" and h.pipeline.vad == "silero"
     store.close_hearing(hid, actor="书记员甲")
-    assert store.record(hid).hearing.closed_at == nine.replace(tzinfo=ZH_TZ) + dt.timedelta(seconds=595)
+    h = store.record(hid).hearing
+    assert (h.started_at, h.closed_at) == (nine, nine + dt.timedelta(minutes=10))
     assert store.verify(hid).ok
 
+
+def test_the_clerk_states_when_a_hearing_held_elsewhere_opened_or_closed(store):
+    import datetime as dt
+
+    from courtscribe.records.model import ZH_TZ
+    from courtscribe.records.reading import Conflict, RecordError
+
     stated = f"h-{uuid.uuid4().hex[:8]}"
-    store.create_hearing(actor="书记员甲", hearing_id=stated, scheduled_at=nine)
+    store.create_hearing(actor="书记员甲", hearing_id=stated, scheduled_at=dt.datetime(2026, 3, 18, 9, 0))
+    store.open_hearing(stated, actor="书记员甲", at=dt.datetime(2026, 3, 18, 9, 5))  # Beijing time
     add_recording(store, stated, _recording(600), actor="书记员甲", offset_ms=0)
-    try:
-        store.close_hearing(stated, actor="书记员甲", at=dt.datetime(2026, 3, 18, 8, 0))  # before 开庭
-        raise AssertionError("a 闭庭时间 before 开庭 was taken")
-    except RecordError as err:
-        assert "闭庭时间" in str(err)
-    try:
+    with pytest.raises(Conflict):  # opened already: a second 开庭 would go into the ledger only
+        store.open_hearing(stated, actor="书记员甲", at=dt.datetime(2026, 3, 18, 9, 30))
+    with pytest.raises(RecordError, match="last words"):  # 闭庭 before what the record holds was said
+        store.close_hearing(stated, actor="书记员甲", at=dt.datetime(2026, 3, 18, 9, 10))
+    with pytest.raises(RecordError, match="still to come"):
         store.close_hearing(stated, actor="书记员甲", at=dt.datetime.now(ZH_TZ) + dt.timedelta(hours=1))
-        raise AssertionError("a 闭庭时间 still to come was taken")
-    except RecordError as err:
-        assert "still to come" in str(err)
-    store.close_hearing(stated, actor="书记员甲", at=dt.datetime(2026, 3, 18, 11, 30))
-    assert store.record(stated).hearing.closed_at == dt.datetime(2026, 3, 18, 11, 30, tzinfo=ZH_TZ)
+    store.close_hearing(stated, actor="书记员甲")  # where its audio ends
+    h = store.record(stated).hearing
+    assert h.started_at == dt.datetime(2026, 3, 18, 9, 5, tzinfo=ZH_TZ)
+    assert h.closed_at == dt.datetime(2026, 3, 18, 9, 15, tzinfo=ZH_TZ)
+    with pytest.raises(Conflict):
+        store.close_hearing(stated, actor="书记员甲", at=dt.datetime(2026, 3, 18, 11, 0))
+
+    later = f"h-{uuid.uuid4().hex[:8]}"
+    store.create_hearing(actor="书记员甲", hearing_id=later, scheduled_at=dt.datetime(2026, 3, 18, 9, 0))
+    add_recording(store, later, _recording(600), actor="书记员甲", offset_ms=0)
+    store.close_hearing(later, actor="书记员甲", at=dt.datetime(2026, 3, 18, 11, 30))
+    h = store.record(later).hearing
+    assert (h.started_at, h.closed_at) == (dt.datetime(2026, 3, 18, 9, 0, tzinfo=ZH_TZ),
+                                          dt.datetime(2026, 3, 18, 11, 30, tzinfo=ZH_TZ))
+    assert store.verify(later).ok
 
 
 def test_a_hearing_heard_live_closes_when_the_clerk_closes_it(store):

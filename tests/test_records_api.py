@@ -355,7 +355,7 @@ def test_a_hearing_recorded_elsewhere_takes_the_times_the_clerk_states(server):
     assert httpx.post(api, headers=CLERK, json={"id": "h-when", "scheduled_at": "2026-03-18T09:00:00"}).status_code == 201
     assert httpx.post(f"{api}/h-when/open", headers=CLERK, json={"at": "2026-03-18T09:05:00"}).status_code == 200
     early = httpx.post(f"{api}/h-when/close", headers=CLERK, json={"at": "2026-03-18T08:00:00"})
-    assert early.status_code == 400 and "开庭" in early.json()["detail"]["message"]
+    assert early.status_code == 400 and "闭庭" in early.json()["detail"]["message"]
     assert httpx.post(f"{api}/h-when/close", headers=CLERK, json={"at": "2999-01-01T00:00:00"}).status_code == 400
     assert httpx.post(f"{api}/h-when/close", headers=CLERK, json={"at": "2026-03-18T11:30:00+08:00"}).json()["status"] == "closed"
     hearing = httpx.get(f"{api}/h-when").json()["hearing"]

@@ -1,5 +1,6 @@
-"""When a hearing opened and closed: now, as a live recorder or a clerk's click says it, or as the
-court states it for a hearing recorded elsewhere (its recording uploaded afterwards)."""
+"""When a hearing opened and closed: now, as a live recorder or a clerk's click says it; or, for a
+hearing held elsewhere whose recording was uploaded afterwards, as the court states it or as its
+recordings show (the scheduled time, and as long after as the audio lasts)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,7 +12,9 @@ from sqlalchemy.orm import Session
 from ..db import as_utc, utcnow
 from .db import EntryRow, HearingRow, UtteranceRow
 from .model import ZH_TZ
-from .reading import RecordError
+from .reading import Conflict, RecordError
+
+RECORDING_ADDED = "recording_added"  # a ledger note: a recording's audio joined the hearing (offset, duration)
 
 
 def court_time(t: dt.datetime) -> dt.datetime:
@@ -28,17 +31,61 @@ def stated(at: dt.datetime | None) -> dt.datetime | None:
     return court_time(at)
 
 
-def closing_time(s: Session, h: HearingRow, at: dt.datetime | None) -> dt.datetime:
-    """闭庭时间: ``at`` as stated (``stated``; not before 开庭), else now, or for a hearing a
-    recording made elsewhere opened, where the audio recorded so far ends."""
-    now, opened = utcnow(), as_utc(h.opened_at) if h.opened_at else None
-    if at is not None:
-        if opened is not None and at < opened:
-            raise RecordError(f"闭庭时间 {at.isoformat()} is before 开庭 ({opened.isoformat()})")
-        return at
-    first = s.execute(select(EntryRow.payload).where(EntryRow.hearing_id == h.id, EntryRow.kind == "opened")
+def close(s: Session, h: HearingRow, at: dt.datetime | None) -> dict[str, str | None]:
+    """Close ``h`` (``at``: 闭庭 as the clerk states it); the times its ledger entry keeps, where
+    they are not now. A second 闭庭 (another screen's) moves nothing."""
+    if h.status == "closed":
+        if at:
+            raise Conflict(f"hearing {h.id} closed at {h.closed_at} already")
+        return {}
+    was = as_utc(h.opened_at) if h.opened_at else None
+    opened, h.closed_at = closing(s, h, at)
+    h.status = "closed"
+    if opened != was:  # held elsewhere: its times are its recordings'
+        h.opened_at = opened
+        return {"opened": opened.isoformat() if opened else None, "at": h.closed_at.isoformat()}
+    return {"at": at.isoformat()} if at else {}
+
+
+def closing(s: Session, h: HearingRow, at: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime]:
+    """(开庭, 闭庭) as the record keeps them when ``h`` closes; ``at``: 闭庭 as the clerk states it.
+    A hearing heard live (or opened by a click) closes now; one only its uploaded recordings hold
+    opened when scheduled (else as long before now as they last) and closes where they end; one the
+    clerk opened at a stated time closes where its audio ends. A stated 闭庭 never cuts off words."""
+    now = utcnow()
+    recorded = _recorded_ms(s, h.id)
+    opened = as_utc(h.opened_at) if h.opened_at else None
+    if opened is None and recorded:  # held elsewhere: no live source and no click opened it
+        length = dt.timedelta(milliseconds=recorded)
+        scheduled = as_utc(h.scheduled_at) if h.scheduled_at else None
+        ended_by = at or now
+        opened = scheduled if scheduled and scheduled + length <= ended_by else ended_by - length
+        return opened, at or opened + length
+    if opened is None:
+        return None, at or now
+    said = opened + dt.timedelta(milliseconds=_last_word_ms(s, h.id))
+    if at is not None and at < said:
+        raise RecordError(f"闭庭时间 {at.isoformat()} is before the record's last words ({said.isoformat()})")
+    if at is None and _opened_as_stated(s, h.id):
+        return opened, min(now, opened + dt.timedelta(milliseconds=recorded))
+    return opened, at or now
+
+
+def _recorded_ms(s: Session, hearing_id: str) -> int:
+    """Where the hearing's uploaded recordings end in hearing time (and its last words, at least)."""
+    notes = s.execute(select(EntryRow.payload).where(EntryRow.hearing_id == hearing_id,
+                                                     EntryRow.kind == RECORDING_ADDED)).scalars()
+    ends = [int(p.get("offset_ms") or 0) + int(p.get("duration_ms") or 0) for p in map(json.loads, notes)]
+    return max([_last_word_ms(s, hearing_id)] + ends) if ends else 0
+
+
+def _last_word_ms(s: Session, hearing_id: str) -> int:
+    last = s.execute(select(func.max(UtteranceRow.end_ms)).where(UtteranceRow.hearing_id == hearing_id)).scalar()
+    return int(last or 0)
+
+
+def _opened_as_stated(s: Session, hearing_id: str) -> bool:
+    """Did the clerk state when the hearing opened (a hearing held before its recording came)?"""
+    first = s.execute(select(EntryRow.payload).where(EntryRow.hearing_id == hearing_id, EntryRow.kind == "opened")
                       .order_by(EntryRow.seq).limit(1)).scalar()
-    if opened is None or not first or json.loads(first).get("from") != "recording":
-        return now
-    ended = s.execute(select(func.max(UtteranceRow.end_ms)).where(UtteranceRow.hearing_id == h.id)).scalar()
-    return min(now, opened + dt.timedelta(milliseconds=int(ended or 0)))
+    return first is not None and "at" in json.loads(first)

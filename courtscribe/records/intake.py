@@ -5,14 +5,13 @@ recorded (a second recording of the same day follows the first).
 """
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from pathlib import Path
 
 import numpy as np
 
-from ..db import as_utc, utcnow
 from . import archive
+from .clock import RECORDING_ADDED
 from .model import Record, speaker_number
 from .reading import Locked
 from .store import RecordStore
@@ -22,7 +21,8 @@ def keep(store: RecordStore, archive_root: Path, record: Record, channels: list[
          actor: str) -> int:
     """Store ``record`` and its audio as (or into) ``hearing_id``; returns where it starts in hearing time (ms)."""
     if store.scope(hearing_id) is None:
-        store.import_record(record, actor=actor, hearing_id=hearing_id)  # when it was held, the clerk says
+        store.import_record(record, actor=actor, hearing_id=hearing_id)
+        _note(store, hearing_id, record, actor=actor, offset_ms=0, lines=len(record.utterances))
         offset = 0
     else:
         offset = _recorded_until(store, archive_root, hearing_id, len(channels))
@@ -41,8 +41,7 @@ def add_recording(store: RecordStore, hearing_id: str, record: Record, *, actor:
     status = store.status(hearing_id)
     if status == "signed":
         raise Locked(f"hearing {hearing_id} is signed: a recording can no longer be added")
-    if status == "scheduled":  # the recording is the hearing so far: it opened it, with its models
-        store.open_hearing(hearing_id, actor=actor, at=_opened(store, hearing_id, record), recording=True)
+    if status == "scheduled":  # nothing heard live: the recording's models wrote the record
         store.set_pipeline(hearing_id, record.pipeline)
     present = {(p.role, p.name, p.channel) for p in store.record(hearing_id).participants}
     for p in record.participants:
@@ -58,18 +57,15 @@ def add_recording(store: RecordStore, hearing_id: str, record: Record, *, actor:
                                      "speaker": voices.get((u.channel, u.speaker), u.speaker)})
         store.machine_final(hearing_id, moved, actor=engine)
         ids.append(moved.id)
-    store.note(hearing_id, actor=actor, kind="recording_added", payload={
-        "source": record.source.path, "offset_ms": offset_ms, "duration_ms": record.source.duration_ms,
-        "lines": len(ids), "engine": engine})
+    _note(store, hearing_id, record, actor=actor, offset_ms=offset_ms, lines=len(ids))
     return ids
 
 
-def _opened(store: RecordStore, hearing_id: str, record: Record) -> dt.datetime:
-    """开庭 of a hearing a recording opens: when it was scheduled, unless that leaves too little time
-    before now for the recording to have been made (then as long ago as the recording lasts)."""
-    made_by = utcnow() - dt.timedelta(milliseconds=record.source.duration_ms)
-    scheduled = store.record(hearing_id).hearing.scheduled_at
-    return min(as_utc(scheduled), made_by) if scheduled else made_by
+def _note(store: RecordStore, hearing_id: str, record: Record, *, actor: str, offset_ms: int, lines: int) -> None:
+    """The ledger's word that a recording joined the hearing: where, how long (its 闭庭, clock.py)."""
+    store.note(hearing_id, actor=actor, kind=RECORDING_ADDED, payload={
+        "source": record.source.path, "offset_ms": offset_ms, "duration_ms": record.source.duration_ms,
+        "lines": lines, "engine": f"{record.pipeline.engine}/{record.pipeline.model}"})
 
 
 def _fresh_voices(store: RecordStore, hearing_id: str, record: Record) -> dict[tuple[int, str], str]:

@@ -22,7 +22,7 @@ from ..db import connect, utcnow
 from ..seal import seal
 from ..text import joined, printable
 from .cases import ascii_digits
-from .clock import closing_time, court_time, stated
+from .clock import close, court_time, stated
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
 from .ledger import UTTERANCE_KINDS, apply, entry_hash, split_ms
 from .model import (CONTINUES, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT, LINKED, PROTECTION, REDACTION, UNRECOGNIZED,
@@ -141,18 +141,15 @@ class RecordStore(SignOff):
                 s.add(ParticipantRow(hearing_id=hid, name=p.name, role=Role(p.role).value, channel=p.channel))
                 self._append(s, h, actor, "participant_added", _participant(p.role, p.name, p.channel))
 
-    def open_hearing(self, hearing_id: str, *, actor: str, at: dt.datetime | None = None,
-                     recording: bool = False) -> None:
-        """``at``: when it opened, where that is not now; ``recording``: a recording made elsewhere
-        opens it (its 闭庭时间 is then where that recording ends, not when a clerk clicks close)."""
+    def open_hearing(self, hearing_id: str, *, actor: str, at: dt.datetime | None = None) -> None:
+        """``at``: when it opened, where that was not now (a hearing held before its recording came)."""
         at = stated(at)
 
         def change(s, h):
-            if h.status not in ("scheduled", "open"):
-                raise Conflict(f"hearing {hearing_id} is {h.status}")
+            if h.status not in ("scheduled", "open") or (at and h.opened_at):
+                raise Conflict(f"hearing {hearing_id} is {h.status} (opened {h.opened_at or 'never'})")
             h.status, h.opened_at = "open", h.opened_at or at or utcnow()
-        said = {"at": at.isoformat(), **({"from": "recording"} if recording else {})} if at else {}
-        self._write(hearing_id, actor, "opened", said, change=change)
+        self._write(hearing_id, actor, "opened", {"at": at.isoformat()} if at else {}, change=change)
 
     def join_live(self, hearing_id: str, *, actor: str, pipeline: Pipeline | None = None, court: str | None = None,
                   courtroom: str | None = None) -> dt.datetime | None:
@@ -183,15 +180,10 @@ class RecordStore(SignOff):
         return opened
 
     def close_hearing(self, hearing_id: str, *, actor: str, at: dt.datetime | None = None) -> None:
-        """``at``: when it closed, where that is not now (a recording made elsewhere: by default
-        where its audio ends in hearing time)."""
+        """``at``: 闭庭 where it was not now (records/clock.py: a hearing held elsewhere)."""
         at = stated(at)
-
-        def change(s, h):
-            if h.status != "closed":  # a second 闭庭 (another screen's) does not move 闭庭时间
-                h.closed_at = closing_time(s, h, at)
-            h.status = "closed"
-        self._write(hearing_id, actor, "closed", {"at": at.isoformat()} if at else {}, change=change)
+        said: dict[str, str | None] = {}  # the times the ledger keeps, where not now
+        self._write(hearing_id, actor, "closed", said, change=lambda s, h: said.update(close(s, h, at)))
 
     def set_pipeline(self, hearing_id: str, pipeline: Pipeline) -> None:
         """Which models write this hearing's utterances (recorded once, by the first live source)."""

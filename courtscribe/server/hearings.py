@@ -232,9 +232,9 @@ def hearing_status(hearing_id: str, request: Request, who: Principal = on_hearin
 
 class WhenIn(BaseModel):
     at: dt.datetime | None = Field(default=None, description=(
-        "When, where it is not now (a hearing recorded elsewhere, its recording uploaded later); ISO 8601, "
-        "without a zone Beijing time, not in the future. 闭庭 by default: now, or where the recording that "
-        "opened the hearing ends"))
+        "When, where it was not now (a hearing held before its recording was uploaded); ISO 8601, "
+        "without a zone Beijing time; never still to come. 闭庭 by default: now, or for a hearing "
+        "held elsewhere where its recorded audio ends"))
 
 
 @router.post("/{hearing_id}/open")
