@@ -83,7 +83,8 @@ def for_scoring(text: str) -> str:
 
 _SHORT_LOOP = re.compile(r"(.{1,3}?)\1{3,}")  # a unit of 1–3 characters, 4 times or more in a row
 _LONG_LOOP = re.compile(r"(.{4,40}?)\1{2,}")  # a longer stretch, 3 times or more in a row
-ONE_CHAR_LOOP = 5  # one character this many times in a row: no word is said so
+# one Chinese character five times or more, nothing between (a loop; 对，对，对 is speech)
+_ONE_CHAR_LOOP = re.compile(r"([\u4e00-\u9fff])\1{4,}")
 # a number's digits repeat as no words do (13800000000, 100000000元, 一三八零零零零零零零零): never a loop
 _DIGITS = frozenset("0123456789０１２３４５６７８９〇零一二三四五六七八九十百千万亿两幺")
 
@@ -116,10 +117,13 @@ def looped(text: str, *, min_chars: int = 8) -> bool:
     """An engine stuck in a loop anywhere in the text: a unit of 1–3 characters said over and over
     ("证证证证证证证证", "对不起对不起对不起对不起"), or a longer stretch three times back to back.
     People do repeat themselves ("对对对", "我不知道我不知道"); a unit has to come back far more often
-    than speech does before a line counts as a loop; one character five times running is one
-    ("证证证证证证": a turn's few words decoded alone), though "对对对对" is not."""
+    than speech does before a line counts as a loop. A short line that is mostly one Chinese
+    character said on and on, unbroken, is one too ("证证证证证证": a turn's few words decoded alone),
+    but not "对对对对", "对，对，对，对，对" or "对对对对对，我当时就在现场"."""
     t = _NON_CONTENT.sub("", text)
-    if len(t) < min(min_chars, ONE_CHAR_LOOP):
+    runs = _ONE_CHAR_LOOP.finditer(re.sub(r"\s+", "", text))
+    if any(2 * len(r.group(0)) > len(t) and r.group(1) not in _DIGITS for r in runs):
+        return True
+    if len(t) < min_chars:
         return False
-    return any(len(m.group(0)) >= min_chars or m.re is _LONG_LOOP
-               or (len(m.group(1)) == 1 and len(m.group(0)) >= ONE_CHAR_LOOP) for m in _loops(t))
+    return any(len(m.group(0)) >= min_chars or m.re is _LONG_LOOP for m in _loops(t))

@@ -199,3 +199,25 @@ def test_a_voice_whose_audio_is_gone_still_keeps_its_number(components, voices):
     line = Utterance(id="u1", start_ms=9_000, end_ms=14_000, channel=0, speaker="", text="…")
     first, _, _ = asyncio.run(live.assign(line, voices["custody"][:80_000]))
     assert first.speaker == "说话人5"
+
+
+class _Prints:
+    """Voice prints given by hand (``add_voice`` takes them as they are): no audio is embedded."""
+    name, dim = "prints", 3
+
+
+def test_a_voice_between_two_speakers_is_in_doubt_before_it_is_learnt_from():
+    """Sureness is asked of the speakers as they stood when the voice was heard: learning the
+    voice into the nearer one first would make any voice sure of it. And a voice as near a speaker
+    its utterance's other voice took is in doubt too (two voices alike must not swap unflagged)."""
+    d = OnlineDiarizer(_Prints())
+    d.add_voice(np.array([1.0, 0, 0], np.float32))  # 说话人1
+    d.add_voice(np.array([0, 1.0, 0], np.float32), exclude={"说话人1"})  # 说话人2
+    between = np.array([1.0, 1.0, 0], np.float32) / np.sqrt(2)
+    first = d.add_voice(between)
+    assert first.speaker in ("说话人1", "说话人2") and not first.sure
+    other = d.add_voice(between, exclude={first.speaker}, learn=False)
+    assert other.speaker not in (None, first.speaker) and not other.sure
+    clear = d.add_voice(np.array([0, 0.1, 1.0], np.float32), learn=False)
+    assert clear.speaker is None and clear.sure  # like nobody: a stray, not a doubted speaker
+    assert d.add_voice(np.array([0.05, 1.0, 0], np.float32), learn=False).sure  # clearly 说话人2

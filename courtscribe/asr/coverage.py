@@ -23,7 +23,9 @@ FAILED = "failed"  # a decode its own test calls failed
 DISCARDED = "discarded"  # marks a stretch whose text the engine threw away (``discarded``)
 MIN_GAP_MS = 1500  # an uncovered stretch inside a span with text: shorter ones are timestamp slack
 MIN_SPAN_MS = 300  # a whole span without text: shorter is a click or breath, not speech
-HEARD_AS_WORDS = (FAILED,)  # discarded words the engine could not read: speech however short (一声"是")
+# discarded words the engine could not read: speech however short (一声"是")
+HEARD_AS_WORDS = (FAILED,)
+MIN_WORDS_MS = 100  # ... flagged where this much of them no other words' time (and slack) covers
 SLACK_MS = 300  # word and segment times are approximate by about this much
 MAX_WORD_MS = 1000  # no word or character takes longer to say: a longer one's start is an engine's guess
 
@@ -60,7 +62,7 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     a flagged gap for each stretch of the span that no usable hypothesis covers. ``reason`` says
     why a span has nothing at all (e.g. the engine failed); by default it is read off the hypotheses.
     A stretch the engine ``discarded`` is flagged when ``MIN_SPAN_MS`` of it is not covered; one
-    whose words it could not read (``HEARD_AS_WORDS``), whenever no other words cover any of it."""
+    whose words it could not read (``HEARD_AS_WORDS``), when ``MIN_WORDS_MS`` of it is not."""
     # what the engine threw away, and what it looped on: flagged where no other words cover it
     marks = [h for h in hyps if DISCARDED in h.flags] + [discarded(h.start_ms, h.end_ms, LOOP) for h in hyps
                                                          if h.text.strip() and looped(h.text)]
@@ -70,8 +72,8 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     if not kept:
         if end_ms - start_ms < MIN_SPAN_MS and not flagged and reason is None and not _words(marks):
             return []
-        if why == EMPTY and marks:  # nothing but what the engine threw away: why it did
-            why = marks[0].flags[1]
+        if why == EMPTY and marks:  # only what the engine threw away: why (words it heard first)
+            why = next((m.flags[1] for m in marks if _words([m])), marks[0].flags[1])
         return flagged or [gap(start_ms, end_ms, reason or why, language)]
     covered = sorted((lo, hi) for h in kept + flagged for a, b in _heard(h)
                      if (lo := max(start_ms, a - SLACK_MS)) < (hi := min(end_ms, b + SLACK_MS)))
@@ -80,9 +82,9 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     gaps = [gap(s, e, _why(s, e, marks, why), lang) for s, e in holes]
     taken = covered + holes
     for m in marks:  # what the engine threw away, where no other words and no gap cover it yet
-        lo, hi = max(start_ms, m.start_ms), min(end_ms, m.end_ms)
-        for s, e in _uncovered(lo, hi, taken):
-            if e - s >= MIN_SPAN_MS or (_words([m]) and (s, e) == (lo, hi)):
+        least = MIN_WORDS_MS if _words([m]) else MIN_SPAN_MS
+        for s, e in _uncovered(max(start_ms, m.start_ms), min(end_ms, m.end_ms), taken):
+            if e - s >= least:
                 gaps.append(gap(s, e, m.flags[1], lang))
                 taken.append((s, e))
     return sorted(kept + flagged + gaps, key=lambda h: h.start_ms)

@@ -25,8 +25,8 @@ from .embedding import SpeakerEncoder, owned, window_audio, windows
 THRESHOLD = 0.4  # cosine similarity to a speaker's centroid to count as that speaker
 HISTORY = 12  # recent utterances re-checked when the centroids move
 RESUMED = 10  # a voice learnt again from its archived lines weighs as much as this many windows
-# a voice nearer one speaker than the next by less than this is either's: its line is flagged for the
-# clerk. Two people's voices lie 0.3 or more apart with CAM++ (zh-smoke); synthetic voices alike, 0.00–0.03
+# a voice nearer one speaker than the next by less than this is either's: its line is flagged.
+# Two people's CAM++ voices lie 0.3 or more apart (zh-smoke); synthetic voices alike 0.00–0.03
 MARGIN = 0.1
 
 
@@ -76,7 +76,7 @@ class _Utt:
 class Assignment:
     speaker: str | None  # None: too short to tell, or a stray voice like nobody heard
     updates: list[tuple[str, str]]  # (utterance id, new speaker) for earlier lines
-    sure: bool = True  # False: another speaker is about as near (``MARGIN``): whose it is, a clerk checks
+    sure: bool = True  # False: another speaker is about as near (``MARGIN``): a clerk checks
 
 
 class OnlineDiarizer:
@@ -117,11 +117,11 @@ class OnlineDiarizer:
         X = self.encoder.embed_many(window_audio(audio, wins)) if wins else np.zeros((0, self.encoder.dim))
         with self._lock:
             u = _Utt(utterance_id, start_ms, wins, X)
+            heard = self._likeness(X.mean(axis=0)) if len(X) else {}  # before it is learnt from
             u.labels = [self._place(x) for x in X]
             u.speaker = _majority(wins, u.labels)
             self._utts = (self._utts + [u])[-self.history:]
-            sure = u.speaker is None or not len(X) or self._sure(X.mean(axis=0), u.speaker)
-            return Assignment(u.speaker, self._recheck(exclude=u), sure)
+            return Assignment(u.speaker, self._recheck(exclude=u), _sure(heard, u.speaker))
 
     def add_voice(self, x: np.ndarray, exclude: set[str] = frozenset(), learn: bool = True) -> Assignment:
         """One speaker turn of an utterance that held several, by its voice's embedding ``x`` (from
@@ -130,14 +130,14 @@ class OnlineDiarizer:
         ``learn`` False: too little of the voice to move a speaker's centroid by it, or to be a
         speaker of its own (speaker None when it is like nobody heard)."""
         with self._lock:
+            heard = self._likeness(x)  # the excluded too: a voice as near them is in doubt
             speaker = self._place(x, exclude) if learn else self._match(x, exclude)  # its caller labels the line
-            sure = speaker is None or self._sure(x, speaker, exclude)
-            return Assignment(speaker, self._recheck(exclude=None), sure)
+            return Assignment(speaker, self._recheck(exclude=None), _sure(heard, speaker))
 
     def likeness(self, x: np.ndarray) -> dict[str, float]:
         """How like each voice heard so far ``x`` sounds (cosine similarity); nothing is learnt."""
         with self._lock:
-            return {s.key: float(x @ s.centroid) for s in self.speakers}
+            return self._likeness(x)
 
     def segments(self) -> list[tuple[int, int, str]]:
         """Who spoke when, for the recent utterances (window resolution, hearing time)."""
@@ -174,12 +174,9 @@ class OnlineDiarizer:
         best = int(np.argmax(sims))
         return candidates[best] if sims[best] >= self.threshold else None
 
-    def _sure(self, x: np.ndarray, key: str, exclude: set[str] = frozenset()) -> bool:
-        """Is ``x`` nearer the speaker ``key`` than every other one (but ``exclude``) by ``MARGIN``?"""
+    def _likeness(self, x: np.ndarray) -> dict[str, float]:
         x = x / max(float(np.linalg.norm(x)), 1e-9)
-        own = [float(x @ s.centroid) for s in self.speakers if s.key == key]
-        others = [float(x @ s.centroid) for s in self.speakers if s.key != key and s.key not in exclude]
-        return not own or not others or own[0] - max(others) >= MARGIN
+        return {s.key: float(x @ s.centroid) for s in self.speakers}
 
     def _nearest(self, x: np.ndarray) -> str:
         return self.speakers[int(np.argmax([float(x @ s.centroid) for s in self.speakers]))].key
@@ -192,10 +189,21 @@ class OnlineDiarizer:
             labels = [self._nearest(x) for x in u.X]
             speaker = _majority(u.wins, labels)
             u.labels = labels
-            if speaker != u.speaker:
+            like = self._likeness(u.X.mean(axis=0))
+            # moved only when clearly nearer the other voice: a line sent out sure stays so
+            nearer = like.get(speaker or "", 0) - like.get(u.speaker or "", 0)
+            if speaker != u.speaker and nearer >= MARGIN:
                 u.speaker = speaker
                 updates.append((u.id, speaker))
         return updates
+
+
+def _sure(heard: dict[str, float], key: str | None) -> bool:
+    """Was ``key`` (a line's speaker) nearer the voice than every other speaker by ``MARGIN``, as
+    the speakers stood when it was ``heard``? A speaker new with it was nobody else's."""
+    if key is None or key not in heard:
+        return True
+    return all(heard[key] - v >= MARGIN for k, v in heard.items() if k != key)
 
 
 def _majority(wins: list[tuple[int, int]], labels: list[str]) -> str | None:

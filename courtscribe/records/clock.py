@@ -14,7 +14,7 @@ from .db import EntryRow, HearingRow, UtteranceRow
 from .model import ZH_TZ
 from .reading import Conflict, RecordError
 
-RECORDING_ADDED = "recording_added"  # a ledger note: a recording's audio joined the hearing (offset, duration)
+RECORDING_ADDED = "recording_added"  # a ledger note: a recording joined (offset, duration)
 
 
 def court_time(t: dt.datetime) -> dt.datetime:
@@ -47,7 +47,8 @@ def close(s: Session, h: HearingRow, at: dt.datetime | None) -> dict[str, str | 
     return {"at": at.isoformat()} if at else {}
 
 
-def closing(s: Session, h: HearingRow, at: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime]:
+def closing(s: Session, h: HearingRow,
+            at: dt.datetime | None) -> tuple[dt.datetime | None, dt.datetime]:
     """(开庭, 闭庭) as the record keeps them when ``h`` closes; ``at``: 闭庭 as the clerk states it.
     A hearing heard live (or opened by a click) closes now; one only its uploaded recordings hold
     opened when scheduled (else as long before now as they last) and closes where they end; one the
@@ -65,27 +66,31 @@ def closing(s: Session, h: HearingRow, at: dt.datetime | None) -> tuple[dt.datet
         return None, at or now
     said = opened + dt.timedelta(milliseconds=_last_word_ms(s, h.id))
     if at is not None and at < said:
-        raise RecordError(f"闭庭时间 {at.isoformat()} is before the record's last words ({said.isoformat()})")
+        raise RecordError(f"闭庭时间 {at.isoformat()} is before the record's last words "
+                          f"({said.isoformat()})")
     if at is None and _opened_as_stated(s, h.id):
         return opened, min(now, opened + dt.timedelta(milliseconds=recorded))
     return opened, at or now
 
 
 def _recorded_ms(s: Session, hearing_id: str) -> int:
-    """Where the hearing's uploaded recordings end in hearing time (and its last words, at least)."""
+    """Where the hearing's uploaded recordings end in hearing time (its last words at least)."""
     notes = s.execute(select(EntryRow.payload).where(EntryRow.hearing_id == hearing_id,
                                                      EntryRow.kind == RECORDING_ADDED)).scalars()
-    ends = [int(p.get("offset_ms") or 0) + int(p.get("duration_ms") or 0) for p in map(json.loads, notes)]
+    ends = [int(p.get("offset_ms") or 0) + int(p.get("duration_ms") or 0)
+            for p in map(json.loads, notes)]
     return max([_last_word_ms(s, hearing_id)] + ends) if ends else 0
 
 
 def _last_word_ms(s: Session, hearing_id: str) -> int:
-    last = s.execute(select(func.max(UtteranceRow.end_ms)).where(UtteranceRow.hearing_id == hearing_id)).scalar()
+    last = s.execute(select(func.max(UtteranceRow.end_ms))
+                     .where(UtteranceRow.hearing_id == hearing_id)).scalar()
     return int(last or 0)
 
 
 def _opened_as_stated(s: Session, hearing_id: str) -> bool:
     """Did the clerk state when the hearing opened (a hearing held before its recording came)?"""
-    first = s.execute(select(EntryRow.payload).where(EntryRow.hearing_id == hearing_id, EntryRow.kind == "opened")
+    first = s.execute(select(EntryRow.payload)
+                      .where(EntryRow.hearing_id == hearing_id, EntryRow.kind == "opened")
                       .order_by(EntryRow.seq).limit(1)).scalar()
     return first is not None and "at" in json.loads(first)

@@ -61,10 +61,12 @@ def add_recording(store: RecordStore, hearing_id: str, record: Record, *, actor:
     return ids
 
 
-def _note(store: RecordStore, hearing_id: str, record: Record, *, actor: str, offset_ms: int, lines: int) -> None:
+def _note(store: RecordStore, hearing_id: str, record: Record, *, actor: str, offset_ms: int,
+          lines: int) -> None:
     """The ledger's word that a recording joined the hearing: where, how long (its 闭庭, clock.py)."""
     store.note(hearing_id, actor=actor, kind=RECORDING_ADDED, payload={
-        "source": record.source.path, "offset_ms": offset_ms, "duration_ms": record.source.duration_ms,
+        "source": record.source.path, "offset_ms": offset_ms,
+        "duration_ms": record.source.duration_ms,
         "lines": lines, "engine": f"{record.pipeline.engine}/{record.pipeline.model}"})
 
 

@@ -142,14 +142,16 @@ class RecordStore(SignOff):
                 self._append(s, h, actor, "participant_added", _participant(p.role, p.name, p.channel))
 
     def open_hearing(self, hearing_id: str, *, actor: str, at: dt.datetime | None = None) -> None:
-        """``at``: when it opened, where that was not now (a hearing held before its recording came)."""
+        """``at``: when it opened, where not now (a hearing held before its recording came)."""
         at = stated(at)
 
         def change(s, h):
             if h.status not in ("scheduled", "open") or (at and h.opened_at):
-                raise Conflict(f"hearing {hearing_id} is {h.status} (opened {h.opened_at or 'never'})")
+                raise Conflict(f"hearing {hearing_id} is {h.status} "
+                               f"(opened {h.opened_at or 'never'})")
             h.status, h.opened_at = "open", h.opened_at or at or utcnow()
-        self._write(hearing_id, actor, "opened", {"at": at.isoformat()} if at else {}, change=change)
+        said = {"at": at.isoformat()} if at else {}
+        self._write(hearing_id, actor, "opened", said, change=change)
 
     def join_live(self, hearing_id: str, *, actor: str, pipeline: Pipeline | None = None, court: str | None = None,
                   courtroom: str | None = None) -> dt.datetime | None:
@@ -183,7 +185,8 @@ class RecordStore(SignOff):
         """``at``: 闭庭 where it was not now (records/clock.py: a hearing held elsewhere)."""
         at = stated(at)
         said: dict[str, str | None] = {}  # the times the ledger keeps, where not now
-        self._write(hearing_id, actor, "closed", said, change=lambda s, h: said.update(close(s, h, at)))
+        self._write(hearing_id, actor, "closed", said,
+                    change=lambda s, h: said.update(close(s, h, at)))
 
     def set_pipeline(self, hearing_id: str, pipeline: Pipeline) -> None:
         """Which models write this hearing's utterances (recorded once, by the first live source)."""

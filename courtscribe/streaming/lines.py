@@ -24,7 +24,7 @@ from .events import Event
 from .protocol import ErrorCode, error_event, final_event
 from .scheduler import DecodeScheduler
 from .source import SessionConfig, Sinks
-from .speakers import Label, unheard_turns
+from .speakers import Found, Label, unheard_turns
 
 if TYPE_CHECKING:
     from .session import _Open
@@ -65,8 +65,9 @@ class FinalSteps:
             utt.delivered = True
             await self.emit(final_event(self._utterance(utt, [], end_ms), self.cfg.hearing_id))
             return
-        turns, relabels = await self.sinks.speakers.find_turns(utt.id, voices, utt.start_ms) \
-            if self.sinks.speakers else ([], [])
+        found = await self.sinks.speakers.find_turns(utt.id, voices, utt.start_ms) \
+            if self.sinks.speakers else Found([], [])
+        turns, relabels = found.turns, found.relabels
         hyps = attribute.split(hyps, turns)  # every word to its speaker
         # a turn the engine gave no word or too few is decoded on its own (after a failed decode the
         # whole span is one gap)
@@ -87,7 +88,7 @@ class FinalSteps:
             who = group[0].speaker if turns else None
             label = self.sinks.speakers.label(who) if who and self.sinks.speakers else None
             utterance, gaps = self._split(utt, uid, group, (start, end), seat, first=k == 0, label=label)
-            if unheard:
+            if unheard or who in found.doubted:
                 utterance = utterance.flagged(SPEAKER_UNSURE)
             utterance, said = await self.delivery.line(utterance, seat.audio, label)
             self.utterances.append(utterance)

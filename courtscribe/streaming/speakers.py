@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,6 +43,15 @@ ASIDE_MS = 1_000  # a unit with less voice alone may be a short answer inside an
 ASIDE_MARGIN = 0.1  # … another's when this much nearer their voice than the utterance's (cosine similarity)
 DOUBT_MARGIN = 0.03  # … in doubt (flagged in the utterance's voice) when this much nearer
 RECALL_MS = 30_000  # a voice heard before a reconnect is learnt again from this much of its newest lines
+
+
+class Found(NamedTuple):
+    """An utterance's speaker turns, relabels of earlier lines, and the voices of its turns about
+    as near another speaker of the hearing as their own (``online.MARGIN``): their lines are flagged
+    发言人待核, though the voice itself is real (its turns keep their gap lines, as a sure voice's)."""
+    turns: list[Turn]
+    relabels: list[tuple[str, Label]]
+    doubted: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -110,19 +120,19 @@ class LiveSpeakers:
             return None
         return latest_change(audio, self.segmenter, self.encoder)
 
-    def turns(self, audio: np.ndarray, start_ms: int, uid: str = "") -> tuple[list[Turn], list[tuple[str, Label]]]:
+    def turns(self, audio: np.ndarray, start_ms: int, uid: str = "") -> Found:
         """The speaker turns of one utterance (``start_ms`` its session time), each labelled with its
         speaker's key, and relabels of earlier lines (``uid``: the utterance's); no turns when the
         utterance is one voice with nothing in it like another (``assign`` labels it whole).
         Blocking: run in a thread."""
         if self.segmenter is None or audio.size < MIN_TURNS_S * SR:
-            return [], []
+            return Found([], [])
         loc = local_speakers(audio, self.segmenter, self.encoder)
         # cut at the audio's pauses too, for short answers only: one voice's units cut so are too
         # short to cluster apart from each other, but not to be compared with the hearing's voices
         cut = local_speakers(audio, self.segmenter, self.encoder, seg=loc.seg, silences=True, known=loc)
         if len(cut.units) < 2:
-            return [], []
+            return Found([], [])
         voices = speakers(loc, threshold=THRESHOLD, sure_ms=SURE_MS)
         n = len(voices.centroids)
         local = reconstruct(loc, voices, audio.size * 1000 // SR, speaker_of=str)
@@ -130,11 +140,11 @@ class LiveSpeakers:
         # one voice for sure: no turns, unless a short unit in it sounds like someone else (a prompt
         # 收到了 after a question, by a voice too alike for the segmentation to call another person)
         if len({t.speaker for t in local}) < 2 and all(t.sure for t in local) and not asides:
-            return [], []
+            return Found([], [])
         held = {c: sum(t.end_ms - t.start_ms for t in local if t.speaker == str(c)) for c in range(n)}
         keys: dict[str, str] = {}
         updates: dict[str, str] = {}
-        doubted: set[str] = set()  # voices as near another speaker of the hearing as their own
+        doubted: set[str] = set()  # speakers a voice was given though about as near another
         speaking = [c for c in held if held[c]]
         for c in sorted(speaking, key=held.__getitem__, reverse=True):  # longest voice first
             # one voice and its asides: labelled as a one-voice line is, kept among the lines a
@@ -147,12 +157,12 @@ class LiveSpeakers:
             keys[str(c)] = got.speaker or (UNKNOWN if c in voices.unsure else speaker_label(c + 1))
             updates.update(got.updates)
             if not got.sure:
-                doubted.add(str(c))
-        turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker], t.sure and t.speaker not in doubted)
-                 for t in local]
+                doubted.add(keys[str(c)])
+        turns = [Turn(start_ms + t.start_ms, start_ms + t.end_ms, keys[t.speaker], t.sure) for t in local]
         for a, b, key, holder in asides:  # in another voice's mouth, or the turn's own: flagged either way
             turns = overlay(turns, Turn(start_ms + a, start_ms + b, key or keys[holder], sure=False))
-        return turns, [(u, self.label(key)) for u, key in updates.items()]
+        relabels = [(u, self.label(key)) for u, key in updates.items()]
+        return Found(turns, relabels, frozenset(doubted))
 
     def _asides(self, loc: Locals, voices: Voices, local: list[Turn]) -> list[tuple[int, int, str | None, str]]:
         """Short units (``ASIDE_MS``) that sound nearer another voice of the hearing than the voice of
@@ -187,15 +197,15 @@ class LiveSpeakers:
         best = max(like, key=like.__getitem__, default=None)
         return best if best is not None and like[best] >= self.diarizer.threshold else None
 
-    async def find_turns(self, uid: str, audio: np.ndarray, start_ms: int) -> tuple[list[Turn], list[tuple[str, Label]]]:
+    async def find_turns(self, uid: str, audio: np.ndarray, start_ms: int) -> Found:
         """``turns`` off the event loop; a failure leaves the utterance whole, under one speaker."""
         if not audio.size:
-            return [], []
+            return Found([], [])
         try:
             return await asyncio.to_thread(self.turns, audio, start_ms, uid)
         except Exception as err:  # noqa: BLE001 - the utterance is still recorded
             log.error("speaker turns not found", utterance=uid, error=repr(err))
-            return [], []
+            return Found([], [])
 
     def spoke(self, label: Label) -> None:
         """A line went out under ``label``: the next line too short to tell is taken for the same
