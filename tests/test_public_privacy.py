@@ -251,12 +251,23 @@ def test_a_protected_name_split_by_a_pause_never_reaches_a_caption():
     assert "三丰" not in text and "张三" not in text and "张某" in text
 
 
-def test_what_the_broadcast_delay_held_when_the_court_blanked_is_out_of_the_public_version_too(tmp_path):
+def test_what_the_broadcast_delay_held_when_the_court_blanked_is_out_of_the_public_version_too(tmp_path,
+                                                                                                 monkeypatch):
     """The overlay dumps the last seconds it held when the court blanks (usually the words that made
-    it blank): the switch's ledger entry says from when, and the public version leaves them out."""
+    it blank): the switch's ledger entry says from when, and the public version leaves them out; so
+    too a line said earlier whose final came within those seconds (finals come seconds after their
+    words: the dump took it off the air before it ever aired)."""
+    import datetime as dt
+
     from starlette.testclient import TestClient
 
-    store = _hearing(tmp_path)
+    from courtscribe.db import utcnow
+
+    minute_ago = utcnow() - dt.timedelta(minutes=1)
+    with monkeypatch.context() as m:  # these lines' finals came long before the switch: they aired
+        m.setattr("courtscribe.records.store.utcnow", lambda: minute_ago)
+        store = _hearing(tmp_path)
+    store.machine_final("h", Utterance(id="late", start_ms=3200, end_ms=3900, speaker="被告人", text="我不同意。"))
     app, services = _captions_app(tmp_path, store)
     services.settings = services.settings.model_copy(update={"caption_delay_ms": 3000})
     store.now_ms = lambda hid: 10_000  # the court blanks at 10 s of hearing time
@@ -265,7 +276,8 @@ def test_what_the_broadcast_delay_held_when_the_court_blanked_is_out_of_the_publ
     [entry] = store.entries("h", kinds=("captions",))
     assert '"from_ms":7000' in entry.payload.replace(" ", "")
     record, _ = Records(store, AuditLog(tmp_path / "audit.log"), tmp_path).public_version("h")
-    assert [u.text for u in record.utterances] == [SAID[0][3], WITHHELD, WITHHELD]  # u2 ended at 9 s
+    shown = {u.id: u.text for u in record.utterances}
+    assert shown == {"u1": SAID[0][3], "u2": WITHHELD, "u3": WITHHELD, "late": WITHHELD}  # u2 ended at 9 s
 
 
 def test_a_live_line_holds_what_may_still_become_words_the_clerk_hid():

@@ -88,5 +88,5 @@ class Records:
 
     def choices(self, hearing_id: str) -> Choices:
         """Who is protected and what the clerk hid or showed in the public version, from the ledger."""
-        kinds = (PROTECTION, REDACTION, public.CAPTIONS, *LINKED)
+        kinds = (PROTECTION, REDACTION, public.CAPTIONS, public.FINAL, *LINKED)
         return public.choices(self.store.entries(hearing_id, kinds=kinds))

@@ -41,6 +41,7 @@ def redaction(action: str, text: str, utterance_id: str | None = None, reason: s
 
 Lines = str | tuple[str, ...] | None  # a line's id, the ids of a long utterance's pieces, or none
 CAPTIONS = "captions"  # the kill switch's ledger entries (server/captions.py)
+FINAL = "final"  # a line's machine final in the ledger: when it came decides whether it aired
 CARRY_MS = 3000  # a pause this long inside a number read out (手机号是一三八。/ 一二三四) still joins its parts
 # ... and this long (reading an ID card off the card) still makes the next words searched with the
 # open ones: live, what was held aired already, masked as far as it was known (streaming/broadcast.py)
@@ -77,6 +78,7 @@ class Choices:
     added: dict[str | None, tuple[str, ...]] = field(default_factory=dict)
     lifted: dict[str | None, frozenset[str]] = field(default_factory=dict)
     withheld: tuple[Stretch, ...] = ()  # what the court ordered off the air (the kill switch)
+    unaired: frozenset[str] = frozenset()  # lines whose final a blank dumped or came while dark
 
     def finds(self, text: str, line: Lines = None) -> list[Find]:
         """What a public audience must not see of ``text`` (said in ``line``): the one rule every
@@ -117,10 +119,15 @@ def choices(entries: Iterable, held_ms: int = 0) -> Choices:
     protected: dict[str, bool] = {}
     chosen: dict[tuple[str | None, str], str] = {}
     withheld: list[Stretch] = []
+    off_air: list[tuple[dt.datetime, dt.datetime | None]] = []  # wall clock: finals made then never aired
+    finals: dict[str, dt.datetime] = {}  # line → when its first final came
     for e in entries:
-        if e.kind == CAPTIONS:
+        if e.kind == FINAL:
+            finals.setdefault(e.utterance_id, dt.datetime.fromisoformat(e.at))
+        elif e.kind == CAPTIONS:
             p = json.loads(e.payload)
             switched(withheld, p["blanked"], p["at_ms"], p.get("from_ms", max(0, p["at_ms"] - held_ms)))
+            _darkened(off_air, p["blanked"], dt.datetime.fromisoformat(e.at), p.get("held_ms", held_ms))
         elif e.kind == PROTECTION:
             p = json.loads(e.payload)
             protected[p["name"]] = p["protected"]
@@ -136,7 +143,20 @@ def choices(entries: Iterable, held_ms: int = 0) -> Choices:
             added[line] = (*added.get(line, ()), words)
         else:
             lifted[line] = lifted.get(line, frozenset()) | {words}
-    return Choices(tuple(n for n, on in protected.items() if on), added, lifted, tuple(withheld))
+    unaired = frozenset(u for u, at in finals.items()
+                        if any(a <= at and (b is None or at < b) for a, b in off_air))
+    return Choices(tuple(n for n, on in protected.items() if on), added, lifted, tuple(withheld), unaired)
+
+
+def _darkened(off_air: list[tuple[dt.datetime, dt.datetime | None]], blanked: bool, at: dt.datetime,
+              held_ms: int) -> None:
+    """The wall-clock stretches whose finals never aired: from a blank's switch less the broadcast
+    delay (what it still held was dumped; a final comes seconds after its words, so its line may
+    lie well before the switch in hearing time) until the captions are lit again."""
+    if blanked and (not off_air or off_air[-1][1] is not None):
+        off_air.append((at - dt.timedelta(milliseconds=held_ms), None))
+    elif not blanked and off_air and off_air[-1][1] is None:
+        off_air[-1] = (off_air[-1][0], at)
 
 
 def _carry(chosen: dict[tuple[str | None, str], str], line: str, other: str, merged: bool) -> None:
@@ -185,7 +205,8 @@ def public_version(record: Record, chosen: Choices) -> tuple[Record, list[Redact
         body["hearing"][key] = hide(body["hearing"][key], f"hearing.{key}")
     body["hearing"]["parties"] = [hide(p, f"hearing.parties[{i}]") for i, p in enumerate(body["hearing"]["parties"])]
     body["source"]["path"] = None
-    held = {u["id"] for u in body["utterances"] if within(u["start_ms"], u["end_ms"], chosen.withheld)}
+    held = {u["id"] for u in body["utterances"]
+            if within(u["start_ms"], u["end_ms"], chosen.withheld) or u["id"] in chosen.unaired}
     for u in body["utterances"]:
         if u["id"] in held:
             log.append(Redaction(category="withheld", utterance_id=u["id"], field="text", start=0,

@@ -29,7 +29,8 @@ from ..records import formats
 from ..records.model import Name, Utterance
 from ..records.store import RecordStore
 from ..streaming.captioner import Captioner, cues
-from ..redaction.public import CAPTIONS, CARRY_MS, Choices, Stretch, choices, dark, switched, within
+from ..redaction.public import (CAPTIONS, CARRY_MS, WITHHELD, Choices, Stretch, choices, dark, switched,
+                                within)
 from ..streaming.broadcast import Delayed, PublicFeed
 from ..streaming.events import CaptionsSwitched, Endpoint, Event, Final, Partial, RedactionChanged
 from . import deps
@@ -70,7 +71,8 @@ def switch(hearing_id: str, body: CaptionSwitch, request: Request, who=on_hearin
     store = deps.store(request)
     at_ms = store.now_ms(hearing_id)
     # what the broadcast delay still held is dumped with it: off the air, so out of the public version too
-    held = {"from_ms": max(0, at_ms - deps.settings(request).caption_delay_ms)} if body.blanked else {}
+    delay_ms = deps.settings(request).caption_delay_ms
+    held = {"from_ms": max(0, at_ms - delay_ms), "held_ms": delay_ms} if body.blanked else {}
     store.note(hearing_id, actor=who.name, kind=CAPTIONS,
                payload={"blanked": body.blanked, "at_ms": at_ms, "reason": body.reason, **held})
     event = CaptionsSwitched(hearing_id=hearing_id, blanked=body.blanked, at_ms=at_ms, reason=body.reason)
@@ -101,8 +103,8 @@ def _public_cues(request: Request, hearing_id: str, prefix: bool) -> list[dict]:
             return kept[1]
     stretches = blanks(store, hearing_id, held_ms)
     record = deps.records(request).public_version(hearing_id)[0]
-    out = [c for u in record.utterances if u.text for c in cues(u.model_dump(mode="json"), prefix=prefix)
-           if not blanked(c, stretches)]
+    out = [c for u in record.utterances if u.text and u.text != WITHHELD
+           for c in cues(u.model_dump(mode="json"), prefix=prefix) if not blanked(c, stretches)]
     with _made_lock:
         made[key] = (head, out)
         made.move_to_end(key)
@@ -255,8 +257,10 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
         return {"type": "subscribed", "hearing_id": hearing_id, "blanked": state["dark"]}
 
     async def backfill(missed: list[Utterance]) -> None:
+        unaired = (await asyncio.to_thread(records.choices, hearing_id)).unaired if missed else frozenset()
         for u in missed:  # through the same masking, blanking and line cutting as every live final;
-            if not within(u.start_ms, u.end_ms, stretches):  # none the court blanked (as the archive)
+            # none the court blanked, nor one a blank took off the air (as the archive)
+            if not within(u.start_ms, u.end_ms, stretches) and u.id not in unaired:
                 await due(Final(hearing_id=hearing_id, utterance_id=u.id, utterance=u))
 
     async def watch() -> None:
