@@ -237,6 +237,23 @@ def test_the_public_version_masks_every_field_and_logs_each_mask():
 class _Entry:
     kind: str
     payload: str
+    at: str = "2026-12-08T09:00:00.000+00:00"  # when the ledger wrote it (wall clock, UTC)
+    utterance_id: str | None = None
+
+
+def test_a_final_the_blank_dumped_or_that_came_while_dark_never_aired():
+    """Captions go dark at 09:00:10 (a 3 s broadcast delay) and light again at 09:01:00: a final
+    made from 09:00:07 on was still held, or made while dark, and never aired, whenever its words
+    were said; one made before it, or after captions came back, aired."""
+    def final(uid: str, at: str) -> _Entry:
+        return _Entry("final", "{}", f"2026-12-08T09:{at}.000+00:00", uid)
+
+    switch = json.dumps({"blanked": True, "at_ms": 70_000, "from_ms": 67_000, "held_ms": 3000})
+    entries = [final("aired", "00:06"), final("held", "00:08"), _Entry("captions", switch, "2026-12-08T09:00:10.000+00:00"),
+               final("dark", "00:30"), _Entry("captions", json.dumps({"blanked": False, "at_ms": 120_000}),
+                                                "2026-12-08T09:01:00.000+00:00"),
+               final("after", "01:05"), final("held", "01:06")]  # a line's later final changes nothing
+    assert choices(entries).unaired == {"held", "dark"}
 
 
 def test_the_clerks_choices_from_the_ledger_last_word_wins():
@@ -428,6 +445,9 @@ def _digits_left(out: str) -> str:
         ("一三八……一二三四……五六七八", ""),
         ("卡号是，六二二二零二", "卡号是，"),  # read in part: its cue word reaches across the pause
         ("身份证号码是，一一零一零五，一九九", "身份证号码是，"),
+        # a digit misheard as a character, inside a number its cue word names (live, public probe)
+        ("手机后码是158123孙5678", "手机后码是"), ("身份证号码是110105198803孙152316", "身份证号码是"),
+        ("手机号是158123", "手机号是"),  # six digits of it are already a leak
     ],
 )
 def test_a_number_read_with_fillers_or_pauses_between_its_groups_is_masked_whole(said, kept):

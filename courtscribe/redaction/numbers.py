@@ -68,7 +68,7 @@ _ANY_CUE = re.compile("(?=({}))".format("|".join(map(re.escape, _ALL_CUES))))
 # word (excel) may follow 微信 in a sentence about it
 _CUE_LINK = re.compile(r"[号码是为叫：:\s，,]*")
 # digits a number named by a cue must have: a phone read in part, a card's or ID's first groups
-_CUE_DIGITS = {"mobile": 7, "landline": 7, "id_card": 6, "bank_card": 6, "plate": 5, "number": 5}
+_CUE_DIGITS = {"mobile": 6, "landline": 6, "id_card": 6, "bank_card": 6, "plate": 5, "number": 5}
 _MOBILE_HEADS = {f"1{d}" for d in "3456789"}  # a mainland mobile number's first two digits
 _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
@@ -135,14 +135,16 @@ def _runs(text: str) -> list[_Run]:
     i = 0
     while i < len(text):
         if _digit(text, i):
-            out.append(_run(text, i))
+            out.append(_run(text, i, misheard=_cue(text, i) is not None))
             i = out[-1].end
         else:
             i += 1
     return out
 
 
-def _run(text: str, start: int) -> _Run:
+def _run(text: str, start: int, misheard: bool = False) -> _Run:
+    """``misheard``: a cue word names the number, so one character between its digits (three or
+    more before it) is a digit the engine misheard (手机号是158123孙5678), never the number's end."""
     groups: list[_Group] = []
     digits: list[str] = []
     begun, paused, count = start, False, 0  # the group's start, what parted it, digits before it
@@ -157,7 +159,7 @@ def _run(text: str, start: int) -> _Run:
             break
         elif ch in _HEARD_AS and digits and text[j + 1:j + 2] in _DIGIT:
             digits.append(_HEARD_AS[ch])
-        elif gap := _gap(text, j):
+        elif gap := _gap(text, j) or (_stray(text, j) if misheard and len(digits) >= 3 else 0):
             groups.append(_Group(begun, j, "".join(digits), paused))
             count += len(digits)
             digits, begun, paused = [], j + gap, any(c not in _SEP for c in text[j:j + gap])
@@ -205,6 +207,12 @@ def _gap(text: str, at: int) -> int:
     """The length of what parts two groups at ``at`` when a digit follows it (0 otherwise)."""
     k = _parting(text, at)
     return k - at if k > at and k < len(text) and _digit(text, k) else 0
+
+
+def _stray(text: str, at: int) -> int:
+    """1 where ``text[at]`` is one Chinese character between digits, no unit or word of its own."""
+    ch, after = text[at], at + 1
+    return int("\u4e00" <= ch <= "\u9fff" and ch not in _UNITS and after < len(text) and bool(_digit(text, after)))
 
 
 def _check_end(text: str, at: int) -> int:
