@@ -520,6 +520,9 @@ def test_words_and_amounts_after_an_account_cue_stay_and_an_email_stays_an_email
         ("住在上海市静安区愚园路1088弄5号", "住在上海市静安区××"),  # the road and its lane too
         ("他住在3号楼2单元301，", "他住在××，"),  # a building's unit and room, no 室
         ("涉案房屋位于阳光家园三号楼", "涉案房屋位于××"),
+        # its road misheard past knowing (世纪大道): a house number and floor where someone lives
+        ("我住在上海市普东新趋势级大到100号6楼", "我住在上海市××"),
+        ("案件发生在100号6楼的会议室", "案件发生在100号6楼的会议室"),  # no one lives there: a scene
     ],
 )
 def test_roads_estates_lanes_and_rooms_without_shi_are_addresses(said, public):

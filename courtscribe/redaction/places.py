@@ -35,6 +35,11 @@ _ROOM = "|".join([
 # tried at every character of a long run, it read the rest of the run each time (a 20,000-digit line
 # took a minute to make public)
 _BUILDING = re.compile(rf"(?<![{_NUMERAL}A-Za-z]){_BLOCK}(?:{_ROOM})")
+# a house number with its floor or room (100号6楼, 88号501室) in a clause about where someone lives:
+# an address though its road was misheard past knowing (世纪大道 → 势级大到)
+_HOME = re.compile(rf"(?<![{_NUMERAL}])[{_NUMERAL}]+\s*号\s*[{_NUMERAL}]+\s*(?:楼|层|室|栋|幢|单元)")
+_LIVES = re.compile(r"住在|家住|住址|地址|居住|住于|住的地方")
+_DIVISION = "省市区县"  # an address's part the public may read: its city and district
 _ROAD_STOP = set("省市区县镇乡村旗州在住于是到从址为，。、；：,. ")
 _ROAD_REACH = 6  # characters of a road's name before its 路/街
 ADDRESS_TAIL = 16  # characters after a house number still taken as its building and room
@@ -80,7 +85,22 @@ def finds(text: str) -> list[Find]:
     for m in [*_ROAD.finditer(text), *_BUILDING.finditer(text)]:
         start = _road_start(text, m.start()) if _ROAD.match(text, m.start()) else m.start()
         out.append(Find("address", start, _clause_end(text, m.end()), "××"))
+    out += [Find("address", start, _clause_end(text, m.end()), "××") for m in _HOME.finditer(text)
+            if (start := _home_start(text, m.start())) is not None]
     return out
+
+
+def _home_start(text: str, house: int) -> int | None:
+    """Where the private part of a home address whose house number is at ``house`` begins: after
+    its city and district, in a clause that says someone lives there (None: it says not)."""
+    clause = max(text.rfind(c, 0, house) for c in "，。；！？,;!?") + 1
+    cue = None
+    for cue in _LIVES.finditer(text, clause, house):
+        pass
+    if cue is None:
+        return None
+    after = max([cue.end()] + [i + 1 for i in range(cue.end(), house) if text[i] in _DIVISION])
+    return after
 
 
 def _clause_end(text: str, end: int) -> int:
