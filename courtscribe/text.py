@@ -83,8 +83,10 @@ def for_scoring(text: str) -> str:
 
 _SHORT_LOOP = re.compile(r"(.{1,3}?)\1{3,}")  # a unit of 1–3 characters, 4 times or more in a row
 _LONG_LOOP = re.compile(r"(.{4,40}?)\1{2,}")  # a longer stretch, 3 times or more in a row
-# one Chinese character five times or more, nothing between (a loop; 对，对，对 is speech)
+# one Chinese character five times or more, nothing between, most of its line, or this many times
+# anywhere (a loop; 对，对，对 is speech)
 _ONE_CHAR_LOOP = re.compile(r"([\u4e00-\u9fff])\1{4,}")
+ONE_CHAR_LOOP = 7
 # a number's digits repeat as no words do (13800000000, 100000000元, 一三八零零零零零零零零): never a loop
 _DIGITS = frozenset("0123456789０１２３４５６７８９〇零一二三四五六七八九十百千万亿两幺")
 
@@ -119,10 +121,12 @@ def looped(text: str, *, min_chars: int = 8) -> bool:
     People do repeat themselves ("对对对", "我不知道我不知道"); a unit has to come back far more often
     than speech does before a line counts as a loop. A short line that is mostly one Chinese
     character said on and on, unbroken, is one too ("证证证证证证": a turn's few words decoded alone),
-    but not "对对对对", "对，对，对，对，对" or "对对对对对，我当时就在现场"."""
+    as is one said seven times anywhere, but not "对对对对", "对，对，对，对，对" or "对对对对对，
+    我当时就在现场"."""
     t = _NON_CONTENT.sub("", text)
     runs = _ONE_CHAR_LOOP.finditer(re.sub(r"\s+", "", text))
-    if any(2 * len(r.group(0)) > len(t) and r.group(1) not in _DIGITS for r in runs):
+    if any((2 * len(r.group(0)) > len(t) or len(r.group(0)) >= ONE_CHAR_LOOP)
+           and r.group(1) not in _DIGITS for r in runs):
         return True
     if len(t) < min_chars:
         return False

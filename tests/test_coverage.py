@@ -75,6 +75,7 @@ def test_loops_never_reach_a_screen():
     assert looped("好的好的好的好的") and looped("对不起对不起对不起对不起")
     assert not looped("对对对") and not looped("我不知道我不知道") and not looped("今天天气很好我们开庭")
     assert looped("证证证证证证") and looped("被告证证证证证") and not looped("对对对对。")  # a turn decoded alone
+    assert looped("我方提交的证据证证证证证证证")  # seven times: a loop in any line
     for said in ("对对对对对，我当时就在现场看到他闯红灯", "对，对，对，对，对。", "No, noooooo, I never saw him",
                  "国家AAAAA级景区", "13800000000"):
         assert not looped(said), said
@@ -152,5 +153,7 @@ def test_a_short_answer_the_engine_could_not_read_is_flagged_not_dropped():
     assert [h.text for h in slack] == ["你同意吗？"]  # inside the words' own slack
     after = complete([hyp("你同意吗？", 0, 3000), discarded(3200, 3450, FAILED)], 0, 3450)
     assert [(h.start_ms, h.flags) for h in after][1:] == [(3300, (UNRECOGNIZED, FAILED))]  # past the slack
+    tiny = complete([hyp("你同意吗？", 0, 3000), discarded(3400, 3480, FAILED)], 0, 3500)
+    assert [(h.start_ms, h.flags) for h in tiny][1:] == [(3400, (UNRECOGNIZED, FAILED))]  # all of it alone
     [mixed] = complete([discarded(0, 100, NO_SPEECH), discarded(100, 250, FAILED)], 0, 250)
     assert mixed.flags == (UNRECOGNIZED, FAILED)  # words it could not read, not noise

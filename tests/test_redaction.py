@@ -239,21 +239,28 @@ class _Entry:
     payload: str
     at: str = "2026-12-08T09:00:00.000+00:00"  # when the ledger wrote it (wall clock, UTC)
     utterance_id: str | None = None
+    actor: str = "书记员"
 
 
 def test_a_final_the_blank_dumped_or_that_came_while_dark_never_aired():
     """Captions go dark at 09:00:10 (a 3 s broadcast delay) and light again at 09:01:00: a final
     made from 09:00:07 on was still held, or made while dark, and never aired, whenever its words
     were said; one made before it, or after captions came back, aired."""
-    def final(uid: str, at: str) -> _Entry:
-        return _Entry("final", "{}", f"2026-12-08T09:{at}.000+00:00", uid)
+    def final(uid: str, at: str, end_ms: int = 60_000, actor: str = "asr") -> _Entry:
+        return _Entry("final", json.dumps({"end_ms": end_ms}), f"2026-12-08T09:{at}.000+00:00", uid, actor)
 
-    switch = json.dumps({"blanked": True, "at_ms": 70_000, "from_ms": 67_000, "held_ms": 3000})
-    entries = [final("aired", "00:06"), final("held", "00:08"), _Entry("captions", switch, "2026-12-08T09:00:10.000+00:00"),
-               final("dark", "00:30"), _Entry("captions", json.dumps({"blanked": False, "at_ms": 120_000}),
-                                                "2026-12-08T09:01:00.000+00:00"),
+    def switch(blanked: bool, at: str, **said) -> _Entry:
+        return _Entry("captions", json.dumps({"blanked": blanked, **said}), f"2026-12-08T09:{at}.000+00:00")
+
+    entries = [final("aired", "00:06"), final("held", "00:08"),
+               switch(True, "00:10", at_ms=70_000, from_ms=67_000),  # written before held_ms was kept
+               final("dark", "00:30"), final("uploaded", "00:31", actor="whisper/whisper-base"),
+               final("replayed", "00:32", end_ms=5_000),  # from the spool, its words long before
+               _Entry("split", json.dumps({"new_id": "held.2"}), "2026-12-08T09:00:40.000+00:00", "held"),
+               _Entry("merge", json.dumps({"other": "dark"}), "2026-12-08T09:00:41.000+00:00", "aired"),
+               switch(False, "01:00", at_ms=120_000),
                final("after", "01:05"), final("held", "01:06")]  # a line's later final changes nothing
-    assert choices(entries).unaired == {"held", "dark"}
+    assert choices(entries).unaired == {"held", "dark", "held.2", "aired"}  # halves and merges keep it
 
 
 def test_the_clerks_choices_from_the_ledger_last_word_wins():
@@ -573,3 +580,17 @@ def test_a_cue_word_ending_a_piece_names_the_number_in_the_next():
     assert first.utterance.text == "我的"
     [second] = feed.public(_said("p2", "六二二二零二就这些", flags=[CONTINUES]))
     assert second.utterance.text == "银行卡号是××××就这些"
+
+
+@pytest.mark.parametrize("said, public", [
+    ("被告张三，住上海市浦东新区势级大到100号6楼", "被告张三，住上海市浦东新区××"),
+    ("原告住所地为上海市黄浦区某某路100号6楼", "原告住所地为上海市黄浦区××"),
+    ("居住地是一百号六楼", "居住地是××"), ("住在势级大到100号楼6层", "住在××"),
+    ("公司的注册地址为100号6楼", "公司的注册地址为100号6楼"),  # a company's, no one's home
+    ("事故发生地址为100号6楼", "事故发生地址为100号6楼"), ("他住院在100号6楼", "他住院在100号6楼"),
+    ("他的手机卖了150000", "他的手机卖了150000"), ("电话会议编号202603", "电话会议编号202603"),
+])
+def test_a_home_and_a_phone_read_in_part_are_found_by_what_names_them(said, public):
+    """Second review of the probe's rules: where someone lives, not any address; six digits a phone's
+    cue word names right before, not a number that merely follows it."""
+    assert masked(said) == public

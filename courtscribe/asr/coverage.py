@@ -82,9 +82,10 @@ def complete(hyps: list[Hypothesis], start_ms: int, end_ms: int, *, reason: str 
     gaps = [gap(s, e, _why(s, e, marks, why), lang) for s, e in holes]
     taken = covered + holes
     for m in marks:  # what the engine threw away, where no other words and no gap cover it yet
+        lo, hi = max(start_ms, m.start_ms), min(end_ms, m.end_ms)
         least = MIN_WORDS_MS if _words([m]) else MIN_SPAN_MS
-        for s, e in _uncovered(max(start_ms, m.start_ms), min(end_ms, m.end_ms), taken):
-            if e - s >= least:
+        for s, e in _uncovered(lo, hi, taken):
+            if e - s >= least or (_words([m]) and (s, e) == (lo, hi)):  # words nothing else covers
                 gaps.append(gap(s, e, m.flags[1], lang))
                 taken.append((s, e))
     return sorted(kept + flagged + gaps, key=lambda h: h.start_ms)

@@ -86,7 +86,9 @@ class Records:
             chosen = self.choices(hearing_id)
         return public.public_version(self.store.record(hearing_id), chosen)
 
-    def choices(self, hearing_id: str) -> Choices:
-        """Who is protected and what the clerk hid or showed in the public version, from the ledger."""
-        kinds = (PROTECTION, REDACTION, public.CAPTIONS, public.FINAL, *LINKED)
+    def choices(self, hearing_id: str, aired: bool = True) -> Choices:
+        """Who is protected and what the clerk hid or showed in the public version, from the ledger;
+        ``aired``: which lines a blank took off the air too (it reads every final's entry)."""
+        kinds = (PROTECTION, REDACTION, public.CAPTIONS, *LINKED)
+        kinds += (public.FINAL,) if aired else ()
         return public.choices(self.store.entries(hearing_id, kinds=kinds))

@@ -68,7 +68,10 @@ _ANY_CUE = re.compile("(?=({}))".format("|".join(map(re.escape, _ALL_CUES))))
 # word (excel) may follow 微信 in a sentence about it
 _CUE_LINK = re.compile(r"[号码是为叫：:\s，,]*")
 # digits a number named by a cue must have: a phone read in part, a card's or ID's first groups
-_CUE_DIGITS = {"mobile": 6, "landline": 6, "id_card": 6, "bank_card": 6, "plate": 5, "number": 5}
+_CUE_DIGITS = {"mobile": 7, "landline": 7, "id_card": 6, "bank_card": 6, "plate": 5, "number": 5}
+# ... six, where the phone's cue word names it right before (手机号是158123: the rest misheard or
+# unsaid); not a number that merely follows (手机卖了150000, 电话会议编号202603)
+_PHONE_NAMED = re.compile(r"(?:手机|电话|座机|固话)(?:号码?|尾号|后\S?)?[是为：:，,\s]*$")
 _MOBILE_HEADS = {f"1{d}" for d in "3456789"}  # a mainland mobile number's first two digits
 _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
@@ -212,7 +215,8 @@ def _gap(text: str, at: int) -> int:
 def _stray(text: str, at: int) -> int:
     """1 where ``text[at]`` is one Chinese character between digits, no unit or word of its own."""
     ch, after = text[at], at + 1
-    return int("\u4e00" <= ch <= "\u9fff" and ch not in _UNITS and after < len(text) and bool(_digit(text, after)))
+    chinese = "\u4e00" <= ch <= "\u9fff" and ch not in _UNITS
+    return int(chinese and after < len(text) and bool(_digit(text, after)))
 
 
 def _check_end(text: str, at: int) -> int:
@@ -304,7 +308,8 @@ def _category(text: str, run: _Run, cue: str | None) -> str | None:
         return "landline"
     if 16 <= n <= 19 and _luhn(d):
         return "bank_card"
-    if cue and n >= _CUE_DIGITS[cue]:
+    named = n == 6 and _PHONE_NAMED.search(text, max(0, run.start - 12), run.start)
+    if cue and (n >= _CUE_DIGITS[cue] or named):
         return cue
     if n >= 10 and not run.commas:  # as long as a phone number: one misheard, or another's
         return "number"

@@ -35,10 +35,15 @@ _ROOM = "|".join([
 # tried at every character of a long run, it read the rest of the run each time (a 20,000-digit line
 # took a minute to make public)
 _BUILDING = re.compile(rf"(?<![{_NUMERAL}A-Za-z]){_BLOCK}(?:{_ROOM})")
-# a house number with its floor or room (100号6楼, 88号501室) in a clause about where someone lives:
-# an address though its road was misheard past knowing (世纪大道 → 势级大到)
-_HOME = re.compile(rf"(?<![{_NUMERAL}])[{_NUMERAL}]+\s*号\s*[{_NUMERAL}]+\s*(?:楼|层|室|栋|幢|单元)")
-_LIVES = re.compile(r"住在|家住|住址|地址|居住|住于|住的地方")
+# a house number with its floor or room (100号6楼, 88号501室, 100号楼6层) said near where someone lives
+# (住在, 住址, 户籍地, 被告张三，住…): an address though its road was misheard past knowing (世纪大道 →
+# 势级大到); a company's 注册地址 or an accident's 发生地址 is no one's home
+_HOME = re.compile(rf"(?<![{_NUMERAL}])[{_NUMERAL}]+\s*号楼?[\s，,、]*[{_NUMERAL}]+\s*"
+                   r"(?:楼|层|室|栋|幢|单元)")
+_LIVES = re.compile(r"住在|家住|住址|住所地?|户籍(?:所在)?地?|居住地?|住于"
+                    r"|(?:^|(?<=[，,：:\s]))住(?![院手口嘴])")
+_LIVES_REACH = 24  # characters from the cue to the house number (a pause or two between)
+_LINK = "地是为在于：: "  # between the cue and the address
 _DIVISION = "省市区县"  # an address's part the public may read: its city and district
 _ROAD_STOP = set("省市区县镇乡村旗州在住于是到从址为，。、；：,. ")
 _ROAD_REACH = 6  # characters of a road's name before its 路/街
@@ -92,15 +97,19 @@ def finds(text: str) -> list[Find]:
 
 def _home_start(text: str, house: int) -> int | None:
     """Where the private part of a home address whose house number is at ``house`` begins: after
-    its city and district, in a clause that says someone lives there (None: it says not)."""
-    clause = max(text.rfind(c, 0, house) for c in "，。；！？,;!?") + 1
+    its city and district, within ``_LIVES_REACH`` after a word that someone lives there, in the
+    same sentence (None: no such word)."""
+    lo = max(0, house - _LIVES_REACH)
+    lo = max([lo] + [i + 1 for i in range(lo, house) if text[i] in "。；！？;!?"])
     cue = None
-    for cue in _LIVES.finditer(text, clause, house):
+    for cue in _LIVES.finditer(text, lo, house):
         pass
     if cue is None:
         return None
-    after = max([cue.end()] + [i + 1 for i in range(cue.end(), house) if text[i] in _DIVISION])
-    return after
+    at = cue.end()
+    while at < house and text[at] in _LINK:
+        at += 1
+    return max([at] + [i + 1 for i in range(at, house) if text[i] in _DIVISION])
 
 
 def _clause_end(text: str, end: int) -> int:

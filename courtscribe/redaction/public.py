@@ -23,6 +23,7 @@ from typing import Iterable
 from pydantic import BaseModel
 
 from ..records.model import CONTINUES, LINKED, PROTECTION, REDACTION, PublicVersion, Record, RedactionNote
+from .airing import Airing
 from .detect import Find, Finder, apply
 
 
@@ -78,7 +79,7 @@ class Choices:
     added: dict[str | None, tuple[str, ...]] = field(default_factory=dict)
     lifted: dict[str | None, frozenset[str]] = field(default_factory=dict)
     withheld: tuple[Stretch, ...] = ()  # what the court ordered off the air (the kill switch)
-    unaired: frozenset[str] = frozenset()  # lines whose final a blank dumped or came while dark
+    unaired: frozenset[str] = frozenset()  # lines a blank took off the air (airing.py)
 
     def finds(self, text: str, line: Lines = None) -> list[Find]:
         """What a public audience must not see of ``text`` (said in ``line``): the one rule every
@@ -119,15 +120,14 @@ def choices(entries: Iterable, held_ms: int = 0) -> Choices:
     protected: dict[str, bool] = {}
     chosen: dict[tuple[str | None, str], str] = {}
     withheld: list[Stretch] = []
-    off_air: list[tuple[dt.datetime, dt.datetime | None]] = []  # wall clock: finals made then never aired
-    finals: dict[str, dt.datetime] = {}  # line → when its first final came
+    airing = Airing()
     for e in entries:
         if e.kind == FINAL:
-            finals.setdefault(e.utterance_id, dt.datetime.fromisoformat(e.at))
+            airing.final(e.utterance_id, e.at, e.actor, e.payload)
         elif e.kind == CAPTIONS:
             p = json.loads(e.payload)
             switched(withheld, p["blanked"], p["at_ms"], p.get("from_ms", max(0, p["at_ms"] - held_ms)))
-            _darkened(off_air, p["blanked"], dt.datetime.fromisoformat(e.at), p.get("held_ms", held_ms))
+            airing.switch(p, e.at, held_ms)
         elif e.kind == PROTECTION:
             p = json.loads(e.payload)
             protected[p["name"]] = p["protected"]
@@ -135,7 +135,9 @@ def choices(entries: Iterable, held_ms: int = 0) -> Choices:
             p = json.loads(e.payload)
             chosen[(p.get("utterance_id"), p["text"])] = p["action"]
         elif e.kind in LINKED:  # a split's new line, a merge's kept one: the choices go along
-            _carry(chosen, e.utterance_id, json.loads(e.payload)[LINKED[e.kind]], e.kind == "merge")
+            other = json.loads(e.payload)[LINKED[e.kind]]
+            _carry(chosen, e.utterance_id, other, e.kind == "merge")
+            airing.link(e.utterance_id, other, e.kind == "merge")
     added: dict[str | None, tuple[str, ...]] = {}
     lifted: dict[str | None, frozenset[str]] = {}
     for (line, words), action in chosen.items():
@@ -143,20 +145,8 @@ def choices(entries: Iterable, held_ms: int = 0) -> Choices:
             added[line] = (*added.get(line, ()), words)
         else:
             lifted[line] = lifted.get(line, frozenset()) | {words}
-    unaired = frozenset(u for u, at in finals.items()
-                        if any(a <= at and (b is None or at < b) for a, b in off_air))
-    return Choices(tuple(n for n, on in protected.items() if on), added, lifted, tuple(withheld), unaired)
-
-
-def _darkened(off_air: list[tuple[dt.datetime, dt.datetime | None]], blanked: bool, at: dt.datetime,
-              held_ms: int) -> None:
-    """The wall-clock stretches whose finals never aired: from a blank's switch less the broadcast
-    delay (what it still held was dumped; a final comes seconds after its words, so its line may
-    lie well before the switch in hearing time) until the captions are lit again."""
-    if blanked and (not off_air or off_air[-1][1] is not None):
-        off_air.append((at - dt.timedelta(milliseconds=held_ms), None))
-    elif not blanked and off_air and off_air[-1][1] is None:
-        off_air[-1] = (off_air[-1][0], at)
+    return Choices(tuple(n for n, on in protected.items() if on), added, lifted, tuple(withheld),
+                   airing.unaired())
 
 
 def _carry(chosen: dict[tuple[str | None, str], str], line: str, other: str, merged: bool) -> None:

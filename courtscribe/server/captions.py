@@ -29,8 +29,8 @@ from ..records import formats
 from ..records.model import Name, Utterance
 from ..records.store import RecordStore
 from ..streaming.captioner import Captioner, cues
-from ..redaction.public import (CAPTIONS, CARRY_MS, WITHHELD, Choices, Stretch, choices, dark, switched,
-                                within)
+from ..redaction.public import (CAPTIONS, CARRY_MS, WITHHELD, Choices, Stretch, choices, dark,
+                                switched, within)
 from ..streaming.broadcast import Delayed, PublicFeed
 from ..streaming.events import CaptionsSwitched, Endpoint, Event, Final, Partial, RedactionChanged
 from . import deps
@@ -189,7 +189,7 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
     async def due(event: Event) -> None:
         """An event whose delay is over: its redacted words become lines."""
         if not state["fresh"]:  # the choices as of subscribing (later ones come as redaction events)
-            state["feed"].chosen = await asyncio.to_thread(records.choices, hearing_id)
+            state["feed"].chosen = await asyncio.to_thread(records.choices, hearing_id, False)
             state["fresh"] = True
         captioner = state["captioner"]
         for public in state["feed"].public(event):
@@ -235,7 +235,7 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
             async with sending:  # the switch's reason is the court's (it may name who is protected)
                 await ws.send_json({"type": "blank", "blanked": event.blanked})
         elif isinstance(event, RedactionChanged):
-            state["feed"].chosen = await asyncio.to_thread(records.choices, hearing_id)
+            state["feed"].chosen = await asyncio.to_thread(records.choices, hearing_id, False)
             if event.hides:  # lines the overlay holds for a delayed broadcast were masked without it
                 async with sending:  # (a lift shows more: what it holds may go out as it is)
                     await ws.send_json({"type": "withdraw"})
@@ -257,7 +257,12 @@ async def _caption_feed(ws: WebSocket, hearing_id: str, prefix: bool, who: Princ
         return {"type": "subscribed", "hearing_id": hearing_id, "blanked": state["dark"]}
 
     async def backfill(missed: list[Utterance]) -> None:
-        unaired = (await asyncio.to_thread(records.choices, hearing_id)).unaired if missed else frozenset()
+        try:
+            chosen = await asyncio.to_thread(records.choices, hearing_id) if missed else None
+        except Exception as err:  # noqa: BLE001 - no backfill (nothing unchecked airs); logged
+            log.error("missed lines not sent", hearing=hearing_id, error=repr(err))
+            return
+        unaired = chosen.unaired if chosen else frozenset()
         for u in missed:  # through the same masking, blanking and line cutting as every live final;
             # none the court blanked, nor one a blank took off the air (as the archive)
             if not within(u.start_ms, u.end_ms, stretches) and u.id not in unaired:

@@ -211,7 +211,8 @@ def _public_rows(request: Request, rows: list[dict], who: Principal, q: str | No
     """Rows a caption token may see, protected names masked (and never found by)."""
     records = deps.records(request)
     mine = [h for h in rows if who.refusal(Action.caption, _scope(h)) is None]
-    return [x for h in mine if (x := public_listing(h, records.choices(h["id"]), q)) is not None]
+    listed = (public_listing(h, records.choices(h["id"], aired=False), q) for h in mine)
+    return [x for x in listed if x is not None]
 
 
 def _scope(h: dict) -> HearingScope:

@@ -70,7 +70,7 @@ def redactions(hearing_id: str, request: Request, who: Principal = on_hearing(Ac
     """The redaction log the clerk reviews: each masked span of the public version in the record's own
     words, who is protected, and the clerk's own choices."""
     records = deps.records(request)
-    chosen = records.choices(hearing_id)
+    chosen = records.choices(hearing_id, aired=False)
     return {
         "hearing_id": hearing_id,
         "protected": list(chosen.protected),

@@ -163,7 +163,8 @@ class FinalSteps:
         off = self.cfg.offset_ms
         return Utterance(id=f"{uid}-g{k}", start_ms=h.start_ms + off, end_ms=h.end_ms + off, channel=self.cfg.channel,
                          speaker=of.speaker, role=of.role, participant=of.participant, text="", language=h.language,
-                         confidence=0.0, flags=list(h.flags))
+                         confidence=0.0,
+                         flags=list(h.flags) + [f for f in of.flags if f == SPEAKER_UNSURE])
 
     def _utterance(self, utt: _Open, hyps: list[Hypothesis], end_ms: int, *, uid: str | None = None,
                    start_ms: int | None = None) -> Utterance:
