@@ -42,7 +42,7 @@ class VoiceNaming(Reading):
         with self._session() as s:
             rows = s.execute(select(UtteranceRow.id, UtteranceRow.speaker_by, UtteranceRow.flags).where(
                 UtteranceRow.hearing_id == hearing_id, UtteranceRow.channel == channel,
-                UtteranceRow.speaker == voice).order_by(UtteranceRow.start_ms)).all()
+                UtteranceRow.speaker == voice).order_by(UtteranceRow.start_ms, UtteranceRow.id)).all()
         # a line whose voice the machine could not tell only shows the voice before it: not this voice's
         lines = [uid for uid, by, flags in rows
                  if (by == "machine" and SPEAKER_UNSURE not in (flags or [])) or uid in undone]
