@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..db import as_utc, utcnow
-from .db import EntryRow, HearingRow, UtteranceRow
+from .db import EntryRow, HearingRow
 from .model import ZH_TZ
-from .reading import Conflict, RecordError
+from .reading import Conflict, RecordError, last_end
 
 RECORDING_ADDED = "recording_added"  # a ledger note: a recording joined (offset, duration)
 
@@ -53,8 +53,8 @@ def closing(s: Session, h: HearingRow,
     A hearing heard live (or opened by a click) closes now; one only its uploaded recordings hold
     opened when scheduled (else as long before now as they last) and closes where they end; one the
     clerk opened at a stated time closes where its audio ends. A stated 闭庭 never cuts off words."""
-    now = utcnow()
-    recorded = _recorded_ms(s, h.id)
+    now, last = utcnow(), last_end(s, h.id)
+    recorded = _recorded_ms(s, h.id, last)
     opened = as_utc(h.opened_at) if h.opened_at else None
     if opened is None and recorded:  # held elsewhere: no live source and no click opened it
         length = dt.timedelta(milliseconds=recorded)
@@ -64,7 +64,7 @@ def closing(s: Session, h: HearingRow,
         return opened, at or opened + length
     if opened is None:
         return None, at or now
-    said = opened + dt.timedelta(milliseconds=_last_word_ms(s, h.id))
+    said = opened + dt.timedelta(milliseconds=last)
     if at is not None and at < said:
         raise RecordError(f"闭庭时间 {at.isoformat()} is before the record's last words "
                           f"({said.isoformat()})")
@@ -73,19 +73,13 @@ def closing(s: Session, h: HearingRow,
     return opened, at or now
 
 
-def _recorded_ms(s: Session, hearing_id: str) -> int:
-    """Where the hearing's uploaded recordings end in hearing time (its last words at least)."""
+def _recorded_ms(s: Session, hearing_id: str, last: int) -> int:
+    """Where the hearing's uploaded recordings end in hearing time (``last``: its last words)."""
     notes = s.execute(select(EntryRow.payload).where(EntryRow.hearing_id == hearing_id,
                                                      EntryRow.kind == RECORDING_ADDED)).scalars()
     ends = [int(p.get("offset_ms") or 0) + int(p.get("duration_ms") or 0)
             for p in map(json.loads, notes)]
-    return max([_last_word_ms(s, hearing_id)] + ends) if ends else 0
-
-
-def _last_word_ms(s: Session, hearing_id: str) -> int:
-    last = s.execute(select(func.max(UtteranceRow.end_ms))
-                     .where(UtteranceRow.hearing_id == hearing_id)).scalar()
-    return int(last or 0)
+    return max([last] + ends) if ends else 0
 
 
 def _opened_as_stated(s: Session, hearing_id: str) -> bool:

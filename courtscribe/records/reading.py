@@ -27,6 +27,13 @@ UTTERANCE_FIELDS = tuple(new_utterance("x"))
 ROOM_DAY = dt.timedelta(hours=12)  # a recorder's scheduled hearing: today's, not next week's
 
 
+def last_end(s: Session, hearing_id: str) -> int:
+    """Where the hearing's last stored utterance ends (0 without utterances), in session ``s``."""
+    last = s.execute(select(func.max(UtteranceRow.end_ms))
+                     .where(UtteranceRow.hearing_id == hearing_id)).scalar()
+    return int(last or 0)
+
+
 class RecordError(Exception):
     status, code = 400, "bad_request"
 
@@ -276,8 +283,7 @@ class Reading:
     def last_end_ms(self, hearing_id: str) -> int:
         """Where the hearing's last stored utterance ends (0 without utterances)."""
         with self._session() as s:
-            last = s.execute(select(func.max(UtteranceRow.end_ms)).where(UtteranceRow.hearing_id == hearing_id)).scalar()
-        return int(last or 0)
+            return last_end(s, hearing_id)
 
     def recent(self, hearing_id: str, since_ms: int) -> list[Utterance]:
         """The lines that end after ``since_ms``, in the order they were said (what a caption overlay

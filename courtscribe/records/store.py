@@ -24,7 +24,7 @@ from ..text import joined, printable
 from .cases import ascii_digits
 from .clock import close, court_time, stated
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
-from .ledger import UTTERANCE_KINDS, apply, entry_hash, split_ms
+from .ledger import MACHINE, UTTERANCE_KINDS, apply, entry_hash, split_ms
 from .model import (CONTINUES, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT, LINKED, PROTECTION, REDACTION, UNRECOGNIZED,
                     new_hearing_id, split_id, Hearing, Participant, Pipeline, Record, Role, Utterance,
                     UtteranceStatus)
@@ -253,7 +253,7 @@ class RecordStore(SignOff):
         return hid
 
     # -- utterances ------------------------------------------------------------------------------
-    def machine_final(self, hearing_id: str, u: Utterance, *, actor: str = "asr",
+    def machine_final(self, hearing_id: str, u: Utterance, *, actor: str = MACHINE,
                       voice: str | None = None) -> Named | None:
         """``voice``: the voice (说话人N) the live labeller heard; the line goes in as a clerk names
         that voice when it is written (``_as_named``: a name given or undone while the line was on its

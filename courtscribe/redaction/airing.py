@@ -4,7 +4,7 @@ final comes seconds after its words, so a line said before the blank's stretch (
 may still have been held, or made while captions were dark. Such a line stays out of every later
 public output (archive feeds, the public version, a reconnecting overlay's backfill).
 
-Only finals a live stream made count (``LIVE_ACTOR``): an uploaded recording's lines were never
+Only finals a live stream made count (``ledger.MACHINE``): an uploaded recording's lines were never
 on the air; and only lines that end near the blank (``LAG_MS``): a final replayed from the spool
 long after its words aired, or not, then."""
 from __future__ import annotations
@@ -13,7 +13,8 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-LIVE_ACTOR = "asr"  # who writes a live stream's finals in the ledger (RecordStore.machine_final)
+from ..records.ledger import MACHINE
+
 LAG_MS = 30_000  # a final comes at most this long after its words (a loaded server's p95: 20 s)
 
 
@@ -32,18 +33,18 @@ class Airing:
     finals: dict[str, tuple[dt.datetime, int]] = field(default_factory=dict)  # line → first final, end
     links: list[tuple[str, str, bool]] = field(default_factory=list)  # split or merge: line, other
 
-    def switch(self, payload: dict, at: str, held_ms: int) -> None:
-        """A kill-switch entry; ``held_ms``: the delay where the entry does not say (older ones)."""
+    def switch(self, payload: dict, at: str, from_ms: int) -> None:
+        """A kill-switch entry, its blank's stretch starting at ``from_ms`` (hearing time); the
+        delay it dumped is the entry's ``held_ms``, else (older entries) what that stretch says."""
         when = dt.datetime.fromisoformat(at)
         if payload["blanked"] and (not self.dark or self.dark[-1].until is not None):
-            from_ms = payload.get("from_ms", max(0, payload["at_ms"] - held_ms))
             held = payload.get("held_ms", payload["at_ms"] - from_ms)
             self.dark.append(_Dark(when - dt.timedelta(milliseconds=held), from_ms))
         elif not payload["blanked"] and self.dark and self.dark[-1].until is None:
             self.dark[-1].until = when
 
     def final(self, uid: str, at: str, actor: str, payload: str) -> None:
-        if actor == LIVE_ACTOR and uid not in self.finals:
+        if actor == MACHINE and uid not in self.finals:
             self.finals[uid] = (dt.datetime.fromisoformat(at), int(json.loads(payload).get("end_ms") or 0))
 
     def link(self, line: str, other: str, merged: bool) -> None:

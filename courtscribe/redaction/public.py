@@ -126,8 +126,9 @@ def choices(entries: Iterable, held_ms: int = 0) -> Choices:
             airing.final(e.utterance_id, e.at, e.actor, e.payload)
         elif e.kind == CAPTIONS:
             p = json.loads(e.payload)
-            switched(withheld, p["blanked"], p["at_ms"], p.get("from_ms", max(0, p["at_ms"] - held_ms)))
-            airing.switch(p, e.at, held_ms)
+            from_ms = p.get("from_ms", max(0, p["at_ms"] - held_ms))
+            switched(withheld, p["blanked"], p["at_ms"], from_ms)
+            airing.switch(p, e.at, from_ms)
         elif e.kind == PROTECTION:
             p = json.loads(e.payload)
             protected[p["name"]] = p["protected"]
