@@ -34,7 +34,6 @@ from ..db import as_utc
 from .model import (CONTINUES, FINAL_AFTER_EDIT, SPEAKER_UNSURE, Correction, CorrectionRequest, Interruption, PartySignature, Record, Role,
                     Signature, Token, Utterance, UtteranceStatus)
 
-MACHINE = "asr"  # who writes a live stream's (or the spool's) finals in the ledger
 UTTERANCE_KINDS = ("final", "edit", "relabel", "assign_speaker", "confirm", "split", "merge")  # entries that change utterances
 
 

@@ -35,6 +35,7 @@ FINAL_AFTER_EDIT = "final_after_edit"
 # nothing of the record, and a public version is often made after sign-off
 PROTECTION = "protection"
 REDACTION = "redaction"
+MACHINE = "asr"  # who writes a live stream's (or the spool's) finals in the ledger
 LINKED = {"split": "new_id", "merge": "other"}  # the second utterance a split makes or a merge removes
 
 

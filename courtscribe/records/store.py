@@ -24,8 +24,8 @@ from ..text import joined, printable
 from .cases import ascii_digits
 from .clock import close, court_time, stated
 from .db import CaseRow, EntryRow, HearingRow, ParticipantRow, UtteranceRow
-from .ledger import MACHINE, UTTERANCE_KINDS, apply, entry_hash, split_ms
-from .model import (CONTINUES, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT, LINKED, PROTECTION, REDACTION, UNRECOGNIZED,
+from .ledger import UTTERANCE_KINDS, apply, entry_hash, split_ms
+from .model import (CONTINUES, CROSSTALK_UNCHECKED, FINAL_AFTER_EDIT, LINKED, MACHINE, PROTECTION, REDACTION, UNRECOGNIZED,
                     new_hearing_id, split_id, Hearing, Participant, Pipeline, Record, Role, Utterance,
                     UtteranceStatus)
 from .signoff import Signed, SignOff

@@ -4,7 +4,7 @@ final comes seconds after its words, so a line said before the blank's stretch (
 may still have been held, or made while captions were dark. Such a line stays out of every later
 public output (archive feeds, the public version, a reconnecting overlay's backfill).
 
-Only finals a live stream made count (``ledger.MACHINE``): an uploaded recording's lines were never
+Only finals a live stream made count (``records.model.MACHINE``): an uploaded recording's lines were never
 on the air; and only lines that end near the blank (``LAG_MS``): a final replayed from the spool
 long after its words aired, or not, then."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from ..records.ledger import MACHINE
+from ..records.model import MACHINE
 
 LAG_MS = 30_000  # a final comes at most this long after its words (a loaded server's p95: 20 s)
 
